@@ -1,0 +1,24 @@
+/**
+ * The relay could not be used: unreachable, timed out, or failed internally. Carries the address tried so the
+ * user sees where the CLI went.
+ */
+import * as Schema from "effect/Schema"
+
+export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
+  reason: Schema.Literal("Unavailable", "Timeout", "Internal", "Protocol"),
+  server: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    switch (this.reason) {
+      case "Unavailable":
+        return `relay ${this.server} is unreachable: ${this.detail}; is "cmdop relay serve" running there? (set --server or CMDOP_SERVER)`
+      case "Timeout":
+        return `relay ${this.server} did not answer in time: ${this.detail}`
+      case "Internal":
+        return `relay ${this.server} failed: ${this.detail}`
+      case "Protocol":
+        return `relay ${this.server} sent something this CLI does not understand: ${this.detail} (versions differ?)`
+    }
+  }
+}

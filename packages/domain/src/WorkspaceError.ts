@@ -1,0 +1,23 @@
+/**
+ * Errors about workspaces as the user names them (unknown name, duplicate, none active). Each message says how to
+ * fix it, listing the names that do exist.
+ */
+import * as Schema from "effect/Schema"
+
+export class WorkspaceError extends Schema.TaggedError<WorkspaceError>()("WorkspaceError", {
+  reason: Schema.Literal("NotFound", "Exists", "NoActive"),
+  name: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    const known = this.known.length === 0 ? "none are stored" : `known: ${this.known.join(", ")}`
+    switch (this.reason) {
+      case "NotFound":
+        return `workspace "${this.name}" does not exist (${known}); add it with "cmdop connect workspace add ${this.name}"`
+      case "Exists":
+        return `workspace "${this.name}" already exists; pick another name or "cmdop connect workspace remove ${this.name}" first`
+      case "NoActive":
+        return `no active workspace (${known}); choose one with "cmdop connect workspace use <name>"`
+    }
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * @cmdop/domain: the typed core shared by the CLI, the agent, the relay and embedding programs. Schemas, errors,
+ * service tags, pure logic and in-memory layers; nothing here touches the OS.
+ */
+export * as AccessError from "./AccessError.js"
+export * as Age from "./Age.js"
+export * as ApiKey from "./ApiKey.js"
+export * as Machine from "./Machine.js"
+export * as MachineError from "./MachineError.js"
+export * as RelayError from "./RelayError.js"
+export * as Secret from "./Secret.js"
+export * as Workspace from "./Workspace.js"
+export * as WorkspaceError from "./WorkspaceError.js"
+export * as WorkspaceStore from "./WorkspaceStore.js"
+export * as WorkspaceStoreError from "./WorkspaceStoreError.js"
