@@ -68,7 +68,7 @@ export const activeName = (file: WorkspaceFile): WorkspaceName | undefined =>
   file.active === undefined || file.active === "" ? undefined : file.active
 
 /** The names of all stored workspaces, in file order. */
-export const names = (file: WorkspaceFile): ReadonlyArray<WorkspaceName> => file.workspaces.map((w) => w.name)
+export const names = (file: WorkspaceFile): ReadonlyArray<string> => file.workspaces.map((w) => w.name)
 
 /** Looks a workspace up by name. */
 export const find = (file: WorkspaceFile, name: string): Workspace | undefined =>

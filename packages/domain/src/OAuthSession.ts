@@ -1,0 +1,32 @@
+/**
+ * The OAuth session a `cmdop login` leaves behind, as a credential source for the resolver. Until login exists
+ * the only layer is `layerEmpty` (no session); the login issue adds the `token.json`-backed, refreshing layer.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+
+export interface Session {
+  /** A fresh access token (the layer refreshes it when it is about to expire). */
+  readonly accessToken: Redacted.Redacted<string>
+  /** The relay the session came from. */
+  readonly server: string
+  /** The user's active workspace on the relay, if known. */
+  readonly workspace?: string
+}
+
+export class OAuthSession extends Context.Tag("@cmdop/domain/OAuthSession")<
+  OAuthSession,
+  { readonly current: Effect.Effect<Option.Option<Session>> }
+>() {}
+
+/** No OAuth session: the resolver falls through to its final error. */
+export const layerEmpty: Layer.Layer<OAuthSession> = Layer.succeed(OAuthSession, {
+  current: Effect.succeed(Option.none())
+})
+
+/** A fixed session, for tests and embedding. */
+export const layerStatic = (session: Session): Layer.Layer<OAuthSession> =>
+  Layer.succeed(OAuthSession, { current: Effect.succeed(Option.some(session)) })

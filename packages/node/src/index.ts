@@ -1,0 +1,7 @@
+/**
+ * @cmdop/node: the Node-backed live layers (files under `~/.cmdop`, locks, atomic writes).
+ */
+export * as AtomicFile from "./AtomicFile.js"
+export * as CmdopPaths from "./CmdopPaths.js"
+export * as FileLock from "./FileLock.js"
+export * as WorkspaceStoreLive from "./WorkspaceStoreLive.js"

@@ -1,0 +1,91 @@
+/**
+ * What the relay's store holds, as the rest of the relay sees it. Times are milliseconds since the epoch.
+ * Raw API keys never appear here: a workspace key exists only as a hash and a short prefix once minted.
+ */
+import { Hostname, Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+/** A workspace on the relay. `keyGeneration` starts at 1 and grows by one with every key rotation. */
+export class WorkspaceRecord extends Schema.Class<WorkspaceRecord>("WorkspaceRecord")({
+  id: WorkspaceId,
+  name: WorkspaceName,
+  createdAt: Schema.Number,
+  keyGeneration: Schema.Int
+}) {}
+
+/** A new workspace and its first API key, which is returned this once and never stored. */
+export interface CreatedWorkspace {
+  readonly workspace: WorkspaceRecord
+  readonly apiKey: Redacted.Redacted<string>
+}
+
+/** Who a valid API key speaks for. */
+export class KeyIdentity extends Schema.Class<KeyIdentity>("KeyIdentity")({
+  workspaceId: WorkspaceId,
+  workspaceName: WorkspaceName,
+  keyId: Schema.String,
+  generation: Schema.Int
+}) {}
+
+/** What an agent registers. `secretHash` is the hash of the machine secret the agent proved. */
+export const MachineRegistration = Schema.Struct({
+  id: MachineId,
+  workspaceId: WorkspaceId,
+  hostname: Hostname,
+  name: Schema.String,
+  os: Schema.String,
+  agentVersion: Schema.String,
+  secretHash: Schema.String
+})
+export type MachineRegistration = typeof MachineRegistration.Type
+
+/**
+ * A machine as the store holds it: the listing fields plus the hash of its machine secret, which the handshake
+ * and moves between workspaces check. Never hand this to a listing; use `toMachine`.
+ */
+export class MachineRecord extends Schema.Class<MachineRecord>("MachineRecord")({
+  ...Machine.fields,
+  secretHash: Schema.String
+}) {}
+
+/** The listing view of a stored machine (no secret hash). */
+export const toMachine = (record: MachineRecord): Machine =>
+  new Machine({
+    id: record.id,
+    workspaceId: record.workspaceId,
+    hostname: record.hostname,
+    name: record.name,
+    os: record.os,
+    agentVersion: record.agentVersion,
+    online: record.online,
+    ...(record.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: record.lastHeartbeatAt })
+  })
+
+/** A key the relay signs share-link tokens with. `material` is the secret (or private key) as text. */
+export class SigningKey extends Schema.Class<SigningKey>("SigningKey")({
+  kid: Schema.String,
+  algorithm: Schema.String,
+  material: Schema.Redacted(Schema.String),
+  createdAt: Schema.Number,
+  retiredAt: Schema.optional(Schema.Number)
+}) {}
+
+/** What `addSigningKey` takes. */
+export interface NewSigningKey {
+  readonly kid: string
+  readonly algorithm: string
+  readonly material: Redacted.Redacted<string>
+}
+
+/** Listing order of machines: hostname (case-insensitive), then id. The same in every layer. */
+export const machineOrder = (a: { readonly hostname: string; readonly id: string }, b: typeof a): number =>
+  compare(a.hostname.toLowerCase(), b.hostname.toLowerCase()) || compare(a.id, b.id)
+
+/** Listing order of signing keys: oldest first, then by kid. */
+export const signingKeyOrder = (a: SigningKey, b: SigningKey): number =>
+  a.createdAt - b.createdAt || compare(a.kid, b.kid)
+
+/** Code-unit string order (databases' collations differ, so every layer sorts in JavaScript). */
+export const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)

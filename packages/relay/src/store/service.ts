@@ -1,0 +1,77 @@
+/**
+ * The `RelayStore` service tag: the relay's durable state (workspaces, their API keys, machines, share-link
+ * signing keys). Every layer (memory, SQLite, PostgreSQL) passes `relayStoreContract`.
+ */
+import type { Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import type { WorkspaceName } from "@cmdop/domain/Workspace"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type {
+  CreatedWorkspace,
+  KeyIdentity,
+  MachineRecord,
+  MachineRegistration,
+  NewSigningKey,
+  SigningKey,
+  WorkspaceRecord
+} from "./records.js"
+import type { RelayStoreError } from "./RelayStoreError.js"
+
+export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
+  RelayStore,
+  {
+    /** Creates a workspace with its first API key (generation 1). Fails with `WorkspaceExists`. */
+    readonly createWorkspace: (name: WorkspaceName) => Effect.Effect<CreatedWorkspace, RelayStoreError>
+    /** Fails with `WorkspaceNotFound`. */
+    readonly getWorkspace: (name: string) => Effect.Effect<WorkspaceRecord, RelayStoreError>
+    /** Every workspace, by name. */
+    readonly listWorkspaces: Effect.Effect<ReadonlyArray<WorkspaceRecord>, RelayStoreError>
+
+    /**
+     * Issues a new API key and retires every earlier one of the workspace (they stop authenticating at once), and
+     * raises the workspace's key generation by one. The new key is returned this once. Fails with
+     * `WorkspaceNotFound`.
+     */
+    readonly rotateKey: (workspaceName: string) => Effect.Effect<Redacted.Redacted<string>, RelayStoreError>
+    /** The workspace a live API key belongs to; `None` for an unknown or retired key. */
+    readonly authenticateKey: (
+      rawKey: Redacted.Redacted<string>
+    ) => Effect.Effect<Option.Option<KeyIdentity>, RelayStoreError>
+    /** The workspace's current key generation (share links minted under an older one are invalid). */
+    readonly currentKeyGeneration: (workspaceId: WorkspaceId) => Effect.Effect<number, RelayStoreError>
+
+    /**
+     * Registers a machine, or updates it when its id is known. A known id must present the same secret hash
+     * (`MachineSecretMismatch` otherwise); a known id in another workspace is moved into `workspaceId`. The
+     * hostname (case-insensitive) and the name are unique per workspace (`MachineConflict`). A new machine starts
+     * offline; an update keeps the online state. Fails with `WorkspaceNotFound` for an unknown workspace. A
+     * failure changes nothing.
+     */
+    readonly registerMachine: (registration: MachineRegistration) => Effect.Effect<MachineRecord, RelayStoreError>
+    /** The stored machine, with its workspace and secret hash (for the handshake). Fails with `MachineNotFound`. */
+    readonly getMachine: (id: MachineId) => Effect.Effect<MachineRecord, RelayStoreError>
+    /** The workspace's machines by hostname; empty for an unknown workspace. Never another workspace's. */
+    readonly listMachines: (workspaceId: WorkspaceId) => Effect.Effect<ReadonlyArray<Machine>, RelayStoreError>
+    /** The machine's stream is open: online, last heartbeat `at`. Fails with `MachineNotFound`. */
+    readonly markOnline: (id: MachineId, at: number) => Effect.Effect<void, RelayStoreError>
+    /** A heartbeat arrived at `at` (the machine is online). Fails with `MachineNotFound`. */
+    readonly heartbeat: (id: MachineId, at: number) => Effect.Effect<void, RelayStoreError>
+    /** The machine's stream closed or timed out; the last heartbeat is kept. Fails with `MachineNotFound`. */
+    readonly markOffline: (id: MachineId) => Effect.Effect<void, RelayStoreError>
+    /** Every machine offline: run at relay start, since no stream survives a restart. */
+    readonly markAllOffline: Effect.Effect<void, RelayStoreError>
+    /** Forgets a machine. Fails with `MachineNotFound`. */
+    readonly removeMachine: (id: MachineId) => Effect.Effect<void, RelayStoreError>
+
+    /** The newest signing key that is not retired (ties broken by the greater kid). */
+    readonly currentSigningKey: Effect.Effect<Option.Option<SigningKey>, RelayStoreError>
+    /** Stores a new signing key, created now. Fails with `SigningKeyExists` for a known kid. */
+    readonly addSigningKey: (key: NewSigningKey) => Effect.Effect<SigningKey, RelayStoreError>
+    /** Retires a key (it stays listed for verification and audit). Idempotent. Fails with `SigningKeyNotFound`. */
+    readonly retireSigningKey: (kid: string) => Effect.Effect<void, RelayStoreError>
+    /** Every signing key, retired ones included, oldest first. */
+    readonly listSigningKeys: Effect.Effect<ReadonlyArray<SigningKey>, RelayStoreError>
+  }
+>() {}
