@@ -15,6 +15,7 @@ await build({
   splitting: true,
   format: "esm",
   platform: "node",
+  mainFields: ["module", "main"],
   target: "node20",
   sourcemap: "linked",
   outExtension: { ".js": ".mjs" },

@@ -96,7 +96,10 @@ export const resolveWith = (inputs: {
           source: "flag" as const
         }))
       if (present(env.CMDOP_API_KEY))
-        return Effect.map(checkKey(env.CMDOP_API_KEY, "CMDOP_API_KEY"), (apiKey) => ({ apiKey, source: "env" as const }))
+        return Effect.map(checkKey(env.CMDOP_API_KEY, "CMDOP_API_KEY"), (apiKey) => ({
+          apiKey,
+          source: "env" as const
+        }))
       if (chosen && Workspace.hasKey(chosen))
         return Effect.map(checkKey(Redacted.value(chosen.api_key!), `workspace "${chosen.name}"`), (apiKey) => ({
           apiKey,

@@ -81,5 +81,4 @@ export const candidateOf = (m: Machine) => ({
   ...(m.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: m.lastHeartbeatAt })
 })
 
-
 export { formatAge } from "./Age.js"

@@ -14,7 +14,6 @@ export const Candidate = Schema.Struct({
   lastHeartbeatAt: Schema.optional(Schema.Number)
 })
 
-
 export class MachineError extends Schema.TaggedError<MachineError>()("MachineError", {
   reason: Schema.Literal("NotFound", "Ambiguous", "Offline"),
   query: Schema.String,
@@ -35,7 +34,8 @@ export class MachineError extends Schema.TaggedError<MachineError>()("MachineErr
           .join(", ")}; use the full hostname or id`
       case "Offline": {
         const c = this.candidates[0]
-        const when = c?.lastHeartbeatAt === undefined ? "never connected" : `last heartbeat ${age(now - c.lastHeartbeatAt)} ago`
+        const when =
+          c?.lastHeartbeatAt === undefined ? "never connected" : `last heartbeat ${age(now - c.lastHeartbeatAt)} ago`
         return `machine "${c?.hostname ?? this.query}" is offline (${when}); start its agent with "cmdop agent start"`
       }
     }

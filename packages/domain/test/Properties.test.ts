@@ -98,7 +98,10 @@ describe("credential resolver", () => {
         CredentialResolver.resolveWith({
           overrides: { workspace: "nope" },
           env: { CMDOP_API_KEY: "ck_test_" + "k".repeat(32) },
-          file: { active: "a", workspaces: [{ name: Workspace.WorkspaceName.make("a") }] },
+          file: {
+            active: Workspace.WorkspaceName.make("a"),
+            workspaces: [{ name: Workspace.WorkspaceName.make("a") }]
+          },
           oauth: Option.none()
         })
       )
@@ -136,12 +139,15 @@ describe("credential resolver", () => {
 })
 
 describe("workspace operations", () => {
-  it.effect.prop("use of an unknown name fails and changes nothing", [Arbitraries.workspaceFile, Arbitraries.workspaceName], ([file, name]) =>
-    Effect.gen(function* () {
-      const result = yield* Effect.either(Workspace.use(file, name))
-      if (Workspace.find(file, name)) assert.strictEqual(result._tag === "Right" && result.right.active, name)
-      else assert.isTrue(result._tag === "Left")
-    })
+  it.effect.prop(
+    "use of an unknown name fails and changes nothing",
+    [Arbitraries.workspaceFile, Arbitraries.workspaceName],
+    ([file, name]) =>
+      Effect.gen(function* () {
+        const result = yield* Effect.either(Workspace.use(file, name))
+        if (Workspace.find(file, name)) assert.strictEqual(result._tag === "Right" && result.right.active, name)
+        else assert.isTrue(result._tag === "Left")
+      })
   )
 
   it.effect("removing the active workspace leaves none active", () =>

@@ -1,4 +1,4 @@
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -50,11 +50,27 @@ describe("WorkspaceStoreLive on disk", () => {
       const home = yield* tempHome
       const file = path.join(home, ".cmdop", "ssh_workspaces.json")
       fs.mkdirSync(path.dirname(file), { recursive: true })
-      fs.writeFileSync(file + ".lock", "999999999\n")
+      fs.writeFileSync(file + ".lock", "999999999 abc\n")
+      const old = new Date(Date.now() - 60_000)
+      fs.utimesSync(file + ".lock", old, old)
       const store = yield* open(file)
       yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
       assert.isFalse(fs.existsSync(file + ".lock"))
       assert.isTrue(fs.existsSync(file))
+    })
+  )
+
+  it.scopedLive("a fresh lock of a live process is waited for, not stolen", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const file = path.join(home, ".cmdop", "ssh_workspaces.json")
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fs.writeFileSync(file + ".lock", `${process.pid} held\n`)
+      const store = yield* open(file)
+      const started = Date.now()
+      setTimeout(() => fs.rmSync(file + ".lock"), 300)
+      yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
+      assert.isAtLeast(Date.now() - started, 250)
     })
   )
 

@@ -3,17 +3,19 @@
  * files the durable one rejects, with the same messages.
  */
 import * as Effect from "effect/Effect"
+import * as Jsonc from "jsonc-parser"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Workspace from "../Workspace.js"
 import { WorkspaceStoreError } from "../WorkspaceStoreError.js"
 
-const lineOf = (text: string, message: string): number | undefined => {
-  const explicit = /line (\d+)/.exec(message)
-  if (explicit) return Number(explicit[1])
-  const position = /position (\d+)/.exec(message)
-  if (position) return text.slice(0, Number(position[1])).split("\n").length
-  return undefined
+// JSON.parse's messages carry no position on every Node version; jsonc-parser (strict mode) reports the offset
+// of the first error, which we turn into a line number for the message.
+const lineOf = (text: string): number | undefined => {
+  const errors: Array<Jsonc.ParseError> = []
+  Jsonc.parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
+  const first = errors[0]
+  return first === undefined ? undefined : text.slice(0, first.offset).split("\n").length
 }
 
 /** Decodes the file's text; `undefined` (no file) is the empty store. */
@@ -26,7 +28,8 @@ export const decode = (
   try {
     json = JSON.parse(text)
   } catch (e) {
-    const line = lineOf(text, String((e as Error).message))
+    void e
+    const line = lineOf(text)
     return Effect.fail(
       new WorkspaceStoreError({
         reason: "Corrupt",
@@ -35,7 +38,10 @@ export const decode = (
       })
     )
   }
-  return Schema.decodeUnknown(Workspace.WorkspaceFile, Workspace.preserveUnknown)(json).pipe(
+  return Schema.decodeUnknown(
+    Workspace.WorkspaceFile,
+    Workspace.preserveUnknown
+  )(json).pipe(
     Effect.mapError(
       (error) =>
         new WorkspaceStoreError({

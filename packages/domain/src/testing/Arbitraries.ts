@@ -61,17 +61,18 @@ export const credentialInputs: FastCheck.Arbitrary<{
   namedIndex: FastCheck.option(FastCheck.nat(4), { nil: undefined }),
   namedVia: FastCheck.constantFrom("flag", "env"),
   oauth: FastCheck.option(
-    FastCheck.record({ token: FastCheck.constant("cmdop_0123456789abcdef0123"), server: FastCheck.constant("oauth.example:5") }),
+    FastCheck.record({
+      token: FastCheck.constant("cmdop_0123456789abcdef0123"),
+      server: FastCheck.constant("oauth.example:5")
+    }),
     { nil: undefined }
   )
 }).map((r) => {
-  const workspaces = r.names.map(
-    (name, i): Workspace.Workspace => ({
-      name,
-      ...(r.keys[i] ? { api_key: Redacted.make(r.keys[i]!) } : {}),
-      ...(r.servers[i] ? { server: r.servers[i]! } : {})
-    })
-  )
+  const workspaces = r.names.map((name, i): Workspace.Workspace => ({
+    name,
+    ...(r.keys[i] ? { api_key: Redacted.make(r.keys[i]!) } : {}),
+    ...(r.servers[i] ? { server: r.servers[i]! } : {})
+  }))
   const pick = (i: number | undefined) => (i === undefined ? undefined : workspaces[i]?.name)
   const named = pick(r.namedIndex)
   const active = pick(r.activeIndex)
@@ -91,4 +92,3 @@ export const credentialInputs: FastCheck.Arbitrary<{
     oauth: r.oauth ? Option.some({ accessToken: Redacted.make(r.oauth.token), server: r.oauth.server }) : Option.none()
   }
 })
-

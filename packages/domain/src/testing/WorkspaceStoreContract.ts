@@ -30,7 +30,12 @@ const name = (s: string) => Workspace.WorkspaceName.make(s)
 const key = (s: string) => Redacted.make(`ck_test_${s.padEnd(32, "0")}`)
 
 const addOne = (store: WorkspaceStore["Type"], n: string, k?: string) =>
-  store.update((file) => Effect.map(Workspace.add(file, { name: name(n), ...(k ? { api_key: key(k) } : {}) }), (next) => [undefined, next] as const))
+  store.update((file) =>
+    Effect.map(
+      Workspace.add(file, { name: name(n), ...(k ? { api_key: key(k) } : {}) }),
+      (next) => [undefined, next] as const
+    )
+  )
 
 export const workspaceStoreContract = (label: string, factory: StoreFactory) =>
   describe(`WorkspaceStore contract: ${label}`, () => {

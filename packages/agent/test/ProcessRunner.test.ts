@@ -1,0 +1,350 @@
+/**
+ * The exec engine against real processes: exit codes, spawn failures, output backpressure, stdin, signals delivered to
+ * the process group, timeouts and kills that leave no grandchild alive, and independence of concurrent sessions.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { ExecSpec, OutputChunk, RunningProcess } from "@cmdop/agent/ProcessRunner"
+import { make, ProcessRunner } from "@cmdop/agent/ProcessRunner"
+
+// Real processes and real time throughout (the layer excludes the test services, so `it.scoped` runs on the real clock); a short kill grace keeps the escalation test quick.
+const TestRunner = Layer.effect(ProcessRunner, make({ killGrace: "300 millis" }))
+
+const spec = (argv: ReadonlyArray<string>, extra: Partial<ExecSpec> = {}): ExecSpec => ({
+  argv,
+  shell: false,
+  timeoutMs: 0,
+  stdin: false,
+  ...extra
+})
+
+const spawn = (s: ExecSpec) => Effect.flatMap(ProcessRunner, (runner) => runner.spawn(s))
+
+const text = (chunks: Iterable<OutputChunk>, pipe: OutputChunk["pipe"]) =>
+  Buffer.concat([...chunks].filter((c) => c.pipe === pipe).map((c) => c.data)).toString("utf8")
+
+/** Drains `output`, then awaits `exit`, the order the session layer uses. */
+const finish = (p: RunningProcess) =>
+  Effect.gen(function* () {
+    const chunks = yield* Stream.runCollect(p.output)
+    const exit = yield* p.exit
+    return { stdout: text(chunks, "stdout"), stderr: text(chunks, "stderr"), exit }
+  })
+
+/** Fails the test instead of hanging it. */
+const within = <A, E, R>(self: Effect.Effect<A, E, R>, millis = 5_000) =>
+  Effect.timeoutFail(self, { duration: millis, onTimeout: () => new Error(`timed out after ${millis} ms`) })
+
+/** Pulls stdout until `done` holds for what arrived so far. */
+const readUntil = (p: RunningProcess, done: (stdout: string) => boolean) =>
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(p.output)
+    let stdout = ""
+    while (!done(stdout)) {
+      const chunks = yield* pull.pipe(Effect.catchAll(() => Effect.fail(new Error(`output ended: ${stdout}`))))
+      stdout += text(chunks, "stdout")
+    }
+    return stdout
+  })
+
+/** Whether `pid` is a live process (zombies left to a non-reaping PID 1 count as dead). */
+const isRunning = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+    return state !== "Z" && state !== "X"
+  } catch {
+    return false
+  }
+}
+
+/** Waits until `pid` runs `program`: a signal caught by the shell between fork and exec would be lost. */
+const execd = (pid: number, program: string) =>
+  Effect.gen(function* () {
+    const comm = () => fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim()
+    for (let i = 0; i < 100 && comm() !== program; i++) yield* Effect.sleep("10 millis")
+    assert.strictEqual(comm(), program)
+  })
+
+const eventuallyGone = (pids: ReadonlyArray<number>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 50 && pids.some(isRunning); i++) yield* Effect.sleep("20 millis")
+    return pids.filter(isRunning)
+  })
+
+/** Bytes the process has written so far (Linux `/proc/<pid>/io`). */
+const bytesWritten = (pid: number) => Number(/wchar: (\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, "utf8"))![1])
+
+const pidsIn = (stdout: string) =>
+  stdout
+    .split("\n")
+    .filter((line) => /^\d+$/.test(line))
+    .map(Number)
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-exec-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
+
+/** Writes `data` in 64 KiB pieces, then closes stdin. */
+const feed = (p: RunningProcess, data: Uint8Array) =>
+  Effect.gen(function* () {
+    for (let offset = 0; offset < data.length; offset += 65_536) {
+      yield* p.write(data.subarray(offset, offset + 65_536))
+    }
+    yield* p.closeStdin
+  })
+
+/** Deterministic bytes where every 4-byte word holds its own index, so loss or reordering changes the hash. */
+const pattern = (size: number) => {
+  const buffer = Buffer.alloc(size)
+  for (let i = 0; i + 4 <= size; i += 4) buffer.writeUInt32LE(i / 4, i)
+  return buffer
+}
+
+layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
+  describe("exit", () => {
+    it.scoped("passes the exit code through", () =>
+      Effect.gen(function* () {
+        const failed = yield* within(Effect.flatMap(spawn(spec(["sh", "-c", "exit 3"])), finish))
+        assert.deepStrictEqual({ ...failed.exit, durationMs: 0 }, { exitCode: 3, timedOut: false, durationMs: 0 })
+        const ok = yield* within(Effect.flatMap(spawn(spec(["true"])), finish))
+        assert.strictEqual(ok.exit.exitCode, 0)
+        assert.isAtLeast(ok.exit.durationMs, 0)
+      })
+    )
+
+    it.scoped("reports a missing command as 127 and a non-executable one as 126, with empty output", () =>
+      Effect.gen(function* () {
+        const missing = yield* spawn(spec(["cmdop-no-such-command"]))
+        assert.strictEqual(missing.pid, 0)
+        const notFound = yield* within(finish(missing))
+        assert.deepStrictEqual(
+          [notFound.stdout, notFound.stderr, notFound.exit.exitCode, notFound.exit.error],
+          ["", "", 127, "command not found: cmdop-no-such-command"]
+        )
+        const dir = yield* tempDir
+        const script = path.join(dir, "script.sh")
+        fs.writeFileSync(script, "#!/bin/sh\necho hi\n", { mode: 0o644 })
+        const denied = yield* within(Effect.flatMap(spawn(spec([script])), finish))
+        assert.deepStrictEqual(
+          [denied.stdout, denied.exit.exitCode, denied.exit.error, denied.exit.timedOut],
+          ["", 126, `permission denied: ${script}`, false]
+        )
+      })
+    )
+  })
+
+  describe("output", () => {
+    it.scoped("keeps stderr apart from stdout", () =>
+      Effect.gen(function* () {
+        const result = yield* within(Effect.flatMap(spawn(spec(["sh", "-c", "echo out; echo err 1>&2"])), finish))
+        assert.deepStrictEqual([result.stdout, result.stderr, result.exit.exitCode], ["out\n", "err\n", 0])
+      })
+    )
+
+    it.scoped("runs through the shell with the env merged in and the given cwd", () =>
+      Effect.gen(function* () {
+        const dir = fs.realpathSync(yield* tempDir)
+        const p = yield* spawn(
+          spec(["echo", "$CMDOP_TEST", "|", "tr", "a-z", "A-Z;", "pwd;", "echo", "$PATH"], {
+            shell: true,
+            env: { CMDOP_TEST: "bar" },
+            cwd: dir
+          })
+        )
+        const result = yield* within(finish(p))
+        assert.deepStrictEqual(result.stdout, `BAR\n${dir}\n${process.env.PATH}\n`)
+      })
+    )
+
+    it.scoped("starts in the home directory by default", () =>
+      Effect.gen(function* () {
+        const result = yield* within(Effect.flatMap(spawn(spec(["pwd"])), finish))
+        assert.strictEqual(fs.realpathSync(result.stdout.trim()), fs.realpathSync(os.homedir()))
+      })
+    )
+
+    it.scoped("blocks a child writing 50 MiB while nobody pulls, then delivers every byte in order", () =>
+      Effect.gen(function* () {
+        const size = 50 * 1024 * 1024
+        const data = pattern(size)
+        const file = path.join(yield* tempDir, "big")
+        fs.writeFileSync(file, data)
+        const p = yield* spawn(spec(["cat", file]))
+        const pull = yield* Stream.toPull(p.output)
+        const received: Array<Uint8Array> = []
+        let bytes = 0
+        for (let i = 0; i < 3; i++) {
+          for (const chunk of yield* pull) {
+            assert.strictEqual(chunk.pipe, "stdout")
+            assert.isAtMost(chunk.data.length, 256 * 1024)
+            received.push(chunk.data)
+            bytes += chunk.data.length
+          }
+        }
+        // Unblocked, cat finishes 50 MiB in a few ms; paused, it must sit in pipe_write with little written.
+        yield* Effect.sleep("300 millis")
+        const written = bytesWritten(p.pid)
+        assert.isTrue(Option.isNone(yield* Effect.timeoutOption(p.exit, "200 millis")), "cat finished while paused")
+        assert.isAtMost(written, 2 * 1024 * 1024)
+        assert.strictEqual(bytesWritten(p.pid), written)
+        const rest = yield* within(
+          Stream.runCollect(Stream.repeatEffectOption(pull)).pipe(Effect.map(Chunk.flatMap((c) => c)))
+        )
+        for (const chunk of rest) {
+          received.push(chunk.data)
+          bytes += chunk.data.length
+        }
+        assert.strictEqual(bytes, size)
+        assert.strictEqual(sha256(Buffer.concat(received)), sha256(data))
+        assert.strictEqual((yield* within(p.exit)).exitCode, 0)
+      })
+    )
+  })
+
+  describe("stdin", () => {
+    it.scoped("gives an empty, closed stdin when none is announced", () =>
+      Effect.gen(function* () {
+        const result = yield* within(Effect.flatMap(spawn(spec(["cat"])), finish), 2_000)
+        assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["", 0])
+      })
+    )
+
+    it.scoped("round-trips bytes through cat", () =>
+      Effect.gen(function* () {
+        const p = yield* spawn(spec(["cat"], { stdin: true }))
+        yield* p.write(new TextEncoder().encode("hello\n"))
+        yield* p.closeStdin
+        yield* p.closeStdin
+        yield* p.write(new TextEncoder().encode("dropped\n"))
+        const result = yield* within(finish(p))
+        assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["hello\n", 0])
+      })
+    )
+
+    it.scoped("streams 20 MiB of stdin to wc -c and sha256sum", () =>
+      Effect.gen(function* () {
+        const data = pattern(20 * 1024 * 1024)
+        const [count, hash] = yield* Effect.all(
+          ["wc", "sha256sum"].map((program) =>
+            Effect.gen(function* () {
+              const p = yield* spawn(spec(program === "wc" ? ["wc", "-c"] : [program], { stdin: true }))
+              const [, result] = yield* within(Effect.all([feed(p, data), finish(p)], { concurrency: 2 }))
+              assert.strictEqual(result.exit.exitCode, 0)
+              return result.stdout.trim()
+            })
+          ),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(count, String(data.length))
+        assert.strictEqual(hash.split(" ")[0], sha256(data))
+      })
+    )
+
+    it.scoped("write waits while the child does not read, and is released when it exits", () =>
+      Effect.gen(function* () {
+        const p = yield* spawn(spec(["sleep", "30"], { stdin: true }))
+        const writer = yield* Effect.fork(feed(p, pattern(4 * 1024 * 1024)))
+        assert.isTrue(Option.isNone(yield* Effect.timeoutOption(Fiber.join(writer), "300 millis")), "write ran ahead")
+        yield* p.kill
+        yield* within(Fiber.join(writer), 2_000)
+        const exit = yield* within(p.exit)
+        assert.deepStrictEqual([exit.exitCode, exit.signal], [143, "TERM"])
+        yield* within(p.write(pattern(1024 * 1024)), 500)
+      })
+    )
+  })
+
+  describe("signals and killing", () => {
+    it.scoped("INT to sleep gives 130", () =>
+      Effect.gen(function* () {
+        const p = yield* spawn(spec(["sleep", "30"]))
+        yield* p.signal("INT")
+        const exit = yield* within(p.exit)
+        assert.deepStrictEqual([exit.exitCode, exit.signal, exit.timedOut], [130, "INT", false])
+      })
+    )
+
+    it.scoped("a signal reaches the whole group", () =>
+      Effect.gen(function* () {
+        const p = yield* spawn(spec(["sh", "-c", `trap "exit 7" TERM; sleep 30 & echo $!; wait`]))
+        const [sleeper] = pidsIn(yield* within(readUntil(p, (out) => out.includes("\n"))))
+        yield* execd(sleeper, "sleep")
+        yield* p.signal("SIGTERM")
+        yield* p.signal("NOT-A-SIGNAL")
+        const exit = yield* within(p.exit)
+        assert.deepStrictEqual([exit.exitCode, exit.signal], [7, undefined])
+        assert.deepStrictEqual(yield* eventuallyGone([sleeper]), [])
+      })
+    )
+
+    it.scoped("a timeout kills the tree and reports 124", () =>
+      Effect.gen(function* () {
+        const p = yield* spawn(spec(["sh", "-c", "sleep 100 & echo $!; sleep 100 & echo $!; wait"], { timeoutMs: 300 }))
+        const result = yield* within(finish(p))
+        const pids = pidsIn(result.stdout)
+        assert.strictEqual(pids.length, 2)
+        assert.deepStrictEqual([result.exit.exitCode, result.exit.timedOut, result.exit.signal], [124, true, "TERM"])
+        assert.isAtLeast(result.exit.durationMs, 290)
+        assert.isBelow(result.exit.durationMs, 2_000)
+        assert.deepStrictEqual(yield* eventuallyGone([p.pid, ...pids]), [])
+      })
+    )
+
+    it.scoped("kill escalates to KILL for a tree that ignores TERM", () =>
+      Effect.gen(function* () {
+        const p = yield* spawn(spec(["sh", "-c", `trap "" TERM; sleep 100 & echo $!; wait`]))
+        const [sleeper] = pidsIn(yield* within(readUntil(p, (out) => out.includes("\n"))))
+        const started = Date.now()
+        yield* p.kill
+        assert.isAtLeast(Date.now() - started, 250)
+        const exit = yield* within(p.exit)
+        assert.deepStrictEqual([exit.exitCode, exit.signal, exit.timedOut], [137, "KILL", false])
+        assert.deepStrictEqual(yield* eventuallyGone([sleeper]), [])
+      })
+    )
+
+    it.scoped("closing the scope kills the tree", () =>
+      Effect.gen(function* () {
+        const pids = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const p = yield* spawn(spec(["sh", "-c", "sleep 100 & echo $!; sleep 100"]))
+            const [sleeper] = pidsIn(yield* within(readUntil(p, (out) => out.includes("\n"))))
+            return [p.pid, sleeper]
+          })
+        )
+        assert.deepStrictEqual(yield* eventuallyGone(pids), [])
+      })
+    )
+  })
+
+  it.scoped("20 concurrent sessions complete while one output is never read", () =>
+    Effect.gen(function* () {
+      const hog = yield* spawn(spec(["head", "-c", String(64 * 1024 * 1024), "/dev/zero"]))
+      const results = yield* within(
+        Effect.forEach(
+          Array.from({ length: 19 }, (_, i) => i),
+          (i) => Effect.flatMap(spawn(spec(["sh", "-c", `echo session ${i}; echo done 1>&2`])), finish),
+          { concurrency: "unbounded" }
+        )
+      )
+      results.forEach((result, i) =>
+        assert.deepStrictEqual([result.stdout, result.stderr, result.exit.exitCode], [`session ${i}\n`, "done\n", 0])
+      )
+      assert.isTrue(Option.isNone(yield* Effect.timeoutOption(hog.exit, "200 millis")), "unread output was buffered")
+      assert.isAtMost(bytesWritten(hog.pid), 2 * 1024 * 1024)
+    })
+  )
+})

@@ -1,0 +1,72 @@
+/**
+ * The `cmdop` command tree and `main`, which runs it and turns every outcome into an exit code: 0, the remote
+ * command's own code, 2 for usage errors, 124 for timeouts, 255 with one line on stderr for the CLI's failures.
+ */
+import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { CliError, ExitCode, ExitWith } from "./CliError.js"
+import { connectBase } from "./ConnectCommand.js"
+import { keyCommand, setKeyCommand } from "./commands/key.js"
+import { whoamiCommand } from "./commands/whoami.js"
+import { workspaceCommand, wsAlias } from "./commands/workspace.js"
+
+export const VERSION = "0.1.0"
+
+const connect = connectBase.pipe(
+  Command.withHandler((args) =>
+    Effect.gen(function* () {
+      if (args.list)
+        return yield* new CliError({ message: "machine listing needs the relay commands (coming with the core loop)" })
+      if (Option.isSome(args.host))
+        return yield* new CliError({
+          message: 'interactive attach is not available in this build yet; use "cmdop connect exec <host> -- <cmd>"'
+        })
+      return yield* new CliError({
+        message: 'nothing to do: give a subcommand or a host; see "cmdop connect --help"',
+        exitCode: ExitCode.usage
+      })
+    })
+  ),
+  Command.withDescription("reach machines through the relay, and manage local workspaces and keys"),
+  Command.withSubcommands([workspaceCommand, wsAlias, keyCommand, setKeyCommand, whoamiCommand])
+)
+
+export const root = Command.make("cmdop").pipe(
+  Command.withDescription("cmdop connect: remote machine access through a relay"),
+  Command.withSubcommands([connect])
+)
+
+const run = Command.run(root, { name: "cmdop", version: VERSION })
+
+/** A tagged error's user message, if it has one we wrote for users. */
+const userMessage = (error: unknown): string | undefined => {
+  if (typeof error === "object" && error !== null && "_tag" in error && "message" in error) {
+    const message = (error as { message: unknown }).message
+    if (typeof message === "string" && message !== "") return message
+  }
+  return undefined
+}
+
+/** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. Never fails. */
+export const main = (argv: ReadonlyArray<string>) =>
+  run(argv).pipe(
+    Effect.as(ExitCode.ok as number),
+    Effect.catchAll((error: unknown) => {
+      if (error instanceof ExitWith) return Effect.succeed(error.code)
+      if (ValidationError.isValidationError(error)) return Effect.succeed(ExitCode.usage as number)
+      if (error instanceof CliError)
+        return Effect.as(Console.error(`cmdop: ${error.message}`), error.exitCode ?? ExitCode.failure)
+      const message = userMessage(error)
+      return Effect.as(Console.error(`cmdop: ${message ?? String(error)}`), ExitCode.failure as number)
+    }),
+    Effect.catchAllCause((cause) =>
+      Effect.as(
+        Console.error(`cmdop: internal error (please report): ${Cause.pretty(cause).split("\n")[0]}`),
+        ExitCode.failure as number
+      )
+    )
+  )

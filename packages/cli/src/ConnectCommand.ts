@@ -1,0 +1,22 @@
+/**
+ * The `cmdop connect` command's own flags (the globals, `--list`, `--online`, an optional host). Subcommands read
+ * them through this command's tag, which is why it lives apart from the tree that attaches the subcommands.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as GlobalOptions from "./GlobalOptions.js"
+
+export const connectBase = Command.make("connect", {
+  ...GlobalOptions.options,
+  list: Options.boolean("list").pipe(Options.withDescription("list the machines of the workspace")),
+  online: Options.boolean("online").pipe(Options.withDescription("with --list: only machines that are online")),
+  host: Args.text({ name: "host" }).pipe(
+    Args.withDescription("machine to attach to (hostname, name, id or a unique part of one)"),
+    Args.optional
+  )
+})
+
+/** The merged global flags for a subcommand of `connect`, given the subcommand's own. */
+export const globals = (own: GlobalOptions.Raw) => Effect.map(connectBase, (parent) => GlobalOptions.merge(parent, own))

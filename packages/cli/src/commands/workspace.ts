@@ -1,0 +1,138 @@
+/**
+ * `cmdop connect workspace` (alias `ws`): show, list, use, add and remove workspaces in the local store. Local
+ * only: nothing here talks to a relay.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import { WorkspaceStore } from "@cmdop/domain/WorkspaceStore"
+import * as Workspace from "@cmdop/domain/Workspace"
+import * as Secret from "@cmdop/domain/Secret"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { CliError } from "../CliError.js"
+import { globals } from "../ConnectCommand.js"
+import * as GlobalOptions from "../GlobalOptions.js"
+import * as Output from "../Output.js"
+
+const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("workspace name, e.g. production"))
+
+/** Validates a user-typed workspace name with a message that says what a name looks like. */
+export const parseName = (raw: string) =>
+  Schema.decodeUnknown(Workspace.WorkspaceName)(raw).pipe(
+    Effect.mapError(
+      () =>
+        new CliError({
+          message: `invalid workspace name "${raw}": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`
+        })
+    )
+  )
+
+const describe = (file: Workspace.WorkspaceFile, w: Workspace.Workspace) => ({
+  name: w.name,
+  active: Workspace.activeName(file) === w.name,
+  api_key: w.api_key && Workspace.hasKey(w) ? Secret.mask(w.api_key) : null,
+  server: w.server && w.server !== "" ? w.server : null,
+  remote_id: w.remote_id ?? null,
+  remote_name: w.remote_name ?? null,
+  last_synced_at: w.last_synced_at ?? null
+})
+
+const show = Command.make("workspace", GlobalOptions.options, (own) =>
+  Effect.gen(function* () {
+    const g = yield* globals(own)
+    const store = yield* WorkspaceStore
+    const file = yield* store.load
+    const name = Workspace.activeName(file)
+    const active = name === undefined ? undefined : Workspace.find(file, name)
+    if (g.json) return yield* Output.json({ active: active ? describe(file, active) : null })
+    if (!active) return yield* Workspace.active(file)
+    yield* Output.line(active.name)
+  })
+).pipe(Command.withDescription("print the active workspace"))
+
+const list = Command.make("list", GlobalOptions.options, (own) =>
+  Effect.gen(function* () {
+    const g = yield* globals(own)
+    const file = yield* Effect.flatMap(WorkspaceStore, (s) => s.load)
+    const rows = file.workspaces.map((w) => describe(file, w))
+    if (g.json) return yield* Output.json({ active: Workspace.activeName(file) ?? null, workspaces: rows })
+    if (rows.length === 0)
+      return yield* Output.notice(
+        'no workspaces stored; add one with "cmdop connect workspace add <name> --api-key <key>"'
+      )
+    yield* Output.line(
+      Output.table(
+        ["", "NAME", "API KEY", "SERVER", "LAST SYNCED"],
+        rows.map((r) => [
+          r.active ? "*" : " ",
+          r.name,
+          r.api_key ?? "-",
+          r.server ?? "(default)",
+          r.last_synced_at ?? "never"
+        ])
+      )
+    )
+  })
+).pipe(Command.withDescription("list stored workspaces; the active one is marked with *"))
+
+const use = Command.make("use", { ...GlobalOptions.options, name: nameArg }, ({ name, ...own }) =>
+  Effect.gen(function* () {
+    const g = yield* globals(own)
+    const store = yield* WorkspaceStore
+    yield* store.update((file) => Effect.map(Workspace.use(file, name), (next) => [undefined, next] as const))
+    if (g.json) return yield* Output.json({ active: name })
+    yield* Output.line(`active workspace: ${name}`)
+  })
+).pipe(Command.withDescription("make a stored workspace the active one (unknown names change nothing)"))
+
+const add = Command.make("add", { ...GlobalOptions.options, name: nameArg }, ({ name: raw, ...own }) =>
+  Effect.gen(function* () {
+    const g = yield* globals(own)
+    const name = yield* parseName(raw)
+    const store = yield* WorkspaceStore
+    const file = yield* store.update((file) =>
+      Effect.map(
+        Workspace.add(file, {
+          name,
+          ...(g.apiKey ? { api_key: g.apiKey } : {}),
+          ...(g.server ? { server: g.server } : {})
+        }),
+        (next) => [next, next] as const
+      )
+    )
+    const added = Workspace.find(file, name)!
+    if (g.json) return yield* Output.json(describe(file, added))
+    yield* Output.line(
+      `added workspace ${name}${Workspace.activeName(file) === name ? " (active)" : ""}${
+        g.apiKey ? ` with key ${Secret.mask(g.apiKey)}` : ""
+      }`
+    )
+    if (!g.apiKey) yield* Output.notice(`set its key with "cmdop connect key set <key> --workspace ${name}"`)
+  })
+).pipe(Command.withDescription("store a new workspace (--api-key K and --server S set its key and relay)"))
+
+const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg }, ({ name, ...own }) =>
+  Effect.gen(function* () {
+    const g = yield* globals(own)
+    const store = yield* WorkspaceStore
+    const wasActive = yield* store.update((file) =>
+      Effect.map(Workspace.remove(file, name), (next) => [Workspace.activeName(file) === name, next] as const)
+    )
+    if (g.json) return yield* Output.json({ removed: name, was_active: wasActive })
+    yield* Output.line(`removed workspace ${name} (local only; the relay is not touched)`)
+    if (wasActive)
+      yield* Output.notice('no workspace is active now; pick one with "cmdop connect workspace use <name>"')
+  })
+).pipe(Command.withDescription("forget a stored workspace (local only; never touches the relay)"))
+
+const subcommands = [list, use, add, remove] as const
+
+/** `workspace` and its alias `ws`. */
+export const workspaceCommand = show.pipe(
+  Command.withDescription("manage the local workspaces (alias: ws); bare: print the active one"),
+  Command.withSubcommands(subcommands)
+)
+export const wsAlias = Command.make("ws", GlobalOptions.options, show.handler).pipe(
+  Command.withDescription("alias of workspace"),
+  Command.withSubcommands(subcommands)
+)

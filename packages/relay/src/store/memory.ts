@@ -1,0 +1,264 @@
+/**
+ * The in-memory `RelayStore`: one immutable state in a `Ref`, every change computed under a lock and written
+ * only when the whole operation succeeds, so a failed call changes nothing. For tests and embedding.
+ */
+import * as ApiKey from "@cmdop/domain/ApiKey"
+import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import {
+  compare,
+  KeyIdentity,
+  MachineRecord,
+  machineOrder,
+  SigningKey,
+  signingKeyOrder,
+  toMachine,
+  WorkspaceRecord
+} from "./records.js"
+import { type MachineConflict, RelayStoreError } from "./RelayStoreError.js"
+import { hashKey, newId } from "./secrets.js"
+import { RelayStore } from "./service.js"
+
+interface KeyRow {
+  readonly id: string
+  readonly workspaceId: WorkspaceId
+  readonly hash: string
+  readonly prefix: string
+  readonly generation: number
+  readonly createdAt: number
+  readonly retiredAt: number | undefined
+}
+
+interface State {
+  readonly workspaces: ReadonlyArray<WorkspaceRecord>
+  readonly keys: ReadonlyArray<KeyRow>
+  readonly machines: ReadonlyArray<MachineRecord>
+  readonly signingKeys: ReadonlyArray<SigningKey>
+}
+
+const empty: State = { workspaces: [], keys: [], machines: [], signingKeys: [] }
+
+const fail = (
+  reason: RelayStoreError["reason"],
+  subject: string,
+  extra: { readonly conflict?: MachineConflict } = {}
+) => Effect.fail(new RelayStoreError({ reason, subject, ...extra }))
+
+/** Builds an in-memory store. */
+export const make: Effect.Effect<RelayStore["Type"]> = Effect.gen(function* () {
+  const state = yield* Ref.make(empty)
+  const lock = yield* Effect.makeSemaphore(1)
+
+  const read = Ref.get(state)
+  /** Runs `f` on the current state under the lock; its new state is stored only when it succeeds. */
+  const update = <A>(f: (s: State) => Effect.Effect<readonly [A, State], RelayStoreError>) =>
+    lock.withPermits(1)(Effect.flatMap(read, f).pipe(Effect.flatMap(([a, next]) => Effect.as(Ref.set(state, next), a))))
+
+  const machineById = (s: State, id: MachineId) => s.machines.find((m) => m.id === id)
+  const updateMachine = (id: MachineId, f: (m: MachineRecord) => MachineRecord) =>
+    update((s) => {
+      const found = machineById(s, id)
+      return found === undefined
+        ? fail("MachineNotFound", id)
+        : Effect.succeed([undefined, { ...s, machines: s.machines.map((m) => (m.id === id ? f(m) : m)) }] as const)
+    })
+  const online = (m: MachineRecord, at: number) => new MachineRecord({ ...m, online: true, lastHeartbeatAt: at })
+
+  return RelayStore.of({
+    createWorkspace: (name) =>
+      update((s) =>
+        Effect.gen(function* () {
+          if (s.workspaces.some((w) => w.name === name)) return yield* fail("WorkspaceExists", name)
+          const now = yield* Clock.currentTimeMillis
+          const workspace = new WorkspaceRecord({
+            id: newId("ws") as WorkspaceId,
+            name,
+            createdAt: now,
+            keyGeneration: 1
+          })
+          const apiKey = ApiKey.generate()
+          const key: KeyRow = {
+            id: newId("key"),
+            workspaceId: workspace.id,
+            hash: hashKey(apiKey),
+            prefix: ApiKey.prefixOf(apiKey),
+            generation: 1,
+            createdAt: now,
+            retiredAt: undefined
+          }
+          return [
+            { workspace, apiKey },
+            { ...s, workspaces: [...s.workspaces, workspace], keys: [...s.keys, key] }
+          ] as const
+        })
+      ),
+
+    getWorkspace: (name) =>
+      Effect.flatMap(read, (s) => {
+        const found = s.workspaces.find((w) => w.name === name)
+        return found ? Effect.succeed(found) : fail("WorkspaceNotFound", name)
+      }),
+
+    listWorkspaces: Effect.map(read, (s) => [...s.workspaces].sort((a, b) => compare(a.name, b.name))),
+
+    rotateKey: (workspaceName) =>
+      update((s) =>
+        Effect.gen(function* () {
+          const found = s.workspaces.find((w) => w.name === workspaceName)
+          if (found === undefined) return yield* fail("WorkspaceNotFound", workspaceName)
+          const now = yield* Clock.currentTimeMillis
+          const workspace = new WorkspaceRecord({ ...found, keyGeneration: found.keyGeneration + 1 })
+          const apiKey = ApiKey.generate()
+          const key: KeyRow = {
+            id: newId("key"),
+            workspaceId: workspace.id,
+            hash: hashKey(apiKey),
+            prefix: ApiKey.prefixOf(apiKey),
+            generation: workspace.keyGeneration,
+            createdAt: now,
+            retiredAt: undefined
+          }
+          const retired = s.keys.map((k) =>
+            k.workspaceId === workspace.id && k.retiredAt === undefined ? { ...k, retiredAt: now } : k
+          )
+          return [
+            apiKey,
+            {
+              ...s,
+              workspaces: s.workspaces.map((w) => (w.id === workspace.id ? workspace : w)),
+              keys: [...retired, key]
+            }
+          ] as const
+        })
+      ),
+
+    authenticateKey: (rawKey) =>
+      Effect.map(read, (s) => {
+        const hash = hashKey(rawKey)
+        const key = s.keys.find((k) => k.hash === hash && k.retiredAt === undefined)
+        const workspace = key && s.workspaces.find((w) => w.id === key.workspaceId)
+        return key && workspace && key.generation === workspace.keyGeneration
+          ? Option.some(
+              new KeyIdentity({
+                workspaceId: workspace.id,
+                workspaceName: workspace.name,
+                keyId: key.id,
+                generation: key.generation
+              })
+            )
+          : Option.none()
+      }),
+
+    currentKeyGeneration: (workspaceId) =>
+      Effect.flatMap(read, (s) => {
+        const found = s.workspaces.find((w) => w.id === workspaceId)
+        return found ? Effect.succeed(found.keyGeneration) : fail("WorkspaceNotFound", workspaceId)
+      }),
+
+    registerMachine: (reg) =>
+      update((s) =>
+        Effect.gen(function* () {
+          if (!s.workspaces.some((w) => w.id === reg.workspaceId)) {
+            return yield* fail("WorkspaceNotFound", reg.workspaceId)
+          }
+          const existing = machineById(s, reg.id)
+          if (existing !== undefined && existing.secretHash !== reg.secretHash) {
+            return yield* fail("MachineSecretMismatch", reg.id)
+          }
+          const others = s.machines.filter((m) => m.workspaceId === reg.workspaceId && m.id !== reg.id)
+          const byHost = others.find((m) => m.hostname.toLowerCase() === reg.hostname.toLowerCase())
+          if (byHost !== undefined) {
+            return yield* fail("MachineConflict", reg.id, {
+              conflict: { field: "hostname", value: reg.hostname, machineId: byHost.id }
+            })
+          }
+          const byName = others.find((m) => m.name === reg.name)
+          if (byName !== undefined) {
+            return yield* fail("MachineConflict", reg.id, {
+              conflict: { field: "name", value: reg.name, machineId: byName.id }
+            })
+          }
+          const record = new MachineRecord({
+            id: reg.id,
+            workspaceId: reg.workspaceId,
+            hostname: reg.hostname,
+            name: reg.name,
+            os: reg.os,
+            agentVersion: reg.agentVersion,
+            secretHash: existing?.secretHash ?? reg.secretHash,
+            online: existing?.online ?? false,
+            ...(existing?.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: existing.lastHeartbeatAt })
+          })
+          const machines =
+            existing === undefined ? [...s.machines, record] : s.machines.map((m) => (m.id === reg.id ? record : m))
+          return [record, { ...s, machines }] as const
+        })
+      ),
+
+    getMachine: (id) =>
+      Effect.flatMap(read, (s) => {
+        const found = machineById(s, id)
+        return found ? Effect.succeed(found) : fail("MachineNotFound", id)
+      }),
+
+    listMachines: (workspaceId) =>
+      Effect.map(read, (s) =>
+        s.machines
+          .filter((m) => m.workspaceId === workspaceId)
+          .sort(machineOrder)
+          .map(toMachine)
+      ),
+
+    markOnline: (id, at) => updateMachine(id, (m) => online(m, at)),
+    heartbeat: (id, at) => updateMachine(id, (m) => online(m, at)),
+    markOffline: (id) => updateMachine(id, (m) => new MachineRecord({ ...m, online: false })),
+    markAllOffline: update((s) =>
+      Effect.succeed([
+        undefined,
+        { ...s, machines: s.machines.map((m) => (m.online ? new MachineRecord({ ...m, online: false }) : m)) }
+      ] as const)
+    ),
+    removeMachine: (id) =>
+      update((s) =>
+        machineById(s, id) === undefined
+          ? fail("MachineNotFound", id)
+          : Effect.succeed([undefined, { ...s, machines: s.machines.filter((m) => m.id !== id) }] as const)
+      ),
+
+    currentSigningKey: Effect.map(read, (s) =>
+      Option.fromNullable(
+        s.signingKeys
+          .filter((k) => k.retiredAt === undefined)
+          .sort(signingKeyOrder)
+          .at(-1)
+      )
+    ),
+    addSigningKey: (key) =>
+      update((s) =>
+        Effect.gen(function* () {
+          if (s.signingKeys.some((k) => k.kid === key.kid)) return yield* fail("SigningKeyExists", key.kid)
+          const created = new SigningKey({
+            kid: key.kid,
+            algorithm: key.algorithm,
+            material: key.material,
+            createdAt: yield* Clock.currentTimeMillis
+          })
+          return [created, { ...s, signingKeys: [...s.signingKeys, created] }] as const
+        })
+      ),
+    retireSigningKey: (kid) =>
+      update((s) =>
+        Effect.gen(function* () {
+          const found = s.signingKeys.find((k) => k.kid === kid)
+          if (found === undefined) return yield* fail("SigningKeyNotFound", kid)
+          if (found.retiredAt !== undefined) return [undefined, s] as const
+          const retired = new SigningKey({ ...found, retiredAt: yield* Clock.currentTimeMillis })
+          return [undefined, { ...s, signingKeys: s.signingKeys.map((k) => (k.kid === kid ? retired : k)) }] as const
+        })
+      ),
+    listSigningKeys: Effect.map(read, (s) => [...s.signingKeys].sort(signingKeyOrder))
+  })
+})

@@ -1,0 +1,98 @@
+/**
+ * The relay store's schema, applied by `@effect/sql`'s Migrator when a SQL layer is built. The same statements
+ * run on SQLite and PostgreSQL: text ids, `BIGINT` milliseconds since the epoch, `INTEGER` 0/1 flags; only the
+ * auto-increment key of `share_events` differs. Migrations only ever get appended; never edit a shipped one.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+
+/** The table the Migrator records applied migrations in. */
+export const migrationsTable = "cmdop_relay_migrations"
+
+const init = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    key_generation INTEGER NOT NULL
+  )`
+  yield* sql`CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY NOT NULL,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT
+  )`
+  yield* sql`CREATE INDEX api_keys_workspace ON api_keys (workspace_id)`
+  yield* sql`CREATE TABLE machines (
+    id TEXT PRIMARY KEY NOT NULL,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    hostname TEXT NOT NULL,
+    hostname_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    os TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_heartbeat_at BIGINT,
+    registered_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE UNIQUE INDEX machines_workspace_hostname ON machines (workspace_id, hostname_key)`
+  yield* sql`CREATE UNIQUE INDEX machines_workspace_name ON machines (workspace_id, name)`
+  yield* sql`CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY NOT NULL,
+    algorithm TEXT NOT NULL,
+    material TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT
+  )`
+  yield* sql`CREATE TABLE share_links (
+    id TEXT PRIMARY KEY NOT NULL,
+    workspace_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    key_generation INTEGER NOT NULL,
+    revoked_at BIGINT,
+    last_used_at BIGINT,
+    use_count INTEGER NOT NULL DEFAULT 0
+  )`
+  yield* sql`CREATE INDEX share_links_workspace ON share_links (workspace_id, machine_id)`
+  yield* sql.onDialectOrElse({
+    pg: () => sql`CREATE TABLE share_events (
+      id BIGSERIAL PRIMARY KEY,
+      link_id TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      detail TEXT NOT NULL DEFAULT '',
+      at BIGINT NOT NULL
+    )`,
+    orElse: () => sql`CREATE TABLE share_events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      link_id TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      detail TEXT NOT NULL DEFAULT '',
+      at BIGINT NOT NULL
+    )`
+  })
+  yield* sql`CREATE INDEX share_events_link ON share_events (link_id)`
+})
+
+/** Every migration, by `<id>_<name>`. */
+export const migrations = { "0001_init": init }
+
+/**
+ * Applies the migrations not yet recorded and returns them (empty when the schema is current). Safe to run on
+ * every start and from several relays at once: PostgreSQL serialises runs with a table lock.
+ */
+export const migrate: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })

@@ -1,0 +1,169 @@
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import { relayStoreContract } from "@cmdop/relay/store/RelayStoreContract"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { LibsqlClient } from "@effect/sql-libsql"
+import { PgClient } from "@effect/sql-pg"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { randomBytes, randomUUID } from "node:crypto"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
+
+const tempDirs: Array<string> = []
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "cmdop-relay-store-"))
+  tempDirs.push(dir)
+  return dir
+}
+afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })))
+
+/** Runs `f` with a PostgreSQL client on the server's `test` database (fails loudly when it is unreachable). */
+const withPgAdmin = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
+  Effect.flatMap(SqlClient.SqlClient, f).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), connectTimeout: "5 seconds" })),
+    Effect.mapError(
+      (error) =>
+        new Error(
+          `PostgreSQL at ${PG_URL} is required by these tests and failed: ${String(error)}; start it (CI provides it)`
+        )
+    )
+  )
+
+/**
+ * A fresh schema for this run, dropped when the scope closes; the URL it yields connects with that schema as its
+ * search_path, so parallel runs never see each other's tables.
+ */
+const freshPgSchema = Effect.acquireRelease(
+  Effect.gen(function* () {
+    const schema = `cmdop_test_${randomBytes(6).toString("hex")}`
+    yield* withPgAdmin((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
+    return { schema, url: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` }
+  }),
+  ({ schema }) => Effect.orDie(withPgAdmin((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`))
+)
+
+const sqlitePath = join(tempDir(), "nested", "data", "relay.db")
+
+relayStoreContract("memory", RelayStore.layerMemory)
+relayStoreContract("sqlite", RelayStore.layerSqlite({ path: sqlitePath }))
+
+const registerOne = Effect.gen(function* () {
+  const store = yield* RelayStore.RelayStore
+  const created = yield* store.createWorkspace(WorkspaceName.make(`durable-${randomBytes(4).toString("hex")}`))
+  const machine = yield* store.registerMachine({
+    id: RelayStore.MachineRegistration.fields.id.make(randomUUID()),
+    workspaceId: created.workspace.id,
+    hostname: "durable-host",
+    name: "durable",
+    os: "linux",
+    agentVersion: "0.1.0",
+    secretHash: randomBytes(32).toString("hex")
+  })
+  yield* store.markOnline(machine.id, 42)
+  return { ...created, machine }
+})
+
+/** The tables the migrations create, as the catalog of each dialect lists them. */
+const tableNames = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql.onDialectOrElse({
+    pg: () =>
+      sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
+        WHERE table_schema = current_schema()`,
+    orElse: () => sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'`
+  })
+  return rows.map((r) => r.name)
+})
+
+const expectedTables = ["workspaces", "api_keys", "machines", "signing_keys", "share_links", "share_events"]
+
+/** Migrating twice applies the schema once; building the store again on the same database works. */
+const migrationsAreIdempotent = Effect.gen(function* () {
+  const first = yield* RelayStore.migrate
+  assert.deepStrictEqual(first, [[1, "init"]])
+  const second = yield* RelayStore.migrate
+  assert.deepStrictEqual(second, [])
+  assert.includeMembers(yield* tableNames, [...expectedTables, RelayStore.migrationsTable])
+
+  const written = yield* Effect.provide(registerOne, RelayStore.layerSql)
+  // A second store on the same database runs the migrator again (no-op) and sees the data.
+  const store = yield* Effect.provide(RelayStore.RelayStore, RelayStore.layerSql)
+  assert.strictEqual((yield* store.getWorkspace(written.workspace.name)).id, written.workspace.id)
+  assert.deepStrictEqual(yield* RelayStore.migrate, [])
+})
+
+describe("RelayStore on SQLite", () => {
+  it.effect("keeps its data in a real file that a new layer reopens", () =>
+    Effect.gen(function* () {
+      const path = join(tempDir(), "relay", "relay.db")
+      const written = yield* Effect.provide(registerOne, RelayStore.layerSqlite({ path }))
+      assert.isTrue(existsSync(path), `${path} exists`)
+
+      const reopened = yield* Effect.gen(function* () {
+        const store = yield* RelayStore.RelayStore
+        return {
+          workspace: yield* store.getWorkspace(written.workspace.name),
+          identity: yield* store.authenticateKey(written.apiKey),
+          machine: yield* store.getMachine(written.machine.id),
+          machines: yield* store.listMachines(written.workspace.id)
+        }
+      }).pipe(Effect.provide(RelayStore.layerSqlite({ path })))
+      assert.deepStrictEqual(reopened.workspace, written.workspace)
+      assert.strictEqual(Option.getOrThrow(reopened.identity).workspaceId, written.workspace.id)
+      assert.deepStrictEqual(
+        reopened.machine,
+        new RelayStore.MachineRecord({ ...written.machine, online: true, lastHeartbeatAt: 42 })
+      )
+      assert.deepStrictEqual(
+        reopened.machines.map((m) => m.id),
+        [written.machine.id]
+      )
+    })
+  )
+
+  it.effect("the contract's database file exists and is in WAL mode", () =>
+    Effect.gen(function* () {
+      assert.isTrue(existsSync(sqlitePath), `${sqlitePath} exists`)
+      const sql = yield* SqlClient.SqlClient
+      const [row] = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
+      assert.strictEqual(row?.journal_mode, "wal")
+    }).pipe(Effect.provide(LibsqlClient.layer({ url: "file:" + sqlitePath })))
+  )
+
+  it.effect("migrations are idempotent", () =>
+    migrationsAreIdempotent.pipe(Effect.provide(LibsqlClient.layer({ url: "file:" + join(tempDir(), "migrate.db") })))
+  )
+})
+
+// Last in the file: when PostgreSQL is down, this block fails loudly, and vitest then also fails the tests after it.
+relayStoreContract(
+  "postgres",
+  Layer.unwrapScoped(Effect.map(freshPgSchema, ({ url }) => RelayStore.layerPostgres({ url })))
+)
+
+describe("RelayStore on PostgreSQL", () => {
+  it.scoped("migrations are idempotent", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshPgSchema
+      yield* migrationsAreIdempotent.pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+    })
+  )
+
+  it.effect("an unreachable server is a store error without the password", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Effect.provide(RelayStore.RelayStore, RelayStore.layerPostgres({ url: "postgres://u:hunter2@127.0.0.1:1/x" }))
+      )
+      assert.strictEqual(error.reason, "Sql")
+      assert.notInclude(error.message, "hunter2")
+      assert.include(error.message, "PostgreSQL")
+    })
+  )
+})

@@ -1,0 +1,3 @@
+/** @cmdop/testkit: helpers for tests of cmdop and of programs embedding it. */
+export * as CapturedConsole from "./CapturedConsole.js"
+export * as TempHome from "./TempHome.js"
