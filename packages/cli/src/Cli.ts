@@ -10,7 +10,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { CliError, ExitCode, ExitWith } from "./CliError.js"
 import { connectBase } from "./ConnectCommand.js"
+import * as GlobalOptions from "./GlobalOptions.js"
+import { execCommand } from "./commands/exec.js"
 import { keyCommand, setKeyCommand } from "./commands/key.js"
+import * as machines from "./commands/machines.js"
+import { relayCommand } from "./commands/relay.js"
 import { whoamiCommand } from "./commands/whoami.js"
 import { workspaceCommand, wsAlias } from "./commands/workspace.js"
 
@@ -19,8 +23,7 @@ export const VERSION = "0.1.0"
 const connect = connectBase.pipe(
   Command.withHandler((args) =>
     Effect.gen(function* () {
-      if (args.list)
-        return yield* new CliError({ message: "machine listing needs the relay commands (coming with the core loop)" })
+      if (args.list) return yield* machines.list(GlobalOptions.merge(args, args), args.online)
       if (Option.isSome(args.host))
         return yield* new CliError({
           message: 'interactive attach is not available in this build yet; use "cmdop connect exec <host> -- <cmd>"'
@@ -32,12 +35,12 @@ const connect = connectBase.pipe(
     })
   ),
   Command.withDescription("reach machines through the relay, and manage local workspaces and keys"),
-  Command.withSubcommands([workspaceCommand, wsAlias, keyCommand, setKeyCommand, whoamiCommand])
+  Command.withSubcommands([execCommand, workspaceCommand, wsAlias, keyCommand, setKeyCommand, whoamiCommand])
 )
 
 export const root = Command.make("cmdop").pipe(
   Command.withDescription("cmdop connect: remote machine access through a relay"),
-  Command.withSubcommands([connect])
+  Command.withSubcommands([connect, relayCommand])
 )
 
 const run = Command.run(root, { name: "cmdop", version: VERSION })

@@ -4,7 +4,8 @@
  * in memory, SQLite embedded in the data directory (the default), and PostgreSQL (scale-out). The SQL layers
  * migrate the schema when they are built.
  */
-import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as SqlClient from "@effect/sql/SqlClient"

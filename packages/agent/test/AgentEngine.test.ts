@@ -1,0 +1,408 @@
+/**
+ * The session engine driven without gRPC: a queue plays the relay's side of the link and every message the agent
+ * sends is collected. Real processes and real time throughout.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as AgentEngine from "@cmdop/agent/AgentEngine"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
+import type {
+  AgentMessage,
+  RelayMessage,
+  SessionExit,
+  SessionOutput
+} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import { Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+
+const Runner = Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" }))
+
+const END = Symbol("end")
+
+interface Harness {
+  readonly fiber: Fiber.RuntimeFiber<void, unknown>
+  readonly sent: Array<AgentMessage>
+  readonly relay: (message: RelayMessage) => Effect.Effect<void>
+  readonly end: Effect.Effect<void>
+  /** Acknowledge every output byte from now on (and what is outstanding), like a relay with a fast reader. */
+  readonly startAcking: (sessionId: string) => Effect.Effect<void>
+  /** True if the agent ever had more than `window` bytes of one session unacknowledged. */
+  readonly overran: () => boolean
+}
+
+const start = (options: Partial<AgentEngine.Options> & { readonly failSendWhen?: (m: AgentMessage) => boolean } = {}) =>
+  Effect.gen(function* () {
+    const window = options.window ?? 64 * 1024
+    const inbox = yield* Queue.unbounded<RelayMessage | typeof END>()
+    const sent: Array<AgentMessage> = []
+    const acking = new Set<string>()
+    const sentBytes = new Map<string, number>()
+    const ackedBytes = new Map<string, number>()
+    let overran = false
+    const ack = (sessionId: string, bytes: number) => {
+      ackedBytes.set(sessionId, (ackedBytes.get(sessionId) ?? 0) + bytes)
+      Queue.unsafeOffer(inbox, { kind: { $case: "ack", value: { sessionId, pipe: Pipe.PIPE_STDOUT, bytes } } })
+    }
+    const link: AgentEngine.Link<string> = {
+      incoming: Stream.fromQueue(inbox).pipe(
+        Stream.takeWhile((m) => m !== END),
+        Stream.map((m) => m as RelayMessage)
+      ),
+      send: (message) =>
+        Effect.suspend(() => {
+          if (options.failSendWhen?.(message)) return Effect.fail("send failed")
+          sent.push(message)
+          if (message.kind?.$case === "output") {
+            const { sessionId, data } = message.kind.value
+            const total = (sentBytes.get(sessionId) ?? 0) + data.length
+            sentBytes.set(sessionId, total)
+            if (total > (ackedBytes.get(sessionId) ?? 0) + window) overran = true
+            if (acking.has(sessionId)) ack(sessionId, data.length)
+          }
+          return Effect.void
+        })
+    }
+    const fiber = yield* AgentEngine.serve(link, {
+      window,
+      heartbeatInterval: options.heartbeatInterval ?? Duration.infinity,
+      relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.infinity
+    }).pipe(Effect.provide(Runner), Effect.forkScoped)
+    const harness: Harness = {
+      fiber,
+      sent,
+      relay: (message) => Queue.offer(inbox, message).pipe(Effect.asVoid),
+      end: Queue.offer(inbox, END).pipe(Effect.asVoid),
+      startAcking: (sessionId) =>
+        Effect.sync(() => {
+          acking.add(sessionId)
+          const outstanding = (sentBytes.get(sessionId) ?? 0) - (ackedBytes.get(sessionId) ?? 0)
+          if (outstanding > 0) ack(sessionId, outstanding)
+        }),
+      overran: () => overran
+    }
+    return harness
+  })
+
+const exec = (
+  sessionId: string,
+  argv: ReadonlyArray<string>,
+  extra: { readonly timeoutMs?: number; readonly stdin?: boolean } = {}
+): RelayMessage => ({
+  kind: {
+    $case: "open",
+    value: {
+      sessionId,
+      kind: {
+        $case: "exec",
+        value: {
+          argv: [...argv],
+          shell: false,
+          timeoutMs: extra.timeoutMs ?? 0,
+          stdin: extra.stdin ?? false,
+          env: {},
+          cwd: ""
+        }
+      },
+      caller: { kind: "key", principal: "ck_test_abc", shareId: "" }
+    }
+  }
+})
+
+const input = (sessionId: string, data: string, eof = false): RelayMessage => ({
+  kind: { $case: "input", value: { sessionId, data: Buffer.from(data), eof } }
+})
+
+const outputs = (sent: ReadonlyArray<AgentMessage>, sessionId: string): Array<SessionOutput> =>
+  sent.flatMap((m) => (m.kind?.$case === "output" && m.kind.value.sessionId === sessionId ? [m.kind.value] : []))
+
+const text = (sent: ReadonlyArray<AgentMessage>, sessionId: string, pipe: Pipe) =>
+  Buffer.concat(outputs(sent, sessionId).flatMap((o) => (o.pipe === pipe ? [o.data] : []))).toString("utf8")
+
+const bytes = (sent: ReadonlyArray<AgentMessage>, sessionId: string) =>
+  outputs(sent, sessionId).reduce((n, o) => n + o.data.length, 0)
+
+const exits = (sent: ReadonlyArray<AgentMessage>, sessionId: string): Array<SessionExit> =>
+  sent.flatMap((m) => (m.kind?.$case === "exit" && m.kind.value.sessionId === sessionId ? [m.kind.value] : []))
+
+/** Polls `probe` until it returns a value; fails the test after `millis`. */
+const waitFor = <A>(what: string, probe: () => A | undefined, millis = 5_000): Effect.Effect<A, Error> =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + millis
+    for (;;) {
+      const value = probe()
+      if (value !== undefined) return value
+      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+const exitOf = (h: Harness, sessionId: string, millis?: number) =>
+  waitFor(`the exit of ${sessionId}`, () => exits(h.sent, sessionId)[0], millis)
+
+const isRunning = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+    return state !== "Z" && state !== "X"
+  } catch {
+    return false
+  }
+}
+
+describe("AgentEngine", () => {
+  it.scopedLive("streams stdout and stderr, then exactly one exit with the code, after the last output", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("s1", ["sh", "-c", "echo out; echo err >&2; exit 3"]))
+      const exit = yield* exitOf(h, "s1")
+      assert.strictEqual(exit.exitCode, 3)
+      assert.strictEqual(exit.error, "")
+      assert.isFalse(exit.timedOut)
+      assert.isAtLeast(exit.durationMs, 0)
+      assert.strictEqual(text(h.sent, "s1", Pipe.PIPE_STDOUT), "out\n")
+      assert.strictEqual(text(h.sent, "s1", Pipe.PIPE_STDERR), "err\n")
+      const lastOutput = h.sent.map((m) => m.kind?.$case).lastIndexOf("output")
+      const exitIndex = h.sent.findIndex((m) => m.kind?.$case === "exit")
+      assert.isAbove(exitIndex, lastOutput)
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(exits(h.sent, "s1").length, 1)
+    })
+  )
+
+  it.scopedLive("a session without acks stops at the window while another completes; acks resume it", () =>
+    Effect.gen(function* () {
+      const window = 64 * 1024
+      const total = 10_000_000
+      const h = yield* start({ window })
+      yield* h.relay(exec("big", ["head", "-c", String(total), "/dev/zero"]))
+      yield* waitFor("the first window", () => (bytes(h.sent, "big") === window ? true : undefined))
+      yield* h.relay(exec("small", ["echo", "hi"]))
+      const small = yield* exitOf(h, "small")
+      assert.strictEqual(small.exitCode, 0)
+      assert.strictEqual(text(h.sent, "small", Pipe.PIPE_STDOUT), "hi\n")
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(bytes(h.sent, "big"), window, "no byte beyond the window without acks")
+      assert.strictEqual(exits(h.sent, "big").length, 0)
+
+      yield* h.startAcking("big")
+      const big = yield* exitOf(h, "big", 10_000)
+      assert.strictEqual(big.exitCode, 0)
+      assert.strictEqual(bytes(h.sent, "big"), total)
+      assert.isFalse(h.overran())
+      for (const o of outputs(h.sent, "big")) assert.isAtMost(o.data.length, AgentEngine.MAX_CHUNK)
+    })
+  )
+
+  it.scopedLive("a window smaller than a pipe read is honoured by splitting chunks", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ window: 1000 })
+      yield* h.relay(exec("s", ["head", "-c", "100000", "/dev/zero"]))
+      yield* waitFor("the first window", () => (bytes(h.sent, "s") === 1000 ? true : undefined))
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(bytes(h.sent, "s"), 1000)
+      yield* h.startAcking("s")
+      yield* exitOf(h, "s")
+      assert.strictEqual(bytes(h.sent, "s"), 100_000)
+      assert.isFalse(h.overran())
+    })
+  )
+
+  it.scopedLive("stdin is written in order, each chunk acknowledged with PIPE_STDIN, eof closes it", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("cat", ["cat"], { stdin: true }))
+      yield* h.relay(input("cat", "hello "))
+      yield* h.relay(input("cat", "world", true))
+      const exit = yield* exitOf(h, "cat")
+      assert.strictEqual(exit.exitCode, 0)
+      assert.strictEqual(text(h.sent, "cat", Pipe.PIPE_STDOUT), "hello world")
+      const acks = h.sent.flatMap((m) => (m.kind?.$case === "ack" ? [m.kind.value] : []))
+      assert.deepStrictEqual(acks, [
+        { sessionId: "cat", pipe: Pipe.PIPE_STDIN, bytes: 6 },
+        { sessionId: "cat", pipe: Pipe.PIPE_STDIN, bytes: 5 }
+      ])
+    })
+  )
+
+  it.scopedLive("close kills the tree and the exit still follows", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("s", ["sh", "-c", "echo $$; exec sleep 100"]))
+      const pid = Number(yield* waitFor("the pid", () => text(h.sent, "s", Pipe.PIPE_STDOUT) || undefined))
+      yield* h.relay({ kind: { $case: "close", value: { sessionId: "s", reason: "client gone" } } })
+      const exit = yield* exitOf(h, "s", 3_000)
+      assert.strictEqual(exit.signal, "TERM")
+      assert.strictEqual(exit.exitCode, 143)
+      assert.isFalse(isRunning(pid))
+    })
+  )
+
+  it.scopedLive("close of a session stalled on credit drops its output and still exits", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ window: 1024 })
+      yield* h.relay(exec("s", ["head", "-c", "10000000", "/dev/zero"]))
+      yield* waitFor("the window", () => (bytes(h.sent, "s") === 1024 ? true : undefined))
+      yield* h.relay({ kind: { $case: "close", value: { sessionId: "s", reason: "client gone" } } })
+      const exit = yield* exitOf(h, "s", 3_000)
+      assert.notStrictEqual(exit.exitCode, 0)
+      assert.strictEqual(bytes(h.sent, "s"), 1024)
+    })
+  )
+
+  it.scopedLive("signal is delivered to the process group", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("s", ["sleep", "100"]))
+      yield* Effect.sleep("100 millis")
+      yield* h.relay({ kind: { $case: "signal", value: { sessionId: "s", signal: "INT" } } })
+      const exit = yield* exitOf(h, "s", 3_000)
+      assert.strictEqual(exit.signal, "INT")
+      assert.strictEqual(exit.exitCode, 130)
+    })
+  )
+
+  it.scopedLive("a timeout kills the command and reports timed_out", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("s", ["sleep", "100"], { timeoutMs: 200 }))
+      const exit = yield* exitOf(h, "s", 3_000)
+      assert.isTrue(exit.timedOut)
+      assert.strictEqual(exit.exitCode, 124)
+      assert.isAtLeast(exit.durationMs, 150)
+    })
+  )
+
+  it.scopedLive("a command that cannot start exits 127 with the error", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("s", ["cmdop-no-such-command"]))
+      const exit = yield* exitOf(h, "s")
+      assert.strictEqual(exit.exitCode, 127)
+      assert.match(exit.error, /command not found: cmdop-no-such-command/)
+    })
+  )
+
+  it.scopedLive("pty sessions are refused with 126 and an error", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay({
+        kind: {
+          $case: "open",
+          value: {
+            sessionId: "p",
+            kind: { $case: "pty", value: { cols: 80, rows: 24, term: "xterm", command: [] } },
+            caller: undefined
+          }
+        }
+      })
+      const exit = yield* exitOf(h, "p")
+      assert.strictEqual(exit.exitCode, 126)
+      assert.strictEqual(exit.error, AgentEngine.PTY_UNSUPPORTED)
+    })
+  )
+
+  it.scopedLive("a duplicate open is refused without touching the live session; unknown ids are ignored", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("d", ["sh", "-c", "read x; echo got $x"], { stdin: true }))
+      yield* h.relay(exec("d", ["echo", "second"]))
+      const refused = yield* exitOf(h, "d")
+      assert.strictEqual(refused.exitCode, 126)
+      assert.match(refused.error, /already open/)
+      for (const message of [
+        input("nope", "x", true),
+        { kind: { $case: "ack", value: { sessionId: "nope", pipe: Pipe.PIPE_STDOUT, bytes: 10 } } },
+        { kind: { $case: "signal", value: { sessionId: "nope", signal: "KILL" } } },
+        { kind: { $case: "close", value: { sessionId: "nope", reason: "" } } },
+        { kind: { $case: "resize", value: { sessionId: "d", cols: 1, rows: 1 } } }
+      ] satisfies Array<RelayMessage>)
+        yield* h.relay(message)
+      const before = h.sent.length
+      yield* h.relay(input("d", "one\n", true))
+      yield* waitFor("the second exit", () => (exits(h.sent, "d").length === 2 ? true : undefined))
+      assert.strictEqual(text(h.sent, "d", Pipe.PIPE_STDOUT), "got one\n")
+      assert.strictEqual(exits(h.sent, "d")[1]!.exitCode, 0)
+      // Only the live session's ack, output and exit: nothing for the unknown id.
+      assert.isTrue(
+        h.sent
+          .slice(before)
+          .every((m) => m.kind !== undefined && "sessionId" in m.kind.value && m.kind.value.sessionId === "d")
+      )
+    })
+  )
+
+  it.scopedLive("heartbeats go out on real time", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ heartbeatInterval: "50 millis" })
+      yield* Effect.sleep("400 millis")
+      const beats = h.sent.flatMap((m) => (m.kind?.$case === "heartbeat" ? [m.kind.value.at] : []))
+      assert.isAtLeast(beats.length, 4)
+      assert.isAtMost(beats.length, 9)
+      for (const at of beats) assert.isTrue(Math.abs(Date.now() - at) < 1_000)
+    })
+  )
+
+  it.scopedLive("heartbeats keep flowing while a session is stalled on credit", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ heartbeatInterval: "50 millis", window: 1024 })
+      yield* h.relay(exec("s", ["head", "-c", "10000000", "/dev/zero"]))
+      yield* waitFor("the window", () => (bytes(h.sent, "s") === 1024 ? true : undefined))
+      const count = () => h.sent.filter((m) => m.kind?.$case === "heartbeat").length
+      const before = count()
+      yield* Effect.sleep("300 millis")
+      assert.isAtLeast(count() - before, 3)
+    })
+  )
+
+  it.scopedLive("relay silence fails with RelaySilentError; any message resets the timer", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ relaySilenceTimeout: "200 millis" })
+      for (let i = 0; i < 5; i++) {
+        yield* Effect.sleep("100 millis")
+        yield* h.relay({ kind: { $case: "heartbeat", value: { at: Date.now() } } })
+      }
+      assert.isNull(h.fiber.unsafePoll())
+      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("2 seconds"))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        assert.instanceOf(error, AgentEngine.RelaySilentError)
+      }
+    })
+  )
+
+  it.scopedLive("the end of the link kills every session and ends serve", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.relay(exec("a", ["sh", "-c", "echo $$; exec sleep 100"]))
+      yield* h.relay(exec("b", ["sh", "-c", "echo $$; exec sleep 100"]))
+      const a = Number(yield* waitFor("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
+      const b = Number(yield* waitFor("pid b", () => text(h.sent, "b", Pipe.PIPE_STDOUT) || undefined))
+      assert.isTrue(isRunning(a) && isRunning(b))
+      yield* h.end
+      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("3 seconds"))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.isFalse(isRunning(a))
+      assert.isFalse(isRunning(b))
+      assert.strictEqual(exits(h.sent, "a").length + exits(h.sent, "b").length, 0)
+    })
+  )
+
+  it.scopedLive("a failed send ends serve with the link's error and kills the sessions", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ failSendWhen: (m) => m.kind?.$case === "exit" })
+      yield* h.relay(exec("a", ["sh", "-c", "echo $$; exec sleep 100"]))
+      const a = Number(yield* waitFor("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
+      yield* h.relay(exec("b", ["true"]))
+      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("3 seconds"))
+      assert.deepStrictEqual(exit, Exit.fail("send failed"))
+      assert.isFalse(isRunning(a))
+    })
+  )
+})

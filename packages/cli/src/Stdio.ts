@@ -1,0 +1,27 @@
+/**
+ * The process's own stdin/stdout/stderr as Effect values: writes wait for `drain` (so a slow terminal or pipe
+ * slows the remote command instead of filling memory), and stdin is a pull-based stream.
+ */
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+
+/** Writes `data` to a Node writable, waiting for `drain` when its buffer is full. */
+export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (target.write(data)) resume(Effect.void)
+    else target.once("drain", () => resume(Effect.void))
+  })
+
+export const stdout = (data: Uint8Array) => write(process.stdout, data)
+export const stderr = (data: Uint8Array) => write(process.stderr, data)
+
+/** The process's stdin, when it is not a terminal (a pipe or a file); `undefined` for a TTY. */
+export const stdinIfPiped = (): Stream.Stream<Uint8Array> | undefined =>
+  process.stdin.isTTY
+    ? undefined
+    : NodeStream.fromReadable<never, Uint8Array>(
+        () => process.stdin,
+        () => undefined as never,
+        { chunkSize: 64 * 1024 }
+      )

@@ -1,0 +1,112 @@
+/**
+ * `cmdop connect exec <host> [--timeout 30s] [--json] -- <cmd…>`: one command on one machine, no PTY. stdout and
+ * stderr stream separately as they arrive; stdin is forwarded when it is not a terminal; the remote exit code is
+ * passed through (a signal n becomes 128+n), a timeout exits 124, the CLI's own failures 255.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type { ExecEvent } from "@cmdop/domain/RelayClient"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { CliError, ExitCode, ExitWith } from "../CliError.js"
+import { globals } from "../ConnectCommand.js"
+import * as Duration from "../Duration.js"
+import * as GlobalOptions from "../GlobalOptions.js"
+import * as Output from "../Output.js"
+import * as Stdio from "../Stdio.js"
+
+const decoder = () => {
+  const d = new TextDecoder()
+  return (chunk: Uint8Array, done = false) => d.decode(chunk, { stream: !done })
+}
+
+export const execCommand = Command.make(
+  "exec",
+  {
+    ...GlobalOptions.options,
+    timeout: Options.text("timeout").pipe(
+      Options.withDescription("kill the remote command after this long (90s, 5m, 1h); exit code 124"),
+      Options.withDefault("30s")
+    ),
+    shell: Options.boolean("shell").pipe(Options.withDescription("run the command through the remote user's shell")),
+    host: Args.text({ name: "host" }).pipe(
+      Args.withDescription("machine: hostname, name, id, or a unique part of one")
+    ),
+    command: Args.text({ name: "command" }).pipe(
+      Args.repeated,
+      Args.withDescription("the command and its arguments, after --")
+    )
+  },
+  ({ command, host, shell, timeout, ...own }) =>
+    Effect.gen(function* () {
+      const g = yield* globals(own)
+      if (command.length === 0)
+        return yield* new CliError({
+          message: `no command given: cmdop connect exec ${host} -- <command> [args…]`,
+          exitCode: ExitCode.usage
+        })
+      const timeoutMs = yield* Duration.parse("--timeout", timeout)
+      const Remote = yield* Effect.promise(() => import("../Remote.js"))
+      const stdin = Stdio.stdinIfPiped()
+      const started = Date.now()
+      const out: Array<string> = []
+      const err: Array<string> = []
+      const decodeOut = decoder()
+      const decodeErr = decoder()
+
+      type Exit = Extract<ExecEvent, { _tag: "Exit" }>
+      interface Seen {
+        readonly machine?: { readonly id: string; readonly hostname: string }
+        readonly exit?: Exit
+      }
+      const seen = yield* Remote.withClient(g, (client) =>
+        client.exec({ machine: host, argv: command, shell, timeoutMs }, stdin).pipe(
+          Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
+            switch (event._tag) {
+              case "Started":
+                return Effect.succeed({ ...acc, machine: { id: event.machine.id, hostname: event.machine.hostname } })
+              case "Stdout":
+                return Effect.as(
+                  g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : Stdio.stdout(event.data),
+                  acc
+                )
+              case "Stderr":
+                return Effect.as(
+                  g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : Stdio.stderr(event.data),
+                  acc
+                )
+              case "Exit":
+                return Effect.succeed({ ...acc, exit: event })
+            }
+          }),
+          // The agent enforces the timeout; this guard only covers a relay that never answers.
+          Effect.timeoutFail({
+            duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
+            onTimeout: () => new ExitWith({ code: ExitCode.timeout })
+          })
+        )
+      )
+      const e = seen.exit
+      if (e === undefined) return yield* new CliError({ message: "the relay ended the session without an exit status" })
+      const code = e.timedOut ? ExitCode.timeout : e.exitCode
+      if (g.json) {
+        out.push(decodeOut(new Uint8Array(0), true))
+        err.push(decodeErr(new Uint8Array(0), true))
+        yield* Output.json({
+          machine_id: seen.machine?.id ?? null,
+          hostname: seen.machine?.hostname ?? null,
+          command,
+          exit_code: code,
+          stdout: out.join(""),
+          stderr: err.join(""),
+          duration_ms: e.durationMs || Date.now() - started
+        })
+      } else if (e.timedOut) {
+        yield* Output.notice(`cmdop: command timed out after ${Duration.format(timeoutMs)} and was killed`)
+      } else if (e.error !== undefined) {
+        yield* Output.notice(`cmdop: ${e.error}`)
+      }
+      if (code !== 0) return yield* new ExitWith({ code })
+    })
+).pipe(Command.withDescription("run one command on a machine and pass its output and exit code through"))

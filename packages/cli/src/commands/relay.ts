@@ -1,0 +1,167 @@
+/**
+ * `cmdop relay …`: run a relay (`serve`) and administer its store on the relay host (`workspace create`,
+ * `key rotate`). Admin commands open the store directly: the data dir's SQLite file, or `--db` PostgreSQL.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Workspace from "@cmdop/domain/Workspace"
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import { CliError } from "../CliError.js"
+import * as Output from "../Output.js"
+
+const storeOptions = {
+  dataDir: Options.directory("data-dir").pipe(
+    Options.withDescription("where the embedded SQLite store lives (default ~/.cmdop/relay)"),
+    Options.optional
+  ),
+  db: Options.redacted("db").pipe(
+    Options.withDescription(
+      "PostgreSQL URL (postgres://user:pass@host:5432/db) instead of the embedded store; env CMDOP_RELAY_DB"
+    ),
+    Options.withFallbackConfig(Config.redacted("CMDOP_RELAY_DB")),
+    Options.optional
+  ),
+  json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout"))
+}
+
+interface StoreArgs {
+  readonly dataDir: Option.Option<string>
+  readonly db: Option.Option<Redacted.Redacted<string>>
+}
+
+const storeConfig = (args: StoreArgs) =>
+  Effect.map(CmdopPaths, (paths) => ({
+    dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
+    ...(Option.isSome(args.db) ? { db: args.db.value } : {})
+  }))
+
+/** Runs `f` against the relay store the flags name. */
+const withStore = <A, E, R>(
+  args: StoreArgs,
+  f: (store: import("@cmdop/relay/RelayStore").RelayStore["Type"]) => Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(args)
+    const { storeLayer } = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
+    const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
+    return yield* Effect.flatMap(RelayStore, f).pipe(
+      Effect.provide(storeLayer(config)),
+      Effect.mapError((e) => (e instanceof Error || typeof e === "object" ? e : new CliError({ message: String(e) })))
+    )
+  })
+
+const nameArg = Args.text({ name: "workspace" }).pipe(Args.withDescription("workspace name on the relay"))
+
+const workspaceCreate = Command.make("create", { ...storeOptions, name: nameArg }, (args) =>
+  Effect.gen(function* () {
+    const name = yield* Schema.decodeUnknown(Workspace.WorkspaceName)(args.name).pipe(
+      Effect.mapError(
+        () => new CliError({ message: `invalid workspace name "${args.name}": use letters, digits, '.', '_' or '-'` })
+      )
+    )
+    const created = yield* withStore(args, (store) => store.createWorkspace(name))
+    const key = Redacted.value(created.apiKey)
+    if (args.json) return yield* Output.json({ workspace: name, id: created.workspace.id, api_key: key })
+    yield* Output.line(`created workspace ${name} (${created.workspace.id})`)
+    yield* Output.line(`api key: ${key}`)
+    yield* Output.notice("this key is shown once; store it now, e.g. cmdop connect key set <key> --workspace " + name)
+  })
+).pipe(Command.withDescription("create a workspace on this relay and print its first API key (once)"))
+
+const keyRotate = Command.make("rotate", { ...storeOptions, name: nameArg }, (args) =>
+  Effect.gen(function* () {
+    const key = yield* withStore(args, (store) => store.rotateKey(args.name))
+    if (args.json) return yield* Output.json({ workspace: args.name, api_key: Redacted.value(key) })
+    yield* Output.line(`new api key for ${args.name}: ${Redacted.value(key)}`)
+    yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
+  })
+).pipe(Command.withDescription("issue a new API key for a workspace and retire the old one (and its share links)"))
+
+const readPem = (flag: string, file: string) =>
+  Effect.try({
+    try: () => fs.readFileSync(file, "utf8"),
+    catch: (e) => new CliError({ message: `cannot read ${flag} ${file}: ${(e as Error).message}` })
+  })
+
+const serve = Command.make(
+  "serve",
+  {
+    ...storeOptions,
+    host: Options.text("host").pipe(
+      Options.withDescription("interface to listen on (0.0.0.0 to serve other machines)"),
+      Options.withDefault("127.0.0.1")
+    ),
+    grpcPort: Options.integer("grpc-port").pipe(
+      Options.withDescription("gRPC port for agents and clients"),
+      Options.withDefault(50051)
+    ),
+    httpPort: Options.integer("http-port").pipe(
+      Options.withDescription("HTTP port (share pages, health, metrics)"),
+      Options.withDefault(8080)
+    ),
+    publicUrl: Options.text("public-url").pipe(
+      Options.withDescription("base URL that share links point at (default: the HTTP address)"),
+      Options.optional
+    ),
+    tlsCert: Options.file("tls-cert").pipe(
+      Options.withDescription("PEM certificate chain; serve TLS"),
+      Options.optional
+    ),
+    tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional)
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const config = yield* storeConfig(args)
+      if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey))
+        return yield* new CliError({ message: "--tls-cert and --tls-key go together", exitCode: 2 })
+      const tls =
+        Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey)
+          ? {
+              certChain: yield* readPem("--tls-cert", args.tlsCert.value),
+              privateKey: yield* readPem("--tls-key", args.tlsKey.value)
+            }
+          : undefined
+      const RelayServer = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const running = yield* RelayServer.serve({
+            ...config,
+            host: args.host,
+            grpcPort: args.grpcPort,
+            httpPort: args.httpPort,
+            ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
+            ...(tls ? { tls } : {})
+          }).pipe(Effect.mapError((e) => new CliError({ message: e.message })))
+          if (args.json)
+            yield* Output.json({ grpc: running.grpcAddress, http: running.httpAddress, store: running.store })
+          else
+            yield* Output.line(
+              `relay serving: grpc ${running.grpcAddress}${tls ? " (TLS)" : ""}, http ${running.httpAddress}, store ${running.store}`
+            )
+          return yield* Effect.never
+        })
+      )
+    })
+).pipe(Command.withDescription("run a relay: gRPC for agents and clients, HTTP for share pages; Ctrl-C stops it"))
+
+export const relayCommand = Command.make("relay").pipe(
+  Command.withDescription("run and administer a relay (run these on the relay host)"),
+  Command.withSubcommands([
+    serve,
+    Command.make("workspace").pipe(
+      Command.withDescription("workspaces on this relay"),
+      Command.withSubcommands([workspaceCreate])
+    ),
+    Command.make("key").pipe(
+      Command.withDescription("workspace API keys on this relay"),
+      Command.withSubcommands([keyRotate])
+    )
+  ])
+)

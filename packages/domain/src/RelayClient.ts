@@ -1,0 +1,80 @@
+/**
+ * The client side of a relay, as the CLI and embedding programs use it: who am I, list machines, resolve a name,
+ * run a command. `layerGrpc` (in `@cmdop/protocol`) talks to a relay over gRPC; the in-process layer (in
+ * `@cmdop/relay`) calls a relay core directly. Both pass one contract suite.
+ *
+ * `exec` is a `Stream` of events: `Started` first, then `Stdout`/`Stderr` chunks as they come, then exactly one
+ * `Exit`, then the end. Interrupting the stream (or ending the scope that consumes it) kills the remote process.
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { AccessError } from "./AccessError.js"
+import type { Machine } from "./Machine.js"
+import type { MachineError } from "./MachineError.js"
+import type { RelayError } from "./RelayError.js"
+
+/** Everything a relay call can fail with. */
+export type RelayCallError = MachineError | AccessError | RelayError
+
+/** Who the relay says the caller is. */
+export interface Principal {
+  readonly workspaceId: string
+  readonly workspaceName: string
+  /** `key` (workspace API key), `user` (OAuth login) or `guest` (share link). */
+  readonly kind: "key" | "user" | "guest"
+  /** A non-secret name: key prefix, user email, share link id. */
+  readonly principal: string
+  /** For a guest: the one machine the share link reaches. */
+  readonly machineId?: string
+}
+
+export interface MachineList {
+  readonly machines: ReadonlyArray<Machine>
+  /** The relay's clock (ms), so heartbeat ages use one clock. */
+  readonly now: number
+}
+
+export interface ExecRequest {
+  /** A machine name, hostname, id, or unique part of one. */
+  readonly machine: string
+  readonly argv: ReadonlyArray<string>
+  /** Run `argv` joined by the remote user's shell instead of directly. */
+  readonly shell?: boolean
+  /** Milliseconds; 0 or absent: no limit. The remote process tree is killed at the limit. */
+  readonly timeoutMs?: number
+  readonly env?: Readonly<Record<string, string>>
+  readonly cwd?: string
+}
+
+export type ExecEvent = Data.TaggedEnum<{
+  Started: { readonly machine: Machine; readonly sessionId: string }
+  Stdout: { readonly data: Uint8Array }
+  Stderr: { readonly data: Uint8Array }
+  Exit: {
+    readonly exitCode: number
+    readonly signal?: string
+    readonly timedOut: boolean
+    /** Set when the command never ran (not found, not permitted). */
+    readonly error?: string
+    readonly durationMs: number
+  }
+}>
+export const ExecEvent = Data.taggedEnum<ExecEvent>()
+
+export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
+  RelayClient,
+  {
+    /** The relay address this client talks to (for messages). */
+    readonly server: string
+    readonly whoami: Effect.Effect<Principal, RelayCallError>
+    readonly listMachines: (options?: { readonly onlineOnly?: boolean }) => Effect.Effect<MachineList, RelayCallError>
+    readonly resolveMachine: (query: string) => Effect.Effect<Machine, RelayCallError>
+    /**
+     * Runs a command. `stdin`, when given, is forwarded with backpressure and its end closes the remote stdin;
+     * without it the remote process gets an empty stdin.
+     */
+    readonly exec: (request: ExecRequest, stdin?: Stream.Stream<Uint8Array>) => Stream.Stream<ExecEvent, RelayCallError>
+  }
+>() {}

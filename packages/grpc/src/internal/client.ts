@@ -1,0 +1,248 @@
+/**
+ * The machinery behind `GrpcClient`: one grpc-js `Client` per scope and Effect/Stream wrappers for its four call
+ * shapes.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { BidiChannel, CallOptions, GrpcClient, Options } from "../GrpcClient.js"
+import type * as GrpcMethod from "../GrpcMethod.js"
+import { GrpcStatusError, fromUnknown, recordToMetadata } from "../GrpcStatusError.js"
+import * as channelOptions from "./channelOptions.js"
+import { fromReadable, ignoreError, write, writeAll } from "./nodeStream.js"
+
+type AnyMethod = grpc.MethodDefinition<any, any>
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+const startFailed = (error: unknown) =>
+  new GrpcStatusError({ code: grpc.status.UNAVAILABLE, details: `cannot start call: ${errorText(error)}` })
+
+const streamClosed = () => new GrpcStatusError({ code: grpc.status.CANCELLED, details: "call closed" })
+
+const credentialsOf = (options: Options): grpc.ChannelCredentials =>
+  options.tls === undefined
+    ? grpc.credentials.createInsecure()
+    : grpc.credentials.createSsl(options.tls.caPem === undefined ? null : Buffer.from(options.tls.caPem))
+
+const channelOptionsOf = (options: Options): grpc.ChannelOptions => ({
+  ...channelOptions.defaults,
+  ...(options.tls?.serverName === undefined
+    ? {}
+    : { "grpc.ssl_target_name_override": options.tls.serverName, "grpc.default_authority": options.tls.serverName }),
+  ...options.channelOptions
+})
+
+/** Metadata and grpc-js call options for one call, computed when the call starts (the deadline is relative). */
+const prepare = (options: CallOptions | undefined): Effect.Effect<[grpc.Metadata, grpc.CallOptions], GrpcStatusError> =>
+  Effect.try({
+    try: () => {
+      const metadata = recordToMetadata(options?.metadata)
+      metadata.setOptions({ waitForReady: options?.waitForReady ?? false })
+      const callOptions: grpc.CallOptions = {}
+      if (options?.timeout !== undefined) {
+        callOptions.deadline = Date.now() + Duration.toMillis(Duration.decode(options.timeout))
+      }
+      return [metadata, callOptions]
+    },
+    catch: (error) =>
+      new GrpcStatusError({ code: grpc.status.INVALID_ARGUMENT, details: `invalid call metadata: ${errorText(error)}` })
+  })
+
+/**
+ * Starts a streaming call for the current scope. A no-op `error` listener is attached first and kept: grpc-js
+ * emits CANCELLED as an `error` event after we cancel, when nobody reads the call any more. Closing the scope
+ * cancels the call (a no-op when it already finished).
+ */
+const acquireCall = <C extends { cancel(): void; on(event: "error", f: () => void): unknown }>(
+  start: () => C
+): Effect.Effect<C, GrpcStatusError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const call = start()
+        call.on("error", ignoreError)
+        return call
+      },
+      catch: startFailed
+    }),
+    (call) => Effect.sync(() => call.cancel())
+  )
+
+const responsesOf = <A>(call: grpc.ClientReadableStream<A> | grpc.ClientDuplexStream<unknown, A>) =>
+  fromReadable<A, GrpcStatusError>(call, fromUnknown, streamClosed)
+
+export const make = <S extends GrpcMethod.Service>(
+  service: S,
+  options: Options
+): Effect.Effect<GrpcClient<S>, GrpcStatusError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const client = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => new grpc.Client(options.address, credentialsOf(options), channelOptionsOf(options)),
+        catch: (error) =>
+          new GrpcStatusError({
+            code: grpc.status.INVALID_ARGUMENT,
+            details: `cannot create a client for ${options.address}: ${errorText(error)}`
+          })
+      }),
+      (client) => Effect.sync(() => client.close())
+    )
+    const methodOf = (name: string): AnyMethod => service[name] as AnyMethod
+
+    const unary = (name: string, request: unknown, callOptions?: CallOptions) =>
+      Effect.flatMap(prepare(callOptions), ([metadata, opts]) =>
+        Effect.async<unknown, GrpcStatusError>((resume) => {
+          const method = methodOf(name)
+          let call: grpc.ClientUnaryCall
+          try {
+            call = client.makeUnaryRequest(
+              method.path,
+              method.requestSerialize,
+              method.responseDeserialize,
+              request,
+              metadata,
+              opts,
+              (error, value) => resume(error ? Effect.fail(fromUnknown(error)) : Effect.succeed(value))
+            )
+          } catch (error) {
+            return resume(Effect.fail(startFailed(error)))
+          }
+          return Effect.sync(() => call.cancel())
+        })
+      )
+
+    const serverStream = (name: string, request: unknown, callOptions?: CallOptions) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const [metadata, opts] = yield* prepare(callOptions)
+          const method = methodOf(name)
+          const call = yield* acquireCall(() =>
+            client.makeServerStreamRequest(
+              method.path,
+              method.requestSerialize,
+              method.responseDeserialize,
+              request,
+              metadata,
+              opts
+            )
+          )
+          return responsesOf(call)
+        })
+      )
+
+    const clientStream = <E, R>(name: string, requests: Stream.Stream<unknown, E, R>, callOptions?: CallOptions) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const [metadata, opts] = yield* prepare(callOptions)
+          const method = methodOf(name)
+          const response = yield* Deferred.make<unknown, GrpcStatusError>()
+          const call = yield* acquireCall(() =>
+            client.makeClientStreamRequest(
+              method.path,
+              method.requestSerialize,
+              method.responseDeserialize,
+              metadata,
+              opts,
+              (error, value) =>
+                Deferred.unsafeDone(response, error ? Exit.fail(fromUnknown(error)) : Exit.succeed(value))
+            )
+          )
+          const writer = yield* writeAll(call, requests).pipe(
+            Effect.zipRight(Effect.sync(() => call.end())),
+            Effect.forkScoped
+          )
+          return yield* Effect.raceFirst(Deferred.await(response), Effect.zipRight(Fiber.join(writer), Effect.never))
+        })
+      )
+
+    const bidi = <E, R>(name: string, requests: Stream.Stream<unknown, E, R>, callOptions?: CallOptions) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const [metadata, opts] = yield* prepare(callOptions)
+          const method = methodOf(name)
+          const call = yield* acquireCall(() =>
+            client.makeBidiStreamRequest(
+              method.path,
+              method.requestSerialize,
+              method.responseDeserialize,
+              metadata,
+              opts
+            )
+          )
+          const writer = writeAll(call, requests).pipe(Effect.zipRight(Effect.sync(() => call.end())))
+          return Stream.merge(responsesOf(call), Stream.drain(Stream.fromEffect(writer)), { haltStrategy: "left" })
+        })
+      )
+
+    const bidiChannel = (name: string, callOptions?: CallOptions) =>
+      Effect.gen(function* () {
+        const [metadata, opts] = yield* prepare(callOptions)
+        const method = methodOf(name)
+        const call = yield* acquireCall(() =>
+          client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata, opts)
+        )
+        let status: grpc.StatusObject | undefined
+        let halfClosed = false
+        call.on("status", (s: grpc.StatusObject) => {
+          status = s
+        })
+        const closedError = () =>
+          status !== undefined && status.code !== grpc.status.OK
+            ? fromUnknown(status)
+            : new GrpcStatusError({
+                code: grpc.status.FAILED_PRECONDITION,
+                details: halfClosed ? "stream already half-closed" : "stream already closed"
+              })
+        const lock = yield* Effect.makeSemaphore(1)
+        const channel: BidiChannel<unknown, unknown> = {
+          send: (request) =>
+            lock.withPermits(1)(
+              Effect.suspend(() =>
+                halfClosed || status !== undefined
+                  ? Effect.fail(closedError())
+                  : Effect.flatMap(write(call, request), (written) =>
+                      written ? Effect.void : Effect.fail(closedError())
+                    )
+              )
+            ),
+          end: lock.withPermits(1)(
+            Effect.sync(() => {
+              if (halfClosed) return
+              halfClosed = true
+              call.end()
+            })
+          ),
+          responses: responsesOf(call)
+        }
+        return channel
+      })
+
+    const waitForReady = (deadline: Duration.DurationInput) =>
+      Effect.async<void, GrpcStatusError>((resume) => {
+        try {
+          client.waitForReady(Date.now() + Duration.toMillis(Duration.decode(deadline)), (error) =>
+            resume(
+              error
+                ? Effect.fail(
+                    new GrpcStatusError({
+                      code: grpc.status.UNAVAILABLE,
+                      details: `${options.address} not ready: ${error.message}`
+                    })
+                  )
+                : Effect.void
+            )
+          )
+        } catch (error) {
+          resume(Effect.fail(startFailed(error)))
+        }
+      })
+
+    // Method names and message types are checked by `GrpcClient<S>`'s signatures; the implementation is untyped.
+    return { unary, serverStream, clientStream, bidi, bidiChannel, waitForReady, raw: client } as any as GrpcClient<S>
+  })

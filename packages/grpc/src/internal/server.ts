@@ -1,0 +1,193 @@
+/**
+ * The machinery behind `GrpcServer`: turns Effect handlers into grpc-js handlers run on a captured runtime, binds
+ * the server and shuts it down in stages.
+ */
+import * as grpc from "@grpc/grpc-js"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
+import type { CallContext } from "../GrpcServer.js"
+import { GrpcStatusError, fromUnknown, metadataToRecord, toStatusObject } from "../GrpcStatusError.js"
+import { fromReadable, sleepReal, writeAll } from "./nodeStream.js"
+
+/** Forks an effect on the server's runtime; its fibers are interrupted when the server shuts down. */
+export type Run<R> = <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E>
+
+type AnyHandler<R> = (
+  input: unknown,
+  ctx: CallContext
+) => Effect.Effect<unknown, GrpcStatusError, R> | Stream.Stream<unknown, GrpcStatusError, R>
+
+type ServerCall =
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>
+
+const internalError = () => new GrpcStatusError({ code: grpc.status.INTERNAL, details: "internal error" })
+
+const callClosed = () => new GrpcStatusError({ code: grpc.status.CANCELLED, details: "call closed" })
+
+/** Keeps typed failures and interruption; turns defects into a generic INTERNAL after logging them. */
+const sanitize =
+  (path: string) =>
+  (cause: Cause.Cause<GrpcStatusError>): Effect.Effect<never, GrpcStatusError> => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && failure.value instanceof GrpcStatusError) return Effect.fail(failure.value)
+    return Effect.logError("gRPC handler died", cause).pipe(
+      Effect.annotateLogs("grpc.path", path),
+      Effect.zipRight(Effect.fail(internalError()))
+    )
+  }
+
+/** The status a client gets for a handler that did not succeed. */
+const statusOf = (cause: Cause.Cause<GrpcStatusError>, call: ServerCall): GrpcStatusError =>
+  Option.getOrElse(Cause.failureOption(cause), () =>
+    call.cancelled
+      ? new GrpcStatusError({ code: grpc.status.CANCELLED, details: "cancelled by client" })
+      : new GrpcStatusError({ code: grpc.status.UNAVAILABLE, details: "server is shutting down" })
+  )
+
+/**
+ * Runs one call's effect on `run`: builds its context, interrupts it when the client cancels, and hands its exit
+ * to `respond` (also after interruption).
+ */
+const runCall = <A, R>(
+  run: Run<R>,
+  call: ServerCall,
+  body: (ctx: CallContext) => Effect.Effect<A, GrpcStatusError, R>,
+  respond: (exit: Exit.Exit<A, GrpcStatusError>) => void
+): void => {
+  const path = call.getPath()
+  const cancelled = Deferred.unsafeMake<void>(FiberId.none)
+  const ctx: CallContext = {
+    path,
+    peer: call.getPeer(),
+    metadata: metadataToRecord(call.metadata),
+    rawMetadata: call.metadata,
+    deadline: call.getDeadline(),
+    cancelled: Deferred.await(cancelled),
+    isCancelled: Effect.sync(() => call.cancelled)
+  }
+  const fiber = run(
+    Effect.suspend(() => body(ctx)).pipe(
+      Effect.catchAllCause(sanitize(path)),
+      Effect.onExit((exit) => Effect.sync(() => respond(exit))),
+      Effect.annotateLogs("grpc.path", path)
+    )
+  )
+  const onCancelled = () => {
+    Deferred.unsafeDone(cancelled, Exit.void)
+    fiber.unsafeInterruptAsFork(FiberId.none)
+  }
+  if (call.cancelled) onCancelled()
+  else (call as NodeJS.EventEmitter).once("cancelled", onCancelled)
+}
+
+const respondUnary =
+  (call: ServerCall, callback: grpc.sendUnaryData<unknown>) =>
+  (exit: Exit.Exit<unknown, GrpcStatusError>): void => {
+    if (Exit.isSuccess(exit)) callback(null, exit.value)
+    else callback(toStatusObject(statusOf(exit.cause, call)))
+  }
+
+const respondStream =
+  (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) =>
+  (exit: Exit.Exit<unknown, GrpcStatusError>): void => {
+    if (call.cancelled || call.destroyed) return
+    // A status object emitted as `error` becomes the call's final status (see grpc-js server-call.ts).
+    if (Exit.isSuccess(exit)) call.end()
+    else call.emit("error", toStatusObject(statusOf(exit.cause, call)))
+  }
+
+const requestsOf = (call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) =>
+  fromReadable<unknown, GrpcStatusError>(call, fromUnknown, callClosed)
+
+/** Builds the grpc-js implementation of one service from its Effect handlers. */
+export const implement = <R>(
+  definition: grpc.ServiceDefinition,
+  handlers: Readonly<Record<string, AnyHandler<R>>>,
+  run: Run<R>
+): grpc.UntypedServiceImplementation => {
+  const implementation: grpc.UntypedServiceImplementation = {}
+  for (const [name, method] of Object.entries(definition)) {
+    const handler = handlers[name]
+    if (handler === undefined) continue
+    const asEffect = handler as (input: unknown, ctx: CallContext) => Effect.Effect<unknown, GrpcStatusError, R>
+    const asStream = handler as (input: unknown, ctx: CallContext) => Stream.Stream<unknown, GrpcStatusError, R>
+    if (!method.requestStream && !method.responseStream) {
+      implementation[name] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+        runCall(run, call, (ctx) => asEffect(call.request, ctx), respondUnary(call, callback))) as grpc.handleUnaryCall<
+        unknown,
+        unknown
+      >
+    } else if (!method.requestStream && method.responseStream) {
+      implementation[name] = ((call: grpc.ServerWritableStream<unknown, unknown>) =>
+        runCall(
+          run,
+          call,
+          (ctx) => writeAll(call, asStream(call.request, ctx)),
+          respondStream(call)
+        )) as grpc.handleServerStreamingCall<unknown, unknown>
+    } else if (method.requestStream && !method.responseStream) {
+      implementation[name] = ((
+        call: grpc.ServerReadableStream<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>
+      ) =>
+        runCall(
+          run,
+          call,
+          (ctx) => asEffect(requestsOf(call), ctx),
+          respondUnary(call, callback)
+        )) as grpc.handleClientStreamingCall<unknown, unknown>
+    } else {
+      implementation[name] = ((call: grpc.ServerDuplexStream<unknown, unknown>) =>
+        runCall(
+          run,
+          call,
+          (ctx) => writeAll(call, asStream(requestsOf(call), ctx)),
+          respondStream(call)
+        )) as grpc.handleBidiStreamingCall<unknown, unknown>
+    }
+  }
+  return implementation
+}
+
+/** `bindAsync` as an Effect: the bound port, or grpc-js's error. */
+export const bind = (
+  server: grpc.Server,
+  address: string,
+  credentials: grpc.ServerCredentials
+): Effect.Effect<number, Error> =>
+  Effect.async<number, Error>((resume) => {
+    server.bindAsync(address, credentials, (error, port) => {
+      if (error) resume(Effect.fail(error))
+      else resume(Effect.succeed(port))
+    })
+  })
+
+/**
+ * Shuts down in stages: stop accepting and let in-flight calls finish (up to `timeoutMillis`), then interrupt the
+ * handlers still running (their clients get UNAVAILABLE), give those statuses a moment to leave, and finally force
+ * the remaining connections closed. Timers are real, so this also completes under a TestClock.
+ */
+export const shutdown = (
+  server: grpc.Server,
+  fibers: FiberSet.FiberSet<unknown, unknown>,
+  timeoutMillis: number
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const drained = yield* Deferred.make<void>()
+    server.tryShutdown(() => Deferred.unsafeDone(drained, Exit.void))
+    // Finalizers run uninterruptibly; the races must still be able to interrupt their losers.
+    yield* Effect.interruptible(Effect.raceFirst(Deferred.await(drained), sleepReal(timeoutMillis)))
+    yield* FiberSet.clear(fibers)
+    yield* Effect.interruptible(Effect.raceFirst(Deferred.await(drained), sleepReal(Math.min(timeoutMillis, 250))))
+  }).pipe(Effect.ensuring(Effect.sync(() => server.forceShutdown())))

@@ -1,0 +1,53 @@
+/**
+ * Turns the bearer credential of a call into a `Principal`, on every call: the relay never caches a decision, so
+ * a rotated key is locked out at once. Today a credential is a workspace API key; share tokens (JWTs) and OAuth
+ * access tokens plug in here.
+ */
+import { AccessError } from "@cmdop/domain/AccessError"
+import type { Principal } from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
+import * as Secret from "@cmdop/domain/Secret"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { RelayStore } from "./store/service.js"
+
+/** The `authorization` metadata value → the bearer credential, if well-formed. */
+export const bearerOf = (authorization: string | undefined): Redacted.Redacted<string> | undefined => {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")
+  return match ? Redacted.make(match[1]!) : undefined
+}
+
+/** What the relay knows about a caller beyond the public `Principal`. */
+export interface Caller extends Principal {
+  readonly credential: Redacted.Redacted<string>
+}
+
+export const make = (store: RelayStore["Type"], server: string) => {
+  const authenticate = (
+    credential: Redacted.Redacted<string> | undefined
+  ): Effect.Effect<Caller, AccessError | RelayError> =>
+    Effect.gen(function* () {
+      if (credential === undefined)
+        return yield* new AccessError({
+          reason: "Unauthenticated",
+          detail: 'no credential sent: pass --api-key, set CMDOP_API_KEY, or run "cmdop connect key set <key>"'
+        })
+      const identity = yield* store
+        .authenticateKey(credential)
+        .pipe(Effect.mapError((e) => new RelayError({ reason: "Internal", server, detail: e.message })))
+      if (Option.isNone(identity))
+        return yield* new AccessError({
+          reason: "Unauthenticated",
+          detail: `the relay does not accept key ${Secret.mask(credential)} (unknown, or rotated); get a current key from the workspace admin ("cmdop relay key rotate" prints one)`
+        })
+      return {
+        credential,
+        workspaceId: identity.value.workspaceId,
+        workspaceName: identity.value.workspaceName,
+        kind: "key" as const,
+        principal: Redacted.value(credential).slice(0, 12)
+      }
+    })
+  return { authenticate }
+}

@@ -1,0 +1,478 @@
+/**
+ * The relay's behaviour, independent of transport: authenticate every call, scope it to its workspace, resolve
+ * machines by name, run exec sessions over the owning agent's stream, and keep machine liveness. The gRPC
+ * services (`RelayGrpc`) and the in-process `RelayClient` are thin adapters over this one service.
+ *
+ * How an exec session ends:
+ *  - the agent reports its exit: the client sees `Exit` and the end of its stream;
+ *  - the client goes away (stream interrupted): the agent is told `SessionClose` and kills the process tree;
+ *  - the agent's stream drops: the client's stream fails with `RelayError` Unavailable.
+ */
+import { AccessError } from "@cmdop/domain/AccessError"
+import * as Machine from "@cmdop/domain/Machine"
+import { MachineError } from "@cmdop/domain/MachineError"
+import {
+  ExecEvent,
+  type ExecRequest,
+  type MachineList,
+  type Principal,
+  type RelayCallError
+} from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
+import {
+  type AgentMessage,
+  type MachineIdentity,
+  Pipe,
+  type RelayMessage
+} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { createHash, randomUUID } from "node:crypto"
+import * as Authenticator from "./Authenticator.js"
+import { type Connection, Registry, type Session, type SessionItem } from "./internal/sessions.js"
+import { RelayStore } from "./store/service.js"
+import type { RelayStoreError } from "./store/RelayStoreError.js"
+
+export interface Options {
+  /** The address clients use, for messages. */
+  readonly server: string
+  /** Seconds between agent heartbeats (told to agents in Welcome). Default 30. */
+  readonly heartbeatSeconds?: number
+  /** A machine whose last heartbeat is older than this is offline. Default 90 s. */
+  readonly staleAfter?: Duration.DurationInput
+  /** Per-session flow-control window in bytes. Default 2 MiB. */
+  readonly window?: number
+}
+
+/** Input of an exec session beyond its start: stdin chunks, then its end. */
+export type ExecInput = { readonly _tag: "Stdin"; readonly data: Uint8Array } | { readonly _tag: "Eof" }
+
+export interface Registered {
+  readonly machine: Machine.Machine
+  readonly workspaceName: string
+}
+
+export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
+  RelayCore,
+  {
+    readonly server: string
+    /** Live counts for `/metrics`. */
+    readonly stats: () => { readonly agents: number; readonly sessions: number }
+    /** Checks a bearer credential (every call). */
+    readonly authenticate: (
+      credential: Redacted.Redacted<string> | undefined
+    ) => Effect.Effect<Authenticator.Caller, RelayCallError>
+    readonly whoami: (caller: Authenticator.Caller) => Effect.Effect<Principal>
+    readonly listMachines: (
+      caller: Authenticator.Caller,
+      options: { readonly onlineOnly: boolean }
+    ) => Effect.Effect<MachineList, RelayCallError>
+    readonly resolveMachine: (
+      caller: Authenticator.Caller,
+      query: string
+    ) => Effect.Effect<Machine.Machine, RelayCallError>
+    readonly exec: <E>(
+      caller: Authenticator.Caller,
+      request: ExecRequest,
+      input: Stream.Stream<ExecInput, E> | undefined
+    ) => Stream.Stream<ExecEvent, RelayCallError>
+    /** `AgentService.Register`: creates or updates the machine in the caller's workspace. */
+    readonly register: (
+      caller: Authenticator.Caller,
+      identity: MachineIdentity | undefined
+    ) => Effect.Effect<Registered, RelayCallError>
+    /**
+     * `AgentService.Connect`: `incoming` must start with Hello. The returned stream is what the relay sends to the
+     * agent (Welcome first); it ends when the agent's stream ends or the relay closes the connection.
+     */
+    readonly connectAgent: <E>(
+      caller: Authenticator.Caller,
+      incoming: Stream.Stream<AgentMessage, E>
+    ) => Stream.Stream<RelayMessage, RelayCallError>
+  }
+>() {}
+
+const DEFAULT_WINDOW = 2 * 1024 * 1024
+const STDIN_CHUNK = 64 * 1024
+
+const toBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+export const make = (options: Options) =>
+  Effect.gen(function* () {
+    const store = yield* RelayStore
+    const server = options.server
+    const heartbeatSeconds = options.heartbeatSeconds ?? 30
+    const staleAfterMs = Duration.toMillis(options.staleAfter ?? "90 seconds")
+    const maxWindow = options.window ?? DEFAULT_WINDOW
+    const auth = Authenticator.make(store, server)
+    const registry = new Registry()
+
+    const internal = (e: RelayStoreError) => new RelayError({ reason: "Internal", server, detail: e.message })
+    const storeError = (e: RelayStoreError): RelayCallError =>
+      e.reason === "MachineConflict" || e.reason === "MachineSecretMismatch"
+        ? new AccessError({ reason: "PermissionDenied", detail: e.message })
+        : internal(e)
+
+    // Nothing survives a relay restart: every machine is offline until its agent dials in again.
+    yield* store.markAllOffline.pipe(Effect.mapError(internal), Effect.orDie)
+
+    const machinesOf = (caller: Authenticator.Caller) =>
+      Effect.map(store.listMachines(Machine.WorkspaceId.make(caller.workspaceId)), (all) =>
+        caller.machineId === undefined ? all : all.filter((m) => m.id === caller.machineId)
+      ).pipe(Effect.mapError(internal))
+
+    const resolveMachine = (caller: Authenticator.Caller, query: string) =>
+      Effect.flatMap(machinesOf(caller), (machines) => Machine.resolve(machines, query))
+
+    const listMachines = (caller: Authenticator.Caller, opts: { readonly onlineOnly: boolean }) =>
+      Effect.gen(function* () {
+        const machines = yield* machinesOf(caller)
+        const now = yield* Clock.currentTimeMillis
+        return { machines: opts.onlineOnly ? machines.filter((m) => m.online) : machines, now }
+      })
+
+    const offline = (m: Machine.Machine, now: number) =>
+      new MachineError({ reason: "Offline", query: m.hostname, candidates: [Machine.candidateOf(m)], now })
+
+    const exec = <E>(
+      caller: Authenticator.Caller,
+      request: ExecRequest,
+      input: Stream.Stream<ExecInput, E> | undefined
+    ): Stream.Stream<ExecEvent, RelayCallError> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          if (request.argv.length === 0 || request.argv[0] === "")
+            return yield* new RelayError({ reason: "Protocol", server, detail: "exec needs a command" })
+          const machine = yield* resolveMachine(caller, request.machine)
+          const conn = registry.get(machine.id)
+          if (!conn || !machine.online) return yield* offline(machine, yield* Clock.currentTimeMillis)
+
+          const session: Session = {
+            id: randomUUID(),
+            items: yield* Queue.unbounded<SessionItem>(),
+            stdinCredit: yield* Effect.makeSemaphore(conn.window),
+            exited: false
+          }
+          conn.sessions.set(session.id, session)
+          yield* Effect.addFinalizer(() =>
+            Effect.suspend(() => {
+              conn.sessions.delete(session.id)
+              return session.exited
+                ? Effect.void
+                : conn.send({ kind: { $case: "close", value: { sessionId: session.id, reason: "client went away" } } })
+            })
+          )
+          yield* conn.send({
+            kind: {
+              $case: "open",
+              value: {
+                sessionId: session.id,
+                kind: {
+                  $case: "exec",
+                  value: {
+                    argv: [...request.argv],
+                    shell: request.shell ?? false,
+                    timeoutMs: request.timeoutMs ?? 0,
+                    stdin: input !== undefined,
+                    env: { ...request.env },
+                    cwd: request.cwd ?? ""
+                  }
+                },
+                caller: { kind: caller.kind, principal: caller.principal, shareId: "" }
+              }
+            }
+          })
+
+          if (input !== undefined) {
+            const sendInput = (data: Uint8Array, eof: boolean) =>
+              conn.send({ kind: { $case: "input", value: { sessionId: session.id, data: toBuffer(data), eof } } })
+            yield* input.pipe(
+              Stream.runForEach((item) =>
+                item._tag === "Eof"
+                  ? sendInput(new Uint8Array(0), true)
+                  : Effect.forEach(
+                      Array.from({ length: Math.ceil(item.data.byteLength / STDIN_CHUNK) }, (_, i) =>
+                        item.data.subarray(i * STDIN_CHUNK, (i + 1) * STDIN_CHUNK)
+                      ),
+                      (chunk) => Effect.zipRight(session.stdinCredit.take(chunk.byteLength), sendInput(chunk, false)),
+                      { discard: true }
+                    )
+              ),
+              // A client whose stdin fails just closes the remote stdin; the command decides what that means.
+              Effect.catchAll(() => sendInput(new Uint8Array(0), true)),
+              Effect.forkScoped
+            )
+          }
+
+          const ack = (pipe: Pipe, bytes: number) =>
+            conn.send({ kind: { $case: "ack", value: { sessionId: session.id, pipe, bytes } } })
+          const events = Stream.fromQueue(session.items).pipe(
+            Stream.takeUntil((item) => item._tag === "Lost" || item.event._tag === "Exit"),
+            Stream.mapEffect((item) => (item._tag === "Lost" ? Effect.fail(item.error) : Effect.succeed(item.event))),
+            // Credit goes back to the agent only as the client consumes output.
+            Stream.tap((event) =>
+              event._tag === "Stdout"
+                ? ack(Pipe.PIPE_STDOUT, event.data.byteLength)
+                : event._tag === "Stderr"
+                  ? ack(Pipe.PIPE_STDERR, event.data.byteLength)
+                  : Effect.void
+            )
+          )
+          return Stream.concat(Stream.succeed(ExecEvent.Started({ machine, sessionId: session.id })), events)
+        })
+      )
+
+    const identityOf = (caller: Authenticator.Caller, identity: MachineIdentity | undefined) =>
+      Effect.gen(function* () {
+        if (identity === undefined)
+          return yield* new RelayError({ reason: "Protocol", server, detail: "the agent sent no machine identity" })
+        const id = yield* Schema.decodeUnknown(Machine.MachineId)(identity.machineId).pipe(
+          Effect.mapError(() => new AccessError({ reason: "PermissionDenied", detail: "the machine id is not a UUID" }))
+        )
+        const hostname = yield* Schema.decodeUnknown(Machine.Hostname)(identity.hostname).pipe(
+          Effect.mapError(
+            () => new AccessError({ reason: "PermissionDenied", detail: `invalid hostname "${identity.hostname}"` })
+          )
+        )
+        if (identity.machineSecret.length < 16)
+          return yield* new AccessError({
+            reason: "PermissionDenied",
+            detail: "the machine secret is missing or too short"
+          })
+        if (caller.kind === "guest")
+          return yield* new AccessError({ reason: "PermissionDenied", detail: "a share link cannot register machines" })
+        return {
+          id,
+          workspaceId: Machine.WorkspaceId.make(caller.workspaceId),
+          hostname,
+          name: identity.name === "" ? hostname : identity.name,
+          os: identity.os,
+          agentVersion: identity.agentVersion,
+          secretHash: sha256(identity.machineSecret)
+        }
+      })
+
+    const register = (caller: Authenticator.Caller, identity: MachineIdentity | undefined) =>
+      Effect.gen(function* () {
+        const registration = yield* identityOf(caller, identity)
+        const record = yield* store.registerMachine(registration).pipe(Effect.mapError(storeError))
+        const live = registry.get(record.id)
+        return {
+          machine: new Machine.Machine({
+            id: record.id,
+            workspaceId: record.workspaceId,
+            hostname: record.hostname,
+            name: record.name,
+            os: record.os,
+            agentVersion: record.agentVersion,
+            online: live !== undefined && live.workspaceId === record.workspaceId,
+            ...(record.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: record.lastHeartbeatAt })
+          }),
+          workspaceName: caller.workspaceName
+        }
+      })
+
+    const connectAgent = <E>(
+      caller: Authenticator.Caller,
+      incoming: Stream.Stream<AgentMessage, E>
+    ): Stream.Stream<RelayMessage, RelayCallError> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const pull = yield* Stream.toPull(incoming)
+          const first = yield* pull.pipe(
+            Effect.timeoutFail({
+              duration: "15 seconds",
+              onTimeout: () => Option.none()
+            }),
+            Effect.catchAll(() =>
+              Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the agent sent no Hello" }))
+            )
+          )
+          const hello = first.length > 0 ? first.pipe((c) => [...c][0]) : undefined
+          if (hello?.kind?.$case !== "hello")
+            return yield* new RelayError({
+              reason: "Protocol",
+              server,
+              detail: "the first agent message must be Hello"
+            })
+          const { machine, workspaceName } = yield* register(caller, hello.kind.value.identity)
+          const now = yield* Clock.currentTimeMillis
+          const outbound = yield* Queue.unbounded<RelayMessage>()
+          const window = Math.min(hello.kind.value.window > 0 ? hello.kind.value.window : maxWindow, maxWindow)
+          const conn: Connection = {
+            machineId: machine.id,
+            workspaceId: machine.workspaceId,
+            hostname: machine.hostname,
+            credential: caller.credential,
+            window,
+            send: (m) => Queue.offer(outbound, m),
+            sessions: new Map(),
+            closed: yield* Deferred.make<string>(),
+            lastSeen: now
+          }
+          yield* registry.replace(conn)
+          yield* Effect.addFinalizer(() =>
+            Effect.gen(function* () {
+              const lost = new RelayError({
+                reason: "Unavailable",
+                server,
+                detail: `machine ${conn.hostname} disconnected during the session`
+              })
+              for (const session of conn.sessions.values())
+                yield* Queue.offer(session.items, { _tag: "Lost", error: lost })
+              conn.sessions.clear()
+              if (registry.removeIfCurrent(conn)) yield* store.markOffline(conn.machineId).pipe(Effect.ignore)
+            })
+          )
+          yield* store.markOnline(machine.id, now).pipe(Effect.mapError(internal))
+          yield* conn.send({
+            kind: {
+              $case: "welcome",
+              value: {
+                machine: {
+                  id: machine.id,
+                  workspaceId: machine.workspaceId,
+                  hostname: machine.hostname,
+                  name: machine.name,
+                  os: machine.os,
+                  agentVersion: machine.agentVersion,
+                  online: true,
+                  lastHeartbeatAt: now
+                },
+                workspaceName,
+                heartbeatSeconds,
+                window
+              }
+            }
+          })
+
+          const dispatch = (message: AgentMessage): Effect.Effect<void> =>
+            Effect.gen(function* () {
+              conn.lastSeen = yield* Clock.currentTimeMillis
+              const kind = message.kind
+              switch (kind?.$case) {
+                case "heartbeat": {
+                  // The agent's credential is checked again at every heartbeat: a rotated key drops the machine.
+                  const still = yield* Effect.either(auth.authenticate(conn.credential))
+                  if (still._tag === "Left" || still.right.workspaceId !== conn.workspaceId) {
+                    yield* Deferred.succeed(conn.closed, "the agent's workspace key is no longer valid")
+                    return
+                  }
+                  yield* store.heartbeat(conn.machineId, conn.lastSeen).pipe(Effect.ignore)
+                  yield* conn.send({ kind: { $case: "heartbeat", value: { at: kind.value.at } } })
+                  return
+                }
+                case "output": {
+                  const session = conn.sessions.get(kind.value.sessionId)
+                  if (!session) {
+                    // Nobody is reading any more: return the credit so the agent is never stuck on it.
+                    yield* conn.send({
+                      kind: {
+                        $case: "ack",
+                        value: {
+                          sessionId: kind.value.sessionId,
+                          pipe: kind.value.pipe,
+                          bytes: kind.value.data.byteLength
+                        }
+                      }
+                    })
+                    return
+                  }
+                  const event =
+                    kind.value.pipe === Pipe.PIPE_STDERR
+                      ? ExecEvent.Stderr({ data: kind.value.data })
+                      : ExecEvent.Stdout({ data: kind.value.data })
+                  yield* Queue.offer(session.items, { _tag: "Event", event })
+                  return
+                }
+                case "exit": {
+                  const session = conn.sessions.get(kind.value.sessionId)
+                  if (!session) return
+                  session.exited = true
+                  conn.sessions.delete(session.id)
+                  const e = kind.value
+                  yield* Queue.offer(session.items, {
+                    _tag: "Event",
+                    event: ExecEvent.Exit({
+                      exitCode: e.exitCode,
+                      timedOut: e.timedOut,
+                      durationMs: e.durationMs,
+                      ...(e.signal === "" ? {} : { signal: e.signal }),
+                      ...(e.error === "" ? {} : { error: e.error })
+                    })
+                  })
+                  return
+                }
+                case "ack": {
+                  const session = conn.sessions.get(kind.value.sessionId)
+                  if (session && kind.value.pipe === Pipe.PIPE_STDIN)
+                    yield* session.stdinCredit.release(kind.value.bytes)
+                  return
+                }
+                default:
+                  return
+              }
+            })
+
+          // Read the agent's messages until its stream ends; then the connection is over.
+          yield* Stream.fromPull(Effect.succeed(pull)).pipe(
+            Stream.runForEach(dispatch),
+            Effect.ignore,
+            Effect.zipRight(Deferred.succeed(conn.closed, "the agent closed its stream")),
+            Effect.forkScoped
+          )
+          return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))
+        })
+      )
+
+    // Liveness: a machine silent for longer than `staleAfter` is closed (and so marked offline).
+    yield* Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const conn of registry.all()) {
+        if (now - conn.lastSeen > staleAfterMs)
+          yield* Deferred.succeed(conn.closed, `no heartbeat for ${Math.round((now - conn.lastSeen) / 1000)} s`)
+      }
+    }).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(250, Math.min(10_000, staleAfterMs / 6))))),
+      Effect.forkScoped
+    )
+
+    return RelayCore.of({
+      server,
+      stats: () => {
+        const conns = registry.all()
+        return { agents: conns.length, sessions: conns.reduce((n, c) => n + c.sessions.size, 0) }
+      },
+      authenticate: auth.authenticate,
+      whoami: (caller) =>
+        Effect.succeed({
+          workspaceId: caller.workspaceId,
+          workspaceName: caller.workspaceName,
+          kind: caller.kind,
+          principal: caller.principal,
+          ...(caller.machineId === undefined ? {} : { machineId: caller.machineId })
+        }),
+      listMachines,
+      resolveMachine,
+      exec,
+      register,
+      connectAgent
+    })
+  })
+
+/** The store keeps only this hash of a machine secret (32 random bytes, so no salt is needed). */
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex")
+
+/** The core over the `RelayStore` in context; its background liveness check lives as long as the layer. */
+export const layer = (options: Options): Layer.Layer<RelayCore, never, RelayStore> =>
+  Layer.scoped(RelayCore, make(options))

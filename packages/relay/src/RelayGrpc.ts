@@ -1,0 +1,98 @@
+/**
+ * The relay's gRPC surface: `ClientService` and `AgentService` as thin adapters over `RelayCore`. Each call
+ * authenticates its `authorization: Bearer` metadata first; domain errors leave as gRPC statuses with the typed
+ * error in trailing metadata (`ErrorCodec`).
+ */
+import type { RelayCallError } from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
+import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
+import * as ExecCodec from "@cmdop/protocol/ExecCodec"
+import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import { ClientServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/client"
+import * as MachineCodec from "@cmdop/protocol/MachineCodec"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { bearerOf } from "./Authenticator.js"
+import { type ExecInput, RelayCore } from "./RelayCore.js"
+
+const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
+
+const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
+  core.authenticate(bearerOf(ctx.metadata["authorization"]))
+
+/** Both services, bound to the `RelayCore` in context. */
+export const services = Effect.gen(function* () {
+  const core = yield* RelayCore
+
+  const client = GrpcServer.service(ClientServiceService, {
+    whoAmI: (_req, ctx) =>
+      Effect.gen(function* () {
+        const p = yield* core.whoami(yield* caller(core, ctx))
+        return {
+          workspaceId: p.workspaceId,
+          workspaceName: p.workspaceName,
+          principalKind: p.kind,
+          principal: p.principal,
+          machineId: p.machineId ?? ""
+        }
+      }).pipe(Effect.mapError(toStatus)),
+    listMachines: (req, ctx) =>
+      Effect.gen(function* () {
+        const list = yield* core.listMachines(yield* caller(core, ctx), { onlineOnly: req.onlineOnly })
+        return { machines: list.machines.map(MachineCodec.toWire), now: list.now }
+      }).pipe(Effect.mapError(toStatus)),
+    resolveMachine: (req, ctx) =>
+      Effect.gen(function* () {
+        return MachineCodec.toWire(yield* core.resolveMachine(yield* caller(core, ctx), req.query))
+      }).pipe(Effect.mapError(toStatus)),
+    exec: (requests, ctx) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const who = yield* caller(core, ctx)
+          const pull = yield* Stream.toPull(requests)
+          const first = yield* pull.pipe(Effect.orElseSucceed(() => undefined))
+          const start = first ? [...first][0] : undefined
+          if (start?.kind?.$case !== "start")
+            return yield* new RelayError({
+              reason: "Protocol",
+              server: core.server,
+              detail: "the first exec message must be ExecStart"
+            })
+          const rest = [...first!].slice(1)
+          const input: Stream.Stream<ExecInput> | undefined = start.kind.value.stdin
+            ? Stream.concat(Stream.fromIterable(rest), Stream.fromPull(Effect.succeed(pull))).pipe(
+                Stream.filterMap((m): Option.Option<ExecInput> => {
+                  const k = m.kind
+                  if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
+                  if (k?.$case === "eof") return Option.some({ _tag: "Eof" })
+                  return Option.none()
+                }),
+                Stream.takeUntil((i) => i._tag === "Eof"),
+                Stream.catchAll(() => Stream.succeed<ExecInput>({ _tag: "Eof" }))
+              )
+            : undefined
+          return core
+            .exec(who, ExecCodec.startFromWire(start.kind.value), input)
+            .pipe(Stream.map(ExecCodec.eventToWire))
+        })
+      ).pipe(Stream.mapError(toStatus))
+  })
+
+  const agent = GrpcServer.service(AgentServiceService, {
+    register: (req, ctx) =>
+      Effect.gen(function* () {
+        const who = yield* caller(core, ctx)
+        const r = yield* core.register(who, req.identity)
+        return { machine: MachineCodec.toWire(r.machine), workspaceName: r.workspaceName }
+      }).pipe(Effect.mapError(toStatus)),
+    connect: (requests, ctx) =>
+      Stream.unwrap(Effect.map(caller(core, ctx), (who) => core.connectAgent(who, requests))).pipe(
+        Stream.mapError(toStatus)
+      )
+  })
+
+  return [client, agent] as const
+})

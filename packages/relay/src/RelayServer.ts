@@ -1,0 +1,141 @@
+/**
+ * `cmdop relay serve`: the store (embedded SQLite in the data dir, or PostgreSQL), the relay core, its gRPC
+ * endpoint for agents and clients, and its HTTP endpoint (`/healthz`, `/metrics`), all for the life of a scope.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as http from "node:http"
+import * as path from "node:path"
+import { RelayCore } from "./RelayCore.js"
+import * as RelayCoreModule from "./RelayCore.js"
+import * as RelayGrpc from "./RelayGrpc.js"
+import * as RelayStoreModule from "./RelayStore.js"
+import type { RelayStore } from "./store/service.js"
+
+export interface Options {
+  /** Where the embedded store lives (`relay.db`). */
+  readonly dataDir: string
+  /** A PostgreSQL URL; when set, the store is there instead of the data dir. */
+  readonly db?: Redacted.Redacted<string>
+  /** Interface to listen on. Default 127.0.0.1 (use 0.0.0.0 to serve other hosts). */
+  readonly host?: string
+  readonly grpcPort: number
+  readonly httpPort: number
+  readonly tls?: { readonly certChain: string; readonly privateKey: string }
+  /** The base URL share links point at; default the HTTP listen address. */
+  readonly publicUrl?: string
+  readonly heartbeatSeconds?: number
+  readonly staleAfter?: Duration.DurationInput
+}
+
+export class RelayServeError extends Data.TaggedError("RelayServeError")<{ readonly message: string }> {}
+
+export interface Running {
+  readonly grpcAddress: string
+  readonly httpAddress: string
+  readonly publicUrl: string
+  readonly store: string
+}
+
+/** The store layer the options ask for. */
+export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
+  options.db !== undefined
+    ? RelayStoreModule.layerPostgres({ url: options.db })
+    : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
+
+const httpRoutes = Effect.gen(function* () {
+  const core = yield* RelayCore
+  return HttpRouter.empty.pipe(
+    HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
+    HttpRouter.get(
+      "/metrics",
+      Effect.sync(() =>
+        HttpServerResponse.text(
+          [
+            "# HELP cmdop_agents_connected Agent streams connected to this relay node.",
+            "# TYPE cmdop_agents_connected gauge",
+            `cmdop_agents_connected ${core.stats().agents}`,
+            "# HELP cmdop_sessions_active Exec sessions in progress on this relay node.",
+            "# TYPE cmdop_sessions_active gauge",
+            `cmdop_sessions_active ${core.stats().sessions}`,
+            ""
+          ].join("\n"),
+          { contentType: "text/plain; version=0.0.4" }
+        )
+      )
+    )
+  )
+})
+
+/** Runs a relay on an already-provided store until the scope closes. */
+export const serveWith = (
+  options: Omit<Options, "dataDir" | "db">,
+  storeName: string
+): Effect.Effect<Running, RelayServeError, Scope.Scope | RelayStore> =>
+  Effect.gen(function* () {
+    const host = options.host ?? "127.0.0.1"
+    const display = (port: number) => `${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`
+    // The core needs the address clients use in its messages; with port 0 it is known only after binding, so
+    // the core is built with the requested one and corrected below for messages only.
+    const coreLayer = RelayCoreModule.layer({
+      server: display(options.grpcPort),
+      ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
+      ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
+    })
+    const context = yield* Layer.build(coreLayer)
+    const services = yield* Effect.provide(RelayGrpc.services, context)
+    const grpc = yield* GrpcServer.make({
+      services,
+      host,
+      port: options.grpcPort,
+      shutdownTimeout: "1 second",
+      ...(options.tls ? { tls: options.tls } : {})
+    }).pipe(
+      Effect.provide(context),
+      Effect.mapError(
+        (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
+      )
+    )
+    const routes = yield* Effect.provide(httpRoutes, context)
+    const httpContext = yield* Layer.build(
+      HttpServer.serve(routes).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: options.httpPort, host }))
+      )
+    ).pipe(
+      Effect.mapError(
+        (e) =>
+          new RelayServeError({
+            message: `cannot listen on ${display(options.httpPort)} (HTTP): ${e.message}; pick --http-port`
+          })
+      )
+    )
+    const bound = Context.get(httpContext, HttpServer.HttpServer).address
+    const httpPort = bound._tag === "TcpAddress" ? bound.port : options.httpPort
+    const httpAddress = `http://${display(httpPort)}`
+    return {
+      grpcAddress: grpc.address,
+      httpAddress,
+      publicUrl: options.publicUrl ?? httpAddress,
+      store: storeName
+    }
+  })
+
+/** Runs a relay on the store the options name until the scope closes. */
+export const serve = (options: Options): Effect.Effect<Running, RelayServeError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const storeName = options.db !== undefined ? "postgresql" : `sqlite ${path.join(options.dataDir, "relay.db")}`
+    const store = yield* Layer.build(storeLayer(options)).pipe(
+      Effect.mapError((e) => new RelayServeError({ message: e.message }))
+    )
+    return yield* serveWith(options, storeName).pipe(Effect.provide(store))
+  })
