@@ -321,8 +321,12 @@ export const make = (options: Options) =>
             lastSeen: now
           }
           yield* registry.replace(conn)
-          yield* Effect.addFinalizer(() =>
-            Effect.gen(function* () {
+          let cleaned = false
+          // Runs once, as soon as the connection is closed (or its scope ends): sessions fail, machine offline.
+          const cleanup = Effect.suspend(() => {
+            if (cleaned) return Effect.void
+            cleaned = true
+            return Effect.gen(function* () {
               const lost = new RelayError({
                 reason: "Unavailable",
                 server,
@@ -333,7 +337,9 @@ export const make = (options: Options) =>
               conn.sessions.clear()
               if (registry.removeIfCurrent(conn)) yield* store.markOffline(conn.machineId).pipe(Effect.ignore)
             })
-          )
+          })
+          yield* Effect.addFinalizer(() => cleanup)
+          yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
           yield* store.markOnline(machine.id, now).pipe(Effect.mapError(internal))
           yield* conn.send({
             kind: {
@@ -428,7 +434,8 @@ export const make = (options: Options) =>
           yield* Stream.fromPull(Effect.succeed(pull)).pipe(
             Stream.runForEach(dispatch),
             Effect.ignore,
-            Effect.zipRight(Deferred.succeed(conn.closed, "the agent closed its stream")),
+            // However the agent's side ends (half-close, failure, interruption), the connection is over.
+            Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
             Effect.forkScoped
           )
           return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))

@@ -1,0 +1,455 @@
+/**
+ * The daemon against a fake relay over real gRPC on 127.0.0.1:0, with a temp HOME: handshake, an exec session end
+ * to end, reconnect with backoff after the relay ends the stream or falls silent, a rejected key retried until the
+ * user fixes it, `workspace use` making the daemon reconnect under the new key, graceful stop, and `register`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
+import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as CmdopPaths from "@cmdop/node/CmdopPaths"
+import type {
+  AgentMessage,
+  Hello,
+  RegisterRequest,
+  RelayMessage,
+  SessionExit
+} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import { AgentServiceService, Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as grpc from "@grpc/grpc-js"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const KEY_A = "ck_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+const KEY_B = "ck_test_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+const KEY_BAD = "ck_test_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+
+// ---------------------------------------------------------------------------------------------------------------
+// A scriptable fake relay: every Connect call becomes a `Connection` the test drives.
+
+type Control =
+  | { readonly _tag: "message"; readonly message: RelayMessage }
+  | { readonly _tag: "end" }
+  | { readonly _tag: "fail"; readonly error: GrpcStatusError }
+
+interface Connection {
+  readonly authorization: string
+  /** What the agent sent, in order. */
+  readonly received: Queue.Queue<AgentMessage>
+  readonly send: (message: RelayMessage) => Effect.Effect<void>
+  /** Finishes the call with status OK. */
+  readonly end: Effect.Effect<void>
+  /** Completes when the call is over on the relay's side (client cancel or our end). */
+  readonly gone: Deferred.Deferred<void>
+}
+
+const fakeRelay = Effect.gen(function* () {
+  const connections = yield* Queue.unbounded<Connection>()
+  const registrations = yield* Queue.unbounded<{ readonly authorization: string; readonly request: RegisterRequest }>()
+  const accepted = new Set([`Bearer ${KEY_A}`, `Bearer ${KEY_B}`])
+  let refused = 0
+  const service = GrpcServer.service(AgentServiceService, {
+    register: (request, ctx) =>
+      Effect.gen(function* () {
+        const authorization = ctx.metadata["authorization"] ?? ""
+        if (!accepted.has(authorization))
+          return yield* new GrpcStatusError({ code: grpc.status.UNAUTHENTICATED, details: "invalid API key" })
+        yield* Queue.offer(registrations, { authorization, request })
+        return { machine: machineInfo(request.identity!.machineId), workspaceName: "alpha" }
+      }),
+    connect: (requests, ctx) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const authorization = ctx.metadata["authorization"] ?? ""
+          if (!accepted.has(authorization)) {
+            refused++
+            return Stream.fail(new GrpcStatusError({ code: grpc.status.UNAUTHENTICATED, details: "invalid API key" }))
+          }
+          const received = yield* Queue.unbounded<AgentMessage>()
+          const out = yield* Queue.unbounded<Control>()
+          const gone = yield* Deferred.make<void>()
+          yield* Effect.addFinalizer(() => Deferred.succeed(gone, undefined))
+          yield* Stream.runForEach(requests, (m) => Queue.offer(received, m)).pipe(Effect.ignore, Effect.forkScoped)
+          yield* Queue.offer(connections, {
+            authorization,
+            received,
+            gone,
+            send: (message) => Queue.offer(out, { _tag: "message", message }).pipe(Effect.asVoid),
+            end: Queue.offer(out, { _tag: "end" }).pipe(Effect.asVoid)
+          })
+          return Stream.fromQueue(out).pipe(
+            Stream.takeWhile((c) => c._tag !== "end"),
+            Stream.mapEffect((c) =>
+              c._tag === "fail" ? Effect.fail(c.error) : Effect.succeed((c as { message: RelayMessage }).message)
+            )
+          )
+        })
+      )
+  })
+  const server = yield* GrpcServer.make({
+    services: [service],
+    host: "127.0.0.1",
+    port: 0,
+    shutdownTimeout: "200 millis"
+  })
+  return { address: server.address, connections, registrations, refusedCount: () => refused }
+})
+
+const machineInfo = (id: string) => ({
+  id,
+  workspaceId: "ws_1",
+  hostname: "h",
+  name: "h",
+  os: "linux",
+  agentVersion: "0.1.0",
+  online: true,
+  lastHeartbeatAt: Date.now()
+})
+
+const welcome = (hello: Hello, workspaceName: string, window = 65_536): RelayMessage => ({
+  kind: {
+    $case: "welcome",
+    value: { machine: machineInfo(hello.identity!.machineId), workspaceName, heartbeatSeconds: 30, window }
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// A temp HOME with a workspace store, and the daemon running in it.
+
+const tempHome = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-daemon-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Writes the store the way the CLI does (temp file + rename), with `active` chosen. */
+const writeStore = (home: string, server: string, active: string, keys: { alpha: string; beta: string }) => {
+  const file = path.join(home, ".cmdop", "ssh_workspaces.json")
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  const text = JSON.stringify({
+    active,
+    workspaces: [
+      { name: "alpha", api_key: keys.alpha, server },
+      { name: "beta", api_key: keys.beta, server }
+    ]
+  })
+  fs.writeFileSync(file + ".tmp", text, { mode: 0o600 })
+  fs.renameSync(file + ".tmp", file)
+}
+
+const readStatus = (home: string): Record<string, unknown> | undefined => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(home, ".cmdop", "daemon.status"), "utf8"))
+  } catch {
+    return undefined
+  }
+}
+
+const environment = (home: string) =>
+  Layer.mergeAll(
+    Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" })),
+    NodeFileSystem.layer,
+    CmdopPaths.layerHome(home),
+    // No CMDOP_* variables from the machine running the tests.
+    Layer.setConfigProvider(ConfigProvider.fromMap(new Map())),
+    Logger.minimumLogLevel(LogLevel.None)
+  )
+
+const testOptions: AgentDaemon.Options = {
+  backoff: { base: "100 millis", cap: "200 millis" },
+  credentialPollInterval: "100 millis",
+  heartbeatInterval: "100 millis",
+  // The fake relay sends nothing unprompted; only the silence test relies on the timeout.
+  relaySilenceTimeout: "1 hour",
+  handshakeTimeout: "2 seconds"
+}
+
+const startDaemon = (home: string, options: AgentDaemon.Options = testOptions) =>
+  AgentDaemon.run(options).pipe(Effect.provide(environment(home)), Effect.forkScoped)
+
+/** Fails instead of hanging. */
+const within = <A, E, R>(what: string, self: Effect.Effect<A, E, R>, millis = 5_000) =>
+  Effect.timeoutFail(self, { duration: millis, onTimeout: () => new Error(`timed out waiting for ${what}`) })
+
+const waitFor = <A>(what: string, probe: () => A | undefined, millis = 5_000): Effect.Effect<A, Error> =>
+  within(
+    what,
+    Effect.gen(function* () {
+      for (;;) {
+        const value = probe()
+        if (value !== undefined) return value
+        yield* Effect.sleep("10 millis")
+      }
+    }),
+    millis
+  )
+
+const statusIs = (home: string, state: string, workspace?: string) =>
+  waitFor(`status ${state}`, () => {
+    const s = readStatus(home)
+    return s?.state === state && (workspace === undefined || s.workspace === workspace) ? s : undefined
+  })
+
+/** Takes the agent's messages until `stop` holds for one (returned last). */
+const receiveUntil = (connection: Connection, stop: (m: AgentMessage) => boolean) =>
+  within(
+    "agent messages",
+    Effect.gen(function* () {
+      const got: Array<AgentMessage> = []
+      for (;;) {
+        const m = yield* Queue.take(connection.received)
+        got.push(m)
+        if (stop(m)) return got
+      }
+    })
+  )
+
+const helloOf = (connection: Connection) =>
+  Effect.map(
+    receiveUntil(connection, (m) => m.kind?.$case === "hello"),
+    (got) => {
+      assert.strictEqual(got.length, 1, "Hello comes first")
+      return (got[0]!.kind as { value: Hello }).value
+    }
+  )
+
+/** Accepts the next connection: checks the key, answers Hello with Welcome. */
+const accept = (relay: Effect.Effect.Success<typeof fakeRelay>, key: string, workspaceName: string) =>
+  Effect.gen(function* () {
+    const connection = yield* within("a connection", Queue.take(relay.connections))
+    assert.strictEqual(connection.authorization, `Bearer ${key}`)
+    const hello = yield* helloOf(connection)
+    yield* connection.send(welcome(hello, workspaceName))
+    return { connection, hello }
+  })
+
+const exec = (sessionId: string, argv: ReadonlyArray<string>): RelayMessage => ({
+  kind: {
+    $case: "open",
+    value: {
+      sessionId,
+      kind: { $case: "exec", value: { argv: [...argv], shell: false, timeoutMs: 0, stdin: false, env: {}, cwd: "" } },
+      caller: undefined
+    }
+  }
+})
+
+const runExec = (connection: Connection, sessionId: string, argv: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    yield* connection.send(exec(sessionId, argv))
+    const got = yield* receiveUntil(connection, (m) => m.kind?.$case === "exit" && m.kind.value.sessionId === sessionId)
+    const stdout = Buffer.concat(
+      got.flatMap((m) =>
+        m.kind?.$case === "output" && m.kind.value.sessionId === sessionId && m.kind.value.pipe === Pipe.PIPE_STDOUT
+          ? [m.kind.value.data]
+          : []
+      )
+    ).toString("utf8")
+    return { stdout, exit: (got[got.length - 1]!.kind as { value: SessionExit }).value, got }
+  })
+
+/** Reads the first line a session prints (a pid), acknowledging nothing. */
+const firstLine = (connection: Connection, sessionId: string) =>
+  Effect.map(
+    receiveUntil(connection, (m) => m.kind?.$case === "output" && m.kind.value.sessionId === sessionId),
+    (got) => Number((got[got.length - 1]!.kind as { value: { data: Buffer } }).value.data.toString("utf8").trim())
+  )
+
+const isRunning = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+    return state !== "Z" && state !== "X"
+  } catch {
+    return false
+  }
+}
+
+describe("AgentDaemon", () => {
+  it.scopedLive("handshakes, serves an exec, heartbeats, and reconnects after the relay ends the stream", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      yield* startDaemon(home)
+
+      const { connection, hello } = yield* accept(relay, KEY_A, "alpha")
+      const agentJson = JSON.parse(fs.readFileSync(path.join(home, ".cmdop", "agent.json"), "utf8"))
+      assert.strictEqual(hello.identity!.machineId, agentJson.machine_id)
+      assert.strictEqual(hello.identity!.machineSecret, agentJson.machine_secret)
+      assert.strictEqual(hello.identity!.hostname, agentJson.hostname)
+      assert.strictEqual(hello.identity!.agentVersion, AgentDaemon.AGENT_VERSION)
+      assert.strictEqual(hello.identity!.os, `${process.platform} ${os.release()}`)
+      assert.strictEqual(hello.window, AgentDaemon.DEFAULT_WINDOW)
+
+      const online = yield* statusIs(home, "ONLINE", "alpha")
+      assert.strictEqual(online.server, relay.address)
+      assert.strictEqual(online.machine_id, agentJson.machine_id)
+      assert.strictEqual(online.pid, process.pid)
+      assert.match(String(online.since), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+
+      const { exit, got, stdout } = yield* runExec(connection, "s1", ["sh", "-c", "echo hi; exit 4"])
+      assert.strictEqual(stdout, "hi\n")
+      assert.strictEqual(exit.exitCode, 4)
+      assert.isTrue(got.every((m) => m.kind?.$case !== "hello"))
+      yield* receiveUntil(connection, (m) => m.kind?.$case === "heartbeat")
+
+      yield* connection.end
+      const endedAt = Date.now()
+      const next = yield* accept(relay, KEY_A, "alpha")
+      // Attempt 0 after a successful handshake: a jittered delay of at most 100 ms (plus dialing).
+      assert.isBelow(Date.now() - endedAt, 1_500)
+      assert.strictEqual(next.hello.identity!.machineId, agentJson.machine_id)
+      const again = yield* runExec(next.connection, "s2", ["echo", "again"])
+      assert.strictEqual(again.stdout, "again\n")
+    })
+  )
+
+  it.scopedLive("switching the active workspace drops the stream and reconnects under the new key", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      yield* startDaemon(home)
+      const first = yield* accept(relay, KEY_A, "alpha")
+      yield* statusIs(home, "ONLINE", "alpha")
+      yield* first.connection.send(exec("old", ["sh", "-c", "echo $$; exec sleep 100"]))
+      const pid = yield* firstLine(first.connection, "old")
+      assert.isTrue(isRunning(pid))
+      // Nothing else makes the daemon reconnect: the stream stays up while the store is unchanged.
+      yield* Effect.sleep("400 millis")
+      assert.strictEqual(yield* Queue.size(relay.connections), 0)
+      assert.isFalse(yield* Deferred.isDone(first.connection.gone))
+
+      const switchedAt = Date.now()
+      writeStore(home, relay.address, "beta", { alpha: KEY_A, beta: KEY_B })
+      yield* within("the old stream to close", Deferred.await(first.connection.gone), 3_000)
+      const second = yield* accept(relay, KEY_B, "beta")
+      assert.isBelow(Date.now() - switchedAt, 2_000)
+      assert.strictEqual(second.hello.identity!.machineId, first.hello.identity!.machineId)
+      yield* statusIs(home, "ONLINE", "beta")
+      yield* waitFor("the old session to be killed", () => (isRunning(pid) ? undefined : true), 3_000)
+      const { stdout } = yield* runExec(second.connection, "new", ["echo", "beta"])
+      assert.strictEqual(stdout, "beta\n")
+    })
+  )
+
+  it.scopedLive("a refused key is retried with backoff (status says why, key masked) until the user fixes it", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_BAD, beta: KEY_B })
+      yield* startDaemon(home)
+      const refusing = yield* waitFor("a refusal in the status", () => {
+        const s = readStatus(home)
+        return s?.state === "CONNECTING" && typeof s.last_error === "string" ? s : undefined
+      })
+      assert.include(String(refusing.last_error), "UNAUTHENTICATED")
+      assert.include(String(refusing.last_error), "ck_test_…XXXX")
+      assert.notInclude(JSON.stringify(refusing), KEY_BAD)
+      const before = relay.refusedCount()
+      yield* Effect.sleep("1 second")
+      const attempts = relay.refusedCount() - before
+      // Delays drawn from [0, 200 ms): about ten a second, never a tight loop; and it does keep retrying.
+      assert.isAtLeast(attempts, 3)
+      assert.isAtMost(attempts, 40)
+      assert.strictEqual(yield* Queue.size(relay.connections), 0)
+
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      yield* accept(relay, KEY_A, "alpha")
+      const online = yield* statusIs(home, "ONLINE", "alpha")
+      assert.isUndefined(online.last_error)
+    })
+  )
+
+  it.scopedLive("a relay that falls silent is dropped and dialed again", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      yield* startDaemon(home, { ...testOptions, relaySilenceTimeout: "300 millis" })
+      const first = yield* accept(relay, KEY_A, "alpha")
+      yield* within("the silent stream to be dropped", Deferred.await(first.connection.gone), 3_000)
+      yield* accept(relay, KEY_A, "alpha")
+      yield* statusIs(home, "ONLINE", "alpha")
+    })
+  )
+
+  it.scopedLive("interrupting the daemon cancels the stream, kills sessions and writes STOPPED", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      const daemon = yield* startDaemon(home)
+      const { connection } = yield* accept(relay, KEY_A, "alpha")
+      yield* statusIs(home, "ONLINE", "alpha")
+      assert.strictEqual(fs.readFileSync(path.join(home, ".cmdop", "cmdop.pid"), "utf8"), `${process.pid}\n`)
+      yield* connection.send(exec("s", ["sh", "-c", "echo $$; exec sleep 100"]))
+      const pid = yield* firstLine(connection, "s")
+
+      yield* within("the daemon to stop", Fiber.interrupt(daemon), 3_000)
+      yield* within("the relay to see the stream close", Deferred.await(connection.gone), 1_000)
+      assert.isFalse(isRunning(pid))
+      assert.strictEqual(readStatus(home)?.state, "STOPPED")
+      assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "cmdop.pid")))
+    })
+  )
+
+  it.scopedLive("register sends the identity under the resolved key and records the relay", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      const response = yield* AgentDaemon.register({ hostname: "web-1", name: "Web 1" }).pipe(
+        Effect.provide(environment(home))
+      )
+      assert.strictEqual(response.workspaceName, "alpha")
+      const { authorization, request } = yield* Queue.take(relay.registrations)
+      assert.strictEqual(authorization, `Bearer ${KEY_A}`)
+      const agentJson = JSON.parse(fs.readFileSync(path.join(home, ".cmdop", "agent.json"), "utf8"))
+      assert.strictEqual(request.identity!.machineId, agentJson.machine_id)
+      assert.strictEqual(request.identity!.machineSecret, agentJson.machine_secret)
+      assert.strictEqual(request.identity!.hostname, "web-1")
+      assert.strictEqual(request.identity!.name, "Web 1")
+      assert.strictEqual(response.machine!.id, agentJson.machine_id)
+      assert.strictEqual(agentJson.server, relay.address)
+
+      writeStore(home, relay.address, "alpha", { alpha: KEY_BAD, beta: KEY_B })
+      const refused = yield* AgentDaemon.register().pipe(Effect.provide(environment(home)), Effect.either)
+      assert.isTrue(Either.isLeft(refused))
+      if (Either.isLeft(refused)) {
+        assert.instanceOf(refused.left, GrpcStatusError)
+        assert.strictEqual((refused.left as GrpcStatusError).code, grpc.status.UNAUTHENTICATED)
+      }
+    })
+  )
+
+  it.scopedLive("without any credential the daemon keeps CONNECTING and says how to fix it", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const daemon = yield* startDaemon(home)
+      const s = yield* waitFor("the status", () => {
+        const s = readStatus(home)
+        return s?.state === "CONNECTING" && s.last_error !== undefined ? s : undefined
+      })
+      assert.include(String(s.last_error), "no credential")
+      assert.isNull(daemon.unsafePoll())
+      yield* Fiber.interrupt(daemon)
+      assert.strictEqual(readStatus(home)?.state, "STOPPED")
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.await(daemon)))
+    })
+  )
+})

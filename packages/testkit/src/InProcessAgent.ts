@@ -1,0 +1,55 @@
+/**
+ * An agent attached to a `RelayCore` in the same process: the real session engine (`AgentEngine` with the real
+ * `ProcessRunner`) on one side, the real relay core on the other, and queues in between instead of gRPC.
+ */
+import * as AgentEngine from "@cmdop/agent/AgentEngine"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
+import type { AgentMessage, MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import { RelayCore } from "@cmdop/relay/RelayCore"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { randomBytes, randomUUID } from "node:crypto"
+
+export interface Options {
+  readonly hostname: string
+  readonly name?: string
+  readonly window?: number
+}
+
+/** A fresh machine identity for `hostname`. */
+export const identity = (options: Options): MachineIdentity => ({
+  machineId: randomUUID(),
+  machineSecret: randomBytes(32).toString("base64url"),
+  hostname: options.hostname,
+  name: options.name ?? options.hostname,
+  os: `${process.platform}`,
+  agentVersion: "test"
+})
+
+/**
+ * Connects an agent with `credential` and serves its sessions until the returned fiber is interrupted (or the
+ * scope closes). Resolves once the relay has welcomed it.
+ */
+export const attach = (credential: string, who: MachineIdentity, options: Options) =>
+  Effect.gen(function* () {
+    const core = yield* RelayCore
+    const caller = yield* core.authenticate(Redacted.make(credential))
+    const toRelay = yield* Queue.unbounded<AgentMessage>()
+    yield* Queue.offer(toRelay, {
+      kind: { $case: "hello", value: { identity: who, window: options.window ?? 1 << 20 } }
+    })
+    const fromRelay = yield* Stream.toPull(core.connectAgent(caller, Stream.fromQueue(toRelay)))
+    const first = yield* fromRelay
+    const welcome = [...first][0]
+    if (welcome?.kind?.$case !== "welcome") return yield* Effect.dieMessage("expected Welcome")
+    const rest = Stream.concat(Stream.fromIterable([...first].slice(1)), Stream.fromPull(Effect.succeed(fromRelay)))
+    const fiber = yield* AgentEngine.serve(
+      { incoming: rest, send: (m) => Queue.offer(toRelay, m) },
+      { window: welcome.kind.value.window, heartbeatInterval: "10 seconds", relaySilenceTimeout: "1 hour" }
+    ).pipe(Effect.provide(ProcessRunner.layer), Effect.forkScoped)
+    // Stopping ends the engine and the agent's side of the stream, so the relay sees the connection close.
+    return { fiber, machineId: who.machineId, stop: Effect.zipRight(Fiber.interrupt(fiber), Queue.shutdown(toRelay)) }
+  })

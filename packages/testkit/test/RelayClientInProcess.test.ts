@@ -1,0 +1,45 @@
+import * as ApiKey from "@cmdop/domain/ApiKey"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
+import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
+import * as RelayCore from "@cmdop/relay/RelayCore"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import { RelayClient } from "@cmdop/domain/RelayClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+
+// The in-process twin: RelayCore on the memory store, agents attached through queues.
+relayClientContract("in-process", () =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(
+      RelayCore.layer({ server: "in-process" }).pipe(Layer.provideMerge(RelayStore.layerMemory))
+    )
+    const store = Context.get(context, RelayStore.RelayStore)
+    const a = yield* store.createWorkspace(WorkspaceName.make("team-a"))
+    const b = yield* store.createWorkspace(WorkspaceName.make("team-b"))
+    const keyA = Redacted.value(a.apiKey)
+    const keyB = Redacted.value(b.apiKey)
+    const attach = (key: string, hostname: string) =>
+      InProcessAgent.attach(key, InProcessAgent.identity({ hostname }), { hostname }).pipe(Effect.provide(context))
+    yield* Effect.forEach(["web-1", "web-2", "db-1"], (h) => attach(keyA, h))
+    const old = yield* attach(keyA, "old-1")
+    yield* old.stop
+    yield* attach(keyB, "b-box")
+    yield* Effect.sleep("50 millis")
+    const client = (key: string) =>
+      Effect.map(
+        Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))),
+        (c) => Context.get(c, RelayClient)
+      )
+    return {
+      a: yield* client(keyA),
+      b: yield* client(keyB),
+      stranger: yield* client(Redacted.value(ApiKey.generate())),
+      workspaceA: "team-a",
+      workspaceB: "team-b"
+    }
+  })
+)
