@@ -14,7 +14,9 @@ import * as GlobalOptions from "./GlobalOptions.js"
 import { execCommand } from "./commands/exec.js"
 import { keyCommand, setKeyCommand } from "./commands/key.js"
 import * as machines from "./commands/machines.js"
+import { agentCommand } from "./commands/agent.js"
 import { relayCommand } from "./commands/relay.js"
+import { upCommand } from "./commands/up.js"
 import { whoamiCommand } from "./commands/whoami.js"
 import { workspaceCommand, wsAlias } from "./commands/workspace.js"
 
@@ -40,7 +42,7 @@ const connect = connectBase.pipe(
 
 export const root = Command.make("cmdop").pipe(
   Command.withDescription("cmdop connect: remote machine access through a relay"),
-  Command.withSubcommands([connect, relayCommand])
+  Command.withSubcommands([connect, agentCommand, relayCommand, upCommand])
 )
 
 const run = Command.run(root, { name: "cmdop", version: VERSION })

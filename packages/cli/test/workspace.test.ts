@@ -162,7 +162,8 @@ describe("cmdop connect whoami", () => {
         source: "workspace",
         workspace: "prod",
         server: "prod.relay:443",
-        api_key: "ck_live_…dddd"
+        api_key: "ck_live_…dddd",
+        relay: null
       })
 
       const named = JSON.parse((yield* cli(home, ["connect", "--workspace", "dev", "whoami", "--json"])).stdout)
@@ -170,14 +171,21 @@ describe("cmdop connect whoami", () => {
         source: "workspace",
         workspace: "dev",
         server: "127.0.0.1:50051",
-        api_key: "ck_test_…eeee"
+        api_key: "ck_test_…eeee",
+        relay: null
       })
 
       const env = JSON.parse(
         (yield* cli(home, ["connect", "whoami", "--json"], { CMDOP_API_KEY: KEY_B, CMDOP_GRPC_SERVER: "env.relay:1" }))
           .stdout
       )
-      assert.deepStrictEqual(env, { source: "env", workspace: "prod", server: "env.relay:1", api_key: "ck_test_…eeee" })
+      assert.deepStrictEqual(env, {
+        source: "env",
+        workspace: "prod",
+        server: "env.relay:1",
+        api_key: "ck_test_…eeee",
+        relay: null
+      })
 
       const flag = yield* cli(home, ["connect", "whoami", "--json", "-k", KEY_B, "-s", "flag.relay:2"], {
         CMDOP_API_KEY: KEY_A
@@ -186,7 +194,8 @@ describe("cmdop connect whoami", () => {
         source: "flag",
         workspace: "prod",
         server: "flag.relay:2",
-        api_key: "ck_test_…eeee"
+        api_key: "ck_test_…eeee",
+        relay: null
       })
       assert.notInclude(flag.stdout + flag.stderr, KEY_B)
 

@@ -2,3 +2,4 @@
 export * as CapturedConsole from "./CapturedConsole.js"
 export * as InProcessAgent from "./InProcessAgent.js"
 export * as TempHome from "./TempHome.js"
+export * as Processes from "./Processes.js"

@@ -1,6 +1,7 @@
 /**
  * `cmdop connect whoami`: the credential the resolver picks for this call (source, workspace, server, masked
- * key). JSON keys are exactly `source`, `workspace`, `server`, `api_key`.
+ * key), and what the relay says about it when it answers. JSON keys: `source`, `workspace`, `server`, `api_key`, and
+ * `relay` (`{workspace, principal_kind, principal}`, or null when the relay did not answer).
  */
 import * as Command from "@effect/cli/Command"
 import { CredentialResolver } from "@cmdop/domain/CredentialResolver"
@@ -15,11 +16,28 @@ export const whoamiCommand = Command.make("whoami", GlobalOptions.options, (own)
     const g = yield* globals(own)
     const resolver = yield* CredentialResolver
     const r = yield* resolver.resolve(GlobalOptions.overrides(g))
+    // What the relay says, when it answers within a moment; a local answer is still useful without it.
+    const Remote = yield* Effect.promise(() => import("../Remote.js"))
+    const relay = yield* Remote.withClient(g, (client) => client.whoami).pipe(
+      Effect.timeout("3 seconds"),
+      Effect.map((p) => ({
+        answered: true as const,
+        workspace: p.workspaceName,
+        kind: p.kind,
+        principal: p.principal
+      })),
+      Effect.catchAll((e) =>
+        Effect.succeed({ answered: false as const, error: "message" in e ? String(e.message) : String(e) })
+      )
+    )
     const view = {
       source: r.source,
       workspace: r.workspace ?? null,
       server: r.server,
-      api_key: Secret.mask(r.apiKey)
+      api_key: Secret.mask(r.apiKey),
+      relay: relay.answered
+        ? { workspace: relay.workspace, principal_kind: relay.kind, principal: relay.principal }
+        : null
     }
     if (g.json) return yield* Output.json(view)
     yield* Output.line(
@@ -29,7 +47,13 @@ export const whoamiCommand = Command.make("whoami", GlobalOptions.options, (own)
           ["source", view.source],
           ["workspace", view.workspace ?? "(none)"],
           ["server", `${view.server}${r.serverSource === "default" ? " (default)" : ""}`],
-          ["api_key", view.api_key]
+          ["api_key", view.api_key],
+          [
+            "relay says",
+            relay.answered
+              ? `workspace ${relay.workspace}, ${relay.kind} ${relay.principal}`
+              : `(no answer: ${relay.error})`
+          ]
         ]
       )
         .split("\n")

@@ -1,0 +1,160 @@
+/**
+ * `cmdop agent register | start [--foreground] | stop | status`: this machine's agent. `start` without
+ * `--foreground` runs the daemon in the background (pid in ~/.cmdop/cmdop.pid, log in ~/.cmdop/agent.log) and
+ * returns once it is connecting; `stop` ends it, and the relay shows the machine offline at once.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { CliError } from "../CliError.js"
+import * as GlobalOptions from "../GlobalOptions.js"
+import * as Output from "../Output.js"
+
+const loadAgent = Effect.promise(() => import("../AgentRuntime.js"))
+
+const register = Command.make(
+  "register",
+  {
+    ...GlobalOptions.options,
+    name: Options.text("name").pipe(Options.withDescription("display name (default: the hostname)"), Options.optional),
+    hostname: Options.text("hostname").pipe(
+      Options.withDescription("hostname to register (default: this machine's); unique per workspace"),
+      Options.optional
+    )
+  },
+  ({ hostname, name, ...own }) =>
+    Effect.gen(function* () {
+      const g = GlobalOptions.merge(own, own)
+      const runtime = yield* loadAgent
+      const response = yield* runtime.register({
+        overrides: GlobalOptions.overrides(g),
+        hostname: Option.getOrUndefined(hostname),
+        name: Option.getOrUndefined(name)
+      })
+      const m = response.machine!
+      if (g.json)
+        return yield* Output.json({
+          machine_id: m.id,
+          hostname: m.hostname,
+          name: m.name,
+          workspace: response.workspaceName
+        })
+      yield* Output.line(`registered ${m.hostname} (${m.id}) in workspace ${response.workspaceName}`)
+      yield* Output.notice('start the agent with "cmdop agent start"')
+    })
+).pipe(Command.withDescription("create this machine's identity (~/.cmdop/agent.json) and register it with the relay"))
+
+const startDaemonInBackground = Effect.gen(function* () {
+  const paths = yield* CmdopPaths
+  const runtime = yield* loadAgent
+  const running = yield* runtime.runningPid
+  if (Option.isSome(running))
+    return yield* new CliError({
+      message: `the agent is already running (pid ${running.value}); "cmdop agent stop" ends it`
+    })
+  const fsys = yield* FileSystem.FileSystem
+  yield* fsys.makeDirectory(paths.root, { recursive: true, mode: 0o700 }).pipe(Effect.orDie)
+  const log = fs.openSync(paths.agentLog, "a", 0o600)
+  const child = spawn(process.execPath, [process.argv[1]!, "agent", "start", "--foreground"], {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: process.env
+  })
+  fs.closeSync(log)
+  child.unref()
+  const pid = child.pid ?? 0
+  // Wait until the daemon reports itself, or dies.
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const status = yield* runtime.readStatus
+    if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") return status.value
+    if (!runtime.isAlive(pid) || Date.now() > deadline)
+      return yield* new CliError({
+        message: `the agent did not start; see ${paths.display(paths.agentLog)}`
+      })
+    yield* Effect.sleep("100 millis")
+  }
+})
+
+const start = Command.make(
+  "start",
+  {
+    ...GlobalOptions.options,
+    foreground: Options.boolean("foreground").pipe(Options.withDescription("run in this terminal; Ctrl-C stops it"))
+  },
+  ({ foreground, ...own }) =>
+    Effect.gen(function* () {
+      const g = GlobalOptions.merge(own, own)
+      if (foreground) {
+        const runtime = yield* loadAgent
+        return yield* runtime
+          .runDaemon({ overrides: GlobalOptions.overrides(g) })
+          .pipe(
+            Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+            Logger.withMinimumLogLevel(LogLevel.Info)
+          )
+      }
+      const status = yield* startDaemonInBackground
+      if (g.json) return yield* Output.json(status)
+      yield* Output.line(`agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.server}`)
+    })
+).pipe(Command.withDescription("run the agent daemon (in the background unless --foreground)"))
+
+const stop = Command.make("stop", GlobalOptions.options, (own) =>
+  Effect.gen(function* () {
+    const g = GlobalOptions.merge(own, own)
+    const runtime = yield* loadAgent
+    const running = yield* runtime.runningPid
+    if (Option.isNone(running)) {
+      if (g.json) return yield* Output.json({ stopped: false, running: false })
+      return yield* Output.line("the agent is not running")
+    }
+    const pid = running.value
+    process.kill(pid, "SIGTERM")
+    const deadline = Date.now() + 10_000
+    while (runtime.isAlive(pid)) {
+      if (Date.now() > deadline) {
+        process.kill(pid, "SIGKILL")
+        break
+      }
+      yield* Effect.sleep("50 millis")
+    }
+    if (g.json) return yield* Output.json({ stopped: true, pid })
+    yield* Output.line(`agent stopped (pid ${pid})`)
+  })
+).pipe(Command.withDescription("stop the background agent daemon"))
+
+const status = Command.make("status", GlobalOptions.options, (own) =>
+  Effect.gen(function* () {
+    const g = GlobalOptions.merge(own, own)
+    const runtime = yield* loadAgent
+    const current = yield* runtime.readStatus
+    const view = Option.match(current, {
+      onNone: () => ({ state: "STOPPED" as const }),
+      onSome: (s) => s
+    })
+    if (g.json) return yield* Output.json(view)
+    const lines: Array<[string, string]> = [["state", view.state]]
+    if ("pid" in view && view.state !== "STOPPED") lines.push(["pid", String(view.pid)])
+    if ("server" in view) {
+      lines.push(["server", view.server])
+      lines.push(["workspace", view.workspace === "" ? "(from flag or env)" : view.workspace])
+      lines.push(["machine", view.machine_id])
+      lines.push(["since", view.since])
+      if (view.last_error) lines.push(["last error", view.last_error])
+    }
+    yield* Output.line(Output.table(["", ""], lines).split("\n").slice(1).join("\n"))
+  })
+).pipe(Command.withDescription("ONLINE, CONNECTING or STOPPED, with the relay and workspace in use"))
+
+export const agentCommand = Command.make("agent").pipe(
+  Command.withDescription("this machine's agent: register it, run it, stop it, check it"),
+  Command.withSubcommands([register, start, stop, status])
+)

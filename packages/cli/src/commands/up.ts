@@ -1,0 +1,107 @@
+/**
+ * `cmdop up`: a complete local system in one command — a relay on the embedded store, a workspace `local` saved
+ * as the active workspace in the local store, and this machine's agent registered and connected. Prints the next
+ * command to try; Ctrl-C stops everything cleanly.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Workspace from "@cmdop/domain/Workspace"
+import { WorkspaceStore } from "@cmdop/domain/WorkspaceStore"
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { CliError } from "../CliError.js"
+import * as Output from "../Output.js"
+
+const LOCAL = Workspace.WorkspaceName.make("local")
+
+export const upCommand = Command.make(
+  "up",
+  {
+    grpcPort: Options.integer("grpc-port").pipe(Options.withDescription("relay gRPC port"), Options.withDefault(50051)),
+    httpPort: Options.integer("http-port").pipe(Options.withDescription("relay HTTP port"), Options.withDefault(8080)),
+    dataDir: Options.directory("data-dir").pipe(
+      Options.withDescription("relay data dir (default ~/.cmdop/relay)"),
+      Options.optional
+    )
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const paths = yield* CmdopPaths
+      const store = yield* WorkspaceStore
+      const dataDir = Option.getOrElse(args.dataDir, () => paths.relayData)
+      const step = (text: string) => Output.notice(`up: ${text}`)
+
+      const RelayServer = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
+      const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
+      const runtime = yield* Effect.promise(() => import("../AgentRuntime.js"))
+
+      yield* step(`starting the relay (store ${dataDir}/relay.db)`)
+      const relayStore = yield* Layer.build(RelayServer.storeLayer({ dataDir })).pipe(
+        Effect.mapError((e) => new CliError({ message: e.message }))
+      )
+      const relay = yield* RelayServer.serveWith(
+        { host: "127.0.0.1", grpcPort: args.grpcPort, httpPort: args.httpPort },
+        `sqlite ${dataDir}/relay.db`
+      ).pipe(
+        Effect.provide(relayStore),
+        Effect.mapError((e) => new CliError({ message: e.message }))
+      )
+      const server = relay.grpcAddress
+      const admin = yield* Effect.provide(RelayStore, relayStore)
+
+      // The workspace `local`: reuse a stored key the relay still accepts; otherwise create the workspace (or, when
+      // it exists but its key was lost, rotate it — we are on the relay host) and save the key locally.
+      const stored = Workspace.find(yield* store.load, LOCAL)
+      const storedKey = stored?.api_key && Workspace.hasKey(stored) ? stored.api_key : undefined
+      const accepted = storedKey ? Option.isSome(yield* admin.authenticateKey(storedKey).pipe(Effect.orDie)) : false
+      const key: Redacted.Redacted<string> = accepted
+        ? storedKey!
+        : yield* admin.createWorkspace(LOCAL).pipe(
+            Effect.map((c) => c.apiKey),
+            Effect.catchIf(
+              (e) => e.reason === "WorkspaceExists",
+              () => admin.rotateKey(LOCAL)
+            ),
+            Effect.mapError((e) => new CliError({ message: e.message }))
+          )
+      yield* store.update((file) =>
+        Effect.gen(function* () {
+          const withKey = yield* Workspace.setKey(file, LOCAL, key, { create: true })
+          const current = Workspace.find(withKey, LOCAL)!
+          const next = Workspace.upsert(withKey, { ...current, server })
+          return [undefined, yield* Workspace.use(next, LOCAL)] as const
+        })
+      )
+      yield* step(`workspace "local" is active in ${paths.display(paths.workspaces)} (relay ${server})`)
+
+      const registered = yield* runtime.register({
+        overrides: { workspace: "local" },
+        hostname: undefined,
+        name: undefined
+      })
+      const hostname = registered.machine?.hostname ?? "this-machine"
+      yield* step(`registered this machine as ${hostname}`)
+
+      const running = yield* runtime.runningPid
+      if (Option.isSome(running)) {
+        yield* step(`an agent daemon is already running (pid ${running.value}); it connects with the active workspace`)
+      } else {
+        // No overrides: the daemon follows the active workspace, as a user-started one would.
+        yield* runtime
+          .runDaemon({})
+          .pipe(
+            Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
+            Effect.forkScoped
+          )
+        yield* step("agent started")
+      }
+      yield* Output.line(`cmdop is up: relay ${server}, http ${relay.httpAddress}, machine ${hostname}`)
+      yield* Output.line(`try:  cmdop connect exec ${hostname} -- uptime`)
+      yield* Output.line("Ctrl-C stops the relay and the agent")
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+).pipe(Command.withDescription('run a relay, a workspace "local" and this machine\'s agent, all on this machine'))

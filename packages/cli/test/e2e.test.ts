@@ -1,0 +1,252 @@
+/**
+ * End to end with real processes over loopback: a `cmdop relay serve` process (SQLite in a temp dir), agent
+ * daemons as `cmdop agent start --foreground` processes in their own HOMEs, and the CLI as a process per call.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Processes from "@cmdop/testkit/Processes"
+import * as TempHome from "@cmdop/testkit/TempHome"
+import * as Effect from "effect/Effect"
+import * as path from "node:path"
+
+const relayUp = (dir: string, grpcPort: number, httpPort: number) =>
+  Processes.daemon(
+    dir,
+    [
+      "relay",
+      "serve",
+      "--grpc-port",
+      String(grpcPort),
+      "--http-port",
+      String(httpPort),
+      "--data-dir",
+      path.join(dir, "data")
+    ],
+    /relay serving/
+  )
+
+const world = Effect.gen(function* () {
+  const dir = yield* TempHome.make("cmdop-e2e-relay-")
+  const grpcPort = yield* Processes.freePort
+  const httpPort = yield* Processes.freePort
+  const relay = yield* relayUp(dir, grpcPort, httpPort)
+  const server = `127.0.0.1:${grpcPort}`
+  const create = (name: string) =>
+    Effect.gen(function* () {
+      const r = yield* Processes.run(dir, [
+        "relay",
+        "workspace",
+        "create",
+        name,
+        "--json",
+        "--data-dir",
+        path.join(dir, "data")
+      ])
+      assert.strictEqual(r.code, 0, r.stderr)
+      return JSON.parse(r.stdout).api_key as string
+    })
+  const agent = (key: string, hostname: string) =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-e2e-agent-")
+      const reg = yield* Processes.run(home, ["agent", "register", "--hostname", hostname, "-k", key, "-s", server])
+      assert.strictEqual(reg.code, 0, reg.stderr)
+      const daemon = yield* Processes.daemon(
+        home,
+        ["agent", "start", "--foreground", "-k", key, "-s", server],
+        /connected to relay/
+      )
+      return { home, daemon }
+    })
+  const client = yield* TempHome.make("cmdop-e2e-client-")
+  const cli = (key: string, args: ReadonlyArray<string>, stdin?: string) =>
+    Processes.run(client, ["connect", ...args], {
+      env: { CMDOP_API_KEY: key, CMDOP_SERVER: server },
+      ...(stdin === undefined ? {} : { stdin })
+    })
+  return { dir, relay, server, grpcPort, httpPort, create, agent, cli, client }
+})
+
+describe("end to end: relay + two agents + CLI, real processes", () => {
+  it.scopedLive(
+    "list, exec, stdin, exit codes, timeout, unknown / ambiguous / offline machines, isolation",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        const otherKey = yield* w.create("globex")
+        const alpha = yield* w.agent(key, "web-alpha")
+        yield* w.agent(key, "web-beta")
+        yield* w.agent(otherKey, "globex-1")
+
+        const list = yield* w.cli(key, ["--list", "--json"])
+        assert.strictEqual(list.code, 0, list.stderr)
+        const machines = JSON.parse(list.stdout).machines as Array<{ hostname: string; online: boolean }>
+        assert.deepStrictEqual(machines.map((m) => [m.hostname, m.online]).sort(), [
+          ["web-alpha", true],
+          ["web-beta", true]
+        ])
+
+        const table = yield* w.cli(key, ["--list"])
+        assert.match(table.stdout, /web-alpha\s+web-alpha\s+[0-9a-f-]{36}\s+online\s+\d+s ago/)
+
+        const out = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"])
+        assert.strictEqual(out.stdout, "to-out\n")
+        assert.strictEqual(out.stderr, "to-err\n")
+        assert.strictEqual(out.code, 7)
+
+        const json = yield* w.cli(key, ["exec", "web-beta", "--json", "--", "printf", "a b"])
+        const parsed = JSON.parse(json.stdout)
+        assert.deepStrictEqual(Object.keys(parsed).sort(), [
+          "command",
+          "duration_ms",
+          "exit_code",
+          "hostname",
+          "machine_id",
+          "stderr",
+          "stdout"
+        ])
+        assert.strictEqual(parsed.stdout, "a b")
+        assert.strictEqual(parsed.hostname, "web-beta")
+        assert.deepStrictEqual(parsed.command, ["printf", "a b"])
+
+        const piped = yield* w.cli(key, ["exec", "alpha", "--", "wc", "-c"], "x".repeat(100_000))
+        assert.strictEqual(piped.stdout.trim(), "100000")
+
+        const signalled = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "kill -TERM $$"])
+        assert.strictEqual(signalled.code, 143)
+
+        const timedOut = yield* w.cli(key, ["exec", "web-alpha", "--timeout", "1s", "--", "sleep", "30"])
+        assert.strictEqual(timedOut.code, 124)
+        assert.include(timedOut.stderr, "timed out after 1s")
+
+        const unknown = yield* w.cli(key, ["exec", "nope", "--", "true"])
+        assert.strictEqual(unknown.code, 255)
+        assert.include(unknown.stderr, 'machine "nope" not found')
+
+        const ambiguous = yield* w.cli(key, ["exec", "web", "--", "true"])
+        assert.strictEqual(ambiguous.code, 255)
+        assert.match(
+          ambiguous.stderr,
+          /machine "web" is ambiguous: web-(alpha|beta) \([0-9a-f-]{36}, online\), web-(alpha|beta)/
+        )
+
+        // Another workspace neither sees nor reaches them, and vice versa.
+        const otherList = yield* w.cli(otherKey, ["--list", "--json"])
+        assert.deepStrictEqual(
+          JSON.parse(otherList.stdout).machines.map((m: { hostname: string }) => m.hostname),
+          ["globex-1"]
+        )
+        const crossed = yield* w.cli(otherKey, ["exec", "web-alpha", "--", "true"])
+        assert.strictEqual(crossed.code, 255)
+        assert.include(crossed.stderr, "not found")
+
+        // The agent stops: offline at once, with its heartbeat age.
+        yield* alpha.daemon.stop("SIGTERM")
+        const offline = yield* w.cli(key, ["exec", "web-alpha", "--", "true"])
+        assert.strictEqual(offline.code, 255)
+        assert.match(offline.stderr, /machine "web-alpha" is offline \(last heartbeat \d+s ago\)/)
+        const online = yield* w.cli(key, ["--list", "--online", "--json"])
+        assert.deepStrictEqual(
+          JSON.parse(online.stdout).machines.map((m: { hostname: string }) => m.hostname),
+          ["web-beta"]
+        )
+
+        // whoami shows what the relay says.
+        const who = JSON.parse((yield* w.cli(key, ["whoami", "--json"])).stdout)
+        assert.deepStrictEqual(who.relay, { workspace: "acme", principal_kind: "key", principal: key.slice(0, 12) })
+        assert.strictEqual(who.source, "env")
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "the relay is killed and restarted: every agent comes back and exec works again",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "host-1")
+        yield* w.agent(key, "host-2")
+        assert.strictEqual((yield* w.cli(key, ["exec", "host-1", "--", "true"])).code, 0)
+
+        yield* w.relay.stop("SIGKILL")
+        const down = yield* w.cli(key, ["--list"])
+        assert.strictEqual(down.code, 255)
+        assert.include(down.stderr, "unreachable")
+
+        yield* relayUp(w.dir, w.grpcPort, w.httpPort)
+        const deadline = Date.now() + 40_000
+        let online: Array<string> = []
+        while (Date.now() < deadline) {
+          const r = yield* w.cli(key, ["--list", "--online", "--json"])
+          if (r.code === 0)
+            online = JSON.parse(r.stdout)
+              .machines.map((m: { hostname: string }) => m.hostname)
+              .sort()
+          if (online.length === 2) break
+          yield* Effect.sleep("250 millis")
+        }
+        assert.deepStrictEqual(online, ["host-1", "host-2"])
+        const again = yield* w.cli(key, ["exec", "host-2", "--", "echo", "back"])
+        assert.strictEqual(again.stdout, "back\n")
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "rotating a workspace key locks the old key out at once",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        assert.strictEqual((yield* w.cli(key, ["--list"])).code, 0)
+        const rotated = yield* Processes.run(w.dir, [
+          "relay",
+          "key",
+          "rotate",
+          "acme",
+          "--json",
+          "--data-dir",
+          path.join(w.dir, "data")
+        ])
+        const newKey = JSON.parse(rotated.stdout).api_key as string
+        const old = yield* w.cli(key, ["--list"])
+        assert.strictEqual(old.code, 255)
+        assert.include(old.stderr, "does not accept key")
+        assert.notInclude(old.stderr, key)
+        assert.strictEqual((yield* w.cli(newKey, ["--list"])).code, 0)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "agent start in the background, status, stop: the relay shows the machine offline at once",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        const home = yield* TempHome.make("cmdop-e2e-bg-")
+        const env = { CMDOP_API_KEY: key, CMDOP_SERVER: w.server }
+        assert.strictEqual((yield* Processes.run(home, ["agent", "register", "--hostname", "bg-1"], { env })).code, 0)
+        const started = yield* Processes.run(home, ["agent", "start"], { env })
+        assert.strictEqual(started.code, 0, started.stderr)
+        assert.match(started.stdout, /agent started \(pid \d+\)/)
+        let status = ""
+        for (let i = 0; i < 100 && !status.includes("ONLINE"); i++) {
+          status = (yield* Processes.run(home, ["agent", "status"])).stdout
+          if (!status.includes("ONLINE")) yield* Effect.sleep("100 millis")
+        }
+        assert.include(status, "ONLINE")
+        const again = yield* Processes.run(home, ["agent", "start"], { env })
+        assert.strictEqual(again.code, 255)
+        assert.include(again.stderr, "already running")
+        assert.strictEqual((yield* w.cli(key, ["exec", "bg-1", "--", "true"])).code, 0)
+
+        const stopped = yield* Processes.run(home, ["agent", "stop"])
+        assert.strictEqual(stopped.code, 0, stopped.stderr)
+        const list = JSON.parse((yield* w.cli(key, ["--list", "--json"])).stdout)
+        assert.strictEqual(list.machines[0].online, false)
+        assert.include((yield* Processes.run(home, ["agent", "status"])).stdout, "STOPPED")
+      }),
+    60_000
+  )
+})
