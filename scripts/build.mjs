@@ -23,7 +23,7 @@ await build({
   // Native or optional-native modules stay outside the bundle and load from node_modules.
   external: ["@lydell/node-pty", "@libsql/client", "libsql", "pg-native", "playwright-core"],
   banner: {
-    js: 'import { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
+    js: '#!/usr/bin/env node\nimport { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
   },
   logLevel: "warning"
 })

@@ -37,6 +37,7 @@ import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as AgentEngine from "./AgentEngine.js"
 import * as AgentIdentity from "./AgentIdentity.js"
+import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as Backoff from "./Backoff.js"
 import * as DaemonStatus from "./DaemonStatus.js"
 import type { ProcessRunner } from "./ProcessRunner.js"
@@ -198,12 +199,9 @@ export const resolveTarget = (
 
 /** `host:port` and TLS for a server address; `https://` / `grpcs://` mean TLS, `http://` / `grpc://` do not. */
 export const dialOptions = (server: string, tls?: GrpcClient.Tls): GrpcClient.Options => {
-  const match = /^(https?|grpcs?):\/\/(.*?)\/?$/.exec(server.trim())
-  const secure = match !== null && (match[1] === "https" || match[1] === "grpcs")
-  let address = match === null ? server.trim() : match[2]!
-  if (match !== null && !/:\d+$/.test(address)) address += secure ? ":443" : ":80"
-  const chosen = tls ?? (secure ? {} : undefined)
-  return chosen === undefined ? { address } : { address, tls: chosen }
+  const target = RelayAddress.parse(server, RelayAddress.caFromEnv())
+  const chosen = tls ?? target.tls
+  return chosen === undefined ? { address: target.address } : { address: target.address, tls: chosen }
 }
 
 const authorization = (target: CredentialResolver.Resolved) => ({

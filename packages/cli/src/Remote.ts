@@ -4,8 +4,10 @@
  */
 import { CredentialResolver, type Resolved } from "@cmdop/domain/CredentialResolver"
 import type { RelayClient } from "@cmdop/domain/RelayClient"
+import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as Effect from "effect/Effect"
+import { CliError } from "./CliError.js"
 import * as GlobalOptions from "./GlobalOptions.js"
 
 /** Runs `f` with a client for the credential and relay this call resolves to. */
@@ -17,8 +19,18 @@ export const withClient = <A, E, R>(
     const resolver = yield* CredentialResolver
     const resolved = yield* resolver.resolve(GlobalOptions.overrides(g))
     return yield* Effect.scoped(
-      Effect.flatMap(RelayClientGrpc.make({ server: resolved.server, apiKey: resolved.apiKey }), (client) =>
-        f(client, resolved)
-      )
+      Effect.gen(function* () {
+        const ca = yield* Effect.try({
+          try: RelayAddress.caFromEnv,
+          catch: (e) => new CliError({ message: (e as Error).message })
+        })
+        const target = RelayAddress.parse(resolved.server, ca)
+        const client = yield* RelayClientGrpc.make({
+          server: target.address,
+          apiKey: resolved.apiKey,
+          ...(target.tls ? { tls: target.tls } : {})
+        })
+        return yield* f(client, resolved)
+      })
     )
   })

@@ -250,3 +250,63 @@ describe("end to end: relay + two agents + CLI, real processes", () => {
     60_000
   )
 })
+
+describe("end to end over TLS", () => {
+  it.scopedLive(
+    "relay with --tls-cert/--tls-key; agent and CLI verify it with CMDOP_TLS_CA, and refuse it without",
+    () =>
+      Effect.gen(function* () {
+        const fixtures = new URL("../../testkit/fixtures/", import.meta.url).pathname
+        const cert = path.join(fixtures, "localhost.crt")
+        const dir = yield* TempHome.make("cmdop-e2e-tls-")
+        const grpcPort = yield* Processes.freePort
+        const httpPort = yield* Processes.freePort
+        const data = path.join(dir, "data")
+        yield* Processes.daemon(
+          dir,
+          [
+            "relay",
+            "serve",
+            "--grpc-port",
+            String(grpcPort),
+            "--http-port",
+            String(httpPort),
+            "--data-dir",
+            data,
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            path.join(fixtures, "localhost.key")
+          ],
+          /relay serving: grpc .* \(TLS\)/
+        )
+        const created = yield* Processes.run(dir, [
+          "relay",
+          "workspace",
+          "create",
+          "secure",
+          "--json",
+          "--data-dir",
+          data
+        ])
+        const key = JSON.parse(created.stdout).api_key as string
+        const server = `https://127.0.0.1:${grpcPort}`
+        const env = { CMDOP_API_KEY: key, CMDOP_SERVER: server, CMDOP_TLS_CA: cert }
+        const home = yield* TempHome.make("cmdop-e2e-tls-agent-")
+        assert.strictEqual((yield* Processes.run(home, ["agent", "register", "--hostname", "tls-1"], { env })).code, 0)
+        yield* Processes.daemon(home, ["agent", "start", "--foreground"], /connected to relay/, { env })
+        const client = yield* TempHome.make("cmdop-e2e-tls-client-")
+        const ok = yield* Processes.run(client, ["connect", "exec", "tls-1", "--", "echo", "over tls"], { env })
+        assert.strictEqual(ok.stdout, "over tls\n", ok.stderr)
+        const untrusted = yield* Processes.run(client, ["connect", "--list"], {
+          env: { CMDOP_API_KEY: key, CMDOP_SERVER: server }
+        })
+        assert.strictEqual(untrusted.code, 255)
+        const plaintext = yield* Processes.run(client, ["connect", "--list"], {
+          env: { CMDOP_API_KEY: key, CMDOP_SERVER: `127.0.0.1:${grpcPort}` }
+        })
+        assert.strictEqual(plaintext.code, 255)
+      }),
+    60_000
+  )
+})

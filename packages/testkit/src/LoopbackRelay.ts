@@ -16,6 +16,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import { Scope } from "effect/Scope"
 import * as path from "node:path"
@@ -68,7 +70,7 @@ export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
           const fiber = yield* AgentDaemon.run({
             overrides: { apiKey: Redacted.make(key), server: running.grpcAddress },
             backoff: { base: "50 millis", cap: "500 millis" }
-          }).pipe(Effect.provide(env), Effect.forkIn(scope))
+          }).pipe(Effect.provide(env), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.forkIn(scope))
           return { home, fiber }
         }).pipe(Effect.provideService(Scope, scope)),
       client: (key) =>

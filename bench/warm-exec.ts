@@ -1,0 +1,78 @@
+/**
+ * The in-process half of the exec benchmark: one `RelayClient` over gRPC, reused for every call, so a figure is the
+ * cost of one exec round trip (relay + agent + remote process) without any process start-up on the client side.
+ *
+ * Bundled on the fly by `bench/run.mjs` and run as `node warm-exec.mjs <mode> <server> <api key> <machine> <arg>`:
+ *
+ * - `latency <n>`: `warmup` calls of `true`, then `n` timed ones; prints `{ "samples": [ms, …] }`.
+ * - `throughput <bytes>`: one `head -c <bytes> /dev/zero`, counting stdout bytes as they arrive; prints
+ *   `{ "bytes", "ms", "chunks" }`.
+ *
+ * Any failure (non-zero exit, relay error) prints one line to stderr and exits 1.
+ */
+import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+
+const [mode, server, apiKey, machine, arg] = process.argv.slice(2)
+if (mode === undefined || server === undefined || apiKey === undefined || machine === undefined || arg === undefined) {
+  process.stderr.write("usage: warm-exec latency|throughput <server> <api key> <machine> <n|bytes>\n")
+  process.exit(2)
+}
+
+const WARMUP = 10
+
+const program = Effect.gen(function* () {
+  const client = yield* RelayClientGrpc.make({ server, apiKey: Redacted.make(apiKey) })
+
+  /** Runs one command to its end; returns the stdout byte count, failing unless it exits 0. */
+  const run = (argv: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      let bytes = 0
+      let chunks = 0
+      let exit: { exitCode: number; error?: string } | undefined
+      yield* client.exec({ machine, argv }).pipe(
+        Stream.runForEach((event) =>
+          Effect.sync(() => {
+            if (event._tag === "Stdout") {
+              bytes += event.data.byteLength
+              chunks++
+            } else if (event._tag === "Exit") exit = event
+          })
+        )
+      )
+      if (exit === undefined || exit.exitCode !== 0)
+        return yield* Effect.fail(`${argv.join(" ")}: exit ${exit?.exitCode ?? "missing"} ${exit?.error ?? ""}`)
+      return { bytes, chunks }
+    })
+
+  if (mode === "latency") {
+    const n = Number(arg)
+    for (let i = 0; i < WARMUP; i++) yield* run(["true"])
+    const samples: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now()
+      yield* run(["true"])
+      samples.push(performance.now() - t0)
+    }
+    return { samples }
+  }
+  if (mode === "throughput") {
+    const t0 = performance.now()
+    const { bytes, chunks } = yield* run(["head", "-c", String(Number(arg)), "/dev/zero"])
+    return { bytes, ms: performance.now() - t0, chunks }
+  }
+  return yield* Effect.fail(`unknown mode ${mode}`)
+})
+
+Effect.runPromise(Effect.scoped(program)).then(
+  (result) => {
+    process.stdout.write(JSON.stringify(result) + "\n")
+    process.exit(0)
+  },
+  (error) => {
+    process.stderr.write(`warm-exec: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+)

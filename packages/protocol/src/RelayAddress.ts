@@ -1,0 +1,33 @@
+/**
+ * Relay addresses as users write them: `host:port` (plaintext, for loopback and development), or
+ * `https://host[:port]` / `grpcs://host[:port]` (TLS, port 443 by default). A custom CA for a self-signed relay
+ * comes from `CMDOP_TLS_CA` (a PEM file path) and is used for every TLS address.
+ */
+import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import * as fs from "node:fs"
+
+export interface Target {
+  readonly address: string
+  readonly tls?: GrpcClient.Tls
+}
+
+/** Splits a relay address into `host:port` and TLS settings (`caPem` verifies a self-signed relay). */
+export const parse = (server: string, caPem?: string): Target => {
+  const match = /^(https?|grpcs?):\/\/(.*?)\/?$/.exec(server.trim())
+  const secure = match !== null && (match[1] === "https" || match[1] === "grpcs")
+  let address = match === null ? server.trim() : match[2]!
+  if (match !== null && !/:\d+$/.test(address)) address += secure ? ":443" : ":80"
+  if (!secure) return { address }
+  return { address, tls: caPem === undefined ? {} : { caPem } }
+}
+
+/** The PEM named by `CMDOP_TLS_CA`, if set; a missing file is an error naming it. */
+export const caFromEnv = (): string | undefined => {
+  const file = process.env["CMDOP_TLS_CA"]
+  if (file === undefined || file === "") return undefined
+  try {
+    return fs.readFileSync(file, "utf8")
+  } catch (e) {
+    throw new Error(`CMDOP_TLS_CA=${file} cannot be read: ${(e as Error).message}`)
+  }
+}

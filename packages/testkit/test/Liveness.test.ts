@@ -1,0 +1,84 @@
+/**
+ * Relay liveness: a machine whose agent goes silent is offline once `staleAfter` has passed (90 s in production,
+ * shortened here), and one whose stream closes is offline at once.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { RelayClient } from "@cmdop/domain/RelayClient"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
+import * as RelayCore from "@cmdop/relay/RelayCore"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import type { AgentMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+
+const setup = Effect.gen(function* () {
+  const context = yield* Layer.build(
+    RelayCore.layer({ server: "test", staleAfter: "600 millis" }).pipe(Layer.provideMerge(RelayStore.layerMemory))
+  )
+  const store = Context.get(context, RelayStore.RelayStore)
+  const core = Context.get(context, RelayCore.RelayCore)
+  const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
+  const client = Context.get(
+    yield* Layer.build(
+      RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))
+    ),
+    RelayClient
+  )
+  const online = Effect.map(client.listMachines(), (l) => l.machines.map((m) => [m.hostname, m.online] as const))
+  return { core, key, online, context }
+})
+
+describe("relay liveness", () => {
+  it.scopedLive("a silent agent goes offline after staleAfter; a talking one stays online", () =>
+    Effect.gen(function* () {
+      const { core, key, online } = yield* setup
+      // A hand-driven agent that says Hello and then nothing at all.
+      const caller = yield* core.authenticate(Redacted.make(key))
+      const toRelay = yield* Queue.unbounded<AgentMessage>()
+      yield* Queue.offer(toRelay, {
+        kind: { $case: "hello", value: { identity: InProcessAgent.identity({ hostname: "silent" }), window: 65536 } }
+      })
+      yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(Stream.runDrain, Effect.forkScoped)
+      // A heartbeating one.
+      const chatty = yield* Queue.unbounded<AgentMessage>()
+      yield* Queue.offer(chatty, {
+        kind: { $case: "hello", value: { identity: InProcessAgent.identity({ hostname: "chatty" }), window: 65536 } }
+      })
+      yield* core.connectAgent(caller, Stream.fromQueue(chatty)).pipe(Stream.runDrain, Effect.forkScoped)
+      yield* Queue.offer(chatty, { kind: { $case: "heartbeat", value: { at: Date.now() } } }).pipe(
+        Effect.zipRight(Effect.sleep("150 millis")),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      yield* Effect.sleep("200 millis")
+      assert.deepStrictEqual((yield* online).sort(), [
+        ["chatty", true],
+        ["silent", true]
+      ])
+      yield* Effect.sleep("1500 millis")
+      assert.deepStrictEqual((yield* online).sort(), [
+        ["chatty", true],
+        ["silent", false]
+      ])
+    })
+  )
+
+  it.scopedLive("a closed stream is offline at once", () =>
+    Effect.gen(function* () {
+      const { context, key, online } = yield* setup
+      const agent = yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "brief" }), {
+        hostname: "brief"
+      }).pipe(Effect.provide(context))
+      assert.deepStrictEqual(yield* online, [["brief", true]])
+      yield* agent.stop
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(yield* online, [["brief", false]])
+    })
+  )
+})
