@@ -224,7 +224,7 @@ const connectOnce = (
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const window = options.window ?? DEFAULT_WINDOW
     yield* channel.send({
-      kind: { $case: "hello", value: { identity: AgentIdentity.toWire(identity, version), window } }
+      kind: { $case: "hello", value: { identity: AgentIdentity.toWire(identity, version), window, ptySessions: [] } }
     })
     const pull = yield* Stream.toPull(channel.responses)
     const first = yield* firstMessages(pull).pipe(

@@ -230,7 +230,7 @@ const sendOutput = <E>(session: Session, chunk: OutputChunk, send: Link<E>["send
       const piece = Buffer.from(data.buffer, data.byteOffset + offset, granted)
       offset += granted
       yield* send({
-        kind: { $case: "output", value: { sessionId: session.id, pipe: pipeOf(chunk.pipe), data: piece } }
+        kind: { $case: "output", value: { sessionId: session.id, pipe: pipeOf(chunk.pipe), data: piece, offset: 0 } }
       })
     }
   })

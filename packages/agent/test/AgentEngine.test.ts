@@ -115,7 +115,7 @@ const exec = (
 })
 
 const input = (sessionId: string, data: string, eof = false): RelayMessage => ({
-  kind: { $case: "input", value: { sessionId, data: Buffer.from(data), eof } }
+  kind: { $case: "input", value: { sessionId, data: Buffer.from(data), eof, caller: undefined } }
 })
 
 const outputs = (sent: ReadonlyArray<AgentMessage>, sessionId: string): Array<SessionOutput> =>

@@ -21,6 +21,8 @@ export const bearerOf = (authorization: string | undefined): Redacted.Redacted<s
 /** What the relay knows about a caller beyond the public `Principal`. */
 export interface Caller extends Principal {
   readonly credential: Redacted.Redacted<string>
+  /** For a guest: the share link's id. */
+  readonly shareId?: string
 }
 
 export const make = (store: RelayStore["Type"], server: string) => {

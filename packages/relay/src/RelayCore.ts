@@ -195,7 +195,17 @@ export const make = (options: Options) =>
 
           if (input !== undefined) {
             const sendInput = (data: Uint8Array, eof: boolean) =>
-              conn.send({ kind: { $case: "input", value: { sessionId: session.id, data: toBuffer(data), eof } } })
+              conn.send({
+                kind: {
+                  $case: "input",
+                  value: {
+                    sessionId: session.id,
+                    data: toBuffer(data),
+                    eof,
+                    caller: { kind: caller.kind, principal: caller.principal, shareId: caller.shareId ?? "" }
+                  }
+                }
+              })
             yield* input.pipe(
               Stream.runForEach((item) =>
                 item._tag === "Eof"

@@ -6,7 +6,8 @@
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
-import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as grpc from "@grpc/grpc-js"
+import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as ExecCodec from "@cmdop/protocol/ExecCodec"
 import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
@@ -26,6 +27,10 @@ const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
 /** Both services, bound to the `RelayCore` in context. */
 export const services = Effect.gen(function* () {
   const core = yield* RelayCore
+
+  // Interim until share links and interactive sessions land in the core: an honest UNIMPLEMENTED.
+  const unimplemented = () =>
+    Effect.fail(new GrpcStatusError({ code: grpc.status.UNIMPLEMENTED, details: "not implemented by this relay yet" }))
 
   const client = GrpcServer.service(ClientServiceService, {
     whoAmI: (_req, ctx) =>
@@ -78,7 +83,12 @@ export const services = Effect.gen(function* () {
             .exec(who, ExecCodec.startFromWire(start.kind.value), input)
             .pipe(Stream.map(ExecCodec.eventToWire))
         })
-      ).pipe(Stream.mapError(toStatus))
+      ).pipe(Stream.mapError(toStatus)),
+    createShare: () => unimplemented(),
+    listShares: () => unimplemented(),
+    revokeShare: () => unimplemented(),
+    attach: () => Stream.fromEffect(unimplemented()),
+    listSessions: () => unimplemented()
   })
 
   const agent = GrpcServer.service(AgentServiceService, {

@@ -39,7 +39,7 @@ export const attach = (credential: string, who: MachineIdentity, options: Option
     const caller = yield* core.authenticate(Redacted.make(credential))
     const toRelay = yield* Queue.unbounded<AgentMessage>()
     yield* Queue.offer(toRelay, {
-      kind: { $case: "hello", value: { identity: who, window: options.window ?? 1 << 20 } }
+      kind: { $case: "hello", value: { identity: who, window: options.window ?? 1 << 20, ptySessions: [] } }
     })
     const fromRelay = yield* Stream.toPull(core.connectAgent(caller, Stream.fromQueue(toRelay)))
     const first = yield* fromRelay

@@ -42,13 +42,19 @@ describe("relay liveness", () => {
       const caller = yield* core.authenticate(Redacted.make(key))
       const toRelay = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(toRelay, {
-        kind: { $case: "hello", value: { identity: InProcessAgent.identity({ hostname: "silent" }), window: 65536 } }
+        kind: {
+          $case: "hello",
+          value: { identity: InProcessAgent.identity({ hostname: "silent" }), window: 65536, ptySessions: [] }
+        }
       })
       yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(Stream.runDrain, Effect.forkScoped)
       // A heartbeating one.
       const chatty = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(chatty, {
-        kind: { $case: "hello", value: { identity: InProcessAgent.identity({ hostname: "chatty" }), window: 65536 } }
+        kind: {
+          $case: "hello",
+          value: { identity: InProcessAgent.identity({ hostname: "chatty" }), window: 65536, ptySessions: [] }
+        }
       })
       yield* core.connectAgent(caller, Stream.fromQueue(chatty)).pipe(Stream.runDrain, Effect.forkScoped)
       yield* Queue.offer(chatty, { kind: { $case: "heartbeat", value: { at: Date.now() } } }).pipe(

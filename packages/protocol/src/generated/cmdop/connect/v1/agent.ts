@@ -91,6 +91,7 @@ export interface RelayMessage {
     | { $case: "signal"; value: SessionSignal }
     | { $case: "close"; value: SessionClose }
     | { $case: "ack"; value: SessionAck }
+    | { $case: "replay"; value: SessionReplay }
     | undefined;
 }
 
@@ -101,6 +102,26 @@ export interface Hello {
     | undefined;
   /** Bytes of output per session the agent may have unacknowledged; the relay may lower it in Welcome. */
   window: number;
+  /**
+   * Interactive sessions still alive on this machine (they outlive relay connections). The relay re-adopts them
+   * and may ask for their recent output with SessionReplay.
+   */
+  ptySessions: PtySessionInfo[];
+}
+
+/** An interactive (PTY) session as the agent reports it. */
+export interface PtySessionInfo {
+  sessionId: string;
+  /** The command line running in the PTY (the shell). */
+  command: string;
+  cols: number;
+  rows: number;
+  createdAt: number;
+  lastActivityAt: number;
+  /** Total bytes of output the session has produced so far (the offset of the next byte). */
+  outputOffset: number;
+  /** Who opened it (non-secret principal). */
+  owner: string;
 }
 
 export interface Welcome {
@@ -152,6 +173,11 @@ export interface ExecSpec_EnvEntry {
   value: string;
 }
 
+/**
+ * A new interactive session: a PTY running the login shell (or `command`). It lives until its shell exits, it is
+ * closed (SessionClose), or it stays without activity longer than the agent's idle limit; clients come and go
+ * (the relay tracks viewers), the session does not end when they leave.
+ */
 export interface PtySpec {
   cols: number;
   rows: number;
@@ -164,6 +190,20 @@ export interface SessionOutput {
   sessionId: string;
   pipe: Pipe;
   data: Buffer;
+  /**
+   * PTY sessions: the offset of data[0] in the session's whole output stream (0 for exec sessions). Lets the relay
+   * and reconnecting clients resume exactly where they stopped: no byte lost or repeated.
+   */
+  offset: number;
+}
+
+/**
+ * Relay → agent, PTY sessions: send the session's recent output again, from `from_offset` (clamped to the start
+ * of the agent's 1 MiB ring), as SessionOutput messages with offsets, before any newer output.
+ */
+export interface SessionReplay {
+  sessionId: string;
+  fromOffset: number;
 }
 
 export interface SessionInput {
@@ -171,6 +211,8 @@ export interface SessionInput {
   data: Buffer;
   /** True: end of input (stdin is closed after `data`). */
   eof: boolean;
+  /** Who typed it (several viewers may share a PTY session), for the machine's audit log. */
+  caller: Caller | undefined;
 }
 
 export interface SessionResize {
@@ -576,6 +618,9 @@ export const RelayMessage: MessageFns<RelayMessage> = {
       case "ack":
         SessionAck.encode(message.kind.value, writer.uint32(66).fork()).join();
         break;
+      case "replay":
+        SessionReplay.encode(message.kind.value, writer.uint32(74).fork()).join();
+        break;
     }
     return writer;
   },
@@ -651,6 +696,14 @@ export const RelayMessage: MessageFns<RelayMessage> = {
           message.kind = { $case: "ack", value: SessionAck.decode(reader, reader.uint32()) };
           continue;
         }
+        case 9: {
+          if (tag !== 74) {
+            break;
+          }
+
+          message.kind = { $case: "replay", value: SessionReplay.decode(reader, reader.uint32()) };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -714,13 +767,19 @@ export const RelayMessage: MessageFns<RelayMessage> = {
         }
         break;
       }
+      case "replay": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "replay", value: SessionReplay.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseHello(): Hello {
-  return { identity: undefined, window: 0 };
+  return { identity: undefined, window: 0, ptySessions: [] };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -730,6 +789,9 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.window !== 0) {
       writer.uint32(16).uint32(message.window);
+    }
+    for (const v of message.ptySessions) {
+      PtySessionInfo.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -757,6 +819,14 @@ export const Hello: MessageFns<Hello> = {
           message.window = reader.uint32();
           continue;
         }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.ptySessions.push(PtySessionInfo.decode(reader, reader.uint32()));
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -775,6 +845,137 @@ export const Hello: MessageFns<Hello> = {
       ? MachineIdentity.fromPartial(object.identity)
       : undefined;
     message.window = object.window ?? 0;
+    message.ptySessions = object.ptySessions?.map((e) => PtySessionInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePtySessionInfo(): PtySessionInfo {
+  return { sessionId: "", command: "", cols: 0, rows: 0, createdAt: 0, lastActivityAt: 0, outputOffset: 0, owner: "" };
+}
+
+export const PtySessionInfo: MessageFns<PtySessionInfo> = {
+  encode(message: PtySessionInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.command !== "") {
+      writer.uint32(18).string(message.command);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(24).uint32(message.cols);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(32).uint32(message.rows);
+    }
+    if (message.createdAt !== 0) {
+      writer.uint32(40).int64(message.createdAt);
+    }
+    if (message.lastActivityAt !== 0) {
+      writer.uint32(48).int64(message.lastActivityAt);
+    }
+    if (message.outputOffset !== 0) {
+      writer.uint32(56).uint64(message.outputOffset);
+    }
+    if (message.owner !== "") {
+      writer.uint32(66).string(message.owner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PtySessionInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePtySessionInfo();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.command = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.cols = reader.uint32();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.rows = reader.uint32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.createdAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.lastActivityAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.outputOffset = longToNumber(reader.uint64());
+          continue;
+        }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.owner = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PtySessionInfo>, I>>(base?: I): PtySessionInfo {
+    return PtySessionInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PtySessionInfo>, I>>(object: I): PtySessionInfo {
+    const message = createBasePtySessionInfo();
+    message.sessionId = object.sessionId ?? "";
+    message.command = object.command ?? "";
+    message.cols = object.cols ?? 0;
+    message.rows = object.rows ?? 0;
+    message.createdAt = object.createdAt ?? 0;
+    message.lastActivityAt = object.lastActivityAt ?? 0;
+    message.outputOffset = object.outputOffset ?? 0;
+    message.owner = object.owner ?? "";
     return message;
   },
 };
@@ -1332,7 +1533,7 @@ export const PtySpec: MessageFns<PtySpec> = {
 };
 
 function createBaseSessionOutput(): SessionOutput {
-  return { sessionId: "", pipe: 0, data: Buffer.alloc(0) };
+  return { sessionId: "", pipe: 0, data: Buffer.alloc(0), offset: 0 };
 }
 
 export const SessionOutput: MessageFns<SessionOutput> = {
@@ -1345,6 +1546,9 @@ export const SessionOutput: MessageFns<SessionOutput> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(26).bytes(message.data);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(32).uint64(message.offset);
     }
     return writer;
   },
@@ -1380,6 +1584,14 @@ export const SessionOutput: MessageFns<SessionOutput> = {
           message.data = Buffer.from(reader.bytes());
           continue;
         }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.offset = longToNumber(reader.uint64());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1397,12 +1609,71 @@ export const SessionOutput: MessageFns<SessionOutput> = {
     message.sessionId = object.sessionId ?? "";
     message.pipe = object.pipe ?? 0;
     message.data = object.data ?? Buffer.alloc(0);
+    message.offset = object.offset ?? 0;
+    return message;
+  },
+};
+
+function createBaseSessionReplay(): SessionReplay {
+  return { sessionId: "", fromOffset: 0 };
+}
+
+export const SessionReplay: MessageFns<SessionReplay> = {
+  encode(message: SessionReplay, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.fromOffset !== 0) {
+      writer.uint32(16).uint64(message.fromOffset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionReplay {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseSessionReplay();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.fromOffset = longToNumber(reader.uint64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<SessionReplay>, I>>(base?: I): SessionReplay {
+    return SessionReplay.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionReplay>, I>>(object: I): SessionReplay {
+    const message = createBaseSessionReplay();
+    message.sessionId = object.sessionId ?? "";
+    message.fromOffset = object.fromOffset ?? 0;
     return message;
   },
 };
 
 function createBaseSessionInput(): SessionInput {
-  return { sessionId: "", data: Buffer.alloc(0), eof: false };
+  return { sessionId: "", data: Buffer.alloc(0), eof: false, caller: undefined };
 }
 
 export const SessionInput: MessageFns<SessionInput> = {
@@ -1415,6 +1686,9 @@ export const SessionInput: MessageFns<SessionInput> = {
     }
     if (message.eof !== false) {
       writer.uint32(24).bool(message.eof);
+    }
+    if (message.caller !== undefined) {
+      Caller.encode(message.caller, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1450,6 +1724,14 @@ export const SessionInput: MessageFns<SessionInput> = {
           message.eof = reader.bool();
           continue;
         }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.caller = Caller.decode(reader, reader.uint32());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1467,6 +1749,9 @@ export const SessionInput: MessageFns<SessionInput> = {
     message.sessionId = object.sessionId ?? "";
     message.data = object.data ?? Buffer.alloc(0);
     message.eof = object.eof ?? false;
+    message.caller = (object.caller !== undefined && object.caller !== null)
+      ? Caller.fromPartial(object.caller)
+      : undefined;
     return message;
   },
 };

@@ -30,6 +30,129 @@ export const protobufPackage = "cmdop.connect.v1";
  * on every call and scopes everything to its workspace (a share token to its one machine).
  */
 
+export interface CreateShareRequest {
+  machine: string;
+  /** Requested lifetime in seconds; the relay rounds it UP to whole hours. 0 = never expires. At most 720 h. */
+  ttlSeconds: number;
+}
+
+export interface ShareEvent {
+  /** "created", "used", "denied", "expired", "revoked". */
+  kind: string;
+  detail: string;
+  at: number;
+}
+
+export interface ShareLink {
+  id: string;
+  machineId: string;
+  machineHostname: string;
+  /** Non-secret principal of the creator (key prefix or user). */
+  creator: string;
+  createdAt: number;
+  /** 0: never expires. */
+  expiresAt: number;
+  /** 0: not revoked. */
+  revokedAt: number;
+  lastUsedAt: number;
+  useCount: number;
+  /** `<relay public URL>/s/<token>`; only in the answer to CreateShare. */
+  url: string;
+  /** The token itself; only in the answer to CreateShare (the relay never stores it). */
+  token: string;
+  events: ShareEvent[];
+}
+
+export interface ListSharesRequest {
+  /** Optional machine name to filter by. */
+  machine: string;
+}
+
+export interface ListSharesResponse {
+  links: ShareLink[];
+}
+
+export interface RevokeShareRequest {
+  id: string;
+}
+
+export interface AttachRequest {
+  kind?: { $case: "start"; value: AttachStart } | { $case: "input"; value: Buffer } | {
+    $case: "resize";
+    value: TerminalSize;
+  } | undefined;
+}
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+export interface AttachStart {
+  machine: string;
+  /** Empty: open a new session. Otherwise attach to this live session. */
+  sessionId: string;
+  size: TerminalSize | undefined;
+  term: string;
+  /** For a new session: the command instead of the login shell. */
+  command: string[];
+  /**
+   * For an existing session: output offset the client already has; the relay sends from there (or from the
+   * oldest byte it still has, reported in Attached.offset).
+   */
+  resumeFrom: number;
+  /** True: resume_from is meaningful (a reconnect); false: replay the whole ring (a fresh viewer sees the screen). */
+  resume: boolean;
+}
+
+export interface AttachEvent {
+  kind?: { $case: "attached"; value: Attached } | { $case: "output"; value: AttachOutput } | {
+    $case: "ended";
+    value: SessionEnded;
+  } | undefined;
+}
+
+export interface Attached {
+  machine: MachineInfo | undefined;
+  sessionId: string;
+  created: boolean;
+  /** Offset of the first output byte that follows. */
+  offset: number;
+}
+
+export interface AttachOutput {
+  /** Offset of data[0] in the session's output stream. */
+  offset: number;
+  data: Buffer;
+}
+
+export interface SessionEnded {
+  exitCode: number;
+  signal: string;
+  /** "exited", "closed", "idle", "revoked", "expired", "machine offline". */
+  reason: string;
+}
+
+export interface ListSessionsRequest {
+  machine: string;
+}
+
+export interface PtySession {
+  sessionId: string;
+  command: string;
+  cols: number;
+  rows: number;
+  createdAt: number;
+  lastActivityAt: number;
+  viewers: number;
+  owner: string;
+}
+
+export interface ListSessionsResponse {
+  machine: MachineInfo | undefined;
+  sessions: PtySession[];
+}
+
 export interface WhoAmIRequest {
 }
 
@@ -102,6 +225,1267 @@ export interface ExecExit {
   error: string;
   durationMs: number;
 }
+
+function createBaseCreateShareRequest(): CreateShareRequest {
+  return { machine: "", ttlSeconds: 0 };
+}
+
+export const CreateShareRequest: MessageFns<CreateShareRequest> = {
+  encode(message: CreateShareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint64(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateShareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseCreateShareRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.ttlSeconds = longToNumber(reader.uint64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<CreateShareRequest>, I>>(base?: I): CreateShareRequest {
+    return CreateShareRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateShareRequest>, I>>(object: I): CreateShareRequest {
+    const message = createBaseCreateShareRequest();
+    message.machine = object.machine ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseShareEvent(): ShareEvent {
+  return { kind: "", detail: "", at: 0 };
+}
+
+export const ShareEvent: MessageFns<ShareEvent> = {
+  encode(message: ShareEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.detail !== "") {
+      writer.uint32(18).string(message.detail);
+    }
+    if (message.at !== 0) {
+      writer.uint32(24).int64(message.at);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseShareEvent();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.detail = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.at = longToNumber(reader.int64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ShareEvent>, I>>(base?: I): ShareEvent {
+    return ShareEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ShareEvent>, I>>(object: I): ShareEvent {
+    const message = createBaseShareEvent();
+    message.kind = object.kind ?? "";
+    message.detail = object.detail ?? "";
+    message.at = object.at ?? 0;
+    return message;
+  },
+};
+
+function createBaseShareLink(): ShareLink {
+  return {
+    id: "",
+    machineId: "",
+    machineHostname: "",
+    creator: "",
+    createdAt: 0,
+    expiresAt: 0,
+    revokedAt: 0,
+    lastUsedAt: 0,
+    useCount: 0,
+    url: "",
+    token: "",
+    events: [],
+  };
+}
+
+export const ShareLink: MessageFns<ShareLink> = {
+  encode(message: ShareLink, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.machineId !== "") {
+      writer.uint32(18).string(message.machineId);
+    }
+    if (message.machineHostname !== "") {
+      writer.uint32(26).string(message.machineHostname);
+    }
+    if (message.creator !== "") {
+      writer.uint32(34).string(message.creator);
+    }
+    if (message.createdAt !== 0) {
+      writer.uint32(40).int64(message.createdAt);
+    }
+    if (message.expiresAt !== 0) {
+      writer.uint32(48).int64(message.expiresAt);
+    }
+    if (message.revokedAt !== 0) {
+      writer.uint32(56).int64(message.revokedAt);
+    }
+    if (message.lastUsedAt !== 0) {
+      writer.uint32(64).int64(message.lastUsedAt);
+    }
+    if (message.useCount !== 0) {
+      writer.uint32(72).uint32(message.useCount);
+    }
+    if (message.url !== "") {
+      writer.uint32(82).string(message.url);
+    }
+    if (message.token !== "") {
+      writer.uint32(90).string(message.token);
+    }
+    for (const v of message.events) {
+      ShareEvent.encode(v!, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareLink {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseShareLink();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.id = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.machineId = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.machineHostname = reader.string();
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.creator = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.createdAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.expiresAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.revokedAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 8: {
+          if (tag !== 64) {
+            break;
+          }
+
+          message.lastUsedAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 9: {
+          if (tag !== 72) {
+            break;
+          }
+
+          message.useCount = reader.uint32();
+          continue;
+        }
+        case 10: {
+          if (tag !== 82) {
+            break;
+          }
+
+          message.url = reader.string();
+          continue;
+        }
+        case 11: {
+          if (tag !== 90) {
+            break;
+          }
+
+          message.token = reader.string();
+          continue;
+        }
+        case 12: {
+          if (tag !== 98) {
+            break;
+          }
+
+          message.events.push(ShareEvent.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ShareLink>, I>>(base?: I): ShareLink {
+    return ShareLink.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ShareLink>, I>>(object: I): ShareLink {
+    const message = createBaseShareLink();
+    message.id = object.id ?? "";
+    message.machineId = object.machineId ?? "";
+    message.machineHostname = object.machineHostname ?? "";
+    message.creator = object.creator ?? "";
+    message.createdAt = object.createdAt ?? 0;
+    message.expiresAt = object.expiresAt ?? 0;
+    message.revokedAt = object.revokedAt ?? 0;
+    message.lastUsedAt = object.lastUsedAt ?? 0;
+    message.useCount = object.useCount ?? 0;
+    message.url = object.url ?? "";
+    message.token = object.token ?? "";
+    message.events = object.events?.map((e) => ShareEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListSharesRequest(): ListSharesRequest {
+  return { machine: "" };
+}
+
+export const ListSharesRequest: MessageFns<ListSharesRequest> = {
+  encode(message: ListSharesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSharesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListSharesRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListSharesRequest>, I>>(base?: I): ListSharesRequest {
+    return ListSharesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSharesRequest>, I>>(object: I): ListSharesRequest {
+    const message = createBaseListSharesRequest();
+    message.machine = object.machine ?? "";
+    return message;
+  },
+};
+
+function createBaseListSharesResponse(): ListSharesResponse {
+  return { links: [] };
+}
+
+export const ListSharesResponse: MessageFns<ListSharesResponse> = {
+  encode(message: ListSharesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.links) {
+      ShareLink.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSharesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListSharesResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.links.push(ShareLink.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListSharesResponse>, I>>(base?: I): ListSharesResponse {
+    return ListSharesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSharesResponse>, I>>(object: I): ListSharesResponse {
+    const message = createBaseListSharesResponse();
+    message.links = object.links?.map((e) => ShareLink.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRevokeShareRequest(): RevokeShareRequest {
+  return { id: "" };
+}
+
+export const RevokeShareRequest: MessageFns<RevokeShareRequest> = {
+  encode(message: RevokeShareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeShareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseRevokeShareRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.id = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeShareRequest>, I>>(base?: I): RevokeShareRequest {
+    return RevokeShareRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeShareRequest>, I>>(object: I): RevokeShareRequest {
+    const message = createBaseRevokeShareRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseAttachRequest(): AttachRequest {
+  return { kind: undefined };
+}
+
+export const AttachRequest: MessageFns<AttachRequest> = {
+  encode(message: AttachRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.kind?.$case) {
+      case "start":
+        AttachStart.encode(message.kind.value, writer.uint32(10).fork()).join();
+        break;
+      case "input":
+        writer.uint32(18).bytes(message.kind.value);
+        break;
+      case "resize":
+        TerminalSize.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAttachRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = { $case: "start", value: AttachStart.decode(reader, reader.uint32()) };
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.kind = { $case: "input", value: Buffer.from(reader.bytes()) };
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.kind = { $case: "resize", value: TerminalSize.decode(reader, reader.uint32()) };
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<AttachRequest>, I>>(base?: I): AttachRequest {
+    return AttachRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachRequest>, I>>(object: I): AttachRequest {
+    const message = createBaseAttachRequest();
+    switch (object.kind?.$case) {
+      case "start": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "start", value: AttachStart.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "input": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "input", value: object.kind.value };
+        }
+        break;
+      }
+      case "resize": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "resize", value: TerminalSize.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseTerminalSize(): TerminalSize {
+  return { cols: 0, rows: 0 };
+}
+
+export const TerminalSize: MessageFns<TerminalSize> = {
+  encode(message: TerminalSize, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cols !== 0) {
+      writer.uint32(8).uint32(message.cols);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(16).uint32(message.rows);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TerminalSize {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseTerminalSize();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.cols = reader.uint32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.rows = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<TerminalSize>, I>>(base?: I): TerminalSize {
+    return TerminalSize.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TerminalSize>, I>>(object: I): TerminalSize {
+    const message = createBaseTerminalSize();
+    message.cols = object.cols ?? 0;
+    message.rows = object.rows ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttachStart(): AttachStart {
+  return { machine: "", sessionId: "", size: undefined, term: "", command: [], resumeFrom: 0, resume: false };
+}
+
+export const AttachStart: MessageFns<AttachStart> = {
+  encode(message: AttachStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.size !== undefined) {
+      TerminalSize.encode(message.size, writer.uint32(26).fork()).join();
+    }
+    if (message.term !== "") {
+      writer.uint32(34).string(message.term);
+    }
+    for (const v of message.command) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.resumeFrom !== 0) {
+      writer.uint32(48).uint64(message.resumeFrom);
+    }
+    if (message.resume !== false) {
+      writer.uint32(56).bool(message.resume);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAttachStart();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.size = TerminalSize.decode(reader, reader.uint32());
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.term = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.command.push(reader.string());
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.resumeFrom = longToNumber(reader.uint64());
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.resume = reader.bool();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<AttachStart>, I>>(base?: I): AttachStart {
+    return AttachStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachStart>, I>>(object: I): AttachStart {
+    const message = createBaseAttachStart();
+    message.machine = object.machine ?? "";
+    message.sessionId = object.sessionId ?? "";
+    message.size = (object.size !== undefined && object.size !== null)
+      ? TerminalSize.fromPartial(object.size)
+      : undefined;
+    message.term = object.term ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.resumeFrom = object.resumeFrom ?? 0;
+    message.resume = object.resume ?? false;
+    return message;
+  },
+};
+
+function createBaseAttachEvent(): AttachEvent {
+  return { kind: undefined };
+}
+
+export const AttachEvent: MessageFns<AttachEvent> = {
+  encode(message: AttachEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.kind?.$case) {
+      case "attached":
+        Attached.encode(message.kind.value, writer.uint32(10).fork()).join();
+        break;
+      case "output":
+        AttachOutput.encode(message.kind.value, writer.uint32(18).fork()).join();
+        break;
+      case "ended":
+        SessionEnded.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAttachEvent();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.kind = { $case: "attached", value: Attached.decode(reader, reader.uint32()) };
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.kind = { $case: "output", value: AttachOutput.decode(reader, reader.uint32()) };
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.kind = { $case: "ended", value: SessionEnded.decode(reader, reader.uint32()) };
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<AttachEvent>, I>>(base?: I): AttachEvent {
+    return AttachEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachEvent>, I>>(object: I): AttachEvent {
+    const message = createBaseAttachEvent();
+    switch (object.kind?.$case) {
+      case "attached": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "attached", value: Attached.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "output": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "output", value: AttachOutput.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "ended": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "ended", value: SessionEnded.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseAttached(): Attached {
+  return { machine: undefined, sessionId: "", created: false, offset: 0 };
+}
+
+export const Attached: MessageFns<Attached> = {
+  encode(message: Attached, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== undefined) {
+      MachineInfo.encode(message.machine, writer.uint32(10).fork()).join();
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.created !== false) {
+      writer.uint32(24).bool(message.created);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(32).uint64(message.offset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attached {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAttached();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = MachineInfo.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.created = reader.bool();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.offset = longToNumber(reader.uint64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<Attached>, I>>(base?: I): Attached {
+    return Attached.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Attached>, I>>(object: I): Attached {
+    const message = createBaseAttached();
+    message.machine = (object.machine !== undefined && object.machine !== null)
+      ? MachineInfo.fromPartial(object.machine)
+      : undefined;
+    message.sessionId = object.sessionId ?? "";
+    message.created = object.created ?? false;
+    message.offset = object.offset ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttachOutput(): AttachOutput {
+  return { offset: 0, data: Buffer.alloc(0) };
+}
+
+export const AttachOutput: MessageFns<AttachOutput> = {
+  encode(message: AttachOutput, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offset !== 0) {
+      writer.uint32(8).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachOutput {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAttachOutput();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.offset = longToNumber(reader.uint64());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.data = Buffer.from(reader.bytes());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<AttachOutput>, I>>(base?: I): AttachOutput {
+    return AttachOutput.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachOutput>, I>>(object: I): AttachOutput {
+    const message = createBaseAttachOutput();
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSessionEnded(): SessionEnded {
+  return { exitCode: 0, signal: "", reason: "" };
+}
+
+export const SessionEnded: MessageFns<SessionEnded> = {
+  encode(message: SessionEnded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exitCode !== 0) {
+      writer.uint32(8).int32(message.exitCode);
+    }
+    if (message.signal !== "") {
+      writer.uint32(18).string(message.signal);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionEnded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseSessionEnded();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.exitCode = reader.int32();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.signal = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.reason = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<SessionEnded>, I>>(base?: I): SessionEnded {
+    return SessionEnded.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionEnded>, I>>(object: I): SessionEnded {
+    const message = createBaseSessionEnded();
+    message.exitCode = object.exitCode ?? 0;
+    message.signal = object.signal ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseListSessionsRequest(): ListSessionsRequest {
+  return { machine: "" };
+}
+
+export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
+  encode(message: ListSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListSessionsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListSessionsRequest>, I>>(base?: I): ListSessionsRequest {
+    return ListSessionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSessionsRequest>, I>>(object: I): ListSessionsRequest {
+    const message = createBaseListSessionsRequest();
+    message.machine = object.machine ?? "";
+    return message;
+  },
+};
+
+function createBasePtySession(): PtySession {
+  return { sessionId: "", command: "", cols: 0, rows: 0, createdAt: 0, lastActivityAt: 0, viewers: 0, owner: "" };
+}
+
+export const PtySession: MessageFns<PtySession> = {
+  encode(message: PtySession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.command !== "") {
+      writer.uint32(18).string(message.command);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(24).uint32(message.cols);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(32).uint32(message.rows);
+    }
+    if (message.createdAt !== 0) {
+      writer.uint32(40).int64(message.createdAt);
+    }
+    if (message.lastActivityAt !== 0) {
+      writer.uint32(48).int64(message.lastActivityAt);
+    }
+    if (message.viewers !== 0) {
+      writer.uint32(56).uint32(message.viewers);
+    }
+    if (message.owner !== "") {
+      writer.uint32(66).string(message.owner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PtySession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePtySession();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.command = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.cols = reader.uint32();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.rows = reader.uint32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 40) {
+            break;
+          }
+
+          message.createdAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 6: {
+          if (tag !== 48) {
+            break;
+          }
+
+          message.lastActivityAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 7: {
+          if (tag !== 56) {
+            break;
+          }
+
+          message.viewers = reader.uint32();
+          continue;
+        }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.owner = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PtySession>, I>>(base?: I): PtySession {
+    return PtySession.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PtySession>, I>>(object: I): PtySession {
+    const message = createBasePtySession();
+    message.sessionId = object.sessionId ?? "";
+    message.command = object.command ?? "";
+    message.cols = object.cols ?? 0;
+    message.rows = object.rows ?? 0;
+    message.createdAt = object.createdAt ?? 0;
+    message.lastActivityAt = object.lastActivityAt ?? 0;
+    message.viewers = object.viewers ?? 0;
+    message.owner = object.owner ?? "";
+    return message;
+  },
+};
+
+function createBaseListSessionsResponse(): ListSessionsResponse {
+  return { machine: undefined, sessions: [] };
+}
+
+export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
+  encode(message: ListSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== undefined) {
+      MachineInfo.encode(message.machine, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.sessions) {
+      PtySession.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListSessionsResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = MachineInfo.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.sessions.push(PtySession.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListSessionsResponse>, I>>(base?: I): ListSessionsResponse {
+    return ListSessionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSessionsResponse>, I>>(object: I): ListSessionsResponse {
+    const message = createBaseListSessionsResponse();
+    message.machine = (object.machine !== undefined && object.machine !== null)
+      ? MachineInfo.fromPartial(object.machine)
+      : undefined;
+    message.sessions = object.sessions?.map((e) => PtySession.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseWhoAmIRequest(): WhoAmIRequest {
   return {};
@@ -979,6 +2363,62 @@ export const ClientServiceService = {
     responseSerialize: (value: ExecEvent): Buffer => Buffer.from(ExecEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExecEvent => ExecEvent.decode(value),
   },
+  /** Share links (workspace credentials only; a share token may not mint, list or revoke). */
+  createShare: {
+    path: "/cmdop.connect.v1.ClientService/CreateShare",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: CreateShareRequest): Buffer => Buffer.from(CreateShareRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateShareRequest => CreateShareRequest.decode(value),
+    responseSerialize: (value: ShareLink): Buffer => Buffer.from(ShareLink.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ShareLink => ShareLink.decode(value),
+  },
+  listShares: {
+    path: "/cmdop.connect.v1.ClientService/ListShares",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListSharesRequest): Buffer => Buffer.from(ListSharesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSharesRequest => ListSharesRequest.decode(value),
+    responseSerialize: (value: ListSharesResponse): Buffer => Buffer.from(ListSharesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSharesResponse => ListSharesResponse.decode(value),
+  },
+  /** Marks the link revoked and ends its guests' live sessions at once. */
+  revokeShare: {
+    path: "/cmdop.connect.v1.ClientService/RevokeShare",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: RevokeShareRequest): Buffer => Buffer.from(RevokeShareRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeShareRequest => RevokeShareRequest.decode(value),
+    responseSerialize: (value: ShareLink): Buffer => Buffer.from(ShareLink.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ShareLink => ShareLink.decode(value),
+  },
+  /**
+   * Interactive session. The client sends AttachStart first (a new session, or an existing one by id, with the
+   * output offset it already has), then input and resizes. The relay answers Attached, then output from the
+   * requested offset on (replayed from the session's ring, then live), and SessionEnded when the shell exits or
+   * the session is closed or the credential is revoked. The client detaching (half-close or cancel) leaves the
+   * session running for a later attach.
+   */
+  attach: {
+    path: "/cmdop.connect.v1.ClientService/Attach",
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: AttachRequest): Buffer => Buffer.from(AttachRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachRequest => AttachRequest.decode(value),
+    responseSerialize: (value: AttachEvent): Buffer => Buffer.from(AttachEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachEvent => AttachEvent.decode(value),
+  },
+  /** The live interactive sessions of one machine. */
+  listSessions: {
+    path: "/cmdop.connect.v1.ClientService/ListSessions",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListSessionsRequest): Buffer => Buffer.from(ListSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSessionsRequest => ListSessionsRequest.decode(value),
+    responseSerialize: (value: ListSessionsResponse): Buffer =>
+      Buffer.from(ListSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSessionsResponse => ListSessionsResponse.decode(value),
+  },
 } as const;
 
 export interface ClientServiceServer extends UntypedServiceImplementation {
@@ -994,6 +2434,21 @@ export interface ClientServiceServer extends UntypedServiceImplementation {
    * Cancelling the call kills the remote process tree.
    */
   exec: handleBidiStreamingCall<ExecRequest, ExecEvent>;
+  /** Share links (workspace credentials only; a share token may not mint, list or revoke). */
+  createShare: handleUnaryCall<CreateShareRequest, ShareLink>;
+  listShares: handleUnaryCall<ListSharesRequest, ListSharesResponse>;
+  /** Marks the link revoked and ends its guests' live sessions at once. */
+  revokeShare: handleUnaryCall<RevokeShareRequest, ShareLink>;
+  /**
+   * Interactive session. The client sends AttachStart first (a new session, or an existing one by id, with the
+   * output offset it already has), then input and resizes. The relay answers Attached, then output from the
+   * requested offset on (replayed from the session's ring, then live), and SessionEnded when the shell exits or
+   * the session is closed or the credential is revoked. The client detaching (half-close or cancel) leaves the
+   * session running for a later attach.
+   */
+  attach: handleBidiStreamingCall<AttachRequest, AttachEvent>;
+  /** The live interactive sessions of one machine. */
+  listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
 }
 
 export interface ClientServiceClient extends Client {
@@ -1053,6 +2508,79 @@ export interface ClientServiceClient extends Client {
   exec(): ClientDuplexStream<ExecRequest, ExecEvent>;
   exec(options: Partial<CallOptions>): ClientDuplexStream<ExecRequest, ExecEvent>;
   exec(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ExecRequest, ExecEvent>;
+  /** Share links (workspace credentials only; a share token may not mint, list or revoke). */
+  createShare(
+    request: CreateShareRequest,
+    callback: (error: ServiceError | null, response: ShareLink) => void,
+  ): ClientUnaryCall;
+  createShare(
+    request: CreateShareRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ShareLink) => void,
+  ): ClientUnaryCall;
+  createShare(
+    request: CreateShareRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ShareLink) => void,
+  ): ClientUnaryCall;
+  listShares(
+    request: ListSharesRequest,
+    callback: (error: ServiceError | null, response: ListSharesResponse) => void,
+  ): ClientUnaryCall;
+  listShares(
+    request: ListSharesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSharesResponse) => void,
+  ): ClientUnaryCall;
+  listShares(
+    request: ListSharesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSharesResponse) => void,
+  ): ClientUnaryCall;
+  /** Marks the link revoked and ends its guests' live sessions at once. */
+  revokeShare(
+    request: RevokeShareRequest,
+    callback: (error: ServiceError | null, response: ShareLink) => void,
+  ): ClientUnaryCall;
+  revokeShare(
+    request: RevokeShareRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ShareLink) => void,
+  ): ClientUnaryCall;
+  revokeShare(
+    request: RevokeShareRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ShareLink) => void,
+  ): ClientUnaryCall;
+  /**
+   * Interactive session. The client sends AttachStart first (a new session, or an existing one by id, with the
+   * output offset it already has), then input and resizes. The relay answers Attached, then output from the
+   * requested offset on (replayed from the session's ring, then live), and SessionEnded when the shell exits or
+   * the session is closed or the credential is revoked. The client detaching (half-close or cancel) leaves the
+   * session running for a later attach.
+   */
+  attach(): ClientDuplexStream<AttachRequest, AttachEvent>;
+  attach(options: Partial<CallOptions>): ClientDuplexStream<AttachRequest, AttachEvent>;
+  attach(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AttachRequest, AttachEvent>;
+  /** The live interactive sessions of one machine. */
+  listSessions(
+    request: ListSessionsRequest,
+    callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listSessions(
+    request: ListSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listSessions(
+    request: ListSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ClientServiceClient = makeGenericClientConstructor(

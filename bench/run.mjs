@@ -1,0 +1,680 @@
+// cmdop vs OpenSSH on 127.0.0.1, in one run: exec latency (cold CLI process vs new ssh connection; warm library
+// call vs ssh over a ControlMaster connection), exec throughput, and what an idle agent costs a relay.
+// See bench/README.md for what each figure means. `node bench/run.mjs [--json]`; knobs: BENCH_N, BENCH_WARM_N,
+// BENCH_BYTES, BENCH_AGENTS, BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF.
+//
+// Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
+// on failure or Ctrl-C; everything lives in one temp dir (temp HOMEs: the real ~/.cmdop and ~/.ssh are not used).
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { cpus, release, tmpdir, userInfo } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..")
+const cliBin = join(root, "bin", "cmdop")
+const asJson = process.argv.includes("--json")
+
+const envInt = (name, fallback) => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === "") return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${raw}`)
+  return n
+}
+const GiB = 1024 ** 3
+const MiB = 1024 ** 2
+const config = {
+  coldN: envInt("BENCH_N", 30),
+  warmN: envInt("BENCH_WARM_N", 200),
+  bytes: envInt("BENCH_BYTES", GiB),
+  agents: envInt("BENCH_AGENTS", 200),
+  timeoutS: envInt("BENCH_TIMEOUT", 900)
+}
+const skipSsh = process.env.BENCH_SKIP_SSH === "1"
+const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
+/** Below this cmdop rate the transfer is capped at `SLOW_CAP` so a run stays short. */
+const SLOW_MBPS = 50
+const SLOW_CAP = 256 * MiB
+const PROBE_BYTES = 32 * MiB
+
+const log = (text) => process.stderr.write(`bench: ${text}\n`)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const notes = []
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes: long-lived ones get their own process group (killed as a group at the end) and log to files.
+
+const tmp = mkdtempSync(join(tmpdir(), "cmdop-bench-"))
+/** @type {Map<number, string>} pid → name, for every long-lived process still running. */
+const running = new Map()
+/** Extra cleanup steps (ssh master), run before the process groups are killed. */
+const cleanups = []
+
+// CMDOP_* variables of the caller must not leak a credential or workspace into the benchmark.
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
+const envWith = (home, extra = {}) => ({ ...baseEnv, HOME: home, ...extra })
+
+const nodeArgs = (name) => (cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir, `--cpu-prof-name=${name}.cpuprofile`] : [])
+
+/** Starts a long-lived process in its own group with stdout/stderr to `<tmp>/<name>.log`. */
+const startDaemon = (name, cmd, args, env) => {
+  const logPath = join(tmp, `${name}.log`)
+  const fd = openSync(logPath, "a")
+  const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", fd, fd], detached: true })
+  closeSync(fd)
+  running.set(child.pid, name)
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })))
+  exited.then(() => running.delete(child.pid))
+  child.on("error", () => running.delete(child.pid))
+  return { name, pid: child.pid, logPath, exited, log: () => readFileSync(logPath, "utf8") }
+}
+
+const killGroup = (pid, signal) => {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/** Stops one daemon: SIGTERM to its group, SIGKILL after `graceMs`. */
+const stopDaemon = async (daemon, graceMs = 3000) => {
+  if (!running.has(daemon.pid)) return
+  killGroup(daemon.pid, "SIGTERM")
+  const done = await Promise.race([daemon.exited.then(() => true), sleep(graceMs).then(() => false)])
+  if (!done) killGroup(daemon.pid, "SIGKILL")
+  running.delete(daemon.pid)
+}
+
+let cleanedUp = false
+const cleanup = async () => {
+  if (cleanedUp) return
+  cleanedUp = true
+  for (const step of cleanups.splice(0).reverse()) {
+    try {
+      await step()
+    } catch {
+      // best effort
+    }
+  }
+  for (const pid of running.keys()) killGroup(pid, "SIGTERM")
+  for (let i = 0; i < 30 && [...running.keys()].some(alive); i++) await sleep(100)
+  for (const pid of running.keys()) killGroup(pid, "SIGKILL")
+  running.clear()
+  if (process.env.BENCH_KEEP_TMP !== "1") rmSync(tmp, { recursive: true, force: true })
+}
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+// Last resort when the process exits some other way.
+process.on("exit", () => {
+  for (const pid of running.keys()) killGroup(pid, "SIGKILL")
+})
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`)
+    cleanup().finally(() => process.exit(130))
+  })
+}
+
+/**
+ * Runs a short command to its end (killed after `timeoutMs`); `count` counts stdout bytes instead of keeping them.
+ * Resolves with { code, signal, stdout, stderr, bytes, ms }.
+ */
+const run = (cmd, args, { env = baseEnv, timeoutMs = 30_000, count = false, stdio } = {}) =>
+  new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(cmd, args, { cwd: root, env, stdio: stdio ?? ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    let bytes = 0
+    child.stdout?.on("data", (chunk) => {
+      bytes += chunk.length
+      if (!count) stdout += chunk
+    })
+    child.stderr?.on("data", (chunk) => void (stderr += chunk))
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`${cmd} ${args.join(" ")}: no end within ${timeoutMs} ms`))
+    }, timeoutMs)
+    child.on("error", (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, bytes, ms: performance.now() - t0 })
+    })
+  })
+
+const mustSucceed = (what, r) => {
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code ?? r.signal}): ${(r.stderr || r.stdout).trim()}`)
+  return r
+}
+
+const cmdop = (args, home, opts = {}) => run(process.execPath, [cliBin, ...args], { env: envWith(home), ...opts })
+
+/** Waits until `probe()` returns a truthy value, polling every `everyMs`, failing after `timeoutMs`. */
+const waitFor = async (what, probe, timeoutMs, everyMs = 200) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+
+/** Resident set size of a process, in KiB (VmRSS from /proc). */
+const rssKiB = (pid) => {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(match[1])
+}
+
+const summarize = (samples) => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const rank = (q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+  return {
+    n: sorted.length,
+    median: rank(0.5),
+    p99: rank(0.99),
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    mean: sorted.reduce((s, x) => s + x, 0) / sorted.length
+  }
+}
+const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000)
+
+// ---------------------------------------------------------------------------------------------------------------
+// cmdop: a relay on SQLite, one registered agent, the in-process tools bundled with esbuild.
+
+/** Bundles bench/warm-exec.ts and bench/sim-agents.ts into `<tmp>/tools` (settings as in scripts/build.mjs). */
+const bundleTools = async () => {
+  const { build } = await import("esbuild")
+  const outdir = join(tmp, "tools")
+  await build({
+    absWorkingDir: root,
+    entryPoints: { "warm-exec": "bench/warm-exec.ts", "sim-agents": "bench/sim-agents.ts" },
+    outdir,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    mainFields: ["module", "main"],
+    target: "node20",
+    outExtension: { ".js": ".mjs" },
+    // The workspace packages are linked under the packages' own node_modules, not the root's.
+    nodePaths: [join(root, "packages", "cli", "node_modules"), join(root, "packages", "protocol", "node_modules")],
+    banner: {
+      js: 'import { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
+    },
+    logLevel: "warning"
+  })
+  return { warmExec: join(outdir, "warm-exec.mjs"), simAgents: join(outdir, "sim-agents.mjs") }
+}
+
+/** Creates a workspace in `dataDir`, then serves a relay on it; resolves once it listens. */
+const startRelay = async (name, workspace) => {
+  const dataDir = join(tmp, name)
+  mkdirSync(dataDir, { recursive: true })
+  const created = mustSucceed(
+    "relay workspace create",
+    await cmdop(["relay", "workspace", "create", workspace, "--json", "--data-dir", dataDir], join(tmp, "admin-home"))
+  )
+  const apiKey = JSON.parse(created.stdout).api_key
+  const grpcPort = await freePort()
+  const httpPort = await freePort()
+  const relay = startDaemon(
+    name,
+    process.execPath,
+    [
+      ...nodeArgs(name),
+      cliBin,
+      "relay",
+      "serve",
+      "--json",
+      "--host",
+      "127.0.0.1",
+      "--grpc-port",
+      String(grpcPort),
+      "--http-port",
+      String(httpPort),
+      "--data-dir",
+      dataDir
+    ],
+    envWith(join(tmp, "admin-home"))
+  )
+  const ready = await Promise.race([
+    waitFor(
+      `${name} to listen`,
+      () => {
+        try {
+          const printed = /\{[\s\S]*?\n\}/.exec(relay.log())
+          return printed ? JSON.parse(printed[0]).grpc : undefined
+        } catch {
+          return undefined
+        }
+      },
+      30_000,
+      100
+    ),
+    relay.exited.then(({ code }) => {
+      throw new Error(`${name} exited (${code}) before listening: ${relay.log().trim()}`)
+    })
+  ])
+  return { ...relay, server: ready, apiKey, dataDir }
+}
+
+/** Lists machines through the CLI (a fresh process, as a user would). */
+const listMachines = async (server, apiKey) => {
+  const r = mustSucceed(
+    "connect --list",
+    await cmdop(["connect", "--list", "--json", "-k", apiKey, "-s", server], join(tmp, "cli-home"))
+  )
+  return JSON.parse(r.stdout).machines
+}
+
+const startAgent = async (relay, hostname) => {
+  const home = join(tmp, "agent-home")
+  mkdirSync(home, { recursive: true })
+  mustSucceed(
+    "agent register",
+    await cmdop(["agent", "register", "--hostname", hostname, "-k", relay.apiKey, "-s", relay.server], home)
+  )
+  const agent = startDaemon(
+    "agent",
+    process.execPath,
+    [...nodeArgs("agent"), cliBin, "agent", "start", "--foreground", "-k", relay.apiKey, "-s", relay.server],
+    envWith(home)
+  )
+  await waitFor(
+    "the agent to be online",
+    async () => {
+      if (!running.has(agent.pid)) throw new Error(`the agent exited: ${agent.log().trim()}`)
+      return (await listMachines(relay.server, relay.apiKey)).some((m) => m.hostname === hostname && m.online)
+    },
+    30_000,
+    300
+  )
+  return agent
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// OpenSSH: a private sshd on 127.0.0.1 with its own host key, client key and config in the temp dir.
+
+const which = (name) => {
+  const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" })
+  return r.status === 0 ? r.stdout.trim() : undefined
+}
+const findSshd = () => ["/usr/sbin/sshd", "/usr/local/sbin/sshd"].find(existsSync) ?? which("sshd")
+
+const installOpenSsh = async () => {
+  if (process.getuid?.() !== 0) throw new Error("sshd is not installed and we are not root to install it")
+  log("sshd not found: apt-get install openssh-server openssh-client")
+  const env = { ...baseEnv, DEBIAN_FRONTEND: "noninteractive" }
+  mustSucceed("apt-get update", await run("apt-get", ["update"], { env, timeoutMs: 300_000 }))
+  mustSucceed(
+    "apt-get install",
+    await run("apt-get", ["install", "-y", "--no-install-recommends", "openssh-server", "openssh-client"], {
+      env,
+      timeoutMs: 600_000
+    })
+  )
+}
+
+/** Starts sshd; returns { args(extra), stop } where `args` are ssh client arguments up to the host. */
+const startSsh = async () => {
+  if (!findSshd() || !which("ssh") || !which("ssh-keygen")) await installOpenSsh()
+  const sshd = findSshd()
+  if (!sshd || !which("ssh")) throw new Error("sshd/ssh still missing after installing")
+  const dir = join(tmp, "ssh")
+  const home = join(tmp, "ssh-home")
+  mkdirSync(dir, { recursive: true })
+  mkdirSync(home, { recursive: true })
+  // sshd refuses to start without its privilege separation directory.
+  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 })
+  for (const key of ["host_key", "client_key"])
+    mustSucceed("ssh-keygen", await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", join(dir, key)]))
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")), { mode: 0o600 })
+  const port = await freePort()
+  const configPath = join(dir, "sshd_config")
+  writeFileSync(
+    configPath,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${join(dir, "host_key")}`,
+      `PidFile ${join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      "StrictModes no",
+      "PermitRootLogin yes",
+      "UsePAM no",
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PrintMotd no",
+      "PrintLastLog no",
+      "UseDNS no",
+      "MaxStartups 100:30:200",
+      "MaxSessions 100",
+      "LogLevel ERROR",
+      // bash sources ~/.bashrc for a command run by sshd unless SHLVL says it is nested: a slow rc file (pyenv
+      // init costs ~150 ms here) would be measured as OpenSSH latency. cmdop runs argv without any shell.
+      "SetEnv SHLVL=1",
+      ""
+    ].join("\n")
+  )
+  mustSucceed("sshd -t", await run(sshd, ["-t", "-f", configPath]))
+  const daemon = startDaemon("sshd", sshd, ["-D", "-e", "-f", configPath], baseEnv)
+  const env = envWith(home)
+  const base = [
+    "-F",
+    "/dev/null",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-i",
+    join(dir, "client_key"),
+    "-p",
+    String(port),
+    "-l",
+    userInfo().username
+  ]
+  const ssh = (extra, command, opts = {}) => run("ssh", [...base, ...extra, "127.0.0.1", ...command], { env, ...opts })
+  await waitFor(
+    "sshd to accept a login",
+    async () => {
+      if (!running.has(daemon.pid)) throw new Error(`sshd exited: ${daemon.log().trim()}`)
+      return (await ssh([], ["true"], { timeoutMs: 10_000 })).code === 0
+    },
+    15_000,
+    200
+  )
+  const controlPath = join(dir, "cm.sock")
+  const control = ["-o", "ControlMaster=auto", "-o", `ControlPath=${controlPath}`, "-o", "ControlPersist=60"]
+  // The master backgrounds itself; stop it with -O exit, and by pid should that fail.
+  cleanups.push(async () => {
+    const check = await ssh(["-o", `ControlPath=${controlPath}`, "-O", "check"], [], { timeoutMs: 5000 })
+    const pid = /pid=(\d+)/.exec(check.stderr + check.stdout)?.[1]
+    await ssh(["-o", `ControlPath=${controlPath}`, "-O", "exit"], [], { timeoutMs: 5000 })
+    if (pid && alive(Number(pid))) process.kill(Number(pid), "SIGKILL")
+  })
+  return { ssh, control, daemon }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The measurements.
+
+const timeLoop = async (what, n, once) => {
+  const samples = []
+  for (let i = 0; i < n; i++) {
+    const r = await once()
+    if (r.code !== 0) throw new Error(`${what}: run ${i + 1} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`)
+    samples.push(r.ms)
+  }
+  return summarize(samples)
+}
+
+/** Runs one throughput transfer and checks that every byte arrived. */
+const transfer = async (what, bytes, start) => {
+  const r = await start(bytes)
+  if (r.code !== 0) throw new Error(`${what}: exit ${r.code ?? r.signal}: ${r.stderr.trim()}`)
+  if (r.bytes !== bytes) throw new Error(`${what}: got ${r.bytes} bytes, expected ${bytes}`)
+  return { bytes, ms: r.ms, mbps: mbps(bytes, r.ms) }
+}
+
+const main = async () => {
+  const results = {
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, kernel: release() },
+    config,
+    cmdop: {},
+    openssh: { available: false },
+    notes
+  }
+
+  if (!existsSync(join(root, "packages", "cli", "dist", "cmdop.mjs"))) {
+    log("building the CLI (node scripts/build.mjs)")
+    mustSucceed("build", await run(process.execPath, [join(root, "scripts", "build.mjs")], { timeoutMs: 120_000 }))
+  }
+  log(`temp dir ${tmp}`)
+  const tools = await bundleTools()
+
+  // --- the system under test
+  const relay = await startRelay("relay", "bench")
+  const hostname = "bench-agent"
+  const agent = await startAgent(relay, hostname)
+  log(`relay ${relay.server} (pid ${relay.pid}), agent ${hostname} (pid ${agent.pid}) online`)
+  await sleep(500)
+  results.cmdop.agentIdleRssKiB = rssKiB(agent.pid)
+  results.cmdop.relayIdleRssKiB = rssKiB(relay.pid)
+
+  let ssh
+  if (skipSsh) results.openssh.reason = "skipped (BENCH_SKIP_SSH=1)"
+  else {
+    try {
+      ssh = await startSsh()
+      results.openssh.available = true
+      results.openssh.version = spawnSync("ssh", ["-V"], { encoding: "utf8" }).stderr.trim()
+      log(`sshd on 127.0.0.1 (pid ${ssh.daemon.pid}) accepts logins`)
+    } catch (e) {
+      results.openssh.reason = e instanceof Error ? e.message : String(e)
+      log(`OpenSSH unavailable: ${results.openssh.reason}`)
+    }
+  }
+
+  const cliHome = join(tmp, "cli-home")
+  const execTrue = () =>
+    cmdop(["connect", "exec", hostname, "-k", relay.apiKey, "-s", relay.server, "--", "true"], cliHome)
+
+  // --- 1a. cold: a new CLI process / a new ssh connection per run (2 untimed warm-up runs each)
+  log(`exec cold: ${config.coldN} × cmdop connect exec … true`)
+  await timeLoop("cmdop cold warm-up", 2, execTrue)
+  results.cmdop.cold = await timeLoop("cmdop cold", config.coldN, execTrue)
+  if (ssh) {
+    log(`exec cold: ${config.coldN} × ssh 127.0.0.1 true`)
+    await timeLoop("ssh cold warm-up", 2, () => ssh.ssh([], ["true"]))
+    results.openssh.cold = await timeLoop("ssh cold", config.coldN, () => ssh.ssh([], ["true"]))
+  }
+
+  // --- 1b. warm: one RelayClient in-process / one ssh ControlMaster connection
+  log(`exec warm: ${config.warmN} × RelayClient.exec(true) in one process`)
+  const warm = mustSucceed(
+    "warm-exec",
+    await run(
+      process.execPath,
+      [tools.warmExec, "latency", relay.server, relay.apiKey, hostname, String(config.warmN)],
+      { timeoutMs: 120_000 + config.warmN * 1000 }
+    )
+  )
+  results.cmdop.warm = summarize(JSON.parse(warm.stdout).samples)
+  if (ssh) {
+    log(`exec warm: ${config.warmN} × ssh (ControlMaster) 127.0.0.1 true`)
+    mustSucceed("ssh master", await ssh.ssh(ssh.control, ["true"], { stdio: ["ignore", "ignore", "pipe"] }))
+    await timeLoop("ssh warm warm-up", 10, () => ssh.ssh(ssh.control, ["true"]))
+    results.openssh.warm = await timeLoop("ssh warm", config.warmN, () => ssh.ssh(ssh.control, ["true"]))
+  }
+
+  // --- 2. throughput: head -c BYTES /dev/zero to a byte counter in this process
+  const cliTransfer = (bytes) =>
+    cmdop(
+      ["connect", "exec", hostname, "-k", relay.apiKey, "-s", relay.server, "--", "head", "-c", String(bytes), "/dev/zero"],
+      cliHome,
+      { count: true, timeoutMs: 600_000 }
+    )
+  const probeBytes = Math.min(PROBE_BYTES, config.bytes)
+  const probe = await transfer("cmdop throughput probe", probeBytes, cliTransfer)
+  let cmdopBytes = config.bytes
+  if (probe.mbps < SLOW_MBPS && config.bytes > SLOW_CAP) {
+    cmdopBytes = SLOW_CAP
+    notes.push(
+      `cmdop throughput probe (${probeBytes / MiB} MiB) ran at ${probe.mbps.toFixed(1)} MB/s, below ${SLOW_MBPS} MB/s: ` +
+        `the cmdop transfers were capped at ${SLOW_CAP / MiB} MiB instead of ${fmtBytes(config.bytes)}`
+    )
+  }
+  log(`throughput: cmdop CLI, ${fmtBytes(cmdopBytes)}`)
+  results.cmdop.throughputCli = await transfer("cmdop throughput (CLI)", cmdopBytes, cliTransfer)
+  log(`throughput: cmdop RelayClient in-process, ${fmtBytes(cmdopBytes)}`)
+  const lib = mustSucceed(
+    "warm-exec throughput",
+    await run(process.execPath, [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)], {
+      timeoutMs: 600_000
+    })
+  )
+  const libResult = JSON.parse(lib.stdout)
+  if (libResult.bytes !== cmdopBytes) throw new Error(`library throughput: got ${libResult.bytes} bytes`)
+  results.cmdop.throughputLibrary = {
+    bytes: libResult.bytes,
+    ms: libResult.ms,
+    mbps: mbps(libResult.bytes, libResult.ms),
+    chunks: libResult.chunks
+  }
+  if (ssh) {
+    log(`throughput: ssh, ${fmtBytes(config.bytes)}`)
+    results.openssh.throughput = await transfer("ssh throughput", config.bytes, (bytes) =>
+      ssh.ssh([], ["head", "-c", String(bytes), "/dev/zero"], { count: true, timeoutMs: 600_000 })
+    )
+  }
+  results.cmdop.agentRssAfterKiB = rssKiB(agent.pid)
+  results.cmdop.relayRssAfterKiB = rssKiB(relay.pid)
+  await stopDaemon(agent)
+  await stopDaemon(relay)
+
+  // --- 3. idle agents on a fresh relay
+  log(`idle agents: ${config.agents} simulated agents on a fresh relay`)
+  const relay2 = await startRelay("relay-idle", "idle")
+  await sleep(1500)
+  const before = rssKiB(relay2.pid)
+  const sims = startDaemon(
+    "sim-agents",
+    process.execPath,
+    [tools.simAgents, relay2.server, relay2.apiKey, String(config.agents), "16"],
+    envWith(join(tmp, "sim-home"))
+  )
+  const simResult = await waitFor(
+    "the simulated agents to connect",
+    () => {
+      if (!running.has(sims.pid)) throw new Error(`sim-agents exited: ${sims.log().trim()}`)
+      const line = sims.log().split("\n").find((l) => l.startsWith("{"))
+      return line ? JSON.parse(line) : undefined
+    },
+    60_000 + config.agents * 200,
+    200
+  )
+  await sleep(3000)
+  const after = rssKiB(relay2.pid)
+  const listed = await listMachines(relay2.server, relay2.apiKey)
+  const online = listed.filter((m) => m.online && m.hostname.startsWith("sim-")).length
+  results.cmdop.idleAgents = {
+    requested: config.agents,
+    connected: simResult.connected,
+    failed: simResult.failed,
+    errors: simResult.errors,
+    online,
+    connectMs: simResult.ms,
+    relayRssBeforeKiB: before,
+    relayRssAfterKiB: after,
+    perAgentKiB: (after - before) / Math.max(1, simResult.connected),
+    simulatorRssKiB: rssKiB(sims.pid),
+    stillConnected: running.has(sims.pid)
+  }
+  if (online !== config.agents) notes.push(`only ${online} of ${config.agents} simulated agents were listed online`)
+  await stopDaemon(sims)
+  await stopDaemon(relay2)
+  return results
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Output.
+
+function fmtBytes(bytes) {
+  if (bytes >= GiB && bytes % GiB === 0) return `${bytes / GiB} GiB`
+  if (bytes >= MiB) return `${+(bytes / MiB).toFixed(1)} MiB`
+  return `${bytes} B`
+}
+const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2))
+const latency = (s) => (s ? `${fmtMs(s.median)} / ${fmtMs(s.p99)} ms` : "-")
+const rate = (t) => (t ? `${t.mbps.toFixed(1)} MB/s (${fmtBytes(t.bytes)})` : "-")
+const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
+
+const printTable = (r) => {
+  const ssh = r.openssh
+  const na = ssh.available ? "-" : "n/a"
+  const rows = [
+    ["", "cmdop", "OpenSSH"],
+    [`exec cold, median / p99 (n=${r.config.coldN})`, latency(r.cmdop.cold), ssh.available ? latency(ssh.cold) : na],
+    [`exec warm, median / p99 (n=${r.config.warmN})`, latency(r.cmdop.warm), ssh.available ? latency(ssh.warm) : na],
+    ["throughput, CLI / ssh to a pipe", rate(r.cmdop.throughputCli), ssh.available ? rate(ssh.throughput) : na],
+    ["throughput, RelayClient in-process", rate(r.cmdop.throughputLibrary), ""],
+    [
+      "idle agents on one relay",
+      `${r.cmdop.idleAgents.online}/${r.cmdop.idleAgents.requested} online, ` +
+        `${r.cmdop.idleAgents.perAgentKiB.toFixed(1)} KiB/agent`,
+      ""
+    ],
+    [
+      "  relay RSS before → after",
+      `${mib(r.cmdop.idleAgents.relayRssBeforeKiB)} → ${mib(r.cmdop.idleAgents.relayRssAfterKiB)}`,
+      ""
+    ],
+    ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""]
+  ]
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)))
+  const out = rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c] + 3)).join("").trimEnd())
+  process.stdout.write(`\n${out.join("\n")}\n\n`)
+  process.stdout.write(
+    `${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}, Linux ${r.machine.kernel}` +
+      `${ssh.available ? `, ${ssh.version}` : ""}\n`
+  )
+  if (!ssh.available) process.stdout.write(`OpenSSH: unavailable (${ssh.reason})\n`)
+  for (const note of r.notes) process.stdout.write(`note: ${note}\n`)
+}
+
+const watchdog = setTimeout(() => {
+  log(`BENCH_TIMEOUT (${config.timeoutS} s) reached: stopping`)
+  cleanup().finally(() => process.exit(124))
+}, config.timeoutS * 1000)
+watchdog.unref()
+
+let exitCode = 0
+try {
+  const results = await main()
+  if (asJson) process.stdout.write(JSON.stringify(results, null, 2) + "\n")
+  else printTable(results)
+} catch (e) {
+  exitCode = 1
+  log(`failed: ${e instanceof Error ? e.message : String(e)}`)
+  for (const name of ["relay", "agent", "relay-idle", "sim-agents", "sshd"]) {
+    const path = join(tmp, `${name}.log`)
+    if (existsSync(path)) {
+      const text = readFileSync(path, "utf8").trim().split("\n").slice(-10).join("\n")
+      if (text) log(`${name}.log (tail):\n${text}`)
+    }
+  }
+} finally {
+  await cleanup()
+}
+process.exit(exitCode)
