@@ -11,7 +11,10 @@ import * as Option from "effect/Option"
 import { CliError, ExitCode, ExitWith } from "./CliError.js"
 import { connectBase } from "./ConnectCommand.js"
 import * as GlobalOptions from "./GlobalOptions.js"
+import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
+import * as picker from "./commands/picker.js"
+import * as sessions from "./commands/sessions.js"
 import { keyCommand, setKeyCommand } from "./commands/key.js"
 import * as machines from "./commands/machines.js"
 import { agentCommand } from "./commands/agent.js"
@@ -25,13 +28,16 @@ export const VERSION = "0.1.0"
 const connect = connectBase.pipe(
   Command.withHandler((args) =>
     Effect.gen(function* () {
-      if (args.list) return yield* machines.list(GlobalOptions.merge(args, args), args.online)
-      if (Option.isSome(args.host))
-        return yield* new CliError({
-          message: 'interactive attach is not available in this build yet; use "cmdop connect exec <host> -- <cmd>"'
-        })
+      const g = GlobalOptions.merge(args, args)
+      if (args.list) return yield* machines.list(g, args.online)
+      if (Option.isSome(args.host)) {
+        if (args.listSessions) return yield* sessions.list(g, args.host.value)
+        return yield* attach.attach(g, args.host.value, Option.getOrUndefined(args.session))
+      }
+      if (g.interactive && process.stdin.isTTY && process.stdout.isTTY) return yield* picker.pickAndAttach(g)
       return yield* new CliError({
-        message: 'nothing to do: give a subcommand or a host; see "cmdop connect --help"',
+        message:
+          'no host given: cmdop connect <host> (the machine picker needs a terminal and no --json/-q); see "cmdop connect --help"',
         exitCode: ExitCode.usage
       })
     })

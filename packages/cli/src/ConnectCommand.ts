@@ -12,6 +12,13 @@ export const connectBase = Command.make("connect", {
   ...GlobalOptions.options,
   list: Options.boolean("list").pipe(Options.withDescription("list the machines of the workspace")),
   online: Options.boolean("online").pipe(Options.withDescription("with --list: only machines that are online")),
+  session: Options.text("session").pipe(
+    Options.withDescription("attach to this existing interactive session instead of opening a new one"),
+    Options.optional
+  ),
+  listSessions: Options.boolean("list-sessions").pipe(
+    Options.withDescription("list the interactive sessions running on <host>")
+  ),
   host: Args.text({ name: "host" }).pipe(
     Args.withDescription("machine to attach to (hostname, name, id or a unique part of one)"),
     Args.optional

@@ -14,6 +14,7 @@ import type { AccessError } from "./AccessError.js"
 import type { Machine } from "./Machine.js"
 import type { MachineError } from "./MachineError.js"
 import type { RelayError } from "./RelayError.js"
+import type { MintedShare, ShareLink } from "./ShareLink.js"
 
 /** Everything a relay call can fail with. */
 export type RelayCallError = MachineError | AccessError | RelayError
@@ -63,6 +64,48 @@ export type ExecEvent = Data.TaggedEnum<{
 }>
 export const ExecEvent = Data.taggedEnum<ExecEvent>()
 
+/** What a client asks for when it attaches to an interactive session. */
+export interface AttachRequest {
+  readonly machine: string
+  /** An existing session to join; absent: open a new one. */
+  readonly sessionId?: string
+  readonly cols: number
+  readonly rows: number
+  readonly term?: string
+  /** For a new session: run this instead of the login shell. */
+  readonly command?: ReadonlyArray<string>
+  /** For a reconnect: the output offset already seen; the relay resumes exactly there. */
+  readonly resumeFrom?: number
+}
+
+/** What a client sends into an attached session. */
+export type AttachInput = Data.TaggedEnum<{
+  Data: { readonly data: Uint8Array }
+  Resize: { readonly cols: number; readonly rows: number }
+}>
+export const AttachInput = Data.taggedEnum<AttachInput>()
+
+export type AttachEvent = Data.TaggedEnum<{
+  Attached: { readonly machine: Machine; readonly sessionId: string; readonly created: boolean; readonly offset: number }
+  /** `offset` is the position of `data[0]` in the session's output stream. */
+  Output: { readonly offset: number; readonly data: Uint8Array }
+  /** The session is over for this client: the shell exited, it was closed, or the credential was revoked. */
+  Ended: { readonly exitCode: number; readonly signal?: string; readonly reason: string }
+}>
+export const AttachEvent = Data.taggedEnum<AttachEvent>()
+
+/** A live interactive session on a machine. */
+export interface PtySession {
+  readonly sessionId: string
+  readonly command: string
+  readonly cols: number
+  readonly rows: number
+  readonly createdAt: number
+  readonly lastActivityAt: number
+  readonly viewers: number
+  readonly owner: string
+}
+
 export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
   RelayClient,
   {
@@ -76,5 +119,22 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
      * without it the remote process gets an empty stdin.
      */
     readonly exec: (request: ExecRequest, stdin?: Stream.Stream<Uint8Array>) => Stream.Stream<ExecEvent, RelayCallError>
+    /**
+     * Attaches to an interactive session (a new one unless `sessionId`): `Attached` first, then `Output` from the
+     * requested offset, then `Ended` when the session is over. Ending the input stream or interrupting the output
+     * detaches and leaves the session running.
+     */
+    readonly attach: (
+      request: AttachRequest,
+      input: Stream.Stream<AttachInput>
+    ) => Stream.Stream<AttachEvent, RelayCallError>
+    readonly listSessions: (
+      machine: string
+    ) => Effect.Effect<{ readonly machine: Machine; readonly sessions: ReadonlyArray<PtySession> }, RelayCallError>
+    /** Mints a share link for one machine; `ttlSeconds` rounds up to whole hours, 0 = never expires. */
+    readonly createShare: (machine: string, ttlSeconds: number) => Effect.Effect<MintedShare, RelayCallError>
+    readonly listShares: (machine?: string) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+    /** Revokes a link and ends its guests' live sessions at once. */
+    readonly revokeShare: (id: string) => Effect.Effect<ShareLink, RelayCallError>
   }
 >() {}

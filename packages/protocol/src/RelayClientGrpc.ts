@@ -12,10 +12,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as AttachCodec from "./AttachCodec.js"
 import * as ErrorCodec from "./ErrorCodec.js"
 import * as ExecCodec from "./ExecCodec.js"
 import { ClientServiceService, type ExecRequest } from "./generated/cmdop/connect/v1/client.js"
 import * as MachineCodec from "./MachineCodec.js"
+import * as ShareCodec from "./ShareCodec.js"
 
 export interface Options {
   /** `host:port` of the relay. */
@@ -104,7 +106,43 @@ export const make = (options: Options) =>
             )
           )
         })
-      }
+      },
+      attach: (request, input) =>
+        client
+          .bidi(
+            "attach",
+            Stream.concat(Stream.succeed(AttachCodec.startToWire(request)), Stream.map(input, AttachCodec.inputToWire)),
+            { metadata }
+          )
+          .pipe(
+            Stream.mapError(mapError),
+            Stream.filterMap((e) => Option.fromNullable(AttachCodec.eventFromWire(e))),
+            Stream.takeUntil((e) => e._tag === "Ended")
+          ),
+      listSessions: (machine) =>
+        client.unary("listSessions", { machine }, call).pipe(
+          Effect.mapError(mapError),
+          Effect.flatMap((r) =>
+            r.machine
+              ? Effect.succeed({ machine: MachineCodec.fromWire(r.machine), sessions: r.sessions.map(AttachCodec.sessionFromWire) })
+              : Effect.fail(new RelayError({ reason: "Protocol", server: options.server, detail: "no machine in the answer" }))
+          )
+        ),
+      createShare: (machine, ttlSeconds) =>
+        client.unary("createShare", { machine, ttlSeconds }, call).pipe(
+          Effect.mapError(mapError),
+          Effect.map((w) => ({ link: ShareCodec.fromWire(w), token: w.token, url: w.url }))
+        ),
+      listShares: (machine) =>
+        client.unary("listShares", { machine: machine ?? "" }, call).pipe(
+          Effect.mapError(mapError),
+          Effect.map((r) => r.links.map((l) => ShareCodec.fromWire(l)))
+        ),
+      revokeShare: (id) =>
+        client.unary("revokeShare", { id }, call).pipe(
+          Effect.mapError(mapError),
+          Effect.map((l) => ShareCodec.fromWire(l))
+        )
     })
   })
 

@@ -12,13 +12,18 @@ import { AccessError } from "@cmdop/domain/AccessError"
 import * as Machine from "@cmdop/domain/Machine"
 import { MachineError } from "@cmdop/domain/MachineError"
 import {
+  AttachEvent,
+  type AttachInput,
+  type AttachRequest,
   ExecEvent,
   type ExecRequest,
+  type PtySession,
   type MachineList,
   type Principal,
   type RelayCallError
 } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
+import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
 import {
   type AgentMessage,
   type MachineIdentity,
@@ -39,6 +44,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { createHash, randomUUID } from "node:crypto"
 import * as Authenticator from "./Authenticator.js"
+import * as Attach from "./internal/attach.js"
 import { type Connection, Registry, type Session, type SessionItem } from "./internal/sessions.js"
 import { RelayStore } from "./store/service.js"
 import type { RelayStoreError } from "./store/RelayStoreError.js"
@@ -99,6 +105,26 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       caller: Authenticator.Caller,
       incoming: Stream.Stream<AgentMessage, E>
     ) => Stream.Stream<RelayMessage, RelayCallError>
+    /** Opens or joins an interactive session (see `internal/attach.ts` for how a viewer ends). */
+    readonly attach: (
+      caller: Authenticator.Caller,
+      request: AttachRequest,
+      input: Stream.Stream<AttachInput>
+    ) => Stream.Stream<AttachEvent, RelayCallError>
+    readonly listSessions: (
+      caller: Authenticator.Caller,
+      machine: string
+    ) => Effect.Effect<{ readonly machine: Machine.Machine; readonly sessions: ReadonlyArray<PtySession> }, RelayCallError>
+    readonly createShare: (
+      caller: Authenticator.Caller,
+      machine: string,
+      ttlSeconds: number
+    ) => Effect.Effect<MintedShare, RelayCallError>
+    readonly listShares: (
+      caller: Authenticator.Caller,
+      machine: string | undefined
+    ) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+    readonly revokeShare: (caller: Authenticator.Caller, id: string) => Effect.Effect<ShareLink, RelayCallError>
   }
 >() {}
 
@@ -327,6 +353,7 @@ export const make = (options: Options) =>
             window,
             send: (m) => Queue.offer(outbound, m),
             sessions: new Map(),
+            ptys: new Map(),
             closed: yield* Deferred.make<string>(),
             lastSeen: now
           }
@@ -345,6 +372,8 @@ export const make = (options: Options) =>
               for (const session of conn.sessions.values())
                 yield* Queue.offer(session.items, { _tag: "Lost", error: lost })
               conn.sessions.clear()
+              for (const pty of conn.ptys.values()) yield* Attach.finish(pty, { lost })
+              conn.ptys.clear()
               if (registry.removeIfCurrent(conn)) yield* store.markOffline(conn.machineId).pipe(Effect.ignore)
             })
           })
@@ -372,6 +401,22 @@ export const make = (options: Options) =>
             }
           })
 
+          // Interactive sessions outlive agent connections: adopt the live ones and ask for their recent output.
+          for (const info of hello.kind.value.ptySessions) {
+            const state = yield* Attach.makeState({
+              id: info.sessionId,
+              owner: info.owner,
+              command: info.command,
+              cols: info.cols,
+              rows: info.rows,
+              createdAt: info.createdAt,
+              window
+            })
+            state.lastActivityAt = info.lastActivityAt
+            conn.ptys.set(info.sessionId, state)
+            yield* conn.send({ kind: { $case: "replay", value: { sessionId: info.sessionId, fromOffset: 0 } } })
+          }
+
           const dispatch = (message: AgentMessage): Effect.Effect<void> =>
             Effect.gen(function* () {
               conn.lastSeen = yield* Clock.currentTimeMillis
@@ -389,6 +434,18 @@ export const make = (options: Options) =>
                   return
                 }
                 case "output": {
+                  const pty = conn.ptys.get(kind.value.sessionId)
+                  if (pty) {
+                    // Stored in the relay's ring at once, so acknowledged at once: viewers read at their own pace.
+                    yield* Attach.pushOutput(pty, kind.value.offset, kind.value.data, conn.lastSeen)
+                    yield* conn.send({
+                      kind: {
+                        $case: "ack",
+                        value: { sessionId: pty.id, pipe: Pipe.PIPE_STDOUT, bytes: kind.value.data.byteLength }
+                      }
+                    })
+                    return
+                  }
                   const session = conn.sessions.get(kind.value.sessionId)
                   if (!session) {
                     // Nobody is reading any more: return the credit so the agent is never stuck on it.
@@ -412,6 +469,18 @@ export const make = (options: Options) =>
                   return
                 }
                 case "exit": {
+                  const pty = conn.ptys.get(kind.value.sessionId)
+                  if (pty) {
+                    conn.ptys.delete(pty.id)
+                    yield* Attach.finish(pty, {
+                      ended: {
+                        exitCode: kind.value.exitCode,
+                        ...(kind.value.signal === "" ? {} : { signal: kind.value.signal }),
+                        reason: kind.value.error === "" ? "exited" : kind.value.error
+                      }
+                    })
+                    return
+                  }
                   const session = conn.sessions.get(kind.value.sessionId)
                   if (!session) return
                   session.exited = true
@@ -430,6 +499,8 @@ export const make = (options: Options) =>
                   return
                 }
                 case "ack": {
+                  const pty = conn.ptys.get(kind.value.sessionId)
+                  if (pty && kind.value.pipe === Pipe.PIPE_STDIN) yield* pty.inputCredit.release(kind.value.bytes)
                   const session = conn.sessions.get(kind.value.sessionId)
                   if (session && kind.value.pipe === Pipe.PIPE_STDIN)
                     yield* session.stdinCredit.release(kind.value.bytes)
@@ -451,6 +522,96 @@ export const make = (options: Options) =>
           return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))
         })
       )
+
+    const onlineConnection = (caller: Authenticator.Caller, query: string) =>
+      Effect.gen(function* () {
+        const machine = yield* resolveMachine(caller, query)
+        const conn = registry.get(machine.id)
+        if (!conn || !machine.online) return yield* offline(machine, yield* Clock.currentTimeMillis)
+        return { machine, conn }
+      })
+
+    const attach = (
+      caller: Authenticator.Caller,
+      request: AttachRequest,
+      input: Stream.Stream<AttachInput>
+    ): Stream.Stream<AttachEvent, RelayCallError> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const { conn, machine } = yield* onlineConnection(caller, request.machine)
+          const now = yield* Clock.currentTimeMillis
+          const existing = request.sessionId === undefined ? undefined : conn.ptys.get(request.sessionId)
+          if (request.sessionId !== undefined && !existing)
+            return yield* new MachineError({
+              reason: "NotFound",
+              query: `${machine.hostname} session ${request.sessionId}`,
+              candidates: []
+            })
+          let pty = existing
+          if (pty === undefined) {
+            const id = randomUUID()
+            pty = yield* Attach.makeState({
+              id,
+              owner: caller.principal,
+              command: (request.command ?? []).join(" ") || "login shell",
+              cols: request.cols,
+              rows: request.rows,
+              createdAt: now,
+              window: conn.window
+            })
+            conn.ptys.set(id, pty)
+            yield* conn.send({
+              kind: {
+                $case: "open",
+                value: {
+                  sessionId: id,
+                  kind: {
+                    $case: "pty",
+                    value: {
+                      cols: request.cols,
+                      rows: request.rows,
+                      term: request.term ?? "xterm-256color",
+                      command: [...(request.command ?? [])]
+                    }
+                  },
+                  caller: { kind: caller.kind, principal: caller.principal, shareId: caller.shareId ?? "" }
+                }
+              }
+            })
+          } else if (request.cols > 0 && request.rows > 0) {
+            yield* conn.send({
+              kind: { $case: "resize", value: { sessionId: pty.id, cols: request.cols, rows: request.rows } }
+            })
+          }
+          const state = pty
+          return Attach.view({
+            conn,
+            state,
+            caller,
+            request,
+            input,
+            head: (offset) => AttachEvent.Attached({ machine, sessionId: state.id, created: existing === undefined, offset })
+          })
+        })
+      )
+
+    const listSessions = (caller: Authenticator.Caller, query: string) =>
+      Effect.gen(function* () {
+        const { conn, machine } = yield* onlineConnection(caller, query)
+        const sessions: ReadonlyArray<PtySession> = [...conn.ptys.values()]
+          .filter((p) => p.ended === undefined)
+          .map((p) => ({
+            sessionId: p.id,
+            command: p.command,
+            cols: p.cols,
+            rows: p.rows,
+            createdAt: p.createdAt,
+            lastActivityAt: p.lastActivityAt,
+            viewers: p.viewers.size,
+            owner: p.owner
+          }))
+        return { machine, sessions }
+      })
 
     // Liveness: a machine silent for longer than `staleAfter` is closed (and so marked offline).
     yield* Effect.gen(function* () {
@@ -483,7 +644,13 @@ export const make = (options: Options) =>
       resolveMachine,
       exec,
       register,
-      connectAgent
+      connectAgent,
+      attach,
+      listSessions,
+      // Interim until the share service lands in the core (same session): an explicit refusal, not a fake.
+      createShare: () => Effect.fail(new RelayError({ reason: "Protocol", server, detail: "share links are not enabled on this relay yet" })),
+      listShares: () => Effect.fail(new RelayError({ reason: "Protocol", server, detail: "share links are not enabled on this relay yet" })),
+      revokeShare: () => Effect.fail(new RelayError({ reason: "Protocol", server, detail: "share links are not enabled on this relay yet" }))
     })
   })
 

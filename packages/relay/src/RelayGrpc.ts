@@ -8,6 +8,7 @@ import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import * as grpc from "@grpc/grpc-js"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as AttachCodec from "@cmdop/protocol/AttachCodec"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as ExecCodec from "@cmdop/protocol/ExecCodec"
 import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
@@ -87,8 +88,33 @@ export const services = Effect.gen(function* () {
     createShare: () => unimplemented(),
     listShares: () => unimplemented(),
     revokeShare: () => unimplemented(),
-    attach: () => Stream.fromEffect(unimplemented()),
-    listSessions: () => unimplemented()
+    attach: (requests, ctx) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const who = yield* caller(core, ctx)
+          const pull = yield* Stream.toPull(requests)
+          const first = yield* pull.pipe(Effect.orElseSucceed(() => undefined))
+          const messages = first ? [...first] : []
+          const start = messages[0]
+          if (start?.kind?.$case !== "start")
+            return yield* new RelayError({
+              reason: "Protocol",
+              server: core.server,
+              detail: "the first attach message must be AttachStart"
+            })
+          // The client's half-close (or cancel) ends `input`, which detaches this viewer.
+          const input = Stream.concat(Stream.fromIterable(messages.slice(1)), Stream.fromPull(Effect.succeed(pull))).pipe(
+            Stream.filterMap((m) => Option.fromNullable(AttachCodec.inputFromWire(m))),
+            Stream.catchAll(() => Stream.empty)
+          )
+          return core.attach(who, AttachCodec.startFromWire(start.kind.value), input).pipe(Stream.map(AttachCodec.eventToWire))
+        })
+      ).pipe(Stream.mapError(toStatus)),
+    listSessions: (req, ctx) =>
+      Effect.gen(function* () {
+        const r = yield* core.listSessions(yield* caller(core, ctx), req.machine)
+        return { machine: MachineCodec.toWire(r.machine), sessions: r.sessions.map(AttachCodec.sessionToWire) }
+      }).pipe(Effect.mapError(toStatus))
   })
 
   const agent = GrpcServer.service(AgentServiceService, {

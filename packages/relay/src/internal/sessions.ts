@@ -12,7 +12,9 @@ import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import type { RelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import type * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
+import type { OutputRing } from "./outputRing.js"
 import type * as Redacted from "effect/Redacted"
 
 export type SessionItem =
@@ -20,9 +22,47 @@ export type SessionItem =
 
 export interface Session {
   readonly id: string
+  /** For a guest's session: the share link it came through (revocation ends it). */
+  readonly shareId?: string
   readonly items: Queue.Queue<SessionItem>
   readonly stdinCredit: Effect.Semaphore
   exited: boolean
+}
+
+/** How an interactive session ended (or why a viewer was cut off). */
+export interface PtyEnd {
+  readonly exitCode: number
+  readonly signal?: string
+  readonly reason: string
+}
+
+/** A viewer of an interactive session: one attached client. */
+export interface Viewer {
+  readonly principal: string
+  readonly shareId?: string
+  /** Completes when this viewer must stop (revoked, expired) — the session itself goes on. */
+  readonly cut: Deferred.Deferred<PtyEnd>
+  /** Set together with `cut`, so a viewer busy reading output notices without waiting. */
+  cutWith?: PtyEnd
+}
+
+/** An interactive session on a connected machine, as the relay tracks it. */
+export interface PtyState {
+  readonly id: string
+  readonly owner: string
+  readonly command: string
+  readonly createdAt: number
+  cols: number
+  rows: number
+  lastActivityAt: number
+  readonly ring: OutputRing
+  /** Ticks whenever the ring grows or the session ends; viewers then read the ring from their position. */
+  readonly changes: PubSub.PubSub<void>
+  readonly viewers: Set<Viewer>
+  readonly inputCredit: Effect.Semaphore
+  ended?: PtyEnd
+  /** Set when the machine's stream dropped: viewers fail with it (the session may live on at the agent). */
+  lost?: RelayCallError
 }
 
 export interface Connection {
@@ -34,6 +74,7 @@ export interface Connection {
   readonly window: number
   readonly send: (message: RelayMessage) => Effect.Effect<void>
   readonly sessions: Map<string, Session>
+  readonly ptys: Map<string, PtyState>
   /** Completes when the connection must end (replaced, stale, key revoked). */
   readonly closed: Deferred.Deferred<string>
   lastSeen: number

@@ -1,0 +1,92 @@
+/**
+ * The local terminal during an attach: raw mode for the life of a scope (always restored: on detach, on errors,
+ * on relay loss, on signals), keystrokes as a stream with Ctrl-D (0x04) taken out as the local detach key, and
+ * window-size changes (SIGWINCH) as a stream of sizes.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+
+/** The detach key: Ctrl-D. It never reaches the remote shell. */
+export const DETACH = 0x04
+
+export interface Keys {
+  /** Keystrokes to forward (without the detach key). Ends when the user detaches or stdin closes. */
+  readonly input: Stream.Stream<Uint8Array>
+  /** Completes with "detach" (Ctrl-D) or "eof" (stdin closed). */
+  readonly ended: Effect.Effect<"detach" | "eof">
+}
+
+export const size = (): { readonly cols: number; readonly rows: number } => ({
+  cols: process.stdout.columns || 80,
+  rows: process.stdout.rows || 24
+})
+
+/** Puts the terminal in raw mode until the scope closes. No-op when stdin is not a TTY. */
+export const rawMode: Effect.Effect<void, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.sync(() => {
+    const tty = process.stdin.isTTY === true
+    if (tty) process.stdin.setRawMode(true)
+    // A signal or crash must not leave the user's terminal raw.
+    const restore = () => {
+      if (tty && process.stdin.isTTY) process.stdin.setRawMode(false)
+    }
+    process.once("exit", restore)
+    return { tty, restore }
+  }),
+  ({ restore }) =>
+    Effect.sync(() => {
+      restore()
+      process.removeListener("exit", restore)
+    })
+)
+
+/** Reads stdin until Ctrl-D or its end. */
+export const keys: Effect.Effect<Keys, never, Scope.Scope> = Effect.gen(function* () {
+  const queue = yield* Queue.unbounded<Uint8Array | "detach" | "eof">()
+  const onData = (chunk: Buffer) => {
+    const at = chunk.indexOf(DETACH)
+    if (at === -1) return void Queue.unsafeOffer(queue, new Uint8Array(chunk))
+    if (at > 0) Queue.unsafeOffer(queue, new Uint8Array(chunk.subarray(0, at)))
+    Queue.unsafeOffer(queue, "detach")
+  }
+  const onEnd = () => void Queue.unsafeOffer(queue, "eof")
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.stdin.on("data", onData)
+      process.stdin.on("end", onEnd)
+      process.stdin.resume()
+    }),
+    () =>
+      Effect.sync(() => {
+        process.stdin.off("data", onData)
+        process.stdin.off("end", onEnd)
+        process.stdin.pause()
+      })
+  )
+  const done = yield* Deferred.make<"detach" | "eof">()
+  const input = Stream.fromQueue(queue).pipe(
+    Stream.takeWhile((item) => {
+      if (typeof item !== "string") return true
+      Deferred.unsafeDone(done, Exit.succeed(item))
+      return false
+    }),
+    Stream.filter((item): item is Uint8Array => typeof item !== "string")
+  )
+  return { input, ended: Deferred.await(done) }
+})
+
+/** Window sizes: one now, then one per SIGWINCH, until the scope closes. */
+export const resizes: Effect.Effect<Stream.Stream<{ readonly cols: number; readonly rows: number }>, never, Scope.Scope> =
+  Effect.gen(function* () {
+    const queue = yield* Queue.sliding<{ readonly cols: number; readonly rows: number }>(1)
+    const onResize = () => void Queue.unsafeOffer(queue, size())
+    yield* Effect.acquireRelease(
+      Effect.sync(() => process.on("SIGWINCH", onResize)),
+      () => Effect.sync(() => process.off("SIGWINCH", onResize))
+    )
+    return Stream.fromQueue(queue)
+  })
