@@ -1,7 +1,7 @@
 // cmdop vs OpenSSH on 127.0.0.1, in one run: exec latency (cold CLI process vs new ssh connection; warm library
 // call vs ssh over a ControlMaster connection), exec throughput, and what an idle agent costs a relay.
 // See bench/README.md for what each figure means. `node bench/run.mjs [--json]`; knobs: BENCH_N, BENCH_WARM_N,
-// BENCH_BYTES, BENCH_AGENTS, BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF.
+// BENCH_BYTES, BENCH_AGENTS, BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP.
 //
 // Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
 // on failure or Ctrl-C; everything lives in one temp dir (temp HOMEs: the real ~/.cmdop and ~/.ssh are not used).
@@ -56,19 +56,20 @@ const cleanups = []
 const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
 const envWith = (home, extra = {}) => ({ ...baseEnv, HOME: home, ...extra })
 
-const nodeArgs = (name) => (cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir, `--cpu-prof-name=${name}.cpuprofile`] : [])
+const nodeArgs = (name) =>
+  cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir, `--cpu-prof-name=${name}.cpuprofile`] : []
 
 /** Starts a long-lived process in its own group with stdout/stderr to `<tmp>/<name>.log`. */
-const startDaemon = (name, cmd, args, env) => {
+const startDaemon = (name, cmd, args, env, { stdin = "ignore" } = {}) => {
   const logPath = join(tmp, `${name}.log`)
   const fd = openSync(logPath, "a")
-  const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", fd, fd], detached: true })
+  const child = spawn(cmd, args, { cwd: root, env, stdio: [stdin, fd, fd], detached: true })
   closeSync(fd)
   running.set(child.pid, name)
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })))
   exited.then(() => running.delete(child.pid))
   child.on("error", () => running.delete(child.pid))
-  return { name, pid: child.pid, logPath, exited, log: () => readFileSync(logPath, "utf8") }
+  return { name, pid: child.pid, stdin: child.stdin, logPath, exited, log: () => readFileSync(logPath, "utf8") }
 }
 
 const killGroup = (pid, signal) => {
@@ -351,7 +352,10 @@ const startSsh = async () => {
   // sshd refuses to start without its privilege separation directory.
   if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 })
   for (const key of ["host_key", "client_key"])
-    mustSucceed("ssh-keygen", await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", join(dir, key)]))
+    mustSucceed(
+      "ssh-keygen",
+      await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", join(dir, key)])
+    )
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")), { mode: 0o600 })
   const port = await freePort()
   const configPath = join(dir, "sshd_config")
@@ -521,7 +525,20 @@ const main = async () => {
   // --- 2. throughput: head -c BYTES /dev/zero to a byte counter in this process
   const cliTransfer = (bytes) =>
     cmdop(
-      ["connect", "exec", hostname, "-k", relay.apiKey, "-s", relay.server, "--", "head", "-c", String(bytes), "/dev/zero"],
+      [
+        "connect",
+        "exec",
+        hostname,
+        "-k",
+        relay.apiKey,
+        "-s",
+        relay.server,
+        "--",
+        "head",
+        "-c",
+        String(bytes),
+        "/dev/zero"
+      ],
       cliHome,
       { count: true, timeoutMs: 600_000 }
     )
@@ -540,9 +557,13 @@ const main = async () => {
   log(`throughput: cmdop RelayClient in-process, ${fmtBytes(cmdopBytes)}`)
   const lib = mustSucceed(
     "warm-exec throughput",
-    await run(process.execPath, [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)], {
-      timeoutMs: 600_000
-    })
+    await run(
+      process.execPath,
+      [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)],
+      {
+        timeoutMs: 600_000
+      }
+    )
   )
   const libResult = JSON.parse(lib.stdout)
   if (libResult.bytes !== cmdopBytes) throw new Error(`library throughput: got ${libResult.bytes} bytes`)
@@ -563,45 +584,64 @@ const main = async () => {
   await stopDaemon(agent)
   await stopDaemon(relay)
 
-  // --- 3. idle agents on a fresh relay
+  // --- 3. idle agents on a fresh relay: half of them, then the rest (the second half's cost is the marginal one)
   log(`idle agents: ${config.agents} simulated agents on a fresh relay`)
   const relay2 = await startRelay("relay-idle", "idle")
-  await sleep(1500)
+  await sleep(2000)
   const before = rssKiB(relay2.pid)
+  const half = Math.max(1, Math.floor(config.agents / 2))
   const sims = startDaemon(
     "sim-agents",
     process.execPath,
-    [tools.simAgents, relay2.server, relay2.apiKey, String(config.agents), "16"],
-    envWith(join(tmp, "sim-home"))
+    [tools.simAgents, relay2.server, relay2.apiKey, String(half), "16"],
+    envWith(join(tmp, "sim-home")),
+    { stdin: "pipe" }
   )
-  const simResult = await waitFor(
-    "the simulated agents to connect",
-    () => {
-      if (!running.has(sims.pid)) throw new Error(`sim-agents exited: ${sims.log().trim()}`)
-      const line = sims.log().split("\n").find((l) => l.startsWith("{"))
-      return line ? JSON.parse(line) : undefined
-    },
-    60_000 + config.agents * 200,
-    200
-  )
-  await sleep(3000)
+  const simBatch = (index) =>
+    waitFor(
+      "the simulated agents to connect",
+      () => {
+        if (!running.has(sims.pid)) throw new Error(`sim-agents exited: ${sims.log().trim()}`)
+        const line = sims
+          .log()
+          .split("\n")
+          .filter((l) => l.startsWith("{"))[index]
+        return line ? JSON.parse(line) : undefined
+      },
+      60_000 + config.agents * 200,
+      200
+    )
+  const settle = 3000
+  const firstBatch = await simBatch(0)
+  await sleep(settle)
+  const middle = rssKiB(relay2.pid)
+  let secondBatch = { connected: 0, failed: 0, ms: 0, errors: [] }
+  if (config.agents > half) {
+    sims.stdin.write(`${config.agents - half}\n`)
+    secondBatch = await simBatch(1)
+    await sleep(settle)
+  }
   const after = rssKiB(relay2.pid)
+  const connected = firstBatch.connected + secondBatch.connected
   const listed = await listMachines(relay2.server, relay2.apiKey)
   const online = listed.filter((m) => m.online && m.hostname.startsWith("sim-")).length
   results.cmdop.idleAgents = {
     requested: config.agents,
-    connected: simResult.connected,
-    failed: simResult.failed,
-    errors: simResult.errors,
+    connected,
+    failed: firstBatch.failed + secondBatch.failed,
+    errors: [...firstBatch.errors, ...secondBatch.errors].slice(0, 5),
     online,
-    connectMs: simResult.ms,
+    connectMs: firstBatch.ms + secondBatch.ms,
     relayRssBeforeKiB: before,
+    relayRssHalfKiB: middle,
     relayRssAfterKiB: after,
-    perAgentKiB: (after - before) / Math.max(1, simResult.connected),
-    simulatorRssKiB: rssKiB(sims.pid),
-    stillConnected: running.has(sims.pid)
+    perAgentKiB: (after - before) / Math.max(1, connected),
+    marginalPerAgentKiB: secondBatch.connected > 0 ? (after - middle) / secondBatch.connected : undefined,
+    simulatorRssKiB: rssKiB(sims.pid)
   }
   if (online !== config.agents) notes.push(`only ${online} of ${config.agents} simulated agents were listed online`)
+  if (connected !== config.agents)
+    notes.push(`${config.agents - connected} simulated agents failed to connect: ${results.cmdop.idleAgents.errors[0]}`)
   await stopDaemon(sims)
   await stopDaemon(relay2)
   return results
@@ -623,6 +663,7 @@ const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
 const printTable = (r) => {
   const ssh = r.openssh
   const na = ssh.available ? "-" : "n/a"
+  const idle = r.cmdop.idleAgents
   const rows = [
     ["", "cmdop", "OpenSSH"],
     [`exec cold, median / p99 (n=${r.config.coldN})`, latency(r.cmdop.cold), ssh.available ? latency(ssh.cold) : na],
@@ -631,19 +672,28 @@ const printTable = (r) => {
     ["throughput, RelayClient in-process", rate(r.cmdop.throughputLibrary), ""],
     [
       "idle agents on one relay",
-      `${r.cmdop.idleAgents.online}/${r.cmdop.idleAgents.requested} online, ` +
-        `${r.cmdop.idleAgents.perAgentKiB.toFixed(1)} KiB/agent`,
+      `${idle.online}/${idle.requested} online, ${idle.perAgentKiB.toFixed(1)} KiB/agent`,
       ""
     ],
     [
-      "  relay RSS before → after",
-      `${mib(r.cmdop.idleAgents.relayRssBeforeKiB)} → ${mib(r.cmdop.idleAgents.relayRssAfterKiB)}`,
+      "  relay RSS: 0 → half → all agents",
+      `${mib(idle.relayRssBeforeKiB)} → ${mib(idle.relayRssHalfKiB)} → ${mib(idle.relayRssAfterKiB)}`,
+      ""
+    ],
+    [
+      "  second half only (marginal)",
+      idle.marginalPerAgentKiB === undefined ? "-" : `${idle.marginalPerAgentKiB.toFixed(1)} KiB/agent`,
       ""
     ],
     ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""]
   ]
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)))
-  const out = rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c] + 3)).join("").trimEnd())
+  const out = rows.map((row) =>
+    row
+      .map((cell, c) => cell.padEnd(widths[c] + 3))
+      .join("")
+      .trimEnd()
+  )
   process.stdout.write(`\n${out.join("\n")}\n\n`)
   process.stdout.write(
     `${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}, Linux ${r.machine.kernel}` +

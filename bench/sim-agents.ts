@@ -6,19 +6,22 @@
  * Sessions opened on it are never answered (the benchmark opens none).
  *
  * Bundled on the fly by `bench/run.mjs` and run as `node sim-agents.mjs <server> <api key> <count> [concurrency]`.
- * Once every agent got its Welcome (or failed), prints one JSON line
- * `{ "connected", "failed", "ms", "rss", "errors" }` and stays connected until killed.
+ * Once every agent of a batch got its Welcome (or failed), prints one JSON line
+ * `{ "connected", "failed", "ms", "errors", "total", "rss" }`. The first batch is `<count>` agents; each line read
+ * from stdin then adds that many more. All stay connected until stdin ends (or the process is killed).
  */
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
-import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import { AgentServiceService, Heartbeat, Hello } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { randomBytes, randomUUID } from "node:crypto"
 import * as os from "node:os"
+import * as readline from "node:readline"
 
 const [server, apiKey, countArg, concurrencyArg] = process.argv.slice(2)
 if (server === undefined || apiKey === undefined || countArg === undefined) {
@@ -28,6 +31,14 @@ if (server === undefined || apiKey === undefined || countArg === undefined) {
 const count = Number(countArg)
 const concurrency = Number(concurrencyArg ?? 16)
 const metadata = { authorization: `Bearer ${apiKey}` }
+
+/** A one-line description of a failure (a status error, possibly inside the Option a stream pull fails with). */
+const describe = (e: unknown): string => {
+  const inner = Option.isOption(e) ? Option.getOrUndefined(e) : e
+  if (inner === undefined) return "the relay ended the stream before Welcome"
+  const status = inner as { code?: number; details?: string; message?: string }
+  return status.code !== undefined ? `status ${status.code}: ${status.details}` : String(status.message ?? inner)
+}
 
 /** One agent: connected and greeted when this succeeds; its calls live in the enclosing scope. */
 const connectOne = (i: number) =>
@@ -40,7 +51,8 @@ const connectOne = (i: number) =>
     yield* channel.send({
       kind: {
         $case: "hello",
-        value: {
+        // fromPartial: fields added to Hello later get their defaults (an idle agent has no PTY sessions).
+        value: Hello.fromPartial({
           identity: {
             machineId: randomUUID(),
             machineSecret: randomBytes(32).toString("base64url"),
@@ -50,7 +62,7 @@ const connectOne = (i: number) =>
             agentVersion: "bench-sim"
           },
           window: 256 * 1024
-        }
+        })
       }
     })
     const pull = yield* Stream.toPull(channel.responses)
@@ -64,36 +76,67 @@ const connectOne = (i: number) =>
     yield* Effect.forkScoped(
       Effect.ignore(
         channel
-          .send({ kind: { $case: "heartbeat", value: { at: Date.now() } } })
+          .send({ kind: { $case: "heartbeat", value: Heartbeat.fromPartial({ at: Date.now() }) } })
           .pipe(Effect.repeat(Schedule.spaced(every)), Effect.delay(every))
       )
     )
   }).pipe(
     Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => `sim-${i}: no Welcome within 20 s` }),
-    Effect.mapError((e) => (typeof e === "string" ? e : `sim-${i}: ${String((e as { message?: string }).message ?? e)}`))
+    Effect.mapError((e) => (typeof e === "string" ? e : `sim-${i}: ${describe(e)}`))
   )
 
-const program = Effect.gen(function* () {
-  const t0 = performance.now()
-  const results = yield* Effect.forEach(
-    Array.from({ length: count }, (_, i) => i),
-    (i) => Effect.either(connectOne(i)),
-    { concurrency }
-  )
-  const errors = results.filter(Either.isLeft).map((e) => e.left)
-  process.stdout.write(
-    JSON.stringify({
-      connected: count - errors.length,
+/** Connects agents `from` .. `from + n - 1`; one JSON line with the outcome. */
+const batch = (from: number, n: number) =>
+  Effect.gen(function* () {
+    const t0 = performance.now()
+    const results = yield* Effect.forEach(
+      Array.from({ length: n }, (_, i) => from + i),
+      (i) => Effect.either(connectOne(i)),
+      { concurrency }
+    )
+    const errors = results.filter(Either.isLeft).map((e) => e.left)
+    return {
+      connected: n - errors.length,
       failed: errors.length,
       ms: performance.now() - t0,
-      rss: process.memoryUsage().rss,
       errors: errors.slice(0, 5)
-    }) + "\n"
+    }
+  })
+
+const program = Effect.gen(function* () {
+  let next = 0
+  let connected = 0
+  const report = (result: { connected: number }) =>
+    Effect.sync(() => {
+      connected += result.connected
+      process.stdout.write(JSON.stringify({ ...result, total: connected, rss: process.memoryUsage().rss }) + "\n")
+    })
+  const first = yield* batch(next, count)
+  next += count
+  yield* report(first)
+  // Each further line on stdin is a count of agents to add; the end of stdin ends the process.
+  const lines = Stream.async<string>((emit) => {
+    const rl = readline.createInterface({ input: process.stdin })
+    rl.on("line", (line) => void emit.single(line))
+    rl.on("close", () => void emit.end())
+    return Effect.sync(() => rl.close())
+  })
+  yield* lines.pipe(
+    Stream.map((line) => Number(line.trim())),
+    Stream.filter((n) => Number.isInteger(n) && n > 0),
+    Stream.runForEach((n) =>
+      batch(next, n).pipe(
+        Effect.tap(() => Effect.sync(() => void (next += n))),
+        Effect.flatMap(report)
+      )
+    )
   )
-  return yield* Effect.never
 })
 
-Effect.runPromise(Effect.scoped(program)).catch((error) => {
-  process.stderr.write(`sim-agents: ${error instanceof Error ? error.message : String(error)}\n`)
-  process.exit(1)
-})
+Effect.runPromise(Effect.scoped(program)).then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`sim-agents: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+)

@@ -6,16 +6,22 @@
  *  1. resolve credential and relay afresh: the workspace store file is read anew (`WorkspaceStoreLive.make`), then
  *     `CredentialResolver.resolveWith` with the environment and no OAuth session;
  *  2. status CONNECTING; dial the relay; call Connect with `authorization: Bearer <key>`; send `Hello` (identity
- *     from `agent.json`, our window); wait for `Welcome` (the relay fails the call instead when it refuses us, e.g.
- *     UNAUTHENTICATED / PERMISSION_DENIED: logged, retried with backoff, since the user may fix the key);
+ *     from `agent.json`, our window, the PTY sessions alive right now); wait for `Welcome` (the relay fails the call
+ *     instead when it refuses us, e.g. UNAUTHENTICATED / PERMISSION_DENIED: logged, retried with backoff, since the
+ *     user may fix the key);
  *  3. status ONLINE; backoff reset; run the engine with Welcome's window and heartbeat interval, while the
  *     credential is re-resolved every second: when key, relay or workspace changed (`workspace use other`), the
  *     stream is dropped and the loop reconnects at once, so the next Hello registers under the new workspace;
  *  4. when the stream ends or fails (or the relay falls silent): status CONNECTING with the error, backoff (full
  *     jitter, cut short by a credential change), retry.
  *
+ * Interactive (PTY) sessions belong to the daemon, not to a connection: one `PtySessions` service is built per `run`,
+ * before the loop, so shells keep running across reconnects. Every Hello lists the sessions alive at that moment
+ * (`Hello.pty_sessions`); the relay re-adopts them and asks for their output with `SessionReplay`. A session that
+ * ended while no stream was up is not listed and its end is never reported.
+ *
  * Stopping: interrupting the fiber running `run` cancels the stream (the relay sees it close and marks the machine
- * offline at once), kills every session, writes status STOPPED and removes `cmdop.pid`.
+ * offline at once), kills every session (exec and PTY), writes status STOPPED and removes `cmdop.pid`.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
@@ -24,7 +30,13 @@ import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
-import type { RegisterResponse, RelayMessage, Welcome } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type {
+  AgentMessage,
+  PtySessionInfo,
+  RegisterResponse,
+  RelayMessage,
+  Welcome
+} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as grpc from "@grpc/grpc-js"
 import * as Chunk from "effect/Chunk"
@@ -41,6 +53,7 @@ import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as Backoff from "./Backoff.js"
 import * as DaemonStatus from "./DaemonStatus.js"
 import type { ProcessRunner } from "./ProcessRunner.js"
+import * as PtySessions from "./PtySessions.js"
 
 /** Reported to the relay in `MachineIdentity.agent_version`. */
 export const AGENT_VERSION = "0.1.0"
@@ -69,6 +82,8 @@ export interface Options {
   /** TLS for the relay connection; by default a `https://` / `grpcs://` server address enables TLS. */
   readonly tls?: GrpcClient.Tls
   readonly agentVersion?: string
+  /** Interactive sessions: idle timeout, ring size, shell. Defaults as in `PtySessions.make`. */
+  readonly pty?: PtySessions.Options
 }
 
 /** The relay did not complete the handshake (no Welcome in time, or another message first). */
@@ -100,6 +115,8 @@ export const run = (
       const backoff = yield* Backoff.make(options.backoff ?? Backoff.defaultPolicy)
       const status = makeStatus(identity)
       yield* Effect.addFinalizer(() => status.set("STOPPED", {}))
+      // Closed before STOPPED is written: the shells are gone by then.
+      const ptys = yield* PtySessions.make(options.pty)
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
       const version = options.agentVersion ?? AGENT_VERSION
@@ -118,7 +135,7 @@ export const run = (
         }
         const target = resolved.right
         yield* status.set("CONNECTING", describe(target))
-        const ended = yield* connectOnce(target, identity, options, version, {
+        const ended = yield* connectOnce(target, identity, options, version, ptys, {
           online: (welcome) =>
             Effect.zipRight(
               backoff.reset,
@@ -214,6 +231,7 @@ const connectOnce = (
   identity: AgentIdentity.Identity,
   options: Options,
   version: string,
+  ptys: PtySessions.PtySessions["Type"],
   hooks: {
     readonly online: (welcome: Welcome) => Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
     readonly changed: Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
@@ -223,9 +241,7 @@ const connectOnce = (
     const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, options.tls))
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const window = options.window ?? DEFAULT_WINDOW
-    yield* channel.send({
-      kind: { $case: "hello", value: { identity: AgentIdentity.toWire(identity, version), window, ptySessions: [] } }
-    })
+    yield* channel.send(hello(identity, version, window, yield* ptys.list))
     const pull = yield* Stream.toPull(channel.responses)
     const first = yield* firstMessages(pull).pipe(
       Effect.timeoutFail({
@@ -249,7 +265,8 @@ const connectOnce = (
       {
         window: welcome.window > 0 ? welcome.window : window,
         heartbeatInterval,
-        relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.times(Duration.decode(heartbeatInterval), 3)
+        relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.times(Duration.decode(heartbeatInterval), 3),
+        ptySessions: ptys
       }
     )
     return yield* Effect.raceFirst(
@@ -261,6 +278,19 @@ const connectOnce = (
     Effect.catchAll((error): Effect.Effect<Ended> => Effect.succeed({ _tag: "Failed", error }))
   )
 }
+
+/** The first message on Connect: who we are, our window, and the interactive sessions alive now. */
+export const hello = (
+  identity: AgentIdentity.Identity,
+  version: string,
+  window: number,
+  ptySessions: ReadonlyArray<PtySessionInfo>
+): AgentMessage => ({
+  kind: {
+    $case: "hello",
+    value: { identity: AgentIdentity.toWire(identity, version), window, ptySessions: [...ptySessions] }
+  }
+})
 
 /** The first non-empty chunk of the relay's messages; the handshake fails if the stream ends before. */
 const firstMessages = (

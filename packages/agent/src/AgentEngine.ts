@@ -8,20 +8,44 @@
  * without credit stops reading its pipes, so its command blocks; other sessions and heartbeats carry on. Stdin
  * (`SessionInput`) is written in order and each written chunk is acknowledged with a PIPE_STDIN `SessionAck`.
  *
+ * Interactive sessions (`SessionOpen` with `pty`) live in `PtySessions` (given in `Options.ptySessions`; without
+ * it they are refused with 126 and `PTY_UNSUPPORTED`), not in the engine: they outlive the link. The engine runs one
+ * output pump per PTY session on this link, which sends the session's output from an offset, as it comes:
+ * - `open` (pty) starts the session (refused with a lone `SessionExit`: 127 and `command not found: …` when the
+ *   shell/command does not exist, 126 and the error otherwise, including a duplicate id) and its pump from offset 0;
+ * - `replay` {session_id, from_offset} stops this link's pump of that session (if any) and starts a new one from
+ *   `from_offset`, clamped to `[oldest byte still in the agent's ring, total output]`. The replayed bytes and then
+ *   live output follow as `SessionOutput` with `pipe = PIPE_STDOUT`, `offset` = offset of `data[0]`, offsets
+ *   contiguous (each message's offset is the previous one's offset + length), `data` ≤ 64 KiB. A replay resets the
+ *   session's credit to the full window (count everything sent before it as acknowledged). A replay of an unknown
+ *   session gets a lone `SessionExit` (126, error `unknown session`); of a session whose exit this link already
+ *   reported, nothing.
+ * - output credit as for exec, acknowledged with `SessionAck` PIPE_STDOUT; `input` is written to the PTY and
+ *   acknowledged with a PIPE_STDIN `SessionAck` of its length (`eof` is ignored: a terminal has no end of input;
+ *   send 0x04 for that); `resize` resizes the terminal; `signal` goes to its foreground process group; `close` kills
+ *   its process tree. Messages for ids the agent does not know are ignored (no ack).
+ * - when the session ends (shell exit, `close`, idle timeout), the pump sends its remaining output, then exactly one
+ *   `SessionExit`: `exit_code` (signal n: 128 + n and `signal` set), `error` = `""` when the shell exited by itself,
+ *   `"closed"` after `close` (or daemon shutdown), `"idle"` after the idle timeout; `duration_ms` since the open.
+ *
  * How things end:
- * - a session ends with exactly one `SessionExit`, after its last `SessionOutput`, once the output reached
+ * - an exec session ends with exactly one `SessionExit`, after its last `SessionOutput`, once the output reached
  *   end-of-file and the command exited. `SessionClose` kills the process tree and drops output not yet sent (the
  *   reader is gone); the `SessionExit` still follows. `SessionSignal` only delivers the signal.
- * - a session that never ran (PTY, not supported yet; duplicate id; no spec) gets a lone `SessionExit` with `error`.
+ * - a session that never ran (duplicate id; no spec; PTY without `PtySessions`) gets a lone `SessionExit` with
+ *   `error`.
  * - `serve` returns when `incoming` ends, fails with the link's error when `incoming` or `send` fails, and fails with
- *   `RelaySilentError` when nothing arrives for `relaySilenceTimeout`. In every case all sessions are killed before
- *   it completes; no `SessionExit` is sent for them (the link is gone).
+ *   `RelaySilentError` when nothing arrives for `relaySilenceTimeout`. In every case all exec sessions are killed
+ *   and this link's PTY pumps stopped before it completes; no `SessionExit` is sent for them (the link is gone).
+ *   PTY sessions keep running; the next link reports them in Hello and the relay asks for their output with replay.
+ *   A PTY session that ends while no link is up is never reported (it is simply absent from the next Hello).
  */
 import type {
   AgentMessage,
   ExecSpec as WireExecSpec,
   RelayMessage,
-  SessionOpen
+  SessionOpen,
+  SessionReplay
 } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import { Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Cause from "effect/Cause"
@@ -32,11 +56,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ExecSpec, ExitInfo, OutputChunk, RunningProcess } from "./ProcessRunner.js"
 import { ProcessRunner } from "./ProcessRunner.js"
+import type { PtyOutput, PtySessions } from "./PtySessions.js"
+import { PtySessionError } from "./PtySessions.js"
 
 /** Largest `SessionOutput.data` the engine sends. */
 export const MAX_CHUNK = 64 * 1024
@@ -56,6 +83,8 @@ export interface Options {
   readonly heartbeatInterval: Duration.DurationInput
   /** `serve` fails with `RelaySilentError` when the relay sends nothing for this long; infinite disables it. */
   readonly relaySilenceTimeout: Duration.DurationInput
+  /** The machine's interactive sessions (they outlive the link); without it PTY sessions are refused. */
+  readonly ptySessions?: PtySessions["Type"]
 }
 
 /** The relay sent nothing (not even a heartbeat) for too long; the daemon treats the stream as dead. */
@@ -65,7 +94,7 @@ export class RelaySilentError extends Data.TaggedError("RelaySilentError")<{ rea
   }
 }
 
-/** The error of a session that cannot run on this agent yet. */
+/** The error of a PTY session on an engine without `PtySessions`. */
 export const PTY_UNSUPPORTED = "interactive sessions are not supported by this agent yet"
 
 /**
@@ -80,6 +109,12 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       const sessionsScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
       const linkFailed = yield* Deferred.make<never, E>()
       const sessions = new Map<string, Session>()
+      const pty = options.ptySessions
+      // This link's output pumps of PTY sessions: closing it when `serve` ends stops them; the sessions keep running.
+      const pumpsScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
+      const pumps = new Map<string, Pump>()
+      /** PTY sessions whose SessionExit this link sent. */
+      const reported = new Set<string>()
 
       /** Forks a background part of the engine; its failure (a failed send) ends `serve`. */
       const supervise = <A>(effect: Effect.Effect<A, E>, into: Scope.Scope) =>
@@ -106,17 +141,83 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
           }
         })
 
-      const reject = (sessionId: string, error: string) =>
-        supervise(sendExit(sessionId, { exitCode: 126, timedOut: false, error }), sessionsScope)
+      const reject = (sessionId: string, error: string, exitCode = 126) =>
+        supervise(sendExit(sessionId, { exitCode, timedOut: false, error }), sessionsScope)
+
+      /** (Re)starts this link's pump of PTY session `id` from `from` (see the module header). */
+      const pump = (ptys: PtySessions["Type"], id: string, from: number): Effect.Effect<void> =>
+        Effect.gen(function* () {
+          const previous = pumps.get(id)
+          if (previous !== undefined) {
+            pumps.delete(id)
+            if (previous.fiber !== undefined) yield* Fiber.interrupt(previous.fiber)
+          }
+          const credit = makeCredit(options.window)
+          const entry: Pump = { credit, fiber: undefined }
+          pumps.set(id, entry)
+          const run = Effect.gen(function* () {
+            yield* Stream.runForEach(ptys.output(id, from), (piece) => sendPtyOutput(id, piece, credit, link.send))
+            const info = yield* ptys.exited(id)
+            reported.add(id)
+            yield* sendExit(id, {
+              exitCode: info.exitCode,
+              ...(info.signal !== undefined ? { signal: info.signal } : {}),
+              timedOut: false,
+              error: info.reason === "exit" ? "" : info.reason,
+              durationMs: info.durationMs
+            })
+          }).pipe(
+            Effect.catchAll((error) =>
+              !(error instanceof PtySessionError)
+                ? Effect.fail(error)
+                : error.reason === "NotFound"
+                  ? sendExit(id, { exitCode: 126, timedOut: false, error: UNKNOWN_SESSION })
+                  : Effect.void
+            ),
+            Effect.ensuring(
+              Effect.sync(() => {
+                if (pumps.get(id) === entry) pumps.delete(id)
+              })
+            )
+          )
+          entry.fiber = yield* Effect.forkIn(
+            run.pipe(
+              Effect.catchAllCause((cause) =>
+                Cause.isInterruptedOnly(cause) ? Effect.void : Deferred.failCause(linkFailed, cause)
+              )
+            ),
+            pumpsScope
+          )
+        })
+
+      const openPty = (id: string, request: SessionOpen & { kind: { $case: "pty" } }) =>
+        Effect.gen(function* () {
+          if (pty === undefined) return yield* reject(id, PTY_UNSUPPORTED)
+          const opened = yield* Effect.either(pty.open(id, request.kind.value, request.caller?.principal ?? ""))
+          if (opened._tag === "Left")
+            return yield* reject(id, opened.left.detail, opened.left.reason === "CommandNotFound" ? 127 : 126)
+          reported.delete(id)
+          yield* pump(pty, id, 0)
+        })
+
+      const replay = (request: SessionReplay) =>
+        Effect.suspend(() => {
+          if (pty === undefined || request.sessionId === "" || reported.has(request.sessionId)) return Effect.void
+          return pump(pty, request.sessionId, request.fromOffset)
+        })
+
+      /** Runs a PTY operation; errors (unknown or ended session) are dropped, like messages for unknown ids. */
+      const onPty = <A>(f: (ptys: PtySessions["Type"]) => Effect.Effect<A, PtySessionError>) =>
+        pty === undefined ? Effect.void : Effect.ignore(f(pty))
 
       const open = (request: SessionOpen) =>
         Effect.gen(function* () {
           const id = request.sessionId
           if (id === "") return
-          if (sessions.has(id)) return yield* reject(id, `session ${id} is already open`)
+          if (sessions.has(id) || pumps.has(id)) return yield* reject(id, `session ${id} is already open`)
           const kind = request.kind
           if (kind === undefined) return yield* reject(id, "the session asks for neither exec nor pty")
-          if (kind.$case === "pty") return yield* reject(id, PTY_UNSUPPORTED)
+          if (kind.$case === "pty") return yield* openPty(id, { ...request, kind })
           const sessionScope = yield* Scope.fork(sessionsScope, ExecutionStrategy.sequential)
           const proc = yield* Scope.extend(runner.spawn(toSpec(kind.value)), sessionScope)
           const session: Session = {
@@ -151,30 +252,53 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
           case "open":
             return open(kind.value)
           case "input": {
-            const session = sessions.get(kind.value.sessionId)
-            if (session === undefined) return Effect.void
-            return Queue.offer(session.stdin, { data: kind.value.data, eof: kind.value.eof })
+            const { sessionId, data, eof, caller } = kind.value
+            const session = sessions.get(sessionId)
+            if (session !== undefined) return Queue.offer(session.stdin, { data, eof })
+            if (data.length === 0) return Effect.void
+            return onPty((ptys) =>
+              Effect.zipRight(
+                ptys.write(sessionId, data, caller?.principal ?? ""),
+                supervise(
+                  link.send({
+                    kind: { $case: "ack", value: { sessionId, pipe: Pipe.PIPE_STDIN, bytes: data.length } }
+                  }),
+                  sessionsScope
+                )
+              )
+            )
           }
           case "ack": {
-            const session = sessions.get(kind.value.sessionId)
-            if (session !== undefined && (kind.value.pipe === Pipe.PIPE_STDOUT || kind.value.pipe === Pipe.PIPE_STDERR))
-              session.credit.give(kind.value.bytes)
+            const { sessionId, pipe, bytes } = kind.value
+            if (pipe !== Pipe.PIPE_STDOUT && pipe !== Pipe.PIPE_STDERR) return Effect.void
+            const session = sessions.get(sessionId)
+            if (session !== undefined) session.credit.give(bytes)
+            else pumps.get(sessionId)?.credit.give(bytes)
             return Effect.void
           }
           case "signal": {
             const session = sessions.get(kind.value.sessionId)
-            return session === undefined ? Effect.void : session.process.signal(kind.value.signal)
+            if (session !== undefined) return session.process.signal(kind.value.signal)
+            return onPty((ptys) => ptys.signal(kind.value.sessionId, kind.value.signal))
           }
+          case "resize":
+            // Exec sessions have no terminal.
+            return onPty((ptys) => ptys.resize(kind.value.sessionId, kind.value.cols, kind.value.rows))
           case "close": {
             const session = sessions.get(kind.value.sessionId)
-            if (session === undefined) return Effect.void
-            session.credit.abort()
-            // The kill waits out the grace period: never on the loop that reads the link.
-            return Effect.asVoid(Effect.forkIn(session.process.kill, sessionsScope))
+            if (session !== undefined) {
+              session.credit.abort()
+              // The kill waits out the grace period: never on the loop that reads the link.
+              return Effect.asVoid(Effect.forkIn(session.process.kill, sessionsScope))
+            }
+            // The kill goes on in PtySessions' scope; the pump reports the exit.
+            return onPty((ptys) => Effect.forkIn(Effect.ignore(ptys.close(kind.value.sessionId)), sessionsScope))
           }
+          case "replay":
+            return replay(kind.value)
           default:
-            // welcome (already handled by the transport), heartbeat (any message proves liveness), resize (exec
-            // sessions have no terminal), and message kinds from newer relays.
+            // welcome (already handled by the transport), heartbeat (any message proves liveness), and message kinds
+            // from newer relays.
             return Effect.void
         }
       }
@@ -202,6 +326,15 @@ interface Session {
   readonly credit: Credit
   readonly stdin: Queue.Queue<StdinItem>
 }
+
+interface Pump {
+  readonly credit: Credit
+  /** Set right after the fork (the entry is registered first, so the pump's own cleanup always finds it). */
+  fiber: Fiber.RuntimeFiber<void> | undefined
+}
+
+/** The `SessionExit.error` for a replay of a session the agent does not know. */
+export const UNKNOWN_SESSION = "unknown session"
 
 interface StdinItem {
   readonly data: Uint8Array
@@ -232,6 +365,30 @@ const sendOutput = <E>(session: Session, chunk: OutputChunk, send: Link<E>["send
       yield* send({
         kind: { $case: "output", value: { sessionId: session.id, pipe: pipeOf(chunk.pipe), data: piece, offset: 0 } }
       })
+    }
+  })
+
+/** Sends a piece of PTY output as STDOUT chunks with their offsets, each within `MAX_CHUNK` and the credit. */
+const sendPtyOutput = <E>(
+  sessionId: string,
+  piece: PtyOutput,
+  credit: Credit,
+  send: Link<E>["send"]
+): Effect.Effect<void, E> =>
+  Effect.gen(function* () {
+    const data = piece.data
+    let offset = 0
+    while (offset < data.length) {
+      const granted = yield* credit.take(Math.min(MAX_CHUNK, data.length - offset))
+      if (granted === 0) return
+      const chunk = Buffer.from(data.buffer, data.byteOffset + offset, granted)
+      yield* send({
+        kind: {
+          $case: "output",
+          value: { sessionId, pipe: Pipe.PIPE_STDOUT, data: chunk, offset: piece.offset + offset }
+        }
+      })
+      offset += granted
     }
   })
 

@@ -174,7 +174,8 @@ const testOptions: AgentDaemon.Options = {
   heartbeatInterval: "100 millis",
   // The fake relay sends nothing unprompted; only the silence test relies on the timeout.
   relaySilenceTimeout: "1 hour",
-  handshakeTimeout: "2 seconds"
+  handshakeTimeout: "2 seconds",
+  pty: { shell: "/bin/sh", killGrace: "300 millis" }
 }
 
 const startDaemon = (home: string, options: AgentDaemon.Options = testOptions) =>
@@ -318,6 +319,62 @@ describe("AgentDaemon", () => {
     })
   )
 
+  it.scopedLive("PTY sessions outlive the stream: the next Hello lists them and a replay resends their output", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempHome
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      yield* startDaemon(home)
+      const first = yield* accept(relay, KEY_A, "alpha")
+      assert.deepStrictEqual(first.hello.ptySessions, [])
+      yield* first.connection.send({
+        kind: {
+          $case: "open",
+          value: {
+            sessionId: "p",
+            kind: { $case: "pty", value: { cols: 80, rows: 24, term: "", command: [] } },
+            caller: { kind: "key", principal: "ck_test_AAAA", shareId: "" }
+          }
+        }
+      })
+      yield* first.connection.send({
+        kind: {
+          $case: "input",
+          value: { sessionId: "p", data: Buffer.from("echo $((6*7))x; echo shell=$$\n"), eof: false, caller: undefined }
+        }
+      })
+      let seen = ""
+      yield* receiveUntil(first.connection, (m) => {
+        if (m.kind?.$case === "output" && m.kind.value.sessionId === "p") seen += m.kind.value.data.toString("latin1")
+        return /shell=\d+\r\n/.test(seen)
+      })
+      assert.include(seen, "42x\r\n")
+      const shellPid = Number(/shell=(\d+)/.exec(seen)![1])
+
+      yield* first.connection.end
+      const second = yield* accept(relay, KEY_A, "alpha")
+      assert.isTrue(isRunning(shellPid))
+      const listed = second.hello.ptySessions
+      assert.strictEqual(listed.length, 1)
+      assert.strictEqual(listed[0]!.sessionId, "p")
+      assert.strictEqual(listed[0]!.command, "/bin/sh -l")
+      assert.strictEqual(listed[0]!.owner, "ck_test_AAAA")
+      assert.strictEqual(listed[0]!.cols, 80)
+      assert.isAtLeast(listed[0]!.outputOffset, Buffer.byteLength(seen, "latin1"))
+
+      yield* second.connection.send({ kind: { $case: "replay", value: { sessionId: "p", fromOffset: 0 } } })
+      let replayed = ""
+      const got = yield* receiveUntil(second.connection, (m) => {
+        if (m.kind?.$case === "output" && m.kind.value.sessionId === "p")
+          replayed += m.kind.value.data.toString("latin1")
+        return replayed.length >= seen.length
+      })
+      const firstOutput = got.find((m) => m.kind?.$case === "output")!
+      assert.strictEqual((firstOutput.kind as { value: { offset: number } }).value.offset, 0)
+      assert.strictEqual(replayed.slice(0, seen.length), seen)
+    })
+  )
+
   it.scopedLive("switching the active workspace drops the stream and reconnects under the new key", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
@@ -399,10 +456,33 @@ describe("AgentDaemon", () => {
       assert.strictEqual(fs.readFileSync(path.join(home, ".cmdop", "cmdop.pid"), "utf8"), `${process.pid}\n`)
       yield* connection.send(exec("s", ["sh", "-c", "echo $$; exec sleep 100"]))
       const pid = yield* firstLine(connection, "s")
+      yield* connection.send({
+        kind: {
+          $case: "open",
+          value: {
+            sessionId: "p",
+            kind: { $case: "pty", value: { cols: 80, rows: 24, term: "", command: ["/bin/sh"] } },
+            caller: undefined
+          }
+        }
+      })
+      yield* connection.send({
+        kind: {
+          $case: "input",
+          value: { sessionId: "p", data: Buffer.from("echo shell=$$\n"), eof: false, caller: undefined }
+        }
+      })
+      let seen = ""
+      yield* receiveUntil(connection, (m) => {
+        if (m.kind?.$case === "output" && m.kind.value.sessionId === "p") seen += m.kind.value.data.toString("latin1")
+        return /shell=\d+\r\n/.test(seen)
+      })
+      const shellPid = Number(/shell=(\d+)/.exec(seen)![1])
 
       yield* within("the daemon to stop", Fiber.interrupt(daemon), 3_000)
       yield* within("the relay to see the stream close", Deferred.await(connection.gone), 1_000)
       assert.isFalse(isRunning(pid))
+      assert.isFalse(isRunning(shellPid), "PTY sessions end with the daemon")
       assert.strictEqual(readStatus(home)?.state, "STOPPED")
       assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "cmdop.pid")))
     })

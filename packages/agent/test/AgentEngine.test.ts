@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
+import * as PtySessions from "@cmdop/agent/PtySessions"
 import type {
   AgentMessage,
   RelayMessage,
@@ -71,7 +72,8 @@ const start = (options: Partial<AgentEngine.Options> & { readonly failSendWhen?:
     const fiber = yield* AgentEngine.serve(link, {
       window,
       heartbeatInterval: options.heartbeatInterval ?? Duration.infinity,
-      relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.infinity
+      relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.infinity,
+      ...(options.ptySessions !== undefined ? { ptySessions: options.ptySessions } : {})
     }).pipe(Effect.provide(Runner), Effect.forkScoped)
     const harness: Harness = {
       fiber,
@@ -288,7 +290,7 @@ describe("AgentEngine", () => {
     })
   )
 
-  it.scopedLive("pty sessions are refused with 126 and an error", () =>
+  it.scopedLive("pty sessions are refused with 126 and an error without PtySessions", () =>
     Effect.gen(function* () {
       const h = yield* start()
       yield* h.relay({
@@ -403,6 +405,204 @@ describe("AgentEngine", () => {
       const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("3 seconds"))
       assert.deepStrictEqual(exit, Exit.fail("send failed"))
       assert.isFalse(isRunning(a))
+    })
+  )
+})
+
+const makePtys = (options: PtySessions.Options = {}) =>
+  PtySessions.make({ shell: "/bin/sh", killGrace: "300 millis", ...options })
+
+const ptyOpen = (
+  sessionId: string,
+  extra: { readonly command?: ReadonlyArray<string>; readonly cols?: number; readonly rows?: number } = {}
+): RelayMessage => ({
+  kind: {
+    $case: "open",
+    value: {
+      sessionId,
+      kind: {
+        $case: "pty",
+        value: {
+          cols: extra.cols ?? 80,
+          rows: extra.rows ?? 24,
+          term: "",
+          command: [...(extra.command ?? ["/bin/sh"])]
+        }
+      },
+      caller: { kind: "user", principal: "alice@example.com", shareId: "" }
+    }
+  }
+})
+
+const replay = (sessionId: string, fromOffset: number): RelayMessage => ({
+  kind: { $case: "replay", value: { sessionId, fromOffset } }
+})
+
+const ptyText = (outs: ReadonlyArray<SessionOutput>) => Buffer.concat(outs.map((o) => o.data)).toString("latin1")
+
+/** PTY output: STDOUT, ≤ MAX_CHUNK, offsets contiguous from `from`. */
+const assertContiguous = (outs: ReadonlyArray<SessionOutput>, from: number) => {
+  let next = from
+  for (const o of outs) {
+    assert.strictEqual(o.pipe, Pipe.PIPE_STDOUT)
+    assert.strictEqual(o.offset, next, "contiguous offsets")
+    assert.isAtMost(o.data.length, AgentEngine.MAX_CHUNK)
+    next += o.data.length
+  }
+  return next
+}
+
+describe("AgentEngine with PTY sessions", () => {
+  it.scopedLive("streams output with offsets, acks input, resizes, replays on demand, ends with one exit", () =>
+    Effect.gen(function* () {
+      const ptys = yield* makePtys()
+      const h = yield* start({ ptySessions: ptys })
+      yield* h.startAcking("t")
+      yield* h.relay(ptyOpen("t", { cols: 90, rows: 20 }))
+      const line = "echo hi-$((1+1)); stty size\n"
+      yield* h.relay(input("t", line))
+      yield* waitFor("hi-2 and the size", () =>
+        /hi-2\r\n20 90\r\n/.test(ptyText(outputs(h.sent, "t"))) ? true : undefined
+      )
+      const acks = h.sent.flatMap((m) => (m.kind?.$case === "ack" ? [m.kind.value] : []))
+      assert.deepStrictEqual(acks, [{ sessionId: "t", pipe: Pipe.PIPE_STDIN, bytes: line.length }])
+      const [listed] = yield* ptys.list
+      assert.strictEqual(listed!.owner, "alice@example.com")
+
+      yield* h.relay({ kind: { $case: "resize", value: { sessionId: "t", cols: 100, rows: 33 } } })
+      yield* h.relay(input("t", "stty size\n"))
+      yield* waitFor("the new size", () => (ptyText(outputs(h.sent, "t")).includes("33 100\r\n") ? true : undefined))
+      yield* Effect.sleep("50 millis")
+      const before = outputs(h.sent, "t")
+      const end = assertContiguous(before, 0)
+
+      // A replay restarts this link's pump of the session from the offset asked for.
+      yield* h.relay(replay("t", 5))
+      yield* waitFor("the replay", () => (outputs(h.sent, "t").length > before.length ? true : undefined))
+      yield* h.relay(input("t", "echo bye-$((2*3)); exit 3\n"))
+      const exit = yield* exitOf(h, "t")
+      const after = outputs(h.sent, "t").slice(before.length)
+      assertContiguous(after, 5)
+      assert.strictEqual(ptyText(after).slice(0, end - 5), ptyText(before).slice(5))
+      assert.include(ptyText(after), "bye-6\r\n")
+      assert.strictEqual(exit.exitCode, 3)
+      assert.strictEqual(exit.error, "")
+      assert.strictEqual(exit.signal, "")
+      const lastOutput = h.sent.map((m) => m.kind?.$case).lastIndexOf("output")
+      assert.isAbove(
+        h.sent.findIndex((m) => m.kind?.$case === "exit"),
+        lastOutput
+      )
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(exits(h.sent, "t").length, 1)
+      assert.deepStrictEqual(yield* ptys.list, [])
+    })
+  )
+
+  it.scopedLive("a PTY session survives the link; a replay on the next link resumes exactly; exec sessions die", () =>
+    Effect.gen(function* () {
+      const ptys = yield* makePtys()
+      const h1 = yield* start({ ptySessions: ptys })
+      yield* h1.startAcking("p")
+      yield* h1.relay(ptyOpen("p"))
+      yield* h1.relay(exec("x", ["sh", "-c", "echo $$; exec sleep 100"]))
+      const execPid = Number(yield* waitFor("the exec pid", () => text(h1.sent, "x", Pipe.PIPE_STDOUT) || undefined))
+      yield* h1.relay(input("p", "echo one-$((0+1)); echo shell=$$\n"))
+      const shellPid = yield* waitFor("the shell pid", () => {
+        const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h1.sent, "p")))
+        return match ? Number(match[1]) : undefined
+      })
+      yield* Effect.sleep("50 millis")
+      const first = outputs(h1.sent, "p")
+      const n = assertContiguous(first, 0)
+
+      yield* h1.end
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(h1.fiber).pipe(Effect.timeout("3 seconds"))))
+      assert.isFalse(isRunning(execPid), "exec sessions are killed with the link")
+      assert.isTrue(isRunning(shellPid), "the PTY session keeps running")
+      assert.deepStrictEqual(
+        (yield* ptys.list).map((s) => s.sessionId),
+        ["p"]
+      )
+
+      // Output produced while no link is up is kept in the ring.
+      yield* ptys.write("p", Buffer.from("echo two-$((1+1))\n"), "alice@example.com")
+      yield* Effect.sleep("200 millis")
+      assert.isAbove((yield* ptys.list)[0]!.outputOffset, n)
+
+      const h2 = yield* start({ ptySessions: ptys })
+      yield* h2.startAcking("p")
+      yield* h2.relay(replay("p", n))
+      yield* waitFor("two-2", () => (ptyText(outputs(h2.sent, "p")).includes("two-2\r\n") ? true : undefined))
+      yield* h2.relay(input("p", "exit 5\n"))
+      const exit = yield* exitOf(h2, "p")
+      assert.strictEqual(exit.exitCode, 5)
+      const second = outputs(h2.sent, "p")
+      const end = assertContiguous(second, n)
+      const whole = yield* Stream.runCollect(ptys.output("p", 0))
+      const expected = Buffer.concat([...whole].map((p) => p.data)).subarray(0, end)
+      assert.isTrue(
+        Buffer.concat([...first, ...second].map((o) => o.data)).equals(expected),
+        "no byte lost or repeated"
+      )
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(exits(h2.sent, "p").length, 1)
+      assert.strictEqual(exits(h1.sent, "p").length, 0)
+      assert.strictEqual(exits(h1.sent, "x").length, 0)
+    })
+  )
+
+  it.scopedLive("PTY output waits for credit and resumes with acks", () =>
+    Effect.gen(function* () {
+      const ptys = yield* makePtys()
+      const h = yield* start({ ptySessions: ptys, window: 4096 })
+      yield* h.relay(ptyOpen("w"))
+      yield* h.relay(input("w", "head -c 100000 /dev/zero | tr '\\0' x; echo END$((1+1))\n"))
+      yield* waitFor("the window", () => (bytes(h.sent, "w") === 4096 ? true : undefined))
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(bytes(h.sent, "w"), 4096, "nothing beyond the window without acks")
+      yield* h.startAcking("w")
+      yield* waitFor("the end", () => (ptyText(outputs(h.sent, "w")).includes("END2\r\n") ? true : undefined))
+      assert.isFalse(h.overran())
+      assertContiguous(outputs(h.sent, "w"), 0)
+      assert.include(ptyText(outputs(h.sent, "w")), "x".repeat(100_000))
+    })
+  )
+
+  it.scopedLive("close and the idle timeout end a session with their reason; failures are answered at once", () =>
+    Effect.gen(function* () {
+      const ptys = yield* makePtys({ idleTimeout: "300 millis", reapInterval: "20 millis" })
+      const h = yield* start({ ptySessions: ptys })
+      yield* h.startAcking("c")
+      yield* h.relay(ptyOpen("c"))
+      yield* h.relay(ptyOpen("idle"))
+      yield* h.relay(input("c", "echo shell=$$\n"))
+      const pid = yield* waitFor("the shell pid", () => {
+        const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h.sent, "c")))
+        return match ? Number(match[1]) : undefined
+      })
+      yield* h.relay({ kind: { $case: "close", value: { sessionId: "c", reason: "client gone" } } })
+      const closed = yield* exitOf(h, "c", 3_000)
+      assert.strictEqual(closed.error, "closed")
+      assert.strictEqual(closed.signal, "HUP")
+      assert.strictEqual(closed.exitCode, 129)
+      assert.isFalse(isRunning(pid))
+      const idle = yield* exitOf(h, "idle", 3_000)
+      assert.strictEqual(idle.error, "idle")
+
+      yield* h.relay(ptyOpen("missing", { command: ["cmdop-no-such-shell"] }))
+      const missing = yield* exitOf(h, "missing")
+      assert.strictEqual(missing.exitCode, 127)
+      assert.strictEqual(missing.error, "command not found: cmdop-no-such-shell")
+      yield* h.relay(replay("ghost", 0))
+      const ghost = yield* exitOf(h, "ghost")
+      assert.strictEqual(ghost.exitCode, 126)
+      assert.strictEqual(ghost.error, AgentEngine.UNKNOWN_SESSION)
+      // A replay of a session whose exit was already reported on this link is ignored.
+      yield* h.relay(replay("c", 0))
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(exits(h.sent, "c").length, 1)
+      assert.strictEqual(exits(h.sent, "idle").length, 1)
     })
   )
 })

@@ -15,6 +15,7 @@ import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
 import * as picker from "./commands/picker.js"
 import * as sessions from "./commands/sessions.js"
+import { shareCommand } from "./commands/share.js"
 import { keyCommand, setKeyCommand } from "./commands/key.js"
 import * as machines from "./commands/machines.js"
 import { agentCommand } from "./commands/agent.js"
@@ -43,7 +44,15 @@ const connect = connectBase.pipe(
     })
   ),
   Command.withDescription("reach machines through the relay, and manage local workspaces and keys"),
-  Command.withSubcommands([execCommand, workspaceCommand, wsAlias, keyCommand, setKeyCommand, whoamiCommand])
+  Command.withSubcommands([
+    execCommand,
+    shareCommand,
+    workspaceCommand,
+    wsAlias,
+    keyCommand,
+    setKeyCommand,
+    whoamiCommand
+  ])
 )
 
 export const root = Command.make("cmdop").pipe(

@@ -27,4 +27,3 @@ export const remember = (machineId: string) =>
     yield* AtomicFile.ensurePrivateDir(paths.root)
     yield* AtomicFile.write(fileOf(paths.root), JSON.stringify(ids) + "\n")
   }).pipe(Effect.ignore)
-

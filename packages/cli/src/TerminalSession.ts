@@ -80,13 +80,16 @@ export const keys: Effect.Effect<Keys, never, Scope.Scope> = Effect.gen(function
 })
 
 /** Window sizes: one now, then one per SIGWINCH, until the scope closes. */
-export const resizes: Effect.Effect<Stream.Stream<{ readonly cols: number; readonly rows: number }>, never, Scope.Scope> =
-  Effect.gen(function* () {
-    const queue = yield* Queue.sliding<{ readonly cols: number; readonly rows: number }>(1)
-    const onResize = () => void Queue.unsafeOffer(queue, size())
-    yield* Effect.acquireRelease(
-      Effect.sync(() => process.on("SIGWINCH", onResize)),
-      () => Effect.sync(() => process.off("SIGWINCH", onResize))
-    )
-    return Stream.fromQueue(queue)
-  })
+export const resizes: Effect.Effect<
+  Stream.Stream<{ readonly cols: number; readonly rows: number }>,
+  never,
+  Scope.Scope
+> = Effect.gen(function* () {
+  const queue = yield* Queue.sliding<{ readonly cols: number; readonly rows: number }>(1)
+  const onResize = () => void Queue.unsafeOffer(queue, size())
+  yield* Effect.acquireRelease(
+    Effect.sync(() => process.on("SIGWINCH", onResize)),
+    () => Effect.sync(() => process.off("SIGWINCH", onResize))
+  )
+  return Stream.fromQueue(queue)
+})

@@ -86,7 +86,12 @@ export type AttachInput = Data.TaggedEnum<{
 export const AttachInput = Data.taggedEnum<AttachInput>()
 
 export type AttachEvent = Data.TaggedEnum<{
-  Attached: { readonly machine: Machine; readonly sessionId: string; readonly created: boolean; readonly offset: number }
+  Attached: {
+    readonly machine: Machine
+    readonly sessionId: string
+    readonly created: boolean
+    readonly offset: number
+  }
   /** `offset` is the position of `data[0]` in the session's output stream. */
   Output: { readonly offset: number; readonly data: Uint8Array }
   /** The session is over for this client: the shell exited, it was closed, or the credential was revoked. */

@@ -5,7 +5,7 @@
 import * as Schema from "effect/Schema"
 
 export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
-  reason: Schema.Literal("Unavailable", "Timeout", "Internal", "Protocol"),
+  reason: Schema.Literal("Unavailable", "Timeout", "Internal", "Protocol", "InvalidRequest"),
   server: Schema.String,
   detail: Schema.String
 }) {
@@ -17,6 +17,8 @@ export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
         return `relay ${this.server} did not answer in time: ${this.detail}`
       case "Internal":
         return `relay ${this.server} failed: ${this.detail}`
+      case "InvalidRequest":
+        return this.detail
       case "Protocol":
         return `relay ${this.server} sent something this CLI does not understand: ${this.detail} (versions differ?)`
     }

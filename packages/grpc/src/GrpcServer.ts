@@ -175,10 +175,12 @@ export const make = <const Services extends ReadonlyArray<Service<any>>>(
     const run: internal.Run<ServiceContext<Services[number]>> =
       yield* FiberSet.runtime(fibers)<ServiceContext<Services[number]>>()
     const server = new grpc.Server({ ...channelOptions.defaults, ...options.channelOptions })
+    channelOptions.tuneServerBeforeBind(server)
     for (const s of options.services) server.addService(s.definition, s.implement(run))
     const timeoutMillis = Duration.toMillis(Duration.decode(options.shutdownTimeout ?? "5 seconds"))
     const port = yield* Effect.acquireRelease(
       internal.bind(server, address, credentials).pipe(
+        Effect.tap(() => Effect.sync(() => channelOptions.tuneServerAfterBind(server))),
         Effect.tapError(() => Effect.sync(() => server.forceShutdown())),
         Effect.mapError((cause) => new GrpcServerError({ reason: "Bind", address, cause }))
       ),

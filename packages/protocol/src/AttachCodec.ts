@@ -2,12 +2,7 @@
  * Interactive sessions between the domain (`AttachRequest`, `AttachInput`, `AttachEvent`, `PtySession`) and the
  * client wire messages (`AttachStart`, `AttachRequest`, `AttachEvent`, `PtySession`).
  */
-import {
-  AttachEvent,
-  AttachInput,
-  type AttachRequest,
-  type PtySession
-} from "@cmdop/domain/RelayClient"
+import { AttachEvent, AttachInput, type AttachRequest, type PtySession } from "@cmdop/domain/RelayClient"
 import type * as Wire from "./generated/cmdop/connect/v1/client.js"
 import * as MachineCodec from "./MachineCodec.js"
 
@@ -57,7 +52,12 @@ export const eventToWire = (e: AttachEvent): Wire.AttachEvent => {
       return {
         kind: {
           $case: "attached",
-          value: { machine: MachineCodec.toWire(e.machine), sessionId: e.sessionId, created: e.created, offset: e.offset }
+          value: {
+            machine: MachineCodec.toWire(e.machine),
+            sessionId: e.sessionId,
+            created: e.created,
+            offset: e.offset
+          }
         }
       }
     case "Output":

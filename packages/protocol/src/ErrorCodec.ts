@@ -29,9 +29,11 @@ const codeOf = (e: RelayCallError): grpc.status => {
     case "RelayError":
       return e.reason === "Timeout"
         ? grpc.status.DEADLINE_EXCEEDED
-        : e.reason === "Unavailable"
-          ? grpc.status.UNAVAILABLE
-          : grpc.status.INTERNAL
+        : e.reason === "InvalidRequest"
+          ? grpc.status.INVALID_ARGUMENT
+          : e.reason === "Unavailable"
+            ? grpc.status.UNAVAILABLE
+            : grpc.status.INTERNAL
   }
 }
 

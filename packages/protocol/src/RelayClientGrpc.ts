@@ -124,8 +124,13 @@ export const make = (options: Options) =>
           Effect.mapError(mapError),
           Effect.flatMap((r) =>
             r.machine
-              ? Effect.succeed({ machine: MachineCodec.fromWire(r.machine), sessions: r.sessions.map(AttachCodec.sessionFromWire) })
-              : Effect.fail(new RelayError({ reason: "Protocol", server: options.server, detail: "no machine in the answer" }))
+              ? Effect.succeed({
+                  machine: MachineCodec.fromWire(r.machine),
+                  sessions: r.sessions.map(AttachCodec.sessionFromWire)
+                })
+              : Effect.fail(
+                  new RelayError({ reason: "Protocol", server: options.server, detail: "no machine in the answer" })
+                )
           )
         ),
       createShare: (machine, ttlSeconds) =>

@@ -7,7 +7,10 @@ import type * as Wire from "./generated/cmdop/connect/v1/client.js"
 
 const kinds = new Set(["created", "used", "denied", "expired", "revoked"])
 
-export const toWire = (link: ShareLink, extra: { readonly url?: string; readonly token?: string } = {}): Wire.ShareLink => ({
+export const toWire = (
+  link: ShareLink,
+  extra: { readonly url?: string; readonly token?: string } = {}
+): Wire.ShareLink => ({
   id: link.id,
   machineId: link.machineId,
   machineHostname: link.machineHostname,
@@ -41,4 +44,3 @@ export const fromWire = (w: Wire.ShareLink, workspaceId = ""): ShareLink =>
     },
     { disableValidation: true }
   )
-

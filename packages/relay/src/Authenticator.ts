@@ -1,7 +1,7 @@
 /**
  * Turns the bearer credential of a call into a `Principal`, on every call: the relay never caches a decision, so
- * a rotated key is locked out at once. Today a credential is a workspace API key; share tokens (JWTs) and OAuth
- * access tokens plug in here.
+ * a rotated key or a revoked share link is locked out at once. A credential is a workspace API key (`ck_…`) or a
+ * share token (a JWT, `eyJ…`: a guest confined to one machine); OAuth access tokens plug in here.
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import type { Principal } from "@cmdop/domain/RelayClient"
@@ -10,6 +10,8 @@ import * as Secret from "@cmdop/domain/Secret"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type { ShareError } from "@cmdop/domain/ShareError"
+import type { ShareService } from "@cmdop/domain/ShareService"
 import type { RelayStore } from "./store/service.js"
 
 /** The `authorization` metadata value → the bearer credential, if well-formed. */
@@ -23,9 +25,24 @@ export interface Caller extends Principal {
   readonly credential: Redacted.Redacted<string>
   /** For a guest: the share link's id. */
   readonly shareId?: string
+  /** For a guest: the one machine's hostname (for messages). */
+  readonly machineHostname?: string
+  /** For a guest: when the link expires (ms); its sessions end then. */
+  readonly expiresAt?: number
 }
 
-export const make = (store: RelayStore["Type"], server: string) => {
+/** A share token looks like a JWT: three base64url parts, the first a JSON header (`eyJ…`). */
+export const looksLikeShareToken = (credential: string): boolean =>
+  credential.startsWith("eyJ") && credential.split(".").length === 3
+
+/** A share-link failure as the caller sees it. */
+export const shareDenied = (e: ShareError): AccessError =>
+  new AccessError({
+    reason: e.reason === "NotAllowed" ? "PermissionDenied" : "Unauthenticated",
+    detail: e.message
+  })
+
+export const make = (store: RelayStore["Type"], shares: ShareService["Type"], server: string) => {
   const authenticate = (
     credential: Redacted.Redacted<string> | undefined
   ): Effect.Effect<Caller, AccessError | RelayError> =>
@@ -35,6 +52,28 @@ export const make = (store: RelayStore["Type"], server: string) => {
           reason: "Unauthenticated",
           detail: 'no credential sent: pass --api-key, set CMDOP_API_KEY, or run "cmdop connect key set <key>"'
         })
+      if (looksLikeShareToken(Redacted.value(credential))) {
+        const grant = yield* shares
+          .validate(Redacted.value(credential))
+          .pipe(
+            Effect.mapError((e) =>
+              e.reason === "Unavailable"
+                ? new RelayError({ reason: "Internal", server, detail: e.message })
+                : shareDenied(e)
+            )
+          )
+        return {
+          credential,
+          workspaceId: grant.workspaceId,
+          workspaceName: grant.workspaceName,
+          kind: "guest" as const,
+          principal: `share ${grant.linkId}`,
+          machineId: grant.machineId,
+          machineHostname: grant.machineHostname,
+          shareId: grant.linkId,
+          ...(grant.expiresAt === undefined ? {} : { expiresAt: grant.expiresAt })
+        } satisfies Caller
+      }
       const identity = yield* store
         .authenticateKey(credential)
         .pipe(Effect.mapError((e) => new RelayError({ reason: "Internal", server, detail: e.message })))

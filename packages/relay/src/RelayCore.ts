@@ -23,6 +23,8 @@ import {
   type RelayCallError
 } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
+import type { ShareError } from "@cmdop/domain/ShareError"
+import { ShareService } from "@cmdop/domain/ShareService"
 import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
 import {
   type AgentMessage,
@@ -38,7 +40,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -58,6 +60,10 @@ export interface Options {
   readonly staleAfter?: Duration.DurationInput
   /** Per-session flow-control window in bytes. Default 2 MiB. */
   readonly window?: number
+  /** The base URL share links point at (`<publicUrl>/s/<token>`). Default `http://<server>`. */
+  readonly publicUrl?: string
+  /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
+  readonly guestSweep?: Duration.DurationInput
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -114,7 +120,10 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
     readonly listSessions: (
       caller: Authenticator.Caller,
       machine: string
-    ) => Effect.Effect<{ readonly machine: Machine.Machine; readonly sessions: ReadonlyArray<PtySession> }, RelayCallError>
+    ) => Effect.Effect<
+      { readonly machine: Machine.Machine; readonly sessions: ReadonlyArray<PtySession> },
+      RelayCallError
+    >
     readonly createShare: (
       caller: Authenticator.Caller,
       machine: string,
@@ -136,11 +145,13 @@ const toBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLe
 export const make = (options: Options) =>
   Effect.gen(function* () {
     const store = yield* RelayStore
+    const shares = yield* ShareService
     const server = options.server
+    const publicUrl = (options.publicUrl ?? `http://${options.server}`).replace(/\/+$/, "")
     const heartbeatSeconds = options.heartbeatSeconds ?? 30
     const staleAfterMs = Duration.toMillis(options.staleAfter ?? "90 seconds")
     const maxWindow = options.window ?? DEFAULT_WINDOW
-    const auth = Authenticator.make(store, server)
+    const auth = Authenticator.make(store, shares, server)
     const registry = new Registry()
 
     const internal = (e: RelayStoreError) => new RelayError({ reason: "Internal", server, detail: e.message })
@@ -157,8 +168,25 @@ export const make = (options: Options) =>
         caller.machineId === undefined ? all : all.filter((m) => m.id === caller.machineId)
       ).pipe(Effect.mapError(internal))
 
-    const resolveMachine = (caller: Authenticator.Caller, query: string) =>
-      Effect.flatMap(machinesOf(caller), (machines) => Machine.resolve(machines, query))
+    const resolveMachine = (
+      caller: Authenticator.Caller,
+      query: string
+    ): Effect.Effect<Machine.Machine, RelayCallError> =>
+      Effect.flatMap(machinesOf(caller), (machines): Effect.Effect<Machine.Machine, RelayCallError> =>
+        caller.kind === "guest"
+          ? // A guest's world is one machine: any other name is refused without saying whether it exists.
+            Effect.flatMap(Effect.either(Machine.resolve(machines, query)), (found) =>
+              found._tag === "Right"
+                ? Effect.succeed(found.right)
+                : Effect.fail(
+                    new AccessError({
+                      reason: "PermissionDenied",
+                      detail: `share link is for machine ${caller.machineHostname ?? caller.machineId}, not ${query}`
+                    })
+                  )
+            )
+          : Machine.resolve(machines, query)
+      )
 
     const listMachines = (caller: Authenticator.Caller, opts: { readonly onlineOnly: boolean }) =>
       Effect.gen(function* () {
@@ -183,7 +211,9 @@ export const make = (options: Options) =>
           const conn = registry.get(machine.id)
           if (!conn || !machine.online) return yield* offline(machine, yield* Clock.currentTimeMillis)
 
+          if (caller.shareId !== undefined) yield* shares.recordUse(caller.shareId, `exec ${request.argv[0]}`)
           const session: Session = {
+            ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
             id: randomUUID(),
             items: yield* Queue.unbounded<SessionItem>(),
             stdinCredit: yield* Effect.makeSemaphore(conn.window),
@@ -540,6 +570,11 @@ export const make = (options: Options) =>
         Effect.gen(function* () {
           const { conn, machine } = yield* onlineConnection(caller, request.machine)
           const now = yield* Clock.currentTimeMillis
+          if (caller.shareId !== undefined)
+            yield* shares.recordUse(
+              caller.shareId,
+              request.sessionId === undefined ? "attach (new session)" : `attach ${request.sessionId}`
+            )
           const existing = request.sessionId === undefined ? undefined : conn.ptys.get(request.sessionId)
           if (request.sessionId !== undefined && !existing)
             return yield* new MachineError({
@@ -590,7 +625,8 @@ export const make = (options: Options) =>
             caller,
             request,
             input,
-            head: (offset) => AttachEvent.Attached({ machine, sessionId: state.id, created: existing === undefined, offset })
+            head: (offset) =>
+              AttachEvent.Attached({ machine, sessionId: state.id, created: existing === undefined, offset })
           })
         })
       )
@@ -612,6 +648,94 @@ export const make = (options: Options) =>
           }))
         return { machine, sessions }
       })
+
+    const shareFailure = (e: ShareError): RelayCallError =>
+      e.reason === "InvalidTtl"
+        ? new RelayError({ reason: "InvalidRequest", server, detail: e.message })
+        : e.reason === "Unavailable"
+          ? new RelayError({ reason: "Internal", server, detail: e.message })
+          : e.reason === "NotFound"
+            ? new AccessError({ reason: "PermissionDenied", detail: e.message })
+            : Authenticator.shareDenied(e)
+
+    const workspaceOnly = (caller: Authenticator.Caller, what: string) =>
+      caller.kind === "guest"
+        ? Effect.fail(
+            new AccessError({
+              reason: "PermissionDenied",
+              detail: `a share link cannot ${what}; use a workspace API key (share links reach one machine only)`
+            })
+          )
+        : Effect.void
+
+    const createShare = (caller: Authenticator.Caller, query: string, ttlSeconds: number) =>
+      Effect.gen(function* () {
+        yield* workspaceOnly(caller, "mint share links")
+        const machine = yield* resolveMachine(caller, query)
+        return yield* shares
+          .mint({
+            creator: { workspaceId: caller.workspaceId, principal: caller.principal, kind: caller.kind },
+            machine: { id: machine.id, hostname: machine.hostname, workspaceId: machine.workspaceId },
+            ttlSeconds,
+            publicUrl
+          })
+          .pipe(Effect.mapError(shareFailure))
+      })
+
+    const listShares = (caller: Authenticator.Caller, query: string | undefined) =>
+      Effect.gen(function* () {
+        yield* workspaceOnly(caller, "list share links")
+        const machineId = query === undefined || query === "" ? undefined : (yield* resolveMachine(caller, query)).id
+        return yield* shares.list(caller.workspaceId, machineId).pipe(Effect.mapError(shareFailure))
+      })
+
+    /** Ends every live session that came through `shareId`, at once, with `reason`. */
+    const endGuestSessions = (shareId: string, reason: string, error: RelayCallError) =>
+      Effect.forEach(
+        registry.all(),
+        (conn) =>
+          Effect.gen(function* () {
+            for (const session of conn.sessions.values()) {
+              if (session.shareId !== shareId) continue
+              yield* Queue.offer(session.items, { _tag: "Lost", error })
+              yield* conn.send({ kind: { $case: "close", value: { sessionId: session.id, reason } } })
+            }
+            for (const pty of conn.ptys.values()) yield* Attach.cutViewers(pty, shareId, { exitCode: 0, reason })
+          }),
+        { discard: true }
+      )
+
+    const revokeShare = (caller: Authenticator.Caller, id: string) =>
+      Effect.gen(function* () {
+        yield* workspaceOnly(caller, "revoke share links")
+        const link = yield* shares.revoke(caller.workspaceId, id).pipe(Effect.mapError(shareFailure))
+        yield* endGuestSessions(
+          link.id,
+          "share link revoked",
+          new AccessError({ reason: "Unauthenticated", detail: `share link ${link.id} was revoked` })
+        )
+        return link
+      })
+
+    // Guests' sessions end when their link stops validating for any reason (expiry, key rotation, revocation
+    // through another relay node): each live guest credential is checked again every `guestSweep`.
+    yield* Effect.gen(function* () {
+      const credentials = new Map<string, Authenticator.Caller>()
+      for (const conn of registry.all()) {
+        for (const session of conn.sessions.values())
+          if (session.guest !== undefined) credentials.set(session.guest.shareId!, session.guest)
+        for (const pty of conn.ptys.values())
+          for (const viewer of pty.viewers)
+            if (viewer.guest !== undefined) credentials.set(viewer.guest.shareId!, viewer.guest)
+      }
+      for (const [shareId, guest] of credentials) {
+        const check = yield* Effect.either(shares.validate(Redacted.value(guest.credential)))
+        if (check._tag === "Left" && check.left.reason !== "Unavailable") {
+          const reason = check.left.reason === "Expired" ? "share link expired" : check.left.message
+          yield* endGuestSessions(shareId, reason, Authenticator.shareDenied(check.left))
+        }
+      }
+    }).pipe(Effect.repeat(Schedule.spaced(options.guestSweep ?? "5 seconds")), Effect.forkScoped)
 
     // Liveness: a machine silent for longer than `staleAfter` is closed (and so marked offline).
     yield* Effect.gen(function* () {
@@ -647,16 +771,15 @@ export const make = (options: Options) =>
       connectAgent,
       attach,
       listSessions,
-      // Interim until the share service lands in the core (same session): an explicit refusal, not a fake.
-      createShare: () => Effect.fail(new RelayError({ reason: "Protocol", server, detail: "share links are not enabled on this relay yet" })),
-      listShares: () => Effect.fail(new RelayError({ reason: "Protocol", server, detail: "share links are not enabled on this relay yet" })),
-      revokeShare: () => Effect.fail(new RelayError({ reason: "Protocol", server, detail: "share links are not enabled on this relay yet" }))
+      createShare,
+      listShares,
+      revokeShare
     })
   })
 
 /** The store keeps only this hash of a machine secret (32 random bytes, so no salt is needed). */
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex")
 
-/** The core over the `RelayStore` in context; its background liveness check lives as long as the layer. */
-export const layer = (options: Options): Layer.Layer<RelayCore, never, RelayStore> =>
+/** The core over the `RelayStore` and `ShareService` in context; its background checks live as long as the layer. */
+export const layer = (options: Options): Layer.Layer<RelayCore, never, RelayStore | ShareService> =>
   Layer.scoped(RelayCore, make(options))

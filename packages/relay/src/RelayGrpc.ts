@@ -103,11 +103,16 @@ export const services = Effect.gen(function* () {
               detail: "the first attach message must be AttachStart"
             })
           // The client's half-close (or cancel) ends `input`, which detaches this viewer.
-          const input = Stream.concat(Stream.fromIterable(messages.slice(1)), Stream.fromPull(Effect.succeed(pull))).pipe(
+          const input = Stream.concat(
+            Stream.fromIterable(messages.slice(1)),
+            Stream.fromPull(Effect.succeed(pull))
+          ).pipe(
             Stream.filterMap((m) => Option.fromNullable(AttachCodec.inputFromWire(m))),
             Stream.catchAll(() => Stream.empty)
           )
-          return core.attach(who, AttachCodec.startFromWire(start.kind.value), input).pipe(Stream.map(AttachCodec.eventToWire))
+          return core
+            .attach(who, AttachCodec.startFromWire(start.kind.value), input)
+            .pipe(Stream.map(AttachCodec.eventToWire))
         })
       ).pipe(Stream.mapError(toStatus)),
     listSessions: (req, ctx) =>

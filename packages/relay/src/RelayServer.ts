@@ -7,6 +7,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import { ShareService } from "@cmdop/domain/ShareService"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -20,7 +21,11 @@ import { RelayCore } from "./RelayCore.js"
 import * as RelayCoreModule from "./RelayCore.js"
 import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
+import * as SharePage from "./share/SharePage.js"
+import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
+import * as TerminalPage from "./web/TerminalPage.js"
+import * as TerminalSocket from "./web/TerminalSocket.js"
 
 export interface Options {
   /** Where the embedded store lives (`relay.db`). */
@@ -53,29 +58,49 @@ export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
     ? RelayStoreModule.layerPostgres({ url: options.db })
     : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
-const httpRoutes = Effect.gen(function* () {
-  const core = yield* RelayCore
-  return HttpRouter.empty.pipe(
-    HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
-    HttpRouter.get(
-      "/metrics",
-      Effect.sync(() =>
-        HttpServerResponse.text(
-          [
-            "# HELP cmdop_agents_connected Agent streams connected to this relay node.",
-            "# TYPE cmdop_agents_connected gauge",
-            `cmdop_agents_connected ${core.stats().agents}`,
-            "# HELP cmdop_sessions_active Exec sessions in progress on this relay node.",
-            "# TYPE cmdop_sessions_active gauge",
-            `cmdop_sessions_active ${core.stats().sessions}`,
-            ""
-          ].join("\n"),
-          { contentType: "text/plain; version=0.0.4" }
+/** `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`. */
+const httpRoutes = (grpcAddress: string) =>
+  Effect.gen(function* () {
+    const core = yield* RelayCore
+    const shares = yield* ShareService
+    return HttpRouter.empty.pipe(
+      HttpRouter.get(
+        "/s/:token",
+        Effect.gen(function* () {
+          const { token } = yield* HttpRouter.params
+          const page = yield* SharePage.render(token ?? "", grpcAddress).pipe(
+            Effect.provideService(ShareService, shares)
+          )
+          return HttpServerResponse.text(page.html, {
+            status: page.status,
+            contentType: "text/html; charset=utf-8",
+            headers: page.headers
+          })
+        })
+      ),
+      HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
+      HttpRouter.get("/s/:token/ws", TerminalSocket.handler(core)),
+      HttpRouter.get("/assets/terminal.js", TerminalPage.script),
+      HttpRouter.get("/assets/terminal.css", TerminalPage.stylesheet),
+      HttpRouter.get(
+        "/metrics",
+        Effect.sync(() =>
+          HttpServerResponse.text(
+            [
+              "# HELP cmdop_agents_connected Agent streams connected to this relay node.",
+              "# TYPE cmdop_agents_connected gauge",
+              `cmdop_agents_connected ${core.stats().agents}`,
+              "# HELP cmdop_sessions_active Exec sessions in progress on this relay node.",
+              "# TYPE cmdop_sessions_active gauge",
+              `cmdop_sessions_active ${core.stats().sessions}`,
+              ""
+            ].join("\n"),
+            { contentType: "text/plain; version=0.0.4" }
+          )
         )
       )
     )
-  )
-})
+  })
 
 /** Runs a relay on an already-provided store until the scope closes. */
 export const serveWith = (
@@ -89,10 +114,11 @@ export const serveWith = (
     // the core is built with the requested one and corrected below for messages only.
     const coreLayer = RelayCoreModule.layer({
       server: display(options.grpcPort),
+      ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
-    const context = yield* Layer.build(coreLayer)
+    const context = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     const services = yield* Effect.provide(RelayGrpc.services, context)
     const grpc = yield* GrpcServer.make({
       services,
@@ -106,7 +132,7 @@ export const serveWith = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const routes = yield* Effect.provide(httpRoutes, context)
+    const routes = yield* Effect.provide(httpRoutes(grpc.address), context)
     const httpContext = yield* Layer.build(
       HttpServer.serve(routes).pipe(
         Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: options.httpPort, host }))

@@ -4,6 +4,7 @@
  */
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
+import * as PtySessions from "@cmdop/agent/PtySessions"
 import type { AgentMessage, MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import { RelayCore } from "@cmdop/relay/RelayCore"
 import * as Effect from "effect/Effect"
@@ -46,9 +47,15 @@ export const attach = (credential: string, who: MachineIdentity, options: Option
     const welcome = [...first][0]
     if (welcome?.kind?.$case !== "welcome") return yield* Effect.dieMessage("expected Welcome")
     const rest = Stream.concat(Stream.fromIterable([...first].slice(1)), Stream.fromPull(Effect.succeed(fromRelay)))
+    const ptySessions = yield* PtySessions.make()
     const fiber = yield* AgentEngine.serve(
       { incoming: rest, send: (m) => Queue.offer(toRelay, m) },
-      { window: welcome.kind.value.window, heartbeatInterval: "10 seconds", relaySilenceTimeout: "1 hour" }
+      {
+        window: welcome.kind.value.window,
+        heartbeatInterval: "10 seconds",
+        relaySilenceTimeout: "1 hour",
+        ptySessions
+      }
     ).pipe(Effect.provide(ProcessRunner.layer), Effect.forkScoped)
     // Stopping ends the engine and the agent's side of the stream, so the relay sees the connection close.
     return { fiber, machineId: who.machineId, stop: Effect.zipRight(Fiber.interrupt(fiber), Queue.shutdown(toRelay)) }

@@ -8,6 +8,7 @@ import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
+import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import type { AgentMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as Context from "effect/Context"
@@ -19,7 +20,10 @@ import * as Stream from "effect/Stream"
 
 const setup = Effect.gen(function* () {
   const context = yield* Layer.build(
-    RelayCore.layer({ server: "test", staleAfter: "600 millis" }).pipe(Layer.provideMerge(RelayStore.layerMemory))
+    RelayCore.layer({ server: "test", staleAfter: "600 millis" }).pipe(
+      Layer.provideMerge(ShareServiceLive.layer),
+      Layer.provideMerge(RelayStore.layerMemory)
+    )
   )
   const store = Context.get(context, RelayStore.RelayStore)
   const core = Context.get(context, RelayCore.RelayCore)

@@ -5,6 +5,7 @@ import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
+import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { RelayClient } from "@cmdop/domain/RelayClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,7 +16,10 @@ import * as Redacted from "effect/Redacted"
 relayClientContract("in-process", () =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
-      RelayCore.layer({ server: "in-process" }).pipe(Layer.provideMerge(RelayStore.layerMemory))
+      RelayCore.layer({ server: "in-process" }).pipe(
+        Layer.provideMerge(ShareServiceLive.layer),
+        Layer.provideMerge(RelayStore.layerMemory)
+      )
     )
     const store = Context.get(context, RelayStore.RelayStore)
     const a = yield* store.createWorkspace(WorkspaceName.make("team-a"))

@@ -1,6 +1,8 @@
 /**
  * Process-group plumbing for the exec engine: every command runs as the leader of its own process group, so its
- * whole tree (children, grandchildren, background jobs) is signalled at once through `kill(-pgid, sig)`.
+ * whole tree (children, grandchildren, background jobs) is signalled at once through `kill(-pgid, sig)`. And
+ * session plumbing for PTY sessions: a PTY's shell leads its own login session, its jobs each get a process group
+ * inside it, so the whole tree is found by session id.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -80,6 +82,81 @@ export const killGroup = (pgid: number, grace: Duration.DurationInput): Effect.E
     const poll: Effect.Effect<void> = Effect.suspend(() => {
       if (!groupAlive(pgid)) return Effect.void
       if (Date.now() >= deadline) return Effect.sync(() => void signalGroup(pgid, "SIGKILL"))
+      return Effect.zipRight(Effect.sleep(Duration.millis(20)), poll)
+    })
+    return Effect.zipRight(Effect.sleep(Duration.millis(5)), poll)
+  })
+
+/** The fields of `/proc/<pid>/stat` after the command name, or `undefined` when unreadable (no /proc, gone). */
+const statFields = (pid: number | string): Array<string> | undefined => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    // "pid (comm) state ppid pgrp session tty_nr tpgid …": comm may hold spaces, so parse after the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The live (non-zombie) members of the login session `sid` (a PTY's shell leads its own session; its jobs get their
+ * own process groups but stay in the session). `undefined` where there is no `/proc`.
+ */
+export const sessionMembers = (sid: number): Array<number> | undefined => {
+  if (!hasProc) return undefined
+  let entries: Array<string>
+  try {
+    entries = fs.readdirSync("/proc")
+  } catch {
+    return undefined
+  }
+  const members: Array<number> = []
+  for (const entry of entries) {
+    const code = entry.charCodeAt(0)
+    if (code < 48 || code > 57) continue
+    const fields = statFields(entry)
+    if (fields !== undefined && Number(fields[3]) === sid && fields[0] !== "Z" && fields[0] !== "X")
+      members.push(Number(entry))
+  }
+  return members
+}
+
+/**
+ * The foreground process group of the terminal `pid` controls (its `tpgid`), which is what the terminal driver
+ * signals on Ctrl-C; `undefined` when unknown (no /proc, process gone, no terminal).
+ */
+export const foregroundGroup = (pid: number): number | undefined => {
+  const tpgid = Number(statFields(pid)?.[5])
+  return Number.isInteger(tpgid) && tpgid > 1 ? tpgid : undefined
+}
+
+const signalPid = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // gone already, or not ours
+  }
+}
+
+/**
+ * Kills every member of the session led by `sid` (a PTY's whole tree, all its jobs): SIGHUP and SIGTERM (an
+ * interactive shell ignores TERM but not HUP), then SIGKILL once `grace` has passed with some member still alive.
+ * Without /proc only the leader's process group is signalled. Completes when the members are gone or SIGKILL was sent.
+ */
+export const killSession = (sid: number, grace: Duration.DurationInput): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (!Number.isInteger(sid) || sid <= 1) return Effect.void
+    const members = () => sessionMembers(sid) ?? (groupAlive(sid) ? [-sid] : [])
+    const signalAll = (signal: NodeJS.Signals) => {
+      for (const pid of members()) signalPid(pid, signal)
+    }
+    signalAll("SIGHUP")
+    signalAll("SIGCONT")
+    signalAll("SIGTERM")
+    const deadline = Date.now() + Duration.toMillis(grace)
+    const poll: Effect.Effect<void> = Effect.suspend(() => {
+      if (members().length === 0) return Effect.void
+      if (Date.now() >= deadline) return Effect.sync(() => signalAll("SIGKILL"))
       return Effect.zipRight(Effect.sleep(Duration.millis(20)), poll)
     })
     return Effect.zipRight(Effect.sleep(Duration.millis(5)), poll)

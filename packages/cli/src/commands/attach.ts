@@ -99,7 +99,10 @@ const session = (client: RelayClient["Type"], hostname: string, initialSession: 
       })
 
       const keys = yield* Terminal.keys
-      yield* keys.input.pipe(Stream.runForEach((data) => Queue.offer(inputs, AttachInput.Data({ data }))), Effect.forkScoped)
+      yield* keys.input.pipe(
+        Stream.runForEach((data) => Queue.offer(inputs, AttachInput.Data({ data }))),
+        Effect.forkScoped
+      )
       yield* Effect.flatMap(Terminal.resizes, (sizes) =>
         Stream.runForEach(sizes, (s) => Queue.offer(inputs, AttachInput.Resize(s)))
       ).pipe(Effect.forkScoped)
@@ -120,7 +123,9 @@ const session = (client: RelayClient["Type"], hostname: string, initialSession: 
           return 0
         }
         if (outcome._tag === "Ended") {
-          yield* Stdio.stderr(new TextEncoder().encode(`\r\ncmdop: session ended (${outcome.reason}, exit ${outcome.exitCode})\r\n`))
+          yield* Stdio.stderr(
+            new TextEncoder().encode(`\r\ncmdop: session ended (${outcome.reason}, exit ${outcome.exitCode})\r\n`)
+          )
           return outcome.exitCode ?? 0
         }
         // Lost: the relay, the network or the machine dropped. Retry within the grace period, resuming at `offset`.

@@ -35,7 +35,10 @@ export const rank = (
   recent: ReadonlyArray<string>
 ): ReadonlyArray<Machine> =>
   machines
-    .map((m) => ({ m, score: Math.min(fuzzyScore(query, m.hostname) ?? Infinity, fuzzyScore(query, m.name) ?? Infinity) }))
+    .map((m) => ({
+      m,
+      score: Math.min(fuzzyScore(query, m.hostname) ?? Infinity, fuzzyScore(query, m.name) ?? Infinity)
+    }))
     .filter((x) => x.score !== Infinity)
     .sort((a, b) => {
       const ra = recent.indexOf(a.m.id)

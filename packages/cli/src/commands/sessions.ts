@@ -27,7 +27,9 @@ export const list = (g: GlobalOptions.Globals, host: string) =>
         }))
       })
     if (sessions.length === 0)
-      return yield* Output.notice(`no interactive sessions on ${machine.hostname}; start one with "cmdop connect ${machine.hostname}"`)
+      return yield* Output.notice(
+        `no interactive sessions on ${machine.hostname}; start one with "cmdop connect ${machine.hostname}"`
+      )
     yield* Output.line(
       Output.table(
         ["SESSION", "COMMAND", "SIZE", "VIEWERS", "IDLE", "OWNER"],

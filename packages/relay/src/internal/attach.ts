@@ -100,7 +100,7 @@ export const view = (options: {
       const { caller, conn, request, state } = options
       const viewer: Viewer = {
         principal: caller.principal,
-        ...(caller.shareId === undefined ? {} : { shareId: caller.shareId }),
+        ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
         cut: yield* Deferred.make<PtyEnd>()
       }
       state.viewers.add(viewer)
@@ -162,7 +162,9 @@ export const view = (options: {
         if (chunks.length > 0) {
           const last = chunks[chunks.length - 1]!
           position = last.offset + last.data.byteLength
-          return Effect.succeed(Chunk.fromIterable(chunks.map((c) => AttachEvent.Output({ offset: c.offset, data: c.data }))))
+          return Effect.succeed(
+            Chunk.fromIterable(chunks.map((c) => AttachEvent.Output({ offset: c.offset, data: c.data })))
+          )
         }
         if (state.ended) {
           done = true
@@ -184,9 +186,6 @@ export const view = (options: {
           )
         ])
       })
-      return Stream.concat(
-        Stream.succeed(options.head(attachedAt)),
-        Stream.repeatEffectChunkOption(next)
-      )
+      return Stream.concat(Stream.succeed(options.head(attachedAt)), Stream.repeatEffectChunkOption(next))
     })
   )

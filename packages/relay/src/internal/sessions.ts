@@ -14,6 +14,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
+import type { Caller } from "../Authenticator.js"
 import type { OutputRing } from "./outputRing.js"
 import type * as Redacted from "effect/Redacted"
 
@@ -24,6 +25,8 @@ export interface Session {
   readonly id: string
   /** For a guest's session: the share link it came through (revocation ends it). */
   readonly shareId?: string
+  /** For a guest's session: the guest, whose credential is re-checked while the session lives. */
+  readonly guest?: Caller
   readonly items: Queue.Queue<SessionItem>
   readonly stdinCredit: Effect.Semaphore
   exited: boolean
@@ -40,6 +43,8 @@ export interface PtyEnd {
 export interface Viewer {
   readonly principal: string
   readonly shareId?: string
+  /** For a guest: the guest, whose credential is re-checked while attached. */
+  readonly guest?: Caller
   /** Completes when this viewer must stop (revoked, expired) — the session itself goes on. */
   readonly cut: Deferred.Deferred<PtyEnd>
   /** Set together with `cut`, so a viewer busy reading output notices without waiting. */

@@ -23,9 +23,11 @@ export class RelayStoreError extends Schema.TaggedError<RelayStoreError>()("Rela
     "MachineNotFound",
     "SigningKeyExists",
     "SigningKeyNotFound",
+    "ShareLinkExists",
+    "ShareLinkNotFound",
     "Sql"
   ),
-  /** What the failure is about: a workspace name or id, a machine id, a signing key id, or the store operation. */
+  /** What the failure is about: a workspace name or id, a machine id, a signing key id, a share link id, or the store operation. */
   subject: Schema.String,
   conflict: Schema.optional(MachineConflict),
   /** For `Sql`: the driver's message and error code (never parameters). */
@@ -51,6 +53,10 @@ export class RelayStoreError extends Schema.TaggedError<RelayStoreError>()("Rela
         return `a share-link signing key with id "${this.subject}" already exists; use a new key id`
       case "SigningKeyNotFound":
         return `no share-link signing key with id "${this.subject}" exists on this relay`
+      case "ShareLinkExists":
+        return `a share link with id "${this.subject}" already exists; mint it again`
+      case "ShareLinkNotFound":
+        return `no share link with id "${this.subject}" exists on this relay`
       case "Sql":
         return `the relay's database failed during ${this.subject}${this.detail === undefined ? "" : ` (${this.detail})`}; check that the database is reachable and writable, then try again`
     }

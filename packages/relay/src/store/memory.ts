@@ -4,6 +4,7 @@
  */
 import * as ApiKey from "@cmdop/domain/ApiKey"
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { ShareEvent } from "@cmdop/domain/ShareLink"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -13,6 +14,10 @@ import {
   KeyIdentity,
   MachineRecord,
   machineOrder,
+  type NewShareEvent,
+  shareEventOrder,
+  ShareLinkRecord,
+  shareLinkOrder,
   SigningKey,
   signingKeyOrder,
   toMachine,
@@ -32,14 +37,43 @@ interface KeyRow {
   readonly retiredAt: number | undefined
 }
 
+/** A share link without its events; `expiryRecorded`: its `expired` event exists. */
+interface LinkRow {
+  readonly record: ShareLinkRecord
+  readonly expiryRecorded: boolean
+}
+
+interface EventRow {
+  readonly linkId: string
+  readonly seq: number
+  readonly event: ShareEvent
+}
+
 interface State {
   readonly workspaces: ReadonlyArray<WorkspaceRecord>
   readonly keys: ReadonlyArray<KeyRow>
   readonly machines: ReadonlyArray<MachineRecord>
   readonly signingKeys: ReadonlyArray<SigningKey>
+  readonly links: ReadonlyArray<LinkRow>
+  readonly events: ReadonlyArray<EventRow>
 }
 
-const empty: State = { workspaces: [], keys: [], machines: [], signingKeys: [] }
+const empty: State = { workspaces: [], keys: [], machines: [], signingKeys: [], links: [], events: [] }
+
+/** The link with its events, in time order. */
+const withEvents = (s: State, row: LinkRow): ShareLinkRecord =>
+  new ShareLinkRecord({
+    ...row.record,
+    events: s.events
+      .filter((e) => e.linkId === row.record.id)
+      .sort(shareEventOrder)
+      .map((e) => e.event)
+  })
+
+const appendEvent = (s: State, linkId: string, event: NewShareEvent): ReadonlyArray<EventRow> => [
+  ...s.events,
+  { linkId, seq: s.events.length, event: new ShareEvent(event) }
+]
 
 const fail = (
   reason: RelayStoreError["reason"],
@@ -64,6 +98,15 @@ export const make: Effect.Effect<RelayStore["Type"]> = Effect.gen(function* () {
       return found === undefined
         ? fail("MachineNotFound", id)
         : Effect.succeed([undefined, { ...s, machines: s.machines.map((m) => (m.id === id ? f(m) : m)) }] as const)
+    })
+  const replaceLink = (s: State, row: LinkRow) => s.links.map((l) => (l.record.id === row.record.id ? row : l))
+  /** Applies `f` to the link's row; yields the row as it was and the new state. */
+  const updateLink = (id: string, f: (row: LinkRow, s: State) => State) =>
+    update((s) => {
+      const row = s.links.find((l) => l.record.id === id)
+      if (row === undefined) return fail("ShareLinkNotFound", id)
+      const next = f(row, s)
+      return Effect.succeed([[row, next] as const, next] as const)
     })
   const online = (m: MachineRecord, at: number) => new MachineRecord({ ...m, online: true, lastHeartbeatAt: at })
 
@@ -100,6 +143,12 @@ export const make: Effect.Effect<RelayStore["Type"]> = Effect.gen(function* () {
       Effect.flatMap(read, (s) => {
         const found = s.workspaces.find((w) => w.name === name)
         return found ? Effect.succeed(found) : fail("WorkspaceNotFound", name)
+      }),
+
+    getWorkspaceById: (id) =>
+      Effect.flatMap(read, (s) => {
+        const found = s.workspaces.find((w) => w.id === id)
+        return found ? Effect.succeed(found) : fail("WorkspaceNotFound", id)
       }),
 
     listWorkspaces: Effect.map(read, (s) => [...s.workspaces].sort((a, b) => compare(a.name, b.name))),
@@ -259,6 +308,75 @@ export const make: Effect.Effect<RelayStore["Type"]> = Effect.gen(function* () {
           return [undefined, { ...s, signingKeys: s.signingKeys.map((k) => (k.kid === kid ? retired : k)) }] as const
         })
       ),
-    listSigningKeys: Effect.map(read, (s) => [...s.signingKeys].sort(signingKeyOrder))
+    listSigningKeys: Effect.map(read, (s) => [...s.signingKeys].sort(signingKeyOrder)),
+
+    createShareLink: (link, detail) =>
+      update((s) => {
+        if (s.links.some((l) => l.record.id === link.id)) return fail("ShareLinkExists", link.id)
+        const record = new ShareLinkRecord({ ...link, useCount: 0, events: [] })
+        const next: State = {
+          ...s,
+          links: [...s.links, { record, expiryRecorded: false }],
+          events: appendEvent(s, link.id, { kind: "created", detail, at: link.createdAt })
+        }
+        return Effect.succeed([withEvents(next, next.links.at(-1)!), next] as const)
+      }),
+    getShareLink: (id) =>
+      Effect.map(read, (s) => {
+        const row = s.links.find((l) => l.record.id === id)
+        return row === undefined ? Option.none() : Option.some(withEvents(s, row))
+      }),
+    listShareLinks: (workspaceId, machineId) =>
+      Effect.map(read, (s) =>
+        s.links
+          .filter(
+            (l) => l.record.workspaceId === workspaceId && (machineId === undefined || l.record.machineId === machineId)
+          )
+          .map((l) => withEvents(s, l))
+          .sort(shareLinkOrder)
+      ),
+    revokeShareLink: (id, at, detail) =>
+      updateLink(id, (row, s) =>
+        row.record.revokedAt !== undefined
+          ? s
+          : {
+              ...s,
+              links: replaceLink(s, { ...row, record: new ShareLinkRecord({ ...row.record, revokedAt: at }) }),
+              events: appendEvent(s, id, { kind: "revoked", detail, at })
+            }
+      ).pipe(
+        Effect.map(([, s]) =>
+          withEvents(
+            s,
+            s.links.find((l) => l.record.id === id)!
+          )
+        )
+      ),
+    recordShareUse: (id, at, detail) =>
+      Effect.asVoid(
+        updateLink(id, (row, s) => ({
+          ...s,
+          links: replaceLink(s, {
+            ...row,
+            record: new ShareLinkRecord({ ...row.record, useCount: row.record.useCount + 1, lastUsedAt: at })
+          }),
+          events: appendEvent(s, id, { kind: "used", detail, at })
+        }))
+      ),
+    addShareEvent: (id, event) =>
+      Effect.asVoid(updateLink(id, (_, s) => ({ ...s, events: appendEvent(s, id, event) }))),
+    markShareExpired: (id, event) =>
+      Effect.map(
+        updateLink(id, (row, s) =>
+          row.expiryRecorded
+            ? s
+            : {
+                ...s,
+                links: replaceLink(s, { ...row, expiryRecorded: true }),
+                events: appendEvent(s, id, { ...event, kind: "expired" })
+              }
+        ),
+        ([row]) => !row.expiryRecorded
+      )
   })
 })

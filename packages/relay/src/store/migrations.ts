@@ -84,8 +84,18 @@ const init = Effect.gen(function* () {
   yield* sql`CREATE INDEX share_events_link ON share_events (link_id)`
 })
 
+/**
+ * Share links keep the hostname they were minted for (the machine may be removed later; the audit still names
+ * it), and when their `expired` event was recorded, so it is recorded once however many relays see it expire.
+ */
+const shareLinks = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE share_links ADD COLUMN machine_hostname TEXT NOT NULL DEFAULT ''`
+  yield* sql`ALTER TABLE share_links ADD COLUMN expiry_recorded_at BIGINT`
+})
+
 /** Every migration, by `<id>_<name>`. */
-export const migrations = { "0001_init": init }
+export const migrations = { "0001_init": init, "0002_share_links": shareLinks }
 
 /**
  * Applies the migrations not yet recorded and returns them (empty when the schema is current). Safe to run on

@@ -3,6 +3,7 @@
  * Raw API keys never appear here: a workspace key exists only as a hash and a short prefix once minted.
  */
 import { Hostname, Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { type ShareEvent, type ShareEventKind, ShareLink } from "@cmdop/domain/ShareLink"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -78,6 +79,49 @@ export interface NewSigningKey {
   readonly algorithm: string
   readonly material: Redacted.Redacted<string>
 }
+
+/**
+ * A share link as the store holds it: the listing fields (with its events, in time order) plus the workspace key
+ * generation it was minted under. The token is never stored.
+ */
+export class ShareLinkRecord extends Schema.Class<ShareLinkRecord>("ShareLinkRecord")({
+  ...ShareLink.fields,
+  keyGeneration: Schema.Int
+}) {}
+
+/** What `createShareLink` takes. */
+export interface NewShareLink {
+  readonly id: string
+  readonly workspaceId: WorkspaceId
+  readonly machineId: MachineId
+  readonly machineHostname: string
+  readonly creator: string
+  readonly createdAt: number
+  /** absent: never expires */
+  readonly expiresAt?: number
+  readonly keyGeneration: number
+}
+
+/** A share-link event as `addShareEvent` takes it. */
+export interface NewShareEvent {
+  readonly kind: ShareEventKind
+  readonly detail: string
+  readonly at: number
+}
+
+/** The callers' view of a stored link (no key generation). */
+export const toShareLink = (record: ShareLinkRecord): ShareLink => {
+  const { keyGeneration: _, ...fields } = record
+  return new ShareLink(fields)
+}
+
+/** Event order: by time, then in the order they were recorded (`seq`). The same in every layer. */
+export const shareEventOrder = <E extends { readonly event: ShareEvent; readonly seq: number }>(a: E, b: E): number =>
+  a.event.at - b.event.at || a.seq - b.seq
+
+/** Listing order of share links: oldest first, then by id. */
+export const shareLinkOrder = (a: ShareLinkRecord, b: ShareLinkRecord): number =>
+  a.createdAt - b.createdAt || compare(a.id, b.id)
 
 /** Listing order of machines: hostname (case-insensitive), then id. The same in every layer. */
 export const machineOrder = (a: { readonly hostname: string; readonly id: string }, b: typeof a): number =>

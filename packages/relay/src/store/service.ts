@@ -1,6 +1,6 @@
 /**
- * The `RelayStore` service tag: the relay's durable state (workspaces, their API keys, machines, share-link
- * signing keys). Every layer (memory, SQLite, PostgreSQL) passes `relayStoreContract`.
+ * The `RelayStore` service tag: the relay's durable state (workspaces, their API keys, machines, share links with
+ * their audit events, and the keys share tokens are signed with). Every layer (memory, SQLite, PostgreSQL) passes `relayStoreContract`.
  */
 import type { Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import type { WorkspaceName } from "@cmdop/domain/Workspace"
@@ -13,7 +13,10 @@ import type {
   KeyIdentity,
   MachineRecord,
   MachineRegistration,
+  NewShareEvent,
+  NewShareLink,
   NewSigningKey,
+  ShareLinkRecord,
   SigningKey,
   WorkspaceRecord
 } from "./records.js"
@@ -26,6 +29,8 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly createWorkspace: (name: WorkspaceName) => Effect.Effect<CreatedWorkspace, RelayStoreError>
     /** Fails with `WorkspaceNotFound`. */
     readonly getWorkspace: (name: string) => Effect.Effect<WorkspaceRecord, RelayStoreError>
+    /** The workspace with this id. Fails with `WorkspaceNotFound`. */
+    readonly getWorkspaceById: (id: WorkspaceId) => Effect.Effect<WorkspaceRecord, RelayStoreError>
     /** Every workspace, by name. */
     readonly listWorkspaces: Effect.Effect<ReadonlyArray<WorkspaceRecord>, RelayStoreError>
 
@@ -73,5 +78,39 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly retireSigningKey: (kid: string) => Effect.Effect<void, RelayStoreError>
     /** Every signing key, retired ones included, oldest first. */
     readonly listSigningKeys: Effect.Effect<ReadonlyArray<SigningKey>, RelayStoreError>
+
+    /**
+     * Stores a new share link (never its token) with its `created` event (`detail`, at `createdAt`). Fails with
+     * `ShareLinkExists` for a known id.
+     */
+    readonly createShareLink: (link: NewShareLink, detail: string) => Effect.Effect<ShareLinkRecord, RelayStoreError>
+    /** The link with its events; `None` for an unknown id. */
+    readonly getShareLink: (id: string) => Effect.Effect<Option.Option<ShareLinkRecord>, RelayStoreError>
+    /** The workspace's links (of one machine when `machineId` is given), oldest first, with their events. */
+    readonly listShareLinks: (
+      workspaceId: WorkspaceId,
+      machineId?: MachineId
+    ) => Effect.Effect<ReadonlyArray<ShareLinkRecord>, RelayStoreError>
+    /**
+     * Marks the link revoked at `at` and records `revoked`; a link already revoked is left as it is (no second
+     * event). Returns the link. Fails with `ShareLinkNotFound`.
+     */
+    readonly revokeShareLink: (
+      id: string,
+      at: number,
+      detail: string
+    ) => Effect.Effect<ShareLinkRecord, RelayStoreError>
+    /** Counts one use at `at` (`useCount` + 1, `lastUsedAt`) and records `used`. Fails with `ShareLinkNotFound`. */
+    readonly recordShareUse: (id: string, at: number, detail: string) => Effect.Effect<void, RelayStoreError>
+    /** Appends an event to the link's trail. Fails with `ShareLinkNotFound`. */
+    readonly addShareEvent: (id: string, event: NewShareEvent) => Effect.Effect<void, RelayStoreError>
+    /**
+     * Records the link's `expired` event unless one was recorded already, atomically: true when this call did.
+     * Fails with `ShareLinkNotFound`.
+     */
+    readonly markShareExpired: (
+      id: string,
+      event: Omit<NewShareEvent, "kind">
+    ) => Effect.Effect<boolean, RelayStoreError>
   }
 >() {}

@@ -6,6 +6,7 @@
  */
 import * as ApiKey from "@cmdop/domain/ApiKey"
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { ShareEvent, type ShareEventKind } from "@cmdop/domain/ShareLink"
 import type { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -20,6 +21,10 @@ import {
   KeyIdentity,
   MachineRecord,
   machineOrder,
+  type NewShareEvent,
+  shareEventOrder,
+  ShareLinkRecord,
+  shareLinkOrder,
   SigningKey,
   signingKeyOrder,
   toMachine,
@@ -54,6 +59,28 @@ interface SigningKeyRow {
   readonly material: string
   readonly created_at: unknown
   readonly retired_at: unknown
+}
+
+interface ShareLinkRow {
+  readonly id: string
+  readonly workspace_id: string
+  readonly machine_id: string
+  readonly machine_hostname: string
+  readonly creator: string
+  readonly created_at: unknown
+  readonly expires_at: unknown
+  readonly key_generation: unknown
+  readonly revoked_at: unknown
+  readonly last_used_at: unknown
+  readonly use_count: unknown
+}
+
+interface ShareEventRow {
+  readonly seq: unknown
+  readonly link_id: string
+  readonly kind: string
+  readonly detail: string
+  readonly at: unknown
 }
 
 /** An integer column as a number (PostgreSQL returns `BIGINT` as a string, libSQL may return a bigint). */
@@ -92,6 +119,43 @@ const toSigningKey = (row: SigningKeyRow) => {
     createdAt: int(row.created_at),
     ...(retiredAt === undefined ? {} : { retiredAt })
   })
+}
+
+/** Stored links with their events (any order; sorted here). */
+const toShareLinks = (
+  links: ReadonlyArray<ShareLinkRow>,
+  events: ReadonlyArray<ShareEventRow>
+): Array<ShareLinkRecord> => {
+  const byLink = new Map<string, Array<{ readonly seq: number; readonly event: ShareEvent }>>()
+  for (const row of events) {
+    const list = byLink.get(row.link_id) ?? []
+    list.push({
+      seq: int(row.seq),
+      event: new ShareEvent({ kind: row.kind as ShareEventKind, detail: row.detail, at: int(row.at) })
+    })
+    byLink.set(row.link_id, list)
+  }
+  return links
+    .map((row) => {
+      const optional = {
+        expiresAt: optionalInt(row.expires_at),
+        revokedAt: optionalInt(row.revoked_at),
+        lastUsedAt: optionalInt(row.last_used_at)
+      }
+      return new ShareLinkRecord({
+        id: row.id,
+        workspaceId: row.workspace_id,
+        machineId: row.machine_id,
+        machineHostname: row.machine_hostname,
+        creator: row.creator,
+        createdAt: int(row.created_at),
+        keyGeneration: int(row.key_generation),
+        useCount: int(row.use_count),
+        ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
+        events: (byLink.get(row.id) ?? []).sort(shareEventOrder).map((e) => e.event)
+      })
+    })
+    .sort(shareLinkOrder)
 }
 
 /** The driver's error code (SQLSTATE, `SQLITE_…`, `ECONNREFUSED`), which names the problem without any values. */
@@ -165,6 +229,28 @@ export const make: Effect.Effect<RelayStore["Type"], RelayStoreError, SqlClient.
     )
   }
 
+  const linkColumns = sql`id, workspace_id, machine_id, machine_hostname, creator, created_at, expires_at,
+    key_generation, revoked_at, last_used_at, use_count`
+  const eventColumns = sql`e.id AS seq, e.link_id, e.kind, e.detail, e.at`
+
+  const shareLinkById = (id: string) =>
+    Effect.gen(function* () {
+      const links = yield* sql<ShareLinkRow>`SELECT ${linkColumns} FROM share_links WHERE id = ${id}`
+      if (links.length === 0) return Option.none<ShareLinkRecord>()
+      const events = yield* sql<ShareEventRow>`SELECT ${eventColumns} FROM share_events e WHERE e.link_id = ${id}`
+      return Option.fromNullable(toShareLinks(links, events)[0])
+    })
+
+  const insertEvent = (linkId: string, event: NewShareEvent) =>
+    sql`INSERT INTO share_events (link_id, kind, detail, at)
+      VALUES (${linkId}, ${event.kind}, ${event.detail}, ${event.at})`
+
+  /** Runs `UPDATE share_links … RETURNING id`; fails with `ShareLinkNotFound` when the link does not exist. */
+  const linkExists = (id: string) =>
+    Effect.flatMap(sql`SELECT id FROM share_links WHERE id = ${id}`, (rows) =>
+      rows.length === 0 ? fail("ShareLinkNotFound", id) : Effect.void
+    )
+
   /** Runs an `UPDATE … RETURNING id` (or `DELETE`) on one machine, failing when it matched none. */
   const touchMachine = (operation: string, id: MachineId, statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
     guard(operation)(
@@ -204,6 +290,14 @@ export const make: Effect.Effect<RelayStore["Type"], RelayStoreError, SqlClient.
         Effect.flatMap(
           workspaceByName(name),
           Option.match({ onNone: () => fail("WorkspaceNotFound", name), onSome: Effect.succeed })
+        )
+      ),
+
+    getWorkspaceById: (id) =>
+      guard("getWorkspaceById")(
+        Effect.flatMap(
+          sql<WorkspaceRow>`SELECT id, name, created_at, key_generation FROM workspaces WHERE id = ${id}`,
+          (rows) => (rows[0] === undefined ? fail("WorkspaceNotFound", id) : Effect.succeed(toWorkspace(rows[0])))
         )
       ),
 
@@ -376,6 +470,65 @@ export const make: Effect.Effect<RelayStore["Type"], RelayStoreError, SqlClient.
         sql<SigningKeyRow>`SELECT kid, algorithm, material, created_at, retired_at FROM signing_keys`,
         (rows) => rows.map(toSigningKey).sort(signingKeyOrder)
       )
-    )
+    ),
+
+    createShareLink: (link, detail) =>
+      transaction("createShareLink")(
+        Effect.gen(function* () {
+          const existing = yield* sql`SELECT id FROM share_links WHERE id = ${link.id}`
+          if (existing.length > 0) return yield* fail("ShareLinkExists", link.id)
+          yield* sql`INSERT INTO share_links (id, workspace_id, machine_id, machine_hostname, creator, created_at,
+            expires_at, key_generation, revoked_at, last_used_at, use_count, expiry_recorded_at)
+            VALUES (${link.id}, ${link.workspaceId}, ${link.machineId}, ${link.machineHostname}, ${link.creator},
+            ${link.createdAt}, ${link.expiresAt ?? null}, ${link.keyGeneration}, ${null}, ${null}, ${0}, ${null})`
+          yield* insertEvent(link.id, { kind: "created", detail, at: link.createdAt })
+          return Option.getOrThrow(yield* shareLinkById(link.id))
+        })
+      ),
+    getShareLink: (id) => guard("getShareLink")(shareLinkById(id)),
+    listShareLinks: (workspaceId, machineId) =>
+      guard("listShareLinks")(
+        Effect.gen(function* () {
+          const machine = machineId === undefined ? sql`` : sql`AND machine_id = ${machineId}`
+          const links = yield* sql<ShareLinkRow>`SELECT ${linkColumns} FROM share_links
+            WHERE workspace_id = ${workspaceId} ${machine}`
+          if (links.length === 0) return []
+          const events = yield* sql<ShareEventRow>`SELECT ${eventColumns} FROM share_events e
+            JOIN share_links l ON l.id = e.link_id WHERE l.workspace_id = ${workspaceId}
+            ${machineId === undefined ? sql`` : sql`AND l.machine_id = ${machineId}`}`
+          return toShareLinks(links, events)
+        })
+      ),
+    revokeShareLink: (id, at, detail) =>
+      transaction("revokeShareLink")(
+        Effect.gen(function* () {
+          yield* linkExists(id)
+          const revoked = yield* sql`UPDATE share_links SET revoked_at = ${at}
+            WHERE id = ${id} AND revoked_at IS NULL RETURNING id`
+          if (revoked.length > 0) yield* insertEvent(id, { kind: "revoked", detail, at })
+          return Option.getOrThrow(yield* shareLinkById(id))
+        })
+      ),
+    recordShareUse: (id, at, detail) =>
+      transaction("recordShareUse")(
+        Effect.gen(function* () {
+          const used = yield* sql`UPDATE share_links SET use_count = use_count + 1, last_used_at = ${at}
+            WHERE id = ${id} RETURNING id`
+          if (used.length === 0) return yield* fail("ShareLinkNotFound", id)
+          yield* insertEvent(id, { kind: "used", detail, at })
+        })
+      ),
+    addShareEvent: (id, event) => transaction("addShareEvent")(Effect.zipRight(linkExists(id), insertEvent(id, event))),
+    markShareExpired: (id, event) =>
+      transaction("markShareExpired")(
+        Effect.gen(function* () {
+          yield* linkExists(id)
+          const marked = yield* sql`UPDATE share_links SET expiry_recorded_at = ${event.at}
+            WHERE id = ${id} AND expiry_recorded_at IS NULL RETURNING id`
+          if (marked.length === 0) return false
+          yield* insertEvent(id, { ...event, kind: "expired" })
+          return true
+        })
+      )
   })
 })

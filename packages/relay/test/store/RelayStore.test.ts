@@ -87,7 +87,10 @@ const expectedTables = ["workspaces", "api_keys", "machines", "signing_keys", "s
 /** Migrating twice applies the schema once; building the store again on the same database works. */
 const migrationsAreIdempotent = Effect.gen(function* () {
   const first = yield* RelayStore.migrate
-  assert.deepStrictEqual(first, [[1, "init"]])
+  assert.deepStrictEqual(first, [
+    [1, "init"],
+    [2, "share_links"]
+  ])
   const second = yield* RelayStore.migrate
   assert.deepStrictEqual(second, [])
   assert.includeMembers(yield* tableNames, [...expectedTables, RelayStore.migrationsTable])

@@ -1,0 +1,131 @@
+/**
+ * `cmdop connect share <host> [--ttl 24h] [--json]`, `share list [host]`, `share revoke <id>`: share links, one
+ * token for one machine, for a guest without an account. The token is printed once, at minting; treat the URL
+ * like a password.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { formatAge } from "@cmdop/domain/Age"
+import { formatInstant } from "@cmdop/domain/ShareError"
+import type { ShareLink } from "@cmdop/domain/ShareLink"
+import * as ShareTtl from "@cmdop/domain/ShareTtl"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { CliError, ExitCode } from "../CliError.js"
+import { globals } from "../ConnectCommand.js"
+import * as GlobalOptions from "../GlobalOptions.js"
+import * as Output from "../Output.js"
+
+const remote = Effect.promise(() => import("../Remote.js"))
+
+const statusOf = (link: ShareLink, now: number) =>
+  link.revokedAt !== undefined
+    ? "revoked"
+    : link.expiresAt !== undefined && link.expiresAt <= now
+      ? "expired"
+      : "active"
+
+const view = (link: ShareLink, now: number) => ({
+  id: link.id,
+  machine_id: link.machineId,
+  machine_hostname: link.machineHostname,
+  creator: link.creator,
+  status: statusOf(link, now),
+  created_at: formatInstant(link.createdAt),
+  expires_at: link.expiresAt === undefined ? null : formatInstant(link.expiresAt),
+  revoked_at: link.revokedAt === undefined ? null : formatInstant(link.revokedAt),
+  last_used_at: link.lastUsedAt === undefined ? null : formatInstant(link.lastUsedAt),
+  use_count: link.useCount,
+  events: link.events.map((e) => ({ kind: e.kind, detail: e.detail, at: formatInstant(e.at) }))
+})
+
+const mint = Command.make(
+  "share",
+  {
+    ...GlobalOptions.options,
+    ttl: Options.text("ttl").pipe(
+      Options.withDescription(`lifetime, rounded up to whole hours (${ShareTtl.acceptedForms}); 0 = never expires`),
+      Options.withDefault("24h")
+    ),
+    host: Args.text({ name: "host" }).pipe(Args.withDescription("the one machine the link reaches"))
+  },
+  ({ host, ttl, ...own }) =>
+    Effect.gen(function* () {
+      const g = yield* globals(own)
+      const seconds = yield* Either.match(ShareTtl.parse(ttl), {
+        onLeft: (e) => Effect.fail(new CliError({ message: e.message, exitCode: ExitCode.usage })),
+        onRight: Effect.succeed
+      })
+      const Remote = yield* remote
+      const minted = yield* Remote.withClient(g, (client) => client.createShare(host, seconds))
+      const expiresAt = minted.link.expiresAt === undefined ? null : formatInstant(minted.link.expiresAt)
+      if (g.json)
+        return yield* Output.json({
+          url: minted.url,
+          token: minted.token,
+          machine_id: minted.link.machineId,
+          expires_at: expiresAt
+        })
+      yield* Output.line(`share link for ${minted.link.machineHostname} (id ${minted.link.id}):`)
+      yield* Output.line(`  ${minted.url}`)
+      yield* Output.line(`token: ${minted.token}`)
+      yield* Output.line(
+        expiresAt === null ? "expires: never" : `expires: ${expiresAt} (in ${ShareTtl.format(seconds)})`
+      )
+      yield* Output.notice(
+        `Treat this URL like a password: anyone who has it can reach ${minted.link.machineHostname} until it ${
+          expiresAt === null ? "is revoked" : "expires"
+        }. Revoke it with "cmdop connect share revoke ${minted.link.id}".`
+      )
+      if (expiresAt === null)
+        yield* Output.notice("warning: this link never expires (--ttl 0); avoid that in production")
+    })
+).pipe(Command.withDescription("mint a share link: one token, one machine, for a guest without an account"))
+
+const list = Command.make(
+  "list",
+  {
+    ...GlobalOptions.options,
+    host: Args.text({ name: "host" }).pipe(Args.withDescription("only this machine's links"), Args.optional)
+  },
+  ({ host, ...own }) =>
+    Effect.gen(function* () {
+      const g = yield* globals(own)
+      const Remote = yield* remote
+      const links = yield* Remote.withClient(g, (client) => client.listShares(Option.getOrUndefined(host)))
+      const now = Date.now()
+      if (g.json) return yield* Output.json({ links: links.map((l) => view(l, now)) })
+      if (links.length === 0) return yield* Output.notice('no share links; mint one with "cmdop connect share <host>"')
+      yield* Output.line(
+        Output.table(
+          ["ID", "MACHINE", "STATUS", "EXPIRES", "USES", "LAST USED", "CREATOR"],
+          links.map((l) => [
+            l.id,
+            l.machineHostname,
+            statusOf(l, now),
+            l.expiresAt === undefined ? "never" : formatInstant(l.expiresAt),
+            String(l.useCount),
+            l.lastUsedAt === undefined ? "never" : `${formatAge(now - l.lastUsedAt)} ago`,
+            l.creator
+          ])
+        )
+      )
+    })
+).pipe(Command.withDescription("list the workspace's share links with their status and audit trail (--json)"))
+
+const revoke = Command.make(
+  "revoke",
+  { ...GlobalOptions.options, id: Args.text({ name: "id" }).pipe(Args.withDescription("the link id")) },
+  ({ id, ...own }) =>
+    Effect.gen(function* () {
+      const g = yield* globals(own)
+      const Remote = yield* remote
+      const link = yield* Remote.withClient(g, (client) => client.revokeShare(id))
+      if (g.json) return yield* Output.json(view(link, Date.now()))
+      yield* Output.line(`revoked share link ${link.id} for ${link.machineHostname}; its live sessions were ended`)
+    })
+).pipe(Command.withDescription("revoke a share link now; its guests' live sessions end at once"))
+
+export const shareCommand = mint.pipe(Command.withSubcommands([list, revoke]))

@@ -1,0 +1,267 @@
+/**
+ * The relay's `ShareService` over its `RelayStore` (memory, SQLite or PostgreSQL: the in-memory twin is this
+ * layer over `RelayStore.layerMemory`). Tokens are signed with the store's current signing key
+ * (`share/ShareTokens.ts`); the store keeps the link record and its audit events, never the token. Time comes
+ * from `Clock`.
+ *
+ * Validation order: token shape and signature (nothing is looked up for garbage but the signing keys), signing
+ * key not retired, expiry, then the record: present, claims equal to the record, not revoked, not expired, the
+ * workspace's key generation unchanged, the machine still in the workspace. Failures of a link whose signature
+ * checked out are audited (`denied` with the message, and `expired` once).
+ */
+import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { formatInstant, ShareError } from "@cmdop/domain/ShareError"
+import type { ShareLink } from "@cmdop/domain/ShareLink"
+import { ShareService } from "@cmdop/domain/ShareService"
+import * as ShareTtl from "@cmdop/domain/ShareTtl"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type ShareLinkRecord, type SigningKey, toShareLink } from "../store/records.js"
+import type { RelayStoreError } from "../store/RelayStoreError.js"
+import { newId } from "../store/secrets.js"
+import { RelayStore } from "../store/service.js"
+import * as ShareTokens from "./ShareTokens.js"
+
+/** A store failure: nothing was decided. The store's messages never hold keys or tokens. */
+const unavailable = (error: RelayStoreError) => new ShareError({ reason: "Unavailable", detail: error.message })
+
+/** Builds the service on the store in context, creating the first signing key when the store has none. */
+export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const orUnavailable = <A>(effect: Effect.Effect<A, RelayStoreError>) => Effect.mapError(effect, unavailable)
+
+  /** The current signing key, created when there is none (first start, or every key retired). */
+  const currentKey: Effect.Effect<SigningKey, ShareError> = orUnavailable(
+    Effect.flatMap(
+      store.currentSigningKey,
+      Option.match({ onSome: Effect.succeed, onNone: () => store.addSigningKey(ShareTokens.generateKey()) })
+    )
+  )
+
+  /** Audit writes never change the answer: a failure is logged and the call goes on. */
+  const audit = (effect: Effect.Effect<unknown, RelayStoreError>) =>
+    Effect.asVoid(
+      Effect.catchAll(effect, (error) => Effect.logWarning(`share link audit not recorded: ${error.message}`))
+    )
+
+  /** Records `expired` for the link unless it was already. */
+  const noteExpiry = (link: ShareLinkRecord | ShareLink, now: number) =>
+    link.expiresAt === undefined || now < link.expiresAt || link.events.some((e) => e.kind === "expired")
+      ? Effect.succeed(false)
+      : store.markShareExpired(link.id, { detail: `expired at ${formatInstant(link.expiresAt)}`, at: link.expiresAt })
+
+  /** Audits a refusal of a link whose signature checked out: `expired` once if it is, and `denied` with why. */
+  const deny = (link: ShareLinkRecord, error: ShareError, now: number) =>
+    audit(
+      Effect.zipRight(
+        noteExpiry(link, now),
+        store.addShareEvent(link.id, { kind: "denied", detail: error.message, at: now })
+      )
+    ).pipe(Effect.zipRight(Effect.fail(error)))
+
+  const linkOf = (workspaceId: string, linkId: string) =>
+    Effect.flatMap(orUnavailable(store.getShareLink(linkId)), (found) =>
+      Option.isSome(found) && found.value.workspaceId === workspaceId
+        ? Effect.succeed(found.value)
+        : Effect.fail(new ShareError({ reason: "NotFound", subject: linkId }))
+    )
+
+  /** The links as callers see them, after recording `expired` for any first seen expired now. */
+  const withExpiries = <A extends ShareLinkRecord | ReadonlyArray<ShareLinkRecord>>(
+    links: A,
+    now: number,
+    reload: Effect.Effect<A, ShareError>
+  ): Effect.Effect<A, ShareError> =>
+    Effect.flatMap(
+      orUnavailable(
+        Effect.forEach(Array.isArray(links) ? links : [links as ShareLinkRecord], (l) => noteExpiry(l, now))
+      ),
+      (marked) => (marked.some((m) => m) ? reload : Effect.succeed(links))
+    )
+
+  const mint: ShareService["Type"]["mint"] = (input) =>
+    Effect.gen(function* () {
+      const { creator } = input
+      if (creator.kind === "guest")
+        return yield* new ShareError({
+          reason: "NotAllowed",
+          detail: "a share link cannot mint share links; use a workspace API key"
+        })
+      if (creator.workspaceId !== input.machine.workspaceId)
+        return yield* new ShareError({
+          reason: "NotAllowed",
+          detail: "a share link can only be minted for a machine of your own workspace"
+        })
+      const ttl = yield* ShareTtl.roundUp(input.ttlSeconds)
+      const workspace = yield* store.getWorkspaceById(creator.workspaceId as WorkspaceId).pipe(
+        Effect.catchIf(
+          (e) => e.reason === "WorkspaceNotFound",
+          () =>
+            new ShareError({ reason: "NotAllowed", detail: `workspace ${creator.workspaceId} is not on this relay` })
+        ),
+        Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
+      )
+      const machine = yield* store.getMachine(input.machine.id as MachineId).pipe(
+        Effect.flatMap((m) =>
+          m.workspaceId === workspace.id ? Effect.succeed(m) : new ShareError({ reason: "MachineGone" })
+        ),
+        Effect.catchIf(
+          (e) => e._tag === "RelayStoreError" && e.reason === "MachineNotFound",
+          () => new ShareError({ reason: "MachineGone" })
+        ),
+        Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
+      )
+      const key = yield* currentKey
+      const now = yield* Clock.currentTimeMillis
+      const iat = Math.floor(now / 1000)
+      const exp = ttl === 0 ? undefined : iat + ttl
+      const id = newId("sl")
+      const token = yield* ShareTokens.sign(key, {
+        jti: id,
+        sub: machine.id,
+        wsid: workspace.id,
+        gen: workspace.keyGeneration,
+        iat,
+        ...(exp === undefined ? {} : { exp })
+      })
+      const record = yield* orUnavailable(
+        store.createShareLink(
+          {
+            id,
+            workspaceId: workspace.id,
+            machineId: machine.id,
+            machineHostname: machine.hostname,
+            creator: creator.principal,
+            createdAt: now,
+            keyGeneration: workspace.keyGeneration,
+            ...(exp === undefined ? {} : { expiresAt: exp * 1000 })
+          },
+          `created by ${creator.principal} (${creator.kind}), lifetime ${ShareTtl.format(ttl)}`
+        )
+      )
+      return {
+        link: toShareLink(record),
+        token,
+        url: `${input.publicUrl.replace(/\/+$/, "")}/s/${token}`
+      }
+    })
+
+  const validate: ShareService["Type"]["validate"] = (token) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const keys = yield* orUnavailable(store.listSigningKeys)
+      const claims = yield* ShareTokens.verify(token, keys, now).pipe(
+        // These two are only reported for a genuine token: audit them on its link.
+        Effect.tapError((error) =>
+          (error.reason === "Expired" || error.reason === "SigningKeyRetired") && error.subject !== undefined
+            ? Effect.flatMap(
+                Effect.orElseSucceed(store.getShareLink(error.subject), () => Option.none<ShareLinkRecord>()),
+                Option.match({ onNone: () => Effect.void, onSome: (link) => Effect.ignore(deny(link, error, now)) })
+              )
+            : Effect.void
+        )
+      )
+      const found = yield* orUnavailable(store.getShareLink(claims.jti))
+      if (Option.isNone(found)) return yield* new ShareError({ reason: "NotFound", subject: claims.jti })
+      const link = found.value
+      if (
+        link.workspaceId !== claims.wsid ||
+        link.machineId !== claims.sub ||
+        link.keyGeneration !== claims.gen ||
+        link.expiresAt !== (claims.exp === undefined ? undefined : claims.exp * 1000)
+      )
+        return yield* deny(link, new ShareError({ reason: "BadSignature" }), now)
+      if (link.revokedAt !== undefined)
+        return yield* deny(link, new ShareError({ reason: "Revoked", subject: link.id, at: link.revokedAt }), now)
+      if (link.expiresAt !== undefined && now >= link.expiresAt)
+        return yield* deny(link, new ShareError({ reason: "Expired", subject: link.id, at: link.expiresAt }), now)
+      const workspace = yield* store.getWorkspaceById(link.workspaceId as WorkspaceId).pipe(
+        Effect.catchIf(
+          (e) => e.reason === "WorkspaceNotFound",
+          () => deny(link, new ShareError({ reason: "NotFound", subject: link.id }), now)
+        ),
+        Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
+      )
+      if (workspace.keyGeneration !== link.keyGeneration)
+        return yield* deny(link, new ShareError({ reason: "KeyRotated", subject: link.id }), now)
+      const machine = yield* store.getMachine(link.machineId as MachineId).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(
+          (e) => e.reason === "MachineNotFound",
+          () => Effect.succeed(Option.none())
+        ),
+        Effect.mapError(unavailable)
+      )
+      if (Option.isNone(machine) || machine.value.workspaceId !== link.workspaceId)
+        return yield* deny(link, new ShareError({ reason: "MachineGone", subject: link.id }), now)
+      return {
+        linkId: link.id,
+        workspaceId: link.workspaceId,
+        workspaceName: workspace.name,
+        machineId: link.machineId,
+        machineHostname: machine.value.hostname,
+        creator: link.creator,
+        ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt })
+      }
+    })
+
+  const list: ShareService["Type"]["list"] = (workspaceId, machineId) => {
+    const load = orUnavailable(store.listShareLinks(workspaceId as WorkspaceId, machineId as MachineId | undefined))
+    return Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const links = yield* withExpiries(yield* load, now, load)
+      return links.map(toShareLink)
+    })
+  }
+
+  const get: ShareService["Type"]["get"] = (workspaceId, linkId) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const load = linkOf(workspaceId, linkId)
+      return toShareLink(yield* withExpiries(yield* load, now, load))
+    })
+
+  const revoke: ShareService["Type"]["revoke"] = (workspaceId, linkId) =>
+    Effect.gen(function* () {
+      const link = yield* linkOf(workspaceId, linkId)
+      const now = yield* Clock.currentTimeMillis
+      return toShareLink(yield* orUnavailable(store.revokeShareLink(link.id, now, "revoked")))
+    })
+
+  const recordUse: ShareService["Type"]["recordUse"] = (linkId, detail) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => audit(store.recordShareUse(linkId, now, detail)))
+
+  const rotateSigningKey: ShareService["Type"]["rotateSigningKey"] = Effect.gen(function* () {
+    const previous = Option.getOrUndefined(yield* orUnavailable(store.currentSigningKey))
+    const now = yield* Clock.currentTimeMillis
+    // The store's current key is the newest, ties broken by the greater kid: a key minted in the same
+    // millisecond as the previous one must sort after it.
+    let key = ShareTokens.generateKey()
+    while (previous !== undefined && previous.createdAt >= now && key.kid <= previous.kid)
+      key = ShareTokens.generateKey()
+    const added = yield* orUnavailable(store.addSigningKey(key))
+    return { current: added.kid, ...(previous === undefined ? {} : { previous: previous.kid }) }
+  })
+
+  const retireSigningKey: ShareService["Type"]["retireSigningKey"] = (kid) =>
+    store
+      .retireSigningKey(kid)
+      .pipe(
+        Effect.mapError((e) =>
+          e.reason === "SigningKeyNotFound"
+            ? new ShareError({ reason: "NotFound", detail: `no share-link signing key "${kid}" exists on this relay` })
+            : unavailable(e)
+        )
+      )
+
+  yield* Effect.catchAll(currentKey, (error) =>
+    Effect.logWarning(`no share-link signing key yet (${error.message}); the first mint creates one`)
+  )
+
+  return ShareService.of({ mint, validate, recordUse, list, get, revoke, rotateSigningKey, retireSigningKey })
+})
+
+/** The `ShareService` over the `RelayStore` in context. */
+export const layer: Layer.Layer<ShareService, never, RelayStore> = Layer.effect(ShareService, make)

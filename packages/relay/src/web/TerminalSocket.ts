@@ -1,0 +1,333 @@
+/**
+ * The WebSocket behind the browser terminal: `GET /s/<token>/ws` on the relay's HTTP port. The token is checked
+ * exactly like a gRPC bearer credential (`RelayCore.authenticate`, on connect); a share link reaches its one
+ * machine, a workspace key (tests, admins) names one with `?machine=<name>`. The socket then drives one
+ * `RelayCore.attach`: a new PTY session, or the one the page names (a reload joins its shell again).
+ *
+ * Frames, browser → relay:
+ *  - text `{"type":"start","cols":80,"rows":24,"sessionId"?:"…"}`: first and once; opens (or joins) the session.
+ *    A `sessionId` the machine no longer has is ignored: a new session opens instead.
+ *  - binary: keystrokes, raw bytes for the PTY (text `{"type":"input","data":"…"}` is the same, UTF-8 encoded).
+ *  - text `{"type":"resize","cols":120,"rows":40}`: the window changed.
+ * Input frames may follow `start` at once; they reach the PTY in order.
+ *
+ * Frames, relay → browser:
+ *  - text `{"type":"attached","machine":{"id","hostname","name"},"sessionId","created"}`: first, once.
+ *  - binary: terminal output, raw PTY bytes (the session's recent screen first, then live output).
+ *  - text `{"type":"ended","reason","exitCode","signal"?,"message"}`: the session is over for this page (`reason`
+ *    `exited`, `closed`, `idle`, `revoked`, `expired`, …; `message` says it for a person); then close 1000.
+ *  - text `{"type":"error","message"}`: the page cannot have a terminal (bad token, machine offline, protocol
+ *    violation, relay failure); then close with one of `CloseCode`. `message` is for a person, never a trace.
+ *
+ * How it ends: the session ends or the viewer is cut (revoked or expired link): `ended`, close 1000. The browser
+ * closes the socket (tab closed, navigation): the viewer detaches, the session keeps running on the machine
+ * (listed, joinable). The machine drops: `error`, close 4004. The relay stops: the socket closes (1006 at the
+ * browser).
+ *
+ * Backpressure: output is pulled from the relay's ring only as the socket drains (`bufferedAmount` under a high
+ * water mark); a browser that falls more than a ring behind skips ahead, as every viewer does. Input waits for
+ * the machine's credit in `attach`; more than `MAX_PENDING_INPUT` bytes waiting closes the socket (4000).
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Socket from "@effect/platform/Socket"
+import { AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { RelayCore } from "../RelayCore.js"
+
+/** Close codes the relay uses (4000–4999 are the application's). */
+export const CloseCode = {
+  /** The session ended (`ended` frame sent). */
+  Ended: 1000,
+  /** The relay failed internally. */
+  Internal: 1011,
+  /** The browser broke the frame protocol (or sent too much input at once). */
+  Protocol: 4000,
+  /** The token is not accepted (unknown, expired, revoked, rotated away). */
+  Unauthorized: 4001,
+  /** The token may not do this. */
+  Forbidden: 4003,
+  /** The machine is unknown, offline, or dropped during the session. */
+  Unavailable: 4004
+} as const
+
+/** Input bytes allowed to wait for the machine before the socket is closed. */
+export const MAX_PENDING_INPUT = 8 * 1024 * 1024
+/** Output is held back while the socket has more than this many bytes unsent... */
+const HIGH_WATER = 1024 * 1024
+/** ...until it is down to this. */
+const LOW_WATER = 256 * 1024
+/** A page that sends no `start` this long after connecting is closed. */
+const START_TIMEOUT = "30 seconds"
+
+const Dimension = Schema.Int.pipe(Schema.between(1, 1000))
+
+/** A control frame from the browser. */
+export const ClientFrame = Schema.Union(
+  Schema.Struct({
+    type: Schema.Literal("start"),
+    cols: Dimension,
+    rows: Dimension,
+    sessionId: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)))
+  }),
+  Schema.Struct({ type: Schema.Literal("input"), data: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("resize"), cols: Dimension, rows: Dimension })
+)
+export type ClientFrame = typeof ClientFrame.Type
+type StartFrame = Extract<ClientFrame, { readonly type: "start" }>
+
+const decodeClientFrame = Schema.decodeUnknownEither(Schema.parseJson(ClientFrame))
+
+/** A control frame to the browser. */
+export type ServerFrame =
+  | {
+      readonly type: "attached"
+      readonly machine: { readonly id: string; readonly hostname: string; readonly name: string }
+      readonly sessionId: string
+      readonly created: boolean
+    }
+  | {
+      readonly type: "ended"
+      readonly reason: string
+      readonly exitCode: number
+      readonly signal?: string
+      readonly message: string
+    }
+  | { readonly type: "error"; readonly message: string }
+
+/** What the page should know about the credential and the machine. */
+export interface Target {
+  /** The share token from the URL (in tests, a workspace key). */
+  readonly token: Redacted.Redacted<string>
+  /** For a credential that is not a share link: the machine to open. A share link always opens its own. */
+  readonly machine?: string | undefined
+}
+
+/** How a session's end reads on the page. */
+export const endedMessage = (ended: {
+  readonly reason: string
+  readonly exitCode: number
+  readonly signal?: string
+}) => {
+  switch (ended.reason) {
+    case "revoked":
+      return "share link revoked"
+    case "expired":
+      return "share link expired"
+    case "exited":
+    case "exit":
+      return ended.signal !== undefined
+        ? `the shell was killed by ${ended.signal}`
+        : `the shell exited with code ${ended.exitCode}`
+    case "closed":
+      return "the session was closed"
+    case "idle":
+      return "the session was idle for too long"
+    default:
+      return ended.reason
+  }
+}
+
+type Outcome =
+  | { readonly _tag: "Ended"; readonly frame: ServerFrame & { readonly type: "ended" } }
+  | { readonly _tag: "Failed"; readonly code: number; readonly reason: string; readonly message: string }
+  | { readonly _tag: "Detached" }
+
+const failed = (code: number, reason: string, message: string): Outcome => ({ _tag: "Failed", code, reason, message })
+
+const outcomeOf = (error: RelayCallError): Outcome => {
+  switch (error._tag) {
+    case "AccessError":
+      return error.reason === "Unauthenticated"
+        ? failed(CloseCode.Unauthorized, "unauthorized", error.message)
+        : failed(CloseCode.Forbidden, "forbidden", error.message)
+    case "MachineError":
+      return failed(CloseCode.Unavailable, "unavailable", error.message)
+    case "RelayError":
+      return error.reason === "Internal"
+        ? failed(CloseCode.Internal, "internal error", "the relay failed; try again later")
+        : failed(CloseCode.Unavailable, "unavailable", error.detail)
+  }
+}
+
+const inputSize = (item: AttachInput) => (item._tag === "Data" ? item.data.byteLength : 0)
+
+/**
+ * Serves one browser terminal on an upgraded socket until the session ends or the browser goes away. Never
+ * fails: every failure becomes an `error` frame and a close code.
+ */
+export const serve = (core: RelayCore["Type"], socket: Socket.Socket, target: Target): Effect.Effect<void> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const write = yield* socket.writer
+      const input = yield* Queue.unbounded<AttachInput>()
+      const start = yield* Deferred.make<StartFrame>()
+      const violation = yield* Deferred.make<string>()
+      const encoder = new TextEncoder()
+      let pendingInput = 0
+      let started = false
+      let captured = false
+      let raw: globalThis.WebSocket | undefined
+
+      const offer = (item: AttachInput) => {
+        pendingInput += inputSize(item)
+        if (pendingInput > MAX_PENDING_INPUT) Deferred.unsafeDone(violation, Exit.succeed("too much input at once"))
+        else Queue.unsafeOffer(input, item)
+      }
+      // Frames are handled synchronously, so input keeps its order. The first one also captures the underlying
+      // WebSocket (only provided to handlers), whose `bufferedAmount` paces the output.
+      const onFrame = (data: string | Uint8Array) => {
+        if (typeof data !== "string") offer(AttachInput.Data({ data }))
+        else {
+          const frame = decodeClientFrame(data)
+          if (Either.isLeft(frame)) Deferred.unsafeDone(violation, Exit.succeed("unreadable frame"))
+          else if (frame.right.type === "start") {
+            if (started) Deferred.unsafeDone(violation, Exit.succeed("a second start frame"))
+            started = true
+            Deferred.unsafeDone(start, Exit.succeed(frame.right))
+          } else if (frame.right.type === "input") offer(AttachInput.Data({ data: encoder.encode(frame.right.data) }))
+          else offer(AttachInput.Resize({ cols: frame.right.cols, rows: frame.right.rows }))
+        }
+        if (captured) return
+        captured = true
+        return Effect.map(Effect.serviceOption(Socket.WebSocket), (ws) => {
+          raw = Option.getOrUndefined(ws)
+        })
+      }
+      // The socket's life: it ends when either side closes it (or the connection drops).
+      const running = yield* socket.runRaw(onFrame).pipe(Effect.exit, Effect.forkScoped)
+      const closed = Effect.asVoid(Fiber.await(running))
+      // Writes after the browser went away must not wait for a socket that never reopens.
+      const send = (chunk: Uint8Array | string | Socket.CloseEvent) =>
+        Effect.raceFirst(Effect.ignore(write(chunk)), closed)
+      const sendFrame = (frame: ServerFrame) => send(JSON.stringify(frame))
+      const drained = Effect.gen(function* () {
+        const ws = raw
+        if (ws === undefined || ws.bufferedAmount <= HIGH_WATER) return
+        while (ws.bufferedAmount > LOW_WATER && ws.readyState === 1) yield* Effect.sleep("10 millis")
+      })
+
+      const session: Effect.Effect<Outcome, RelayCallError> = Effect.gen(function* () {
+        const caller = yield* core.authenticate(target.token)
+        const machine = caller.kind === "guest" ? caller.machineId : target.machine
+        if (machine === undefined || machine === "")
+          return failed(CloseCode.Protocol, "no machine", "this credential names no machine: add ?machine=<name>")
+        const first = yield* Deferred.await(start).pipe(Effect.timeoutOption(START_TIMEOUT))
+        if (Option.isNone(first)) return failed(CloseCode.Protocol, "no start frame", "the page sent no start frame")
+        const request = (sessionId: string | undefined): AttachRequest => ({
+          machine,
+          cols: first.value.cols,
+          rows: first.value.rows,
+          ...(sessionId === undefined ? {} : { sessionId })
+        })
+        const keystrokes = Stream.fromQueue(input).pipe(
+          Stream.tap((item) => Effect.sync(() => (pendingInput -= inputSize(item))))
+        )
+        const fresh = core.attach(caller, request(undefined), keystrokes)
+        const events =
+          first.value.sessionId === undefined
+            ? fresh
+            : core
+                .attach(caller, request(first.value.sessionId), keystrokes)
+                .pipe(
+                  Stream.catchAll((e) =>
+                    e._tag === "MachineError" && e.reason === "NotFound" ? fresh : Stream.fail(e)
+                  )
+                )
+        let ended: Outcome | undefined
+        yield* Stream.runForEachChunk(events, (chunk) =>
+          Effect.gen(function* () {
+            let output: Array<Uint8Array> = []
+            const flush = Effect.suspend(() => {
+              if (output.length === 0) return Effect.void
+              const bytes = output.length === 1 ? output[0]! : Buffer.concat(output)
+              output = []
+              return Effect.zipRight(send(bytes), drained)
+            })
+            for (const event of Chunk.toReadonlyArray(chunk)) {
+              if (event._tag === "Output") {
+                output.push(event.data)
+                continue
+              }
+              yield* flush
+              if (event._tag === "Attached")
+                yield* sendFrame({
+                  type: "attached",
+                  machine: { id: event.machine.id, hostname: event.machine.hostname, name: event.machine.name },
+                  sessionId: event.sessionId,
+                  created: event.created
+                })
+              else
+                ended = {
+                  _tag: "Ended",
+                  frame: {
+                    type: "ended",
+                    reason: event.reason,
+                    exitCode: event.exitCode,
+                    ...(event.signal === undefined ? {} : { signal: event.signal }),
+                    message: endedMessage(event)
+                  }
+                }
+            }
+            yield* flush
+          })
+        )
+        return ended ?? { _tag: "Detached" }
+      })
+
+      const outcome = yield* Effect.raceAll([
+        session.pipe(
+          Effect.catchAll((e) => Effect.succeed(outcomeOf(e))),
+          Effect.catchAllDefect((defect) =>
+            Effect.as(
+              Effect.logError("browser terminal failed", defect),
+              failed(CloseCode.Internal, "internal error", "the relay failed; try again later")
+            )
+          )
+        ),
+        Effect.map(Deferred.await(violation), (why) => failed(CloseCode.Protocol, "protocol error", why)),
+        Effect.as(closed, { _tag: "Detached" } as Outcome)
+      ])
+      // The browser is gone or leaving: its input ends, which detaches the viewer; the session keeps running.
+      yield* Queue.shutdown(input)
+      if (outcome._tag === "Ended") {
+        yield* sendFrame(outcome.frame)
+        yield* send(new Socket.CloseEvent(CloseCode.Ended, "session ended"))
+      } else if (outcome._tag === "Failed") {
+        yield* sendFrame({ type: "error", message: outcome.message })
+        yield* send(new Socket.CloseEvent(outcome.code, outcome.reason))
+      } else yield* send(new Socket.CloseEvent(CloseCode.Ended, "detached"))
+      // Let the closing handshake finish; the socket's scope closes it hard after that.
+      yield* closed.pipe(Effect.timeoutOption("2 seconds"))
+    })
+  )
+
+/**
+ * The `GET /s/:token/ws` handler: upgrades and serves one browser terminal. A request that is not a WebSocket
+ * upgrade gets 426.
+ */
+export const handler = (core: RelayCore["Type"]) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const { token } = yield* HttpRouter.params
+    const machine = new URL(request.url, "http://relay").searchParams.get("machine") ?? undefined
+    const socket = yield* Effect.either(request.upgrade)
+    if (Either.isLeft(socket))
+      return HttpServerResponse.text("this address is the WebSocket of a share link's terminal\n", {
+        status: 426,
+        headers: { upgrade: "websocket" }
+      })
+    yield* serve(core, socket.right, { token: Redacted.make(token ?? ""), machine })
+    return HttpServerResponse.empty()
+  })

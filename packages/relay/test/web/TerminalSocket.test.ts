@@ -1,0 +1,311 @@
+/**
+ * The browser terminal's WebSocket over a real HTTP server on 127.0.0.1, against the real relay core with a
+ * hand-driven agent that echoes PTY input as output: the frame protocol, resizes reaching the machine, detach
+ * leaving the session running, a session's end and a revoked link closing the page, and bad tokens refused.
+ * (The same protocol against a real agent's shell: packages/testkit/test/TerminalSocket.test.ts.)
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import {
+  type AgentMessage,
+  Pipe,
+  type RelayMessage,
+  type SessionOpen
+} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as RelayCore from "@cmdop/relay/RelayCore"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
+import * as TerminalClient from "@cmdop/relay/web/TerminalClient"
+import * as TerminalSocket from "@cmdop/relay/web/TerminalSocket"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { randomBytes, randomUUID } from "node:crypto"
+import * as http from "node:http"
+
+const decoder = new TextDecoder()
+
+/** A relay core with only the terminal socket on an ephemeral HTTP port, and a workspace key. */
+const setup = Effect.gen(function* () {
+  const context = yield* Layer.build(
+    RelayCore.layer({ server: "test" }).pipe(
+      Layer.provideMerge(ShareServiceLive.layer),
+      Layer.provideMerge(RelayStore.layerMemory)
+    )
+  )
+  const core = Context.get(context, RelayCore.RelayCore)
+  const store = Context.get(context, RelayStore.RelayStore)
+  const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
+  const router = HttpRouter.empty.pipe(HttpRouter.get("/s/:token/ws", TerminalSocket.handler(core)))
+  const server = yield* Layer.build(
+    HttpServer.serve(router).pipe(
+      Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: 0, host: "127.0.0.1" }))
+    )
+  )
+  const address = Context.get(server, HttpServer.HttpServer).address
+  const port = address._tag === "TcpAddress" ? address.port : 0
+  const caller = yield* core.authenticate(Redacted.make(key))
+  return { core, key, caller, base: `127.0.0.1:${port}` }
+})
+
+/**
+ * An agent driven by hand: a PTY opens with a prompt, input is acknowledged and echoed back as output, and
+ * `exit` ends a session with a given code. Every message from the relay is kept in `seen`.
+ */
+const fakeAgent = (core: RelayCore.RelayCore["Type"], key: string, hostname: string) =>
+  Effect.gen(function* () {
+    const caller = yield* core.authenticate(Redacted.make(key))
+    const toRelay = yield* Queue.unbounded<AgentMessage>()
+    const seen = yield* Queue.unbounded<RelayMessage>()
+    const offsets = new Map<string, number>()
+    const output = (sessionId: string, text: string) => {
+      const data = Buffer.from(text)
+      const offset = offsets.get(sessionId) ?? 0
+      offsets.set(sessionId, offset + data.byteLength)
+      return Queue.offer(toRelay, {
+        kind: { $case: "output", value: { sessionId, pipe: Pipe.PIPE_STDOUT, data, offset } }
+      })
+    }
+    yield* Queue.offer(toRelay, {
+      kind: {
+        $case: "hello",
+        value: {
+          identity: {
+            machineId: randomUUID(),
+            machineSecret: randomBytes(32).toString("base64url"),
+            hostname,
+            name: hostname,
+            os: "linux",
+            agentVersion: "test"
+          },
+          window: 1 << 20,
+          ptySessions: []
+        }
+      }
+    })
+    yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
+      Stream.runForEach((message) =>
+        Effect.gen(function* () {
+          yield* Queue.offer(seen, message)
+          const kind = message.kind
+          if (kind?.$case === "open") yield* output(kind.value.sessionId, `welcome to ${hostname}\r\n$ `)
+          if (kind?.$case === "input") {
+            yield* Queue.offer(toRelay, {
+              kind: {
+                $case: "ack",
+                value: { sessionId: kind.value.sessionId, pipe: Pipe.PIPE_STDIN, bytes: kind.value.data.byteLength }
+              }
+            })
+            yield* output(kind.value.sessionId, decoder.decode(kind.value.data))
+          }
+        })
+      ),
+      Effect.forkScoped
+    )
+    const exit = (sessionId: string, exitCode: number) =>
+      Queue.offer(toRelay, {
+        kind: {
+          $case: "exit",
+          value: { sessionId, exitCode, signal: "", timedOut: false, error: "", durationMs: 1 }
+        }
+      })
+    /** Waits for the next relay message of one kind. */
+    const next = <K extends NonNullable<RelayMessage["kind"]>["$case"]>(kind: K) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const message = yield* Queue.take(seen)
+          if (message.kind?.$case === kind) return message.kind as Extract<RelayMessage["kind"], { $case: K }>
+        }
+      })
+    return { exit, next }
+  })
+
+/** Reads control frames and output until a control frame arrives; returns it with the output before it. */
+const nextControl = (client: TerminalClient.TerminalClient) =>
+  Effect.gen(function* () {
+    let text = ""
+    for (;;) {
+      const item = yield* Queue.take(client.received)
+      if (item._tag === "Output") text += decoder.decode(item.data)
+      else return { frame: item.frame, text }
+    }
+  }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("no control frame in 5 s") }))
+
+/** Reads output until it contains `needle`; returns everything read. */
+const outputUntil = (client: TerminalClient.TerminalClient, needle: string) =>
+  Effect.gen(function* () {
+    let text = ""
+    while (!text.includes(needle)) {
+      const item = yield* Queue.take(client.received)
+      if (item._tag === "Output") text += decoder.decode(item.data)
+      else return yield* Effect.fail(new Error(`control frame ${JSON.stringify(item.frame)} before "${needle}"`))
+    }
+    return text
+  }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`no "${needle}" in 5 s`) }))
+
+describe("TerminalSocket", () => {
+  it.scopedLive("start, output, input, resize; detaching leaves the session listed and joinable", () =>
+    Effect.gen(function* () {
+      const { base, caller, core, key } = yield* setup
+      const agent = yield* fakeAgent(core, key, "box-1")
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
+      yield* client.send({ type: "start", cols: 100, rows: 30 })
+      const open = yield* agent.next("open")
+      assert.deepStrictEqual((open.value.kind as { value: unknown } & SessionOpen["kind"])?.value, {
+        cols: 100,
+        rows: 30,
+        term: "xterm-256color",
+        command: []
+      })
+      const attached = yield* nextControl(client)
+      assert.strictEqual(attached.frame.type, "attached")
+      if (attached.frame.type !== "attached") return
+      assert.strictEqual(attached.frame.machine.hostname, "box-1")
+      assert.strictEqual(attached.frame.created, true)
+      assert.strictEqual(attached.frame.sessionId, open.value.sessionId)
+      assert.include(yield* outputUntil(client, "$ "), "welcome to box-1")
+
+      yield* client.type("echo hi\r")
+      assert.strictEqual(decoder.decode((yield* agent.next("input")).value.data), "echo hi\r")
+      yield* outputUntil(client, "echo hi\r")
+      yield* client.send({ type: "input", data: "ü\r" })
+      assert.strictEqual(decoder.decode((yield* agent.next("input")).value.data), "ü\r")
+      yield* outputUntil(client, "ü")
+
+      yield* client.send({ type: "resize", cols: 120, rows: 40 })
+      const resize = yield* agent.next("resize")
+      assert.deepStrictEqual(
+        { sessionId: resize.value.sessionId, cols: resize.value.cols, rows: resize.value.rows },
+        { sessionId: open.value.sessionId, cols: 120, rows: 40 }
+      )
+
+      // Detach: the browser closes the socket; the session keeps running, with no viewer left.
+      yield* client.close
+      assert.strictEqual((yield* client.closed).code, 1000)
+      let listed = yield* core.listSessions(caller, "box-1")
+      for (let i = 0; i < 100 && listed.sessions[0]?.viewers !== 0; i++) {
+        yield* Effect.sleep("20 millis")
+        listed = yield* core.listSessions(caller, "box-1")
+      }
+      assert.deepStrictEqual(
+        listed.sessions.map((s) => [s.sessionId, s.viewers, s.cols, s.rows]),
+        [[open.value.sessionId, 0, 120, 40]]
+      )
+
+      // A reload names its session: it joins the same shell and replays its screen.
+      const again = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
+      yield* again.send({ type: "start", cols: 120, rows: 40, sessionId: open.value.sessionId })
+      const rejoined = yield* nextControl(again)
+      assert.deepStrictEqual(
+        rejoined.frame.type === "attached" && [rejoined.frame.sessionId, rejoined.frame.created],
+        [open.value.sessionId, false]
+      )
+      assert.include(yield* outputUntil(again, "ü"), "echo hi")
+    })
+  )
+
+  it.scopedLive("the session's end reaches the page: an ended frame, then close 1000", () =>
+    Effect.gen(function* () {
+      const { base, core, key } = yield* setup
+      const agent = yield* fakeAgent(core, key, "box-2")
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-2`)
+      yield* client.send({ type: "start", cols: 80, rows: 24 })
+      const open = yield* agent.next("open")
+      yield* outputUntil(client, "$ ").pipe(Effect.zipLeft(Effect.void))
+      yield* agent.exit(open.value.sessionId, 3)
+      const ended = yield* nextControl(client)
+      assert.deepStrictEqual(ended.frame, {
+        type: "ended",
+        reason: "exited",
+        exitCode: 3,
+        message: "the shell exited with code 3"
+      })
+      assert.deepStrictEqual(yield* client.closed, { code: 1000, reason: "session ended" })
+    })
+  )
+
+  it.scopedLive("a stale session id opens a new session instead", () =>
+    Effect.gen(function* () {
+      const { base, core, key } = yield* setup
+      yield* fakeAgent(core, key, "box-3")
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-3`)
+      yield* client.send({ type: "start", cols: 80, rows: 24, sessionId: randomUUID() })
+      const attached = yield* nextControl(client)
+      assert.deepStrictEqual(attached.frame.type === "attached" && attached.frame.created, true)
+    })
+  )
+
+  it.scopedLive("a share link reaches its machine without ?machine=; revoking it ends the page", () =>
+    Effect.gen(function* () {
+      const { base, caller, core, key } = yield* setup
+      yield* fakeAgent(core, key, "box-4")
+      yield* fakeAgent(core, key, "other")
+      const minted = yield* core.createShare(caller, "box-4", 3600)
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${minted.token}/ws?machine=other`)
+      yield* client.send({ type: "start", cols: 80, rows: 24 })
+      const attached = yield* nextControl(client)
+      assert.deepStrictEqual(attached.frame.type === "attached" && attached.frame.machine.hostname, "box-4")
+      yield* outputUntil(client, "$ ")
+      yield* core.revokeShare(caller, minted.link.id)
+      const ended = yield* nextControl(client)
+      assert.deepStrictEqual(ended.frame.type === "ended" && ended.frame.message, "share link revoked")
+      assert.strictEqual((yield* client.closed).code, 1000)
+      // The revoked token no longer opens anything.
+      const late = yield* TerminalClient.connect(`ws://${base}/s/${minted.token}/ws`)
+      yield* late.send({ type: "start", cols: 80, rows: 24 })
+      const refused = yield* nextControl(late)
+      assert.strictEqual(refused.frame.type, "error")
+      assert.strictEqual((yield* late.closed).code, TerminalSocket.CloseCode.Unauthorized)
+    })
+  )
+
+  it.scopedLive("bad tokens, missing machines and broken frames are refused with a message and a close code", () =>
+    Effect.gen(function* () {
+      const { base, core, key } = yield* setup
+      yield* fakeAgent(core, key, "box-5")
+      const refusal = (path: string, first: string) =>
+        Effect.gen(function* () {
+          const client = yield* TerminalClient.connect(`ws://${base}${path}`)
+          yield* client.send(JSON.parse(first))
+          const { frame } = yield* nextControl(client)
+          const closed = yield* client.closed
+          assert.strictEqual(frame.type, "error")
+          const message = frame.type === "error" ? frame.message : ""
+          assert.notMatch(message, /\n\s+at /, "no stack trace")
+          assert.notInclude(message, key)
+          return { message, code: closed.code }
+        })
+      const start = JSON.stringify({ type: "start", cols: 80, rows: 24 })
+      const bogus = yield* refusal("/s/ck_bogus-token/ws?machine=box-5", start)
+      assert.strictEqual(bogus.code, TerminalSocket.CloseCode.Unauthorized)
+      assert.notInclude(bogus.message, "ck_bogus-token")
+      const jwt = yield* refusal("/s/eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln/ws", start)
+      assert.strictEqual(jwt.code, TerminalSocket.CloseCode.Unauthorized)
+      const noMachine = yield* refusal(`/s/${key}/ws`, start)
+      assert.deepStrictEqual(noMachine, {
+        code: TerminalSocket.CloseCode.Protocol,
+        message: "this credential names no machine: add ?machine=<name>"
+      })
+      const unknown = yield* refusal(`/s/${key}/ws?machine=nope`, start)
+      assert.strictEqual(unknown.code, TerminalSocket.CloseCode.Unavailable)
+      assert.include(unknown.message, '"nope" not found')
+      const tooBig = yield* refusal(`/s/${key}/ws?machine=box-5`, JSON.stringify({ type: "start", cols: 0, rows: 24 }))
+      assert.deepStrictEqual(tooBig, { code: TerminalSocket.CloseCode.Protocol, message: "unreadable frame" })
+    })
+  )
+
+  it.scopedLive("a plain GET of the socket address is told to upgrade (426)", () =>
+    Effect.gen(function* () {
+      const { base, key } = yield* setup
+      const response = yield* Effect.promise(() => fetch(`http://${base}/s/${key}/ws`))
+      assert.strictEqual(response.status, 426)
+      assert.strictEqual(response.headers.get("upgrade"), "websocket")
+    })
+  )
+})
