@@ -1,0 +1,157 @@
+/**
+ * The real CLI in a real terminal: tmux runs `cmdop connect <host>` against a relay and an agent (real processes);
+ * the test types with send-keys and reads the screen with capture-pane.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Processes from "@cmdop/testkit/Processes"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import { relayUp, world } from "./world.js"
+
+const tmux = (...args: ReadonlyArray<string>) => execFileSync("tmux", args, { encoding: "utf8" })
+
+/** A tmux server of our own (-L), so tests never touch a user's tmux. */
+const terminal = (name: string, command: string, env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const socket = `cmdop-test-${process.pid}-${name}`
+      const exports = Object.entries(env)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(" ")
+      execFileSync("tmux", [
+        "-L",
+        socket,
+        "new-session",
+        "-d",
+        "-s",
+        name,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        `env ${exports} ${command}; sleep 60`
+      ])
+      const send = (...keys: ReadonlyArray<string>) => tmux("-L", socket, "send-keys", "-t", name, ...keys)
+      const screen = () => tmux("-L", socket, "capture-pane", "-p", "-t", name, "-S", "-200")
+      const resize = (cols: number, rows: number) =>
+        tmux("-L", socket, "resize-window", "-t", name, "-x", String(cols), "-y", String(rows))
+      return { socket, send, screen, resize }
+    }),
+    (t) => Effect.sync(() => void execFileSync("tmux", ["-L", t.socket, "kill-server"]))
+  )
+
+const waitFor = (screen: () => string, pattern: RegExp, what: string, timeoutMs = 15_000) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const text = screen()
+      if (pattern.test(text)) return text
+      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}; screen:\n${text}`)
+      yield* Effect.sleep("100 millis")
+    }
+  })
+
+describe("cmdop connect <host> in a real terminal (tmux)", () => {
+  it.scopedLive(
+    "attach, stty size after a resize, Ctrl-C interrupts sleep, Ctrl-D detaches, reattach shows the output",
+    () =>
+      Effect.gen(function* () {
+        execFileSync("tmux", ["-V"])
+        const w = yield* world
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "box-1")
+        const env = {
+          HOME: w.client,
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          CMDOP_API_KEY: key,
+          CMDOP_SERVER: w.server,
+          TERM: "xterm-256color"
+        }
+        const t = yield* terminal("a", `${process.execPath} ${Processes.binPath} connect box-1`, env)
+        const attached = yield* waitFor(t.screen, /attached to box-1, session ([0-9a-f-]{36})/, "the attached line")
+        const sessionId = /session ([0-9a-f-]{36})/.exec(attached)![1]!
+        assert.match(attached, /resolving box-1/)
+        assert.match(attached, /dialing relay/)
+        assert.match(attached, /auth ok: workspace acme/)
+
+        t.send("echo marker-$((6*7))", "Enter")
+        yield* waitFor(t.screen, /marker-42/, "the echoed marker")
+
+        t.resize(120, 40)
+        yield* Effect.sleep("300 millis")
+        t.send("stty size", "Enter")
+        yield* waitFor(t.screen, /^40 120\s*$/m, "stty size after the resize")
+
+        t.send("sleep 30; echo not-interrupted", "Enter")
+        yield* Effect.sleep("500 millis")
+        t.send("C-c")
+        t.send("echo interrupted-ok", "Enter")
+        const afterInterrupt = yield* waitFor(t.screen, /^interrupted-ok\s*$/m, "the shell back after Ctrl-C")
+        assert.notMatch(afterInterrupt, /^not-interrupted/m)
+
+        t.send("C-d")
+        const detached = yield* waitFor(t.screen, /detached; session/, "the detach message")
+        assert.include(detached, sessionId)
+
+        // The session kept running; it is listed, and a new attach shows what was on the screen.
+        const listed = yield* Processes.run(w.client, ["connect", "box-1", "--list-sessions", "--json"], {
+          env: { CMDOP_API_KEY: key, CMDOP_SERVER: w.server }
+        })
+        assert.deepStrictEqual(
+          JSON.parse(listed.stdout).sessions.map((s: { session_id: string }) => s.session_id),
+          [sessionId]
+        )
+        const again = yield* terminal(
+          "b",
+          `${process.execPath} ${Processes.binPath} connect box-1 --session ${sessionId}`,
+          env
+        )
+        const replayed = yield* waitFor(again.screen, /marker-42[\s\S]*interrupted-ok/, "the earlier output replayed")
+        assert.match(replayed, /attached to box-1, session/)
+        again.send("exit", "Enter")
+        yield* waitFor(again.screen, /session ended \(exited, exit 0\)/, "the end of the session")
+      }),
+    90_000
+  )
+
+  it.scopedLive(
+    "the relay restarts under an attached client: it reconnects and resumes, nothing lost or repeated",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "box-2")
+        const env = {
+          HOME: w.client,
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          CMDOP_API_KEY: key,
+          CMDOP_SERVER: w.server,
+          TERM: "xterm-256color"
+        }
+        const t = yield* terminal("c", `${process.execPath} ${Processes.binPath} connect box-2`, env)
+        yield* waitFor(t.screen, /attached to box-2/, "the attached line")
+        t.send("echo before-$((1+1))", "Enter")
+        yield* waitFor(t.screen, /^before-2\s*$/m, "output before the restart")
+
+        yield* w.relay.stop("SIGKILL")
+        yield* waitFor(t.screen, /connection lost; reconnecting/, "the reconnect notice")
+        yield* relayUp(w.dir, w.grpcPort, w.httpPort)
+        yield* waitFor(t.screen, /reconnected/, "the reconnection", 40_000)
+        t.send("echo after-$((2+1))", "Enter")
+        const screen = yield* waitFor(t.screen, /^after-3\s*$/m, "output after the restart")
+        // Exactly one copy of the earlier output: the resume started at the byte the client had.
+        assert.strictEqual(screen.match(/^before-2\s*$/gm)?.length, 1)
+      }),
+    90_000
+  )
+
+  it.scopedLive("without a terminal and without a host, the CLI asks for a host", () =>
+    Effect.gen(function* () {
+      const w = yield* world
+      const key = yield* w.create("acme")
+      const r = yield* w.cli(key, [])
+      assert.strictEqual(r.code, 2)
+      assert.include(r.stderr, "no host given")
+    })
+  )
+})
