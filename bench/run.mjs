@@ -1,7 +1,8 @@
 // cmdop vs OpenSSH on 127.0.0.1, in one run: exec latency (cold CLI process vs new ssh connection; warm library
-// call vs ssh over a ControlMaster connection), exec throughput, and what an idle agent costs a relay.
+// call vs ssh over a ControlMaster connection), keystroke echo round trip through a PTY, exec throughput, and what
+// an idle agent costs a relay.
 // See bench/README.md for what each figure means. `node bench/run.mjs [--json]`; knobs: BENCH_N, BENCH_WARM_N,
-// BENCH_BYTES, BENCH_AGENTS, BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP.
+// BENCH_ECHO_N, BENCH_BYTES, BENCH_AGENTS, BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP.
 //
 // Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
 // on failure or Ctrl-C; everything lives in one temp dir (temp HOMEs: the real ~/.cmdop and ~/.ssh are not used).
@@ -28,6 +29,7 @@ const MiB = 1024 ** 2
 const config = {
   coldN: envInt("BENCH_N", 30),
   warmN: envInt("BENCH_WARM_N", 200),
+  echoN: envInt("BENCH_ECHO_N", 300),
   bytes: envInt("BENCH_BYTES", GiB),
   agents: envInt("BENCH_AGENTS", 200),
   timeoutS: envInt("BENCH_TIMEOUT", 900)
@@ -207,13 +209,13 @@ const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000)
 // ---------------------------------------------------------------------------------------------------------------
 // cmdop: a relay on SQLite, one registered agent, the in-process tools bundled with esbuild.
 
-/** Bundles bench/warm-exec.ts and bench/sim-agents.ts into `<tmp>/tools` (settings as in scripts/build.mjs). */
+/** Bundles bench/warm-exec.ts, bench/echo.ts and bench/sim-agents.ts into `<tmp>/tools` (settings as in scripts/build.mjs). */
 const bundleTools = async () => {
   const { build } = await import("esbuild")
   const outdir = join(tmp, "tools")
   await build({
     absWorkingDir: root,
-    entryPoints: { "warm-exec": "bench/warm-exec.ts", "sim-agents": "bench/sim-agents.ts" },
+    entryPoints: { "warm-exec": "bench/warm-exec.ts", echo: "bench/echo.ts", "sim-agents": "bench/sim-agents.ts" },
     outdir,
     bundle: true,
     format: "esm",
@@ -228,7 +230,11 @@ const bundleTools = async () => {
     },
     logLevel: "warning"
   })
-  return { warmExec: join(outdir, "warm-exec.mjs"), simAgents: join(outdir, "sim-agents.mjs") }
+  return {
+    warmExec: join(outdir, "warm-exec.mjs"),
+    echo: join(outdir, "echo.mjs"),
+    simAgents: join(outdir, "sim-agents.mjs")
+  }
 }
 
 /** Creates a workspace in `dataDir`, then serves a relay on it; resolves once it listens. */
@@ -427,7 +433,7 @@ const startSsh = async () => {
     await ssh(["-o", `ControlPath=${controlPath}`, "-O", "exit"], [], { timeoutMs: 5000 })
     if (pid && alive(Number(pid))) process.kill(Number(pid), "SIGKILL")
   })
-  return { ssh, control, daemon }
+  return { base, env, ssh, control, daemon }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -520,6 +526,29 @@ const main = async () => {
     mustSucceed("ssh master", await ssh.ssh(ssh.control, ["true"], { stdio: ["ignore", "ignore", "pipe"] }))
     await timeLoop("ssh warm warm-up", 10, () => ssh.ssh(ssh.control, ["true"]))
     results.openssh.warm = await timeLoop("ssh warm", config.warmN, () => ssh.ssh(ssh.control, ["true"]))
+  }
+
+  // --- 1c. keystroke echo: one byte into a PTY running cat, until it comes back (bench/echo.ts, both sides)
+  const echoTimeoutMs = 60_000 + config.echoN * 200
+  log(`keystroke echo: ${config.echoN} × one byte through RelayClient.attach (PTY, cat)`)
+  const echoCmdop = mustSucceed(
+    "echo (cmdop)",
+    await run(process.execPath, [tools.echo, "cmdop", String(config.echoN), relay.server, relay.apiKey, hostname], {
+      timeoutMs: echoTimeoutMs
+    })
+  )
+  results.cmdop.echo = summarize(JSON.parse(echoCmdop.stdout).samples)
+  if (ssh) {
+    log(`keystroke echo: ${config.echoN} × one byte through ssh -tt (ControlMaster, PTY, cat)`)
+    const echoSsh = mustSucceed(
+      "echo (ssh)",
+      await run(
+        process.execPath,
+        [tools.echo, "ssh", String(config.echoN), "--", ...ssh.base, ...ssh.control, "-tt", "127.0.0.1"],
+        { env: { ...ssh.env, TERM: "xterm-256color" }, timeoutMs: echoTimeoutMs }
+      )
+    )
+    results.openssh.echo = summarize(JSON.parse(echoSsh.stdout).samples)
   }
 
   // --- 2. throughput: head -c BYTES /dev/zero to a byte counter in this process
@@ -668,6 +697,7 @@ const printTable = (r) => {
     ["", "cmdop", "OpenSSH"],
     [`exec cold, median / p99 (n=${r.config.coldN})`, latency(r.cmdop.cold), ssh.available ? latency(ssh.cold) : na],
     [`exec warm, median / p99 (n=${r.config.warmN})`, latency(r.cmdop.warm), ssh.available ? latency(ssh.warm) : na],
+    [`keystroke echo, median / p99 (n=${r.config.echoN})`, latency(r.cmdop.echo), ssh.available ? latency(ssh.echo) : na],
     ["throughput, CLI / ssh to a pipe", rate(r.cmdop.throughputCli), ssh.available ? rate(ssh.throughput) : na],
     ["throughput, RelayClient in-process", rate(r.cmdop.throughputLibrary), ""],
     [

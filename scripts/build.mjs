@@ -3,9 +3,13 @@
 import { build } from "esbuild"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { buildWeb } from "./build-web.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const cli = join(root, "packages", "cli")
+
+// The relay's browser terminal first: the CLI bundle embeds it (packages/relay/src/web/assets.generated.ts).
+await buildWeb()
 
 await build({
   absWorkingDir: cli,

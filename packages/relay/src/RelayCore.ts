@@ -60,8 +60,11 @@ export interface Options {
   readonly staleAfter?: Duration.DurationInput
   /** Per-session flow-control window in bytes. Default 2 MiB. */
   readonly window?: number
-  /** The base URL share links point at (`<publicUrl>/s/<token>`). Default `http://<server>`. */
-  readonly publicUrl?: string
+  /**
+   * The base URL share links point at (`<publicUrl>/s/<token>`); a function when it is known only once the HTTP
+   * endpoint is bound. Default `http://<server>`.
+   */
+  readonly publicUrl?: string | (() => string)
   /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
   readonly guestSweep?: Duration.DurationInput
 }
@@ -147,7 +150,10 @@ export const make = (options: Options) =>
     const store = yield* RelayStore
     const shares = yield* ShareService
     const server = options.server
-    const publicUrl = (options.publicUrl ?? `http://${options.server}`).replace(/\/+$/, "")
+    const publicUrl = () => {
+      const base = options.publicUrl ?? `http://${options.server}`
+      return (typeof base === "function" ? base() : base).replace(/\/+$/, "")
+    }
     const heartbeatSeconds = options.heartbeatSeconds ?? 30
     const staleAfterMs = Duration.toMillis(options.staleAfter ?? "90 seconds")
     const maxWindow = options.window ?? DEFAULT_WINDOW
@@ -677,7 +683,7 @@ export const make = (options: Options) =>
             creator: { workspaceId: caller.workspaceId, principal: caller.principal, kind: caller.kind },
             machine: { id: machine.id, hostname: machine.hostname, workspaceId: machine.workspaceId },
             ttlSeconds,
-            publicUrl
+            publicUrl: publicUrl()
           })
           .pipe(Effect.mapError(shareFailure))
       })

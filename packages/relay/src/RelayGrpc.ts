@@ -6,14 +6,14 @@
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
-import * as grpc from "@grpc/grpc-js"
-import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as AttachCodec from "@cmdop/protocol/AttachCodec"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as ExecCodec from "@cmdop/protocol/ExecCodec"
 import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import { ClientServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/client"
 import * as MachineCodec from "@cmdop/protocol/MachineCodec"
+import * as ShareCodec from "@cmdop/protocol/ShareCodec"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -28,10 +28,6 @@ const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
 /** Both services, bound to the `RelayCore` in context. */
 export const services = Effect.gen(function* () {
   const core = yield* RelayCore
-
-  // Interim until share links and interactive sessions land in the core: an honest UNIMPLEMENTED.
-  const unimplemented = () =>
-    Effect.fail(new GrpcStatusError({ code: grpc.status.UNIMPLEMENTED, details: "not implemented by this relay yet" }))
 
   const client = GrpcServer.service(ClientServiceService, {
     whoAmI: (_req, ctx) =>
@@ -85,9 +81,20 @@ export const services = Effect.gen(function* () {
             .pipe(Stream.map(ExecCodec.eventToWire))
         })
       ).pipe(Stream.mapError(toStatus)),
-    createShare: () => unimplemented(),
-    listShares: () => unimplemented(),
-    revokeShare: () => unimplemented(),
+    createShare: (req, ctx) =>
+      Effect.gen(function* () {
+        const minted = yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
+        return ShareCodec.toWire(minted.link, { url: minted.url, token: minted.token })
+      }).pipe(Effect.mapError(toStatus)),
+    listShares: (req, ctx) =>
+      Effect.gen(function* () {
+        const links = yield* core.listShares(yield* caller(core, ctx), req.machine === "" ? undefined : req.machine)
+        return { links: links.map((l) => ShareCodec.toWire(l)) }
+      }).pipe(Effect.mapError(toStatus)),
+    revokeShare: (req, ctx) =>
+      Effect.gen(function* () {
+        return ShareCodec.toWire(yield* core.revokeShare(yield* caller(core, ctx), req.id))
+      }).pipe(Effect.mapError(toStatus)),
     attach: (requests, ctx) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {

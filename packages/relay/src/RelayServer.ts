@@ -68,6 +68,15 @@ const httpRoutes = (grpcAddress: string) =>
         "/s/:token",
         Effect.gen(function* () {
           const { token } = yield* HttpRouter.params
+          // A valid link opens the browser terminal on its machine; anything else gets SharePage's plain error
+          // page with the right status (and never a stack trace).
+          const grant = yield* Effect.either(shares.validate(token ?? ""))
+          if (grant._tag === "Right")
+            return TerminalPage.response({
+              token: token ?? "",
+              machineHostname: grant.right.machineHostname,
+              ...(grant.right.expiresAt === undefined ? {} : { expiresAt: grant.right.expiresAt })
+            })
           const page = yield* SharePage.render(token ?? "", grpcAddress).pipe(
             Effect.provideService(ShareService, shares)
           )
@@ -112,9 +121,11 @@ export const serveWith = (
     const display = (port: number) => `${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`
     // The core needs the address clients use in its messages; with port 0 it is known only after binding, so
     // the core is built with the requested one and corrected below for messages only.
+    // Share links point at the public URL, by default the HTTP address, known once it is bound (port 0).
+    let boundHttp = `http://${display(options.httpPort)}`
     const coreLayer = RelayCoreModule.layer({
       server: display(options.grpcPort),
-      ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
+      publicUrl: () => options.publicUrl ?? boundHttp,
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
@@ -134,7 +145,8 @@ export const serveWith = (
     )
     const routes = yield* Effect.provide(httpRoutes(grpc.address), context)
     const httpContext = yield* Layer.build(
-      HttpServer.serve(routes).pipe(
+      // Share tokens (JWTs) are longer than the router's default 100-character limit for a path parameter.
+      HttpServer.serve(HttpRouter.withRouterConfig(routes, { maxParamLength: 4096 })).pipe(
         Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: options.httpPort, host }))
       )
     ).pipe(
@@ -147,6 +159,7 @@ export const serveWith = (
     )
     const bound = Context.get(httpContext, HttpServer.HttpServer).address
     const httpPort = bound._tag === "TcpAddress" ? bound.port : options.httpPort
+    boundHttp = `http://${display(httpPort)}`
     const httpAddress = `http://${display(httpPort)}`
     return {
       grpcAddress: grpc.address,

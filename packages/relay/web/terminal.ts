@@ -77,7 +77,8 @@ const finish = (state: State, banner: string, line: string) => {
   finished = true
   terminal.options.disableStdin = true
   terminal.options.cursorBlink = false
-  terminal.write(`\r\n\x1b[0m\x1b[1;${state === "ended" ? "33" : "31"}m[${line}]\x1b[0m\r\n`)
+  // The message on a line of its own, in yellow (ended) or red, and no cursor: nothing more can be typed.
+  terminal.write(`\r\n\x1b[0m\x1b[1;${state === "ended" ? "33" : "31"}m[${line}]\x1b[0m\r\n\x1b[?25l`)
   show(state, banner)
 }
 

@@ -49,11 +49,18 @@ const mint = Command.make(
       Options.withDescription(`lifetime, rounded up to whole hours (${ShareTtl.acceptedForms}); 0 = never expires`),
       Options.withDefault("24h")
     ),
-    host: Args.text({ name: "host" }).pipe(Args.withDescription("the one machine the link reaches"))
+    // Optional only so that `share list` / `share revoke` parse; minting needs it.
+    host: Args.text({ name: "host" }).pipe(Args.withDescription("the one machine the link reaches"), Args.optional)
   },
-  ({ host, ttl, ...own }) =>
+  ({ host: maybeHost, ttl, ...own }) =>
     Effect.gen(function* () {
       const g = yield* globals(own)
+      if (Option.isNone(maybeHost))
+        return yield* new CliError({
+          message: 'which machine? cmdop connect share <host> [--ttl 24h]; or "share list" / "share revoke <id>"',
+          exitCode: ExitCode.usage
+        })
+      const host = maybeHost.value
       const seconds = yield* Either.match(ShareTtl.parse(ttl), {
         onLeft: (e) => Effect.fail(new CliError({ message: e.message, exitCode: ExitCode.usage })),
         onRight: Effect.succeed

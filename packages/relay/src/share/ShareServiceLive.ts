@@ -150,6 +150,8 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
 
   const validate: ShareService["Type"]["validate"] = (token) =>
     Effect.gen(function* () {
+      // Garbage is refused before the store is asked anything.
+      yield* ShareTokens.inspect(token)
       const now = yield* Clock.currentTimeMillis
       const keys = yield* orUnavailable(store.listSigningKeys)
       const claims = yield* ShareTokens.verify(token, keys, now).pipe(

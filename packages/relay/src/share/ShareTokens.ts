@@ -46,7 +46,7 @@ export const ShareClaims = Schema.Struct({
   wsid: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)),
   gen: Schema.Int.pipe(Schema.between(1, 2 ** 31 - 1)),
   iat: seconds,
-  exp: Schema.optional(seconds)
+  exp: Schema.optionalWith(seconds, { exact: true })
 }).pipe(Schema.filter((c) => c.exp === undefined || c.exp > c.iat || "exp must be after iat"))
 export type ShareClaims = typeof ShareClaims.Type
 
@@ -60,8 +60,8 @@ const strict = { onExcessProperty: "error" } as const
 const decodeClaims = Schema.decodeUnknownEither(ShareClaims, strict)
 const decodeHeader = Schema.decodeUnknownEither(Header, strict)
 
-const malformed = new ShareError({ reason: "Malformed" })
-const badSignature = new ShareError({ reason: "BadSignature" })
+const malformed = () => new ShareError({ reason: "Malformed" })
+const badSignature = () => new ShareError({ reason: "BadSignature" })
 
 /** A fresh signing key: a random kid and 32 random bytes (base64url) of HS256 secret. */
 export const generateKey = (): NewSigningKey => ({
@@ -109,18 +109,23 @@ const jsonObject = (part: string): Record<string, unknown> | undefined => {
 
 /** The token's header if it is well-formed, for the kid; nothing is trusted before the signature is checked. */
 const headerOf = (token: unknown): Either.Either<typeof Header.Type, ShareError> => {
-  if (typeof token !== "string" || token.length > maxTokenLength) return Either.left(malformed)
+  if (typeof token !== "string" || token.length > maxTokenLength) return Either.left(malformed())
   const parts = token.split(".")
-  if (parts.length !== 3 || !parts.every(canonical)) return Either.left(malformed)
+  if (parts.length !== 3 || !parts.every(canonical)) return Either.left(malformed())
   const header = jsonObject(parts[0]!)
-  if (header === undefined) return Either.left(malformed)
-  if (header.alg !== algorithm) return Either.left(badSignature)
-  return Either.mapLeft(decodeHeader(header), () => malformed)
+  if (header === undefined) return Either.left(malformed())
+  if (header.alg !== algorithm) return Either.left(badSignature())
+  return Either.mapLeft(decodeHeader(header), malformed)
 }
 
+/**
+ * The kid a token names when its shape and header are acceptable, else why not (`Malformed`, `BadSignature` for
+ * another algorithm). Not a verification: a cheap first check before any key is loaded.
+ */
+export const inspect = (token: string): Either.Either<string, ShareError> => Either.map(headerOf(token), (h) => h.kid)
+
 /** The kid a token names, if it is well-formed (for diagnostics and tests; not a verification). */
-export const kidOf = (token: string): string | undefined =>
-  Either.getOrUndefined(Either.map(headerOf(token), (h) => h.kid))
+export const kidOf = (token: string): string | undefined => Either.getOrUndefined(inspect(token))
 
 /**
  * Verifies `token` against `keys` at `now` (ms since the epoch; `jose` is given it, so `TestClock` governs
@@ -137,13 +142,13 @@ export const verify = (
     const header = yield* headerOf(token)
     const key = keys.find((k) => k.kid === header.kid)
     const secret = key && secretOf(key)
-    if (key === undefined || secret === undefined) return yield* badSignature
+    if (key === undefined || secret === undefined) return yield* badSignature()
     const verified = yield* Effect.tryPromise({
       try: () => jwtVerify(token, secret, { algorithms: [algorithm], typ: tokenType, currentDate: new Date(now) }),
       catch: (error) => {
         if (error instanceof errors.JWTExpired) {
           return Either.match(decodeClaims(error.payload), {
-            onLeft: () => malformed,
+            onLeft: malformed,
             onRight: (claims) =>
               new ShareError({
                 reason: "Expired",
@@ -153,11 +158,11 @@ export const verify = (
           })
         }
         return error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JOSEAlgNotAllowed
-          ? badSignature
-          : malformed
+          ? badSignature()
+          : malformed()
       }
     })
-    const claims = yield* Either.mapLeft(decodeClaims(verified.payload), () => malformed)
+    const claims = yield* Either.mapLeft(decodeClaims(verified.payload), malformed)
     if (key.retiredAt !== undefined) return yield* new ShareError({ reason: "SigningKeyRetired", subject: claims.jti })
     return claims
   })

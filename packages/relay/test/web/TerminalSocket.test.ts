@@ -44,7 +44,7 @@ const setup = Effect.gen(function* () {
   const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
   const router = HttpRouter.empty.pipe(HttpRouter.get("/s/:token/ws", TerminalSocket.handler(core)))
   const server = yield* Layer.build(
-    HttpServer.serve(router).pipe(
+    HttpServer.serve(HttpRouter.withRouterConfig(router, { maxParamLength: 4096 })).pipe(
       Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: 0, host: "127.0.0.1" }))
     )
   )
@@ -108,6 +108,9 @@ const fakeAgent = (core: RelayCore.RelayCore["Type"], key: string, hostname: str
       ),
       Effect.forkScoped
     )
+    // Registered once the relay welcomes it.
+    const welcome = yield* Queue.take(seen)
+    assert.strictEqual(welcome.kind?.$case, "welcome")
     const exit = (sessionId: string, exitCode: number) =>
       Queue.offer(toRelay, {
         kind: {
@@ -202,10 +205,10 @@ describe("TerminalSocket", () => {
       const again = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
       yield* again.send({ type: "start", cols: 120, rows: 40, sessionId: open.value.sessionId })
       const rejoined = yield* nextControl(again)
-      assert.deepStrictEqual(
-        rejoined.frame.type === "attached" && [rejoined.frame.sessionId, rejoined.frame.created],
-        [open.value.sessionId, false]
-      )
+      assert.deepStrictEqual(rejoined.frame.type === "attached" && [rejoined.frame.sessionId, rejoined.frame.created], [
+        open.value.sessionId,
+        false
+      ])
       assert.include(yield* outputUntil(again, "ü"), "echo hi")
     })
   )
@@ -217,7 +220,8 @@ describe("TerminalSocket", () => {
       const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-2`)
       yield* client.send({ type: "start", cols: 80, rows: 24 })
       const open = yield* agent.next("open")
-      yield* outputUntil(client, "$ ").pipe(Effect.zipLeft(Effect.void))
+      assert.strictEqual((yield* nextControl(client)).frame.type, "attached")
+      yield* outputUntil(client, "$ ")
       yield* agent.exit(open.value.sessionId, 3)
       const ended = yield* nextControl(client)
       assert.deepStrictEqual(ended.frame, {
