@@ -88,6 +88,8 @@ const httpRoutes = (grpcAddress: string) =>
         })
       ),
       HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
+      // Browsers ask for it on every page; answering "no content" keeps their consoles (and our tests) clean.
+      HttpRouter.get("/favicon.ico", HttpServerResponse.empty({ status: 204 })),
       HttpRouter.get("/s/:token/ws", TerminalSocket.handler(core)),
       HttpRouter.get("/assets/terminal.js", TerminalPage.script),
       HttpRouter.get("/assets/terminal.css", TerminalPage.stylesheet),

@@ -1,15 +1,12 @@
 /**
  * The browser terminal in a real browser: Debian's Chromium (driven by playwright-core) opens `/s/<token>` on a
  * real relay (127.0.0.1, gRPC + HTTP) whose machine runs a real agent daemon with real PTYs. The guest types into
- * xterm.js and the machine answers; shrinking the window resizes the PTY; the shell's exit shows the ended
- * message in the terminal and in the `#status` banner. A screenshot lands in /tmp/browser-terminal.png.
- *
- * The token is a workspace key naming the machine with `?machine=` until share links are minted over gRPC.
- * Until `/s/:token` itself answers with `TerminalPage` (the share page switches to it for valid links), the
- * page's document is fulfilled from `TerminalPage.render`; its script, stylesheet and WebSocket are the relay's.
+ * xterm.js and the machine answers; shrinking the window resizes the PTY; revoking the share link ends the
+ * session with a message in the terminal and in the `#status` banner. A screenshot lands in
+ * /tmp/browser-terminal.png. The link is a real share link minted over gRPC; the page, its assets and its
+ * WebSocket all come from the relay.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as TerminalPage from "@cmdop/relay/web/TerminalPage"
 import * as LoopbackRelay from "@cmdop/testkit/LoopbackRelay"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -17,8 +14,6 @@ import { chromium, type Page } from "playwright-core"
 
 const CHROMIUM = "/usr/bin/chromium"
 const SCREENSHOT = "/tmp/browser-terminal.png"
-/** Set to false once `GET /s/:token` serves `TerminalPage` for the token used here. */
-const FULFIL_PAGE_FROM_RENDER = true
 
 const promise = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`) })
@@ -48,7 +43,7 @@ const rowMatching = (page: Page, pattern: RegExp) =>
   })
 
 describe("browser terminal", () => {
-  it.scopedLive("a guest types into xterm.js, the machine answers, resizes follow, the end is shown", () =>
+  it.scopedLive("a guest types into xterm.js, the machine answers, resizes follow, revocation ends it visibly", () =>
     Effect.gen(function* () {
       if (!fs.existsSync(CHROMIUM))
         assert.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run this test`)
@@ -56,6 +51,9 @@ describe("browser terminal", () => {
       const key = yield* relay.createWorkspace("team")
       yield* relay.startAgent(key, "pty-box")
       yield* relay.waitOnline(key, ["pty-box"])
+      const owner = yield* relay.client(key)
+      const minted = yield* owner.createShare("pty-box", 3600)
+      assert.match(minted.url, /\/s\/eyJ/)
 
       const browser = yield* Effect.acquireRelease(
         promise("launch chromium", () =>
@@ -69,10 +67,7 @@ describe("browser terminal", () => {
               "--no-first-run",
               "--disable-background-networking",
               "--disable-component-update",
-              "--disable-sync",
-              // A document fulfilled by the test has no address, so Chromium counts it as public and blocks its
-              // socket to 127.0.0.1 (Local Network Access). A page the relay serves itself needs no such flag.
-              ...(FULFIL_PAGE_FROM_RENDER ? ["--disable-features=LocalNetworkAccessChecks"] : [])
+              "--disable-sync"
             ]
           })
         ),
@@ -84,24 +79,7 @@ describe("browser terminal", () => {
       page.on("console", (m) => {
         if (m.type() === "error") problems.push(`console error: ${m.text()}`)
       })
-      if (FULFIL_PAGE_FROM_RENDER)
-        yield* promise("route the page", () =>
-          page.route(
-            (url) => url.pathname === `/s/${key}`,
-            (route) =>
-              route.fulfill({
-                status: 200,
-                contentType: "text/html; charset=utf-8",
-                headers: { ...TerminalPage.pageHeaders },
-                body: TerminalPage.render({
-                  token: key,
-                  machineHostname: "pty-box",
-                  expiresAt: Date.now() + 3_600_000
-                })
-              })
-          )
-        )
-      yield* promise("load the page", () => page.goto(`${relay.httpAddress}/s/${key}?machine=pty-box`))
+      yield* promise("load the page", () => page.goto(minted.url))
       yield* promise("attach", () => page.waitForSelector("body[data-state=connected]", { timeout: 10_000 })).pipe(
         Effect.mapError((e) => new Error(`${e.message}\n${problems.join("\n")}`))
       )
@@ -133,16 +111,12 @@ describe("browser terminal", () => {
       assert.strictEqual(rowsPty, rows2)
       assert.isBelow(cols2, cols1)
 
-      // The session ends on the machine: the page says so, in the terminal and in the banner.
-      yield* promise("type", () => page.keyboard.type("exit"))
-      yield* promise("enter", () => page.keyboard.press("Enter"))
-      yield* promise("ended", () => page.waitForSelector("body[data-state=ended]", { timeout: 10_000 }))
-      assert.strictEqual(
-        yield* promise("banner", () => page.textContent("#status-text")),
-        "Session ended: the shell exited with code 0"
-      )
+      // The owner revokes the link: the guest's session ends at once, and the page says so.
+      yield* owner.revokeShare(minted.link.id)
+      yield* promise("ended", () => page.waitForSelector("body[data-state=ended]", { timeout: 5_000 }))
+      assert.include(yield* promise("banner", () => page.textContent("#status-text")), "revoked")
       assert.isTrue(yield* promise("banner visible", () => page.isVisible("#status")))
-      yield* rowMatching(page, /^\[session ended: the shell exited with code 0\]$/)
+      yield* rowMatching(page, /revoked/)
       yield* promise("screenshot", () => page.screenshot({ path: SCREENSHOT }))
       assert.deepStrictEqual(problems, [])
     })
