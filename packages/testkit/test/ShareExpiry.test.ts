@@ -1,0 +1,67 @@
+/**
+ * An expired share link is refused, tested with a short clock (TestClock) rather than by waiting an hour: the
+ * real relay core and share service on the memory store, a real agent engine attached in-process.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { RelayClient } from "@cmdop/domain/RelayClient"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
+import * as RelayCore from "@cmdop/relay/RelayCore"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
+import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+
+describe("share link expiry", () => {
+  it.scoped("a link works until its expiry and is refused after it, with the time it expired", () =>
+    Effect.gen(function* () {
+      const context = yield* Layer.build(
+        RelayCore.layer({ server: "test", guestSweep: "1 hour" }).pipe(
+          Layer.provideMerge(ShareServiceLive.layer),
+          Layer.provideMerge(RelayStore.layerMemory)
+        )
+      )
+      const store = Context.get(context, RelayStore.RelayStore)
+      const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
+      yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), { hostname: "prod-1" }).pipe(
+        Effect.provide(context)
+      )
+      const client = (credential: string) =>
+        Effect.map(
+          Layer.build(
+            RelayClientInProcess.layer(Redacted.make(credential)).pipe(Layer.provide(Layer.succeedContext(context)))
+          ),
+          (c) => Context.get(c, RelayClient)
+        )
+      const owner = yield* client(key)
+      // 1 s asked for: rounded up to a whole hour.
+      const minted = yield* owner.createShare("prod-1", 1)
+      assert.strictEqual(minted.link.expiresAt! - minted.link.createdAt, 3_600_000)
+      const guest = yield* client(minted.token)
+      const run = Effect.map(
+        Stream.runCollect(guest.exec({ machine: "prod-1", argv: ["echo", "in time"] })),
+        (events) => Chunk.toReadonlyArray(events).find((e) => e._tag === "Exit")
+      )
+
+      assert.strictEqual((yield* run)?._tag, "Exit")
+      yield* TestClock.adjust("59 minutes")
+      assert.strictEqual((yield* run)?._tag, "Exit")
+      yield* TestClock.adjust("1 minute")
+      const refused = yield* Effect.flip(run)
+      assert.strictEqual(refused._tag, "AccessError")
+      assert.match(refused.message, /^share link expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+      // Expiry is a soft delete: the record stays, with an `expired` event.
+      const [link] = yield* owner.listShares("prod-1")
+      assert.include(
+        link!.events.map((e) => e.kind),
+        "expired"
+      )
+    })
+  )
+})
