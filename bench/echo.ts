@@ -63,7 +63,11 @@ const makeSink = () => {
       : new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => {
             waiter = undefined
-            reject(new Error(`${what}: nothing within ${timeoutMs} ms (received so far: ${JSON.stringify(received.slice(-80))})`))
+            reject(
+              new Error(
+                `${what}: nothing within ${timeoutMs} ms (received so far: ${JSON.stringify(received.slice(-80))})`
+              )
+            )
           }, timeoutMs)
           waiter = {
             until,
@@ -135,7 +139,10 @@ const viaCmdop = (server: string, apiKey: string, machine: string) =>
     const sink = makeSink()
     let endedWith: string | undefined
     const fiber = yield* client
-      .attach({ machine, cols: 80, rows: 24, term: "xterm-256color", command: ["/bin/sh", "-c", COMMAND] }, Stream.fromQueue(input))
+      .attach(
+        { machine, cols: 80, rows: 24, term: "xterm-256color", command: ["/bin/sh", "-c", COMMAND] },
+        Stream.fromQueue(input)
+      )
       .pipe(
         Stream.runForEach((event) =>
           Effect.sync(() => {

@@ -697,7 +697,11 @@ const printTable = (r) => {
     ["", "cmdop", "OpenSSH"],
     [`exec cold, median / p99 (n=${r.config.coldN})`, latency(r.cmdop.cold), ssh.available ? latency(ssh.cold) : na],
     [`exec warm, median / p99 (n=${r.config.warmN})`, latency(r.cmdop.warm), ssh.available ? latency(ssh.warm) : na],
-    [`keystroke echo, median / p99 (n=${r.config.echoN})`, latency(r.cmdop.echo), ssh.available ? latency(ssh.echo) : na],
+    [
+      `keystroke echo, median / p99 (n=${r.config.echoN})`,
+      latency(r.cmdop.echo),
+      ssh.available ? latency(ssh.echo) : na
+    ],
     ["throughput, CLI / ssh to a pipe", rate(r.cmdop.throughputCli), ssh.available ? rate(ssh.throughput) : na],
     ["throughput, RelayClient in-process", rate(r.cmdop.throughputLibrary), ""],
     [

@@ -246,16 +246,8 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
         session.lastActivityAt = at
         // With `encoding: null` node-pty writes Buffers as they are.
         session.child.write(Buffer.from(data.buffer, data.byteOffset, data.length) as unknown as string)
-        return Effect.zipRight(
-          PubSub.publish(inputs, { sessionId: id, principal, bytes: data.length, at }),
-          Effect.logDebug("pty input").pipe(
-            Effect.annotateLogs({
-              session_id: id,
-              principal: principal === "" ? "unknown" : principal,
-              bytes: data.length
-            })
-          )
-        )
+        // Attribution goes to `inputs` (the audit hook); no per-keystroke log line, which cost more than the write.
+        return PubSub.publish(inputs, { sessionId: id, principal, bytes: data.length, at })
       })
 
     const resize = (id: string, cols: number, rows: number) =>

@@ -31,12 +31,17 @@ export const shortName = (signal: string): string => (signal.startsWith("SIG") ?
  */
 export const signalGroup = (pgid: number, signal: NodeJS.Signals | 0): boolean => {
   if (!Number.isInteger(pgid) || pgid <= 1) return false
+  // ESRCH is the common answer to a probe; without a stack trace, Node builds that error several times faster.
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
   try {
     process.kill(-pgid, signal)
     return true
   } catch (error) {
     // EPERM: some member changed credentials (setuid); the group is alive but not ours to signal.
     return (error as NodeJS.ErrnoException).code === "EPERM"
+  } finally {
+    Error.stackTraceLimit = limit
   }
 }
 
