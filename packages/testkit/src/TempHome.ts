@@ -9,5 +9,6 @@ import * as path from "node:path"
 export const make = (prefix = "cmdop-home-") =>
   Effect.acquireRelease(
     Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
-    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+    // Retries: a shell killed with its agent may still write its history into the home while we remove it.
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }))
   )
