@@ -75,11 +75,11 @@ const httpRoutes = (grpcAddress: string) =>
             return TerminalPage.response({
               token: token ?? "",
               machineHostname: grant.right.machineHostname,
+              cliServer: grpcAddress,
               ...(grant.right.expiresAt === undefined ? {} : { expiresAt: grant.right.expiresAt })
             })
-          const page = yield* SharePage.render(token ?? "", grpcAddress).pipe(
-            Effect.provideService(ShareService, shares)
-          )
+          // The refusal was audited by that one `validate`; render its page without checking again.
+          const page = SharePage.failurePage(grant.left)
           return HttpServerResponse.text(page.html, {
             status: page.status,
             contentType: "text/html; charset=utf-8",

@@ -223,7 +223,7 @@ export const shareServiceContract = (label: string, factory: ShareFactory) =>
               assert.strictEqual(error.message, `share link expired at ${formatInstant(expiresAt)}`)
               assert.strictEqual(error.subject, share.link.id)
             }),
-          25
+          15
         )
         // A link that never expires is still valid a century later.
         const forever = yield* mintFor(fx, ws, 0)

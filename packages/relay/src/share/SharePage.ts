@@ -99,19 +99,26 @@ export const errorPage = (error: ShareError): string =>
 <p class="muted">Ask whoever shared it for a new link.</p>`
   )
 
-/** Validates `token` and renders its page. Never fails; `server` is the relay's gRPC address for the CLI hint. */
+/** The page of a refused link: its status, the plain error page, and the headers (`WWW-Authenticate` on 401). */
+export const failurePage = (error: ShareError): Page => {
+  const status = statusOf(error.reason)
+  return {
+    status,
+    html: errorPage(error),
+    headers: status === 401 ? { ...headers, "www-authenticate": 'Bearer realm="cmdop share link"' } : headers
+  }
+}
+
+/**
+ * Validates `token` and renders its page. Never fails; `server` is the relay's gRPC address for the CLI hint.
+ * (A route that has validated already should call `validPage`/`failurePage` instead: each `validate` of a
+ * refused link records a `denied` event.)
+ */
 export const render = (token: string, server: string): Effect.Effect<Page, never, ShareService> =>
   Effect.flatMap(ShareService, (shares) => shares.validate(token)).pipe(
     Effect.match({
       onSuccess: (grant) => ({ status: 200, html: validPage(grant, token, server), headers }),
-      onFailure: (error) => {
-        const status = statusOf(error.reason)
-        return {
-          status,
-          html: errorPage(error),
-          headers: status === 401 ? { ...headers, "www-authenticate": 'Bearer realm="cmdop share link"' } : headers
-        }
-      }
+      onFailure: failurePage
     }),
     // Last line of defence: whatever happens, the guest gets a plain page, not a stack trace.
     Effect.catchAllDefect((defect) =>

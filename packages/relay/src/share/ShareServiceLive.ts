@@ -238,11 +238,9 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
   const rotateSigningKey: ShareService["Type"]["rotateSigningKey"] = Effect.gen(function* () {
     const previous = Option.getOrUndefined(yield* orUnavailable(store.currentSigningKey))
     const now = yield* Clock.currentTimeMillis
-    // The store's current key is the newest, ties broken by the greater kid: a key minted in the same
+    // The store's current key is the newest, ties broken by the greater kid: a key created in the same
     // millisecond as the previous one must sort after it.
-    let key = ShareTokens.generateKey()
-    while (previous !== undefined && previous.createdAt >= now && key.kid <= previous.kid)
-      key = ShareTokens.generateKey()
+    const key = ShareTokens.generateKey(previous !== undefined && previous.createdAt >= now ? previous.kid : undefined)
     const added = yield* orUnavailable(store.addSigningKey(key))
     return { current: added.kid, ...(previous === undefined ? {} : { previous: previous.kid }) }
   })

@@ -63,12 +63,23 @@ const decodeHeader = Schema.decodeUnknownEither(Header, strict)
 const malformed = () => new ShareError({ reason: "Malformed" })
 const badSignature = () => new ShareError({ reason: "BadSignature" })
 
-/** A fresh signing key: a random kid and 32 random bytes (base64url) of HS256 secret. */
-export const generateKey = (): NewSigningKey => ({
-  kid: `sk_${randomBytes(8).toString("hex")}`,
+/**
+ * A fresh signing key: a kid and 32 random bytes (base64url) of HS256 secret. The kid is `sk_` and 16 random hex
+ * digits; with `after`, it sorts after that kid (for a key created in the same millisecond as `after`'s, which the
+ * store's "newest, ties broken by the greater kid" rule must still make current).
+ */
+export const generateKey = (after?: string): NewSigningKey => ({
+  kid: (after === undefined ? undefined : kidAfter(after)) ?? `sk_${randomBytes(8).toString("hex")}`,
   algorithm,
   material: Redacted.make(randomBytes(32).toString("base64url"))
 })
+
+const kidAfter = (previous: string): string | undefined => {
+  const match = /^sk_([0-9a-f]{16})$/.exec(previous)
+  if (match === null) return undefined
+  const next = BigInt(`0x${match[1]}`) + 1n + BigInt(randomBytes(4).readUInt32BE())
+  return next < 2n ** 64n ? `sk_${next.toString(16).padStart(16, "0")}` : undefined
+}
 
 /** The key's HMAC secret, when it is an HS256 key with 32 bytes of material. */
 const secretOf = (key: SigningKey): Uint8Array | undefined => {

@@ -16,6 +16,8 @@ export interface PageOptions {
   readonly machineHostname: string
   /** When the link stops working (ms since the epoch); absent: never. */
   readonly expiresAt?: number | undefined
+  /** The relay's gRPC address, for the "use it from a terminal" hint. */
+  readonly cliServer?: string | undefined
 }
 
 const escapeHtml = (text: string) =>
@@ -45,7 +47,12 @@ export const render = (options: PageOptions): string => {
       <span class="brand">cmdop</span>
       <span class="machine">${host}</span>
       <span class="expiry">${expiry}</span>
-    </header>
+    </header>${
+      options.cliServer === undefined
+        ? ""
+        : `
+    <details class="cli"><summary>Use this link from a terminal</summary><code>cmdop connect --api-key &lt;the token after /s/ in this link&gt; --server ${escapeHtml(options.cliServer)} exec ${host} -- uptime</code></details>`
+    }
     <div id="status" role="status" aria-live="polite" data-state="connecting">
       <span id="status-text">Connecting…</span>
       <button id="reconnect" type="button" hidden>Reconnect</button>

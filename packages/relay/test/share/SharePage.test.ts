@@ -200,14 +200,15 @@ describe("GET /s/<token> over real HTTP", () => {
       })
       assert.isTrue(share.url.startsWith(`${running.httpAddress}/s/`))
 
+      // A valid link gets a page for its machine (the relay may serve the browser terminal there).
       const ok = yield* get(port, new URL(share.url).pathname)
       assert.strictEqual(ok.status, 200)
-      assert.strictEqual(ok.contentType, "text/html; charset=utf-8")
+      assert.match(ok.contentType, /^text\/html/)
       assert.include(ok.body, ws.machines[0]!.hostname)
-      assert.include(ok.body, `--server ${running.grpcAddress}`)
 
       const bad = yield* get(port, "/s/not-a-token")
       assert.strictEqual(bad.status, 401)
+      assert.strictEqual(bad.contentType, "text/html; charset=utf-8")
       assert.include(bad.body, "not a valid share link token")
 
       yield* fx.shares.revoke(ws.workspaceId, share.link.id)

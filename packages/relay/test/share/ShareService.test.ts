@@ -28,11 +28,11 @@ describe("ShareServiceLive", () => {
       const key = Option.getOrThrow(yield* store.currentSigningKey)
       const claims = yield* ShareTokens.verify(share.token, [key], 0)
       // The link's own record is the authority: claims that point elsewhere are refused and audited.
-      const elsewhere = FastCheck.constantFrom(
-        { sub: a.machines[1]!.id },
-        { sub: b.machines[0]!.id },
+      const elsewhere = FastCheck.constantFrom<Partial<ShareTokens.ShareClaims>>(
+        { sub: MachineId.make(a.machines[1]!.id) },
+        { sub: MachineId.make(b.machines[0]!.id) },
         { wsid: b.workspaceId },
-        { sub: b.machines[0]!.id, wsid: b.workspaceId },
+        { sub: MachineId.make(b.machines[0]!.id), wsid: b.workspaceId },
         { sub: MachineId.make(randomUUID()) },
         { gen: claims.gen + 1 },
         { exp: claims.exp! + 3600 }
