@@ -7,6 +7,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as AtomicFile from "@cmdop/node/AtomicFile"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import * as Pid from "@cmdop/node/Pid"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -51,15 +52,7 @@ export class DaemonStatusError extends Schema.TaggedError<DaemonStatusError>()("
 }
 
 /** Whether a process with this pid exists (ours or another user's). */
-export const isAlive = (pid: number): boolean => {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+export const isAlive = Pid.isAlive
 
 const ioError =
   (reason: "Unreadable" | "Unwritable", shown: string) =>

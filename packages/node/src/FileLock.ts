@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
+import { isAlive } from "./Pid.js"
 
 /** How old a dead owner's lock must be before it is taken over. */
 export const STALE_AFTER_MS = 2_000
@@ -23,16 +24,6 @@ export class LockTimeout {
     readonly path: string,
     readonly holder: string
   ) {}
-}
-
-const alive = (pid: number): boolean => {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
 }
 
 /**
@@ -76,7 +67,7 @@ export const acquire = (
         onSome: (i) => Date.now() - Option.getOrElse(i.mtime, () => new Date()).getTime()
       })
       const pid = Number.parseInt(holder.trim().split(" ")[0] ?? "", 10)
-      if (holder.trim() !== "" && !alive(pid) && age > STALE_AFTER_MS) {
+      if (holder.trim() !== "" && !isAlive(pid) && age > STALE_AFTER_MS) {
         yield* takeOver(holder)
         continue
       }

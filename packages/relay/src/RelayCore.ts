@@ -49,6 +49,7 @@ import * as Authenticator from "./Authenticator.js"
 import * as Attach from "./internal/attach.js"
 import { type Connection, Registry, type Session, type SessionItem } from "./internal/sessions.js"
 import { RelayStore } from "./store/service.js"
+import { toMachine } from "./store/records.js"
 import type { RelayStoreError } from "./store/RelayStoreError.js"
 
 export interface Options {
@@ -341,14 +342,8 @@ export const make = (options: Options) =>
         const live = registry.get(record.id)
         return {
           machine: new Machine.Machine({
-            id: record.id,
-            workspaceId: record.workspaceId,
-            hostname: record.hostname,
-            name: record.name,
-            os: record.os,
-            agentVersion: record.agentVersion,
-            online: live !== undefined && live.workspaceId === record.workspaceId,
-            ...(record.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: record.lastHeartbeatAt })
+            ...toMachine(record),
+            online: live !== undefined && live.workspaceId === record.workspaceId
           }),
           workspaceName: caller.workspaceName
         }

@@ -1,0 +1,285 @@
+/**
+ * The machine's own audit trail (spec 2.2, 7): one JSON object per line in `<stateDir>/audit.log`
+ * (`$XDG_STATE_HOME/cmdop/audit.log`, default `~/.local/state/cmdop/audit.log`), for every session that reaches this
+ * machine: its open (who, how, a digest of what), the input each principal typed into it (coalesced by the engine),
+ * and its end.
+ *
+ * The file: created on demand, mode 0600 in a 0700 directory. Each line is written with ONE write on a descriptor
+ * opened with `O_APPEND`, so lines of concurrent writers (fibers of this process: also serialized; other processes:
+ * by the kernel's append) never interleave. Rotation by size: before an append that would take the file past
+ * `maxBytes`, `audit.log` becomes `audit.log.1` (`.1` → `.2` …, the oldest beyond `keep` is dropped), so no file
+ * grows past `maxBytes` unless a single line is larger. Nothing is ever rewritten in place.
+ *
+ * Line format (`Entry`), fields in this order, absent ones omitted:
+ * `{"ts":"2025-01-31T12:00:00.000Z","event":"input","caller":"share 9f…","caller_kind":"guest","share_id":"9f…",
+ *   "session_id":"…","mode":"pty","bytes":14}`
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import type { PlatformError } from "@effect/platform/Error"
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import * as AtomicFile from "@cmdop/node/AtomicFile"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as crypto from "node:crypto"
+import * as path from "node:path"
+
+/** The file's name inside `CmdopPaths.stateDir`. */
+export const FILE_NAME = "audit.log"
+
+/** Size at which the file is rotated: 10 MiB. */
+export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+
+/** Rotated files kept (`audit.log.1` … `audit.log.3`). */
+export const DEFAULT_KEEP = 3
+
+/** RFC 3339 date-time (`2025-01-31T12:00:00.000Z`). */
+export const Timestamp = Schema.String.pipe(
+  Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/),
+  Schema.brand("@cmdop/agent/AuditTimestamp")
+)
+
+/** How the relay authenticated the caller; `null` on a line when the relay did not say. */
+export const CallerKind = Schema.Literal("key", "user", "guest")
+export type CallerKind = typeof CallerKind.Type
+
+/** A lowercase hex SHA-256. */
+export const Digest = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
+
+/**
+ * One line of the audit log. Every line names the session and its caller (for `session_end`: the opener).
+ * - `session_open`: `decision` (`"allow"`: there is no gate yet) and `command_digest`;
+ * - `input`: `bytes` that `caller` typed into the session since the previous line for the same caller and
+ *   session (`ts` is the first byte's time);
+ * - `session_end`: `exit_code` when known, `reason` (`exit`, `closed`, `idle`, `timeout`, `link closed`, or why it
+ *   never ran), `duration_ms` when known.
+ */
+export const Entry = Schema.Struct({
+  ts: Timestamp,
+  event: Schema.Literal("session_open", "session_end", "input"),
+  decision: Schema.optional(Schema.Literal("allow", "deny")),
+  caller: Schema.String,
+  caller_kind: Schema.NullOr(CallerKind),
+  share_id: Schema.NullOr(Schema.String),
+  session_id: Schema.String,
+  mode: Schema.Literal("exec", "pty"),
+  command_digest: Schema.optional(Digest),
+  bytes: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  exit_code: Schema.optional(Schema.Int),
+  reason: Schema.optional(Schema.String),
+  duration_ms: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+})
+export type Entry = typeof Entry.Type
+
+/** One line's codec: an `Entry` ⇄ its JSON text (without the newline). */
+export const EntryLine = Schema.parseJson(Entry)
+
+/**
+ * The audit log could not be written or read. `reason`: `Io` (the file system said no), `Corrupt` (a line that is
+ * not an entry: `path` and `line` name it), `Invalid` (an entry that does not encode, e.g. a malformed `ts`).
+ */
+export class AuditLogError extends Data.TaggedError("AuditLogError")<{
+  readonly reason: "Io" | "Corrupt" | "Invalid"
+  readonly path: string
+  readonly line?: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    const where = this.line === undefined ? this.path : `${this.path}:${this.line}`
+    return `audit log ${where}: ${this.detail}`
+  }
+}
+
+/** The machine's audit log. */
+export class AuditLog extends Context.Tag("@cmdop/agent/AuditLog")<
+  AuditLog,
+  {
+    /** Appends one line; lines from concurrent callers never interleave. */
+    readonly append: (entry: Entry) => Effect.Effect<void, AuditLogError>
+    /** Every retained entry, oldest first (for the file: `audit.log.3` … `audit.log.1`, then `audit.log`). */
+    readonly read: Effect.Effect<ReadonlyArray<Entry>, AuditLogError>
+  }
+>() {}
+
+/** Tuning for the file-backed log. */
+export interface Options {
+  /** Rotate before an append would take the file past this size. Default 10 MiB. */
+  readonly maxBytes?: number
+  /** Rotated files kept. Default 3. */
+  readonly keep?: number
+}
+
+// --- building lines -------------------------------------------------------------------------------------------------
+
+/** `millis` (epoch) as the `ts` of a line. */
+export const timestamp = (millis: number): Entry["ts"] => Timestamp.make(new Date(millis).toISOString())
+
+/** SHA-256 hex of `text`. */
+export const digest = (text: string): string => crypto.createHash("sha256").update(text, "utf8").digest("hex")
+
+/** The `command_digest` of an exec session: SHA-256 of its argv joined by NUL. */
+export const digestArgv = (argv: ReadonlyArray<string>): string => digest(argv.join("\0"))
+
+/** The caller fields of a line, from the wire's `Caller` (empty strings: the relay did not say). */
+export const callerFields = (
+  caller: { readonly kind: string; readonly principal: string; readonly shareId: string } | undefined
+): Pick<Entry, "caller" | "caller_kind" | "share_id"> => {
+  const kind = caller?.kind
+  return {
+    caller: caller?.principal ?? "",
+    caller_kind: isCallerKind(kind) ? kind : null,
+    share_id: caller === undefined || caller.shareId === "" ? null : caller.shareId
+  }
+}
+
+const isCallerKind = Schema.is(CallerKind)
+
+// --- implementations ------------------------------------------------------------------------------------------------
+
+const encodeLine = Schema.encode(EntryLine)
+const decodeLine = Schema.decodeUnknown(EntryLine)
+
+const encode = (file: string, entry: Entry) =>
+  encodeLine(entry).pipe(
+    Effect.mapError(
+      (error) =>
+        new AuditLogError({ reason: "Invalid", path: file, detail: ParseResult.TreeFormatter.formatErrorSync(error) })
+    )
+  )
+
+/** Decodes a file's text; blank lines are skipped, anything else that is not an entry is an error naming the line. */
+const decodeText = (file: string, text: string) =>
+  Effect.forEach(
+    text.split("\n").flatMap((line, index) => (line.trim() === "" ? [] : [{ line, number: index + 1 }])),
+    ({ line, number }) =>
+      decodeLine(line).pipe(
+        Effect.mapError(
+          (error) =>
+            new AuditLogError({
+              reason: "Corrupt",
+              path: file,
+              line: number,
+              detail: ParseResult.TreeFormatter.formatErrorSync(error)
+            })
+        )
+      )
+  )
+
+const ioError = (file: string) => (error: PlatformError) =>
+  new AuditLogError({ reason: "Io", path: file, detail: error.message })
+
+const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
+
+/** The file-backed log at `file` (see the module header). */
+export const makeFile = (
+  file: string,
+  options: Options = {}
+): Effect.Effect<AuditLog["Type"], never, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
+    const keep = Math.max(0, Math.floor(options.keep ?? DEFAULT_KEEP))
+    const dir = path.dirname(file)
+    // One writer at a time in this process: the size check, the rotation and the append go together.
+    const lock = yield* Effect.makeSemaphore(1)
+    let prepared = false
+
+    const ignoreNotFound = <A>(effect: Effect.Effect<A, PlatformError>) =>
+      Effect.catchIf(Effect.asVoid(effect), isNotFound, () => Effect.void)
+
+    /** Once per process (and again if the directory vanished): 0700 directory, 0600 file. */
+    const prepare = Effect.zipRight(
+      AtomicFile.ensurePrivateDir(dir),
+      Effect.zipRight(
+        ignoreNotFound(fs.chmod(file, 0o600)),
+        Effect.sync(() => {
+          prepared = true
+        })
+      )
+    )
+
+    const rotate = Effect.gen(function* () {
+      if (keep === 0) return yield* ignoreNotFound(fs.remove(file))
+      for (let n = keep - 1; n >= 1; n--) yield* ignoreNotFound(fs.rename(`${file}.${n}`, `${file}.${n + 1}`))
+      yield* ignoreNotFound(fs.rename(file, `${file}.1`))
+    })
+
+    const sizeOf = Effect.catchIf(
+      Effect.map(fs.stat(file), (info) => Number(info.size)),
+      isNotFound,
+      () => Effect.succeed(0)
+    )
+
+    const write = (bytes: Uint8Array) =>
+      Effect.scoped(
+        Effect.flatMap(fs.open(file, { flag: "a", mode: 0o600 }), (handle) =>
+          // One write call for the whole line: O_APPEND makes it land at the end, in one piece.
+          handle.writeAll(bytes)
+        )
+      )
+
+    const appendBytes = (bytes: Uint8Array) =>
+      Effect.gen(function* () {
+        if (!prepared) yield* prepare
+        const size = yield* sizeOf
+        if (size > 0 && size + bytes.length > maxBytes) yield* rotate
+        yield* write(bytes)
+      })
+
+    const append = (entry: Entry) =>
+      Effect.gen(function* () {
+        const bytes = new TextEncoder().encode((yield* encode(file, entry)) + "\n")
+        yield* lock.withPermits(1)(
+          appendBytes(bytes).pipe(
+            // The directory was removed under us: make it again, once.
+            Effect.catchIf(isNotFound, () => Effect.zipRight(prepare, appendBytes(bytes))),
+            Effect.mapError(ioError(file))
+          )
+        )
+      })
+
+    const read = lock.withPermits(1)(
+      Effect.gen(function* () {
+        const names = [...Array.from({ length: keep }, (_, i) => `${file}.${keep - i}`), file]
+        const entries: Array<Entry> = []
+        for (const name of names) {
+          const text = yield* AtomicFile.readIfExists(name).pipe(Effect.mapError(ioError(name)))
+          if (text !== undefined) entries.push(...(yield* decodeText(name, text)))
+        }
+        return entries as ReadonlyArray<Entry>
+      })
+    )
+
+    return AuditLog.of({ append, read })
+  })
+
+/** The file-backed log at `<stateDir>/audit.log`, for the agent daemon. */
+export const make = (
+  options: Options = {}
+): Effect.Effect<AuditLog["Type"], never, FileSystem.FileSystem | CmdopPaths> =>
+  Effect.flatMap(CmdopPaths, (paths) => makeFile(path.join(paths.stateDir, FILE_NAME), options))
+
+/** The file-backed log at `<stateDir>/audit.log` (see the module header). */
+export const layer = (options: Options = {}): Layer.Layer<AuditLog, never, FileSystem.FileSystem | CmdopPaths> =>
+  Layer.effect(AuditLog, make(options))
+
+/** A log that keeps its lines (the same JSON text the file would hold) in memory: for tests and embedding. */
+export const makeMemory: Effect.Effect<AuditLog["Type"]> = Effect.sync(() => {
+  const lines: Array<string> = []
+  const where = "(memory)"
+  return AuditLog.of({
+    append: (entry) =>
+      Effect.flatMap(encode(where, entry), (line) =>
+        Effect.sync(() => {
+          lines.push(line)
+        })
+      ),
+    read: Effect.suspend(() => decodeText(where, lines.join("\n")))
+  })
+})
+
+/** The in-memory log (see {@link makeMemory}). */
+export const layerMemory: Layer.Layer<AuditLog> = Layer.effect(AuditLog, makeMemory)
