@@ -11,13 +11,30 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
+import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 
 const loadAgent = Effect.promise(() => import("../AgentRuntime.js"))
+
+/**
+ * The credential flags given to `agent start`, passed on to the background daemon it spawns — the key through
+ * the child's environment, never its argv (which any local user can read with `ps`).
+ */
+const passThrough = (own: GlobalOptions.Raw) => ({
+  args: [
+    ...Option.match(own.server, { onNone: () => [], onSome: (s) => ["--server", s] }),
+    ...Option.match(own.workspace, { onNone: () => [], onSome: (w) => ["--workspace", w] })
+  ],
+  env: Option.match(own.apiKey, {
+    onNone: () => ({}),
+    onSome: (k): Record<string, string> => ({ CMDOP_API_KEY: Redacted.value(k) })
+  })
+})
 
 const register = Command.make(
   "register",
@@ -51,57 +68,70 @@ const register = Command.make(
     })
 ).pipe(Command.withDescription("create this machine's identity (~/.cmdop/agent.json) and register it with the relay"))
 
-const startDaemonInBackground = Effect.gen(function* () {
-  const paths = yield* CmdopPaths
-  const runtime = yield* loadAgent
-  const running = yield* runtime.runningPid
-  if (Option.isSome(running))
-    return yield* new CliError({
-      message: `the agent is already running (pid ${running.value}); "cmdop agent stop" ends it`
-    })
-  const fsys = yield* FileSystem.FileSystem
-  yield* fsys.makeDirectory(paths.root, { recursive: true, mode: 0o700 }).pipe(Effect.orDie)
-  const log = fs.openSync(paths.agentLog, "a", 0o600)
-  const child = spawn(process.execPath, [process.argv[1]!, "agent", "start", "--foreground"], {
-    detached: true,
-    stdio: ["ignore", log, log],
-    env: process.env
-  })
-  fs.closeSync(log)
-  child.unref()
-  const pid = child.pid ?? 0
-  // Wait until the daemon reports itself, or dies.
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const status = yield* runtime.readStatus
-    if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") return status.value
-    if (!runtime.isAlive(pid) || Date.now() > deadline)
+const startDaemonInBackground = (extra: {
+  readonly args: ReadonlyArray<string>
+  readonly env: Record<string, string>
+}) =>
+  Effect.gen(function* () {
+    const paths = yield* CmdopPaths
+    const runtime = yield* loadAgent
+    const running = yield* runtime.runningPid
+    if (Option.isSome(running))
       return yield* new CliError({
-        message: `the agent did not start; see ${paths.display(paths.agentLog)}`
+        message: `the agent is already running (pid ${running.value}); "cmdop agent stop" ends it`
       })
-    yield* Effect.sleep("100 millis")
-  }
-})
+    const fsys = yield* FileSystem.FileSystem
+    yield* fsys.makeDirectory(paths.root, { recursive: true, mode: 0o700 }).pipe(Effect.orDie)
+    const log = fs.openSync(paths.agentLog, "a", 0o600)
+    const child = spawn(process.execPath, [process.argv[1]!, "agent", "start", "--foreground", ...extra.args], {
+      detached: true,
+      stdio: ["ignore", log, log],
+      env: { ...process.env, ...extra.env }
+    })
+    fs.closeSync(log)
+    child.unref()
+    const pid = child.pid ?? 0
+    // Wait until the daemon reports itself, or dies.
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const status = yield* runtime.readStatus
+      if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") return status.value
+      if (!runtime.isAlive(pid) || Date.now() > deadline)
+        return yield* new CliError({
+          message: `the agent did not start; see ${paths.display(paths.agentLog)}`
+        })
+      yield* Effect.sleep("100 millis")
+    }
+  })
 
 const start = Command.make(
   "start",
   {
     ...GlobalOptions.options,
-    foreground: Options.boolean("foreground").pipe(Options.withDescription("run in this terminal; Ctrl-C stops it"))
+    foreground: Options.boolean("foreground").pipe(Options.withDescription("run in this terminal; Ctrl-C stops it")),
+    sessionIdle: Options.text("session-idle").pipe(
+      Options.withDescription("close interactive sessions idle (no input, no output) this long: 30m, 12h, 48h"),
+      Options.withDefault("12h")
+    )
   },
-  ({ foreground, ...own }) =>
+  ({ foreground, sessionIdle, ...own }) =>
     Effect.gen(function* () {
       const g = GlobalOptions.merge(own, own)
+      const idleMs = yield* Duration.parse("--session-idle", sessionIdle)
       if (foreground) {
         const runtime = yield* loadAgent
         return yield* runtime
-          .runDaemon({ overrides: GlobalOptions.overrides(g) })
+          .runDaemon({ overrides: GlobalOptions.overrides(g), pty: { idleTimeout: idleMs } })
           .pipe(
             Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
             Logger.withMinimumLogLevel(LogLevel.Info)
           )
       }
-      const status = yield* startDaemonInBackground
+      const forwarded = passThrough(own)
+      const status = yield* startDaemonInBackground({
+        args: ["--session-idle", sessionIdle, ...forwarded.args],
+        env: forwarded.env
+      })
       if (g.json) return yield* Output.json(status)
       yield* Output.line(`agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.server}`)
     })
