@@ -20,6 +20,9 @@
  * (`Hello.pty_sessions`); the relay re-adopts them and asks for their output with `SessionReplay`. A session that
  * ended while no stream was up is not listed and its end is never reported.
  *
+ * Every session is recorded in the machine's audit log, `<stateDir>/audit.log` (`AuditLog`, built once per `run`;
+ * what the engine writes there is described in `AgentEngine`).
+ *
  * Stopping: interrupting the fiber running `run` cancels the stream (the relay sees it close and marks the machine
  * offline at once), kills every session (exec and PTY), writes status STOPPED and removes `cmdop.pid`.
  */
@@ -49,6 +52,7 @@ import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as AgentEngine from "./AgentEngine.js"
 import * as AgentIdentity from "./AgentIdentity.js"
+import * as AuditLog from "./AuditLog.js"
 import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as Backoff from "./Backoff.js"
 import * as DaemonStatus from "./DaemonStatus.js"
@@ -84,6 +88,8 @@ export interface Options {
   readonly agentVersion?: string
   /** Interactive sessions: idle timeout, ring size, shell. Defaults as in `PtySessions.make`. */
   readonly pty?: PtySessions.Options
+  /** The audit log's rotation. Defaults as in `AuditLog.make`. */
+  readonly audit?: AuditLog.Options
 }
 
 /** The relay did not complete the handshake (no Welcome in time, or another message first). */
@@ -117,6 +123,7 @@ export const run = (
       yield* Effect.addFinalizer(() => status.set("STOPPED", {}))
       // Closed before STOPPED is written: the shells are gone by then.
       const ptys = yield* PtySessions.make(options.pty)
+      const services = { ptys, auditLog: yield* AuditLog.make(options.audit) }
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
       const version = options.agentVersion ?? AGENT_VERSION
@@ -135,7 +142,7 @@ export const run = (
         }
         const target = resolved.right
         yield* status.set("CONNECTING", describe(target))
-        const ended = yield* connectOnce(target, identity, options, version, ptys, {
+        const ended = yield* connectOnce(target, identity, options, version, services, {
           online: (welcome) =>
             Effect.zipRight(
               backoff.reset,
@@ -231,7 +238,7 @@ const connectOnce = (
   identity: AgentIdentity.Identity,
   options: Options,
   version: string,
-  ptys: PtySessions.PtySessions["Type"],
+  services: { readonly ptys: PtySessions.PtySessions["Type"]; readonly auditLog: AuditLog.AuditLog["Type"] },
   hooks: {
     readonly online: (welcome: Welcome) => Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
     readonly changed: Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
@@ -241,7 +248,7 @@ const connectOnce = (
     const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, options.tls))
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const window = options.window ?? DEFAULT_WINDOW
-    yield* channel.send(hello(identity, version, window, yield* ptys.list))
+    yield* channel.send(hello(identity, version, window, yield* services.ptys.list))
     const pull = yield* Stream.toPull(channel.responses)
     const first = yield* firstMessages(pull).pipe(
       Effect.timeoutFail({
@@ -266,7 +273,8 @@ const connectOnce = (
         window: welcome.window > 0 ? welcome.window : window,
         heartbeatInterval,
         relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.times(Duration.decode(heartbeatInterval), 3),
-        ptySessions: ptys
+        ptySessions: services.ptys,
+        auditLog: services.auditLog
       }
     )
     return yield* Effect.raceFirst(

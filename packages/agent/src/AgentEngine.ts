@@ -39,6 +39,14 @@
  *   and this link's PTY pumps stopped before it completes; no `SessionExit` is sent for them (the link is gone).
  *   PTY sessions keep running; the next link reports them in Hello and the relay asks for their output with replay.
  *   A PTY session that ends while no link is up is never reported (it is simply absent from the next Hello).
+ *
+ * The machine's audit log (given in `Options.auditLog`; without it nothing is recorded): every exec and PTY open
+ * (`session_open`, with `SessionOpen.caller` and the command's digest) and every end (`session_end` with the exit
+ * code; a PTY session's end is recorded when it happens, whether or not a link is up then; an exec session cut off by
+ * the link's end as `"link closed"`). PTY input is attributed to `SessionInput.caller`: a keystroke only adds its
+ * byte count to a tally per session and caller, which a background fiber writes as one `input` line per
+ * `INPUT_COALESCE` burst (and before the session's end, and when `serve` ends). A failed audit write is logged as a
+ * warning; the session goes on.
  */
 import type {
   AgentMessage,
@@ -64,6 +72,8 @@ import type { ExecSpec, ExitInfo, OutputChunk, RunningProcess } from "./ProcessR
 import { ProcessRunner } from "./ProcessRunner.js"
 import type { PtyOutput, PtySessions } from "./PtySessions.js"
 import { PtySessionError } from "./PtySessions.js"
+import * as AuditLog from "./AuditLog.js"
+import * as SessionAudit from "./internal/sessionAudit.js"
 
 /** Largest `SessionOutput.data` the engine sends. */
 export const MAX_CHUNK = 64 * 1024
@@ -85,7 +95,12 @@ export interface Options {
   readonly relaySilenceTimeout: Duration.DurationInput
   /** The machine's interactive sessions (they outlive the link); without it PTY sessions are refused. */
   readonly ptySessions?: PtySessions["Type"]
+  /** The machine's audit log (see the module header); without it nothing is recorded. */
+  readonly auditLog?: AuditLog.AuditLog["Type"]
 }
+
+/** PTY input of one caller into one session within this long becomes one `input` line of the audit log. */
+export const INPUT_COALESCE = Duration.seconds(1)
 
 /** The relay sent nothing (not even a heartbeat) for too long; the daemon treats the stream as dead. */
 export class RelaySilentError extends Data.TaggedError("RelaySilentError")<{ readonly timeout: Duration.Duration }> {
@@ -115,6 +130,14 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       const pumps = new Map<string, Pump>()
       /** PTY sessions whose SessionExit this link sent. */
       const reported = new Set<string>()
+      const audit = SessionAudit.make(options.auditLog)
+      if (options.auditLog !== undefined) {
+        yield* Effect.forkIn(
+          Effect.forever(Effect.zipRight(Effect.sleep(INPUT_COALESCE), Effect.uninterruptible(audit.flushInput()))),
+          scope
+        )
+        yield* Effect.addFinalizer(() => audit.flushInput())
+      }
 
       /** Forks a background part of the engine; its failure (a failed send) ends `serve`. */
       const supervise = <A>(effect: Effect.Effect<A, E>, into: Scope.Scope) =>
@@ -193,9 +216,16 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       const openPty = (id: string, request: SessionOpen & { kind: { $case: "pty" } }) =>
         Effect.gen(function* () {
           if (pty === undefined) return yield* reject(id, PTY_UNSUPPORTED)
-          const opened = yield* Effect.either(pty.open(id, request.kind.value, request.caller?.principal ?? ""))
-          if (opened._tag === "Left")
-            return yield* reject(id, opened.left.detail, opened.left.reason === "CommandNotFound" ? 127 : 126)
+          const who = AuditLog.callerFields(request.caller)
+          const opened = yield* Effect.either(pty.open(id, request.kind.value, who.caller))
+          if (opened._tag === "Left") {
+            const exitCode = opened.left.reason === "CommandNotFound" ? 127 : 126
+            yield* audit.open(id, "pty", who, () => AuditLog.digest(request.kind.value.command.join(" ")))
+            yield* audit.end(id, "pty", who, { exit_code: exitCode, reason: opened.left.detail })
+            return yield* reject(id, opened.left.detail, exitCode)
+          }
+          yield* audit.open(id, "pty", who, () => AuditLog.digest(opened.right.command))
+          yield* audit.watchPty(pty, id, who)
           reported.delete(id)
           yield* pump(pty, id, 0)
         })
@@ -218,27 +248,53 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
           const kind = request.kind
           if (kind === undefined) return yield* reject(id, "the session asks for neither exec nor pty")
           if (kind.$case === "pty") return yield* openPty(id, { ...request, kind })
+          const who = AuditLog.callerFields(request.caller)
+          yield* audit.open(id, "exec", who, () => AuditLog.digestArgv(kind.value.argv))
           const sessionScope = yield* Scope.fork(sessionsScope, ExecutionStrategy.sequential)
           const proc = yield* Scope.extend(runner.spawn(toSpec(kind.value)), sessionScope)
           const session: Session = {
             id,
             process: proc,
             credit: makeCredit(options.window),
-            stdin: yield* Queue.unbounded<StdinItem>()
+            stdin: yield* Queue.unbounded<StdinItem>(),
+            closing: false
           }
           sessions.set(id, session)
+          let audited = options.auditLog === undefined
+          const auditEnd = (info: ExitInfo | undefined, cutOff: boolean) =>
+            Effect.suspend(() => {
+              if (audited) return Effect.void
+              audited = true
+              return audit.end(id, "exec", who, {
+                ...(info === undefined ? {} : { exit_code: info.exitCode, duration_ms: info.durationMs }),
+                reason: cutOff
+                  ? "link closed"
+                  : info?.timedOut
+                    ? "timeout"
+                    : (info?.error ?? (session.closing ? "closed" : "exit"))
+              })
+            })
           yield* supervise(writeStdin(session, link.send), sessionScope)
           yield* supervise(
             Effect.gen(function* () {
               yield* Stream.runForEach(proc.output, (chunk) => sendOutput(session, chunk, link.send))
               const info = yield* proc.exit
               sessions.delete(id)
+              yield* auditEnd(info, false)
               yield* sendExit(id, info)
             }).pipe(
               Effect.ensuring(
                 Effect.suspend(() => {
                   if (sessions.get(id) === session) sessions.delete(id)
-                  return Scope.close(sessionScope, Exit.void)
+                  return Effect.zipRight(
+                    Scope.close(sessionScope, Exit.void),
+                    // Cut off by the link's end: the process tree was just killed.
+                    audited
+                      ? Effect.void
+                      : Effect.flatMap(Effect.timeoutOption(proc.exit, "1 second"), (info) =>
+                          auditEnd(info._tag === "Some" ? info.value : undefined, true)
+                        )
+                  )
                 })
               )
             ),
@@ -258,7 +314,10 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
             if (data.length === 0) return Effect.void
             return onPty((ptys) =>
               Effect.zipRight(
-                ptys.write(sessionId, data, caller?.principal ?? ""),
+                Effect.zipRight(
+                  ptys.write(sessionId, data, caller?.principal ?? ""),
+                  audit.input(sessionId, caller, data.length)
+                ),
                 supervise(
                   link.send({
                     kind: { $case: "ack", value: { sessionId, pipe: Pipe.PIPE_STDIN, bytes: data.length } }
@@ -287,6 +346,7 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
           case "close": {
             const session = sessions.get(kind.value.sessionId)
             if (session !== undefined) {
+              session.closing = true
               session.credit.abort()
               // The kill waits out the grace period: never on the loop that reads the link.
               return Effect.asVoid(Effect.forkIn(session.process.kill, sessionsScope))
@@ -325,6 +385,8 @@ interface Session {
   readonly process: RunningProcess
   readonly credit: Credit
   readonly stdin: Queue.Queue<StdinItem>
+  /** The relay closed it (`SessionClose`). */
+  closing: boolean
 }
 
 interface Pump {

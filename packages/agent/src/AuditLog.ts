@@ -60,17 +60,17 @@ export const Digest = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
 export const Entry = Schema.Struct({
   ts: Timestamp,
   event: Schema.Literal("session_open", "session_end", "input"),
-  decision: Schema.optional(Schema.Literal("allow", "deny")),
+  decision: Schema.optionalWith(Schema.Literal("allow", "deny"), { exact: true }),
   caller: Schema.String,
   caller_kind: Schema.NullOr(CallerKind),
   share_id: Schema.NullOr(Schema.String),
   session_id: Schema.String,
   mode: Schema.Literal("exec", "pty"),
-  command_digest: Schema.optional(Digest),
-  bytes: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
-  exit_code: Schema.optional(Schema.Int),
-  reason: Schema.optional(Schema.String),
-  duration_ms: Schema.optional(Schema.Number.pipe(Schema.nonNegative()))
+  command_digest: Schema.optionalWith(Digest, { exact: true }),
+  bytes: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { exact: true }),
+  exit_code: Schema.optionalWith(Schema.Int, { exact: true }),
+  reason: Schema.optionalWith(Schema.String, { exact: true }),
+  duration_ms: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { exact: true })
 })
 export type Entry = typeof Entry.Type
 
@@ -253,7 +253,10 @@ export const makeFile = (
       })
     )
 
-    return AuditLog.of({ append, read })
+    return AuditLog.of({
+      append: (entry) => Effect.provideService(append(entry), FileSystem.FileSystem, fs),
+      read: Effect.provideService(read, FileSystem.FileSystem, fs)
+    })
   })
 
 /** The file-backed log at `<stateDir>/audit.log`, for the agent daemon. */

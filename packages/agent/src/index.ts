@@ -5,6 +5,7 @@
 export * as AgentDaemon from "./AgentDaemon.js"
 export * as AgentEngine from "./AgentEngine.js"
 export * as AgentIdentity from "./AgentIdentity.js"
+export * as AuditLog from "./AuditLog.js"
 export * as Backoff from "./Backoff.js"
 export * as DaemonStatus from "./DaemonStatus.js"
 export * as ProcessRunner from "./ProcessRunner.js"

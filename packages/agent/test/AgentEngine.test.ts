@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
+import * as AuditLog from "@cmdop/agent/AuditLog"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
 import type {
@@ -73,7 +74,8 @@ const start = (options: Partial<AgentEngine.Options> & { readonly failSendWhen?:
       window,
       heartbeatInterval: options.heartbeatInterval ?? Duration.infinity,
       relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.infinity,
-      ...(options.ptySessions !== undefined ? { ptySessions: options.ptySessions } : {})
+      ...(options.ptySessions !== undefined ? { ptySessions: options.ptySessions } : {}),
+      ...(options.auditLog !== undefined ? { auditLog: options.auditLog } : {})
     }).pipe(Effect.provide(Runner), Effect.forkScoped)
     const harness: Harness = {
       fiber,
@@ -603,6 +605,133 @@ describe("AgentEngine with PTY sessions", () => {
       yield* Effect.sleep("100 millis")
       assert.strictEqual(exits(h.sent, "c").length, 1)
       assert.strictEqual(exits(h.sent, "idle").length, 1)
+    })
+  )
+})
+
+describe("AgentEngine audit log", () => {
+  const withCaller = (
+    sessionId: string,
+    data: string,
+    caller: { readonly kind: string; readonly principal: string; readonly shareId: string }
+  ): RelayMessage => ({
+    kind: { $case: "input", value: { sessionId, data: Buffer.from(data), eof: false, caller } }
+  })
+  const owner = { kind: "user", principal: "alice@example.com", shareId: "" }
+  const guest = { kind: "guest", principal: "share lnk_1", shareId: "lnk_1" }
+
+  const entriesOf = (log: AuditLog.AuditLog["Type"], sessionId: string) =>
+    Effect.map(log.read, (all) => all.filter((e) => e.session_id === sessionId))
+
+  it.scopedLive("an exec session's open and end, with the caller and the argv's digest", () =>
+    Effect.gen(function* () {
+      const log = yield* AuditLog.makeMemory
+      const h = yield* start({ auditLog: log })
+      yield* h.relay(exec("e1", ["sh", "-c", "exit 4"]))
+      yield* exitOf(h, "e1")
+      const [open, end, ...rest] = yield* entriesOf(log, "e1")
+      assert.deepStrictEqual(rest, [])
+      assert.deepInclude(open, {
+        event: "session_open",
+        decision: "allow",
+        caller: "ck_test_abc",
+        caller_kind: "key",
+        share_id: null,
+        mode: "exec",
+        command_digest: AuditLog.digest("sh\0-c\0exit 4")
+      })
+      assert.deepInclude(end, {
+        event: "session_end",
+        caller: "ck_test_abc",
+        mode: "exec",
+        exit_code: 4,
+        reason: "exit"
+      })
+    })
+  )
+
+  it.scopedLive("an exec session cut off by the link's end is recorded as such", () =>
+    Effect.gen(function* () {
+      const log = yield* AuditLog.makeMemory
+      const h = yield* start({ auditLog: log })
+      yield* h.relay(exec("long", ["sleep", "30"]))
+      yield* Effect.sleep("100 millis")
+      yield* h.end
+      yield* Fiber.join(h.fiber)
+      const entries = yield* entriesOf(log, "long")
+      assert.deepStrictEqual(
+        entries.map((e) => [e.event, e.reason]),
+        [
+          ["session_open", undefined],
+          ["session_end", "link closed"]
+        ]
+      )
+    })
+  )
+
+  it.scopedLive("PTY input is attributed to each caller, one line per caller per burst; the end follows", () =>
+    Effect.gen(function* () {
+      const log = yield* AuditLog.makeMemory
+      const ptys = yield* makePtys()
+      const h = yield* start({ ptySessions: ptys, auditLog: log })
+      yield* h.startAcking("p")
+      yield* h.relay(ptyOpen("p"))
+      // Keystroke by keystroke, as a terminal sends them.
+      for (const c of "echo one\n") yield* h.relay(withCaller("p", c, owner))
+      for (const c of "echo two\n") yield* h.relay(withCaller("p", c, guest))
+      // The commands' output, not the terminal's echo of them (typed-ahead input may be echoed before the prompt).
+      yield* waitFor("both outputs", () =>
+        /(?<!echo )one\r\n[\s\S]*(?<!echo )two\r\n/.test(ptyText(outputs(h.sent, "p"))) ? true : undefined
+      )
+      yield* h.relay(withCaller("p", "exit 7\n", guest))
+      yield* exitOf(h, "p")
+      const entries = yield* waitFor("the end line", () => {
+        const all = Effect.runSync(entriesOf(log, "p"))
+        return all.some((e) => e.event === "session_end") ? all : undefined
+      })
+      // Open first, end last (naming the opener), the input in between: every keystroke counted, in a line or two
+      // per caller (a burst may straddle a tick), each attributed to the caller who typed it.
+      const open = entries[0]!
+      const end = entries.at(-1)!
+      const inputs = entries.slice(1, -1)
+      assert.deepInclude(open, { event: "session_open", caller: "alice@example.com", caller_kind: "user", mode: "pty" })
+      assert.strictEqual(open.command_digest, AuditLog.digest("/bin/sh"))
+      assert.deepInclude(end, { event: "session_end", caller: "alice@example.com", exit_code: 7, reason: "exit" })
+      for (const e of inputs) assert.deepInclude(e, { event: "input", mode: "pty" })
+      const byCaller = (principal: string) => inputs.filter((e) => e.caller === principal)
+      const ownerLines = byCaller("alice@example.com")
+      const guestLines = byCaller("share lnk_1")
+      assert.strictEqual(ownerLines.length + guestLines.length, inputs.length)
+      assert.strictEqual(
+        ownerLines.reduce((n, e) => n + e.bytes!, 0),
+        9
+      )
+      assert.strictEqual(
+        guestLines.reduce((n, e) => n + e.bytes!, 0),
+        9 + 7
+      )
+      assert.isAtMost(ownerLines.length, 2)
+      assert.isAtMost(guestLines.length, 3)
+      for (const e of ownerLines) assert.deepInclude(e, { caller_kind: "user", share_id: null })
+      for (const e of guestLines) assert.deepInclude(e, { caller_kind: "guest", share_id: "lnk_1" })
+    })
+  )
+
+  it.scopedLive("a PTY open that fails is recorded as an open and an end with the error", () =>
+    Effect.gen(function* () {
+      const log = yield* AuditLog.makeMemory
+      const ptys = yield* makePtys()
+      const h = yield* start({ ptySessions: ptys, auditLog: log })
+      yield* h.relay(ptyOpen("nope", { command: ["cmdop-no-such-shell"] }))
+      yield* exitOf(h, "nope")
+      const entries = yield* entriesOf(log, "nope")
+      assert.deepStrictEqual(
+        entries.map((e) => [e.event, e.exit_code, e.reason]),
+        [
+          ["session_open", undefined, undefined],
+          ["session_end", 127, "command not found: cmdop-no-such-shell"]
+        ]
+      )
     })
   )
 })

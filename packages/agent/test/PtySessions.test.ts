@@ -248,13 +248,13 @@ describe("PtySessions", () => {
       yield* ptys.open("e", SH, "")
       const out = yield* collect(ptys, "e")
       yield* input(ptys, "e", "echo bye-$((5*5)); exit 3\n")
-      const exit = yield* ptys.exited("e").pipe(Effect.timeout("3 seconds"))
+      const exit = yield* ptys.exited("e").pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(exit.exitCode, 3)
       assert.strictEqual(exit.reason, "exit")
       assert.isUndefined(exit.signal)
       assert.isAtLeast(exit.durationMs, 0)
       // The reader ends by itself, having seen everything.
-      yield* Fiber.join(out.fiber).pipe(Effect.timeout("1 second"))
+      yield* Fiber.join(out.fiber).pipe(Effect.timeout("5 seconds"))
       assert.include(out.text(), "bye-25\r\n")
       assert.deepStrictEqual(yield* ptys.list, [])
       const refused = yield* Effect.either(input(ptys, "e", "x"))
@@ -282,7 +282,7 @@ describe("PtySessions", () => {
       })
       yield* Effect.sleep("100 millis")
       for (const pid of pids) assert.isTrue(isRunning(pid), `pid ${pid} runs`)
-      const exit = yield* ptys.close("k").pipe(Effect.timeout("3 seconds"))
+      const exit = yield* ptys.close("k").pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(exit.reason, "closed")
       assert.strictEqual(exit.exitCode, 128 + os.constants.signals.SIGHUP)
       assert.strictEqual(exit.signal, "HUP")
@@ -302,7 +302,7 @@ describe("PtySessions", () => {
         yield* input(ptys, "i", ":\n")
       }
       assert.strictEqual((yield* ptys.list).length, 1, "alive while used")
-      const exit = yield* ptys.exited("i").pipe(Effect.timeout("3 seconds"))
+      const exit = yield* ptys.exited("i").pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(exit.reason, "idle")
       assert.isAtLeast(Date.now() - openedAt, 900 + 400)
       assert.deepStrictEqual(yield* ptys.list, [])
@@ -317,7 +317,7 @@ describe("PtySessions", () => {
       yield* ptys.open("a", SH, "owner")
       yield* input(ptys, "a", "echo 1\n", "alice")
       yield* input(ptys, "a", "ab", "bob")
-      const got = Chunk.toReadonlyArray(yield* Fiber.join(events).pipe(Effect.timeout("1 second")))
+      const got = Chunk.toReadonlyArray(yield* Fiber.join(events).pipe(Effect.timeout("5 seconds")))
       assert.deepStrictEqual(
         got.map((e) => [e.sessionId, e.principal, e.bytes]),
         [

@@ -251,7 +251,7 @@ export const make = (options: Options) =>
                     cwd: request.cwd ?? ""
                   }
                 },
-                caller: { kind: caller.kind, principal: caller.principal, shareId: "" }
+                caller: { kind: caller.kind, principal: caller.principal, shareId: caller.shareId ?? "" }
               }
             }
           })

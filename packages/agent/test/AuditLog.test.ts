@@ -1,0 +1,264 @@
+/**
+ * The machine's audit log: one contract for the in-memory and the file-backed log (round trip in order, invalid
+ * entries refused, 500 concurrent appends all there), the line codec's round-trip law, and what only the file has:
+ * the exact JSON lines, modes 0600/0700, creation on demand under `stateDir`, rotation by size keeping three old
+ * files, two independent writers on one file, and a corrupt line named by file and number.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as AuditLog from "@cmdop/agent/AuditLog"
+import * as CmdopPaths from "@cmdop/node/CmdopPaths"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+type Log = AuditLog.AuditLog["Type"]
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-audit-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const fileLog = (file: string, options: AuditLog.Options = {}) =>
+  AuditLog.makeFile(file, options).pipe(Effect.provide(NodeFileSystem.layer))
+
+const entry = (n: number, overrides: Partial<AuditLog.Entry> = {}): AuditLog.Entry => ({
+  ts: AuditLog.timestamp(1_700_000_000_000 + n),
+  event: "input",
+  caller: "ck_live_abcd",
+  caller_kind: "key",
+  share_id: null,
+  session_id: `s-${n}`,
+  mode: "pty",
+  bytes: n,
+  ...overrides
+})
+
+const auditLogContract = (label: string, make: Effect.Effect<Log, never, Scope.Scope>) =>
+  describe(`AuditLog contract: ${label}`, () => {
+    it.scopedLive("appended entries read back equal, in order; an empty log reads as nothing", () =>
+      Effect.gen(function* () {
+        const log = yield* make
+        assert.deepStrictEqual(yield* log.read, [])
+        const base = { caller: "ck_live_abcd", caller_kind: "key", share_id: null, session_id: "s-1" } as const
+        const entries: ReadonlyArray<AuditLog.Entry> = [
+          {
+            ts: AuditLog.timestamp(1),
+            event: "session_open",
+            decision: "allow",
+            ...base,
+            mode: "exec",
+            command_digest: AuditLog.digestArgv(["uptime"])
+          },
+          entry(2, { caller: "share lnk_9", caller_kind: "guest", share_id: "lnk_9" }),
+          {
+            ts: AuditLog.timestamp(3),
+            event: "session_end",
+            ...base,
+            mode: "exec",
+            exit_code: 0,
+            reason: "exit",
+            duration_ms: 12
+          }
+        ]
+        for (const e of entries) yield* log.append(e)
+        assert.deepStrictEqual(yield* log.read, entries)
+      })
+    )
+
+    it.scopedLive("an entry that does not encode is refused and nothing is written", () =>
+      Effect.gen(function* () {
+        const log = yield* make
+        const bad = { ...entry(1), ts: "yesterday" } as unknown as AuditLog.Entry
+        const result = yield* Effect.either(log.append(bad))
+        assert.isTrue(Either.isLeft(result))
+        if (Either.isLeft(result)) assert.strictEqual(result.left.reason, "Invalid")
+        assert.deepStrictEqual(yield* log.read, [])
+      })
+    )
+
+    it.scopedLive("500 appends from 50 fibers at once are all there, each once and whole", () =>
+      Effect.gen(function* () {
+        const log = yield* make
+        yield* Effect.forEach(
+          Array.from({ length: 50 }, (_, f) => f),
+          (f) =>
+            Effect.forEach(
+              Array.from({ length: 10 }, (_, i) => f * 10 + i),
+              (n) => log.append(entry(n))
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
+        const read = yield* log.read
+        assert.strictEqual(read.length, 500)
+        assert.deepStrictEqual(
+          read.map((e) => e.bytes).sort((a, b) => a! - b!),
+          Array.from({ length: 500 }, (_, n) => n)
+        )
+      })
+    )
+  })
+
+auditLogContract("memory", AuditLog.makeMemory)
+auditLogContract(
+  "file",
+  Effect.flatMap(tempDir, (dir) => fileLog(path.join(dir, "state", "cmdop", "audit.log")))
+)
+
+describe("AuditLog lines", () => {
+  it.prop("every entry round-trips through its JSON line", [Arbitrary.make(AuditLog.Entry)], ([e]) => {
+    const line = Schema.encodeSync(AuditLog.EntryLine)(e)
+    assert.notInclude(line, "\n")
+    assert.deepStrictEqual(Schema.decodeUnknownSync(AuditLog.EntryLine)(line), e)
+  })
+
+  it("callerFields maps the wire's caller; empty means unknown", () => {
+    assert.deepStrictEqual(AuditLog.callerFields({ kind: "guest", principal: "share l1", shareId: "l1" }), {
+      caller: "share l1",
+      caller_kind: "guest",
+      share_id: "l1"
+    })
+    assert.deepStrictEqual(AuditLog.callerFields({ kind: "", principal: "", shareId: "" }), {
+      caller: "",
+      caller_kind: null,
+      share_id: null
+    })
+    assert.deepStrictEqual(AuditLog.callerFields(undefined), { caller: "", caller_kind: null, share_id: null })
+  })
+
+  it("digests are SHA-256 hex; exec argv is joined by NUL", () => {
+    assert.strictEqual(AuditLog.digest(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    assert.strictEqual(AuditLog.digestArgv(["a", "b"]), AuditLog.digest("a\0b"))
+    assert.notStrictEqual(AuditLog.digestArgv(["a b"]), AuditLog.digestArgv(["a", "b"]))
+  })
+})
+
+describe("AuditLog file", () => {
+  it.scopedLive("writes exact JSON lines, created on demand under stateDir: file 0600, directory 0700", () =>
+    Effect.gen(function* () {
+      const home = yield* tempDir
+      const paths = CmdopPaths.forHome(home)
+      const file = path.join(paths.stateDir, AuditLog.FILE_NAME)
+      assert.strictEqual(file, path.join(home, ".local", "state", "cmdop", "audit.log"))
+      const log = yield* AuditLog.make().pipe(
+        Effect.provide(NodeFileSystem.layer),
+        Effect.provideService(CmdopPaths.CmdopPaths, paths)
+      )
+      assert.isFalse(fs.existsSync(paths.stateDir), "nothing is created before the first line")
+      yield* log.append({
+        ts: AuditLog.timestamp(Date.UTC(2025, 0, 31, 12, 0, 0, 5)),
+        event: "session_open",
+        decision: "allow",
+        caller: "share lnk_1",
+        caller_kind: "guest",
+        share_id: "lnk_1",
+        session_id: "0b8c",
+        mode: "pty",
+        command_digest: AuditLog.digest("/bin/sh")
+      })
+      yield* log.append(entry(3, { session_id: "0b8c" }))
+      const text = fs.readFileSync(file, "utf8")
+      assert.strictEqual(
+        text,
+        `{"ts":"2025-01-31T12:00:00.005Z","event":"session_open","decision":"allow","caller":"share lnk_1",` +
+          `"caller_kind":"guest","share_id":"lnk_1","session_id":"0b8c","mode":"pty",` +
+          `"command_digest":"${AuditLog.digest("/bin/sh")}"}\n` +
+          `{"ts":"2023-11-14T22:13:20.003Z","event":"input","caller":"ck_live_abcd","caller_kind":"key",` +
+          `"share_id":null,"session_id":"0b8c","mode":"pty","bytes":3}\n`
+      )
+      for (const line of text.trimEnd().split("\n")) assert.isObject(JSON.parse(line))
+      assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600)
+      assert.strictEqual(fs.statSync(paths.stateDir).mode & 0o777, 0o700)
+    })
+  )
+
+  it.scopedLive("the layer follows $XDG_STATE_HOME when it is set", () =>
+    Effect.gen(function* () {
+      const home = yield* tempDir
+      const paths = CmdopPaths.forHome(home, path.join(home, "xdg-state"))
+      const log = yield* AuditLog.AuditLog.pipe(
+        Effect.provide(
+          AuditLog.layer().pipe(
+            Layer.provide(NodeFileSystem.layer),
+            Layer.provide(Layer.succeed(CmdopPaths.CmdopPaths, paths))
+          )
+        )
+      )
+      yield* log.append(entry(1))
+      assert.isTrue(fs.existsSync(path.join(home, "xdg-state", "cmdop", "audit.log")))
+    })
+  )
+
+  it.scopedLive("rotates before a line would pass maxBytes, keeping three old files; read spans them in order", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "audit.log")
+      const log = yield* fileLog(file, { maxBytes: 1000 })
+      const lineBytes = Buffer.byteLength(Schema.encodeSync(AuditLog.EntryLine)(entry(100))) + 1
+      const perFile = Math.floor(1000 / lineBytes)
+      const total = perFile * 6 + 2
+      for (let n = 100; n < 100 + total; n++) yield* log.append(entry(n))
+      const names = fs.readdirSync(dir).sort()
+      assert.deepStrictEqual(names, ["audit.log", "audit.log.1", "audit.log.2", "audit.log.3"])
+      for (const name of names) {
+        const size = fs.statSync(path.join(dir, name)).size
+        assert.isAtMost(size, 1000, name)
+        assert.strictEqual(fs.statSync(path.join(dir, name)).mode & 0o777, 0o600, name)
+      }
+      for (const name of ["audit.log.1", "audit.log.2", "audit.log.3"])
+        assert.strictEqual(fs.statSync(path.join(dir, name)).size, perFile * lineBytes, name)
+      assert.strictEqual(fs.statSync(file).size, 2 * lineBytes)
+      // What is kept is the newest 3 full files plus the current one, oldest first, without a gap.
+      const kept = (yield* log.read).map((e) => e.bytes!)
+      const first = 100 + total - (3 * perFile + 2)
+      assert.deepStrictEqual(
+        kept,
+        Array.from({ length: 3 * perFile + 2 }, (_, i) => first + i)
+      )
+    })
+  )
+
+  it.scopedLive("two independent writers (as two processes) on one file: every line lands whole", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "audit.log")
+      const a = yield* fileLog(file)
+      const b = yield* fileLog(file)
+      yield* Effect.forEach(
+        Array.from({ length: 400 }, (_, n) => n),
+        (n) => (n % 2 === 0 ? a : b).append(entry(n, { caller: "x".repeat(n % 50) })),
+        { concurrency: 40, discard: true }
+      )
+      const lines = fs.readFileSync(file, "utf8").trimEnd().split("\n")
+      assert.strictEqual(lines.length, 400)
+      const seen = lines.map((line) => Schema.decodeUnknownSync(AuditLog.EntryLine)(line).bytes).sort((x, y) => x! - y!)
+      assert.deepStrictEqual(
+        seen,
+        Array.from({ length: 400 }, (_, n) => n)
+      )
+    })
+  )
+
+  it.scopedLive("a line that is not an entry fails read, naming the file and the line", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "audit.log")
+      const log = yield* fileLog(file)
+      yield* log.append(entry(1))
+      fs.appendFileSync(file, '{"ts":"torn\n')
+      const result = yield* Effect.either(log.read)
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left.reason, "Corrupt")
+        assert.strictEqual(result.left.line, 2)
+        assert.include(result.left.message, `${file}:2`)
+      }
+    })
+  )
+})
