@@ -372,7 +372,7 @@ describe("AgentEngine", () => {
         yield* h.relay({ kind: { $case: "heartbeat", value: { at: Date.now() } } })
       }
       assert.isNull(h.fiber.unsafePoll())
-      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("2 seconds"))
+      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("8 seconds"))
       assert.isTrue(Exit.isFailure(exit))
       if (Exit.isFailure(exit)) {
         const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
@@ -390,7 +390,7 @@ describe("AgentEngine", () => {
       const b = Number(yield* waitFor("pid b", () => text(h.sent, "b", Pipe.PIPE_STDOUT) || undefined))
       assert.isTrue(isRunning(a) && isRunning(b))
       yield* h.end
-      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("3 seconds"))
+      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("10 seconds"))
       assert.isTrue(Exit.isSuccess(exit))
       assert.isFalse(isRunning(a))
       assert.isFalse(isRunning(b))
@@ -404,7 +404,7 @@ describe("AgentEngine", () => {
       yield* h.relay(exec("a", ["sh", "-c", "echo $$; exec sleep 100"]))
       const a = Number(yield* waitFor("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
       yield* h.relay(exec("b", ["true"]))
-      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("3 seconds"))
+      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("10 seconds"))
       assert.deepStrictEqual(exit, Exit.fail("send failed"))
       assert.isFalse(isRunning(a))
     })
@@ -519,7 +519,7 @@ describe("AgentEngine with PTY sessions", () => {
       const n = assertContiguous(first, 0)
 
       yield* h1.end
-      assert.isTrue(Exit.isSuccess(yield* Fiber.await(h1.fiber).pipe(Effect.timeout("3 seconds"))))
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(h1.fiber).pipe(Effect.timeout("10 seconds"))))
       assert.isFalse(isRunning(execPid), "exec sessions are killed with the link")
       assert.isTrue(isRunning(shellPid), "the PTY session keeps running")
       assert.deepStrictEqual(
