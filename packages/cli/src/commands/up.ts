@@ -13,10 +13,18 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as path from "node:path"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 
 const LOCAL = Workspace.WorkspaceName.make("local")
+
+/** How the user invoked us: `./bin/cmdop` from a checkout, `cmdop` when installed on PATH. */
+const selfCommand = (): string => {
+  const script = process.argv[1] ?? ""
+  const relative = path.relative(process.cwd(), script)
+  return script.endsWith(`${path.sep}bin${path.sep}cmdop`) && !relative.startsWith("..") ? `./${relative}` : "cmdop"
+}
 
 export const upCommand = Command.make(
   "up",
@@ -100,7 +108,7 @@ export const upCommand = Command.make(
         yield* step("agent started")
       }
       yield* Output.line(`cmdop is up: relay ${server}, http ${relay.httpAddress}, machine ${hostname}`)
-      yield* Output.line(`try:  cmdop connect exec ${hostname} -- uptime`)
+      yield* Output.line(`try:  ${selfCommand()} connect exec ${hostname} -- uptime`)
       yield* Output.line("Ctrl-C stops the relay and the agent")
       return yield* Effect.never
     }).pipe(Effect.scoped)
