@@ -12,6 +12,37 @@ import { world } from "./world.js"
 
 describe("share links end to end", () => {
   it.scopedLive(
+    "signing keys rotate on the relay host: old links work until their key is retired",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "box")
+        const data = ["--data-dir", path.join(w.dir, "data")]
+        const mint = () =>
+          Effect.map(w.cli(key, ["share", "box", "--json"]), (r) => JSON.parse(r.stdout).token as string)
+        const guestHome = yield* TempHome.make("cmdop-guest-")
+        const use = (token: string) =>
+          Processes.run(guestHome, ["connect", "--api-key", token, "--server", w.server, "exec", "box", "--", "true"])
+        const before = yield* mint()
+        const rotated = yield* Processes.run(w.dir, ["relay", "signing-key", "rotate", "--json", ...data])
+        assert.strictEqual(rotated.code, 0, rotated.stderr)
+        const { current, previous } = JSON.parse(rotated.stdout)
+        assert.notStrictEqual(current, previous)
+        const after = yield* mint()
+        assert.strictEqual((yield* use(before)).code, 0)
+        assert.strictEqual((yield* use(after)).code, 0)
+        const retired = yield* Processes.run(w.dir, ["relay", "signing-key", "retire", previous, ...data])
+        assert.strictEqual(retired.code, 0, retired.stderr)
+        const old = yield* use(before)
+        assert.strictEqual(old.code, 255)
+        assert.include(old.stderr, "retired")
+        assert.strictEqual((yield* use(after)).code, 0)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
     "mint, guest exec, other machine refused, revoke kills a running guest exec, key rotation kills the rest",
     () =>
       Effect.gen(function* () {

@@ -5,10 +5,12 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import { ShareService } from "@cmdop/domain/ShareService"
 import * as Workspace from "@cmdop/domain/Workspace"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -57,6 +59,17 @@ const withStore = <A, E, R>(
     )
   })
 
+/** Runs `f` against the share service over the relay store the flags name. */
+const withShares = <A, E>(args: StoreArgs, f: (shares: ShareService["Type"]) => Effect.Effect<A, E>) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(args)
+    const { storeLayer } = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
+    const ShareServiceLive = yield* Effect.promise(() => import("@cmdop/relay/share/ShareServiceLive"))
+    return yield* Effect.flatMap(ShareService, f).pipe(
+      Effect.provide(ShareServiceLive.layer.pipe(Layer.provide(storeLayer(config))))
+    )
+  })
+
 const nameArg = Args.text({ name: "workspace" }).pipe(Args.withDescription("workspace name on the relay"))
 
 const workspaceCreate = Command.make("create", { ...storeOptions, name: nameArg }, (args) =>
@@ -83,6 +96,30 @@ const keyRotate = Command.make("rotate", { ...storeOptions, name: nameArg }, (ar
     yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
   })
 ).pipe(Command.withDescription("issue a new API key for a workspace and retire the old one (and its share links)"))
+
+const signingKeyRotate = Command.make("rotate", storeOptions, (args) =>
+  Effect.gen(function* () {
+    const rotation = yield* withShares(args, (shares) => shares.rotateSigningKey)
+    if (args.json) return yield* Output.json({ current: rotation.current, previous: rotation.previous ?? null })
+    yield* Output.line(`share links are now signed with key ${rotation.current}`)
+    yield* Output.notice(
+      rotation.previous === undefined
+        ? "there was no previous key"
+        : `links signed with ${rotation.previous} keep working until it is retired: cmdop relay signing-key retire ${rotation.previous}`
+    )
+  })
+).pipe(Command.withDescription("sign new share links with a fresh key (old links keep working until retired)"))
+
+const signingKeyRetire = Command.make(
+  "retire",
+  { ...storeOptions, kid: Args.text({ name: "kid" }).pipe(Args.withDescription("the key id to retire")) },
+  (args) =>
+    Effect.gen(function* () {
+      yield* withShares(args, (shares) => shares.retireSigningKey(args.kid))
+      if (args.json) return yield* Output.json({ retired: args.kid })
+      yield* Output.line(`retired signing key ${args.kid}: every share link it signed stops working now`)
+    })
+).pipe(Command.withDescription("retire a share-link signing key: the links it signed stop working at once"))
 
 const readPem = (flag: string, file: string) =>
   Effect.try({
@@ -162,6 +199,10 @@ export const relayCommand = Command.make("relay").pipe(
     Command.make("key").pipe(
       Command.withDescription("workspace API keys on this relay"),
       Command.withSubcommands([keyRotate])
+    ),
+    Command.make("signing-key").pipe(
+      Command.withDescription("the keys that sign share links"),
+      Command.withSubcommands([signingKeyRotate, signingKeyRetire])
     )
   ])
 )
