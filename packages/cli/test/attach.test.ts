@@ -145,6 +145,44 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
     90_000
   )
 
+  it.scopedLive(
+    "with no host in a terminal: a fuzzy picker, a confirm line, then the shell",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "alpha-web")
+        yield* w.agent(key, "beta-db")
+        const env = {
+          HOME: w.client,
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          CMDOP_API_KEY: key,
+          CMDOP_SERVER: w.server,
+          TERM: "xterm-256color"
+        }
+        const t = yield* terminal("p", `${process.execPath} ${Processes.binPath} connect`, env)
+        const listed = yield* waitFor(t.screen, /pick a machine:[\s\S]*alpha-web[\s\S]*beta-db/, "the picker")
+        assert.match(listed, /online/)
+        // Fuzzy: "bdb" matches beta-db only.
+        t.send("bdb")
+        const filtered = yield* waitFor(t.screen, /pick a machine: bdb\s*\n> beta-db/, "the filtered list")
+        assert.notMatch(filtered.split("pick a machine: bdb").pop()!, /alpha-web/)
+        t.send("Enter")
+        yield* waitFor(
+          t.screen,
+          /connect to beta-db \(beta-db, online, last heartbeat \d+s ago\)\? \[Y\/n\]/,
+          "the confirm line"
+        )
+        t.send("y")
+        yield* waitFor(t.screen, /attached to beta-db, session/, "the attach")
+        t.send("echo picked-$((2+2))", "Enter")
+        yield* waitFor(t.screen, /^picked-4\s*$/m, "the shell on the picked machine")
+        t.send("exit", "Enter")
+        yield* waitFor(t.screen, /session ended/, "the end")
+      }),
+    60_000
+  )
+
   it.scopedLive("without a terminal and without a host, the CLI asks for a host", () =>
     Effect.gen(function* () {
       const w = yield* world
