@@ -53,16 +53,23 @@ export const layerSqlite = (options: { readonly path: string }): Layer.Layer<Rel
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const file = path.resolve(options.path)
+      // The database holds key hashes and share-link signing secrets: a private directory, private files.
       yield* fs
-        .makeDirectory(path.dirname(file), { recursive: true })
+        .makeDirectory(path.dirname(file), { recursive: true, mode: 0o700 })
         .pipe(
+          Effect.zipRight(fs.chmod(path.dirname(file), 0o700)),
           Effect.mapError(
             (error) => new RelayStoreError({ reason: "Sql", subject: "opening the database", detail: error.message })
           )
         )
       const wal = Layer.effectDiscard(
         Effect.flatMap(SqlClient.SqlClient, (client) => client`PRAGMA journal_mode = WAL`).pipe(
-          Effect.catchAll((error) => Effect.logWarning(`SQLite WAL mode unavailable for ${file}: ${error.message}`))
+          Effect.catchAll((error) => Effect.logWarning(`SQLite WAL mode unavailable for ${file}: ${error.message}`)),
+          Effect.zipRight(
+            Effect.forEach([file, `${file}-wal`, `${file}-shm`], (f) => fs.chmod(f, 0o600).pipe(Effect.ignore), {
+              discard: true
+            })
+          )
         )
       )
       return layerSql.pipe(Layer.provide(wal), Layer.provide(LibsqlClient.layer({ url: "file:" + file })))

@@ -10,9 +10,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { randomBytes, randomUUID } from "node:crypto"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 
 const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -134,6 +134,9 @@ describe("RelayStore on SQLite", () => {
   it.effect("the contract's database file exists and is in WAL mode", () =>
     Effect.gen(function* () {
       assert.isTrue(existsSync(sqlitePath), `${sqlitePath} exists`)
+      // Key hashes and signing secrets live here: the file is 0600 in a 0700 directory.
+      assert.strictEqual(statSync(sqlitePath).mode & 0o777, 0o600)
+      assert.strictEqual(statSync(dirname(sqlitePath)).mode & 0o777, 0o700)
       const sql = yield* SqlClient.SqlClient
       const [row] = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
       assert.strictEqual(row?.journal_mode, "wal")
