@@ -206,6 +206,21 @@ export const make = (options: Options) =>
     const offline = (m: Machine.Machine, now: number) =>
       new MachineError({ reason: "Offline", query: m.hostname, candidates: [Machine.candidateOf(m)], now })
 
+    /**
+     * The connected machine a session goes to. An exact id or hostname of a connected machine is answered from
+     * memory (the hot path of `exec host …`); anything else goes through full resolution on the store.
+     */
+    const onlineConnection = (caller: Authenticator.Caller, query: string) =>
+      Effect.gen(function* () {
+        const live = registry.exact(caller.workspaceId, query)
+        if (live && (caller.machineId === undefined || caller.machineId === live.machineId))
+          return { machine: live.machine, conn: live }
+        const machine = yield* resolveMachine(caller, query)
+        const conn = registry.get(machine.id)
+        if (!conn || !machine.online) return yield* offline(machine, yield* Clock.currentTimeMillis)
+        return { machine, conn }
+      })
+
     const exec = <E>(
       caller: Authenticator.Caller,
       request: ExecRequest,
@@ -215,9 +230,7 @@ export const make = (options: Options) =>
         Effect.gen(function* () {
           if (request.argv.length === 0 || request.argv[0] === "")
             return yield* new RelayError({ reason: "Protocol", server, detail: "exec needs a command" })
-          const machine = yield* resolveMachine(caller, request.machine)
-          const conn = registry.get(machine.id)
-          if (!conn || !machine.online) return yield* offline(machine, yield* Clock.currentTimeMillis)
+          const { conn, machine } = yield* onlineConnection(caller, request.machine)
 
           if (caller.shareId !== undefined) yield* shares.recordUse(caller.shareId, `exec ${request.argv[0]}`)
           const session: Session = {
@@ -381,6 +394,7 @@ export const make = (options: Options) =>
             machineId: machine.id,
             workspaceId: machine.workspaceId,
             hostname: machine.hostname,
+            machine: new Machine.Machine({ ...machine, online: true, lastHeartbeatAt: now }),
             credential: caller.credential,
             window,
             send: (m) => Queue.offer(outbound, m),
@@ -462,14 +476,6 @@ export const make = (options: Options) =>
           return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))
         })
       )
-
-    const onlineConnection = (caller: Authenticator.Caller, query: string) =>
-      Effect.gen(function* () {
-        const machine = yield* resolveMachine(caller, query)
-        const conn = registry.get(machine.id)
-        if (!conn || !machine.online) return yield* offline(machine, yield* Clock.currentTimeMillis)
-        return { machine, conn }
-      })
 
     const attach = (
       caller: Authenticator.Caller,

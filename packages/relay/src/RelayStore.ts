@@ -54,14 +54,12 @@ export const layerSqlite = (options: { readonly path: string }): Layer.Layer<Rel
       const path = yield* Path.Path
       const file = path.resolve(options.path)
       // The database holds key hashes and share-link signing secrets: a private directory, private files.
-      yield* fs
-        .makeDirectory(path.dirname(file), { recursive: true, mode: 0o700 })
-        .pipe(
-          Effect.zipRight(fs.chmod(path.dirname(file), 0o700)),
-          Effect.mapError(
-            (error) => new RelayStoreError({ reason: "Sql", subject: "opening the database", detail: error.message })
-          )
+      yield* fs.makeDirectory(path.dirname(file), { recursive: true, mode: 0o700 }).pipe(
+        Effect.zipRight(fs.chmod(path.dirname(file), 0o700)),
+        Effect.mapError(
+          (error) => new RelayStoreError({ reason: "Sql", subject: "opening the database", detail: error.message })
         )
+      )
       const wal = Layer.effectDiscard(
         Effect.flatMap(SqlClient.SqlClient, (client) => client`PRAGMA journal_mode = WAL`).pipe(
           Effect.catchAll((error) => Effect.logWarning(`SQLite WAL mode unavailable for ${file}: ${error.message}`)),

@@ -8,7 +8,7 @@
  */
 import type { ExecEvent } from "@cmdop/domain/RelayClient"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
-import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import type { Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import type { RelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -74,6 +74,8 @@ export interface Connection {
   readonly machineId: MachineId
   readonly workspaceId: WorkspaceId
   readonly hostname: string
+  /** The machine as registered at the handshake (online), for answers that need no store lookup. */
+  readonly machine: Machine
   /** The credential the agent connected with; re-checked at every heartbeat. */
   readonly credential: Redacted.Redacted<string>
   readonly window: number
@@ -91,6 +93,20 @@ export class Registry {
 
   get(id: string): Connection | undefined {
     return this.byMachine.get(id)
+  }
+
+  /**
+   * The connected machine a query names exactly — its full id, or its hostname (case-insensitive) — within one
+   * workspace. These are the first two steps of name resolution and hostnames are unique per workspace, so a hit
+   * here is the answer resolution would give, without reading the store.
+   */
+  exact(workspaceId: string, query: string): Connection | undefined {
+    const q = query.trim().toLowerCase()
+    for (const conn of this.byMachine.values()) {
+      if (conn.workspaceId !== workspaceId) continue
+      if (conn.machineId.toLowerCase() === q || conn.hostname.toLowerCase() === q) return conn
+    }
+    return undefined
   }
 
   all(): ReadonlyArray<Connection> {
