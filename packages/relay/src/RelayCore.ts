@@ -23,7 +23,7 @@ import {
   type RelayCallError
 } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
-import type { ShareError } from "@cmdop/domain/ShareError"
+import { formatInstant, type ShareError } from "@cmdop/domain/ShareError"
 import { ShareService } from "@cmdop/domain/ShareService"
 import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
 import {
@@ -241,6 +241,20 @@ export const make = (options: Options) =>
             exited: false
           }
           conn.sessions.set(session.id, session)
+          // A guest's session ends the moment the link expires, not at the next sweep.
+          if (caller.expiresAt !== undefined) {
+            const expiresAt = caller.expiresAt
+            yield* Effect.gen(function* () {
+              yield* Effect.sleep(Duration.millis(Math.max(0, expiresAt - (yield* Clock.currentTimeMillis))))
+              yield* Queue.offer(session.items, {
+                _tag: "Lost",
+                error: new AccessError({
+                  reason: "Unauthenticated",
+                  detail: `share link expired at ${formatInstant(expiresAt)}`
+                })
+              })
+            }).pipe(Effect.forkScoped)
+          }
           yield* Effect.addFinalizer(() =>
             Effect.suspend(() => {
               conn.sessions.delete(session.id)

@@ -11,6 +11,8 @@ import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Fiber from "effect/Fiber"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -52,7 +54,13 @@ describe("share link expiry", () => {
       assert.strictEqual((yield* run)?._tag, "Exit")
       yield* TestClock.adjust("59 minutes")
       assert.strictEqual((yield* run)?._tag, "Exit")
+      // A command the guest started before the expiry is ended at the expiry itself.
+      const long = yield* Effect.fork(Stream.runDrain(guest.exec({ machine: "prod-1", argv: ["sleep", "30"] })))
+      yield* Effect.sleep("300 millis").pipe(Effect.withClock(Clock.make()))
       yield* TestClock.adjust("1 minute")
+      const cut = yield* Effect.flip(Fiber.join(long))
+      assert.strictEqual(cut._tag, "AccessError")
+      assert.match(cut.message, /^share link expired at /)
       const refused = yield* Effect.flip(run)
       assert.strictEqual(refused._tag, "AccessError")
       assert.match(refused.message, /^share link expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)

@@ -15,7 +15,9 @@
 import { AttachEvent, type AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
 import type { RelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -105,6 +107,16 @@ export const view = (options: {
       }
       state.viewers.add(viewer)
       yield* Effect.addFinalizer(() => Effect.sync(() => state.viewers.delete(viewer)))
+      // A guest is cut off the moment the link expires (the session itself goes on).
+      if (caller.expiresAt !== undefined) {
+        const expiresAt = caller.expiresAt
+        yield* Effect.gen(function* () {
+          yield* Effect.sleep(Duration.millis(Math.max(0, expiresAt - (yield* Clock.currentTimeMillis))))
+          const end = { exitCode: 0, reason: "share link expired" }
+          viewer.cutWith = end
+          yield* Deferred.succeed(viewer.cut, end)
+        }).pipe(Effect.forkScoped)
+      }
       // Subscribe before reading the ring: anything pushed after this point also ticks the subscription.
       const ticks = yield* PubSub.subscribe(state.changes)
       let position = Math.max(request.resumeFrom ?? state.ring.start, state.ring.start)
