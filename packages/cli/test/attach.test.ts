@@ -40,6 +40,15 @@ const terminal = (name: string, command: string, env: Record<string, string>) =>
     (t) => Effect.sync(() => void execFileSync("tmux", ["-L", t.socket, "kill-server"]))
   )
 
+/** The environment of a CLI run in the test terminal: the client's HOME, the key and the relay. */
+const terminalEnv = (w: { readonly client: string; readonly server: string }, key: string) => ({
+  HOME: w.client,
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  CMDOP_API_KEY: key,
+  CMDOP_SERVER: w.server,
+  TERM: "xterm-256color"
+})
+
 const waitFor = (screen: () => string, pattern: RegExp, what: string, timeoutMs = 15_000) =>
   Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
@@ -60,13 +69,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
         const w = yield* world
         const key = yield* w.create("acme")
         yield* w.agent(key, "box-1")
-        const env = {
-          HOME: w.client,
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          CMDOP_API_KEY: key,
-          CMDOP_SERVER: w.server,
-          TERM: "xterm-256color"
-        }
+        const env = terminalEnv(w, key)
         const t = yield* terminal("a", `${process.execPath} ${Processes.binPath} connect box-1`, env)
         const attached = yield* waitFor(t.screen, /attached to box-1, session ([0-9a-f-]{36})/, "the attached line")
         const sessionId = /session ([0-9a-f-]{36})/.exec(attached)![1]!
@@ -121,13 +124,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
         const w = yield* world
         const key = yield* w.create("acme")
         yield* w.agent(key, "box-2")
-        const env = {
-          HOME: w.client,
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          CMDOP_API_KEY: key,
-          CMDOP_SERVER: w.server,
-          TERM: "xterm-256color"
-        }
+        const env = terminalEnv(w, key)
         const t = yield* terminal("c", `${process.execPath} ${Processes.binPath} connect box-2`, env)
         yield* waitFor(t.screen, /attached to box-2/, "the attached line")
         t.send("echo before-$((1+1))", "Enter")
@@ -153,13 +150,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
         const key = yield* w.create("acme")
         yield* w.agent(key, "alpha-web")
         yield* w.agent(key, "beta-db")
-        const env = {
-          HOME: w.client,
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          CMDOP_API_KEY: key,
-          CMDOP_SERVER: w.server,
-          TERM: "xterm-256color"
-        }
+        const env = terminalEnv(w, key)
         const t = yield* terminal("p", `${process.execPath} ${Processes.binPath} connect`, env)
         const listed = yield* waitFor(t.screen, /pick a machine:[\s\S]*alpha-web[\s\S]*beta-db/, "the picker")
         assert.match(listed, /online/)

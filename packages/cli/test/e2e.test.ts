@@ -206,24 +206,7 @@ describe("end to end over TLS", () => {
         const grpcPort = yield* Processes.freePort
         const httpPort = yield* Processes.freePort
         const data = path.join(dir, "data")
-        yield* Processes.daemon(
-          dir,
-          [
-            "relay",
-            "serve",
-            "--grpc-port",
-            String(grpcPort),
-            "--http-port",
-            String(httpPort),
-            "--data-dir",
-            data,
-            "--tls-cert",
-            cert,
-            "--tls-key",
-            path.join(fixtures, "localhost.key")
-          ],
-          /relay serving: grpc .* \(TLS\)/
-        )
+        yield* relayUp(dir, grpcPort, httpPort, ["--tls-cert", cert, "--tls-key", path.join(fixtures, "localhost.key")])
         const created = yield* Processes.run(dir, [
           "relay",
           "workspace",

@@ -8,7 +8,7 @@ import * as TempHome from "@cmdop/testkit/TempHome"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 
-export const relayUp = (dir: string, grpcPort: number, httpPort: number) =>
+export const relayUp = (dir: string, grpcPort: number, httpPort: number, extra: ReadonlyArray<string> = []) =>
   Processes.daemon(
     dir,
     [
@@ -19,7 +19,8 @@ export const relayUp = (dir: string, grpcPort: number, httpPort: number) =>
       "--http-port",
       String(httpPort),
       "--data-dir",
-      path.join(dir, "data")
+      path.join(dir, "data"),
+      ...extra
     ],
     /relay serving/
   )
