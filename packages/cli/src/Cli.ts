@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { CliError, ExitCode, ExitWith } from "./CliError.js"
 import { connectBase } from "./ConnectCommand.js"
+import * as Help from "./Help.js"
 import * as GlobalOptions from "./GlobalOptions.js"
 import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
@@ -72,8 +73,10 @@ const userMessage = (error: unknown): string | undefined => {
 }
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. Never fails. */
-export const main = (argv: ReadonlyArray<string>) =>
-  run(argv).pipe(
+export const main = (argv: ReadonlyArray<string>) => {
+  const overview = Help.overviewFor(argv.slice(2))
+  if (overview !== undefined) return Effect.as(Console.log(overview), ExitCode.ok as number)
+  return run(argv).pipe(
     Effect.as(ExitCode.ok as number),
     Effect.catchAll((error: unknown) => {
       if (error instanceof ExitWith) return Effect.succeed(error.code)
@@ -90,3 +93,4 @@ export const main = (argv: ReadonlyArray<string>) =>
       )
     )
   )
+}

@@ -1,0 +1,123 @@
+/**
+ * The overview help of the command groups (`cmdop`, `cmdop connect`, `… workspace`, `… key`, `… share`, `agent`,
+ * `relay`). @effect/cli's generated help repeats every global flag on every line of a group, which hides what a
+ * group is for; leaf commands keep the generated help, which lists their own flags well.
+ */
+
+const GLOBALS = `Flags for every connect subcommand (before or after its name):
+  -k, --api-key KEY     credential for this call only (also: CMDOP_API_KEY)
+  -s, --server ADDR     relay host:port, or https://host[:port] for TLS (also: CMDOP_SERVER)
+      --workspace NAME  a stored workspace for this call only (also: CMDOP_WORKSPACE)
+      --json            one JSON document on stdout (implies -q)
+  -q, --no-interactive  never prompt; fail fast`
+
+const pages: Record<string, string> = {
+  "": `cmdop — remote machine access through a relay
+
+Usage: cmdop <command> [flags]
+
+Commands:
+  connect   reach machines (exec, shells, share links) and manage local workspaces and keys
+  agent     this machine's agent: register, start, stop, status
+  relay     run a relay and administer its workspaces and keys (on the relay host)
+  up        a relay, a "local" workspace and this machine's agent, all here, in one command
+
+Start here:
+  cmdop up                                   then, in another terminal:
+  cmdop connect --list
+  cmdop connect exec <host> -- uptime
+  cmdop connect <host>                       an interactive shell (Ctrl-D detaches)
+
+"cmdop <command> --help" shows each command; "--version" prints the version.`,
+
+  connect: `cmdop connect — reach machines through the relay
+
+Usage:
+  cmdop connect <host> [--session ID]        interactive shell (Ctrl-D detaches; the session keeps running)
+  cmdop connect                              in a terminal: pick a machine (fuzzy, online first)
+  cmdop connect <host> --list-sessions       interactive sessions running on <host>
+  cmdop connect --list [--online] [--json]   the machines of the workspace
+  cmdop connect exec <host> [--timeout 30s] [--shell] [--json] -- <command> [args…]
+  cmdop connect share <host> [--ttl 24h] [--json]     a link for a guest: one machine, time-limited
+  cmdop connect share list [host] | share revoke <id>
+  cmdop connect workspace [list|use|add|remove]       local workspaces (alias: ws)
+  cmdop connect key get | key set <key> | key clear   the workspace's API key
+  cmdop connect whoami [--json]                       which credential a call would use
+
+<host> is a hostname, a display name, a machine id, or a unique part of one.
+Exit codes: the remote command's own (a signal n is 128+n), 124 on timeout, 2 for usage errors, 255 when
+cmdop itself fails (unknown machine, offline, relay unreachable, bad key).
+
+${GLOBALS}`,
+
+  "connect workspace": `cmdop connect workspace — the local workspace store (~/.cmdop/ssh_workspaces.json; alias: ws)
+
+Usage:
+  cmdop connect workspace                         print the active workspace
+  cmdop connect workspace list                    all stored workspaces; * marks the active one
+  cmdop connect workspace use <name>              make <name> active (an unknown name changes nothing)
+  cmdop connect workspace add <name> [--api-key K] [--server S]
+  cmdop connect workspace remove <name>           local only; never touches the relay
+
+${GLOBALS}`,
+
+  "connect key": `cmdop connect key — the API key of the active workspace (or of --workspace NAME)
+
+Usage:
+  cmdop connect key get                 the key, masked
+  cmdop connect key set <key>           store it (with --workspace NAME: that workspace, created if missing)
+  cmdop connect key clear               remove it; later calls fall through to CMDOP_API_KEY or cmdop login
+
+${GLOBALS}`,
+
+  "connect share": `cmdop connect share — share links: one token, one machine, for a guest without an account
+
+Usage:
+  cmdop connect share <host> [--ttl 24h] [--json]   mint a link; --ttl rounds up to whole hours (90m → 2h),
+                                                    0 = never expires, at most 720h
+  cmdop connect share list [host] [--json]          every link with its status and audit trail
+  cmdop connect share revoke <id>                   revoke now; the guest's live sessions end at once
+
+The guest opens the URL in a browser (a terminal on that machine), or uses the token from a CLI:
+  cmdop connect --api-key <token> --server <relay> exec <host> -- uptime
+Treat the URL like a password.
+
+${GLOBALS}`,
+
+  agent: `cmdop agent — this machine's agent (one outbound stream to the relay; no inbound port)
+
+Usage:
+  cmdop agent register [--name N] [--hostname H]   create ~/.cmdop/agent.json and register with the relay
+  cmdop agent start [--foreground] [--session-idle 12h]
+  cmdop agent status [--json]                      ONLINE, CONNECTING or STOPPED
+  cmdop agent stop                                 the relay shows the machine offline at once
+
+The agent uses the credential chain of "cmdop connect" (-k/-s/--workspace, CMDOP_API_KEY, the active workspace)
+and follows the active workspace when it changes.`,
+
+  relay: `cmdop relay — run a relay and administer it (on the relay host)
+
+Usage:
+  cmdop relay serve [--data-dir D | --db postgres://…] [--host 127.0.0.1] [--grpc-port 50051]
+                    [--http-port 8080] [--public-url U] [--tls-cert F --tls-key F]
+  cmdop relay workspace create <name> [--json]     prints the workspace's first API key, once
+  cmdop relay key rotate <name> [--json]           new key; the old one and its share links stop working
+  cmdop relay signing-key rotate | retire <kid>    the keys that sign share links
+
+Admin commands act on the store directly: --data-dir (default ~/.cmdop/relay) or --db (env CMDOP_RELAY_DB).`
+}
+pages["connect ws"] = pages["connect workspace"]!
+
+/**
+ * The overview for `argv` when it asks for the help of a command group, else undefined. `argv` is without
+ * `node` and the script.
+ */
+export const overviewFor = (all: ReadonlyArray<string>): string | undefined => {
+  // Whatever follows "--" belongs to a remote command, never to us.
+  const end = all.indexOf("--")
+  const argv = end === -1 ? all : all.slice(0, end)
+  const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || argv[0] === "help"
+  if (!wantsHelp) return undefined
+  const words = argv.filter((a) => !a.startsWith("-") && a !== "help")
+  return pages[words.join(" ")]
+}
