@@ -4,7 +4,7 @@
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 
 /** Writes `data` to a Node writable, waiting for `drain` when its buffer is full. */
 export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.Effect<void> =>
@@ -16,12 +16,15 @@ export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.E
 export const stdout = (data: Uint8Array) => write(process.stdout, data)
 export const stderr = (data: Uint8Array) => write(process.stderr, data)
 
-/** The process's stdin, when it is not a terminal (a pipe or a file); `undefined` for a TTY. */
+/**
+ * The process's stdin, when it is not a terminal (a pipe or a file); `undefined` for a TTY. A read error ends it
+ * like end-of-file: the remote command sees its stdin close.
+ */
 export const stdinIfPiped = (): Stream.Stream<Uint8Array> | undefined =>
   process.stdin.isTTY
     ? undefined
-    : NodeStream.fromReadable<never, Uint8Array>(
+    : NodeStream.fromReadable<Error, Uint8Array>(
         () => process.stdin,
-        () => undefined as never,
+        (error) => (error instanceof Error ? error : new Error(String(error))),
         { chunkSize: 64 * 1024 }
-      )
+      ).pipe(Stream.catchAll(() => Stream.empty))
