@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/testkit/TempHome"
 import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import { relayUp, world } from "./world.js"
 
@@ -233,6 +234,51 @@ describe("end to end over TLS", () => {
           env: { CMDOP_API_KEY: key, CMDOP_SERVER: `127.0.0.1:${grpcPort}` }
         })
         assert.strictEqual(plaintext.code, 255)
+      }),
+    60_000
+  )
+})
+
+describe("end to end on PostgreSQL", () => {
+  it.scopedLive(
+    "relay serve --db postgres://…: workspaces, agents and exec work on the scale-out store",
+    () =>
+      Effect.gen(function* () {
+        // A schema of our own, dropped afterwards, so parallel runs never meet.
+        const schema = `cmdop_e2e_${process.pid}_${Date.now()}`
+        const psql = (sql: string) =>
+          Effect.sync(() =>
+            execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], {
+              stdio: "pipe"
+            })
+          )
+        yield* Effect.acquireRelease(psql(`CREATE SCHEMA ${schema}`), () =>
+          psql(`DROP SCHEMA ${schema} CASCADE`).pipe(Effect.ignore)
+        )
+        const db = `postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3D${schema}`
+        const dir = yield* TempHome.make("cmdop-e2e-pg-")
+        const grpcPort = yield* Processes.freePort
+        const httpPort = yield* Processes.freePort
+        yield* Processes.daemon(
+          dir,
+          ["relay", "serve", "--db", db, "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],
+          /relay serving: .* store postgresql/
+        )
+        const created = yield* Processes.run(dir, ["relay", "workspace", "create", "pg", "--json", "--db", db])
+        assert.strictEqual(created.code, 0, created.stderr)
+        const key = JSON.parse(created.stdout).api_key as string
+        const env = { CMDOP_API_KEY: key, CMDOP_SERVER: `127.0.0.1:${grpcPort}` }
+        const home = yield* TempHome.make("cmdop-e2e-pg-agent-")
+        assert.strictEqual((yield* Processes.run(home, ["agent", "register", "--hostname", "pg-box"], { env })).code, 0)
+        yield* Processes.daemon(home, ["agent", "start", "--foreground"], /connected to relay/, { env })
+        const client = yield* TempHome.make("cmdop-e2e-pg-client-")
+        const out = yield* Processes.run(client, ["connect", "exec", "pg-box", "--", "echo", "via postgres"], { env })
+        assert.strictEqual(out.stdout, "via postgres\n", out.stderr)
+        const list = JSON.parse((yield* Processes.run(client, ["connect", "--list", "--json"], { env })).stdout)
+        assert.deepStrictEqual(
+          list.machines.map((m: { hostname: string; online: boolean }) => [m.hostname, m.online]),
+          [["pg-box", true]]
+        )
       }),
     60_000
   )
