@@ -54,7 +54,7 @@ export const resolve = (machines: ReadonlyArray<Machine>, query: string): Effect
     found.length === 1
       ? Effect.succeed(found[0]!)
       : Effect.fail(new MachineError({ reason: "Ambiguous", query: q, candidates: found.map(candidateOf) }))
-  const notFound = Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: [] }))
+  const notFound = Effect.suspend(() => Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: [] })))
   if (q === "") return notFound
   if (isMachineId(q)) {
     const byId = machines.filter((m) => m.id.toLowerCase() === q.toLowerCase())
