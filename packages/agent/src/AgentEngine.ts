@@ -76,7 +76,7 @@ import * as AuditLog from "./AuditLog.js"
 import * as SessionAudit from "./internal/sessionAudit.js"
 
 /** Largest `SessionOutput.data` the engine sends. */
-export const MAX_CHUNK = 64 * 1024
+export const MAX_CHUNK = 256 * 1024
 
 /** One agent stream as the engine sees it. */
 export interface Link<E = never> {
@@ -277,7 +277,10 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
           yield* supervise(writeStdin(session, link.send), sessionScope)
           yield* supervise(
             Effect.gen(function* () {
-              yield* Stream.runForEach(proc.output, (chunk) => sendOutput(session, chunk, link.send))
+              // Pipe reads come 64 KiB at a time; whatever has piled up is sent as fewer, larger messages.
+              yield* Stream.runForEachChunk(proc.output, (chunks) =>
+                Effect.forEach(coalesce(chunks), (chunk) => sendOutput(session, chunk, link.send), { discard: true })
+              )
               const info = yield* proc.exit
               sessions.delete(id)
               yield* auditEnd(info, false)
@@ -413,6 +416,28 @@ const toSpec = (spec: WireExecSpec): ExecSpec => ({
 })
 
 const pipeOf = (pipe: OutputChunk["pipe"]): Pipe => (pipe === "stdout" ? Pipe.PIPE_STDOUT : Pipe.PIPE_STDERR)
+
+/** Joins consecutive chunks of the same pipe, up to `MAX_CHUNK` each, keeping the order of stdout and stderr. */
+export const coalesce = (chunks: Iterable<OutputChunk>): ReadonlyArray<OutputChunk> => {
+  const out: Array<OutputChunk> = []
+  let pipe: OutputChunk["pipe"] | undefined
+  let parts: Array<Uint8Array> = []
+  let size = 0
+  const flush = () => {
+    if (pipe !== undefined && parts.length > 0)
+      out.push({ pipe, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts, size) })
+    parts = []
+    size = 0
+  }
+  for (const chunk of chunks) {
+    if (chunk.pipe !== pipe || size + chunk.data.length > MAX_CHUNK) flush()
+    pipe = chunk.pipe
+    parts.push(chunk.data)
+    size += chunk.data.length
+  }
+  flush()
+  return out
+}
 
 /** Sends one chunk of output, split to fit `MAX_CHUNK` and the credit; drops it once the session is closed. */
 const sendOutput = <E>(session: Session, chunk: OutputChunk, send: Link<E>["send"]): Effect.Effect<void, E> =>
