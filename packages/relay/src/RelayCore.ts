@@ -1,7 +1,9 @@
 /**
- * The relay's behaviour, independent of transport: authenticate every call, scope it to its workspace, resolve
- * machines by name, run exec sessions over the owning agent's stream, and keep machine liveness. The gRPC
- * services (`RelayGrpc`) and the in-process `RelayClient` are thin adapters over this one service.
+ * The relay's behaviour, independent of transport: authenticate every call (workspace keys and share-link
+ * guests), scope it to its workspace (a guest to its one machine), resolve machines by name, run exec and
+ * interactive sessions over the owning agent's stream, mint and revoke share links (revocation and expiry end a
+ * guest's sessions at once), and keep machine liveness. The gRPC services (`RelayGrpc`), the browser terminal's
+ * WebSocket and the in-process `RelayClient` are thin adapters over this one service.
  *
  * How an exec session ends:
  *  - the agent reports its exit: the client sees `Exit` and the end of its stream;
