@@ -265,14 +265,18 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
             Effect.suspend(() => {
               if (audited) return Effect.void
               audited = true
-              return audit.end(id, "exec", who, {
-                ...(info === undefined ? {} : { exit_code: info.exitCode, duration_ms: info.durationMs }),
-                reason: cutOff
-                  ? "link closed"
-                  : info?.timedOut
-                    ? "timeout"
-                    : (info?.error ?? (session.closing ? "closed" : "exit"))
-              })
+              // The stdin tallied so far goes in before the end line.
+              return Effect.zipRight(
+                audit.flushInput(id),
+                audit.end(id, "exec", who, {
+                  ...(info === undefined ? {} : { exit_code: info.exitCode, duration_ms: info.durationMs }),
+                  reason: cutOff
+                    ? "link closed"
+                    : info?.timedOut
+                      ? "timeout"
+                      : (info?.error ?? (session.closing ? "closed" : "exit"))
+                })
+              )
             })
           yield* supervise(writeStdin(session, link.send), sessionScope)
           yield* supervise(
@@ -313,13 +317,17 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
           case "input": {
             const { sessionId, data, eof, caller } = kind.value
             const session = sessions.get(sessionId)
-            if (session !== undefined) return Queue.offer(session.stdin, { data, eof })
+            if (session !== undefined)
+              return Effect.zipRight(
+                data.length > 0 ? audit.input(sessionId, "exec", caller, data.length) : Effect.void,
+                Queue.offer(session.stdin, { data, eof })
+              )
             if (data.length === 0) return Effect.void
             return onPty((ptys) =>
               Effect.zipRight(
                 Effect.zipRight(
                   ptys.write(sessionId, data, caller?.principal ?? ""),
-                  audit.input(sessionId, caller, data.length)
+                  audit.input(sessionId, "pty", caller, data.length)
                 ),
                 supervise(
                   link.send({

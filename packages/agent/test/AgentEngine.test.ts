@@ -650,6 +650,32 @@ describe("AgentEngine audit log", () => {
     })
   )
 
+  it.scopedLive("an exec session's stdin is tallied per caller and written before its end line", () =>
+    Effect.gen(function* () {
+      const log = yield* AuditLog.makeMemory
+      const h = yield* start({ auditLog: log })
+      yield* h.relay(exec("in1", ["cat"], { stdin: true }))
+      yield* h.relay(withCaller("in1", "hello ", guest))
+      yield* h.relay(withCaller("in1", "world\n", guest))
+      yield* h.relay({
+        kind: { $case: "input", value: { sessionId: "in1", data: Buffer.alloc(0), eof: true, caller: guest } }
+      })
+      yield* exitOf(h, "in1")
+      const entries = yield* entriesOf(log, "in1")
+      assert.deepStrictEqual(
+        entries.map((e) => e.event),
+        ["session_open", "input", "session_end"]
+      )
+      assert.deepInclude(entries[1], {
+        mode: "exec",
+        caller: "share lnk_1",
+        caller_kind: "guest",
+        share_id: "lnk_1",
+        bytes: 12
+      })
+    })
+  )
+
   it.scopedLive("an exec session cut off by the link's end is recorded as such", () =>
     Effect.gen(function* () {
       const log = yield* AuditLog.makeMemory

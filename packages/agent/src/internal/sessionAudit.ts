@@ -1,6 +1,7 @@
 /**
- * What `AgentEngine` records in the machine's audit log for one link: opens, ends, and PTY input tallied per
- * session and caller (a keystroke only adds to a counter; `flushInput` writes the tallies as `input` lines).
+ * What `AgentEngine` records in the machine's audit log for one link: opens, ends, and input (PTY keystrokes and
+ * exec stdin) tallied per session and caller (a chunk only adds to a counter; `flushInput` writes the tallies as
+ * `input` lines).
  * Without a log every operation does nothing.
  */
 import * as Clock from "effect/Clock"
@@ -20,9 +21,10 @@ export interface SessionAudit {
     who: Who,
     fields: { readonly exit_code?: number; readonly reason: string; readonly duration_ms?: number }
   ) => Effect.Effect<void>
-  /** Adds `bytes` of PTY input to the caller's tally for the session (cheap: no I/O). */
+  /** Adds `bytes` of input to the caller's tally for the session (cheap: no I/O). */
   readonly input: (
     id: string,
+    mode: AuditLog.Entry["mode"],
     caller: { readonly kind: string; readonly principal: string; readonly shareId: string } | undefined,
     bytes: number
   ) => Effect.Effect<void>
@@ -38,6 +40,7 @@ export interface SessionAudit {
 interface Tally {
   readonly id: string
   readonly who: Who
+  readonly mode: AuditLog.Entry["mode"]
   readonly at: number
   bytes: number
 }
@@ -79,7 +82,7 @@ export const make = (log: AuditLog.AuditLog["Type"] | undefined): SessionAudit =
             event: "input",
             ...tally.who,
             session_id: tally.id,
-            mode: "pty",
+            mode: tally.mode,
             bytes: tally.bytes
           }),
         { discard: true }
@@ -100,13 +103,13 @@ export const make = (log: AuditLog.AuditLog["Type"] | undefined): SessionAudit =
         })
       ),
     end,
-    input: (id, caller, bytes) =>
+    input: (id, mode, caller, bytes) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) =>
         Effect.sync(() => {
           const key = `${id}\0${caller?.kind ?? ""}\0${caller?.principal ?? ""}\0${caller?.shareId ?? ""}`
           const tally = tallies.get(key)
           if (tally !== undefined) tally.bytes += bytes
-          else tallies.set(key, { id, who: AuditLog.callerFields(caller), at, bytes })
+          else tallies.set(key, { id, who: AuditLog.callerFields(caller), mode, at, bytes })
         })
       ),
     flushInput,
