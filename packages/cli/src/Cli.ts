@@ -63,6 +63,17 @@ export const root = Command.make("cmdop").pipe(
 
 const run = Command.run(root, { name: "cmdop", version: VERSION })
 
+/** `cmdop` and the command words of `args` (up to the first flag or `--`), for usage hints. */
+const usagePath = (args: ReadonlyArray<string>): string => {
+  const words: Array<string> = []
+  for (const a of args) {
+    if (a.startsWith("-")) break
+    words.push(a)
+    if (words.length === 3) break
+  }
+  return ["cmdop", ...words].join(" ")
+}
+
 /** A tagged error's user message, if it has one we wrote for users. */
 const userMessage = (error: unknown): string | undefined => {
   if (typeof error === "object" && error !== null && "_tag" in error && "message" in error) {
@@ -80,7 +91,9 @@ export const main = (argv: ReadonlyArray<string>) => {
     Effect.as(ExitCode.ok as number),
     Effect.catchAll((error: unknown) => {
       if (error instanceof ExitWith) return Effect.succeed(error.code)
-      if (ValidationError.isValidationError(error)) return Effect.succeed(ExitCode.usage as number)
+      if (ValidationError.isValidationError(error))
+        // @effect/cli has printed what is wrong; say where the usage is.
+        return Effect.as(Console.error(`cmdop: see "${usagePath(argv.slice(2))} --help"`), ExitCode.usage as number)
       if (error instanceof CliError)
         return Effect.as(Console.error(`cmdop: ${error.message}`), error.exitCode ?? ExitCode.failure)
       const message = userMessage(error)
