@@ -248,6 +248,13 @@ describe("the real binary", () => {
       assert.strictEqual(JSON.parse(ok.stdout).source, "env")
       const usage = yield* spawnCli(home, ["connect", "workspace", "use"])
       assert.strictEqual(usage.code, 2)
+      assert.include(usage.stderr, 'see "cmdop connect workspace use --help"')
+      // A mistyped flag is a usage error with a suggestion, never a remote command named "--timout".
+      const typo = yield* spawnCli(home, ["connect", "exec", "box", "--timout", "5s", "--", "true"], {
+        CMDOP_API_KEY: KEY_A
+      })
+      assert.strictEqual(typo.code, 2)
+      assert.include(typo.stderr, "unknown option --timout for exec (did you mean --timeout?)")
     })
   )
 })
