@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import { CliError, ExitCode, ExitWith } from "./CliError.js"
 import { connectBase } from "./ConnectCommand.js"
 import * as Help from "./Help.js"
+import * as UnknownFlag from "./UnknownFlag.js"
 import * as GlobalOptions from "./GlobalOptions.js"
 import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
@@ -32,6 +33,14 @@ const connect = connectBase.pipe(
     Effect.gen(function* () {
       const g = GlobalOptions.merge(args, args)
       if (args.list) return yield* machines.list(g, args.online)
+      if (Option.isSome(args.host) && UnknownFlag.isFlag(args.host.value))
+        return yield* UnknownFlag.error(args.host.value, "connect", [
+          "--list",
+          "--online",
+          "--session",
+          "--list-sessions",
+          ...UnknownFlag.globalFlags
+        ])
       if (Option.isSome(args.host)) {
         if (args.listSessions) return yield* sessions.list(g, args.host.value)
         return yield* attach.attach(g, args.host.value, Option.getOrUndefined(args.session))

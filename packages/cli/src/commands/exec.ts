@@ -15,32 +15,11 @@ import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 import * as Stdio from "../Stdio.js"
+import * as UnknownFlag from "../UnknownFlag.js"
 
 const decoder = () => {
   const d = new TextDecoder()
   return (chunk: Uint8Array, done = false) => d.decode(chunk, { stream: !done })
-}
-
-const FLAGS = ["--timeout", "--shell", "--json", "--api-key", "--server", "--workspace", "--no-interactive"]
-
-/** `(did you mean --timeout?)` for a flag within two edits of a known one. */
-const suggest = (flag: string): string => {
-  const name = flag.split("=")[0]!
-  const distance = (a: string, b: string) => {
-    const row = Array.from({ length: b.length + 1 }, (_, i) => i)
-    for (let i = 1; i <= a.length; i++) {
-      let prev = row[0]!
-      row[0] = i
-      for (let j = 1; j <= b.length; j++) {
-        const next = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-        prev = row[j]!
-        row[j] = next
-      }
-    }
-    return row[b.length]!
-  }
-  const best = FLAGS.map((f) => [f, distance(name, f)] as const).sort((x, y) => x[1] - y[1])[0]!
-  return best[1] <= 2 ? ` (did you mean ${best[0]}?)` : ""
 }
 
 export const execCommand = Command.make(
@@ -70,11 +49,13 @@ export const execCommand = Command.make(
         })
       // @effect/cli passes an unknown flag after <host> on as a word of the command; no program name starts
       // with "-", so that is a mistyped flag, not a command to run.
-      if (command[0]!.startsWith("-"))
-        return yield* new CliError({
-          message: `unknown option ${command[0]} for exec${suggest(command[0]!)}; the remote command goes after --`,
-          exitCode: ExitCode.usage
-        })
+      if (UnknownFlag.isFlag(command[0]!))
+        return yield* UnknownFlag.error(
+          command[0]!,
+          "exec",
+          ["--timeout", "--shell", ...UnknownFlag.globalFlags],
+          "; the remote command goes after --"
+        )
       const timeoutMs = yield* Duration.parse("--timeout", timeout)
       const Remote = yield* Effect.promise(() => import("../Remote.js"))
       const stdin = Stdio.stdinIfPiped()
