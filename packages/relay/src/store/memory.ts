@@ -37,6 +37,21 @@ interface KeyRow {
   readonly retiredAt: number | undefined
 }
 
+/** A fresh API key for a workspace and the row that stores it (hash and prefix only). */
+const mintKey = (workspaceId: WorkspaceId, generation: number, now: number) => {
+  const apiKey = ApiKey.generate()
+  const row: KeyRow = {
+    id: newId("key"),
+    workspaceId,
+    hash: hashKey(apiKey),
+    prefix: ApiKey.prefixOf(apiKey),
+    generation,
+    createdAt: now,
+    retiredAt: undefined
+  }
+  return { apiKey, row }
+}
+
 /** A share link without its events; `expiryRecorded`: its `expired` event exists. */
 interface LinkRow {
   readonly record: ShareLinkRecord
@@ -122,16 +137,7 @@ export const make: Effect.Effect<RelayStore["Type"]> = Effect.gen(function* () {
             createdAt: now,
             keyGeneration: 1
           })
-          const apiKey = ApiKey.generate()
-          const key: KeyRow = {
-            id: newId("key"),
-            workspaceId: workspace.id,
-            hash: hashKey(apiKey),
-            prefix: ApiKey.prefixOf(apiKey),
-            generation: 1,
-            createdAt: now,
-            retiredAt: undefined
-          }
+          const { apiKey, row: key } = mintKey(workspace.id, 1, now)
           return [
             { workspace, apiKey },
             { ...s, workspaces: [...s.workspaces, workspace], keys: [...s.keys, key] }
@@ -160,16 +166,7 @@ export const make: Effect.Effect<RelayStore["Type"]> = Effect.gen(function* () {
           if (found === undefined) return yield* fail("WorkspaceNotFound", workspaceName)
           const now = yield* Clock.currentTimeMillis
           const workspace = new WorkspaceRecord({ ...found, keyGeneration: found.keyGeneration + 1 })
-          const apiKey = ApiKey.generate()
-          const key: KeyRow = {
-            id: newId("key"),
-            workspaceId: workspace.id,
-            hash: hashKey(apiKey),
-            prefix: ApiKey.prefixOf(apiKey),
-            generation: workspace.keyGeneration,
-            createdAt: now,
-            retiredAt: undefined
-          }
+          const { apiKey, row: key } = mintKey(workspace.id, workspace.keyGeneration, now)
           const retired = s.keys.map((k) =>
             k.workspaceId === workspace.id && k.retiredAt === undefined ? { ...k, retiredAt: now } : k
           )
