@@ -101,7 +101,13 @@ export const daemon = (
         resume(Effect.fail(new Error(`cmdop ${args.join(" ")} exited early:\n${output}`)))
       })
     }),
-    (d) => d.stop("SIGKILL")
+    // A graceful stop first: an agent then ends its shells itself, so none of them is still writing into the
+    // temp HOME while it is removed. A process that ignores SIGTERM is killed after 5 s.
+    (d) =>
+      d.stop("SIGTERM").pipe(
+        Effect.timeout("5 seconds"),
+        Effect.catchAll(() => d.stop("SIGKILL"))
+      )
   )
 
 const daemonOf = (child: ChildProcess, output: () => string): Daemon => ({
