@@ -3,8 +3,9 @@
  * daemons as `cmdop agent start --foreground` processes in their own HOMEs, and the CLI as a process per call.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as Processes from "@cmdop/testkit/Processes"
-import * as TempHome from "@cmdop/testkit/TempHome"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
@@ -204,8 +205,8 @@ describe("end to end over TLS", () => {
         const fixtures = new URL("../../testkit/fixtures/", import.meta.url).pathname
         const cert = path.join(fixtures, "localhost.crt")
         const dir = yield* TempHome.make("cmdop-e2e-tls-")
-        const grpcPort = yield* Processes.freePort
-        const httpPort = yield* Processes.freePort
+        const grpcPort = yield* freePort
+        const httpPort = yield* freePort
         const data = path.join(dir, "data")
         yield* relayUp(dir, grpcPort, httpPort, ["--tls-cert", cert, "--tls-key", path.join(fixtures, "localhost.key")])
         const created = yield* Processes.run(dir, [
@@ -257,8 +258,8 @@ describe("end to end on PostgreSQL", () => {
         )
         const db = `postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3D${schema}`
         const dir = yield* TempHome.make("cmdop-e2e-pg-")
-        const grpcPort = yield* Processes.freePort
-        const httpPort = yield* Processes.freePort
+        const grpcPort = yield* freePort
+        const httpPort = yield* freePort
         yield* Processes.daemon(
           dir,
           ["relay", "serve", "--db", db, "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],

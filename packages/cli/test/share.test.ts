@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Processes from "@cmdop/testkit/Processes"
-import * as TempHome from "@cmdop/testkit/TempHome"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { world } from "./world.js"

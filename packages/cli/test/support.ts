@@ -2,7 +2,7 @@
  * Runs the real command tree in-process with a captured console, a temp HOME and a given environment; and the
  * real bundled binary as a child process.
  */
-import * as CapturedConsole from "@cmdop/testkit/CapturedConsole"
+import * as CapturedConsole from "@cmdop/test-helpers/CapturedConsole"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"

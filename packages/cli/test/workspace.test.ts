@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as TempHome from "@cmdop/testkit/TempHome"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -3,8 +3,9 @@
  * as `cmdop agent start --foreground` processes in their own HOMEs, and the CLI as a process per call.
  */
 import { assert } from "@effect/vitest"
+import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as Processes from "@cmdop/testkit/Processes"
-import * as TempHome from "@cmdop/testkit/TempHome"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
 
@@ -27,8 +28,8 @@ export const relayUp = (dir: string, grpcPort: number, httpPort: number, extra: 
 
 export const world = Effect.gen(function* () {
   const dir = yield* TempHome.make("cmdop-e2e-relay-")
-  const grpcPort = yield* Processes.freePort
-  const httpPort = yield* Processes.freePort
+  const grpcPort = yield* freePort
+  const httpPort = yield* freePort
   const relay = yield* relayUp(dir, grpcPort, httpPort)
   const server = `127.0.0.1:${grpcPort}`
   const create = (name: string) =>

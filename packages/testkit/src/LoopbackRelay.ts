@@ -2,6 +2,8 @@
  * A real relay on 127.0.0.1 (ephemeral ports, SQLite in a temp dir) with real agent daemons dialing it over gRPC,
  * each in its own temp HOME: the live twin of the in-process world, for contract and end-to-end tests.
  */
+import { eventually } from "@cmdop/test-helpers/Eventually"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
 import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
@@ -21,7 +23,6 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import { Scope } from "effect/Scope"
 import * as path from "node:path"
-import * as TempHome from "./TempHome.js"
 
 export interface Relay {
   readonly address: string
@@ -80,13 +81,13 @@ export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
       waitOnline: (key, hostnames) =>
         Effect.gen(function* () {
           const client = yield* relay.client(key)
-          const deadline = Date.now() + 15_000
-          for (;;) {
-            const { machines } = yield* client.listMachines({ onlineOnly: true })
-            if (hostnames.every((h) => machines.some((m) => m.hostname === h))) return
-            if (Date.now() > deadline) return yield* Effect.dieMessage(`agents not online: ${hostnames.join(", ")}`)
-            yield* Effect.sleep("50 millis")
-          }
+          yield* eventually(
+            `agents online: ${hostnames.join(", ")}`,
+            Effect.map(client.listMachines({ onlineOnly: true }), ({ machines }) =>
+              hostnames.every((h) => machines.some((m) => m.hostname === h)) ? true : undefined
+            ),
+            { timeout: "15 seconds", interval: "50 millis" }
+          ).pipe(Effect.catchTag("EventuallyTimeout", (e) => Effect.dieMessage(e.message)))
         })
     }
     return relay

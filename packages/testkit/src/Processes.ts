@@ -1,10 +1,9 @@
 /**
  * Real child processes for end-to-end tests: the bundled CLI run once (`run`), or kept running (`daemon`) until
- * the scope closes, with its output captured and a readiness line awaited. Also free loopback ports.
+ * the scope closes, with its output captured and a readiness line awaited.
  */
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 
 export const binPath = fileURLToPath(new URL("../../../bin/cmdop", import.meta.url))
@@ -14,16 +13,6 @@ export interface Result {
   readonly stdout: string
   readonly stderr: string
 }
-
-/** A free TCP port on 127.0.0.1. */
-export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const baseEnv = (home: string, env: Record<string, string>) => ({
   PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -1,0 +1,9 @@
+/**
+ * @cmdop/test-helpers: the leaf helpers every package's tests may use — temp homes, polling with a timeout,
+ * process liveness, free ports, a captured console. Depends on nothing of ours.
+ */
+export * as CapturedConsole from "./CapturedConsole.js"
+export * as Eventually from "./Eventually.js"
+export * as FreePort from "./FreePort.js"
+export * as Liveness from "./Liveness.js"
+export * as TempHome from "./TempHome.js"
