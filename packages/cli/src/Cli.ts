@@ -13,6 +13,7 @@ import { connectBase } from "./ConnectCommand.js"
 import * as Help from "./Help.js"
 import * as UnknownFlag from "./UnknownFlag.js"
 import * as GlobalOptions from "./GlobalOptions.js"
+import { Stdio } from "./Stdio.js"
 import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
 import * as picker from "./commands/picker.js"
@@ -45,7 +46,7 @@ const connect = connectBase.pipe(
         if (args.listSessions) return yield* sessions.list(g, args.host.value)
         return yield* attach.attach(g, args.host.value, Option.getOrUndefined(args.session))
       }
-      if (g.interactive && process.stdin.isTTY && process.stdout.isTTY) return yield* picker.pickAndAttach(g)
+      if (g.interactive && (yield* Stdio).interactive) return yield* picker.pickAndAttach(g)
       return yield* new CliError({
         message:
           'no host given: cmdop connect <host> (the machine picker needs a terminal and no --json/-q); see "cmdop connect --help"',

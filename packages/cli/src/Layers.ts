@@ -1,26 +1,107 @@
 /**
- * The services the CLI runs on: the local store under `$HOME/.cmdop`, the credential resolver and (until
- * `cmdop login` exists) an empty OAuth session. Tests swap `CmdopPaths` for a temp home.
+ * The CLI's composition root: every service the command tree runs on, in two variants.
  *
- * Only the platform services the CLI uses are pulled in (not all of NodeContext), to keep the cold start low.
+ * - `live`: the local store under `$HOME/.cmdop`, the process's stdio, relays over gRPC, the relay host's store
+ *   on disk or PostgreSQL. What `bin.ts` runs.
+ * - `memory`: an in-memory workspace store, an in-process relay (`InProcessRelay.ts`) and stdio to callbacks. No
+ *   sockets and no child processes: for tests and for programs that embed the command tree.
+ *
+ * Both resolve credentials with `CredentialResolver.layer` (flag → env → workspace → OAuth session). Only the
+ * platform services the CLI uses are pulled in (not all of NodeContext), and everything that talks to a relay
+ * is loaded lazily, to keep the cold start low.
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import type * as Terminal from "@effect/platform/Terminal"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as OAuthSession from "@cmdop/domain/OAuthSession"
+import * as WorkspaceStore from "@cmdop/domain/WorkspaceStore"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as InProcessRelay from "./InProcessRelay.js"
+import * as RelayConnector from "./RelayConnector.js"
+import * as RelayHost from "./RelayHost.js"
+import * as Stdio from "./Stdio.js"
+
+/** What every command may use. */
+export type Services =
+  | WorkspaceStore.WorkspaceStore
+  | CredentialResolver.CredentialResolver
+  | CmdopPaths.CmdopPaths
+  | FileSystem.FileSystem
+  | Path.Path
+  | Terminal.Terminal
+  | Stdio.Stdio
+  | RelayConnector.RelayConnector
+  | RelayHost.RelayHost
 
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
-/** Everything the local commands need, given where `~/.cmdop` is. */
-export const layerLocal = <E, R>(paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>) => {
+/** The workspace store and the resolver over it, given the OAuth session source. */
+const credentials = <E, R>(
+  store: Layer.Layer<WorkspaceStore.WorkspaceStore, E, R>,
+  oauth: Layer.Layer<OAuthSession.OAuthSession>
+) => Layer.provideMerge(CredentialResolver.layer.pipe(Layer.provide(oauth)), store)
+
+/**
+ * The local commands' services on the file-backed store, given where `~/.cmdop` is (tests pass a temp home).
+ * `oauth` defaults to no session (until `cmdop login` exists).
+ */
+export const layerLocal = <E, R>(
+  paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>,
+  oauth: Layer.Layer<OAuthSession.OAuthSession> = OAuthSession.layerEmpty
+) => {
   const store = WorkspaceStoreLive.layerFileSystem.pipe(Layer.provide(paths), Layer.provide(platform))
-  const resolver = CredentialResolver.layer.pipe(Layer.provide(store), Layer.provide(OAuthSession.layerEmpty))
-  return Layer.mergeAll(store, resolver, paths, platform)
+  return Layer.mergeAll(credentials(store, oauth), paths, platform)
 }
 
-/** The CLI's real environment. */
-export const layer = layerLocal(CmdopPaths.layer)
+/** The real CLI given where `~/.cmdop` is: the process's stdio, gRPC, the relay host's store on disk or PostgreSQL. */
+export const layerLive = <E, R>(paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>): Layer.Layer<Services, E, R> =>
+  Layer.mergeAll(layerLocal(paths), Stdio.layerProcess, RelayConnector.layerGrpc, RelayHost.layerStore)
+
+/** The real CLI: `$HOME/.cmdop`, the process's stdio, gRPC, the relay host's store on disk or PostgreSQL. */
+export const live = layerLive(CmdopPaths.layer)
+
+export interface MemoryOptions {
+  /** The workspace store's initial file text (`ssh_workspaces.json`); none by default. */
+  readonly workspaces?: string
+  /** An OAuth session the resolver falls back to; none by default. */
+  readonly oauth?: OAuthSession.Session
+  /** Where `~/.cmdop` would be, for the few paths commands print; nothing is written there by remote commands. */
+  readonly home?: string
+  /** Stdin and where remote output goes; by default nothing is piped and output goes to the process's stdio. */
+  readonly stdio?: Stdio.MemoryOptions
+  /** The in-process relay's address and share-link base URL. */
+  readonly relay?: InProcessRelay.Options
+}
+
+/**
+ * The whole CLI in memory: an in-memory workspace store, an in-process relay (whose core, store and share
+ * service are in the output, so a program can create workspaces and attach agents), stdio to callbacks.
+ */
+export const memory = (options: MemoryOptions = {}): Layer.Layer<Services | InProcessRelay.Services> => {
+  const oauth = options.oauth === undefined ? OAuthSession.layerEmpty : OAuthSession.layerStatic(options.oauth)
+  const relay = Layer.unwrapEffect(
+    Effect.map(
+      Effect.promise(() => import("./InProcessRelay.js")),
+      (InProcess) => InProcess.layer(options.relay)
+    )
+  )
+  return Layer.mergeAll(
+    credentials(WorkspaceStore.layerMemory(options.workspaces), oauth),
+    CmdopPaths.layerHome(options.home ?? "/nonexistent/cmdop-memory-home"),
+    platform,
+    Stdio.layerMemory(
+      options.stdio ?? {
+        stdout: (data) => void process.stdout.write(data),
+        stderr: (data) => void process.stderr.write(data)
+      }
+    ),
+    relay
+  )
+}

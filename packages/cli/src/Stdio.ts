@@ -1,10 +1,26 @@
 /**
- * The process's own stdin/stdout/stderr as Effect values: writes wait for `drain` (so a slow terminal or pipe
- * slows the remote command instead of filling memory), and stdin is a pull-based stream.
+ * The byte streams a command reads and writes beyond its console lines: a remote command's stdout and stderr, and
+ * the stdin it is fed. `layerProcess` is the process's own (writes wait for `drain`, so a slow terminal or pipe
+ * slows the remote command instead of filling memory; stdin is pull-based); `layerMemory` feeds a given text and
+ * hands the bytes written to callbacks, for programs that run the command tree in-process.
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+
+export class Stdio extends Context.Tag("@cmdop/cli/Stdio")<
+  Stdio,
+  {
+    readonly stdout: (data: Uint8Array) => Effect.Effect<void>
+    readonly stderr: (data: Uint8Array) => Effect.Effect<void>
+    /** Stdin when it is not a terminal (a pipe or a file); `undefined` for a terminal. Ends like EOF on a read error. */
+    readonly stdinIfPiped: () => Stream.Stream<Uint8Array> | undefined
+    /** True when both stdin and stdout are terminals: only then may a command prompt. */
+    readonly interactive: boolean
+  }
+>() {}
 
 /** Writes `data` to a Node writable, waiting for `drain` when its buffer is full. */
 export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.Effect<void> =>
@@ -13,18 +29,39 @@ export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.E
     else target.once("drain", () => resume(Effect.void))
   })
 
-export const stdout = (data: Uint8Array) => write(process.stdout, data)
-export const stderr = (data: Uint8Array) => write(process.stderr, data)
+/** The process's stdin, stdout and stderr. */
+export const layerProcess: Layer.Layer<Stdio> = Layer.sync(Stdio, () =>
+  Stdio.of({
+    stdout: (data) => write(process.stdout, data),
+    stderr: (data) => write(process.stderr, data),
+    stdinIfPiped: () =>
+      process.stdin.isTTY
+        ? undefined
+        : NodeStream.fromReadable<Error, Uint8Array>(
+            () => process.stdin,
+            (error) => (error instanceof Error ? error : new Error(String(error))),
+            { chunkSize: 64 * 1024 }
+          ).pipe(Stream.catchAll(() => Stream.empty)),
+    interactive: process.stdin.isTTY === true && process.stdout.isTTY === true
+  })
+)
 
-/**
- * The process's stdin, when it is not a terminal (a pipe or a file); `undefined` for a TTY. A read error ends it
- * like end-of-file: the remote command sees its stdin close.
- */
-export const stdinIfPiped = (): Stream.Stream<Uint8Array> | undefined =>
-  process.stdin.isTTY
-    ? undefined
-    : NodeStream.fromReadable<Error, Uint8Array>(
-        () => process.stdin,
-        (error) => (error instanceof Error ? error : new Error(String(error))),
-        { chunkSize: 64 * 1024 }
-      ).pipe(Stream.catchAll(() => Stream.empty))
+export interface MemoryOptions {
+  /** What stdin holds; `undefined` stands for a terminal (nothing piped). */
+  readonly stdin?: string | undefined
+  readonly stdout: (data: Uint8Array) => void
+  readonly stderr: (data: Uint8Array) => void
+}
+
+/** Stdin from a string, stdout and stderr to callbacks; never interactive. */
+export const layerMemory = (options: MemoryOptions): Layer.Layer<Stdio> =>
+  Layer.succeed(
+    Stdio,
+    Stdio.of({
+      stdout: (data) => Effect.sync(() => options.stdout(data)),
+      stderr: (data) => Effect.sync(() => options.stderr(data)),
+      stdinIfPiped: () =>
+        options.stdin === undefined ? undefined : Stream.succeed(new TextEncoder().encode(options.stdin)),
+      interactive: false
+    })
+  )

@@ -7,7 +7,7 @@ import { main } from "./Cli.js"
 import * as Layers from "./Layers.js"
 
 main(process.argv).pipe(
-  Effect.provide(Layers.layer),
+  Effect.provide(Layers.live),
   Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -1,6 +1,7 @@
 /**
  * A `Console` that records what a program prints, split into stdout (log/info/debug) and stderr (error/warn), so
- * CLI tests run the real command tree and read its output.
+ * CLI tests run the real command tree and read its output. Raw bytes a program writes to its stdout or stderr
+ * (`writeStdout` / `writeStderr`) land in the same two records, in order.
  */
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -10,6 +11,10 @@ export interface Captured {
   readonly console: Console.Console
   readonly stdout: () => string
   readonly stderr: () => string
+  /** Appends raw bytes to stdout (UTF-8, decoded across chunk boundaries). */
+  readonly writeStdout: (data: Uint8Array) => void
+  /** Appends raw bytes to stderr (UTF-8, decoded across chunk boundaries). */
+  readonly writeStderr: (data: Uint8Array) => void
 }
 
 export const make = (): Captured => {
@@ -48,5 +53,13 @@ export const make = (): Captured => {
     warn: toErr,
     unsafe
   }
-  return { console, stdout: () => out.join(""), stderr: () => err.join("") }
+  const outDecoder = new TextDecoder()
+  const errDecoder = new TextDecoder()
+  return {
+    console,
+    stdout: () => out.join("") + outDecoder.decode(),
+    stderr: () => err.join("") + errDecoder.decode(),
+    writeStdout: (data) => void out.push(outDecoder.decode(data, { stream: true })),
+    writeStderr: (data) => void err.push(errDecoder.decode(data, { stream: true }))
+  }
 }

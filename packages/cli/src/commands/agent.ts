@@ -7,6 +7,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -19,7 +20,7 @@ import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 
-const loadAgent = Effect.promise(() => import("../AgentRuntime.js"))
+const loadAgent = Effect.promise(() => import("../LocalAgent.js"))
 
 /**
  * The credential flags given to `agent start`, passed on to the background daemon it spawns — the key through
@@ -92,11 +93,11 @@ const startDaemonInBackground = (extra: {
     child.unref()
     const pid = child.pid ?? 0
     // Wait until the daemon reports itself, or dies.
-    const deadline = Date.now() + 10_000
+    const deadline = (yield* Clock.currentTimeMillis) + 10_000
     for (;;) {
       const status = yield* runtime.readStatus
       if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") return status.value
-      if (!runtime.isAlive(pid) || Date.now() > deadline)
+      if (!runtime.isAlive(pid) || (yield* Clock.currentTimeMillis) > deadline)
         return yield* new CliError({
           message: `the agent did not start; see ${paths.display(paths.agentLog)}`
         })
@@ -148,9 +149,9 @@ const stop = Command.make("stop", GlobalOptions.options, (own) =>
     }
     const pid = running.value
     process.kill(pid, "SIGTERM")
-    const deadline = Date.now() + 10_000
+    const deadline = (yield* Clock.currentTimeMillis) + 10_000
     while (runtime.isAlive(pid)) {
-      if (Date.now() > deadline) {
+      if ((yield* Clock.currentTimeMillis) > deadline) {
         process.kill(pid, "SIGKILL")
         break
       }

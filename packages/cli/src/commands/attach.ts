@@ -8,6 +8,7 @@
 import type { RelayClient } from "@cmdop/domain/RelayClient"
 import { AttachInput } from "@cmdop/domain/RelayClient"
 import * as Secret from "@cmdop/domain/Secret"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
@@ -16,7 +17,7 @@ import { CliError, ExitWith } from "../CliError.js"
 import type * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 import * as Recent from "../Recent.js"
-import * as Stdio from "../Stdio.js"
+import { Stdio } from "../Stdio.js"
 import * as Terminal from "../TerminalSession.js"
 
 /** How long a dropped attach keeps trying to get back before giving up. */
@@ -52,6 +53,7 @@ export const attach = (g: GlobalOptions.Globals, host: string, sessionId: string
 const session = (client: RelayClient["Type"], hostname: string, initialSession: string | undefined) =>
   Effect.scoped(
     Effect.gen(function* () {
+      const stdio = yield* Stdio
       const inputs = yield* Queue.unbounded<AttachInput>()
       let sessionId = initialSession
       let offset: number | undefined
@@ -85,11 +87,11 @@ const session = (client: RelayClient["Type"], hostname: string, initialSession: 
                     `attached to ${event.machine.hostname}, session ${event.sessionId}${event.created ? " (new)" : ""} — Ctrl-D to detach`
                   )
                   yield* Terminal.rawMode
-                } else yield* Stdio.stderr(new TextEncoder().encode("\r\ncmdop: reconnected\r\n"))
+                } else yield* stdio.stderr(new TextEncoder().encode("\r\ncmdop: reconnected\r\n"))
               })
             case "Output":
               offset = event.offset + event.data.byteLength
-              return Stdio.stdout(event.data)
+              return stdio.stdout(event.data)
             case "Ended":
               end = { _tag: "Ended", exitCode: event.exitCode, reason: event.reason }
               return Effect.void
@@ -115,7 +117,7 @@ const session = (client: RelayClient["Type"], hostname: string, initialSession: 
           Effect.as(keys.ended, { _tag: "Detached" } as Outcome)
         )
         if (outcome._tag === "Detached") {
-          yield* Stdio.stderr(
+          yield* stdio.stderr(
             new TextEncoder().encode(
               `\r\ncmdop: detached; session ${sessionId} keeps running — reattach with: cmdop connect ${hostname} --session ${sessionId}\r\n`
             )
@@ -123,7 +125,7 @@ const session = (client: RelayClient["Type"], hostname: string, initialSession: 
           return 0
         }
         if (outcome._tag === "Ended") {
-          yield* Stdio.stderr(
+          yield* stdio.stderr(
             new TextEncoder().encode(`\r\ncmdop: session ended (${outcome.reason}, exit ${outcome.exitCode})\r\n`)
           )
           return outcome.exitCode ?? 0
@@ -132,13 +134,13 @@ const session = (client: RelayClient["Type"], hostname: string, initialSession: 
         if (!announced || sessionId === undefined) {
           return yield* Effect.fail(outcome.error ?? new CliError({ message: "the relay closed the session" }))
         }
-        const now = Date.now()
+        const now = yield* Clock.currentTimeMillis
         lostSince.at ??= now
         if (now - lostSince.at > GRACE_MS)
           return yield* new CliError({
             message: `lost the connection to session ${sessionId} for over ${GRACE_MS / 1000}s; it may still be running: cmdop connect ${hostname} --session ${sessionId}`
           })
-        yield* Stdio.stderr(new TextEncoder().encode("\r\ncmdop: connection lost; reconnecting…\r\n"))
+        yield* stdio.stderr(new TextEncoder().encode("\r\ncmdop: connection lost; reconnecting…\r\n"))
         yield* Effect.sleep("1 second")
       }
     })

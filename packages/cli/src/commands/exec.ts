@@ -7,6 +7,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type { ExecEvent } from "@cmdop/domain/RelayClient"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { CliError, ExitCode, ExitWith } from "../CliError.js"
@@ -14,7 +15,7 @@ import { globals } from "../ConnectCommand.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
-import * as Stdio from "../Stdio.js"
+import { Stdio } from "../Stdio.js"
 import * as UnknownFlag from "../UnknownFlag.js"
 
 const decoder = () => {
@@ -58,8 +59,9 @@ export const execCommand = Command.make(
         )
       const timeoutMs = yield* Duration.parse("--timeout", timeout)
       const Remote = yield* Effect.promise(() => import("../Remote.js"))
-      const stdin = Stdio.stdinIfPiped()
-      const started = Date.now()
+      const stdio = yield* Stdio
+      const stdin = stdio.stdinIfPiped()
+      const started = yield* Clock.currentTimeMillis
       const out: Array<string> = []
       const err: Array<string> = []
       const decodeOut = decoder()
@@ -78,12 +80,12 @@ export const execCommand = Command.make(
                 return Effect.succeed({ ...acc, machine: { id: event.machine.id, hostname: event.machine.hostname } })
               case "Stdout":
                 return Effect.as(
-                  g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : Stdio.stdout(event.data),
+                  g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
                   acc
                 )
               case "Stderr":
                 return Effect.as(
-                  g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : Stdio.stderr(event.data),
+                  g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
                   acc
                 )
               case "Exit":
@@ -110,7 +112,7 @@ export const execCommand = Command.make(
           exit_code: code,
           stdout: out.join(""),
           stderr: err.join(""),
-          duration_ms: e.durationMs || Date.now() - started
+          duration_ms: e.durationMs || (yield* Clock.currentTimeMillis) - started
         })
       } else if (e.timedOut) {
         yield* Output.notice(`cmdop: command timed out after ${Duration.format(timeoutMs)} and was killed`)

@@ -8,6 +8,7 @@ import * as Options from "@effect/cli/Options"
 import { ShareService } from "@cmdop/domain/ShareService"
 import * as Workspace from "@cmdop/domain/Workspace"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import type { RelayStore } from "@cmdop/relay/RelayStore"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -17,6 +18,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
+import { RelayHost } from "../RelayHost.js"
 
 const storeOptions = {
   dataDir: Options.directory("data-dir").pipe(
@@ -45,29 +47,20 @@ const storeConfig = (args: StoreArgs) =>
   }))
 
 /** Runs `f` against the relay store the flags name. */
-const withStore = <A, E, R>(
-  args: StoreArgs,
-  f: (store: import("@cmdop/relay/RelayStore").RelayStore["Type"]) => Effect.Effect<A, E, R>
-) =>
+const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"]) => Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
     const config = yield* storeConfig(args)
-    const { storeLayer } = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
+    const host = yield* RelayHost
     const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
-    return yield* Effect.flatMap(RelayStore, f).pipe(
-      Effect.provide(storeLayer(config)),
-      Effect.mapError((e) => (e instanceof Error || typeof e === "object" ? e : new CliError({ message: String(e) })))
-    )
+    return yield* Effect.flatMap(RelayStore, f).pipe(Effect.provide(host.store(config)))
   })
 
 /** Runs `f` against the share service over the relay store the flags name. */
 const withShares = <A, E>(args: StoreArgs, f: (shares: ShareService["Type"]) => Effect.Effect<A, E>) =>
   Effect.gen(function* () {
     const config = yield* storeConfig(args)
-    const { storeLayer } = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
-    const ShareServiceLive = yield* Effect.promise(() => import("@cmdop/relay/share/ShareServiceLive"))
-    return yield* Effect.flatMap(ShareService, f).pipe(
-      Effect.provide(ShareServiceLive.layer.pipe(Layer.provide(storeLayer(config))))
-    )
+    const host = yield* RelayHost
+    return yield* Effect.flatMap(ShareService, f).pipe(Effect.provide(host.store(config)))
   })
 
 const nameArg = Args.text({ name: "workspace" }).pipe(Args.withDescription("workspace name on the relay"))
@@ -166,16 +159,23 @@ const serve = Command.make(
             }
           : undefined
       const RelayServer = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
+      const relayHost = yield* RelayHost
       yield* Effect.scoped(
         Effect.gen(function* () {
-          const running = yield* RelayServer.serve({
-            ...config,
-            host: args.host,
-            grpcPort: args.grpcPort,
-            httpPort: args.httpPort,
-            ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
-            ...(tls ? { tls } : {})
-          }).pipe(Effect.mapError((e) => new CliError({ message: e.message })))
+          const store = yield* Layer.build(relayHost.store(config))
+          const running = yield* RelayServer.serveWith(
+            {
+              host: args.host,
+              grpcPort: args.grpcPort,
+              httpPort: args.httpPort,
+              ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
+              ...(tls ? { tls } : {})
+            },
+            relayHost.describe(config)
+          ).pipe(
+            Effect.provide(store),
+            Effect.mapError((e) => new CliError({ message: e.message }))
+          )
           if (args.json)
             yield* Output.json({ grpc: running.grpcAddress, http: running.httpAddress, store: running.store })
           else

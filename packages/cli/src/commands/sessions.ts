@@ -3,6 +3,7 @@
  * `cmdop connect <host> --session <id>`.
  */
 import { formatAge } from "@cmdop/domain/Age"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
@@ -11,7 +12,7 @@ export const list = (g: GlobalOptions.Globals, host: string) =>
   Effect.gen(function* () {
     const Remote = yield* Effect.promise(() => import("../Remote.js"))
     const { machine, sessions } = yield* Remote.withClient(g, (client) => client.listSessions(host))
-    const now = Date.now()
+    const now = yield* Clock.currentTimeMillis
     if (g.json)
       return yield* Output.json({
         machine_id: machine.id,

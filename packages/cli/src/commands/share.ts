@@ -10,6 +10,7 @@ import { formatAge } from "@cmdop/domain/Age"
 import { formatInstant } from "@cmdop/domain/ShareError"
 import type { ShareLink } from "@cmdop/domain/ShareLink"
 import * as ShareTtl from "@cmdop/domain/ShareTtl"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -102,7 +103,7 @@ const list = Command.make(
       const g = yield* globals(own)
       const Remote = yield* remote
       const links = yield* Remote.withClient(g, (client) => client.listShares(Option.getOrUndefined(host)))
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       if (g.json) return yield* Output.json({ links: links.map((l) => view(l, now)) })
       if (links.length === 0) return yield* Output.notice('no share links; mint one with "cmdop connect share <host>"')
       yield* Output.line(
@@ -130,7 +131,7 @@ const revoke = Command.make(
       const g = yield* globals(own)
       const Remote = yield* remote
       const link = yield* Remote.withClient(g, (client) => client.revokeShare(id))
-      if (g.json) return yield* Output.json(view(link, Date.now()))
+      if (g.json) return yield* Output.json(view(link, yield* Clock.currentTimeMillis))
       yield* Output.line(`revoked share link ${link.id} for ${link.machineHostname}; its live sessions were ended`)
     })
 ).pipe(Command.withDescription("revoke a share link now; its guests' live sessions end at once"))

@@ -16,6 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
+import { RelayHost } from "../RelayHost.js"
 
 const LOCAL = Workspace.WorkspaceName.make("local")
 
@@ -45,15 +46,14 @@ export const upCommand = Command.make(
 
       const RelayServer = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
       const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
-      const runtime = yield* Effect.promise(() => import("../AgentRuntime.js"))
+      const agent = yield* Effect.promise(() => import("../LocalAgent.js"))
+      const relayHost = yield* RelayHost
 
       yield* step(`starting the relay (store ${dataDir}/relay.db)`)
-      const relayStore = yield* Layer.build(RelayServer.storeLayer({ dataDir })).pipe(
-        Effect.mapError((e) => new CliError({ message: e.message }))
-      )
+      const relayStore = yield* Layer.build(relayHost.store({ dataDir }))
       const relay = yield* RelayServer.serveWith(
         { host: "127.0.0.1", grpcPort: args.grpcPort, httpPort: args.httpPort },
-        `sqlite ${dataDir}/relay.db`
+        relayHost.describe({ dataDir })
       ).pipe(
         Effect.provide(relayStore),
         Effect.mapError((e) => new CliError({ message: e.message }))
@@ -86,7 +86,7 @@ export const upCommand = Command.make(
       )
       yield* step(`workspace "local" is active in ${paths.display(paths.workspaces)} (relay ${server})`)
 
-      const registered = yield* runtime.register({
+      const registered = yield* agent.register({
         overrides: { workspace: "local" },
         hostname: undefined,
         name: undefined
@@ -94,12 +94,12 @@ export const upCommand = Command.make(
       const hostname = registered.machine?.hostname ?? "this-machine"
       yield* step(`registered this machine as ${hostname}`)
 
-      const running = yield* runtime.runningPid
+      const running = yield* agent.runningPid
       if (Option.isSome(running)) {
         yield* step(`an agent daemon is already running (pid ${running.value}); it connects with the active workspace`)
       } else {
         // No overrides: the daemon follows the active workspace, as a user-started one would.
-        yield* runtime
+        yield* agent
           .runDaemon({})
           .pipe(
             Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),

@@ -1,6 +1,6 @@
 /**
- * The agent side as the CLI runs it, loaded lazily (it pulls in grpc-js and the process runner): registration,
- * the daemon, and its status files, with their Node layers provided.
+ * This machine's agent as the `agent` and `up` commands drive it: registration, the daemon, and its status files,
+ * with their Node layers provided. Loaded lazily (it pulls in grpc-js and the process runner).
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
