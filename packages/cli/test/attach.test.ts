@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
-import { relayUp, world } from "./world.js"
+import { live as world, relayUp } from "./World.js"
 
 const tmux = (...args: ReadonlyArray<string>) => execFileSync("tmux", args, { encoding: "utf8" })
 

@@ -1,6 +1,8 @@
 /**
- * End to end with real processes over loopback: a `cmdop relay serve` process (SQLite in a temp dir), agent
- * daemons as `cmdop agent start --foreground` processes in their own HOMEs, and the CLI as a process per call.
+ * End to end: a relay, agents and the CLI. The first suite runs in both worlds (`World.ts`): in memory (the
+ * command tree in this process on an in-process relay, no sockets, no cmdop processes) and with real processes
+ * over loopback gRPC. What only real processes have (a relay killed and restarted, a background daemon, TLS,
+ * PostgreSQL) runs in the live world only.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -9,101 +11,122 @@ import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
-import { relayUp, world } from "./world.js"
+import { live as world, relayUp, worlds } from "./World.js"
 
-describe("end to end: relay + two agents + CLI, real processes", () => {
-  it.scopedLive(
-    "list, exec, stdin, exit codes, timeout, unknown / ambiguous / offline machines, isolation",
-    () =>
-      Effect.gen(function* () {
-        const w = yield* world
-        const key = yield* w.create("acme")
-        const otherKey = yield* w.create("globex")
-        const alpha = yield* w.agent(key, "web-alpha")
-        yield* w.agent(key, "web-beta")
-        yield* w.agent(otherKey, "globex-1")
+for (const [worldName, makeWorld] of worlds)
+  describe(`end to end: relay + two agents + CLI, ${worldName}`, () => {
+    it.scopedLive(
+      "list, exec, stdin, exit codes, timeout, unknown / ambiguous / offline machines, isolation",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          const otherKey = yield* w.create("globex")
+          const alpha = yield* w.agent(key, "web-alpha")
+          yield* w.agent(key, "web-beta")
+          yield* w.agent(otherKey, "globex-1")
 
-        const list = yield* w.cli(key, ["--list", "--json"])
-        assert.strictEqual(list.code, 0, list.stderr)
-        const machines = JSON.parse(list.stdout).machines as Array<{ hostname: string; online: boolean }>
-        assert.deepStrictEqual(machines.map((m) => [m.hostname, m.online]).sort(), [
-          ["web-alpha", true],
-          ["web-beta", true]
-        ])
+          const list = yield* w.cli(key, ["--list", "--json"])
+          assert.strictEqual(list.code, 0, list.stderr)
+          const machines = JSON.parse(list.stdout).machines as Array<{ hostname: string; online: boolean }>
+          assert.deepStrictEqual(machines.map((m) => [m.hostname, m.online]).sort(), [
+            ["web-alpha", true],
+            ["web-beta", true]
+          ])
 
-        const table = yield* w.cli(key, ["--list"])
-        assert.match(table.stdout, /web-alpha\s+web-alpha\s+[0-9a-f-]{36}\s+online\s+\d+s ago/)
+          const table = yield* w.cli(key, ["--list"])
+          assert.match(table.stdout, /web-alpha\s+web-alpha\s+[0-9a-f-]{36}\s+online\s+\d+s ago/)
 
-        const out = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"])
-        assert.strictEqual(out.stdout, "to-out\n")
-        assert.strictEqual(out.stderr, "to-err\n")
-        assert.strictEqual(out.code, 7)
+          const out = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"])
+          assert.strictEqual(out.stdout, "to-out\n")
+          assert.strictEqual(out.stderr, "to-err\n")
+          assert.strictEqual(out.code, 7)
 
-        const json = yield* w.cli(key, ["exec", "web-beta", "--json", "--", "printf", "a b"])
-        const parsed = JSON.parse(json.stdout)
-        assert.deepStrictEqual(Object.keys(parsed).sort(), [
-          "command",
-          "duration_ms",
-          "exit_code",
-          "hostname",
-          "machine_id",
-          "stderr",
-          "stdout"
-        ])
-        assert.strictEqual(parsed.stdout, "a b")
-        assert.strictEqual(parsed.hostname, "web-beta")
-        assert.deepStrictEqual(parsed.command, ["printf", "a b"])
+          const json = yield* w.cli(key, ["exec", "web-beta", "--json", "--", "printf", "a b"])
+          const parsed = JSON.parse(json.stdout)
+          assert.deepStrictEqual(Object.keys(parsed).sort(), [
+            "command",
+            "duration_ms",
+            "exit_code",
+            "hostname",
+            "machine_id",
+            "stderr",
+            "stdout"
+          ])
+          assert.strictEqual(parsed.stdout, "a b")
+          assert.strictEqual(parsed.hostname, "web-beta")
+          assert.deepStrictEqual(parsed.command, ["printf", "a b"])
 
-        const piped = yield* w.cli(key, ["exec", "alpha", "--", "wc", "-c"], "x".repeat(100_000))
-        assert.strictEqual(piped.stdout.trim(), "100000")
+          const piped = yield* w.cli(key, ["exec", "alpha", "--", "wc", "-c"], "x".repeat(100_000))
+          assert.strictEqual(piped.stdout.trim(), "100000")
 
-        const signalled = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "kill -TERM $$"])
-        assert.strictEqual(signalled.code, 143)
+          const signalled = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "kill -TERM $$"])
+          assert.strictEqual(signalled.code, 143)
 
-        const timedOut = yield* w.cli(key, ["exec", "web-alpha", "--timeout", "1s", "--", "sleep", "30"])
-        assert.strictEqual(timedOut.code, 124)
-        assert.include(timedOut.stderr, "timed out after 1s")
+          const timedOut = yield* w.cli(key, ["exec", "web-alpha", "--timeout", "1s", "--", "sleep", "30"])
+          assert.strictEqual(timedOut.code, 124)
+          assert.include(timedOut.stderr, "timed out after 1s")
 
-        const unknown = yield* w.cli(key, ["exec", "nope", "--", "true"])
-        assert.strictEqual(unknown.code, 255)
-        assert.include(unknown.stderr, 'machine "nope" not found')
+          const unknown = yield* w.cli(key, ["exec", "nope", "--", "true"])
+          assert.strictEqual(unknown.code, 255)
+          assert.include(unknown.stderr, 'machine "nope" not found')
 
-        const ambiguous = yield* w.cli(key, ["exec", "web", "--", "true"])
-        assert.strictEqual(ambiguous.code, 255)
-        assert.match(
-          ambiguous.stderr,
-          /machine "web" is ambiguous: web-(alpha|beta) \([0-9a-f-]{36}, online\), web-(alpha|beta)/
-        )
+          const ambiguous = yield* w.cli(key, ["exec", "web", "--", "true"])
+          assert.strictEqual(ambiguous.code, 255)
+          assert.match(
+            ambiguous.stderr,
+            /machine "web" is ambiguous: web-(alpha|beta) \([0-9a-f-]{36}, online\), web-(alpha|beta)/
+          )
 
-        // Another workspace neither sees nor reaches them, and vice versa.
-        const otherList = yield* w.cli(otherKey, ["--list", "--json"])
-        assert.deepStrictEqual(
-          JSON.parse(otherList.stdout).machines.map((m: { hostname: string }) => m.hostname),
-          ["globex-1"]
-        )
-        const crossed = yield* w.cli(otherKey, ["exec", "web-alpha", "--", "true"])
-        assert.strictEqual(crossed.code, 255)
-        assert.include(crossed.stderr, "not found")
+          // Another workspace neither sees nor reaches them, and vice versa.
+          const otherList = yield* w.cli(otherKey, ["--list", "--json"])
+          assert.deepStrictEqual(
+            JSON.parse(otherList.stdout).machines.map((m: { hostname: string }) => m.hostname),
+            ["globex-1"]
+          )
+          const crossed = yield* w.cli(otherKey, ["exec", "web-alpha", "--", "true"])
+          assert.strictEqual(crossed.code, 255)
+          assert.include(crossed.stderr, "not found")
 
-        // The agent stops: offline at once, with its heartbeat age.
-        yield* alpha.daemon.stop("SIGTERM")
-        const offline = yield* w.cli(key, ["exec", "web-alpha", "--", "true"])
-        assert.strictEqual(offline.code, 255)
-        assert.match(offline.stderr, /machine "web-alpha" is offline \(last heartbeat \d+s ago\)/)
-        const online = yield* w.cli(key, ["--list", "--online", "--json"])
-        assert.deepStrictEqual(
-          JSON.parse(online.stdout).machines.map((m: { hostname: string }) => m.hostname),
-          ["web-beta"]
-        )
+          // The agent stops: offline at once, with its heartbeat age.
+          yield* alpha.stop
+          const offline = yield* w.cli(key, ["exec", "web-alpha", "--", "true"])
+          assert.strictEqual(offline.code, 255)
+          assert.match(offline.stderr, /machine "web-alpha" is offline \(last heartbeat \d+s ago\)/)
+          const online = yield* w.cli(key, ["--list", "--online", "--json"])
+          assert.deepStrictEqual(
+            JSON.parse(online.stdout).machines.map((m: { hostname: string }) => m.hostname),
+            ["web-beta"]
+          )
 
-        // whoami shows what the relay says.
-        const who = JSON.parse((yield* w.cli(key, ["whoami", "--json"])).stdout)
-        assert.deepStrictEqual(who.relay, { workspace: "acme", principal_kind: "key", principal: key.slice(0, 12) })
-        assert.strictEqual(who.source, "env")
-      }),
-    120_000
-  )
+          // whoami shows what the relay says.
+          const who = JSON.parse((yield* w.cli(key, ["whoami", "--json"])).stdout)
+          assert.deepStrictEqual(who.relay, { workspace: "acme", principal_kind: "key", principal: key.slice(0, 12) })
+          assert.strictEqual(who.source, "env")
+        }),
+      120_000
+    )
 
+    it.scopedLive(
+      "rotating a workspace key locks the old key out at once",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          assert.strictEqual((yield* w.cli(key, ["--list"])).code, 0)
+          const rotated = yield* w.admin(["key", "rotate", "acme", "--json"])
+          const newKey = JSON.parse(rotated.stdout).api_key as string
+          const old = yield* w.cli(key, ["--list"])
+          assert.strictEqual(old.code, 255)
+          assert.include(old.stderr, "does not accept key")
+          assert.notInclude(old.stderr, key)
+          assert.strictEqual((yield* w.cli(newKey, ["--list"])).code, 0)
+        }),
+      60_000
+    )
+  })
+
+describe("end to end with real processes only", () => {
   it.scopedLive(
     "the relay is killed and restarted: every agent comes back and exec works again",
     () =>
@@ -136,32 +159,6 @@ describe("end to end: relay + two agents + CLI, real processes", () => {
         assert.strictEqual(again.stdout, "back\n")
       }),
     120_000
-  )
-
-  it.scopedLive(
-    "rotating a workspace key locks the old key out at once",
-    () =>
-      Effect.gen(function* () {
-        const w = yield* world
-        const key = yield* w.create("acme")
-        assert.strictEqual((yield* w.cli(key, ["--list"])).code, 0)
-        const rotated = yield* Processes.run(w.dir, [
-          "relay",
-          "key",
-          "rotate",
-          "acme",
-          "--json",
-          "--data-dir",
-          path.join(w.dir, "data")
-        ])
-        const newKey = JSON.parse(rotated.stdout).api_key as string
-        const old = yield* w.cli(key, ["--list"])
-        assert.strictEqual(old.code, 255)
-        assert.include(old.stderr, "does not accept key")
-        assert.notInclude(old.stderr, key)
-        assert.strictEqual((yield* w.cli(newKey, ["--list"])).code, 0)
-      }),
-    60_000
   )
 
   it.scopedLive(

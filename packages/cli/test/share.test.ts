@@ -1,144 +1,146 @@
 /**
- * Share links end to end with real processes: the owner mints a link with the CLI, a guest with an empty HOME
- * uses only the token, revocation ends the guest's running command at once, and rotating the workspace key kills
- * the remaining links. The share page answers over real HTTP.
+ * Share links end to end, in both worlds (`World.ts`): the owner mints a link with the CLI, a guest with an empty
+ * HOME uses only the token, revocation ends the guest's running command at once, and rotating the workspace key
+ * kills the remaining links. The share page over real HTTP is checked in the live world.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Processes from "@cmdop/testkit/Processes"
-import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
-import * as path from "node:path"
-import { world } from "./world.js"
+import { live, worlds } from "./World.js"
 
-describe("share links end to end", () => {
+for (const [worldName, makeWorld] of worlds)
+  describe(`share links end to end, ${worldName}`, () => {
+    it.scopedLive(
+      "signing keys rotate on the relay host: old links work until their key is retired",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          yield* w.agent(key, "box")
+          const mint = () =>
+            Effect.map(w.cli(key, ["share", "box", "--json"]), (r) => JSON.parse(r.stdout).token as string)
+          const use = (token: string) =>
+            w.bare(["connect", "--api-key", token, "--server", w.server, "exec", "box", "--", "true"])
+          const before = yield* mint()
+          const rotated = yield* w.admin(["signing-key", "rotate", "--json"])
+          assert.strictEqual(rotated.code, 0, rotated.stderr)
+          const { current, previous } = JSON.parse(rotated.stdout)
+          assert.notStrictEqual(current, previous)
+          const after = yield* mint()
+          assert.strictEqual((yield* use(before)).code, 0)
+          assert.strictEqual((yield* use(after)).code, 0)
+          const retired = yield* w.admin(["signing-key", "retire", previous])
+          assert.strictEqual(retired.code, 0, retired.stderr)
+          const old = yield* use(before)
+          assert.strictEqual(old.code, 255)
+          assert.include(old.stderr, "retired")
+          assert.strictEqual((yield* use(after)).code, 0)
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "mint, guest exec, other machine refused, revoke kills a running guest exec, key rotation kills the rest",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          yield* w.agent(key, "prod-1")
+          yield* w.agent(key, "prod-2")
+
+          const minted = yield* w.cli(key, ["share", "prod-1", "--ttl", "90m", "--json"])
+          assert.strictEqual(minted.code, 0, minted.stderr)
+          const link = JSON.parse(minted.stdout)
+          assert.deepStrictEqual(Object.keys(link).sort(), ["expires_at", "machine_id", "token", "url"])
+          assert.match(link.token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
+          assert.strictEqual(link.url, `${w.shareBase}/s/${link.token}`)
+          // 90m rounds up to 2 h.
+          const hours = (Date.parse(link.expires_at) - Date.now()) / 3_600_000
+          assert.isTrue(hours > 1.98 && hours <= 2.0, `expires in ${hours} h`)
+
+          const human = yield* w.cli(key, ["share", "prod-2", "--ttl", "0"])
+          assert.include(human.stdout, "expires: never")
+          assert.include(human.stderr, "like a password")
+          assert.include(human.stderr, "never expires")
+
+          // The guest: an empty HOME, only the token and the relay address.
+          const guest = (args: ReadonlyArray<string>) =>
+            w.bare(["connect", "--api-key", link.token, "--server", w.server, ...args])
+          const hello = yield* guest(["exec", "prod-1", "--", "echo", "hi from guest"])
+          assert.strictEqual(hello.stdout, "hi from guest\n", hello.stderr)
+          const list = yield* guest(["--list", "--json"])
+          assert.deepStrictEqual(
+            JSON.parse(list.stdout).machines.map((m: { hostname: string }) => m.hostname),
+            ["prod-1"]
+          )
+          const other = yield* guest(["exec", "prod-2", "--", "true"])
+          assert.strictEqual(other.code, 255)
+          assert.include(other.stderr, "share link is for machine prod-1, not prod-2")
+          const mint = yield* guest(["share", "prod-1"])
+          assert.strictEqual(mint.code, 255)
+          assert.include(mint.stderr, "a share link cannot mint share links")
+          const listShares = yield* guest(["share", "list"])
+          assert.strictEqual(listShares.code, 255)
+          const who = JSON.parse((yield* guest(["whoami", "--json"])).stdout)
+          assert.strictEqual(who.relay.principal_kind, "guest")
+
+          // Revoke while the guest runs `sleep 60`: the guest's command ends within a second.
+          const running = yield* Effect.fork(guest(["exec", "prod-1", "--", "sleep", "60"]))
+          yield* Effect.sleep("700 millis")
+          const id = JSON.parse((yield* w.cli(key, ["share", "list", "--json"])).stdout).links.find(
+            (l: { machine_hostname: string; expires_at: string | null }) =>
+              l.machine_hostname === "prod-1" && l.expires_at !== null
+          ).id
+          const revokedAt = Date.now()
+          const revoked = yield* w.cli(key, ["share", "revoke", id])
+          assert.strictEqual(revoked.code, 0, revoked.stderr)
+          const ended = yield* running.await.pipe(Effect.flatten)
+          assert.isBelow(Date.now() - revokedAt, 1500)
+          assert.strictEqual(ended.code, 255)
+          assert.include(ended.stderr, "revoked")
+          const after = yield* guest(["exec", "prod-1", "--", "true"])
+          assert.strictEqual(after.code, 255)
+          assert.include(after.stderr, "was revoked")
+
+          // The audit trail: created, used, denied, revoked.
+          const audit = JSON.parse((yield* w.cli(key, ["share", "list", "prod-1", "--json"])).stdout).links[0]
+          const kinds = audit.events.map((e: { kind: string }) => e.kind)
+          for (const kind of ["created", "used", "revoked", "denied"]) assert.include(kinds, kind)
+          assert.strictEqual(audit.status, "revoked")
+
+          // Rotating the workspace key kills every link minted under the old key.
+          const second = JSON.parse((yield* w.cli(key, ["share", "prod-2", "--json"])).stdout)
+          const guest2 = (args: ReadonlyArray<string>) =>
+            w.bare(["connect", "--api-key", second.token, "--server", w.server, ...args])
+          assert.strictEqual((yield* guest2(["exec", "prod-2", "--", "true"])).code, 0)
+          const rotated = yield* w.admin(["key", "rotate", "acme"])
+          assert.strictEqual(rotated.code, 0, rotated.stderr)
+          const dead = yield* guest2(["exec", "prod-2", "--", "true"])
+          assert.strictEqual(dead.code, 255)
+          assert.include(dead.stderr, "workspace key was rotated")
+        }),
+      120_000
+    )
+  })
+
+describe("the share page over real HTTP", () => {
   it.scopedLive(
-    "signing keys rotate on the relay host: old links work until their key is retired",
+    "a valid link opens the page (200), garbage is refused (401), a revoked link is gone (410)",
     () =>
       Effect.gen(function* () {
-        const w = yield* world
-        const key = yield* w.create("acme")
-        yield* w.agent(key, "box")
-        const data = ["--data-dir", path.join(w.dir, "data")]
-        const mint = () =>
-          Effect.map(w.cli(key, ["share", "box", "--json"]), (r) => JSON.parse(r.stdout).token as string)
-        const guestHome = yield* TempHome.make("cmdop-guest-")
-        const use = (token: string) =>
-          Processes.run(guestHome, ["connect", "--api-key", token, "--server", w.server, "exec", "box", "--", "true"])
-        const before = yield* mint()
-        const rotated = yield* Processes.run(w.dir, ["relay", "signing-key", "rotate", "--json", ...data])
-        assert.strictEqual(rotated.code, 0, rotated.stderr)
-        const { current, previous } = JSON.parse(rotated.stdout)
-        assert.notStrictEqual(current, previous)
-        const after = yield* mint()
-        assert.strictEqual((yield* use(before)).code, 0)
-        assert.strictEqual((yield* use(after)).code, 0)
-        const retired = yield* Processes.run(w.dir, ["relay", "signing-key", "retire", previous, ...data])
-        assert.strictEqual(retired.code, 0, retired.stderr)
-        const old = yield* use(before)
-        assert.strictEqual(old.code, 255)
-        assert.include(old.stderr, "retired")
-        assert.strictEqual((yield* use(after)).code, 0)
-      }),
-    60_000
-  )
-
-  it.scopedLive(
-    "mint, guest exec, other machine refused, revoke kills a running guest exec, key rotation kills the rest",
-    () =>
-      Effect.gen(function* () {
-        const w = yield* world
+        const w = yield* live
         const key = yield* w.create("acme")
         yield* w.agent(key, "prod-1")
-        yield* w.agent(key, "prod-2")
-
-        const minted = yield* w.cli(key, ["share", "prod-1", "--ttl", "90m", "--json"])
-        assert.strictEqual(minted.code, 0, minted.stderr)
-        const link = JSON.parse(minted.stdout)
-        assert.deepStrictEqual(Object.keys(link).sort(), ["expires_at", "machine_id", "token", "url"])
-        assert.match(link.token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
-        assert.strictEqual(link.url, `http://127.0.0.1:${w.httpPort}/s/${link.token}`)
-        // 90m rounds up to 2 h.
-        const hours = (Date.parse(link.expires_at) - Date.now()) / 3_600_000
-        assert.isTrue(hours > 1.98 && hours <= 2.0, `expires in ${hours} h`)
-
-        const human = yield* w.cli(key, ["share", "prod-2", "--ttl", "0"])
-        assert.include(human.stdout, "expires: never")
-        assert.include(human.stderr, "like a password")
-        assert.include(human.stderr, "never expires")
-
-        // The guest: an empty HOME, only the token and the relay address.
-        const guestHome = yield* TempHome.make("cmdop-guest-")
-        const guest = (args: ReadonlyArray<string>) =>
-          Processes.run(guestHome, ["connect", "--api-key", link.token, "--server", w.server, ...args])
-        const hello = yield* guest(["exec", "prod-1", "--", "echo", "hi from guest"])
-        assert.strictEqual(hello.stdout, "hi from guest\n", hello.stderr)
-        const list = yield* guest(["--list", "--json"])
-        assert.deepStrictEqual(
-          JSON.parse(list.stdout).machines.map((m: { hostname: string }) => m.hostname),
-          ["prod-1"]
-        )
-        const other = yield* guest(["exec", "prod-2", "--", "true"])
-        assert.strictEqual(other.code, 255)
-        assert.include(other.stderr, "share link is for machine prod-1, not prod-2")
-        const mint = yield* guest(["share", "prod-1"])
-        assert.strictEqual(mint.code, 255)
-        assert.include(mint.stderr, "a share link cannot mint share links")
-        const listShares = yield* guest(["share", "list"])
-        assert.strictEqual(listShares.code, 255)
-        const who = JSON.parse((yield* guest(["whoami", "--json"])).stdout)
-        assert.strictEqual(who.relay.principal_kind, "guest")
-
-        // The share page, over real HTTP.
+        const link = JSON.parse((yield* w.cli(key, ["share", "prod-1", "--json"])).stdout)
         const page = yield* Effect.promise(() => fetch(link.url))
         assert.strictEqual(page.status, 200)
         assert.include(yield* Effect.promise(() => page.text()), "prod-1")
         const garbage = yield* Effect.promise(() => fetch(`http://127.0.0.1:${w.httpPort}/s/not-a-token`))
         assert.strictEqual(garbage.status, 401)
-
-        // Revoke while the guest runs `sleep 60`: the guest's command ends within a second.
-        const running = yield* Effect.fork(guest(["exec", "prod-1", "--", "sleep", "60"]))
-        yield* Effect.sleep("700 millis")
-        const id = JSON.parse((yield* w.cli(key, ["share", "list", "--json"])).stdout).links.find(
-          (l: { machine_hostname: string; expires_at: string | null }) =>
-            l.machine_hostname === "prod-1" && l.expires_at !== null
-        ).id
-        const revokedAt = Date.now()
-        const revoked = yield* w.cli(key, ["share", "revoke", id])
-        assert.strictEqual(revoked.code, 0, revoked.stderr)
-        const ended = yield* running.await.pipe(Effect.flatten)
-        assert.isBelow(Date.now() - revokedAt, 1500)
-        assert.strictEqual(ended.code, 255)
-        assert.include(ended.stderr, "revoked")
-        const after = yield* guest(["exec", "prod-1", "--", "true"])
-        assert.strictEqual(after.code, 255)
-        assert.include(after.stderr, "was revoked")
+        const id = JSON.parse((yield* w.cli(key, ["share", "list", "--json"])).stdout).links[0].id
+        assert.strictEqual((yield* w.cli(key, ["share", "revoke", id])).code, 0)
         const gone = yield* Effect.promise(() => fetch(link.url))
         assert.strictEqual(gone.status, 410)
-
-        // The audit trail: created, used, denied, revoked.
-        const audit = JSON.parse((yield* w.cli(key, ["share", "list", "prod-1", "--json"])).stdout).links[0]
-        const kinds = audit.events.map((e: { kind: string }) => e.kind)
-        for (const kind of ["created", "used", "revoked", "denied"]) assert.include(kinds, kind)
-        assert.strictEqual(audit.status, "revoked")
-
-        // Rotating the workspace key kills every link minted under the old key.
-        const second = JSON.parse((yield* w.cli(key, ["share", "prod-2", "--json"])).stdout)
-        const guest2 = (args: ReadonlyArray<string>) =>
-          Processes.run(guestHome, ["connect", "--api-key", second.token, "--server", w.server, ...args])
-        assert.strictEqual((yield* guest2(["exec", "prod-2", "--", "true"])).code, 0)
-        const rotated = yield* Processes.run(w.dir, [
-          "relay",
-          "key",
-          "rotate",
-          "acme",
-          "--data-dir",
-          path.join(w.dir, "data")
-        ])
-        assert.strictEqual(rotated.code, 0, rotated.stderr)
-        const dead = yield* guest2(["exec", "prod-2", "--", "true"])
-        assert.strictEqual(dead.code, 255)
-        assert.include(dead.stderr, "workspace key was rotated")
       }),
-    120_000
+    60_000
   )
 })

@@ -4,6 +4,7 @@
  */
 export * as CapturedConsole from "./CapturedConsole.js"
 export * as Eventually from "./Eventually.js"
+export * as Footprint from "./Footprint.js"
 export * as FreePort from "./FreePort.js"
 export * as Liveness from "./Liveness.js"
 export * as TempHome from "./TempHome.js"

@@ -6,7 +6,9 @@ import * as Ref from "effect/Ref"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import { execFile } from "node:child_process"
 import * as CapturedConsole from "../src/CapturedConsole.js"
+import * as Footprint from "../src/Footprint.js"
 import { eventually, EventuallyTimeout } from "../src/Eventually.js"
 import { freePort } from "../src/FreePort.js"
 import * as Liveness from "../src/Liveness.js"
@@ -72,6 +74,43 @@ describe("process and port helpers", () => {
       yield* Effect.withConsole(Effect.zipRight(Console.log("out", 1), Console.error("err")), captured.console)
       assert.strictEqual(captured.stdout(), "out 1\n")
       assert.strictEqual(captured.stderr(), "err\n")
+    })
+  )
+})
+
+describe("Footprint", () => {
+  it.live("records listens, connects and spawns inside its scope, and nothing after", () =>
+    Effect.gen(function* () {
+      const seen = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const footprint = yield* Footprint.record
+          const server = net.createServer((socket) => socket.end())
+          const port = yield* Effect.async<number>(
+            (resume) =>
+              void server.listen(0, "127.0.0.1", () =>
+                resume(Effect.succeed((server.address() as net.AddressInfo).port))
+              )
+          )
+          yield* Effect.async<void>((resume) => {
+            const socket = net.connect(port, "127.0.0.1", () => socket.end())
+            socket.on("close", () => resume(Effect.void))
+          })
+          yield* Effect.async<void>((resume) => void execFile("true", () => resume(Effect.void)))
+          yield* Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+          return {
+            listens: footprint.listens(),
+            connects: footprint.connects(),
+            spawned: footprint.spawned(),
+            footprint
+          }
+        })
+      )
+      assert.strictEqual(seen.listens, 1)
+      assert.strictEqual(seen.connects.length, 1)
+      assert.match(seen.connects[0]!, /^127\.0\.0\.1:\d+$/)
+      assert.deepStrictEqual(seen.spawned, ["true"])
+      yield* Effect.async<void>((resume) => void execFile("true", () => resume(Effect.void)))
+      assert.deepStrictEqual(seen.footprint.spawned(), ["true"])
     })
   )
 })

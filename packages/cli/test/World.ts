@@ -1,0 +1,173 @@
+/**
+ * The two worlds the CLI's end-to-end tests run in, behind one interface, so one test file runs in both:
+ *
+ * - `memory`: the real command tree in this process on `Layers.memory` — an in-memory workspace store, an
+ *   in-process relay on the in-memory relay store, agents attached in-process (the real session engine and process
+ *   runner), a captured console. It opens no port, dials no socket and starts no cmdop process: `memory` records
+ *   its footprint and the test world checks it when the test ends.
+ * - `live`: a `cmdop relay serve` process (SQLite in a temp dir) on loopback gRPC, agent daemons as
+ *   `cmdop agent start --foreground` processes in their own HOMEs, and the CLI as a process per call.
+ */
+import { assert } from "@effect/vitest"
+import { identity, attach } from "@cmdop/testkit/InProcessAgent"
+import * as Footprint from "@cmdop/test-helpers/Footprint"
+import { freePort } from "@cmdop/test-helpers/FreePort"
+import * as Processes from "@cmdop/testkit/Processes"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as path from "node:path"
+import * as Layers from "../src/Layers.js"
+import { type Result, runMain } from "./support.js"
+
+export interface Agent {
+  /** Stops the agent the way its process would on SIGTERM: the relay sees its stream end. */
+  readonly stop: Effect.Effect<void>
+}
+
+export interface World {
+  readonly name: "memory" | "live"
+  /** The relay address a guest passes with `--server`. */
+  readonly server: string
+  /** The base URL of share links (`<base>/s/<token>`). */
+  readonly shareBase: string
+  /** `cmdop relay workspace create <name>` on the relay host; the workspace's first key. */
+  readonly create: (name: string) => Effect.Effect<string>
+  /** `cmdop relay <args…>` on the relay host, against the relay's store. */
+  readonly admin: (args: ReadonlyArray<string>) => Effect.Effect<Result>
+  /** An agent for `hostname` with `key`, connected (online) when this returns; stopped when the scope closes. */
+  readonly agent: (key: string, hostname: string) => Effect.Effect<Agent, unknown, Scope.Scope>
+  /** `cmdop connect <args…>` as a client with `CMDOP_API_KEY=key` and `CMDOP_SERVER`, `stdin` piped when given. */
+  readonly cli: (key: string, args: ReadonlyArray<string>, stdin?: string) => Effect.Effect<Result>
+  /** `cmdop <args…>` with an empty HOME and no credential in the environment (a guest). */
+  readonly bare: (args: ReadonlyArray<string>) => Effect.Effect<Result>
+}
+
+// --- the live world: real processes over loopback gRPC ---
+
+export const relayUp = (dir: string, grpcPort: number, httpPort: number, extra: ReadonlyArray<string> = []) =>
+  Processes.daemon(
+    dir,
+    [
+      "relay",
+      "serve",
+      "--grpc-port",
+      String(grpcPort),
+      "--http-port",
+      String(httpPort),
+      "--data-dir",
+      path.join(dir, "data"),
+      ...extra
+    ],
+    /relay serving/
+  )
+
+/** The live world, with what only it has: the relay's process, directory and ports. */
+export const live = Effect.gen(function* () {
+  const dir = yield* TempHome.make("cmdop-e2e-relay-")
+  const grpcPort = yield* freePort
+  const httpPort = yield* freePort
+  const relay = yield* relayUp(dir, grpcPort, httpPort)
+  const server = `127.0.0.1:${grpcPort}`
+  const admin = (args: ReadonlyArray<string>) =>
+    Processes.run(dir, ["relay", ...args, "--data-dir", path.join(dir, "data")])
+  const create = (name: string) =>
+    Effect.gen(function* () {
+      const r = yield* admin(["workspace", "create", name, "--json"])
+      assert.strictEqual(r.code, 0, r.stderr)
+      return JSON.parse(r.stdout).api_key as string
+    })
+  const agent = (key: string, hostname: string) =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-e2e-agent-")
+      const reg = yield* Processes.run(home, ["agent", "register", "--hostname", hostname, "-k", key, "-s", server])
+      assert.strictEqual(reg.code, 0, reg.stderr)
+      const daemon = yield* Processes.daemon(
+        home,
+        ["agent", "start", "--foreground", "-k", key, "-s", server],
+        /connected to relay/
+      )
+      return { home, daemon, stop: daemon.stop("SIGTERM") }
+    })
+  const client = yield* TempHome.make("cmdop-e2e-client-")
+  const cli = (key: string, args: ReadonlyArray<string>, stdin?: string) =>
+    Processes.run(client, ["connect", ...args], {
+      env: { CMDOP_API_KEY: key, CMDOP_SERVER: server },
+      ...(stdin === undefined ? {} : { stdin })
+    })
+  const guestHome = yield* TempHome.make("cmdop-e2e-guest-")
+  const bare = (args: ReadonlyArray<string>) => Processes.run(guestHome, args)
+  return {
+    name: "live" as const,
+    server,
+    shareBase: `http://127.0.0.1:${httpPort}`,
+    create,
+    admin,
+    agent,
+    cli,
+    bare,
+    dir,
+    relay,
+    grpcPort,
+    httpPort,
+    client
+  }
+})
+
+// --- the memory world: the command tree in this process, an in-process relay and agents ---
+
+const MEMORY_SERVER = "in-process"
+const MEMORY_SHARE_BASE = "http://in-process"
+
+/** The memory world. Fails the test at its end if anything in it opened a port or started a cmdop process. */
+export const memory = Effect.gen(function* () {
+  const footprint = yield* Footprint.record
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      assert.strictEqual(footprint.listens(), 0, "the memory world listened on a port")
+      assert.deepStrictEqual(footprint.connects(), [], "the memory world opened a socket")
+      // The agent's process runner runs the tests' remote commands (sh, printf, sleep…); never a cmdop process.
+      assert.notInclude(footprint.spawned(), process.execPath, "the memory world started a node process")
+    })
+  )
+  const home = yield* TempHome.make("cmdop-memory-")
+  const context = yield* Layer.build(
+    Layers.memory({ home, relay: { server: MEMORY_SERVER, publicUrl: MEMORY_SHARE_BASE } })
+  )
+  const services = Layer.succeedContext(context)
+  const run = (args: ReadonlyArray<string>, env: Record<string, string>, stdin?: string) =>
+    runMain(args, { env, stdin, services })
+  const admin = (args: ReadonlyArray<string>) => run(["relay", ...args], {})
+  const create = (name: string) =>
+    Effect.gen(function* () {
+      const r = yield* admin(["workspace", "create", name, "--json"])
+      assert.strictEqual(r.code, 0, r.stderr)
+      return JSON.parse(r.stdout).api_key as string
+    })
+  const agent = (key: string, hostname: string) =>
+    attach(key, identity({ hostname }), { hostname }).pipe(
+      Effect.provide(context),
+      Effect.map((a) => ({ stop: a.stop }))
+    )
+  const cli = (key: string, args: ReadonlyArray<string>, stdin?: string) =>
+    run(["connect", ...args], { CMDOP_API_KEY: key, CMDOP_SERVER: MEMORY_SERVER }, stdin)
+  const bare = (args: ReadonlyArray<string>) => run(args, {})
+  return {
+    name: "memory" as const,
+    server: MEMORY_SERVER,
+    shareBase: MEMORY_SHARE_BASE,
+    create,
+    admin,
+    agent,
+    cli,
+    bare,
+    footprint
+  }
+})
+
+/** Both worlds, for `describe.each`-style loops: the in-memory run first (it is the fast one). */
+export const worlds: ReadonlyArray<readonly [string, Effect.Effect<World, unknown, Scope.Scope>]> = [
+  ["in memory", memory],
+  ["live processes over loopback gRPC", live]
+]
