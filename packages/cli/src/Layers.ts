@@ -61,8 +61,11 @@ export const layerLocal = <E, R>(
 }
 
 /** The real CLI given where `~/.cmdop` is: the process's stdio, gRPC, the relay host's store on disk or PostgreSQL. */
-export const layerLive = <E, R>(paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>): Layer.Layer<Services, E, R> =>
-  Layer.mergeAll(layerLocal(paths), Stdio.layerProcess, RelayConnector.layerGrpc, RelayHost.layerStore)
+export const layerLive = <E, R>(
+  paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>,
+  oauth: Layer.Layer<OAuthSession.OAuthSession> = OAuthSession.layerEmpty
+): Layer.Layer<Services, E, R> =>
+  Layer.mergeAll(layerLocal(paths, oauth), Stdio.layerProcess, RelayConnector.layerGrpc, RelayHost.layerStore)
 
 /** The real CLI: `$HOME/.cmdop`, the process's stdio, gRPC, the relay host's store on disk or PostgreSQL. */
 export const live = layerLive(CmdopPaths.layer)
@@ -85,7 +88,7 @@ export interface MemoryOptions {
  * service are in the output, so a program can create workspaces and attach agents), stdio to callbacks.
  */
 export const memory = (options: MemoryOptions = {}): Layer.Layer<Services | InProcessRelay.Services> => {
-  const oauth = options.oauth === undefined ? OAuthSession.layerEmpty : OAuthSession.layerStatic(options.oauth)
+  const oauth = OAuthSession.layerMemory(options.oauth)
   const relay = Layer.unwrapEffect(
     Effect.map(
       Effect.promise(() => import("./InProcessRelay.js")),

@@ -1,12 +1,14 @@
 /**
  * The OAuth session a `cmdop login` leaves behind, as a credential source for the resolver. Until login exists
- * the only layer is `layerEmpty` (no session); the login issue adds the `token.json`-backed, refreshing layer.
+ * the layers are `layerEmpty` (no session) and the in-memory ones (`layerMemory`, `layerStatic`) for tests and
+ * embedding; the login issue adds the `token.json`-backed, refreshing layer.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 
 export interface Session {
   /** A fresh access token (the layer refreshes it when it is about to expire). */
@@ -30,3 +32,11 @@ export const layerEmpty: Layer.Layer<OAuthSession> = Layer.succeed(OAuthSession,
 /** A fixed session, for tests and embedding. */
 export const layerStatic = (session: Session): Layer.Layer<OAuthSession> =>
   Layer.succeed(OAuthSession, { current: Effect.succeed(Option.some(session)) })
+
+/** A session held in memory: `current` reads `cell`, so a program logs in and out with `Ref.set`. */
+export const makeMemory = (cell: Ref.Ref<Option.Option<Session>>): OAuthSession["Type"] =>
+  OAuthSession.of({ current: Ref.get(cell) })
+
+/** An in-memory session cell, holding `session` at first (none when omitted). */
+export const layerMemory = (session?: Session): Layer.Layer<OAuthSession> =>
+  Layer.effect(OAuthSession, Effect.map(Ref.make(Option.fromNullable(session)), makeMemory))
