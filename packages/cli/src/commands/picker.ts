@@ -1,10 +1,14 @@
 /**
  * `cmdop connect` with no host in a terminal: a fuzzy picker over the workspace's machines (online first, the
- * ones you attached to recently on top), then a confirm line with name, hostname, state and last heartbeat.
+ * ones you attached to recently on top), then a confirm line with name, hostname, state and last heartbeat. Both
+ * are @effect/cli prompts on the `Terminal` service, so tests drive them with a scripted terminal.
  */
 import { formatAge } from "@cmdop/domain/Age"
 import type { Machine } from "@cmdop/domain/Machine"
+import * as Prompt from "@effect/cli/Prompt"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { CliError } from "../CliError.js"
 import type * as GlobalOptions from "../GlobalOptions.js"
 import * as Recent from "../Recent.js"
@@ -57,65 +61,87 @@ const describe = (m: Machine, now: number) =>
     m.lastHeartbeatAt === undefined ? "never" : `${formatAge(now - m.lastHeartbeatAt)} ago`
   })`
 
-/** Runs the picker UI on the terminal; resolves with the chosen machine, or undefined when cancelled. */
-const pick = (machines: ReadonlyArray<Machine>, recent: ReadonlyArray<string>, now: number) =>
-  Effect.async<Machine | undefined>((resume) => {
-    const out = process.stderr
-    let query = ""
-    let index = 0
-    let drawn = 0
-    const draw = () => {
-      const list = rank(machines, query, recent).slice(0, 10)
-      index = Math.min(index, Math.max(0, list.length - 1))
-      let text = drawn > 0 ? `\x1b[${drawn}A\x1b[J` : ""
-      text += `pick a machine: ${query}\r\n`
-      list.forEach((m, i) => {
-        text += `${i === index ? "> " : "  "}${describe(m, now)}\r\n`
-      })
-      if (list.length === 0) text += "  (no match)\r\n"
-      drawn = Math.max(1, list.length) + 1
-      out.write(text)
-      return list
-    }
-    let list = draw()
-    const finish = (m: Machine | undefined) => {
-      process.stdin.off("data", onData)
-      process.stdin.setRawMode(false)
-      process.stdin.pause()
-      resume(Effect.succeed(m))
-    }
-    const onData = (buf: Buffer) => {
-      const s = buf.toString("utf8")
-      if (s === "\r" || s === "\n") return finish(list[index])
-      if (s === "\x1b" || s === "\x03") return finish(undefined)
-      if (s === "\x1b[A") index = Math.max(0, index - 1)
-      else if (s === "\x1b[B") index = index + 1
-      else if (s === "\x7f" || s === "\b") query = query.slice(0, -1)
-      else if (/^[\x20-\x7e]+$/.test(s)) {
-        query += s
-        index = 0
-      }
-      list = draw()
-    }
-    process.stdin.setRawMode(true)
-    process.stdin.resume()
-    process.stdin.on("data", onData)
-    return Effect.sync(() => finish(undefined))
-  })
+/** The prompt loop's actions (@effect/cli defines the type, not the constructors). */
+const Action = Data.taggedEnum<Prompt.Prompt.ActionDefinition>()
 
-const confirm = (question: string) =>
-  Effect.async<boolean>((resume) => {
-    process.stderr.write(`${question} [Y/n] `)
-    process.stdin.setRawMode(true)
-    process.stdin.resume()
-    process.stdin.once("data", (buf) => {
-      process.stdin.setRawMode(false)
-      process.stdin.pause()
-      const answer = buf.toString("utf8").toLowerCase()
-      process.stderr.write(answer === "\r" || answer === "y" ? "yes\r\n" : "no\r\n")
-      resume(Effect.succeed(answer === "\r" || answer === "\n" || answer === "y"))
-    })
-  })
+interface PickState {
+  readonly query: string
+  readonly index: number
+}
+
+const visible = (machines: ReadonlyArray<Machine>, recent: ReadonlyArray<string>, query: string) =>
+  rank(machines, query, recent).slice(0, 10)
+
+/** How many lines a frame takes: the query line and the list (or its "no match" line). */
+const frameLines = (machines: ReadonlyArray<Machine>, recent: ReadonlyArray<string>, state: PickState) =>
+  1 + Math.max(1, visible(machines, recent, state.query).length)
+
+/** Moves from the end of a frame of `lines` lines back to its start and erases it. */
+const erase = (lines: number) => `\r${lines > 1 ? `\x1b[${lines - 1}A` : ""}\x1b[J`
+
+/**
+ * The machine picker as a prompt: type to filter (fuzzy), arrows to move, Enter to choose, Esc to cancel
+ * (`undefined`); Ctrl-C or Ctrl-D quit the prompt (`QuitException`). The terminal's raw mode and key listener
+ * are released however the prompt ends, interruption included.
+ */
+export const pickPrompt = (
+  machines: ReadonlyArray<Machine>,
+  recent: ReadonlyArray<string>,
+  now: number
+): Prompt.Prompt<Machine | undefined> =>
+  Prompt.custom<PickState, Machine | undefined>(
+    { query: "", index: 0 },
+    {
+      render: (state, action) => {
+        if (action._tag === "Beep") return Effect.succeed("\x07")
+        if (action._tag === "Submit")
+          return Effect.succeed(
+            `pick a machine: ${action.value === undefined ? "(cancelled)" : action.value.hostname}\r\n`
+          )
+        const list = visible(machines, recent, state.query)
+        const lines = [
+          `pick a machine: ${state.query}`,
+          ...list.map((m, i) => `${i === state.index ? "> " : "  "}${describe(m, now)}`)
+        ]
+        if (list.length === 0) lines.push("  (no match)")
+        return Effect.succeed(lines.join("\r\n"))
+      },
+      process: (input, state) => {
+        const list = visible(machines, recent, state.query)
+        const next = (query: string, index: number) => {
+          const count = visible(machines, recent, query).length
+          return Effect.succeed(Action.NextFrame({ state: { query, index: Math.max(0, Math.min(index, count - 1)) } }))
+        }
+        switch (input.key.name) {
+          case "return":
+          case "enter":
+            return Effect.succeed(
+              list[state.index] === undefined ? Action.Beep() : Action.Submit({ value: list[state.index] })
+            )
+          case "escape":
+            return Effect.succeed(Action.Submit({ value: undefined }))
+          case "up":
+            return next(state.query, state.index - 1)
+          case "down":
+            return next(state.query, state.index + 1)
+          case "backspace":
+            return next(state.query.slice(0, -1), state.index)
+        }
+        const typed = Option.getOrElse(input.input, () => "")
+        if (!input.key.ctrl && !input.key.meta && /^[\x20-\x7e]+$/.test(typed)) return next(state.query + typed, 0)
+        return Effect.succeed(Action.Beep())
+      },
+      clear: (state) => Effect.succeed(erase(frameLines(machines, recent, state)))
+    }
+  )
+
+/** "connect to …? (Y/n)": Enter means yes (and says so), `n` no; Ctrl-C or Ctrl-D quit. */
+export const confirmPrompt = (question: string): Prompt.Prompt<boolean> =>
+  Prompt.confirm({ message: question, initial: true, label: { confirm: "yes", deny: "no" } })
+
+/** A quit prompt (Ctrl-C, Ctrl-D) is a cancel. */
+const orCancelled = <A>(prompt: Prompt.Prompt<A>) =>
+  Effect.catchTag(prompt, "QuitException", () => Effect.succeed(undefined))
 
 export const pickAndAttach = (g: GlobalOptions.Globals) =>
   Effect.gen(function* () {
@@ -126,9 +152,9 @@ export const pickAndAttach = (g: GlobalOptions.Globals) =>
         message: 'no machines in this workspace yet; on a machine, run "cmdop agent register" then "cmdop agent start"'
       })
     const recent = yield* Recent.load
-    const chosen = yield* pick(machines, recent, now)
+    const chosen = yield* orCancelled(pickPrompt(machines, recent, now))
     if (chosen === undefined) return yield* new CliError({ message: "cancelled", exitCode: 130 })
-    if (!(yield* confirm(`connect to ${describe(chosen, now)}?`)))
+    if ((yield* orCancelled(confirmPrompt(`connect to ${describe(chosen, now)}?`))) !== true)
       return yield* new CliError({ message: "cancelled", exitCode: 130 })
     return yield* attach.attach(g, chosen.id, undefined)
   })
