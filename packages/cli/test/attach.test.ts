@@ -4,6 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Processes from "@cmdop/testkit/Processes"
+import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import { live as world, relayUp } from "./World.js"
@@ -49,16 +51,20 @@ const terminalEnv = (w: { readonly client: string; readonly server: string }, ke
   TERM: "xterm-256color"
 })
 
+/** The screen once it matches `pattern`; fails the test with the screen after `timeoutMs`. */
 const waitFor = (screen: () => string, pattern: RegExp, what: string, timeoutMs = 15_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
+  eventuallySync(
+    what,
+    () => {
       const text = screen()
-      if (pattern.test(text)) return text
-      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}; screen:\n${text}`)
-      yield* Effect.sleep("100 millis")
-    }
-  })
+      return pattern.test(text) ? text : undefined
+    },
+    { timeout: Duration.millis(timeoutMs), interval: "100 millis" }
+  ).pipe(
+    Effect.catchTag("EventuallyTimeout", () =>
+      Effect.sync(() => assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`))
+    )
+  )
 
 describe("cmdop connect <host> in a real terminal (tmux)", () => {
   it.scopedLive(

@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
+import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import * as path from "node:path"
@@ -143,17 +144,18 @@ describe("end to end with real processes only", () => {
         assert.include(down.stderr, "unreachable")
 
         yield* relayUp(w.dir, w.grpcPort, w.httpPort)
-        const deadline = Date.now() + 40_000
         let online: Array<string> = []
-        while (Date.now() < deadline) {
-          const r = yield* w.cli(key, ["--list", "--online", "--json"])
-          if (r.code === 0)
-            online = JSON.parse(r.stdout)
-              .machines.map((m: { hostname: string }) => m.hostname)
-              .sort()
-          if (online.length === 2) break
-          yield* Effect.sleep("250 millis")
-        }
+        yield* eventually(
+          "both agents back online",
+          Effect.map(w.cli(key, ["--list", "--online", "--json"]), (r) => {
+            if (r.code === 0)
+              online = JSON.parse(r.stdout)
+                .machines.map((m: { hostname: string }) => m.hostname)
+                .sort()
+            return online.length === 2 ? true : undefined
+          }),
+          { timeout: "40 seconds", interval: "250 millis" }
+        ).pipe(Effect.ignore)
         assert.deepStrictEqual(online, ["host-1", "host-2"])
         const again = yield* w.cli(key, ["exec", "host-2", "--", "echo", "back"])
         assert.strictEqual(again.stdout, "back\n")
@@ -174,10 +176,14 @@ describe("end to end with real processes only", () => {
         assert.strictEqual(started.code, 0, started.stderr)
         assert.match(started.stdout, /agent started \(pid \d+\)/)
         let status = ""
-        for (let i = 0; i < 100 && !status.includes("ONLINE"); i++) {
-          status = (yield* Processes.run(home, ["agent", "status"])).stdout
-          if (!status.includes("ONLINE")) yield* Effect.sleep("100 millis")
-        }
+        yield* eventually(
+          "the agent ONLINE",
+          Effect.map(Processes.run(home, ["agent", "status"]), (r) => {
+            status = r.stdout
+            return status.includes("ONLINE") ? true : undefined
+          }),
+          { timeout: "40 seconds", interval: "100 millis" }
+        ).pipe(Effect.ignore)
         assert.include(status, "ONLINE")
         const again = yield* Processes.run(home, ["agent", "start"], { env })
         assert.strictEqual(again.code, 255)

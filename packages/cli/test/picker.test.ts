@@ -126,7 +126,7 @@ describe("the confirm line", () => {
     Effect.gen(function* () {
       const { result, shown } = yield* run(confirmPrompt("connect to beta-db?"), [ENTER])
       assert.deepStrictEqual(result, Either.right(true))
-      assert.include(shown, "yes")
+      assert.include(shown, "connect to beta-db? [Y/n] yes\r\n")
       assert.notInclude(shown, "no")
     })
   )
@@ -135,9 +135,18 @@ describe("the confirm line", () => {
     Effect.gen(function* () {
       const no = yield* run(confirmPrompt("connect to beta-db?"), [press("n", "n")])
       assert.deepStrictEqual(no.result, Either.right(false))
-      assert.include(no.shown, "no")
+      assert.include(no.shown, "connect to beta-db? [Y/n] no\r\n")
       const yes = yield* run(confirmPrompt("connect to beta-db?"), [press("y", "y")])
       assert.deepStrictEqual(yes.result, Either.right(true))
+    })
+  )
+
+  it.effect("anything else beeps and keeps asking; Esc means no", () =>
+    Effect.gen(function* () {
+      const { result, shown } = yield* run(confirmPrompt("connect?"), [press("x", "x"), ESC])
+      assert.deepStrictEqual(result, Either.right(false))
+      assert.include(shown, "\x07")
+      assert.include(shown, "connect? [Y/n] no\r\n")
     })
   )
 

@@ -6,6 +6,7 @@
 import { formatAge } from "@cmdop/domain/Age"
 import type { Machine } from "@cmdop/domain/Machine"
 import * as Prompt from "@effect/cli/Prompt"
+import * as Terminal from "@effect/platform/Terminal"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -135,9 +136,34 @@ export const pickPrompt = (
     }
   )
 
-/** "connect to …? (Y/n)": Enter means yes (and says so), `n` no; Ctrl-C or Ctrl-D quit. */
-export const confirmPrompt = (question: string): Prompt.Prompt<boolean> =>
-  Prompt.confirm({ message: question, initial: true, label: { confirm: "yes", deny: "no" } })
+/** Moves from the end of `text` (as the terminal wrapped it) back to its start and erases it. */
+const eraseWrapped = (text: string) =>
+  Effect.map(
+    Effect.flatMap(Terminal.Terminal, (t) => t.columns),
+    (columns) => erase(Math.max(1, Math.ceil(text.length / Math.max(1, columns))))
+  )
+
+/**
+ * "connect to …? [Y/n]": Enter or `y` means yes, `n` or Esc no, and the line ends with the answer given; Ctrl-C
+ * or Ctrl-D quit the prompt (`QuitException`).
+ */
+export const confirmPrompt = (question: string): Prompt.Prompt<boolean> => {
+  const line = `${question} [Y/n] `
+  return Prompt.custom<void, boolean>(undefined, {
+    render: (_, action) =>
+      Effect.succeed(
+        action._tag === "Beep" ? "\x07" : action._tag === "Submit" ? `${line}${action.value ? "yes" : "no"}\r\n` : line
+      ),
+    process: (input) => {
+      const typed = Option.getOrElse(input.input, () => "").toLowerCase()
+      if (input.key.name === "return" || input.key.name === "enter" || typed === "y")
+        return Effect.succeed(Action.Submit({ value: true }))
+      if (input.key.name === "escape" || typed === "n") return Effect.succeed(Action.Submit({ value: false }))
+      return Effect.succeed(Action.Beep())
+    },
+    clear: () => eraseWrapped(line)
+  })
+}
 
 /** A quit prompt (Ctrl-C, Ctrl-D) is a cancel. */
 const orCancelled = <A>(prompt: Prompt.Prompt<A>) =>
