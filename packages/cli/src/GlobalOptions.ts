@@ -1,5 +1,5 @@
 /**
- * The flags every `cmdop connect` subcommand takes (spec 4): `--api-key/-k`, `--server/-s`, `--workspace`,
+ * The flags every `cmdop connect` subcommand takes: `--api-key/-k`, `--server/-s`, `--workspace`,
  * `--json`, `--no-interactive/-q`. They are declared on `connect` and on each subcommand, so they work before or
  * after the subcommand's name; `merge` combines the two (the subcommand's own wins).
  */

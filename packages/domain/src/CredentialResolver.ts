@@ -1,5 +1,5 @@
 /**
- * The one precedence chain (spec 3.1) that turns flags, environment, the workspace store and the OAuth session
+ * The one precedence chain that turns flags, environment, the workspace store and the OAuth session
  * into a credential and a relay address, used by every command, the daemon and the library.
  *
  * Key: `--api-key` (flag) → `CMDOP_API_KEY` (env) → the workspace named by `--workspace`/`CMDOP_WORKSPACE`
