@@ -11,6 +11,8 @@ import { AttachInput } from "@cmdop/domain/RelayClient"
 import type { RelayClient } from "@cmdop/domain/RelayClient"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as LoopbackRelay from "@cmdop/testkit/LoopbackRelay"
+import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
@@ -20,15 +22,7 @@ import * as path from "node:path"
 
 /** Polls `probe` until it returns a value; dies after `millis` with what it waited for. */
 const waitFor = <A>(what: string, probe: () => A | undefined, millis = 10_000): Effect.Effect<A> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + millis
-    for (;;) {
-      const value = probe()
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
+  eventuallySync(what, probe, { timeout: Duration.millis(millis) }).pipe(Effect.orDieWith((e) => new Error(e.message)))
 
 interface Viewer {
   readonly events: Array<AttachEvent>
