@@ -32,6 +32,7 @@ import * as Stdio from "./Stdio.js"
 export type Services =
   | WorkspaceStore.WorkspaceStore
   | CredentialResolver.CredentialResolver
+  | OAuthSession.OAuthSession
   | CmdopPaths.CmdopPaths
   | FileSystem.FileSystem
   | Path.Path
@@ -42,11 +43,14 @@ export type Services =
 
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
-/** The workspace store and the resolver over it, given the OAuth session source. */
+/**
+ * The workspace store, the OAuth session and the resolver over both. The session is in the output too, so a
+ * daemon started from the CLI resolves its own credential from the same session.
+ */
 const credentials = <E, R>(
   store: Layer.Layer<WorkspaceStore.WorkspaceStore, E, R>,
   oauth: Layer.Layer<OAuthSession.OAuthSession>
-) => Layer.provideMerge(CredentialResolver.layer.pipe(Layer.provide(oauth)), store)
+) => Layer.provideMerge(CredentialResolver.layer, Layer.merge(store, oauth))
 
 /**
  * The local commands' services on the file-backed store, given where `~/.cmdop` is (tests pass a temp home).
