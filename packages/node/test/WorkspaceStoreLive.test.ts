@@ -70,8 +70,8 @@ layer(Bundle.layer, { excludeTestServices: true, timeout: "60 seconds" })("Works
       const home = yield* tempHome
       const file = path.join(home, ".cmdop", "ssh_workspaces.json")
       fs.mkdirSync(path.dirname(file), { recursive: true })
-      // Another process takes the lock and keeps it 300 ms.
-      const holder = Processes.start(yield* Bundle.StoreWriter, ["hold", file, "300"])
+      // Another process takes the lock and keeps it 1 s (so the bound below holds however late "held" arrives).
+      const holder = Processes.start(yield* Bundle.StoreWriter, ["hold", file, "1000"])
       yield* Effect.addFinalizer(() => Effect.sync(() => holder.child.kill("SIGKILL")))
       assert.strictEqual(yield* Effect.promise(() => holder.nextLine()), "held")
       const started = Date.now()
