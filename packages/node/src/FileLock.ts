@@ -15,7 +15,7 @@
  * Only a holder removes the lock file, while still holding it; so while a holder holds inode I, the path names I,
  * and any other process that locks must lock I (impossible) or an unlinked inode (rejected by step 3).
  */
-import type { PlatformError } from "@effect/platform/Error"
+import { type PlatformError, SystemError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -36,6 +36,20 @@ export class LockTimeout {
   ) {}
 }
 
+/** The kernel lock, without waiting; a file system that cannot lock (ENOLCK, EINVAL…) is a platform error. */
+const lockNow = (fd: number, lockPath: string): Effect.Effect<boolean, PlatformError> =>
+  Effect.try({
+    try: () => tryLock(fd),
+    catch: (cause) =>
+      new SystemError({
+        reason: "Unknown",
+        module: "FileSystem",
+        method: "lock",
+        pathOrDescriptor: lockPath,
+        description: `cannot lock ${lockPath}: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+  })
+
 const sameFile = (a: FileSystem.File.Info, b: FileSystem.File.Info): boolean =>
   a.dev === b.dev && Option.isSome(a.ino) && Option.isSome(b.ino) && a.ino.value === b.ino.value
 
@@ -52,7 +66,7 @@ const attempt = (
     const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
     const held = yield* Effect.gen(function* () {
       const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o600 })
-      if (!tryLock(file.fd)) return false
+      if (!(yield* lockNow(file.fd, lockPath))) return false
       const locked = yield* file.stat
       const linked = yield* fs.stat(lockPath).pipe(
         Effect.asSome,
