@@ -14,11 +14,12 @@ import { isAlive } from "./Pid.js"
 
 const tempPrefix = (file: string): string => `.${path.basename(file)}.`
 
-/** The pid in a temp file name of `file`'s, or `undefined` when `name` is not one (NaN when it is unreadable). */
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** The pid in the name of one of `file`'s temp files, or `undefined` when `name` is not one of them. */
 const tempWriter = (file: string, name: string): number | undefined => {
-  const prefix = tempPrefix(file)
-  if (!name.startsWith(prefix) || !name.endsWith(".tmp")) return undefined
-  return Number.parseInt(name.slice(prefix.length).split(".")[0] ?? "", 10)
+  const match = new RegExp(`^${escape(tempPrefix(file))}(\\d+)\\.[0-9a-z]*\\.tmp$`).exec(name)
+  return match === null ? undefined : Number(match[1])
 }
 
 /** Removes temp files of `file` left by writers that are gone (killed between creating and renaming them). */

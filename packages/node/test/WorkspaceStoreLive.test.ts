@@ -143,8 +143,13 @@ layer(Bundle.layer, { excludeTestServices: true, timeout: "60 seconds" })("Works
       assert.strictEqual(yield* Effect.promise(() => dead.nextLine()), "held")
       dead.child.kill("SIGKILL")
       yield* Processes.ended(dead)
-      const leftovers = [`.ssh_workspaces.json.${dead.pid}.abc.tmp`, ".ssh_workspaces.json.garbage.tmp"]
-      const kept = [`.ssh_workspaces.json.${process.ppid}.live.tmp`, `.agent.json.${dead.pid}.other.tmp`]
+      const leftovers = [`.ssh_workspaces.json.${dead.pid}.abc.tmp`]
+      // A live writer's temp file, and temp files of other files (even with a longer name sharing the prefix).
+      const kept = [
+        `.ssh_workspaces.json.${process.ppid}.live.tmp`,
+        `.agent.json.${dead.pid}.other.tmp`,
+        `.ssh_workspaces.json.bak.${dead.pid}.other.tmp`
+      ]
       for (const name of [...leftovers, ...kept]) fs.writeFileSync(path.join(dir, name), "ck_live_leaked")
       const store = yield* open(file)
       yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
