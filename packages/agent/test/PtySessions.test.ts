@@ -4,7 +4,7 @@
  * ends (exit, close with the whole tree killed, idle). The ring itself gets a property test against a plain buffer.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { OutputRing } from "@cmdop/agent/internal/outputRing"
+import { OutputRing } from "../src/internal/outputRing.js"
 import * as PtySessions from "@cmdop/agent/PtySessions"
 import type { PtySpec } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Chunk from "effect/Chunk"

@@ -8,7 +8,7 @@ import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Workspace from "@cmdop/domain/Workspace"
 import * as Arbitraries from "@cmdop/domain/testing/Arbitraries"
-import * as codec from "@cmdop/domain/internal/workspaceCodec"
+import * as codec from "../src/internal/workspaceCodec.js"
 
 describe("store file codec", () => {
   it.effect.prop("any store file round-trips through JSON", [Arbitraries.workspaceFile], ([file]) =>

@@ -1,5 +1,5 @@
 /**
- * Where cmdop keeps its local state (spec 2): `~/.cmdop/` under `$HOME`, and the audit log under
+ * Where cmdop keeps its local state (docs/security.md): `~/.cmdop/` under `$HOME`, and the audit log under
  * `$XDG_STATE_HOME/cmdop/`. Tests point `HOME` at a temp dir; embedding programs can provide their own paths.
  */
 import * as Config from "effect/Config"

@@ -1,23 +1,33 @@
 /**
- * A lock file beside a state file (`<file>.lock`), so concurrent cmdop processes take turns at read-modify-write.
+ * A lock beside a state file (`<file>.lock`), so concurrent cmdop processes take turns at read-modify-write.
  *
- * The lock is created with O_EXCL and holds the owner's pid and a nonce. A live owner is waited for with jittered
- * retries up to a deadline, then a `LockTimeout`. A lock is stale only when its owner's pid is gone AND it is
- * older than `STALE_AFTER_MS` (so a lock that was just released and re-taken is never mistaken for a stale one);
- * a stale lock is taken over by renaming it aside and checking we moved the very file we judged stale.
+ * The lock is a kernel lock on the lock file's open file description (see `fs-native-extensions.d.ts`), not the
+ * file's existence or content: the kernel releases it when its holder closes the file or dies, `kill -9` included,
+ * and grants it to exactly one of the processes asking. There is no "stale lock" to detect and no takeover to
+ * race: a lock file left by a dead holder (empty, garbage or naming any pid) is simply free.
+ *
+ * Protocol, and why two holders are impossible:
+ * 1. open `<file>.lock` with O_CREAT (atomic: it creates the file or opens the existing one), mode 0600;
+ * 2. try the exclusive lock on that descriptor; when another holder has it, close and retry after a short jitter;
+ * 3. once locked, check that the path still names the inode we locked (a holder removes the file when it releases,
+ *    so a waiter may have locked a file that is no longer linked); if not, close and retry;
+ * 4. write our pid into the file (for messages only), run the critical section, then remove the file and close.
+ * Only a holder removes the lock file, while still holding it; so while a holder holds inode I, the path names I,
+ * and any other process that locks must lock I (impossible) or an unlinked inode (rejected by step 3).
  */
-import type { PlatformError } from "@effect/platform/Error"
+import { type PlatformError, SystemError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import type * as Scope from "effect/Scope"
-import { isAlive } from "./Pid.js"
+import * as Scope from "effect/Scope"
+import { tryLock } from "fs-native-extensions"
 
-/** How old a dead owner's lock must be before it is taken over. */
-export const STALE_AFTER_MS = 2_000
-
+/** Another process held the lock for longer than the caller's timeout. `holder` is the pid it wrote, if any. */
 export class LockTimeout {
   readonly _tag = "LockTimeout"
   constructor(
@@ -26,9 +36,61 @@ export class LockTimeout {
   ) {}
 }
 
+/** The kernel lock, without waiting; a file system that cannot lock (ENOLCK, EINVAL…) is a platform error. */
+const lockNow = (fd: number, lockPath: string): Effect.Effect<boolean, PlatformError> =>
+  Effect.try({
+    try: () => tryLock(fd),
+    catch: (cause) =>
+      new SystemError({
+        reason: "Unknown",
+        module: "FileSystem",
+        method: "lock",
+        pathOrDescriptor: lockPath,
+        description: `cannot lock ${lockPath}: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+  })
+
+const sameFile = (a: FileSystem.File.Info, b: FileSystem.File.Info): boolean =>
+  a.dev === b.dev && Option.isSome(a.ino) && Option.isSome(b.ino) && a.ino.value === b.ino.value
+
 /**
- * Holds `lockPath` for the life of the scope. Fails with `LockTimeout` when another live process keeps it longer
- * than `timeout`, and with the platform error when the directory is not writable.
+ * One try: opens and locks `lockPath` in a child of `scope`. `true` leaves the descriptor open (and so the lock
+ * held) until `scope` closes; `false` has closed it again.
+ */
+const attempt = (
+  fs: FileSystem.FileSystem,
+  lockPath: string,
+  scope: Scope.Scope
+): Effect.Effect<boolean, PlatformError> =>
+  Effect.gen(function* () {
+    const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+    const held = yield* Effect.gen(function* () {
+      const file = yield* fs.open(lockPath, { flag: "a+", mode: 0o600 })
+      if (!(yield* lockNow(file.fd, lockPath))) return false
+      const locked = yield* file.stat
+      const linked = yield* fs.stat(lockPath).pipe(
+        Effect.asSome,
+        Effect.catchIf(
+          (e) => e._tag === "SystemError" && e.reason === "NotFound",
+          () => Effect.succeedNone
+        )
+      )
+      if (Option.isNone(linked) || !sameFile(locked, linked.value)) return false
+      // Informational only (error messages, tests): who holds it. A holder killed mid-write leaves it torn; harmless.
+      yield* file.truncate(0)
+      yield* file.writeAll(new TextEncoder().encode(`${process.pid}\n`))
+      return true
+    }).pipe(
+      Scope.extend(child),
+      Effect.onExit((exit) => (Exit.isSuccess(exit) && exit.value ? Effect.void : Scope.close(child, Exit.void)))
+    )
+    return held
+  })
+
+/**
+ * Holds `lockPath` for the life of the scope; on release the lock file is removed, then closed. Fails with
+ * `LockTimeout` when other processes keep it longer than `timeout` (default 15 s), and with the platform error
+ * when the directory is not writable.
  */
 export const acquire = (
   lockPath: string,
@@ -36,43 +98,16 @@ export const acquire = (
 ): Effect.Effect<void, LockTimeout | PlatformError, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const deadline = Date.now() + Duration.toMillis(options.timeout ?? "15 seconds")
-    const mine = `${process.pid} ${Math.random().toString(36).slice(2)}\n`
-    const tryCreate = fs.writeFileString(lockPath, mine, { flag: "wx", mode: 0o600 }).pipe(
-      Effect.as(true),
-      Effect.catchIf(
-        (e) => e._tag === "SystemError" && e.reason === "AlreadyExists",
-        () => Effect.succeed(false)
-      )
-    )
-    const takeOver = (seen: string) =>
-      Effect.gen(function* () {
-        const aside = `${lockPath}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`
-        const moved = yield* fs.rename(lockPath, aside).pipe(
-          Effect.as(true),
-          Effect.orElseSucceed(() => false)
-        )
-        if (!moved) return
-        const content = yield* fs.readFileString(aside).pipe(Effect.orElseSucceed(() => ""))
-        // We moved a fresh lock by mistake (someone re-took it between our look and the rename): put it back.
-        if (content !== seen) yield* fs.link(aside, lockPath).pipe(Effect.ignore)
-        yield* fs.remove(aside).pipe(Effect.ignore)
-      })
+    const scope = yield* Effect.scope
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(options.timeout ?? "15 seconds")
     for (;;) {
-      if (yield* tryCreate) break
-      const holder = yield* fs.readFileString(lockPath).pipe(Effect.orElseSucceed(() => ""))
-      const info = yield* fs.stat(lockPath).pipe(Effect.option)
-      const age = Option.match(info, {
-        onNone: () => 0,
-        onSome: (i) => Date.now() - Option.getOrElse(i.mtime, () => new Date()).getTime()
-      })
-      const pid = Number.parseInt(holder.trim().split(" ")[0] ?? "", 10)
-      if (holder.trim() !== "" && !isAlive(pid) && age > STALE_AFTER_MS) {
-        yield* takeOver(holder)
-        continue
+      if (yield* attempt(fs, lockPath, scope)) break
+      if ((yield* Clock.currentTimeMillis) > deadline) {
+        const holder = yield* fs.readFileString(lockPath).pipe(Effect.orElseSucceed(() => ""))
+        return yield* Effect.fail(new LockTimeout(lockPath, holder.trim() === "" ? "unknown" : holder.trim()))
       }
-      if (Date.now() > deadline) return yield* Effect.fail(new LockTimeout(lockPath, holder.trim()))
-      yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(2, 20)))
+      yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(3, 25)))
     }
+    // Added after the descriptor's own finalizer, so it runs first: remove while still holding, then close.
     yield* Effect.addFinalizer(() => fs.remove(lockPath).pipe(Effect.ignore))
   })

@@ -1,11 +1,16 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { workspaceStoreContract } from "@cmdop/domain/testing/WorkspaceStoreContract"
+import * as FileLock from "@cmdop/node/FileLock"
 import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
+import * as Bundle from "./fixtures/bundle.js"
+import * as Processes from "./fixtures/processes.js"
 
 const tempHome = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-store-"))),
@@ -32,8 +37,8 @@ workspaceStoreContract("file", (initial) =>
   })
 )
 
-describe("WorkspaceStoreLive on disk", () => {
-  it.scopedLive("creates the file 0600 in a 0700 directory, with no temp or lock files left behind", () =>
+layer(Bundle.layer, { excludeTestServices: true, timeout: "60 seconds" })("WorkspaceStoreLive on disk", (it) => {
+  it.scoped("creates the file 0600 in a 0700 directory, with no temp or lock files left behind", () =>
     Effect.gen(function* () {
       const home = yield* tempHome
       const file = path.join(home, ".cmdop", "ssh_workspaces.json")
@@ -45,7 +50,7 @@ describe("WorkspaceStoreLive on disk", () => {
     })
   )
 
-  it.scopedLive("a stale lock left by a dead process is taken over", () =>
+  it.scoped("a stale lock left by a dead process is taken over", () =>
     Effect.gen(function* () {
       const home = yield* tempHome
       const file = path.join(home, ".cmdop", "ssh_workspaces.json")
@@ -60,21 +65,99 @@ describe("WorkspaceStoreLive on disk", () => {
     })
   )
 
-  it.scopedLive("a fresh lock of a live process is waited for, not stolen", () =>
+  it.scoped("a fresh lock of a live process is waited for, not stolen", () =>
     Effect.gen(function* () {
       const home = yield* tempHome
       const file = path.join(home, ".cmdop", "ssh_workspaces.json")
       fs.mkdirSync(path.dirname(file), { recursive: true })
-      fs.writeFileSync(file + ".lock", `${process.pid} held\n`)
-      const store = yield* open(file)
+      // Another process takes the lock and keeps it 1 s (so the bound below holds however late "held" arrives).
+      const holder = Processes.start(yield* Bundle.StoreWriter, ["hold", file, "1000"])
+      yield* Effect.addFinalizer(() => Effect.sync(() => holder.child.kill("SIGKILL")))
+      assert.strictEqual(yield* Effect.promise(() => holder.nextLine()), "held")
       const started = Date.now()
-      setTimeout(() => fs.rmSync(file + ".lock"), 300)
+      const store = yield* open(file)
       yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
       assert.isAtLeast(Date.now() - started, 250)
+      assert.strictEqual((yield* Processes.ended(holder)).code, 0)
     })
   )
 
-  it.scopedLive("a crash between temp write and rename leaves the old file intact", () =>
+  it.scoped("a lock whose holder is killed (kill -9) is free at once", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const file = path.join(home, ".cmdop", "ssh_workspaces.json")
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      const holder = Processes.start(yield* Bundle.StoreWriter, ["hold", file, "600000"])
+      assert.strictEqual(yield* Effect.promise(() => holder.nextLine()), "held")
+      assert.strictEqual(fs.readFileSync(file + ".lock", "utf8"), `${holder.pid}\n`)
+      holder.child.kill("SIGKILL")
+      assert.strictEqual((yield* Processes.ended(holder)).signal, "SIGKILL")
+      const store = yield* open(file)
+      const started = Date.now()
+      yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
+      // The old lock waited 2 s for a dead holder's lock to age; a kernel lock is free when its holder dies.
+      assert.isBelow(Date.now() - started, 1_500)
+      assert.deepStrictEqual(fs.readdirSync(path.dirname(file)), ["ssh_workspaces.json"])
+    })
+  )
+
+  it.scoped("an empty or garbage lock file (a holder killed right after creating it) is free", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const file = path.join(home, ".cmdop", "ssh_workspaces.json")
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      const store = yield* open(file)
+      for (const content of ["", "\u0000\u0000garbage", `${process.pid} held by a live pid, but not locked\n`]) {
+        fs.writeFileSync(file + ".lock", content)
+        const started = Date.now()
+        yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
+        assert.isBelow(Date.now() - started, 1_500)
+        assert.isFalse(fs.existsSync(file + ".lock"))
+      }
+    })
+  )
+
+  it.scoped("two holders in one process exclude each other; the waiter's timeout names the holder", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const lock = path.join(home, "state.lock")
+      yield* FileLock.acquire(lock)
+      const exit = yield* Effect.exit(Effect.scoped(FileLock.acquire(lock, { timeout: "200 millis" })))
+      assert.isTrue(exit._tag === "Failure")
+      const error = exit._tag === "Failure" ? Cause.failureOption(exit.cause) : Option.none()
+      assert.isTrue(Option.isSome(error) && error.value instanceof FileLock.LockTimeout)
+      assert.strictEqual(
+        Option.isSome(error) && error.value._tag === "LockTimeout" ? error.value.holder : "",
+        `${process.pid}`
+      )
+    }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
+
+  it.scoped("a write removes the temp files its dead writers left, and only those", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const file = path.join(home, ".cmdop", "ssh_workspaces.json")
+      const dir = path.dirname(file)
+      fs.mkdirSync(dir, { recursive: true })
+      const dead = Processes.start(yield* Bundle.StoreWriter, ["hold", file, "600000"])
+      assert.strictEqual(yield* Effect.promise(() => dead.nextLine()), "held")
+      dead.child.kill("SIGKILL")
+      yield* Processes.ended(dead)
+      const leftovers = [`.ssh_workspaces.json.${dead.pid}.abc.tmp`]
+      // A live writer's temp file, and temp files of other files (even with a longer name sharing the prefix).
+      const kept = [
+        `.ssh_workspaces.json.${process.ppid}.live.tmp`,
+        `.agent.json.${dead.pid}.other.tmp`,
+        `.ssh_workspaces.json.bak.${dead.pid}.other.tmp`
+      ]
+      for (const name of [...leftovers, ...kept]) fs.writeFileSync(path.join(dir, name), "ck_live_leaked")
+      const store = yield* open(file)
+      yield* store.update((f) => Effect.succeed([undefined, { ...f, active: "" }] as const))
+      assert.deepStrictEqual(fs.readdirSync(dir).sort(), [...kept, "ssh_workspaces.json"].sort())
+    })
+  )
+
+  it.scoped("a crash between temp write and rename leaves the old file intact", () =>
     Effect.gen(function* () {
       const home = yield* tempHome
       const file = path.join(home, ".cmdop", "ssh_workspaces.json")
