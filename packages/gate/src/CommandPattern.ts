@@ -7,7 +7,9 @@
  *   never lets one `*` swallow several arguments;
  * - a last word that is exactly `*` stands for "any further arguments, zero or more", so `ls *` admits `ls`,
  *   `ls -la /tmp` and `ls /`.
- * A word whose value the gate cannot know (`$HOME`, `$(…)`, `{a,b}`) matches only inside that trailing `*`.
+ * - a pattern that is just `*` matches any command the gate can read.
+ * A word whose value the gate cannot know (`$HOME`, `$(…)`, `{a,b}`) matches only inside that trailing `*`, and
+ * never as the program.
  */
 import picomatch from "picomatch"
 
@@ -76,6 +78,7 @@ export const compile = (source: string): CommandPattern | string => {
 /** Whether the command's words match the pattern (see the module comment for the rules). */
 export const matches = (pattern: CommandPattern, command: ReadonlyArray<ArgWord>): boolean => {
   const n = pattern.words.length
+  if (command[0]?.known !== true) return false
   if (pattern.rest ? command.length < n : command.length !== n) return false
   for (let i = 0; i < n; i++) {
     const word = command[i]!
