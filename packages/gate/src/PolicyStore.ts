@@ -62,7 +62,7 @@ export const make = (options: PolicyStoreOptions) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = options.path
-    warmUp()
+    yield* warmUp
     const state = yield* Ref.make<PolicyStatus & { readonly text: string | undefined; readonly seen: boolean }>({
       path,
       policy: undefined,

@@ -1,17 +1,26 @@
 /**
  * Reads an exec request into a `Plan` (what will really run). Exec without a shell is its argv; with `shell`, or
  * when the argv is itself a shell given `-c` (also behind `sudo`, `env`, `nice`, …), the script is parsed with
- * mvdan/sh and every simple command in it becomes a unit. The parser is loaded once, on first use or `warmUp`.
+ * mvdan/sh and every simple command in it becomes a unit. The parser is loaded once, by `warmUp`.
  */
 import type { Plan } from "./Plan.js"
 import type { GateRequest } from "./Request.js"
+import { Effect } from "effect"
 import { load } from "./internal/mvdan.js"
-import { PlanBuilder, ShellSyntaxError, isSafeVariable, readCommand, readScriptInto } from "./internal/shellReader.js"
+import {
+  ParserNotLoaded,
+  PlanBuilder,
+  ShellSyntaxError,
+  isSafeVariable,
+  readCommand,
+  readScriptInto
+} from "./internal/shellReader.js"
 
-/** Loads the shell parser now (about 60 ms) so the first decision does not pay for it. */
-export const warmUp = (): void => {
-  load()
-}
+/**
+ * Loads the shell parser (about 60 ms, once per process). Decisions that need to read shell code are denied
+ * ("parser not loaded") until it completes; `PolicyStore` awaits it before it serves decisions.
+ */
+export const warmUp: Effect.Effect<void> = Effect.promise(() => load()).pipe(Effect.asVoid)
 
 /** Reads an exec request. Shell and attach sessions have no command to read and give an empty plan. */
 export const read = (request: GateRequest): Plan => {
@@ -23,10 +32,9 @@ export const read = (request: GateRequest): Plan => {
   if (argv.length === 0 || (argv.length === 1 && argv[0] === ""))
     return { units: out.units, floor: [], error: "empty command" }
   try {
-    if (request.shell === true) readScriptInto(load(), argv.join(" "), 0, out)
+    if (request.shell === true) readScriptInto(argv.join(" "), 0, out)
     else
       readCommand(
-        load(),
         argv.map((text) => ({ text, known: true, glob: false })),
         0,
         out
@@ -34,6 +42,7 @@ export const read = (request: GateRequest): Plan => {
   } catch (error) {
     if (error instanceof ShellSyntaxError)
       return { units: out.units, floor: out.floor, error: `the shell line does not parse: ${error.message}` }
+    if (error instanceof ParserNotLoaded) return { units: out.units, floor: out.floor, error: error.message }
     throw error
   }
   if (out.units.length === 0 && out.floor.length === 0)

@@ -200,6 +200,16 @@ describe("Decide: commands are matched on what really runs", () => {
     assert.strictEqual(exec(gitOnly, guest, "sh", "-c", "$0", "id").action, "deny")
   })
 
+  it("reads non-ASCII words and quotes as the shell does", () => {
+    const policy = policyOf(
+      "rules:\n  - {action: allow, caller: guest, command: ['echo héllo wörld', 'echo \"a b\"']}\n"
+    )
+    assert.strictEqual(line(policy, guest, "echo héllo 'wörld'").action, "allow")
+    assert.strictEqual(line(policy, guest, 'echo "a b"').action, "allow")
+    assert.strictEqual(line(policy, guest, "echo a\\ b").action, "allow")
+    assert.strictEqual(line(policy, guest, "echo a b").action, "deny", "two words are not the one word `a b`")
+  })
+
   it("a caller-set environment that can change what runs needs a rule without command", () => {
     const d = decide(gitOnly, { caller: guest, mode: "exec", argv: ["git", "status"], env: { PATH: "/tmp/evil" } })
     assert.strictEqual(d.action, "deny")

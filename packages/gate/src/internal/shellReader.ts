@@ -7,8 +7,8 @@ import type { FloorHit } from "../Floor.js"
 import { checkCommand, checkRedirect } from "../Floor.js"
 import type { Unit } from "../Plan.js"
 import { HIDING, SHELLS, basename, unwrap } from "../Wrappers.js"
-import type { Node, Syntax } from "./mvdan.js"
-import { Op, ShellSyntaxError } from "./mvdan.js"
+import type { Node } from "./mvdan.js"
+import { Op, ParserNotLoaded, ShellSyntaxError, get, isNil, items, nodeType, text as goText, walk } from "./mvdan.js"
 import type { Word } from "./shellWords.js"
 import { readWord, sourceOf } from "./shellWords.js"
 
@@ -62,7 +62,7 @@ const shellScript = (argv: ReadonlyArray<Word>): Word | string => {
  * Looks inside one command: hiding builtins, shells (their script is read), wrappers (what they run is inspected
  * the same way). Returns whether the command is a shell whose script replaced it.
  */
-const inspect = (syntax: Syntax, argv: ReadonlyArray<Word>, depth: number, out: PlanBuilder): boolean => {
+const inspect = (argv: ReadonlyArray<Word>, depth: number, out: PlanBuilder): boolean => {
   const head = argv[0]!
   if (!head.known || head.glob) {
     out.hidden(joined(argv), "the command name is only known when it runs")
@@ -78,24 +78,24 @@ const inspect = (syntax: Syntax, argv: ReadonlyArray<Word>, depth: number, out: 
     const script = shellScript(argv)
     if (typeof script === "string") out.hidden(joined(argv), script)
     else if (depth >= MAX_DEPTH) out.hidden(joined(argv), "shells nested too deep to read")
-    else readScriptInto(syntax, script.text, depth + 1, out)
+    else readScriptInto(script.text, depth + 1, out)
     return true
   }
   const inner = unwrap(argv)
   if (inner?._tag === "Hidden") out.hidden(joined(argv), inner.reason)
   else if (inner !== undefined && depth < MAX_DEPTH)
     for (const command of inner.commands) {
-      if (command.length > 0) inspect(syntax, command as ReadonlyArray<Word>, depth + 1, out)
+      if (command.length > 0) inspect(command as ReadonlyArray<Word>, depth + 1, out)
     }
   return false
 }
 
 /** Adds the units for one simple command given as words (argv, or a command read from a shell line). */
-export const readCommand = (syntax: Syntax, argv: ReadonlyArray<Word>, depth: number, out: PlanBuilder): void => {
+export const readCommand = (argv: ReadonlyArray<Word>, depth: number, out: PlanBuilder): void => {
   if (argv.length === 0) return
   out.floor.push(...checkCommand(argv))
   const inspected = new PlanBuilder()
-  const isShell = inspect(syntax, argv, depth, inspected)
+  const isShell = inspect(argv, depth, inspected)
   const directShell = isShell && SHELLS.has(basename(argv[0]!.text)) && argv[0]!.known
   if (!directShell && !inspected.units.some((u) => u.text === joined(argv) && u._tag === "Hidden"))
     out.units.push({ _tag: "Command", words: argv.map((w) => ({ text: w.text, known: w.known })), text: joined(argv) })
@@ -103,10 +103,10 @@ export const readCommand = (syntax: Syntax, argv: ReadonlyArray<Word>, depth: nu
   out.floor.push(...inspected.floor)
 }
 
-const redirect = (syntax: Syntax, src: Buffer, r: Node, out: PlanBuilder): void => {
+const redirect = (src: Buffer, r: Node, out: PlanBuilder): void => {
   const op = Number(r.Op)
-  if (op === Op.Hdoc || op === Op.DashHdoc || op === Op.WordHdoc || r.Word == null) return
-  const target = readWord(syntax, src, r.Word)
+  if (op === Op.Hdoc || op === Op.DashHdoc || op === Op.WordHdoc || isNil(r.Word)) return
+  const target = readWord(src, r.Word)
   const text = sourceOf(src, r)
   if ((op === Op.DplIn || op === Op.DplOut) && /^(\d+|-)$/.test(target.text)) return
   if (target.known && HARMLESS_TARGETS.test(target.text)) return
@@ -119,25 +119,23 @@ const redirect = (syntax: Syntax, src: Buffer, r: Node, out: PlanBuilder): void 
   out.hidden(text, "writing a file by redirection (only a rule without `command` admits it)")
 }
 
-const isCallOf = (syntax: Syntax, stmt: Node | null, name: string): boolean => {
-  const cmd = stmt?.Cmd
-  if (cmd == null || syntax.nodeType(cmd) !== "CallExpr" || cmd.Args.length === 0) return false
-  const parts = cmd.Args[0].Parts
-  return parts.length === 1 && syntax.nodeType(parts[0]) === "Lit" && parts[0].Value === name
+const isCallOf = (stmt: Node, name: string): boolean => {
+  if (isNil(stmt) || isNil(stmt.Cmd) || nodeType(stmt.Cmd) !== "CallExpr") return false
+  const first = items(stmt.Cmd.Args)[0]
+  const parts = first === undefined ? [] : items(first.Parts)
+  return parts.length === 1 && nodeType(parts[0]!) === "Lit" && goText(parts[0]!.Value) === name
 }
 
 /** A function that runs itself in the background or in a pipe: `:(){ :|:& };:` under any name. */
-const isForkBomb = (syntax: Syntax, decl: Node): boolean => {
-  const name = String(decl.Name.Value)
+const isForkBomb = (decl: Node): boolean => {
+  const name = goText(decl.Name.Value)
   let found = false
-  syntax.walk(decl.Body, (node) => {
-    if (node === null || found) return !found
-    if (syntax.nodeType(node) !== "Stmt") return true
+  walk(decl.Body, (node) => {
+    if (found || nodeType(node) !== "Stmt") return
     const cmd = node.Cmd
-    if (node.Background === true && isCallOf(syntax, node, name)) found = true
-    if (cmd != null && syntax.nodeType(cmd) === "BinaryCmd" && (cmd.Op === Op.Pipe || cmd.Op === Op.PipeAll))
-      found ||= isCallOf(syntax, cmd.X, name) || isCallOf(syntax, cmd.Y, name)
-    return !found
+    if (node.Background === true && isCallOf(node, name)) found = true
+    if (!isNil(cmd) && nodeType(cmd) === "BinaryCmd" && (cmd.Op === Op.Pipe || cmd.Op === Op.PipeAll))
+      found ||= isCallOf(cmd.X, name) || isCallOf(cmd.Y, name)
   })
   return found
 }
@@ -152,9 +150,9 @@ const arithmetic = (src: Buffer, node: Node, out: PlanBuilder): void => {
 }
 
 const assignment = (src: Buffer, assign: Node, prefix: boolean, out: PlanBuilder): void => {
-  const name = assign.Name == null ? "" : String(assign.Name.Value)
+  const name = isNil(assign.Name) ? "" : goText(assign.Name.Value)
   if (name === "") return
-  if (assign.Index != null) arithmetic(src, assign.Index, out)
+  if (!isNil(assign.Index)) arithmetic(src, assign.Index, out)
   if (assign.Naked === true && !prefix) return
   if (!isSafeVariable(name))
     out.hidden(
@@ -163,28 +161,41 @@ const assignment = (src: Buffer, assign: Node, prefix: boolean, out: PlanBuilder
     )
 }
 
+const paramExp = (src: Buffer, node: Node, out: PlanBuilder): void => {
+  if (!isNil(node.Index) && !/^(\d+|@|\*)$/.test(sourceOf(src, node.Index)))
+    out.hidden(sourceOf(src, node), ARITHMETIC_REASON)
+  if (!isNil(node.Slice))
+    for (const part of [node.Slice.Offset, node.Slice.Length]) if (!isNil(part)) arithmetic(src, part, out)
+  if (
+    !isNil(node.Exp) &&
+    node.Exp.Op === Op.Transform &&
+    !isNil(node.Exp.Word) &&
+    /P/.test(goText(node.Exp.Word.Lit()))
+  )
+    out.hidden(sourceOf(src, node), "${…@P} runs command substitutions hidden in a value")
+}
+
 /** Visits one node of a parsed script. */
-const visit = (syntax: Syntax, src: Buffer, node: Node, depth: number, out: PlanBuilder): void => {
-  switch (syntax.nodeType(node)) {
+const visit = (src: Buffer, node: Node, depth: number, out: PlanBuilder): void => {
+  switch (nodeType(node)) {
     case "CallExpr": {
-      const args = node.Args as ReadonlyArray<Node>
-      for (const a of node.Assigns as ReadonlyArray<Node>) assignment(src, a, args.length > 0, out)
+      const args = items(node.Args)
+      for (const a of items(node.Assigns)) assignment(src, a, args.length > 0, out)
       readCommand(
-        syntax,
-        args.map((w) => readWord(syntax, src, w)),
+        args.map((w) => readWord(src, w)),
         depth,
         out
       )
       return
     }
     case "Stmt":
-      for (const r of node.Redirs as ReadonlyArray<Node>) redirect(syntax, src, r, out)
+      for (const r of items(node.Redirs)) redirect(src, r, out)
       return
     case "FuncDecl":
-      if (isForkBomb(syntax, node)) out.floor.push({ name: "fork-bomb", text: sourceOf(src, node) })
+      if (isForkBomb(node)) out.floor.push({ name: "fork-bomb", text: sourceOf(src, node) })
       return
     case "DeclClause":
-      for (const a of node.Args as ReadonlyArray<Node>) assignment(src, a, false, out)
+      for (const a of items(node.Args)) assignment(src, a, false, out)
       return
     case "ArithmCmd":
     case "ArithmExp":
@@ -195,25 +206,15 @@ const visit = (syntax: Syntax, src: Buffer, node: Node, depth: number, out: Plan
       if (/\s-(eq|ne|lt|le|gt|ge)\s/.test(sourceOf(src, node))) out.hidden(sourceOf(src, node), ARITHMETIC_REASON)
       return
     case "ParamExp":
-      if (node.Index != null) {
-        const index = sourceOf(src, node.Index)
-        if (!/^(\d+|@|\*)$/.test(index)) out.hidden(sourceOf(src, node), ARITHMETIC_REASON)
-      }
-      for (const part of [node.Slice?.Offset, node.Slice?.Length]) if (part != null) arithmetic(src, part, out)
-      if (node.Exp != null && node.Exp.Op === Op.Transform && /P/.test(String(node.Exp.Word?.Lit?.() ?? "")))
-        out.hidden(sourceOf(src, node), "${…@P} runs command substitutions hidden in a value")
-      return
+      return paramExp(src, node, out)
   }
 }
 
 /** Parses `script` and adds its units; a parse error throws `ShellSyntaxError`. */
-export const readScriptInto = (syntax: Syntax, script: string, depth: number, out: PlanBuilder): void => {
-  const file = syntax.parse(script)
+export const readScriptInto = (script: string, depth: number, out: PlanBuilder): void => {
+  const file = get().parse(script)
   const src = Buffer.from(script, "utf8")
-  syntax.walk(file, (node) => {
-    if (node !== null) visit(syntax, src, node, depth, out)
-    return true
-  })
+  walk(file, (node) => visit(src, node, depth, out))
 }
 
-export { ShellSyntaxError }
+export { ParserNotLoaded, ShellSyntaxError }

@@ -3,7 +3,8 @@
  * marked unknown when its value is only decided when it runs (`$x`, `$(…)`, `$((…))`, `<(…)`, `{a,b}`, `$'…'`).
  * Unquoted glob characters (`*`, `?`, `[`) are kept as text and flagged, so the gate can match them as text.
  */
-import type { Node, Syntax } from "./mvdan.js"
+import type { Node } from "./mvdan.js"
+import { items, nodeType, text as goText } from "./mvdan.js"
 
 export interface Word {
   readonly text: string
@@ -38,23 +39,23 @@ const quotedLit = (raw: string): string => raw.replace(/\\([$`"\\\n])/g, (_, c: 
 const hasBraceExpansion = (raw: string): boolean => /\{[^{}]*(,|\.\.)[^{}]*\}/.test(raw)
 
 /** Reads one word. */
-export const readWord = (syntax: Syntax, src: Buffer, word: Node): Word => {
+export const readWord = (src: Buffer, word: Node): Word => {
   let text = ""
   let known = true
   let glob = false
-  for (const part of word.Parts as ReadonlyArray<Node>) {
-    const type = syntax.nodeType(part)
+  for (const part of items(word.Parts)) {
+    const type = nodeType(part)
     if (type === "Lit") {
-      const raw = String(part.Value)
+      const raw = goText(part.Value)
       if (hasBraceExpansion(raw)) known = false
       const lit = unquotedLit(raw)
       text += lit.text
       glob ||= lit.glob
     } else if (type === "SglQuoted" && part.Dollar !== true) {
-      text += String(part.Value)
+      text += goText(part.Value)
     } else if (type === "DblQuoted") {
-      for (const inner of part.Parts as ReadonlyArray<Node>) {
-        if (syntax.nodeType(inner) === "Lit") text += quotedLit(String(inner.Value))
+      for (const inner of items(part.Parts)) {
+        if (nodeType(inner) === "Lit") text += quotedLit(goText(inner.Value))
         else known = false
       }
     } else {
