@@ -45,8 +45,8 @@ const shellScript = (argv: ReadonlyArray<Word>): Word | string => {
       i++
       break
     }
-    if (w.text === "--rcfile" || w.text === "--init-file") i++
-    else if (/^[-+][A-Za-z]+$/.test(w.text)) {
+    if (w.text === "--rcfile" || w.text === "--init-file") return `${name} ${w.text} runs a file the gate cannot read`
+    if (/^[-+][A-Za-z]+$/.test(w.text)) {
       if (w.text.startsWith("-") && w.text.includes("c")) hasC = true
       if (/[oO]$/.test(w.text)) i++
     } else if (!w.text.startsWith("--")) break
