@@ -8,6 +8,8 @@ import type { Explanation, UnitVerdict } from "./Decide.js"
 import { NO_GATE } from "./Decide.js"
 import { FLOOR } from "./Floor.js"
 import type { Policy } from "./Policy.js"
+import { splitPattern } from "./CommandPattern.js"
+import { SHELLS, basename, unwrap } from "./Wrappers.js"
 import { PolicyError } from "./PolicyError.js"
 import { parsePolicy } from "./PolicyFile.js"
 
@@ -72,3 +74,26 @@ export const checkFile = (path: string): Effect.Effect<Policy, PolicyError, File
 /** One line for `check`: how many rules and defaults, so an operator sees the file was read as meant. */
 export const summary = (policy: Policy): string =>
   `${policy.file}: ok, ${policy.rules.length} rule${policy.rules.length === 1 ? "" : "s"}; default key ${policy.defaults.key}, user ${policy.defaults.user}, guest ${policy.defaults.guest}`
+
+/**
+ * Rules that likely allow more than their author meant: a program that runs other programs (`sudo *`, `env *`,
+ * `xargs *`, `find *`) or a shell (`bash *`) followed by a bare `*`. Shown by `check`; they are not errors.
+ */
+export const warnings = (policy: Policy): ReadonlyArray<string> =>
+  policy.rules.flatMap((rule) =>
+    rule.action === "allow"
+      ? rule.commands.flatMap((command) => {
+          const words = splitPattern(command)
+          if (typeof words === "string" || words.length < 2 || words[words.length - 1] !== "*") return []
+          const head = words[0]!
+          const inner = unwrap([...words.slice(0, -1), "\u0000"].map((text) => ({ text, known: true })))
+          const runsOthers =
+            SHELLS.has(basename(head)) ||
+            head === "find" ||
+            (inner?._tag === "Inner" && inner.commands.some((c) => c[0]?.text === "\u0000"))
+          return runsOthers
+            ? [`${rule.source}: "${command}" lets ${head} run any command; name the commands instead`]
+            : []
+        })
+      : []
+  )

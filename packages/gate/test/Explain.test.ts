@@ -6,7 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { AuditRecord, commandDigest, fromDecision, toJsonLine } from "../src/AuditRecord.js"
 import { explain } from "../src/Decide.js"
-import { checkFile, render, summary } from "../src/Explain.js"
+import { checkFile, render, summary, warnings } from "../src/Explain.js"
 import { ISSUE_EXAMPLE, guest, policyOf } from "./fixtures.js"
 
 const issue = policyOf(ISSUE_EXAMPLE)
@@ -45,6 +45,19 @@ describe("Explain", () => {
     const text = render(explain(policy, { caller: guest, mode: "exec", argv: ["git", "push", "origin"] }))
     assert.include(text, "decision: DENY (rule: /etc/cmdop/permissions.yaml:3)")
     assert.include(text, 'also matched: allow /etc/cmdop/permissions.yaml:2 ("git *")')
+  })
+
+  it("check warns about patterns that let a program run any command", () => {
+    const policy = policyOf(
+      "rules:\n  - {action: allow, command: ['sudo *', 'env *', 'xargs *', 'bash *', 'find *', 'git *', 'sudo systemctl restart *']}\n  - {action: deny, command: 'sudo *'}\n"
+    )
+    assert.deepStrictEqual(warnings(policy), [
+      '/etc/cmdop/permissions.yaml:2: "sudo *" lets sudo run any command; name the commands instead',
+      '/etc/cmdop/permissions.yaml:2: "env *" lets env run any command; name the commands instead',
+      '/etc/cmdop/permissions.yaml:2: "xargs *" lets xargs run any command; name the commands instead',
+      '/etc/cmdop/permissions.yaml:2: "bash *" lets bash run any command; name the commands instead',
+      '/etc/cmdop/permissions.yaml:2: "find *" lets find run any command; name the commands instead'
+    ])
   })
 
   it("says when no gate is configured", () => {
