@@ -171,6 +171,8 @@ describe("Decide: commands are matched on what really runs", () => {
       "e''val git status",
       "$'\\x65val' git status",
       'set -- id; "$@"',
+      "sudo /usr/bin/gi? status",
+      "nice nice nice nice nice git status",
       "env -S 'git status'",
       "echo $((x))",
       "echo ${a[$i]}",

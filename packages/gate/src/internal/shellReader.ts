@@ -83,8 +83,10 @@ const inspect = (argv: ReadonlyArray<Word>, depth: number, out: PlanBuilder): bo
   }
   const inner = unwrap(argv)
   if (inner?._tag === "Hidden") out.hidden(joined(argv), inner.reason)
-  else if (inner !== undefined && depth < MAX_DEPTH)
+  else if (inner !== undefined && depth >= MAX_DEPTH) out.hidden(joined(argv), "wrappers nested too deep to read")
+  else if (inner !== undefined)
     for (const command of inner.commands) {
+      // `unwrap` slices the same word objects, so each keeps its `glob` flag.
       if (command.length > 0) inspect(command as ReadonlyArray<Word>, depth + 1, out)
     }
   return false
