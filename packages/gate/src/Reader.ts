@@ -43,7 +43,7 @@ export const read = (request: GateRequest): Plan => {
     if (error instanceof ShellSyntaxError)
       return { units: out.units, floor: out.floor, error: `the shell line does not parse: ${error.message}` }
     if (error instanceof ParserNotLoaded) return { units: out.units, floor: out.floor, error: error.message }
-    throw error
+    return { units: out.units, floor: out.floor, error: `the gate could not read the command: ${String(error)}` }
   }
   if (out.units.length === 0 && out.floor.length === 0)
     return { units: [], floor: [], error: "the shell line runs no command" }

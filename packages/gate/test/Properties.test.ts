@@ -138,7 +138,81 @@ const allowList = {
   ]
 } satisfies Policy
 
+const TOKENS = [
+  "git",
+  "status",
+  "id",
+  "rm",
+  "-rf",
+  "/",
+  "~",
+  ";",
+  "&&",
+  "||",
+  "|",
+  "&",
+  "\n",
+  "$(",
+  ")",
+  "`",
+  "(",
+  "{",
+  "}",
+  "'",
+  '"',
+  "$x",
+  "${a[i]}",
+  "$((1+x))",
+  "[[",
+  "]]",
+  "-eq",
+  "<<EOF\nhi $(id)\nEOF\n",
+  "<<<",
+  ">",
+  "2>&1",
+  "<(",
+  "f()",
+  "function g",
+  "eval",
+  "sh -c",
+  "bash -lc",
+  "sudo",
+  "env A=1",
+  "for i in *; do",
+  "done",
+  "case $x in a)",
+  ";;",
+  "esac",
+  "if",
+  "then",
+  "fi",
+  "coproc",
+  "select s in a; do",
+  "time",
+  "!",
+  "x=1",
+  "export",
+  "declare -a",
+  "@(a|b)",
+  "\\",
+  "é"
+]
+const arbScript = fc.array(fc.constantFrom(...TOKENS), { maxLength: 14 }).map((t) => t.join(" "))
+
 describe("Properties", () => {
+  it.prop(
+    "any shell text gets a decision from the reader; text that does not parse is denied",
+    { script: arbScript, caller: arbCaller, policy: arbPolicy },
+    ({ script, caller, policy }) => {
+      const d = decide(policy, { caller, mode: "exec", argv: [script], shell: true })
+      assert.oneOf(d.action, ["allow", "deny", "ask"])
+      assert.notMatch(d.reason, /the gate could not read/, "the reader handles everything the parser accepts")
+      if (d.reason.startsWith("the shell line does not parse"))
+        assert.deepStrictEqual([d.action, d.rule], ["deny", "floor"])
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
   it.prop(
     "a deny rule for the command wins over every allow, wherever it sits",
     { policy: arbPolicy, caller: arbCaller, argv: arbArgv, at: fc.nat() },
