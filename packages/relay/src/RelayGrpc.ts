@@ -1,12 +1,14 @@
 /**
  * The relay's gRPC surface: `ClientService` and `AgentService` as thin adapters over `RelayCore`. Each call
  * authenticates its `authorization: Bearer` metadata first; domain errors leave as gRPC statuses with the typed
- * error in trailing metadata (`ErrorCodec`).
+ * error in trailing metadata (`ErrorCodec`). This is the wire edge: messages are decoded and encoded here with the
+ * codecs of `@cmdop/protocol`, and the core sees only domain values.
  */
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import * as AttachCodec from "@cmdop/protocol/AttachCodec"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as ExecCodec from "@cmdop/protocol/ExecCodec"
@@ -16,11 +18,19 @@ import * as MachineCodec from "@cmdop/protocol/MachineCodec"
 import * as ShareCodec from "@cmdop/protocol/ShareCodec"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
 import { type ExecInput, RelayCore } from "./RelayCore.js"
 
 const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
+
+/** A client stream's first message (none when it ended at once) and the rest, for the life of the scope. */
+const firstAndRest = <A, E>(
+  requests: Stream.Stream<A, E>
+): Effect.Effect<readonly [Option.Option<A>, Stream.Stream<A, E>], never, Scope.Scope> =>
+  Effect.orElseSucceed(Stream.peel(requests, Sink.head()), () => [Option.none(), Stream.empty] as const)
 
 const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
   core.authenticate(bearerOf(ctx.metadata["authorization"]))
@@ -54,18 +64,16 @@ export const services = Effect.gen(function* () {
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const who = yield* caller(core, ctx)
-          const pull = yield* Stream.toPull(requests)
-          const first = yield* pull.pipe(Effect.orElseSucceed(() => undefined))
-          const start = first ? [...first][0] : undefined
+          const [first, rest] = yield* firstAndRest(requests)
+          const start = Option.getOrUndefined(first)
           if (start?.kind?.$case !== "start")
             return yield* new RelayError({
               reason: "Protocol",
               server: core.server,
               detail: "the first exec message must be ExecStart"
             })
-          const rest = [...first!].slice(1)
           const input: Stream.Stream<ExecInput> | undefined = start.kind.value.stdin
-            ? Stream.concat(Stream.fromIterable(rest), Stream.fromPull(Effect.succeed(pull))).pipe(
+            ? rest.pipe(
                 Stream.filterMap((m): Option.Option<ExecInput> => {
                   const k = m.kind
                   if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
@@ -99,10 +107,8 @@ export const services = Effect.gen(function* () {
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const who = yield* caller(core, ctx)
-          const pull = yield* Stream.toPull(requests)
-          const first = yield* pull.pipe(Effect.orElseSucceed(() => undefined))
-          const messages = first ? [...first] : []
-          const start = messages[0]
+          const [first, rest] = yield* firstAndRest(requests)
+          const start = Option.getOrUndefined(first)
           if (start?.kind?.$case !== "start")
             return yield* new RelayError({
               reason: "Protocol",
@@ -110,10 +116,7 @@ export const services = Effect.gen(function* () {
               detail: "the first attach message must be AttachStart"
             })
           // The client's half-close (or cancel) ends `input`, which detaches this viewer.
-          const input = Stream.concat(
-            Stream.fromIterable(messages.slice(1)),
-            Stream.fromPull(Effect.succeed(pull))
-          ).pipe(
+          const input = rest.pipe(
             Stream.filterMap((m) => Option.fromNullable(AttachCodec.inputFromWire(m))),
             Stream.catchAll(() => Stream.empty)
           )
@@ -133,13 +136,25 @@ export const services = Effect.gen(function* () {
     register: (req, ctx) =>
       Effect.gen(function* () {
         const who = yield* caller(core, ctx)
-        const r = yield* core.register(who, req.identity)
+        if (req.identity === undefined)
+          return yield* new RelayError({
+            reason: "Protocol",
+            server: core.server,
+            detail: "the agent sent no machine identity"
+          })
+        const r = yield* core.register(who, AgentLinkCodec.identityFromWire(req.identity))
         return { machine: MachineCodec.toWire(r.machine), workspaceName: r.workspaceName }
       }).pipe(Effect.mapError(toStatus)),
+    // Messages the relay cannot read (a newer agent's) are skipped.
     connect: (requests, ctx) =>
-      Stream.unwrap(Effect.map(caller(core, ctx), (who) => core.connectAgent(who, requests))).pipe(
-        Stream.mapError(toStatus)
-      )
+      Stream.unwrap(
+        Effect.map(caller(core, ctx), (who) =>
+          core.connectAgent(
+            who,
+            Stream.filterMap(requests, (m) => Option.fromNullable(AgentLinkCodec.agentMessageFromWire(m)))
+          )
+        )
+      ).pipe(Stream.map(AgentLinkCodec.relayMessageToWire), Stream.mapError(toStatus))
   })
 
   return [client, agent] as const
