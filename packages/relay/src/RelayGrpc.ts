@@ -13,7 +13,11 @@ import * as AttachCodec from "@cmdop/protocol/AttachCodec"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as ExecCodec from "@cmdop/protocol/ExecCodec"
 import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import { ClientServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/client"
+import {
+  type AttachRequest,
+  ClientServiceService,
+  type ExecRequest
+} from "@cmdop/protocol/generated/cmdop/connect/v1/client"
 import * as MachineCodec from "@cmdop/protocol/MachineCodec"
 import * as ShareCodec from "@cmdop/protocol/ShareCodec"
 import * as Effect from "effect/Effect"
@@ -36,10 +40,10 @@ const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
   core.authenticate(bearerOf(ctx.metadata["authorization"]))
 
 /** Both services, bound to the `RelayCore` in context. */
-export const services = Effect.gen(function* () {
-  const core = yield* RelayCore
+export const services = Effect.map(RelayCore, (core) => [clientService(core), agentService(core)] as const)
 
-  const client = GrpcServer.service(ClientServiceService, {
+const clientService = (core: RelayCore["Type"]) =>
+  GrpcServer.service(ClientServiceService, {
     whoAmI: (_req, ctx) =>
       Effect.gen(function* () {
         const p = yield* core.whoami(yield* caller(core, ctx))
@@ -60,35 +64,7 @@ export const services = Effect.gen(function* () {
       Effect.gen(function* () {
         return MachineCodec.toWire(yield* core.resolveMachine(yield* caller(core, ctx), req.query))
       }).pipe(Effect.mapError(toStatus)),
-    exec: (requests, ctx) =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const who = yield* caller(core, ctx)
-          const [first, rest] = yield* firstAndRest(requests)
-          const start = Option.getOrUndefined(first)
-          if (start?.kind?.$case !== "start")
-            return yield* new RelayError({
-              reason: "Protocol",
-              server: core.server,
-              detail: "the first exec message must be ExecStart"
-            })
-          const input: Stream.Stream<ExecInput> | undefined = start.kind.value.stdin
-            ? rest.pipe(
-                Stream.filterMap((m): Option.Option<ExecInput> => {
-                  const k = m.kind
-                  if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
-                  if (k?.$case === "eof") return Option.some({ _tag: "Eof" })
-                  return Option.none()
-                }),
-                Stream.takeUntil((i) => i._tag === "Eof"),
-                Stream.catchAll(() => Stream.succeed<ExecInput>({ _tag: "Eof" }))
-              )
-            : undefined
-          return core
-            .exec(who, ExecCodec.startFromWire(start.kind.value), input)
-            .pipe(Stream.map(ExecCodec.eventToWire))
-        })
-      ).pipe(Stream.mapError(toStatus)),
+    exec: (requests, ctx) => exec(core, requests, ctx),
     createShare: (req, ctx) =>
       Effect.gen(function* () {
         const minted = yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
@@ -103,28 +79,7 @@ export const services = Effect.gen(function* () {
       Effect.gen(function* () {
         return ShareCodec.toWire(yield* core.revokeShare(yield* caller(core, ctx), req.id))
       }).pipe(Effect.mapError(toStatus)),
-    attach: (requests, ctx) =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const who = yield* caller(core, ctx)
-          const [first, rest] = yield* firstAndRest(requests)
-          const start = Option.getOrUndefined(first)
-          if (start?.kind?.$case !== "start")
-            return yield* new RelayError({
-              reason: "Protocol",
-              server: core.server,
-              detail: "the first attach message must be AttachStart"
-            })
-          // The client's half-close (or cancel) ends `input`, which detaches this viewer.
-          const input = rest.pipe(
-            Stream.filterMap((m) => Option.fromNullable(AttachCodec.inputFromWire(m))),
-            Stream.catchAll(() => Stream.empty)
-          )
-          return core
-            .attach(who, AttachCodec.startFromWire(start.kind.value), input)
-            .pipe(Stream.map(AttachCodec.eventToWire))
-        })
-      ).pipe(Stream.mapError(toStatus)),
+    attach: (requests, ctx) => attach(core, requests, ctx),
     listSessions: (req, ctx) =>
       Effect.gen(function* () {
         const r = yield* core.listSessions(yield* caller(core, ctx), req.machine)
@@ -132,7 +87,8 @@ export const services = Effect.gen(function* () {
       }).pipe(Effect.mapError(toStatus))
   })
 
-  const agent = GrpcServer.service(AgentServiceService, {
+const agentService = (core: RelayCore["Type"]) =>
+  GrpcServer.service(AgentServiceService, {
     register: (req, ctx) =>
       Effect.gen(function* () {
         const who = yield* caller(core, ctx)
@@ -157,5 +113,63 @@ export const services = Effect.gen(function* () {
       ).pipe(Stream.map(AgentLinkCodec.relayMessageToWire), Stream.mapError(toStatus))
   })
 
-  return [client, agent] as const
-})
+/** `ClientService.Exec`: `ExecStart` first, then stdin (when asked for) up to `eof`. */
+const exec = (
+  core: RelayCore["Type"],
+  requests: Stream.Stream<ExecRequest, GrpcStatusError>,
+  ctx: GrpcServer.CallContext
+) =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const who = yield* caller(core, ctx)
+      const [first, rest] = yield* firstAndRest(requests)
+      const start = Option.getOrUndefined(first)
+      if (start?.kind?.$case !== "start")
+        return yield* new RelayError({
+          reason: "Protocol",
+          server: core.server,
+          detail: "the first exec message must be ExecStart"
+        })
+      const input: Stream.Stream<ExecInput> | undefined = start.kind.value.stdin
+        ? rest.pipe(
+            Stream.filterMap((m): Option.Option<ExecInput> => {
+              const k = m.kind
+              if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
+              if (k?.$case === "eof") return Option.some({ _tag: "Eof" })
+              return Option.none()
+            }),
+            Stream.takeUntil((i) => i._tag === "Eof"),
+            Stream.catchAll(() => Stream.succeed<ExecInput>({ _tag: "Eof" }))
+          )
+        : undefined
+      return core.exec(who, ExecCodec.startFromWire(start.kind.value), input).pipe(Stream.map(ExecCodec.eventToWire))
+    })
+  ).pipe(Stream.mapError(toStatus))
+
+/** `ClientService.Attach`: `AttachStart` first, then input and resizes until the client half-closes. */
+const attach = (
+  core: RelayCore["Type"],
+  requests: Stream.Stream<AttachRequest, GrpcStatusError>,
+  ctx: GrpcServer.CallContext
+) =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const who = yield* caller(core, ctx)
+      const [first, rest] = yield* firstAndRest(requests)
+      const start = Option.getOrUndefined(first)
+      if (start?.kind?.$case !== "start")
+        return yield* new RelayError({
+          reason: "Protocol",
+          server: core.server,
+          detail: "the first attach message must be AttachStart"
+        })
+      // The client's half-close (or cancel) ends `input`, which detaches this viewer.
+      const input = rest.pipe(
+        Stream.filterMap((m) => Option.fromNullable(AttachCodec.inputFromWire(m))),
+        Stream.catchAll(() => Stream.empty)
+      )
+      return core
+        .attach(who, AttachCodec.startFromWire(start.kind.value), input)
+        .pipe(Stream.map(AttachCodec.eventToWire))
+    })
+  ).pipe(Stream.mapError(toStatus))
