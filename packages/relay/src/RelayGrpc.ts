@@ -22,19 +22,16 @@ import * as MachineCodec from "@cmdop/protocol/MachineCodec"
 import * as ShareCodec from "@cmdop/protocol/ShareCodec"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
+import { firstAndRest } from "./internal/firstAndRest.js"
 import { type ExecInput, RelayCore } from "./RelayCore.js"
 
 const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
 
-/** A client stream's first message (none when it ended at once) and the rest, for the life of the scope. */
-const firstAndRest = <A, E>(
-  requests: Stream.Stream<A, E>
-): Effect.Effect<readonly [Option.Option<A>, Stream.Stream<A, E>], never, Scope.Scope> =>
-  Effect.orElseSucceed(Stream.peel(requests, Sink.head()), () => [Option.none(), Stream.empty] as const)
+/** A client stream's first message (none when it ended or failed at once) and the rest, for the life of the scope. */
+const startAndRest = <A, E>(requests: Stream.Stream<A, E>) =>
+  Effect.orElseSucceed(firstAndRest(requests), () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const)
 
 const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
   core.authenticate(bearerOf(ctx.metadata["authorization"]))
@@ -122,7 +119,7 @@ const exec = (
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const who = yield* caller(core, ctx)
-      const [first, rest] = yield* firstAndRest(requests)
+      const [first, rest] = yield* startAndRest(requests)
       const start = Option.getOrUndefined(first)
       if (start?.kind?.$case !== "start")
         return yield* new RelayError({
@@ -155,7 +152,7 @@ const attach = (
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const who = yield* caller(core, ctx)
-      const [first, rest] = yield* firstAndRest(requests)
+      const [first, rest] = yield* startAndRest(requests)
       const start = Option.getOrUndefined(first)
       if (start?.kind?.$case !== "start")
         return yield* new RelayError({

@@ -22,13 +22,13 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
+import { firstAndRest } from "./firstAndRest.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
@@ -71,7 +71,7 @@ const register = Effect.fn("RelayCore.register")(function* (
 
 /** The agent's `Hello`, or a protocol error when the stream starts with anything else (or nothing, in time). */
 const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMessage, E>) =>
-  Stream.peel(incoming, Sink.head()).pipe(
+  firstAndRest(incoming).pipe(
     Effect.timeoutFail({ duration: HELLO_TIMEOUT, onTimeout: () => Option.none() }),
     Effect.catchAll(() =>
       Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the agent sent no Hello" }))
