@@ -7,7 +7,6 @@ import * as Schema from "effect/Schema"
 export class AccountError extends Schema.TaggedError<AccountError>()("AccountError", {
   reason: Schema.Literal(
     "InvalidCredentials",
-    "PasswordNotSet",
     "WeakPassword",
     "InvalidEmail",
     "SessionInvalid",
@@ -26,8 +25,6 @@ export class AccountError extends Schema.TaggedError<AccountError>()("AccountErr
     switch (this.reason) {
       case "InvalidCredentials":
         return "the email or password is wrong; try again, or ask the relay's operator for a sign-in link"
-      case "PasswordNotSet":
-        return "no password is set for this account yet; open the sign-in link the relay's operator gave you"
       case "WeakPassword":
         return this.detail ?? "the password is too weak"
       case "InvalidEmail":
