@@ -66,16 +66,22 @@ export class Accounts extends Context.Tag("@cmdop/accounts/Accounts")<
   Accounts,
   {
     /**
-     * Adds a person to a workspace with a role, creating the user when the email is new, and issues a sign-in
-     * link (where they set their password). The relay host may do this for any workspace; a user must be an
-     * owner of it. Fails with `InvalidEmail`, `NotOwner` or `LastOwner` (demoting the last owner).
+     * Adds a person to a workspace with a role (or changes their role), creating the user when the email is new.
+     * A sign-in link (where they set their password) comes back when the user was created by this call, or
+     * always for the relay host; an owner adding someone who already has an account gets none, since a link
+     * resets the password and so would hand the owner that person's account. The relay host may do this for any
+     * workspace; a user must be an owner of it. Fails with `InvalidEmail`, `NotOwner` or `LastOwner` (demoting
+     * the last owner).
      */
     readonly addMember: (input: {
       readonly actor: Actor
       readonly email: string
       readonly workspaceId: WorkspaceId
       readonly role: Role
-    }) => Effect.Effect<{ readonly user: User; readonly link: SignInLink }, AccountError | AccountStoreError>
+    }) => Effect.Effect<
+      { readonly user: User; readonly link: SignInLink | undefined },
+      AccountError | AccountStoreError
+    >
     /** Removes a member (owners, or the relay host). Fails with `NotOwner`, `LastOwner` or `NotAMember`. */
     readonly removeMember: (input: {
       readonly actor: Actor

@@ -1,6 +1,7 @@
 import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as Accounts from "@cmdop/accounts/Accounts"
 import * as Secrets from "@cmdop/accounts/Secrets"
+import { Email } from "@cmdop/accounts/Email"
 import { WorkspaceId } from "@cmdop/domain/Machine"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -27,7 +28,7 @@ const alice = Effect.gen(function* () {
     workspaceId: acme,
     role: "owner"
   })
-  const signedIn = yield* accounts.redeemSignInLink(added.link.token, password)
+  const signedIn = yield* accounts.redeemSignInLink(added.link!.token, password)
   return { ...added, signedIn }
 })
 
@@ -42,21 +43,22 @@ describe("Accounts", () => {
         workspaceId: acme,
         role: "owner"
       })
+      const link = added.link!
       assert.strictEqual(added.user.email, "alice@example.com")
       assert.strictEqual(added.user.activeWorkspaceId, acme)
-      assert.strictEqual(added.link.expiresAt, 24 * 3_600_000)
-      assert.notInclude(String(added.link.token), Redacted.value(added.link.token))
+      assert.strictEqual(link.expiresAt, 24 * 3_600_000)
+      assert.notInclude(String(link.token), Redacted.value(link.token))
 
-      const weak = yield* Effect.either(accounts.redeemSignInLink(added.link.token, Redacted.make("short")))
+      const weak = yield* Effect.either(accounts.redeemSignInLink(link.token, Redacted.make("short")))
       assert.strictEqual(reasonOf(weak), "WeakPassword", "a weak password does not use up the link")
-      const signedIn = yield* accounts.redeemSignInLink(added.link.token, password)
+      const signedIn = yield* accounts.redeemSignInLink(link.token, password)
       assert.strictEqual(signedIn.user.id, added.user.id)
       assert.strictEqual(signedIn.csrfToken, Secrets.csrfToken(signedIn.sessionId))
       const stored = Redacted.value(Option.getOrThrow(yield* store.getPasswordHash(added.user.id)))
       assert.match(stored, /^\$argon2id\$v=19\$/)
       assert.notInclude(stored, Redacted.value(password))
 
-      const again = yield* Effect.either(accounts.redeemSignInLink(added.link.token, password))
+      const again = yield* Effect.either(accounts.redeemSignInLink(link.token, password))
       assert.strictEqual(reasonOf(again), "SignInLinkUsed")
 
       const late = yield* accounts.issueSignInLink(added.user.id, "relay-host")
@@ -175,6 +177,43 @@ describe("Accounts", () => {
         [owner.id, "member.role-changed"],
         [bob.id, "member.removed"]
       ])
+    }).pipe(Effect.provide(services))
+  )
+
+  it.effect("an owner gets a sign-in link only for a person new to the relay; a refused add creates nobody", () =>
+    Effect.gen(function* () {
+      const accounts = yield* Accounts.Accounts
+      const store = yield* AccountStore.AccountStore
+      const { user: owner } = yield* alice
+      const invited = yield* accounts.addMember({
+        actor: owner.id,
+        email: "dan@example.com",
+        workspaceId: acme,
+        role: "member"
+      })
+      assert.isDefined(invited.link, "a new person needs the link to set a password")
+      // Erin already has an account (in beta); acme's owner must not receive a link that resets her password.
+      const erin = yield* accounts.addMember({
+        actor: "relay-host",
+        email: "erin@example.com",
+        workspaceId: beta,
+        role: "owner"
+      })
+      assert.isDefined(erin.link, "the relay host always gets one")
+      const added = yield* accounts.addMember({
+        actor: owner.id,
+        email: "erin@example.com",
+        workspaceId: acme,
+        role: "viewer"
+      })
+      assert.isUndefined(added.link)
+      assert.strictEqual(added.user.id, erin.user.id)
+
+      const refused = yield* Effect.either(
+        accounts.addMember({ actor: invited.user.id, email: "frank@example.com", workspaceId: acme, role: "viewer" })
+      )
+      assert.strictEqual(reasonOf(refused), "NotOwner")
+      assert.isTrue(Option.isNone(yield* store.findUserByEmail(Email.make("frank@example.com"))))
     }).pipe(Effect.provide(services))
   )
 

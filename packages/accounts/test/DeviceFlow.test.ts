@@ -231,6 +231,15 @@ describe("device authorization grant (RFC 8628) through oauth4webapi", () => {
       const foreign = yield* Effect.either(h.oauth.approveDevice(user.id, device.user_code, WorkspaceId.make("ws_x")))
       assert.strictEqual(Either.isLeft(foreign) && foreign.left.reason, "NotAMember")
       yield* h.oauth.approveDevice(user.id, device.user_code, beta)
+      // A second approval of the same code is refused and switches nothing.
+      const { acme } = yield* Effect.map(h.store.listMemberships(user.id), (ms) => ({
+        acme: ms.find((m) => m.workspaceId !== beta)!.workspaceId
+      }))
+      yield* h.store.setActiveWorkspace(user.id, acme)
+      const twice = yield* Effect.either(h.oauth.approveDevice(user.id, device.user_code, beta))
+      assert.strictEqual(Either.isLeft(twice) && twice.left.reason, "InvalidUserCode")
+      assert.strictEqual((yield* h.store.getUser(user.id)).activeWorkspaceId, acme)
+      yield* h.store.setActiveWorkspace(user.id, beta)
       const tokens = right(yield* pollToken(h, device.device_code))
       assert.deepStrictEqual(
         [

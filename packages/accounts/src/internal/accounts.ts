@@ -93,10 +93,12 @@ export const make = (config: AccountsConfig) =>
           const address = Email.fromInput(email)
           if (Either.isLeft(address)) return yield* new AccountError({ reason: "InvalidEmail", detail: email })
           const existing = yield* store.findUserByEmail(address.right)
+          // The change is checked before a new user is created, so a refused call leaves nothing behind.
+          const before = yield* checkChange(actor, workspaceId, Option.getOrUndefined(existing)?.id, role)
           const user = Option.isSome(existing) ? existing.value : yield* store.createUser(address.right)
-          if (Option.isNone(existing))
+          if (Option.isNone(existing)) {
             yield* audit({ actor, action: "user.created", subject: user.id, detail: user.email })
-          const before = yield* checkChange(actor, workspaceId, user.id, role)
+          }
           yield* store.putMembership(user.id, workspaceId, role)
           yield* audit({
             actor,
@@ -105,7 +107,8 @@ export const make = (config: AccountsConfig) =>
             workspaceId,
             detail: before === undefined ? `${user.email} as ${role}` : `${user.email}: ${before} → ${role}`
           })
-          return { user: yield* store.getUser(user.id), link: yield* issueLink(user, actor) }
+          const link = Option.isNone(existing) || actor === "relay-host" ? yield* issueLink(user, actor) : undefined
+          return { user: yield* store.getUser(user.id), link }
         }),
 
       removeMember: ({ actor, userId, workspaceId }) =>

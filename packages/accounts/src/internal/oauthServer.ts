@@ -59,7 +59,10 @@ export const make = (config: OAuthConfig) =>
         return { code: found.value, hash: Secrets.hashUserCode(normalized) }
       })
 
-    /** The workspace an approval binds: the chosen one (a membership is required) or the active one. */
+    /**
+     * The workspace an approval binds: the chosen one (a membership is required) or the active one; `switchTo`
+     * when the chosen one must become active.
+     */
     const approvalWorkspace = (userId: UserId, chosen: WorkspaceId | undefined) =>
       Effect.gen(function* () {
         const user = yield* store.getUser(userId)
@@ -68,24 +71,35 @@ export const make = (config: OAuthConfig) =>
           if (Option.isNone(yield* store.getMembership(userId, chosen))) {
             return yield* new AccountError({ reason: "NotAMember", detail: chosen })
           }
-          if (user.activeWorkspaceId !== chosen) yield* store.setActiveWorkspace(userId, chosen)
-          return chosen
+          return { workspaceId: chosen, switchTo: user.activeWorkspaceId !== chosen }
         }
         if (user.activeWorkspaceId === undefined) return yield* new AccountError({ reason: "NoWorkspace" })
-        return user.activeWorkspaceId
+        return { workspaceId: user.activeWorkspaceId, switchTo: false }
       })
 
     const decide = (userId: UserId, userCode: string, approve: boolean, chosen?: WorkspaceId) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const { code, hash } = yield* pendingCode(userCode, now)
-        const workspaceId = approve ? yield* approvalWorkspace(userId, chosen) : undefined
+        const target = approve ? yield* approvalWorkspace(userId, chosen) : undefined
+        const workspaceId = target?.workspaceId
         yield* store.decideDeviceCode(hash, now, approve ? { approve, userId, workspaceId } : { approve, userId }).pipe(
           Effect.catchIf(
             (e) => e.reason === "DeviceCodeNotFound" || e.reason === "DeviceCodeNotPending",
             () => new AccountError({ reason: "InvalidUserCode" })
           )
         )
+        if (target?.switchTo === true) {
+          yield* store.setActiveWorkspace(userId, target.workspaceId)
+          yield* audit({
+            actor: userId,
+            action: "workspace.activated",
+            subject: userId,
+            workspaceId: target.workspaceId,
+            detail: "at device approval",
+            at: now
+          })
+        }
         yield* audit({
           actor: userId,
           action: approve ? "device.approved" : "device.denied",
