@@ -62,7 +62,9 @@ const expectedTables = [
   "device_codes",
   "oauth_grants",
   "oauth_tokens",
-  "account_audit"
+  "account_audit",
+  "sso_domains",
+  "sso_identities"
 ]
 
 /** The tables the migrations create, as the catalog of each dialect lists them. */
@@ -79,7 +81,10 @@ const tableNames = Effect.gen(function* () {
 
 /** Migrating twice applies the schema once; building the store again on the same database sees the data. */
 const migrationsAreIdempotent = Effect.gen(function* () {
-  assert.deepStrictEqual(yield* AccountStore.migrate, [[1, "accounts"]])
+  assert.deepStrictEqual(yield* AccountStore.migrate, [
+    [1, "accounts"],
+    [2, "sso"]
+  ])
   assert.deepStrictEqual(yield* AccountStore.migrate, [])
   assert.includeMembers(yield* tableNames, [...expectedTables, AccountStore.migrationsTable])
   const email = Email.make(`again-${randomBytes(4).toString("hex")}@example.com`)

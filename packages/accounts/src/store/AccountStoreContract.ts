@@ -403,6 +403,58 @@ export const accountStoreContract = (name: string, storeLayer: Layer.Layer<Accou
       })
     )
 
+    it.effect("domain rules for single sign-on are kept per workspace and found by domain", () =>
+      Effect.gen(function* () {
+        const store = yield* AccountStore
+        const domain = `corp-${suffix()}.example`
+        const [acme, beta] = [freshWorkspace(), freshWorkspace()].sort()
+        const rule = yield* store.putDomainRule(acme, domain, "viewer")
+        assert.deepStrictEqual([rule.workspaceId, rule.domain, rule.role], [acme, domain, "viewer"])
+        const changed = yield* store.putDomainRule(acme, domain, "member")
+        assert.deepStrictEqual([changed.role, changed.createdAt], ["member", rule.createdAt])
+        yield* store.putDomainRule(beta, domain, "viewer")
+        yield* store.putDomainRule(acme, `other-${domain}`, "viewer")
+        assert.deepStrictEqual(
+          (yield* store.rulesForDomain(domain)).map((r) => [r.workspaceId, r.role]),
+          [
+            [acme, "member"],
+            [beta, "viewer"]
+          ]
+        )
+        assert.deepStrictEqual(
+          (yield* store.listDomainRules(acme)).map((r) => r.domain),
+          [domain, `other-${domain}`]
+        )
+        yield* store.removeDomainRule(acme, domain)
+        yield* store.removeDomainRule(acme, domain)
+        assert.deepStrictEqual(
+          (yield* store.rulesForDomain(domain)).map((r) => r.workspaceId),
+          [beta]
+        )
+      })
+    )
+
+    it.effect("an OpenID identity links to one user, and a user to one subject per issuer", () =>
+      Effect.gen(function* () {
+        const store = yield* AccountStore
+        const issuer = `https://idp-${suffix()}.example`
+        const alice = yield* store.createUser(freshEmail("sso-a"))
+        const bob = yield* store.createUser(freshEmail("sso-b"))
+        assert.isTrue(Option.isNone(yield* store.findSsoIdentity(issuer, "sub-a")))
+        yield* store.linkSsoIdentity(issuer, "sub-a", alice.id)
+        yield* store.linkSsoIdentity(issuer, "sub-a", alice.id)
+        assert.strictEqual(some(yield* store.findSsoIdentity(issuer, "sub-a")), alice.id)
+        yield* failure(store.linkSsoIdentity(issuer, "sub-a", bob.id), "SsoIdentityConflict")
+        yield* failure(store.linkSsoIdentity(issuer, "sub-other", alice.id), "SsoIdentityConflict")
+        yield* store.linkSsoIdentity(`${issuer}/second`, "sub-a", bob.id)
+        assert.strictEqual(some(yield* store.findSsoIdentity(`${issuer}/second`, "sub-a")), bob.id)
+        yield* failure(
+          store.linkSsoIdentity(issuer, "sub-x", "usr_000000000000000000000002" as typeof bob.id),
+          "UserNotFound"
+        )
+      })
+    )
+
     it.effect("the audit trail keeps who, what, where and when, in order, filtered by workspace or user", () =>
       Effect.gen(function* () {
         const store = yield* AccountStore

@@ -15,6 +15,7 @@ export class AccountStoreError extends Schema.TaggedError<AccountStoreError>()("
     "SignInLinkExpired",
     "DeviceCodeNotFound",
     "DeviceCodeNotPending",
+    "SsoIdentityConflict",
     "Sql"
   ),
   /** What the failure is about: an email, a user id, a workspace id, or the store operation. */
@@ -40,6 +41,8 @@ export class AccountStoreError extends Schema.TaggedError<AccountStoreError>()("
         return 'this code is not valid or has expired; run "cmdop login" again for a new one'
       case "DeviceCodeNotPending":
         return 'this code was already used; run "cmdop login" again for a new one'
+      case "SsoIdentityConflict":
+        return `this account is already linked to another identity of the sign-on provider ${this.subject}; sign in with that identity, or ask the relay's operator`
       case "Sql":
         return `the account database failed during ${this.subject}${this.detail === undefined ? "" : ` (${this.detail})`}; check that the database is reachable and writable, then try again`
     }

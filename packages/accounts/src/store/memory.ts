@@ -13,6 +13,7 @@ import {
   AuditEvent,
   compare,
   DeviceCodeRecord,
+  DomainRule,
   Grant,
   Membership,
   type NewTokenPair,
@@ -50,6 +51,8 @@ interface State {
   readonly grants: ReadonlyArray<Grant>
   readonly tokens: ReadonlyArray<TokenRow>
   readonly audit: ReadonlyArray<AuditEvent>
+  readonly domainRules: ReadonlyArray<DomainRule>
+  readonly identities: ReadonlyArray<{ readonly issuer: string; readonly subject: string; readonly userId: UserId }>
 }
 
 const empty: State = {
@@ -61,7 +64,9 @@ const empty: State = {
   codes: [],
   grants: [],
   tokens: [],
-  audit: []
+  audit: [],
+  domainRules: [],
+  identities: []
 }
 
 const fail = (reason: AccountStoreError["reason"], subject: string) =>
@@ -322,6 +327,46 @@ export const make: Effect.Effect<AccountStore["Type"]> = Effect.gen(function* ()
           workspaceId: target,
           membership: membershipIn(s, user.id, target)
         })
+      }),
+
+    putDomainRule: (workspaceId, domain, role) =>
+      update((s) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const existing = s.domainRules.find((r) => r.workspaceId === workspaceId && r.domain === domain)
+          const rule = new DomainRule({ workspaceId, domain, role, createdAt: existing?.createdAt ?? now })
+          return [rule, { ...s, domainRules: [...s.domainRules.filter((r) => r !== existing), rule] }] as const
+        })
+      ),
+    removeDomainRule: (workspaceId, domain) =>
+      update((s) =>
+        Effect.succeed([
+          undefined,
+          { ...s, domainRules: s.domainRules.filter((r) => !(r.workspaceId === workspaceId && r.domain === domain)) }
+        ] as const)
+      ),
+    listDomainRules: (workspaceId) =>
+      Effect.map(read, (s) =>
+        s.domainRules.filter((r) => r.workspaceId === workspaceId).sort((a, b) => compare(a.domain, b.domain))
+      ),
+    rulesForDomain: (domain) =>
+      Effect.map(read, (s) =>
+        s.domainRules.filter((r) => r.domain === domain).sort((a, b) => compare(a.workspaceId, b.workspaceId))
+      ),
+    findSsoIdentity: (issuer, subject) =>
+      Effect.map(read, (s) =>
+        Option.fromNullable(s.identities.find((i) => i.issuer === issuer && i.subject === subject)?.userId)
+      ),
+    linkSsoIdentity: (issuer, subject, userId) =>
+      update((s) => {
+        const bySubject = s.identities.find((i) => i.issuer === issuer && i.subject === subject)
+        const byUser = s.identities.find((i) => i.issuer === issuer && i.userId === userId)
+        if (bySubject !== undefined && bySubject.userId === userId) return Effect.succeed([undefined, s] as const)
+        if (bySubject !== undefined || byUser !== undefined) return fail("SsoIdentityConflict", issuer)
+        if (!s.users.some((u) => u.id === userId)) return fail("UserNotFound", userId)
+        return Effect.succeed([
+          undefined,
+          { ...s, identities: [...s.identities, { issuer, subject, userId }] }
+        ] as const)
       }),
 
     appendAudit: (event) =>

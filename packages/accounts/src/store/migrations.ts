@@ -100,8 +100,32 @@ const init = Effect.gen(function* () {
   yield* sql`CREATE INDEX account_audit_workspace ON account_audit (workspace_id)`
 })
 
+/**
+ * Single sign-on: which email domains may join a workspace (with which role), and which identity of which
+ * OpenID provider (issuer, subject) belongs to which user; a user has at most one subject per issuer.
+ */
+const sso = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE sso_domains (
+    workspace_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, domain)
+  )`
+  yield* sql`CREATE INDEX sso_domains_domain ON sso_domains (domain)`
+  yield* sql`CREATE TABLE sso_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+  )`
+  yield* sql`CREATE UNIQUE INDEX sso_identities_user ON sso_identities (issuer, user_id)`
+})
+
 /** Every migration, by `<id>_<name>`. */
-export const migrations = { "0001_accounts": init }
+export const migrations = { "0001_accounts": init, "0002_sso": sso }
 
 /**
  * Applies the migrations not yet recorded and returns them (empty when the schema is current). Safe to run on

@@ -156,6 +156,14 @@ export interface AccessTokenFacts {
   readonly membership: Membership | undefined
 }
 
+/** A workspace's rule for single sign-on: people with a verified email in `domain` may join it as `role`. */
+export class DomainRule extends Schema.Class<DomainRule>("DomainRule")({
+  workspaceId: WorkspaceId,
+  domain: Schema.String,
+  role: Role,
+  createdAt: Schema.Number
+}) {}
+
 /** Listing order of users and members: email, then id. */
 export const userOrder = (a: User, b: User): number => compare(a.email, b.email) || compare(a.id, b.id)
 

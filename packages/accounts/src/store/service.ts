@@ -17,6 +17,7 @@ import type {
   AuditEvent,
   AuditFilter,
   DeviceCodeRecord,
+  DomainRule,
   Grant,
   Member,
   Membership,
@@ -149,6 +150,33 @@ export class AccountStore extends Context.Tag("@cmdop/accounts/AccountStore")<
       accessHash: string,
       workspaceId: WorkspaceId | undefined
     ) => Effect.Effect<Option.Option<AccessTokenFacts>, AccountStoreError>
+
+    /** Lets people of `domain` join the workspace as `role` through single sign-on (replaces an earlier rule). */
+    readonly putDomainRule: (
+      workspaceId: WorkspaceId,
+      domain: string,
+      role: Role
+    ) => Effect.Effect<DomainRule, AccountStoreError>
+    /** Removes the rule. Idempotent. */
+    readonly removeDomainRule: (workspaceId: WorkspaceId, domain: string) => Effect.Effect<void, AccountStoreError>
+    /** The workspace's rules by domain. */
+    readonly listDomainRules: (workspaceId: WorkspaceId) => Effect.Effect<ReadonlyArray<DomainRule>, AccountStoreError>
+    /** Every rule for `domain`, by workspace id. */
+    readonly rulesForDomain: (domain: string) => Effect.Effect<ReadonlyArray<DomainRule>, AccountStoreError>
+    /** The user an OpenID identity belongs to. */
+    readonly findSsoIdentity: (
+      issuer: string,
+      subject: string
+    ) => Effect.Effect<Option.Option<UserId>, AccountStoreError>
+    /**
+     * Links an OpenID identity to a user. Idempotent for the same link; fails with `SsoIdentityConflict` when the
+     * identity belongs to another user or the user already has another subject at that issuer.
+     */
+    readonly linkSsoIdentity: (
+      issuer: string,
+      subject: string,
+      userId: UserId
+    ) => Effect.Effect<void, AccountStoreError>
 
     /** Appends an event to the audit trail. */
     readonly appendAudit: (event: NewAuditEvent) => Effect.Effect<void, AccountStoreError>

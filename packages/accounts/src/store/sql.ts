@@ -18,6 +18,7 @@ import { compare, User, type UserId, userOrder, WebSession } from "./records.js"
 import type { AccountStore } from "./service.js"
 import * as Rows from "./sqlRows.js"
 import * as sqlOAuth from "./sqlOAuth.js"
+import * as sqlSso from "./sqlSso.js"
 import { helpers } from "./sqlSupport.js"
 import * as Transitions from "./transitions.js"
 
@@ -65,6 +66,7 @@ export const make: Effect.Effect<AccountStore["Type"], AccountStoreError, SqlCli
 
     return {
       ...sqlOAuth.make(sql),
+      ...sqlSso.make(sql),
 
       createUser: (email) =>
         transaction("createUser")(
@@ -257,6 +259,9 @@ export const make: Effect.Effect<AccountStore["Type"], AccountStoreError, SqlCli
                 .map((e) => e.event)
           )
         )
-    } satisfies Omit<AccountStore["Type"], keyof ReturnType<typeof sqlOAuth.make>>
+    } satisfies Omit<
+      AccountStore["Type"],
+      keyof ReturnType<typeof sqlOAuth.make> | keyof ReturnType<typeof sqlSso.make>
+    >
   }
 )
