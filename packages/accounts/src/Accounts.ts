@@ -15,6 +15,7 @@ import type {
   AccountStore,
   AccountStoreError,
   AuditEvent,
+  DomainRule,
   Membership,
   NewAuditEvent,
   User,
@@ -115,6 +116,11 @@ export class Accounts extends Context.Tag("@cmdop/accounts/Accounts")<
       email: string,
       password: Redacted.Redacted<string>
     ) => Effect.Effect<SignedIn, AccountError | AccountStoreError>
+    /**
+     * Starts a web session for a user whose identity the caller has verified another way (single sign-on); `via`
+     * names the way for the audit. Fails with `UserDisabled`.
+     */
+    readonly signInVerified: (userId: UserId, via: string) => Effect.Effect<SignedIn, AccountError | AccountStoreError>
     /** The session behind a cookie value. Fails with `SessionInvalid` (unknown, expired, or a disabled user). */
     readonly session: (
       sessionId: Redacted.Redacted<string>
@@ -135,6 +141,21 @@ export class Accounts extends Context.Tag("@cmdop/accounts/Accounts")<
     ) => Effect.Effect<User, AccountError | AccountStoreError>
     /** Disables or re-enables a user (relay host); disabling ends their sessions and OAuth grants at once. */
     readonly setDisabled: (userId: UserId, disabled: boolean) => Effect.Effect<User, AccountStoreError>
+    /**
+     * Lets people with a verified email in `domain` join the workspace as `role` through single sign-on, or stops
+     * it (`role` absent). Owners only (or the relay host). Fails with `NotOwner`.
+     */
+    readonly setDomainRule: (input: {
+      readonly actor: Actor
+      readonly workspaceId: WorkspaceId
+      readonly domain: string
+      readonly role: Role | undefined
+    }) => Effect.Effect<void, AccountError | AccountStoreError>
+    /** The workspace's domain rules, to its owners (or the relay host). Fails with `NotOwner`. */
+    readonly listDomainRules: (
+      actor: Actor,
+      workspaceId: WorkspaceId
+    ) => Effect.Effect<ReadonlyArray<DomainRule>, AccountError | AccountStoreError>
     /** Records an event of the relay's (key created/rotated/revoked, machine migrated) in the audit trail. */
     readonly record: (event: NewAuditEvent) => Effect.Effect<void, AccountStoreError>
     /** A workspace's audit trail, to its owners (or the relay host). Fails with `NotOwner`. */

@@ -163,6 +163,14 @@ export const make = (config: AccountsConfig) =>
           return yield* startSession(user.value)
         }),
 
+      signInVerified: (userId, via) =>
+        Effect.gen(function* () {
+          const user = yield* store.getUser(userId)
+          if (user.disabled) return yield* new AccountError({ reason: "UserDisabled" })
+          yield* audit({ actor: user.id, action: "login.succeeded", subject: user.id, detail: via })
+          return yield* startSession(user)
+        }),
+
       session: (sessionId) =>
         Effect.gen(function* () {
           const found = yield* store.getWebSession(Secrets.hashSecret(sessionId))
@@ -226,6 +234,32 @@ export const make = (config: AccountsConfig) =>
             detail: user.email
           })
           return user
+        }),
+
+      setDomainRule: ({ actor, domain, role, workspaceId }) =>
+        Effect.gen(function* () {
+          const actorRole = yield* roleOf(actor, workspaceId)
+          if (actorRole === undefined || !Role.can(actorRole, "members.manage")) {
+            return yield* new AccountError({ reason: "NotOwner" })
+          }
+          const normalized = domain.trim().toLowerCase().replace(/^@/, "")
+          if (role === undefined) yield* store.removeDomainRule(workspaceId, normalized)
+          else yield* store.putDomainRule(workspaceId, normalized, role)
+          yield* audit({
+            actor,
+            action: "member.role-changed",
+            subject: `@${normalized}`,
+            workspaceId,
+            detail: role === undefined ? "single sign-on closed for the domain" : `single sign-on joins as ${role}`
+          })
+        }),
+
+      listDomainRules: (actor, workspaceId) =>
+        Effect.gen(function* () {
+          const role = yield* roleOf(actor, workspaceId)
+          if (role === undefined || !Role.can(role, "members.manage"))
+            return yield* new AccountError({ reason: "NotOwner" })
+          return yield* store.listDomainRules(workspaceId)
         }),
 
       record: (event) => store.appendAudit(event),
