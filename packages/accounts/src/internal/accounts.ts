@@ -247,7 +247,7 @@ export const make = (config: AccountsConfig) =>
           else yield* store.putDomainRule(workspaceId, normalized, role)
           yield* audit({
             actor,
-            action: "member.role-changed",
+            action: "domain-rule.changed",
             subject: `@${normalized}`,
             workspaceId,
             detail: role === undefined ? "single sign-on closed for the domain" : `single sign-on joins as ${role}`

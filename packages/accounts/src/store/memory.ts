@@ -369,6 +369,24 @@ export const make: Effect.Effect<AccountStore["Type"]> = Effect.gen(function* ()
         ] as const)
       }),
 
+    purgeExpired: (now) =>
+      update((s) => {
+        const next: State = {
+          ...s,
+          sessions: s.sessions.filter(([, session]) => session.expiresAt > now),
+          links: s.links.filter((l) => l.expiresAt > now),
+          codes: s.codes.filter((c) => c.expiresAt > now),
+          tokens: s.tokens.filter((t) => t.expiresAt > now)
+        }
+        const gone =
+          s.sessions.length +
+          s.links.length +
+          s.codes.length +
+          s.tokens.length -
+          (next.sessions.length + next.links.length + next.codes.length + next.tokens.length)
+        return Effect.succeed([gone, next] as const)
+      }),
+
     appendAudit: (event) =>
       update((s) => Effect.succeed([undefined, { ...s, audit: [...s.audit, new AuditEvent(event)] }] as const)),
     listAudit: (filter) =>

@@ -43,6 +43,7 @@ export const AuditAction = Schema.Literal(
   "member.added",
   "member.role-changed",
   "member.removed",
+  "domain-rule.changed",
   "signin-link.issued",
   "signin-link.used",
   "password.set",

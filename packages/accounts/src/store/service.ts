@@ -178,6 +178,12 @@ export class AccountStore extends Context.Tag("@cmdop/accounts/AccountStore")<
       userId: UserId
     ) => Effect.Effect<void, AccountStoreError>
 
+    /**
+     * Deletes what can no longer be used at `now`: expired web sessions, sign-in links and device codes, and
+     * expired OAuth tokens (grants stay, for the audit). Returns how many rows went. The relay runs it now and then.
+     */
+    readonly purgeExpired: (now: number) => Effect.Effect<number, AccountStoreError>
+
     /** Appends an event to the audit trail. */
     readonly appendAudit: (event: NewAuditEvent) => Effect.Effect<void, AccountStoreError>
     /** The matching events, oldest first (in the order recorded when times tie). */

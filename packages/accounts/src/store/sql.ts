@@ -239,6 +239,19 @@ export const make: Effect.Effect<AccountStore["Type"], AccountStoreError, SqlCli
       deleteUserSessions: (userId) =>
         guard("deleteUserSessions")(Effect.asVoid(sql`DELETE FROM web_sessions WHERE user_id = ${userId}`)),
 
+      purgeExpired: (now) =>
+        transaction("purgeExpired")(
+          Effect.map(
+            Effect.all([
+              sql`DELETE FROM web_sessions WHERE expires_at <= ${now} RETURNING id_hash`,
+              sql`DELETE FROM sign_in_links WHERE expires_at <= ${now} RETURNING token_hash`,
+              sql`DELETE FROM device_codes WHERE expires_at <= ${now} RETURNING device_code_hash`,
+              sql`DELETE FROM oauth_tokens WHERE expires_at <= ${now} RETURNING hash`
+            ]),
+            (deleted) => deleted.reduce((n, rows) => n + rows.length, 0)
+          )
+        ),
+
       appendAudit: (event) =>
         guard("appendAudit")(
           Effect.asVoid(sql`INSERT INTO account_audit (actor, action, subject, workspace_id, detail, at)
