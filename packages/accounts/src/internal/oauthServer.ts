@@ -148,11 +148,11 @@ export const make = (config: OAuthConfig) =>
             )
           case "issued":
             yield* audit({
-              actor: grant!.userId,
+              actor: grant.userId,
               action: "token.issued",
-              subject: grant!.userId,
-              ...(grant!.workspaceId === undefined ? {} : { workspaceId: grant!.workspaceId }),
-              detail: `grant ${grant!.id}, device flow`,
+              subject: grant.userId,
+              ...(grant.workspaceId === undefined ? {} : { workspaceId: grant.workspaceId }),
+              detail: `grant ${grant.id}, device flow`,
               at: now
             })
             return response

@@ -257,24 +257,26 @@ export const make: Effect.Effect<AccountStore["Type"]> = Effect.gen(function* ()
         }
         if (outcome !== "issued")
           return Effect.succeed([Option.some({ outcome, code: next, grant: undefined }), stored] as const)
-        const grant = new Grant({
-          id: newId("grt"),
-          userId: code.userId!,
-          clientId: code.clientId,
-          scope: code.scope,
-          ...(code.workspaceId === undefined ? {} : { workspaceId: code.workspaceId }),
-          createdAt: at
+        return Effect.map(Transitions.approver(code), (userId) => {
+          const grant = new Grant({
+            id: newId("grt"),
+            userId,
+            clientId: code.clientId,
+            scope: code.scope,
+            ...(code.workspaceId === undefined ? {} : { workspaceId: code.workspaceId }),
+            createdAt: at
+          })
+          const consumed = new DeviceCodeRecord({ ...next, grantId: grant.id })
+          return [
+            Option.some({ outcome, code: consumed, grant }),
+            {
+              ...stored,
+              codes: s.codes.map((c) => (c === code ? consumed : c)),
+              grants: [...s.grants, grant],
+              tokens: [...s.tokens, ...tokenRows(grant.id, tokens)]
+            }
+          ] as const
         })
-        const consumed = new DeviceCodeRecord({ ...next, grantId: grant.id })
-        return Effect.succeed([
-          Option.some({ outcome, code: consumed, grant }),
-          {
-            ...stored,
-            codes: s.codes.map((c) => (c === code ? consumed : c)),
-            grants: [...s.grants, grant],
-            tokens: [...s.tokens, ...tokenRows(grant.id, tokens)]
-          }
-        ] as const)
       }),
 
     rotateRefreshToken: (refreshHash, at, tokens) =>

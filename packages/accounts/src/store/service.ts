@@ -30,12 +30,18 @@ import type {
 } from "./records.js"
 import type { PollOutcome } from "./transitions.js"
 
-/** The result of a poll: the outcome, the code as now stored, and the grant when tokens were issued. */
-export interface PollResult {
-  readonly outcome: PollOutcome
-  readonly code: DeviceCodeRecord
-  readonly grant: Grant | undefined
-}
+/**
+ * The result of a poll: the outcome, the code as now stored, and the grant: the new one when tokens were issued,
+ * the revoked one on reuse (absent only for a code consumed before any grant existed, which cannot happen).
+ */
+export type PollResult =
+  | { readonly outcome: "issued"; readonly code: DeviceCodeRecord; readonly grant: Grant }
+  | { readonly outcome: "reused"; readonly code: DeviceCodeRecord; readonly grant: Grant | undefined }
+  | {
+      readonly outcome: Exclude<PollOutcome, "issued" | "reused">
+      readonly code: DeviceCodeRecord
+      readonly grant: undefined
+    }
 
 /** The result of a refresh: `rotated` with the grant, `reused` (the grant is now revoked), or `invalid`. */
 export type RefreshResult =

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { newId } from "../Secrets.js"
 import { AccountStoreError } from "./AccountStoreError.js"
-import { compare, DeviceCodeRecord, Grant, type UserId } from "./records.js"
+import { compare, DeviceCodeRecord, Grant } from "./records.js"
 import type { AccountStore, PollResult, RefreshResult } from "./service.js"
 import * as Rows from "./sqlRows.js"
 import { helpers } from "./sqlSupport.js"
@@ -109,7 +109,7 @@ export const make = (sql: SqlClient.SqlClient): OAuthPart => {
           }
           const grant = new Grant({
             id: newId("grt"),
-            userId: code.userId as UserId,
+            userId: yield* Transitions.approver(code),
             clientId: code.clientId,
             scope: code.scope,
             ...(code.workspaceId === undefined ? {} : { workspaceId: code.workspaceId }),

@@ -3,7 +3,8 @@
  * store layer reads the record, applies one of these and writes the result in one transaction, so memory,
  * SQLite and PostgreSQL decide alike.
  */
-import { DeviceCodeRecord } from "./records.js"
+import * as Effect from "effect/Effect"
+import { DeviceCodeRecord, type UserId } from "./records.js"
 
 /** RFC 8628 §3.5: by how much each `slow_down` raises the polling interval. */
 export const SLOW_DOWN_STEP_SECONDS = 5
@@ -41,6 +42,10 @@ export const poll = (
     }
   }
 }
+
+/** Who approved a code that is being exchanged; approval always records one, so its absence is a defect. */
+export const approver = (code: DeviceCodeRecord): Effect.Effect<UserId> =>
+  code.userId === undefined ? Effect.dieMessage("an approved device code records no user") : Effect.succeed(code.userId)
 
 /** A refresh token as the store reads it for a rotation. */
 export interface RefreshTokenState {
