@@ -1,5 +1,5 @@
 /**
- * A relay-shaped OAuth server for tests: the account store in memory, `OAuthServer` over it, and `OAuthHttp`
+ * A relay-shaped OAuth server for tests: `OAuthServer` over the ambient account store, and `OAuthHttp`
  * served on 127.0.0.1 by @effect/platform-node's HTTP server; plus the client side driven by `oauth4webapi`, a
  * maintained client library, so the endpoints are checked by someone else's code.
  */
@@ -21,11 +21,14 @@ const insecure = { [oauth.allowInsecureRequests]: true }
 
 /** The relay side and an oauth4webapi client that discovered it through its metadata. */
 export const harness = Effect.gen(function* () {
+  const store = yield* AccountStore.AccountStore
   const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
   if (server.address._tag !== "TcpAddress") throw new Error("expected a TCP address")
   const issuer = `http://127.0.0.1:${server.address.port}`
   const context = yield* Layer.build(
-    OAuthServer.layer(OAuthServer.defaultConfig(issuer)).pipe(Layer.provideMerge(AccountStore.layerMemory))
+    OAuthServer.layer(OAuthServer.defaultConfig(issuer)).pipe(
+      Layer.provideMerge(Layer.succeed(AccountStore.AccountStore, store))
+    )
   )
   yield* server.serve(
     OAuthHttp.router.pipe(
