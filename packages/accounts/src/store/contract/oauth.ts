@@ -138,6 +138,21 @@ export const oauthContract = (it: Vitest.MethodsNonLive<AccountStore>) => {
     })
   )
 
+  it.effect(
+    "concurrent uses of one refresh token: one rotates, the next is reuse and revokes, the rest are invalid",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* AccountStore
+        const { tokens } = yield* signedInGrant
+        const results = yield* Effect.all(
+          Array.from({ length: 4 }, () => store.rotateRefreshToken(tokens.refreshHash, 4_000, pair(4_000))),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(results.map((r) => r._tag).sort(), ["invalid", "invalid", "reused", "rotated"])
+        assert.strictEqual(some(yield* store.lookupAccessToken(tokens.accessHash, undefined)).grant.revokedAt, 4_000)
+      })
+  )
+
   it.effect("an expired refresh token is invalid and revokes nothing", () =>
     Effect.gen(function* () {
       const store = yield* AccountStore
