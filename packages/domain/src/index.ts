@@ -3,6 +3,7 @@
  * service tags, pure logic and in-memory layers; nothing here touches the OS.
  */
 export * as AccessError from "./AccessError.js"
+export * as AgentLink from "./AgentLink.js"
 export * as Age from "./Age.js"
 export * as ApiKey from "./ApiKey.js"
 export * as Machine from "./Machine.js"

@@ -1,0 +1,15 @@
+/**
+ * Test helper: a value made comparable with `assert.deepStrictEqual`: a `Redacted` shows what it hides, bytes
+ * compare by content (a `Buffer` and a `Uint8Array` with the same bytes are equal), and an optional field set to
+ * `undefined` is the same as one left out.
+ */
+import * as Redacted from "effect/Redacted"
+
+export const plain = (v: unknown): unknown => {
+  if (Redacted.isRedacted(v)) return { redacted: plain(Redacted.value(v)) }
+  if (v instanceof Uint8Array) return { bytes: Array.from(v) }
+  if (Array.isArray(v)) return v.map(plain)
+  if (v !== null && typeof v === "object")
+    return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (x === undefined ? [] : [[k, plain(x)]])))
+  return v
+}
