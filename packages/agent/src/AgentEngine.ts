@@ -50,7 +50,7 @@
  * `INPUT_COALESCE` burst (and before the session's end, and when `serve` ends). A failed audit write is logged as a
  * warning; the session goes on.
  */
-import type { AgentMessage, RelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { AgentMessage, RelayMessage } from "@cmdop/domain/AgentLink"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"

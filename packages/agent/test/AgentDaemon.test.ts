@@ -5,9 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
+import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import type {
   AgentMessage,
@@ -32,7 +34,9 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
+import { allGone, eventually, isRunning, tempDir } from "./helpers.js"
 
 const KEY_A = "ck_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 const KEY_B = "ck_test_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -130,11 +134,6 @@ const welcome = (hello: Hello, workspaceName: string, window = 65_536): RelayMes
 // ---------------------------------------------------------------------------------------------------------------
 // A temp HOME with a workspace store, and the daemon running in it.
 
-const tempHome = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-daemon-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
-
 /** Writes the store the way the CLI does (temp file + rename), with `active` chosen. */
 const writeStore = (home: string, server: string, active: string, keys: { alpha: string; beta: string }) => {
   const file = path.join(home, ".cmdop", "ssh_workspaces.json")
@@ -158,14 +157,15 @@ const readStatus = (home: string): Record<string, unknown> | undefined => {
   }
 }
 
-const environment = (home: string) =>
-  Layer.mergeAll(
-    Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" })),
-    NodeFileSystem.layer,
-    CmdopPaths.layerHome(home),
+/** What the app gives the daemon; `oauth` stands in for a `cmdop login` session (none by default). */
+const environment = (home: string, oauth: Layer.Layer<OAuthSession.OAuthSession> = OAuthSession.layerEmpty) =>
+  DaemonCredential.layer.pipe(
+    Layer.provide(oauth),
+    Layer.provideMerge(Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home))),
+    Layer.merge(Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" }))),
     // No CMDOP_* variables from the machine running the tests.
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map())),
-    Logger.minimumLogLevel(LogLevel.None)
+    Layer.merge(Layer.setConfigProvider(ConfigProvider.fromMap(new Map()))),
+    Layer.merge(Logger.minimumLogLevel(LogLevel.None))
   )
 
 const testOptions: AgentDaemon.Options = {
@@ -178,28 +178,18 @@ const testOptions: AgentDaemon.Options = {
   pty: { shell: "/bin/sh", killGrace: "300 millis" }
 }
 
-const startDaemon = (home: string, options: AgentDaemon.Options = testOptions) =>
-  AgentDaemon.run(options).pipe(Effect.provide(environment(home)), Effect.forkScoped)
+const startDaemon = (
+  home: string,
+  options: AgentDaemon.Options = testOptions,
+  oauth?: Layer.Layer<OAuthSession.OAuthSession>
+) => AgentDaemon.run(options).pipe(Effect.provide(environment(home, oauth)), Effect.forkScoped)
 
 /** Fails instead of hanging. */
 const within = <A, E, R>(what: string, self: Effect.Effect<A, E, R>, millis = 5_000) =>
   Effect.timeoutFail(self, { duration: millis, onTimeout: () => new Error(`timed out waiting for ${what}`) })
 
-const waitFor = <A>(what: string, probe: () => A | undefined, millis = 5_000): Effect.Effect<A, Error> =>
-  within(
-    what,
-    Effect.gen(function* () {
-      for (;;) {
-        const value = probe()
-        if (value !== undefined) return value
-        yield* Effect.sleep("10 millis")
-      }
-    }),
-    millis
-  )
-
 const statusIs = (home: string, state: string, workspace?: string) =>
-  waitFor(`status ${state}`, () => {
+  eventually(`status ${state}`, () => {
     const s = readStatus(home)
     return s?.state === state && (workspace === undefined || s.workspace === workspace) ? s : undefined
   })
@@ -269,21 +259,11 @@ const firstLine = (connection: Connection, sessionId: string) =>
     (got) => Number((got[got.length - 1]!.kind as { value: { data: Buffer } }).value.data.toString("utf8").trim())
   )
 
-const isRunning = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-    return state !== "Z" && state !== "X"
-  } catch {
-    return false
-  }
-}
-
 describe("AgentDaemon", () => {
   it.scopedLive("handshakes, serves an exec, heartbeats, and reconnects after the relay ends the stream", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home)
 
@@ -322,7 +302,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("PTY sessions outlive the stream: the next Hello lists them and a replay resends their output", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home)
       const first = yield* accept(relay, KEY_A, "alpha")
@@ -378,7 +358,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("switching the active workspace drops the stream and reconnects under the new key", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home)
       const first = yield* accept(relay, KEY_A, "alpha")
@@ -398,7 +378,7 @@ describe("AgentDaemon", () => {
       assert.isBelow(Date.now() - switchedAt, 2_000)
       assert.strictEqual(second.hello.identity!.machineId, first.hello.identity!.machineId)
       yield* statusIs(home, "ONLINE", "beta")
-      yield* waitFor("the old session to be killed", () => (isRunning(pid) ? undefined : true), 3_000)
+      yield* allGone([pid])
       const { stdout } = yield* runExec(second.connection, "new", ["echo", "beta"])
       assert.strictEqual(stdout, "beta\n")
     })
@@ -407,10 +387,10 @@ describe("AgentDaemon", () => {
   it.scopedLive("a refused key is retried with backoff (status says why, key masked) until the user fixes it", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_BAD, beta: KEY_B })
       yield* startDaemon(home)
-      const refusing = yield* waitFor("a refusal in the status", () => {
+      const refusing = yield* eventually("a refusal in the status", () => {
         const s = readStatus(home)
         return s?.state === "CONNECTING" && typeof s.last_error === "string" ? s : undefined
       })
@@ -435,7 +415,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("a relay that falls silent is dropped and dialed again", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home, { ...testOptions, relaySilenceTimeout: "300 millis" })
       const first = yield* accept(relay, KEY_A, "alpha")
@@ -448,7 +428,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("interrupting the daemon cancels the stream, kills sessions and writes STOPPED", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       const daemon = yield* startDaemon(home)
       const { connection } = yield* accept(relay, KEY_A, "alpha")
@@ -491,7 +471,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("register sends the identity under the resolved key and records the relay", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       const response = yield* AgentDaemon.register({ hostname: "web-1", name: "Web 1" }).pipe(
         Effect.provide(environment(home))
@@ -517,11 +497,28 @@ describe("AgentDaemon", () => {
     })
   )
 
+  it.scopedLive("with no key anywhere else the daemon connects with the OAuth session's token and relay", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-daemon-")
+      yield* startDaemon(
+        home,
+        testOptions,
+        OAuthSession.layerStatic({ accessToken: Redacted.make(KEY_B), server: relay.address })
+      )
+      const { connection } = yield* accept(relay, KEY_B, "beta")
+      const online = yield* statusIs(home, "ONLINE", "beta")
+      assert.strictEqual(online.server, relay.address)
+      const { stdout } = yield* runExec(connection, "o", ["echo", "oauth"])
+      assert.strictEqual(stdout, "oauth\n")
+    })
+  )
+
   it.scopedLive("without any credential the daemon keeps CONNECTING and says how to fix it", () =>
     Effect.gen(function* () {
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       const daemon = yield* startDaemon(home)
-      const s = yield* waitFor("the status", () => {
+      const s = yield* eventually("the status", () => {
         const s = readStatus(home)
         return s?.state === "CONNECTING" && s.last_error !== undefined ? s : undefined
       })

@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -125,14 +126,14 @@ describe("AgentIdentity", () => {
     })
   )
 
-  it("toWire carries the identity, os and version", () => {
+  it("the presented identity carries the identity, os and version (as on the wire)", () => {
     const identity = AgentIdentity.Identity.make({
       machine_id: "0b7c2a4e-1d3f-4a5b-8c6d-7e8f9a0b1c2d" as never,
       machine_secret: Redacted.make("s".repeat(43)),
       hostname: "h1",
       name: "n1"
     })
-    const wire = AgentIdentity.toWire(identity, "9.9.9")
+    const wire = AgentLinkCodec.identityToWire(AgentIdentity.toMachineIdentity(identity, "9.9.9"))
     assert.deepStrictEqual(wire, {
       machineId: identity.machine_id,
       machineSecret: "s".repeat(43),

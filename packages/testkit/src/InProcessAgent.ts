@@ -5,10 +5,12 @@
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import type { AgentMessage, MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import { RelayCore } from "@cmdop/relay/RelayCore"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -46,10 +48,14 @@ export const attach = (credential: string, who: MachineIdentity, options: Option
     const first = yield* fromRelay
     const welcome = [...first][0]
     if (welcome?.kind?.$case !== "welcome") return yield* Effect.dieMessage("expected Welcome")
-    const rest = Stream.concat(Stream.fromIterable([...first].slice(1)), Stream.fromPull(Effect.succeed(fromRelay)))
+    // The engine speaks the domain's agent link; the relay core (still) the wire's: the codec sits between them.
+    const rest = Stream.concat(
+      Stream.fromIterable([...first].slice(1)),
+      Stream.fromPull(Effect.succeed(fromRelay))
+    ).pipe(Stream.filterMap((m) => Option.fromNullable(AgentLinkCodec.relayMessageFromWire(m))))
     const ptySessions = yield* PtySessions.make()
     const fiber = yield* AgentEngine.serve(
-      { incoming: rest, send: (m) => Queue.offer(toRelay, m) },
+      { incoming: rest, send: (m) => Queue.offer(toRelay, AgentLinkCodec.agentMessageToWire(m)) },
       {
         window: welcome.kind.value.window,
         heartbeatInterval: "10 seconds",

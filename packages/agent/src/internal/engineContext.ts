@@ -2,7 +2,7 @@
  * What every part of one link's engine shares: the link, the options, the scopes sessions and PTY pumps run in,
  * the audit recorder, and how a background part reports a failed send (it ends `serve`).
  */
-import type { AgentMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { AgentMessage } from "@cmdop/domain/AgentLink"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -52,17 +52,13 @@ export const make = <E>(link: Link<E>, options: Options): Effect.Effect<EngineCo
 
     const sendExit: EngineContext<E>["sendExit"] = (sessionId, info) =>
       link.send({
-        kind: {
-          $case: "exit",
-          value: {
-            sessionId,
-            exitCode: info.exitCode,
-            signal: info.signal ?? "",
-            timedOut: info.timedOut,
-            error: info.error ?? "",
-            durationMs: info.durationMs ?? 0
-          }
-        }
+        _tag: "SessionExit",
+        sessionId,
+        exitCode: info.exitCode,
+        ...(info.signal ? { signal: info.signal } : {}),
+        timedOut: info.timedOut,
+        ...(info.error ? { error: info.error } : {}),
+        durationMs: info.durationMs ?? 0
       })
 
     return {

@@ -4,8 +4,7 @@
  * it); stdin is written in order, each written chunk acknowledged with a PIPE_STDIN `SessionAck`. A session ends
  * with exactly one `SessionExit`, after its last output. All of them die with the link (no exit is sent then).
  */
-import type { Caller, ExecSpec as WireExecSpec } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import { Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { Caller, ExecSpec as LinkExecSpec } from "@cmdop/domain/AgentLink"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -26,7 +25,7 @@ const CUT_OFF_EXIT_WAIT = "1 second"
 export interface ExecSessions {
   readonly has: (id: string) => boolean
   /** Starts session `id` (the caller checked that the id is free). */
-  readonly open: (id: string, spec: WireExecSpec, caller: Caller | undefined) => Effect.Effect<void>
+  readonly open: (id: string, spec: LinkExecSpec, caller: Caller | undefined) => Effect.Effect<void>
   /** The operations below answer `false` for an id that is not a live exec session. */
   readonly input: (id: string, data: Uint8Array, eof: boolean, caller: Caller | undefined) => Effect.Effect<boolean>
   readonly ack: (id: string, bytes: number) => Effect.Effect<boolean>
@@ -57,7 +56,7 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
       return session === undefined ? Effect.succeed(false) : Effect.as(f(session), true)
     })
 
-  const open = (id: string, wire: WireExecSpec, caller: Caller | undefined) =>
+  const open = (id: string, wire: LinkExecSpec, caller: Caller | undefined) =>
     Effect.gen(function* () {
       const who = AuditLog.callerFields(caller)
       yield* ctx.audit.open(id, "exec", who, () => AuditLog.digestArgv(wire.argv))
@@ -152,21 +151,19 @@ const auditOnce = <E>(ctx: EngineContext<E>, session: Session, who: SessionAudit
   }
 }
 
-const toSpec = (spec: WireExecSpec): ExecSpec => ({
+const toSpec = (spec: LinkExecSpec): ExecSpec => ({
   argv: spec.argv,
   shell: spec.shell,
   timeoutMs: spec.timeoutMs,
   stdin: spec.stdin,
-  ...(Object.keys(spec.env).length > 0 ? { env: spec.env } : {}),
-  ...(spec.cwd !== "" ? { cwd: spec.cwd } : {})
+  ...(Object.keys(spec.env).length > 0 ? { env: { ...spec.env } } : {}),
+  ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {})
 })
-
-const pipeOf = (pipe: OutputChunk["pipe"]): Pipe => (pipe === "stdout" ? Pipe.PIPE_STDOUT : Pipe.PIPE_STDERR)
 
 /** Sends one chunk of output within `MAX_CHUNK` and the credit; drops it once the session is closed. */
 const sendOutput = <E>(session: Session, chunk: OutputChunk, send: EngineContext<E>["send"]) =>
   sendWithin(chunk.data, session.credit, (data) =>
-    send({ kind: { $case: "output", value: { sessionId: session.id, pipe: pipeOf(chunk.pipe), data, offset: 0 } } })
+    send({ _tag: "SessionOutput", sessionId: session.id, pipe: chunk.pipe, data, offset: 0 })
   )
 
 /** Writes stdin in arrival order, acknowledging each chunk once written; closes it after an `eof`. */
@@ -176,9 +173,7 @@ const writeStdin = <E>(session: Session, send: EngineContext<E>["send"]): Effect
       const item = yield* Queue.take(session.stdin)
       if (item.data.length > 0) {
         yield* session.process.write(item.data)
-        yield* send({
-          kind: { $case: "ack", value: { sessionId: session.id, pipe: Pipe.PIPE_STDIN, bytes: item.data.length } }
-        })
+        yield* send({ _tag: "SessionAck", sessionId: session.id, pipe: "stdin", bytes: item.data.length })
       }
       if (item.eof) yield* session.process.closeStdin
     })

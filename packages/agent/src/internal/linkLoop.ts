@@ -3,8 +3,7 @@
  * messages for ids the agent does not know are ignored. Besides the loop: the agent's heartbeats, and the relay
  * silence timeout.
  */
-import type { RelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import { Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { RelayMessage } from "@cmdop/domain/AgentLink"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,39 +17,35 @@ import type { PtyPumps } from "./ptyPumps.js"
 export const dispatch =
   <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps) =>
   (message: RelayMessage): Effect.Effect<void> => {
-    const kind = message.kind
-    switch (kind?.$case) {
-      case "open": {
-        const { sessionId: id, kind: what, caller } = kind.value
+    switch (message._tag) {
+      case "SessionOpen": {
+        const { sessionId: id, spec, caller } = message
         if (id === "") return Effect.void
         if (exec.has(id) || pty.has(id)) return ctx.reject(id, `session ${id} is already open`)
-        if (what === undefined) return ctx.reject(id, "the session asks for neither exec nor pty")
-        return what.$case === "pty" ? pty.open(id, what.value, caller) : exec.open(id, what.value, caller)
+        return spec._tag === "Pty" ? pty.open(id, spec, caller) : exec.open(id, spec, caller)
       }
-      case "input": {
-        const { sessionId, data, eof, caller } = kind.value
+      case "SessionInput": {
+        const { sessionId, data, eof, caller } = message
         return orElse(exec.input(sessionId, data, eof, caller), pty.input(sessionId, data, caller))
       }
-      case "ack": {
-        const { sessionId, pipe, bytes } = kind.value
-        if (pipe !== Pipe.PIPE_STDOUT && pipe !== Pipe.PIPE_STDERR) return Effect.void
+      case "SessionAck": {
+        const { sessionId, pipe, bytes } = message
+        // Stdin acks are for the relay; the agent counts only its own output.
+        if (pipe === "stdin") return Effect.void
         return orElse(exec.ack(sessionId, bytes), pty.ack(sessionId, bytes))
       }
-      case "signal":
-        return orElse(
-          exec.signal(kind.value.sessionId, kind.value.signal),
-          pty.signal(kind.value.sessionId, kind.value.signal)
-        )
-      case "resize":
+      case "SessionSignal":
+        return orElse(exec.signal(message.sessionId, message.signal), pty.signal(message.sessionId, message.signal))
+      case "SessionResize":
         // Exec sessions have no terminal.
-        return pty.resize(kind.value.sessionId, kind.value.cols, kind.value.rows)
-      case "close":
-        return orElse(exec.close(kind.value.sessionId), pty.close(kind.value.sessionId))
-      case "replay":
-        return pty.replay(kind.value)
-      default:
-        // welcome (already handled by the transport), heartbeat (any message proves liveness), and message kinds
-        // from newer relays.
+        return pty.resize(message.sessionId, message.cols, message.rows)
+      case "SessionClose":
+        return orElse(exec.close(message.sessionId), pty.close(message.sessionId))
+      case "SessionReplay":
+        return pty.replay(message)
+      case "Welcome":
+      case "Heartbeat":
+        // Welcome was handled by the transport; any message proves liveness.
         return Effect.void
     }
   }
@@ -64,9 +59,7 @@ export const heartbeats = <E>(ctx: EngineContext<E>, interval: Duration.Duration
   Effect.suspend(() => {
     const every = Duration.decode(interval)
     if (!(Duration.toMillis(every) > 0)) return Effect.void
-    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) =>
-      ctx.send({ kind: { $case: "heartbeat", value: { at } } })
-    )
+    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) => ctx.send({ _tag: "Heartbeat", at }))
     return Effect.flatMap(Effect.scope, (scope) =>
       ctx.supervise(Effect.forever(Effect.zipRight(Effect.sleep(every), beat)), scope)
     )

@@ -38,14 +38,14 @@ export const coalesce = (chunks: Iterable<OutputChunk>): ReadonlyArray<OutputChu
 export const sendWithin = <E>(
   data: Uint8Array,
   credit: Credit,
-  send: (piece: Buffer, at: number) => Effect.Effect<void, E>
+  send: (piece: Uint8Array, at: number) => Effect.Effect<void, E>
 ): Effect.Effect<void, E> =>
   Effect.gen(function* () {
     let offset = 0
     while (offset < data.length) {
       const granted = yield* credit.take(Math.min(MAX_CHUNK, data.length - offset))
       if (granted === 0) return
-      yield* send(Buffer.from(data.buffer, data.byteOffset + offset, granted), offset)
+      yield* send(data.subarray(offset, offset + granted), offset)
       offset += granted
     }
   })

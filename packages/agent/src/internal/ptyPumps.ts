@@ -4,8 +4,7 @@
  * `offset` = offset of `data[0]`, contiguous, within `MAX_CHUNK` and the pump's credit), then exactly one
  * `SessionExit` when the session ends. A replay restarts the pump from the offset asked for, with a full window.
  */
-import type { Caller, PtySpec, SessionReplay } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import { Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { Caller, PtySpec, SessionReplay } from "@cmdop/domain/AgentLink"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
@@ -51,9 +50,7 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
       if (ptys === undefined) return
       yield* Stream.runForEach(ptys.output(id, from), (piece) =>
         sendWithin(piece.data, credit, (data, at) =>
-          ctx.send({
-            kind: { $case: "output", value: { sessionId: id, pipe: Pipe.PIPE_STDOUT, data, offset: piece.offset + at } }
-          })
+          ctx.send({ _tag: "SessionOutput", sessionId: id, pipe: "stdout", data, offset: piece.offset + at })
         )
       )
       const info = yield* ptys.exited(id)
@@ -135,9 +132,7 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
                 ctx.audit.input(id, "pty", caller, data.length)
               ),
               ctx.supervise(
-                ctx.send({
-                  kind: { $case: "ack", value: { sessionId: id, pipe: Pipe.PIPE_STDIN, bytes: data.length } }
-                }),
+                ctx.send({ _tag: "SessionAck", sessionId: id, pipe: "stdin", bytes: data.length }),
                 ctx.sessionsScope
               )
             )
