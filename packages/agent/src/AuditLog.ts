@@ -254,8 +254,11 @@ export const makeFile = (
     )
 
     return AuditLog.of({
-      append: (entry) => Effect.provideService(append(entry), FileSystem.FileSystem, fs),
-      read: Effect.provideService(read, FileSystem.FileSystem, fs)
+      append: (entry) =>
+        Effect.provideService(append(entry), FileSystem.FileSystem, fs).pipe(
+          Effect.withSpan("AuditLog.append", { attributes: { event: entry.event } })
+        ),
+      read: Effect.provideService(read, FileSystem.FileSystem, fs).pipe(Effect.withSpan("AuditLog.read"))
     })
   })
 

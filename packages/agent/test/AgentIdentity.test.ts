@@ -16,11 +16,9 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { tempDir } from "./helpers.js"
 
-const tempHome = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-agent-id-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempHome = tempDir("cmdop-agent-id-")
 
 const inHome = <A, E>(home: string, effect: Effect.Effect<A, E, FileSystem.FileSystem | CmdopPaths.CmdopPaths>) =>
   Effect.provide(effect, Layer.merge(NodeFileSystem.layer, CmdopPaths.layerHome(home)))
