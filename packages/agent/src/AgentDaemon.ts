@@ -26,6 +26,10 @@
  * Every session is recorded in the machine's audit log, `<stateDir>/audit.log` (`AuditLog`, built once per `run`;
  * what the engine writes there is described in `AgentEngine`).
  *
+ * A dead daemon leaves nothing running: every command and shell it starts is listed in `ChildLedger`
+ * (`<stateDir>/children`) while it runs; the ledger's watchdog kills them all when the daemon dies, even by SIGKILL,
+ * and a starting daemon kills whatever a previous one left listed.
+ *
  * Stopping: interrupting the fiber running `run` cancels the stream (the relay sees it close and marks the machine
  * offline at once), kills every session (exec and PTY), writes status STOPPED and removes `cmdop.pid`.
  */
@@ -35,7 +39,7 @@ import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as Secret from "@cmdop/domain/Secret"
 import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
-import type { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as grpc from "@grpc/grpc-js"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -48,11 +52,12 @@ import * as crypto from "node:crypto"
 import * as AgentEngine from "./AgentEngine.js"
 import * as AgentIdentity from "./AgentIdentity.js"
 import * as AuditLog from "./AuditLog.js"
+import * as ChildLedger from "./ChildLedger.js"
 import * as Backoff from "./Backoff.js"
 import * as DaemonStatus from "./DaemonStatus.js"
 import * as RelayConnection from "./internal/relayConnection.js"
 import * as StatusWriter from "./internal/statusWriter.js"
-import type { ProcessRunner } from "./ProcessRunner.js"
+import { ProcessRunner } from "./ProcessRunner.js"
 import * as PtySessions from "./PtySessions.js"
 
 export { dialOptions, type Registered } from "./internal/relayConnection.js"
@@ -118,12 +123,14 @@ export const run = (
   Effect.scoped(
     Effect.gen(function* () {
       yield* DaemonStatus.acquirePid
+      const ledger = yield* startLedger
       const identity = yield* AgentIdentity.loadOrCreate()
       const backoff = yield* Backoff.make(options.backoff ?? Backoff.defaultPolicy)
       const status = StatusWriter.make(identity)
       yield* Effect.addFinalizer(() => status.set("STOPPED", {}))
       // Closed before STOPPED is written: the shells are gone by then.
-      const ptys = yield* PtySessions.make(options.pty)
+      const ptys = yield* PtySessions.make({ ...options.pty, ledger })
+      const runner = yield* recordedRunner(ledger)
       const services = { ptys, auditLog: yield* AuditLog.make(options.audit) }
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
@@ -151,11 +158,42 @@ export const run = (
               )
             )
           )
-        const ended = yield* connectOnce(target, identity, options, services, { online, changed })
+        const ended = yield* connectOnce(target, identity, options, services, { online, changed }).pipe(
+          Effect.provideService(ProcessRunner, runner)
+        )
         yield* report(ended, target, status)
         if (ended._tag === "CredentialChanged") yield* backoff.reset
         else yield* Effect.raceFirst(backoff.next, changed)
       }
+    })
+  )
+
+/**
+ * Kills what a previous instance left running (see `ChildLedger`), then starts this instance's ledger and its
+ * watchdog; both end with the scope, after the sessions.
+ */
+const startLedger = Effect.gen(function* () {
+  const paths = yield* CmdopPaths
+  const ledgerFile = ChildLedger.file(paths.stateDir)
+  const reaped = yield* ChildLedger.reapLeftovers(ledgerFile)
+  if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} command(s) or shell(s) a previous agent left running`)
+  return yield* ChildLedger.make(ledgerFile)
+})
+
+/** The app's `ProcessRunner`, listing each command's process group in the ledger until the group is gone. */
+const recordedRunner = (ledger: ChildLedger.ChildLedger) =>
+  Effect.map(ProcessRunner, (runner) =>
+    ProcessRunner.of({
+      spawn: (spec) =>
+        Effect.gen(function* () {
+          const started = { pid: 0 }
+          // Added before the spawn, so it runs after the spawn's own release has killed the group.
+          yield* Effect.addFinalizer(() => (started.pid > 0 ? ledger.forget(started.pid) : Effect.void))
+          const proc = yield* runner.spawn(spec)
+          started.pid = proc.pid
+          if (proc.pid > 0) yield* ledger.record("group", proc.pid)
+          return proc
+        })
     })
   )
 

@@ -1,5 +1,5 @@
 /**
- * The machine's identity, `~/.cmdop/agent.json` (spec 2.2): a stable machine id (UUID v4), the machine secret that
+ * The machine's identity, `~/.cmdop/agent.json`: a stable machine id (UUID v4), the machine secret that
  * proves it to the relay (32 random bytes, base64url; the relay keeps only a hash), hostname, display name and the
  * relay it last registered with. Mode 0600, written atomically under `agent.json.lock`; unknown fields written by
  * newer versions are kept. A file that does not parse is an error naming the file, and is never overwritten.

@@ -1,5 +1,5 @@
 /**
- * The machine's own audit trail (spec 2.2, 7): one JSON object per line in `<stateDir>/audit.log`
+ * The machine's own audit trail: one JSON object per line in `<stateDir>/audit.log`
  * (`$XDG_STATE_HOME/cmdop/audit.log`, default `~/.local/state/cmdop/audit.log`), for every session that reaches this
  * machine: its open (who, how, a digest of what), the input each principal typed into it (coalesced by the engine),
  * and its end.

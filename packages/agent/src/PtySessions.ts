@@ -30,6 +30,7 @@ import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as ChildLedger from "./ChildLedger.js"
 import * as PtyProcess from "./internal/ptyProcess.js"
 import * as processTree from "./internal/processTree.js"
 
@@ -140,6 +141,8 @@ export interface Options {
   readonly retainExited?: Duration.DurationInput
   /** Between SIGTERM and SIGKILL when a session is killed. Default 2 seconds. */
   readonly killGrace?: Duration.DurationInput
+  /** Where each shell is listed while it runs (see `ChildLedger`). Default: nowhere. */
+  readonly ledger?: ChildLedger.ChildLedger
 }
 
 /** Builds the service; closing the scope kills every live session (reason `"closed"`) and waits for them. */
@@ -150,6 +153,7 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
     const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
     const grace = options.killGrace ?? Duration.seconds(2)
     const shell = options.shell ?? PtyProcess.defaultShell()
+    const ledger = options.ledger ?? ChildLedger.none
     const sessions = new Map<string, PtyProcess.PtyProcess>()
     const inputs = yield* PubSub.unbounded<InputEvent>()
 
@@ -186,6 +190,8 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
         Effect.mapError((e) => new PtySessionError({ reason: e.reason, sessionId: id, detail: e.detail }))
       )
       sessions.set(id, session)
+      yield* ledger.record("session", session.pid)
+      yield* Effect.forkIn(Effect.zipRight(Deferred.await(session.exit), ledger.forget(session.pid)), scope)
       yield* Effect.logDebug("pty session opened").pipe(
         Effect.annotateLogs({ session_id: id, owner, command: session.command, pid: session.pid })
       )

@@ -74,7 +74,7 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
       yield* ctx.supervise(writeStdin(session, ctx.send), sessionScope)
       yield* ctx.supervise(
         Effect.gen(function* () {
-          // Pipe reads come 64 KiB at a time; whatever has piled up is sent as fewer, larger messages.
+          // A pipe read brings at most a pipe buffer (typically 64 KiB); what has piled up goes out as fewer, larger messages.
           yield* Stream.runForEachChunk(proc.output, (chunks) =>
             Effect.forEach(coalesce(chunks), (chunk) => sendOutput(session, chunk, ctx.send), { discard: true })
           )

@@ -171,3 +171,16 @@ export const killSession = (sid: number, grace: Duration.DurationInput): Effect.
       (gone) => (gone ? Effect.void : Effect.sync(() => signalAll("SIGKILL")))
     )
   })
+
+/**
+ * The process's start time (`starttime` of `/proc/<pid>/stat`, in clock ticks since boot), which tells a process
+ * from a later one that got the same pid; `undefined` when it is gone or there is no `/proc`.
+ */
+export const startTime = (pid: number): string | undefined => statFields(pid)?.[19]
+
+/** Kills (SIGKILL) every member of the login session `sid`, and its leader's group. */
+export const killSessionNow = (sid: number): void => {
+  if (!Number.isInteger(sid) || sid <= 1) return
+  for (const pid of sessionMembers(sid) ?? []) signalPid(pid, "SIGKILL")
+  signalGroup(sid, "SIGKILL")
+}
