@@ -36,7 +36,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
-import { allGone, eventually, isRunning, tempDir } from "./helpers.js"
+import * as ChildProcess from "node:child_process"
+import { build } from "esbuild"
+import { allGone, eventually, isRunning, tempDir, until } from "./helpers.js"
 
 const KEY_A = "ck_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 const KEY_B = "ck_test_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -527,6 +529,172 @@ describe("AgentDaemon", () => {
       yield* Fiber.interrupt(daemon)
       assert.strictEqual(readStatus(home)?.state, "STOPPED")
       assert.isTrue(Exit.isInterrupted(yield* Fiber.await(daemon)))
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// The daemon as a real process, killed with SIGKILL.
+
+/** The daemon fixture bundled once, next to the agent's node_modules (so node-pty, left external, resolves). */
+let bundling: Promise<string> | undefined
+const daemonBundle = Effect.promise(
+  () =>
+    (bundling ??= (async () => {
+      const outfile = path.join(import.meta.dirname, "..", "node_modules", ".cache", "cmdop-agent-test", "daemon.mjs")
+      await build({
+        entryPoints: [path.join(import.meta.dirname, "fixtures", "daemonMain.ts")],
+        outfile,
+        bundle: true,
+        format: "esm",
+        platform: "node",
+        target: "node20",
+        mainFields: ["module", "main"],
+        external: ["@lydell/node-pty"],
+        banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
+        logLevel: "warning"
+      })
+      return outfile
+    })())
+)
+
+/** Starts the daemon in its own process under `home`, with `key` for `server`; SIGKILLed with the scope if alive. */
+const spawnDaemon = (bundle: string, home: string, server: string, key: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const env: Record<string, string> = {}
+      for (const [name, value] of Object.entries(process.env))
+        if (value !== undefined && !name.startsWith("CMDOP_")) env[name] = value
+      Object.assign(env, {
+        HOME: home,
+        XDG_STATE_HOME: path.join(home, ".local", "state"),
+        CMDOP_API_KEY: key,
+        CMDOP_SERVER: server
+      })
+      return ChildProcess.spawn(process.execPath, [bundle], { env, stdio: "ignore" })
+    }),
+    (child) => Effect.sync(() => void (child.exitCode === null && child.kill("SIGKILL")))
+  )
+
+/** The watchdogs `/proc` knows for the ledger under `home`. */
+const watchdogsOf = (home: string) =>
+  fs.readdirSync("/proc").flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return []
+    try {
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")
+      return argv.includes("cmdop-watchdog") && argv.some((a) => a.startsWith(home)) ? [Number(entry)] : []
+    } catch {
+      return []
+    }
+  })
+
+const ledgerOf = (home: string) => path.join(home, ".local", "state", "cmdop", "children")
+
+/** Starts an exec session and a PTY session whose jobs ignore HUP and TERM; answers every pid involved. */
+const startWork = (connection: Connection) =>
+  Effect.gen(function* () {
+    yield* connection.send({
+      kind: {
+        $case: "open",
+        value: {
+          sessionId: "e",
+          kind: {
+            $case: "exec",
+            value: {
+              argv: ["sh", "-c", "echo $$; sleep 100 & echo $!; wait"],
+              shell: false,
+              timeoutMs: 60_000,
+              stdin: false,
+              env: {},
+              cwd: ""
+            }
+          },
+          caller: undefined
+        }
+      }
+    })
+    let execOut = ""
+    yield* receiveUntil(connection, (m) => {
+      if (m.kind?.$case === "output" && m.kind.value.sessionId === "e") execOut += m.kind.value.data.toString("utf8")
+      return execOut.split("\n").length >= 3
+    })
+    yield* connection.send({
+      kind: {
+        $case: "open",
+        value: {
+          sessionId: "p",
+          kind: { $case: "pty", value: { cols: 80, rows: 24, term: "", command: ["/bin/sh"] } },
+          caller: undefined
+        }
+      }
+    })
+    yield* connection.send({
+      kind: {
+        $case: "input",
+        value: {
+          sessionId: "p",
+          data: Buffer.from(`echo shell=$$; sh -c 'trap "" HUP TERM; exec sleep 102' & echo stubborn=$!\n`),
+          eof: false,
+          caller: undefined
+        }
+      }
+    })
+    let seen = ""
+    yield* receiveUntil(connection, (m) => {
+      if (m.kind?.$case === "output" && m.kind.value.sessionId === "p") seen += m.kind.value.data.toString("latin1")
+      return /stubborn=\d+\r\n/.test(seen)
+    })
+    const pids = [
+      ...execOut
+        .split("\n")
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number),
+      Number(/shell=(\d+)/.exec(seen)![1]),
+      Number(/stubborn=(\d+)/.exec(seen)![1])
+    ]
+    assert.strictEqual(pids.length, 4)
+    yield* until("every process to run", () => pids.every(isRunning))
+    return pids
+  })
+
+describe("a dead agent leaves nothing running", () => {
+  it.scopedLive("kill -9 of the agent: its watchdog kills its commands and shells at once", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-dead-")
+      const agent = yield* spawnDaemon(yield* daemonBundle, home, relay.address, KEY_A)
+      const { connection } = yield* accept(relay, KEY_A, "alpha")
+      const pids = yield* startWork(connection)
+      const listed = fs.readFileSync(ledgerOf(home), "utf8").trim().split("\n")
+      assert.deepStrictEqual(
+        listed.map((line) => line.split(" ").slice(0, 2).join(" ")).sort(),
+        [`group ${pids[0]}`, `session ${pids[2]}`].sort()
+      )
+      assert.strictEqual(watchdogsOf(home).length, 1)
+
+      process.kill(agent.pid!, "SIGKILL")
+      yield* allGone(pids)
+      yield* until("the watchdog to end", () => watchdogsOf(home).length === 0)
+    })
+  )
+
+  it.scopedLive("when the watchdog died too, the next daemon reaps what the last one left", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-dead-")
+      const bundle = yield* daemonBundle
+      const first = yield* spawnDaemon(bundle, home, relay.address, KEY_A)
+      const { connection } = yield* accept(relay, KEY_A, "alpha")
+      const pids = yield* startWork(connection)
+      for (const pid of watchdogsOf(home)) process.kill(pid, "SIGKILL")
+      process.kill(first.pid!, "SIGKILL")
+      yield* until("the first daemon to be gone", () => !isRunning(first.pid!))
+      assert.isTrue(pids.every(isRunning), "left running: nobody was there to kill them")
+
+      yield* spawnDaemon(bundle, home, relay.address, KEY_A)
+      yield* accept(relay, KEY_A, "alpha")
+      yield* allGone(pids)
+      assert.deepStrictEqual(pids.filter(isRunning), [], "reaped by the next daemon")
     })
   )
 })
