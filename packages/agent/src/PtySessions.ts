@@ -157,19 +157,7 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
     const sessions = new Map<string, PtyProcess.PtyProcess>()
     const inputs = yield* PubSub.unbounded<InputEvent>()
 
-    const find = (id: string) =>
-      Effect.suspend(() => {
-        const session = sessions.get(id)
-        return session === undefined
-          ? Effect.fail(new PtySessionError({ reason: "NotFound", sessionId: id, detail: `no session ${id}` }))
-          : Effect.succeed(session)
-      })
-    const findLive = (id: string) =>
-      Effect.flatMap(find(id), (session) =>
-        session.ended === undefined
-          ? Effect.succeed(session)
-          : Effect.fail(new PtySessionError({ reason: "Ended", sessionId: id, detail: `session ${id} has ended` }))
-      )
+    const { find, findLive } = lookup(sessions)
 
     /** Starts killing the tree (once); the kill runs in the service's scope. */
     const kill = (session: PtyProcess.PtyProcess, reason: ExitReason): Effect.Effect<void> =>
@@ -198,17 +186,6 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
       return info(session)
     })
 
-    // Not traced: one call per keystroke.
-    const write = (id: string, data: Uint8Array, principal: string) =>
-      Effect.flatMap(findLive(id), (session) => {
-        if (data.length === 0) return Effect.void
-        const at = clock.unsafeCurrentTimeMillis()
-        session.lastActivityAt = at
-        PtyProcess.write(session, data)
-        // Attribution goes to `inputs` (the audit hook); no per-keystroke log line, which cost more than the write.
-        return PubSub.publish(inputs, { sessionId: id, principal, bytes: data.length, at })
-      })
-
     const signal = Effect.fn("PtySessions.signal")(function* (id: string, name: string) {
       const session = yield* findLive(id)
       const sig = processTree.normalizeSignal(name)
@@ -226,7 +203,9 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
 
     return PtySessions.of({
       open,
-      write,
+      // Not traced: one call per keystroke.
+      write: (id, data, principal) =>
+        Effect.flatMap(findLive(id), (session) => writeInput(session, data, principal, clock, inputs)),
       resize: Effect.fn("PtySessions.resize")(function* (id: string, cols: number, rows: number) {
         PtyProcess.resize(yield* findLive(id), cols, rows)
       }),
@@ -308,3 +287,36 @@ const info = (session: PtyProcess.PtyProcess): PtySessionInfo => ({
   outputOffset: session.ring.total,
   owner: session.owner
 })
+
+/** Finds a session by id: any known one (`find`), or only one still running (`findLive`). */
+const lookup = (sessions: Map<string, PtyProcess.PtyProcess>) => {
+  const find = (id: string) =>
+    Effect.suspend(() => {
+      const session = sessions.get(id)
+      return session === undefined
+        ? Effect.fail(new PtySessionError({ reason: "NotFound", sessionId: id, detail: `no session ${id}` }))
+        : Effect.succeed(session)
+    })
+  const findLive = (id: string) =>
+    Effect.flatMap(find(id), (session) =>
+      session.ended === undefined
+        ? Effect.succeed(session)
+        : Effect.fail(new PtySessionError({ reason: "Ended", sessionId: id, detail: `session ${id} has ended` }))
+    )
+  return { find, findLive }
+}
+
+/** Writes input to the PTY and publishes who typed it (for the audit log; no log line per keystroke). */
+const writeInput = (
+  session: PtyProcess.PtyProcess,
+  data: Uint8Array,
+  principal: string,
+  clock: Clock.Clock,
+  inputs: PubSub.PubSub<InputEvent>
+): Effect.Effect<void> => {
+  if (data.length === 0) return Effect.void
+  const at = clock.unsafeCurrentTimeMillis()
+  session.lastActivityAt = at
+  PtyProcess.write(session, data)
+  return Effect.asVoid(PubSub.publish(inputs, { sessionId: session.id, principal, bytes: data.length, at }))
+}

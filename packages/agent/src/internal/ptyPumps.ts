@@ -45,33 +45,6 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
   /** PTY sessions whose SessionExit this link sent. */
   const reported = new Set<string>()
 
-  const pumpOutput = (id: string, from: number, credit: Credit.Credit) =>
-    Effect.gen(function* () {
-      if (ptys === undefined) return
-      yield* Stream.runForEach(ptys.output(id, from), (piece) =>
-        sendWithin(piece.data, credit, (data, at) =>
-          ctx.send({ _tag: "SessionOutput", sessionId: id, pipe: "stdout", data, offset: piece.offset + at })
-        )
-      )
-      const info = yield* ptys.exited(id)
-      reported.add(id)
-      yield* ctx.sendExit(id, {
-        exitCode: info.exitCode,
-        ...(info.signal !== undefined ? { signal: info.signal } : {}),
-        timedOut: false,
-        error: info.reason === "exit" ? "" : info.reason,
-        durationMs: info.durationMs
-      })
-    }).pipe(
-      Effect.catchAll((error) =>
-        !(error instanceof PtySessionError)
-          ? Effect.fail(error)
-          : error.reason === "NotFound"
-            ? ctx.sendExit(id, { exitCode: 126, timedOut: false, error: UNKNOWN_SESSION })
-            : Effect.void
-      )
-    )
-
   /** (Re)starts this link's pump of session `id` from `from`. */
   const pump = (id: string, from: number): Effect.Effect<void> =>
     Effect.gen(function* () {
@@ -82,7 +55,7 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
       }
       const entry: Pump = { credit: yield* Credit.make(ctx.options.window), fiber: undefined }
       pumps.set(id, entry)
-      const run = pumpOutput(id, from, entry.credit).pipe(
+      const run = pumpOutput(ctx, ptys, reported, id, from, entry.credit).pipe(
         Effect.ensuring(
           Effect.sync(() => {
             if (pumps.get(id) === entry) pumps.delete(id)
@@ -144,3 +117,38 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
     close: (id) => onPty((ptys) => Effect.forkIn(Effect.ignore(ptys.close(id)), ctx.sessionsScope))
   }
 }
+
+/** Sends session `id`'s output from `from`, then its exit (remembered in `reported`). */
+const pumpOutput = <E>(
+  ctx: EngineContext<E>,
+  ptys: PtySessions["Type"] | undefined,
+  reported: Set<string>,
+  id: string,
+  from: number,
+  credit: Credit.Credit
+) =>
+  Effect.gen(function* () {
+    if (ptys === undefined) return
+    yield* Stream.runForEach(ptys.output(id, from), (piece) =>
+      sendWithin(piece.data, credit, (data, at) =>
+        ctx.send({ _tag: "SessionOutput", sessionId: id, pipe: "stdout", data, offset: piece.offset + at })
+      )
+    )
+    const info = yield* ptys.exited(id)
+    reported.add(id)
+    yield* ctx.sendExit(id, {
+      exitCode: info.exitCode,
+      ...(info.signal !== undefined ? { signal: info.signal } : {}),
+      timedOut: false,
+      error: info.reason === "exit" ? "" : info.reason,
+      durationMs: info.durationMs
+    })
+  }).pipe(
+    Effect.catchAll((error) =>
+      !(error instanceof PtySessionError)
+        ? Effect.fail(error)
+        : error.reason === "NotFound"
+          ? ctx.sendExit(id, { exitCode: 126, timedOut: false, error: UNKNOWN_SESSION })
+          : Effect.void
+    )
+  )
