@@ -39,7 +39,7 @@ import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as Secret from "@cmdop/domain/Secret"
 import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
-import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import type { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as grpc from "@grpc/grpc-js"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -123,14 +123,14 @@ export const run = (
   Effect.scoped(
     Effect.gen(function* () {
       yield* DaemonStatus.acquirePid
-      const ledger = yield* startLedger
+      const ledger = yield* ChildLedger.start
       const identity = yield* AgentIdentity.loadOrCreate()
       const backoff = yield* Backoff.make(options.backoff ?? Backoff.defaultPolicy)
       const status = StatusWriter.make(identity)
       yield* Effect.addFinalizer(() => status.set("STOPPED", {}))
       // Closed before STOPPED is written: the shells are gone by then.
       const ptys = yield* PtySessions.make({ ...options.pty, ledger })
-      const runner = yield* recordedRunner(ledger)
+      const runner = ChildLedger.recording(ledger, yield* ProcessRunner)
       const services = { ptys, auditLog: yield* AuditLog.make(options.audit) }
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
@@ -165,35 +165,6 @@ export const run = (
         if (ended._tag === "CredentialChanged") yield* backoff.reset
         else yield* Effect.raceFirst(backoff.next, changed)
       }
-    })
-  )
-
-/**
- * Kills what a previous instance left running (see `ChildLedger`), then starts this instance's ledger and its
- * watchdog; both end with the scope, after the sessions.
- */
-const startLedger = Effect.gen(function* () {
-  const paths = yield* CmdopPaths
-  const ledgerFile = ChildLedger.file(paths.stateDir)
-  const reaped = yield* ChildLedger.reapLeftovers(ledgerFile)
-  if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} command(s) or shell(s) a previous agent left running`)
-  return yield* ChildLedger.make(ledgerFile)
-})
-
-/** The app's `ProcessRunner`, listing each command's process group in the ledger until the group is gone. */
-const recordedRunner = (ledger: ChildLedger.ChildLedger) =>
-  Effect.map(ProcessRunner, (runner) =>
-    ProcessRunner.of({
-      spawn: (spec) =>
-        Effect.gen(function* () {
-          const started = { pid: 0 }
-          // Added before the spawn, so it runs after the spawn's own release has killed the group.
-          yield* Effect.addFinalizer(() => (started.pid > 0 ? ledger.forget(started.pid) : Effect.void))
-          const proc = yield* runner.spawn(spec)
-          started.pid = proc.pid
-          if (proc.pid > 0) yield* ledger.record("group", proc.pid)
-          return proc
-        })
     })
   )
 

@@ -11,12 +11,14 @@
  * - `reapLeftovers`, when the daemon starts: kills whatever a previous instance left listed (its watchdog killed
  *   too, say), then starts the file afresh.
  */
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as processTree from "./internal/processTree.js"
+import { ProcessRunner } from "./ProcessRunner.js"
 
 /** How a child is killed: its process group (exec commands) or its whole login session (PTY shells). */
 export type Kind = "group" | "session"
@@ -162,3 +164,30 @@ const startWatchdog = (ledgerFile: string): ChildProcess.ChildProcess => {
   ;(child.stdin as unknown as { unref?: () => void } | null)?.unref?.()
   return child
 }
+
+/**
+ * For a starting daemon: kills what a previous instance left running ({@link reapLeftovers}), then starts this
+ * instance's ledger in `<stateDir>/children`, with its watchdog, for the life of the scope.
+ */
+export const start: Effect.Effect<ChildLedger, never, CmdopPaths | Scope.Scope> = Effect.gen(function* () {
+  const paths = yield* CmdopPaths
+  const ledgerFile = file(paths.stateDir)
+  const reaped = yield* reapLeftovers(ledgerFile)
+  if (reaped > 0) yield* Effect.logWarning(`stopped ${reaped} command(s) or shell(s) a previous agent left running`)
+  return yield* make(ledgerFile)
+})
+
+/** `runner`, listing each command's process group in `ledger` until the group is gone. */
+export const recording = (ledger: ChildLedger, runner: ProcessRunner["Type"]): ProcessRunner["Type"] =>
+  ProcessRunner.of({
+    spawn: (spec) =>
+      Effect.gen(function* () {
+        const started = { pid: 0 }
+        // Added before the spawn, so it runs after the spawn's own release has killed the group.
+        yield* Effect.addFinalizer(() => (started.pid > 0 ? ledger.forget(started.pid) : Effect.void))
+        const proc = yield* runner.spawn(spec)
+        started.pid = proc.pid
+        if (proc.pid > 0) yield* ledger.record("group", proc.pid)
+        return proc
+      })
+  })
