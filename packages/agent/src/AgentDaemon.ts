@@ -41,12 +41,12 @@ import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import type { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as grpc from "@grpc/grpc-js"
+import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as AgentEngine from "./AgentEngine.js"
@@ -270,20 +270,37 @@ const connectOnce = (
   )
 }
 
-/** The relay's first message, which must be `Welcome`, and the rest of its messages. */
+/**
+ * The relay's first message, which must be `Welcome`, and the rest of its messages. (Not `Stream.peel`: in Effect
+ * 3.22 a failure of the stream after the peel reaches the rest as a defect, a `ChannelException`, not as the error.)
+ */
 const handshake = <E>(incoming: Stream.Stream<AgentLink.RelayMessage, E>, timeout: Duration.DurationInput) =>
-  Stream.peel(incoming, Sink.head()).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new HandshakeError({ detail: "no Welcome from the relay" })
-    }),
-    Effect.flatMap(([first, rest]) =>
-      Option.isNone(first)
-        ? Effect.fail(new HandshakeError({ detail: "the relay closed the stream before Welcome" }))
-        : first.value._tag !== "Welcome"
-          ? Effect.fail(new HandshakeError({ detail: `expected Welcome, got ${first.value._tag}` }))
-          : Effect.succeed([first.value, rest] as const)
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(incoming)
+    const first = yield* firstChunk(pull).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new HandshakeError({ detail: "no Welcome from the relay" })
+      })
     )
+    const head = Chunk.headNonEmpty(first)
+    if (head._tag !== "Welcome") return yield* new HandshakeError({ detail: `expected Welcome, got ${head._tag}` })
+    const rest = Stream.concat(Stream.fromChunk(Chunk.drop(first, 1)), Stream.repeatEffectChunkOption(pull))
+    return [head, rest] as const
+  })
+
+/** The first non-empty chunk of messages; the handshake fails if the stream ends before. */
+const firstChunk = <A, E>(
+  pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
+): Effect.Effect<Chunk.NonEmptyChunk<A>, E | HandshakeError> =>
+  pull.pipe(
+    Effect.mapError(
+      Option.getOrElse(
+        (): E | HandshakeError => new HandshakeError({ detail: "the relay closed the stream before Welcome" })
+      )
+    ),
+    Effect.repeat({ until: Chunk.isNonEmpty }),
+    Effect.map((chunk) => chunk as Chunk.NonEmptyChunk<A>)
   )
 
 /** The first message on Connect: who we are, our window, and the interactive sessions alive now. */

@@ -59,6 +59,8 @@ interface Connection {
   readonly send: (message: RelayMessage) => Effect.Effect<void>
   /** Finishes the call with status OK. */
   readonly end: Effect.Effect<void>
+  /** Fails the call with `error`'s status. */
+  readonly fail: (error: GrpcStatusError) => Effect.Effect<void>
   /** Completes when the call is over on the relay's side (client cancel or our end). */
   readonly gone: Deferred.Deferred<void>
 }
@@ -95,7 +97,8 @@ const fakeRelay = Effect.gen(function* () {
             received,
             gone,
             send: (message) => Queue.offer(out, { _tag: "message", message }).pipe(Effect.asVoid),
-            end: Queue.offer(out, { _tag: "end" }).pipe(Effect.asVoid)
+            end: Queue.offer(out, { _tag: "end" }).pipe(Effect.asVoid),
+            fail: (error) => Queue.offer(out, { _tag: "fail", error }).pipe(Effect.asVoid)
           })
           return Stream.fromQueue(out).pipe(
             Stream.takeWhile((c) => c._tag !== "end"),
@@ -414,6 +417,24 @@ describe("AgentDaemon", () => {
     })
   )
 
+  it.scopedLive("a stream the relay fails (it went away) is dialed again", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-daemon-")
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      const daemon = yield* startDaemon(home)
+      const first = yield* accept(relay, KEY_A, "alpha")
+      yield* statusIs(home, "ONLINE", "alpha")
+      yield* first.connection.fail(
+        new GrpcStatusError({ code: grpc.status.UNAVAILABLE, details: "Connection dropped" })
+      )
+      const next = yield* accept(relay, KEY_A, "alpha")
+      assert.isNull(daemon.unsafePoll(), "the daemon goes on")
+      const { stdout } = yield* runExec(next.connection, "again", ["echo", "again"])
+      assert.strictEqual(stdout, "again\n")
+    })
+  )
+
   it.scopedLive("a relay that falls silent is dropped and dialed again", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
@@ -689,7 +710,9 @@ describe("a dead agent leaves nothing running", () => {
       for (const pid of watchdogsOf(home)) process.kill(pid, "SIGKILL")
       process.kill(first.pid!, "SIGKILL")
       yield* until("the first daemon to be gone", () => !isRunning(first.pid!))
-      assert.isTrue(pids.every(isRunning), "left running: nobody was there to kill them")
+      // The shell itself may die of the terminal's hangup; the exec command and the job that ignores HUP do not.
+      const survivors = [pids[0]!, pids[1]!, pids[3]!]
+      assert.isTrue(survivors.every(isRunning), "left running: nobody was there to kill them")
 
       yield* spawnDaemon(bundle, home, relay.address, KEY_A)
       yield* accept(relay, KEY_A, "alpha")
