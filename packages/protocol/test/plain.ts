@@ -13,3 +13,12 @@ export const plain = (v: unknown): unknown => {
     return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (x === undefined ? [] : [[k, plain(x)]])))
   return v
 }
+
+/** A wire message through protobuf bytes and back, as the other side of a call sees it. */
+export const viaBytes =
+  <T>(fns: {
+    readonly encode: (message: T) => { finish: () => Uint8Array }
+    readonly decode: (input: Uint8Array) => T
+  }) =>
+  (message: T): T =>
+    fns.decode(fns.encode(message).finish())

@@ -7,6 +7,7 @@ import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
 import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import type { AgentMessage, MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import { RelayCore } from "@cmdop/relay/RelayCore"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -44,7 +45,13 @@ export const attach = (credential: string, who: MachineIdentity, options: Option
     yield* Queue.offer(toRelay, {
       kind: { $case: "hello", value: { identity: who, window: options.window ?? 1 << 20, ptySessions: [] } }
     })
-    const fromRelay = yield* Stream.toPull(core.connectAgent(caller, Stream.fromQueue(toRelay)))
+    // The engine speaks the wire types, the core the domain's: the codecs translate, as the gRPC adapter does.
+    const decoded = Stream.filterMap(Stream.fromQueue(toRelay), (m) =>
+      Option.fromNullable(AgentLinkCodec.agentMessageFromWire(m))
+    )
+    const fromRelay = yield* Stream.toPull(
+      Stream.map(core.connectAgent(caller, decoded), AgentLinkCodec.relayMessageToWire)
+    )
     const first = yield* fromRelay
     const welcome = [...first][0]
     if (welcome?.kind?.$case !== "welcome") return yield* Effect.dieMessage("expected Welcome")

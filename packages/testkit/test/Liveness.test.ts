@@ -9,7 +9,8 @@ import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
-import type { AgentMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { AgentMessage } from "@cmdop/domain/AgentLink"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -46,22 +47,22 @@ describe("relay liveness", () => {
       const caller = yield* core.authenticate(Redacted.make(key))
       const toRelay = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(toRelay, {
-        kind: {
-          $case: "hello",
-          value: { identity: InProcessAgent.identity({ hostname: "silent" }), window: 65536, ptySessions: [] }
-        }
+        _tag: "Hello",
+        identity: AgentLinkCodec.identityFromWire(InProcessAgent.identity({ hostname: "silent" })),
+        window: 65536,
+        ptySessions: []
       })
       yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(Stream.runDrain, Effect.forkScoped)
       // A heartbeating one.
       const chatty = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(chatty, {
-        kind: {
-          $case: "hello",
-          value: { identity: InProcessAgent.identity({ hostname: "chatty" }), window: 65536, ptySessions: [] }
-        }
+        _tag: "Hello",
+        identity: AgentLinkCodec.identityFromWire(InProcessAgent.identity({ hostname: "chatty" })),
+        window: 65536,
+        ptySessions: []
       })
       yield* core.connectAgent(caller, Stream.fromQueue(chatty)).pipe(Stream.runDrain, Effect.forkScoped)
-      yield* Queue.offer(chatty, { kind: { $case: "heartbeat", value: { at: Date.now() } } }).pipe(
+      yield* Queue.offer(chatty, { _tag: "Heartbeat", at: Date.now() }).pipe(
         Effect.zipRight(Effect.sleep("150 millis")),
         Effect.forever,
         Effect.forkScoped

@@ -9,13 +9,13 @@
 import type { ExecEvent } from "@cmdop/domain/RelayClient"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import type { Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
-import type { RelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { RelayMessage } from "@cmdop/domain/AgentLink"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
 import type { Caller } from "../Authenticator.js"
-import type { OutputRing } from "./outputRing.js"
+import type { ReplayRing } from "./replayRing.js"
 import type * as Redacted from "effect/Redacted"
 
 export type SessionItem =
@@ -60,7 +60,7 @@ export interface PtyState {
   cols: number
   rows: number
   lastActivityAt: number
-  readonly ring: OutputRing
+  readonly ring: ReplayRing
   /** Ticks whenever the ring grows or the session ends; viewers then read the ring from their position. */
   readonly changes: PubSub.PubSub<void>
   readonly viewers: Set<Viewer>
@@ -111,6 +111,13 @@ export class Registry {
 
   all(): ReadonlyArray<Connection> {
     return [...this.byMachine.values()]
+  }
+
+  /** Connected agents, and exec sessions in progress over them. */
+  stats(): { readonly agents: number; readonly sessions: number } {
+    let sessions = 0
+    for (const conn of this.byMachine.values()) sessions += conn.sessions.size
+    return { agents: this.byMachine.size, sessions }
   }
 
   /** Installs `conn`, closing any older connection of the same machine. */

@@ -27,9 +27,8 @@ import * as ShareTokens from "./ShareTokens.js"
 /** A store failure: nothing was decided. The store's messages never hold keys or tokens. */
 const unavailable = (error: RelayStoreError) => new ShareError({ reason: "Unavailable", detail: error.message })
 
-/** Builds the service on the store in context, creating the first signing key when the store has none. */
-export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effect.gen(function* () {
-  const store = yield* RelayStore
+/** What the service's operations share, over one store. */
+const makeDeps = (store: RelayStore["Type"]) => {
   const orUnavailable = <A>(effect: Effect.Effect<A, RelayStoreError>) => Effect.mapError(effect, unavailable)
 
   /** The current signing key, created when there is none (first start, or every key retired). */
@@ -80,8 +79,14 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
       ),
       (marked) => (marked.some((m) => m) ? reload : Effect.succeed(links))
     )
+  return { store, orUnavailable, currentKey, audit, deny, linkOf, withExpiries }
+}
+type Deps = ReturnType<typeof makeDeps>
 
-  const mint: ShareService["Type"]["mint"] = (input) =>
+/** Mints a link: checks the creator, signs a token with the current key, stores the record (never the token). */
+const mint =
+  ({ currentKey, orUnavailable, store }: Deps): ShareService["Type"]["mint"] =>
+  (input) =>
     Effect.gen(function* () {
       const { creator } = input
       if (creator.kind === "guest")
@@ -148,7 +153,10 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
       }
     })
 
-  const validate: ShareService["Type"]["validate"] = (token) =>
+/** Validates a token in the order the module header gives, auditing refusals of genuine links. */
+const validate =
+  ({ deny, orUnavailable, store }: Deps): ShareService["Type"]["validate"] =>
+  (token) =>
     Effect.gen(function* () {
       // Garbage is refused before the store is asked anything.
       yield* ShareTokens.inspect(token)
@@ -209,6 +217,11 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
       }
     })
 
+/** Builds the service on the store in context, creating the first signing key when the store has none. */
+export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effect.gen(function* () {
+  const deps = makeDeps(yield* RelayStore)
+  const { audit, currentKey, linkOf, orUnavailable, store, withExpiries } = deps
+
   const list: ShareService["Type"]["list"] = (workspaceId, machineId) => {
     const load = orUnavailable(store.listShareLinks(workspaceId as WorkspaceId, machineId as MachineId | undefined))
     return Effect.gen(function* () {
@@ -260,7 +273,16 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     Effect.logWarning(`no share-link signing key yet (${error.message}); the first mint creates one`)
   )
 
-  return ShareService.of({ mint, validate, recordUse, list, get, revoke, rotateSigningKey, retireSigningKey })
+  return ShareService.of({
+    mint: mint(deps),
+    validate: validate(deps),
+    recordUse,
+    list,
+    get,
+    revoke,
+    rotateSigningKey,
+    retireSigningKey
+  })
 })
 
 /** The `ShareService` over the `RelayStore` in context. */

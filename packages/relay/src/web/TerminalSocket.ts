@@ -32,7 +32,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
-import { AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
+import { type AttachEvent, AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -164,6 +164,61 @@ const outcomeOf = (error: RelayCallError): Outcome => {
 const inputSize = (item: AttachInput) => (item._tag === "Data" ? item.data.byteLength : 0)
 
 /**
+ * The browser's frames as they arrive: input and resizes queued in order (at most `MAX_PENDING_INPUT` bytes
+ * waiting), the `start` frame, and the first protocol violation. `onFrame` also captures the underlying WebSocket
+ * (only provided to handlers), whose `bufferedAmount` paces the output.
+ */
+const incomingFrames = Effect.gen(function* () {
+  const input = yield* Queue.unbounded<AttachInput>()
+  const start = yield* Deferred.make<StartFrame>()
+  const violation = yield* Deferred.make<string>()
+  const encoder = new TextEncoder()
+  let pendingInput = 0
+  let started = false
+  let captured = false
+  let raw: globalThis.WebSocket | undefined
+
+  const offer = (item: AttachInput) => {
+    pendingInput += inputSize(item)
+    if (pendingInput > MAX_PENDING_INPUT) Deferred.unsafeDone(violation, Exit.succeed("too much input at once"))
+    else Queue.unsafeOffer(input, item)
+  }
+  // Frames are handled synchronously, so input keeps its order.
+  const onFrame = (data: string | Uint8Array) => {
+    if (typeof data !== "string") offer(AttachInput.Data({ data }))
+    else {
+      const frame = decodeClientFrame(data)
+      if (Either.isLeft(frame)) Deferred.unsafeDone(violation, Exit.succeed("unreadable frame"))
+      else if (frame.right.type === "start") {
+        if (started) Deferred.unsafeDone(violation, Exit.succeed("a second start frame"))
+        started = true
+        Deferred.unsafeDone(start, Exit.succeed(frame.right))
+      } else if (frame.right.type === "input") offer(AttachInput.Data({ data: encoder.encode(frame.right.data) }))
+      else offer(AttachInput.Resize({ cols: frame.right.cols, rows: frame.right.rows }))
+    }
+    if (captured) return
+    captured = true
+    return Effect.map(Effect.serviceOption(Socket.WebSocket), (ws) => {
+      raw = Option.getOrUndefined(ws)
+    })
+  }
+  /** The queued input as the session reads it (what it took no longer counts as waiting). */
+  const keystrokes = Stream.fromQueue(input).pipe(
+    Stream.tap((item) => Effect.sync(() => (pendingInput -= inputSize(item))))
+  )
+  return { input, start, violation, onFrame, keystrokes, socket: () => raw }
+})
+type IncomingFrames = Effect.Effect.Success<typeof incomingFrames>
+
+/** The socket's writing side: every write gives up once the browser is gone. */
+interface Outgoing {
+  readonly send: (chunk: Uint8Array | string | Socket.CloseEvent) => Effect.Effect<void>
+  readonly sendFrame: (frame: ServerFrame) => Effect.Effect<void>
+  /** Waits while the socket holds more than the high water mark, until it is down to the low one. */
+  readonly drained: Effect.Effect<void>
+}
+
+/**
  * Serves one browser terminal on an upgraded socket until the session ends or the browser goes away. Never
  * fails: every failure becomes an `error` frame and a close code.
  */
@@ -171,123 +226,24 @@ export const serve = (core: RelayCore["Type"], socket: Socket.Socket, target: Ta
   Effect.scoped(
     Effect.gen(function* () {
       const write = yield* socket.writer
-      const input = yield* Queue.unbounded<AttachInput>()
-      const start = yield* Deferred.make<StartFrame>()
-      const violation = yield* Deferred.make<string>()
-      const encoder = new TextEncoder()
-      let pendingInput = 0
-      let started = false
-      let captured = false
-      let raw: globalThis.WebSocket | undefined
-
-      const offer = (item: AttachInput) => {
-        pendingInput += inputSize(item)
-        if (pendingInput > MAX_PENDING_INPUT) Deferred.unsafeDone(violation, Exit.succeed("too much input at once"))
-        else Queue.unsafeOffer(input, item)
-      }
-      // Frames are handled synchronously, so input keeps its order. The first one also captures the underlying
-      // WebSocket (only provided to handlers), whose `bufferedAmount` paces the output.
-      const onFrame = (data: string | Uint8Array) => {
-        if (typeof data !== "string") offer(AttachInput.Data({ data }))
-        else {
-          const frame = decodeClientFrame(data)
-          if (Either.isLeft(frame)) Deferred.unsafeDone(violation, Exit.succeed("unreadable frame"))
-          else if (frame.right.type === "start") {
-            if (started) Deferred.unsafeDone(violation, Exit.succeed("a second start frame"))
-            started = true
-            Deferred.unsafeDone(start, Exit.succeed(frame.right))
-          } else if (frame.right.type === "input") offer(AttachInput.Data({ data: encoder.encode(frame.right.data) }))
-          else offer(AttachInput.Resize({ cols: frame.right.cols, rows: frame.right.rows }))
-        }
-        if (captured) return
-        captured = true
-        return Effect.map(Effect.serviceOption(Socket.WebSocket), (ws) => {
-          raw = Option.getOrUndefined(ws)
-        })
-      }
+      const frames = yield* incomingFrames
       // The socket's life: it ends when either side closes it (or the connection drops).
-      const running = yield* socket.runRaw(onFrame).pipe(Effect.exit, Effect.forkScoped)
+      const running = yield* socket.runRaw(frames.onFrame).pipe(Effect.exit, Effect.forkScoped)
       const closed = Effect.asVoid(Fiber.await(running))
       // Writes after the browser went away must not wait for a socket that never reopens.
       const send = (chunk: Uint8Array | string | Socket.CloseEvent) =>
         Effect.raceFirst(Effect.ignore(write(chunk)), closed)
-      const sendFrame = (frame: ServerFrame) => send(JSON.stringify(frame))
-      const drained = Effect.gen(function* () {
-        const ws = raw
-        if (ws === undefined || ws.bufferedAmount <= HIGH_WATER) return
-        while (ws.bufferedAmount > LOW_WATER && ws.readyState === 1) yield* Effect.sleep("10 millis")
-      })
-
-      const session: Effect.Effect<Outcome, RelayCallError> = Effect.gen(function* () {
-        const caller = yield* core.authenticate(target.token)
-        const machine = caller.kind === "guest" ? caller.machineId : target.machine
-        if (machine === undefined || machine === "")
-          return failed(CloseCode.Protocol, "no machine", "this credential names no machine: add ?machine=<name>")
-        const first = yield* Deferred.await(start).pipe(Effect.timeoutOption(START_TIMEOUT))
-        if (Option.isNone(first)) return failed(CloseCode.Protocol, "no start frame", "the page sent no start frame")
-        const request = (sessionId: string | undefined): AttachRequest => ({
-          machine,
-          cols: first.value.cols,
-          rows: first.value.rows,
-          ...(sessionId === undefined ? {} : { sessionId })
+      const out: Outgoing = {
+        send,
+        sendFrame: (frame) => send(JSON.stringify(frame)),
+        drained: Effect.gen(function* () {
+          const ws = frames.socket()
+          if (ws === undefined || ws.bufferedAmount <= HIGH_WATER) return
+          while (ws.bufferedAmount > LOW_WATER && ws.readyState === 1) yield* Effect.sleep("10 millis")
         })
-        const keystrokes = Stream.fromQueue(input).pipe(
-          Stream.tap((item) => Effect.sync(() => (pendingInput -= inputSize(item))))
-        )
-        const fresh = core.attach(caller, request(undefined), keystrokes)
-        const events =
-          first.value.sessionId === undefined
-            ? fresh
-            : core
-                .attach(caller, request(first.value.sessionId), keystrokes)
-                .pipe(
-                  Stream.catchAll((e) =>
-                    e._tag === "MachineError" && e.reason === "NotFound" ? fresh : Stream.fail(e)
-                  )
-                )
-        let ended: Outcome | undefined
-        yield* Stream.runForEachChunk(events, (chunk) =>
-          Effect.gen(function* () {
-            let output: Array<Uint8Array> = []
-            const flush = Effect.suspend(() => {
-              if (output.length === 0) return Effect.void
-              const bytes = output.length === 1 ? output[0]! : Buffer.concat(output)
-              output = []
-              return Effect.zipRight(send(bytes), drained)
-            })
-            for (const event of Chunk.toReadonlyArray(chunk)) {
-              if (event._tag === "Output") {
-                output.push(event.data)
-                continue
-              }
-              yield* flush
-              if (event._tag === "Attached")
-                yield* sendFrame({
-                  type: "attached",
-                  machine: { id: event.machine.id, hostname: event.machine.hostname, name: event.machine.name },
-                  sessionId: event.sessionId,
-                  created: event.created
-                })
-              else
-                ended = {
-                  _tag: "Ended",
-                  frame: {
-                    type: "ended",
-                    reason: event.reason,
-                    exitCode: event.exitCode,
-                    ...(event.signal === undefined ? {} : { signal: event.signal }),
-                    message: endedMessage(event)
-                  }
-                }
-            }
-            yield* flush
-          })
-        )
-        return ended ?? { _tag: "Detached" }
-      })
-
+      }
       const outcome = yield* Effect.raceAll([
-        session.pipe(
+        session(core, target, frames, out).pipe(
           Effect.catchAll((e) => Effect.succeed(outcomeOf(e))),
           Effect.catchAllDefect((defect) =>
             Effect.as(
@@ -296,22 +252,109 @@ export const serve = (core: RelayCore["Type"], socket: Socket.Socket, target: Ta
             )
           )
         ),
-        Effect.map(Deferred.await(violation), (why) => failed(CloseCode.Protocol, "protocol error", why)),
+        Effect.map(Deferred.await(frames.violation), (why) => failed(CloseCode.Protocol, "protocol error", why)),
         Effect.as(closed, { _tag: "Detached" } as Outcome)
       ])
       // The browser is gone or leaving: its input ends, which detaches the viewer; the session keeps running.
-      yield* Queue.shutdown(input)
-      if (outcome._tag === "Ended") {
-        yield* sendFrame(outcome.frame)
-        yield* send(new Socket.CloseEvent(CloseCode.Ended, "session ended"))
-      } else if (outcome._tag === "Failed") {
-        yield* sendFrame({ type: "error", message: outcome.message })
-        yield* send(new Socket.CloseEvent(outcome.code, outcome.reason))
-      } else yield* send(new Socket.CloseEvent(CloseCode.Ended, "detached"))
+      yield* Queue.shutdown(frames.input)
+      yield* close(out, outcome)
       // Let the closing handshake finish; the socket's scope closes it hard after that.
       yield* closed.pipe(Effect.timeoutOption("2 seconds"))
     })
   )
+
+/** Authenticates, waits for `start`, attaches (joining the named session if it still exists) and forwards. */
+const session = (
+  core: RelayCore["Type"],
+  target: Target,
+  frames: IncomingFrames,
+  out: Outgoing
+): Effect.Effect<Outcome, RelayCallError> =>
+  Effect.gen(function* () {
+    const caller = yield* core.authenticate(target.token)
+    const machine = caller.kind === "guest" ? caller.machineId : target.machine
+    if (machine === undefined || machine === "")
+      return failed(CloseCode.Protocol, "no machine", "this credential names no machine: add ?machine=<name>")
+    const first = yield* Deferred.await(frames.start).pipe(Effect.timeoutOption(START_TIMEOUT))
+    if (Option.isNone(first)) return failed(CloseCode.Protocol, "no start frame", "the page sent no start frame")
+    const request = (sessionId: string | undefined): AttachRequest => ({
+      machine,
+      cols: first.value.cols,
+      rows: first.value.rows,
+      ...(sessionId === undefined ? {} : { sessionId })
+    })
+    const fresh = core.attach(caller, request(undefined), frames.keystrokes)
+    const events =
+      first.value.sessionId === undefined
+        ? fresh
+        : core
+            .attach(caller, request(first.value.sessionId), frames.keystrokes)
+            .pipe(
+              Stream.catchAll((e) => (e._tag === "MachineError" && e.reason === "NotFound" ? fresh : Stream.fail(e)))
+            )
+    return yield* forward(events, out)
+  })
+
+/** Writes the session's events to the page (output batched per chunk, paced by the socket); how it ended. */
+const forward = (events: Stream.Stream<AttachEvent, RelayCallError>, out: Outgoing) =>
+  Effect.gen(function* () {
+    let ended: Outcome | undefined
+    yield* Stream.runForEachChunk(events, (chunk) =>
+      Effect.gen(function* () {
+        let output: Array<Uint8Array> = []
+        const flush = Effect.suspend(() => {
+          if (output.length === 0) return Effect.void
+          const bytes = output.length === 1 ? output[0]! : Buffer.concat(output)
+          output = []
+          return Effect.zipRight(out.send(bytes), out.drained)
+        })
+        for (const event of Chunk.toReadonlyArray(chunk)) {
+          if (event._tag === "Output") {
+            output.push(event.data)
+            continue
+          }
+          yield* flush
+          if (event._tag === "Attached")
+            yield* out.sendFrame({
+              type: "attached",
+              machine: { id: event.machine.id, hostname: event.machine.hostname, name: event.machine.name },
+              sessionId: event.sessionId,
+              created: event.created
+            })
+          else ended = { _tag: "Ended", frame: endedFrame(event) }
+        }
+        yield* flush
+      })
+    )
+    return ended ?? ({ _tag: "Detached" } as Outcome)
+  })
+
+const endedFrame = (event: Extract<AttachEvent, { readonly _tag: "Ended" }>) =>
+  ({
+    type: "ended",
+    reason: event.reason,
+    exitCode: event.exitCode,
+    ...(event.signal === undefined ? {} : { signal: event.signal }),
+    message: endedMessage(event)
+  }) as const
+
+/** The last frame and the close code for an outcome. */
+const close = (out: Outgoing, outcome: Outcome) => {
+  switch (outcome._tag) {
+    case "Ended":
+      return Effect.zipRight(
+        out.sendFrame(outcome.frame),
+        out.send(new Socket.CloseEvent(CloseCode.Ended, "session ended"))
+      )
+    case "Failed":
+      return Effect.zipRight(
+        out.sendFrame({ type: "error", message: outcome.message }),
+        out.send(new Socket.CloseEvent(outcome.code, outcome.reason))
+      )
+    case "Detached":
+      return out.send(new Socket.CloseEvent(CloseCode.Ended, "detached"))
+  }
+}
 
 /**
  * The `GET /s/:token/ws` handler: upgrades and serves one browser terminal. A request that is not a WebSocket

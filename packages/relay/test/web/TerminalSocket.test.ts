@@ -9,12 +9,8 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
-import {
-  type AgentMessage,
-  Pipe,
-  type RelayMessage,
-  type SessionOpen
-} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { AgentMessage, RelayMessage } from "@cmdop/domain/AgentLink"
+import type { PtySession } from "@cmdop/domain/RelayClient"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
@@ -25,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { randomBytes, randomUUID } from "node:crypto"
 import * as http from "node:http"
@@ -68,41 +65,34 @@ const fakeAgent = (core: RelayCore.RelayCore["Type"], key: string, hostname: str
       const data = Buffer.from(text)
       const offset = offsets.get(sessionId) ?? 0
       offsets.set(sessionId, offset + data.byteLength)
-      return Queue.offer(toRelay, {
-        kind: { $case: "output", value: { sessionId, pipe: Pipe.PIPE_STDOUT, data, offset } }
-      })
+      return Queue.offer(toRelay, { _tag: "SessionOutput", sessionId, pipe: "stdout", data, offset })
     }
     yield* Queue.offer(toRelay, {
-      kind: {
-        $case: "hello",
-        value: {
-          identity: {
-            machineId: randomUUID(),
-            machineSecret: randomBytes(32).toString("base64url"),
-            hostname,
-            name: hostname,
-            os: "linux",
-            agentVersion: "test"
-          },
-          window: 1 << 20,
-          ptySessions: []
-        }
-      }
+      _tag: "Hello",
+      identity: {
+        machineId: randomUUID(),
+        machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
+        hostname,
+        name: hostname,
+        os: "linux",
+        agentVersion: "test"
+      },
+      window: 1 << 20,
+      ptySessions: []
     })
     yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
       Stream.runForEach((message) =>
         Effect.gen(function* () {
           yield* Queue.offer(seen, message)
-          const kind = message.kind
-          if (kind?.$case === "open") yield* output(kind.value.sessionId, `welcome to ${hostname}\r\n$ `)
-          if (kind?.$case === "input") {
+          if (message._tag === "SessionOpen") yield* output(message.sessionId, `welcome to ${hostname}\r\n$ `)
+          if (message._tag === "SessionInput") {
             yield* Queue.offer(toRelay, {
-              kind: {
-                $case: "ack",
-                value: { sessionId: kind.value.sessionId, pipe: Pipe.PIPE_STDIN, bytes: kind.value.data.byteLength }
-              }
+              _tag: "SessionAck",
+              sessionId: message.sessionId,
+              pipe: "stdin",
+              bytes: message.data.byteLength
             })
-            yield* output(kind.value.sessionId, decoder.decode(kind.value.data))
+            yield* output(message.sessionId, decoder.decode(message.data))
           }
         })
       ),
@@ -110,20 +100,15 @@ const fakeAgent = (core: RelayCore.RelayCore["Type"], key: string, hostname: str
     )
     // Registered once the relay welcomes it.
     const welcome = yield* Queue.take(seen)
-    assert.strictEqual(welcome.kind?.$case, "welcome")
+    assert.strictEqual(welcome._tag, "Welcome")
     const exit = (sessionId: string, exitCode: number) =>
-      Queue.offer(toRelay, {
-        kind: {
-          $case: "exit",
-          value: { sessionId, exitCode, signal: "", timedOut: false, error: "", durationMs: 1 }
-        }
-      })
+      Queue.offer(toRelay, { _tag: "SessionExit", sessionId, exitCode, timedOut: false, durationMs: 1 })
     /** Waits for the next relay message of one kind. */
-    const next = <K extends NonNullable<RelayMessage["kind"]>["$case"]>(kind: K) =>
+    const next = <K extends RelayMessage["_tag"]>(tag: K) =>
       Effect.gen(function* () {
         for (;;) {
           const message = yield* Queue.take(seen)
-          if (message.kind?.$case === kind) return message.kind as Extract<RelayMessage["kind"], { $case: K }>
+          if (message._tag === tag) return message as Extract<RelayMessage, { _tag: K }>
         }
       })
     return { exit, next }
@@ -159,8 +144,9 @@ describe("TerminalSocket", () => {
       const agent = yield* fakeAgent(core, key, "box-1")
       const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
       yield* client.send({ type: "start", cols: 100, rows: 30 })
-      const open = yield* agent.next("open")
-      assert.deepStrictEqual((open.value.kind as { value: unknown } & SessionOpen["kind"])?.value, {
+      const open = yield* agent.next("SessionOpen")
+      assert.deepStrictEqual(open.spec, {
+        _tag: "Pty",
         cols: 100,
         rows: 30,
         term: "xterm-256color",
@@ -171,42 +157,47 @@ describe("TerminalSocket", () => {
       if (attached.frame.type !== "attached") return
       assert.strictEqual(attached.frame.machine.hostname, "box-1")
       assert.strictEqual(attached.frame.created, true)
-      assert.strictEqual(attached.frame.sessionId, open.value.sessionId)
+      assert.strictEqual(attached.frame.sessionId, open.sessionId)
       assert.include(yield* outputUntil(client, "$ "), "welcome to box-1")
 
       yield* client.type("echo hi\r")
-      assert.strictEqual(decoder.decode((yield* agent.next("input")).value.data), "echo hi\r")
+      assert.strictEqual(decoder.decode((yield* agent.next("SessionInput")).data), "echo hi\r")
       yield* outputUntil(client, "echo hi\r")
       yield* client.send({ type: "input", data: "ü\r" })
-      assert.strictEqual(decoder.decode((yield* agent.next("input")).value.data), "ü\r")
+      assert.strictEqual(decoder.decode((yield* agent.next("SessionInput")).data), "ü\r")
       yield* outputUntil(client, "ü")
 
       yield* client.send({ type: "resize", cols: 120, rows: 40 })
-      const resize = yield* agent.next("resize")
+      const resize = yield* agent.next("SessionResize")
       assert.deepStrictEqual(
-        { sessionId: resize.value.sessionId, cols: resize.value.cols, rows: resize.value.rows },
-        { sessionId: open.value.sessionId, cols: 120, rows: 40 }
+        { sessionId: resize.sessionId, cols: resize.cols, rows: resize.rows },
+        { sessionId: open.sessionId, cols: 120, rows: 40 }
       )
 
       // Detach: the browser closes the socket; the session keeps running, with no viewer left.
       yield* client.close
       assert.strictEqual((yield* client.closed).code, 1000)
-      let listed = yield* core.listSessions(caller, "box-1")
-      for (let i = 0; i < 100 && listed.sessions[0]?.viewers !== 0; i++) {
-        yield* Effect.sleep("20 millis")
-        listed = yield* core.listSessions(caller, "box-1")
-      }
+      // The relay notices the closed socket on its own time: poll for up to 2 s.
+      const listed = yield* core.listSessions(caller, "box-1").pipe(
+        Effect.repeat(
+          Schedule.spaced("20 millis").pipe(
+            Schedule.upTo("2 seconds"),
+            Schedule.whileInput((l: { readonly sessions: ReadonlyArray<PtySession> }) => l.sessions[0]?.viewers !== 0),
+            Schedule.passthrough
+          )
+        )
+      )
       assert.deepStrictEqual(
         listed.sessions.map((s) => [s.sessionId, s.viewers, s.cols, s.rows]),
-        [[open.value.sessionId, 0, 120, 40]]
+        [[open.sessionId, 0, 120, 40]]
       )
 
       // A reload names its session: it joins the same shell and replays its screen.
       const again = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
-      yield* again.send({ type: "start", cols: 120, rows: 40, sessionId: open.value.sessionId })
+      yield* again.send({ type: "start", cols: 120, rows: 40, sessionId: open.sessionId })
       const rejoined = yield* nextControl(again)
       assert.deepStrictEqual(rejoined.frame.type === "attached" && [rejoined.frame.sessionId, rejoined.frame.created], [
-        open.value.sessionId,
+        open.sessionId,
         false
       ])
       assert.include(yield* outputUntil(again, "ü"), "echo hi")
@@ -219,10 +210,10 @@ describe("TerminalSocket", () => {
       const agent = yield* fakeAgent(core, key, "box-2")
       const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-2`)
       yield* client.send({ type: "start", cols: 80, rows: 24 })
-      const open = yield* agent.next("open")
+      const open = yield* agent.next("SessionOpen")
       assert.strictEqual((yield* nextControl(client)).frame.type, "attached")
       yield* outputUntil(client, "$ ")
-      yield* agent.exit(open.value.sessionId, 3)
+      yield* agent.exit(open.sessionId, 3)
       const ended = yield* nextControl(client)
       assert.deepStrictEqual(ended.frame, {
         type: "ended",

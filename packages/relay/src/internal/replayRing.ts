@@ -1,14 +1,14 @@
 /**
- * The relay's copy of an interactive session's recent output: chunks keyed by their offset in the session's
- * whole output stream, at most `capacity` bytes (oldest chunks dropped first). Late viewers and reconnecting
- * clients read from here; the agent keeps its own ring, which refills this one after a relay restart.
+ * The relay's copy of an interactive session's recent output, which late viewers and reconnecting clients replay:
+ * chunks keyed by their offset in the session's whole output stream, at most `capacity` bytes (oldest chunks
+ * dropped first). The agent keeps its own ring, which refills this one after a relay restart.
  */
 export interface Chunk {
   readonly offset: number
   readonly data: Uint8Array
 }
 
-export class OutputRing {
+export class ReplayRing {
   private chunks: Array<Chunk> = []
   private bytes = 0
   /** Offset of the next byte the session will produce (as far as the relay has seen). */

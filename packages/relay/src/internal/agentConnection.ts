@@ -1,0 +1,221 @@
+/**
+ * The agent side of the relay: registration, and the one long-lived stream of each machine. The agent's first
+ * message must be `Hello` (within 15 s); the relay registers the machine in the caller's workspace, installs the
+ * connection (replacing an older one of the same machine), answers `Welcome`, re-adopts the PTY sessions the agent
+ * reports and asks for their recent output, then handles the agent's messages (`agentDispatch.ts`).
+ *
+ * How a connection ends: the agent's stream ends or fails, or the relay closes it (replaced, stale, key no longer
+ * valid). Either way, at once: exec sessions on it fail with Unavailable, PTY viewers are told the machine was
+ * lost (the sessions may live on at the agent), and the machine is marked offline unless a newer connection of it
+ * took over.
+ */
+import { AccessError } from "@cmdop/domain/AccessError"
+import type * as AgentLink from "@cmdop/domain/AgentLink"
+import * as Machine from "@cmdop/domain/Machine"
+import type { RelayCallError } from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { createHash } from "node:crypto"
+import type { Caller } from "../Authenticator.js"
+import { toMachine } from "../store/records.js"
+import { type CoreContext, internalError, storeError } from "./coreContext.js"
+import { dispatcher } from "./agentDispatch.js"
+import { firstAndRest } from "./firstAndRest.js"
+import * as PtyState from "./ptyState.js"
+import type { Connection } from "./sessions.js"
+
+/** The machine as registered, and the name of its workspace. */
+export interface Registered {
+  readonly machine: Machine.Machine
+  readonly workspaceName: string
+}
+
+/** How long the relay waits for an agent's `Hello`. */
+const HELLO_TIMEOUT = "15 seconds"
+
+/** The store keeps only this hash of a machine secret (32 random bytes, so no salt is needed). */
+const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex")
+
+/** The agent-facing half of the core, bound to its context. */
+export const make = (ctx: CoreContext) => ({
+  register: (caller: Caller, identity: AgentLink.MachineIdentity) => register(ctx, caller, identity),
+  connectAgent: <E>(caller: Caller, incoming: Stream.Stream<AgentLink.AgentMessage, E>) =>
+    connectAgent(ctx, caller, incoming)
+})
+
+/** `AgentService.Register`: creates or updates the machine in the caller's workspace. */
+const register = Effect.fn("RelayCore.register")(function* (
+  ctx: CoreContext,
+  caller: Caller,
+  identity: AgentLink.MachineIdentity
+) {
+  const registration = yield* registrationOf(caller, identity)
+  const record = yield* ctx.store.registerMachine(registration).pipe(Effect.mapError(storeError(ctx.settings.server)))
+  const live = ctx.registry.get(record.id)
+  return {
+    machine: new Machine.Machine({
+      ...toMachine(record),
+      online: live !== undefined && live.workspaceId === record.workspaceId
+    }),
+    workspaceName: caller.workspaceName
+  }
+})
+
+/** The agent's `Hello`, or a protocol error when the stream starts with anything else (or nothing, in time). */
+const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMessage, E>) =>
+  firstAndRest(incoming).pipe(
+    Effect.timeoutFail({ duration: HELLO_TIMEOUT, onTimeout: () => Option.none() }),
+    Effect.catchAll(() =>
+      Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the agent sent no Hello" }))
+    ),
+    Effect.flatMap(([first, rest]) =>
+      Option.isSome(first) && first.value._tag === "Hello"
+        ? Effect.succeed([first.value, rest] as const)
+        : Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the first agent message must be Hello" }))
+    )
+  )
+
+/**
+ * `AgentService.Connect`: what the relay sends to the agent (`Welcome` first). It ends when the agent's stream
+ * ends or the relay closes the connection.
+ */
+const connectAgent = <E>(
+  ctx: CoreContext,
+  caller: Caller,
+  incoming: Stream.Stream<AgentLink.AgentMessage, E>
+): Stream.Stream<AgentLink.RelayMessage, RelayCallError> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const [hello, rest] = yield* awaitHello(ctx.settings.server, incoming)
+      const registered = yield* register(ctx, caller, hello.identity)
+      const outbound = yield* Queue.unbounded<AgentLink.RelayMessage>()
+      const conn = yield* open(ctx, caller, hello, registered, (m) => Queue.offer(outbound, m))
+      yield* conn.send({
+        _tag: "Welcome",
+        machine: conn.machine,
+        workspaceName: registered.workspaceName,
+        heartbeatSeconds: ctx.settings.heartbeatSeconds,
+        window: conn.window
+      })
+      yield* adopt(conn, hello.ptySessions)
+      // Read the agent's messages until its stream ends; however that side ends (half-close, failure,
+      // interruption), the connection is over.
+      yield* rest.pipe(
+        Stream.runForEach(dispatcher(ctx, conn)),
+        Effect.ignore,
+        Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
+        Effect.forkScoped
+      )
+      return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))
+    })
+  ).pipe(Stream.withSpan("RelayCore.connectAgent"))
+
+/**
+ * Installs the connection of a registered machine (online from now) and arranges its cleanup: once, as soon as it
+ * is closed or its scope ends.
+ */
+const open = (
+  ctx: CoreContext,
+  caller: Caller,
+  hello: AgentLink.Hello,
+  { machine }: Registered,
+  send: Connection["send"]
+): Effect.Effect<Connection, RelayCallError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const maxWindow = ctx.settings.maxWindow
+    const conn: Connection = {
+      machineId: machine.id,
+      workspaceId: machine.workspaceId,
+      hostname: machine.hostname,
+      machine: new Machine.Machine({ ...machine, online: true, lastHeartbeatAt: now }),
+      credential: caller.credential,
+      window: Math.min(hello.window > 0 ? hello.window : maxWindow, maxWindow),
+      send,
+      sessions: new Map(),
+      ptys: new Map(),
+      closed: yield* Deferred.make<string>(),
+      lastSeen: now
+    }
+    yield* ctx.registry.replace(conn)
+    const cleanup = yield* Effect.once(close(ctx, conn))
+    yield* Effect.addFinalizer(() => cleanup)
+    yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
+    yield* ctx.store.markOnline(machine.id, now).pipe(Effect.mapError(internalError(ctx.settings.server)))
+    return conn
+  })
+
+/** The connection is over: its sessions learn it, and the machine goes offline unless replaced. */
+const close = (ctx: CoreContext, conn: Connection) =>
+  Effect.gen(function* () {
+    const lost = new RelayError({
+      reason: "Unavailable",
+      server: ctx.settings.server,
+      detail: `machine ${conn.hostname} disconnected during the session`
+    })
+    for (const session of conn.sessions.values()) yield* Queue.offer(session.items, { _tag: "Lost", error: lost })
+    conn.sessions.clear()
+    for (const pty of conn.ptys.values()) yield* PtyState.finish(pty, { lost })
+    conn.ptys.clear()
+    if (ctx.registry.removeIfCurrent(conn)) yield* ctx.store.markOffline(conn.machineId).pipe(Effect.ignore)
+  })
+
+/** Interactive sessions outlive agent connections: adopt the live ones and ask for their recent output. */
+const adopt = (conn: Connection, sessions: ReadonlyArray<AgentLink.PtySessionInfo>) =>
+  Effect.forEach(
+    sessions,
+    (info) =>
+      Effect.gen(function* () {
+        const state = yield* PtyState.makeState({
+          id: info.sessionId,
+          owner: info.owner,
+          command: info.command,
+          cols: info.cols,
+          rows: info.rows,
+          createdAt: info.createdAt,
+          lastActivityAt: info.lastActivityAt,
+          window: conn.window
+        })
+        conn.ptys.set(info.sessionId, state)
+        yield* conn.send({ _tag: "SessionReplay", sessionId: info.sessionId, fromOffset: 0 })
+      }),
+    { discard: true }
+  )
+
+/** Validates what an agent claims before anything is stored. */
+const registrationOf = (caller: Caller, identity: AgentLink.MachineIdentity) =>
+  Effect.gen(function* () {
+    const id = yield* Schema.decodeUnknown(Machine.MachineId)(identity.machineId).pipe(
+      Effect.mapError(() => new AccessError({ reason: "PermissionDenied", detail: "the machine id is not a UUID" }))
+    )
+    const hostname = yield* Schema.decodeUnknown(Machine.Hostname)(identity.hostname).pipe(
+      Effect.mapError(
+        () => new AccessError({ reason: "PermissionDenied", detail: `invalid hostname "${identity.hostname}"` })
+      )
+    )
+    const secret = Redacted.value(identity.machineSecret)
+    if (secret.length < 16)
+      return yield* new AccessError({
+        reason: "PermissionDenied",
+        detail: "the machine secret is missing or too short"
+      })
+    if (caller.kind === "guest")
+      return yield* new AccessError({ reason: "PermissionDenied", detail: "a share link cannot register machines" })
+    return {
+      id,
+      workspaceId: Machine.WorkspaceId.make(caller.workspaceId),
+      hostname,
+      name: identity.name === "" ? hostname : identity.name,
+      os: identity.os,
+      agentVersion: identity.agentVersion,
+      secretHash: sha256(secret)
+    }
+  })

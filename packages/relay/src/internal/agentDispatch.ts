@@ -1,0 +1,99 @@
+/**
+ * What the relay does with each message on an agent's stream: heartbeats (re-checking the agent's credential
+ * every time, so a rotated key drops the machine), session output into the session it belongs to (exec: the
+ * client's queue, acknowledged as the client reads; PTY: the relay's ring, acknowledged at once), exits, and the
+ * agent's stdin acknowledgements. A `Hello` after the handshake is ignored.
+ */
+import type * as AgentLink from "@cmdop/domain/AgentLink"
+import { ExecEvent } from "@cmdop/domain/RelayClient"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type { CoreContext } from "./coreContext.js"
+import * as PtyState from "./ptyState.js"
+import type { Connection } from "./sessions.js"
+
+type Deps = Pick<CoreContext, "store" | "authenticate">
+
+/** The handler of one agent connection's messages. */
+export const dispatcher =
+  (ctx: Deps, conn: Connection) =>
+  (message: AgentLink.AgentMessage): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      conn.lastSeen = now
+      switch (message._tag) {
+        case "Heartbeat":
+          return heartbeat(ctx, conn, message)
+        case "SessionOutput":
+          return output(conn, message)
+        case "SessionExit":
+          return exit(conn, message)
+        case "SessionAck":
+          return ack(conn, message)
+        case "Hello":
+          return Effect.void
+      }
+    })
+
+const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
+  Effect.gen(function* () {
+    // The agent's credential is checked again at every heartbeat: a rotated key drops the machine.
+    const still = yield* Effect.either(ctx.authenticate(conn.credential))
+    if (still._tag === "Left" || still.right.workspaceId !== conn.workspaceId)
+      return yield* Deferred.succeed(conn.closed, "the agent's workspace key is no longer valid")
+    yield* ctx.store.heartbeat(conn.machineId, conn.lastSeen).pipe(Effect.ignore)
+    yield* conn.send({ _tag: "Heartbeat", at: message.at })
+  })
+
+const output = (conn: Connection, message: AgentLink.SessionOutput) => {
+  const ack = { _tag: "SessionAck", sessionId: message.sessionId, bytes: message.data.byteLength } as const
+  const pty = conn.ptys.get(message.sessionId)
+  // Stored in the relay's ring at once, so acknowledged at once: viewers read at their own pace.
+  if (pty)
+    return Effect.zipRight(
+      PtyState.pushOutput(pty, message.offset, message.data, conn.lastSeen),
+      conn.send({ ...ack, pipe: "stdout" })
+    )
+  const session = conn.sessions.get(message.sessionId)
+  // Nobody is reading any more: return the credit so the agent is never stuck on it.
+  if (!session) return conn.send({ ...ack, pipe: message.pipe })
+  const event =
+    message.pipe === "stderr" ? ExecEvent.Stderr({ data: message.data }) : ExecEvent.Stdout({ data: message.data })
+  return Queue.offer(session.items, { _tag: "Event", event })
+}
+
+const exit = (conn: Connection, message: AgentLink.SessionExit) => {
+  const signal = message.signal === undefined ? {} : { signal: message.signal }
+  const pty = conn.ptys.get(message.sessionId)
+  if (pty) {
+    conn.ptys.delete(pty.id)
+    return PtyState.finish(pty, {
+      ended: { exitCode: message.exitCode, ...signal, reason: message.error ?? "exited" }
+    })
+  }
+  const session = conn.sessions.get(message.sessionId)
+  if (!session) return Effect.void
+  session.exited = true
+  conn.sessions.delete(session.id)
+  return Queue.offer(session.items, {
+    _tag: "Event",
+    event: ExecEvent.Exit({
+      exitCode: message.exitCode,
+      timedOut: message.timedOut,
+      durationMs: message.durationMs,
+      ...signal,
+      ...(message.error === undefined ? {} : { error: message.error })
+    })
+  })
+}
+
+/** Credit for stdin the agent consumed. */
+const ack = (conn: Connection, message: AgentLink.SessionAck) =>
+  Effect.gen(function* () {
+    if (message.pipe !== "stdin") return
+    const pty = conn.ptys.get(message.sessionId)
+    if (pty) yield* pty.inputCredit.release(message.bytes)
+    const session = conn.sessions.get(message.sessionId)
+    if (session) yield* session.stdinCredit.release(message.bytes)
+  })

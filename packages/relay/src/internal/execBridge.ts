@@ -1,0 +1,149 @@
+/**
+ * Exec sessions: a client's command run on a connected machine, bridged over the agent's stream. The relay opens
+ * the session at the agent, forwards stdin under the session's credit window, and hands the agent's output to the
+ * client, returning credit to the agent only as the client consumes it.
+ *
+ * How an exec session ends:
+ *  - the agent reports its exit: the client sees `Exit` and the end of its stream;
+ *  - the client goes away (stream interrupted): the agent is told `SessionClose` and kills the process tree;
+ *  - the agent's stream drops: the client's stream fails with `RelayError` Unavailable;
+ *  - a guest's link expires or is revoked: the client's stream fails with `AccessError` Unauthenticated.
+ */
+import { AccessError } from "@cmdop/domain/AccessError"
+import type * as AgentLink from "@cmdop/domain/AgentLink"
+import { ExecEvent, type ExecRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
+import { formatInstant } from "@cmdop/domain/ShareError"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import type { Caller } from "../Authenticator.js"
+import { type CoreContext, linkCaller, pieces } from "./coreContext.js"
+import { atExpiry } from "./guestExpiry.js"
+import type { Connection, Session, SessionItem } from "./sessions.js"
+import type { Tenancy } from "./tenancy.js"
+
+/** Input of an exec session beyond its start: stdin chunks, then its end. */
+export type ExecInput = { readonly _tag: "Stdin"; readonly data: Uint8Array } | { readonly _tag: "Eof" }
+
+/** Stdin goes to the agent in pieces of at most this many bytes, so credit is taken in small steps. */
+const STDIN_CHUNK = 64 * 1024
+
+export const make = (ctx: CoreContext, tenancy: Tenancy) => {
+  const { server } = ctx.settings
+
+  const exec = <E>(
+    caller: Caller,
+    request: ExecRequest,
+    input: Stream.Stream<ExecInput, E> | undefined
+  ): Stream.Stream<ExecEvent, RelayCallError> =>
+    Stream.unwrapScoped(
+      Effect.gen(function* () {
+        if (request.argv.length === 0 || request.argv[0] === "")
+          return yield* new RelayError({ reason: "Protocol", server, detail: "exec needs a command" })
+        const { conn, machine } = yield* tenancy.onlineConnection(caller, request.machine)
+        if (caller.shareId !== undefined) yield* ctx.shares.recordUse(caller.shareId, `exec ${request.argv[0]}`)
+        const session = yield* openSession(conn, caller, request, input !== undefined)
+        if (input !== undefined) yield* forwardStdin(conn, session, caller, input)
+        return Stream.concat(
+          Stream.succeed(ExecEvent.Started({ machine, sessionId: session.id })),
+          events(conn, session)
+        )
+      })
+    ).pipe(Stream.withSpan("RelayCore.exec"))
+
+  return { exec }
+}
+
+/**
+ * Registers the session on the connection and asks the agent to start it; closing the scope before the agent
+ * reported its exit tells the agent to close it.
+ */
+const openSession = (
+  conn: Connection,
+  caller: Caller,
+  request: ExecRequest,
+  withStdin: boolean
+): Effect.Effect<Session, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const session: Session = {
+      ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
+      id: randomUUID(),
+      items: yield* Queue.unbounded<SessionItem>(),
+      stdinCredit: yield* Effect.makeSemaphore(conn.window),
+      exited: false
+    }
+    conn.sessions.set(session.id, session)
+    yield* atExpiry(
+      caller,
+      Queue.offer(session.items, {
+        _tag: "Lost",
+        error: new AccessError({
+          reason: "Unauthenticated",
+          detail: `share link expired at ${formatInstant(caller.expiresAt ?? 0)}`
+        })
+      })
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        conn.sessions.delete(session.id)
+        return session.exited
+          ? Effect.void
+          : conn.send({ _tag: "SessionClose", sessionId: session.id, reason: "client went away" })
+      })
+    )
+    yield* conn.send({
+      _tag: "SessionOpen",
+      sessionId: session.id,
+      spec: {
+        _tag: "Exec",
+        argv: request.argv,
+        shell: request.shell ?? false,
+        timeoutMs: request.timeoutMs ?? 0,
+        stdin: withStdin,
+        env: request.env ?? {},
+        ...(request.cwd === undefined || request.cwd === "" ? {} : { cwd: request.cwd })
+      },
+      caller: linkCaller(caller)
+    })
+    return session
+  })
+
+/** Forwards the client's stdin to the agent under the session's credit; its end (or failure) closes stdin. */
+const forwardStdin = <E>(conn: Connection, session: Session, caller: Caller, input: Stream.Stream<ExecInput, E>) => {
+  const send = (data: Uint8Array, eof: boolean) =>
+    conn.send({ _tag: "SessionInput", sessionId: session.id, data, eof, caller: linkCaller(caller) })
+  return input.pipe(
+    Stream.runForEach((item) =>
+      item._tag === "Eof"
+        ? send(new Uint8Array(0), true)
+        : Effect.forEach(
+            pieces(item.data, STDIN_CHUNK),
+            (piece) => Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false)),
+            { discard: true }
+          )
+    ),
+    // A client whose stdin fails just closes the remote stdin; the command decides what that means.
+    Effect.catchAll(() => send(new Uint8Array(0), true)),
+    Effect.forkScoped
+  )
+}
+
+/** The session's events for the client, up to its exit or loss; credit goes back as the client reads output. */
+const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> => {
+  const ack = (pipe: AgentLink.Pipe, bytes: number) =>
+    conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes })
+  return Stream.fromQueue(session.items).pipe(
+    Stream.takeUntil((item) => item._tag === "Lost" || item.event._tag === "Exit"),
+    Stream.mapEffect((item) => (item._tag === "Lost" ? Effect.fail(item.error) : Effect.succeed(item.event))),
+    Stream.tap((event) =>
+      event._tag === "Stdout"
+        ? ack("stdout", event.data.byteLength)
+        : event._tag === "Stderr"
+          ? ack("stderr", event.data.byteLength)
+          : Effect.void
+    )
+  )
+}

@@ -1,0 +1,152 @@
+/**
+ * The stream one attached client reads from an interactive session, and its input and resizes on their way to
+ * the agent.
+ *
+ * The relay keeps a 1 MiB ring of each session's output (filled from the agent's stream, acknowledged at once);
+ * a viewer reads the ring from its own position, so a late viewer sees the screen, a reconnecting client resumes
+ * at the exact byte it had, and a slow viewer never holds up the others (one that falls more than a ring behind
+ * skips ahead to the oldest byte still held).
+ *
+ * How a viewer ends: the session ends (`Ended` with the exit status), the viewer is cut (revoked or expired
+ * share link: `Ended` with that reason), the machine drops (the stream fails with Unavailable; the session may
+ * live on at the agent, and the client may attach again), or the client detaches (its input ends or it goes
+ * away): the session keeps running.
+ */
+import { AttachEvent, type AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
+import type { Caller } from "../Authenticator.js"
+import { linkCaller, pieces } from "./coreContext.js"
+import { atExpiry } from "./guestExpiry.js"
+import type { Connection, PtyEnd, PtyState, Viewer } from "./sessions.js"
+
+/** Keystrokes go to the agent in pieces of at most this many bytes, so credit is taken in small steps. */
+const INPUT_CHUNK = 64 * 1024
+
+/**
+ * Serves one viewer: forwards its input and resizes to the agent and streams the session's output from
+ * `request.resumeFrom` (or the oldest byte held) on. `head` is emitted first (the `Attached` event).
+ */
+export const view = (options: {
+  readonly conn: Connection
+  readonly state: PtyState
+  readonly caller: Caller
+  readonly request: AttachRequest
+  readonly input: Stream.Stream<AttachInput>
+  readonly head: (offset: number) => AttachEvent
+}): Stream.Stream<AttachEvent, RelayCallError> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const { caller, conn, request, state } = options
+      const viewer = yield* join(state, caller)
+      // Subscribe before reading the ring: anything pushed after this point also ticks the subscription.
+      const ticks = yield* PubSub.subscribe(state.changes)
+      const from = Math.max(request.resumeFrom ?? state.ring.start, state.ring.start)
+      const detached = yield* Deferred.make<void>()
+      yield* options.input.pipe(
+        Stream.runForEach((item) => forward(conn, state, caller, item)),
+        // The client's input ending is its detach.
+        Effect.ensuring(Deferred.succeed(detached, undefined)),
+        Effect.forkScoped
+      )
+      const next = reader({ state, viewer, from, ticks: ticks.take, detached: Deferred.await(detached) })
+      return Stream.concat(Stream.succeed(options.head(from)), Stream.repeatEffectChunkOption(next))
+    })
+  )
+
+/** Adds a viewer to the session for the life of the scope; a guest is cut off when its link expires. */
+const join = (state: PtyState, caller: Caller) =>
+  Effect.gen(function* () {
+    const viewer: Viewer = {
+      principal: caller.principal,
+      ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
+      cut: yield* Deferred.make<PtyEnd>()
+    }
+    state.viewers.add(viewer)
+    yield* Effect.addFinalizer(() => Effect.sync(() => state.viewers.delete(viewer)))
+    // The session itself goes on.
+    yield* atExpiry(
+      caller,
+      Effect.suspend(() => {
+        const end = { exitCode: 0, reason: "share link expired" }
+        viewer.cutWith = end
+        return Deferred.succeed(viewer.cut, end)
+      })
+    )
+    return viewer
+  })
+
+/** One item of a viewer's input on its way to the agent: a resize, or keystrokes under the input credit. */
+const forward = (conn: Connection, state: PtyState, caller: Caller, item: AttachInput) =>
+  item._tag === "Resize"
+    ? Effect.suspend(() => {
+        state.cols = item.cols
+        state.rows = item.rows
+        return conn.send({ _tag: "SessionResize", sessionId: state.id, cols: item.cols, rows: item.rows })
+      })
+    : Effect.forEach(
+        pieces(item.data, INPUT_CHUNK),
+        (piece) =>
+          Effect.zipRight(
+            state.inputCredit.take(piece.byteLength),
+            conn.send({
+              _tag: "SessionInput",
+              sessionId: state.id,
+              data: piece,
+              eof: false,
+              caller: linkCaller(caller)
+            })
+          ),
+        { discard: true }
+      )
+
+/**
+ * The pull of a viewer's output: what the ring holds past the viewer's position, else the end (cut, session
+ * over, machine lost), else a wait for the next change or the client's detach.
+ */
+const reader = (options: {
+  readonly state: PtyState
+  readonly viewer: Viewer
+  readonly from: number
+  readonly ticks: Effect.Effect<void>
+  readonly detached: Effect.Effect<void>
+}): Effect.Effect<Chunk.Chunk<AttachEvent>, Option.Option<RelayCallError>> => {
+  const { state, viewer } = options
+  let position = options.from
+  let done = false
+  const end = (event: AttachEvent) => {
+    done = true
+    return Chunk.of(event)
+  }
+  return Effect.suspend(() => {
+    if (done) return Effect.fail(Option.none())
+    if (viewer.cutWith) return Effect.succeed(end(AttachEvent.Ended(viewer.cutWith)))
+    if (state.lost) return Effect.fail(Option.some(state.lost))
+    if (position < state.ring.start) position = state.ring.start
+    const chunks = state.ring.from(position)
+    if (chunks.length > 0) {
+      const last = chunks[chunks.length - 1]!
+      position = last.offset + last.data.byteLength
+      return Effect.succeed(
+        Chunk.fromIterable(chunks.map((c) => AttachEvent.Output({ offset: c.offset, data: c.data })))
+      )
+    }
+    if (state.ended) return Effect.succeed(end(AttachEvent.Ended(state.ended)))
+    // Nothing new: wait for output, the end, a cut, or the client's detach.
+    return Effect.raceAll([
+      Effect.as(options.ticks, Chunk.empty<AttachEvent>()),
+      Effect.map(Deferred.await(viewer.cut), (e) => end(AttachEvent.Ended(e))),
+      Effect.zipRight(
+        options.detached,
+        Effect.sync(() => {
+          done = true
+          return Chunk.empty<AttachEvent>()
+        })
+      )
+    ])
+  })
+}

@@ -1,0 +1,101 @@
+/**
+ * Who may see what: every call is scoped to its caller's workspace, and a guest (share link) to its one machine.
+ * Name resolution runs on that view of the store; sessions go to a connected machine, found in memory when the
+ * name is exact (the hot path of `exec host …`).
+ */
+import { AccessError } from "@cmdop/domain/AccessError"
+import * as Machine from "@cmdop/domain/Machine"
+import { MachineError } from "@cmdop/domain/MachineError"
+import type { MachineList, Principal, RelayCallError } from "@cmdop/domain/RelayClient"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type { Caller } from "../Authenticator.js"
+import { type CoreContext, internalError } from "./coreContext.js"
+import type { Connection } from "./sessions.js"
+
+export interface Tenancy {
+  readonly whoami: (caller: Caller) => Effect.Effect<Principal>
+  readonly listMachines: (
+    caller: Caller,
+    options: { readonly onlineOnly: boolean }
+  ) => Effect.Effect<MachineList, RelayCallError>
+  readonly resolveMachine: (caller: Caller, query: string) => Effect.Effect<Machine.Machine, RelayCallError>
+  /** The connected machine a session goes to; `MachineError` Offline when it is known but not connected. */
+  readonly onlineConnection: (
+    caller: Caller,
+    query: string
+  ) => Effect.Effect<{ readonly machine: Machine.Machine; readonly conn: Connection }, RelayCallError>
+  /** Fails for a guest: `what` is something only a workspace credential may do. */
+  readonly workspaceOnly: (caller: Caller, what: string) => Effect.Effect<void, AccessError>
+}
+
+export const make = (ctx: CoreContext): Tenancy => {
+  const { registry, store } = ctx
+  const { server } = ctx.settings
+
+  const machinesOf = (caller: Caller) =>
+    Effect.map(store.listMachines(Machine.WorkspaceId.make(caller.workspaceId)), (all) =>
+      caller.machineId === undefined ? all : all.filter((m) => m.id === caller.machineId)
+    ).pipe(Effect.mapError(internalError(server)))
+
+  const resolveMachine = Effect.fn("RelayCore.resolveMachine")(function* (caller: Caller, query: string) {
+    const machines = yield* machinesOf(caller)
+    if (caller.kind !== "guest") return yield* Machine.resolve(machines, query)
+    // A guest's world is one machine: any other name is refused without saying whether it exists.
+    return yield* Machine.resolve(machines, query).pipe(
+      Effect.mapError(
+        () =>
+          new AccessError({
+            reason: "PermissionDenied",
+            detail: `share link is for machine ${caller.machineHostname ?? caller.machineId}, not ${query}`
+          })
+      )
+    )
+  })
+
+  const listMachines = Effect.fn("RelayCore.listMachines")(function* (
+    caller: Caller,
+    options: { readonly onlineOnly: boolean }
+  ) {
+    const machines = yield* machinesOf(caller)
+    const now = yield* Clock.currentTimeMillis
+    return { machines: options.onlineOnly ? machines.filter((m) => m.online) : machines, now }
+  })
+
+  const onlineConnection = Effect.fn("RelayCore.onlineConnection")(function* (caller: Caller, query: string) {
+    const live = registry.exact(caller.workspaceId, query)
+    if (live && (caller.machineId === undefined || caller.machineId === live.machineId))
+      return { machine: live.machine, conn: live }
+    const machine = yield* resolveMachine(caller, query)
+    const conn = registry.get(machine.id)
+    if (!conn || !machine.online)
+      return yield* new MachineError({
+        reason: "Offline",
+        query: machine.hostname,
+        candidates: [Machine.candidateOf(machine)],
+        now: yield* Clock.currentTimeMillis
+      })
+    return { machine, conn }
+  })
+
+  const whoami = (caller: Caller): Effect.Effect<Principal> =>
+    Effect.succeed({
+      workspaceId: caller.workspaceId,
+      workspaceName: caller.workspaceName,
+      kind: caller.kind,
+      principal: caller.principal,
+      ...(caller.machineId === undefined ? {} : { machineId: caller.machineId })
+    })
+
+  const workspaceOnly = (caller: Caller, what: string) =>
+    caller.kind === "guest"
+      ? Effect.fail(
+          new AccessError({
+            reason: "PermissionDenied",
+            detail: `a share link cannot ${what}; use a workspace API key (share links reach one machine only)`
+          })
+        )
+      : Effect.void
+
+  return { whoami, listMachines, resolveMachine, onlineConnection, workspaceOnly }
+}

@@ -1,0 +1,216 @@
+/**
+ * `RelayStore` contract: Machines: registration, uniqueness per workspace, moves between workspaces, online state, removal.
+ */
+import { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { assert } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { RelayStore } from "../service.js"
+import {
+  type ContractTest,
+  failure,
+  freshMachineId,
+  freshName,
+  freshSecretHash,
+  registration,
+  suffix
+} from "./support.js"
+
+const machinesAreScopedToTheirWorkspace = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const a = (yield* store.createWorkspace(freshName("tenant-a"))).workspace
+  const b = (yield* store.createWorkspace(freshName("tenant-b"))).workspace
+  const a1 = yield* store.registerMachine(registration(a.id, { hostname: "web-1", name: "web" }))
+  const a2 = yield* store.registerMachine(registration(a.id))
+  // The same hostname and name are fine in another workspace.
+  const b1 = yield* store.registerMachine(registration(b.id, { hostname: "web-1", name: "web" }))
+
+  const listA = yield* store.listMachines(a.id)
+  const listB = yield* store.listMachines(b.id)
+  assert.sameMembers(
+    listA.map((m) => m.id),
+    [a1.id, a2.id]
+  )
+  assert.deepStrictEqual(
+    listB.map((m) => m.id),
+    [b1.id]
+  )
+  assert.isTrue(listA.every((m) => m.workspaceId === a.id))
+  assert.isTrue(listB.every((m) => m.workspaceId === b.id))
+  assert.isTrue([...listA, ...listB].every((m) => !("secretHash" in m)))
+  assert.deepStrictEqual(yield* store.listMachines(WorkspaceId.make(`ws_${suffix()}`)), [])
+})
+
+const registeringTheSameMachineAgainIs = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("idem"))).workspace
+  const reg = registration(ws.id)
+  const first = yield* store.registerMachine(reg)
+  assert.strictEqual(first.id, reg.id)
+  assert.strictEqual(first.workspaceId, ws.id)
+  assert.strictEqual(first.secretHash, reg.secretHash)
+  assert.isFalse(first.online)
+  assert.isUndefined(first.lastHeartbeatAt)
+
+  const again = yield* store.registerMachine(reg)
+  assert.deepStrictEqual(again, first)
+  assert.lengthOf(yield* store.listMachines(ws.id), 1)
+
+  yield* store.markOnline(reg.id, 1_000)
+  const renamed = {
+    ...reg,
+    hostname: `renamed-${suffix()}`,
+    name: "renamed",
+    os: "darwin",
+    agentVersion: "0.2.0"
+  }
+  const updated = yield* store.registerMachine(renamed)
+  assert.strictEqual(updated.hostname, renamed.hostname)
+  assert.strictEqual(updated.name, "renamed")
+  assert.strictEqual(updated.os, "darwin")
+  assert.strictEqual(updated.agentVersion, "0.2.0")
+  assert.isTrue(updated.online, "re-registering keeps the online state")
+  assert.strictEqual(updated.lastHeartbeatAt, 1_000)
+  assert.deepStrictEqual(yield* store.getMachine(reg.id), updated)
+  const listed = yield* store.listMachines(ws.id)
+  assert.lengthOf(listed, 1)
+  assert.strictEqual(listed[0]!.hostname, renamed.hostname)
+})
+
+const hostnamesInAnyCaseAndNames = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("conflict"))).workspace
+  const taken = yield* store.registerMachine(registration(ws.id, { hostname: "Build-Box", name: "builder" }))
+  const before = yield* store.listMachines(ws.id)
+
+  const byHost = yield* failure(
+    store.registerMachine(registration(ws.id, { hostname: "build-box", name: "other" })),
+    "MachineConflict"
+  )
+  assert.deepStrictEqual(byHost.conflict, { field: "hostname", value: "build-box", machineId: taken.id })
+  assert.include(byHost.message, taken.id)
+  assert.include(byHost.message, "--hostname")
+
+  const second = registration(ws.id, { hostname: "elsewhere", name: "builder" })
+  const byName = yield* failure(store.registerMachine(second), "MachineConflict")
+  assert.deepStrictEqual(byName.conflict, { field: "name", value: "builder", machineId: taken.id })
+
+  assert.deepStrictEqual(yield* store.listMachines(ws.id), before)
+  yield* failure(store.getMachine(second.id), "MachineNotFound")
+
+  // An existing machine cannot take another's hostname by re-registering either.
+  const mover = yield* store.registerMachine(registration(ws.id))
+  yield* failure(store.registerMachine({ ...mover, hostname: "BUILD-BOX" }), "MachineConflict")
+  assert.deepStrictEqual(yield* store.getMachine(mover.id), mover)
+})
+
+const aWrongMachineSecretCanNeither = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const a = (yield* store.createWorkspace(freshName("secret-a"))).workspace
+  const b = (yield* store.createWorkspace(freshName("secret-b"))).workspace
+  const reg = registration(a.id)
+  const stored = yield* store.registerMachine(reg)
+
+  const forged = { ...reg, hostname: `forged-${suffix()}`, secretHash: freshSecretHash() }
+  const error = yield* failure(store.registerMachine(forged), "MachineSecretMismatch")
+  assert.include(error.message, reg.id)
+  assert.notInclude(error.message, reg.secretHash)
+  assert.notInclude(error.message, forged.secretHash)
+  assert.deepStrictEqual(yield* store.getMachine(reg.id), stored)
+
+  yield* failure(store.registerMachine({ ...forged, workspaceId: b.id }), "MachineSecretMismatch")
+  assert.deepStrictEqual(yield* store.getMachine(reg.id), stored)
+  assert.deepStrictEqual(yield* store.listMachines(b.id), [])
+  assert.lengthOf(yield* store.listMachines(a.id), 1)
+})
+
+const aMachineThatProvesItsSecret = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const a = (yield* store.createWorkspace(freshName("move-a"))).workspace
+  const b = (yield* store.createWorkspace(freshName("move-b"))).workspace
+  const reg = registration(a.id)
+  yield* store.registerMachine(reg)
+  yield* store.markOnline(reg.id, 5_000)
+
+  const moved = yield* store.registerMachine({ ...reg, workspaceId: b.id })
+  assert.strictEqual(moved.workspaceId, b.id)
+  assert.strictEqual((yield* store.getMachine(reg.id)).workspaceId, b.id)
+  assert.deepStrictEqual(yield* store.listMachines(a.id), [])
+  assert.deepStrictEqual(
+    (yield* store.listMachines(b.id)).map((m) => m.id),
+    [reg.id]
+  )
+  assert.isTrue(moved.online)
+
+  // Moving into a workspace where the hostname is taken fails and leaves the machine where it was.
+  const c = (yield* store.createWorkspace(freshName("move-c"))).workspace
+  yield* store.registerMachine(registration(c.id, { hostname: reg.hostname.toUpperCase(), name: "squatter" }))
+  yield* failure(store.registerMachine({ ...reg, workspaceId: c.id }), "MachineConflict")
+  assert.strictEqual((yield* store.getMachine(reg.id)).workspaceId, b.id)
+  assert.lengthOf(yield* store.listMachines(c.id), 1)
+})
+
+const onlineHeartbeatOfflineAndMarkalloffline = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("presence"))).workspace
+  const one = yield* store.registerMachine(registration(ws.id))
+  const two = yield* store.registerMachine(registration(ws.id))
+  const state = (id: MachineId) =>
+    Effect.map(store.getMachine(id), (m) => ({ online: m.online, lastHeartbeatAt: m.lastHeartbeatAt }))
+
+  yield* store.markOnline(one.id, 1_700_000_000_000)
+  assert.deepStrictEqual(yield* state(one.id), { online: true, lastHeartbeatAt: 1_700_000_000_000 })
+  yield* store.heartbeat(one.id, 1_700_000_030_000)
+  assert.deepStrictEqual(yield* state(one.id), { online: true, lastHeartbeatAt: 1_700_000_030_000 })
+  const listed = (yield* store.listMachines(ws.id)).find((m) => m.id === one.id)
+  assert.strictEqual(listed?.online, true)
+  assert.strictEqual(listed?.lastHeartbeatAt, 1_700_000_030_000)
+
+  yield* store.markOffline(one.id)
+  assert.deepStrictEqual(yield* state(one.id), { online: false, lastHeartbeatAt: 1_700_000_030_000 })
+
+  yield* store.markOnline(one.id, 1_700_000_060_000)
+  yield* store.markOnline(two.id, 1_700_000_061_000)
+  yield* store.markAllOffline
+  assert.deepStrictEqual(yield* state(one.id), { online: false, lastHeartbeatAt: 1_700_000_060_000 })
+  assert.deepStrictEqual(yield* state(two.id), { online: false, lastHeartbeatAt: 1_700_000_061_000 })
+  assert.isTrue((yield* store.listMachines(ws.id)).every((m) => !m.online))
+})
+
+const unknownMachinesAreTypedErrors = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const id = freshMachineId()
+  const error = yield* failure(store.getMachine(id), "MachineNotFound")
+  assert.include(error.message, "cmdop agent register")
+  yield* failure(store.markOnline(id, 1), "MachineNotFound")
+  yield* failure(store.heartbeat(id, 1), "MachineNotFound")
+  yield* failure(store.markOffline(id), "MachineNotFound")
+  yield* failure(store.removeMachine(id), "MachineNotFound")
+})
+
+const removemachineForgetsTheMachineAndFrees = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("remove"))).workspace
+  const gone = yield* store.registerMachine(registration(ws.id, { hostname: "reused", name: "reused" }))
+  const kept = yield* store.registerMachine(registration(ws.id))
+  yield* store.removeMachine(gone.id)
+  yield* failure(store.getMachine(gone.id), "MachineNotFound")
+  assert.deepStrictEqual(
+    (yield* store.listMachines(ws.id)).map((m) => m.id),
+    [kept.id]
+  )
+  yield* failure(store.removeMachine(gone.id), "MachineNotFound")
+  const successor = yield* store.registerMachine(registration(ws.id, { hostname: "REUSED", name: "reused" }))
+  assert.strictEqual((yield* store.getMachine(successor.id)).hostname, "REUSED")
+})
+
+/** The tests of this part, as (title, test) pairs. */
+export const tests: ReadonlyArray<ContractTest> = [
+  ["machines are scoped to their workspace", machinesAreScopedToTheirWorkspace],
+  ["registering the same machine again is idempotent and updates it", registeringTheSameMachineAgainIs],
+  ["hostnames (in any case) and names are unique per workspace", hostnamesInAnyCaseAndNames],
+  ["a wrong machine secret can neither re-register nor move a machine", aWrongMachineSecretCanNeither],
+  ["a machine that proves its secret moves to another workspace", aMachineThatProvesItsSecret],
+  ["online, heartbeat, offline and markAllOffline", onlineHeartbeatOfflineAndMarkalloffline],
+  ["unknown machines are typed errors", unknownMachinesAreTypedErrors],
+  ["removeMachine forgets the machine and frees its names", removemachineForgetsTheMachineAndFrees]
+]

@@ -1,0 +1,173 @@
+/**
+ * `RelayStore` contract: Signing keys of share tokens, and share links with their audit trail.
+ */
+import { type MachineId, WorkspaceId } from "@cmdop/domain/Machine"
+import { assert } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import { randomBytes } from "node:crypto"
+import { RelayStore } from "../service.js"
+import { type ContractTest, failure, freshName, registration, some, suffix } from "./support.js"
+
+const signingKeysAddCurrentRetireList = Effect.gen(function* () {
+  const store = yield* RelayStore
+  // Later than anything earlier tests created, so these keys are the newest.
+  yield* TestClock.adjust("1000 days")
+  const k1 = {
+    kid: `k1-${suffix()}`,
+    algorithm: "HS256",
+    material: Redacted.make(randomBytes(32).toString("hex"))
+  }
+  const k2 = {
+    kid: `k2-${suffix()}`,
+    algorithm: "HS256",
+    material: Redacted.make(randomBytes(32).toString("hex"))
+  }
+
+  const added1 = yield* store.addSigningKey(k1)
+  assert.strictEqual(added1.kid, k1.kid)
+  assert.strictEqual(Redacted.value(added1.material), Redacted.value(k1.material))
+  assert.isUndefined(added1.retiredAt)
+  assert.strictEqual(some(yield* store.currentSigningKey).kid, k1.kid)
+
+  yield* TestClock.adjust("1 second")
+  const added2 = yield* store.addSigningKey(k2)
+  assert.isTrue(added2.createdAt > added1.createdAt)
+  const current = some(yield* store.currentSigningKey)
+  assert.strictEqual(current.kid, k2.kid)
+  assert.strictEqual(Redacted.value(current.material), Redacted.value(k2.material))
+
+  const duplicate = yield* failure(store.addSigningKey({ ...k1, material: Redacted.make("other") }), "SigningKeyExists")
+  assert.notInclude(duplicate.message, Redacted.value(k1.material))
+  assert.strictEqual(
+    Redacted.value((yield* store.listSigningKeys).find((k) => k.kid === k1.kid)!.material),
+    Redacted.value(k1.material)
+  )
+
+  yield* TestClock.adjust("1 second")
+  yield* store.retireSigningKey(k2.kid)
+  assert.strictEqual(some(yield* store.currentSigningKey).kid, k1.kid)
+  const retired = (yield* store.listSigningKeys).find((k) => k.kid === k2.kid)
+  assert.isDefined(retired?.retiredAt)
+  yield* store.retireSigningKey(k2.kid)
+  assert.strictEqual((yield* store.listSigningKeys).find((k) => k.kid === k2.kid)?.retiredAt, retired?.retiredAt)
+
+  const listed = (yield* store.listSigningKeys).filter((k) => k.kid === k1.kid || k.kid === k2.kid)
+  assert.deepStrictEqual(
+    listed.map((k) => k.kid),
+    [k1.kid, k2.kid]
+  )
+  yield* failure(store.retireSigningKey(`missing-${suffix()}`), "SigningKeyNotFound")
+  yield* store.retireSigningKey(k1.kid)
+  assert.isFalse(Option.exists(yield* store.currentSigningKey, (k) => k.kid === k1.kid || k.kid === k2.kid))
+})
+
+/** A new link for `machine`, created at `createdAt` (ms), expiring at `expiresAt` when given. */
+const newLink = (
+  machine: { readonly id: MachineId; readonly workspaceId: WorkspaceId; readonly hostname: string },
+  createdAt: number,
+  expiresAt?: number
+) => ({
+  id: `sl_${randomBytes(12).toString("hex")}`,
+  workspaceId: machine.workspaceId,
+  machineId: machine.id,
+  machineHostname: machine.hostname,
+  creator: "ck_live_abcd",
+  createdAt,
+  keyGeneration: 1,
+  ...(expiresAt === undefined ? {} : { expiresAt })
+})
+
+/** Every write to an unknown link fails with `ShareLinkNotFound`; reading it is `None`. */
+const unknownLinkFailures = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const missing = `sl_${randomBytes(12).toString("hex")}`
+  assert.isTrue(Option.isNone(yield* store.getShareLink(missing)))
+  yield* failure(store.revokeShareLink(missing, 1, "x"), "ShareLinkNotFound")
+  yield* failure(store.recordShareUse(missing, 1, "x"), "ShareLinkNotFound")
+  yield* failure(store.addShareEvent(missing, { kind: "denied", detail: "x", at: 1 }), "ShareLinkNotFound")
+  yield* failure(store.markShareExpired(missing, { detail: "x", at: 1 }), "ShareLinkNotFound")
+})
+
+const shareLinksCreateGetListUse = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("shares"))).workspace
+  const other = (yield* store.createWorkspace(freshName("shares-other"))).workspace
+  assert.deepStrictEqual(yield* store.getWorkspaceById(ws.id), ws)
+  yield* failure(store.getWorkspaceById(WorkspaceId.make(`ws_missing_${suffix()}`)), "WorkspaceNotFound")
+  const m1 = yield* store.registerMachine(registration(ws.id))
+  const m2 = yield* store.registerMachine(registration(ws.id))
+  const a = newLink(m1, 1_000, 3_601_000)
+  const created = yield* store.createShareLink(a, "created by ck_live_abcd")
+  assert.strictEqual(created.id, a.id)
+  assert.strictEqual(created.machineHostname, m1.hostname)
+  assert.strictEqual(created.expiresAt, 3_601_000)
+  assert.strictEqual(created.useCount, 0)
+  assert.isUndefined(created.revokedAt)
+  assert.isUndefined(created.lastUsedAt)
+  assert.strictEqual(created.keyGeneration, 1)
+  assert.deepStrictEqual(
+    created.events.map((e) => [e.kind, e.detail, e.at]),
+    [["created", "created by ck_live_abcd", 1_000]]
+  )
+  assert.deepStrictEqual(some(yield* store.getShareLink(a.id)), created)
+  yield* failure(store.createShareLink(a, "again"), "ShareLinkExists")
+
+  const b = newLink(m2, 2_000)
+  const forever = yield* store.createShareLink(b, "never expires")
+  assert.isUndefined(forever.expiresAt)
+  assert.deepStrictEqual(
+    (yield* store.listShareLinks(ws.id)).map((l) => l.id),
+    [a.id, b.id]
+  )
+  assert.deepStrictEqual(
+    (yield* store.listShareLinks(ws.id, m2.id)).map((l) => l.id),
+    [b.id]
+  )
+  assert.deepStrictEqual(yield* store.listShareLinks(other.id), [])
+
+  yield* store.recordShareUse(a.id, 5_000, "exec uptime")
+  yield* store.recordShareUse(a.id, 6_000, "attach")
+  yield* store.addShareEvent(a.id, { kind: "denied", detail: "machine offline", at: 7_000 })
+  const used = some(yield* store.getShareLink(a.id))
+  assert.strictEqual(used.useCount, 2)
+  assert.strictEqual(used.lastUsedAt, 6_000)
+
+  // `expired` once, however often (and at whatever time) it is noticed; events come back in time order.
+  assert.isTrue(yield* store.markShareExpired(a.id, { detail: "expired", at: 3_601_000 }))
+  assert.isFalse(yield* store.markShareExpired(a.id, { detail: "expired again", at: 3_601_000 }))
+  const revoked = yield* store.revokeShareLink(a.id, 9_000_000, "revoked")
+  assert.strictEqual(revoked.revokedAt, 9_000_000)
+  const again = yield* store.revokeShareLink(a.id, 9_500_000, "revoked twice")
+  assert.strictEqual(again.revokedAt, 9_000_000)
+  assert.deepStrictEqual(
+    again.events.map((e) => [e.kind, e.at]),
+    [
+      ["created", 1_000],
+      ["used", 5_000],
+      ["used", 6_000],
+      ["denied", 7_000],
+      ["expired", 3_601_000],
+      ["revoked", 9_000_000]
+    ]
+  )
+  assert.deepStrictEqual(
+    (yield* store.listShareLinks(ws.id)).find((l) => l.id === a.id),
+    again
+  )
+  // The other link's trail is its own.
+  assert.deepStrictEqual(
+    some(yield* store.getShareLink(b.id)).events.map((e) => e.kind),
+    ["created"]
+  )
+
+  yield* unknownLinkFailures
+})
+
+/** The tests of this part, as (title, test) pairs. */
+export const tests: ReadonlyArray<ContractTest> = [
+  ["signing keys: add, current, retire, list", signingKeysAddCurrentRetireList],
+  ["share links: create, get, list, use, events, revoke, expiry once", shareLinksCreateGetListUse]
+]

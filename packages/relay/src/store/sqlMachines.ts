@@ -1,0 +1,108 @@
+/**
+ * Machines in the SQL store: registration (with its secret-hash check and per-workspace uniqueness of hostname
+ * and name), listing, and the online state the relay keeps as agents come and go.
+ */
+import type { MachineId } from "@cmdop/domain/Machine"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { type MachineRecord, machineOrder, type MachineRegistration, toMachine } from "./records.js"
+import type { RelayStore } from "./service.js"
+import { MachineClashRow, MachineRow } from "./sqlRows.js"
+import { fail, type SqlDb, type StatementError } from "./sqlSupport.js"
+
+type Store = RelayStore["Type"]
+
+export const make = (db: SqlDb) => {
+  const { sql } = db
+  const columns = sql`id, workspace_id, hostname, name, os, agent_version, secret_hash, online, last_heartbeat_at`
+  const byId = SqlSchema.findOne({
+    Request: Schema.String,
+    Result: MachineRow,
+    execute: (id) => sql`SELECT ${columns} FROM machines WHERE id = ${id}`
+  })
+  const ofWorkspace = SqlSchema.findAll({
+    Request: Schema.String,
+    Result: MachineRow,
+    execute: (workspaceId) => sql`SELECT ${columns} FROM machines WHERE workspace_id = ${workspaceId}`
+  })
+
+  /** Runs an `UPDATE … RETURNING id` (or `DELETE`) on one machine, failing when it matched none. */
+  const touch = (operation: string, id: MachineId, statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>) =>
+    db.guard(operation)(
+      Effect.flatMap(statement, (rows) => (rows.length === 0 ? fail("MachineNotFound", id) : Effect.void))
+    )
+
+  return {
+    registerMachine: (reg) => db.transaction("registerMachine")(register(db, byId, reg)),
+    getMachine: (id) =>
+      db.guard("getMachine")(
+        Effect.flatMap(byId(id), Option.match({ onNone: () => fail("MachineNotFound", id), onSome: Effect.succeed }))
+      ),
+    listMachines: (workspaceId) =>
+      db.guard("listMachines")(
+        Effect.map(ofWorkspace(workspaceId), (rows) => [...rows].sort(machineOrder).map(toMachine))
+      ),
+    markOnline: (id, at) =>
+      touch(
+        "markOnline",
+        id,
+        sql`UPDATE machines SET online = ${1}, last_heartbeat_at = ${at} WHERE id = ${id} RETURNING id`
+      ),
+    heartbeat: (id, at) =>
+      touch(
+        "heartbeat",
+        id,
+        sql`UPDATE machines SET online = ${1}, last_heartbeat_at = ${at} WHERE id = ${id} RETURNING id`
+      ),
+    markOffline: (id) => touch("markOffline", id, sql`UPDATE machines SET online = ${0} WHERE id = ${id} RETURNING id`),
+    markAllOffline: db.guard("markAllOffline")(
+      Effect.asVoid(sql`UPDATE machines SET online = ${0} WHERE online <> ${0}`)
+    ),
+    removeMachine: (id) => touch("removeMachine", id, sql`DELETE FROM machines WHERE id = ${id} RETURNING id`)
+  } satisfies Partial<Store>
+}
+
+/** Registers or updates a machine (inside the caller's transaction). */
+const register = (
+  db: SqlDb,
+  byId: (id: string) => Effect.Effect<Option.Option<MachineRecord>, StatementError>,
+  reg: MachineRegistration
+) =>
+  Effect.gen(function* () {
+    const { sql } = db
+    const workspace = yield* sql`SELECT id FROM workspaces WHERE id = ${reg.workspaceId}`
+    if (workspace.length === 0) return yield* fail("WorkspaceNotFound", reg.workspaceId)
+    const existing = yield* byId(reg.id)
+    if (Option.isSome(existing) && existing.value.secretHash !== reg.secretHash)
+      return yield* fail("MachineSecretMismatch", reg.id)
+    const hostnameKey = reg.hostname.toLowerCase()
+    const others = yield* SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: MachineClashRow,
+      execute: () => sql`SELECT id, hostname_key, name FROM machines
+        WHERE workspace_id = ${reg.workspaceId} AND id <> ${reg.id}
+        AND (hostname_key = ${hostnameKey} OR name = ${reg.name})`
+    })(undefined)
+    const byHost = others.find((m) => m.hostnameKey === hostnameKey)
+    if (byHost !== undefined)
+      return yield* fail("MachineConflict", reg.id, { field: "hostname", value: reg.hostname, machineId: byHost.id })
+    const byName = others.find((m) => m.name === reg.name)
+    if (byName !== undefined)
+      return yield* fail("MachineConflict", reg.id, { field: "name", value: reg.name, machineId: byName.id })
+    const now = yield* Clock.currentTimeMillis
+    if (Option.isSome(existing)) {
+      yield* sql`UPDATE machines SET workspace_id = ${reg.workspaceId}, hostname = ${reg.hostname},
+        hostname_key = ${hostnameKey}, name = ${reg.name}, os = ${reg.os}, agent_version = ${reg.agentVersion},
+        updated_at = ${now} WHERE id = ${reg.id}`
+    } else {
+      yield* sql`INSERT INTO machines (id, workspace_id, hostname, hostname_key, name, os, agent_version,
+        secret_hash, online, last_heartbeat_at, registered_at, updated_at)
+        VALUES (${reg.id}, ${reg.workspaceId}, ${reg.hostname}, ${hostnameKey}, ${reg.name}, ${reg.os},
+        ${reg.agentVersion}, ${reg.secretHash}, ${0}, ${null}, ${now}, ${now})`
+    }
+    return Option.getOrThrow(yield* byId(reg.id))
+  })

@@ -1,0 +1,62 @@
+/**
+ * What the SQL store's parts share: the client, the mapping of database and row-decoding failures to store errors
+ * (the operation, the driver's message and code; never the parameters), transactions, and a span per operation.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { ParseError } from "effect/ParseResult"
+import { type MachineConflict, RelayStoreError } from "./RelayStoreError.js"
+
+/** The driver's error code (SQLSTATE, `SQLITE_…`, `ECONNREFUSED`), which names the problem without any values. */
+const codeOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/** A database failure as a store error: the operation, the driver's message and code; never the parameters. */
+export const sqlFailure = (operation: string, error: { readonly message: string; readonly cause?: unknown }) => {
+  const code = codeOf(error.cause)
+  return new RelayStoreError({
+    reason: "Sql",
+    subject: operation,
+    detail: code === undefined ? error.message : `${error.message}, ${code}`
+  })
+}
+
+/** A store failure of `reason` about `subject`. */
+export const fail = (reason: RelayStoreError["reason"], subject: string, conflict?: MachineConflict) =>
+  Effect.fail(new RelayStoreError({ reason, subject, ...(conflict === undefined ? {} : { conflict }) }))
+
+/** What a statement may fail with before `guard` maps it. */
+export type StatementError = RelayStoreError | SqlError | ParseError
+
+export interface SqlDb {
+  readonly sql: SqlClient.SqlClient
+  /** Maps the failures of `operation` to store errors, in a span named after it. */
+  readonly guard: (
+    operation: string
+  ) => <A>(effect: Effect.Effect<A, StatementError>) => Effect.Effect<A, RelayStoreError>
+  /** `guard`, with `effect` in one transaction. */
+  readonly transaction: (
+    operation: string
+  ) => <A>(effect: Effect.Effect<A, StatementError>) => Effect.Effect<A, RelayStoreError>
+}
+
+export const makeDb = (sql: SqlClient.SqlClient): SqlDb => {
+  const guard =
+    (operation: string) =>
+    <A>(effect: Effect.Effect<A, StatementError>): Effect.Effect<A, RelayStoreError> =>
+      Effect.mapError(effect, (e) =>
+        e instanceof SqlError
+          ? sqlFailure(operation, e)
+          : e instanceof ParseError
+            ? sqlFailure(operation, { message: `a stored row does not decode: ${e.message}` })
+            : e
+      ).pipe(Effect.withSpan(`RelayStore.${operation}`))
+  const transaction =
+    (operation: string) =>
+    <A>(effect: Effect.Effect<A, StatementError>): Effect.Effect<A, RelayStoreError> =>
+      guard(operation)(sql.withTransaction(effect))
+  return { sql, guard, transaction }
+}
