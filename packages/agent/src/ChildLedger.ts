@@ -57,8 +57,9 @@ export const make = (ledgerFile: string): Effect.Effect<ChildLedger, never, Scop
       }),
       (watchdog) =>
         Effect.sync(() => {
-          watchdog.stdin?.end()
+          // The file first: the watchdog then finds nothing to kill (everything listed has ended by now anyway).
           fs.rmSync(ledgerFile, { force: true })
+          watchdog.stdin?.end()
         })
     )
     const ledger: ChildLedger = {
