@@ -567,41 +567,45 @@ describe("AgentEngine with PTY sessions", () => {
     })
   )
 
-  it.scopedLive("close and the idle timeout end a session with their reason; failures are answered at once", () =>
-    Effect.gen(function* () {
-      const ptys = yield* makePtys({ idleTimeout: "300 millis", reapInterval: "20 millis" })
-      const h = yield* start({ ptySessions: ptys })
-      yield* h.startAcking("c")
-      yield* h.relay(ptyOpen("c"))
-      yield* h.relay(ptyOpen("idle"))
-      yield* h.relay(input("c", "echo shell=$$\n"))
-      const pid = yield* eventually("the shell pid", () => {
-        const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h.sent, "c")))
-        return match ? Number(match[1]) : undefined
-      })
-      yield* h.relay({ kind: { $case: "close", value: { sessionId: "c", reason: "client gone" } } })
-      const closed = yield* exitOf(h, "c")
-      assert.strictEqual(closed.error, "closed")
-      assert.strictEqual(closed.signal, "HUP")
-      assert.strictEqual(closed.exitCode, 129)
-      assert.isFalse(isRunning(pid))
-      const idle = yield* exitOf(h, "idle")
-      assert.strictEqual(idle.error, "idle")
+  it.scoped(
+    "close and the idle timeout (on the TestClock) end a session with their reason; failures answered at once",
+    () =>
+      Effect.gen(function* () {
+        const ptys = yield* makePtys({ idleTimeout: "300 millis", reapInterval: "20 millis" })
+        const h = yield* start({ ptySessions: ptys })
+        yield* h.startAcking("c")
+        yield* h.relay(ptyOpen("c"))
+        yield* h.relay(ptyOpen("idle"))
+        yield* h.relay(input("c", "echo shell=$$\n"))
+        const pid = yield* eventually("the shell pid", () => {
+          const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h.sent, "c")))
+          return match ? Number(match[1]) : undefined
+        })
+        yield* h.relay({ kind: { $case: "close", value: { sessionId: "c", reason: "client gone" } } })
+        const closed = yield* exitOf(h, "c")
+        assert.strictEqual(closed.error, "closed")
+        assert.strictEqual(closed.signal, "HUP")
+        assert.strictEqual(closed.exitCode, 129)
+        assert.isFalse(isRunning(pid))
+        assert.strictEqual(exits(h.sent, "idle").length, 0, "not idle while the clock stands still")
+        yield* TestClock.adjust("300 millis")
+        const idle = yield* exitOf(h, "idle")
+        assert.strictEqual(idle.error, "idle")
 
-      yield* h.relay(ptyOpen("missing", { command: ["cmdop-no-such-shell"] }))
-      const missing = yield* exitOf(h, "missing")
-      assert.strictEqual(missing.exitCode, 127)
-      assert.strictEqual(missing.error, "command not found: cmdop-no-such-shell")
-      yield* h.relay(replay("ghost", 0))
-      const ghost = yield* exitOf(h, "ghost")
-      assert.strictEqual(ghost.exitCode, 126)
-      assert.strictEqual(ghost.error, AgentEngine.UNKNOWN_SESSION)
-      // A replay of a session whose exit was already reported on this link is ignored.
-      yield* h.relay(replay("c", 0))
-      yield* h.quiesce
-      assert.strictEqual(exits(h.sent, "c").length, 1)
-      assert.strictEqual(exits(h.sent, "idle").length, 1)
-    })
+        yield* h.relay(ptyOpen("missing", { command: ["cmdop-no-such-shell"] }))
+        const missing = yield* exitOf(h, "missing")
+        assert.strictEqual(missing.exitCode, 127)
+        assert.strictEqual(missing.error, "command not found: cmdop-no-such-shell")
+        yield* h.relay(replay("ghost", 0))
+        const ghost = yield* exitOf(h, "ghost")
+        assert.strictEqual(ghost.exitCode, 126)
+        assert.strictEqual(ghost.error, AgentEngine.UNKNOWN_SESSION)
+        // A replay of a session whose exit was already reported on this link is ignored.
+        yield* h.relay(replay("c", 0))
+        yield* h.quiesce
+        assert.strictEqual(exits(h.sent, "c").length, 1)
+        assert.strictEqual(exits(h.sent, "idle").length, 1)
+      })
   )
 })
 
