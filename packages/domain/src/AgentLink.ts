@@ -1,7 +1,7 @@
 /**
  * What a relay and an agent say to each other over the agent's one outbound stream, independent of the wire: the
- * agent's messages (`AgentMessage`) and the relay's (`RelayMessage`), each a union of tagged structs. The relay
- * core and the agent engine speak these; `AgentLinkCodec` (in `@cmdop/protocol`) maps them to and from protobuf.
+ * agent's messages (`AgentMessage`) and the relay's (`RelayMessage`), each a union of tagged structs. Code
+ * behind the wire speaks these; `AgentLinkCodec` (in `@cmdop/protocol`) maps them to and from protobuf at the edge.
  *
  * The conversation: the agent sends `Hello` first and the relay answers `Welcome` (or ends the stream). Then, over
  * the one stream, many sessions by id: the relay opens them (`SessionOpen`, exec or PTY), feeds them

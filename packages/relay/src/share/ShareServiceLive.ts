@@ -273,15 +273,23 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     Effect.logWarning(`no share-link signing key yet (${error.message}); the first mint creates one`)
   )
 
+  const span =
+    <Args extends ReadonlyArray<unknown>, A, E>(
+      name: string,
+      f: (...args: Args) => Effect.Effect<A, E>
+    ): ((...args: Args) => Effect.Effect<A, E>) =>
+    (...args) =>
+      Effect.withSpan(f(...args), `ShareService.${name}`)
+
   return ShareService.of({
-    mint: mint(deps),
-    validate: validate(deps),
-    recordUse,
-    list,
-    get,
-    revoke,
-    rotateSigningKey,
-    retireSigningKey
+    mint: span("mint", mint(deps)),
+    validate: span("validate", validate(deps)),
+    recordUse: span("recordUse", recordUse),
+    list: span("list", list),
+    get: span("get", get),
+    revoke: span("revoke", revoke),
+    rotateSigningKey: Effect.withSpan(rotateSigningKey, "ShareService.rotateSigningKey"),
+    retireSigningKey: span("retireSigningKey", retireSigningKey)
   })
 })
 

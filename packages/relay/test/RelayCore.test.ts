@@ -1,0 +1,133 @@
+/**
+ * The relay core's agent side with a hand-driven agent speaking the domain's agent link, on the memory store and
+ * the TestClock: the handshake's rules, liveness (a silent machine is closed and offline after `staleAfter`, a
+ * heartbeating one stays), and a rotated workspace key dropping the machine at its next heartbeat.
+ */
+import type * as AgentLink from "@cmdop/domain/AgentLink"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import * as RelayCore from "@cmdop/relay/RelayCore"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { randomBytes, randomUUID } from "node:crypto"
+
+const setup = Effect.gen(function* () {
+  const context = yield* Layer.build(
+    RelayCore.layer({ server: "test", staleAfter: "90 seconds", heartbeatSeconds: 30 }).pipe(
+      Layer.provideMerge(ShareServiceLive.layer),
+      Layer.provideMerge(RelayStore.layerMemory)
+    )
+  )
+  const core = Context.get(context, RelayCore.RelayCore)
+  const store = Context.get(context, RelayStore.RelayStore)
+  const created = yield* store.createWorkspace(WorkspaceName.make("w"))
+  const caller = yield* core.authenticate(created.apiKey)
+  const online = Effect.map(core.listMachines(caller, { onlineOnly: false }), (list) =>
+    Object.fromEntries(list.machines.map((m) => [m.hostname, m.online]))
+  )
+  return { core, store, caller, online }
+})
+
+const hello = (hostname: string): AgentLink.Hello => ({
+  _tag: "Hello",
+  identity: {
+    machineId: randomUUID(),
+    machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
+    hostname,
+    name: hostname,
+    os: "linux",
+    agentVersion: "test"
+  },
+  window: 65536,
+  ptySessions: []
+})
+
+/** An agent driven by the test: what it sends goes in `toRelay`, what the relay says comes out of `fromRelay`. */
+const connect = (core: RelayCore.RelayCore["Type"], caller: Parameters<RelayCore.RelayCore["Type"]["whoami"]>[0]) =>
+  Effect.gen(function* () {
+    const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
+    const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
+    const fiber = yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
+      Stream.runForEach((m) => Queue.offer(fromRelay, m)),
+      Effect.forkScoped
+    )
+    return { toRelay, fromRelay, fiber }
+  })
+
+describe("RelayCore agent link", () => {
+  it.scoped("Welcome answers Hello, with the machine online and the relay's terms", () =>
+    Effect.gen(function* () {
+      const { caller, core, online } = yield* setup
+      const agent = yield* connect(core, caller)
+      yield* Queue.offer(agent.toRelay, { ...hello("box"), window: 1 << 30 })
+      const welcome = yield* Queue.take(agent.fromRelay)
+      assert.strictEqual(welcome._tag, "Welcome")
+      if (welcome._tag !== "Welcome") return
+      assert.strictEqual(welcome.machine.hostname, "box")
+      assert.isTrue(welcome.machine.online)
+      assert.strictEqual(welcome.workspaceName, "w")
+      assert.strictEqual(welcome.heartbeatSeconds, 30)
+      // The agent's window is capped at the relay's (2 MiB by default).
+      assert.strictEqual(welcome.window, 2 * 1024 * 1024)
+      assert.deepStrictEqual(yield* online, { box: true })
+    })
+  )
+
+  it.scoped("a stream that does not start with Hello is refused; so is one silent for 15 s", () =>
+    Effect.gen(function* () {
+      const { caller, core } = yield* setup
+      const wrong = yield* connect(core, caller)
+      yield* Queue.offer(wrong.toRelay, { _tag: "Heartbeat", at: 1 })
+      const refused = yield* Effect.flip(Fiber.join(wrong.fiber))
+      assert.strictEqual(refused._tag === "RelayError" && refused.detail, "the first agent message must be Hello")
+
+      const silent = yield* connect(core, caller)
+      yield* TestClock.adjust("15 seconds")
+      const timedOut = yield* Effect.flip(Fiber.join(silent.fiber))
+      assert.strictEqual(timedOut._tag === "RelayError" && timedOut.detail, "the agent sent no Hello")
+    })
+  )
+
+  it.scoped("a machine silent for longer than staleAfter is closed and offline; a heartbeating one stays", () =>
+    Effect.gen(function* () {
+      const { caller, core, online } = yield* setup
+      const silent = yield* connect(core, caller)
+      yield* Queue.offer(silent.toRelay, hello("silent"))
+      const chatty = yield* connect(core, caller)
+      yield* Queue.offer(chatty.toRelay, hello("chatty"))
+      assert.strictEqual((yield* Queue.take(silent.fromRelay))._tag, "Welcome")
+      assert.strictEqual((yield* Queue.take(chatty.fromRelay))._tag, "Welcome")
+
+      for (let i = 0; i < 4; i++) {
+        yield* TestClock.adjust("30 seconds")
+        yield* Queue.offer(chatty.toRelay, { _tag: "Heartbeat", at: i })
+        // The relay echoes each heartbeat once it has handled it.
+        assert.deepStrictEqual(yield* Queue.take(chatty.fromRelay), { _tag: "Heartbeat", at: i })
+      }
+      // 120 s without a word from `silent`: its stream has ended, and it is offline.
+      yield* Fiber.join(silent.fiber)
+      assert.deepStrictEqual(yield* online, { chatty: true, silent: false })
+    })
+  )
+
+  it.scoped("a rotated workspace key drops the machine at its next heartbeat", () =>
+    Effect.gen(function* () {
+      const { caller, core, online, store } = yield* setup
+      const agent = yield* connect(core, caller)
+      yield* Queue.offer(agent.toRelay, hello("box"))
+      assert.strictEqual((yield* Queue.take(agent.fromRelay))._tag, "Welcome")
+      yield* store.rotateKey("w")
+      yield* Queue.offer(agent.toRelay, { _tag: "Heartbeat", at: 1 })
+      yield* Fiber.join(agent.fiber)
+      assert.deepStrictEqual(yield* online, { box: false })
+    })
+  )
+})
