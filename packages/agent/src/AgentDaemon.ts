@@ -3,8 +3,8 @@
  * sessions over it with `AgentEngine`; and `register` (`cmdop agent register`).
  *
  * The connection loop, forever:
- *  1. resolve credential and relay afresh: the workspace store file is read anew (`WorkspaceStoreLive.make`), then
- *     `CredentialResolver.resolveWith` with the environment and no OAuth session;
+ *  1. resolve credential and relay afresh with the `CredentialResolver` service (flags, environment, workspace
+ *     store, OAuth session: see `@cmdop/domain/CredentialResolver`);
  *  2. status CONNECTING; dial the relay; call Connect with `authorization: Bearer <key>`; send `Hello` (identity
  *     from `agent.json`, our window, the PTY sessions alive right now); wait for `Welcome` (the relay fails the call
  *     instead when it refuses us, e.g. UNAUTHENTICATED / PERMISSION_DENIED: logged, retried with backoff, since the
@@ -15,32 +15,31 @@
  *  4. when the stream ends or fails (or the relay falls silent): status CONNECTING with the error, backoff (full
  *     jitter, cut short by a credential change), retry.
  *
+ * The resolver must read the workspace store anew on every `resolve` (a long-running daemon has to notice another
+ * process's `workspace use`); `DaemonCredential.layer` is such a resolver.
+ *
  * Interactive (PTY) sessions belong to the daemon, not to a connection: one `PtySessions` service is built per `run`,
  * before the loop, so shells keep running across reconnects. Every Hello lists the sessions alive at that moment
- * (`Hello.pty_sessions`); the relay re-adopts them and asks for their output with `SessionReplay`. A session that
+ * (`Hello.ptySessions`); the relay re-adopts them and asks for their output with `SessionReplay`. A session that
  * ended while no stream was up is not listed and its end is never reported.
  *
  * Every session is recorded in the machine's audit log, `<stateDir>/audit.log` (`AuditLog`, built once per `run`;
  * what the engine writes there is described in `AgentEngine`).
  *
+ * A dead daemon leaves nothing running: every command and shell it starts is listed in `ChildLedger`
+ * (`<stateDir>/children`) while it runs; the ledger's watchdog kills them all when the daemon dies, even by SIGKILL,
+ * and a starting daemon kills whatever a previous one left listed.
+ *
  * Stopping: interrupting the fiber running `run` cancels the stream (the relay sees it close and marks the machine
  * offline at once), kills every session (exec and PTY), writes status STOPPED and removes `cmdop.pid`.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as AgentLink from "@cmdop/domain/AgentLink"
 import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as Secret from "@cmdop/domain/Secret"
-import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
-import { CmdopPaths } from "@cmdop/node/CmdopPaths"
-import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
-import type {
-  AgentMessage,
-  PtySessionInfo,
-  RegisterResponse,
-  RelayMessage,
-  Welcome
-} from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as grpc from "@grpc/grpc-js"
 import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
@@ -53,13 +52,17 @@ import * as crypto from "node:crypto"
 import * as AgentEngine from "./AgentEngine.js"
 import * as AgentIdentity from "./AgentIdentity.js"
 import * as AuditLog from "./AuditLog.js"
-import * as RelayAddress from "@cmdop/protocol/RelayAddress"
+import * as ChildLedger from "./ChildLedger.js"
 import * as Backoff from "./Backoff.js"
 import * as DaemonStatus from "./DaemonStatus.js"
-import type { ProcessRunner } from "./ProcessRunner.js"
+import * as RelayConnection from "./internal/relayConnection.js"
+import * as StatusWriter from "./internal/statusWriter.js"
+import { ProcessRunner } from "./ProcessRunner.js"
 import * as PtySessions from "./PtySessions.js"
 
-/** Reported to the relay in `MachineIdentity.agent_version`. */
+export { dialOptions, type Registered } from "./internal/relayConnection.js"
+
+/** Reported to the relay in `MachineIdentity.agentVersion`. */
 export const AGENT_VERSION = "0.1.0"
 
 /** The output window the agent offers in Hello (the relay may lower it in Welcome). */
@@ -105,7 +108,10 @@ type Ended =
   | { readonly _tag: "StreamEnded" }
   | { readonly _tag: "Failed"; readonly error: GrpcStatusError | HandshakeError | AgentEngine.RelaySilentError }
 
-type Requirements = ProcessRunner | FileSystem.FileSystem | CmdopPaths
+/** What the daemon needs from the app that runs it. */
+export type Requirements = ProcessRunner | FileSystem.FileSystem | CmdopPaths | CredentialResolver.CredentialResolver
+
+type Status = Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
 
 /**
  * Runs the daemon until interrupted (see the module header). Fails only at start: `agent.json` unusable, or another
@@ -117,22 +123,22 @@ export const run = (
   Effect.scoped(
     Effect.gen(function* () {
       yield* DaemonStatus.acquirePid
+      const ledger = yield* ChildLedger.start
       const identity = yield* AgentIdentity.loadOrCreate()
       const backoff = yield* Backoff.make(options.backoff ?? Backoff.defaultPolicy)
-      const status = makeStatus(identity)
+      const status = StatusWriter.make(identity)
       yield* Effect.addFinalizer(() => status.set("STOPPED", {}))
       // Closed before STOPPED is written: the shells are gone by then.
-      const ptys = yield* PtySessions.make(options.pty)
+      const ptys = yield* PtySessions.make({ ...options.pty, ledger })
+      const runner = ChildLedger.recording(ledger, yield* ProcessRunner)
       const services = { ptys, auditLog: yield* AuditLog.make(options.audit) }
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
-      const version = options.agentVersion ?? AGENT_VERSION
       yield* Effect.logInfo("agent daemon started").pipe(Effect.annotateLogs("machine_id", identity.machine_id))
 
       for (;;) {
         const resolved = yield* Effect.either(resolveTarget(overrides))
-        const seen = fingerprint(resolved)
-        const changed = credentialChanged(overrides, seen, poll)
+        const changed = credentialChanged(overrides, fingerprint(resolved), poll)
         if (resolved._tag === "Left") {
           const message = resolved.left.message
           yield* Effect.logError(`cannot resolve the relay credential: ${message}`)
@@ -142,39 +148,45 @@ export const run = (
         }
         const target = resolved.right
         yield* status.set("CONNECTING", describe(target))
-        const ended = yield* connectOnce(target, identity, options, version, services, {
-          online: (welcome) =>
+        const online = (welcome: AgentLink.Welcome): Status =>
+          Effect.zipRight(
+            backoff.reset,
             Effect.zipRight(
-              backoff.reset,
-              Effect.zipRight(
-                status.set("ONLINE", { ...describe(target), workspace: target.workspace ?? welcome.workspaceName }),
-                Effect.logInfo(`connected to relay ${target.server}`).pipe(
-                  Effect.annotateLogs({ workspace: welcome.workspaceName, key: Secret.mask(target.apiKey) })
-                )
+              status.set("ONLINE", { ...describe(target), workspace: target.workspace ?? welcome.workspaceName }),
+              Effect.logInfo(`connected to relay ${target.server}`).pipe(
+                Effect.annotateLogs({ workspace: welcome.workspaceName, key: Secret.mask(target.apiKey) })
               )
-            ),
-          changed
-        })
-        switch (ended._tag) {
-          case "CredentialChanged":
-            yield* Effect.logInfo("credential, relay or workspace changed: reconnecting")
-            yield* backoff.reset
-            continue
-          case "StreamEnded":
-            yield* Effect.logWarning(`relay ${target.server} closed the stream`)
-            yield* status.set("CONNECTING", { ...describe(target), last_error: "the relay closed the stream" })
-            break
-          case "Failed": {
-            const message = explain(ended.error, target)
-            yield* isAuthFailure(ended.error) ? Effect.logError(message) : Effect.logWarning(message)
-            yield* status.set("CONNECTING", { ...describe(target), last_error: message })
-            break
-          }
-        }
-        yield* Effect.raceFirst(backoff.next, changed)
+            )
+          )
+        const ended = yield* connectOnce(target, identity, options, services, { online, changed }).pipe(
+          Effect.provideService(ProcessRunner, runner)
+        )
+        yield* report(ended, target, status)
+        if (ended._tag === "CredentialChanged") yield* backoff.reset
+        else yield* Effect.raceFirst(backoff.next, changed)
       }
     })
   )
+
+/** Logs how an attempt ended and records it in the status. */
+const report = (ended: Ended, target: CredentialResolver.Resolved, status: StatusWriter.StatusWriter): Status => {
+  switch (ended._tag) {
+    case "CredentialChanged":
+      return Effect.logInfo("credential, relay or workspace changed: reconnecting")
+    case "StreamEnded":
+      return Effect.zipRight(
+        Effect.logWarning(`relay ${target.server} closed the stream`),
+        status.set("CONNECTING", { ...describe(target), last_error: "the relay closed the stream" })
+      )
+    case "Failed": {
+      const message = explain(ended.error, target)
+      return Effect.zipRight(
+        isAuthFailure(ended.error) ? Effect.logError(message) : Effect.logWarning(message),
+        status.set("CONNECTING", { ...describe(target), last_error: message })
+      )
+    }
+  }
+}
 
 /**
  * `cmdop agent register`: one `AgentService.Register` call with this machine's identity (created on first use;
@@ -190,85 +202,55 @@ export const register = (
     readonly agentVersion?: string
   } = {}
 ): Effect.Effect<
-  RegisterResponse,
+  RelayConnection.Registered,
   AgentIdentity.AgentIdentityError | CredentialResolver.ResolveError | GrpcStatusError,
-  FileSystem.FileSystem | CmdopPaths
+  FileSystem.FileSystem | CmdopPaths | CredentialResolver.CredentialResolver
 > =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const target = yield* resolveTarget(options.overrides ?? {})
-      const identity = yield* AgentIdentity.loadOrCreate({ hostname: options.hostname, name: options.name })
-      const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, options.tls))
-      const response = yield* client.unary(
-        "register",
-        { identity: AgentIdentity.toWire(identity, options.agentVersion ?? AGENT_VERSION) },
-        { metadata: authorization(target), timeout: options.timeout ?? Duration.seconds(15) }
-      )
-      yield* AgentIdentity.loadOrCreate({ server: target.server })
-      return response
-    })
-  )
+  Effect.gen(function* () {
+    const target = yield* resolveTarget(options.overrides ?? {})
+    const identity = yield* AgentIdentity.loadOrCreate({ hostname: options.hostname, name: options.name })
+    const response = yield* RelayConnection.register(
+      { server: target.server, apiKey: target.apiKey, tls: options.tls },
+      AgentIdentity.toMachineIdentity(identity, options.agentVersion ?? AGENT_VERSION),
+      options.timeout ?? Duration.seconds(15)
+    )
+    yield* AgentIdentity.loadOrCreate({ server: target.server })
+    return response
+  }).pipe(Effect.withSpan("AgentDaemon.register"))
 
-/** The credential and relay as the daemon uses them: the store file read anew, the environment, no OAuth. */
+/** The credential and relay the daemon uses, from the `CredentialResolver` service. */
 export const resolveTarget = (
   overrides: CredentialResolver.Overrides
-): Effect.Effect<CredentialResolver.Resolved, CredentialResolver.ResolveError, FileSystem.FileSystem | CmdopPaths> =>
-  Effect.gen(function* () {
-    const paths = yield* CmdopPaths
-    const store = yield* WorkspaceStoreLive.make(paths.workspaces, paths.display)
-    const file = yield* store.load
-    const env = yield* CredentialResolver.environment
-    return yield* CredentialResolver.resolveWith({ overrides, env, file, oauth: Option.none() })
-  })
-
-/** `host:port` and TLS for a server address; `https://` / `grpcs://` mean TLS, `http://` / `grpc://` do not. */
-export const dialOptions = (server: string, tls?: GrpcClient.Tls): GrpcClient.Options => {
-  const target = RelayAddress.parse(server, RelayAddress.caFromEnv())
-  const chosen = tls ?? target.tls
-  return chosen === undefined ? { address: target.address } : { address: target.address, tls: chosen }
-}
-
-const authorization = (target: CredentialResolver.Resolved) => ({
-  authorization: `Bearer ${Redacted.value(target.apiKey)}`
-})
+): Effect.Effect<CredentialResolver.Resolved, CredentialResolver.ResolveError, CredentialResolver.CredentialResolver> =>
+  Effect.flatMap(CredentialResolver.CredentialResolver, (resolver) => resolver.resolve(overrides))
 
 /** One Connect call, from dial to its end. */
 const connectOnce = (
   target: CredentialResolver.Resolved,
   identity: AgentIdentity.Identity,
   options: Options,
-  version: string,
   services: { readonly ptys: PtySessions.PtySessions["Type"]; readonly auditLog: AuditLog.AuditLog["Type"] },
   hooks: {
-    readonly online: (welcome: Welcome) => Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
-    readonly changed: Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths>
+    readonly online: (welcome: AgentLink.Welcome) => Status
+    readonly changed: Effect.Effect<void, never, CredentialResolver.CredentialResolver>
   }
 ): Effect.Effect<Ended, never, Requirements> => {
   const attempt = Effect.gen(function* () {
-    const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, options.tls))
-    const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
+    const connection = yield* RelayConnection.connect({
+      server: target.server,
+      apiKey: target.apiKey,
+      tls: options.tls
+    })
     const window = options.window ?? DEFAULT_WINDOW
-    yield* channel.send(hello(identity, version, window, yield* services.ptys.list))
-    const pull = yield* Stream.toPull(channel.responses)
-    const first = yield* firstMessages(pull).pipe(
-      Effect.timeoutFail({
-        duration: options.handshakeTimeout ?? Duration.seconds(15),
-        onTimeout: () => new HandshakeError({ detail: "no Welcome from the relay" })
-      })
-    )
-    const head = Chunk.unsafeHead(first)
-    if (head.kind?.$case !== "welcome")
-      return yield* new HandshakeError({ detail: `expected Welcome, got ${head.kind?.$case ?? "an empty message"}` })
-    const welcome = head.kind.value
+    const version = options.agentVersion ?? AGENT_VERSION
+    yield* connection.send(hello(identity, version, window, yield* services.ptys.list))
+    const [welcome, rest] = yield* handshake(connection.incoming, options.handshakeTimeout ?? Duration.seconds(15))
     yield* hooks.online(welcome)
     const heartbeatInterval =
       options.heartbeatInterval ??
       (welcome.heartbeatSeconds > 0 ? Duration.seconds(welcome.heartbeatSeconds) : DEFAULT_HEARTBEAT)
     const served = AgentEngine.serve(
-      {
-        incoming: Stream.concat(Stream.fromChunk(Chunk.drop(first, 1)), Stream.repeatEffectChunkOption(pull)),
-        send: channel.send
-      },
+      { incoming: rest, send: connection.send },
       {
         window: welcome.window > 0 ? welcome.window : window,
         heartbeatInterval,
@@ -283,40 +265,56 @@ const connectOnce = (
     )
   })
   return Effect.scoped(attempt).pipe(
-    Effect.catchAll((error): Effect.Effect<Ended> => Effect.succeed({ _tag: "Failed", error }))
+    Effect.catchAll((error): Effect.Effect<Ended> => Effect.succeed({ _tag: "Failed", error })),
+    Effect.withSpan("AgentDaemon.connect", { attributes: { server: target.server } })
   )
 }
+
+/**
+ * The relay's first message, which must be `Welcome`, and the rest of its messages. (Not `Stream.peel`: in Effect
+ * 3.22 a failure of the stream after the peel reaches the rest as a defect, a `ChannelException`, not as the error.)
+ */
+const handshake = <E>(incoming: Stream.Stream<AgentLink.RelayMessage, E>, timeout: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(incoming)
+    const first = yield* firstChunk(pull).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new HandshakeError({ detail: "no Welcome from the relay" })
+      })
+    )
+    const head = Chunk.headNonEmpty(first)
+    if (head._tag !== "Welcome") return yield* new HandshakeError({ detail: `expected Welcome, got ${head._tag}` })
+    const rest = Stream.concat(Stream.fromChunk(Chunk.drop(first, 1)), Stream.repeatEffectChunkOption(pull))
+    return [head, rest] as const
+  })
+
+/** The first non-empty chunk of messages; the handshake fails if the stream ends before. */
+const firstChunk = <A, E>(
+  pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
+): Effect.Effect<Chunk.NonEmptyChunk<A>, E | HandshakeError> =>
+  pull.pipe(
+    Effect.mapError(
+      Option.getOrElse(
+        (): E | HandshakeError => new HandshakeError({ detail: "the relay closed the stream before Welcome" })
+      )
+    ),
+    Effect.repeat({ until: Chunk.isNonEmpty }),
+    Effect.map((chunk) => chunk as Chunk.NonEmptyChunk<A>)
+  )
 
 /** The first message on Connect: who we are, our window, and the interactive sessions alive now. */
 export const hello = (
   identity: AgentIdentity.Identity,
   version: string,
   window: number,
-  ptySessions: ReadonlyArray<PtySessionInfo>
-): AgentMessage => ({
-  kind: {
-    $case: "hello",
-    value: { identity: AgentIdentity.toWire(identity, version), window, ptySessions: [...ptySessions] }
-  }
+  ptySessions: ReadonlyArray<AgentLink.PtySessionInfo>
+): AgentLink.AgentMessage => ({
+  _tag: "Hello",
+  identity: AgentIdentity.toMachineIdentity(identity, version),
+  window,
+  ptySessions
 })
-
-/** The first non-empty chunk of the relay's messages; the handshake fails if the stream ends before. */
-const firstMessages = (
-  pull: Effect.Effect<Chunk.Chunk<RelayMessage>, Option.Option<GrpcStatusError>>
-): Effect.Effect<Chunk.NonEmptyChunk<RelayMessage>, GrpcStatusError | HandshakeError> =>
-  Effect.gen(function* () {
-    for (;;) {
-      const chunk = yield* pull.pipe(
-        Effect.mapError(
-          Option.getOrElse(
-            (): GrpcStatusError | HandshakeError =>
-              new HandshakeError({ detail: "the relay closed the stream before Welcome" })
-          )
-        )
-      )
-      if (Chunk.isNonEmpty(chunk)) return chunk
-    }
-  })
 
 /**
  * Completes once the resolved credential differs from `seen` (checked every `poll`): another key, relay or
@@ -326,7 +324,7 @@ const credentialChanged = (
   overrides: CredentialResolver.Overrides,
   seen: string,
   poll: Duration.DurationInput
-): Effect.Effect<void, never, FileSystem.FileSystem | CmdopPaths> =>
+): Effect.Effect<void, never, CredentialResolver.CredentialResolver> =>
   Effect.gen(function* () {
     for (;;) {
       yield* Effect.sleep(poll)
@@ -365,40 +363,7 @@ const explain = (
   return `${where}: ${error.message}`
 }
 
-interface Described {
-  readonly server?: string
-  readonly workspace?: string
-  readonly last_error?: string
-}
-
 const describe = (target: CredentialResolver.Resolved): { server: string; workspace: string } => ({
   server: target.server,
   workspace: target.workspace ?? ""
 })
-
-/** Writes `daemon.status` on every change, keeping `since` while the state stays the same; never fails. */
-const makeStatus = (identity: AgentIdentity.Identity) => {
-  let current: DaemonStatus.Status | undefined
-  return {
-    set: (state: DaemonStatus.State, details: Described) =>
-      Effect.gen(function* () {
-        const since =
-          current !== undefined && current.state === state
-            ? current.since
-            : new Date().toISOString().replace(/\.\d{3}Z$/, "Z")
-        const next: DaemonStatus.Status = {
-          state,
-          pid: process.pid,
-          since,
-          server: details.server ?? current?.server ?? "",
-          workspace: details.workspace ?? current?.workspace ?? "",
-          machine_id: identity.machine_id,
-          ...(details.last_error === undefined ? {} : { last_error: details.last_error })
-        }
-        current = next
-        yield* DaemonStatus.write(next).pipe(
-          Effect.catchAll((error) => Effect.logWarning(`cannot write the daemon status: ${error.message}`))
-        )
-      })
-  }
-}

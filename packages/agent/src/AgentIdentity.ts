@@ -1,5 +1,5 @@
 /**
- * The machine's identity, `~/.cmdop/agent.json` (spec 2.2): a stable machine id (UUID v4), the machine secret that
+ * The machine's identity, `~/.cmdop/agent.json`: a stable machine id (UUID v4), the machine secret that
  * proves it to the relay (32 random bytes, base64url; the relay keeps only a hash), hostname, display name and the
  * relay it last registered with. Mode 0600, written atomically under `agent.json.lock`; unknown fields written by
  * newer versions are kept. A file that does not parse is an error naming the file, and is never overwritten.
@@ -10,7 +10,7 @@ import { Hostname, MachineId } from "@cmdop/domain/Machine"
 import * as AtomicFile from "@cmdop/node/AtomicFile"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as FileLock from "@cmdop/node/FileLock"
-import type { MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { MachineIdentity } from "@cmdop/domain/AgentLink"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -78,10 +78,10 @@ export const defaultHostname = (): string => {
 /** `linux 6.8.0-45-generic`: the platform and kernel release, as the relay shows it. */
 export const osDescription = (): string => `${process.platform} ${os.release()}`
 
-/** The identity as sent in `Hello` and `RegisterRequest`. */
-export const toWire = (identity: Identity, agentVersion: string): MachineIdentity => ({
+/** The machine as the agent presents itself in `Hello` and at registration. */
+export const toMachineIdentity = (identity: Identity, agentVersion: string): MachineIdentity => ({
   machineId: identity.machine_id,
-  machineSecret: Redacted.value(identity.machine_secret),
+  machineSecret: identity.machine_secret,
   hostname: identity.hostname,
   name: identity.name,
   os: osDescription(),

@@ -1,5 +1,5 @@
 /**
- * The machine's own audit trail (spec 2.2, 7): one JSON object per line in `<stateDir>/audit.log`
+ * The machine's own audit trail: one JSON object per line in `<stateDir>/audit.log`
  * (`$XDG_STATE_HOME/cmdop/audit.log`, default `~/.local/state/cmdop/audit.log`), for every session that reaches this
  * machine: its open (who, how, a digest of what), the input each principal typed into it (coalesced by the engine),
  * and its end.
@@ -123,15 +123,15 @@ export const digest = (text: string): string => crypto.createHash("sha256").upda
 /** The `command_digest` of an exec session: SHA-256 of its argv joined by NUL. */
 export const digestArgv = (argv: ReadonlyArray<string>): string => digest(argv.join("\0"))
 
-/** The caller fields of a line, from the wire's `Caller` (empty strings: the relay did not say). */
+/** The caller fields of a line, from the link's `Caller` (absent or empty strings: the relay did not say). */
 export const callerFields = (
-  caller: { readonly kind: string; readonly principal: string; readonly shareId: string } | undefined
+  caller: { readonly kind: string; readonly principal: string; readonly shareId?: string | undefined } | undefined
 ): Pick<Entry, "caller" | "caller_kind" | "share_id"> => {
   const kind = caller?.kind
   return {
     caller: caller?.principal ?? "",
     caller_kind: isCallerKind(kind) ? kind : null,
-    share_id: caller === undefined || caller.shareId === "" ? null : caller.shareId
+    share_id: caller?.shareId === undefined || caller.shareId === "" ? null : caller.shareId
   }
 }
 
@@ -254,8 +254,11 @@ export const makeFile = (
     )
 
     return AuditLog.of({
-      append: (entry) => Effect.provideService(append(entry), FileSystem.FileSystem, fs),
-      read: Effect.provideService(read, FileSystem.FileSystem, fs)
+      append: (entry) =>
+        Effect.provideService(append(entry), FileSystem.FileSystem, fs).pipe(
+          Effect.withSpan("AuditLog.append", { attributes: { event: entry.event } })
+        ),
+      read: Effect.provideService(read, FileSystem.FileSystem, fs).pipe(Effect.withSpan("AuditLog.read"))
     })
   })
 

@@ -13,6 +13,7 @@
  * - closing the spawn's scope kills whatever is still alive in the group (SIGTERM, SIGKILL after the grace).
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
+import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -117,7 +118,10 @@ export interface Options {
 export const make = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]> =>
   Effect.sync(() => {
     const grace = options.killGrace ?? Duration.seconds(2)
-    return ProcessRunner.of({ spawn: (spec) => spawn(spec, grace) })
+    return ProcessRunner.of({
+      spawn: (spec) =>
+        spawn(spec, grace).pipe(Effect.withSpan("ProcessRunner.spawn", { attributes: { argv0: spec.argv[0] ?? "" } }))
+    })
   })
 
 /** The process runner on the local machine, with a 2 second kill grace. */
@@ -132,8 +136,9 @@ interface Started {
 const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
   Effect.gen(function* () {
     const exited = yield* Deferred.make<ExitInfo>()
+    const clock = yield* Effect.clock
     const started = yield* Effect.acquireRelease(
-      Effect.sync(() => start(spec, exited)),
+      Effect.sync(() => start(spec, exited, clock)),
       ({ child, pid }) =>
         Effect.suspend(() => (processTree.groupAlive(pid) ? processTree.killGroup(pid, grace) : Effect.void)).pipe(
           Effect.ensuring(Effect.sync(() => child && destroyStdio(child)))
@@ -183,12 +188,12 @@ const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
   })
 
 /** Spawns the child and wires the callbacks that complete `exited`; never throws. */
-const start = (spec: ExecSpec, exited: Deferred.Deferred<ExitInfo>): Started => {
-  const startedAt = Date.now()
+const start = (spec: ExecSpec, exited: Deferred.Deferred<ExitInfo>, clock: Clock.Clock): Started => {
+  const startedAt = clock.unsafeCurrentTimeMillis()
   const state = { exited: false, timedOut: false }
   const finish = (info: Omit<ExitInfo, "durationMs">) => {
     state.exited = true
-    Deferred.unsafeDone(exited, Effect.succeed({ ...info, durationMs: Date.now() - startedAt }))
+    Deferred.unsafeDone(exited, Effect.succeed({ ...info, durationMs: clock.unsafeCurrentTimeMillis() - startedAt }))
   }
   const env = { ...process.env, ...spec.env }
   const cwd = spec.cwd ?? os.homedir()

@@ -5,7 +5,7 @@
  *
  * Each session is a node-pty process running the shell as a login shell (`<shell> -l`), or `PtySpec.command` when
  * given, in the home directory, with `TERM` from the spec (default `xterm-256color`) and the spec's size (default
- * 80×24). Its output goes into a ring of the last `ringBytes` (1 MiB) bytes, addressed by absolute offsets in the
+ * 80×24). Its output goes into a scrollback ring of the last `ringBytes` (1 MiB) bytes, addressed by absolute offsets in the
  * session's whole output (the first byte it ever printed is offset 0), so any reader can resume exactly where it
  * stopped as long as its bytes are still in the ring.
  *
@@ -16,24 +16,22 @@
  * - `"idle"`: no input and no output for `idleTimeout` (12 hours): killed like `close`.
  * An ended session is no longer listed, refuses input, but its `output` (the ring) and `exited` stay readable for
  * `retainExited` (1 minute), so a pump that attaches late still drains it; then it is forgotten.
+ *
+ * The process plumbing (node-pty, the scrollback, signals and kills of the tree) is in `internal/ptyProcess.ts`.
  */
-import type { PtySessionInfo, PtySpec } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import * as NodePty from "@lydell/node-pty"
+import type { PtySessionInfo, PtySpec } from "@cmdop/domain/AgentLink"
+import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import { OutputRing } from "./internal/outputRing.js"
+import * as ChildLedger from "./ChildLedger.js"
+import * as PtyProcess from "./internal/ptyProcess.js"
 import * as processTree from "./internal/processTree.js"
 
 /** Bytes of recent output each session keeps for replay. */
@@ -42,11 +40,7 @@ export const DEFAULT_RING_BYTES = 1024 * 1024
 /** How long a session may go without input or output before it is closed. */
 export const DEFAULT_IDLE_TIMEOUT = Duration.hours(12)
 
-/** The largest `PtyOutput.data` that `output` yields. */
-export const MAX_READ = 64 * 1024
-
-/** Used when `PtySpec.term` is empty. */
-export const DEFAULT_TERM = "xterm-256color"
+export { DEFAULT_TERM, defaultShell, MAX_READ } from "./internal/ptyProcess.js"
 
 /** Why a session ended: see the module header. */
 export type ExitReason = "exit" | "closed" | "idle"
@@ -147,196 +141,89 @@ export interface Options {
   readonly retainExited?: Duration.DurationInput
   /** Between SIGTERM and SIGKILL when a session is killed. Default 2 seconds. */
   readonly killGrace?: Duration.DurationInput
+  /** Where each shell is listed while it runs (see `ChildLedger`). Default: nowhere. */
+  readonly ledger?: ChildLedger.ChildLedger
 }
 
 /** Builds the service; closing the scope kills every live session (reason `"closed"`) and waits for them. */
 export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
+    const clock = yield* Effect.clock
     const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
-    const idleMillis = Duration.toMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT)
-    const retainMillis = Duration.toMillis(options.retainExited ?? Duration.minutes(1))
     const grace = options.killGrace ?? Duration.seconds(2)
-    const shell = options.shell ?? defaultShell()
-    const reapMillis =
-      options.reapInterval !== undefined
-        ? Duration.toMillis(options.reapInterval)
-        : Math.max(10, Math.min(60_000, Math.min(idleMillis, retainMillis) / 4))
-    const sessions = new Map<string, Session>()
+    const shell = options.shell ?? PtyProcess.defaultShell()
+    const ledger = options.ledger ?? ChildLedger.none
+    const sessions = new Map<string, PtyProcess.PtyProcess>()
     const inputs = yield* PubSub.unbounded<InputEvent>()
 
-    const find = (id: string) =>
-      Effect.suspend(() => {
-        const session = sessions.get(id)
-        return session === undefined
-          ? Effect.fail(new PtySessionError({ reason: "NotFound", sessionId: id, detail: `no session ${id}` }))
-          : Effect.succeed(session)
-      })
-    const findLive = (id: string) =>
-      Effect.flatMap(find(id), (session) =>
-        session.ended === undefined
-          ? Effect.succeed(session)
-          : Effect.fail(new PtySessionError({ reason: "Ended", sessionId: id, detail: `session ${id} has ended` }))
-      )
+    const { find, findLive } = lookup(sessions)
 
     /** Starts killing the tree (once); the kill runs in the service's scope. */
-    const kill = (session: Session, reason: ExitReason): Effect.Effect<void> =>
+    const kill = (session: PtyProcess.PtyProcess, reason: ExitReason): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (session.ended !== undefined || session.killing !== undefined) return Effect.void
         session.killing = reason
-        return Effect.asVoid(
-          Effect.forkIn(
-            Effect.zipRight(
-              processTree.killSession(session.pid, grace),
-              Effect.sync(() => {
-                // Members that escaped the session (setsid) may hold the terminal; node-pty gives up on the socket
-                // 200 ms after the shell's exit anyway. Make sure the shell itself is gone.
-                if (session.ended === undefined) processTree.signalGroup(session.pid, "SIGKILL")
-              })
-            ),
-            scope
-          )
-        )
+        return Effect.asVoid(Effect.forkIn(PtyProcess.killTree(session, grace), scope))
       })
 
-    const open = (id: string, spec: PtySpec, owner: string) =>
-      Effect.gen(function* () {
-        if (sessions.has(id))
-          return yield* new PtySessionError({
-            reason: "AlreadyExists",
-            sessionId: id,
-            detail: `session ${id} is already open`
-          })
-        const argv = spec.command.length > 0 ? spec.command : [shell, "-l"]
-        const file = yield* resolveExecutable(id, argv[0] ?? "")
-        const cols = validSize(spec.cols) ? spec.cols : 80
-        const rows = validSize(spec.rows) ? spec.rows : 24
-        const term = spec.term !== "" ? spec.term : DEFAULT_TERM
-        const cwd = homeDirectory()
-        const session = yield* Effect.try({
-          try: () => {
-            const child = NodePty.spawn(file, argv.slice(1), {
-              name: term,
-              cols,
-              rows,
-              cwd,
-              env: childEnv(term),
-              encoding: null
-            })
-            return start(id, child, { command: argv.join(" "), owner, cols, rows, ringBytes })
-          },
-          catch: (error) =>
-            new PtySessionError({
-              reason: "SpawnFailed",
-              sessionId: id,
-              detail: `cannot start ${file}: ${error instanceof Error ? error.message : String(error)}`
-            })
+    const open = Effect.fn("PtySessions.open")(function* (id: string, spec: PtySpec, owner: string) {
+      if (sessions.has(id))
+        return yield* new PtySessionError({
+          reason: "AlreadyExists",
+          sessionId: id,
+          detail: `session ${id} is already open`
         })
-        sessions.set(id, session)
-        yield* Effect.logDebug("pty session opened").pipe(
-          Effect.annotateLogs({ session_id: id, owner, command: session.command, pid: session.pid })
-        )
-        return info(session)
-      })
-
-    const write = (id: string, data: Uint8Array, principal: string) =>
-      Effect.flatMap(findLive(id), (session) => {
-        if (data.length === 0) return Effect.void
-        const at = Date.now()
-        session.lastActivityAt = at
-        // With `encoding: null` node-pty writes Buffers as they are.
-        session.child.write(Buffer.from(data.buffer, data.byteOffset, data.length) as unknown as string)
-        // Attribution goes to `inputs` (the audit hook); no per-keystroke log line, which cost more than the write.
-        return PubSub.publish(inputs, { sessionId: id, principal, bytes: data.length, at })
-      })
-
-    const resize = (id: string, cols: number, rows: number) =>
-      Effect.flatMap(findLive(id), (session) =>
-        Effect.sync(() => {
-          if (!validSize(cols) || !validSize(rows)) return
-          try {
-            session.child.resize(cols, rows)
-            session.cols = cols
-            session.rows = rows
-          } catch {
-            // the terminal is going away
-          }
-        })
+      const session = yield* PtyProcess.spawn(id, spec, { shell, owner, ringBytes, clock }).pipe(
+        Effect.mapError((e) => new PtySessionError({ reason: e.reason, sessionId: id, detail: e.detail }))
       )
-
-    const signal = (id: string, name: string) =>
-      Effect.flatMap(findLive(id), (session) => {
-        const sig = processTree.normalizeSignal(name)
-        if (sig === undefined) return Effect.logWarning(`ignoring unknown signal ${JSON.stringify(name)}`)
-        return Effect.sync(() => {
-          const group = processTree.foregroundGroup(session.pid) ?? session.pid
-          if (!processTree.signalGroup(group, sig)) processTree.signalGroup(session.pid, sig)
-        })
-      })
-
-    const close = (id: string) =>
-      Effect.flatMap(find(id), (session) => Effect.zipRight(kill(session, "closed"), Deferred.await(session.exit)))
-
-    const output = (id: string, fromOffset: number): Stream.Stream<PtyOutput, PtySessionError> =>
-      Stream.unwrap(
-        Effect.map(find(id), (session) =>
-          Stream.unfoldEffect(Math.min(Math.max(0, fromOffset), session.ring.total), (cursor) =>
-            nextOutput(session, cursor)
-          )
-        )
+      sessions.set(id, session)
+      yield* ledger.record("session", session.pid)
+      yield* Effect.forkIn(Effect.zipRight(Deferred.await(session.exit), ledger.forget(session.pid)), scope)
+      yield* Effect.logDebug("pty session opened").pipe(
+        Effect.annotateLogs({ session_id: id, owner, command: session.command, pid: session.pid })
       )
+      return info(session)
+    })
 
-    // Idle sessions are closed; ended ones are forgotten after the retention.
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.zipRight(
-          Effect.sleep(Duration.millis(reapMillis)),
-          Effect.suspend(() => {
-            const now = Date.now()
-            const idle: Array<Session> = []
-            for (const [id, session] of sessions) {
-              if (session.ended !== undefined) {
-                if (now - session.endedAt >= retainMillis) sessions.delete(id)
-              } else if (session.killing === undefined && now - session.lastActivityAt >= idleMillis) {
-                idle.push(session)
-              }
-            }
-            return Effect.forEach(
-              idle,
-              (session) =>
-                Effect.zipRight(
-                  Effect.logInfo("closing idle pty session").pipe(Effect.annotateLogs("session_id", session.id)),
-                  kill(session, "idle")
-                ),
-              { discard: true }
-            )
-          })
-        )
+    const signal = Effect.fn("PtySessions.signal")(function* (id: string, name: string) {
+      const session = yield* findLive(id)
+      const sig = processTree.normalizeSignal(name)
+      if (sig === undefined) return yield* Effect.logWarning(`ignoring unknown signal ${JSON.stringify(name)}`)
+      PtyProcess.signalForeground(session, sig)
+    })
+
+    yield* reapIdle(sessions, options, clock, (session) =>
+      Effect.zipRight(
+        Effect.logInfo("closing idle pty session").pipe(Effect.annotateLogs("session_id", session.id)),
+        kill(session, "idle")
       )
     )
-
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        const live = [...sessions.values()].filter((s) => s.ended === undefined)
-        for (const session of live) {
-          session.killing ??= "closed"
-          yield* Effect.forkDaemon(processTree.killSession(session.pid, grace))
-        }
-        yield* Effect.forEach(live, (session) => Deferred.await(session.exit), {
-          discard: true,
-          concurrency: "unbounded"
-        }).pipe(Effect.timeout(Duration.sum(grace, Duration.seconds(1))), Effect.ignore)
-      })
-    )
+    yield* Effect.addFinalizer(() => killAll(sessions, grace))
 
     return PtySessions.of({
       open,
-      write,
-      resize,
+      // Not traced: one call per keystroke.
+      write: (id, data, principal) =>
+        Effect.flatMap(findLive(id), (session) => writeInput(session, data, principal, clock, inputs)),
+      resize: Effect.fn("PtySessions.resize")(function* (id: string, cols: number, rows: number) {
+        PtyProcess.resize(yield* findLive(id), cols, rows)
+      }),
       signal,
-      close,
+      close: Effect.fn("PtySessions.close")(function* (id: string) {
+        const session = yield* find(id)
+        yield* kill(session, "closed")
+        return yield* Deferred.await(session.exit)
+      }),
       list: Effect.sync(() => [...sessions.values()].filter((s) => s.ended === undefined).map(info)),
-      output,
+      output: (id, fromOffset) =>
+        Stream.unwrap(
+          Effect.map(find(id), (session) =>
+            Stream.unfoldEffect(Math.min(Math.max(0, fromOffset), session.ring.total), (cursor) =>
+              PtyProcess.nextOutput(session, cursor)
+            )
+          )
+        ),
       exited: (id) => Effect.flatMap(find(id), (session) => Deferred.await(session.exit)),
       inputs: Stream.fromPubSub(inputs)
     })
@@ -345,116 +232,52 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
 /** The service for the whole daemon (see {@link make}). */
 export const layer = (options: Options = {}): Layer.Layer<PtySessions> => Layer.scoped(PtySessions, make(options))
 
-/** The shell a session without `command` runs: `$SHELL`, else the user's login shell, else `/bin/sh`. */
-export const defaultShell = (): string => {
-  const fromEnv = process.env.SHELL
-  if (fromEnv !== undefined && fromEnv !== "") return fromEnv
-  try {
-    const login = os.userInfo().shell
-    if (login !== null && login !== "") return login
-  } catch {
-    // no passwd entry
-  }
-  return "/bin/sh"
-}
-
-interface Session {
-  readonly id: string
-  readonly child: NodePty.IPty
-  readonly pid: number
-  readonly command: string
-  readonly owner: string
-  readonly createdAt: number
-  lastActivityAt: number
-  cols: number
-  rows: number
-  readonly ring: OutputRing
-  /** Readers waiting for output past the end of the ring (or for the end). */
-  readonly waiters: Set<() => void>
-  readonly exit: Deferred.Deferred<PtyExit>
-  ended: PtyExit | undefined
-  endedAt: number
-  /** Set once a kill was started: the reason the exit will carry. */
-  killing: ExitReason | undefined
-}
-
-const start = (
-  id: string,
-  child: NodePty.IPty,
-  meta: {
-    readonly command: string
-    readonly owner: string
-    readonly cols: number
-    readonly rows: number
-    readonly ringBytes: number
-  }
-): Session => {
-  const now = Date.now()
-  const session: Session = {
-    id,
-    child,
-    pid: child.pid,
-    command: meta.command,
-    owner: meta.owner,
-    createdAt: now,
-    lastActivityAt: now,
-    cols: meta.cols,
-    rows: meta.rows,
-    ring: new OutputRing(meta.ringBytes),
-    waiters: new Set(),
-    exit: Deferred.unsafeMake<PtyExit>(FiberId.none),
-    ended: undefined,
-    endedAt: 0,
-    killing: undefined
-  }
-  const wake = () => {
-    const waiters = [...session.waiters]
-    session.waiters.clear()
-    for (const waiter of waiters) waiter()
-  }
-  child.onData((data: string | Buffer) => {
-    if (data.length === 0) return
-    session.ring.append(typeof data === "string" ? Buffer.from(data, "utf8") : data)
-    session.lastActivityAt = Date.now()
-    wake()
-  })
-  // node-pty reports the exit once the terminal's socket closed, i.e. after the last output.
-  child.onExit(({ exitCode, signal }) => {
-    if (session.ended !== undefined) return
-    const name = signal !== undefined && signal > 0 ? signalName(signal) : undefined
-    const info: PtyExit = {
-      exitCode: name !== undefined ? 128 + signal! : exitCode,
-      ...(name !== undefined ? { signal: name } : {}),
-      reason: session.killing ?? "exit",
-      durationMs: Date.now() - session.createdAt
-    }
-    session.ended = info
-    session.endedAt = Date.now()
-    Deferred.unsafeDone(session.exit, Effect.succeed(info))
-    wake()
-  })
-  return session
-}
-
-/** The next piece of output at `cursor` (clamped to the ring), waiting for it; none once the session ended. */
-const nextOutput = (session: Session, cursor: number): Effect.Effect<Option.Option<readonly [PtyOutput, number]>> =>
-  Effect.async((resume) => {
-    const attempt = () => {
-      const ring = session.ring
-      if (ring.total > Math.max(cursor, ring.oldest)) {
-        const piece = ring.read(cursor, MAX_READ)
-        return resume(Effect.succeed(Option.some([piece, piece.offset + piece.data.length] as const)))
+/**
+ * In the current scope, every `reapInterval`: closes sessions idle for `idleTimeout` (with `close`), and forgets
+ * ended ones after `retainExited`.
+ */
+const reapIdle = (
+  sessions: Map<string, PtyProcess.PtyProcess>,
+  options: Options,
+  clock: Clock.Clock,
+  close: (session: PtyProcess.PtyProcess) => Effect.Effect<void>
+) => {
+  const idleMillis = Duration.toMillis(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT)
+  const retainMillis = Duration.toMillis(options.retainExited ?? Duration.minutes(1))
+  const reapMillis =
+    options.reapInterval !== undefined
+      ? Duration.toMillis(options.reapInterval)
+      : Math.max(10, Math.min(60_000, Math.min(idleMillis, retainMillis) / 4))
+  const sweep = Effect.suspend(() => {
+    const now = clock.unsafeCurrentTimeMillis()
+    const idle: Array<PtyProcess.PtyProcess> = []
+    for (const [id, session] of sessions) {
+      if (session.ended !== undefined) {
+        if (now - session.endedAt >= retainMillis) sessions.delete(id)
+      } else if (session.killing === undefined && now - session.lastActivityAt >= idleMillis) {
+        idle.push(session)
       }
-      if (session.ended !== undefined) return resume(Effect.succeed(Option.none()))
-      session.waiters.add(attempt)
     }
-    attempt()
-    return Effect.sync(() => {
-      session.waiters.delete(attempt)
-    })
+    return Effect.forEach(idle, close, { discard: true })
+  })
+  return Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(reapMillis)), sweep)))
+}
+
+/** Kills every live session and waits (at most the grace and a second) for them to end. */
+const killAll = (sessions: Map<string, PtyProcess.PtyProcess>, grace: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const live = [...sessions.values()].filter((s) => s.ended === undefined)
+    for (const session of live) {
+      session.killing ??= "closed"
+      yield* Effect.forkDaemon(processTree.killSession(session.pid, grace))
+    }
+    yield* Effect.forEach(live, (session) => Deferred.await(session.exit), {
+      discard: true,
+      concurrency: "unbounded"
+    }).pipe(Effect.timeout(Duration.sum(grace, Duration.seconds(1))), Effect.ignore)
   })
 
-const info = (session: Session): PtySessionInfo => ({
+const info = (session: PtyProcess.PtyProcess): PtySessionInfo => ({
   sessionId: session.id,
   command: session.command,
   cols: session.cols,
@@ -465,64 +288,35 @@ const info = (session: Session): PtySessionInfo => ({
   owner: session.owner
 })
 
-const validSize = (n: number): boolean => Number.isInteger(n) && n > 0 && n <= 10_000
-
-const signalName = (n: number): string | undefined => {
-  for (const [name, number] of Object.entries(os.constants.signals))
-    if (number === n) return processTree.shortName(name)
-  return undefined
+/** Finds a session by id: any known one (`find`), or only one still running (`findLive`). */
+const lookup = (sessions: Map<string, PtyProcess.PtyProcess>) => {
+  const find = (id: string) =>
+    Effect.suspend(() => {
+      const session = sessions.get(id)
+      return session === undefined
+        ? Effect.fail(new PtySessionError({ reason: "NotFound", sessionId: id, detail: `no session ${id}` }))
+        : Effect.succeed(session)
+    })
+  const findLive = (id: string) =>
+    Effect.flatMap(find(id), (session) =>
+      session.ended === undefined
+        ? Effect.succeed(session)
+        : Effect.fail(new PtySessionError({ reason: "Ended", sessionId: id, detail: `session ${id} has ended` }))
+    )
+  return { find, findLive }
 }
 
-const homeDirectory = (): string => {
-  const home = os.homedir()
-  return home !== "" && fs.existsSync(home) ? home : "/"
+/** Writes input to the PTY and publishes who typed it (for the audit log; no log line per keystroke). */
+const writeInput = (
+  session: PtyProcess.PtyProcess,
+  data: Uint8Array,
+  principal: string,
+  clock: Clock.Clock,
+  inputs: PubSub.PubSub<InputEvent>
+): Effect.Effect<void> => {
+  if (data.length === 0) return Effect.void
+  const at = clock.unsafeCurrentTimeMillis()
+  session.lastActivityAt = at
+  PtyProcess.write(session, data)
+  return Effect.asVoid(PubSub.publish(inputs, { sessionId: session.id, principal, bytes: data.length, at }))
 }
-
-/** The agent's environment for the shell, minus what describes the agent's own terminal. */
-const childEnv = (term: string): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value
-  for (const key of ["TMUX", "TMUX_PANE", "STY", "WINDOW", "WINDOWID", "TERMCAP", "COLUMNS", "LINES", "COLORTERM"])
-    delete env[key]
-  env.TERM = term
-  return env
-}
-
-/**
- * The file to run for `file` (looked up on `PATH` unless it holds a `/`). node-pty cannot tell a missing program
- * from one that exited 1, so the check happens before the spawn.
- */
-const resolveExecutable = (id: string, file: string): Effect.Effect<string, PtySessionError> =>
-  Effect.suspend(() => {
-    const notFound = () =>
-      Effect.fail(
-        new PtySessionError({
-          reason: "CommandNotFound",
-          sessionId: id,
-          detail: `command not found: ${file === "" ? "(empty command)" : file}`
-        })
-      )
-    if (file === "") return notFound()
-    const candidates = file.includes("/")
-      ? [file]
-      : (process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin")
-          .split(path.delimiter)
-          .map((dir) => path.join(dir || ".", file))
-    let denied = false
-    for (const candidate of candidates) {
-      try {
-        if (!fs.statSync(candidate).isFile()) continue
-      } catch {
-        continue
-      }
-      try {
-        fs.accessSync(candidate, fs.constants.X_OK)
-        return Effect.succeed(candidate)
-      } catch {
-        denied = true
-      }
-    }
-    return denied
-      ? Effect.fail(new PtySessionError({ reason: "SpawnFailed", sessionId: id, detail: `permission denied: ${file}` }))
-      : notFound()
-  })

@@ -5,9 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
+import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import type {
   AgentMessage,
@@ -32,7 +34,11 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
+import * as ChildProcess from "node:child_process"
+import { build } from "esbuild"
+import { allGone, eventually, isRunning, tempDir, until } from "./helpers.js"
 
 const KEY_A = "ck_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 const KEY_B = "ck_test_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -53,6 +59,8 @@ interface Connection {
   readonly send: (message: RelayMessage) => Effect.Effect<void>
   /** Finishes the call with status OK. */
   readonly end: Effect.Effect<void>
+  /** Fails the call with `error`'s status. */
+  readonly fail: (error: GrpcStatusError) => Effect.Effect<void>
   /** Completes when the call is over on the relay's side (client cancel or our end). */
   readonly gone: Deferred.Deferred<void>
 }
@@ -89,7 +97,8 @@ const fakeRelay = Effect.gen(function* () {
             received,
             gone,
             send: (message) => Queue.offer(out, { _tag: "message", message }).pipe(Effect.asVoid),
-            end: Queue.offer(out, { _tag: "end" }).pipe(Effect.asVoid)
+            end: Queue.offer(out, { _tag: "end" }).pipe(Effect.asVoid),
+            fail: (error) => Queue.offer(out, { _tag: "fail", error }).pipe(Effect.asVoid)
           })
           return Stream.fromQueue(out).pipe(
             Stream.takeWhile((c) => c._tag !== "end"),
@@ -130,11 +139,6 @@ const welcome = (hello: Hello, workspaceName: string, window = 65_536): RelayMes
 // ---------------------------------------------------------------------------------------------------------------
 // A temp HOME with a workspace store, and the daemon running in it.
 
-const tempHome = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-daemon-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
-
 /** Writes the store the way the CLI does (temp file + rename), with `active` chosen. */
 const writeStore = (home: string, server: string, active: string, keys: { alpha: string; beta: string }) => {
   const file = path.join(home, ".cmdop", "ssh_workspaces.json")
@@ -158,14 +162,15 @@ const readStatus = (home: string): Record<string, unknown> | undefined => {
   }
 }
 
-const environment = (home: string) =>
-  Layer.mergeAll(
-    Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" })),
-    NodeFileSystem.layer,
-    CmdopPaths.layerHome(home),
+/** What the app gives the daemon; `oauth` stands in for a `cmdop login` session (none by default). */
+const environment = (home: string, oauth: Layer.Layer<OAuthSession.OAuthSession> = OAuthSession.layerEmpty) =>
+  DaemonCredential.layer.pipe(
+    Layer.provide(oauth),
+    Layer.provideMerge(Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home))),
+    Layer.merge(Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" }))),
     // No CMDOP_* variables from the machine running the tests.
-    Layer.setConfigProvider(ConfigProvider.fromMap(new Map())),
-    Logger.minimumLogLevel(LogLevel.None)
+    Layer.merge(Layer.setConfigProvider(ConfigProvider.fromMap(new Map()))),
+    Layer.merge(Logger.minimumLogLevel(LogLevel.None))
   )
 
 const testOptions: AgentDaemon.Options = {
@@ -178,28 +183,18 @@ const testOptions: AgentDaemon.Options = {
   pty: { shell: "/bin/sh", killGrace: "300 millis" }
 }
 
-const startDaemon = (home: string, options: AgentDaemon.Options = testOptions) =>
-  AgentDaemon.run(options).pipe(Effect.provide(environment(home)), Effect.forkScoped)
+const startDaemon = (
+  home: string,
+  options: AgentDaemon.Options = testOptions,
+  oauth?: Layer.Layer<OAuthSession.OAuthSession>
+) => AgentDaemon.run(options).pipe(Effect.provide(environment(home, oauth)), Effect.forkScoped)
 
 /** Fails instead of hanging. */
 const within = <A, E, R>(what: string, self: Effect.Effect<A, E, R>, millis = 5_000) =>
   Effect.timeoutFail(self, { duration: millis, onTimeout: () => new Error(`timed out waiting for ${what}`) })
 
-const waitFor = <A>(what: string, probe: () => A | undefined, millis = 5_000): Effect.Effect<A, Error> =>
-  within(
-    what,
-    Effect.gen(function* () {
-      for (;;) {
-        const value = probe()
-        if (value !== undefined) return value
-        yield* Effect.sleep("10 millis")
-      }
-    }),
-    millis
-  )
-
 const statusIs = (home: string, state: string, workspace?: string) =>
-  waitFor(`status ${state}`, () => {
+  eventually(`status ${state}`, () => {
     const s = readStatus(home)
     return s?.state === state && (workspace === undefined || s.workspace === workspace) ? s : undefined
   })
@@ -269,21 +264,11 @@ const firstLine = (connection: Connection, sessionId: string) =>
     (got) => Number((got[got.length - 1]!.kind as { value: { data: Buffer } }).value.data.toString("utf8").trim())
   )
 
-const isRunning = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-    return state !== "Z" && state !== "X"
-  } catch {
-    return false
-  }
-}
-
 describe("AgentDaemon", () => {
   it.scopedLive("handshakes, serves an exec, heartbeats, and reconnects after the relay ends the stream", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home)
 
@@ -322,7 +307,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("PTY sessions outlive the stream: the next Hello lists them and a replay resends their output", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home)
       const first = yield* accept(relay, KEY_A, "alpha")
@@ -378,7 +363,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("switching the active workspace drops the stream and reconnects under the new key", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home)
       const first = yield* accept(relay, KEY_A, "alpha")
@@ -398,7 +383,7 @@ describe("AgentDaemon", () => {
       assert.isBelow(Date.now() - switchedAt, 2_000)
       assert.strictEqual(second.hello.identity!.machineId, first.hello.identity!.machineId)
       yield* statusIs(home, "ONLINE", "beta")
-      yield* waitFor("the old session to be killed", () => (isRunning(pid) ? undefined : true), 3_000)
+      yield* allGone([pid])
       const { stdout } = yield* runExec(second.connection, "new", ["echo", "beta"])
       assert.strictEqual(stdout, "beta\n")
     })
@@ -407,10 +392,10 @@ describe("AgentDaemon", () => {
   it.scopedLive("a refused key is retried with backoff (status says why, key masked) until the user fixes it", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_BAD, beta: KEY_B })
       yield* startDaemon(home)
-      const refusing = yield* waitFor("a refusal in the status", () => {
+      const refusing = yield* eventually("a refusal in the status", () => {
         const s = readStatus(home)
         return s?.state === "CONNECTING" && typeof s.last_error === "string" ? s : undefined
       })
@@ -432,10 +417,28 @@ describe("AgentDaemon", () => {
     })
   )
 
+  it.scopedLive("a stream the relay fails (it went away) is dialed again", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-daemon-")
+      writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
+      const daemon = yield* startDaemon(home)
+      const first = yield* accept(relay, KEY_A, "alpha")
+      yield* statusIs(home, "ONLINE", "alpha")
+      yield* first.connection.fail(
+        new GrpcStatusError({ code: grpc.status.UNAVAILABLE, details: "Connection dropped" })
+      )
+      const next = yield* accept(relay, KEY_A, "alpha")
+      assert.isNull(daemon.unsafePoll(), "the daemon goes on")
+      const { stdout } = yield* runExec(next.connection, "again", ["echo", "again"])
+      assert.strictEqual(stdout, "again\n")
+    })
+  )
+
   it.scopedLive("a relay that falls silent is dropped and dialed again", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       yield* startDaemon(home, { ...testOptions, relaySilenceTimeout: "300 millis" })
       const first = yield* accept(relay, KEY_A, "alpha")
@@ -448,7 +451,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("interrupting the daemon cancels the stream, kills sessions and writes STOPPED", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       const daemon = yield* startDaemon(home)
       const { connection } = yield* accept(relay, KEY_A, "alpha")
@@ -491,7 +494,7 @@ describe("AgentDaemon", () => {
   it.scopedLive("register sends the identity under the resolved key and records the relay", () =>
     Effect.gen(function* () {
       const relay = yield* fakeRelay
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       writeStore(home, relay.address, "alpha", { alpha: KEY_A, beta: KEY_B })
       const response = yield* AgentDaemon.register({ hostname: "web-1", name: "Web 1" }).pipe(
         Effect.provide(environment(home))
@@ -517,11 +520,28 @@ describe("AgentDaemon", () => {
     })
   )
 
+  it.scopedLive("with no key anywhere else the daemon connects with the OAuth session's token and relay", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-daemon-")
+      yield* startDaemon(
+        home,
+        testOptions,
+        OAuthSession.layerStatic({ accessToken: Redacted.make(KEY_B), server: relay.address })
+      )
+      const { connection } = yield* accept(relay, KEY_B, "beta")
+      const online = yield* statusIs(home, "ONLINE", "beta")
+      assert.strictEqual(online.server, relay.address)
+      const { stdout } = yield* runExec(connection, "o", ["echo", "oauth"])
+      assert.strictEqual(stdout, "oauth\n")
+    })
+  )
+
   it.scopedLive("without any credential the daemon keeps CONNECTING and says how to fix it", () =>
     Effect.gen(function* () {
-      const home = yield* tempHome
+      const home = yield* tempDir("cmdop-daemon-")
       const daemon = yield* startDaemon(home)
-      const s = yield* waitFor("the status", () => {
+      const s = yield* eventually("the status", () => {
         const s = readStatus(home)
         return s?.state === "CONNECTING" && s.last_error !== undefined ? s : undefined
       })
@@ -530,6 +550,174 @@ describe("AgentDaemon", () => {
       yield* Fiber.interrupt(daemon)
       assert.strictEqual(readStatus(home)?.state, "STOPPED")
       assert.isTrue(Exit.isInterrupted(yield* Fiber.await(daemon)))
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// The daemon as a real process, killed with SIGKILL.
+
+/** The daemon fixture bundled once, next to the agent's node_modules (so node-pty, left external, resolves). */
+let bundling: Promise<string> | undefined
+const daemonBundle = Effect.promise(
+  () =>
+    (bundling ??= (async () => {
+      const outfile = path.join(import.meta.dirname, "..", "node_modules", ".cache", "cmdop-agent-test", "daemon.mjs")
+      await build({
+        entryPoints: [path.join(import.meta.dirname, "fixtures", "daemonMain.ts")],
+        outfile,
+        bundle: true,
+        format: "esm",
+        platform: "node",
+        target: "node20",
+        mainFields: ["module", "main"],
+        external: ["@lydell/node-pty"],
+        banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
+        logLevel: "warning"
+      })
+      return outfile
+    })())
+)
+
+/** Starts the daemon in its own process under `home`, with `key` for `server`; SIGKILLed with the scope if alive. */
+const spawnDaemon = (bundle: string, home: string, server: string, key: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const env: Record<string, string> = {}
+      for (const [name, value] of Object.entries(process.env))
+        if (value !== undefined && !name.startsWith("CMDOP_")) env[name] = value
+      Object.assign(env, {
+        HOME: home,
+        XDG_STATE_HOME: path.join(home, ".local", "state"),
+        CMDOP_API_KEY: key,
+        CMDOP_SERVER: server
+      })
+      return ChildProcess.spawn(process.execPath, [bundle], { env, stdio: "ignore" })
+    }),
+    (child) => Effect.sync(() => void (child.exitCode === null && child.kill("SIGKILL")))
+  )
+
+/** The watchdogs `/proc` knows for the ledger under `home`. */
+const watchdogsOf = (home: string) =>
+  fs.readdirSync("/proc").flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return []
+    try {
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")
+      return argv.includes("cmdop-watchdog") && argv.some((a) => a.startsWith(home)) ? [Number(entry)] : []
+    } catch {
+      return []
+    }
+  })
+
+const ledgerOf = (home: string) => path.join(home, ".local", "state", "cmdop", "children")
+
+/** Starts an exec session and a PTY session whose jobs ignore HUP and TERM; answers every pid involved. */
+const startWork = (connection: Connection) =>
+  Effect.gen(function* () {
+    yield* connection.send({
+      kind: {
+        $case: "open",
+        value: {
+          sessionId: "e",
+          kind: {
+            $case: "exec",
+            value: {
+              argv: ["sh", "-c", "echo $$; sleep 100 & echo $!; wait"],
+              shell: false,
+              timeoutMs: 60_000,
+              stdin: false,
+              env: {},
+              cwd: ""
+            }
+          },
+          caller: undefined
+        }
+      }
+    })
+    let execOut = ""
+    yield* receiveUntil(connection, (m) => {
+      if (m.kind?.$case === "output" && m.kind.value.sessionId === "e") execOut += m.kind.value.data.toString("utf8")
+      return execOut.split("\n").length >= 3
+    })
+    yield* connection.send({
+      kind: {
+        $case: "open",
+        value: {
+          sessionId: "p",
+          kind: { $case: "pty", value: { cols: 80, rows: 24, term: "", command: ["/bin/sh"] } },
+          caller: undefined
+        }
+      }
+    })
+    yield* connection.send({
+      kind: {
+        $case: "input",
+        value: {
+          sessionId: "p",
+          data: Buffer.from(`echo shell=$$; sh -c 'trap "" HUP TERM; exec sleep 102' & echo stubborn=$!\n`),
+          eof: false,
+          caller: undefined
+        }
+      }
+    })
+    let seen = ""
+    yield* receiveUntil(connection, (m) => {
+      if (m.kind?.$case === "output" && m.kind.value.sessionId === "p") seen += m.kind.value.data.toString("latin1")
+      return /stubborn=\d+\r\n/.test(seen)
+    })
+    const pids = [
+      ...execOut
+        .split("\n")
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number),
+      Number(/shell=(\d+)/.exec(seen)![1]),
+      Number(/stubborn=(\d+)/.exec(seen)![1])
+    ]
+    assert.strictEqual(pids.length, 4)
+    yield* until("every process to run", () => pids.every(isRunning))
+    return pids
+  })
+
+describe("a dead agent leaves nothing running", () => {
+  it.scopedLive("kill -9 of the agent: its watchdog kills its commands and shells at once", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-dead-")
+      const agent = yield* spawnDaemon(yield* daemonBundle, home, relay.address, KEY_A)
+      const { connection } = yield* accept(relay, KEY_A, "alpha")
+      const pids = yield* startWork(connection)
+      const listed = fs.readFileSync(ledgerOf(home), "utf8").trim().split("\n")
+      assert.deepStrictEqual(
+        listed.map((line) => line.split(" ").slice(0, 2).join(" ")).sort(),
+        [`group ${pids[0]}`, `session ${pids[2]}`].sort()
+      )
+      assert.strictEqual(watchdogsOf(home).length, 1)
+
+      process.kill(agent.pid!, "SIGKILL")
+      yield* allGone(pids)
+      yield* until("the watchdog to end", () => watchdogsOf(home).length === 0)
+    })
+  )
+
+  it.scopedLive("when the watchdog died too, the next daemon reaps what the last one left", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const home = yield* tempDir("cmdop-dead-")
+      const bundle = yield* daemonBundle
+      const first = yield* spawnDaemon(bundle, home, relay.address, KEY_A)
+      const { connection } = yield* accept(relay, KEY_A, "alpha")
+      const pids = yield* startWork(connection)
+      for (const pid of watchdogsOf(home)) process.kill(pid, "SIGKILL")
+      process.kill(first.pid!, "SIGKILL")
+      yield* until("the first daemon to be gone", () => !isRunning(first.pid!))
+      // The shell itself may die of the terminal's hangup; the exec command and the job that ignores HUP do not.
+      const survivors = [pids[0]!, pids[1]!, pids[3]!]
+      assert.isTrue(survivors.every(isRunning), "left running: nobody was there to kill them")
+
+      yield* spawnDaemon(bundle, home, relay.address, KEY_A)
+      yield* accept(relay, KEY_A, "alpha")
+      yield* allGone(pids)
+      assert.deepStrictEqual(pids.filter(isRunning), [], "reaped by the next daemon")
     })
   )
 })

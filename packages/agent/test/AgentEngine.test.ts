@@ -1,9 +1,11 @@
 /**
  * The session engine driven without gRPC: a queue plays the relay's side of the link and every message the agent
- * sends is collected. Real processes and real time throughout.
+ * sends is collected. The harness speaks the wire's messages and crosses to the engine's (the domain's agent link)
+ * with `AgentLinkCodec`, as the daemon does. Real processes; heartbeats and silence on the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import * as AuditLog from "@cmdop/agent/AuditLog"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
@@ -14,14 +16,17 @@ import type {
   SessionOutput
 } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import { Pipe } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import * as fs from "node:fs"
+import * as TestClock from "effect/TestClock"
+import { eventually, eventuallyEffect, isRunning } from "./helpers.js"
 
 const Runner = Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" }))
 
@@ -32,6 +37,8 @@ interface Harness {
   readonly sent: Array<AgentMessage>
   readonly relay: (message: RelayMessage) => Effect.Effect<void>
   readonly end: Effect.Effect<void>
+  /** Ends the link and waits for `serve` to complete: nothing is sent after this. */
+  readonly quiesce: Effect.Effect<void, unknown>
   /** Acknowledge every output byte from now on (and what is outstanding), like a relay with a fast reader. */
   readonly startAcking: (sessionId: string) => Effect.Effect<void>
   /** True if the agent ever had more than `window` bytes of one session unacknowledged. */
@@ -54,10 +61,11 @@ const start = (options: Partial<AgentEngine.Options> & { readonly failSendWhen?:
     const link: AgentEngine.Link<string> = {
       incoming: Stream.fromQueue(inbox).pipe(
         Stream.takeWhile((m) => m !== END),
-        Stream.map((m) => m as RelayMessage)
+        Stream.filterMap((m) => Option.fromNullable(AgentLinkCodec.relayMessageFromWire(m as RelayMessage)))
       ),
-      send: (message) =>
+      send: (domain) =>
         Effect.suspend(() => {
+          const message = AgentLinkCodec.agentMessageToWire(domain)
           if (options.failSendWhen?.(message)) return Effect.fail("send failed")
           sent.push(message)
           if (message.kind?.$case === "output") {
@@ -82,6 +90,7 @@ const start = (options: Partial<AgentEngine.Options> & { readonly failSendWhen?:
       sent,
       relay: (message) => Queue.offer(inbox, message).pipe(Effect.asVoid),
       end: Queue.offer(inbox, END).pipe(Effect.asVoid),
+      quiesce: Effect.zipRight(Queue.offer(inbox, END), Fiber.join(fiber)),
       startAcking: (sessionId) =>
         Effect.sync(() => {
           acking.add(sessionId)
@@ -134,30 +143,8 @@ const bytes = (sent: ReadonlyArray<AgentMessage>, sessionId: string) =>
 const exits = (sent: ReadonlyArray<AgentMessage>, sessionId: string): Array<SessionExit> =>
   sent.flatMap((m) => (m.kind?.$case === "exit" && m.kind.value.sessionId === sessionId ? [m.kind.value] : []))
 
-/** Polls `probe` until it returns a value; fails the test after `millis`. */
-const waitFor = <A>(what: string, probe: () => A | undefined, millis = 5_000): Effect.Effect<A, Error> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + millis
-    for (;;) {
-      const value = probe()
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-const exitOf = (h: Harness, sessionId: string, millis?: number) =>
-  waitFor(`the exit of ${sessionId}`, () => exits(h.sent, sessionId)[0], millis)
-
-const isRunning = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-    return state !== "Z" && state !== "X"
-  } catch {
-    return false
-  }
-}
+const exitOf = (h: Harness, sessionId: string) =>
+  eventually(`the exit of ${sessionId}`, () => exits(h.sent, sessionId)[0])
 
 describe("AgentEngine", () => {
   it.scopedLive("streams stdout and stderr, then exactly one exit with the code, after the last output", () =>
@@ -174,7 +161,7 @@ describe("AgentEngine", () => {
       const lastOutput = h.sent.map((m) => m.kind?.$case).lastIndexOf("output")
       const exitIndex = h.sent.findIndex((m) => m.kind?.$case === "exit")
       assert.isAbove(exitIndex, lastOutput)
-      yield* Effect.sleep("100 millis")
+      yield* h.quiesce
       assert.strictEqual(exits(h.sent, "s1").length, 1)
     })
   )
@@ -185,17 +172,18 @@ describe("AgentEngine", () => {
       const total = 10_000_000
       const h = yield* start({ window })
       yield* h.relay(exec("big", ["head", "-c", String(total), "/dev/zero"]))
-      yield* waitFor("the first window", () => (bytes(h.sent, "big") === window ? true : undefined))
+      yield* eventually("the first window", () => (bytes(h.sent, "big") === window ? true : undefined))
       yield* h.relay(exec("small", ["echo", "hi"]))
       const small = yield* exitOf(h, "small")
       assert.strictEqual(small.exitCode, 0)
       assert.strictEqual(text(h.sent, "small", Pipe.PIPE_STDOUT), "hi\n")
-      yield* Effect.sleep("200 millis")
+      // `overran` checks every send: no byte beyond the window without acks, now or later.
       assert.strictEqual(bytes(h.sent, "big"), window, "no byte beyond the window without acks")
+      assert.isFalse(h.overran())
       assert.strictEqual(exits(h.sent, "big").length, 0)
 
       yield* h.startAcking("big")
-      const big = yield* exitOf(h, "big", 10_000)
+      const big = yield* exitOf(h, "big")
       assert.strictEqual(big.exitCode, 0)
       assert.strictEqual(bytes(h.sent, "big"), total)
       assert.isFalse(h.overran())
@@ -207,9 +195,9 @@ describe("AgentEngine", () => {
     Effect.gen(function* () {
       const h = yield* start({ window: 1000 })
       yield* h.relay(exec("s", ["head", "-c", "100000", "/dev/zero"]))
-      yield* waitFor("the first window", () => (bytes(h.sent, "s") === 1000 ? true : undefined))
-      yield* Effect.sleep("100 millis")
+      yield* eventually("the first window", () => (bytes(h.sent, "s") === 1000 ? true : undefined))
       assert.strictEqual(bytes(h.sent, "s"), 1000)
+      assert.isFalse(h.overran())
       yield* h.startAcking("s")
       yield* exitOf(h, "s")
       assert.strictEqual(bytes(h.sent, "s"), 100_000)
@@ -238,9 +226,9 @@ describe("AgentEngine", () => {
     Effect.gen(function* () {
       const h = yield* start()
       yield* h.relay(exec("s", ["sh", "-c", "echo $$; exec sleep 100"]))
-      const pid = Number(yield* waitFor("the pid", () => text(h.sent, "s", Pipe.PIPE_STDOUT) || undefined))
+      const pid = Number(yield* eventually("the pid", () => text(h.sent, "s", Pipe.PIPE_STDOUT) || undefined))
       yield* h.relay({ kind: { $case: "close", value: { sessionId: "s", reason: "client gone" } } })
-      const exit = yield* exitOf(h, "s", 3_000)
+      const exit = yield* exitOf(h, "s")
       assert.strictEqual(exit.signal, "TERM")
       assert.strictEqual(exit.exitCode, 143)
       assert.isFalse(isRunning(pid))
@@ -251,9 +239,9 @@ describe("AgentEngine", () => {
     Effect.gen(function* () {
       const h = yield* start({ window: 1024 })
       yield* h.relay(exec("s", ["head", "-c", "10000000", "/dev/zero"]))
-      yield* waitFor("the window", () => (bytes(h.sent, "s") === 1024 ? true : undefined))
+      yield* eventually("the window", () => (bytes(h.sent, "s") === 1024 ? true : undefined))
       yield* h.relay({ kind: { $case: "close", value: { sessionId: "s", reason: "client gone" } } })
-      const exit = yield* exitOf(h, "s", 3_000)
+      const exit = yield* exitOf(h, "s")
       assert.notStrictEqual(exit.exitCode, 0)
       assert.strictEqual(bytes(h.sent, "s"), 1024)
     })
@@ -262,10 +250,10 @@ describe("AgentEngine", () => {
   it.scopedLive("signal is delivered to the process group", () =>
     Effect.gen(function* () {
       const h = yield* start()
+      // Messages are handled in order, and the spawn returns once the command runs: no wait needed.
       yield* h.relay(exec("s", ["sleep", "100"]))
-      yield* Effect.sleep("100 millis")
       yield* h.relay({ kind: { $case: "signal", value: { sessionId: "s", signal: "INT" } } })
-      const exit = yield* exitOf(h, "s", 3_000)
+      const exit = yield* exitOf(h, "s")
       assert.strictEqual(exit.signal, "INT")
       assert.strictEqual(exit.exitCode, 130)
     })
@@ -275,7 +263,7 @@ describe("AgentEngine", () => {
     Effect.gen(function* () {
       const h = yield* start()
       yield* h.relay(exec("s", ["sleep", "100"], { timeoutMs: 200 }))
-      const exit = yield* exitOf(h, "s", 3_000)
+      const exit = yield* exitOf(h, "s")
       assert.isTrue(exit.timedOut)
       assert.strictEqual(exit.exitCode, 124)
       assert.isAtLeast(exit.durationMs, 150)
@@ -329,7 +317,7 @@ describe("AgentEngine", () => {
         yield* h.relay(message)
       const before = h.sent.length
       yield* h.relay(input("d", "one\n", true))
-      yield* waitFor("the second exit", () => (exits(h.sent, "d").length === 2 ? true : undefined))
+      yield* eventually("the second exit", () => (exits(h.sent, "d").length === 2 ? true : undefined))
       assert.strictEqual(text(h.sent, "d", Pipe.PIPE_STDOUT), "got one\n")
       assert.strictEqual(exits(h.sent, "d")[1]!.exitCode, 0)
       // Only the live session's ack, output and exit: nothing for the unknown id.
@@ -341,14 +329,16 @@ describe("AgentEngine", () => {
     })
   )
 
-  it.scopedLive("heartbeats go out on real time", () =>
+  it.scoped("heartbeats go out on the clock, stamped with its time", () =>
     Effect.gen(function* () {
       const h = yield* start({ heartbeatInterval: "50 millis" })
-      yield* Effect.sleep("400 millis")
+      yield* TestClock.adjust("400 millis")
       const beats = h.sent.flatMap((m) => (m.kind?.$case === "heartbeat" ? [m.kind.value.at] : []))
       assert.isAtLeast(beats.length, 4)
       assert.isAtMost(beats.length, 9)
-      for (const at of beats) assert.isTrue(Math.abs(Date.now() - at) < 1_000)
+      const now = yield* Clock.currentTimeMillis
+      for (const at of beats) assert.isTrue(Math.abs(now - at) < 1_000)
+      assert.deepStrictEqual(beats, [50, 100, 150, 200, 250, 300, 350, 400])
     })
   )
 
@@ -356,23 +346,24 @@ describe("AgentEngine", () => {
     Effect.gen(function* () {
       const h = yield* start({ heartbeatInterval: "50 millis", window: 1024 })
       yield* h.relay(exec("s", ["head", "-c", "10000000", "/dev/zero"]))
-      yield* waitFor("the window", () => (bytes(h.sent, "s") === 1024 ? true : undefined))
+      yield* eventually("the window", () => (bytes(h.sent, "s") === 1024 ? true : undefined))
       const count = () => h.sent.filter((m) => m.kind?.$case === "heartbeat").length
       const before = count()
-      yield* Effect.sleep("300 millis")
-      assert.isAtLeast(count() - before, 3)
+      yield* eventually("three more heartbeats", () => (count() - before >= 3 ? true : undefined))
+      assert.strictEqual(bytes(h.sent, "s"), 1024, "still stalled")
     })
   )
 
-  it.scopedLive("relay silence fails with RelaySilentError; any message resets the timer", () =>
+  it.scoped("relay silence fails with RelaySilentError; any message resets the timer", () =>
     Effect.gen(function* () {
       const h = yield* start({ relaySilenceTimeout: "200 millis" })
       for (let i = 0; i < 5; i++) {
-        yield* Effect.sleep("100 millis")
-        yield* h.relay({ kind: { $case: "heartbeat", value: { at: Date.now() } } })
+        yield* TestClock.adjust("150 millis")
+        yield* h.relay({ kind: { $case: "heartbeat", value: { at: yield* Clock.currentTimeMillis } } })
       }
       assert.isNull(h.fiber.unsafePoll())
-      const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("8 seconds"))
+      yield* TestClock.adjust("200 millis")
+      const exit = yield* Fiber.await(h.fiber)
       assert.isTrue(Exit.isFailure(exit))
       if (Exit.isFailure(exit)) {
         const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
@@ -386,8 +377,8 @@ describe("AgentEngine", () => {
       const h = yield* start()
       yield* h.relay(exec("a", ["sh", "-c", "echo $$; exec sleep 100"]))
       yield* h.relay(exec("b", ["sh", "-c", "echo $$; exec sleep 100"]))
-      const a = Number(yield* waitFor("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
-      const b = Number(yield* waitFor("pid b", () => text(h.sent, "b", Pipe.PIPE_STDOUT) || undefined))
+      const a = Number(yield* eventually("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
+      const b = Number(yield* eventually("pid b", () => text(h.sent, "b", Pipe.PIPE_STDOUT) || undefined))
       assert.isTrue(isRunning(a) && isRunning(b))
       yield* h.end
       const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("10 seconds"))
@@ -402,7 +393,7 @@ describe("AgentEngine", () => {
     Effect.gen(function* () {
       const h = yield* start({ failSendWhen: (m) => m.kind?.$case === "exit" })
       yield* h.relay(exec("a", ["sh", "-c", "echo $$; exec sleep 100"]))
-      const a = Number(yield* waitFor("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
+      const a = Number(yield* eventually("pid a", () => text(h.sent, "a", Pipe.PIPE_STDOUT) || undefined))
       yield* h.relay(exec("b", ["true"]))
       const exit = yield* Fiber.await(h.fiber).pipe(Effect.timeout("10 seconds"))
       assert.deepStrictEqual(exit, Exit.fail("send failed"))
@@ -463,7 +454,7 @@ describe("AgentEngine with PTY sessions", () => {
       yield* h.relay(ptyOpen("t", { cols: 90, rows: 20 }))
       const line = "echo hi-$((1+1)); stty size\n"
       yield* h.relay(input("t", line))
-      yield* waitFor("hi-2 and the size", () =>
+      yield* eventually("hi-2 and the size", () =>
         /hi-2\r\n20 90\r\n/.test(ptyText(outputs(h.sent, "t"))) ? true : undefined
       )
       const acks = h.sent.flatMap((m) => (m.kind?.$case === "ack" ? [m.kind.value] : []))
@@ -473,14 +464,16 @@ describe("AgentEngine with PTY sessions", () => {
 
       yield* h.relay({ kind: { $case: "resize", value: { sessionId: "t", cols: 100, rows: 33 } } })
       yield* h.relay(input("t", "stty size\n"))
-      yield* waitFor("the new size", () => (ptyText(outputs(h.sent, "t")).includes("33 100\r\n") ? true : undefined))
-      yield* Effect.sleep("50 millis")
+      // Up to the prompt after the size: the shell then waits for input, so nothing more comes before the replay.
+      yield* eventually("the new size and the prompt", () =>
+        /33 100\r\n[^\n]*[$#] $/.test(ptyText(outputs(h.sent, "t"))) ? true : undefined
+      )
       const before = outputs(h.sent, "t")
       const end = assertContiguous(before, 0)
 
       // A replay restarts this link's pump of the session from the offset asked for.
       yield* h.relay(replay("t", 5))
-      yield* waitFor("the replay", () => (outputs(h.sent, "t").length > before.length ? true : undefined))
+      yield* eventually("the replay", () => (outputs(h.sent, "t").length > before.length ? true : undefined))
       yield* h.relay(input("t", "echo bye-$((2*3)); exit 3\n"))
       const exit = yield* exitOf(h, "t")
       const after = outputs(h.sent, "t").slice(before.length)
@@ -495,7 +488,7 @@ describe("AgentEngine with PTY sessions", () => {
         h.sent.findIndex((m) => m.kind?.$case === "exit"),
         lastOutput
       )
-      yield* Effect.sleep("100 millis")
+      yield* h.quiesce
       assert.strictEqual(exits(h.sent, "t").length, 1)
       assert.deepStrictEqual(yield* ptys.list, [])
     })
@@ -508,13 +501,12 @@ describe("AgentEngine with PTY sessions", () => {
       yield* h1.startAcking("p")
       yield* h1.relay(ptyOpen("p"))
       yield* h1.relay(exec("x", ["sh", "-c", "echo $$; exec sleep 100"]))
-      const execPid = Number(yield* waitFor("the exec pid", () => text(h1.sent, "x", Pipe.PIPE_STDOUT) || undefined))
+      const execPid = Number(yield* eventually("the exec pid", () => text(h1.sent, "x", Pipe.PIPE_STDOUT) || undefined))
       yield* h1.relay(input("p", "echo one-$((0+1)); echo shell=$$\n"))
-      const shellPid = yield* waitFor("the shell pid", () => {
+      const shellPid = yield* eventually("the shell pid", () => {
         const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h1.sent, "p")))
         return match ? Number(match[1]) : undefined
       })
-      yield* Effect.sleep("50 millis")
       const first = outputs(h1.sent, "p")
       const n = assertContiguous(first, 0)
 
@@ -529,13 +521,16 @@ describe("AgentEngine with PTY sessions", () => {
 
       // Output produced while no link is up is kept in the ring.
       yield* ptys.write("p", Buffer.from("echo two-$((1+1))\n"), "alice@example.com")
-      yield* Effect.sleep("200 millis")
+      yield* eventuallyEffect(
+        "output while no link is up",
+        Effect.map(ptys.list, (list) => (list[0]!.outputOffset > n ? true : undefined))
+      )
       assert.isAbove((yield* ptys.list)[0]!.outputOffset, n)
 
       const h2 = yield* start({ ptySessions: ptys })
       yield* h2.startAcking("p")
       yield* h2.relay(replay("p", n))
-      yield* waitFor("two-2", () => (ptyText(outputs(h2.sent, "p")).includes("two-2\r\n") ? true : undefined))
+      yield* eventually("two-2", () => (ptyText(outputs(h2.sent, "p")).includes("two-2\r\n") ? true : undefined))
       yield* h2.relay(input("p", "exit 5\n"))
       const exit = yield* exitOf(h2, "p")
       assert.strictEqual(exit.exitCode, 5)
@@ -547,7 +542,7 @@ describe("AgentEngine with PTY sessions", () => {
         Buffer.concat([...first, ...second].map((o) => o.data)).equals(expected),
         "no byte lost or repeated"
       )
-      yield* Effect.sleep("100 millis")
+      yield* h2.quiesce
       assert.strictEqual(exits(h2.sent, "p").length, 1)
       assert.strictEqual(exits(h1.sent, "p").length, 0)
       assert.strictEqual(exits(h1.sent, "x").length, 0)
@@ -560,52 +555,57 @@ describe("AgentEngine with PTY sessions", () => {
       const h = yield* start({ ptySessions: ptys, window: 4096 })
       yield* h.relay(ptyOpen("w"))
       yield* h.relay(input("w", "head -c 100000 /dev/zero | tr '\\0' x; echo END$((1+1))\n"))
-      yield* waitFor("the window", () => (bytes(h.sent, "w") === 4096 ? true : undefined))
-      yield* Effect.sleep("200 millis")
+      yield* eventually("the window", () => (bytes(h.sent, "w") === 4096 ? true : undefined))
+      // `overran` checks every send: nothing beyond the window without acks, now or later.
       assert.strictEqual(bytes(h.sent, "w"), 4096, "nothing beyond the window without acks")
+      assert.isFalse(h.overran())
       yield* h.startAcking("w")
-      yield* waitFor("the end", () => (ptyText(outputs(h.sent, "w")).includes("END2\r\n") ? true : undefined))
+      yield* eventually("the end", () => (ptyText(outputs(h.sent, "w")).includes("END2\r\n") ? true : undefined))
       assert.isFalse(h.overran())
       assertContiguous(outputs(h.sent, "w"), 0)
       assert.include(ptyText(outputs(h.sent, "w")), "x".repeat(100_000))
     })
   )
 
-  it.scopedLive("close and the idle timeout end a session with their reason; failures are answered at once", () =>
-    Effect.gen(function* () {
-      const ptys = yield* makePtys({ idleTimeout: "300 millis", reapInterval: "20 millis" })
-      const h = yield* start({ ptySessions: ptys })
-      yield* h.startAcking("c")
-      yield* h.relay(ptyOpen("c"))
-      yield* h.relay(ptyOpen("idle"))
-      yield* h.relay(input("c", "echo shell=$$\n"))
-      const pid = yield* waitFor("the shell pid", () => {
-        const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h.sent, "c")))
-        return match ? Number(match[1]) : undefined
-      })
-      yield* h.relay({ kind: { $case: "close", value: { sessionId: "c", reason: "client gone" } } })
-      const closed = yield* exitOf(h, "c", 3_000)
-      assert.strictEqual(closed.error, "closed")
-      assert.strictEqual(closed.signal, "HUP")
-      assert.strictEqual(closed.exitCode, 129)
-      assert.isFalse(isRunning(pid))
-      const idle = yield* exitOf(h, "idle", 3_000)
-      assert.strictEqual(idle.error, "idle")
+  it.scoped(
+    "close and the idle timeout (on the TestClock) end a session with their reason; failures answered at once",
+    () =>
+      Effect.gen(function* () {
+        const ptys = yield* makePtys({ idleTimeout: "300 millis", reapInterval: "20 millis" })
+        const h = yield* start({ ptySessions: ptys })
+        yield* h.startAcking("c")
+        yield* h.relay(ptyOpen("c"))
+        yield* h.relay(ptyOpen("idle"))
+        yield* h.relay(input("c", "echo shell=$$\n"))
+        const pid = yield* eventually("the shell pid", () => {
+          const match = /shell=(\d+)\r\n/.exec(ptyText(outputs(h.sent, "c")))
+          return match ? Number(match[1]) : undefined
+        })
+        yield* h.relay({ kind: { $case: "close", value: { sessionId: "c", reason: "client gone" } } })
+        const closed = yield* exitOf(h, "c")
+        assert.strictEqual(closed.error, "closed")
+        assert.strictEqual(closed.signal, "HUP")
+        assert.strictEqual(closed.exitCode, 129)
+        assert.isFalse(isRunning(pid))
+        assert.strictEqual(exits(h.sent, "idle").length, 0, "not idle while the clock stands still")
+        yield* TestClock.adjust("300 millis")
+        const idle = yield* exitOf(h, "idle")
+        assert.strictEqual(idle.error, "idle")
 
-      yield* h.relay(ptyOpen("missing", { command: ["cmdop-no-such-shell"] }))
-      const missing = yield* exitOf(h, "missing")
-      assert.strictEqual(missing.exitCode, 127)
-      assert.strictEqual(missing.error, "command not found: cmdop-no-such-shell")
-      yield* h.relay(replay("ghost", 0))
-      const ghost = yield* exitOf(h, "ghost")
-      assert.strictEqual(ghost.exitCode, 126)
-      assert.strictEqual(ghost.error, AgentEngine.UNKNOWN_SESSION)
-      // A replay of a session whose exit was already reported on this link is ignored.
-      yield* h.relay(replay("c", 0))
-      yield* Effect.sleep("100 millis")
-      assert.strictEqual(exits(h.sent, "c").length, 1)
-      assert.strictEqual(exits(h.sent, "idle").length, 1)
-    })
+        yield* h.relay(ptyOpen("missing", { command: ["cmdop-no-such-shell"] }))
+        const missing = yield* exitOf(h, "missing")
+        assert.strictEqual(missing.exitCode, 127)
+        assert.strictEqual(missing.error, "command not found: cmdop-no-such-shell")
+        yield* h.relay(replay("ghost", 0))
+        const ghost = yield* exitOf(h, "ghost")
+        assert.strictEqual(ghost.exitCode, 126)
+        assert.strictEqual(ghost.error, AgentEngine.UNKNOWN_SESSION)
+        // A replay of a session whose exit was already reported on this link is ignored.
+        yield* h.relay(replay("c", 0))
+        yield* h.quiesce
+        assert.strictEqual(exits(h.sent, "c").length, 1)
+        assert.strictEqual(exits(h.sent, "idle").length, 1)
+      })
   )
 })
 
@@ -680,8 +680,8 @@ describe("AgentEngine audit log", () => {
     Effect.gen(function* () {
       const log = yield* AuditLog.makeMemory
       const h = yield* start({ auditLog: log })
+      // The open is handled (and recorded) before the end of the link, which comes after it.
       yield* h.relay(exec("long", ["sleep", "30"]))
-      yield* Effect.sleep("100 millis")
       yield* h.end
       yield* Fiber.join(h.fiber)
       const entries = yield* entriesOf(log, "long")
@@ -706,12 +706,12 @@ describe("AgentEngine audit log", () => {
       for (const c of "echo one\n") yield* h.relay(withCaller("p", c, owner))
       for (const c of "echo two\n") yield* h.relay(withCaller("p", c, guest))
       // The commands' output, not the terminal's echo of them (typed-ahead input may be echoed before the prompt).
-      yield* waitFor("both outputs", () =>
+      yield* eventually("both outputs", () =>
         /(?<!echo )one\r\n[\s\S]*(?<!echo )two\r\n/.test(ptyText(outputs(h.sent, "p"))) ? true : undefined
       )
       yield* h.relay(withCaller("p", "exit 7\n", guest))
       yield* exitOf(h, "p")
-      const entries = yield* waitFor("the end line", () => {
+      const entries = yield* eventually("the end line", () => {
         const all = Effect.runSync(entriesOf(log, "p"))
         return all.some((e) => e.event === "session_end") ? all : undefined
       })

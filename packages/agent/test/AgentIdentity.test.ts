@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -15,11 +16,9 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { tempDir } from "./helpers.js"
 
-const tempHome = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-agent-id-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempHome = tempDir("cmdop-agent-id-")
 
 const inHome = <A, E>(home: string, effect: Effect.Effect<A, E, FileSystem.FileSystem | CmdopPaths.CmdopPaths>) =>
   Effect.provide(effect, Layer.merge(NodeFileSystem.layer, CmdopPaths.layerHome(home)))
@@ -125,14 +124,14 @@ describe("AgentIdentity", () => {
     })
   )
 
-  it("toWire carries the identity, os and version", () => {
+  it("the presented identity carries the identity, os and version (as on the wire)", () => {
     const identity = AgentIdentity.Identity.make({
       machine_id: "0b7c2a4e-1d3f-4a5b-8c6d-7e8f9a0b1c2d" as never,
       machine_secret: Redacted.make("s".repeat(43)),
       hostname: "h1",
       name: "n1"
     })
-    const wire = AgentIdentity.toWire(identity, "9.9.9")
+    const wire = AgentLinkCodec.identityToWire(AgentIdentity.toMachineIdentity(identity, "9.9.9"))
     assert.deepStrictEqual(wire, {
       machineId: identity.machine_id,
       machineSecret: "s".repeat(43),

@@ -15,15 +15,12 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import { tempDir as makeTempDir } from "./helpers.js"
 
 type Log = AuditLog.AuditLog["Type"]
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-audit-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = makeTempDir("cmdop-audit-")
 
 const fileLog = (file: string, options: AuditLog.Options = {}) =>
   AuditLog.makeFile(file, options).pipe(Effect.provide(NodeFileSystem.layer))

@@ -12,13 +12,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import { tempDir } from "./helpers.js"
 
-const tempHome = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-status-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempHome = tempDir("cmdop-status-")
 
 const inHome = <A, E, R>(home: string, effect: Effect.Effect<A, E, R>) =>
   Effect.provide(effect, Layer.merge(NodeFileSystem.layer, CmdopPaths.layerHome(home)))

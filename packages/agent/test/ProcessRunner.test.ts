@@ -13,6 +13,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { allGone, isRunning, tempDir as makeTempDir, until } from "./helpers.js"
 import type { ExecSpec, OutputChunk, RunningProcess } from "@cmdop/agent/ProcessRunner"
 import { make, ProcessRunner } from "@cmdop/agent/ProcessRunner"
 
@@ -56,30 +57,20 @@ const readUntil = (p: RunningProcess, done: (stdout: string) => boolean) =>
     return stdout
   })
 
-/** Whether `pid` is a live process (zombies left to a non-reaping PID 1 count as dead). */
-const isRunning = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-    return state !== "Z" && state !== "X"
-  } catch {
-    return false
-  }
-}
-
 /** Waits until `pid` runs `program`: a signal caught by the shell between fork and exec would be lost. */
 const execd = (pid: number, program: string) =>
   Effect.gen(function* () {
     const comm = () => fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim()
-    for (let i = 0; i < 100 && comm() !== program; i++) yield* Effect.sleep("10 millis")
+    yield* until(`pid ${pid} to run ${program}`, () => comm() === program)
     assert.strictEqual(comm(), program)
   })
 
+/** Waits (a while) for `pids` to be gone; answers those still running. */
 const eventuallyGone = (pids: ReadonlyArray<number>) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 50 && pids.some(isRunning); i++) yield* Effect.sleep("20 millis")
-    return pids.filter(isRunning)
-  })
+  Effect.map(Effect.either(allGone(pids, "3 seconds")), () => pids.filter(isRunning))
+
+/** The kernel function the process sleeps in (Linux `/proc/<pid>/wchan`), e.g. `sock_alloc_send_pskb`. */
+const waitChannel = (pid: number) => fs.readFileSync(`/proc/${pid}/wchan`, "utf8")
 
 /** Bytes the process has written so far (Linux `/proc/<pid>/io`). */
 const bytesWritten = (pid: number) => Number(/wchar: (\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, "utf8"))![1])
@@ -90,10 +81,7 @@ const pidsIn = (stdout: string) =>
     .filter((line) => /^\d+$/.test(line))
     .map(Number)
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cmdop-exec-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = makeTempDir("cmdop-exec-")
 
 const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
 
@@ -195,7 +183,16 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
           }
         }
         // Unblocked, cat finishes 50 MiB in a few ms; paused, it must sit in pipe_write with little written.
-        yield* Effect.sleep("300 millis")
+        // Settled: cat sleeps in a write (Node's stdio is a socket pair: `sock_alloc_send_pskb`; `pipe_write` for a
+        // pipe) and has written nothing more over five polls in a row, once the reader's buffers filled up.
+        let last = -1
+        let steady = 0
+        yield* until("cat to block in its write", () => {
+          const now = bytesWritten(p.pid)
+          steady = /write|send/.test(waitChannel(p.pid)) && now === last ? steady + 1 : 0
+          last = now
+          return steady >= 5
+        })
         const written = bytesWritten(p.pid)
         assert.isTrue(Option.isNone(yield* Effect.timeoutOption(p.exit, "200 millis")), "cat finished while paused")
         assert.isAtMost(written, 2 * 1024 * 1024)

@@ -4,21 +4,26 @@
  * ends (exit, close with the whole tree killed, idle). The ring itself gets a property test against a plain buffer.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { OutputRing } from "../src/internal/outputRing.js"
+import * as processTree from "../src/internal/processTree.js"
+import { ScrollbackRing } from "../src/internal/scrollbackRing.js"
 import * as PtySessions from "@cmdop/agent/PtySessions"
-import type { PtySpec } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type { PtySpec } from "@cmdop/domain/AgentLink"
+import * as Clock from "effect/Clock"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as FiberStatus from "effect/FiberStatus"
 import * as Stream from "effect/Stream"
 import * as fc from "effect/FastCheck"
 import * as fs from "node:fs"
+import * as TestClock from "effect/TestClock"
+import { eventually, eventuallyEffect, isRunning, until } from "./helpers.js"
 import * as os from "node:os"
 
 type Service = PtySessions.PtySessions["Type"]
 
-const SH: PtySpec = { cols: 80, rows: 24, term: "", command: ["/bin/sh"] }
+const SH: PtySpec = { _tag: "Pty", cols: 80, rows: 24, term: "", command: ["/bin/sh"] }
 
 const make = (options: PtySessions.Options = {}) =>
   PtySessions.make({ shell: "/bin/sh", killGrace: "300 millis", ...options })
@@ -46,37 +51,6 @@ const collect = (ptys: Service, id: string, from = 0) =>
     }
   })
 
-/** Polls `probe` until it returns a value; fails the test after `millis`. */
-const waitFor = <A>(what: string, probe: () => A | undefined, millis = 5_000): Effect.Effect<A, Error> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + millis
-    for (;;) {
-      const value = probe()
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-/** Like `waitFor` with an effectful probe. */
-const waitForEffect = <A, E>(
-  what: string,
-  probe: () => Effect.Effect<A | undefined, E>,
-  millis = 10_000
-): Effect.Effect<A, E | Error> =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + millis
-    for (;;) {
-      const value = yield* probe()
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-const until = (what: string, probe: () => boolean, millis?: number) =>
-  waitFor(what, () => (probe() ? true : undefined), millis)
-
 /** Reads `id`'s output from `from` until the offset `end`, as one buffer (trimmed to `end`) with its start. */
 const readRange = (ptys: Service, id: string, from: number, end: number) =>
   Effect.gen(function* () {
@@ -94,15 +68,17 @@ const readRange = (ptys: Service, id: string, from: number, end: number) =>
     return { start, data: Buffer.concat(list.map((p) => p.data)).subarray(0, end - start) }
   })
 
-const isRunning = (pid: number) => {
+/** The program a process runs now (`/proc/<pid>/comm`), or undefined once it is gone. */
+const commOf = (pid: number): string | undefined => {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-    return state !== "Z" && state !== "X"
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim()
   } catch {
-    return false
+    return undefined
   }
 }
+
+/** Output that ends with the shell's prompt (`$ ` or `# `) after `marker`: the shell now waits for input. */
+const promptAfter = (marker: string) => new RegExp(`${marker}\\r\\n[^\\n]*[$#] $`)
 
 const pidAfter = (text: string, label: string): number | undefined => {
   const match = new RegExp(`${label}=(\\d+)\\r`).exec(text)
@@ -141,7 +117,7 @@ describe("PtySessions", () => {
   it.scopedLive("a login shell by default; a missing command or a duplicate id is refused", () =>
     Effect.gen(function* () {
       const ptys = yield* make()
-      const opened = yield* ptys.open("login", { cols: 80, rows: 24, term: "xterm", command: [] }, "")
+      const opened = yield* ptys.open("login", { _tag: "Pty", cols: 80, rows: 24, term: "xterm", command: [] }, "")
       assert.strictEqual(opened.command, "/bin/sh -l")
       const out = yield* collect(ptys, "login")
       yield* input(ptys, "login", "echo term=$TERM\n")
@@ -166,15 +142,16 @@ describe("PtySessions", () => {
       const ptys = yield* make()
       yield* ptys.open("big", SH, "")
       yield* input(ptys, "big", "head -c 3000000 /dev/zero | tr '\\0' x; echo DONE$((2+3))\n")
-      const total = yield* waitForEffect("DONE5 at the end of the output", () =>
+      const total = yield* eventuallyEffect(
+        "DONE5 at the end of the output",
         Effect.gen(function* () {
           const [info] = yield* ptys.list
           if (info!.outputOffset < 3_000_000) return undefined
           const tail = yield* readRange(ptys, "big", info!.outputOffset - 64, info!.outputOffset)
-          return tail.data.toString("latin1").includes("DONE5") ? info!.outputOffset : undefined
+          // Up to the prompt after DONE5: the shell then waits, so the output ends here.
+          return promptAfter("DONE5").test(tail.data.toString("latin1")) ? info!.outputOffset : undefined
         })
       )
-      yield* Effect.sleep("100 millis")
       const end = (yield* ptys.list)[0]!.outputOffset
       assert.isAtLeast(end, total)
       const all = yield* readRange(ptys, "big", 0, end)
@@ -205,10 +182,15 @@ describe("PtySessions", () => {
       for (let i = 0; i < 5; i++) {
         const [info] = yield* ptys.list
         late.push(yield* collect(ptys, "flow", Math.max(0, info!.outputOffset - 1_000)))
-        yield* Effect.sleep("3 millis")
+        // The next reader joins once more output has come.
+        yield* eventuallyEffect(
+          "more output",
+          Effect.map(ptys.list, ([now]) => (now!.outputOffset > info!.outputOffset ? true : undefined))
+        )
       }
-      yield* until("the end", () => first.text().includes("END2\r\n"), 10_000)
-      yield* Effect.sleep("50 millis")
+      // Every reader up to the prompt after the end: nothing more comes.
+      const ended = promptAfter("END2")
+      yield* until("the end, for every reader", () => [first, ...late].every((r) => ended.test(r.text())))
       const full = first.bytes()
       const lines = Array.from({ length: 20000 }, (_, i) => `line-${i}\r\n`).join("")
       assert.include(full.toString("latin1"), lines)
@@ -226,16 +208,18 @@ describe("PtySessions", () => {
       const ptys = yield* make()
       yield* ptys.open("c", SH, "")
       const out = yield* collect(ptys, "c")
+      yield* input(ptys, "c", "echo shell=$$\n")
+      const shell = yield* eventually("the shell pid", () => pidAfter(out.text(), "shell"))
+      /** The command runs once the terminal's foreground group is no longer the shell's. */
+      const commandRuns = () => (processTree.foregroundGroup(shell) ?? shell) !== shell
       yield* input(ptys, "c", "sleep 30\n")
-      yield* until("the command to start", () => out.text().includes("sleep 30\r\n"))
-      yield* Effect.sleep("200 millis")
+      yield* until("the command to start", () => out.text().includes("sleep 30\r\n") && commandRuns())
       yield* ptys.write("c", Uint8Array.of(0x03), "ck_test_abc")
       yield* input(ptys, "c", "echo back-$((40+2))\n")
       yield* until("the prompt after Ctrl-C", () => out.text().includes("back-42\r\n"), 3_000)
 
       yield* input(ptys, "c", "sleep 31\n")
-      yield* until("the second command", () => out.text().includes("sleep 31\r\n"))
-      yield* Effect.sleep("200 millis")
+      yield* until("the second command", () => out.text().includes("sleep 31\r\n") && commandRuns())
       yield* ptys.signal("c", "INT")
       yield* input(ptys, "c", "echo again-$((40+3))\n")
       yield* until("the prompt after SIGINT", () => out.text().includes("again-43\r\n"), 3_000)
@@ -275,12 +259,13 @@ describe("PtySessions", () => {
         "k",
         `echo shell=$$; sleep 100 & echo bg=$!; sh -c 'trap "" HUP TERM; exec sleep 101' & echo stubborn=$!\n`
       )
-      const pids = yield* waitFor("the pids", () => {
+      const pids = yield* eventually("the pids", () => {
         const text = out.text()
         const all = ["shell", "bg", "stubborn"].map((label) => pidAfter(text, label))
         return all.every((p) => p !== undefined) ? (all as Array<number>) : undefined
       })
-      yield* Effect.sleep("100 millis")
+      // Both jobs run `sleep` (the stubborn one after setting its trap).
+      yield* until("the jobs to run", () => commOf(pids[1]!) === "sleep" && commOf(pids[2]!) === "sleep")
       for (const pid of pids) assert.isTrue(isRunning(pid), `pid ${pid} runs`)
       const exit = yield* ptys.close("k").pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(exit.reason, "closed")
@@ -291,20 +276,27 @@ describe("PtySessions", () => {
     })
   )
 
-  it.scopedLive("a session without input or output for the idle timeout is closed as idle", () =>
+  it.scoped("a session without input or output for the idle timeout is closed as idle (on the TestClock)", () =>
     Effect.gen(function* () {
       const ptys = yield* make({ idleTimeout: "400 millis", reapInterval: "20 millis" })
-      const openedAt = Date.now()
+      const openedAt = yield* Clock.currentTimeMillis
       yield* ptys.open("i", SH, "")
       // Input keeps it alive past the timeout.
       for (let i = 0; i < 6; i++) {
-        yield* Effect.sleep("150 millis")
+        yield* TestClock.adjust("150 millis")
         yield* input(ptys, "i", ":\n")
       }
       assert.strictEqual((yield* ptys.list).length, 1, "alive while used")
-      const exit = yield* ptys.exited("i").pipe(Effect.timeout("10 seconds"))
+      yield* TestClock.adjust("399 millis")
+      assert.strictEqual((yield* ptys.list).length, 1, "not idle before the timeout")
+      yield* TestClock.adjust("20 millis")
+      // The kill's signals are real: the shell's end arrives in real time.
+      const exit = yield* eventuallyEffect(
+        "the idle exit",
+        Effect.map(ptys.exited("i"), (e) => e)
+      )
       assert.strictEqual(exit.reason, "idle")
-      assert.isAtLeast(Date.now() - openedAt, 900 + 400)
+      assert.isAtLeast((yield* Clock.currentTimeMillis) - openedAt, 900 + 400)
       assert.deepStrictEqual(yield* ptys.list, [])
     })
   )
@@ -313,7 +305,11 @@ describe("PtySessions", () => {
     Effect.gen(function* () {
       const ptys = yield* make()
       const events = yield* Stream.runCollect(Stream.take(ptys.inputs, 2)).pipe(Effect.forkScoped)
-      yield* Effect.sleep("20 millis")
+      // Subscribed once the reader waits for the first event.
+      yield* eventuallyEffect(
+        "the subscription",
+        Effect.map(Fiber.status(events), (status) => (FiberStatus.isSuspended(status) ? true : undefined))
+      )
       yield* ptys.open("a", SH, "owner")
       yield* input(ptys, "a", "echo 1\n", "alice")
       yield* input(ptys, "a", "ab", "bob")
@@ -336,7 +332,7 @@ describe("PtySessions", () => {
           yield* ptys.open("s", SH, "")
           const out = yield* collect(ptys, "s")
           yield* input(ptys, "s", "echo shell=$$\n")
-          const pid = yield* waitFor("the pid", () => pidAfter(out.text(), "shell"))
+          const pid = yield* eventually("the pid", () => pidAfter(out.text(), "shell"))
           assert.isTrue(isRunning(pid))
           return { pid }
         })
@@ -347,12 +343,12 @@ describe("PtySessions", () => {
   )
 })
 
-describe("OutputRing", () => {
+describe("ScrollbackRing", () => {
   it.prop(
     "holds exactly the last `capacity` bytes at their offsets",
     [fc.integer({ min: 1, max: 300 }), fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 30 })],
     ([capacity, appends]) => {
-      const ring = new OutputRing(capacity)
+      const ring = new ScrollbackRing(capacity)
       const all = Buffer.concat(appends)
       for (const data of appends) ring.append(data)
       assert.strictEqual(ring.total, all.length)

@@ -5,12 +5,12 @@
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
-import type { AgentMessage, MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import type * as AgentLink from "@cmdop/domain/AgentLink"
+import type { MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import { RelayCore } from "@cmdop/relay/RelayCore"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -40,26 +40,24 @@ export const attach = (credential: string, who: MachineIdentity, options: Option
   Effect.gen(function* () {
     const core = yield* RelayCore
     const caller = yield* core.authenticate(Redacted.make(credential))
-    const toRelay = yield* Queue.unbounded<AgentMessage>()
+    // Both sides speak the domain's agent link: queues in between, no codec.
+    const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
     yield* Queue.offer(toRelay, {
-      kind: { $case: "hello", value: { identity: who, window: options.window ?? 1 << 20, ptySessions: [] } }
+      _tag: "Hello",
+      identity: AgentLinkCodec.identityFromWire(who),
+      window: options.window ?? 1 << 20,
+      ptySessions: []
     })
-    // The engine speaks the wire types, the core the domain's: the codecs translate, as the gRPC adapter does.
-    const decoded = Stream.filterMap(Stream.fromQueue(toRelay), (m) =>
-      Option.fromNullable(AgentLinkCodec.agentMessageFromWire(m))
-    )
-    const fromRelay = yield* Stream.toPull(
-      Stream.map(core.connectAgent(caller, decoded), AgentLinkCodec.relayMessageToWire)
-    )
+    const fromRelay = yield* Stream.toPull(core.connectAgent(caller, Stream.fromQueue(toRelay)))
     const first = yield* fromRelay
     const welcome = [...first][0]
-    if (welcome?.kind?.$case !== "welcome") return yield* Effect.dieMessage("expected Welcome")
+    if (welcome?._tag !== "Welcome") return yield* Effect.dieMessage("expected Welcome")
     const rest = Stream.concat(Stream.fromIterable([...first].slice(1)), Stream.fromPull(Effect.succeed(fromRelay)))
     const ptySessions = yield* PtySessions.make()
     const fiber = yield* AgentEngine.serve(
       { incoming: rest, send: (m) => Queue.offer(toRelay, m) },
       {
-        window: welcome.kind.value.window,
+        window: welcome.window,
         heartbeatInterval: "10 seconds",
         relaySilenceTimeout: "1 hour",
         ptySessions

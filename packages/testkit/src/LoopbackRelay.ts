@@ -7,8 +7,10 @@ import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
 import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
+import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import type { RelayClient } from "@cmdop/domain/RelayClient"
+import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
@@ -67,11 +69,16 @@ export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
         Effect.gen(function* () {
           const home = yield* TempHome.make("cmdop-agent-")
           const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
+          const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
           yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))
           const fiber = yield* AgentDaemon.run({
             overrides: { apiKey: Redacted.make(key), server: running.grpcAddress },
             backoff: { base: "50 millis", cap: "500 millis" }
-          }).pipe(Effect.provide(env), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.forkIn(scope))
+          }).pipe(
+            Effect.provide(Layer.merge(env, credential)),
+            Logger.withMinimumLogLevel(LogLevel.Warning),
+            Effect.forkIn(scope)
+          )
           return { home, fiber }
         }).pipe(Effect.provideService(Scope, scope)),
       client: (key) =>

@@ -6,6 +6,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as os from "node:os"
 
@@ -83,14 +84,21 @@ export const groupAlive = (pgid: number): boolean => {
 export const killGroup = (pgid: number, grace: Duration.DurationInput): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (!signalGroup(pgid, "SIGTERM")) return Effect.void
-    const deadline = Date.now() + Duration.toMillis(grace)
-    const poll: Effect.Effect<void> = Effect.suspend(() => {
-      if (!groupAlive(pgid)) return Effect.void
-      if (Date.now() >= deadline) return Effect.sync(() => void signalGroup(pgid, "SIGKILL"))
-      return Effect.zipRight(Effect.sleep(Duration.millis(20)), poll)
-    })
-    return Effect.zipRight(Effect.sleep(Duration.millis(5)), poll)
+    return Effect.flatMap(
+      awaitGone(() => !groupAlive(pgid), grace),
+      (gone) => (gone ? Effect.void : Effect.sync(() => void signalGroup(pgid, "SIGKILL")))
+    )
   })
+
+/** How often a kill looks whether its processes are gone. */
+const KILL_POLL = Duration.millis(10)
+
+/** Polls `gone` until it holds (true) or `grace` has passed (false). */
+const awaitGone = (gone: () => boolean, grace: Duration.DurationInput): Effect.Effect<boolean> =>
+  Effect.sync(gone).pipe(
+    Effect.repeat({ schedule: Schedule.spaced(KILL_POLL), until: (done) => done }),
+    Effect.timeoutTo({ duration: grace, onSuccess: () => true, onTimeout: () => false })
+  )
 
 /** The fields of `/proc/<pid>/stat` after the command name, or `undefined` when unreadable (no /proc, gone). */
 const statFields = (pid: number | string): Array<string> | undefined => {
@@ -158,11 +166,21 @@ export const killSession = (sid: number, grace: Duration.DurationInput): Effect.
     signalAll("SIGHUP")
     signalAll("SIGCONT")
     signalAll("SIGTERM")
-    const deadline = Date.now() + Duration.toMillis(grace)
-    const poll: Effect.Effect<void> = Effect.suspend(() => {
-      if (members().length === 0) return Effect.void
-      if (Date.now() >= deadline) return Effect.sync(() => signalAll("SIGKILL"))
-      return Effect.zipRight(Effect.sleep(Duration.millis(20)), poll)
-    })
-    return Effect.zipRight(Effect.sleep(Duration.millis(5)), poll)
+    return Effect.flatMap(
+      awaitGone(() => members().length === 0, grace),
+      (gone) => (gone ? Effect.void : Effect.sync(() => signalAll("SIGKILL")))
+    )
   })
+
+/**
+ * The process's start time (`starttime` of `/proc/<pid>/stat`, in clock ticks since boot), which tells a process
+ * from a later one that got the same pid; `undefined` when it is gone or there is no `/proc`.
+ */
+export const startTime = (pid: number): string | undefined => statFields(pid)?.[19]
+
+/** Kills (SIGKILL) every member of the login session `sid`, and its leader's group. */
+export const killSessionNow = (sid: number): void => {
+  if (!Number.isInteger(sid) || sid <= 1) return
+  for (const pid of sessionMembers(sid) ?? []) signalPid(pid, "SIGKILL")
+  signalGroup(sid, "SIGKILL")
+}

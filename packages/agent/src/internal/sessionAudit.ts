@@ -4,6 +4,7 @@
  * `input` lines).
  * Without a log every operation does nothing.
  */
+import type * as AgentLink from "@cmdop/domain/AgentLink"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as AuditLog from "../AuditLog.js"
@@ -25,7 +26,7 @@ export interface SessionAudit {
   readonly input: (
     id: string,
     mode: AuditLog.Entry["mode"],
-    caller: { readonly kind: string; readonly principal: string; readonly shareId: string } | undefined,
+    caller: AgentLink.Caller | undefined,
     bytes: number
   ) => Effect.Effect<void>
   /** Writes the tallies (only session `id`'s, when given) as `input` lines and resets them. */

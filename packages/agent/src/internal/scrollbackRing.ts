@@ -1,11 +1,11 @@
 /**
- * A byte ring for a PTY session's recent output, addressed by absolute offsets in the session's whole output
+ * A PTY session's scrollback: a byte ring of its recent output, addressed by absolute offsets in the session's whole output
  * stream: it holds the bytes `[oldest, total)`, at most `capacity` of them; appending past the capacity drops the
  * oldest bytes. Memory grows with what is held (doubling), up to `capacity`.
  */
 
-/** A ring of the last `capacity` bytes of a stream. */
-export class OutputRing {
+/** The last `capacity` bytes of a session's output, addressed by absolute offsets. */
+export class ScrollbackRing {
   private buffer: Buffer = Buffer.alloc(0)
   private start = 0
   private end = 0

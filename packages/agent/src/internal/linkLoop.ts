@@ -1,0 +1,77 @@
+/**
+ * The link's message loop: each relay message goes to the exec session or the PTY pump it names (exec first);
+ * messages for ids the agent does not know are ignored. Besides the loop: the agent's heartbeats, and the relay
+ * silence timeout.
+ */
+import type { RelayMessage } from "@cmdop/domain/AgentLink"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { RelaySilentError } from "./relaySilentError.js"
+import type { EngineContext } from "./engineContext.js"
+import type { ExecSessions } from "./execSessions.js"
+import type { PtyPumps } from "./ptyPumps.js"
+
+/** Routes one relay message. Never fails: a failed send surfaces through the engine context. */
+export const dispatch =
+  <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps) =>
+  (message: RelayMessage): Effect.Effect<void> => {
+    switch (message._tag) {
+      case "SessionOpen": {
+        const { sessionId: id, spec, caller } = message
+        if (id === "") return Effect.void
+        if (exec.has(id) || pty.has(id)) return ctx.reject(id, `session ${id} is already open`)
+        return spec._tag === "Pty" ? pty.open(id, spec, caller) : exec.open(id, spec, caller)
+      }
+      case "SessionInput": {
+        const { sessionId, data, eof, caller } = message
+        return orElse(exec.input(sessionId, data, eof, caller), pty.input(sessionId, data, caller))
+      }
+      case "SessionAck": {
+        const { sessionId, pipe, bytes } = message
+        // Stdin acks are for the relay; the agent counts only its own output.
+        if (pipe === "stdin") return Effect.void
+        return orElse(exec.ack(sessionId, bytes), pty.ack(sessionId, bytes))
+      }
+      case "SessionSignal":
+        return orElse(exec.signal(message.sessionId, message.signal), pty.signal(message.sessionId, message.signal))
+      case "SessionResize":
+        // Exec sessions have no terminal.
+        return pty.resize(message.sessionId, message.cols, message.rows)
+      case "SessionClose":
+        return orElse(exec.close(message.sessionId), pty.close(message.sessionId))
+      case "SessionReplay":
+        return pty.replay(message)
+      case "Welcome":
+      case "Heartbeat":
+        // Welcome was handled by the transport; any message proves liveness.
+        return Effect.void
+    }
+  }
+
+/** Runs `otherwise` when `first` found no session to act on. */
+const orElse = (first: Effect.Effect<boolean>, otherwise: Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.flatMap(first, (handled) => (handled ? Effect.void : otherwise))
+
+/** Sends a heartbeat every `interval` (none when it is zero or less), in the current scope. */
+export const heartbeats = <E>(ctx: EngineContext<E>, interval: Duration.DurationInput) =>
+  Effect.suspend(() => {
+    const every = Duration.decode(interval)
+    if (!(Duration.toMillis(every) > 0)) return Effect.void
+    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) => ctx.send({ _tag: "Heartbeat", at }))
+    return Effect.flatMap(Effect.scope, (scope) =>
+      ctx.supervise(Effect.forever(Effect.zipRight(Effect.sleep(every), beat)), scope)
+    )
+  })
+
+/** `incoming`, failing with `RelaySilentError` when nothing arrives for `timeout` (infinite or zero: never). */
+export const failOnSilence = <A, E>(
+  incoming: Stream.Stream<A, E>,
+  timeout: Duration.DurationInput
+): Stream.Stream<A, E | RelaySilentError> => {
+  const silence = Duration.decode(timeout)
+  return Duration.isFinite(silence) && Duration.toMillis(silence) > 0
+    ? Stream.timeoutFail(incoming, () => new RelaySilentError({ timeout: silence }), silence)
+    : incoming
+}

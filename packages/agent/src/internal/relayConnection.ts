@@ -1,0 +1,107 @@
+/**
+ * The daemon's wire edge: the one place in the agent that speaks gRPC and the generated protobuf types. It dials
+ * the relay, calls `AgentService.Connect` / `Register` with the key as a bearer token, and maps messages between
+ * the domain's agent link (`@cmdop/domain/AgentLink`) and the wire with `AgentLinkCodec`.
+ *
+ * A relay message the codec cannot read (a kind from a newer relay) is skipped, except a `SessionOpen` without a
+ * spec, which is answered with a lone `SessionExit` (126) so the relay does not wait for a session that never runs.
+ */
+import type * as AgentLink from "@cmdop/domain/AgentLink"
+import type { Machine } from "@cmdop/domain/Machine"
+import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
+import type { RelayMessage as WireRelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
+import * as MachineCodec from "@cmdop/protocol/MachineCodec"
+import * as RelayAddress from "@cmdop/protocol/RelayAddress"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+
+/** Where and how to reach the relay. */
+export interface Target {
+  readonly server: string
+  readonly apiKey: Redacted.Redacted<string>
+  readonly tls?: GrpcClient.Tls | undefined
+}
+
+/** One Connect stream, in the domain's terms. */
+export interface Connection {
+  readonly send: (message: AgentLink.AgentMessage) => Effect.Effect<void, GrpcStatusError>
+  /** The relay's messages; ends when the relay ends the stream. */
+  readonly incoming: Stream.Stream<AgentLink.RelayMessage, GrpcStatusError>
+}
+
+/** What `Register` answers: the machine as the relay registered it, in which workspace. */
+export interface Registered {
+  readonly machine: Machine
+  readonly workspaceName: string
+}
+
+/** `host:port` and TLS for a server address; `https://` / `grpcs://` mean TLS, `http://` / `grpc://` do not. */
+export const dialOptions = (server: string, tls?: GrpcClient.Tls): GrpcClient.Options => {
+  const target = RelayAddress.parse(server, RelayAddress.caFromEnv())
+  const chosen = tls ?? target.tls
+  return chosen === undefined ? { address: target.address } : { address: target.address, tls: chosen }
+}
+
+const authorization = (target: Target) => ({ authorization: `Bearer ${Redacted.value(target.apiKey)}` })
+
+/** Opens the Connect stream; it is cancelled when the scope closes. */
+export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, target.tls))
+    const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
+    const send = (message: AgentLink.AgentMessage) => channel.send(AgentLinkCodec.agentMessageToWire(message))
+    const incoming = channel.responses.pipe(
+      Stream.mapEffect((wire) => decode(wire, send)),
+      Stream.filterMap((message) => message)
+    )
+    return { send, incoming }
+  }).pipe(Effect.withSpan("RelayConnection.connect", { attributes: { server: target.server } }))
+
+const decode = (
+  wire: WireRelayMessage,
+  send: Connection["send"]
+): Effect.Effect<Option.Option<AgentLink.RelayMessage>, GrpcStatusError> => {
+  const message = AgentLinkCodec.relayMessageFromWire(wire)
+  if (message !== undefined) return Effect.succeed(Option.some(message))
+  if (wire.kind?.$case === "open" && wire.kind.value.sessionId !== "")
+    return Effect.as(
+      send({
+        _tag: "SessionExit",
+        sessionId: wire.kind.value.sessionId,
+        exitCode: 126,
+        timedOut: false,
+        error: "the session asks for neither exec nor pty",
+        durationMs: 0
+      }),
+      Option.none()
+    )
+  return Effect.succeed(Option.none())
+}
+
+/** One `Register` call with this machine's identity. */
+export const register = (
+  target: Target,
+  identity: AgentLink.MachineIdentity,
+  timeout: Duration.DurationInput
+): Effect.Effect<Registered, GrpcStatusError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, target.tls))
+      const response = yield* client.unary(
+        "register",
+        { identity: AgentLinkCodec.identityToWire(identity) },
+        { metadata: authorization(target), timeout }
+      )
+      // The relay always names the machine it registered; an answer without one is a broken relay.
+      if (response.machine === undefined)
+        return yield* Effect.dieMessage("the relay's Register answer names no machine")
+      return { machine: MachineCodec.fromWire(response.machine), workspaceName: response.workspaceName }
+    })
+  ).pipe(Effect.withSpan("RelayConnection.register", { attributes: { server: target.server } }))
