@@ -4,11 +4,13 @@
  * here rather than in `Layers.ts`; the file system and paths come from the composition root.
  */
 import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
+import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
 import * as DaemonStatus from "@cmdop/agent/DaemonStatus"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import type * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 export const register = (options: {
   readonly overrides: CredentialResolver.Overrides
@@ -22,8 +24,12 @@ export const register = (options: {
     )
   })
 
+/**
+ * The daemon resolves its credential with its own resolver, which re-reads the workspace file on every resolve
+ * (the CLI's resolver keeps its first load, so a running daemon would miss another process's `workspace use`).
+ */
 export const runDaemon = (options: AgentDaemon.Options) =>
-  AgentDaemon.run(options).pipe(Effect.provide(ProcessRunner.layer))
+  AgentDaemon.run(options).pipe(Effect.provide(Layer.merge(ProcessRunner.layer, DaemonCredential.layer)))
 
 export const readStatus = DaemonStatus.read
 export const runningPid = DaemonStatus.runningPid
