@@ -37,7 +37,8 @@ import * as os from "node:os"
 import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import * as ChildProcess from "node:child_process"
-import { build } from "esbuild"
+import { build, type Plugin } from "esbuild"
+import { createRequire } from "node:module"
 import { allGone, eventually, isRunning, tempDir, until } from "./helpers.js"
 
 const KEY_A = "ck_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -557,6 +558,18 @@ describe("AgentDaemon", () => {
 // ---------------------------------------------------------------------------------------------------------------
 // The daemon as a real process, killed with SIGKILL.
 
+/**
+ * `@cmdop/node`'s native lock binding stays external, imported by its absolute path: this package does not depend
+ * on it directly, so Node would not find it by name from here.
+ */
+const nativeFromNodePackage: Plugin = {
+  name: "native-from-node-package",
+  setup(b) {
+    const fromNode = createRequire(path.join(import.meta.dirname, "..", "..", "node", "package.json"))
+    b.onResolve({ filter: /^fs-native-extensions$/ }, (args) => ({ path: fromNode.resolve(args.path), external: true }))
+  }
+}
+
 /** The daemon fixture bundled once, next to the agent's node_modules (so node-pty, left external, resolves). */
 let bundling: Promise<string> | undefined
 const daemonBundle = Effect.promise(
@@ -572,6 +585,7 @@ const daemonBundle = Effect.promise(
         target: "node20",
         mainFields: ["module", "main"],
         external: ["@lydell/node-pty"],
+        plugins: [nativeFromNodePackage],
         banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
         logLevel: "warning"
       })
