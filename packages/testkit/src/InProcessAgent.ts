@@ -6,8 +6,6 @@ import * as AgentEngine from "@cmdop/agent/AgentEngine"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
 import type * as AgentLink from "@cmdop/domain/AgentLink"
-import type { MachineIdentity } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import { RelayCore } from "@cmdop/relay/RelayCore"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -23,9 +21,9 @@ export interface Options {
 }
 
 /** A fresh machine identity for `hostname`. */
-export const identity = (options: Options): MachineIdentity => ({
+export const identity = (options: Options): AgentLink.MachineIdentity => ({
   machineId: randomUUID(),
-  machineSecret: randomBytes(32).toString("base64url"),
+  machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
   hostname: options.hostname,
   name: options.name ?? options.hostname,
   os: `${process.platform}`,
@@ -36,7 +34,7 @@ export const identity = (options: Options): MachineIdentity => ({
  * Connects an agent with `credential` and serves its sessions until the returned fiber is interrupted (or the
  * scope closes). Resolves once the relay has welcomed it.
  */
-export const attach = (credential: string, who: MachineIdentity, options: Options) =>
+export const attach = (credential: string, who: AgentLink.MachineIdentity, options: Options) =>
   Effect.gen(function* () {
     const core = yield* RelayCore
     const caller = yield* core.authenticate(Redacted.make(credential))
@@ -44,7 +42,7 @@ export const attach = (credential: string, who: MachineIdentity, options: Option
     const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
     yield* Queue.offer(toRelay, {
       _tag: "Hello",
-      identity: AgentLinkCodec.identityFromWire(who),
+      identity: who,
       window: options.window ?? 1 << 20,
       ptySessions: []
     })

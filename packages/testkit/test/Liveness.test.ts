@@ -10,7 +10,6 @@ import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import type { AgentMessage } from "@cmdop/domain/AgentLink"
-import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -48,7 +47,7 @@ describe("relay liveness", () => {
       const toRelay = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(toRelay, {
         _tag: "Hello",
-        identity: AgentLinkCodec.identityFromWire(InProcessAgent.identity({ hostname: "silent" })),
+        identity: InProcessAgent.identity({ hostname: "silent" }),
         window: 65536,
         ptySessions: []
       })
@@ -57,7 +56,7 @@ describe("relay liveness", () => {
       const chatty = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(chatty, {
         _tag: "Hello",
-        identity: AgentLinkCodec.identityFromWire(InProcessAgent.identity({ hostname: "chatty" })),
+        identity: InProcessAgent.identity({ hostname: "chatty" }),
         window: 65536,
         ptySessions: []
       })
