@@ -15,7 +15,8 @@ const rounds = Number(process.env.MICRO_ROUNDS || 3)
 const profDir = process.env.MICRO_CPU_PROF || undefined
 const asJson = process.argv.includes("--json")
 
-const tmp = mkdtempSync(join(tmpdir(), "cmdop-micro-"))
+// With MICRO_CPU_PROF the bundle is kept next to the profiles, so `cpuprof-top.mjs` can attribute its lines.
+const tmp = profDir ?? mkdtempSync(join(tmpdir(), "cmdop-micro-"))
 try {
   const { build } = await import("esbuild")
   await build({
@@ -90,5 +91,5 @@ try {
       )
   }
 } finally {
-  rmSync(tmp, { recursive: true, force: true })
+  if (profDir === undefined) rmSync(tmp, { recursive: true, force: true })
 }
