@@ -587,6 +587,9 @@ const main = async () => {
         relay.apiKey,
         "-s",
         relay.server,
+        // The CLI kills a remote command after 30 s by default; a slow transfer may take longer.
+        "--timeout",
+        "10m",
         "--",
         "head",
         "-c",

@@ -3,9 +3,9 @@
  * wait for `drain`. Shared by the server and the client side.
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -40,7 +40,7 @@ export const makeReader = <A, E>(
   Effect.gen(function* () {
     let ended = false
     let closed = false
-    let failure: Cause.Cause<Option.Option<E>> | undefined
+    let failure: Cause.Cause<E> | undefined
     let wake: (() => void) | undefined
     const signal = () => {
       const f = wake
@@ -53,7 +53,7 @@ export const makeReader = <A, E>(
       signal()
     }
     const onErr = (error: unknown) => {
-      if (failure === undefined) failure = Cause.fail(Option.some(onError(error)))
+      if (failure === undefined) failure = Cause.fail(onError(error))
       signal()
     }
     const onCloseEvent = () => {
@@ -77,8 +77,8 @@ export const makeReader = <A, E>(
         })
     )
 
-    // One attempt: `undefined` means nothing to report yet, wait for the next event.
-    const attempt = (): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> | undefined => {
+    // One attempt: a chunk, `null` at the end, a failure, or `undefined` for nothing to report yet.
+    const attempt = (): Effect.Effect<Chunk.Chunk<A> | null, E> | undefined => {
       const values: Array<A> = []
       while (values.length < maxChunk) {
         const value = readable.read()
@@ -87,14 +87,12 @@ export const makeReader = <A, E>(
       }
       if (values.length > 0) return Effect.succeed(Chunk.unsafeFromArray(values))
       if (failure !== undefined) return Effect.failCause(failure)
-      if (ended || readable.readableEnded) return Effect.fail(Option.none())
-      if (closed || readable.destroyed) return Effect.fail(Option.some(onClose()))
+      if (ended || readable.readableEnded) return Effect.succeed(null)
+      if (closed || readable.destroyed) return Effect.fail(onClose())
       return undefined
     }
 
-    const pull = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-      const first = attempt()
-      if (first !== undefined) return resume(first)
+    const wait = Effect.async<Chunk.Chunk<A> | null, E>((resume) => {
       const retry = () => {
         const next = attempt()
         if (next === undefined) wake = retry
@@ -105,10 +103,17 @@ export const makeReader = <A, E>(
         wake = undefined
       })
     })
+    // Messages already buffered are taken without suspending the fiber.
+    const next = Effect.suspend(() => attempt() ?? wait)
+    // A plain pull loop: one effect and one write per chunk.
+    const loop: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> = Channel.flatMap(
+      Channel.fromEffect(next),
+      (chunk) => (chunk === null ? Channel.void : Channel.zipRight(Channel.write(chunk), loop))
+    )
     return {
-      stream: Stream.repeatEffectChunkOption(pull),
+      stream: Stream.fromChannel(loop),
       abort: (cause) => {
-        if (failure === undefined) failure = Cause.map(cause, Option.some)
+        if (failure === undefined) failure = cause
         signal()
       }
     }
