@@ -1,7 +1,8 @@
 // Micro-benchmark of the gRPC bridge: messages/s and CPU per message through one loopback bidi echo call, raw
 // grpc-js vs @cmdop/grpc, each run in a fresh process, the two sides interleaved. See bench/README.md.
 // `node bench/grpc-micro.mjs [--json]`; knobs: MICRO_N (messages, default 100000), MICRO_SIZES (bytes per message,
-// default "64,32768"), MICRO_ROUNDS (default 3), MICRO_CPU_PROF (a directory: runs with `node --cpu-prof` there).
+// default "64,32768"), MICRO_ROUNDS (default 3), MICRO_CPU_PROF (a directory: runs with `node --cpu-prof` there),
+// MICRO_GRPC_OPTIONS (extra grpc-js channel options as JSON, both sides).
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

@@ -35,7 +35,12 @@ const Echo = {
 } as const
 
 const payload = Buffer.alloc(size, 7)
-const options = { "grpc.max_send_message_length": -1, "grpc.max_receive_message_length": -1 }
+// MICRO_GRPC_OPTIONS: extra grpc-js channel options (JSON) for both sides, e.g. '{"grpc.enable_retries":0}'.
+const options = {
+  "grpc.max_send_message_length": -1,
+  "grpc.max_receive_message_length": -1,
+  ...(JSON.parse(process.env.MICRO_GRPC_OPTIONS || "{}") as Record<string, number | string>)
+}
 
 interface Result {
   readonly ms: number

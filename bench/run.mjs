@@ -754,7 +754,13 @@ const manyIdleAgents = async (tools) => {
     connected += line.connected
     await sleep(3000)
     const relayRssKiB = rssKiB(relay.pid)
-    curve.push({ agents: connected, relayRssKiB, connectMs: line.ms, simulatorRssKiB: Math.round(line.rss / 1024) })
+    curve.push({
+      agents: connected,
+      relayRssKiB,
+      complete: line.failed === 0,
+      connectMs: line.ms,
+      simulatorRssKiB: Math.round(line.rss / 1024)
+    })
     log(`many idle agents: ${connected} connected, relay RSS ${mib(relayRssKiB)}`)
     if (line.failed > 0) {
       stopped = `${line.failed} agents of batch ${batch + 1} failed: ${line.errors[0]}`
@@ -768,7 +774,8 @@ const manyIdleAgents = async (tools) => {
   const online = connected > 0 ? (await listMachines(relay.server, relay.apiKey)).filter((m) => m.online).length : 0
   await stopDaemon(sims, 10_000)
   await stopDaemon(relay)
-  const last = curve[curve.length - 1]
+  // Per agent from the last step where every agent connected: after a failed batch the relay may be dropping some.
+  const last = curve.findLast((p, i) => i > 0 && p.complete)
   if (stopped !== undefined) notes.push(`many idle agents stopped at ${connected}: ${stopped}`)
   return {
     requested: config.manyAgents,
@@ -776,7 +783,8 @@ const manyIdleAgents = async (tools) => {
     online,
     stopped,
     curve,
-    perAgentKiB: connected > 0 ? (last.relayRssKiB - curve[0].relayRssKiB) / connected : undefined
+    tookAll: last?.agents,
+    perAgentKiB: last === undefined ? undefined : (last.relayRssKiB - curve[0].relayRssKiB) / last.agents
   }
 }
 
@@ -796,12 +804,14 @@ const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
 
 const manyRows = (many) => {
   if (many === undefined) return []
-  const curve = many.curve.filter((p, i) => i === 0 || i === many.curve.length - 1 || i % 2 === 0)
+  const curve = many.curve
   return [
     [
       `many idle agents on one relay (${many.requested})`,
-      `${many.connected} connected, ${many.online} online, ` +
-        `${many.perAgentKiB === undefined ? "-" : many.perAgentKiB.toFixed(1)} KiB/agent`,
+      `${many.connected} connected, ${many.online} online at the end; ` +
+        (many.perAgentKiB === undefined
+          ? "no step fully connected"
+          : `${many.perAgentKiB.toFixed(1)} KiB/agent at ${many.tookAll} (last step fully connected)`),
       ""
     ],
     ["  relay RSS by agents", curve.map((p) => `${p.agents}: ${mib(p.relayRssKiB)}`).join(", "), ""]

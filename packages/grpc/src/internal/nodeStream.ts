@@ -92,7 +92,11 @@ export const makeReader = <A, E>(
       return undefined
     }
 
+    // The fiber may yield between a failed attempt and this registration, so try once more before waiting: an
+    // event fired in between would otherwise be lost (grpc-js sends no other one while its buffer is full).
     const wait = Effect.async<Chunk.Chunk<A> | null, E>((resume) => {
+      const first = attempt()
+      if (first !== undefined) return resume(first)
       const retry = () => {
         const next = attempt()
         if (next === undefined) wake = retry
@@ -127,9 +131,13 @@ export const fromReadable = <A, E>(
 ): Stream.Stream<A, E> =>
   Stream.unwrapScoped(Effect.map(makeReader<A, E>(readable, onError, onClose), (reader) => reader.stream))
 
-/** Waits until `writable` can take more (`drain`) or will never take more (`close`, `error`, `finish`). */
+/**
+ * Waits until `writable` can take more (`drain`) or will never take more (`close`, `error`, `finish`). Returns at
+ * once when it no longer needs a drain: `drain` may have fired between the `write()` and this registration.
+ */
 export const awaitDrain = (writable: Writable): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
+    if (!writable.writableNeedDrain || writable.destroyed || writable.writableFinished) return resume(Effect.void)
     const events = ["drain", "close", "error", "finish"] as const
     const detach = () => {
       for (const event of events) writable.off(event, done)
