@@ -120,7 +120,7 @@ describe("GrpcCodec.method", () => {
   )
 
   // 1 MiB: two messages of 4 MiB (over the 8 MiB flow-control window) in one bidi echo sometimes stall, with this
-  // bridge as before it (a flow-control stall outside the codecs, reproduced with the bridge of before this work).
+  // bridge as before it, and with plain grpc-js reading in paused mode: see bench/grpc-stall-repro.mjs.
   it.scopedLive("a view client sends and receives 1 MiB payloads through a raw server", () =>
     Effect.gen(function* () {
       const server = yield* rawEchoServer
