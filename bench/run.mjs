@@ -2,7 +2,8 @@
 // call vs ssh over a ControlMaster connection), keystroke echo round trip through a PTY, exec throughput, and what
 // an idle agent costs a relay.
 // See bench/README.md for what each figure means. `node bench/run.mjs [--json]`; knobs: BENCH_N, BENCH_WARM_N,
-// BENCH_ECHO_N, BENCH_BYTES, BENCH_AGENTS, BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP.
+// BENCH_ECHO_N, BENCH_BYTES, BENCH_AGENTS, BENCH_MANY_AGENTS, BENCH_MANY_BATCH, BENCH_MANY_RSS_LIMIT_MIB,
+// BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP.
 //
 // Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
 // on failure or Ctrl-C; everything lives in one temp dir (temp HOMEs: the real ~/.cmdop and ~/.ssh are not used).
@@ -32,12 +33,16 @@ const config = {
   echoN: envInt("BENCH_ECHO_N", 300),
   bytes: envInt("BENCH_BYTES", GiB),
   agents: envInt("BENCH_AGENTS", 200),
-  timeoutS: envInt("BENCH_TIMEOUT", 900)
+  // 0 skips the "many idle agents" phase.
+  manyAgents: process.env.BENCH_MANY_AGENTS === "0" ? 0 : envInt("BENCH_MANY_AGENTS", 10_000),
+  manyBatch: envInt("BENCH_MANY_BATCH", 1000),
+  manyRssLimitMiB: envInt("BENCH_MANY_RSS_LIMIT_MIB", 4096),
+  timeoutS: envInt("BENCH_TIMEOUT", 1800)
 }
 const skipSsh = process.env.BENCH_SKIP_SSH === "1"
 const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
-/** Below this cmdop rate the transfer is capped at `SLOW_CAP` so a run stays short. */
-const SLOW_MBPS = 50
+/** Below this cmdop rate (1 GiB would take over ~50 s per transfer) the transfer is capped at `SLOW_CAP`. */
+const SLOW_MBPS = 20
 const SLOW_CAP = 256 * MiB
 const PROBE_BYTES = 32 * MiB
 
@@ -185,6 +190,20 @@ const freePort = () =>
     })
   })
 
+const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100
+/** CPU time (user + system) a process has used so far, in ms (`/proc/<pid>/stat`, clock-tick resolution). */
+const cpuMs = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks
+}
+/** Runs `body` and returns its result with the CPU ms each of `procs` used meanwhile. */
+const withCpu = async (procs, body) => {
+  const before = procs.map((p) => cpuMs(p.pid))
+  const result = await body()
+  return { result, cpu: procs.map((p, i) => cpuMs(p.pid) - before[i]) }
+}
+
 /** Resident set size of a process, in KiB (VmRSS from /proc). */
 const rssKiB = (pid) => {
   const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
@@ -238,7 +257,7 @@ const bundleTools = async () => {
 }
 
 /** Creates a workspace in `dataDir`, then serves a relay on it; resolves once it listens. */
-const startRelay = async (name, workspace) => {
+const startRelay = async (name, workspace, extraNodeArgs = []) => {
   const dataDir = join(tmp, name)
   mkdirSync(dataDir, { recursive: true })
   const created = mustSucceed(
@@ -253,6 +272,7 @@ const startRelay = async (name, workspace) => {
     process.execPath,
     [
       ...nodeArgs(name),
+      ...extraNodeArgs,
       cliBin,
       "relay",
       "serve",
@@ -512,15 +532,20 @@ const main = async () => {
 
   // --- 1b. warm: one RelayClient in-process / one ssh ControlMaster connection
   log(`exec warm: ${config.warmN} × RelayClient.exec(true) in one process`)
-  const warm = mustSucceed(
-    "warm-exec",
-    await run(
-      process.execPath,
-      [tools.warmExec, "latency", relay.server, relay.apiKey, hostname, String(config.warmN)],
-      { timeoutMs: 120_000 + config.warmN * 1000 }
+  const { result: warm, cpu: warmCpu } = await withCpu([relay, agent], async () =>
+    mustSucceed(
+      "warm-exec",
+      await run(
+        process.execPath,
+        [tools.warmExec, "latency", relay.server, relay.apiKey, hostname, String(config.warmN)],
+        { timeoutMs: 120_000 + config.warmN * 1000 }
+      )
     )
   )
   results.cmdop.warm = summarize(JSON.parse(warm.stdout).samples)
+  // warm-exec runs 10 untimed calls before the timed ones; all of them cost the relay and the agent.
+  const execs = config.warmN + 10
+  results.cmdop.cpuPerExecMs = { relay: warmCpu[0] / execs, agent: warmCpu[1] / execs }
   if (ssh) {
     log(`exec warm: ${config.warmN} × ssh (ControlMaster) 127.0.0.1 true`)
     mustSucceed("ssh master", await ssh.ssh(ssh.control, ["true"], { stdio: ["ignore", "ignore", "pipe"] }))
@@ -562,6 +587,9 @@ const main = async () => {
         relay.apiKey,
         "-s",
         relay.server,
+        // The CLI kills a remote command after 30 s by default; a slow transfer may take longer.
+        "--timeout",
+        "10m",
         "--",
         "head",
         "-c",
@@ -582,25 +610,29 @@ const main = async () => {
     )
   }
   log(`throughput: cmdop CLI, ${fmtBytes(cmdopBytes)}`)
-  results.cmdop.throughputCli = await transfer("cmdop throughput (CLI)", cmdopBytes, cliTransfer)
+  const cliRun = await withCpu([relay, agent], () => transfer("cmdop throughput (CLI)", cmdopBytes, cliTransfer))
+  results.cmdop.throughputCli = { ...cliRun.result, capped: cmdopBytes < config.bytes }
+  results.cmdop.cpuPerMbCliMs = { relay: cliRun.cpu[0] / (cmdopBytes / 1e6), agent: cliRun.cpu[1] / (cmdopBytes / 1e6) }
   log(`throughput: cmdop RelayClient in-process, ${fmtBytes(cmdopBytes)}`)
-  const lib = mustSucceed(
-    "warm-exec throughput",
-    await run(
-      process.execPath,
-      [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)],
-      {
-        timeoutMs: 600_000
-      }
+  const { result: lib, cpu: libCpu } = await withCpu([relay, agent], async () =>
+    mustSucceed(
+      "warm-exec throughput",
+      await run(
+        process.execPath,
+        [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)],
+        { timeoutMs: 600_000 }
+      )
     )
   )
+  results.cmdop.cpuPerMbLibraryMs = { relay: libCpu[0] / (cmdopBytes / 1e6), agent: libCpu[1] / (cmdopBytes / 1e6) }
   const libResult = JSON.parse(lib.stdout)
   if (libResult.bytes !== cmdopBytes) throw new Error(`library throughput: got ${libResult.bytes} bytes`)
   results.cmdop.throughputLibrary = {
     bytes: libResult.bytes,
     ms: libResult.ms,
     mbps: mbps(libResult.bytes, libResult.ms),
-    chunks: libResult.chunks
+    chunks: libResult.chunks,
+    capped: cmdopBytes < config.bytes
   }
   if (ssh) {
     log(`throughput: ssh, ${fmtBytes(config.bytes)}`)
@@ -610,6 +642,7 @@ const main = async () => {
   }
   results.cmdop.agentRssAfterKiB = rssKiB(agent.pid)
   results.cmdop.relayRssAfterKiB = rssKiB(relay.pid)
+  results.cmdop.transferredBytes = 2 * cmdopBytes + probeBytes
   await stopDaemon(agent)
   await stopDaemon(relay)
 
@@ -673,7 +706,86 @@ const main = async () => {
     notes.push(`${config.agents - connected} simulated agents failed to connect: ${results.cmdop.idleAgents.errors[0]}`)
   await stopDaemon(sims)
   await stopDaemon(relay2)
+
+  if (config.manyAgents > 0) results.cmdop.manyAgents = await manyIdleAgents(tools)
   return results
+}
+
+/**
+ * Many idle agents on one fresh relay, added in batches of `BENCH_MANY_BATCH` up to `BENCH_MANY_AGENTS`; stops early
+ * when a batch does not fully connect, a process dies, or the relay's RSS passes `BENCH_MANY_RSS_LIMIT_MIB`.
+ * Records the relay's RSS after each batch (the curve) and how many agents it took.
+ */
+const manyIdleAgents = async (tools) => {
+  log(`many idle agents: up to ${config.manyAgents} simulated agents, ${config.manyBatch} at a time`)
+  const relay = await startRelay("relay-many", "many", ["--max-old-space-size=8192"])
+  await sleep(2000)
+  const curve = [{ agents: 0, relayRssKiB: rssKiB(relay.pid) }]
+  const first = Math.min(config.manyBatch, config.manyAgents)
+  const sims = startDaemon(
+    "sim-many",
+    process.execPath,
+    ["--max-old-space-size=8192", tools.simAgents, relay.server, relay.apiKey, String(first), "32"],
+    envWith(join(tmp, "sim-home")),
+    { stdin: "pipe" }
+  )
+  let connected = 0
+  let stopped
+  for (let batch = 0; connected < config.manyAgents; batch++) {
+    if (batch > 0) sims.stdin.write(`${Math.min(config.manyBatch, config.manyAgents - connected)}\n`)
+    const line = await waitFor(
+      "a batch of simulated agents",
+      () => {
+        if (!running.has(sims.pid)) throw new Error(`sim-agents exited: ${sims.log().trim().slice(-500)}`)
+        if (!running.has(relay.pid)) throw new Error(`the relay exited: ${relay.log().trim().slice(-500)}`)
+        return sims
+          .log()
+          .split("\n")
+          .filter((l) => l.startsWith("{"))
+          .map((l) => JSON.parse(l))[batch]
+      },
+      120_000 + config.manyBatch * 200,
+      500
+    ).catch((e) => ({ error: e instanceof Error ? e.message : String(e) }))
+    if (line.error !== undefined) {
+      stopped = line.error
+      break
+    }
+    connected += line.connected
+    await sleep(3000)
+    const relayRssKiB = rssKiB(relay.pid)
+    curve.push({
+      agents: connected,
+      relayRssKiB,
+      complete: line.failed === 0,
+      connectMs: line.ms,
+      simulatorRssKiB: Math.round(line.rss / 1024)
+    })
+    log(`many idle agents: ${connected} connected, relay RSS ${mib(relayRssKiB)}`)
+    if (line.failed > 0) {
+      stopped = `${line.failed} agents of batch ${batch + 1} failed: ${line.errors[0]}`
+      break
+    }
+    if (relayRssKiB > config.manyRssLimitMiB * 1024) {
+      stopped = `relay RSS passed BENCH_MANY_RSS_LIMIT_MIB (${config.manyRssLimitMiB} MiB)`
+      break
+    }
+  }
+  const online = connected > 0 ? (await listMachines(relay.server, relay.apiKey)).filter((m) => m.online).length : 0
+  await stopDaemon(sims, 10_000)
+  await stopDaemon(relay)
+  // Per agent from the last step where every agent connected: after a failed batch the relay may be dropping some.
+  const last = curve.findLast((p, i) => i > 0 && p.complete)
+  if (stopped !== undefined) notes.push(`many idle agents stopped at ${connected}: ${stopped}`)
+  return {
+    requested: config.manyAgents,
+    connected,
+    online,
+    stopped,
+    curve,
+    tookAll: last?.agents,
+    perAgentKiB: last === undefined ? undefined : (last.relayRssKiB - curve[0].relayRssKiB) / last.agents
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -686,8 +798,25 @@ function fmtBytes(bytes) {
 }
 const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2))
 const latency = (s) => (s ? `${fmtMs(s.median)} / ${fmtMs(s.p99)} ms` : "-")
-const rate = (t) => (t ? `${t.mbps.toFixed(1)} MB/s (${fmtBytes(t.bytes)})` : "-")
+const rate = (t) => (t ? `${t.mbps.toFixed(1)} MB/s (${fmtBytes(t.bytes)}${t.capped ? ", capped" : ""})` : "-")
+const perProc = (x, unit) => (x ? `${x.relay.toFixed(2)} / ${x.agent.toFixed(2)} ${unit}` : "-")
 const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
+
+const manyRows = (many) => {
+  if (many === undefined) return []
+  const curve = many.curve
+  return [
+    [
+      `many idle agents on one relay (${many.requested})`,
+      `${many.connected} connected, ${many.online} online at the end; ` +
+        (many.perAgentKiB === undefined
+          ? "no step fully connected"
+          : `${many.perAgentKiB.toFixed(1)} KiB/agent at ${many.tookAll} (last step fully connected)`),
+      ""
+    ],
+    ["  relay RSS by agents", curve.map((p) => `${p.agents}: ${mib(p.relayRssKiB)}`).join(", "), ""]
+  ]
+}
 
 const printTable = (r) => {
   const ssh = r.openssh
@@ -704,6 +833,14 @@ const printTable = (r) => {
     ],
     ["throughput, CLI / ssh to a pipe", rate(r.cmdop.throughputCli), ssh.available ? rate(ssh.throughput) : na],
     ["throughput, RelayClient in-process", rate(r.cmdop.throughputLibrary), ""],
+    ["CPU per MB, relay / agent (CLI transfer)", perProc(r.cmdop.cpuPerMbCliMs, "ms"), ""],
+    ["CPU per MB, relay / agent (in-process transfer)", perProc(r.cmdop.cpuPerMbLibraryMs, "ms"), ""],
+    ["CPU per exec, relay / agent (warm exec)", perProc(r.cmdop.cpuPerExecMs, "ms"), ""],
+    [
+      `relay RSS idle → after ${fmtBytes(r.cmdop.transferredBytes ?? 0)} transferred`,
+      `${mib(r.cmdop.relayIdleRssKiB)} → ${mib(r.cmdop.relayRssAfterKiB)}`,
+      ""
+    ],
     [
       "idle agents on one relay",
       `${idle.online}/${idle.requested} online, ${idle.perAgentKiB.toFixed(1)} KiB/agent`,
@@ -719,7 +856,8 @@ const printTable = (r) => {
       idle.marginalPerAgentKiB === undefined ? "-" : `${idle.marginalPerAgentKiB.toFixed(1)} KiB/agent`,
       ""
     ],
-    ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""]
+    ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""],
+    ...manyRows(r.cmdop.manyAgents)
   ]
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)))
   const out = rows.map((row) =>
@@ -751,7 +889,7 @@ try {
 } catch (e) {
   exitCode = 1
   log(`failed: ${e instanceof Error ? e.message : String(e)}`)
-  for (const name of ["relay", "agent", "relay-idle", "sim-agents", "sshd"]) {
+  for (const name of ["relay", "agent", "relay-idle", "sim-agents", "relay-many", "sim-many", "sshd"]) {
     const path = join(tmp, `${name}.log`)
     if (existsSync(path)) {
       const text = readFileSync(path, "utf8").trim().split("\n").slice(-10).join("\n")

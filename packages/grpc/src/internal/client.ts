@@ -3,6 +3,7 @@
  * shapes.
  */
 import * as grpc from "@grpc/grpc-js"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,7 +15,7 @@ import type { BidiChannel, CallOptions, GrpcClient, Options } from "../GrpcClien
 import type * as GrpcMethod from "../GrpcMethod.js"
 import { GrpcStatusError, fromUnknown, recordToMetadata } from "../GrpcStatusError.js"
 import * as channelOptions from "./channelOptions.js"
-import { fromReadable, ignoreError, write, writeAll } from "./nodeStream.js"
+import { fromReadable, ignoreError, makeReader, write, writeAll } from "./nodeStream.js"
 
 type AnyMethod = grpc.MethodDefinition<any, any>
 
@@ -175,8 +176,22 @@ export const make = <S extends GrpcMethod.Service>(
               opts
             )
           )
-          const writer = writeAll(call, requests).pipe(Effect.zipRight(Effect.sync(() => call.end())))
-          return Stream.merge(responsesOf(call), Stream.drain(Stream.fromEffect(writer)), { haltStrategy: "left" })
+          const reader = yield* makeReader<unknown, GrpcStatusError | E>(call, fromUnknown, streamClosed)
+          // One writer fiber per call; the responses are read by the consumer's own pulls (no per-message merge).
+          // A failed request stream cancels the call at once and fails the responses with its cause; the writer
+          // is interrupted when the responses end (server status) or the consumer stops.
+          yield* writeAll(call, requests).pipe(
+            Effect.zipRight(Effect.sync(() => call.end())),
+            Effect.catchAllCause((cause) =>
+              Effect.sync(() => {
+                if (Cause.isInterruptedOnly(cause)) return
+                reader.abort(cause)
+                call.cancel()
+              })
+            ),
+            Effect.forkScoped
+          )
+          return reader.stream
         })
       )
 

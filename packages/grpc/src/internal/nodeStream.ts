@@ -2,9 +2,12 @@
  * Bridges between grpc-js call objects (Node object-mode streams) and Effect: pull-based reads and writes that
  * wait for `drain`. Shared by the server and the client side.
  */
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { Readable, Writable } from "node:stream"
 
@@ -13,93 +16,128 @@ export const ignoreError = (): void => {}
 
 const maxChunk = 64
 
+/** A stream over a Readable, and a way to fail it from outside (e.g. when the other half of a call broke). */
+export interface Reader<A, E> {
+  readonly stream: Stream.Stream<A, E>
+  /**
+   * Fails the stream with `cause` once the messages already buffered are delivered; wakes a waiting pull. The
+   * first failure wins: a later `error` event of the Readable is ignored.
+   */
+  readonly abort: (cause: Cause.Cause<E>) => void
+}
+
 /**
  * Reads an object-mode Readable on demand: each pull takes what is buffered (or waits for `readable`), so the
  * Readable only asks grpc-js for more messages (`_read`) while the consumer keeps pulling. Messages buffered before
  * an `error` are delivered first, then the stream fails with `onError`. A Readable destroyed before `end` fails the
- * stream with `onClose`.
+ * stream with `onClose`. Listeners stay attached for the scope (a no-op `error` listener is left behind).
  */
+export const makeReader = <A, E>(
+  readable: Readable,
+  onError: (error: unknown) => E,
+  onClose: () => E
+): Effect.Effect<Reader<A, E>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    let ended = false
+    let closed = false
+    let failure: Cause.Cause<E> | undefined
+    let wake: (() => void) | undefined
+    const signal = () => {
+      const f = wake
+      wake = undefined
+      f?.()
+    }
+    const onReadable = () => signal()
+    const onEnd = () => {
+      ended = true
+      signal()
+    }
+    const onErr = (error: unknown) => {
+      if (failure === undefined) failure = Cause.fail(onError(error))
+      signal()
+    }
+    const onCloseEvent = () => {
+      closed = true
+      signal()
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        readable.on("readable", onReadable)
+        readable.on("end", onEnd)
+        readable.on("error", onErr)
+        readable.on("close", onCloseEvent)
+      }),
+      () =>
+        Effect.sync(() => {
+          readable.on("error", ignoreError)
+          readable.off("readable", onReadable)
+          readable.off("end", onEnd)
+          readable.off("error", onErr)
+          readable.off("close", onCloseEvent)
+        })
+    )
+
+    // One attempt: a chunk, `null` at the end, a failure, or `undefined` for nothing to report yet.
+    const attempt = (): Effect.Effect<Chunk.Chunk<A> | null, E> | undefined => {
+      const values: Array<A> = []
+      while (values.length < maxChunk) {
+        const value = readable.read()
+        if (value === null) break
+        values.push(value as A)
+      }
+      if (values.length > 0) return Effect.succeed(Chunk.unsafeFromArray(values))
+      if (failure !== undefined) return Effect.failCause(failure)
+      if (ended || readable.readableEnded) return Effect.succeed(null)
+      if (closed || readable.destroyed) return Effect.fail(onClose())
+      return undefined
+    }
+
+    // The fiber may yield between a failed attempt and this registration, so try once more before waiting: an
+    // event fired in between would otherwise be lost (grpc-js sends no other one while its buffer is full).
+    const wait = Effect.async<Chunk.Chunk<A> | null, E>((resume) => {
+      const first = attempt()
+      if (first !== undefined) return resume(first)
+      const retry = () => {
+        const next = attempt()
+        if (next === undefined) wake = retry
+        else resume(next)
+      }
+      wake = retry
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+    // Messages already buffered are taken without suspending the fiber.
+    const next = Effect.suspend(() => attempt() ?? wait)
+    // A plain pull loop: one effect and one write per chunk.
+    const loop: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> = Channel.flatMap(
+      Channel.fromEffect(next),
+      (chunk) => (chunk === null ? Channel.void : Channel.zipRight(Channel.write(chunk), loop))
+    )
+    return {
+      stream: Stream.fromChannel(loop),
+      abort: (cause) => {
+        if (failure === undefined) failure = cause
+        signal()
+      }
+    }
+  })
+
+/** `makeReader`'s stream, for the lifetime of the stream. */
 export const fromReadable = <A, E>(
   readable: Readable,
   onError: (error: unknown) => E,
   onClose: () => E
 ): Stream.Stream<A, E> =>
-  Stream.unwrapScoped(
-    Effect.gen(function* () {
-      let ended = false
-      let closed = false
-      let failure: Option.Option<E> = Option.none()
-      let wake: (() => void) | undefined
-      const signal = () => {
-        const f = wake
-        wake = undefined
-        f?.()
-      }
-      const onReadable = () => signal()
-      const onEnd = () => {
-        ended = true
-        signal()
-      }
-      const onErr = (error: unknown) => {
-        if (Option.isNone(failure)) failure = Option.some(onError(error))
-        signal()
-      }
-      const onCloseEvent = () => {
-        closed = true
-        signal()
-      }
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          readable.on("readable", onReadable)
-          readable.on("end", onEnd)
-          readable.on("error", onErr)
-          readable.on("close", onCloseEvent)
-        }),
-        () =>
-          Effect.sync(() => {
-            readable.on("error", ignoreError)
-            readable.off("readable", onReadable)
-            readable.off("end", onEnd)
-            readable.off("error", onErr)
-            readable.off("close", onCloseEvent)
-          })
-      )
+  Stream.unwrapScoped(Effect.map(makeReader<A, E>(readable, onError, onClose), (reader) => reader.stream))
 
-      // One attempt: `undefined` means nothing to report yet, wait for the next event.
-      const attempt = (): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> | undefined => {
-        const values: Array<A> = []
-        while (values.length < maxChunk) {
-          const value = readable.read()
-          if (value === null) break
-          values.push(value as A)
-        }
-        if (values.length > 0) return Effect.succeed(Chunk.unsafeFromArray(values))
-        if (Option.isSome(failure)) return Effect.fail(failure)
-        if (ended || readable.readableEnded) return Effect.fail(Option.none())
-        if (closed || readable.destroyed) return Effect.fail(Option.some(onClose()))
-        return undefined
-      }
-
-      const pull = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-        const first = attempt()
-        if (first !== undefined) return resume(first)
-        const retry = () => {
-          const next = attempt()
-          if (next === undefined) wake = retry
-          else resume(next)
-        }
-        wake = retry
-        return Effect.sync(() => {
-          wake = undefined
-        })
-      })
-      return Stream.repeatEffectChunkOption(pull)
-    })
-  )
-
-/** Waits until `writable` can take more (`drain`) or will never take more (`close`, `error`, `finish`). */
+/**
+ * Waits until `writable` can take more (`drain`) or will never take more (`close`, `error`, `finish`). Returns at
+ * once when it no longer needs a drain: `drain` may have fired between the `write()` and this registration.
+ */
 export const awaitDrain = (writable: Writable): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
+    if (!writable.writableNeedDrain || writable.destroyed || writable.writableFinished) return resume(Effect.void)
     const events = ["drain", "close", "error", "finish"] as const
     const detach = () => {
       for (const event of events) writable.off(event, done)
@@ -123,11 +161,31 @@ export const write = (writable: Writable, value: unknown): Effect.Effect<boolean
   })
 
 /**
+ * Writes `values` from `start` on, waiting for `drain` whenever grpc-js reports its buffer full. Plain code per
+ * message: an Effect is only built to wait. `false` when the writable stopped accepting writes.
+ */
+const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: number): Effect.Effect<boolean> => {
+  for (let i = start; i < values.length; i++) {
+    if (writable.destroyed || writable.writableEnded) return Effect.succeed(false)
+    if (!writable.write(values[i]))
+      return Effect.flatMap(awaitDrain(writable), () => writeFrom(writable, values, i + 1))
+  }
+  return Effect.succeed(true)
+}
+
+/**
  * Writes the messages of `stream` in order, with backpressure, until it ends or `writable` stops accepting writes.
- * Does not end the writable.
+ * Does not end the writable. The loop is tail-safe (`Sink.forEachChunkWhile`): a written message is garbage once
+ * grpc-js has sent it, however long the stream runs (`Stream.runForEachWhile` nests one frame per element and so
+ * kept every message of a long-lived call reachable until the call ended).
  */
 export const writeAll = <A, E, R>(writable: Writable, stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R> =>
-  Stream.runForEachWhile(stream, (value) => write(writable, value))
+  Stream.run(
+    stream,
+    Sink.forEachChunkWhile((chunk: Chunk.Chunk<A>) =>
+      Effect.suspend(() => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
+    )
+  )
 
 /** Sleeps on a real timer, so shutdown deadlines also pass under a TestClock. */
 export const sleepReal = (millis: number): Effect.Effect<void> =>

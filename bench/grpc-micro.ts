@@ -1,0 +1,131 @@
+/**
+ * Per-message cost of `@cmdop/grpc` against raw grpc-js: one process, a server and a client on 127.0.0.1, one bidi
+ * call that echoes `n` messages of `size` bytes. Both sides use identity (de)serializers on Buffers, so the figure
+ * is the bridge's cost, not protobuf's.
+ *
+ * Bundled by `bench/grpc-micro.mjs` and run as `node grpc-micro.mjs <raw|cmdop> <n> <size>`; prints
+ * `{ "mode", "n", "size", "ms", "cpuMs" }` (cpuMs: user + system CPU of the process during the call).
+ */
+import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import * as grpc from "@grpc/grpc-js"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+
+const [mode, nArg, sizeArg] = process.argv.slice(2)
+const n = Number(nArg)
+const size = Number(sizeArg)
+if ((mode !== "raw" && mode !== "cmdop") || !(n > 0) || !(size >= 0)) {
+  process.stderr.write("usage: grpc-micro raw|cmdop <n> <size>\n")
+  process.exit(2)
+}
+
+const identity = (b: Buffer) => b
+const Echo = {
+  echo: {
+    path: "/bench.Echo/Echo",
+    requestStream: true,
+    responseStream: true,
+    originalName: "echo",
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity
+  }
+} as const
+
+const payload = Buffer.alloc(size, 7)
+// MICRO_GRPC_OPTIONS: extra grpc-js channel options (JSON) for both sides, e.g. '{"grpc.enable_retries":0}'.
+const options = {
+  "grpc.max_send_message_length": -1,
+  "grpc.max_receive_message_length": -1,
+  ...(JSON.parse(process.env.MICRO_GRPC_OPTIONS || "{}") as Record<string, number | string>)
+}
+
+interface Result {
+  readonly ms: number
+  readonly cpuMs: number
+}
+
+/** Times `run`, in wall and process CPU milliseconds. */
+const measure = async (run: () => Promise<number>): Promise<Result> => {
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  const received = await run()
+  const ms = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  if (received !== n) throw new Error(`received ${received} of ${n}`)
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 }
+}
+
+/** grpc-js as its documentation shows it: `data` events, `write()` with `drain`. */
+const raw = async (): Promise<Result> => {
+  const server = new grpc.Server(options)
+  server.addService(Echo as unknown as grpc.ServiceDefinition, {
+    echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on("data", (m: Buffer) => {
+        if (!call.write(m)) {
+          call.pause()
+          call.once("drain", () => call.resume())
+        }
+      })
+      call.on("end", () => call.end())
+    }
+  })
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)))
+  )
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options)
+  const once = (count: number) =>
+    new Promise<number>((resolve, reject) => {
+      const call = client.makeBidiStreamRequest<Buffer, Buffer>(Echo.echo.path, identity, identity)
+      let received = 0
+      call.on("data", () => received++)
+      call.on("error", reject)
+      call.on("end", () => resolve(received))
+      let sent = 0
+      const pump = () => {
+        while (sent < count) {
+          sent++
+          if (!call.write(payload)) return void call.once("drain", pump)
+        }
+        call.end()
+      }
+      pump()
+    })
+  await once(Math.min(n, 1000))
+  const result = await measure(() => once(n))
+  client.close()
+  server.forceShutdown()
+  return result
+}
+
+const cmdop = (): Promise<Result> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* GrpcServer.make({
+          host: "127.0.0.1",
+          services: [GrpcServer.service(Echo, { echo: (requests) => requests })],
+          channelOptions: options,
+          shutdownTimeout: "100 millis"
+        })
+        const client = yield* GrpcClient.make(Echo, { address: server.address, channelOptions: options })
+        const once = (count: number) =>
+          Stream.runFold(client.bidi("echo", Stream.repeatValue(payload).pipe(Stream.take(count))), 0, (k) => k + 1)
+        yield* once(Math.min(n, 1000))
+        return yield* Effect.promise(() => measure(() => Effect.runPromise(once(n))))
+      })
+    )
+  )
+
+;(mode === "raw" ? raw() : cmdop()).then(
+  (result) => {
+    process.stdout.write(JSON.stringify({ mode, n, size, ...result }) + "\n")
+    process.exit(0)
+  },
+  (error) => {
+    process.stderr.write(`grpc-micro: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+)
