@@ -4,6 +4,7 @@
  * then a unique prefix or substring (2+ characters) of hostname or name. Several matches is an error listing
  * every candidate.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { MachineError } from "./MachineError.js"
@@ -53,7 +54,9 @@ export const resolve = (machines: ReadonlyArray<Machine>, query: string): Effect
   const one = (found: ReadonlyArray<Machine>) =>
     found.length === 1
       ? Effect.succeed(found[0]!)
-      : Effect.fail(new MachineError({ reason: "Ambiguous", query: q, candidates: found.map(candidateOf) }))
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(new MachineError({ reason: "Ambiguous", query: q, candidates: found.map(candidateOf), now }))
+        )
   const notFound = Effect.suspend(() => Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: [] })))
   if (q === "") return notFound
   if (isMachineId(q)) {

@@ -18,13 +18,17 @@ export class MachineError extends Schema.TaggedError<MachineError>()("MachineErr
   reason: Schema.Literal("NotFound", "Ambiguous", "Offline"),
   query: Schema.String,
   candidates: Schema.Array(Candidate),
-  /** When the message was made; heartbeat ages are relative to it. */
+  /** When the error was made (from `Clock`); heartbeat ages are relative to it, and left out without it. */
   now: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
-    const now = this.now ?? Date.now()
+    const now = this.now
     const status = (c: typeof Candidate.Type) =>
-      c.online ? "online" : c.lastHeartbeatAt === undefined ? "offline" : `offline ${age(now - c.lastHeartbeatAt)}`
+      c.online
+        ? "online"
+        : c.lastHeartbeatAt === undefined || now === undefined
+          ? "offline"
+          : `offline ${age(now - c.lastHeartbeatAt)}`
     switch (this.reason) {
       case "NotFound":
         return `machine "${this.query}" not found in this workspace; list machines with "cmdop connect --list"`
@@ -35,7 +39,11 @@ export class MachineError extends Schema.TaggedError<MachineError>()("MachineErr
       case "Offline": {
         const c = this.candidates[0]
         const when =
-          c?.lastHeartbeatAt === undefined ? "never connected" : `last heartbeat ${age(now - c.lastHeartbeatAt)} ago`
+          c?.lastHeartbeatAt === undefined
+            ? "never connected"
+            : now === undefined
+              ? "not connected"
+              : `last heartbeat ${age(now - c.lastHeartbeatAt)} ago`
         return `machine "${c?.hostname ?? this.query}" is offline (${when}); start its agent with "cmdop agent start"`
       }
     }

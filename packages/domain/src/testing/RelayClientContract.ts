@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ExecEvent, RelayClient } from "../RelayClient.js"
@@ -147,17 +148,20 @@ export const relayClientContract = (label: string, world: WorldFactory) =>
           })
         )
         assert.isAbove(pid, 0)
-        const deadline = Date.now() + 5000
-        let alive = true
-        while (alive && Date.now() < deadline) {
+        const alive = () => {
           try {
             process.kill(pid, 0)
-            yield* Effect.sleep("50 millis")
+            return true
           } catch {
-            alive = false
+            return false
           }
         }
-        assert.isFalse(alive, "the remote process outlived its client")
+        yield* Effect.sync(alive).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (a) => !a }),
+          Effect.timeout("5 seconds"),
+          Effect.ignore
+        )
+        assert.isFalse(alive(), "the remote process outlived its client")
       })
     )
 
