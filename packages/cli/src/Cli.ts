@@ -13,6 +13,7 @@ import { connectBase } from "./ConnectCommand.js"
 import * as Help from "./Help.js"
 import * as UnknownFlag from "./UnknownFlag.js"
 import * as GlobalOptions from "./GlobalOptions.js"
+import * as RemoteArgv from "./RemoteArgv.js"
 import { Stdio } from "./Stdio.js"
 import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
@@ -95,15 +96,18 @@ const userMessage = (error: unknown): string | undefined => {
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. Never fails. */
 export const main = (argv: ReadonlyArray<string>) => {
-  const overview = Help.overviewFor(argv.slice(2))
+  // The remote command of `exec` is the remote's, never ours: taken out before anything parses flags.
+  const { cli, remote } = RemoteArgv.split(argv.slice(2))
+  const overview = Help.overviewFor(cli)
   if (overview !== undefined) return Effect.as(Console.log(overview), ExitCode.ok as number)
-  return run(argv).pipe(
+  return run([...argv.slice(0, 2), ...cli]).pipe(
+    Effect.locally(RemoteArgv.current, remote),
     Effect.as(ExitCode.ok as number),
     Effect.catchAll((error: unknown) => {
       if (error instanceof ExitWith) return Effect.succeed(error.code)
       if (ValidationError.isValidationError(error))
         // @effect/cli has printed what is wrong; say where the usage is.
-        return Effect.as(Console.error(`cmdop: see "${usagePath(argv.slice(2))} --help"`), ExitCode.usage as number)
+        return Effect.as(Console.error(`cmdop: see "${usagePath(cli)} --help"`), ExitCode.usage as number)
       if (error instanceof CliError)
         return Effect.as(Console.error(`cmdop: ${error.message}`), error.exitCode ?? ExitCode.failure)
       const message = userMessage(error)

@@ -6,15 +6,18 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type { ExecEvent } from "@cmdop/domain/RelayClient"
+import type { ExecEvent, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Stream from "effect/Stream"
 import { CliError, ExitCode, ExitWith } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
+import * as MachineMatch from "../MachineMatch.js"
 import * as Output from "../Output.js"
+import * as RemoteArgv from "../RemoteArgv.js"
 import { Stdio } from "../Stdio.js"
 import * as UnknownFlag from "../UnknownFlag.js"
 
@@ -22,6 +25,21 @@ const decoder = () => {
   const d = new TextDecoder()
   return (chunk: Uint8Array, done = false) => d.decode(chunk, { stream: !done })
 }
+
+/**
+ * The machine `host` names, when it names it by id, exact hostname or name, or a prefix of one: exec never runs on a
+ * machine picked by a loose substring, since the user may have meant another.
+ */
+const exactEnough = (client: RelayClient["Type"], host: string) =>
+  Effect.flatMap(client.resolveMachine(host), (machine) =>
+    MachineMatch.isPrefixOrExact(machine, host)
+      ? Effect.succeed(machine)
+      : Effect.fail(
+          new CliError({
+            message: `machine "${host}" matches ${machine.hostname} only by a substring; exec needs its name, a prefix of it, or its id: cmdop connect exec ${machine.hostname} -- …`
+          })
+        )
+  )
 
 export const execCommand = Command.make(
   "exec",
@@ -32,17 +50,13 @@ export const execCommand = Command.make(
       Options.withDefault("30s")
     ),
     shell: Options.boolean("shell").pipe(Options.withDescription("run the command through the remote user's shell")),
-    host: Args.text({ name: "host" }).pipe(
-      Args.withDescription("machine: hostname, name, id, or a unique part of one")
-    ),
-    command: Args.text({ name: "command" }).pipe(
-      Args.repeated,
-      Args.withDescription("the command and its arguments, after --")
-    )
+    host: Args.text({ name: "host" }).pipe(Args.withDescription("machine: hostname, name, id, or a unique part of one"))
   },
-  ({ command, host, shell, timeout, ...own }) =>
+  ({ host, shell, timeout, ...own }) =>
     Effect.gen(function* () {
       const g = yield* globals(own)
+      const remote = yield* FiberRef.get(RemoteArgv.current)
+      const command = remote.argv
       if (command.length === 0)
         return yield* new CliError({
           message: `no command given: cmdop connect exec ${host} -- <command> [args…]`,
@@ -50,7 +64,7 @@ export const execCommand = Command.make(
         })
       // @effect/cli passes an unknown flag after <host> on as a word of the command; no program name starts
       // with "-", so that is a mistyped flag, not a command to run.
-      if (UnknownFlag.isFlag(command[0]!))
+      if (!remote.afterDashes && UnknownFlag.isFlag(command[0]!))
         return yield* UnknownFlag.error(
           command[0]!,
           "exec",
@@ -73,30 +87,40 @@ export const execCommand = Command.make(
         readonly exit?: Exit
       }
       const seen = yield* Remote.withClient(g, (client) =>
-        client.exec({ machine: host, argv: command, shell, timeoutMs }, stdin).pipe(
-          Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
-            switch (event._tag) {
-              case "Started":
-                return Effect.succeed({ ...acc, machine: { id: event.machine.id, hostname: event.machine.hostname } })
-              case "Stdout":
-                return Effect.as(
-                  g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
-                  acc
-                )
-              case "Stderr":
-                return Effect.as(
-                  g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
-                  acc
-                )
-              case "Exit":
-                return Effect.succeed({ ...acc, exit: event })
-            }
-          }),
-          // The agent enforces the timeout; this guard only covers a relay that never answers.
-          Effect.timeoutFail({
-            duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
-            onTimeout: () => new ExitWith({ code: ExitCode.timeout })
-          })
+        Effect.flatMap(exactEnough(client, host), (machine) =>
+          client
+            .exec(
+              { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
+              stdin
+            )
+            .pipe(
+              Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
+                switch (event._tag) {
+                  case "Started":
+                    return Effect.succeed({
+                      ...acc,
+                      machine: { id: event.machine.id, hostname: event.machine.hostname }
+                    })
+                  case "Stdout":
+                    return Effect.as(
+                      g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
+                      acc
+                    )
+                  case "Stderr":
+                    return Effect.as(
+                      g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
+                      acc
+                    )
+                  case "Exit":
+                    return Effect.succeed({ ...acc, exit: event })
+                }
+              }),
+              // The agent enforces the timeout; this guard only covers a relay that never answers.
+              Effect.timeoutFail({
+                duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
+                onTimeout: () => new ExitWith({ code: ExitCode.timeout })
+              })
+            )
         )
       )
       const e = seen.exit
