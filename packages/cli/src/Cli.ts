@@ -41,11 +41,15 @@ const connect = connectBase.pipe(
           "--online",
           "--session",
           "--list-sessions",
+          "--detach-keys",
           ...UnknownFlag.globalFlags
         ])
       if (Option.isSome(args.host)) {
         if (args.listSessions) return yield* sessions.list(g, args.host.value)
-        return yield* attach.attach(g, args.host.value, Option.getOrUndefined(args.session))
+        return yield* attach.attach(g, args.host.value, {
+          sessionId: Option.getOrUndefined(args.session),
+          detachKeys: Option.getOrUndefined(args.detachKeys)
+        })
       }
       if (g.interactive && (yield* Stdio).interactive) return yield* picker.pickAndAttach(g)
       return yield* new CliError({

@@ -26,14 +26,17 @@ Start here:
   cmdop up                                   then, in another terminal:
   cmdop connect --list
   cmdop connect exec <host> -- uptime
-  cmdop connect <host>                       an interactive shell (Ctrl-D detaches)
+  cmdop connect <host>                       an interactive shell (~. detaches)
 
 "cmdop <command> --help" shows each command; "--version" prints the version.`,
 
   connect: `cmdop connect — reach machines through the relay
 
 Usage:
-  cmdop connect <host> [--session ID]        interactive shell (Ctrl-D detaches; the session keeps running)
+  cmdop connect <host> [--session ID] [--detach-keys ctrl-p,ctrl-q]
+                                             interactive shell; ~. at the start of a line detaches (the session
+                                             keeps running), ~? lists escapes, ~~ types a tilde; Ctrl-D is the
+                                             remote shell's. With stdin not a terminal: the login shell, no PTY
   cmdop connect                              in a terminal: pick a machine (fuzzy, online first)
   cmdop connect <host> --list-sessions       interactive sessions running on <host>
   cmdop connect --list [--online] [--json]   the machines of the workspace
@@ -44,7 +47,11 @@ Usage:
   cmdop connect key get | key set <key> | key clear   the workspace's API key
   cmdop connect whoami [--json]                       which credential a call would use
 
-<host> is a hostname, a display name, a machine id, or a unique part of one.
+<host> is a hostname, a display name, a machine id, or a unique part of one (2+ characters); exec needs the
+exact name, a prefix of it or the id.
+exec: the CLI's flags go before <host>; every word after it (or after --) is the remote command's, untouched,
+as with ssh. Several words run as an argv without a shell; one word with spaces or shell syntax
+('echo $HOME') runs through the remote user's shell; --shell joins the words and always uses it.
 Exit codes: the remote command's own (a signal n is 128+n), 124 on timeout, 2 for usage errors, 255 when
 cmdop itself fails (unknown machine, offline, relay unreachable, bad key).
 

@@ -105,4 +105,29 @@ describe("exec passes the remote command through untouched", () => {
         }),
       60_000
     )
+
+  for (const [worldName, makeWorld] of worlds)
+    it.scopedLive(
+      `connect vm with stdin not a terminal runs the login shell without a PTY, ${worldName}`,
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          yield* w.agent(key, "vm")
+
+          // $ echo 'echo hi from $0; exit 3' | cmdop connect vm
+          const piped = yield* w.cli(key, ["vm"], "echo piped-$((20+1)); exit 3\n")
+          assert.strictEqual(piped.stdout, "piped-21\n")
+          assert.strictEqual(piped.code, 3)
+          assert.notInclude(piped.stderr, "keeps running")
+
+          // $ cmdop connect vm </dev/null: the shell reads EOF and ends; no orphan session is left.
+          const empty = yield* w.cli(key, ["vm"], "")
+          assert.strictEqual(empty.code, 0, empty.stderr)
+          assert.notInclude(empty.stderr, "keeps running")
+          const sessions = yield* w.cli(key, ["vm", "--list-sessions", "--json"])
+          assert.deepStrictEqual(JSON.parse(sessions.stdout).sessions, [])
+        }),
+      60_000
+    )
 })

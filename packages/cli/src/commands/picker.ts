@@ -182,5 +182,5 @@ export const pickAndAttach = (g: GlobalOptions.Globals) =>
     if (chosen === undefined) return yield* new CliError({ message: "cancelled", exitCode: 130 })
     if ((yield* orCancelled(confirmPrompt(`connect to ${describe(chosen, now)}?`))) !== true)
       return yield* new CliError({ message: "cancelled", exitCode: 130 })
-    return yield* attach.attach(g, chosen.id, undefined)
+    return yield* attach.attach(g, chosen.id)
   })
