@@ -14,6 +14,9 @@ import * as Help from "./Help.js"
 import * as UnknownFlag from "./UnknownFlag.js"
 import * as GlobalOptions from "./GlobalOptions.js"
 import * as RemoteArgv from "./RemoteArgv.js"
+import * as Completion from "./Completion.js"
+import * as Messages from "./Messages.js"
+import * as Usage from "./Usage.js"
 import { Stdio } from "./Stdio.js"
 import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
@@ -102,8 +105,13 @@ const userMessage = (error: unknown): string | undefined => {
 export const main = (argv: ReadonlyArray<string>) => {
   // The remote command of `exec` is the remote's, never ours: taken out before anything parses flags.
   const { cli, remote } = RemoteArgv.split(argv.slice(2))
+  if (cli.length === 1 && ["--version", "-v", "version"].includes(cli[0]!))
+    return Effect.as(Console.log(`cmdop ${VERSION}`), ExitCode.ok as number)
   const overview = Help.overviewFor(cli)
   if (overview !== undefined) return Effect.as(Console.log(overview), ExitCode.ok as number)
+  if (cli[0] === "completion" || cli[0] === Completion.COMPLETE) return Completion.run(cli)
+  const misuse = Usage.check(cli)
+  if (misuse !== undefined) return Effect.as(Console.error(`cmdop: ${misuse.message}`), ExitCode.usage as number)
   return run([...argv.slice(0, 2), ...cli]).pipe(
     Effect.locally(RemoteArgv.current, remote),
     Effect.as(ExitCode.ok as number),
@@ -113,9 +121,9 @@ export const main = (argv: ReadonlyArray<string>) => {
         // @effect/cli has printed what is wrong; say where the usage is.
         return Effect.as(Console.error(`cmdop: see "${usagePath(cli)} --help"`), ExitCode.usage as number)
       if (error instanceof CliError)
-        return Effect.as(Console.error(`cmdop: ${error.message}`), error.exitCode ?? ExitCode.failure)
-      const message = userMessage(error)
-      return Effect.as(Console.error(`cmdop: ${message ?? String(error)}`), ExitCode.failure as number)
+        return Effect.as(Console.error(`cmdop: ${Messages.forUser(error.message)}`), error.exitCode ?? ExitCode.failure)
+      const message = Messages.forUser(userMessage(error) ?? String(error)) + Messages.hintFor(error, cli)
+      return Effect.as(Console.error(`cmdop: ${message}`), ExitCode.failure as number)
     }),
     Effect.catchAllCause((cause) =>
       Effect.as(

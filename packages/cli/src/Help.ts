@@ -4,6 +4,9 @@
  * group is for; leaf commands keep the generated help, which lists their own flags well.
  */
 
+import * as Table from "./CommandTable.js"
+import * as Usage from "./Usage.js"
+
 const GLOBALS = `Flags for every connect subcommand (before or after its name):
   -k, --api-key KEY     credential for this call only (also: CMDOP_API_KEY)
   -s, --server ADDR     relay host:port, or https://host[:port] for TLS (also: CMDOP_SERVER)
@@ -73,7 +76,7 @@ ${GLOBALS}`,
 Usage:
   cmdop connect key get                 the key, masked
   cmdop connect key set <key>           store it (with --workspace NAME: that workspace, created if missing)
-  cmdop connect key clear               remove it; later calls fall through to CMDOP_API_KEY or cmdop login
+  cmdop connect key clear               remove it; later calls fall through to CMDOP_API_KEY
 
 ${GLOBALS}`,
 
@@ -115,9 +118,36 @@ Admin commands act on the store directly: --data-dir (default ~/.cmdop/relay) or
 }
 pages["connect ws"] = pages["connect workspace"]!
 
+/** The help page of a command, from the command table: what it does, usage, its flags, notes. Plain text. */
+export const page = (path: ReadonlyArray<string>, node: Table.Node): string => {
+  const name = ["cmdop", ...path].join(" ")
+  const own = (node.flags ?? []).filter((f) => !Table.GLOBAL_FLAGS.includes(f))
+  const hasGlobals = (node.flags ?? []).some((f) => Table.GLOBAL_FLAGS.includes(f))
+  const args = (node.args ?? []).map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`)).join(" ")
+  const usage = node.usage?.map((u) => `  cmdop ${u}`) ?? [
+    `  ${name}${node.flags?.length ? " [flags]" : ""}${args ? ` ${args}` : ""}`
+  ]
+  const subs = (node.subcommands ?? []).map((c) => `  ${c.name.padEnd(12)}${c.help}`)
+  const flagLine = (f: Table.Flag) => {
+    const left = `${f.alias ? `${f.alias}, ` : "    "}${f.name}${f.value ? ` ${f.value}` : ""}`
+    return `  ${left.padEnd(24)}${f.help}`
+  }
+  return [
+    `${name} — ${node.help}`,
+    "",
+    "Usage:",
+    ...usage,
+    ...(subs.length ? ["", "Commands:", ...subs] : []),
+    ...(own.length ? ["", "Flags:", ...own.map(flagLine)] : []),
+    ...(node.notes?.length ? ["", ...node.notes] : []),
+    ...(hasGlobals ? ["", GLOBALS] : [])
+  ].join("\n")
+}
+
 /**
- * The overview for `argv` when it asks for the help of a command group, else undefined. `argv` is without
- * `node` and the script.
+ * The help page for `argv` when it asks for help (`--help`, `-h`, `help …`, or nothing at all), else undefined:
+ * a curated overview for command groups, a page from the command table for the others. `argv` is without `node`
+ * and the script, and without any remote command.
  */
 export const overviewFor = (all: ReadonlyArray<string>): string | undefined => {
   // Whatever follows "--" belongs to a remote command, never to us.
@@ -125,6 +155,7 @@ export const overviewFor = (all: ReadonlyArray<string>): string | undefined => {
   const argv = end === -1 ? all : all.slice(0, end)
   const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || argv[0] === "help"
   if (!wantsHelp) return undefined
+  const { node, path } = Usage.locate(argv.filter((a) => a !== "help"))
   const words = argv.filter((a) => !a.startsWith("-") && a !== "help")
-  return pages[words.join(" ")]
+  return pages[words.join(" ")] ?? pages[path.join(" ")] ?? page(path, node)
 }
