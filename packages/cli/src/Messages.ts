@@ -17,9 +17,27 @@ const shortShape = (message: string): string => {
   return `${m[1]} does not have the expected shape (line 1): expected an object {"active": "<name>", "workspaces": [{"name": …, "api_key": …, "server": …}]}, found ${actual}${m[3]}`
 }
 
-/** `message` as one line: no Schema dumps, no advice to run commands that do not exist. */
+/** A TLS handshake with a plaintext server (`https://` against a relay without TLS, or any non-TLS port). */
+const NOT_TLS = /^relay (\S+) is unreachable: [\s\S]*(wrong version number|SSL routines|packet length too long)[\s\S]*$/
+
+/** Transport details a user cannot act on: OpenSSL's error stack, grpc-js's resolution notes, stray newlines. */
+const transport = (message: string): string => {
+  const tls = NOT_TLS.exec(message)
+  if (tls !== null)
+    return `relay ${tls[1]} does not answer TLS: it is a plaintext port (drop "https://" from --server), or not a relay's gRPC port at all (the relay's default is 50051; its HTTP port is for browsers)`
+  const http = /^relay (\S+) is unreachable: [\s\S]*Protocol error/.exec(message)
+  if (http !== null)
+    return `relay ${http[1]} answered, but not as a relay's gRPC port (is it the HTTP port? the gRPC port is 50051 unless set): check --server`
+  return message
+    .replace(/\s*Resolution note: [^;]*;/g, ";")
+    .replace(/\.\s*;/g, ";")
+    .replace(/\s*\n\s*/g, " ")
+    .trim()
+}
+
+/** `message` as one line: no Schema dumps, no transport dumps, no advice to run commands that do not exist. */
 export const forUser = (raw: string): string => {
-  const message = shortShape(raw)
+  const message = transport(shortShape(raw))
   return LOGIN_EXISTS
     ? message
     : message

@@ -52,7 +52,8 @@ for (const [worldName, makeWorld] of worlds)
             "hostname",
             "machine_id",
             "stderr",
-            "stdout"
+            "stdout",
+            "timed_out"
           ])
           assert.strictEqual(parsed.stdout, "a b")
           assert.strictEqual(parsed.hostname, "web-beta")

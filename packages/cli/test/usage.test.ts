@@ -7,7 +7,7 @@ import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import { binPath, cli, spawnCli } from "./support.js"
-import { memory } from "./World.js"
+import { live, memory, worlds } from "./World.js"
 
 const KEY = "ck_live_AAAAaaaa1111bbbb2222cccc3333dddd"
 
@@ -194,6 +194,65 @@ describe("shell completions", () => {
         { encoding: "utf8", env: { PATH: `${bin}:${process.env.PATH}`, HOME: home, CMDOP_SERVER: "127.0.0.1:1" } }
       )
       assert.strictEqual(out, "list\n")
+    })
+  )
+})
+
+for (const [worldName, makeWorld] of worlds)
+  describe(`what the output says, ${worldName}`, () => {
+    it.scopedLive(
+      "exec --json carries timed_out and error; --ttl rounding is said; share shows the guest's command line",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          yield* w.agent(key, "vm")
+
+          const slow = yield* w.cli(key, ["exec", "vm", "--json", "--timeout", "1s", "--", "sleep", "30"])
+          assert.strictEqual(slow.code, 124)
+          assert.strictEqual(JSON.parse(slow.stdout).timed_out, true)
+
+          const missing = yield* w.cli(key, ["exec", "nope", "--json", "--", "true"])
+          assert.strictEqual(missing.code, 255)
+          const failed = JSON.parse(missing.stdout)
+          assert.strictEqual(failed.exit_code, 255)
+          assert.strictEqual(failed.timed_out, false)
+          assert.include(failed.error, 'machine "nope" not found')
+          assert.deepStrictEqual(failed.command, ["true"])
+          assert.include(missing.stderr, 'machine "nope" not found')
+
+          const rounded = yield* w.cli(key, ["share", "vm", "--ttl", "90m"])
+          assert.strictEqual(rounded.code, 0, rounded.stderr)
+          assert.include(rounded.stderr, "note: --ttl 90m rounds up to whole hours: the link lives 2h")
+          assert.match(
+            rounded.stdout,
+            new RegExp(
+              `guest CLI: cmdop connect --api-key eyJ\\S+ --server ${w.server.replace(/\./g, "\\.")} exec vm -- uptime`
+            )
+          )
+          const exact = yield* w.cli(key, ["share", "vm", "--ttl", "2h"])
+          assert.notInclude(exact.stderr, "rounds up")
+        }),
+      60_000
+    )
+  })
+
+describe("a bad --server", () => {
+  it.scopedLive("TLS against a plaintext relay, or the HTTP port: one line with a hint, no dump", () =>
+    Effect.gen(function* () {
+      const w = yield* live
+      const key = yield* w.create("acme")
+      for (const server of [`https://127.0.0.1:${w.grpcPort}`, `127.0.0.1:${w.httpPort}`]) {
+        const r = yield* w.cli(key, ["--list", "--server", server])
+        assert.strictEqual(r.code, 255, server)
+        assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+        assert.match(
+          r.stderr,
+          /^cmdop: relay 127\.0\.0\.1:\d+ (does not answer TLS|answered, but not as a relay's gRPC port).*--server/,
+          r.stderr
+        )
+        assert.notMatch(r.stderr, /OPENSSL|DeprecationWarning|Resolution note|at \S+:\d+:\d+/, r.stderr)
+      }
     })
   )
 })
