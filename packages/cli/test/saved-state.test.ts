@@ -18,6 +18,23 @@ const storeFile = (home: string) => path.join(home, ".cmdop", "ssh_workspaces.js
 const readStore = (home: string) => JSON.parse(fs.readFileSync(storeFile(home), "utf8"))
 
 describe("saved state", () => {
+  // First in the file: the memory world checks that nothing opened a socket while it ran, and the other tests
+  // here dial an offline address.
+  it.scopedLive("key set: whether the relay accepts the key, said right away", () =>
+    Effect.gen(function* () {
+      const w = yield* memory
+      const key = yield* w.create("acme")
+      const good = yield* w.cli(key, ["key", "set", key, "--workspace", "acme"])
+      assert.strictEqual(good.code, 0, good.stderr)
+      assert.include(good.stderr, "the relay at in-process accepts it (workspace acme)")
+      const wrong = yield* w.cli(key, ["key", "set", KEY_A, "--workspace", "other"])
+      assert.strictEqual(wrong.code, 0)
+      assert.include(wrong.stderr, "warning: the relay does not accept this key")
+      const json = JSON.parse((yield* w.cli(key, ["key", "set", key, "--workspace", "acme", "--json"])).stdout)
+      assert.strictEqual(json.relay_accepts, true)
+    })
+  )
+
   it.scopedLive("key set --workspace --server saves both; workspace set and add --force change a workspace", () =>
     Effect.gen(function* () {
       const home = yield* TempHome.make()
@@ -70,21 +87,6 @@ describe("saved state", () => {
       )
       assert.notInclude(bad.stderr, "badkey")
       assert.isFalse(fs.existsSync(storeFile(home)))
-    })
-  )
-
-  it.scopedLive("key set: whether the relay accepts the key, said right away", () =>
-    Effect.gen(function* () {
-      const w = yield* memory
-      const key = yield* w.create("acme")
-      const good = yield* w.cli(key, ["key", "set", key, "--workspace", "acme"])
-      assert.strictEqual(good.code, 0, good.stderr)
-      assert.include(good.stderr, "the relay at in-process accepts it (workspace acme)")
-      const wrong = yield* w.cli(key, ["key", "set", KEY_A, "--workspace", "other"])
-      assert.strictEqual(wrong.code, 0)
-      assert.include(wrong.stderr, "warning: the relay does not accept this key")
-      const json = JSON.parse((yield* w.cli(key, ["key", "set", key, "--workspace", "acme", "--json"])).stdout)
-      assert.strictEqual(json.relay_accepts, true)
     })
   )
 
