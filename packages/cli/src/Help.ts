@@ -24,6 +24,7 @@ Commands:
   agent     this machine's agent: register, start, stop, status
   relay     run a relay and administer its workspaces and keys (on the relay host)
   up        a relay, a "local" workspace and this machine's agent, all here, in one command
+  completion  a shell completion script: cmdop completion bash|zsh|fish (commands, flags, machine names)
 
 Start here:
   cmdop up                                   then, in another terminal:
@@ -31,7 +32,7 @@ Start here:
   cmdop connect exec <host> -- uptime
   cmdop connect <host>                       an interactive shell (~. detaches)
 
-"cmdop <command> --help" shows each command; "--version" prints the version.`,
+"cmdop <command> --help" shows each command; "cmdop --version" (or -v, version) prints the version.`,
 
   connect: `cmdop connect — reach machines through the relay
 
@@ -66,7 +67,8 @@ Usage:
   cmdop connect workspace                         print the active workspace
   cmdop connect workspace list                    all stored workspaces; * marks the active one
   cmdop connect workspace use <name>              make <name> active (an unknown name changes nothing)
-  cmdop connect workspace add <name> [--api-key K] [--server S]
+  cmdop connect workspace add <name> [--api-key K] [--server S] [--force]   --force changes an existing one
+  cmdop connect workspace set <name> [--api-key K] [--server S]             change a stored workspace
   cmdop connect workspace remove <name>           local only; never touches the relay
 
 ${GLOBALS}`,
@@ -75,7 +77,9 @@ ${GLOBALS}`,
 
 Usage:
   cmdop connect key get                 the key, masked
-  cmdop connect key set <key>           store it (with --workspace NAME: that workspace, created if missing)
+  cmdop connect key set <key>           store it (with --workspace NAME: that workspace, created if missing;
+                                        with --server S: its relay too); checks the key's format and asks
+                                        the relay whether it accepts it (offline: says so, stores it anyway)
   cmdop connect key clear               remove it; later calls fall through to CMDOP_API_KEY
 
 ${GLOBALS}`,

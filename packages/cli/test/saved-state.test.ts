@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { cli } from "./support.js"
-import { memory } from "./World.js"
+import * as Processes from "@cmdop/testkit/Processes"
+import { live, memory } from "./World.js"
 
 const KEY_A = "ck_live_AAAAaaaa1111bbbb2222cccc3333dddd"
 const KEY_B = "ck_test_BBBBbbbb4444cccc5555dddd6666eeee"
@@ -112,5 +113,34 @@ describe("saved state", () => {
       )
       assert.notInclude(list.stderr, "ReadonlyArray")
     })
+  )
+})
+
+describe("the agent follows the active workspace", () => {
+  it.scopedLive(
+    "key set, ws use and ws remove on a machine running an agent say what happens to it",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme")
+        const spare = yield* w.create("spare")
+        const home = yield* TempHome.make("cmdop-follow-")
+        const run = (args: ReadonlyArray<string>) => Processes.run(home, args)
+        assert.strictEqual((yield* run(["connect", "key", "set", key, "--workspace", "acme", "-s", w.server])).code, 0)
+        assert.strictEqual((yield* run(["agent", "register"])).code, 0)
+        yield* Processes.daemon(home, ["agent", "start", "--foreground"], /connected to relay/)
+
+        const again = yield* run(["connect", "key", "set", key])
+        assert.match(
+          again.stderr,
+          /the agent on this machine \(pid \d+\) follows the active workspace: it will re-register under workspace acme with this key/
+        )
+        assert.strictEqual((yield* run(["connect", "ws", "add", "spare", "-k", spare, "-s", w.server])).code, 0)
+        const removed = yield* run(["connect", "ws", "remove", "acme"])
+        assert.match(removed.stderr, /warning: the agent on this machine \(pid \d+\) runs under workspace acme/)
+        const used = yield* run(["connect", "ws", "use", "spare"])
+        assert.match(used.stderr, /it will re-register under workspace spare \(it runs under acme now\)/)
+      }),
+    60_000
   )
 })
