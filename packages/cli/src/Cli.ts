@@ -54,7 +54,8 @@ const connect = connectBase.pipe(
           detachKeys: Option.getOrUndefined(args.detachKeys)
         })
       }
-      if (g.interactive && (yield* Stdio).interactive) return yield* picker.pickAndAttach(g)
+      if (g.interactive && (yield* Stdio).interactive)
+        return yield* picker.pickAndAttach(g, { detachKeys: Option.getOrUndefined(args.detachKeys) })
       return yield* new CliError({
         message:
           'no host given: cmdop connect <host> (the machine picker needs a terminal and no --json/-q); see "cmdop connect --help"',

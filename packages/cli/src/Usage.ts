@@ -81,7 +81,12 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
           typo !== undefined ? ` (did you mean "${where()} ${nearest(typo, names)}"?)` : ""
         } — use one of ${names.join(", ")}${helpHint()}`
       )
-    return usage(`unexpected argument "${a}" for ${level()}${helpHint()}`)
+    // ssh's `ssh host cmd`: here a command runs with exec.
+    const execHint =
+      node.name === "connect" && positionals.length === 1
+        ? `; to run a command: cmdop connect exec ${positionals[0]} -- ${a} …`
+        : ""
+    return usage(`unexpected argument "${a}" for ${level()}${execHint}${helpHint()}`)
   }
   return undefined
 }

@@ -44,6 +44,10 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         ],
         [["connect", "--wizard"], 'cmdop: unknown option --wizard for connect; see "cmdop connect --help"\n'],
         [
+          ["connect", "vm", "uptime"],
+          'cmdop: unexpected argument "uptime" for connect; to run a command: cmdop connect exec vm -- uptime …; see "cmdop connect --help"\n'
+        ],
+        [
           ["relay", "workspace", "craete", "x"],
           'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create; see "cmdop relay workspace --help"\n'
         ]
