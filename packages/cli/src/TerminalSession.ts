@@ -15,7 +15,7 @@ import * as TerminalReplies from "./TerminalReplies.js"
 export interface Keys {
   /** Keystrokes to forward (without escapes and detach keys). Ends when the user detaches or stdin closes. */
   readonly input: Stream.Stream<Uint8Array>
-  /** Completes with "detach" (Ctrl-D) or "eof" (stdin closed). */
+  /** Completes with "detach" (`~.` or the detach keys) or "eof" (stdin closed). */
   readonly ended: Effect.Effect<"detach" | "eof">
 }
 

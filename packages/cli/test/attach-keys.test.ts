@@ -128,4 +128,28 @@ describe("losing the agent under an attached shell (tmux)", () => {
       }),
     90_000
   )
+
+  it.scopedLive(
+    "~. while the relay is down tells the truth: the session may still be running",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "vm")
+        const t = yield* terminal("r2", connect("vm"), terminalEnv(w, key))
+        yield* waitFor(t.screen, /attached to vm/, "the attach")
+        t.send("echo up-$((2+2))", "Enter")
+        yield* waitFor(t.screen, /^up-4\s*$/m, "the shell")
+        yield* w.relay.stop("SIGKILL")
+        yield* waitFor(t.screen, /connection lost; reconnecting… \(~\. detaches\)/, "the reconnect line")
+        t.type("~.")
+        const screen = yield* waitFor(t.screen, /detached while the connection was down/, "the detach")
+        assert.match(
+          screen,
+          /session [0-9a-f-]{36} may still be running — try: cmdop connect vm --session [0-9a-f-]{36}/
+        )
+        assert.notMatch(screen, /keeps running/)
+      }),
+    60_000
+  )
 })
