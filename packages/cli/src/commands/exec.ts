@@ -1,5 +1,6 @@
 /**
- * `cmdop connect exec <host> [--timeout 30s] [--json] -- <cmd…>`: one command on one machine, no PTY. stdout and
+ * `cmdop connect exec [flags] <host> [--] <cmd…>`: one command on one machine, no PTY. The command is every word
+ * after the host, untouched (`RemoteArgv` takes it out of argv before parsing). stdout and
  * stderr stream separately as they arrive; stdin is forwarded when it is not a terminal; the remote exit code is
  * passed through (a signal n becomes 128+n), a timeout exits 124, the CLI's own failures 255.
  */
@@ -50,7 +51,9 @@ export const execCommand = Command.make(
       Options.withDefault("30s")
     ),
     shell: Options.boolean("shell").pipe(Options.withDescription("run the command through the remote user's shell")),
-    host: Args.text({ name: "host" }).pipe(Args.withDescription("machine: hostname, name, id, or a unique part of one"))
+    host: Args.text({ name: "host" }).pipe(
+      Args.withDescription("machine: exact hostname or name, a prefix of one, or its id")
+    )
   },
   ({ host, shell, timeout, ...own }) =>
     Effect.flatMap(globals(own), (g) =>
