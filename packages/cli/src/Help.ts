@@ -1,7 +1,8 @@
 /**
- * The overview help of the command groups (`cmdop`, `cmdop connect`, `… workspace`, `… key`, `… share`, `agent`,
- * `relay`). @effect/cli's generated help repeats every global flag on every line of a group, which hides what a
- * group is for; leaf commands keep the generated help, which lists their own flags well.
+ * Every `--help` page, as plain text: curated overviews of the command groups (`cmdop`, `cmdop connect`,
+ * `… workspace`, `… key`, `… share`, `agent`, `relay`), and for every other command a page built from the command
+ * table (what it does, usage, its own flags, notes, the global flags). @effect/cli's generated help is never shown:
+ * it colours piped output, prints a `$ exec` usage line, placeholder descriptions and its `--wizard` option.
  */
 
 import * as Table from "./CommandTable.js"
