@@ -24,8 +24,12 @@ describe("keys in an attached shell (tmux)", () => {
         yield* waitFor(t.screen, /attached to vm, session .* detach with ~\. at the start of a line/, "the attach")
 
         // $ cat > /tmp/…/f  ⏎  hello from cat ⏎  Ctrl-D
-        t.send('cd "$(mktemp -d)" && cat > f', "Enter")
+        // Typed only once cat reads the terminal (keys typed ahead while the shell's line editor has the terminal
+        // in raw mode would reach cat as plain bytes).
+        t.send('cd "$(mktemp -d)" && echo cat-$((5*5)) && cat > f', "Enter")
+        yield* waitFor(t.screen, /^cat-25\s*$/m, "cat started")
         t.send("hello from cat", "Enter")
+        yield* waitFor(t.screen, /^hello from cat\s*$/m, "the line typed into cat")
         t.send("C-d")
         t.send("echo cat-ended-$((3*3)); cat f | wc -l", "Enter")
         const afterCat = yield* waitFor(t.screen, /^cat-ended-9\s*\n\s*1\s*$/m, "cat ended and the file written")
