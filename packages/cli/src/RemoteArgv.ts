@@ -1,9 +1,10 @@
 /**
  * The words of `cmdop connect exec` that belong to the remote command, taken out of argv before @effect/cli sees
- * it, as ssh does: everything after the host (or after `--`) goes to the remote command untouched — `-k`, `-h`,
- * `--help`, `--version`, `--wizard` and further `--` included. The CLI's own flags come before the host; exec's
- * own flags written right after the host (`exec vm --json -- cmd`) are still the CLI's, since no program name
- * starts with "-"; an unknown flag there is a usage error, not a command.
+ * it, as ssh does: from the command's first word (or after `--`) on, everything goes to the remote command
+ * untouched — `-k`, `-h`, `--help`, `--version`, `--wizard` and further `--` included. The CLI's own flags come
+ * before the host; exec's own flags written right after the host, before any command word (`exec vm --json -- cmd`,
+ * `exec vm --help`), are still the CLI's, since no program name starts with "-"; an unknown flag there is a usage
+ * error, not a command.
  *
  * One argument with spaces or shell syntax (`exec vm -- 'echo $HOME'`) runs through the remote user's shell, as
  * ssh does; several arguments run as an argv, without a shell, unless `--shell` is given.
@@ -22,7 +23,7 @@ export const current: FiberRef.FiberRef<Remote> = FiberRef.unsafeMake<Remote>({ 
 /** Flags of `connect` and `exec` that take a value (as the next word unless written `--flag=value`). */
 const VALUED = new Set(["-k", "--api-key", "-s", "--server", "--workspace", "--session", "--timeout"])
 /** Flags `exec` takes after the host (the older form `exec vm --json -- cmd`). */
-const EXEC_FLAGS = new Set([...VALUED, "--json", "-q", "--no-interactive", "--shell"])
+const EXEC_FLAGS = new Set([...VALUED, "--json", "-q", "--no-interactive", "--shell", "--help", "-h"])
 
 /** Index just past the flags starting at `i` (a valued flag takes its value along). Stops at `--` or a word. */
 const skipFlags = (args: ReadonlyArray<string>, i: number, known?: ReadonlySet<string>): number => {

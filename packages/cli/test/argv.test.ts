@@ -99,6 +99,11 @@ describe("exec passes the remote command through untouched", () => {
           assert.strictEqual(shell.code, 0, shell.stderr)
           assert.match(shell.stdout, /^\/\S*\n$/)
 
+          // $ cmdop connect exec vm --help     (right after the host, before any command word: exec's help)
+          const help = yield* w.cli(key, ["exec", "vm", "--help"])
+          assert.strictEqual(help.code, 0)
+          assert.match(help.stdout, /^cmdop connect exec — /)
+
           // $ cmdop connect exec vm --json -- printf x     (exec's own flags right after the host stay the CLI's)
           const json = yield* w.cli(key, ["exec", "vm", "--json", "--", "printf", "x"])
           assert.strictEqual(JSON.parse(json.stdout).stdout, "x")
