@@ -7,7 +7,17 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Output from "./Output.js"
 
-const running = Effect.gen(function* () {
+/** The agent running on this machine and the workspace it runs under. */
+export interface Running {
+  readonly pid: number
+  readonly workspace: string
+}
+
+/**
+ * The agent running on this machine, if any. Taken before a change: the agent watches the store and may already
+ * have followed by the time the change is reported.
+ */
+export const snapshot = Effect.gen(function* () {
   const agent = yield* Effect.promise(() => import("./LocalAgent.js"))
   const pid = yield* agent.runningPid
   if (Option.isNone(pid)) return undefined
@@ -17,24 +27,20 @@ const running = Effect.gen(function* () {
     onSome: (s) => ("workspace" in s ? s.workspace : "")
   })
   return { pid: pid.value, workspace }
-}).pipe(Effect.orElseSucceed(() => undefined))
+}).pipe(Effect.orElseSucceed((): Running | undefined => undefined))
 
-/** After the active workspace (or its key) changed to `workspace`. */
-export const activeChanged = (workspace: string) =>
-  Effect.flatMap(running, (agent) =>
-    agent === undefined || agent.workspace === ""
-      ? Effect.void
-      : Output.notice(
-          `cmdop: the agent on this machine (pid ${agent.pid}) follows the active workspace: it will re-register under workspace ${workspace}${agent.workspace === workspace ? " with this key" : ` (it runs under ${agent.workspace} now)`}`
-        )
-  )
+/** After the active workspace (or its key) changed to `workspace`; `agent` as it was before the change. */
+export const activeChanged = (agent: Running | undefined, workspace: string) =>
+  agent === undefined || agent.workspace === ""
+    ? Effect.void
+    : Output.notice(
+        `cmdop: the agent on this machine (pid ${agent.pid}) follows the active workspace: it will re-register under workspace ${workspace}${agent.workspace === workspace ? " with this key" : ` (it runs under ${agent.workspace} now)`}`
+      )
 
-/** After `workspace` was removed from the store. */
-export const removed = (workspace: string) =>
-  Effect.flatMap(running, (agent) =>
-    agent === undefined || agent.workspace !== workspace
-      ? Effect.void
-      : Output.notice(
-          `cmdop: warning: the agent on this machine (pid ${agent.pid}) runs under workspace ${workspace}; without it the agent has no credential and goes offline when it next reconnects — "cmdop connect workspace use <name>" gives it another, "cmdop agent stop" stops it`
-        )
-  )
+/** After `workspace` was removed from the store; `agent` as it was before the change. */
+export const removed = (agent: Running | undefined, workspace: string) =>
+  agent === undefined || agent.workspace !== workspace
+    ? Effect.void
+    : Output.notice(
+        `cmdop: warning: the agent on this machine (pid ${agent.pid}) runs under workspace ${workspace}; without it the agent has no credential and goes offline when it next reconnects — "cmdop connect workspace use <name>" gives it another, "cmdop agent stop" stops it`
+      )

@@ -4,6 +4,7 @@
  * relay, a corrupt store does not block a call that names its key and relay, and decode errors are one line.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
@@ -136,10 +137,23 @@ describe("the agent follows the active workspace", () => {
           /the agent on this machine \(pid \d+\) follows the active workspace: it will re-register under workspace acme with this key/
         )
         assert.strictEqual((yield* run(["connect", "ws", "add", "spare", "-k", spare, "-s", w.server])).code, 0)
-        const removed = yield* run(["connect", "ws", "remove", "acme"])
-        assert.match(removed.stderr, /warning: the agent on this machine \(pid \d+\) runs under workspace acme/)
         const used = yield* run(["connect", "ws", "use", "spare"])
-        assert.match(used.stderr, /it will re-register under workspace spare \(it runs under acme now\)/)
+        assert.match(
+          used.stderr,
+          /the agent on this machine \(pid \d+\) follows the active workspace: it will re-register under workspace spare \(it runs under acme now\)/
+        )
+        // The agent follows; then removing the workspace it runs under warns.
+        yield* eventually(
+          "the agent under spare",
+          Effect.map(run(["agent", "status", "--json"]), (r) =>
+            JSON.parse(r.stdout).workspace === "spare" && JSON.parse(r.stdout).state === "ONLINE" ? true : undefined
+          ),
+          { timeout: "30 seconds", interval: "200 millis" }
+        )
+        const removed = yield* run(["connect", "ws", "remove", "spare"])
+        assert.match(removed.stderr, /warning: the agent on this machine \(pid \d+\) runs under workspace spare/)
+        const other = yield* run(["connect", "ws", "remove", "acme"])
+        assert.notInclude(other.stderr, "warning")
       }),
     60_000
   )

@@ -63,6 +63,7 @@ const setKey = (own: GlobalOptions.Raw, key: Redacted.Redacted<string>) =>
     const g = yield* globals(own)
     yield* checkFormat(key)
     const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
     const [name, wasActive] = yield* store.update((file) =>
       Effect.gen(function* () {
         const named = g.workspace !== undefined ? yield* parseName(g.workspace) : undefined
@@ -90,7 +91,7 @@ const setKey = (own: GlobalOptions.Raw, key: Redacted.Redacted<string>) =>
       `stored key ${Secret.mask(key)} for workspace ${name}${g.server === undefined ? "" : ` (server ${g.server})`}`
     )
     yield* Output.notice(`cmdop: ${accepted.line}`)
-    if (wasActive) yield* AgentFollows.activeChanged(name)
+    if (wasActive) yield* AgentFollows.activeChanged(agent, name)
   })
 
 const set = Command.make("set", { ...GlobalOptions.options, key: keyArg }, ({ key, ...own }) => setKey(own, key)).pipe(

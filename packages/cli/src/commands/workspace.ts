@@ -81,10 +81,11 @@ const use = Command.make("use", { ...GlobalOptions.options, name: nameArg }, ({ 
   Effect.gen(function* () {
     const g = yield* globals(own)
     const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
     yield* store.update((file) => Effect.map(Workspace.use(file, name), (next) => [undefined, next] as const))
     if (g.json) return yield* Output.json({ active: name })
     yield* Output.line(`active workspace: ${name}`)
-    yield* AgentFollows.activeChanged(name)
+    yield* AgentFollows.activeChanged(agent, name)
   })
 ).pipe(Command.withDescription("make a stored workspace the active one (unknown names change nothing)"))
 
@@ -141,13 +142,14 @@ const set = Command.make("set", { ...GlobalOptions.options, name: nameArg }, ({ 
         exitCode: ExitCode.usage
       })
     const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
     const file = yield* store.update((file) => Effect.map(change(file, name, g), (next) => [next, next] as const))
     const w = Workspace.find(file, name)!
     if (g.json) return yield* Output.json(describe(file, w))
     yield* Output.line(
       `changed workspace ${name}:${g.apiKey ? ` key ${Secret.mask(g.apiKey)}` : ""}${g.server ? ` server ${g.server}` : ""}`
     )
-    if (Workspace.activeName(file) === name) yield* AgentFollows.activeChanged(name)
+    if (Workspace.activeName(file) === name) yield* AgentFollows.activeChanged(agent, name)
   })
 ).pipe(Command.withDescription("change a stored workspace's key (--api-key K) and/or server (--server S)"))
 
@@ -155,6 +157,7 @@ const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg 
   Effect.gen(function* () {
     const g = yield* globals(own)
     const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
     const wasActive = yield* store.update((file) =>
       Effect.map(Workspace.remove(file, name), (next) => [Workspace.activeName(file) === name, next] as const)
     )
@@ -162,7 +165,7 @@ const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg 
     yield* Output.line(`removed workspace ${name} (local only; the relay is not touched)`)
     if (wasActive)
       yield* Output.notice('no workspace is active now; pick one with "cmdop connect workspace use <name>"')
-    yield* AgentFollows.removed(name)
+    yield* AgentFollows.removed(agent, name)
   })
 ).pipe(Command.withDescription("forget a stored workspace (local only; never touches the relay)"))
 
