@@ -5,6 +5,7 @@ import { existsSync } from "node:fs"
 
 const needed = [
   { bin: "/usr/bin/tmux", pkg: "tmux" },
+  { bin: "/usr/bin/vi", pkg: "vim-tiny" },
   { bin: "/usr/bin/chromium", pkg: "chromium" }
 ].filter((d) => !existsSync(d.bin))
 

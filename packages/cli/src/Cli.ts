@@ -13,6 +13,10 @@ import { connectBase } from "./ConnectCommand.js"
 import * as Help from "./Help.js"
 import * as UnknownFlag from "./UnknownFlag.js"
 import * as GlobalOptions from "./GlobalOptions.js"
+import * as RemoteArgv from "./RemoteArgv.js"
+import * as Completion from "./Completion.js"
+import * as Messages from "./Messages.js"
+import * as Usage from "./Usage.js"
 import { Stdio } from "./Stdio.js"
 import * as attach from "./commands/attach.js"
 import { execCommand } from "./commands/exec.js"
@@ -40,13 +44,18 @@ const connect = connectBase.pipe(
           "--online",
           "--session",
           "--list-sessions",
+          "--detach-keys",
           ...UnknownFlag.globalFlags
         ])
       if (Option.isSome(args.host)) {
         if (args.listSessions) return yield* sessions.list(g, args.host.value)
-        return yield* attach.attach(g, args.host.value, Option.getOrUndefined(args.session))
+        return yield* attach.attach(g, args.host.value, {
+          sessionId: Option.getOrUndefined(args.session),
+          detachKeys: Option.getOrUndefined(args.detachKeys)
+        })
       }
-      if (g.interactive && (yield* Stdio).interactive) return yield* picker.pickAndAttach(g)
+      if (g.interactive && (yield* Stdio).interactive)
+        return yield* picker.pickAndAttach(g, { detachKeys: Option.getOrUndefined(args.detachKeys) })
       return yield* new CliError({
         message:
           'no host given: cmdop connect <host> (the machine picker needs a terminal and no --json/-q); see "cmdop connect --help"',
@@ -95,19 +104,27 @@ const userMessage = (error: unknown): string | undefined => {
 
 /** Runs the CLI on `argv` (as in `process.argv`) and returns the exit code. Never fails. */
 export const main = (argv: ReadonlyArray<string>) => {
-  const overview = Help.overviewFor(argv.slice(2))
+  // The remote command of `exec` is the remote's, never ours: taken out before anything parses flags.
+  const { cli, remote } = RemoteArgv.split(argv.slice(2))
+  if (cli.length === 1 && ["--version", "-v", "version"].includes(cli[0]!))
+    return Effect.as(Console.log(`cmdop ${VERSION}`), ExitCode.ok as number)
+  const overview = Help.overviewFor(cli)
   if (overview !== undefined) return Effect.as(Console.log(overview), ExitCode.ok as number)
-  return run(argv).pipe(
+  if (cli[0] === "completion" || cli[0] === Completion.COMPLETE) return Completion.run(cli)
+  const misuse = Usage.check(cli)
+  if (misuse !== undefined) return Effect.as(Console.error(`cmdop: ${misuse.message}`), ExitCode.usage as number)
+  return run([...argv.slice(0, 2), ...cli]).pipe(
+    Effect.locally(RemoteArgv.current, remote),
     Effect.as(ExitCode.ok as number),
     Effect.catchAll((error: unknown) => {
       if (error instanceof ExitWith) return Effect.succeed(error.code)
       if (ValidationError.isValidationError(error))
         // @effect/cli has printed what is wrong; say where the usage is.
-        return Effect.as(Console.error(`cmdop: see "${usagePath(argv.slice(2))} --help"`), ExitCode.usage as number)
+        return Effect.as(Console.error(`cmdop: see "${usagePath(cli)} --help"`), ExitCode.usage as number)
       if (error instanceof CliError)
-        return Effect.as(Console.error(`cmdop: ${error.message}`), error.exitCode ?? ExitCode.failure)
-      const message = userMessage(error)
-      return Effect.as(Console.error(`cmdop: ${message ?? String(error)}`), ExitCode.failure as number)
+        return Effect.as(Console.error(`cmdop: ${Messages.forUser(error.message)}`), error.exitCode ?? ExitCode.failure)
+      const message = Messages.forUser(userMessage(error) ?? String(error)) + Messages.hintFor(error, cli)
+      return Effect.as(Console.error(`cmdop: ${message}`), ExitCode.failure as number)
     }),
     Effect.catchAllCause((cause) =>
       Effect.as(

@@ -16,6 +16,12 @@ export const connectBase = Command.make("connect", {
     Options.withDescription("attach to this existing interactive session instead of opening a new one"),
     Options.optional
   ),
+  detachKeys: Options.text("detach-keys").pipe(
+    Options.withDescription(
+      "keys that detach, docker-style (ctrl-p,ctrl-q; ctrl-d for the old single key); ~. always works"
+    ),
+    Options.optional
+  ),
   listSessions: Options.boolean("list-sessions").pipe(
     Options.withDescription("list the interactive sessions running on <host>")
   ),

@@ -1,8 +1,12 @@
 /**
- * The overview help of the command groups (`cmdop`, `cmdop connect`, `… workspace`, `… key`, `… share`, `agent`,
- * `relay`). @effect/cli's generated help repeats every global flag on every line of a group, which hides what a
- * group is for; leaf commands keep the generated help, which lists their own flags well.
+ * Every `--help` page, as plain text: curated overviews of the command groups (`cmdop`, `cmdop connect`,
+ * `… workspace`, `… key`, `… share`, `agent`, `relay`), and for every other command a page built from the command
+ * table (what it does, usage, its own flags, notes, the global flags). @effect/cli's generated help is never shown:
+ * it colours piped output, prints a `$ exec` usage line, placeholder descriptions and its `--wizard` option.
  */
+
+import * as Table from "./CommandTable.js"
+import * as Usage from "./Usage.js"
 
 const GLOBALS = `Flags for every connect subcommand (before or after its name):
   -k, --api-key KEY     credential for this call only (also: CMDOP_API_KEY)
@@ -21,19 +25,23 @@ Commands:
   agent     this machine's agent: register, start, stop, status
   relay     run a relay and administer its workspaces and keys (on the relay host)
   up        a relay, a "local" workspace and this machine's agent, all here, in one command
+  completion  a shell completion script: cmdop completion bash|zsh|fish (commands, flags, machine names)
 
 Start here:
   cmdop up                                   then, in another terminal:
   cmdop connect --list
   cmdop connect exec <host> -- uptime
-  cmdop connect <host>                       an interactive shell (Ctrl-D detaches)
+  cmdop connect <host>                       an interactive shell (~. detaches)
 
-"cmdop <command> --help" shows each command; "--version" prints the version.`,
+"cmdop <command> --help" shows each command; "cmdop --version" (or -v, version) prints the version.`,
 
   connect: `cmdop connect — reach machines through the relay
 
 Usage:
-  cmdop connect <host> [--session ID]        interactive shell (Ctrl-D detaches; the session keeps running)
+  cmdop connect <host> [--session ID] [--detach-keys ctrl-p,ctrl-q]
+                                             interactive shell; ~. at the start of a line detaches (the session
+                                             keeps running), ~? lists escapes, ~~ types a tilde; Ctrl-D is the
+                                             remote shell's. With stdin not a terminal: the login shell, no PTY
   cmdop connect                              in a terminal: pick a machine (fuzzy, online first)
   cmdop connect <host> --list-sessions       interactive sessions running on <host>
   cmdop connect --list [--online] [--json]   the machines of the workspace
@@ -44,7 +52,11 @@ Usage:
   cmdop connect key get | key set <key> | key clear   the workspace's API key
   cmdop connect whoami [--json]                       which credential a call would use
 
-<host> is a hostname, a display name, a machine id, or a unique part of one.
+<host> is a hostname, a display name, a machine id, or a unique part of one (2+ characters); exec needs the
+exact name, a prefix of it or the id.
+exec: the CLI's flags go before <host>; every word after it (or after --) is the remote command's, untouched,
+as with ssh. Several words run as an argv without a shell; one word with spaces or shell syntax
+('echo $HOME') runs through the remote user's shell; --shell joins the words and always uses it.
 Exit codes: the remote command's own (a signal n is 128+n), 124 on timeout, 2 for usage errors, 255 when
 cmdop itself fails (unknown machine, offline, relay unreachable, bad key).
 
@@ -56,7 +68,8 @@ Usage:
   cmdop connect workspace                         print the active workspace
   cmdop connect workspace list                    all stored workspaces; * marks the active one
   cmdop connect workspace use <name>              make <name> active (an unknown name changes nothing)
-  cmdop connect workspace add <name> [--api-key K] [--server S]
+  cmdop connect workspace add <name> [--api-key K] [--server S] [--force]   --force changes an existing one
+  cmdop connect workspace set <name> [--api-key K] [--server S]             change a stored workspace
   cmdop connect workspace remove <name>           local only; never touches the relay
 
 ${GLOBALS}`,
@@ -65,8 +78,10 @@ ${GLOBALS}`,
 
 Usage:
   cmdop connect key get                 the key, masked
-  cmdop connect key set <key>           store it (with --workspace NAME: that workspace, created if missing)
-  cmdop connect key clear               remove it; later calls fall through to CMDOP_API_KEY or cmdop login
+  cmdop connect key set <key>           store it (with --workspace NAME: that workspace, created if missing;
+                                        with --server S: its relay too); checks the key's format and asks
+                                        the relay whether it accepts it (offline: says so, stores it anyway)
+  cmdop connect key clear               remove it; later calls fall through to CMDOP_API_KEY
 
 ${GLOBALS}`,
 
@@ -108,9 +123,36 @@ Admin commands act on the store directly: --data-dir (default ~/.cmdop/relay) or
 }
 pages["connect ws"] = pages["connect workspace"]!
 
+/** The help page of a command, from the command table: what it does, usage, its flags, notes. Plain text. */
+export const page = (path: ReadonlyArray<string>, node: Table.Node): string => {
+  const name = ["cmdop", ...path].join(" ")
+  const own = (node.flags ?? []).filter((f) => !Table.GLOBAL_FLAGS.includes(f))
+  const hasGlobals = (node.flags ?? []).some((f) => Table.GLOBAL_FLAGS.includes(f))
+  const args = (node.args ?? []).map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`)).join(" ")
+  const usage = node.usage?.map((u) => `  cmdop ${u}`) ?? [
+    `  ${name}${node.flags?.length ? " [flags]" : ""}${args ? ` ${args}` : ""}`
+  ]
+  const subs = (node.subcommands ?? []).map((c) => `  ${c.name.padEnd(12)}${c.help}`)
+  const flagLine = (f: Table.Flag) => {
+    const left = `${f.alias ? `${f.alias}, ` : "    "}${f.name}${f.value ? ` ${f.value}` : ""}`
+    return `  ${left.padEnd(24)}${f.help}`
+  }
+  return [
+    `${name} — ${node.help}`,
+    "",
+    "Usage:",
+    ...usage,
+    ...(subs.length ? ["", "Commands:", ...subs] : []),
+    ...(own.length ? ["", "Flags:", ...own.map(flagLine)] : []),
+    ...(node.notes?.length ? ["", ...node.notes] : []),
+    ...(hasGlobals ? ["", GLOBALS] : [])
+  ].join("\n")
+}
+
 /**
- * The overview for `argv` when it asks for the help of a command group, else undefined. `argv` is without
- * `node` and the script.
+ * The help page for `argv` when it asks for help (`--help`, `-h`, `help …`, or nothing at all), else undefined:
+ * a curated overview for command groups, a page from the command table for the others. `argv` is without `node`
+ * and the script, and without any remote command.
  */
 export const overviewFor = (all: ReadonlyArray<string>): string | undefined => {
   // Whatever follows "--" belongs to a remote command, never to us.
@@ -118,6 +160,7 @@ export const overviewFor = (all: ReadonlyArray<string>): string | undefined => {
   const argv = end === -1 ? all : all.slice(0, end)
   const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || argv[0] === "help"
   if (!wantsHelp) return undefined
+  const { node, path } = Usage.locate(argv.filter((a) => a !== "help"))
   const words = argv.filter((a) => !a.startsWith("-") && a !== "help")
-  return pages[words.join(" ")]
+  return pages[words.join(" ")] ?? pages[path.join(" ")] ?? page(path, node)
 }

@@ -8,13 +8,36 @@ import * as Effect from "effect/Effect"
 import * as GlobalOptions from "./GlobalOptions.js"
 import { RelayConnector } from "./RelayConnector.js"
 
+/**
+ * The credential this call resolves to. With both `--api-key` and `--server` given the call needs no saved state,
+ * so a store file that cannot be read does not stand in its way.
+ */
+export const resolve = (g: GlobalOptions.Globals) =>
+  Effect.flatMap(CredentialResolver, (r) => r.resolve(GlobalOptions.overrides(g))).pipe(
+    Effect.catchIf(
+      (e) =>
+        e._tag === "WorkspaceStoreError" &&
+        g.apiKey !== undefined &&
+        g.server !== undefined &&
+        g.workspace === undefined,
+      () =>
+        Effect.succeed<Resolved>({
+          apiKey: g.apiKey!,
+          source: "flag",
+          workspace: undefined,
+          server: g.server!,
+          serverSource: "flag"
+        })
+    )
+  )
+
 /** Runs `f` with a client for the credential and relay this call resolves to; the client closes after `f`. */
 export const withClient = <A, E, R>(
   g: GlobalOptions.Globals,
   f: (client: RelayClient["Type"], resolved: Resolved) => Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function* () {
-    const resolved = yield* Effect.flatMap(CredentialResolver, (r) => r.resolve(GlobalOptions.overrides(g)))
+    const resolved = yield* resolve(g)
     const connector = yield* RelayConnector
     return yield* Effect.flatMap(RelayClient, (client) => f(client, resolved)).pipe(
       Effect.provide(connector.connect(resolved))

@@ -1,7 +1,7 @@
 /**
  * The local terminal during an attach: raw mode for the life of a scope (always restored: on detach, on errors,
- * on relay loss, on signals), keystrokes as a stream with Ctrl-D (0x04) taken out as the local detach key, and
- * window-size changes (SIGWINCH) as a stream of sizes.
+ * on relay loss, on signals), keystrokes as a stream with the escape sequences and detach keys taken out
+ * (`EscapeKeys`; Ctrl-D is forwarded like any key), and window-size changes (SIGWINCH) as a stream of sizes.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -9,14 +9,13 @@ import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-
-/** The detach key: Ctrl-D. It never reaches the remote shell. */
-export const DETACH = 0x04
+import * as EscapeKeys from "./EscapeKeys.js"
+import * as TerminalReplies from "./TerminalReplies.js"
 
 export interface Keys {
-  /** Keystrokes to forward (without the detach key). Ends when the user detaches or stdin closes. */
+  /** Keystrokes to forward (without escapes and detach keys). Ends when the user detaches or stdin closes. */
   readonly input: Stream.Stream<Uint8Array>
-  /** Completes with "detach" (Ctrl-D) or "eof" (stdin closed). */
+  /** Completes with "detach" (`~.` or the detach keys) or "eof" (stdin closed). */
   readonly ended: Effect.Effect<"detach" | "eof">
 }
 
@@ -44,40 +43,51 @@ export const rawMode: Effect.Effect<void, never, Scope.Scope> = Effect.acquireRe
     })
 )
 
-/** Reads stdin until Ctrl-D or its end. */
-export const keys: Effect.Effect<Keys, never, Scope.Scope> = Effect.gen(function* () {
-  const queue = yield* Queue.unbounded<Uint8Array | "detach" | "eof">()
-  const onData = (chunk: Buffer) => {
-    const at = chunk.indexOf(DETACH)
-    if (at === -1) return void Queue.unsafeOffer(queue, new Uint8Array(chunk))
-    if (at > 0) Queue.unsafeOffer(queue, new Uint8Array(chunk.subarray(0, at)))
-    Queue.unsafeOffer(queue, "detach")
-  }
-  const onEnd = () => void Queue.unsafeOffer(queue, "eof")
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      process.stdin.on("data", onData)
-      process.stdin.on("end", onEnd)
-      process.stdin.resume()
-    }),
-    () =>
+export interface KeyOptions {
+  /** The `--detach-keys` chord (empty: only `~.`). */
+  readonly detachKeys: Uint8Array
+  /** True while the terminal's own replies must be dropped (while replayed output is on its way). */
+  readonly dropReplies: () => boolean
+}
+
+/** Reads stdin until a detach (`~.` or the detach keys) or its end. `~?` prints the escapes on stderr. */
+export const keys = (options: KeyOptions): Effect.Effect<Keys, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.unbounded<Uint8Array | "detach" | "eof">()
+    const escapes = EscapeKeys.make(options.detachKeys)
+    const onData = (chunk: Buffer) => {
+      const typed = options.dropReplies() ? TerminalReplies.strip(new Uint8Array(chunk)) : new Uint8Array(chunk)
+      for (const action of escapes.feed(typed)) {
+        if (action._tag === "Forward") Queue.unsafeOffer(queue, action.data)
+        else if (action._tag === "Help") process.stderr.write(`\r\n${EscapeKeys.HELP}\r\n`)
+        else return void Queue.unsafeOffer(queue, "detach")
+      }
+    }
+    const onEnd = () => void Queue.unsafeOffer(queue, "eof")
+    yield* Effect.acquireRelease(
       Effect.sync(() => {
-        process.stdin.off("data", onData)
-        process.stdin.off("end", onEnd)
-        process.stdin.pause()
-      })
-  )
-  const done = yield* Deferred.make<"detach" | "eof">()
-  const input = Stream.fromQueue(queue).pipe(
-    Stream.takeWhile((item) => {
-      if (typeof item !== "string") return true
-      Deferred.unsafeDone(done, Exit.succeed(item))
-      return false
-    }),
-    Stream.filter((item): item is Uint8Array => typeof item !== "string")
-  )
-  return { input, ended: Deferred.await(done) }
-})
+        process.stdin.on("data", onData)
+        process.stdin.on("end", onEnd)
+        process.stdin.resume()
+      }),
+      () =>
+        Effect.sync(() => {
+          process.stdin.off("data", onData)
+          process.stdin.off("end", onEnd)
+          process.stdin.pause()
+        })
+    )
+    const done = yield* Deferred.make<"detach" | "eof">()
+    const input = Stream.fromQueue(queue).pipe(
+      Stream.takeWhile((item) => {
+        if (typeof item !== "string") return true
+        Deferred.unsafeDone(done, Exit.succeed(item))
+        return false
+      }),
+      Stream.filter((item): item is Uint8Array => typeof item !== "string")
+    )
+    return { input, ended: Deferred.await(done) }
+  })
 
 /** Window sizes: one now, then one per SIGWINCH, until the scope closes. */
 export const resizes: Effect.Effect<

@@ -4,7 +4,7 @@
  */
 import { CliError, ExitCode } from "./CliError.js"
 
-const distance = (a: string, b: string): number => {
+export const distance = (a: string, b: string): number => {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i)
   for (let i = 1; i <= a.length; i++) {
     let previous = row[0]!

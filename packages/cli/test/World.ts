@@ -40,6 +40,8 @@ export interface World {
   readonly agent: (key: string, hostname: string) => Effect.Effect<Agent, unknown, Scope.Scope>
   /** `cmdop connect <args…>` as a client with `CMDOP_API_KEY=key` and `CMDOP_SERVER`, `stdin` piped when given. */
   readonly cli: (key: string, args: ReadonlyArray<string>, stdin?: string) => Effect.Effect<Result>
+  /** `cmdop <args…>` (any command, not only `connect`) as that client. */
+  readonly cmdop: (key: string, args: ReadonlyArray<string>) => Effect.Effect<Result>
   /** `cmdop <args…>` with an empty HOME and no credential in the environment (a guest). */
   readonly bare: (args: ReadonlyArray<string>) => Effect.Effect<Result>
 }
@@ -96,6 +98,8 @@ export const live = Effect.gen(function* () {
       env: { CMDOP_API_KEY: key, CMDOP_SERVER: server },
       ...(stdin === undefined ? {} : { stdin })
     })
+  const cmdop = (key: string, args: ReadonlyArray<string>) =>
+    Processes.run(client, args, { env: { CMDOP_API_KEY: key, CMDOP_SERVER: server } })
   const guestHome = yield* TempHome.make("cmdop-e2e-guest-")
   const bare = (args: ReadonlyArray<string>) => Processes.run(guestHome, args)
   return {
@@ -106,6 +110,7 @@ export const live = Effect.gen(function* () {
     admin,
     agent,
     cli,
+    cmdop,
     bare,
     dir,
     relay,
@@ -153,6 +158,8 @@ export const memory = Effect.gen(function* () {
   const cli = (key: string, args: ReadonlyArray<string>, stdin?: string) =>
     run(["connect", ...args], { CMDOP_API_KEY: key, CMDOP_SERVER: MEMORY_SERVER }, stdin)
   const bare = (args: ReadonlyArray<string>) => run(args, {})
+  const cmdop = (key: string, args: ReadonlyArray<string>) =>
+    run(args, { CMDOP_API_KEY: key, CMDOP_SERVER: MEMORY_SERVER })
   return {
     name: "memory" as const,
     server: MEMORY_SERVER,
@@ -161,6 +168,7 @@ export const memory = Effect.gen(function* () {
     admin,
     agent,
     cli,
+    cmdop,
     bare,
     footprint
   }

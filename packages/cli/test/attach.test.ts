@@ -4,71 +4,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Processes from "@cmdop/testkit/Processes"
-import { eventuallySync } from "@cmdop/test-helpers/Eventually"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
+import { terminal, terminalEnv, waitFor } from "./Tmux.js"
 import { live as world, relayUp } from "./World.js"
-
-const tmux = (...args: ReadonlyArray<string>) => execFileSync("tmux", args, { encoding: "utf8" })
-
-/** A tmux server of our own (-L), so tests never touch a user's tmux. */
-const terminal = (name: string, command: string, env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const socket = `cmdop-test-${process.pid}-${name}`
-      const exports = Object.entries(env)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-        .join(" ")
-      execFileSync("tmux", [
-        "-L",
-        socket,
-        "new-session",
-        "-d",
-        "-s",
-        name,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        `env ${exports} ${command}; sleep 60`
-      ])
-      const send = (...keys: ReadonlyArray<string>) => tmux("-L", socket, "send-keys", "-t", name, ...keys)
-      const screen = () => tmux("-L", socket, "capture-pane", "-p", "-t", name, "-S", "-200")
-      const resize = (cols: number, rows: number) =>
-        tmux("-L", socket, "resize-window", "-t", name, "-x", String(cols), "-y", String(rows))
-      return { socket, send, screen, resize }
-    }),
-    (t) => Effect.sync(() => void execFileSync("tmux", ["-L", t.socket, "kill-server"]))
-  )
-
-/** The environment of a CLI run in the test terminal: the client's HOME, the key and the relay. */
-const terminalEnv = (w: { readonly client: string; readonly server: string }, key: string) => ({
-  HOME: w.client,
-  PATH: process.env.PATH ?? "/usr/bin:/bin",
-  CMDOP_API_KEY: key,
-  CMDOP_SERVER: w.server,
-  TERM: "xterm-256color"
-})
-
-/** The screen once it matches `pattern`; fails the test with the screen after `timeoutMs`. */
-const waitFor = (screen: () => string, pattern: RegExp, what: string, timeoutMs = 15_000) =>
-  eventuallySync(
-    what,
-    () => {
-      const text = screen()
-      return pattern.test(text) ? text : undefined
-    },
-    { timeout: Duration.millis(timeoutMs), interval: "100 millis" }
-  ).pipe(
-    Effect.catchTag("EventuallyTimeout", () =>
-      Effect.sync(() => assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`))
-    )
-  )
 
 describe("cmdop connect <host> in a real terminal (tmux)", () => {
   it.scopedLive(
-    "attach, stty size after a resize, Ctrl-C interrupts sleep, Ctrl-D detaches, reattach shows the output",
+    "attach, stty size after a resize, Ctrl-C interrupts sleep, ~. detaches, reattach shows the output",
     () =>
       Effect.gen(function* () {
         execFileSync("tmux", ["-V"])
@@ -82,6 +25,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
         assert.match(attached, /resolving box-1/)
         assert.match(attached, /dialing relay/)
         assert.match(attached, /auth ok: workspace acme/)
+        assert.match(attached, /detach with ~\. at the start of a line \(~\? lists escapes\)/)
 
         t.send("echo marker-$((6*7))", "Enter")
         yield* waitFor(t.screen, /marker-42/, "the echoed marker")
@@ -98,7 +42,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
         const afterInterrupt = yield* waitFor(t.screen, /^interrupted-ok\s*$/m, "the shell back after Ctrl-C")
         assert.notMatch(afterInterrupt, /^not-interrupted/m)
 
-        t.send("C-d")
+        t.type("~.")
         const detached = yield* waitFor(t.screen, /detached; session/, "the detach message")
         assert.include(detached, sessionId)
 
@@ -144,6 +88,8 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
         const screen = yield* waitFor(t.screen, /^after-3\s*$/m, "output after the restart")
         // Exactly one copy of the earlier output: the resume started at the byte the client had.
         assert.strictEqual(screen.match(/^before-2\s*$/gm)?.length, 1)
+        // One status line for the outage, however many tries it took.
+        assert.strictEqual(screen.match(/connection lost; reconnecting/g)?.length, 1)
       }),
     90_000
   )

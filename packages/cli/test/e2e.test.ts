@@ -52,14 +52,21 @@ for (const [worldName, makeWorld] of worlds)
             "hostname",
             "machine_id",
             "stderr",
-            "stdout"
+            "stdout",
+            "timed_out"
           ])
           assert.strictEqual(parsed.stdout, "a b")
           assert.strictEqual(parsed.hostname, "web-beta")
           assert.deepStrictEqual(parsed.command, ["printf", "a b"])
 
-          const piped = yield* w.cli(key, ["exec", "alpha", "--", "wc", "-c"], "x".repeat(100_000))
+          const piped = yield* w.cli(key, ["exec", "web-al", "--", "wc", "-c"], "x".repeat(100_000))
           assert.strictEqual(piped.stdout.trim(), "100000")
+
+          // exec never runs on a machine picked by a loose substring: a prefix or the exact name, or an error.
+          const loose = yield* w.cli(key, ["exec", "alpha", "--", "true"])
+          assert.strictEqual(loose.code, 255)
+          assert.include(loose.stderr, 'machine "alpha" matches web-alpha only by a substring')
+          assert.include(loose.stderr, "cmdop connect exec web-alpha -- …")
 
           const signalled = yield* w.cli(key, ["exec", "web-alpha", "--", "sh", "-c", "kill -TERM $$"])
           assert.strictEqual(signalled.code, 143)

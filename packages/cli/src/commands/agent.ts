@@ -138,6 +138,16 @@ const start = Command.make(
     })
 ).pipe(Command.withDescription("run the agent daemon (in the background unless --foreground)"))
 
+/** True when process `pid` is a `cmdop up` (its command line, where the system shows it). */
+const runsUp = (pid: number): boolean => {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+    return argv.slice(2).find((a) => !a.startsWith("-")) === "up"
+  } catch {
+    return false
+  }
+}
+
 const stop = Command.make("stop", GlobalOptions.options, (own) =>
   Effect.gen(function* () {
     const g = GlobalOptions.merge(own, own)
@@ -148,6 +158,12 @@ const stop = Command.make("stop", GlobalOptions.options, (own) =>
       return yield* Output.line("the agent is not running")
     }
     const pid = running.value
+    // `cmdop up` runs the agent in its own process, next to the relay: stopping the agent stops both. Say so.
+    const insideUp = runsUp(pid)
+    if (insideUp && !g.json)
+      yield* Output.notice(
+        `cmdop: the agent runs inside "cmdop up" (pid ${pid}), which also runs the relay: stopping it stops both`
+      )
     process.kill(pid, "SIGTERM")
     const deadline = (yield* Clock.currentTimeMillis) + 10_000
     while (runtime.isAlive(pid)) {
@@ -157,8 +173,10 @@ const stop = Command.make("stop", GlobalOptions.options, (own) =>
       }
       yield* Effect.sleep("50 millis")
     }
-    if (g.json) return yield* Output.json({ stopped: true, pid })
-    yield* Output.line(`agent stopped (pid ${pid})`)
+    if (g.json) return yield* Output.json({ stopped: true, pid, ...(insideUp ? { up: true } : {}) })
+    yield* Output.line(
+      insideUp ? `stopped "cmdop up" (pid ${pid}): its relay and its agent` : `agent stopped (pid ${pid})`
+    )
   })
 ).pipe(Command.withDescription("stop the background agent daemon"))
 

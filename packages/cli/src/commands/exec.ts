@@ -1,20 +1,24 @@
 /**
- * `cmdop connect exec <host> [--timeout 30s] [--json] -- <cmd…>`: one command on one machine, no PTY. stdout and
+ * `cmdop connect exec [flags] <host> [--] <cmd…>`: one command on one machine, no PTY. The command is every word
+ * after the host, untouched (`RemoteArgv` takes it out of argv before parsing). stdout and
  * stderr stream separately as they arrive; stdin is forwarded when it is not a terminal; the remote exit code is
  * passed through (a signal n becomes 128+n), a timeout exits 124, the CLI's own failures 255.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type { ExecEvent } from "@cmdop/domain/RelayClient"
+import type { ExecEvent, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Stream from "effect/Stream"
 import { CliError, ExitCode, ExitWith } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
+import * as MachineMatch from "../MachineMatch.js"
 import * as Output from "../Output.js"
+import * as RemoteArgv from "../RemoteArgv.js"
 import { Stdio } from "../Stdio.js"
 import * as UnknownFlag from "../UnknownFlag.js"
 
@@ -22,6 +26,21 @@ const decoder = () => {
   const d = new TextDecoder()
   return (chunk: Uint8Array, done = false) => d.decode(chunk, { stream: !done })
 }
+
+/**
+ * The machine `host` names, when it names it by id, exact hostname or name, or a prefix of one: exec never runs on a
+ * machine picked by a loose substring, since the user may have meant another.
+ */
+const exactEnough = (client: RelayClient["Type"], host: string) =>
+  Effect.flatMap(client.resolveMachine(host), (machine) =>
+    MachineMatch.isPrefixOrExact(machine, host)
+      ? Effect.succeed(machine)
+      : Effect.fail(
+          new CliError({
+            message: `machine "${host}" matches ${machine.hostname} only by a substring; exec needs its name, a prefix of it, or its id: cmdop connect exec ${machine.hostname} -- …`
+          })
+        )
+  )
 
 export const execCommand = Command.make(
   "exec",
@@ -33,92 +52,131 @@ export const execCommand = Command.make(
     ),
     shell: Options.boolean("shell").pipe(Options.withDescription("run the command through the remote user's shell")),
     host: Args.text({ name: "host" }).pipe(
-      Args.withDescription("machine: hostname, name, id, or a unique part of one")
-    ),
-    command: Args.text({ name: "command" }).pipe(
-      Args.repeated,
-      Args.withDescription("the command and its arguments, after --")
+      Args.withDescription("machine: exact hostname or name, a prefix of one, or its id")
     )
   },
-  ({ command, host, shell, timeout, ...own }) =>
-    Effect.gen(function* () {
-      const g = yield* globals(own)
-      if (command.length === 0)
-        return yield* new CliError({
-          message: `no command given: cmdop connect exec ${host} -- <command> [args…]`,
-          exitCode: ExitCode.usage
-        })
-      // @effect/cli passes an unknown flag after <host> on as a word of the command; no program name starts
-      // with "-", so that is a mistyped flag, not a command to run.
-      if (UnknownFlag.isFlag(command[0]!))
-        return yield* UnknownFlag.error(
-          command[0]!,
-          "exec",
-          ["--timeout", "--shell", ...UnknownFlag.globalFlags],
-          "; the remote command goes after --"
-        )
-      const timeoutMs = yield* Duration.parse("--timeout", timeout)
-      const Remote = yield* Effect.promise(() => import("../Remote.js"))
-      const stdio = yield* Stdio
-      const stdin = stdio.stdinIfPiped()
-      const started = yield* Clock.currentTimeMillis
-      const out: Array<string> = []
-      const err: Array<string> = []
-      const decodeOut = decoder()
-      const decodeErr = decoder()
-
-      type Exit = Extract<ExecEvent, { _tag: "Exit" }>
-      interface Seen {
-        readonly machine?: { readonly id: string; readonly hostname: string }
-        readonly exit?: Exit
-      }
-      const seen = yield* Remote.withClient(g, (client) =>
-        client.exec({ machine: host, argv: command, shell, timeoutMs }, stdin).pipe(
-          Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
-            switch (event._tag) {
-              case "Started":
-                return Effect.succeed({ ...acc, machine: { id: event.machine.id, hostname: event.machine.hostname } })
-              case "Stdout":
-                return Effect.as(
-                  g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
-                  acc
-                )
-              case "Stderr":
-                return Effect.as(
-                  g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
-                  acc
-                )
-              case "Exit":
-                return Effect.succeed({ ...acc, exit: event })
-            }
-          }),
-          // The agent enforces the timeout; this guard only covers a relay that never answers.
-          Effect.timeoutFail({
-            duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
-            onTimeout: () => new ExitWith({ code: ExitCode.timeout })
-          })
-        )
-      )
-      const e = seen.exit
-      if (e === undefined) return yield* new CliError({ message: "the relay ended the session without an exit status" })
-      const code = e.timedOut ? ExitCode.timeout : e.exitCode
-      if (g.json) {
-        out.push(decodeOut(new Uint8Array(0), true))
-        err.push(decodeErr(new Uint8Array(0), true))
-        yield* Output.json({
-          machine_id: seen.machine?.id ?? null,
-          hostname: seen.machine?.hostname ?? null,
-          command,
-          exit_code: code,
-          stdout: out.join(""),
-          stderr: err.join(""),
-          duration_ms: e.durationMs || (yield* Clock.currentTimeMillis) - started
-        })
-      } else if (e.timedOut) {
-        yield* Output.notice(`cmdop: command timed out after ${Duration.format(timeoutMs)} and was killed`)
-      } else if (e.error !== undefined) {
-        yield* Output.notice(`cmdop: ${e.error}`)
-      }
-      if (code !== 0) return yield* new ExitWith({ code })
-    })
+  ({ host, shell, timeout, ...own }) =>
+    Effect.flatMap(globals(own), (g) =>
+      run(g, host, shell, timeout).pipe(Effect.catchAll((error) => jsonFailure(g, error)))
+    )
 ).pipe(Command.withDescription("run one command on a machine and pass its output and exit code through"))
+
+/**
+ * With `--json`, a failure of the CLI itself (unknown machine, offline, relay unreachable) is still one JSON
+ * document on stdout, with `error` saying what failed; the line on stderr and the exit code stay as without it.
+ */
+const jsonFailure = <E>(g: GlobalOptions.Globals, error: E) =>
+  Effect.gen(function* () {
+    if (!g.json || error instanceof ExitWith || (error instanceof CliError && error.exitCode === ExitCode.usage))
+      return yield* Effect.fail(error)
+    const message =
+      typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+    const remote = yield* FiberRef.get(RemoteArgv.current)
+    yield* Output.json({
+      machine_id: null,
+      hostname: null,
+      command: remote.argv,
+      exit_code: ExitCode.failure,
+      stdout: "",
+      stderr: "",
+      duration_ms: 0,
+      timed_out: false,
+      error: message
+    })
+    return yield* Effect.fail(error)
+  })
+
+const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: string) =>
+  Effect.gen(function* () {
+    const remote = yield* FiberRef.get(RemoteArgv.current)
+    const command = remote.argv
+    if (command.length === 0)
+      return yield* new CliError({
+        message: `no command given: cmdop connect exec ${host} -- <command> [args…]`,
+        exitCode: ExitCode.usage
+      })
+    // @effect/cli passes an unknown flag after <host> on as a word of the command; no program name starts
+    // with "-", so that is a mistyped flag, not a command to run.
+    if (!remote.afterDashes && UnknownFlag.isFlag(command[0]!))
+      return yield* UnknownFlag.error(
+        command[0]!,
+        "exec",
+        ["--timeout", "--shell", ...UnknownFlag.globalFlags],
+        "; the remote command goes after --"
+      )
+    const timeoutMs = yield* Duration.parse("--timeout", timeout)
+    const Remote = yield* Effect.promise(() => import("../Remote.js"))
+    const stdio = yield* Stdio
+    const stdin = stdio.stdinIfPiped()
+    const started = yield* Clock.currentTimeMillis
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const decodeOut = decoder()
+    const decodeErr = decoder()
+
+    type Exit = Extract<ExecEvent, { _tag: "Exit" }>
+    interface Seen {
+      readonly machine?: { readonly id: string; readonly hostname: string }
+      readonly exit?: Exit
+    }
+    const seen = yield* Remote.withClient(g, (client) =>
+      Effect.flatMap(exactEnough(client, host), (machine) =>
+        client
+          .exec(
+            { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
+            stdin
+          )
+          .pipe(
+            Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
+              switch (event._tag) {
+                case "Started":
+                  return Effect.succeed({
+                    ...acc,
+                    machine: { id: event.machine.id, hostname: event.machine.hostname }
+                  })
+                case "Stdout":
+                  return Effect.as(
+                    g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
+                    acc
+                  )
+                case "Stderr":
+                  return Effect.as(
+                    g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
+                    acc
+                  )
+                case "Exit":
+                  return Effect.succeed({ ...acc, exit: event })
+              }
+            }),
+            // The agent enforces the timeout; this guard only covers a relay that never answers.
+            Effect.timeoutFail({
+              duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
+              onTimeout: () => new ExitWith({ code: ExitCode.timeout })
+            })
+          )
+      )
+    )
+    const e = seen.exit
+    if (e === undefined) return yield* new CliError({ message: "the relay ended the session without an exit status" })
+    const code = e.timedOut ? ExitCode.timeout : e.exitCode
+    if (g.json) {
+      out.push(decodeOut(new Uint8Array(0), true))
+      err.push(decodeErr(new Uint8Array(0), true))
+      yield* Output.json({
+        machine_id: seen.machine?.id ?? null,
+        hostname: seen.machine?.hostname ?? null,
+        command,
+        exit_code: code,
+        stdout: out.join(""),
+        stderr: err.join(""),
+        duration_ms: e.durationMs || (yield* Clock.currentTimeMillis) - started,
+        timed_out: e.timedOut,
+        ...(e.error === undefined ? {} : { error: e.error })
+      })
+    } else if (e.timedOut) {
+      yield* Output.notice(`cmdop: command timed out after ${Duration.format(timeoutMs)} and was killed`)
+    } else if (e.error !== undefined) {
+      yield* Output.notice(`cmdop: ${e.error}`)
+    }
+    if (code !== 0) return yield* new ExitWith({ code })
+  })

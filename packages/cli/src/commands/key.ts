@@ -4,7 +4,7 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import { BearerCredential } from "@cmdop/domain/ApiKey"
+import { ApiKeyPattern, BearerCredential } from "@cmdop/domain/ApiKey"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Workspace from "@cmdop/domain/Workspace"
 import { WorkspaceError } from "@cmdop/domain/WorkspaceError"
@@ -12,7 +12,9 @@ import { WorkspaceStore } from "@cmdop/domain/WorkspaceStore"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as AgentFollows from "../AgentFollows.js"
 import { CliError } from "../CliError.js"
+import * as KeyCheck from "../KeyCheck.js"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
@@ -39,26 +41,57 @@ const get = Command.make("get", GlobalOptions.options, (own) =>
   })
 ).pipe(Command.withDescription("show the workspace's API key, masked"))
 
+/** A share token: a JWT, three base64url parts. */
+const SHARE_TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/** The key's format, checked before anything is stored: an API key (ck_live_/ck_test_ + base62) or a share token. */
+const checkFormat = (key: Redacted.Redacted<string>) =>
+  Effect.gen(function* () {
+    const raw = Redacted.value(key)
+    yield* Schema.decodeUnknown(BearerCredential)(raw).pipe(
+      Effect.mapError((e) => new CliError({ message: `invalid API key: ${e.message.split("\n").pop()?.trim()}` }))
+    )
+    if (!ApiKeyPattern.test(raw) && !SHARE_TOKEN.test(raw))
+      return yield* new CliError({
+        message: `invalid API key ${Secret.mask(key)}: a key looks like ck_live_ (or ck_test_) followed by at least 32 letters and digits, or is a share token; nothing was stored`
+      })
+  })
+
 /** Shared by `key set` and the deprecated `set-key`. */
 const setKey = (own: GlobalOptions.Raw, key: Redacted.Redacted<string>) =>
   Effect.gen(function* () {
     const g = yield* globals(own)
-    yield* Schema.decodeUnknown(BearerCredential)(Redacted.value(key)).pipe(
-      Effect.mapError((e) => new CliError({ message: `invalid API key: ${e.message.split("\n").pop()?.trim()}` }))
-    )
+    yield* checkFormat(key)
     const store = yield* WorkspaceStore
-    const name = yield* store.update((file) =>
+    const agent = yield* AgentFollows.snapshot
+    const [name, wasActive] = yield* store.update((file) =>
       Effect.gen(function* () {
         const named = g.workspace !== undefined ? yield* parseName(g.workspace) : undefined
         const name = named ?? Workspace.activeName(file)
         if (name === undefined)
           return yield* new WorkspaceError({ reason: "NoActive", name: "", known: Workspace.names(file) })
-        const next = yield* Workspace.setKey(file, name, key, { create: named !== undefined })
-        return [name, next] as const
+        const withKey = yield* Workspace.setKey(file, name, key, { create: named !== undefined })
+        // `--server` given with the key is saved with it (the README's line for a second machine).
+        const next =
+          g.server === undefined
+            ? withKey
+            : Workspace.upsert(withKey, { ...Workspace.find(withKey, name)!, server: g.server })
+        return [[name, Workspace.activeName(next) === name] as const, next] as const
       })
     )
-    if (g.json) return yield* Output.json({ workspace: name, api_key: Secret.mask(key) })
-    yield* Output.line(`stored key ${Secret.mask(key)} for workspace ${name}`)
+    const accepted = yield* KeyCheck.accepted(g, name, key)
+    if (g.json)
+      return yield* Output.json({
+        workspace: name,
+        api_key: Secret.mask(key),
+        ...(g.server === undefined ? {} : { server: g.server }),
+        relay_accepts: accepted.accepts
+      })
+    yield* Output.line(
+      `stored key ${Secret.mask(key)} for workspace ${name}${g.server === undefined ? "" : ` (server ${g.server})`}`
+    )
+    yield* Output.notice(`cmdop: ${accepted.line}`)
+    if (wasActive) yield* AgentFollows.activeChanged(agent, name)
   })
 
 const set = Command.make("set", { ...GlobalOptions.options, key: keyArg }, ({ key, ...own }) => setKey(own, key)).pipe(
@@ -76,7 +109,7 @@ const clear = Command.make("clear", GlobalOptions.options, (own) =>
       })
     )
     if (g.json) return yield* Output.json({ workspace: name, api_key: null })
-    yield* Output.line(`cleared the key of workspace ${name}; calls fall through to CMDOP_API_KEY or cmdop login`)
+    yield* Output.line(`cleared the key of workspace ${name}; calls fall through to CMDOP_API_KEY`)
   })
 ).pipe(Command.withDescription("remove the workspace's API key (later calls fall through to env or login)"))
 

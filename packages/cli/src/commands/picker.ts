@@ -169,7 +169,7 @@ export const confirmPrompt = (question: string): Prompt.Prompt<boolean> => {
 const orCancelled = <A>(prompt: Prompt.Prompt<A>) =>
   Effect.catchTag(prompt, "QuitException", () => Effect.succeed(undefined))
 
-export const pickAndAttach = (g: GlobalOptions.Globals) =>
+export const pickAndAttach = (g: GlobalOptions.Globals, options: attach.AttachOptions = {}) =>
   Effect.gen(function* () {
     const Remote = yield* Effect.promise(() => import("../Remote.js"))
     const { machines, now } = yield* Remote.withClient(g, (client) => client.listMachines())
@@ -182,5 +182,5 @@ export const pickAndAttach = (g: GlobalOptions.Globals) =>
     if (chosen === undefined) return yield* new CliError({ message: "cancelled", exitCode: 130 })
     if ((yield* orCancelled(confirmPrompt(`connect to ${describe(chosen, now)}?`))) !== true)
       return yield* new CliError({ message: "cancelled", exitCode: 130 })
-    return yield* attach.attach(g, chosen.id, undefined)
+    return yield* attach.attach(g, chosen.id, options)
   })

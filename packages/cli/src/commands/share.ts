@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { CliError, ExitCode } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
+import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 
@@ -66,8 +67,16 @@ const mint = Command.make(
         onLeft: (e) => Effect.fail(new CliError({ message: e.message, exitCode: ExitCode.usage })),
         onRight: Effect.succeed
       })
+      // Links live whole hours: when that changes what was asked for, say so.
+      const asked = yield* Effect.option(Duration.parse("--ttl", ttl))
+      if (Option.isSome(asked) && asked.value !== seconds * 1000)
+        yield* Output.notice(
+          `cmdop: note: --ttl ${ttl} rounds up to whole hours: the link lives ${ShareTtl.format(seconds)}`
+        )
       const Remote = yield* remote
-      const minted = yield* Remote.withClient(g, (client) => client.createShare(host, seconds))
+      const [minted, server] = yield* Remote.withClient(g, (client, resolved) =>
+        Effect.map(client.createShare(host, seconds), (m) => [m, resolved.server] as const)
+      )
       const expiresAt = minted.link.expiresAt === undefined ? null : formatInstant(minted.link.expiresAt)
       if (g.json)
         return yield* Output.json({
@@ -81,6 +90,9 @@ const mint = Command.make(
       yield* Output.line(`token: ${minted.token}`)
       yield* Output.line(
         expiresAt === null ? "expires: never" : `expires: ${expiresAt} (in ${ShareTtl.format(seconds)})`
+      )
+      yield* Output.line(
+        `guest CLI: cmdop connect --api-key ${minted.token} --server ${server} exec ${minted.link.machineHostname} -- uptime`
       )
       yield* Output.notice(
         `Treat this URL like a password: anyone who has it can reach ${minted.link.machineHostname} until it ${

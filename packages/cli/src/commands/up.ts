@@ -43,6 +43,11 @@ export const upCommand = Command.make(
       const store = yield* WorkspaceStore
       const dataDir = Option.getOrElse(args.dataDir, () => paths.relayData)
       const step = (text: string) => Output.notice(`up: ${text}`)
+      // What this run started, said once more when it ends (Ctrl-C, SIGTERM, "cmdop agent stop").
+      const started: Array<string> = []
+      yield* Effect.addFinalizer(() =>
+        started.length === 0 ? Effect.void : step(`stopped ${started.reverse().join(" and ")}`)
+      )
 
       const RelayServer = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
       const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
@@ -59,6 +64,7 @@ export const upCommand = Command.make(
         Effect.mapError((e) => new CliError({ message: e.message }))
       )
       const server = relay.grpcAddress
+      started.push(`the relay (${server}, http ${relay.httpAddress})`)
       const admin = yield* Effect.provide(RelayStore, relayStore)
 
       // The workspace `local`: reuse a stored key the relay still accepts; otherwise create the workspace (or, when
@@ -105,6 +111,7 @@ export const upCommand = Command.make(
             Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
             Effect.forkScoped
           )
+        started.push(`the agent (machine ${hostname})`)
         yield* step("agent started")
       }
       yield* Output.line(`cmdop is up: relay ${server}, http ${relay.httpAddress}, machine ${hostname}`)

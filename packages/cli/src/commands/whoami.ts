@@ -4,7 +4,6 @@
  * `relay` (`{workspace, principal_kind, principal}`, or null when the relay did not answer).
  */
 import * as Command from "@effect/cli/Command"
-import { CredentialResolver } from "@cmdop/domain/CredentialResolver"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Effect from "effect/Effect"
 import { globals } from "../ConnectCommand.js"
@@ -14,10 +13,9 @@ import * as Output from "../Output.js"
 export const whoamiCommand = Command.make("whoami", GlobalOptions.options, (own) =>
   Effect.gen(function* () {
     const g = yield* globals(own)
-    const resolver = yield* CredentialResolver
-    const r = yield* resolver.resolve(GlobalOptions.overrides(g))
-    // What the relay says, when it answers within a moment; a local answer is still useful without it.
     const Remote = yield* Effect.promise(() => import("../Remote.js"))
+    const r = yield* Remote.resolve(g)
+    // What the relay says, when it answers within a moment; a local answer is still useful without it.
     const relay = yield* Remote.withClient(g, (client) => client.whoami).pipe(
       Effect.timeout("3 seconds"),
       Effect.map((p) => ({

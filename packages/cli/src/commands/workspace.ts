@@ -4,12 +4,14 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { WorkspaceStore } from "@cmdop/domain/WorkspaceStore"
 import * as Workspace from "@cmdop/domain/Workspace"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { CliError } from "../CliError.js"
+import * as AgentFollows from "../AgentFollows.js"
+import { CliError, ExitCode } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
@@ -79,42 +81,83 @@ const use = Command.make("use", { ...GlobalOptions.options, name: nameArg }, ({ 
   Effect.gen(function* () {
     const g = yield* globals(own)
     const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
     yield* store.update((file) => Effect.map(Workspace.use(file, name), (next) => [undefined, next] as const))
     if (g.json) return yield* Output.json({ active: name })
     yield* Output.line(`active workspace: ${name}`)
+    yield* AgentFollows.activeChanged(agent, name)
   })
 ).pipe(Command.withDescription("make a stored workspace the active one (unknown names change nothing)"))
 
-const add = Command.make("add", { ...GlobalOptions.options, name: nameArg }, ({ name: raw, ...own }) =>
+const force = Options.boolean("force").pipe(
+  Options.withDescription("change the workspace if it exists: its key (--api-key) and server (--server)")
+)
+
+/** `file` with workspace `name` changed by the given key and server (kept when not given). */
+const change = (file: Workspace.WorkspaceFile, name: string, g: GlobalOptions.Globals) =>
+  Effect.map(Workspace.get(file, name), (w) =>
+    Workspace.upsert(file, {
+      ...w,
+      ...(g.apiKey ? { api_key: g.apiKey } : {}),
+      ...(g.server ? { server: g.server } : {})
+    })
+  )
+
+const add = Command.make("add", { ...GlobalOptions.options, force, name: nameArg }, ({ force, name: raw, ...own }) =>
   Effect.gen(function* () {
     const g = yield* globals(own)
     const name = yield* parseName(raw)
     const store = yield* WorkspaceStore
-    const file = yield* store.update((file) =>
-      Effect.map(
-        Workspace.add(file, {
-          name,
-          ...(g.apiKey ? { api_key: g.apiKey } : {}),
-          ...(g.server ? { server: g.server } : {})
-        }),
-        (next) => [next, next] as const
-      )
+    const [file, existed] = yield* store.update((file) =>
+      Effect.gen(function* () {
+        const existed = Workspace.find(file, name) !== undefined
+        const next =
+          existed && force
+            ? yield* change(file, name, g)
+            : yield* Workspace.add(file, {
+                name,
+                ...(g.apiKey ? { api_key: g.apiKey } : {}),
+                ...(g.server ? { server: g.server } : {})
+              })
+        return [[next, existed] as const, next] as const
+      })
     )
     const added = Workspace.find(file, name)!
     if (g.json) return yield* Output.json(describe(file, added))
     yield* Output.line(
-      `added workspace ${name}${Workspace.activeName(file) === name ? " (active)" : ""}${
+      `${existed ? "changed" : "added"} workspace ${name}${Workspace.activeName(file) === name ? " (active)" : ""}${
         g.apiKey ? ` with key ${Secret.mask(g.apiKey)}` : ""
-      }`
+      }${g.server ? ` and server ${g.server}` : ""}`
     )
-    if (!g.apiKey) yield* Output.notice(`set its key with "cmdop connect key set <key> --workspace ${name}"`)
+    if (!added.api_key) yield* Output.notice(`set its key with "cmdop connect key set <key> --workspace ${name}"`)
   })
-).pipe(Command.withDescription("store a new workspace (--api-key K and --server S set its key and relay)"))
+).pipe(Command.withDescription("store a new workspace (--api-key K, --server S); with --force, change an existing one"))
+
+const set = Command.make("set", { ...GlobalOptions.options, name: nameArg }, ({ name, ...own }) =>
+  Effect.gen(function* () {
+    const g = yield* globals(own)
+    if (!g.apiKey && !g.server)
+      return yield* new CliError({
+        message: `nothing to change: cmdop connect workspace set ${name} --api-key K and/or --server S`,
+        exitCode: ExitCode.usage
+      })
+    const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
+    const file = yield* store.update((file) => Effect.map(change(file, name, g), (next) => [next, next] as const))
+    const w = Workspace.find(file, name)!
+    if (g.json) return yield* Output.json(describe(file, w))
+    yield* Output.line(
+      `changed workspace ${name}:${g.apiKey ? ` key ${Secret.mask(g.apiKey)}` : ""}${g.server ? ` server ${g.server}` : ""}`
+    )
+    if (Workspace.activeName(file) === name) yield* AgentFollows.activeChanged(agent, name)
+  })
+).pipe(Command.withDescription("change a stored workspace's key (--api-key K) and/or server (--server S)"))
 
 const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg }, ({ name, ...own }) =>
   Effect.gen(function* () {
     const g = yield* globals(own)
     const store = yield* WorkspaceStore
+    const agent = yield* AgentFollows.snapshot
     const wasActive = yield* store.update((file) =>
       Effect.map(Workspace.remove(file, name), (next) => [Workspace.activeName(file) === name, next] as const)
     )
@@ -122,10 +165,11 @@ const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg 
     yield* Output.line(`removed workspace ${name} (local only; the relay is not touched)`)
     if (wasActive)
       yield* Output.notice('no workspace is active now; pick one with "cmdop connect workspace use <name>"')
+    yield* AgentFollows.removed(agent, name)
   })
 ).pipe(Command.withDescription("forget a stored workspace (local only; never touches the relay)"))
 
-const subcommands = [list, use, add, remove] as const
+const subcommands = [list, use, add, set, remove] as const
 
 /** `workspace` and its alias `ws`. */
 export const workspaceCommand = show.pipe(

@@ -1,0 +1,255 @@
+/**
+ * The CLI's surface as data: every command at every level, its flags (and which take a value), its positional
+ * arguments and one line saying what it does. Checking argv before @effect/cli parses it (`Usage.ts`), the help
+ * pages of leaf commands (`Help.ts`) and shell completions (`Completion.ts`) all read this one table; a test keeps
+ * it in step with the command tree.
+ */
+
+export interface Flag {
+  readonly name: string
+  readonly alias?: string
+  /** The value's placeholder, for flags that take one (`--timeout 30s`). */
+  readonly value?: string
+  readonly help: string
+}
+
+export interface Node {
+  readonly name: string
+  readonly aliases?: ReadonlyArray<string>
+  readonly help: string
+  /** Positional arguments; `host` ones complete to machine names. */
+  readonly args?: ReadonlyArray<{ readonly name: string; readonly optional?: boolean; readonly host?: boolean }>
+  /** Extra words after the arguments (exec's remote command) are allowed. */
+  readonly rest?: string
+  readonly flags?: ReadonlyArray<Flag>
+  readonly subcommands?: ReadonlyArray<Node>
+  /** For help: usage lines after "cmdop …"; default: built from the flags and arguments. */
+  readonly usage?: ReadonlyArray<string>
+  /** For help: lines after the flags. */
+  readonly notes?: ReadonlyArray<string>
+}
+
+/** The flags every `connect` subcommand (and the agent's) takes. */
+export const GLOBAL_FLAGS: ReadonlyArray<Flag> = [
+  { name: "--api-key", alias: "-k", value: "KEY", help: "credential for this call only (also: CMDOP_API_KEY)" },
+  {
+    name: "--server",
+    alias: "-s",
+    value: "ADDR",
+    help: "relay host:port, or https://host[:port] for TLS (also: CMDOP_SERVER)"
+  },
+  { name: "--workspace", value: "NAME", help: "a stored workspace for this call only (also: CMDOP_WORKSPACE)" },
+  { name: "--json", help: "one JSON document on stdout (implies -q)" },
+  { name: "--no-interactive", alias: "-q", help: "never prompt; fail fast" }
+]
+
+const STORE_FLAGS: ReadonlyArray<Flag> = [
+  { name: "--data-dir", value: "DIR", help: "the embedded SQLite store (default ~/.cmdop/relay)" },
+  { name: "--db", value: "URL", help: "PostgreSQL URL instead of the embedded store (env CMDOP_RELAY_DB)" },
+  { name: "--json", help: "one JSON document on stdout" }
+]
+
+const HOST_HELP = "<host>: exact hostname or name, a prefix of one, the id, or a unique part (2+ characters)"
+
+const connectLeaf = (name: string, help: string, extra: Partial<Omit<Node, "name" | "help">> = {}): Node => ({
+  name,
+  help,
+  ...extra,
+  flags: [...(extra.flags ?? []), ...GLOBAL_FLAGS]
+})
+
+const workspaceSubcommands: ReadonlyArray<Node> = [
+  connectLeaf("list", "all stored workspaces; * marks the active one"),
+  connectLeaf("use", "make a stored workspace the active one (an unknown name changes nothing)", {
+    args: [{ name: "name" }]
+  }),
+  connectLeaf("add", "store a new workspace (with --force: change an existing one)", {
+    args: [{ name: "name" }],
+    flags: [{ name: "--force", help: "change the workspace if it exists (its key and server)" }]
+  }),
+  connectLeaf("set", "change a stored workspace: --api-key K and/or --server S", { args: [{ name: "name" }] }),
+  connectLeaf("remove", "forget a stored workspace (local only; never touches the relay)", {
+    args: [{ name: "name" }]
+  })
+]
+
+export const root: Node = {
+  name: "cmdop",
+  help: "remote machine access through a relay",
+  flags: [
+    { name: "--version", alias: "-v", help: "print the version" },
+    { name: "--help", alias: "-h", help: "show help" }
+  ],
+  subcommands: [
+    {
+      name: "connect",
+      help: "reach machines (exec, shells, share links) and manage local workspaces and keys",
+      args: [{ name: "host", optional: true, host: true }],
+      flags: [
+        { name: "--list", help: "the machines of the workspace" },
+        { name: "--online", help: "with --list: only machines that are online" },
+        { name: "--session", value: "ID", help: "attach to this existing interactive session" },
+        { name: "--list-sessions", help: "the interactive sessions running on <host>" },
+        { name: "--detach-keys", value: "KEYS", help: "a docker-style detach chord (ctrl-p,ctrl-q; ctrl-d)" },
+        ...GLOBAL_FLAGS
+      ],
+      subcommands: [
+        connectLeaf("exec", "run one command on a machine and pass its output and exit code through", {
+          args: [{ name: "host", host: true }],
+          rest: "command",
+          flags: [
+            { name: "--timeout", value: "DURATION", help: "kill the command after this long (90s, 5m, 1h); exit 124" },
+            { name: "--shell", help: "join the words and run them through the remote user's shell" }
+          ],
+          usage: ["connect exec [flags] <host> [--] <command> [args…]"],
+          notes: [
+            HOST_HELP,
+            "Every word after <host> (or after --) is the remote command's, untouched, as with ssh: the CLI's flags",
+            "go before <host>. Several words run as an argv without a shell; one word with spaces or shell syntax",
+            "('echo $HOME') runs through the remote user's shell. stdin is forwarded when it is not a terminal.",
+            "Exit: the remote command's code (a signal n is 128+n), 124 on timeout, 255 when cmdop itself fails."
+          ]
+        }),
+        {
+          ...connectLeaf("share", "mint a share link: one machine, time-limited, for a guest", {
+            args: [{ name: "host", optional: true, host: true }],
+            flags: [{ name: "--ttl", value: "DURATION", help: "lifetime, rounded up to whole hours; 0 = never" }]
+          }),
+          subcommands: [
+            connectLeaf("list", "every link with its status and audit trail", {
+              args: [{ name: "host", optional: true, host: true }]
+            }),
+            connectLeaf("revoke", "revoke a link now; the guest's live sessions end at once", {
+              args: [{ name: "id" }]
+            })
+          ]
+        },
+        {
+          ...connectLeaf("workspace", "the local workspaces (alias: ws)"),
+          aliases: ["ws"],
+          subcommands: workspaceSubcommands
+        },
+        {
+          ...connectLeaf("key", "the API key of the active workspace (or of --workspace NAME)"),
+          subcommands: [
+            connectLeaf("get", "the key, masked"),
+            connectLeaf("set", "store a key (with --workspace NAME: that workspace, created if missing)", {
+              args: [{ name: "key" }]
+            }),
+            connectLeaf("clear", "remove the key; later calls fall through to CMDOP_API_KEY")
+          ]
+        },
+        connectLeaf("set-key", 'deprecated alias of "key set"', { args: [{ name: "key" }] }),
+        connectLeaf("whoami", "which credential a call would use, and who the relay says you are")
+      ]
+    },
+    {
+      name: "agent",
+      help: "this machine's agent: register, start, stop, status",
+      subcommands: [
+        connectLeaf("register", "create ~/.cmdop/agent.json and register with the relay", {
+          flags: [
+            { name: "--name", value: "NAME", help: "display name (default: the hostname)" },
+            { name: "--hostname", value: "HOST", help: "hostname to register (default: this machine's)" }
+          ]
+        }),
+        connectLeaf("start", "start the agent (in the background unless --foreground)", {
+          flags: [
+            { name: "--foreground", help: "run in this terminal; Ctrl-C stops it" },
+            { name: "--session-idle", value: "DURATION", help: "close interactive sessions idle this long (12h)" }
+          ]
+        }),
+        connectLeaf("stop", "stop the agent; the relay shows the machine offline at once"),
+        connectLeaf("status", "ONLINE, CONNECTING or STOPPED")
+      ]
+    },
+    {
+      name: "relay",
+      help: "run a relay and administer its workspaces and keys (on the relay host)",
+      subcommands: [
+        {
+          name: "serve",
+          help: "run the relay",
+          flags: [
+            ...STORE_FLAGS,
+            { name: "--host", value: "ADDR", help: "interface to listen on (0.0.0.0 to serve other machines)" },
+            { name: "--grpc-port", value: "PORT", help: "gRPC port for agents and clients (50051)" },
+            { name: "--http-port", value: "PORT", help: "HTTP port: share pages, health, metrics (8080)" },
+            { name: "--public-url", value: "URL", help: "base URL share links point at" },
+            { name: "--tls-cert", value: "FILE", help: "PEM certificate chain; serve TLS" },
+            { name: "--tls-key", value: "FILE", help: "PEM private key for --tls-cert" }
+          ]
+        },
+        {
+          name: "workspace",
+          help: "workspaces on the relay",
+          subcommands: [
+            {
+              name: "create",
+              help: "create a workspace; prints its first API key, once",
+              args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            }
+          ]
+        },
+        {
+          name: "key",
+          help: "workspace API keys on the relay",
+          subcommands: [
+            {
+              name: "rotate",
+              help: "a new key; the old one and its share links stop working",
+              args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            }
+          ]
+        },
+        {
+          name: "signing-key",
+          help: "the keys that sign share links",
+          subcommands: [
+            { name: "rotate", help: "a new signing key", flags: STORE_FLAGS },
+            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS }
+          ]
+        }
+      ]
+    },
+    {
+      name: "up",
+      help: 'a relay, a "local" workspace and this machine\'s agent, all here, in one command',
+      flags: [
+        { name: "--grpc-port", value: "PORT", help: "relay gRPC port (50051)" },
+        { name: "--http-port", value: "PORT", help: "relay HTTP port (8080)" },
+        { name: "--data-dir", value: "DIR", help: "relay data dir (default ~/.cmdop/relay)" }
+      ]
+    },
+    {
+      name: "completion",
+      help: "print a shell completion script: bash, zsh or fish",
+      args: [{ name: "shell" }],
+      usage: ["completion bash|zsh|fish"],
+      notes: [
+        "bash:  source <(cmdop completion bash)             (e.g. in ~/.bashrc)",
+        "zsh:   source <(cmdop completion zsh)              (after compinit, e.g. in ~/.zshrc)",
+        "fish:  cmdop completion fish > ~/.config/fish/completions/cmdop.fish",
+        "Machine names complete from a cache (~/.cmdop/machines_cache.json) refreshed from the relay."
+      ]
+    },
+    { name: "version", help: "print the version" }
+  ]
+}
+
+/** The subcommand of `node` called `word` (by name or alias). */
+export const child = (node: Node, word: string): Node | undefined =>
+  node.subcommands?.find((c) => c.name === word || (c.aliases ?? []).includes(word))
+
+/** The flag of `node` called `word` (long name or alias, without any `=value`). */
+export const flag = (node: Node, word: string): Flag | undefined => {
+  const name = word.split("=")[0]!
+  return (
+    node.flags?.find((f) => f.name === name || f.alias === name) ??
+    (name === "--help" || name === "-h" ? HELP : undefined)
+  )
+}
+
+const HELP: Flag = { name: "--help", alias: "-h", help: "show help" }

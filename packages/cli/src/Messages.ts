@@ -1,0 +1,58 @@
+/**
+ * Last touches on the lines a user reads: no pointer at a command that does not exist yet (`cmdop login`), and
+ * a hint when a "machine not found" was probably a mistyped command (`cmdop connect exce`).
+ */
+import * as Usage from "./Usage.js"
+
+/** Flip once `cmdop login` exists: messages may point at it again. */
+export const LOGIN_EXISTS = false
+
+/** A store file of the wrong shape: one line saying what was expected instead of the Schema's definition. */
+const SHAPE = /^(.*) does not have the expected shape \(Expected [\s\S]*, actual ([\s\S]*?)\)(: left unchanged[\s\S]*)$/
+
+const shortShape = (message: string): string => {
+  const m = SHAPE.exec(message)
+  if (m === null) return message
+  const actual = m[2]!.length > 40 ? `${m[2]!.slice(0, 40)}…` : m[2]!
+  return `${m[1]} does not have the expected shape (line 1): expected an object {"active": "<name>", "workspaces": [{"name": …, "api_key": …, "server": …}]}, found ${actual}${m[3]}`
+}
+
+/** A TLS handshake with a plaintext server (`https://` against a relay without TLS, or any non-TLS port). */
+const NOT_TLS = /^relay (\S+) is unreachable: [\s\S]*(wrong version number|SSL routines|packet length too long)[\s\S]*$/
+
+/** Transport details a user cannot act on: OpenSSL's error stack, grpc-js's resolution notes, stray newlines. */
+const transport = (message: string): string => {
+  const tls = NOT_TLS.exec(message)
+  if (tls !== null)
+    return `relay ${tls[1]} does not answer TLS: it is a plaintext port (drop "https://" from --server), or not a relay's gRPC port at all (the relay's default is 50051; its HTTP port is for browsers)`
+  const http = /^relay (\S+) is unreachable: [\s\S]*Protocol error/.exec(message)
+  if (http !== null)
+    return `relay ${http[1]} answered, but not as a relay's gRPC port (is it the HTTP port? the gRPC port is 50051 unless set): check --server`
+  return message
+    .replace(/\s*Resolution note: [^;]*;/g, ";")
+    .replace(/\.\s*;/g, ";")
+    .replace(/\s*\n\s*/g, " ")
+    .trim()
+}
+
+/** `message` as one line: no Schema dumps, no transport dumps, no advice to run commands that do not exist. */
+export const forUser = (raw: string): string => {
+  const message = transport(shortShape(raw))
+  return LOGIN_EXISTS
+    ? message
+    : message
+        .replace(
+          'run "cmdop login", "cmdop connect key set <key>", or pass --api-key',
+          'run "cmdop connect key set <key>" or pass --api-key'
+        )
+        .replace(" or cmdop login", "")
+}
+
+/** An extra hint for `error` given the command words `args`, or "". */
+export const hintFor = (error: unknown, args: ReadonlyArray<string>): string => {
+  if (typeof error !== "object" || error === null) return ""
+  const e = error as { readonly _tag?: string; readonly reason?: string; readonly query?: string }
+  if (e._tag === "MachineError" && e.reason === "NotFound" && e.query !== undefined)
+    return Usage.commandHint(args, e.query)
+  return ""
+}

@@ -1,0 +1,104 @@
+/**
+ * Argv checked against the command table before @effect/cli parses it, so every usage error says which level it
+ * is about, repeats what was typed, suggests the nearest command or flag and points at that level's `--help`:
+ * unknown subcommands, unknown flags, flags missing their value, stray words. Exit code 2.
+ */
+import { CliError, ExitCode } from "./CliError.js"
+import * as Table from "./CommandTable.js"
+import { distance } from "./UnknownFlag.js"
+
+/** The nearest of `known` to `word` within two edits, if any. */
+export const nearest = (word: string, known: ReadonlyArray<string>): string | undefined => {
+  const best = known.map((k) => [k, distance(word, k)] as const).sort((x, y) => x[1] - y[1])[0]
+  return best !== undefined && best[1] <= 2 && best[1] < word.length ? best[0] : undefined
+}
+
+const usage = (message: string) => new CliError({ message, exitCode: ExitCode.usage })
+
+/** The node argv names and the command words leading to it (`["connect", "exec"]`). */
+export const locate = (
+  args: ReadonlyArray<string>
+): { readonly node: Table.Node; readonly path: ReadonlyArray<string> } => {
+  let node = Table.root
+  const path: Array<string> = []
+  for (const a of args) {
+    if (a === "--") break
+    if (a.startsWith("-")) continue
+    const next = Table.child(node, a)
+    if (next === undefined) break
+    node = next
+    path.push(next.name)
+  }
+  return { node, path }
+}
+
+/** The first usage error in `args` (without `node` and the script), or undefined when the words fit the table. */
+export const check = (args: ReadonlyArray<string>): CliError | undefined => {
+  let node = Table.root
+  const path = ["cmdop"]
+  const positionals: Array<string> = []
+  const where = () => path.join(" ")
+  /** The level, as the user typed its last word ("connect", "exec", "workspace"). */
+  const level = () => path[path.length - 1]!
+  const helpHint = () => `; see "${where()} --help"`
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === "--") return undefined
+    if (a.startsWith("-") && a !== "-") {
+      const f = Table.flag(node, a)
+      if (f === undefined) {
+        const names = (node.flags ?? []).flatMap((x) => (x.alias ? [x.name, x.alias] : [x.name]))
+        const guess = nearest(a.split("=")[0]!, names)
+        return usage(`unknown option ${a} for ${level()}${guess ? ` (did you mean ${guess}?)` : ""}${helpHint()}`)
+      }
+      if (f.name === "--help") return undefined
+      if (f.value !== undefined && !a.includes("=")) {
+        const v = args[i + 1]
+        if (v === undefined || (v.startsWith("--") && v.length > 2))
+          return usage(`${f.name} needs a value (${f.name} ${f.value}) for ${level()}${helpHint()}`)
+        i += 1
+      }
+      continue
+    }
+    const sub = positionals.length === 0 ? Table.child(node, a) : undefined
+    if (sub !== undefined) {
+      node = sub
+      path.push(sub.name)
+      continue
+    }
+    const expected = node.args ?? []
+    if (positionals.length < expected.length) {
+      positionals.push(a)
+      continue
+    }
+    if (node.rest !== undefined) return undefined
+    // A word that is not a command here: a typo of one (even if an earlier word was taken as a host).
+    const names = (node.subcommands ?? []).flatMap((c) => [c.name, ...(c.aliases ?? [])])
+    const typo = [positionals[0], a].find((w) => w !== undefined && nearest(w, names) !== undefined)
+    if (typo !== undefined || (names.length > 0 && expected.length === 0))
+      return usage(
+        `unknown command "${typo ?? a}" for ${level()}${
+          typo !== undefined ? ` (did you mean "${where()} ${nearest(typo, names)}"?)` : ""
+        } — use one of ${names.join(", ")}${helpHint()}`
+      )
+    // ssh's `ssh host cmd`: here a command runs with exec.
+    const execHint =
+      node.name === "connect" && positionals.length === 1
+        ? `; to run a command: cmdop connect exec ${positionals[0]} -- ${a} …`
+        : ""
+    return usage(`unexpected argument "${a}" for ${level()}${execHint}${helpHint()}`)
+  }
+  return undefined
+}
+
+/** A hint for a host that was not found but is one edit or two from a subcommand (`connect exce`). */
+export const commandHint = (args: ReadonlyArray<string>, host: string): string => {
+  const { node, path } = locate(args)
+  const guess = nearest(
+    host,
+    (node.subcommands ?? []).map((c) => c.name)
+  )
+  return guess === undefined
+    ? ""
+    : ` — or did you mean "cmdop ${[...path, guess].join(" ")}"? see "cmdop ${path.join(" ")} --help"`
+}

@@ -1,0 +1,262 @@
+/**
+ * Errors and help as one product, written as the user's command lines and what they see: unknown commands at
+ * every level, flags missing their value, stray flags, curated help pages, the version, shell completions.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import { binPath, cli, spawnCli } from "./support.js"
+import { live, memory, worlds } from "./World.js"
+
+const KEY = "ck_live_AAAAaaaa1111bbbb2222cccc3333dddd"
+
+describe("usage errors say which level, repeat the typo, suggest, and point at that level's --help", () => {
+  it.scopedLive("unknown subcommands, missing values, stray flags", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const run = (args: ReadonlyArray<string>) => cli(home, args, { CMDOP_API_KEY: KEY, CMDOP_SERVER: "127.0.0.1:1" })
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [
+          ["connect", "ws", "lst"],
+          'cmdop: unknown command "lst" for workspace (did you mean "cmdop connect workspace list"?) — use one of list, use, add, set, remove; see "cmdop connect workspace --help"\n'
+        ],
+        [
+          ["agent", "strat"],
+          'cmdop: unknown command "strat" for agent (did you mean "cmdop agent start"?) — use one of register, start, stop, status; see "cmdop agent --help"\n'
+        ],
+        [
+          ["connect", "exce", "vm", "--", "ls"],
+          'cmdop: unknown command "exce" for connect (did you mean "cmdop connect exec"?) — use one of exec, share, workspace, ws, key, set-key, whoami; see "cmdop connect --help"\n'
+        ],
+        [
+          ["connect", "exec", "vm", "--timeout"],
+          'cmdop: --timeout needs a value (--timeout DURATION) for exec; see "cmdop connect exec --help"\n'
+        ],
+        [
+          ["connect", "share", "vm", "--ttl"],
+          'cmdop: --ttl needs a value (--ttl DURATION) for share; see "cmdop connect share --help"\n'
+        ],
+        [["connect", "--list", "--bogus"], 'cmdop: unknown option --bogus for connect; see "cmdop connect --help"\n'],
+        [
+          ["connect", "--onlin"],
+          'cmdop: unknown option --onlin for connect (did you mean --online?); see "cmdop connect --help"\n'
+        ],
+        [["connect", "--wizard"], 'cmdop: unknown option --wizard for connect; see "cmdop connect --help"\n'],
+        [
+          ["connect", "vm", "uptime"],
+          'cmdop: unexpected argument "uptime" for connect; to run a command: cmdop connect exec vm -- uptime …; see "cmdop connect --help"\n'
+        ],
+        [
+          ["relay", "workspace", "craete", "x"],
+          'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create; see "cmdop relay workspace --help"\n'
+        ]
+      ]
+      for (const [args, stderr] of cases) {
+        const r = yield* run(args)
+        assert.strictEqual(r.stderr, stderr, args.join(" "))
+        assert.strictEqual(r.code, 2, args.join(" "))
+        assert.strictEqual(r.stdout, "")
+      }
+    })
+  )
+
+  it.scopedLive("connect exce alone is a host that is not found, with a hint at the command it resembles", () =>
+    Effect.gen(function* () {
+      const w = yield* memory
+      const key = yield* w.create("acme")
+      const r = yield* w.cli(key, ["exce"])
+      assert.strictEqual(r.code, 255)
+      assert.include(r.stderr, 'machine "exce" not found')
+      assert.include(r.stderr, 'or did you mean "cmdop connect exec"? see "cmdop connect --help"')
+    })
+  )
+})
+
+describe("help and version", () => {
+  it.scopedLive(
+    "every --help page is curated: plain when piped, no $ usage line, no placeholder text, no --wizard",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make()
+        const pages: ReadonlyArray<ReadonlyArray<string>> = [
+          [],
+          ["connect"],
+          ["connect", "exec"],
+          ["connect", "share"],
+          ["connect", "share", "list"],
+          ["connect", "share", "revoke"],
+          ["connect", "workspace"],
+          ["connect", "ws", "add"],
+          ["connect", "workspace", "set"],
+          ["connect", "key"],
+          ["connect", "key", "set"],
+          ["connect", "whoami"],
+          ["connect", "set-key"],
+          ["agent"],
+          ["agent", "start"],
+          ["agent", "register"],
+          ["relay"],
+          ["relay", "serve"],
+          ["relay", "workspace", "create"],
+          ["relay", "signing-key", "retire"],
+          ["up"],
+          ["completion"]
+        ]
+        for (const words of pages) {
+          // The real binary with stdout a pipe.
+          const r = yield* spawnCli(home, [...words, "--help"])
+          const what = `cmdop ${words.join(" ")} --help`
+          assert.strictEqual(r.code, 0, what)
+          assert.match(
+            r.stdout,
+            new RegExp(`^cmdop${words.length ? " " : ""}${words.join(" ").replace("ws", "workspace")} — `),
+            what
+          )
+          assert.notMatch(r.stdout, /\x1b\[/, what)
+          assert.notMatch(r.stdout, /^\$ /m, what)
+          assert.notInclude(r.stdout, "A user-defined piece of text", what)
+          assert.notInclude(r.stdout, "--wizard", what)
+          assert.include(r.stdout, "Usage:", what)
+        }
+        const exec = yield* spawnCli(home, ["connect", "exec", "--help"])
+        assert.include(exec.stdout, "Every word after <host> (or after --) is the remote command's, untouched")
+        assert.include(exec.stdout, "<host>: exact hostname or name, a prefix of one, the id")
+      })
+  )
+
+  it.scopedLive("--version is one line; -v and version too", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      for (const flag of ["--version", "-v", "version"]) {
+        const r = yield* spawnCli(home, [flag])
+        assert.strictEqual(r.code, 0)
+        assert.match(r.stdout, /^cmdop \d+\.\d+\.\d+\n$/, flag)
+      }
+    })
+  )
+})
+
+describe("shell completions", () => {
+  it.scopedLive("bash, zsh and fish scripts; every level and flag; machine names from the relay, cached", () =>
+    Effect.gen(function* () {
+      const w = yield* memory
+      const key = yield* w.create("acme")
+      yield* w.agent(key, "web-alpha")
+      yield* w.agent(key, "db-1")
+      const complete = (...words: ReadonlyArray<string>) =>
+        Effect.map(w.bare(["__complete", ...words]), (r) => r.stdout.trim().split("\n").filter(Boolean))
+
+      assert.deepStrictEqual(yield* complete(""), ["connect", "agent", "relay", "up", "completion", "version"])
+      assert.deepStrictEqual(yield* complete("connect", "ex"), ["exec"])
+      assert.deepStrictEqual(yield* complete("connect", "ws", ""), ["list", "use", "add", "set", "remove"])
+      assert.deepStrictEqual(yield* complete("relay", "signing-key", "r"), ["rotate", "retire"])
+      assert.deepStrictEqual(yield* complete("connect", "exec", "--ti"), ["--timeout"])
+      assert.include(yield* complete("agent", "start", "--"), "--foreground")
+      // A flag's value is not completed with commands.
+      assert.deepStrictEqual(yield* complete("connect", "exec", "--timeout", ""), [])
+
+      // Machine names, where a host goes: from the relay this client's credential reaches.
+      const hosts = (...words: ReadonlyArray<string>) =>
+        Effect.map(w.cmdop(key, ["__complete", ...words]), (r) => r.stdout.trim().split("\n").filter(Boolean))
+      assert.deepStrictEqual(yield* hosts("connect", "exec", "we"), ["web-alpha"])
+      assert.deepStrictEqual(yield* hosts("connect", ""), [
+        "exec",
+        "share",
+        "workspace",
+        "key",
+        "set-key",
+        "whoami",
+        "db-1",
+        "web-alpha"
+      ])
+      assert.deepStrictEqual(yield* hosts("connect", "share", "d"), ["db-1"])
+      // Cached: a machine that comes later shows up once the cache is a minute old, not on every TAB.
+      yield* w.agent(key, "web-gamma")
+      assert.deepStrictEqual(yield* hosts("connect", "exec", "web-"), ["web-alpha"])
+
+      for (const shell of ["bash", "zsh", "fish"]) {
+        const r = yield* w.bare(["completion", shell])
+        assert.strictEqual(r.code, 0)
+        assert.include(r.stdout, "__complete")
+      }
+      const bad = yield* w.bare(["completion", "tcsh"])
+      assert.strictEqual(bad.code, 2)
+      assert.include(bad.stderr, "use cmdop completion bash|zsh|fish")
+    })
+  )
+
+  it.scopedLive("bash really completes with the script (real binary)", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const bin = yield* TempHome.make("cmdop-bin-")
+      execFileSync("ln", ["-s", binPath, `${bin}/cmdop`])
+      const script = execFileSync(process.execPath, [binPath, "completion", "bash"], { encoding: "utf8" })
+      const out = execFileSync(
+        "bash",
+        ["-c", `${script}\nCOMP_WORDS=(cmdop connect ws l); COMP_CWORD=3; _cmdop; printf '%s\\n' "\${COMPREPLY[@]}"`],
+        { encoding: "utf8", env: { PATH: `${bin}:${process.env.PATH}`, HOME: home, CMDOP_SERVER: "127.0.0.1:1" } }
+      )
+      assert.strictEqual(out, "list\n")
+    })
+  )
+})
+
+for (const [worldName, makeWorld] of worlds)
+  describe(`what the output says, ${worldName}`, () => {
+    it.scopedLive(
+      "exec --json carries timed_out and error; --ttl rounding is said; share shows the guest's command line",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeWorld
+          const key = yield* w.create("acme")
+          yield* w.agent(key, "vm")
+
+          const slow = yield* w.cli(key, ["exec", "vm", "--json", "--timeout", "1s", "--", "sleep", "30"])
+          assert.strictEqual(slow.code, 124)
+          assert.strictEqual(JSON.parse(slow.stdout).timed_out, true)
+
+          const missing = yield* w.cli(key, ["exec", "nope", "--json", "--", "true"])
+          assert.strictEqual(missing.code, 255)
+          const failed = JSON.parse(missing.stdout)
+          assert.strictEqual(failed.exit_code, 255)
+          assert.strictEqual(failed.timed_out, false)
+          assert.include(failed.error, 'machine "nope" not found')
+          assert.deepStrictEqual(failed.command, ["true"])
+          assert.include(missing.stderr, 'machine "nope" not found')
+
+          const rounded = yield* w.cli(key, ["share", "vm", "--ttl", "90m"])
+          assert.strictEqual(rounded.code, 0, rounded.stderr)
+          assert.include(rounded.stderr, "note: --ttl 90m rounds up to whole hours: the link lives 2h")
+          assert.match(
+            rounded.stdout,
+            new RegExp(
+              `guest CLI: cmdop connect --api-key eyJ\\S+ --server ${w.server.replace(/\./g, "\\.")} exec vm -- uptime`
+            )
+          )
+          const exact = yield* w.cli(key, ["share", "vm", "--ttl", "2h"])
+          assert.notInclude(exact.stderr, "rounds up")
+        }),
+      60_000
+    )
+  })
+
+describe("a bad --server", () => {
+  it.scopedLive("TLS against a plaintext relay, or the HTTP port: one line with a hint, no dump", () =>
+    Effect.gen(function* () {
+      const w = yield* live
+      const key = yield* w.create("acme")
+      for (const server of [`https://127.0.0.1:${w.grpcPort}`, `127.0.0.1:${w.httpPort}`]) {
+        const r = yield* w.cli(key, ["--list", "--server", server])
+        assert.strictEqual(r.code, 255, server)
+        assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+        assert.match(
+          r.stderr,
+          /^cmdop: relay 127\.0\.0\.1:\d+ (does not answer TLS|answered, but not as a relay's gRPC port).*--server/,
+          r.stderr
+        )
+        assert.notMatch(r.stderr, /OPENSSL|DeprecationWarning|Resolution note|at \S+:\d+:\d+/, r.stderr)
+      }
+    })
+  )
+})
