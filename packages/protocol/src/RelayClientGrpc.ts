@@ -9,15 +9,11 @@ import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as AttachCodec from "./AttachCodec.js"
+import * as ClientService from "./ClientService.js"
 import * as ErrorCodec from "./ErrorCodec.js"
-import * as ExecCodec from "./ExecCodec.js"
-import { ClientServiceService, type ExecRequest } from "./generated/cmdop/connect/v1/client.js"
-import * as MachineCodec from "./MachineCodec.js"
-import * as ShareCodec from "./ShareCodec.js"
+import { isReadable } from "./Unreadable.js"
 
 export interface Options {
   /** `host:port` of the relay. */
@@ -34,7 +30,7 @@ const STDIN_CHUNK = 64 * 1024
 
 export const make = (options: Options) =>
   Effect.gen(function* () {
-    const client = yield* GrpcClient.make(ClientServiceService, {
+    const client = yield* GrpcClient.make(ClientService.definition, {
       address: options.server,
       ...(options.tls ? { tls: options.tls } : {})
     }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
@@ -44,50 +40,29 @@ export const make = (options: Options) =>
 
     return RelayClient.of({
       server: options.server,
-      whoami: client.unary("whoAmI", {}, call).pipe(
-        Effect.mapError(mapError),
-        Effect.map((r) => ({
-          workspaceId: r.workspaceId,
-          workspaceName: r.workspaceName,
-          kind: r.principalKind === "user" ? "user" : r.principalKind === "guest" ? "guest" : "key",
-          principal: r.principal,
-          ...(r.machineId === "" ? {} : { machineId: r.machineId })
-        }))
-      ),
+      whoami: client.unary("whoAmI", {}, call).pipe(Effect.mapError(mapError)),
       listMachines: (opts) =>
-        client.unary("listMachines", { onlineOnly: opts?.onlineOnly ?? false }, call).pipe(
-          Effect.mapError(mapError),
-          Effect.map((r) => ({ machines: r.machines.map(MachineCodec.fromWire), now: r.now }))
-        ),
-      resolveMachine: (query) =>
-        client
-          .unary("resolveMachine", { query }, call)
-          .pipe(Effect.mapError(mapError), Effect.map(MachineCodec.fromWire)),
+        client.unary("listMachines", { onlineOnly: opts?.onlineOnly ?? false }, call).pipe(Effect.mapError(mapError)),
+      resolveMachine: (query) => client.unary("resolveMachine", { query }, call).pipe(Effect.mapError(mapError)),
       exec: (request, stdin) => {
-        const start: ExecRequest = {
-          kind: { $case: "start", value: ExecCodec.startToWire(request, stdin !== undefined) }
-        }
-        const input: Stream.Stream<ExecRequest> =
+        const start: ClientService.ExecMessage = { _tag: "Start", request, stdin: stdin !== undefined }
+        const input: Stream.Stream<ClientService.ExecMessage> =
           stdin === undefined
             ? Stream.empty
             : stdin.pipe(
                 Stream.mapConcat((chunk) => {
-                  const parts: Array<ExecRequest> = []
-                  for (let i = 0; i < chunk.byteLength; i += STDIN_CHUNK) {
-                    const part = chunk.subarray(i, i + STDIN_CHUNK)
-                    parts.push({
-                      kind: { $case: "stdin", value: Buffer.from(part.buffer, part.byteOffset, part.byteLength) }
-                    })
-                  }
+                  const parts: Array<ClientService.ExecMessage> = []
+                  for (let i = 0; i < chunk.byteLength; i += STDIN_CHUNK)
+                    parts.push({ _tag: "Stdin", data: chunk.subarray(i, i + STDIN_CHUNK) })
                   return parts
                 }),
-                Stream.concat(Stream.succeed<ExecRequest>({ kind: { $case: "eof", value: true } }))
+                Stream.concat(Stream.succeed<ClientService.ExecMessage>({ _tag: "Eof" }))
               )
         return Stream.suspend(() => {
           let exited = false
           return client.bidi("exec", Stream.concat(Stream.succeed(start), input), { metadata }).pipe(
             Stream.mapError(mapError),
-            Stream.filterMap((e) => Option.fromNullable(ExecCodec.eventFromWire(e))),
+            Stream.filter(isReadable),
             Stream.tap((e) => Effect.sync(() => void (exited = exited || e._tag === "Exit"))),
             Stream.takeUntil((e) => e._tag === "Exit"),
             // A call that ends without an Exit event lost its relay or agent mid-way.
@@ -111,43 +86,30 @@ export const make = (options: Options) =>
         client
           .bidi(
             "attach",
-            Stream.concat(Stream.succeed(AttachCodec.startToWire(request)), Stream.map(input, AttachCodec.inputToWire)),
+            Stream.concat(Stream.succeed<ClientService.AttachMessage>({ _tag: "Start", request }), input),
             { metadata }
           )
           .pipe(
             Stream.mapError(mapError),
-            Stream.filterMap((e) => Option.fromNullable(AttachCodec.eventFromWire(e))),
+            Stream.filter(isReadable),
             Stream.takeUntil((e) => e._tag === "Ended")
           ),
       listSessions: (machine) =>
         client.unary("listSessions", { machine }, call).pipe(
           Effect.mapError(mapError),
-          Effect.flatMap((r) =>
-            r.machine
-              ? Effect.succeed({
-                  machine: MachineCodec.fromWire(r.machine),
-                  sessions: r.sessions.map(AttachCodec.sessionFromWire)
-                })
+          Effect.flatMap(({ machine, sessions }) =>
+            machine
+              ? Effect.succeed({ machine, sessions })
               : Effect.fail(
                   new RelayError({ reason: "Protocol", server: options.server, detail: "no machine in the answer" })
                 )
           )
         ),
       createShare: (machine, ttlSeconds) =>
-        client.unary("createShare", { machine, ttlSeconds }, call).pipe(
-          Effect.mapError(mapError),
-          Effect.map((w) => ({ link: ShareCodec.fromWire(w), token: w.token, url: w.url }))
-        ),
+        client.unary("createShare", { machine, ttlSeconds }, call).pipe(Effect.mapError(mapError)),
       listShares: (machine) =>
-        client.unary("listShares", { machine: machine ?? "" }, call).pipe(
-          Effect.mapError(mapError),
-          Effect.map((r) => r.links.map((l) => ShareCodec.fromWire(l)))
-        ),
-      revokeShare: (id) =>
-        client.unary("revokeShare", { id }, call).pipe(
-          Effect.mapError(mapError),
-          Effect.map((l) => ShareCodec.fromWire(l))
-        )
+        client.unary("listShares", machine === undefined ? {} : { machine }, call).pipe(Effect.mapError(mapError)),
+      revokeShare: (id) => client.unary("revokeShare", { id }, call).pipe(Effect.mapError(mapError))
     })
   })
 

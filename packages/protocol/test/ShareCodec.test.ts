@@ -1,29 +1,15 @@
-import { ShareEvent as ShareEventClass, ShareLink } from "@cmdop/domain/ShareLink"
+import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as Wire from "@cmdop/protocol/generated/cmdop/connect/v1/client"
 import * as ShareCodec from "@cmdop/protocol/ShareCodec"
 import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as FastCheck from "effect/FastCheck"
-import * as Schema from "effect/Schema"
+import * as Schemas from "./clientSchemas.js"
 import { plain, viaBytes } from "./plain.js"
 
 const bytes = viaBytes(Wire.ShareLink)
 
-/** Times are whole milliseconds since the epoch, positive when present (0 on the wire means absent). */
-const Time = Schema.Int.pipe(Schema.positive())
-const optionalTime = Schema.optionalWith(Time, { exact: true })
-const ShareEvent = Schema.Struct({ ...ShareEventClass.fields, at: Time })
-const links = Arbitrary.make(
-  Schema.Struct({
-    ...ShareLink.fields,
-    createdAt: Time,
-    expiresAt: optionalTime,
-    revokedAt: optionalTime,
-    lastUsedAt: optionalTime,
-    useCount: Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(0xffff_ffff)),
-    events: Schema.Array(ShareEvent)
-  })
-).map((l) => new ShareLink({ ...l, events: l.events.map((e) => new ShareEventClass(e)) }))
+const links = Arbitrary.make(Schemas.ShareLink).map(Schemas.toShareLink)
 
 describe("ShareCodec", () => {
   it.prop(

@@ -1,6 +1,7 @@
 /**
  * Schemas for the client-side domain values that `@cmdop/domain/RelayClient` declares as plain types
- * (`ExecRequest`, `ExecEvent`, `AttachRequest`, `AttachInput`, `AttachEvent`, `PtySession`), so the codec laws
+ * (`Principal`, `ExecRequest`, `ExecEvent`, `AttachRequest`, `AttachInput`, `AttachEvent`, `PtySession`), and the
+ * share links the wire carries, so the codec laws
  * can draw them with `Arbitrary.make`. Each schema's type is checked against the domain type below: a field added
  * to the domain and not here fails the build.
  *
@@ -9,6 +10,7 @@
  */
 import { Machine } from "@cmdop/domain/Machine"
 import type * as RelayClient from "@cmdop/domain/RelayClient"
+import { ShareEvent as ShareEventClass, ShareLink as ShareLinkClass } from "@cmdop/domain/ShareLink"
 import * as Schema from "effect/Schema"
 
 const Uint32 = Schema.Int.pipe(Schema.between(0, 0xffff_ffff))
@@ -22,6 +24,14 @@ export const WireMachine = Machine.pipe(
     (m) => m.lastHeartbeatAt === undefined || (Number.isSafeInteger(m.lastHeartbeatAt) && m.lastHeartbeatAt > 0)
   )
 )
+
+export const Principal = Schema.Struct({
+  workspaceId: Schema.String,
+  workspaceName: Schema.String,
+  kind: Schema.Literal("key", "user", "guest"),
+  principal: Schema.String,
+  machineId: optionalText
+})
 
 export const ExecRequest = Schema.Struct({
   machine: Schema.String,
@@ -82,9 +92,30 @@ export const PtySession = Schema.Struct({
   owner: Schema.String
 })
 
+/** Times are whole milliseconds since the epoch, positive when present (0 on the wire means absent). */
+const Time = Schema.Int.pipe(Schema.positive())
+const optionalTime = Schema.optionalWith(Time, { exact: true })
+const ShareEvent = Schema.Struct({ ...ShareEventClass.fields, at: Time })
+
+/** The fields of a share link the wire carries (a `ShareLink` is built from them). */
+export const ShareLink = Schema.Struct({
+  ...ShareLinkClass.fields,
+  createdAt: Time,
+  expiresAt: optionalTime,
+  revokedAt: optionalTime,
+  lastUsedAt: optionalTime,
+  useCount: Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(0xffff_ffff)),
+  events: Schema.Array(ShareEvent)
+})
+
+/** A `ShareLink` from drawn fields. */
+export const toShareLink = (l: typeof ShareLink.Type): ShareLinkClass =>
+  new ShareLinkClass({ ...l, events: l.events.map((e) => new ShareEventClass(e)) })
+
 // Each schema describes exactly its domain type.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const check = <T extends true>(): T => undefined as unknown as T
+void check<Same<typeof Principal.Type, RelayClient.Principal>>
 void check<Same<typeof ExecEvent.Type, RelayClient.ExecEvent>>
 void check<Same<typeof AttachInput.Type, RelayClient.AttachInput>>
 void check<Same<typeof AttachEvent.Type, RelayClient.AttachEvent>>

@@ -22,3 +22,15 @@ export const viaBytes =
   }) =>
   (message: T): T =>
     fns.decode(fns.encode(message).finish())
+
+/** A request through a gRPC method definition's serializer and deserializer, as the serving end reads it. */
+export const viaRequest =
+  <A>(method: { readonly requestSerialize: (a: A) => Buffer; readonly requestDeserialize: (b: Buffer) => A }) =>
+  (message: A): A =>
+    method.requestDeserialize(method.requestSerialize(message))
+
+/** A response through a gRPC method definition's serializer and deserializer, as the calling end reads it. */
+export const viaResponse =
+  <A>(method: { readonly responseSerialize: (a: A) => Buffer; readonly responseDeserialize: (b: Buffer) => A }) =>
+  (message: A): A =>
+    method.responseDeserialize(method.responseSerialize(message))

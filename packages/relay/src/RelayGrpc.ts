@@ -1,25 +1,17 @@
 /**
  * The relay's gRPC surface: `ClientService` and `AgentService` as thin adapters over `RelayCore`. Each call
  * authenticates its `authorization: Bearer` metadata first; domain errors leave as gRPC statuses with the typed
- * error in trailing metadata (`ErrorCodec`). This is the wire edge: messages are decoded and encoded here with the
- * codecs of `@cmdop/protocol`, and the core sees only domain values.
+ * error in trailing metadata (`ErrorCodec`). The service definitions of `@cmdop/protocol` carry domain values, so
+ * neither these handlers nor the core see a wire type; a message the relay cannot read is skipped here.
  */
-import type { RelayCallError } from "@cmdop/domain/RelayClient"
+import type { AttachInput, RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
-import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
-import * as AttachCodec from "@cmdop/protocol/AttachCodec"
+import * as AgentService from "@cmdop/protocol/AgentService"
+import * as ClientService from "@cmdop/protocol/ClientService"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
-import * as ExecCodec from "@cmdop/protocol/ExecCodec"
-import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import {
-  type AttachRequest,
-  ClientServiceService,
-  type ExecRequest
-} from "@cmdop/protocol/generated/cmdop/connect/v1/client"
-import * as MachineCodec from "@cmdop/protocol/MachineCodec"
-import * as ShareCodec from "@cmdop/protocol/ShareCodec"
+import { isReadable } from "@cmdop/protocol/Unreadable"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -40,52 +32,41 @@ const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
 export const services = Effect.map(RelayCore, (core) => [clientService(core), agentService(core)] as const)
 
 const clientService = (core: RelayCore["Type"]) =>
-  GrpcServer.service(ClientServiceService, {
+  GrpcServer.service(ClientService.definition, {
     whoAmI: (_req, ctx) =>
       Effect.gen(function* () {
-        const p = yield* core.whoami(yield* caller(core, ctx))
-        return {
-          workspaceId: p.workspaceId,
-          workspaceName: p.workspaceName,
-          principalKind: p.kind,
-          principal: p.principal,
-          machineId: p.machineId ?? ""
-        }
+        return yield* core.whoami(yield* caller(core, ctx))
       }).pipe(Effect.mapError(toStatus)),
     listMachines: (req, ctx) =>
       Effect.gen(function* () {
-        const list = yield* core.listMachines(yield* caller(core, ctx), { onlineOnly: req.onlineOnly })
-        return { machines: list.machines.map(MachineCodec.toWire), now: list.now }
+        return yield* core.listMachines(yield* caller(core, ctx), { onlineOnly: req.onlineOnly })
       }).pipe(Effect.mapError(toStatus)),
     resolveMachine: (req, ctx) =>
       Effect.gen(function* () {
-        return MachineCodec.toWire(yield* core.resolveMachine(yield* caller(core, ctx), req.query))
+        return yield* core.resolveMachine(yield* caller(core, ctx), req.query)
       }).pipe(Effect.mapError(toStatus)),
     exec: (requests, ctx) => exec(core, requests, ctx),
     createShare: (req, ctx) =>
       Effect.gen(function* () {
-        const minted = yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
-        return ShareCodec.toWire(minted.link, { url: minted.url, token: minted.token })
+        return yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
       }).pipe(Effect.mapError(toStatus)),
     listShares: (req, ctx) =>
       Effect.gen(function* () {
-        const links = yield* core.listShares(yield* caller(core, ctx), req.machine === "" ? undefined : req.machine)
-        return { links: links.map((l) => ShareCodec.toWire(l)) }
+        return yield* core.listShares(yield* caller(core, ctx), req.machine)
       }).pipe(Effect.mapError(toStatus)),
     revokeShare: (req, ctx) =>
       Effect.gen(function* () {
-        return ShareCodec.toWire(yield* core.revokeShare(yield* caller(core, ctx), req.id))
+        return yield* core.revokeShare(yield* caller(core, ctx), req.id)
       }).pipe(Effect.mapError(toStatus)),
     attach: (requests, ctx) => attach(core, requests, ctx),
     listSessions: (req, ctx) =>
       Effect.gen(function* () {
-        const r = yield* core.listSessions(yield* caller(core, ctx), req.machine)
-        return { machine: MachineCodec.toWire(r.machine), sessions: r.sessions.map(AttachCodec.sessionToWire) }
+        return yield* core.listSessions(yield* caller(core, ctx), req.machine)
       }).pipe(Effect.mapError(toStatus))
   })
 
 const agentService = (core: RelayCore["Type"]) =>
-  GrpcServer.service(AgentServiceService, {
+  GrpcServer.service(AgentService.definition, {
     register: (req, ctx) =>
       Effect.gen(function* () {
         const who = yield* caller(core, ctx)
@@ -95,25 +76,19 @@ const agentService = (core: RelayCore["Type"]) =>
             server: core.server,
             detail: "the agent sent no machine identity"
           })
-        const r = yield* core.register(who, AgentLinkCodec.identityFromWire(req.identity))
-        return { machine: MachineCodec.toWire(r.machine), workspaceName: r.workspaceName }
+        return yield* core.register(who, req.identity)
       }).pipe(Effect.mapError(toStatus)),
     // Messages the relay cannot read (a newer agent's) are skipped.
     connect: (requests, ctx) =>
       Stream.unwrap(
-        Effect.map(caller(core, ctx), (who) =>
-          core.connectAgent(
-            who,
-            Stream.filterMap(requests, (m) => Option.fromNullable(AgentLinkCodec.agentMessageFromWire(m)))
-          )
-        )
-      ).pipe(Stream.map(AgentLinkCodec.relayMessageToWire), Stream.mapError(toStatus))
+        Effect.map(caller(core, ctx), (who) => core.connectAgent(who, Stream.filter(requests, isReadable)))
+      ).pipe(Stream.mapError(toStatus))
   })
 
 /** `ClientService.Exec`: `ExecStart` first, then stdin (when asked for) up to `eof`. */
 const exec = (
   core: RelayCore["Type"],
-  requests: Stream.Stream<ExecRequest, GrpcStatusError>,
+  requests: Stream.Stream<ClientService.ExecMessage, GrpcStatusError>,
   ctx: GrpcServer.CallContext
 ) =>
   Stream.unwrapScoped(
@@ -121,32 +96,27 @@ const exec = (
       const who = yield* caller(core, ctx)
       const [first, rest] = yield* startAndRest(requests)
       const start = Option.getOrUndefined(first)
-      if (start?.kind?.$case !== "start")
+      if (start?._tag !== "Start")
         return yield* new RelayError({
           reason: "Protocol",
           server: core.server,
           detail: "the first exec message must be ExecStart"
         })
-      const input: Stream.Stream<ExecInput> | undefined = start.kind.value.stdin
+      const input: Stream.Stream<ExecInput> | undefined = start.stdin
         ? rest.pipe(
-            Stream.filterMap((m): Option.Option<ExecInput> => {
-              const k = m.kind
-              if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
-              if (k?.$case === "eof") return Option.some({ _tag: "Eof" })
-              return Option.none()
-            }),
+            Stream.filter((m): m is ExecInput => m._tag === "Stdin" || m._tag === "Eof"),
             Stream.takeUntil((i) => i._tag === "Eof"),
             Stream.catchAll(() => Stream.succeed<ExecInput>({ _tag: "Eof" }))
           )
         : undefined
-      return core.exec(who, ExecCodec.startFromWire(start.kind.value), input).pipe(Stream.map(ExecCodec.eventToWire))
+      return core.exec(who, start.request, input)
     })
   ).pipe(Stream.mapError(toStatus))
 
 /** `ClientService.Attach`: `AttachStart` first, then input and resizes until the client half-closes. */
 const attach = (
   core: RelayCore["Type"],
-  requests: Stream.Stream<AttachRequest, GrpcStatusError>,
+  requests: Stream.Stream<ClientService.AttachMessage, GrpcStatusError>,
   ctx: GrpcServer.CallContext
 ) =>
   Stream.unwrapScoped(
@@ -154,7 +124,7 @@ const attach = (
       const who = yield* caller(core, ctx)
       const [first, rest] = yield* startAndRest(requests)
       const start = Option.getOrUndefined(first)
-      if (start?.kind?.$case !== "start")
+      if (start?._tag !== "Start")
         return yield* new RelayError({
           reason: "Protocol",
           server: core.server,
@@ -162,11 +132,9 @@ const attach = (
         })
       // The client's half-close (or cancel) ends `input`, which detaches this viewer.
       const input = rest.pipe(
-        Stream.filterMap((m) => Option.fromNullable(AttachCodec.inputFromWire(m))),
+        Stream.filter((m): m is AttachInput => m._tag === "Data" || m._tag === "Resize"),
         Stream.catchAll(() => Stream.empty)
       )
-      return core
-        .attach(who, AttachCodec.startFromWire(start.kind.value), input)
-        .pipe(Stream.map(AttachCodec.eventToWire))
+      return core.attach(who, start.request, input)
     })
   ).pipe(Stream.mapError(toStatus))

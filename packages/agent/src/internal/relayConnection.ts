@@ -1,19 +1,17 @@
 /**
- * The daemon's wire edge: the one place in the agent that speaks gRPC and the generated protobuf types. It dials
- * the relay, calls `AgentService.Connect` / `Register` with the key as a bearer token, and maps messages between
- * the domain's agent link (`@cmdop/domain/AgentLink`) and the wire with `AgentLinkCodec`.
+ * The daemon's wire edge: the one place in the agent that speaks gRPC. It dials the relay and calls
+ * `AgentService.Connect` / `Register` with the key as a bearer token; the service definition of `@cmdop/protocol`
+ * carries the domain's agent link (`@cmdop/domain/AgentLink`), so no wire type is seen here.
  *
- * A relay message the codec cannot read (a kind from a newer relay) is skipped, except a `SessionOpen` without a
- * spec, which is answered with a lone `SessionExit` (126) so the relay does not wait for a session that never runs.
+ * A relay message the agent cannot read (a kind from a newer relay) is skipped, except a `SessionOpen` of an
+ * unknown kind, which is answered with a lone `SessionExit` (126) so the relay does not wait for a session that
+ * never runs.
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import type { Machine } from "@cmdop/domain/Machine"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
-import * as AgentLinkCodec from "@cmdop/protocol/AgentLinkCodec"
-import type { RelayMessage as WireRelayMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import { AgentServiceService } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
-import * as MachineCodec from "@cmdop/protocol/MachineCodec"
+import * as AgentService from "@cmdop/protocol/AgentService"
 import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -54,27 +52,27 @@ const authorization = (target: Target) => ({ authorization: `Bearer ${Redacted.v
 /** Opens the Connect stream; it is cancelled when the scope closes. */
 export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusError, Scope.Scope> =>
   Effect.gen(function* () {
-    const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, target.tls))
+    const client = yield* GrpcClient.make(AgentService.definition, dialOptions(target.server, target.tls))
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
-    const send = (message: AgentLink.AgentMessage) => channel.send(AgentLinkCodec.agentMessageToWire(message))
+    const send = (message: AgentLink.AgentMessage) => channel.send(message)
     const incoming = channel.responses.pipe(
-      Stream.mapEffect((wire) => decode(wire, send)),
+      Stream.mapEffect((message) => readable(message, send)),
       Stream.filterMap((message) => message)
     )
     return { send, incoming }
   }).pipe(Effect.withSpan("RelayConnection.connect", { attributes: { server: target.server } }))
 
-const decode = (
-  wire: WireRelayMessage,
+/** The message when the agent can act on it; an open of an unknown kind is refused on the way. */
+const readable = (
+  message: AgentService.RelayMessage,
   send: Connection["send"]
 ): Effect.Effect<Option.Option<AgentLink.RelayMessage>, GrpcStatusError> => {
-  const message = AgentLinkCodec.relayMessageFromWire(wire)
-  if (message !== undefined) return Effect.succeed(Option.some(message))
-  if (wire.kind?.$case === "open" && wire.kind.value.sessionId !== "")
+  if (message._tag === "Unreadable") return Effect.succeed(Option.none())
+  if (message._tag === "UnknownOpen")
     return Effect.as(
       send({
         _tag: "SessionExit",
-        sessionId: wire.kind.value.sessionId,
+        sessionId: message.sessionId,
         exitCode: 126,
         timedOut: false,
         error: "the session asks for neither exec nor pty",
@@ -82,7 +80,7 @@ const decode = (
       }),
       Option.none()
     )
-  return Effect.succeed(Option.none())
+  return Effect.succeed(Option.some(message))
 }
 
 /** One `Register` call with this machine's identity. */
@@ -93,15 +91,11 @@ export const register = (
 ): Effect.Effect<Registered, GrpcStatusError> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const client = yield* GrpcClient.make(AgentServiceService, dialOptions(target.server, target.tls))
-      const response = yield* client.unary(
-        "register",
-        { identity: AgentLinkCodec.identityToWire(identity) },
-        { metadata: authorization(target), timeout }
-      )
+      const client = yield* GrpcClient.make(AgentService.definition, dialOptions(target.server, target.tls))
+      const response = yield* client.unary("register", { identity }, { metadata: authorization(target), timeout })
       // The relay always names the machine it registered; an answer without one is a broken relay.
       if (response.machine === undefined)
         return yield* Effect.dieMessage("the relay's Register answer names no machine")
-      return { machine: MachineCodec.fromWire(response.machine), workspaceName: response.workspaceName }
+      return { machine: response.machine, workspaceName: response.workspaceName }
     })
   ).pipe(Effect.withSpan("RelayConnection.register", { attributes: { server: target.server } }))
