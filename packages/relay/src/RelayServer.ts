@@ -21,6 +21,7 @@ import { RelayCore } from "./RelayCore.js"
 import * as RelayCoreModule from "./RelayCore.js"
 import * as Admission from "./internal/admission.js"
 import * as ConnectionGuard from "./internal/connectionGuard.js"
+import * as Limits from "./internal/limits.js"
 import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
 import * as SharePage from "./share/SharePage.js"
@@ -161,6 +162,7 @@ export const serveWith = (
       port: options.grpcPort,
       shutdownTimeout: "1 second",
       onListening: (listeners) => listeners.forEach((l) => ConnectionGuard.guard(l, caps.grpc)),
+      channelOptions: { "grpc.max_receive_message_length": Limits.MAX_MESSAGE_BYTES },
       ...(options.tls ? { tls: options.tls } : {})
     }).pipe(
       Effect.provide(context),

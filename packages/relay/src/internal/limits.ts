@@ -15,6 +15,13 @@ import type * as Scope from "effect/Scope"
  */
 export const MAX_REQUEST_BYTES = 256 * 1024
 
+/**
+ * The largest gRPC message the relay reads (clients' and agents'). Legitimate messages are far smaller (stdin and
+ * output travel in chunks of at most 256 KiB); anything bigger is refused by the transport before it is decoded,
+ * so a huge Hello or request costs the relay no parsing.
+ */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 /** Bytes of one attach request's command (and its other text fields) together. */
 export const MAX_ATTACH_BYTES = 64 * 1024
 
