@@ -15,7 +15,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
-import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
 import {
@@ -37,6 +36,7 @@ const RSS_CEILING_MIB = 400
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const replayer = fileURLToPath(new URL("replayer.mjs", import.meta.url))
+const flooder = fileURLToPath(new URL("flooder.mjs", import.meta.url))
 
 class StageTag extends Context.Tag("abuse/Stage")<StageTag, Stage>() {}
 
@@ -116,48 +116,48 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
       const s = yield* StageTag
       const [httpHost, httpPort] = s.http.replace("http://", "").split(":")
       const [grpcHost, grpcPort] = s.grpc.split(":")
-      /** 2,000 sockets that connect and never send a byte; how many are open now, and how many settled. */
-      const flood = (host: string, port: number, localAddress: string) =>
-        Effect.acquireRelease(
-          Effect.sync(() => {
-            const state = { open: 0, settled: 0, sockets: [] as Array<net.Socket> }
-            for (let i = 0; i < 2000; i++) {
-              const socket = net.connect({ host, port, localAddress })
-              let connected = false
-              socket.on("connect", () => {
-                connected = true
-                state.open += 1
-                state.settled += 1
-              })
-              socket.on("error", () => {})
-              socket.on("close", () => {
-                if (connected) state.open -= 1
-                else state.settled += 1
-              })
-              // Reading (and discarding) is what lets this side see the relay's FIN.
-              socket.resume()
-              state.sockets.push(socket)
-            }
-            return state
-          }),
-          (state) => Effect.sync(() => state.sockets.forEach((x) => x.destroy()))
-        )
+      // The attacker is its own process; its sockets come from other loopback addresses than the victim's calls.
+      const flood = Effect.acquireRelease(
+        Effect.sync(() => {
+          const child = spawn(process.execPath, [
+            flooder,
+            "2000",
+            `${httpHost}:${httpPort}@127.0.0.2`,
+            `${grpcHost}:${grpcPort}@127.0.0.3`
+          ])
+          const latest = { line: "" }
+          let buffered = ""
+          child.stdout.on("data", (d: Buffer) => {
+            buffered += d.toString()
+            const lines = buffered.split("\n")
+            buffered = lines.pop() ?? ""
+            if (lines.length > 0) latest.line = lines[lines.length - 1]!
+          })
+          return { child, latest }
+        }),
+        ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      type Counts = ReadonlyArray<{ readonly open: number; readonly settled: number }>
       const attack = Effect.gen(function* () {
-        // The attacker's sockets come from other loopback addresses than the victim's calls (127.0.0.1).
-        const onHttp = yield* flood(httpHost!, Number(httpPort), "127.0.0.2")
-        const onGrpc = yield* flood(grpcHost!, Number(grpcPort), "127.0.0.3")
+        const { latest } = yield* flood
         // Every socket either connected or failed (the kernel's accept queue may make some retry their SYN), and
         // the relay closed every connection beyond the per-source caps.
-        yield* eventuallySync(
+        const [onHttp, onGrpc] = yield* eventuallySync(
           "the relay to refuse sockets over the per-source caps",
-          () =>
-            onHttp.settled === 2000 && onGrpc.settled === 2000 && onHttp.open <= 256 && onGrpc.open <= 1024
-              ? true
-              : undefined,
-          { timeout: "20 seconds", interval: "100 millis" }
+          () => {
+            const counts = latest.line === "" ? undefined : (JSON.parse(latest.line) as Counts)
+            return counts !== undefined &&
+              counts[0]!.settled === 2000 &&
+              counts[1]!.settled === 2000 &&
+              counts[0]!.open <= 256 &&
+              counts[1]!.open <= 1024
+              ? counts
+              : undefined
+          },
+          { timeout: "30 seconds", interval: "100 millis" }
         )
         const health = yield* promise(() => fetch(`${s.http}/healthz`))
-        return { held: [onHttp.open, onGrpc.open], health: health.status }
+        return { held: [onHttp!.open, onGrpc!.open], health: health.status }
       }).pipe(Effect.scoped)
       const { held, health } = yield* underAttack("2,000 idle sockets per port", attack)
       yield* report("idle sockets held open by the relay [http, grpc]", { held })
