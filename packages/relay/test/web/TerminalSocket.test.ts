@@ -318,6 +318,27 @@ describe("TerminalSocket", () => {
     })
   )
 
+  it.scopedLive("a link may own 16 live terminal sessions on its machine; the 17th page is told the limit", () =>
+    Effect.gen(function* () {
+      const { base, core, key, link } = yield* setup
+      yield* fakeAgent(core, key, "box-8")
+      const token = yield* link("box-8")
+      // Each page opens a new session and goes away; the sessions live on (detached), owned by the link.
+      for (let i = 0; i < 16; i++) {
+        const page = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+        yield* page.send({ type: "start", cols: 80, rows: 24 })
+        assert.strictEqual((yield* nextControl(page)).frame.type, "attached")
+        yield* page.close
+      }
+      const over = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+      yield* over.send({ type: "start", cols: 80, rows: 24 })
+      const refused = yield* nextControl(over)
+      assert.strictEqual(refused.frame.type, "error")
+      assert.include(refused.frame.type === "error" ? refused.frame.message : "", "16 terminal sessions on")
+      assert.strictEqual((yield* over.closed).code, TerminalSocket.CloseCode.Exhausted)
+    })
+  )
+
   it.scopedLive("a plain GET of the socket address is told to upgrade (426)", () =>
     Effect.gen(function* () {
       const { base, core, key, link } = yield* setup
