@@ -5,7 +5,7 @@
 import * as Schema from "effect/Schema"
 
 export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
-  reason: Schema.Literal("Unavailable", "Timeout", "Internal", "Protocol", "InvalidRequest"),
+  reason: Schema.Literal("Unavailable", "Timeout", "Internal", "Protocol", "InvalidRequest", "ResourceExhausted"),
   server: Schema.String,
   detail: Schema.String
 }) {
@@ -19,6 +19,8 @@ export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
         return `relay ${this.server} failed: ${this.detail}`
       case "InvalidRequest":
         return this.detail
+      case "ResourceExhausted":
+        return `relay ${this.server} refused: ${this.detail}`
       case "Protocol":
         return `relay ${this.server} sent something this CLI does not understand: ${this.detail} (versions differ?)`
     }

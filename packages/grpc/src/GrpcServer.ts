@@ -28,6 +28,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as net from "node:net"
 import type * as GrpcMethod from "./GrpcMethod.js"
 import type { GrpcStatusError } from "./GrpcStatusError.js"
 import * as channelOptions from "./internal/channelOptions.js"
@@ -121,6 +122,14 @@ export interface Options<Services extends ReadonlyArray<Service<any>>> {
   readonly shutdownTimeout?: Duration.DurationInput
   /** Extra grpc-js channel options, over the defaults (32 MiB messages, keepalive 20 s / 10 s). */
   readonly channelOptions?: grpc.ChannelOptions
+  /** Called once bound with the listening sockets (grpc-js's http2 servers), e.g. to cap their connections. */
+  readonly onListening?: (listeners: ReadonlyArray<net.Server>) => void
+}
+
+/** The http2 servers grpc-js listens with (an internal of grpc-js; empty if a grpc-js upgrade moves it). */
+const listenersOf = (server: object): ReadonlyArray<net.Server> => {
+  const internals = server as { http2Servers?: Map<net.Server, unknown> }
+  return [...(internals.http2Servers?.keys() ?? [])]
 }
 
 /** The server could not be started. */
@@ -181,6 +190,7 @@ export const make = <const Services extends ReadonlyArray<Service<any>>>(
     const port = yield* Effect.acquireRelease(
       internal.bind(server, address, credentials).pipe(
         Effect.tap(() => Effect.sync(() => channelOptions.tuneServerAfterBind(server))),
+        Effect.tap(() => Effect.sync(() => options.onListening?.(listenersOf(server)))),
         Effect.tapError(() => Effect.sync(() => server.forceShutdown())),
         Effect.mapError((cause) => new GrpcServerError({ reason: "Bind", address, cause }))
       ),

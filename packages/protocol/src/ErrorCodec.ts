@@ -33,7 +33,9 @@ const codeOf = (e: RelayCallError): grpc.status => {
           ? grpc.status.INVALID_ARGUMENT
           : e.reason === "Unavailable"
             ? grpc.status.UNAVAILABLE
-            : grpc.status.INTERNAL
+            : e.reason === "ResourceExhausted"
+              ? grpc.status.RESOURCE_EXHAUSTED
+              : grpc.status.INTERNAL
   }
 }
 
@@ -57,6 +59,8 @@ export const fromStatus = (e: GrpcStatusError.GrpcStatusError, server: string): 
     case grpc.status.UNAVAILABLE:
     case grpc.status.CANCELLED:
       return new RelayError({ reason: "Unavailable", server, detail: connectionDetail(e.details) })
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return new RelayError({ reason: "ResourceExhausted", server, detail: e.details })
     case grpc.status.UNIMPLEMENTED:
       return new RelayError({ reason: "Protocol", server, detail: e.details })
     default:

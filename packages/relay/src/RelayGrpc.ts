@@ -16,22 +16,44 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
+import * as Admission from "./internal/admission.js"
 import { firstAndRest } from "./internal/firstAndRest.js"
+import * as Limits from "./internal/limits.js"
 import { type ExecInput, RelayCore } from "./RelayCore.js"
 
 const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
 
-/** A client stream's first message (none when it ended or failed at once) and the rest, for the life of the scope. */
-const startAndRest = <A, E>(requests: Stream.Stream<A, E>) =>
-  Effect.orElseSucceed(firstAndRest(requests), () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const)
+/**
+ * A client stream's first message (none when it ended or failed at once) and the rest, for the life of the scope.
+ * A stream that sends nothing within `FIRST_MESSAGE_TIMEOUT` is refused.
+ */
+const startAndRest = <A, E>(server: string, what: string, requests: Stream.Stream<A, E>) =>
+  Effect.orElseSucceed(
+    firstAndRest(requests),
+    () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const
+  ).pipe(
+    Effect.timeoutFail({
+      duration: Limits.FIRST_MESSAGE_TIMEOUT,
+      onTimeout: () =>
+        new RelayError({
+          reason: "InvalidRequest",
+          server,
+          detail: `the stream sent no ${what} within ${Limits.FIRST_MESSAGE_TIMEOUT}; the relay closed it`
+        })
+    })
+  )
 
 const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
   core.authenticate(bearerOf(ctx.metadata["authorization"]))
 
-/** Both services, bound to the `RelayCore` in context. */
-export const services = Effect.map(RelayCore, (core) => [clientService(core), agentService(core)] as const)
+/**
+ * Both services, bound to the `RelayCore` in context; `admission` holds the per-principal stream counts (share it
+ * with the browser terminal so both count against one cap).
+ */
+export const services = (admission: Admission.Admission = Admission.make()) =>
+  Effect.map(RelayCore, (core) => [clientService(core, admission), agentService(core)] as const)
 
-const clientService = (core: RelayCore["Type"]) =>
+const clientService = (core: RelayCore["Type"], admission: Admission.Admission) =>
   GrpcServer.service(ClientService.definition, {
     whoAmI: (_req, ctx) =>
       Effect.gen(function* () {
@@ -45,7 +67,7 @@ const clientService = (core: RelayCore["Type"]) =>
       Effect.gen(function* () {
         return yield* core.resolveMachine(yield* caller(core, ctx), req.query)
       }).pipe(Effect.mapError(toStatus)),
-    exec: (requests, ctx) => exec(core, requests, ctx),
+    exec: (requests, ctx) => exec(core, admission, requests, ctx),
     createShare: (req, ctx) =>
       Effect.gen(function* () {
         return yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
@@ -58,7 +80,7 @@ const clientService = (core: RelayCore["Type"]) =>
       Effect.gen(function* () {
         return yield* core.revokeShare(yield* caller(core, ctx), req.id)
       }).pipe(Effect.mapError(toStatus)),
-    attach: (requests, ctx) => attach(core, requests, ctx),
+    attach: (requests, ctx) => attach(core, admission, requests, ctx),
     listSessions: (req, ctx) =>
       Effect.gen(function* () {
         return yield* core.listSessions(yield* caller(core, ctx), req.machine)
@@ -88,13 +110,15 @@ const agentService = (core: RelayCore["Type"]) =>
 /** `ClientService.Exec`: `ExecStart` first, then stdin (when asked for) up to `eof`. */
 const exec = (
   core: RelayCore["Type"],
+  admission: Admission.Admission,
   requests: Stream.Stream<ClientService.ExecMessage, GrpcStatusError>,
   ctx: GrpcServer.CallContext
 ) =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const who = yield* caller(core, ctx)
-      const [first, rest] = yield* startAndRest(requests)
+      yield* Admission.holdStream(admission, core.server, who)
+      const [first, rest] = yield* startAndRest(core.server, "ExecStart", requests)
       const start = Option.getOrUndefined(first)
       if (start?._tag !== "Start")
         return yield* new RelayError({
@@ -116,13 +140,15 @@ const exec = (
 /** `ClientService.Attach`: `AttachStart` first, then input and resizes until the client half-closes. */
 const attach = (
   core: RelayCore["Type"],
+  admission: Admission.Admission,
   requests: Stream.Stream<ClientService.AttachMessage, GrpcStatusError>,
   ctx: GrpcServer.CallContext
 ) =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const who = yield* caller(core, ctx)
-      const [first, rest] = yield* startAndRest(requests)
+      yield* Admission.holdStream(admission, core.server, who)
+      const [first, rest] = yield* startAndRest(core.server, "AttachStart", requests)
       const start = Option.getOrUndefined(first)
       if (start?._tag !== "Start")
         return yield* new RelayError({
@@ -130,11 +156,14 @@ const attach = (
           server: core.server,
           detail: "the first attach message must be AttachStart"
         })
+      const request = start.request
+      yield* Limits.checkAttachRequest(core.server, request)
+      if (request.sessionId === undefined) yield* Admission.checkNewPty(core, who, request.machine)
       // The client's half-close (or cancel) ends `input`, which detaches this viewer.
       const input = rest.pipe(
         Stream.filter((m): m is AttachInput => m._tag === "Data" || m._tag === "Resize"),
         Stream.catchAll(() => Stream.empty)
       )
-      return core.attach(who, start.request, input)
+      return core.attach(who, request, input)
     })
   ).pipe(Stream.mapError(toStatus))

@@ -19,6 +19,9 @@ import * as http from "node:http"
 import * as path from "node:path"
 import { RelayCore } from "./RelayCore.js"
 import * as RelayCoreModule from "./RelayCore.js"
+import * as Admission from "./internal/admission.js"
+import * as ConnectionGuard from "./internal/connectionGuard.js"
+import * as Limits from "./internal/limits.js"
 import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
 import * as SharePage from "./share/SharePage.js"
@@ -26,6 +29,7 @@ import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
+import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
 
 export interface Options {
   /** Where the embedded store lives (`relay.db`). */
@@ -90,7 +94,7 @@ const httpRoutes = (grpcAddress: string) =>
       HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
       // Browsers ask for it on every page; answering "no content" keeps their consoles (and our tests) clean.
       HttpRouter.get("/favicon.ico", HttpServerResponse.empty({ status: 204 })),
-      HttpRouter.get("/s/:token/ws", TerminalSocket.handler(core)),
+      HttpRouter.get("/s/:token/ws", TerminalSocket.handler),
       HttpRouter.get("/assets/terminal.js", TerminalPage.script),
       HttpRouter.get("/assets/terminal.css", TerminalPage.stylesheet),
       HttpRouter.get(
@@ -113,6 +117,22 @@ const httpRoutes = (grpcAddress: string) =>
     )
   })
 
+/** Seconds a client has to send a request's headers, and its whole request (the relay's bodies are tiny). */
+const HEADERS_TIMEOUT_MS = 10_000
+const REQUEST_TIMEOUT_MS = 30_000
+
+/** The HTTP server with the relay's connection caps and short header and request timeouts. */
+const makeHttpServer = (caps: ConnectionGuard.Caps) => {
+  const server = http.createServer({
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: 1_000,
+    maxHeaderSize: 16 * 1024
+  })
+  ConnectionGuard.guard(server, caps)
+  return server
+}
+
 /** Runs a relay on an already-provided store until the scope closes. */
 export const serveWith = (
   options: Omit<Options, "dataDir" | "db">,
@@ -132,12 +152,17 @@ export const serveWith = (
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
     const context = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
-    const services = yield* Effect.provide(RelayGrpc.services, context)
+    // Per-principal stream counts, shared by the gRPC services and the browser terminal.
+    const admission = Admission.make()
+    const caps = ConnectionGuard.plan()
+    const services = yield* Effect.provide(RelayGrpc.services(admission), context)
     const grpc = yield* GrpcServer.make({
       services,
       host,
       port: options.grpcPort,
       shutdownTimeout: "1 second",
+      onListening: (listeners) => listeners.forEach((l) => ConnectionGuard.guard(l, caps.grpc)),
+      channelOptions: { "grpc.max_receive_message_length": Limits.MAX_MESSAGE_BYTES },
       ...(options.tls ? { tls: options.tls } : {})
     }).pipe(
       Effect.provide(context),
@@ -146,10 +171,11 @@ export const serveWith = (
       )
     )
     const routes = yield* Effect.provide(httpRoutes(grpc.address), context)
+    const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(
       // Share tokens (JWTs) are longer than the router's default 100-character limit for a path parameter.
       HttpServer.serve(HttpRouter.withRouterConfig(routes, { maxParamLength: 4096 })).pipe(
-        Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: options.httpPort, host }))
+        Layer.provideMerge(NodeHttpServer.layer(() => httpServer, { port: options.httpPort, host }))
       )
     ).pipe(
       Effect.mapError(
@@ -159,6 +185,10 @@ export const serveWith = (
           })
       )
     )
+    yield* TerminalUpgrade.install(Context.get(context, RelayCore), httpServer, {
+      publicUrl: () => options.publicUrl ?? boundHttp,
+      admission
+    })
     const bound = Context.get(httpContext, HttpServer.HttpServer).address
     const httpPort = bound._tag === "TcpAddress" ? bound.port : options.httpPort
     boundHttp = `http://${display(httpPort)}`

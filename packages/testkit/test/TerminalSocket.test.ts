@@ -45,7 +45,9 @@ describe("TerminalSocket over a real relay and agent", () => {
       yield* relay.startAgent(key, "pty-box")
       yield* relay.waitOnline(key, ["pty-box"])
       const admin = yield* relay.client(key)
-      const url = `${relay.httpAddress.replace("http:", "ws:")}/s/${key}/ws?machine=pty-box`
+      // The terminal opens only with a share link (a workspace key is refused there).
+      const { token } = yield* admin.createShare("pty-box", 3600)
+      const url = `${relay.httpAddress.replace("http:", "ws:")}/s/${token}/ws`
 
       const page = yield* TerminalClient.connect(url)
       yield* page.send({ type: "start", cols: 100, rows: 30 })

@@ -1,6 +1,6 @@
 /**
  * The agent side of the relay: registration, and the one long-lived stream of each machine. The agent's first
- * message must be `Hello` (within 15 s); the relay registers the machine in the caller's workspace, installs the
+ * message must be `Hello` (within 15 s, listing at most `MAX_HELLO_SESSIONS` sessions); the relay registers the machine in the caller's workspace, installs the
  * connection (replacing an older one of the same machine), answers `Welcome`, re-adopts the PTY sessions the agent
  * reports and asks for their recent output, then handles the agent's messages (`agentDispatch.ts`).
  *
@@ -29,6 +29,7 @@ import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
 import { firstAndRest } from "./firstAndRest.js"
+import * as Limits from "./limits.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
@@ -77,9 +78,16 @@ const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMe
       Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the agent sent no Hello" }))
     ),
     Effect.flatMap(([first, rest]) =>
-      Option.isSome(first) && first.value._tag === "Hello"
-        ? Effect.succeed([first.value, rest] as const)
-        : Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the first agent message must be Hello" }))
+      Option.isNone(first) || first.value._tag !== "Hello"
+        ? Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the first agent message must be Hello" }))
+        : first.value.ptySessions.length > Limits.MAX_HELLO_SESSIONS
+          ? Effect.fail(
+              Limits.exhausted(
+                server,
+                `the agent reported ${first.value.ptySessions.length} live sessions, over the relay's limit of ${Limits.MAX_HELLO_SESSIONS}`
+              )
+            )
+          : Effect.succeed([first.value, rest] as const)
     )
   )
 
@@ -176,8 +184,8 @@ const adopt = (conn: Connection, sessions: ReadonlyArray<AgentLink.PtySessionInf
       Effect.gen(function* () {
         const state = yield* PtyState.makeState({
           id: info.sessionId,
-          owner: info.owner,
-          command: info.command,
+          owner: info.owner.slice(0, Limits.MAX_LABEL),
+          command: info.command.slice(0, Limits.MAX_LABEL),
           cols: info.cols,
           rows: info.rows,
           createdAt: info.createdAt,

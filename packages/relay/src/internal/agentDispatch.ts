@@ -2,7 +2,8 @@
  * What the relay does with each message on an agent's stream: heartbeats (re-checking the agent's credential
  * every time, so a rotated key drops the machine), session output into the session it belongs to (exec: the
  * client's queue, acknowledged as the client reads; PTY: the relay's ring, acknowledged at once), exits, and the
- * agent's stdin acknowledgements. A `Hello` after the handshake is ignored.
+ * agent's stdin acknowledgements. A `Hello` after the handshake is ignored. An agent that sends a session more
+ * output than its window allows is cut (`flowControl.ts`).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { ExecEvent } from "@cmdop/domain/RelayClient"
@@ -11,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type { CoreContext } from "./coreContext.js"
+import * as FlowControl from "./flowControl.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
@@ -58,6 +60,9 @@ const output = (conn: Connection, message: AgentLink.SessionOutput) => {
   const session = conn.sessions.get(message.sessionId)
   // Nobody is reading any more: return the credit so the agent is never stuck on it.
   if (!session) return conn.send({ ...ack, pipe: message.pipe })
+  // More than the window outstanding: the agent ignores flow control. Cut it before buffering any of this.
+  if (!FlowControl.charge(session, message.data.byteLength, conn.window))
+    return Deferred.succeed(conn.closed, "the agent overran its flow-control window").pipe(Effect.asVoid)
   const event =
     message.pipe === "stderr" ? ExecEvent.Stderr({ data: message.data }) : ExecEvent.Stdout({ data: message.data })
   return Queue.offer(session.items, { _tag: "Event", event })

@@ -21,7 +21,9 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
 import { type CoreContext, linkCaller, pieces } from "./coreContext.js"
+import * as FlowControl from "./flowControl.js"
 import { atExpiry } from "./guestExpiry.js"
+import * as Limits from "./limits.js"
 import type { Connection, Session, SessionItem } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
 
@@ -43,6 +45,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
       Effect.gen(function* () {
         if (request.argv.length === 0 || request.argv[0] === "")
           return yield* new RelayError({ reason: "Protocol", server, detail: "exec needs a command" })
+        yield* Limits.checkExecRequest(server, request)
         const { conn, machine } = yield* tenancy.onlineConnection(caller, request.machine)
         if (caller.shareId !== undefined) yield* ctx.shares.recordUse(caller.shareId, `exec ${request.argv[0]}`)
         const session = yield* openSession(conn, caller, request, input !== undefined)
@@ -134,7 +137,10 @@ const forwardStdin = <E>(conn: Connection, session: Session, caller: Caller, inp
 /** The session's events for the client, up to its exit or loss; credit goes back as the client reads output. */
 const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> => {
   const ack = (pipe: AgentLink.Pipe, bytes: number) =>
-    conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes })
+    Effect.zipRight(
+      Effect.sync(() => FlowControl.credit(session, bytes)),
+      conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes })
+    )
   return Stream.fromQueue(session.items).pipe(
     Stream.takeUntil((item) => item._tag === "Lost" || item.event._tag === "Exit"),
     Stream.mapEffect((item) => (item._tag === "Lost" ? Effect.fail(item.error) : Effect.succeed(item.event))),

@@ -7,7 +7,7 @@
  * Validation order: token shape and signature (nothing is looked up for garbage but the signing keys), signing
  * key not retired, expiry, then the record: present, claims equal to the record, not revoked, not expired, the
  * workspace's key generation unchanged, the machine still in the workspace. Failures of a link whose signature
- * checked out are audited (`denied` with the message, and `expired` once).
+ * checked out are audited (`denied` with the message, once per link per minute; and `expired` once).
  */
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import { formatInstant, ShareError } from "@cmdop/domain/ShareError"
@@ -22,6 +22,8 @@ import { type ShareLinkRecord, type SigningKey, toShareLink } from "../store/rec
 import type { RelayStoreError } from "../store/RelayStoreError.js"
 import { newId } from "../store/secrets.js"
 import { RelayStore } from "../store/service.js"
+import { RefusalAudit } from "./refusalAudit.js"
+import * as RefusalCache from "./refusalCache.js"
 import * as ShareTokens from "./ShareTokens.js"
 
 /** A store failure: nothing was decided. The store's messages never hold keys or tokens. */
@@ -51,14 +53,21 @@ const makeDeps = (store: RelayStore["Type"]) => {
       ? Effect.succeed(false)
       : store.markShareExpired(link.id, { detail: `expired at ${formatInstant(link.expiresAt)}`, at: link.expiresAt })
 
-  /** Audits a refusal of a link whose signature checked out: `expired` once if it is, and `denied` with why. */
+  const refusals = new RefusalAudit()
+
+  /**
+   * Audits a refusal of a link whose signature checked out: `expired` once if it is, and `denied` with why — at
+   * most once per link per interval (`refusalAudit.ts`), so replaying a dead token cannot flood the store.
+   */
   const deny = (link: ShareLinkRecord, error: ShareError, now: number) =>
-    audit(
-      Effect.zipRight(
-        noteExpiry(link, now),
-        store.addShareEvent(link.id, { kind: "denied", detail: error.message, at: now })
-      )
-    ).pipe(Effect.zipRight(Effect.fail(error)))
+    Effect.suspend(() => {
+      const detail = refusals.admit(link.id, error.message, now)
+      return detail === undefined
+        ? Effect.void
+        : audit(
+            Effect.zipRight(noteExpiry(link, now), store.addShareEvent(link.id, { kind: "denied", detail, at: now }))
+          )
+    }).pipe(Effect.zipRight(Effect.fail(error)))
 
   const linkOf = (workspaceId: string, linkId: string) =>
     Effect.flatMap(orUnavailable(store.getShareLink(linkId)), (found) =>
@@ -283,7 +292,7 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
 
   return ShareService.of({
     mint: span("mint", mint(deps)),
-    validate: span("validate", validate(deps)),
+    validate: span("validate", RefusalCache.cached(validate(deps))),
     recordUse: span("recordUse", recordUse),
     list: span("list", list),
     get: span("get", get),

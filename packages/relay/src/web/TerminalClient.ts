@@ -8,6 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import { randomBytes } from "node:crypto"
+import * as http from "node:http"
 import type { ClientFrame, ServerFrame } from "./TerminalSocket.js"
 
 /** What arrived from the relay. */
@@ -69,3 +71,32 @@ export const connect = (url: string): Effect.Effect<TerminalClient, never, Scope
       closed: Fiber.join(run)
     } satisfies TerminalClient
   }).pipe(Effect.provide(NodeSocket.layerWebSocketConstructor))
+
+/**
+ * Asks `url` (`http://<relay>/s/<token>/ws`) for a WebSocket upgrade that the relay is expected to refuse: the
+ * HTTP status and body it answers with. Fails if the relay upgrades instead.
+ */
+export const upgradeRefusal = (url: string, headers: Readonly<Record<string, string>> = {}) =>
+  Effect.async<{ readonly status: number; readonly body: string }, Error>((resume) => {
+    const request = http.request(url, {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": randomBytes(16).toString("base64"),
+        ...headers
+      }
+    })
+    request.on("upgrade", (_res, socket) => {
+      socket.destroy()
+      resume(Effect.fail(new Error(`${url} was upgraded`)))
+    })
+    request.on("response", (response) => {
+      let body = ""
+      response.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body })))
+    })
+    request.on("error", (e) => resume(Effect.fail(e)))
+    request.end()
+    return Effect.sync(() => request.destroy())
+  })

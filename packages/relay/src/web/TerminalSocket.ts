@@ -1,8 +1,8 @@
 /**
- * The WebSocket behind the browser terminal: `GET /s/<token>/ws` on the relay's HTTP port. The token is checked
- * exactly like a gRPC bearer credential (`RelayCore.authenticate`, on connect); a share link reaches its one
- * machine, a workspace key (tests, admins) names one with `?machine=<name>`. The socket then drives one
- * `RelayCore.attach`: a new PTY session, or the one the page names (a reload joins its shell again).
+ * The WebSocket behind the browser terminal: `GET /s/<token>/ws` on the relay's HTTP port. Only a share link opens
+ * it, and `TerminalUpgrade.ts` checks the link (and the page's origin, and the link's stream cap) before the
+ * upgrade; the socket then drives one `RelayCore.attach` on the link's machine: a new PTY session (within the
+ * link's session cap), or the one the page names (a reload joins its shell again).
  *
  * Frames, browser → relay:
  *  - text `{"type":"start","cols":80,"rows":24,"sessionId"?:"…"}`: first and once; opens (or joins) the session.
@@ -28,8 +28,6 @@
  * water mark); a browser that falls more than a ring behind skips ahead, as every viewer does. Input waits for
  * the machine's credit in `attach`; more than `MAX_PENDING_INPUT` bytes waiting closes the socket (4000).
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Socket from "@effect/platform/Socket"
 import { type AttachEvent, AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
@@ -44,6 +42,7 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Admission from "../internal/admission.js"
 import type { RelayCore } from "../RelayCore.js"
 
 /** Close codes the relay uses (4000–4999 are the application's). */
@@ -59,7 +58,9 @@ export const CloseCode = {
   /** The token may not do this. */
   Forbidden: 4003,
   /** The machine is unknown, offline, or dropped during the session. */
-  Unavailable: 4004
+  Unavailable: 4004,
+  /** A relay limit was reached (the link's terminal sessions). */
+  Exhausted: 4029
 } as const
 
 /** Input bytes allowed to wait for the machine before the socket is closed. */
@@ -106,12 +107,10 @@ export type ServerFrame =
     }
   | { readonly type: "error"; readonly message: string }
 
-/** What the page should know about the credential and the machine. */
+/** What the page should know about the credential. */
 export interface Target {
-  /** The share token from the URL (in tests, a workspace key). */
+  /** The share token from the URL. */
   readonly token: Redacted.Redacted<string>
-  /** For a credential that is not a share link: the machine to open. A share link always opens its own. */
-  readonly machine?: string | undefined
 }
 
 /** How a session's end reads on the page. */
@@ -157,7 +156,9 @@ const outcomeOf = (error: RelayCallError): Outcome => {
     case "RelayError":
       return error.reason === "Internal"
         ? failed(CloseCode.Internal, "internal error", "the relay failed; try again later")
-        : failed(CloseCode.Unavailable, "unavailable", error.detail)
+        : error.reason === "ResourceExhausted"
+          ? failed(CloseCode.Exhausted, "limit reached", error.detail)
+          : failed(CloseCode.Unavailable, "unavailable", error.detail)
   }
 }
 
@@ -272,18 +273,20 @@ const session = (
 ): Effect.Effect<Outcome, RelayCallError> =>
   Effect.gen(function* () {
     const caller = yield* core.authenticate(target.token)
-    const machine = caller.kind === "guest" ? caller.machineId : target.machine
+    const machine = caller.kind === "guest" ? caller.machineId : undefined
     if (machine === undefined || machine === "")
-      return failed(CloseCode.Protocol, "no machine", "this credential names no machine: add ?machine=<name>")
+      return failed(CloseCode.Forbidden, "forbidden", "only a share link opens the browser terminal")
     const first = yield* Deferred.await(frames.start).pipe(Effect.timeoutOption(START_TIMEOUT))
     if (Option.isNone(first)) return failed(CloseCode.Protocol, "no start frame", "the page sent no start frame")
+    // A new session counts against the link's cap; one the page names is joined, or replaced within the cap.
+    const withinCap = Admission.checkNewPty(core, caller, machine)
     const request = (sessionId: string | undefined): AttachRequest => ({
       machine,
       cols: first.value.cols,
       rows: first.value.rows,
       ...(sessionId === undefined ? {} : { sessionId })
     })
-    const fresh = core.attach(caller, request(undefined), frames.keystrokes)
+    const fresh = Stream.unwrap(Effect.as(withinCap, core.attach(caller, request(undefined), frames.keystrokes)))
     const events =
       first.value.sessionId === undefined
         ? fresh
@@ -357,20 +360,10 @@ const close = (out: Outgoing, outcome: Outcome) => {
 }
 
 /**
- * The `GET /s/:token/ws` handler: upgrades and serves one browser terminal. A request that is not a WebSocket
- * upgrade gets 426.
+ * The `GET /s/:token/ws` route for requests that are not WebSocket upgrades (upgrades never reach the router:
+ * `TerminalUpgrade.install` takes them): 426.
  */
-export const handler = (core: RelayCore["Type"]) =>
-  Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const { token } = yield* HttpRouter.params
-    const machine = new URL(request.url, "http://relay").searchParams.get("machine") ?? undefined
-    const socket = yield* Effect.either(request.upgrade)
-    if (Either.isLeft(socket))
-      return HttpServerResponse.text("this address is the WebSocket of a share link's terminal\n", {
-        status: 426,
-        headers: { upgrade: "websocket" }
-      })
-    yield* serve(core, socket.right, { token: Redacted.make(token ?? ""), machine })
-    return HttpServerResponse.empty()
-  })
+export const handler = HttpServerResponse.text("this address is the WebSocket of a share link's terminal\n", {
+  status: 426,
+  headers: { upgrade: "websocket" }
+})

@@ -16,6 +16,7 @@ import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import * as TerminalClient from "@cmdop/relay/web/TerminalClient"
 import * as TerminalSocket from "@cmdop/relay/web/TerminalSocket"
+import * as TerminalUpgrade from "@cmdop/relay/web/TerminalUpgrade"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -28,7 +29,7 @@ import * as http from "node:http"
 
 const decoder = new TextDecoder()
 
-/** A relay core with only the terminal socket on an ephemeral HTTP port, and a workspace key. */
+/** A relay core with only the terminal socket (and its gate) on an ephemeral HTTP port, and a workspace key. */
 const setup = Effect.gen(function* () {
   const context = yield* Layer.build(
     RelayCore.layer({ server: "test" }).pipe(
@@ -39,16 +40,20 @@ const setup = Effect.gen(function* () {
   const core = Context.get(context, RelayCore.RelayCore)
   const store = Context.get(context, RelayStore.RelayStore)
   const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
-  const router = HttpRouter.empty.pipe(HttpRouter.get("/s/:token/ws", TerminalSocket.handler(core)))
+  const router = HttpRouter.empty.pipe(HttpRouter.get("/s/:token/ws", TerminalSocket.handler))
+  const httpServer = http.createServer()
   const server = yield* Layer.build(
     HttpServer.serve(HttpRouter.withRouterConfig(router, { maxParamLength: 4096 })).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(http.createServer, { port: 0, host: "127.0.0.1" }))
+      Layer.provideMerge(NodeHttpServer.layer(() => httpServer, { port: 0, host: "127.0.0.1" }))
     )
   )
   const address = Context.get(server, HttpServer.HttpServer).address
   const port = address._tag === "TcpAddress" ? address.port : 0
+  yield* TerminalUpgrade.install(core, httpServer, { publicUrl: () => `http://127.0.0.1:${port}` })
   const caller = yield* core.authenticate(Redacted.make(key))
-  return { core, key, caller, base: `127.0.0.1:${port}` }
+  /** A share link's token for one machine (the only credential the terminal accepts). */
+  const link = (machine: string) => Effect.map(core.createShare(caller, machine, 3600), (m) => m.token)
+  return { core, key, caller, link, base: `127.0.0.1:${port}` }
 })
 
 /**
@@ -137,12 +142,16 @@ const outputUntil = (client: TerminalClient.TerminalClient, needle: string) =>
     return text
   }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`no "${needle}" in 5 s`) }))
 
+const upgradeRefusal = (base: string, path: string, headers: Record<string, string> = {}) =>
+  TerminalClient.upgradeRefusal(`http://${base}${path}`, headers)
+
 describe("TerminalSocket", () => {
   it.scopedLive("start, output, input, resize; detaching leaves the session listed and joinable", () =>
     Effect.gen(function* () {
-      const { base, caller, core, key } = yield* setup
+      const { base, caller, core, key, link } = yield* setup
       const agent = yield* fakeAgent(core, key, "box-1")
-      const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
+      const token = yield* link("box-1")
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
       yield* client.send({ type: "start", cols: 100, rows: 30 })
       const open = yield* agent.next("SessionOpen")
       assert.deepStrictEqual(open.spec, {
@@ -193,7 +202,7 @@ describe("TerminalSocket", () => {
       )
 
       // A reload names its session: it joins the same shell and replays its screen.
-      const again = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-1`)
+      const again = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
       yield* again.send({ type: "start", cols: 120, rows: 40, sessionId: open.sessionId })
       const rejoined = yield* nextControl(again)
       assert.deepStrictEqual(rejoined.frame.type === "attached" && [rejoined.frame.sessionId, rejoined.frame.created], [
@@ -206,9 +215,9 @@ describe("TerminalSocket", () => {
 
   it.scopedLive("the session's end reaches the page: an ended frame, then close 1000", () =>
     Effect.gen(function* () {
-      const { base, core, key } = yield* setup
+      const { base, core, key, link } = yield* setup
       const agent = yield* fakeAgent(core, key, "box-2")
-      const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-2`)
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${yield* link("box-2")}/ws`)
       yield* client.send({ type: "start", cols: 80, rows: 24 })
       const open = yield* agent.next("SessionOpen")
       assert.strictEqual((yield* nextControl(client)).frame.type, "attached")
@@ -227,9 +236,9 @@ describe("TerminalSocket", () => {
 
   it.scopedLive("a stale session id opens a new session instead", () =>
     Effect.gen(function* () {
-      const { base, core, key } = yield* setup
+      const { base, core, key, link } = yield* setup
       yield* fakeAgent(core, key, "box-3")
-      const client = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-3`)
+      const client = yield* TerminalClient.connect(`ws://${base}/s/${yield* link("box-3")}/ws`)
       yield* client.send({ type: "start", cols: 80, rows: 24, sessionId: randomUUID() })
       const attached = yield* nextControl(client)
       assert.deepStrictEqual(attached.frame.type === "attached" && attached.frame.created, true)
@@ -251,54 +260,91 @@ describe("TerminalSocket", () => {
       const ended = yield* nextControl(client)
       assert.deepStrictEqual(ended.frame.type === "ended" && ended.frame.message, "share link revoked")
       assert.strictEqual((yield* client.closed).code, 1000)
-      // The revoked token no longer opens anything.
-      const late = yield* TerminalClient.connect(`ws://${base}/s/${minted.token}/ws`)
-      yield* late.send({ type: "start", cols: 80, rows: 24 })
-      const refused = yield* nextControl(late)
-      assert.strictEqual(refused.frame.type, "error")
-      assert.strictEqual((yield* late.closed).code, TerminalSocket.CloseCode.Unauthorized)
+      // The revoked token no longer opens anything: refused before any WebSocket exists.
+      const late = yield* upgradeRefusal(base, `/s/${minted.token}/ws`)
+      assert.strictEqual(late.status, 401)
+      assert.include(late.body, "revoked")
     })
   )
 
-  it.scopedLive("bad tokens, missing machines and broken frames are refused with a message and a close code", () =>
+  it.scopedLive("bad tokens, workspace keys and foreign pages are refused before the upgrade, with a status", () =>
     Effect.gen(function* () {
-      const { base, core, key } = yield* setup
+      const { base, core, key, link } = yield* setup
       yield* fakeAgent(core, key, "box-5")
-      const refusal = (path: string, first: string) =>
-        Effect.gen(function* () {
-          const client = yield* TerminalClient.connect(`ws://${base}${path}`)
-          yield* client.send(JSON.parse(first))
-          const { frame } = yield* nextControl(client)
-          const closed = yield* client.closed
-          assert.strictEqual(frame.type, "error")
-          const message = frame.type === "error" ? frame.message : ""
-          assert.notMatch(message, /\n\s+at /, "no stack trace")
-          assert.notInclude(message, key)
-          return { message, code: closed.code }
-        })
-      const start = JSON.stringify({ type: "start", cols: 80, rows: 24 })
-      const bogus = yield* refusal("/s/ck_bogus-token/ws?machine=box-5", start)
-      assert.strictEqual(bogus.code, TerminalSocket.CloseCode.Unauthorized)
-      assert.notInclude(bogus.message, "ck_bogus-token")
-      const jwt = yield* refusal("/s/eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln/ws", start)
-      assert.strictEqual(jwt.code, TerminalSocket.CloseCode.Unauthorized)
-      const noMachine = yield* refusal(`/s/${key}/ws`, start)
-      assert.deepStrictEqual(noMachine, {
-        code: TerminalSocket.CloseCode.Protocol,
-        message: "this credential names no machine: add ?machine=<name>"
+      const bogus = yield* upgradeRefusal(base, "/s/ck_bogus-token/ws?machine=box-5")
+      assert.deepStrictEqual(bogus.status, 401)
+      assert.notInclude(bogus.body, "ck_bogus-token")
+      const jwt = yield* upgradeRefusal(base, "/s/eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln/ws")
+      assert.strictEqual(jwt.status, 401)
+      // A workspace key in the URL is refused outright: only share links open the terminal.
+      const workspaceKey = yield* upgradeRefusal(base, `/s/${key}/ws?machine=box-5`)
+      assert.deepStrictEqual(workspaceKey, {
+        status: 401,
+        body: "only a share link opens the browser terminal (mint one with: cmdop connect share <machine>)\n"
       })
-      const unknown = yield* refusal(`/s/${key}/ws?machine=nope`, start)
-      assert.strictEqual(unknown.code, TerminalSocket.CloseCode.Unavailable)
-      assert.include(unknown.message, '"nope" not found')
-      const tooBig = yield* refusal(`/s/${key}/ws?machine=box-5`, JSON.stringify({ type: "start", cols: 0, rows: 24 }))
-      assert.deepStrictEqual(tooBig, { code: TerminalSocket.CloseCode.Protocol, message: "unreadable frame" })
+      const token = yield* link("box-5")
+      const foreign = yield* upgradeRefusal(base, `/s/${token}/ws`, { origin: "https://evil.example" })
+      assert.deepStrictEqual(foreign.status, 403)
+      for (const refusal of [bogus, jwt, workspaceKey, foreign]) {
+        assert.notMatch(refusal.body, /\n\s+at /, "no stack trace")
+        assert.notInclude(refusal.body, key)
+      }
+      // The relay's own page (same origin) is let through.
+      const own = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+      yield* own.send({ type: "start", cols: 80, rows: 24 })
+      assert.strictEqual((yield* nextControl(own)).frame.type, "attached")
+      assert.isTrue(TerminalUpgrade.originAllowed(`http://${base}`, base, "http://relay.example"))
+      assert.isTrue(TerminalUpgrade.originAllowed("https://relay.example", base, "https://relay.example/"))
+      assert.isFalse(TerminalUpgrade.originAllowed("https://relay.example.evil", base, "https://relay.example"))
+    })
+  )
+
+  it.scopedLive("broken and oversized frames close the socket with a code", () =>
+    Effect.gen(function* () {
+      const { base, core, key, link } = yield* setup
+      yield* fakeAgent(core, key, "box-6")
+      const token = yield* link("box-6")
+      const broken = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+      yield* broken.send(JSON.parse(JSON.stringify({ type: "start", cols: 0, rows: 24 })))
+      const { frame } = yield* nextControl(broken)
+      assert.deepStrictEqual(frame, { type: "error", message: "unreadable frame" })
+      assert.strictEqual((yield* broken.closed).code, TerminalSocket.CloseCode.Protocol)
+      // A frame over the 1 MiB cap is refused by the WebSocket layer itself (1009: message too big).
+      const big = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+      yield* big.send({ type: "start", cols: 80, rows: 24 })
+      assert.strictEqual((yield* nextControl(big)).frame.type, "attached")
+      yield* big.type(new Uint8Array(2 * 1024 * 1024))
+      assert.strictEqual((yield* big.closed).code, 1009)
+    })
+  )
+
+  it.scopedLive("a link may own 16 live terminal sessions on its machine; the 17th page is told the limit", () =>
+    Effect.gen(function* () {
+      const { base, core, key, link } = yield* setup
+      yield* fakeAgent(core, key, "box-8")
+      const token = yield* link("box-8")
+      // Each page opens a new session and goes away; the sessions live on (detached), owned by the link.
+      for (let i = 0; i < 16; i++) {
+        const page = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+        yield* page.send({ type: "start", cols: 80, rows: 24 })
+        assert.strictEqual((yield* nextControl(page)).frame.type, "attached")
+        yield* page.close
+      }
+      const over = yield* TerminalClient.connect(`ws://${base}/s/${token}/ws`)
+      yield* over.send({ type: "start", cols: 80, rows: 24 })
+      const refused = yield* nextControl(over)
+      assert.strictEqual(refused.frame.type, "error")
+      assert.include(refused.frame.type === "error" ? refused.frame.message : "", "16 terminal sessions on")
+      assert.strictEqual((yield* over.closed).code, TerminalSocket.CloseCode.Exhausted)
     })
   )
 
   it.scopedLive("a plain GET of the socket address is told to upgrade (426)", () =>
     Effect.gen(function* () {
-      const { base, key } = yield* setup
-      const response = yield* Effect.promise(() => fetch(`http://${base}/s/${key}/ws`))
+      const { base, core, key, link } = yield* setup
+      yield* fakeAgent(core, key, "box-7")
+      const token = yield* link("box-7")
+      const response = yield* Effect.promise(() => fetch(`http://${base}/s/${token}/ws`))
       assert.strictEqual(response.status, 426)
       assert.strictEqual(response.headers.get("upgrade"), "websocket")
     })
