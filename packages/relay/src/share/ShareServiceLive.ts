@@ -11,7 +11,7 @@
  */
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import { formatInstant, ShareError } from "@cmdop/domain/ShareError"
-import type { ShareLink } from "@cmdop/domain/ShareLink"
+import { ShareLink } from "@cmdop/domain/ShareLink"
 import { ShareService } from "@cmdop/domain/ShareService"
 import * as ShareTtl from "@cmdop/domain/ShareTtl"
 import * as Clock from "effect/Clock"
@@ -141,9 +141,13 @@ const mint =
             creator: creator.principal,
             createdAt: now,
             keyGeneration: workspace.keyGeneration,
-            ...(exp === undefined ? {} : { expiresAt: exp * 1000 })
+            signingKid: key.kid,
+            ...(exp === undefined ? {} : { expiresAt: exp * 1000 }),
+            ...(input.sessionId === undefined ? {} : { sessionId: input.sessionId })
           },
-          `created by ${creator.principal} (${creator.kind}), lifetime ${ShareTtl.format(ttl)}`
+          `created by ${creator.principal} (${creator.kind}), lifetime ${ShareTtl.format(ttl)}${
+            input.sessionId === undefined ? "" : `, session ${input.sessionId} only`
+          }`
         )
       )
       return {
@@ -213,9 +217,16 @@ const validate =
         machineId: link.machineId,
         machineHostname: machine.value.hostname,
         creator: link.creator,
-        ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt })
+        ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt }),
+        ...(link.sessionId === undefined ? {} : { sessionId: link.sessionId })
       }
     })
+
+/** A listed link, marked when the key that signed its token was retired (its token no longer validates). */
+const withKeyState = (link: ShareLink, retired: ReadonlySet<string>): ShareLink =>
+  link.signingKid !== undefined && retired.has(link.signingKid)
+    ? new ShareLink({ ...link, signingKeyRetired: true })
+    : link
 
 /** Builds the service on the store in context, creating the first signing key when the store has none. */
 export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effect.gen(function* () {
@@ -227,7 +238,10 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const links = yield* withExpiries(yield* load, now, load)
-      return links.map(toShareLink)
+      const retired = new Set(
+        (yield* orUnavailable(store.listSigningKeys)).filter((k) => k.retiredAt !== undefined).map((k) => k.kid)
+      )
+      return links.map((l) => withKeyState(toShareLink(l), retired))
     })
   }
 
@@ -242,7 +256,8 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     Effect.gen(function* () {
       const link = yield* linkOf(workspaceId, linkId)
       const now = yield* Clock.currentTimeMillis
-      return toShareLink(yield* orUnavailable(store.revokeShareLink(link.id, now, "revoked")))
+      const revoked = toShareLink(yield* orUnavailable(store.revokeShareLink(link.id, now, "revoked")))
+      return link.revokedAt === undefined ? revoked : new ShareLink({ ...revoked, alreadyRevoked: true })
     })
 
   const recordUse: ShareService["Type"]["recordUse"] = (linkId, detail) =>
