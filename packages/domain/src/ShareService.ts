@@ -73,6 +73,12 @@ export class ShareService extends Context.Tag("@cmdop/domain/ShareService")<
      */
     readonly validate: (token: string) => Effect.Effect<ShareGrant, ShareError>
     /**
+     * Whether a link, by id (no token at hand: a guest's session that outlived its connection, or was adopted
+     * after a relay restart), would still validate: not revoked, not expired, signing key not retired, key
+     * generation unchanged, machine still there. Records nothing. `NotFound` for an unknown id.
+     */
+    readonly check: (linkId: string) => Effect.Effect<ShareGrant, ShareError>
+    /**
      * A guest opened a session through the link: counts it, sets `lastUsedAt`, records `used` with `detail`. A
      * store failure is logged, not raised, so it never breaks the session it reports.
      */

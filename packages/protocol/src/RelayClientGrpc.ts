@@ -133,8 +133,8 @@ export const make = (options: Options) =>
                 )
           )
         ),
-      createShare: (machine, ttlSeconds) =>
-        client.unary("createShare", { machine, ttlSeconds }, call).pipe(
+      createShare: (machine, ttlSeconds, options) =>
+        client.unary("createShare", { machine, ttlSeconds, sessionId: options?.sessionId ?? "" }, call).pipe(
           Effect.mapError(mapError),
           Effect.map((w) => ({ link: ShareCodec.fromWire(w), token: w.token, url: w.url }))
         ),

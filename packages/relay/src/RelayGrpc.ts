@@ -64,7 +64,9 @@ const clientService = (core: RelayCore["Type"]) =>
     exec: (requests, ctx) => exec(core, requests, ctx),
     createShare: (req, ctx) =>
       Effect.gen(function* () {
-        const minted = yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
+        const minted = yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds, {
+          sessionId: req.sessionId
+        })
         return ShareCodec.toWire(minted.link, { url: minted.url, token: minted.token })
       }).pipe(Effect.mapError(toStatus)),
     listShares: (req, ctx) =>
@@ -91,7 +93,7 @@ const agentService = (core: RelayCore["Type"]) =>
         const who = yield* caller(core, ctx)
         if (req.identity === undefined)
           return yield* new RelayError({
-            reason: "Protocol",
+            reason: "InvalidRequest",
             server: core.server,
             detail: "the agent sent no machine identity"
           })
@@ -123,23 +125,26 @@ const exec = (
       const start = Option.getOrUndefined(first)
       if (start?.kind?.$case !== "start")
         return yield* new RelayError({
-          reason: "Protocol",
+          reason: "InvalidRequest",
           server: core.server,
           detail: "the first exec message must be ExecStart"
         })
-      const input: Stream.Stream<ExecInput> | undefined = start.kind.value.stdin
-        ? rest.pipe(
-            Stream.filterMap((m): Option.Option<ExecInput> => {
-              const k = m.kind
-              if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
-              if (k?.$case === "eof") return Option.some({ _tag: "Eof" })
-              return Option.none()
-            }),
-            Stream.takeUntil((i) => i._tag === "Eof"),
-            Stream.catchAll(() => Stream.succeed<ExecInput>({ _tag: "Eof" }))
-          )
-        : undefined
-      return core.exec(who, ExecCodec.startFromWire(start.kind.value), input).pipe(Stream.map(ExecCodec.eventToWire))
+      // Signals are forwarded whether or not the client sends stdin.
+      const stdin = start.kind.value.stdin
+      const input: Stream.Stream<ExecInput> = rest.pipe(
+        Stream.filterMap((m): Option.Option<ExecInput> => {
+          const k = m.kind
+          if (k?.$case === "signal") return Option.some({ _tag: "Signal", signal: k.value })
+          if (!stdin) return Option.none()
+          if (k?.$case === "stdin") return Option.some({ _tag: "Stdin", data: k.value })
+          if (k?.$case === "eof") return Option.some({ _tag: "Eof" })
+          return Option.none()
+        }),
+        Stream.catchAll(() => (stdin ? Stream.succeed<ExecInput>({ _tag: "Eof" }) : Stream.empty))
+      )
+      return core
+        .exec(who, ExecCodec.startFromWire(start.kind.value), input, { stdin })
+        .pipe(Stream.map(ExecCodec.eventToWire))
     })
   ).pipe(Stream.mapError(toStatus))
 
@@ -156,7 +161,7 @@ const attach = (
       const start = Option.getOrUndefined(first)
       if (start?.kind?.$case !== "start")
         return yield* new RelayError({
-          reason: "Protocol",
+          reason: "InvalidRequest",
           server: core.server,
           detail: "the first attach message must be AttachStart"
         })

@@ -12,7 +12,7 @@
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import { formatInstant, ShareError } from "@cmdop/domain/ShareError"
 import { ShareLink } from "@cmdop/domain/ShareLink"
-import { ShareService } from "@cmdop/domain/ShareService"
+import { type ShareGrant, ShareService } from "@cmdop/domain/ShareService"
 import * as ShareTtl from "@cmdop/domain/ShareTtl"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -159,9 +159,10 @@ const mint =
 
 /** Validates a token in the order the module header gives, auditing refusals of genuine links. */
 const validate =
-  ({ deny, orUnavailable, store }: Deps): ShareService["Type"]["validate"] =>
+  (deps: Deps): ShareService["Type"]["validate"] =>
   (token) =>
     Effect.gen(function* () {
+      const { deny, orUnavailable, store } = deps
       // Garbage is refused before the store is asked anything.
       yield* ShareTokens.inspect(token)
       const now = yield* Clock.currentTimeMillis
@@ -187,39 +188,73 @@ const validate =
         link.expiresAt !== (claims.exp === undefined ? undefined : claims.exp * 1000)
       )
         return yield* deny(link, new ShareError({ reason: "BadSignature" }), now)
-      if (link.revokedAt !== undefined)
-        return yield* deny(link, new ShareError({ reason: "Revoked", subject: link.id, at: link.revokedAt }), now)
-      if (link.expiresAt !== undefined && now >= link.expiresAt)
-        return yield* deny(link, new ShareError({ reason: "Expired", subject: link.id, at: link.expiresAt }), now)
-      const workspace = yield* store.getWorkspaceById(link.workspaceId as WorkspaceId).pipe(
-        Effect.catchIf(
-          (e) => e.reason === "WorkspaceNotFound",
-          () => deny(link, new ShareError({ reason: "NotFound", subject: link.id }), now)
-        ),
-        Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
-      )
-      if (workspace.keyGeneration !== link.keyGeneration)
-        return yield* deny(link, new ShareError({ reason: "KeyRotated", subject: link.id }), now)
-      const machine = yield* store.getMachine(link.machineId as MachineId).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(
-          (e) => e.reason === "MachineNotFound",
-          () => Effect.succeed(Option.none())
-        ),
-        Effect.mapError(unavailable)
-      )
-      if (Option.isNone(machine) || machine.value.workspaceId !== link.workspaceId)
-        return yield* deny(link, new ShareError({ reason: "MachineGone", subject: link.id }), now)
-      return {
-        linkId: link.id,
-        workspaceId: link.workspaceId,
-        workspaceName: workspace.name,
-        machineId: link.machineId,
-        machineHostname: machine.value.hostname,
-        creator: link.creator,
-        ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt }),
-        ...(link.sessionId === undefined ? {} : { sessionId: link.sessionId })
+      return yield* checkRecord(deps, link, now, (error) => deny(link, error, now))
+    })
+
+/**
+ * The checks of a link's record (after its token's): not revoked, not expired, its workspace's key generation
+ * unchanged, its machine still in the workspace; the grant when all hold. A refusal goes through `refuse`.
+ */
+const checkRecord = (
+  { store }: Deps,
+  link: ShareLinkRecord,
+  now: number,
+  refuse: (error: ShareError) => Effect.Effect<never, ShareError>
+): Effect.Effect<ShareGrant, ShareError> =>
+  Effect.gen(function* () {
+    if (link.revokedAt !== undefined)
+      return yield* refuse(new ShareError({ reason: "Revoked", subject: link.id, at: link.revokedAt }))
+    if (link.expiresAt !== undefined && now >= link.expiresAt)
+      return yield* refuse(new ShareError({ reason: "Expired", subject: link.id, at: link.expiresAt }))
+    const workspace = yield* store.getWorkspaceById(link.workspaceId as WorkspaceId).pipe(
+      Effect.catchIf(
+        (e) => e.reason === "WorkspaceNotFound",
+        () => refuse(new ShareError({ reason: "NotFound", subject: link.id }))
+      ),
+      Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
+    )
+    if (workspace.keyGeneration !== link.keyGeneration)
+      return yield* refuse(new ShareError({ reason: "KeyRotated", subject: link.id }))
+    const machine = yield* store.getMachine(link.machineId as MachineId).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(
+        (e) => e.reason === "MachineNotFound",
+        () => Effect.succeed(Option.none())
+      ),
+      Effect.mapError(unavailable)
+    )
+    if (Option.isNone(machine) || machine.value.workspaceId !== link.workspaceId)
+      return yield* refuse(new ShareError({ reason: "MachineGone", subject: link.id }))
+    return {
+      linkId: link.id,
+      workspaceId: link.workspaceId,
+      workspaceName: workspace.name,
+      machineId: link.machineId,
+      machineHostname: machine.value.hostname,
+      creator: link.creator,
+      ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt }),
+      ...(link.sessionId === undefined ? {} : { sessionId: link.sessionId })
+    }
+  })
+
+/**
+ * Whether a link (by id, without its token) would still validate: its record's checks, and its signing key not
+ * retired. Nothing is audited: the relay asks this of links whose guests' sessions still run on a machine.
+ */
+const check =
+  (deps: Deps): ShareService["Type"]["check"] =>
+  (linkId) =>
+    Effect.gen(function* () {
+      const { orUnavailable, store } = deps
+      const found = yield* orUnavailable(store.getShareLink(linkId))
+      if (Option.isNone(found)) return yield* new ShareError({ reason: "NotFound", subject: linkId })
+      const link = found.value
+      if (link.signingKid !== undefined) {
+        const key = (yield* orUnavailable(store.listSigningKeys)).find((k) => k.kid === link.signingKid)
+        if (key === undefined || key.retiredAt !== undefined)
+          return yield* new ShareError({ reason: "SigningKeyRetired", subject: link.id })
       }
+      return yield* checkRecord(deps, link, yield* Clock.currentTimeMillis, Effect.fail)
     })
 
 /** A listed link, marked when the key that signed its token was retired (its token no longer validates). */
@@ -299,6 +334,7 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
   return ShareService.of({
     mint: span("mint", mint(deps)),
     validate: span("validate", validate(deps)),
+    check: span("check", check(deps)),
     recordUse: span("recordUse", recordUse),
     list: span("list", list),
     get: span("get", get),
