@@ -163,11 +163,9 @@ const reader = (options: {
     }
     if (state.ended) return Effect.succeed(end(AttachEvent.Ended(state.ended)))
     // Nothing new: wait for output, the end, a cut, a refused input, or the client's detach.
+    // (`raceAll` takes the first success, so the refusal races as a value and fails after.)
     return Effect.raceAll([
-      Effect.mapError(options.refused, (e) => {
-        done = true
-        return Option.some<RelayCallError>(e)
-      }),
+      Effect.flip(options.refused),
       Effect.as(options.ticks, Chunk.empty<AttachEvent>()),
       Effect.map(Deferred.await(viewer.cut), (e) => end(AttachEvent.Ended(e))),
       Effect.zipRight(
@@ -177,6 +175,12 @@ const reader = (options: {
           return Chunk.empty<AttachEvent>()
         })
       )
-    ])
+    ]).pipe(
+      Effect.flatMap((won) => {
+        if (Chunk.isChunk(won)) return Effect.succeed(won)
+        done = true
+        return Effect.fail(Option.some<RelayCallError>(won))
+      })
+    )
   })
 }
