@@ -42,7 +42,7 @@ const view = (link: ShareLink, now: number) => ({
   revoked_at: link.revokedAt === undefined ? null : formatInstant(link.revokedAt),
   last_used_at: link.lastUsedAt === undefined ? null : formatInstant(link.lastUsedAt),
   use_count: link.useCount,
-  session_id: link.sessionId ?? null,
+  ...(link.sessionId === undefined ? {} : { session_id: link.sessionId }),
   events: link.events.map((e) => ({ kind: e.kind, detail: e.detail, at: formatInstant(e.at) }))
 })
 
@@ -87,7 +87,7 @@ const mint = Command.make(
           url: minted.url,
           token: minted.token,
           machine_id: minted.link.machineId,
-          session_id: minted.link.sessionId ?? null,
+          ...(minted.link.sessionId === undefined ? {} : { session_id: minted.link.sessionId }),
           expires_at: expiresAt
         })
       yield* Output.line(
