@@ -27,7 +27,7 @@ export const toWire = (
   signingKid: link.signingKid ?? "",
   signingKeyRetired: link.signingKeyRetired ?? false,
   alreadyRevoked: link.alreadyRevoked ?? false,
-  sessionsEnded: link.sessionsEnded ?? 0
+  ...(link.sessionsEnded === undefined ? {} : { sessionsEnded: link.sessionsEnded })
 })
 
 export const fromWire = (w: Wire.ShareLink, workspaceId = ""): ShareLink =>
@@ -47,7 +47,7 @@ export const fromWire = (w: Wire.ShareLink, workspaceId = ""): ShareLink =>
       ...(w.signingKid === "" ? {} : { signingKid: w.signingKid }),
       ...(w.signingKeyRetired ? { signingKeyRetired: true } : {}),
       ...(w.alreadyRevoked ? { alreadyRevoked: true } : {}),
-      ...(w.sessionsEnded > 0 || w.alreadyRevoked || w.revokedAt > 0 ? { sessionsEnded: w.sessionsEnded } : {}),
+      ...(w.sessionsEnded === undefined ? {} : { sessionsEnded: w.sessionsEnded }),
       events: w.events
         .filter((e) => kinds.has(e.kind))
         .map((e) => new ShareEvent({ kind: e.kind as ShareEvent["kind"], detail: e.detail, at: e.at }))

@@ -75,7 +75,7 @@ export interface ShareLink {
   /** RevokeShare: the link had already been revoked before this call. */
   alreadyRevoked: boolean;
   /** RevokeShare: how many of the guest's sessions were ended on the machine. */
-  sessionsEnded: number;
+  sessionsEnded?: number | undefined;
 }
 
 export interface ListSharesRequest {
@@ -399,7 +399,7 @@ function createBaseShareLink(): ShareLink {
     signingKid: "",
     signingKeyRetired: false,
     alreadyRevoked: false,
-    sessionsEnded: 0,
+    sessionsEnded: undefined,
   };
 }
 
@@ -453,7 +453,7 @@ export const ShareLink: MessageFns<ShareLink> = {
     if (message.alreadyRevoked !== false) {
       writer.uint32(184).bool(message.alreadyRevoked);
     }
-    if (message.sessionsEnded !== 0) {
+    if (message.sessionsEnded !== undefined) {
       writer.uint32(192).uint32(message.sessionsEnded);
     }
     return writer;
@@ -632,7 +632,7 @@ export const ShareLink: MessageFns<ShareLink> = {
     message.signingKid = object.signingKid ?? "";
     message.signingKeyRetired = object.signingKeyRetired ?? false;
     message.alreadyRevoked = object.alreadyRevoked ?? false;
-    message.sessionsEnded = object.sessionsEnded ?? 0;
+    message.sessionsEnded = object.sessionsEnded ?? undefined;
     return message;
   },
 };
