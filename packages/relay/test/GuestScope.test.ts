@@ -25,8 +25,9 @@ import * as TestClock from "effect/TestClock"
 import { randomBytes, randomUUID } from "node:crypto"
 
 const setup = Effect.gen(function* () {
+  // These agents never heartbeat: a long `staleAfter` keeps them connected while the TestClock runs for hours.
   const context = yield* Layer.build(
-    RelayCore.layer({ server: "test", guestSweep: "5 seconds" }).pipe(
+    RelayCore.layer({ server: "test", guestSweep: "5 seconds", staleAfter: "2 days" }).pipe(
       Layer.provideMerge(ShareServiceLive.layer),
       Layer.provideMerge(RelayStore.layerMemory)
     )
@@ -217,6 +218,32 @@ describe("guests reach only their own link's sessions", () => {
       assert.include(close.reason, "key was rotated")
       assert.isFalse((yield* agent.drain).some(closeOf("owner-pty")))
     })
+  )
+
+  it.scoped(
+    "expiry closes the guest's shells at the agent: at the expiry when attached, at the next sweep if not",
+    () =>
+      Effect.gen(function* () {
+        const { core, owner } = yield* setup
+        const agent = yield* connect(core, owner, identity(), [ptyInfo("owner-pty", owner.principal)])
+        const { guest } = yield* mintGuest(core, owner)
+        const attached = yield* attach(core, guest, { cols: 80, rows: 24 })
+        const a = yield* agent.expect(isOpen)
+        yield* Queue.take(attached.events)
+        const left = yield* attach(core, guest, { cols: 80, rows: 24 })
+        const b = yield* agent.expect(isOpen)
+        yield* Queue.take(left.events)
+        yield* Queue.shutdown(left.input)
+
+        yield* TestClock.adjust("1 hour")
+        const closed = yield* agent.expect(closeOf(a.sessionId))
+        assert.strictEqual(closed.reason, "share link expired")
+        assert.deepInclude(yield* Queue.take(attached.events), { _tag: "Ended", reason: "share link expired" })
+        // The detached one goes at the sweep after the expiry (every 5 s).
+        yield* TestClock.adjust("5 seconds")
+        yield* agent.expect(closeOf(b.sessionId))
+        assert.isFalse((yield* agent.drain).some(closeOf("owner-pty")))
+      })
   )
 
   it.scoped("a link for one session reaches that session only: no new shell, no command", () =>
