@@ -260,6 +260,27 @@ describe("TerminalSocket", () => {
     })
   )
 
+  it.scopedLive("a link for one session joins that session, whatever the page asks for", () =>
+    Effect.gen(function* () {
+      const { base, caller, core, key } = yield* setup
+      yield* fakeAgent(core, key, "box-6")
+      const owner = yield* TerminalClient.connect(`ws://${base}/s/${key}/ws?machine=box-6`)
+      yield* owner.send({ type: "start", cols: 80, rows: 24 })
+      const opened = yield* nextControl(owner)
+      const sessionId = opened.frame.type === "attached" ? opened.frame.sessionId : ""
+      const minted = yield* core.createShare(caller, "box-6", 3600, { sessionId })
+      for (const asked of [undefined, randomUUID()]) {
+        const guest = yield* TerminalClient.connect(`ws://${base}/s/${minted.token}/ws`)
+        yield* guest.send({ type: "start", cols: 80, rows: 24, ...(asked === undefined ? {} : { sessionId: asked }) })
+        const joined = yield* nextControl(guest)
+        assert.deepStrictEqual(joined.frame.type === "attached" && [joined.frame.sessionId, joined.frame.created], [
+          sessionId,
+          false
+        ])
+      }
+    })
+  )
+
   it.scopedLive("bad tokens, missing machines and broken frames are refused with a message and a close code", () =>
     Effect.gen(function* () {
       const { base, core, key } = yield* setup
