@@ -4,7 +4,8 @@
  * a share-link guest opens its own and starts a long `sleep` in it. The guest's `--list-sessions` shows only its
  * own session (no owner key prefix), joining the owner's shell is refused as if it did not exist, and after
  * `share revoke` (which says it ended one session) no process of the guest's session is left under the agent,
- * while the owner's shell goes on.
+ * while the owner's shell goes on. Then the owner shares that one shell (`share --session`): that link lists it
+ * (without the owner's key prefix) and cannot run commands.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { AttachEvent, RelayClient } from "@cmdop/domain/RelayClient"
@@ -143,6 +144,24 @@ describe("guest isolation", () => {
         const again = yield* cli(key, ["share", "revoke", minted.link.id])
         assert.strictEqual(again.code, 0, again.stderr)
         assert.include(again.stdout, "was already revoked")
+
+        // Pair debugging stays an explicit act: the owner shares that one shell (the real CLI, --session).
+        const shared = yield* cli(key, ["share", "guest-box", "--session", ownerSession, "--json"])
+        assert.strictEqual(shared.code, 0, shared.stderr)
+        const pair = JSON.parse(shared.stdout) as { token: string; session_id: string }
+        assert.strictEqual(pair.session_id, ownerSession)
+        const pairList = yield* cli(pair.token, ["guest-box", "--list-sessions", "--json"])
+        assert.strictEqual(pairList.code, 0, pairList.stderr)
+        assert.deepStrictEqual(
+          (JSON.parse(pairList.stdout) as { sessions: Array<{ session_id: string; owner: string }> }).sessions.map(
+            (s) => [s.session_id, s.owner]
+          ),
+          [[ownerSession, "shared with you"]]
+        )
+        assert.notInclude(pairList.stdout, ownerWho.principal)
+        const pairExec = yield* cli(pair.token, ["exec", "guest-box", "--", "true"])
+        assert.notStrictEqual(pairExec.code, 0)
+        assert.include(pairExec.stderr, "cannot run commands")
       }),
     { timeout: 60_000 }
   )
