@@ -1,7 +1,8 @@
 /**
- * Share links from the relay's side: minting, listing and revoking them (workspace credentials only), and ending
- * a guest's live sessions the moment its link stops being valid: at once on revocation here, and within one
- * `guestSweep` for anything else (expiry, key rotation, revocation through another relay node).
+ * Share links from the relay's side: minting (for a machine, or for one live session of it), listing and revoking
+ * them (workspace credentials only), and ending a guest's sessions, on the machine too (`guestEnd.ts`), the moment
+ * its link stops being valid: at once on revocation here, and within one `guestSweep` for anything else (expiry,
+ * key rotation, a retired signing key, revocation through another relay node).
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
