@@ -11,7 +11,9 @@
  *  - `execBridge.ts`: exec sessions, stdin and output under credit, and how they end;
  *  - `attach.ts`, `ptyViewer.ts`, `ptyState.ts`, `replayRing.ts`: interactive sessions and their viewers;
  *  - `agentConnection.ts`, `agentDispatch.ts`: registration, the agent's stream, its messages;
- *  - `guestAccess.ts`, `guestExpiry.ts`: share links and the end of a guest's sessions;
+ *  - `guestAccess.ts`, `guestExpiry.ts`, `guestEnd.ts`: share links and the end of a guest's sessions (on the
+ *    machine too); `guestScope.ts`: which sessions a guest reaches;
+ *  - `terminalSize.ts`, `exitStatus.ts`: what the relay checks before passing sizes, exit statuses, signals on;
  *  - `liveness.ts`: closing silent connections;
  *  - `sessions.ts`: the live state (connections, sessions, viewers).
  */
