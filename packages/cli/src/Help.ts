@@ -90,8 +90,9 @@ ${GLOBALS}`,
 Usage:
   cmdop connect share <host> [--ttl 24h] [--json]   mint a link; --ttl rounds up to whole hours (90m → 2h),
                                                     0 = never expires, at most 720h
+  cmdop connect share <host> --session <id>         a link for one live session only (pair debugging)
   cmdop connect share list [host] [--json]          every link with its status and audit trail
-  cmdop connect share revoke <id>                   revoke now; the guest's live sessions end at once
+  cmdop connect share revoke <id>                   revoke now; the guest's sessions end on the machine
 
 The guest opens the URL in a browser (a terminal on that machine), or uses the token from a CLI:
   cmdop connect --api-key <token> --server <relay> exec <host> -- uptime

@@ -33,6 +33,14 @@ for (const [worldName, makeWorld] of worlds)
           const old = yield* use(before)
           assert.strictEqual(old.code, 255)
           assert.include(old.stderr, "retired")
+          // `share list` shows the link under the retired key as not active.
+          const listed = JSON.parse((yield* w.cli(key, ["share", "list", "--json"])).stdout).links as Array<{
+            status: string
+          }>
+          assert.deepStrictEqual(
+            listed.map((l) => l.status),
+            ["key retired", "active"]
+          )
           assert.strictEqual((yield* use(after)).code, 0)
         }),
       60_000
@@ -93,6 +101,8 @@ for (const [worldName, makeWorld] of worlds)
           const revokedAt = Date.now()
           const revoked = yield* w.cli(key, ["share", "revoke", id])
           assert.strictEqual(revoked.code, 0, revoked.stderr)
+          // The answer is true: the guest's one running command was ended.
+          assert.include(revoked.stdout, `revoked share link ${id} for prod-1; ended 1 guest session on the machine`)
           const ended = yield* running.await.pipe(Effect.flatten)
           assert.isBelow(Date.now() - revokedAt, 1500)
           assert.strictEqual(ended.code, 255)
@@ -106,6 +116,10 @@ for (const [worldName, makeWorld] of worlds)
           const kinds = audit.events.map((e: { kind: string }) => e.kind)
           for (const kind of ["created", "used", "revoked", "denied"]) assert.include(kinds, kind)
           assert.strictEqual(audit.status, "revoked")
+          // Revoking again is not a silent success.
+          const again = yield* w.cli(key, ["share", "revoke", id])
+          assert.strictEqual(again.code, 0, again.stderr)
+          assert.include(again.stdout, `share link ${id} for prod-1 was already revoked at `)
 
           // Rotating the workspace key kills every link minted under the old key.
           const second = JSON.parse((yield* w.cli(key, ["share", "prod-2", "--json"])).stdout)

@@ -136,10 +136,21 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
     readonly listSessions: (
       machine: string
     ) => Effect.Effect<{ readonly machine: Machine; readonly sessions: ReadonlyArray<PtySession> }, RelayCallError>
-    /** Mints a share link for one machine; `ttlSeconds` rounds up to whole hours, 0 = never expires. */
-    readonly createShare: (machine: string, ttlSeconds: number) => Effect.Effect<MintedShare, RelayCallError>
+    /**
+     * Mints a share link for one machine; `ttlSeconds` rounds up to whole hours, 0 = never expires. Its guest
+     * reaches only the sessions it opens itself; with `sessionId`, only that one live session of the machine
+     * (pair debugging): no new shell, no command.
+     */
+    readonly createShare: (
+      machine: string,
+      ttlSeconds: number,
+      options?: { readonly sessionId?: string }
+    ) => Effect.Effect<MintedShare, RelayCallError>
     readonly listShares: (machine?: string) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
-    /** Revokes a link and ends its guests' live sessions at once. */
+    /**
+     * Revokes a link and ends its guests' live sessions at once, on the machine too: `sessionsEnded` says how
+     * many, `alreadyRevoked` that it was revoked before.
+     */
     readonly revokeShare: (id: string) => Effect.Effect<ShareLink, RelayCallError>
   }
 >() {}

@@ -28,7 +28,17 @@ export class ShareLink extends Schema.Class<ShareLink>("ShareLink")({
   revokedAt: Schema.optional(Schema.Number),
   lastUsedAt: Schema.optional(Schema.Number),
   useCount: Schema.Number,
-  events: Schema.Array(ShareEvent)
+  events: Schema.Array(ShareEvent),
+  /** Set: the link reaches this one interactive session only (pair debugging), never a new shell or a command. */
+  sessionId: Schema.optional(Schema.NonEmptyString),
+  /** The id of the relay key that signed the link's token (not secret: it is in the token's header). */
+  signingKid: Schema.optional(Schema.NonEmptyString),
+  /** Set in listings: the key that signed the token was retired, so the link no longer works. */
+  signingKeyRetired: Schema.optional(Schema.Literal(true)),
+  /** Set in the answer to a revoke: the link was already revoked before this call (nothing changed). */
+  alreadyRevoked: Schema.optional(Schema.Literal(true)),
+  /** Set in the answer to a revoke: how many of the guest's sessions were ended on the machine. */
+  sessionsEnded: Schema.optional(Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(0xffff_ffff)))
 }) {}
 
 /** A freshly minted link: the record, its token (shown once) and its URL. */

@@ -31,6 +31,8 @@ export interface MintInput {
   readonly ttlSeconds: number
   /** The relay's public base URL; the link's URL is `<publicUrl>/s/<token>`. */
   readonly publicUrl: string
+  /** Set: the link reaches this one live interactive session of the machine only (pair debugging). */
+  readonly sessionId?: string
 }
 
 /** What a valid token grants: one machine of one workspace. */
@@ -44,6 +46,8 @@ export interface ShareGrant {
   readonly expiresAt?: number
   /** The creator's principal. */
   readonly creator: string
+  /** Set: the link reaches this one interactive session only. */
+  readonly sessionId?: string
 }
 
 /** The signing keys after a rotation: the new current one, and the one it replaced (still valid until retired). */
@@ -69,17 +73,26 @@ export class ShareService extends Context.Tag("@cmdop/domain/ShareService")<
      */
     readonly validate: (token: string) => Effect.Effect<ShareGrant, ShareError>
     /**
+     * Whether a link, by id (no token at hand: a guest's session that outlived its connection, or was adopted
+     * after a relay restart), would still validate: not revoked, not expired, signing key not retired, key
+     * generation unchanged, machine still there. Records nothing. `NotFound` for an unknown id.
+     */
+    readonly check: (linkId: string) => Effect.Effect<ShareGrant, ShareError>
+    /**
      * A guest opened a session through the link: counts it, sets `lastUsedAt`, records `used` with `detail`. A
      * store failure is logged, not raised, so it never breaks the session it reports.
      */
     readonly recordUse: (linkId: string, detail: string) => Effect.Effect<void>
-    /** The workspace's links (of one machine when `machineId` is given), oldest first, with their events. */
+    /**
+     * The workspace's links (of one machine when `machineId` is given), oldest first, with their events; a link
+     * whose signing key was retired has `signingKeyRetired`.
+     */
     readonly list: (workspaceId: string, machineId?: string) => Effect.Effect<ReadonlyArray<ShareLink>, ShareError>
     /** One link of the workspace. `NotFound` for an unknown id or another workspace's link. */
     readonly get: (workspaceId: string, linkId: string) => Effect.Effect<ShareLink, ShareError>
     /**
      * Revokes a link of the workspace (its token stops validating at once) and records `revoked`. Revoking a
-     * revoked link changes nothing and returns it. `NotFound` for an unknown id or another workspace's link.
+     * revoked link changes nothing and returns it with `alreadyRevoked`. `NotFound` for an unknown id or another workspace's link.
      */
     readonly revoke: (workspaceId: string, linkId: string) => Effect.Effect<ShareLink, ShareError>
     /**

@@ -42,6 +42,8 @@ export interface ListMachinesRequest {
 export interface CreateShareRequest {
   readonly machine: string
   readonly ttlSeconds: number
+  /** Set: the link reaches this one live interactive session only (pair debugging). */
+  readonly sessionId?: string
 }
 
 export interface ResolveMachineRequest {
@@ -192,8 +194,12 @@ export const definition = {
   createShare: GrpcCodec.method(S.createShare, {
     request: mapped(
       Wire.CreateShareRequest,
-      (r: CreateShareRequest) => ({ machine: r.machine, ttlSeconds: r.ttlSeconds }),
-      (w): CreateShareRequest => ({ machine: w.machine, ttlSeconds: w.ttlSeconds })
+      (r: CreateShareRequest) => ({ machine: r.machine, ttlSeconds: r.ttlSeconds, sessionId: r.sessionId ?? "" }),
+      (w): CreateShareRequest => ({
+        machine: w.machine,
+        ttlSeconds: w.ttlSeconds,
+        ...(w.sessionId === "" ? {} : { sessionId: w.sessionId })
+      })
     ),
     response: mapped(
       Wire.ShareLink,

@@ -105,8 +105,14 @@ export const make = (options: Options) =>
                 )
           )
         ),
-      createShare: (machine, ttlSeconds) =>
-        client.unary("createShare", { machine, ttlSeconds }, call).pipe(Effect.mapError(mapError)),
+      createShare: (machine, ttlSeconds, options) =>
+        client
+          .unary(
+            "createShare",
+            { machine, ttlSeconds, ...(options?.sessionId === undefined ? {} : { sessionId: options.sessionId }) },
+            call
+          )
+          .pipe(Effect.mapError(mapError)),
       listShares: (machine) =>
         client.unary("listShares", machine === undefined ? {} : { machine }, call).pipe(Effect.mapError(mapError)),
       revokeShare: (id) => client.unary("revokeShare", { id }, call).pipe(Effect.mapError(mapError))

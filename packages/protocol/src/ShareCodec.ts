@@ -1,6 +1,6 @@
 /**
  * Share links between the domain (`ShareLink`) and the wire (`ShareLink`): 0 on the wire means "absent" for
- * the optional times.
+ * the optional times, "" for the optional strings.
  */
 import { ShareEvent, ShareLink } from "@cmdop/domain/ShareLink"
 import type * as Wire from "./generated/cmdop/connect/v1/client.js"
@@ -22,7 +22,12 @@ export const toWire = (
   useCount: link.useCount,
   url: extra.url ?? "",
   token: extra.token ?? "",
-  events: link.events.map((e) => ({ kind: e.kind, detail: e.detail, at: e.at }))
+  events: link.events.map((e) => ({ kind: e.kind, detail: e.detail, at: e.at })),
+  sessionId: link.sessionId ?? "",
+  signingKid: link.signingKid ?? "",
+  signingKeyRetired: link.signingKeyRetired ?? false,
+  alreadyRevoked: link.alreadyRevoked ?? false,
+  ...(link.sessionsEnded === undefined ? {} : { sessionsEnded: link.sessionsEnded })
 })
 
 export const fromWire = (w: Wire.ShareLink, workspaceId = ""): ShareLink =>
@@ -38,6 +43,11 @@ export const fromWire = (w: Wire.ShareLink, workspaceId = ""): ShareLink =>
       ...(w.expiresAt > 0 ? { expiresAt: w.expiresAt } : {}),
       ...(w.revokedAt > 0 ? { revokedAt: w.revokedAt } : {}),
       ...(w.lastUsedAt > 0 ? { lastUsedAt: w.lastUsedAt } : {}),
+      ...(w.sessionId === "" ? {} : { sessionId: w.sessionId }),
+      ...(w.signingKid === "" ? {} : { signingKid: w.signingKid }),
+      ...(w.signingKeyRetired ? { signingKeyRetired: true } : {}),
+      ...(w.alreadyRevoked ? { alreadyRevoked: true } : {}),
+      ...(w.sessionsEnded === undefined ? {} : { sessionsEnded: w.sessionsEnded }),
       events: w.events
         .filter((e) => kinds.has(e.kind))
         .map((e) => new ShareEvent({ kind: e.kind as ShareEvent["kind"], detail: e.detail, at: e.at }))

@@ -29,7 +29,16 @@ export interface Caller extends Principal {
   readonly machineHostname?: string
   /** For a guest: when the link expires (ms); its sessions end then. */
   readonly expiresAt?: number
+  /** For a guest whose link is scoped to one interactive session (pair debugging): that session. */
+  readonly sessionId?: string
 }
+
+/** A guest's principal: `share <link id>` (what the machine's audit log and a session's owner show). */
+export const guestPrincipal = (linkId: string): string => `share ${linkId}`
+
+/** The share link behind a principal, when it is a guest's. */
+export const linkOfPrincipal = (principal: string): string | undefined =>
+  principal.startsWith("share ") && principal.length > 6 ? principal.slice(6) : undefined
 
 /** A share token looks like a JWT: three base64url parts, the first a JSON header (`eyJ…`). */
 export const looksLikeShareToken = (credential: string): boolean =>
@@ -67,11 +76,12 @@ export const make = (store: RelayStore["Type"], shares: ShareService["Type"], se
           workspaceId: grant.workspaceId,
           workspaceName: grant.workspaceName,
           kind: "guest" as const,
-          principal: `share ${grant.linkId}`,
+          principal: guestPrincipal(grant.linkId),
           machineId: grant.machineId,
           machineHostname: grant.machineHostname,
           shareId: grant.linkId,
-          ...(grant.expiresAt === undefined ? {} : { expiresAt: grant.expiresAt })
+          ...(grant.expiresAt === undefined ? {} : { expiresAt: grant.expiresAt }),
+          ...(grant.sessionId === undefined ? {} : { sessionId: grant.sessionId })
         } satisfies Caller
       }
       const identity = yield* store

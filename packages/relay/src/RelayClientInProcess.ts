@@ -35,7 +35,8 @@ export const make = (credential: Redacted.Redacted<string>) =>
         ),
       attach: (request, input) => Stream.unwrap(Effect.map(caller, (c) => core.attach(c, request, input))),
       listSessions: (machine) => Effect.flatMap(caller, (c) => core.listSessions(c, machine)),
-      createShare: (machine, ttlSeconds) => Effect.flatMap(caller, (c) => core.createShare(c, machine, ttlSeconds)),
+      createShare: (machine, ttlSeconds, options) =>
+        Effect.flatMap(caller, (c) => core.createShare(c, machine, ttlSeconds, options)),
       listShares: (machine) => Effect.flatMap(caller, (c) => core.listShares(c, machine)),
       revokeShare: (id) => Effect.flatMap(caller, (c) => core.revokeShare(c, id))
     })

@@ -11,7 +11,9 @@
  *  - `execBridge.ts`: exec sessions, stdin and output under credit, and how they end;
  *  - `attach.ts`, `ptyViewer.ts`, `ptyState.ts`, `replayRing.ts`: interactive sessions and their viewers;
  *  - `agentConnection.ts`, `agentDispatch.ts`: registration, the agent's stream, its messages;
- *  - `guestAccess.ts`, `guestExpiry.ts`: share links and the end of a guest's sessions;
+ *  - `guestAccess.ts`, `guestExpiry.ts`, `guestEnd.ts`: share links and the end of a guest's sessions (on the
+ *    machine too); `guestScope.ts`: which sessions a guest reaches;
+ *  - `terminalSize.ts`, `exitStatus.ts`: what the relay checks before passing sizes, exit statuses, signals on;
  *  - `liveness.ts`: closing silent connections;
  *  - `sessions.ts`: the live state (connections, sessions, viewers).
  */
@@ -95,7 +97,9 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
     readonly exec: <E>(
       caller: Authenticator.Caller,
       request: ExecRequest,
-      input: Stream.Stream<ExecInput, E> | undefined
+      input: Stream.Stream<ExecInput, E> | undefined,
+      /** `stdin`: the client sends stdin (default: when `input` is given; else `input` carries signals only). */
+      options?: { readonly stdin?: boolean }
     ) => Stream.Stream<ExecEvent, RelayCallError>
     /** `AgentService.Register`: creates or updates the machine in the caller's workspace. */
     readonly register: (
@@ -123,15 +127,21 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       { readonly machine: Machine.Machine; readonly sessions: ReadonlyArray<PtySession> },
       RelayCallError
     >
+    /** `options.sessionId`: a link for that one live interactive session only (pair debugging). */
     readonly createShare: (
       caller: Authenticator.Caller,
       machine: string,
-      ttlSeconds: number
+      ttlSeconds: number,
+      options?: GuestAccess.ShareOptions
     ) => Effect.Effect<MintedShare, RelayCallError>
     readonly listShares: (
       caller: Authenticator.Caller,
       machine: string | undefined
     ) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+    /**
+     * Revokes a link and ends its guests' sessions on the machine; the answer says how many (`sessionsEnded`) and
+     * whether the link was already revoked (`alreadyRevoked`).
+     */
     readonly revokeShare: (caller: Authenticator.Caller, id: string) => Effect.Effect<ShareLink, RelayCallError>
   }
 >() {}

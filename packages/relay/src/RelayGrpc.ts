@@ -70,7 +70,12 @@ const clientService = (core: RelayCore["Type"], admission: Admission.Admission) 
     exec: (requests, ctx) => exec(core, admission, requests, ctx),
     createShare: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.createShare(yield* caller(core, ctx), req.machine, req.ttlSeconds)
+        return yield* core.createShare(
+          yield* caller(core, ctx),
+          req.machine,
+          req.ttlSeconds,
+          req.sessionId === undefined ? {} : { sessionId: req.sessionId }
+        )
       }).pipe(Effect.mapError(toStatus)),
     listShares: (req, ctx) =>
       Effect.gen(function* () {
@@ -94,7 +99,7 @@ const agentService = (core: RelayCore["Type"]) =>
         const who = yield* caller(core, ctx)
         if (req.identity === undefined)
           return yield* new RelayError({
-            reason: "Protocol",
+            reason: "InvalidRequest",
             server: core.server,
             detail: "the agent sent no machine identity"
           })
@@ -122,18 +127,23 @@ const exec = (
       const start = Option.getOrUndefined(first)
       if (start?._tag !== "Start")
         return yield* new RelayError({
-          reason: "Protocol",
+          reason: "InvalidRequest",
           server: core.server,
           detail: "the first exec message must be ExecStart"
         })
-      const input: Stream.Stream<ExecInput> | undefined = start.stdin
-        ? rest.pipe(
-            Stream.filter((m): m is ExecInput => m._tag === "Stdin" || m._tag === "Eof"),
-            Stream.takeUntil((i) => i._tag === "Eof"),
-            Stream.catchAll(() => Stream.succeed<ExecInput>({ _tag: "Eof" }))
-          )
-        : undefined
-      return core.exec(who, start.request, input)
+      // Signals are forwarded whether or not the client sends stdin.
+      const stdin = start.stdin
+      const input: Stream.Stream<ExecInput> = rest.pipe(
+        Stream.filterMap((m): Option.Option<ExecInput> => {
+          if (m._tag === "Signal") return Option.some({ _tag: "Signal", signal: m.signal })
+          if (!stdin) return Option.none()
+          if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
+          if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
+          return Option.none()
+        }),
+        Stream.catchAll(() => (stdin ? Stream.succeed<ExecInput>({ _tag: "Eof" }) : Stream.empty))
+      )
+      return core.exec(who, start.request, input, { stdin })
     })
   ).pipe(Stream.mapError(toStatus))
 
@@ -152,7 +162,7 @@ const attach = (
       const start = Option.getOrUndefined(first)
       if (start?._tag !== "Start")
         return yield* new RelayError({
-          reason: "Protocol",
+          reason: "InvalidRequest",
           server: core.server,
           detail: "the first attach message must be AttachStart"
         })

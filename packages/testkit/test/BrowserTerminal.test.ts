@@ -8,6 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as LoopbackRelay from "@cmdop/testkit/LoopbackRelay"
+import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { chromium, type Page } from "playwright-core"
@@ -111,14 +112,21 @@ describe("browser terminal", () => {
       assert.strictEqual(rowsPty, rows2)
       assert.isBelow(cols2, cols1)
 
-      // The owner revokes the link: the guest's session ends at once, and the page says so.
-      yield* owner.revokeShare(minted.link.id)
+      // The owner revokes the link: the guest's session ends at once, and the page says so. The browser's shell
+      // itself is ended on the machine, not left behind for the idle reaper.
+      const revoked = yield* owner.revokeShare(minted.link.id)
+      assert.strictEqual(revoked.sessionsEnded, 1)
       yield* promise("ended", () => page.waitForSelector("body[data-state=ended]", { timeout: 5_000 }))
       assert.include(yield* promise("banner", () => page.textContent("#status-text")), "revoked")
       assert.isTrue(yield* promise("banner visible", () => page.isVisible("#status")))
       yield* rowMatching(page, /revoked/)
       yield* promise("screenshot", () => page.screenshot({ path: SCREENSHOT }))
       assert.deepStrictEqual(problems, [])
+      yield* eventually(
+        "the guest's shell gone from the machine",
+        Effect.map(owner.listSessions("pty-box"), (r) => (r.sessions.length === 0 ? true : undefined)),
+        { timeout: "5 seconds", interval: "50 millis" }
+      )
     })
   )
 })

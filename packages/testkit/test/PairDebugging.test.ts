@@ -1,6 +1,7 @@
 /**
  * Pair debugging, end to end: a real relay on loopback and one real agent daemon. The owner (workspace API key)
- * opens a PTY session; a guest (a share link for that machine) joins the SAME session. Each types a command; both
+ * opens a PTY session and shares that one session (a share link scoped to it, an explicit act of the owner); the
+ * guest joins the SAME session. Each types a command; both
  * viewers see both outputs (one output stream), and the machine's own audit.log attributes each input to the
  * principal who typed it: the owner's key prefix, and the guest as `share <link id>` with its share id.
  */
@@ -70,17 +71,17 @@ describe("pair debugging", () => {
 
       const owner = yield* relay.client(key)
       const ownerWho = yield* owner.whoami
-      const minted = yield* owner.createShare("dev-box", 3600)
-      const guest = yield* relay.client(minted.token)
-      const guestWho = yield* guest.whoami
-      assert.strictEqual(guestWho.kind, "guest")
-
       const first = yield* view(owner, { machine: "dev-box", cols: 80, rows: 24, command: ["/bin/sh"] })
       const attached = yield* waitFor("the owner's Attached", () => {
         const head = first.events[0]
         return head?._tag === "Attached" ? head : undefined
       })
       assert.isTrue(attached.created)
+      const minted = yield* owner.createShare("dev-box", 3600, { sessionId: attached.sessionId })
+      assert.strictEqual(minted.link.sessionId, attached.sessionId)
+      const guest = yield* relay.client(minted.token)
+      const guestWho = yield* guest.whoami
+      assert.strictEqual(guestWho.kind, "guest")
       const second = yield* view(guest, { machine: "dev-box", sessionId: attached.sessionId, cols: 80, rows: 24 })
       const joined = yield* waitFor("the guest's Attached", () => {
         const head = second.events[0]

@@ -1,7 +1,8 @@
 /**
- * `cmdop connect share <host> [--ttl 24h] [--json]`, `share list [host]`, `share revoke <id>`: share links, one
- * token for one machine, for a guest without an account. The token is printed once, at minting; treat the URL
- * like a password.
+ * `cmdop connect share <host> [--ttl 24h] [--session <id>] [--json]`, `share list [host]`, `share revoke <id>`:
+ * share links, one token for one machine, for a guest without an account. The guest reaches only the sessions it
+ * opens itself; `--session <id>` shares one live session of the owner's instead (pair debugging: join only, no
+ * new shell, no command). The token is printed once, at minting; treat the URL like a password.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -27,7 +28,9 @@ const statusOf = (link: ShareLink, now: number) =>
     ? "revoked"
     : link.expiresAt !== undefined && link.expiresAt <= now
       ? "expired"
-      : "active"
+      : link.signingKeyRetired === true
+        ? "key retired"
+        : "active"
 
 const view = (link: ShareLink, now: number) => ({
   id: link.id,
@@ -40,6 +43,7 @@ const view = (link: ShareLink, now: number) => ({
   revoked_at: link.revokedAt === undefined ? null : formatInstant(link.revokedAt),
   last_used_at: link.lastUsedAt === undefined ? null : formatInstant(link.lastUsedAt),
   use_count: link.useCount,
+  ...(link.sessionId === undefined ? {} : { session_id: link.sessionId }),
   events: link.events.map((e) => ({ kind: e.kind, detail: e.detail, at: formatInstant(e.at) }))
 })
 
@@ -51,10 +55,16 @@ const mint = Command.make(
       Options.withDescription(`lifetime, rounded up to whole hours (${ShareTtl.acceptedForms}); 0 = never expires`),
       Options.withDefault("24h")
     ),
+    session: Options.text("session").pipe(
+      Options.withDescription(
+        'share one live interactive session instead (pair debugging): the guest may join it only ("--list-sessions" lists them)'
+      ),
+      Options.optional
+    ),
     // Optional only so that `share list` / `share revoke` parse; minting needs it.
     host: Args.text({ name: "host" }).pipe(Args.withDescription("the one machine the link reaches"), Args.optional)
   },
-  ({ host: maybeHost, ttl, ...own }) =>
+  ({ host: maybeHost, session, ttl, ...own }) =>
     Effect.gen(function* () {
       const g = yield* globals(own)
       if (Option.isNone(maybeHost))
@@ -74,8 +84,12 @@ const mint = Command.make(
           `cmdop: note: --ttl ${ttl} rounds up to whole hours: the link lives ${ShareTtl.format(seconds)}`
         )
       const Remote = yield* remote
+      const sessionId = Option.getOrUndefined(session)
       const [minted, server] = yield* Remote.withClient(g, (client, resolved) =>
-        Effect.map(client.createShare(host, seconds), (m) => [m, resolved.server] as const)
+        Effect.map(
+          client.createShare(host, seconds, sessionId === undefined ? {} : { sessionId }),
+          (m) => [m, resolved.server] as const
+        )
       )
       const expiresAt = minted.link.expiresAt === undefined ? null : formatInstant(minted.link.expiresAt)
       if (g.json)
@@ -83,9 +97,14 @@ const mint = Command.make(
           url: minted.url,
           token: minted.token,
           machine_id: minted.link.machineId,
+          ...(minted.link.sessionId === undefined ? {} : { session_id: minted.link.sessionId }),
           expires_at: expiresAt
         })
-      yield* Output.line(`share link for ${minted.link.machineHostname} (id ${minted.link.id}):`)
+      yield* Output.line(
+        minted.link.sessionId === undefined
+          ? `share link for ${minted.link.machineHostname} (id ${minted.link.id}):`
+          : `share link for session ${minted.link.sessionId} on ${minted.link.machineHostname} only (id ${minted.link.id}):`
+      )
       yield* Output.line(`  ${minted.url}`)
       yield* Output.line(`token: ${minted.token}`)
       yield* Output.line(
@@ -143,8 +162,21 @@ const revoke = Command.make(
       const g = yield* globals(own)
       const Remote = yield* remote
       const link = yield* Remote.withClient(g, (client) => client.revokeShare(id))
-      if (g.json) return yield* Output.json(view(link, yield* Clock.currentTimeMillis))
-      yield* Output.line(`revoked share link ${link.id} for ${link.machineHostname}; its live sessions were ended`)
+      const ended = link.sessionsEnded ?? 0
+      if (g.json)
+        return yield* Output.json({
+          ...view(link, yield* Clock.currentTimeMillis),
+          already_revoked: link.alreadyRevoked === true,
+          sessions_ended: ended
+        })
+      const sessions = `${ended} guest session${ended === 1 ? "" : "s"}`
+      yield* Output.line(
+        link.alreadyRevoked === true
+          ? `share link ${link.id} for ${link.machineHostname} was already revoked${
+              link.revokedAt === undefined ? "" : ` at ${formatInstant(link.revokedAt)}`
+            }; ${ended === 0 ? "no guest session of it was still running" : `ended ${sessions} still running on the machine`}`
+          : `revoked share link ${link.id} for ${link.machineHostname}; ended ${sessions} on the machine`
+      )
     })
 ).pipe(Command.withDescription("revoke a share link now; its guests' live sessions end at once"))
 

@@ -292,6 +292,14 @@ export const shareServiceContract = (label: string, factory: ShareFactory) =>
         yield* TestClock.adjust(60_000)
         const again = yield* fx.shares.revoke(ws.workspaceId, share.link.id)
         assert.strictEqual(again.revokedAt, start + 60_000)
+        // Said so: a second revoke is not a silent success.
+        assert.isUndefined(revoked.alreadyRevoked)
+        assert.isTrue(again.alreadyRevoked)
+        // `check` (by id, no token) sees the revocation too, and records nothing.
+        yield* shareFailure(fx.shares.check(share.link.id), "Revoked")
+        assert.strictEqual((yield* fx.shares.check(kept.link.id)).linkId, kept.link.id)
+        yield* shareFailure(fx.shares.check("sl_000000000000000000000000"), "NotFound")
+        assert.strictEqual(kinds(yield* fx.shares.get(ws.workspaceId, share.link.id)).length, 3)
         assert.deepStrictEqual(kinds(yield* fx.shares.get(ws.workspaceId, share.link.id)), [
           "created",
           "revoked",
@@ -299,6 +307,27 @@ export const shareServiceContract = (label: string, factory: ShareFactory) =>
         ])
         // The other link of the machine is untouched.
         assert.strictEqual((yield* fx.shares.validate(kept.token)).linkId, kept.link.id)
+      })
+    )
+
+    it.scoped("a link for one session keeps its session in the record and in every grant", () =>
+      Effect.gen(function* () {
+        const fx = yield* setup
+        const ws = yield* fx.workspace()
+        const whole = yield* mintFor(fx, ws, 3600)
+        const one = yield* fx.shares.mint({
+          creator: creatorOf(ws),
+          machine: ws.machines[0]!,
+          ttlSeconds: 3600,
+          publicUrl,
+          sessionId: "pty-1"
+        })
+        assert.isUndefined(whole.link.sessionId)
+        assert.strictEqual(one.link.sessionId, "pty-1")
+        assert.isUndefined((yield* fx.shares.validate(whole.token)).sessionId)
+        assert.strictEqual((yield* fx.shares.validate(one.token)).sessionId, "pty-1")
+        assert.strictEqual((yield* fx.shares.check(one.link.id)).sessionId, "pty-1")
+        assert.strictEqual((yield* fx.shares.get(ws.workspaceId, one.link.id)).sessionId, "pty-1")
       })
     )
 
@@ -316,6 +345,8 @@ export const shareServiceContract = (label: string, factory: ShareFactory) =>
           assert.include(error.message, "the workspace key was rotated; ask for a new link")
         }
         yield* fx.shares.validate(unrelated.token)
+        yield* shareFailure(fx.shares.check(old1.link.id), "KeyRotated")
+        yield* fx.shares.check(unrelated.link.id)
         const fresh = yield* mintFor(fx, ws, 3600)
         yield* fx.shares.validate(fresh.token)
         assert.deepStrictEqual(kinds(yield* fx.shares.get(ws.workspaceId, old1.link.id)), ["created", "denied"])
@@ -403,7 +434,16 @@ export const shareServiceContract = (label: string, factory: ShareFactory) =>
         yield* fx.shares.validate(before.token)
         yield* fx.shares.validate(after.token)
 
+        assert.isUndefined(
+          (yield* fx.shares.list(ws.workspaceId)).find((l) => l.id === before.link.id)?.signingKeyRetired
+        )
         yield* fx.shares.retireSigningKey(rotation.previous!)
+        // Listed as no longer working; `check` by id agrees with the token's validation.
+        const listed = yield* fx.shares.list(ws.workspaceId)
+        assert.isTrue(listed.find((l) => l.id === before.link.id)?.signingKeyRetired)
+        assert.isUndefined(listed.find((l) => l.id === after.link.id)?.signingKeyRetired)
+        yield* shareFailure(fx.shares.check(before.link.id), "SigningKeyRetired")
+        yield* fx.shares.check(after.link.id)
         const error = yield* shareFailure(fx.shares.validate(before.token), "SigningKeyRetired")
         assert.include(error.message, "ask for a new link")
         assert.deepStrictEqual(kinds(yield* fx.shares.get(ws.workspaceId, before.link.id)), ["created", "denied"])

@@ -24,7 +24,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
-import type { Caller } from "../Authenticator.js"
+import { type Caller, linkOfPrincipal } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
@@ -75,11 +75,13 @@ const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMe
   firstAndRest(incoming).pipe(
     Effect.timeoutFail({ duration: HELLO_TIMEOUT, onTimeout: () => Option.none() }),
     Effect.catchAll(() =>
-      Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the agent sent no Hello" }))
+      Effect.fail(new RelayError({ reason: "InvalidRequest", server, detail: "the agent sent no Hello" }))
     ),
     Effect.flatMap(([first, rest]) =>
       Option.isNone(first) || first.value._tag !== "Hello"
-        ? Effect.fail(new RelayError({ reason: "Protocol", server, detail: "the first agent message must be Hello" }))
+        ? Effect.fail(
+            new RelayError({ reason: "InvalidRequest", server, detail: "the first agent message must be Hello" })
+          )
         : first.value.ptySessions.length > Limits.MAX_HELLO_SESSIONS
           ? Effect.fail(
               Limits.exhausted(
@@ -182,9 +184,12 @@ const adopt = (conn: Connection, sessions: ReadonlyArray<AgentLink.PtySessionInf
     sessions,
     (info) =>
       Effect.gen(function* () {
+        const shareId = linkOfPrincipal(info.owner)
         const state = yield* PtyState.makeState({
           id: info.sessionId,
           owner: info.owner.slice(0, Limits.MAX_LABEL),
+          // A guest's session stays its link's: only that link reaches it, and the link's end ends it.
+          ...(shareId === undefined ? {} : { shareId }),
           command: info.command.slice(0, Limits.MAX_LABEL),
           cols: info.cols,
           rows: info.rows,

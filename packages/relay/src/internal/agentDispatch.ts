@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type { CoreContext } from "./coreContext.js"
+import * as ExitStatus from "./exitStatus.js"
 import * as FlowControl from "./flowControl.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
@@ -69,12 +70,15 @@ const output = (conn: Connection, message: AgentLink.SessionOutput) => {
 }
 
 const exit = (conn: Connection, message: AgentLink.SessionExit) => {
-  const signal = message.signal === undefined ? {} : { signal: message.signal }
+  // Checked before any client sees it (a compromised agent's code or signal name is not passed on as is).
+  const status = ExitStatus.sanitize(message.exitCode, message.signal)
+  const signal = status.signal === undefined ? {} : { signal: status.signal }
+  const error = message.error ?? status.invalid
   const pty = conn.ptys.get(message.sessionId)
   if (pty) {
     conn.ptys.delete(pty.id)
     return PtyState.finish(pty, {
-      ended: { exitCode: message.exitCode, ...signal, reason: message.error ?? "exited" }
+      ended: { exitCode: status.exitCode, ...signal, reason: error ?? pty.closing ?? "exited" }
     })
   }
   const session = conn.sessions.get(message.sessionId)
@@ -84,11 +88,11 @@ const exit = (conn: Connection, message: AgentLink.SessionExit) => {
   return Queue.offer(session.items, {
     _tag: "Event",
     event: ExecEvent.Exit({
-      exitCode: message.exitCode,
+      exitCode: status.exitCode,
       timedOut: message.timedOut,
       durationMs: message.durationMs,
       ...signal,
-      ...(message.error === undefined ? {} : { error: message.error })
+      ...(error === undefined ? {} : { error })
     })
   })
 }

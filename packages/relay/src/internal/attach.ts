@@ -1,9 +1,9 @@
 /**
  * Interactive sessions as clients reach them: attaching opens a new PTY session on a connected machine (or joins
  * a live one by id, resizing it to the new viewer), then serves the client as one viewer (`ptyViewer.ts`);
- * listing shows the live sessions of a machine with their viewer counts.
+ * listing shows the live sessions of a machine with their viewer counts. A guest reaches only its link's own
+ * sessions, or the one session its link was minted for (`guestScope.ts`).
  */
-import { MachineError } from "@cmdop/domain/MachineError"
 import {
   AttachEvent,
   type AttachInput,
@@ -17,10 +17,12 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
 import { type CoreContext, linkCaller } from "./coreContext.js"
+import * as GuestScope from "./guestScope.js"
 import * as PtyState from "./ptyState.js"
 import * as PtyViewer from "./ptyViewer.js"
 import type { Connection } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
+import * as TerminalSize from "./terminalSize.js"
 
 export const make = (ctx: CoreContext, tenancy: Tenancy) => {
   const attach = (
@@ -31,22 +33,24 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
     Stream.unwrap(
       Effect.gen(function* () {
         const { conn, machine } = yield* tenancy.onlineConnection(caller, request.machine)
+        yield* TerminalSize.check(request.cols, request.rows, { server: ctx.settings.server, allowZero: true })
+        if (request.sessionId === undefined) {
+          const refused = GuestScope.refuseNewSession(caller, "open a new shell")
+          if (refused) return yield* refused
+        }
+        const existing = request.sessionId === undefined ? undefined : conn.ptys.get(request.sessionId)
+        if (request.sessionId !== undefined && (!existing || !GuestScope.reaches(caller, existing)))
+          return yield* GuestScope.noSuchSession(machine.hostname, request.sessionId)
         if (caller.shareId !== undefined)
           yield* ctx.shares.recordUse(
             caller.shareId,
             request.sessionId === undefined ? "attach (new session)" : `attach ${request.sessionId}`
           )
-        const existing = request.sessionId === undefined ? undefined : conn.ptys.get(request.sessionId)
-        if (request.sessionId !== undefined && !existing)
-          return yield* new MachineError({
-            reason: "NotFound",
-            query: `${machine.hostname} session ${request.sessionId}`,
-            candidates: []
-          })
         const state = existing ?? (yield* open(conn, caller, request))
         if (existing && request.cols > 0 && request.rows > 0)
           yield* conn.send({ _tag: "SessionResize", sessionId: state.id, cols: request.cols, rows: request.rows })
         return PtyViewer.view({
+          server: ctx.settings.server,
           conn,
           state,
           caller,
@@ -61,17 +65,19 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
   const listSessions = Effect.fn("RelayCore.listSessions")(function* (caller: Caller, query: string) {
     const { conn, machine } = yield* tenancy.onlineConnection(caller, query)
     const sessions: ReadonlyArray<PtySession> = [...conn.ptys.values()]
-      .filter((p) => p.ended === undefined)
-      .map((p) => ({
-        sessionId: p.id,
-        command: p.command,
-        cols: p.cols,
-        rows: p.rows,
-        createdAt: p.createdAt,
-        lastActivityAt: p.lastActivityAt,
-        viewers: p.viewers.size,
-        owner: p.owner
-      }))
+      .filter((p) => p.ended === undefined && GuestScope.reaches(caller, p))
+      .map((p) =>
+        GuestScope.listed(caller, {
+          sessionId: p.id,
+          command: p.command,
+          cols: p.cols,
+          rows: p.rows,
+          createdAt: p.createdAt,
+          lastActivityAt: p.lastActivityAt,
+          viewers: p.viewers.size,
+          owner: p.owner
+        })
+      )
     return { machine, sessions }
   })
 
@@ -84,6 +90,7 @@ const open = (conn: Connection, caller: Caller, request: AttachRequest) =>
     const state = yield* PtyState.makeState({
       id: randomUUID(),
       owner: caller.principal,
+      ...(caller.shareId === undefined ? {} : { shareId: caller.shareId }),
       command: (request.command ?? []).join(" ") || "login shell",
       cols: request.cols,
       rows: request.rows,

@@ -23,12 +23,20 @@ import type { Caller } from "../Authenticator.js"
 import { type CoreContext, linkCaller, pieces } from "./coreContext.js"
 import * as FlowControl from "./flowControl.js"
 import { atExpiry } from "./guestExpiry.js"
+import { knownSignal, SIGNALS } from "./exitStatus.js"
+import * as GuestScope from "./guestScope.js"
 import * as Limits from "./limits.js"
 import type { Connection, Session, SessionItem } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
 
-/** Input of an exec session beyond its start: stdin chunks, then its end. */
-export type ExecInput = { readonly _tag: "Stdin"; readonly data: Uint8Array } | { readonly _tag: "Eof" }
+/**
+ * Input of an exec session beyond its start: stdin chunks, then its end; and signals for the remote process
+ * (named as `INT`, `SIGINT`; an unknown name ends the session with `InvalidRequest`).
+ */
+export type ExecInput =
+  | { readonly _tag: "Stdin"; readonly data: Uint8Array }
+  | { readonly _tag: "Eof" }
+  | { readonly _tag: "Signal"; readonly signal: string }
 
 /** Stdin goes to the agent in pieces of at most this many bytes, so credit is taken in small steps. */
 const STDIN_CHUNK = 64 * 1024
@@ -39,17 +47,25 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
   const exec = <E>(
     caller: Caller,
     request: ExecRequest,
-    input: Stream.Stream<ExecInput, E> | undefined
+    input: Stream.Stream<ExecInput, E> | undefined,
+    options: { readonly stdin?: boolean } = {}
   ): Stream.Stream<ExecEvent, RelayCallError> =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
         if (request.argv.length === 0 || request.argv[0] === "")
-          return yield* new RelayError({ reason: "Protocol", server, detail: "exec needs a command" })
+          return yield* new RelayError({
+            reason: "InvalidRequest",
+            server,
+            detail: "exec needs a command: pass the program to run after the machine name"
+          })
         yield* Limits.checkExecRequest(server, request)
         const { conn, machine } = yield* tenancy.onlineConnection(caller, request.machine)
+        const refused = GuestScope.refuseNewSession(caller, "run commands")
+        if (refused) return yield* refused
         if (caller.shareId !== undefined) yield* ctx.shares.recordUse(caller.shareId, `exec ${request.argv[0]}`)
-        const session = yield* openSession(conn, caller, request, input !== undefined)
-        if (input !== undefined) yield* forwardStdin(conn, session, caller, input)
+        const withStdin = options.stdin ?? input !== undefined
+        const session = yield* openSession(conn, caller, request, withStdin)
+        if (input !== undefined) yield* forwardStdin({ server, conn, session, caller, input, withStdin })
         return Stream.concat(
           Stream.succeed(ExecEvent.Started({ machine, sessionId: session.id })),
           events(conn, session)
@@ -114,19 +130,51 @@ const openSession = (
     return session
   })
 
-/** Forwards the client's stdin to the agent under the session's credit; its end (or failure) closes stdin. */
-const forwardStdin = <E>(conn: Connection, session: Session, caller: Caller, input: Stream.Stream<ExecInput, E>) => {
+/**
+ * Forwards the client's stdin to the agent under the session's credit (its end, or failure, closes stdin), and
+ * its signals. Without `withStdin` only signals go on.
+ */
+const forwardStdin = <E>(options: {
+  readonly server: string
+  readonly conn: Connection
+  readonly session: Session
+  readonly caller: Caller
+  readonly input: Stream.Stream<ExecInput, E>
+  readonly withStdin: boolean
+}) => {
+  const { caller, conn, session, withStdin } = options
+  // Nothing goes after the end of stdin (signals still do).
+  let stdinOpen = withStdin
   const send = (data: Uint8Array, eof: boolean) =>
-    conn.send({ _tag: "SessionInput", sessionId: session.id, data, eof, caller: linkCaller(caller) })
-  return input.pipe(
+    Effect.suspend(() => {
+      if (!stdinOpen) return Effect.void
+      if (eof) stdinOpen = false
+      return conn.send({ _tag: "SessionInput", sessionId: session.id, data, eof, caller: linkCaller(caller) })
+    })
+  const signal = (name: string) => {
+    const known = knownSignal(name)
+    return known !== undefined
+      ? conn.send({ _tag: "SessionSignal", sessionId: session.id, signal: known })
+      : Queue.offer(session.items, {
+          _tag: "Lost",
+          error: new RelayError({
+            reason: "InvalidRequest",
+            server: options.server,
+            detail: `unknown signal "${name}"; send one of ${[...SIGNALS].join(", ")} (without SIG)`
+          })
+        })
+  }
+  return options.input.pipe(
     Stream.runForEach((item) =>
-      item._tag === "Eof"
-        ? send(new Uint8Array(0), true)
-        : Effect.forEach(
-            pieces(item.data, STDIN_CHUNK),
-            (piece) => Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false)),
-            { discard: true }
-          )
+      item._tag === "Signal"
+        ? signal(item.signal)
+        : item._tag === "Eof"
+          ? send(new Uint8Array(0), true)
+          : Effect.forEach(
+              pieces(item.data, STDIN_CHUNK),
+              (piece) => Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false)),
+              { discard: true }
+            )
     ),
     // A client whose stdin fails just closes the remote stdin; the command decides what that means.
     Effect.catchAll(() => send(new Uint8Array(0), true)),

@@ -1,27 +1,34 @@
 /**
- * Share links from the relay's side: minting, listing and revoking them (workspace credentials only), and ending
- * a guest's live sessions the moment its link stops being valid: at once on revocation here, and within one
- * `guestSweep` for anything else (expiry, key rotation, revocation through another relay node).
+ * Share links from the relay's side: minting (for a machine, or for one live session of it), listing and revoking
+ * them (workspace credentials only), and ending a guest's sessions, on the machine too (`guestEnd.ts`), the moment
+ * its link stops being valid: at once on revocation here, and within one `guestSweep` for anything else (expiry,
+ * key rotation, a retired signing key, revocation through another relay node).
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import type { ShareError } from "@cmdop/domain/ShareError"
+import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Authenticator from "../Authenticator.js"
 import type { CoreContext } from "./coreContext.js"
-import * as PtyState from "./ptyState.js"
+import * as GuestEnd from "./guestEnd.js"
 import type { Registry } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
 
+/** What a link reaches beyond its machine's fresh shells. */
+export interface ShareOptions {
+  /** Only this live interactive session of the machine (pair debugging): join it, nothing else. */
+  readonly sessionId?: string
+}
+
 /** The share-link half of the core, bound to its context. */
 export const make = (ctx: CoreContext, tenancy: Tenancy) => ({
-  createShare: (caller: Authenticator.Caller, query: string, ttlSeconds: number) =>
-    createShare(ctx, tenancy, caller, query, ttlSeconds),
+  createShare: (caller: Authenticator.Caller, query: string, ttlSeconds: number, options: ShareOptions = {}) =>
+    createShare(ctx, tenancy, caller, query, ttlSeconds, options),
   listShares: (caller: Authenticator.Caller, query: string | undefined) => listShares(ctx, tenancy, caller, query),
   revokeShare: (caller: Authenticator.Caller, id: string) => revokeShare(ctx, tenancy, caller, id),
   /** Sweeps every `interval` for as long as the enclosing scope lives. */
@@ -45,19 +52,45 @@ const createShare = Effect.fn("RelayCore.createShare")(function* (
   tenancy: Tenancy,
   caller: Authenticator.Caller,
   query: string,
-  ttlSeconds: number
+  ttlSeconds: number,
+  options: ShareOptions
 ) {
   yield* tenancy.workspaceOnly(caller, "mint share links")
-  const machine = yield* tenancy.resolveMachine(caller, query)
+  const sessionId = options.sessionId === "" ? undefined : options.sessionId
+  const machine =
+    sessionId === undefined
+      ? yield* tenancy.resolveMachine(caller, query)
+      : (yield* liveSession(ctx, tenancy, caller, query, sessionId)).machine
   return yield* ctx.shares
     .mint({
       creator: { workspaceId: caller.workspaceId, principal: caller.principal, kind: caller.kind },
       machine: { id: machine.id, hostname: machine.hostname, workspaceId: machine.workspaceId },
       ttlSeconds,
-      publicUrl: ctx.settings.publicUrl()
+      publicUrl: ctx.settings.publicUrl(),
+      ...(sessionId === undefined ? {} : { sessionId })
     })
     .pipe(Effect.mapError(shareFailure(ctx.settings.server)))
 })
+
+/** A session-scoped link is minted for a live session of a connected machine only. */
+const liveSession = (
+  ctx: CoreContext,
+  tenancy: Tenancy,
+  caller: Authenticator.Caller,
+  query: string,
+  sessionId: string
+) =>
+  Effect.gen(function* () {
+    const { conn, machine } = yield* tenancy.onlineConnection(caller, query)
+    const pty = conn.ptys.get(sessionId)
+    if (pty === undefined || pty.ended !== undefined)
+      return yield* new RelayError({
+        reason: "InvalidRequest",
+        server: ctx.settings.server,
+        detail: `no live interactive session ${sessionId} on ${machine.hostname}; "cmdop connect ${machine.hostname} --list-sessions" lists them`
+      })
+    return { machine, pty }
+  })
 
 const listShares = Effect.fn("RelayCore.listShares")(function* (
   ctx: CoreContext,
@@ -78,30 +111,28 @@ const revokeShare = Effect.fn("RelayCore.revokeShare")(function* (
 ) {
   yield* tenancy.workspaceOnly(caller, "revoke share links")
   const link = yield* ctx.shares.revoke(caller.workspaceId, id).pipe(Effect.mapError(shareFailure(ctx.settings.server)))
-  yield* endGuestSessions(
+  // Also for a link revoked before: a session it left behind (on a machine offline then) ends now.
+  const ended = yield* GuestEnd.endGuestSessions(
     ctx.registry,
     link.id,
     "share link revoked",
     new AccessError({ reason: "Unauthenticated", detail: `share link ${link.id} was revoked` })
   )
-  return link
+  return new ShareLink({ ...link, sessionsEnded: ended })
 })
 
-/** Ends every live session that came through `shareId`, at once, with `reason`. */
-const endGuestSessions = (registry: Registry, shareId: string, reason: string, error: RelayCallError) =>
-  Effect.forEach(
-    registry.all(),
-    (conn) =>
-      Effect.gen(function* () {
-        for (const session of conn.sessions.values()) {
-          if (session.shareId !== shareId) continue
-          yield* Queue.offer(session.items, { _tag: "Lost", error })
-          yield* conn.send({ _tag: "SessionClose", sessionId: session.id, reason })
-        }
-        for (const pty of conn.ptys.values()) yield* PtyState.cutViewers(pty, shareId, { exitCode: 0, reason })
-      }),
-    { discard: true }
-  )
+/** The links whose guests have sessions on a connected machine (opened, joined, or adopted from an agent). */
+const guestLinks = (registry: Registry) => {
+  const links = new Set<string>()
+  for (const conn of registry.all()) {
+    for (const session of conn.sessions.values()) if (session.shareId !== undefined) links.add(session.shareId)
+    for (const pty of conn.ptys.values()) {
+      if (pty.shareId !== undefined && pty.ended === undefined) links.add(pty.shareId)
+      for (const viewer of pty.viewers) if (viewer.shareId !== undefined) links.add(viewer.shareId)
+    }
+  }
+  return links
+}
 
 /** The live guests, one credential per share link. */
 const liveGuests = (registry: Registry) => {
@@ -116,14 +147,22 @@ const liveGuests = (registry: Registry) => {
   return guests
 }
 
-/** Checks each live guest's link again; a link that no longer validates ends its guests' sessions. */
+/**
+ * Checks each link with guests on a connected machine again: by the guest's own token while one is attached,
+ * else by the link's id (a session left running by a guest gone, or adopted after a relay restart). A link that
+ * no longer validates ends its guests' sessions, on the machine too.
+ */
 const sweepGuests = (ctx: CoreContext) =>
   Effect.gen(function* () {
-    for (const [shareId, guest] of liveGuests(ctx.registry)) {
-      const check = yield* Effect.either(ctx.shares.validate(Redacted.value(guest.credential)))
+    const guests = liveGuests(ctx.registry)
+    for (const shareId of guestLinks(ctx.registry)) {
+      const guest = guests.get(shareId)
+      const check = yield* Effect.either(
+        guest === undefined ? ctx.shares.check(shareId) : ctx.shares.validate(Redacted.value(guest.credential))
+      )
       if (check._tag === "Left" && check.left.reason !== "Unavailable") {
         const reason = check.left.reason === "Expired" ? "share link expired" : check.left.message
-        yield* endGuestSessions(ctx.registry, shareId, reason, Authenticator.shareDenied(check.left))
+        yield* GuestEnd.endGuestSessions(ctx.registry, shareId, reason, Authenticator.shareDenied(check.left))
       }
     }
   }).pipe(Effect.withSpan("RelayCore.sweepGuests"))

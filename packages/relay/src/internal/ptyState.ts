@@ -14,6 +14,7 @@ import type { PtyEnd, PtyState } from "./sessions.js"
 export const makeState = (input: {
   readonly id: string
   readonly owner: string
+  readonly shareId?: string
   readonly command: string
   readonly cols: number
   readonly rows: number
@@ -25,6 +26,7 @@ export const makeState = (input: {
     const state: PtyState = {
       id: input.id,
       owner: input.owner,
+      ...(input.shareId === undefined ? {} : { shareId: input.shareId }),
       command: input.command,
       createdAt: input.createdAt,
       cols: input.cols,

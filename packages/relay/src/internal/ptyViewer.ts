@@ -13,6 +13,7 @@
  * away): the session keeps running.
  */
 import { AttachEvent, type AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
+import type { RelayError } from "@cmdop/domain/RelayError"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -23,6 +24,7 @@ import type { Caller } from "../Authenticator.js"
 import { linkCaller, pieces } from "./coreContext.js"
 import { atExpiry } from "./guestExpiry.js"
 import type { Connection, PtyEnd, PtyState, Viewer } from "./sessions.js"
+import * as TerminalSize from "./terminalSize.js"
 
 /** Keystrokes go to the agent in pieces of at most this many bytes, so credit is taken in small steps. */
 const INPUT_CHUNK = 64 * 1024
@@ -32,6 +34,8 @@ const INPUT_CHUNK = 64 * 1024
  * `request.resumeFrom` (or the oldest byte held) on. `head` is emitted first (the `Attached` event).
  */
 export const view = (options: {
+  /** The relay's address, for errors. */
+  readonly server: string
   readonly conn: Connection
   readonly state: PtyState
   readonly caller: Caller
@@ -42,24 +46,37 @@ export const view = (options: {
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const { caller, conn, request, state } = options
-      const viewer = yield* join(state, caller)
+      const viewer = yield* join(conn, state, caller)
       // Subscribe before reading the ring: anything pushed after this point also ticks the subscription.
       const ticks = yield* PubSub.subscribe(state.changes)
       const from = Math.max(request.resumeFrom ?? state.ring.start, state.ring.start)
       const detached = yield* Deferred.make<void>()
+      const refused = yield* Deferred.make<never, RelayError>()
       yield* options.input.pipe(
-        Stream.runForEach((item) => forward(conn, state, caller, item)),
+        Stream.runForEach((item) => forward(options.server, conn, state, caller, item)),
+        // A refused input (an invalid size) ends this viewer with the reason; the session goes on.
+        Effect.catchAll((e) => Deferred.fail(refused, e)),
         // The client's input ending is its detach.
         Effect.ensuring(Deferred.succeed(detached, undefined)),
         Effect.forkScoped
       )
-      const next = reader({ state, viewer, from, ticks: ticks.take, detached: Deferred.await(detached) })
+      const next = reader({
+        state,
+        viewer,
+        from,
+        ticks: ticks.take,
+        detached: Deferred.await(detached),
+        refused: Deferred.await(refused)
+      })
       return Stream.concat(Stream.succeed(options.head(from)), Stream.repeatEffectChunkOption(next))
     })
   )
 
-/** Adds a viewer to the session for the life of the scope; a guest is cut off when its link expires. */
-const join = (state: PtyState, caller: Caller) =>
+/**
+ * Adds a viewer to the session for the life of the scope; a guest is cut off when its link expires, and a
+ * session its link opened is closed on the machine then.
+ */
+const join = (conn: Connection, state: PtyState, caller: Caller) =>
   Effect.gen(function* () {
     const viewer: Viewer = {
       principal: caller.principal,
@@ -68,26 +85,34 @@ const join = (state: PtyState, caller: Caller) =>
     }
     state.viewers.add(viewer)
     yield* Effect.addFinalizer(() => Effect.sync(() => state.viewers.delete(viewer)))
-    // The session itself goes on.
+    // A session the guest's link opened ends with the link; one it was let into goes on.
     yield* atExpiry(
       caller,
       Effect.suspend(() => {
         const end = { exitCode: 0, reason: "share link expired" }
         viewer.cutWith = end
-        return Deferred.succeed(viewer.cut, end)
+        return Effect.zipRight(
+          Deferred.succeed(viewer.cut, end),
+          state.shareId !== undefined && state.shareId === caller.shareId
+            ? conn.send({ _tag: "SessionClose", sessionId: state.id, reason: "share link expired" })
+            : Effect.void
+        )
       })
     )
     return viewer
   })
 
 /** One item of a viewer's input on its way to the agent: a resize, or keystrokes under the input credit. */
-const forward = (conn: Connection, state: PtyState, caller: Caller, item: AttachInput) =>
+const forward = (server: string, conn: Connection, state: PtyState, caller: Caller, item: AttachInput) =>
   item._tag === "Resize"
-    ? Effect.suspend(() => {
-        state.cols = item.cols
-        state.rows = item.rows
-        return conn.send({ _tag: "SessionResize", sessionId: state.id, cols: item.cols, rows: item.rows })
-      })
+    ? Effect.zipRight(
+        TerminalSize.check(item.cols, item.rows, { server }),
+        Effect.suspend(() => {
+          state.cols = item.cols
+          state.rows = item.rows
+          return conn.send({ _tag: "SessionResize", sessionId: state.id, cols: item.cols, rows: item.rows })
+        })
+      )
     : Effect.forEach(
         pieces(item.data, INPUT_CHUNK),
         (piece) =>
@@ -114,6 +139,7 @@ const reader = (options: {
   readonly from: number
   readonly ticks: Effect.Effect<void>
   readonly detached: Effect.Effect<void>
+  readonly refused: Effect.Effect<never, RelayError>
 }): Effect.Effect<Chunk.Chunk<AttachEvent>, Option.Option<RelayCallError>> => {
   const { state, viewer } = options
   let position = options.from
@@ -136,8 +162,10 @@ const reader = (options: {
       )
     }
     if (state.ended) return Effect.succeed(end(AttachEvent.Ended(state.ended)))
-    // Nothing new: wait for output, the end, a cut, or the client's detach.
+    // Nothing new: wait for output, the end, a cut, a refused input, or the client's detach.
+    // (`raceAll` takes the first success, so the refusal races as a value and fails after.)
     return Effect.raceAll([
+      Effect.flip(options.refused),
       Effect.as(options.ticks, Chunk.empty<AttachEvent>()),
       Effect.map(Deferred.await(viewer.cut), (e) => end(AttachEvent.Ended(e))),
       Effect.zipRight(
@@ -147,6 +175,12 @@ const reader = (options: {
           return Chunk.empty<AttachEvent>()
         })
       )
-    ])
+    ]).pipe(
+      Effect.flatMap((won) => {
+        if (Chunk.isChunk(won)) return Effect.succeed(won)
+        done = true
+        return Effect.fail(Option.some<RelayCallError>(won))
+      })
+    )
   })
 }

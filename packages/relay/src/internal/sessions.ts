@@ -55,6 +55,8 @@ export interface Viewer {
 export interface PtyState {
   readonly id: string
   readonly owner: string
+  /** For a session a guest opened: its share link (only that link's guests see it; revocation kills it). */
+  readonly shareId?: string
   readonly command: string
   readonly createdAt: number
   cols: number
@@ -66,6 +68,8 @@ export interface PtyState {
   readonly viewers: Set<Viewer>
   readonly inputCredit: Effect.Semaphore
   ended?: PtyEnd
+  /** Set once the relay asked the agent to close the session (the reason): its exit is on the way. */
+  closing?: string
   /** Set when the machine's stream dropped: viewers fail with it (the session may live on at the agent). */
   lost?: RelayCallError
 }

@@ -11,8 +11,8 @@
  */
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import { formatInstant, ShareError } from "@cmdop/domain/ShareError"
-import type { ShareLink } from "@cmdop/domain/ShareLink"
-import { ShareService } from "@cmdop/domain/ShareService"
+import { ShareLink } from "@cmdop/domain/ShareLink"
+import { type ShareGrant, ShareService } from "@cmdop/domain/ShareService"
 import * as ShareTtl from "@cmdop/domain/ShareTtl"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -150,9 +150,13 @@ const mint =
             creator: creator.principal,
             createdAt: now,
             keyGeneration: workspace.keyGeneration,
-            ...(exp === undefined ? {} : { expiresAt: exp * 1000 })
+            signingKid: key.kid,
+            ...(exp === undefined ? {} : { expiresAt: exp * 1000 }),
+            ...(input.sessionId === undefined ? {} : { sessionId: input.sessionId })
           },
-          `created by ${creator.principal} (${creator.kind}), lifetime ${ShareTtl.format(ttl)}`
+          `created by ${creator.principal} (${creator.kind}), lifetime ${ShareTtl.format(ttl)}${
+            input.sessionId === undefined ? "" : `, session ${input.sessionId} only`
+          }`
         )
       )
       return {
@@ -164,9 +168,10 @@ const mint =
 
 /** Validates a token in the order the module header gives, auditing refusals of genuine links. */
 const validate =
-  ({ deny, orUnavailable, store }: Deps): ShareService["Type"]["validate"] =>
+  (deps: Deps): ShareService["Type"]["validate"] =>
   (token) =>
     Effect.gen(function* () {
+      const { deny, orUnavailable, store } = deps
       // Garbage is refused before the store is asked anything.
       yield* ShareTokens.inspect(token)
       const now = yield* Clock.currentTimeMillis
@@ -192,39 +197,80 @@ const validate =
         link.expiresAt !== (claims.exp === undefined ? undefined : claims.exp * 1000)
       )
         return yield* deny(link, new ShareError({ reason: "BadSignature" }), now)
-      if (link.revokedAt !== undefined)
-        return yield* deny(link, new ShareError({ reason: "Revoked", subject: link.id, at: link.revokedAt }), now)
-      if (link.expiresAt !== undefined && now >= link.expiresAt)
-        return yield* deny(link, new ShareError({ reason: "Expired", subject: link.id, at: link.expiresAt }), now)
-      const workspace = yield* store.getWorkspaceById(link.workspaceId as WorkspaceId).pipe(
-        Effect.catchIf(
-          (e) => e.reason === "WorkspaceNotFound",
-          () => deny(link, new ShareError({ reason: "NotFound", subject: link.id }), now)
-        ),
-        Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
-      )
-      if (workspace.keyGeneration !== link.keyGeneration)
-        return yield* deny(link, new ShareError({ reason: "KeyRotated", subject: link.id }), now)
-      const machine = yield* store.getMachine(link.machineId as MachineId).pipe(
-        Effect.map(Option.some),
-        Effect.catchIf(
-          (e) => e.reason === "MachineNotFound",
-          () => Effect.succeed(Option.none())
-        ),
-        Effect.mapError(unavailable)
-      )
-      if (Option.isNone(machine) || machine.value.workspaceId !== link.workspaceId)
-        return yield* deny(link, new ShareError({ reason: "MachineGone", subject: link.id }), now)
-      return {
-        linkId: link.id,
-        workspaceId: link.workspaceId,
-        workspaceName: workspace.name,
-        machineId: link.machineId,
-        machineHostname: machine.value.hostname,
-        creator: link.creator,
-        ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt })
-      }
+      return yield* checkRecord(deps, link, now, (error) => deny(link, error, now))
     })
+
+/**
+ * The checks of a link's record (after its token's): not revoked, not expired, its workspace's key generation
+ * unchanged, its machine still in the workspace; the grant when all hold. A refusal goes through `refuse`.
+ */
+const checkRecord = (
+  { store }: Deps,
+  link: ShareLinkRecord,
+  now: number,
+  refuse: (error: ShareError) => Effect.Effect<never, ShareError>
+): Effect.Effect<ShareGrant, ShareError> =>
+  Effect.gen(function* () {
+    if (link.revokedAt !== undefined)
+      return yield* refuse(new ShareError({ reason: "Revoked", subject: link.id, at: link.revokedAt }))
+    if (link.expiresAt !== undefined && now >= link.expiresAt)
+      return yield* refuse(new ShareError({ reason: "Expired", subject: link.id, at: link.expiresAt }))
+    const workspace = yield* store.getWorkspaceById(link.workspaceId as WorkspaceId).pipe(
+      Effect.catchIf(
+        (e) => e.reason === "WorkspaceNotFound",
+        () => refuse(new ShareError({ reason: "NotFound", subject: link.id }))
+      ),
+      Effect.mapError((e) => (e._tag === "ShareError" ? e : unavailable(e)))
+    )
+    if (workspace.keyGeneration !== link.keyGeneration)
+      return yield* refuse(new ShareError({ reason: "KeyRotated", subject: link.id }))
+    const machine = yield* store.getMachine(link.machineId as MachineId).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(
+        (e) => e.reason === "MachineNotFound",
+        () => Effect.succeed(Option.none())
+      ),
+      Effect.mapError(unavailable)
+    )
+    if (Option.isNone(machine) || machine.value.workspaceId !== link.workspaceId)
+      return yield* refuse(new ShareError({ reason: "MachineGone", subject: link.id }))
+    return {
+      linkId: link.id,
+      workspaceId: link.workspaceId,
+      workspaceName: workspace.name,
+      machineId: link.machineId,
+      machineHostname: machine.value.hostname,
+      creator: link.creator,
+      ...(link.expiresAt === undefined ? {} : { expiresAt: link.expiresAt }),
+      ...(link.sessionId === undefined ? {} : { sessionId: link.sessionId })
+    }
+  })
+
+/**
+ * Whether a link (by id, without its token) would still validate: its record's checks, and its signing key not
+ * retired. Nothing is audited: the relay asks this of links whose guests' sessions still run on a machine.
+ */
+const check =
+  (deps: Deps): ShareService["Type"]["check"] =>
+  (linkId) =>
+    Effect.gen(function* () {
+      const { orUnavailable, store } = deps
+      const found = yield* orUnavailable(store.getShareLink(linkId))
+      if (Option.isNone(found)) return yield* new ShareError({ reason: "NotFound", subject: linkId })
+      const link = found.value
+      if (link.signingKid !== undefined) {
+        const key = (yield* orUnavailable(store.listSigningKeys)).find((k) => k.kid === link.signingKid)
+        if (key === undefined || key.retiredAt !== undefined)
+          return yield* new ShareError({ reason: "SigningKeyRetired", subject: link.id })
+      }
+      return yield* checkRecord(deps, link, yield* Clock.currentTimeMillis, Effect.fail)
+    })
+
+/** A listed link, marked when the key that signed its token was retired (its token no longer validates). */
+const withKeyState = (link: ShareLink, retired: ReadonlySet<string>): ShareLink =>
+  link.signingKid !== undefined && retired.has(link.signingKid)
+    ? new ShareLink({ ...link, signingKeyRetired: true })
+    : link
 
 /** Builds the service on the store in context, creating the first signing key when the store has none. */
 export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effect.gen(function* () {
@@ -236,7 +282,10 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const links = yield* withExpiries(yield* load, now, load)
-      return links.map(toShareLink)
+      const retired = new Set(
+        (yield* orUnavailable(store.listSigningKeys)).filter((k) => k.retiredAt !== undefined).map((k) => k.kid)
+      )
+      return links.map((l) => withKeyState(toShareLink(l), retired))
     })
   }
 
@@ -251,7 +300,8 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     Effect.gen(function* () {
       const link = yield* linkOf(workspaceId, linkId)
       const now = yield* Clock.currentTimeMillis
-      return toShareLink(yield* orUnavailable(store.revokeShareLink(link.id, now, "revoked")))
+      const revoked = toShareLink(yield* orUnavailable(store.revokeShareLink(link.id, now, "revoked")))
+      return link.revokedAt === undefined ? revoked : new ShareLink({ ...revoked, alreadyRevoked: true })
     })
 
   const recordUse: ShareService["Type"]["recordUse"] = (linkId, detail) =>
@@ -293,6 +343,7 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
   return ShareService.of({
     mint: span("mint", mint(deps)),
     validate: span("validate", RefusalCache.cached(validate(deps))),
+    check: span("check", check(deps)),
     recordUse: span("recordUse", recordUse),
     list: span("list", list),
     get: span("get", get),

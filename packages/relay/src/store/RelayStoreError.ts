@@ -43,7 +43,7 @@ export class RelayStoreError extends Schema.TaggedError<RelayStoreError>()("Rela
         const c = this.conflict
         return c === undefined
           ? `machine ${this.subject} conflicts with another machine of this workspace`
-          : `cannot register machine ${this.subject}: ${c.field} "${c.value}" is already used by machine ${c.machineId} in this workspace; register with another ${c.field} ("cmdop agent register --${c.field} <${c.field}>") or remove machine ${c.machineId} first`
+          : `cannot register machine ${this.subject}: ${c.field} "${c.value}" is already the hostname or name of machine ${c.machineId} in this workspace (names and hostnames are unique across both, in any case); register with another ${c.field} ("cmdop agent register --${c.field} <${c.field}>")${c.field === "hostname" ? `, give machine ${c.machineId} another display name ("cmdop agent register --name <name>" on it)` : ""}, or remove machine ${c.machineId} first`
       }
       case "MachineSecretMismatch":
         return `machine ${this.subject} is already registered with a different machine secret, so this request cannot prove it is that machine; nothing was changed. Run "cmdop agent register" on the machine itself, or remove the old record on the relay first`

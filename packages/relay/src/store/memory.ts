@@ -13,6 +13,7 @@ import {
   compare,
   KeyIdentity,
   MachineRecord,
+  machineClash,
   machineOrder,
   type MachineRegistration,
   toMachine,
@@ -166,18 +167,8 @@ const registerMachine = (db: MemoryDb, reg: MachineRegistration) =>
         return yield* fail("MachineSecretMismatch", reg.id)
       }
       const others = s.machines.filter((m) => m.workspaceId === reg.workspaceId && m.id !== reg.id)
-      const byHost = others.find((m) => m.hostname.toLowerCase() === reg.hostname.toLowerCase())
-      if (byHost !== undefined) {
-        return yield* fail("MachineConflict", reg.id, {
-          conflict: { field: "hostname", value: reg.hostname, machineId: byHost.id }
-        })
-      }
-      const byName = others.find((m) => m.name === reg.name)
-      if (byName !== undefined) {
-        return yield* fail("MachineConflict", reg.id, {
-          conflict: { field: "name", value: reg.name, machineId: byName.id }
-        })
-      }
+      const conflict = machineClash(reg, others)
+      if (conflict !== undefined) return yield* fail("MachineConflict", reg.id, { conflict })
       const record = new MachineRecord({
         id: reg.id,
         workspaceId: reg.workspaceId,

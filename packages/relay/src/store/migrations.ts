@@ -94,8 +94,22 @@ const shareLinks = Effect.gen(function* () {
   yield* sql`ALTER TABLE share_links ADD COLUMN expiry_recorded_at BIGINT`
 })
 
+/**
+ * A share link may be scoped to one interactive session (pair debugging), and records the id of the key that
+ * signed its token, so a listing can show links whose key was retired as no longer working.
+ */
+const shareLinkScope = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE share_links ADD COLUMN session_id TEXT`
+  yield* sql`ALTER TABLE share_links ADD COLUMN signing_kid TEXT`
+})
+
 /** Every migration, by `<id>_<name>`. */
-export const migrations = { "0001_init": init, "0002_share_links": shareLinks }
+export const migrations = {
+  "0001_init": init,
+  "0002_share_links": shareLinks,
+  "0003_share_link_scope": shareLinkScope
+}
 
 /**
  * Applies the migrations not yet recorded and returns them (empty when the schema is current). Safe to run on

@@ -100,6 +100,10 @@ export interface NewShareLink {
   /** absent: never expires */
   readonly expiresAt?: number
   readonly keyGeneration: number
+  /** Set: the link reaches this one interactive session only. */
+  readonly sessionId?: string
+  /** The key that signed the link's token. */
+  readonly signingKid?: string
 }
 
 /** A share-link event as `addShareEvent` takes it. */
@@ -122,6 +126,26 @@ export const shareEventOrder = <E extends { readonly event: ShareEvent; readonly
 /** Listing order of share links: oldest first, then by id. */
 export const shareLinkOrder = (a: ShareLinkRecord, b: ShareLinkRecord): number =>
   a.createdAt - b.createdAt || compare(a.id, b.id)
+
+/**
+ * The clash, if any, of a registration with the other machines of its workspace: names and hostnames are unique
+ * across both (case-insensitive), so no name can ever mean two machines. The registration's hostname is checked
+ * first, then its name.
+ */
+export const machineClash = (
+  reg: { readonly hostname: string; readonly name: string },
+  others: ReadonlyArray<{ readonly id: string; readonly hostname: string; readonly name: string }>
+): { readonly field: "hostname" | "name"; readonly value: string; readonly machineId: string } | undefined => {
+  const taken = (value: string) => {
+    const key = value.toLowerCase()
+    return others.find((m) => m.hostname.toLowerCase() === key || m.name.toLowerCase() === key)
+  }
+  const byHost = taken(reg.hostname)
+  if (byHost !== undefined) return { field: "hostname", value: reg.hostname, machineId: byHost.id }
+  const byName = taken(reg.name)
+  if (byName !== undefined) return { field: "name", value: reg.name, machineId: byName.id }
+  return undefined
+}
 
 /** Listing order of machines: hostname (case-insensitive), then id. The same in every layer. */
 export const machineOrder = (a: { readonly hostname: string; readonly id: string }, b: typeof a): number =>

@@ -49,8 +49,9 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
 
     /**
      * Registers a machine, or updates it when its id is known. A known id must present the same secret hash
-     * (`MachineSecretMismatch` otherwise); a known id in another workspace is moved into `workspaceId`. The
-     * hostname (case-insensitive) and the name are unique per workspace (`MachineConflict`). A new machine starts
+     * (`MachineSecretMismatch` otherwise); a known id in another workspace is moved into `workspaceId`. Names
+     * and hostnames are unique across both per workspace, case-insensitively (`MachineConflict`): no name of one
+     * machine may equal the name or hostname of another. A new machine starts
      * offline; an update keeps the online state. Fails with `WorkspaceNotFound` for an unknown workspace. A
      * failure changes nothing.
      */

@@ -9,7 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { type MachineRecord, machineOrder, type MachineRegistration, toMachine } from "./records.js"
+import { machineClash, type MachineRecord, machineOrder, type MachineRegistration, toMachine } from "./records.js"
 import type { RelayStore } from "./service.js"
 import { MachineClashRow, MachineRow } from "./sqlRows.js"
 import { fail, type SqlDb, type StatementError } from "./sqlSupport.js"
@@ -80,19 +80,18 @@ const register = (
     if (Option.isSome(existing) && existing.value.secretHash !== reg.secretHash)
       return yield* fail("MachineSecretMismatch", reg.id)
     const hostnameKey = reg.hostname.toLowerCase()
+    // Compared in JavaScript, not SQL: databases lower-case non-ASCII names differently.
     const others = yield* SqlSchema.findAll({
       Request: Schema.Void,
       Result: MachineClashRow,
       execute: () => sql`SELECT id, hostname_key, name FROM machines
-        WHERE workspace_id = ${reg.workspaceId} AND id <> ${reg.id}
-        AND (hostname_key = ${hostnameKey} OR name = ${reg.name})`
+        WHERE workspace_id = ${reg.workspaceId} AND id <> ${reg.id}`
     })(undefined)
-    const byHost = others.find((m) => m.hostnameKey === hostnameKey)
-    if (byHost !== undefined)
-      return yield* fail("MachineConflict", reg.id, { field: "hostname", value: reg.hostname, machineId: byHost.id })
-    const byName = others.find((m) => m.name === reg.name)
-    if (byName !== undefined)
-      return yield* fail("MachineConflict", reg.id, { field: "name", value: reg.name, machineId: byName.id })
+    const conflict = machineClash(
+      reg,
+      others.map((m) => ({ id: m.id, hostname: m.hostnameKey, name: m.name }))
+    )
+    if (conflict !== undefined) return yield* fail("MachineConflict", reg.id, conflict)
     const now = yield* Clock.currentTimeMillis
     if (Option.isSome(existing)) {
       yield* sql`UPDATE machines SET workspace_id = ${reg.workspaceId}, hostname = ${reg.hostname},

@@ -94,7 +94,9 @@ export const ShareLinkRow = Schema.Struct({
   keyGeneration: column(IntColumn, "key_generation"),
   revokedAt: optionalInt.pipe(Schema.fromKey("revoked_at")),
   lastUsedAt: optionalInt.pipe(Schema.fromKey("last_used_at")),
-  useCount: column(IntColumn, "use_count")
+  useCount: column(IntColumn, "use_count"),
+  sessionId: Schema.optionalWith(Schema.String, { nullable: true, exact: true }).pipe(Schema.fromKey("session_id")),
+  signingKid: Schema.optionalWith(Schema.String, { nullable: true, exact: true }).pipe(Schema.fromKey("signing_kid"))
 })
 export type ShareLinkRow = typeof ShareLinkRow.Type
 

@@ -95,7 +95,7 @@ export const signingKeys = (db: SqlDb) => {
 /** Links by id and by workspace (and machine), with their events. */
 const reads = (sql: SqlDb["sql"]) => {
   const linkColumns = sql`id, workspace_id, machine_id, machine_hostname, creator, created_at, expires_at,
-    key_generation, revoked_at, last_used_at, use_count`
+    key_generation, revoked_at, last_used_at, use_count, session_id, signing_kid`
   const eventColumns = sql`e.id AS seq, e.link_id, e.kind, e.detail, e.at`
   const decodeLinks = Schema.decodeUnknown(Schema.Array(ShareLinkRow))
   const decodeEvents = Schema.decodeUnknown(Schema.Array(ShareEventRow))
@@ -151,9 +151,11 @@ export const shareLinks = (db: SqlDb) => {
           const existing = yield* sql`SELECT id FROM share_links WHERE id = ${link.id}`
           if (existing.length > 0) return yield* fail("ShareLinkExists", link.id)
           yield* sql`INSERT INTO share_links (id, workspace_id, machine_id, machine_hostname, creator, created_at,
-            expires_at, key_generation, revoked_at, last_used_at, use_count, expiry_recorded_at)
+            expires_at, key_generation, revoked_at, last_used_at, use_count, expiry_recorded_at, session_id,
+            signing_kid)
             VALUES (${link.id}, ${link.workspaceId}, ${link.machineId}, ${link.machineHostname}, ${link.creator},
-            ${link.createdAt}, ${link.expiresAt ?? null}, ${link.keyGeneration}, ${null}, ${null}, ${0}, ${null})`
+            ${link.createdAt}, ${link.expiresAt ?? null}, ${link.keyGeneration}, ${null}, ${null}, ${0}, ${null},
+            ${link.sessionId ?? null}, ${link.signingKid ?? null})`
           yield* insertEvent(link.id, { kind: "created", detail, at: link.createdAt })
           return Option.getOrThrow(yield* byId(link.id))
         })

@@ -6,7 +6,8 @@
  *
  * Frames, browser → relay:
  *  - text `{"type":"start","cols":80,"rows":24,"sessionId"?:"…"}`: first and once; opens (or joins) the session.
- *    A `sessionId` the machine no longer has is ignored: a new session opens instead.
+ *    A `sessionId` the machine no longer has is ignored: a new session opens instead. A link scoped to one
+ *    session always joins that session.
  *  - binary: keystrokes, raw bytes for the PTY (text `{"type":"input","data":"…"}` is the same, UTF-8 encoded).
  *  - text `{"type":"resize","cols":120,"rows":40}`: the window changed.
  * Input frames may follow `start` at once; they reach the PTY in order.
@@ -287,14 +288,17 @@ const session = (
       ...(sessionId === undefined ? {} : { sessionId })
     })
     const fresh = Stream.unwrap(Effect.as(withinCap, core.attach(caller, request(undefined), frames.keystrokes)))
+    // A link for one session (pair debugging) joins that session, whatever the page asks for.
     const events =
-      first.value.sessionId === undefined
-        ? fresh
-        : core
-            .attach(caller, request(first.value.sessionId), frames.keystrokes)
-            .pipe(
-              Stream.catchAll((e) => (e._tag === "MachineError" && e.reason === "NotFound" ? fresh : Stream.fail(e)))
-            )
+      caller.sessionId !== undefined
+        ? core.attach(caller, request(caller.sessionId), frames.keystrokes)
+        : first.value.sessionId === undefined
+          ? fresh
+          : core
+              .attach(caller, request(first.value.sessionId), frames.keystrokes)
+              .pipe(
+                Stream.catchAll((e) => (e._tag === "MachineError" && e.reason === "NotFound" ? fresh : Stream.fail(e)))
+              )
     return yield* forward(events, out)
   })
 

@@ -86,6 +86,8 @@ describe("SharePage.render", () => {
           assert.notInclude(page.html, token.split(".")[2] ?? token)
           assertInert(page.html)
           assert.strictEqual(page.headers["cache-control"], "no-store")
+          // The error page may not be framed either (clickjacking).
+          assert.include(page.headers["content-security-policy"]!, "frame-ancestors 'none'")
           if (status === 401) assert.include(page.headers["www-authenticate"]!, "Bearer")
           return page
         })

@@ -89,7 +89,8 @@ const migrationsAreIdempotent = Effect.gen(function* () {
   const first = yield* RelayStore.migrate
   assert.deepStrictEqual(first, [
     [1, "init"],
-    [2, "share_links"]
+    [2, "share_links"],
+    [3, "share_link_scope"]
   ])
   const second = yield* RelayStore.migrate
   assert.deepStrictEqual(second, [])

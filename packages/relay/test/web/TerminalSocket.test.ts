@@ -267,6 +267,27 @@ describe("TerminalSocket", () => {
     })
   )
 
+  it.scopedLive("a link for one session joins that session, whatever the page asks for", () =>
+    Effect.gen(function* () {
+      const { base, caller, core, key, link } = yield* setup
+      yield* fakeAgent(core, key, "box-6")
+      const owner = yield* TerminalClient.connect(`ws://${base}/s/${yield* link("box-6")}/ws`)
+      yield* owner.send({ type: "start", cols: 80, rows: 24 })
+      const opened = yield* nextControl(owner)
+      const sessionId = opened.frame.type === "attached" ? opened.frame.sessionId : ""
+      const minted = yield* core.createShare(caller, "box-6", 3600, { sessionId })
+      for (const asked of [undefined, randomUUID()]) {
+        const guest = yield* TerminalClient.connect(`ws://${base}/s/${minted.token}/ws`)
+        yield* guest.send({ type: "start", cols: 80, rows: 24, ...(asked === undefined ? {} : { sessionId: asked }) })
+        const joined = yield* nextControl(guest)
+        assert.deepStrictEqual(joined.frame.type === "attached" && [joined.frame.sessionId, joined.frame.created], [
+          sessionId,
+          false
+        ])
+      }
+    })
+  )
+
   it.scopedLive("bad tokens, workspace keys and foreign pages are refused before the upgrade, with a status", () =>
     Effect.gen(function* () {
       const { base, core, key, link } = yield* setup

@@ -103,6 +103,43 @@ const hostnamesInAnyCaseAndNames = Effect.gen(function* () {
   assert.deepStrictEqual(yield* store.getMachine(mover.id), mover)
 })
 
+/** Issue 9: a new machine whose hostname was another's display name took over `exec <that name>`. */
+const namesAndHostnamesAreUniqueAcrossBoth = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("names"))).workspace
+  const web = yield* store.registerMachine(registration(ws.id, { hostname: "ip-10-0-0-7", name: "Web" }))
+  const before = yield* store.listMachines(ws.id)
+
+  // A hostname equal to another machine's display name (in any case) is refused, naming that machine and the fix.
+  const hijack = registration(ws.id, { hostname: "web", name: "web" })
+  const byHost = yield* failure(store.registerMachine(hijack), "MachineConflict")
+  assert.deepStrictEqual(byHost.conflict, { field: "hostname", value: "web", machineId: web.id })
+  assert.include(byHost.message, web.id)
+  assert.include(byHost.message, "--name")
+  assert.include(byHost.message, "--hostname")
+  // A display name equal to another machine's hostname, or to its name in another case, likewise.
+  const byName = yield* failure(
+    store.registerMachine(registration(ws.id, { hostname: "elsewhere-1", name: "IP-10-0-0-7" })),
+    "MachineConflict"
+  )
+  assert.deepStrictEqual(byName.conflict, { field: "name", value: "IP-10-0-0-7", machineId: web.id })
+  assert.include(byName.message, "--name")
+  const byNameCase = yield* failure(
+    store.registerMachine(registration(ws.id, { hostname: "elsewhere-2", name: "WEB" })),
+    "MachineConflict"
+  )
+  assert.deepStrictEqual(byNameCase.conflict, { field: "name", value: "WEB", machineId: web.id })
+  assert.deepStrictEqual(yield* store.listMachines(ws.id), before)
+  yield* failure(store.getMachine(hijack.id), "MachineNotFound")
+
+  // A machine may re-register under its own name and hostname, and the clash is per workspace only.
+  const again = yield* store.registerMachine(registration(ws.id, { ...web, hostname: "ip-10-0-0-7", name: "web" }))
+  assert.strictEqual(again.name, "web")
+  const other = (yield* store.createWorkspace(freshName("names-other"))).workspace
+  const fine = yield* store.registerMachine(registration(other.id, { hostname: "web", name: "ip-10-0-0-7" }))
+  assert.strictEqual(fine.hostname, "web")
+})
+
 const aWrongMachineSecretCanNeither = Effect.gen(function* () {
   const store = yield* RelayStore
   const a = (yield* store.createWorkspace(freshName("secret-a"))).workspace
@@ -208,6 +245,10 @@ export const tests: ReadonlyArray<ContractTest> = [
   ["machines are scoped to their workspace", machinesAreScopedToTheirWorkspace],
   ["registering the same machine again is idempotent and updates it", registeringTheSameMachineAgainIs],
   ["hostnames (in any case) and names are unique per workspace", hostnamesInAnyCaseAndNames],
+  [
+    "names and hostnames are unique across both per workspace (no name means two machines)",
+    namesAndHostnamesAreUniqueAcrossBoth
+  ],
   ["a wrong machine secret can neither re-register nor move a machine", aWrongMachineSecretCanNeither],
   ["a machine that proves its secret moves to another workspace", aMachineThatProvesItsSecret],
   ["online, heartbeat, offline and markAllOffline", onlineHeartbeatOfflineAndMarkalloffline],

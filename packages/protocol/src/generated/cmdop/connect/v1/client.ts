@@ -34,6 +34,11 @@ export interface CreateShareRequest {
   machine: string;
   /** Requested lifetime in seconds; the relay rounds it UP to whole hours. 0 = never expires. At most 720 h. */
   ttlSeconds: number;
+  /**
+   * Set: the link reaches this one live interactive session of the machine only (pair debugging): its guest may
+   * join and list that session, and cannot open a shell or run a command.
+   */
+  sessionId: string;
 }
 
 export interface ShareEvent {
@@ -61,6 +66,16 @@ export interface ShareLink {
   /** The token itself; only in the answer to CreateShare (the relay never stores it). */
   token: string;
   events: ShareEvent[];
+  /** Set: the link reaches this one interactive session only. */
+  sessionId: string;
+  /** The relay key that signed the token (not secret: it is in the token's header). */
+  signingKid: string;
+  /** Listings: the signing key was retired, so the link no longer works. */
+  signingKeyRetired: boolean;
+  /** RevokeShare: the link had already been revoked before this call. */
+  alreadyRevoked: boolean;
+  /** RevokeShare: how many of the guest's sessions were ended on the machine. */
+  sessionsEnded?: number | undefined;
 }
 
 export interface ListSharesRequest {
@@ -227,7 +242,7 @@ export interface ExecExit {
 }
 
 function createBaseCreateShareRequest(): CreateShareRequest {
-  return { machine: "", ttlSeconds: 0 };
+  return { machine: "", ttlSeconds: 0, sessionId: "" };
 }
 
 export const CreateShareRequest: MessageFns<CreateShareRequest> = {
@@ -237,6 +252,9 @@ export const CreateShareRequest: MessageFns<CreateShareRequest> = {
     }
     if (message.ttlSeconds !== 0) {
       writer.uint32(16).uint64(message.ttlSeconds);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(162).string(message.sessionId);
     }
     return writer;
   },
@@ -264,6 +282,14 @@ export const CreateShareRequest: MessageFns<CreateShareRequest> = {
           message.ttlSeconds = longToNumber(reader.uint64());
           continue;
         }
+        case 20: {
+          if (tag !== 162) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -280,6 +306,7 @@ export const CreateShareRequest: MessageFns<CreateShareRequest> = {
     const message = createBaseCreateShareRequest();
     message.machine = object.machine ?? "";
     message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.sessionId = object.sessionId ?? "";
     return message;
   },
 };
@@ -368,6 +395,11 @@ function createBaseShareLink(): ShareLink {
     url: "",
     token: "",
     events: [],
+    sessionId: "",
+    signingKid: "",
+    signingKeyRetired: false,
+    alreadyRevoked: false,
+    sessionsEnded: undefined,
   };
 }
 
@@ -408,6 +440,21 @@ export const ShareLink: MessageFns<ShareLink> = {
     }
     for (const v of message.events) {
       ShareEvent.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(162).string(message.sessionId);
+    }
+    if (message.signingKid !== "") {
+      writer.uint32(170).string(message.signingKid);
+    }
+    if (message.signingKeyRetired !== false) {
+      writer.uint32(176).bool(message.signingKeyRetired);
+    }
+    if (message.alreadyRevoked !== false) {
+      writer.uint32(184).bool(message.alreadyRevoked);
+    }
+    if (message.sessionsEnded !== undefined) {
+      writer.uint32(192).uint32(message.sessionsEnded);
     }
     return writer;
   },
@@ -515,6 +562,46 @@ export const ShareLink: MessageFns<ShareLink> = {
           message.events.push(ShareEvent.decode(reader, reader.uint32()));
           continue;
         }
+        case 20: {
+          if (tag !== 162) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 21: {
+          if (tag !== 170) {
+            break;
+          }
+
+          message.signingKid = reader.string();
+          continue;
+        }
+        case 22: {
+          if (tag !== 176) {
+            break;
+          }
+
+          message.signingKeyRetired = reader.bool();
+          continue;
+        }
+        case 23: {
+          if (tag !== 184) {
+            break;
+          }
+
+          message.alreadyRevoked = reader.bool();
+          continue;
+        }
+        case 24: {
+          if (tag !== 192) {
+            break;
+          }
+
+          message.sessionsEnded = reader.uint32();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -541,6 +628,11 @@ export const ShareLink: MessageFns<ShareLink> = {
     message.url = object.url ?? "";
     message.token = object.token ?? "";
     message.events = object.events?.map((e) => ShareEvent.fromPartial(e)) || [];
+    message.sessionId = object.sessionId ?? "";
+    message.signingKid = object.signingKid ?? "";
+    message.signingKeyRetired = object.signingKeyRetired ?? false;
+    message.alreadyRevoked = object.alreadyRevoked ?? false;
+    message.sessionsEnded = object.sessionsEnded ?? undefined;
     return message;
   },
 };
