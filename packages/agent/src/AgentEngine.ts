@@ -55,8 +55,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as AuditLog from "./AuditLog.js"
+import type { Gate } from "./Gate.js"
 import * as EngineContext from "./internal/engineContext.js"
 import * as ExecSessions from "./internal/execSessions.js"
+import * as GatedOpen from "./internal/gatedOpen.js"
 import * as LinkLoop from "./internal/linkLoop.js"
 import * as PtyPumps from "./internal/ptyPumps.js"
 import { RelaySilentError } from "./internal/relaySilentError.js"
@@ -86,6 +88,8 @@ export interface Options {
   readonly ptySessions?: PtySessions["Type"]
   /** The machine's audit log (see the module header); without it nothing is recorded. */
   readonly auditLog?: AuditLog.AuditLog["Type"]
+  /** The machine's gate (`Gate.ts`): every `SessionOpen` passes it first; without it every session is admitted. */
+  readonly gate?: { readonly gate: Gate["Type"]; readonly machine: string }
 }
 
 /** PTY input of one caller into one session within this long becomes one `input` line of the audit log. */
@@ -99,6 +103,8 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       const ctx = yield* EngineContext.make(link, options)
       const exec = ExecSessions.make(ctx, runner)
       const pty = PtyPumps.make(ctx, options.ptySessions)
+      const gated =
+        options.gate === undefined ? undefined : GatedOpen.make(ctx, options.gate.gate, options.gate.machine)
       if (options.auditLog !== undefined) {
         yield* Effect.forkScoped(
           Effect.forever(Effect.zipRight(Effect.sleep(INPUT_COALESCE), Effect.uninterruptible(ctx.audit.flushInput())))
@@ -107,6 +113,6 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       }
       yield* LinkLoop.heartbeats(ctx, options.heartbeatInterval)
       const incoming = LinkLoop.failOnSilence(link.incoming, options.relaySilenceTimeout)
-      yield* Effect.raceFirst(Stream.runForEach(incoming, LinkLoop.dispatch(ctx, exec, pty)), ctx.failed)
+      yield* Effect.raceFirst(Stream.runForEach(incoming, LinkLoop.dispatch(ctx, exec, pty, gated)), ctx.failed)
     })
   ).pipe(Effect.withSpan("AgentEngine.serve"))

@@ -11,18 +11,23 @@ import * as Stream from "effect/Stream"
 import { RelaySilentError } from "./relaySilentError.js"
 import type { EngineContext } from "./engineContext.js"
 import type { ExecSessions } from "./execSessions.js"
+import type { GatedOpen } from "./gatedOpen.js"
 import type { PtyPumps } from "./ptyPumps.js"
 
 /** Routes one relay message. Never fails: a failed send surfaces through the engine context. */
 export const dispatch =
-  <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps) =>
+  <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps, gated?: GatedOpen) =>
   (message: RelayMessage): Effect.Effect<void> => {
+    // A session waiting for the gate's decision gets its messages once it starts (`gatedOpen.ts`).
+    if (gated !== undefined && "sessionId" in message && message._tag !== "SessionOpen")
+      if (gated.keep(message.sessionId, message)) return Effect.void
     switch (message._tag) {
       case "SessionOpen": {
         const { sessionId: id, spec, caller } = message
         if (id === "") return Effect.void
-        if (exec.has(id) || pty.has(id)) return ctx.reject(id, `session ${id} is already open`)
-        return spec._tag === "Pty" ? pty.open(id, spec, caller) : exec.open(id, spec, caller)
+        if (exec.has(id) || pty.has(id) || gated?.has(id)) return ctx.reject(id, `session ${id} is already open`)
+        const start = spec._tag === "Pty" ? pty.open(id, spec, caller) : exec.open(id, spec, caller)
+        return gated === undefined ? start : gated.open(message, start, dispatch(ctx, exec, pty))
       }
       case "SessionInput": {
         const { sessionId, data, eof, caller } = message

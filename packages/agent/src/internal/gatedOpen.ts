@@ -1,0 +1,86 @@
+/**
+ * `SessionOpen` through the machine's gate (`Gate.ts`), before anything runs. The decision runs in a fiber of its
+ * own (an `ask` may hold it for up to a minute; the link's loop goes on), and until it is made the session is
+ * "held": the relay's messages for it (stdin, resize, close…) are kept in order and handed to the session once it
+ * starts. A refused session gets a lone `SessionExit` (126) whose error is the refusal; what was kept is dropped.
+ * While an exec is held for approval its caller reads `waiting for approval on <machine>…` on stderr.
+ */
+import type { RelayMessage, SessionOpen } from "@cmdop/domain/AgentLink"
+import * as Effect from "effect/Effect"
+import type { Gate } from "../Gate.js"
+import type { EngineContext } from "./engineContext.js"
+
+export interface GatedOpen {
+  /** A session waiting for its decision. */
+  readonly has: (id: string) => boolean
+  /** Keeps a message for a held session; false when the session is not held. */
+  readonly keep: (id: string, message: RelayMessage) => boolean
+  /**
+   * Decides `message`, then runs `start` and hands the kept messages to `route` (which must not keep them again),
+   * or refuses it.
+   */
+  readonly open: (
+    message: SessionOpen,
+    start: Effect.Effect<void>,
+    route: (message: RelayMessage) => Effect.Effect<void>
+  ) => Effect.Effect<void>
+}
+
+const encoder = new TextEncoder()
+
+export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: string): GatedOpen => {
+  const held = new Map<string, Array<RelayMessage>>()
+
+  /** Hands the kept messages over in order; the last check and the release happen in one step. */
+  const release = (id: string, route: (message: RelayMessage) => Effect.Effect<void>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const next = held.get(id)?.shift()
+      if (next === undefined) {
+        held.delete(id)
+        return Effect.void
+      }
+      return Effect.zipRight(route(next), release(id, route))
+    })
+
+  const open: GatedOpen["open"] = (message, start, route) =>
+    Effect.suspend(() => {
+      const { sessionId: id, spec, caller } = message
+      held.set(id, [])
+      const check =
+        spec._tag === "Exec"
+          ? { sessionId: id, caller, mode: "exec" as const, argv: spec.argv, shell: spec.shell, env: spec.env }
+          : { sessionId: id, caller, mode: "shell" as const }
+      const onHold = () =>
+        spec._tag === "Exec"
+          ? ctx.supervise(
+              ctx.send({
+                _tag: "SessionOutput",
+                sessionId: id,
+                pipe: "stderr",
+                data: encoder.encode(`waiting for approval on ${machine}…\n`),
+                offset: 0
+              }),
+              ctx.sessionsScope
+            )
+          : Effect.void
+      const decide = Effect.flatMap(gate.check(check, onHold), (verdict) => {
+        if (verdict.allowed) return Effect.zipRight(start, release(id, route))
+        held.delete(id)
+        return ctx.reject(id, verdict.message)
+      })
+      return Effect.asVoid(
+        Effect.forkIn(decide.pipe(Effect.ensuring(Effect.sync(() => held.delete(id)))), ctx.sessionsScope)
+      )
+    })
+
+  return {
+    has: (id) => held.has(id),
+    keep: (id, message) => {
+      const kept = held.get(id)
+      if (kept === undefined) return false
+      kept.push(message)
+      return true
+    },
+    open
+  }
+}
