@@ -256,7 +256,8 @@ const connectOnce = (
     })
     const window = options.window ?? DEFAULT_WINDOW
     const version = options.agentVersion ?? AGENT_VERSION
-    yield* connection.send(hello(identity, version, window, yield* services.ptys.list))
+    const gateConfigured = services.gate === undefined ? undefined : yield* services.gate.gate.configured
+    yield* connection.send(hello(identity, version, window, yield* services.ptys.list, gateConfigured))
     const [welcome, rest] = yield* handshake(connection.incoming, options.handshakeTimeout ?? Duration.seconds(15))
     yield* hooks.online(welcome)
     const heartbeatInterval =
@@ -322,12 +323,14 @@ export const hello = (
   identity: AgentIdentity.Identity,
   version: string,
   window: number,
-  ptySessions: ReadonlyArray<AgentLink.PtySessionInfo>
+  ptySessions: ReadonlyArray<AgentLink.PtySessionInfo>,
+  gateConfigured?: boolean
 ): AgentLink.AgentMessage => ({
   _tag: "Hello",
   identity: AgentIdentity.toMachineIdentity(identity, version),
   window,
-  ptySessions
+  ptySessions,
+  ...(gateConfigured === undefined ? {} : { gateConfigured })
 })
 
 /**

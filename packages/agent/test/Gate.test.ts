@@ -138,6 +138,28 @@ describe("Gate in the engine", () => {
     })
   )
 
+  it.scopedLive("an attach check runs nothing: exit 0 when the gate admits it, a refusal when not", () =>
+    Effect.gen(function* () {
+      const h = yield* harness
+      const attach = (sessionId: string, caller: Caller) =>
+        Queue.offer(h.inbox, { _tag: "SessionOpen", sessionId, caller, spec: { _tag: "Attach", sessionId: "pty-1" } })
+      yield* attach("k1", { kind: "key", principal: "cmd_abc" })
+      const admitted = yield* h.exitOf("k1")
+      assert.strictEqual(admitted.exitCode, 0)
+      assert.isUndefined(admitted.error)
+      yield* attach("g1", guest)
+      const refused = yield* h.exitOf("g1")
+      assert.strictEqual(refused.exitCode, 126)
+      assert.isTrue(refused.gateDenied)
+      assert.strictEqual(refused.error, "refused by the machine's permissions: not allowed for this link")
+      const modes = (yield* h.auditLog.read).filter((e) => e.event === "gate").map((e) => [e.mode, e.decision])
+      assert.deepStrictEqual(modes, [
+        ["attach", "allow"],
+        ["attach", "deny"]
+      ])
+    })
+  )
+
   it.scopedLive("an ask holds the exec (stdin kept) until approved; the caller is told it waits", () =>
     Effect.gen(function* () {
       const h = yield* harness

@@ -163,6 +163,24 @@ describe("the machine's gate end to end (real processes)", () => {
         const stillRefused = yield* guest(["exec", "box", "--", "cat", "/etc/shadow"])
         assert.strictEqual(stillRefused.code, 126)
 
+        // The link's own audit at the relay says "denied by gate", never the command's arguments.
+        const links = yield* w.cli(key, ["share", "list", "--json"])
+        const events = JSON.parse(links.stdout).links[0].events as ReadonlyArray<{ kind: string; detail: string }>
+        assert.isTrue(
+          events.some((e) => e.detail === "denied by gate"),
+          JSON.stringify(events)
+        )
+        assert.notInclude(JSON.stringify(events), "shadow")
+        // The relay knows the machine runs with a gate; a machine without one is named when a link is minted.
+        const listed2 = yield* w.cli(key, ["--list", "--json"])
+        assert.strictEqual(JSON.parse(listed2.stdout).machines[0].gate_configured, true)
+        const boxShare = yield* w.cli(key, ["share", "box"])
+        assert.notInclude(boxShare.stderr, "no gate configured")
+        yield* w.agent(key, "open-box")
+        const openShare = yield* w.cli(key, ["share", "open-box"])
+        assert.strictEqual(openShare.code, 0, openShare.stderr)
+        assert.include(openShare.stderr, "open-box has no gate configured (no permissions.yaml)")
+
         // Every decision is a line of the machine's audit log; the command itself is only a digest.
         const audit = fs
           .readFileSync(path.join(home, ".local", "state", "cmdop", "audit.log"), "utf8")

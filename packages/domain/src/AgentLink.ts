@@ -102,10 +102,18 @@ export const PtySpec = Schema.TaggedStruct("Pty", {
 })
 export type PtySpec = typeof PtySpec.Type
 
+/** Not a session to run: may the caller join the live PTY session `sessionId`? The agent's gate answers. */
+export const AttachSpec = Schema.TaggedStruct("Attach", { sessionId: Schema.String })
+export type AttachSpec = typeof AttachSpec.Type
+
 // --- both directions ------------------------------------------------------------------------------------------------
 
 /** Either side, every `heartbeatSeconds`; the relay echoes the agent's `at`. */
-export const Heartbeat = Schema.TaggedStruct("Heartbeat", { at: Millis })
+export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
+  at: Millis,
+  /** Agent → relay: whether a permissions.yaml is in force (false: no gate configured). */
+  gateConfigured: Schema.optionalWith(Schema.Boolean, { exact: true })
+})
 export type Heartbeat = typeof Heartbeat.Type
 
 /** Returns `bytes` of credit for a session's `pipe` to the peer that sent the data. */
@@ -123,7 +131,9 @@ export const Hello = Schema.TaggedStruct("Hello", {
   identity: MachineIdentity,
   /** Bytes per session the agent may have unacknowledged; the relay may lower it in `Welcome`. 0: the relay's. */
   window: Uint32,
-  ptySessions: Schema.Array(PtySessionInfo)
+  ptySessions: Schema.Array(PtySessionInfo),
+  /** Whether a permissions.yaml is in force on the machine (false: no gate configured). */
+  gateConfigured: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 export type Hello = typeof Hello.Type
 
@@ -144,7 +154,9 @@ export const SessionExit = Schema.TaggedStruct("SessionExit", {
   timedOut: Schema.Boolean,
   /** Set when the session never ran (spawn failed, denied by the gate); the exit code is then 127 or 126. */
   error: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
-  durationMs: Millis
+  durationMs: Millis,
+  /** True when the machine's gate refused the session (`error` is what the caller reads). */
+  gateDenied: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 export type SessionExit = typeof SessionExit.Type
 
@@ -165,10 +177,13 @@ export const Welcome = Schema.TaggedStruct("Welcome", {
 })
 export type Welcome = typeof Welcome.Type
 
-/** Opens a session: a command (`Exec`) or an interactive shell (`Pty`). */
+/**
+ * Opens a session: a command (`Exec`) or an interactive shell (`Pty`); or, with `Attach`, asks the gate whether the
+ * caller may join a live PTY session (answered by one `SessionExit` for `sessionId`: 0 admitted, 126 refused).
+ */
 export const SessionOpen = Schema.TaggedStruct("SessionOpen", {
   sessionId: Schema.String,
-  spec: Schema.Union(ExecSpec, PtySpec),
+  spec: Schema.Union(ExecSpec, PtySpec, AttachSpec),
   caller: Schema.optionalWith(Caller, { exact: true })
 })
 export type SessionOpen = typeof SessionOpen.Type

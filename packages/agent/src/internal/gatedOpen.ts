@@ -2,7 +2,8 @@
  * `SessionOpen` through the machine's gate (`Gate.ts`), before anything runs. The decision runs in a fiber of its
  * own (an `ask` may hold it for up to a minute; the link's loop goes on), and until it is made the session is
  * "held": the relay's messages for it (stdin, resize, close…) are kept in order and handed to the session once it
- * starts. A refused session gets a lone `SessionExit` (126) whose error is the refusal; what was kept is dropped.
+ * starts. A refused session gets a lone `SessionExit` (126, `gateDenied`) whose error is the refusal; what was kept
+ * is dropped. An attach check (`Attach`) is decided as mode `attach`; admitted, it is answered with a lone exit 0.
  * While an exec is held for approval its caller reads `waiting for approval on <machine>…` on stderr.
  */
 import type { RelayMessage, SessionOpen } from "@cmdop/domain/AgentLink"
@@ -49,7 +50,7 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
       const check =
         spec._tag === "Exec"
           ? { sessionId: id, caller, mode: "exec" as const, argv: spec.argv, shell: spec.shell, env: spec.env }
-          : { sessionId: id, caller, mode: "shell" as const }
+          : { sessionId: id, caller, mode: spec._tag === "Pty" ? ("shell" as const) : ("attach" as const) }
       const onHold = () =>
         spec._tag === "Exec"
           ? ctx.supervise(
@@ -66,7 +67,18 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
       const decide = Effect.flatMap(gate.check(check, onHold), (verdict) => {
         if (verdict.allowed) return Effect.zipRight(start, release(id, route))
         held.delete(id)
-        return ctx.reject(id, verdict.message)
+        return ctx.supervise(
+          ctx.send({
+            _tag: "SessionExit",
+            sessionId: id,
+            exitCode: 126,
+            timedOut: false,
+            error: verdict.message,
+            durationMs: 0,
+            gateDenied: true
+          }),
+          ctx.sessionsScope
+        )
       })
       return Effect.asVoid(
         Effect.forkIn(decide.pipe(Effect.ensuring(Effect.sync(() => held.delete(id)))), ctx.sessionsScope)

@@ -26,7 +26,13 @@ export const dispatch =
         const { sessionId: id, spec, caller } = message
         if (id === "") return Effect.void
         if (exec.has(id) || pty.has(id) || gated?.has(id)) return ctx.reject(id, `session ${id} is already open`)
-        const start = spec._tag === "Pty" ? pty.open(id, spec, caller) : exec.open(id, spec, caller)
+        const start =
+          spec._tag === "Pty"
+            ? pty.open(id, spec, caller)
+            : spec._tag === "Exec"
+              ? exec.open(id, spec, caller)
+              : // An attach check runs nothing: admitted is a lone SessionExit 0.
+                ctx.supervise(ctx.sendExit(id, { exitCode: 0, timedOut: false }), ctx.sessionsScope)
         return gated === undefined ? start : gated.open(message, start, dispatch(ctx, exec, pty))
       }
       case "SessionInput": {
@@ -64,7 +70,13 @@ export const heartbeats = <E>(ctx: EngineContext<E>, interval: Duration.Duration
   Effect.suspend(() => {
     const every = Duration.decode(interval)
     if (!(Duration.toMillis(every) > 0)) return Effect.void
-    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) => ctx.send({ _tag: "Heartbeat", at }))
+    const gate = ctx.options.gate?.gate
+    // With a gate, each heartbeat says whether a permissions.yaml is in force (it may appear or go meanwhile).
+    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) =>
+      gate === undefined
+        ? ctx.send({ _tag: "Heartbeat", at })
+        : Effect.flatMap(gate.configured, (gateConfigured) => ctx.send({ _tag: "Heartbeat", at, gateConfigured }))
+    )
     return Effect.flatMap(Effect.scope, (scope) =>
       ctx.supervise(Effect.forever(Effect.zipRight(Effect.sleep(every), beat)), scope)
     )

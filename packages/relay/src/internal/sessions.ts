@@ -66,6 +66,8 @@ export interface PtyState {
   readonly viewers: Set<Viewer>
   readonly inputCredit: Effect.Semaphore
   ended?: PtyEnd
+  /** For a session a guest opened: the share link (a gate refusal is recorded in its use log). */
+  shareId?: string
   /** Set when the machine's stream dropped: viewers fail with it (the session may live on at the agent). */
   lost?: RelayCallError
 }
@@ -85,6 +87,8 @@ export interface Connection {
   /** Completes when the connection must end (replaced, stale, key revoked). */
   readonly closed: Deferred.Deferred<string>
   lastSeen: number
+  /** Whether the machine's agent runs with a permissions.yaml (Hello, then every heartbeat); unknown if unsaid. */
+  gateConfigured?: boolean
 }
 
 /** Live connections by machine id. A newer connection of the same machine replaces (and closes) the older. */
