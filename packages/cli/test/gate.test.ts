@@ -130,6 +130,26 @@ describe("the machine's gate end to end (real processes)", () => {
         assert.include(ran.stderr, "waiting for approval on box…")
         assert.notInclude(ran.stderr, "approve")
 
+        // Remotely: a workspace key holder answers through the relay, from another terminal.
+        const held3 = yield* Effect.fork(guest(["exec", "box", "--", "echo", "remote"]))
+        const remote = yield* eventually(
+          "the pending approval at the relay",
+          Effect.map(w.cli(key, ["approvals", "--json"]), (r) => JSON.parse(r.stdout).approvals?.[0]),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        assert.strictEqual(remote.machine, "box")
+        assert.strictEqual(remote.command, '["echo","remote"]')
+        const notGuests = yield* guest(["approvals"])
+        assert.strictEqual(notGuests.code, 255)
+        assert.include(notGuests.stderr, "a share link cannot see approvals")
+        const remoteApproved = yield* w.cli(key, ["approve", remote.id])
+        assert.strictEqual(remoteApproved.code, 0, remoteApproved.stderr)
+        assert.include(remoteApproved.stdout, `approved ${remote.id} on box`)
+        const ran3 = yield* Fiber.join(held3)
+        assert.strictEqual(ran3.stdout, "remote\n", ran3.stderr)
+        const none = yield* w.cli(key, ["approvals", "--json"])
+        assert.deepStrictEqual(JSON.parse(none.stdout).approvals, [])
+
         // A denied ask is refused.
         const held2 = yield* Effect.fork(guest(["exec", "box", "--", "echo", "no"]))
         const pending2 = yield* eventually(
@@ -192,6 +212,7 @@ describe("the machine's gate end to end (real processes)", () => {
         assert.isTrue(guestLines.some((e) => e.decision === "deny" && e.rule === "default" && e.mode === "exec"))
         assert.isTrue(guestLines.some((e) => e.decision === "deny" && e.mode === "shell"))
         assert.isTrue(guestLines.some((e) => e.decision === "allow" && e.approver?.includes("(on the machine)")))
+        assert.isTrue(guestLines.some((e) => e.decision === "allow" && e.approver?.endsWith("(through the relay)")))
         for (const e of guestLines) {
           assert.isNotNull(e.share_id)
           if (e.mode === "exec") assert.match(e.command_digest, /^[0-9a-f]{64}$/)

@@ -160,8 +160,38 @@ export const SessionExit = Schema.TaggedStruct("SessionExit", {
 })
 export type SessionExit = typeof SessionExit.Type
 
+/** A session held by the machine's gate (`ask`), waiting for an operator; never shown to the caller. */
+export const ApprovalPending = Schema.TaggedStruct("ApprovalPending", {
+  approvalId: Schema.String,
+  sessionId: Schema.String,
+  caller: Schema.String,
+  callerKind: CallerKind,
+  shareId: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
+  user: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
+  mode: Schema.Literal("exec", "shell", "attach"),
+  /** What will run (exec) or the session kind. */
+  command: Schema.String,
+  /** The rule that asked (`file:line`). */
+  rule: Schema.String,
+  createdAt: Millis,
+  expiresAt: Millis
+})
+export type ApprovalPending = typeof ApprovalPending.Type
+
+/** The held session is decided (answered, expired, gone): no longer pending. */
+export const ApprovalSettled = Schema.TaggedStruct("ApprovalSettled", { approvalId: Schema.String })
+export type ApprovalSettled = typeof ApprovalSettled.Type
+
 /** Everything an agent sends. */
-export const AgentMessage = Schema.Union(Hello, Heartbeat, SessionOutput, SessionExit, SessionAck)
+export const AgentMessage = Schema.Union(
+  Hello,
+  Heartbeat,
+  SessionOutput,
+  SessionExit,
+  SessionAck,
+  ApprovalPending,
+  ApprovalSettled
+)
 export type AgentMessage = typeof AgentMessage.Type
 
 // --- relay → agent --------------------------------------------------------------------------------------------------
@@ -226,6 +256,15 @@ export const SessionReplay = Schema.TaggedStruct("SessionReplay", {
 })
 export type SessionReplay = typeof SessionReplay.Type
 
+/** A workspace key holder's answer to a held session; `forLink`: the share link's later asks too. */
+export const ApprovalAnswer = Schema.TaggedStruct("ApprovalAnswer", {
+  approvalId: Schema.String,
+  approve: Schema.Boolean,
+  forLink: Schema.Boolean,
+  approver: Schema.String
+})
+export type ApprovalAnswer = typeof ApprovalAnswer.Type
+
 /** Everything a relay sends. */
 export const RelayMessage = Schema.Union(
   Welcome,
@@ -236,6 +275,7 @@ export const RelayMessage = Schema.Union(
   SessionSignal,
   SessionClose,
   SessionAck,
-  SessionReplay
+  SessionReplay,
+  ApprovalAnswer
 )
 export type RelayMessage = typeof RelayMessage.Type

@@ -10,6 +10,7 @@
 import * as Link from "@cmdop/domain/AgentLink"
 import * as Redacted from "effect/Redacted"
 import * as Wire from "./generated/cmdop/connect/v1/agent.js"
+import * as ApprovalCodec from "./ApprovalCodec.js"
 import * as MachineCodec from "./MachineCodec.js"
 
 /** A `Buffer` over the same memory (the generated types ask for `Buffer`). */
@@ -174,6 +175,10 @@ export const agentMessageToWire = (m: Link.AgentMessage): Wire.AgentMessage => {
       }
     case "SessionAck":
       return { kind: { $case: "ack", value: ackToWire(m) } }
+    case "ApprovalPending":
+      return { kind: { $case: "approvalPending", value: ApprovalCodec.pendingToWire(m) } }
+    case "ApprovalSettled":
+      return { kind: { $case: "approvalSettled", value: { approvalId: m.approvalId } } }
   }
 }
 
@@ -214,6 +219,10 @@ export const agentMessageFromWire = (m: Wire.AgentMessage): Link.AgentMessage | 
       }
     case "ack":
       return ackFromWire(k.value)
+    case "approvalPending":
+      return ApprovalCodec.pendingFromWire(k.value)
+    case "approvalSettled":
+      return { _tag: "ApprovalSettled", approvalId: k.value.approvalId }
     default:
       return undefined
   }
@@ -261,6 +270,13 @@ export const relayMessageToWire = (m: Link.RelayMessage): Wire.RelayMessage => {
       return { kind: { $case: "ack", value: ackToWire(m) } }
     case "SessionReplay":
       return { kind: { $case: "replay", value: { sessionId: m.sessionId, fromOffset: m.fromOffset } } }
+    case "ApprovalAnswer":
+      return {
+        kind: {
+          $case: "approvalAnswer",
+          value: { approvalId: m.approvalId, approve: m.approve, forLink: m.forLink, approver: m.approver }
+        }
+      }
   }
 }
 
@@ -306,6 +322,14 @@ export const relayMessageFromWire = (m: Wire.RelayMessage): Link.RelayMessage | 
       return ackFromWire(k.value)
     case "replay":
       return { _tag: "SessionReplay", sessionId: k.value.sessionId, fromOffset: k.value.fromOffset }
+    case "approvalAnswer":
+      return {
+        _tag: "ApprovalAnswer",
+        approvalId: k.value.approvalId,
+        approve: k.value.approve,
+        forLink: k.value.forLink,
+        approver: k.value.approver
+      }
     default:
       return undefined
   }

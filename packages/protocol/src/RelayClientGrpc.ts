@@ -2,6 +2,8 @@
  * `RelayClient` over gRPC: the live layer the CLI and embedding programs use. The credential is sent on every
  * call as `authorization: Bearer <key>`; errors come back as the domain's tagged errors (see `ErrorCodec`).
  */
+import * as ApprovalCodec from "./ApprovalCodec.js"
+import { ApprovalServiceService } from "./generated/cmdop/connect/v1/approvals.js"
 import { RelayClient, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
@@ -35,6 +37,10 @@ const STDIN_CHUNK = 64 * 1024
 export const make = (options: Options) =>
   Effect.gen(function* () {
     const client = yield* GrpcClient.make(ClientServiceService, {
+      address: options.server,
+      ...(options.tls ? { tls: options.tls } : {})
+    }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
+    const approvals = yield* GrpcClient.make(ApprovalServiceService, {
       address: options.server,
       ...(options.tls ? { tls: options.tls } : {})
     }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
@@ -147,6 +153,21 @@ export const make = (options: Options) =>
         client.unary("revokeShare", { id }, call).pipe(
           Effect.mapError(mapError),
           Effect.map((l) => ShareCodec.fromWire(l))
+        ),
+      listApprovals: approvals.unary("listApprovals", {}, call).pipe(
+        Effect.mapError(mapError),
+        Effect.map((r) =>
+          r.approvals.flatMap((a) =>
+            a.approval === undefined
+              ? []
+              : [{ machine: a.machine, approval: ApprovalCodec.pendingFromWire(a.approval) }]
+          )
+        )
+      ),
+      answerApproval: (answer) =>
+        approvals.unary("answerApproval", answer, call).pipe(
+          Effect.mapError(mapError),
+          Effect.map((r) => ({ machine: r.machine }))
         )
     })
   })

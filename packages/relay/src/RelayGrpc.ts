@@ -1,5 +1,5 @@
 /**
- * The relay's gRPC surface: `ClientService` and `AgentService` as thin adapters over `RelayCore`. Each call
+ * The relay's gRPC surface: `ClientService`, `AgentService` and `ApprovalService` as thin adapters over `RelayCore`. Each call
  * authenticates its `authorization: Bearer` metadata first; domain errors leave as gRPC statuses with the typed
  * error in trailing metadata (`ErrorCodec`). This is the wire edge: messages are decoded and encoded here with the
  * codecs of `@cmdop/protocol`, and the core sees only domain values.
@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
+import { approvalService } from "./internal/approvalGrpc.js"
 import { firstAndRest } from "./internal/firstAndRest.js"
 import { type ExecInput, RelayCore } from "./RelayCore.js"
 
@@ -37,7 +38,10 @@ const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
   core.authenticate(bearerOf(ctx.metadata["authorization"]))
 
 /** Both services, bound to the `RelayCore` in context. */
-export const services = Effect.map(RelayCore, (core) => [clientService(core), agentService(core)] as const)
+export const services = Effect.map(
+  RelayCore,
+  (core) => [clientService(core), agentService(core), approvalService(core)] as const
+)
 
 const clientService = (core: RelayCore["Type"]) =>
   GrpcServer.service(ClientServiceService, {

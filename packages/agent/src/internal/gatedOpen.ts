@@ -6,9 +6,10 @@
  * is dropped. An attach check (`Attach`) is decided as mode `attach`; admitted, it is answered with a lone exit 0.
  * While an exec is held for approval its caller reads `waiting for approval on <machine>…` on stderr.
  */
-import type { RelayMessage, SessionOpen } from "@cmdop/domain/AgentLink"
+import type { ApprovalPending, RelayMessage, SessionOpen } from "@cmdop/domain/AgentLink"
 import * as Effect from "effect/Effect"
 import type { Gate } from "../Gate.js"
+import type { PendingApproval } from "./approvals.js"
 import type { EngineContext } from "./engineContext.js"
 
 export interface GatedOpen {
@@ -28,6 +29,21 @@ export interface GatedOpen {
 }
 
 const encoder = new TextEncoder()
+
+const toPending = (p: PendingApproval): ApprovalPending => ({
+  _tag: "ApprovalPending",
+  approvalId: p.id,
+  sessionId: p.session_id,
+  caller: p.caller,
+  callerKind: p.caller_kind,
+  ...(p.share_id === null || p.share_id === "" ? {} : { shareId: p.share_id }),
+  ...(p.user === null || p.user === "" ? {} : { user: p.user }),
+  mode: p.mode,
+  command: p.command,
+  rule: p.rule,
+  createdAt: p.created_at,
+  expiresAt: p.expires_at
+})
 
 export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: string): GatedOpen => {
   const held = new Map<string, Array<RelayMessage>>()
@@ -51,19 +67,33 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
         spec._tag === "Exec"
           ? { sessionId: id, caller, mode: "exec" as const, argv: spec.argv, shell: spec.shell, env: spec.env }
           : { sessionId: id, caller, mode: spec._tag === "Pty" ? ("shell" as const) : ("attach" as const) }
-      const onHold = () =>
-        spec._tag === "Exec"
-          ? ctx.supervise(
-              ctx.send({
-                _tag: "SessionOutput",
-                sessionId: id,
-                pipe: "stderr",
-                data: encoder.encode(`waiting for approval on ${machine}…\n`),
-                offset: 0
-              }),
-              ctx.sessionsScope
-            )
-          : Effect.void
+      let approvalId: string | undefined
+      // The relay lists the held session for workspace key holders (who may answer it); the caller of an exec
+      // reads that it waits, never who could approve.
+      const onHold = (pending: PendingApproval) =>
+        Effect.zipRight(
+          Effect.sync(() => void (approvalId = pending.id)),
+          ctx.supervise(
+            Effect.zipRight(
+              ctx.send(toPending(pending)),
+              spec._tag === "Exec"
+                ? ctx.send({
+                    _tag: "SessionOutput",
+                    sessionId: id,
+                    pipe: "stderr",
+                    data: encoder.encode(`waiting for approval on ${machine}…\n`),
+                    offset: 0
+                  })
+                : Effect.void
+            ),
+            ctx.sessionsScope
+          )
+        )
+      const settled = Effect.suspend(() =>
+        approvalId === undefined
+          ? Effect.void
+          : ctx.supervise(ctx.send({ _tag: "ApprovalSettled", approvalId }), ctx.sessionsScope)
+      )
       const decide = Effect.flatMap(gate.check(check, onHold), (verdict) => {
         if (verdict.allowed) return Effect.zipRight(start, release(id, route))
         held.delete(id)
@@ -81,7 +111,17 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
         )
       })
       return Effect.asVoid(
-        Effect.forkIn(decide.pipe(Effect.ensuring(Effect.sync(() => held.delete(id)))), ctx.sessionsScope)
+        Effect.forkIn(
+          decide.pipe(
+            Effect.ensuring(
+              Effect.zipRight(
+                Effect.sync(() => held.delete(id)),
+                settled
+              )
+            )
+          ),
+          ctx.sessionsScope
+        )
       )
     })
 

@@ -54,6 +54,18 @@ export const dispatch =
         return orElse(exec.close(message.sessionId), pty.close(message.sessionId))
       case "SessionReplay":
         return pty.replay(message)
+      case "ApprovalAnswer": {
+        const gate = ctx.options.gate?.gate
+        return gate === undefined
+          ? Effect.void
+          : Effect.asVoid(
+              gate.approvals.answer(message.approvalId, {
+                approve: message.approve,
+                forLink: message.forLink,
+                approver: message.approver
+              })
+            )
+      }
       case "Welcome":
       case "Heartbeat":
         // Welcome was handled by the transport; any message proves liveness.

@@ -11,6 +11,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type { CoreContext } from "./coreContext.js"
+import * as Approvals from "./approvals.js"
 import * as GateCheck from "./gateCheck.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
@@ -34,6 +35,9 @@ export const dispatcher =
           return ack(conn, message)
         case "Hello":
           return Effect.void
+        case "ApprovalPending":
+        case "ApprovalSettled":
+          return Approvals.record(conn, message)
       }
     })
 

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AttachCheck } from "./approvals.js";
+import { ApprovalAnswer, ApprovalPending, ApprovalSettled, AttachCheck } from "./approvals.js";
 import { MachineInfo } from "./common.js";
 
 export const protobufPackage = "cmdop.connect.v1";
@@ -79,6 +79,10 @@ export interface AgentMessage {
     | { $case: "output"; value: SessionOutput }
     | { $case: "exit"; value: SessionExit }
     | { $case: "ack"; value: SessionAck }
+    | //
+    /** The gate's ask (approvals.proto). */
+    { $case: "approvalPending"; value: ApprovalPending }
+    | { $case: "approvalSettled"; value: ApprovalSettled }
     | undefined;
 }
 
@@ -93,6 +97,9 @@ export interface RelayMessage {
     | { $case: "close"; value: SessionClose }
     | { $case: "ack"; value: SessionAck }
     | { $case: "replay"; value: SessionReplay }
+    | //
+    /** An answer to the gate's ask from a workspace key holder (approvals.proto). */
+    { $case: "approvalAnswer"; value: ApprovalAnswer }
     | undefined;
 }
 
@@ -495,6 +502,12 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "ack":
         SessionAck.encode(message.kind.value, writer.uint32(42).fork()).join();
         break;
+      case "approvalPending":
+        ApprovalPending.encode(message.kind.value, writer.uint32(322).fork()).join();
+        break;
+      case "approvalSettled":
+        ApprovalSettled.encode(message.kind.value, writer.uint32(330).fork()).join();
+        break;
     }
     return writer;
   },
@@ -546,6 +559,22 @@ export const AgentMessage: MessageFns<AgentMessage> = {
           message.kind = { $case: "ack", value: SessionAck.decode(reader, reader.uint32()) };
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.kind = { $case: "approvalPending", value: ApprovalPending.decode(reader, reader.uint32()) };
+          continue;
+        }
+        case 41: {
+          if (tag !== 330) {
+            break;
+          }
+
+          message.kind = { $case: "approvalSettled", value: ApprovalSettled.decode(reader, reader.uint32()) };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -591,6 +620,18 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "approvalPending": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "approvalPending", value: ApprovalPending.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "approvalSettled": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "approvalSettled", value: ApprovalSettled.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -629,6 +670,9 @@ export const RelayMessage: MessageFns<RelayMessage> = {
         break;
       case "replay":
         SessionReplay.encode(message.kind.value, writer.uint32(74).fork()).join();
+        break;
+      case "approvalAnswer":
+        ApprovalAnswer.encode(message.kind.value, writer.uint32(322).fork()).join();
         break;
     }
     return writer;
@@ -713,6 +757,14 @@ export const RelayMessage: MessageFns<RelayMessage> = {
           message.kind = { $case: "replay", value: SessionReplay.decode(reader, reader.uint32()) };
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.kind = { $case: "approvalAnswer", value: ApprovalAnswer.decode(reader, reader.uint32()) };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -779,6 +831,12 @@ export const RelayMessage: MessageFns<RelayMessage> = {
       case "replay": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "replay", value: SessionReplay.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "approvalAnswer": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "approvalAnswer", value: ApprovalAnswer.fromPartial(object.kind.value) };
         }
         break;
       }

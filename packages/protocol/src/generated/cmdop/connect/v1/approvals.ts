@@ -6,6 +6,18 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import {
+  type CallOptions,
+  type ChannelCredentials,
+  Client,
+  type ClientOptions,
+  type ClientUnaryCall,
+  type handleUnaryCall,
+  makeGenericClientConstructor,
+  type Metadata,
+  type ServiceError,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 
 export const protobufPackage = "cmdop.connect.v1";
 
@@ -22,6 +34,72 @@ export const protobufPackage = "cmdop.connect.v1";
  */
 export interface AttachCheck {
   sessionId: string;
+}
+
+/**
+ * Agent → relay (an AgentMessage case): a session waits for an operator's answer to the gate's `ask`. Workspace
+ * key holders see it (ApprovalService) and may answer through the relay; the guest never does.
+ */
+export interface ApprovalPending {
+  approvalId: string;
+  sessionId: string;
+  /** Display name of the caller (key prefix, email, share link). */
+  caller: string;
+  /** key | user | guest */
+  callerKind: string;
+  shareId: string;
+  user: string;
+  /** exec | shell | attach */
+  mode: string;
+  /** What will run (exec) or the session kind, for the operator. */
+  command: string;
+  /** The rule that asked (file:line). */
+  rule: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * Agent → relay: the request is no longer pending (answered on the machine or through the relay, expired, or its
+ * session went away).
+ */
+export interface ApprovalSettled {
+  approvalId: string;
+}
+
+/**
+ * Relay → agent (a RelayMessage case): an answer from a workspace key holder. `for_link`: also the share link's
+ * later asks, while the agent runs.
+ */
+export interface ApprovalAnswer {
+  approvalId: string;
+  approve: boolean;
+  forLink: boolean;
+  /** Who answered (the key's non-secret principal). */
+  approver: string;
+}
+
+export interface ListApprovalsRequest {
+}
+
+export interface ListApprovalsResponse {
+  approvals: MachineApproval[];
+}
+
+export interface MachineApproval {
+  /** The machine's hostname. */
+  machine: string;
+  approval: ApprovalPending | undefined;
+}
+
+export interface AnswerApprovalRequest {
+  approvalId: string;
+  approve: boolean;
+  forLink: boolean;
+}
+
+export interface AnswerApprovalResponse {
+  machine: string;
 }
 
 function createBaseAttachCheck(): AttachCheck {
@@ -70,6 +148,641 @@ export const AttachCheck: MessageFns<AttachCheck> = {
   },
 };
 
+function createBaseApprovalPending(): ApprovalPending {
+  return {
+    approvalId: "",
+    sessionId: "",
+    caller: "",
+    callerKind: "",
+    shareId: "",
+    user: "",
+    mode: "",
+    command: "",
+    rule: "",
+    createdAt: 0,
+    expiresAt: 0,
+  };
+}
+
+export const ApprovalPending: MessageFns<ApprovalPending> = {
+  encode(message: ApprovalPending, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.caller !== "") {
+      writer.uint32(26).string(message.caller);
+    }
+    if (message.callerKind !== "") {
+      writer.uint32(34).string(message.callerKind);
+    }
+    if (message.shareId !== "") {
+      writer.uint32(42).string(message.shareId);
+    }
+    if (message.user !== "") {
+      writer.uint32(50).string(message.user);
+    }
+    if (message.mode !== "") {
+      writer.uint32(58).string(message.mode);
+    }
+    if (message.command !== "") {
+      writer.uint32(66).string(message.command);
+    }
+    if (message.rule !== "") {
+      writer.uint32(74).string(message.rule);
+    }
+    if (message.createdAt !== 0) {
+      writer.uint32(80).int64(message.createdAt);
+    }
+    if (message.expiresAt !== 0) {
+      writer.uint32(88).int64(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApprovalPending {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseApprovalPending();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.approvalId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.caller = reader.string();
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.callerKind = reader.string();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.shareId = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.user = reader.string();
+          continue;
+        }
+        case 7: {
+          if (tag !== 58) {
+            break;
+          }
+
+          message.mode = reader.string();
+          continue;
+        }
+        case 8: {
+          if (tag !== 66) {
+            break;
+          }
+
+          message.command = reader.string();
+          continue;
+        }
+        case 9: {
+          if (tag !== 74) {
+            break;
+          }
+
+          message.rule = reader.string();
+          continue;
+        }
+        case 10: {
+          if (tag !== 80) {
+            break;
+          }
+
+          message.createdAt = longToNumber(reader.int64());
+          continue;
+        }
+        case 11: {
+          if (tag !== 88) {
+            break;
+          }
+
+          message.expiresAt = longToNumber(reader.int64());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ApprovalPending>, I>>(base?: I): ApprovalPending {
+    return ApprovalPending.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApprovalPending>, I>>(object: I): ApprovalPending {
+    const message = createBaseApprovalPending();
+    message.approvalId = object.approvalId ?? "";
+    message.sessionId = object.sessionId ?? "";
+    message.caller = object.caller ?? "";
+    message.callerKind = object.callerKind ?? "";
+    message.shareId = object.shareId ?? "";
+    message.user = object.user ?? "";
+    message.mode = object.mode ?? "";
+    message.command = object.command ?? "";
+    message.rule = object.rule ?? "";
+    message.createdAt = object.createdAt ?? 0;
+    message.expiresAt = object.expiresAt ?? 0;
+    return message;
+  },
+};
+
+function createBaseApprovalSettled(): ApprovalSettled {
+  return { approvalId: "" };
+}
+
+export const ApprovalSettled: MessageFns<ApprovalSettled> = {
+  encode(message: ApprovalSettled, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApprovalSettled {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseApprovalSettled();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.approvalId = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ApprovalSettled>, I>>(base?: I): ApprovalSettled {
+    return ApprovalSettled.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApprovalSettled>, I>>(object: I): ApprovalSettled {
+    const message = createBaseApprovalSettled();
+    message.approvalId = object.approvalId ?? "";
+    return message;
+  },
+};
+
+function createBaseApprovalAnswer(): ApprovalAnswer {
+  return { approvalId: "", approve: false, forLink: false, approver: "" };
+}
+
+export const ApprovalAnswer: MessageFns<ApprovalAnswer> = {
+  encode(message: ApprovalAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    if (message.approve !== false) {
+      writer.uint32(16).bool(message.approve);
+    }
+    if (message.forLink !== false) {
+      writer.uint32(24).bool(message.forLink);
+    }
+    if (message.approver !== "") {
+      writer.uint32(34).string(message.approver);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApprovalAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseApprovalAnswer();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.approvalId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.approve = reader.bool();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.forLink = reader.bool();
+          continue;
+        }
+        case 4: {
+          if (tag !== 34) {
+            break;
+          }
+
+          message.approver = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ApprovalAnswer>, I>>(base?: I): ApprovalAnswer {
+    return ApprovalAnswer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApprovalAnswer>, I>>(object: I): ApprovalAnswer {
+    const message = createBaseApprovalAnswer();
+    message.approvalId = object.approvalId ?? "";
+    message.approve = object.approve ?? false;
+    message.forLink = object.forLink ?? false;
+    message.approver = object.approver ?? "";
+    return message;
+  },
+};
+
+function createBaseListApprovalsRequest(): ListApprovalsRequest {
+  return {};
+}
+
+export const ListApprovalsRequest: MessageFns<ListApprovalsRequest> = {
+  encode(_: ListApprovalsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApprovalsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListApprovalsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListApprovalsRequest>, I>>(base?: I): ListApprovalsRequest {
+    return ListApprovalsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApprovalsRequest>, I>>(_: I): ListApprovalsRequest {
+    const message = createBaseListApprovalsRequest();
+    return message;
+  },
+};
+
+function createBaseListApprovalsResponse(): ListApprovalsResponse {
+  return { approvals: [] };
+}
+
+export const ListApprovalsResponse: MessageFns<ListApprovalsResponse> = {
+  encode(message: ListApprovalsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.approvals) {
+      MachineApproval.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApprovalsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseListApprovalsResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.approvals.push(MachineApproval.decode(reader, reader.uint32()));
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<ListApprovalsResponse>, I>>(base?: I): ListApprovalsResponse {
+    return ListApprovalsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApprovalsResponse>, I>>(object: I): ListApprovalsResponse {
+    const message = createBaseListApprovalsResponse();
+    message.approvals = object.approvals?.map((e) => MachineApproval.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseMachineApproval(): MachineApproval {
+  return { machine: "", approval: undefined };
+}
+
+export const MachineApproval: MessageFns<MachineApproval> = {
+  encode(message: MachineApproval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    if (message.approval !== undefined) {
+      ApprovalPending.encode(message.approval, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MachineApproval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseMachineApproval();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.approval = ApprovalPending.decode(reader, reader.uint32());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<MachineApproval>, I>>(base?: I): MachineApproval {
+    return MachineApproval.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MachineApproval>, I>>(object: I): MachineApproval {
+    const message = createBaseMachineApproval();
+    message.machine = object.machine ?? "";
+    message.approval = (object.approval !== undefined && object.approval !== null)
+      ? ApprovalPending.fromPartial(object.approval)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAnswerApprovalRequest(): AnswerApprovalRequest {
+  return { approvalId: "", approve: false, forLink: false };
+}
+
+export const AnswerApprovalRequest: MessageFns<AnswerApprovalRequest> = {
+  encode(message: AnswerApprovalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    if (message.approve !== false) {
+      writer.uint32(16).bool(message.approve);
+    }
+    if (message.forLink !== false) {
+      writer.uint32(24).bool(message.forLink);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AnswerApprovalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAnswerApprovalRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.approvalId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 16) {
+            break;
+          }
+
+          message.approve = reader.bool();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.forLink = reader.bool();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<AnswerApprovalRequest>, I>>(base?: I): AnswerApprovalRequest {
+    return AnswerApprovalRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AnswerApprovalRequest>, I>>(object: I): AnswerApprovalRequest {
+    const message = createBaseAnswerApprovalRequest();
+    message.approvalId = object.approvalId ?? "";
+    message.approve = object.approve ?? false;
+    message.forLink = object.forLink ?? false;
+    return message;
+  },
+};
+
+function createBaseAnswerApprovalResponse(): AnswerApprovalResponse {
+  return { machine: "" };
+}
+
+export const AnswerApprovalResponse: MessageFns<AnswerApprovalResponse> = {
+  encode(message: AnswerApprovalResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AnswerApprovalResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseAnswerApprovalResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<AnswerApprovalResponse>, I>>(base?: I): AnswerApprovalResponse {
+    return AnswerApprovalResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AnswerApprovalResponse>, I>>(object: I): AnswerApprovalResponse {
+    const message = createBaseAnswerApprovalResponse();
+    message.machine = object.machine ?? "";
+    return message;
+  },
+};
+
+/** Pending approvals of a workspace's online machines, for workspace credentials (never a share link). */
+export type ApprovalServiceService = typeof ApprovalServiceService;
+export const ApprovalServiceService = {
+  listApprovals: {
+    path: "/cmdop.connect.v1.ApprovalService/ListApprovals",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: ListApprovalsRequest): Buffer => Buffer.from(ListApprovalsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApprovalsRequest => ListApprovalsRequest.decode(value),
+    responseSerialize: (value: ListApprovalsResponse): Buffer =>
+      Buffer.from(ListApprovalsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApprovalsResponse => ListApprovalsResponse.decode(value),
+  },
+  answerApproval: {
+    path: "/cmdop.connect.v1.ApprovalService/AnswerApproval",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: AnswerApprovalRequest): Buffer =>
+      Buffer.from(AnswerApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AnswerApprovalRequest => AnswerApprovalRequest.decode(value),
+    responseSerialize: (value: AnswerApprovalResponse): Buffer =>
+      Buffer.from(AnswerApprovalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AnswerApprovalResponse => AnswerApprovalResponse.decode(value),
+  },
+} as const;
+
+export interface ApprovalServiceServer extends UntypedServiceImplementation {
+  listApprovals: handleUnaryCall<ListApprovalsRequest, ListApprovalsResponse>;
+  answerApproval: handleUnaryCall<AnswerApprovalRequest, AnswerApprovalResponse>;
+}
+
+export interface ApprovalServiceClient extends Client {
+  listApprovals(
+    request: ListApprovalsRequest,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  listApprovals(
+    request: ListApprovalsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  listApprovals(
+    request: ListApprovalsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  answerApproval(
+    request: AnswerApprovalRequest,
+    callback: (error: ServiceError | null, response: AnswerApprovalResponse) => void,
+  ): ClientUnaryCall;
+  answerApproval(
+    request: AnswerApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AnswerApprovalResponse) => void,
+  ): ClientUnaryCall;
+  answerApproval(
+    request: AnswerApprovalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AnswerApprovalResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const ApprovalServiceClient = makeGenericClientConstructor(
+  ApprovalServiceService,
+  "cmdop.connect.v1.ApprovalService",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ApprovalServiceClient;
+  service: typeof ApprovalServiceService;
+  serviceName: string;
+};
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -82,6 +795,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
