@@ -42,6 +42,11 @@
  *   PTY sessions keep running; the next link reports them in Hello and the relay asks for their output with replay.
  *   A PTY session that ends while no link is up is never reported (it is simply absent from the next Hello).
  *
+ * The machine's gate (given in `Options.gate`, `Gate.ts`): every `SessionOpen` is decided before anything runs
+ * (`internal/gatedOpen.ts`); a held session's messages wait for the decision, a refused one gets a lone
+ * `SessionExit` 126 with `gateDenied`. An `Attach` open runs nothing: it asks whether the caller may join a live PTY
+ * session, answered by a lone `SessionExit` (0 admitted). Without a gate every session is admitted.
+ *
  * The machine's audit log (given in `Options.auditLog`; without it nothing is recorded): every exec and PTY open
  * (`session_open`, with `SessionOpen.caller` and the command's digest) and every end (`session_end` with the exit
  * code; a PTY session's end is recorded when it happens, whether or not a link is up then; an exec session cut off by
