@@ -23,6 +23,10 @@
  * (`Hello.ptySessions`); the relay re-adopts them and asks for their output with `SessionReplay`. A session that
  * ended while no stream was up is not listed and its end is never reported.
  *
+ * Every session passes the machine's gate first (`Gate.ts`): the `permissions.yaml` at `Options.permissions` (default
+ * `~/.cmdop/permissions.yaml`), watched for edits while the daemon runs; its state and pending approvals are shared
+ * with the `cmdop agent …` commands through `GateFiles`.
+ *
  * Every session is recorded in the machine's audit log, `<stateDir>/audit.log` (`AuditLog`, built once per `run`;
  * what the engine writes there is described in `AgentEngine`).
  *
@@ -55,6 +59,7 @@ import * as AuditLog from "./AuditLog.js"
 import * as ChildLedger from "./ChildLedger.js"
 import * as Backoff from "./Backoff.js"
 import * as DaemonStatus from "./DaemonStatus.js"
+import * as DaemonGate from "./internal/daemonGate.js"
 import * as RelayConnection from "./internal/relayConnection.js"
 import * as StatusWriter from "./internal/statusWriter.js"
 import { ProcessRunner } from "./ProcessRunner.js"
@@ -93,6 +98,8 @@ export interface Options {
   readonly pty?: PtySessions.Options
   /** The audit log's rotation. Defaults as in `AuditLog.make`. */
   readonly audit?: AuditLog.Options
+  /** The machine's gate (`Gate.ts`): its `permissions.yaml` (default `~/.cmdop/permissions.yaml`). */
+  readonly permissions?: string
 }
 
 /** The relay did not complete the handshake (no Welcome in time, or another message first). */
@@ -131,7 +138,9 @@ export const run = (
       // Closed before STOPPED is written: the shells are gone by then.
       const ptys = yield* PtySessions.make({ ...options.pty, ledger })
       const runner = ChildLedger.recording(ledger, yield* ProcessRunner)
-      const services = { ptys, auditLog: yield* AuditLog.make(options.audit) }
+      const auditLog = yield* AuditLog.make(options.audit)
+      const gate = yield* DaemonGate.start({ path: options.permissions, auditLog, machine: identity.name })
+      const services = { ptys, auditLog, gate }
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
       yield* Effect.logInfo("agent daemon started").pipe(Effect.annotateLogs("machine_id", identity.machine_id))
@@ -229,7 +238,11 @@ const connectOnce = (
   target: CredentialResolver.Resolved,
   identity: AgentIdentity.Identity,
   options: Options,
-  services: { readonly ptys: PtySessions.PtySessions["Type"]; readonly auditLog: AuditLog.AuditLog["Type"] },
+  services: {
+    readonly ptys: PtySessions.PtySessions["Type"]
+    readonly auditLog: AuditLog.AuditLog["Type"]
+    readonly gate: AgentEngine.Options["gate"]
+  },
   hooks: {
     readonly online: (welcome: AgentLink.Welcome) => Status
     readonly changed: Effect.Effect<void, never, CredentialResolver.CredentialResolver>
@@ -243,7 +256,8 @@ const connectOnce = (
     })
     const window = options.window ?? DEFAULT_WINDOW
     const version = options.agentVersion ?? AGENT_VERSION
-    yield* connection.send(hello(identity, version, window, yield* services.ptys.list))
+    const gateConfigured = services.gate === undefined ? undefined : yield* services.gate.gate.configured
+    yield* connection.send(hello(identity, version, window, yield* services.ptys.list, gateConfigured))
     const [welcome, rest] = yield* handshake(connection.incoming, options.handshakeTimeout ?? Duration.seconds(15))
     yield* hooks.online(welcome)
     const heartbeatInterval =
@@ -256,7 +270,8 @@ const connectOnce = (
         heartbeatInterval,
         relaySilenceTimeout: options.relaySilenceTimeout ?? Duration.times(Duration.decode(heartbeatInterval), 3),
         ptySessions: services.ptys,
-        auditLog: services.auditLog
+        auditLog: services.auditLog,
+        ...(services.gate === undefined ? {} : { gate: services.gate })
       }
     )
     return yield* Effect.raceFirst(
@@ -308,12 +323,14 @@ export const hello = (
   identity: AgentIdentity.Identity,
   version: string,
   window: number,
-  ptySessions: ReadonlyArray<AgentLink.PtySessionInfo>
+  ptySessions: ReadonlyArray<AgentLink.PtySessionInfo>,
+  gateConfigured?: boolean
 ): AgentLink.AgentMessage => ({
   _tag: "Hello",
   identity: AgentIdentity.toMachineIdentity(identity, version),
   window,
-  ptySessions
+  ptySessions,
+  ...(gateConfigured === undefined ? {} : { gateConfigured })
 })
 
 /**

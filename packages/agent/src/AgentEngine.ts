@@ -42,6 +42,11 @@
  *   PTY sessions keep running; the next link reports them in Hello and the relay asks for their output with replay.
  *   A PTY session that ends while no link is up is never reported (it is simply absent from the next Hello).
  *
+ * The machine's gate (given in `Options.gate`, `Gate.ts`): every `SessionOpen` is decided before anything runs
+ * (`internal/gatedOpen.ts`); a held session's messages wait for the decision, a refused one gets a lone
+ * `SessionExit` 126 with `gateDenied`. An `Attach` open runs nothing: it asks whether the caller may join a live PTY
+ * session, answered by a lone `SessionExit` (0 admitted). Without a gate every session is admitted.
+ *
  * The machine's audit log (given in `Options.auditLog`; without it nothing is recorded): every exec and PTY open
  * (`session_open`, with `SessionOpen.caller` and the command's digest) and every end (`session_end` with the exit
  * code; a PTY session's end is recorded when it happens, whether or not a link is up then; an exec session cut off by
@@ -55,8 +60,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as AuditLog from "./AuditLog.js"
+import type { Gate } from "./Gate.js"
 import * as EngineContext from "./internal/engineContext.js"
 import * as ExecSessions from "./internal/execSessions.js"
+import * as GatedOpen from "./internal/gatedOpen.js"
 import * as LinkLoop from "./internal/linkLoop.js"
 import * as PtyPumps from "./internal/ptyPumps.js"
 import { RelaySilentError } from "./internal/relaySilentError.js"
@@ -86,6 +93,8 @@ export interface Options {
   readonly ptySessions?: PtySessions["Type"]
   /** The machine's audit log (see the module header); without it nothing is recorded. */
   readonly auditLog?: AuditLog.AuditLog["Type"]
+  /** The machine's gate (`Gate.ts`): every `SessionOpen` passes it first; without it every session is admitted. */
+  readonly gate?: { readonly gate: Gate["Type"]; readonly machine: string }
 }
 
 /** PTY input of one caller into one session within this long becomes one `input` line of the audit log. */
@@ -99,6 +108,8 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       const ctx = yield* EngineContext.make(link, options)
       const exec = ExecSessions.make(ctx, runner)
       const pty = PtyPumps.make(ctx, options.ptySessions)
+      const gated =
+        options.gate === undefined ? undefined : GatedOpen.make(ctx, options.gate.gate, options.gate.machine)
       if (options.auditLog !== undefined) {
         yield* Effect.forkScoped(
           Effect.forever(Effect.zipRight(Effect.sleep(INPUT_COALESCE), Effect.uninterruptible(ctx.audit.flushInput())))
@@ -107,6 +118,6 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
       }
       yield* LinkLoop.heartbeats(ctx, options.heartbeatInterval)
       const incoming = LinkLoop.failOnSilence(link.incoming, options.relaySilenceTimeout)
-      yield* Effect.raceFirst(Stream.runForEach(incoming, LinkLoop.dispatch(ctx, exec, pty)), ctx.failed)
+      yield* Effect.raceFirst(Stream.runForEach(incoming, LinkLoop.dispatch(ctx, exec, pty, gated)), ctx.failed)
     })
   ).pipe(Effect.withSpan("AgentEngine.serve"))

@@ -51,22 +51,31 @@ export const Digest = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
 
 /**
  * One line of the audit log. Every line names the session and its caller (for `session_end`: the opener).
- * - `session_open`: `decision` (`"allow"`: there is no gate yet) and `command_digest`;
+ * - `session_open`: `decision` (`"allow"`: it passed the gate, whose own line comes first) and `command_digest`;
  * - `input`: `bytes` that `caller` typed into the session since the previous line for the same caller and
  *   session (`ts` is the first byte's time);
  * - `session_end`: `exit_code` when known, `reason` (`exit`, `closed`, `idle`, `timeout`, `link closed`, or why it
- *   never ran), `duration_ms` when known.
+ *   never ran), `duration_ms` when known;
+ * - `gate`: one per decision of the machine's gate (`Gate.ts`), before anything runs: `decision` (`allow`, `deny`,
+ *   or `ask` while held; an answered or expired ask gets a second line with its outcome), `user`, the gate's
+ *   `mode`, `command_digest` (exec), `rule`, `approver`.
  */
 export const Entry = Schema.Struct({
   ts: Timestamp,
-  event: Schema.Literal("session_open", "session_end", "input"),
-  decision: Schema.optionalWith(Schema.Literal("allow", "deny"), { exact: true }),
+  event: Schema.Literal("session_open", "session_end", "input", "gate"),
+  decision: Schema.optionalWith(Schema.Literal("allow", "deny", "ask"), { exact: true }),
   caller: Schema.String,
   caller_kind: Schema.NullOr(CallerKind),
   share_id: Schema.NullOr(Schema.String),
+  /** `gate` lines: the signed-in person's email, or null. */
+  user: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   session_id: Schema.String,
-  mode: Schema.Literal("exec", "pty"),
+  /** `exec` and `pty` for session lines; a `gate` line names the gate's mode (`exec`, `shell`, `attach`). */
+  mode: Schema.Literal("exec", "pty", "shell", "attach"),
   command_digest: Schema.optionalWith(Digest, { exact: true }),
+  /** `gate` lines: the deciding rule (`file:line`, `floor` or `default`) and who answered an `ask` (or null). */
+  rule: Schema.optionalWith(Schema.String, { exact: true }),
+  approver: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   bytes: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { exact: true }),
   exit_code: Schema.optionalWith(Schema.Int, { exact: true }),
   reason: Schema.optionalWith(Schema.String, { exact: true }),

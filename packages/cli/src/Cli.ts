@@ -26,6 +26,7 @@ import { shareCommand } from "./commands/share.js"
 import { keyCommand, setKeyCommand } from "./commands/key.js"
 import * as machines from "./commands/machines.js"
 import { agentCommand } from "./commands/agent.js"
+import { connectApprovalsCommands } from "./commands/connectApprovals.js"
 import { relayCommand } from "./commands/relay.js"
 import { upCommand } from "./commands/up.js"
 import { whoamiCommand } from "./commands/whoami.js"
@@ -71,7 +72,8 @@ const connect = connectBase.pipe(
     wsAlias,
     keyCommand,
     setKeyCommand,
-    whoamiCommand
+    whoamiCommand,
+    ...connectApprovalsCommands
   ])
 )
 

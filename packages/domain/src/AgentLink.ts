@@ -102,10 +102,18 @@ export const PtySpec = Schema.TaggedStruct("Pty", {
 })
 export type PtySpec = typeof PtySpec.Type
 
+/** Not a session to run: may the caller join the live PTY session `sessionId`? The agent's gate answers. */
+export const AttachSpec = Schema.TaggedStruct("Attach", { sessionId: Schema.String })
+export type AttachSpec = typeof AttachSpec.Type
+
 // --- both directions ------------------------------------------------------------------------------------------------
 
 /** Either side, every `heartbeatSeconds`; the relay echoes the agent's `at`. */
-export const Heartbeat = Schema.TaggedStruct("Heartbeat", { at: Millis })
+export const Heartbeat = Schema.TaggedStruct("Heartbeat", {
+  at: Millis,
+  /** Agent → relay: whether a permissions.yaml is in force (false: no gate configured). */
+  gateConfigured: Schema.optionalWith(Schema.Boolean, { exact: true })
+})
 export type Heartbeat = typeof Heartbeat.Type
 
 /** Returns `bytes` of credit for a session's `pipe` to the peer that sent the data. */
@@ -123,7 +131,9 @@ export const Hello = Schema.TaggedStruct("Hello", {
   identity: MachineIdentity,
   /** Bytes per session the agent may have unacknowledged; the relay may lower it in `Welcome`. 0: the relay's. */
   window: Uint32,
-  ptySessions: Schema.Array(PtySessionInfo)
+  ptySessions: Schema.Array(PtySessionInfo),
+  /** Whether a permissions.yaml is in force on the machine (false: no gate configured). */
+  gateConfigured: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 export type Hello = typeof Hello.Type
 
@@ -144,12 +154,44 @@ export const SessionExit = Schema.TaggedStruct("SessionExit", {
   timedOut: Schema.Boolean,
   /** Set when the session never ran (spawn failed, denied by the gate); the exit code is then 127 or 126. */
   error: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
-  durationMs: Millis
+  durationMs: Millis,
+  /** True when the machine's gate refused the session (`error` is what the caller reads). */
+  gateDenied: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 export type SessionExit = typeof SessionExit.Type
 
+/** A session held by the machine's gate (`ask`), waiting for an operator; never shown to the caller. */
+export const ApprovalPending = Schema.TaggedStruct("ApprovalPending", {
+  approvalId: Schema.String,
+  sessionId: Schema.String,
+  caller: Schema.String,
+  callerKind: CallerKind,
+  shareId: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
+  user: Schema.optionalWith(Schema.NonEmptyString, { exact: true }),
+  mode: Schema.Literal("exec", "shell", "attach"),
+  /** What will run (exec) or the session kind. */
+  command: Schema.String,
+  /** The rule that asked (`file:line`). */
+  rule: Schema.String,
+  createdAt: Millis,
+  expiresAt: Millis
+})
+export type ApprovalPending = typeof ApprovalPending.Type
+
+/** The held session is decided (answered, expired, gone): no longer pending. */
+export const ApprovalSettled = Schema.TaggedStruct("ApprovalSettled", { approvalId: Schema.String })
+export type ApprovalSettled = typeof ApprovalSettled.Type
+
 /** Everything an agent sends. */
-export const AgentMessage = Schema.Union(Hello, Heartbeat, SessionOutput, SessionExit, SessionAck)
+export const AgentMessage = Schema.Union(
+  Hello,
+  Heartbeat,
+  SessionOutput,
+  SessionExit,
+  SessionAck,
+  ApprovalPending,
+  ApprovalSettled
+)
 export type AgentMessage = typeof AgentMessage.Type
 
 // --- relay → agent --------------------------------------------------------------------------------------------------
@@ -165,10 +207,13 @@ export const Welcome = Schema.TaggedStruct("Welcome", {
 })
 export type Welcome = typeof Welcome.Type
 
-/** Opens a session: a command (`Exec`) or an interactive shell (`Pty`). */
+/**
+ * Opens a session: a command (`Exec`) or an interactive shell (`Pty`); or, with `Attach`, asks the gate whether the
+ * caller may join a live PTY session (answered by one `SessionExit` for `sessionId`: 0 admitted, 126 refused).
+ */
 export const SessionOpen = Schema.TaggedStruct("SessionOpen", {
   sessionId: Schema.String,
-  spec: Schema.Union(ExecSpec, PtySpec),
+  spec: Schema.Union(ExecSpec, PtySpec, AttachSpec),
   caller: Schema.optionalWith(Caller, { exact: true })
 })
 export type SessionOpen = typeof SessionOpen.Type
@@ -211,6 +256,15 @@ export const SessionReplay = Schema.TaggedStruct("SessionReplay", {
 })
 export type SessionReplay = typeof SessionReplay.Type
 
+/** A workspace key holder's answer to a held session; `forLink`: the share link's later asks too. */
+export const ApprovalAnswer = Schema.TaggedStruct("ApprovalAnswer", {
+  approvalId: Schema.String,
+  approve: Schema.Boolean,
+  forLink: Schema.Boolean,
+  approver: Schema.String
+})
+export type ApprovalAnswer = typeof ApprovalAnswer.Type
+
 /** Everything a relay sends. */
 export const RelayMessage = Schema.Union(
   Welcome,
@@ -221,6 +275,7 @@ export const RelayMessage = Schema.Union(
   SessionSignal,
   SessionClose,
   SessionAck,
-  SessionReplay
+  SessionReplay,
+  ApprovalAnswer
 )
 export type RelayMessage = typeof RelayMessage.Type

@@ -39,7 +39,9 @@ export class Machine extends Schema.Class<Machine>("Machine")({
   agentVersion: Schema.String,
   online: Schema.Boolean,
   /** Milliseconds since the epoch of the last heartbeat (or of the handshake); absent when never connected. */
-  lastHeartbeatAt: Schema.optional(Schema.Number)
+  lastHeartbeatAt: Schema.optional(Schema.Number),
+  /** While online: whether its agent runs with a permissions.yaml (false: no gate configured); absent: unknown. */
+  gateConfigured: Schema.optional(Schema.Boolean)
 }) {}
 
 /** True when the string is a full machine id. */

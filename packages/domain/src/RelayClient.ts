@@ -6,6 +6,7 @@
  * `exec` is a `Stream` of events: `Started` first, then `Stdout`/`Stderr` chunks as they come, then exactly one
  * `Exit`, then the end. Interrupting the stream (or ending the scope that consumes it) kills the remote process.
  */
+import type { ApprovalPending } from "./AgentLink.js"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
@@ -111,6 +112,12 @@ export interface PtySession {
   readonly owner: string
 }
 
+/** A session held by a machine's gate, waiting for an operator, and the machine's hostname. */
+export interface MachineApproval {
+  readonly machine: string
+  readonly approval: ApprovalPending
+}
+
 export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
   RelayClient,
   {
@@ -152,5 +159,13 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
      * many, `alreadyRevoked` that it was revoked before.
      */
     readonly revokeShare: (id: string) => Effect.Effect<ShareLink, RelayCallError>
+    /** The machines' gates' held sessions (`ask`), oldest first; workspace credentials only. */
+    readonly listApprovals: Effect.Effect<ReadonlyArray<MachineApproval>, RelayCallError>
+    /** Answers a held session; `forLink` also lets the share link's later asks through. */
+    readonly answerApproval: (answer: {
+      readonly approvalId: string
+      readonly approve: boolean
+      readonly forLink: boolean
+    }) => Effect.Effect<{ readonly machine: string }, RelayCallError>
   }
 >() {}

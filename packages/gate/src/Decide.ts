@@ -57,7 +57,7 @@ export interface Explanation {
 const SEVERITY: Record<Action, number> = { allow: 0, ask: 1, deny: 2 }
 
 export const NO_GATE =
-  "no permissions.yaml: no gate is configured (keys and users may do anything; guests may exec and open shells)"
+  "no permissions.yaml: no gate is configured (keys and users may do anything; guests may exec, open shells and join their link's sessions)"
 
 const emailMatchers = new Map<string, (email: string) => boolean>()
 const emailMatches = (glob: string, email: string): boolean => {
@@ -131,16 +131,17 @@ const verdict = (policy: Policy, request: GateRequest, unit: UnitVerdict["unit"]
 const floorReason = (hit: FloorHit): string =>
   `refused by the floor (${FLOOR.find((f) => f.name === hit.name)?.description ?? hit.name}): ${hit.text}`
 
-const noGate = (request: GateRequest, unit: UnitVerdict["unit"]): UnitVerdict => {
-  const allowed = request.caller.kind !== "guest" || request.mode !== "attach"
-  return {
-    unit,
-    action: allowed ? "allow" : "deny",
-    rule: "default",
-    reason: allowed ? NO_GATE : "no permissions.yaml: guests may not attach to existing sessions",
-    matched: []
-  }
-}
+/**
+ * No policy file: everything is allowed (the floor aside). A guest's attach is allowed too: the relay already
+ * limits a guest to the sessions its own link opened, or to the one session the owner shared with `--session`.
+ */
+const noGate = (_request: GateRequest, unit: UnitVerdict["unit"]): UnitVerdict => ({
+  unit,
+  action: "allow",
+  rule: "default",
+  reason: NO_GATE,
+  matched: []
+})
 
 /** Explains how the gate decides `request` under `policy` (`undefined`: no policy file). */
 export const explain = (policy: Policy | undefined, request: GateRequest): Explanation => {

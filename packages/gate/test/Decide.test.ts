@@ -82,12 +82,12 @@ describe("Decide: the issue's example", () => {
     assert.strictEqual(exec(policy, { kind: "guest", shareId: "shr_other" }, "uptime").action, "deny")
   })
 
-  it("with no file: keys and users allowed, guests exec and shell but not attach, and it says no gate", () => {
+  it("with no file: keys and users allowed, guests exec, shell and attach (the relay scopes them), and it says no gate", () => {
     const d = exec(undefined, guest, "cat", "/etc/shadow")
     assert.deepStrictEqual([d.action, d.rule, d.configured], ["allow", "default", false])
     assert.match(d.reason, /no gate is configured/)
     assert.strictEqual(decide(undefined, { caller: guest, mode: "shell" }).action, "allow")
-    assert.strictEqual(decide(undefined, { caller: guest, mode: "attach" }).action, "deny")
+    assert.strictEqual(decide(undefined, { caller: guest, mode: "attach" }).action, "allow")
     assert.strictEqual(decide(undefined, { caller: key, mode: "attach" }).action, "allow")
     assert.strictEqual(exec(undefined, key, "rm", "-rf", "/").rule, "floor", "the floor holds without a file")
   })

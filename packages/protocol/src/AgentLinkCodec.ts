@@ -10,6 +10,7 @@
 import * as Link from "@cmdop/domain/AgentLink"
 import * as Redacted from "effect/Redacted"
 import * as Wire from "./generated/cmdop/connect/v1/agent.js"
+import * as ApprovalCodec from "./ApprovalCodec.js"
 import * as MachineCodec from "./MachineCodec.js"
 
 /** A `Buffer` over the same memory (the generated types ask for `Buffer`). */
@@ -70,7 +71,7 @@ export const ptySessionFromWire = (s: Wire.PtySessionInfo): Link.PtySessionInfo 
   owner: s.owner
 })
 
-const specToWire = (s: Link.ExecSpec | Link.PtySpec): Wire.SessionOpen["kind"] =>
+const specToWire = (s: Link.SessionOpen["spec"]): Wire.SessionOpen["kind"] =>
   s._tag === "Exec"
     ? {
         $case: "exec",
@@ -83,10 +84,14 @@ const specToWire = (s: Link.ExecSpec | Link.PtySpec): Wire.SessionOpen["kind"] =
           cwd: s.cwd ?? ""
         }
       }
-    : { $case: "pty", value: { cols: s.cols, rows: s.rows, term: s.term, command: [...s.command] } }
+    : s._tag === "Pty"
+      ? { $case: "pty", value: { cols: s.cols, rows: s.rows, term: s.term, command: [...s.command] } }
+      : { $case: "attach", value: { sessionId: s.sessionId } }
 
-const specFromWire = (k: Wire.SessionOpen["kind"]): Link.ExecSpec | Link.PtySpec | undefined => {
+const specFromWire = (k: Wire.SessionOpen["kind"]): Link.SessionOpen["spec"] | undefined => {
   switch (k?.$case) {
+    case "attach":
+      return { _tag: "Attach", sessionId: k.value.sessionId }
     case "exec":
       return {
         _tag: "Exec",
@@ -117,6 +122,17 @@ const ackFromWire = (a: Wire.SessionAck): Link.SessionAck => ({
   bytes: a.bytes
 })
 
+const heartbeatToWire = (m: Link.Heartbeat): Wire.Heartbeat => ({
+  at: m.at,
+  ...(m.gateConfigured === undefined ? {} : { gateConfigured: m.gateConfigured })
+})
+
+const heartbeatFromWire = (h: Wire.Heartbeat): Link.Heartbeat => ({
+  _tag: "Heartbeat",
+  at: h.at,
+  ...(h.gateConfigured === undefined ? {} : { gateConfigured: h.gateConfigured })
+})
+
 // --- agent → relay --------------------------------------------------------------------------------------------------
 
 export const agentMessageToWire = (m: Link.AgentMessage): Wire.AgentMessage => {
@@ -128,12 +144,13 @@ export const agentMessageToWire = (m: Link.AgentMessage): Wire.AgentMessage => {
           value: {
             identity: identityToWire(m.identity),
             window: m.window,
-            ptySessions: m.ptySessions.map(ptySessionToWire)
+            ptySessions: m.ptySessions.map(ptySessionToWire),
+            ...(m.gateConfigured === undefined ? {} : { gateConfigured: m.gateConfigured })
           }
         }
       }
     case "Heartbeat":
-      return { kind: { $case: "heartbeat", value: { at: m.at } } }
+      return { kind: { $case: "heartbeat", value: heartbeatToWire(m) } }
     case "SessionOutput":
       return {
         kind: {
@@ -151,12 +168,17 @@ export const agentMessageToWire = (m: Link.AgentMessage): Wire.AgentMessage => {
             signal: m.signal ?? "",
             timedOut: m.timedOut,
             error: m.error ?? "",
-            durationMs: m.durationMs
+            durationMs: m.durationMs,
+            ...(m.gateDenied === undefined ? {} : { gateDenied: m.gateDenied })
           }
         }
       }
     case "SessionAck":
       return { kind: { $case: "ack", value: ackToWire(m) } }
+    case "ApprovalPending":
+      return { kind: { $case: "approvalPending", value: ApprovalCodec.pendingToWire(m) } }
+    case "ApprovalSettled":
+      return { kind: { $case: "approvalSettled", value: { approvalId: m.approvalId } } }
   }
 }
 
@@ -171,10 +193,11 @@ export const agentMessageFromWire = (m: Wire.AgentMessage): Link.AgentMessage | 
             _tag: "Hello",
             identity: identityFromWire(k.value.identity),
             window: k.value.window,
-            ptySessions: k.value.ptySessions.map(ptySessionFromWire)
+            ptySessions: k.value.ptySessions.map(ptySessionFromWire),
+            ...(k.value.gateConfigured === undefined ? {} : { gateConfigured: k.value.gateConfigured })
           }
     case "heartbeat":
-      return { _tag: "Heartbeat", at: k.value.at }
+      return heartbeatFromWire(k.value)
     case "output":
       return {
         _tag: "SessionOutput",
@@ -191,10 +214,15 @@ export const agentMessageFromWire = (m: Wire.AgentMessage): Link.AgentMessage | 
         timedOut: k.value.timedOut,
         durationMs: k.value.durationMs,
         ...optional("signal", k.value.signal),
-        ...optional("error", k.value.error)
+        ...optional("error", k.value.error),
+        ...(k.value.gateDenied === undefined ? {} : { gateDenied: k.value.gateDenied })
       }
     case "ack":
       return ackFromWire(k.value)
+    case "approvalPending":
+      return ApprovalCodec.pendingFromWire(k.value)
+    case "approvalSettled":
+      return { _tag: "ApprovalSettled", approvalId: k.value.approvalId }
     default:
       return undefined
   }
@@ -217,7 +245,7 @@ export const relayMessageToWire = (m: Link.RelayMessage): Wire.RelayMessage => {
         }
       }
     case "Heartbeat":
-      return { kind: { $case: "heartbeat", value: { at: m.at } } }
+      return { kind: { $case: "heartbeat", value: heartbeatToWire(m) } }
     case "SessionOpen":
       return {
         kind: {
@@ -242,6 +270,13 @@ export const relayMessageToWire = (m: Link.RelayMessage): Wire.RelayMessage => {
       return { kind: { $case: "ack", value: ackToWire(m) } }
     case "SessionReplay":
       return { kind: { $case: "replay", value: { sessionId: m.sessionId, fromOffset: m.fromOffset } } }
+    case "ApprovalAnswer":
+      return {
+        kind: {
+          $case: "approvalAnswer",
+          value: { approvalId: m.approvalId, approve: m.approve, forLink: m.forLink, approver: m.approver }
+        }
+      }
   }
 }
 
@@ -260,7 +295,7 @@ export const relayMessageFromWire = (m: Wire.RelayMessage): Link.RelayMessage | 
             window: k.value.window
           }
     case "heartbeat":
-      return { _tag: "Heartbeat", at: k.value.at }
+      return heartbeatFromWire(k.value)
     case "open": {
       const spec = specFromWire(k.value.kind)
       if (spec === undefined) return undefined
@@ -287,6 +322,14 @@ export const relayMessageFromWire = (m: Wire.RelayMessage): Link.RelayMessage | 
       return ackFromWire(k.value)
     case "replay":
       return { _tag: "SessionReplay", sessionId: k.value.sessionId, fromOffset: k.value.fromOffset }
+    case "approvalAnswer":
+      return {
+        _tag: "ApprovalAnswer",
+        approvalId: k.value.approvalId,
+        approve: k.value.approve,
+        forLink: k.value.forLink,
+        approver: k.value.approver
+      }
     default:
       return undefined
   }

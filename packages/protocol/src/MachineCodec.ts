@@ -12,7 +12,8 @@ export const toWire = (m: Machine): MachineInfo => ({
   os: m.os,
   agentVersion: m.agentVersion,
   online: m.online,
-  lastHeartbeatAt: m.lastHeartbeatAt ?? 0
+  lastHeartbeatAt: m.lastHeartbeatAt ?? 0,
+  ...(m.gateConfigured === undefined ? {} : { gateConfigured: m.gateConfigured })
 })
 
 /** Trusts the relay's values (they passed its schemas when stored); brands them without re-validating. */
@@ -26,7 +27,8 @@ export const fromWire = (m: MachineInfo): Machine =>
       os: m.os,
       agentVersion: m.agentVersion,
       online: m.online,
-      ...(m.lastHeartbeatAt > 0 ? { lastHeartbeatAt: m.lastHeartbeatAt } : {})
+      ...(m.lastHeartbeatAt > 0 ? { lastHeartbeatAt: m.lastHeartbeatAt } : {}),
+      ...(m.gateConfigured === undefined ? {} : { gateConfigured: m.gateConfigured })
     },
     { disableValidation: true }
   )

@@ -2,6 +2,7 @@
  * `RelayClient` over gRPC: the live layer the CLI and embedding programs use. The credential is sent on every
  * call as `authorization: Bearer <key>`; errors come back as the domain's tagged errors (see `ErrorCodec`).
  */
+import * as ApprovalService from "./ApprovalService.js"
 import { RelayClient, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
@@ -31,6 +32,10 @@ const STDIN_CHUNK = 64 * 1024
 export const make = (options: Options) =>
   Effect.gen(function* () {
     const client = yield* GrpcClient.make(ClientService.definition, {
+      address: options.server,
+      ...(options.tls ? { tls: options.tls } : {})
+    }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
+    const approvals = yield* GrpcClient.make(ApprovalService.definition, {
       address: options.server,
       ...(options.tls ? { tls: options.tls } : {})
     }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
@@ -115,7 +120,9 @@ export const make = (options: Options) =>
           .pipe(Effect.mapError(mapError)),
       listShares: (machine) =>
         client.unary("listShares", machine === undefined ? {} : { machine }, call).pipe(Effect.mapError(mapError)),
-      revokeShare: (id) => client.unary("revokeShare", { id }, call).pipe(Effect.mapError(mapError))
+      revokeShare: (id) => client.unary("revokeShare", { id }, call).pipe(Effect.mapError(mapError)),
+      listApprovals: approvals.unary("listApprovals", {}, call).pipe(Effect.mapError(mapError)),
+      answerApproval: (answer) => approvals.unary("answerApproval", answer, call).pipe(Effect.mapError(mapError))
     })
   })
 

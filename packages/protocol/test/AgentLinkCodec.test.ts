@@ -16,7 +16,7 @@ const agentMessages = Arbitrary.make(Link.AgentMessage)
  * The generated decoder assigns map entries onto a plain object, so an environment variable named `__proto__`
  * does not survive protobuf bytes (a limit of the generated code, not of the codec).
  */
-const envFits = (spec: Link.ExecSpec | Link.PtySpec) => spec._tag !== "Exec" || !Object.hasOwn(spec.env, "__proto__")
+const envFits = (spec: Link.SessionOpen["spec"]) => spec._tag !== "Exec" || !Object.hasOwn(spec.env, "__proto__")
 
 const relayMessages = Arbitrary.make(Link.RelayMessage).filter(
   (m) => (m._tag !== "Welcome" || heartbeatFits(m.machine)) && (m._tag !== "SessionOpen" || envFits(m.spec))

@@ -15,7 +15,8 @@ const { connect, register } = AgentService.definition
 /** See AgentLinkCodec.test: a heartbeat time the wire carries, and no `__proto__` environment variable. */
 const heartbeatFits = (m: Machine) =>
   m.lastHeartbeatAt === undefined || (Number.isSafeInteger(m.lastHeartbeatAt) && m.lastHeartbeatAt > 0)
-const envFits = (spec: Link.ExecSpec | Link.PtySpec) => spec._tag !== "Exec" || !Object.hasOwn(spec.env, "__proto__")
+const envFits = (spec: Link.ExecSpec | Link.PtySpec | Link.AttachSpec) =>
+  spec._tag !== "Exec" || !Object.hasOwn(spec.env, "__proto__")
 
 const agentMessages = Arbitrary.make(Link.AgentMessage)
 const relayMessages = Arbitrary.make(Link.RelayMessage).filter(

@@ -38,7 +38,9 @@ export const make = (credential: Redacted.Redacted<string>) =>
       createShare: (machine, ttlSeconds, options) =>
         Effect.flatMap(caller, (c) => core.createShare(c, machine, ttlSeconds, options)),
       listShares: (machine) => Effect.flatMap(caller, (c) => core.listShares(c, machine)),
-      revokeShare: (id) => Effect.flatMap(caller, (c) => core.revokeShare(c, id))
+      revokeShare: (id) => Effect.flatMap(caller, (c) => core.revokeShare(c, id)),
+      listApprovals: Effect.flatMap(caller, (c) => core.listApprovals(c)),
+      answerApproval: (answer) => Effect.flatMap(caller, (c) => core.answerApproval(c, answer))
     })
   })
 

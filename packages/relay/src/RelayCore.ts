@@ -44,6 +44,7 @@ import * as AgentConnection from "./internal/agentConnection.js"
 import * as Attach from "./internal/attach.js"
 import { type CoreContext, internalError } from "./internal/coreContext.js"
 import * as ExecBridge from "./internal/execBridge.js"
+import * as Approvals from "./internal/approvals.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
 import { Registry } from "./internal/sessions.js"
@@ -143,6 +144,15 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
      * whether the link was already revoked (`alreadyRevoked`).
      */
     readonly revokeShare: (caller: Authenticator.Caller, id: string) => Effect.Effect<ShareLink, RelayCallError>
+    /** The gate's held sessions on the workspace's online machines (workspace credentials only). */
+    readonly listApprovals: (
+      caller: Authenticator.Caller
+    ) => Effect.Effect<ReadonlyArray<Approvals.MachineApproval>, RelayCallError>
+    /** Answers one; the approver recorded on the machine is the caller's principal. */
+    readonly answerApproval: (
+      caller: Authenticator.Caller,
+      answer: { readonly approvalId: string; readonly approve: boolean; readonly forLink: boolean }
+    ) => Effect.Effect<{ readonly machine: string }, RelayCallError>
   }
 >() {}
 
@@ -182,6 +192,7 @@ export const make = (
     const agents = AgentConnection.make(ctx)
     const interactive = Attach.make(ctx, tenancy)
     const guests = GuestAccess.make(ctx, tenancy)
+    const approvals = Approvals.make(ctx, tenancy)
     yield* guests.runGuestSweeps(options.guestSweep ?? "5 seconds")
     yield* Liveness.run(ctx.registry, ctx.settings.staleAfterMs)
 
@@ -199,7 +210,9 @@ export const make = (
       listSessions: interactive.listSessions,
       createShare: guests.createShare,
       listShares: guests.listShares,
-      revokeShare: guests.revokeShare
+      revokeShare: guests.revokeShare,
+      listApprovals: approvals.listApprovals,
+      answerApproval: approvals.answerApproval
     })
   })
 

@@ -1,5 +1,5 @@
 /**
- * The relay's gRPC surface: `ClientService` and `AgentService` as thin adapters over `RelayCore`. Each call
+ * The relay's gRPC surface: `ClientService`, `AgentService` and `ApprovalService` as thin adapters over `RelayCore`. Each call
  * authenticates its `authorization: Bearer` metadata first; domain errors leave as gRPC statuses with the typed
  * error in trailing metadata (`ErrorCodec`). The service definitions of `@cmdop/protocol` carry domain values, so
  * neither these handlers nor the core see a wire type; a message the relay cannot read is skipped here.
@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
 import * as Admission from "./internal/admission.js"
+import { approvalService } from "./internal/approvalGrpc.js"
 import { firstAndRest } from "./internal/firstAndRest.js"
 import * as Limits from "./internal/limits.js"
 import { type ExecInput, RelayCore } from "./RelayCore.js"
@@ -47,11 +48,11 @@ const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
   core.authenticate(bearerOf(ctx.metadata["authorization"]))
 
 /**
- * Both services, bound to the `RelayCore` in context; `admission` holds the per-principal stream counts (share it
+ * The services, bound to the `RelayCore` in context; `admission` holds the per-principal stream counts (share it
  * with the browser terminal so both count against one cap).
  */
 export const services = (admission: Admission.Admission = Admission.make()) =>
-  Effect.map(RelayCore, (core) => [clientService(core, admission), agentService(core)] as const)
+  Effect.map(RelayCore, (core) => [clientService(core, admission), agentService(core), approvalService(core)] as const)
 
 const clientService = (core: RelayCore["Type"], admission: Admission.Admission) =>
   GrpcServer.service(ClientService.definition, {

@@ -24,6 +24,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import { Scope } from "effect/Scope"
+import * as fs from "node:fs"
 import * as path from "node:path"
 
 export interface Relay {
@@ -32,10 +33,14 @@ export interface Relay {
   readonly store: RelayStore.RelayStore["Type"]
   /** Creates a workspace and returns its first key. */
   readonly createWorkspace: (name: string) => Effect.Effect<string, unknown>
-  /** Starts a real agent daemon for `hostname` with `key`; interrupt the fiber to stop it. */
+  /**
+   * Starts a real agent daemon for `hostname` with `key`; interrupt the fiber to stop it. `permissions`: the text of
+   * its `~/.cmdop/permissions.yaml` (the machine's gate; none by default).
+   */
   readonly startAgent: (
     key: string,
-    hostname: string
+    hostname: string,
+    options?: { readonly permissions?: string }
   ) => Effect.Effect<{ readonly home: string; readonly fiber: Fiber.RuntimeFiber<never, unknown> }, unknown>
   /** A gRPC client with `key`. */
   readonly client: (key: string) => Effect.Effect<RelayClient["Type"], unknown>
@@ -65,9 +70,13 @@ export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
       store,
       createWorkspace: (name) =>
         Effect.map(store.createWorkspace(WorkspaceName.make(name)), (c) => Redacted.value(c.apiKey)),
-      startAgent: (key, hostname) =>
+      startAgent: (key, hostname, options = {}) =>
         Effect.gen(function* () {
           const home = yield* TempHome.make("cmdop-agent-")
+          if (options.permissions !== undefined) {
+            fs.mkdirSync(path.join(home, ".cmdop"), { recursive: true, mode: 0o700 })
+            fs.writeFileSync(path.join(home, ".cmdop", "permissions.yaml"), options.permissions)
+          }
           const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
           const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
           yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))

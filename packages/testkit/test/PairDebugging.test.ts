@@ -66,7 +66,10 @@ describe("pair debugging", () => {
     Effect.gen(function* () {
       const relay = yield* LoopbackRelay.make()
       const key = yield* relay.createWorkspace("pair")
-      const agent = yield* relay.startAgent(key, "dev-box")
+      // Joining a live session is the gate's call: this machine's policy lets guests join.
+      const agent = yield* relay.startAgent(key, "dev-box", {
+        permissions: "rules:\n  - {action: allow, caller: guest, note: the owner pairs with a guest}\n"
+      })
       yield* relay.waitOnline(key, ["dev-box"])
 
       const owner = yield* relay.client(key)

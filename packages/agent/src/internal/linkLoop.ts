@@ -11,18 +11,29 @@ import * as Stream from "effect/Stream"
 import { RelaySilentError } from "./relaySilentError.js"
 import type { EngineContext } from "./engineContext.js"
 import type { ExecSessions } from "./execSessions.js"
+import type { GatedOpen } from "./gatedOpen.js"
 import type { PtyPumps } from "./ptyPumps.js"
 
 /** Routes one relay message. Never fails: a failed send surfaces through the engine context. */
 export const dispatch =
-  <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps) =>
+  <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps, gated?: GatedOpen) =>
   (message: RelayMessage): Effect.Effect<void> => {
+    // A session waiting for the gate's decision gets its messages once it starts (`gatedOpen.ts`).
+    if (gated !== undefined && "sessionId" in message && message._tag !== "SessionOpen")
+      if (gated.keep(message.sessionId, message)) return Effect.void
     switch (message._tag) {
       case "SessionOpen": {
         const { sessionId: id, spec, caller } = message
         if (id === "") return Effect.void
-        if (exec.has(id) || pty.has(id)) return ctx.reject(id, `session ${id} is already open`)
-        return spec._tag === "Pty" ? pty.open(id, spec, caller) : exec.open(id, spec, caller)
+        if (exec.has(id) || pty.has(id) || gated?.has(id)) return ctx.reject(id, `session ${id} is already open`)
+        const start =
+          spec._tag === "Pty"
+            ? pty.open(id, spec, caller)
+            : spec._tag === "Exec"
+              ? exec.open(id, spec, caller)
+              : // An attach check runs nothing: admitted is a lone SessionExit 0.
+                ctx.supervise(ctx.sendExit(id, { exitCode: 0, timedOut: false }), ctx.sessionsScope)
+        return gated === undefined ? start : gated.open(message, start, dispatch(ctx, exec, pty))
       }
       case "SessionInput": {
         const { sessionId, data, eof, caller } = message
@@ -43,6 +54,18 @@ export const dispatch =
         return orElse(exec.close(message.sessionId), pty.close(message.sessionId))
       case "SessionReplay":
         return pty.replay(message)
+      case "ApprovalAnswer": {
+        const gate = ctx.options.gate?.gate
+        return gate === undefined
+          ? Effect.void
+          : Effect.asVoid(
+              gate.approvals.answer(message.approvalId, {
+                approve: message.approve,
+                forLink: message.forLink,
+                approver: message.approver
+              })
+            )
+      }
       case "Welcome":
       case "Heartbeat":
         // Welcome was handled by the transport; any message proves liveness.
@@ -59,7 +82,13 @@ export const heartbeats = <E>(ctx: EngineContext<E>, interval: Duration.Duration
   Effect.suspend(() => {
     const every = Duration.decode(interval)
     if (!(Duration.toMillis(every) > 0)) return Effect.void
-    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) => ctx.send({ _tag: "Heartbeat", at }))
+    const gate = ctx.options.gate?.gate
+    // With a gate, each heartbeat says whether a permissions.yaml is in force (it may appear or go meanwhile).
+    const beat = Effect.flatMap(Clock.currentTimeMillis, (at) =>
+      gate === undefined
+        ? ctx.send({ _tag: "Heartbeat", at })
+        : Effect.flatMap(gate.configured, (gateConfigured) => ctx.send({ _tag: "Heartbeat", at, gateConfigured }))
+    )
     return Effect.flatMap(Effect.scope, (scope) =>
       ctx.supervise(Effect.forever(Effect.zipRight(Effect.sleep(every), beat)), scope)
     )

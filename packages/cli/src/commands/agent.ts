@@ -1,5 +1,6 @@
 /**
- * `cmdop agent register | start [--foreground] | stop | status`: this machine's agent. `start` without
+ * `cmdop agent register | start [--foreground] [--permissions PATH] | stop | status`, and the gate's
+ * `permissions check|explain`, `approvals`, `approve`, `deny` (`permissions.ts`, `approvals.ts`): this machine's agent. `start` without
  * `--foreground` runs the daemon in the background (pid in ~/.cmdop/cmdop.pid, log in ~/.cmdop/agent.log) and
  * returns once it is connecting; `stop` ends it, and the relay shows the machine offline at once.
  */
@@ -15,10 +16,14 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as nodePath from "node:path"
 import { CliError } from "../CliError.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
+import { approvalsCommands } from "./approvals.js"
+import * as GateStatus from "./gateStatus.js"
+import { permissionsCommand } from "./permissions.js"
 
 const loadAgent = Effect.promise(() => import("../LocalAgent.js"))
 
@@ -113,16 +118,25 @@ const start = Command.make(
     sessionIdle: Options.text("session-idle").pipe(
       Options.withDescription("close interactive sessions idle (no input, no output) this long: 30m, 12h, 48h"),
       Options.withDefault("12h")
+    ),
+    permissions: Options.text("permissions").pipe(
+      Options.withDescription("the gate's policy file (default ~/.cmdop/permissions.yaml)"),
+      Options.optional
     )
   },
-  ({ foreground, sessionIdle, ...own }) =>
+  ({ foreground, permissions, sessionIdle, ...own }) =>
     Effect.gen(function* () {
       const g = GlobalOptions.merge(own, own)
       const idleMs = yield* Duration.parse("--session-idle", sessionIdle)
+      const policyFile = Option.map(permissions, (p) => nodePath.resolve(p))
       if (foreground) {
         const runtime = yield* loadAgent
         return yield* runtime
-          .runDaemon({ overrides: GlobalOptions.overrides(g), pty: { idleTimeout: idleMs } })
+          .runDaemon({
+            overrides: GlobalOptions.overrides(g),
+            pty: { idleTimeout: idleMs },
+            ...Option.match(policyFile, { onNone: () => ({}), onSome: (p) => ({ permissions: p }) })
+          })
           .pipe(
             Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
             Logger.withMinimumLogLevel(LogLevel.Info)
@@ -130,7 +144,12 @@ const start = Command.make(
       }
       const forwarded = passThrough(own)
       const status = yield* startDaemonInBackground({
-        args: ["--session-idle", sessionIdle, ...forwarded.args],
+        args: [
+          "--session-idle",
+          sessionIdle,
+          ...Option.match(policyFile, { onNone: () => [], onSome: (p) => ["--permissions", p] }),
+          ...forwarded.args
+        ],
         env: forwarded.env
       })
       if (g.json) return yield* Output.json(status)
@@ -189,7 +208,8 @@ const status = Command.make("status", GlobalOptions.options, (own) =>
       onNone: () => ({ state: "STOPPED" as const }),
       onSome: (s) => s
     })
-    if (g.json) return yield* Output.json(view)
+    const gate = yield* GateStatus.describe(view.state !== "STOPPED")
+    if (g.json) return yield* Output.json({ ...view, gate })
     const lines: Array<[string, string]> = [["state", view.state]]
     if ("pid" in view && view.state !== "STOPPED") lines.push(["pid", String(view.pid)])
     if ("server" in view) {
@@ -199,11 +219,12 @@ const status = Command.make("status", GlobalOptions.options, (own) =>
       lines.push(["since", view.since])
       if (view.last_error) lines.push(["last error", view.last_error])
     }
+    lines.push(...GateStatus.lines(gate))
     yield* Output.line(Output.table(["", ""], lines).split("\n").slice(1).join("\n"))
   })
 ).pipe(Command.withDescription("ONLINE, CONNECTING or STOPPED, with the relay and workspace in use"))
 
 export const agentCommand = Command.make("agent").pipe(
   Command.withDescription("this machine's agent: register it, run it, stop it, check it"),
-  Command.withSubcommands([register, start, stop, status])
+  Command.withSubcommands([register, start, stop, status, permissionsCommand, ...approvalsCommands])
 )

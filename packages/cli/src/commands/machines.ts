@@ -16,7 +16,9 @@ const view = (m: Machine, now: number) => ({
   agent_version: m.agentVersion,
   online: m.online,
   last_heartbeat_at: m.lastHeartbeatAt === undefined ? null : new Date(m.lastHeartbeatAt).toISOString(),
-  heartbeat_age_s: m.lastHeartbeatAt === undefined ? null : Math.max(0, Math.floor((now - m.lastHeartbeatAt) / 1000))
+  heartbeat_age_s: m.lastHeartbeatAt === undefined ? null : Math.max(0, Math.floor((now - m.lastHeartbeatAt) / 1000)),
+  // The machine's gate, while online: false is "no permissions.yaml, no gate configured"; null: unknown.
+  gate_configured: m.gateConfigured ?? null
 })
 
 export const list = (g: GlobalOptions.Globals, onlineOnly: boolean) =>

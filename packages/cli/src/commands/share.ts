@@ -120,6 +120,13 @@ const mint = Command.make(
       )
       if (expiresAt === null)
         yield* Output.notice("warning: this link never expires (--ttl 0); avoid that in production")
+      const machine = yield* Remote.withClient(g, (client) => client.resolveMachine(minted.link.machineId)).pipe(
+        Effect.option
+      )
+      if (Option.isSome(machine) && machine.value.gateConfigured === false)
+        yield* Output.notice(
+          `note: ${minted.link.machineHostname} has no gate configured (no permissions.yaml): the guest may run any command and open shells there; see docs/permissions.md`
+        )
     })
 ).pipe(Command.withDescription("mint a share link: one token, one machine, for a guest without an account"))
 

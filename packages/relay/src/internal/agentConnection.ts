@@ -153,7 +153,8 @@ const open = (
       sessions: new Map(),
       ptys: new Map(),
       closed: yield* Deferred.make<string>(),
-      lastSeen: now
+      lastSeen: now,
+      ...(hello.gateConfigured === undefined ? {} : { gateConfigured: hello.gateConfigured })
     }
     yield* ctx.registry.replace(conn)
     const cleanup = yield* Effect.once(close(ctx, conn))

@@ -12,12 +12,14 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type { CoreContext } from "./coreContext.js"
+import * as Approvals from "./approvals.js"
 import * as ExitStatus from "./exitStatus.js"
 import * as FlowControl from "./flowControl.js"
+import * as GateCheck from "./gateCheck.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
-type Deps = Pick<CoreContext, "store" | "authenticate">
+type Deps = Pick<CoreContext, "store" | "authenticate"> & Partial<Pick<CoreContext, "shares">>
 
 /** The handler of one agent connection's messages. */
 export const dispatcher =
@@ -31,16 +33,29 @@ export const dispatcher =
         case "SessionOutput":
           return output(conn, message)
         case "SessionExit":
-          return exit(conn, message)
+          return Effect.zipRight(gateDenied(ctx, conn, message), exit(conn, message))
         case "SessionAck":
           return ack(conn, message)
         case "Hello":
           return Effect.void
+        case "ApprovalPending":
+        case "ApprovalSettled":
+          return Approvals.record(conn, message)
       }
     })
 
+/** A session the machine's gate refused: the share link's use log says `denied by gate`, without the command. */
+const gateDenied = (ctx: Deps, conn: Connection, message: AgentLink.SessionExit) =>
+  message.gateDenied !== true || ctx.shares === undefined
+    ? Effect.void
+    : GateCheck.recordDenied(
+        ctx.shares,
+        conn.ptys.get(message.sessionId)?.shareId ?? conn.sessions.get(message.sessionId)?.shareId
+      )
+
 const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
   Effect.gen(function* () {
+    if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
     // The agent's credential is checked again at every heartbeat: a rotated key drops the machine.
     const still = yield* Effect.either(ctx.authenticate(conn.credential))
     if (still._tag === "Left" || still.right.workspaceId !== conn.workspaceId)

@@ -17,6 +17,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
 import { type CoreContext, linkCaller } from "./coreContext.js"
+import * as GateCheck from "./gateCheck.js"
 import * as GuestScope from "./guestScope.js"
 import * as PtyState from "./ptyState.js"
 import * as PtyViewer from "./ptyViewer.js"
@@ -46,6 +47,8 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
             caller.shareId,
             request.sessionId === undefined ? "attach (new session)" : `attach ${request.sessionId}`
           )
+        // Joining a live session is the machine's gate's call (mode attach), before the viewer sees anything.
+        if (existing) yield* GateCheck.attach(conn, caller, existing.id, ctx.settings.server)
         const state = existing ?? (yield* open(conn, caller, request))
         if (existing && request.cols > 0 && request.rows > 0)
           yield* conn.send({ _tag: "SessionResize", sessionId: state.id, cols: request.cols, rows: request.rows })

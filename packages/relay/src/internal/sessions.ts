@@ -89,6 +89,8 @@ export interface Connection {
   /** Completes when the connection must end (replaced, stale, key revoked). */
   readonly closed: Deferred.Deferred<string>
   lastSeen: number
+  /** Whether the machine's agent runs with a permissions.yaml (Hello, then every heartbeat); unknown if unsaid. */
+  gateConfigured?: boolean
 }
 
 /** Live connections by machine id. A newer connection of the same machine replaces (and closes) the older. */

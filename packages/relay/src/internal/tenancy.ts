@@ -35,8 +35,14 @@ export const make = (ctx: CoreContext): Tenancy => {
 
   const machinesOf = (caller: Caller) =>
     Effect.map(store.listMachines(Machine.WorkspaceId.make(caller.workspaceId)), (all) =>
-      caller.machineId === undefined ? all : all.filter((m) => m.id === caller.machineId)
+      (caller.machineId === undefined ? all : all.filter((m) => m.id === caller.machineId)).map(withGate)
     ).pipe(Effect.mapError(internalError(server)))
+
+  /** An online machine with what its agent says of its gate (live state, not stored). */
+  const withGate = (m: Machine.Machine): Machine.Machine => {
+    const gateConfigured = m.online ? registry.get(m.id)?.gateConfigured : undefined
+    return gateConfigured === undefined ? m : new Machine.Machine({ ...m, gateConfigured })
+  }
 
   const resolveMachine = Effect.fn("RelayCore.resolveMachine")(function* (caller: Caller, query: string) {
     const machines = yield* machinesOf(caller)

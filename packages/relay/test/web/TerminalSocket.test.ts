@@ -89,7 +89,16 @@ const fakeAgent = (core: RelayCore.RelayCore["Type"], key: string, hostname: str
       Stream.runForEach((message) =>
         Effect.gen(function* () {
           yield* Queue.offer(seen, message)
-          if (message._tag === "SessionOpen") yield* output(message.sessionId, `welcome to ${hostname}\r\n$ `)
+          // An attach check (joining a live session) is admitted by this agent: a lone exit 0.
+          if (message._tag === "SessionOpen" && message.spec._tag === "Attach")
+            yield* Queue.offer(toRelay, {
+              _tag: "SessionExit",
+              sessionId: message.sessionId,
+              exitCode: 0,
+              timedOut: false,
+              durationMs: 0
+            })
+          else if (message._tag === "SessionOpen") yield* output(message.sessionId, `welcome to ${hostname}\r\n$ `)
           if (message._tag === "SessionInput") {
             yield* Queue.offer(toRelay, {
               _tag: "SessionAck",

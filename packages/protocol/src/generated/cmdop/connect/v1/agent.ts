@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ApprovalAnswer, ApprovalPending, ApprovalSettled, AttachCheck } from "./approvals.js";
 import { MachineInfo } from "./common.js";
 
 export const protobufPackage = "cmdop.connect.v1";
@@ -78,6 +79,10 @@ export interface AgentMessage {
     | { $case: "output"; value: SessionOutput }
     | { $case: "exit"; value: SessionExit }
     | { $case: "ack"; value: SessionAck }
+    | //
+    /** The gate's ask (approvals.proto). */
+    { $case: "approvalPending"; value: ApprovalPending }
+    | { $case: "approvalSettled"; value: ApprovalSettled }
     | undefined;
 }
 
@@ -92,6 +97,9 @@ export interface RelayMessage {
     | { $case: "close"; value: SessionClose }
     | { $case: "ack"; value: SessionAck }
     | { $case: "replay"; value: SessionReplay }
+    | //
+    /** An answer to the gate's ask from a workspace key holder (approvals.proto). */
+    { $case: "approvalAnswer"; value: ApprovalAnswer }
     | undefined;
 }
 
@@ -107,6 +115,8 @@ export interface Hello {
    * and may ask for their recent output with SessionReplay.
    */
   ptySessions: PtySessionInfo[];
+  /** Whether a permissions.yaml is in force on the machine (false: no gate configured); heartbeats update it. */
+  gateConfigured?: boolean | undefined;
 }
 
 /** An interactive (PTY) session as the agent reports it. */
@@ -136,6 +146,8 @@ export interface Welcome {
 /** Either side, every heartbeat_seconds. The relay echoes the agent's `at`. */
 export interface Heartbeat {
   at: number;
+  /** Agent → relay: as Hello.gate_configured, now (the file may appear or go while the agent runs). */
+  gateConfigured?: boolean | undefined;
 }
 
 /** Who opened a session, for the machine's own gate and audit log. */
@@ -149,7 +161,9 @@ export interface Caller {
 
 export interface SessionOpen {
   sessionId: string;
-  kind?: { $case: "exec"; value: ExecSpec } | { $case: "pty"; value: PtySpec } | undefined;
+  kind?: { $case: "exec"; value: ExecSpec } | { $case: "pty"; value: PtySpec } | //
+  /** Joining a live PTY session: the gate decides "attach" (approvals.proto). */
+  { $case: "attach"; value: AttachCheck } | undefined;
   caller: Caller | undefined;
 }
 
@@ -248,6 +262,8 @@ export interface SessionExit {
   /** Set when the session never ran (spawn failed, denied by the gate); exit_code is then 127 or 126. */
   error: string;
   durationMs: number;
+  /** True when the machine's gate refused the session (`error` is the refusal the caller reads). */
+  gateDenied?: boolean | undefined;
 }
 
 function createBaseMachineIdentity(): MachineIdentity {
@@ -486,6 +502,12 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "ack":
         SessionAck.encode(message.kind.value, writer.uint32(42).fork()).join();
         break;
+      case "approvalPending":
+        ApprovalPending.encode(message.kind.value, writer.uint32(322).fork()).join();
+        break;
+      case "approvalSettled":
+        ApprovalSettled.encode(message.kind.value, writer.uint32(330).fork()).join();
+        break;
     }
     return writer;
   },
@@ -537,6 +559,22 @@ export const AgentMessage: MessageFns<AgentMessage> = {
           message.kind = { $case: "ack", value: SessionAck.decode(reader, reader.uint32()) };
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.kind = { $case: "approvalPending", value: ApprovalPending.decode(reader, reader.uint32()) };
+          continue;
+        }
+        case 41: {
+          if (tag !== 330) {
+            break;
+          }
+
+          message.kind = { $case: "approvalSettled", value: ApprovalSettled.decode(reader, reader.uint32()) };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -582,6 +620,18 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "approvalPending": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "approvalPending", value: ApprovalPending.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "approvalSettled": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "approvalSettled", value: ApprovalSettled.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -620,6 +670,9 @@ export const RelayMessage: MessageFns<RelayMessage> = {
         break;
       case "replay":
         SessionReplay.encode(message.kind.value, writer.uint32(74).fork()).join();
+        break;
+      case "approvalAnswer":
+        ApprovalAnswer.encode(message.kind.value, writer.uint32(322).fork()).join();
         break;
     }
     return writer;
@@ -704,6 +757,14 @@ export const RelayMessage: MessageFns<RelayMessage> = {
           message.kind = { $case: "replay", value: SessionReplay.decode(reader, reader.uint32()) };
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.kind = { $case: "approvalAnswer", value: ApprovalAnswer.decode(reader, reader.uint32()) };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -773,13 +834,19 @@ export const RelayMessage: MessageFns<RelayMessage> = {
         }
         break;
       }
+      case "approvalAnswer": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "approvalAnswer", value: ApprovalAnswer.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseHello(): Hello {
-  return { identity: undefined, window: 0, ptySessions: [] };
+  return { identity: undefined, window: 0, ptySessions: [], gateConfigured: undefined };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -792,6 +859,9 @@ export const Hello: MessageFns<Hello> = {
     }
     for (const v of message.ptySessions) {
       PtySessionInfo.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.gateConfigured !== undefined) {
+      writer.uint32(320).bool(message.gateConfigured);
     }
     return writer;
   },
@@ -827,6 +897,14 @@ export const Hello: MessageFns<Hello> = {
           message.ptySessions.push(PtySessionInfo.decode(reader, reader.uint32()));
           continue;
         }
+        case 40: {
+          if (tag !== 320) {
+            break;
+          }
+
+          message.gateConfigured = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -846,6 +924,7 @@ export const Hello: MessageFns<Hello> = {
       : undefined;
     message.window = object.window ?? 0;
     message.ptySessions = object.ptySessions?.map((e) => PtySessionInfo.fromPartial(e)) || [];
+    message.gateConfigured = object.gateConfigured ?? undefined;
     return message;
   },
 };
@@ -1065,13 +1144,16 @@ export const Welcome: MessageFns<Welcome> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { at: 0 };
+  return { at: 0, gateConfigured: undefined };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
   encode(message: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.at !== 0) {
       writer.uint32(8).int64(message.at);
+    }
+    if (message.gateConfigured !== undefined) {
+      writer.uint32(320).bool(message.gateConfigured);
     }
     return writer;
   },
@@ -1091,6 +1173,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
           message.at = longToNumber(reader.int64());
           continue;
         }
+        case 40: {
+          if (tag !== 320) {
+            break;
+          }
+
+          message.gateConfigured = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1106,6 +1196,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   fromPartial<I extends Exact<DeepPartial<Heartbeat>, I>>(object: I): Heartbeat {
     const message = createBaseHeartbeat();
     message.at = object.at ?? 0;
+    message.gateConfigured = object.gateConfigured ?? undefined;
     return message;
   },
 };
@@ -1196,6 +1287,9 @@ export const SessionOpen: MessageFns<SessionOpen> = {
       case "pty":
         PtySpec.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
+      case "attach":
+        AttachCheck.encode(message.kind.value, writer.uint32(322).fork()).join();
+        break;
     }
     if (message.caller !== undefined) {
       Caller.encode(message.caller, writer.uint32(34).fork()).join();
@@ -1234,6 +1328,14 @@ export const SessionOpen: MessageFns<SessionOpen> = {
           message.kind = { $case: "pty", value: PtySpec.decode(reader, reader.uint32()) };
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.kind = { $case: "attach", value: AttachCheck.decode(reader, reader.uint32()) };
+          continue;
+        }
         case 4: {
           if (tag !== 34) {
             break;
@@ -1267,6 +1369,12 @@ export const SessionOpen: MessageFns<SessionOpen> = {
       case "pty": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "pty", value: PtySpec.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "attach": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "attach", value: AttachCheck.fromPartial(object.kind.value) };
         }
         break;
       }
@@ -2013,7 +2121,7 @@ export const SessionAck: MessageFns<SessionAck> = {
 };
 
 function createBaseSessionExit(): SessionExit {
-  return { sessionId: "", exitCode: 0, signal: "", timedOut: false, error: "", durationMs: 0 };
+  return { sessionId: "", exitCode: 0, signal: "", timedOut: false, error: "", durationMs: 0, gateDenied: undefined };
 }
 
 export const SessionExit: MessageFns<SessionExit> = {
@@ -2035,6 +2143,9 @@ export const SessionExit: MessageFns<SessionExit> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(48).int64(message.durationMs);
+    }
+    if (message.gateDenied !== undefined) {
+      writer.uint32(320).bool(message.gateDenied);
     }
     return writer;
   },
@@ -2094,6 +2205,14 @@ export const SessionExit: MessageFns<SessionExit> = {
           message.durationMs = longToNumber(reader.int64());
           continue;
         }
+        case 40: {
+          if (tag !== 320) {
+            break;
+          }
+
+          message.gateDenied = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -2114,6 +2233,7 @@ export const SessionExit: MessageFns<SessionExit> = {
     message.timedOut = object.timedOut ?? false;
     message.error = object.error ?? "";
     message.durationMs = object.durationMs ?? 0;
+    message.gateDenied = object.gateDenied ?? undefined;
     return message;
   },
 };

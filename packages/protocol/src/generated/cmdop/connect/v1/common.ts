@@ -27,6 +27,11 @@ export interface MachineInfo {
   online: boolean;
   /** Milliseconds since the epoch of the last heartbeat; 0 when it never connected. */
   lastHeartbeatAt: number;
+  /**
+   * While online: whether the machine's agent runs with a permissions.yaml (false: no gate configured). Unset when
+   * the relay does not know (offline, or an agent that does not say).
+   */
+  gateConfigured?: boolean | undefined;
 }
 
 function createBaseMachineInfo(): MachineInfo {
@@ -39,6 +44,7 @@ function createBaseMachineInfo(): MachineInfo {
     agentVersion: "",
     online: false,
     lastHeartbeatAt: 0,
+    gateConfigured: undefined,
   };
 }
 
@@ -67,6 +73,9 @@ export const MachineInfo: MessageFns<MachineInfo> = {
     }
     if (message.lastHeartbeatAt !== 0) {
       writer.uint32(64).int64(message.lastHeartbeatAt);
+    }
+    if (message.gateConfigured !== undefined) {
+      writer.uint32(320).bool(message.gateConfigured);
     }
     return writer;
   },
@@ -142,6 +151,14 @@ export const MachineInfo: MessageFns<MachineInfo> = {
           message.lastHeartbeatAt = longToNumber(reader.int64());
           continue;
         }
+        case 40: {
+          if (tag !== 320) {
+            break;
+          }
+
+          message.gateConfigured = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -164,6 +181,7 @@ export const MachineInfo: MessageFns<MachineInfo> = {
     message.agentVersion = object.agentVersion ?? "";
     message.online = object.online ?? false;
     message.lastHeartbeatAt = object.lastHeartbeatAt ?? 0;
+    message.gateConfigured = object.gateConfigured ?? undefined;
     return message;
   },
 };

@@ -1,0 +1,275 @@
+/**
+ * The machine's gate end to end, with real processes: a `cmdop relay serve`, an agent daemon started with
+ * `--permissions PATH`, the owner's and a guest's CLI as processes, and the operator's `cmdop agent approve` from
+ * another process. The file allows guests only `uptime` and `ls *`, asks for `echo *`, and says nothing of shells
+ * (so the guest default, deny, decides them); edits are picked up without restarting the agent, and a broken edit
+ * keeps the last good policy.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { eventually } from "@cmdop/test-helpers/Eventually"
+import * as Processes from "@cmdop/testkit/Processes"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { cli } from "./support.js"
+import { live } from "./World.js"
+
+const POLICY = `# the e2e gate
+default: {key: allow, user: allow, guest: deny}
+rules:
+  - action: allow
+    caller: guest
+    mode: exec
+    command: ["uptime", "ls *"]
+  - action: ask
+    caller: guest
+    command: "echo *"
+`
+
+const REFUSED = "refused by the machine's permissions"
+
+describe("the machine's gate end to end (real processes)", () => {
+  it.scopedLive(
+    "guest link: allowed runs, others refused, shell per the file, ask approved from another terminal, live edits",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme")
+        const home = yield* TempHome.make("cmdop-e2e-gate-")
+        const policyFile = path.join(home, "etc", "permissions.yaml")
+        fs.mkdirSync(path.dirname(policyFile), { recursive: true })
+        fs.writeFileSync(policyFile, POLICY)
+        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "box", "-k", key, "-s", w.server])
+        assert.strictEqual(reg.code, 0, reg.stderr)
+        yield* Processes.daemon(
+          home,
+          ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
+          /connected to relay/
+        )
+        const onMachine = (args: ReadonlyArray<string>) => Processes.run(home, ["agent", ...args])
+
+        const minted = yield* w.cli(key, ["share", "box", "--json"])
+        assert.strictEqual(minted.code, 0, minted.stderr)
+        const token = JSON.parse(minted.stdout).token as string
+        const guest = (args: ReadonlyArray<string>) =>
+          w.bare(["connect", "--api-key", token, "--server", w.server, ...args])
+
+        const uptime = yield* guest(["exec", "box", "--", "uptime"])
+        assert.strictEqual(uptime.code, 0, uptime.stderr)
+        assert.match(uptime.stdout, /load average/)
+        const ls = yield* guest(["exec", "box", "--", "ls", "/"])
+        assert.strictEqual(ls.code, 0, ls.stderr)
+
+        for (const argv of [
+          ["cat", "/etc/shadow"],
+          ["sh", "-c", "uptime; id"]
+        ]) {
+          const refused = yield* guest(["exec", "box", "--", ...argv])
+          assert.strictEqual(refused.code, 126, `${argv.join(" ")}: ${refused.stderr}`)
+          assert.strictEqual(refused.stdout, "")
+          assert.include(refused.stderr, `${REFUSED}: not allowed for this link`)
+          // A guest never sees the policy or the rule.
+          assert.notInclude(refused.stderr, "permissions.yaml")
+          assert.notInclude(refused.stderr, "default")
+        }
+        // The owner's key is allowed by default; a refusal would name the rule.
+        const owner = yield* w.cli(key, ["exec", "box", "--", "id"])
+        assert.strictEqual(owner.code, 0, owner.stderr)
+
+        // An interactive shell: the file has no shell rule, so the guest default (deny) decides.
+        execFileSync("tmux", ["-V"])
+        const socket = `cmdop-gate-${process.pid}`
+        const shellCommand = `${process.execPath} ${Processes.binPath} connect --api-key ${token} --server ${w.server} box`
+        const tmux = (...args: ReadonlyArray<string>) =>
+          execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" })
+        yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            tmux(
+              "new-session",
+              "-d",
+              "-s",
+              "g",
+              "-x",
+              "100",
+              "-y",
+              "30",
+              `env HOME=${w.client} TERM=xterm ${shellCommand}; sleep 60`
+            )
+          ),
+          () => Effect.sync(() => void tmux("kill-server"))
+        )
+        const screen = yield* eventually(
+          "the refused shell",
+          Effect.sync(() => {
+            const text = tmux("capture-pane", "-p", "-t", "g")
+            return text.includes(REFUSED) ? text : undefined
+          }),
+          { timeout: "20 seconds", interval: "100 millis" }
+        )
+        assert.notInclude(screen, "permissions.yaml")
+
+        // Ask: the guest's exec waits; an operator on the machine approves it from another process.
+        const held = yield* Effect.fork(guest(["exec", "box", "--", "echo", "approved"]))
+        const pending = yield* eventually(
+          "a pending approval",
+          Effect.map(onMachine(["approvals", "--json"]), (r) => JSON.parse(r.stdout).pending?.[0]),
+          { timeout: "20 seconds", interval: "100 millis" }
+        )
+        assert.strictEqual(pending.command, '["echo","approved"]')
+        assert.strictEqual(pending.caller_kind, "guest")
+        const listed = yield* onMachine(["approvals"])
+        assert.include(listed.stdout, pending.id)
+        const approved = yield* onMachine(["approve", pending.id])
+        assert.strictEqual(approved.code, 0, approved.stderr)
+        const ran = yield* Fiber.join(held)
+        assert.strictEqual(ran.code, 0, ran.stderr)
+        assert.strictEqual(ran.stdout, "approved\n")
+        assert.include(ran.stderr, "waiting for approval on box…")
+        assert.notInclude(ran.stderr, "approve")
+
+        // Remotely: a workspace key holder answers through the relay, from another terminal.
+        const held3 = yield* Effect.fork(guest(["exec", "box", "--", "echo", "remote"]))
+        const remote = yield* eventually(
+          "the pending approval at the relay",
+          Effect.map(w.cli(key, ["approvals", "--json"]), (r) => JSON.parse(r.stdout).approvals?.[0]),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        assert.strictEqual(remote.machine, "box")
+        assert.strictEqual(remote.command, '["echo","remote"]')
+        const notGuests = yield* guest(["approvals"])
+        assert.strictEqual(notGuests.code, 255)
+        assert.include(notGuests.stderr, "a share link cannot see approvals")
+        const remoteApproved = yield* w.cli(key, ["approve", remote.id])
+        assert.strictEqual(remoteApproved.code, 0, remoteApproved.stderr)
+        assert.include(remoteApproved.stdout, `approved ${remote.id} on box`)
+        const ran3 = yield* Fiber.join(held3)
+        assert.strictEqual(ran3.stdout, "remote\n", ran3.stderr)
+        const none = yield* w.cli(key, ["approvals", "--json"])
+        assert.deepStrictEqual(JSON.parse(none.stdout).approvals, [])
+
+        // A denied ask is refused.
+        const held2 = yield* Effect.fork(guest(["exec", "box", "--", "echo", "no"]))
+        const pending2 = yield* eventually(
+          "a second pending approval",
+          Effect.map(onMachine(["approvals", "--json"]), (r) => JSON.parse(r.stdout).pending?.[0]),
+          { timeout: "20 seconds", interval: "100 millis" }
+        )
+        assert.strictEqual((yield* onMachine(["deny", pending2.id])).code, 0)
+        const denied = yield* Fiber.join(held2)
+        assert.strictEqual(denied.code, 126)
+        assert.include(denied.stderr, `${REFUSED}: the request was not approved`)
+
+        // An edit changes the next decision, without restarting the agent.
+        fs.writeFileSync(policyFile, POLICY.replace('["uptime", "ls *"]', '["uptime", "ls *", "id"]'))
+        yield* eventually(
+          "id allowed after the edit",
+          Effect.map(guest(["exec", "box", "--", "id"]), (r) => (r.code === 0 ? r : undefined)),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        // A broken edit keeps the last good policy, and `agent status` says so.
+        fs.writeFileSync(policyFile, POLICY + "  - action: alow\n")
+        const status = yield* eventually(
+          "the gate error in agent status",
+          Effect.map(onMachine(["status"]), (r) => (r.stdout.includes("gate error") ? r.stdout : undefined)),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        assert.include(status, `${policyFile}:11: rules[2].action: "alow" is not valid`)
+        assert.include(status, "the last good policy stays in force")
+        const still = yield* guest(["exec", "box", "--", "id"])
+        assert.strictEqual(still.code, 0, still.stderr)
+        const stillRefused = yield* guest(["exec", "box", "--", "cat", "/etc/shadow"])
+        assert.strictEqual(stillRefused.code, 126)
+
+        // The link's own audit at the relay says "denied by gate", never the command's arguments.
+        const links = yield* w.cli(key, ["share", "list", "--json"])
+        const events = JSON.parse(links.stdout).links[0].events as ReadonlyArray<{ kind: string; detail: string }>
+        assert.isTrue(
+          events.some((e) => e.detail === "denied by gate"),
+          JSON.stringify(events)
+        )
+        assert.notInclude(JSON.stringify(events), "shadow")
+        // The relay knows the machine runs with a gate; a machine without one is named when a link is minted.
+        const listed2 = yield* w.cli(key, ["--list", "--json"])
+        assert.strictEqual(JSON.parse(listed2.stdout).machines[0].gate_configured, true)
+        const boxShare = yield* w.cli(key, ["share", "box"])
+        assert.notInclude(boxShare.stderr, "no gate configured")
+        yield* w.agent(key, "open-box")
+        const openShare = yield* w.cli(key, ["share", "open-box"])
+        assert.strictEqual(openShare.code, 0, openShare.stderr)
+        assert.include(openShare.stderr, "open-box has no gate configured (no permissions.yaml)")
+
+        // Every decision is a line of the machine's audit log; the command itself is only a digest.
+        const audit = fs
+          .readFileSync(path.join(home, ".local", "state", "cmdop", "audit.log"), "utf8")
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line))
+          .filter((e) => e.event === "gate")
+        const guestLines = audit.filter((e) => e.caller_kind === "guest")
+        assert.isTrue(guestLines.some((e) => e.decision === "deny" && e.rule === "default" && e.mode === "exec"))
+        assert.isTrue(guestLines.some((e) => e.decision === "deny" && e.mode === "shell"))
+        assert.isTrue(guestLines.some((e) => e.decision === "allow" && e.approver?.includes("(on the machine)")))
+        assert.isTrue(guestLines.some((e) => e.decision === "allow" && e.approver?.endsWith("(through the relay)")))
+        for (const e of guestLines) {
+          assert.isNotNull(e.share_id)
+          if (e.mode === "exec") assert.match(e.command_digest, /^[0-9a-f]{64}$/)
+        }
+        assert.notInclude(JSON.stringify(audit), "shadow")
+      }),
+    120_000
+  )
+
+  it.scoped("without a permissions.yaml, agent status says no gate is configured; check and explain work offline", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-gate-status-")
+      const status = yield* cli(home, ["agent", "status"])
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.match(status.stdout, /gate\s+no gate configured: keys, users and guests allowed exec and shell/)
+      const json = yield* cli(home, ["agent", "status", "--json"])
+      assert.strictEqual(JSON.parse(json.stdout).gate.configured, false)
+
+      fs.mkdirSync(path.join(home, ".cmdop"), { recursive: true })
+      fs.writeFileSync(path.join(home, ".cmdop", "permissions.yaml"), POLICY)
+      const check = yield* cli(home, ["agent", "permissions", "check"])
+      assert.strictEqual(check.code, 0, check.stderr)
+      assert.include(check.stdout, "ok, 2 rules; default key allow, user allow, guest deny")
+      const explain = yield* cli(home, [
+        "agent",
+        "permissions",
+        "explain",
+        "--caller",
+        "guest",
+        "--",
+        "git status; rm -rf ~"
+      ])
+      assert.strictEqual(explain.code, 0, explain.stderr)
+      assert.include(explain.stdout, "decision: DENY")
+      const shell = yield* cli(home, [
+        "agent",
+        "permissions",
+        "explain",
+        "--caller",
+        "guest",
+        "--shell",
+        "--json",
+        "--",
+        "uptime; ls -la | echo hi"
+      ])
+      const decided = JSON.parse(shell.stdout)
+      assert.strictEqual(decided.decision, "ask")
+      assert.deepStrictEqual(
+        decided.parts.map((p: { text: string; decision: string }) => [p.text, p.decision]),
+        [
+          ["uptime", "allow"],
+          ["ls -la", "allow"],
+          ["echo hi", "ask"]
+        ]
+      )
+      const floor = yield* cli(home, ["agent", "permissions", "explain", "--caller", "key", "--", "rm", "-rf", "/"])
+      assert.include(floor.stdout, "decision: DENY (rule: floor)")
+    })
+  )
+})
