@@ -64,6 +64,8 @@ export interface Options {
   readonly publicUrl?: string | (() => string)
   /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
   readonly guestSweep?: Duration.DurationInput
+  /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
+  readonly oauth?: Authenticator.OAuthAuthenticate
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -78,9 +80,10 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
     readonly server: string
     /** Live counts for `/metrics`. */
     readonly stats: () => { readonly agents: number; readonly sessions: number }
-    /** Checks a bearer credential (every call). */
+    /** Checks a bearer credential (every call), acting in `requestedWorkspace` when a person asks for one. */
     readonly authenticate: (
-      credential: Redacted.Redacted<string> | undefined
+      credential: Redacted.Redacted<string> | undefined,
+      requestedWorkspace?: string
     ) => Effect.Effect<Authenticator.Caller, RelayCallError>
     readonly whoami: (caller: Authenticator.Caller) => Effect.Effect<Principal>
     readonly listMachines: (
@@ -163,7 +166,7 @@ export const make = (
       store,
       shares,
       registry: new Registry(),
-      authenticate: Authenticator.make(store, shares, server).authenticate
+      authenticate: Authenticator.make(store, shares, server, options.oauth).authenticate
     }
     yield* store.markAllOffline.pipe(Effect.mapError(internalError(server)), Effect.orDie)
 

@@ -33,8 +33,9 @@ const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
 const startAndRest = <A, E>(requests: Stream.Stream<A, E>) =>
   Effect.orElseSucceed(firstAndRest(requests), () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const)
 
+/** The `x-cmdop-workspace` metadata: a person's per-call workspace (`--workspace`), checked on the relay. */
 const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
-  core.authenticate(bearerOf(ctx.metadata["authorization"]))
+  core.authenticate(bearerOf(ctx.metadata["authorization"]), ctx.metadata["x-cmdop-workspace"])
 
 /** Both services, bound to the `RelayCore` in context. */
 export const services = Effect.map(RelayCore, (core) => [clientService(core), agentService(core)] as const)

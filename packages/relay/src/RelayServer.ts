@@ -1,11 +1,16 @@
 /**
  * `cmdop relay serve`: the store (embedded SQLite in the data dir, or PostgreSQL), the relay core, its gRPC
  * endpoint for agents and clients, and its HTTP endpoint (`/healthz`, `/metrics`), all for the life of a scope.
+ * With accounts (`RelayAccounts.ts`, on the same database), the HTTP port also serves `cmdop login` (the OAuth
+ * endpoints and `/device`), sign-in pages, the web cabinet and `/apix/machines/workspaces/`, and gRPC calls accept
+ * OAuth access tokens.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as AccountStore from "@cmdop/accounts/AccountStore"
+import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { ShareService } from "@cmdop/domain/ShareService"
 import * as Context from "effect/Context"
@@ -18,12 +23,15 @@ import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import * as path from "node:path"
 import { RelayCore } from "./RelayCore.js"
+import * as RelayAccounts from "./RelayAccounts.js"
 import * as RelayCoreModule from "./RelayCore.js"
 import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
+import * as OAuthCaller from "./internal/oauthCaller.js"
 import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
+import * as AccountRoutes from "./web/AccountRoutes.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 
@@ -41,6 +49,8 @@ export interface Options {
   readonly publicUrl?: string
   readonly heartbeatSeconds?: number
   readonly staleAfter?: Duration.DurationInput
+  /** The account store (people, `cmdop login`); without it the relay knows workspaces and keys only. */
+  readonly accounts?: Layer.Layer<AccountStore.AccountStore, AccountStore.AccountStoreError>
 }
 
 export class RelayServeError extends Data.TaggedError("RelayServeError")<{ readonly message: string }> {}
@@ -113,6 +123,9 @@ const httpRoutes = (grpcAddress: string) =>
     )
   })
 
+/** The account store next to the relay store the options name (same SQLite file, or same PostgreSQL). */
+export const accountsStore = (options: Pick<Options, "dataDir" | "db">) => RelayAccounts.storeLayer(options)
+
 /** Runs a relay on an already-provided store until the scope closes. */
 export const serveWith = (
   options: Omit<Options, "dataDir" | "db">,
@@ -125,9 +138,26 @@ export const serveWith = (
     // the core is built with the requested one and corrected below for messages only.
     // Share links point at the public URL, by default the HTTP address, known once it is bound (port 0).
     let boundHttp = `http://${display(options.httpPort)}`
+    const publicUrl = () => options.publicUrl ?? boundHttp
+    const accounts =
+      options.accounts === undefined
+        ? undefined
+        : yield* Layer.build(RelayAccounts.servicesLayer(publicUrl, options.accounts)).pipe(
+            Effect.mapError((e) => new RelayServeError({ message: e.message }))
+          )
+    const store = yield* RelayStoreModule.RelayStore
     const coreLayer = RelayCoreModule.layer({
+      ...(accounts === undefined
+        ? {}
+        : {
+            oauth: OAuthCaller.make({
+              oauth: Context.get(accounts, OAuthServer),
+              store,
+              server: display(options.grpcPort)
+            })
+          }),
       server: display(options.grpcPort),
-      publicUrl: () => options.publicUrl ?? boundHttp,
+      publicUrl,
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
@@ -145,7 +175,16 @@ export const serveWith = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const routes = yield* Effect.provide(httpRoutes(grpc.address), context)
+    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address), context)
+    const routes =
+      accounts === undefined
+        ? relayRoutes
+        : HttpRouter.concat(
+            relayRoutes,
+            yield* AccountRoutes.make({ secure: publicUrl().startsWith("https:") }).pipe(
+              Effect.provide(Context.merge(context, accounts))
+            )
+          )
     const httpContext = yield* Layer.build(
       // Share tokens (JWTs) are longer than the router's default 100-character limit for a path parameter.
       HttpServer.serve(HttpRouter.withRouterConfig(routes, { maxParamLength: 4096 })).pipe(
@@ -178,5 +217,5 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
     const store = yield* Layer.build(storeLayer(options)).pipe(
       Effect.mapError((e) => new RelayServeError({ message: e.message }))
     )
-    return yield* serveWith(options, storeName).pipe(Effect.provide(store))
+    return yield* serveWith({ accounts: accountsStore(options), ...options }, storeName).pipe(Effect.provide(store))
   })

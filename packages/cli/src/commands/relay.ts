@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { relayUserCommand } from "./relayUser.js"
 
 const storeOptions = {
   dataDir: Options.directory("data-dir").pipe(
@@ -168,6 +169,7 @@ const serve = Command.make(
               host: args.host,
               grpcPort: args.grpcPort,
               httpPort: args.httpPort,
+              accounts: RelayServer.accountsStore(config),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
               ...(tls ? { tls } : {})
             },
@@ -200,6 +202,7 @@ export const relayCommand = Command.make("relay").pipe(
       Command.withDescription("workspace API keys on this relay"),
       Command.withSubcommands([keyRotate])
     ),
+    relayUserCommand,
     Command.make("signing-key").pipe(
       Command.withDescription("the keys that sign share links"),
       Command.withSubcommands([signingKeyRotate, signingKeyRetire])

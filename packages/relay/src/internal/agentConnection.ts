@@ -29,6 +29,7 @@ import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
 import { firstAndRest } from "./firstAndRest.js"
+import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
@@ -57,6 +58,11 @@ const register = Effect.fn("RelayCore.register")(function* (
   caller: Caller,
   identity: AgentLink.MachineIdentity
 ) {
+  if (!roleAllows(caller, "member"))
+    return yield* new AccessError({
+      reason: "PermissionDenied",
+      detail: `a viewer of workspace ${caller.workspaceName} cannot register machines; ask an owner to make you a member`
+    })
   const registration = yield* registrationOf(caller, identity)
   const record = yield* ctx.store.registerMachine(registration).pipe(Effect.mapError(storeError(ctx.settings.server)))
   const live = ctx.registry.get(record.id)

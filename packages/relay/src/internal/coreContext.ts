@@ -30,7 +30,10 @@ export interface CoreContext {
   readonly store: RelayStore["Type"]
   readonly shares: ShareService["Type"]
   readonly registry: Registry
-  readonly authenticate: (credential: Redacted.Redacted<string> | undefined) => Effect.Effect<Caller, RelayCallError>
+  readonly authenticate: (
+    credential: Redacted.Redacted<string> | undefined,
+    requestedWorkspace?: string
+  ) => Effect.Effect<Caller, RelayCallError>
 }
 
 /** A store failure the caller cannot act on. */
