@@ -23,6 +23,8 @@ import { keyCommand, setKeyCommand } from "./commands/key.js"
 import * as machines from "./commands/machines.js"
 import { agentCommand } from "./commands/agent.js"
 import { relayCommand } from "./commands/relay.js"
+import { loginCommand } from "./commands/login.js"
+import { logoutCommand } from "./commands/logout.js"
 import { upCommand } from "./commands/up.js"
 import { whoamiCommand } from "./commands/whoami.js"
 import { workspaceCommand, wsAlias } from "./commands/workspace.js"
@@ -68,7 +70,7 @@ const connect = connectBase.pipe(
 
 export const root = Command.make("cmdop").pipe(
   Command.withDescription("cmdop connect: remote machine access through a relay"),
-  Command.withSubcommands([connect, agentCommand, relayCommand, upCommand])
+  Command.withSubcommands([connect, agentCommand, relayCommand, upCommand, loginCommand, logoutCommand])
 )
 
 const run = Command.run(root, { name: "cmdop", version: VERSION })

@@ -1,7 +1,7 @@
 /**
- * The OAuth session a `cmdop login` leaves behind, as a credential source for the resolver. Until login exists
- * the layers are `layerEmpty` (no session) and the in-memory ones (`layerMemory`, `layerStatic`) for tests and
- * embedding; the login issue adds the `token.json`-backed, refreshing layer.
+ * The OAuth session a `cmdop login` leaves behind, as a credential source for the resolver (its last step). The
+ * layers here are `layerEmpty` (no session) and the in-memory ones (`layerMemory`, `layerStatic`) for tests and
+ * embedding; the `token.json`-backed layer that refreshes the access token is `@cmdop/node/OAuthSessionLive`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -17,6 +17,8 @@ export interface Session {
   readonly server: string
   /** The user's active workspace on the relay, if known. */
   readonly workspace?: string
+  /** The signed-in person (their email), if known. */
+  readonly user?: string
 }
 
 export class OAuthSession extends Context.Tag("@cmdop/domain/OAuthSession")<

@@ -13,6 +13,7 @@ import { CliError } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
+import { syncCommand } from "./workspaceSync.js"
 
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("workspace name, e.g. production"))
 
@@ -125,7 +126,7 @@ const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg 
   })
 ).pipe(Command.withDescription("forget a stored workspace (local only; never touches the relay)"))
 
-const subcommands = [list, use, add, remove] as const
+const subcommands = [list, use, add, remove, syncCommand] as const
 
 /** `workspace` and its alias `ws`. */
 export const workspaceCommand = show.pipe(
