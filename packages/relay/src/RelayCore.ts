@@ -44,6 +44,7 @@ import { type CoreContext, internalError } from "./internal/coreContext.js"
 import * as ExecBridge from "./internal/execBridge.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
+import type { MachineOwnership } from "./internal/machineOwnership.js"
 import { Registry } from "./internal/sessions.js"
 import * as Tenancy from "./internal/tenancy.js"
 import { RelayStore } from "./store/service.js"
@@ -66,6 +67,8 @@ export interface Options {
   readonly guestSweep?: Duration.DurationInput
   /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
   readonly oauth?: Authenticator.OAuthAuthenticate
+  /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
+  readonly ownership?: MachineOwnership
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -166,6 +169,7 @@ export const make = (
       store,
       shares,
       registry: new Registry(),
+      ...(options.ownership === undefined ? {} : { ownership: options.ownership }),
       authenticate: Authenticator.make(store, shares, server, options.oauth).authenticate
     }
     yield* store.markAllOffline.pipe(Effect.mapError(internalError(server)), Effect.orDie)

@@ -10,6 +10,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as AccountStore from "@cmdop/accounts/AccountStore"
+import { AccountStore as AccountStoreTag } from "@cmdop/accounts/AccountStore"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { ShareService } from "@cmdop/domain/ShareService"
@@ -27,6 +28,7 @@ import * as RelayAccounts from "./RelayAccounts.js"
 import * as RelayCoreModule from "./RelayCore.js"
 import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
+import * as MachineOwnership from "./internal/machineOwnership.js"
 import * as OAuthCaller from "./internal/oauthCaller.js"
 import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
@@ -154,7 +156,8 @@ export const serveWith = (
               oauth: Context.get(accounts, OAuthServer),
               store,
               server: display(options.grpcPort)
-            })
+            }),
+            ownership: MachineOwnership.make(Context.get(accounts, AccountStoreTag), display(options.grpcPort))
           }),
       server: display(options.grpcPort),
       publicUrl,
