@@ -7,6 +7,7 @@
 import * as Accounts from "@cmdop/accounts/Accounts"
 import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as OAuthServer from "@cmdop/accounts/OAuthServer"
+import * as Sso from "@cmdop/accounts/Sso"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
@@ -49,6 +50,18 @@ export const servicesLayer = <E, R>(
   }
   return Layer.provideMerge(Layer.merge(OAuthServer.layer(config), Accounts.layer()), store)
 }
+
+/** Single sign-on with a provider; its callback is `<issuer>/sso/callback` (read at each sign-in). */
+export const ssoLayer = (
+  issuer: () => string,
+  sso: Omit<Sso.SsoConfig, "redirectUri">
+): Layer.Layer<Sso.Sso, never, AccountStore.AccountStore | Accounts.Accounts> =>
+  Sso.layer({
+    ...sso,
+    get redirectUri() {
+      return `${issuer().replace(/\/+$/, "")}/sso/callback`
+    }
+  })
 
 /** The accounts service's tag, for the relay host's commands (`relay user add`). */
 export { Accounts } from "@cmdop/accounts/Accounts"

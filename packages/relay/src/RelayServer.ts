@@ -53,6 +53,14 @@ export interface Options {
   readonly staleAfter?: Duration.DurationInput
   /** The account store (people, `cmdop login`); without it the relay knows workspaces and keys only. */
   readonly accounts?: Layer.Layer<AccountStore.AccountStore, AccountStore.AccountStoreError>
+  /** Single sign-on with an OpenID Connect provider (needs `accounts`); the callback is `<publicUrl>/sso/callback`. */
+  readonly sso?: {
+    readonly issuer: string
+    readonly clientId: string
+    readonly clientSecret: Redacted.Redacted<string>
+    /** Allows an `http:` provider (loopback tests and development only). */
+    readonly allowInsecureRequests?: boolean
+  }
 }
 
 export class RelayServeError extends Data.TaggedError("RelayServeError")<{ readonly message: string }> {}
@@ -144,9 +152,13 @@ export const serveWith = (
     const accounts =
       options.accounts === undefined
         ? undefined
-        : yield* Layer.build(RelayAccounts.servicesLayer(publicUrl, options.accounts)).pipe(
-            Effect.mapError((e) => new RelayServeError({ message: e.message }))
-          )
+        : yield* Layer.build(
+            options.sso === undefined
+              ? RelayAccounts.servicesLayer(publicUrl, options.accounts)
+              : RelayAccounts.ssoLayer(publicUrl, options.sso).pipe(
+                  Layer.provideMerge(RelayAccounts.servicesLayer(publicUrl, options.accounts))
+                )
+          ).pipe(Effect.mapError((e) => new RelayServeError({ message: e.message })))
     const store = yield* RelayStoreModule.RelayStore
     const coreLayer = RelayCoreModule.layer({
       ...(accounts === undefined
@@ -184,9 +196,11 @@ export const serveWith = (
         ? relayRoutes
         : HttpRouter.concat(
             relayRoutes,
-            yield* AccountRoutes.make({ secure: publicUrl().startsWith("https:") }).pipe(
-              Effect.provide(Context.merge(context, accounts))
-            )
+            yield* AccountRoutes.make({
+              secure: publicUrl().startsWith("https:"),
+              publicUrl,
+              sso: options.sso !== undefined
+            }).pipe(Effect.provide(Context.merge(context, accounts)))
           )
     const httpContext = yield* Layer.build(
       // Share tokens (JWTs) are longer than the router's default 100-character limit for a path parameter.

@@ -19,7 +19,7 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
-import { relayUserCommand } from "./relayUser.js"
+import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 
 const storeOptions = {
   dataDir: Options.directory("data-dir").pipe(
@@ -145,7 +145,8 @@ const serve = Command.make(
       Options.withDescription("PEM certificate chain; serve TLS"),
       Options.optional
     ),
-    tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional)
+    tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional),
+    ...ssoOptions
   },
   (args) =>
     Effect.gen(function* () {
@@ -170,6 +171,7 @@ const serve = Command.make(
               grpcPort: args.grpcPort,
               httpPort: args.httpPort,
               accounts: RelayServer.accountsStore(config),
+              ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
               ...(tls ? { tls } : {})
             },

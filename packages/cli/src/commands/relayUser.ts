@@ -109,3 +109,46 @@ export const relayUserCommand = Command.make("user").pipe(
   Command.withDescription("people on this relay"),
   Command.withSubcommands([userAdd])
 )
+
+/** `relay serve`'s single sign-on flags (an OpenID Connect provider; the callback is `<public-url>/sso/callback`). */
+export const ssoOptions = {
+  oidcIssuer: Options.text("oidc-issuer").pipe(
+    Options.withDescription("single sign-on: the OpenID Connect provider's issuer URL"),
+    Options.optional
+  ),
+  oidcClientId: Options.text("oidc-client-id").pipe(
+    Options.withDescription("single sign-on: this relay's client id at the provider"),
+    Options.optional
+  ),
+  oidcClientSecret: Options.redacted("oidc-client-secret").pipe(
+    Options.withDescription("single sign-on: the client secret; env CMDOP_OIDC_CLIENT_SECRET"),
+    Options.withFallbackConfig(Config.redacted("CMDOP_OIDC_CLIENT_SECRET")),
+    Options.optional
+  )
+}
+
+/** The single sign-on settings the flags give (none, or all three). */
+export const ssoConfig = (args: {
+  readonly oidcIssuer: Option.Option<string>
+  readonly oidcClientId: Option.Option<string>
+  readonly oidcClientSecret: Option.Option<Redacted.Redacted<string>>
+}) =>
+  Effect.gen(function* () {
+    const given = [args.oidcIssuer, args.oidcClientId, args.oidcClientSecret].filter((o) =>
+      Option.isSome(o as Option.Option<unknown>)
+    ).length
+    if (given === 0) return {}
+    if (!Option.isSome(args.oidcIssuer) || !Option.isSome(args.oidcClientId) || !Option.isSome(args.oidcClientSecret))
+      return yield* new CliError({
+        message: "--oidc-issuer, --oidc-client-id and --oidc-client-secret go together",
+        exitCode: 2
+      })
+    return {
+      sso: {
+        issuer: args.oidcIssuer.value,
+        clientId: args.oidcClientId.value,
+        clientSecret: args.oidcClientSecret.value,
+        allowInsecureRequests: args.oidcIssuer.value.startsWith("http://")
+      }
+    }
+  })

@@ -37,7 +37,7 @@ const formTokenValid = (fields: Record<string, string>) =>
     return cookie !== undefined && cookie.length > 0 && fields.csrf === cookie
   })
 
-const signInForm = (token: string, next: string, error?: string) =>
+const signInForm = (token: string, next: string, sso: boolean, error?: string) =>
   page(
     "Sign in",
     `${error === undefined ? "" : `      <p class="message">${escapeHtml(error)}</p>\n`}      <form method="post" action="/signin">
@@ -46,7 +46,7 @@ const signInForm = (token: string, next: string, error?: string) =>
         <label>Email <input type="email" name="email" autocomplete="username" required></label>
         <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
         <button type="submit">Sign in</button>
-      </form>`,
+      </form>${sso ? `\n      <p><a href="/sso/start">Sign in with single sign-on</a></p>` : ""}`,
     error === undefined ? 200 : 401
   )
 
@@ -71,14 +71,14 @@ const signedIn = (signed: SignedIn, next: string, secure: boolean) =>
 const forged = messagePage("Sign in", "the form was stale or did not come from this site; reload the page", 403)
 
 /** The sign-in routes over the `Accounts` in context; `secure`: the relay serves TLS (cookies get `Secure`). */
-export const routes = (secure: boolean) =>
+export const routes = (secure: boolean, sso = false) =>
   Effect.map(Accounts, (accounts) =>
     HttpRouter.empty.pipe(
       HttpRouter.get(
         "/signin",
         Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
           const next = safeNext(new URL(request.url, "http://relay.invalid").searchParams.get("next") ?? undefined)
-          return withFormToken((token) => signInForm(token, next), secure)
+          return withFormToken((token) => signInForm(token, next, sso), secure)
         })
       ),
       HttpRouter.post(
@@ -88,7 +88,7 @@ export const routes = (secure: boolean) =>
           if (!(yield* formTokenValid(fields))) return forged
           const next = safeNext(fields.next)
           const result = yield* Effect.either(accounts.signIn(fields.email ?? "", Redacted.make(fields.password ?? "")))
-          if (result._tag === "Left") return withFormToken((t) => signInForm(t, next, result.left.message), secure)
+          if (result._tag === "Left") return withFormToken((t) => signInForm(t, next, sso, result.left.message), secure)
           return signedIn(result.right, next, secure)
         })
       ),
