@@ -179,4 +179,60 @@ describe("accounts journey", () => {
       }),
     180_000
   )
+  it.scopedLive(
+    "a login denied in the browser stops with a clear message and leaves no token.json",
+    () =>
+      Effect.gen(function* () {
+        if (!fs.existsSync(CHROMIUM)) assert.fail(`${CHROMIUM} is missing: apt-get install chromium`)
+        const relayHome = yield* TempHome.make("cmdop-relayhost-")
+        const bob = yield* TempHome.make("cmdop-bob-")
+        const grpcPort = yield* freePort
+        const httpPort = yield* freePort
+        const web = `http://127.0.0.1:${httpPort}`
+        const added = yield* ok(relayHome, [
+          "relay",
+          "user",
+          "add",
+          "bob@example.com",
+          "--workspace",
+          "acme",
+          "--role",
+          "member",
+          "--public-url",
+          web
+        ])
+        const link = /sign-in link: (\S+)/.exec(added)![1]!
+        yield* Processes.daemon(
+          relayHome,
+          ["relay", "serve", "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],
+          /relay serving/
+        )
+        const browser = yield* Effect.acquireRelease(
+          promise("launch chromium", () =>
+            chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--headless", "--disable-gpu"] })
+          ),
+          (b) => Effect.promise(() => b.close())
+        )
+        const page = yield* promise("open a page", () => browser.newPage())
+        yield* promise("open the link", () => page.goto(link))
+        yield* promise("type a password", () => page.fill("input[name=password]", "correct horse battery staple"))
+        yield* promise("submit", () => Promise.all([page.waitForURL(`${web}/cabinet`), page.click("button")]))
+        const login = yield* Processes.daemon(
+          bob,
+          ["login", "--server", `127.0.0.1:${grpcPort}`, "--web-url", web, "--no-browser"],
+          /code [A-Z]{4}-[A-Z]{4}/
+        )
+        const code = /code ([A-Z]{4}-[A-Z]{4})/.exec(login.output())![1]!
+        yield* promise("open /device", () => page.goto(`${web}/device?user_code=${code}`))
+        yield* promise("deny", () => Promise.all([page.waitForURL(`${web}/device`), page.click("button[value=deny]")]))
+        yield* Eventually.eventuallySync("login ends", () => (login.child.exitCode === null ? undefined : true), {
+          timeout: "30 seconds",
+          interval: "100 millis"
+        })
+        assert.strictEqual(login.child.exitCode, 255)
+        assert.include(login.output(), "the login was denied in the browser")
+        assert.isFalse(fs.existsSync(path.join(bob, ".cmdop", "token.json")))
+      }),
+    120_000
+  )
 })
