@@ -201,4 +201,29 @@ describe("the token.json session", () => {
       assert.include(synced.stderr, 'log in again with "cmdop login"')
     })
   )
+  it.scopedLive("an access token the relay refuses is refreshed once and the call goes through", () =>
+    Effect.gen(function* () {
+      const { running, tokens } = yield* relayWithLogin
+      const home = yield* TempHome.make("cmdop-login-")
+      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+      // The file says the access token is good for an hour, but the relay does not know it.
+      fs.writeFileSync(
+        tokenFile(home),
+        JSON.stringify({
+          issuer: running.httpAddress,
+          token_endpoint: `${running.httpAddress}/oauth/token`,
+          server: running.grpcAddress,
+          access_token: "cmdop_" + "x".repeat(43),
+          refresh_token: tokens.refresh_token,
+          expires_at: Date.now() + 3600_000
+        }),
+        { mode: 0o600 }
+      )
+      const listed = yield* cli(home, ["connect", "--list", "--json"])
+      assert.strictEqual(listed.code, 0, listed.stderr)
+      assert.deepStrictEqual(JSON.parse(listed.stdout).machines, [])
+      const stored = JSON.parse(fs.readFileSync(tokenFile(home), "utf8")) as OAuthSessionLive.TokenFile
+      assert.notStrictEqual(stored.refresh_token, tokens.refresh_token)
+    })
+  )
 })

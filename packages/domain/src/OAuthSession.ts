@@ -23,7 +23,15 @@ export interface Session {
 
 export class OAuthSession extends Context.Tag("@cmdop/domain/OAuthSession")<
   OAuthSession,
-  { readonly current: Effect.Effect<Option.Option<Session>> }
+  {
+    readonly current: Effect.Effect<Option.Option<Session>>
+    /**
+     * Refreshes the session now, whatever its expiry says (a caller does this once after the relay answered
+     * UNAUTHENTICATED), and returns it; none when there is no session or the relay refused. Absent: the layer
+     * cannot refresh (the in-memory ones).
+     */
+    readonly refresh?: Effect.Effect<Option.Option<Session>>
+  }
 >() {}
 
 /** No OAuth session: the resolver falls through to its final error. */

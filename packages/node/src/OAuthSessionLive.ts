@@ -173,6 +173,19 @@ export const current = (file: string): Effect.Effect<Option.Option<Session>, nev
     return Option.map(fresh, sessionOf)
   }).pipe(Effect.catchAll(() => Effect.succeed(Option.none())))
 
+/** Refreshes the session in `file` now (under the lock); none when there is none or the relay refused. */
+export const forceRefresh = (file: string): Effect.Effect<Option.Option<Session>, never, FileSystem.FileSystem> =>
+  locked(
+    file,
+    Effect.gen(function* () {
+      const stored = yield* read(file)
+      if (Option.isNone(stored)) return Option.none<Session>()
+      const next = yield* refresh(stored.value)
+      yield* write(file, next)
+      return Option.some(sessionOf(next))
+    })
+  ).pipe(Effect.catchAll(() => Effect.succeed(Option.none<Session>())))
+
 /** The session in `CmdopPaths.token`, for the credential resolver (its last step). */
 export const layer: Layer.Layer<OAuthSession, never, FileSystem.FileSystem | CmdopPaths> = Layer.effect(
   OAuthSession,
@@ -180,7 +193,8 @@ export const layer: Layer.Layer<OAuthSession, never, FileSystem.FileSystem | Cmd
     const fs = yield* FileSystem.FileSystem
     const paths = yield* CmdopPaths
     return OAuthSession.of({
-      current: current(paths.token).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+      current: current(paths.token).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
+      refresh: forceRefresh(paths.token).pipe(Effect.provideService(FileSystem.FileSystem, fs))
     })
   })
 )
