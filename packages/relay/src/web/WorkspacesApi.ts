@@ -1,7 +1,7 @@
 /**
  * `GET /apix/machines/workspaces/`: the workspaces of the person behind an OAuth bearer token (what
  * `cmdop connect workspace sync` pulls), with the relay's names, the person's role and which one is active.
- * Answers `{ "workspaces": [{ "id", "name", "role", "active" }] }`; a missing or bad token is a 401 JSON error
+ * Answers `{ "workspaces": [{ "id", "name", "role", "active" }] }` sorted by name; a missing or bad token is a 401 JSON error
  * whose message says to run `cmdop login`.
  */
 import { Accounts } from "@cmdop/accounts/Accounts"
@@ -47,6 +47,7 @@ export const handler = Effect.map(Effect.all([Accounts, OAuthServer, RelayStore]
         active: w.active
       }))
     )
-    return HttpServerResponse.unsafeJson({ workspaces }, { headers: noStore })
+    const byName = [...workspaces].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return HttpServerResponse.unsafeJson({ workspaces: byName }, { headers: noStore })
   })
 )
