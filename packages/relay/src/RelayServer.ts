@@ -14,11 +14,13 @@ import { AccountStore as AccountStoreTag } from "@cmdop/accounts/AccountStore"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { ShareService } from "@cmdop/domain/ShareService"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
@@ -160,6 +162,15 @@ export const serveWith = (
                 )
           ).pipe(Effect.mapError((e) => new RelayServeError({ message: e.message })))
     const store = yield* RelayStoreModule.RelayStore
+    // Expired web sessions, links, device codes and tokens go hourly (grants stay, for the audit).
+    if (accounts !== undefined)
+      yield* Effect.forkScoped(
+        Clock.currentTimeMillis.pipe(
+          Effect.flatMap((now) => Context.get(accounts, AccountStoreTag).purgeExpired(now)),
+          Effect.catchAll((e) => Effect.logWarning(`purging expired logins failed: ${e.message}`)),
+          Effect.repeat(Schedule.spaced("1 hour"))
+        )
+      )
     const coreLayer = RelayCoreModule.layer({
       ...(accounts === undefined
         ? {}
