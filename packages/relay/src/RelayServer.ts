@@ -20,7 +20,6 @@ import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
@@ -165,10 +164,11 @@ export const serveWith = (
     // Expired web sessions, links, device codes and tokens go hourly (grants stay, for the audit).
     if (accounts !== undefined)
       yield* Effect.forkScoped(
-        Clock.currentTimeMillis.pipe(
+        Effect.sleep("1 hour").pipe(
+          Effect.zipRight(Clock.currentTimeMillis),
           Effect.flatMap((now) => Context.get(accounts, AccountStoreTag).purgeExpired(now)),
           Effect.catchAll((e) => Effect.logWarning(`purging expired logins failed: ${e.message}`)),
-          Effect.repeat(Schedule.spaced("1 hour"))
+          Effect.forever
         )
       )
     const coreLayer = RelayCoreModule.layer({
