@@ -25,7 +25,15 @@ await build({
   outExtension: { ".js": ".mjs" },
   chunkNames: "chunks/[name]-[hash]",
   // Native or optional-native modules stay outside the bundle and load from node_modules.
-  external: ["@lydell/node-pty", "@libsql/client", "libsql", "pg-native", "playwright-core", "fs-native-extensions"],
+  external: [
+    "@lydell/node-pty",
+    "@node-rs/argon2",
+    "@libsql/client",
+    "libsql",
+    "pg-native",
+    "playwright-core",
+    "fs-native-extensions"
+  ],
   banner: {
     js: '#!/usr/bin/env node\nimport { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
   },

@@ -56,6 +56,8 @@ export const layerSqlite = (options: { readonly path: string }): Layer.Layer<Acc
       const wal = Layer.effectDiscard(
         Effect.gen(function* () {
           const client = yield* SqlClient.SqlClient
+          // The relay's own store writes to the same file over another connection: wait for it, never fail busy.
+          yield* client`PRAGMA busy_timeout = 5000`.pipe(Effect.ignore)
           yield* client`PRAGMA journal_mode = WAL`.pipe(
             Effect.catchAll((error) => Effect.logWarning(`SQLite WAL mode unavailable for ${file}: ${error.message}`))
           )

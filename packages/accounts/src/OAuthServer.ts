@@ -20,7 +20,10 @@ import type { User, UserId } from "./store/records.js"
 
 /** How the authorization server is set up. */
 export interface OAuthConfig {
-  /** The relay's public base URL (`https://relay.example`), the `issuer` of RFC 8414; no trailing slash. */
+  /**
+   * The relay's public base URL (`https://relay.example`), the `issuer` of RFC 8414; no trailing slash. It is read
+   * on every use, so a config may define it as a getter when the URL is known only once the relay is listening.
+   */
   readonly issuer: string
   /** Client ids allowed to start a device flow (public clients, no secret). */
   readonly clients: ReadonlyArray<string>

@@ -28,6 +28,8 @@ import * as machines from "./commands/machines.js"
 import { agentCommand } from "./commands/agent.js"
 import { connectApprovalsCommands } from "./commands/connectApprovals.js"
 import { relayCommand } from "./commands/relay.js"
+import { loginCommand } from "./commands/login.js"
+import { logoutCommand } from "./commands/logout.js"
 import { upCommand } from "./commands/up.js"
 import { whoamiCommand } from "./commands/whoami.js"
 import { workspaceCommand, wsAlias } from "./commands/workspace.js"
@@ -79,7 +81,7 @@ const connect = connectBase.pipe(
 
 export const root = Command.make("cmdop").pipe(
   Command.withDescription("cmdop connect: remote machine access through a relay"),
-  Command.withSubcommands([connect, agentCommand, relayCommand, upCommand])
+  Command.withSubcommands([connect, agentCommand, relayCommand, upCommand, loginCommand, logoutCommand])
 )
 
 const run = Command.run(root, { name: "cmdop", version: VERSION })

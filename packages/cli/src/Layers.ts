@@ -20,6 +20,7 @@ import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import * as WorkspaceStore from "@cmdop/domain/WorkspaceStore"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
+import * as OAuthSessionLive from "@cmdop/node/OAuthSessionLive"
 import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -54,7 +55,7 @@ const credentials = <E, R>(
 
 /**
  * The local commands' services on the file-backed store, given where `~/.cmdop` is (tests pass a temp home).
- * `oauth` defaults to no session (until `cmdop login` exists).
+ * `oauth` defaults to no session (`live` passes the `token.json` one).
  */
 export const layerLocal = <E, R>(
   paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>,
@@ -71,8 +72,14 @@ export const layerLive = <E, R>(
 ): Layer.Layer<Services, E, R> =>
   Layer.mergeAll(layerLocal(paths, oauth), Stdio.layerProcess, RelayConnector.layerGrpc, RelayHost.layerStore)
 
-/** The real CLI: `$HOME/.cmdop`, the process's stdio, gRPC, the relay host's store on disk or PostgreSQL. */
-export const live = layerLive(CmdopPaths.layer)
+/**
+ * The real CLI: `$HOME/.cmdop`, the process's stdio, gRPC, the relay host's store on disk or PostgreSQL, and the
+ * OAuth session of `cmdop login` in `~/.cmdop/token.json` (refreshed before it expires).
+ */
+export const live = layerLive(
+  CmdopPaths.layer,
+  OAuthSessionLive.layer.pipe(Layer.provide(Layer.merge(CmdopPaths.layer, NodeFileSystem.layer)))
+)
 
 export interface MemoryOptions {
   /** The workspace store's initial file text (`ssh_workspaces.json`); none by default. */

@@ -1,11 +1,8 @@
 /**
- * Last touches on the lines a user reads: no pointer at a command that does not exist yet (`cmdop login`), and
- * a hint when a "machine not found" was probably a mistyped command (`cmdop connect exce`).
+ * Last touches on the lines a user reads: one line instead of Schema or transport dumps, and a hint when a
+ * "machine not found" was probably a mistyped command (`cmdop connect exce`).
  */
 import * as Usage from "./Usage.js"
-
-/** Flip once `cmdop login` exists: messages may point at it again. */
-export const LOGIN_EXISTS = false
 
 /** A store file of the wrong shape: one line saying what was expected instead of the Schema's definition. */
 const SHAPE = /^(.*) does not have the expected shape \(Expected [\s\S]*, actual ([\s\S]*?)\)(: left unchanged[\s\S]*)$/
@@ -35,18 +32,8 @@ const transport = (message: string): string => {
     .trim()
 }
 
-/** `message` as one line: no Schema dumps, no transport dumps, no advice to run commands that do not exist. */
-export const forUser = (raw: string): string => {
-  const message = transport(shortShape(raw))
-  return LOGIN_EXISTS
-    ? message
-    : message
-        .replace(
-          'run "cmdop login", "cmdop connect key set <key>", or pass --api-key',
-          'run "cmdop connect key set <key>" or pass --api-key'
-        )
-        .replace(" or cmdop login", "")
-}
+/** `message` as one line: no Schema dumps, no transport dumps. */
+export const forUser = (raw: string): string => transport(shortShape(raw))
 
 /** An extra hint for `error` given the command words `args`, or "". */
 export const hintFor = (error: unknown, args: ReadonlyArray<string>): string => {

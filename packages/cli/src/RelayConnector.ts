@@ -48,6 +48,10 @@ export const layerGrpc: Layer.Layer<RelayConnector> = Layer.succeed(
             RelayClientGrpc.layerGrpc({
               server: target.address,
               apiKey: resolved.apiKey,
+              // A login acts in the stored workspace the call names (the relay checks the membership).
+              ...(resolved.source === "oauth" && resolved.workspace !== undefined
+                ? { workspace: resolved.workspace }
+                : {}),
               ...(target.tls ? { tls: target.tls } : {})
             })
           )

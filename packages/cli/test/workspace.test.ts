@@ -211,8 +211,7 @@ describe("cmdop connect whoami", () => {
       assert.strictEqual(r.code, 255)
       assert.strictEqual(
         r.stderr,
-        // No pointer at "cmdop login" while that command does not exist (Messages.LOGIN_EXISTS restores it).
-        'cmdop: no credential: run "cmdop connect key set <key>" or pass --api-key\n'
+        'cmdop: no credential: run "cmdop login", "cmdop connect key set <key>", or pass --api-key\n'
       )
     })
   )

@@ -1,7 +1,7 @@
 /**
- * The OAuth session a `cmdop login` leaves behind, as a credential source for the resolver. Until login exists
- * the layers are `layerEmpty` (no session) and the in-memory ones (`layerMemory`, `layerStatic`) for tests and
- * embedding; the login issue adds the `token.json`-backed, refreshing layer.
+ * The OAuth session a `cmdop login` leaves behind, as a credential source for the resolver (its last step). The
+ * layers here are `layerEmpty` (no session) and the in-memory ones (`layerMemory`, `layerStatic`) for tests and
+ * embedding; the `token.json`-backed layer that refreshes the access token is `@cmdop/node/OAuthSessionLive`.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -17,11 +17,21 @@ export interface Session {
   readonly server: string
   /** The user's active workspace on the relay, if known. */
   readonly workspace?: string
+  /** The signed-in person (their email), if known. */
+  readonly user?: string
 }
 
 export class OAuthSession extends Context.Tag("@cmdop/domain/OAuthSession")<
   OAuthSession,
-  { readonly current: Effect.Effect<Option.Option<Session>> }
+  {
+    readonly current: Effect.Effect<Option.Option<Session>>
+    /**
+     * Refreshes the session now, whatever its expiry says (a caller does this once after the relay answered
+     * UNAUTHENTICATED), and returns it; none when there is no session or the relay refused. Absent: the layer
+     * cannot refresh (the in-memory ones).
+     */
+    readonly refresh?: Effect.Effect<Option.Option<Session>>
+  }
 >() {}
 
 /** No OAuth session: the resolver falls through to its final error. */

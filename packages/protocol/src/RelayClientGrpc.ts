@@ -24,6 +24,8 @@ export interface Options {
   readonly tls?: GrpcClient.Tls
   /** Deadline for unary calls. Default 15 s. */
   readonly timeout?: Duration.DurationInput
+  /** For a person's login (OAuth): act in this workspace (id or name) instead of their active one. */
+  readonly workspace?: string
 }
 
 /** Largest stdin chunk sent in one message. */
@@ -39,7 +41,10 @@ export const make = (options: Options) =>
       address: options.server,
       ...(options.tls ? { tls: options.tls } : {})
     }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
-    const metadata = { authorization: `Bearer ${Redacted.value(options.apiKey)}` }
+    const metadata: Record<string, string> = {
+      authorization: `Bearer ${Redacted.value(options.apiKey)}`,
+      ...(options.workspace === undefined ? {} : { "x-cmdop-workspace": options.workspace })
+    }
     const call: GrpcClient.CallOptions = { metadata, timeout: options.timeout ?? "15 seconds" }
     const mapError = (e: GrpcStatusError): RelayCallError => ErrorCodec.fromStatus(e, options.server)
 

@@ -1,7 +1,8 @@
 /**
  * Turns the bearer credential of a call into a `Principal`, on every call: the relay never caches a decision, so
  * a rotated key or a revoked share link is locked out at once. A credential is a workspace API key (`ck_…`) or a
- * share token (a JWT, `eyJ…`: a guest confined to one machine); OAuth access tokens plug in here.
+ * share token (a JWT, `eyJ…`: a guest confined to one machine), or an OAuth access token (`cmdop_…`, a person
+ * signed in with `cmdop login`) when the relay has accounts: `internal/oauthCaller.ts` checks those.
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import type { Principal } from "@cmdop/domain/RelayClient"
@@ -31,6 +32,10 @@ export interface Caller extends Principal {
   readonly expiresAt?: number
   /** For a guest whose link is scoped to one interactive session (pair debugging): that session. */
   readonly sessionId?: string
+  /** For a person (OAuth): their role in `workspaceId`, read at call time. */
+  readonly role?: "owner" | "member" | "viewer"
+  /** For a person (OAuth): their user id. */
+  readonly userId?: string
 }
 
 /** A guest's principal: `share <link id>` (what the machine's audit log and a session's owner show). */
@@ -39,6 +44,15 @@ export const guestPrincipal = (linkId: string): string => `share ${linkId}`
 /** The share link behind a principal, when it is a guest's. */
 export const linkOfPrincipal = (principal: string): string | undefined =>
   principal.startsWith("share ") && principal.length > 6 ? principal.slice(6) : undefined
+
+/** Checks an OAuth access token for one call, optionally in another workspace the person belongs to. */
+export type OAuthAuthenticate = (
+  token: Redacted.Redacted<string>,
+  requestedWorkspace: string | undefined
+) => Effect.Effect<Caller, AccessError | RelayError>
+
+/** An OAuth access token of the relay's own authorization server (`cmdop login`). */
+export const looksLikeAccessToken = (credential: string): boolean => credential.startsWith("cmdop_")
 
 /** A share token looks like a JWT: three base64url parts, the first a JSON header (`eyJ…`). */
 export const looksLikeShareToken = (credential: string): boolean =>
@@ -51,9 +65,15 @@ export const shareDenied = (e: ShareError): AccessError =>
     detail: e.message
   })
 
-export const make = (store: RelayStore["Type"], shares: ShareService["Type"], server: string) => {
+export const make = (
+  store: RelayStore["Type"],
+  shares: ShareService["Type"],
+  server: string,
+  oauth?: OAuthAuthenticate
+) => {
   const authenticate = (
-    credential: Redacted.Redacted<string> | undefined
+    credential: Redacted.Redacted<string> | undefined,
+    requestedWorkspace?: string
   ): Effect.Effect<Caller, AccessError | RelayError> =>
     Effect.gen(function* () {
       if (credential === undefined)
@@ -61,6 +81,8 @@ export const make = (store: RelayStore["Type"], shares: ShareService["Type"], se
           reason: "Unauthenticated",
           detail: 'no credential sent: pass --api-key, set CMDOP_API_KEY, or run "cmdop connect key set <key>"'
         })
+      if (oauth !== undefined && looksLikeAccessToken(Redacted.value(credential)))
+        return yield* oauth(credential, requestedWorkspace === "" ? undefined : requestedWorkspace)
       if (looksLikeShareToken(Redacted.value(credential))) {
         const grant = yield* shares
           .validate(Redacted.value(credential))

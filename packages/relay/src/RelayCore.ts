@@ -47,6 +47,7 @@ import * as ExecBridge from "./internal/execBridge.js"
 import * as Approvals from "./internal/approvals.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
+import type { MachineOwnership } from "./internal/machineOwnership.js"
 import { Registry } from "./internal/sessions.js"
 import * as Tenancy from "./internal/tenancy.js"
 import { RelayStore } from "./store/service.js"
@@ -67,6 +68,10 @@ export interface Options {
   readonly publicUrl?: string | (() => string)
   /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
   readonly guestSweep?: Duration.DurationInput
+  /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
+  readonly oauth?: Authenticator.OAuthAuthenticate
+  /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
+  readonly ownership?: MachineOwnership
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -81,9 +86,10 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
     readonly server: string
     /** Live counts for `/metrics`. */
     readonly stats: () => { readonly agents: number; readonly sessions: number }
-    /** Checks a bearer credential (every call). */
+    /** Checks a bearer credential (every call), acting in `requestedWorkspace` when a person asks for one. */
     readonly authenticate: (
-      credential: Redacted.Redacted<string> | undefined
+      credential: Redacted.Redacted<string> | undefined,
+      requestedWorkspace?: string
     ) => Effect.Effect<Authenticator.Caller, RelayCallError>
     readonly whoami: (caller: Authenticator.Caller) => Effect.Effect<Principal>
     readonly listMachines: (
@@ -183,7 +189,8 @@ export const make = (
       store,
       shares,
       registry: new Registry(),
-      authenticate: Authenticator.make(store, shares, server).authenticate
+      ...(options.ownership === undefined ? {} : { ownership: options.ownership }),
+      authenticate: Authenticator.make(store, shares, server, options.oauth).authenticate
     }
     yield* store.markAllOffline.pipe(Effect.mapError(internalError(server)), Effect.orDie)
 

@@ -44,8 +44,9 @@ const startAndRest = <A, E>(server: string, what: string, requests: Stream.Strea
     })
   )
 
+/** The `x-cmdop-workspace` metadata: a person's per-call workspace (`--workspace`), checked on the relay. */
 const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
-  core.authenticate(bearerOf(ctx.metadata["authorization"]))
+  core.authenticate(bearerOf(ctx.metadata["authorization"]), ctx.metadata["x-cmdop-workspace"])
 
 /**
  * The services, bound to the `RelayCore` in context; `admission` holds the per-principal stream counts (share it

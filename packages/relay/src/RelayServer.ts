@@ -1,13 +1,20 @@
 /**
  * `cmdop relay serve`: the store (embedded SQLite in the data dir, or PostgreSQL), the relay core, its gRPC
  * endpoint for agents and clients, and its HTTP endpoint (`/healthz`, `/metrics`), all for the life of a scope.
+ * With accounts (`RelayAccounts.ts`, on the same database), the HTTP port also serves `cmdop login` (the OAuth
+ * endpoints and `/device`), sign-in pages, the web cabinet and `/apix/machines/workspaces/`, and gRPC calls accept
+ * OAuth access tokens.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as AccountStore from "@cmdop/accounts/AccountStore"
+import { AccountStore as AccountStoreTag } from "@cmdop/accounts/AccountStore"
+import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { ShareService } from "@cmdop/domain/ShareService"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
@@ -18,15 +25,19 @@ import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import * as path from "node:path"
 import { RelayCore } from "./RelayCore.js"
+import * as RelayAccounts from "./RelayAccounts.js"
 import * as RelayCoreModule from "./RelayCore.js"
 import * as Admission from "./internal/admission.js"
 import * as ConnectionGuard from "./internal/connectionGuard.js"
 import * as Limits from "./internal/limits.js"
 import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
+import * as MachineOwnership from "./internal/machineOwnership.js"
+import * as OAuthCaller from "./internal/oauthCaller.js"
 import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
+import * as AccountRoutes from "./web/AccountRoutes.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
@@ -45,6 +56,16 @@ export interface Options {
   readonly publicUrl?: string
   readonly heartbeatSeconds?: number
   readonly staleAfter?: Duration.DurationInput
+  /** The account store (people, `cmdop login`); without it the relay knows workspaces and keys only. */
+  readonly accounts?: Layer.Layer<AccountStore.AccountStore, AccountStore.AccountStoreError>
+  /** Single sign-on with an OpenID Connect provider (needs `accounts`); the callback is `<publicUrl>/sso/callback`. */
+  readonly sso?: {
+    readonly issuer: string
+    readonly clientId: string
+    readonly clientSecret: Redacted.Redacted<string>
+    /** Allows an `http:` provider (loopback tests and development only). */
+    readonly allowInsecureRequests?: boolean
+  }
 }
 
 export class RelayServeError extends Data.TaggedError("RelayServeError")<{ readonly message: string }> {}
@@ -133,6 +154,9 @@ const makeHttpServer = (caps: ConnectionGuard.Caps) => {
   return server
 }
 
+/** The account store next to the relay store the options name (same SQLite file, or same PostgreSQL). */
+export const accountsStore = (options: Pick<Options, "dataDir" | "db">) => RelayAccounts.storeLayer(options)
+
 /** Runs a relay on an already-provided store until the scope closes. */
 export const serveWith = (
   options: Omit<Options, "dataDir" | "db">,
@@ -145,9 +169,41 @@ export const serveWith = (
     // the core is built with the requested one and corrected below for messages only.
     // Share links point at the public URL, by default the HTTP address, known once it is bound (port 0).
     let boundHttp = `http://${display(options.httpPort)}`
+    const publicUrl = () => options.publicUrl ?? boundHttp
+    const accounts =
+      options.accounts === undefined
+        ? undefined
+        : yield* Layer.build(
+            options.sso === undefined
+              ? RelayAccounts.servicesLayer(publicUrl, options.accounts)
+              : RelayAccounts.ssoLayer(publicUrl, options.sso).pipe(
+                  Layer.provideMerge(RelayAccounts.servicesLayer(publicUrl, options.accounts))
+                )
+          ).pipe(Effect.mapError((e) => new RelayServeError({ message: e.message })))
+    const store = yield* RelayStoreModule.RelayStore
+    // Expired web sessions, links, device codes and tokens go hourly (grants stay, for the audit).
+    if (accounts !== undefined)
+      yield* Effect.forkScoped(
+        Effect.sleep("1 hour").pipe(
+          Effect.zipRight(Clock.currentTimeMillis),
+          Effect.flatMap((now) => Context.get(accounts, AccountStoreTag).purgeExpired(now)),
+          Effect.catchAll((e) => Effect.logWarning(`purging expired logins failed: ${e.message}`)),
+          Effect.forever
+        )
+      )
     const coreLayer = RelayCoreModule.layer({
+      ...(accounts === undefined
+        ? {}
+        : {
+            oauth: OAuthCaller.make({
+              oauth: Context.get(accounts, OAuthServer),
+              store,
+              server: display(options.grpcPort)
+            }),
+            ownership: MachineOwnership.make(Context.get(accounts, AccountStoreTag), display(options.grpcPort))
+          }),
       server: display(options.grpcPort),
-      publicUrl: () => options.publicUrl ?? boundHttp,
+      publicUrl,
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
@@ -170,7 +226,18 @@ export const serveWith = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const routes = yield* Effect.provide(httpRoutes(grpc.address), context)
+    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address), context)
+    const routes =
+      accounts === undefined
+        ? relayRoutes
+        : HttpRouter.concat(
+            relayRoutes,
+            yield* AccountRoutes.make({
+              secure: publicUrl().startsWith("https:"),
+              publicUrl,
+              sso: options.sso !== undefined
+            }).pipe(Effect.provide(Context.merge(context, accounts)))
+          )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(
       // Share tokens (JWTs) are longer than the router's default 100-character limit for a path parameter.
@@ -208,5 +275,5 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
     const store = yield* Layer.build(storeLayer(options)).pipe(
       Effect.mapError((e) => new RelayServeError({ message: e.message }))
     )
-    return yield* serveWith(options, storeName).pipe(Effect.provide(store))
+    return yield* serveWith({ accounts: accountsStore(options), ...options }, storeName).pipe(Effect.provide(store))
   })

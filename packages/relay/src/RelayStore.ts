@@ -61,7 +61,10 @@ export const layerSqlite = (options: { readonly path: string }): Layer.Layer<Rel
         )
       )
       const wal = Layer.effectDiscard(
-        Effect.flatMap(SqlClient.SqlClient, (client) => client`PRAGMA journal_mode = WAL`).pipe(
+        // The account store writes to the same file over another connection: wait for it, never fail busy.
+        Effect.flatMap(SqlClient.SqlClient, (client) =>
+          Effect.zipRight(Effect.ignore(client`PRAGMA busy_timeout = 5000`), client`PRAGMA journal_mode = WAL`)
+        ).pipe(
           Effect.catchAll((error) => Effect.logWarning(`SQLite WAL mode unavailable for ${file}: ${error.message}`)),
           Effect.zipRight(
             Effect.forEach([file, `${file}-wal`, `${file}-shm`], (f) => fs.chmod(f, 0o600).pipe(Effect.ignore), {

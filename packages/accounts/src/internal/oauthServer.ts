@@ -197,7 +197,10 @@ export const make = (config: OAuthConfig) =>
 
     const service: OAuthServer["Type"] = {
       config,
-      metadata: metadataDocument(config),
+      // Read per request: the relay may learn its public URL (the issuer) only once its HTTP port is bound.
+      get metadata() {
+        return metadataDocument(config)
+      },
 
       deviceAuthorization: ({ clientId, scope }) =>
         Effect.gen(function* () {

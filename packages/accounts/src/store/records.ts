@@ -60,7 +60,8 @@ export const AuditAction = Schema.Literal(
   "key.created",
   "key.rotated",
   "key.revoked",
-  "machine.migrated"
+  "machine.migrated",
+  "machine.registered"
 )
 export type AuditAction = typeof AuditAction.Type
 

@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 
 const storeOptions = {
   dataDir: Options.directory("data-dir").pipe(
@@ -144,7 +145,8 @@ const serve = Command.make(
       Options.withDescription("PEM certificate chain; serve TLS"),
       Options.optional
     ),
-    tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional)
+    tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional),
+    ...ssoOptions
   },
   (args) =>
     Effect.gen(function* () {
@@ -168,6 +170,8 @@ const serve = Command.make(
               host: args.host,
               grpcPort: args.grpcPort,
               httpPort: args.httpPort,
+              accounts: RelayServer.accountsStore(config),
+              ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
               ...(tls ? { tls } : {})
             },
@@ -200,6 +204,7 @@ export const relayCommand = Command.make("relay").pipe(
       Command.withDescription("workspace API keys on this relay"),
       Command.withSubcommands([keyRotate])
     ),
+    relayUserCommand,
     Command.make("signing-key").pipe(
       Command.withDescription("the keys that sign share links"),
       Command.withSubcommands([signingKeyRotate, signingKeyRetire])

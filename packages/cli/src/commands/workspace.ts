@@ -15,6 +15,7 @@ import { CliError, ExitCode } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
+import { syncCommand } from "./workspaceSync.js"
 
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("workspace name, e.g. production"))
 
@@ -169,7 +170,7 @@ const remove = Command.make("remove", { ...GlobalOptions.options, name: nameArg 
   })
 ).pipe(Command.withDescription("forget a stored workspace (local only; never touches the relay)"))
 
-const subcommands = [list, use, add, set, remove] as const
+const subcommands = [list, use, add, set, remove, syncCommand] as const
 
 /** `workspace` and its alias `ws`. */
 export const workspaceCommand = show.pipe(

@@ -30,6 +30,7 @@ import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
 import { firstAndRest } from "./firstAndRest.js"
 import * as Limits from "./limits.js"
+import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
@@ -58,8 +59,21 @@ const register = Effect.fn("RelayCore.register")(function* (
   caller: Caller,
   identity: AgentLink.MachineIdentity
 ) {
+  if (!roleAllows(caller, "member"))
+    return yield* new AccessError({
+      reason: "PermissionDenied",
+      detail: `a viewer of workspace ${caller.workspaceName} cannot register machines; ask an owner to make you a member`
+    })
   const registration = yield* registrationOf(caller, identity)
+  // A person's machine: who owns it, and whether this registration moves it (see `machineOwnership.ts`).
+  const ownership = caller.kind === "user" ? ctx.ownership : undefined
+  const from =
+    ownership === undefined
+      ? undefined
+      : Option.getOrUndefined(yield* Effect.option(ctx.store.getMachine(registration.id)))?.workspaceId
+  if (ownership !== undefined) yield* ownership.authorize(caller, registration.id, from)
   const record = yield* ctx.store.registerMachine(registration).pipe(Effect.mapError(storeError(ctx.settings.server)))
+  if (ownership !== undefined) yield* ownership.registered(caller, toMachine(record), from)
   const live = ctx.registry.get(record.id)
   return {
     machine: new Machine.Machine({

@@ -58,8 +58,11 @@ const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
     if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
     // The agent's credential is checked again at every heartbeat: a rotated key drops the machine.
     const still = yield* Effect.either(ctx.authenticate(conn.credential))
-    if (still._tag === "Left" || still.right.workspaceId !== conn.workspaceId)
+    if (still._tag === "Left")
       return yield* Deferred.succeed(conn.closed, "the agent's workspace key is no longer valid")
+    // A person's login now acts in another workspace (they switched it): the agent registers there next.
+    if (still.right.workspaceId !== conn.workspaceId)
+      return yield* Deferred.succeed(conn.closed, `the machine moves to workspace ${still.right.workspaceName}`)
     yield* ctx.store.heartbeat(conn.machineId, conn.lastSeen).pipe(Effect.ignore)
     yield* conn.send({ _tag: "Heartbeat", at: message.at })
   })

@@ -12,6 +12,7 @@ import type * as Redacted from "effect/Redacted"
 import type { Caller } from "../Authenticator.js"
 import type { RelayStoreError } from "../store/RelayStoreError.js"
 import type { RelayStore } from "../store/service.js"
+import type { MachineOwnership } from "./machineOwnership.js"
 import type { Registry } from "./sessions.js"
 
 export interface Settings {
@@ -30,7 +31,12 @@ export interface CoreContext {
   readonly store: RelayStore["Type"]
   readonly shares: ShareService["Type"]
   readonly registry: Registry
-  readonly authenticate: (credential: Redacted.Redacted<string> | undefined) => Effect.Effect<Caller, RelayCallError>
+  /** People's machines: ownership and moves between workspaces (only when the relay has accounts). */
+  readonly ownership?: MachineOwnership
+  readonly authenticate: (
+    credential: Redacted.Redacted<string> | undefined,
+    requestedWorkspace?: string
+  ) => Effect.Effect<Caller, RelayCallError>
 }
 
 /** A store failure the caller cannot act on. */

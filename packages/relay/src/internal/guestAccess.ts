@@ -11,13 +11,14 @@ import type { ShareError } from "@cmdop/domain/ShareError"
 import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Authenticator from "../Authenticator.js"
-import type { CoreContext } from "./coreContext.js"
+import { type CoreContext, internalError } from "./coreContext.js"
 import * as GuestEnd from "./guestEnd.js"
 import type { Registry } from "./sessions.js"
-import type { Tenancy } from "./tenancy.js"
+import { roleAllows, type Tenancy } from "./tenancy.js"
 
 /** What a link reaches beyond its machine's fresh shells. */
 export interface ShareOptions {
@@ -110,6 +111,12 @@ const revokeShare = Effect.fn("RelayCore.revokeShare")(function* (
   id: string
 ) {
   yield* tenancy.workspaceOnly(caller, "revoke share links")
+  if (!roleAllows(caller, "owner")) {
+    // A member revokes only the links they minted.
+    const record = yield* ctx.store.getShareLink(id).pipe(Effect.mapError(internalError(ctx.settings.server)))
+    if (Option.isSome(record) && record.value.creator !== caller.principal)
+      yield* tenancy.requireRole(caller, "owner", "revoke a share link someone else minted")
+  }
   const link = yield* ctx.shares.revoke(caller.workspaceId, id).pipe(Effect.mapError(shareFailure(ctx.settings.server)))
   // Also for a link revoked before: a session it left behind (on a machine offline then) ends now.
   const ended = yield* GuestEnd.endGuestSessions(

@@ -1,7 +1,9 @@
 /**
  * Who may see what: every call is scoped to its caller's workspace, and a guest (share link) to its one machine.
  * Name resolution runs on that view of the store; sessions go to a connected machine, found in memory when the
- * name is exact (the hot path of `exec host …`).
+ * name is exact (the hot path of `exec host …`). A person signed in with `cmdop login` acts with their role in
+ * the workspace: a viewer lists only, a member reaches machines and mints and revokes their own share links, an
+ * owner does everything (`roleAllows`).
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as Machine from "@cmdop/domain/Machine"
@@ -25,9 +27,27 @@ export interface Tenancy {
     caller: Caller,
     query: string
   ) => Effect.Effect<{ readonly machine: Machine.Machine; readonly conn: Connection }, RelayCallError>
-  /** Fails for a guest: `what` is something only a workspace credential may do. */
+  /** Fails for a guest: `what` is something only a workspace credential may do (a person needs `member`). */
   readonly workspaceOnly: (caller: Caller, what: string) => Effect.Effect<void, AccessError>
+  /** Fails unless a person's role is at least `minimum` (keys and guests are checked elsewhere). */
+  readonly requireRole: (caller: Caller, minimum: "member" | "owner", what: string) => Effect.Effect<void, AccessError>
 }
+
+const rank = { viewer: 0, member: 1, owner: 2 } as const
+
+/** Whether a caller's role (absent for keys and guests) is at least `minimum`. */
+export const roleAllows = (caller: Caller, minimum: "member" | "owner"): boolean =>
+  caller.role === undefined || rank[caller.role] >= rank[minimum]
+
+const requireRole = (caller: Caller, minimum: "member" | "owner", what: string): Effect.Effect<void, AccessError> =>
+  roleAllows(caller, minimum)
+    ? Effect.void
+    : Effect.fail(
+        new AccessError({
+          reason: "PermissionDenied",
+          detail: `a ${caller.role} of workspace ${caller.workspaceName} cannot ${what}; ask one of its owners to make you ${minimum === "owner" ? "an owner" : "a member"}`
+        })
+      )
 
 export const make = (ctx: CoreContext): Tenancy => {
   const { registry, store } = ctx
@@ -69,6 +89,7 @@ export const make = (ctx: CoreContext): Tenancy => {
   })
 
   const onlineConnection = Effect.fn("RelayCore.onlineConnection")(function* (caller: Caller, query: string) {
+    yield* requireRole(caller, "member", "reach machines")
     const live = registry.exact(caller.workspaceId, query)
     if (live && (caller.machineId === undefined || caller.machineId === live.machineId))
       return { machine: live.machine, conn: live }
@@ -101,7 +122,9 @@ export const make = (ctx: CoreContext): Tenancy => {
             detail: `a share link cannot ${what}; use a workspace API key (share links reach one machine only)`
           })
         )
-      : Effect.void
+      : what.startsWith("list")
+        ? Effect.void
+        : requireRole(caller, "member", what)
 
-  return { whoami, listMachines, resolveMachine, onlineConnection, workspaceOnly }
+  return { whoami, listMachines, resolveMachine, onlineConnection, workspaceOnly, requireRole }
 }

@@ -1,0 +1,229 @@
+/**
+ * The CLI side of `cmdop login`: `workspace sync`'s upsert rule (pure), and against a real relay in this process
+ * (`RelayServer.serveWith`, memory stores, 127.0.0.1) the `token.json` session as the credential chain's last
+ * step: refreshed before it expires (the file rewritten 0600), `workspace sync` over it, the errors without a
+ * login and with a revoked one, and `logout` revoking at the relay and deleting the file.
+ */
+import * as Accounts from "@cmdop/accounts/Accounts"
+import * as AccountStore from "@cmdop/accounts/AccountStore"
+import * as OAuthServer from "@cmdop/accounts/OAuthServer"
+import * as Workspace from "@cmdop/domain/Workspace"
+import * as CmdopPaths from "@cmdop/node/CmdopPaths"
+import * as OAuthSessionLive from "@cmdop/node/OAuthSessionLive"
+import * as RelayServer from "@cmdop/relay/RelayServer"
+import * as RelayStore from "@cmdop/relay/RelayStore"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import { assert, describe, it } from "@effect/vitest"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Layers from "../src/Layers.js"
+import { merge } from "../src/commands/workspaceSync.js"
+import { runMain } from "./support.js"
+
+const NOW = "2026-11-26T12:00:00Z"
+const name = Workspace.WorkspaceName.make
+
+describe("workspace sync: the upsert", () => {
+  it("matches by remote_id, then by name; keeps keys and servers; adds the rest; deletes nothing", () => {
+    const key = Redacted.make("ck_live_keepkeepkeepkeepkeepkeep")
+    const file: Workspace.WorkspaceFile = {
+      active: name("mine"),
+      workspaces: [
+        { name: name("prod"), api_key: key, remote_id: "ws_1", remote_name: "Old name" },
+        { name: name("acme"), server: "relay:1" },
+        { name: name("mine") }
+      ]
+    }
+    const r = merge(
+      file,
+      [
+        { id: "ws_1", name: "production", role: "owner", active: true },
+        { id: "ws_2", name: "acme", role: "member", active: false },
+        { id: "ws_3", name: "beta", role: "viewer", active: false },
+        { id: "ws_4", name: "prod", role: "viewer", active: false }
+      ],
+      NOW,
+      "relay.example:50051"
+    )
+    assert.deepStrictEqual([r.added, r.updated, r.unchanged], [["beta", "prod-2"], ["prod", "acme"], ["mine"]])
+    assert.strictEqual(r.file.active, "mine")
+    assert.deepStrictEqual(r.file.workspaces[0], {
+      name: name("prod"),
+      api_key: key,
+      remote_id: "ws_1",
+      remote_name: "production",
+      last_synced_at: NOW
+    })
+    assert.deepStrictEqual(r.file.workspaces[1], {
+      name: name("acme"),
+      server: "relay:1",
+      remote_id: "ws_2",
+      remote_name: "acme",
+      last_synced_at: NOW
+    })
+    assert.deepStrictEqual(r.file.workspaces[3], {
+      name: name("beta"),
+      server: "relay.example:50051",
+      remote_id: "ws_3",
+      remote_name: "beta",
+      last_synced_at: NOW
+    })
+    // Syncing again changes nothing but the timestamps: everything is matched by its remote id now.
+    const again = merge(r.file, [{ id: "ws_3", name: "beta", role: "viewer", active: false }], NOW, "x")
+    assert.deepStrictEqual([again.added, again.updated], [[], ["beta"]])
+  })
+})
+
+/** A relay in this process, alice (owner of acme) and a login for her obtained through the real endpoints. */
+const relayWithLogin = Effect.gen(function* () {
+  const relayStore = yield* Layer.build(RelayStore.layerMemory)
+  const accountStore = yield* Layer.build(AccountStore.layerMemory)
+  const running = yield* RelayServer.serveWith(
+    { grpcPort: 0, httpPort: 0, host: "127.0.0.1", accounts: Layer.succeedContext(accountStore) },
+    "memory"
+  ).pipe(Effect.provide(relayStore))
+  const acme = yield* Context.get(relayStore, RelayStore.RelayStore).createWorkspace(name("acme"))
+  const services = yield* Layer.build(
+    Layer.merge(Accounts.layer(), OAuthServer.layer(OAuthServer.defaultConfig(running.httpAddress))).pipe(
+      Layer.provide(Layer.succeedContext(accountStore))
+    )
+  )
+  const added = yield* Context.get(services, Accounts.Accounts).addMember({
+    actor: "relay-host",
+    email: "alice@example.com",
+    workspaceId: acme.workspace.id,
+    role: "owner"
+  })
+  const post = (endpoint: string, body: Record<string, string>) =>
+    Effect.promise(async () => {
+      const r = await fetch(`${running.httpAddress}${endpoint}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(body).toString()
+      })
+      const text = await r.text()
+      return (text === "" ? {} : JSON.parse(text)) as Record<string, string & number>
+    })
+  const started = yield* post("/oauth/device_authorization", { client_id: "cmdop-cli" })
+  yield* Context.get(services, OAuthServer.OAuthServer).approveDevice(added.user.id, started.user_code)
+  const tokens = yield* post("/oauth/token", {
+    grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+    device_code: started.device_code,
+    client_id: "cmdop-cli"
+  })
+  return { running, tokens, post }
+})
+
+const tokenFile = (home: string) => path.join(home, ".cmdop", "token.json")
+
+/** `cmdop <args>` in-process with the live layers and the token.json session, HOME at `home`. */
+const cli = (home: string, args: ReadonlyArray<string>) =>
+  runMain(args, {
+    env: { HOME: home },
+    services: Layers.layerLive(
+      CmdopPaths.layerHome(home),
+      OAuthSessionLive.layer.pipe(Layer.provide(Layer.merge(CmdopPaths.layerHome(home), NodeFileSystem.layer)))
+    )
+  })
+
+describe("the token.json session", () => {
+  it.scopedLive("refreshes before expiry, serves sync, and logout revokes at the relay and deletes the file", () =>
+    Effect.gen(function* () {
+      const { running, tokens } = yield* relayWithLogin
+      const home = yield* TempHome.make("cmdop-login-")
+      const noLogin = yield* cli(home, ["connect", "workspace", "sync"])
+      assert.strictEqual(noLogin.code, 255)
+      assert.include(noLogin.stderr, 'run "cmdop login" first')
+
+      // A login with one minute left: inside the refresh margin, so the next call refreshes it first.
+      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+      const written: OAuthSessionLive.TokenFile = {
+        issuer: running.httpAddress,
+        token_endpoint: `${running.httpAddress}/oauth/token`,
+        revocation_endpoint: `${running.httpAddress}/oauth/revoke`,
+        server: running.grpcAddress,
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        expires_at: Date.now() + 60_000
+      }
+      fs.writeFileSync(tokenFile(home), JSON.stringify(written), { mode: 0o600 })
+      const who = yield* cli(home, ["connect", "whoami", "--json"])
+      assert.strictEqual(who.code, 0, who.stderr)
+      const view = JSON.parse(who.stdout)
+      assert.deepStrictEqual(
+        [view.source, view.relay.workspace, view.relay.principal],
+        ["oauth", "acme", "alice@example.com"]
+      )
+      const refreshed = JSON.parse(fs.readFileSync(tokenFile(home), "utf8")) as OAuthSessionLive.TokenFile
+      assert.notStrictEqual(refreshed.access_token, tokens.access_token)
+      assert.notStrictEqual(refreshed.refresh_token, tokens.refresh_token)
+      assert.isAbove(refreshed.expires_at, Date.now() + 71 * 3600_000)
+      assert.strictEqual(fs.statSync(tokenFile(home)).mode & 0o777, 0o600)
+
+      const synced = yield* cli(home, ["connect", "workspace", "sync"])
+      assert.strictEqual(synced.code, 0, synced.stderr)
+      assert.include(synced.stdout, "added: acme")
+
+      const out = yield* cli(home, ["logout"])
+      assert.strictEqual(out.code, 0, out.stderr)
+      assert.isFalse(fs.existsSync(tokenFile(home)))
+      // The relay revoked the whole login: the refreshed access token is refused.
+      const replay = yield* cli(home, ["connect", "whoami", "--json", "--api-key", refreshed.access_token])
+      assert.include(replay.stdout, `"relay": null`)
+    })
+  )
+
+  it.scopedLive("a revoked login makes sync say to log in again", () =>
+    Effect.gen(function* () {
+      const { running, tokens, post } = yield* relayWithLogin
+      const home = yield* TempHome.make("cmdop-login-")
+      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+      fs.writeFileSync(
+        tokenFile(home),
+        JSON.stringify({
+          issuer: running.httpAddress,
+          token_endpoint: `${running.httpAddress}/oauth/token`,
+          server: running.grpcAddress,
+          access_token: tokens.access_token,
+          refresh_token: tokens.refresh_token,
+          expires_at: Date.now() + 3600_000
+        }),
+        { mode: 0o600 }
+      )
+      yield* post("/oauth/revoke", { token: tokens.refresh_token, client_id: "cmdop-cli" })
+      const synced = yield* cli(home, ["connect", "workspace", "sync"])
+      assert.strictEqual(synced.code, 255)
+      assert.include(synced.stderr, 'log in again with "cmdop login"')
+    })
+  )
+  it.scopedLive("an access token the relay refuses is refreshed once and the call goes through", () =>
+    Effect.gen(function* () {
+      const { running, tokens } = yield* relayWithLogin
+      const home = yield* TempHome.make("cmdop-login-")
+      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+      // The file says the access token is good for an hour, but the relay does not know it.
+      fs.writeFileSync(
+        tokenFile(home),
+        JSON.stringify({
+          issuer: running.httpAddress,
+          token_endpoint: `${running.httpAddress}/oauth/token`,
+          server: running.grpcAddress,
+          access_token: "cmdop_" + "x".repeat(43),
+          refresh_token: tokens.refresh_token,
+          expires_at: Date.now() + 3600_000
+        }),
+        { mode: 0o600 }
+      )
+      const listed = yield* cli(home, ["connect", "--list", "--json"])
+      assert.strictEqual(listed.code, 0, listed.stderr)
+      assert.deepStrictEqual(JSON.parse(listed.stdout).machines, [])
+      const stored = JSON.parse(fs.readFileSync(tokenFile(home), "utf8")) as OAuthSessionLive.TokenFile
+      assert.notStrictEqual(stored.refresh_token, tokens.refresh_token)
+    })
+  )
+})

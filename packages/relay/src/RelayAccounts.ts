@@ -1,0 +1,67 @@
+/**
+ * People on the relay, wired in: the account store on the relay's own database (the same `<data-dir>/relay.db`,
+ * or the same PostgreSQL URL and schema; the account tables migrate under their own migrations table), and the
+ * account core's services over it (`OAuthServer` for `cmdop login` and access tokens, `Accounts` for sign-in,
+ * members and the audit trail). `relay serve` and `relay user add` both open it here.
+ */
+import * as Accounts from "@cmdop/accounts/Accounts"
+import * as AccountStore from "@cmdop/accounts/AccountStore"
+import * as OAuthServer from "@cmdop/accounts/OAuthServer"
+import * as Sso from "@cmdop/accounts/Sso"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import * as path from "node:path"
+
+/** The account services the relay's HTTP endpoints and gRPC authentication use. */
+export type Services = AccountStore.AccountStore | OAuthServer.OAuthServer | Accounts.Accounts
+
+/** Where the relay's store is: the data dir's SQLite file, or PostgreSQL. */
+export interface StoreOptions {
+  readonly dataDir: string
+  readonly db?: Redacted.Redacted<string>
+}
+
+/** The account store next to the relay's store (same file or database). */
+export const storeLayer = (
+  options: StoreOptions
+): Layer.Layer<AccountStore.AccountStore, AccountStore.AccountStoreError> =>
+  options.db !== undefined
+    ? AccountStore.layerPostgres({ url: options.db })
+    : AccountStore.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
+
+/**
+ * The OAuth server and the accounts service over the store given. `issuer` is the relay's public URL, read on
+ * every use (with `--http-port 0` it is known only once the port is bound).
+ */
+export const servicesLayer = <E, R>(
+  issuer: () => string,
+  store: Layer.Layer<AccountStore.AccountStore, E, R>
+): Layer.Layer<Services, E, R> => {
+  const defaults = OAuthServer.defaultConfig("http://relay.invalid")
+  const config: OAuthServer.OAuthConfig = {
+    clients: defaults.clients,
+    deviceCodeLifetime: defaults.deviceCodeLifetime,
+    pollInterval: defaults.pollInterval,
+    accessTokenLifetime: defaults.accessTokenLifetime,
+    refreshTokenLifetime: defaults.refreshTokenLifetime,
+    get issuer() {
+      return issuer().replace(/\/+$/, "")
+    }
+  }
+  return Layer.provideMerge(Layer.merge(OAuthServer.layer(config), Accounts.layer()), store)
+}
+
+/** Single sign-on with a provider; its callback is `<issuer>/sso/callback` (read at each sign-in). */
+export const ssoLayer = (
+  issuer: () => string,
+  sso: Omit<Sso.SsoConfig, "redirectUri">
+): Layer.Layer<Sso.Sso, never, AccountStore.AccountStore | Accounts.Accounts> =>
+  Sso.layer({
+    ...sso,
+    get redirectUri() {
+      return `${issuer().replace(/\/+$/, "")}/sso/callback`
+    }
+  })
+
+/** The accounts service's tag, for the relay host's commands (`relay user add`). */
+export { Accounts } from "@cmdop/accounts/Accounts"

@@ -1,0 +1,46 @@
+/**
+ * Everything accounts add to the relay's HTTP port, as one router: the OAuth endpoints of `@cmdop/accounts`
+ * (metadata, device authorization, token, revocation), `/device`, the sign-in pages, the web cabinet, its
+ * stylesheet and `/apix/machines/workspaces/`.
+ */
+import * as OAuthHttp from "@cmdop/accounts/OAuthHttp"
+import { OAuthServer } from "@cmdop/accounts/OAuthServer"
+import { Sso } from "@cmdop/accounts/Sso"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as Effect from "effect/Effect"
+import * as Cabinet from "./Cabinet.js"
+import { stylesheet } from "./CabinetPage.js"
+import * as DevicePage from "./DevicePage.js"
+import * as SignInPages from "./SignInPages.js"
+import * as SsoPages from "./SsoPages.js"
+import * as WorkspacesApi from "./WorkspacesApi.js"
+
+/**
+ * The router; `secure`: the relay's public URL is https (session cookies get `Secure`); `sso`: single sign-on is
+ * configured (an `Sso` service is then in context) and `/sso/*` is served.
+ */
+export const make = (options: { readonly secure: boolean; readonly publicUrl: () => string; readonly sso: boolean }) =>
+  Effect.gen(function* () {
+    const oauth = yield* OAuthServer
+    const oauthRoutes = HttpRouter.provideService(OAuthHttp.router, OAuthServer, oauth)
+    const signIn = yield* SignInPages.routes(options.secure, options.sso)
+    const sso = options.sso
+      ? yield* Effect.flatMap(Effect.serviceOption(Sso), (service) =>
+          service._tag === "Some"
+            ? Effect.provideService(SsoPages.routes(options), Sso, service.value)
+            : Effect.succeed(HttpRouter.empty)
+        )
+      : HttpRouter.empty
+    const device = yield* DevicePage.routes
+    const cabinet = yield* Cabinet.routes
+    const workspaces = yield* WorkspacesApi.handler
+    return HttpRouter.empty.pipe(
+      HttpRouter.concat(oauthRoutes),
+      HttpRouter.concat(signIn),
+      HttpRouter.concat(device),
+      HttpRouter.concat(cabinet),
+      HttpRouter.concat(sso),
+      HttpRouter.get(WorkspacesApi.path, workspaces),
+      HttpRouter.get("/assets/cabinet.css", stylesheet)
+    )
+  })
