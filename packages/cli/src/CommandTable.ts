@@ -70,7 +70,8 @@ const workspaceSubcommands: ReadonlyArray<Node> = [
   connectLeaf("set", "change a stored workspace: --api-key K and/or --server S", { args: [{ name: "name" }] }),
   connectLeaf("remove", "forget a stored workspace (local only; never touches the relay)", {
     args: [{ name: "name" }]
-  })
+  }),
+  connectLeaf("sync", "pull your workspaces from the relay (needs cmdop login); keeps keys, deletes nothing")
 ]
 
 export const root: Node = {
@@ -113,7 +114,14 @@ export const root: Node = {
         {
           ...connectLeaf("share", "mint a share link: one machine, time-limited, for a guest", {
             args: [{ name: "host", optional: true, host: true }],
-            flags: [{ name: "--ttl", value: "DURATION", help: "lifetime, rounded up to whole hours; 0 = never" }]
+            flags: [
+              { name: "--ttl", value: "DURATION", help: "lifetime, rounded up to whole hours; 0 = never" },
+              {
+                name: "--session",
+                value: "ID",
+                help: "share one live interactive session instead (pair debugging)"
+              }
+            ]
           }),
           subcommands: [
             connectLeaf("list", "every link with its status and audit trail", {
@@ -140,7 +148,15 @@ export const root: Node = {
           ]
         },
         connectLeaf("set-key", 'deprecated alias of "key set"', { args: [{ name: "key" }] }),
-        connectLeaf("whoami", "which credential a call would use, and who the relay says you are")
+        connectLeaf("whoami", "which credential a call would use, and who the relay says you are"),
+        connectLeaf("approvals", "sessions the machines' gates hold for an operator's approval", {
+          flags: [{ name: "--watch", help: "list again every second until interrupted" }]
+        }),
+        connectLeaf("approve", "let a held session run (--for-link: and the link's later asks)", {
+          args: [{ name: "id" }],
+          flags: [{ name: "--for-link", help: "also let this guest link's later asks through while the agent runs" }]
+        }),
+        connectLeaf("deny", "refuse a held session", { args: [{ name: "id" }] })
       ]
     },
     {
@@ -156,11 +172,40 @@ export const root: Node = {
         connectLeaf("start", "start the agent (in the background unless --foreground)", {
           flags: [
             { name: "--foreground", help: "run in this terminal; Ctrl-C stops it" },
-            { name: "--session-idle", value: "DURATION", help: "close interactive sessions idle this long (12h)" }
+            { name: "--session-idle", value: "DURATION", help: "close interactive sessions idle this long (12h)" },
+            { name: "--permissions", value: "FILE", help: "the gate's policy file (default ~/.cmdop/permissions.yaml)" }
           ]
         }),
         connectLeaf("stop", "stop the agent; the relay shows the machine offline at once"),
-        connectLeaf("status", "ONLINE, CONNECTING or STOPPED")
+        connectLeaf("status", "ONLINE, CONNECTING or STOPPED"),
+        {
+          name: "permissions",
+          help: "the machine's gate: check a permissions.yaml, explain a decision",
+          subcommands: [
+            connectLeaf("check", "validate a permissions.yaml (default ~/.cmdop/permissions.yaml)", {
+              args: [{ name: "path", optional: true }],
+              flags: [{ name: "--permissions", value: "FILE", help: "the policy file" }]
+            }),
+            connectLeaf("explain", "show which rule decides a request, and why (floor listed)", {
+              rest: "command",
+              flags: [
+                { name: "--permissions", value: "FILE", help: "the policy file" },
+                { name: "--caller", value: "KIND", help: "key, user or guest" },
+                { name: "--user", value: "EMAIL", help: "the user's email (caller user)" },
+                { name: "--share", value: "ID", help: "the share link id (caller guest)" },
+                { name: "--mode", value: "MODE", help: "exec, shell or attach" },
+                { name: "--shell", help: "the command is a shell line (exec --shell)" }
+              ],
+              usage: ["agent permissions explain --caller key|user|guest [flags] -- <command> [args…]"]
+            })
+          ]
+        },
+        connectLeaf("approvals", "the gate's requests waiting for an operator on this machine"),
+        connectLeaf("approve", "let a held request run (--for-link: and the link's later asks)", {
+          args: [{ name: "id" }],
+          flags: [{ name: "--for-link", help: "also approve this guest link's later asks while the agent runs" }]
+        }),
+        connectLeaf("deny", "refuse a held request", { args: [{ name: "id" }] })
       ]
     },
     {
@@ -177,7 +222,14 @@ export const root: Node = {
             { name: "--http-port", value: "PORT", help: "HTTP port: share pages, health, metrics (8080)" },
             { name: "--public-url", value: "URL", help: "base URL share links point at" },
             { name: "--tls-cert", value: "FILE", help: "PEM certificate chain; serve TLS" },
-            { name: "--tls-key", value: "FILE", help: "PEM private key for --tls-cert" }
+            { name: "--tls-key", value: "FILE", help: "PEM private key for --tls-cert" },
+            { name: "--oidc-issuer", value: "URL", help: "single sign-on: the OpenID Connect provider's issuer URL" },
+            { name: "--oidc-client-id", value: "ID", help: "single sign-on: this relay's client id at the provider" },
+            {
+              name: "--oidc-client-secret",
+              value: "SECRET",
+              help: "single sign-on: the client secret (env CMDOP_OIDC_CLIENT_SECRET)"
+            }
           ]
         },
         {
@@ -205,6 +257,23 @@ export const root: Node = {
           ]
         },
         {
+          name: "user",
+          help: "people on the relay",
+          subcommands: [
+            {
+              name: "add",
+              help: "add a person to a workspace and print a one-time sign-in link",
+              args: [{ name: "email" }],
+              flags: [
+                ...STORE_FLAGS,
+                { name: "--workspace", value: "NAME", help: "the workspace on this relay (created if new)" },
+                { name: "--role", value: "ROLE", help: "owner, member or viewer" },
+                { name: "--public-url", value: "URL", help: "the relay's public URL the link points at" }
+              ]
+            }
+          ]
+        },
+        {
           name: "signing-key",
           help: "the keys that sign share links",
           subcommands: [
@@ -213,6 +282,21 @@ export const root: Node = {
           ]
         }
       ]
+    },
+    {
+      name: "login",
+      help: "sign this CLI in to a relay (device login in the browser)",
+      flags: [
+        { name: "--server", alias: "-s", value: "ADDR", help: "the relay's gRPC address host:port" },
+        { name: "--web-url", value: "URL", help: "the relay's web address (default http://<host>:8080)" },
+        { name: "--no-browser", help: "print the URL only; never open a browser" },
+        { name: "--json", help: "print the result as one JSON document" }
+      ]
+    },
+    {
+      name: "logout",
+      help: "sign this CLI out: revoke the login and delete ~/.cmdop/token.json",
+      flags: [{ name: "--json", help: "print the result as one JSON document" }]
     },
     {
       name: "up",

@@ -57,7 +57,7 @@ const mint = Command.make(
     ),
     session: Options.text("session").pipe(
       Options.withDescription(
-        'share one live interactive session instead (pair debugging): the guest may join it only ("--list-sessions" lists them)'
+        'share one live interactive session instead (pair debugging): the guest may join it only (ids: the session list of "cmdop connect <host>")'
       ),
       Options.optional
     ),
