@@ -4,7 +4,6 @@
  */
 import * as grpc from "@grpc/grpc-js"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -42,24 +41,24 @@ const channelOptionsOf = (options: Options): grpc.ChannelOptions => ({
 
 /** Metadata and grpc-js call options for one call, computed when the call starts (the deadline is relative). */
 const prepare = (options: CallOptions | undefined): Effect.Effect<[grpc.Metadata, grpc.CallOptions], GrpcStatusError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.try({
-      try: () => {
-        const metadata = recordToMetadata(options?.metadata)
-        metadata.setOptions({ waitForReady: options?.waitForReady ?? false })
-        const callOptions: grpc.CallOptions = {}
-        if (options?.timeout !== undefined) {
-          callOptions.deadline = now + Duration.toMillis(Duration.decode(options.timeout))
-        }
-        return [metadata, callOptions]
-      },
-      catch: (error) =>
-        new GrpcStatusError({
-          code: grpc.status.INVALID_ARGUMENT,
-          details: `invalid call metadata: ${errorText(error)}`
-        })
-    })
-  )
+  Effect.try({
+    try: () => {
+      const metadata = recordToMetadata(options?.metadata)
+      metadata.setOptions({ waitForReady: options?.waitForReady ?? false })
+      const callOptions: grpc.CallOptions = {}
+      if (options?.timeout !== undefined) callOptions.deadline = wallClockIn(options.timeout)
+      return [metadata, callOptions]
+    },
+    catch: (error) =>
+      new GrpcStatusError({ code: grpc.status.INVALID_ARGUMENT, details: `invalid call metadata: ${errorText(error)}` })
+  })
+
+/**
+ * An absolute deadline `after` from now on the wall clock. grpc-js compares deadlines with its own timers against
+ * the real time, so this is deliberately not Effect's `Clock` (under a TestClock it would be 1970 and every call
+ * would expire at once).
+ */
+const wallClockIn = (after: Duration.DurationInput): number => Date.now() + Duration.toMillis(Duration.decode(after))
 
 /**
  * Starts a streaming call for the current scope. A no-op `error` listener is attached first and kept: grpc-js
@@ -245,26 +244,24 @@ export const make = <S extends GrpcMethod.Service>(
       })
 
     const waitForReady = (deadline: Duration.DurationInput) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.async<void, GrpcStatusError>((resume) => {
-          try {
-            client.waitForReady(now + Duration.toMillis(Duration.decode(deadline)), (error) =>
-              resume(
-                error
-                  ? Effect.fail(
-                      new GrpcStatusError({
-                        code: grpc.status.UNAVAILABLE,
-                        details: `${options.address} not ready: ${error.message}`
-                      })
-                    )
-                  : Effect.void
-              )
+      Effect.async<void, GrpcStatusError>((resume) => {
+        try {
+          client.waitForReady(wallClockIn(deadline), (error) =>
+            resume(
+              error
+                ? Effect.fail(
+                    new GrpcStatusError({
+                      code: grpc.status.UNAVAILABLE,
+                      details: `${options.address} not ready: ${error.message}`
+                    })
+                  )
+                : Effect.void
             )
-          } catch (error) {
-            resume(Effect.fail(startFailed(error)))
-          }
-        })
-      )
+          )
+        } catch (error) {
+          resume(Effect.fail(startFailed(error)))
+        }
+      })
 
     // Method names and message types are checked by `GrpcClient<S>`'s signatures; the implementation is untyped.
     return { unary, serverStream, clientStream, bidi, bidiChannel, waitForReady, raw: client } as any as GrpcClient<S>
