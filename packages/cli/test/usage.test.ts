@@ -19,15 +19,15 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [
           ["connect", "ws", "lst"],
-          'cmdop: unknown command "lst" for workspace (did you mean "cmdop connect workspace list"?) — use one of list, use, add, set, remove; see "cmdop connect workspace --help"\n'
+          'cmdop: unknown command "lst" for workspace (did you mean "cmdop connect workspace list"?) — use one of list, use, add, set, remove, sync; see "cmdop connect workspace --help"\n'
         ],
         [
           ["agent", "strat"],
-          'cmdop: unknown command "strat" for agent (did you mean "cmdop agent start"?) — use one of register, start, stop, status; see "cmdop agent --help"\n'
+          'cmdop: unknown command "strat" for agent (did you mean "cmdop agent start"?) — use one of register, start, stop, status, permissions, approvals, approve, deny; see "cmdop agent --help"\n'
         ],
         [
           ["connect", "exce", "vm", "--", "ls"],
-          'cmdop: unknown command "exce" for connect (did you mean "cmdop connect exec"?) — use one of exec, share, workspace, ws, key, set-key, whoami; see "cmdop connect --help"\n'
+          'cmdop: unknown command "exce" for connect (did you mean "cmdop connect exec"?) — use one of exec, share, workspace, ws, key, set-key, whoami, approvals, approve, deny; see "cmdop connect --help"\n'
         ],
         [
           ["connect", "exec", "vm", "--timeout"],
@@ -147,9 +147,18 @@ describe("shell completions", () => {
       const complete = (...words: ReadonlyArray<string>) =>
         Effect.map(w.bare(["__complete", ...words]), (r) => r.stdout.trim().split("\n").filter(Boolean))
 
-      assert.deepStrictEqual(yield* complete(""), ["connect", "agent", "relay", "up", "completion", "version"])
+      assert.deepStrictEqual(yield* complete(""), [
+        "connect",
+        "agent",
+        "relay",
+        "login",
+        "logout",
+        "up",
+        "completion",
+        "version"
+      ])
       assert.deepStrictEqual(yield* complete("connect", "ex"), ["exec"])
-      assert.deepStrictEqual(yield* complete("connect", "ws", ""), ["list", "use", "add", "set", "remove"])
+      assert.deepStrictEqual(yield* complete("connect", "ws", ""), ["list", "use", "add", "set", "remove", "sync"])
       assert.deepStrictEqual(yield* complete("relay", "signing-key", "r"), ["rotate", "retire"])
       assert.deepStrictEqual(yield* complete("connect", "exec", "--ti"), ["--timeout"])
       assert.include(yield* complete("agent", "start", "--"), "--foreground")
@@ -167,6 +176,9 @@ describe("shell completions", () => {
         "key",
         "set-key",
         "whoami",
+        "approvals",
+        "approve",
+        "deny",
         "db-1",
         "web-alpha"
       ])

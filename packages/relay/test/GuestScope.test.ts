@@ -69,8 +69,19 @@ const connect = (
   Effect.gen(function* () {
     const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
     const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
+    // Like an agent with no permissions.yaml, it lets every attach through (the gate's answer to an Attach open).
     yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
-      Stream.runForEach((m) => Queue.offer(fromRelay, m)),
+      Stream.runForEach((m) =>
+        m._tag === "SessionOpen" && m.spec._tag === "Attach"
+          ? Queue.offer(toRelay, {
+              _tag: "SessionExit",
+              sessionId: m.sessionId,
+              exitCode: 0,
+              timedOut: false,
+              durationMs: 0
+            })
+          : Queue.offer(fromRelay, m)
+      ),
       Effect.forkScoped
     )
     yield* Queue.offer(toRelay, { _tag: "Hello", identity: id, window: 65536, ptySessions })

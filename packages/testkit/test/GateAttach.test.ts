@@ -1,8 +1,9 @@
 /**
  * Joining a live interactive session is the machine's gate's call (mode `attach`), over real gRPC with a real agent
- * daemon: the owner opens a shell; a guest whose machine has no permissions.yaml may not join it (guests may exec
- * and open their own shells, not attach), and is told so in one line; the link's audit at the relay says
- * `denied by gate`; the owner may rejoin. A file that allows guests to attach lets the guest in.
+ * daemon: the owner opens a shell and shares that one session (`share --session`); on a machine whose
+ * permissions.yaml lets guests exec but not attach, the guest may not join it and is told so in one line, the
+ * link's audit at the relay says `denied by gate`, and the owner may rejoin. A file that allows guests to attach
+ * lets the guest in.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { AttachEvent } from "@cmdop/domain/RelayClient"
@@ -38,40 +39,44 @@ const attached = (seen: { events: ReadonlyArray<AttachEvent> }) => {
 }
 
 describe("attach under the gate", () => {
-  it.scopedLive("without a file a guest may not join the owner's session; with one allowing it, it may", () =>
-    Effect.gen(function* () {
-      const relay = yield* LoopbackRelay.make()
-      const key = yield* relay.createWorkspace("gate")
-      yield* relay.startAgent(key, "plain-box")
-      yield* relay.startAgent(key, "pair-box", {
-        permissions: "rules:\n  - {action: allow, caller: guest, mode: attach}\n"
-      })
-      yield* relay.waitOnline(key, ["plain-box", "pair-box"])
-      const owner = yield* relay.client(key)
+  it.scopedLive(
+    "a file without attach for guests keeps a guest out of a shared session; one allowing it lets it in",
+    () =>
+      Effect.gen(function* () {
+        const relay = yield* LoopbackRelay.make()
+        const key = yield* relay.createWorkspace("gate")
+        yield* relay.startAgent(key, "plain-box", {
+          permissions: "default: {guest: deny}\nrules:\n  - {action: allow, caller: guest, mode: exec}\n"
+        })
+        yield* relay.startAgent(key, "pair-box", {
+          permissions: "rules:\n  - {action: allow, caller: guest, mode: attach}\n"
+        })
+        yield* relay.waitOnline(key, ["plain-box", "pair-box"])
+        const owner = yield* relay.client(key)
 
-      for (const [machine, admitted] of [
-        ["plain-box", false],
-        ["pair-box", true]
-      ] as const) {
-        const first = yield* view(owner, { machine, cols: 80, rows: 24, command: ["/bin/sh"] })
-        const session = yield* eventuallySync("the owner's Attached", () => attached(first))
-        const minted = yield* owner.createShare(machine, 3600)
-        const guest = yield* relay.client(minted.token)
-        const joined = yield* view(guest, { machine, sessionId: session.sessionId, cols: 80, rows: 24 })
-        if (admitted) {
-          const head = yield* eventuallySync("the guest's Attached", () => attached(joined))
-          assert.strictEqual(head.sessionId, session.sessionId)
-        } else {
-          yield* eventuallySync("the guest refused", () => (joined.done ? true : undefined))
-          assert.strictEqual(joined.error, "refused by the machine's permissions: not allowed for this link")
-          assert.isUndefined(attached(joined))
-          const links = yield* owner.listShares(machine)
-          assert.isTrue(links[0]!.events.some((e) => e.detail === "denied by gate"))
-          // The owner's key may rejoin its own session.
-          const again = yield* view(owner, { machine, sessionId: session.sessionId, cols: 80, rows: 24 })
-          yield* eventuallySync("the owner's second Attached", () => attached(again))
+        for (const [machine, admitted] of [
+          ["plain-box", false],
+          ["pair-box", true]
+        ] as const) {
+          const first = yield* view(owner, { machine, cols: 80, rows: 24, command: ["/bin/sh"] })
+          const session = yield* eventuallySync("the owner's Attached", () => attached(first))
+          const minted = yield* owner.createShare(machine, 3600, { sessionId: session.sessionId })
+          const guest = yield* relay.client(minted.token)
+          const joined = yield* view(guest, { machine, sessionId: session.sessionId, cols: 80, rows: 24 })
+          if (admitted) {
+            const head = yield* eventuallySync("the guest's Attached", () => attached(joined))
+            assert.strictEqual(head.sessionId, session.sessionId)
+          } else {
+            yield* eventuallySync("the guest refused", () => (joined.done ? true : undefined))
+            assert.strictEqual(joined.error, "refused by the machine's permissions: not allowed for this link")
+            assert.isUndefined(attached(joined))
+            const links = yield* owner.listShares(machine)
+            assert.isTrue(links[0]!.events.some((e) => e.detail === "denied by gate"))
+            // The owner's key may rejoin its own session.
+            const again = yield* view(owner, { machine, sessionId: session.sessionId, cols: 80, rows: 24 })
+            yield* eventuallySync("the owner's second Attached", () => attached(again))
+          }
         }
-      }
-    })
+      })
   )
 })
