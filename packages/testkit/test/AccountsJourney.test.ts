@@ -151,9 +151,15 @@ describe("accounts journey", () => {
         yield* promise("switch", () =>
           Promise.all([page.waitForURL(`${web}/cabinet`), page.click('tr:has-text("beta") button')])
         )
+        assert.include(
+          yield* promise("beta active", () => page.textContent('#workspaces tr:has-text("beta")')),
+          "active"
+        )
+        // Listed in beta by name: the machine is still online in acme until its next heartbeat, and the relay may
+        // answer a login's calls from a cache for up to a second, so an unqualified list would pass before the move.
         const moved = yield* Eventually.eventually(
           "box online in beta",
-          Effect.map(ok(alice, ["connect", "--list", "--json"]), (out) =>
+          Effect.map(ok(alice, ["connect", "--list", "--json", "--workspace", "beta"]), (out) =>
             (JSON.parse(out) as Listed).machines.find((m) => m.name === "box" && m.online)
           ),
           { timeout: "75 seconds", interval: "500 millis" }
