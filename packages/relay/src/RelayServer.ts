@@ -6,6 +6,7 @@
  * OAuth access tokens.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -191,15 +192,15 @@ export const serveWith = (
           Effect.forever
         )
       )
+    const oauthCaller =
+      accounts === undefined
+        ? undefined
+        : OAuthCaller.make({ oauth: Context.get(accounts, OAuthServer), store, server: display(options.grpcPort) })
     const coreLayer = RelayCoreModule.layer({
-      ...(accounts === undefined
+      ...(accounts === undefined || oauthCaller === undefined
         ? {}
         : {
-            oauth: OAuthCaller.make({
-              oauth: Context.get(accounts, OAuthServer),
-              store,
-              server: display(options.grpcPort)
-            }),
+            oauth: oauthCaller.authenticate,
             ownership: MachineOwnership.make(Context.get(accounts, AccountStoreTag), display(options.grpcPort))
           }),
       server: display(options.grpcPort),
@@ -232,11 +233,22 @@ export const serveWith = (
         ? relayRoutes
         : HttpRouter.concat(
             relayRoutes,
-            yield* AccountRoutes.make({
+            (yield* AccountRoutes.make({
               secure: publicUrl().startsWith("https:"),
               publicUrl,
               sso: options.sso !== undefined
-            }).pipe(Effect.provide(Context.merge(context, accounts)))
+            }).pipe(Effect.provide(Context.merge(context, accounts)))).pipe(
+              // A sign-out, revocation, switch or role change reaches the very next gRPC call.
+              HttpRouter.use((app) =>
+                Effect.tap(app, () =>
+                  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+                    Effect.sync(() => {
+                      if (request.method !== "GET" && request.method !== "HEAD") oauthCaller?.forget()
+                    })
+                  )
+                )
+              )
+            )
           )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(

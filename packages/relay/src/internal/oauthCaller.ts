@@ -2,8 +2,9 @@
  * OAuth access tokens (`cmdop_…`, from `cmdop login`) as callers of the relay: the token is checked with the
  * account core's `authenticateAccessToken` (the person's active workspace, or the one a call asks for, and their
  * role there, read from the store), and the result is kept for at most `cacheFor` (1 s by default) per token and
- * requested workspace, so a sign-out, removal or demotion reaches live callers within that bound. The cache is
- * keyed by the token's SHA-256, never the token itself.
+ * requested workspace, so a sign-out, removal or demotion reaches live callers within that bound. An account
+ * change made through the relay's own pages and endpoints (`forget`) clears it at once, so it reaches the very next
+ * call. The cache is keyed by the token's SHA-256, never the token itself.
  */
 import type { AuthenticationError } from "@cmdop/accounts/AuthenticationError"
 import type { AccessIdentity, OAuthServer } from "@cmdop/accounts/OAuthServer"
@@ -37,12 +38,18 @@ const resolveWorkspace = (store: RelayStore["Type"], requested: string) =>
     )
   )
 
+/** The check for every call, and `forget`, which drops every cached verdict (after an account change). */
+export interface OAuthCaller {
+  readonly authenticate: OAuthAuthenticate
+  readonly forget: () => void
+}
+
 export const make = (options: {
   readonly oauth: OAuthServer["Type"]
   readonly store: RelayStore["Type"]
   readonly server: string
   readonly cacheFor?: Duration.DurationInput
-}): OAuthAuthenticate => {
+}): OAuthCaller => {
   const { oauth, store, server } = options
   const ttl = Duration.toMillis(options.cacheFor ?? "1 second")
   const cache = new Map<string, { readonly caller: Caller; readonly at: number }>()
@@ -63,7 +70,7 @@ export const make = (options: {
       })
     )
 
-  return (token, requested) =>
+  const authenticate: OAuthAuthenticate = (token, requested) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const key = createHash("sha256").update(Redacted.value(token)).digest("base64url") + "|" + (requested ?? "")
@@ -81,4 +88,5 @@ export const make = (options: {
       cache.set(key, { caller, at: now })
       return caller
     })
+  return { authenticate, forget: () => cache.clear() }
 }
