@@ -1,0 +1,111 @@
+/**
+ * Where each machine's agent stream is held, in a cluster of relay nodes sharing one database: the routing table
+ * (machine → node, connection epoch) and the nodes' leases. A node records a route when it accepts an agent's
+ * stream and removes it when the stream closes, guarded by the epoch, so a late close on one node never erases a
+ * newer connection on another. A node whose lease lapsed is dead to the others: its routes are not returned.
+ *
+ * `layerMemory` serves a single process (one node, or several in-process nodes in tests sharing one instance);
+ * the PostgreSQL layer (cluster mode) passes the same contract suite.
+ */
+import type { MachineId } from "@cmdop/domain/Machine"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+
+/** A relay node as the others see it. */
+export interface NodeInfo {
+  readonly nodeId: string
+  /** `host:port` of the node's internal peer gRPC service. */
+  readonly peerAddress: string
+  /** When the node last renewed its lease (epoch ms, the store's clock). */
+  readonly renewedAt: number
+}
+
+/** The node holding a machine's live agent stream, and which connection of it. */
+export interface Route {
+  readonly machineId: MachineId
+  readonly nodeId: string
+  readonly peerAddress: string
+  /** Grows with every accepted connection of this machine, across the cluster. */
+  readonly epoch: number
+}
+
+export class MachineRoutesError extends Data.TaggedError("MachineRoutesError")<{
+  readonly operation: string
+  readonly detail: string
+}> {}
+
+export class MachineRoutes extends Context.Tag("@cmdop/relay/MachineRoutes")<
+  MachineRoutes,
+  {
+    /** Registers or renews this node's lease; returns the live nodes (this one included). */
+    readonly renewLease: (node: {
+      readonly nodeId: string
+      readonly peerAddress: string
+    }) => Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError>
+    /** Gives up this node's lease (clean shutdown), with every route it held. */
+    readonly dropLease: (nodeId: string) => Effect.Effect<void, MachineRoutesError>
+    /** The nodes whose lease is live. */
+    readonly liveNodes: Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError>
+    /** Records that `nodeId` now holds the machine's stream; returns the new connection epoch. */
+    readonly claim: (machineId: MachineId, nodeId: string) => Effect.Effect<number, MachineRoutesError>
+    /** Removes the route only if it is still this node's connection `epoch` (a later claim wins). */
+    readonly release: (machineId: MachineId, nodeId: string, epoch: number) => Effect.Effect<void, MachineRoutesError>
+    /** The live route of a machine: `None` when no live node holds its stream. */
+    readonly locate: (machineId: MachineId) => Effect.Effect<Option.Option<Route>, MachineRoutesError>
+  }
+>() {}
+
+/** How long a lease lives without renewal. */
+export const defaultLeaseMs = 10_000
+
+/** One process's routing table: a Map, with leases on the Effect `Clock` (so tests can use `TestClock`). */
+export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<MachineRoutes["Type"]> =>
+  Effect.sync(() => {
+    const nodes = new Map<string, NodeInfo>()
+    const routes = new Map<MachineId, { nodeId: string; epoch: number }>()
+    const epochs = new Map<MachineId, number>()
+    const live = (now: number) => [...nodes.values()].filter((n) => now - n.renewedAt < leaseMs)
+    return MachineRoutes.of({
+      renewLease: (node) =>
+        Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
+          Effect.map((now) => {
+            nodes.set(node.nodeId, { ...node, renewedAt: now })
+            return live(now)
+          })
+        ),
+      dropLease: (nodeId) =>
+        Effect.sync(() => {
+          nodes.delete(nodeId)
+          for (const [machineId, route] of routes) if (route.nodeId === nodeId) routes.delete(machineId)
+        }),
+      liveNodes: Effect.clockWith((clock) => clock.currentTimeMillis).pipe(Effect.map(live)),
+      claim: (machineId, nodeId) =>
+        Effect.sync(() => {
+          const epoch = (epochs.get(machineId) ?? 0) + 1
+          epochs.set(machineId, epoch)
+          routes.set(machineId, { nodeId, epoch })
+          return epoch
+        }),
+      release: (machineId, nodeId, epoch) =>
+        Effect.sync(() => {
+          const route = routes.get(machineId)
+          if (route !== undefined && route.nodeId === nodeId && route.epoch === epoch) routes.delete(machineId)
+        }),
+      locate: (machineId) =>
+        Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
+          Effect.map((now) => {
+            const route = routes.get(machineId)
+            if (route === undefined) return Option.none()
+            const node = nodes.get(route.nodeId)
+            if (node === undefined || now - node.renewedAt >= leaseMs) return Option.none()
+            return Option.some({ machineId, nodeId: route.nodeId, peerAddress: node.peerAddress, epoch: route.epoch })
+          })
+        )
+    })
+  })
+
+export const layerMemory = (leaseMs?: number): Layer.Layer<MachineRoutes> =>
+  Layer.effect(MachineRoutes, makeMemory(leaseMs))
