@@ -96,7 +96,8 @@ export interface MemoryOptions {
 
 /**
  * The whole CLI in memory: an in-memory workspace store, an in-process relay (whose core, store and share
- * service are in the output, so a program can create workspaces and attach agents), stdio to callbacks.
+ * service are in the output, so a program can create workspaces and attach agents), the in-memory process runner
+ * those agents run commands on (`ProcessRunnerMemory`), stdio to callbacks.
  */
 export const memory = (options: MemoryOptions = {}): Layer.Layer<Services | InProcessRelay.Services> => {
   const oauth = OAuthSession.layerMemory(options.oauth)

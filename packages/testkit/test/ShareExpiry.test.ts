@@ -10,6 +10,7 @@ import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Fiber from "effect/Fiber"
@@ -32,7 +33,8 @@ describe("share link expiry", () => {
       const store = Context.get(context, RelayStore.RelayStore)
       const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
       yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), { hostname: "prod-1" }).pipe(
-        Effect.provide(context)
+        Effect.provide(context),
+        Effect.provide(ProcessRunner.layer)
       )
       const client = (credential: string) =>
         Effect.map(
