@@ -477,6 +477,27 @@ const transfer = async (what, bytes, start) => {
   return { bytes, ms: r.ms, mbps: mbps(bytes, r.ms) }
 }
 
+/** The machine gate's cost per exec (decision + audit line), from `bench/gate.mjs` in its own process. */
+const gateCost = async () => {
+  const r = mustSucceed("gate bench", await run(process.execPath, [join(root, "bench", "gate.mjs"), "5000", "--json"]))
+  return JSON.parse(r.stdout)
+}
+const gateRows = (g) =>
+  g === undefined
+    ? []
+    : [
+        [
+          "gate per exec (argv), median / p99",
+          latency({ median: g["argv allow"].p50_ms, p99: g["argv allow"].p99_ms }),
+          ""
+        ],
+        [
+          "gate per exec (sh -c), median / p99",
+          latency({ median: g["sh -c line"].p50_ms, p99: g["sh -c line"].p99_ms }),
+          ""
+        ]
+      ]
+
 const main = async () => {
   const results = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, kernel: release() },
@@ -492,6 +513,7 @@ const main = async () => {
   }
   log(`temp dir ${tmp}`)
   const tools = await bundleTools()
+  results.cmdop.gate = await gateCost()
 
   // --- the system under test
   const relay = await startRelay("relay", "bench")
@@ -857,7 +879,8 @@ const printTable = (r) => {
       ""
     ],
     ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""],
-    ...manyRows(r.cmdop.manyAgents)
+    ...manyRows(r.cmdop.manyAgents),
+    ...gateRows(r.cmdop.gate)
   ]
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)))
   const out = rows.map((row) =>

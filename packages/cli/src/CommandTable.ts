@@ -150,7 +150,12 @@ export const root: Node = {
         connectLeaf("set-key", 'deprecated alias of "key set"', { args: [{ name: "key" }] }),
         connectLeaf("whoami", "which credential a call would use, and who the relay says you are"),
         connectLeaf("approvals", "sessions the machines' gates hold for an operator's approval", {
-          flags: [{ name: "--watch", help: "list again every second until interrupted" }]
+          flags: [
+            {
+              name: "--watch",
+              help: "keep watching: print each new request as it comes (and when it is settled) until Ctrl-C; with --json, one JSON object per line"
+            }
+          ]
         }),
         connectLeaf("approve", "let a held session run (--for-link: and the link's later asks)", {
           args: [{ name: "id" }],

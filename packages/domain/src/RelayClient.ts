@@ -97,6 +97,11 @@ export type AttachEvent = Data.TaggedEnum<{
   Output: { readonly offset: number; readonly data: Uint8Array }
   /** The session is over for this client: the shell exited, it was closed, or the credential was revoked. */
   Ended: { readonly exitCode: number; readonly signal?: string; readonly reason: string }
+  /**
+   * A line for the person at the terminal, outside the session's output (no offset, never replayed): e.g.
+   * `waiting for approval on <machine>…` while the machine's gate holds the session.
+   */
+  Notice: { readonly text: string }
 }>
 export const AttachEvent = Data.taggedEnum<AttachEvent>()
 

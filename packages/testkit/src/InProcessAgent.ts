@@ -18,6 +18,8 @@ export interface Options {
   readonly hostname: string
   readonly name?: string
   readonly window?: number
+  /** The machine's gate (`Gate.ts`); none: every session is admitted. */
+  readonly gate?: AgentEngine.Options["gate"]
 }
 
 /** A fresh machine identity for `hostname`. */
@@ -58,7 +60,8 @@ export const attach = (credential: string, who: AgentLink.MachineIdentity, optio
         window: welcome.window,
         heartbeatInterval: "10 seconds",
         relaySilenceTimeout: "1 hour",
-        ptySessions
+        ptySessions,
+        ...(options.gate === undefined ? {} : { gate: options.gate })
       }
     ).pipe(Effect.forkScoped)
     // Stopping ends the engine and the agent's side of the stream, so the relay sees the connection close.

@@ -124,7 +124,13 @@ export interface AttachEvent {
   kind?: { $case: "attached"; value: Attached } | { $case: "output"; value: AttachOutput } | {
     $case: "ended";
     value: SessionEnded;
-  } | undefined;
+  } | //
+  /**
+   * A line for the person at the terminal, not part of the session's output (e.g. "waiting for approval on
+   * <machine>…" while the machine's gate holds the session). May come before Attached (joining a live session)
+   * or after it (a new shell). Not in the output stream: it has no offset and is never replayed.
+   */
+  { $case: "notice"; value: string } | undefined;
 }
 
 export interface Attached {
@@ -1058,6 +1064,9 @@ export const AttachEvent: MessageFns<AttachEvent> = {
       case "ended":
         SessionEnded.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
+      case "notice":
+        writer.uint32(482).string(message.kind.value);
+        break;
     }
     return writer;
   },
@@ -1093,6 +1102,14 @@ export const AttachEvent: MessageFns<AttachEvent> = {
           message.kind = { $case: "ended", value: SessionEnded.decode(reader, reader.uint32()) };
           continue;
         }
+        case 60: {
+          if (tag !== 482) {
+            break;
+          }
+
+          message.kind = { $case: "notice", value: reader.string() };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1123,6 +1140,12 @@ export const AttachEvent: MessageFns<AttachEvent> = {
       case "ended": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "ended", value: SessionEnded.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "notice": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "notice", value: object.kind.value };
         }
         break;
       }
