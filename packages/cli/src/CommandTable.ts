@@ -258,6 +258,24 @@ export const root: Node = {
               help: "a new key; the old one and its share links stop working",
               args: [{ name: "workspace" }],
               flags: STORE_FLAGS
+            },
+            {
+              name: "list",
+              help: "a workspace's live API keys, masked",
+              args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "create",
+              help: "one more named API key, printed once; the others stay",
+              args: [{ name: "workspace" }, { name: "name" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "revoke",
+              help: "revoke one API key (by name or id): its next call is refused",
+              args: [{ name: "workspace" }, { name: "key" }],
+              flags: STORE_FLAGS
             }
           ]
         },

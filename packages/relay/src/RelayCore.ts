@@ -14,7 +14,7 @@
  *  - `guestAccess.ts`, `guestExpiry.ts`, `guestEnd.ts`: share links and the end of a guest's sessions (on the
  *    machine too); `guestScope.ts`: which sessions a guest reaches;
  *  - `terminalSize.ts`, `exitStatus.ts`: what the relay checks before passing sizes, exit statuses, signals on;
- *  - `liveness.ts`: closing silent connections;
+ *  - `liveness.ts`: closing silent connections; `credentialSweep.ts`: ending what a changed login or key held;
  *  - `sessions.ts`: the live state (connections, sessions, viewers).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
@@ -45,6 +45,7 @@ import * as Attach from "./internal/attach.js"
 import { type CoreContext, internalError } from "./internal/coreContext.js"
 import * as ExecBridge from "./internal/execBridge.js"
 import * as Approvals from "./internal/approvals.js"
+import * as CredentialSweep from "./internal/credentialSweep.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
 import type { MachineOwnership } from "./internal/machineOwnership.js"
@@ -68,6 +69,11 @@ export interface Options {
   readonly publicUrl?: string | (() => string)
   /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
   readonly guestSweep?: Duration.DurationInput
+  /**
+   * How often the credentials behind live sessions and people's agent connections are checked again (an account
+   * change or a revoked key reaches live work within this). Default 250 ms with accounts (`oauth`), else 5 s.
+   */
+  readonly credentialSweep?: Duration.DurationInput
   /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
   readonly oauth?: Authenticator.OAuthAuthenticate
   /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
@@ -202,6 +208,11 @@ export const make = (
     const approvals = Approvals.make(ctx, tenancy)
     yield* guests.runGuestSweeps(options.guestSweep ?? "5 seconds")
     yield* Liveness.run(ctx.registry, ctx.settings.staleAfterMs)
+    // People's access changes must reach live work within a second; without accounts only keys are watched.
+    yield* CredentialSweep.run(
+      ctx,
+      options.credentialSweep ?? (options.oauth === undefined ? "5 seconds" : "250 millis")
+    )
 
     return RelayCore.of({
       server,

@@ -6,7 +6,6 @@
  * OAuth access tokens.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -237,18 +236,7 @@ export const serveWith = (
               secure: publicUrl().startsWith("https:"),
               publicUrl,
               sso: options.sso !== undefined
-            }).pipe(Effect.provide(Context.merge(context, accounts)))).pipe(
-              // A sign-out, revocation, switch or role change reaches the very next gRPC call.
-              HttpRouter.use((app) =>
-                Effect.tap(app, () =>
-                  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-                    Effect.sync(() => {
-                      if (request.method !== "GET" && request.method !== "HEAD") oauthCaller?.forget()
-                    })
-                  )
-                )
-              )
-            )
+            }).pipe(Effect.provide(Context.merge(context, accounts))))
           )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(

@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { relayKeyCommands } from "./relayKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 
 const storeOptions = {
@@ -202,7 +203,7 @@ export const relayCommand = Command.make("relay").pipe(
     ),
     Command.make("key").pipe(
       Command.withDescription("workspace API keys on this relay"),
-      Command.withSubcommands([keyRotate])
+      Command.withSubcommands([keyRotate, ...relayKeyCommands])
     ),
     relayUserCommand,
     Command.make("signing-key").pipe(

@@ -88,7 +88,7 @@ const openSession = (
 ): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function* () {
     const session: Session = {
-      ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
+      ...(caller.shareId === undefined ? { holder: caller } : { shareId: caller.shareId, guest: caller }),
       id: randomUUID(),
       items: yield* Queue.unbounded<SessionItem>(),
       stdinCredit: yield* Effect.makeSemaphore(conn.window),

@@ -90,7 +90,8 @@ const migrationsAreIdempotent = Effect.gen(function* () {
   assert.deepStrictEqual(first, [
     [1, "init"],
     [2, "share_links"],
-    [3, "share_link_scope"]
+    [3, "share_link_scope"],
+    [4, "api_keys"]
   ])
   const second = yield* RelayStore.migrate
   assert.deepStrictEqual(second, [])
