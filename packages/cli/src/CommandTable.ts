@@ -241,7 +241,8 @@ export const root: Node = {
               help: "create a workspace; prints its first API key, once",
               args: [{ name: "workspace" }],
               flags: STORE_FLAGS
-            }
+            },
+            { name: "list", help: "every workspace: id, created, key generation, machines", flags: STORE_FLAGS }
           ]
         },
         {
@@ -278,7 +279,8 @@ export const root: Node = {
           help: "the keys that sign share links",
           subcommands: [
             { name: "rotate", help: "a new signing key", flags: STORE_FLAGS },
-            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS }
+            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS },
+            { name: "list", help: "the signing keys: current, still valid, retired", flags: STORE_FLAGS }
           ]
         }
       ]

@@ -49,7 +49,7 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         ],
         [
           ["relay", "workspace", "craete", "x"],
-          'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create; see "cmdop relay workspace --help"\n'
+          'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create, list; see "cmdop relay workspace --help"\n'
         ]
       ]
       for (const [args, stderr] of cases) {
