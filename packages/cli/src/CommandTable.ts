@@ -91,6 +91,7 @@ export const root: Node = {
         { name: "--online", help: "with --list: only machines that are online" },
         { name: "--session", value: "ID", help: "attach to this existing interactive session" },
         { name: "--list-sessions", help: "the interactive sessions running on <host>" },
+        { name: "--kill-session", value: "ID", help: "end this interactive session on <host> (shell and processes)" },
         { name: "--detach-keys", value: "KEYS", help: "a docker-style detach chord (ctrl-p,ctrl-q; ctrl-d)" },
         ...GLOBAL_FLAGS
       ],
@@ -109,6 +110,20 @@ export const root: Node = {
             "go before <host>. Several words run as an argv without a shell; one word with spaces or shell syntax",
             "('echo $HOME') runs through the remote user's shell. stdin is forwarded when it is not a terminal.",
             "Exit: the remote command's code (a signal n is 128+n), 124 on timeout, 255 when cmdop itself fails."
+          ]
+        }),
+        connectLeaf("sessions", "the interactive sessions running on a machine; --kill-session <id> ends one", {
+          args: [{ name: "host", host: true }],
+          flags: [
+            {
+              name: "--kill-session",
+              value: "ID",
+              help: "end this session on the machine: its shell and every process it started"
+            }
+          ],
+          notes: [
+            "Reattach to a session with: cmdop connect <host> --session <id>. A share-link guest sees and ends only",
+            "the sessions its own link opened."
           ]
         }),
         {

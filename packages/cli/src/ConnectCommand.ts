@@ -25,6 +25,10 @@ export const connectBase = Command.make("connect", {
   listSessions: Options.boolean("list-sessions").pipe(
     Options.withDescription("list the interactive sessions running on <host>")
   ),
+  killSession: Options.text("kill-session").pipe(
+    Options.withDescription("end this interactive session on <host> (its shell and processes)"),
+    Options.optional
+  ),
   host: Args.text({ name: "host" }).pipe(
     Args.withDescription("machine to attach to (hostname, name, id or a unique part of one)"),
     Args.optional
