@@ -49,7 +49,8 @@ const STORE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--json", help: "one JSON document on stdout" }
 ]
 
-const HOST_HELP = "<host>: exact hostname or name, a prefix of one, the id, or a unique part (2+ characters)"
+const HOST_HELP =
+  "<host>: exact hostname or name, a prefix of one (2+ characters), the id or a prefix of it (4+); never a part"
 
 const connectLeaf = (name: string, help: string, extra: Partial<Omit<Node, "name" | "help">> = {}): Node => ({
   name,

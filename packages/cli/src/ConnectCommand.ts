@@ -30,7 +30,7 @@ export const connectBase = Command.make("connect", {
     Options.optional
   ),
   host: Args.text({ name: "host" }).pipe(
-    Args.withDescription("machine to attach to (hostname, name, id or a unique part of one)"),
+    Args.withDescription("machine to attach to (hostname, name, id, a prefix of one, or a unique part of a name)"),
     Args.optional
   )
 })

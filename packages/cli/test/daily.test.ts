@@ -1,6 +1,6 @@
 /**
  * The daily commands, as the user types them and what they see: `relay workspace list` and `relay signing-key list`
- * on the relay host.
+ * on the relay host; `exec` never running on a machine picked by a part of its name.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -81,6 +81,46 @@ describe("relay admin listings", () => {
       )
       assert.match(after[0].retired_at, /^\d{4}-\d\d-\d\dT/)
       assert.notInclude(JSON.stringify(after), "material")
+    })
+  )
+})
+
+describe("machine names for exec", () => {
+  it.scopedLive("exec takes the name, a prefix or the id; a part of a name is refused with the name to use", () =>
+    Effect.gen(function* () {
+      const w = yield* memory
+      const key = yield* w.create("acme")
+      yield* w.agent(key, "db-primary")
+      yield* w.agent(key, "web-1")
+      const id = JSON.parse((yield* w.cli(key, ["--list", "--json"])).stdout).machines.find(
+        (m: { hostname: string }) => m.hostname === "db-primary"
+      ).id as string
+
+      // $ cmdop connect exec db -- echo ran      (a prefix of the hostname)
+      const byPrefix = yield* w.cli(key, ["exec", "db", "--", "echo", "ran"])
+      assert.strictEqual(byPrefix.code, 0, byPrefix.stderr)
+      assert.strictEqual(byPrefix.stdout, "ran\n")
+      // $ cmdop connect exec <first 8 of the id> -- echo ran
+      const byId = yield* w.cli(key, ["exec", id.slice(0, 8), "--", "echo", "ran"])
+      assert.strictEqual(byId.code, 0, byId.stderr)
+      assert.strictEqual(byId.stdout, "ran\n")
+
+      // $ cmdop connect exec primary -- touch f     (only a part of db-primary's name: refused, nothing runs)
+      const part = yield* w.cli(key, ["exec", "primary", "--", "echo", "ran"])
+      assert.strictEqual(part.code, 255)
+      assert.strictEqual(part.stdout, "")
+      assert.strictEqual(
+        part.stderr,
+        'cmdop: machine "primary" matches db-primary only by a part of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec db-primary -- …\n'
+      )
+      // $ cmdop connect primary --list-sessions     (other commands still take a unique part, as the help says)
+      const listed = yield* w.cli(key, ["primary", "--list-sessions", "--json"])
+      assert.strictEqual(listed.code, 0, listed.stderr)
+      assert.strictEqual(JSON.parse(listed.stdout).hostname, "db-primary")
+      // $ cmdop connect exec b- -- true      (a part of both names: ambiguous, both listed)
+      const both = yield* w.cli(key, ["exec", "b-", "--", "true"])
+      assert.strictEqual(both.code, 255)
+      assert.match(both.stderr, /^cmdop: machine "b-" is ambiguous: (db-primary|web-1) .*(web-1|db-primary) /)
     })
   )
 })
