@@ -49,7 +49,8 @@ const STORE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--json", help: "one JSON document on stdout" }
 ]
 
-const HOST_HELP = "<host>: exact hostname or name, a prefix of one, the id, or a unique part (2+ characters)"
+const HOST_HELP =
+  "<host>: exact hostname or name, a prefix of one (2+ characters), the id or a prefix of it (4+); never a part"
 
 const connectLeaf = (name: string, help: string, extra: Partial<Omit<Node, "name" | "help">> = {}): Node => ({
   name,
@@ -91,6 +92,7 @@ export const root: Node = {
         { name: "--online", help: "with --list: only machines that are online" },
         { name: "--session", value: "ID", help: "attach to this existing interactive session" },
         { name: "--list-sessions", help: "the interactive sessions running on <host>" },
+        { name: "--kill-session", value: "ID", help: "end this interactive session on <host> (shell and processes)" },
         { name: "--detach-keys", value: "KEYS", help: "a docker-style detach chord (ctrl-p,ctrl-q; ctrl-d)" },
         ...GLOBAL_FLAGS
       ],
@@ -109,6 +111,20 @@ export const root: Node = {
             "go before <host>. Several words run as an argv without a shell; one word with spaces or shell syntax",
             "('echo $HOME') runs through the remote user's shell. stdin is forwarded when it is not a terminal.",
             "Exit: the remote command's code (a signal n is 128+n), 124 on timeout, 255 when cmdop itself fails."
+          ]
+        }),
+        connectLeaf("sessions", "the interactive sessions running on a machine; --kill-session <id> ends one", {
+          args: [{ name: "host", host: true }],
+          flags: [
+            {
+              name: "--kill-session",
+              value: "ID",
+              help: "end this session on the machine: its shell and every process it started"
+            }
+          ],
+          notes: [
+            "Reattach to a session with: cmdop connect <host> --session <id>. A share-link guest sees and ends only",
+            "the sessions its own link opened."
           ]
         }),
         {
@@ -246,7 +262,8 @@ export const root: Node = {
               help: "create a workspace; prints its first API key, once",
               args: [{ name: "workspace" }],
               flags: STORE_FLAGS
-            }
+            },
+            { name: "list", help: "every workspace: id, created, key generation, machines", flags: STORE_FLAGS }
           ]
         },
         {
@@ -301,7 +318,8 @@ export const root: Node = {
           help: "the keys that sign share links",
           subcommands: [
             { name: "rotate", help: "a new signing key", flags: STORE_FLAGS },
-            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS }
+            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS },
+            { name: "list", help: "the signing keys: current, still valid, retired", flags: STORE_FLAGS }
           ]
         }
       ]

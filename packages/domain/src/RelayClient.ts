@@ -117,6 +117,19 @@ export interface PtySession {
   readonly owner: string
 }
 
+/**
+ * An interactive session ended on request (`killSession`): `ended` false when the agent had not reported the end
+ * yet when the relay stopped waiting (the kill goes on); otherwise how it ended.
+ */
+export interface KilledSession {
+  readonly machine: Machine
+  readonly sessionId: string
+  readonly ended: boolean
+  readonly exitCode: number
+  readonly signal?: string
+  readonly reason: string
+}
+
 /** A session held by a machine's gate, waiting for an operator, and the machine's hostname. */
 export interface MachineApproval {
   readonly machine: string
@@ -148,6 +161,11 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
     readonly listSessions: (
       machine: string
     ) => Effect.Effect<{ readonly machine: Machine; readonly sessions: ReadonlyArray<PtySession> }, RelayCallError>
+    /**
+     * Ends one live interactive session: the machine kills its shell's whole process tree, and its viewers see it
+     * end. A guest may end only the sessions its own link opened; another session fails like an unknown one.
+     */
+    readonly killSession: (machine: string, sessionId: string) => Effect.Effect<KilledSession, RelayCallError>
     /**
      * Mints a share link for one machine; `ttlSeconds` rounds up to whole hours, 0 = never expires. Its guest
      * reaches only the sessions it opens itself; with `sessionId`, only that one live session of the machine

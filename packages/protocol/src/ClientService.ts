@@ -58,6 +58,16 @@ export interface ListSessionsRequest {
   readonly machine: string
 }
 
+export interface KillSessionRequest {
+  readonly machine: string
+  readonly sessionId: string
+}
+
+/** `killSession`'s answer; a working relay always names the machine. */
+export interface Killed extends Omit<RelayClient.KilledSession, "machine"> {
+  readonly machine?: Machine
+}
+
 /** `machine` narrows the list to one machine's links. */
 export interface ListSharesRequest {
   readonly machine?: string
@@ -245,6 +255,32 @@ export const definition = {
       }),
       (w): Sessions => ({
         sessions: w.sessions.map(AttachCodec.sessionFromWire),
+        ...(w.machine === undefined ? {} : { machine: MachineCodec.fromWire(w.machine) })
+      })
+    )
+  }),
+  killSession: GrpcCodec.method(S.killSession, {
+    request: mapped(
+      Wire.KillSessionRequest,
+      (r: KillSessionRequest) => ({ machine: r.machine, sessionId: r.sessionId }),
+      (w): KillSessionRequest => ({ machine: w.machine, sessionId: w.sessionId })
+    ),
+    response: mapped(
+      Wire.KillSessionResponse,
+      (k: Killed) => ({
+        machine: k.machine === undefined ? undefined : MachineCodec.toWire(k.machine),
+        sessionId: k.sessionId,
+        ended: k.ended,
+        exitCode: k.exitCode,
+        signal: k.signal ?? "",
+        reason: k.reason
+      }),
+      (w): Killed => ({
+        sessionId: w.sessionId,
+        ended: w.ended,
+        exitCode: w.exitCode,
+        reason: w.reason,
+        ...(w.signal === "" ? {} : { signal: w.signal }),
         ...(w.machine === undefined ? {} : { machine: MachineCodec.fromWire(w.machine) })
       })
     )

@@ -115,6 +115,17 @@ export const make = (options: Options) =>
                 )
           )
         ),
+      killSession: (machine, sessionId) =>
+        client.unary("killSession", { machine, sessionId }, call).pipe(
+          Effect.mapError(mapError),
+          Effect.flatMap(({ machine, ...killed }) =>
+            machine
+              ? Effect.succeed({ machine, ...killed })
+              : Effect.fail(
+                  new RelayError({ reason: "Protocol", server: options.server, detail: "no machine in the answer" })
+                )
+          )
+        ),
       createShare: (machine, ttlSeconds, options) =>
         client
           .unary(

@@ -35,6 +35,7 @@ export const make = (credential: Redacted.Redacted<string>) =>
         ),
       attach: (request, input) => Stream.unwrap(Effect.map(caller, (c) => core.attach(c, request, input))),
       listSessions: (machine) => Effect.flatMap(caller, (c) => core.listSessions(c, machine)),
+      killSession: (machine, sessionId) => Effect.flatMap(caller, (c) => core.killSession(c, machine, sessionId)),
       createShare: (machine, ttlSeconds, options) =>
         Effect.flatMap(caller, (c) => core.createShare(c, machine, ttlSeconds, options)),
       listShares: (machine) => Effect.flatMap(caller, (c) => core.listShares(c, machine)),

@@ -25,6 +25,7 @@ import type {
   AttachRequest,
   ExecEvent,
   ExecRequest,
+  KilledSession,
   MachineList,
   Principal,
   PtySession,
@@ -49,6 +50,7 @@ import * as CredentialSweep from "./internal/credentialSweep.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
 import type { MachineOwnership } from "./internal/machineOwnership.js"
+import * as SessionKill from "./internal/sessionKill.js"
 import { Registry } from "./internal/sessions.js"
 import * as Tenancy from "./internal/tenancy.js"
 import { RelayStore } from "./store/service.js"
@@ -140,6 +142,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       { readonly machine: Machine.Machine; readonly sessions: ReadonlyArray<PtySession> },
       RelayCallError
     >
+    /** Ends one interactive session (a guest: only one its link opened) and says how it ended. */
+    readonly killSession: (
+      caller: Authenticator.Caller,
+      machine: string,
+      sessionId: string
+    ) => Effect.Effect<KilledSession, RelayCallError>
     /** `options.sessionId`: a link for that one live interactive session only (pair debugging). */
     readonly createShare: (
       caller: Authenticator.Caller,
@@ -226,6 +234,7 @@ export const make = (
       connectAgent: agents.connectAgent,
       attach: interactive.attach,
       listSessions: interactive.listSessions,
+      killSession: SessionKill.make(ctx, tenancy),
       createShare: guests.createShare,
       listShares: guests.listShares,
       revokeShare: guests.revokeShare,

@@ -91,6 +91,10 @@ const clientService = (core: RelayCore["Type"], admission: Admission.Admission) 
     listSessions: (req, ctx) =>
       Effect.gen(function* () {
         return yield* core.listSessions(yield* caller(core, ctx), req.machine)
+      }).pipe(Effect.mapError(toStatus)),
+    killSession: (req, ctx) =>
+      Effect.gen(function* () {
+        return yield* core.killSession(yield* caller(core, ctx), req.machine, req.sessionId)
       }).pipe(Effect.mapError(toStatus))
   })
 

@@ -20,7 +20,9 @@ import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
 import { relayKeyCommands } from "./relayKey.js"
+import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
+import { workspaceList } from "./relayWorkspace.js"
 
 const storeOptions = {
   dataDir: Options.directory("data-dir").pipe(
@@ -199,7 +201,7 @@ export const relayCommand = Command.make("relay").pipe(
     serve,
     Command.make("workspace").pipe(
       Command.withDescription("workspaces on this relay"),
-      Command.withSubcommands([workspaceCreate])
+      Command.withSubcommands([workspaceCreate, workspaceList])
     ),
     Command.make("key").pipe(
       Command.withDescription("workspace API keys on this relay"),
@@ -208,7 +210,7 @@ export const relayCommand = Command.make("relay").pipe(
     relayUserCommand,
     Command.make("signing-key").pipe(
       Command.withDescription("the keys that sign share links"),
-      Command.withSubcommands([signingKeyRotate, signingKeyRetire])
+      Command.withSubcommands([signingKeyRotate, signingKeyRetire, signingKeyList])
     )
   ])
 )
