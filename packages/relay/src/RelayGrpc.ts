@@ -81,7 +81,7 @@ const clientService = (core: RelayCore["Type"], admission: Admission.Admission) 
       }).pipe(Effect.mapError(toStatus)),
     listShares: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.listShares(yield* caller(core, ctx), req.machine)
+        return yield* core.listShares(yield* caller(core, ctx), req.machine, req.page)
       }).pipe(Effect.mapError(toStatus)),
     revokeShare: (req, ctx) =>
       Effect.gen(function* () {
