@@ -140,8 +140,17 @@ export const root: Node = {
             ]
           }),
           subcommands: [
-            connectLeaf("list", "every link with its status and audit trail", {
-              args: [{ name: "host", optional: true, host: true }]
+            connectLeaf("list", "the links with their status and audit trail, a page at a time", {
+              args: [{ name: "host", optional: true, host: true }],
+              flags: [
+                { name: "--limit", value: "N", help: "links per page, 1 to 500 (default 50)" },
+                {
+                  name: "--after",
+                  value: "CURSOR",
+                  help: 'the next page: the cursor the last one printed after "more:"'
+                },
+                { name: "--all", help: "every page" }
+              ]
             }),
             connectLeaf("revoke", "revoke a link now; the guest's live sessions end at once", {
               args: [{ name: "id" }]

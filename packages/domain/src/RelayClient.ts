@@ -15,7 +15,7 @@ import type { AccessError } from "./AccessError.js"
 import type { Machine } from "./Machine.js"
 import type { MachineError } from "./MachineError.js"
 import type { RelayError } from "./RelayError.js"
-import type { MintedShare, ShareLink } from "./ShareLink.js"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "./ShareLink.js"
 
 /** Everything a relay call can fail with. */
 export type RelayCallError = MachineError | AccessError | RelayError
@@ -176,7 +176,11 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
       ttlSeconds: number,
       options?: { readonly sessionId?: string }
     ) => Effect.Effect<MintedShare, RelayCallError>
-    readonly listShares: (machine?: string) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+    /**
+     * One page of the workspace's links (of one machine when given), oldest first; `page.after` is the `next` of
+     * the previous page. The relay caps the page size (`share list --help` says how).
+     */
+    readonly listShares: (machine?: string, page?: ShareListPage) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' live sessions at once, on the machine too: `sessionsEnded` says how
      * many, `alreadyRevoked` that it was revoked before.

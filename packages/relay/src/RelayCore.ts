@@ -32,7 +32,7 @@ import type {
   RelayCallError
 } from "@cmdop/domain/RelayClient"
 import { ShareService } from "@cmdop/domain/ShareService"
-import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "@cmdop/domain/ShareLink"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -155,10 +155,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       ttlSeconds: number,
       options?: GuestAccess.ShareOptions
     ) => Effect.Effect<MintedShare, RelayCallError>
+    /** A page of the workspace's links (the relay's default page size when `page.limit` is absent). */
     readonly listShares: (
       caller: Authenticator.Caller,
-      machine: string | undefined
-    ) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+      machine: string | undefined,
+      page?: ShareListPage
+    ) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' sessions on the machine; the answer says how many (`sessionsEnded`) and
      * whether the link was already revoked (`alreadyRevoked`).

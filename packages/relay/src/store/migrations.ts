@@ -115,12 +115,25 @@ const apiKeys = Effect.gen(function* () {
   yield* sql`CREATE UNIQUE INDEX api_keys_live_name ON api_keys (workspace_id, name) WHERE retired_at IS NULL`
 })
 
+/**
+ * Share links are listed a page at a time in (created_at, id) order, per workspace and per machine: keyset pages
+ * read from these indexes instead of sorting every link of the workspace. The first replaces the index on
+ * (workspace_id, machine_id), which the second covers.
+ */
+const shareListIndex = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX share_links_listing ON share_links (workspace_id, created_at, id)`
+  yield* sql`CREATE INDEX share_links_machine_listing ON share_links (workspace_id, machine_id, created_at, id)`
+  yield* sql`DROP INDEX share_links_workspace`
+})
+
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
   "0001_init": init,
   "0002_share_links": shareLinks,
   "0003_share_link_scope": shareLinkScope,
-  "0004_api_keys": apiKeys
+  "0004_api_keys": apiKeys,
+  "0005_share_list_index": shareListIndex
 }
 
 /**

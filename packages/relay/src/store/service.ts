@@ -24,6 +24,7 @@ import type {
   WorkspaceRecord
 } from "./records.js"
 import type { RelayStoreError } from "./RelayStoreError.js"
+import type { ShareLinkPage, ShareLinkPageQuery } from "./shareLinkPage.js"
 
 export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
   RelayStore,
@@ -107,11 +108,16 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly createShareLink: (link: NewShareLink, detail: string) => Effect.Effect<ShareLinkRecord, RelayStoreError>
     /** The link with its events; `None` for an unknown id. */
     readonly getShareLink: (id: string) => Effect.Effect<Option.Option<ShareLinkRecord>, RelayStoreError>
-    /** The workspace's links (of one machine when `machineId` is given), oldest first, with their events. */
+    /**
+     * The workspace's links (of one machine when `machineId` is given), oldest first then by id, with their
+     * events: the `limit` links after `page.after`, and where the next page starts when more follow. Without
+     * `page`, every link (for callers that know the workspace is small; listings for callers are paged).
+     */
     readonly listShareLinks: (
       workspaceId: WorkspaceId,
-      machineId?: MachineId
-    ) => Effect.Effect<ReadonlyArray<ShareLinkRecord>, RelayStoreError>
+      machineId?: MachineId,
+      page?: ShareLinkPageQuery
+    ) => Effect.Effect<ShareLinkPage, RelayStoreError>
     /**
      * Marks the link revoked at `at` and records `revoked`; a link already revoked is left as it is (no second
      * event). Returns the link. Fails with `ShareLinkNotFound`.

@@ -52,7 +52,7 @@ export const routes = Effect.map(
               `<tr><td>${escapeHtml(m.name)}</td><td>${escapeHtml(m.id)}</td><td>${m.online ? "online" : "offline"}</td><td>${age(now, m.lastHeartbeatAt)}</td><td>${reach && m.online ? button(csrf, "/cabinet/connect", "Connect", { machine: m.id }) : ""}</td></tr>`
           )
           .join("\n")
-        const links = yield* core.listShares(caller, undefined)
+        const { links } = yield* core.listShares(caller, undefined)
         const linkRows = links
           .map(
             (l) =>
