@@ -232,11 +232,11 @@ export const serveWith = (
         ? relayRoutes
         : HttpRouter.concat(
             relayRoutes,
-            (yield* AccountRoutes.make({
+            yield* AccountRoutes.make({
               secure: publicUrl().startsWith("https:"),
               publicUrl,
               sso: options.sso !== undefined
-            }).pipe(Effect.provide(Context.merge(context, accounts))))
+            }).pipe(Effect.provide(Context.merge(context, accounts)))
           )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(
