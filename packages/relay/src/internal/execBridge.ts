@@ -14,7 +14,9 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { ExecEvent, type ExecRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import { formatInstant } from "@cmdop/domain/ShareError"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -182,22 +184,37 @@ const forwardStdin = <E>(options: {
   )
 }
 
-/** The session's events for the client, up to its exit or loss; credit goes back as the client reads output. */
-const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> => {
-  const ack = (pipe: AgentLink.Pipe, bytes: number) =>
-    Effect.zipRight(
-      Effect.sync(() => FlowControl.credit(session, bytes)),
-      conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes })
+/**
+ * The session's events for the client, up to its exit or loss; credit goes back as the client reads output. One
+ * plain pull per event (no stream stages of their own): take the next item, acknowledge output, stop after the exit.
+ */
+const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> =>
+  Stream.suspend(() => {
+    let done = false
+    const ack = (pipe: AgentLink.Pipe, event: ExecEvent, bytes: number) => {
+      FlowControl.credit(session, bytes)
+      return Effect.as(conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes }), Chunk.of(event))
+    }
+    const next = (item: SessionItem): Effect.Effect<Chunk.Chunk<ExecEvent>, Option.Option<RelayCallError>> => {
+      if (item._tag === "Lost") {
+        done = true
+        return Effect.fail(Option.some(item.error))
+      }
+      const event = item.event
+      switch (event._tag) {
+        case "Stdout":
+          return ack("stdout", event, event.data.byteLength)
+        case "Stderr":
+          return ack("stderr", event, event.data.byteLength)
+        case "Exit":
+          done = true
+          return Effect.succeed(Chunk.of(event))
+        default:
+          return Effect.succeed(Chunk.of(event))
+      }
+    }
+    const pull = Effect.suspend(() =>
+      done ? Effect.fail(Option.none()) : Effect.flatMap(Queue.take(session.items), next)
     )
-  return Stream.fromQueue(session.items).pipe(
-    Stream.takeUntil((item) => item._tag === "Lost" || item.event._tag === "Exit"),
-    Stream.mapEffect((item) => (item._tag === "Lost" ? Effect.fail(item.error) : Effect.succeed(item.event))),
-    Stream.tap((event) =>
-      event._tag === "Stdout"
-        ? ack("stdout", event.data.byteLength)
-        : event._tag === "Stderr"
-          ? ack("stderr", event.data.byteLength)
-          : Effect.void
-    )
-  )
-}
+    return Stream.repeatEffectChunkOption(pull)
+  })
