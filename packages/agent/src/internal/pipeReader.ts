@@ -61,9 +61,17 @@ export const read = (
       }
       return out
     }
+    // Less than `limit` waiting from pipes still open: one turn of the event loop first, so reads the kernel has
+    // ready come in too (a command writing fast then goes out in fewer, larger messages; costs microseconds).
+    const gather = Effect.async<Chunk.Chunk<OutputChunk>>((resume) => {
+      const timer = setImmediate(() => resume(Effect.succeed(take())))
+      return Effect.sync(() => clearImmediate(timer))
+    })
     const pull: Effect.Effect<Chunk.Chunk<OutputChunk>, Option.Option<never>> = Effect.suspend(() =>
       pending.length > 0
-        ? Effect.succeed(take())
+        ? size < limit && open > 0
+          ? gather
+          : Effect.succeed(take())
         : open === 0
           ? Effect.fail(Option.none())
           : Effect.async<void>((resume) => {
@@ -71,7 +79,7 @@ export const read = (
               return Effect.sync(() => {
                 wake = undefined
               })
-            }).pipe(Effect.zipRight(Effect.suspend(() => (pending.length > 0 ? Effect.succeed(take()) : pull))))
+            }).pipe(Effect.zipRight(pull))
     )
     return Stream.repeatEffectChunkOption(pull).pipe(
       Stream.ensuring(

@@ -185,15 +185,28 @@ const forwardStdin = <E>(options: {
 }
 
 /**
+ * Output the client has read is acknowledged to the agent in steps of this much (at most a quarter of the window),
+ * or all at once when the client has read everything received: fewer acks, and the agent's messages grow to match.
+ */
+const ACK_STEP = 256 * 1024
+
+/**
  * The session's events for the client, up to its exit or loss; credit goes back as the client reads output. One
  * plain pull per event (no stream stages of their own): take the next item, acknowledge output, stop after the exit.
  */
 const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> =>
   Stream.suspend(() => {
     let done = false
-    const ack = (pipe: AgentLink.Pipe, event: ExecEvent, bytes: number) => {
-      FlowControl.credit(session, bytes)
-      return Effect.as(conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes }), Chunk.of(event))
+    const step = Math.max(1, Math.min(ACK_STEP, Math.floor(conn.window / 4)))
+    // Output the client has read and the agent has not been credited for yet.
+    let read = 0
+    const output = (pipe: AgentLink.Pipe, event: ExecEvent, bytes: number) => {
+      read += bytes
+      if (read < step && read < FlowControl.unacknowledged(session)) return Effect.succeed(Chunk.of(event))
+      const acked = read
+      read = 0
+      FlowControl.credit(session, acked)
+      return Effect.as(conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes: acked }), Chunk.of(event))
     }
     const next = (item: SessionItem): Effect.Effect<Chunk.Chunk<ExecEvent>, Option.Option<RelayCallError>> => {
       if (item._tag === "Lost") {
@@ -203,9 +216,9 @@ const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, Re
       const event = item.event
       switch (event._tag) {
         case "Stdout":
-          return ack("stdout", event, event.data.byteLength)
+          return output("stdout", event, event.data.byteLength)
         case "Stderr":
-          return ack("stderr", event, event.data.byteLength)
+          return output("stderr", event, event.data.byteLength)
         case "Exit":
           done = true
           return Effect.succeed(Chunk.of(event))
