@@ -35,7 +35,11 @@ export interface Route {
 export class MachineRoutesError extends Data.TaggedError("MachineRoutesError")<{
   readonly operation: string
   readonly detail: string
-}> {}
+}> {
+  override get message(): string {
+    return `cluster routing table: ${this.operation} failed: ${this.detail}`
+  }
+}
 
 export class MachineRoutes extends Context.Tag("@cmdop/relay/MachineRoutes")<
   MachineRoutes,
