@@ -9,23 +9,25 @@ import { plain, viaRequest, viaResponse } from "./plain.js"
 const D = PeerService.definition
 
 const nonEmpty = FastCheck.string({ minLength: 1 })
-const optional = <A>(a: FastCheck.Arbitrary<A>) => FastCheck.option(a, { nil: undefined })
 
 /** A caller as a node authenticated it: every optional part present or absent (empty strings and 0 mean absent). */
-const callers: FastCheck.Arbitrary<PeerService.ForwardedCaller> = FastCheck.record({
-  workspaceId: FastCheck.string(),
-  workspaceName: FastCheck.string(),
-  kind: FastCheck.constantFrom("key", "user", "guest"),
-  principal: FastCheck.string(),
-  credential: nonEmpty.map(Redacted.make),
-  machineId: optional(nonEmpty),
-  shareId: optional(nonEmpty),
-  machineHostname: optional(nonEmpty),
-  expiresAt: optional(FastCheck.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })),
-  sessionId: optional(nonEmpty),
-  role: optional(FastCheck.constantFrom("owner", "member", "viewer")),
-  userId: optional(nonEmpty)
-})
+const callers: FastCheck.Arbitrary<PeerService.ForwardedCaller> = FastCheck.record(
+  {
+    workspaceId: FastCheck.string(),
+    workspaceName: FastCheck.string(),
+    kind: FastCheck.constantFrom("key" as const, "user" as const, "guest" as const),
+    principal: FastCheck.string(),
+    credential: nonEmpty.map(Redacted.make),
+    machineId: nonEmpty,
+    shareId: nonEmpty,
+    machineHostname: nonEmpty,
+    expiresAt: FastCheck.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    sessionId: nonEmpty,
+    role: FastCheck.constantFrom("owner" as const, "member" as const, "viewer" as const),
+    userId: nonEmpty
+  },
+  { requiredKeys: ["workspaceId", "workspaceName", "kind", "principal", "credential"] }
+)
 const origins = FastCheck.record({ caller: callers, fromNode: FastCheck.string() })
 
 const execRequests = Arbitrary.make(Schemas.ExecRequest).filter((r) => !Object.hasOwn(r.env, "__proto__"))
