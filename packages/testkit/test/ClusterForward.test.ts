@@ -20,6 +20,9 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { eventually } from "@cmdop/test-helpers/Eventually"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as fs from "node:fs"
+import * as path from "node:path"
 
 const clientOf = (node: InProcessCluster.Node, key: string) =>
   Effect.map(
@@ -149,6 +152,41 @@ describe("cluster forwarding", () => {
       assert.include(refused.message, "not-yours")
       assert.strictEqual(one.stats.snapshot().peerErrors, 0, "a refusal of the owning node is not a peer error")
       assert.strictEqual(two.stats.snapshot().servedTotal, 2)
+    })
+  )
+
+  it.scopedLive("a stalled reader on node 1 holds back its own session only: node 2's other sessions go on", () =>
+    Effect.gen(function* () {
+      const cluster = yield* InProcessCluster.make(2)
+      const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      yield* two.attachAgent(key, "far")
+      const mark = path.join(yield* TempHome.make("cmdop-cluster-"), "done")
+      const stalled = yield* Stream.toPull(
+        (yield* clientOf(one, key)).exec({
+          machine: "far",
+          argv: ["sh", "-c", `head -c 200000000 /dev/zero; touch ${mark}`]
+        })
+      )
+      yield* stalled // Started, maybe a first chunk: then nobody on node 1 reads any more.
+      const run = (node: InProcessCluster.Node, word: string) =>
+        Effect.flatMap(clientOf(node, key), (client) =>
+          Stream.runCollect(client.exec({ machine: "far", argv: ["echo", word] }))
+        ).pipe(
+          Effect.map((events) =>
+            Buffer.concat(
+              Chunk.toReadonlyArray(events).flatMap((e) => (e._tag === "Stdout" ? [e.data] : []))
+            ).toString()
+          ),
+          Effect.timeout("15 seconds")
+        )
+      // Another session forwarded over the same peer channel, and a session of node 2's own client.
+      const [forwarded, local] = yield* Effect.all([run(one, "forwarded"), run(two, "local")], { concurrency: 2 })
+      assert.strictEqual(forwarded, "forwarded\n")
+      assert.strictEqual(local, "local\n")
+      // The stalled producer is held by the session's credit, not buffered through: it has not got to its end.
+      assert.isFalse(fs.existsSync(mark), "the stalled session's output was buffered instead of held back")
+      assert.strictEqual(one.stats.snapshot().forwardedLive, 1)
     })
   )
 

@@ -9,9 +9,11 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { RelayCore } from "../RelayCore.js"
+import { ClusterNode } from "./ClusterNode.js"
 import * as ForwardCore from "./forwardCore.js"
 import { MachineRoutes } from "./MachineRoutes.js"
 import * as PeerClients from "./PeerClients.js"
@@ -55,7 +57,16 @@ export const make = (
       return yield* new PeerNodeError({ message: "the node id is empty: give each node a name of its own (--node-id)" })
     const local = yield* RelayCore
     const routes = yield* MachineRoutes
-    const counters = new Counters()
+    // The cluster node's view (`/healthz`, `/metrics`) counts forwarded sessions and peer errors too, when present.
+    const node = yield* Effect.serviceOption(ClusterNode)
+    const counters = new Counters(
+      Option.isNone(node)
+        ? undefined
+        : {
+            forwarded: () => Effect.runSync(node.value.countForwarded),
+            peerError: () => Effect.runSync(node.value.countPeerError)
+          }
+    )
     const server = yield* GrpcServer.make({
       services: [PeerServer.service(local, options.secret, counters)],
       host: options.host ?? "127.0.0.1",

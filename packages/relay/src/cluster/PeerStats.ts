@@ -20,14 +20,32 @@ export interface Snapshot {
   readonly refused: number
 }
 
+/** Told of each forwarded session and each peer error (the cluster node's own counters, when it has them). */
+export interface Listener {
+  readonly forwarded: () => void
+  readonly peerError: () => void
+}
+
 /** The mutable counters one node keeps; `snapshot` is what `/metrics` reads. */
 export class Counters {
+  constructor(private readonly listener?: Listener) {}
+
   forwardedTotal = 0
   forwardedLive = 0
   servedTotal = 0
   servedLive = 0
   peerErrors = 0
   refused = 0
+
+  forwarded(): void {
+    this.forwardedTotal++
+    this.listener?.forwarded()
+  }
+
+  peerError(): void {
+    this.peerErrors++
+    this.listener?.peerError()
+  }
 
   snapshot(): Snapshot {
     return {

@@ -65,7 +65,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     (route: Route) =>
     (e: GrpcStatusError.GrpcStatusError): RelayCallError => {
       if (Option.isSome(GrpcStatusError.decodePayload(e))) return ErrorCodec.fromStatus(e, server)
-      counters.peerErrors++
+      counters.peerError()
       return new RelayError({
         reason: "Unavailable",
         server,
@@ -78,7 +78,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     Stream.unwrapScoped(
       Effect.gen(function* () {
         const client = yield* clients.get(route.peerAddress)
-        counters.forwardedTotal++
+        counters.forwarded()
         yield* Effect.acquireRelease(
           Effect.sync(() => counters.forwardedLive++),
           () => Effect.sync(() => counters.forwardedLive--)
@@ -128,7 +128,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       if (Option.isNone(route)) return core.listSessions(caller, query)
       return Effect.gen(function* () {
         const client = yield* clients.get(route.value.peerAddress)
-        counters.forwardedTotal++
+        counters.forwarded()
         return yield* client.unary(
           "listSessions",
           { _tag: "ListSessions", caller, fromNode: nodeId, machine: query },
