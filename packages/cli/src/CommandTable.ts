@@ -229,6 +229,14 @@ export const root: Node = {
               name: "--oidc-client-secret",
               value: "SECRET",
               help: "single sign-on: the client secret (env CMDOP_OIDC_CLIENT_SECRET)"
+            },
+            { name: "--node-id", value: "ID", help: "cluster mode (with --db): this node's id (default: host name)" },
+            { name: "--peer-address", value: "HOST:PORT", help: "cluster mode: where the other nodes reach this one" },
+            { name: "--peer-port", value: "PORT", help: "cluster mode: the peer service's port (grpc port + 1)" },
+            {
+              name: "--cluster-secret",
+              value: "SECRET",
+              help: "cluster mode: the secret the nodes share (env CMDOP_CLUSTER_SECRET)"
             }
           ]
         },

@@ -156,6 +156,11 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
      * whether the link was already revoked (`alreadyRevoked`).
      */
     readonly revokeShare: (caller: Authenticator.Caller, id: string) => Effect.Effect<ShareLink, RelayCallError>
+    /**
+     * Re-checks every live guest's link now and ends the sessions of links no longer valid (what the periodic
+     * sweep does), for a change made elsewhere: another relay node, an admin command.
+     */
+    readonly sweepGuests: Effect.Effect<void>
     /** The gate's held sessions on the workspace's online machines (workspace credentials only). */
     readonly listApprovals: (
       caller: Authenticator.Caller
@@ -231,6 +236,7 @@ export const make = (
       createShare: guests.createShare,
       listShares: guests.listShares,
       revokeShare: guests.revokeShare,
+      sweepGuests: guests.sweepGuestsNow,
       listApprovals: approvals.listApprovals,
       answerApproval: approvals.answerApproval
     })

@@ -32,6 +32,8 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => ({
     createShare(ctx, tenancy, caller, query, ttlSeconds, options),
   listShares: (caller: Authenticator.Caller, query: string | undefined) => listShares(ctx, tenancy, caller, query),
   revokeShare: (caller: Authenticator.Caller, id: string) => revokeShare(ctx, tenancy, caller, id),
+  /** Re-checks every live guest now (a cluster event said something changed elsewhere). */
+  sweepGuestsNow: sweepGuests(ctx),
   /** Sweeps every `interval` for as long as the enclosing scope lives. */
   runGuestSweeps: (interval: Duration.DurationInput) =>
     sweepGuests(ctx).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)
