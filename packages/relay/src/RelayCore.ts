@@ -108,6 +108,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       caller: Authenticator.Caller,
       query: string
     ) => Effect.Effect<Machine.Machine, RelayCallError>
+    /**
+     * Cluster forwarding asks these before the routing table: whether this node holds a machine's agent stream, and
+     * the connected machine a query names exactly here (as `caller` may reach it), without reading the store.
+     */
+    readonly holds: (machineId: string) => boolean
+    readonly connectedHere: (caller: Authenticator.Caller, query: string) => Machine.Machine | undefined
     /** Runs a command (see `internal/execBridge.ts` for how a session ends). */
     readonly exec: <E>(
       caller: Authenticator.Caller,
@@ -236,6 +242,13 @@ export const make = (
       whoami: tenancy.whoami,
       listMachines: tenancy.listMachines,
       resolveMachine: tenancy.resolveMachine,
+      holds: (machineId) => ctx.registry.get(machineId) !== undefined,
+      connectedHere: (caller, query) => {
+        const live = ctx.registry.exact(caller.workspaceId, query)
+        return live !== undefined && (caller.machineId === undefined || caller.machineId === live.machineId)
+          ? live.machine
+          : undefined
+      },
       exec: execBridge.exec,
       register: agents.register,
       connectAgent: agents.connectAgent,
