@@ -5,6 +5,7 @@
  * workspace and the guest reads that it waits; at 59 s nothing has changed; at 60 s the guest reads the refusal, the
  * relay no longer lists it, the machine's audit log has the ask and the deny, and the link's audit `denied by gate`.
  */
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { assert, describe, it } from "@effect/vitest"
 import * as AuditLog from "@cmdop/agent/AuditLog"
 import * as Gate from "@cmdop/agent/Gate"
@@ -59,7 +60,7 @@ describe("an unanswered ask through relay and agent (TestClock)", () => {
       yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), {
         hostname: "prod-1",
         gate: { gate, machine: "prod-1" }
-      }).pipe(Effect.provide(context))
+      }).pipe(Effect.provide(context), Effect.provide(ProcessRunner.layer))
       const client = (credential: string) =>
         Effect.map(
           Layer.build(
@@ -140,7 +141,7 @@ describe("an unanswered ask through relay and agent (TestClock)", () => {
       const gateLines = (yield* auditLog.read).map((e) => `${e.mode} ${e.decision} by ${e.approver ?? "nobody"}`)
       assert.deepStrictEqual(gateLines.slice(0, 2), ["exec ask by nobody", "shell ask by nobody"])
       assert.sameMembers(gateLines.slice(2), ["exec deny by nobody", "shell deny by nobody"])
-      const [link] = yield* owner.listShares("prod-1")
+      const [link] = (yield* owner.listShares("prod-1")).links
       assert.isTrue(link!.events.some((e) => e.detail === "denied by gate"))
     })
   )

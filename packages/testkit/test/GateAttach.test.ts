@@ -73,7 +73,7 @@ describe("attach under the gate", () => {
             yield* eventuallySync("the guest refused", () => (joined.done ? true : undefined))
             assert.strictEqual(joined.error, "refused by the machine's permissions: not allowed for this link")
             assert.isUndefined(attached(joined))
-            const links = yield* owner.listShares(machine)
+            const { links } = yield* owner.listShares(machine)
             assert.isTrue(links[0]!.events.some((e) => e.detail === "denied by gate"))
             // The owner's key may rejoin its own session.
             const again = yield* view(owner, { machine, sessionId: session.sessionId, cols: 80, rows: 24 })
