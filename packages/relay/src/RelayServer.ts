@@ -258,14 +258,7 @@ const serveOn = (
     })
     const context = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     // A change made elsewhere (another node, an admin command) reaches this node's guests and logins at once.
-    if (cluster !== undefined)
-      yield* ClusterMode.react(
-        cluster,
-        Effect.zipRight(
-          Effect.sync(() => oauthCaller?.forget()),
-          Context.get(context, RelayCore).sweepGuests
-        )
-      )
+    if (cluster !== undefined) yield* ClusterMode.react(cluster, Context.get(context, RelayCore).sweepGuests)
     // Per-principal stream counts, shared by the gRPC services and the browser terminal.
     const admission = Admission.make()
     const caps = ConnectionGuard.plan()
