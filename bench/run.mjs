@@ -481,7 +481,10 @@ const transfer = async (what, bytes, start) => {
 
 /** The machine gate's cost per exec (decision + audit line), from `bench/gate.mjs` in its own process. */
 const gateCost = async () => {
-  const r = mustSucceed("gate bench", await run(process.execPath, [join(root, "bench", "gate.mjs"), "5000", "--json"]))
+  const r = mustSucceed(
+    "gate bench",
+    await run(process.execPath, [join(root, "bench", "gate.mjs"), "5000", "--json"], { timeoutMs: 300_000 })
+  )
   return JSON.parse(r.stdout)
 }
 const gateRows = (g) =>

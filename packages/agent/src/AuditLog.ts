@@ -6,9 +6,11 @@
  *
  * The file: created on demand, mode 0600 in a 0700 directory. Each line is written with ONE write on a descriptor
  * opened with `O_APPEND` and kept open, so lines of concurrent writers (fibers of this process: the write is
- * synchronous; other processes: by the kernel's append) never interleave. Rotation by size: before an append that would take the file past
- * `maxBytes`, `audit.log` becomes `audit.log.1` (`.1` → `.2` …, the oldest beyond `keep` is dropped), so no file
- * grows past `maxBytes` unless a single line is larger. Nothing is ever rewritten in place.
+ * synchronous; other processes: by the kernel's append) never interleave. Rotation by size: before an append that
+ * would take the file past `maxBytes`, `audit.log` becomes `audit.log.1` (`.1` → `.2` …, the oldest beyond `keep`
+ * is dropped), so no file grows past `maxBytes` unless a single line is larger (with several writing processes,
+ * also by what the others wrote since this one last looked, at most a second ago). Nothing is ever rewritten in
+ * place.
  *
  * Line format (`Entry`), fields in this order, absent ones omitted:
  * `{"ts":"2025-01-31T12:00:00.000Z","event":"input","caller":"share 9f…","caller_kind":"guest","share_id":"9f…",

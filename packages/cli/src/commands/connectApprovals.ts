@@ -84,7 +84,30 @@ const watchApprovals = (client: RelayClient["Type"], json: boolean) =>
         )
       }
     })
-    return yield* Effect.repeat(poll, Schedule.spaced("1 second")).pipe(Effect.zipRight(Effect.never))
+    // The relay going away for a while (a restart) does not end the watch: it says so once, and goes on when the
+    // relay is back. Anything else (the key revoked, …) ends it with the error.
+    let down = false
+    const tolerant = poll.pipe(
+      Effect.tap(() =>
+        down
+          ? Effect.zipRight(
+              Output.notice("the relay answers again"),
+              Effect.sync(() => void (down = false))
+            )
+          : Effect.void
+      ),
+      Effect.catchIf(
+        (e) => e._tag === "RelayError" && (e.reason === "Unavailable" || e.reason === "Timeout"),
+        (e) =>
+          down
+            ? Effect.void
+            : Effect.zipRight(
+                Output.notice(`${e.message}; still watching, retrying every second`),
+                Effect.sync(() => void (down = true))
+              )
+      )
+    )
+    return yield* Effect.repeat(tolerant, Schedule.spaced("1 second")).pipe(Effect.zipRight(Effect.never))
   })
 
 const list = Command.make(
