@@ -17,17 +17,7 @@ import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
-import {
-  cpuMs,
-  execSamples,
-  medianBound,
-  p99Bound,
-  rssMiB,
-  stage,
-  type Stage,
-  summary,
-  withPeakRss
-} from "./harness.js"
+import { cpuMs, p99Bound, rssMiB, SAMPLES, stage, type Stage, summary, withPeakRss } from "./harness.js"
 import * as RawAgent from "./rawAgent.js"
 import * as RawClient from "./rawClient.js"
 
@@ -44,39 +34,35 @@ const report = (what: string, figures: Record<string, unknown>) =>
   Effect.sync(() => console.log(`[abuse] ${what}: ${JSON.stringify(figures)}`))
 
 /**
- * Measures the victim's exec latency idle (just before and just after), and while `attack` runs in the
- * background; checks the RSS ceiling and the latency bound, and returns what the attack returned.
+ * Measures the victim's exec latency idle (just before) and while `attack` runs in the background, with the same
+ * number of samples; checks the RSS ceiling and the latency bound, and returns what the attack returned.
  */
 const underAttack = <A, E>(name: string, attack: Effect.Effect<A, E>) =>
   Effect.gen(function* () {
     const s = yield* StageTag
-    const before = yield* execSamples(s)
+    const idle = summary(yield* s.probe(SAMPLES))
     const cpuBefore = cpuMs(s.pid)
     const startedAt = performance.now()
     const { peakMiB, value } = yield* withPeakRss(
       s.pid,
       Effect.gen(function* () {
         const fiber = yield* Effect.fork(attack)
-        const loaded = summary(yield* execSamples(s))
+        const loaded = summary(yield* s.probe(SAMPLES))
         return { loaded, result: yield* Fiber.join(fiber) }
       })
     )
     const relayCpu = Math.round(((cpuMs(s.pid) - cpuBefore) / (performance.now() - startedAt)) * 100)
-    const idle = summary([...before, ...(yield* execSamples(s))])
     yield* report(name, {
       idleP99Ms: idle.p99,
       idleMedianMs: idle.median,
       attackP99Ms: value.loaded.p99,
       attackMedianMs: value.loaded.median,
+      samples: SAMPLES,
+      isolated: s.isolated,
       peakRssMiB: peakMiB,
       relayCpuPercent: relayCpu
     })
     assert.isBelow(peakMiB, RSS_CEILING_MIB, `${name}: relay RSS`)
-    assert.isAtMost(
-      value.loaded.median,
-      medianBound(idle.median),
-      `${name}: victim exec median (idle ${idle.median} ms)`
-    )
     assert.isAtMost(value.loaded.p99, p99Bound(idle.p99), `${name}: victim exec p99 (idle ${idle.p99} ms)`)
     return value.result
   })
@@ -262,34 +248,59 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
     }).pipe(Effect.scoped)
   )
 
-  it.effect("1,100 replays of a revoked link: all refused, audited once, cheap for everyone else", () =>
-    Effect.gen(function* () {
-      const s = yield* StageTag
-      const link = yield* s.victim.createShare("victim-box", 600)
-      yield* s.victim.revokeShare(link.link.id)
-      // The attacker is its own process, at the reported rate: 1,100 in 10 s (one every 9 ms, up to 20 in flight).
-      const replay = yield* underAttack(
-        "1,100 replays of a revoked token",
-        Effect.async<{ codes: Record<string, number>; details: string; seconds: number }, Error>((resume) => {
-          const child = spawn(process.execPath, [replayer, s.grpc, link.token, "1100", "9"], { cwd: here })
-          let out = ""
-          child.stdout.on("data", (d) => (out += d))
-          child.on("close", (code) =>
-            code === 0 ? resume(Effect.succeed(JSON.parse(out))) : resume(Effect.fail(new Error(`replayer: ${code}`)))
+  it.effect(
+    "1,100 replays of a revoked link from one address: rate-limited unread, audited once, others unaffected",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StageTag
+        const link = yield* s.victim.createShare("victim-box", 600)
+        yield* s.victim.revokeShare(link.link.id)
+        // The attacker is its own process on its own address, at the reported rate: 1,100 in 10 s (one every 9 ms,
+        // up to 20 in flight).
+        const replay = yield* underAttack(
+          "1,100 replays of a revoked token",
+          Effect.async<{ codes: Record<string, number>; details: Record<string, string>; seconds: number }, Error>(
+            (resume) => {
+              const child = spawn(process.execPath, [replayer, s.grpc, link.token, "1100", "9", "127.0.0.2"], {
+                cwd: here
+              })
+              let out = ""
+              child.stdout.on("data", (d) => (out += d))
+              child.on("close", (code) =>
+                code === 0
+                  ? resume(Effect.succeed(JSON.parse(out)))
+                  : resume(Effect.fail(new Error(`replayer: ${code}`)))
+              )
+              return Effect.sync(() => child.kill("SIGKILL"))
+            }
           )
-          return Effect.sync(() => child.kill("SIGKILL"))
+        )
+        const unauthenticated = replay.codes[String(grpc.status.UNAUTHENTICATED)] ?? 0
+        const limited = replay.codes[String(grpc.status.RESOURCE_EXHAUSTED)] ?? 0
+        const listed = (yield* s.victim.listShares("victim-box", { limit: 500 })).links.find(
+          (l) => l.id === link.link.id
+        )!
+        const denied = listed.events.filter((e) => e.kind === "denied").length
+        yield* report("revoked-token replays", {
+          unauthenticated,
+          rateLimited: limited,
+          seconds: replay.seconds,
+          deniedRows: denied
         })
-      )
-      const refusals = replay.codes[String(grpc.status.UNAUTHENTICATED)] ?? 0
-      const seconds = replay.seconds
-      assert.deepStrictEqual(replay.codes, { [grpc.status.UNAUTHENTICATED]: 1100 })
-      assert.include(replay.details, "revoked")
-      const listed = (yield* s.victim.listShares("victim-box", { limit: 500 })).links.find((l) => l.id === link.link.id)!
-      const denied = listed.events.filter((e) => e.kind === "denied").length
-      yield* report("revoked-token replays", { count: refusals, seconds, deniedRows: denied })
-      assert.isAtMost(denied, 1, "one audit row per link per minute")
-      assert.isAtMost(seconds, 15)
-    }).pipe(Effect.scoped)
+        // Every call refused; past the source's burst (30, then 5 a second) unread, with the reason.
+        assert.strictEqual(unauthenticated + limited, 1100, JSON.stringify(replay.codes))
+        assert.include(replay.details[String(grpc.status.UNAUTHENTICATED)], "revoked")
+        assert.include(
+          replay.details[String(grpc.status.RESOURCE_EXHAUSTED)],
+          "too many refused credentials from 127.0.0.2"
+        )
+        assert.isAtMost(unauthenticated, 30 + Math.ceil(replay.seconds * 5) + 5)
+        assert.isAtMost(denied, 1, "one audit row per link per minute")
+        assert.isAtMost(replay.seconds, 15)
+        // Another address (the victim's own calls above ran from 127.0.0.1 throughout) and another workspace are
+        // heard at once: the attacker's own key, from the test's address.
+        assert.strictEqual((yield* s.attacker.whoami).workspaceName, "attacker")
+      }).pipe(Effect.scoped)
   )
 
   it.effect("streams that never send their first message are closed; the 65th stream of a principal is refused", () =>
@@ -327,8 +338,7 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
 })
 
 describe("abuse suite bounds", () => {
-  it("2× idle, with floors for a noisy machine", () => {
-    assert.deepStrictEqual([medianBound(30), medianBound(100)], [80, 200])
-    assert.deepStrictEqual([p99Bound(300), p99Bound(1500)], [1300, 3000])
+  it("2× the idle p99, plus a floor of a few ms for timer resolution", () => {
+    assert.deepStrictEqual([p99Bound(3), p99Bound(100)], [11, 205])
   })
 })
