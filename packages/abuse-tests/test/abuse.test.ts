@@ -8,6 +8,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
+import type { SharePage } from "@cmdop/domain/ShareLink"
 import * as TerminalClient from "@cmdop/relay/web/TerminalClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -23,6 +24,14 @@ import * as RawClient from "./rawClient.js"
 
 /** The relay's resident memory never goes above this during any attack (it idles at ~100–150 MiB). */
 const RSS_CEILING_MIB = 400
+
+/**
+ * Links minted in the flood before listing: over a page of 500 (the most one page holds), twelve default pages.
+ * Not 2,000: minting in a burst grows the relay's native (non-V8) memory by ~150 KiB a link that is not given
+ * back (2,000 took it from ~120 to ~470 MiB, with the V8 heap at ~120 MiB) — a finding of its own, not what this
+ * test is about.
+ */
+const LINK_FLOOD = 600
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const replayer = fileURLToPath(new URL("replayer.mjs", import.meta.url))
@@ -301,6 +310,52 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
         // heard at once: the attacker's own key, from the test's address.
         assert.strictEqual((yield* s.attacker.whoami).workspaceName, "attacker")
       }).pipe(Effect.scoped)
+  )
+
+  it.effect("600 links minted in a burst: share list stays one bounded page, every link reachable by cursor", () =>
+    Effect.gen(function* () {
+      const s = yield* StageTag
+      const agent = yield* RawAgent.connect(s.grpc, s.attackerKey, RawAgent.hello("flood-box"))
+      yield* eventuallySync("Welcome", () => (agent.received.length > 0 ? true : undefined))
+      const minted = yield* underAttack(
+        "600 share links minted, 16 at a time",
+        Effect.forEach(Array.from({ length: LINK_FLOOD }), () => s.attacker.createShare("flood-box", 3600), {
+          concurrency: 16
+        })
+      )
+      assert.strictEqual(minted.length, LINK_FLOOD)
+      // The CLI lists one page (the relay's default, 50) and says how to go on; the answer stays small and fast.
+      const started = performance.now()
+      const json = yield* s.cli(s.attackerKey, ["share", "list", "flood-box", "--json"])
+      const listMs = Math.round(performance.now() - started)
+      assert.strictEqual(json.code, 0, json.stderr)
+      const page = JSON.parse(json.stdout) as { links: Array<{ id: string }>; next: string | null }
+      assert.strictEqual(page.links.length, 50)
+      assert.isString(page.next)
+      assert.isBelow(json.stdout.length, 128 * 1024)
+      const human = yield* s.cli(s.attackerKey, ["share", "list", "flood-box", "--limit", "20"])
+      assert.strictEqual(human.code, 0, human.stderr)
+      const lines = human.stdout.trim().split("\n")
+      assert.strictEqual(lines.length, 22, "a header, 20 links and the more: line")
+      assert.match(lines.at(-1)!, /^more: cmdop connect share list flood-box --limit 20 --after \S+$/)
+      // Every link is reachable, once, a page at a time.
+      const seen = new Set<string>()
+      let after: string | undefined = undefined
+      let pages = 0
+      do {
+        const next: SharePage = yield* s.attacker.listShares("flood-box", {
+          limit: 500,
+          ...(after === undefined ? {} : { after })
+        })
+        next.links.forEach((l) => seen.add(l.id))
+        after = next.next
+        pages += 1
+      } while (after !== undefined)
+      yield* report("share list after a flood of links", { listMs, jsonBytes: json.stdout.length, pages })
+      assert.strictEqual(pages, 2)
+      assert.isTrue(minted.every((m) => seen.has(m.link.id)))
+      assert.strictEqual(seen.size, LINK_FLOOD)
+    }).pipe(Effect.scoped)
   )
 
   it.effect("streams that never send their first message are closed; the 65th stream of a principal is refused", () =>

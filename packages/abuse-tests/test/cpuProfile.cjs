@@ -18,3 +18,18 @@ process.on("exit", () => {
     fs.writeFileSync(file, JSON.stringify(result.profile))
   })
 })
+
+// Memory figures every 500 ms next to the profile: RSS, heap used and total, external, array buffers (MiB).
+const memoryFile = path.join(process.env.ABUSE_CPU_PROF, `relay-${process.pid}.memory.jsonl`)
+const mib = (n) => Math.round(n / 1024 / 1024)
+setInterval(() => {
+  const m = process.memoryUsage()
+  const line = {
+    rss: mib(m.rss),
+    heapUsed: mib(m.heapUsed),
+    heapTotal: mib(m.heapTotal),
+    external: mib(m.external),
+    arrayBuffers: mib(m.arrayBuffers)
+  }
+  fs.appendFileSync(memoryFile, `${JSON.stringify(line)}\n`)
+}, 500).unref()

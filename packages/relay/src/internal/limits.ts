@@ -40,6 +40,9 @@ export const MAX_STREAMS_PER_PRINCIPAL = 64
 /** Live PTY sessions one principal may own on one machine; joining an existing one is not counted. */
 export const MAX_PTYS_PER_PRINCIPAL = 16
 
+/** Share links one workspace may be minting at once (one: minting is serial per workspace); more wait their turn (`guestAccess.ts`). */
+export const MAX_CONCURRENT_MINTS = 1
+
 /** Largest WebSocket frame the browser terminal accepts (keystrokes and control frames are tiny). */
 export const MAX_WS_FRAME = 1024 * 1024
 
