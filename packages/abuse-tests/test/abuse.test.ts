@@ -189,49 +189,54 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
     }).pipe(Effect.scoped)
   )
 
-  it.effect("an agent that ignores its flow-control window is cut; its client is told the machine dropped", () =>
-    Effect.gen(function* () {
-      const s = yield* StageTag
-      const agent = yield* RawAgent.connect(s.grpc, s.attackerKey, RawAgent.hello("greedy-box"))
-      yield* eventuallySync("Welcome", () => (agent.received.length > 0 ? true : undefined))
-      const client = yield* RawClient.channel(s.grpc)
-      // The client starts a command and then stops reading: nothing is acknowledged from here on.
-      const run = RawClient.exec(client, s.attackerKey, {
-        kind: {
-          $case: "start",
-          value: { machine: "greedy-box", argv: ["cat"], shell: false, timeoutMs: 0, stdin: false, env: {}, cwd: "" }
-        }
-      })
-      const open = yield* eventuallySync("SessionOpen", () =>
-        agent.received.find((m) => m.kind?.$case === "open")?.kind?.$case === "open"
-          ? agent.received.find((m) => m.kind?.$case === "open")
-          : undefined
-      )
-      run.call.pause()
-      const sessionId = open.kind?.$case === "open" ? open.kind.value.sessionId : ""
-      const chunk = Buffer.alloc(256 * 1024, 120)
-      const attack = Effect.gen(function* () {
-        // Up to 256 MiB regardless of acknowledgements (the window is 1 MiB), until the relay cuts the stream.
-        let offset = 0
-        let cut = false
-        void agent.ended.then(() => (cut = true))
-        for (let i = 0; i < 1024 && !cut; i++) {
-          const more = agent.write({
-            kind: { $case: "output", value: { sessionId, pipe: 1, data: chunk, offset } }
-          })
-          offset += chunk.byteLength
-          if (!more) yield* promise(() => Promise.race([agent.drained(), agent.ended]))
-        }
-        return { sent: offset, status: yield* promise(() => agent.ended) }
-      })
-      const { sent, status } = yield* underAttack("an agent ignoring its window", attack)
-      run.call.resume()
-      const told = yield* promise(() => run.ended)
-      yield* report("window overrun", { sentMiB: Math.round(sent / 1024 / 1024), agentStatus: status.code })
-      assert.isBelow(sent, 256 * 1024 * 1024, "the relay cut the agent before it sent everything")
-      assert.strictEqual(told.code, grpc.status.UNAVAILABLE)
-      assert.include(told.details, "greedy-box disconnected during the session")
-    }).pipe(Effect.scoped)
+  it.effect(
+    "an agent that ignores its flow-control window is cut and told why; its client is told the machine dropped",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StageTag
+        const agent = yield* RawAgent.connect(s.grpc, s.attackerKey, RawAgent.hello("greedy-box"))
+        yield* eventuallySync("Welcome", () => (agent.received.length > 0 ? true : undefined))
+        const client = yield* RawClient.channel(s.grpc)
+        // The client starts a command and then stops reading: nothing is acknowledged from here on.
+        const run = RawClient.exec(client, s.attackerKey, {
+          kind: {
+            $case: "start",
+            value: { machine: "greedy-box", argv: ["cat"], shell: false, timeoutMs: 0, stdin: false, env: {}, cwd: "" }
+          }
+        })
+        const open = yield* eventuallySync("SessionOpen", () =>
+          agent.received.find((m) => m.kind?.$case === "open")?.kind?.$case === "open"
+            ? agent.received.find((m) => m.kind?.$case === "open")
+            : undefined
+        )
+        run.call.pause()
+        const sessionId = open.kind?.$case === "open" ? open.kind.value.sessionId : ""
+        const chunk = Buffer.alloc(256 * 1024, 120)
+        const attack = Effect.gen(function* () {
+          // Up to 256 MiB regardless of acknowledgements (the window is 1 MiB), until the relay cuts the stream.
+          let offset = 0
+          let cut = false
+          void agent.ended.then(() => (cut = true))
+          for (let i = 0; i < 1024 && !cut; i++) {
+            const more = agent.write({
+              kind: { $case: "output", value: { sessionId, pipe: 1, data: chunk, offset } }
+            })
+            offset += chunk.byteLength
+            if (!more) yield* promise(() => Promise.race([agent.drained(), agent.ended]))
+          }
+          return { sent: offset, status: yield* promise(() => agent.ended) }
+        })
+        const { sent, status } = yield* underAttack("an agent ignoring its window", attack)
+        run.call.resume()
+        const told = yield* promise(() => run.ended)
+        yield* report("window overrun", { sentMiB: Math.round(sent / 1024 / 1024), agentStatus: status.code })
+        assert.isBelow(sent, 256 * 1024 * 1024, "the relay cut the agent before it sent everything")
+        assert.strictEqual(told.code, grpc.status.UNAVAILABLE)
+        assert.include(told.details, "greedy-box disconnected during the session")
+        // The agent is told why it was cut (a real agent logs this and shows it as its status's last error).
+        assert.strictEqual(status.code, grpc.status.RESOURCE_EXHAUSTED)
+        assert.include(status.details, "more output than its flow-control window allows")
+      }).pipe(Effect.scoped)
   )
 
   it.effect("a Hello listing 200,000 sessions is refused with RESOURCE_EXHAUSTED", () =>

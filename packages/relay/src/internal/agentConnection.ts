@@ -138,7 +138,14 @@ const connectAgent = <E>(
         Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
         Effect.forkScoped
       )
-      return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))
+      // Closed by the relay for a violation: the agent's stream ends with why (it logs it), not as if all were well.
+      return Stream.fromQueue(outbound).pipe(
+        Stream.interruptWhen(
+          Effect.flatMap(Deferred.await(conn.closed), (why) =>
+            why === Limits.WINDOW_OVERRUN ? Effect.fail(Limits.exhausted(ctx.settings.server, why)) : Effect.void
+          )
+        )
+      )
     })
   ).pipe(Stream.withSpan("RelayCore.connectAgent"))
 
