@@ -12,9 +12,11 @@ import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 
 export interface Stage {
   readonly pid: number
@@ -26,6 +28,12 @@ export interface Stage {
   readonly victim: RelayClient["Type"]
   /** A client of the relay with any credential. */
   readonly clientWith: (credential: string) => Effect.Effect<RelayClient["Type"], never, Scope.Scope>
+  /** Latencies in ms of `count` sequential `exec victim-box -- true` by the victim's own process (`prober.mjs`). */
+  readonly probe: (count: number) => Effect.Effect<ReadonlyArray<number>>
+  /** `cmdop connect <args…>` (the bundled CLI, its own process) with `key` against the relay. */
+  readonly cli: (key: string, args: ReadonlyArray<string>) => Effect.Effect<Processes.Result>
+  /** How the relay, the victim's agent and its prober were placed (see `isolate`). */
+  readonly isolated: "realtime" | "nice" | "none"
 }
 
 /** The relay's resident set size in MiB. */
@@ -58,20 +66,6 @@ const p99 = (samples: ReadonlyArray<number>) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!
 }
 
-/** Latencies in ms of `count` sequential execs of `true` on the victim's machine. */
-export const execSamples = (stage: Stage, count = 25) =>
-  Effect.gen(function* () {
-    const samples: Array<number> = []
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now()
-      const events = yield* Stream.runCollect(stage.victim.exec({ machine: "victim-box", argv: ["true"] }))
-      samples.push(performance.now() - t0)
-      const exit = [...events].find((e) => e._tag === "Exit")
-      if (exit?._tag !== "Exit" || exit.exitCode !== 0) return yield* Effect.die(new Error("the victim's exec failed"))
-    }
-    return samples
-  })
-
 /** p99 and median of latency samples, in whole ms. */
 export const summary = (samples: ReadonlyArray<number>) => {
   const sorted = [...samples].sort((a, b) => a - b)
@@ -79,17 +73,99 @@ export const summary = (samples: ReadonlyArray<number>) => {
 }
 
 /**
- * The bounds the suite holds another tenant's exec to during an attack. The median must stay within 2× its idle
- * median (never less than idle + 50 ms), and the p99 within 2× its idle p99 (never less than idle + 1 s).
- *
- * Why two, and why the floors: the suite runs on small shared machines (2 cores, other suites beside it) where
- * the victim's idle p99 over 25 runs itself swings between ~90 and ~650 ms from one measurement to the next, so
- * a bare "p99 within 2×" fails on scheduler noise alone. The median carries the 2× comparison; the p99 guards
- * against stalls and outages. The attacks this prevents cost other tenants 16× at the median (48 → 792 ms) and
- * ~90 s of failed calls.
+ * The bound the suite holds another tenant's exec to during an attack: its p99 within 2× the p99 measured idle
+ * just before, with the same number of samples (`SAMPLES`), plus `P99_FLOOR_MS`. The floor only matters when the
+ * idle p99 is a few ms: one scheduler tick or timer turn (1–4 ms on Linux) would otherwise fail a bare 2×.
  */
-export const medianBound = (idleMedian: number) => Math.max(2 * idleMedian, idleMedian + 50)
-export const p99Bound = (idleP99: number) => Math.max(2 * idleP99, idleP99 + 1000)
+export const P99_FLOOR_MS = 5
+export const p99Bound = (idleP99: number) => 2 * idleP99 + P99_FLOOR_MS
+
+/**
+ * Victim execs per measurement (idle and under attack alike). 100, so that the p99 is a percentile and not the
+ * slowest sample: one garbage-collection pause of the relay (≤ 35 ms in the profiles) landing in one window and
+ * not the other does not decide the comparison on its own; two do.
+ */
+export const SAMPLES = 100
+
+/**
+ * The niceness the test process takes once the relay, the agent and the victim's prober run: it drives the
+ * attacks and spawns the attacker processes (which inherit it). On a real deployment attackers are other machines;
+ * on this one small box they must not take the CPU the victim's processes and the relay need, or the suite
+ * measures the box instead of the relay. The relay itself keeps its normal priority: what an attack costs the
+ * relay, it costs the victim.
+ */
+export const ATTACKER_NICENESS = 10
+
+/** The real-time priority (round-robin, 1–99) of the relay, the victim's agent and its prober, where allowed. */
+export const REALTIME_PRIORITY = 10
+
+/** Their niceness where real-time priority is not allowed but raising the priority is. */
+export const SYSTEM_NICENESS = -10
+
+/** Starts the victim's prober process for the life of the scope; `probe(n)` asks it for n samples. */
+const prober = (grpc: string, victimKey: string) =>
+  Effect.gen(function* () {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn(process.execPath, [fileURLToPath(new URL("prober.mjs", import.meta.url)), grpc, victimKey, "victim-box"])
+      ),
+      (c) => Effect.sync(() => c.kill("SIGKILL"))
+    )
+    const waiting: Array<(line: string) => void> = []
+    let buffered = ""
+    child.stdout.on("data", (d: Buffer) => {
+      buffered += d.toString()
+      const lines = buffered.split("\n")
+      buffered = lines.pop() ?? ""
+      for (const line of lines) waiting.shift()?.(line)
+    })
+    const probe = (count: number) =>
+      Effect.flatMap(
+        Effect.async<string>((resume) => {
+          waiting.push((line) => resume(Effect.succeed(line)))
+          child.stdin.write(`${count}\n`)
+        }),
+        (line) => {
+          const answer = JSON.parse(line) as { samples?: Array<number>; error?: string }
+          return answer.samples !== undefined
+            ? Effect.succeed(answer.samples)
+            : Effect.die(new Error(`the victim's exec failed: ${answer.error}`))
+        }
+      )
+    return { probe, pid: child.pid! }
+  })
+
+/**
+ * Separates the experiment from the rest of the machine, so that unrelated load on a shared box (other test suites
+ * on its two cores) does not decide the comparison — profiles of the relay under attack on a loaded box showed its
+ * slow turns were time spent waiting for a core (a 400 ms turn with 6 ms of CPU in it), not work:
+ * - the system under test — the relay, the victim's agent (and the commands it runs) and the victim's prober — runs
+ *   at round-robin real-time priority where the platform allows it (`chrt`; the kernel still keeps 5% of every
+ *   second for everything else), else at `SYSTEM_NICENESS`, else as it is;
+ * - the attackers — this process, and the attacker processes it spawns, which inherit its priority — run at
+ *   `ATTACKER_NICENESS`: on a real deployment they are other machines, and must not take the relay's CPU here.
+ * What an attack costs the relay's event loop still reaches the victim in full: its calls go through that loop.
+ * Returns how the system was placed (reported with the figures).
+ */
+const isolate = (system: ReadonlyArray<number>): "realtime" | "nice" | "none" => {
+  let placed: "realtime" | "nice" | "none" = "realtime"
+  for (const pid of system) {
+    try {
+      execFileSync("chrt", ["--all-tasks", "--rr", "--pid", String(REALTIME_PRIORITY), String(pid)], {
+        stdio: "ignore"
+      })
+    } catch {
+      try {
+        os.setPriority(pid, SYSTEM_NICENESS)
+        if (placed === "realtime") placed = "nice"
+      } catch {
+        placed = "none"
+      }
+    }
+  }
+  os.setPriority(ATTACKER_NICENESS)
+  return placed
+}
 
 const relayReady = /relay serving: grpc (\S+), http (\S+), store/
 
@@ -99,10 +175,20 @@ export const stage = Effect.gen(function* () {
   const data = path.join(dir, "data")
   const grpcPort = yield* freePort
   const httpPort = yield* freePort
+  // ABUSE_CPU_PROF=<dir>: the relay writes a V8 CPU profile there when it stops (to find what an attack costs it).
+  const profile = process.env["ABUSE_CPU_PROF"]
   const relay = yield* Processes.daemon(
     dir,
     ["relay", "serve", "--data-dir", data, "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],
-    relayReady
+    relayReady,
+    profile === undefined
+      ? {}
+      : {
+          env: {
+            ABUSE_CPU_PROF: profile,
+            NODE_OPTIONS: `--require ${path.join(import.meta.dirname, "cpuProfile.cjs")}`
+          }
+        }
   )
   const match = relayReady.exec(relay.output())!
   const grpc = match[1]!
@@ -119,7 +205,9 @@ export const stage = Effect.gen(function* () {
   const agentHome = yield* TempHome.make("cmdop-abuse-agent-")
   const registered = yield* Processes.run(agentHome, ["agent", "register", "--hostname", "victim-box"], { env })
   if (registered.code !== 0) return yield* Effect.die(new Error(registered.stderr))
-  yield* Processes.daemon(agentHome, ["agent", "start", "--foreground"], /connected to relay/, { env })
+  const agent = yield* Processes.daemon(agentHome, ["agent", "start", "--foreground"], /connected to relay/, { env })
+  const { probe, pid: proberPid } = yield* prober(grpc, victimKey)
+  const isolated = isolate([relay.child.pid!, agent.child.pid!, proberPid])
   const clientWith = (credential: string) =>
     RelayClientGrpc.make({ server: grpc, apiKey: Redacted.make(credential), timeout: "20 seconds" }).pipe(Effect.orDie)
   return {
@@ -130,6 +218,10 @@ export const stage = Effect.gen(function* () {
     victimKey,
     attacker: yield* clientWith(attackerKey),
     victim: yield* clientWith(victimKey),
-    clientWith
+    clientWith,
+    probe,
+    cli: (key, args) =>
+      Processes.run(dir, ["connect", ...args], { env: { CMDOP_API_KEY: key, CMDOP_SERVER: grpc } }).pipe(Effect.orDie),
+    isolated
   } satisfies Stage
 })

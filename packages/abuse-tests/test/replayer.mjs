@@ -1,37 +1,47 @@
-// The replay attacker as its own process (as a real one would be): `WhoAmI` with one credential, `count` times,
-// one every `spacingMs`, up to 20 in flight. Prints {"codes":{code:n},"details":"<first refusal>","seconds":s}.
-import * as grpc from "@grpc/grpc-js"
+// The replay attacker as its own process (as a real one would be), calling from its own address: `WhoAmI` with one
+// credential, `count` times, one every `spacingMs`, up to 20 in flight, over plain HTTP/2 (gRPC's wire) from
+// `localAddress` — grpc-js cannot pick the local address, and the relay limits refusals per source address.
+// Prints {"codes":{code:n},"details":{code:"<first message>"},"seconds":s}.
+import * as http2 from "node:http2"
+import * as net from "node:net"
 
-const [address, token, count, spacingMs] = process.argv.slice(2)
-const Client = grpc.makeGenericClientConstructor(
-  {
-    whoAmI: {
-      path: "/cmdop.connect.v1.ClientService/WhoAmI",
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: () => Buffer.alloc(0),
-      requestDeserialize: (b) => b,
-      responseSerialize: (b) => b,
-      responseDeserialize: (b) => b
-    }
-  },
-  "ClientService"
-)
-const client = new Client(address, grpc.credentials.createInsecure())
-const metadata = new grpc.Metadata()
-metadata.set("authorization", `Bearer ${token}`)
+const [address, token, count, spacingMs, localAddress] = process.argv.slice(2)
+const [host, port] = address.split(":")
+const session = http2.connect(`http://${address}`, {
+  createConnection: () => net.connect({ host, port: Number(port), localAddress })
+})
+session.on("error", () => {})
+// An empty WhoAmIRequest: the 5-byte gRPC frame header, uncompressed, length 0.
+const empty = Buffer.alloc(5)
 const codes = {}
-let details = ""
+const details = {}
 const started = performance.now()
 const call = () =>
-  new Promise((resolve) =>
-    client.whoAmI({}, metadata, (error) => {
-      const code = error ? error.code : 0
-      codes[code] = (codes[code] ?? 0) + 1
-      if (error && details === "") details = error.details
+  new Promise((resolve) => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/cmdop.connect.v1.ClientService/WhoAmI",
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${token}`
+    })
+    let status = "unknown"
+    let message = ""
+    const take = (headers) => {
+      if (headers["grpc-status"] !== undefined) status = String(headers["grpc-status"])
+      if (headers["grpc-message"] !== undefined) message = decodeURIComponent(String(headers["grpc-message"]))
+    }
+    stream.on("response", take)
+    stream.on("trailers", take)
+    stream.on("data", () => {})
+    stream.on("error", () => {})
+    stream.on("close", () => {
+      codes[status] = (codes[status] ?? 0) + 1
+      if (details[status] === undefined) details[status] = message
       resolve()
     })
-  )
+    stream.end(empty)
+  })
 let next = 0
 const worker = async () => {
   while (next < Number(count)) {
@@ -42,5 +52,5 @@ const worker = async () => {
   }
 }
 await Promise.all(Array.from({ length: 20 }, worker))
-client.close()
+session.close()
 process.stdout.write(JSON.stringify({ codes, details, seconds: (performance.now() - started) / 1000 }))

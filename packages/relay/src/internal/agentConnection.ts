@@ -146,7 +146,22 @@ const connectAgent = <E>(
         Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
         Effect.forkScoped
       )
-      return Stream.fromQueue(outbound)
+      // The queue is shut down once the connection is closed; closed by the relay for a violation, the agent's
+      // stream then ends with why (it logs it), not as if all were well. One check at the end, nothing per message.
+      const why = Stream.unwrap(
+        Effect.map(Deferred.poll(conn.closed), (closed) =>
+          closed._tag === "None"
+            ? Stream.empty
+            : Stream.unwrap(
+                Effect.map(closed.value, (reason) =>
+                  reason === Limits.WINDOW_OVERRUN
+                    ? Stream.fail(Limits.exhausted(ctx.settings.server, reason))
+                    : Stream.empty
+                )
+              )
+        )
+      )
+      return Stream.concat(Stream.fromQueue(outbound), why)
     })
   ).pipe(Stream.withSpan("RelayCore.connectAgent"))
 

@@ -15,6 +15,7 @@ import type { CoreContext } from "./coreContext.js"
 import * as Approvals from "./approvals.js"
 import * as ExitStatus from "./exitStatus.js"
 import * as FlowControl from "./flowControl.js"
+import * as Limits from "./limits.js"
 import * as GateCheck from "./gateCheck.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
@@ -81,7 +82,7 @@ const output = (conn: Connection, message: AgentLink.SessionOutput) => {
   if (!session) return conn.send({ ...ack, pipe: message.pipe })
   // More than the window outstanding: the agent ignores flow control. Cut it before buffering any of this.
   if (!FlowControl.charge(session, message.data.byteLength, conn.window))
-    return Deferred.succeed(conn.closed, "the agent overran its flow-control window").pipe(Effect.asVoid)
+    return Deferred.succeed(conn.closed, Limits.WINDOW_OVERRUN).pipe(Effect.asVoid)
   const event =
     message.pipe === "stderr" ? ExecEvent.Stderr({ data: message.data }) : ExecEvent.Stdout({ data: message.data })
   return Queue.offer(session.items, { _tag: "Event", event })

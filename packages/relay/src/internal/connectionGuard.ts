@@ -53,13 +53,18 @@ export const plan = (fdLimit = descriptorLimit()): { readonly http: Caps; readon
 }
 
 /**
- * Applies `caps` to a listening server. Must be installed before connections arrive; the per-source check runs
- * ahead of the server's own connection handling.
+ * Applies `caps` to a listening server. Must be installed before connections arrive. The server's own connection
+ * handlers (the HTTP parser, or grpc-js's HTTP/2 session) run only for an admitted socket: a refused one is closed
+ * before any of them sees it, so a flood of sockets over the cap costs the relay an accept and a close each —
+ * not an HTTP/2 session set up on a socket that is already gone (which is what a listener placed in front of
+ * them, and not instead of them, cost: profiled under the idle-socket attack of the abuse suite).
  */
 export const guard = (server: net.Server, caps: Caps): void => {
   server.maxConnections = caps.total
   const bySource = new Map<string, number>()
-  server.prependListener("connection", (socket: net.Socket) => {
+  const downstream = server.listeners("connection") as Array<(socket: net.Socket) => void>
+  server.removeAllListeners("connection")
+  server.on("connection", (socket: net.Socket) => {
     const source = socket.remoteAddress ?? "unknown"
     const n = bySource.get(source) ?? 0
     if (n >= caps.perSource) {
@@ -77,5 +82,6 @@ export const guard = (server: net.Server, caps: Caps): void => {
       if (socket.bytesRead === 0) socket.destroy()
       else socket.setTimeout(0)
     })
+    for (const listener of downstream) listener.call(server, socket)
   })
 }

@@ -18,6 +18,7 @@ import * as Authenticator from "../Authenticator.js"
 import * as ShareCursor from "../share/shareCursor.js"
 import { type CoreContext, internalError } from "./coreContext.js"
 import * as GuestEnd from "./guestEnd.js"
+import * as Limits from "./limits.js"
 import type { Registry } from "./sessions.js"
 import { roleAllows, type Tenancy } from "./tenancy.js"
 
@@ -27,19 +28,50 @@ export interface ShareOptions {
   readonly sessionId?: string
 }
 
+/**
+ * Mints in progress per workspace, at most `MAX_CONCURRENT_MINTS` at once; the rest wait their turn (waiting costs
+ * nothing). A mint is store writes and a signature on the event loop every workspace shares: a workspace minting
+ * in a burst queues behind itself, not in front of other workspaces' calls (16 at a time took another workspace's
+ * exec p99 from 31 to 108 ms in the abuse suite). Semaphores of workspaces with nothing in flight are dropped.
+ */
+const mintTurns = () => {
+  const turns = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  return <A, E, R>(workspaceId: string, mint: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        const turn = turns.get(workspaceId) ?? {
+          semaphore: Effect.unsafeMakeSemaphore(Limits.MAX_CONCURRENT_MINTS),
+          users: 0
+        }
+        turn.users += 1
+        turns.set(workspaceId, turn)
+        return turn
+      }),
+      (turn) => turn.semaphore.withPermits(1)(mint),
+      (turn) =>
+        Effect.sync(() => {
+          turn.users -= 1
+          if (turn.users === 0) turns.delete(workspaceId)
+        })
+    )
+}
+
 /** The share-link half of the core, bound to its context. */
-export const make = (ctx: CoreContext, tenancy: Tenancy) => ({
-  createShare: (caller: Authenticator.Caller, query: string, ttlSeconds: number, options: ShareOptions = {}) =>
-    createShare(ctx, tenancy, caller, query, ttlSeconds, options),
-  listShares: (caller: Authenticator.Caller, query: string | undefined, page: ShareListPage = {}) =>
-    listShares(ctx, tenancy, caller, query, page),
-  revokeShare: (caller: Authenticator.Caller, id: string) => revokeShare(ctx, tenancy, caller, id),
-  /** Re-checks every live guest now (a cluster event said something changed elsewhere). */
-  sweepGuestsNow: sweepGuests(ctx),
-  /** Sweeps every `interval` for as long as the enclosing scope lives. */
-  runGuestSweeps: (interval: Duration.DurationInput) =>
-    sweepGuests(ctx).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)
-})
+export const make = (ctx: CoreContext, tenancy: Tenancy) => {
+  const inTurn = mintTurns()
+  return {
+    createShare: (caller: Authenticator.Caller, query: string, ttlSeconds: number, options: ShareOptions = {}) =>
+      inTurn(caller.workspaceId, createShare(ctx, tenancy, caller, query, ttlSeconds, options)),
+    listShares: (caller: Authenticator.Caller, query: string | undefined, page: ShareListPage = {}) =>
+      listShares(ctx, tenancy, caller, query, page),
+    revokeShare: (caller: Authenticator.Caller, id: string) => revokeShare(ctx, tenancy, caller, id),
+    /** Re-checks every live guest now (a cluster event said something changed elsewhere). */
+    sweepGuestsNow: sweepGuests(ctx),
+    /** Sweeps every `interval` for as long as the enclosing scope lives. */
+    runGuestSweeps: (interval: Duration.DurationInput) =>
+      sweepGuests(ctx).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)
+  }
+}
 
 const shareFailure =
   (server: string) =>

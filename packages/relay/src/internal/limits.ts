@@ -40,6 +40,16 @@ export const MAX_STREAMS_PER_PRINCIPAL = 64
 /** Live PTY sessions one principal may own on one machine; joining an existing one is not counted. */
 export const MAX_PTYS_PER_PRINCIPAL = 16
 
+/** Share links one workspace may be minting at once (one: minting is serial per workspace); more wait their turn (`guestAccess.ts`). */
+export const MAX_CONCURRENT_MINTS = 1
+
+/**
+ * Why the relay cut an agent that sent more output than its flow-control window allows. The agent is told (its
+ * stream ends with `RESOURCE_EXHAUSTED` and this reason) and logs it, so the machine's owner can see why.
+ */
+export const WINDOW_OVERRUN =
+  "the agent sent more output than its flow-control window allows; the relay closed its connection (upgrade or repair the agent)"
+
 /** Largest WebSocket frame the browser terminal accepts (keystrokes and control frames are tiny). */
 export const MAX_WS_FRAME = 1024 * 1024
 
