@@ -271,7 +271,16 @@ const main = async () => {
   const killedAt = Date.now()
   const connectsBefore = sims.reduce((a, s) => a + s.sim.connects, 0)
   process.kill(nodes[1].pid, "SIGKILL")
+  // First the agents notice (their streams break), then they come back through the other nodes.
+  const dropStart = performance.now()
+  while (sims.reduce((a, s) => a + s.sim.online, 0) >= AGENTS && performance.now() - dropStart < 15_000)
+    await new Promise((r) => setTimeout(r, 20))
+  const lowest = { online: AGENTS }
+  const watch = setInterval(() => {
+    lowest.online = Math.min(lowest.online, sims.reduce((a, s) => a + s.sim.online, 0))
+  }, 20)
   const back = await online(AGENTS, 120_000)
+  clearInterval(watch)
   const backMs = Date.now() - killedAt
   // Connection rate after the kill, per 500 ms bucket, summed over the sim processes.
   const buckets = new Map()
@@ -290,6 +299,7 @@ const main = async () => {
   const rate = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([b, n]) => ({ fromMs: b * 500, connects: n }))
   results.failover = {
     agentsOnKilledNode: perNode,
+    lowestOnline: lowest.online,
     allBack: back,
     backSeconds: backMs / 1000,
     reconnects: sims.reduce((a, s) => a + s.sim.connects, 0) - connectsBefore,
