@@ -8,7 +8,7 @@
 //  - exec throughput (`head -c` of /dev/zero) local and forwarded, and their ratio (goal ≥ 0.8×);
 //  - after `kill -9` of node 2: the time until every agent is online again through the other nodes, with the
 //    connection rate per 500 ms (no thundering herd: the agents' backoff has full jitter).
-// Usage: node bench/cluster.mjs [--agents N] [--latency-runs N] [--throughput-mb N] [--json FILE]
+// Usage: node bench/cluster.mjs [--agents N] [--per-process N] [--latency-runs N] [--throughput-mb N] [--json FILE]
 // Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (CMDOP_BENCH_PG to override) and `psql`.
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -235,7 +235,7 @@ const main = async () => {
   // Idle agents, spread over the nodes (agent i starts on node i mod 3).
   const before = nodes.map((n) => rssOf(n.pid))
   const servers = nodes.map((n) => n.grpc).join(",")
-  const perProcess = 2500
+  const perProcess = Number(flag("per-process", "500"))
   const sims = []
   const t0 = performance.now()
   for (let first = 0; first < AGENTS; first += perProcess) {
