@@ -37,10 +37,7 @@ const secret = Redacted.make(secretText)
 
 const program = Effect.gen(function* () {
   const base = yield* Layer.build(
-    Layer.merge(
-      RelayStore.layerPostgres({ url }),
-      MachineRoutesPg.layerPostgres({ url: Redacted.make(url) })
-    )
+    Layer.merge(RelayStore.layerPostgres({ url }), MachineRoutesPg.layerPostgres({ url: Redacted.make(url) }))
   )
   const routes = Context.get(base, MachineRoutes.MachineRoutes)
   const store = ClusterStore.make(Context.get(base, RelayStore.RelayStore), routes, nodeId)

@@ -83,7 +83,10 @@ const agent = (i: number, ready: Deferred.Deferred<void>) =>
     for (let attempt = 0; ; attempt++) {
       const welcomed = yield* Deferred.make<void>()
       yield* Effect.forkDaemon(
-        Deferred.await(welcomed).pipe(Effect.zipRight(backoff.reset), Effect.zipRight(Deferred.succeed(ready, undefined)))
+        Deferred.await(welcomed).pipe(
+          Effect.zipRight(backoff.reset),
+          Effect.zipRight(Deferred.succeed(ready, undefined))
+        )
       )
       yield* connectOnce(servers[at]!, hello, welcomed)
       if (attempt === 0) yield* Deferred.succeed(ready, undefined)

@@ -5,6 +5,7 @@
 //  - relay RSS per idle agent (the nodes' RSS before and after the agents, over the agents' count);
 //  - exec latency through node 1 (local) and node 2 (forwarded to node 1 over the peer port), p50 and p90, and the
 //    added latency of forwarding at p50 (goal ≤ 1 ms);
+//  - the relay's own round trip (`listSessions`, no process started) local and forwarded: what a hop adds;
 //  - exec throughput (`head -c` of /dev/zero) local and forwarded, and their ratio (goal ≥ 0.8×);
 //  - after `kill -9` of node 2: the time until every agent is online again through the other nodes, with the
 //    connection rate per 500 ms (no thundering herd: the agents' backoff has full jitter).
@@ -135,7 +136,8 @@ const bundle = async () => {
     entryPoints: {
       "cluster-node": "bench/cluster-node.ts",
       "cluster-sims": "bench/cluster-sims.ts",
-      "warm-exec": "bench/warm-exec.ts"
+      "warm-exec": "bench/warm-exec.ts",
+      "cluster-rtt": "bench/cluster-rtt.ts"
     },
     outdir,
     bundle: true,
@@ -215,6 +217,23 @@ const main = async () => {
     addedP50: quantile(forwarded, 0.5) - quantile(local, 0.5)
   }
   log(`exec latency: ${JSON.stringify(results.latency)}`)
+
+  // The relay's own round trip (no process started on the machine), local and forwarded, alternating.
+  const rtt = async (node, n) =>
+    (await runTool([tool("cluster-rtt"), node.grpc, key, hostname, String(n)])).samples
+  const rttLocal = []
+  const rttForwarded = []
+  for (let r = 0; r < rounds; r++) {
+    rttLocal.push(...(await rtt(nodes[0], 50)))
+    rttForwarded.push(...(await rtt(nodes[1], 50)))
+  }
+  results.relayRoundTrip = {
+    runs: rttLocal.length,
+    localP50: quantile(rttLocal, 0.5),
+    forwardedP50: quantile(rttForwarded, 0.5),
+    addedP50: quantile(rttForwarded, 0.5) - quantile(rttLocal, 0.5)
+  }
+  log(`relay round trip (listSessions): ${JSON.stringify(results.relayRoundTrip)}`)
 
   const bytes = THROUGHPUT_MB * 1_000_000
   const once = async (node) => {
