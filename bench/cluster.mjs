@@ -100,7 +100,8 @@ const firstLine = (name, args, options = {}) =>
       }
     })
     child.on("exit", (code) => {
-      if (!done) reject(new Error(`${name} exited (${code}): ${readFileSync(join(tmp, `${name}.log`), "utf8").slice(-800)}`))
+      if (!done)
+        reject(new Error(`${name} exited (${code}): ${readFileSync(join(tmp, `${name}.log`), "utf8").slice(-800)}`))
     })
   })
 

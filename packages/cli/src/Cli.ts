@@ -47,11 +47,13 @@ const connect = connectBase.pipe(
           "--online",
           "--session",
           "--list-sessions",
+          "--kill-session",
           "--detach-keys",
           ...UnknownFlag.globalFlags
         ])
       if (Option.isSome(args.host)) {
         if (args.listSessions) return yield* sessions.list(g, args.host.value)
+        if (Option.isSome(args.killSession)) return yield* sessions.kill(g, args.host.value, args.killSession.value)
         return yield* attach.attach(g, args.host.value, {
           sessionId: Option.getOrUndefined(args.session),
           detachKeys: Option.getOrUndefined(args.detachKeys)
@@ -69,6 +71,7 @@ const connect = connectBase.pipe(
   Command.withDescription("reach machines through the relay, and manage local workspaces and keys"),
   Command.withSubcommands([
     execCommand,
+    sessions.sessionsCommand,
     shareCommand,
     workspaceCommand,
     wsAlias,

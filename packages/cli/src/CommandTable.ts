@@ -49,7 +49,8 @@ const STORE_FLAGS: ReadonlyArray<Flag> = [
   { name: "--json", help: "one JSON document on stdout" }
 ]
 
-const HOST_HELP = "<host>: exact hostname or name, a prefix of one, the id, or a unique part (2+ characters)"
+const HOST_HELP =
+  "<host>: exact hostname or name, a prefix of one (2+ characters), the id or a prefix of it (4+); never a part"
 
 const connectLeaf = (name: string, help: string, extra: Partial<Omit<Node, "name" | "help">> = {}): Node => ({
   name,
@@ -91,6 +92,7 @@ export const root: Node = {
         { name: "--online", help: "with --list: only machines that are online" },
         { name: "--session", value: "ID", help: "attach to this existing interactive session" },
         { name: "--list-sessions", help: "the interactive sessions running on <host>" },
+        { name: "--kill-session", value: "ID", help: "end this interactive session on <host> (shell and processes)" },
         { name: "--detach-keys", value: "KEYS", help: "a docker-style detach chord (ctrl-p,ctrl-q; ctrl-d)" },
         ...GLOBAL_FLAGS
       ],
@@ -111,6 +113,20 @@ export const root: Node = {
             "Exit: the remote command's code (a signal n is 128+n), 124 on timeout, 255 when cmdop itself fails."
           ]
         }),
+        connectLeaf("sessions", "the interactive sessions running on a machine; --kill-session <id> ends one", {
+          args: [{ name: "host", host: true }],
+          flags: [
+            {
+              name: "--kill-session",
+              value: "ID",
+              help: "end this session on the machine: its shell and every process it started"
+            }
+          ],
+          notes: [
+            "Reattach to a session with: cmdop connect <host> --session <id>. A share-link guest sees and ends only",
+            "the sessions its own link opened."
+          ]
+        }),
         {
           ...connectLeaf("share", "mint a share link: one machine, time-limited, for a guest", {
             args: [{ name: "host", optional: true, host: true }],
@@ -124,8 +140,17 @@ export const root: Node = {
             ]
           }),
           subcommands: [
-            connectLeaf("list", "every link with its status and audit trail", {
-              args: [{ name: "host", optional: true, host: true }]
+            connectLeaf("list", "the links with their status and audit trail, a page at a time", {
+              args: [{ name: "host", optional: true, host: true }],
+              flags: [
+                { name: "--limit", value: "N", help: "links per page, 1 to 500 (default 50)" },
+                {
+                  name: "--after",
+                  value: "CURSOR",
+                  help: 'the next page: the cursor the last one printed after "more:"'
+                },
+                { name: "--all", help: "every page" }
+              ]
             }),
             connectLeaf("revoke", "revoke a link now; the guest's live sessions end at once", {
               args: [{ name: "id" }]
@@ -150,7 +175,12 @@ export const root: Node = {
         connectLeaf("set-key", 'deprecated alias of "key set"', { args: [{ name: "key" }] }),
         connectLeaf("whoami", "which credential a call would use, and who the relay says you are"),
         connectLeaf("approvals", "sessions the machines' gates hold for an operator's approval", {
-          flags: [{ name: "--watch", help: "list again every second until interrupted" }]
+          flags: [
+            {
+              name: "--watch",
+              help: "keep watching: print each new request as it comes (and when it is settled) until Ctrl-C; with --json, one JSON object per line"
+            }
+          ]
         }),
         connectLeaf("approve", "let a held session run (--for-link: and the link's later asks)", {
           args: [{ name: "id" }],
@@ -249,7 +279,8 @@ export const root: Node = {
               help: "create a workspace; prints its first API key, once",
               args: [{ name: "workspace" }],
               flags: STORE_FLAGS
-            }
+            },
+            { name: "list", help: "every workspace: id, created, key generation, machines", flags: STORE_FLAGS }
           ]
         },
         {
@@ -260,6 +291,24 @@ export const root: Node = {
               name: "rotate",
               help: "a new key; the old one and its share links stop working",
               args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "list",
+              help: "a workspace's live API keys, masked",
+              args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "create",
+              help: "one more named API key, printed once; the others stay",
+              args: [{ name: "workspace" }, { name: "name" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "revoke",
+              help: "revoke one API key (by name or id): its next call is refused",
+              args: [{ name: "workspace" }, { name: "key" }],
               flags: STORE_FLAGS
             }
           ]
@@ -286,7 +335,8 @@ export const root: Node = {
           help: "the keys that sign share links",
           subcommands: [
             { name: "rotate", help: "a new signing key", flags: STORE_FLAGS },
-            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS }
+            { name: "retire", help: "retire a signing key", args: [{ name: "kid" }], flags: STORE_FLAGS },
+            { name: "list", help: "the signing keys: current, still valid, retired", flags: STORE_FLAGS }
           ]
         }
       ]

@@ -25,8 +25,12 @@ export const connectBase = Command.make("connect", {
   listSessions: Options.boolean("list-sessions").pipe(
     Options.withDescription("list the interactive sessions running on <host>")
   ),
+  killSession: Options.text("kill-session").pipe(
+    Options.withDescription("end this interactive session on <host> (its shell and processes)"),
+    Options.optional
+  ),
   host: Args.text({ name: "host" }).pipe(
-    Args.withDescription("machine to attach to (hostname, name, id or a unique part of one)"),
+    Args.withDescription("machine to attach to (hostname, name, id, a prefix of one, or a unique part of a name)"),
     Args.optional
   )
 })

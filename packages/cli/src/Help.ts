@@ -43,7 +43,7 @@ Usage:
                                              keeps running), ~? lists escapes, ~~ types a tilde; Ctrl-D is the
                                              remote shell's. With stdin not a terminal: the login shell, no PTY
   cmdop connect                              in a terminal: pick a machine (fuzzy, online first)
-  cmdop connect <host> --list-sessions       interactive sessions running on <host>
+  cmdop connect sessions <host> [--kill-session <id>]  interactive sessions on <host>; end one
   cmdop connect --list [--online] [--json]   the machines of the workspace
   cmdop connect exec <host> [--timeout 30s] [--shell] [--json] -- <command> [args…]
   cmdop connect share <host> [--ttl 24h] [--json]     a link for a guest: one machine, time-limited
@@ -52,8 +52,8 @@ Usage:
   cmdop connect key get | key set <key> | key clear   the workspace's API key
   cmdop connect whoami [--json]                       which credential a call would use
 
-<host> is a hostname, a display name, a machine id, or a unique part of one (2+ characters); exec needs the
-exact name, a prefix of it or the id.
+<host> is an exact hostname or display name, a machine id, a prefix of a hostname or name (2+ characters) or of
+an id (4+), or (except for exec) a unique part of a hostname or name. exec never picks by a part: a terminal asks.
 exec: the CLI's flags go before <host>; every word after it (or after --) is the remote command's, untouched,
 as with ssh. Several words run as an argv without a shell; one word with spaces or shell syntax
 ('echo $HOME') runs through the remote user's shell; --shell joins the words and always uses it.

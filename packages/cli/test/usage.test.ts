@@ -27,7 +27,7 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         ],
         [
           ["connect", "exce", "vm", "--", "ls"],
-          'cmdop: unknown command "exce" for connect (did you mean "cmdop connect exec"?) — use one of exec, share, workspace, ws, key, set-key, whoami, approvals, approve, deny; see "cmdop connect --help"\n'
+          'cmdop: unknown command "exce" for connect (did you mean "cmdop connect exec"?) — use one of exec, sessions, share, workspace, ws, key, set-key, whoami, approvals, approve, deny; see "cmdop connect --help"\n'
         ],
         [
           ["connect", "exec", "vm", "--timeout"],
@@ -49,7 +49,7 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         ],
         [
           ["relay", "workspace", "craete", "x"],
-          'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create; see "cmdop relay workspace --help"\n'
+          'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create, list; see "cmdop relay workspace --help"\n'
         ]
       ]
       for (const [args, stderr] of cases) {
@@ -99,6 +99,8 @@ describe("help and version", () => {
           ["relay"],
           ["relay", "serve"],
           ["relay", "workspace", "create"],
+          ["relay", "key", "create"],
+          ["relay", "key", "revoke"],
           ["relay", "signing-key", "retire"],
           ["up"],
           ["completion"]
@@ -121,7 +123,10 @@ describe("help and version", () => {
         }
         const exec = yield* spawnCli(home, ["connect", "exec", "--help"])
         assert.include(exec.stdout, "Every word after <host> (or after --) is the remote command's, untouched")
-        assert.include(exec.stdout, "<host>: exact hostname or name, a prefix of one, the id")
+        assert.include(
+          exec.stdout,
+          "<host>: exact hostname or name, a prefix of one (2+ characters), the id or a prefix of it (4+)"
+        )
       })
   )
 
@@ -171,6 +176,7 @@ describe("shell completions", () => {
       assert.deepStrictEqual(yield* hosts("connect", "exec", "we"), ["web-alpha"])
       assert.deepStrictEqual(yield* hosts("connect", ""), [
         "exec",
+        "sessions",
         "share",
         "workspace",
         "key",
@@ -183,6 +189,7 @@ describe("shell completions", () => {
         "web-alpha"
       ])
       assert.deepStrictEqual(yield* hosts("connect", "share", "d"), ["db-1"])
+      assert.deepStrictEqual(yield* hosts("connect", "sessions", "d"), ["db-1"])
       // Cached: a machine that comes later shows up once the cache is a minute old, not on every TAB.
       yield* w.agent(key, "web-gamma")
       assert.deepStrictEqual(yield* hosts("connect", "exec", "web-"), ["web-alpha"])

@@ -1,8 +1,15 @@
 /**
  * Machines as the relay knows them, and name resolution (spec 4.3), the same in the CLI, the relay and the
- * library: a full UUID matches only that id; then exact hostname (case-insensitive); then exact display name;
- * then a unique prefix or substring (2+ characters) of hostname or name. Several matches is an error listing
- * every candidate.
+ * library. The rule, in order, the first step that matches anything deciding (`docs/machine-names.md`):
+ *
+ * 1. a full UUID matches only that id;
+ * 2. the exact hostname (case-insensitive);
+ * 3. the exact display name;
+ * 4. a prefix: of the id (4+ characters), of a hostname or of a name (2+ characters, case-insensitive);
+ * 5. only when `loose` (the default): a part of a hostname or name (2+ characters, case-insensitive).
+ *
+ * Several matches is an error listing every candidate. `exec` resolves with `loose: false`: a command never runs on
+ * a machine picked by a part of its name, which the user may have meant for another.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -47,35 +54,79 @@ export class Machine extends Schema.Class<Machine>("Machine")({
 /** True when the string is a full machine id. */
 export const isMachineId = (s: string): boolean => UUID.test(s)
 
+/** How a query picked its machine: the step of the rule that decided. */
+export type MatchKind = "id" | "hostname" | "name" | "prefix" | "part"
+
+/** The shortest id prefix that resolves (shorter hex strings are taken for names only). */
+export const MIN_ID_PREFIX = 4
+/** The shortest query a prefix or part of a hostname or name may be. */
+export const MIN_PARTIAL = 2
+
+export interface ResolveOptions {
+  /** Whether a part of a hostname or name (step 5) may pick the machine. Default true. */
+  readonly loose?: boolean
+}
+
+const ID_PREFIX = /^[0-9a-f][0-9a-f-]*$/i
+
 /**
- * Resolves a user-typed name against the machines of one workspace. Pure: the relay calls it on its store, the
- * in-memory relay on its map, and the result is the same.
+ * The machines `query` matches at the deciding step, and that step; none when nothing matches. Pure and total:
+ * the relay calls it on its store, the in-memory relay on its map, the CLI on a listing, and the result is the same.
  */
-export const resolve = (machines: ReadonlyArray<Machine>, query: string): Effect.Effect<Machine, MachineError> => {
+export const matches = (
+  machines: ReadonlyArray<Machine>,
+  query: string,
+  options: ResolveOptions = {}
+): { readonly kind: MatchKind; readonly found: ReadonlyArray<Machine> } | undefined => {
   const q = query.trim()
-  const one = (found: ReadonlyArray<Machine>) =>
-    found.length === 1
-      ? Effect.succeed(found[0]!)
-      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.fail(new MachineError({ reason: "Ambiguous", query: q, candidates: found.map(candidateOf), now }))
-        )
-  const notFound = Effect.suspend(() => Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: [] })))
-  if (q === "") return notFound
-  if (isMachineId(q)) {
-    const byId = machines.filter((m) => m.id.toLowerCase() === q.toLowerCase())
-    return byId.length ? one(byId) : notFound
-  }
+  if (q === "") return undefined
   const lower = q.toLowerCase()
+  if (isMachineId(q)) {
+    const byId = machines.filter((m) => m.id.toLowerCase() === lower)
+    return byId.length ? { kind: "id", found: byId } : undefined
+  }
   const byHost = machines.filter((m) => m.hostname.toLowerCase() === lower)
-  if (byHost.length) return one(byHost)
+  if (byHost.length) return { kind: "hostname", found: byHost }
   const byName = machines.filter((m) => m.name === q)
-  if (byName.length) return one(byName)
-  if (q.length < 2) return notFound
-  const partial = machines.filter(
+  if (byName.length) return { kind: "name", found: byName }
+  if (q.length < MIN_PARTIAL) return undefined
+  const idPrefix = q.length >= MIN_ID_PREFIX && ID_PREFIX.test(q)
+  const byPrefix = machines.filter(
+    (m) =>
+      (idPrefix && m.id.toLowerCase().startsWith(lower)) ||
+      m.hostname.toLowerCase().startsWith(lower) ||
+      m.name.toLowerCase().startsWith(lower)
+  )
+  if (byPrefix.length) return { kind: "prefix", found: byPrefix }
+  if (options.loose === false) return undefined
+  const byPart = machines.filter(
     (m) => m.hostname.toLowerCase().includes(lower) || m.name.toLowerCase().includes(lower)
   )
-  return partial.length ? one(partial) : notFound
+  return byPart.length ? { kind: "part", found: byPart } : undefined
 }
+
+/** The one machine `query` names, with the step that picked it; `NotFound` or `Ambiguous` (every candidate). */
+export const resolveMatch = (
+  machines: ReadonlyArray<Machine>,
+  query: string,
+  options: ResolveOptions = {}
+): Effect.Effect<{ readonly machine: Machine; readonly kind: MatchKind }, MachineError> => {
+  const q = query.trim()
+  const m = matches(machines, q, options)
+  if (m === undefined)
+    return Effect.suspend(() => Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: [] })))
+  if (m.found.length === 1) return Effect.succeed({ machine: m.found[0]!, kind: m.kind })
+  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.fail(new MachineError({ reason: "Ambiguous", query: q, candidates: m.found.map(candidateOf), now }))
+  )
+}
+
+/** Resolves a user-typed name against the machines of one workspace (the rule above). */
+export const resolve = (
+  machines: ReadonlyArray<Machine>,
+  query: string,
+  options: ResolveOptions = {}
+): Effect.Effect<Machine, MachineError> => Effect.map(resolveMatch(machines, query, options), (r) => r.machine)
 
 /** The candidate record an ambiguity error carries. */
 export const candidateOf = (m: Machine) => ({

@@ -15,7 +15,7 @@ import type { AccessError } from "./AccessError.js"
 import type { Machine } from "./Machine.js"
 import type { MachineError } from "./MachineError.js"
 import type { RelayError } from "./RelayError.js"
-import type { MintedShare, ShareLink } from "./ShareLink.js"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "./ShareLink.js"
 
 /** Everything a relay call can fail with. */
 export type RelayCallError = MachineError | AccessError | RelayError
@@ -97,6 +97,11 @@ export type AttachEvent = Data.TaggedEnum<{
   Output: { readonly offset: number; readonly data: Uint8Array }
   /** The session is over for this client: the shell exited, it was closed, or the credential was revoked. */
   Ended: { readonly exitCode: number; readonly signal?: string; readonly reason: string }
+  /**
+   * A line for the person at the terminal, outside the session's output (no offset, never replayed): e.g.
+   * `waiting for approval on <machine>…` while the machine's gate holds the session.
+   */
+  Notice: { readonly text: string }
 }>
 export const AttachEvent = Data.taggedEnum<AttachEvent>()
 
@@ -110,6 +115,19 @@ export interface PtySession {
   readonly lastActivityAt: number
   readonly viewers: number
   readonly owner: string
+}
+
+/**
+ * An interactive session ended on request (`killSession`): `ended` false when the agent had not reported the end
+ * yet when the relay stopped waiting (the kill goes on); otherwise how it ended.
+ */
+export interface KilledSession {
+  readonly machine: Machine
+  readonly sessionId: string
+  readonly ended: boolean
+  readonly exitCode: number
+  readonly signal?: string
+  readonly reason: string
 }
 
 /** A session held by a machine's gate, waiting for an operator, and the machine's hostname. */
@@ -144,6 +162,11 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
       machine: string
     ) => Effect.Effect<{ readonly machine: Machine; readonly sessions: ReadonlyArray<PtySession> }, RelayCallError>
     /**
+     * Ends one live interactive session: the machine kills its shell's whole process tree, and its viewers see it
+     * end. A guest may end only the sessions its own link opened; another session fails like an unknown one.
+     */
+    readonly killSession: (machine: string, sessionId: string) => Effect.Effect<KilledSession, RelayCallError>
+    /**
      * Mints a share link for one machine; `ttlSeconds` rounds up to whole hours, 0 = never expires. Its guest
      * reaches only the sessions it opens itself; with `sessionId`, only that one live session of the machine
      * (pair debugging): no new shell, no command.
@@ -153,7 +176,11 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
       ttlSeconds: number,
       options?: { readonly sessionId?: string }
     ) => Effect.Effect<MintedShare, RelayCallError>
-    readonly listShares: (machine?: string) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+    /**
+     * One page of the workspace's links (of one machine when given), oldest first; `page.after` is the `next` of
+     * the previous page. The relay caps the page size (`share list --help` says how).
+     */
+    readonly listShares: (machine?: string, page?: ShareListPage) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' live sessions at once, on the machine too: `sessionsEnded` says how
      * many, `alreadyRevoked` that it was revoked before.

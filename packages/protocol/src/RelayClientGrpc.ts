@@ -115,6 +115,17 @@ export const make = (options: Options) =>
                 )
           )
         ),
+      killSession: (machine, sessionId) =>
+        client.unary("killSession", { machine, sessionId }, call).pipe(
+          Effect.mapError(mapError),
+          Effect.flatMap(({ machine, ...killed }) =>
+            machine
+              ? Effect.succeed({ machine, ...killed })
+              : Effect.fail(
+                  new RelayError({ reason: "Protocol", server: options.server, detail: "no machine in the answer" })
+                )
+          )
+        ),
       createShare: (machine, ttlSeconds, options) =>
         client
           .unary(
@@ -123,8 +134,14 @@ export const make = (options: Options) =>
             call
           )
           .pipe(Effect.mapError(mapError)),
-      listShares: (machine) =>
-        client.unary("listShares", machine === undefined ? {} : { machine }, call).pipe(Effect.mapError(mapError)),
+      listShares: (machine, page) =>
+        client
+          .unary(
+            "listShares",
+            { ...(machine === undefined ? {} : { machine }), ...(page === undefined ? {} : { page }) },
+            call
+          )
+          .pipe(Effect.mapError(mapError)),
       revokeShare: (id) => client.unary("revokeShare", { id }, call).pipe(Effect.mapError(mapError)),
       listApprovals: approvals.unary("listApprovals", {}, call).pipe(Effect.mapError(mapError)),
       answerApproval: (answer) => approvals.unary("answerApproval", answer, call).pipe(Effect.mapError(mapError))

@@ -14,7 +14,7 @@
  *  - `guestAccess.ts`, `guestExpiry.ts`, `guestEnd.ts`: share links and the end of a guest's sessions (on the
  *    machine too); `guestScope.ts`: which sessions a guest reaches;
  *  - `terminalSize.ts`, `exitStatus.ts`: what the relay checks before passing sizes, exit statuses, signals on;
- *  - `liveness.ts`: closing silent connections;
+ *  - `liveness.ts`: closing silent connections; `credentialSweep.ts`: ending what a changed login or key held;
  *  - `sessions.ts`: the live state (connections, sessions, viewers).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
@@ -25,13 +25,14 @@ import type {
   AttachRequest,
   ExecEvent,
   ExecRequest,
+  KilledSession,
   MachineList,
   Principal,
   PtySession,
   RelayCallError
 } from "@cmdop/domain/RelayClient"
 import { ShareService } from "@cmdop/domain/ShareService"
-import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "@cmdop/domain/ShareLink"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -45,9 +46,11 @@ import * as Attach from "./internal/attach.js"
 import { type CoreContext, internalError } from "./internal/coreContext.js"
 import * as ExecBridge from "./internal/execBridge.js"
 import * as Approvals from "./internal/approvals.js"
+import * as CredentialSweep from "./internal/credentialSweep.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
 import type { MachineOwnership } from "./internal/machineOwnership.js"
+import * as SessionKill from "./internal/sessionKill.js"
 import { Registry } from "./internal/sessions.js"
 import * as Tenancy from "./internal/tenancy.js"
 import { RelayStore } from "./store/service.js"
@@ -68,6 +71,11 @@ export interface Options {
   readonly publicUrl?: string | (() => string)
   /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
   readonly guestSweep?: Duration.DurationInput
+  /**
+   * How often the credentials behind live sessions and people's agent connections are checked again (an account
+   * change or a revoked key reaches live work within this). Default 250 ms with accounts (`oauth`), else 5 s.
+   */
+  readonly credentialSweep?: Duration.DurationInput
   /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
   readonly oauth?: Authenticator.OAuthAuthenticate
   /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
@@ -140,6 +148,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       { readonly machine: Machine.Machine; readonly sessions: ReadonlyArray<PtySession> },
       RelayCallError
     >
+    /** Ends one interactive session (a guest: only one its link opened) and says how it ended. */
+    readonly killSession: (
+      caller: Authenticator.Caller,
+      machine: string,
+      sessionId: string
+    ) => Effect.Effect<KilledSession, RelayCallError>
     /** `options.sessionId`: a link for that one live interactive session only (pair debugging). */
     readonly createShare: (
       caller: Authenticator.Caller,
@@ -147,10 +161,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       ttlSeconds: number,
       options?: GuestAccess.ShareOptions
     ) => Effect.Effect<MintedShare, RelayCallError>
+    /** A page of the workspace's links (the relay's default page size when `page.limit` is absent). */
     readonly listShares: (
       caller: Authenticator.Caller,
-      machine: string | undefined
-    ) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+      machine: string | undefined,
+      page?: ShareListPage
+    ) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' sessions on the machine; the answer says how many (`sessionsEnded`) and
      * whether the link was already revoked (`alreadyRevoked`).
@@ -213,6 +229,11 @@ export const make = (
     const approvals = Approvals.make(ctx, tenancy)
     yield* guests.runGuestSweeps(options.guestSweep ?? "5 seconds")
     yield* Liveness.run(ctx.registry, ctx.settings.staleAfterMs)
+    // People's access changes must reach live work within a second; without accounts only keys are watched.
+    yield* CredentialSweep.run(
+      ctx,
+      options.credentialSweep ?? (options.oauth === undefined ? "5 seconds" : "250 millis")
+    )
 
     return RelayCore.of({
       server,
@@ -233,6 +254,7 @@ export const make = (
       connectAgent: agents.connectAgent,
       attach: interactive.attach,
       listSessions: interactive.listSessions,
+      killSession: SessionKill.make(ctx, tenancy),
       createShare: guests.createShare,
       listShares: guests.listShares,
       revokeShare: guests.revokeShare,

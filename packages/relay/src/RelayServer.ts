@@ -6,7 +6,6 @@
  * OAuth access tokens.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -267,14 +266,7 @@ const serveOn = (
             Effect.mapError((e) => new RelayServeError({ message: e.message }))
           )
     // A change made elsewhere (another node, an admin command) reaches this node's guests and logins at once.
-    if (cluster !== undefined)
-      yield* ClusterMode.react(
-        cluster,
-        Effect.zipRight(
-          Effect.sync(() => oauthCaller?.forget()),
-          Context.get(context, RelayCore).sweepGuests
-        )
-      )
+    if (cluster !== undefined) yield* ClusterMode.react(cluster, Context.get(context, RelayCore).sweepGuests)
     // Per-principal stream counts, shared by the gRPC services and the browser terminal.
     const admission = Admission.make()
     const caps = ConnectionGuard.plan()
@@ -299,22 +291,11 @@ const serveOn = (
         ? relayRoutes
         : HttpRouter.concat(
             relayRoutes,
-            (yield* AccountRoutes.make({
+            yield* AccountRoutes.make({
               secure: publicUrl().startsWith("https:"),
               publicUrl,
               sso: options.sso !== undefined
-            }).pipe(Effect.provide(Context.merge(context, accounts)))).pipe(
-              // A sign-out, revocation, switch or role change reaches the very next gRPC call.
-              HttpRouter.use((app) =>
-                Effect.tap(app, () =>
-                  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-                    Effect.sync(() => {
-                      if (request.method !== "GET" && request.method !== "HEAD") oauthCaller?.forget()
-                    })
-                  )
-                )
-              )
-            )
+            }).pipe(Effect.provide(Context.merge(context, accounts)))
           )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(

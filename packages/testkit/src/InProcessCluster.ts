@@ -5,6 +5,7 @@
  * on one memory store, one share service and one `MachineRoutes` memory instance. A node stops on demand (its
  * ports close, its lease and routes go, as when a dead node's lease lapses).
  */
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as ClusterStore from "@cmdop/relay/cluster/ClusterStore"
 import * as MachineRoutes from "@cmdop/relay/cluster/MachineRoutes"
 import * as PeerNode from "@cmdop/relay/cluster/PeerNode"
@@ -102,7 +103,8 @@ export const make = (count: number) =>
             attachAgent: (key, hostname) =>
               Effect.map(
                 InProcessAgent.attach(key, InProcessAgent.identity({ hostname }), { hostname }).pipe(
-                  Effect.provide(context)
+                  Effect.provide(context),
+                  Effect.provide(ProcessRunner.layer)
                 ),
                 (agent) => ({ machineId: agent.machineId as MachineId, stop: agent.stop })
               ),

@@ -7,6 +7,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as Machine from "@cmdop/domain/Machine"
 import type { ExecEvent, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -16,11 +17,11 @@ import { CliError, ExitCode, ExitWith } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
-import * as MachineMatch from "../MachineMatch.js"
 import * as Output from "../Output.js"
 import * as RemoteArgv from "../RemoteArgv.js"
 import { Stdio } from "../Stdio.js"
 import * as UnknownFlag from "../UnknownFlag.js"
+import * as picker from "./picker.js"
 
 const decoder = () => {
   const d = new TextDecoder()
@@ -28,19 +29,27 @@ const decoder = () => {
 }
 
 /**
- * The machine `host` names, when it names it by id, exact hostname or name, or a prefix of one: exec never runs on a
- * machine picked by a loose substring, since the user may have meant another.
+ * The machine `host` names by the strict rule (`Machine.resolve` with `loose: false`: id, exact name, prefix): exec
+ * never runs on a machine picked by a part of its name, which the user may have meant for another. When only a
+ * part matches one machine, a terminal asks (default no); anything else says which name to use.
  */
-const exactEnough = (client: RelayClient["Type"], host: string) =>
-  Effect.flatMap(client.resolveMachine(host), (machine) =>
-    MachineMatch.isPrefixOrExact(machine, host)
-      ? Effect.succeed(machine)
-      : Effect.fail(
-          new CliError({
-            message: `machine "${host}" matches ${machine.hostname} only by a substring; exec needs its name, a prefix of it, or its id: cmdop connect exec ${machine.hostname} -- …`
-          })
-        )
-  )
+const exactEnough = (g: GlobalOptions.Globals, client: RelayClient["Type"], host: string) =>
+  Effect.gen(function* () {
+    const { machines } = yield* client.listMachines()
+    const strict = yield* Effect.either(Machine.resolve(machines, host, { loose: false }))
+    if (strict._tag === "Right" || strict.left.reason !== "NotFound") return yield* strict
+    const loose = yield* Machine.resolve(machines, host)
+    const stdio = yield* Stdio
+    const question = `"${host}" is only part of ${loose.hostname}'s name (${loose.id}); run the command there?`
+    if (g.interactive && stdio.interactive && (yield* confirm(question))) return loose
+    return yield* new CliError({
+      message: `machine "${host}" matches ${loose.hostname} only by a part of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec ${loose.hostname} -- …`
+    })
+  })
+
+/** A terminal's answer to `question` (Enter or Ctrl-C: no). */
+const confirm = (question: string) =>
+  Effect.catchAll(picker.confirmPrompt(question, { defaultYes: false }), () => Effect.succeed(false))
 
 export const execCommand = Command.make(
   "exec",
@@ -52,7 +61,7 @@ export const execCommand = Command.make(
     ),
     shell: Options.boolean("shell").pipe(Options.withDescription("run the command through the remote user's shell")),
     host: Args.text({ name: "host" }).pipe(
-      Args.withDescription("machine: exact hostname or name, a prefix of one, or its id")
+      Args.withDescription("machine: exact hostname or name, a prefix of one (2+), or its id or a prefix of it (4+)")
     )
   },
   ({ host, shell, timeout, ...own }) =>
@@ -120,7 +129,7 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
       readonly exit?: Exit
     }
     const seen = yield* Remote.withClient(g, (client) =>
-      Effect.flatMap(exactEnough(client, host), (machine) =>
+      Effect.flatMap(exactEnough(g, client, host), (machine) =>
         client
           .exec(
             { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },

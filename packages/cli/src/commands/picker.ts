@@ -144,11 +144,15 @@ const eraseWrapped = (text: string) =>
   )
 
 /**
- * "connect to …? [Y/n]": Enter or `y` means yes, `n` or Esc no, and the line ends with the answer given; Ctrl-C
+ * "connect to …? [Y/n]": Enter or `y` means yes (with `defaultYes: false`, "[y/N]": Enter means no), `n` or Esc no, and the line ends with the answer given; Ctrl-C
  * or Ctrl-D quit the prompt (`QuitException`).
  */
-export const confirmPrompt = (question: string): Prompt.Prompt<boolean> => {
-  const line = `${question} [Y/n] `
+export const confirmPrompt = (
+  question: string,
+  options: { readonly defaultYes?: boolean } = {}
+): Prompt.Prompt<boolean> => {
+  const yes = options.defaultYes ?? true
+  const line = `${question} ${yes ? "[Y/n]" : "[y/N]"} `
   return Prompt.custom<void, boolean>(undefined, {
     render: (_, action) =>
       Effect.succeed(
@@ -156,8 +160,9 @@ export const confirmPrompt = (question: string): Prompt.Prompt<boolean> => {
       ),
     process: (input) => {
       const typed = Option.getOrElse(input.input, () => "").toLowerCase()
-      if (input.key.name === "return" || input.key.name === "enter" || typed === "y")
-        return Effect.succeed(Action.Submit({ value: true }))
+      if (input.key.name === "return" || input.key.name === "enter")
+        return Effect.succeed(Action.Submit({ value: yes }))
+      if (typed === "y") return Effect.succeed(Action.Submit({ value: true }))
       if (input.key.name === "escape" || typed === "n") return Effect.succeed(Action.Submit({ value: false }))
       return Effect.succeed(Action.Beep())
     },

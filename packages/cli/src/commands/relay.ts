@@ -21,9 +21,12 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { relayKeyCommands } from "./relayKey.js"
+import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 import { clusterFlags, clusterOptions } from "./relayCluster.js"
 import { lockDataDir } from "./relayDataLock.js"
+import { workspaceList } from "./relayWorkspace.js"
 
 const storeOptions = {
   dataDir: Options.directory("data-dir").pipe(
@@ -231,16 +234,16 @@ export const relayCommand = Command.make("relay").pipe(
     serve,
     Command.make("workspace").pipe(
       Command.withDescription("workspaces on this relay"),
-      Command.withSubcommands([workspaceCreate])
+      Command.withSubcommands([workspaceCreate, workspaceList])
     ),
     Command.make("key").pipe(
       Command.withDescription("workspace API keys on this relay"),
-      Command.withSubcommands([keyRotate])
+      Command.withSubcommands([keyRotate, ...relayKeyCommands])
     ),
     relayUserCommand,
     Command.make("signing-key").pipe(
       Command.withDescription("the keys that sign share links"),
-      Command.withSubcommands([signingKeyRotate, signingKeyRetire])
+      Command.withSubcommands([signingKeyRotate, signingKeyRetire, signingKeyList])
     )
   ])
 )

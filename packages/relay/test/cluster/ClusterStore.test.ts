@@ -8,6 +8,7 @@ import { MachineRoutes, layerMemory as routesMemory } from "@cmdop/relay/cluster
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
@@ -72,6 +73,34 @@ describe("ClusterStore", () => {
       yield* TestClock.adjust("6 seconds")
       yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1" })
       yield* TestClock.adjust("6 seconds")
+      assert.deepStrictEqual(yield* onlineOn(n1), [false])
+    }).pipe(Effect.provide(layer))
+  )
+})
+
+describe("ClusterStore, a close racing its own claim", () => {
+  it.effect("releases the claim it raced, never leaving a route to a stream that is gone", () =>
+    Effect.gen(function* () {
+      const { store, machine, onlineOn, routes } = yield* setup
+      // A slow database: every claim takes a second.
+      const slow = {
+        ...routes,
+        claim: (...args: Parameters<typeof routes.claim>) =>
+          Effect.zipRight(Effect.sleep("1 second"), routes.claim(...args))
+      }
+      const n1 = ClusterStore.make(store, slow, "n1")
+      const first = yield* Effect.fork(n1.markOnline(machine.id, 5))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(first)
+      // The next stream's claim is in flight when that stream closes.
+      const next = yield* Effect.fork(n1.markOnline(machine.id, 6))
+      yield* Effect.yieldNow()
+      const close = yield* Effect.fork(n1.markOffline(machine.id))
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(next)
+      yield* Fiber.join(close)
+      assert.isTrue(Option.isNone(yield* routes.locate(machine.id)), "no route left to the closed stream")
       assert.deepStrictEqual(yield* onlineOn(n1), [false])
     }).pipe(Effect.provide(layer))
   )

@@ -81,10 +81,16 @@ export interface ShareLink {
 export interface ListSharesRequest {
   /** Optional machine name to filter by. */
   machine: string;
+  /** Links per page, 1 to 500; 0 = the relay's default (50). Links come oldest first, then by id. */
+  limit: number;
+  /** Empty: the first page. Otherwise the `next` of the previous page. */
+  after: string;
 }
 
 export interface ListSharesResponse {
   links: ShareLink[];
+  /** Set when more links follow: pass it as `after` for the next page. */
+  next: string;
 }
 
 export interface RevokeShareRequest {
@@ -124,7 +130,13 @@ export interface AttachEvent {
   kind?: { $case: "attached"; value: Attached } | { $case: "output"; value: AttachOutput } | {
     $case: "ended";
     value: SessionEnded;
-  } | undefined;
+  } | //
+  /**
+   * A line for the person at the terminal, not part of the session's output (e.g. "waiting for approval on
+   * <machine>…" while the machine's gate holds the session). May come before Attached (joining a live session)
+   * or after it (a new shell). Not in the output stream: it has no offset and is never replayed.
+   */
+  { $case: "notice"; value: string } | undefined;
 }
 
 export interface Attached {
@@ -166,6 +178,24 @@ export interface PtySession {
 export interface ListSessionsResponse {
   machine: MachineInfo | undefined;
   sessions: PtySession[];
+}
+
+export interface KillSessionRequest {
+  machine: string;
+  sessionId: string;
+}
+
+export interface KillSessionResponse {
+  machine: MachineInfo | undefined;
+  sessionId: string;
+  /**
+   * How the session ended; `ended` false when the agent had not reported its end within the relay's wait (the
+   * kill goes on).
+   */
+  ended: boolean;
+  exitCode: number;
+  signal: string;
+  reason: string;
 }
 
 export interface WhoAmIRequest {
@@ -638,13 +668,19 @@ export const ShareLink: MessageFns<ShareLink> = {
 };
 
 function createBaseListSharesRequest(): ListSharesRequest {
-  return { machine: "" };
+  return { machine: "", limit: 0, after: "" };
 }
 
 export const ListSharesRequest: MessageFns<ListSharesRequest> = {
   encode(message: ListSharesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.machine !== "") {
       writer.uint32(10).string(message.machine);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(320).uint32(message.limit);
+    }
+    if (message.after !== "") {
+      writer.uint32(330).string(message.after);
     }
     return writer;
   },
@@ -664,6 +700,22 @@ export const ListSharesRequest: MessageFns<ListSharesRequest> = {
           message.machine = reader.string();
           continue;
         }
+        case 40: {
+          if (tag !== 320) {
+            break;
+          }
+
+          message.limit = reader.uint32();
+          continue;
+        }
+        case 41: {
+          if (tag !== 330) {
+            break;
+          }
+
+          message.after = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -679,18 +731,23 @@ export const ListSharesRequest: MessageFns<ListSharesRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListSharesRequest>, I>>(object: I): ListSharesRequest {
     const message = createBaseListSharesRequest();
     message.machine = object.machine ?? "";
+    message.limit = object.limit ?? 0;
+    message.after = object.after ?? "";
     return message;
   },
 };
 
 function createBaseListSharesResponse(): ListSharesResponse {
-  return { links: [] };
+  return { links: [], next: "" };
 }
 
 export const ListSharesResponse: MessageFns<ListSharesResponse> = {
   encode(message: ListSharesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.links) {
       ShareLink.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.next !== "") {
+      writer.uint32(322).string(message.next);
     }
     return writer;
   },
@@ -710,6 +767,14 @@ export const ListSharesResponse: MessageFns<ListSharesResponse> = {
           message.links.push(ShareLink.decode(reader, reader.uint32()));
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.next = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -725,6 +790,7 @@ export const ListSharesResponse: MessageFns<ListSharesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListSharesResponse>, I>>(object: I): ListSharesResponse {
     const message = createBaseListSharesResponse();
     message.links = object.links?.map((e) => ShareLink.fromPartial(e)) || [];
+    message.next = object.next ?? "";
     return message;
   },
 };
@@ -1058,6 +1124,9 @@ export const AttachEvent: MessageFns<AttachEvent> = {
       case "ended":
         SessionEnded.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
+      case "notice":
+        writer.uint32(482).string(message.kind.value);
+        break;
     }
     return writer;
   },
@@ -1093,6 +1162,14 @@ export const AttachEvent: MessageFns<AttachEvent> = {
           message.kind = { $case: "ended", value: SessionEnded.decode(reader, reader.uint32()) };
           continue;
         }
+        case 60: {
+          if (tag !== 482) {
+            break;
+          }
+
+          message.kind = { $case: "notice", value: reader.string() };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1123,6 +1200,12 @@ export const AttachEvent: MessageFns<AttachEvent> = {
       case "ended": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "ended", value: SessionEnded.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "notice": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "notice", value: object.kind.value };
         }
         break;
       }
@@ -1575,6 +1658,172 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
       ? MachineInfo.fromPartial(object.machine)
       : undefined;
     message.sessions = object.sessions?.map((e) => PtySession.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseKillSessionRequest(): KillSessionRequest {
+  return { machine: "", sessionId: "" };
+}
+
+export const KillSessionRequest: MessageFns<KillSessionRequest> = {
+  encode(message: KillSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== "") {
+      writer.uint32(10).string(message.machine);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KillSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseKillSessionRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<KillSessionRequest>, I>>(base?: I): KillSessionRequest {
+    return KillSessionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KillSessionRequest>, I>>(object: I): KillSessionRequest {
+    const message = createBaseKillSessionRequest();
+    message.machine = object.machine ?? "";
+    message.sessionId = object.sessionId ?? "";
+    return message;
+  },
+};
+
+function createBaseKillSessionResponse(): KillSessionResponse {
+  return { machine: undefined, sessionId: "", ended: false, exitCode: 0, signal: "", reason: "" };
+}
+
+export const KillSessionResponse: MessageFns<KillSessionResponse> = {
+  encode(message: KillSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.machine !== undefined) {
+      MachineInfo.encode(message.machine, writer.uint32(10).fork()).join();
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.ended !== false) {
+      writer.uint32(24).bool(message.ended);
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(32).int32(message.exitCode);
+    }
+    if (message.signal !== "") {
+      writer.uint32(42).string(message.signal);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KillSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBaseKillSessionResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.machine = MachineInfo.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 24) {
+            break;
+          }
+
+          message.ended = reader.bool();
+          continue;
+        }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.exitCode = reader.int32();
+          continue;
+        }
+        case 5: {
+          if (tag !== 42) {
+            break;
+          }
+
+          message.signal = reader.string();
+          continue;
+        }
+        case 6: {
+          if (tag !== 50) {
+            break;
+          }
+
+          message.reason = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<KillSessionResponse>, I>>(base?: I): KillSessionResponse {
+    return KillSessionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KillSessionResponse>, I>>(object: I): KillSessionResponse {
+    const message = createBaseKillSessionResponse();
+    message.machine = (object.machine !== undefined && object.machine !== null)
+      ? MachineInfo.fromPartial(object.machine)
+      : undefined;
+    message.sessionId = object.sessionId ?? "";
+    message.ended = object.ended ?? false;
+    message.exitCode = object.exitCode ?? 0;
+    message.signal = object.signal ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -2511,6 +2760,20 @@ export const ClientServiceService = {
       Buffer.from(ListSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSessionsResponse => ListSessionsResponse.decode(value),
   },
+  /**
+   * Ends one live interactive session: the agent kills its shell's whole process tree, its viewers see it end,
+   * and the answer carries how it ended. A guest may end only the sessions its own link opened; a session the
+   * caller cannot reach is NOT_FOUND, like one that does not exist.
+   */
+  killSession: {
+    path: "/cmdop.connect.v1.ClientService/KillSession",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: KillSessionRequest): Buffer => Buffer.from(KillSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): KillSessionRequest => KillSessionRequest.decode(value),
+    responseSerialize: (value: KillSessionResponse): Buffer => Buffer.from(KillSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KillSessionResponse => KillSessionResponse.decode(value),
+  },
 } as const;
 
 export interface ClientServiceServer extends UntypedServiceImplementation {
@@ -2541,6 +2804,12 @@ export interface ClientServiceServer extends UntypedServiceImplementation {
   attach: handleBidiStreamingCall<AttachRequest, AttachEvent>;
   /** The live interactive sessions of one machine. */
   listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
+  /**
+   * Ends one live interactive session: the agent kills its shell's whole process tree, its viewers see it end,
+   * and the answer carries how it ended. A guest may end only the sessions its own link opened; a session the
+   * caller cannot reach is NOT_FOUND, like one that does not exist.
+   */
+  killSession: handleUnaryCall<KillSessionRequest, KillSessionResponse>;
 }
 
 export interface ClientServiceClient extends Client {
@@ -2672,6 +2941,26 @@ export interface ClientServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Ends one live interactive session: the agent kills its shell's whole process tree, its viewers see it end,
+   * and the answer carries how it ended. A guest may end only the sessions its own link opened; a session the
+   * caller cannot reach is NOT_FOUND, like one that does not exist.
+   */
+  killSession(
+    request: KillSessionRequest,
+    callback: (error: ServiceError | null, response: KillSessionResponse) => void,
+  ): ClientUnaryCall;
+  killSession(
+    request: KillSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KillSessionResponse) => void,
+  ): ClientUnaryCall;
+  killSession(
+    request: KillSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KillSessionResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,60 @@
+/**
+ * The relay store as the `relay … list` admin commands open it on the relay host: the data dir's SQLite file, or
+ * `--db` PostgreSQL (env CMDOP_RELAY_DB). Read-only listings live on this module so they need not reach into
+ * `relay.ts`, which builds the command tree from them.
+ */
+import * as Options from "@effect/cli/Options"
+import { ShareService } from "@cmdop/domain/ShareService"
+import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import type { RelayStore } from "@cmdop/relay/RelayStore"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import { RelayHost } from "../RelayHost.js"
+
+export const storeOptions = {
+  dataDir: Options.directory("data-dir").pipe(
+    Options.withDescription("where the embedded SQLite store lives (default ~/.cmdop/relay)"),
+    Options.optional
+  ),
+  db: Options.redacted("db").pipe(
+    Options.withDescription(
+      "PostgreSQL URL (postgres://user:pass@host:5432/db) instead of the embedded store; env CMDOP_RELAY_DB"
+    ),
+    Options.withFallbackConfig(Config.redacted("CMDOP_RELAY_DB")),
+    Options.optional
+  ),
+  json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout"))
+}
+
+export interface StoreArgs {
+  readonly dataDir: Option.Option<string>
+  readonly db: Option.Option<Redacted.Redacted<string>>
+}
+
+const storeConfig = (args: StoreArgs) =>
+  Effect.map(CmdopPaths, (paths) => ({
+    dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
+    ...(Option.isSome(args.db) ? { db: args.db.value } : {})
+  }))
+
+/** Runs `f` against the relay store the flags name. */
+export const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"]) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(args)
+    const host = yield* RelayHost
+    const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
+    return yield* Effect.flatMap(RelayStore, f).pipe(Effect.provide(host.store(config)))
+  })
+
+/** Runs `f` against the share service over the relay store the flags name. */
+export const withShares = <A, E>(args: StoreArgs, f: (shares: ShareService["Type"]) => Effect.Effect<A, E>) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(args)
+    const host = yield* RelayHost
+    return yield* Effect.flatMap(ShareService, f).pipe(Effect.provide(host.store(config)))
+  })
+
+/** A timestamp as a listing shows it: UTC to the minute (`2026-11-26 16:07Z`). */
+export const when = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace("T", " ") + "Z"
