@@ -47,9 +47,11 @@ const connectOnce = (address: string, hello: AgentLink.Hello, welcomed: Deferred
       const channel = yield* client.bidiChannel("connect", { metadata })
       yield* channel.send(hello)
       const pull = yield* Stream.toPull(channel.responses)
-      let head = yield* pull
-      while (Chunk.isEmpty(head)) head = yield* pull
-      const welcome = Chunk.unsafeHead(head)
+      const welcome = yield* Effect.gen(function* () {
+        let head = yield* pull
+        while (Chunk.isEmpty(head)) head = yield* pull
+        return Chunk.unsafeHead(head)
+      }).pipe(Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => "no Welcome within 60 s" }))
       if (welcome._tag !== "Welcome") return yield* Effect.fail("no Welcome")
       connects++
       online++
@@ -58,10 +60,7 @@ const connectOnce = (address: string, hello: AgentLink.Hello, welcomed: Deferred
       yield* Effect.forkScoped(Effect.ignore(beat.pipe(Effect.repeat(Schedule.spaced("30 seconds")))))
       yield* Effect.ignore(Effect.forever(pull)).pipe(Effect.ensuring(Effect.sync(() => online--)))
     })
-  ).pipe(
-    Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => "timeout" }),
-    Effect.catchAll(() => Effect.sync(() => failures++))
-  )
+  ).pipe(Effect.catchAll(() => Effect.sync(() => failures++)))
 
 /** Agent `i` for ever: connect, serve until the stream goes, back off, next node. */
 const agent = (i: number, ready: Deferred.Deferred<void>) =>

@@ -5,10 +5,11 @@
 //  - relay RSS per idle agent (the nodes' RSS before and after the agents, over the agents' count);
 //  - exec latency through node 1 (local) and node 2 (forwarded to node 1 over the peer port), p50 and p90, and the
 //    added latency of forwarding at p50 (goal ≤ 1 ms);
+//  - the relay's own round trip (`listSessions`, no process started) local and forwarded: what a hop adds;
 //  - exec throughput (`head -c` of /dev/zero) local and forwarded, and their ratio (goal ≥ 0.8×);
 //  - after `kill -9` of node 2: the time until every agent is online again through the other nodes, with the
 //    connection rate per 500 ms (no thundering herd: the agents' backoff has full jitter).
-// Usage: node bench/cluster.mjs [--agents N] [--latency-runs N] [--throughput-mb N] [--json FILE]
+// Usage: node bench/cluster.mjs [--agents N] [--per-process N] [--latency-runs N] [--throughput-mb N] [--json FILE]
 // Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (CMDOP_BENCH_PG to override) and `psql`.
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -136,7 +137,8 @@ const bundle = async () => {
     entryPoints: {
       "cluster-node": "bench/cluster-node.ts",
       "cluster-sims": "bench/cluster-sims.ts",
-      "warm-exec": "bench/warm-exec.ts"
+      "warm-exec": "bench/warm-exec.ts",
+      "cluster-rtt": "bench/cluster-rtt.ts"
     },
     outdir,
     bundle: true,
@@ -177,7 +179,7 @@ const main = async () => {
     log(`node-${n}: ${value.grpc} (peer ${value.peer}), pid ${child.pid}`)
   }
   const key = nodes[0].key
-  const results = { agents: AGENTS, nodes: 3 }
+  const results = { agents: AGENTS, nodes: 3, loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number), cpus: (await import("node:os")).cpus().length }
 
   // A real agent on node 1, for exec.
   const agentHome = join(tmp, "agent-home")
@@ -197,12 +199,18 @@ const main = async () => {
   }
   void machine
 
-  const latency = async (node) =>
-    (await runTool([tool("warm-exec"), "latency", node.grpc, key, hostname, String(LATENCY_RUNS)])).samples
-  const local = await latency(nodes[0])
-  const forwarded = await latency(nodes[1])
+  // Local and forwarded runs alternate, in rounds, so a change of load on a shared machine hits both alike.
+  const latency = async (node, n) =>
+    (await runTool([tool("warm-exec"), "latency", node.grpc, key, hostname, String(n)])).samples
+  const rounds = 10
+  const local = []
+  const forwarded = []
+  for (let r = 0; r < rounds; r++) {
+    local.push(...(await latency(nodes[0], Math.ceil(LATENCY_RUNS / rounds))))
+    forwarded.push(...(await latency(nodes[1], Math.ceil(LATENCY_RUNS / rounds))))
+  }
   results.latency = {
-    runs: LATENCY_RUNS,
+    runs: local.length,
     localP50: quantile(local, 0.5),
     localP90: quantile(local, 0.9),
     forwardedP50: quantile(forwarded, 0.5),
@@ -211,24 +219,43 @@ const main = async () => {
   }
   log(`exec latency: ${JSON.stringify(results.latency)}`)
 
-  const bytes = THROUGHPUT_MB * 1_000_000
-  const throughput = async (node) => {
-    const runs = []
-    for (let i = 0; i < 3; i++) {
-      const r = await runTool([tool("warm-exec"), "throughput", node.grpc, key, hostname, String(bytes)])
-      runs.push(r.bytes / 1e6 / (r.ms / 1000))
-    }
-    return quantile(runs, 0.5)
+  // The relay's own round trip (no process started on the machine), local and forwarded, alternating.
+  const rtt = async (node, n) =>
+    (await runTool([tool("cluster-rtt"), node.grpc, key, hostname, String(n)])).samples
+  const rttLocal = []
+  const rttForwarded = []
+  for (let r = 0; r < rounds; r++) {
+    rttLocal.push(...(await rtt(nodes[0], 50)))
+    rttForwarded.push(...(await rtt(nodes[1], 50)))
   }
-  const localMBps = await throughput(nodes[0])
-  const forwardedMBps = await throughput(nodes[1])
-  results.throughput = { bytes, localMBps, forwardedMBps, ratio: forwardedMBps / localMBps }
+  results.relayRoundTrip = {
+    runs: rttLocal.length,
+    localP50: quantile(rttLocal, 0.5),
+    forwardedP50: quantile(rttForwarded, 0.5),
+    addedP50: quantile(rttForwarded, 0.5) - quantile(rttLocal, 0.5)
+  }
+  log(`relay round trip (listSessions): ${JSON.stringify(results.relayRoundTrip)}`)
+
+  const bytes = THROUGHPUT_MB * 1_000_000
+  const once = async (node) => {
+    const r = await runTool([tool("warm-exec"), "throughput", node.grpc, key, hostname, String(bytes)])
+    return r.bytes / 1e6 / (r.ms / 1000)
+  }
+  const localRuns = []
+  const forwardedRuns = []
+  for (let i = 0; i < 5; i++) {
+    localRuns.push(await once(nodes[0]))
+    forwardedRuns.push(await once(nodes[1]))
+  }
+  const localMBps = quantile(localRuns, 0.5)
+  const forwardedMBps = quantile(forwardedRuns, 0.5)
+  results.throughput = { bytes, runs: 5, localMBps, forwardedMBps, ratio: forwardedMBps / localMBps, localRuns, forwardedRuns }
   log(`exec throughput: ${JSON.stringify(results.throughput)}`)
 
   // Idle agents, spread over the nodes (agent i starts on node i mod 3).
   const before = nodes.map((n) => rssOf(n.pid))
   const servers = nodes.map((n) => n.grpc).join(",")
-  const perProcess = 2500
+  const perProcess = Number(flag("per-process", "500"))
   const sims = []
   const t0 = performance.now()
   for (let first = 0; first < AGENTS; first += perProcess) {
@@ -272,7 +299,16 @@ const main = async () => {
   const killedAt = Date.now()
   const connectsBefore = sims.reduce((a, s) => a + s.sim.connects, 0)
   process.kill(nodes[1].pid, "SIGKILL")
+  // First the agents notice (their streams break), then they come back through the other nodes.
+  const dropStart = performance.now()
+  while (sims.reduce((a, s) => a + s.sim.online, 0) >= AGENTS && performance.now() - dropStart < 15_000)
+    await new Promise((r) => setTimeout(r, 20))
+  const lowest = { online: AGENTS }
+  const watch = setInterval(() => {
+    lowest.online = Math.min(lowest.online, sims.reduce((a, s) => a + s.sim.online, 0))
+  }, 20)
   const back = await online(AGENTS, 120_000)
+  clearInterval(watch)
   const backMs = Date.now() - killedAt
   // Connection rate after the kill, per 500 ms bucket, summed over the sim processes.
   const buckets = new Map()
@@ -291,6 +327,7 @@ const main = async () => {
   const rate = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([b, n]) => ({ fromMs: b * 500, connects: n }))
   results.failover = {
     agentsOnKilledNode: perNode,
+    lowestOnline: lowest.online,
     allBack: back,
     backSeconds: backMs / 1000,
     reconnects: sims.reduce((a, s) => a + s.sim.connects, 0) - connectsBefore,

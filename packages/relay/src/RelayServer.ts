@@ -45,6 +45,7 @@ import * as ClusterHealth from "./cluster/ClusterHealth.js"
 import * as ClusterMode from "./cluster/ClusterMode.js"
 import { ClusterNode } from "./cluster/ClusterNode.js"
 import * as ClusterStore from "./cluster/ClusterStore.js"
+import * as PeerNode from "./cluster/PeerNode.js"
 import { MachineRoutes } from "./cluster/MachineRoutes.js"
 
 export interface Options {
@@ -256,7 +257,14 @@ const serveOn = (
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
-    const context = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
+    const local = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
+    // Cluster mode: a call for a machine another node holds goes to that node over its peer port.
+    const context =
+      cluster === undefined
+        ? local
+        : yield* PeerNode.inCluster(local, cluster, host).pipe(
+            Effect.mapError((e) => new RelayServeError({ message: e.message }))
+          )
     // A change made elsewhere (another node, an admin command) reaches this node's guests and logins at once.
     if (cluster !== undefined) yield* ClusterMode.react(cluster, Context.get(context, RelayCore).sweepGuests)
     // Per-principal stream counts, shared by the gRPC services and the browser terminal.

@@ -13,6 +13,7 @@
  * Heartbeat times stay in the store (shared), and everything else passes through.
  */
 import * as Machine from "@cmdop/domain/Machine"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import { RelayStoreError } from "../store/RelayStoreError.js"
 import { MachineRecord } from "../store/records.js"
@@ -24,8 +25,11 @@ const routesFailure = (e: MachineRoutesError) =>
 
 /** `store` with machine liveness from `routes`, for node `nodeId`. */
 export const make = (store: RelayStore["Type"], routes: MachineRoutes["Type"], nodeId: string): RelayStore["Type"] => {
-  /** The epoch of this node's current stream of each machine it holds. */
-  const held = new Map<Machine.MachineId, number>()
+  /**
+   * This node's current stream of each machine it holds: the epoch its claim got (pending while the claim is in
+   * flight, so a close racing its own claim releases that claim, not an older one).
+   */
+  const held = new Map<Machine.MachineId, Deferred.Deferred<number, RelayStoreError>>()
 
   const liveOf = (ids: ReadonlyArray<Machine.MachineId>) => routes.locateMany(ids).pipe(Effect.mapError(routesFailure))
 
@@ -48,16 +52,22 @@ export const make = (store: RelayStore["Type"], routes: MachineRoutes["Type"], n
       }),
     markOnline: (id, at) =>
       Effect.gen(function* () {
-        yield* store.markOnline(id, at)
-        const epoch = yield* routes.claim(id, nodeId).pipe(Effect.mapError(routesFailure))
-        held.set(id, epoch)
+        const claimed = yield* Deferred.make<number, RelayStoreError>()
+        held.set(id, claimed)
+        yield* store.markOnline(id, at).pipe(
+          Effect.zipRight(routes.claim(id, nodeId).pipe(Effect.mapError(routesFailure))),
+          Effect.exit,
+          Effect.flatMap((exit) => Effect.zipRight(Deferred.done(claimed, exit), exit))
+        )
       }),
     markOffline: (id) =>
-      Effect.suspend(() => {
-        const epoch = held.get(id)
-        if (epoch === undefined) return Effect.void
+      Effect.gen(function* () {
+        const claimed = held.get(id)
+        if (claimed === undefined) return
         held.delete(id)
-        return routes.release(id, nodeId, epoch).pipe(Effect.mapError(routesFailure))
+        // A claim that failed left no route to release.
+        const epoch = yield* Effect.option(Deferred.await(claimed))
+        if (epoch._tag === "Some") yield* routes.release(id, nodeId, epoch.value).pipe(Effect.mapError(routesFailure))
       }),
     markAllOffline: Effect.void
   }

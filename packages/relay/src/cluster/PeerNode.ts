@@ -89,3 +89,20 @@ export const layer = (
       )
     )
   )
+
+/**
+ * `relay serve` in cluster mode: the peer port over `local`'s core (on `host`, at the node's peer port), and
+ * `local` with the forwarding core in its place, for everything clients reach (gRPC, the browser terminal, share
+ * pages). The cluster node's counters (`/metrics`, `/healthz`) hear of forwarded sessions and peer errors.
+ */
+export const inCluster = <R>(
+  local: Context.Context<R | RelayCore>,
+  cluster: Context.Context<MachineRoutes | ClusterNode>,
+  host: string
+): Effect.Effect<Context.Context<R | RelayCore>, PeerNodeError, Scope.Scope> => {
+  const { nodeId, peerPort, secret } = Context.get(cluster, ClusterNode).config
+  return make({ nodeId, secret, host, port: peerPort }).pipe(
+    Effect.provide(Context.merge(local, cluster)),
+    Effect.map(({ core }) => Context.add(local, RelayCore, core))
+  )
+}

@@ -8,7 +8,7 @@ import * as Redacted from "effect/Redacted"
 import { createHash, timingSafeEqual } from "node:crypto"
 
 /** The shortest cluster secret a node accepts. */
-export const MIN_LENGTH = 32
+export const MIN_LENGTH = 16
 
 const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
 
@@ -24,5 +24,5 @@ export const metadata = (secret: Redacted.Redacted<string>): Readonly<Record<str
 /** What is wrong with a cluster secret, and how to fix it; `undefined` when it is usable. */
 export const problem = (secret: Redacted.Redacted<string>): string | undefined =>
   Redacted.value(secret).length < MIN_LENGTH
-    ? `the cluster secret has fewer than ${MIN_LENGTH} characters; give every node the same long random secret (e.g. "openssl rand -base64 48")`
+    ? `the cluster secret has fewer than ${MIN_LENGTH} characters; give every node the same long random secret (e.g. "openssl rand -hex 32")`
     : undefined

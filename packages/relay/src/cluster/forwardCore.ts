@@ -121,16 +121,22 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
           Effect.sync(() => counters.forwardedLive++),
           () => Effect.sync(() => counters.forwardedLive--)
         )
+        // Set at the first answer (a flag, so the hot path costs no effect per message after it).
+        let waiting = true
         const retry = (e: GrpcStatusError.GrpcStatusError) =>
           Effect.gen(function* () {
-            const stale = found.cached && linkFailure(e) && !(yield* Deferred.isDone(answered))
+            const stale = found.cached && linkFailure(e) && waiting
             const error = failure(found.route)(e)
             if (!stale) return Stream.fail(error)
             const fresh = yield* elsewhere(caller, query, false)
             return Option.isNone(fresh) ? here() : forward(caller, query, fresh.value, call, here)
           })
         return call(client, Deferred.await(answered)).pipe(
-          Stream.tap(() => Deferred.succeed(answered, undefined)),
+          Stream.tap(() => {
+            if (!waiting) return Effect.void
+            waiting = false
+            return Deferred.succeed(answered, undefined)
+          }),
           Stream.catchAll((e) => Stream.unwrap(retry(e)))
         )
       })
