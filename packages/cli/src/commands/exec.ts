@@ -43,7 +43,7 @@ const exactEnough = (g: GlobalOptions.Globals, client: RelayClient["Type"], host
     const question = `"${host}" is only part of ${loose.hostname}'s name (${loose.id}); run the command there?`
     if (g.interactive && stdio.interactive && (yield* confirm(question))) return loose
     return yield* new CliError({
-      message: `machine "${host}" matches ${loose.hostname} only by a part of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec ${loose.hostname} -- …`
+      message: `machine "${host}" matches ${loose.hostname} only by a substring of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec ${loose.hostname} -- …`
     })
   })
 
