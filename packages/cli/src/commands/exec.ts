@@ -10,8 +10,10 @@ import * as Options from "@effect/cli/Options"
 import * as Machine from "@cmdop/domain/Machine"
 import type { ExecEvent, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { CliError, ExitCode, ExitWith } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
@@ -50,6 +52,32 @@ const exactEnough = (g: GlobalOptions.Globals, client: RelayClient["Type"], host
 /** A terminal's answer to `question` (Enter or Ctrl-C: no). */
 const confirm = (question: string) =>
   Effect.catchAll(picker.confirmPrompt(question, { defaultYes: false }), () => Effect.succeed(false))
+
+/**
+ * Ctrl-C while the command runs: the first press sends SIGINT to the remote command (as a terminal does to its
+ * foreground job), so its exit status says it was interrupted; a second press gives up on it: the call ends, which
+ * kills its process tree on the machine, and the CLI exits 130.
+ */
+const forwardCtrlC = Effect.gen(function* () {
+  const presses = yield* (yield* Stdio).interrupts
+  const signals = yield* Queue.unbounded<string>()
+  const giveUp = yield* Deferred.make<void>()
+  yield* presses.pipe(
+    Stream.zipWithIndex,
+    Stream.runForEach(([, n]) => (n === 0 ? Queue.offer(signals, "INT") : Deferred.succeed(giveUp, undefined))),
+    Effect.forkScoped
+  )
+  return {
+    signals: Stream.fromQueue(signals),
+    abandoned: Effect.zipRight(
+      Deferred.await(giveUp),
+      Effect.zipRight(
+        Output.notice("cmdop: interrupted twice; the remote command is killed"),
+        Effect.fail(new ExitWith({ code: 130 }))
+      )
+    )
+  }
+})
 
 export const execCommand = Command.make(
   "exec",
@@ -130,39 +158,46 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
     }
     const seen = yield* Remote.withClient(g, (client) =>
       Effect.flatMap(exactEnough(g, client, host), (machine) =>
-        client
-          .exec(
-            { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
-            stdin
+        // Ctrl-C is the remote command's only while it runs; before, it ends the CLI as usual.
+        Effect.scoped(
+          Effect.flatMap(forwardCtrlC, (ctrlC) =>
+            client
+              .exec(
+                { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
+                stdin,
+                ctrlC.signals
+              )
+              .pipe(
+                Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
+                  switch (event._tag) {
+                    case "Started":
+                      return Effect.succeed({
+                        ...acc,
+                        machine: { id: event.machine.id, hostname: event.machine.hostname }
+                      })
+                    case "Stdout":
+                      return Effect.as(
+                        g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
+                        acc
+                      )
+                    case "Stderr":
+                      return Effect.as(
+                        g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
+                        acc
+                      )
+                    case "Exit":
+                      return Effect.succeed({ ...acc, exit: event })
+                  }
+                }),
+                // The agent enforces the timeout; this guard only covers a relay that never answers.
+                Effect.timeoutFail({
+                  duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
+                  onTimeout: () => new ExitWith({ code: ExitCode.timeout })
+                }),
+                Effect.raceFirst(ctrlC.abandoned)
+              )
           )
-          .pipe(
-            Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
-              switch (event._tag) {
-                case "Started":
-                  return Effect.succeed({
-                    ...acc,
-                    machine: { id: event.machine.id, hostname: event.machine.hostname }
-                  })
-                case "Stdout":
-                  return Effect.as(
-                    g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
-                    acc
-                  )
-                case "Stderr":
-                  return Effect.as(
-                    g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
-                    acc
-                  )
-                case "Exit":
-                  return Effect.succeed({ ...acc, exit: event })
-              }
-            }),
-            // The agent enforces the timeout; this guard only covers a relay that never answers.
-            Effect.timeoutFail({
-              duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
-              onTimeout: () => new ExitWith({ code: ExitCode.timeout })
-            })
-          )
+        )
       )
     )
     const e = seen.exit
