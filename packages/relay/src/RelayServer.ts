@@ -39,6 +39,7 @@ import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
 import * as AccountRoutes from "./web/AccountRoutes.js"
+import * as IndexPage from "./web/IndexPage.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
@@ -85,7 +86,7 @@ export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
     : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
 /** `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`. */
-const httpRoutes = (grpcAddress: string) =>
+const httpRoutes = (grpcAddress: string, accounts: boolean) =>
   Effect.gen(function* () {
     const core = yield* RelayCore
     const shares = yield* ShareService
@@ -112,6 +113,10 @@ const httpRoutes = (grpcAddress: string) =>
             headers: page.headers
           })
         })
+      ),
+      HttpRouter.get(
+        "/",
+        Effect.sync(() => IndexPage.response({ grpcAddress, accounts }))
       ),
       HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
       // Browsers ask for it on every page; answering "no content" keeps their consoles (and our tests) clean.
@@ -227,7 +232,7 @@ export const serveWith = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address), context)
+    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, accounts !== undefined), context)
     const routes =
       accounts === undefined
         ? relayRoutes
