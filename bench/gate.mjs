@@ -17,7 +17,7 @@ const out = await build({
       `export * as PolicyStore from "./packages/gate/src/PolicyStore.ts"`,
       `export { parsePolicy } from "./packages/gate/src/PolicyFile.ts"`,
       `export { warmUp } from "./packages/gate/src/Reader.ts"`,
-      `export { Effect } from "effect"`,
+      `export { Effect, Scope } from "effect"`,
       `export { NodeFileSystem } from "@effect/platform-node"`
     ].join("\n"),
     resolveDir: root,
@@ -34,7 +34,7 @@ const out = await build({
 const dir = mkdtempSync(join(tmpdir(), "gate-bench-"))
 const file = join(dir, "gate.mjs")
 writeFileSync(file, out.outputFiles[0].text)
-const { Gate, AuditLog, PolicyStore, parsePolicy, warmUp, Effect, NodeFileSystem } = await import(
+const { Gate, AuditLog, PolicyStore, parsePolicy, warmUp, Effect, Scope, NodeFileSystem } = await import(
   pathToFileURL(file).href
 )
 
@@ -53,7 +53,10 @@ const gate = await Effect.runPromise(
     yield* warmUp
     const auditLog = yield* AuditLog.makeFile(join(dir, "audit.log"))
     return yield* Gate.make({ auditLog }).pipe(Effect.provide(PolicyStore.layerFixed(policy)))
-  }).pipe(Effect.provide(NodeFileSystem.layer))
+  }).pipe(
+    Effect.provide(NodeFileSystem.layer),
+    Effect.provideService(Scope.Scope, await Effect.runPromise(Scope.make()))
+  )
 )
 const guest = { kind: "guest", principal: "shr_1", shareId: "shr_1" }
 const cases = {

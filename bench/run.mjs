@@ -40,6 +40,8 @@ const config = {
   timeoutS: envInt("BENCH_TIMEOUT", 1800)
 }
 const skipSsh = process.env.BENCH_SKIP_SSH === "1"
+/** `BENCH_PHASES=warm,throughput`: only those phases (cold, warm, echo, throughput, idle, many); default all. */
+const phases = new Set((process.env.BENCH_PHASES || "cold,warm,echo,throughput,idle,many").split(","))
 const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
 /** Below this cmdop rate (1 GiB would take over ~50 s per transfer) the transfer is capped at `SLOW_CAP`. */
 const SLOW_MBPS = 20
@@ -477,6 +479,27 @@ const transfer = async (what, bytes, start) => {
   return { bytes, ms: r.ms, mbps: mbps(bytes, r.ms) }
 }
 
+/** The machine gate's cost per exec (decision + audit line), from `bench/gate.mjs` in its own process. */
+const gateCost = async () => {
+  const r = mustSucceed("gate bench", await run(process.execPath, [join(root, "bench", "gate.mjs"), "5000", "--json"]))
+  return JSON.parse(r.stdout)
+}
+const gateRows = (g) =>
+  g === undefined
+    ? []
+    : [
+        [
+          "gate per exec (argv), median / p99",
+          latency({ median: g["argv allow"].p50_ms, p99: g["argv allow"].p99_ms }),
+          ""
+        ],
+        [
+          "gate per exec (sh -c), median / p99",
+          latency({ median: g["sh -c line"].p50_ms, p99: g["sh -c line"].p99_ms }),
+          ""
+        ]
+      ]
+
 const main = async () => {
   const results = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, kernel: release() },
@@ -492,6 +515,7 @@ const main = async () => {
   }
   log(`temp dir ${tmp}`)
   const tools = await bundleTools()
+  results.cmdop.gate = await gateCost()
 
   // --- the system under test
   const relay = await startRelay("relay", "bench")
@@ -521,59 +545,65 @@ const main = async () => {
     cmdop(["connect", "exec", hostname, "-k", relay.apiKey, "-s", relay.server, "--", "true"], cliHome)
 
   // --- 1a. cold: a new CLI process / a new ssh connection per run (2 untimed warm-up runs each)
-  log(`exec cold: ${config.coldN} × cmdop connect exec … true`)
-  await timeLoop("cmdop cold warm-up", 2, execTrue)
-  results.cmdop.cold = await timeLoop("cmdop cold", config.coldN, execTrue)
-  if (ssh) {
-    log(`exec cold: ${config.coldN} × ssh 127.0.0.1 true`)
-    await timeLoop("ssh cold warm-up", 2, () => ssh.ssh([], ["true"]))
-    results.openssh.cold = await timeLoop("ssh cold", config.coldN, () => ssh.ssh([], ["true"]))
+  if (phases.has("cold")) {
+    log(`exec cold: ${config.coldN} × cmdop connect exec … true`)
+    await timeLoop("cmdop cold warm-up", 2, execTrue)
+    results.cmdop.cold = await timeLoop("cmdop cold", config.coldN, execTrue)
+    if (ssh) {
+      log(`exec cold: ${config.coldN} × ssh 127.0.0.1 true`)
+      await timeLoop("ssh cold warm-up", 2, () => ssh.ssh([], ["true"]))
+      results.openssh.cold = await timeLoop("ssh cold", config.coldN, () => ssh.ssh([], ["true"]))
+    }
   }
 
   // --- 1b. warm: one RelayClient in-process / one ssh ControlMaster connection
-  log(`exec warm: ${config.warmN} × RelayClient.exec(true) in one process`)
-  const { result: warm, cpu: warmCpu } = await withCpu([relay, agent], async () =>
-    mustSucceed(
-      "warm-exec",
-      await run(
-        process.execPath,
-        [tools.warmExec, "latency", relay.server, relay.apiKey, hostname, String(config.warmN)],
-        { timeoutMs: 120_000 + config.warmN * 1000 }
+  if (phases.has("warm")) {
+    log(`exec warm: ${config.warmN} × RelayClient.exec(true) in one process`)
+    const { result: warm, cpu: warmCpu } = await withCpu([relay, agent], async () =>
+      mustSucceed(
+        "warm-exec",
+        await run(
+          process.execPath,
+          [tools.warmExec, "latency", relay.server, relay.apiKey, hostname, String(config.warmN)],
+          { timeoutMs: 120_000 + config.warmN * 1000 }
+        )
       )
     )
-  )
-  results.cmdop.warm = summarize(JSON.parse(warm.stdout).samples)
-  // warm-exec runs 10 untimed calls before the timed ones; all of them cost the relay and the agent.
-  const execs = config.warmN + 10
-  results.cmdop.cpuPerExecMs = { relay: warmCpu[0] / execs, agent: warmCpu[1] / execs }
-  if (ssh) {
-    log(`exec warm: ${config.warmN} × ssh (ControlMaster) 127.0.0.1 true`)
-    mustSucceed("ssh master", await ssh.ssh(ssh.control, ["true"], { stdio: ["ignore", "ignore", "pipe"] }))
-    await timeLoop("ssh warm warm-up", 10, () => ssh.ssh(ssh.control, ["true"]))
-    results.openssh.warm = await timeLoop("ssh warm", config.warmN, () => ssh.ssh(ssh.control, ["true"]))
+    results.cmdop.warm = summarize(JSON.parse(warm.stdout).samples)
+    // warm-exec runs 10 untimed calls before the timed ones; all of them cost the relay and the agent.
+    const execs = config.warmN + 10
+    results.cmdop.cpuPerExecMs = { relay: warmCpu[0] / execs, agent: warmCpu[1] / execs }
+    if (ssh) {
+      log(`exec warm: ${config.warmN} × ssh (ControlMaster) 127.0.0.1 true`)
+      mustSucceed("ssh master", await ssh.ssh(ssh.control, ["true"], { stdio: ["ignore", "ignore", "pipe"] }))
+      await timeLoop("ssh warm warm-up", 10, () => ssh.ssh(ssh.control, ["true"]))
+      results.openssh.warm = await timeLoop("ssh warm", config.warmN, () => ssh.ssh(ssh.control, ["true"]))
+    }
   }
 
   // --- 1c. keystroke echo: one byte into a PTY running cat, until it comes back (bench/echo.ts, both sides)
   const echoTimeoutMs = 60_000 + config.echoN * 200
-  log(`keystroke echo: ${config.echoN} × one byte through RelayClient.attach (PTY, cat)`)
-  const echoCmdop = mustSucceed(
-    "echo (cmdop)",
-    await run(process.execPath, [tools.echo, "cmdop", String(config.echoN), relay.server, relay.apiKey, hostname], {
-      timeoutMs: echoTimeoutMs
-    })
-  )
-  results.cmdop.echo = summarize(JSON.parse(echoCmdop.stdout).samples)
-  if (ssh) {
-    log(`keystroke echo: ${config.echoN} × one byte through ssh -tt (ControlMaster, PTY, cat)`)
-    const echoSsh = mustSucceed(
-      "echo (ssh)",
-      await run(
-        process.execPath,
-        [tools.echo, "ssh", String(config.echoN), "--", ...ssh.base, ...ssh.control, "-tt", "127.0.0.1"],
-        { env: { ...ssh.env, TERM: "xterm-256color" }, timeoutMs: echoTimeoutMs }
-      )
+  if (phases.has("echo")) {
+    log(`keystroke echo: ${config.echoN} × one byte through RelayClient.attach (PTY, cat)`)
+    const echoCmdop = mustSucceed(
+      "echo (cmdop)",
+      await run(process.execPath, [tools.echo, "cmdop", String(config.echoN), relay.server, relay.apiKey, hostname], {
+        timeoutMs: echoTimeoutMs
+      })
     )
-    results.openssh.echo = summarize(JSON.parse(echoSsh.stdout).samples)
+    results.cmdop.echo = summarize(JSON.parse(echoCmdop.stdout).samples)
+    if (ssh) {
+      log(`keystroke echo: ${config.echoN} × one byte through ssh -tt (ControlMaster, PTY, cat)`)
+      const echoSsh = mustSucceed(
+        "echo (ssh)",
+        await run(
+          process.execPath,
+          [tools.echo, "ssh", String(config.echoN), "--", ...ssh.base, ...ssh.control, "-tt", "127.0.0.1"],
+          { env: { ...ssh.env, TERM: "xterm-256color" }, timeoutMs: echoTimeoutMs }
+        )
+      )
+      results.openssh.echo = summarize(JSON.parse(echoSsh.stdout).samples)
+    }
   }
 
   // --- 2. throughput: head -c BYTES /dev/zero to a byte counter in this process
@@ -599,54 +629,60 @@ const main = async () => {
       cliHome,
       { count: true, timeoutMs: 600_000 }
     )
-  const probeBytes = Math.min(PROBE_BYTES, config.bytes)
-  const probe = await transfer("cmdop throughput probe", probeBytes, cliTransfer)
-  let cmdopBytes = config.bytes
-  if (probe.mbps < SLOW_MBPS && config.bytes > SLOW_CAP) {
-    cmdopBytes = SLOW_CAP
-    notes.push(
-      `cmdop throughput probe (${probeBytes / MiB} MiB) ran at ${probe.mbps.toFixed(1)} MB/s, below ${SLOW_MBPS} MB/s: ` +
-        `the cmdop transfers were capped at ${SLOW_CAP / MiB} MiB instead of ${fmtBytes(config.bytes)}`
-    )
-  }
-  log(`throughput: cmdop CLI, ${fmtBytes(cmdopBytes)}`)
-  const cliRun = await withCpu([relay, agent], () => transfer("cmdop throughput (CLI)", cmdopBytes, cliTransfer))
-  results.cmdop.throughputCli = { ...cliRun.result, capped: cmdopBytes < config.bytes }
-  results.cmdop.cpuPerMbCliMs = { relay: cliRun.cpu[0] / (cmdopBytes / 1e6), agent: cliRun.cpu[1] / (cmdopBytes / 1e6) }
-  log(`throughput: cmdop RelayClient in-process, ${fmtBytes(cmdopBytes)}`)
-  const { result: lib, cpu: libCpu } = await withCpu([relay, agent], async () =>
-    mustSucceed(
-      "warm-exec throughput",
-      await run(
-        process.execPath,
-        [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)],
-        { timeoutMs: 600_000 }
+  if (phases.has("throughput")) {
+    const probeBytes = Math.min(PROBE_BYTES, config.bytes)
+    const probe = await transfer("cmdop throughput probe", probeBytes, cliTransfer)
+    let cmdopBytes = config.bytes
+    if (probe.mbps < SLOW_MBPS && config.bytes > SLOW_CAP) {
+      cmdopBytes = SLOW_CAP
+      notes.push(
+        `cmdop throughput probe (${probeBytes / MiB} MiB) ran at ${probe.mbps.toFixed(1)} MB/s, below ${SLOW_MBPS} MB/s: ` +
+          `the cmdop transfers were capped at ${SLOW_CAP / MiB} MiB instead of ${fmtBytes(config.bytes)}`
+      )
+    }
+    log(`throughput: cmdop CLI, ${fmtBytes(cmdopBytes)}`)
+    const cliRun = await withCpu([relay, agent], () => transfer("cmdop throughput (CLI)", cmdopBytes, cliTransfer))
+    results.cmdop.throughputCli = { ...cliRun.result, capped: cmdopBytes < config.bytes }
+    results.cmdop.cpuPerMbCliMs = {
+      relay: cliRun.cpu[0] / (cmdopBytes / 1e6),
+      agent: cliRun.cpu[1] / (cmdopBytes / 1e6)
+    }
+    log(`throughput: cmdop RelayClient in-process, ${fmtBytes(cmdopBytes)}`)
+    const { result: lib, cpu: libCpu } = await withCpu([relay, agent], async () =>
+      mustSucceed(
+        "warm-exec throughput",
+        await run(
+          process.execPath,
+          [tools.warmExec, "throughput", relay.server, relay.apiKey, hostname, String(cmdopBytes)],
+          { timeoutMs: 600_000 }
+        )
       )
     )
-  )
-  results.cmdop.cpuPerMbLibraryMs = { relay: libCpu[0] / (cmdopBytes / 1e6), agent: libCpu[1] / (cmdopBytes / 1e6) }
-  const libResult = JSON.parse(lib.stdout)
-  if (libResult.bytes !== cmdopBytes) throw new Error(`library throughput: got ${libResult.bytes} bytes`)
-  results.cmdop.throughputLibrary = {
-    bytes: libResult.bytes,
-    ms: libResult.ms,
-    mbps: mbps(libResult.bytes, libResult.ms),
-    chunks: libResult.chunks,
-    capped: cmdopBytes < config.bytes
+    results.cmdop.cpuPerMbLibraryMs = { relay: libCpu[0] / (cmdopBytes / 1e6), agent: libCpu[1] / (cmdopBytes / 1e6) }
+    const libResult = JSON.parse(lib.stdout)
+    if (libResult.bytes !== cmdopBytes) throw new Error(`library throughput: got ${libResult.bytes} bytes`)
+    results.cmdop.throughputLibrary = {
+      bytes: libResult.bytes,
+      ms: libResult.ms,
+      mbps: mbps(libResult.bytes, libResult.ms),
+      chunks: libResult.chunks,
+      capped: cmdopBytes < config.bytes
+    }
+    if (ssh) {
+      log(`throughput: ssh, ${fmtBytes(config.bytes)}`)
+      results.openssh.throughput = await transfer("ssh throughput", config.bytes, (bytes) =>
+        ssh.ssh([], ["head", "-c", String(bytes), "/dev/zero"], { count: true, timeoutMs: 600_000 })
+      )
+    }
+    results.cmdop.agentRssAfterKiB = rssKiB(agent.pid)
+    results.cmdop.relayRssAfterKiB = rssKiB(relay.pid)
+    results.cmdop.transferredBytes = 2 * cmdopBytes + probeBytes
   }
-  if (ssh) {
-    log(`throughput: ssh, ${fmtBytes(config.bytes)}`)
-    results.openssh.throughput = await transfer("ssh throughput", config.bytes, (bytes) =>
-      ssh.ssh([], ["head", "-c", String(bytes), "/dev/zero"], { count: true, timeoutMs: 600_000 })
-    )
-  }
-  results.cmdop.agentRssAfterKiB = rssKiB(agent.pid)
-  results.cmdop.relayRssAfterKiB = rssKiB(relay.pid)
-  results.cmdop.transferredBytes = 2 * cmdopBytes + probeBytes
   await stopDaemon(agent)
   await stopDaemon(relay)
 
   // --- 3. idle agents on a fresh relay: half of them, then the rest (the second half's cost is the marginal one)
+  if (!phases.has("idle")) return results
   log(`idle agents: ${config.agents} simulated agents on a fresh relay`)
   const relay2 = await startRelay("relay-idle", "idle")
   await sleep(2000)
@@ -707,7 +743,7 @@ const main = async () => {
   await stopDaemon(sims)
   await stopDaemon(relay2)
 
-  if (config.manyAgents > 0) results.cmdop.manyAgents = await manyIdleAgents(tools)
+  if (config.manyAgents > 0 && phases.has("many")) results.cmdop.manyAgents = await manyIdleAgents(tools)
   return results
 }
 
@@ -822,6 +858,26 @@ const printTable = (r) => {
   const ssh = r.openssh
   const na = ssh.available ? "-" : "n/a"
   const idle = r.cmdop.idleAgents
+  const idleRows =
+    idle === undefined
+      ? []
+      : [
+          [
+            "idle agents on one relay",
+            `${idle.online}/${idle.requested} online, ${idle.perAgentKiB.toFixed(1)} KiB/agent`,
+            ""
+          ],
+          [
+            "  relay RSS: 0 → half → all agents",
+            `${mib(idle.relayRssBeforeKiB)} → ${mib(idle.relayRssHalfKiB)} → ${mib(idle.relayRssAfterKiB)}`,
+            ""
+          ],
+          [
+            "  second half only (marginal)",
+            idle.marginalPerAgentKiB === undefined ? "-" : `${idle.marginalPerAgentKiB.toFixed(1)} KiB/agent`,
+            ""
+          ]
+        ]
   const rows = [
     ["", "cmdop", "OpenSSH"],
     [`exec cold, median / p99 (n=${r.config.coldN})`, latency(r.cmdop.cold), ssh.available ? latency(ssh.cold) : na],
@@ -841,23 +897,10 @@ const printTable = (r) => {
       `${mib(r.cmdop.relayIdleRssKiB)} → ${mib(r.cmdop.relayRssAfterKiB)}`,
       ""
     ],
-    [
-      "idle agents on one relay",
-      `${idle.online}/${idle.requested} online, ${idle.perAgentKiB.toFixed(1)} KiB/agent`,
-      ""
-    ],
-    [
-      "  relay RSS: 0 → half → all agents",
-      `${mib(idle.relayRssBeforeKiB)} → ${mib(idle.relayRssHalfKiB)} → ${mib(idle.relayRssAfterKiB)}`,
-      ""
-    ],
-    [
-      "  second half only (marginal)",
-      idle.marginalPerAgentKiB === undefined ? "-" : `${idle.marginalPerAgentKiB.toFixed(1)} KiB/agent`,
-      ""
-    ],
+    ...idleRows,
     ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""],
-    ...manyRows(r.cmdop.manyAgents)
+    ...manyRows(r.cmdop.manyAgents),
+    ...gateRows(r.cmdop.gate)
   ]
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)))
   const out = rows.map((row) =>

@@ -284,7 +284,9 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
       const seconds = replay.seconds
       assert.deepStrictEqual(replay.codes, { [grpc.status.UNAUTHENTICATED]: 1100 })
       assert.include(replay.details, "revoked")
-      const listed = (yield* s.victim.listShares("victim-box")).find((l) => l.id === link.link.id)!
+      const listed = (yield* s.victim.listShares("victim-box", { limit: 500 })).links.find(
+        (l) => l.id === link.link.id
+      )!
       const denied = listed.events.filter((e) => e.kind === "denied").length
       yield* report("revoked-token replays", { count: refusals, seconds, deniedRows: denied })
       assert.isAtMost(denied, 1, "one audit row per link per minute")

@@ -117,7 +117,11 @@ export const serve = <E>(link: Link<E>, options: Options): Effect.Effect<void, E
         yield* Effect.addFinalizer(() => ctx.audit.flushInput())
       }
       yield* LinkLoop.heartbeats(ctx, options.heartbeatInterval)
-      const incoming = LinkLoop.failOnSilence(link.incoming, options.relaySilenceTimeout)
-      yield* Effect.raceFirst(Stream.runForEach(incoming, LinkLoop.dispatch(ctx, exec, pty, gated)), ctx.failed)
+      const loop = LinkLoop.runWatched(
+        link.incoming,
+        options.relaySilenceTimeout,
+        LinkLoop.dispatch(ctx, exec, pty, gated)
+      )
+      yield* Effect.raceFirst(loop, ctx.failed)
     })
   ).pipe(Effect.withSpan("AgentEngine.serve"))

@@ -5,8 +5,8 @@
  * and its end.
  *
  * The file: created on demand, mode 0600 in a 0700 directory. Each line is written with ONE write on a descriptor
- * opened with `O_APPEND`, so lines of concurrent writers (fibers of this process: also serialized; other processes:
- * by the kernel's append) never interleave. Rotation by size: before an append that would take the file past
+ * opened with `O_APPEND` and kept open, so lines of concurrent writers (fibers of this process: the write is
+ * synchronous; other processes: by the kernel's append) never interleave. Rotation by size: before an append that would take the file past
  * `maxBytes`, `audit.log` becomes `audit.log.1` (`.1` → `.2` …, the oldest beyond `keep` is dropped), so no file
  * grows past `maxBytes` unless a single line is larger. Nothing is ever rewritten in place.
  *
@@ -15,17 +15,20 @@
  *   "session_id":"…","mode":"pty","bytes":14}`
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import type { PlatformError } from "@effect/platform/Error"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as AtomicFile from "@cmdop/node/AtomicFile"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import * as path from "node:path"
+import * as AuditWriter from "./internal/auditWriter.js"
 
 /** The file's name inside `CmdopPaths.stateDir`. */
 export const FILE_NAME = "audit.log"
@@ -148,16 +151,29 @@ const isCallerKind = Schema.is(CallerKind)
 
 // --- implementations ------------------------------------------------------------------------------------------------
 
-const encodeLine = Schema.encode(EntryLine)
 const decodeLine = Schema.decodeUnknown(EntryLine)
+const validateEntry = Schema.validateEither(Entry)
+const FIELDS = Object.keys(Entry.fields) as ReadonlyArray<keyof Entry>
 
-const encode = (file: string, entry: Entry) =>
-  encodeLine(entry).pipe(
-    Effect.mapError(
-      (error) =>
-        new AuditLogError({ reason: "Invalid", path: file, detail: ParseResult.TreeFormatter.formatErrorSync(error) })
+/**
+ * An entry's line (without the newline): exactly what `EntryLine` encodes (the property test says so), built by
+ * validating the entry and writing its fields in the schema's order. `Schema.encode(EntryLine)` costs several times
+ * more, and this runs before every session.
+ */
+export const encodeEntry = (file: string, entry: Entry): Effect.Effect<string, AuditLogError> => {
+  const valid = validateEntry(entry)
+  if (Either.isLeft(valid))
+    return Effect.fail(
+      new AuditLogError({
+        reason: "Invalid",
+        path: file,
+        detail: ParseResult.TreeFormatter.formatErrorSync(valid.left)
+      })
     )
-  )
+  const ordered: Record<string, unknown> = {}
+  for (const key of FIELDS) if (entry[key] !== undefined) ordered[key] = entry[key]
+  return Effect.succeed(JSON.stringify(ordered))
+}
 
 /** Decodes a file's text; blank lines are skipped, anything else that is not an entry is an error naming the line. */
 const decodeText = (file: string, text: string) =>
@@ -177,109 +193,68 @@ const decodeText = (file: string, text: string) =>
       )
   )
 
-const ioError = (file: string) => (error: PlatformError) =>
-  new AuditLogError({ reason: "Io", path: file, detail: error.message })
+const ioError = (file: string) => (error: unknown) =>
+  new AuditLogError({ reason: "Io", path: file, detail: error instanceof Error ? error.message : String(error) })
 
-const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
-
-/** The file-backed log at `file` (see the module header). */
+/**
+ * The file-backed log at `file` (see the module header). The file is opened at the first line and stays open for
+ * the scope: each line is then one synchronous `write(2)` on that descriptor, nothing else (no stat, open or close
+ * per line). Synchronous on purpose: a line of a few hundred bytes costs microseconds in the kernel, far less than
+ * a round trip through libuv's thread pool, and when `append` returns the line is in the kernel (a crash of the
+ * agent loses nothing it acknowledged), in the order the appends ran. Whether the path still names the open file
+ * (another writer rotated it, or the directory was removed) is checked before rotating and at most once a second.
+ */
 export const makeFile = (
   file: string,
   options: Options = {}
-): Effect.Effect<AuditLog["Type"], never, FileSystem.FileSystem> =>
+): Effect.Effect<AuditLog["Type"], never, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES
-    const keep = Math.max(0, Math.floor(options.keep ?? DEFAULT_KEEP))
-    const dir = path.dirname(file)
-    // One writer at a time in this process: the size check, the rotation and the append go together.
-    const lock = yield* Effect.makeSemaphore(1)
-    let prepared = false
-
-    const ignoreNotFound = <A>(effect: Effect.Effect<A, PlatformError>) =>
-      Effect.catchIf(Effect.asVoid(effect), isNotFound, () => Effect.void)
-
-    /** Once per process (and again if the directory vanished): 0700 directory, 0600 file. */
-    const prepare = Effect.zipRight(
-      AtomicFile.ensurePrivateDir(dir),
-      Effect.zipRight(
-        ignoreNotFound(fs.chmod(file, 0o600)),
-        Effect.sync(() => {
-          prepared = true
-        })
-      )
-    )
-
-    const rotate = Effect.gen(function* () {
-      if (keep === 0) return yield* ignoreNotFound(fs.remove(file))
-      for (let n = keep - 1; n >= 1; n--) yield* ignoreNotFound(fs.rename(`${file}.${n}`, `${file}.${n + 1}`))
-      yield* ignoreNotFound(fs.rename(file, `${file}.1`))
+    const writer = new AuditWriter.Writer(file, {
+      maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+      keep: Math.max(0, Math.floor(options.keep ?? DEFAULT_KEEP))
     })
-
-    const sizeOf = Effect.catchIf(
-      Effect.map(fs.stat(file), (info) => Number(info.size)),
-      isNotFound,
-      () => Effect.succeed(0)
+    yield* Effect.addFinalizer(() => Effect.sync(() => writer.close()))
+    const dir = path.dirname(file)
+    // 0700 directory (once, and again if it vanished); the descriptor opens with 0600.
+    const prepare = Effect.provideService(AtomicFile.ensurePrivateDir(dir), FileSystem.FileSystem, fs).pipe(
+      Effect.mapError(ioError(dir))
     )
-
-    const write = (bytes: Uint8Array) =>
-      Effect.scoped(
-        Effect.flatMap(fs.open(file, { flag: "a", mode: 0o600 }), (handle) =>
-          // One write call for the whole line: O_APPEND makes it land at the end, in one piece.
-          handle.writeAll(bytes)
-        )
-      )
-
-    const appendBytes = (bytes: Uint8Array) =>
-      Effect.gen(function* () {
-        if (!prepared) yield* prepare
-        const size = yield* sizeOf
-        if (size > 0 && size + bytes.length > maxBytes) yield* rotate
-        yield* write(bytes)
-      })
+    const write = (bytes: Uint8Array, now: number) =>
+      Effect.try({ try: () => writer.write(bytes, now), catch: (error) => error })
 
     const append = (entry: Entry) =>
-      Effect.gen(function* () {
-        const bytes = new TextEncoder().encode((yield* encode(file, entry)) + "\n")
-        yield* lock.withPermits(1)(
-          appendBytes(bytes).pipe(
+      Effect.flatMap(encodeEntry(file, entry), (line) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const bytes = Buffer.from(line + "\n", "utf8")
+          return (writer.isOpen ? write(bytes, now) : Effect.zipRight(prepare, write(bytes, now))).pipe(
             // The directory was removed under us: make it again, once.
-            Effect.catchIf(isNotFound, () => Effect.zipRight(prepare, appendBytes(bytes))),
-            Effect.mapError(ioError(file))
+            Effect.catchIf(AuditWriter.isNotFound, () => Effect.zipRight(prepare, write(bytes, now))),
+            Effect.mapError((error) => (error instanceof AuditLogError ? error : ioError(file)(error)))
           )
-        )
-      })
+        })
+      )
 
-    const read = lock.withPermits(1)(
-      Effect.gen(function* () {
-        const names = [...Array.from({ length: keep }, (_, i) => `${file}.${keep - i}`), file]
-        const entries: Array<Entry> = []
-        for (const name of names) {
-          const text = yield* AtomicFile.readIfExists(name).pipe(Effect.mapError(ioError(name)))
-          if (text !== undefined) entries.push(...(yield* decodeText(name, text)))
-        }
-        return entries as ReadonlyArray<Entry>
-      })
+    // Synchronous too, so it never sees a rotation half done (only tests and tools read the log).
+    const read = Effect.flatMap(Effect.try({ try: () => writer.readAll(), catch: ioError(file) }), (texts) =>
+      Effect.map(
+        Effect.forEach(texts, ({ name, text }) => decodeText(name, text)),
+        (parts) => parts.flat() as ReadonlyArray<Entry>
+      )
     )
 
-    return AuditLog.of({
-      append: (entry) =>
-        Effect.provideService(append(entry), FileSystem.FileSystem, fs).pipe(
-          Effect.withSpan("AuditLog.append", { attributes: { event: entry.event } })
-        ),
-      read: Effect.provideService(read, FileSystem.FileSystem, fs).pipe(Effect.withSpan("AuditLog.read"))
-    })
+    return AuditLog.of({ append, read })
   })
 
 /** The file-backed log at `<stateDir>/audit.log`, for the agent daemon. */
 export const make = (
   options: Options = {}
-): Effect.Effect<AuditLog["Type"], never, FileSystem.FileSystem | CmdopPaths> =>
+): Effect.Effect<AuditLog["Type"], never, FileSystem.FileSystem | CmdopPaths | Scope.Scope> =>
   Effect.flatMap(CmdopPaths, (paths) => makeFile(path.join(paths.stateDir, FILE_NAME), options))
 
 /** The file-backed log at `<stateDir>/audit.log` (see the module header). */
 export const layer = (options: Options = {}): Layer.Layer<AuditLog, never, FileSystem.FileSystem | CmdopPaths> =>
-  Layer.effect(AuditLog, make(options))
+  Layer.scoped(AuditLog, make(options))
 
 /** A log that keeps its lines (the same JSON text the file would hold) in memory: for tests and embedding. */
 export const makeMemory: Effect.Effect<AuditLog["Type"]> = Effect.sync(() => {
@@ -287,7 +262,7 @@ export const makeMemory: Effect.Effect<AuditLog["Type"]> = Effect.sync(() => {
   const where = "(memory)"
   return AuditLog.of({
     append: (entry) =>
-      Effect.flatMap(encode(where, entry), (line) =>
+      Effect.flatMap(encodeEntry(where, entry), (line) =>
         Effect.sync(() => {
           lines.push(line)
         })

@@ -156,7 +156,7 @@ export const make = (options: {
         if (outcome.approved) return { allowed: true } as const
         const why = outcome.timedOut ? "no approval came in time" : "the request was not approved"
         return { allowed: false, message: refusal(request, decision, why) } as const
-      }).pipe(Effect.withSpan("Gate.check", { attributes: { mode: check.mode } }))
+      }).pipe(Effect.withSpan("Gate.check", { attributes: { mode: check.mode }, captureStackTrace: false }))
 
     return Gate.of({
       check,

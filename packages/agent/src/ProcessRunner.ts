@@ -1,7 +1,7 @@
 /**
  * The agent's exec engine: runs one command per exec session as a child process that leads its own process group,
  * streams its stdout/stderr with real backpressure (a consumer that stops pulling makes the child block in its pipe
- * writes; per pipe nothing is held beyond the kernel pipe, the socket's high-water mark and the one chunk in flight),
+ * writes; nothing is held beyond the kernel pipes and 256 KiB read ahead, `internal/pipeReader.ts`),
  * forwards stdin with backpressure, delivers signals to the whole group, and reports how the command ended.
  *
  * How the streams end:
@@ -12,7 +12,6 @@
  *   exited, are dropped; a write the child refuses (EPIPE) is dropped too.
  * - closing the spawn's scope kills whatever is still alive in the group (SIGTERM, SIGKILL after the grace).
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -24,8 +23,12 @@ import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import type { Readable, Writable } from "node:stream"
+import type { Writable } from "node:stream"
+import * as PipeReader from "./internal/pipeReader.js"
 import * as processTree from "./internal/processTree.js"
+
+/** Output read ahead of the consumer, at most (stdout and stderr together): one full output message's worth. */
+const OUTPUT_PENDING = 256 * 1024
 
 /** What the relay asks the agent to run. */
 export interface ExecSpec {
@@ -166,7 +169,13 @@ const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
     const exitedNow = Deferred.await(exited).pipe(Effect.asVoid)
     return {
       pid,
-      output: Stream.merge(readPipe(child.stdout!, "stdout"), readPipe(child.stderr!, "stderr")),
+      output: PipeReader.read(
+        [
+          [child.stdout!, "stdout"],
+          [child.stderr!, "stderr"]
+        ],
+        OUTPUT_PENDING
+      ),
       write: (data) =>
         Effect.suspend(() => {
           if (data.length === 0 || state.exited || !stdin.writable) return Effect.void
@@ -257,15 +266,6 @@ const failedProcess = (exited: Deferred.Deferred<ExitInfo>): RunningProcess => (
   kill: Effect.void,
   exit: Deferred.await(exited)
 })
-
-const readPipe = (readable: Readable, pipe: OutputChunk["pipe"]): Stream.Stream<OutputChunk> =>
-  NodeStream.fromReadable<unknown, Uint8Array>(
-    () => readable,
-    (error) => error
-  ).pipe(
-    Stream.catchAll(() => Stream.empty),
-    Stream.map((data): OutputChunk => ({ pipe, data }))
-  )
 
 /** Waits until the pipe can take more, or will never need to (closed, broken). */
 const drained = (writable: Writable): Effect.Effect<void> =>

@@ -14,8 +14,10 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { build } from "esbuild"
 import { tempDir as makeTempDir } from "./helpers.js"
 
 type Log = AuditLog.AuditLog["Type"]
@@ -114,6 +116,15 @@ describe("AuditLog lines", () => {
     assert.notInclude(line, "\n")
     assert.deepStrictEqual(Schema.decodeUnknownSync(AuditLog.EntryLine)(line), e)
   })
+
+  it.prop(
+    "the fast line writer says exactly what the EntryLine codec says",
+    [Arbitrary.make(AuditLog.Entry)],
+    ([e]) => {
+      const fast = Effect.runSync(AuditLog.encodeEntry("x", e))
+      assert.strictEqual(fast, Schema.encodeSync(AuditLog.EntryLine)(e))
+    }
+  )
 
   it("callerFields maps the wire's caller; empty means unknown", () => {
     assert.deepStrictEqual(AuditLog.callerFields({ kind: "guest", principal: "share l1", shareId: "l1" }), {
@@ -258,4 +269,95 @@ describe("AuditLog file", () => {
       }
     })
   )
+
+  it.scopedLive("the file stays open: a line is in the file as soon as append returns, one write(2) per line", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "audit.log")
+      const log = yield* fileLog(file)
+      yield* log.append(entry(1))
+      const inode = fs.statSync(file).ino
+      const fds = () => fs.readdirSync("/proc/self/fd").filter((fd) => safeReadlink(`/proc/self/fd/${fd}`) === file)
+      assert.strictEqual(fds().length, 1, "one descriptor on audit.log after the first line")
+      for (let n = 2; n <= 50; n++) {
+        yield* log.append(entry(n))
+        assert.strictEqual(fs.readFileSync(file, "utf8").trimEnd().split("\n").length, n)
+      }
+      assert.strictEqual(fds().length, 1, "still the same single descriptor")
+      assert.strictEqual(fs.statSync(file).ino, inode)
+    })
+  )
+
+  it.scopedLive("two writers rotating one small file: every line is kept, whole, across the rotated files", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "audit.log")
+      const a = yield* fileLog(file, { maxBytes: 4000, keep: 50 })
+      const b = yield* fileLog(file, { maxBytes: 4000, keep: 50 })
+      for (let n = 0; n < 300; n++) yield* (n % 2 === 0 ? a : b).append(entry(n))
+      const seen = (yield* a.read).map((e) => e.bytes!).sort((x, y) => x - y)
+      assert.deepStrictEqual(
+        seen,
+        Array.from({ length: 300 }, (_, n) => n)
+      )
+      assert.isAbove(fs.readdirSync(dir).length, 2, "it did rotate")
+    })
+  )
+
+  it.scopedLive("the state directory removed while running: it is made again and the line lands", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "state", "audit.log")
+      const log = yield* fileLog(file, { maxBytes: 400 })
+      yield* log.append(entry(1))
+      fs.rmSync(path.join(dir, "state"), { recursive: true })
+      // The next line is due to rotate, so the writer looks at the path first.
+      yield* log.append(entry(2, { caller: "x".repeat(400) }))
+      assert.deepStrictEqual(
+        (yield* log.read).map((e) => e.bytes),
+        [2]
+      )
+      assert.strictEqual(fs.statSync(path.join(dir, "state")).mode & 0o777, 0o700)
+    })
+  )
+
+  it.scopedLive("a process SIGKILLed right after its appends returned lost none of them", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = path.join(dir, "audit.log")
+      const outfile = path.join(dir, "crash.mjs")
+      yield* Effect.promise(() =>
+        build({
+          entryPoints: [path.join(import.meta.dirname, "fixtures", "auditCrashMain.ts")],
+          outfile,
+          bundle: true,
+          format: "esm",
+          platform: "node",
+          target: "node20",
+          banner: {
+            js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);'
+          },
+          logLevel: "warning"
+        })
+      )
+      const signal = yield* Effect.async<NodeJS.Signals | null>((resume) => {
+        const child = ChildProcess.spawn(process.execPath, [outfile, file, "300"], { stdio: "inherit" })
+        child.on("exit", (_code, signal) => resume(Effect.succeed(signal)))
+      })
+      assert.strictEqual(signal, "SIGKILL")
+      const lines = fs.readFileSync(file, "utf8").trimEnd().split("\n")
+      assert.deepStrictEqual(
+        lines.map((line) => Schema.decodeUnknownSync(AuditLog.EntryLine)(line).bytes),
+        Array.from({ length: 300 }, (_, n) => n)
+      )
+    })
+  )
 })
+
+const safeReadlink = (link: string): string | undefined => {
+  try {
+    return fs.readlinkSync(link)
+  } catch {
+    return undefined
+  }
+}

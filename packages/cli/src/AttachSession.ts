@@ -132,6 +132,9 @@ const attachOnce = (
         case "Ended":
           end = { _tag: "Ended", exitCode: event.exitCode, reason: event.reason }
           return Effect.void
+        // Before Attached (joining a live session) the terminal is not raw yet: a plain line.
+        case "Notice":
+          return stdio.stderr(state.announced ? line(event.text) : new TextEncoder().encode(`cmdop: ${event.text}\n`))
       }
     })
     return end ?? ({ _tag: "Lost" } as Outcome)

@@ -140,8 +140,17 @@ export const root: Node = {
             ]
           }),
           subcommands: [
-            connectLeaf("list", "every link with its status and audit trail", {
-              args: [{ name: "host", optional: true, host: true }]
+            connectLeaf("list", "the links with their status and audit trail, a page at a time", {
+              args: [{ name: "host", optional: true, host: true }],
+              flags: [
+                { name: "--limit", value: "N", help: "links per page, 1 to 500 (default 50)" },
+                {
+                  name: "--after",
+                  value: "CURSOR",
+                  help: 'the next page: the cursor the last one printed after "more:"'
+                },
+                { name: "--all", help: "every page" }
+              ]
             }),
             connectLeaf("revoke", "revoke a link now; the guest's live sessions end at once", {
               args: [{ name: "id" }]
@@ -166,7 +175,12 @@ export const root: Node = {
         connectLeaf("set-key", 'deprecated alias of "key set"', { args: [{ name: "key" }] }),
         connectLeaf("whoami", "which credential a call would use, and who the relay says you are"),
         connectLeaf("approvals", "sessions the machines' gates hold for an operator's approval", {
-          flags: [{ name: "--watch", help: "list again every second until interrupted" }]
+          flags: [
+            {
+              name: "--watch",
+              help: "keep watching: print each new request as it comes (and when it is settled) until Ctrl-C; with --json, one JSON object per line"
+            }
+          ]
         }),
         connectLeaf("approve", "let a held session run (--for-link: and the link's later asks)", {
           args: [{ name: "id" }],
@@ -266,6 +280,14 @@ export const root: Node = {
               name: "--oidc-client-secret",
               value: "SECRET",
               help: "single sign-on: the client secret (env CMDOP_OIDC_CLIENT_SECRET)"
+            },
+            { name: "--node-id", value: "ID", help: "cluster mode (with --db): this node's id (default: host name)" },
+            { name: "--peer-address", value: "HOST:PORT", help: "cluster mode: where the other nodes reach this one" },
+            { name: "--peer-port", value: "PORT", help: "cluster mode: the peer service's port (grpc port + 1)" },
+            {
+              name: "--cluster-secret",
+              value: "SECRET",
+              help: "cluster mode: the secret the nodes share (env CMDOP_CLUSTER_SECRET)"
             }
           ]
         },
@@ -290,6 +312,24 @@ export const root: Node = {
               name: "rotate",
               help: "a new key; the old one and its share links stop working",
               args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "list",
+              help: "a workspace's live API keys, masked",
+              args: [{ name: "workspace" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "create",
+              help: "one more named API key, printed once; the others stay",
+              args: [{ name: "workspace" }, { name: "name" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "revoke",
+              help: "revoke one API key (by name or id): its next call is refused",
+              args: [{ name: "workspace" }, { name: "key" }],
               flags: STORE_FLAGS
             }
           ]

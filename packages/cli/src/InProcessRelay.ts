@@ -1,9 +1,12 @@
 /**
  * A relay inside this process, for the CLI's memory world and for programs that embed the command tree: the
  * in-memory relay store, the share service and the relay core over it; a `RelayConnector` that gives each command
- * an in-process `RelayClient` (every call still authenticates its key); and a `RelayHost` whose store is that same
- * one, so `cmdop relay workspace create` and friends act on it. No sockets.
+ * an in-process `RelayClient` (every call still authenticates its key); a `RelayHost` whose store is that same
+ * one, so `cmdop relay workspace create` and friends act on it; and the `ProcessRunner` that agents attached to
+ * this relay in-process run their exec sessions on — the in-memory twin by default. No sockets, no processes.
  */
+import { ProcessRunner } from "@cmdop/agent/ProcessRunner"
+import * as ProcessRunnerMemory from "@cmdop/agent/ProcessRunnerMemory"
 import { ShareService } from "@cmdop/domain/ShareService"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCoreModule from "@cmdop/relay/RelayCore"
@@ -22,11 +25,16 @@ export interface Options {
   readonly server?: string
   /** The base URL share links point at. Default `http://in-process`. */
   readonly publicUrl?: string
+  /**
+   * What the in-process agents' commands run on: the in-memory twin by default (`ProcessRunnerMemory`: echo,
+   * printf, cat, sleep on the Effect clock, `sh -c`…); `ProcessRunner.layer` for real processes.
+   */
+  readonly runner?: Layer.Layer<ProcessRunner>
 }
 
-export type Services = RelayConnector | RelayHost | RelayCore | RelayStore | ShareService
+export type Services = RelayConnector | RelayHost | RelayCore | RelayStore | ShareService | ProcessRunner
 
-/** The relay, its store, and the connector and host that put them in the CLI's reach. */
+/** The relay, its store, the connector and host that put them in the CLI's reach, and its agents' runner. */
 export const layer = (options: Options = {}): Layer.Layer<Services> => {
   const store = Layer.provideMerge(ShareServiceLive.layer, RelayStoreModule.layerMemory)
   const core = Layer.provideMerge(
@@ -54,5 +62,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services> => {
       })
     )
   )
-  return Layer.provideMerge(Layer.merge(connector, host), core)
+  return Layer.mergeAll(
+    Layer.provideMerge(Layer.merge(connector, host), core),
+    options.runner ?? ProcessRunnerMemory.layer
+  )
 }

@@ -24,6 +24,7 @@ import * as OAuthSessionLive from "@cmdop/node/OAuthSessionLive"
 import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Ref from "effect/Ref"
 import type * as InProcessRelay from "./InProcessRelay.js"
 import * as RelayConnector from "./RelayConnector.js"
 import * as RelayHost from "./RelayHost.js"
@@ -82,8 +83,12 @@ export const live = layerLive(
 )
 
 export interface MemoryOptions {
-  /** The workspace store's initial file text (`ssh_workspaces.json`); none by default. */
-  readonly workspaces?: string
+  /**
+   * The workspace store's file text (`ssh_workspaces.json`): an initial text, or a cell the caller holds, which
+   * the store reads on its first load and rewrites on every update (so a program sees what commands wrote, and
+   * several builds of these layers share one store, as processes share the file). None by default.
+   */
+  readonly workspaces?: string | Ref.Ref<string | undefined>
   /** An OAuth session the resolver falls back to; none by default. */
   readonly oauth?: OAuthSession.Session
   /** Where `~/.cmdop` would be, for the few paths commands print; nothing is written there by remote commands. */
@@ -96,7 +101,8 @@ export interface MemoryOptions {
 
 /**
  * The whole CLI in memory: an in-memory workspace store, an in-process relay (whose core, store and share
- * service are in the output, so a program can create workspaces and attach agents), stdio to callbacks.
+ * service are in the output, so a program can create workspaces and attach agents), the in-memory process runner
+ * those agents run commands on (`ProcessRunnerMemory`), stdio to callbacks.
  */
 export const memory = (options: MemoryOptions = {}): Layer.Layer<Services | InProcessRelay.Services> => {
   const oauth = OAuthSession.layerMemory(options.oauth)
@@ -107,7 +113,12 @@ export const memory = (options: MemoryOptions = {}): Layer.Layer<Services | InPr
     )
   )
   return Layer.mergeAll(
-    credentials(WorkspaceStore.layerMemory(options.workspaces), oauth),
+    credentials(
+      typeof options.workspaces === "object"
+        ? Layer.effect(WorkspaceStore.WorkspaceStore, WorkspaceStore.makeMemory(options.workspaces))
+        : WorkspaceStore.layerMemory(options.workspaces),
+      oauth
+    ),
     CmdopPaths.layerHome(options.home ?? "/nonexistent/cmdop-memory-home"),
     platform,
     Stdio.layerMemory(

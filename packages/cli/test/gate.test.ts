@@ -6,7 +6,7 @@
  * keeps the last good policy.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { eventually } from "@cmdop/test-helpers/Eventually"
+import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
@@ -130,7 +130,21 @@ describe("the machine's gate end to end (real processes)", () => {
         assert.include(ran.stderr, "waiting for approval on box…")
         assert.notInclude(ran.stderr, "approve")
 
-        // Remotely: a workspace key holder answers through the relay, from another terminal.
+        // Remotely: a workspace key holder answers through the relay, from another terminal, where
+        // `approvals --watch --json` reports each request as it comes and again once it is settled.
+        const watcher = yield* Processes.daemon(
+          w.client,
+          ["connect", "approvals", "--watch", "--json"],
+          /watching for requests/,
+          { env: { CMDOP_API_KEY: key, CMDOP_SERVER: w.server } }
+        )
+        const watched = (event: string) =>
+          watcher
+            .output()
+            .split("\n")
+            .filter((l) => l.startsWith("{"))
+            .map((l) => JSON.parse(l))
+            .find((e) => e.event === event)
         const held3 = yield* Effect.fork(guest(["exec", "box", "--", "echo", "remote"]))
         const remote = yield* eventually(
           "the pending approval at the relay",
@@ -147,6 +161,16 @@ describe("the machine's gate end to end (real processes)", () => {
         assert.include(remoteApproved.stdout, `approved ${remote.id} on box`)
         const ran3 = yield* Fiber.join(held3)
         assert.strictEqual(ran3.stdout, "remote\n", ran3.stderr)
+        const seenPending = yield* eventuallySync("the watcher's pending line", () => watched("pending"))
+        assert.strictEqual(seenPending.id, remote.id)
+        assert.strictEqual(seenPending.command, '["echo","remote"]')
+        const seenSettled = yield* eventuallySync("the watcher's settled line", () => watched("settled"), {
+          timeout: "20 seconds"
+        })
+        assert.deepStrictEqual(seenSettled, { event: "settled", id: remote.id, machine: "box" })
+        // Ctrl-C ends the watch at once, cleanly.
+        yield* watcher.stop("SIGINT").pipe(Effect.timeout("10 seconds"))
+        assert.include([0, 130], watcher.child.exitCode ?? (watcher.child.signalCode === "SIGINT" ? 130 : -1))
         const none = yield* w.cli(key, ["approvals", "--json"])
         assert.deepStrictEqual(JSON.parse(none.stdout).approvals, [])
 
@@ -182,6 +206,56 @@ describe("the machine's gate end to end (real processes)", () => {
         assert.strictEqual(still.code, 0, still.stderr)
         const stillRefused = yield* guest(["exec", "box", "--", "cat", "/etc/shadow"])
         assert.strictEqual(stillRefused.code, 126)
+
+        // A file that asks for guest shells: the guest's terminal says it waits, a workspace key holder approves
+        // from another terminal (`cmdop connect approve`), and the shell runs.
+        fs.writeFileSync(
+          policyFile,
+          POLICY.replace('["uptime", "ls *"]', '["uptime", "ls *", "id", "whoami"]') +
+            "  - action: ask\n    caller: guest\n    mode: shell\n"
+        )
+        yield* eventually(
+          "the shell-asking file in force",
+          Effect.map(guest(["exec", "box", "--", "whoami"]), (r) => (r.code === 0 ? r : undefined)),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        tmux(
+          "new-session",
+          "-d",
+          "-s",
+          "g2",
+          "-x",
+          "100",
+          "-y",
+          "30",
+          `env HOME=${w.client} TERM=xterm ${shellCommand}`
+        )
+        yield* eventually(
+          "the waiting line on the guest's terminal",
+          Effect.sync(() =>
+            tmux("capture-pane", "-p", "-t", "g2").includes("waiting for approval on box…") ? true : undefined
+          ),
+          { timeout: "20 seconds", interval: "100 millis" }
+        )
+        const heldShell = yield* eventually(
+          "the held shell at the relay",
+          Effect.map(w.cli(key, ["approvals", "--json"]), (r) =>
+            (JSON.parse(r.stdout).approvals as ReadonlyArray<{ id: string; mode: string }>).find(
+              (a) => a.mode === "shell"
+            )
+          ),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        const shellApproved = yield* w.cli(key, ["approve", heldShell.id])
+        assert.strictEqual(shellApproved.code, 0, shellApproved.stderr)
+        yield* eventually(
+          "the approved shell answering",
+          Effect.sync(() => {
+            tmux("send-keys", "-t", "g2", "echo gate-$((6*7))", "Enter")
+            return tmux("capture-pane", "-p", "-t", "g2").includes("gate-42") ? true : undefined
+          }),
+          { timeout: "20 seconds", interval: "500 millis" }
+        )
 
         // The link's own audit at the relay says "denied by gate", never the command's arguments.
         const links = yield* w.cli(key, ["share", "list", "--json"])

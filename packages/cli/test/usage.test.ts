@@ -99,6 +99,8 @@ describe("help and version", () => {
           ["relay"],
           ["relay", "serve"],
           ["relay", "workspace", "create"],
+          ["relay", "key", "create"],
+          ["relay", "key", "revoke"],
           ["relay", "signing-key", "retire"],
           ["up"],
           ["completion"]

@@ -15,7 +15,7 @@ import type { AccessError } from "./AccessError.js"
 import type { Machine } from "./Machine.js"
 import type { MachineError } from "./MachineError.js"
 import type { RelayError } from "./RelayError.js"
-import type { MintedShare, ShareLink } from "./ShareLink.js"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "./ShareLink.js"
 
 /** Everything a relay call can fail with. */
 export type RelayCallError = MachineError | AccessError | RelayError
@@ -97,6 +97,11 @@ export type AttachEvent = Data.TaggedEnum<{
   Output: { readonly offset: number; readonly data: Uint8Array }
   /** The session is over for this client: the shell exited, it was closed, or the credential was revoked. */
   Ended: { readonly exitCode: number; readonly signal?: string; readonly reason: string }
+  /**
+   * A line for the person at the terminal, outside the session's output (no offset, never replayed): e.g.
+   * `waiting for approval on <machine>…` while the machine's gate holds the session.
+   */
+  Notice: { readonly text: string }
 }>
 export const AttachEvent = Data.taggedEnum<AttachEvent>()
 
@@ -176,7 +181,11 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
       ttlSeconds: number,
       options?: { readonly sessionId?: string }
     ) => Effect.Effect<MintedShare, RelayCallError>
-    readonly listShares: (machine?: string) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+    /**
+     * One page of the workspace's links (of one machine when given), oldest first; `page.after` is the `next` of
+     * the previous page. The relay caps the page size (`share list --help` says how).
+     */
+    readonly listShares: (machine?: string, page?: ShareListPage) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' live sessions at once, on the machine too: `sessionsEnded` says how
      * many, `alreadyRevoked` that it was revoked before.

@@ -47,3 +47,23 @@ export interface MintedShare {
   readonly token: string
   readonly url: string
 }
+
+/** Where a listing of share links stands: the last link of a page (oldest first, then by id). */
+export interface ShareListPosition {
+  readonly createdAt: number
+  readonly id: string
+}
+
+/** Which page of share links to list. */
+export interface ShareListPage {
+  /** At most this many links; absent: the relay's default page size. */
+  readonly limit?: number
+  /** The `next` cursor of the previous page; absent: the first page. */
+  readonly after?: string
+}
+
+/** One page of a workspace's share links; `next` (an opaque cursor) is set when more follow. */
+export interface SharePage {
+  readonly links: ReadonlyArray<ShareLink>
+  readonly next?: string
+}

@@ -7,7 +7,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type { ShareError } from "./ShareError.js"
-import type { MintedShare, ShareLink } from "./ShareLink.js"
+import type { MintedShare, ShareLink, ShareListPosition } from "./ShareLink.js"
 
 /** Who mints a link. A guest (a share token) may not: `mint` fails with `NotAllowed`. */
 export interface ShareCreator {
@@ -85,9 +85,18 @@ export class ShareService extends Context.Tag("@cmdop/domain/ShareService")<
     readonly recordUse: (linkId: string, detail: string) => Effect.Effect<void>
     /**
      * The workspace's links (of one machine when `machineId` is given), oldest first, with their events; a link
-     * whose signing key was retired has `signingKeyRetired`.
+     * whose signing key was retired has `signingKeyRetired`. Every link: callers' listings use `listPage`.
      */
     readonly list: (workspaceId: string, machineId?: string) => Effect.Effect<ReadonlyArray<ShareLink>, ShareError>
+    /**
+     * A page of what `list` returns: the `limit` links after `after` (oldest first, then by id), and `next` when
+     * more follow. Only the page's links are read, so a workspace with a flood of links lists as fast as any.
+     */
+    readonly listPage: (
+      workspaceId: string,
+      machineId: string | undefined,
+      page: { readonly limit: number; readonly after?: ShareListPosition }
+    ) => Effect.Effect<{ readonly links: ReadonlyArray<ShareLink>; readonly next?: ShareListPosition }, ShareError>
     /** One link of the workspace. `NotFound` for an unknown id or another workspace's link. */
     readonly get: (workspaceId: string, linkId: string) => Effect.Effect<ShareLink, ShareError>
     /**

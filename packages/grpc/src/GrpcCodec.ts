@@ -25,20 +25,34 @@ const identity = (bytes: Buffer): Buffer => bytes
 /** The message's bytes as they are: sent as given, received as grpc-js hands them over (no copy either way). */
 export const raw: Codec<Buffer> = { serialize: identity, deserialize: identity }
 
-/** The encode/decode pair ts-proto generates for a message. */
+/** The encode/decode pair ts-proto generates for a message (`encode` takes the writer to write into). */
 export interface MessageFns<A> {
-  readonly encode: (message: A) => { finish(): Uint8Array }
+  readonly encode: (message: A, writer?: any) => { finish(): Uint8Array }
   readonly decode: (input: Uint8Array) => A
 }
 
-/** A ts-proto message; the encoded bytes are handed to grpc-js as a view, not copied once more. */
-export const protobuf = <A>(fns: MessageFns<A>): Codec<A> => ({
-  serialize: (value) => {
-    const bytes = fns.encode(value).finish()
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  },
-  deserialize: (bytes) => fns.decode(bytes)
-})
+/** A writer whose buffer grew past this is not kept for the next message (its memory would stay with the codec). */
+const KEEP_WRITER_UP_TO = 1024 * 1024
+
+/**
+ * A ts-proto message; the encoded bytes are handed to grpc-js as a view, not copied once more. One writer is reused
+ * from message to message (encoding is synchronous), so its buffer does not grow from empty, zero-filled, each time.
+ */
+export const protobuf = <A>(fns: MessageFns<A>): Codec<A> => {
+  let writer: { finish(): Uint8Array } | undefined
+  return {
+    serialize: (value) => {
+      const w = writer
+      writer = undefined
+      // Should `encode` throw half-way, the writer is dropped with its state.
+      const next = fns.encode(value, w)
+      const bytes = next.finish()
+      if (bytes.byteLength <= KEEP_WRITER_UP_TO) writer = next
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    },
+    deserialize: (bytes) => fns.decode(bytes)
+  }
+}
 
 export type FieldKind = protoView.FieldKind
 export type Spec = protoView.Spec

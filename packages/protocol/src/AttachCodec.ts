@@ -64,6 +64,8 @@ export const eventToWire = (e: AttachEvent): Wire.AttachEvent => {
       return { kind: { $case: "output", value: { offset: e.offset, data: toBuffer(e.data) } } }
     case "Ended":
       return { kind: { $case: "ended", value: { exitCode: e.exitCode, signal: e.signal ?? "", reason: e.reason } } }
+    case "Notice":
+      return { kind: { $case: "notice", value: e.text } }
   }
 }
 
@@ -87,6 +89,8 @@ export const eventFromWire = (e: Wire.AttachEvent): AttachEvent | undefined => {
         reason: k.value.reason,
         ...(k.value.signal === "" ? {} : { signal: k.value.signal })
       })
+    case "notice":
+      return AttachEvent.Notice({ text: k.value })
     default:
       return undefined
   }

@@ -9,7 +9,7 @@
  */
 import type { Machine } from "@cmdop/domain/Machine"
 import type * as RelayClient from "@cmdop/domain/RelayClient"
-import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "@cmdop/domain/ShareLink"
 import * as GrpcCodec from "@cmdop/grpc/GrpcCodec"
 import * as AttachCodec from "./AttachCodec.js"
 import * as ExecCodec from "./ExecCodec.js"
@@ -68,9 +68,10 @@ export interface Killed extends Omit<RelayClient.KilledSession, "machine"> {
   readonly machine?: Machine
 }
 
-/** `machine` narrows the list to one machine's links. */
+/** `machine` narrows the list to one machine's links; `page` says which page (absent: the first, default size). */
 export interface ListSharesRequest {
   readonly machine?: string
+  readonly page?: ShareListPage
 }
 
 /** `listSessions`' answer; a working relay always names the machine. */
@@ -220,13 +221,25 @@ export const definition = {
   listShares: GrpcCodec.method(S.listShares, {
     request: mapped(
       Wire.ListSharesRequest,
-      (r: ListSharesRequest) => ({ machine: r.machine ?? "" }),
-      (w): ListSharesRequest => (w.machine === "" ? {} : { machine: w.machine })
+      (r: ListSharesRequest) => ({
+        machine: r.machine ?? "",
+        limit: r.page?.limit ?? 0,
+        after: r.page?.after ?? ""
+      }),
+      (w): ListSharesRequest => ({
+        ...(w.machine === "" ? {} : { machine: w.machine }),
+        ...(w.limit === 0 && w.after === ""
+          ? {}
+          : { page: { ...(w.limit === 0 ? {} : { limit: w.limit }), ...(w.after === "" ? {} : { after: w.after }) } })
+      })
     ),
     response: mapped(
       Wire.ListSharesResponse,
-      (links: ReadonlyArray<ShareLink>) => ({ links: links.map((l) => ShareCodec.toWire(l)) }),
-      (w): ReadonlyArray<ShareLink> => w.links.map((l) => ShareCodec.fromWire(l))
+      (page: SharePage) => ({ links: page.links.map((l) => ShareCodec.toWire(l)), next: page.next ?? "" }),
+      (w): SharePage => ({
+        links: w.links.map((l) => ShareCodec.fromWire(l)),
+        ...(w.next === "" ? {} : { next: w.next })
+      })
     )
   }),
   revokeShare: GrpcCodec.method(S.revokeShare, {

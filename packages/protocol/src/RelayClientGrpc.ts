@@ -138,8 +138,14 @@ export const make = (options: Options) =>
             call
           )
           .pipe(Effect.mapError(mapError)),
-      listShares: (machine) =>
-        client.unary("listShares", machine === undefined ? {} : { machine }, call).pipe(Effect.mapError(mapError)),
+      listShares: (machine, page) =>
+        client
+          .unary(
+            "listShares",
+            { ...(machine === undefined ? {} : { machine }), ...(page === undefined ? {} : { page }) },
+            call
+          )
+          .pipe(Effect.mapError(mapError)),
       revokeShare: (id) => client.unary("revokeShare", { id }, call).pipe(Effect.mapError(mapError)),
       listApprovals: approvals.unary("listApprovals", {}, call).pipe(Effect.mapError(mapError)),
       answerApproval: (answer) => approvals.unary("answerApproval", answer, call).pipe(Effect.mapError(mapError))

@@ -92,14 +92,22 @@ describe("ClientService.definition", () => {
       links,
       FastCheck.array(links, { maxLength: 3 }),
       FastCheck.string(),
-      FastCheck.string()
+      FastCheck.string(),
+      FastCheck.option(FastCheck.integer({ min: 1, max: 0xffff_ffff }), { nil: undefined }),
+      FastCheck.option(FastCheck.string({ minLength: 1 }), { nil: undefined })
     ],
-    ([machine, ttlSeconds, only, link, list, url, token]) => {
+    ([machine, ttlSeconds, only, link, list, url, token, limit, cursor]) => {
       same(viaRequest(D.createShare)({ machine, ttlSeconds }), { machine, ttlSeconds })
       same(viaResponse(D.createShare)({ link, url, token }), { link, url, token })
       const filter = only === undefined ? {} : { machine: only }
       same(viaRequest(D.listShares)(filter), filter)
-      same(viaResponse(D.listShares)(list), list)
+      // A page: its size and cursor travel in the request, the next cursor in the answer.
+      const page = { ...(limit === undefined ? {} : { limit }), ...(cursor === undefined ? {} : { after: cursor }) }
+      const paged = limit === undefined && cursor === undefined ? filter : { ...filter, page }
+      same(viaRequest(D.listShares)(paged), paged)
+      same(viaResponse(D.listShares)({ links: list }), { links: list })
+      const next = cursor === undefined ? {} : { next: cursor }
+      same(viaResponse(D.listShares)({ links: list, ...next }), { links: list, ...next })
       same(viaRequest(D.revokeShare)({ id: link.id }), { id: link.id })
       same(viaResponse(D.revokeShare)(link), link)
     }

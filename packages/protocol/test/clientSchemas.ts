@@ -78,7 +78,8 @@ export const AttachEvent = Schema.Union(
     offset: Offset
   }),
   Schema.TaggedStruct("Output", { offset: Offset, data: Schema.Uint8ArrayFromSelf }),
-  Schema.TaggedStruct("Ended", { exitCode: Int32, signal: optionalText, reason: Schema.String })
+  Schema.TaggedStruct("Ended", { exitCode: Int32, signal: optionalText, reason: Schema.String }),
+  Schema.TaggedStruct("Notice", { text: Schema.String })
 )
 
 export const PtySession = Schema.Struct({

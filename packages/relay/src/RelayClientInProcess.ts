@@ -44,7 +44,7 @@ export const make = (credential: Redacted.Redacted<string>) =>
       killSession: (machine, sessionId) => Effect.flatMap(caller, (c) => core.killSession(c, machine, sessionId)),
       createShare: (machine, ttlSeconds, options) =>
         Effect.flatMap(caller, (c) => core.createShare(c, machine, ttlSeconds, options)),
-      listShares: (machine) => Effect.flatMap(caller, (c) => core.listShares(c, machine)),
+      listShares: (machine, page) => Effect.flatMap(caller, (c) => core.listShares(c, machine, page)),
       revokeShare: (id) => Effect.flatMap(caller, (c) => core.revokeShare(c, id)),
       listApprovals: Effect.flatMap(caller, (c) => core.listApprovals(c)),
       answerApproval: (answer) => Effect.flatMap(caller, (c) => core.answerApproval(c, answer))

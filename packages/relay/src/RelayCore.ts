@@ -14,7 +14,7 @@
  *  - `guestAccess.ts`, `guestExpiry.ts`, `guestEnd.ts`: share links and the end of a guest's sessions (on the
  *    machine too); `guestScope.ts`: which sessions a guest reaches;
  *  - `terminalSize.ts`, `exitStatus.ts`: what the relay checks before passing sizes, exit statuses, signals on;
- *  - `liveness.ts`: closing silent connections;
+ *  - `liveness.ts`: closing silent connections; `credentialSweep.ts`: ending what a changed login or key held;
  *  - `sessions.ts`: the live state (connections, sessions, viewers).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
@@ -32,7 +32,7 @@ import type {
   RelayCallError
 } from "@cmdop/domain/RelayClient"
 import { ShareService } from "@cmdop/domain/ShareService"
-import type { MintedShare, ShareLink } from "@cmdop/domain/ShareLink"
+import type { MintedShare, ShareLink, ShareListPage, SharePage } from "@cmdop/domain/ShareLink"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -46,6 +46,7 @@ import * as Attach from "./internal/attach.js"
 import { type CoreContext, internalError } from "./internal/coreContext.js"
 import * as ExecBridge from "./internal/execBridge.js"
 import * as Approvals from "./internal/approvals.js"
+import * as CredentialSweep from "./internal/credentialSweep.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
 import type { MachineOwnership } from "./internal/machineOwnership.js"
@@ -70,6 +71,11 @@ export interface Options {
   readonly publicUrl?: string | (() => string)
   /** How often guests' live sessions are re-checked (expiry, key rotation, revocation elsewhere). Default 5 s. */
   readonly guestSweep?: Duration.DurationInput
+  /**
+   * How often the credentials behind live sessions and people's agent connections are checked again (an account
+   * change or a revoked key reaches live work within this). Default 250 ms with accounts (`oauth`), else 5 s.
+   */
+  readonly credentialSweep?: Duration.DurationInput
   /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
   readonly oauth?: Authenticator.OAuthAuthenticate
   /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
@@ -102,6 +108,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       caller: Authenticator.Caller,
       query: string
     ) => Effect.Effect<Machine.Machine, RelayCallError>
+    /**
+     * Cluster forwarding asks these before the routing table: whether this node holds a machine's agent stream, and
+     * the connected machine a query names exactly here (as `caller` may reach it), without reading the store.
+     */
+    readonly holds: (machineId: string) => boolean
+    readonly connectedHere: (caller: Authenticator.Caller, query: string) => Machine.Machine | undefined
     /** Runs a command (see `internal/execBridge.ts` for how a session ends). */
     readonly exec: <E>(
       caller: Authenticator.Caller,
@@ -149,15 +161,22 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       ttlSeconds: number,
       options?: GuestAccess.ShareOptions
     ) => Effect.Effect<MintedShare, RelayCallError>
+    /** A page of the workspace's links (the relay's default page size when `page.limit` is absent). */
     readonly listShares: (
       caller: Authenticator.Caller,
-      machine: string | undefined
-    ) => Effect.Effect<ReadonlyArray<ShareLink>, RelayCallError>
+      machine: string | undefined,
+      page?: ShareListPage
+    ) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' sessions on the machine; the answer says how many (`sessionsEnded`) and
      * whether the link was already revoked (`alreadyRevoked`).
      */
     readonly revokeShare: (caller: Authenticator.Caller, id: string) => Effect.Effect<ShareLink, RelayCallError>
+    /**
+     * Re-checks every live guest's link now and ends the sessions of links no longer valid (what the periodic
+     * sweep does), for a change made elsewhere: another relay node, an admin command.
+     */
+    readonly sweepGuests: Effect.Effect<void>
     /** The gate's held sessions on the workspace's online machines (workspace credentials only). */
     readonly listApprovals: (
       caller: Authenticator.Caller
@@ -210,6 +229,11 @@ export const make = (
     const approvals = Approvals.make(ctx, tenancy)
     yield* guests.runGuestSweeps(options.guestSweep ?? "5 seconds")
     yield* Liveness.run(ctx.registry, ctx.settings.staleAfterMs)
+    // People's access changes must reach live work within a second; without accounts only keys are watched.
+    yield* CredentialSweep.run(
+      ctx,
+      options.credentialSweep ?? (options.oauth === undefined ? "5 seconds" : "250 millis")
+    )
 
     return RelayCore.of({
       server,
@@ -218,6 +242,13 @@ export const make = (
       whoami: tenancy.whoami,
       listMachines: tenancy.listMachines,
       resolveMachine: tenancy.resolveMachine,
+      holds: (machineId) => ctx.registry.get(machineId) !== undefined,
+      connectedHere: (caller, query) => {
+        const live = ctx.registry.exact(caller.workspaceId, query)
+        return live !== undefined && (caller.machineId === undefined || caller.machineId === live.machineId)
+          ? live.machine
+          : undefined
+      },
       exec: execBridge.exec,
       register: agents.register,
       connectAgent: agents.connectAgent,
@@ -227,6 +258,7 @@ export const make = (
       createShare: guests.createShare,
       listShares: guests.listShares,
       revokeShare: guests.revokeShare,
+      sweepGuests: guests.sweepGuestsNow,
       listApprovals: approvals.listApprovals,
       answerApproval: approvals.answerApproval
     })

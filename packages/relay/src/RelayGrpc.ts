@@ -20,6 +20,7 @@ import * as Admission from "./internal/admission.js"
 import { approvalService } from "./internal/approvalGrpc.js"
 import { firstAndRest } from "./internal/firstAndRest.js"
 import * as Limits from "./internal/limits.js"
+import { sourceOfPeer } from "./internal/refusalThrottle.js"
 import { type ExecInput, RelayCore } from "./RelayCore.js"
 
 const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
@@ -44,36 +45,47 @@ const startAndRest = <A, E>(server: string, what: string, requests: Stream.Strea
     })
   )
 
-/** The `x-cmdop-workspace` metadata: a person's per-call workspace (`--workspace`), checked on the relay. */
-const caller = (core: RelayCore["Type"], ctx: GrpcServer.CallContext) =>
-  core.authenticate(bearerOf(ctx.metadata["authorization"]), ctx.metadata["x-cmdop-workspace"])
+/**
+ * The call's caller, from its credential and the `x-cmdop-workspace` metadata (a person's per-call workspace,
+ * `--workspace`, checked on the relay); refused unread while the peer's address is over its refusal budget.
+ */
+const caller = (core: RelayCore["Type"], admission: Admission.Admission, ctx: GrpcServer.CallContext) =>
+  Admission.authenticateFrom(
+    admission,
+    core.server,
+    sourceOfPeer(ctx.peer),
+    core.authenticate(bearerOf(ctx.metadata["authorization"]), ctx.metadata["x-cmdop-workspace"])
+  )
 
 /**
  * The services, bound to the `RelayCore` in context; `admission` holds the per-principal stream counts (share it
  * with the browser terminal so both count against one cap).
  */
 export const services = (admission: Admission.Admission = Admission.make()) =>
-  Effect.map(RelayCore, (core) => [clientService(core, admission), agentService(core), approvalService(core)] as const)
+  Effect.map(
+    RelayCore,
+    (core) => [clientService(core, admission), agentService(core, admission), approvalService(core)] as const
+  )
 
 const clientService = (core: RelayCore["Type"], admission: Admission.Admission) =>
   GrpcServer.service(ClientService.definition, {
     whoAmI: (_req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.whoami(yield* caller(core, ctx))
+        return yield* core.whoami(yield* caller(core, admission, ctx))
       }).pipe(Effect.mapError(toStatus)),
     listMachines: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.listMachines(yield* caller(core, ctx), { onlineOnly: req.onlineOnly })
+        return yield* core.listMachines(yield* caller(core, admission, ctx), { onlineOnly: req.onlineOnly })
       }).pipe(Effect.mapError(toStatus)),
     resolveMachine: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.resolveMachine(yield* caller(core, ctx), req.query)
+        return yield* core.resolveMachine(yield* caller(core, admission, ctx), req.query)
       }).pipe(Effect.mapError(toStatus)),
     exec: (requests, ctx) => exec(core, admission, requests, ctx),
     createShare: (req, ctx) =>
       Effect.gen(function* () {
         return yield* core.createShare(
-          yield* caller(core, ctx),
+          yield* caller(core, admission, ctx),
           req.machine,
           req.ttlSeconds,
           req.sessionId === undefined ? {} : { sessionId: req.sessionId }
@@ -81,28 +93,28 @@ const clientService = (core: RelayCore["Type"], admission: Admission.Admission) 
       }).pipe(Effect.mapError(toStatus)),
     listShares: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.listShares(yield* caller(core, ctx), req.machine)
+        return yield* core.listShares(yield* caller(core, admission, ctx), req.machine, req.page)
       }).pipe(Effect.mapError(toStatus)),
     revokeShare: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.revokeShare(yield* caller(core, ctx), req.id)
+        return yield* core.revokeShare(yield* caller(core, admission, ctx), req.id)
       }).pipe(Effect.mapError(toStatus)),
     attach: (requests, ctx) => attach(core, admission, requests, ctx),
     listSessions: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.listSessions(yield* caller(core, ctx), req.machine)
+        return yield* core.listSessions(yield* caller(core, admission, ctx), req.machine)
       }).pipe(Effect.mapError(toStatus)),
     killSession: (req, ctx) =>
       Effect.gen(function* () {
-        return yield* core.killSession(yield* caller(core, ctx), req.machine, req.sessionId)
+        return yield* core.killSession(yield* caller(core, admission, ctx), req.machine, req.sessionId)
       }).pipe(Effect.mapError(toStatus))
   })
 
-const agentService = (core: RelayCore["Type"]) =>
+const agentService = (core: RelayCore["Type"], admission: Admission.Admission) =>
   GrpcServer.service(AgentService.definition, {
     register: (req, ctx) =>
       Effect.gen(function* () {
-        const who = yield* caller(core, ctx)
+        const who = yield* caller(core, admission, ctx)
         if (req.identity === undefined)
           return yield* new RelayError({
             reason: "InvalidRequest",
@@ -114,7 +126,7 @@ const agentService = (core: RelayCore["Type"]) =>
     // Messages the relay cannot read (a newer agent's) are skipped.
     connect: (requests, ctx) =>
       Stream.unwrap(
-        Effect.map(caller(core, ctx), (who) => core.connectAgent(who, Stream.filter(requests, isReadable)))
+        Effect.map(caller(core, admission, ctx), (who) => core.connectAgent(who, Stream.filter(requests, isReadable)))
       ).pipe(Stream.mapError(toStatus))
   })
 
@@ -127,7 +139,7 @@ const exec = (
 ) =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const who = yield* caller(core, ctx)
+      const who = yield* caller(core, admission, ctx)
       yield* Admission.holdStream(admission, core.server, who)
       const [first, rest] = yield* startAndRest(core.server, "ExecStart", requests)
       const start = Option.getOrUndefined(first)
@@ -162,7 +174,7 @@ const attach = (
 ) =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const who = yield* caller(core, ctx)
+      const who = yield* caller(core, admission, ctx)
       yield* Admission.holdStream(admission, core.server, who)
       const [first, rest] = yield* startAndRest(core.server, "AttachStart", requests)
       const start = Option.getOrUndefined(first)

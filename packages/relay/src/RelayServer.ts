@@ -6,7 +6,6 @@
  * OAuth access tokens.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -43,6 +42,11 @@ import * as IndexPage from "./web/IndexPage.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
+import * as ClusterHealth from "./cluster/ClusterHealth.js"
+import * as ClusterMode from "./cluster/ClusterMode.js"
+import { ClusterNode } from "./cluster/ClusterNode.js"
+import * as ClusterStore from "./cluster/ClusterStore.js"
+import { MachineRoutes } from "./cluster/MachineRoutes.js"
 
 export interface Options {
   /** Where the embedded store lives (`relay.db`). */
@@ -68,6 +72,11 @@ export interface Options {
     /** Allows an `http:` provider (loopback tests and development only). */
     readonly allowInsecureRequests?: boolean
   }
+  /**
+   * Cluster mode: this relay is one node of several on one PostgreSQL (`cluster/ClusterMode.ts`). Machine
+   * liveness then comes from the shared routing table, and revocations anywhere reach this node's sessions.
+   */
+  readonly cluster?: ClusterMode.ClusterOptions
 }
 
 export class RelayServeError extends Data.TaggedError("RelayServeError")<{ readonly message: string }> {}
@@ -77,6 +86,8 @@ export interface Running {
   readonly httpAddress: string
   readonly publicUrl: string
   readonly store: string
+  /** In cluster mode: this node, and everything the peer service needs (routes, lease, events). */
+  readonly cluster?: ClusterMode.ClusterContext
 }
 
 /** The store layer the options ask for. */
@@ -86,8 +97,9 @@ export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
     : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
 /** `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`. */
-const httpRoutes = (grpcAddress: string, accounts: boolean) =>
+const httpRoutes = (grpcAddress: string, cluster: ClusterMode.ClusterContext | undefined, accounts: boolean) =>
   Effect.gen(function* () {
+    const clusterView = cluster === undefined ? undefined : Context.get(cluster, ClusterNode).view
     const core = yield* RelayCore
     const shares = yield* ShareService
     return HttpRouter.empty.pipe(
@@ -118,7 +130,15 @@ const httpRoutes = (grpcAddress: string, accounts: boolean) =>
         "/",
         Effect.sync(() => IndexPage.response({ grpcAddress, accounts }))
       ),
-      HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
+      HttpRouter.get(
+        "/healthz",
+        clusterView === undefined
+          ? HttpServerResponse.text("ok\n")
+          : Effect.flatMap(clusterView, (view) => {
+              const { status, body } = ClusterHealth.health(view)
+              return HttpServerResponse.json(body, { status })
+            })
+      ),
       // Browsers ask for it on every page; answering "no content" keeps their consoles (and our tests) clean.
       HttpRouter.get("/favicon.ico", HttpServerResponse.empty({ status: 204 })),
       HttpRouter.get("/s/:token/ws", TerminalSocket.handler),
@@ -126,7 +146,7 @@ const httpRoutes = (grpcAddress: string, accounts: boolean) =>
       HttpRouter.get("/assets/terminal.css", TerminalPage.stylesheet),
       HttpRouter.get(
         "/metrics",
-        Effect.sync(() =>
+        Effect.map(clusterView ?? Effect.succeed(undefined), (view) =>
           HttpServerResponse.text(
             [
               "# HELP cmdop_agents_connected Agent streams connected to this relay node.",
@@ -135,6 +155,7 @@ const httpRoutes = (grpcAddress: string, accounts: boolean) =>
               "# HELP cmdop_sessions_active Exec sessions in progress on this relay node.",
               "# TYPE cmdop_sessions_active gauge",
               `cmdop_sessions_active ${core.stats().sessions}`,
+              ...(view === undefined ? [] : ClusterHealth.metricLines(view)),
               ""
             ].join("\n"),
             { contentType: "text/plain; version=0.0.4" }
@@ -163,10 +184,37 @@ const makeHttpServer = (caps: ConnectionGuard.Caps) => {
 /** The account store next to the relay store the options name (same SQLite file, or same PostgreSQL). */
 export const accountsStore = (options: Pick<Options, "dataDir" | "db">) => RelayAccounts.storeLayer(options)
 
-/** Runs a relay on an already-provided store until the scope closes. */
+/**
+ * Runs a relay on an already-provided store until the scope closes. In cluster mode the node takes its lease
+ * first, and the relay runs on the store as the cluster sees it.
+ */
 export const serveWith = (
   options: Omit<Options, "dataDir" | "db">,
   storeName: string
+): Effect.Effect<Running, RelayServeError, Scope.Scope | RelayStore> =>
+  Effect.gen(function* () {
+    if (options.cluster === undefined) return yield* serveOn(options, storeName, undefined)
+    // The account tables must exist before the cluster installs its triggers on them: migrate them first.
+    if (options.accounts !== undefined)
+      yield* Layer.build(options.accounts).pipe(Effect.mapError((e) => new RelayServeError({ message: e.message })))
+    const cluster = yield* ClusterMode.start(options.cluster).pipe(
+      Effect.mapError((e) => new RelayServeError({ message: e.message }))
+    )
+    const store = ClusterStore.make(
+      yield* RelayStoreModule.RelayStore,
+      Context.get(cluster, MachineRoutes),
+      options.cluster.nodeId
+    )
+    const running = yield* serveOn(options, storeName, cluster).pipe(
+      Effect.provideService(RelayStoreModule.RelayStore, store)
+    )
+    return { ...running, cluster }
+  })
+
+const serveOn = (
+  options: Omit<Options, "dataDir" | "db">,
+  storeName: string,
+  cluster: ClusterMode.ClusterContext | undefined
 ): Effect.Effect<Running, RelayServeError, Scope.Scope | RelayStore> =>
   Effect.gen(function* () {
     const host = options.host ?? "127.0.0.1"
@@ -214,6 +262,8 @@ export const serveWith = (
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
     })
     const context = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
+    // A change made elsewhere (another node, an admin command) reaches this node's guests and logins at once.
+    if (cluster !== undefined) yield* ClusterMode.react(cluster, Context.get(context, RelayCore).sweepGuests)
     // Per-principal stream counts, shared by the gRPC services and the browser terminal.
     const admission = Admission.make()
     const caps = ConnectionGuard.plan()
@@ -232,28 +282,17 @@ export const serveWith = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, accounts !== undefined), context)
+    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, cluster, accounts !== undefined), context)
     const routes =
       accounts === undefined
         ? relayRoutes
         : HttpRouter.concat(
             relayRoutes,
-            (yield* AccountRoutes.make({
+            yield* AccountRoutes.make({
               secure: publicUrl().startsWith("https:"),
               publicUrl,
               sso: options.sso !== undefined
-            }).pipe(Effect.provide(Context.merge(context, accounts)))).pipe(
-              // A sign-out, revocation, switch or role change reaches the very next gRPC call.
-              HttpRouter.use((app) =>
-                Effect.tap(app, () =>
-                  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-                    Effect.sync(() => {
-                      if (request.method !== "GET" && request.method !== "HEAD") oauthCaller?.forget()
-                    })
-                  )
-                )
-              )
-            )
+            }).pipe(Effect.provide(Context.merge(context, accounts)))
           )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(
@@ -288,9 +327,19 @@ export const serveWith = (
 /** Runs a relay on the store the options name until the scope closes. */
 export const serve = (options: Options): Effect.Effect<Running, RelayServeError, Scope.Scope> =>
   Effect.gen(function* () {
+    if (options.cluster !== undefined && options.db === undefined)
+      return yield* new RelayServeError({
+        message: "cluster mode needs the shared PostgreSQL: pass --db postgres://… on every node"
+      })
     const storeName = options.db !== undefined ? "postgresql" : `sqlite ${path.join(options.dataDir, "relay.db")}`
     const store = yield* Layer.build(storeLayer(options)).pipe(
       Effect.mapError((e) => new RelayServeError({ message: e.message }))
     )
-    return yield* serveWith({ accounts: accountsStore(options), ...options }, storeName).pipe(Effect.provide(store))
+    const cluster =
+      options.cluster === undefined || options.db === undefined
+        ? {}
+        : { cluster: { db: options.db, ...options.cluster } }
+    return yield* serveWith({ accounts: accountsStore(options), ...options, ...cluster }, storeName).pipe(
+      Effect.provide(store)
+    )
   })

@@ -1,6 +1,7 @@
 /**
  * What a piece of code did to the outside world while it ran: servers it started listening, sockets it opened,
- * child processes it spawned. For tests that must prove a world is in-process ("no ports, no cmdop processes").
+ * child processes it spawned. For tests that must prove a world is in-process ("no ports, no sockets, no child
+ * processes": {@link violations} lists what broke that).
  * Recording patches `net.Server`, `net.Socket` and `ChildProcess` prototypes for the life of a scope, so it sees
  * everything in this process (grpc-js, http, node-pty's helpers alike); use it in one test at a time.
  */
@@ -67,3 +68,13 @@ export const record: Effect.Effect<Footprint, never, Scope.Scope> = Effect.acqui
       childProto.spawn = spawn
     })
 ).pipe(Effect.map(({ footprint }) => footprint))
+
+/**
+ * Everything the recorded code did outside this process, one line each: a port it listened on, a socket it
+ * dialed, a program it started. Empty for code that stayed in-process, e.g. `assert.deepStrictEqual(violations(f), [])`.
+ */
+export const violations = (footprint: Footprint): ReadonlyArray<string> => [
+  ...(footprint.listens() > 0 ? [`listened on a port ${footprint.listens()} time(s)`] : []),
+  ...footprint.connects().map((to) => `opened a socket to ${to}`),
+  ...footprint.spawned().map((file) => `started a child process: ${file}`)
+]

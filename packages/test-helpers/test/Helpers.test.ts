@@ -111,6 +111,19 @@ describe("Footprint", () => {
       assert.deepStrictEqual(seen.spawned, ["true"])
       yield* Effect.async<void>((resume) => void execFile("true", () => resume(Effect.void)))
       assert.deepStrictEqual(seen.footprint.spawned(), ["true"])
+      assert.deepStrictEqual(Footprint.violations(seen.footprint), [
+        "listened on a port 1 time(s)",
+        `opened a socket to ${seen.connects[0]}`,
+        "started a child process: true"
+      ])
+    })
+  )
+
+  it.scoped("violations are none for code that stays in-process", () =>
+    Effect.gen(function* () {
+      const footprint = yield* Footprint.record
+      yield* Effect.promise(() => Promise.resolve(JSON.stringify({ in: "process" })))
+      assert.deepStrictEqual(Footprint.violations(footprint), [])
     })
   )
 })

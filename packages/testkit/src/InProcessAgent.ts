@@ -1,9 +1,9 @@
 /**
- * An agent attached to a `RelayCore` in the same process: the real session engine (`AgentEngine` with the real
- * `ProcessRunner`) on one side, the real relay core on the other, and queues in between instead of gRPC.
+ * An agent attached to a `RelayCore` in the same process: the real session engine (`AgentEngine`) on one side, the
+ * real relay core on the other, and queues in between instead of gRPC. Commands run on the `ProcessRunner` in the
+ * context: `ProcessRunner.layer` for real processes, `ProcessRunnerMemory.layer` for a world with none.
  */
 import * as AgentEngine from "@cmdop/agent/AgentEngine"
-import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as PtySessions from "@cmdop/agent/PtySessions"
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { RelayCore } from "@cmdop/relay/RelayCore"
@@ -18,6 +18,8 @@ export interface Options {
   readonly hostname: string
   readonly name?: string
   readonly window?: number
+  /** The machine's gate (`Gate.ts`); none: every session is admitted. */
+  readonly gate?: AgentEngine.Options["gate"]
 }
 
 /** A fresh machine identity for `hostname`. */
@@ -32,7 +34,7 @@ export const identity = (options: Options): AgentLink.MachineIdentity => ({
 
 /**
  * Connects an agent with `credential` and serves its sessions until the returned fiber is interrupted (or the
- * scope closes). Resolves once the relay has welcomed it.
+ * scope closes). Resolves once the relay has welcomed it. Its exec sessions run on the context's `ProcessRunner`.
  */
 export const attach = (credential: string, who: AgentLink.MachineIdentity, options: Options) =>
   Effect.gen(function* () {
@@ -58,9 +60,10 @@ export const attach = (credential: string, who: AgentLink.MachineIdentity, optio
         window: welcome.window,
         heartbeatInterval: "10 seconds",
         relaySilenceTimeout: "1 hour",
-        ptySessions
+        ptySessions,
+        ...(options.gate === undefined ? {} : { gate: options.gate })
       }
-    ).pipe(Effect.provide(ProcessRunner.layer), Effect.forkScoped)
+    ).pipe(Effect.forkScoped)
     // Stopping ends the engine and the agent's side of the stream, so the relay sees the connection close.
     return { fiber, machineId: who.machineId, stop: Effect.zipRight(Fiber.interrupt(fiber), Queue.shutdown(toRelay)) }
   })

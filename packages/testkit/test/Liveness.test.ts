@@ -11,6 +11,7 @@ import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import type { AgentMessage } from "@cmdop/domain/AgentLink"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as ProcessRunnerMemory from "@cmdop/agent/ProcessRunnerMemory"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -84,7 +85,7 @@ describe("relay liveness", () => {
       const { context, key, online } = yield* setup
       const agent = yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "brief" }), {
         hostname: "brief"
-      }).pipe(Effect.provide(context))
+      }).pipe(Effect.provide(context), Effect.provide(ProcessRunnerMemory.layer))
       assert.deepStrictEqual(yield* online, [["brief", true]])
       yield* agent.stop
       yield* Effect.sleep("20 millis")

@@ -2,6 +2,7 @@ import * as ApiKey from "@cmdop/domain/ApiKey"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
@@ -27,7 +28,10 @@ relayClientContract("in-process", () =>
     const keyA = Redacted.value(a.apiKey)
     const keyB = Redacted.value(b.apiKey)
     const attach = (key: string, hostname: string) =>
-      InProcessAgent.attach(key, InProcessAgent.identity({ hostname }), { hostname }).pipe(Effect.provide(context))
+      InProcessAgent.attach(key, InProcessAgent.identity({ hostname }), { hostname }).pipe(
+        Effect.provide(context),
+        Effect.provide(ProcessRunner.layer)
+      )
     yield* Effect.forEach(["web-1", "web-2", "db-1"], (h) => attach(keyA, h))
     const old = yield* attach(keyA, "old-1")
     yield* old.stop

@@ -10,6 +10,7 @@ import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Fiber from "effect/Fiber"
@@ -32,7 +33,8 @@ describe("share link expiry", () => {
       const store = Context.get(context, RelayStore.RelayStore)
       const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
       yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), { hostname: "prod-1" }).pipe(
-        Effect.provide(context)
+        Effect.provide(context),
+        Effect.provide(ProcessRunner.layer)
       )
       const client = (credential: string) =>
         Effect.map(
@@ -65,7 +67,7 @@ describe("share link expiry", () => {
       assert.strictEqual(refused._tag, "AccessError")
       assert.match(refused.message, /^share link expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
       // Expiry is a soft delete: the record stays, with an `expired` event.
-      const [link] = yield* owner.listShares("prod-1")
+      const [link] = (yield* owner.listShares("prod-1")).links
       assert.include(
         link!.events.map((e) => e.kind),
         "expired"

@@ -8,6 +8,7 @@ import type { Caller, ExecSpec as LinkExecSpec } from "@cmdop/domain/AgentLink"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -39,6 +40,8 @@ interface Session {
   readonly process: RunningProcess
   readonly credit: Credit.Credit
   readonly stdin: Queue.Queue<StdinItem>
+  /** Completes once the session's open line is in the audit log. */
+  readonly opened: Effect.Effect<unknown>
   /** The relay closed it (`SessionClose`). */
   closing: boolean
 }
@@ -59,7 +62,11 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
   const open = (id: string, wire: LinkExecSpec, caller: Caller | undefined) =>
     Effect.gen(function* () {
       const who = AuditLog.callerFields(caller)
-      yield* ctx.audit.open(id, "exec", who, () => AuditLog.digestArgv(wire.argv))
+      // The open line is written while the command starts, not before: its end and input lines wait for it.
+      const opened = yield* Effect.forkIn(
+        Effect.uninterruptible(ctx.audit.open(id, "exec", who, () => AuditLog.digestArgv(wire.argv))),
+        ctx.sessionsScope
+      )
       const sessionScope = yield* Scope.fork(ctx.sessionsScope, ExecutionStrategy.sequential)
       const proc = yield* Scope.extend(runner.spawn(toSpec(wire)), sessionScope)
       const session: Session = {
@@ -67,6 +74,7 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
         process: proc,
         credit: yield* Credit.make(ctx.options.window),
         stdin: yield* Queue.unbounded<StdinItem>(),
+        opened: Fiber.await(opened),
         closing: false
       }
       sessions.set(id, session)
@@ -108,7 +116,9 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
     input: (id, data, eof, caller) =>
       withSession(id, (session) =>
         Effect.zipRight(
-          data.length > 0 ? ctx.audit.input(id, "exec", caller, data.length) : Effect.void,
+          data.length > 0
+            ? Effect.zipRight(session.opened, ctx.audit.input(id, "exec", caller, data.length))
+            : Effect.void,
           Queue.offer(session.stdin, { data, eof })
         )
       ),
@@ -135,9 +145,9 @@ const auditOnce = <E>(ctx: EngineContext<E>, session: Session, who: SessionAudit
       Effect.suspend(() => {
         if (audited) return Effect.void
         audited = true
-        // The stdin tallied so far goes in before the end line.
+        // The stdin tallied so far goes in before the end line, both after the open line.
         return Effect.zipRight(
-          ctx.audit.flushInput(session.id),
+          Effect.zipRight(session.opened, ctx.audit.flushInput(session.id)),
           ctx.audit.end(session.id, "exec", who, {
             ...(info === undefined ? {} : { exit_code: info.exitCode, duration_ms: info.durationMs }),
             reason: cutOff

@@ -94,13 +94,30 @@ export const heartbeats = <E>(ctx: EngineContext<E>, interval: Duration.Duration
     )
   })
 
-/** `incoming`, failing with `RelaySilentError` when nothing arrives for `timeout` (infinite or zero: never). */
-export const failOnSilence = <A, E>(
+/**
+ * Runs `handle` for each of `incoming`'s messages; fails with `RelaySilentError` when nothing arrives for `timeout`
+ * (infinite or zero: never). One watchdog fiber for the whole link, which sleeps until the silence would be due:
+ * a message costs one clock read, not a timer of its own.
+ */
+export const runWatched = <A, E, E2>(
   incoming: Stream.Stream<A, E>,
-  timeout: Duration.DurationInput
-): Stream.Stream<A, E | RelaySilentError> => {
-  const silence = Duration.decode(timeout)
-  return Duration.isFinite(silence) && Duration.toMillis(silence) > 0
-    ? Stream.timeoutFail(incoming, () => new RelaySilentError({ timeout: silence }), silence)
-    : incoming
-}
+  timeout: Duration.DurationInput,
+  handle: (message: A) => Effect.Effect<void, E2>
+): Effect.Effect<void, E | E2 | RelaySilentError> =>
+  Effect.flatMap(Effect.clock, (clock) => {
+    const silence = Duration.decode(timeout)
+    if (!(Duration.isFinite(silence) && Duration.toMillis(silence) > 0)) return Stream.runForEach(incoming, handle)
+    const limit = Duration.toMillis(silence)
+    let last = clock.unsafeCurrentTimeMillis()
+    const watchdog: Effect.Effect<never, RelaySilentError> = Effect.suspend(() => {
+      const quiet = clock.unsafeCurrentTimeMillis() - last
+      return quiet >= limit
+        ? Effect.fail(new RelaySilentError({ timeout: silence }))
+        : Effect.zipRight(Effect.sleep(Duration.millis(limit - quiet)), watchdog)
+    })
+    const run = Stream.runForEach(incoming, (message) => {
+      last = clock.unsafeCurrentTimeMillis()
+      return handle(message)
+    })
+    return Effect.raceFirst(run, watchdog)
+  })

@@ -16,6 +16,7 @@ import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -40,11 +41,47 @@ export interface Registered {
   readonly workspaceName: string
 }
 
+/**
+ * A DNS name with several addresses (the nodes of a cluster) is tried in shuffled order, so a fleet of agents
+ * spreads over them and one whose node died reaches another on its next attempt.
+ */
+const shuffledAddresses = {
+  "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: { shuffleAddressList: true } }] })
+}
+
 /** `host:port` and TLS for a server address; `https://` / `grpcs://` mean TLS, `http://` / `grpc://` do not. */
 export const dialOptions = (server: string, tls?: GrpcClient.Tls): GrpcClient.Options => {
   const target = RelayAddress.parse(server, RelayAddress.caFromEnv())
   const chosen = tls ?? target.tls
-  return chosen === undefined ? { address: target.address } : { address: target.address, tls: chosen }
+  const base = { address: target.address, channelOptions: shuffledAddresses }
+  return chosen === undefined ? base : { ...base, tls: chosen }
+}
+
+/** The relay addresses a server setting names: one, or the nodes of a cluster as `a:50051,b:50051`. */
+export const addresses = (server: string): ReadonlyArray<string> => {
+  const list = server
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+  return list.length === 0 ? [server] : list
+}
+
+/** Where the next attempt at each server list goes, for the life of the process. */
+const cursors = new Map<string, number>()
+
+/**
+ * The address of the next connection attempt to `server`: each attempt moves on to the next node of the list, the
+ * first from a random one, so a fleet spreads over the nodes and an agent whose node died tries another at once
+ * (under the daemon's usual backoff and jitter).
+ */
+export const nextAddress = (server: string): Effect.Effect<string> => {
+  const list = addresses(server)
+  if (list.length === 1) return Effect.succeed(list[0]!)
+  return Effect.map(Random.nextIntBetween(0, list.length), (start) => {
+    const at = cursors.get(server) ?? start
+    cursors.set(server, (at + 1) % list.length)
+    return list[at]!
+  })
 }
 
 const authorization = (target: Target) => ({ authorization: `Bearer ${Redacted.value(target.apiKey)}` })
@@ -52,7 +89,8 @@ const authorization = (target: Target) => ({ authorization: `Bearer ${Redacted.v
 /** Opens the Connect stream; it is cancelled when the scope closes. */
 export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusError, Scope.Scope> =>
   Effect.gen(function* () {
-    const client = yield* GrpcClient.make(AgentService.definition, dialOptions(target.server, target.tls))
+    const address = yield* nextAddress(target.server)
+    const client = yield* GrpcClient.make(AgentService.definition, dialOptions(address, target.tls))
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const send = (message: AgentLink.AgentMessage) => channel.send(message)
     const incoming = channel.responses.pipe(
@@ -91,7 +129,8 @@ export const register = (
 ): Effect.Effect<Registered, GrpcStatusError> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const client = yield* GrpcClient.make(AgentService.definition, dialOptions(target.server, target.tls))
+      const address = yield* nextAddress(target.server)
+      const client = yield* GrpcClient.make(AgentService.definition, dialOptions(address, target.tls))
       const response = yield* client.unary("register", { identity }, { metadata: authorization(target), timeout })
       // The relay always names the machine it registered; an answer without one is a broken relay.
       if (response.machine === undefined)

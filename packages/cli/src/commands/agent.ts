@@ -112,6 +112,25 @@ const startDaemonInBackground = (extra: {
     }
   })
 
+/**
+ * `--server a:50051,b:50051`: the nodes of one relay cluster, tried in turn (the daemon moves to another when its
+ * node dies). Each entry must be a whole relay address, so a typo fails here rather than as endless reconnects.
+ */
+const checkServerList = (server: string | undefined): Effect.Effect<void, CliError> => {
+  if (server === undefined || !server.includes(",")) return Effect.void
+  const bad = server
+    .split(",")
+    .map((s) => s.trim())
+    .find((s) => !/^((https?|grpcs?):\/\/[^\s,/]+\/?|[^\s,/:]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/.test(s))
+  return bad === undefined
+    ? Effect.void
+    : Effect.fail(
+        new CliError({
+          message: `--server ${server}: ${bad === "" ? "an empty entry" : `"${bad}"`} is not a relay address; list the relay nodes as host:port or https://host, separated by commas (e.g. --server relay-1:50051,relay-2:50051)`
+        })
+      )
+}
+
 const start = Command.make(
   "start",
   {
@@ -129,6 +148,7 @@ const start = Command.make(
   ({ foreground, permissions, sessionIdle, ...own }) =>
     Effect.gen(function* () {
       const g = GlobalOptions.merge(own, own)
+      yield* checkServerList(g.server)
       const idleMs = yield* Duration.parse("--session-idle", sessionIdle)
       const policyFile = Option.map(permissions, (p) => nodePath.resolve(p))
       if (foreground) {
@@ -157,7 +177,11 @@ const start = Command.make(
       if (g.json) return yield* Output.json(status)
       yield* Output.line(`agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.server}`)
     })
-).pipe(Command.withDescription("run the agent daemon (in the background unless --foreground)"))
+).pipe(
+  Command.withDescription(
+    "run the agent daemon (in the background unless --foreground); --server a:50051,b:50051 names several nodes of one relay cluster, and the agent moves to another when its node dies"
+  )
+)
 
 /** True when process `pid` is a `cmdop up` (its command line, where the system shows it). */
 const runsUp = (pid: number): boolean => {

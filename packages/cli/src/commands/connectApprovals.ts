@@ -1,15 +1,16 @@
 /**
  * `cmdop connect approvals [--watch]`, `connect approve <id> [--for-link]`, `connect deny <id>`: answer the
  * machines' gates' `ask`s remotely, through the relay, with a workspace credential (a share link cannot). The
- * approver recorded in the machine's audit.log is the key's non-secret principal. `--watch` re-lists every second
- * until interrupted.
+ * approver recorded in the machine's audit.log is the key's non-secret principal. `--watch` reports each new
+ * request (and each settled one) as it comes, one line (or JSON object) each, until interrupted.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type { MachineApproval } from "@cmdop/domain/RelayClient"
+import type { MachineApproval, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
@@ -45,36 +46,66 @@ const render = (list: ReadonlyArray<MachineApproval>, now: number) =>
     })
   )
 
+const WATCH_HELP =
+  "keep watching: print each new request as it comes (and when it is settled) until Ctrl-C; with --json, one JSON object per line"
+
+/** One line about a request that has just appeared, for people (`--watch`). */
+const pendingLine = (a: MachineApproval, now: number) => {
+  const v = view(a, now)
+  const who = v.share_id !== null ? `guest ${v.share_id}` : (v.user ?? v.caller)
+  return `pending  ${v.id} on ${v.machine}: ${who}, ${v.mode} ${v.command} (${v.rule}), expires in ${v.expires_in_s}s — cmdop connect approve ${v.id} | deny ${v.id}`
+}
+
+/**
+ * `--watch`: lists what waits now, then reports each change (a new request; one that is no longer pending because
+ * it was answered, expired, or its session went away) as one line or one JSON object, until interrupted. The relay
+ * is asked once a second (one small unary call).
+ */
+const watchApprovals = (client: RelayClient["Type"], json: boolean) =>
+  Effect.gen(function* () {
+    const known = new Map<string, MachineApproval>()
+    yield* Output.notice("watching for requests that wait for approval (Ctrl-C to stop)")
+    const poll = Effect.gen(function* () {
+      const approvals = yield* client.listApprovals
+      const now = yield* Clock.currentTimeMillis
+      const current = new Map(approvals.map((a) => [a.approval.approvalId, a]))
+      for (const a of approvals) {
+        if (known.has(a.approval.approvalId)) continue
+        known.set(a.approval.approvalId, a)
+        yield* Output.line(json ? JSON.stringify({ event: "pending", ...view(a, now) }) : pendingLine(a, now))
+      }
+      for (const [id, a] of known) {
+        if (current.has(id)) continue
+        known.delete(id)
+        yield* Output.line(
+          json
+            ? JSON.stringify({ event: "settled", id, machine: a.machine })
+            : `settled  ${id} on ${a.machine} (answered, expired, or its session went away)`
+        )
+      }
+    })
+    return yield* Effect.repeat(poll, Schedule.spaced("1 second")).pipe(Effect.zipRight(Effect.never))
+  })
+
 const list = Command.make(
   "approvals",
   {
     ...GlobalOptions.options,
-    watch: Options.boolean("watch").pipe(Options.withDescription("list again every second until interrupted"))
+    watch: Options.boolean("watch").pipe(Options.withDescription(WATCH_HELP))
   },
   ({ watch, ...own }) =>
     Effect.gen(function* () {
       const g = yield* globals(own)
       const Remote = yield* remote
       yield* Remote.withClient(g, (client) =>
-        Effect.gen(function* () {
-          let shown = ""
-          for (;;) {
-            const approvals = yield* client.listApprovals
-            const now = yield* Clock.currentTimeMillis
-            if (g.json) {
-              const text = JSON.stringify({ approvals: approvals.map((a) => view(a, now)) })
-              if (text !== shown || !watch) yield* Output.line(text)
-              shown = text
-            } else {
-              const text = approvals.length === 0 ? "no requests wait for approval" : render(approvals, now)
-              const ids = approvals.map((a) => a.approval.approvalId).join(",")
-              if (ids !== shown || !watch) yield* Output.line(text)
-              shown = ids
-            }
-            if (!watch) return
-            yield* Effect.sleep("1 second")
-          }
-        })
+        watch
+          ? watchApprovals(client, g.json)
+          : Effect.gen(function* () {
+              const approvals = yield* client.listApprovals
+              const now = yield* Clock.currentTimeMillis
+              if (g.json) return yield* Output.line(JSON.stringify({ approvals: approvals.map((a) => view(a, now)) }))
+              yield* Output.line(approvals.length === 0 ? "no requests wait for approval" : render(approvals, now))
+            })
       )
     })
 ).pipe(Command.withDescription("sessions the machines' gates hold for an operator's approval"))

@@ -11,16 +11,21 @@ import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import type { RelayStore } from "@cmdop/relay/RelayStore"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { relayKeyCommands } from "./relayKey.js"
 import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
+import { clusterFlags, clusterOptions } from "./relayCluster.js"
+import { lockDataDir } from "./relayDataLock.js"
 import { workspaceList } from "./relayWorkspace.js"
 
 const storeOptions = {
@@ -148,7 +153,8 @@ const serve = Command.make(
       Options.optional
     ),
     tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional),
-    ...ssoOptions
+    ...ssoOptions,
+    ...clusterOptions
   },
   (args) =>
     Effect.gen(function* () {
@@ -162,10 +168,27 @@ const serve = Command.make(
               privateKey: yield* readPem("--tls-key", args.tlsKey.value)
             }
           : undefined
+      const cluster = yield* clusterFlags(args, {
+        db: config.db !== undefined,
+        host: args.host,
+        grpcPort: args.grpcPort
+      })
       const RelayServer = yield* Effect.promise(() => import("@cmdop/relay/RelayServer"))
       const relayHost = yield* RelayHost
       yield* Effect.scoped(
         Effect.gen(function* () {
+          // One relay per embedded store: a second one on the same data dir is refused (cluster: use --db).
+          if (config.db === undefined) yield* lockDataDir(config.dataDir)
+          // Cluster nodes migrate the shared database one at a time, until each serves.
+          const startup = yield* Scope.make()
+          yield* Effect.addFinalizer(() => Scope.close(startup, Exit.void))
+          if (Option.isSome(cluster) && config.db !== undefined) {
+            const ClusterStartup = yield* Effect.promise(() => import("@cmdop/relay/cluster/ClusterStartup"))
+            yield* ClusterStartup.lock(config.db).pipe(
+              Scope.extend(startup),
+              Effect.mapError((e) => new CliError({ message: e.message }))
+            )
+          }
           const store = yield* Layer.build(relayHost.store(config))
           const running = yield* RelayServer.serveWith(
             {
@@ -175,18 +198,29 @@ const serve = Command.make(
               accounts: RelayServer.accountsStore(config),
               ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
-              ...(tls ? { tls } : {})
+              ...(tls ? { tls } : {}),
+              ...(Option.isSome(cluster) && config.db !== undefined
+                ? { cluster: { ...cluster.value, db: config.db } }
+                : {})
             },
             relayHost.describe(config)
           ).pipe(
             Effect.provide(store),
             Effect.mapError((e) => new CliError({ message: e.message }))
           )
+          yield* Scope.close(startup, Exit.void)
+          const node = Option.getOrUndefined(cluster)
           if (args.json)
-            yield* Output.json({ grpc: running.grpcAddress, http: running.httpAddress, store: running.store })
+            yield* Output.json({
+              grpc: running.grpcAddress,
+              http: running.httpAddress,
+              store: running.store,
+              ...(node === undefined ? {} : { node: node.nodeId, peer_address: node.peerAddress })
+            })
           else
             yield* Output.line(
-              `relay serving: grpc ${running.grpcAddress}${tls ? " (TLS)" : ""}, http ${running.httpAddress}, store ${running.store}`
+              `relay serving: grpc ${running.grpcAddress}${tls ? " (TLS)" : ""}, http ${running.httpAddress}, store ${running.store}` +
+                (node === undefined ? "" : `, cluster node ${node.nodeId} (peers reach it at ${node.peerAddress})`)
             )
           return yield* Effect.never
         })
@@ -204,7 +238,7 @@ export const relayCommand = Command.make("relay").pipe(
     ),
     Command.make("key").pipe(
       Command.withDescription("workspace API keys on this relay"),
-      Command.withSubcommands([keyRotate])
+      Command.withSubcommands([keyRotate, ...relayKeyCommands])
     ),
     relayUserCommand,
     Command.make("signing-key").pipe(

@@ -7,9 +7,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { formatAge } from "@cmdop/domain/Age"
 import { formatInstant } from "@cmdop/domain/ShareError"
-import type { ShareLink } from "@cmdop/domain/ShareLink"
 import * as ShareTtl from "@cmdop/domain/ShareTtl"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -20,32 +18,10 @@ import { globals } from "../ConnectCommand.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
+import { list } from "./shareList.js"
+import { view } from "./shareView.js"
 
 const remote = Effect.promise(() => import("../Remote.js"))
-
-const statusOf = (link: ShareLink, now: number) =>
-  link.revokedAt !== undefined
-    ? "revoked"
-    : link.expiresAt !== undefined && link.expiresAt <= now
-      ? "expired"
-      : link.signingKeyRetired === true
-        ? "key retired"
-        : "active"
-
-const view = (link: ShareLink, now: number) => ({
-  id: link.id,
-  machine_id: link.machineId,
-  machine_hostname: link.machineHostname,
-  creator: link.creator,
-  status: statusOf(link, now),
-  created_at: formatInstant(link.createdAt),
-  expires_at: link.expiresAt === undefined ? null : formatInstant(link.expiresAt),
-  revoked_at: link.revokedAt === undefined ? null : formatInstant(link.revokedAt),
-  last_used_at: link.lastUsedAt === undefined ? null : formatInstant(link.lastUsedAt),
-  use_count: link.useCount,
-  ...(link.sessionId === undefined ? {} : { session_id: link.sessionId }),
-  events: link.events.map((e) => ({ kind: e.kind, detail: e.detail, at: formatInstant(e.at) }))
-})
 
 const mint = Command.make(
   "share",
@@ -129,37 +105,6 @@ const mint = Command.make(
         )
     })
 ).pipe(Command.withDescription("mint a share link: one token, one machine, for a guest without an account"))
-
-const list = Command.make(
-  "list",
-  {
-    ...GlobalOptions.options,
-    host: Args.text({ name: "host" }).pipe(Args.withDescription("only this machine's links"), Args.optional)
-  },
-  ({ host, ...own }) =>
-    Effect.gen(function* () {
-      const g = yield* globals(own)
-      const Remote = yield* remote
-      const links = yield* Remote.withClient(g, (client) => client.listShares(Option.getOrUndefined(host)))
-      const now = yield* Clock.currentTimeMillis
-      if (g.json) return yield* Output.json({ links: links.map((l) => view(l, now)) })
-      if (links.length === 0) return yield* Output.notice('no share links; mint one with "cmdop connect share <host>"')
-      yield* Output.line(
-        Output.table(
-          ["ID", "MACHINE", "STATUS", "EXPIRES", "USES", "LAST USED", "CREATOR"],
-          links.map((l) => [
-            l.id,
-            l.machineHostname,
-            statusOf(l, now),
-            l.expiresAt === undefined ? "never" : formatInstant(l.expiresAt),
-            String(l.useCount),
-            l.lastUsedAt === undefined ? "never" : `${formatAge(now - l.lastUsedAt)} ago`,
-            l.creator
-          ])
-        )
-      )
-    })
-).pipe(Command.withDescription("list the workspace's share links with their status and audit trail (--json)"))
 
 const revoke = Command.make(
   "revoke",

@@ -35,19 +35,23 @@ export interface Route {
 export class MachineRoutesError extends Data.TaggedError("MachineRoutesError")<{
   readonly operation: string
   readonly detail: string
-}> {}
+}> {
+  override get message(): string {
+    return `cluster routing table: ${this.operation} failed: ${this.detail}`
+  }
+}
 
 export class MachineRoutes extends Context.Tag("@cmdop/relay/MachineRoutes")<
   MachineRoutes,
   {
-    /** Registers or renews this node's lease; returns the live nodes (this one included). */
+    /** Registers or renews this node's lease; returns the live nodes (this one included), by node id. */
     readonly renewLease: (node: {
       readonly nodeId: string
       readonly peerAddress: string
     }) => Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError>
     /** Gives up this node's lease (clean shutdown), with every route it held. */
     readonly dropLease: (nodeId: string) => Effect.Effect<void, MachineRoutesError>
-    /** The nodes whose lease is live. */
+    /** The nodes whose lease is live, by node id. */
     readonly liveNodes: Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError>
     /** Records that `nodeId` now holds the machine's stream; returns the new connection epoch. */
     readonly claim: (machineId: MachineId, nodeId: string) => Effect.Effect<number, MachineRoutesError>
@@ -55,6 +59,10 @@ export class MachineRoutes extends Context.Tag("@cmdop/relay/MachineRoutes")<
     readonly release: (machineId: MachineId, nodeId: string, epoch: number) => Effect.Effect<void, MachineRoutesError>
     /** The live route of a machine: `None` when no live node holds its stream. */
     readonly locate: (machineId: MachineId) => Effect.Effect<Option.Option<Route>, MachineRoutesError>
+    /** The live routes of several machines at once (listings): machines without one are absent from the map. */
+    readonly locateMany: (
+      machineIds: ReadonlyArray<MachineId>
+    ) => Effect.Effect<ReadonlyMap<MachineId, Route>, MachineRoutesError>
   }
 >() {}
 
@@ -67,7 +75,15 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
     const nodes = new Map<string, NodeInfo>()
     const routes = new Map<MachineId, { nodeId: string; epoch: number }>()
     const epochs = new Map<MachineId, number>()
-    const live = (now: number) => [...nodes.values()].filter((n) => now - n.renewedAt < leaseMs)
+    const live = (now: number) =>
+      [...nodes.values()].filter((n) => now - n.renewedAt < leaseMs).sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+    const liveRoute = (machineId: MachineId, now: number): Route | undefined => {
+      const route = routes.get(machineId)
+      if (route === undefined) return undefined
+      const node = nodes.get(route.nodeId)
+      if (node === undefined || now - node.renewedAt >= leaseMs) return undefined
+      return { machineId, nodeId: route.nodeId, peerAddress: node.peerAddress, epoch: route.epoch }
+    }
     return MachineRoutes.of({
       renewLease: (node) =>
         Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
@@ -96,12 +112,17 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
         }),
       locate: (machineId) =>
         Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
+          Effect.map((now) => Option.fromNullable(liveRoute(machineId, now)))
+        ),
+      locateMany: (machineIds) =>
+        Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
           Effect.map((now) => {
-            const route = routes.get(machineId)
-            if (route === undefined) return Option.none()
-            const node = nodes.get(route.nodeId)
-            if (node === undefined || now - node.renewedAt >= leaseMs) return Option.none()
-            return Option.some({ machineId, nodeId: route.nodeId, peerAddress: node.peerAddress, epoch: route.epoch })
+            const found = new Map<MachineId, Route>()
+            for (const machineId of machineIds) {
+              const route = liveRoute(machineId, now)
+              if (route !== undefined) found.set(machineId, route)
+            }
+            return found
           })
         )
     })

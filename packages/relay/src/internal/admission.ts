@@ -4,20 +4,52 @@
  * principal's session cap. Both refusals are `ResourceExhausted` with the limit in the message.
  */
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
+import type { RelayError } from "@cmdop/domain/RelayError"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Caller } from "../Authenticator.js"
 import type { RelayCore } from "../RelayCore.js"
 import * as Limits from "./limits.js"
+import { RefusalThrottle } from "./refusalThrottle.js"
 
-/** The admission state of one relay: open streams per principal. */
+/** The admission state of one relay: open streams per principal, refused credentials per source. */
 export interface Admission {
   readonly streams: Limits.PrincipalGauge
+  readonly refusals: RefusalThrottle
 }
 
 export const make = (): Admission => ({
-  streams: new Limits.PrincipalGauge(Limits.MAX_STREAMS_PER_PRINCIPAL, "exec and terminal streams")
+  streams: new Limits.PrincipalGauge(Limits.MAX_STREAMS_PER_PRINCIPAL, "exec and terminal streams"),
+  refusals: new RefusalThrottle()
 })
+
+/**
+ * Authenticates a call from `source`, unless the source has spent its budget of refusals (`refusalThrottle.ts`):
+ * then the call is refused at once with `ResourceExhausted`, and its credential is never read. A refused credential
+ * (`Unauthenticated`) takes one from the source's budget.
+ */
+export const authenticateFrom = <E extends RelayCallError>(
+  admission: Admission,
+  server: string,
+  source: string,
+  authenticate: Effect.Effect<Caller, E>
+): Effect.Effect<Caller, E | RelayError> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<Caller, E | RelayError> => {
+    const wait = admission.refusals.blockedFor(source, now)
+    if (wait !== undefined)
+      return Effect.fail(
+        Limits.exhausted(
+          server,
+          `too many refused credentials from ${source}; the relay ignores its calls for the next ${Math.ceil(wait / 1000)} s — check the key or share link, then try again`
+        )
+      )
+    return Effect.tapError(authenticate, (e) =>
+      e._tag === "AccessError" && e.reason === "Unauthenticated"
+        ? Effect.sync(() => admission.refusals.refused(source, now))
+        : Effect.void
+    )
+  })
 
 const keyOf = (caller: Caller) => `${caller.workspaceId}/${caller.principal}`
 

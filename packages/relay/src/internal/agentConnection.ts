@@ -121,7 +121,15 @@ const connectAgent = <E>(
       const [hello, rest] = yield* awaitHello(ctx.settings.server, incoming)
       const registered = yield* register(ctx, caller, hello.identity)
       const outbound = yield* Queue.unbounded<AgentLink.RelayMessage>()
-      const conn = yield* open(ctx, caller, hello, registered, (m) => Queue.offer(outbound, m))
+      // Once the connection is closed, the outbound queue is shut down: its stream ends (no per-message watch).
+      const conn = yield* open(
+        ctx,
+        caller,
+        hello,
+        registered,
+        (m) => Queue.offer(outbound, m),
+        Queue.shutdown(outbound)
+      )
       yield* conn.send({
         _tag: "Welcome",
         machine: conn.machine,
@@ -138,7 +146,7 @@ const connectAgent = <E>(
         Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
         Effect.forkScoped
       )
-      return Stream.fromQueue(outbound).pipe(Stream.interruptWhen(Deferred.await(conn.closed)))
+      return Stream.fromQueue(outbound)
     })
   ).pipe(Stream.withSpan("RelayCore.connectAgent"))
 
@@ -151,7 +159,8 @@ const open = (
   caller: Caller,
   hello: AgentLink.Hello,
   { machine }: Registered,
-  send: Connection["send"]
+  send: Connection["send"],
+  afterClose: Effect.Effect<void>
 ): Effect.Effect<Connection, RelayCallError, Scope.Scope> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
@@ -171,7 +180,7 @@ const open = (
       ...(hello.gateConfigured === undefined ? {} : { gateConfigured: hello.gateConfigured })
     }
     yield* ctx.registry.replace(conn)
-    const cleanup = yield* Effect.once(close(ctx, conn))
+    const cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose))
     yield* Effect.addFinalizer(() => cleanup)
     yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
     yield* ctx.store.markOnline(machine.id, now).pipe(Effect.mapError(internalError(ctx.settings.server)))

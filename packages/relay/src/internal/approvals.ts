@@ -3,10 +3,14 @@
  * (`ApprovalPending`, `ApprovalSettled`), and workspace key holders list and answer them (`ApprovalAnswer` back to
  * the agent, with the key's principal as the approver). Share links never see or answer approvals. What is pending
  * lives with the agent's connection: when the stream drops, its held sessions are gone too.
+ *
+ * The caller of a held shell or attach hears of it through `whileHeld` (the relay tells it `waiting for approval
+ * on <machine>…`; an exec's caller reads the agent's own line on stderr).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { MachineError } from "@cmdop/domain/MachineError"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { Caller } from "../Authenticator.js"
 import type { CoreContext } from "./coreContext.js"
 import type { Connection } from "./sessions.js"
@@ -20,14 +24,46 @@ export interface MachineApproval {
 
 const pendingOf = new WeakMap<Connection, Map<string, AgentLink.ApprovalPending>>()
 
+/** Who waits to hear that a session (by id) is held: the attach streams of its caller. */
+const listenersOf = new WeakMap<Connection, Map<string, Set<(held: AgentLink.ApprovalPending) => void>>>()
+
 /** The agent's report of a held or settled session. */
 export const record = (conn: Connection, message: AgentLink.ApprovalPending | AgentLink.ApprovalSettled) =>
   Effect.sync(() => {
     let pending = pendingOf.get(conn)
     if (pending === undefined) pendingOf.set(conn, (pending = new Map()))
-    if (message._tag === "ApprovalPending") pending.set(message.approvalId, message)
-    else pending.delete(message.approvalId)
+    if (message._tag === "ApprovalPending") {
+      pending.set(message.approvalId, message)
+      for (const listener of listenersOf.get(conn)?.get(message.sessionId) ?? []) listener(message)
+    } else pending.delete(message.approvalId)
   })
+
+/**
+ * Calls `onHeld` when the agent's gate holds session `sessionId` (at once if it already does), for the life of the
+ * scope.
+ */
+export const whileHeld = (
+  conn: Connection,
+  sessionId: string,
+  onHeld: (held: AgentLink.ApprovalPending) => void
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let bySession = listenersOf.get(conn)
+      if (bySession === undefined) listenersOf.set(conn, (bySession = new Map()))
+      let listeners = bySession.get(sessionId)
+      if (listeners === undefined) bySession.set(sessionId, (listeners = new Set()))
+      listeners.add(onHeld)
+      for (const held of pendingOf.get(conn)?.values() ?? []) if (held.sessionId === sessionId) onHeld(held)
+    }),
+    () =>
+      Effect.sync(() => {
+        const bySession = listenersOf.get(conn)
+        const listeners = bySession?.get(sessionId)
+        listeners?.delete(onHeld)
+        if (listeners?.size === 0) bySession?.delete(sessionId)
+      })
+  )
 
 export const make = (ctx: Pick<CoreContext, "registry">, tenancy: Pick<Tenancy, "workspaceOnly">) => {
   const ofWorkspace = (caller: Caller) => ctx.registry.all().filter((conn) => conn.workspaceId === caller.workspaceId)

@@ -13,15 +13,17 @@ import {
 } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
 import { type CoreContext, linkCaller } from "./coreContext.js"
+import * as Approvals from "./approvals.js"
 import * as GateCheck from "./gateCheck.js"
 import * as GuestScope from "./guestScope.js"
 import * as PtyState from "./ptyState.js"
 import * as PtyViewer from "./ptyViewer.js"
-import type { Connection } from "./sessions.js"
+import type { Connection, PtyState as Pty } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
 import * as TerminalSize from "./terminalSize.js"
 
@@ -31,7 +33,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
     request: AttachRequest,
     input: Stream.Stream<AttachInput>
   ): Stream.Stream<AttachEvent, RelayCallError> =>
-    Stream.unwrap(
+    Stream.unwrapScoped(
       Effect.gen(function* () {
         const { conn, machine } = yield* tenancy.onlineConnection(caller, request.machine)
         yield* TerminalSize.check(request.cols, request.rows, { server: ctx.settings.server, allowZero: true })
@@ -47,21 +49,30 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
             caller.shareId,
             request.sessionId === undefined ? "attach (new session)" : `attach ${request.sessionId}`
           )
-        // Joining a live session is the machine's gate's call (mode attach), before the viewer sees anything.
-        if (existing) yield* GateCheck.attach(conn, caller, existing.id, ctx.settings.server)
-        const state = existing ?? (yield* open(conn, caller, request))
-        if (existing && request.cols > 0 && request.rows > 0)
-          yield* conn.send({ _tag: "SessionResize", sessionId: state.id, cols: request.cols, rows: request.rows })
-        return PtyViewer.view({
-          server: ctx.settings.server,
-          conn,
-          state,
-          caller,
-          request,
-          input,
-          head: (offset) =>
-            AttachEvent.Attached({ machine, sessionId: state.id, created: existing === undefined, offset })
+        // While the machine's gate holds the session for an operator, the caller reads that it waits.
+        const notices = yield* Queue.unbounded<AttachEvent>()
+        const held = () =>
+          void Queue.unsafeOffer(notices, AttachEvent.Notice({ text: GateCheck.waitingNotice(machine.hostname) }))
+        const session = Effect.gen(function* () {
+          // Joining a live session is the machine's gate's call (mode attach), before the viewer sees anything.
+          if (existing) yield* GateCheck.attach(conn, caller, existing.id, ctx.settings.server, held)
+          const state = existing ?? (yield* open(conn, caller, request, held))
+          if (existing && request.cols > 0 && request.rows > 0)
+            yield* conn.send({ _tag: "SessionResize", sessionId: state.id, cols: request.cols, rows: request.rows })
+          return view(state)
         })
+        const view = (state: Pty) =>
+          PtyViewer.view({
+            server: ctx.settings.server,
+            conn,
+            state,
+            caller,
+            request,
+            input,
+            head: (offset) =>
+              AttachEvent.Attached({ machine, sessionId: state.id, created: existing === undefined, offset })
+          })
+        return Stream.merge(Stream.fromQueue(notices), Stream.unwrapScoped(session), { haltStrategy: "right" })
       })
     ).pipe(Stream.withSpan("RelayCore.attach"))
 
@@ -87,8 +98,8 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
   return { attach, listSessions }
 }
 
-/** A new PTY session: recorded on the connection, then opened at the agent. */
-const open = (conn: Connection, caller: Caller, request: AttachRequest) =>
+/** A new PTY session: recorded on the connection, then opened at the agent (`onHeld`: the gate holds it). */
+const open = (conn: Connection, caller: Caller, request: AttachRequest, onHeld: () => void) =>
   Effect.gen(function* () {
     const state = yield* PtyState.makeState({
       id: randomUUID(),
@@ -101,6 +112,7 @@ const open = (conn: Connection, caller: Caller, request: AttachRequest) =>
       window: conn.window
     })
     conn.ptys.set(state.id, state)
+    yield* Approvals.whileHeld(conn, state.id, onHeld)
     yield* conn.send({
       _tag: "SessionOpen",
       sessionId: state.id,

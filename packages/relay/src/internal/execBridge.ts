@@ -14,7 +14,9 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { ExecEvent, type ExecRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import { formatInstant } from "@cmdop/domain/ShareError"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -88,7 +90,7 @@ const openSession = (
 ): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function* () {
     const session: Session = {
-      ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
+      ...(caller.shareId === undefined ? { holder: caller } : { shareId: caller.shareId, guest: caller }),
       id: randomUUID(),
       items: yield* Queue.unbounded<SessionItem>(),
       stdinCredit: yield* Effect.makeSemaphore(conn.window),
@@ -182,22 +184,50 @@ const forwardStdin = <E>(options: {
   )
 }
 
-/** The session's events for the client, up to its exit or loss; credit goes back as the client reads output. */
-const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> => {
-  const ack = (pipe: AgentLink.Pipe, bytes: number) =>
-    Effect.zipRight(
-      Effect.sync(() => FlowControl.credit(session, bytes)),
-      conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes })
+/**
+ * Output the client has read is acknowledged to the agent in steps of this much (at most a quarter of the window),
+ * or all at once when the client has read everything received: fewer acks, and the agent's messages grow to match.
+ */
+const ACK_STEP = 256 * 1024
+
+/**
+ * The session's events for the client, up to its exit or loss; credit goes back as the client reads output. One
+ * plain pull per event (no stream stages of their own): take the next item, acknowledge output, stop after the exit.
+ */
+const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> =>
+  Stream.suspend(() => {
+    let done = false
+    const step = Math.max(1, Math.min(ACK_STEP, Math.floor(conn.window / 4)))
+    // Output the client has read and the agent has not been credited for yet.
+    let read = 0
+    const output = (pipe: AgentLink.Pipe, event: ExecEvent, bytes: number) => {
+      read += bytes
+      if (read < step && read < FlowControl.unacknowledged(session)) return Effect.succeed(Chunk.of(event))
+      const acked = read
+      read = 0
+      FlowControl.credit(session, acked)
+      return Effect.as(conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes: acked }), Chunk.of(event))
+    }
+    const next = (item: SessionItem): Effect.Effect<Chunk.Chunk<ExecEvent>, Option.Option<RelayCallError>> => {
+      if (item._tag === "Lost") {
+        done = true
+        return Effect.fail(Option.some(item.error))
+      }
+      const event = item.event
+      switch (event._tag) {
+        case "Stdout":
+          return output("stdout", event, event.data.byteLength)
+        case "Stderr":
+          return output("stderr", event, event.data.byteLength)
+        case "Exit":
+          done = true
+          return Effect.succeed(Chunk.of(event))
+        default:
+          return Effect.succeed(Chunk.of(event))
+      }
+    }
+    const pull = Effect.suspend(() =>
+      done ? Effect.fail(Option.none()) : Effect.flatMap(Queue.take(session.items), next)
     )
-  return Stream.fromQueue(session.items).pipe(
-    Stream.takeUntil((item) => item._tag === "Lost" || item.event._tag === "Exit"),
-    Stream.mapEffect((item) => (item._tag === "Lost" ? Effect.fail(item.error) : Effect.succeed(item.event))),
-    Stream.tap((event) =>
-      event._tag === "Stdout"
-        ? ack("stdout", event.data.byteLength)
-        : event._tag === "Stderr"
-          ? ack("stderr", event.data.byteLength)
-          : Effect.void
-    )
-  )
-}
+    return Stream.repeatEffectChunkOption(pull)
+  })

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
+import * as Approvals from "./approvals.js"
 import { linkCaller } from "./coreContext.js"
 import type { Connection, Session, SessionItem } from "./sessions.js"
 
@@ -24,12 +25,19 @@ export const DENIED = "denied by gate"
 export const recordDenied = (shares: ShareService["Type"], shareId: string | undefined): Effect.Effect<void> =>
   shareId === undefined ? Effect.void : shares.recordUse(shareId, DENIED)
 
-/** Succeeds when the machine's gate lets `caller` join PTY session `target`; fails with its refusal otherwise. */
+/** What the caller of a held shell or attach reads while the machine's gate waits for an operator. */
+export const waitingNotice = (hostname: string) => `waiting for approval on ${hostname}…`
+
+/**
+ * Succeeds when the machine's gate lets `caller` join PTY session `target`; fails with its refusal otherwise.
+ * `onHeld` runs when the gate holds the check for an operator's answer.
+ */
 export const attach = (
   conn: Connection,
   caller: Caller,
   target: string,
-  server: string
+  server: string,
+  onHeld: () => void = () => {}
 ): Effect.Effect<void, RelayCallError> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -42,6 +50,7 @@ export const attach = (
       }
       conn.sessions.set(session.id, session)
       yield* Effect.addFinalizer(() => Effect.sync(() => conn.sessions.delete(session.id)))
+      yield* Approvals.whileHeld(conn, session.id, onHeld)
       yield* conn.send({
         _tag: "SessionOpen",
         sessionId: session.id,

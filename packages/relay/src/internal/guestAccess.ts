@@ -8,13 +8,14 @@ import { AccessError } from "@cmdop/domain/AccessError"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import type { ShareError } from "@cmdop/domain/ShareError"
-import { ShareLink } from "@cmdop/domain/ShareLink"
+import { ShareLink, type ShareListPage, type SharePage } from "@cmdop/domain/ShareLink"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Authenticator from "../Authenticator.js"
+import * as ShareCursor from "../share/shareCursor.js"
 import { type CoreContext, internalError } from "./coreContext.js"
 import * as GuestEnd from "./guestEnd.js"
 import type { Registry } from "./sessions.js"
@@ -30,8 +31,11 @@ export interface ShareOptions {
 export const make = (ctx: CoreContext, tenancy: Tenancy) => ({
   createShare: (caller: Authenticator.Caller, query: string, ttlSeconds: number, options: ShareOptions = {}) =>
     createShare(ctx, tenancy, caller, query, ttlSeconds, options),
-  listShares: (caller: Authenticator.Caller, query: string | undefined) => listShares(ctx, tenancy, caller, query),
+  listShares: (caller: Authenticator.Caller, query: string | undefined, page: ShareListPage = {}) =>
+    listShares(ctx, tenancy, caller, query, page),
   revokeShare: (caller: Authenticator.Caller, id: string) => revokeShare(ctx, tenancy, caller, id),
+  /** Re-checks every live guest now (a cluster event said something changed elsewhere). */
+  sweepGuestsNow: sweepGuests(ctx),
   /** Sweeps every `interval` for as long as the enclosing scope lives. */
   runGuestSweeps: (interval: Duration.DurationInput) =>
     sweepGuests(ctx).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)
@@ -97,11 +101,32 @@ const listShares = Effect.fn("RelayCore.listShares")(function* (
   ctx: CoreContext,
   tenancy: Tenancy,
   caller: Authenticator.Caller,
-  query: string | undefined
-) {
+  query: string | undefined,
+  page: ShareListPage
+): Effect.fn.Return<SharePage, RelayCallError> {
   yield* tenancy.workspaceOnly(caller, "list share links")
+  const server = ctx.settings.server
+  const limit = page.limit === undefined || page.limit === 0 ? ShareCursor.DEFAULT_SHARE_PAGE : page.limit
+  if (!Number.isInteger(limit) || limit < 1 || limit > ShareCursor.MAX_SHARE_PAGE)
+    return yield* new RelayError({
+      reason: "InvalidRequest",
+      server,
+      detail: `a share list page holds 1 to ${ShareCursor.MAX_SHARE_PAGE} links, not ${page.limit}; pass a smaller --limit (or --all to read every page)`
+    })
+  const after = page.after === undefined || page.after === "" ? undefined : ShareCursor.decode(page.after)
+  if (page.after !== undefined && page.after !== "" && after === undefined)
+    return yield* new RelayError({
+      reason: "InvalidRequest",
+      server,
+      detail: `"${page.after.slice(0, 64)}" is not a share list cursor; pass the one the previous page printed after "more:"`
+    })
   const machineId = query === undefined || query === "" ? undefined : (yield* tenancy.resolveMachine(caller, query)).id
-  return yield* ctx.shares.list(caller.workspaceId, machineId).pipe(Effect.mapError(shareFailure(ctx.settings.server)))
+  const found = yield* ctx.shares
+    .listPage(caller.workspaceId, machineId, after === undefined ? { limit } : { limit, after })
+    .pipe(Effect.mapError(shareFailure(server)))
+  return found.next === undefined
+    ? { links: found.links }
+    : { links: found.links, next: ShareCursor.encode(found.next) }
 })
 
 const revokeShare = Effect.fn("RelayCore.revokeShare")(function* (

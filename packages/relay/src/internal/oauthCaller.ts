@@ -1,25 +1,19 @@
 /**
  * OAuth access tokens (`cmdop_…`, from `cmdop login`) as callers of the relay: the token is checked with the
  * account core's `authenticateAccessToken` (the person's active workspace, or the one a call asks for, and their
- * role there, read from the store), and the result is kept for at most `cacheFor` (1 s by default) per token and
- * requested workspace, so a sign-out, removal or demotion reaches live callers within that bound. An account
- * change made through the relay's own pages and endpoints (`forget`) clears it at once, so it reaches the very next
- * call. The cache is keyed by the token's SHA-256, never the token itself.
+ * role there, read from the store) on every call, with no cache: the store answers in one indexed lookup, and a
+ * sign-out, removal or demotion then reaches the very next call wherever it was made (the cabinet, or the relay
+ * host's CLI on the same database in another process). Live sessions are re-checked by `credentialSweep.ts`.
  */
 import type { AuthenticationError } from "@cmdop/accounts/AuthenticationError"
 import type { AccessIdentity, OAuthServer } from "@cmdop/accounts/OAuthServer"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as Machine from "@cmdop/domain/Machine"
 import { RelayError } from "@cmdop/domain/RelayError"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { createHash } from "node:crypto"
 import type { Caller, OAuthAuthenticate } from "../Authenticator.js"
 import type { RelayStore } from "../store/service.js"
-
-const MAX_ENTRIES = 10_000
 
 /** An account-core refusal as the caller sees it (UNAUTHENTICATED: log in again; PERMISSION_DENIED otherwise). */
 export const accessDenied = (e: AuthenticationError): AccessError =>
@@ -38,21 +32,17 @@ const resolveWorkspace = (store: RelayStore["Type"], requested: string) =>
     )
   )
 
-/** The check for every call, and `forget`, which drops every cached verdict (after an account change). */
+/** The check for every call. */
 export interface OAuthCaller {
   readonly authenticate: OAuthAuthenticate
-  readonly forget: () => void
 }
 
 export const make = (options: {
   readonly oauth: OAuthServer["Type"]
   readonly store: RelayStore["Type"]
   readonly server: string
-  readonly cacheFor?: Duration.DurationInput
 }): OAuthCaller => {
   const { oauth, store, server } = options
-  const ttl = Duration.toMillis(options.cacheFor ?? "1 second")
-  const cache = new Map<string, { readonly caller: Caller; readonly at: number }>()
 
   const callerOf = (token: Redacted.Redacted<string>, identity: AccessIdentity) =>
     Effect.map(
@@ -72,10 +62,6 @@ export const make = (options: {
 
   const authenticate: OAuthAuthenticate = (token, requested) =>
     Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const key = createHash("sha256").update(Redacted.value(token)).digest("base64url") + "|" + (requested ?? "")
-      const hit = cache.get(key)
-      if (hit !== undefined && now - hit.at < ttl) return hit.caller
       const workspaceId = requested === undefined ? undefined : (yield* resolveWorkspace(store, requested)).id
       const identity = yield* oauth.authenticateAccessToken(token, workspaceId).pipe(
         Effect.catchTags({
@@ -83,10 +69,7 @@ export const make = (options: {
           AccountStoreError: (e) => Effect.fail(new RelayError({ reason: "Internal", server, detail: e.message }))
         })
       )
-      const caller = yield* callerOf(token, identity)
-      if (cache.size >= MAX_ENTRIES) cache.clear()
-      cache.set(key, { caller, at: now })
-      return caller
+      return yield* callerOf(token, identity)
     })
-  return { authenticate, forget: () => cache.clear() }
+  return { authenticate }
 }

@@ -80,7 +80,7 @@ const join = (conn: Connection, state: PtyState, caller: Caller) =>
   Effect.gen(function* () {
     const viewer: Viewer = {
       principal: caller.principal,
-      ...(caller.shareId === undefined ? {} : { shareId: caller.shareId, guest: caller }),
+      ...(caller.shareId === undefined ? { holder: caller } : { shareId: caller.shareId, guest: caller }),
       cut: yield* Deferred.make<PtyEnd>()
     }
     state.viewers.add(viewer)

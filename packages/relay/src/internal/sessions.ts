@@ -27,6 +27,8 @@ export interface Session {
   readonly shareId?: string
   /** For a guest's session: the guest, whose credential is re-checked while the session lives. */
   readonly guest?: Caller
+  /** For a person's or a key's session: the caller, re-checked while it lives (`credentialSweep.ts`). */
+  readonly holder?: Caller
   readonly items: Queue.Queue<SessionItem>
   readonly stdinCredit: Effect.Semaphore
   exited: boolean
@@ -45,6 +47,8 @@ export interface Viewer {
   readonly shareId?: string
   /** For a guest: the guest, whose credential is re-checked while attached. */
   readonly guest?: Caller
+  /** For a person or a key: the caller, re-checked while attached (`credentialSweep.ts`). */
+  readonly holder?: Caller
   /** Completes when this viewer must stop (revoked, expired) — the session itself goes on. */
   readonly cut: Deferred.Deferred<PtyEnd>
   /** Set together with `cut`, so a viewer busy reading output notices without waiting. */

@@ -277,8 +277,30 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
   const deps = makeDeps(yield* RelayStore)
   const { audit, currentKey, linkOf, orUnavailable, store, withExpiries } = deps
 
+  const listPage: ShareService["Type"]["listPage"] = (workspaceId, machineId, page) => {
+    const load = orUnavailable(
+      store.listShareLinks(workspaceId as WorkspaceId, machineId as MachineId | undefined, page)
+    )
+    return Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const { links: read, next } = yield* load
+      // Recording a first-seen expiry adds an event: the page is read again (same cursor, so the same links).
+      const links = yield* withExpiries(
+        read,
+        now,
+        Effect.map(load, (p) => p.links)
+      )
+      const retired = new Set(
+        (yield* orUnavailable(store.listSigningKeys)).filter((k) => k.retiredAt !== undefined).map((k) => k.kid)
+      )
+      return { links: links.map((l) => withKeyState(toShareLink(l), retired)), ...(next === undefined ? {} : { next }) }
+    })
+  }
+
   const list: ShareService["Type"]["list"] = (workspaceId, machineId) => {
-    const load = orUnavailable(store.listShareLinks(workspaceId as WorkspaceId, machineId as MachineId | undefined))
+    const load = orUnavailable(
+      Effect.map(store.listShareLinks(workspaceId as WorkspaceId, machineId as MachineId | undefined), (p) => p.links)
+    )
     return Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const links = yield* withExpiries(yield* load, now, load)
@@ -346,6 +368,7 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
     check: span("check", check(deps)),
     recordUse: span("recordUse", recordUse),
     list: span("list", list),
+    listPage: span("listPage", listPage),
     get: span("get", get),
     revoke: span("revoke", revoke),
     rotateSigningKey: Effect.withSpan(rotateSigningKey, "ShareService.rotateSigningKey"),

@@ -25,6 +25,8 @@ export class RelayStoreError extends Schema.TaggedError<RelayStoreError>()("Rela
     "SigningKeyNotFound",
     "ShareLinkExists",
     "ShareLinkNotFound",
+    "KeyNotFound",
+    "KeyNameTaken",
     "Sql"
   ),
   /** What the failure is about: a workspace name or id, a machine id, a signing key id, a share link id, or the store operation. */
@@ -57,6 +59,10 @@ export class RelayStoreError extends Schema.TaggedError<RelayStoreError>()("Rela
         return `a share link with id "${this.subject}" already exists; mint it again`
       case "ShareLinkNotFound":
         return `no share link with id "${this.subject}" exists on this relay`
+      case "KeyNotFound":
+        return `no live API key "${this.subject}" in this workspace (unknown, already revoked, or of another workspace); list the keys with "cmdop relay key list <workspace>"`
+      case "KeyNameTaken":
+        return `the workspace already has a live API key named "${this.subject}"; pick another name, or revoke that key first ("cmdop relay key revoke <workspace> ${this.subject}")`
       case "Sql":
         return `the relay's database failed during ${this.subject}${this.detail === undefined ? "" : ` (${this.detail})`}; check that the database is reachable and writable, then try again`
     }

@@ -1,17 +1,17 @@
 /**
- * The in-memory `RelayStore`, for tests and embedding: workspaces, keys and machines here, share links and signing
- * keys in `memoryShares.ts`, over the one state of `memoryState.ts` (a failed call changes nothing).
+ * The in-memory `RelayStore`, for tests and embedding: workspaces and machines here, API keys in `memoryKeys.ts`,
+ * share links and signing keys in `memoryShares.ts`, over the one state of `memoryState.ts` (a failed call changes nothing).
  */
 import { WorkspaceId } from "@cmdop/domain/Machine"
 import type { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as MemoryKeys from "./memoryKeys.js"
 import * as MemoryShares from "./memoryShares.js"
 import { fail, machineById, makeDb, type MemoryDb, mintKey, online, updateMachine } from "./memoryState.js"
 import {
   compare,
-  KeyIdentity,
+  DEFAULT_KEY_NAME,
   MachineRecord,
   machineClash,
   machineOrder,
@@ -19,7 +19,7 @@ import {
   toMachine,
   WorkspaceRecord
 } from "./records.js"
-import { hashKey, newId } from "./secrets.js"
+import { newId } from "./secrets.js"
 import { RelayStore } from "./service.js"
 
 type Store = RelayStore["Type"]
@@ -28,6 +28,7 @@ type Store = RelayStore["Type"]
 export const make: Effect.Effect<Store> = Effect.map(makeDb, (db) =>
   RelayStore.of({
     ...workspaces(db),
+    ...MemoryKeys.keys(db),
     ...machines(db),
     ...MemoryShares.signingKeys(db),
     ...MemoryShares.shareLinks(db)
@@ -52,30 +53,11 @@ const workspaces = (db: MemoryDb) => {
 
     listWorkspaces: Effect.map(read, (s) => [...s.workspaces].sort((a, b) => compare(a.name, b.name))),
 
-    authenticateKey: (rawKey) =>
-      Effect.map(read, (s) => {
-        const hash = hashKey(rawKey)
-        const key = s.keys.find((k) => k.hash === hash && k.retiredAt === undefined)
-        const workspace = key && s.workspaces.find((w) => w.id === key.workspaceId)
-        return key && workspace && key.generation === workspace.keyGeneration
-          ? Option.some(
-              new KeyIdentity({
-                workspaceId: workspace.id,
-                workspaceName: workspace.name,
-                keyId: key.id,
-                generation: key.generation
-              })
-            )
-          : Option.none()
-      }),
-
     currentKeyGeneration: (workspaceId) =>
       Effect.flatMap(read, (s) => {
         const found = s.workspaces.find((w) => w.id === workspaceId)
         return found ? Effect.succeed(found.keyGeneration) : fail("WorkspaceNotFound", workspaceId)
-      }),
-
-    rotateKey: (workspaceName: string) => rotateKey(db, workspaceName)
+      })
   } satisfies Partial<Store>
 }
 
@@ -90,32 +72,10 @@ const createWorkspace = (db: MemoryDb, name: WorkspaceName) =>
         createdAt: now,
         keyGeneration: 1
       })
-      const { apiKey, row: key } = mintKey(workspace.id, 1, now)
+      const { apiKey, row: key } = mintKey(workspace.id, 1, now, DEFAULT_KEY_NAME)
       return [
         { workspace, apiKey },
         { ...s, workspaces: [...s.workspaces, workspace], keys: [...s.keys, key] }
-      ] as const
-    })
-  )
-
-const rotateKey = (db: MemoryDb, workspaceName: string) =>
-  db.update((s) =>
-    Effect.gen(function* () {
-      const found = s.workspaces.find((w) => w.name === workspaceName)
-      if (found === undefined) return yield* fail("WorkspaceNotFound", workspaceName)
-      const now = yield* Clock.currentTimeMillis
-      const workspace = new WorkspaceRecord({ ...found, keyGeneration: found.keyGeneration + 1 })
-      const { apiKey, row: key } = mintKey(workspace.id, workspace.keyGeneration, now)
-      const retired = s.keys.map((k) =>
-        k.workspaceId === workspace.id && k.retiredAt === undefined ? { ...k, retiredAt: now } : k
-      )
-      return [
-        apiKey,
-        {
-          ...s,
-          workspaces: s.workspaces.map((w) => (w.id === workspace.id ? workspace : w)),
-          keys: [...retired, key]
-        }
       ] as const
     })
   )

@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import { appendEvent, fail, type LinkRow, type MemoryDb, type State, withEvents } from "./memoryState.js"
 import { ShareLinkRecord, shareLinkOrder, SigningKey, signingKeyOrder } from "./records.js"
 import type { RelayStore } from "./service.js"
+import { isAfter, pageOf } from "./shareLinkPage.js"
 
 type Store = RelayStore["Type"]
 
@@ -78,15 +79,22 @@ export const shareLinks = (db: MemoryDb) => {
         const row = s.links.find((l) => l.record.id === id)
         return row === undefined ? Option.none() : Option.some(withEvents(s, row))
       }),
-    listShareLinks: (workspaceId, machineId) =>
-      Effect.map(read, (s) =>
-        s.links
+    listShareLinks: (workspaceId, machineId, page) =>
+      Effect.map(read, (s) => {
+        const sorted = s.links
           .filter(
-            (l) => l.record.workspaceId === workspaceId && (machineId === undefined || l.record.machineId === machineId)
+            (l) =>
+              l.record.workspaceId === workspaceId &&
+              (machineId === undefined || l.record.machineId === machineId) &&
+              (page?.after === undefined || isAfter(l.record, page.after))
           )
-          .map((l) => withEvents(s, l))
+          .map((l) => l.record)
           .sort(shareLinkOrder)
-      ),
+        const rows = page === undefined ? { links: sorted } : pageOf(sorted.slice(0, page.limit + 1), page.limit)
+        // Events are gathered for the page's links only.
+        const byId = new Map(s.links.map((l) => [l.record.id, l]))
+        return { ...rows, links: rows.links.map((r) => withEvents(s, byId.get(r.id)!)) }
+      }),
     revokeShareLink: (id, at, detail) =>
       updateLink(db, id, (row, s) =>
         row.record.revokedAt !== undefined

@@ -22,6 +22,7 @@ import { hashKey, newId } from "./secrets.js"
 export interface KeyRow {
   readonly id: string
   readonly workspaceId: WorkspaceId
+  readonly name: string
   readonly hash: string
   readonly prefix: string
   readonly generation: number
@@ -30,11 +31,12 @@ export interface KeyRow {
 }
 
 /** A fresh API key for a workspace and the row that stores it (hash and prefix only). */
-export const mintKey = (workspaceId: WorkspaceId, generation: number, now: number) => {
+export const mintKey = (workspaceId: WorkspaceId, generation: number, now: number, name: string) => {
   const apiKey = ApiKey.generate()
   const row: KeyRow = {
     id: newId("key"),
     workspaceId,
+    name,
     hash: hashKey(apiKey),
     prefix: ApiKey.prefixOf(apiKey),
     generation,

@@ -104,11 +104,36 @@ const shareLinkScope = Effect.gen(function* () {
   yield* sql`ALTER TABLE share_links ADD COLUMN signing_kid TEXT`
 })
 
+/**
+ * A workspace may have several API keys, each with a name its owner picked ("ci", "laptop"); keys minted before
+ * are the workspace's `default`. No two live keys of a workspace share a name (a partial unique index, which
+ * SQLite and PostgreSQL both support).
+ */
+const apiKeys = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT 'default'`
+  yield* sql`CREATE UNIQUE INDEX api_keys_live_name ON api_keys (workspace_id, name) WHERE retired_at IS NULL`
+})
+
+/**
+ * Share links are listed a page at a time in (created_at, id) order, per workspace and per machine: keyset pages
+ * read from these indexes instead of sorting every link of the workspace. The first replaces the index on
+ * (workspace_id, machine_id), which the second covers.
+ */
+const shareListIndex = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE INDEX share_links_listing ON share_links (workspace_id, created_at, id)`
+  yield* sql`CREATE INDEX share_links_machine_listing ON share_links (workspace_id, machine_id, created_at, id)`
+  yield* sql`DROP INDEX share_links_workspace`
+})
+
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
   "0001_init": init,
   "0002_share_links": shareLinks,
-  "0003_share_link_scope": shareLinkScope
+  "0003_share_link_scope": shareLinkScope,
+  "0004_api_keys": apiKeys,
+  "0005_share_list_index": shareListIndex
 }
 
 /**

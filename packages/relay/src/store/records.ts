@@ -22,6 +22,46 @@ export interface CreatedWorkspace {
   readonly apiKey: Redacted.Redacted<string>
 }
 
+/**
+ * The name of a workspace API key, chosen by its owner so a listing tells keys apart ("ci", "laptop"): 1 to 64
+ * letters, digits, '.', '_' or '-'. Live keys of a workspace have distinct names.
+ */
+export const KeyName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9._-]{1,64}$/, {
+    message: () => "a key name is 1 to 64 letters, digits, '.', '_' or '-' (e.g. ci, laptop)"
+  }),
+  Schema.brand("KeyName")
+)
+export type KeyName = typeof KeyName.Type
+
+/** The name of a workspace's first key, and of the key a rotation issues unless told otherwise. */
+export const DEFAULT_KEY_NAME = "default" as KeyName
+
+/**
+ * A live API key as listings show it: never the key itself, only its non-secret prefix (masked after it was shown
+ * once). `generation` is the workspace's key generation it was minted under.
+ */
+export class ApiKeyRecord extends Schema.Class<ApiKeyRecord>("ApiKeyRecord")({
+  id: Schema.String,
+  workspaceId: WorkspaceId,
+  name: Schema.String,
+  prefix: Schema.String,
+  generation: Schema.Int,
+  createdAt: Schema.Number
+}) {}
+
+/** How a key is shown after creation: its prefix and an ellipsis. */
+export const maskedKey = (record: { readonly prefix: string }): string => `${record.prefix}…`
+
+/** A new key and its record; the key is returned this once and never stored. */
+export interface CreatedKey {
+  readonly key: ApiKeyRecord
+  readonly apiKey: Redacted.Redacted<string>
+}
+
+/** Listing order of API keys: by name (live names are unique in a workspace), then by id. */
+export const apiKeyOrder = (a: ApiKeyRecord, b: ApiKeyRecord): number => compare(a.name, b.name) || compare(a.id, b.id)
+
 /** Who a valid API key speaks for. */
 export class KeyIdentity extends Schema.Class<KeyIdentity>("KeyIdentity")({
   workspaceId: WorkspaceId,

@@ -9,7 +9,10 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type {
+  ApiKeyRecord,
+  CreatedKey,
   CreatedWorkspace,
+  KeyName,
   KeyIdentity,
   MachineRecord,
   MachineRegistration,
@@ -21,11 +24,12 @@ import type {
   WorkspaceRecord
 } from "./records.js"
 import type { RelayStoreError } from "./RelayStoreError.js"
+import type { ShareLinkPage, ShareLinkPageQuery } from "./shareLinkPage.js"
 
 export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
   RelayStore,
   {
-    /** Creates a workspace with its first API key (generation 1). Fails with `WorkspaceExists`. */
+    /** Creates a workspace with its first API key (named `default`, generation 1). Fails with `WorkspaceExists`. */
     readonly createWorkspace: (name: WorkspaceName) => Effect.Effect<CreatedWorkspace, RelayStoreError>
     /** Fails with `WorkspaceNotFound`. */
     readonly getWorkspace: (name: string) => Effect.Effect<WorkspaceRecord, RelayStoreError>
@@ -35,11 +39,28 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly listWorkspaces: Effect.Effect<ReadonlyArray<WorkspaceRecord>, RelayStoreError>
 
     /**
-     * Issues a new API key and retires every earlier one of the workspace (they stop authenticating at once), and
-     * raises the workspace's key generation by one. The new key is returned this once. Fails with
-     * `WorkspaceNotFound`.
+     * Issues a new API key (named `name`, by default `default`) and retires every earlier one of the workspace
+     * (they stop authenticating at once), and raises the workspace's key generation by one (its share links stop
+     * working). The new key is returned this once. Fails with `WorkspaceNotFound`.
      */
-    readonly rotateKey: (workspaceName: string) => Effect.Effect<Redacted.Redacted<string>, RelayStoreError>
+    readonly rotateKey: (
+      workspaceName: string,
+      name?: KeyName
+    ) => Effect.Effect<Redacted.Redacted<string>, RelayStoreError>
+    /**
+     * Issues one more API key for the workspace, named `name`, of its current generation; the other keys stay
+     * live. The key is returned this once. Fails with `WorkspaceNotFound`, or `KeyNameTaken` when a live key has
+     * that name.
+     */
+    readonly createKey: (workspaceName: string, name: KeyName) => Effect.Effect<CreatedKey, RelayStoreError>
+    /** The workspace's live API keys by name (prefixes only). Fails with `WorkspaceNotFound`. */
+    readonly listKeys: (workspaceName: string) => Effect.Effect<ReadonlyArray<ApiKeyRecord>, RelayStoreError>
+    /**
+     * Retires the workspace's live key with this id or name: it stops authenticating on the next call. The other
+     * keys and the share links stay. Returns the key as it was. Fails with `WorkspaceNotFound`, or `KeyNotFound`
+     * for an unknown or retired key, or one of another workspace.
+     */
+    readonly revokeKey: (workspaceName: string, idOrName: string) => Effect.Effect<ApiKeyRecord, RelayStoreError>
     /** The workspace a live API key belongs to; `None` for an unknown or retired key. */
     readonly authenticateKey: (
       rawKey: Redacted.Redacted<string>
@@ -87,11 +108,16 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly createShareLink: (link: NewShareLink, detail: string) => Effect.Effect<ShareLinkRecord, RelayStoreError>
     /** The link with its events; `None` for an unknown id. */
     readonly getShareLink: (id: string) => Effect.Effect<Option.Option<ShareLinkRecord>, RelayStoreError>
-    /** The workspace's links (of one machine when `machineId` is given), oldest first, with their events. */
+    /**
+     * The workspace's links (of one machine when `machineId` is given), oldest first then by id, with their
+     * events: the `limit` links after `page.after`, and where the next page starts when more follow. Without
+     * `page`, every link (for callers that know the workspace is small; listings for callers are paged).
+     */
     readonly listShareLinks: (
       workspaceId: WorkspaceId,
-      machineId?: MachineId
-    ) => Effect.Effect<ReadonlyArray<ShareLinkRecord>, RelayStoreError>
+      machineId?: MachineId,
+      page?: ShareLinkPageQuery
+    ) => Effect.Effect<ShareLinkPage, RelayStoreError>
     /**
      * Marks the link revoked at `at` and records `revoked`; a link already revoked is left as it is (no second
      * event). Returns the link. Fails with `ShareLinkNotFound`.

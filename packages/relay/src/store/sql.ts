@@ -2,7 +2,7 @@
  * The SQL `RelayStore` over any `@effect/sql` client. The statements are portable (SQLite and PostgreSQL run the
  * same text); multi-step operations run in one transaction, so a failure changes nothing. Rows are decoded with
  * schemas (`sqlRows.ts`). Listings are sorted in JavaScript so every database (and the memory layer) yields the
- * same order. Each part lives in its own module: `sqlWorkspaces.ts` (workspaces and API keys), `sqlMachines.ts`,
+ * same order. Each part lives in its own module: `sqlWorkspaces.ts` (workspaces), `sqlKeys.ts` (API keys), `sqlMachines.ts`,
  * `sqlShareLinks.ts` (share links and signing keys).
  */
 import * as Migrator from "@effect/sql/Migrator"
@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import { migrate } from "./migrations.js"
 import type { RelayStoreError } from "./RelayStoreError.js"
 import { RelayStore } from "./service.js"
+import * as SqlKeys from "./sqlKeys.js"
 import * as SqlMachines from "./sqlMachines.js"
 import * as SqlShareLinks from "./sqlShareLinks.js"
 import { makeDb, sqlFailure } from "./sqlSupport.js"
@@ -39,6 +40,7 @@ export const make: Effect.Effect<RelayStore["Type"], RelayStoreError, SqlClient.
   yield* migrateOrFail
   return RelayStore.of({
     ...SqlWorkspaces.make(db),
+    ...SqlKeys.make(db),
     ...SqlMachines.make(db),
     ...SqlShareLinks.signingKeys(db),
     ...SqlShareLinks.shareLinks(db)

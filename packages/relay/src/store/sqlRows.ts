@@ -4,7 +4,7 @@
  * `BIGINT` milliseconds, which PostgreSQL returns as strings and libSQL may return as bigints; flags are 0/1.
  */
 import * as Schema from "effect/Schema"
-import { KeyIdentity, MachineRecord, SigningKey, WorkspaceRecord } from "./records.js"
+import { ApiKeyRecord, KeyIdentity, MachineRecord, SigningKey, WorkspaceRecord } from "./records.js"
 import { ShareEventKind } from "@cmdop/domain/ShareLink"
 
 const NumberFromBigInt = Schema.transform(Schema.BigIntFromSelf, Schema.Number, {
@@ -68,6 +68,19 @@ export const KeyIdentityRow = Schema.compose(
     workspaceName: column(Schema.String, "workspace_name")
   }),
   KeyIdentity
+)
+
+/** A live `api_keys` row (never its hash). */
+export const ApiKeyRow = Schema.compose(
+  Schema.Struct({
+    id: Schema.String,
+    workspaceId: column(Schema.String, "workspace_id"),
+    name: Schema.String,
+    prefix: Schema.String,
+    generation: IntColumn,
+    createdAt: column(IntColumn, "created_at")
+  }),
+  ApiKeyRecord
 )
 
 /** A `signing_keys` row. */

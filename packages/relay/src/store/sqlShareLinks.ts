@@ -20,6 +20,7 @@ import {
   signingKeyOrder
 } from "./records.js"
 import type { RelayStore } from "./service.js"
+import { pageOf, type ShareLinkPageQuery } from "./shareLinkPage.js"
 import { ShareEventRow, ShareLinkRow, SigningKeyRow } from "./sqlRows.js"
 import { fail, type SqlDb } from "./sqlSupport.js"
 
@@ -111,21 +112,35 @@ const reads = (sql: SqlDb["sql"]) => {
       return Option.fromNullable(toShareLinks(rows, events)[0])
     })
 
-  const ofWorkspace = (workspaceId: string, machineId: string | undefined) =>
+  /**
+   * A page of the workspace's links, keyset-paged in listing order (index `share_links_listing`), then the events
+   * of those links only.
+   */
+  const ofWorkspace = (workspaceId: string, machineId: string | undefined, page: ShareLinkPageQuery | undefined) =>
     Effect.gen(function* () {
+      const after = page?.after
       const rows = yield* Effect.flatMap(
         sql`SELECT ${linkColumns} FROM share_links WHERE workspace_id = ${workspaceId}
-          ${machineId === undefined ? sql`` : sql`AND machine_id = ${machineId}`}`,
+          ${machineId === undefined ? sql`` : sql`AND machine_id = ${machineId}`}
+          ${
+            after === undefined
+              ? sql``
+              : sql`AND (created_at > ${after.createdAt} OR (created_at = ${after.createdAt} AND id > ${after.id}))`
+          }
+          ORDER BY created_at, id ${page === undefined ? sql`` : sql`LIMIT ${page.limit + 1}`}`,
         decodeLinks
       )
-      if (rows.length === 0) return []
+      const paged = page === undefined ? { links: rows } : pageOf(rows, page.limit)
+      if (paged.links.length === 0) return { links: [] }
       const events = yield* Effect.flatMap(
-        sql`SELECT ${eventColumns} FROM share_events e JOIN share_links l ON l.id = e.link_id
-          WHERE l.workspace_id = ${workspaceId}
-          ${machineId === undefined ? sql`` : sql`AND l.machine_id = ${machineId}`}`,
+        page === undefined
+          ? sql`SELECT ${eventColumns} FROM share_events e JOIN share_links l ON l.id = e.link_id
+              WHERE l.workspace_id = ${workspaceId}
+              ${machineId === undefined ? sql`` : sql`AND l.machine_id = ${machineId}`}`
+          : sql`SELECT ${eventColumns} FROM share_events e WHERE e.link_id IN ${sql.in(paged.links.map((l) => l.id))}`,
         decodeEvents
       )
-      return toShareLinks(rows, events)
+      return { ...paged, links: toShareLinks(paged.links, events) }
     })
   return { byId, ofWorkspace }
 }
@@ -161,7 +176,8 @@ export const shareLinks = (db: SqlDb) => {
         })
       ),
     getShareLink: (id) => db.guard("getShareLink")(byId(id)),
-    listShareLinks: (workspaceId, machineId) => db.guard("listShareLinks")(ofWorkspace(workspaceId, machineId)),
+    listShareLinks: (workspaceId, machineId, page) =>
+      db.guard("listShareLinks")(ofWorkspace(workspaceId, machineId, page)),
     revokeShareLink: (id, at, detail) =>
       db.transaction("revokeShareLink")(
         Effect.gen(function* () {

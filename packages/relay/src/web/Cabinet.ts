@@ -2,7 +2,7 @@
  * The web cabinet (`/cabinet`), server-rendered with no script: a signed-in person's workspaces and the active
  * one (switching it is what moves their machines at their next heartbeat); in the active workspace, the machines
  * with online state, heartbeat age and a "connect" button (members and owners) that opens the browser terminal;
- * share links with status and audit, and revoke; and for owners, the API key (rotate, shown once) and the members
+ * share links with status and audit, and revoke; and for owners, the API keys (`CabinetKeys.ts`) and the members
  * with their roles. The forms are in `CabinetActions.ts`; every one carries the session's CSRF token.
  */
 import { Accounts } from "@cmdop/accounts/Accounts"
@@ -16,19 +16,13 @@ import type { Caller } from "../Authenticator.js"
 import { RelayCore } from "../RelayCore.js"
 import { RelayStore } from "../store/service.js"
 import * as CabinetActions from "./CabinetActions.js"
+import { button, csrfField } from "./CabinetForms.js"
+import * as CabinetKeys from "./CabinetKeys.js"
 import { acting, postedForm } from "./CabinetContext.js"
 import { escapeHtml, messagePage, page, seeOther } from "./CabinetPage.js"
 
 const age = (now: number, at: number | undefined) =>
   at === undefined ? "never" : `${Math.max(0, Math.round((now - at) / 1000))} s ago`
-
-const csrfField = (csrf: string) => `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">`
-
-/** A one-button form posting `fields` to `action`. */
-const button = (csrf: string, action: string, label: string, fields: Record<string, string> = {}) =>
-  `<form class="inline" method="post" action="${action}">${csrfField(csrf)}${Object.entries(fields)
-    .map(([k, v]) => `<input type="hidden" name="${k}" value="${escapeHtml(v)}">`)
-    .join("")}<button type="submit">${escapeHtml(label)}</button></form>`
 
 const shareStatus = (link: ShareLink, now: number) =>
   link.revokedAt !== undefined
@@ -38,8 +32,8 @@ const shareStatus = (link: ShareLink, now: number) =>
       : "active"
 
 export const routes = Effect.map(
-  Effect.all([Accounts, RelayStore, RelayCore, CabinetActions.routes]),
-  ([accounts, store, core, actions]) => {
+  Effect.all([Accounts, RelayStore, RelayCore, CabinetActions.routes, CabinetKeys.routes]),
+  ([accounts, store, core, actions, keyRoutes]) => {
     const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(
         Effect.provideService(Accounts, accounts),
@@ -58,7 +52,7 @@ export const routes = Effect.map(
               `<tr><td>${escapeHtml(m.name)}</td><td>${escapeHtml(m.id)}</td><td>${m.online ? "online" : "offline"}</td><td>${age(now, m.lastHeartbeatAt)}</td><td>${reach && m.online ? button(csrf, "/cabinet/connect", "Connect", { machine: m.id }) : ""}</td></tr>`
           )
           .join("\n")
-        const links = yield* core.listShares(caller, undefined)
+        const { links } = yield* core.listShares(caller, undefined)
         const linkRows = links
           .map(
             (l) =>
@@ -77,10 +71,8 @@ export const routes = Effect.map(
                 `<tr><td>${escapeHtml(m.user.email)}</td><td>${m.membership.role}</td><td>${m.user.id === caller.userId ? "" : button(csrf, "/cabinet/members/remove", "Remove", { user: m.user.id })}</td></tr>`
             )
             .join("\n")
-          owners = `
-      <h2>API key</h2>
-      <p>Rotating issues a new key (shown once) and retires the old one with its share links.</p>
-      ${button(csrf, "/cabinet/keys/rotate", "Rotate the API key")}
+          const keys = yield* Effect.provideService(CabinetKeys.section(caller, csrf), RelayStore, store)
+          owners = `${keys}
       <h2>Members</h2>
       <table id="members"><tr><th>Email</th><th>Role</th><th></th></tr>
 ${memberRows}
@@ -141,7 +133,8 @@ ${rows.join("\n")}
     return HttpRouter.empty.pipe(
       HttpRouter.get("/cabinet", provide(overview).pipe(Effect.catchAll(failed("Your workspaces")))),
       HttpRouter.post("/cabinet/active", provide(switchActive).pipe(Effect.catchAll(failed("Workspaces")))),
-      HttpRouter.concat(actions)
+      HttpRouter.concat(actions),
+      HttpRouter.concat(keyRoutes)
     )
   }
 )

@@ -1,14 +1,13 @@
 /**
  * The cabinet's forms (all `POST`, all with the session's CSRF token, all acting in the person's active workspace
  * with their role there): connect to a machine in the browser terminal (a one-hour share link minted for the
- * person), revoke a share link, rotate the workspace's API key (shown once), add a member or change their role,
+ * person), revoke a share link, add a member or change their role,
  * remove a member. Ids in a form that are not of the active workspace are refused like unknown ones.
  */
 import { Accounts } from "@cmdop/accounts/Accounts"
 import type { UserId } from "@cmdop/accounts/AccountStore"
 import * as Machine from "@cmdop/domain/Machine"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { RelayCore } from "../RelayCore.js"
@@ -47,28 +46,6 @@ export const routes = Effect.map(Effect.all([Accounts, RelayStore, RelayCore]), 
     if (!("fields" in form)) return form
     const revoked = yield* Effect.either(core.revokeShare(form.caller, form.fields.id ?? ""))
     return revoked._tag === "Left" ? refused(revoked.left) : seeOther("/cabinet")
-  })
-
-  const rotateKey = Effect.gen(function* () {
-    const form = yield* postedForm
-    if (!("fields" in form)) return form
-    if (form.caller.role !== "owner") return messagePage("Cabinet", "only an owner of the workspace can do this", 403)
-    const key = yield* store.rotateKey(form.caller.workspaceName)
-    yield* accounts.record({
-      actor: form.user.id,
-      action: "key.rotated",
-      subject: form.caller.workspaceId,
-      workspaceId: Machine.WorkspaceId.make(form.caller.workspaceId),
-      detail: `API key of ${form.caller.workspaceName} rotated in the cabinet by ${form.user.email}`,
-      at: yield* Clock.currentTimeMillis
-    })
-    return page(
-      "New API key",
-      `      <p>The new key of ${escapeHtml(form.caller.workspaceName)}, shown once (the old one and its share links
-      stopped working):</p>
-      <p class="secret" id="new-key">${escapeHtml(Redacted.value(key))}</p>
-      <p><a href="/cabinet">Back</a></p>`
-    )
   })
 
   const addMember = Effect.gen(function* () {
@@ -112,7 +89,6 @@ export const routes = Effect.map(Effect.all([Accounts, RelayStore, RelayCore]), 
   return HttpRouter.empty.pipe(
     HttpRouter.post("/cabinet/connect", provide(connect)),
     HttpRouter.post("/cabinet/shares/revoke", provide(revokeShare)),
-    HttpRouter.post("/cabinet/keys/rotate", provide(rotateKey)),
     HttpRouter.post("/cabinet/members/add", provide(addMember)),
     HttpRouter.post("/cabinet/members/remove", provide(removeMember))
   )

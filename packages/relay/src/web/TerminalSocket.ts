@@ -321,7 +321,9 @@ const forward = (events: Stream.Stream<AttachEvent, RelayCallError>, out: Outgoi
             continue
           }
           yield* flush
-          if (event._tag === "Attached")
+          // A notice (the gate holds the session) is a line on the page's terminal, outside the session's output.
+          if (event._tag === "Notice") yield* out.send(new TextEncoder().encode(`\r\n${event.text}\r\n`))
+          else if (event._tag === "Attached")
             yield* out.sendFrame({
               type: "attached",
               machine: { id: event.machine.id, hostname: event.machine.hostname, name: event.machine.name },

@@ -82,6 +82,19 @@ const tableNames = Effect.gen(function* () {
   return rows.map((r) => r.name)
 })
 
+/** The indexes on `share_links`, as the catalog of each dialect lists them. */
+const indexNames = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql.onDialectOrElse({
+    pg: () =>
+      sql<{ readonly name: string }>`SELECT indexname AS name FROM pg_indexes
+        WHERE schemaname = current_schema() AND tablename = 'share_links'`,
+    orElse: () =>
+      sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'share_links'`
+  })
+  return rows.map((r) => r.name)
+})
+
 const expectedTables = ["workspaces", "api_keys", "machines", "signing_keys", "share_links", "share_events"]
 
 /** Migrating twice applies the schema once; building the store again on the same database works. */
@@ -90,11 +103,17 @@ const migrationsAreIdempotent = Effect.gen(function* () {
   assert.deepStrictEqual(first, [
     [1, "init"],
     [2, "share_links"],
-    [3, "share_link_scope"]
+    [3, "share_link_scope"],
+    [4, "api_keys"],
+    [5, "share_list_index"]
   ])
   const second = yield* RelayStore.migrate
   assert.deepStrictEqual(second, [])
   assert.includeMembers(yield* tableNames, [...expectedTables, RelayStore.migrationsTable])
+  // Share listings are keyset-paged from these indexes (0005); the one they replace is gone.
+  const indexes = yield* indexNames
+  assert.includeMembers(indexes, ["share_links_listing", "share_links_machine_listing"])
+  assert.notInclude(indexes, "share_links_workspace")
 
   const written = yield* Effect.provide(registerOne, RelayStore.layerSql)
   // A second store on the same database runs the migrator again (no-op) and sees the data.

@@ -9,6 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { randomBytes } from "node:crypto"
 import { RelayStore } from "../service.js"
+import type { ShareLinkPage } from "../shareLinkPage.js"
 import { type ContractTest, failure, freshName, registration, some, suffix } from "./support.js"
 
 const signingKeysAddCurrentRetireList = Effect.gen(function* () {
@@ -119,14 +120,14 @@ const shareLinksCreateGetListUse = Effect.gen(function* () {
   const forever = yield* store.createShareLink(b, "never expires")
   assert.isUndefined(forever.expiresAt)
   assert.deepStrictEqual(
-    (yield* store.listShareLinks(ws.id)).map((l) => l.id),
+    (yield* store.listShareLinks(ws.id)).links.map((l) => l.id),
     [a.id, b.id]
   )
   assert.deepStrictEqual(
-    (yield* store.listShareLinks(ws.id, m2.id)).map((l) => l.id),
+    (yield* store.listShareLinks(ws.id, m2.id)).links.map((l) => l.id),
     [b.id]
   )
-  assert.deepStrictEqual(yield* store.listShareLinks(other.id), [])
+  assert.deepStrictEqual(yield* store.listShareLinks(other.id), { links: [] })
 
   yield* store.recordShareUse(a.id, 5_000, "exec uptime")
   yield* store.recordShareUse(a.id, 6_000, "attach")
@@ -154,7 +155,7 @@ const shareLinksCreateGetListUse = Effect.gen(function* () {
     ]
   )
   assert.deepStrictEqual(
-    (yield* store.listShareLinks(ws.id)).find((l) => l.id === a.id),
+    (yield* store.listShareLinks(ws.id)).links.find((l) => l.id === a.id),
     again
   )
   // The other link's trail is its own.
@@ -166,8 +167,82 @@ const shareLinksCreateGetListUse = Effect.gen(function* () {
   yield* unknownLinkFailures
 })
 
+/**
+ * Pages: every link exactly once across the pages, in listing order (creation time, then id, ties included), each
+ * page with the events of its own links, and `next` only while more follow; a machine's pages hold its links only.
+ */
+const shareLinksPaged = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("pages"))).workspace
+  const other = (yield* store.createWorkspace(freshName("pages-other"))).workspace
+  const m1 = yield* store.registerMachine(registration(ws.id))
+  const m2 = yield* store.registerMachine(registration(ws.id))
+  const elsewhere = yield* store.registerMachine(registration(other.id))
+  yield* store.createShareLink(newLink(elsewhere, 1_500), "another workspace's")
+  // Seven links, three created in the same millisecond (ordered by id), created out of order.
+  const created: Array<{ readonly id: string; readonly createdAt: number; readonly machineId: string }> = []
+  for (const [machine, at] of [
+    [m1, 3_000],
+    [m2, 1_000],
+    [m1, 2_000],
+    [m2, 2_000],
+    [m1, 2_000],
+    [m1, 5_000],
+    [m2, 4_000]
+  ] as const) {
+    const link = yield* store.createShareLink(newLink(machine, at), `at ${at}`)
+    yield* store.addShareEvent(link.id, { kind: "used", detail: `use of ${link.id}`, at: at + 1 })
+    created.push(link)
+  }
+  const order = [...created].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+
+  const readAll = (machineId: MachineId | undefined, limit: number) =>
+    Effect.gen(function* () {
+      const pages: Array<ReadonlyArray<string>> = []
+      let after: { readonly createdAt: number; readonly id: string } | undefined = undefined
+      for (;;) {
+        const page: ShareLinkPage = yield* store.listShareLinks(ws.id, machineId, {
+          limit,
+          ...(after === undefined ? {} : { after })
+        })
+        assert.isAtMost(page.links.length, limit)
+        for (const link of page.links)
+          assert.deepStrictEqual(
+            link.events.map((e) => e.detail),
+            [`at ${link.createdAt}`, `use of ${link.id}`]
+          )
+        pages.push(page.links.map((l) => l.id))
+        if (page.next === undefined) return pages
+        const last = page.links.at(-1)!
+        assert.deepStrictEqual(page.next, { createdAt: last.createdAt, id: last.id })
+        after = page.next
+      }
+    })
+
+  const byThree = yield* readAll(undefined, 3)
+  assert.deepStrictEqual(
+    byThree.map((p) => p.length),
+    [3, 3, 1]
+  )
+  assert.deepStrictEqual(
+    byThree.flat(),
+    order.map((l) => l.id)
+  )
+  // Exactly a page's worth: no empty page after it, no `next` on the last.
+  assert.deepStrictEqual(yield* readAll(undefined, 7), [order.map((l) => l.id)])
+  assert.deepStrictEqual(
+    (yield* readAll(m2.id, 2)).flat(),
+    order.filter((l) => l.machineId === m2.id).map((l) => l.id)
+  )
+  // Past the last link: an empty page without `next`.
+  const last = order.at(-1)!
+  assert.deepStrictEqual(yield* store.listShareLinks(ws.id, undefined, { limit: 5, after: last }), { links: [] })
+  assert.deepStrictEqual(yield* store.listShareLinks(other.id, m1.id, { limit: 5 }), { links: [] })
+})
+
 /** The tests of this part, as (title, test) pairs. */
 export const tests: ReadonlyArray<ContractTest> = [
   ["signing keys: add, current, retire, list", signingKeysAddCurrentRetireList],
-  ["share links: create, get, list, use, events, revoke, expiry once", shareLinksCreateGetListUse]
+  ["share links: create, get, list, use, events, revoke, expiry once", shareLinksCreateGetListUse],
+  ["share links: listed a page at a time, in order, per workspace and machine", shareLinksPaged]
 ]

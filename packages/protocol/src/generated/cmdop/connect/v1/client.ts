@@ -81,10 +81,16 @@ export interface ShareLink {
 export interface ListSharesRequest {
   /** Optional machine name to filter by. */
   machine: string;
+  /** Links per page, 1 to 500; 0 = the relay's default (50). Links come oldest first, then by id. */
+  limit: number;
+  /** Empty: the first page. Otherwise the `next` of the previous page. */
+  after: string;
 }
 
 export interface ListSharesResponse {
   links: ShareLink[];
+  /** Set when more links follow: pass it as `after` for the next page. */
+  next: string;
 }
 
 export interface RevokeShareRequest {
@@ -124,7 +130,13 @@ export interface AttachEvent {
   kind?: { $case: "attached"; value: Attached } | { $case: "output"; value: AttachOutput } | {
     $case: "ended";
     value: SessionEnded;
-  } | undefined;
+  } | //
+  /**
+   * A line for the person at the terminal, not part of the session's output (e.g. "waiting for approval on
+   * <machine>…" while the machine's gate holds the session). May come before Attached (joining a live session)
+   * or after it (a new shell). Not in the output stream: it has no offset and is never replayed.
+   */
+  { $case: "notice"; value: string } | undefined;
 }
 
 export interface Attached {
@@ -656,13 +668,19 @@ export const ShareLink: MessageFns<ShareLink> = {
 };
 
 function createBaseListSharesRequest(): ListSharesRequest {
-  return { machine: "" };
+  return { machine: "", limit: 0, after: "" };
 }
 
 export const ListSharesRequest: MessageFns<ListSharesRequest> = {
   encode(message: ListSharesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.machine !== "") {
       writer.uint32(10).string(message.machine);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(320).uint32(message.limit);
+    }
+    if (message.after !== "") {
+      writer.uint32(330).string(message.after);
     }
     return writer;
   },
@@ -682,6 +700,22 @@ export const ListSharesRequest: MessageFns<ListSharesRequest> = {
           message.machine = reader.string();
           continue;
         }
+        case 40: {
+          if (tag !== 320) {
+            break;
+          }
+
+          message.limit = reader.uint32();
+          continue;
+        }
+        case 41: {
+          if (tag !== 330) {
+            break;
+          }
+
+          message.after = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -697,18 +731,23 @@ export const ListSharesRequest: MessageFns<ListSharesRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListSharesRequest>, I>>(object: I): ListSharesRequest {
     const message = createBaseListSharesRequest();
     message.machine = object.machine ?? "";
+    message.limit = object.limit ?? 0;
+    message.after = object.after ?? "";
     return message;
   },
 };
 
 function createBaseListSharesResponse(): ListSharesResponse {
-  return { links: [] };
+  return { links: [], next: "" };
 }
 
 export const ListSharesResponse: MessageFns<ListSharesResponse> = {
   encode(message: ListSharesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.links) {
       ShareLink.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.next !== "") {
+      writer.uint32(322).string(message.next);
     }
     return writer;
   },
@@ -728,6 +767,14 @@ export const ListSharesResponse: MessageFns<ListSharesResponse> = {
           message.links.push(ShareLink.decode(reader, reader.uint32()));
           continue;
         }
+        case 40: {
+          if (tag !== 322) {
+            break;
+          }
+
+          message.next = reader.string();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -743,6 +790,7 @@ export const ListSharesResponse: MessageFns<ListSharesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListSharesResponse>, I>>(object: I): ListSharesResponse {
     const message = createBaseListSharesResponse();
     message.links = object.links?.map((e) => ShareLink.fromPartial(e)) || [];
+    message.next = object.next ?? "";
     return message;
   },
 };
@@ -1076,6 +1124,9 @@ export const AttachEvent: MessageFns<AttachEvent> = {
       case "ended":
         SessionEnded.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
+      case "notice":
+        writer.uint32(482).string(message.kind.value);
+        break;
     }
     return writer;
   },
@@ -1111,6 +1162,14 @@ export const AttachEvent: MessageFns<AttachEvent> = {
           message.kind = { $case: "ended", value: SessionEnded.decode(reader, reader.uint32()) };
           continue;
         }
+        case 60: {
+          if (tag !== 482) {
+            break;
+          }
+
+          message.kind = { $case: "notice", value: reader.string() };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1141,6 +1200,12 @@ export const AttachEvent: MessageFns<AttachEvent> = {
       case "ended": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "ended", value: SessionEnded.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "notice": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "notice", value: object.kind.value };
         }
         break;
       }

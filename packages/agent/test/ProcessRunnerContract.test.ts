@@ -1,0 +1,15 @@
+/**
+ * One contract, two runners: the live one (real processes, a short kill grace) and the in-memory twin.
+ */
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
+import * as ProcessRunnerMemory from "@cmdop/agent/ProcessRunnerMemory"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import { contract } from "./ProcessRunnerContract.js"
+
+contract("live processes", Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.make({ killGrace: "300 millis" })), {
+  home: fs.realpathSync(os.homedir())
+})
+
+contract("in memory", ProcessRunnerMemory.layer, { home: "/home/memory" })

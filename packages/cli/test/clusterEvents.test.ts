@@ -1,0 +1,202 @@
+/**
+ * Cluster mode with real processes: two `cmdop relay serve` nodes on one real PostgreSQL (a fresh schema per
+ * run), an agent daemon connected to node 2, a guest on node 2. Listings on either node show the same machine
+ * state (from the shared routing table); a share link revoked through node 1, and a workspace key rotated by the
+ * admin command on the host, end the guest's live session on node 2 within a second (through LISTEN/NOTIFY, not
+ * the 5-second sweep); a node stopped cleanly gives up its machines at once.
+ */
+import { eventually } from "@cmdop/test-helpers/Eventually"
+import { freePort } from "@cmdop/test-helpers/FreePort"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Processes from "@cmdop/testkit/Processes"
+import { assert, describe, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { PgClient } from "@effect/sql-pg"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { randomBytes } from "node:crypto"
+
+const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
+const SECRET = randomBytes(24).toString("hex")
+
+const withPg = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
+  Effect.flatMap(SqlClient.SqlClient, f).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), connectTimeout: "5 seconds" })),
+    Effect.mapError((error) => new Error(`PostgreSQL at ${PG_URL} is required by this test: ${String(error)}`))
+  )
+
+/** A schema of its own for this run, dropped at the end; the URL the nodes and admin commands use. */
+const freshSchema = Effect.acquireRelease(
+  Effect.gen(function* () {
+    const schema = `cmdop_cluster_e2e_${randomBytes(6).toString("hex")}`
+    yield* withPg((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
+    return { schema, url: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` }
+  }),
+  ({ schema }) => Effect.orDie(withPg((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`))
+)
+
+/** A relay node: its own HOME, ports, and node id. */
+const node = (url: string, nodeId: string) =>
+  Effect.gen(function* () {
+    const home = yield* TempHome.make(`cmdop-cluster-${nodeId}-`)
+    const [grpc, http, peer] = [yield* freePort, yield* freePort, yield* freePort]
+    const daemon = yield* Processes.daemon(
+      home,
+      [
+        "relay",
+        "serve",
+        "--db",
+        url,
+        "--node-id",
+        nodeId,
+        "--grpc-port",
+        String(grpc),
+        "--http-port",
+        String(http),
+        "--peer-port",
+        String(peer)
+      ],
+      /relay serving/,
+      { env: { CMDOP_CLUSTER_SECRET: SECRET }, timeoutMs: 60_000 }
+    )
+    return { server: `127.0.0.1:${grpc}`, http: `http://127.0.0.1:${http}`, daemon }
+  })
+
+const metric = (http: string, name: string) =>
+  Effect.promise(async () => {
+    const text = await (await fetch(`${http}/metrics`)).text()
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    return line === undefined ? undefined : Number(line.split(" ").at(-1))
+  })
+
+describe("relay cluster mode, two nodes on one PostgreSQL", () => {
+  it.scopedLive(
+    "same listing on every node; a revocation anywhere ends a guest's session on another node within 1 s",
+    () =>
+      Effect.gen(function* () {
+        const { url } = yield* freshSchema
+        const n1 = yield* node(url, "n1")
+        const n2 = yield* node(url, "n2")
+        const host = yield* TempHome.make("cmdop-cluster-admin-")
+        const admin = (args: ReadonlyArray<string>) => Processes.run(host, ["relay", ...args, "--db", url])
+        const created = yield* admin(["workspace", "create", "acme", "--json"])
+        assert.strictEqual(created.code, 0, created.stderr)
+        const key = JSON.parse(created.stdout).api_key as string
+
+        // Both nodes see each other.
+        const health = yield* Effect.promise(async () => (await fetch(`${n1.http}/healthz`)).json())
+        assert.strictEqual(health.status, "ok")
+        yield* eventually(
+          "node 1 to see node 2 as a peer",
+          Effect.promise(async () => {
+            const h = (await (await fetch(`${n1.http}/healthz`)).json()) as { peers: Array<{ nodeId: string }> }
+            return h.peers.some((p) => p.nodeId === "n2") ? true : undefined
+          }),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+
+        // An agent on node 2.
+        const agentHome = yield* TempHome.make("cmdop-cluster-agent-")
+        const reg = yield* Processes.run(agentHome, [
+          "agent",
+          "register",
+          "--hostname",
+          "box",
+          "-k",
+          key,
+          "-s",
+          n2.server
+        ])
+        assert.strictEqual(reg.code, 0, reg.stderr)
+        yield* Processes.daemon(
+          agentHome,
+          ["agent", "start", "--foreground", "-k", key, "-s", n2.server],
+          /connected to relay/
+        )
+
+        const client = yield* TempHome.make("cmdop-cluster-client-")
+        const cli = (server: string, args: ReadonlyArray<string>, credential = key) =>
+          Processes.run(client, ["connect", ...args], { env: { CMDOP_API_KEY: credential, CMDOP_SERVER: server } })
+        const online = (server: string) =>
+          Effect.map(cli(server, ["--list", "--json"]), (r) => {
+            assert.strictEqual(r.code, 0, r.stderr)
+            return (JSON.parse(r.stdout).machines as Array<{ hostname: string; online: boolean }>).map(
+              (m) => `${m.hostname}:${m.online}`
+            )
+          })
+        // Listing and liveness come from the shared store: node 1 holds no stream of box, and shows it online.
+        assert.deepStrictEqual(yield* online(n1.server), ["box:true"])
+        assert.deepStrictEqual(yield* online(n2.server), ["box:true"])
+
+        /** A guest running `sleep 60` on box through node 2, live when this returns. */
+        const guestSession = (token: string) =>
+          Effect.gen(function* () {
+            const guestHome = yield* TempHome.make("cmdop-cluster-guest-")
+            const running = yield* Effect.fork(
+              Processes.run(guestHome, [
+                "connect",
+                "--api-key",
+                token,
+                "--server",
+                n2.server,
+                "exec",
+                "box",
+                "--",
+                "sleep",
+                "60"
+              ])
+            )
+            yield* eventually(
+              "the guest's session on node 2",
+              Effect.map(metric(n2.http, "cmdop_sessions_active"), (n) => (n !== undefined && n >= 1 ? n : undefined)),
+              { timeout: "20 seconds", interval: "50 millis" }
+            )
+            return running
+          })
+        const mint = Effect.gen(function* () {
+          const minted = yield* cli(n2.server, ["share", "box", "--json"])
+          assert.strictEqual(minted.code, 0, minted.stderr)
+          return JSON.parse(minted.stdout).token as string
+        })
+
+        // 1. Revoked through node 1: node 1 holds none of its sessions; node 2 ends the guest's at once.
+        const token = yield* mint
+        const running = yield* guestSession(token)
+        const id = JSON.parse((yield* cli(n1.server, ["share", "list", "--json"])).stdout).links[0].id as string
+        const revoked = yield* cli(n1.server, ["share", "revoke", id])
+        assert.strictEqual(revoked.code, 0, revoked.stderr)
+        const revokedAt = Date.now()
+        const ended = yield* running.await.pipe(Effect.flatten)
+        const revokeMs = Date.now() - revokedAt
+        assert.strictEqual(ended.code, 255, ended.stdout)
+        assert.include(ended.stderr, "revoked")
+        assert.isBelow(revokeMs, 1000, `the guest's session ended ${revokeMs} ms after the revocation on node 1`)
+
+        // 2. The workspace key rotated by the admin command on the host (no node involved): the same, via the trigger.
+        const second = yield* mint
+        const running2 = yield* guestSession(second)
+        const rotated = yield* admin(["key", "rotate", "acme", "--json"])
+        assert.strictEqual(rotated.code, 0, rotated.stderr)
+        const rotatedAt = Date.now()
+        const ended2 = yield* running2.await.pipe(Effect.flatten)
+        const rotateMs = Date.now() - rotatedAt
+        assert.strictEqual(ended2.code, 255, ended2.stdout)
+        assert.include(ended2.stderr, "rotated")
+        assert.isBelow(rotateMs, 1000, `the guest's session ended ${rotateMs} ms after the key rotation`)
+        yield* Effect.logInfo(`cluster revocation reached node 2 in ${revokeMs} ms, key rotation in ${rotateMs} ms`)
+
+        // 3. Node 2 stops cleanly: it gives up its lease and routes, so node 1 shows box offline at once.
+        const newKey = JSON.parse(rotated.stdout).api_key as string
+        yield* n2.daemon.stop("SIGTERM")
+        const after = yield* cli(n1.server, ["--list", "--json"], newKey)
+        assert.strictEqual(after.code, 0, after.stderr)
+        assert.deepStrictEqual(
+          (JSON.parse(after.stdout).machines as Array<{ hostname: string; online: boolean }>).map(
+            (m) => `${m.hostname}:${m.online}`
+          ),
+          ["box:false"]
+        )
+      }),
+    180_000
+  )
+})

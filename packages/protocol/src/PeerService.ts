@@ -1,0 +1,205 @@
+/**
+ * `PeerService` (`peer.proto`) as a grpc-js service definition in domain terms: the internal service relay nodes
+ * of one cluster call on each other's peer port to forward a client's exec, attach and session listing to the
+ * node that holds the machine's agent stream. Each call starts with the caller as the forwarding node
+ * authenticated it (`ForwardedCaller`); the rest of the call, and every answer, are the client messages of
+ * `client.proto`, read and written by the same codecs as `ClientService`, with payload bytes as views (no copy).
+ *
+ * The cluster secret travels in call metadata (`CLUSTER_SECRET_HEADER`), checked by the serving node.
+ */
+import type * as RelayClient from "@cmdop/domain/RelayClient"
+import * as GrpcCodec from "@cmdop/grpc/GrpcCodec"
+import * as Redacted from "effect/Redacted"
+import * as AttachCodec from "./AttachCodec.js"
+import * as ClientService from "./ClientService.js"
+import * as ExecCodec from "./ExecCodec.js"
+import * as Wire from "./generated/cmdop/connect/v1/peer.js"
+import { mapped } from "./internal/wireCodec.js"
+import { type Unreadable, unreadable } from "./Unreadable.js"
+
+/** The metadata key carrying the cluster secret on every peer call. */
+export const CLUSTER_SECRET_HEADER = "x-cmdop-cluster-secret"
+
+/** Who a forwarded call is for, already authenticated by the node that received it. */
+export interface ForwardedCaller extends RelayClient.Principal {
+  /** The caller's own credential: the owning node re-checks a guest's while its sessions live. */
+  readonly credential: Redacted.Redacted<string>
+  readonly shareId?: string
+  readonly machineHostname?: string
+  readonly expiresAt?: number
+  readonly sessionId?: string
+  readonly role?: "owner" | "member" | "viewer"
+  readonly userId?: string
+}
+
+/** The start of every forwarded call: its caller, and the node that forwarded it. */
+export interface Origin {
+  readonly caller: ForwardedCaller
+  readonly fromNode: string
+}
+
+/** What a forwarding node sends on `exec`: the start first, then stdin, its end, or signals. */
+export type ExecMessage =
+  | ({ readonly _tag: "Start"; readonly request: RelayClient.ExecRequest; readonly stdin: boolean } & Origin)
+  | { readonly _tag: "Stdin"; readonly data: Uint8Array }
+  | { readonly _tag: "Eof" }
+  | { readonly _tag: "Signal"; readonly signal: string }
+  | Unreadable
+
+/** What a forwarding node sends on `attach`: the start first, then input and resizes. */
+export type AttachMessage =
+  | ({ readonly _tag: "Start"; readonly request: RelayClient.AttachRequest } & Origin)
+  | RelayClient.AttachInput
+  | Unreadable
+
+export interface ListSessionsRequest extends Origin {
+  readonly _tag: "ListSessions"
+  readonly machine: string
+}
+
+const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+const roles = ["owner", "member", "viewer"] as const
+const kinds = ["key", "user", "guest"] as const
+
+export const callerToWire = (c: ForwardedCaller, fromNode: string): Wire.PeerCaller => ({
+  workspaceId: c.workspaceId,
+  workspaceName: c.workspaceName,
+  kind: c.kind,
+  principal: c.principal,
+  machineId: c.machineId ?? "",
+  credential: Redacted.value(c.credential),
+  shareId: c.shareId ?? "",
+  machineHostname: c.machineHostname ?? "",
+  expiresAt: c.expiresAt ?? 0,
+  sessionId: c.sessionId ?? "",
+  role: c.role ?? "",
+  userId: c.userId ?? "",
+  fromNode
+})
+
+/** `undefined` when the caller cannot be read (a kind or role this node does not know): the call is refused. */
+export const callerFromWire = (w: Wire.PeerCaller | undefined): Origin | undefined => {
+  if (w === undefined) return undefined
+  const kind = kinds.find((k) => k === w.kind)
+  const role = w.role === "" ? undefined : roles.find((r) => r === w.role)
+  if (kind === undefined || (w.role !== "" && role === undefined) || w.credential === "") return undefined
+  const caller: ForwardedCaller = {
+    workspaceId: w.workspaceId,
+    workspaceName: w.workspaceName,
+    kind,
+    principal: w.principal,
+    credential: Redacted.make(w.credential),
+    ...(w.machineId === "" ? {} : { machineId: w.machineId }),
+    ...(w.shareId === "" ? {} : { shareId: w.shareId }),
+    ...(w.machineHostname === "" ? {} : { machineHostname: w.machineHostname }),
+    ...(w.expiresAt === 0 ? {} : { expiresAt: w.expiresAt }),
+    ...(w.sessionId === "" ? {} : { sessionId: w.sessionId }),
+    ...(role === undefined ? {} : { role }),
+    ...(w.userId === "" ? {} : { userId: w.userId })
+  }
+  return { caller, fromNode: w.fromNode }
+}
+
+const execMessageToWire = (m: ExecMessage): Wire.PeerExecRequest => {
+  switch (m._tag) {
+    case "Start":
+      return {
+        kind: {
+          $case: "start",
+          value: { caller: callerToWire(m.caller, m.fromNode), start: ExecCodec.startToWire(m.request, m.stdin) }
+        }
+      }
+    case "Stdin":
+      return { kind: { $case: "stdin", value: toBuffer(m.data) } }
+    case "Eof":
+      return { kind: { $case: "eof", value: true } }
+    case "Signal":
+      return { kind: { $case: "signal", value: m.signal } }
+    case "Unreadable":
+      return { kind: undefined }
+  }
+}
+
+const execMessageFromWire = (w: Wire.PeerExecRequest): ExecMessage => {
+  const k = w.kind
+  switch (k?.$case) {
+    case "start": {
+      const origin = callerFromWire(k.value.caller)
+      const start = k.value.start
+      if (origin === undefined || start === undefined) return unreadable
+      return { _tag: "Start", ...origin, request: ExecCodec.startFromWire(start), stdin: start.stdin }
+    }
+    case "stdin":
+      return { _tag: "Stdin", data: k.value }
+    case "eof":
+      return { _tag: "Eof" }
+    case "signal":
+      return { _tag: "Signal", signal: k.value }
+    default:
+      return unreadable
+  }
+}
+
+const attachMessageToWire = (m: AttachMessage): Wire.PeerAttachRequest => {
+  switch (m._tag) {
+    case "Start": {
+      const start = AttachCodec.startToWire(m.request).kind
+      return {
+        kind: {
+          $case: "start",
+          value: {
+            caller: callerToWire(m.caller, m.fromNode),
+            start: start?.$case === "start" ? start.value : undefined
+          }
+        }
+      }
+    }
+    case "Unreadable":
+      return { kind: undefined }
+    default: {
+      // The input kinds have the same numbers and types as in the client's AttachRequest.
+      const input = AttachCodec.inputToWire(m).kind
+      return { kind: input?.$case === "start" ? undefined : input }
+    }
+  }
+}
+
+const attachMessageFromWire = (w: Wire.PeerAttachRequest): AttachMessage => {
+  const k = w.kind
+  if (k?.$case === "start") {
+    const origin = callerFromWire(k.value.caller)
+    if (origin === undefined || k.value.start === undefined) return unreadable
+    return { _tag: "Start", ...origin, request: AttachCodec.startFromWire(k.value.start) }
+  }
+  return (k === undefined ? undefined : AttachCodec.inputFromWire({ kind: k })) ?? unreadable
+}
+
+const S = Wire.PeerServiceService
+const C = ClientService.definition
+
+/** The service definition, for `GrpcServer.service` and `GrpcClient.make`. */
+export const definition = {
+  exec: GrpcCodec.method(S.exec, {
+    request: mapped(Wire.PeerExecRequest, execMessageToWire, execMessageFromWire),
+    response: { serialize: C.exec.responseSerialize, deserialize: C.exec.responseDeserialize }
+  }),
+  attach: GrpcCodec.method(S.attach, {
+    request: mapped(Wire.PeerAttachRequest, attachMessageToWire, attachMessageFromWire),
+    response: { serialize: C.attach.responseSerialize, deserialize: C.attach.responseDeserialize }
+  }),
+  listSessions: GrpcCodec.method(S.listSessions, {
+    request: mapped(
+      Wire.PeerListSessionsRequest,
+      (r: ListSessionsRequest | Unreadable): Wire.PeerListSessionsRequest =>
+        r._tag === "Unreadable"
+          ? { caller: undefined, machine: "" }
+          : { caller: callerToWire(r.caller, r.fromNode), machine: r.machine },
+      (w): ListSessionsRequest | Unreadable => {
+        const origin = callerFromWire(w.caller)
+        return origin === undefined ? unreadable : { _tag: "ListSessions", ...origin, machine: w.machine }
+      }
+    ),
+    response: { serialize: C.listSessions.responseSerialize, deserialize: C.listSessions.responseDeserialize }
+  })
+} as const

@@ -1,0 +1,145 @@
+/**
+ * `ClusterEvents` over PostgreSQL `LISTEN/NOTIFY` on one channel. The database publishes store changes itself:
+ * triggers on the relay and account tables (installed idempotently at start, under an advisory lock so nodes
+ * starting together do not race) notify on a revoked link, a retired key, a moved machine, a changed membership or
+ * login; so a revocation made by any node, or by `cmdop relay key rotate` run on the host, reaches every node.
+ *
+ * A listening connection can die without a word (a server restart, a half-open TCP connection). Each subscription
+ * therefore pings itself on the channel every `pingEvery`: its first own ping back means it is listening (then it
+ * emits `Resync`), and no ping back within `deadAfter` means it is not, so it drops that connection (without
+ * waiting for a goodbye a dead server never sends) and listens again on a new one, emitting `Resync` once back.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { PgClient } from "@effect/sql-pg"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import type * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import { ClusterEvent, ClusterEvents, ClusterEventsError, Resync } from "./ClusterEvents.js"
+import { installTriggers } from "./clusterTriggers.js"
+
+/** The channel every node listens on (the triggers notify on it too), unless the options name another. */
+export const defaultChannel = "cmdop_cluster_events"
+
+const Ping = Schema.TaggedStruct("Ping", { token: Schema.String })
+const decodeWire = Schema.decodeUnknownOption(Schema.parseJson(Schema.Union(ClusterEvent, Ping)))
+
+export interface Options {
+  readonly url: Redacted.Redacted<string>
+  /**
+   * The channel. Notifications reach every listener of the database (all schemas): clusters sharing one database
+   * under different schemas, and parallel test runs, take one each.
+   */
+  readonly channel?: string
+  /** How often a subscription checks its connection. Default 1 s. */
+  readonly pingEvery?: Duration.DurationInput
+  /** A subscription not hearing its own ping for this long listens again on a new connection. Default 3 s. */
+  readonly deadAfter?: Duration.DurationInput
+  /** Pause before listening again after a failure. Default 500 ms. */
+  readonly retryAfter?: Duration.DurationInput
+}
+
+const failure = (operation: string) => (error: { readonly message: string }) =>
+  new ClusterEventsError({ operation, detail: error.message })
+
+/** `pg_notify`, not `NOTIFY`: a utility statement takes no bound parameters. */
+const notify = (sql: SqlClient.SqlClient, channel: string, payload: string) =>
+  Effect.asVoid(sql`SELECT pg_notify(${channel}, ${payload})`)
+
+const pgLayer = (url: Redacted.Redacted<string>) => PgClient.layer({ url, connectTimeout: Duration.seconds(5) })
+
+/**
+ * One listening connection, until it fails: events go to `emit`, `Resync` first once its own ping came back.
+ * Its connections are closed in the background when it ends.
+ */
+const session = (options: Options, emit: (event: ClusterEvent) => Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const sessionScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() =>
+      Scope.close(sessionScope, Exit.void).pipe(Effect.timeout("5 seconds"), Effect.ignore, Effect.forkDaemon)
+    )
+    const context = yield* Layer.buildWithScope(pgLayer(options.url), sessionScope)
+    const pg = Context.get(context, PgClient.PgClient)
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const channel = options.channel ?? defaultChannel
+    const token = randomUUID()
+    const deadAfterMs = Duration.toMillis(options.deadAfter ?? "3 seconds")
+    let lastHeard = yield* Clock.currentTimeMillis
+    let listening = false
+
+    const onPayload = (payload: string) =>
+      Effect.gen(function* () {
+        lastHeard = yield* Clock.currentTimeMillis
+        const message = decodeWire(payload)
+        if (message._tag === "None") return yield* Effect.logWarning(`ignoring a cluster event: ${payload}`)
+        if (message.value._tag !== "Ping") return yield* emit(message.value)
+        if (message.value.token === token && !listening) {
+          listening = true
+          yield* emit(Resync.make({}))
+        }
+      })
+
+    const listen = pg
+      .listen(channel)
+      .pipe(
+        Stream.runForEach(onPayload),
+        Effect.zipRight(Effect.fail(new ClusterEventsError({ operation: "listening", detail: "the listener ended" })))
+      )
+    const ping = Effect.gen(function* () {
+      const silentMs = (yield* Clock.currentTimeMillis) - lastHeard
+      if (silentMs > deadAfterMs)
+        return yield* new ClusterEventsError({
+          operation: "listening",
+          detail: `no ping came back for ${silentMs} ms`
+        })
+      yield* notify(sql, channel, JSON.stringify(Ping.make({ token }))).pipe(
+        Effect.timeout(Duration.millis(deadAfterMs)),
+        Effect.mapError(failure("pinging"))
+      )
+    }).pipe(Effect.repeat(Schedule.spaced(options.pingEvery ?? "1 second")))
+    // `disconnect`: when the ping gives up on a dead connection, stop at once, not when its listener hangs up.
+    return yield* Effect.raceFirst(Effect.disconnect(listen), ping)
+  }).pipe(Effect.scoped)
+
+/** Builds the service: installs the triggers (failing when the database cannot be reached) and serves for the scope. */
+export const make = (options: Options) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(pgLayer(options.url)).pipe(Effect.mapError(failure("connecting to PostgreSQL")))
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const channel = options.channel ?? defaultChannel
+    yield* installTriggers(channel).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError(failure("installing the cluster event triggers"))
+    )
+    const subscribe = Stream.unwrapScoped(
+      Effect.gen(function* () {
+        const queue = yield* Queue.unbounded<ClusterEvent>()
+        yield* session(options, (event) => Queue.offer(queue, event)).pipe(
+          Effect.catchAllCause((cause) => Effect.logWarning("cluster events: listening again", cause)),
+          Effect.zipRight(Effect.sleep(options.retryAfter ?? "500 millis")),
+          Effect.forever,
+          Effect.forkScoped
+        )
+        return Stream.fromQueue(queue)
+      })
+    )
+    return ClusterEvents.of({
+      publish: (event) =>
+        notify(sql, channel, JSON.stringify(Schema.encodeSync(ClusterEvent)(event))).pipe(
+          Effect.mapError(failure("publishing"))
+        ),
+      subscribe
+    })
+  })
+
+export const layer = (options: Options): Layer.Layer<ClusterEvents, ClusterEventsError> =>
+  Layer.scoped(ClusterEvents, make(options))

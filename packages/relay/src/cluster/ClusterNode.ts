@@ -1,0 +1,155 @@
+/**
+ * This relay as a node of a cluster: its identity (node id, the peer address the others reach it at, the shared
+ * secret of the peer port), its lease in the shared `MachineRoutes` (taken at start, renewed on a schedule, given
+ * up on a clean shutdown), its latest view of the cluster (for `/healthz`), and the per-node counters `/metrics`
+ * reports (sessions forwarded to other nodes, failed peer calls; the peer service counts them).
+ *
+ * At start the node gives up whatever an earlier run under the same node id left (its lease and routes): the
+ * streams they stood for died with that run. So node ids must be unique across the live nodes of a cluster.
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, type NodeInfo } from "./MachineRoutes.js"
+
+export interface ClusterConfig {
+  readonly nodeId: string
+  /** `host:port` the other nodes reach this node's peer service at. */
+  readonly peerAddress: string
+  /** The port this node's peer service listens on. */
+  readonly peerPort: number
+  /** Shared by the nodes; authenticates calls on the peer port (never shown, never logged). */
+  readonly secret: Redacted.Redacted<string>
+  /** How long a lease lives without renewal. Default 10 s. */
+  readonly leaseMs?: number
+  /** How often the lease is renewed. Default a third of the lease. */
+  readonly renewEvery?: Duration.DurationInput
+}
+
+/** A live peer as this node last saw it. */
+export interface PeerView {
+  readonly nodeId: string
+  readonly peerAddress: string
+  /** Milliseconds since the peer last renewed its lease (the database's clock), as of now. */
+  readonly leaseAgeMs: number
+}
+
+/** This node's view of the cluster. */
+export interface ClusterView {
+  readonly nodeId: string
+  readonly peerAddress: string
+  readonly leaseMs: number
+  /** Milliseconds since this node last renewed its lease; over `leaseMs`, the others count it dead. */
+  readonly leaseAgeMs: number
+  /** The last renewal failed with this (the node keeps trying). */
+  readonly lastError?: string
+  /** The other live nodes, by node id. */
+  readonly peers: ReadonlyArray<PeerView>
+  readonly forwardedSessions: number
+  readonly peerErrors: number
+}
+
+export class ClusterNode extends Context.Tag("@cmdop/relay/ClusterNode")<
+  ClusterNode,
+  {
+    readonly config: ClusterConfig & { readonly leaseMs: number }
+    readonly view: Effect.Effect<ClusterView>
+    /** One more session forwarded to the node holding its machine. */
+    readonly countForwarded: Effect.Effect<void>
+    /** One more failed call to a peer node. */
+    readonly countPeerError: Effect.Effect<void>
+  }
+>() {}
+
+interface Renewal {
+  /** This node's clock when the renewal answered. */
+  readonly at: number
+  /** The database's clock at that renewal (this node's `renewedAt`). */
+  readonly dbNow: number
+  readonly nodes: ReadonlyArray<NodeInfo>
+}
+
+/** Takes the lease (failing when the store cannot be reached) and keeps it for the life of the scope. */
+export const make = (config: ClusterConfig) =>
+  Effect.gen(function* () {
+    const routes = yield* MachineRoutes
+    const leaseMs = config.leaseMs ?? defaultLeaseMs
+    const self = { nodeId: config.nodeId, peerAddress: config.peerAddress }
+    let forwardedSessions = 0
+    let peerErrors = 0
+    let lastError: string | undefined
+
+    const renew: Effect.Effect<Renewal, MachineRoutesError> = Effect.gen(function* () {
+      const nodes = yield* routes.renewLease(self)
+      const at = yield* Clock.currentTimeMillis
+      const dbNow = nodes.find((n) => n.nodeId === config.nodeId)?.renewedAt ?? 0
+      return { at, dbNow, nodes }
+    })
+
+    yield* routes.dropLease(config.nodeId)
+    let last = yield* renew
+    yield* Effect.addFinalizer(() =>
+      routes.dropLease(config.nodeId).pipe(
+        Effect.timeout("2 seconds"),
+        Effect.catchAll((e) => Effect.logWarning(`could not give up the cluster lease of ${config.nodeId}: ${e}`))
+      )
+    )
+    yield* renew.pipe(
+      Effect.tap((renewal) =>
+        Effect.sync(() => {
+          last = renewal
+          lastError = undefined
+        })
+      ),
+      Effect.catchAll((e) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            lastError = e.detail
+          }),
+          Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${e.detail}`)
+        )
+      ),
+      Effect.repeat(Schedule.spaced(config.renewEvery ?? Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
+      Effect.forkScoped
+    )
+
+    const view = Effect.map(Clock.currentTimeMillis, (now): ClusterView => {
+      const since = Math.max(0, now - last.at)
+      return {
+        nodeId: config.nodeId,
+        peerAddress: config.peerAddress,
+        leaseMs,
+        leaseAgeMs: since,
+        ...(lastError === undefined ? {} : { lastError }),
+        peers: last.nodes
+          .filter((n) => n.nodeId !== config.nodeId)
+          .map((n) => ({
+            nodeId: n.nodeId,
+            peerAddress: n.peerAddress,
+            leaseAgeMs: Math.max(0, last.dbNow - n.renewedAt) + since
+          }))
+          // A peer whose lease lapsed since the last renewal is dead to this node too.
+          .filter((p) => p.leaseAgeMs < leaseMs),
+        forwardedSessions,
+        peerErrors
+      }
+    })
+
+    return ClusterNode.of({
+      config: { ...config, leaseMs },
+      view,
+      countForwarded: Effect.sync(() => {
+        forwardedSessions += 1
+      }),
+      countPeerError: Effect.sync(() => {
+        peerErrors += 1
+      })
+    })
+  })
+
+export const layer = (config: ClusterConfig): Layer.Layer<ClusterNode, MachineRoutesError, MachineRoutes> =>
+  Layer.scoped(ClusterNode, make(config))

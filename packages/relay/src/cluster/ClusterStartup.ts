@@ -1,0 +1,44 @@
+/**
+ * Nodes of a cluster often start together (a deploy, a host reboot), and each one migrates the shared database
+ * when it starts: the relay store, the account store, the cluster tables, the event triggers. The migrators are
+ * not all safe to run side by side on a fresh database (two nodes creating the same table: one fails), so a node
+ * holds this PostgreSQL advisory lock from before its store is opened until it serves. The lock lives on its own
+ * connection: closing it (the scope's end, or the process dying) releases it.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { PgClient } from "@effect/sql-pg"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { ClusterStartError } from "./ClusterMode.js"
+
+/** Arbitrary, fixed: the advisory lock nodes take turns starting under. */
+const STARTUP_LOCK = 0x636d_6473
+
+/** Waits (at most `timeout`, default 2 minutes) for the startup lock and holds it for the life of the scope. */
+export const lock = (
+  db: Redacted.Redacted<string>,
+  options: { readonly timeout?: Duration.DurationInput } = {}
+): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
+  Effect.gen(function* () {
+    // One connection, so the lock and its release are on the same session.
+    const context = yield* Layer.build(
+      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
+    )
+    const sql = Context.get(context, SqlClient.SqlClient)
+    yield* sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`.pipe(
+      Effect.timeoutFail({
+        duration: options.timeout ?? "2 minutes",
+        onTimeout: () =>
+          new ClusterStartError({
+            message: "another relay node has been starting for over 2 minutes (it holds the startup lock); check it"
+          })
+      })
+    )
+    yield* Effect.addFinalizer(() => Effect.ignore(sql`SELECT pg_advisory_unlock(${STARTUP_LOCK})`))
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(new ClusterStartError({ message: `cluster startup: ${e.message}` })))
+  )

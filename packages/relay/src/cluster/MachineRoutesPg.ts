@@ -1,0 +1,144 @@
+/**
+ * `MachineRoutes` on PostgreSQL, the store of cluster mode: every node reads and writes the same two tables
+ * (`clusterMigrations.ts`). A claim is one upsert that bumps the machine's epoch, so two nodes claiming at once get
+ * distinct epochs and the later one holds the route; a release clears the route only while it still names the
+ * releasing node and epoch. Liveness is judged on the database's clock.
+ */
+import type { MachineId } from "@cmdop/domain/Machine"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { PgClient } from "@effect/sql-pg"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { migrate } from "./clusterMigrations.js"
+import { defaultLeaseMs, MachineRoutes, MachineRoutesError, type NodeInfo, type Route } from "./MachineRoutes.js"
+
+interface NodeRow {
+  readonly node_id: string
+  readonly peer_address: string
+  readonly renewed_ms: string | number
+}
+
+interface RouteRow {
+  readonly machine_id: string
+  readonly node_id: string
+  readonly peer_address: string
+  readonly epoch: string | number
+}
+
+const toNode = (row: NodeRow): NodeInfo => ({
+  nodeId: row.node_id,
+  peerAddress: row.peer_address,
+  renewedAt: Number(row.renewed_ms)
+})
+
+const toRoute = (row: RouteRow): Route => ({
+  machineId: row.machine_id as MachineId,
+  nodeId: row.node_id,
+  peerAddress: row.peer_address,
+  epoch: Number(row.epoch)
+})
+
+/** A failed statement as the callers see it (never with the connection URL). */
+const failure =
+  (operation: string) =>
+  (error: { readonly message: string }): MachineRoutesError =>
+    new MachineRoutesError({ operation, detail: error.message })
+
+/** Runs the cluster migrations, their failures (which the Migrator raises as defects) as `MachineRoutesError`. */
+export const migrateOrFail: Effect.Effect<void, MachineRoutesError, SqlClient.SqlClient> = migrate.pipe(
+  Effect.mapError(failure("migrating the cluster tables")),
+  Effect.catchSomeDefect((defect) =>
+    defect instanceof Migrator.MigrationError
+      ? Option.some(Effect.fail(failure("migrating the cluster tables")(defect)))
+      : Option.none()
+  ),
+  Effect.asVoid
+)
+
+/** Builds the service on the ambient PostgreSQL client, migrating the cluster tables first. */
+export const make = (
+  leaseMs: number = defaultLeaseMs
+): Effect.Effect<MachineRoutes["Type"], MachineRoutesError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* migrateOrFail
+    const lease = `${Math.max(1, Math.round(leaseMs))} milliseconds`
+    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address,
+        (EXTRACT(EPOCH FROM renewed_at) * 1000)::BIGINT AS renewed_ms
+      FROM cluster_nodes WHERE renewed_at > clock_timestamp() - ${lease}::INTERVAL ORDER BY node_id`.pipe(
+      Effect.map((rows) => rows.map(toNode)),
+      Effect.mapError(failure("listing live nodes"))
+    )
+    const liveRoutes = (machineIds: ReadonlyArray<MachineId>) =>
+      sql<RouteRow>`SELECT r.machine_id, r.node_id, n.peer_address, r.epoch
+        FROM cluster_routes r JOIN cluster_nodes n ON n.node_id = r.node_id
+        WHERE r.machine_id IN ${sql.in(machineIds)}
+          AND n.renewed_at > clock_timestamp() - ${lease}::INTERVAL`.pipe(Effect.map((rows) => rows.map(toRoute)))
+
+    return MachineRoutes.of({
+      renewLease: (node) =>
+        sql`INSERT INTO cluster_nodes (node_id, peer_address, renewed_at)
+          VALUES (${node.nodeId}, ${node.peerAddress}, clock_timestamp())
+          ON CONFLICT (node_id) DO UPDATE SET peer_address = EXCLUDED.peer_address, renewed_at = EXCLUDED.renewed_at`.pipe(
+          Effect.mapError(failure(`renewing the lease of node ${node.nodeId}`)),
+          Effect.zipRight(liveNodes)
+        ),
+      dropLease: (nodeId) =>
+        sql
+          .withTransaction(
+            Effect.zipRight(
+              sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${nodeId}`,
+              sql`DELETE FROM cluster_nodes WHERE node_id = ${nodeId}`
+            )
+          )
+          .pipe(Effect.asVoid, Effect.mapError(failure(`dropping the lease of node ${nodeId}`))),
+      liveNodes,
+      claim: (machineId, nodeId) =>
+        sql<{ readonly epoch: string | number }>`INSERT INTO cluster_routes (machine_id, node_id, epoch)
+          VALUES (${machineId}, ${nodeId}, 1)
+          ON CONFLICT (machine_id) DO UPDATE SET node_id = EXCLUDED.node_id, epoch = cluster_routes.epoch + 1
+          RETURNING epoch`.pipe(
+          Effect.map((rows) => Number(rows[0]?.epoch)),
+          Effect.mapError(failure(`claiming machine ${machineId} for node ${nodeId}`))
+        ),
+      release: (machineId, nodeId, epoch) =>
+        sql`UPDATE cluster_routes SET node_id = NULL
+          WHERE machine_id = ${machineId} AND node_id = ${nodeId} AND epoch = ${epoch}`.pipe(
+          Effect.asVoid,
+          Effect.mapError(failure(`releasing machine ${machineId} from node ${nodeId}`))
+        ),
+      locate: (machineId) =>
+        liveRoutes([machineId]).pipe(
+          Effect.map((routes) => Option.fromNullable(routes[0])),
+          Effect.mapError(failure(`locating machine ${machineId}`))
+        ),
+      locateMany: (machineIds) =>
+        machineIds.length === 0
+          ? Effect.succeed(new Map())
+          : liveRoutes(machineIds).pipe(
+              Effect.map((routes) => new Map(routes.map((route) => [route.machineId, route] as const))),
+              Effect.mapError(failure(`locating ${machineIds.length} machines`))
+            )
+    })
+  })
+
+/** The routing table on the PostgreSQL client in context. */
+export const layerSql = (leaseMs?: number): Layer.Layer<MachineRoutes, MachineRoutesError, SqlClient.SqlClient> =>
+  Layer.effect(MachineRoutes, make(leaseMs))
+
+/** The routing table on PostgreSQL at `url`; fails when the server cannot be reached within 5 seconds. */
+export const layerPostgres = (options: {
+  readonly url: Redacted.Redacted<string>
+  readonly leaseMs?: number
+}): Layer.Layer<MachineRoutes, MachineRoutesError> =>
+  layerSql(options.leaseMs).pipe(
+    Layer.provide(
+      PgClient.layer({ url: options.url, connectTimeout: Duration.seconds(5) }).pipe(
+        Layer.mapError(failure("connecting to PostgreSQL"))
+      )
+    )
+  )

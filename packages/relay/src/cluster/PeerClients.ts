@@ -1,0 +1,41 @@
+/**
+ * This node's clients of the other nodes' peer ports: one gRPC channel per peer address, opened on first use and
+ * kept for the life of the node (HTTP/2 multiplexes every forwarded session to that node over it, each with its
+ * own flow-control window). A dead peer's channel stays: its calls fail at once (UNAVAILABLE) and the routing
+ * table stops naming the node when its lease lapses.
+ */
+import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as PeerService from "@cmdop/protocol/PeerService"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+
+export type PeerClient = GrpcClient.GrpcClient<typeof PeerService.definition>
+
+export interface PeerClients {
+  readonly get: (address: string) => Effect.Effect<PeerClient, GrpcStatusError>
+}
+
+/** A pool whose channels close with the scope. */
+export const make: Effect.Effect<PeerClients, never, Scope.Scope> = Effect.gen(function* () {
+  const scope = yield* Effect.scope
+  const clients = new Map<string, PeerClient>()
+  const lock = yield* Effect.makeSemaphore(1)
+  const open = (address: string) =>
+    lock.withPermits(1)(
+      Effect.suspend(() => {
+        const known = clients.get(address)
+        if (known !== undefined) return Effect.succeed(known)
+        return GrpcClient.make(PeerService.definition, { address }).pipe(
+          Scope.extend(scope),
+          Effect.tap((client) => Effect.sync(() => clients.set(address, client)))
+        )
+      })
+    )
+  return {
+    get: (address) => {
+      const known = clients.get(address)
+      return known !== undefined ? Effect.succeed(known) : open(address)
+    }
+  }
+})

@@ -1,0 +1,42 @@
+/**
+ * The cluster tables on PostgreSQL, applied by `@effect/sql`'s Migrator with their own migrations table
+ * (`cmdop_cluster_migrations`), so they share the database with the relay and account stores without touching
+ * their migrations: the nodes' leases and the routing table. Lease times are the database's clock
+ * (`clock_timestamp()`), so the nodes' own clocks may drift without a live node looking dead. A route row stays
+ * when its stream closes (`node_id` NULL): its epoch keeps growing across the machine's connections.
+ * Migrations only ever get appended; never edit a shipped one.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+
+/** The table the Migrator records applied cluster migrations in. */
+export const migrationsTable = "cmdop_cluster_migrations"
+
+const init = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE cluster_nodes (
+    node_id TEXT PRIMARY KEY NOT NULL,
+    peer_address TEXT NOT NULL,
+    renewed_at TIMESTAMPTZ NOT NULL
+  )`
+  yield* sql`CREATE TABLE cluster_routes (
+    machine_id TEXT PRIMARY KEY NOT NULL,
+    node_id TEXT,
+    epoch BIGINT NOT NULL
+  )`
+  yield* sql`CREATE INDEX cluster_routes_node ON cluster_routes (node_id)`
+})
+
+/** Every migration, by `<id>_<name>`. */
+export const migrations = {
+  "0001_init": init
+}
+
+/** Applies the cluster migrations not yet recorded (safe on every start, from several nodes at once). */
+export const migrate: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient
+> = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: migrationsTable })

@@ -1,0 +1,99 @@
+/**
+ * Credentials re-checked while they are in use, so an account change reaches live work within one sweep (250 ms
+ * on a relay with accounts, 5 s otherwise), whether it was made in the cabinet or by the relay host's CLI on the same database:
+ *
+ *  - a person's or a key's exec session, or their view of an interactive session, ends when the credential no
+ *    longer authenticates in that workspace (signed out, login revoked, removed from the workspace, key revoked or
+ *    rotated) or no longer reaches machines there (demoted to viewer);
+ *  - an agent connected with a person's login is closed when the login is no longer valid, or when it now acts in
+ *    another workspace (the owner switched their active workspace): the agent reconnects at once and registers
+ *    there, which moves the machine (`machineOwnership.ts`). Key-connected agents are left to their heartbeat.
+ *
+ * Each distinct credential is checked once per sweep; a store failure (not a refusal) leaves everything as it is.
+ */
+import { AccessError } from "@cmdop/domain/AccessError"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import { type Caller, looksLikeAccessToken } from "../Authenticator.js"
+import type { CoreContext } from "./coreContext.js"
+import type { Connection } from "./sessions.js"
+import { roleAllows } from "./tenancy.js"
+
+/** Why a holder must stop, or undefined while it may go on (or the check could not run). */
+type Verdict = string | undefined
+
+const holderVerdict = (ctx: CoreContext, holder: Caller): Effect.Effect<Verdict> =>
+  ctx.authenticate(holder.credential, holder.kind === "user" ? holder.workspaceId : undefined).pipe(
+    Effect.map((now): Verdict => {
+      if (now.workspaceId !== holder.workspaceId) return `no longer allowed in workspace ${holder.workspaceName}`
+      if (!roleAllows(now, "member"))
+        return `a ${now.role} of workspace ${now.workspaceName} cannot reach machines any more`
+      return undefined
+    }),
+    Effect.catchAll((e) => Effect.succeed(e._tag === "AccessError" ? e.message : undefined))
+  )
+
+const connectionVerdict = (ctx: CoreContext, conn: Connection): Effect.Effect<Verdict> =>
+  ctx.authenticate(conn.credential).pipe(
+    Effect.map((now): Verdict =>
+      now.workspaceId === conn.workspaceId ? undefined : `the machine moves to workspace ${now.workspaceName}`
+    ),
+    Effect.catchAll((e) =>
+      Effect.succeed(e._tag === "AccessError" ? "the login the agent connected with is no longer valid" : undefined)
+    )
+  )
+
+/** Ends what `conn` holds for callers whose verdict says so. */
+const endHolders = (conn: Connection, verdictOf: (holder: Caller) => Effect.Effect<Verdict>) =>
+  Effect.gen(function* () {
+    for (const session of conn.sessions.values()) {
+      if (session.holder === undefined || session.exited) continue
+      const reason = yield* verdictOf(session.holder)
+      if (reason === undefined) continue
+      session.exited = true
+      yield* Queue.offer(session.items, {
+        _tag: "Lost",
+        error: new AccessError({ reason: "PermissionDenied", detail: reason })
+      })
+      yield* conn.send({ _tag: "SessionClose", sessionId: session.id, reason })
+    }
+    for (const pty of conn.ptys.values())
+      for (const viewer of pty.viewers) {
+        if (viewer.holder === undefined || viewer.cutWith !== undefined) continue
+        const reason = yield* verdictOf(viewer.holder)
+        if (reason === undefined) continue
+        const end = { exitCode: 0, reason }
+        viewer.cutWith = end
+        yield* Deferred.succeed(viewer.cut, end)
+      }
+  })
+
+/** One sweep over every live connection. */
+export const sweep = (ctx: CoreContext) =>
+  Effect.gen(function* () {
+    const verdicts = new Map<string, Verdict>()
+    const verdictOf = (holder: Caller) => {
+      const key = `${Redacted.value(holder.credential)}|${holder.workspaceId}`
+      return verdicts.has(key)
+        ? Effect.succeed(verdicts.get(key))
+        : Effect.tap(holderVerdict(ctx, holder), (v) => Effect.sync(() => verdicts.set(key, v)))
+    }
+    for (const conn of ctx.registry.all()) {
+      if (looksLikeAccessToken(Redacted.value(conn.credential))) {
+        const reason = yield* connectionVerdict(ctx, conn)
+        if (reason !== undefined) {
+          yield* Deferred.succeed(conn.closed, reason)
+          continue
+        }
+      }
+      yield* endHolders(conn, verdictOf)
+    }
+  }).pipe(Effect.withSpan("RelayCore.credentialSweep"))
+
+/** Sweeps every `interval` for as long as the enclosing scope lives. */
+export const run = (ctx: CoreContext, interval: Duration.DurationInput) =>
+  sweep(ctx).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)

@@ -1,0 +1,210 @@
+/**
+ * Forwarding between relay nodes in one process (real gRPC between their peer ports, one memory store and routing
+ * table): the whole `RelayClient` contract with the client on node 1 and every machine on node 2, then what only a
+ * cluster has: attach and reattach with replay across nodes, the owning node's refusals passed on as they are,
+ * the counters, and a dead node's machine reported unavailable.
+ */
+import * as ApiKey from "@cmdop/domain/ApiKey"
+import { RelayClient } from "@cmdop/domain/RelayClient"
+import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
+import { WorkspaceName } from "@cmdop/domain/Workspace"
+import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
+import * as InProcessCluster from "@cmdop/testkit/InProcessCluster"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { eventually } from "@cmdop/test-helpers/Eventually"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+const clientOf = (node: InProcessCluster.Node, key: string) =>
+  Effect.map(
+    Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(node.context)))),
+    (c) => Context.get(c, RelayClient)
+  )
+
+relayClientContract("cluster (client on node 1, machines on node 2)", () =>
+  Effect.gen(function* () {
+    const cluster = yield* InProcessCluster.make(2)
+    const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+    const a = yield* cluster.store.createWorkspace(WorkspaceName.make("team-a"))
+    const b = yield* cluster.store.createWorkspace(WorkspaceName.make("team-b"))
+    const keyA = Redacted.value(a.apiKey)
+    const keyB = Redacted.value(b.apiKey)
+    yield* Effect.forEach(["web-1", "web-2", "db-1"], (h) => two.attachAgent(keyA, h))
+    const old = yield* two.attachAgent(keyA, "old-1")
+    yield* old.stop
+    yield* two.attachAgent(keyB, "b-box")
+    return {
+      a: yield* clientOf(one, keyA),
+      b: yield* clientOf(one, keyB),
+      stranger: yield* clientOf(one, Redacted.value(ApiKey.generate())),
+      workspaceA: "team-a",
+      workspaceB: "team-b"
+    }
+  })
+)
+
+const text = (events: ReadonlyArray<{ readonly _tag: string }>) =>
+  Buffer.concat(
+    events.flatMap((e) => (e._tag === "Output" ? [(e as unknown as { data: Uint8Array }).data] : []))
+  ).toString("utf8")
+
+describe("cluster forwarding", () => {
+  it.scopedLive("exec on node 1 runs on node 2's machine, counted on both; local calls are not forwarded", () =>
+    Effect.gen(function* () {
+      const cluster = yield* InProcessCluster.make(2)
+      const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      yield* two.attachAgent(key, "far")
+      yield* one.attachAgent(key, "near")
+      const client = yield* clientOf(one, key)
+      const far = Chunk.toReadonlyArray(
+        yield* Stream.runCollect(client.exec({ machine: "far", argv: ["sh", "-c", "echo from-far; exit 3"] }))
+      )
+      const started = far[0]
+      assert.strictEqual(started?._tag === "Started" && started.machine.hostname, "far")
+      const exit = far.find((e) => e._tag === "Exit")
+      assert.strictEqual(exit?._tag === "Exit" && exit.exitCode, 3)
+      assert.include(Buffer.concat(far.flatMap((e) => (e._tag === "Stdout" ? [e.data] : []))).toString(), "from-far")
+      yield* Stream.runDrain(client.exec({ machine: "near", argv: ["true"] }))
+      assert.deepInclude(one.stats.snapshot(), { forwardedTotal: 1, forwardedLive: 0, peerErrors: 0 })
+      assert.deepInclude(two.stats.snapshot(), { servedTotal: 1, servedLive: 0, refused: 0 })
+    })
+  )
+
+  it.scopedLive("attach through node 1 opens a shell on node 2's machine; a reattach through node 3 replays it", () =>
+    Effect.gen(function* () {
+      const cluster = yield* InProcessCluster.make(3)
+      const [one, two, three] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      yield* two.attachAgent(key, "shellbox")
+      const first = yield* clientOf(one, key)
+      const input = yield* Queue.unbounded<{ readonly _tag: "Data"; readonly data: Uint8Array }>()
+      const events = yield* Stream.toPull(
+        first.attach({ machine: "shellbox", cols: 80, rows: 24, command: ["sh"] }, Stream.fromQueue(input))
+      )
+      const attached = Chunk.toReadonlyArray(yield* events)[0]
+      assert.strictEqual(attached?._tag, "Attached")
+      if (attached?._tag !== "Attached") return
+      yield* Queue.offer(input, { _tag: "Data", data: Buffer.from("echo marker-$((6*7))\n") })
+      const seen: Array<{ readonly _tag: string }> = []
+      yield* eventually(
+        "the shell's answer through node 1",
+        Effect.map(events, (chunk) => {
+          seen.push(...Chunk.toReadonlyArray(chunk))
+          return text(seen).includes("marker-42") ? true : undefined
+        }),
+        { timeout: "10 seconds", interval: "10 millis" }
+      )
+      yield* Queue.shutdown(input) // detach: the session lives on at the agent
+      const listed = yield* eventually(
+        "the session listed through node 3",
+        Effect.map((yield* clientOf(three, key)).listSessions("shellbox"), ({ sessions }) =>
+          sessions.length === 1 && sessions[0]!.viewers === 0 ? sessions : undefined
+        ),
+        { timeout: "10 seconds", interval: "20 millis" }
+      )
+      assert.strictEqual(listed[0]!.sessionId, attached.sessionId)
+      const again = yield* clientOf(three, key)
+      const replay = yield* Stream.toPull(
+        again.attach({ machine: "shellbox", cols: 80, rows: 24, sessionId: attached.sessionId }, Stream.never)
+      )
+      const replayed: Array<{ readonly _tag: string }> = []
+      yield* eventually(
+        "the screen replayed through node 3",
+        Effect.map(replay, (chunk) => {
+          replayed.push(...Chunk.toReadonlyArray(chunk))
+          return text(replayed).includes("marker-42") ? true : undefined
+        }),
+        { timeout: "10 seconds", interval: "10 millis" }
+      )
+      const head = replayed[0]
+      assert.isTrue(head?._tag === "Attached" && !(head as unknown as { created: boolean }).created)
+      assert.strictEqual(three.stats.snapshot().forwardedTotal, 2)
+      assert.strictEqual(two.stats.snapshot().servedTotal, 3)
+    })
+  )
+
+  it.scopedLive("a guest's link works through another node; the owning node's refusals reach it as they are", () =>
+    Effect.gen(function* () {
+      const cluster = yield* InProcessCluster.make(2)
+      const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      yield* two.attachAgent(key, "far")
+      const owner = yield* one.core.authenticate(Redacted.make(key))
+      const minted = yield* one.core.createShare(owner, "far", 3600)
+      const guest = yield* clientOf(one, minted.token)
+      const ran = Chunk.toReadonlyArray(yield* Stream.runCollect(guest.exec({ machine: "far", argv: ["true"] })))
+      assert.strictEqual(ran.at(-1)?._tag === "Exit" && ran.at(-1)?._tag, "Exit")
+      // Node 2 refuses the guest a session its link does not reach, exactly as for a guest of its own.
+      const refused = yield* Effect.flip(
+        Stream.runDrain(guest.attach({ machine: "far", cols: 80, rows: 24, sessionId: "not-yours" }, Stream.never))
+      )
+      assert.strictEqual(refused._tag === "MachineError" && refused.reason, "NotFound")
+      assert.include(refused.message, "not-yours")
+      assert.strictEqual(one.stats.snapshot().peerErrors, 0, "a refusal of the owning node is not a peer error")
+      assert.strictEqual(two.stats.snapshot().servedTotal, 2)
+    })
+  )
+
+  it.scopedLive("a stalled reader on node 1 holds back its own session only: node 2's other sessions go on", () =>
+    Effect.gen(function* () {
+      const cluster = yield* InProcessCluster.make(2)
+      const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      yield* two.attachAgent(key, "far")
+      const mark = path.join(yield* TempHome.make("cmdop-cluster-"), "done")
+      const stalled = yield* Stream.toPull(
+        (yield* clientOf(one, key)).exec({
+          machine: "far",
+          argv: ["sh", "-c", `head -c 200000000 /dev/zero; touch ${mark}`]
+        })
+      )
+      yield* stalled // Started, maybe a first chunk: then nobody on node 1 reads any more.
+      const run = (node: InProcessCluster.Node, word: string) =>
+        Effect.flatMap(clientOf(node, key), (client) =>
+          Stream.runCollect(client.exec({ machine: "far", argv: ["echo", word] }))
+        ).pipe(
+          Effect.map((events) =>
+            Buffer.concat(
+              Chunk.toReadonlyArray(events).flatMap((e) => (e._tag === "Stdout" ? [e.data] : []))
+            ).toString()
+          ),
+          Effect.timeout("15 seconds")
+        )
+      // Another session forwarded over the same peer channel, and a session of node 2's own client.
+      const [forwarded, local] = yield* Effect.all([run(one, "forwarded"), run(two, "local")], { concurrency: 2 })
+      assert.strictEqual(forwarded, "forwarded\n")
+      assert.strictEqual(local, "local\n")
+      // The stalled producer is held by the session's credit, not buffered through: it has not got to its end.
+      assert.isFalse(fs.existsSync(mark), "the stalled session's output was buffered instead of held back")
+      assert.strictEqual(one.stats.snapshot().forwardedLive, 1)
+    })
+  )
+
+  it.scopedLive("a machine whose node stops answering is reported unavailable, naming the node; counted", () =>
+    Effect.gen(function* () {
+      const cluster = yield* InProcessCluster.make(2)
+      const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      const far = yield* two.attachAgent(key, "far")
+      // The route now points at a node whose lease is live but whose peer port is closed.
+      yield* cluster.routes.renewLease({ nodeId: "node-9", peerAddress: "127.0.0.1:1" })
+      yield* cluster.routes.claim(far.machineId, "node-9")
+      const client = yield* clientOf(one, key)
+      const error = yield* Effect.flip(Stream.runDrain(client.exec({ machine: "far", argv: ["true"] })))
+      assert.strictEqual(error._tag === "RelayError" && error.reason, "Unavailable")
+      assert.include(error.message, "node-9")
+      assert.strictEqual(one.stats.snapshot().peerErrors, 1)
+      assert.isTrue(Option.isSome(yield* cluster.routes.locate(far.machineId)))
+    })
+  )
+})
