@@ -208,6 +208,27 @@ export const root: Node = {
         }),
         connectLeaf("stop", "stop the agent; the relay shows the machine offline at once"),
         connectLeaf("status", "ONLINE, CONNECTING or STOPPED"),
+        connectLeaf("install", "a systemd unit that starts the agent at boot (user unit by default)", {
+          flags: [
+            { name: "--user", help: "a user unit under ~/.config/systemd/user (the default)" },
+            { name: "--system", help: "a system unit under /etc/systemd/system (needs root)" },
+            { name: "--dry-run", help: "print the unit and where it would go; change nothing" },
+            { name: "--permissions", value: "FILE", help: "the gate's policy file the agent runs with" },
+            { name: "--session-idle", value: "DURATION", help: "close interactive sessions idle this long" }
+          ],
+          notes: [
+            "ExecStart runs this node and this cmdop with agent start --foreground and the --server, --workspace,",
+            "--permissions given here; Restart=on-failure. Where systemd runs, systemctl enables and starts it;",
+            "elsewhere the exact commands are printed. The unit never holds an API key (the agent reads the stored one)."
+          ]
+        }),
+        connectLeaf("uninstall", "disable and remove the agent's systemd unit", {
+          flags: [
+            { name: "--user", help: "the user unit (the default)" },
+            { name: "--system", help: "the system unit" },
+            { name: "--dry-run", help: "say what would be removed; change nothing" }
+          ]
+        }),
         {
           name: "permissions",
           help: "the machine's gate: check a permissions.yaml, explain a decision",

@@ -8,6 +8,8 @@ import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
 export class Stdio extends Context.Tag("@cmdop/cli/Stdio")<
@@ -19,6 +21,11 @@ export class Stdio extends Context.Tag("@cmdop/cli/Stdio")<
     readonly stdinIfPiped: () => Stream.Stream<Uint8Array> | undefined
     /** True when both stdin and stdout are terminals: only then may a command prompt. */
     readonly interactive: boolean
+    /**
+     * While the scope is open, Ctrl-C (SIGINT) no longer ends the CLI: each press is an element of the stream
+     * instead (exec forwards it to the remote command, as a terminal would). Closing the scope restores it.
+     */
+    readonly interrupts: Effect.Effect<Stream.Stream<void>, never, Scope.Scope>
   }
 >() {}
 
@@ -42,9 +49,30 @@ export const layerProcess: Layer.Layer<Stdio> = Layer.sync(Stdio, () =>
             (error) => (error instanceof Error ? error : new Error(String(error))),
             { chunkSize: 64 * 1024 }
           ).pipe(Stream.catchAll(() => Stream.empty)),
-    interactive: process.stdin.isTTY === true && process.stdout.isTTY === true
+    interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
+    interrupts: captureSigint
   })
 )
+
+/** SIGINT as a stream while the scope is open; the listeners it displaced (the runtime's) come back after. */
+const captureSigint = Effect.gen(function* () {
+  const presses = yield* Queue.unbounded<void>()
+  const onSigint = () => void Queue.unsafeOffer(presses, undefined)
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const displaced = process.listeners("SIGINT")
+      process.removeAllListeners("SIGINT")
+      process.on("SIGINT", onSigint)
+      return displaced
+    }),
+    (displaced) =>
+      Effect.sync(() => {
+        process.removeListener("SIGINT", onSigint)
+        for (const listener of displaced) process.on("SIGINT", listener as () => void)
+      })
+  )
+  return Stream.fromQueue(presses)
+})
 
 export interface MemoryOptions {
   /** What stdin holds; `undefined` stands for a terminal (nothing piped). */
@@ -53,7 +81,7 @@ export interface MemoryOptions {
   readonly stderr: (data: Uint8Array) => void
 }
 
-/** Stdin from a string, stdout and stderr to callbacks; never interactive. */
+/** Stdin from a string, stdout and stderr to callbacks; never interactive, never interrupted. */
 export const layerMemory = (options: MemoryOptions): Layer.Layer<Stdio> =>
   Layer.succeed(
     Stdio,
@@ -62,6 +90,7 @@ export const layerMemory = (options: MemoryOptions): Layer.Layer<Stdio> =>
       stderr: (data) => Effect.sync(() => options.stderr(data)),
       stdinIfPiped: () =>
         options.stdin === undefined ? undefined : Stream.succeed(new TextEncoder().encode(options.stdin)),
-      interactive: false
+      interactive: false,
+      interrupts: Effect.succeed(Stream.never)
     })
   )

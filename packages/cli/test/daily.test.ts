@@ -111,7 +111,7 @@ describe("machine names for exec", () => {
       assert.strictEqual(part.stdout, "")
       assert.strictEqual(
         part.stderr,
-        'cmdop: machine "primary" matches db-primary only by a part of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec db-primary -- …\n'
+        'cmdop: machine "primary" matches db-primary only by a substring of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec db-primary -- …\n'
       )
       // $ cmdop connect primary --list-sessions     (other commands still take a unique part, as the help says)
       const listed = yield* w.cli(key, ["primary", "--list-sessions", "--json"])

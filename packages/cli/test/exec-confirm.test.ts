@@ -21,7 +21,7 @@ describe("exec on a machine named by a part of its name, in a terminal", () => {
       assert.match(asked, /"primary" is only part of db-primary's name \([0-9a-f-]{36}\)/)
       no.send("Enter")
       const refused = yield* waitFor(no.screen, /exit=\d+/, "the refusal")
-      assert.include(refused, 'machine "primary" matches db-primary only by a part of its name')
+      assert.include(refused, 'machine "primary" matches db-primary only by a substring of its name')
       assert.include(refused, "exit=255")
       assert.notInclude(refused, "ran-42")
 

@@ -23,7 +23,7 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         ],
         [
           ["agent", "strat"],
-          'cmdop: unknown command "strat" for agent (did you mean "cmdop agent start"?) — use one of register, start, stop, status, permissions, approvals, approve, deny; see "cmdop agent --help"\n'
+          'cmdop: unknown command "strat" for agent (did you mean "cmdop agent start"?) — use one of register, start, stop, status, install, uninstall, permissions, approvals, approve, deny; see "cmdop agent --help"\n'
         ],
         [
           ["connect", "exce", "vm", "--", "ls"],

@@ -146,9 +146,14 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
     readonly resolveMachine: (query: string) => Effect.Effect<Machine, RelayCallError>
     /**
      * Runs a command. `stdin`, when given, is forwarded with backpressure and its end closes the remote stdin;
-     * without it the remote process gets an empty stdin.
+     * without it the remote process gets an empty stdin. `signals` (names without SIG: `INT`, `TERM`…) go to the
+     * remote command's process group as they come, like a terminal's Ctrl-C.
      */
-    readonly exec: (request: ExecRequest, stdin?: Stream.Stream<Uint8Array>) => Stream.Stream<ExecEvent, RelayCallError>
+    readonly exec: (
+      request: ExecRequest,
+      stdin?: Stream.Stream<Uint8Array>,
+      signals?: Stream.Stream<string>
+    ) => Stream.Stream<ExecEvent, RelayCallError>
     /**
      * Attaches to an interactive session (a new one unless `sessionId`): `Attached` first, then `Output` from the
      * requested offset, then `Ended` when the session is over. Ending the input stream or interrupting the output

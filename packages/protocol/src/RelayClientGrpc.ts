@@ -54,9 +54,11 @@ export const make = (options: Options) =>
       listMachines: (opts) =>
         client.unary("listMachines", { onlineOnly: opts?.onlineOnly ?? false }, call).pipe(Effect.mapError(mapError)),
       resolveMachine: (query) => client.unary("resolveMachine", { query }, call).pipe(Effect.mapError(mapError)),
-      exec: (request, stdin) => {
+      exec: (request, stdin, signals) => {
         const start: ClientService.ExecMessage = { _tag: "Start", request, stdin: stdin !== undefined }
-        const input: Stream.Stream<ClientService.ExecMessage> =
+        const signalled: Stream.Stream<ClientService.ExecMessage> =
+          signals === undefined ? Stream.empty : Stream.map(signals, (signal) => ({ _tag: "Signal", signal }))
+        const stdinInput: Stream.Stream<ClientService.ExecMessage> =
           stdin === undefined
             ? Stream.empty
             : stdin.pipe(
@@ -70,6 +72,8 @@ export const make = (options: Options) =>
               )
         return Stream.suspend(() => {
           let exited = false
+          // Signals go on after stdin's end; the writer stops when the responses end.
+          const input = Stream.merge(stdinInput, signalled)
           return client.bidi("exec", Stream.concat(Stream.succeed(start), input), { metadata }).pipe(
             Stream.mapError(mapError),
             Stream.filter(isReadable),

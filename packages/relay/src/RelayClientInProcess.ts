@@ -18,20 +18,26 @@ export const make = (credential: Redacted.Redacted<string>) =>
       listMachines: (options) =>
         Effect.flatMap(caller, (c) => core.listMachines(c, { onlineOnly: options?.onlineOnly ?? false })),
       resolveMachine: (query) => Effect.flatMap(caller, (c) => core.resolveMachine(c, query)),
-      exec: (request, stdin) =>
+      exec: (request, stdin, signals) =>
         Stream.unwrap(
-          Effect.map(caller, (c) =>
-            core.exec(
-              c,
-              request,
+          Effect.map(caller, (c) => {
+            const stdinInput =
               stdin === undefined
                 ? undefined
                 : Stream.concat(
                     Stream.map(stdin, (data) => ({ _tag: "Stdin" as const, data })),
                     Stream.succeed({ _tag: "Eof" as const })
                   )
-            )
-          )
+            const signalled =
+              signals === undefined ? undefined : Stream.map(signals, (signal) => ({ _tag: "Signal" as const, signal }))
+            const input =
+              stdinInput === undefined
+                ? signalled
+                : signalled === undefined
+                  ? stdinInput
+                  : Stream.merge(stdinInput, signalled)
+            return core.exec(c, request, input, { stdin: stdin !== undefined })
+          })
         ),
       attach: (request, input) => Stream.unwrap(Effect.map(caller, (c) => core.attach(c, request, input))),
       listSessions: (machine) => Effect.flatMap(caller, (c) => core.listSessions(c, machine)),

@@ -38,6 +38,7 @@ import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
 import * as AccountRoutes from "./web/AccountRoutes.js"
+import * as IndexPage from "./web/IndexPage.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
@@ -97,7 +98,7 @@ export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
     : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
 /** `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`. */
-const httpRoutes = (grpcAddress: string, cluster: ClusterMode.ClusterContext | undefined) =>
+const httpRoutes = (grpcAddress: string, cluster: ClusterMode.ClusterContext | undefined, accounts: boolean) =>
   Effect.gen(function* () {
     const clusterView = cluster === undefined ? undefined : Context.get(cluster, ClusterNode).view
     const core = yield* RelayCore
@@ -125,6 +126,10 @@ const httpRoutes = (grpcAddress: string, cluster: ClusterMode.ClusterContext | u
             headers: page.headers
           })
         })
+      ),
+      HttpRouter.get(
+        "/",
+        Effect.sync(() => IndexPage.response({ grpcAddress, accounts }))
       ),
       HttpRouter.get(
         "/healthz",
@@ -285,7 +290,7 @@ const serveOn = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, cluster), context)
+    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, cluster, accounts !== undefined), context)
     const routes =
       accounts === undefined
         ? relayRoutes

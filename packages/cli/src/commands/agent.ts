@@ -1,5 +1,6 @@
 /**
- * `cmdop agent register | start [--foreground] [--permissions PATH] | stop | status`, and the gate's
+ * `cmdop agent register | start [--foreground] [--permissions PATH] | stop | status | install | uninstall` (the
+ * systemd unit: `agentInstall.ts`), and the gate's
  * `permissions check|explain`, `approvals`, `approve`, `deny` (`permissions.ts`, `approvals.ts`): this machine's agent. `start` without
  * `--foreground` runs the daemon in the background (pid in ~/.cmdop/cmdop.pid, log in ~/.cmdop/agent.log) and
  * returns once it is connecting; `stop` ends it, and the relay shows the machine offline at once.
@@ -21,6 +22,7 @@ import { CliError } from "../CliError.js"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
+import { install, uninstall } from "./agentInstall.js"
 import { approvalsCommands } from "./approvals.js"
 import * as GateStatus from "./gateStatus.js"
 import { permissionsCommand } from "./permissions.js"
@@ -250,5 +252,5 @@ const status = Command.make("status", GlobalOptions.options, (own) =>
 
 export const agentCommand = Command.make("agent").pipe(
   Command.withDescription("this machine's agent: register it, run it, stop it, check it"),
-  Command.withSubcommands([register, start, stop, status, permissionsCommand, ...approvalsCommands])
+  Command.withSubcommands([register, start, stop, status, install, uninstall, permissionsCommand, ...approvalsCommands])
 )

@@ -10,8 +10,10 @@ import * as Options from "@effect/cli/Options"
 import * as Machine from "@cmdop/domain/Machine"
 import type { ExecEvent, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { CliError, ExitCode, ExitWith } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
@@ -43,13 +45,39 @@ const exactEnough = (g: GlobalOptions.Globals, client: RelayClient["Type"], host
     const question = `"${host}" is only part of ${loose.hostname}'s name (${loose.id}); run the command there?`
     if (g.interactive && stdio.interactive && (yield* confirm(question))) return loose
     return yield* new CliError({
-      message: `machine "${host}" matches ${loose.hostname} only by a part of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec ${loose.hostname} -- …`
+      message: `machine "${host}" matches ${loose.hostname} only by a substring of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec ${loose.hostname} -- …`
     })
   })
 
 /** A terminal's answer to `question` (Enter or Ctrl-C: no). */
 const confirm = (question: string) =>
   Effect.catchAll(picker.confirmPrompt(question, { defaultYes: false }), () => Effect.succeed(false))
+
+/**
+ * Ctrl-C while the command runs: the first press sends SIGINT to the remote command (as a terminal does to its
+ * foreground job), so its exit status says it was interrupted; a second press gives up on it: the call ends, which
+ * kills its process tree on the machine, and the CLI exits 130.
+ */
+const forwardCtrlC = Effect.gen(function* () {
+  const presses = yield* (yield* Stdio).interrupts
+  const signals = yield* Queue.unbounded<string>()
+  const giveUp = yield* Deferred.make<void>()
+  yield* presses.pipe(
+    Stream.zipWithIndex,
+    Stream.runForEach(([, n]) => (n === 0 ? Queue.offer(signals, "INT") : Deferred.succeed(giveUp, undefined))),
+    Effect.forkScoped
+  )
+  return {
+    signals: Stream.fromQueue(signals),
+    abandoned: Effect.zipRight(
+      Deferred.await(giveUp),
+      Effect.zipRight(
+        Output.notice("cmdop: interrupted twice; the remote command is killed"),
+        Effect.fail(new ExitWith({ code: 130 }))
+      )
+    )
+  }
+})
 
 export const execCommand = Command.make(
   "exec",
@@ -95,6 +123,40 @@ const jsonFailure = <E>(g: GlobalOptions.Globals, error: E) =>
     return yield* Effect.fail(error)
   })
 
+type Exit = Extract<ExecEvent, { _tag: "Exit" }>
+
+/** What the events of one exec said: the machine it ran on, and its exit. */
+interface Seen {
+  readonly machine?: { readonly id: string; readonly hostname: string }
+  readonly exit?: Exit
+}
+
+/** Where output goes: straight to stdout and stderr as it arrives, or (with --json) kept for the one document. */
+const eventSink = (json: boolean, stdio: Stdio["Type"]) => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const decodeOut = decoder()
+  const decodeErr = decoder()
+  const step = (acc: Seen, event: ExecEvent): Effect.Effect<Seen> => {
+    switch (event._tag) {
+      case "Started":
+        return Effect.succeed({ ...acc, machine: { id: event.machine.id, hostname: event.machine.hostname } })
+      case "Stdout":
+        return Effect.as(json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data), acc)
+      case "Stderr":
+        return Effect.as(json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data), acc)
+      case "Exit":
+        return Effect.succeed({ ...acc, exit: event })
+    }
+  }
+  const collected = () => {
+    out.push(decodeOut(new Uint8Array(0), true))
+    err.push(decodeErr(new Uint8Array(0), true))
+    return { stdout: out.join(""), stderr: err.join("") }
+  }
+  return { step, collected }
+}
+
 const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: string) =>
   Effect.gen(function* () {
     const remote = yield* FiberRef.get(RemoteArgv.current)
@@ -118,74 +180,47 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
     const stdio = yield* Stdio
     const stdin = stdio.stdinIfPiped()
     const started = yield* Clock.currentTimeMillis
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const decodeOut = decoder()
-    const decodeErr = decoder()
-
-    type Exit = Extract<ExecEvent, { _tag: "Exit" }>
-    interface Seen {
-      readonly machine?: { readonly id: string; readonly hostname: string }
-      readonly exit?: Exit
-    }
+    const sink = eventSink(g.json, stdio)
     const seen = yield* Remote.withClient(g, (client) =>
       Effect.flatMap(exactEnough(g, client, host), (machine) =>
-        client
-          .exec(
-            { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
-            stdin
+        // Ctrl-C is the remote command's only while it runs; before, it ends the CLI as usual.
+        Effect.scoped(
+          Effect.flatMap(forwardCtrlC, (ctrlC) =>
+            client
+              .exec(
+                { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
+                stdin,
+                ctrlC.signals
+              )
+              .pipe(
+                Stream.runFoldEffect({} as Seen, sink.step),
+                // The agent enforces the timeout; this guard only covers a relay that never answers.
+                Effect.timeoutFail({
+                  duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
+                  onTimeout: () => new ExitWith({ code: ExitCode.timeout })
+                }),
+                Effect.raceFirst(ctrlC.abandoned)
+              )
           )
-          .pipe(
-            Stream.runFoldEffect({} as Seen, (acc, event): Effect.Effect<Seen> => {
-              switch (event._tag) {
-                case "Started":
-                  return Effect.succeed({
-                    ...acc,
-                    machine: { id: event.machine.id, hostname: event.machine.hostname }
-                  })
-                case "Stdout":
-                  return Effect.as(
-                    g.json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data),
-                    acc
-                  )
-                case "Stderr":
-                  return Effect.as(
-                    g.json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data),
-                    acc
-                  )
-                case "Exit":
-                  return Effect.succeed({ ...acc, exit: event })
-              }
-            }),
-            // The agent enforces the timeout; this guard only covers a relay that never answers.
-            Effect.timeoutFail({
-              duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,
-              onTimeout: () => new ExitWith({ code: ExitCode.timeout })
-            })
-          )
+        )
       )
     )
     const e = seen.exit
     if (e === undefined) return yield* new CliError({ message: "the relay ended the session without an exit status" })
     const code = e.timedOut ? ExitCode.timeout : e.exitCode
-    if (g.json) {
-      out.push(decodeOut(new Uint8Array(0), true))
-      err.push(decodeErr(new Uint8Array(0), true))
+    if (g.json)
       yield* Output.json({
         machine_id: seen.machine?.id ?? null,
         hostname: seen.machine?.hostname ?? null,
         command,
         exit_code: code,
-        stdout: out.join(""),
-        stderr: err.join(""),
+        ...sink.collected(),
         duration_ms: e.durationMs || (yield* Clock.currentTimeMillis) - started,
         timed_out: e.timedOut,
         ...(e.error === undefined ? {} : { error: e.error })
       })
-    } else if (e.timedOut) {
+    else if (e.timedOut)
       yield* Output.notice(`cmdop: command timed out after ${Duration.format(timeoutMs)} and was killed`)
-    } else if (e.error !== undefined) {
-      yield* Output.notice(`cmdop: ${e.error}`)
-    }
+    else if (e.error !== undefined) yield* Output.notice(`cmdop: ${e.error}`)
     if (code !== 0) return yield* new ExitWith({ code })
   })

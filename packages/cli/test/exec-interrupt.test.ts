@@ -1,0 +1,109 @@
+/**
+ * Ctrl-C during `cmdop connect exec vm -- sleep 100`, with real processes (a relay, an agent, the CLI as a child
+ * process getting SIGINT, as a terminal sends it on Ctrl-C): the remote command gets SIGINT and the CLI exits with
+ * its status; a second Ctrl-C gives up on a command that ignores it, and the command is killed on the machine.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import * as Processes from "@cmdop/testkit/Processes"
+import * as Effect from "effect/Effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { live as world } from "./World.js"
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** `cmdop connect exec …` as a child process: its output so far, Ctrl-C, and its exit code. */
+const started = (w: { readonly client: string; readonly server: string }, key: string, args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, [Processes.binPath, "connect", "exec", ...args], {
+        env: { PATH: process.env.PATH ?? "", HOME: w.client, CMDOP_API_KEY: key, CMDOP_SERVER: w.server },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      let stderr = ""
+      let code: number | null | undefined
+      child.stdout.on("data", (d) => (stdout += d))
+      child.stderr.on("data", (d) => (stderr += d))
+      child.on("exit", (c, signal) => (code = c ?? (signal ? -1 : null)))
+      return {
+        child,
+        out: () => stdout,
+        err: () => stderr,
+        code: () => code,
+        ctrlC: () => void child.kill("SIGINT")
+      }
+    }),
+    (p) => Effect.sync(() => void (p.code() === undefined && p.child.kill("SIGKILL")))
+  )
+
+describe("Ctrl-C during exec", () => {
+  it.scopedLive("goes to the remote command as SIGINT; exit 130; twice gives up and kills it", () =>
+    Effect.gen(function* () {
+      const w = yield* world
+      const key = yield* w.create("acme")
+      yield* w.agent(key, "vm")
+
+      // $ cmdop connect exec vm -- sleep 100      ^C
+      const pidFile = path.join(w.client, "sleep.pid")
+      const sleeper = yield* started(w, key, [
+        "vm",
+        "--",
+        "sh",
+        "-c",
+        `echo $$ > ${pidFile}; echo ready; exec sleep 100`
+      ])
+      yield* eventuallySync("the remote command running", () => (sleeper.out().includes("ready") ? true : undefined))
+      const pid = Number(fs.readFileSync(pidFile, "utf8").trim())
+      assert.isTrue(alive(pid))
+      sleeper.ctrlC()
+      const code = yield* eventuallySync("the CLI's exit", () => sleeper.code() ?? undefined)
+      assert.strictEqual(code, 130, sleeper.err())
+      assert.strictEqual(sleeper.err(), "")
+      assert.isFalse(alive(pid), "sleep ended on the machine")
+
+      // The remote command sees SIGINT itself (a trap runs), and its own exit status comes back.
+      const trapper = yield* started(w, key, [
+        "vm",
+        "--",
+        "sh",
+        "-c",
+        'trap "echo got-INT; exit 7" INT; echo ready; while :; do sleep 1; done'
+      ])
+      yield* eventuallySync("the trap set", () => (trapper.out().includes("ready") ? true : undefined))
+      trapper.ctrlC()
+      assert.strictEqual(yield* eventuallySync("the CLI's exit", () => trapper.code() ?? undefined), 7)
+      assert.strictEqual(trapper.out(), "ready\ngot-INT\n")
+
+      // A command that ignores SIGINT: the second Ctrl-C gives up on it, and it is killed on the machine.
+      const stubbornPid = path.join(w.client, "stubborn.pid")
+      const stubborn = yield* started(w, key, [
+        "vm",
+        "--",
+        "sh",
+        "-c",
+        `trap "" INT; echo $$ > ${stubbornPid}; echo ready; while :; do sleep 1; done`
+      ])
+      yield* eventuallySync("the stubborn command running", () => (stubborn.out().includes("ready") ? true : undefined))
+      const spid = Number(fs.readFileSync(stubbornPid, "utf8").trim())
+      stubborn.ctrlC()
+      // Still running after the first press (the relay has delivered it once this exec is still going).
+      yield* Effect.sleep("500 millis")
+      assert.strictEqual(stubborn.code(), undefined)
+      assert.isTrue(alive(spid))
+      stubborn.ctrlC()
+      assert.strictEqual(yield* eventuallySync("the CLI's exit", () => stubborn.code() ?? undefined), 130)
+      assert.include(stubborn.err(), "cmdop: interrupted twice; the remote command is killed")
+      yield* eventuallySync("the stubborn command gone", () => (alive(spid) ? undefined : true))
+    })
+  )
+})
