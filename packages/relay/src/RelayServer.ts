@@ -258,7 +258,10 @@ const serveOn = (
     })
     const context = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     // A change made elsewhere (another node, an admin command) reaches this node's guests and logins at once.
-    if (cluster !== undefined) yield* ClusterMode.react(cluster, Context.get(context, RelayCore).sweepGuests)
+    if (cluster !== undefined) {
+      const core = Context.get(context, RelayCore)
+      yield* ClusterMode.react(cluster, Effect.zipRight(core.sweepGuests, core.sweepCredentials))
+    }
     // Per-principal stream counts, shared by the gRPC services and the browser terminal.
     const admission = Admission.make()
     const caps = ConnectionGuard.plan()
