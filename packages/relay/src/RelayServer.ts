@@ -189,9 +189,12 @@ export const serveWith = (
 ): Effect.Effect<Running, RelayServeError, Scope.Scope | RelayStore> =>
   Effect.gen(function* () {
     if (options.cluster === undefined) return yield* serveOn(options, storeName, undefined)
-    // The account tables must exist before the cluster installs its triggers on them: migrate them first.
+    // The account tables must exist before the cluster installs its triggers on them: migrate them first (a
+    // store built and closed again; the relay builds its own below).
     if (options.accounts !== undefined)
-      yield* Layer.build(options.accounts).pipe(Effect.mapError((e) => new RelayServeError({ message: e.message })))
+      yield* Effect.scoped(Layer.build(options.accounts)).pipe(
+        Effect.mapError((e) => new RelayServeError({ message: e.message }))
+      )
     const cluster = yield* ClusterMode.start(options.cluster).pipe(
       Effect.mapError((e) => new RelayServeError({ message: e.message }))
     )
