@@ -3,7 +3,8 @@
  * run), an agent daemon connected to node 2, a guest on node 2. Listings on either node show the same machine
  * state (from the shared routing table); a share link revoked through node 1, and a workspace key rotated by the
  * admin command on the host, end the guest's live session on node 2 within a second (through LISTEN/NOTIFY, not
- * the 5-second sweep); a node stopped cleanly gives up its machines at once.
+ * the 5-second sweeps), and the rotation ends a key holder's command there too; a node stopped cleanly gives up its
+ * machines at once.
  */
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -175,15 +176,28 @@ describe("relay cluster mode, two nodes on one PostgreSQL", () => {
         // 2. The workspace key rotated by the admin command on the host (no node involved): the same, via the trigger.
         const second = yield* mint
         const running2 = yield* guestSession(second)
+        // And a key holder's command on node 2 (the credential sweep, without accounts, runs every 5 s only).
+        const holder = yield* Effect.fork(cli(n2.server, ["exec", "box", "--", "sleep", "60"]))
+        yield* eventually(
+          "the key holder's session on node 2",
+          Effect.map(metric(n2.http, "cmdop_sessions_active"), (n) => (n !== undefined && n >= 2 ? n : undefined)),
+          { timeout: "20 seconds", interval: "50 millis" }
+        )
         const rotated = yield* admin(["key", "rotate", "acme", "--json"])
         assert.strictEqual(rotated.code, 0, rotated.stderr)
         const rotatedAt = Date.now()
         const ended2 = yield* running2.await.pipe(Effect.flatten)
         const rotateMs = Date.now() - rotatedAt
+        const holderEnded = yield* holder.await.pipe(Effect.flatten)
+        const holderMs = Date.now() - rotatedAt
+        assert.strictEqual(holderEnded.code, 255, holderEnded.stdout)
+        assert.isBelow(holderMs, 1000, `the key holder's session ended ${holderMs} ms after the key rotation`)
         assert.strictEqual(ended2.code, 255, ended2.stdout)
         assert.include(ended2.stderr, "rotated")
         assert.isBelow(rotateMs, 1000, `the guest's session ended ${rotateMs} ms after the key rotation`)
-        yield* Effect.logInfo(`cluster revocation reached node 2 in ${revokeMs} ms, key rotation in ${rotateMs} ms`)
+        yield* Effect.logInfo(
+          `cluster revocation reached node 2 in ${revokeMs} ms, key rotation in ${rotateMs} ms (guest), ${holderMs} ms (key holder)`
+        )
 
         // 3. Node 2 stops cleanly: it gives up its lease and routes, so node 1 shows box offline at once.
         const newKey = JSON.parse(rotated.stdout).api_key as string

@@ -177,6 +177,8 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
      * sweep does), for a change made elsewhere: another relay node, an admin command.
      */
     readonly sweepGuests: Effect.Effect<void>
+    /** Re-checks every live credential now (what the credential sweep does), for a change made elsewhere. */
+    readonly sweepCredentials: Effect.Effect<void>
     /** The gate's held sessions on the workspace's online machines (workspace credentials only). */
     readonly listApprovals: (
       caller: Authenticator.Caller
@@ -259,6 +261,7 @@ export const make = (
       listShares: guests.listShares,
       revokeShare: guests.revokeShare,
       sweepGuests: guests.sweepGuestsNow,
+      sweepCredentials: CredentialSweep.sweep(ctx),
       listApprovals: approvals.listApprovals,
       answerApproval: approvals.answerApproval
     })

@@ -195,9 +195,12 @@ export const serveWith = (
 ): Effect.Effect<Running, RelayServeError, Scope.Scope | RelayStore> =>
   Effect.gen(function* () {
     if (options.cluster === undefined) return yield* serveOn(options, storeName, undefined)
-    // The account tables must exist before the cluster installs its triggers on them: migrate them first.
+    // The account tables must exist before the cluster installs its triggers on them: migrate them first (a
+    // store built and closed again; the relay builds its own below).
     if (options.accounts !== undefined)
-      yield* Layer.build(options.accounts).pipe(Effect.mapError((e) => new RelayServeError({ message: e.message })))
+      yield* Effect.scoped(Layer.build(options.accounts)).pipe(
+        Effect.mapError((e) => new RelayServeError({ message: e.message }))
+      )
     const cluster = yield* ClusterMode.start(options.cluster).pipe(
       Effect.mapError((e) => new RelayServeError({ message: e.message }))
     )
@@ -271,7 +274,10 @@ const serveOn = (
             Effect.mapError((e) => new RelayServeError({ message: e.message }))
           )
     // A change made elsewhere (another node, an admin command) reaches this node's guests and logins at once.
-    if (cluster !== undefined) yield* ClusterMode.react(cluster, Context.get(context, RelayCore).sweepGuests)
+    if (cluster !== undefined) {
+      const core = Context.get(context, RelayCore)
+      yield* ClusterMode.react(cluster, Effect.zipRight(core.sweepGuests, core.sweepCredentials))
+    }
     // Per-principal stream counts, shared by the gRPC services and the browser terminal.
     const admission = Admission.make()
     const caps = ConnectionGuard.plan()

@@ -1,9 +1,9 @@
 /**
  * Changes one node (or an admin command) makes that every node must act on at once: a share link revoked, a
  * workspace key or a signing key retired, a machine moved to another workspace, an account's membership or login
- * changed. On them a node re-checks its live guests and forgets its cached logins (`ClusterWiring.ts`), so a
- * revocation anywhere ends a guest's session on any node within a second; the 5-second guest sweep stays as a
- * safety net.
+ * changed. On them a node re-checks its live guests and live credentials at once (`ClusterMode.react`), so a
+ * revocation anywhere ends a guest's session on any node within a second; the periodic sweeps stay as a safety
+ * net.
  *
  * A subscription starts with `Resync`, and emits it again after every reconnection: whatever happened while it
  * was not listening is then re-read from the store, so a missed notification cannot leave a session alive.

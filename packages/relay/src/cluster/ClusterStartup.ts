@@ -29,12 +29,13 @@ export const lock = (
       PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
     )
     const sql = Context.get(context, SqlClient.SqlClient)
+    const timeout = Duration.decode(options.timeout ?? "2 minutes")
     yield* sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`.pipe(
       Effect.timeoutFail({
-        duration: options.timeout ?? "2 minutes",
+        duration: timeout,
         onTimeout: () =>
           new ClusterStartError({
-            message: "another relay node has been starting for over 2 minutes (it holds the startup lock); check it"
+            message: `another relay node has been starting for over ${Duration.format(timeout)} (it holds the startup lock); check its log`
           })
       })
     )

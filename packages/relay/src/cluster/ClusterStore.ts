@@ -5,7 +5,7 @@
  * a node starting up marking every machine offline), so here:
  *  - `markOnline` (the node accepted the machine's stream) claims the route and remembers its epoch;
  *  - `markOffline` (this node's current stream of it closed) releases the route with that epoch only, so a newer
- *    connection on another node stays;
+ *    connection on another node stays (and clears the stored flag only when no node holds the machine);
  *  - `markAllOffline` (relay start) leaves the others' machines alone (the node drops its own old routes when it
  *    takes its lease, `ClusterNode.ts`);
  *  - machine reads (`listMachines`, `getMachine`, `registerMachine`) say online exactly when a live node holds a
@@ -68,6 +68,9 @@ export const make = (store: RelayStore["Type"], routes: MachineRoutes["Type"], n
         // A claim that failed left no route to release.
         const epoch = yield* Effect.option(Deferred.await(claimed))
         if (epoch._tag === "Some") yield* routes.release(id, nodeId, epoch.value).pipe(Effect.mapError(routesFailure))
+        // The stored flag (what host-side commands such as `relay workspace list` read) follows, unless the agent
+        // is already back through another node.
+        if ((yield* liveOf([id])).size === 0) yield* store.markOffline(id)
       }),
     markAllOffline: Effect.void
   }

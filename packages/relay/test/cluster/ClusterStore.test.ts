@@ -41,7 +41,7 @@ const layer = Layer.merge(RelayStore.layerMemory, routesMemory(10_000))
 describe("ClusterStore", () => {
   it.effect("a stream accepted on one node shows the machine online on every node, and its close offline", () =>
     Effect.gen(function* () {
-      const { n1, n2, machine, onlineOn, routes } = yield* setup
+      const { n1, n2, machine, onlineOn, routes, store } = yield* setup
       assert.deepStrictEqual(yield* onlineOn(n1), [false])
       yield* n2.markOnline(machine.id, 5)
       assert.deepStrictEqual(yield* onlineOn(n1), [true])
@@ -50,16 +50,19 @@ describe("ClusterStore", () => {
       yield* n2.markOffline(machine.id)
       assert.deepStrictEqual(yield* onlineOn(n1), [false])
       assert.isFalse((yield* n2.getMachine(machine.id)).online)
+      // The stored flag, which host-side commands read, follows.
+      assert.isFalse((yield* store.getMachine(machine.id)).online)
     }).pipe(Effect.provide(layer))
   )
 
   it.effect("a late close on the old node leaves the agent's newer stream on another node online", () =>
     Effect.gen(function* () {
-      const { n1, n2, machine, onlineOn } = yield* setup
+      const { n1, n2, machine, onlineOn, store } = yield* setup
       yield* n1.markOnline(machine.id, 5)
       yield* n2.markOnline(machine.id, 6)
       yield* n1.markOffline(machine.id)
       assert.deepStrictEqual(yield* onlineOn(n1), [true])
+      assert.isTrue((yield* store.getMachine(machine.id)).online, "the stored flag stays while node 2 holds it")
       // A node starting up does not mark the others' machines offline.
       yield* n1.markAllOffline
       assert.deepStrictEqual(yield* onlineOn(n2), [true])
