@@ -179,7 +179,12 @@ const main = async () => {
     log(`node-${n}: ${value.grpc} (peer ${value.peer}), pid ${child.pid}`)
   }
   const key = nodes[0].key
-  const results = { agents: AGENTS, nodes: 3, loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number), cpus: (await import("node:os")).cpus().length }
+  const results = {
+    agents: AGENTS,
+    nodes: 3,
+    loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number),
+    cpus: (await import("node:os")).cpus().length
+  }
 
   // A real agent on node 1, for exec.
   const agentHome = join(tmp, "agent-home")
@@ -220,8 +225,7 @@ const main = async () => {
   log(`exec latency: ${JSON.stringify(results.latency)}`)
 
   // The relay's own round trip (no process started on the machine), local and forwarded, alternating.
-  const rtt = async (node, n) =>
-    (await runTool([tool("cluster-rtt"), node.grpc, key, hostname, String(n)])).samples
+  const rtt = async (node, n) => (await runTool([tool("cluster-rtt"), node.grpc, key, hostname, String(n)])).samples
   const rttLocal = []
   const rttForwarded = []
   for (let r = 0; r < rounds; r++) {
@@ -249,7 +253,15 @@ const main = async () => {
   }
   const localMBps = quantile(localRuns, 0.5)
   const forwardedMBps = quantile(forwardedRuns, 0.5)
-  results.throughput = { bytes, runs: 5, localMBps, forwardedMBps, ratio: forwardedMBps / localMBps, localRuns, forwardedRuns }
+  results.throughput = {
+    bytes,
+    runs: 5,
+    localMBps,
+    forwardedMBps,
+    ratio: forwardedMBps / localMBps,
+    localRuns,
+    forwardedRuns
+  }
   log(`exec throughput: ${JSON.stringify(results.throughput)}`)
 
   // Idle agents, spread over the nodes (agent i starts on node i mod 3).
@@ -305,7 +317,10 @@ const main = async () => {
     await new Promise((r) => setTimeout(r, 20))
   const lowest = { online: AGENTS }
   const watch = setInterval(() => {
-    lowest.online = Math.min(lowest.online, sims.reduce((a, s) => a + s.sim.online, 0))
+    lowest.online = Math.min(
+      lowest.online,
+      sims.reduce((a, s) => a + s.sim.online, 0)
+    )
   }, 20)
   const back = await online(AGENTS, 120_000)
   clearInterval(watch)
