@@ -101,6 +101,7 @@ describe("help and version", () => {
           ["relay", "workspace", "create"],
           ["relay", "key", "create"],
           ["relay", "key", "revoke"],
+          ["relay", "user", "remove"],
           ["relay", "signing-key", "retire"],
           ["up"],
           ["completion"]

@@ -7,7 +7,11 @@
 import * as Accounts from "@cmdop/accounts/Accounts"
 import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as OAuthServer from "@cmdop/accounts/OAuthServer"
+import * as Email from "@cmdop/accounts/Email"
 import * as Sso from "@cmdop/accounts/Sso"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
@@ -20,6 +24,9 @@ export interface StoreOptions {
   readonly dataDir: string
   readonly db?: Redacted.Redacted<string>
 }
+
+/** The account store in memory, for a relay whose own store is in memory (the CLI's in-memory world, tests). */
+export const memoryStoreLayer: Layer.Layer<AccountStore.AccountStore> = AccountStore.layerMemory
 
 /** The account store next to the relay's store (same file or database). */
 export const storeLayer = (
@@ -63,5 +70,18 @@ export const ssoLayer = (
     }
   })
 
-/** The accounts service's tag, for the relay host's commands (`relay user add`). */
+/**
+ * The person with this email on the relay, for the relay host's commands: `None` when there is none, or when the
+ * text is not an email at all.
+ */
+export const findUser = (email: string) =>
+  Effect.flatMap(AccountStore.AccountStore, (store) =>
+    Either.match(Email.fromInput(email), {
+      onLeft: () => Effect.succeed(Option.none()),
+      onRight: (valid) => store.findUserByEmail(valid)
+    })
+  )
+
+/** The accounts service's and the store's tags, for the relay host's commands (`relay user …`). */
 export { Accounts } from "@cmdop/accounts/Accounts"
+export { AccountStore } from "@cmdop/accounts/AccountStore"
