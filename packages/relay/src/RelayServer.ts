@@ -38,6 +38,7 @@ import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
 import * as AccountRoutes from "./web/AccountRoutes.js"
+import * as HomePage from "./web/HomePage.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
@@ -229,14 +230,19 @@ export const serveWith = (
     const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address), context)
     const routes =
       accounts === undefined
-        ? relayRoutes
+        ? relayRoutes.pipe(
+            HttpRouter.get(
+              "/",
+              Effect.sync(() => HomePage.response({ accounts: false }))
+            )
+          )
         : HttpRouter.concat(
             relayRoutes,
-            (yield* AccountRoutes.make({
+            yield* AccountRoutes.make({
               secure: publicUrl().startsWith("https:"),
               publicUrl,
               sso: options.sso !== undefined
-            }).pipe(Effect.provide(Context.merge(context, accounts))))
+            }).pipe(Effect.provide(Context.merge(context, accounts)))
           )
     const httpServer = makeHttpServer(caps.http)
     const httpContext = yield* Layer.build(

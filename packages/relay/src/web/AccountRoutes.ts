@@ -1,7 +1,7 @@
 /**
  * Everything accounts add to the relay's HTTP port, as one router: the OAuth endpoints of `@cmdop/accounts`
  * (metadata, device authorization, token, revocation), `/device`, the sign-in pages, the web cabinet, its
- * stylesheet and `/apix/machines/workspaces/`.
+ * stylesheet, `/apix/machines/workspaces/`, and `/` (what this is, and where to sign in).
  */
 import * as OAuthHttp from "@cmdop/accounts/OAuthHttp"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"
@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Cabinet from "./Cabinet.js"
 import { stylesheet } from "./CabinetPage.js"
 import * as DevicePage from "./DevicePage.js"
+import * as HomePage from "./HomePage.js"
 import * as SignInPages from "./SignInPages.js"
 import * as SsoPages from "./SsoPages.js"
 import * as WorkspacesApi from "./WorkspacesApi.js"
@@ -41,6 +42,10 @@ export const make = (options: { readonly secure: boolean; readonly publicUrl: ()
       HttpRouter.concat(cabinet),
       HttpRouter.concat(sso),
       HttpRouter.get(WorkspacesApi.path, workspaces),
-      HttpRouter.get("/assets/cabinet.css", stylesheet)
+      HttpRouter.get("/assets/cabinet.css", stylesheet),
+      HttpRouter.get(
+        "/",
+        Effect.sync(() => HomePage.response({ accounts: true }))
+      )
     )
   })
