@@ -99,9 +99,6 @@ describe("help and version", () => {
           ["relay"],
           ["relay", "serve"],
           ["relay", "workspace", "create"],
-          ["relay", "key", "create"],
-          ["relay", "key", "revoke"],
-          ["relay", "user", "remove"],
           ["relay", "signing-key", "retire"],
           ["up"],
           ["completion"]
