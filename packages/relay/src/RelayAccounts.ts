@@ -9,6 +9,9 @@ import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as OAuthServer from "@cmdop/accounts/OAuthServer"
 import * as Email from "@cmdop/accounts/Email"
 import * as Sso from "@cmdop/accounts/Sso"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -37,25 +40,41 @@ export const storeLayer = (
     : AccountStore.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
 /**
+ * How long a `cmdop login` code may wait for approval, and how often the CLI is told to poll: 10 minutes and 5 s,
+ * unless the environment says otherwise (`CMDOP_RELAY_DEVICE_CODE_LIFETIME`, `CMDOP_RELAY_DEVICE_POLL_INTERVAL`,
+ * durations such as "2 minutes" or "1 second"; tests shorten them).
+ */
+export const deviceFlowConfig = Config.all({
+  deviceCodeLifetime: Config.duration("CMDOP_RELAY_DEVICE_CODE_LIFETIME").pipe(
+    Config.withDefault(Duration.minutes(10))
+  ),
+  pollInterval: Config.duration("CMDOP_RELAY_DEVICE_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(5)))
+})
+
+/**
  * The OAuth server and the accounts service over the store given. `issuer` is the relay's public URL, read on
  * every use (with `--http-port 0` it is known only once the port is bound).
  */
 export const servicesLayer = <E, R>(
   issuer: () => string,
   store: Layer.Layer<AccountStore.AccountStore, E, R>
-): Layer.Layer<Services, E, R> => {
+): Layer.Layer<Services, E | ConfigError.ConfigError, R> => {
   const defaults = OAuthServer.defaultConfig("http://relay.invalid")
-  const config: OAuthServer.OAuthConfig = {
-    clients: defaults.clients,
-    deviceCodeLifetime: defaults.deviceCodeLifetime,
-    pollInterval: defaults.pollInterval,
-    accessTokenLifetime: defaults.accessTokenLifetime,
-    refreshTokenLifetime: defaults.refreshTokenLifetime,
-    get issuer() {
-      return issuer().replace(/\/+$/, "")
-    }
-  }
-  return Layer.provideMerge(Layer.merge(OAuthServer.layer(config), Accounts.layer()), store)
+  const oauth = Layer.unwrapEffect(
+    Effect.map(deviceFlowConfig, (flow) =>
+      OAuthServer.layer({
+        clients: defaults.clients,
+        deviceCodeLifetime: flow.deviceCodeLifetime,
+        pollInterval: flow.pollInterval,
+        accessTokenLifetime: defaults.accessTokenLifetime,
+        refreshTokenLifetime: defaults.refreshTokenLifetime,
+        get issuer() {
+          return issuer().replace(/\/+$/, "")
+        }
+      })
+    )
+  )
+  return Layer.provideMerge(Layer.merge(oauth, Accounts.layer()), store)
 }
 
 /** Single sign-on with a provider; its callback is `<issuer>/sso/callback` (read at each sign-in). */

@@ -241,4 +241,45 @@ describe("accounts journey", () => {
       }),
     120_000
   )
+
+  it.scopedLive(
+    "a code nobody approves expires: cmdop login stops with expired_token's clear message, no token.json",
+    () =>
+      Effect.gen(function* () {
+        const relayHome = yield* TempHome.make("cmdop-relayhost-")
+        const carol = yield* TempHome.make("cmdop-carol-")
+        const grpcPort = yield* freePort
+        const httpPort = yield* freePort
+        const web = `http://127.0.0.1:${httpPort}`
+        // A relay whose login codes live 2 s, polled every second (its configuration, from the environment).
+        yield* Processes.daemon(
+          relayHome,
+          ["relay", "serve", "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],
+          /relay serving/,
+          { env: { CMDOP_RELAY_DEVICE_CODE_LIFETIME: "2 seconds", CMDOP_RELAY_DEVICE_POLL_INTERVAL: "1 second" } }
+        )
+        const started = yield* promise("start a device login", async () => {
+          const r = await fetch(`${web}/oauth/device_authorization`, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: "client_id=cmdop-cli"
+          })
+          return (await r.json()) as { expires_in: number; interval: number }
+        })
+        assert.deepStrictEqual([started.expires_in, started.interval], [2, 1])
+        const login = yield* Processes.run(carol, [
+          "login",
+          "--server",
+          `127.0.0.1:${grpcPort}`,
+          "--web-url",
+          web,
+          "--no-browser"
+        ])
+        assert.strictEqual(login.code, 255, login.stderr)
+        assert.match(login.stderr, /enter the code [A-Z]{4}-[A-Z]{4}/)
+        assert.include(login.stderr, "the code expired before it was approved; run cmdop login again for a new one")
+        assert.isFalse(fs.existsSync(path.join(carol, ".cmdop", "token.json")))
+      }),
+    120_000
+  )
 })
