@@ -4,7 +4,8 @@
  * in the browser; `cmdop login` in another HOME is approved on `/device`; `connect --list` and `exec` work with no
  * API key anywhere; `workspace sync` fills the workspace file (a stored key kept, nothing deleted); `agent
  * register` runs under the login; switching the active workspace in the cabinet moves the machine (same id) into
- * the other workspace at its next heartbeat; `logout` ends the login's access at once.
+ * the other workspace at once (the relay closes the agent's stream within a quarter second, the agent registers
+ * again); `logout` ends the login's access at once.
  */
 import * as Eventually from "@cmdop/test-helpers/Eventually"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -146,7 +147,9 @@ describe("accounts journey", () => {
           "hi-from-box"
         )
 
-        // She makes beta active in the cabinet: at its next heartbeat the machine moves there, same id and name.
+        // She makes beta active in the cabinet: the relay closes the agent's stream at its next credential sweep
+        // (250 ms; `NextCall.test.ts` in the relay pins that), the agent registers again, and the machine moves there,
+        // same id and name.
         yield* promise("cabinet", () => page.goto(`${web}/cabinet`))
         yield* promise("switch", () =>
           Promise.all([page.waitForURL(`${web}/cabinet`), page.click('tr:has-text("beta") button')])
@@ -155,8 +158,8 @@ describe("accounts journey", () => {
           yield* promise("beta active", () => page.textContent('#workspaces tr:has-text("beta")')),
           "active"
         )
-        // Listed in beta by name: the machine is still online in acme until its next heartbeat, and the relay may
-        // answer a login's calls from a cache for up to a second, so an unqualified list would pass before the move.
+        // Listed in beta by name: an unqualified list right after the switch could still find it online in acme,
+        // before the agent has registered again.
         const moved = yield* Eventually.eventually(
           "box online in beta",
           Effect.map(ok(alice, ["connect", "--list", "--json", "--workspace", "beta"]), (out) =>
