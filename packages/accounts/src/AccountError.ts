@@ -16,7 +16,8 @@ export class AccountError extends Schema.TaggedError<AccountError>()("AccountErr
     "NotAMember",
     "NotOwner",
     "LastOwner",
-    "InvalidUserCode"
+    "InvalidUserCode",
+    "InvalidDomain"
   ),
   /** Extra words for the message: the weakness of a password, a workspace id, an email. */
   detail: Schema.optional(Schema.String)
@@ -45,6 +46,8 @@ export class AccountError extends Schema.TaggedError<AccountError>()("AccountErr
         return "this is the workspace's last owner; make someone else an owner first"
       case "InvalidUserCode":
         return 'this code is not valid or has expired; run "cmdop login" again for a new one'
+      case "InvalidDomain":
+        return `"${this.detail ?? ""}" is not an email domain; use the part after the @, such as example.com`
     }
   }
 }

@@ -340,14 +340,32 @@ export const root: Node = {
           subcommands: [
             {
               name: "add",
-              help: "add a person to a workspace and print a one-time sign-in link",
+              help: "add a person to a workspace (or change their role); prints a one-time sign-in link",
               args: [{ name: "email" }],
               flags: [
                 ...STORE_FLAGS,
                 { name: "--workspace", value: "NAME", help: "the workspace on this relay (created if new)" },
-                { name: "--role", value: "ROLE", help: "owner, member or viewer" },
+                { name: "--role", value: "ROLE", help: "owner, member or viewer (changes the role of a member)" },
                 { name: "--public-url", value: "URL", help: "the relay's public URL the link points at" }
               ]
+            },
+            {
+              name: "remove",
+              help: "remove a person from a workspace: their next call is refused",
+              args: [{ name: "email" }],
+              flags: [...STORE_FLAGS, { name: "--workspace", value: "NAME", help: "the workspace on this relay" }]
+            },
+            {
+              name: "disable",
+              help: "sign a person out everywhere and refuse their logins",
+              args: [{ name: "email" }],
+              flags: STORE_FLAGS
+            },
+            {
+              name: "enable",
+              help: "let a disabled person sign in again",
+              args: [{ name: "email" }],
+              flags: STORE_FLAGS
             }
           ]
         },

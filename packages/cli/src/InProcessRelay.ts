@@ -8,6 +8,7 @@
 import { ProcessRunner } from "@cmdop/agent/ProcessRunner"
 import * as ProcessRunnerMemory from "@cmdop/agent/ProcessRunnerMemory"
 import { ShareService } from "@cmdop/domain/ShareService"
+import * as RelayAccounts from "@cmdop/relay/RelayAccounts"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCoreModule from "@cmdop/relay/RelayCore"
 import { RelayCore } from "@cmdop/relay/RelayCore"
@@ -53,14 +54,18 @@ export const layer = (options: Options = {}): Layer.Layer<Services> => {
       })
     )
   )
-  const host = Layer.effect(
+  const host = Layer.scoped(
     RelayHost,
-    Effect.map(Effect.context<RelayStore | ShareService>(), (context) =>
-      RelayHost.of({
+    Effect.gen(function* () {
+      const context = yield* Effect.context<RelayStore | ShareService>()
+      // The people of this in-memory relay: in memory too, never a file on disk.
+      const accounts = yield* Layer.build(RelayAccounts.memoryStoreLayer)
+      return RelayHost.of({
         store: () => Layer.succeedContext(Context.pick(RelayStore, ShareService)(context)),
+        accounts: () => Layer.succeedContext(accounts),
         describe: () => "memory"
       })
-    )
+    })
   )
   return Layer.mergeAll(
     Layer.provideMerge(Layer.merge(connector, host), core),

@@ -5,6 +5,7 @@
  * out the one in-memory store its relay runs on.
  */
 import type { ShareService } from "@cmdop/domain/ShareService"
+import type { AccountStore } from "@cmdop/relay/RelayAccounts"
 import type { RelayStore } from "@cmdop/relay/RelayStore"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,6 +26,8 @@ export class RelayHost extends Context.Tag("@cmdop/cli/RelayHost")<
   {
     /** The store (and the share service over it) that `config` names, for the life of the layer's scope. */
     readonly store: (config: StoreConfig) => Layer.Layer<RelayStore | ShareService, CliError>
+    /** The account tables next to that store (`relay user …`): the same file or database. */
+    readonly accounts: (config: StoreConfig) => Layer.Layer<AccountStore, CliError>
     /** How the store is named in messages: `sqlite <file>` or `postgresql`. */
     readonly describe: (config: StoreConfig) => string
   }
@@ -47,6 +50,14 @@ export const layerStore: Layer.Layer<RelayHost> = Layer.succeed(
             Layer.mapError((e) => new CliError({ message: e.message }))
           )
         })
+      ),
+    accounts: (config) =>
+      Layer.unwrapEffect(
+        Effect.map(
+          Effect.promise(() => import("@cmdop/relay/RelayAccounts")),
+          (RelayAccounts) =>
+            RelayAccounts.storeLayer(config).pipe(Layer.mapError((e) => new CliError({ message: e.message })))
+        )
       ),
     describe: (config) => (config.db !== undefined ? "postgresql" : `sqlite ${path.join(config.dataDir, "relay.db")}`)
   })

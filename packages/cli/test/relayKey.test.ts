@@ -4,8 +4,15 @@
  * world's relay is another process on the same SQLite file), and leaves the others working; bad names and unknown
  * keys are one clear error that changes nothing.
  */
+import * as RelayAccounts from "@cmdop/relay/RelayAccounts"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Layers from "../src/Layers.js"
+import { RelayHost } from "../src/RelayHost.js"
+import { runMain } from "./support.js"
 import { worlds } from "./World.js"
 
 for (const [worldName, makeWorld] of worlds)
@@ -84,3 +91,32 @@ for (const [worldName, makeWorld] of worlds)
       60_000
     )
   })
+
+describe("relay key create|revoke on the relay host's audit trail", () => {
+  it.scopedLive("each change is recorded with the relay host as the actor (in-memory world)", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-memory-keys-")
+      const context = yield* Layer.build(Layers.memory({ home }))
+      const run = (args: ReadonlyArray<string>) =>
+        runMain(["relay", ...args], { env: {}, services: Layer.succeedContext(context) })
+      assert.strictEqual((yield* run(["workspace", "create", "acme"])).code, 0)
+      const created = yield* run(["key", "create", "acme", "ci", "--json"])
+      assert.strictEqual(created.code, 0, created.stderr)
+      const key = JSON.parse(created.stdout).api_key as string
+      assert.strictEqual((yield* run(["key", "revoke", "acme", "ci"])).code, 0)
+      const host = Context.get(context, RelayHost)
+      const trail = yield* Effect.flatMap(RelayAccounts.AccountStore, (store) => store.listAudit({})).pipe(
+        Effect.provide(host.accounts({ dataDir: "/nonexistent" }))
+      )
+      assert.deepStrictEqual(
+        trail.map((e) => [e.actor, e.action]),
+        [
+          ["relay-host", "key.created"],
+          ["relay-host", "key.revoked"]
+        ]
+      )
+      assert.include(trail[0]!.detail, 'API key "ci"')
+      assert.isFalse(trail.some((e) => e.detail.includes(key)))
+    })
+  )
+})

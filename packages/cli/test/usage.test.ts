@@ -99,8 +99,6 @@ describe("help and version", () => {
           ["relay"],
           ["relay", "serve"],
           ["relay", "workspace", "create"],
-          ["relay", "key", "create"],
-          ["relay", "key", "revoke"],
           ["relay", "signing-key", "retire"],
           ["up"],
           ["completion"]

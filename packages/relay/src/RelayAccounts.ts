@@ -7,7 +7,14 @@
 import * as Accounts from "@cmdop/accounts/Accounts"
 import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as OAuthServer from "@cmdop/accounts/OAuthServer"
+import * as Email from "@cmdop/accounts/Email"
 import * as Sso from "@cmdop/accounts/Sso"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
@@ -21,6 +28,9 @@ export interface StoreOptions {
   readonly db?: Redacted.Redacted<string>
 }
 
+/** The account store in memory, for a relay whose own store is in memory (the CLI's in-memory world, tests). */
+export const memoryStoreLayer: Layer.Layer<AccountStore.AccountStore> = AccountStore.layerMemory
+
 /** The account store next to the relay's store (same file or database). */
 export const storeLayer = (
   options: StoreOptions
@@ -30,25 +40,41 @@ export const storeLayer = (
     : AccountStore.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
 /**
+ * How long a `cmdop login` code may wait for approval, and how often the CLI is told to poll: 10 minutes and 5 s,
+ * unless the environment says otherwise (`CMDOP_RELAY_DEVICE_CODE_LIFETIME`, `CMDOP_RELAY_DEVICE_POLL_INTERVAL`,
+ * durations such as "2 minutes" or "1 second"; tests shorten them).
+ */
+export const deviceFlowConfig = Config.all({
+  deviceCodeLifetime: Config.duration("CMDOP_RELAY_DEVICE_CODE_LIFETIME").pipe(
+    Config.withDefault(Duration.minutes(10))
+  ),
+  pollInterval: Config.duration("CMDOP_RELAY_DEVICE_POLL_INTERVAL").pipe(Config.withDefault(Duration.seconds(5)))
+})
+
+/**
  * The OAuth server and the accounts service over the store given. `issuer` is the relay's public URL, read on
  * every use (with `--http-port 0` it is known only once the port is bound).
  */
 export const servicesLayer = <E, R>(
   issuer: () => string,
   store: Layer.Layer<AccountStore.AccountStore, E, R>
-): Layer.Layer<Services, E, R> => {
+): Layer.Layer<Services, E | ConfigError.ConfigError, R> => {
   const defaults = OAuthServer.defaultConfig("http://relay.invalid")
-  const config: OAuthServer.OAuthConfig = {
-    clients: defaults.clients,
-    deviceCodeLifetime: defaults.deviceCodeLifetime,
-    pollInterval: defaults.pollInterval,
-    accessTokenLifetime: defaults.accessTokenLifetime,
-    refreshTokenLifetime: defaults.refreshTokenLifetime,
-    get issuer() {
-      return issuer().replace(/\/+$/, "")
-    }
-  }
-  return Layer.provideMerge(Layer.merge(OAuthServer.layer(config), Accounts.layer()), store)
+  const oauth = Layer.unwrapEffect(
+    Effect.map(deviceFlowConfig, (flow) =>
+      OAuthServer.layer({
+        clients: defaults.clients,
+        deviceCodeLifetime: flow.deviceCodeLifetime,
+        pollInterval: flow.pollInterval,
+        accessTokenLifetime: defaults.accessTokenLifetime,
+        refreshTokenLifetime: defaults.refreshTokenLifetime,
+        get issuer() {
+          return issuer().replace(/\/+$/, "")
+        }
+      })
+    )
+  )
+  return Layer.provideMerge(Layer.merge(oauth, Accounts.layer()), store)
 }
 
 /** Single sign-on with a provider; its callback is `<issuer>/sso/callback` (read at each sign-in). */
@@ -63,5 +89,18 @@ export const ssoLayer = (
     }
   })
 
-/** The accounts service's tag, for the relay host's commands (`relay user add`). */
+/**
+ * The person with this email on the relay, for the relay host's commands: `None` when there is none, or when the
+ * text is not an email at all.
+ */
+export const findUser = (email: string) =>
+  Effect.flatMap(AccountStore.AccountStore, (store) =>
+    Either.match(Email.fromInput(email), {
+      onLeft: () => Effect.succeed(Option.none()),
+      onRight: (valid) => store.findUserByEmail(valid)
+    })
+  )
+
+/** The accounts service's and the store's tags, for the relay host's commands (`relay user …`). */
 export { Accounts } from "@cmdop/accounts/Accounts"
+export { AccountStore } from "@cmdop/accounts/AccountStore"

@@ -38,7 +38,7 @@ import * as SharePage from "./share/SharePage.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
 import * as AccountRoutes from "./web/AccountRoutes.js"
-import * as IndexPage from "./web/IndexPage.js"
+import * as HomePage from "./web/HomePage.js"
 import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
@@ -129,7 +129,7 @@ const httpRoutes = (grpcAddress: string, cluster: ClusterMode.ClusterContext | u
       ),
       HttpRouter.get(
         "/",
-        Effect.sync(() => IndexPage.response({ grpcAddress, accounts }))
+        Effect.sync(() => HomePage.response({ grpcAddress, accounts }))
       ),
       HttpRouter.get(
         "/healthz",

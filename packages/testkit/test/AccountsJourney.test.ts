@@ -4,7 +4,8 @@
  * in the browser; `cmdop login` in another HOME is approved on `/device`; `connect --list` and `exec` work with no
  * API key anywhere; `workspace sync` fills the workspace file (a stored key kept, nothing deleted); `agent
  * register` runs under the login; switching the active workspace in the cabinet moves the machine (same id) into
- * the other workspace at its next heartbeat; `logout` ends the login's access at once.
+ * the other workspace at once (the relay closes the agent's stream within a quarter second, the agent registers
+ * again); `logout` ends the login's access at once.
  */
 import * as Eventually from "@cmdop/test-helpers/Eventually"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -146,7 +147,9 @@ describe("accounts journey", () => {
           "hi-from-box"
         )
 
-        // She makes beta active in the cabinet: at its next heartbeat the machine moves there, same id and name.
+        // She makes beta active in the cabinet: the relay closes the agent's stream at its next credential sweep
+        // (250 ms; `NextCall.test.ts` in the relay pins that), the agent registers again, and the machine moves there,
+        // same id and name.
         yield* promise("cabinet", () => page.goto(`${web}/cabinet`))
         yield* promise("switch", () =>
           Promise.all([page.waitForURL(`${web}/cabinet`), page.click('tr:has-text("beta") button')])
@@ -155,8 +158,8 @@ describe("accounts journey", () => {
           yield* promise("beta active", () => page.textContent('#workspaces tr:has-text("beta")')),
           "active"
         )
-        // Listed in beta by name: the machine is still online in acme until its next heartbeat, and the relay may
-        // answer a login's calls from a cache for up to a second, so an unqualified list would pass before the move.
+        // Listed in beta by name: an unqualified list right after the switch could still find it online in acme,
+        // before the agent has registered again.
         const moved = yield* Eventually.eventually(
           "box online in beta",
           Effect.map(ok(alice, ["connect", "--list", "--json", "--workspace", "beta"]), (out) =>
@@ -238,6 +241,47 @@ describe("accounts journey", () => {
         assert.strictEqual(login.child.exitCode, 255)
         assert.include(login.output(), "the login was denied in the browser")
         assert.isFalse(fs.existsSync(path.join(bob, ".cmdop", "token.json")))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "a code nobody approves expires: cmdop login stops with expired_token's clear message, no token.json",
+    () =>
+      Effect.gen(function* () {
+        const relayHome = yield* TempHome.make("cmdop-relayhost-")
+        const carol = yield* TempHome.make("cmdop-carol-")
+        const grpcPort = yield* freePort
+        const httpPort = yield* freePort
+        const web = `http://127.0.0.1:${httpPort}`
+        // A relay whose login codes live 2 s, polled every second (its configuration, from the environment).
+        yield* Processes.daemon(
+          relayHome,
+          ["relay", "serve", "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],
+          /relay serving/,
+          { env: { CMDOP_RELAY_DEVICE_CODE_LIFETIME: "2 seconds", CMDOP_RELAY_DEVICE_POLL_INTERVAL: "1 second" } }
+        )
+        const started = yield* promise("start a device login", async () => {
+          const r = await fetch(`${web}/oauth/device_authorization`, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: "client_id=cmdop-cli"
+          })
+          return (await r.json()) as { expires_in: number; interval: number }
+        })
+        assert.deepStrictEqual([started.expires_in, started.interval], [2, 1])
+        const login = yield* Processes.run(carol, [
+          "login",
+          "--server",
+          `127.0.0.1:${grpcPort}`,
+          "--web-url",
+          web,
+          "--no-browser"
+        ])
+        assert.strictEqual(login.code, 255, login.stderr)
+        assert.match(login.stderr, /enter the code [A-Z]{4}-[A-Z]{4}/)
+        assert.include(login.stderr, "the code expired before it was approved; run cmdop login again for a new one")
+        assert.isFalse(fs.existsSync(path.join(carol, ".cmdop", "token.json")))
       }),
     120_000
   )

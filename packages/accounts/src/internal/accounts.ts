@@ -16,6 +16,9 @@ import * as Password from "../Password.js"
 import * as Role from "../Role.js"
 import * as Secrets from "../Secrets.js"
 
+/** An email domain: two or more DNS labels (letters, digits, inner hyphens), 253 characters at most. */
+const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/
+
 export const make = (config: AccountsConfig) =>
   Effect.gen(function* () {
     const store = yield* AccountStore
@@ -243,6 +246,7 @@ export const make = (config: AccountsConfig) =>
             return yield* new AccountError({ reason: "NotOwner" })
           }
           const normalized = domain.trim().toLowerCase().replace(/^@/, "")
+          if (!DOMAIN.test(normalized)) return yield* new AccountError({ reason: "InvalidDomain", detail: domain })
           if (role === undefined) yield* store.removeDomainRule(workspaceId, normalized)
           else yield* store.putDomainRule(workspaceId, normalized, role)
           yield* audit({

@@ -3,13 +3,16 @@
  * A new key is printed once; listings show only its prefix. Revoking one key ends its access on the very next
  * call (the relay checks keys against the store on every call, with no cache), and leaves the other keys and the
  * share links alone; `relay key rotate` (in `relay.ts`) retires them all. The store is opened directly, like the
- * other `relay` admin commands: the data dir's SQLite file, or `--db` PostgreSQL.
+ * other `relay` admin commands: the data dir's SQLite file, or `--db` PostgreSQL. Each change is in the relay's
+ * audit trail (actor `relay-host`).
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import type { WorkspaceId } from "@cmdop/domain/Machine"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import type { RelayStore } from "@cmdop/relay/RelayStore"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -38,14 +41,41 @@ interface StoreArgs {
   readonly db: Option.Option<Redacted.Redacted<string>>
 }
 
+const configOf = (args: StoreArgs) =>
+  Effect.map(CmdopPaths, (paths) => ({
+    dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
+    ...(Option.isSome(args.db) ? { db: args.db.value } : {})
+  }))
+
+/** Records a key change in the relay's audit trail (actor: the relay host), next to the store. */
+const audit = (
+  args: StoreArgs,
+  event: { readonly action: "key.created" | "key.revoked"; readonly workspaceId: WorkspaceId; readonly detail: string }
+) =>
+  Effect.gen(function* () {
+    const config = yield* configOf(args)
+    const host = yield* RelayHost
+    const RelayAccounts = yield* Effect.promise(() => import("@cmdop/relay/RelayAccounts"))
+    const at = yield* Clock.currentTimeMillis
+    yield* Effect.flatMap(RelayAccounts.AccountStore, (store) =>
+      store.appendAudit({
+        actor: "relay-host",
+        action: event.action,
+        subject: event.workspaceId,
+        workspaceId: event.workspaceId,
+        detail: event.detail,
+        at
+      })
+    ).pipe(
+      Effect.provide(host.accounts(config)),
+      Effect.mapError((e) => new CliError({ message: e.message }))
+    )
+  })
+
 /** Runs `f` against the relay store the flags name. */
 const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"]) => Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
-    const paths = yield* CmdopPaths
-    const config = {
-      dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
-      ...(Option.isSome(args.db) ? { db: args.db.value } : {})
-    }
+    const config = yield* configOf(args)
     const host = yield* RelayHost
     const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
     return yield* Effect.flatMap(RelayStore, f).pipe(Effect.provide(host.store(config)))
@@ -103,6 +133,11 @@ const keyCreate = Command.make(
     Effect.gen(function* () {
       const name = yield* keyName(args.name)
       const created = yield* withStore(args, (store) => store.createKey(args.workspace, name))
+      yield* audit(args, {
+        action: "key.created",
+        workspaceId: created.key.workspaceId,
+        detail: `API key "${created.key.name}" (${created.key.id}) of ${args.workspace} created on the relay host`
+      })
       const key = Redacted.value(created.apiKey)
       if (args.json)
         return yield* Output.json({
@@ -127,6 +162,11 @@ const keyRevoke = Command.make(
   (args) =>
     Effect.gen(function* () {
       const revoked = yield* withStore(args, (store) => store.revokeKey(args.workspace, args.key))
+      yield* audit(args, {
+        action: "key.revoked",
+        workspaceId: revoked.workspaceId,
+        detail: `API key "${revoked.name}" (${revoked.id}) of ${args.workspace} revoked on the relay host`
+      })
       if (args.json)
         return yield* Output.json({ workspace: args.workspace, revoked: { id: revoked.id, name: revoked.name } })
       yield* Output.line(

@@ -1,7 +1,7 @@
 /**
  * Everything accounts add to the relay's HTTP port, as one router: the OAuth endpoints of `@cmdop/accounts`
  * (metadata, device authorization, token, revocation), `/device`, the sign-in pages, the web cabinet, its
- * stylesheet and `/apix/machines/workspaces/`.
+ * stylesheet, `/apix/machines/workspaces/`, and `/` (what this is, and where to sign in).
  */
 import * as OAuthHttp from "@cmdop/accounts/OAuthHttp"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"

@@ -17,6 +17,7 @@ import { RelayCore } from "../RelayCore.js"
 import { RelayStore } from "../store/service.js"
 import * as CabinetActions from "./CabinetActions.js"
 import { button, csrfField } from "./CabinetForms.js"
+import * as CabinetJoin from "./CabinetJoin.js"
 import * as CabinetKeys from "./CabinetKeys.js"
 import { acting, postedForm } from "./CabinetContext.js"
 import { escapeHtml, messagePage, page, seeOther } from "./CabinetPage.js"
@@ -32,8 +33,8 @@ const shareStatus = (link: ShareLink, now: number) =>
       : "active"
 
 export const routes = Effect.map(
-  Effect.all([Accounts, RelayStore, RelayCore, CabinetActions.routes, CabinetKeys.routes]),
-  ([accounts, store, core, actions, keyRoutes]) => {
+  Effect.all([Accounts, RelayStore, RelayCore, CabinetActions.routes, CabinetKeys.routes, CabinetJoin.routes]),
+  ([accounts, store, core, actions, keyRoutes, joinRoutes]) => {
     const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(
         Effect.provideService(Accounts, accounts),
@@ -72,16 +73,17 @@ export const routes = Effect.map(
             )
             .join("\n")
           const keys = yield* Effect.provideService(CabinetKeys.section(caller, csrf), RelayStore, store)
+          const join = yield* Effect.provideService(CabinetJoin.section(caller, csrf), Accounts, accounts)
           owners = `${keys}
       <h2>Members</h2>
       <table id="members"><tr><th>Email</th><th>Role</th><th></th></tr>
 ${memberRows}
       </table>
       <form method="post" action="/cabinet/members/add">${csrfField(csrf)}
-        <label>Email <input type="email" name="email" required></label>
+        <label>Invite by email <input type="email" name="email" required></label>
         <label>Role <select name="role"><option>member</option><option>viewer</option><option>owner</option></select></label>
-        <button type="submit">Add or change role</button>
-      </form>`
+        <button type="submit">Invite, or change the role</button>
+      </form>${join}`
         }
         return `
       <h2>Machines in ${escapeHtml(caller.workspaceName)}</h2>
@@ -134,7 +136,8 @@ ${rows.join("\n")}
       HttpRouter.get("/cabinet", provide(overview).pipe(Effect.catchAll(failed("Your workspaces")))),
       HttpRouter.post("/cabinet/active", provide(switchActive).pipe(Effect.catchAll(failed("Workspaces")))),
       HttpRouter.concat(actions),
-      HttpRouter.concat(keyRoutes)
+      HttpRouter.concat(keyRoutes),
+      HttpRouter.concat(joinRoutes)
     )
   }
 )

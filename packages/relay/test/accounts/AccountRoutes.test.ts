@@ -217,6 +217,8 @@ describe("accounts on the relay", () => {
       assert.strictEqual(out.status, 303)
       assert.strictEqual((yield* Effect.promise(() => page.request("/cabinet"))).status, 303)
 
+      const rpc = yield* client(env.running.grpcAddress, tokens.access_token)
+      assert.strictEqual((yield* rpc.whoami).principal, "alice@example.com")
       yield* Effect.promise(() =>
         fetch(`${env.running.httpAddress}/oauth/revoke`, {
           method: "POST",
@@ -224,9 +226,7 @@ describe("accounts on the relay", () => {
           body: new URLSearchParams({ token: tokens.refresh_token, client_id: "cmdop-cli" }).toString()
         })
       )
-      const rpc = yield* client(env.running.grpcAddress, tokens.access_token)
-      // The relay caches a token's check for at most 1 s; this client never used it before, so the first call sees
-      // the revocation.
+      // The relay keeps no cache of a login's check: the very next call on the same connection sees the revocation.
       const gone = yield* Effect.flip(rpc.whoami)
       assert.strictEqual(gone._tag, "AccessError")
       assert.include(gone.message, "cmdop login")

@@ -5,8 +5,8 @@
  * ownership), on a real SQLite file, with a hand-driven agent and the TestClock:
  *
  *  - demotion, removal, disabling and a revoked login each refuse the very next call, with no time passing;
- *  - a person's or a key's live exec session ends within one credential sweep (250 ms) of the change, at the
- *    agent too (`SessionClose`);
+ *  - a person's or a key's live exec session, or a person's view of an interactive session, ends within one
+ *    credential sweep (250 ms) of the change (an exec session at the agent too: `SessionClose`);
  *  - an agent connected with a person's login is closed within one sweep when they switch their active workspace,
  *    so it registers in the new one at once instead of at its next heartbeat.
  */
@@ -14,6 +14,7 @@ import { Accounts } from "@cmdop/accounts/Accounts"
 import { AccountStore } from "@cmdop/accounts/AccountStore"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import type * as AgentLink from "@cmdop/domain/AgentLink"
+import type { AttachEvent, AttachInput } from "@cmdop/domain/RelayClient"
 import type { WorkspaceId } from "@cmdop/domain/Machine"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayAccounts from "@cmdop/relay/RelayAccounts"
@@ -101,8 +102,19 @@ const agent = (core: RelayCore.RelayCore["Type"], credential: Redacted.Redacted<
     const caller = yield* core.authenticate(credential)
     const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
     const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
+    // Like an agent with no permissions.yaml, it lets every attach through (the gate's answer to an Attach open).
     const fiber = yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
-      Stream.runForEach((m) => Queue.offer(fromRelay, m)),
+      Stream.runForEach((m) =>
+        m._tag === "SessionOpen" && m.spec._tag === "Attach"
+          ? Queue.offer(toRelay, {
+              _tag: "SessionExit",
+              sessionId: m.sessionId,
+              exitCode: 0,
+              timedOut: false,
+              durationMs: 0
+            })
+          : Queue.offer(fromRelay, m)
+      ),
       Effect.forkScoped
     )
     yield* Queue.offer(toRelay, hello(hostname))
@@ -213,6 +225,32 @@ describe("account changes reach the very next call", () => {
       yield* endsAtTheNextSweep(fourth, box.fromRelay, "does not accept key")
       // The agent, connected with the workspace's first key, is still there.
       assert.isTrue(Option.isNone(yield* Fiber.poll(box.fiber)))
+    })
+  )
+
+  it.scoped("a person's view of an interactive session is cut within one sweep of their removal", () =>
+    Effect.gen(function* () {
+      const env = yield* setup
+      const box = yield* agent(env.core, env.acme.apiKey, "box")
+      const bob = yield* env.member("bob@example.com", env.acme.workspace.id, "member")
+      const caller = yield* env.core.authenticate(yield* env.login(bob.id))
+      const input = yield* Queue.unbounded<AttachInput>()
+      const events = yield* Queue.unbounded<AttachEvent>()
+      yield* env.core.attach(caller, { machine: "box", cols: 80, rows: 24 }, Stream.fromQueue(input)).pipe(
+        Stream.runForEach((e) => Queue.offer(events, e)),
+        Effect.either,
+        Effect.forkScoped
+      )
+      assert.strictEqual((yield* Queue.take(events))._tag, "Attached")
+      assert.strictEqual((yield* Queue.take(box.fromRelay))._tag, "SessionOpen")
+      yield* TestClock.adjust("250 millis")
+      assert.isTrue((yield* Queue.poll(events))._tag === "None")
+
+      yield* env.host.removeMember({ actor: "relay-host", workspaceId: env.acme.workspace.id, userId: bob.id })
+      yield* TestClock.adjust("250 millis")
+      const ended = yield* Queue.take(events)
+      assert.strictEqual(ended._tag, "Ended")
+      assert.include(ended._tag === "Ended" ? ended.reason : "", "not a member")
     })
   )
 

@@ -62,6 +62,35 @@ export const client = (server: string, credential: string | Redacted.Redacted<st
     ...(workspace === undefined ? {} : { workspace })
   })
 
+/** `cmdop login` approved by the person signed in in `page`: the token response. */
+export const deviceLogin = (base: string, page: ReturnType<typeof browser>) =>
+  Effect.gen(function* () {
+    const post = (path: string, body: Record<string, string>) =>
+      Effect.promise(async () => {
+        const r = await fetch(base + path, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams(body).toString()
+        })
+        return (await r.json()) as Record<string, string>
+      })
+    const started = yield* post("/oauth/device_authorization", { client_id: "cmdop-cli" })
+    const device = yield* page.request(`/device?user_code=${started.user_code}`)
+    const approved = yield* page.request("/device", {
+      csrf: csrfOf(device.text),
+      user_code: started.user_code!,
+      action: "approve"
+    })
+    assert.strictEqual(approved.status, 200)
+    const tokens = yield* post("/oauth/token", {
+      grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+      device_code: started.device_code!,
+      client_id: "cmdop-cli"
+    })
+    assert.isTrue(tokens.access_token?.startsWith("cmdop_"))
+    return tokens as { access_token: string; refresh_token: string }
+  })
+
 export const setup = Effect.gen(function* () {
   const relayStore = yield* Layer.build(RelayStore.layerMemory)
   const accountStore = yield* Layer.build(AccountStore.layerMemory)
