@@ -43,16 +43,16 @@ const run = (argv: ReadonlyArray<string>, extra?: Partial<ExecSpec>) =>
   within(Effect.flatMap(spawn(spec(argv, extra)), finish))
 
 /** Deterministic bytes where every 4-byte word holds its own index, so loss or reordering changes the hash. */
-const pattern = (size: number) => {
+export const pattern = (size: number) => {
   const buffer = Buffer.alloc(size)
   for (let i = 0; i + 4 <= size; i += 4) buffer.writeUInt32LE(i / 4, i)
   return buffer
 }
 
-const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
+export const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
 
 /** Writes `data` in 64 KiB pieces, then closes stdin. */
-const feed = (p: RunningProcess, data: Uint8Array) =>
+export const feed = (p: RunningProcess, data: Uint8Array) =>
   Effect.gen(function* () {
     for (let offset = 0; offset < data.length; offset += 65_536) yield* p.write(data.subarray(offset, offset + 65_536))
     yield* p.closeStdin
