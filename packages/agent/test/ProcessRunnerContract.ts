@@ -128,6 +128,37 @@ export const contract = (name: string, runner: Layer.Layer<ProcessRunner>, subje
         })
       )
 
+      it.scoped("grep and sort read files and stdin; sh takes positional arguments, ${X:-d} and $(( ))", () =>
+        Effect.gen(function* () {
+          const grep = yield* run(["grep", "-q", "root", "/etc/passwd"])
+          assert.deepStrictEqual([grep.stdout, grep.exit.exitCode], ["", 0])
+          assert.strictEqual((yield* run(["grep", "-q", "cmdop-nobody-here", "/etc/passwd"])).exit.exitCode, 1)
+          const sorted = yield* within(
+            Effect.gen(function* () {
+              const p = yield* spawn(spec(["sort", "-k", "2"], { stdin: true }))
+              yield* feed(p, Buffer.from("x 2\ny 1\n"))
+              return yield* finish(p)
+            })
+          )
+          assert.strictEqual(sorted.stdout, "y 1\nx 2\n")
+          const args = yield* run(["sh", "-c", 'echo "$@"; echo $# $0 $2', "name", "--help", "two words"])
+          assert.strictEqual(args.stdout, "--help two words\n2 name two words\n")
+          const expanded = yield* run(["sh", "-c", "echo ${CMDOP_UNSET:-fallback} $((2 * (3 + 4) - 1))"])
+          assert.strictEqual(expanded.stdout, "fallback 13\n")
+        })
+      )
+
+      it.scoped("a login shell reads its script from stdin, and exec replaces the shell", () =>
+        Effect.gen(function* () {
+          const p = yield* spawn(spec(['exec "${SHELL:-/bin/sh}" -l'], { shell: true, stdin: true }))
+          yield* feed(p, Buffer.from("echo piped-$((20+1)); exit 3\n"))
+          const result = yield* within(finish(p))
+          assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["piped-21\n", 3])
+          const replaced = yield* run(["sh", "-c", "exec sh -c 'exit 5'; echo never"])
+          assert.deepStrictEqual([replaced.stdout, replaced.exit.exitCode], ["", 5])
+        })
+      )
+
       it.scoped("runs through the shell with the env merged in, in the given directory or the home", () =>
         Effect.gen(function* () {
           const shell = yield* run(["echo", "$CMDOP_TEST;", "pwd;", "exit", "4"], {
