@@ -126,8 +126,7 @@ const spawn = (spec: ExecSpec, machine: Machine) =>
     const output = yield* Mailbox.make<OutputChunk>({ capacity: HELD_CHUNKS, strategy: "suspend" })
     const input = yield* Mailbox.make<Uint8Array>({ capacity: HELD_CHUNKS, strategy: "suspend" })
     if (!spec.stdin) yield* input.end
-    /** The first signal delivered (what the process dies of when interrupted), and whether a timeout sent it. */
-    const state: { signal?: NodeJS.Signals; timedOut: boolean } = { timedOut: false }
+    const state: State = { timedOut: false }
     const io: Io = {
       name: baseName(file!),
       args: argv.slice(1),
@@ -140,26 +139,9 @@ const spawn = (spec: ExecSpec, machine: Machine) =>
       lookup: machine.lookup,
       file: (file) => machine.files[path.posix.resolve(cwd, file)]
     }
-    const outcome = (exit: Exit.Exit<number, Signalled>): Omit<ExitInfo, "durationMs"> => {
-      if (state.timedOut) return { exitCode: 124, timedOut: true, signal: processTree.shortName(state.signal!) }
-      if (Exit.isSuccess(exit)) return { exitCode: exit.value & 0xff, timedOut: false }
-      // Signalled itself, or was interrupted by a delivered signal (or by its scope closing: SIGTERM); a defect in a
-      // program is reported the way a crashing process is, as SIGABRT.
-      const failure = Cause.failureOption(exit.cause)
-      const signal = Option.isSome(failure)
-        ? failure.value.signal
-        : Cause.isInterruptedOnly(exit.cause)
-          ? (state.signal ?? "SIGTERM")
-          : "SIGABRT"
-      return {
-        exitCode: 128 + processTree.signalNumber(signal),
-        signal: processTree.shortName(signal),
-        timedOut: false
-      }
-    }
     const scope = yield* Effect.scope
     const fiber = yield* program(io).pipe(
-      Effect.onExit((exit) => Effect.zipRight(finish(outcome(exit)), Effect.zipRight(output.end, input.end))),
+      Effect.onExit((exit) => Effect.zipRight(finish(outcome(state, exit)), Effect.zipRight(output.end, input.end))),
       Effect.forkIn(scope)
     )
     const done = Deferred.isDone(exited)
@@ -199,6 +181,27 @@ const spawn = (spec: ExecSpec, machine: Machine) =>
       exit: Deferred.await(exited)
     } satisfies RunningProcess
   })
+
+/** The first signal delivered (what the process dies of when interrupted), and whether a timeout sent it. */
+interface State {
+  signal?: NodeJS.Signals
+  timedOut: boolean
+}
+
+/** How a program's run ended, as the live runner reports a process's end. */
+const outcome = (state: State, exit: Exit.Exit<number, Signalled>): Omit<ExitInfo, "durationMs"> => {
+  if (state.timedOut) return { exitCode: 124, timedOut: true, signal: processTree.shortName(state.signal!) }
+  if (Exit.isSuccess(exit)) return { exitCode: exit.value & 0xff, timedOut: false }
+  // Signalled itself, or was interrupted by a delivered signal (or by its scope closing: SIGTERM); a defect in a
+  // program is reported the way a crashing process is, as SIGABRT.
+  const failure = Cause.failureOption(exit.cause)
+  const signal = Option.isSome(failure)
+    ? failure.value.signal
+    : Cause.isInterruptedOnly(exit.cause)
+      ? (state.signal ?? "SIGTERM")
+      : "SIGABRT"
+  return { exitCode: 128 + processTree.signalNumber(signal), signal: processTree.shortName(signal), timedOut: false }
+}
 
 /** Writes `data` in chunks of at most {@link MAX_CHUNK}, each waiting for room. */
 const emit = (output: Mailbox.Mailbox<OutputChunk>, pipe: OutputChunk["pipe"], data: Uint8Array | string) => {
