@@ -5,10 +5,10 @@
  * under a `TestClock` ends when the test adjusts it), and the answers match the live runner's for what it knows —
  * the contract suite (`test/ProcessRunnerContract.ts`) runs against both.
  *
- * What it knows: `echo`, `printf`, `true`, `false`, `cat` (stdin to stdout), `wc`, `sleep`, `env`, `pwd`, `yes`
- * and `sh -c` (with `bash`/`dash` as aliases) over a POSIX-shell subset with `exit N` and `kill -SIG $$`
- * (`internal/memoryShell.ts`); programs of your own through {@link Options.programs}. Any other name is "command
- * not found" (exit 127), as on a machine without it.
+ * What it knows: `echo`, `printf`, `true`, `false`, `cat`, `grep`, `sort`, `wc`, `sleep`, `env`, `pwd`, `yes` and
+ * `sh` (with `bash`/`dash` as aliases) over a POSIX-shell subset with `exit N`, `exec` and `kill -SIG $$`
+ * (`internal/memoryShell.ts`), a few read-only files ({@link Options.files}); programs of your own through
+ * {@link Options.programs}. Any other name is "command not found" (exit 127), as on a machine without it.
  *
  * How it behaves like the live runner:
  * - output is pull-based: a program's write waits while the reader is behind (a few chunks are held), and stops
@@ -29,6 +29,7 @@ import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as path from "node:path"
 import * as processTree from "./internal/processTree.js"
 import { baseName, builtins, type Io, type Program, Signalled } from "./internal/memoryPrograms.js"
 import { IGNORED_BY_DEFAULT, shell } from "./internal/memoryShell.js"
@@ -49,6 +50,16 @@ export interface Options {
   readonly home?: string
   /** Programs beyond the built-in ones, by name; a name here replaces a built-in. */
   readonly programs?: Readonly<Record<string, Program>>
+  /**
+   * The machine's files, by absolute path, read-only (`cat`, `grep` and `sort` read them). Default: an
+   * `/etc/passwd` with `root` and the `memory` user, and `/etc/hostname`.
+   */
+  readonly files?: Readonly<Record<string, string>>
+}
+
+const DEFAULT_FILES: Readonly<Record<string, string>> = {
+  "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\nmemory:x:1000:1000:memory:/home/memory:/bin/sh\n",
+  "/etc/hostname": "memory\n"
 }
 
 /** One more than Linux's `PID_MAX_LIMIT` (2^22): no real process ever has these pids. */
@@ -73,10 +84,11 @@ export const make = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]
     }
     const programs: Record<string, Program> = { ...builtins, sh: shell, bash: shell, dash: shell, ...options.programs }
     const lookup = (file: string) => programs[baseName(file)]
+    const files = options.files ?? DEFAULT_FILES
     let nextPid = FIRST_PID
     return ProcessRunner.of({
       spawn: (spec) =>
-        Effect.suspend(() => spawn(spec, { home, base, lookup, pid: () => nextPid++ })).pipe(
+        Effect.suspend(() => spawn(spec, { home, base, lookup, files, pid: () => nextPid++ })).pipe(
           Effect.withSpan("ProcessRunnerMemory.spawn", { attributes: { argv0: spec.argv[0] ?? "" } })
         )
     })
@@ -89,6 +101,7 @@ interface Machine {
   readonly home: string
   readonly base: Readonly<Record<string, string>>
   readonly lookup: (file: string) => Program | undefined
+  readonly files: Readonly<Record<string, string>>
   readonly pid: () => number
 }
 
@@ -109,42 +122,26 @@ const spawn = (spec: ExecSpec, machine: Machine) =>
     }
 
     const pid = machine.pid()
+    const cwd = spec.cwd ?? machine.home
     const output = yield* Mailbox.make<OutputChunk>({ capacity: HELD_CHUNKS, strategy: "suspend" })
     const input = yield* Mailbox.make<Uint8Array>({ capacity: HELD_CHUNKS, strategy: "suspend" })
     if (!spec.stdin) yield* input.end
-    /** The first signal delivered (what the process dies of when interrupted), and whether a timeout sent it. */
-    const state: { signal?: NodeJS.Signals; timedOut: boolean } = { timedOut: false }
+    const state: State = { timedOut: false }
     const io: Io = {
       name: baseName(file!),
       args: argv.slice(1),
       env,
-      cwd: spec.cwd ?? machine.home,
+      cwd,
       pid,
       read: Effect.option(input.take),
       stdout: (data) => emit(output, "stdout", data),
       stderr: (data) => emit(output, "stderr", data),
-      lookup: machine.lookup
-    }
-    const outcome = (exit: Exit.Exit<number, Signalled>): Omit<ExitInfo, "durationMs"> => {
-      if (state.timedOut) return { exitCode: 124, timedOut: true, signal: processTree.shortName(state.signal!) }
-      if (Exit.isSuccess(exit)) return { exitCode: exit.value & 0xff, timedOut: false }
-      // Signalled itself, or was interrupted by a delivered signal (or by its scope closing: SIGTERM); a defect in a
-      // program is reported the way a crashing process is, as SIGABRT.
-      const failure = Cause.failureOption(exit.cause)
-      const signal = Option.isSome(failure)
-        ? failure.value.signal
-        : Cause.isInterruptedOnly(exit.cause)
-          ? (state.signal ?? "SIGTERM")
-          : "SIGABRT"
-      return {
-        exitCode: 128 + processTree.signalNumber(signal),
-        signal: processTree.shortName(signal),
-        timedOut: false
-      }
+      lookup: machine.lookup,
+      file: (file) => machine.files[path.posix.resolve(cwd, file)]
     }
     const scope = yield* Effect.scope
     const fiber = yield* program(io).pipe(
-      Effect.onExit((exit) => Effect.zipRight(finish(outcome(exit)), Effect.zipRight(output.end, input.end))),
+      Effect.onExit((exit) => Effect.zipRight(finish(outcome(state, exit)), Effect.zipRight(output.end, input.end))),
       Effect.forkIn(scope)
     )
     const done = Deferred.isDone(exited)
@@ -184,6 +181,27 @@ const spawn = (spec: ExecSpec, machine: Machine) =>
       exit: Deferred.await(exited)
     } satisfies RunningProcess
   })
+
+/** The first signal delivered (what the process dies of when interrupted), and whether a timeout sent it. */
+interface State {
+  signal?: NodeJS.Signals
+  timedOut: boolean
+}
+
+/** How a program's run ended, as the live runner reports a process's end. */
+const outcome = (state: State, exit: Exit.Exit<number, Signalled>): Omit<ExitInfo, "durationMs"> => {
+  if (state.timedOut) return { exitCode: 124, timedOut: true, signal: processTree.shortName(state.signal!) }
+  if (Exit.isSuccess(exit)) return { exitCode: exit.value & 0xff, timedOut: false }
+  // Signalled itself, or was interrupted by a delivered signal (or by its scope closing: SIGTERM); a defect in a
+  // program is reported the way a crashing process is, as SIGABRT.
+  const failure = Cause.failureOption(exit.cause)
+  const signal = Option.isSome(failure)
+    ? failure.value.signal
+    : Cause.isInterruptedOnly(exit.cause)
+      ? (state.signal ?? "SIGTERM")
+      : "SIGABRT"
+  return { exitCode: 128 + processTree.signalNumber(signal), signal: processTree.shortName(signal), timedOut: false }
+}
 
 /** Writes `data` in chunks of at most {@link MAX_CHUNK}, each waiting for room. */
 const emit = (output: Mailbox.Mailbox<OutputChunk>, pipe: OutputChunk["pipe"], data: Uint8Array | string) => {

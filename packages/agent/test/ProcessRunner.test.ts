@@ -1,49 +1,24 @@
 /**
- * The exec engine against real processes: exit codes, spawn failures, output backpressure, stdin, signals delivered to
- * the process group, timeouts and kills that leave no grandchild alive, and independence of concurrent sessions.
+ * What only the live exec engine has, beyond the contract it shares with its in-memory twin
+ * (`ProcessRunnerContract.ts`): files that are not executable, a real shell's pipes and `$PATH`, backpressure seen
+ * from the kernel's side (`/proc`), signals delivered to the whole process group, timeouts and kills that leave no
+ * grandchild alive, and the KILL escalation after the grace period.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { allGone, isRunning, tempDir as makeTempDir, until } from "./helpers.js"
-import type { ExecSpec, OutputChunk, RunningProcess } from "@cmdop/agent/ProcessRunner"
+import type { RunningProcess } from "@cmdop/agent/ProcessRunner"
 import { make, ProcessRunner } from "@cmdop/agent/ProcessRunner"
+import { feed, finish, pattern, sha256, spawn, spec, text, within } from "./ProcessRunnerContract.js"
 
 // Real processes and real time throughout (the layer excludes the test services, so `it.scoped` runs on the real clock); a short kill grace keeps the escalation test quick.
 const TestRunner = Layer.effect(ProcessRunner, make({ killGrace: "300 millis" }))
-
-const spec = (argv: ReadonlyArray<string>, extra: Partial<ExecSpec> = {}): ExecSpec => ({
-  argv,
-  shell: false,
-  timeoutMs: 0,
-  stdin: false,
-  ...extra
-})
-
-const spawn = (s: ExecSpec) => Effect.flatMap(ProcessRunner, (runner) => runner.spawn(s))
-
-const text = (chunks: Iterable<OutputChunk>, pipe: OutputChunk["pipe"]) =>
-  Buffer.concat([...chunks].filter((c) => c.pipe === pipe).map((c) => c.data)).toString("utf8")
-
-/** Drains `output`, then awaits `exit`, the order the session layer uses. */
-const finish = (p: RunningProcess) =>
-  Effect.gen(function* () {
-    const chunks = yield* Stream.runCollect(p.output)
-    const exit = yield* p.exit
-    return { stdout: text(chunks, "stdout"), stderr: text(chunks, "stderr"), exit }
-  })
-
-/** Fails the test instead of hanging it. */
-const within = <A, E, R>(self: Effect.Effect<A, E, R>, millis = 5_000) =>
-  Effect.timeoutFail(self, { duration: millis, onTimeout: () => new Error(`timed out after ${millis} ms`) })
 
 /** Pulls stdout until `done` holds for what arrived so far. */
 const readUntil = (p: RunningProcess, done: (stdout: string) => boolean) =>
@@ -83,45 +58,10 @@ const pidsIn = (stdout: string) =>
 
 const tempDir = makeTempDir("cmdop-exec-")
 
-const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
-
-/** Writes `data` in 64 KiB pieces, then closes stdin. */
-const feed = (p: RunningProcess, data: Uint8Array) =>
-  Effect.gen(function* () {
-    for (let offset = 0; offset < data.length; offset += 65_536) {
-      yield* p.write(data.subarray(offset, offset + 65_536))
-    }
-    yield* p.closeStdin
-  })
-
-/** Deterministic bytes where every 4-byte word holds its own index, so loss or reordering changes the hash. */
-const pattern = (size: number) => {
-  const buffer = Buffer.alloc(size)
-  for (let i = 0; i + 4 <= size; i += 4) buffer.writeUInt32LE(i / 4, i)
-  return buffer
-}
-
 layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
   describe("exit", () => {
-    it.scoped("passes the exit code through", () =>
+    it.scoped("reports a non-executable file as 126, with empty output", () =>
       Effect.gen(function* () {
-        const failed = yield* within(Effect.flatMap(spawn(spec(["sh", "-c", "exit 3"])), finish))
-        assert.deepStrictEqual({ ...failed.exit, durationMs: 0 }, { exitCode: 3, timedOut: false, durationMs: 0 })
-        const ok = yield* within(Effect.flatMap(spawn(spec(["true"])), finish))
-        assert.strictEqual(ok.exit.exitCode, 0)
-        assert.isAtLeast(ok.exit.durationMs, 0)
-      })
-    )
-
-    it.scoped("reports a missing command as 127 and a non-executable one as 126, with empty output", () =>
-      Effect.gen(function* () {
-        const missing = yield* spawn(spec(["cmdop-no-such-command"]))
-        assert.strictEqual(missing.pid, 0)
-        const notFound = yield* within(finish(missing))
-        assert.deepStrictEqual(
-          [notFound.stdout, notFound.stderr, notFound.exit.exitCode, notFound.exit.error],
-          ["", "", 127, "command not found: cmdop-no-such-command"]
-        )
         const dir = yield* tempDir
         const script = path.join(dir, "script.sh")
         fs.writeFileSync(script, "#!/bin/sh\necho hi\n", { mode: 0o644 })
@@ -135,13 +75,6 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
   })
 
   describe("output", () => {
-    it.scoped("keeps stderr apart from stdout", () =>
-      Effect.gen(function* () {
-        const result = yield* within(Effect.flatMap(spawn(spec(["sh", "-c", "echo out; echo err 1>&2"])), finish))
-        assert.deepStrictEqual([result.stdout, result.stderr, result.exit.exitCode], ["out\n", "err\n", 0])
-      })
-    )
-
     it.scoped("runs through the shell with the env merged in and the given cwd", () =>
       Effect.gen(function* () {
         const dir = fs.realpathSync(yield* tempDir)
@@ -154,13 +87,6 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
         )
         const result = yield* within(finish(p))
         assert.deepStrictEqual(result.stdout, `BAR\n${dir}\n${process.env.PATH}\n`)
-      })
-    )
-
-    it.scoped("starts in the home directory by default", () =>
-      Effect.gen(function* () {
-        const result = yield* within(Effect.flatMap(spawn(spec(["pwd"])), finish))
-        assert.strictEqual(fs.realpathSync(result.stdout.trim()), fs.realpathSync(os.homedir()))
       })
     )
 
@@ -212,25 +138,6 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
   })
 
   describe("stdin", () => {
-    it.scoped("gives an empty, closed stdin when none is announced", () =>
-      Effect.gen(function* () {
-        const result = yield* within(Effect.flatMap(spawn(spec(["cat"])), finish), 2_000)
-        assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["", 0])
-      })
-    )
-
-    it.scoped("round-trips bytes through cat", () =>
-      Effect.gen(function* () {
-        const p = yield* spawn(spec(["cat"], { stdin: true }))
-        yield* p.write(new TextEncoder().encode("hello\n"))
-        yield* p.closeStdin
-        yield* p.closeStdin
-        yield* p.write(new TextEncoder().encode("dropped\n"))
-        const result = yield* within(finish(p))
-        assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["hello\n", 0])
-      })
-    )
-
     it.scoped("streams 20 MiB of stdin to wc -c and sha256sum", () =>
       Effect.gen(function* () {
         const data = pattern(20 * 1024 * 1024)
@@ -249,31 +156,9 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
         assert.strictEqual(hash.split(" ")[0], sha256(data))
       })
     )
-
-    it.scoped("write waits while the child does not read, and is released when it exits", () =>
-      Effect.gen(function* () {
-        const p = yield* spawn(spec(["sleep", "30"], { stdin: true }))
-        const writer = yield* Effect.fork(feed(p, pattern(4 * 1024 * 1024)))
-        assert.isTrue(Option.isNone(yield* Effect.timeoutOption(Fiber.join(writer), "300 millis")), "write ran ahead")
-        yield* p.kill
-        yield* within(Fiber.join(writer), 2_000)
-        const exit = yield* within(p.exit)
-        assert.deepStrictEqual([exit.exitCode, exit.signal], [143, "TERM"])
-        yield* within(p.write(pattern(1024 * 1024)), 500)
-      })
-    )
   })
 
   describe("signals and killing", () => {
-    it.scoped("INT to sleep gives 130", () =>
-      Effect.gen(function* () {
-        const p = yield* spawn(spec(["sleep", "30"]))
-        yield* p.signal("INT")
-        const exit = yield* within(p.exit)
-        assert.deepStrictEqual([exit.exitCode, exit.signal, exit.timedOut], [130, "INT", false])
-      })
-    )
-
     it.scoped("a signal reaches the whole group", () =>
       Effect.gen(function* () {
         const p = yield* spawn(spec(["sh", "-c", `trap "exit 7" TERM; sleep 30 & echo $!; wait`]))
@@ -295,7 +180,8 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
         assert.strictEqual(pids.length, 2)
         assert.deepStrictEqual([result.exit.exitCode, result.exit.timedOut, result.exit.signal], [124, true, "TERM"])
         assert.isAtLeast(result.exit.durationMs, 290)
-        assert.isBelow(result.exit.durationMs, 2_000)
+        // Killed at the limit, not when the sleeps would end (100 s): generous for a loaded machine.
+        assert.isBelow(result.exit.durationMs, 10_000)
         assert.deepStrictEqual(yield* eventuallyGone([p.pid, ...pids]), [])
       })
     )

@@ -43,16 +43,16 @@ const run = (argv: ReadonlyArray<string>, extra?: Partial<ExecSpec>) =>
   within(Effect.flatMap(spawn(spec(argv, extra)), finish))
 
 /** Deterministic bytes where every 4-byte word holds its own index, so loss or reordering changes the hash. */
-const pattern = (size: number) => {
+export const pattern = (size: number) => {
   const buffer = Buffer.alloc(size)
   for (let i = 0; i + 4 <= size; i += 4) buffer.writeUInt32LE(i / 4, i)
   return buffer
 }
 
-const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
+export const sha256 = (data: Uint8Array) => crypto.createHash("sha256").update(data).digest("hex")
 
 /** Writes `data` in 64 KiB pieces, then closes stdin. */
-const feed = (p: RunningProcess, data: Uint8Array) =>
+export const feed = (p: RunningProcess, data: Uint8Array) =>
   Effect.gen(function* () {
     for (let offset = 0; offset < data.length; offset += 65_536) yield* p.write(data.subarray(offset, offset + 65_536))
     yield* p.closeStdin
@@ -125,6 +125,37 @@ export const contract = (name: string, runner: Layer.Layer<ProcessRunner>, subje
           assert.include(env.stdout.split("\n"), "CMDOP_CONTRACT=yes it is")
           const via = yield* run(["env", "CMDOP_A=1", "sh", "-c", 'echo "$CMDOP_A"'])
           assert.strictEqual(via.stdout, "1\n")
+        })
+      )
+
+      it.scoped("grep and sort read files and stdin; sh takes positional arguments, ${X:-d} and $(( ))", () =>
+        Effect.gen(function* () {
+          const grep = yield* run(["grep", "-q", "root", "/etc/passwd"])
+          assert.deepStrictEqual([grep.stdout, grep.exit.exitCode], ["", 0])
+          assert.strictEqual((yield* run(["grep", "-q", "cmdop-nobody-here", "/etc/passwd"])).exit.exitCode, 1)
+          const sorted = yield* within(
+            Effect.gen(function* () {
+              const p = yield* spawn(spec(["sort", "-k", "2"], { stdin: true }))
+              yield* feed(p, Buffer.from("x 2\ny 1\n"))
+              return yield* finish(p)
+            })
+          )
+          assert.strictEqual(sorted.stdout, "y 1\nx 2\n")
+          const args = yield* run(["sh", "-c", 'echo "$@"; echo $# $0 $2', "name", "--help", "two words"])
+          assert.strictEqual(args.stdout, "--help two words\n2 name two words\n")
+          const expanded = yield* run(["sh", "-c", "echo ${CMDOP_UNSET:-fallback} $((2 * (3 + 4) - 1))"])
+          assert.strictEqual(expanded.stdout, "fallback 13\n")
+        })
+      )
+
+      it.scoped("a login shell reads its script from stdin, and exec replaces the shell", () =>
+        Effect.gen(function* () {
+          const p = yield* spawn(spec(['exec "${SHELL:-/bin/sh}" -l'], { shell: true, stdin: true }))
+          yield* feed(p, Buffer.from("echo piped-$((20+1)); exit 3\n"))
+          const result = yield* within(finish(p))
+          assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["piped-21\n", 3])
+          const replaced = yield* run(["sh", "-c", "exec sh -c 'exit 5'; echo never"])
+          assert.deepStrictEqual([replaced.stdout, replaced.exit.exitCode], ["", 5])
         })
       )
 

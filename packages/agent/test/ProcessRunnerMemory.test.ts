@@ -83,11 +83,14 @@ describe("ProcessRunnerMemory", () => {
           assert.strictEqual(result.exit.exitCode, 2, script)
           assert.include(result.stderr, `sh: ${named} is not supported in memory (supported: `, script)
         }
-        const interactive = yield* run(["sh"])
+        const file = yield* run(["sh", "script.sh"])
         assert.deepStrictEqual(
-          [interactive.exit.exitCode, interactive.stderr],
-          [2, 'sh: only "sh -c SCRIPT" runs in memory\n']
+          [file.exit.exitCode, file.stderr],
+          [127, "sh: script.sh: script files are not supported in memory\n"]
         )
+        const arithmetic = yield* run(["sh", "-c", "echo $((1 / 0)); echo after"])
+        assert.deepStrictEqual([arithmetic.stdout, arithmetic.exit.exitCode], ["", 2])
+        assert.include(arithmetic.stderr, "sh: arithmetic: division by zero")
       })
     )
 
@@ -97,9 +100,9 @@ describe("ProcessRunnerMemory", () => {
         assert.deepStrictEqual([inShell.stdout, inShell.stderr], ["127\n", "sh: ls: not found\n"])
         const alone = yield* run(["/bin/ls"])
         assert.deepStrictEqual([alone.exit.exitCode, alone.exit.error], [127, "command not found: /bin/ls"])
-        const file = yield* run(["cat", "/etc/hostname"])
+        const file = yield* run(["cat", "/etc/shadow"])
         assert.strictEqual(file.exit.exitCode, 1)
-        assert.include(file.stderr, "cat: /etc/hostname: No such file or directory")
+        assert.strictEqual(file.stderr, "cat: /etc/shadow: No such file or directory\n")
       })
     )
 
@@ -114,6 +117,17 @@ describe("ProcessRunnerMemory", () => {
       })
     )
   })
+
+  it.effect("files of your own, read by cat, grep and sort, relative to the working directory", () =>
+    Effect.gen(function* () {
+      const runner = yield* ProcessRunnerMemory.make({ files: { "/srv/list": "b 2\na 3\nc 1\n" } })
+      const go = (argv: ReadonlyArray<string>, cwd?: string) =>
+        Effect.scoped(Effect.flatMap(runner.spawn(spec(argv, cwd === undefined ? {} : { cwd })), finish))
+      assert.strictEqual((yield* go(["sort", "-k", "2", "-r", "list"], "/srv")).stdout, "a 3\nb 2\nc 1\n")
+      assert.strictEqual((yield* go(["grep", "-c", "[ab]", "/srv/list"])).stdout, "2\n")
+      assert.strictEqual((yield* go(["grep", "-q", "root", "/etc/passwd"])).exit.exitCode, 2)
+    })
+  )
 
   it.effect("programs of your own, with the environment, stdin and exit status they are given", () =>
     Effect.gen(function* () {

@@ -12,12 +12,15 @@ import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import type { AgentMessage } from "@cmdop/domain/AgentLink"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as ProcessRunnerMemory from "@cmdop/agent/ProcessRunnerMemory"
+import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as TestServices from "effect/TestServices"
 
 const setup = Effect.gen(function* () {
   const context = yield* Layer.build(
@@ -39,8 +42,27 @@ const setup = Effect.gen(function* () {
   return { core, key, online, context }
 })
 
+/** Polls `online` on the real clock (the TestClock stands still meanwhile) until it lists `expected`. */
+const onlineBecomes = (online: Effect.Effect<ReadonlyArray<readonly [string, boolean]>, unknown>, expected: unknown) =>
+  eventually(
+    `machines ${JSON.stringify(expected)}`,
+    Effect.map(online, (l) => (JSON.stringify([...l].sort()) === JSON.stringify(expected) ? true : undefined))
+  ).pipe(TestServices.provideLive)
+
+/** Moves the TestClock in steps, letting the relay's fibers run between them (on the real clock). */
+const advance = (total: number, step: number, between: Effect.Effect<void> = Effect.void) =>
+  Effect.forEach(
+    Array.from({ length: Math.ceil(total / step) }),
+    () =>
+      Effect.zipRight(
+        between,
+        Effect.zipRight(TestClock.adjust(step), Effect.sleep("5 millis").pipe(TestServices.provideLive))
+      ),
+    { discard: true }
+  )
+
 describe("relay liveness", () => {
-  it.scopedLive("a silent agent goes offline after staleAfter; a talking one stays online", () =>
+  it.scoped("a silent agent goes offline after staleAfter; a talking one stays online", () =>
     Effect.gen(function* () {
       const { core, key, online } = yield* setup
       // A hand-driven agent that says Hello and then nothing at all.
@@ -53,7 +75,7 @@ describe("relay liveness", () => {
         ptySessions: []
       })
       yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(Stream.runDrain, Effect.forkScoped)
-      // A heartbeating one.
+      // A heartbeating one: a heartbeat every 150 ms of the TestClock's time.
       const chatty = yield* Queue.unbounded<AgentMessage>()
       yield* Queue.offer(chatty, {
         _tag: "Hello",
@@ -62,25 +84,26 @@ describe("relay liveness", () => {
         ptySessions: []
       })
       yield* core.connectAgent(caller, Stream.fromQueue(chatty)).pipe(Stream.runDrain, Effect.forkScoped)
-      yield* Queue.offer(chatty, { _tag: "Heartbeat", at: Date.now() }).pipe(
-        Effect.zipRight(Effect.sleep("150 millis")),
-        Effect.forever,
-        Effect.forkScoped
-      )
-      yield* Effect.sleep("200 millis")
-      assert.deepStrictEqual((yield* online).sort(), [
+      const heartbeat = Effect.asVoid(Queue.offer(chatty, { _tag: "Heartbeat", at: Date.now() }))
+      yield* onlineBecomes(online, [
         ["chatty", true],
         ["silent", true]
       ])
-      yield* Effect.sleep("1500 millis")
-      assert.deepStrictEqual((yield* online).sort(), [
+      // Before staleAfter (600 ms) both are online; well after it, only the talking one.
+      yield* advance(450, 150, heartbeat)
+      assert.deepStrictEqual([...(yield* online)].sort(), [
+        ["chatty", true],
+        ["silent", true]
+      ])
+      yield* advance(1050, 150, heartbeat)
+      yield* onlineBecomes(online, [
         ["chatty", true],
         ["silent", false]
       ])
     })
   )
 
-  it.scopedLive("a closed stream is offline at once", () =>
+  it.scoped("a closed stream is offline at once: no time passes on the TestClock", () =>
     Effect.gen(function* () {
       const { context, key, online } = yield* setup
       const agent = yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "brief" }), {
@@ -88,8 +111,7 @@ describe("relay liveness", () => {
       }).pipe(Effect.provide(context), Effect.provide(ProcessRunnerMemory.layer))
       assert.deepStrictEqual(yield* online, [["brief", true]])
       yield* agent.stop
-      yield* Effect.sleep("20 millis")
-      assert.deepStrictEqual(yield* online, [["brief", false]])
+      yield* onlineBecomes(online, [["brief", false]])
     })
   )
 })

@@ -8,6 +8,7 @@ import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { RelayClient } from "@cmdop/domain/RelayClient"
+import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -36,14 +37,21 @@ relayClientContract("in-process", () =>
     const old = yield* attach(keyA, "old-1")
     yield* old.stop
     yield* attach(keyB, "b-box")
-    yield* Effect.sleep("50 millis")
     const client = (key: string) =>
       Effect.map(
         Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))),
         (c) => Context.get(c, RelayClient)
       )
+    const clientA = yield* client(keyA)
+    // The relay has seen old-1's stream end (and nothing else is pending) once it lists it offline.
+    yield* eventually(
+      "old-1 offline",
+      Effect.map(clientA.listMachines(), (l) =>
+        l.machines.some((m) => m.hostname === "old-1" && !m.online) ? true : undefined
+      )
+    ).pipe(Effect.orDie)
     return {
-      a: yield* client(keyA),
+      a: clientA,
       b: yield* client(keyB),
       stranger: yield* client(Redacted.value(ApiKey.generate())),
       workspaceA: "team-a",

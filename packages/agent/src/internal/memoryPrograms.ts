@@ -25,6 +25,8 @@ export interface Io {
   readonly stderr: (data: Uint8Array | string) => Effect.Effect<void>
   /** Finds another program by name (for `env CMD` and the shell). */
   readonly lookup: (name: string) => Program | undefined
+  /** The text of a file of the in-memory machine (relative to `cwd`), or undefined when there is none. */
+  readonly file: (path: string) => string | undefined
 }
 
 /** The program sent itself a signal (`kill -TERM $$`): the process ends as if killed by it. */
@@ -100,16 +102,90 @@ const printf: Program = (io) =>
     return 0
   })
 
-/** `cat [-]`: stdin to stdout, piece by piece. There is no file system in memory, so a file operand is missing. */
+/** `cat [FILE|-]…`: the machine's files and stdin to stdout, stdin piece by piece. */
 const cat: Program = (io) =>
   Effect.gen(function* () {
-    const files = io.args.filter((a) => a !== "-")
-    if (files.length > 0) return yield* fail(io, `${files[0]}: No such file or directory (no files in memory)`)
-    while (true) {
-      const next = yield* io.read
-      if (Option.isNone(next)) return 0
-      yield* io.stdout(next.value)
+    let status = 0
+    for (const operand of io.args.length === 0 ? ["-"] : io.args) {
+      if (operand === "-") {
+        while (true) {
+          const next = yield* io.read
+          if (Option.isNone(next)) break
+          yield* io.stdout(next.value)
+        }
+      } else {
+        const text = io.file(operand)
+        if (text === undefined) status = yield* fail(io, `${operand}: No such file or directory`)
+        else yield* io.stdout(text)
+      }
     }
+    return status
+  })
+
+/** The lines of the operands (files of the machine, `-` or none: stdin); undefined after reporting a missing file. */
+const inputLines = (io: Io, operands: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    let text = ""
+    for (const operand of operands.length === 0 ? ["-"] : operands) {
+      const content = operand === "-" ? Buffer.from(yield* readAll(io)).toString("utf8") : io.file(operand)
+      if (content === undefined) {
+        yield* io.stderr(`${io.name}: ${operand}: No such file or directory\n`)
+        return undefined
+      }
+      text += content
+    }
+    const lines = text.split("\n")
+    if (lines[lines.length - 1] === "") lines.pop()
+    return lines
+  })
+
+/** `grep [-qvci] PATTERN [FILE…]`: lines matching the (JavaScript) regular expression; 0 found, 1 none, 2 error. */
+const grep: Program = (io) =>
+  Effect.gen(function* () {
+    const flags = new Set<string>()
+    let i = 0
+    for (; i < io.args.length && /^-[qvci]+$/.test(io.args[i]!); i++) for (const f of io.args[i]!.slice(1)) flags.add(f)
+    const pattern = io.args[i]
+    if (pattern === undefined) return yield* fail(io, "usage: grep [-qvci] PATTERN [FILE…] (in memory)", 2)
+    const regex = yield* Effect.try(() => new RegExp(pattern, flags.has("i") ? "i" : "")).pipe(Effect.option)
+    if (Option.isNone(regex)) return yield* fail(io, `invalid pattern: ${pattern}`, 2)
+    const lines = yield* inputLines(io, io.args.slice(i + 1))
+    if (lines === undefined) return 2
+    const found = lines.filter((line) => regex.value.test(line) !== flags.has("v"))
+    if (flags.has("c")) yield* io.stdout(`${found.length}\n`)
+    else if (!flags.has("q")) yield* io.stdout(found.map((l) => l + "\n").join(""))
+    return found.length > 0 ? 0 : 1
+  })
+
+/** `sort [-r] [-n] [-k N] [FILE…]`: lines ordered by the whole line or from field N on (blank-separated). */
+const sort: Program = (io) =>
+  Effect.gen(function* () {
+    let reverse = false
+    let numeric = false
+    let key = 0
+    const operands: Array<string> = []
+    for (let i = 0; i < io.args.length; i++) {
+      const arg = io.args[i]!
+      if (arg === "-k") key = Number(io.args[++i]) - 1
+      else if (/^-[rn]+$/.test(arg)) [reverse, numeric] = [reverse || arg.includes("r"), numeric || arg.includes("n")]
+      else if (arg.startsWith("-") && arg !== "-") return yield* fail(io, `${arg}: only -r, -n and -k N in memory`, 2)
+      else operands.push(arg)
+    }
+    if (!Number.isInteger(key) || key < 0) return yield* fail(io, "-k needs a field number from 1", 2)
+    const lines = yield* inputLines(io, operands)
+    if (lines === undefined) return 2
+    const field = (line: string) => line.trim().split(/\s+/).slice(key).join(" ")
+    const compare = (a: string, b: string) =>
+      numeric
+        ? parseFloat(field(a) || "0") - parseFloat(field(b) || "0")
+        : field(a) < field(b)
+          ? -1
+          : field(a) > field(b)
+            ? 1
+            : 0
+    const sorted = [...lines].sort((a, b) => (reverse ? -1 : 1) * (compare(a, b) || (a < b ? -1 : a > b ? 1 : 0)))
+    yield* io.stdout(sorted.map((l) => l + "\n").join(""))
+    return 0
   })
 
 /** `wc [-c] [-l] [-w]` over stdin, printed as coreutils prints counts of stdin. */
@@ -185,6 +261,8 @@ export const builtins: Readonly<Record<string, Program>> = {
   echo,
   printf,
   cat,
+  grep,
+  sort,
   wc,
   sleep,
   env,

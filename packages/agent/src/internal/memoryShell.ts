@@ -1,17 +1,23 @@
 /**
- * `sh -c SCRIPT` for the in-memory process runner: a small POSIX-shell subset, enough for the one-liners tests and
- * exec sessions send. It knows command lists (`;`, newlines, `&&`, `||`), single and double quotes, backslash
- * escapes, `$NAME`, `${NAME}`, `$$`, `$?`, assignments (`X=1`, `X=1 cmd`), the redirections `>&2`, `1>&2`, `2>&1`,
- * `>/dev/null` and `2>/dev/null`, and the builtins `exit`, `kill`, `export` and `:`. Anything else (pipes,
+ * `sh -c SCRIPT [NAME ARG…]` (or a script on stdin: `sh`, `sh -l`, `sh -s ARG…`) for the in-memory process runner:
+ * a small POSIX-shell subset, enough for the one-liners tests and exec sessions send. It knows command lists (`;`,
+ * newlines, `&&`, `||`), single and double quotes, backslash escapes, `$NAME`, `${NAME}`, `${NAME:-default}`, `$$`,
+ * `$?`, the positional `$0`…`$9`, `$#`, `$@` and `$*`, `$(( arithmetic ))`, assignments (`X=1`, `X=1 cmd`), the
+ * redirections `>&2`, `1>&2`, `2>&1`, `>/dev/null` and `2>/dev/null`, and the builtins `exit`, `exec`, `kill`,
+ * `export` and `:`. Anything else (pipes,
  * background jobs, subshells, command substitution, files) is refused with exit 2 and a message naming it, so a
  * test never passes on a script the twin only half understood.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as os from "node:os"
-import { baseName, type Io, type Program, Signalled } from "./memoryPrograms.js"
+import { evaluate } from "./memoryArithmetic.js"
+import { baseName, type Io, type Program, readAll, Signalled } from "./memoryPrograms.js"
 
-type Part = { readonly text: string } | { readonly variable: string }
+type Part =
+  | { readonly text: string }
+  | { readonly variable: string; readonly fallback?: { readonly text: string; readonly ifEmpty: boolean } }
+  | { readonly arithmetic: string }
 interface Word {
   readonly parts: ReadonlyArray<Part>
   /** Whether any part was quoted: a quoted empty word stays an (empty) argument. */
@@ -35,7 +41,7 @@ interface Step {
 
 class Unsupported extends Data.TaggedError("Unsupported")<{ readonly what: string }> {}
 
-const SUPPORTED = "; && || quotes $VAR $$ $? >&2 2>&1 >/dev/null"
+const SUPPORTED = "; && || quotes $VAR ${VAR:-x} $$ $? $1 $@ $((…)) >&2 2>&1 >/dev/null"
 
 /** Splits the script into steps; fails on syntax the twin does not speak. */
 export const parse = (script: string): Effect.Effect<ReadonlyArray<Step>, Unsupported> =>
@@ -113,42 +119,78 @@ const readWord = (s: string, start: number): readonly [Word, number] => {
   return [{ parts, quoted }, i]
 }
 
-/** Reads `$NAME`, `${NAME}`, `$$` or `$?` at `i` into `parts`; a lone `$` is literal. */
+/** Reads `$NAME`, `${NAME[:-default]}`, `$$`, `$?`, `$1`, `$@`, `$((…))`… at `i` into `parts`; a lone `$` is literal. */
 const readVariable = (s: string, i: number, parts: Array<Part>): number => {
   const rest = s.slice(i + 1)
+  if (rest.startsWith("((")) {
+    const end = rest.indexOf("))")
+    if (end < 0) throw new Unsupported({ what: "an unterminated $((" })
+    parts.push({ arithmetic: rest.slice(2, end) })
+    return i + 1 + end + 2
+  }
   if (rest.startsWith("(")) throw new Unsupported({ what: "'$('" })
-  const m = /^(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*|\$|\?))/.exec(rest)
+  const braced = /^\{([A-Za-z_][A-Za-z0-9_]*|[0-9#@*?$])(?:(:?)-([^}]*))?\}/.exec(rest)
+  if (braced !== null) {
+    const fallback = braced[3] === undefined ? {} : { fallback: { text: braced[3], ifEmpty: braced[2] === ":" } }
+    parts.push({ variable: braced[1]!, ...fallback })
+    return i + 1 + braced[0].length
+  }
+  const m = /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9#@*?$])/.exec(rest)
   if (m === null) {
-    if (rest.startsWith("{")) throw new Unsupported({ what: "'${' other than ${NAME}" })
+    if (rest.startsWith("{")) throw new Unsupported({ what: "'${' other than ${NAME} and ${NAME:-default}" })
     parts.push({ text: "$" })
     return i + 1
   }
-  parts.push({ variable: m[1] ?? m[2]! })
+  parts.push({ variable: m[0] })
   return i + 1 + m[0].length
 }
 
-/** The interpreter's state: its variables (the environment commands inherit) and the last status. */
+/** The interpreter's state: its variables (the environment commands inherit), `$0`, `$1…` and the last status. */
 interface Shell {
   readonly vars: Record<string, string>
+  readonly name: string
+  readonly args: ReadonlyArray<string>
   status: number
 }
 
 class Exit extends Data.TaggedError("Exit")<{ readonly status: number }> {}
 
-const expand = (shell: Shell, io: Io, words: ReadonlyArray<Word>): Array<string> =>
-  words.flatMap((word) => {
-    const value = word.parts
-      .map((p) =>
-        "text" in p
-          ? p.text
-          : p.variable === "$"
-            ? String(io.pid)
-            : p.variable === "?"
-              ? String(shell.status)
-              : (shell.vars[p.variable] ?? "")
-      )
-      .join("")
-    return value === "" && !word.quoted ? [] : [value]
+const lookupVariable = (shell: Shell, io: Io, name: string): string | undefined => {
+  if (name === "$") return String(io.pid)
+  if (name === "?") return String(shell.status)
+  if (name === "#") return String(shell.args.length)
+  if (name === "@" || name === "*") return shell.args.join(" ")
+  if (name === "0") return shell.name
+  if (/^[1-9]$/.test(name)) return shell.args[Number(name) - 1]
+  return shell.vars[name]
+}
+
+/** The words' fields after expansion; `"$@"` alone is one field per argument. Fails on bad arithmetic. */
+const expand = (shell: Shell, io: Io, words: ReadonlyArray<Word>): Effect.Effect<Array<string>, Exit> =>
+  Effect.suspend(() => {
+    const fields: Array<string> = []
+    for (const word of words) {
+      const only = word.parts.length === 1 ? word.parts[0]! : undefined
+      if (only !== undefined && "variable" in only && only.variable === "@" && only.fallback === undefined) {
+        fields.push(...(word.quoted ? shell.args : shell.args.filter((a) => a !== "")))
+        continue
+      }
+      let value = ""
+      for (const p of word.parts) {
+        if ("text" in p) value += p.text
+        else if ("arithmetic" in p) {
+          const result = evaluate(p.arithmetic, (name) => lookupVariable(shell, io, name) ?? "")
+          if ("error" in result) return Effect.zipRight(io.stderr(`sh: ${result.error}\n`), new Exit({ status: 2 }))
+          value += String(result.value)
+        } else {
+          const found = lookupVariable(shell, io, p.variable)
+          const missing = found === undefined || (p.fallback?.ifEmpty === true && found === "")
+          value += missing && p.fallback !== undefined ? p.fallback.text : (found ?? "")
+        }
+      }
+      if (value !== "" || word.quoted) fields.push(value)
+    }
+    return Effect.succeed(fields)
   })
 
 /** The io a command runs on once its redirections are applied, left to right as the shell applies them. */
@@ -163,9 +205,8 @@ const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s
 
 /** Runs one simple command: assignments, then a builtin or a program. */
 const runCommand = (shell: Shell, parent: Io, command: Command): Effect.Effect<number, Signalled | Exit> =>
-  Effect.suspend((): Effect.Effect<number, Signalled | Exit> => {
+  Effect.flatMap(expand(shell, parent, command.words), (argv): Effect.Effect<number, Signalled | Exit> => {
     const io = redirected(parent, command.redirects)
-    const argv = expand(shell, parent, command.words)
     const assigned: Record<string, string> = {}
     while (argv.length > 0 && ASSIGNMENT.test(argv[0]!)) {
       const [, name, value] = ASSIGNMENT.exec(argv.shift()!)!
@@ -190,11 +231,20 @@ const runCommand = (shell: Shell, parent: Io, command: Command): Effect.Effect<n
         return Effect.succeed(0)
       case "kill":
         return kill({ ...io, args, env })
+      case "exec":
+        // Replaces the shell: the command's status is the shell's, and nothing after it runs.
+        return args[0] === undefined
+          ? Effect.succeed(0)
+          : Effect.flatMap(runProgram(io, args[0], args.slice(1), env), (status) => new Exit({ status }))
     }
-    const program = io.lookup(name)
-    if (program === undefined) return Effect.as(io.stderr(`sh: ${name}: not found\n`), 127)
-    return program({ ...io, name: baseName(name), args, env })
+    return runProgram(io, name, args, env)
   })
+
+const runProgram = (io: Io, name: string, args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const program = io.lookup(name)
+  if (program === undefined) return Effect.as(io.stderr(`sh: ${name}: not found\n`), 127)
+  return program({ ...io, name: baseName(name), args, env })
+}
 
 /** `kill [-SIG | -s SIG | -N] PID…`: only the shell's own pid (`$$`) exists in memory. */
 const kill: Program = (io) =>
@@ -240,18 +290,30 @@ const signalByName = (name: string): NodeJS.Signals | 0 | undefined => {
   return full in os.constants.signals ? (full as NodeJS.Signals) : undefined
 }
 
-/** `sh -c SCRIPT [NAME ARG…]`; the shell's status is its last command's, or what `exit` says. */
+/**
+ * `sh -c SCRIPT [NAME ARG…]`, or `sh [-l] [-s ARG…]` with the script on stdin (as ssh runs a login shell without a
+ * terminal); the shell's status is its last command's, or what `exit` says.
+ */
 export const shell: Program = (io) =>
   Effect.gen(function* () {
-    if (io.args[0] !== "-c" || io.args[1] === undefined) {
-      return yield* Effect.as(io.stderr(`${io.name}: only "${io.name} -c SCRIPT" runs in memory\n`), 2)
+    const options = io.args.findIndex((a) => !/^-[lsie]*$/.test(a) || a === "-c")
+    const flags = io.args.slice(0, options < 0 ? io.args.length : options).join("")
+    const rest = options < 0 ? [] : io.args.slice(options)
+    let source: { script: string; name: string; args: ReadonlyArray<string> }
+    if (rest[0] === "-c") {
+      if (rest[1] === undefined) return yield* Effect.as(io.stderr(`${io.name}: -c requires an argument\n`), 2)
+      source = { script: rest[1], name: rest[2] ?? io.name, args: rest.slice(3) }
+    } else if (rest.length === 0 || flags.includes("s")) {
+      source = { script: Buffer.from(yield* readAll(io)).toString("utf8"), name: io.name, args: rest }
+    } else {
+      return yield* Effect.as(io.stderr(`${io.name}: ${rest[0]}: script files are not supported in memory\n`), 127)
     }
-    const parsed = yield* Effect.either(parse(io.args[1]))
+    const parsed = yield* Effect.either(parse(source.script))
     if (parsed._tag === "Left") {
       const message = `${io.name}: ${parsed.left.what} is not supported in memory (supported: ${SUPPORTED})\n`
       return yield* Effect.as(io.stderr(message), 2)
     }
-    const state: Shell = { vars: { ...io.env }, status: 0 }
+    const state: Shell = { vars: { ...io.env }, name: source.name, args: source.args, status: 0 }
     const run = Effect.forEach(
       parsed.right,
       ({ op, command }) =>
