@@ -21,10 +21,11 @@ const pages: Record<string, string> = {
 Usage: cmdop <command> [flags]
 
 Commands:
-  connect   reach machines (exec, shells, share links) and manage local workspaces and keys
-  agent     this machine's agent: register, start, stop, status
-  relay     run a relay and administer its workspaces and keys (on the relay host)
-  up        a relay, a "local" workspace and this machine's agent, all here, in one command
+  connect     reach machines (exec, shells, share links) and manage local workspaces and keys
+  agent       this machine's agent: register, start, stop, status, its gate (permissions, approvals)
+  relay       run a relay and administer its workspaces, keys and users (on the relay host)
+  login       sign in to a relay as a person (device flow in the browser); logout signs out
+  up          a relay, a "local" workspace and this machine's agent, all here, in one command
   completion  a shell completion script: cmdop completion bash|zsh|fish (commands, flags, machine names)
 
 Start here:

@@ -1,0 +1,85 @@
+/**
+ * A stranger's first steps, as they type them: the README and the first `--help` page are all they have, so the
+ * overview must name every command there is, and every link between the docs must lead somewhere.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Table from "../src/CommandTable.js"
+import { cli } from "./support.js"
+
+const repo = fileURLToPath(new URL("../../../", import.meta.url))
+
+describe("a stranger's first --help", () => {
+  it.scopedLive("$ cmdop --help names every top-level command, login and logout included", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const r = yield* cli(home, ["--help"])
+      assert.strictEqual(r.code, 0)
+      assert.strictEqual(r.stderr, "")
+      const commands = r.stdout.slice(r.stdout.indexOf("Commands:"), r.stdout.indexOf("Start here:"))
+      // `version` is the same as --version, which the page's last line names.
+      for (const node of Table.root.subcommands ?? []) {
+        if (node.name === "version") continue
+        assert.match(commands, new RegExp(`\\b${node.name}\\b`), `cmdop --help does not mention "${node.name}"`)
+      }
+      // One column: every command's description starts at the same place.
+      const starts = commands
+        .split("\n")
+        .filter((l) => /^ {2}\S/.test(l))
+        .map((l) => l.match(/^ {2}\S+\s+/)![0].length)
+      assert.strictEqual(new Set(starts).size, 1, `descriptions not aligned:\n${commands}`)
+    })
+  )
+})
+
+describe("the docs a stranger reads", () => {
+  const files = ["README.md", ...fs.readdirSync(path.join(repo, "docs")).map((f) => `docs/${f}`)].filter((f) =>
+    f.endsWith(".md")
+  )
+  /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
+  const anchor = (heading: string) =>
+    heading
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, "")
+      .replace(/ /g, "-")
+
+  it("every relative link in README.md and docs/*.md leads to a file, and its #anchor to a heading", () => {
+    const broken: Array<string> = []
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(repo, file), "utf8")
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue
+        const [where, hash] = target!.split("#")
+        const resolved = where ? path.join(repo, path.dirname(file), where) : path.join(repo, file)
+        if (!fs.existsSync(resolved)) {
+          broken.push(`${file}: ${target} (no such file)`)
+          continue
+        }
+        if (hash === undefined || !resolved.endsWith(".md")) continue
+        const headings = fs
+          .readFileSync(resolved, "utf8")
+          .split("\n")
+          .filter((l) => /^#+ /.test(l))
+          .map((l) => anchor(l.replace(/^#+ /, "")))
+        if (!headings.includes(hash)) broken.push(`${file}: ${target} (no heading #${hash})`)
+      }
+    }
+    assert.deepStrictEqual(broken, [])
+  })
+
+  it('no "Planned" section lists a command the CLI has', () => {
+    const commands = ["cmdop login", "cmdop logout", "workspace sync", "relay user add", "permissions.yaml"]
+    const stale: Array<string> = []
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(repo, file), "utf8")
+      const planned = text.match(/^## Planned\n([\s\S]*?)(?=^## |(?![\s\S]))/m)?.[1] ?? ""
+      for (const c of commands) if (planned.includes(c)) stale.push(`${file}: "Planned" lists ${c}`)
+    }
+    assert.deepStrictEqual(stale, [])
+  })
+})
