@@ -1,6 +1,7 @@
 /**
  * `cmdop up` and `cmdop agent stop` on the same machine, as real processes: the stop says that it stops the
- * whole `up` (relay included), and `up` says what it stopped when it ends.
+ * whole `up` (relay included), and `up` says what it stopped when it ends. Its relay has accounts, so the README's
+ * sign-in and `cmdop login` work on it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { eventuallySync } from "@cmdop/test-helpers/Eventually"
@@ -24,6 +25,18 @@ describe("cmdop up", () => {
           /cmdop is up/,
           { timeoutMs: 40_000 }
         )
+        // Sign-in works on the relay up runs: the OAuth metadata `cmdop login` discovers, and the sign-in page.
+        const metadata = yield* Effect.promise(() =>
+          fetch(`http://127.0.0.1:${http}/.well-known/oauth-authorization-server`)
+        )
+        assert.strictEqual(metadata.status, 200)
+        assert.include(
+          ((yield* Effect.promise(() => metadata.json())) as { device_authorization_endpoint: string })
+            .device_authorization_endpoint,
+          "/device"
+        )
+        const signin = yield* Effect.promise(() => fetch(`http://127.0.0.1:${http}/signin`))
+        assert.strictEqual(signin.status, 200)
         // The agent connects in the background; its status file names the up process.
         yield* eventuallySync("the agent's status", () => {
           return /agent started/.test(up.output()) ? true : undefined

@@ -56,8 +56,16 @@ export const upCommand = Command.make(
 
       yield* step(`starting the relay (store ${dataDir}/relay.db)`)
       const relayStore = yield* Layer.build(relayHost.store({ dataDir }))
+      // People too (the same store `relay user add` writes), so the README's sign-in and `cmdop login` work on
+      // the relay `up` runs.
+      const accounts = yield* Layer.build(relayHost.accounts({ dataDir }))
       const relay = yield* RelayServer.serveWith(
-        { host: "127.0.0.1", grpcPort: args.grpcPort, httpPort: args.httpPort },
+        {
+          host: "127.0.0.1",
+          grpcPort: args.grpcPort,
+          httpPort: args.httpPort,
+          accounts: Layer.succeedContext(accounts)
+        },
         relayHost.describe({ dataDir })
       ).pipe(
         Effect.provide(relayStore),
