@@ -31,19 +31,25 @@ const decoder = () => {
 }
 
 /**
- * The machine `host` names by the strict rule (`Machine.resolve` with `loose: false`: id, exact name, prefix): exec
- * never runs on a machine picked by a part of its name, which the user may have meant for another. When only a
- * part matches one machine, a terminal asks (default no); anything else says which name to use.
+ * The machine `host` names by the strict rule (`Machine.resolve` with `loose: false`: id, exact name, prefix), as the
+ * id to run on: exec never runs on a machine picked by a part of its name, which the user may have meant for
+ * another. When only a part matches one machine, a terminal asks (default no); otherwise it says which name to use.
+ * When nothing matches, `host` goes to the relay as typed, whose refusal is the one to show.
  */
 const exactEnough = (g: GlobalOptions.Globals, client: RelayClient["Type"], host: string) =>
   Effect.gen(function* () {
     const { machines } = yield* client.listMachines()
     const strict = yield* Effect.either(Machine.resolve(machines, host, { loose: false }))
-    if (strict._tag === "Right" || strict.left.reason !== "NotFound") return yield* strict
-    const loose = yield* Machine.resolve(machines, host)
+    if (strict._tag === "Right") return strict.right.id
+    if (strict.left.reason !== "NotFound") return yield* strict.left
+    const found = yield* Effect.either(Machine.resolve(machines, host))
+    // No machine by any rule: the relay's own answer is the one to give (a guest's says which machine its link
+    // is for; an owner's lists the candidates).
+    if (found._tag === "Left") return host
+    const loose = found.right
     const stdio = yield* Stdio
     const question = `"${host}" is only part of ${loose.hostname}'s name (${loose.id}); run the command there?`
-    if (g.interactive && stdio.interactive && (yield* confirm(question))) return loose
+    if (g.interactive && stdio.interactive && (yield* confirm(question))) return loose.id
     return yield* new CliError({
       message: `machine "${host}" matches ${loose.hostname} only by a substring of its name; exec needs the name, a prefix of it, or the id: cmdop connect exec ${loose.hostname} -- …`
     })
@@ -188,7 +194,7 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
           Effect.flatMap(forwardCtrlC, (ctrlC) =>
             client
               .exec(
-                { machine: machine.id, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
+                { machine, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
                 stdin,
                 ctrlC.signals
               )
