@@ -181,7 +181,8 @@ const isolate = (system: ReadonlyArray<number>): "realtime" | "nice" | "none" =>
  * So a failure here is either the relay or other load on the box: re-run on a quiet machine before blaming it.
  */
 export const NO_ISOLATION =
-  "[abuse] NOT ISOLATED: neither real-time priority (chrt) nor a negative niceness is allowed here, so the relay, " +
+  "[abuse] NOT ISOLATED: neither real-time priority (chrt) nor a negative niceness is allowed here (or " +
+  "ABUSE_ISOLATION=none asked for none), so the relay, " +
   "the victim's agent and its prober run at normal priority beside everything else on this machine. The latency " +
   "bound (victim p99 within 2× idle + 5 ms) is still asserted, measured WITHOUT isolation: a failure may be other " +
   "load on this machine, not the relay."
