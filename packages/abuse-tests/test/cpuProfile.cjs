@@ -31,5 +31,11 @@ setInterval(() => {
     external: mib(m.external),
     arrayBuffers: mib(m.arrayBuffers)
   }
+  // Anonymous (malloc, V8) versus file-backed (mapped files, shared libraries) resident memory, in MiB.
+  const status = fs.readFileSync("/proc/self/status", "utf8")
+  for (const field of ["RssAnon", "RssFile", "RssShmem"]) {
+    const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+    line[field] = Math.round(kb / 1024)
+  }
   fs.appendFileSync(memoryFile, `${JSON.stringify(line)}\n`)
 }, 500).unref()

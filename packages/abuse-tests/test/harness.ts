@@ -149,23 +149,43 @@ const prober = (grpc: string, victimKey: string) =>
  */
 const isolate = (system: ReadonlyArray<number>): "realtime" | "nice" | "none" => {
   let placed: "realtime" | "nice" | "none" = "realtime"
-  for (const pid of system) {
-    try {
-      execFileSync("chrt", ["--all-tasks", "--rr", "--pid", String(REALTIME_PRIORITY), String(pid)], {
-        stdio: "ignore"
-      })
-    } catch {
+  // ABUSE_ISOLATION=none: measure without isolation, as on a platform that allows neither (to check that path).
+  if (process.env["ABUSE_ISOLATION"] === "none") placed = "none"
+  else
+    for (const pid of system) {
       try {
-        os.setPriority(pid, SYSTEM_NICENESS)
-        if (placed === "realtime") placed = "nice"
+        execFileSync("chrt", ["--all-tasks", "--rr", "--pid", String(REALTIME_PRIORITY), String(pid)], {
+          stdio: "ignore"
+        })
       } catch {
-        placed = "none"
+        try {
+          os.setPriority(pid, SYSTEM_NICENESS)
+          if (placed === "realtime") placed = "nice"
+        } catch {
+          placed = "none"
+        }
       }
     }
-  }
   os.setPriority(ATTACKER_NICENESS)
+  if (placed === "none") console.log(NO_ISOLATION)
   return placed
 }
+
+/**
+ * Said once, plainly, when neither real-time priority nor a negative niceness was allowed. The suite still runs and
+ * still asserts the same bound (`p99Bound`: 2× the idle p99 plus the floor). Decided so because the bound is the
+ * relay's contract (issue 9), not the box's: loosening it where isolation is missing would let a real regression
+ * pass on exactly the machines (containers, CI) where `chrt` is denied. What isolation buys is protection from
+ * load that is not the experiment's; the attackers themselves still run at `ATTACKER_NICENESS` (raising one's own
+ * niceness is always allowed), and the idle p99 is measured just before each attack under the same ambient load.
+ * So a failure here is either the relay or other load on the box: re-run on a quiet machine before blaming it.
+ */
+export const NO_ISOLATION =
+  "[abuse] NOT ISOLATED: neither real-time priority (chrt) nor a negative niceness is allowed here (or " +
+  "ABUSE_ISOLATION=none asked for none), so the relay, " +
+  "the victim's agent and its prober run at normal priority beside everything else on this machine. The latency " +
+  "bound (victim p99 within 2× idle + 5 ms) is still asserted, measured WITHOUT isolation: a failure may be other " +
+  "load on this machine, not the relay."
 
 const relayReady = /relay serving: grpc (\S+), http (\S+), store/
 
@@ -181,14 +201,18 @@ export const stage = Effect.gen(function* () {
     dir,
     ["relay", "serve", "--data-dir", data, "--grpc-port", String(grpcPort), "--http-port", String(httpPort)],
     relayReady,
-    profile === undefined
-      ? {}
-      : {
-          env: {
-            ABUSE_CPU_PROF: profile,
-            NODE_OPTIONS: `--require ${path.join(import.meta.dirname, "cpuProfile.cjs")}`
-          }
-        }
+    {
+      env: {
+        // MALLOC_ARENA_MAX passes through, to tell allocator fragmentation from a leak when profiling memory.
+        ...(process.env["MALLOC_ARENA_MAX"] === undefined ? {} : { MALLOC_ARENA_MAX: process.env["MALLOC_ARENA_MAX"] }),
+        ...(profile === undefined
+          ? {}
+          : {
+              ABUSE_CPU_PROF: profile,
+              NODE_OPTIONS: `--require ${path.join(import.meta.dirname, "cpuProfile.cjs")}`
+            })
+      }
+    }
   )
   const match = relayReady.exec(relay.output())!
   const grpc = match[1]!

@@ -34,7 +34,7 @@ import * as RelayGrpc from "./RelayGrpc.js"
 import * as RelayStoreModule from "./RelayStore.js"
 import * as MachineOwnership from "./internal/machineOwnership.js"
 import * as OAuthCaller from "./internal/oauthCaller.js"
-import * as SharePage from "./share/SharePage.js"
+import * as SharePageRoute from "./share/SharePageRoute.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
 import * as AccountRoutes from "./web/AccountRoutes.js"
@@ -98,35 +98,18 @@ export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
     : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
 /** `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`. */
-const httpRoutes = (grpcAddress: string, cluster: ClusterMode.ClusterContext | undefined, accounts: boolean) =>
+const httpRoutes = (
+  grpcAddress: string,
+  cluster: ClusterMode.ClusterContext | undefined,
+  accounts: boolean,
+  admission: Admission.Admission
+) =>
   Effect.gen(function* () {
     const clusterView = cluster === undefined ? undefined : Context.get(cluster, ClusterNode).view
     const core = yield* RelayCore
     const shares = yield* ShareService
     return HttpRouter.empty.pipe(
-      HttpRouter.get(
-        "/s/:token",
-        Effect.gen(function* () {
-          const { token } = yield* HttpRouter.params
-          // A valid link opens the browser terminal on its machine; anything else gets SharePage's plain error
-          // page with the right status (and never a stack trace).
-          const grant = yield* Effect.either(shares.validate(token ?? ""))
-          if (grant._tag === "Right")
-            return TerminalPage.response({
-              token: token ?? "",
-              machineHostname: grant.right.machineHostname,
-              cliServer: grpcAddress,
-              ...(grant.right.expiresAt === undefined ? {} : { expiresAt: grant.right.expiresAt })
-            })
-          // The refusal was audited by that one `validate`; render its page without checking again.
-          const page = SharePage.failurePage(grant.left)
-          return HttpServerResponse.text(page.html, {
-            status: page.status,
-            contentType: "text/html; charset=utf-8",
-            headers: page.headers
-          })
-        })
-      ),
+      HttpRouter.get("/s/:token", SharePageRoute.handler(shares, admission, core.server, grpcAddress)),
       HttpRouter.get(
         "/",
         Effect.sync(() => HomePage.response({ grpcAddress, accounts }))
@@ -278,7 +261,7 @@ const serveOn = (
       const core = Context.get(context, RelayCore)
       yield* ClusterMode.react(cluster, Effect.zipRight(core.sweepGuests, core.sweepCredentials))
     }
-    // Per-principal stream counts, shared by the gRPC services and the browser terminal.
+    // Per-principal stream counts and per-source refusals, shared by gRPC, the share page and the browser terminal.
     const admission = Admission.make()
     const caps = ConnectionGuard.plan()
     const services = yield* Effect.provide(RelayGrpc.services(admission), context)
@@ -296,7 +279,10 @@ const serveOn = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
-    const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, cluster, accounts !== undefined), context)
+    const relayRoutes = yield* Effect.provide(
+      httpRoutes(grpc.address, cluster, accounts !== undefined, admission),
+      context
+    )
     const routes =
       accounts === undefined
         ? relayRoutes

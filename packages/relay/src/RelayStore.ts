@@ -10,6 +10,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { LibsqlClient } from "@effect/sql-libsql"
+import * as SqliteConnections from "./store/sqliteConnections.js"
 import { PgClient } from "@effect/sql-pg"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -73,7 +74,11 @@ export const layerSqlite = (options: { readonly path: string }): Layer.Layer<Rel
           )
         )
       )
-      return layerSql.pipe(Layer.provide(wal), Layer.provide(LibsqlClient.layer({ url: "file:" + file })))
+      // Fixed connections (`sqliteConnections.ts`): the client's own transactions leak one connection each.
+      const client = Layer.unwrapScoped(
+        Effect.map(SqliteConnections.make("file:" + file), (liveClient) => LibsqlClient.layer({ liveClient }))
+      )
+      return layerSql.pipe(Layer.provide(wal), Layer.provide(client))
     })
   ).pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
 

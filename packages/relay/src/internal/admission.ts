@@ -1,5 +1,5 @@
 /**
- * Admission at the relay's edges (gRPC and the browser terminal's WebSocket): before a stream does any work, its
+ * Admission at the relay's edges (gRPC, the browser terminal's WebSocket and the share page): before a stream does any work, its
  * principal must have a free stream slot, and a stream that opens a new terminal session must stay within the
  * principal's session cap. Both refusals are `ResourceExhausted` with the limit in the message.
  */
@@ -25,9 +25,29 @@ export const make = (): Admission => ({
 })
 
 /**
- * Authenticates a call from `source`, unless the source has spent its budget of refusals (`refusalThrottle.ts`):
- * then the call is refused at once with `ResourceExhausted`, and its credential is never read. A refused credential
- * (`Unauthenticated`) takes one from the source's budget.
+ * Fails with `ResourceExhausted` when `source` has spent its budget of refusals (`refusalThrottle.ts`): the caller
+ * is refused at once, before its credential is read.
+ */
+export const checkSource = (admission: Admission, server: string, source: string): Effect.Effect<void, RelayError> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const wait = admission.refusals.blockedFor(source, now)
+    return wait === undefined
+      ? Effect.void
+      : Effect.fail(
+          Limits.exhausted(
+            server,
+            `too many refused credentials from ${source}; the relay ignores its calls for the next ${Math.ceil(wait / 1000)} s — check the key or share link, then try again`
+          )
+        )
+  })
+
+/** A credential from `source` was refused: one from the source's budget. */
+export const noteRefused = (admission: Admission, source: string): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => admission.refusals.refused(source, now)))
+
+/**
+ * Authenticates a call from `source`, unless the source has spent its budget of refusals (`checkSource`). A
+ * refused credential (`Unauthenticated`) takes one from the source's budget.
  */
 export const authenticateFrom = <E extends RelayCallError>(
   admission: Admission,
@@ -35,21 +55,12 @@ export const authenticateFrom = <E extends RelayCallError>(
   source: string,
   authenticate: Effect.Effect<Caller, E>
 ): Effect.Effect<Caller, E | RelayError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<Caller, E | RelayError> => {
-    const wait = admission.refusals.blockedFor(source, now)
-    if (wait !== undefined)
-      return Effect.fail(
-        Limits.exhausted(
-          server,
-          `too many refused credentials from ${source}; the relay ignores its calls for the next ${Math.ceil(wait / 1000)} s — check the key or share link, then try again`
-        )
-      )
-    return Effect.tapError(authenticate, (e) =>
-      e._tag === "AccessError" && e.reason === "Unauthenticated"
-        ? Effect.sync(() => admission.refusals.refused(source, now))
-        : Effect.void
+  Effect.zipRight(
+    checkSource(admission, server, source),
+    Effect.tapError(authenticate, (e) =>
+      e._tag === "AccessError" && e.reason === "Unauthenticated" ? noteRefused(admission, source) : Effect.void
     )
-  })
+  )
 
 const keyOf = (caller: Caller) => `${caller.workspaceId}/${caller.principal}`
 

@@ -127,7 +127,10 @@ const connectAgent = <E>(
         caller,
         hello,
         registered,
-        (m) => Queue.offer(outbound, m),
+        // After the close, a send is dropped: offering to a shut-down queue interrupts the sender — a client's
+        // exec stream acknowledging output of a machine that just dropped ended "server is shutting down" instead
+        // of learning the machine disconnected.
+        (m) => Effect.asVoid(Effect.exit(Queue.offer(outbound, m))),
         Queue.shutdown(outbound)
       )
       yield* conn.send({

@@ -34,6 +34,12 @@ export interface ShareOptions {
  * in a burst queues behind itself, not in front of other workspaces' calls (16 at a time took another workspace's
  * exec p99 from 31 to 108 ms in the abuse suite). Semaphores of workspaces with nothing in flight are dropped.
  */
+/** Resumes after the event loop has polled for I/O once (`setImmediate` runs after the poll phase). */
+const ioTurn = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
+
 const mintTurns = () => {
   const turns = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
   return <A, E, R>(workspaceId: string, mint: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -47,7 +53,9 @@ const mintTurns = () => {
         turns.set(workspaceId, turn)
         return turn
       }),
-      (turn) => turn.semaphore.withPermits(1)(mint),
+      // The turn ends with a pass through the event loop's I/O phase: a burst of mints, each synchronous store work,
+      // would otherwise run back to back and keep other workspaces' messages waiting behind several of them.
+      (turn) => turn.semaphore.withPermits(1)(Effect.zipLeft(mint, ioTurn)),
       (turn) =>
         Effect.sync(() => {
           turn.users -= 1

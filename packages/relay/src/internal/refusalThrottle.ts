@@ -5,6 +5,8 @@
  * revoked link (or guessing keys) costs the relay a map lookup per call, and every other address and workspace is
  * untouched. A source that stops being refused earns its budget back within `REFUSAL_BURST / REFUSALS_PER_SECOND`
  * seconds. The budget is generous enough for a person mistyping a key, or a test suite checking refusals.
+ * One throttle serves every edge of a relay — gRPC calls, the share page `/s/<token>` and the browser terminal's
+ * `/s/<token>/ws` — so a source cannot get a fresh budget by switching from one to another.
  */
 
 /** Refusals a source may collect in a burst before its calls are refused unread. */
@@ -56,12 +58,22 @@ export class RefusalThrottle {
   }
 }
 
+/**
+ * One spelling per address, whichever listener saw it: an IPv4 address reached over an IPv6 socket
+ * (`::ffff:127.0.0.2`) is its IPv4 form, so a source shares one budget across gRPC, the share page and the browser
+ * terminal.
+ */
+export const sourceOfAddress = (address: string | undefined): string => {
+  if (address === undefined || address === "") return "unknown"
+  return address.toLowerCase().startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address
+}
+
 /** The address part of a grpc-js peer (`ipv4:127.0.0.1:51234`, `ipv6:[::1]:51234`): the source to throttle. */
 export const sourceOfPeer = (peer: string): string => {
   if (!/^ipv[46]:/.test(peer)) return peer
   const bare = peer.replace(/^ipv[46]:/, "")
   const v6 = /^\[([^\]]+)\]/.exec(bare)
-  if (v6 !== null) return v6[1]!
+  if (v6 !== null) return sourceOfAddress(v6[1]!)
   const colon = bare.lastIndexOf(":")
-  return colon > 0 ? bare.slice(0, colon) : bare
+  return sourceOfAddress(colon > 0 ? bare.slice(0, colon) : bare)
 }

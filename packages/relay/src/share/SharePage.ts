@@ -7,7 +7,8 @@
  *  - 401 not a share token, not signed by this relay (or altered), or no such link (`WWW-Authenticate: Bearer`);
  *  - 410 the link is over for good: expired, revoked, the workspace key was rotated, or its signing key retired;
  *  - 404 the link's machine is no longer in its workspace;
- *  - 503 the relay's store failed (try again).
+ *  - 503 the relay's store failed (try again);
+ *  - 429 the caller's address has had too many links refused (`throttledPage`).
  *
  * Everything printed is HTML-escaped; the only place the token appears is the CLI hint of a valid link. The page
  * has no external assets and a CSP that allows none. (A later issue replaces the body with a browser terminal;
@@ -107,6 +108,24 @@ export const failurePage = (error: ShareError): Page => {
     status,
     html: errorPage(error),
     headers: status === 401 ? { ...headers, "www-authenticate": 'Bearer realm="cmdop share link"' } : headers
+  }
+}
+
+/**
+ * The page of a source that has spent its budget of refused links (`refusalThrottle.ts`): 429, with `Retry-After`
+ * when `detail` names the wait ("… for the next N s …").
+ */
+export const throttledPage = (detail: string): Page => {
+  const wait = /next (\d+) s/.exec(detail)?.[1]
+  return {
+    status: 429,
+    html: document(
+      "Too many refused links",
+      `<h1>Too many refused share links</h1>
+<p>${escape(detail)}.</p>
+<p class="muted">Check the link you were given, wait a moment, then try again.</p>`
+    ),
+    headers: wait === undefined ? headers : { ...headers, "retry-after": wait }
   }
 }
 

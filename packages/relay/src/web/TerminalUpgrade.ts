@@ -2,7 +2,8 @@
  * The gate in front of the browser terminal's WebSocket (`/s/<token>/ws`): the relay takes over its HTTP server's
  * upgrades and checks everything it can before a WebSocket exists — the path, the page's `Origin`, that the token
  * is a share link (workspace keys are refused here), the link itself, and the link's stream slot — answering a
- * refusal with a plain HTTP status and one line of text. Only then does it upgrade, with frames capped at
+ * refusal with a plain HTTP status and one line of text. Refused tokens count against their source's budget of
+ * refusals, shared with gRPC (`refusalThrottle.ts`): past it, the source's upgrades are answered 429 unread. Only then does it upgrade, with frames capped at
  * `MAX_WS_FRAME`, and serve the terminal (`TerminalSocket.serve`).
  *
  * `Origin`: a browser always sends it; it must be the relay's public URL's origin or the origin of the `Host` the
@@ -22,6 +23,7 @@ import { WebSocketServer } from "ws"
 import { looksLikeShareToken } from "../Authenticator.js"
 import * as Admission from "../internal/admission.js"
 import * as Limits from "../internal/limits.js"
+import { sourceOfAddress } from "../internal/refusalThrottle.js"
 import type { RelayCore } from "../RelayCore.js"
 import * as TerminalSocket from "./TerminalSocket.js"
 
@@ -86,6 +88,15 @@ export const originAllowed = (origin: string | undefined, host: string | undefin
   origin === originOf(publicUrl) ||
   (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`))
 
+/** A path segment, percent-decoded; `undefined` when its escapes are broken (`decodeURIComponent` would throw). */
+const safeDecode = (segment: string): string | undefined => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
 /** The checks before the upgrade: the token to serve, or why not. */
 const admit = (
   core: RelayCore["Type"],
@@ -96,15 +107,25 @@ const admit = (
   Effect.gen(function* () {
     const match = PATH.exec(request.url ?? "")
     if (!match) return yield* Effect.fail<Refusal>({ status: 404, message: "no WebSocket here" })
+    // A source that has spent its budget of refused credentials is answered 429 before anything else is read.
+    const source = sourceOfAddress(request.socket.remoteAddress)
+    yield* Admission.checkSource(options.admission, core.server, source).pipe(Effect.mapError(refusalOf))
     if (!originAllowed(request.headers.origin, request.headers.host, options.publicUrl()))
       return yield* Effect.fail<Refusal>({ status: 403, message: "this page may not open the relay's terminal" })
-    const token = decodeURIComponent(match[1]!)
-    if (!looksLikeShareToken(token))
+    const token = safeDecode(match[1]!)
+    if (token === undefined || !looksLikeShareToken(token)) {
+      yield* Admission.noteRefused(options.admission, source)
       return yield* Effect.fail<Refusal>({
         status: 401,
         message: "only a share link opens the browser terminal (mint one with: cmdop connect share <machine>)"
       })
-    const caller = yield* core.authenticate(Redacted.make(token)).pipe(Effect.mapError(refusalOf))
+    }
+    const caller = yield* Admission.authenticateFrom(
+      options.admission,
+      core.server,
+      source,
+      core.authenticate(Redacted.make(token))
+    ).pipe(Effect.mapError(refusalOf))
     yield* Admission.holdStream(options.admission, core.server, caller).pipe(
       Effect.mapError(refusalOf),
       Scope.extend(scope)

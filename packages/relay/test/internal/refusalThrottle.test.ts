@@ -3,7 +3,7 @@ import { AccessError } from "@cmdop/domain/AccessError"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
 import * as Admission from "../../src/internal/admission.js"
-import { RefusalThrottle, sourceOfPeer } from "../../src/internal/refusalThrottle.js"
+import { RefusalThrottle, sourceOfAddress, sourceOfPeer } from "../../src/internal/refusalThrottle.js"
 
 const caller = { workspaceId: "ws_1", workspaceName: "acme", kind: "key", principal: "ck_live_abcd" } as never
 
@@ -28,6 +28,12 @@ describe("refused credentials, per source", () => {
     assert.strictEqual(sourceOfPeer("ipv4:127.0.0.2:51234"), "127.0.0.2")
     assert.strictEqual(sourceOfPeer("ipv6:[::1]:51234"), "::1")
     assert.strictEqual(sourceOfPeer("unix:/tmp/s"), "unix:/tmp/s")
+    // One spelling per address whichever listener saw it: an IPv4 address over an IPv6 socket is its IPv4 form.
+    assert.strictEqual(sourceOfPeer("ipv6:[::ffff:127.0.0.2]:51234"), "127.0.0.2")
+    assert.deepStrictEqual(
+      [sourceOfAddress("::ffff:127.0.0.2"), sourceOfAddress("::1"), sourceOfAddress(undefined)],
+      ["127.0.0.2", "::1", "unknown"]
+    )
   })
 
   it.effect("authenticateFrom: refusals spend the budget; then calls are refused unread, others still heard", () =>
