@@ -4,8 +4,10 @@
  * up on a clean shutdown), its latest view of the cluster (for `/healthz`), and the per-node counters `/metrics`
  * reports (sessions forwarded to other nodes, failed peer calls; the peer service counts them).
  *
- * At start the node gives up whatever an earlier run under the same node id left (its lease and routes): the
- * streams they stood for died with that run. So node ids must be unique across the live nodes of a cluster.
+ * Node ids must be unique across the live nodes: every run renews its lease under a fresh instance token, and a
+ * node starting with an id whose lease is live under another token refuses (`NodeIdInUse`) — unless that lease
+ * names this node's own peer address, which is a restart of this node (`kill -9`, then systemd): it waits for the
+ * dead run's lease to lapse, then takes the id over, clearing the routes that run left (its streams died with it).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -14,7 +16,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, type NodeInfo } from "./MachineRoutes.js"
+import { randomUUID } from "node:crypto"
+import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, NodeIdInUse, type NodeInfo } from "./MachineRoutes.js"
 
 export interface ClusterConfig {
   readonly nodeId: string
@@ -78,22 +81,30 @@ export const make = (config: ClusterConfig) =>
   Effect.gen(function* () {
     const routes = yield* MachineRoutes
     const leaseMs = config.leaseMs ?? defaultLeaseMs
-    const self = { nodeId: config.nodeId, peerAddress: config.peerAddress }
+    const self = { nodeId: config.nodeId, peerAddress: config.peerAddress, instance: randomUUID() }
     let forwardedSessions = 0
     let peerErrors = 0
     let lastError: string | undefined
 
-    const renew: Effect.Effect<Renewal, MachineRoutesError> = Effect.gen(function* () {
+    const renew: Effect.Effect<Renewal, MachineRoutesError | NodeIdInUse> = Effect.gen(function* () {
       const nodes = yield* routes.renewLease(self)
       const at = yield* Clock.currentTimeMillis
       const dbNow = nodes.find((n) => n.nodeId === config.nodeId)?.renewedAt ?? 0
       return { at, dbNow, nodes }
     })
 
-    yield* routes.dropLease(config.nodeId)
-    let last = yield* renew
+    let last = yield* renew.pipe(
+      // Our own address under another token: an earlier run of this node that died; its lease lapses within
+      // `leaseMs`. Another address: a second node started with this id by mistake; refuse.
+      Effect.retry({
+        while: (e) => e instanceof NodeIdInUse && e.holderAddress === config.peerAddress,
+        schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
+          Schedule.upTo(Duration.millis(leaseMs * 2))
+        )
+      })
+    )
     yield* Effect.addFinalizer(() =>
-      routes.dropLease(config.nodeId).pipe(
+      routes.dropLease(self).pipe(
         Effect.timeout("2 seconds"),
         Effect.catchAll((e) => Effect.logWarning(`could not give up the cluster lease of ${config.nodeId}: ${e}`))
       )
@@ -108,9 +119,9 @@ export const make = (config: ClusterConfig) =>
       Effect.catchAll((e) =>
         Effect.zipRight(
           Effect.sync(() => {
-            lastError = e.detail
+            lastError = e._tag === "MachineRoutesError" ? e.detail : e.message
           }),
-          Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${e.detail}`)
+          Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${lastError}`)
         )
       ),
       Effect.repeat(Schedule.spaced(config.renewEvery ?? Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
@@ -151,5 +162,6 @@ export const make = (config: ClusterConfig) =>
     })
   })
 
-export const layer = (config: ClusterConfig): Layer.Layer<ClusterNode, MachineRoutesError, MachineRoutes> =>
-  Layer.scoped(ClusterNode, make(config))
+export const layer = (
+  config: ClusterConfig
+): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse, MachineRoutes> => Layer.scoped(ClusterNode, make(config))

@@ -17,8 +17,8 @@ import { randomBytes, randomUUID } from "node:crypto"
 const setup = Effect.gen(function* () {
   const store = yield* RelayStore.RelayStore
   const routes = yield* MachineRoutes
-  yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1" })
-  yield* routes.renewLease({ nodeId: "n2", peerAddress: "b:1" })
+  yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1", instance: "i1" })
+  yield* routes.renewLease({ nodeId: "n2", peerAddress: "b:1", instance: "i2" })
   const n1 = ClusterStore.make(store, routes, "n1")
   const n2 = ClusterStore.make(store, routes, "n2")
   const { workspace } = yield* store.createWorkspace(WorkspaceName.make(`c-${randomBytes(3).toString("hex")}`))
@@ -74,7 +74,7 @@ describe("ClusterStore", () => {
       const { n1, n2, machine, onlineOn, routes } = yield* setup
       yield* n2.markOnline(machine.id, 5)
       yield* TestClock.adjust("6 seconds")
-      yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1" })
+      yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1", instance: "i1" })
       yield* TestClock.adjust("6 seconds")
       assert.deepStrictEqual(yield* onlineOn(n1), [false])
     }).pipe(Effect.provide(layer))
