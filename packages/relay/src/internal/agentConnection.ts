@@ -198,7 +198,7 @@ const open = (
     const cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose))
     yield* Effect.addFinalizer(() => cleanup)
     yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
-    yield* ctx.store.markOnline(machine.id, now).pipe(Effect.mapError(internalError(ctx.settings.server)))
+    yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
     return conn
   })
 
@@ -214,7 +214,7 @@ const close = (ctx: CoreContext, conn: Connection) =>
     conn.sessions.clear()
     for (const pty of conn.ptys.values()) yield* PtyState.finish(pty, { lost })
     conn.ptys.clear()
-    if (ctx.registry.removeIfCurrent(conn)) yield* ctx.store.markOffline(conn.machineId).pipe(Effect.ignore)
+    if (ctx.registry.removeIfCurrent(conn)) yield* ctx.store.markOffline(conn.machineId, conn).pipe(Effect.ignore)
   })
 
 /** Interactive sessions outlive agent connections: adopt the live ones and ask for their recent output. */
