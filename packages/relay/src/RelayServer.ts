@@ -266,7 +266,8 @@ const serveOn = (
       server: display(options.grpcPort),
       publicUrl,
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
-      ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
+      ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter }),
+      ...(cluster === undefined ? {} : { relayAddresses: Context.get(cluster, ClusterNode).relayAddresses })
     })
     const local = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     // Cluster mode: a call for a machine another node holds goes to that node over its peer port.
@@ -299,6 +300,12 @@ const serveOn = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
+    // Agents learn where every node serves them (Welcome), for failover: this node's address on the peer host.
+    if (cluster !== undefined) {
+      const node = Context.get(cluster, ClusterNode)
+      const peerHost = node.config.peerAddress.replace(/:\d+$/, "")
+      yield* node.advertise(`${peerHost}:${grpc.address.replace(/^.*:/, "")}`)
+    }
     const relayRoutes = yield* Effect.provide(httpRoutes(grpc.address, cluster, accounts !== undefined), context)
     const routes =
       accounts === undefined

@@ -25,6 +25,11 @@ export interface ClusterConfig {
   readonly peerAddress: string
   /** The port this node's peer service listens on. */
   readonly peerPort: number
+  /**
+   * Where agents reach this node (`host:port` of its gRPC service), told to agents as a failover hint. Default:
+   * the peer address's host with the bound gRPC port (`advertise`).
+   */
+  readonly clientAddress?: string
   /** Shared by the nodes; authenticates calls on the peer port (never shown, never logged). */
   readonly secret: Redacted.Redacted<string>
   /** How long a lease lives without renewal. Default 10 s. */
@@ -61,6 +66,13 @@ export class ClusterNode extends Context.Tag("@cmdop/relay/ClusterNode")<
   {
     readonly config: ClusterConfig & { readonly leaseMs: number }
     readonly view: Effect.Effect<ClusterView>
+    /**
+     * The node serves agents at `address` (known once its gRPC port is bound): recorded with the lease at once,
+     * so the other nodes tell their agents about it.
+     */
+    readonly advertise: (address: string) => Effect.Effect<void>
+    /** Where agents reach the live nodes (this one included), by node id, as of the last renewal. */
+    readonly relayAddresses: Effect.Effect<ReadonlyArray<string>>
     /** One more session forwarded to the node holding its machine. */
     readonly countForwarded: Effect.Effect<void>
     /** One more failed call to a peer node. */
@@ -81,7 +93,12 @@ export const make = (config: ClusterConfig) =>
   Effect.gen(function* () {
     const routes = yield* MachineRoutes
     const leaseMs = config.leaseMs ?? defaultLeaseMs
-    const self = { nodeId: config.nodeId, peerAddress: config.peerAddress, instance: randomUUID() }
+    const self = {
+      nodeId: config.nodeId,
+      peerAddress: config.peerAddress,
+      instance: randomUUID(),
+      clientAddress: config.clientAddress ?? ""
+    }
     let forwardedSessions = 0
     let peerErrors = 0
     let lastError: string | undefined
@@ -109,7 +126,7 @@ export const make = (config: ClusterConfig) =>
         Effect.catchAll((e) => Effect.logWarning(`could not give up the cluster lease of ${config.nodeId}: ${e}`))
       )
     )
-    yield* renew.pipe(
+    const renewNow = renew.pipe(
       Effect.tap((renewal) =>
         Effect.sync(() => {
           last = renewal
@@ -124,6 +141,9 @@ export const make = (config: ClusterConfig) =>
           Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${lastError}`)
         )
       ),
+      Effect.asVoid
+    )
+    yield* renewNow.pipe(
       Effect.repeat(Schedule.spaced(config.renewEvery ?? Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
       Effect.forkScoped
     )
@@ -153,6 +173,17 @@ export const make = (config: ClusterConfig) =>
     return ClusterNode.of({
       config: { ...config, leaseMs },
       view,
+      advertise: (address) =>
+        Effect.suspend(() => {
+          if (config.clientAddress !== undefined || self.clientAddress === address) return Effect.void
+          self.clientAddress = address
+          return renewNow
+        }),
+      relayAddresses: Effect.sync(() => {
+        const others = last.nodes.filter((n) => n.nodeId !== config.nodeId && n.clientAddress !== "")
+        const all = self.clientAddress === "" ? others : [...others, { ...self, renewedAt: 0 }]
+        return all.sort((a, b) => a.nodeId.localeCompare(b.nodeId)).map((n) => n.clientAddress)
+      }),
       countForwarded: Effect.sync(() => {
         forwardedSessions += 1
       }),

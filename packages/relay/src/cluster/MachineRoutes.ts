@@ -19,6 +19,8 @@ export interface NodeInfo {
   readonly nodeId: string
   /** `host:port` of the node's internal peer gRPC service. */
   readonly peerAddress: string
+  /** Where agents reach the node (its gRPC address); empty until the node serves. */
+  readonly clientAddress: string
   /** When the node last renewed its lease (epoch ms, the store's clock). */
   readonly renewedAt: number
 }
@@ -32,6 +34,8 @@ export interface NodeLease {
   readonly peerAddress: string
   /** Random per run of the node; never shown to clients. */
   readonly instance: string
+  /** Where agents reach the node, once it serves. */
+  readonly clientAddress?: string
 }
 
 /** The node id is held by another live run of a node: its lease was renewed under another instance token. */
@@ -111,7 +115,12 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
       [...nodes.values()]
         .filter((n) => now - n.renewedAt < leaseMs)
         .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
-        .map(({ nodeId, peerAddress, renewedAt }): NodeInfo => ({ nodeId, peerAddress, renewedAt }))
+        .map(({ clientAddress, nodeId, peerAddress, renewedAt }): NodeInfo => ({
+          nodeId,
+          peerAddress,
+          clientAddress,
+          renewedAt
+        }))
     const liveRoute = (machineId: MachineId, now: number): Route | undefined => {
       const route = routes.get(machineId)
       if (route === undefined) return undefined
@@ -129,7 +138,13 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
                 new NodeIdInUse({ nodeId: node.nodeId, holderAddress: held.peerAddress, ageMs: now - held.renewedAt })
               )
             if (held?.instance !== node.instance) dropRoutes(node.nodeId)
-            nodes.set(node.nodeId, { ...node, renewedAt: now })
+            nodes.set(node.nodeId, {
+              nodeId: node.nodeId,
+              peerAddress: node.peerAddress,
+              clientAddress: node.clientAddress ?? "",
+              instance: node.instance,
+              renewedAt: now
+            })
             return Effect.succeed(live(now))
           })
         ),

@@ -27,6 +27,7 @@ import {
 interface NodeRow {
   readonly node_id: string
   readonly peer_address: string
+  readonly client_address: string
   readonly renewed_ms: string | number
 }
 
@@ -47,6 +48,7 @@ interface RouteRow {
 const toNode = (row: NodeRow): NodeInfo => ({
   nodeId: row.node_id,
   peerAddress: row.peer_address,
+  clientAddress: row.client_address,
   renewedAt: Number(row.renewed_ms)
 })
 
@@ -82,7 +84,7 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     yield* migrateOrFail
     const lease = `${Math.max(1, Math.round(leaseMs))} milliseconds`
-    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address,
+    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address, client_address,
         (EXTRACT(EPOCH FROM renewed_at) * 1000)::BIGINT AS renewed_ms
       FROM cluster_nodes WHERE renewed_at > clock_timestamp() - ${lease}::INTERVAL ORDER BY node_id`.pipe(
       Effect.map((rows) => rows.map(toNode)),
@@ -113,10 +115,13 @@ export const make = (
             return yield* inUse(node, holder)
           if (holder?.instance !== node.instance)
             yield* sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${node.nodeId}`
-          const renewed = yield* sql`INSERT INTO cluster_nodes (node_id, peer_address, instance, renewed_at)
-            VALUES (${node.nodeId}, ${node.peerAddress}, ${node.instance}, clock_timestamp())
+          const renewed = yield* sql`INSERT INTO cluster_nodes
+              (node_id, peer_address, client_address, instance, renewed_at)
+            VALUES (${node.nodeId}, ${node.peerAddress}, ${node.clientAddress ?? ""}, ${node.instance},
+              clock_timestamp())
             ON CONFLICT (node_id) DO UPDATE SET peer_address = EXCLUDED.peer_address,
-              instance = EXCLUDED.instance, renewed_at = EXCLUDED.renewed_at
+              client_address = EXCLUDED.client_address, instance = EXCLUDED.instance,
+              renewed_at = EXCLUDED.renewed_at
             WHERE cluster_nodes.instance = EXCLUDED.instance
               OR cluster_nodes.renewed_at <= clock_timestamp() - ${lease}::INTERVAL
             RETURNING node_id`

@@ -14,6 +14,7 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import * as Machine from "@cmdop/domain/Machine"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
+import { isNonEmptyReadonlyArray } from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -135,7 +136,8 @@ const connectAgent = <E>(
         machine: conn.machine,
         workspaceName: registered.workspaceName,
         heartbeatSeconds: ctx.settings.heartbeatSeconds,
-        window: conn.window
+        window: conn.window,
+        ...(yield* relayAddressesOf(ctx))
       })
       yield* adopt(conn, hello.ptySessions)
       // Read the agent's messages until its stream ends; however that side ends (half-close, failure,
@@ -201,6 +203,12 @@ const open = (
     yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
     return conn
   })
+
+/** Cluster mode: where agents reach the live nodes, for Welcome (a failover hint); nothing for a single relay. */
+const relayAddressesOf = (ctx: CoreContext) =>
+  Effect.map(ctx.settings.relayAddresses ?? Effect.succeed([]), (addresses) =>
+    isNonEmptyReadonlyArray(addresses) ? { relayAddresses: addresses } : {}
+  )
 
 /** The connection is over: its sessions learn it, and the machine goes offline unless replaced. */
 const close = (ctx: CoreContext, conn: Connection) =>

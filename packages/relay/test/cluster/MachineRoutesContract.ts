@@ -46,13 +46,13 @@ export const machineRoutesContract = (name: string, options: ContractOptions) =>
       LONG_LEASE,
       Effect.gen(function* () {
         const { routes, a, b } = yield* twoNodes
-        const live = yield* routes.renewLease({ ...a, peerAddress: "10.0.0.9:50052" })
+        const live = yield* routes.renewLease({ ...a, peerAddress: "10.0.0.9:50052", clientAddress: "10.0.0.9:50051" })
         const mine = live.filter((n) => n.nodeId === a.nodeId || n.nodeId === b.nodeId)
         assert.deepStrictEqual(
-          mine.map((n) => [n.nodeId, n.peerAddress]),
+          mine.map((n) => [n.nodeId, n.peerAddress, n.clientAddress]),
           [
-            [a.nodeId, "10.0.0.9:50052"],
-            [b.nodeId, b.peerAddress]
+            [a.nodeId, "10.0.0.9:50052", "10.0.0.9:50051"],
+            [b.nodeId, b.peerAddress, ""]
           ]
         )
         const ids = (yield* routes.liveNodes).map((n) => n.nodeId)
