@@ -58,7 +58,11 @@ export const make = (store: RelayStore["Type"], routes: MachineRoutes["Type"], n
     markOnline: (id, at, connection) =>
       Effect.gen(function* () {
         const claimed = yield* Deferred.make<number, RelayStoreError>()
+        const previous = held.get(id)
         held.set(id, { connection, claimed })
+        // Claims of one machine from this node go in order: a new stream's claim after the old one's, so the new
+        // connection's epoch is the greater even when the old claim is still in flight (a pool runs them at once).
+        if (previous !== undefined) yield* Effect.exit(Deferred.await(previous.claimed))
         yield* store.markOnline(id, at).pipe(
           Effect.zipRight(routes.claim(id, nodeId).pipe(Effect.mapError(routesFailure))),
           Effect.exit,

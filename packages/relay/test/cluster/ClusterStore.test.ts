@@ -161,4 +161,33 @@ describe("ClusterStore, the agent's next stream accepted on the same node before
       assert.isTrue((yield* store.getMachine(machine.id)).online, "the stored flag follows the live stream")
     }).pipe(Effect.provide(layer))
   )
+
+  it.effect("the new stream's claim waits for the old one still in flight, so the new connection's epoch wins", () =>
+    Effect.gen(function* () {
+      const { store, machine, onlineOn, routes } = yield* setup
+      // The old connection's claim is held at the database; the new one's would run at once.
+      const gate = yield* Deferred.make<void>()
+      let calls = 0
+      const gated = {
+        ...routes,
+        claim: (...args: Parameters<typeof routes.claim>) =>
+          Effect.suspend(() =>
+            ++calls === 1 ? Effect.zipRight(Deferred.await(gate), routes.claim(...args)) : routes.claim(...args)
+          )
+      }
+      const n1 = ClusterStore.make(store, gated, "n1")
+      const [oldStream, newStream] = [{}, {}]
+      const first = yield* Effect.fork(n1.markOnline(machine.id, 5, oldStream))
+      yield* Effect.yieldNow()
+      const second = yield* Effect.fork(n1.markOnline(machine.id, 6, newStream))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      // The new connection's close releases the route: its epoch is the latest.
+      yield* n1.markOffline(machine.id, newStream)
+      assert.isTrue(Option.isNone(yield* routes.locate(machine.id)), "no route left to a closed stream")
+      assert.deepStrictEqual(yield* onlineOn(n1), [false])
+    }).pipe(Effect.provide(layer))
+  )
 })
