@@ -88,6 +88,19 @@ interface Renewal {
   readonly nodes: ReadonlyArray<NodeInfo>
 }
 
+/**
+ * The first renewal, waiting while the id's live lease names our own peer address under another token: an earlier
+ * run of this node that died, whose lease lapses within `leaseMs`. Another address is a second node started with
+ * this id by mistake: refused at once.
+ */
+const takeOver = <A, E>(renew: Effect.Effect<A, E>, peerAddress: string, leaseMs: number) =>
+  Effect.retry(renew, {
+    while: (e) => e instanceof NodeIdInUse && e.holderAddress === peerAddress,
+    schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
+      Schedule.upTo(Duration.millis(leaseMs * 2))
+    )
+  })
+
 /** Takes the lease (failing when the store cannot be reached) and keeps it for the life of the scope. */
 export const make = (config: ClusterConfig) =>
   Effect.gen(function* () {
@@ -110,16 +123,7 @@ export const make = (config: ClusterConfig) =>
       return { at, dbNow, nodes }
     })
 
-    let last = yield* renew.pipe(
-      // Our own address under another token: an earlier run of this node that died; its lease lapses within
-      // `leaseMs`. Another address: a second node started with this id by mistake; refuse.
-      Effect.retry({
-        while: (e) => e instanceof NodeIdInUse && e.holderAddress === config.peerAddress,
-        schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
-          Schedule.upTo(Duration.millis(leaseMs * 2))
-        )
-      })
-    )
+    let last = yield* takeOver(renew, config.peerAddress, leaseMs)
     yield* Effect.addFinalizer(() =>
       routes.dropLease(self).pipe(
         Effect.timeout("2 seconds"),
