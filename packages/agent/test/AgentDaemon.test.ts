@@ -133,7 +133,13 @@ const machineInfo = (id: string) => ({
 const welcome = (hello: Hello, workspaceName: string, window = 65_536): RelayMessage => ({
   kind: {
     $case: "welcome",
-    value: { machine: machineInfo(hello.identity!.machineId), workspaceName, heartbeatSeconds: 30, window }
+    value: {
+      machine: machineInfo(hello.identity!.machineId),
+      workspaceName,
+      heartbeatSeconds: 30,
+      window,
+      relayAddresses: []
+    }
   }
 })
 

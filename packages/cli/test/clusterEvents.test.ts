@@ -3,8 +3,8 @@
  * run), an agent daemon connected to node 2, a guest on node 2. Listings on either node show the same machine
  * state (from the shared routing table); a share link revoked through node 1, and a workspace key rotated by the
  * admin command on the host, end the guest's live session on node 2 within a second (through LISTEN/NOTIFY, not
- * the 5-second sweeps), and the rotation ends a key holder's command there too; a node stopped cleanly gives up its
- * machines at once.
+ * the 5-second sweeps), and the rotation ends a key holder's command there too; a node started with a live node's
+ * id is refused; a node stopped cleanly gives up its machines at once.
  */
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -198,6 +198,38 @@ describe("relay cluster mode, two nodes on one PostgreSQL", () => {
         yield* Effect.logInfo(
           `cluster revocation reached node 2 in ${revokeMs} ms, key rotation in ${rotateMs} ms (guest), ${holderMs} ms (key holder)`
         )
+
+        // A third node started by mistake with node 1's id (another peer address) is refused, and changes nothing.
+        const [grpc3, http3, peer3] = [yield* freePort, yield* freePort, yield* freePort]
+        const duplicate = yield* Processes.run(
+          yield* TempHome.make("cmdop-cluster-dup-"),
+          [
+            "relay",
+            "serve",
+            "--db",
+            url,
+            "--node-id",
+            "n1",
+            "--grpc-port",
+            String(grpc3),
+            "--http-port",
+            String(http3),
+            "--peer-port",
+            String(peer3)
+          ],
+          { env: { CMDOP_CLUSTER_SECRET: SECRET }, timeoutMs: 60_000 }
+        )
+        assert.notStrictEqual(duplicate.code, 0)
+        assert.match(duplicate.stderr, /node id n1 is already in use by a live relay node at \S+:\d+/)
+        assert.include(duplicate.stderr, "give every node its own --node-id")
+        const stillOne = (yield* Effect.promise(async () => (await fetch(`${n2.http}/healthz`)).json())) as {
+          peers: Array<{ nodeId: string; peerAddress: string }>
+        }
+        assert.deepStrictEqual(
+          stillOne.peers.map((p) => p.nodeId),
+          ["n1"]
+        )
+        assert.notInclude(stillOne.peers[0]!.peerAddress, `:${peer3}`)
 
         // 3. Node 2 stops cleanly: it gives up its lease and routes, so node 1 shows box offline at once.
         const newKey = JSON.parse(rotated.stdout).api_key as string

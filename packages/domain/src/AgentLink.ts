@@ -203,7 +203,9 @@ export const Welcome = Schema.TaggedStruct("Welcome", {
   /** Seconds between heartbeats the relay expects. */
   heartbeatSeconds: Uint32,
   /** The flow-control window both sides use for every session on this stream. */
-  window: Uint32
+  window: Uint32,
+  /** Cluster mode: where agents reach the live relay nodes (a hint for failover); absent for a single relay. */
+  relayAddresses: Schema.optional(Schema.NonEmptyArray(Schema.String))
 })
 export type Welcome = typeof Welcome.Type
 

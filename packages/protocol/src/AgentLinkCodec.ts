@@ -8,6 +8,7 @@
  * peer, a `SessionOpen` without a spec, a `Welcome` without a machine); callers skip it.
  */
 import * as Link from "@cmdop/domain/AgentLink"
+import { isNonEmptyReadonlyArray as isNonEmpty } from "effect/Array"
 import * as Redacted from "effect/Redacted"
 import * as Wire from "./generated/cmdop/connect/v1/agent.js"
 import * as ApprovalCodec from "./ApprovalCodec.js"
@@ -240,7 +241,8 @@ export const relayMessageToWire = (m: Link.RelayMessage): Wire.RelayMessage => {
             machine: MachineCodec.toWire(m.machine),
             workspaceName: m.workspaceName,
             heartbeatSeconds: m.heartbeatSeconds,
-            window: m.window
+            window: m.window,
+            relayAddresses: [...(m.relayAddresses ?? [])]
           }
         }
       }
@@ -292,7 +294,8 @@ export const relayMessageFromWire = (m: Wire.RelayMessage): Link.RelayMessage | 
             machine: MachineCodec.fromWire(k.value.machine),
             workspaceName: k.value.workspaceName,
             heartbeatSeconds: k.value.heartbeatSeconds,
-            window: k.value.window
+            window: k.value.window,
+            ...(isNonEmpty(k.value.relayAddresses) ? { relayAddresses: k.value.relayAddresses } : {})
           }
     case "heartbeat":
       return heartbeatFromWire(k.value)

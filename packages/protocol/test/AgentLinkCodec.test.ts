@@ -72,7 +72,10 @@ describe("AgentLinkCodec", () => {
     )
     assert.isUndefined(
       AgentLinkCodec.relayMessageFromWire({
-        kind: { $case: "welcome", value: { machine: undefined, workspaceName: "", heartbeatSeconds: 0, window: 0 } }
+        kind: {
+          $case: "welcome",
+          value: { machine: undefined, workspaceName: "", heartbeatSeconds: 0, window: 0, relayAddresses: [] }
+        }
       })
     )
     assert.isUndefined(

@@ -85,7 +85,10 @@ describe("AgentService.definition", () => {
     assert.deepStrictEqual(relay({ kind: undefined }), { _tag: "Unreadable" })
     assert.deepStrictEqual(
       relay({
-        kind: { $case: "welcome", value: { machine: undefined, workspaceName: "", heartbeatSeconds: 0, window: 0 } }
+        kind: {
+          $case: "welcome",
+          value: { machine: undefined, workspaceName: "", heartbeatSeconds: 0, window: 0, relayAddresses: [] }
+        }
       }),
       { _tag: "Unreadable" }
     )

@@ -76,6 +76,8 @@ export interface Options {
    * change or a revoked key reaches live work within this). Default 250 ms with accounts (`oauth`), else 5 s.
    */
   readonly credentialSweep?: Duration.DurationInput
+  /** Cluster mode: where agents reach the live nodes, told to each agent in Welcome as a failover hint. */
+  readonly relayAddresses?: Effect.Effect<ReadonlyArray<string>>
   /** Checks OAuth access tokens (`cmdop_…`) when the relay has accounts; without it they are unknown keys. */
   readonly oauth?: Authenticator.OAuthAuthenticate
   /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
@@ -213,7 +215,8 @@ export const make = (
         },
         heartbeatSeconds: options.heartbeatSeconds ?? 30,
         staleAfterMs: Duration.toMillis(options.staleAfter ?? "90 seconds"),
-        maxWindow: options.window ?? DEFAULT_WINDOW
+        maxWindow: options.window ?? DEFAULT_WINDOW,
+        ...(options.relayAddresses === undefined ? {} : { relayAddresses: options.relayAddresses })
       },
       store,
       shares,

@@ -19,9 +19,10 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import * as path from "node:path"
 import { RelayCore } from "./RelayCore.js"
@@ -43,10 +44,12 @@ import * as TerminalPage from "./web/TerminalPage.js"
 import * as TerminalSocket from "./web/TerminalSocket.js"
 import * as TerminalUpgrade from "./web/TerminalUpgrade.js"
 import * as ClusterHealth from "./cluster/ClusterHealth.js"
+import * as ClusterStartup from "./cluster/ClusterStartup.js"
 import * as ClusterMode from "./cluster/ClusterMode.js"
 import { ClusterNode } from "./cluster/ClusterNode.js"
 import * as ClusterStore from "./cluster/ClusterStore.js"
 import * as PeerNode from "./cluster/PeerNode.js"
+import * as StoreLock from "./cluster/StoreLock.js"
 import { MachineRoutes } from "./cluster/MachineRoutes.js"
 
 export interface Options {
@@ -246,7 +249,8 @@ const serveOn = (
       server: display(options.grpcPort),
       publicUrl,
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
-      ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter })
+      ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter }),
+      ...(cluster === undefined ? {} : { relayAddresses: Context.get(cluster, ClusterNode).relayAddresses })
     })
     const local = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     // Cluster mode: a call for a machine another node holds goes to that node over its peer port.
@@ -279,6 +283,12 @@ const serveOn = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
+    // Agents learn where every node serves them (Welcome), for failover: this node's address on the peer host.
+    if (cluster !== undefined) {
+      const node = Context.get(cluster, ClusterNode)
+      const peerHost = node.config.peerAddress.replace(/:\d+$/, "")
+      yield* node.advertise(`${peerHost}:${grpc.address.replace(/^.*:/, "")}`)
+    }
     const relayRoutes = yield* Effect.provide(
       httpRoutes(grpc.address, cluster, accounts !== undefined, admission),
       context
@@ -332,14 +342,21 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
         message: "cluster mode needs the shared PostgreSQL: pass --db postgres://… on every node"
       })
     const storeName = options.db !== undefined ? "postgresql" : `sqlite ${path.join(options.dataDir, "relay.db")}`
-    const store = yield* Layer.build(storeLayer(options)).pipe(
-      Effect.mapError((e) => new RelayServeError({ message: e.message }))
-    )
-    const cluster =
-      options.cluster === undefined || options.db === undefined
-        ? {}
-        : { cluster: { db: options.db, ...options.cluster } }
-    return yield* serveWith({ accounts: accountsStore(options), ...options, ...cluster }, storeName).pipe(
-      Effect.provide(store)
-    )
+    const serveError = (e: { readonly message: string }) => new RelayServeError({ message: e.message })
+    // One relay per embedded store; cluster nodes migrate the shared database one at a time, until each serves.
+    if (options.db === undefined) yield* StoreLock.lockDataDir(options.dataDir).pipe(Effect.mapError(serveError))
+    const startup = yield* Scope.make()
+    const started = Effect.gen(function* () {
+      if (options.cluster !== undefined && options.db !== undefined)
+        yield* ClusterStartup.lock(options.db).pipe(Scope.extend(startup), Effect.mapError(serveError))
+      const store = yield* Layer.build(storeLayer(options)).pipe(Effect.mapError(serveError))
+      const cluster =
+        options.cluster === undefined || options.db === undefined
+          ? {}
+          : { cluster: { db: options.db, ...options.cluster } }
+      return yield* serveWith({ accounts: accountsStore(options), ...options, ...cluster }, storeName).pipe(
+        Effect.provide(store)
+      )
+    })
+    return yield* Effect.ensuring(started, Scope.close(startup, Exit.void))
   })

@@ -5,6 +5,7 @@
  * on one memory store, one share service and one `MachineRoutes` memory instance. A node stops on demand (its
  * ports close, its lease and routes go, as when a dead node's lease lapses).
  */
+import { randomUUID } from "node:crypto"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as ClusterStore from "@cmdop/relay/cluster/ClusterStore"
 import * as MachineRoutes from "@cmdop/relay/cluster/MachineRoutes"
@@ -80,8 +81,9 @@ export const make = (count: number) =>
             scope
           )
           const peerAddress = Context.get(built, PeerNode.PeerEndpoint).address
-          yield* routes.renewLease({ nodeId, peerAddress })
-          yield* Scope.addFinalizer(scope, Effect.ignore(routes.dropLease(nodeId)))
+          const lease = { nodeId, peerAddress, instance: randomUUID() }
+          yield* routes.renewLease(lease)
+          yield* Scope.addFinalizer(scope, Effect.ignore(routes.dropLease(lease)))
           const core = Context.get(built, RelayCore.RelayCore)
           const context = Context.merge(shared, Context.make(RelayCore.RelayCore, core)).pipe(
             Context.add(RelayStore.RelayStore, Context.get(built, RelayStore.RelayStore))

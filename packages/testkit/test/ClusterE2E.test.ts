@@ -2,7 +2,7 @@
  * The cluster end to end, with real processes: three `cmdop relay serve` nodes on one fresh PostgreSQL database,
  * real agent daemons spread over them, a gRPC client on node 1. The client execs on and attaches to machines held
  * by nodes 2 and 3; a guest link minted on node 2 works through node 3's `/s/` page (forwarded to node 2), and
- * revoking it on node 1 ends the guest's live session; `kill -9` of node 2 brings its agent back through node 3,
+ * revoking it on node 1 ends the guest's live session within 1 s of the revoke's return; `kill -9` of node 2 brings its agent back through node 3,
  * and a PTY session opened before the kill is reattached with its screen through node 1.
  */
 import type { RelayClient } from "@cmdop/domain/RelayClient"
@@ -15,6 +15,7 @@ import * as Processes from "@cmdop/testkit/Processes"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -159,18 +160,28 @@ describe("cluster end to end", () => {
         yield* page.type("echo guest-$((7*6))\r")
         yield* until(/guest-42/)
 
-        // Revoked on node 1: the guest's live session (on node 2, seen through node 3) ends.
-        const revokedAt = Date.now()
+        // Revoked on node 1: the guest's live session (on node 2, seen through node 3) ends within 1 s. Measured from
+        // the revoke call's return to the guest stream's end, by a reader already waiting on the page when the
+        // revoke is sent (so neither setup nor the reader's start is in the interval).
+        const endedAt = yield* Effect.fork(
+          Effect.gen(function* () {
+            for (;;) {
+              const item = yield* Queue.take(page.received)
+              if (item._tag === "Control" && item.frame.type === "ended") return performance.now()
+            }
+          })
+        )
         yield* client.revokeShare(minted.link.id)
-        const ended = yield* Effect.gen(function* () {
-          for (;;) {
-            const item = yield* Queue.take(page.received)
-            if (item._tag === "Control" && item.frame.type === "ended") return item.frame
-          }
-        }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the guest was not cut off") }))
-        const revokeMs = Date.now() - revokedAt
-        process.stderr.write(`[cluster-e2e] guest session ended ${revokeMs} ms after the revoke on another node\n`)
-        assert.strictEqual(ended.type, "ended")
+        const revokeReturned = performance.now()
+        const ended = yield* Fiber.join(endedAt).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the guest was not cut off") })
+        )
+        // Negative when node 3 ended the stream before node 1's answer reached the client.
+        const revokeMs = Math.round(ended - revokeReturned)
+        process.stderr.write(
+          `[cluster-e2e] guest session ended ${revokeMs} ms after the revoke on another node returned\n`
+        )
+        assert.isAtMost(revokeMs, 1000, `the guest's session on node 3 ended ${revokeMs} ms after the revoke on node 1`)
 
         // kill -9 of node 2: m2's agent comes back through node 3, and the shell is still there, with its screen.
         const killedAt = Date.now()

@@ -197,7 +197,7 @@ describe("cluster forwarding", () => {
       const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
       const far = yield* two.attachAgent(key, "far")
       // The route now points at a node whose lease is live but whose peer port is closed.
-      yield* cluster.routes.renewLease({ nodeId: "node-9", peerAddress: "127.0.0.1:1" })
+      yield* cluster.routes.renewLease({ nodeId: "node-9", peerAddress: "127.0.0.1:1", instance: "node-9-run" })
       yield* cluster.routes.claim(far.machineId, "node-9")
       const client = yield* clientOf(one, key)
       const error = yield* Effect.flip(Stream.runDrain(client.exec({ machine: "far", argv: ["true"] })))

@@ -70,12 +70,31 @@ export const addresses = (server: string): ReadonlyArray<string> => {
 const cursors = new Map<string, number>()
 
 /**
+ * The relay nodes a cluster told us about in `Welcome` (its live nodes' addresses), by server setting: an agent
+ * started with one node's address fails over to the others when that node dies.
+ */
+const learned = new Map<string, ReadonlyArray<string>>()
+
+/** The addresses tried for `server`: the ones it names, then the ones its relays told us about. */
+const candidates = (server: string): ReadonlyArray<string> => {
+  const named = addresses(server)
+  const told = (learned.get(server) ?? []).filter((a) => !named.includes(a))
+  return told.length === 0 ? named : [...named, ...told]
+}
+
+/** Remembers the relay nodes a `Welcome` names (the latest list wins; an empty one keeps what we knew). */
+const learn = (server: string, message: AgentLink.RelayMessage) => {
+  if (message._tag === "Welcome" && message.relayAddresses !== undefined && message.relayAddresses.length > 0)
+    learned.set(server, message.relayAddresses.slice(0, 64))
+}
+
+/**
  * The address of the next connection attempt to `server`: each attempt moves on to the next node of the list, the
  * first from a random one, so a fleet spreads over the nodes and an agent whose node died tries another at once
  * (under the daemon's usual backoff and jitter).
  */
 export const nextAddress = (server: string): Effect.Effect<string> => {
-  const list = addresses(server)
+  const list = candidates(server)
   if (list.length === 1) return Effect.succeed(list[0]!)
   return Effect.map(Random.nextIntBetween(0, list.length), (start) => {
     const at = cursors.get(server) ?? start
@@ -95,7 +114,8 @@ export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusErr
     const send = (message: AgentLink.AgentMessage) => channel.send(message)
     const incoming = channel.responses.pipe(
       Stream.mapEffect((message) => readable(message, send)),
-      Stream.filterMap((message) => message)
+      Stream.filterMap((message) => message),
+      Stream.tap((message) => Effect.sync(() => learn(target.server, message)))
     )
     return { send, incoming }
   }).pipe(Effect.withSpan("RelayConnection.connect", { attributes: { server: target.server } }))

@@ -17,6 +17,7 @@ import * as path from "node:path"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { lockDataDir } from "./relayDataLock.js"
 
 const LOCAL = Workspace.WorkspaceName.make("local")
 
@@ -55,6 +56,8 @@ export const upCommand = Command.make(
       const relayHost = yield* RelayHost
 
       yield* step(`starting the relay (store ${dataDir}/relay.db)`)
+      // One relay per embedded store, as `relay serve`: a second `up` (or a relay) on this data dir is refused.
+      yield* lockDataDir(dataDir)
       const relayStore = yield* Layer.build(relayHost.store({ dataDir }))
       // People too (the same store `relay user add` writes), so the README's sign-in and `cmdop login` work on
       // the relay `up` runs.

@@ -4,8 +4,10 @@
  * up on a clean shutdown), its latest view of the cluster (for `/healthz`), and the per-node counters `/metrics`
  * reports (sessions forwarded to other nodes, failed peer calls; the peer service counts them).
  *
- * At start the node gives up whatever an earlier run under the same node id left (its lease and routes): the
- * streams they stood for died with that run. So node ids must be unique across the live nodes of a cluster.
+ * Node ids must be unique across the live nodes: every run renews its lease under a fresh instance token, and a
+ * node starting with an id whose lease is live under another token refuses (`NodeIdInUse`) — unless that lease
+ * names this node's own peer address, which is a restart of this node (`kill -9`, then systemd): it waits for the
+ * dead run's lease to lapse, then takes the id over, clearing the routes that run left (its streams died with it).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -14,7 +16,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, type NodeInfo } from "./MachineRoutes.js"
+import { randomUUID } from "node:crypto"
+import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, NodeIdInUse, type NodeInfo } from "./MachineRoutes.js"
 
 export interface ClusterConfig {
   readonly nodeId: string
@@ -22,6 +25,11 @@ export interface ClusterConfig {
   readonly peerAddress: string
   /** The port this node's peer service listens on. */
   readonly peerPort: number
+  /**
+   * Where agents reach this node (`host:port` of its gRPC service), told to agents as a failover hint. Default:
+   * the peer address's host with the bound gRPC port (`advertise`).
+   */
+  readonly clientAddress?: string
   /** Shared by the nodes; authenticates calls on the peer port (never shown, never logged). */
   readonly secret: Redacted.Redacted<string>
   /** How long a lease lives without renewal. Default 10 s. */
@@ -58,6 +66,13 @@ export class ClusterNode extends Context.Tag("@cmdop/relay/ClusterNode")<
   {
     readonly config: ClusterConfig & { readonly leaseMs: number }
     readonly view: Effect.Effect<ClusterView>
+    /**
+     * The node serves agents at `address` (known once its gRPC port is bound): recorded with the lease at once,
+     * so the other nodes tell their agents about it.
+     */
+    readonly advertise: (address: string) => Effect.Effect<void>
+    /** Where agents reach the live nodes (this one included), by node id, as of the last renewal. */
+    readonly relayAddresses: Effect.Effect<ReadonlyArray<string>>
     /** One more session forwarded to the node holding its machine. */
     readonly countForwarded: Effect.Effect<void>
     /** One more failed call to a peer node. */
@@ -73,32 +88,49 @@ interface Renewal {
   readonly nodes: ReadonlyArray<NodeInfo>
 }
 
+/**
+ * The first renewal, waiting while the id's live lease names our own peer address under another token: an earlier
+ * run of this node that died, whose lease lapses within `leaseMs`. Another address is a second node started with
+ * this id by mistake: refused at once.
+ */
+const takeOver = <A, E>(renew: Effect.Effect<A, E>, peerAddress: string, leaseMs: number) =>
+  Effect.retry(renew, {
+    while: (e) => e instanceof NodeIdInUse && e.holderAddress === peerAddress,
+    schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
+      Schedule.upTo(Duration.millis(leaseMs * 2))
+    )
+  })
+
 /** Takes the lease (failing when the store cannot be reached) and keeps it for the life of the scope. */
 export const make = (config: ClusterConfig) =>
   Effect.gen(function* () {
     const routes = yield* MachineRoutes
     const leaseMs = config.leaseMs ?? defaultLeaseMs
-    const self = { nodeId: config.nodeId, peerAddress: config.peerAddress }
+    const self = {
+      nodeId: config.nodeId,
+      peerAddress: config.peerAddress,
+      instance: randomUUID(),
+      clientAddress: config.clientAddress ?? ""
+    }
     let forwardedSessions = 0
     let peerErrors = 0
     let lastError: string | undefined
 
-    const renew: Effect.Effect<Renewal, MachineRoutesError> = Effect.gen(function* () {
+    const renew: Effect.Effect<Renewal, MachineRoutesError | NodeIdInUse> = Effect.gen(function* () {
       const nodes = yield* routes.renewLease(self)
       const at = yield* Clock.currentTimeMillis
       const dbNow = nodes.find((n) => n.nodeId === config.nodeId)?.renewedAt ?? 0
       return { at, dbNow, nodes }
     })
 
-    yield* routes.dropLease(config.nodeId)
-    let last = yield* renew
+    let last = yield* takeOver(renew, config.peerAddress, leaseMs)
     yield* Effect.addFinalizer(() =>
-      routes.dropLease(config.nodeId).pipe(
+      routes.dropLease(self).pipe(
         Effect.timeout("2 seconds"),
         Effect.catchAll((e) => Effect.logWarning(`could not give up the cluster lease of ${config.nodeId}: ${e}`))
       )
     )
-    yield* renew.pipe(
+    const renewNow = renew.pipe(
       Effect.tap((renewal) =>
         Effect.sync(() => {
           last = renewal
@@ -108,11 +140,14 @@ export const make = (config: ClusterConfig) =>
       Effect.catchAll((e) =>
         Effect.zipRight(
           Effect.sync(() => {
-            lastError = e.detail
+            lastError = e._tag === "MachineRoutesError" ? e.detail : e.message
           }),
-          Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${e.detail}`)
+          Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${lastError}`)
         )
       ),
+      Effect.asVoid
+    )
+    yield* renewNow.pipe(
       Effect.repeat(Schedule.spaced(config.renewEvery ?? Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
       Effect.forkScoped
     )
@@ -142,6 +177,17 @@ export const make = (config: ClusterConfig) =>
     return ClusterNode.of({
       config: { ...config, leaseMs },
       view,
+      advertise: (address) =>
+        Effect.suspend(() => {
+          if (config.clientAddress !== undefined || self.clientAddress === address) return Effect.void
+          self.clientAddress = address
+          return renewNow
+        }),
+      relayAddresses: Effect.sync(() => {
+        const others = last.nodes.filter((n) => n.nodeId !== config.nodeId && n.clientAddress !== "")
+        const all = self.clientAddress === "" ? others : [...others, { ...self, renewedAt: 0 }]
+        return all.sort((a, b) => a.nodeId.localeCompare(b.nodeId)).map((n) => n.clientAddress)
+      }),
       countForwarded: Effect.sync(() => {
         forwardedSessions += 1
       }),
@@ -151,5 +197,6 @@ export const make = (config: ClusterConfig) =>
     })
   })
 
-export const layer = (config: ClusterConfig): Layer.Layer<ClusterNode, MachineRoutesError, MachineRoutes> =>
-  Layer.scoped(ClusterNode, make(config))
+export const layer = (
+  config: ClusterConfig
+): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse, MachineRoutes> => Layer.scoped(ClusterNode, make(config))

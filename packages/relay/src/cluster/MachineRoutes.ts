@@ -19,8 +19,40 @@ export interface NodeInfo {
   readonly nodeId: string
   /** `host:port` of the node's internal peer gRPC service. */
   readonly peerAddress: string
+  /** Where agents reach the node (its gRPC address); empty until the node serves. */
+  readonly clientAddress: string
   /** When the node last renewed its lease (epoch ms, the store's clock). */
   readonly renewedAt: number
+}
+
+/**
+ * A node's claim on its id: the id, the peer address, and a token fresh for every run of the node, so the lease
+ * tells a restarted node (a new token) from the one renewing it. Node ids must be unique across the live nodes.
+ */
+export interface NodeLease {
+  readonly nodeId: string
+  readonly peerAddress: string
+  /** Random per run of the node; never shown to clients. */
+  readonly instance: string
+  /** Where agents reach the node, once it serves. */
+  readonly clientAddress?: string
+}
+
+/** The node id is held by another live run of a node: its lease was renewed under another instance token. */
+export class NodeIdInUse extends Data.TaggedError("NodeIdInUse")<{
+  readonly nodeId: string
+  /** The peer address the live holder registered. */
+  readonly holderAddress: string
+  /** How long ago the holder renewed its lease. */
+  readonly ageMs: number
+}> {
+  override get message(): string {
+    return (
+      `node id ${this.nodeId} is already in use by a live relay node at ${this.holderAddress} ` +
+      `(its lease was renewed ${Math.round(this.ageMs)} ms ago): give every node its own --node-id, ` +
+      "or stop the other node first"
+    )
+  }
 }
 
 /** The node holding a machine's live agent stream, and which connection of it. */
@@ -44,13 +76,14 @@ export class MachineRoutesError extends Data.TaggedError("MachineRoutesError")<{
 export class MachineRoutes extends Context.Tag("@cmdop/relay/MachineRoutes")<
   MachineRoutes,
   {
-    /** Registers or renews this node's lease; returns the live nodes (this one included), by node id. */
-    readonly renewLease: (node: {
-      readonly nodeId: string
-      readonly peerAddress: string
-    }) => Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError>
-    /** Gives up this node's lease (clean shutdown), with every route it held. */
-    readonly dropLease: (nodeId: string) => Effect.Effect<void, MachineRoutesError>
+    /**
+     * Registers or renews this node's lease; returns the live nodes (this one included), by node id. Fails with
+     * `NodeIdInUse` while the id's lease is live under another instance token. A new instance taking the id (a
+     * fresh id, or the lapsed lease of an earlier run) clears the routes the earlier run left: its streams are gone.
+     */
+    readonly renewLease: (node: NodeLease) => Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError | NodeIdInUse>
+    /** Gives up this node's lease (clean shutdown), with every route it held; a no-op once another run holds it. */
+    readonly dropLease: (node: Omit<NodeLease, "peerAddress">) => Effect.Effect<void, MachineRoutesError>
     /** The nodes whose lease is live, by node id. */
     readonly liveNodes: Effect.Effect<ReadonlyArray<NodeInfo>, MachineRoutesError>
     /** Records that `nodeId` now holds the machine's stream; returns the new connection epoch. */
@@ -72,11 +105,22 @@ export const defaultLeaseMs = 10_000
 /** One process's routing table: a Map, with leases on the Effect `Clock` (so tests can use `TestClock`). */
 export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<MachineRoutes["Type"]> =>
   Effect.sync(() => {
-    const nodes = new Map<string, NodeInfo>()
+    const nodes = new Map<string, NodeInfo & { readonly instance: string }>()
     const routes = new Map<MachineId, { nodeId: string; epoch: number }>()
     const epochs = new Map<MachineId, number>()
+    const dropRoutes = (nodeId: string) => {
+      for (const [machineId, route] of routes) if (route.nodeId === nodeId) routes.delete(machineId)
+    }
     const live = (now: number) =>
-      [...nodes.values()].filter((n) => now - n.renewedAt < leaseMs).sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+      [...nodes.values()]
+        .filter((n) => now - n.renewedAt < leaseMs)
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+        .map(({ clientAddress, nodeId, peerAddress, renewedAt }): NodeInfo => ({
+          nodeId,
+          peerAddress,
+          clientAddress,
+          renewedAt
+        }))
     const liveRoute = (machineId: MachineId, now: number): Route | undefined => {
       const route = routes.get(machineId)
       if (route === undefined) return undefined
@@ -87,15 +131,28 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
     return MachineRoutes.of({
       renewLease: (node) =>
         Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
-          Effect.map((now) => {
-            nodes.set(node.nodeId, { ...node, renewedAt: now })
-            return live(now)
+          Effect.flatMap((now) => {
+            const held = nodes.get(node.nodeId)
+            if (held !== undefined && held.instance !== node.instance && now - held.renewedAt < leaseMs)
+              return Effect.fail(
+                new NodeIdInUse({ nodeId: node.nodeId, holderAddress: held.peerAddress, ageMs: now - held.renewedAt })
+              )
+            if (held?.instance !== node.instance) dropRoutes(node.nodeId)
+            nodes.set(node.nodeId, {
+              nodeId: node.nodeId,
+              peerAddress: node.peerAddress,
+              clientAddress: node.clientAddress ?? "",
+              instance: node.instance,
+              renewedAt: now
+            })
+            return Effect.succeed(live(now))
           })
         ),
-      dropLease: (nodeId) =>
+      dropLease: (node) =>
         Effect.sync(() => {
-          nodes.delete(nodeId)
-          for (const [machineId, route] of routes) if (route.nodeId === nodeId) routes.delete(machineId)
+          if (nodes.get(node.nodeId)?.instance !== node.instance) return
+          nodes.delete(node.nodeId)
+          dropRoutes(node.nodeId)
         }),
       liveNodes: Effect.clockWith((clock) => clock.currentTimeMillis).pipe(Effect.map(live)),
       claim: (machineId, nodeId) =>

@@ -14,12 +14,28 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { migrate } from "./clusterMigrations.js"
-import { defaultLeaseMs, MachineRoutes, MachineRoutesError, type NodeInfo, type Route } from "./MachineRoutes.js"
+import {
+  defaultLeaseMs,
+  MachineRoutes,
+  MachineRoutesError,
+  NodeIdInUse,
+  type NodeInfo,
+  type NodeLease,
+  type Route
+} from "./MachineRoutes.js"
 
 interface NodeRow {
   readonly node_id: string
   readonly peer_address: string
+  readonly client_address: string
   readonly renewed_ms: string | number
+}
+
+interface HolderRow {
+  readonly instance: string
+  readonly peer_address: string
+  readonly live: boolean
+  readonly age_ms: string | number
 }
 
 interface RouteRow {
@@ -32,6 +48,7 @@ interface RouteRow {
 const toNode = (row: NodeRow): NodeInfo => ({
   nodeId: row.node_id,
   peerAddress: row.peer_address,
+  clientAddress: row.client_address,
   renewedAt: Number(row.renewed_ms)
 })
 
@@ -67,7 +84,7 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     yield* migrateOrFail
     const lease = `${Math.max(1, Math.round(leaseMs))} milliseconds`
-    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address,
+    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address, client_address,
         (EXTRACT(EPOCH FROM renewed_at) * 1000)::BIGINT AS renewed_ms
       FROM cluster_nodes WHERE renewed_at > clock_timestamp() - ${lease}::INTERVAL ORDER BY node_id`.pipe(
       Effect.map((rows) => rows.map(toNode)),
@@ -79,23 +96,55 @@ export const make = (
         WHERE r.machine_id IN ${sql.in(machineIds)}
           AND n.renewed_at > clock_timestamp() - ${lease}::INTERVAL`.pipe(Effect.map((rows) => rows.map(toRoute)))
 
+    const inUse = (node: NodeLease, holder: HolderRow | undefined) =>
+      new NodeIdInUse({
+        nodeId: node.nodeId,
+        holderAddress: holder?.peer_address ?? "another address",
+        ageMs: Number(holder?.age_ms ?? 0)
+      })
+    // One transaction: the holder row is locked while this run decides, and the guarded upsert refuses a live
+    // lease of another instance even when two runs insert the id at once (the loser's clearing rolls back).
+    const renew = (node: NodeLease) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const [holder] = yield* sql<HolderRow>`SELECT instance, peer_address,
+              renewed_at > clock_timestamp() - ${lease}::INTERVAL AS live,
+              (EXTRACT(EPOCH FROM clock_timestamp() - renewed_at) * 1000)::BIGINT AS age_ms
+            FROM cluster_nodes WHERE node_id = ${node.nodeId} FOR UPDATE`
+          if (holder !== undefined && holder.instance !== node.instance && holder.live)
+            return yield* inUse(node, holder)
+          if (holder?.instance !== node.instance)
+            yield* sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${node.nodeId}`
+          const renewed = yield* sql`INSERT INTO cluster_nodes
+              (node_id, peer_address, client_address, instance, renewed_at)
+            VALUES (${node.nodeId}, ${node.peerAddress}, ${node.clientAddress ?? ""}, ${node.instance},
+              clock_timestamp())
+            ON CONFLICT (node_id) DO UPDATE SET peer_address = EXCLUDED.peer_address,
+              client_address = EXCLUDED.client_address, instance = EXCLUDED.instance,
+              renewed_at = EXCLUDED.renewed_at
+            WHERE cluster_nodes.instance = EXCLUDED.instance
+              OR cluster_nodes.renewed_at <= clock_timestamp() - ${lease}::INTERVAL
+            RETURNING node_id`
+          if (renewed.length === 0) return yield* inUse(node, undefined)
+        })
+      )
+
     return MachineRoutes.of({
       renewLease: (node) =>
-        sql`INSERT INTO cluster_nodes (node_id, peer_address, renewed_at)
-          VALUES (${node.nodeId}, ${node.peerAddress}, clock_timestamp())
-          ON CONFLICT (node_id) DO UPDATE SET peer_address = EXCLUDED.peer_address, renewed_at = EXCLUDED.renewed_at`.pipe(
-          Effect.mapError(failure(`renewing the lease of node ${node.nodeId}`)),
+        renew(node).pipe(
+          Effect.catchTag("SqlError", (e) => Effect.fail(failure(`renewing the lease of node ${node.nodeId}`)(e))),
           Effect.zipRight(liveNodes)
         ),
-      dropLease: (nodeId) =>
+      dropLease: (node) =>
         sql
           .withTransaction(
             Effect.zipRight(
-              sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${nodeId}`,
-              sql`DELETE FROM cluster_nodes WHERE node_id = ${nodeId}`
+              sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${node.nodeId}
+                AND EXISTS (SELECT 1 FROM cluster_nodes WHERE node_id = ${node.nodeId} AND instance = ${node.instance})`,
+              sql`DELETE FROM cluster_nodes WHERE node_id = ${node.nodeId} AND instance = ${node.instance}`
             )
           )
-          .pipe(Effect.asVoid, Effect.mapError(failure(`dropping the lease of node ${nodeId}`))),
+          .pipe(Effect.asVoid, Effect.mapError(failure(`dropping the lease of node ${node.nodeId}`))),
       liveNodes,
       claim: (machineId, nodeId) =>
         sql<{ readonly epoch: string | number }>`INSERT INTO cluster_routes (machine_id, node_id, epoch)

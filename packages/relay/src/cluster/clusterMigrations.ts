@@ -29,9 +29,23 @@ const init = Effect.gen(function* () {
   yield* sql`CREATE INDEX cluster_routes_node ON cluster_routes (node_id)`
 })
 
+/** Each run of a node renews its lease under its own random token (node ids must be unique, `MachineRoutes.ts`). */
+const instances = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE cluster_nodes ADD COLUMN instance TEXT NOT NULL DEFAULT ''`
+})
+
+/** Where agents reach each node (its gRPC address), told to agents in Welcome as a failover hint. */
+const clientAddresses = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE cluster_nodes ADD COLUMN client_address TEXT NOT NULL DEFAULT ''`
+})
+
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
-  "0001_init": init
+  "0001_init": init,
+  "0002_instances": instances,
+  "0003_client_addresses": clientAddresses
 }
 
 /** Applies the cluster migrations not yet recorded (safe on every start, from several nodes at once). */

@@ -14,6 +14,7 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import * as Machine from "@cmdop/domain/Machine"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
+import { isNonEmptyReadonlyArray } from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -138,7 +139,8 @@ const connectAgent = <E>(
         machine: conn.machine,
         workspaceName: registered.workspaceName,
         heartbeatSeconds: ctx.settings.heartbeatSeconds,
-        window: conn.window
+        window: conn.window,
+        ...(yield* relayAddressesOf(ctx))
       })
       yield* adopt(conn, hello.ptySessions)
       // Read the agent's messages until its stream ends; however that side ends (half-close, failure,
@@ -200,9 +202,15 @@ const open = (
     const cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose))
     yield* Effect.addFinalizer(() => cleanup)
     yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
-    yield* ctx.store.markOnline(machine.id, now).pipe(Effect.mapError(internalError(ctx.settings.server)))
+    yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
     return conn
   })
+
+/** Cluster mode: where agents reach the live nodes, for Welcome (a failover hint); nothing for a single relay. */
+const relayAddressesOf = (ctx: CoreContext) =>
+  Effect.map(ctx.settings.relayAddresses ?? Effect.succeed([]), (addresses) =>
+    isNonEmptyReadonlyArray(addresses) ? { relayAddresses: addresses } : {}
+  )
 
 /** The connection is over: its sessions learn it, and the machine goes offline unless replaced. */
 const close = (ctx: CoreContext, conn: Connection) =>
@@ -216,7 +224,7 @@ const close = (ctx: CoreContext, conn: Connection) =>
     conn.sessions.clear()
     for (const pty of conn.ptys.values()) yield* PtyState.finish(pty, { lost })
     conn.ptys.clear()
-    if (ctx.registry.removeIfCurrent(conn)) yield* ctx.store.markOffline(conn.machineId).pipe(Effect.ignore)
+    if (ctx.registry.removeIfCurrent(conn)) yield* ctx.store.markOffline(conn.machineId, conn).pipe(Effect.ignore)
   })
 
 /** Interactive sessions outlive agent connections: adopt the live ones and ask for their recent output. */

@@ -24,6 +24,8 @@ export interface Settings {
   readonly staleAfterMs: number
   /** The largest per-session flow-control window the relay grants. */
   readonly maxWindow: number
+  /** Cluster mode: where agents reach the live nodes, told in Welcome (`cluster/ClusterNode.ts`). */
+  readonly relayAddresses?: Effect.Effect<ReadonlyArray<string>>
 }
 
 export interface CoreContext {

@@ -81,12 +81,15 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly getMachine: (id: MachineId) => Effect.Effect<MachineRecord, RelayStoreError>
     /** The workspace's machines by hostname; empty for an unknown workspace. Never another workspace's. */
     readonly listMachines: (workspaceId: WorkspaceId) => Effect.Effect<ReadonlyArray<Machine>, RelayStoreError>
-    /** The machine's stream is open: online, last heartbeat `at`. Fails with `MachineNotFound`. */
-    readonly markOnline: (id: MachineId, at: number) => Effect.Effect<void, RelayStoreError>
+    /**
+     * The machine's stream is open: online, last heartbeat `at`. Fails with `MachineNotFound`. `connection`
+     * names the stream (any object), so that its `markOffline` is matched to it (the cluster store's routes).
+     */
+    readonly markOnline: (id: MachineId, at: number, connection?: object) => Effect.Effect<void, RelayStoreError>
     /** A heartbeat arrived at `at` (the machine is online). Fails with `MachineNotFound`. */
     readonly heartbeat: (id: MachineId, at: number) => Effect.Effect<void, RelayStoreError>
     /** The machine's stream closed or timed out; the last heartbeat is kept. Fails with `MachineNotFound`. */
-    readonly markOffline: (id: MachineId) => Effect.Effect<void, RelayStoreError>
+    readonly markOffline: (id: MachineId, connection?: object) => Effect.Effect<void, RelayStoreError>
     /** Every machine offline: run at relay start, since no stream survives a restart. */
     readonly markAllOffline: Effect.Effect<void, RelayStoreError>
     /** Forgets a machine. Fails with `MachineNotFound`. */

@@ -5,10 +5,11 @@
 import { MachineId } from "@cmdop/domain/Machine"
 import * as ClusterHealth from "@cmdop/relay/cluster/ClusterHealth"
 import * as ClusterNode from "@cmdop/relay/cluster/ClusterNode"
-import { MachineRoutes, layerMemory } from "@cmdop/relay/cluster/MachineRoutes"
+import { MachineRoutes, NodeIdInUse, layerMemory } from "@cmdop/relay/cluster/MachineRoutes"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
@@ -28,13 +29,19 @@ describe("ClusterNode", () => {
     Effect.gen(function* () {
       const routes = yield* MachineRoutes
       const stale = MachineId.make(randomUUID())
-      // What an earlier run of n1 left behind (its streams died with it).
-      yield* routes.renewLease({ nodeId: "n1", peerAddress: "old:1" })
+      // What an earlier run of n1 (same address, killed) left behind: a lease still live, and a route.
+      yield* routes.renewLease({ nodeId: "n1", peerAddress: config.peerAddress, instance: "earlier-run" })
       yield* routes.claim(stale, "n1")
-      yield* routes.renewLease({ nodeId: "n2", peerAddress: "10.0.0.2:50052" })
 
       const scope = yield* Scope.make()
-      const node = yield* ClusterNode.make(config).pipe(Scope.extend(scope))
+      const starting = yield* ClusterNode.make(config).pipe(Scope.extend(scope), Effect.fork)
+      // The restart waits for the dead run's lease to lapse before it takes the id over.
+      yield* TestClock.adjust("8 seconds")
+      assert.isNull(starting.unsafePoll(), "waits while the earlier run's lease is live")
+      assert.isTrue(Option.isSome(yield* routes.locate(stale)))
+      yield* TestClock.adjust("2 seconds")
+      yield* routes.renewLease({ nodeId: "n2", peerAddress: "10.0.0.2:50052", instance: "i2" })
+      const node = yield* Fiber.join(starting)
       assert.isTrue(Option.isNone(yield* routes.locate(stale)), "the earlier run's routes are gone")
       assert.deepStrictEqual(
         (yield* routes.liveNodes).map((n) => [n.nodeId, n.peerAddress]),
@@ -67,7 +74,7 @@ describe("ClusterNode", () => {
   it.effect("its view ages the peers' leases, and drops a peer whose lease lapsed since the last renewal", () =>
     Effect.gen(function* () {
       const routes = yield* MachineRoutes
-      yield* routes.renewLease({ nodeId: "n2", peerAddress: "10.0.0.2:50052" })
+      yield* routes.renewLease({ nodeId: "n2", peerAddress: "10.0.0.2:50052", instance: "i2" })
       yield* TestClock.adjust("1 second")
       const node = yield* ClusterNode.make({ ...config, renewEvery: "1 hour" })
       const first = yield* node.view
@@ -84,6 +91,22 @@ describe("ClusterNode", () => {
         ClusterHealth.metricLines(yield* node.view).join("\n"),
         'cmdop_cluster_lease_age_seconds{node="n1"} 9.000'
       )
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
+  )
+  it.effect("refuses to start with a node id live under another peer address, naming it and the fix", () =>
+    Effect.gen(function* () {
+      const first = yield* ClusterNode.make({ ...config, nodeId: "dup", peerAddress: "10.0.0.7:50052" })
+      const second = yield* Effect.flip(ClusterNode.make({ ...config, nodeId: "dup", peerAddress: "10.0.0.8:50052" }))
+      assert.instanceOf(second, NodeIdInUse)
+      assert.include(second.message, "node id dup is already in use by a live relay node at 10.0.0.7:50052")
+      assert.include(second.message, "--node-id")
+      // The refused start changed nothing: the first node keeps its lease and address.
+      const routes = yield* MachineRoutes
+      assert.deepStrictEqual(
+        (yield* routes.liveNodes).map((n) => [n.nodeId, n.peerAddress]),
+        [["dup", "10.0.0.7:50052"]]
+      )
+      assert.strictEqual((yield* first.view).peers.length, 0)
     }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
   )
 })

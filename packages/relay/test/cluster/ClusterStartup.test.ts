@@ -3,13 +3,17 @@
  * closed, or its process gone), then gets it.
  */
 import * as ClusterStartup from "@cmdop/relay/cluster/ClusterStartup"
+import * as RelayServer from "@cmdop/relay/RelayServer"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { PG_URL } from "./pgSchema.js"
+import * as Schedule from "effect/Schedule"
+import { freshPgSchema, PG_URL } from "./pgSchema.js"
 
 describe("ClusterStartup", () => {
   it.live("a second node waits for the first to finish starting", () =>
@@ -25,5 +29,44 @@ describe("ClusterStartup", () => {
       yield* Scope.close(first, Exit.void)
       yield* Fiber.join(second).pipe(Effect.timeout("10 seconds"))
     })
+  )
+
+  it.live("the in-process RelayServer.serve of a cluster node waits for the startup lock too", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshPgSchema
+      const db = Redacted.make(url)
+      const holder = yield* Scope.make()
+      yield* ClusterStartup.lock(db).pipe(Scope.extend(holder))
+      const serving = yield* Effect.fork(
+        Effect.scoped(
+          Effect.zipRight(
+            RelayServer.serve({
+              dataDir: "/nonexistent/unused",
+              db,
+              host: "127.0.0.1",
+              grpcPort: 0,
+              httpPort: 0,
+              cluster: {
+                nodeId: "lock-test",
+                peerAddress: "127.0.0.1:1",
+                peerPort: 0,
+                secret: Redacted.make("0123456789abcdef0123")
+              }
+            }),
+            Effect.succeed("served")
+          )
+        )
+      )
+      // The node's request for the lock is queued behind the holder (PostgreSQL shows it not granted).
+      const sql = yield* SqlClient.SqlClient
+      yield* sql<{ readonly n: string | number }>`SELECT count(*) AS n FROM pg_locks
+        WHERE locktype = 'advisory' AND objid = ${0x636d_6473} AND NOT granted`.pipe(
+        Effect.repeat({ until: (rows) => Number(rows[0]?.n) > 0, schedule: Schedule.spaced("20 millis") }),
+        Effect.timeout("20 seconds")
+      )
+      assert.isTrue((yield* Fiber.poll(serving))._tag === "None", "the node waits while another one starts")
+      yield* Scope.close(holder, Exit.void)
+      assert.strictEqual(yield* Fiber.join(serving).pipe(Effect.timeout("30 seconds")), "served")
+    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL) })))
   )
 })

@@ -7,6 +7,7 @@ import * as ClusterStore from "@cmdop/relay/cluster/ClusterStore"
 import { MachineRoutes, layerMemory as routesMemory } from "@cmdop/relay/cluster/MachineRoutes"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -17,8 +18,8 @@ import { randomBytes, randomUUID } from "node:crypto"
 const setup = Effect.gen(function* () {
   const store = yield* RelayStore.RelayStore
   const routes = yield* MachineRoutes
-  yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1" })
-  yield* routes.renewLease({ nodeId: "n2", peerAddress: "b:1" })
+  yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1", instance: "i1" })
+  yield* routes.renewLease({ nodeId: "n2", peerAddress: "b:1", instance: "i2" })
   const n1 = ClusterStore.make(store, routes, "n1")
   const n2 = ClusterStore.make(store, routes, "n2")
   const { workspace } = yield* store.createWorkspace(WorkspaceName.make(`c-${randomBytes(3).toString("hex")}`))
@@ -74,7 +75,7 @@ describe("ClusterStore", () => {
       const { n1, n2, machine, onlineOn, routes } = yield* setup
       yield* n2.markOnline(machine.id, 5)
       yield* TestClock.adjust("6 seconds")
-      yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1" })
+      yield* routes.renewLease({ nodeId: "n1", peerAddress: "a:1", instance: "i1" })
       yield* TestClock.adjust("6 seconds")
       assert.deepStrictEqual(yield* onlineOn(n1), [false])
     }).pipe(Effect.provide(layer))
@@ -96,14 +97,96 @@ describe("ClusterStore, a close racing its own claim", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(first)
       // The next stream's claim is in flight when that stream closes.
-      const next = yield* Effect.fork(n1.markOnline(machine.id, 6))
+      const stream = {}
+      const next = yield* Effect.fork(n1.markOnline(machine.id, 6, stream))
       yield* Effect.yieldNow()
-      const close = yield* Effect.fork(n1.markOffline(machine.id))
+      const close = yield* Effect.fork(n1.markOffline(machine.id, stream))
       yield* Effect.yieldNow()
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(next)
       yield* Fiber.join(close)
       assert.isTrue(Option.isNone(yield* routes.locate(machine.id)), "no route left to the closed stream")
+      assert.deepStrictEqual(yield* onlineOn(n1), [false])
+    }).pipe(Effect.provide(layer))
+  )
+})
+
+describe("ClusterStore, the agent's next stream accepted on the same node before the old one's close is handled", () => {
+  it.effect("the old connection's close leaves the new connection's route (it releases only its own epoch)", () =>
+    Effect.gen(function* () {
+      const { n1, n2, machine, onlineOn, routes, store } = yield* setup
+      const [oldStream, newStream] = [{}, {}]
+      yield* n1.markOnline(machine.id, 5, oldStream)
+      // The old stream left the registry; before its markOffline runs, the agent's next stream is accepted.
+      yield* n1.markOnline(machine.id, 6, newStream)
+      const current = Option.getOrThrow(yield* routes.locate(machine.id))
+      yield* n1.markOffline(machine.id, oldStream)
+      assert.deepStrictEqual(Option.getOrThrow(yield* routes.locate(machine.id)), current)
+      assert.deepStrictEqual(yield* onlineOn(n2), [true])
+      assert.isTrue((yield* store.getMachine(machine.id)).online)
+      // The new connection's own close releases it.
+      yield* n1.markOffline(machine.id, newStream)
+      assert.isTrue(Option.isNone(yield* routes.locate(machine.id)))
+      assert.deepStrictEqual(yield* onlineOn(n2), [false])
+    }).pipe(Effect.provide(layer))
+  )
+
+  it.effect("an old close whose release is in flight while the new stream claims leaves the new route", () =>
+    Effect.gen(function* () {
+      const { store, machine, onlineOn, routes } = yield* setup
+      // The old connection's release is held at the database until the test lets it through.
+      const entered = yield* Deferred.make<number>()
+      const gate = yield* Deferred.make<void>()
+      const gated = {
+        ...routes,
+        release: (...args: Parameters<typeof routes.release>) =>
+          Deferred.succeed(entered, args[2]).pipe(
+            Effect.zipRight(Deferred.await(gate)),
+            Effect.zipRight(routes.release(...args))
+          )
+      }
+      const n1 = ClusterStore.make(store, gated, "n1")
+      const [oldStream, newStream] = [{}, {}]
+      yield* n1.markOnline(machine.id, 5, oldStream)
+      const oldEpoch = Option.getOrThrow(yield* routes.locate(machine.id)).epoch
+      const close = yield* Effect.fork(n1.markOffline(machine.id, oldStream))
+      assert.strictEqual(yield* Deferred.await(entered), oldEpoch, "the close releases its own epoch")
+      yield* n1.markOnline(machine.id, 6, newStream)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(close)
+      const route = Option.getOrThrow(yield* routes.locate(machine.id))
+      assert.isAbove(route.epoch, oldEpoch)
+      assert.strictEqual(route.nodeId, "n1")
+      assert.deepStrictEqual(yield* onlineOn(n1), [true])
+      assert.isTrue((yield* store.getMachine(machine.id)).online, "the stored flag follows the live stream")
+    }).pipe(Effect.provide(layer))
+  )
+
+  it.effect("the new stream's claim waits for the old one still in flight, so the new connection's epoch wins", () =>
+    Effect.gen(function* () {
+      const { store, machine, onlineOn, routes } = yield* setup
+      // The old connection's claim is held at the database; the new one's would run at once.
+      const gate = yield* Deferred.make<void>()
+      let calls = 0
+      const gated = {
+        ...routes,
+        claim: (...args: Parameters<typeof routes.claim>) =>
+          Effect.suspend(() =>
+            ++calls === 1 ? Effect.zipRight(Deferred.await(gate), routes.claim(...args)) : routes.claim(...args)
+          )
+      }
+      const n1 = ClusterStore.make(store, gated, "n1")
+      const [oldStream, newStream] = [{}, {}]
+      const first = yield* Effect.fork(n1.markOnline(machine.id, 5, oldStream))
+      yield* Effect.yieldNow()
+      const second = yield* Effect.fork(n1.markOnline(machine.id, 6, newStream))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      // The new connection's close releases the route: its epoch is the latest.
+      yield* n1.markOffline(machine.id, newStream)
+      assert.isTrue(Option.isNone(yield* routes.locate(machine.id)), "no route left to a closed stream")
       assert.deepStrictEqual(yield* onlineOn(n1), [false])
     }).pipe(Effect.provide(layer))
   )

@@ -5,7 +5,7 @@
  * whose leases run on the database's clock).
  */
 import { MachineId } from "@cmdop/domain/Machine"
-import { MachineRoutes } from "@cmdop/relay/cluster/MachineRoutes"
+import { MachineRoutes, NodeIdInUse } from "@cmdop/relay/cluster/MachineRoutes"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -27,8 +27,8 @@ const nodeId = (label: string) => `${label}-${randomBytes(4).toString("hex")}`
 /** Two registered live nodes, `a` and `b`. */
 const twoNodes = Effect.gen(function* () {
   const routes = yield* MachineRoutes
-  const a = { nodeId: nodeId("a"), peerAddress: "10.0.0.1:50052" }
-  const b = { nodeId: nodeId("b"), peerAddress: "10.0.0.2:50052" }
+  const a = { nodeId: nodeId("a"), peerAddress: "10.0.0.1:50052", instance: randomUUID() }
+  const b = { nodeId: nodeId("b"), peerAddress: "10.0.0.2:50052", instance: randomUUID() }
   yield* routes.renewLease(a)
   yield* routes.renewLease(b)
   return { routes, a, b }
@@ -46,13 +46,13 @@ export const machineRoutesContract = (name: string, options: ContractOptions) =>
       LONG_LEASE,
       Effect.gen(function* () {
         const { routes, a, b } = yield* twoNodes
-        const live = yield* routes.renewLease({ ...a, peerAddress: "10.0.0.9:50052" })
+        const live = yield* routes.renewLease({ ...a, peerAddress: "10.0.0.9:50052", clientAddress: "10.0.0.9:50051" })
         const mine = live.filter((n) => n.nodeId === a.nodeId || n.nodeId === b.nodeId)
         assert.deepStrictEqual(
-          mine.map((n) => [n.nodeId, n.peerAddress]),
+          mine.map((n) => [n.nodeId, n.peerAddress, n.clientAddress]),
           [
-            [a.nodeId, "10.0.0.9:50052"],
-            [b.nodeId, b.peerAddress]
+            [a.nodeId, "10.0.0.9:50052", "10.0.0.9:50051"],
+            [b.nodeId, b.peerAddress, ""]
           ]
         )
         const ids = (yield* routes.liveNodes).map((n) => n.nodeId)
@@ -173,7 +173,7 @@ export const machineRoutesContract = (name: string, options: ContractOptions) =>
         const [m1, m2] = [machine(), machine()]
         yield* routes.claim(m1, a.nodeId)
         yield* routes.claim(m2, b.nodeId)
-        yield* routes.dropLease(a.nodeId)
+        yield* routes.dropLease(a)
         assert.isFalse((yield* routes.liveNodes).some((n) => n.nodeId === a.nodeId))
         assert.isTrue(Option.isNone(yield* routes.locate(m1)))
         // Coming back does not resurrect what it held before.
@@ -201,6 +201,59 @@ export const machineRoutesContract = (name: string, options: ContractOptions) =>
         // A node that renews late (a pause, a slow database) is live again with the routes it still holds.
         yield* routes.renewLease(a)
         assert.strictEqual(Option.getOrThrow(yield* routes.locate(m)).nodeId, a.nodeId)
+      })
+    )
+
+    test(
+      "a node id whose lease is live under another instance is refused, at any address, and nothing changes",
+      LONG_LEASE,
+      Effect.gen(function* () {
+        const { routes, a } = yield* twoNodes
+        const m = machine()
+        const epoch = yield* routes.claim(m, a.nodeId)
+        for (const peerAddress of ["10.0.0.66:50052", a.peerAddress]) {
+          const refused = yield* Effect.flip(routes.renewLease({ ...a, peerAddress, instance: randomUUID() }))
+          assert.instanceOf(refused, NodeIdInUse)
+          assert.strictEqual(refused.nodeId, a.nodeId)
+          assert.strictEqual(refused.holderAddress, a.peerAddress)
+          assert.include(
+            refused.message,
+            `node id ${a.nodeId} is already in use by a live relay node at ${a.peerAddress}`
+          )
+        }
+        assert.deepStrictEqual(Option.getOrThrow(yield* routes.locate(m)), {
+          machineId: m,
+          nodeId: a.nodeId,
+          peerAddress: a.peerAddress,
+          epoch
+        })
+        // Its own instance renews as before; an intruder's drop gives up nothing.
+        yield* routes.renewLease(a)
+        yield* routes.dropLease({ nodeId: a.nodeId, instance: randomUUID() })
+        assert.isTrue(Option.isSome(yield* routes.locate(m)))
+      })
+    )
+
+    test(
+      "once the lease lapses a new run takes the id over, without the routes the earlier run left",
+      1_000,
+      Effect.gen(function* () {
+        const { routes, a } = yield* twoNodes
+        const m = machine()
+        yield* routes.claim(m, a.nodeId)
+        yield* options.elapse(1_200)
+        const restarted = { ...a, instance: randomUUID() }
+        const live = yield* routes.renewLease(restarted)
+        assert.include(
+          live.map((n) => n.nodeId),
+          a.nodeId
+        )
+        assert.isTrue(Option.isNone(yield* routes.locate(m)), "the earlier run's stream is gone")
+        // The earlier run, back from a pause, can neither renew nor drop the new run's lease.
+        assert.instanceOf(yield* Effect.flip(routes.renewLease(a)), NodeIdInUse)
+        yield* routes.dropLease(a)
+        const epoch = yield* routes.claim(m, a.nodeId)
+        assert.strictEqual(Option.getOrThrow(yield* routes.locate(m)).epoch, epoch)
       })
     )
   })

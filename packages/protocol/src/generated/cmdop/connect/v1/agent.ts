@@ -141,6 +141,11 @@ export interface Welcome {
   heartbeatSeconds: number;
   /** The flow-control window both sides use for every session on this stream. */
   window: number;
+  /**
+   * Cluster mode: the addresses agents reach the live relay nodes at (this one included), so an agent started
+   * with one address learns the others and fails over to them when its node dies. Empty for a single relay.
+   */
+  relayAddresses: string[];
 }
 
 /** Either side, every heartbeat_seconds. The relay echoes the agent's `at`. */
@@ -1060,7 +1065,7 @@ export const PtySessionInfo: MessageFns<PtySessionInfo> = {
 };
 
 function createBaseWelcome(): Welcome {
-  return { machine: undefined, workspaceName: "", heartbeatSeconds: 0, window: 0 };
+  return { machine: undefined, workspaceName: "", heartbeatSeconds: 0, window: 0, relayAddresses: [] };
 }
 
 export const Welcome: MessageFns<Welcome> = {
@@ -1076,6 +1081,9 @@ export const Welcome: MessageFns<Welcome> = {
     }
     if (message.window !== 0) {
       writer.uint32(32).uint32(message.window);
+    }
+    for (const v of message.relayAddresses) {
+      writer.uint32(642).string(v!);
     }
     return writer;
   },
@@ -1119,6 +1127,14 @@ export const Welcome: MessageFns<Welcome> = {
           message.window = reader.uint32();
           continue;
         }
+        case 80: {
+          if (tag !== 642) {
+            break;
+          }
+
+          message.relayAddresses.push(reader.string());
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1139,6 +1155,7 @@ export const Welcome: MessageFns<Welcome> = {
     message.workspaceName = object.workspaceName ?? "";
     message.heartbeatSeconds = object.heartbeatSeconds ?? 0;
     message.window = object.window ?? 0;
+    message.relayAddresses = object.relayAddresses?.map((e) => e) || [];
     return message;
   },
 };
