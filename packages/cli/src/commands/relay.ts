@@ -21,7 +21,7 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
-import { relayKeyCommands } from "./relayKey.js"
+import { auditKeyChange, relayKeyCommands } from "./relayKey.js"
 import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 import { clusterFlags, clusterOptions } from "./relayCluster.js"
@@ -91,7 +91,18 @@ const workspaceCreate = Command.make("create", { ...storeOptions, name: nameArg 
 
 const keyRotate = Command.make("rotate", { ...storeOptions, name: nameArg }, (args) =>
   Effect.gen(function* () {
-    const key = yield* withStore(args, (store) => store.rotateKey(args.name))
+    const { key, workspaceId } = yield* withStore(args, (store) =>
+      Effect.zipWith(store.rotateKey(args.name), store.getWorkspace(args.name), (key, workspace) => ({
+        key,
+        workspaceId: workspace.id
+      }))
+    )
+    // Who and when, like `key create` / `key revoke`: the relay's audit trail (never the key itself).
+    yield* auditKeyChange(args, {
+      action: "key.rotated",
+      workspaceId,
+      detail: `every API key and share link of ${args.name} retired and one new key issued on the relay host`
+    })
     if (args.json) return yield* Output.json({ workspace: args.name, api_key: Redacted.value(key) })
     yield* Output.line(`new api key for ${args.name}: ${Redacted.value(key)}`)
     yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
