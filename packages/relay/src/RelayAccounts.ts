@@ -104,3 +104,4 @@ export const findUser = (email: string) =>
 /** The accounts service's and the store's tags, for the relay host's commands (`relay user …`). */
 export { Accounts } from "@cmdop/accounts/Accounts"
 export { AccountStore } from "@cmdop/accounts/AccountStore"
+export type { AccountStoreError } from "@cmdop/accounts/AccountStore"

@@ -189,7 +189,8 @@ const serve = Command.make(
       yield* Effect.scoped(
         Effect.gen(function* () {
           // One relay per embedded store: a second one on the same data dir is refused (cluster: use --db).
-          if (config.db === undefined) yield* lockDataDir(config.dataDir)
+          // (The in-memory world's relay has no data dir: it writes nothing to disk.)
+          if (config.db === undefined && relayHost.inMemory !== true) yield* lockDataDir(config.dataDir)
           // Cluster nodes migrate the shared database one at a time, until each serves.
           const startup = yield* Scope.make()
           yield* Effect.addFinalizer(() => Scope.close(startup, Exit.void))
@@ -206,7 +207,8 @@ const serve = Command.make(
               host: args.host,
               grpcPort: args.grpcPort,
               httpPort: args.httpPort,
-              accounts: RelayServer.accountsStore(config),
+              // People next to the store: the same file or database, or in memory in the in-memory world.
+              accounts: relayHost.accounts(config),
               ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
               ...(tls ? { tls } : {}),
