@@ -15,6 +15,7 @@
  * Each distinct credential is checked once per sweep; a store failure (not a refusal) leaves everything as it is.
  */
 import { AccessError } from "@cmdop/domain/AccessError"
+import type { WorkspaceId } from "@cmdop/domain/Machine"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -100,6 +101,16 @@ const sweepPeople = (ctx: CoreContext, personAccess: PersonAccess) =>
             Effect.tap((v) => Effect.sync(() => verdicts.set(key, v)))
           )
     }
+    // A workspace's name for the messages, read once per sweep and only for workspaces with a person's shell.
+    const names = new Map<string, string>()
+    const nameOf = (id: WorkspaceId) =>
+      names.has(id)
+        ? Effect.succeed(names.get(id)!)
+        : ctx.store.getWorkspaceById(id).pipe(
+            Effect.map((w): string => w.name),
+            Effect.orElseSucceed(() => id),
+            Effect.tap((name) => Effect.sync(() => names.set(id, name)))
+          )
     const links = new Set<string>()
     for (const conn of ctx.registry.all()) {
       for (const session of conn.sessions.values()) if (session.shareId !== undefined) links.add(session.shareId)
@@ -107,7 +118,7 @@ const sweepPeople = (ctx: CoreContext, personAccess: PersonAccess) =>
         if (pty.shareId !== undefined) links.add(pty.shareId)
         for (const viewer of pty.viewers) if (viewer.shareId !== undefined) links.add(viewer.shareId)
         if (!isPersonPrincipal(pty.owner) || pty.ended !== undefined || pty.closing !== undefined) continue
-        const why = yield* accessOf(pty.owner, conn.workspaceId, conn.workspaceId)
+        const why = yield* accessOf(pty.owner, conn.workspaceId, yield* nameOf(conn.workspaceId))
         if (why !== undefined)
           yield* GuestEnd.endPersonSessions(conn, pty.owner, `${pty.owner}, who opened this session, ${why}`)
       }
