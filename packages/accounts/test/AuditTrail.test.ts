@@ -1,6 +1,6 @@
 /**
  * The audit trail has who and when for the account events the other tests do not look at: disabling and enabling
- * a person (the relay host), a failed web sign-in, a device code approved and one denied, a refresh, and a
+ * a person (the relay host), a failed and a good web sign-in, a sign-out, a device code approved and one denied, a refresh, and a
  * revocation (`cmdop logout`). Each event carries its actor and the clock's time at the moment it happened (the
  * TestClock is moved between steps, so a wrong `at` shows).
  */
@@ -21,7 +21,7 @@ const acme = WorkspaceId.make("ws_acme")
 const password = Redacted.make("correct horse battery staple")
 
 describe("the audit trail: who and when", () => {
-  it.effect("disable/enable, a failed sign-in, device approved and denied, refresh, revocation", () =>
+  it.effect("disable/enable, a failed and a good sign-in, sign-out, device approved and denied, refresh, revocation", () =>
     Effect.gen(function* () {
       const accounts = yield* Accounts.Accounts
       const oauth = yield* OAuthServer.OAuthServer
@@ -43,6 +43,8 @@ describe("the audit trail: who and when", () => {
       yield* accounts.setDisabled(bob, false)
       yield* step(1_000)
       yield* Effect.either(accounts.signIn("bob@example.com", Redacted.make("not his password at all")))
+      const web = yield* accounts.signIn("bob@example.com", password)
+      yield* accounts.signOut(web.sessionId)
       yield* step(1_000)
       const denied = yield* oauth.deviceAuthorization({ clientId: "cmdop-cli", scope: undefined })
       yield* oauth.denyDevice(bob, denied.user_code)
@@ -71,6 +73,8 @@ describe("the audit trail: who and when", () => {
           ["relay-host", "user.disabled", 1_000],
           ["relay-host", "user.enabled", 2_000],
           [bob, "login.failed", 3_000],
+          [bob, "login.succeeded", 3_000],
+          [bob, "logout", 3_000],
           [bob, "device.denied", 4_000],
           [bob, "device.approved", 5_000],
           [bob, "token.issued", 5_000],
@@ -79,8 +83,8 @@ describe("the audit trail: who and when", () => {
         ]
       )
       assert.deepStrictEqual(
-        trail.slice(0, 3).map((e) => e.subject),
-        [bob, bob, bob]
+        trail.slice(0, 5).map((e) => e.subject),
+        [bob, bob, bob, bob, bob]
       )
       // No secret in the trail: neither the password nor any token.
       const text = JSON.stringify(trail)
