@@ -8,7 +8,20 @@
 import * as Machine from "@cmdop/domain/Machine"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import WebSocket from "ws"
 import { client, csrfOf, setup } from "./relayFixture.js"
+
+/** Opens the browser terminal's WebSocket with `token`: 101 when it opens (then closed), else the refusal's status. */
+const terminalStatus = (httpAddress: string, token: string) =>
+  Effect.async<number>((resume) => {
+    const socket = new WebSocket(`${httpAddress.replace(/^http/, "ws")}/s/${token}/ws`)
+    socket.on("open", () => {
+      socket.close()
+      resume(Effect.succeed(101))
+    })
+    socket.on("unexpected-response", (_request, response) => resume(Effect.succeed(response.statusCode ?? 0)))
+    socket.on("error", () => undefined)
+  })
 
 describe("a cabinet Connect link ends with its person's access or web session", () => {
   it.scoped("demoted, removed, signed out: the next use is refused; another person's link goes on", () =>
@@ -36,7 +49,7 @@ describe("a cabinet Connect link ends with its person's access or web session", 
           const token = /^\/s\/(\S+)$/.exec(done.location ?? "")![1]!
           const guest = yield* client(env.running.grpcAddress, token)
           assert.strictEqual((yield* guest.whoami).kind, "guest")
-          return guest
+          return Object.assign(guest, { token })
         })
       const refusal = (guest: Effect.Effect.Success<ReturnType<typeof client>>) =>
         Effect.map(Effect.flip(guest.whoami), (e) => `${e._tag}: ${e.message}`)
@@ -44,6 +57,7 @@ describe("a cabinet Connect link ends with its person's access or web session", 
 
       const bob = yield* env.person("bob@example.com", env.acme.workspace.id, "member")
       const bobs = yield* connect(bob)
+      assert.strictEqual(yield* terminalStatus(env.running.httpAddress, bobs.token), 101)
       const demoted = yield* alice.browser.request("/cabinet/members/add", {
         csrf: yield* csrfOfPerson(alice),
         email: "bob@example.com",
@@ -51,6 +65,8 @@ describe("a cabinet Connect link ends with its person's access or web session", 
       })
       assert.strictEqual(demoted.status, 303)
       assert.include(yield* refusal(bobs), "bob@example.com, who made it, is now a viewer of workspace acme")
+      // The browser terminal's socket is refused too: the page's next attempt to open the terminal.
+      assert.strictEqual(yield* terminalStatus(env.running.httpAddress, bobs.token), 403)
 
       const carol = yield* env.person("carol@example.com", env.acme.workspace.id, "member")
       const carols = yield* connect(carol)
