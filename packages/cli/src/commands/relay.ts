@@ -97,15 +97,24 @@ const keyRotate = Command.make("rotate", { ...storeOptions, name: nameArg }, (ar
         workspaceId: workspace.id
       }))
     )
-    // Who and when, like `key create` / `key revoke`: the relay's audit trail (never the key itself).
-    yield* auditKeyChange(args, {
-      action: "key.rotated",
-      workspaceId,
-      detail: `every API key and share link of ${args.name} retired and one new key issued on the relay host`
-    })
-    if (args.json) return yield* Output.json({ workspace: args.name, api_key: Redacted.value(key) })
-    yield* Output.line(`new api key for ${args.name}: ${Redacted.value(key)}`)
-    yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
+    // Who and when, like `key create` / `key revoke`: the relay's audit trail (never the key itself). The old
+    // keys are gone already, so a failure to record still shows the new key (it is the only one), then says so.
+    const audited = yield* Effect.either(
+      auditKeyChange(args, {
+        action: "key.rotated",
+        workspaceId,
+        detail: `every API key and share link of ${args.name} retired and one new key issued on the relay host`
+      })
+    )
+    if (args.json) yield* Output.json({ workspace: args.name, api_key: Redacted.value(key) })
+    else {
+      yield* Output.line(`new api key for ${args.name}: ${Redacted.value(key)}`)
+      yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
+    }
+    if (audited._tag === "Left")
+      return yield* new CliError({
+        message: `the key was rotated (the new key is above) but not recorded in the audit trail: ${audited.left.message}`
+      })
   })
 ).pipe(Command.withDescription("issue a new API key for a workspace and retire the old one (and its share links)"))
 
