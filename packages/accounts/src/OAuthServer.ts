@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { AccountError } from "./AccountError.js"
 import type { AccountStore, AccountStoreError } from "./AccountStore.js"
@@ -123,6 +124,15 @@ export class OAuthServer extends Context.Tag("@cmdop/accounts/OAuthServer")<
       token: Redacted.Redacted<string>,
       requestedWorkspace?: WorkspaceId
     ) => Effect.Effect<AccessIdentity, AuthenticationError | AccountStoreError>
+    /**
+     * The role the person with this email holds in a workspace now, whatever their logins: `None` when there is
+     * no such person, they are disabled, or not a member. For what a person left behind that holds no token of
+     * theirs (a shell they opened, a browser-terminal link the cabinet minted for them): it ends with their access.
+     */
+    readonly currentRole: (
+      email: string,
+      workspaceId: WorkspaceId
+    ) => Effect.Effect<Option.Option<Role>, AccountStoreError>
   }
 >() {}
 

@@ -63,7 +63,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services> => {
       return RelayHost.of({
         store: () => Layer.succeedContext(Context.pick(RelayStore, ShareService)(context)),
         accounts: () => Layer.succeedContext(accounts),
-        describe: () => "memory"
+        describe: () => "memory",
+        inMemory: true
       })
     })
   )

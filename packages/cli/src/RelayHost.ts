@@ -5,7 +5,7 @@
  * out the one in-memory store its relay runs on.
  */
 import type { ShareService } from "@cmdop/domain/ShareService"
-import type { AccountStore } from "@cmdop/relay/RelayAccounts"
+import type { AccountStore, AccountStoreError } from "@cmdop/relay/RelayAccounts"
 import type { RelayStore } from "@cmdop/relay/RelayStore"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -26,8 +26,16 @@ export class RelayHost extends Context.Tag("@cmdop/cli/RelayHost")<
   {
     /** The store (and the share service over it) that `config` names, for the life of the layer's scope. */
     readonly store: (config: StoreConfig) => Layer.Layer<RelayStore | ShareService, CliError>
-    /** The account tables next to that store (`relay user …`): the same file or database. */
-    readonly accounts: (config: StoreConfig) => Layer.Layer<AccountStore, CliError>
+    /**
+     * The account tables next to that store (`relay user …`, and the people of `relay serve`): the same file or
+     * database; in the in-memory world, the in-memory accounts of its relay.
+     */
+    readonly accounts: (config: StoreConfig) => Layer.Layer<AccountStore, AccountStoreError>
+    /**
+     * True in the CLI's in-memory world: `relay serve` then writes nothing to disk (no data dir, no lock file, no
+     * SQLite file). Absent: the real relay host.
+     */
+    readonly inMemory?: boolean
     /** How the store is named in messages: `sqlite <file>` or `postgresql`. */
     readonly describe: (config: StoreConfig) => string
   }
@@ -55,8 +63,7 @@ export const layerStore: Layer.Layer<RelayHost> = Layer.succeed(
       Layer.unwrapEffect(
         Effect.map(
           Effect.promise(() => import("@cmdop/relay/RelayAccounts")),
-          (RelayAccounts) =>
-            RelayAccounts.storeLayer(config).pipe(Layer.mapError((e) => new CliError({ message: e.message })))
+          (RelayAccounts) => RelayAccounts.storeLayer(config)
         )
       ),
     describe: (config) => (config.db !== undefined ? "postgresql" : `sqlite ${path.join(config.dataDir, "relay.db")}`)

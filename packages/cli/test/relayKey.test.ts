@@ -92,7 +92,7 @@ for (const [worldName, makeWorld] of worlds)
     )
   })
 
-describe("relay key create|revoke on the relay host's audit trail", () => {
+describe("relay key create|revoke|rotate on the relay host's audit trail", () => {
   it.scopedLive("each change is recorded with the relay host as the actor (in-memory world)", () =>
     Effect.gen(function* () {
       const home = yield* TempHome.make("cmdop-memory-keys-")
@@ -104,6 +104,9 @@ describe("relay key create|revoke on the relay host's audit trail", () => {
       assert.strictEqual(created.code, 0, created.stderr)
       const key = JSON.parse(created.stdout).api_key as string
       assert.strictEqual((yield* run(["key", "revoke", "acme", "ci"])).code, 0)
+      const rotated = yield* run(["key", "rotate", "acme", "--json"])
+      assert.strictEqual(rotated.code, 0, rotated.stderr)
+      const fresh = JSON.parse(rotated.stdout).api_key as string
       const host = Context.get(context, RelayHost)
       const trail = yield* Effect.flatMap(RelayAccounts.AccountStore, (store) => store.listAudit({})).pipe(
         Effect.provide(host.accounts({ dataDir: "/nonexistent" }))
@@ -112,11 +115,15 @@ describe("relay key create|revoke on the relay host's audit trail", () => {
         trail.map((e) => [e.actor, e.action]),
         [
           ["relay-host", "key.created"],
-          ["relay-host", "key.revoked"]
+          ["relay-host", "key.revoked"],
+          ["relay-host", "key.rotated"]
         ]
       )
       assert.include(trail[0]!.detail, 'API key "ci"')
-      assert.isFalse(trail.some((e) => e.detail.includes(key)))
+      const workspace = trail[0]!.workspaceId
+      assert.strictEqual(trail[2]!.workspaceId, workspace)
+      assert.include(trail[2]!.detail, "acme")
+      assert.isFalse(trail.some((e) => e.detail.includes(key) || e.detail.includes(fresh)))
     })
   )
 })

@@ -4,6 +4,8 @@
  * error for a bad input. In the CLI's in-memory world the people live in memory with its relay: nothing is
  * written under the data dir (no SQLite file).
  */
+import { eventually } from "@cmdop/test-helpers/Eventually"
+import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -81,5 +83,63 @@ describe("relay user add in the CLI's in-memory world", () => {
         []
       )
     })
+  )
+})
+
+/** Every file under `dir`, recursively (relative paths). */
+const filesUnder = (dir: string): ReadonlyArray<string> =>
+  fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(dir, f)).isFile())
+
+describe("relay serve in the CLI's in-memory world", () => {
+  it.scopedLive(
+    "serves the in-memory people of relay user add, and writes nothing to disk (no data dir, no lock, no .db)",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-memory-serve-")
+        const services = Layer.succeedContext(yield* Layer.build(Layers.memory({ home })))
+        const before = filesUnder(home)
+        const added = yield* runMain(
+          ["relay", "user", "add", "alice@example.com", "--workspace", "acme", "--role", "owner", "--json"],
+          { env: {}, services }
+        )
+        assert.strictEqual(added.code, 0, added.stderr)
+        const link = new URL(JSON.parse(added.stdout).sign_in_link as string).pathname
+        const [grpcPort, httpPort] = [yield* freePort, yield* freePort]
+        yield* Effect.forkScoped(
+          runMain(["relay", "serve", "--grpc-port", String(grpcPort), "--http-port", String(httpPort)], {
+            env: {},
+            services
+          })
+        )
+        const base = `http://127.0.0.1:${httpPort}`
+        const form = yield* eventually(
+          "relay serve answering on its HTTP port",
+          Effect.promise(() => fetch(`${base}${link}`).catch(() => undefined))
+        )
+        assert.strictEqual(form.status, 200)
+        const cookie = (form.headers.get("set-cookie") ?? "").split(";")[0]!
+        const csrf = /name="csrf" value="([^"]+)"/.exec(yield* Effect.promise(() => form.text()))![1]!
+        // The link `relay user add` printed works on the served relay: the same people, in memory.
+        const redeemed = yield* Effect.promise(() =>
+          fetch(`${base}${link}`, {
+            method: "POST",
+            redirect: "manual",
+            headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+            body: new URLSearchParams({ csrf, password: "correct horse battery staple" }).toString()
+          })
+        )
+        assert.strictEqual(redeemed.status, 303, yield* Effect.promise(() => redeemed.text()))
+        assert.strictEqual(redeemed.headers.get("location"), "/cabinet")
+        const session = (redeemed.headers.get("set-cookie") ?? "").split(";")[0]!
+        const cabinet = yield* Effect.promise(() => fetch(`${base}/cabinet`, { headers: { cookie: session } }))
+        assert.strictEqual(cabinet.status, 200)
+        const text = yield* Effect.promise(() => cabinet.text())
+        assert.include(text, "alice@example.com")
+        assert.include(text, "acme")
+        // Nothing on disk: no data dir (so no relay.lock), no SQLite file anywhere under HOME.
+        assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "relay")), "the data dir was created")
+        assert.deepStrictEqual(filesUnder(home), before)
+      }),
+    60_000
   )
 })

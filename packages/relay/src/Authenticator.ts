@@ -45,11 +45,34 @@ export const guestPrincipal = (linkId: string): string => `share ${linkId}`
 export const linkOfPrincipal = (principal: string): string | undefined =>
   principal.startsWith("share ") && principal.length > 6 ? principal.slice(6) : undefined
 
-/** Checks an OAuth access token for one call, optionally in another workspace the person belongs to. */
-export type OAuthAuthenticate = (
+/**
+ * Whether the person with this email may still reach machines in a workspace (an enabled member or owner),
+ * whatever their logins: `undefined` when yes, else why not ("is no longer a member of workspace acme"). What a
+ * person left behind without a token of theirs ends with their access: the share links they minted (the cabinet's
+ * "Connect" included) and the interactive sessions they opened (`credentialSweep.ts`).
+ */
+export type PersonAccess = (
+  email: string,
+  workspaceId: string,
+  workspaceName: string
+) => Effect.Effect<string | undefined, RelayError>
+
+/**
+ * Checks an OAuth access token for one call, optionally in another workspace the person belongs to; carries the
+ * relay's `PersonAccess` check along (the core reaches it with `personAccessOf`).
+ */
+export type OAuthAuthenticate = ((
   token: Redacted.Redacted<string>,
   requestedWorkspace: string | undefined
-) => Effect.Effect<Caller, AccessError | RelayError>
+) => Effect.Effect<Caller, AccessError | RelayError>) & { readonly personAccess?: PersonAccess }
+
+/** A principal that is a person's (their email), not a key's prefix nor a guest's link. */
+export const isPersonPrincipal = (principal: string): boolean =>
+  linkOfPrincipal(principal) === undefined && principal.includes("@")
+
+/** The person check behind an authenticate function `make` returned, when the relay has accounts. */
+export const personAccessOf = (authenticate: unknown): PersonAccess | undefined =>
+  (authenticate as { readonly personAccess?: PersonAccess }).personAccess
 
 /** An OAuth access token of the relay's own authorization server (`cmdop login`). */
 export const looksLikeAccessToken = (credential: string): boolean => credential.startsWith("cmdop_")
@@ -71,7 +94,8 @@ export const make = (
   server: string,
   oauth?: OAuthAuthenticate
 ) => {
-  const authenticate = (
+  const personAccess = oauth?.personAccess
+  const check = (
     credential: Redacted.Redacted<string> | undefined,
     requestedWorkspace?: string
   ): Effect.Effect<Caller, AccessError | RelayError> =>
@@ -93,6 +117,15 @@ export const make = (
                 : shareDenied(e)
             )
           )
+        // A person's link is only as good as their access: removed, disabled or demoted, it stops now.
+        if (personAccess !== undefined && isPersonPrincipal(grant.creator)) {
+          const why = yield* personAccess(grant.creator, grant.workspaceId, grant.workspaceName)
+          if (why !== undefined)
+            return yield* new AccessError({
+              reason: "PermissionDenied",
+              detail: `this share link stopped working: ${grant.creator}, who made it, ${why}; ask a member of ${grant.workspaceName} for a new link`
+            })
+        }
         return {
           credential,
           workspaceId: grant.workspaceId,
@@ -122,5 +155,6 @@ export const make = (
         principal: Redacted.value(credential).slice(0, 12)
       }
     })
+  const authenticate = personAccess === undefined ? check : Object.assign(check, { personAccess })
   return { authenticate }
 }

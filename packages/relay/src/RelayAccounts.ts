@@ -18,6 +18,9 @@ import * as Option from "effect/Option"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
+import type { OAuthAuthenticate } from "./Authenticator.js"
+import * as OAuthCaller from "./internal/oauthCaller.js"
+import type { RelayStore } from "./store/service.js"
 
 /** The account services the relay's HTTP endpoints and gRPC authentication use. */
 export type Services = AccountStore.AccountStore | OAuthServer.OAuthServer | Accounts.Accounts
@@ -101,6 +104,18 @@ export const findUser = (email: string) =>
     })
   )
 
+/**
+ * How the relay core checks logins (`RelayCore.layer({ oauth })`), as `relay serve` wires it: every call against
+ * the store, no cache, and the person check for what a person left behind (`internal/oauthCaller.ts`). For
+ * programs and tests that embed a relay core with accounts.
+ */
+export const oauthAuthenticate = (
+  oauth: OAuthServer.OAuthServer["Type"],
+  store: RelayStore["Type"],
+  server: string
+): OAuthAuthenticate => OAuthCaller.make({ oauth, store, server }).authenticate
+
 /** The accounts service's and the store's tags, for the relay host's commands (`relay user …`). */
 export { Accounts } from "@cmdop/accounts/Accounts"
 export { AccountStore } from "@cmdop/accounts/AccountStore"
+export type { AccountStoreError } from "@cmdop/accounts/AccountStore"

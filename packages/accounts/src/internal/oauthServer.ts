@@ -6,11 +6,13 @@ import type { WorkspaceId } from "@cmdop/domain/Machine"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { AccountError } from "../AccountError.js"
 import { AccountStore, DeviceCodeRecord, type NewTokenPair, type UserId } from "../AccountStore.js"
 import { AuthenticationError } from "../AuthenticationError.js"
+import * as Email from "../Email.js"
 import { oauthError } from "../OAuthError.js"
 import type { OAuthConfig, OAuthServer, TokenResponse } from "../OAuthServer.js"
 import * as Secrets from "../Secrets.js"
@@ -295,6 +297,19 @@ export const make = (config: OAuthConfig) =>
             return yield* new AuthenticationError({ reason: "NotAMember", workspace: workspaceId })
           }
           return { user, workspaceId, role: membership.role, grantId: grant.id, expiresAt }
+        }),
+      currentRole: (email, workspaceId) =>
+        Either.match(Email.fromInput(email), {
+          onLeft: () => Effect.succeedNone,
+          onRight: (valid) =>
+            Effect.flatMap(store.findUserByEmail(valid), (user) =>
+              Option.isNone(user) || user.value.disabled
+                ? Effect.succeedNone
+                : Effect.map(
+                    store.getMembership(user.value.id, workspaceId),
+                    Option.map((m) => m.role)
+                  )
+            )
         })
     }
     return service

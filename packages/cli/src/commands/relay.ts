@@ -21,7 +21,7 @@ import * as fs from "node:fs"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
-import { relayKeyCommands } from "./relayKey.js"
+import { auditKeyChange, relayKeyCommands } from "./relayKey.js"
 import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 import { clusterFlags, clusterOptions } from "./relayCluster.js"
@@ -91,10 +91,30 @@ const workspaceCreate = Command.make("create", { ...storeOptions, name: nameArg 
 
 const keyRotate = Command.make("rotate", { ...storeOptions, name: nameArg }, (args) =>
   Effect.gen(function* () {
-    const key = yield* withStore(args, (store) => store.rotateKey(args.name))
-    if (args.json) return yield* Output.json({ workspace: args.name, api_key: Redacted.value(key) })
-    yield* Output.line(`new api key for ${args.name}: ${Redacted.value(key)}`)
-    yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
+    const { key, workspaceId } = yield* withStore(args, (store) =>
+      Effect.zipWith(store.rotateKey(args.name), store.getWorkspace(args.name), (key, workspace) => ({
+        key,
+        workspaceId: workspace.id
+      }))
+    )
+    // Who and when, like `key create` / `key revoke`: the relay's audit trail (never the key itself). The old
+    // keys are gone already, so a failure to record still shows the new key (it is the only one), then says so.
+    const audited = yield* Effect.either(
+      auditKeyChange(args, {
+        action: "key.rotated",
+        workspaceId,
+        detail: `every API key and share link of ${args.name} retired and one new key issued on the relay host`
+      })
+    )
+    if (args.json) yield* Output.json({ workspace: args.name, api_key: Redacted.value(key) })
+    else {
+      yield* Output.line(`new api key for ${args.name}: ${Redacted.value(key)}`)
+      yield* Output.notice("the old key no longer works; agents and clients using it must get the new one")
+    }
+    if (audited._tag === "Left")
+      return yield* new CliError({
+        message: `the key was rotated (the new key is above) but not recorded in the audit trail: ${audited.left.message}`
+      })
   })
 ).pipe(Command.withDescription("issue a new API key for a workspace and retire the old one (and its share links)"))
 
@@ -178,7 +198,8 @@ const serve = Command.make(
       yield* Effect.scoped(
         Effect.gen(function* () {
           // One relay per embedded store: a second one on the same data dir is refused (cluster: use --db).
-          if (config.db === undefined) yield* lockDataDir(config.dataDir)
+          // (The in-memory world's relay has no data dir: it writes nothing to disk.)
+          if (config.db === undefined && relayHost.inMemory !== true) yield* lockDataDir(config.dataDir)
           // Cluster nodes migrate the shared database one at a time, until each serves.
           const startup = yield* Scope.make()
           yield* Effect.addFinalizer(() => Scope.close(startup, Exit.void))
@@ -195,7 +216,8 @@ const serve = Command.make(
               host: args.host,
               grpcPort: args.grpcPort,
               httpPort: args.httpPort,
-              accounts: RelayServer.accountsStore(config),
+              // People next to the store: the same file or database, or in memory in the in-memory world.
+              accounts: relayHost.accounts(config),
               ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
               ...(tls ? { tls } : {}),

@@ -47,10 +47,17 @@ const configOf = (args: StoreArgs) =>
     ...(Option.isSome(args.db) ? { db: args.db.value } : {})
   }))
 
-/** Records a key change in the relay's audit trail (actor: the relay host), next to the store. */
-const audit = (
+/**
+ * Records a key change in the relay's audit trail (actor: the relay host), next to the store (`relay key rotate`,
+ * in `relay.ts`, records through it too).
+ */
+export const auditKeyChange = (
   args: StoreArgs,
-  event: { readonly action: "key.created" | "key.revoked"; readonly workspaceId: WorkspaceId; readonly detail: string }
+  event: {
+    readonly action: "key.created" | "key.revoked" | "key.rotated"
+    readonly workspaceId: WorkspaceId
+    readonly detail: string
+  }
 ) =>
   Effect.gen(function* () {
     const config = yield* configOf(args)
@@ -133,7 +140,7 @@ const keyCreate = Command.make(
     Effect.gen(function* () {
       const name = yield* keyName(args.name)
       const created = yield* withStore(args, (store) => store.createKey(args.workspace, name))
-      yield* audit(args, {
+      yield* auditKeyChange(args, {
         action: "key.created",
         workspaceId: created.key.workspaceId,
         detail: `API key "${created.key.name}" (${created.key.id}) of ${args.workspace} created on the relay host`
@@ -162,7 +169,7 @@ const keyRevoke = Command.make(
   (args) =>
     Effect.gen(function* () {
       const revoked = yield* withStore(args, (store) => store.revokeKey(args.workspace, args.key))
-      yield* audit(args, {
+      yield* auditKeyChange(args, {
         action: "key.revoked",
         workspaceId: revoked.workspaceId,
         detail: `API key "${revoked.name}" (${revoked.id}) of ${args.workspace} revoked on the relay host`

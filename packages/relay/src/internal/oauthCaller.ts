@@ -4,6 +4,8 @@
  * role there, read from the store) on every call, with no cache: the store answers in one indexed lookup, and a
  * sign-out, removal or demotion then reaches the very next call wherever it was made (the cabinet, or the relay
  * host's CLI on the same database in another process). Live sessions are re-checked by `credentialSweep.ts`.
+ * `personAccess` answers for a person by email, without a token: the links they minted and the shells they
+ * opened end with their access (`Authenticator.ts`, `credentialSweep.ts`).
  */
 import type { AuthenticationError } from "@cmdop/accounts/AuthenticationError"
 import type { AccessIdentity, OAuthServer } from "@cmdop/accounts/OAuthServer"
@@ -11,8 +13,9 @@ import { AccessError } from "@cmdop/domain/AccessError"
 import * as Machine from "@cmdop/domain/Machine"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { Caller, OAuthAuthenticate } from "../Authenticator.js"
+import type { Caller, OAuthAuthenticate, PersonAccess } from "../Authenticator.js"
 import type { RelayStore } from "../store/service.js"
 
 /** An account-core refusal as the caller sees it (UNAUTHENTICATED: log in again; PERMISSION_DENIED otherwise). */
@@ -60,7 +63,19 @@ export const make = (options: {
       })
     )
 
-  const authenticate: OAuthAuthenticate = (token, requested) =>
+  const personAccess: PersonAccess = (email, workspaceId, workspaceName) =>
+    oauth.currentRole(email, Machine.WorkspaceId.make(workspaceId)).pipe(
+      Effect.mapError((e) => new RelayError({ reason: "Internal", server, detail: e.message })),
+      Effect.map((role) =>
+        Option.isNone(role)
+          ? `is no longer a member of workspace ${workspaceName}`
+          : role.value === "viewer"
+            ? `is now a viewer of workspace ${workspaceName} and cannot reach machines`
+            : undefined
+      )
+    )
+
+  const check = (token: Redacted.Redacted<string>, requested: string | undefined) =>
     Effect.gen(function* () {
       const workspaceId = requested === undefined ? undefined : (yield* resolveWorkspace(store, requested)).id
       const identity = yield* oauth.authenticateAccessToken(token, workspaceId).pipe(
@@ -71,5 +86,6 @@ export const make = (options: {
       )
       return yield* callerOf(token, identity)
     })
+  const authenticate: OAuthAuthenticate = Object.assign(check, { personAccess })
   return { authenticate }
 }

@@ -9,6 +9,7 @@ import { Sso } from "@cmdop/accounts/Sso"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as Effect from "effect/Effect"
 import * as Cabinet from "./Cabinet.js"
+import * as ConnectLinks from "./ConnectLinks.js"
 import { stylesheet } from "./CabinetPage.js"
 import * as DevicePage from "./DevicePage.js"
 import * as SignInPages from "./SignInPages.js"
@@ -23,7 +24,11 @@ export const make = (options: { readonly secure: boolean; readonly publicUrl: ()
   Effect.gen(function* () {
     const oauth = yield* OAuthServer
     const oauthRoutes = HttpRouter.provideService(OAuthHttp.router, OAuthServer, oauth)
-    const signIn = yield* SignInPages.routes(options.secure, options.sso)
+    // One record of the cabinet's Connect links per relay: the cabinet adds to it, sign-out ends them.
+    const links = yield* ConnectLinks.make
+    const signIn = yield* SignInPages.routes(options.secure, options.sso).pipe(
+      Effect.provideService(ConnectLinks.ConnectLinks, links)
+    )
     const sso = options.sso
       ? yield* Effect.flatMap(Effect.serviceOption(Sso), (service) =>
           service._tag === "Some"
@@ -32,7 +37,7 @@ export const make = (options: { readonly secure: boolean; readonly publicUrl: ()
         )
       : HttpRouter.empty
     const device = yield* DevicePage.routes
-    const cabinet = yield* Cabinet.routes
+    const cabinet = yield* Cabinet.routes.pipe(Effect.provideService(ConnectLinks.ConnectLinks, links))
     const workspaces = yield* WorkspacesApi.handler
     return HttpRouter.empty.pipe(
       HttpRouter.concat(oauthRoutes),

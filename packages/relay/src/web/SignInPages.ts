@@ -10,6 +10,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { ConnectLinks } from "./ConnectLinks.js"
 import {
   cookieOptions,
   escapeHtml,
@@ -72,7 +73,7 @@ const forged = messagePage("Sign in", "the form was stale or did not come from t
 
 /** The sign-in routes over the `Accounts` in context; `secure`: the relay serves TLS (cookies get `Secure`). */
 export const routes = (secure: boolean, sso = false) =>
-  Effect.map(Accounts, (accounts) =>
+  Effect.map(Effect.all([Accounts, ConnectLinks]), ([accounts, links]) =>
     HttpRouter.empty.pipe(
       HttpRouter.get(
         "/signin",
@@ -118,6 +119,8 @@ export const routes = (secure: boolean, sso = false) =>
           if (session === undefined) return seeOther("/signin")
           const csrf = yield* Effect.either(accounts.checkCsrf(session, fields.csrf))
           if (csrf._tag === "Left") return messagePage("Sign out", csrf.left.message, 403)
+          // The browser-terminal links this session opened from the cabinet end with it.
+          yield* links.signedOut(session)
           const out = yield* Effect.either(accounts.signOut(session))
           if (out._tag === "Left") return messagePage("Sign out", out.left.message, 500)
           return HttpServerResponse.unsafeSetCookie(seeOther("/signin"), SESSION_COOKIE, "", {
