@@ -265,7 +265,7 @@ export const root: Node = {
     },
     {
       name: "relay",
-      help: "run a relay and administer its workspaces and keys (on the relay host)",
+      help: "run a relay and administer its workspaces, keys, users and signing keys (on the relay host)",
       subcommands: [
         {
           name: "serve",

@@ -99,7 +99,8 @@ const argsOf = (node: Table.Node): string =>
 const commandsOf = (node: Table.Node, shallow: boolean, prefix = ""): ReadonlyArray<readonly [string, string]> =>
   (node.subcommands ?? []).flatMap((c) => {
     const words = `${prefix}${c.name}`
-    const own = [[`${words} ${argsOf(c)}`.trimEnd(), c.help] as const]
+    // The top level names its commands only; their arguments are on their own pages.
+    const own = [[shallow ? words : `${words} ${argsOf(c)}`.trimEnd(), c.help] as const]
     return shallow || c.subcommands === undefined ? own : [...own, ...commandsOf(c, false, `${words} `)]
   })
 
