@@ -9,13 +9,14 @@ import * as PolicyStore from "@cmdop/gate/PolicyStore"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import * as Table from "../src/CommandTable.js"
 import { cli, spawnCli } from "./support.js"
-import { memory } from "./World.js"
+import { live, memory } from "./World.js"
 
 const KEY = "ck_live_AAAAaaaa1111bbbb2222cccc3333dddd"
 
@@ -221,5 +222,37 @@ describe("a busy port", () => {
       assert.notInclude(r.stderr, "E No address added")
       assert.match(r.stderr, /^cmdop: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*\n$/)
     })
+  )
+})
+
+describe("the agent's hints fit the failure", () => {
+  it.scopedLive(
+    "a second machine registering a taken hostname: register fails with the rename hint; start runs, retries and says why (no key hint)",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "vm")
+        const home = yield* TempHome.make("cmdop-polish-agent-")
+        // $ cmdop agent register --hostname vm        (on another machine)
+        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "vm", "-k", key, "-s", w.server])
+        assert.strictEqual(reg.code, 255)
+        assert.include(reg.stderr, 'hostname "vm" is already the hostname or name of machine')
+        assert.include(reg.stderr, '"cmdop agent register --hostname <hostname>"')
+        assert.notInclude(reg.stderr, "key set")
+        // $ cmdop agent start --foreground --hostname… is not a flag: the daemon registers in its Hello and is
+        // refused the same way; it keeps retrying (the clash may be resolved on the relay) and says why.
+        const daemon = yield* Processes.daemon(
+          home,
+          ["agent", "start", "--foreground", "-k", key, "-s", w.server],
+          /refused to register this machine/
+        )
+        const status = yield* Processes.run(home, ["agent", "status", "--json", "-k", key, "-s", w.server])
+        const s = JSON.parse(status.stdout)
+        assert.strictEqual(s.state, "CONNECTING")
+        assert.include(s.last_error, "refused to register this machine: ")
+        assert.notInclude(s.last_error, "key set")
+        yield* daemon.stop("SIGTERM")
+      })
   )
 })
