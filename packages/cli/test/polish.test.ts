@@ -10,7 +10,9 @@ import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Processes from "@cmdop/testkit/Processes"
+import { eventuallySync } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -121,6 +123,48 @@ describe("errors of the right kind", () => {
     )
     assert.notInclude(seen.message, "relay serve")
   })
+})
+
+describe("a machine that drops during exec", () => {
+  it.scopedLive(
+    "$ cmdop connect exec m2 -- sleep 30, and the agent is killed with kill -9: the machine dropped, not the relay",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme")
+        const home = yield* TempHome.make("cmdop-polish-m2-")
+        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "m2", "-k", key, "-s", w.server])
+        assert.strictEqual(reg.code, 0, reg.stderr)
+        const agent = yield* Processes.daemon(
+          home,
+          ["agent", "start", "--foreground", "-k", key, "-s", w.server],
+          /connected to relay/
+        )
+        const pidFile = path.join(home, "sleep.pid")
+        const exec = yield* Effect.fork(
+          w.cli(key, ["exec", "m2", "--", "sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`])
+        )
+        const pid = yield* eventuallySync("the remote command running", () =>
+          fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8").trim()) || undefined : undefined
+        )
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            try {
+              process.kill(pid, "SIGKILL") // the killed agent's orphan
+            } catch {
+              // already gone
+            }
+          })
+        )
+        yield* agent.stop("SIGKILL")
+        const r = yield* Fiber.join(exec)
+        assert.strictEqual(r.code, 255)
+        assert.strictEqual(
+          r.stderr,
+          'cmdop: machine m2 disconnected during the session (its agent stopped or lost its network; the relay is fine); see "cmdop connect --list"\n'
+        )
+      })
+  )
 })
 
 describe("--json failures are one JSON document on stdout", () => {
