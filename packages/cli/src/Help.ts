@@ -1,8 +1,9 @@
 /**
- * Every `--help` page, as plain text: curated overviews of the command groups (`cmdop`, `cmdop connect`,
- * `… workspace`, `… key`, `… share`, `agent`, `relay`), and for every other command a page built from the command
- * table (what it does, usage, its own flags, notes, the global flags). @effect/cli's generated help is never shown:
- * it colours piped output, prints a `$ exec` usage line, placeholder descriptions and its `--wizard` option.
+ * Every `--help` page, as plain text. A command group's page (`cmdop`, `connect`, `… workspace`, `agent`, `relay`,
+ * `agent permissions`, …) is a curated intro and notes around the list of its subcommands, which always comes from
+ * the command table, so a new command cannot be missing from its group's page. Every other command's page is
+ * built from the table (what it does, usage, its own flags, notes, the global flags). @effect/cli's generated help
+ * is never shown: it colours piped output, prints a `$ exec` usage line, placeholder descriptions and `--wizard`.
  */
 
 import * as Table from "./CommandTable.js"

@@ -1,7 +1,9 @@
 /**
  * Argv checked against the command table before @effect/cli parses it, so every usage error says which level it
  * is about, repeats what was typed, suggests the nearest command or flag and points at that level's `--help`:
- * unknown subcommands, unknown flags, flags missing their value, stray words. Exit code 2.
+ * unknown subcommands, unknown flags, flags missing their value or given one they do not take (not one of their
+ * choices, not a whole number), stray words, a required argument missing. Exit code 2. (@effect/cli's own messages
+ * for these name no flag and end in a blank line.)
  */
 import { CliError, ExitCode } from "./CliError.js"
 import * as Table from "./CommandTable.js"
