@@ -90,22 +90,30 @@ describe("group help pages list exactly their subcommands", () => {
 })
 
 describe("errors of the right kind", () => {
-  it.scopedLive("$ cmdop connect sessions vm --kill-session nope; $ cmdop connect approve nope", () =>
-    Effect.gen(function* () {
-      const w = yield* memory
-      const key = yield* w.create("acme")
-      yield* w.agent(key, "vm")
-      const kill = yield* w.cli(key, ["sessions", "vm", "--kill-session", "nope"])
-      assert.deepStrictEqual(
-        [kill.code, kill.stderr],
-        [255, "cmdop: no session nope on vm; list them with cmdop connect sessions vm\n"]
-      )
-      const approve = yield* w.cli(key, ["approve", "nope"])
-      assert.deepStrictEqual(
-        [approve.code, approve.stderr],
-        [255, "cmdop: no pending approval nope; list them with cmdop connect approvals\n"]
-      )
-    })
+  it.scopedLive(
+    "$ cmdop connect sessions vm --kill-session nope; connect vm --session nope; connect approve nope",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* memory
+        const key = yield* w.create("acme")
+        yield* w.agent(key, "vm")
+        const kill = yield* w.cli(key, ["sessions", "vm", "--kill-session", "nope"])
+        assert.deepStrictEqual(
+          [kill.code, kill.stderr],
+          [255, "cmdop: no session nope on vm; list them with cmdop connect sessions vm\n"]
+        )
+        const attach = yield* w.cli(key, ["vm", "--session", "nope"])
+        assert.strictEqual(attach.code, 255)
+        assert.isTrue(
+          attach.stderr.endsWith("\ncmdop: no session nope on vm; list them with cmdop connect sessions vm\n"),
+          attach.stderr
+        )
+        const approve = yield* w.cli(key, ["approve", "nope"])
+        assert.deepStrictEqual(
+          [approve.code, approve.stderr],
+          [255, "cmdop: no pending approval nope; list them with cmdop connect approvals\n"]
+        )
+      })
   )
 
   it("a machine dropped during a session is not blamed on the relay (and still reads as UNAVAILABLE)", () => {
