@@ -305,6 +305,12 @@ describe("the agent's hints fit the failure", () => {
         assert.include(s.last_error, "refused to register this machine: ")
         assert.notInclude(s.last_error, "key set")
         yield* daemon.stop("SIGTERM")
+        // $ cmdop agent start        (in the background): started, and told it is not online yet and why to look
+        const started = yield* Processes.run(home, ["agent", "start", "-k", key, "-s", w.server])
+        yield* Effect.addFinalizer(() => Effect.ignore(Processes.run(home, ["agent", "stop"])))
+        assert.strictEqual(started.code, 0, started.stderr)
+        assert.match(started.stdout, /^agent started \(pid \d+\), connecting to /)
+        assert.include(started.stderr, 'not online yet; it keeps retrying on its own — "cmdop agent status" says why')
       })
   )
 })

@@ -180,6 +180,14 @@ const start = Command.make(
       })
       if (g.json) return yield* Output.json(status)
       yield* Output.line(`agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.server}`)
+      // The daemon registers itself when it connects, even after a failed `agent register`: a refusal (a name
+      // clash, a bad key) is retried with backoff, so fixing it on the relay brings the machine online unrestarted.
+      if (status.state !== "ONLINE")
+        yield* Output.notice(
+          `not online yet; it keeps retrying on its own — "cmdop agent status" says why${
+            status.last_error ? ` (last: ${status.last_error})` : ""
+          }`
+        )
     })
 ).pipe(
   Command.withDescription(
