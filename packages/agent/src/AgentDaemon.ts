@@ -367,12 +367,23 @@ const isAuthFailure = (error: unknown): boolean =>
   error instanceof GrpcStatusError &&
   (error.code === grpc.status.UNAUTHENTICATED || error.code === grpc.status.PERMISSION_DENIED)
 
+/** The relay's PERMISSION_DENIED for a machine whose hostname/name or secret clashes with another's. */
+const isRegistrationRefusal = (error: unknown): error is GrpcStatusError =>
+  error instanceof GrpcStatusError &&
+  error.code === grpc.status.PERMISSION_DENIED &&
+  /cannot register machine|conflicts with another machine|already registered with a different machine secret/.test(
+    error.message
+  )
+
 /** A log line and `last_error` for a failed attempt; never the key itself. */
 const explain = (
   error: GrpcStatusError | HandshakeError | AgentEngine.RelaySilentError,
   target: CredentialResolver.Resolved
 ): string => {
   const where = `relay ${target.server}`
+  // A registration clash (name taken, another machine's secret) is about this machine, not the key: the relay's
+  // message says how to fix it (another --hostname or --name), so no key hint is added.
+  if (isRegistrationRefusal(error)) return `${where} refused to register this machine: ${error.message}`
   if (isAuthFailure(error))
     return `${where} refused the credential ${Secret.mask(target.apiKey)} (from ${target.source}${
       target.workspace === undefined ? "" : ` "${target.workspace}"`

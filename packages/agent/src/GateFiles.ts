@@ -11,6 +11,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as AtomicFile from "@cmdop/node/AtomicFile"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
+import { PolicyError } from "@cmdop/gate/PolicyError"
 import { PolicyStore } from "@cmdop/gate/PolicyStore"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -128,4 +129,27 @@ export const serve = (
     yield* sync
     yield* Effect.forkScoped(Effect.repeat(sync, Schedule.spaced(SYNC_INTERVAL)))
     yield* Effect.addFinalizer(() => fs.remove(path.join(base, "status.json")).pipe(Effect.ignore))
+  })
+
+/**
+ * Checked by `cmdop agent start` before the daemon runs: a policy file that exists but is empty (or whitespace) is
+ * an error naming it, since starting would otherwise run on the file defaults while the operator meant rules. (A
+ * running daemon treats the same file as an invalid edit and keeps its last good policy.) No file: no gate, fine.
+ */
+export const checkAtStart = (
+  file: string | undefined
+): Effect.Effect<void, PolicyError, FileSystem.FileSystem | CmdopPaths> =>
+  Effect.gen(function* () {
+    const target = file ?? (yield* CmdopPaths).permissions
+    const text = yield* FileSystem.FileSystem.pipe(
+      Effect.flatMap((fs) => fs.readFileString(target)),
+      Effect.orElseSucceed(() => undefined)
+    )
+    if (text !== undefined && text.trim() === "")
+      return yield* new PolicyError({
+        file: target,
+        line: 0,
+        problem: "the file is empty, so the agent would run without its rules",
+        hint: "write the policy into it (see docs/permissions.md), or remove the file to run without a gate"
+      })
   })

@@ -46,7 +46,7 @@ export interface Options {
 const retryable = (error: unknown): boolean => {
   if (typeof error !== "object" || error === null || !("_tag" in error)) return true
   const e = error as { readonly _tag: string; readonly reason?: string }
-  if (e._tag === "RelayError") return e.reason === "Unavailable" || e.reason === "Timeout" || e.reason === "Internal"
+  if (e._tag === "RelayError") return ["Unavailable", "MachineLost", "Timeout", "Internal"].includes(e.reason ?? "")
   if (e._tag === "MachineError") return e.reason === "Offline"
   return false
 }

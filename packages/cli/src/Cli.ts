@@ -7,6 +7,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import { CliError, ExitCode, ExitWith } from "./CliError.js"
 import { connectBase } from "./ConnectCommand.js"
@@ -16,6 +17,7 @@ import * as GlobalOptions from "./GlobalOptions.js"
 import * as RemoteArgv from "./RemoteArgv.js"
 import * as Completion from "./Completion.js"
 import * as Messages from "./Messages.js"
+import * as Output from "./Output.js"
 import * as Usage from "./Usage.js"
 import { Stdio } from "./Stdio.js"
 import * as attach from "./commands/attach.js"
@@ -118,8 +120,17 @@ export const main = (argv: ReadonlyArray<string>) => {
   const overview = Help.overviewFor(cli)
   if (overview !== undefined) return Effect.as(Console.log(overview), ExitCode.ok as number)
   if (cli[0] === "completion" || cli[0] === Completion.COMPLETE) return Completion.run(cli)
+  const dashes = cli.indexOf("--")
+  const json = (dashes === -1 ? cli : cli.slice(0, dashes)).includes("--json")
+  /** One line on stderr; with --json also the failure as one JSON document on stdout (unless one is out). */
+  const failed = (line: string, code: number) =>
+    Effect.gen(function* () {
+      yield* Console.error(`cmdop: ${line}`)
+      if (json && !(yield* FiberRef.get(Output.printedJson))) yield* Output.json(Output.failure(line, code))
+      return code
+    })
   const misuse = Usage.check(cli)
-  if (misuse !== undefined) return Effect.as(Console.error(`cmdop: ${misuse.message}`), ExitCode.usage as number)
+  if (misuse !== undefined) return failed(misuse.message, ExitCode.usage)
   return run([...argv.slice(0, 2), ...cli]).pipe(
     Effect.locally(RemoteArgv.current, remote),
     Effect.as(ExitCode.ok as number),
@@ -127,17 +138,14 @@ export const main = (argv: ReadonlyArray<string>) => {
       if (error instanceof ExitWith) return Effect.succeed(error.code)
       if (ValidationError.isValidationError(error))
         // @effect/cli has printed what is wrong; say where the usage is.
-        return Effect.as(Console.error(`cmdop: see "${usagePath(cli)} --help"`), ExitCode.usage as number)
-      if (error instanceof CliError)
-        return Effect.as(Console.error(`cmdop: ${Messages.forUser(error.message)}`), error.exitCode ?? ExitCode.failure)
+        return failed(`see "${usagePath(cli)} --help"`, ExitCode.usage)
+      if (error instanceof CliError) return failed(Messages.forUser(error.message), error.exitCode ?? ExitCode.failure)
       const message = Messages.forUser(userMessage(error) ?? String(error)) + Messages.hintFor(error, cli)
-      return Effect.as(Console.error(`cmdop: ${message}`), ExitCode.failure as number)
+      return failed(message, ExitCode.failure)
     }),
     Effect.catchAllCause((cause) =>
-      Effect.as(
-        Console.error(`cmdop: internal error (please report): ${Cause.pretty(cause).split("\n")[0]}`),
-        ExitCode.failure as number
-      )
-    )
+      failed(`internal error (please report): ${Cause.pretty(cause).split("\n")[0]}`, ExitCode.failure)
+    ),
+    Effect.locally(Output.printedJson, false)
   )
 }

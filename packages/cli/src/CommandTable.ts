@@ -10,6 +10,10 @@ export interface Flag {
   readonly alias?: string
   /** The value's placeholder, for flags that take one (`--timeout 30s`). */
   readonly value?: string
+  /** The values it accepts, checked before @effect/cli parses (whose own message names no flag). */
+  readonly choices?: ReadonlyArray<string>
+  /** Its value is a whole number (a port, a count). */
+  readonly integer?: boolean
   readonly help: string
 }
 
@@ -143,7 +147,7 @@ export const root: Node = {
             connectLeaf("list", "the links with their status and audit trail, a page at a time", {
               args: [{ name: "host", optional: true, host: true }],
               flags: [
-                { name: "--limit", value: "N", help: "links per page, 1 to 500 (default 50)" },
+                { name: "--limit", value: "N", integer: true, help: "links per page, 1 to 500 (default 50)" },
                 {
                   name: "--after",
                   value: "CURSOR",
@@ -191,7 +195,7 @@ export const root: Node = {
     },
     {
       name: "agent",
-      help: "this machine's agent: register, start, stop, status",
+      help: "this machine's agent: register, start, stop, status, install at boot, its gate (permissions, approvals)",
       subcommands: [
         connectLeaf("register", "create ~/.cmdop/agent.json and register with the relay", {
           flags: [
@@ -241,10 +245,10 @@ export const root: Node = {
               rest: "command",
               flags: [
                 { name: "--permissions", value: "FILE", help: "the policy file" },
-                { name: "--caller", value: "KIND", help: "key, user or guest" },
+                { name: "--caller", value: "KIND", choices: ["key", "user", "guest"], help: "key, user or guest" },
                 { name: "--user", value: "EMAIL", help: "the user's email (caller user)" },
                 { name: "--share", value: "ID", help: "the share link id (caller guest)" },
-                { name: "--mode", value: "MODE", help: "exec, shell or attach" },
+                { name: "--mode", value: "MODE", choices: ["exec", "shell", "attach"], help: "exec, shell or attach" },
                 { name: "--shell", help: "the command is a shell line (exec --shell)" }
               ],
               usage: ["agent permissions explain --caller key|user|guest [flags] -- <command> [args…]"]
@@ -261,7 +265,7 @@ export const root: Node = {
     },
     {
       name: "relay",
-      help: "run a relay and administer its workspaces and keys (on the relay host)",
+      help: "run a relay and administer its workspaces, keys, users and signing keys (on the relay host)",
       subcommands: [
         {
           name: "serve",
@@ -269,8 +273,13 @@ export const root: Node = {
           flags: [
             ...STORE_FLAGS,
             { name: "--host", value: "ADDR", help: "interface to listen on (0.0.0.0 to serve other machines)" },
-            { name: "--grpc-port", value: "PORT", help: "gRPC port for agents and clients (50051)" },
-            { name: "--http-port", value: "PORT", help: "HTTP port: share pages, health, metrics (8080)" },
+            { name: "--grpc-port", value: "PORT", integer: true, help: "gRPC port for agents and clients (50051)" },
+            {
+              name: "--http-port",
+              value: "PORT",
+              integer: true,
+              help: "HTTP port: share pages, health, metrics (8080)"
+            },
             { name: "--public-url", value: "URL", help: "base URL share links point at" },
             { name: "--tls-cert", value: "FILE", help: "PEM certificate chain; serve TLS" },
             { name: "--tls-key", value: "FILE", help: "PEM private key for --tls-cert" },
@@ -283,7 +292,12 @@ export const root: Node = {
             },
             { name: "--node-id", value: "ID", help: "cluster mode (with --db): this node's id (default: host name)" },
             { name: "--peer-address", value: "HOST:PORT", help: "cluster mode: where the other nodes reach this one" },
-            { name: "--peer-port", value: "PORT", help: "cluster mode: the peer service's port (grpc port + 1)" },
+            {
+              name: "--peer-port",
+              value: "PORT",
+              integer: true,
+              help: "cluster mode: the peer service's port (grpc port + 1)"
+            },
             {
               name: "--cluster-secret",
               value: "SECRET",
@@ -345,7 +359,12 @@ export const root: Node = {
               flags: [
                 ...STORE_FLAGS,
                 { name: "--workspace", value: "NAME", help: "the workspace on this relay (created if new)" },
-                { name: "--role", value: "ROLE", help: "owner, member or viewer (changes the role of a member)" },
+                {
+                  name: "--role",
+                  value: "ROLE",
+                  choices: ["owner", "member", "viewer"],
+                  help: "owner, member or viewer (changes the role of a member)"
+                },
                 { name: "--public-url", value: "URL", help: "the relay's public URL the link points at" }
               ]
             },
@@ -399,8 +418,8 @@ export const root: Node = {
       name: "up",
       help: 'a relay, a "local" workspace and this machine\'s agent, all here, in one command',
       flags: [
-        { name: "--grpc-port", value: "PORT", help: "relay gRPC port (50051)" },
-        { name: "--http-port", value: "PORT", help: "relay HTTP port (8080)" },
+        { name: "--grpc-port", value: "PORT", integer: true, help: "relay gRPC port (50051)" },
+        { name: "--http-port", value: "PORT", integer: true, help: "relay HTTP port (8080)" },
         { name: "--data-dir", value: "DIR", help: "relay data dir (default ~/.cmdop/relay)" }
       ]
     },

@@ -32,8 +32,19 @@ const transport = (message: string): string => {
     .trim()
 }
 
+/**
+ * The relay's answer to an attach to a session it does not know (`connect <host> --session X`) is a not-found
+ * naming "<host> session <id>" (clients recognise a gone session by it): said as what it is, a missing session.
+ */
+const SESSION = /^machine "(\S+) session (\S+)" not found in this workspace;[\s\S]*$/
+
+const session = (message: string): string => {
+  const m = SESSION.exec(message)
+  return m === null ? message : `no session ${m[2]} on ${m[1]}; list them with cmdop connect sessions ${m[1]}`
+}
+
 /** `message` as one line: no Schema dumps, no transport dumps. */
-export const forUser = (raw: string): string => transport(shortShape(raw))
+export const forUser = (raw: string): string => session(transport(shortShape(raw)))
 
 /** An extra hint for `error` given the command words `args`, or "". */
 export const hintFor = (error: unknown, args: ReadonlyArray<string>): string => {

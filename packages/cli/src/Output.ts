@@ -3,10 +3,27 @@
  * plain aligned columns so they read in a terminal and in CI logs alike.
  */
 import * as Console from "effect/Console"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+
+/** Whether this invocation has printed its JSON document (so a failure after it prints no second one). */
+export const printedJson: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
 
 /** Prints one JSON document on stdout. */
-export const json = (value: unknown): Effect.Effect<void> => Console.log(JSON.stringify(value, null, 2))
+export const json = (value: unknown): Effect.Effect<void> =>
+  Effect.zipRight(Console.log(JSON.stringify(value, null, 2)), FiberRef.set(printedJson, true))
+
+/**
+ * A failure as `--json` reports it, the same for every command: `error` is the line printed on stderr (without
+ * "cmdop: "), `hint` its how-to-fix part (after the first "; "), `exit_code` the process's exit code.
+ */
+export const failure = (
+  line: string,
+  exitCode: number
+): { readonly error: string; readonly hint: string | null; readonly exit_code: number } => {
+  const at = line.indexOf("; ")
+  return { error: line, hint: at === -1 ? null : line.slice(at + 2), exit_code: exitCode }
+}
 
 /** Prints a line on stdout. */
 export const line = (text: string): Effect.Effect<void> => Console.log(text)

@@ -1,7 +1,9 @@
 /**
  * Argv checked against the command table before @effect/cli parses it, so every usage error says which level it
  * is about, repeats what was typed, suggests the nearest command or flag and points at that level's `--help`:
- * unknown subcommands, unknown flags, flags missing their value, stray words. Exit code 2.
+ * unknown subcommands, unknown flags, flags missing their value or given one they do not take (not one of their
+ * choices, not a whole number), stray words, a required argument missing. Exit code 2. (@effect/cli's own messages
+ * for these name no flag and end in a blank line.)
  */
 import { CliError, ExitCode } from "./CliError.js"
 import * as Table from "./CommandTable.js"
@@ -58,6 +60,9 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
           return usage(`${f.name} needs a value (${f.name} ${f.value}) for ${level()}${helpHint()}`)
         i += 1
       }
+      const value = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[i]!
+      const bad = f.value === undefined ? undefined : badValue(f, value)
+      if (bad !== undefined) return usage(`${bad} for ${level()}${helpHint()}`)
       continue
     }
     const sub = positionals.length === 0 ? Table.child(node, a) : undefined
@@ -88,6 +93,29 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
         : ""
     return usage(`unexpected argument "${a}" for ${level()}${execHint}${helpHint()}`)
   }
+  const missing = (node.args ?? []).slice(positionals.length).find((x) => x.optional !== true)
+  // A group that runs by itself (`connect`, `connect workspace`) has only optional arguments; a leaf missing one
+  // is told which, in the words of its usage line.
+  if (missing !== undefined)
+    return usage(`missing <${missing.name}> for ${level()}: ${usageLine(path, node)}${helpHint()}`)
+  return undefined
+}
+
+/** `cmdop connect workspace use <name>`: the command's words and arguments. */
+const usageLine = (path: ReadonlyArray<string>, node: Table.Node): string =>
+  [
+    ...path,
+    ...(node.args ?? []).map((x) => (x.optional ? `[${x.name}]` : `<${x.name}>`)),
+    ...(node.rest === undefined ? [] : [`-- <${node.rest}> [args…]`])
+  ].join(" ")
+
+/** What is wrong with `value` for flag `f` (not one of its choices, not a whole number), or undefined. */
+const badValue = (f: Table.Flag, value: string): string | undefined => {
+  if (f.choices !== undefined && !f.choices.includes(value)) {
+    const guess = nearest(value, f.choices)
+    return `${f.name} "${value}" is not one of ${f.choices.join(", ")}${guess ? ` (did you mean ${guess}?)` : ""}`
+  }
+  if (f.integer === true && !/^\d+$/.test(value)) return `${f.name} "${value}" is not a whole number`
   return undefined
 }
 

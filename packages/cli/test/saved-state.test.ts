@@ -82,7 +82,7 @@ describe("saved state", () => {
     Effect.gen(function* () {
       const home = yield* TempHome.make()
       const bad = yield* cli(home, ["connect", "key", "set", "badkey", "--workspace", "acme"])
-      assert.strictEqual(bad.code, 255)
+      assert.strictEqual(bad.code, 2, "a usage error")
       assert.include(
         bad.stderr,
         "a key looks like ck_live_ (or ck_test_) followed by at least 32 letters and digits, or is a share token; nothing was stored"

@@ -57,7 +57,10 @@ describe("connect sessions", () => {
       const unknown = yield* client(["sessions", "box-1", "--kill-session", "0000-nope"])
       assert.strictEqual(unknown.code, 255)
       assert.strictEqual(unknown.stdout, "")
-      assert.match(unknown.stderr, /^cmdop: .*box-1 session 0000-nope.*not found/)
+      assert.strictEqual(
+        unknown.stderr,
+        "cmdop: no session 0000-nope on box-1; list them with cmdop connect sessions box-1\n"
+      )
       assert.strictEqual(unknown.stderr.trimEnd().split("\n").length, 1, unknown.stderr)
 
       // A guest of a machine link cannot end (or see) the owner's session.
@@ -74,8 +77,7 @@ describe("connect sessions", () => {
         w.server
       ])
       assert.strictEqual(guest.code, 255)
-      assert.include(guest.stderr, `box-1 session ${sessionId}`)
-      assert.include(guest.stderr, "not found")
+      assert.include(guest.stderr, `no session ${sessionId} on box-1`)
       assert.isTrue(alive(shellPid) && alive(jobPid), "the guest's call changed nothing")
 
       // A guest of a link for this one session (pair debugging) joined it but did not open it: it cannot end it.
@@ -152,7 +154,8 @@ describe("connect sessions", () => {
       // $ cmdop connect box-1 --kill-session <id> --json     (the same, from connect's own flags; now gone)
       const again = yield* client(["box-1", "--kill-session", sessionId, "--json"])
       assert.strictEqual(again.code, 255)
-      assert.include(again.stderr, `box-1 session ${sessionId}`)
+      assert.include(again.stderr, `no session ${sessionId} on box-1`)
+      assert.include(JSON.parse(again.stdout).error, `no session ${sessionId} on box-1`)
     })
   )
 })

@@ -134,7 +134,7 @@ for (const [worldName, makeLocal] of worlds) {
       Effect.gen(function* () {
         const w = yield* makeLocal
         const r = yield* w.cli(["connect", "workspace", "add", "bad name"])
-        assert.strictEqual(r.code, 255)
+        assert.strictEqual(r.code, 2, "a usage error")
         assert.include(r.stderr, "invalid workspace name")
         assert.isUndefined(yield* w.text)
       })
@@ -207,7 +207,7 @@ for (const [worldName, makeLocal] of worlds) {
       Effect.gen(function* () {
         const w = yield* makeLocal
         const r = yield* w.cli(["connect", "key", "set", "ck_live_abc def", "--workspace", "x"])
-        assert.strictEqual(r.code, 255)
+        assert.strictEqual(r.code, 2, "a usage error")
         assert.include(r.stderr, "whitespace")
         assert.isUndefined(yield* w.text)
       })
@@ -318,7 +318,8 @@ describe("the real binary", () => {
       const home = yield* TempHome.make()
       const r = yield* spawnCli(home, ["connect", "whoami", "--json"])
       assert.strictEqual(r.code, 255)
-      assert.strictEqual(r.stdout, "")
+      // With --json, the failure is also one JSON document on stdout.
+      assert.strictEqual(JSON.parse(r.stdout).exit_code, 255)
       assert.include(r.stderr, "no credential")
       const ok = yield* spawnCli(home, ["connect", "whoami", "--json"], { CMDOP_API_KEY: KEY_A })
       assert.strictEqual(ok.code, 0)

@@ -5,7 +5,16 @@
 import * as Schema from "effect/Schema"
 
 export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
-  reason: Schema.Literal("Unavailable", "Timeout", "Internal", "Protocol", "InvalidRequest", "ResourceExhausted"),
+  /** `MachineLost`: the relay is fine, the machine's agent went away during a session (killed, network lost). */
+  reason: Schema.Literal(
+    "Unavailable",
+    "Timeout",
+    "Internal",
+    "Protocol",
+    "InvalidRequest",
+    "ResourceExhausted",
+    "MachineLost"
+  ),
   server: Schema.String,
   detail: Schema.String
 }) {
@@ -13,6 +22,8 @@ export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
     switch (this.reason) {
       case "Unavailable":
         return `relay ${this.server} is unreachable: ${this.detail}; is "cmdop relay serve" running there? (set --server or CMDOP_SERVER)`
+      case "MachineLost":
+        return `${this.detail} (its agent stopped or lost its network; the relay is fine); see "cmdop connect --list"`
       case "Timeout":
         return `relay ${this.server} did not answer in time: ${this.detail}`
       case "Internal":

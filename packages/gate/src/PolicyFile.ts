@@ -96,6 +96,17 @@ const ruleProblem = (rule: Rule): { readonly key: string; readonly problem: stri
 
 /** Parses and validates policy text. `file` names the source in messages and in each rule's `file:line`. */
 export const parsePolicy = (text: string, file: string): Either.Either<Policy, PolicyError> => {
+  // An empty file is not a policy with no rules: it is what a reader sees mid-write (`cp` onto it, editors that
+  // truncate then write). Taken as a policy it would drop every rule; as an error, the last good policy stays.
+  if (text.trim() === "")
+    return Either.left(
+      new PolicyError({
+        file,
+        line: 0,
+        problem: "the file is empty",
+        hint: "write the policy into it (default/rules; see docs/permissions.md), or remove the file to run without a gate"
+      })
+    )
   const counter = new LineCounter()
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true })
   const fail = (line: number, problem: string, hint: string) =>

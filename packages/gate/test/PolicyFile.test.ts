@@ -23,10 +23,11 @@ describe("PolicyFile", () => {
     assert.deepStrictEqual(policy.rules[2]!.modes, ["shell"])
   })
 
-  it("an empty file is the file defaults with no rules", () => {
-    const policy = policyOf("")
+  it("a file of only comments is the file defaults with no rules; an empty one is refused (a write in progress)", () => {
+    const policy = policyOf("# no rules yet\n")
     assert.deepStrictEqual(policy.defaults, { key: "allow", user: "allow", guest: "deny" })
     assert.strictEqual(policy.rules.length, 0)
+    for (const text of ["", "  \n\t\n"]) assert.include(errorOf(text), "p.yaml: the file is empty")
   })
 
   it("a share id implies caller guest; lists work for caller and mode", () => {

@@ -31,7 +31,7 @@ const codeOf = (e: RelayCallError): grpc.status => {
         ? grpc.status.DEADLINE_EXCEEDED
         : e.reason === "InvalidRequest"
           ? grpc.status.INVALID_ARGUMENT
-          : e.reason === "Unavailable"
+          : e.reason === "Unavailable" || e.reason === "MachineLost"
             ? grpc.status.UNAVAILABLE
             : e.reason === "ResourceExhausted"
               ? grpc.status.RESOURCE_EXHAUSTED

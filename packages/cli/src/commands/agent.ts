@@ -19,6 +19,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as nodePath from "node:path"
 import { CliError } from "../CliError.js"
+import * as GateFiles from "@cmdop/agent/GateFiles"
 import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
@@ -151,6 +152,9 @@ const start = Command.make(
       yield* checkServerList(g.server)
       const idleMs = yield* Duration.parse("--session-idle", sessionIdle)
       const policyFile = Option.map(permissions, (p) => nodePath.resolve(p))
+      yield* GateFiles.checkAtStart(Option.getOrUndefined(policyFile)).pipe(
+        Effect.mapError((e) => new CliError({ message: e.message }))
+      )
       if (foreground) {
         const runtime = yield* loadAgent
         return yield* runtime
@@ -176,6 +180,14 @@ const start = Command.make(
       })
       if (g.json) return yield* Output.json(status)
       yield* Output.line(`agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.server}`)
+      // The daemon registers itself when it connects, even after a failed `agent register`: a refusal (a name
+      // clash, a bad key) is retried with backoff, so fixing it on the relay brings the machine online unrestarted.
+      if (status.state !== "ONLINE")
+        yield* Output.notice(
+          `not online yet; it keeps retrying on its own — "cmdop agent status" says why${
+            status.last_error ? ` (last: ${status.last_error})` : ""
+          }`
+        )
     })
 ).pipe(
   Command.withDescription(

@@ -124,7 +124,8 @@ const jsonFailure = <E>(g: GlobalOptions.Globals, error: E) =>
       stderr: "",
       duration_ms: 0,
       timed_out: false,
-      error: message
+      error: message,
+      hint: Output.failure(message, ExitCode.failure).hint
     })
     return yield* Effect.fail(error)
   })
@@ -169,7 +170,7 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
     const command = remote.argv
     if (command.length === 0)
       return yield* new CliError({
-        message: `no command given: cmdop connect exec ${host} -- <command> [args…]`,
+        message: `no command after the host "${host}": cmdop connect exec <host> -- <command> [args…] (if "${host}" is the command, the host is missing)`,
         exitCode: ExitCode.usage
       })
     // @effect/cli passes an unknown flag after <host> on as a word of the command; no program name starts

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AgentFollows from "../AgentFollows.js"
-import { CliError } from "../CliError.js"
+import { CliError, ExitCode } from "../CliError.js"
 import * as KeyCheck from "../KeyCheck.js"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
@@ -49,11 +49,15 @@ const checkFormat = (key: Redacted.Redacted<string>) =>
   Effect.gen(function* () {
     const raw = Redacted.value(key)
     yield* Schema.decodeUnknown(BearerCredential)(raw).pipe(
-      Effect.mapError((e) => new CliError({ message: `invalid API key: ${e.message.split("\n").pop()?.trim()}` }))
+      Effect.mapError(
+        (e) =>
+          new CliError({ message: `invalid API key: ${e.message.split("\n").pop()?.trim()}`, exitCode: ExitCode.usage })
+      )
     )
     if (!ApiKeyPattern.test(raw) && !SHARE_TOKEN.test(raw))
       return yield* new CliError({
-        message: `invalid API key ${Secret.mask(key)}: a key looks like ck_live_ (or ck_test_) followed by at least 32 letters and digits, or is a share token; nothing was stored`
+        message: `invalid API key ${Secret.mask(key)}: a key looks like ck_live_ (or ck_test_) followed by at least 32 letters and digits, or is a share token; nothing was stored`,
+        exitCode: ExitCode.usage
       })
   })
 

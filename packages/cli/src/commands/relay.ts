@@ -18,7 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
-import { CliError } from "../CliError.js"
+import { CliError, ExitCode } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
 import { auditKeyChange, relayKeyCommands } from "./relayKey.js"
@@ -77,7 +77,11 @@ const workspaceCreate = Command.make("create", { ...storeOptions, name: nameArg 
   Effect.gen(function* () {
     const name = yield* Schema.decodeUnknown(Workspace.WorkspaceName)(args.name).pipe(
       Effect.mapError(
-        () => new CliError({ message: `invalid workspace name "${args.name}": use letters, digits, '.', '_' or '-'` })
+        () =>
+          new CliError({
+            message: `invalid workspace name "${args.name}": use letters, digits, '.', '_' or '-'`,
+            exitCode: ExitCode.usage
+          })
       )
     )
     const created = yield* withStore(args, (store) => store.createWorkspace(name))

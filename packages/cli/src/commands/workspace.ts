@@ -25,7 +25,8 @@ export const parseName = (raw: string) =>
     Effect.mapError(
       () =>
         new CliError({
-          message: `invalid workspace name "${raw}": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`
+          message: `invalid workspace name "${raw}": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+          exitCode: ExitCode.usage
         })
     )
   )

@@ -5,7 +5,7 @@
  * reports and asks for their recent output, then handles the agent's messages (`agentDispatch.ts`).
  *
  * How a connection ends: the agent's stream ends or fails, or the relay closes it (replaced, stale, key no longer
- * valid). Either way, at once: exec sessions on it fail with Unavailable, PTY viewers are told the machine was
+ * valid). Either way, at once: exec sessions on it fail with MachineLost, PTY viewers are told the machine was
  * lost (the sessions may live on at the agent), and the machine is marked offline unless a newer connection of it
  * took over.
  */
@@ -216,7 +216,7 @@ const relayAddressesOf = (ctx: CoreContext) =>
 const close = (ctx: CoreContext, conn: Connection) =>
   Effect.gen(function* () {
     const lost = new RelayError({
-      reason: "Unavailable",
+      reason: "MachineLost",
       server: ctx.settings.server,
       detail: `machine ${conn.hostname} disconnected during the session`
     })

@@ -8,7 +8,7 @@
  * on <machine>…`; an exec's caller reads the agent's own line on stderr).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
-import { MachineError } from "@cmdop/domain/MachineError"
+import { RelayError } from "@cmdop/domain/RelayError"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Caller } from "../Authenticator.js"
@@ -65,7 +65,7 @@ export const whileHeld = (
       })
   )
 
-export const make = (ctx: Pick<CoreContext, "registry">, tenancy: Pick<Tenancy, "workspaceOnly">) => {
+export const make = (ctx: Pick<CoreContext, "registry" | "settings">, tenancy: Pick<Tenancy, "workspaceOnly">) => {
   const ofWorkspace = (caller: Caller) => ctx.registry.all().filter((conn) => conn.workspaceId === caller.workspaceId)
 
   const listApprovals = Effect.fn("RelayCore.listApprovals")(function* (caller: Caller) {
@@ -84,7 +84,11 @@ export const make = (ctx: Pick<CoreContext, "registry">, tenancy: Pick<Tenancy, 
     yield* tenancy.workspaceOnly(caller, "answer approvals")
     const conn = ofWorkspace(caller).find((c) => pendingOf.get(c)?.has(answer.approvalId))
     if (conn === undefined)
-      return yield* new MachineError({ reason: "NotFound", query: `approval ${answer.approvalId}`, candidates: [] })
+      return yield* new RelayError({
+        reason: "InvalidRequest",
+        server: ctx.settings.server,
+        detail: `no pending approval ${answer.approvalId}; list them with cmdop connect approvals`
+      })
     pendingOf.get(conn)?.delete(answer.approvalId)
     yield* conn.send({ _tag: "ApprovalAnswer", ...answer, approver: `${caller.principal} (through the relay)` })
     return { machine: conn.hostname }

@@ -7,6 +7,7 @@
 import { AccessError } from "@cmdop/domain/AccessError"
 import { MachineError } from "@cmdop/domain/MachineError"
 import type { PtySession } from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
 import type { Caller } from "../Authenticator.js"
 import type { PtyState } from "./sessions.js"
 
@@ -20,6 +21,17 @@ export const reaches = (caller: Caller, pty: PtyState): boolean => {
 /** A session the caller may not reach, refused like a session that does not exist. */
 export const noSuchSession = (hostname: string, sessionId: string) =>
   new MachineError({ reason: "NotFound", query: `${hostname} session ${sessionId}`, candidates: [] })
+
+/**
+ * The same refusal for a request about a session (ending it): the machine was found, so the message names the
+ * session, not a machine. (Attach keeps `noSuchSession`: its clients recognise a gone session by it.)
+ */
+export const unknownSession = (server: string, hostname: string, sessionId: string) =>
+  new RelayError({
+    reason: "InvalidRequest",
+    server,
+    detail: `no session ${sessionId} on ${hostname}; list them with cmdop connect sessions ${hostname}`
+  })
 
 /** Fails for a guest whose link is scoped to one session: it may join that session, nothing more. */
 export const refuseNewSession = (caller: Caller, what: string): AccessError | undefined =>

@@ -25,7 +25,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) =>
     const { conn, machine } = yield* tenancy.onlineConnection(caller, query)
     const pty = conn.ptys.get(sessionId)
     if (!pty || pty.ended !== undefined || !GuestScope.reaches(caller, pty))
-      return yield* GuestScope.noSuchSession(machine.hostname, sessionId)
+      return yield* GuestScope.unknownSession(ctx.settings.server, machine.hostname, sessionId)
     if (caller.kind === "guest" && pty.shareId !== caller.shareId)
       return yield* new AccessError({
         reason: "PermissionDenied",
