@@ -8,7 +8,18 @@
 // Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
 // on failure or Ctrl-C; everything lives in one temp dir (temp HOMEs: the real ~/.cmdop and ~/.ssh are not used).
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync
+} from "node:fs"
 import { createServer } from "node:net"
 import { cpus, release, tmpdir, userInfo } from "node:os"
 import { dirname, join } from "node:path"
@@ -687,7 +698,13 @@ const main = async () => {
   // --- 3. idle agents on a fresh relay: half of them, then the rest (the second half's cost is the marginal one)
   if (!phases.has("idle")) return results
   log(`idle agents: ${config.agents} simulated agents on a fresh relay`)
-  const relay2 = await startRelay("relay-idle", "idle")
+  // BENCH_IDLE_HEAP=<dir>: the idle relay writes a heap snapshot there once all agents are connected.
+  const heapDir = process.env.BENCH_IDLE_HEAP || undefined
+  const relay2 = await startRelay(
+    "relay-idle",
+    "idle",
+    heapDir ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`] : []
+  )
   await sleep(2000)
   const before = rssKiB(relay2.pid)
   const half = Math.max(1, Math.floor(config.agents / 2))
@@ -726,6 +743,22 @@ const main = async () => {
   const connected = firstBatch.connected + secondBatch.connected
   const listed = await listMachines(relay2.server, relay2.apiKey)
   const online = listed.filter((m) => m.online && m.hostname.startsWith("sim-")).length
+  if (heapDir) {
+    process.kill(relay2.pid, "SIGUSR2")
+    // Written once the relay is done with it: non-empty and no longer growing.
+    const sizes = () =>
+      readdirSync(heapDir)
+        .filter((f) => f.endsWith(".heapsnapshot"))
+        .map((f) => statSync(join(heapDir, f)).size)
+        .join(",")
+    let last = ""
+    for (let i = 0; i < 120; i++) {
+      await sleep(2000)
+      const now = sizes()
+      if (now !== "" && !now.split(",").includes("0") && now === last) break
+      last = now
+    }
+  }
   results.cmdop.idleAgents = {
     requested: config.agents,
     connected,

@@ -1,9 +1,16 @@
+import { ExecEvent } from "@cmdop/domain/RelayClient"
+import * as AgentService from "@cmdop/protocol/AgentService"
+import * as ClientService from "@cmdop/protocol/ClientService"
 import * as Agent from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Client from "@cmdop/protocol/generated/cmdop/connect/v1/client"
 import { assert, describe, it } from "@effect/vitest"
 import * as FastWire from "../src/internal/fastWire.js"
 
 const generated = <A>(fns: { encode: (m: A) => { finish(): Uint8Array } }, m: A) => Buffer.from(fns.encode(m).finish())
+
+/** Whether two views share memory. */
+const overlaps = (a: Uint8Array, b: Uint8Array) =>
+  a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length
 
 const payloads = [0, 1, 127, 128, 16_383, 16_384, 256 * 1024, 2_097_152].map((n) =>
   Buffer.from(Array.from({ length: n }, (_, i) => (i * 31) % 251))
@@ -19,6 +26,10 @@ describe("fastWire", () => {
             const fast = FastWire.agentMessage(message)
             assert.isDefined(fast)
             assert.isTrue(fast!.equals(generated(Agent.AgentMessage, message)))
+            const decoded = FastWire.decodeAgentMessage(fast!)
+            assert.deepStrictEqual(decoded, Agent.AgentMessage.decode(fast!))
+            if (decoded?.kind?.$case === "output" && data.length > 0)
+              assert.isTrue(overlaps(decoded.kind.value.data, fast!), "the payload is a view, not a copy")
             const back = Agent.AgentMessage.decode(fast!)
             assert.strictEqual(back.kind?.$case, "output")
             if (back.kind?.$case === "output") {
@@ -32,8 +43,30 @@ describe("fastWire", () => {
     for (const data of payloads)
       for (const $case of ["stdout", "stderr"] as const) {
         const message: Client.ExecEvent = { kind: { $case, value: data } }
-        assert.isTrue(FastWire.execEvent(message)!.equals(generated(Client.ExecEvent, message)))
+        const bytes = FastWire.execEvent(message)!
+        assert.isTrue(bytes.equals(generated(Client.ExecEvent, message)))
+        assert.deepStrictEqual(FastWire.decodeExecEvent(bytes), Client.ExecEvent.decode(bytes))
       }
+  })
+
+  it("leaves every other message to the generated decoder", () => {
+    const heartbeat = generated(Agent.AgentMessage, {
+      kind: { $case: "heartbeat", value: { at: 5, gateConfigured: true } }
+    })
+    assert.isUndefined(FastWire.decodeAgentMessage(heartbeat))
+    const unknownField = Buffer.concat([
+      generated(Agent.AgentMessage, {
+        kind: { $case: "output", value: { sessionId: "s", pipe: 1, data: Buffer.from("x"), offset: 0 } }
+      }),
+      Buffer.from([40, 1])
+    ])
+    assert.isUndefined(FastWire.decodeAgentMessage(unknownField))
+    assert.isUndefined(FastWire.decodeAgentMessage(generated(Agent.AgentMessage, { kind: undefined })))
+    const truncated = generated(Client.ExecEvent, { kind: { $case: "stdout", value: Buffer.from("abc") } }).subarray(
+      0,
+      3
+    )
+    assert.isUndefined(FastWire.decodeExecEvent(truncated))
   })
 
   it("leaves every other message to the generated encoder", () => {
@@ -42,5 +75,56 @@ describe("fastWire", () => {
     assert.isUndefined(
       FastWire.execEvent({ kind: { $case: "started", value: { machine: undefined, sessionId: "x" } } })
     )
+  })
+})
+
+describe("agent output passed on by the relay", () => {
+  it("an exec output payload received from an agent leaves as an ExecEvent in place, without a copy", () => {
+    for (const data of payloads.filter((d) => d.length > 0))
+      for (const pipe of ["stdout", "stderr"] as const) {
+        const wire: Agent.AgentMessage = {
+          kind: {
+            $case: "output",
+            value: {
+              sessionId: "s-1",
+              pipe: pipe === "stdout" ? Agent.Pipe.PIPE_STDOUT : Agent.Pipe.PIPE_STDERR,
+              data,
+              offset: 0
+            }
+          }
+        }
+        const received = generated(Agent.AgentMessage, wire)
+        const message = AgentService.definition.connect.requestDeserialize(received)
+        assert.strictEqual(message._tag, "SessionOutput")
+        if (message._tag !== "SessionOutput") continue
+        const event =
+          pipe === "stdout" ? ExecEvent.Stdout({ data: message.data }) : ExecEvent.Stderr({ data: message.data })
+        const expected = generated(Client.ExecEvent, { kind: { $case: pipe, value: data } })
+        const sent = ClientService.definition.exec.responseSerialize(event)
+        assert.isTrue(sent.equals(expected))
+        assert.isTrue(overlaps(sent, received), "the received bytes, not a copy")
+        // Once passed on, the same payload is encoded afresh (the received header is no longer its own).
+        const again = ClientService.definition.exec.responseSerialize(event)
+        assert.isTrue(again.equals(expected))
+        assert.isFalse(overlaps(again, received))
+      }
+  })
+
+  it("a payload that is not the last field of what was received, or not received at all, is copied", () => {
+    const data = payloads[5]!
+    const withOffset = generated(Agent.AgentMessage, {
+      kind: { $case: "output", value: { sessionId: "p", pipe: Agent.Pipe.PIPE_STDOUT, data, offset: 9 } }
+    })
+    const message = AgentService.definition.connect.requestDeserialize(withOffset)
+    assert.strictEqual(message._tag, "SessionOutput")
+    if (message._tag !== "SessionOutput") return
+    const fromPty = ClientService.definition.exec.responseSerialize(ExecEvent.Stdout({ data: message.data }))
+    assert.isFalse(overlaps(fromPty, withOffset))
+    assert.isTrue(fromPty.equals(generated(Client.ExecEvent, { kind: { $case: "stdout", value: data } })))
+    const own = new Uint8Array(Buffer.concat([Buffer.from([26, 4]), Buffer.from("abcd")])).subarray(2)
+    const sent = ClientService.definition.exec.responseSerialize(ExecEvent.Stdout({ data: own }))
+    assert.isFalse(overlaps(sent, new Uint8Array(own.buffer)))
+    assert.strictEqual(own.buffer.byteLength, 6)
+    assert.strictEqual(new Uint8Array(own.buffer)[0], 26, "memory it does not own is never written")
   })
 })

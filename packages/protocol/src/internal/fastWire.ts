@@ -62,14 +62,121 @@ export const agentMessage = (message: Agent.AgentMessage): Buffer | undefined =>
   return buf
 }
 
-/** `ExecEvent { stdout | stderr: bytes }` (fields 2 and 3). */
-export const execEvent = (message: Client.ExecEvent): Buffer | undefined => {
+/**
+ * Payloads of agent output that sit in the bytes they were received in right after their own length-delimited
+ * header (`SessionOutput.data`, field 3, the message's last field): the header has the shape of an `ExecEvent`
+ * output field, so the relay can pass such a payload on by rewriting one tag byte in place, without a copy.
+ * Marked only when decoded from received bytes; used (and forgotten) once.
+ */
+const prefixed = new WeakSet<Uint8Array>()
+
+/** Reads the varint at `pos`: its value and the position after it (or undefined past `end`). */
+const readVarint = (u8: Uint8Array, pos: number, end: number): readonly [number, number] | undefined => {
+  let value = 0
+  let scale = 1
+  while (pos < end) {
+    const b = u8[pos++]!
+    value += (b & 127) * scale
+    if (b < 128) return [value, pos]
+    scale *= 128
+  }
+  return undefined
+}
+
+/** After decoding an `AgentMessage` from `bytes`: marks its output payload when it can be passed on in place. */
+export const markReceivedOutput = (bytes: Uint8Array, wire: Agent.AgentMessage, data: Uint8Array | undefined): void => {
+  if (wire.kind?.$case !== "output" || data === undefined || data.length === 0) return
+  const d = wire.kind.value.data
+  if (d.buffer !== bytes.buffer || d.byteOffset + d.length !== bytes.byteOffset + bytes.length) return
+  const start = d.byteOffset - 1 - varintSize(d.length)
+  if (start < bytes.byteOffset) return
+  const all = new Uint8Array(bytes.buffer)
+  if (all[start] !== 26) return
+  const length = readVarint(all, start + 1, d.byteOffset)
+  if (length === undefined || length[0] !== d.length || length[1] !== d.byteOffset) return
+  if (data.buffer === d.buffer && data.byteOffset === d.byteOffset && data.length === d.length) prefixed.add(data)
+}
+
+/**
+ * `ExecEvent { stdout | stderr: bytes }` (fields 2 and 3): in place for a payload `markReceivedOutput` marked,
+ * else in one new buffer.
+ */
+export const execEvent = (message: Client.ExecEvent, data?: Uint8Array): Buffer | undefined => {
   const kind = message.kind
   if (kind?.$case !== "stdout" && kind?.$case !== "stderr") return undefined
-  const data = kind.value
-  const buf = Buffer.allocUnsafe(1 + varintSize(data.length) + data.length)
-  buf[0] = kind.$case === "stdout" ? 18 : 26
-  const pos = writeVarint(buf, 1, data.length)
-  buf.set(data, pos)
+  const tag = kind.$case === "stdout" ? 18 : 26
+  if (data !== undefined && prefixed.has(data)) {
+    prefixed.delete(data)
+    const start = data.byteOffset - 1 - varintSize(data.length)
+    const framed = Buffer.from(data.buffer, start, data.byteOffset + data.length - start)
+    framed[0] = tag
+    return framed
+  }
+  const payload = kind.value
+  const buf = Buffer.allocUnsafe(1 + varintSize(payload.length) + payload.length)
+  buf[0] = tag
+  const pos = writeVarint(buf, 1, payload.length)
+  buf.set(payload, pos)
   return buf
+}
+
+// --- decoding ------------------------------------------------------------------------------------------------------
+// The generated decoders copy every `bytes` field (`Buffer.from(reader.bytes())`); these read the output messages
+// with the payload as a view into the received bytes. Anything unusual (another field, a repeated field, a
+// truncated message) answers `undefined`, and the generated decoder reads it.
+
+const view = (bytes: Uint8Array, start: number, end: number): Buffer =>
+  Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start)
+
+/** `AgentMessage { output }` whose only field is the output. */
+export const decodeAgentMessage = (bytes: Uint8Array): Agent.AgentMessage | undefined => {
+  const end = bytes.length
+  if (end < 2 || bytes[0] !== 26) return undefined
+  const outer = readVarint(bytes, 1, end)
+  if (outer === undefined || outer[1] + outer[0] !== end) return undefined
+  let pos = outer[1]
+  let sessionId = ""
+  let pipe = 0
+  let data: Buffer = Buffer.alloc(0)
+  let offset = 0
+  const seen = new Set<number>()
+  while (pos < end) {
+    const tag = bytes[pos++]!
+    if (seen.has(tag)) return undefined
+    seen.add(tag)
+    const field = readVarint(bytes, pos, end)
+    if (field === undefined) return undefined
+    pos = field[1]
+    switch (tag) {
+      case 10:
+      case 26: {
+        const stop = pos + field[0]
+        if (stop > end) return undefined
+        if (tag === 10) sessionId = Buffer.from(bytes.buffer, bytes.byteOffset + pos, field[0]).toString("utf8")
+        else data = view(bytes, pos, stop)
+        pos = stop
+        break
+      }
+      case 16:
+        pipe = field[0]
+        break
+      case 32:
+        offset = field[0]
+        break
+      default:
+        return undefined
+    }
+  }
+  if (!Number.isSafeInteger(offset) || pipe > 2) return undefined
+  return { kind: { $case: "output", value: { sessionId, pipe, data, offset } } }
+}
+
+/** `ExecEvent { stdout | stderr }`. */
+export const decodeExecEvent = (bytes: Uint8Array): Client.ExecEvent | undefined => {
+  const end = bytes.length
+  if (end < 2 || (bytes[0] !== 18 && bytes[0] !== 26)) return undefined
+  const length = readVarint(bytes, 1, end)
+  if (length === undefined || length[1] + length[0] !== end) return undefined
+  const value = view(bytes, length[1], end)
+  return { kind: bytes[0] === 18 ? { $case: "stdout", value } : { $case: "stderr", value } }
 }

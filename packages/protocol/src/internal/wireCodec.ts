@@ -9,9 +9,26 @@ import * as Agent from "../generated/cmdop/connect/v1/agent.js"
 import * as Client from "../generated/cmdop/connect/v1/client.js"
 import * as FastWire from "./fastWire.js"
 
-const fastEncoders = new Map<unknown, (wire: any) => Buffer | undefined>([
+/** Domain values' payload bytes, for the encoders that pass received payloads on in place. */
+const payloadOf = (value: unknown): Uint8Array | undefined => {
+  const v = value as { readonly _tag?: string; readonly data?: unknown }
+  return (v._tag === "Stdout" || v._tag === "Stderr" || v._tag === "SessionOutput") && v.data instanceof Uint8Array
+    ? v.data
+    : undefined
+}
+
+const fastEncoders = new Map<unknown, (wire: any, data: Uint8Array | undefined) => Buffer | undefined>([
   [Agent.AgentMessage, FastWire.agentMessage],
   [Client.ExecEvent, FastWire.execEvent]
+])
+
+const fastDecoders = new Map<unknown, (bytes: Uint8Array) => any>([
+  [Agent.AgentMessage, FastWire.decodeAgentMessage],
+  [Client.ExecEvent, FastWire.decodeExecEvent]
+])
+
+const afterDecode = new Map<unknown, (bytes: Uint8Array, wire: any, data: Uint8Array | undefined) => void>([
+  [Agent.AgentMessage, FastWire.markReceivedOutput]
 ])
 
 export const mapped = <W, A>(
@@ -21,14 +38,26 @@ export const mapped = <W, A>(
 ): GrpcCodec.Codec<A> => {
   const wire = GrpcCodec.protobuf(fns)
   const fast = fastEncoders.get(fns)
+  const after = afterDecode.get(fns)
+  const fastDecode = fastDecoders.get(fns)
+  const decode =
+    fastDecode === undefined ? wire.deserialize : (bytes: Buffer) => fastDecode(bytes) ?? wire.deserialize(bytes)
   return {
     serialize:
       fast === undefined
         ? (value) => wire.serialize(toWire(value))
         : (value) => {
             const w = toWire(value)
-            return fast(w) ?? wire.serialize(w)
+            return fast(w, payloadOf(value)) ?? wire.serialize(w)
           },
-    deserialize: (bytes) => fromWire(wire.deserialize(bytes))
+    deserialize:
+      after === undefined
+        ? (bytes) => fromWire(decode(bytes))
+        : (bytes) => {
+            const w = decode(bytes)
+            const value = fromWire(w)
+            after(bytes, w, payloadOf(value))
+            return value
+          }
   }
 }

@@ -28,7 +28,7 @@ import { type Caller, linkOfPrincipal } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
-import { firstAndRest } from "./firstAndRest.js"
+import { firstAndPull, forEachRest } from "./firstAndRest.js"
 import * as Limits from "./limits.js"
 import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
@@ -86,12 +86,12 @@ const register = Effect.fn("RelayCore.register")(function* (
 
 /** The agent's `Hello`, or a protocol error when the stream starts with anything else (or nothing, in time). */
 const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMessage, E>) =>
-  firstAndRest(incoming).pipe(
+  firstAndPull(incoming).pipe(
     Effect.timeoutFail({ duration: HELLO_TIMEOUT, onTimeout: () => Option.none() }),
     Effect.catchAll(() =>
       Effect.fail(new RelayError({ reason: "InvalidRequest", server, detail: "the agent sent no Hello" }))
     ),
-    Effect.flatMap(([first, rest]) =>
+    Effect.flatMap(([first, more, pull]) =>
       Option.isNone(first) || first.value._tag !== "Hello"
         ? Effect.fail(
             new RelayError({ reason: "InvalidRequest", server, detail: "the first agent message must be Hello" })
@@ -103,7 +103,7 @@ const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMe
                 `the agent reported ${first.value.ptySessions.length} live sessions, over the relay's limit of ${Limits.MAX_HELLO_SESSIONS}`
               )
             )
-          : Effect.succeed([first.value, rest] as const)
+          : Effect.succeed([first.value, more, pull] as const)
     )
   )
 
@@ -118,7 +118,7 @@ const connectAgent = <E>(
 ): Stream.Stream<AgentLink.RelayMessage, RelayCallError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const [hello, rest] = yield* awaitHello(ctx.settings.server, incoming)
+      const [hello, more, pull] = yield* awaitHello(ctx.settings.server, incoming)
       const registered = yield* register(ctx, caller, hello.identity)
       const outbound = yield* Queue.unbounded<AgentLink.RelayMessage>()
       // Once the connection is closed, the outbound queue is shut down: its stream ends (no per-message watch).
@@ -140,8 +140,7 @@ const connectAgent = <E>(
       yield* adopt(conn, hello.ptySessions)
       // Read the agent's messages until its stream ends; however that side ends (half-close, failure,
       // interruption), the connection is over.
-      yield* rest.pipe(
-        Stream.runForEach(dispatcher(ctx, conn)),
+      yield* forEachRest(more, pull, dispatcher(ctx, conn)).pipe(
         Effect.ignore,
         Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
         Effect.forkScoped

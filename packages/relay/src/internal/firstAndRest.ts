@@ -34,3 +34,52 @@ export const firstAndRest = <A, E, R>(
         ] as const
     }
   })
+
+/**
+ * The same for a consumer that reads the rest with a plain loop (`forEachRest`) instead of as a stream: the first
+ * element, what came in the same chunk after it, and the pull of the stream. No stream stages of its own (each
+ * would hold a channel executor for the life of a long-lived call, such as an agent's connection).
+ */
+export const firstAndPull = <A, E>(
+  stream: Stream.Stream<A, E>
+): Effect.Effect<
+  readonly [Option.Option<A>, Chunk.Chunk<A>, Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>],
+  E,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(stream)
+    const ended: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.fail(Option.none())
+    for (;;) {
+      const chunk = yield* pull.pipe(
+        Effect.map(Option.some),
+        Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail }))
+      )
+      if (Option.isNone(chunk)) return [Option.none(), Chunk.empty(), ended] as const
+      if (Chunk.isNonEmpty(chunk.value))
+        return [Option.some(Chunk.headNonEmpty(chunk.value)), Chunk.drop(chunk.value, 1), pull] as const
+    }
+  })
+
+/** Runs `f` for `first`'s elements, then for every element `pull` gives, until it ends (or fails, or `f` fails). */
+export const forEachRest = <A, E, E2>(
+  first: Chunk.Chunk<A>,
+  pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>,
+  f: (a: A) => Effect.Effect<void, E2>
+): Effect.Effect<void, E | E2> => {
+  let done = false
+  const next = Effect.matchEffect(pull, {
+    onFailure: Option.match({
+      onNone: () =>
+        Effect.sync(() => {
+          done = true
+        }),
+      onSome: (e: E) => Effect.fail<E | E2>(e)
+    }),
+    onSuccess: (chunk) => Effect.forEach(chunk, f, { discard: true })
+  })
+  return Effect.zipRight(
+    Effect.forEach(first, f, { discard: true }),
+    Effect.whileLoop({ while: () => !done, body: () => next, step: () => {} })
+  )
+}

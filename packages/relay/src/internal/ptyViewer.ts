@@ -50,24 +50,30 @@ export const view = (options: {
       // Subscribe before reading the ring: anything pushed after this point also ticks the subscription.
       const ticks = yield* PubSub.subscribe(state.changes)
       const from = Math.max(request.resumeFrom ?? state.ring.start, state.ring.start)
-      const detached = yield* Deferred.make<void>()
-      const refused = yield* Deferred.make<never, RelayError>()
+      // Why this viewer stops besides the session: set here, then the viewer is woken (the wake is the session's
+      // change signal, so the reader waits on one thing only; other viewers just find nothing new).
+      const stop: ViewerStop = {}
+      const wake = PubSub.publish(state.changes, undefined)
       yield* options.input.pipe(
         Stream.runForEach((item) => forward(options.server, conn, state, caller, item)),
         // A refused input (an invalid size) ends this viewer with the reason; the session goes on.
-        Effect.catchAll((e) => Deferred.fail(refused, e)),
+        Effect.catchAll((e) =>
+          Effect.sync(() => {
+            stop.refused = e
+          })
+        ),
         // The client's input ending is its detach.
-        Effect.ensuring(Deferred.succeed(detached, undefined)),
+        Effect.ensuring(
+          Effect.suspend(() => {
+            stop.detached = true
+            return wake
+          })
+        ),
         Effect.forkScoped
       )
-      const next = reader({
-        state,
-        viewer,
-        from,
-        ticks: ticks.take,
-        detached: Deferred.await(detached),
-        refused: Deferred.await(refused)
-      })
+      // A cut (revoked or expired link) sets `cutWith` and completes `cut`: wake the reader then.
+      yield* Effect.forkScoped(Effect.zipRight(Deferred.await(viewer.cut), wake))
+      const next = reader({ state, viewer, from, ticks: ticks.take, stop })
       return Stream.concat(Stream.succeed(options.head(from)), Stream.repeatEffectChunkOption(next))
     })
   )
@@ -129,25 +135,31 @@ const forward = (server: string, conn: Connection, state: PtyState, caller: Call
         { discard: true }
       )
 
+/** Why a viewer stops, set by its input fiber. */
+interface ViewerStop {
+  refused?: RelayError
+  detached?: boolean
+}
+
 /**
  * The pull of a viewer's output: what the ring holds past the viewer's position, else the end (cut, session
- * over, machine lost), else a wait for the next change or the client's detach.
+ * over, machine lost, refused input, detach), else a wait for the next change (every one of those also wakes it).
  */
 const reader = (options: {
   readonly state: PtyState
   readonly viewer: Viewer
   readonly from: number
   readonly ticks: Effect.Effect<void>
-  readonly detached: Effect.Effect<void>
-  readonly refused: Effect.Effect<never, RelayError>
+  readonly stop: ViewerStop
 }): Effect.Effect<Chunk.Chunk<AttachEvent>, Option.Option<RelayCallError>> => {
-  const { state, viewer } = options
+  const { state, stop, viewer } = options
   let position = options.from
   let done = false
   const end = (event: AttachEvent) => {
     done = true
     return Chunk.of(event)
   }
+  const waitForChange = Effect.as(options.ticks, Chunk.empty<AttachEvent>())
   return Effect.suspend(() => {
     if (done) return Effect.fail(Option.none())
     if (viewer.cutWith) return Effect.succeed(end(AttachEvent.Ended(viewer.cutWith)))
@@ -162,25 +174,15 @@ const reader = (options: {
       )
     }
     if (state.ended) return Effect.succeed(end(AttachEvent.Ended(state.ended)))
+    if (stop.refused) {
+      done = true
+      return Effect.fail(Option.some<RelayCallError>(stop.refused))
+    }
+    if (stop.detached) {
+      done = true
+      return Effect.succeed(Chunk.empty<AttachEvent>())
+    }
     // Nothing new: wait for output, the end, a cut, a refused input, or the client's detach.
-    // (`raceAll` takes the first success, so the refusal races as a value and fails after.)
-    return Effect.raceAll([
-      Effect.flip(options.refused),
-      Effect.as(options.ticks, Chunk.empty<AttachEvent>()),
-      Effect.map(Deferred.await(viewer.cut), (e) => end(AttachEvent.Ended(e))),
-      Effect.zipRight(
-        options.detached,
-        Effect.sync(() => {
-          done = true
-          return Chunk.empty<AttachEvent>()
-        })
-      )
-    ]).pipe(
-      Effect.flatMap((won) => {
-        if (Chunk.isChunk(won)) return Effect.succeed(won)
-        done = true
-        return Effect.fail(Option.some<RelayCallError>(won))
-      })
-    )
+    return waitForChange
   })
 }
