@@ -41,6 +41,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Authenticator from "./Authenticator.js"
+import * as KeyVerdicts from "./internal/keyVerdicts.js"
 import * as AgentConnection from "./internal/agentConnection.js"
 import * as Attach from "./internal/attach.js"
 import { type CoreContext, internalError } from "./internal/coreContext.js"
@@ -80,6 +81,11 @@ export interface Options {
   readonly oauth?: Authenticator.OAuthAuthenticate
   /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
   readonly ownership?: MachineOwnership
+  /**
+   * Tells when the store may have changed (see `internal/keyVerdicts.ts`); with it, an accepted API key's verdict
+   * is reused until the store changes (at most 2 s). Without it every call checks the key in the store.
+   */
+  readonly storeVersion?: KeyVerdicts.VersionProbe
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -219,7 +225,7 @@ export const make = (
       shares,
       registry: new Registry(),
       ...(options.ownership === undefined ? {} : { ownership: options.ownership }),
-      authenticate: Authenticator.make(store, shares, server, options.oauth).authenticate
+      authenticate: withKeyCache(Authenticator.make(store, shares, server, options.oauth).authenticate, options)
     }
     yield* store.markAllOffline.pipe(Effect.mapError(internalError(server)), Effect.orDie)
 
@@ -266,6 +272,10 @@ export const make = (
       answerApproval: approvals.answerApproval
     })
   })
+
+/** The store's key check, with accepted keys' verdicts cached while the store is unchanged, when it can tell. */
+const withKeyCache = (authenticate: KeyVerdicts.Authenticate, options: Options): KeyVerdicts.Authenticate =>
+  options.storeVersion === undefined ? authenticate : KeyVerdicts.cached(authenticate, options.storeVersion)
 
 /** The core over the `RelayStore` and `ShareService` in context; its background checks live as long as the layer. */
 export const layer = (options: Options): Layer.Layer<RelayCore, never, RelayStore | ShareService> =>
