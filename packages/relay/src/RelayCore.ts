@@ -63,7 +63,7 @@ export interface Options {
   readonly heartbeatSeconds?: number
   /** A machine whose last heartbeat is older than this is offline. Default 90 s. */
   readonly staleAfter?: Duration.DurationInput
-  /** Per-session flow-control window in bytes. Default 2 MiB. */
+  /** Per-session flow-control window in bytes. Default 8 MiB. */
   readonly window?: number
   /**
    * The base URL share links point at (`<publicUrl>/s/<token>`); a function when it is known only once the HTTP
@@ -197,7 +197,7 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
   }
 >() {}
 
-const DEFAULT_WINDOW = 2 * 1024 * 1024
+const DEFAULT_WINDOW = 8 * 1024 * 1024
 
 /**
  * Builds the core over the `RelayStore` and `ShareService` in context. Every machine starts offline (no agent
