@@ -71,7 +71,7 @@ export { dialOptions, type Registered } from "./internal/relayConnection.js"
 export const AGENT_VERSION = "0.1.0"
 
 /** The output window the agent offers in Hello (the relay may lower it in Welcome). */
-export const DEFAULT_WINDOW = 2 * 1024 * 1024
+export const DEFAULT_WINDOW = 8 * 1024 * 1024
 
 /** Used when Welcome names no heartbeat interval. */
 export const DEFAULT_HEARTBEAT = Duration.seconds(30)

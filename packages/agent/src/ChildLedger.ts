@@ -1,7 +1,11 @@
 /**
  * What the agent started, kept on disk so that a dead agent leaves nothing running. Every exec command (a process
- * group) and every PTY shell (a login session) is recorded in `<stateDir>/children` while it runs, one line each:
- * `group|session <pid> <start time>` (the start time tells the process from a later one that reuses its pid).
+ * group) and every PTY shell (a login session) is recorded in `<stateDir>/children` while it runs. The file is a
+ * journal, appended to with one write(2) per record on a descriptor kept open (an exec costs two small appends, not
+ * two rewrites of the file): `group|session <pid> <start time>` when a child starts, `end <pid> <start time>` when
+ * it is gone (the start time tells the process from a later one that reuses its pid). A child is live when it has a
+ * start line and no end line. The journal starts empty with each ledger and is compacted (rewritten atomically
+ * with only the live children) once it has grown well past what is live.
  *
  * Two things read the file:
  * - a watchdog: a small `/bin/sh` process started with the ledger, in its own session, that waits for the end of
@@ -48,16 +52,16 @@ interface Entry {
  */
 export const make = (ledgerFile: string): Effect.Effect<ChildLedger, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const entries = new Map<number, Entry>()
-    const save = () => writeAtomically(ledgerFile, [...entries.values()].map(format).join(""))
+    const journal = new Journal(ledgerFile)
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        save()
+        journal.open()
         return startWatchdog(ledgerFile)
       }),
       (watchdog) =>
         Effect.sync(() => {
           // The file first: the watchdog then finds nothing to kill (everything listed has ended by now anyway).
+          journal.close()
           fs.rmSync(ledgerFile, { force: true })
           watchdog.stdin?.end()
         })
@@ -66,17 +70,60 @@ export const make = (ledgerFile: string): Effect.Effect<ChildLedger, never, Scop
       record: (kind, pid) =>
         Effect.sync(() => {
           const start = processTree.startTime(pid)
-          if (start === undefined) return
-          entries.set(pid, { kind, pid, start })
-          save()
+          if (start !== undefined) journal.add({ kind, pid, start })
         }),
-      forget: (pid) =>
-        Effect.sync(() => {
-          if (entries.delete(pid)) save()
-        })
+      forget: (pid) => Effect.sync(() => journal.remove(pid))
     }
     return ledger
   }).pipe(Effect.withSpan("ChildLedger.make"))
+
+/** Appended lines past which the journal is compacted, unless most of them are still live. */
+const COMPACT_AFTER = 512
+
+/** The journal file and what it lists as live; plain synchronous calls (each is one small write). */
+class Journal {
+  private readonly live = new Map<number, Entry>()
+  private fd = -1
+  private lines = 0
+  constructor(private readonly target: string) {}
+
+  /** Starts the file afresh (empty) and keeps it open for appending. */
+  open(): void {
+    this.rewrite()
+  }
+
+  add(entry: Entry): void {
+    this.live.set(entry.pid, entry)
+    this.append(format(entry))
+  }
+
+  remove(pid: number): void {
+    const entry = this.live.get(pid)
+    if (entry === undefined) return
+    this.live.delete(pid)
+    if (this.lines >= COMPACT_AFTER && this.lines >= 4 * this.live.size) this.rewrite()
+    else this.append(`end ${entry.pid} ${entry.start}\n`)
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd)
+    this.fd = -1
+  }
+
+  private append(line: string): void {
+    if (this.fd < 0) return
+    fs.writeSync(this.fd, line)
+    this.lines++
+  }
+
+  /** Only the live children, through a temp file and a rename (a reader never sees half a file); reopened after. */
+  private rewrite(): void {
+    writeAtomically(this.target, [...this.live.values()].map(format).join(""))
+    this.close()
+    this.fd = fs.openSync(this.target, "a", 0o600)
+    this.lines = this.live.size
+  }
+}
 
 /**
  * Kills (SIGKILL) every child listed in `ledgerFile` that still runs (the same process: pid and start time match;
@@ -110,13 +157,18 @@ export const reapLeftovers = (ledgerFile: string): Effect.Effect<number> =>
 
 const format = (entry: Entry): string => `${entry.kind} ${entry.pid} ${entry.start}\n`
 
-const parse = (text: string): Array<Entry> =>
-  text.split("\n").flatMap((line) => {
+/** The live children a journal lists: start lines without a later end line for the same pid and start time. */
+const parse = (text: string): Array<Entry> => {
+  const live = new Map<string, Entry>()
+  for (const line of text.split("\n")) {
     const [kind, pid, start] = line.trim().split(" ")
-    return (kind === "group" || kind === "session") && /^\d+$/.test(pid ?? "") && start !== undefined
-      ? [{ kind, pid: Number(pid), start }]
-      : []
-  })
+    if (!/^\d+$/.test(pid ?? "") || start === undefined) continue
+    const key = `${pid} ${start}`
+    if (kind === "end") live.delete(key)
+    else if (kind === "group" || kind === "session") live.set(key, { kind, pid: Number(pid), start })
+  }
+  return [...live.values()]
+}
 
 /** Writes through a temp file and a rename, so a reader never sees half a file. */
 const writeAtomically = (target: string, text: string): void => {
@@ -128,15 +180,21 @@ const writeAtomically = (target: string, text: string): void => {
 
 /**
  * The watchdog's script: block until stdin reaches its end (the agent is gone or let go), then kill what the ledger
- * lists. Fields of `/proc/<pid>/stat` after the command name: 3 is the process group, 4 the session, 20 the start
- * time.
+ * lists as live: a first pass collects the `end` lines, the second kills each start line that has none. Fields of
+ * `/proc/<pid>/stat` after the command name: 3 is the process group, 4 the session, 20 the start time.
  */
 const WATCHDOG = `
 trap '' HUP INT TERM
 ledger=$1
 while read -r _; do :; done
 [ -r "$ledger" ] || exit 0
+ended=" "
 while read -r kind pid start; do
+  [ "$kind" = end ] && ended="$ended$pid:$start "
+done < "$ledger"
+while read -r kind pid start; do
+  case "$kind" in group|session) ;; *) continue ;; esac
+  case "$ended" in *" $pid:$start "*) continue ;; esac
   stat=$(cat "/proc/$pid/stat" 2>/dev/null)
   if [ -n "$stat" ]; then
     set -- \${stat##*) }
@@ -152,8 +210,11 @@ while read -r kind pid start; do
 done < "$ledger"
 `
 
-/** Starts the watchdog in its own session; the agent keeps the write end of its stdin and nothing else. */
-const startWatchdog = (ledgerFile: string): ChildProcess.ChildProcess => {
+/**
+ * Starts the watchdog in its own session; the agent keeps the write end of its stdin and nothing else. Exported for
+ * the ledger's tests only.
+ */
+export const startWatchdog = (ledgerFile: string): ChildProcess.ChildProcess => {
   const child = ChildProcess.spawn("/bin/sh", ["-c", WATCHDOG, "cmdop-watchdog", ledgerFile], {
     stdio: ["pipe", "ignore", "ignore"],
     detached: true

@@ -41,6 +41,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Authenticator from "./Authenticator.js"
+import * as KeyVerdicts from "./internal/keyVerdicts.js"
 import * as AgentConnection from "./internal/agentConnection.js"
 import * as Attach from "./internal/attach.js"
 import { type CoreContext, internalError } from "./internal/coreContext.js"
@@ -62,7 +63,7 @@ export interface Options {
   readonly heartbeatSeconds?: number
   /** A machine whose last heartbeat is older than this is offline. Default 90 s. */
   readonly staleAfter?: Duration.DurationInput
-  /** Per-session flow-control window in bytes. Default 2 MiB. */
+  /** Per-session flow-control window in bytes. Default 8 MiB. */
   readonly window?: number
   /**
    * The base URL share links point at (`<publicUrl>/s/<token>`); a function when it is known only once the HTTP
@@ -82,6 +83,11 @@ export interface Options {
   readonly oauth?: Authenticator.OAuthAuthenticate
   /** Ownership of people's machines and their moves between workspaces (with `oauth`). */
   readonly ownership?: MachineOwnership
+  /**
+   * Tells when the store may have changed (see `internal/keyVerdicts.ts`); with it, an accepted API key's verdict
+   * is reused until the store changes (at most 2 s). Without it every call checks the key in the store.
+   */
+  readonly storeVersion?: KeyVerdicts.VersionProbe
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -193,7 +199,7 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
   }
 >() {}
 
-const DEFAULT_WINDOW = 2 * 1024 * 1024
+const DEFAULT_WINDOW = 8 * 1024 * 1024
 
 /**
  * Builds the core over the `RelayStore` and `ShareService` in context. Every machine starts offline (no agent
@@ -222,7 +228,7 @@ export const make = (
       shares,
       registry: new Registry(),
       ...(options.ownership === undefined ? {} : { ownership: options.ownership }),
-      authenticate: Authenticator.make(store, shares, server, options.oauth).authenticate
+      authenticate: withKeyCache(Authenticator.make(store, shares, server, options.oauth).authenticate, options)
     }
     yield* store.markAllOffline.pipe(Effect.mapError(internalError(server)), Effect.orDie)
 
@@ -269,6 +275,10 @@ export const make = (
       answerApproval: approvals.answerApproval
     })
   })
+
+/** The store's key check, with accepted keys' verdicts cached while the store is unchanged, when it can tell. */
+const withKeyCache = (authenticate: KeyVerdicts.Authenticate, options: Options): KeyVerdicts.Authenticate =>
+  options.storeVersion === undefined ? authenticate : KeyVerdicts.cached(authenticate, options.storeVersion)
 
 /** The core over the `RelayStore` and `ShareService` in context; its background checks live as long as the layer. */
 export const layer = (options: Options): Layer.Layer<RelayCore, never, RelayStore | ShareService> =>

@@ -38,6 +38,7 @@ import * as OAuthCaller from "./internal/oauthCaller.js"
 import * as SharePageRoute from "./share/SharePageRoute.js"
 import * as ShareServiceLive from "./share/ShareServiceLive.js"
 import type { RelayStore } from "./store/service.js"
+import * as KeyVerdicts from "./internal/keyVerdicts.js"
 import * as AccountRoutes from "./web/AccountRoutes.js"
 import * as HomePage from "./web/HomePage.js"
 import * as TerminalPage from "./web/TerminalPage.js"
@@ -55,6 +56,8 @@ import { MachineRoutes } from "./cluster/MachineRoutes.js"
 export interface Options {
   /** Where the embedded store lives (`relay.db`). */
   readonly dataDir: string
+  /** How the core tells that the store changed, to cache key verdicts meanwhile (`serve` sets it for SQLite). */
+  readonly storeVersion?: RelayCoreModule.Options["storeVersion"]
   /** A PostgreSQL URL; when set, the store is there instead of the data dir. */
   readonly db?: Redacted.Redacted<string>
   /** Interface to listen on. Default 127.0.0.1 (use 0.0.0.0 to serve other hosts). */
@@ -250,7 +253,8 @@ const serveOn = (
       publicUrl,
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter }),
-      ...(cluster === undefined ? {} : { relayAddresses: Context.get(cluster, ClusterNode).relayAddresses })
+      ...(cluster === undefined ? {} : { relayAddresses: Context.get(cluster, ClusterNode).relayAddresses }),
+      ...(options.storeVersion === undefined ? {} : { storeVersion: options.storeVersion })
     })
     const local = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     // Cluster mode: a call for a machine another node holds goes to that node over its peer port.
@@ -354,9 +358,15 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
         options.cluster === undefined || options.db === undefined
           ? {}
           : { cluster: { db: options.db, ...options.cluster } }
-      return yield* serveWith({ accounts: accountsStore(options), ...options, ...cluster }, storeName).pipe(
-        Effect.provide(store)
-      )
+      // The embedded store tells every commit apart (its WAL index): key verdicts are cached between changes.
+      const storeVersion =
+        options.db === undefined
+          ? { storeVersion: KeyVerdicts.walIndexProbe(path.join(options.dataDir, "relay.db")) }
+          : {}
+      return yield* serveWith(
+        { accounts: accountsStore(options), ...options, ...cluster, ...storeVersion },
+        storeName
+      ).pipe(Effect.provide(store))
     })
     return yield* Effect.ensuring(started, Scope.close(startup, Exit.void))
   })

@@ -75,8 +75,8 @@ describe("RelayCore agent link", () => {
       assert.isTrue(welcome.machine.online)
       assert.strictEqual(welcome.workspaceName, "w")
       assert.strictEqual(welcome.heartbeatSeconds, 30)
-      // The agent's window is capped at the relay's (2 MiB by default).
-      assert.strictEqual(welcome.window, 2 * 1024 * 1024)
+      // The agent's window is capped at the relay's (8 MiB by default).
+      assert.strictEqual(welcome.window, 8 * 1024 * 1024)
       assert.deepStrictEqual(yield* online, { box: true })
     })
   )
