@@ -185,13 +185,17 @@ export const contract = (name: string, runner: Layer.Layer<ProcessRunner>, subje
         })
       )
 
-      it.scoped("a reader that goes away before the end stops the writer with SIGPIPE", () =>
+      it.scoped("a reader that goes away before the end stops the writer (SIGPIPE, or its write error)", () =>
         Effect.gen(function* () {
           const p = yield* spawn(spec(["yes"]))
           const taken = yield* within(Stream.runCollect(Stream.take(p.output, 1)))
           assert.strictEqual(taken.length, 1)
           const exit = yield* within(p.exit)
-          assert.deepStrictEqual([exit.exitCode, exit.signal, exit.timedOut], [141, "PIPE", false])
+          // Node gives a child's stdout a socket, not a pipe: when the reader closes it with data unread, the next
+          // write either raises SIGPIPE or fails with ECONNRESET, which `yes` reports by exiting 1. Either way the
+          // writer stops by itself, at once, without being killed.
+          assert.oneOf(`${exit.exitCode} ${exit.signal ?? "-"}`, ["141 PIPE", "1 -"])
+          assert.isFalse(exit.timedOut)
         })
       )
 
