@@ -39,3 +39,17 @@ export const freshPgSchema = (prefix: string) =>
     }),
     ({ schema }) => Effect.orDie(withPgAdmin((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`))
   )
+
+/**
+ * A fresh database named `<prefix>_<random>` on the server, dropped (with any connection still open) when the
+ * scope closes; yields its URL. For suites whose processes each run their own migrations from an empty database.
+ */
+export const freshPgDatabase = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const name = `${prefix}_${randomBytes(5).toString("hex")}`
+      yield* withPgAdmin((sql) => sql`CREATE DATABASE ${sql(name)}`)
+      return { name, url: `postgres://postgres@127.0.0.1:5432/${name}` }
+    }),
+    ({ name }) => Effect.ignore(withPgAdmin((sql) => sql`DROP DATABASE IF EXISTS ${sql(name)} WITH (FORCE)`))
+  ).pipe(Effect.map(({ url }) => url))

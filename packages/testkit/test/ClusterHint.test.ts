@@ -17,6 +17,7 @@ import { MachineRoutes } from "@cmdop/relay/cluster/MachineRoutes"
 import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
+import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
@@ -31,22 +32,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-
-const psql = (sql: string) =>
-  Effect.sync(() =>
-    execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], { stdio: "pipe" })
-  )
-
-/** A database of this run's own, dropped afterwards. */
-const freshDatabase = Effect.gen(function* () {
-  const name = `cmdop_cluster_hint_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(psql(`CREATE DATABASE ${name}`), () =>
-    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-  )
-  return Redacted.make(`postgres://postgres@127.0.0.1:5432/${name}`)
-})
 
 const SECRET = Redacted.make(randomBytes(24).toString("hex"))
 
@@ -80,7 +66,7 @@ describe("the preferred-node hint", () => {
     "an agent started with node A's address only fails over to node B, which A's Welcome told it about",
     () =>
       Effect.gen(function* () {
-        const db = yield* freshDatabase
+        const db = Redacted.make(yield* freshPgDatabase("cmdop_cluster_hint"))
         const scopeA = yield* Scope.make()
         const a = yield* node(db, "node-a").pipe(Scope.extend(scopeA))
         const b = yield* node(db, "node-b")

@@ -20,6 +20,7 @@ import * as RelayAccounts from "@cmdop/relay/RelayAccounts"
 import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
+import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
@@ -32,22 +33,7 @@ import * as Option from "effect/Option"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-
-const psql = (sql: string) =>
-  Effect.sync(() =>
-    execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], { stdio: "pipe" })
-  )
-
-/** A database of this run's own, dropped afterwards. */
-const freshDatabase = Effect.gen(function* () {
-  const name = `cmdop_cluster_members_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(psql(`CREATE DATABASE ${name}`), () =>
-    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-  )
-  return Redacted.make(`postgres://postgres@127.0.0.1:5432/${name}`)
-})
 
 const SECRET = Redacted.make(randomBytes(24).toString("hex"))
 
@@ -81,7 +67,7 @@ describe("member removal across cluster nodes", () => {
     "a removed member's live session on node 2 ends within 1 s of the removal made elsewhere",
     () =>
       Effect.gen(function* () {
-        const db = yield* freshDatabase
+        const db = Redacted.make(yield* freshPgDatabase("cmdop_cluster_members"))
         yield* node(db, "n1")
         const two = yield* node(db, "n2")
         // The relay host's view of the shared database: its own connections, as another process would have.
