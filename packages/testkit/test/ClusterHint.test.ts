@@ -3,14 +3,8 @@
  * agent started with node A's address only learns node B's, and when A goes away it comes back through B. Two
  * in-process nodes (`RelayServer.serve`, cluster mode) on one fresh real PostgreSQL database, a real agent daemon.
  */
-import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
-import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
-import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
-import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { MachineId } from "@cmdop/domain/Machine"
-import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
-import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import { ClusterNode } from "@cmdop/relay/cluster/ClusterNode"
 import { MachineRoutes } from "@cmdop/relay/cluster/MachineRoutes"
@@ -18,21 +12,18 @@ import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
-import * as TempHome from "@cmdop/test-helpers/TempHome"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
+import { startAgent } from "./daemonAgent.js"
 
 const SECRET = Redacted.make(randomBytes(24).toString("hex"))
 
@@ -45,20 +36,6 @@ const node = (db: Redacted.Redacted<string>, nodeId: string) =>
     grpcPort: 0,
     httpPort: 0,
     cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, leaseMs: 3_000 }
-  })
-
-/** A real agent daemon in its own HOME, dialing `server`. */
-const startAgent = (key: string, hostname: string, server: string) =>
-  Effect.gen(function* () {
-    const home = yield* TempHome.make("cmdop-agent-")
-    const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
-    const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
-    const identity = yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))
-    yield* AgentDaemon.run({
-      overrides: { apiKey: Redacted.make(key), server },
-      backoff: { base: "50 millis", cap: "500 millis" }
-    }).pipe(Effect.provide(Layer.merge(env, credential)), Logger.withMinimumLogLevel(LogLevel.None), Effect.forkScoped)
-    return identity.machine_id
   })
 
 describe("the preferred-node hint", () => {
