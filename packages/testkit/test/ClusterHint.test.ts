@@ -8,7 +8,6 @@ import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import { ClusterNode } from "@cmdop/relay/cluster/ClusterNode"
 import { MachineRoutes } from "@cmdop/relay/cluster/MachineRoutes"
-import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
@@ -22,21 +21,11 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { randomBytes } from "node:crypto"
+import { clusterNode } from "./clusterNode.js"
 import { startAgent } from "./daemonAgent.js"
 
-const SECRET = Redacted.make(randomBytes(24).toString("hex"))
-
 /** A cluster node in this process, on the shared database. */
-const node = (db: Redacted.Redacted<string>, nodeId: string) =>
-  RelayServer.serve({
-    dataDir: "/nonexistent/unused",
-    db,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    httpPort: 0,
-    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, leaseMs: 3_000 }
-  })
+const node = (db: Redacted.Redacted<string>, nodeId: string) => clusterNode(db, nodeId, { leaseMs: 3_000 })
 
 describe("the preferred-node hint", () => {
   it.scopedLive(

@@ -11,7 +11,6 @@ import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as RelayAccounts from "@cmdop/relay/RelayAccounts"
-import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
@@ -23,22 +22,14 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { randomBytes } from "node:crypto"
+import { clusterNode } from "./clusterNode.js"
 import { startAgent } from "./daemonAgent.js"
 
-const SECRET = Redacted.make(randomBytes(24).toString("hex"))
-
-/** A cluster node in this process, on the shared database. */
-const node = (db: Redacted.Redacted<string>, nodeId: string) =>
-  RelayServer.serve({
-    dataDir: "/nonexistent/unused",
-    db,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    httpPort: 0,
-    // No call is forwarded here: the member's session is on the node holding the agent.
-    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET }
-  })
+/**
+ * A cluster node in this process, on the shared database. No call is forwarded here: the member's session is on the
+ * node holding the agent.
+ */
+const node = (db: Redacted.Redacted<string>, nodeId: string) => clusterNode(db, nodeId)
 
 describe("member removal across cluster nodes", () => {
   it.scopedLive(
