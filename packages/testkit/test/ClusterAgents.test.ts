@@ -3,16 +3,13 @@
  * that node stops, it comes back through another under its usual backoff, and a PTY session opened before is
  * adopted by the new node and reattached with its screen — through a third node, over the peer port.
  */
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as InProcessCluster from "@cmdop/testkit/InProcessCluster"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -20,10 +17,7 @@ import * as Stream from "effect/Stream"
 import { startAgent } from "./daemonAgent.js"
 
 const clientOf = (node: InProcessCluster.Node, key: string) =>
-  Effect.map(
-    Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(node.context)))),
-    (c) => Context.get(c, RelayClient)
-  )
+  Effect.provide(RelayClientInProcess.make(Redacted.make(key)), node.context)
 
 const outputText = (events: ReadonlyArray<{ readonly _tag: string }>) =>
   Buffer.concat(

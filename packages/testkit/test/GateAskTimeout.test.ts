@@ -9,7 +9,6 @@ import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { assert, describe, it } from "@effect/vitest"
 import * as AuditLog from "@cmdop/agent/AuditLog"
 import * as Gate from "@cmdop/agent/Gate"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import type { AttachEvent, ExecEvent } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import { parsePolicy } from "@cmdop/gate/PolicyFile"
@@ -62,12 +61,7 @@ describe("an unanswered ask through relay and agent (TestClock)", () => {
         gate: { gate, machine: "prod-1" }
       }).pipe(Effect.provide(context), Effect.provide(ProcessRunner.layer))
       const client = (credential: string) =>
-        Effect.map(
-          Layer.build(
-            RelayClientInProcess.layer(Redacted.make(credential)).pipe(Layer.provide(Layer.succeedContext(context)))
-          ),
-          (c) => Context.get(c, RelayClient)
-        )
+        Effect.provide(RelayClientInProcess.make(Redacted.make(credential)), context)
       const owner = yield* client(key)
       const minted = yield* owner.createShare("prod-1", 3600)
       const guest = yield* client(minted.token)

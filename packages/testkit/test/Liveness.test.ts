@@ -3,7 +3,6 @@
  * shortened here), and one whose stream closes is offline at once.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
@@ -32,12 +31,7 @@ const setup = Effect.gen(function* () {
   const store = Context.get(context, RelayStore.RelayStore)
   const core = Context.get(context, RelayCore.RelayCore)
   const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
-  const client = Context.get(
-    yield* Layer.build(
-      RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))
-    ),
-    RelayClient
-  )
+  const client = yield* Effect.provide(RelayClientInProcess.make(Redacted.make(key)), context)
   const online = Effect.map(client.listMachines(), (l) => l.machines.map((m) => [m.hostname, m.online] as const))
   return { core, key, online, context }
 })

@@ -7,7 +7,6 @@ import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -37,11 +36,7 @@ relayClientContract("in-process", () =>
     const old = yield* attach(keyA, "old-1")
     yield* old.stop
     yield* attach(keyB, "b-box")
-    const client = (key: string) =>
-      Effect.map(
-        Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))),
-        (c) => Context.get(c, RelayClient)
-      )
+    const client = (key: string) => Effect.provide(RelayClientInProcess.make(Redacted.make(key)), context)
     const clientA = yield* client(keyA)
     // The relay has seen old-1's stream end (and nothing else is pending) once it lists it offline.
     yield* eventually(

@@ -3,7 +3,6 @@
  * real relay core and share service on the memory store, a real agent engine attached in-process.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as RelayCore from "@cmdop/relay/RelayCore"
@@ -37,12 +36,7 @@ describe("share link expiry", () => {
         Effect.provide(ProcessRunner.layer)
       )
       const client = (credential: string) =>
-        Effect.map(
-          Layer.build(
-            RelayClientInProcess.layer(Redacted.make(credential)).pipe(Layer.provide(Layer.succeedContext(context)))
-          ),
-          (c) => Context.get(c, RelayClient)
-        )
+        Effect.provide(RelayClientInProcess.make(Redacted.make(credential)), context)
       const owner = yield* client(key)
       // 1 s asked for: rounded up to a whole hour.
       const minted = yield* owner.createShare("prod-1", 1)
