@@ -1,7 +1,7 @@
 import * as AccountStore from "@cmdop/accounts/AccountStore"
 import { accountStoreContract } from "@cmdop/accounts/store/AccountStoreContract"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { freshPgSchema } from "./postgres.js"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { LibsqlClient } from "@effect/sql-libsql"
 import { PgClient } from "@effect/sql-pg"
@@ -98,13 +98,13 @@ describe("AccountStore on SQLite", () => {
 // Last in the file: when PostgreSQL is down, this block fails loudly.
 accountStoreContract(
   "postgres",
-  Layer.unwrapScoped(Effect.map(freshPgSchema, ({ url }) => AccountStore.layerPostgres({ url })))
+  Layer.unwrapScoped(Effect.map(freshPgSchema("cmdop_accounts_test"), ({ url }) => AccountStore.layerPostgres({ url })))
 )
 
 describe("AccountStore on PostgreSQL", () => {
   it.scoped("migrations are idempotent", () =>
     Effect.gen(function* () {
-      const { url } = yield* freshPgSchema
+      const { url } = yield* freshPgSchema("cmdop_accounts_test")
       yield* migrationsAreIdempotent.pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
     })
   )

@@ -12,7 +12,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { randomBytes } from "node:crypto"
-import { freshPgSchema } from "./postgres.js"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 import { type Harness, harness, pollToken, refresh, revoke, startDeviceFlow } from "./oauthHarness.js"
 
 const right = <A, E>(either: Either.Either<A, E>): A => {
@@ -308,5 +308,5 @@ deviceFlowSuite("memory", AccountStore.layerMemory)
 deviceFlowSuite("sqlite", AccountStore.layerSqlite({ path: join(dir, "relay.db") }))
 deviceFlowSuite(
   "postgres",
-  Layer.unwrapScoped(Effect.map(freshPgSchema, ({ url }) => AccountStore.layerPostgres({ url })))
+  Layer.unwrapScoped(Effect.map(freshPgSchema("cmdop_accounts_test"), ({ url }) => AccountStore.layerPostgres({ url })))
 )

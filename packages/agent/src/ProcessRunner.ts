@@ -24,6 +24,7 @@ import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import type { Writable } from "node:stream"
+import { notStarted } from "./internal/notStarted.js"
 import * as PipeReader from "./internal/pipeReader.js"
 import * as processTree from "./internal/processTree.js"
 
@@ -149,7 +150,7 @@ const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
     )
     const { child, pid, state } = started
     if (child === undefined || pid === 0) {
-      return failedProcess(exited)
+      return notStarted(exited)
     }
     const kill = processTree.killGroup(pid, grace)
     if (spec.timeoutMs > 0) {
@@ -256,16 +257,6 @@ const spawnFailure = (error: unknown, file: string, cwd: string): { exitCode: nu
   if (code === "EACCES" || code === "EPERM") return { exitCode: 126, error: `permission denied: ${file}` }
   return { exitCode: 126, error: `cannot run ${file}: ${error instanceof Error ? error.message : String(error)}` }
 }
-
-const failedProcess = (exited: Deferred.Deferred<ExitInfo>): RunningProcess => ({
-  pid: 0,
-  output: Stream.empty,
-  write: () => Effect.void,
-  closeStdin: Effect.void,
-  signal: () => Effect.void,
-  kill: Effect.void,
-  exit: Deferred.await(exited)
-})
 
 /** Waits until the pipe can take more, or will never need to (closed, broken). */
 const drained = (writable: Writable): Effect.Effect<void> =>

@@ -30,6 +30,7 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
+import { notStarted } from "./internal/notStarted.js"
 import * as processTree from "./internal/processTree.js"
 import { baseName, builtins, type Io, type Program, Signalled } from "./internal/memoryPrograms.js"
 import { IGNORED_BY_DEFAULT, shell } from "./internal/memoryShell.js"
@@ -212,14 +213,3 @@ const emit = (output: Mailbox.Mailbox<OutputChunk>, pipe: OutputChunk["pipe"], d
   }
   return Effect.forEach(chunks, (chunk) => output.offer(chunk), { discard: true })
 }
-
-/** A command that could not start: nothing to read or write, `exit` says why. */
-const notStarted = (exited: Deferred.Deferred<ExitInfo>): RunningProcess => ({
-  pid: 0,
-  output: Stream.empty,
-  write: () => Effect.void,
-  closeStdin: Effect.void,
-  signal: () => Effect.void,
-  kill: Effect.void,
-  exit: Deferred.await(exited)
-})

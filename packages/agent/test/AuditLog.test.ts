@@ -18,6 +18,7 @@ import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { build } from "esbuild"
+import { entry } from "./fixtures/auditEntry.js"
 import { tempDir as makeTempDir } from "./helpers.js"
 
 type Log = AuditLog.AuditLog["Type"]
@@ -26,18 +27,6 @@ const tempDir = makeTempDir("cmdop-audit-")
 
 const fileLog = (file: string, options: AuditLog.Options = {}) =>
   AuditLog.makeFile(file, options).pipe(Effect.provide(NodeFileSystem.layer))
-
-const entry = (n: number, overrides: Partial<AuditLog.Entry> = {}): AuditLog.Entry => ({
-  ts: AuditLog.timestamp(1_700_000_000_000 + n),
-  event: "input",
-  caller: "ck_live_abcd",
-  caller_kind: "key",
-  share_id: null,
-  session_id: `s-${n}`,
-  mode: "pty",
-  bytes: n,
-  ...overrides
-})
 
 const auditLogContract = (label: string, make: Effect.Effect<Log, never, Scope.Scope>) =>
   describe(`AuditLog contract: ${label}`, () => {

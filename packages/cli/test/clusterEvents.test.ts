@@ -8,33 +8,14 @@
  */
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import { freePort } from "@cmdop/test-helpers/FreePort"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Processes from "@cmdop/testkit/Processes"
 import { assert, describe, it } from "@effect/vitest"
-import * as SqlClient from "@effect/sql/SqlClient"
-import { PgClient } from "@effect/sql-pg"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 
-const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
 const SECRET = randomBytes(24).toString("hex")
-
-const withPg = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
-  Effect.flatMap(SqlClient.SqlClient, f).pipe(
-    Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), connectTimeout: "5 seconds" })),
-    Effect.mapError((error) => new Error(`PostgreSQL at ${PG_URL} is required by this test: ${String(error)}`))
-  )
-
-/** A schema of its own for this run, dropped at the end; the URL the nodes and admin commands use. */
-const freshSchema = Effect.acquireRelease(
-  Effect.gen(function* () {
-    const schema = `cmdop_cluster_e2e_${randomBytes(6).toString("hex")}`
-    yield* withPg((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
-    return { schema, url: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` }
-  }),
-  ({ schema }) => Effect.orDie(withPg((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`))
-)
 
 /** A relay node: its own HOME, ports, and node id. */
 const node = (url: string, nodeId: string) =>
@@ -75,7 +56,7 @@ describe("relay cluster mode, two nodes on one PostgreSQL", () => {
     "same listing on every node; a revocation anywhere ends a guest's session on another node within 1 s",
     () =>
       Effect.gen(function* () {
-        const { url } = yield* freshSchema
+        const { url } = yield* freshPgSchema("cmdop_cluster_e2e")
         const n1 = yield* node(url, "n1")
         const n2 = yield* node(url, "n2")
         const host = yield* TempHome.make("cmdop-cluster-admin-")

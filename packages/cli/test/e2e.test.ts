@@ -6,11 +6,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { freePort } from "@cmdop/test-helpers/FreePort"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
-import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import { live as world, relayUp, worlds } from "./World.js"
 
@@ -256,17 +256,7 @@ describe("end to end on PostgreSQL", () => {
     () =>
       Effect.gen(function* () {
         // A schema of our own, dropped afterwards, so parallel runs never meet.
-        const schema = `cmdop_e2e_${process.pid}_${Date.now()}`
-        const psql = (sql: string) =>
-          Effect.sync(() =>
-            execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], {
-              stdio: "pipe"
-            })
-          )
-        yield* Effect.acquireRelease(psql(`CREATE SCHEMA ${schema}`), () =>
-          psql(`DROP SCHEMA ${schema} CASCADE`).pipe(Effect.ignore)
-        )
-        const db = `postgres://postgres@127.0.0.1:5432/test?options=-c%20search_path%3D${schema}`
+        const { url: db } = yield* freshPgSchema("cmdop_e2e")
         const dir = yield* TempHome.make("cmdop-e2e-pg-")
         const grpcPort = yield* freePort
         const httpPort = yield* freePort

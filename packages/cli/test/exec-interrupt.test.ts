@@ -5,21 +5,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import { isRunning as alive } from "@cmdop/test-helpers/Liveness"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { live as world } from "./World.js"
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** `cmdop connect exec …` as a child process: its output so far, Ctrl-C, and its exit code. */
 const started = (w: { readonly client: string; readonly server: string }, key: string, args: ReadonlyArray<string>) =>

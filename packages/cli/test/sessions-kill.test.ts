@@ -6,21 +6,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import { isRunning as alive } from "@cmdop/test-helpers/Liveness"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { terminal, terminalEnv, waitFor } from "./Tmux.js"
 import { live as world } from "./World.js"
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe("connect sessions", () => {
   it.scopedLive("list, --kill-session ends the shell and its processes; guests and unknown ids refused", () =>

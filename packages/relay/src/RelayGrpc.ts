@@ -4,7 +4,7 @@
  * error in trailing metadata (`ErrorCodec`). The service definitions of `@cmdop/protocol` carry domain values, so
  * neither these handlers nor the core see a wire type; a message the relay cannot read is skipped here.
  */
-import type { AttachInput, RelayCallError } from "@cmdop/domain/RelayClient"
+import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
@@ -17,11 +17,12 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
 import * as Admission from "./internal/admission.js"
+import { attachInput, execInput } from "./internal/callInput.js"
 import { approvalService } from "./internal/approvalGrpc.js"
 import { firstAndRest } from "./internal/firstAndRest.js"
 import * as Limits from "./internal/limits.js"
 import { sourceOfPeer } from "./internal/refusalThrottle.js"
-import { type ExecInput, RelayCore } from "./RelayCore.js"
+import { RelayCore } from "./RelayCore.js"
 
 const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
 
@@ -149,19 +150,7 @@ const exec = (
           server: core.server,
           detail: "the first exec message must be ExecStart"
         })
-      // Signals are forwarded whether or not the client sends stdin.
-      const stdin = start.stdin
-      const input: Stream.Stream<ExecInput> = rest.pipe(
-        Stream.filterMap((m): Option.Option<ExecInput> => {
-          if (m._tag === "Signal") return Option.some({ _tag: "Signal", signal: m.signal })
-          if (!stdin) return Option.none()
-          if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
-          if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
-          return Option.none()
-        }),
-        Stream.catchAll(() => (stdin ? Stream.succeed<ExecInput>({ _tag: "Eof" }) : Stream.empty))
-      )
-      return core.exec(who, start.request, input, { stdin })
+      return core.exec(who, start.request, execInput(rest, start.stdin), { stdin: start.stdin })
     })
   ).pipe(Stream.mapError(toStatus))
 
@@ -188,10 +177,7 @@ const attach = (
       yield* Limits.checkAttachRequest(core.server, request)
       if (request.sessionId === undefined) yield* Admission.checkNewPty(core, who, request.machine)
       // The client's half-close (or cancel) ends `input`, which detaches this viewer.
-      const input = rest.pipe(
-        Stream.filter((m): m is AttachInput => m._tag === "Data" || m._tag === "Resize"),
-        Stream.catchAll(() => Stream.empty)
-      )
+      const input = attachInput(rest)
       return core.attach(who, request, input)
     })
   ).pipe(Stream.mapError(toStatus))

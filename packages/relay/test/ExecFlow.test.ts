@@ -4,35 +4,19 @@
  * and the relay acknowledges output only as its client reads it.
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
-import { WorkspaceName } from "@cmdop/domain/Workspace"
-import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { randomBytes, randomUUID } from "node:crypto"
+import { agentIdentity, memoryCore } from "./agentDouble.js"
 
 const WINDOW = 64 * 1024
 const PIECE = 16 * 1024
 
 const setup = Effect.gen(function* () {
-  const context = yield* Layer.build(
-    RelayCore.layer({ server: "test", staleAfter: "90 seconds", heartbeatSeconds: 30 }).pipe(
-      Layer.provideMerge(ShareServiceLive.layer),
-      Layer.provideMerge(RelayStore.layerMemory)
-    )
-  )
-  const core = Context.get(context, RelayCore.RelayCore)
-  const store = Context.get(context, RelayStore.RelayStore)
-  const created = yield* store.createWorkspace(WorkspaceName.make("w"))
-  const caller = yield* core.authenticate(created.apiKey)
+  const { core, caller } = yield* memoryCore({ server: "test", staleAfter: "90 seconds", heartbeatSeconds: 30 })
   const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
   const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
   yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
@@ -41,14 +25,7 @@ const setup = Effect.gen(function* () {
   )
   yield* Queue.offer(toRelay, {
     _tag: "Hello",
-    identity: {
-      machineId: randomUUID(),
-      machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
-      hostname: "box",
-      name: "box",
-      os: "linux",
-      agentVersion: "test"
-    },
+    identity: agentIdentity("box"),
     window: WINDOW,
     ptySessions: []
   })

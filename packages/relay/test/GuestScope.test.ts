@@ -9,44 +9,23 @@
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { AttachInput } from "@cmdop/domain/RelayClient"
 import type { AttachEvent, AttachRequest, ExecEvent } from "@cmdop/domain/RelayClient"
-import { WorkspaceName } from "@cmdop/domain/Workspace"
 import type { Caller } from "@cmdop/relay/Authenticator"
 import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { assert, describe, it } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { randomBytes, randomUUID } from "node:crypto"
+import { admitAttaches, agentIdentity, memoryCore } from "./agentDouble.js"
 
 const setup = Effect.gen(function* () {
   // These agents never heartbeat: a long `staleAfter` keeps them connected while the TestClock runs for hours.
-  const context = yield* Layer.build(
-    RelayCore.layer({ server: "test", guestSweep: "5 seconds", staleAfter: "2 days" }).pipe(
-      Layer.provideMerge(ShareServiceLive.layer),
-      Layer.provideMerge(RelayStore.layerMemory)
-    )
-  )
-  const core = Context.get(context, RelayCore.RelayCore)
-  const store = Context.get(context, RelayStore.RelayStore)
-  const created = yield* store.createWorkspace(WorkspaceName.make("w"))
-  const owner = yield* core.authenticate(created.apiKey)
-  return { core, store, owner }
+  const world = yield* memoryCore({ server: "test", guestSweep: "5 seconds", staleAfter: "2 days" })
+  return { core: world.core, store: world.store, owner: world.caller }
 })
 
-const identity = () => ({
-  machineId: randomUUID(),
-  machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
-  hostname: "box",
-  name: "box",
-  os: "linux",
-  agentVersion: "test"
-})
+const identity = () => agentIdentity("box")
 
 const ptyInfo = (sessionId: string, owner: string): AgentLink.PtySessionInfo => ({
   sessionId,
@@ -69,21 +48,9 @@ const connect = (
   Effect.gen(function* () {
     const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
     const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
-    // Like an agent with no permissions.yaml, it lets every attach through (the gate's answer to an Attach open).
-    yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
-      Stream.runForEach((m) =>
-        m._tag === "SessionOpen" && m.spec._tag === "Attach"
-          ? Queue.offer(toRelay, {
-              _tag: "SessionExit",
-              sessionId: m.sessionId,
-              exitCode: 0,
-              timedOut: false,
-              durationMs: 0
-            })
-          : Queue.offer(fromRelay, m)
-      ),
-      Effect.forkScoped
-    )
+    yield* core
+      .connectAgent(caller, Stream.fromQueue(toRelay))
+      .pipe(Stream.runForEach(admitAttaches(toRelay, (m) => Queue.offer(fromRelay, m))), Effect.forkScoped)
     yield* Queue.offer(toRelay, { _tag: "Hello", identity: id, window: 65536, ptySessions })
     const seen: Array<AgentLink.RelayMessage> = []
     const expect = <T extends AgentLink.RelayMessage>(match: (m: AgentLink.RelayMessage) => m is T) =>

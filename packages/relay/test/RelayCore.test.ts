@@ -4,50 +4,21 @@
  * heartbeating one stays), and a rotated workspace key dropping the machine at its next heartbeat.
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
-import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { assert, describe, it } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { randomBytes, randomUUID } from "node:crypto"
+import { hello, memoryCore } from "./agentDouble.js"
 
 const setup = Effect.gen(function* () {
-  const context = yield* Layer.build(
-    RelayCore.layer({ server: "test", staleAfter: "90 seconds", heartbeatSeconds: 30 }).pipe(
-      Layer.provideMerge(ShareServiceLive.layer),
-      Layer.provideMerge(RelayStore.layerMemory)
-    )
-  )
-  const core = Context.get(context, RelayCore.RelayCore)
-  const store = Context.get(context, RelayStore.RelayStore)
-  const created = yield* store.createWorkspace(WorkspaceName.make("w"))
-  const caller = yield* core.authenticate(created.apiKey)
+  const { core, store, caller } = yield* memoryCore({ server: "test", staleAfter: "90 seconds", heartbeatSeconds: 30 })
   const online = Effect.map(core.listMachines(caller, { onlineOnly: false }), (list) =>
     Object.fromEntries(list.machines.map((m) => [m.hostname, m.online]))
   )
   return { core, store, caller, online }
-})
-
-const hello = (hostname: string): AgentLink.Hello => ({
-  _tag: "Hello",
-  identity: {
-    machineId: randomUUID(),
-    machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
-    hostname,
-    name: hostname,
-    os: "linux",
-    agentVersion: "test"
-  },
-  window: 65536,
-  ptySessions: []
 })
 
 /** An agent driven by the test: what it sends goes in `toRelay`, what the relay says comes out of `fromRelay`. */

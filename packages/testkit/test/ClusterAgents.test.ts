@@ -3,51 +3,21 @@
  * that node stops, it comes back through another under its usual backoff, and a PTY session opened before is
  * adopted by the new node and reattached with its screen — through a third node, over the peer port.
  */
-import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
-import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
-import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
-import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
-import type { MachineId } from "@cmdop/domain/Machine"
-import * as OAuthSession from "@cmdop/domain/OAuthSession"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
-import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import { eventually } from "@cmdop/test-helpers/Eventually"
-import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as InProcessCluster from "@cmdop/testkit/InProcessCluster"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import { startAgent } from "./daemonAgent.js"
 
 const clientOf = (node: InProcessCluster.Node, key: string) =>
-  Effect.map(
-    Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(node.context)))),
-    (c) => Context.get(c, RelayClient)
-  )
-
-/** A real agent daemon in its own HOME, dialing `server` (one address or a comma-separated list). */
-const startAgent = (key: string, hostname: string, server: string) =>
-  Effect.gen(function* () {
-    const home = yield* TempHome.make("cmdop-agent-")
-    const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
-    const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
-    const identity = yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))
-    yield* AgentDaemon.run({
-      overrides: { apiKey: Redacted.make(key), server },
-      backoff: { base: "50 millis", cap: "500 millis" }
-    }).pipe(Effect.provide(Layer.merge(env, credential)), Logger.withMinimumLogLevel(LogLevel.None), Effect.forkScoped)
-    return identity.machine_id as MachineId
-  })
+  Effect.provide(RelayClientInProcess.make(Redacted.make(key)), node.context)
 
 const outputText = (events: ReadonlyArray<{ readonly _tag: string }>) =>
   Buffer.concat(

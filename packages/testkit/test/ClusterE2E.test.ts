@@ -9,6 +9,7 @@ import type { RelayClient } from "@cmdop/domain/RelayClient"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as TerminalClient from "@cmdop/relay/web/TerminalClient"
 import { eventually } from "@cmdop/test-helpers/Eventually"
+import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
 import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Processes from "@cmdop/testkit/Processes"
@@ -19,22 +20,7 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-
-const psql = (sql: string) =>
-  Effect.sync(() =>
-    execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], { stdio: "pipe" })
-  )
-
-/** A database of this run's own, dropped afterwards. */
-const freshDatabase = Effect.gen(function* () {
-  const name = `cmdop_cluster_e2e_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(psql(`CREATE DATABASE ${name}`), () =>
-    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-  )
-  return `postgres://postgres@127.0.0.1:5432/${name}`
-})
 
 const decoder = new TextDecoder()
 
@@ -54,7 +40,7 @@ describe("cluster end to end", () => {
     "three relay processes on one PostgreSQL: forwarding, a guest across nodes, kill -9 of a node",
     () =>
       Effect.gen(function* () {
-        const db = yield* freshDatabase
+        const db = yield* freshPgDatabase("cmdop_cluster_e2e")
         const secret = randomBytes(32).toString("hex")
         /** Ports picked up front: an agent may list a node before it is started. */
         const ports = Effect.all({ grpc: freePort, http: freePort, peer: freePort })

@@ -5,16 +5,13 @@
  * the counters, and a dead node's machine reported unavailable.
  */
 import * as ApiKey from "@cmdop/domain/ApiKey"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
 import * as InProcessCluster from "@cmdop/testkit/InProcessCluster"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -25,10 +22,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 
 const clientOf = (node: InProcessCluster.Node, key: string) =>
-  Effect.map(
-    Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(node.context)))),
-    (c) => Context.get(c, RelayClient)
-  )
+  Effect.provide(RelayClientInProcess.make(Redacted.make(key)), node.context)
 
 relayClientContract("cluster (client on node 1, machines on node 2)", () =>
   Effect.gen(function* () {

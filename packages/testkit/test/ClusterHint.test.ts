@@ -3,84 +3,36 @@
  * agent started with node A's address only learns node B's, and when A goes away it comes back through B. Two
  * in-process nodes (`RelayServer.serve`, cluster mode) on one fresh real PostgreSQL database, a real agent daemon.
  */
-import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
-import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
-import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
-import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { MachineId } from "@cmdop/domain/Machine"
-import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
-import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import { ClusterNode } from "@cmdop/relay/cluster/ClusterNode"
 import { MachineRoutes } from "@cmdop/relay/cluster/MachineRoutes"
-import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
-import * as TempHome from "@cmdop/test-helpers/TempHome"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { execFileSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
-
-const psql = (sql: string) =>
-  Effect.sync(() =>
-    execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], { stdio: "pipe" })
-  )
-
-/** A database of this run's own, dropped afterwards. */
-const freshDatabase = Effect.gen(function* () {
-  const name = `cmdop_cluster_hint_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(psql(`CREATE DATABASE ${name}`), () =>
-    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-  )
-  return Redacted.make(`postgres://postgres@127.0.0.1:5432/${name}`)
-})
-
-const SECRET = Redacted.make(randomBytes(24).toString("hex"))
+import { clusterNode } from "./clusterNode.js"
+import { startAgent } from "./daemonAgent.js"
 
 /** A cluster node in this process, on the shared database. */
-const node = (db: Redacted.Redacted<string>, nodeId: string) =>
-  RelayServer.serve({
-    dataDir: "/nonexistent/unused",
-    db,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    httpPort: 0,
-    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, leaseMs: 3_000 }
-  })
-
-/** A real agent daemon in its own HOME, dialing `server`. */
-const startAgent = (key: string, hostname: string, server: string) =>
-  Effect.gen(function* () {
-    const home = yield* TempHome.make("cmdop-agent-")
-    const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
-    const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
-    const identity = yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))
-    yield* AgentDaemon.run({
-      overrides: { apiKey: Redacted.make(key), server },
-      backoff: { base: "50 millis", cap: "500 millis" }
-    }).pipe(Effect.provide(Layer.merge(env, credential)), Logger.withMinimumLogLevel(LogLevel.None), Effect.forkScoped)
-    return identity.machine_id
-  })
+const node = (db: Redacted.Redacted<string>, nodeId: string) => clusterNode(db, nodeId, { leaseMs: 3_000 })
 
 describe("the preferred-node hint", () => {
   it.scopedLive(
     "an agent started with node A's address only fails over to node B, which A's Welcome told it about",
     () =>
       Effect.gen(function* () {
-        const db = yield* freshDatabase
+        const db = Redacted.make(yield* freshPgDatabase("cmdop_cluster_hint"))
         const scopeA = yield* Scope.make()
         const a = yield* node(db, "node-a").pipe(Scope.extend(scopeA))
         const b = yield* node(db, "node-b")

@@ -6,82 +6,37 @@
  * within 1 s of the removal's return (measured from its return to the stream's end). With accounts, each node also
  * re-checks its people's sessions every 250 ms, so this bounds the whole path, not NOTIFY alone.
  */
-import * as AgentDaemon from "@cmdop/agent/AgentDaemon"
-import * as AgentIdentity from "@cmdop/agent/AgentIdentity"
-import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
-import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { Accounts } from "@cmdop/accounts/Accounts"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"
-import * as OAuthSession from "@cmdop/domain/OAuthSession"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
-import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as RelayAccounts from "@cmdop/relay/RelayAccounts"
-import * as RelayServer from "@cmdop/relay/RelayServer"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { eventually } from "@cmdop/test-helpers/Eventually"
-import * as TempHome from "@cmdop/test-helpers/TempHome"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { freshPgDatabase } from "@cmdop/test-helpers/Postgres"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { execFileSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
+import { clusterNode } from "./clusterNode.js"
+import { startAgent } from "./daemonAgent.js"
 
-const psql = (sql: string) =>
-  Effect.sync(() =>
-    execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], { stdio: "pipe" })
-  )
-
-/** A database of this run's own, dropped afterwards. */
-const freshDatabase = Effect.gen(function* () {
-  const name = `cmdop_cluster_members_${randomBytes(5).toString("hex")}`
-  yield* Effect.acquireRelease(psql(`CREATE DATABASE ${name}`), () =>
-    psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.ignore)
-  )
-  return Redacted.make(`postgres://postgres@127.0.0.1:5432/${name}`)
-})
-
-const SECRET = Redacted.make(randomBytes(24).toString("hex"))
-
-/** A cluster node in this process, on the shared database. */
-const node = (db: Redacted.Redacted<string>, nodeId: string) =>
-  RelayServer.serve({
-    dataDir: "/nonexistent/unused",
-    db,
-    host: "127.0.0.1",
-    grpcPort: 0,
-    httpPort: 0,
-    // No call is forwarded here: the member's session is on the node holding the agent.
-    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET }
-  })
-
-/** A real agent daemon in its own HOME, dialing `server`. */
-const startAgent = (key: string, hostname: string, server: string) =>
-  Effect.gen(function* () {
-    const home = yield* TempHome.make("cmdop-agent-")
-    const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
-    const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
-    yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))
-    yield* AgentDaemon.run({
-      overrides: { apiKey: Redacted.make(key), server },
-      backoff: { base: "50 millis", cap: "500 millis" }
-    }).pipe(Effect.provide(Layer.merge(env, credential)), Logger.withMinimumLogLevel(LogLevel.None), Effect.forkScoped)
-  })
+/**
+ * A cluster node in this process, on the shared database. No call is forwarded here: the member's session is on the
+ * node holding the agent.
+ */
+const node = (db: Redacted.Redacted<string>, nodeId: string) => clusterNode(db, nodeId)
 
 describe("member removal across cluster nodes", () => {
   it.scopedLive(
     "a removed member's live session on node 2 ends within 1 s of the removal made elsewhere",
     () =>
       Effect.gen(function* () {
-        const db = yield* freshDatabase
+        const db = Redacted.make(yield* freshPgDatabase("cmdop_cluster_members"))
         yield* node(db, "n1")
         const two = yield* node(db, "n2")
         // The relay host's view of the shared database: its own connections, as another process would have.

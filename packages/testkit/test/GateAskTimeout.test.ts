@@ -9,27 +9,22 @@ import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { assert, describe, it } from "@effect/vitest"
 import * as AuditLog from "@cmdop/agent/AuditLog"
 import * as Gate from "@cmdop/agent/Gate"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import type { AttachEvent, ExecEvent } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import { parsePolicy } from "@cmdop/gate/PolicyFile"
 import * as PolicyStore from "@cmdop/gate/PolicyStore"
 import { warmUp } from "@cmdop/gate/Reader"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
-import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import { memoryRelay } from "./memoryRelay.js"
 
 const POLICY = `default: {key: allow, user: allow, guest: deny}
 rules:
@@ -45,13 +40,7 @@ describe("an unanswered ask through relay and agent (TestClock)", () => {
   it.scoped("is denied after 60 s: for an exec and for a new shell", () =>
     Effect.gen(function* () {
       yield* warmUp
-      const context = yield* Layer.build(
-        RelayCore.layer({ server: "test", guestSweep: "1 hour" }).pipe(
-          Layer.provideMerge(ShareServiceLive.layer),
-          Layer.provideMerge(RelayStore.layerMemory)
-        )
-      )
-      const store = Context.get(context, RelayStore.RelayStore)
+      const { context, store } = yield* memoryRelay({ server: "test", guestSweep: "1 hour" })
       const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
       const auditLog = yield* AuditLog.makeMemory
       const gate = yield* Gate.make({ auditLog }).pipe(
@@ -62,12 +51,7 @@ describe("an unanswered ask through relay and agent (TestClock)", () => {
         gate: { gate, machine: "prod-1" }
       }).pipe(Effect.provide(context), Effect.provide(ProcessRunner.layer))
       const client = (credential: string) =>
-        Effect.map(
-          Layer.build(
-            RelayClientInProcess.layer(Redacted.make(credential)).pipe(Layer.provide(Layer.succeedContext(context)))
-          ),
-          (c) => Context.get(c, RelayClient)
-        )
+        Effect.provide(RelayClientInProcess.make(Redacted.make(credential)), context)
       const owner = yield* client(key)
       const minted = yield* owner.createShare("prod-1", 3600)
       const guest = yield* client(minted.token)

@@ -3,41 +3,24 @@
  * shortened here), and one whose stream closes is offline at once.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
-import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import type { AgentMessage } from "@cmdop/domain/AgentLink"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as ProcessRunnerMemory from "@cmdop/agent/ProcessRunnerMemory"
 import { eventually } from "@cmdop/test-helpers/Eventually"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
+import { memoryRelay } from "./memoryRelay.js"
 
 const setup = Effect.gen(function* () {
-  const context = yield* Layer.build(
-    RelayCore.layer({ server: "test", staleAfter: "600 millis" }).pipe(
-      Layer.provideMerge(ShareServiceLive.layer),
-      Layer.provideMerge(RelayStore.layerMemory)
-    )
-  )
-  const store = Context.get(context, RelayStore.RelayStore)
-  const core = Context.get(context, RelayCore.RelayCore)
+  const { context, store, core } = yield* memoryRelay({ server: "test", staleAfter: "600 millis" })
   const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
-  const client = Context.get(
-    yield* Layer.build(
-      RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))
-    ),
-    RelayClient
-  )
+  const client = yield* Effect.provide(RelayClientInProcess.make(Redacted.make(key)), context)
   const online = Effect.map(client.listMachines(), (l) => l.machines.map((m) => [m.hostname, m.online] as const))
   return { core, key, online, context }
 })

@@ -4,26 +4,15 @@ import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
-import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { eventually } from "@cmdop/test-helpers/Eventually"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import { memoryRelay } from "./memoryRelay.js"
 
 // The in-process twin: RelayCore on the memory store, agents attached through queues.
 relayClientContract("in-process", () =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(
-      RelayCore.layer({ server: "in-process" }).pipe(
-        Layer.provideMerge(ShareServiceLive.layer),
-        Layer.provideMerge(RelayStore.layerMemory)
-      )
-    )
-    const store = Context.get(context, RelayStore.RelayStore)
+    const { context, store } = yield* memoryRelay({ server: "in-process" })
     const a = yield* store.createWorkspace(WorkspaceName.make("team-a"))
     const b = yield* store.createWorkspace(WorkspaceName.make("team-b"))
     const keyA = Redacted.value(a.apiKey)
@@ -37,11 +26,7 @@ relayClientContract("in-process", () =>
     const old = yield* attach(keyA, "old-1")
     yield* old.stop
     yield* attach(keyB, "b-box")
-    const client = (key: string) =>
-      Effect.map(
-        Layer.build(RelayClientInProcess.layer(Redacted.make(key)).pipe(Layer.provide(Layer.succeedContext(context)))),
-        (c) => Context.get(c, RelayClient)
-      )
+    const client = (key: string) => Effect.provide(RelayClientInProcess.make(Redacted.make(key)), context)
     const clientA = yield* client(keyA)
     // The relay has seen old-1's stream end (and nothing else is pending) once it lists it offline.
     yield* eventually(

@@ -3,46 +3,30 @@
  * real relay core and share service on the memory store, a real agent engine attached in-process.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { RelayClient } from "@cmdop/domain/RelayClient"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
-import * as RelayCore from "@cmdop/relay/RelayCore"
-import * as RelayStore from "@cmdop/relay/RelayStore"
-import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Fiber from "effect/Fiber"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import { memoryRelay } from "./memoryRelay.js"
 
 describe("share link expiry", () => {
   it.scoped("a link works until its expiry and is refused after it, with the time it expired", () =>
     Effect.gen(function* () {
-      const context = yield* Layer.build(
-        RelayCore.layer({ server: "test", guestSweep: "1 hour" }).pipe(
-          Layer.provideMerge(ShareServiceLive.layer),
-          Layer.provideMerge(RelayStore.layerMemory)
-        )
-      )
-      const store = Context.get(context, RelayStore.RelayStore)
+      const { context, store } = yield* memoryRelay({ server: "test", guestSweep: "1 hour" })
       const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
       yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), { hostname: "prod-1" }).pipe(
         Effect.provide(context),
         Effect.provide(ProcessRunner.layer)
       )
       const client = (credential: string) =>
-        Effect.map(
-          Layer.build(
-            RelayClientInProcess.layer(Redacted.make(credential)).pipe(Layer.provide(Layer.succeedContext(context)))
-          ),
-          (c) => Context.get(c, RelayClient)
-        )
+        Effect.provide(RelayClientInProcess.make(Redacted.make(credential)), context)
       const owner = yield* client(key)
       // 1 s asked for: rounded up to a whole hour.
       const minted = yield* owner.createShare("prod-1", 1)

@@ -108,35 +108,45 @@ const browser = () => {
   return { request, signOnAs, jar }
 }
 
+/**
+ * A relay on memory stores whose sign-on goes to the provider at `issuer`, with workspace "acme"; `accounts` adds
+ * people to it as the relay host does.
+ */
+const ssoRelay = (issuer: string) =>
+  Effect.gen(function* () {
+    const relayStore = yield* Layer.build(RelayStore.layerMemory)
+    const accountStore = yield* Layer.build(AccountStore.layerMemory)
+    const running = yield* RelayServer.serveWith(
+      {
+        grpcPort: 0,
+        httpPort: 0,
+        host: "127.0.0.1",
+        publicUrl: PUBLIC,
+        accounts: Layer.succeedContext(accountStore),
+        sso: {
+          issuer,
+          clientId: CLIENT_ID,
+          clientSecret: Redacted.make(CLIENT_SECRET),
+          allowInsecureRequests: true
+        }
+      },
+      "memory"
+    ).pipe(Effect.provide(relayStore))
+    const acme = yield* Context.get(relayStore, RelayStore.RelayStore).createWorkspace(
+      WorkspaceName.WorkspaceName.make("acme")
+    )
+    const accounts = yield* Effect.provide(
+      Accounts.Accounts,
+      Accounts.layer().pipe(Layer.provide(Layer.succeedContext(accountStore)))
+    )
+    return { running, acme, accounts }
+  })
+
 describe("single sign-on on the relay", () => {
   it.scopedLive("an invited person signs on through the provider and lands in the cabinet", () =>
     Effect.gen(function* () {
       const provider = yield* startProvider({ alice: { email: "alice@example.com", email_verified: true } })
-      const relayStore = yield* Layer.build(RelayStore.layerMemory)
-      const accountStore = yield* Layer.build(AccountStore.layerMemory)
-      const running = yield* RelayServer.serveWith(
-        {
-          grpcPort: 0,
-          httpPort: 0,
-          host: "127.0.0.1",
-          publicUrl: PUBLIC,
-          accounts: Layer.succeedContext(accountStore),
-          sso: {
-            issuer: provider.issuer,
-            clientId: CLIENT_ID,
-            clientSecret: Redacted.make(CLIENT_SECRET),
-            allowInsecureRequests: true
-          }
-        },
-        "memory"
-      ).pipe(Effect.provide(relayStore))
-      const acme = yield* Context.get(relayStore, RelayStore.RelayStore).createWorkspace(
-        WorkspaceName.WorkspaceName.make("acme")
-      )
-      const accounts = yield* Effect.provide(
-        Accounts.Accounts,
-        Accounts.layer().pipe(Layer.provide(Layer.succeedContext(accountStore)))
-      )
+      const { running, acme, accounts } = yield* ssoRelay(provider.issuer)
       yield* accounts.addMember({
         actor: "relay-host",
         email: "alice@example.com",
@@ -190,31 +200,7 @@ describe("who may join, decided by owners in the cabinet", () => {
           frank: { email: "frank@other.net", email_verified: true },
           gina: { email: "gina@other.net", email_verified: true }
         })
-        const relayStore = yield* Layer.build(RelayStore.layerMemory)
-        const accountStore = yield* Layer.build(AccountStore.layerMemory)
-        const running = yield* RelayServer.serveWith(
-          {
-            grpcPort: 0,
-            httpPort: 0,
-            host: "127.0.0.1",
-            publicUrl: PUBLIC,
-            accounts: Layer.succeedContext(accountStore),
-            sso: {
-              issuer: provider.issuer,
-              clientId: CLIENT_ID,
-              clientSecret: Redacted.make(CLIENT_SECRET),
-              allowInsecureRequests: true
-            }
-          },
-          "memory"
-        ).pipe(Effect.provide(relayStore))
-        const acme = yield* Context.get(relayStore, RelayStore.RelayStore).createWorkspace(
-          WorkspaceName.WorkspaceName.make("acme")
-        )
-        const accounts = yield* Effect.provide(
-          Accounts.Accounts,
-          Accounts.layer().pipe(Layer.provide(Layer.succeedContext(accountStore)))
-        )
+        const { running, acme, accounts } = yield* ssoRelay(provider.issuer)
         const added = yield* accounts.addMember({
           actor: "relay-host",
           email: "alice@example.com",

@@ -5,11 +5,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { ShareService } from "@cmdop/domain/ShareService"
 import * as Workspace from "@cmdop/domain/Workspace"
-import { CmdopPaths } from "@cmdop/node/CmdopPaths"
-import type { RelayStore } from "@cmdop/relay/RelayStore"
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -24,52 +20,10 @@ import { RelayHost } from "../RelayHost.js"
 import { auditKeyChange, relayKeyCommands } from "./relayKey.js"
 import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
+import { storeConfig, storeOptions, withShares, withStore } from "./relayStore.js"
 import { clusterFlags, clusterOptions } from "./relayCluster.js"
 import { lockDataDir } from "./relayDataLock.js"
 import { workspaceList } from "./relayWorkspace.js"
-
-const storeOptions = {
-  dataDir: Options.directory("data-dir").pipe(
-    Options.withDescription("where the embedded SQLite store lives (default ~/.cmdop/relay)"),
-    Options.optional
-  ),
-  db: Options.redacted("db").pipe(
-    Options.withDescription(
-      "PostgreSQL URL (postgres://user:pass@host:5432/db) instead of the embedded store; env CMDOP_RELAY_DB"
-    ),
-    Options.withFallbackConfig(Config.redacted("CMDOP_RELAY_DB")),
-    Options.optional
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout"))
-}
-
-interface StoreArgs {
-  readonly dataDir: Option.Option<string>
-  readonly db: Option.Option<Redacted.Redacted<string>>
-}
-
-const storeConfig = (args: StoreArgs) =>
-  Effect.map(CmdopPaths, (paths) => ({
-    dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
-    ...(Option.isSome(args.db) ? { db: args.db.value } : {})
-  }))
-
-/** Runs `f` against the relay store the flags name. */
-const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"]) => Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const config = yield* storeConfig(args)
-    const host = yield* RelayHost
-    const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
-    return yield* Effect.flatMap(RelayStore, f).pipe(Effect.provide(host.store(config)))
-  })
-
-/** Runs `f` against the share service over the relay store the flags name. */
-const withShares = <A, E>(args: StoreArgs, f: (shares: ShareService["Type"]) => Effect.Effect<A, E>) =>
-  Effect.gen(function* () {
-    const config = yield* storeConfig(args)
-    const host = yield* RelayHost
-    return yield* Effect.flatMap(ShareService, f).pipe(Effect.provide(host.store(config)))
-  })
 
 const nameArg = Args.text({ name: "workspace" }).pipe(Args.withDescription("workspace name on the relay"))
 

@@ -8,44 +8,20 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import type { WorkspaceId } from "@cmdop/domain/Machine"
-import { CmdopPaths } from "@cmdop/node/CmdopPaths"
-import type { RelayStore } from "@cmdop/relay/RelayStore"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { type StoreArgs, storeConfig, storeOptions as relayStoreOptions, withStore } from "./relayStore.js"
 
 const storeOptions = {
-  dataDir: Options.directory("data-dir").pipe(
-    Options.withDescription("where the embedded SQLite store lives (default ~/.cmdop/relay)"),
-    Options.optional
-  ),
-  db: Options.redacted("db").pipe(
-    Options.withDescription("PostgreSQL URL instead of the embedded store; env CMDOP_RELAY_DB"),
-    Options.withFallbackConfig(Config.redacted("CMDOP_RELAY_DB")),
-    Options.optional
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout")),
+  ...relayStoreOptions,
   workspace: Args.text({ name: "workspace" }).pipe(Args.withDescription("workspace name on the relay"))
 }
-
-interface StoreArgs {
-  readonly dataDir: Option.Option<string>
-  readonly db: Option.Option<Redacted.Redacted<string>>
-}
-
-const configOf = (args: StoreArgs) =>
-  Effect.map(CmdopPaths, (paths) => ({
-    dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
-    ...(Option.isSome(args.db) ? { db: args.db.value } : {})
-  }))
 
 /**
  * Records a key change in the relay's audit trail (actor: the relay host), next to the store (`relay key rotate`,
@@ -60,7 +36,7 @@ export const auditKeyChange = (
   }
 ) =>
   Effect.gen(function* () {
-    const config = yield* configOf(args)
+    const config = yield* storeConfig(args)
     const host = yield* RelayHost
     const RelayAccounts = yield* Effect.promise(() => import("@cmdop/relay/RelayAccounts"))
     const at = yield* Clock.currentTimeMillis
@@ -77,15 +53,6 @@ export const auditKeyChange = (
       Effect.provide(host.accounts(config)),
       Effect.mapError((e) => new CliError({ message: e.message }))
     )
-  })
-
-/** Runs `f` against the relay store the flags name. */
-const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"]) => Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const config = yield* configOf(args)
-    const host = yield* RelayHost
-    const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
-    return yield* Effect.flatMap(RelayStore, f).pipe(Effect.provide(host.store(config)))
   })
 
 /** The key name, checked before anything is opened. */

@@ -1,7 +1,7 @@
 /**
- * The relay store as the `relay … list` admin commands open it on the relay host: the data dir's SQLite file, or
- * `--db` PostgreSQL (env CMDOP_RELAY_DB). Read-only listings live on this module so they need not reach into
- * `relay.ts`, which builds the command tree from them.
+ * The relay store as every `relay` admin command opens it on the relay host: the data dir's SQLite file, or
+ * `--db` PostgreSQL (env CMDOP_RELAY_DB). The flags, and the
+ * ways to open the store from them, live here once for `relay.ts`, `relayKey.ts`, `relayUser.ts` and the listings.
  */
 import * as Options from "@effect/cli/Options"
 import { ShareService } from "@cmdop/domain/ShareService"
@@ -33,7 +33,8 @@ export interface StoreArgs {
   readonly db: Option.Option<Redacted.Redacted<string>>
 }
 
-const storeConfig = (args: StoreArgs) =>
+/** The store the flags name: `--db` PostgreSQL, else the data dir (default ~/.cmdop/relay). */
+export const storeConfig = (args: StoreArgs) =>
   Effect.map(CmdopPaths, (paths) => ({
     dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
     ...(Option.isSome(args.db) ? { db: args.db.value } : {})

@@ -8,7 +8,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Workspace from "@cmdop/domain/Workspace"
-import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,20 +17,12 @@ import * as Schema from "effect/Schema"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
+import { type StoreArgs, storeConfig, storeOptions as relayStoreOptions } from "./relayStore.js"
 import type * as RelayAccountsModule from "@cmdop/relay/RelayAccounts"
 import type { RelayStore } from "@cmdop/relay/RelayStore"
 
 const storeOptions = {
-  dataDir: Options.directory("data-dir").pipe(
-    Options.withDescription("where the embedded SQLite store lives (default ~/.cmdop/relay)"),
-    Options.optional
-  ),
-  db: Options.redacted("db").pipe(
-    Options.withDescription("PostgreSQL URL instead of the embedded store; env CMDOP_RELAY_DB"),
-    Options.withFallbackConfig(Config.redacted("CMDOP_RELAY_DB")),
-    Options.optional
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout")),
+  ...relayStoreOptions,
   email: Args.text({ name: "email" }).pipe(Args.withDescription("the person's email"))
 }
 
@@ -54,10 +45,7 @@ const workspaceName = (raw: string) =>
  * the same database sees every change on its very next call.
  */
 const withAccounts = <A, E>(
-  args: {
-    readonly dataDir: Option.Option<string>
-    readonly db: Option.Option<Redacted.Redacted<string>>
-  },
+  args: StoreArgs,
   publicUrl: string,
   f: (
     store: RelayStore["Type"],
@@ -66,11 +54,7 @@ const withAccounts = <A, E>(
   ) => Effect.Effect<A, E, RelayAccountsModule.AccountStore>
 ) =>
   Effect.gen(function* () {
-    const paths = yield* CmdopPaths
-    const config = {
-      dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
-      ...(Option.isSome(args.db) ? { db: args.db.value } : {})
-    }
+    const config = yield* storeConfig(args)
     const host = yield* RelayHost
     const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
     const RelayAccounts = yield* Effect.promise(() => import("@cmdop/relay/RelayAccounts"))

@@ -5,7 +5,7 @@
  * the owning node keeps every rule of its own (roles, guest scope, the gate, flow control, guest re-checks). Domain
  * errors leave with their typed payload (`ErrorCodec`), so the forwarding node hands its client the same error.
  */
-import type { AttachInput, RelayCallError } from "@cmdop/domain/RelayClient"
+import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
@@ -16,9 +16,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import { attachInput, execInput } from "../internal/callInput.js"
 import { firstAndRest } from "../internal/firstAndRest.js"
 import * as Limits from "../internal/limits.js"
-import type { ExecInput, RelayCore } from "../RelayCore.js"
+import type { RelayCore } from "../RelayCore.js"
 import * as PeerSecret from "./PeerSecret.js"
 import type { Counters } from "./PeerStats.js"
 
@@ -84,18 +85,7 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
         const [first, rest] = yield* startAndRest(server, requests)
         const start = Option.getOrUndefined(first)
         if (start?._tag !== "Start") return yield* notStart(server, "exec")
-        const stdin = start.stdin
-        const input: Stream.Stream<ExecInput> = rest.pipe(
-          Stream.filterMap((m): Option.Option<ExecInput> => {
-            if (m._tag === "Signal") return Option.some({ _tag: "Signal", signal: m.signal })
-            if (!stdin) return Option.none()
-            if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
-            if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
-            return Option.none()
-          }),
-          Stream.catchAll(() => (stdin ? Stream.succeed<ExecInput>({ _tag: "Eof" }) : Stream.empty))
-        )
-        return core.exec(start.caller, start.request, input, { stdin })
+        return core.exec(start.caller, start.request, execInput(rest, start.stdin), { stdin: start.stdin })
       })
     )
 
@@ -106,10 +96,7 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
         const start = Option.getOrUndefined(first)
         if (start?._tag !== "Start") return yield* notStart(server, "attach")
         // The forwarding node's half-close (its client detached) ends `input`, which detaches this viewer.
-        const input = rest.pipe(
-          Stream.filter((m): m is AttachInput => m._tag === "Data" || m._tag === "Resize"),
-          Stream.catchAll(() => Stream.empty)
-        )
+        const input = attachInput(rest)
         return core.attach(start.caller, start.request, input)
       })
     )

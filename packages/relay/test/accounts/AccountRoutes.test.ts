@@ -5,18 +5,13 @@
  * where they are a member); `/apix/machines/workspaces/` lists their workspaces; forms without the CSRF token or
  * with another person's cookie are refused; signing out and revoking end access.
  */
-import * as Accounts from "@cmdop/accounts/Accounts"
-import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as WorkspaceName from "@cmdop/domain/Workspace"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
-import * as RelayServer from "@cmdop/relay/RelayServer"
-import * as RelayStore from "@cmdop/relay/RelayStore"
 import { assert, describe, it } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import { accountsRelay } from "./relayFixture.js"
 
 /** A tiny browser: one cookie jar, no redirects followed. */
 const browser = (base: string) => {
@@ -49,22 +44,7 @@ const field = (html: string, name: string) => {
 }
 
 const setup = Effect.gen(function* () {
-  const relayStore = yield* Layer.build(RelayStore.layerMemory)
-  const accountStore = yield* Layer.build(AccountStore.layerMemory)
-  const running = yield* RelayServer.serveWith(
-    {
-      grpcPort: 0,
-      httpPort: 0,
-      host: "127.0.0.1",
-      accounts: Layer.succeedContext(accountStore)
-    },
-    "memory"
-  ).pipe(Effect.provide(relayStore))
-  const store = Context.get(relayStore, RelayStore.RelayStore)
-  const accounts = yield* Effect.provide(
-    Accounts.Accounts,
-    Accounts.layer().pipe(Layer.provide(Layer.succeedContext(accountStore)))
-  )
+  const { running, store, accounts } = yield* accountsRelay
   const acme = yield* store.createWorkspace(WorkspaceName.WorkspaceName.make("acme"))
   const beta = yield* store.createWorkspace(WorkspaceName.WorkspaceName.make("beta"))
   return { running, store, accounts, acme, beta }

@@ -4,71 +4,13 @@
  * with another session's), and ids of another workspace in forms (a workspace to switch to, a machine to
  * connect to, a member to remove).
  */
-import * as Accounts from "@cmdop/accounts/Accounts"
-import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as Machine from "@cmdop/domain/Machine"
-import * as WorkspaceName from "@cmdop/domain/Workspace"
-import * as RelayServer from "@cmdop/relay/RelayServer"
-import * as RelayStore from "@cmdop/relay/RelayStore"
 import { assert, describe, it } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import { browser, csrfOf, setup as relaySetup } from "./relayFixture.js"
 
-/** A tiny browser: one cookie jar, no redirects followed. */
-const browser = (base: string) => {
-  const jar = new Map<string, string>()
-  const request = (path: string, form?: Record<string, string>) =>
-    Effect.promise(async () => {
-      const headers: Record<string, string> = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; ") }
-      if (form !== undefined) headers["content-type"] = "application/x-www-form-urlencoded"
-      const response = await fetch(base + path, {
-        method: form === undefined ? "GET" : "POST",
-        headers,
-        body: form === undefined ? null : new URLSearchParams(form).toString(),
-        redirect: "manual"
-      })
-      for (const cookie of response.headers.getSetCookie()) {
-        const [pair] = cookie.split(";")
-        const [name, value] = pair!.split("=")
-        jar.set(name!, value!)
-      }
-      return { status: response.status, text: await response.text(), location: response.headers.get("location") }
-    })
-  return { request, jar }
-}
-
-const csrfOf = (html: string) => /name="csrf" value="([^"]*)"/.exec(html)![1]!
-
-const setup = Effect.gen(function* () {
-  const relayStore = yield* Layer.build(RelayStore.layerMemory)
-  const accountStore = yield* Layer.build(AccountStore.layerMemory)
-  const running = yield* RelayServer.serveWith(
-    { grpcPort: 0, httpPort: 0, host: "127.0.0.1", accounts: Layer.succeedContext(accountStore) },
-    "memory"
-  ).pipe(Effect.provide(relayStore))
-  const store = Context.get(relayStore, RelayStore.RelayStore)
-  const accounts = yield* Effect.provide(
-    Accounts.Accounts,
-    Accounts.layer().pipe(Layer.provide(Layer.succeedContext(accountStore)))
-  )
-  const ws = (name: string) => store.createWorkspace(WorkspaceName.WorkspaceName.make(name))
-  const acme = (yield* ws("acme")).workspace
-  const gamma = (yield* ws("gamma")).workspace
-  /** A person signed in through their link, as a browser. */
-  const person = (email: string, workspaceId: Machine.WorkspaceId, role: "owner" | "member" | "viewer") =>
-    Effect.gen(function* () {
-      const added = yield* accounts.addMember({ actor: "relay-host", email, workspaceId, role })
-      const b = browser(running.httpAddress)
-      const path = `/signin/${Redacted.value(added.link!.token)}`
-      const form = yield* b.request(path)
-      const done = yield* b.request(path, { csrf: csrfOf(form.text), password: "correct horse battery staple" })
-      assert.strictEqual(done.status, 303)
-      return { browser: b, user: added.user }
-    })
-  return { running, store, accounts, acme, gamma, person }
-})
+/** The relay of `relayFixture`, with acme and gamma as the workspaces themselves. */
+const setup = Effect.map(relaySetup, (env) => ({ ...env, acme: env.acme.workspace, gamma: env.gamma.workspace }))
 
 describe("web cabinet", () => {
   it.scoped("an owner sees machines, links, the key and members; a member sees no owner sections", () =>

@@ -31,12 +31,12 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { randomBytes, randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as MachineOwnership from "../../src/internal/machineOwnership.js"
 import * as OAuthCaller from "../../src/internal/oauthCaller.js"
+import { admitAttaches, hello } from "../agentDouble.js"
 
 const SERVER = "relay.test:1"
 const dirs: Array<string> = []
@@ -82,41 +82,15 @@ const setup = Effect.gen(function* () {
   return { core, store, host, oauth, acme, beta, member, login }
 })
 
-const hello = (hostname: string): AgentLink.Hello => ({
-  _tag: "Hello",
-  identity: {
-    machineId: randomUUID(),
-    machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
-    hostname,
-    name: hostname,
-    os: "linux",
-    agentVersion: "test"
-  },
-  window: 65536,
-  ptySessions: []
-})
-
 /** A hand-driven agent connected with `credential`, welcomed. */
 const agent = (core: RelayCore.RelayCore["Type"], credential: Redacted.Redacted<string>, hostname: string) =>
   Effect.gen(function* () {
     const caller = yield* core.authenticate(credential)
     const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
     const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
-    // Like an agent with no permissions.yaml, it lets every attach through (the gate's answer to an Attach open).
-    const fiber = yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
-      Stream.runForEach((m) =>
-        m._tag === "SessionOpen" && m.spec._tag === "Attach"
-          ? Queue.offer(toRelay, {
-              _tag: "SessionExit",
-              sessionId: m.sessionId,
-              exitCode: 0,
-              timedOut: false,
-              durationMs: 0
-            })
-          : Queue.offer(fromRelay, m)
-      ),
-      Effect.forkScoped
-    )
+    const fiber = yield* core
+      .connectAgent(caller, Stream.fromQueue(toRelay))
+      .pipe(Stream.runForEach(admitAttaches(toRelay, (m) => Queue.offer(fromRelay, m))), Effect.forkScoped)
     yield* Queue.offer(toRelay, hello(hostname))
     const welcome = yield* Queue.take(fromRelay)
     assert.strictEqual(welcome._tag, "Welcome")

@@ -4,30 +4,15 @@
  */
 import * as AccountStore from "@cmdop/accounts/AccountStore"
 import * as RelayServer from "@cmdop/relay/RelayServer"
+import { freshPgSchema, withPg } from "@cmdop/test-helpers/Postgres"
 import { assert, describe, it } from "@effect/vitest"
-import * as SqlClient from "@effect/sql/SqlClient"
-import { PgClient } from "@effect/sql-pg"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { randomBytes } from "node:crypto"
-
-const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
-
-const withPg = <A, E>(url: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
-  Effect.flatMap(SqlClient.SqlClient, f).pipe(
-    Effect.provide(PgClient.layer({ url: Redacted.make(url), connectTimeout: "5 seconds" })),
-    Effect.mapError((error) => new Error(`PostgreSQL at ${PG_URL} is required by this test: ${String(error)}`))
-  )
 
 describe("relay serve on PostgreSQL", () => {
   it.scopedLive("workspaces and people share the schema; the OAuth endpoints write there", () =>
     Effect.gen(function* () {
-      const schema = `cmdop_test_${randomBytes(6).toString("hex")}`
-      yield* Effect.acquireRelease(
-        withPg(PG_URL, (sql) => sql`CREATE SCHEMA ${sql(schema)}`),
-        () => Effect.orDie(withPg(PG_URL, (sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`))
-      )
-      const url = `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+      const { schema, url } = yield* freshPgSchema("cmdop_test")
       const running = yield* RelayServer.serve({
         dataDir: "/nonexistent/unused",
         db: Redacted.make(url),

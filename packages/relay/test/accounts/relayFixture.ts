@@ -91,7 +91,8 @@ export const deviceLogin = (base: string, page: ReturnType<typeof browser>) =>
     return tokens as { access_token: string; refresh_token: string }
   })
 
-export const setup = Effect.gen(function* () {
+/** A relay with accounts on memory stores, and the relay host's `Accounts` over the same account store. */
+export const accountsRelay = Effect.gen(function* () {
   const relayStore = yield* Layer.build(RelayStore.layerMemory)
   const accountStore = yield* Layer.build(AccountStore.layerMemory)
   const running = yield* RelayServer.serveWith(
@@ -103,6 +104,11 @@ export const setup = Effect.gen(function* () {
     Accounts.Accounts,
     Accounts.layer().pipe(Layer.provide(Layer.succeedContext(accountStore)))
   )
+  return { running, store, accounts, accountStore }
+})
+
+export const setup = Effect.gen(function* () {
+  const { running, store, accounts, accountStore } = yield* accountsRelay
   const ws = (name: string) => store.createWorkspace(WorkspaceName.WorkspaceName.make(name))
   const acme = yield* ws("acme")
   const gamma = yield* ws("gamma")

@@ -12,14 +12,14 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { randomBytes, randomUUID } from "node:crypto"
 import { clusterEventsContract, next, subscribed } from "./ClusterEventsContract.js"
-import { freshPgSchema } from "./pgSchema.js"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 
 const scope = Effect.runSync(Scope.make())
 let url = ""
 // Notifications reach the whole database: this run listens on a channel of its own.
 const channel = `cmdop_cluster_test_${randomBytes(6).toString("hex")}`
 beforeAll(async () => {
-  url = (await Effect.runPromise(Scope.extend(freshPgSchema, scope))).url
+  url = (await Effect.runPromise(Scope.extend(freshPgSchema("cmdop_cluster"), scope))).url
 })
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 

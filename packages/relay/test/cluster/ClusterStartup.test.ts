@@ -13,7 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Schedule from "effect/Schedule"
-import { freshPgSchema, PG_URL } from "./pgSchema.js"
+import { freshPgSchema, PG_URL } from "@cmdop/test-helpers/Postgres"
 
 describe("ClusterStartup", () => {
   it.live("a second node waits for the first to finish starting", () =>
@@ -33,7 +33,7 @@ describe("ClusterStartup", () => {
 
   it.live("the in-process RelayServer.serve of a cluster node waits for the startup lock too", () =>
     Effect.gen(function* () {
-      const { url } = yield* freshPgSchema
+      const { url } = yield* freshPgSchema("cmdop_cluster")
       const db = Redacted.make(url)
       const holder = yield* Scope.make()
       yield* ClusterStartup.lock(db).pipe(Scope.extend(holder))

@@ -12,12 +12,12 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { machineRoutesContract } from "./MachineRoutesContract.js"
-import { freshPgSchema } from "./pgSchema.js"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 
 const scope = Effect.runSync(Scope.make())
 let url = ""
 beforeAll(async () => {
-  url = (await Effect.runPromise(Scope.extend(freshPgSchema, scope))).url
+  url = (await Effect.runPromise(Scope.extend(freshPgSchema("cmdop_cluster"), scope))).url
 })
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 

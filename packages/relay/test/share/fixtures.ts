@@ -8,42 +8,20 @@ import type { FixtureWorkspace, ShareFixture } from "@cmdop/domain/testing/Share
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
-import * as SqlClient from "@effect/sql/SqlClient"
-import { PgClient } from "@effect/sql-pg"
+import { freshPgSchema } from "@cmdop/test-helpers/Postgres"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { randomBytes, randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
-export const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
-
 /** A temp directory removed when the scope closes. */
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "cmdop-share-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
-
-const withPgAdmin = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
-  Effect.flatMap(SqlClient.SqlClient, f).pipe(
-    Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), connectTimeout: "5 seconds" })),
-    Effect.orDieWith(
-      (error) => new Error(`PostgreSQL at ${PG_URL} is required by these tests and failed: ${String(error)}`)
-    )
-  )
-
-/** A fresh PostgreSQL schema, dropped when the scope closes; the URL has it as its search_path. */
-export const freshPgSchema = Effect.acquireRelease(
-  Effect.gen(function* () {
-    const schema = `cmdop_share_${randomBytes(6).toString("hex")}`
-    yield* withPgAdmin((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
-    return { schema, url: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` }
-  }),
-  ({ schema }) => withPgAdmin((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`)
 )
 
 export type StoreKind = "memory" | "sqlite" | "postgres"
@@ -56,7 +34,7 @@ export const freshStore = (kind: StoreKind): Effect.Effect<RelayStore.RelayStore
         ? RelayStore.layerMemory
         : kind === "sqlite"
           ? RelayStore.layerSqlite({ path: join(yield* tempDir, "relay.db") })
-          : RelayStore.layerPostgres({ url: (yield* freshPgSchema).url })
+          : RelayStore.layerPostgres({ url: (yield* Effect.orDie(freshPgSchema("cmdop_share"))).url })
     return Context.get(yield* Layer.build(layer).pipe(Effect.orDie), RelayStore.RelayStore)
   })
 

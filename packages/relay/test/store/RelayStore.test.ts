@@ -1,6 +1,7 @@
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { relayStoreContract } from "@cmdop/relay/store/RelayStoreContract"
+import * as Postgres from "@cmdop/test-helpers/Postgres"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { LibsqlClient } from "@effect/sql-libsql"
@@ -14,8 +15,6 @@ import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 
-const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
-
 const tempDirs: Array<string> = []
 const tempDir = () => {
   const dir = mkdtempSync(join(tmpdir(), "cmdop-relay-store-"))
@@ -24,30 +23,7 @@ const tempDir = () => {
 }
 afterAll(() => tempDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })))
 
-/** Runs `f` with a PostgreSQL client on the server's `test` database (fails loudly when it is unreachable). */
-const withPgAdmin = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) =>
-  Effect.flatMap(SqlClient.SqlClient, f).pipe(
-    Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL), connectTimeout: "5 seconds" })),
-    Effect.mapError(
-      (error) =>
-        new Error(
-          `PostgreSQL at ${PG_URL} is required by these tests and failed: ${String(error)}; start it (CI provides it)`
-        )
-    )
-  )
-
-/**
- * A fresh schema for this run, dropped when the scope closes; the URL it yields connects with that schema as its
- * search_path, so parallel runs never see each other's tables.
- */
-const freshPgSchema = Effect.acquireRelease(
-  Effect.gen(function* () {
-    const schema = `cmdop_test_${randomBytes(6).toString("hex")}`
-    yield* withPgAdmin((sql) => sql`CREATE SCHEMA ${sql(schema)}`)
-    return { schema, url: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` }
-  }),
-  ({ schema }) => Effect.orDie(withPgAdmin((sql) => sql`DROP SCHEMA ${sql(schema)} CASCADE`))
-)
+const freshPgSchema = Postgres.freshPgSchema("cmdop_test")
 
 const sqlitePath = join(tempDir(), "nested", "data", "relay.db")
 

@@ -24,8 +24,9 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import * as http from "node:http"
+import { agentIdentity } from "../agentDouble.js"
 
 const decoder = new TextDecoder()
 
@@ -74,14 +75,7 @@ const fakeAgent = (core: RelayCore.RelayCore["Type"], key: string, hostname: str
     }
     yield* Queue.offer(toRelay, {
       _tag: "Hello",
-      identity: {
-        machineId: randomUUID(),
-        machineSecret: Redacted.make(randomBytes(32).toString("base64url")),
-        hostname,
-        name: hostname,
-        os: "linux",
-        agentVersion: "test"
-      },
+      identity: agentIdentity(hostname),
       window: 1 << 20,
       ptySessions: []
     })

@@ -1,0 +1,25 @@
+/**
+ * A cluster node in this process (`RelayServer.serve` with `cluster`), on a shared PostgreSQL database, for the
+ * suites whose nodes never forward a call: its peer address leads nowhere. The nodes of one test file share one
+ * peer secret.
+ */
+import * as RelayServer from "@cmdop/relay/RelayServer"
+import * as Redacted from "effect/Redacted"
+import { randomBytes } from "node:crypto"
+
+const SECRET = Redacted.make(randomBytes(24).toString("hex"))
+
+/** Node `nodeId` on `db`, for the life of the scope; `leaseMs` as the cluster options take it (default theirs). */
+export const clusterNode = (
+  db: Redacted.Redacted<string>,
+  nodeId: string,
+  options: { readonly leaseMs?: number } = {}
+) =>
+  RelayServer.serve({
+    dataDir: "/nonexistent/unused",
+    db,
+    host: "127.0.0.1",
+    grpcPort: 0,
+    httpPort: 0,
+    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, ...options }
+  })
