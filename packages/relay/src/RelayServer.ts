@@ -172,6 +172,13 @@ const makeHttpServer = (caps: ConnectionGuard.Caps) => {
 }
 
 /** The account store next to the relay store the options name (same SQLite file, or same PostgreSQL). */
+/**
+ * The embedded store's version probe (its WAL index, which every commit by any connection rewrites): with it, the
+ * relay reuses an API key's verdict until the store changes (`storeVersion`), so `cmdop relay key revoke` from
+ * another process is still refused on the very next call.
+ */
+export const embeddedStoreVersion = (dataDir: string) => KeyVerdicts.walIndexProbe(path.join(dataDir, "relay.db"))
+
 export const accountsStore = (options: Pick<Options, "dataDir" | "db">) => RelayAccounts.storeLayer(options)
 
 /**
@@ -359,10 +366,7 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
           ? {}
           : { cluster: { db: options.db, ...options.cluster } }
       // The embedded store tells every commit apart (its WAL index): key verdicts are cached between changes.
-      const storeVersion =
-        options.db === undefined
-          ? { storeVersion: KeyVerdicts.walIndexProbe(path.join(options.dataDir, "relay.db")) }
-          : {}
+      const storeVersion = options.db === undefined ? { storeVersion: embeddedStoreVersion(options.dataDir) } : {}
       return yield* serveWith(
         { accounts: accountsStore(options), ...options, ...cluster, ...storeVersion },
         storeName

@@ -176,6 +176,10 @@ const serve = Command.make(
               httpPort: args.httpPort,
               // People next to the store: the same file or database, or in memory in the in-memory world.
               accounts: relayHost.accounts(config),
+              // The embedded store: key verdicts reused until its next commit (any process's).
+              ...(config.db === undefined && relayHost.inMemory !== true
+                ? { storeVersion: RelayServer.embeddedStoreVersion(config.dataDir) }
+                : {}),
               ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
               ...(tls ? { tls } : {}),

@@ -67,7 +67,9 @@ export const upCommand = Command.make(
           host: "127.0.0.1",
           grpcPort: args.grpcPort,
           httpPort: args.httpPort,
-          accounts: Layer.succeedContext(accounts)
+          accounts: Layer.succeedContext(accounts),
+          // The embedded store: key verdicts reused until its next commit (any process's).
+          ...(relayHost.inMemory === true ? {} : { storeVersion: RelayServer.embeddedStoreVersion(dataDir) })
         },
         relayHost.describe({ dataDir })
       ).pipe(
