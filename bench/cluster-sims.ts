@@ -6,8 +6,9 @@
  * to 30 s, reset after a handshake: `@cmdop/agent/Backoff`) and tries the next node of the list.
  *
  * Run as `node cluster-sims.mjs <servers a,b,c> <api key> <count> <first index> [concurrency]`. Prints JSON lines:
- * `{ "ready": n, "ms" }` once the first connection of every agent was tried, then every 100 ms while anything
- * changes `{ "at": epoch ms, "online": n, "connects": total handshakes so far, "failures": total failed attempts }`.
+ * every 100 ms while anything changes `{ "at": epoch ms, "online": n, "connects": total handshakes so far,
+ * "failures": total failed attempts }`, and `{ "ready": n, "ms" }` once the first connection of every agent was
+ * tried.
  */
 import * as Backoff from "@cmdop/agent/Backoff"
 import type * as AgentLink from "@cmdop/domain/AgentLink"
@@ -35,6 +36,14 @@ const metadata = { authorization: `Bearer ${apiKey}` }
 let online = 0
 let connects = 0
 let failures = 0
+/** Why attempts failed or streams ended, by message (the first 80 characters), counted. */
+const reasons = new Map<string, number>()
+const note = (why: unknown) => {
+  // A pull fails with `Option<E>`: the error itself is inside.
+  const error = (why as { _tag?: string; value?: unknown })?._tag === "Some" ? (why as { value: unknown }).value : why
+  const text = String((error as { message?: string })?.message ?? error).slice(0, 120)
+  reasons.set(text, (reasons.get(text) ?? 0) + 1)
+}
 
 /** One connection: resolves `welcomed` at the handshake, then lasts until the relay's stream ends or fails. */
 const connectOnce = (address: string, hello: AgentLink.Hello, welcomed: Deferred.Deferred<void>) =>
@@ -58,9 +67,19 @@ const connectOnce = (address: string, hello: AgentLink.Hello, welcomed: Deferred
       yield* Deferred.succeed(welcomed, undefined)
       const beat = Effect.suspend(() => channel.send({ _tag: "Heartbeat", at: Date.now() }))
       yield* Effect.forkScoped(Effect.ignore(beat.pipe(Effect.repeat(Schedule.spaced("30 seconds")))))
-      yield* Effect.ignore(Effect.forever(pull)).pipe(Effect.ensuring(Effect.sync(() => online--)))
+      yield* Effect.forever(pull).pipe(
+        Effect.catchAll((end) => Effect.sync(() => note(end._tag === "None" ? "stream ended" : end.value))),
+        Effect.ensuring(Effect.sync(() => online--))
+      )
     })
-  ).pipe(Effect.catchAll(() => Effect.sync(() => failures++)))
+  ).pipe(
+    Effect.catchAll((e) =>
+      Effect.sync(() => {
+        failures++
+        note(e)
+      })
+    )
+  )
 
 /** Agent `i` for ever: connect, serve until the stream goes, back off, next node. */
 const agent = (i: number, ready: Deferred.Deferred<void>) =>
@@ -97,6 +116,16 @@ const agent = (i: number, ready: Deferred.Deferred<void>) =>
 
 const program = Effect.gen(function* () {
   const t0 = performance.now()
+  // Progress from the start: the driver draws the connection curve from these lines.
+  let last = ""
+  yield* Effect.sync(() => {
+    const line = JSON.stringify({ online, connects, failures })
+    if (line !== last)
+      process.stdout.write(
+        `${JSON.stringify({ at: Date.now(), online, connects, failures, reasons: Object.fromEntries(reasons) })}\n`
+      )
+    last = line
+  }).pipe(Effect.repeat(Schedule.spaced("100 millis")), Effect.forkDaemon)
   const readies = yield* Effect.forEach(
     Array.from({ length: count }, (_, k) => first + k),
     (i) =>
@@ -108,12 +137,7 @@ const program = Effect.gen(function* () {
     { concurrency }
   )
   process.stdout.write(`${JSON.stringify({ ready: readies.length, online, ms: performance.now() - t0 })}\n`)
-  let last = ""
-  yield* Effect.sync(() => {
-    const line = JSON.stringify({ online, connects, failures })
-    if (line !== last) process.stdout.write(`${JSON.stringify({ at: Date.now(), online, connects, failures })}\n`)
-    last = line
-  }).pipe(Effect.repeat(Schedule.spaced("100 millis")))
+  return yield* Effect.never
 })
 
 Effect.runPromise(program).catch((error) => {

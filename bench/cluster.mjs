@@ -1,231 +1,138 @@
 #!/usr/bin/env node
-// The cluster benchmark: three relay nodes (bench/cluster-node.ts) on one fresh PostgreSQL database, a real agent
-// on node 1, and many simulated idle agents spread over the three (bench/cluster-sims.ts, each given all three
-// nodes like `cmdop agent start --server a,b,c`). It measures
-//  - relay RSS per idle agent (the nodes' RSS before and after the agents, over the agents' count);
+// The cluster benchmark: three `cmdop relay serve` nodes on one fresh PostgreSQL database, a real agent on node 1,
+// and many simulated idle agents spread over the three (bench/cluster-sims.ts, each given all three nodes like
+// `cmdop agent start --server a,b,c`). It measures
 //  - exec latency through node 1 (local) and node 2 (forwarded to node 1 over the peer port), p50 and p90, and the
 //    added latency of forwarding at p50 (goal ≤ 1 ms);
 //  - the relay's own round trip (`listSessions`, no process started) local and forwarded: what a hop adds;
-//  - exec throughput (`head -c` of /dev/zero) local and forwarded, and their ratio (goal ≥ 0.8×);
-//  - after `kill -9` of node 2: the time until every agent is online again through the other nodes, with the
+//  - exec throughput (`head -c` of /dev/zero) local and forwarded, their ratio (goal ≥ 0.8×), and the CPU each
+//    node spent per MB;
+//  - idle agents: how many of `--agents` came online (and how fast), relay RSS per idle agent;
+//  - after `kill -9` of node 3 (nodes 1 and 2 stay up, for their CPU profiles): the time until every agent is online again through the other nodes, with the
 //    connection rate per 500 ms (no thundering herd: the agents' backoff has full jitter).
-// Usage: node bench/cluster.mjs [--agents N] [--per-process N] [--latency-runs N] [--throughput-mb N] [--json FILE]
-// Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (CMDOP_BENCH_PG to override) and `psql`.
-import { spawn, spawnSync } from "node:child_process"
+// Usage: node bench/cluster.mjs [--agents N] [--per-process N] [--latency-runs N] [--throughput-mb N]
+//   [--connect-timeout S] [--cpu-prof DIR] [--only-hop | --skip-hop] [--json FILE]
+// Needs PostgreSQL (CMDOP_BENCH_PG, default postgres://postgres@127.0.0.1:5432/test: a fresh database is created
+// next to it for the run) and `psql`. When it is unreachable the result is `{ "available": false, "reason" }`.
+// Prints the results as JSON on stdout (and to --json FILE); progress goes to stderr.
+import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import * as net from "node:net"
-import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
+import { cpus } from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as L from "./cluster-lib.mjs"
+import { measureFailover, startIdleAgents } from "./cluster-idle.mjs"
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const argv = process.argv.slice(2)
 const flag = (name, fallback) => {
   const i = argv.indexOf(`--${name}`)
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : fallback
 }
 const AGENTS = Number(flag("agents", "10000"))
+const PER_PROCESS = Number(flag("per-process", "500"))
 const LATENCY_RUNS = Number(flag("latency-runs", "300"))
 const THROUGHPUT_MB = Number(flag("throughput-mb", "200"))
+const CONNECT_TIMEOUT_MS = Number(flag("connect-timeout", "240")) * 1000
+const cpuProfDir = flag("cpu-prof", undefined)
+/** `--only-hop`: the forwarding figures alone (no idle agents, no failover). */
+const ONLY_HOP = argv.includes("--only-hop")
+/** `--skip-hop`: the idle agents and the failover alone (no latency or throughput runs). */
+const SKIP_HOP = argv.includes("--skip-hop")
 const jsonOut = flag("json", undefined)
-const pgBase = process.env["CMDOP_BENCH_PG"] ?? "postgres://postgres@127.0.0.1:5432"
-
-const tmp = mkdtempSync(join(tmpdir(), "cmdop-cluster-bench-"))
-const log = (line) => process.stderr.write(`[cluster] ${line}\n`)
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
 const secret = randomBytes(36).toString("base64url")
-const database = `cmdop_bench_${randomBytes(5).toString("hex")}`
-const running = new Map()
 
-const psql = (sql, db = "postgres") => {
-  const r = spawnSync("psql", [`${pgBase}/${db}`, "-tAc", sql], { encoding: "utf8" })
-  if (r.status !== 0) throw new Error(`psql: ${r.stderr.trim()}`)
-  return r.stdout.trim()
-}
+/** Whether this build's `relay serve` has the per-source connection cap flag (all simulated agents are 127.0.0.1). */
+const hasSourceCap = () =>
+  L.cmdop(["relay", "serve", "--help"]).stdout.includes("--max-connections-per-source") ||
+  readFileSync(join(L.root, "packages", "cli", "dist", "cmdop.mjs"), "utf8").includes("max-connections-per-source")
 
-const cleanup = () => {
-  for (const [pid] of running) {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {}
-  }
-  running.clear()
-  try {
-    psql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-  } catch (e) {
-    log(`could not drop ${database}: ${e.message}`)
-  }
-  rmSync(tmp, { recursive: true, force: true })
-}
-process.on("SIGINT", () => {
-  cleanup()
-  process.exit(130)
-})
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.on("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-
-/** A long-lived process in its own group; its stdout lines go to `onLine`, stderr to `<tmp>/<name>.log`. */
-const startProcess = (name, args, { env = baseEnv, onLine = () => {} } = {}) => {
-  const fd = openSync(join(tmp, `${name}.log`), "a")
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ["pipe", "pipe", fd], detached: true })
-  closeSync(fd)
-  running.set(child.pid, name)
-  child.on("exit", () => running.delete(child.pid))
-  createInterface({ input: child.stdout }).on("line", onLine)
-  return child
-}
-
-/** The first stdout line of a fresh process, as JSON. */
-const firstLine = (name, args, options = {}) =>
-  new Promise((resolve, reject) => {
-    let done = false
-    const child = startProcess(name, args, {
-      ...options,
-      onLine: (line) => {
-        if (!done) {
-          done = true
-          resolve({ child, value: JSON.parse(line) })
-        }
-        options.onLine?.(line)
-      }
-    })
-    child.on("exit", (code) => {
-      if (!done)
-        reject(new Error(`${name} exited (${code}): ${readFileSync(join(tmp, `${name}.log`), "utf8").slice(-800)}`))
-    })
-  })
-
-const rssOf = (pid) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return m ? Number(m[1]) * 1024 : 0
-}
-
-const quantile = (samples, q) => {
-  const s = [...samples].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
-}
-
-const runTool = (args, env = baseEnv, timeoutMs = 300_000) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    let err = ""
-    child.stdout.on("data", (c) => (out += c))
-    child.stderr.on("data", (c) => (err += c))
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1))) : reject(new Error(err.trim() || `exit ${code}`))
-    })
-  })
-
-const bundle = async () => {
-  const { build } = await import("esbuild")
-  const outdir = join(tmp, "tools")
-  await build({
-    absWorkingDir: root,
-    entryPoints: {
-      "cluster-node": "bench/cluster-node.ts",
-      "cluster-sims": "bench/cluster-sims.ts",
-      "warm-exec": "bench/warm-exec.ts",
-      "cluster-rtt": "bench/cluster-rtt.ts"
-    },
-    outdir,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    mainFields: ["module", "main"],
-    target: "node20",
-    outExtension: { ".js": ".mjs" },
-    nodePaths: [
-      join(root, "packages", "cli", "node_modules"),
-      join(root, "packages", "protocol", "node_modules"),
-      join(root, "packages", "relay", "node_modules"),
-      join(root, "packages", "agent", "node_modules")
+/** One node: `relay serve` in cluster mode; resolves once it prints its addresses (`--json`). */
+const startNode = async (n, sourceCap) => {
+  const [grpc, http, peer] = [await L.freePort(), await L.freePort(), await L.freePort()]
+  const name = `node-${n}`
+  const prof = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir, `--cpu-prof-name=${name}.cpuprofile`] : []
+  let text = ""
+  const { child } = await L.firstLine(
+    name,
+    [
+      ...prof,
+      "--max-old-space-size=4096",
+      L.cliBin,
+      "relay",
+      "serve",
+      "--json",
+      "--db",
+      L.databaseUrl,
+      "--node-id",
+      name,
+      "--host",
+      "127.0.0.1",
+      "--grpc-port",
+      String(grpc),
+      "--http-port",
+      String(http),
+      "--peer-port",
+      String(peer),
+      "--peer-address",
+      `127.0.0.1:${peer}`,
+      ...(sourceCap === undefined ? [] : ["--max-connections-per-source", String(sourceCap)])
     ],
-    banner: {
-      js: 'import { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
-    },
-    logLevel: "warning"
-  })
-  return (name) => join(outdir, `${name}.mjs`)
+    { env: { ...L.baseEnv, HOME: join(L.tmp, `${name}-home`), CMDOP_CLUSTER_SECRET: secret } },
+    // `--json` prints one object over several lines: done at its closing brace.
+    (line) => {
+      text += `${line}\n`
+      return line === "}"
+    }
+  )
+  const printed = JSON.parse(text)
+  L.log(`${name}: grpc ${printed.grpc}, peer ${printed.peer_address}, pid ${child.pid}`)
+  return { name, grpc: printed.grpc, http: printed.http, pid: child.pid }
 }
 
-const main = async () => {
-  const tool = await bundle()
-  psql(`CREATE DATABASE ${database}`)
-  const url = `${pgBase}/${database}`
-  const nodeEnv = { ...baseEnv, CMDOP_CLUSTER_SECRET: secret }
-  const nodes = []
-  for (const n of [1, 2, 3]) {
-    const [grpcPort, peerPort] = [await freePort(), await freePort()]
-    const extra = n === 1 ? ["bench"] : []
-    const { child, value } = await firstLine(
-      `node-${n}`,
-      [tool("cluster-node"), url, `node-${n}`, String(grpcPort), String(peerPort), ...extra],
-      { env: nodeEnv }
-    )
-    nodes.push({ ...value, pid: child.pid, child })
-    log(`node-${n}: ${value.grpc} (peer ${value.peer}), pid ${child.pid}`)
-  }
-  const key = nodes[0].key
-  const results = {
-    agents: AGENTS,
-    nodes: 3,
-    loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number),
-    cpus: (await import("node:os")).cpus().length
-  }
+/** Runs `body`, and the CPU ms each of `nodes` used meanwhile. */
+const withCpu = async (nodes, body) => {
+  const before = nodes.map((n) => L.cpuMs(n.pid))
+  const result = await body()
+  return { result, cpu: nodes.map((n, i) => L.cpuMs(n.pid) - before[i]) }
+}
 
-  // A real agent on node 1, for exec.
-  const agentHome = join(tmp, "agent-home")
-  startProcess("agent", [join(root, "bin", "cmdop"), "agent", "start", "--foreground", "--server", nodes[0].grpc], {
-    env: { ...baseEnv, HOME: agentHome, CMDOP_API_KEY: key }
-  })
-  const machine = "bench-agent"
-  const hostname = spawnSync("hostname", { encoding: "utf8" }).stdout.trim()
-  for (let i = 0; ; i++) {
-    try {
-      await runTool([tool("warm-exec"), "latency", nodes[0].grpc, key, hostname, "1"], baseEnv, 30_000)
-      break
-    } catch (e) {
-      if (i > 100) throw new Error(`the agent never came online: ${e.message}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
-  void machine
-
+const measureHop = async (tool, nodes, key, machine, results) => {
   // Local and forwarded runs alternate, in rounds, so a change of load on a shared machine hits both alike.
-  const latency = async (node, n) =>
-    (await runTool([tool("warm-exec"), "latency", node.grpc, key, hostname, String(n)])).samples
   const rounds = 10
+  // CPU of node 1 (owner) and node 2 (front) per exec, the 10 untimed warm-up calls of each run included.
+  const cpu = { local: [0, 0], forwarded: [0, 0], execs: 0 }
+  const latency = async (node, n, into) => {
+    const { result, cpu: used } = await withCpu(nodes.slice(0, 2), () =>
+      L.runTool([tool("warm-exec"), "latency", node.grpc, key, machine, String(n)])
+    )
+    used.forEach((ms, i) => (into[i] += ms))
+    return result.samples
+  }
   const local = []
   const forwarded = []
+  const perRound = Math.ceil(LATENCY_RUNS / rounds)
   for (let r = 0; r < rounds; r++) {
-    local.push(...(await latency(nodes[0], Math.ceil(LATENCY_RUNS / rounds))))
-    forwarded.push(...(await latency(nodes[1], Math.ceil(LATENCY_RUNS / rounds))))
+    local.push(...(await latency(nodes[0], perRound, cpu.local)))
+    forwarded.push(...(await latency(nodes[1], perRound, cpu.forwarded)))
   }
+  const execs = rounds * (perRound + 10)
   results.latency = {
+    cpuPerExecMs: {
+      localOwner: cpu.local[0] / execs,
+      forwardedOwner: cpu.forwarded[0] / execs,
+      forwardedFront: cpu.forwarded[1] / execs
+    },
     runs: local.length,
-    localP50: quantile(local, 0.5),
-    localP90: quantile(local, 0.9),
-    forwardedP50: quantile(forwarded, 0.5),
-    forwardedP90: quantile(forwarded, 0.9),
-    addedP50: quantile(forwarded, 0.5) - quantile(local, 0.5)
+    localP50: L.quantile(local, 0.5),
+    localP90: L.quantile(local, 0.9),
+    forwardedP50: L.quantile(forwarded, 0.5),
+    forwardedP90: L.quantile(forwarded, 0.9),
+    addedP50: L.quantile(forwarded, 0.5) - L.quantile(local, 0.5)
   }
-  log(`exec latency: ${JSON.stringify(results.latency)}`)
+  L.log(`exec latency: ${JSON.stringify(results.latency)}`)
 
   // The relay's own round trip (no process started on the machine), local and forwarded, alternating.
-  const rtt = async (node, n) => (await runTool([tool("cluster-rtt"), node.grpc, key, hostname, String(n)])).samples
+  const rtt = async (node, n) => (await L.runTool([tool("cluster-rtt"), node.grpc, key, machine, String(n)])).samples
   const rttLocal = []
   const rttForwarded = []
   for (let r = 0; r < rounds; r++) {
@@ -234,16 +141,20 @@ const main = async () => {
   }
   results.relayRoundTrip = {
     runs: rttLocal.length,
-    localP50: quantile(rttLocal, 0.5),
-    forwardedP50: quantile(rttForwarded, 0.5),
-    addedP50: quantile(rttForwarded, 0.5) - quantile(rttLocal, 0.5)
+    localP50: L.quantile(rttLocal, 0.5),
+    forwardedP50: L.quantile(rttForwarded, 0.5),
+    addedP50: L.quantile(rttForwarded, 0.5) - L.quantile(rttLocal, 0.5)
   }
-  log(`relay round trip (listSessions): ${JSON.stringify(results.relayRoundTrip)}`)
+  L.log(`relay round trip (listSessions): ${JSON.stringify(results.relayRoundTrip)}`)
 
+  // Throughput, alternating; CPU per MB of the owning node (1) and, forwarded, of the forwarding node (2).
   const bytes = THROUGHPUT_MB * 1_000_000
   const once = async (node) => {
-    const r = await runTool([tool("warm-exec"), "throughput", node.grpc, key, hostname, String(bytes)])
-    return r.bytes / 1e6 / (r.ms / 1000)
+    const { result, cpu } = await withCpu(nodes.slice(0, 2), () =>
+      L.runTool([tool("warm-exec"), "throughput", node.grpc, key, machine, String(bytes)])
+    )
+    if (result.bytes !== bytes) throw new Error(`throughput: got ${result.bytes} of ${bytes} bytes`)
+    return { mbps: bytes / 1e6 / (result.ms / 1000), cpuPerMb: cpu.map((ms) => ms / (bytes / 1e6)) }
   }
   const localRuns = []
   const forwardedRuns = []
@@ -251,106 +162,88 @@ const main = async () => {
     localRuns.push(await once(nodes[0]))
     forwardedRuns.push(await once(nodes[1]))
   }
-  const localMBps = quantile(localRuns, 0.5)
-  const forwardedMBps = quantile(forwardedRuns, 0.5)
+  const median = (runs, f) => L.quantile(runs.map(f), 0.5)
+  const localMBps = median(localRuns, (r) => r.mbps)
+  const forwardedMBps = median(forwardedRuns, (r) => r.mbps)
   results.throughput = {
     bytes,
     runs: 5,
     localMBps,
     forwardedMBps,
     ratio: forwardedMBps / localMBps,
-    localRuns,
-    forwardedRuns
-  }
-  log(`exec throughput: ${JSON.stringify(results.throughput)}`)
-
-  // Idle agents, spread over the nodes (agent i starts on node i mod 3).
-  const before = nodes.map((n) => rssOf(n.pid))
-  const servers = nodes.map((n) => n.grpc).join(",")
-  const perProcess = Number(flag("per-process", "500"))
-  const sims = []
-  const t0 = performance.now()
-  for (let first = 0; first < AGENTS; first += perProcess) {
-    const count = Math.min(perProcess, AGENTS - first)
-    const sim = { online: 0, connects: 0, failures: 0, timeline: [] }
-    const ready = firstLine(`sims-${first}`, [tool("cluster-sims"), servers, key, String(count), String(first), "32"], {
-      onLine: (line) => {
-        const v = JSON.parse(line)
-        if (v.at !== undefined) {
-          Object.assign(sim, { online: v.online, connects: v.connects, failures: v.failures })
-          sim.timeline.push(v)
-        }
-      }
-    })
-    sims.push({ sim, ready })
-  }
-  const readies = await Promise.all(sims.map((s) => s.ready))
-  const connectMs = performance.now() - t0
-  const online = async (want, timeoutMs) => {
-    const start = performance.now()
-    while (sims.reduce((a, s) => a + s.sim.online, 0) < want) {
-      if (performance.now() - start > timeoutMs) return false
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    return true
-  }
-  await online(AGENTS, 120_000)
-  const after = nodes.map((n) => rssOf(n.pid))
-  const perNode = Number(psql("SELECT count(*) FROM cluster_routes WHERE node_id = 'node-2'", database))
-  results.idle = {
-    connected: sims.reduce((a, s) => a + s.sim.online, 0),
-    connectSeconds: connectMs / 1000,
-    rssBeforeMB: before.map((b) => b / 1e6),
-    rssAfterMB: after.map((b) => b / 1e6),
-    rssPerAgentKB: (after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0)) / AGENTS / 1024,
-    simsReady: readies.length
-  }
-  log(`idle agents: ${JSON.stringify(results.idle)}`)
-
-  // kill -9 of node 2: how long until every agent is online again, and how fast they came.
-  const killedAt = Date.now()
-  const connectsBefore = sims.reduce((a, s) => a + s.sim.connects, 0)
-  process.kill(nodes[1].pid, "SIGKILL")
-  // First the agents notice (their streams break), then they come back through the other nodes.
-  const dropStart = performance.now()
-  while (sims.reduce((a, s) => a + s.sim.online, 0) >= AGENTS && performance.now() - dropStart < 15_000)
-    await new Promise((r) => setTimeout(r, 20))
-  const lowest = { online: AGENTS }
-  const watch = setInterval(() => {
-    lowest.online = Math.min(
-      lowest.online,
-      sims.reduce((a, s) => a + s.sim.online, 0)
-    )
-  }, 20)
-  const back = await online(AGENTS, 120_000)
-  clearInterval(watch)
-  const backMs = Date.now() - killedAt
-  // Connection rate after the kill, per 500 ms bucket, summed over the sim processes.
-  const buckets = new Map()
-  for (const { sim } of sims) {
-    let prev = undefined
-    for (const p of sim.timeline) {
-      if (p.at < killedAt) {
-        prev = p
-        continue
-      }
-      const bucket = Math.floor((p.at - killedAt) / 500)
-      buckets.set(bucket, (buckets.get(bucket) ?? 0) + (p.connects - (prev?.connects ?? p.connects)))
-      prev = p
+    localRuns: localRuns.map((r) => r.mbps),
+    forwardedRuns: forwardedRuns.map((r) => r.mbps),
+    cpuPerMbMs: {
+      localOwner: median(localRuns, (r) => r.cpuPerMb[0]),
+      forwardedOwner: median(forwardedRuns, (r) => r.cpuPerMb[0]),
+      forwardedFront: median(forwardedRuns, (r) => r.cpuPerMb[1])
     }
   }
-  const rate = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([b, n]) => ({ fromMs: b * 500, connects: n }))
-  results.failover = {
-    agentsOnKilledNode: perNode,
-    lowestOnline: lowest.online,
-    allBack: back,
-    backSeconds: backMs / 1000,
-    reconnects: sims.reduce((a, s) => a + s.sim.connects, 0) - connectsBefore,
-    peakPer500ms: Math.max(0, ...rate.map((r) => r.connects)),
-    rate
+  L.log(`exec throughput: ${JSON.stringify(results.throughput)}`)
+}
+
+const main = async () => {
+  const problem = L.pgProblem()
+  if (problem !== undefined) {
+    L.log(`unavailable: ${problem}`)
+    return { available: false, reason: problem }
   }
-  log(`failover: ${JSON.stringify({ ...results.failover, rate: undefined })}`)
-  log(`connection rate after the kill (per 500 ms): ${rate.map((r) => r.connects).join(" ")}`)
+  const tool = await L.bundle()
+  L.createDatabase()
+  const sourceCap = hasSourceCap() ? AGENTS + 1000 : undefined
+  if (sourceCap === undefined)
+    L.log("relay serve has no --max-connections-per-source here: each node takes at most 1024 agents from 127.0.0.1")
+  const nodes = []
+  for (const n of [1, 2, 3]) nodes.push(await startNode(n, sourceCap))
+  const created = L.cmdop(["relay", "workspace", "create", "bench", "--json", "--db", L.databaseUrl], {
+    ...L.baseEnv,
+    HOME: join(L.tmp, "admin-home")
+  })
+  if (created.code !== 0) throw new Error(`relay workspace create: ${created.stderr.trim()}`)
+  const key = JSON.parse(created.stdout).api_key
+  const results = {
+    available: true,
+    agents: AGENTS,
+    nodes: 3,
+    sourceCap: sourceCap ?? 1024,
+    loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number),
+    cpus: cpus().length
+  }
+
+  // A real agent on node 1, for exec.
+  L.startProcess("agent", [L.cliBin, "agent", "start", "--foreground", "--server", nodes[0].grpc], {
+    env: { ...L.baseEnv, HOME: join(L.tmp, "agent-home"), CMDOP_API_KEY: key }
+  })
+  const machine = spawnSync("hostname", { encoding: "utf8" }).stdout.trim()
+  for (let i = 0; ; i++) {
+    try {
+      await L.runTool([tool("warm-exec"), "latency", nodes[0].grpc, key, machine, "1"], L.baseEnv, 30_000)
+      break
+    } catch (e) {
+      if (i > 100) throw new Error(`the agent never came online: ${e.message}`)
+      await L.sleep(200)
+    }
+  }
+  // What the nodes spend with nothing to do (lease renewals, event pings), to read the per-exec figures against.
+  const idleCpu = await withCpu(nodes, () => L.sleep(5000))
+  results.backgroundCpuMsPerSecond = idleCpu.cpu.map((ms) => ms / 5)
+  L.log(`background CPU of the nodes, ms per second: ${results.backgroundCpuMsPerSecond.join(", ")}`)
+  if (!SKIP_HOP) await measureHop(tool, nodes, key, machine, results)
+  if (ONLY_HOP) return results
+
+  const idle = await startIdleAgents({
+    tool,
+    nodes,
+    key,
+    agents: AGENTS,
+    perProcess: PER_PROCESS,
+    timeoutMs: CONNECT_TIMEOUT_MS
+  })
+  results.idle = idle.summary
+  L.log(`idle agents: ${JSON.stringify(results.idle)}`)
+  results.failover = await measureFailover({ nodes, sims: idle.sims, want: idle.summary.connected, killed: 2 })
+  L.log(`failover: ${JSON.stringify({ ...results.failover, rate: undefined })}`)
+  L.log(`connection rate after the kill (per 500 ms): ${results.failover.rate.map((r) => r.connects).join(" ")}`)
   return results
 }
 
@@ -359,11 +252,13 @@ main()
     const text = JSON.stringify(results, null, 2)
     if (jsonOut) writeFileSync(jsonOut, text)
     process.stdout.write(`${text}\n`)
-    cleanup()
-    process.exit(0)
+    return L.cleanup().then(() => process.exit(0))
   })
   .catch((e) => {
-    log(`failed: ${e.stack ?? e}`)
-    cleanup()
-    process.exit(1)
+    L.log(`failed: ${e.stack ?? e}`)
+    for (const name of ["node-1", "node-2", "node-3", "agent"]) {
+      const tail = L.logTail(name, 600).trim()
+      if (tail) L.log(`${name}.log (tail): ${tail}`)
+    }
+    return L.cleanup().then(() => process.exit(1))
   })

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { bundleTools } from "./bundleTools.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const n = Number(process.env.MICRO_N || 100_000)
@@ -19,22 +20,10 @@ const asJson = process.argv.includes("--json")
 // With MICRO_CPU_PROF the bundle is kept next to the profiles, so `cpuprof-top.mjs` can attribute its lines.
 const tmp = profDir ?? mkdtempSync(join(tmpdir(), "cmdop-micro-"))
 try {
-  const { build } = await import("esbuild")
-  await build({
-    absWorkingDir: root,
+  await bundleTools({
     entryPoints: { "grpc-micro": "bench/grpc-micro.ts" },
     outdir: tmp,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    mainFields: ["module", "main"],
-    target: "node20",
-    outExtension: { ".js": ".mjs" },
-    nodePaths: [join(root, "packages", "protocol", "node_modules"), join(root, "packages", "grpc", "node_modules")],
-    banner: {
-      js: 'import { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
-    },
-    logLevel: "warning"
+    packages: ["protocol", "grpc"]
   })
 
   const runOnce = (mode, size, round) => {

@@ -3,7 +3,7 @@
 // an idle agent costs a relay.
 // See bench/README.md for what each figure means. `node bench/run.mjs [--json]`; knobs: BENCH_N, BENCH_WARM_N,
 // BENCH_ECHO_N, BENCH_BYTES, BENCH_AGENTS, BENCH_MANY_AGENTS, BENCH_MANY_BATCH, BENCH_MANY_RSS_LIMIT_MIB,
-// BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP.
+// BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP, BENCH_NO_CAP.
 //
 // Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
 // on failure or Ctrl-C; everything lives in one temp dir (temp HOMEs: the real ~/.cmdop and ~/.ssh are not used).
@@ -24,6 +24,8 @@ import { createServer } from "node:net"
 import { cpus, release, tmpdir, userInfo } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { clusterRows, runCluster } from "./cluster-phase.mjs"
+import { bundleTools } from "./bundleTools.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const cliBin = join(root, "bin", "cmdop")
@@ -48,11 +50,13 @@ const config = {
   manyAgents: process.env.BENCH_MANY_AGENTS === "0" ? 0 : envInt("BENCH_MANY_AGENTS", 10_000),
   manyBatch: envInt("BENCH_MANY_BATCH", 1000),
   manyRssLimitMiB: envInt("BENCH_MANY_RSS_LIMIT_MIB", 4096),
+  // 0 skips the "cluster" phase (three relay nodes on PostgreSQL, bench/cluster.mjs).
+  clusterAgents: process.env.BENCH_CLUSTER_AGENTS === "0" ? 0 : envInt("BENCH_CLUSTER_AGENTS", 10_000),
   timeoutS: envInt("BENCH_TIMEOUT", 1800)
 }
 const skipSsh = process.env.BENCH_SKIP_SSH === "1"
-/** `BENCH_PHASES=warm,throughput`: only those phases (cold, warm, echo, throughput, idle, many); default all. */
-const phases = new Set((process.env.BENCH_PHASES || "cold,warm,echo,throughput,idle,many").split(","))
+/** `BENCH_PHASES=warm,throughput`: only those phases (cold, warm, echo, throughput, idle, many, cluster); default all. */
+const phases = new Set((process.env.BENCH_PHASES || "cold,warm,echo,throughput,idle,many,cluster").split(","))
 const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
 /** Below this cmdop rate (1 GiB would take over ~50 s per transfer) the transfer is capped at `SLOW_CAP`. */
 const SLOW_MBPS = 20
@@ -76,8 +80,10 @@ const cleanups = []
 const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
 const envWith = (home, extra = {}) => ({ ...baseEnv, HOME: home, ...extra })
 
-const nodeArgs = (name) =>
-  cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir, `--cpu-prof-name=${name}.cpuprofile`] : []
+const nodeArgs = (name) => [
+  ...(process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
+  ...(cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir, `--cpu-prof-name=${name}.cpuprofile`] : [])
+]
 
 /** Starts a long-lived process in its own group with stdout/stderr to `<tmp>/<name>.log`. */
 const startDaemon = (name, cmd, args, env, { stdin = "ignore" } = {}) => {
@@ -242,25 +248,12 @@ const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000)
 // cmdop: a relay on SQLite, one registered agent, the in-process tools bundled with esbuild.
 
 /** Bundles bench/warm-exec.ts, bench/echo.ts and bench/sim-agents.ts into `<tmp>/tools` (settings as in scripts/build.mjs). */
-const bundleTools = async () => {
-  const { build } = await import("esbuild")
+const bundleBenchTools = async () => {
   const outdir = join(tmp, "tools")
-  await build({
-    absWorkingDir: root,
+  await bundleTools({
     entryPoints: { "warm-exec": "bench/warm-exec.ts", echo: "bench/echo.ts", "sim-agents": "bench/sim-agents.ts" },
     outdir,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    mainFields: ["module", "main"],
-    target: "node20",
-    outExtension: { ".js": ".mjs" },
-    // The workspace packages are linked under the packages' own node_modules, not the root's.
-    nodePaths: [join(root, "packages", "cli", "node_modules"), join(root, "packages", "protocol", "node_modules")],
-    banner: {
-      js: 'import { createRequire as __cmdopRequire } from "node:module"; const require = __cmdopRequire(import.meta.url);'
-    },
-    logLevel: "warning"
+    packages: ["cli", "protocol"]
   })
   return {
     warmExec: join(outdir, "warm-exec.mjs"),
@@ -269,8 +262,11 @@ const bundleTools = async () => {
   }
 }
 
-/** Creates a workspace in `dataDir`, then serves a relay on it; resolves once it listens. */
-const startRelay = async (name, workspace, extraNodeArgs = []) => {
+/**
+ * Creates a workspace in `dataDir`, then serves a relay on it; resolves once it listens. `serveArgs` go to
+ * `relay serve`; `nofile` runs it with that descriptor limit (see `descriptors`).
+ */
+const startRelay = async (name, workspace, extraNodeArgs = [], { serveArgs = [], nofile } = {}) => {
   const dataDir = join(tmp, name)
   mkdirSync(dataDir, { recursive: true })
   const created = mustSucceed(
@@ -282,8 +278,7 @@ const startRelay = async (name, workspace, extraNodeArgs = []) => {
   const httpPort = await freePort()
   const relay = startDaemon(
     name,
-    process.execPath,
-    [
+    ...withNofile(nofile, process.execPath, [
       ...nodeArgs(name),
       ...extraNodeArgs,
       cliBin,
@@ -297,8 +292,9 @@ const startRelay = async (name, workspace, extraNodeArgs = []) => {
       "--http-port",
       String(httpPort),
       "--data-dir",
-      dataDir
-    ],
+      dataDir,
+      ...serveArgs
+    ]),
     envWith(join(tmp, "admin-home"))
   )
   const ready = await Promise.race([
@@ -528,7 +524,12 @@ const main = async () => {
     mustSucceed("build", await run(process.execPath, [join(root, "scripts", "build.mjs")], { timeoutMs: 120_000 }))
   }
   log(`temp dir ${tmp}`)
-  const tools = await bundleTools()
+  // The cluster phase starts relays of its own (after this function).
+  if ([...phases].every((p) => p === "cluster")) {
+    results.openssh.reason = "not measured (BENCH_PHASES=cluster)"
+    return results
+  }
+  const tools = await bundleBenchTools()
   results.cmdop.gate = await gateCost()
 
   // --- the system under test
@@ -647,7 +648,8 @@ const main = async () => {
     const probeBytes = Math.min(PROBE_BYTES, config.bytes)
     const probe = await transfer("cmdop throughput probe", probeBytes, cliTransfer)
     let cmdopBytes = config.bytes
-    if (probe.mbps < SLOW_MBPS && config.bytes > SLOW_CAP) {
+    // BENCH_NO_CAP=1: the full BENCH_BYTES however slow (figures that compare runs on a busy machine).
+    if (probe.mbps < SLOW_MBPS && config.bytes > SLOW_CAP && process.env.BENCH_NO_CAP !== "1") {
       cmdopBytes = SLOW_CAP
       notes.push(
         `cmdop throughput probe (${probeBytes / MiB} MiB) ran at ${probe.mbps.toFixed(1)} MB/s, below ${SLOW_MBPS} MB/s: ` +
@@ -696,7 +698,11 @@ const main = async () => {
   await stopDaemon(relay)
 
   // --- 3. idle agents on a fresh relay: half of them, then the rest (the second half's cost is the marginal one)
-  if (!phases.has("idle")) return results
+  if (!phases.has("idle")) {
+    // `BENCH_PHASES=many` alone: the 10,000-agent phase without the 200-agent one.
+    if (config.manyAgents > 0 && phases.has("many")) results.cmdop.manyAgents = await manyIdleAgents(tools)
+    return results
+  }
   log(`idle agents: ${config.agents} simulated agents on a fresh relay`)
   // BENCH_IDLE_HEAP=<dir>: the idle relay writes a heap snapshot there once all agents are connected.
   const heapDir = process.env.BENCH_IDLE_HEAP || undefined
@@ -783,28 +789,88 @@ const main = async () => {
   return results
 }
 
+/** This process's descriptor limits, `{ soft, hard }` (`/proc/self/limits`; children inherit them). */
+const ownNofile = () => {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"))
+    const [soft, hard] = line
+      .split(/\s{2,}/)
+      .slice(1, 3)
+      .map((x) => (x === "unlimited" ? Infinity : Number(x)))
+    return { soft, hard }
+  } catch {
+    return { soft: 1024, hard: 1024 }
+  }
+}
+
+/** `[cmd, args]` run with a soft descriptor limit of `nofile` (through `sh -c ulimit`), or unchanged. */
+const withNofile = (nofile, cmd, args) =>
+  nofile === undefined ? [cmd, args] : ["/bin/sh", ["-c", 'ulimit -n "$0" && exec "$@"', String(nofile), cmd, ...args]]
+
+/** Descriptors the relay needs for `agents` gRPC connections: its reserve (512), and the gRPC port's 3/4 share. */
+const relayNofileFor = (agents) => 512 + Math.ceil(((agents + 64) * 4) / 3) + 8
+
+/**
+ * How many of `wanted` agents the descriptor limits allow (the relay's, and the simulator's: one socket each), and
+ * the soft limit to give both children (raised up to the hard limit when needed; never lowered).
+ */
+const descriptors = (wanted) => {
+  const { soft, hard } = ownNofile()
+  const need = Math.max(relayNofileFor(wanted), wanted + 256)
+  if (need <= soft) return { agents: wanted, nofile: undefined, soft, hard, need }
+  const nofile = Math.min(need, hard)
+  let agents = wanted
+  while (agents > 0 && Math.max(relayNofileFor(agents), agents + 256) > nofile) agents -= 100
+  return { agents: Math.max(0, agents), nofile, soft, hard, need }
+}
+
 /**
  * Many idle agents on one fresh relay, added in batches of `BENCH_MANY_BATCH` up to `BENCH_MANY_AGENTS`; stops early
  * when a batch does not fully connect, a process dies, or the relay's RSS passes `BENCH_MANY_RSS_LIMIT_MIB`.
- * Records the relay's RSS after each batch (the curve) and how many agents it took.
+ * Records the relay's RSS after each batch (the curve) and how many agents it took. Every simulated agent comes
+ * from 127.0.0.1, as agents behind a TCP load balancer do: the relay runs with `--max-connections-per-source` above
+ * their number, and with the descriptors they need (checked here; too low a hard limit is said in a note).
  */
 const manyIdleAgents = async (tools) => {
-  log(`many idle agents: up to ${config.manyAgents} simulated agents, ${config.manyBatch} at a time`)
-  const relay = await startRelay("relay-many", "many", ["--max-old-space-size=8192"])
+  const fds = descriptors(config.manyAgents)
+  const target = fds.agents
+  log(
+    `many idle agents: up to ${target} simulated agents, ${config.manyBatch} at a time; descriptor limit ` +
+      `${fds.soft} soft / ${fds.hard} hard, ${fds.need} needed` +
+      (fds.nofile === undefined ? "" : `: the relay and the simulator run with ulimit -n ${fds.nofile}`)
+  )
+  if (target < config.manyAgents)
+    notes.push(
+      `many idle agents: the descriptor limit (hard ${fds.hard}) allows ${target} of ${config.manyAgents} agents; ` +
+        `${fds.need} are needed (raise it: ulimit -Hn, or LimitNOFILE)`
+    )
+  if (target <= 0) return undefined
+  const relay = await startRelay("relay-many", "many", ["--max-old-space-size=8192"], {
+    serveArgs: ["--max-connections-per-source", String(target + 64)],
+    nofile: fds.nofile
+  })
   await sleep(2000)
   const curve = [{ agents: 0, relayRssKiB: rssKiB(relay.pid) }]
-  const first = Math.min(config.manyBatch, config.manyAgents)
+  const first = Math.min(config.manyBatch, target)
   const sims = startDaemon(
     "sim-many",
-    process.execPath,
-    ["--max-old-space-size=8192", tools.simAgents, relay.server, relay.apiKey, String(first), "32"],
+    ...withNofile(fds.nofile, process.execPath, [
+      "--max-old-space-size=8192",
+      tools.simAgents,
+      relay.server,
+      relay.apiKey,
+      String(first),
+      "32"
+    ]),
     envWith(join(tmp, "sim-home")),
     { stdin: "pipe" }
   )
   let connected = 0
   let stopped
-  for (let batch = 0; connected < config.manyAgents; batch++) {
-    if (batch > 0) sims.stdin.write(`${Math.min(config.manyBatch, config.manyAgents - connected)}\n`)
+  for (let batch = 0; connected < target; batch++) {
+    if (batch > 0) sims.stdin.write(`${Math.min(config.manyBatch, target - connected)}\n`)
     const line = await waitFor(
       "a batch of simulated agents",
       () => {
@@ -872,7 +938,7 @@ const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms
 const latency = (s) => (s ? `${fmtMs(s.median)} / ${fmtMs(s.p99)} ms` : "-")
 const rate = (t) => (t ? `${t.mbps.toFixed(1)} MB/s (${fmtBytes(t.bytes)}${t.capped ? ", capped" : ""})` : "-")
 const perProc = (x, unit) => (x ? `${x.relay.toFixed(2)} / ${x.agent.toFixed(2)} ${unit}` : "-")
-const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`
+const mib = (kib) => (kib === undefined ? "-" : `${(kib / 1024).toFixed(1)} MiB`)
 
 const manyRows = (many) => {
   if (many === undefined) return []
@@ -936,7 +1002,8 @@ const printTable = (r) => {
     ...idleRows,
     ["one real agent process, idle RSS", mib(r.cmdop.agentIdleRssKiB), ""],
     ...manyRows(r.cmdop.manyAgents),
-    ...gateRows(r.cmdop.gate)
+    ...gateRows(r.cmdop.gate),
+    ...clusterRows(r.cluster)
   ]
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c].length)))
   const out = rows.map((row) =>
@@ -951,6 +1018,7 @@ const printTable = (r) => {
       `${ssh.available ? `, ${ssh.version}` : ""}\n`
   )
   if (!ssh.available) process.stdout.write(`OpenSSH: unavailable (${ssh.reason})\n`)
+  if (r.cluster?.available === false) process.stdout.write(`cluster: unavailable (${r.cluster.reason})\n`)
   for (const note of r.notes) process.stdout.write(`note: ${note}\n`)
 }
 
@@ -963,6 +1031,17 @@ watchdog.unref()
 let exitCode = 0
 try {
   const results = await main()
+  if (phases.has("cluster") && config.clusterAgents > 0) {
+    log(`cluster: three relay nodes on PostgreSQL, ${config.clusterAgents} simulated agents (bench/cluster.mjs)`)
+    results.cluster = await runCluster({
+      agents: config.clusterAgents,
+      tmp,
+      env: baseEnv,
+      track: (pid, name) => running.set(pid, name),
+      untrack: (pid) => running.delete(pid),
+      timeoutMs: config.timeoutS * 1000
+    })
+  }
   if (asJson) process.stdout.write(JSON.stringify(results, null, 2) + "\n")
   else printTable(results)
 } catch (e) {

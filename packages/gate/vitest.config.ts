@@ -4,7 +4,7 @@ export default defineProject({
   test: {
     name: "gate",
     include: ["test/**/*.test.ts"],
-    setupFiles: ["test/setup.ts"],
+    setupFiles: ["../../vitest.setup.ts", "test/setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000
   }

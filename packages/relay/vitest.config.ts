@@ -1,5 +1,11 @@
 import { defineProject } from "vitest/config"
 
 export default defineProject({
-  test: { name: "relay", include: ["test/**/*.test.ts"], testTimeout: 30_000, hookTimeout: 30_000 }
+  test: {
+    name: "relay",
+    include: ["test/**/*.test.ts"],
+    setupFiles: ["../../vitest.setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000
+  }
 })

@@ -23,9 +23,10 @@
  *   unknown session gets a lone `SessionExit` (126, error `unknown session`); of a session whose exit this link
  *   already reported, nothing.
  * - output credit as for exec, acknowledged with `SessionAck` PIPE_STDOUT; `input` is written to the PTY and
- *   acknowledged with a PIPE_STDIN `SessionAck` of its length (`eof` is ignored: a terminal has no end of input;
- *   send 0x04 for that); `resize` resizes the terminal; `signal` goes to its foreground process group; `close` kills
- *   its process tree. Messages for ids the agent does not know are ignored (no ack).
+ *   acknowledged with PIPE_STDIN `SessionAck`s in batches of `inputAckBatch(window)` bytes (each input when the
+ *   window is 64 KiB or less; `eof` is ignored: a terminal has no end of input; send 0x04 for that); `resize`
+ *   resizes the terminal; `signal` goes to its foreground process group; `close` kills its process tree. Messages
+ *   for ids the agent does not know are ignored (no ack).
  * - when the session ends (shell exit, `close`, idle timeout), the pump sends its remaining output, then exactly one
  *   `SessionExit`: `exit_code` (signal n: 128 + n and `signal` set), `error` = `""` when the shell exited by itself,
  *   `"closed"` after `close` (or daemon shutdown), `"idle"` after the idle timeout; `duration_ms` since the open.
@@ -71,7 +72,7 @@ import { ProcessRunner } from "./ProcessRunner.js"
 import type { PtySessions } from "./PtySessions.js"
 
 export { coalesce, MAX_CHUNK } from "./internal/outputChunks.js"
-export { PTY_UNSUPPORTED, UNKNOWN_SESSION } from "./internal/ptyPumps.js"
+export { inputAckBatch, PTY_UNSUPPORTED, UNKNOWN_SESSION } from "./internal/ptyPumps.js"
 export { RelaySilentError } from "./internal/relaySilentError.js"
 
 /** One agent stream as the engine sees it. */

@@ -128,8 +128,12 @@ export interface Options {
 
 // --- building lines -------------------------------------------------------------------------------------------------
 
-/** `millis` (epoch) as the `ts` of a line. */
-export const timestamp = (millis: number): Entry["ts"] => Timestamp.make(new Date(millis).toISOString())
+/**
+ * `millis` (epoch) as the `ts` of a line. `toISOString` always yields what `Timestamp` accepts (or throws for an
+ * invalid date), so the brand is applied without running the pattern again: this is on every session's path, and
+ * `encodeEntry` validates the whole line anyway.
+ */
+export const timestamp = (millis: number): Entry["ts"] => new Date(millis).toISOString() as Entry["ts"]
 
 /** SHA-256 hex of `text`. */
 export const digest = (text: string): string => crypto.createHash("sha256").update(text, "utf8").digest("hex")

@@ -22,11 +22,13 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
+import * as OutputHeadroom from "@cmdop/protocol/OutputHeadroom"
 import * as os from "node:os"
 import type { Writable } from "node:stream"
 import { notStarted } from "./internal/notStarted.js"
 import * as PipeReader from "./internal/pipeReader.js"
 import * as processTree from "./internal/processTree.js"
+import { withoutAgentSecrets } from "./internal/sessionEnv.js"
 
 /** Output read ahead of the consumer, at most (stdout and stderr together): one full output message's worth. */
 const OUTPUT_PENDING = 256 * 1024
@@ -124,7 +126,13 @@ export const make = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]
     const grace = options.killGrace ?? Duration.seconds(2)
     return ProcessRunner.of({
       spawn: (spec) =>
-        spawn(spec, grace).pipe(Effect.withSpan("ProcessRunner.spawn", { attributes: { argv0: spec.argv[0] ?? "" } }))
+        spawn(spec, grace).pipe(
+          // No stack trace for the span: capturing one costs more than the rest of the span, on every exec.
+          Effect.withSpan("ProcessRunner.spawn", {
+            attributes: { argv0: spec.argv[0] ?? "" },
+            captureStackTrace: false
+          })
+        )
     })
   })
 
@@ -175,7 +183,10 @@ const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
           [child.stdout!, "stdout"],
           [child.stderr!, "stderr"]
         ],
-        OUTPUT_PENDING
+        OUTPUT_PENDING,
+        OUTPUT_PENDING,
+        // Bulk output gathers in buffers the agent link can send without copying them again.
+        OutputHeadroom.allocate
       ),
       write: (data) =>
         Effect.suspend(() => {
@@ -205,7 +216,7 @@ const start = (spec: ExecSpec, exited: Deferred.Deferred<ExitInfo>, clock: Clock
     state.exited = true
     Deferred.unsafeDone(exited, Effect.succeed({ ...info, durationMs: clock.unsafeCurrentTimeMillis() - startedAt }))
   }
-  const env = { ...process.env, ...spec.env }
+  const env = { ...withoutAgentSecrets(process.env), ...spec.env }
   const cwd = spec.cwd ?? os.homedir()
   const argv = spec.shell ? [env.SHELL || "/bin/sh", "-c", spec.argv.join(" ")] : spec.argv
   const file = argv[0]

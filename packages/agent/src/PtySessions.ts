@@ -27,6 +27,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -120,6 +121,15 @@ export class PtySessions extends Context.Tag("@cmdop/agent/PtySessions")<
      * oldest byte still held (the next offset jumps). Pull-based: nothing is buffered per reader.
      */
     readonly output: (id: string, fromOffset: number) => Stream.Stream<PtyOutput, PtySessionError>
+    /**
+     * One step of `output` for a reader that loops itself (the link's output pump: no stream stages between a
+     * keystroke's echo and the relay): the piece at `cursor` (clamped as in `output`) and the cursor after it,
+     * waiting for it; `None` once the session ended and everything was read.
+     */
+    readonly read: (
+      id: string,
+      cursor: number
+    ) => Effect.Effect<Option.Option<readonly [PtyOutput, number]>, PtySessionError>
     /** Waits for the session's end. */
     readonly exited: (id: string) => Effect.Effect<PtyExit, PtySessionError>
     /** Every input burst from now on (subscribe before the input arrives). */
@@ -223,6 +233,10 @@ export const make = (options: Options = {}): Effect.Effect<PtySessions["Type"], 
               PtyProcess.nextOutput(session, cursor)
             )
           )
+        ),
+      read: (id, cursor) =>
+        Effect.flatMap(find(id), (session) =>
+          PtyProcess.nextOutput(session, Math.min(Math.max(0, cursor), session.ring.total))
         ),
       exited: (id) => Effect.flatMap(find(id), (session) => Deferred.await(session.exit)),
       inputs: Stream.fromPubSub(inputs)

@@ -39,6 +39,7 @@ import * as path from "node:path"
 import * as ChildProcess from "node:child_process"
 import { build, type Plugin } from "esbuild"
 import { createRequire } from "node:module"
+import { createHash } from "node:crypto"
 import { allGone, eventually, isRunning, tempDir, until } from "./helpers.js"
 
 const KEY_A = "ck_test_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -586,13 +587,47 @@ const nativeFromNodePackage: Plugin = {
   }
 }
 
-/** The daemon fixture bundled once, next to the agent's node_modules (so node-pty, left external, resolves). */
+/** What the bundle was built from: every input file (absolute path) and a hash over their contents. */
+interface BundleInputs {
+  readonly files: ReadonlyArray<string>
+  readonly hash: string
+}
+
+const hashOf = (files: ReadonlyArray<string>): string | undefined => {
+  // The native binding is left external by its absolute path (in the bundle's text): a different one builds again.
+  const native = createRequire(path.join(import.meta.dirname, "..", "..", "node", "package.json")).resolve(
+    "fs-native-extensions"
+  )
+  const hash = createHash("sha256").update(BUNDLE_OPTIONS_VERSION).update("\0").update(native).update("\0")
+  try {
+    for (const file of files) hash.update(file).update("\0").update(fs.readFileSync(file)).update("\0")
+  } catch {
+    return undefined // an input is gone: build again
+  }
+  return hash.digest("hex")
+}
+
+/** Bump when the build options below change (they are not part of the inputs' hash). */
+const BUNDLE_OPTIONS_VERSION = "1"
+
+/**
+ * The daemon fixture bundled once, next to the agent's node_modules (so node-pty, left external, resolves). A bundle
+ * left by an earlier run is reused when every file it was built from is byte-for-byte the same (esbuild's metafile
+ * lists them); any change to any of them builds it again.
+ */
 let bundling: Promise<string> | undefined
 const daemonBundle = Effect.promise(
   () =>
     (bundling ??= (async () => {
       const outfile = path.join(import.meta.dirname, "..", "node_modules", ".cache", "cmdop-agent-test", "daemon.mjs")
-      await build({
+      const inputsFile = `${outfile}.inputs.json`
+      try {
+        const previous = JSON.parse(fs.readFileSync(inputsFile, "utf8")) as BundleInputs
+        if (fs.existsSync(outfile) && hashOf(previous.files) === previous.hash) return outfile
+      } catch {
+        // no usable record of an earlier build
+      }
+      const result = await build({
         entryPoints: [path.join(import.meta.dirname, "fixtures", "daemonMain.ts")],
         outfile,
         bundle: true,
@@ -603,8 +638,12 @@ const daemonBundle = Effect.promise(
         external: ["@lydell/node-pty"],
         plugins: [nativeFromNodePackage],
         banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
+        metafile: true,
         logLevel: "warning"
       })
+      const files = Object.keys(result.metafile.inputs).map((input) => path.resolve(input))
+      const hash = hashOf(files)
+      if (hash !== undefined) fs.writeFileSync(inputsFile, JSON.stringify({ files, hash } satisfies BundleInputs))
       return outfile
     })())
 )

@@ -479,7 +479,7 @@ describe("AgentEngine with PTY sessions", () => {
       const after = outputs(h.sent, "t").slice(before.length)
       assertContiguous(after, 5)
       assert.strictEqual(ptyText(after).slice(0, end - 5), ptyText(before).slice(5))
-      assert.include(ptyText(after), "bye-6\r\n")
+      assert.include(ptyText(after), "bye-6\r\n", JSON.stringify({ after: ptyText(after), exit }))
       assert.strictEqual(exit.exitCode, 3)
       assert.strictEqual(exit.error, "")
       assert.strictEqual(exit.signal, "")

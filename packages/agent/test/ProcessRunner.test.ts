@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { allGone, isRunning, tempDir as makeTempDir, until } from "./helpers.js"
+import { agentEnv, allGone, isRunning, tempDir as makeTempDir, until } from "./helpers.js"
 import type { RunningProcess } from "@cmdop/agent/ProcessRunner"
 import { make, ProcessRunner } from "@cmdop/agent/ProcessRunner"
 import { feed, finish, pattern, sha256, spawn, spec, text, within } from "./ProcessRunnerContract.js"
@@ -87,6 +87,17 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
         )
         const result = yield* within(finish(p))
         assert.deepStrictEqual(result.stdout, `BAR\n${dir}\n${process.env.PATH}\n`)
+      })
+    )
+
+    it.scoped("never hands the agent's own secrets to the command; the rest of its environment goes on", () =>
+      Effect.gen(function* () {
+        // `agent start -k` gives the daemon its workspace key this way; a guest's `env` must not print it.
+        yield* agentEnv({ CMDOP_API_KEY: "ck_live_agents_own_key", CMDOP_CLUSTER_SECRET: "s", CMDOP_SERVER: "relay:1" })
+        const p = yield* spawn(
+          spec(["echo", "${CMDOP_API_KEY-none}", "${CMDOP_CLUSTER_SECRET-none}", "$CMDOP_SERVER"], { shell: true })
+        )
+        assert.strictEqual((yield* within(finish(p))).stdout, "none none relay:1\n")
       })
     )
 

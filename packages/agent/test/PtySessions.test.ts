@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "effect/FastCheck"
 import * as fs from "node:fs"
 import * as TestClock from "effect/TestClock"
-import { eventually, eventuallyEffect, isRunning, until } from "./helpers.js"
+import { agentEnv, eventually, eventuallyEffect, isRunning, until } from "./helpers.js"
 import * as os from "node:os"
 
 type Service = PtySessions.PtySessions["Type"]
@@ -111,6 +111,24 @@ describe("PtySessions", () => {
       assert.isAtLeast(listed!.lastActivityAt, listed!.createdAt)
       assert.isUndefined(out.state.gap)
       assert.strictEqual(out.state.start, 0)
+    })
+  )
+
+  it.scopedLive("the shell never inherits the agent's own secrets (its workspace key); the rest goes on", () =>
+    Effect.gen(function* () {
+      // `agent start -k` gives the daemon its workspace key as CMDOP_API_KEY; a guest's shell must not see it.
+      const vars = {
+        CMDOP_API_KEY: "ck_live_agents_own_key",
+        CMDOP_RELAY_DB: "postgres://u:pw@db/x",
+        CMDOP_SERVER: "r:1"
+      }
+      yield* agentEnv(vars)
+      const ptys = yield* make()
+      yield* ptys.open("env1", SH, "share sl_1")
+      const out = yield* collect(ptys, "env1")
+      yield* input(ptys, "env1", 'echo "key=${CMDOP_API_KEY-none} db=${CMDOP_RELAY_DB-none} server=$CMDOP_SERVER."\n')
+      yield* until("the variables", () => out.text().includes("server=r:1.\r\n"))
+      assert.include(out.text(), "key=none db=none server=r:1.\r\n")
     })
   )
 

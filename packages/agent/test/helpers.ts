@@ -1,6 +1,6 @@
 /**
  * The agent tests' own helpers, in one place: polling for a condition (`eventually`), process liveness through
- * `/proc`, and temporary directories removed with the test's scope.
+ * `/proc`, temporary directories removed with the test's scope, and variables set in the agent's environment.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -66,4 +66,20 @@ export const tempDir = (prefix: string) =>
   Effect.acquireRelease(
     Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
     (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** Sets variables in the agent's (this process's) environment for the scope; restores them after. */
+export const agentEnv = (vars: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+      Object.assign(process.env, vars)
+      return before
+    }),
+    (before) =>
+      Effect.sync(() => {
+        for (const [k, v] of Object.entries(before))
+          if (v === undefined) delete process.env[k]
+          else process.env[k] = v
+      })
   )

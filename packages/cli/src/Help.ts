@@ -11,7 +11,7 @@ import * as Usage from "./Usage.js"
 
 const GLOBALS = `Flags for choosing the relay and the credential (before or after the command's name):
   -k, --api-key KEY     credential for this call only (also: CMDOP_API_KEY)
-  -s, --server ADDR     relay host:port, or https://host[:port] for TLS (also: CMDOP_SERVER)
+  -s, --server ADDR     relay host:port, https://host[:port] for TLS, or a cluster's nodes a,b (also: CMDOP_SERVER)
       --workspace NAME  a stored workspace for this call only (also: CMDOP_WORKSPACE)
       --json            one JSON document on stdout (implies -q)
   -q, --no-interactive  never prompt; fail fast`
@@ -155,7 +155,8 @@ export const page = (path: ReadonlyArray<string>, node: Table.Node): string => {
   const subs = (node.subcommands ?? []).map((c) => `  ${c.name.padEnd(12)}${c.help}`)
   const flagLine = (f: Table.Flag) => {
     const [left, help] = flagColumn(f)
-    return `  ${left.padEnd(24)}${help}`
+    // A flag too long for the column gets its help on the next line, not glued to it.
+    return left.length < 23 ? `  ${left.padEnd(24)}${help}` : `  ${left}\n  ${" ".repeat(24)}${help}`
   }
   return [
     `${name} — ${node.help}`,
@@ -178,8 +179,23 @@ export const overviewFor = (all: ReadonlyArray<string>): string | undefined => {
   // Whatever follows "--" belongs to a remote command, never to us.
   const end = all.indexOf("--")
   const argv = end === -1 ? all : all.slice(0, end)
-  const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || argv[0] === "help"
+  const wantsHelp =
+    argv.length === 0 || argv.includes("--help") || argv.includes("-h") || argv[0] === "help" || bareGroup(argv)
   if (!wantsHelp) return undefined
   const { node, path } = Usage.locate(argv.filter((a) => a !== "help"))
   return node.subcommands !== undefined ? groupPage(path, node) : page(path, node)
+}
+
+/**
+ * The groups that do something of their own when named alone: the picker (`connect`), the active workspace
+ * (`connect workspace`), the "which machine?" hint (`connect share`). Every other group (`agent`, `relay key`,
+ * `connect key`, …) has no handler, and @effect/cli would print its own coloured page with `--wizard`.
+ */
+const RUNS_ALONE = new Set(["connect", "connect workspace", "connect share"])
+
+/** `argv` is only the words of a command group that does nothing alone (`cmdop relay key`): show its page. */
+const bareGroup = (argv: ReadonlyArray<string>): boolean => {
+  if (argv.some((a) => a.startsWith("-"))) return false
+  const { node, path } = Usage.locate(argv)
+  return path.length === argv.length && node.subcommands !== undefined && !RUNS_ALONE.has(path.join(" "))
 }

@@ -7,9 +7,32 @@ import * as Usage from "./Usage.js"
 /** A store file of the wrong shape: one line saying what was expected instead of the Schema's definition. */
 const SHAPE = /^(.*) does not have the expected shape \(Expected [\s\S]*, actual ([\s\S]*?)\)(: left unchanged[\s\S]*)$/
 
+/** A field of the wrong type (`workspaces: Expected ReadonlyArray<{ readonly name: … }>, actual 5`). */
+const FIELD_SHAPE = /^(.* does not have the expected shape \()([\s\S]*)(\): left unchanged[\s\S]*)$/
+
+/**
+ * Each field's issue in words: the Schema's own sentence when it has one (a bad workspace name), else what was
+ * found there, instead of the type's whole definition (`Brand<"WorkspaceName">`, `Redacted(<redacted>)`).
+ */
+const shortFields = (message: string): string => {
+  const m = FIELD_SHAPE.exec(message)
+  if (m === null || !m[2]!.includes("Expected ")) return message
+  // A definition never holds ", actual ", so the first one ends it.
+  const issues = m[2]!
+    .replace(
+      /Expected [\s\S]*?, actual ([^;]*?)(?=; |$)/g,
+      (_, actual: string) => `found ${actual.length > 40 ? `${actual.slice(0, 40)}…` : actual}`
+    )
+    .split("; ")
+  const worded = (i: string) => !/^(?:[\w.]+: )?found /.test(i)
+  const field = (i: string) => /^([\w.]+): /.exec(i)?.[1]
+  const kept = issues.filter((i) => worded(i) || !issues.some((o) => o !== i && worded(o) && field(o) === field(i)))
+  return `${m[1]}${[...new Set(kept)].join("; ")}; the format: docs/workspaces.md${m[3]}`
+}
+
 const shortShape = (message: string): string => {
   const m = SHAPE.exec(message)
-  if (m === null) return message
+  if (m === null) return shortFields(message)
   const actual = m[2]!.length > 40 ? `${m[2]!.slice(0, 40)}…` : m[2]!
   return `${m[1]} does not have the expected shape (line 1): expected an object {"active": "<name>", "workspaces": [{"name": …, "api_key": …, "server": …}]}, found ${actual}${m[3]}`
 }

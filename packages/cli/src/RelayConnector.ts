@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { CliError } from "./CliError.js"
+import * as ServerList from "./ServerList.js"
 
 export class RelayConnector extends Context.Tag("@cmdop/cli/RelayConnector")<
   RelayConnector,
@@ -30,7 +31,10 @@ const typedCreationFailure = <A>(layer: Layer.Layer<A>): Layer.Layer<A, RelayErr
       : Layer.failCause(cause as Cause.Cause<never>)
   })
 
-/** Over gRPC: `host:port` in plaintext, `https://host[:port]` with TLS (`CMDOP_TLS_CA` trusts a private CA). */
+/**
+ * Over gRPC: `host:port` in plaintext, `https://host[:port]` with TLS (`CMDOP_TLS_CA` trusts a private CA); a list
+ * of a cluster's nodes separated by commas goes to the first that accepts a connection.
+ */
 export const layerGrpc: Layer.Layer<RelayConnector> = Layer.succeed(
   RelayConnector,
   RelayConnector.of({
@@ -43,7 +47,15 @@ export const layerGrpc: Layer.Layer<RelayConnector> = Layer.succeed(
             try: RelayAddress.caFromEnv,
             catch: (e) => new CliError({ message: (e as Error).message })
           })
-          const target = RelayAddress.parse(resolved.server, ca)
+          // A list of cluster nodes: the first that accepts a connection.
+          const entries = resolved.server
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s !== "")
+          const target =
+            entries.length > 1
+              ? yield* ServerList.firstReachable(entries.map((s) => RelayAddress.parse(s, ca)))
+              : RelayAddress.parse(resolved.server, ca)
           return typedCreationFailure(
             RelayClientGrpc.layerGrpc({
               server: target.address,

@@ -17,6 +17,12 @@ export class Stdio extends Context.Tag("@cmdop/cli/Stdio")<
   {
     readonly stdout: (data: Uint8Array) => Effect.Effect<void>
     readonly stderr: (data: Uint8Array) => Effect.Effect<void>
+    /**
+     * Writes a batch of a remote command's output in order, each piece to stdout or stderr, in one plain loop, then
+     * waits until both can take more (`drain`): the batch is already in memory, so backpressure per batch bounds
+     * memory as well as per piece does, without an Effect per piece.
+     */
+    readonly output: (pieces: ReadonlyArray<OutputPiece>) => Effect.Effect<void>
     /** Stdin when it is not a terminal (a pipe or a file); `undefined` for a terminal. Ends like EOF on a read error. */
     readonly stdinIfPiped: () => Stream.Stream<Uint8Array> | undefined
     /** True when both stdin and stdout are terminals: only then may a command prompt. */
@@ -29,6 +35,12 @@ export class Stdio extends Context.Tag("@cmdop/cli/Stdio")<
   }
 >() {}
 
+/** A piece of a remote command's output: its bytes and whether they go to stderr (else stdout). */
+export interface OutputPiece {
+  readonly stderr: boolean
+  readonly data: Uint8Array
+}
+
 /** Writes `data` to a Node writable, waiting for `drain` when its buffer is full. */
 export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
@@ -36,11 +48,41 @@ export const write = (target: NodeJS.WritableStream, data: Uint8Array): Effect.E
     else target.once("drain", () => resume(Effect.void))
   })
 
+/**
+ * Resumes once `target` no longer needs a drain (it may have drained already) or has closed. No `error` listener
+ * here: a write error (a closed pipe) ends the CLI (`bin.ts`: quietly, status 141 as after SIGPIPE), which ends the
+ * remote command.
+ */
+const drained = (target: NodeJS.WritableStream & { readonly writableNeedDrain?: boolean }): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (target.writableNeedDrain !== true) return resume(Effect.void)
+    const events = ["drain", "close"] as const
+    const detach = () => {
+      for (const event of events) target.removeListener(event, done)
+    }
+    const done = () => {
+      detach()
+      resume(Effect.void)
+    }
+    for (const event of events) target.on(event, done)
+    return Effect.sync(detach)
+  })
+
+const bothDrained = Effect.zipRight(drained(process.stdout), drained(process.stderr))
+
+/** Writes the pieces to the process's stdout and stderr, then waits for whichever of them needs a drain. */
+const processOutput = (pieces: ReadonlyArray<OutputPiece>): Effect.Effect<void> => {
+  let full = false
+  for (const piece of pieces) if (!(piece.stderr ? process.stderr : process.stdout).write(piece.data)) full = true
+  return full ? bothDrained : Effect.void
+}
+
 /** The process's stdin, stdout and stderr. */
 export const layerProcess: Layer.Layer<Stdio> = Layer.sync(Stdio, () =>
   Stdio.of({
     stdout: (data) => write(process.stdout, data),
     stderr: (data) => write(process.stderr, data),
+    output: processOutput,
     stdinIfPiped: () =>
       process.stdin.isTTY
         ? undefined
@@ -88,6 +130,10 @@ export const layerMemory = (options: MemoryOptions): Layer.Layer<Stdio> =>
     Stdio.of({
       stdout: (data) => Effect.sync(() => options.stdout(data)),
       stderr: (data) => Effect.sync(() => options.stderr(data)),
+      output: (pieces) =>
+        Effect.sync(() => {
+          for (const piece of pieces) (piece.stderr ? options.stderr : options.stdout)(piece.data)
+        }),
       stdinIfPiped: () =>
         options.stdin === undefined ? undefined : Stream.succeed(new TextEncoder().encode(options.stdin)),
       interactive: false,

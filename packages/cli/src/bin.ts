@@ -1,5 +1,8 @@
 /**
- * The `cmdop` executable: runs the command tree in the real environment and exits with its code.
+ * The `cmdop` executable's program: runs the command tree in the real environment and exits with its code.
+ * Bundled (scripts/build.mjs) into one CommonJS file, `dist/cli.cjs`, which `boot.ts` compiles with V8's code
+ * cache; what a command does not need stays behind `import()`, which esbuild turns into lazy module
+ * initialisers (the code is in the file, but neither compiled nor run until asked for).
  */
 // grpc-js's own logger prints lines such as "E No address added out of total 1 resolved" (a busy port) before
 // cmdop's one-line message about the same failure: every failure that matters reaches cmdop as an error and is
@@ -13,16 +16,30 @@ process.on("warning", (warning) => {
   if (warning.name !== "DeprecationWarning") process.stderr.write(`cmdop: ${warning.name}: ${warning.message}\n`)
 })
 
-// Loaded after the environment above is set (static imports would run first).
-const [NodeRuntime, Effect, { main }, Layers] = await Promise.all([
+// A reader that goes away (`cmdop connect exec box -- yes | head`) closes the pipe: end as ssh does, quietly, with
+// the status of a process killed by SIGPIPE (128 + 13). Exiting closes the connection, which ends the remote command.
+// Without this, Node prints an unhandled EPIPE stack trace. Other write errors are said in one line.
+for (const [name, stream] of [
+  ["stdout", process.stdout],
+  ["stderr", process.stderr]
+] as const)
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" && name === "stdout")
+      process.stderr.write(`cmdop: writing to stdout: ${error.message}\n`)
+    process.exit(error.code === "EPIPE" ? 141 : 1)
+  })
+
+// Loaded after the environment above is set (static imports would run first). No top-level await: the bundle
+// is CommonJS, so the code cache can hold it.
+void Promise.all([
   import("@effect/platform-node/NodeRuntime"),
   import("effect/Effect"),
   import("./Cli.js"),
   import("./Layers.js")
-])
-
-main(process.argv).pipe(
-  Effect.provide(Layers.live),
-  Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+]).then(([NodeRuntime, Effect, { main }, Layers]) =>
+  main(process.argv).pipe(
+    Effect.provide(Layers.live),
+    Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  )
 )

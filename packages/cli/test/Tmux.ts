@@ -59,7 +59,8 @@ export const waitFor = (screen: () => string, pattern: RegExp, what: string, tim
       const text = screen()
       return pattern.test(text) ? text : undefined
     },
-    { timeout: Duration.millis(timeoutMs), interval: "100 millis" }
+    // A capture-pane is a few milliseconds of tmux: polling often costs little and ends each wait sooner.
+    { timeout: Duration.millis(timeoutMs), interval: "30 millis" }
   ).pipe(
     Effect.catchTag("EventuallyTimeout", () =>
       Effect.sync(() => assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`))

@@ -8,7 +8,7 @@
  * - `live`: a `cmdop relay serve` process (SQLite in a temp dir) on loopback gRPC, agent daemons as
  *   `cmdop agent start --foreground` processes in their own HOMEs, and the CLI as a process per call.
  */
-import { assert } from "@effect/vitest"
+import { afterAll, assert } from "@effect/vitest"
 import { identity, attach } from "@cmdop/testkit/InProcessAgent"
 import * as Footprint from "@cmdop/test-helpers/Footprint"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -16,7 +16,8 @@ import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as path from "node:path"
 import * as Layers from "../src/Layers.js"
 import { type Result, runMain } from "./support.js"
@@ -65,60 +66,86 @@ export const relayUp = (dir: string, grpcPort: number, httpPort: number, extra: 
     /relay serving/
   )
 
-/** The live world, with what only it has: the relay's process, directory and ports. */
-export const live = Effect.gen(function* () {
+/** A relay process of the live world: its directory (and SQLite store), ports and process. */
+const liveRelay = Effect.gen(function* () {
   const dir = yield* TempHome.make("cmdop-e2e-relay-")
   const grpcPort = yield* freePort
   const httpPort = yield* freePort
   const relay = yield* relayUp(dir, grpcPort, httpPort)
-  const server = `127.0.0.1:${grpcPort}`
-  const admin = (args: ReadonlyArray<string>) =>
-    Processes.run(dir, ["relay", ...args, "--data-dir", path.join(dir, "data")])
-  const create = (name: string) =>
-    Effect.gen(function* () {
-      const r = yield* admin(["workspace", "create", name, "--json"])
-      assert.strictEqual(r.code, 0, r.stderr)
-      return JSON.parse(r.stdout).api_key as string
-    })
-  const agent = (key: string, hostname: string) =>
-    Effect.gen(function* () {
-      const home = yield* TempHome.make("cmdop-e2e-agent-")
-      const reg = yield* Processes.run(home, ["agent", "register", "--hostname", hostname, "-k", key, "-s", server])
-      assert.strictEqual(reg.code, 0, reg.stderr)
-      const daemon = yield* Processes.daemon(
-        home,
-        ["agent", "start", "--foreground", "-k", key, "-s", server],
-        /connected to relay/
-      )
-      return { home, daemon, stop: daemon.stop("SIGTERM") }
-    })
-  const client = yield* TempHome.make("cmdop-e2e-client-")
-  const cli = (key: string, args: ReadonlyArray<string>, stdin?: string) =>
-    Processes.run(client, ["connect", ...args], {
-      env: { CMDOP_API_KEY: key, CMDOP_SERVER: server },
-      ...(stdin === undefined ? {} : { stdin })
-    })
-  const cmdop = (key: string, args: ReadonlyArray<string>) =>
-    Processes.run(client, args, { env: { CMDOP_API_KEY: key, CMDOP_SERVER: server } })
-  const guestHome = yield* TempHome.make("cmdop-e2e-guest-")
-  const bare = (args: ReadonlyArray<string>) => Processes.run(guestHome, args)
-  return {
-    name: "live" as const,
-    server,
-    shareBase: `http://127.0.0.1:${httpPort}`,
-    create,
-    admin,
-    agent,
-    cli,
-    cmdop,
-    bare,
-    dir,
-    relay,
-    grpcPort,
-    httpPort,
-    client
-  }
+  return { dir, grpcPort, httpPort, relay }
 })
+
+/** The live world on `relay`: its client and guest HOMEs, agents and CLI calls belong to the caller's scope. */
+const liveOn = ({ dir, grpcPort, httpPort, relay }: Effect.Effect.Success<typeof liveRelay>) =>
+  Effect.gen(function* () {
+    const server = `127.0.0.1:${grpcPort}`
+    const admin = (args: ReadonlyArray<string>) =>
+      Processes.run(dir, ["relay", ...args, "--data-dir", path.join(dir, "data")])
+    const create = (name: string) =>
+      Effect.gen(function* () {
+        const r = yield* admin(["workspace", "create", name, "--json"])
+        assert.strictEqual(r.code, 0, r.stderr)
+        return JSON.parse(r.stdout).api_key as string
+      })
+    const agent = (key: string, hostname: string) =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-e2e-agent-")
+        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", hostname, "-k", key, "-s", server])
+        assert.strictEqual(reg.code, 0, reg.stderr)
+        const daemon = yield* Processes.daemon(
+          home,
+          ["agent", "start", "--foreground", "-k", key, "-s", server],
+          /connected to relay/
+        )
+        return { home, daemon, stop: daemon.stop("SIGTERM") }
+      })
+    const client = yield* TempHome.make("cmdop-e2e-client-")
+    const cli = (key: string, args: ReadonlyArray<string>, stdin?: string) =>
+      Processes.run(client, ["connect", ...args], {
+        env: { CMDOP_API_KEY: key, CMDOP_SERVER: server },
+        ...(stdin === undefined ? {} : { stdin })
+      })
+    const cmdop = (key: string, args: ReadonlyArray<string>) =>
+      Processes.run(client, args, { env: { CMDOP_API_KEY: key, CMDOP_SERVER: server } })
+    const guestHome = yield* TempHome.make("cmdop-e2e-guest-")
+    const bare = (args: ReadonlyArray<string>) => Processes.run(guestHome, args)
+    return {
+      name: "live" as const,
+      server,
+      shareBase: `http://127.0.0.1:${httpPort}`,
+      create,
+      admin,
+      agent,
+      cli,
+      cmdop,
+      bare,
+      dir,
+      relay,
+      grpcPort,
+      httpPort,
+      client
+    }
+  })
+
+/** The live world, with what only it has: the relay's process, directory and ports. */
+export const live = Effect.flatMap(liveRelay, liveOn)
+
+/**
+ * The live world for the tests of one file that leave its relay running (no stop, no restart): one relay process,
+ * started at the first use and stopped after the file's last test, instead of one per test. Everything else is
+ * still each test's own (client and guest HOMEs, agents and their HOMEs), and each test makes workspaces under
+ * names of its own, so no test sees what another left and their order does not matter. Call once per file, at its
+ * top level.
+ */
+export const sharedLive = () => {
+  const scope = Effect.runSync(Scope.make())
+  let started: Promise<Effect.Effect.Success<typeof liveRelay>> | undefined
+  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return Effect.flatMap(
+    Effect.promise(() => (started ??= Effect.runPromise(Scope.extend(liveRelay, scope)))),
+    liveOn
+  )
+}
 
 // --- the memory world: the command tree in this process, an in-process relay and agents ---
 
@@ -176,4 +203,15 @@ export const memory = Effect.gen(function* () {
 export const worlds: ReadonlyArray<readonly [string, Effect.Effect<World, unknown, Scope.Scope>]> = [
   ["in memory", memory],
   ["live processes over loopback gRPC", live]
+]
+
+/**
+ * `worlds` with the live world's relay shared by the file's tests (`sharedLive`): for files whose tests never stop
+ * the relay and name their workspaces apart. Call once per file, at its top level.
+ */
+export const worldsSharingRelay = (
+  shared: Effect.Effect<World, unknown, Scope.Scope> = sharedLive()
+): ReadonlyArray<readonly [string, Effect.Effect<World, unknown, Scope.Scope>]> => [
+  ["in memory", memory],
+  ["live processes over loopback gRPC", shared]
 ]

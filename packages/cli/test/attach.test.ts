@@ -7,7 +7,10 @@ import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import { terminal, terminalEnv, waitFor } from "./Tmux.js"
-import { live as world, relayUp } from "./World.js"
+import { live, relayUp, sharedLive } from "./World.js"
+
+// One relay for the tests that leave it running (each names its workspace apart); the restart test has its own.
+const shared = sharedLive()
 
 describe("cmdop connect <host> in a real terminal (tmux)", () => {
   it.scopedLive(
@@ -15,7 +18,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
     () =>
       Effect.gen(function* () {
         execFileSync("tmux", ["-V"])
-        const w = yield* world
+        const w = yield* shared
         const key = yield* w.create("acme")
         yield* w.agent(key, "box-1")
         const env = terminalEnv(w, key)
@@ -71,7 +74,7 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
     "the relay restarts under an attached client: it reconnects and resumes, nothing lost or repeated",
     () =>
       Effect.gen(function* () {
-        const w = yield* world
+        const w = yield* live
         const key = yield* w.create("acme")
         yield* w.agent(key, "box-2")
         const env = terminalEnv(w, key)
@@ -98,8 +101,8 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
     "with no host in a terminal: a fuzzy picker, a confirm line, then the shell",
     () =>
       Effect.gen(function* () {
-        const w = yield* world
-        const key = yield* w.create("acme")
+        const w = yield* shared
+        const key = yield* w.create("acme-picker")
         yield* w.agent(key, "alpha-web")
         yield* w.agent(key, "beta-db")
         const env = terminalEnv(w, key)
@@ -128,8 +131,8 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
 
   it.scopedLive("without a terminal and without a host, the CLI asks for a host", () =>
     Effect.gen(function* () {
-      const w = yield* world
-      const key = yield* w.create("acme")
+      const w = yield* shared
+      const key = yield* w.create("acme-no-host")
       const r = yield* w.cli(key, [])
       assert.strictEqual(r.code, 2)
       assert.include(r.stderr, "no host given")

@@ -12,9 +12,12 @@ import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
 import * as path from "node:path"
-import { live as world, relayUp, worlds } from "./World.js"
+import { live, relayUp, sharedLive, worldsSharingRelay } from "./World.js"
 
-for (const [worldName, makeWorld] of worlds)
+// One relay for the tests that leave it running (each names its workspaces apart); the relay-restart test has its own.
+const shared = sharedLive()
+
+for (const [worldName, makeWorld] of worldsSharingRelay(shared))
   describe(`end to end: relay + two agents + CLI, ${worldName}`, () => {
     it.scopedLive(
       "list, exec, stdin, exit codes, timeout, unknown / ambiguous / offline machines, isolation",
@@ -120,9 +123,9 @@ for (const [worldName, makeWorld] of worlds)
       () =>
         Effect.gen(function* () {
           const w = yield* makeWorld
-          const key = yield* w.create("acme")
+          const key = yield* w.create("acme-rotate")
           assert.strictEqual((yield* w.cli(key, ["--list"])).code, 0)
-          const rotated = yield* w.admin(["key", "rotate", "acme", "--json"])
+          const rotated = yield* w.admin(["key", "rotate", "acme-rotate", "--json"])
           const newKey = JSON.parse(rotated.stdout).api_key as string
           const old = yield* w.cli(key, ["--list"])
           assert.strictEqual(old.code, 255)
@@ -139,7 +142,7 @@ describe("end to end with real processes only", () => {
     "the relay is killed and restarted: every agent comes back and exec works again",
     () =>
       Effect.gen(function* () {
-        const w = yield* world
+        const w = yield* live
         const key = yield* w.create("acme")
         yield* w.agent(key, "host-1")
         yield* w.agent(key, "host-2")
@@ -174,8 +177,8 @@ describe("end to end with real processes only", () => {
     "agent start in the background, status, stop: the relay shows the machine offline at once",
     () =>
       Effect.gen(function* () {
-        const w = yield* world
-        const key = yield* w.create("acme")
+        const w = yield* shared
+        const key = yield* w.create("acme-background")
         const home = yield* TempHome.make("cmdop-e2e-bg-")
         const env = { CMDOP_API_KEY: key, CMDOP_SERVER: w.server }
         assert.strictEqual((yield* Processes.run(home, ["agent", "register", "--hostname", "bg-1"], { env })).code, 0)

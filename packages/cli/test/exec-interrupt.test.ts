@@ -98,4 +98,26 @@ describe("Ctrl-C during exec", () => {
       yield* eventuallySync("the stubborn command gone", () => (alive(spid) ? undefined : true))
     })
   )
+
+  it.scopedLive("a reader that goes away (exec … -- yes | head -c N): exit 141 quietly, the remote command ends", () =>
+    Effect.gen(function* () {
+      const w = yield* world
+      const key = yield* w.create("acme-pipe")
+      yield* w.agent(key, "vm")
+      // $ cmdop connect exec vm -- sh -c 'echo $$ > pid; exec yes' | head -c 100000
+      const pidFile = path.join(w.client, "yes.pid")
+      const yes = yield* started(w, key, ["vm", "--", "sh", "-c", `echo $$ > ${pidFile}; exec yes`])
+      let read = 0
+      yes.child.stdout.removeAllListeners("data")
+      yes.child.stdout.on("data", (d: Buffer) => {
+        read += d.length
+        if (read >= 100_000) yes.child.stdout.destroy()
+      })
+      const code = yield* eventuallySync("the CLI's exit", () => yes.code() ?? undefined)
+      assert.strictEqual(code, 141, yes.err())
+      assert.strictEqual(yes.err(), "", "no stack trace, no message: as ssh under SIGPIPE")
+      const pid = Number(fs.readFileSync(pidFile, "utf8").trim())
+      yield* eventuallySync("yes gone on the machine", () => (alive(pid) ? undefined : true))
+    })
+  )
 })

@@ -162,12 +162,20 @@ describe("the machine's gate end to end (real processes)", () => {
         const notGuests = yield* guest(["approvals"])
         assert.strictEqual(notGuests.code, 255)
         assert.include(notGuests.stderr, "a share link cannot see approvals")
+        // Both watchers poll the relay about once a second: each must have shown the request as pending before it
+        // is answered (with a fast CLI, the approval below can come sooner than the watchers' next poll).
+        const seenPending = yield* eventuallySync("the watcher's pending line", () => watched("pending"))
+        yield* eventuallySync("the human watcher's pending line", () =>
+          humanWatcher
+            .output()
+            .split("\n")
+            .find((l) => l.startsWith(`pending  ${remote.id}`))
+        )
         const remoteApproved = yield* w.cli(key, ["approve", remote.id])
         assert.strictEqual(remoteApproved.code, 0, remoteApproved.stderr)
         assert.include(remoteApproved.stdout, `approved ${remote.id} on box`)
         const ran3 = yield* Fiber.join(held3)
         assert.strictEqual(ran3.stdout, "remote\n", ran3.stderr)
-        const seenPending = yield* eventuallySync("the watcher's pending line", () => watched("pending"))
         assert.strictEqual(seenPending.id, remote.id)
         assert.strictEqual(seenPending.command, '["echo","remote"]')
         const seenSettled = yield* eventuallySync("the watcher's settled line", () => watched("settled"), {
@@ -293,6 +301,8 @@ describe("the machine's gate end to end (real processes)", () => {
         const openShare = yield* w.cli(key, ["share", "open-box"])
         assert.strictEqual(openShare.code, 0, openShare.stderr)
         assert.include(openShare.stderr, "open-box has no gate configured (no permissions.yaml)")
+        // What "any command" means there: the agent's user holds the workspace key, and so would the guest.
+        assert.include(openShare.stderr, "as the agent's user, who can read this workspace's key")
 
         // Every decision is a line of the machine's audit log; the command itself is only a digest.
         const audit = fs

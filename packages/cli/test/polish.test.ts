@@ -143,6 +143,8 @@ describe("a machine that drops during exec", () => {
         const home = yield* TempHome.make("cmdop-polish-m2-")
         const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "m2", "-k", key, "-s", w.server])
         assert.strictEqual(reg.code, 0, reg.stderr)
+        // The -k key is not stored, so the next step must carry it (docs/cluster.md once said a plain start).
+        assert.include(reg.stderr, '"cmdop agent start -k <key>": a key given with -k is not stored')
         const agent = yield* Processes.daemon(
           home,
           ["agent", "start", "--foreground", "-k", key, "-s", w.server],
@@ -273,6 +275,62 @@ describe("a busy port", () => {
       assert.strictEqual(r.code, 255)
       assert.notInclude(r.stderr, "E No address added")
       assert.match(r.stderr, /^cmdop: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*\n$/)
+      // The HTTP port taken instead: the reason is said too (it once printed "(HTTP): ; pick --http-port").
+      const http = yield* spawnCli(home, [
+        "relay",
+        "serve",
+        "--grpc-port",
+        "0",
+        "--http-port",
+        String(port),
+        "--data-dir",
+        path.join(home, "relay")
+      ])
+      assert.strictEqual(http.code, 255)
+      assert.match(
+        http.stderr,
+        /^cmdop: cannot listen on 127\.0\.0\.1:\d+ \(HTTP\): listen EADDRINUSE.*; pick --http-port\n$/
+      )
+    })
+  )
+})
+
+describe("agent register", () => {
+  it.scopedLive("says the display name the listings show, and the hostname where it differs", () =>
+    Effect.gen(function* () {
+      const w = yield* live
+      const key = yield* w.create("acme")
+      const home = yield* TempHome.make("cmdop-polish-register-")
+      const reg = yield* Processes.run(home, [
+        "agent",
+        "register",
+        "--name",
+        "m2",
+        "--hostname",
+        "host-two",
+        "-k",
+        key,
+        "-s",
+        w.server
+      ])
+      assert.strictEqual(reg.code, 0, reg.stderr)
+      assert.match(reg.stdout, /^registered m2 \(hostname host-two\) as [0-9a-f-]{36} in workspace acme\n/)
+      const listed = JSON.parse((yield* w.cli(key, ["--list", "--json"])).stdout).machines as Array<{ name: string }>
+      assert.deepStrictEqual(
+        listed.map((m) => m.name),
+        ["m2"]
+      )
+      const plain = yield* Processes.run(yield* TempHome.make("cmdop-polish-register-"), [
+        "agent",
+        "register",
+        "--hostname",
+        "host-three",
+        "-k",
+        key,
+        "-s",
+        w.server
+      ])
+      assert.match(plain.stdout, /^registered host-three as [0-9a-f-]{36} in workspace acme\n/)
     })
   )
 })

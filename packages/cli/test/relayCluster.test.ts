@@ -13,6 +13,7 @@ const none: ClusterArgs = {
   nodeId: Option.none(),
   peerAddress: Option.none(),
   peerPort: Option.none(),
+  advertiseAddress: Option.none(),
   clusterSecret: Option.none()
 }
 const secret = Option.some(Redacted.make("0123456789abcdef0123"))
@@ -50,12 +51,17 @@ describe("relay serve cluster flags", () => {
             nodeId: Option.some("n3"),
             peerAddress: Option.some("[fd00::3]:7000"),
             peerPort: Option.some(7000),
+            advertiseAddress: Option.some("relay-3.example.com:443"),
             clusterSecret: secret
           },
           serve
         )
       )
-      assert.deepStrictEqual([explicit.nodeId, explicit.peerAddress, explicit.peerPort], ["n3", "[fd00::3]:7000", 7000])
+      assert.deepStrictEqual(
+        [explicit.nodeId, explicit.peerAddress, explicit.peerPort, explicit.clientAddress],
+        ["n3", "[fd00::3]:7000", 7000, "relay-3.example.com:443"]
+      )
+      assert.isUndefined(flags.clientAddress)
     })
   )
 
@@ -79,7 +85,15 @@ describe("relay serve cluster flags", () => {
         yield* refused({ ...none, clusterSecret: secret, peerAddress: Option.some("nohostport") }),
         "invalid --peer-address"
       )
+      assert.include(
+        yield* refused({ ...none, clusterSecret: secret, advertiseAddress: Option.some("relay-2.example.com") }),
+        "invalid --advertise-address"
+      )
       assert.include(yield* refused({ ...none, peerPort: Option.some(7000) }, { ...serve, db: false }), "cluster mode")
+      assert.include(
+        yield* refused({ ...none, advertiseAddress: Option.some("relay-2:50051") }, { ...serve, db: false }),
+        "--advertise-address are for cluster mode"
+      )
       // The secret never shows in a message.
       const message = yield* refused({ ...none, clusterSecret: Option.some(Redacted.make("hunter2")) })
       assert.notInclude(message, "hunter2")

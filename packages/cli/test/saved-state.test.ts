@@ -113,6 +113,21 @@ describe("saved state", () => {
         'cmdop: ~/.cmdop/ssh_workspaces.json does not have the expected shape (line 1): expected an object {"active": "<name>", "workspaces": [{"name": …, "api_key": …, "server": …}]}, found []: left unchanged; fix or move the file, then try again\n'
       )
       assert.notInclude(list.stderr, "ReadonlyArray")
+
+      // A field of the wrong type, or a bad name: what is wrong there, not the Schema's definition of the field.
+      fs.writeFileSync(storeFile(home), '{"workspaces": 5}\n')
+      const field = yield* cli(home, ["connect", "workspace", "list"])
+      assert.strictEqual(
+        field.stderr,
+        "cmdop: ~/.cmdop/ssh_workspaces.json does not have the expected shape (workspaces: found 5; the format: docs/workspaces.md): left unchanged; fix or move the file, then try again\n"
+      )
+      fs.writeFileSync(storeFile(home), '{"active": "a b", "workspaces": []}\n')
+      const name = yield* cli(home, ["connect", "workspace", "list"])
+      assert.match(
+        name.stderr,
+        /^cmdop: ~\/\.cmdop\/ssh_workspaces\.json does not have the expected shape \(active: a workspace name is 1-64 letters[^;]*; the format: docs\/workspaces\.md\): left unchanged; fix or move the file, then try again\n$/
+      )
+      assert.notMatch(field.stderr + name.stderr, /Brand<|Redacted\(|Expected/)
     })
   )
 })

@@ -6,7 +6,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
-import { live, worlds } from "./World.js"
+import { sharedLive, worldsSharingRelay } from "./World.js"
+
+// One relay for the file (no test stops it; each names its workspace apart).
+const shared = sharedLive()
 
 interface SharedLink {
   readonly id: string
@@ -15,7 +18,7 @@ interface SharedLink {
   readonly events: ReadonlyArray<{ readonly kind: string; readonly detail: string }>
 }
 
-for (const [worldName, makeWorld] of worlds)
+for (const [worldName, makeWorld] of worldsSharingRelay(shared))
   describe(`share links end to end, ${worldName}`, () => {
     it.scopedLive(
       "signing keys rotate on the relay host: old links work until their key is retired",
@@ -59,7 +62,7 @@ for (const [worldName, makeWorld] of worlds)
       () =>
         Effect.gen(function* () {
           const w = yield* makeWorld
-          const key = yield* w.create("acme")
+          const key = yield* w.create("acme-guests")
           yield* w.agent(key, "prod-1")
           yield* w.agent(key, "prod-2")
 
@@ -141,7 +144,7 @@ for (const [worldName, makeWorld] of worlds)
           const guest2 = (args: ReadonlyArray<string>) =>
             w.bare(["connect", "--api-key", second.token, "--server", w.server, ...args])
           assert.strictEqual((yield* guest2(["exec", "prod-2", "--", "true"])).code, 0)
-          const rotated = yield* w.admin(["key", "rotate", "acme"])
+          const rotated = yield* w.admin(["key", "rotate", "acme-guests"])
           assert.strictEqual(rotated.code, 0, rotated.stderr)
           const dead = yield* guest2(["exec", "prod-2", "--", "true"])
           assert.strictEqual(dead.code, 255)
@@ -156,8 +159,8 @@ describe("the share page over real HTTP", () => {
     "a valid link opens the page (200), garbage is refused (401), a revoked link is gone (410)",
     () =>
       Effect.gen(function* () {
-        const w = yield* live
-        const key = yield* w.create("acme")
+        const w = yield* shared
+        const key = yield* w.create("acme-page")
         yield* w.agent(key, "prod-1")
         const link = JSON.parse((yield* w.cli(key, ["share", "prod-1", "--json"])).stdout)
         const page = yield* Effect.promise(() => fetch(link.url))

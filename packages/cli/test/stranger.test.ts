@@ -36,6 +36,33 @@ describe("a stranger's first --help", () => {
   )
 })
 
+describe("a command group typed alone", () => {
+  /** Every group of the table as its words (`["relay", "key"]`), aliases left out. */
+  const groupsOf = (node: Table.Node, words: ReadonlyArray<string> = []): ReadonlyArray<ReadonlyArray<string>> =>
+    (node.subcommands ?? []).flatMap((c) =>
+      c.subcommands === undefined ? [] : [[...words, c.name], ...groupsOf(c, [...words, c.name])]
+    )
+
+  it.scopedLive("$ cmdop agent (relay key, connect key, …) prints the group's page, never @effect/cli's", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const groups = groupsOf(Table.root)
+      assert.isAbove(groups.length, 8)
+      for (const words of groups) {
+        const r = yield* cli(home, words)
+        const where = `cmdop ${words.join(" ")}`
+        // @effect/cli's own page: ANSI colours even when piped, a "$ key" usage line and --wizard.
+        assert.notMatch(r.stdout + r.stderr, /--wizard|\x1b\[/, `${where} printed @effect/cli's help`)
+        const own = ["connect", "connect workspace", "connect share"].includes(words.join(" "))
+        if (own) continue // they do something alone: the picker, the active workspace, "which machine?"
+        const help = yield* cli(home, [...words, "--help"])
+        assert.strictEqual(r.code, 0, where)
+        assert.strictEqual(r.stdout, help.stdout, `${where} is not its --help page`)
+      }
+    })
+  )
+})
+
 describe("the docs a stranger reads", () => {
   const files = ["README.md", ...fs.readdirSync(path.join(repo, "docs")).map((f) => `docs/${f}`)].filter((f) =>
     f.endsWith(".md")

@@ -48,6 +48,10 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           'cmdop: unexpected argument "uptime" for connect; to run a command: cmdop connect exec vm -- uptime …; see "cmdop connect --help"\n'
         ],
         [
+          ["relay", "serve", "--max-connections-per-source", "lots"],
+          'cmdop: --max-connections-per-source "lots" is not a whole number for serve; see "cmdop relay serve --help"\n'
+        ],
+        [
           ["relay", "workspace", "craete", "x"],
           'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create, list; see "cmdop relay workspace --help"\n'
         ]
@@ -59,6 +63,28 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         assert.strictEqual(r.stdout, "")
       }
     })
+  )
+
+  it.scopedLive(
+    "relay serve --max-connections-per-source takes a whole number from 1, from the flag or its variable",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make()
+        const hint = ": use a whole number from 1 to 1048576, e.g. 20000 behind a load balancer\n"
+        for (const [args, env, value] of [
+          [["--max-connections-per-source", "0"], {}, "0"],
+          [[], { CMDOP_RELAY_MAX_CONNECTIONS_PER_SOURCE: "lots" }, "lots"],
+          [[], { CMDOP_RELAY_MAX_CONNECTIONS_PER_SOURCE: "-5" }, "-5"]
+        ] as const) {
+          // Refused before anything is opened: no store, no port.
+          const r = yield* cli(home, ["relay", "serve", "--grpc-port", "1", "--http-port", "1", ...args], env)
+          assert.strictEqual(
+            r.stderr,
+            `cmdop: invalid --max-connections-per-source (or CMDOP_RELAY_MAX_CONNECTIONS_PER_SOURCE) "${value}"${hint}`
+          )
+          assert.strictEqual(r.code, 2)
+        }
+      })
   )
 
   it.scopedLive("connect exce alone is a host that is not found, with a hint at the command it resembles", () =>
@@ -119,6 +145,9 @@ describe("help and version", () => {
           assert.notInclude(r.stdout, "--wizard", what)
           assert.include(r.stdout, "Usage:", what)
         }
+        const serve = yield* spawnCli(home, ["relay", "serve", "--help"])
+        assert.match(serve.stdout, /--max-connections-per-source N\n +gRPC connections one address may hold \(1024\)/)
+        assert.include(serve.stdout, "Behind a TCP load balancer or NAT every agent reaches the relay from one address")
         const exec = yield* spawnCli(home, ["connect", "exec", "--help"])
         assert.include(exec.stdout, "Every word after <host> (or after --) is the remote command's, untouched")
         assert.include(

@@ -130,6 +130,19 @@ for (const [worldName, makeLocal] of worlds) {
       })
     )
 
+    it.scopedLive("adding a workspace that exists points at set and --force, and changes nothing", () =>
+      Effect.gen(function* () {
+        const w = yield* makeLocal
+        yield* w.cli(["connect", "workspace", "add", "a"])
+        const before = yield* w.text
+        const r = yield* w.cli(["connect", "workspace", "add", "a", "--api-key", KEY_A])
+        assert.strictEqual(r.code, 255)
+        assert.include(r.stderr, 'workspace "a" already exists; change it with "cmdop connect workspace set a')
+        assert.include(r.stderr, "--force")
+        assert.strictEqual(yield* w.text, before)
+      })
+    )
+
     it.scopedLive("an invalid workspace name is refused with what a name looks like", () =>
       Effect.gen(function* () {
         const w = yield* makeLocal
@@ -279,6 +292,24 @@ for (const [worldName, makeLocal] of worlds) {
           'cmdop: no credential: run "cmdop login", "cmdop connect key set <key>", or pass --api-key\n'
         )
       })
+    )
+
+    it.scopedLive(
+      "an active workspace missing from the store is named in the error; add makes the new one active",
+      () =>
+        Effect.gen(function* () {
+          const w = yield* makeLocal
+          yield* w.seed('{"active":"nope","workspaces":[]}')
+          const r = yield* w.cli(["connect", "--list"])
+          assert.strictEqual(r.code, 255)
+          assert.include(r.stderr, 'the active workspace "nope" does not exist (no workspace is stored)')
+          assert.include(r.stderr, '"cmdop connect workspace use <name>" picks one')
+          const added = yield* w.cli(["connect", "workspace", "add", "foo", "--api-key", KEY_A])
+          assert.strictEqual(added.code, 0, added.stderr)
+          assert.include(added.stdout, "added workspace foo (active)")
+          assert.deepStrictEqual(yield* storeJson(w), { active: "foo", workspaces: [{ name: "foo", api_key: KEY_A }] })
+          assert.strictEqual((yield* w.cli(["connect", "whoami", "--json"])).code, 0)
+        })
     )
   })
 }

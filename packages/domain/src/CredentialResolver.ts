@@ -106,7 +106,9 @@ export const resolveWith = (inputs: {
           source: "workspace" as const
         }))
       if (Option.isSome(oauth)) return Effect.succeed({ apiKey: oauth.value.accessToken, source: "oauth" as const })
-      return Effect.fail(new CredentialError({ reason: "Missing" }))
+      return Effect.fail(
+        new CredentialError(named === undefined ? { reason: "Missing", ...missingActive(file) } : { reason: "Missing" })
+      )
     })
 
     const server: { readonly server: string; readonly serverSource: ServerSource } = present(overrides.server)
@@ -123,6 +125,21 @@ export const resolveWith = (inputs: {
 
     return { ...key, ...server, workspace: chosen?.name }
   })
+
+/**
+ * When the file names an active workspace it does not hold (removed by hand, a typo), the chain finds no key
+ * there: the error says so, and how to pick one, instead of only "no credential".
+ */
+const missingActive = (file: Workspace.WorkspaceFile): { readonly detail?: string } => {
+  const name = Workspace.activeName(file)
+  if (name === undefined || Workspace.find(file, name) !== undefined) return {}
+  const known = Workspace.names(file)
+  return {
+    detail: `the active workspace "${name}" does not exist (${
+      known.length === 0 ? "no workspace is stored" : `stored: ${known.join(", ")}`
+    }); "cmdop connect workspace use <name>" picks one, "cmdop connect workspace add <name> --api-key <key>" adds one`
+  }
+}
 
 const activeOrUndefined = (file: Workspace.WorkspaceFile): Workspace.Workspace | undefined => {
   const name = Workspace.activeName(file)

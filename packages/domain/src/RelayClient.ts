@@ -188,7 +188,8 @@ export class RelayClient extends Context.Tag("@cmdop/domain/RelayClient")<
     readonly listShares: (machine?: string, page?: ShareListPage) => Effect.Effect<SharePage, RelayCallError>
     /**
      * Revokes a link and ends its guests' live sessions at once, on the machine too: `sessionsEnded` says how
-     * many, `alreadyRevoked` that it was revoked before.
+     * many (absent: the machine is on another node of a cluster, which ends them), `alreadyRevoked` that it was
+     * revoked before.
      */
     readonly revokeShare: (id: string) => Effect.Effect<ShareLink, RelayCallError>
     /** The machines' gates' held sessions (`ask`), oldest first; workspace credentials only. */

@@ -37,7 +37,10 @@ export class ShareLink extends Schema.Class<ShareLink>("ShareLink")({
   signingKeyRetired: Schema.optional(Schema.Literal(true)),
   /** Set in the answer to a revoke: the link was already revoked before this call (nothing changed). */
   alreadyRevoked: Schema.optional(Schema.Literal(true)),
-  /** Set in the answer to a revoke: how many of the guest's sessions were ended on the machine. */
+  /**
+   * Set in the answer to a revoke: how many of the guest's sessions were ended on the machine. Absent from it when
+   * the relay node answering could not count them: another node of its cluster holds the machine, and ends them.
+   */
   sessionsEnded: Schema.optional(Schema.NonNegativeInt.pipe(Schema.lessThanOrEqualTo(0xffff_ffff)))
 }) {}
 

@@ -98,13 +98,22 @@ const replace = (file: WorkspaceFile, next: Workspace): WorkspaceFile => ({
   workspaces: file.workspaces.map((w) => (w.name === next.name ? next : w))
 })
 
-/** Adds a new workspace; it becomes active when none is. Fails when the name is taken. */
+/** True when the file names an active workspace and holds it (a hand-edited file may name one it lacks). */
+const hasActive = (file: WorkspaceFile): boolean => {
+  const name = activeName(file)
+  return name !== undefined && find(file, name) !== undefined
+}
+
+/**
+ * Adds a new workspace; it becomes active when none is, or when the active name is not a stored workspace.
+ * Fails when the name is taken.
+ */
 export const add = (file: WorkspaceFile, workspace: Workspace): Effect.Effect<WorkspaceFile, WorkspaceError> =>
   find(file, workspace.name)
     ? Effect.fail(new WorkspaceError({ reason: "Exists", name: workspace.name, known: names(file) }))
     : Effect.succeed({
         ...file,
-        ...(activeName(file) === undefined ? { active: workspace.name } : {}),
+        ...(hasActive(file) ? {} : { active: workspace.name }),
         workspaces: [...file.workspaces, workspace]
       })
 

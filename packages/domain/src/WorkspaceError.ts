@@ -15,7 +15,7 @@ export class WorkspaceError extends Schema.TaggedError<WorkspaceError>()("Worksp
       case "NotFound":
         return `workspace "${this.name}" does not exist (${known}); add it with "cmdop connect workspace add ${this.name}"`
       case "Exists":
-        return `workspace "${this.name}" already exists; pick another name or "cmdop connect workspace remove ${this.name}" first`
+        return `workspace "${this.name}" already exists; change it with "cmdop connect workspace set ${this.name} --api-key K --server S" (or add … --force), or pick another name`
       case "NoActive":
         return `no active workspace (${known}); choose one with "cmdop connect workspace use <name>"`
     }

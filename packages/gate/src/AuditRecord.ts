@@ -3,7 +3,7 @@
  * digest, so the log can be shared without leaking arguments; `commandDigest` recomputes it.
  */
 import { createHash } from "node:crypto"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { Decision } from "./Decide.js"
 import { Action, CallerKind, Mode } from "./Policy.js"
 import type { GateRequest } from "./Request.js"

@@ -2,8 +2,9 @@
  * `explain` as text an operator reads (`cmdop agent permissions explain`), and `check` for a policy file. Guests
  * never see this: it names rules and the policy.
  */
-import { Effect, Either } from "effect"
-import { FileSystem } from "@effect/platform"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { Explanation, UnitVerdict } from "./Decide.js"
 import { NO_GATE } from "./Decide.js"
 import { FLOOR } from "./Floor.js"

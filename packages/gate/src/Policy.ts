@@ -2,7 +2,7 @@
  * The gate's policy: what `permissions.yaml` says once it is parsed and validated. `PolicyFile` builds a `Policy`
  * from text; `Decide` reads one. Every rule keeps where it was written (`file:line`) so a decision can name it.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Who is asking: the workspace key, a signed-in person, or a share-link guest. */
 export const CallerKind = Schema.Literal("key", "user", "guest")

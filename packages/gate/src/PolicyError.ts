@@ -2,7 +2,7 @@
  * Why a `permissions.yaml` could not be used: the file, the line and what is wrong, plus a hint. Shown by
  * `permissions check`, logged on reload and reported by `agent status`, so it is one readable line.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export class PolicyError extends Schema.TaggedError<PolicyError>()("PolicyError", {
   file: Schema.String,

@@ -2,7 +2,9 @@
  * Reading `permissions.yaml`: YAML (the `yaml` library, keeping line numbers) validated by the `Policy` schemas,
  * then checked for rules that cannot mean what they say. Every failure is a `PolicyError` naming the line.
  */
-import { Either, ParseResult, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { LineCounter, isMap, isNode, parseDocument } from "yaml"
 import type { Document } from "yaml"
 import { compileCached } from "./CommandPattern.js"

@@ -9,8 +9,16 @@
  * - A file removed while running keeps the last policy (an editor may remove and rewrite it); restart the agent
  *   to run without a gate.
  */
-import { FileSystem } from "@effect/platform"
-import { Clock, Context, Duration, Effect, Either, Layer, Ref, Schedule, Stream } from "effect"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import * as NodePath from "node:path"
 import type { Decision } from "./Decide.js"
 import { decide } from "./Decide.js"
@@ -62,7 +70,6 @@ export const make = (options: PolicyStoreOptions) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = options.path
-    yield* warmUp
     const state = yield* Ref.make<PolicyStatus & { readonly text: string | undefined; readonly seen: boolean }>({
       path,
       policy: undefined,
@@ -155,7 +162,12 @@ export const make = (options: PolicyStoreOptions) =>
       current,
       status,
       reload,
-      decide: (request) => Effect.map(current, (policy) => decide(policy, request))
+      // The shell parser loads on the first decision, not with the store: an idle agent does not carry it.
+      decide: (request) =>
+        Effect.zipRight(
+          warmUp,
+          Effect.map(current, (policy) => decide(policy, request))
+        )
     })
   })
 

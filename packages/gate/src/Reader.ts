@@ -5,8 +5,8 @@
  */
 import type { Plan } from "./Plan.js"
 import type { GateRequest } from "./Request.js"
-import { Effect } from "effect"
-import { load } from "./internal/mvdan.js"
+import * as Effect from "effect/Effect"
+import { isLoaded, load } from "./internal/mvdan.js"
 import {
   ParserNotLoaded,
   PlanBuilder,
@@ -17,10 +17,13 @@ import {
 } from "./internal/shellReader.js"
 
 /**
- * Loads the shell parser (about 60 ms, once per process). Decisions that need to read shell code are denied
- * ("parser not loaded") until it completes; `PolicyStore` awaits it before it serves decisions.
+ * Loads the shell parser (about 60 ms and 4-16 MiB, once per process; nothing once loaded). Decisions that need
+ * to read shell code are denied ("parser not loaded") until it completes; `PolicyStore` awaits it before each
+ * decision, so an agent that has not been asked anything yet has not loaded it.
  */
-export const warmUp: Effect.Effect<void> = Effect.promise(() => load()).pipe(Effect.asVoid)
+export const warmUp: Effect.Effect<void> = Effect.suspend(() =>
+  isLoaded() ? Effect.void : Effect.asVoid(Effect.promise(() => load()))
+)
 
 /** Reads an exec request. Shell and attach sessions have no command to read and give an empty plan. */
 export const read = (request: GateRequest): Plan => {

@@ -25,7 +25,6 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
-import { tryLock } from "fs-native-extensions"
 
 /** Another process held the lock for longer than the caller's timeout. `holder` is the pid it wrote, if any. */
 export class LockTimeout {
@@ -36,19 +35,30 @@ export class LockTimeout {
   ) {}
 }
 
+/**
+ * The native module, loaded on the first lock: finding and loading the addon costs tens of milliseconds, which a
+ * command that only reads its state (every `connect exec`) should not pay at start-up.
+ */
+let native: Promise<typeof import("fs-native-extensions")> | undefined
+const loadNative = Effect.tryPromise({
+  try: () => (native ??= import("fs-native-extensions")),
+  catch: (cause) => cause
+})
+
 /** The kernel lock, without waiting; a file system that cannot lock (ENOLCK, EINVAL…) is a platform error. */
 const lockNow = (fd: number, lockPath: string): Effect.Effect<boolean, PlatformError> =>
-  Effect.try({
-    try: () => tryLock(fd),
-    catch: (cause) =>
-      new SystemError({
-        reason: "Unknown",
-        module: "FileSystem",
-        method: "lock",
-        pathOrDescriptor: lockPath,
-        description: `cannot lock ${lockPath}: ${cause instanceof Error ? cause.message : String(cause)}`
-      })
-  })
+  Effect.flatMap(loadNative, ({ tryLock }) => Effect.try({ try: () => tryLock(fd), catch: (cause) => cause })).pipe(
+    Effect.mapError(
+      (cause) =>
+        new SystemError({
+          reason: "Unknown",
+          module: "FileSystem",
+          method: "lock",
+          pathOrDescriptor: lockPath,
+          description: `cannot lock ${lockPath}: ${cause instanceof Error ? cause.message : String(cause)}`
+        })
+    )
+  )
 
 const sameFile = (a: FileSystem.File.Info, b: FileSystem.File.Info): boolean =>
   a.dev === b.dev && Option.isSome(a.ino) && Option.isSome(b.ino) && a.ino.value === b.ino.value

@@ -15,7 +15,7 @@ import * as AttachCodec from "./AttachCodec.js"
 import * as ExecCodec from "./ExecCodec.js"
 import * as Wire from "./generated/cmdop/connect/v1/client.js"
 import { MachineInfo } from "./generated/cmdop/connect/v1/common.js"
-import { mapped } from "./internal/wireCodec.js"
+import { mapped, passingOn } from "./internal/wireCodec.js"
 import * as MachineCodec from "./MachineCodec.js"
 import * as ShareCodec from "./ShareCodec.js"
 import { type Unreadable, unreadable } from "./Unreadable.js"
@@ -153,17 +153,23 @@ const shareLink = mapped(
   (w) => ShareCodec.fromWire(w)
 )
 
-const execEvent = mapped(
-  Wire.ExecEvent,
-  (e: RelayClient.ExecEvent | Unreadable) => (e._tag === "Unreadable" ? { kind: undefined } : ExecCodec.eventToWire(e)),
-  (w) => ExecCodec.eventFromWire(w) ?? unreadable
+// A relay node passes a forwarded call's answers on as the owning node encoded them (`PeerService`).
+const execEvent = passingOn(
+  mapped(
+    Wire.ExecEvent,
+    (e: RelayClient.ExecEvent | Unreadable) =>
+      e._tag === "Unreadable" ? { kind: undefined } : ExecCodec.eventToWire(e),
+    (w) => ExecCodec.eventFromWire(w) ?? unreadable
+  )
 )
 
-const attachEvent = mapped(
-  Wire.AttachEvent,
-  (e: RelayClient.AttachEvent | Unreadable) =>
-    e._tag === "Unreadable" ? { kind: undefined } : AttachCodec.eventToWire(e),
-  (w) => AttachCodec.eventFromWire(w) ?? unreadable
+const attachEvent = passingOn(
+  mapped(
+    Wire.AttachEvent,
+    (e: RelayClient.AttachEvent | Unreadable) =>
+      e._tag === "Unreadable" ? { kind: undefined } : AttachCodec.eventToWire(e),
+    (w) => AttachCodec.eventFromWire(w) ?? unreadable
+  )
 )
 
 const S = Wire.ClientServiceService

@@ -14,7 +14,7 @@ import * as AttachCodec from "./AttachCodec.js"
 import * as ClientService from "./ClientService.js"
 import * as ExecCodec from "./ExecCodec.js"
 import * as Wire from "./generated/cmdop/connect/v1/peer.js"
-import { mapped } from "./internal/wireCodec.js"
+import { keepingBytes, mapped } from "./internal/wireCodec.js"
 import { type Unreadable, unreadable } from "./Unreadable.js"
 
 /** The metadata key carrying the cluster secret on every peer call. */
@@ -182,11 +182,12 @@ const C = ClientService.definition
 export const definition = {
   exec: GrpcCodec.method(S.exec, {
     request: mapped(Wire.PeerExecRequest, execMessageToWire, execMessageFromWire),
-    response: { serialize: C.exec.responseSerialize, deserialize: C.exec.responseDeserialize }
+    // Answers keep their bytes: the forwarding node passes them on to its client as they came (`ClientService`).
+    response: keepingBytes({ serialize: C.exec.responseSerialize, deserialize: C.exec.responseDeserialize })
   }),
   attach: GrpcCodec.method(S.attach, {
     request: mapped(Wire.PeerAttachRequest, attachMessageToWire, attachMessageFromWire),
-    response: { serialize: C.attach.responseSerialize, deserialize: C.attach.responseDeserialize }
+    response: keepingBytes({ serialize: C.attach.responseSerialize, deserialize: C.attach.responseDeserialize })
   }),
   listSessions: GrpcCodec.method(S.listSessions, {
     request: mapped(

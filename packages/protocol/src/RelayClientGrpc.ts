@@ -3,18 +3,20 @@
  * call as `authorization: Bearer <key>`; errors come back as the domain's tagged errors (see `ErrorCodec`).
  */
 import * as ApprovalService from "./ApprovalService.js"
-import { RelayClient, type RelayCallError } from "@cmdop/domain/RelayClient"
+import { type AttachEvent, type ExecEvent, RelayClient, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as ClientService from "./ClientService.js"
 import * as ErrorCodec from "./ErrorCodec.js"
-import { isReadable } from "./Unreadable.js"
+import { isReadable, type Unreadable } from "./Unreadable.js"
 
 export interface Options {
   /** `host:port` of the relay. */
@@ -56,11 +58,11 @@ export const make = (options: Options) =>
       resolveMachine: (query) => client.unary("resolveMachine", { query }, call).pipe(Effect.mapError(mapError)),
       exec: (request, stdin, signals) => {
         const start: ClientService.ExecMessage = { _tag: "Start", request, stdin: stdin !== undefined }
-        const signalled: Stream.Stream<ClientService.ExecMessage> =
-          signals === undefined ? Stream.empty : Stream.map(signals, (signal) => ({ _tag: "Signal", signal }))
-        const stdinInput: Stream.Stream<ClientService.ExecMessage> =
+        const signalled: Stream.Stream<ClientService.ExecMessage> | undefined =
+          signals === undefined ? undefined : Stream.map(signals, (signal) => ({ _tag: "Signal", signal }))
+        const stdinInput: Stream.Stream<ClientService.ExecMessage> | undefined =
           stdin === undefined
-            ? Stream.empty
+            ? undefined
             : stdin.pipe(
                 Stream.mapConcat((chunk) => {
                   const parts: Array<ClientService.ExecMessage> = []
@@ -70,44 +72,34 @@ export const make = (options: Options) =>
                 }),
                 Stream.concat(Stream.succeed<ClientService.ExecMessage>({ _tag: "Eof" }))
               )
-        return Stream.suspend(() => {
-          let exited = false
-          // Signals go on after stdin's end; the writer stops when the responses end.
-          const input = Stream.merge(stdinInput, signalled)
-          return client.bidi("exec", Stream.concat(Stream.succeed(start), input), { metadata }).pipe(
-            Stream.mapError(mapError),
-            Stream.filter(isReadable),
-            Stream.tap((e) => Effect.sync(() => void (exited = exited || e._tag === "Exit"))),
-            Stream.takeUntil((e) => e._tag === "Exit"),
-            // A call that ends without an Exit event lost its relay or agent mid-way.
-            Stream.concat(
-              Stream.suspend(() =>
-                exited
-                  ? Stream.empty
-                  : Stream.fail(
-                      new RelayError({
-                        reason: "Unavailable",
-                        server: options.server,
-                        detail: "the session ended before the command finished"
-                      })
-                    )
-              )
-            )
+        // Signals go on after stdin's end; the writer stops when the responses end. A merge forks fibers: only
+        // when there are two inputs to merge (a plain `exec host cmd` has neither).
+        const input: Stream.Stream<ClientService.ExecMessage> =
+          stdinInput === undefined
+            ? (signalled ?? Stream.empty)
+            : signalled === undefined
+              ? stdinInput
+              : Stream.merge(stdinInput, signalled)
+        return Stream.unwrapScoped(
+          Effect.map(
+            Stream.toPull(client.bidi("exec", Stream.concat(Stream.succeed(start), input), { metadata })),
+            (pull) => execEvents(pull, mapError, options.server)
           )
-        })
+        )
       },
       attach: (request, input) =>
-        client
-          .bidi(
-            "attach",
-            Stream.concat(Stream.succeed<ClientService.AttachMessage>({ _tag: "Start", request }), input),
-            { metadata }
+        Stream.unwrapScoped(
+          Effect.map(
+            Stream.toPull(
+              client.bidi(
+                "attach",
+                Stream.concat(Stream.succeed<ClientService.AttachMessage>({ _tag: "Start", request }), input),
+                { metadata }
+              )
+            ),
+            (pull) => attachEvents(pull, mapError)
           )
-          .pipe(
-            Stream.mapError(mapError),
-            Stream.filter(isReadable),
-            Stream.takeUntil((e) => e._tag === "Ended")
-          ),
+        ),
       listSessions: (machine) =>
         client.unary("listSessions", { machine }, call).pipe(
           Effect.mapError(mapError),
@@ -151,6 +143,80 @@ export const make = (options: Options) =>
       answerApproval: (answer) => approvals.unary("answerApproval", answer, call).pipe(Effect.mapError(mapError))
     })
   })
+
+/**
+ * An attach call's events: readable ones, up to and including `Ended`, errors mapped. One plain pull per chunk
+ * rather than a stream stage per step (map the error, filter, take until): each stage costs every keystroke's echo.
+ */
+const attachEvents = (
+  pull: Effect.Effect<Chunk.Chunk<AttachEvent | Unreadable>, Option.Option<GrpcStatusError>>,
+  mapError: (e: GrpcStatusError) => RelayCallError
+): Stream.Stream<AttachEvent, RelayCallError> => {
+  let ended = false
+  const done: Effect.Effect<never, Option.Option<RelayCallError>> = Effect.fail(Option.none())
+  const next = Effect.suspend(() =>
+    ended
+      ? done
+      : Effect.mapBoth(pull, {
+          onFailure: Option.map(mapError),
+          onSuccess: (chunk) => {
+            const out: Array<AttachEvent> = []
+            for (const e of chunk) {
+              if (!isReadable(e)) continue
+              out.push(e)
+              if (e._tag === "Ended") {
+                ended = true
+                break
+              }
+            }
+            return Chunk.unsafeFromArray(out)
+          }
+        })
+  )
+  return Stream.repeatEffectChunkOption(next)
+}
+
+/**
+ * An exec call's events: readable ones, up to and including `Exit`, errors mapped; a call that ends without an
+ * `Exit` lost its relay or agent mid-way and fails with `RelayError` Unavailable. One plain pull per chunk of
+ * messages rather than a stream stage per step (map the error, filter, tap, take until): each stage costs every
+ * chunk of output.
+ */
+const execEvents = (
+  pull: Effect.Effect<Chunk.Chunk<ExecEvent | Unreadable>, Option.Option<GrpcStatusError>>,
+  mapError: (e: GrpcStatusError) => RelayCallError,
+  server: string
+): Stream.Stream<ExecEvent, RelayCallError> => {
+  let exited = false
+  const done: Effect.Effect<never, Option.Option<RelayCallError>> = Effect.fail(Option.none())
+  const lost = Effect.suspend(() =>
+    Effect.fail(
+      Option.some(
+        new RelayError({ reason: "Unavailable", server, detail: "the session ended before the command finished" })
+      )
+    )
+  )
+  const next = Effect.suspend(() =>
+    exited
+      ? done
+      : Effect.matchEffect(pull, {
+          onFailure: (e) => (Option.isSome(e) ? Effect.fail(Option.map(e, mapError)) : lost),
+          onSuccess: (chunk) => {
+            const out: Array<ExecEvent> = []
+            for (const e of chunk) {
+              if (!isReadable(e)) continue
+              out.push(e)
+              if (e._tag === "Exit") {
+                exited = true
+                break
+              }
+            }
+            return Effect.succeed(Chunk.unsafeFromArray(out))
+          }
+        })
+  )
+  return Stream.repeatEffectChunkOption(next)
+}
 
 /** The live `RelayClient` for one relay and credential. */
 export const layerGrpc = (options: Options): Layer.Layer<RelayClient> =>

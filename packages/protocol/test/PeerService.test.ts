@@ -1,3 +1,4 @@
+import * as ClientService from "@cmdop/protocol/ClientService"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
@@ -78,6 +79,27 @@ describe("PeerService.definition", () => {
       same(viaResponse(D.exec)(exec), exec)
       same(viaResponse(D.attach)(attach), attach)
       same(viaResponse(D.listSessions)({ sessions }), { sessions })
+    }
+  )
+
+  it.prop(
+    "a forwarding node passes answers on as it got them: the same bytes to its client, not re-encoded",
+    [Arbitrary.make(Schemas.ExecEvent), Arbitrary.make(Schemas.AttachEvent)],
+    ([exec, attach]) => {
+      const C = ClientService.definition
+      for (const [peer, client, event] of [
+        [D.exec, C.exec, exec],
+        [D.attach, C.attach, attach]
+      ] as const) {
+        const received = (peer.responseSerialize as (e: unknown) => Buffer)(event)
+        const decoded = (peer.responseDeserialize as (b: Buffer) => object)(received)
+        const sent = (client.responseSerialize as (e: unknown) => Buffer)(decoded)
+        assert.strictEqual(sent, received, "the received buffer itself goes on")
+        // A copy of the value is a new value: encoded afresh, to the same message.
+        const copy = (client.responseSerialize as (e: unknown) => Buffer)({ ...decoded })
+        assert.notStrictEqual(copy, received)
+        assert.deepStrictEqual(Buffer.from(copy), Buffer.from(received))
+      }
     }
   )
 

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { ShareError } from "@cmdop/domain/ShareError"
 import type { ShareService } from "@cmdop/domain/ShareService"
+import type { RelayStoreError } from "./store/RelayStoreError.js"
 import type { RelayStore } from "./store/service.js"
 
 /** The `authorization` metadata value → the bearer credential, if well-formed. */
@@ -88,6 +89,21 @@ export const shareDenied = (e: ShareError): AccessError =>
     detail: e.message
   })
 
+/**
+ * The store could not check a credential: a database failure (busy, the pool exhausted, unreachable) is transient,
+ * so the caller is told UNAVAILABLE and tries again later (an agent backs off, to another node of its list), where
+ * INTERNAL would say the relay is broken. Anything else the store reports is a fault of the relay.
+ */
+export const storeFailure =
+  (server: string) =>
+  (e: RelayStoreError): RelayError =>
+    new RelayError({
+      reason: e.reason === "Sql" ? "Unavailable" : "Internal",
+      server,
+      detail:
+        e.reason === "Sql" ? `its database could not check the credential now (${e.detail ?? e.subject})` : e.message
+    })
+
 export const make = (
   store: RelayStore["Type"],
   shares: ShareService["Type"],
@@ -113,7 +129,7 @@ export const make = (
           .pipe(
             Effect.mapError((e) =>
               e.reason === "Unavailable"
-                ? new RelayError({ reason: "Internal", server, detail: e.message })
+                ? new RelayError({ reason: "Unavailable", server, detail: e.message })
                 : shareDenied(e)
             )
           )
@@ -139,9 +155,7 @@ export const make = (
           ...(grant.sessionId === undefined ? {} : { sessionId: grant.sessionId })
         } satisfies Caller
       }
-      const identity = yield* store
-        .authenticateKey(credential)
-        .pipe(Effect.mapError((e) => new RelayError({ reason: "Internal", server, detail: e.message })))
+      const identity = yield* store.authenticateKey(credential).pipe(Effect.mapError(storeFailure(server)))
       if (Option.isNone(identity))
         return yield* new AccessError({
           reason: "Unauthenticated",

@@ -34,6 +34,7 @@ import type {
 import { ShareService } from "@cmdop/domain/ShareService"
 import type { MintedShare, ShareLink, ShareListPage, SharePage } from "@cmdop/domain/ShareLink"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -48,11 +49,12 @@ import { type CoreContext, internalError } from "./internal/coreContext.js"
 import * as ExecBridge from "./internal/execBridge.js"
 import * as Approvals from "./internal/approvals.js"
 import * as CredentialSweep from "./internal/credentialSweep.js"
+import * as HeartbeatWrites from "./internal/heartbeatWrites.js"
 import * as GuestAccess from "./internal/guestAccess.js"
 import * as Liveness from "./internal/liveness.js"
 import type { MachineOwnership } from "./internal/machineOwnership.js"
 import * as SessionKill from "./internal/sessionKill.js"
-import { Registry } from "./internal/sessions.js"
+import { Registry, STOPPING } from "./internal/sessions.js"
 import * as Tenancy from "./internal/tenancy.js"
 import { RelayStore } from "./store/service.js"
 
@@ -102,6 +104,13 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
     readonly server: string
     /** Live counts for `/metrics`. */
     readonly stats: () => { readonly agents: number; readonly sessions: number }
+    /**
+     * The relay is stopping: every agent connection is closed now (its agent reconnects, elsewhere in a cluster),
+     * and the machines go offline in one batch of store writes when the core's scope closes, instead of two writes
+     * per connection one after another. Call it before the gRPC server shuts down; connections accepted after it
+     * are batched too.
+     */
+    readonly stop: Effect.Effect<void>
     /** Checks a bearer credential (every call), acting in `requestedWorkspace` when a person asks for one. */
     readonly authenticate: (
       credential: Redacted.Redacted<string> | undefined,
@@ -136,12 +145,13 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
       identity: AgentLink.MachineIdentity
     ) => Effect.Effect<Registered, RelayCallError>
     /**
-     * `AgentService.Connect`: `incoming` must start with Hello. The returned stream is what the relay sends to the
+     * `AgentService.Connect`: `incoming` must start with Hello (`Unreadable` messages are skipped; the caller may be
+     * an effect that authenticates it, run first). The returned stream is what the relay sends to the
      * agent (Welcome first); it ends when the agent's stream ends or the relay closes the connection.
      */
     readonly connectAgent: <E>(
-      caller: Authenticator.Caller,
-      incoming: Stream.Stream<AgentLink.AgentMessage, E>
+      caller: Authenticator.Caller | Effect.Effect<Authenticator.Caller, RelayCallError>,
+      incoming: Stream.Stream<AgentLink.AgentMessage | { readonly _tag: "Unreadable" }, E>
     ) => Stream.Stream<AgentLink.RelayMessage, RelayCallError>
     /** Opens or joins an interactive session (see `internal/ptyViewer.ts` for how a viewer ends). */
     readonly attach: (
@@ -201,6 +211,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
 
 const DEFAULT_WINDOW = 8 * 1024 * 1024
 
+/** How often agents' heartbeat times are written to the store, in one batch (`heartbeatWrites.ts`). */
+const HEARTBEAT_WRITES = "15 seconds"
+
+/** How long a stopping relay waits for its batch of offline writes (a store that does not answer must not hold it). */
+const STOP_WRITES = "10 seconds"
+
 /**
  * Builds the core over the `RelayStore` and `ShareService` in context. Every machine starts offline (no agent
  * stream survives a restart); the guest sweep and the liveness check run for the life of the scope.
@@ -240,15 +256,36 @@ export const make = (
     const approvals = Approvals.make(ctx, tenancy)
     yield* guests.runGuestSweeps(options.guestSweep ?? "5 seconds")
     yield* Liveness.run(ctx.registry, ctx.settings.staleAfterMs)
+    yield* HeartbeatWrites.run(ctx.registry, store, HEARTBEAT_WRITES)
     // People's access changes must reach live work within a second; without accounts only keys are watched.
     yield* CredentialSweep.run(
       ctx,
       options.credentialSweep ?? (options.oauth === undefined ? "5 seconds" : "250 millis")
     )
 
+    // A stopping relay's connections left their store writes to this one batch: their last heartbeats, then every
+    // machine this relay held goes offline (`markAllOffline`: the lone relay on its store holds them all; a cluster
+    // node releases the routes it holds).
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const stopping = ctx.registry.stopping
+        if (stopping === undefined) return Effect.void
+        const closed = [...stopping.closed, ...ctx.registry.all()]
+        return HeartbeatWrites.writeChanged(closed, store).pipe(
+          Effect.zipRight(store.markAllOffline),
+          Effect.timeout(STOP_WRITES),
+          Effect.catchAll((e) => Effect.logWarning(`marking this relay's machines offline failed: ${e}`))
+        )
+      })
+    )
+
     return RelayCore.of({
       server,
       stats: () => ctx.registry.stats(),
+      stop: Effect.suspend(() => {
+        ctx.registry.stopping ??= { closed: [] }
+        return Effect.forEach(ctx.registry.all(), (conn) => Deferred.succeed(conn.closed, STOPPING), { discard: true })
+      }),
       authenticate: ctx.authenticate,
       whoami: tenancy.whoami,
       listMachines: tenancy.listMachines,

@@ -11,15 +11,16 @@ import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as AgentService from "@cmdop/protocol/AgentService"
 import * as ClientService from "@cmdop/protocol/ClientService"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
-import { isReadable } from "@cmdop/protocol/Unreadable"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
 import * as Admission from "./internal/admission.js"
-import { attachInput, execInput } from "./internal/callInput.js"
+import { attachInput, execInputOfPull } from "./internal/callInput.js"
 import { approvalService } from "./internal/approvalGrpc.js"
-import { firstAndRest } from "./internal/firstAndRest.js"
+import { firstAndPull, firstAndRest, within } from "./internal/firstAndRest.js"
 import * as Limits from "./internal/limits.js"
 import { sourceOfPeer } from "./internal/refusalThrottle.js"
 import { RelayCore } from "./RelayCore.js"
@@ -31,19 +32,34 @@ const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
  * A stream that sends nothing within `FIRST_MESSAGE_TIMEOUT` is refused.
  */
 const startAndRest = <A, E>(server: string, what: string, requests: Stream.Stream<A, E>) =>
-  Effect.orElseSucceed(
-    firstAndRest(requests),
-    () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const
-  ).pipe(
-    Effect.timeoutFail({
-      duration: Limits.FIRST_MESSAGE_TIMEOUT,
-      onTimeout: () =>
-        new RelayError({
-          reason: "InvalidRequest",
-          server,
-          detail: `the stream sent no ${what} within ${Limits.FIRST_MESSAGE_TIMEOUT}; the relay closed it`
-        })
-    })
+  within(
+    Effect.orElseSucceed(
+      firstAndRest(requests),
+      () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const
+    ),
+    FIRST_MESSAGE_MILLIS,
+    () => silentStream(server, what)
+  )
+
+const FIRST_MESSAGE_MILLIS = Duration.toMillis(Limits.FIRST_MESSAGE_TIMEOUT)
+
+/** Why a stream that sent nothing within the first-message timeout was closed. */
+const silentStream = (server: string, what: string) =>
+  new RelayError({
+    reason: "InvalidRequest",
+    server,
+    detail: `the stream sent no ${what} within ${Limits.FIRST_MESSAGE_TIMEOUT}; the relay closed it`
+  })
+
+/** `startAndRest` for a consumer that reads the rest by pulling (`execInputOfPull`): no stream stages of its own. */
+const startAndPull = <A, E>(server: string, what: string, requests: Stream.Stream<A, E>) =>
+  within(
+    Effect.orElseSucceed(
+      firstAndPull(requests),
+      () => [Option.none<A>(), Chunk.empty<A>(), Effect.fail(Option.none<E>())] as const
+    ),
+    FIRST_MESSAGE_MILLIS,
+    () => silentStream(server, what)
   )
 
 /**
@@ -124,11 +140,10 @@ const agentService = (core: RelayCore["Type"], admission: Admission.Admission) =
           })
         return yield* core.register(who, req.identity)
       }).pipe(Effect.mapError(toStatus)),
-    // Messages the relay cannot read (a newer agent's) are skipped.
+    // Messages the relay cannot read (a newer agent's) are skipped by the core. The caller is authenticated in
+    // the core's setup: no stream stage here (each would hold an executor for the connection's life).
     connect: (requests, ctx) =>
-      Stream.unwrap(
-        Effect.map(caller(core, admission, ctx), (who) => core.connectAgent(who, Stream.filter(requests, isReadable)))
-      ).pipe(Stream.mapError(toStatus))
+      core.connectAgent(caller(core, admission, ctx), requests).pipe(Stream.mapError(toStatus))
   })
 
 /** `ClientService.Exec`: `ExecStart` first, then stdin (when asked for) up to `eof`. */
@@ -142,7 +157,7 @@ const exec = (
     Effect.gen(function* () {
       const who = yield* caller(core, admission, ctx)
       yield* Admission.holdStream(admission, core.server, who)
-      const [first, rest] = yield* startAndRest(core.server, "ExecStart", requests)
+      const [first, more, pull] = yield* startAndPull(core.server, "ExecStart", requests)
       const start = Option.getOrUndefined(first)
       if (start?._tag !== "Start")
         return yield* new RelayError({
@@ -150,7 +165,7 @@ const exec = (
           server: core.server,
           detail: "the first exec message must be ExecStart"
         })
-      return core.exec(who, start.request, execInput(rest, start.stdin), { stdin: start.stdin })
+      return core.exec(who, start.request, execInputOfPull(more, pull, start.stdin), { stdin: start.stdin })
     })
   ).pipe(Stream.mapError(toStatus))
 

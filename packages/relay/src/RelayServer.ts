@@ -69,6 +69,11 @@ export interface Options {
   readonly publicUrl?: string
   readonly heartbeatSeconds?: number
   readonly staleAfter?: Duration.DurationInput
+  /**
+   * Open gRPC connections one source address may hold (default 1,024): raise it behind a TCP load balancer or NAT,
+   * where every agent arrives from the same address. The gRPC total (from the descriptor limit) still bounds it.
+   */
+  readonly maxConnectionsPerSource?: number
   /** The account store (people, `cmdop login`); without it the relay knows workspaces and keys only. */
   readonly accounts?: Layer.Layer<AccountStore.AccountStore, AccountStore.AccountStoreError>
   /** Single sign-on with an OpenID Connect provider (needs `accounts`); the callback is `<publicUrl>/sso/callback`. */
@@ -278,7 +283,13 @@ const serveOn = (
     }
     // Per-principal stream counts and per-source refusals, shared by gRPC, the share page and the browser terminal.
     const admission = Admission.make()
-    const caps = ConnectionGuard.plan()
+    const caps = ConnectionGuard.plan(ConnectionGuard.descriptorLimit(), {
+      grpcPerSource: options.maxConnectionsPerSource
+    })
+    if (options.maxConnectionsPerSource !== undefined && options.maxConnectionsPerSource > caps.grpc.total)
+      yield* Effect.logWarning(
+        `--max-connections-per-source ${options.maxConnectionsPerSource} is more than the gRPC port's ${caps.grpc.total} connections in all (from the descriptor limit): one source may hold ${caps.grpc.total}; raise the limit (ulimit -n, LimitNOFILE) for more`
+      )
     const services = yield* Effect.provide(RelayGrpc.services(admission), context)
     const grpc = yield* GrpcServer.make({
       services,
@@ -294,6 +305,9 @@ const serveOn = (
         (e) => new RelayServeError({ message: `${e.message} (is another relay running? pick --grpc-port)` })
       )
     )
+    // Stopping (finalizers run in reverse): the agents' streams are closed first, so that the gRPC server's
+    // shutdown above finds them ending, and the core writes the machines offline in one batch once they are.
+    yield* Effect.addFinalizer(() => Context.get(context, RelayCore).stop)
     // Agents learn where every node serves them (Welcome), for failover: this node's address on the peer host.
     if (cluster !== undefined) {
       const node = Context.get(cluster, ClusterNode)
@@ -325,7 +339,8 @@ const serveOn = (
       Effect.mapError(
         (e) =>
           new RelayServeError({
-            message: `cannot listen on ${display(options.httpPort)} (HTTP): ${e.message}; pick --http-port`
+            // The platform's ServeError carries the reason (EADDRINUSE, EACCES) in its cause; its message is empty.
+            message: `cannot listen on ${display(options.httpPort)} (HTTP): ${e.message || (e.cause instanceof Error ? e.cause.message : String(e.cause))}; pick --http-port`
           })
       )
     )

@@ -15,11 +15,13 @@ import { agentIdentity, memoryCore } from "./agentDouble.js"
 const WINDOW = 64 * 1024
 const PIECE = 16 * 1024
 
+/** A relay with one agent ("box") driven by hand; its stream ends at an `End` offered to `toRelay`. */
 const setup = Effect.gen(function* () {
   const { core, caller } = yield* memoryCore({ server: "test", staleAfter: "90 seconds", heartbeatSeconds: 30 })
-  const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage>()
+  const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage | typeof End>()
   const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
-  yield* core.connectAgent(caller, Stream.fromQueue(toRelay)).pipe(
+  const incoming = Stream.fromQueue(toRelay).pipe(Stream.takeWhile((m): m is AgentLink.AgentMessage => m !== End))
+  yield* core.connectAgent(caller, incoming).pipe(
     Stream.runForEach((m) => Queue.offer(fromRelay, m)),
     Effect.forkScoped
   )
@@ -33,6 +35,8 @@ const setup = Effect.gen(function* () {
   assert.strictEqual(welcome._tag, "Welcome")
   return { core, caller, toRelay, fromRelay }
 })
+
+const End = Symbol("End")
 
 /** `n` bytes of a pattern that tells sessions and positions apart. */
 const bytesOf = (seed: number, n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (seed + i * 7) % 256))
@@ -105,6 +109,48 @@ describe("exec flow control", () => {
       assert.isTrue(Buffer.concat(restA).equals(aData), "A got all of its output, in order")
       yield* drainRelay
       assert.strictEqual(acked.get(a), WINDOW, "A's output is acknowledged once read")
+    })
+  )
+
+  it.scoped("output queued before the agent's stream ends reaches the client in order, then the session fails", () =>
+    Effect.gen(function* () {
+      const { caller, core, fromRelay, toRelay } = yield* setup
+      const pull = yield* Stream.toPull(core.exec(caller, { machine: "box", argv: ["a"] }, undefined))
+      assert.strictEqual(Chunk.unsafeHead(yield* pull)._tag, "Started")
+      let open: AgentLink.RelayMessage | undefined
+      while (open?._tag !== "SessionOpen") open = yield* Queue.take(fromRelay)
+      const sessionId = open.sessionId
+      // Several messages wait in the session (its client is not reading) when the agent's stream ends.
+      const data = bytesOf(3, 4 * PIECE)
+      for (let at = 0; at < data.length; at += PIECE)
+        yield* Queue.offer(toRelay, {
+          _tag: "SessionOutput",
+          sessionId,
+          pipe: at === PIECE ? "stderr" : "stdout",
+          data: data.subarray(at, at + PIECE),
+          offset: 0
+        })
+      yield* Queue.offer(toRelay, End)
+      const got: Array<Uint8Array> = []
+      const pipes: Array<string> = []
+      const failure = yield* Effect.flip(
+        Effect.forever(
+          Effect.map(pull, (events) => {
+            for (const e of events)
+              if (e._tag === "Stdout" || e._tag === "Stderr") {
+                got.push(e.data)
+                pipes.push(e._tag)
+              }
+          })
+        )
+      )
+      assert.isTrue(Buffer.concat(got).equals(data), "every byte sent before the end arrived, in order")
+      assert.deepStrictEqual(pipes, ["Stdout", "Stderr", "Stdout", "Stdout"])
+      assert.isTrue(failure._tag === "Some" && failure.value._tag === "RelayError")
+      assert.strictEqual(
+        failure._tag === "Some" && failure.value._tag === "RelayError" && failure.value.reason,
+        "MachineLost"
+      )
     })
   )
 })

@@ -19,11 +19,14 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { admitAttaches, agentIdentity, memoryCore } from "./agentDouble.js"
 
-const setup = Effect.gen(function* () {
-  // These agents never heartbeat: a long `staleAfter` keeps them connected while the TestClock runs for hours.
-  const world = yield* memoryCore({ server: "test", guestSweep: "5 seconds", staleAfter: "2 days" })
-  return { core: world.core, store: world.store, owner: world.caller }
-})
+const setupWith = (sweeps: Pick<RelayCore.Options, "guestSweep" | "credentialSweep">) =>
+  Effect.gen(function* () {
+    // These agents never heartbeat: a long `staleAfter` keeps them connected while the TestClock runs for hours.
+    const world = yield* memoryCore({ server: "test", staleAfter: "2 days", ...sweeps })
+    return { core: world.core, store: world.store, owner: world.caller }
+  })
+
+const setup = setupWith({ guestSweep: "5 seconds" })
 
 const identity = () => agentIdentity("box")
 
@@ -202,7 +205,9 @@ describe("guests reach only their own link's sessions", () => {
     "expiry closes the guest's shells at the agent: at the expiry when attached, at the next sweep if not",
     () =>
       Effect.gen(function* () {
-        const { core, owner } = yield* setup
+        // `TestClock.adjust` steps through every timer due on the way: over an hour, sweeps a minute apart instead
+        // of 5 s are a twelfth of the steps. Both periods divide the hour, so a sweep falls on the expiry either way.
+        const { core, owner } = yield* setupWith({ guestSweep: "1 minute", credentialSweep: "1 hour" })
         const agent = yield* connect(core, owner, identity(), [ptyInfo("owner-pty", owner.principal)])
         const { guest } = yield* mintGuest(core, owner)
         const attached = yield* attach(core, guest, { cols: 80, rows: 24 })
@@ -217,8 +222,8 @@ describe("guests reach only their own link's sessions", () => {
         const closed = yield* agent.expect(closeOf(a.sessionId))
         assert.strictEqual(closed.reason, "share link expired")
         assert.deepInclude(yield* Queue.take(attached.events), { _tag: "Ended", reason: "share link expired" })
-        // The detached one goes at the sweep after the expiry (every 5 s).
-        yield* TestClock.adjust("5 seconds")
+        // The detached one goes at the sweep after the expiry (every minute here).
+        yield* TestClock.adjust("1 minute")
         yield* agent.expect(closeOf(b.sessionId))
         assert.isFalse((yield* agent.drain).some(closeOf("owner-pty")))
       })

@@ -1,7 +1,8 @@
 /**
  * The relay core's agent side with a hand-driven agent speaking the domain's agent link, on the memory store and
  * the TestClock: the handshake's rules, liveness (a silent machine is closed and offline after `staleAfter`, a
- * heartbeating one stays), and a rotated workspace key dropping the machine at its next heartbeat.
+ * heartbeating one stays), heartbeats written to the store in batches, and a rotated workspace key dropping the
+ * machine at its next heartbeat.
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import * as RelayCore from "@cmdop/relay/RelayCore"
@@ -52,6 +53,24 @@ describe("RelayCore agent link", () => {
     })
   )
 
+  it.scoped(
+    "messages the relay cannot read are skipped, before Hello and after; the caller may be authenticated in setup",
+    () =>
+      Effect.gen(function* () {
+        const { caller, core } = yield* setup
+        const toRelay = yield* Queue.unbounded<AgentLink.AgentMessage | { readonly _tag: "Unreadable" }>()
+        const fromRelay = yield* Queue.unbounded<AgentLink.RelayMessage>()
+        yield* core.connectAgent(Effect.succeed(caller), Stream.fromQueue(toRelay)).pipe(
+          Stream.runForEach((m) => Queue.offer(fromRelay, m)),
+          Effect.forkScoped
+        )
+        yield* Queue.offerAll(toRelay, [{ _tag: "Unreadable" }, hello("skips"), { _tag: "Unreadable" }])
+        assert.strictEqual((yield* Queue.take(fromRelay))._tag, "Welcome")
+        yield* Queue.offerAll(toRelay, [{ _tag: "Unreadable" }, { _tag: "Heartbeat", at: 7 }])
+        assert.deepStrictEqual(yield* Queue.take(fromRelay), { _tag: "Heartbeat", at: 7 })
+      })
+  )
+
   it.scoped("a stream that does not start with Hello is refused; so is one silent for 15 s", () =>
     Effect.gen(function* () {
       const { caller, core } = yield* setup
@@ -86,6 +105,39 @@ describe("RelayCore agent link", () => {
       // 120 s without a word from `silent`: its stream has ended, and it is offline.
       yield* Fiber.join(silent.fiber)
       assert.deepStrictEqual(yield* online, { chatty: true, silent: false })
+    })
+  )
+
+  it.scoped("heartbeats reach the store in batches every 15 s and at the close; listings show the latest at once", () =>
+    Effect.gen(function* () {
+      const { caller, core, store } = yield* setup
+      const agent = yield* connect(core, caller)
+      yield* Queue.offer(agent.toRelay, hello("box"))
+      const welcome = yield* Queue.take(agent.fromRelay)
+      if (welcome._tag !== "Welcome") return assert.fail(welcome._tag)
+      const id = welcome.machine.id
+      const stored = Effect.map(store.getMachine(id), (m) => [m.online, m.lastHeartbeatAt] as const)
+      const listed = Effect.map(core.listMachines(caller, { onlineOnly: false }), (l) => l.machines[0]!.lastHeartbeatAt)
+      const beat = (at: number) =>
+        Effect.gen(function* () {
+          yield* Queue.offer(agent.toRelay, { _tag: "Heartbeat", at })
+          assert.deepStrictEqual(yield* Queue.take(agent.fromRelay), { _tag: "Heartbeat", at })
+        })
+
+      yield* TestClock.adjust("5 seconds")
+      yield* beat(1)
+      // Not one commit per heartbeat: the store still has the connect time; the listing has the heartbeat.
+      assert.deepStrictEqual(yield* stored, [true, 0])
+      assert.strictEqual(yield* listed, 5_000)
+      yield* TestClock.adjust("10 seconds")
+      assert.deepStrictEqual(yield* stored, [true, 5_000])
+
+      yield* TestClock.adjust("5 seconds")
+      yield* beat(2)
+      yield* Queue.shutdown(agent.toRelay)
+      yield* Fiber.join(agent.fiber)
+      // The closing connection wrote its last heartbeat before going offline.
+      assert.deepStrictEqual(yield* stored, [false, 20_000])
     })
   )
 

@@ -7,6 +7,7 @@ import * as AgentEngine from "@cmdop/agent/AgentEngine"
 import * as PtySessions from "@cmdop/agent/PtySessions"
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { RelayCore } from "@cmdop/relay/RelayCore"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
@@ -18,6 +19,8 @@ export interface Options {
   readonly hostname: string
   readonly name?: string
   readonly window?: number
+  /** Default 10 s. A test that moves the TestClock by hours sets it longer: each wakeup is a step of the clock. */
+  readonly heartbeatInterval?: Duration.DurationInput
   /** The machine's gate (`Gate.ts`); none: every session is admitted. */
   readonly gate?: AgentEngine.Options["gate"]
 }
@@ -58,7 +61,7 @@ export const attach = (credential: string, who: AgentLink.MachineIdentity, optio
       { incoming: rest, send: (m) => Queue.offer(toRelay, m) },
       {
         window: welcome.window,
-        heartbeatInterval: "10 seconds",
+        heartbeatInterval: options.heartbeatInterval ?? "10 seconds",
         relaySilenceTimeout: "1 hour",
         ptySessions,
         ...(options.gate === undefined ? {} : { gate: options.gate })

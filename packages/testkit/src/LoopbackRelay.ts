@@ -46,6 +46,8 @@ export interface Relay {
   readonly client: (key: string) => Effect.Effect<RelayClient["Type"], unknown>
   /** Waits until `hostnames` are all online as `key` sees them. */
   readonly waitOnline: (key: string, hostnames: ReadonlyArray<string>) => Effect.Effect<void, unknown>
+  /** Waits until `hostnames` are all listed offline as `key` sees them (the relay has seen their streams close). */
+  readonly waitOffline: (key: string, hostnames: ReadonlyArray<string>) => Effect.Effect<void, unknown>
 }
 
 export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
@@ -63,6 +65,17 @@ export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
       "sqlite"
     ).pipe(Effect.provide(storeContext))
     const scope = yield* Effect.scope
+    const waitListed = (key: string, hostnames: ReadonlyArray<string>, online: boolean) =>
+      Effect.gen(function* () {
+        const client = yield* relay.client(key)
+        yield* eventually(
+          `agents ${online ? "online" : "offline"}: ${hostnames.join(", ")}`,
+          Effect.map(client.listMachines(), ({ machines }) =>
+            hostnames.every((h) => machines.some((m) => m.hostname === h && m.online === online)) ? true : undefined
+          ),
+          { timeout: "15 seconds", interval: "50 millis" }
+        ).pipe(Effect.catchTag("EventuallyTimeout", (e) => Effect.dieMessage(e.message)))
+      })
 
     const relay: Relay = {
       address: running.grpcAddress,
@@ -94,17 +107,8 @@ export const make = (options: { readonly heartbeatSeconds?: number } = {}) =>
         RelayClientGrpc.make({ server: running.grpcAddress, apiKey: Redacted.make(key) }).pipe(
           Effect.provideService(Scope, scope)
         ),
-      waitOnline: (key, hostnames) =>
-        Effect.gen(function* () {
-          const client = yield* relay.client(key)
-          yield* eventually(
-            `agents online: ${hostnames.join(", ")}`,
-            Effect.map(client.listMachines({ onlineOnly: true }), ({ machines }) =>
-              hostnames.every((h) => machines.some((m) => m.hostname === h)) ? true : undefined
-            ),
-            { timeout: "15 seconds", interval: "50 millis" }
-          ).pipe(Effect.catchTag("EventuallyTimeout", (e) => Effect.dieMessage(e.message)))
-        })
+      waitOnline: (key, hostnames) => waitListed(key, hostnames, true),
+      waitOffline: (key, hostnames) => waitListed(key, hostnames, false)
     }
     return relay
   })

@@ -4,10 +4,13 @@
  * cluster has: attach and reattach with replay across nodes, the owning node's refusals passed on as they are,
  * the counters, and a dead node's machine reported unavailable.
  */
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as ApiKey from "@cmdop/domain/ApiKey"
+import type { MachineId } from "@cmdop/domain/Machine"
 import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
+import * as InProcessAgent from "@cmdop/testkit/InProcessAgent"
 import * as InProcessCluster from "@cmdop/testkit/InProcessCluster"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -182,6 +185,52 @@ describe("cluster forwarding", () => {
       assert.isFalse(fs.existsSync(mark), "the stalled session's output was buffered instead of held back")
       assert.strictEqual(one.stats.snapshot().forwardedLive, 1)
     })
+  )
+
+  it.scopedLive(
+    "a machine that moved to another node is reached on the next call, though its old route was cached",
+    () =>
+      Effect.gen(function* () {
+        const cluster = yield* InProcessCluster.make(3)
+        const [one, two, three] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node, InProcessCluster.Node]
+        const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+        // One machine (one identity): its agent on node 2 first, then on node 3.
+        const identity = InProcessAgent.identity({ hostname: "far" })
+        const attachTo = (node: InProcessCluster.Node) =>
+          InProcessAgent.attach(key, identity, { hostname: "far" }).pipe(
+            Effect.provide(node.context),
+            Effect.provide(ProcessRunner.layer)
+          )
+        const onTwo = yield* attachTo(two)
+        const client = yield* clientOf(one, key)
+        const echo = (word: string) =>
+          Stream.runCollect(client.exec({ machine: "far", argv: ["echo", word] })).pipe(
+            Effect.map((events) =>
+              Buffer.concat(
+                Chunk.toReadonlyArray(events).flatMap((e) => (e._tag === "Stdout" ? [e.data] : []))
+              ).toString()
+            )
+          )
+        assert.strictEqual(yield* echo("via-two"), "via-two\n")
+        yield* onTwo.stop
+        yield* eventually(
+          "node 2 to release the machine's route",
+          Effect.map(cluster.routes.locate(identity.machineId as MachineId), (route) =>
+            Option.isNone(route) ? true : undefined
+          )
+        )
+        yield* attachTo(three)
+        assert.strictEqual(
+          Option.map(yield* cluster.routes.locate(identity.machineId as MachineId), (r) => r.nodeId).pipe(
+            Option.getOrUndefined
+          ),
+          "node-3"
+        )
+        // Node 1 still has node 2 as the route it found a moment ago: node 2 says offline, node 1 looks again.
+        assert.strictEqual(yield* echo("via-three"), "via-three\n")
+        assert.deepInclude(one.stats.snapshot(), { forwardedTotal: 3, forwardedLive: 0, peerErrors: 0 })
+        assert.deepInclude(three.stats.snapshot(), { servedTotal: 1, servedLive: 0 })
+      })
   )
 
   it.scopedLive("a machine whose node stops answering is reported unavailable, naming the node; counted", () =>

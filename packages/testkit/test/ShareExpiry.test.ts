@@ -19,12 +19,20 @@ import { memoryRelay } from "./memoryRelay.js"
 describe("share link expiry", () => {
   it.scoped("a link works until its expiry and is refused after it, with the time it expired", () =>
     Effect.gen(function* () {
-      const { context, store } = yield* memoryRelay({ server: "test", guestSweep: "1 hour" })
+      // The clock moves by an hour, and `TestClock.adjust` steps through every timer due on the way (heartbeats,
+      // sweeps): timers minutes apart instead of seconds keep that to a few hundred steps. The expiry itself has its
+      // own timer (`guestExpiry.ts`), whatever the sweeps.
+      const { context, store } = yield* memoryRelay({
+        server: "test",
+        guestSweep: "1 hour",
+        credentialSweep: "20 minutes",
+        staleAfter: "2 hours"
+      })
       const key = Redacted.value((yield* store.createWorkspace(WorkspaceName.make("w"))).apiKey)
-      yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), { hostname: "prod-1" }).pipe(
-        Effect.provide(context),
-        Effect.provide(ProcessRunner.layer)
-      )
+      yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "prod-1" }), {
+        hostname: "prod-1",
+        heartbeatInterval: "20 minutes"
+      }).pipe(Effect.provide(context), Effect.provide(ProcessRunner.layer))
       const client = (credential: string) =>
         Effect.provide(RelayClientInProcess.make(Redacted.make(credential)), context)
       const owner = yield* client(key)

@@ -19,12 +19,13 @@ import * as Redacted from "effect/Redacted"
 
 /**
  * Starts an agent daemon with workspace key `key`, dialing `server` (one address or a comma-separated list), for
- * the life of the scope; yields its machine id.
+ * the life of the scope; yields its machine id. `home` (default a fresh one) keeps the machine's identity: a daemon
+ * started again in the same home is the same machine.
  */
-export const startAgent = (key: string, hostname: string, server: string) =>
+export const startAgent = (key: string, hostname: string, server: string, home?: string) =>
   Effect.gen(function* () {
-    const home = yield* TempHome.make("cmdop-agent-")
-    const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(home), ProcessRunner.layer)
+    const dir = home ?? (yield* TempHome.make("cmdop-agent-"))
+    const env = Layer.mergeAll(NodeFileSystem.layer, CmdopPaths.layerHome(dir), ProcessRunner.layer)
     const credential = DaemonCredential.layer.pipe(Layer.provide(OAuthSession.layerEmpty), Layer.provide(env))
     const identity = yield* AgentIdentity.loadOrCreate({ hostname }).pipe(Effect.provide(env))
     yield* AgentDaemon.run({

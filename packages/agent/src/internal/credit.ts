@@ -6,11 +6,10 @@
  *
  * The relay counts its side with an `Effect.Semaphore` (a sender waits for all the permits of a piece). The agent
  * takes whatever part of a piece the credit allows (`take` answers up to `max`), so it fills the window exactly and
- * never waits for more than one byte of credit; hence a transactional counter (`STM`) rather than a semaphore.
+ * never waits for more than one byte of credit. A plain counter and one waiting taker (a session has one output
+ * pump): a take with credit free costs no more than reading a number, which matters on the per-message path.
  */
 import * as Effect from "effect/Effect"
-import * as STM from "effect/STM"
-import * as TRef from "effect/TRef"
 
 export interface Credit {
   /** Waits for credit and takes up to `max` bytes of it; 0 once aborted (the output is then to be dropped). */
@@ -23,24 +22,51 @@ export interface Credit {
 
 /** Credit for a window of `window` bytes (at least 1), all of it available. */
 export const make = (window: number): Effect.Effect<Credit> =>
-  Effect.gen(function* () {
+  Effect.sync(() => {
     const limit = Math.max(1, Math.floor(window))
-    const available = yield* TRef.make(limit)
-    const aborted = yield* TRef.make(false)
-    return {
-      take: (max) =>
-        STM.commit(
-          STM.gen(function* () {
-            if (yield* TRef.get(aborted)) return 0
-            const free = yield* TRef.get(available)
-            if (free <= 0) return yield* STM.retry
-            const n = Math.min(Math.max(1, Math.floor(max)), free)
-            yield* TRef.set(available, free - n)
-            return n
+    let available = limit
+    let aborted = false
+    // Takers waiting for credit, woken (to try again) by `give` and `abort`.
+    const waiting = new Set<() => void>()
+    const wake = () => {
+      const all = [...waiting]
+      waiting.clear()
+      for (const f of all) f()
+    }
+    const tryTake = (max: number): number | undefined => {
+      if (aborted) return 0
+      if (available <= 0) return undefined
+      const n = Math.min(Math.max(1, Math.floor(max)), available)
+      available -= n
+      return n
+    }
+    const take = (max: number): Effect.Effect<number> =>
+      Effect.suspend(() => {
+        const now = tryTake(max)
+        if (now !== undefined) return Effect.succeed(now)
+        return Effect.async<number>((resume) => {
+          const retry = () => {
+            const n = tryTake(max)
+            if (n === undefined) waiting.add(retry)
+            else resume(Effect.succeed(n))
+          }
+          waiting.add(retry)
+          return Effect.sync(() => {
+            waiting.delete(retry)
           })
-        ),
+        })
+      })
+    return {
+      take,
       give: (bytes) =>
-        bytes > 0 ? STM.commit(TRef.update(available, (free) => Math.min(limit, free + bytes))) : Effect.void,
-      abort: STM.commit(TRef.set(aborted, true))
+        Effect.sync(() => {
+          if (!(bytes > 0)) return
+          available = Math.min(limit, available + bytes)
+          wake()
+        }),
+      abort: Effect.sync(() => {
+        aborted = true
+        wake()
+      })
     }
   })

@@ -5,10 +5,11 @@
  * with exactly one `SessionExit`, after its last output. All of them die with the link (no exit is sent then).
  */
 import type { Caller, ExecSpec as LinkExecSpec } from "@cmdop/domain/AgentLink"
+import * as GrpcWritten from "@cmdop/grpc/GrpcWritten"
+import * as OutputHeadroom from "@cmdop/protocol/OutputHeadroom"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -40,8 +41,8 @@ interface Session {
   readonly process: RunningProcess
   readonly credit: Credit.Credit
   readonly stdin: Queue.Queue<StdinItem>
-  /** Completes once the session's open line is in the audit log. */
-  readonly opened: Effect.Effect<unknown>
+  /** The session was opened with stdin; without, input is dropped (the child's stdin is already closed). */
+  readonly takesStdin: boolean
   /** The relay closed it (`SessionClose`). */
   closing: boolean
 }
@@ -62,11 +63,9 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
   const open = (id: string, wire: LinkExecSpec, caller: Caller | undefined) =>
     Effect.gen(function* () {
       const who = AuditLog.callerFields(caller)
-      // The open line is written while the command starts, not before: its end and input lines wait for it.
-      const opened = yield* Effect.forkIn(
-        Effect.uninterruptible(ctx.audit.open(id, "exec", who, () => AuditLog.digestArgv(wire.argv))),
-        ctx.sessionsScope
-      )
+      // The open line goes in before the command starts: one synchronous append (`AuditLog.makeFile`), cheaper
+      // than a fiber of its own, and its end and input lines follow it by construction.
+      yield* Effect.uninterruptible(ctx.audit.open(id, "exec", who, () => AuditLog.digestArgv(wire.argv)))
       const sessionScope = yield* Scope.fork(ctx.sessionsScope, ExecutionStrategy.sequential)
       const proc = yield* Scope.extend(runner.spawn(toSpec(wire)), sessionScope)
       const session: Session = {
@@ -74,12 +73,13 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
         process: proc,
         credit: yield* Credit.make(ctx.options.window),
         stdin: yield* Queue.unbounded<StdinItem>(),
-        opened: Fiber.await(opened),
+        takesStdin: wire.stdin,
         closing: false
       }
       sessions.set(id, session)
       const auditEnd = auditOnce(ctx, session, who)
-      yield* ctx.supervise(writeStdin(session, ctx.send), sessionScope)
+      // Without stdin the relay sends none (`SessionInput` is never forwarded then): no writer fiber to start.
+      if (wire.stdin) yield* ctx.supervise(writeStdin(session, ctx.send), sessionScope)
       yield* ctx.supervise(
         Effect.gen(function* () {
           // A pipe read brings at most a pipe buffer (typically 64 KiB); what has piled up goes out as fewer, larger messages.
@@ -116,10 +116,8 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
     input: (id, data, eof, caller) =>
       withSession(id, (session) =>
         Effect.zipRight(
-          data.length > 0
-            ? Effect.zipRight(session.opened, ctx.audit.input(id, "exec", caller, data.length))
-            : Effect.void,
-          Queue.offer(session.stdin, { data, eof })
+          data.length > 0 ? ctx.audit.input(id, "exec", caller, data.length) : Effect.void,
+          session.takesStdin ? Queue.offer(session.stdin, { data, eof }) : Effect.void
         )
       ),
     ack: (id, bytes) => withSession(id, (session) => session.credit.give(bytes)),
@@ -145,9 +143,9 @@ const auditOnce = <E>(ctx: EngineContext<E>, session: Session, who: SessionAudit
       Effect.suspend(() => {
         if (audited) return Effect.void
         audited = true
-        // The stdin tallied so far goes in before the end line, both after the open line.
+        // The stdin tallied so far goes in before the end line (the open line went in before the command started).
         return Effect.zipRight(
-          Effect.zipRight(session.opened, ctx.audit.flushInput(session.id)),
+          ctx.audit.flushInput(session.id),
           ctx.audit.end(session.id, "exec", who, {
             ...(info === undefined ? {} : { exit_code: info.exitCode, duration_ms: info.durationMs }),
             reason: cutOff
@@ -170,11 +168,19 @@ const toSpec = (spec: LinkExecSpec): ExecSpec => ({
   ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {})
 })
 
-/** Sends one chunk of output within `MAX_CHUNK` and the credit; drops it once the session is closed. */
-const sendOutput = <E>(session: Session, chunk: OutputChunk, send: EngineContext<E>["send"]) =>
-  sendWithin(chunk.data, session.credit, (data) =>
-    send({ _tag: "SessionOutput", sessionId: session.id, pipe: chunk.pipe, data, offset: 0 })
-  )
+/**
+ * Sends one chunk of output within `MAX_CHUNK` and the credit; drops it once the session is closed. A chunk in a
+ * buffer of the process runner's (`OutputHeadroom`) sent as one message goes back to it once written.
+ */
+const sendOutput = <E>(session: Session, chunk: OutputChunk, send: EngineContext<E>["send"]) => {
+  const reusable = OutputHeadroom.owns(chunk.data)
+  return sendWithin(chunk.data, session.credit, (data, at) => {
+    const message = { _tag: "SessionOutput", sessionId: session.id, pipe: chunk.pipe, data, offset: 0 } as const
+    if (reusable && at === 0 && data.length === chunk.data.length)
+      GrpcWritten.whenWritten(message, () => OutputHeadroom.release(data))
+    return send(message)
+  })
+}
 
 /** Writes stdin in arrival order, acknowledging each chunk once written; closes it after an `eof`. */
 const writeStdin = <E>(session: Session, send: EngineContext<E>["send"]): Effect.Effect<never, E> =>

@@ -18,6 +18,7 @@ import * as path from "node:path"
 import type { ExitReason, PtyExit, PtyOutput } from "../PtySessions.js"
 import * as processTree from "./processTree.js"
 import { ScrollbackRing } from "./scrollbackRing.js"
+import { withoutAgentSecrets } from "./sessionEnv.js"
 
 /** The largest `PtyOutput.data` that one read yields. */
 export const MAX_READ = 64 * 1024
@@ -127,7 +128,9 @@ const track = (
     session.lastActivityAt = now()
     wake()
   })
-  // node-pty reports the exit once the terminal's socket closed, i.e. after the last output.
+  // node-pty reports the exit once the terminal's socket closed, i.e. after the last output. Our patch of it keeps
+  // the terminal's other end open until the shell exits and reads what is left then (the kernel could otherwise end
+  // the master's reads before the shell's last output was read), and again before it gives up on the socket.
   child.onExit(({ exitCode, signal }) => {
     if (session.ended !== undefined) return
     const name = signal !== undefined && signal > 0 ? signalName(signal) : undefined
@@ -228,10 +231,9 @@ const homeDirectory = (): string => {
   return home !== "" && fs.existsSync(home) ? home : "/"
 }
 
-/** The agent's environment for the shell, minus what describes the agent's own terminal. */
+/** The agent's environment for the shell, minus its secrets and what describes the agent's own terminal. */
 const childEnv = (term: string): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value
+  const env = withoutAgentSecrets(process.env)
   for (const key of ["TMUX", "TMUX_PANE", "STY", "WINDOW", "WINDOWID", "TERMCAP", "COLUMNS", "LINES", "COLORTERM"])
     delete env[key]
   env.TERM = term

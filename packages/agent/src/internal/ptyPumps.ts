@@ -7,7 +7,7 @@
 import type { Caller, PtySpec, SessionReplay } from "@cmdop/domain/AgentLink"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Stream from "effect/Stream"
+import * as Option from "effect/Option"
 import * as AuditLog from "../AuditLog.js"
 import type { PtySessions } from "../PtySessions.js"
 import { PtySessionError } from "../PtySessions.js"
@@ -26,7 +26,10 @@ export interface PtyPumps {
   /** Starts session `id` and its pump from offset 0; a failure to start is answered with a lone `SessionExit`. */
   readonly open: (id: string, spec: PtySpec, caller: Caller | undefined) => Effect.Effect<void>
   readonly replay: (request: SessionReplay) => Effect.Effect<void>
-  /** Writes input and acknowledges it with a PIPE_STDIN `SessionAck`; unknown or ended sessions are ignored. */
+  /**
+   * Writes input and acknowledges it with PIPE_STDIN `SessionAck`s, in batches (`inputAckBatch`); unknown or ended
+   * sessions are ignored.
+   */
   readonly input: (id: string, data: Uint8Array, caller: Caller | undefined) => Effect.Effect<void>
   readonly ack: (id: string, bytes: number) => Effect.Effect<void>
   readonly signal: (id: string, name: string) => Effect.Effect<void>
@@ -40,10 +43,20 @@ interface Pump {
   fiber: Fiber.RuntimeFiber<void> | undefined
 }
 
+/**
+ * PTY input is acknowledged in batches of this many bytes, so a keystroke costs no ack message of its own. The relay
+ * sends input in pieces of at most 64 KiB under its credit of `window`: a batch of at most `window` − 64 KiB leaves
+ * it room for a whole piece, so it never waits for an ack still being held. Smaller windows: every input is acked.
+ */
+export const inputAckBatch = (window: number): number => Math.max(0, Math.min(64 * 1024, window - 64 * 1024))
+
 export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undefined): PtyPumps => {
   const pumps = new Map<string, Pump>()
   /** PTY sessions whose SessionExit this link sent. */
   const reported = new Set<string>()
+  /** Input bytes written but not acknowledged yet, per session. */
+  const unacked = new Map<string, number>()
+  const ackBatch = inputAckBatch(ctx.options.window)
 
   /** (Re)starts this link's pump of session `id` from `from`. */
   const pump = (id: string, from: number): Effect.Effect<void> =>
@@ -55,7 +68,7 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
       }
       const entry: Pump = { credit: yield* Credit.make(ctx.options.window), fiber: undefined }
       pumps.set(id, entry)
-      const run = pumpOutput(ctx, ptys, reported, id, from, entry.credit).pipe(
+      const run = pumpOutput(ctx, ptys, reported, unacked, id, from, entry.credit).pipe(
         Effect.ensuring(
           Effect.sync(() => {
             if (pumps.get(id) === entry) pumps.delete(id)
@@ -104,38 +117,61 @@ export const make = <E>(ctx: EngineContext<E>, ptys: PtySessions["Type"] | undef
                 ptys.write(id, data, caller?.principal ?? ""),
                 ctx.audit.input(id, "pty", caller, data.length)
               ),
-              ctx.supervise(
-                ctx.send({ _tag: "SessionAck", sessionId: id, pipe: "stdin", bytes: data.length }),
-                ctx.sessionsScope
-              )
+              Effect.suspend(() => {
+                const bytes = (unacked.get(id) ?? 0) + data.length
+                if (bytes < ackBatch) {
+                  unacked.set(id, bytes)
+                  return Effect.void
+                }
+                unacked.delete(id)
+                return ctx.supervise(
+                  ctx.send({ _tag: "SessionAck", sessionId: id, pipe: "stdin", bytes }),
+                  ctx.sessionsScope
+                )
+              })
             )
           ),
     ack: (id, bytes) => Effect.suspend(() => pumps.get(id)?.credit.give(bytes) ?? Effect.void),
     signal: (id, name) => onPty((ptys) => ptys.signal(id, name)),
     resize: (id, cols, rows) => onPty((ptys) => ptys.resize(id, cols, rows)),
     // The kill goes on in PtySessions' scope; the pump reports the exit.
-    close: (id) => onPty((ptys) => Effect.forkIn(Effect.ignore(ptys.close(id)), ctx.sessionsScope))
+    close: (id) =>
+      Effect.zipRight(
+        Effect.sync(() => unacked.delete(id)),
+        onPty((ptys) => Effect.forkIn(Effect.ignore(ptys.close(id)), ctx.sessionsScope))
+      )
   }
 }
 
-/** Sends session `id`'s output from `from`, then its exit (remembered in `reported`). */
+/** Sends session `id`'s output from `from`, then its exit (remembered in `reported`; its input tally dropped). */
 const pumpOutput = <E>(
   ctx: EngineContext<E>,
   ptys: PtySessions["Type"] | undefined,
   reported: Set<string>,
+  unacked: Map<string, number>,
   id: string,
   from: number,
   credit: Credit.Credit
 ) =>
   Effect.gen(function* () {
     if (ptys === undefined) return
-    yield* Stream.runForEach(ptys.output(id, from), (piece) =>
-      sendWithin(piece.data, credit, (data, at) =>
-        ctx.send({ _tag: "SessionOutput", sessionId: id, pipe: "stdout", data, offset: piece.offset + at })
-      )
-    )
+    // A plain loop over the session's output (not `ptys.output` as a stream): each stream stage would cost every
+    // keystroke's echo on its way out.
+    const loop = (cursor: number): Effect.Effect<void, E | PtySessionError> =>
+      Effect.flatMap(ptys.read(id, cursor), (next) => {
+        if (Option.isNone(next)) return Effect.void
+        const [piece, after] = next.value
+        return Effect.zipRight(
+          sendWithin(piece.data, credit, (data, at) =>
+            ctx.send({ _tag: "SessionOutput", sessionId: id, pipe: "stdout", data, offset: piece.offset + at })
+          ),
+          loop(after)
+        )
+      })
+    yield* loop(from)
     const info = yield* ptys.exited(id)
     reported.add(id)
+    unacked.delete(id)
     yield* ctx.sendExit(id, {
       exitCode: info.exitCode,
       ...(info.signal !== undefined ? { signal: info.signal } : {}),

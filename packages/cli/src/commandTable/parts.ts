@@ -37,7 +37,7 @@ export const GLOBAL_FLAGS: ReadonlyArray<Flag> = [
     name: "--server",
     alias: "-s",
     value: "ADDR",
-    help: "relay host:port, or https://host[:port] for TLS (also: CMDOP_SERVER)"
+    help: "relay host:port, https://host[:port] for TLS, or a cluster's nodes a,b (also: CMDOP_SERVER)"
   },
   { name: "--workspace", value: "NAME", help: "a stored workspace for this call only (also: CMDOP_WORKSPACE)" },
   { name: "--json", help: "one JSON document on stdout (implies -q)" },

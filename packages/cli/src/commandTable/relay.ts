@@ -21,6 +21,12 @@ export const relayNode: Node = {
         { name: "--public-url", value: "URL", help: "base URL share links point at" },
         { name: "--tls-cert", value: "FILE", help: "PEM certificate chain; serve TLS" },
         { name: "--tls-key", value: "FILE", help: "PEM private key for --tls-cert" },
+        {
+          name: "--max-connections-per-source",
+          value: "N",
+          integer: true,
+          help: "gRPC connections one address may hold (1024); behind a load balancer or NAT every agent shares its address: raise it above the agent count (env CMDOP_RELAY_MAX_CONNECTIONS_PER_SOURCE)"
+        },
         { name: "--oidc-issuer", value: "URL", help: "single sign-on: the OpenID Connect provider's issuer URL" },
         { name: "--oidc-client-id", value: "ID", help: "single sign-on: this relay's client id at the provider" },
         {
@@ -37,10 +43,20 @@ export const relayNode: Node = {
           help: "cluster mode: the peer service's port (grpc port + 1)"
         },
         {
+          name: "--advertise-address",
+          value: "HOST:PORT",
+          help: "cluster mode: where agents reach this node, told to them as a failover hint (env CMDOP_RELAY_ADVERTISE_ADDRESS)"
+        },
+        {
           name: "--cluster-secret",
           value: "SECRET",
           help: "cluster mode: the secret the nodes share (env CMDOP_CLUSTER_SECRET)"
         }
+      ],
+      notes: [
+        "Behind a TCP load balancer or NAT every agent reaches the relay from one address: pass",
+        "--max-connections-per-source above the number of agents there, and give the relay the descriptors",
+        "(ulimit -n, LimitNOFILE): the gRPC port may hold about three quarters of the limit in all."
       ]
     },
     {

@@ -21,6 +21,7 @@ import * as nodePath from "node:path"
 import { CliError } from "../CliError.js"
 import * as GateFiles from "@cmdop/agent/GateFiles"
 import * as Duration from "../Duration.js"
+import { checkServerList } from "../ServerList.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 import { install, uninstall } from "./agentInstall.js"
@@ -72,8 +73,15 @@ const register = Command.make(
           name: m.name,
           workspace: response.workspaceName
         })
-      yield* Output.line(`registered ${m.hostname} (${m.id}) in workspace ${response.workspaceName}`)
-      yield* Output.notice('start the agent with "cmdop agent start"')
+      // Listings and machine queries show the display name: say it, and the hostname only where it differs.
+      const shown = m.name === "" || m.name === m.hostname ? m.hostname : `${m.name} (hostname ${m.hostname})`
+      yield* Output.line(`registered ${shown} as ${m.id} in workspace ${response.workspaceName}`)
+      // A key given with -k was for this call only: a plain "agent start" would find none and retry forever.
+      yield* Output.notice(
+        g.apiKey === undefined
+          ? 'start the agent with "cmdop agent start"'
+          : 'start the agent with "cmdop agent start -k <key>": a key given with -k is not stored (to store it: "cmdop connect key set <key>")'
+      )
     })
 ).pipe(Command.withDescription("create this machine's identity (~/.cmdop/agent.json) and register it with the relay"))
 
@@ -112,25 +120,6 @@ const startDaemonInBackground = (extra: {
       yield* Effect.sleep("100 millis")
     }
   })
-
-/**
- * `--server a:50051,b:50051`: the nodes of one relay cluster, tried in turn (the daemon moves to another when its
- * node dies). Each entry must be a whole relay address, so a typo fails here rather than as endless reconnects.
- */
-const checkServerList = (server: string | undefined): Effect.Effect<void, CliError> => {
-  if (server === undefined || !server.includes(",")) return Effect.void
-  const bad = server
-    .split(",")
-    .map((s) => s.trim())
-    .find((s) => !/^((https?|grpcs?):\/\/[^\s,/]+\/?|[^\s,/:]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/.test(s))
-  return bad === undefined
-    ? Effect.void
-    : Effect.fail(
-        new CliError({
-          message: `--server ${server}: ${bad === "" ? "an empty entry" : `"${bad}"`} is not a relay address; list the relay nodes as host:port or https://host, separated by commas (e.g. --server relay-1:50051,relay-2:50051)`
-        })
-      )
-}
 
 const start = Command.make(
   "start",

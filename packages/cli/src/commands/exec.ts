@@ -9,6 +9,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Machine from "@cmdop/domain/Machine"
 import type { ExecEvent, RelayClient } from "@cmdop/domain/RelayClient"
+import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -21,7 +22,7 @@ import * as Duration from "../Duration.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
 import * as RemoteArgv from "../RemoteArgv.js"
-import { Stdio } from "../Stdio.js"
+import { type OutputPiece, Stdio } from "../Stdio.js"
 import * as UnknownFlag from "../UnknownFlag.js"
 import * as picker from "./picker.js"
 
@@ -134,34 +135,47 @@ type Exit = Extract<ExecEvent, { _tag: "Exit" }>
 
 /** What the events of one exec said: the machine it ran on, and its exit. */
 interface Seen {
-  readonly machine?: { readonly id: string; readonly hostname: string }
-  readonly exit?: Exit
+  machine?: { readonly id: string; readonly hostname: string }
+  exit?: Exit
 }
 
-/** Where output goes: straight to stdout and stderr as it arrives, or (with --json) kept for the one document. */
+/**
+ * Where output goes: straight to stdout and stderr as it arrives, or (with --json) kept for the one document. One
+ * step per chunk of events: its output is written in a plain loop and waited on once (`Stdio.output`).
+ */
 const eventSink = (json: boolean, stdio: Stdio["Type"]) => {
   const out: Array<string> = []
   const err: Array<string> = []
   const decodeOut = decoder()
   const decodeErr = decoder()
-  const step = (acc: Seen, event: ExecEvent): Effect.Effect<Seen> => {
-    switch (event._tag) {
-      case "Started":
-        return Effect.succeed({ ...acc, machine: { id: event.machine.id, hostname: event.machine.hostname } })
-      case "Stdout":
-        return Effect.as(json ? Effect.sync(() => void out.push(decodeOut(event.data))) : stdio.stdout(event.data), acc)
-      case "Stderr":
-        return Effect.as(json ? Effect.sync(() => void err.push(decodeErr(event.data))) : stdio.stderr(event.data), acc)
-      case "Exit":
-        return Effect.succeed({ ...acc, exit: event })
+  const seen: Seen = {}
+  const step = (events: Chunk.Chunk<ExecEvent>): Effect.Effect<void> => {
+    const pieces: Array<OutputPiece> = []
+    for (const event of events) {
+      switch (event._tag) {
+        case "Started":
+          seen.machine = { id: event.machine.id, hostname: event.machine.hostname }
+          break
+        case "Stdout":
+          if (json) out.push(decodeOut(event.data))
+          else pieces.push({ stderr: false, data: event.data })
+          break
+        case "Stderr":
+          if (json) err.push(decodeErr(event.data))
+          else pieces.push({ stderr: true, data: event.data })
+          break
+        case "Exit":
+          seen.exit = event
+      }
     }
+    return pieces.length === 0 ? Effect.void : stdio.output(pieces)
   }
   const collected = () => {
     out.push(decodeOut(new Uint8Array(0), true))
     err.push(decodeErr(new Uint8Array(0), true))
     return { stdout: out.join(""), stderr: err.join("") }
   }
-  return { step, collected }
+  return { step, seen: (): Seen => seen, collected }
 }
 
 const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: string) =>
@@ -200,7 +214,8 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
                 ctrlC.signals
               )
               .pipe(
-                Stream.runFoldEffect({} as Seen, sink.step),
+                Stream.runForEachChunk(sink.step),
+                Effect.map(sink.seen),
                 // The agent enforces the timeout; this guard only covers a relay that never answers.
                 Effect.timeoutFail({
                   duration: timeoutMs > 0 ? timeoutMs + 10_000 : Infinity,

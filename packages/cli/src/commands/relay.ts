@@ -22,6 +22,7 @@ import { signingKeyList } from "./relaySigningKey.js"
 import { relayUserCommand, ssoConfig, ssoOptions } from "./relayUser.js"
 import { storeConfig, storeOptions, withShares, withStore } from "./relayStore.js"
 import { clusterFlags, clusterOptions } from "./relayCluster.js"
+import { connectionOptions, maxConnectionsPerSource } from "./relayConnections.js"
 import { lockDataDir } from "./relayDataLock.js"
 import { workspaceList } from "./relayWorkspace.js"
 
@@ -132,10 +133,12 @@ const serve = Command.make(
     ),
     tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional),
     ...ssoOptions,
-    ...clusterOptions
+    ...clusterOptions,
+    ...connectionOptions
   },
   (args) =>
     Effect.gen(function* () {
+      const perSource = yield* maxConnectionsPerSource(args)
       const config = yield* storeConfig(args)
       if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey))
         return yield* new CliError({ message: "--tls-cert and --tls-key go together", exitCode: 2 })
@@ -182,6 +185,7 @@ const serve = Command.make(
                 : {}),
               ...(yield* ssoConfig(args)),
               ...(Option.isSome(args.publicUrl) ? { publicUrl: args.publicUrl.value } : {}),
+              ...(perSource === undefined ? {} : { maxConnectionsPerSource: perSource }),
               ...(tls ? { tls } : {}),
               ...(Option.isSome(cluster) && config.db !== undefined
                 ? { cluster: { ...cluster.value, db: config.db } }
@@ -199,12 +203,21 @@ const serve = Command.make(
               grpc: running.grpcAddress,
               http: running.httpAddress,
               store: running.store,
-              ...(node === undefined ? {} : { node: node.nodeId, peer_address: node.peerAddress })
+              ...(node === undefined
+                ? {}
+                : {
+                    node: node.nodeId,
+                    peer_address: node.peerAddress,
+                    ...(node.clientAddress === undefined ? {} : { advertise_address: node.clientAddress })
+                  })
             })
           else
             yield* Output.line(
               `relay serving: grpc ${running.grpcAddress}${tls ? " (TLS)" : ""}, http ${running.httpAddress}, store ${running.store}` +
-                (node === undefined ? "" : `, cluster node ${node.nodeId} (peers reach it at ${node.peerAddress})`)
+                (node === undefined
+                  ? ""
+                  : `, cluster node ${node.nodeId} (peers reach it at ${node.peerAddress}` +
+                    (node.clientAddress === undefined ? ")" : `, agents at ${node.clientAddress})`))
             )
           return yield* Effect.never
         })

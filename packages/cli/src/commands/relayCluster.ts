@@ -2,7 +2,8 @@
  * The cluster-mode flags of `cmdop relay serve`: several relay nodes on one PostgreSQL. Cluster mode is on when
  * `--node-id` or a cluster secret (`--cluster-secret`, env `CMDOP_CLUSTER_SECRET`) is given; it needs `--db`.
  * Defaults: the node id is this host's name, the peer port the gRPC port + 1, the peer address this host's
- * name (or the `--host` interface) with the peer port.
+ * name (or the `--host` interface) with the peer port, the address agents are told (`--advertise-address`, env
+ * `CMDOP_RELAY_ADVERTISE_ADDRESS`) the peer address's host with the gRPC port.
  */
 import * as Options from "@effect/cli/Options"
 import * as Config from "effect/Config"
@@ -31,6 +32,13 @@ export const clusterOptions = {
     ),
     Options.optional
   ),
+  advertiseAddress: Options.text("advertise-address").pipe(
+    Options.withDescription(
+      "cluster mode: host:port agents reach this node's gRPC service at, told to every agent as a failover hint (env CMDOP_RELAY_ADVERTISE_ADDRESS; default: the peer address's host with the gRPC port)"
+    ),
+    Options.withFallbackConfig(Config.string("CMDOP_RELAY_ADVERTISE_ADDRESS")),
+    Options.optional
+  ),
   clusterSecret: Options.redacted("cluster-secret").pipe(
     Options.withDescription(
       "cluster mode: the secret every node shares, authenticating the peer port (env CMDOP_CLUSTER_SECRET); e.g. openssl rand -hex 32"
@@ -44,6 +52,7 @@ export interface ClusterArgs {
   readonly nodeId: Option.Option<string>
   readonly peerAddress: Option.Option<string>
   readonly peerPort: Option.Option<number>
+  readonly advertiseAddress: Option.Option<string>
   readonly clusterSecret: Option.Option<Redacted.Redacted<string>>
 }
 
@@ -51,6 +60,8 @@ export interface ClusterFlags {
   readonly nodeId: string
   readonly peerAddress: string
   readonly peerPort: number
+  /** Where agents reach this node (`--advertise-address`); unset: the peer address's host with the gRPC port. */
+  readonly clientAddress?: string
   readonly secret: Redacted.Redacted<string>
 }
 
@@ -77,8 +88,10 @@ export const clusterFlags = (
 ): Effect.Effect<Option.Option<ClusterFlags>, CliError> =>
   Effect.gen(function* () {
     if (Option.isNone(args.nodeId) && Option.isNone(args.clusterSecret)) {
-      if (Option.isSome(args.peerAddress) || Option.isSome(args.peerPort))
-        return yield* usage("--peer-address and --peer-port are for cluster mode: add --node-id and --cluster-secret")
+      if (Option.isSome(args.peerAddress) || Option.isSome(args.peerPort) || Option.isSome(args.advertiseAddress))
+        return yield* usage(
+          "--peer-address, --peer-port and --advertise-address are for cluster mode: add --node-id and --cluster-secret"
+        )
       return Option.none()
     }
     if (!serve.db)
@@ -110,5 +123,11 @@ export const clusterFlags = (
     const peerAddress = Option.getOrElse(args.peerAddress, () => `${advertised}:${peerPort}`)
     if (!validAddress(peerAddress))
       return yield* usage(`invalid --peer-address "${peerAddress}": use host:port, e.g. relay-2.internal:50052`)
-    return Option.some({ nodeId, peerAddress, peerPort, secret })
+    if (Option.isNone(args.advertiseAddress)) return Option.some({ nodeId, peerAddress, peerPort, secret })
+    const clientAddress = args.advertiseAddress.value.trim()
+    if (!validAddress(clientAddress))
+      return yield* usage(
+        `invalid --advertise-address (or CMDOP_RELAY_ADVERTISE_ADDRESS) "${clientAddress}": use the host:port agents reach this node's gRPC port at, e.g. relay-2.example.com:50051`
+      )
+    return Option.some({ nodeId, peerAddress, peerPort, clientAddress, secret })
   })

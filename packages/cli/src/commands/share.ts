@@ -101,7 +101,7 @@ const mint = Command.make(
       )
       if (Option.isSome(machine) && machine.value.gateConfigured === false)
         yield* Output.notice(
-          `note: ${minted.link.machineHostname} has no gate configured (no permissions.yaml): the guest may run any command and open shells there; see docs/permissions.md`
+          `note: ${minted.link.machineHostname} has no gate configured (no permissions.yaml): the guest may run any command and open shells there, as the agent's user, who can read this workspace's key (~/.cmdop); see docs/permissions.md`
         )
     })
 ).pipe(Command.withDescription("mint a share link: one token, one machine, for a guest without an account"))
@@ -114,20 +114,31 @@ const revoke = Command.make(
       const g = yield* globals(own)
       const Remote = yield* remote
       const link = yield* Remote.withClient(g, (client) => client.revokeShare(id))
-      const ended = link.sessionsEnded ?? 0
+      // Absent: the answering node of a cluster does not hold the machine; the node that does ends them.
+      const ended = link.sessionsEnded
       if (g.json)
         return yield* Output.json({
           ...view(link, yield* Clock.currentTimeMillis),
           already_revoked: link.alreadyRevoked === true,
-          sessions_ended: ended
+          sessions_ended: ended ?? null,
+          ...(ended === undefined ? { sessions_end_on_other_node: true } : {})
         })
       const sessions = `${ended} guest session${ended === 1 ? "" : "s"}`
+      const elsewhere = "its guests' sessions on the machine end within a second (the machine is on another relay node)"
       yield* Output.line(
         link.alreadyRevoked === true
           ? `share link ${link.id} for ${link.machineHostname} was already revoked${
               link.revokedAt === undefined ? "" : ` at ${formatInstant(link.revokedAt)}`
-            }; ${ended === 0 ? "no guest session of it was still running" : `ended ${sessions} still running on the machine`}`
-          : `revoked share link ${link.id} for ${link.machineHostname}; ended ${sessions} on the machine`
+            }; ${
+              ended === undefined
+                ? elsewhere
+                : ended === 0
+                  ? "no guest session of it was still running"
+                  : `ended ${sessions} still running on the machine`
+            }`
+          : `revoked share link ${link.id} for ${link.machineHostname}; ${
+              ended === undefined ? elsewhere : `ended ${sessions} on the machine`
+            }`
       )
     })
 ).pipe(Command.withDescription("revoke a share link now; its guests' live sessions end at once"))

@@ -49,7 +49,7 @@ export const shareFailure = <A>(effect: Effect.Effect<A, ShareError>, reason: Sh
   Effect.map(Effect.exit(effect), (exit) => {
     assert.isTrue(Exit.isFailure(exit), `expected ${reason}, got a success`)
     const cause = (exit as Exit.Failure<A, ShareError>).cause
-    assert.isTrue(Cause.isFailType(cause), `expected a ShareError, got ${Cause.pretty(cause)}`)
+    if (!Cause.isFailType(cause)) assert.fail(`expected a ShareError, got ${Cause.pretty(cause)}`)
     const error = (cause as Cause.Fail<ShareError>).error
     assert.strictEqual(error._tag, "ShareError")
     assert.strictEqual(error.reason, reason, error.message)
@@ -61,7 +61,8 @@ export const refusedAsGarbage = (shares: ShareService["Type"], token: string) =>
   Effect.map(Effect.exit(shares.validate(token)), (exit) => {
     if (Exit.isSuccess(exit)) assert.fail(`accepted a bad token: ${JSON.stringify(token)}`)
     const cause = (exit as Exit.Failure<unknown, ShareError>).cause
-    assert.isTrue(Cause.isFailType(cause), `not a typed failure for ${JSON.stringify(token)}: ${Cause.pretty(cause)}`)
+    if (!Cause.isFailType(cause))
+      assert.fail(`not a typed failure for ${JSON.stringify(token)}: ${Cause.pretty(cause)}`)
     const reason = (cause as Cause.Fail<ShareError>).error.reason
     assert.include(["Malformed", "BadSignature"], reason, JSON.stringify(token))
   })

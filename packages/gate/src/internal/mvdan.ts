@@ -94,6 +94,9 @@ export const load = (): Promise<Syntax> => {
   return loading
 }
 
+/** Whether `load` has completed. */
+export const isLoaded = (): boolean => loaded !== undefined
+
 /** The loaded parser; throws `ParserNotLoaded` before `load` has completed. */
 export const get = (): Syntax => {
   if (loaded === undefined)

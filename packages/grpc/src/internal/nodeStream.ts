@@ -6,10 +6,11 @@ import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { Readable, Writable } from "node:stream"
+import { callbackFor } from "../GrpcWritten.js"
 
 /** Swallows an `error` event so that an event nobody reads any more cannot crash the process. */
 export const ignoreError = (): void => {}
@@ -157,7 +158,7 @@ export const awaitDrain = (writable: Writable): Effect.Effect<void> =>
 export const write = (writable: Writable, value: unknown): Effect.Effect<boolean> =>
   Effect.suspend(() => {
     if (writable.destroyed || writable.writableEnded) return Effect.succeed(false)
-    return writable.write(value) ? Effect.succeed(true) : Effect.as(awaitDrain(writable), true)
+    return writable.write(value, callbackFor(value)) ? Effect.succeed(true) : Effect.as(awaitDrain(writable), true)
   })
 
 /**
@@ -167,7 +168,7 @@ export const write = (writable: Writable, value: unknown): Effect.Effect<boolean
 const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: number): Effect.Effect<boolean> => {
   for (let i = start; i < values.length; i++) {
     if (writable.destroyed || writable.writableEnded) return Effect.succeed(false)
-    if (!writable.write(values[i]))
+    if (!writable.write(values[i], callbackFor(values[i])))
       return Effect.flatMap(awaitDrain(writable), () => writeFrom(writable, values, i + 1))
   }
   return Effect.succeed(true)
@@ -175,16 +176,31 @@ const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: nu
 
 /**
  * Writes the messages of `stream` in order, with backpressure, until it ends or `writable` stops accepting writes.
- * Does not end the writable. The loop is tail-safe (`Sink.forEachChunkWhile`): a written message is garbage once
- * grpc-js has sent it, however long the stream runs (`Stream.runForEachWhile` nests one frame per element and so
- * kept every message of a long-lived call reachable until the call ended).
+ * Does not end the writable. A plain loop over the stream's pull on the caller's fiber: `Stream.run` would run the
+ * stream on a fiber of its own (and a sink channel), held for the life of the call — per connection, on a
+ * long-lived call such as an agent's. Tail-safe: a written message is garbage once grpc-js has sent it, however
+ * long the stream runs (`Stream.runForEachWhile` nested one frame per element and so kept every message of a
+ * long-lived call reachable until the call ended).
  */
 export const writeAll = <A, E, R>(writable: Writable, stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R> =>
-  Stream.run(
-    stream,
-    Sink.forEachChunkWhile((chunk: Chunk.Chunk<A>) =>
-      Effect.suspend(() => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
-    )
+  Effect.scoped(
+    Effect.flatMap(Stream.toPull(stream), (pull) => {
+      let more = true
+      const step = Effect.matchEffect(pull, {
+        onFailure: Option.match({
+          onNone: () =>
+            Effect.sync(() => {
+              more = false
+            }),
+          onSome: (e: E) => Effect.fail(e)
+        }),
+        onSuccess: (chunk) =>
+          Effect.map(writeFrom(writable, Chunk.toReadonlyArray(chunk), 0), (accepted) => {
+            more = accepted
+          })
+      })
+      return Effect.whileLoop({ while: () => more, body: () => step, step: () => {} })
+    })
   )
 
 /** Sleeps on a real timer, so shutdown deadlines also pass under a TestClock. */

@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { CallContext } from "../GrpcServer.js"
 import { GrpcStatusError, fromUnknown, metadataToRecord, toStatusObject } from "../GrpcStatusError.js"
-import { fromReadable, sleepReal, writeAll } from "./nodeStream.js"
+import { makeReader, sleepReal, writeAll } from "./nodeStream.js"
 
 /** Forks an effect on the server's runtime; its fibers are interrupted when the server shuts down. */
 export type Run<R> = <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E>
@@ -107,8 +107,18 @@ const respondStream =
     else call.emit("error", toStatusObject(statusOf(exit.cause, call)))
   }
 
-const requestsOf = (call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) =>
-  fromReadable<unknown, GrpcStatusError>(call, fromUnknown, callClosed)
+/**
+ * Runs `body` with the call's requests as a stream, read for the life of the handler: the reader is made in the
+ * handler's scope, not by a `Stream.unwrapScoped` stage around it (a stage that held a channel executor and a
+ * subexecutor for the whole call; on a long-lived call, such as an agent's connection, that is per connection).
+ */
+const withRequests = <A, R>(
+  call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  body: (requests: Stream.Stream<unknown, GrpcStatusError>) => Effect.Effect<A, GrpcStatusError, R>
+): Effect.Effect<A, GrpcStatusError, R> =>
+  Effect.scoped(
+    Effect.flatMap(makeReader<unknown, GrpcStatusError>(call, fromUnknown, callClosed), (reader) => body(reader.stream))
+  )
 
 /** Builds the grpc-js implementation of one service from its Effect handlers. */
 export const implement = <R>(
@@ -144,7 +154,7 @@ export const implement = <R>(
         runCall(
           run,
           call,
-          (ctx) => asEffect(requestsOf(call), ctx),
+          (ctx) => withRequests(call, (requests) => asEffect(requests, ctx)),
           respondUnary(call, callback)
         )) as grpc.handleClientStreamingCall<unknown, unknown>
     } else {
@@ -152,7 +162,7 @@ export const implement = <R>(
         runCall(
           run,
           call,
-          (ctx) => writeAll(call, asStream(requestsOf(call), ctx)),
+          (ctx) => withRequests(call, (requests) => writeAll(call, asStream(requests, ctx))),
           respondStream(call)
         )) as grpc.handleBidiStreamingCall<unknown, unknown>
     }

@@ -6,6 +6,7 @@
  */
 import type * as Agent from "../generated/cmdop/connect/v1/agent.js"
 import type * as Client from "../generated/cmdop/connect/v1/client.js"
+import * as OutputHeadroom from "../OutputHeadroom.js"
 
 const varintSize = (n: number): number => {
   let size = 1
@@ -26,7 +27,10 @@ const writeVarint = (buf: Buffer, pos: number, n: number): number => {
   return pos
 }
 
-/** `AgentMessage { output: SessionOutput }` (field 3), for output with a payload. */
+/**
+ * `AgentMessage { output: SessionOutput }` (field 3), for output with a payload. Written in place, in front of the
+ * payload, when it sits in a buffer from `OutputHeadroom.allocate` (and nothing follows it: offset 0).
+ */
 export const agentMessage = (message: Agent.AgentMessage): Buffer | undefined => {
   if (message.kind?.$case !== "output") return undefined
   const { sessionId, pipe, data, offset } = message.kind.value
@@ -37,7 +41,10 @@ export const agentMessage = (message: Agent.AgentMessage): Buffer | undefined =>
     (pipe !== 0 ? 1 + varintSize(pipe) : 0) +
     (data.length > 0 ? 1 + varintSize(data.length) + data.length : 0) +
     (offset !== 0 ? 1 + varintSize(offset) : 0)
-  const buf = Buffer.allocUnsafe(1 + varintSize(inner) + inner)
+  const total = 1 + varintSize(inner) + inner
+  const header = total - data.length
+  const inPlace = offset === 0 && data.length > 0 && OutputHeadroom.claim(data, header)
+  const buf = inPlace ? Buffer.from(data.buffer, data.byteOffset - header, total) : Buffer.allocUnsafe(total)
   buf[0] = 26
   let pos = writeVarint(buf, 1, inner)
   if (idBytes > 0) {
@@ -52,7 +59,7 @@ export const agentMessage = (message: Agent.AgentMessage): Buffer | undefined =>
   if (data.length > 0) {
     buf[pos++] = 26
     pos = writeVarint(buf, pos, data.length)
-    buf.set(data, pos)
+    if (!inPlace) buf.set(data, pos)
     pos += data.length
   }
   if (offset !== 0) {

@@ -61,3 +61,32 @@ export const mapped = <W, A>(
           }
   }
 }
+
+/**
+ * Messages a relay node passes on as it received them (a forwarded call's answers, from the owning node to the
+ * client): the decoded value → the bytes it was decoded from. A WeakMap, so a copy or a spread of the value never
+ * carries stale bytes, and the bytes go with the value.
+ */
+const receivedBytes = new WeakMap<object, Buffer>()
+
+/** `codec`, whose decoded values remember the bytes they came from (for `passingOn` to send them again). */
+export const keepingBytes = <A>(codec: GrpcCodec.Codec<A>): GrpcCodec.Codec<A> => ({
+  serialize: codec.serialize,
+  deserialize: (bytes) => {
+    const value = codec.deserialize(bytes)
+    // Not the shared `unreadable`: a message this node cannot read is dropped, never passed on.
+    if (typeof value === "object" && value !== null && (value as { readonly _tag?: unknown })._tag !== "Unreadable")
+      receivedBytes.set(value, bytes)
+    return value
+  }
+})
+
+/**
+ * `codec`, which sends a value decoded by `keepingBytes` as the bytes it came from (the same wire message: neither
+ * re-encoded nor copied), and encodes any other value.
+ */
+export const passingOn = <A>(codec: GrpcCodec.Codec<A>): GrpcCodec.Codec<A> => ({
+  serialize: (value) =>
+    (typeof value === "object" && value !== null && receivedBytes.get(value)) || codec.serialize(value),
+  deserialize: codec.deserialize
+})

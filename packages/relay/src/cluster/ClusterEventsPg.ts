@@ -1,5 +1,5 @@
 /**
- * `ClusterEvents` over PostgreSQL `LISTEN/NOTIFY` on one channel. The database publishes store changes itself:
+ * `ClusterEvents` over PostgreSQL `LISTEN/NOTIFY` on one channel per cluster (`channelFor`). The database publishes store changes itself:
  * triggers on the relay and account tables (installed idempotently at start, under an advisory lock so nodes
  * starting together do not race) notify on a revoked link, a retired key, a moved machine, a changed membership or
  * login; so a revocation made by any node, or by `cmdop relay key rotate` run on the host, reaches every node.
@@ -23,12 +23,37 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import { ClusterEvent, ClusterEvents, ClusterEventsError, Resync } from "./ClusterEvents.js"
 import { installTriggers } from "./clusterTriggers.js"
 
-/** The channel every node listens on (the triggers notify on it too), unless the options name another. */
+/**
+ * The channel of a cluster whose tables are in the `public` schema. Notifications reach every listener of one
+ * database, whatever its schema, so a cluster in another schema takes a channel of its own (`channelFor`); separate
+ * databases never hear each other.
+ */
 export const defaultChannel = "cmdop_cluster_events"
+
+/**
+ * The channel for a cluster whose tables are in `schema`: `defaultChannel` for `public`, else one named after the
+ * schema (a digest of it when the name would not make a short plain identifier), so two clusters sharing a
+ * database under different schemas never wake each other.
+ */
+export const channelFor = (schema: string): string => {
+  if (schema === "public") return defaultChannel
+  const named = `${defaultChannel}_${schema}`
+  return /^[a-z0-9_]+$/.test(schema) && named.length <= 63
+    ? named
+    : `${defaultChannel}_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`
+}
+
+/** The channel the options name, or the one of the schema the connection works in (its `search_path`). */
+const resolveChannel = (sql: SqlClient.SqlClient, options: Options) =>
+  options.channel !== undefined
+    ? Effect.succeed(options.channel)
+    : Effect.map(sql<{ readonly schema: string | null }>`SELECT current_schema() AS schema`, ([row]) =>
+        channelFor(row?.schema ?? "public")
+      )
 
 const Ping = Schema.TaggedStruct("Ping", { token: Schema.String })
 const decodeWire = Schema.decodeUnknownOption(Schema.parseJson(Schema.Union(ClusterEvent, Ping)))
@@ -36,8 +61,8 @@ const decodeWire = Schema.decodeUnknownOption(Schema.parseJson(Schema.Union(Clus
 export interface Options {
   readonly url: Redacted.Redacted<string>
   /**
-   * The channel. Notifications reach every listener of the database (all schemas): clusters sharing one database
-   * under different schemas, and parallel test runs, take one each.
+   * The channel. Notifications reach every listener of the database (all schemas); by default the channel follows
+   * the schema (`channelFor`), so clusters sharing one database under different schemas take one each.
    */
   readonly channel?: string
   /** How often a subscription checks its connection. Default 1 s. */
@@ -61,7 +86,7 @@ const pgLayer = (url: Redacted.Redacted<string>) => PgClient.layer({ url, connec
  * One listening connection, until it fails: events go to `emit`, `Resync` first once its own ping came back.
  * Its connections are closed in the background when it ends.
  */
-const session = (options: Options, emit: (event: ClusterEvent) => Effect.Effect<void>) =>
+const session = (options: Options, channel: string, emit: (event: ClusterEvent) => Effect.Effect<void>) =>
   Effect.gen(function* () {
     const sessionScope = yield* Scope.make()
     yield* Effect.addFinalizer(() =>
@@ -70,7 +95,6 @@ const session = (options: Options, emit: (event: ClusterEvent) => Effect.Effect<
     const context = yield* Layer.buildWithScope(pgLayer(options.url), sessionScope)
     const pg = Context.get(context, PgClient.PgClient)
     const sql = Context.get(context, SqlClient.SqlClient)
-    const channel = options.channel ?? defaultChannel
     const token = randomUUID()
     const deadAfterMs = Duration.toMillis(options.deadAfter ?? "3 seconds")
     let lastHeard = yield* Clock.currentTimeMillis
@@ -115,7 +139,7 @@ export const make = (options: Options) =>
   Effect.gen(function* () {
     const context = yield* Layer.build(pgLayer(options.url)).pipe(Effect.mapError(failure("connecting to PostgreSQL")))
     const sql = Context.get(context, SqlClient.SqlClient)
-    const channel = options.channel ?? defaultChannel
+    const channel = yield* resolveChannel(sql, options).pipe(Effect.mapError(failure("reading the schema")))
     yield* installTriggers(channel).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError(failure("installing the cluster event triggers"))
@@ -123,7 +147,7 @@ export const make = (options: Options) =>
     const subscribe = Stream.unwrapScoped(
       Effect.gen(function* () {
         const queue = yield* Queue.unbounded<ClusterEvent>()
-        yield* session(options, (event) => Queue.offer(queue, event)).pipe(
+        yield* session(options, channel, (event) => Queue.offer(queue, event)).pipe(
           Effect.catchAllCause((cause) => Effect.logWarning("cluster events: listening again", cause)),
           Effect.zipRight(Effect.sleep(options.retryAfter ?? "500 millis")),
           Effect.forever,

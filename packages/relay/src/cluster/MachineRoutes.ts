@@ -90,6 +90,11 @@ export class MachineRoutes extends Context.Tag("@cmdop/relay/MachineRoutes")<
     readonly claim: (machineId: MachineId, nodeId: string) => Effect.Effect<number, MachineRoutesError>
     /** Removes the route only if it is still this node's connection `epoch` (a later claim wins). */
     readonly release: (machineId: MachineId, nodeId: string, epoch: number) => Effect.Effect<void, MachineRoutesError>
+    /**
+     * Removes every route `nodeId` holds, in one write (a node stopping: its streams all closed, one `release` each
+     * would take a statement per machine). A later claim by another node is not this node's route and stays.
+     */
+    readonly releaseNode: (nodeId: string) => Effect.Effect<void, MachineRoutesError>
     /** The live route of a machine: `None` when no live node holds its stream. */
     readonly locate: (machineId: MachineId) => Effect.Effect<Option.Option<Route>, MachineRoutesError>
     /** The live routes of several machines at once (listings): machines without one are absent from the map. */
@@ -167,6 +172,7 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
           const route = routes.get(machineId)
           if (route !== undefined && route.nodeId === nodeId && route.epoch === epoch) routes.delete(machineId)
         }),
+      releaseNode: (nodeId) => Effect.sync(() => dropRoutes(nodeId)),
       locate: (machineId) =>
         Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
           Effect.map((now) => Option.fromNullable(liveRoute(machineId, now)))

@@ -160,6 +160,11 @@ export const make = (
           Effect.asVoid,
           Effect.mapError(failure(`releasing machine ${machineId} from node ${nodeId}`))
         ),
+      releaseNode: (nodeId) =>
+        sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${nodeId}`.pipe(
+          Effect.asVoid,
+          Effect.mapError(failure(`releasing the machines of node ${nodeId}`))
+        ),
       locate: (machineId) =>
         liveRoutes([machineId]).pipe(
           Effect.map((routes) => Option.fromNullable(routes[0])),

@@ -16,6 +16,12 @@ const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8
 export const matches = (secret: Redacted.Redacted<string>, given: string | undefined): boolean =>
   given !== undefined && timingSafeEqual(digest(Redacted.value(secret)), digest(given))
 
+/** `matches` for one secret, its digest computed once (a peer port checks every call). */
+export const checker = (secret: Redacted.Redacted<string>): ((given: string | undefined) => boolean) => {
+  const expected = digest(Redacted.value(secret))
+  return (given) => given !== undefined && timingSafeEqual(expected, digest(given))
+}
+
 /** The metadata a node sends with every peer call. */
 export const metadata = (secret: Redacted.Redacted<string>): Readonly<Record<string, string>> => ({
   [PeerService.CLUSTER_SECRET_HEADER]: Redacted.value(secret)

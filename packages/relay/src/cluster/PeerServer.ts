@@ -12,12 +12,15 @@ import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { attachInput, execInput } from "../internal/callInput.js"
-import { firstAndRest } from "../internal/firstAndRest.js"
+import { attachInput, execInputOfPull } from "../internal/callInput.js"
+import { firstAndPull, firstAndRest, within } from "../internal/firstAndRest.js"
 import * as Limits from "../internal/limits.js"
 import type { RelayCore } from "../RelayCore.js"
 import * as PeerSecret from "./PeerSecret.js"
@@ -30,17 +33,35 @@ const refusal = ErrorCodec.toStatus(
   })
 )
 
-/** The call's first message within the limit every relay stream has, and the rest. */
+const FIRST_MESSAGE_MILLIS = Duration.toMillis(Limits.FIRST_MESSAGE_TIMEOUT)
+
+const noStart = (server: string) => () =>
+  new RelayError({ reason: "InvalidRequest", server, detail: "the peer sent no start of its forwarded call" })
+
+/**
+ * The call's first message within the limit every relay stream has, what came with it and the pull of the rest
+ * (`firstAndPull`, read by `execInputOfPull`: no stream stage of its own). One timer, not `Effect.timeoutFail`'s
+ * race of two fibers (`within`).
+ */
+const startAndPull = <A>(server: string, requests: Stream.Stream<A, GrpcStatusError>) =>
+  within(
+    Effect.orElseSucceed(
+      firstAndPull(requests),
+      () => [Option.none<A>(), Chunk.empty<A>(), Effect.fail(Option.none<GrpcStatusError>())] as const
+    ),
+    FIRST_MESSAGE_MILLIS,
+    noStart(server)
+  )
+
+/** The call's first message within the limit every relay stream has, and the rest (as a stream). */
 const startAndRest = <A>(server: string, requests: Stream.Stream<A, GrpcStatusError>) =>
-  Effect.orElseSucceed(
-    firstAndRest(requests),
-    () => [Option.none<A>(), Stream.empty as Stream.Stream<A, GrpcStatusError>] as const
-  ).pipe(
-    Effect.timeoutFail({
-      duration: Limits.FIRST_MESSAGE_TIMEOUT,
-      onTimeout: () =>
-        new RelayError({ reason: "InvalidRequest", server, detail: "the peer sent no start of its forwarded call" })
-    })
+  within(
+    Effect.orElseSucceed(
+      firstAndRest(requests),
+      () => [Option.none<A>(), Stream.empty as Stream.Stream<A, GrpcStatusError>] as const
+    ),
+    FIRST_MESSAGE_MILLIS,
+    noStart(server)
   )
 
 const notStart = (server: string, what: string) =>
@@ -56,54 +77,70 @@ const notStart = (server: string, what: string) =>
  */
 export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<string>, counters: Counters) => {
   const server = core.server
+  const isSecret = PeerSecret.checker(secret)
   /** Refuses a call without the secret (counted), and counts the ones let in. */
   const check = (ctx: GrpcServer.CallContext): Effect.Effect<void, GrpcStatusError> =>
     Effect.suspend(() => {
-      if (!PeerSecret.matches(secret, ctx.metadata[PeerService.CLUSTER_SECRET_HEADER])) {
+      if (!isSecret(ctx.metadata[PeerService.CLUSTER_SECRET_HEADER])) {
         counters.refused++
         return Effect.fail(refusal)
       }
       counters.servedTotal++
       return Effect.void
     })
-  /** A forwarded session, checked, tracked while it runs. */
-  const session = <A>(ctx: GrpcServer.CallContext, body: Stream.Stream<A, RelayCallError>) =>
+  /**
+   * Counts a forwarded session live while its scope lasts. A plain scope finalizer: `acquireRelease` would capture
+   * the fiber's refs and diff them twice (the whole context) when the scope closes, on every call.
+   */
+  const live = Effect.uninterruptible(
+    Effect.flatMap(Effect.scope, (scope) => {
+      counters.servedLive++
+      return Scope.addFinalizer(
+        scope,
+        Effect.sync(() => counters.servedLive--)
+      )
+    })
+  )
+  /**
+   * A forwarded session: checked, tracked while it runs, its start read, then `body` for it; one stream stage in
+   * all (the error mapping), so what the call costs beyond the local session is the peer link alone.
+   */
+  const session = <A>(
+    ctx: GrpcServer.CallContext,
+    open: Effect.Effect<Stream.Stream<A, RelayCallError>, RelayCallError, Scope.Scope>
+  ) =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
         yield* check(ctx)
-        yield* Effect.acquireRelease(
-          Effect.sync(() => counters.servedLive++),
-          () => Effect.sync(() => counters.servedLive--)
-        )
-        return Stream.mapError(body, ErrorCodec.toStatus)
-      })
-    )
-
-  const exec = (requests: Stream.Stream<PeerService.ExecMessage, GrpcStatusError>) =>
-    Stream.unwrapScoped(
-      Effect.gen(function* () {
-        const [first, rest] = yield* startAndRest(server, requests)
-        const start = Option.getOrUndefined(first)
-        if (start?._tag !== "Start") return yield* notStart(server, "exec")
-        return core.exec(start.caller, start.request, execInput(rest, start.stdin), { stdin: start.stdin })
-      })
-    )
-
-  const attach = (requests: Stream.Stream<PeerService.AttachMessage, GrpcStatusError>) =>
-    Stream.unwrapScoped(
-      Effect.gen(function* () {
-        const [first, rest] = yield* startAndRest(server, requests)
-        const start = Option.getOrUndefined(first)
-        if (start?._tag !== "Start") return yield* notStart(server, "attach")
-        // The forwarding node's half-close (its client detached) ends `input`, which detaches this viewer.
-        const input = attachInput(rest)
-        return core.attach(start.caller, start.request, input)
+        yield* live
+        return Stream.mapError(yield* Effect.mapError(open, ErrorCodec.toStatus), ErrorCodec.toStatus)
       })
     )
 
   return GrpcServer.service(PeerService.definition, {
-    exec: (requests, ctx) => session(ctx, exec(requests)),
-    attach: (requests, ctx) => session(ctx, attach(requests)),
+    exec: (requests, ctx) =>
+      session(
+        ctx,
+        Effect.gen(function* () {
+          const [first, more, pull] = yield* startAndPull(server, requests)
+          const start = Option.getOrUndefined(first)
+          if (start?._tag !== "Start") return yield* notStart(server, "exec")
+          return core.exec(start.caller, start.request, execInputOfPull(more, pull, start.stdin), {
+            stdin: start.stdin
+          })
+        })
+      ),
+    // The forwarding node's half-close (its client detached) ends the input, which detaches this viewer.
+    attach: (requests, ctx) =>
+      session(
+        ctx,
+        Effect.gen(function* () {
+          const [first, rest] = yield* startAndRest(server, requests)
+          const start = Option.getOrUndefined(first)
+          if (start?._tag !== "Start") return yield* notStart(server, "attach")
+          return core.attach(start.caller, start.request, attachInput(rest))
+        })
+      ),
     listSessions: (request, ctx) =>
       Effect.zipRight(
         check(ctx),

@@ -2,7 +2,9 @@
  * Forwarding: a `RelayCore` whose exec, attach and session listing go to the node that holds the machine's agent
  * stream when that is another live node of the cluster (`MachineRoutes.locate`), over that node's peer port with
  * the caller this node authenticated. Every client path of the relay (gRPC, the browser terminal, share-link
- * guests, the in-process client) reaches machines through these three, so all of them work across nodes.
+ * guests, the in-process client) reaches machines through these three, so all of them work across nodes. A share
+ * link's revocation is answered here; its count of guest sessions ended is left out when another node holds the
+ * machine (that node ends them on the cluster event).
  *
  * Which node serves a call: this one when it holds the machine's stream (found in memory first, the hot path), when
  * the name does not resolve (the local handler gives the caller the very error it would anyway), or when no other
@@ -14,24 +16,25 @@
  * output — the same credit the local path runs on. Other sessions over the same peer channel have their own
  * stream windows and go on.
  */
-import type * as Machine from "@cmdop/domain/Machine"
+import * as Machine from "@cmdop/domain/Machine"
 import type { AttachEvent, AttachInput, AttachRequest, ExecEvent, ExecRequest } from "@cmdop/domain/RelayClient"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
+import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
-import type * as PeerService from "@cmdop/protocol/PeerService"
-import { isReadable } from "@cmdop/protocol/Unreadable"
-import * as Deferred from "effect/Deferred"
+import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Caller } from "../Authenticator.js"
 import type { ExecInput, RelayCore } from "../RelayCore.js"
 import type { MachineRoutes, Route } from "./MachineRoutes.js"
 import type { PeerClient, PeerClients } from "./PeerClients.js"
 import * as ForwardRoutes from "./forwardRoutes.js"
+import * as PeerCall from "./peerCall.js"
 import * as PeerSecret from "./PeerSecret.js"
 import type { Counters } from "./PeerStats.js"
 
@@ -44,6 +47,12 @@ export interface Options {
   /** How long a route found for a name is reused (`forwardRoutes.ts`). */
   readonly routeTtlMs?: number
 }
+
+/** A forwarded call over a peer client (`peerCall.ts`), its answers' failure made by `mapError`. */
+type Call<A> = (
+  client: PeerClient,
+  mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError
+) => Effect.Effect<PeerCall.Opened<A, RelayCallError>, GrpcStatusError.GrpcStatusError, Scope.Scope>
 
 /** A route to another node, and whether it came from the recent-routes cache. */
 interface Found {
@@ -63,9 +72,12 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
    * The route to another live node holding the machine `query` names (and whether it came from the cache), or
    * `None` to serve the call here.
    */
-  const elsewhere = (caller: Caller, query: string, useCache = true): Effect.Effect<Option.Option<Found>> => {
-    if (core.connectedHere(caller, query) !== undefined) return Effect.succeedNone
-    return Effect.gen(function* () {
+  const elsewhere = (caller: Caller, query: string, useCache = true): Effect.Effect<Option.Option<Found>> =>
+    core.connectedHere(caller, query) !== undefined ? Effect.succeedNone : lookUp(caller, query, useCache)
+
+  /** `elsewhere` for a name this node was just found not to hold a stream for. */
+  const lookUp = (caller: Caller, query: string, useCache = true): Effect.Effect<Option.Option<Found>> =>
+    Effect.gen(function* () {
       const cached = useCache ? yield* recent.get(caller, query) : undefined
       if (cached !== undefined && !core.holds(cached.machineId)) return Option.some({ route: cached, cached: true })
       const machine = yield* Effect.option(core.resolveMachine(caller, query))
@@ -79,10 +91,17 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       yield* recent.set(caller, query, remote.value)
       return Option.some({ route: remote.value, cached: false })
     })
-  }
 
   /** A peer-link failure (no typed error from the owning node): its node is gone or unreachable. */
   const linkFailure = (e: GrpcStatusError.GrpcStatusError) => Option.isNone(GrpcStatusError.decodePayload(e))
+
+  /**
+   * Whether a call on a cached route failed because the route went stale: the node is gone (a link failure), or it
+   * no longer holds the machine's stream (the machine moved to another node: it says Offline). Either way the call
+   * is made again on a fresh lookup, so a move takes effect on the very next call, not when the cache entry lapses.
+   */
+  const staleRoute = (e: GrpcStatusError.GrpcStatusError, error: RelayCallError) =>
+    linkFailure(e) || (error._tag === "MachineError" && error.reason === "Offline")
 
   /** A failed forwarded call: the owning node's refusal as it sent it, or a peer link failure (counted). */
   const failure =
@@ -100,47 +119,65 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     }
 
   /**
-   * One forwarded session to `found`'s node, counted and live while it runs. `call` gets the peer client and
-   * `answered`, which its input awaits: a call that fails before the owning node answered has consumed no input.
-   * On a cached route, such a failure at the peer link means the route went stale (the node died, the machine
-   * moved): the call is made once more on a fresh lookup, or served here.
+   * One forwarded session to `found`'s node, counted and live while the scope lasts. The call's input waits for the
+   * owning node's first answer (`peerCall.ts`): a call that fails before it has consumed no input. On a cached
+   * route, such a failure at the peer link, or the owning node saying the machine is offline, means the route went
+   * stale (the node died, the machine moved): the call is made once more on a fresh lookup, or served here.
    */
-  const forward = <A>(
+  const forwardTo = <A extends { readonly _tag: string }>(
     caller: Caller,
     query: string,
     found: Found,
-    call: (client: PeerClient, answered: Effect.Effect<void>) => Stream.Stream<A, GrpcStatusError.GrpcStatusError>,
+    call: Call<A>,
+    here: () => Stream.Stream<A, RelayCallError>
+  ): Effect.Effect<Stream.Stream<A, RelayCallError>, RelayCallError, Scope.Scope> =>
+    Effect.gen(function* () {
+      const client = yield* Effect.mapError(clients.get(found.route.peerAddress), failure(found.route))
+      counters.forwarded()
+      yield* live
+      const fail = failure(found.route)
+      const opened = yield* Effect.mapError(call(client, fail), fail)
+      // The first answer is awaited here, so a stale route is retried before anything reaches the client; after
+      // it, the answers go on as they come (no stage of their own).
+      const early = yield* Effect.flip(opened.first).pipe(Effect.option)
+      if (Option.isNone(early)) return opened.answers
+      const error = fail(early.value)
+      if (!(found.cached && staleRoute(early.value, error))) return Stream.fail(error)
+      const fresh = yield* elsewhere(caller, query, false)
+      return Option.isNone(fresh) ? here() : yield* forwardTo(caller, query, fresh.value, call, here)
+    })
+
+  /**
+   * Counts a forwarded session live while its scope lasts. A plain scope finalizer: `acquireRelease` would capture
+   * the fiber's refs and diff them twice (the whole context) when the scope closes, on every call.
+   */
+  const live = Effect.uninterruptible(
+    Effect.flatMap(Effect.scope, (scope) => {
+      counters.forwardedLive++
+      return Scope.addFinalizer(
+        scope,
+        Effect.sync(() => counters.forwardedLive--)
+      )
+    })
+  )
+
+  /**
+   * A session for the machine `query` names: here when this node holds its stream (the hot path, no stage added),
+   * else through the owning node when another live node holds it, else here.
+   */
+  const routed = <A extends { readonly _tag: string }>(
+    caller: Caller,
+    query: string,
+    call: Call<A>,
     here: () => Stream.Stream<A, RelayCallError>
   ): Stream.Stream<A, RelayCallError> =>
-    Stream.unwrapScoped(
-      Effect.gen(function* () {
-        const answered = yield* Deferred.make<void>()
-        const client = yield* Effect.mapError(clients.get(found.route.peerAddress), failure(found.route))
-        counters.forwarded()
-        yield* Effect.acquireRelease(
-          Effect.sync(() => counters.forwardedLive++),
-          () => Effect.sync(() => counters.forwardedLive--)
+    core.connectedHere(caller, query) !== undefined
+      ? here()
+      : Stream.unwrapScoped(
+          Effect.flatMap(lookUp(caller, query), (found) =>
+            Option.isNone(found) ? Effect.succeed(here()) : forwardTo(caller, query, found.value, call, here)
+          )
         )
-        // Set at the first answer (a flag, so the hot path costs no effect per message after it).
-        let waiting = true
-        const retry = (e: GrpcStatusError.GrpcStatusError) =>
-          Effect.gen(function* () {
-            const stale = found.cached && linkFailure(e) && waiting
-            const error = failure(found.route)(e)
-            if (!stale) return Stream.fail(error)
-            const fresh = yield* elsewhere(caller, query, false)
-            return Option.isNone(fresh) ? here() : forward(caller, query, fresh.value, call, here)
-          })
-        return call(client, Deferred.await(answered)).pipe(
-          Stream.tap(() => {
-            if (!waiting) return Effect.void
-            waiting = false
-            return Deferred.succeed(answered, undefined)
-          }),
-          Stream.catchAll((e) => Stream.unwrap(retry(e)))
-        )
-      })
-    )
 
   const exec = <E>(
     caller: Caller,
@@ -148,24 +185,16 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     input: Stream.Stream<ExecInput, E> | undefined,
     execOptions: { readonly stdin?: boolean } = {}
   ): Stream.Stream<ExecEvent, RelayCallError> => {
-    const here = () => core.exec(caller, request, input, execOptions)
     const stdin = execOptions.stdin ?? input !== undefined
     const start: PeerService.ExecMessage = { _tag: "Start", caller, fromNode: nodeId, request, stdin }
-    const rest: Stream.Stream<PeerService.ExecMessage> =
-      input === undefined
-        ? Stream.empty
-        : Stream.catchAll(input, () => (stdin ? Stream.succeed({ _tag: "Eof" } as const) : Stream.empty))
-    const call = (client: PeerClient, answered: Effect.Effect<void>) =>
-      Stream.filter(
-        client.bidi("exec", Stream.concat(Stream.succeed(start), Stream.unwrap(Effect.as(answered, rest))), {
-          metadata
-        }),
-        isReadable
-      )
-    return Stream.unwrap(
-      Effect.map(elsewhere(caller, request.machine), (found) =>
-        Option.isNone(found) ? here() : forward(caller, request.machine, found.value, call, here)
-      )
+    // A failed input ends stdin (an `Eof`), as on the local path; no stream stage of its own (`peerCall.ts`).
+    const rest: PeerCall.Rest = { input, onFailure: stdin ? [{ _tag: "Eof" }] : [] }
+    return routed(
+      caller,
+      request.machine,
+      (client, mapError) =>
+        PeerCall.open<ExecEvent, RelayCallError>(client, PeerService.definition.exec, metadata, start, rest, mapError),
+      () => core.exec(caller, request, input, execOptions)
     )
   }
 
@@ -174,19 +203,20 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     request: AttachRequest,
     input: Stream.Stream<AttachInput>
   ): Stream.Stream<AttachEvent, RelayCallError> => {
-    const here = () => core.attach(caller, request, input)
     const start: PeerService.AttachMessage = { _tag: "Start", caller, fromNode: nodeId, request }
-    const call = (client: PeerClient, answered: Effect.Effect<void>) =>
-      Stream.filter(
-        client.bidi("attach", Stream.concat(Stream.succeed(start), Stream.unwrap(Effect.as(answered, input))), {
-          metadata
-        }),
-        isReadable
-      )
-    return Stream.unwrap(
-      Effect.map(elsewhere(caller, request.machine), (found) =>
-        Option.isNone(found) ? here() : forward(caller, request.machine, found.value, call, here)
-      )
+    return routed(
+      caller,
+      request.machine,
+      (client, mapError) =>
+        PeerCall.open<AttachEvent, RelayCallError>(
+          client,
+          PeerService.definition.attach,
+          metadata,
+          start,
+          { input, onFailure: [] },
+          mapError
+        ),
+      () => core.attach(caller, request, input)
     )
   }
 
@@ -203,7 +233,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       Effect.catchAll((e) =>
         Effect.gen(function* () {
           const error = failure(found.route)(e)
-          if (!found.cached || !linkFailure(e)) return yield* Effect.fail(error)
+          if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
           const fresh = yield* elsewhere(caller, query, false)
           return yield* Option.isNone(fresh)
             ? core.listSessions(caller, query)
@@ -224,5 +254,24 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       Option.isNone(found) ? core.listSessions(caller, query) : listSessionsAt(caller, query, found.value)
     )
 
-  return { ...core, exec, attach, listSessions }
+  /**
+   * A revocation ends the guests' sessions where the machine's stream is: here, counted; on another live node,
+   * which ends them on the cluster event (`ClusterEvents`) and is not asked for a count, so the answer leaves
+   * `sessionsEnded` out rather than claim none were running.
+   */
+  const revokeShare: RelayCore["Type"]["revokeShare"] = (caller, id) =>
+    Effect.flatMap(core.revokeShare(caller, id), (link) =>
+      core.holds(link.machineId) || (link.sessionsEnded ?? 0) > 0 || !Machine.isMachineId(link.machineId)
+        ? Effect.succeed(link)
+        : routes.locate(Machine.MachineId.make(link.machineId)).pipe(
+            Effect.orElseSucceed(() => Option.none<Route>()),
+            Effect.map((route) => {
+              if (Option.isNone(route) || route.value.nodeId === nodeId) return link
+              const { sessionsEnded: _counted, ...uncounted } = link
+              return new ShareLink(uncounted)
+            })
+          )
+    )
+
+  return { ...core, exec, attach, listSessions, revokeShare }
 }

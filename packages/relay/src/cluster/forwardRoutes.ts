@@ -1,16 +1,19 @@
 /**
  * Routes this node forwarded to lately, by the name a caller used: a busy client's calls to a machine on another
- * node skip the store (name resolution, then the routing table) for `ttlMs`. A machine that moved to another node
- * within that time is found again after the first call that fails (its route is forgotten on any failure), and a
- * machine whose stream this node now holds is served here whatever the cache says.
+ * node skip the store (name resolution, then the routing table) for `ttlMs`. The cache only saves those reads: a
+ * stale route never decides an answer. A call on a cached route that the node no longer serves (the node died: the
+ * link fails; the machine moved: that node says it is offline) is made again at once on a fresh lookup, before any
+ * input was consumed (`forwardCore.ts`); the owning node checks every call itself (the name, the caller's scope);
+ * a machine whose stream this node now holds is served here whatever the cache says; and a route is forgotten on any
+ * failure.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Caller } from "../Authenticator.js"
 import type { Route } from "./MachineRoutes.js"
 
-/** How long a route found for a name is reused. */
-export const DEFAULT_TTL_MS = 2_000
+/** How long a route found for a name is reused (each lookup lists the caller's machines: not on every call). */
+export const DEFAULT_TTL_MS = 10_000
 
 /** Entries kept at most (a node forwarding to more names at once than this just looks them up again). */
 const MAX_ENTRIES = 10_000

@@ -15,6 +15,7 @@ import * as Machine from "@cmdop/domain/Machine"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import { isNonEmptyReadonlyArray } from "effect/Array"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -29,11 +30,13 @@ import { type Caller, linkOfPrincipal } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
-import { firstAndPull, forEachRest } from "./firstAndRest.js"
+import { firstOfPull, forEachRest } from "./firstAndRest.js"
+import * as HeartbeatWrites from "./heartbeatWrites.js"
 import * as Limits from "./limits.js"
 import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
-import type { Connection } from "./sessions.js"
+import { unwrapScopedWithSpan } from "./spannedStream.js"
+import { type Connection, STOPPING } from "./sessions.js"
 
 /** The machine as registered, and the name of its workspace. */
 export interface Registered {
@@ -50,9 +53,33 @@ const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex
 /** The agent-facing half of the core, bound to its context. */
 export const make = (ctx: CoreContext) => ({
   register: (caller: Caller, identity: AgentLink.MachineIdentity) => register(ctx, caller, identity),
-  connectAgent: <E>(caller: Caller, incoming: Stream.Stream<AgentLink.AgentMessage, E>) =>
+  connectAgent: <E>(caller: CallerOf, incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>) =>
     connectAgent(ctx, caller, incoming)
 })
+
+/**
+ * The caller of `connectAgent`, or how to authenticate it: authenticated in the stream's setup, so the gRPC
+ * adapter needs no stream stage of its own around the call (each held an executor for the connection's life).
+ */
+export type CallerOf = Caller | Effect.Effect<Caller, RelayCallError>
+
+/**
+ * A message the relay skips: one it could not read (a newer agent's, `Unreadable` in `@cmdop/protocol`). Skipped
+ * while pulling, not by a `Stream.filter` stage (an executor per connection).
+ */
+export interface Skipped {
+  readonly _tag: "Unreadable"
+}
+
+const readable = (m: AgentLink.AgentMessage | Skipped): m is AgentLink.AgentMessage => m._tag !== "Unreadable"
+
+/** `pull` without the messages the relay skips (a chunk with none of them is passed on as it is). */
+const readableOnly = <E>(
+  pull: Effect.Effect<Chunk.Chunk<AgentLink.AgentMessage | Skipped>, Option.Option<E>>
+): Effect.Effect<Chunk.Chunk<AgentLink.AgentMessage>, Option.Option<E>> =>
+  Effect.map(pull, (chunk) =>
+    Chunk.every(chunk, readable) ? (chunk as Chunk.Chunk<AgentLink.AgentMessage>) : Chunk.filter(chunk, readable)
+  )
 
 /** `AgentService.Register`: creates or updates the machine in the caller's workspace. */
 const register = Effect.fn("RelayCore.register")(function* (
@@ -86,8 +113,8 @@ const register = Effect.fn("RelayCore.register")(function* (
 })
 
 /** The agent's `Hello`, or a protocol error when the stream starts with anything else (or nothing, in time). */
-const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMessage, E>) =>
-  firstAndPull(incoming).pipe(
+const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>) =>
+  Effect.flatMap(Stream.toPull(incoming), (pull) => firstOfPull(readableOnly(pull))).pipe(
     Effect.timeoutFail({ duration: HELLO_TIMEOUT, onTimeout: () => Option.none() }),
     Effect.catchAll(() =>
       Effect.fail(new RelayError({ reason: "InvalidRequest", server, detail: "the agent sent no Hello" }))
@@ -114,13 +141,16 @@ const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMe
  */
 const connectAgent = <E>(
   ctx: CoreContext,
-  caller: Caller,
-  incoming: Stream.Stream<AgentLink.AgentMessage, E>
+  callerOf: CallerOf,
+  incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>
 ): Stream.Stream<AgentLink.RelayMessage, RelayCallError> =>
-  Stream.unwrapScoped(
+  // Every keystroke goes to the agent through this stream: the span covers its setup, not each element.
+  unwrapScopedWithSpan(
+    "RelayCore.connectAgent",
     Effect.gen(function* () {
+      const caller = Effect.isEffect(callerOf) ? yield* callerOf : callerOf
       const [hello, more, pull] = yield* awaitHello(ctx.settings.server, incoming)
-      const registered = yield* register(ctx, caller, hello.identity)
+      const registered = yield* register(ctx, caller, hello.identity).pipe(Effect.mapError(retryable(ctx)))
       const outbound = yield* Queue.unbounded<AgentLink.RelayMessage>()
       // Once the connection is closed, the outbound queue is shut down: its stream ends (no per-message watch).
       const conn = yield* open(
@@ -133,7 +163,7 @@ const connectAgent = <E>(
         // of learning the machine disconnected.
         (m) => Effect.asVoid(Effect.exit(Queue.offer(outbound, m))),
         Queue.shutdown(outbound)
-      )
+      ).pipe(Effect.mapError(retryable(ctx)))
       yield* conn.send({
         _tag: "Welcome",
         machine: conn.machine,
@@ -160,14 +190,22 @@ const connectAgent = <E>(
                 Effect.map(closed.value, (reason) =>
                   reason === Limits.WINDOW_OVERRUN
                     ? Stream.fail(Limits.exhausted(ctx.settings.server, reason))
-                    : Stream.empty
+                    : reason === STOPPING
+                      ? Stream.fail(
+                          new RelayError({
+                            reason: "Unavailable",
+                            server: ctx.settings.server,
+                            detail: `${STOPPING}: connect again`
+                          })
+                        )
+                      : Stream.empty
                 )
               )
         )
       )
       return Stream.concat(Stream.fromQueue(outbound), why)
     })
-  ).pipe(Stream.withSpan("RelayCore.connectAgent"))
+  )
 
 /**
  * Installs the connection of a registered machine (online from now) and arranges its cleanup: once, as soon as it
@@ -206,6 +244,21 @@ const open = (
     return conn
   })
 
+/**
+ * A handshake the store failed (busy or unreachable: not a refusal) is refused as UNAVAILABLE, so the agent backs
+ * off and tries again (another node of its list), not as an internal error.
+ */
+const retryable =
+  (ctx: CoreContext) =>
+  (e: RelayCallError): RelayCallError =>
+    e._tag === "RelayError" && e.reason === "Internal"
+      ? new RelayError({
+          reason: "Unavailable",
+          server: ctx.settings.server,
+          detail: `this relay could not take the agent's connection now (${e.detail}); the agent tries again`
+        })
+      : e
+
 /** Cluster mode: where agents reach the live nodes, for Welcome (a failover hint); nothing for a single relay. */
 const relayAddressesOf = (ctx: CoreContext) =>
   Effect.map(ctx.settings.relayAddresses ?? Effect.succeed([]), (addresses) =>
@@ -224,7 +277,15 @@ const close = (ctx: CoreContext, conn: Connection) =>
     conn.sessions.clear()
     for (const pty of conn.ptys.values()) yield* PtyState.finish(pty, { lost })
     conn.ptys.clear()
-    if (ctx.registry.removeIfCurrent(conn)) yield* ctx.store.markOffline(conn.machineId, conn).pipe(Effect.ignore)
+    if (ctx.registry.removeIfCurrent(conn)) {
+      // A stopping relay closes all its connections at once: one batch for all of them (`RelayCore.stop`), not
+      // two store writes each, one connection after another (a thousand agents took minutes to let go of).
+      if (ctx.registry.stopping !== undefined) ctx.registry.stopping.closed.push(conn)
+      else {
+        yield* HeartbeatWrites.writeLast(ctx.store, conn)
+        yield* ctx.store.markOffline(conn.machineId, conn).pipe(Effect.ignore)
+      }
+    }
   })
 
 /** Interactive sessions outlive agent connections: adopt the live ones and ask for their recent output. */

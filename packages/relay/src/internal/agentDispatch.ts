@@ -1,8 +1,8 @@
 /**
  * What the relay does with each message on an agent's stream: heartbeats (re-checking the agent's credential
  * every time, so a rotated key drops the machine), session output into the session it belongs to (exec: the
- * client's queue, acknowledged as the client reads; PTY: the relay's ring, acknowledged at once), exits, and the
- * agent's stdin acknowledgements. A `Hello` after the handshake is ignored. An agent that sends a session more
+ * client's queue, acknowledged as the client reads; PTY: the relay's ring, acknowledged at once, in batches), exits,
+ * and the agent's stdin acknowledgements. A `Hello` after the handshake is ignored. An agent that sends a session more
  * output than its window allows is cut (`flowControl.ts`).
  */
 import type * as AgentLink from "@cmdop/domain/AgentLink"
@@ -57,26 +57,38 @@ const gateDenied = (ctx: Deps, conn: Connection, message: AgentLink.SessionExit)
 const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
   Effect.gen(function* () {
     if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
-    // The agent's credential is checked again at every heartbeat: a rotated key drops the machine.
+    // The agent's credential is checked again at every heartbeat: a rotated key drops the machine. A check the
+    // store could not answer (busy, unreachable) is no verdict: the connection stays, checked at the next one.
     const still = yield* Effect.either(ctx.authenticate(conn.credential))
-    if (still._tag === "Left")
+    if (still._tag === "Left" && still.left._tag === "AccessError")
       return yield* Deferred.succeed(conn.closed, "the agent's workspace key is no longer valid")
+    if (still._tag === "Left") return yield* conn.send({ _tag: "Heartbeat", at: message.at })
     // A person's login now acts in another workspace (they switched it): the agent registers there next.
     if (still.right.workspaceId !== conn.workspaceId)
       return yield* Deferred.succeed(conn.closed, `the machine moves to workspace ${still.right.workspaceName}`)
-    yield* ctx.store.heartbeat(conn.machineId, conn.lastSeen).pipe(Effect.ignore)
+    // The time reaches the store with the next batch (`heartbeatWrites.ts`), not as one commit per heartbeat.
     yield* conn.send({ _tag: "Heartbeat", at: message.at })
   })
+
+/**
+ * PTY output is acknowledged in batches of this many bytes (at most half the window, so the agent always has
+ * credit left while a batch fills): a keystroke's echo then costs the agent no ack message of its own.
+ */
+export const ptyAckBatch = (window: number): number => Math.min(64 * 1024, Math.floor(window / 2))
 
 const output = (conn: Connection, message: AgentLink.SessionOutput) => {
   const ack = { _tag: "SessionAck", sessionId: message.sessionId, bytes: message.data.byteLength } as const
   const pty = conn.ptys.get(message.sessionId)
-  // Stored in the relay's ring at once, so acknowledged at once: viewers read at their own pace.
-  if (pty)
-    return Effect.zipRight(
-      PtyState.pushOutput(pty, message.offset, message.data, conn.lastSeen),
-      conn.send({ ...ack, pipe: "stdout" })
-    )
+  // Stored in the relay's ring at once (the viewers woken first: the echo goes out before any ack), so acknowledged
+  // at once, in batches (`ptyAckBatch`): viewers read at their own pace.
+  if (pty) {
+    PtyState.pushOutput(pty, message.offset, message.data, conn.lastSeen)
+    pty.unacked += message.data.byteLength
+    if (pty.unacked < ptyAckBatch(conn.window)) return Effect.void
+    const bytes = pty.unacked
+    pty.unacked = 0
+    return conn.send({ ...ack, bytes, pipe: "stdout" })
+  }
   const session = conn.sessions.get(message.sessionId)
   // Nobody is reading any more: return the credit so the agent is never stuck on it.
   if (!session) return conn.send({ ...ack, pipe: message.pipe })

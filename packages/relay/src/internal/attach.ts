@@ -13,16 +13,18 @@ import {
 } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
 import { type CoreContext, linkCaller } from "./coreContext.js"
 import * as Approvals from "./approvals.js"
+import { AttachNotices } from "./attachNotices.js"
 import * as GateCheck from "./gateCheck.js"
 import * as GuestScope from "./guestScope.js"
 import * as PtyState from "./ptyState.js"
 import * as PtyViewer from "./ptyViewer.js"
+import { unwrapScopedWithSpan } from "./spannedStream.js"
 import type { Connection, PtyState as Pty } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
 import * as TerminalSize from "./terminalSize.js"
@@ -33,7 +35,8 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
     request: AttachRequest,
     input: Stream.Stream<AttachInput>
   ): Stream.Stream<AttachEvent, RelayCallError> =>
-    Stream.unwrapScoped(
+    unwrapScopedWithSpan(
+      "RelayCore.attach",
       Effect.gen(function* () {
         const { conn, machine } = yield* tenancy.onlineConnection(caller, request.machine)
         yield* TerminalSize.check(request.cols, request.rows, { server: ctx.settings.server, allowZero: true })
@@ -50,9 +53,8 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
             request.sessionId === undefined ? "attach (new session)" : `attach ${request.sessionId}`
           )
         // While the machine's gate holds the session for an operator, the caller reads that it waits.
-        const notices = yield* Queue.unbounded<AttachEvent>()
-        const held = () =>
-          void Queue.unsafeOffer(notices, AttachEvent.Notice({ text: GateCheck.waitingNotice(machine.hostname) }))
+        const notices = new AttachNotices()
+        const held = () => notices.push(AttachEvent.Notice({ text: GateCheck.waitingNotice(machine.hostname) }))
         const session = Effect.gen(function* () {
           // Joining a live session is the machine's gate's call (mode attach), before the viewer sees anything.
           if (existing) yield* GateCheck.attach(conn, caller, existing.id, ctx.settings.server, held)
@@ -69,12 +71,15 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
             caller,
             request,
             input,
+            notices,
             head: (offset) =>
               AttachEvent.Attached({ machine, sessionId: state.id, created: existing === undefined, offset })
           })
-        return Stream.merge(Stream.fromQueue(notices), Stream.unwrapScoped(session), { haltStrategy: "right" })
+        // The notices while the session opens (the gate may hold it), then the viewer (which takes later ones).
+        const opening = yield* Effect.forkScoped(session)
+        return Stream.concat(notices.untilOpened(opening), Stream.unwrap(Fiber.join(opening)))
       })
-    ).pipe(Stream.withSpan("RelayCore.attach"))
+    )
 
   const listSessions = Effect.fn("RelayCore.listSessions")(function* (caller: Caller, query: string) {
     const { conn, machine } = yield* tenancy.onlineConnection(caller, query)

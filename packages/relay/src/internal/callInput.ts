@@ -3,6 +3,8 @@
  * call (`RelayGrpc`) and for a call another node forwards (`PeerServer`), whose messages differ only in the start.
  */
 import type { AttachInput } from "@cmdop/domain/RelayClient"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ExecInput } from "../RelayCore.js"
@@ -20,15 +22,52 @@ type ExecTail =
  */
 export const execInput = <E>(rest: Stream.Stream<ExecTail, E>, stdin: boolean): Stream.Stream<ExecInput> =>
   rest.pipe(
-    Stream.filterMap((m): Option.Option<ExecInput> => {
-      if (m._tag === "Signal") return Option.some({ _tag: "Signal", signal: m.signal })
-      if (!stdin) return Option.none()
-      if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
-      if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
-      return Option.none()
-    }),
+    Stream.filterMap(toExecInput(stdin)),
     Stream.catchAll(() => (stdin ? Stream.succeed<ExecInput>({ _tag: "Eof" }) : Stream.empty))
   )
+
+const toExecInput =
+  (stdin: boolean) =>
+  (m: ExecTail): Option.Option<ExecInput> => {
+    if (m._tag === "Signal") return Option.some({ _tag: "Signal", signal: m.signal })
+    if (!stdin) return Option.none()
+    if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
+    if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
+    return Option.none()
+  }
+
+/**
+ * `execInput` over what `firstAndPull` left after the start (the rest of its chunk, and the pull), as ONE stream
+ * stage: the concatenation, filter and recovery of `execInput` are three more, each set up on every exec call.
+ */
+export const execInputOfPull = <E>(
+  more: Chunk.Chunk<ExecTail>,
+  pull: Effect.Effect<Chunk.Chunk<ExecTail>, Option.Option<E>>,
+  stdin: boolean
+): Stream.Stream<ExecInput> =>
+  Stream.suspend(() => {
+    const pick = toExecInput(stdin)
+    let first: Chunk.Chunk<ExecTail> | undefined = more
+    let ended = false
+    const end = Effect.fail(Option.none())
+    const next: Effect.Effect<Chunk.Chunk<ExecInput>, Option.Option<never>> = Effect.suspend(() => {
+      if (ended) return end
+      if (first !== undefined) {
+        const chunk = first
+        first = undefined
+        return Effect.succeed(Chunk.filterMap(chunk, pick))
+      }
+      return Effect.matchEffect(pull, {
+        onSuccess: (chunk) => Effect.succeed(Chunk.filterMap(chunk, pick)),
+        onFailure: (failure) => {
+          ended = true
+          // A call that breaks off mid-stream ends stdin (as `execInput`'s recovery does).
+          return Option.isSome(failure) && stdin ? Effect.succeed(Chunk.of<ExecInput>({ _tag: "Eof" })) : end
+        }
+      })
+    })
+    return Stream.repeatEffectChunkOption(next)
+  })
 
 /** An attach call's input and resizes after its start; the caller's half-close (or a failure) ends it. */
 export const attachInput = <E>(rest: Stream.Stream<{ readonly _tag: string }, E>): Stream.Stream<AttachInput> =>

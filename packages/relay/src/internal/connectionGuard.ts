@@ -6,6 +6,8 @@
  *
  * The totals come from the process's descriptor limit (`/proc/self/limits` on Linux): a reserve stays free for
  * the store, files and logs, and the HTTP port gets a smaller share than the gRPC port, where agents connect.
+ * Behind a TCP load balancer or NAT every agent arrives from one address, so the gRPC per-source cap can be
+ * raised (`relay serve --max-connections-per-source`), never past the gRPC total.
  */
 import * as fs from "node:fs"
 import type * as net from "node:net"
@@ -41,14 +43,23 @@ export const descriptorLimit = (): number => {
   }
 }
 
-/** The caps for the HTTP and gRPC listeners: a quarter and the rest of what the reserve leaves. */
-export const plan = (fdLimit = descriptorLimit()): { readonly http: Caps; readonly grpc: Caps } => {
+/** The default gRPC per-source cap: plenty for one host's agents and clients, a bound on one abusive address. */
+export const GRPC_PER_SOURCE = 1024
+
+/**
+ * The caps for the HTTP and gRPC listeners: a quarter and the rest of what the reserve leaves. `grpcPerSource`
+ * replaces the default gRPC per-source cap (the total still bounds it: one source cannot hold more than all).
+ */
+export const plan = (
+  fdLimit = descriptorLimit(),
+  options: { readonly grpcPerSource?: number | undefined } = {}
+): { readonly http: Caps; readonly grpc: Caps } => {
   const budget = Math.max(64, fdLimit - FD_RESERVE)
   const http = Math.max(32, Math.floor(budget / 4))
   const grpc = Math.max(32, budget - http)
   return {
     http: { perSource: Math.min(256, http), total: http, silentForMs: 10_000 },
-    grpc: { perSource: Math.min(1024, grpc), total: grpc, silentForMs: 10_000 }
+    grpc: { perSource: Math.min(options.grpcPerSource ?? GRPC_PER_SOURCE, grpc), total: grpc, silentForMs: 10_000 }
   }
 }
 

@@ -156,7 +156,8 @@ export const sweep = (ctx: CoreContext) =>
           continue
         }
       }
-      yield* endHolders(conn, verdictOf)
+      // An idle agent holds nothing to end: skipped without building the effect (thousands per sweep).
+      if (conn.sessions.size > 0 || conn.ptys.size > 0) yield* endHolders(conn, verdictOf)
     }
     const personAccess = personAccessOf(ctx.authenticate)
     if (personAccess !== undefined) yield* sweepPeople(ctx, personAccess)

@@ -73,7 +73,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
           events(conn, session)
         )
       })
-    ).pipe(Stream.withSpan("RelayCore.exec"))
+    )
 
   return { exec }
 }
@@ -97,15 +97,18 @@ const openSession = (
       exited: false
     }
     conn.sessions.set(session.id, session)
+    // Built only when the link expires: an error captures a stack trace, and most callers never need this one.
     yield* atExpiry(
       caller,
-      Queue.offer(session.items, {
-        _tag: "Lost",
-        error: new AccessError({
-          reason: "Unauthenticated",
-          detail: `share link expired at ${formatInstant(caller.expiresAt ?? 0)}`
+      Effect.suspend(() =>
+        Queue.offer(session.items, {
+          _tag: "Lost",
+          error: new AccessError({
+            reason: "Unauthenticated",
+            detail: `share link expired at ${formatInstant(caller.expiresAt ?? 0)}`
+          })
         })
-      })
+      )
     )
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
@@ -186,48 +189,67 @@ const forwardStdin = <E>(options: {
 
 /**
  * Output the client has read is acknowledged to the agent in steps of this much (at most a quarter of the window),
- * or all at once when the client has read everything received: fewer acks, and the agent's messages grow to match.
+ * and what is left once the session exits. The agent never waits on a step: while less than a step is read and
+ * unacknowledged, at least three quarters of its window are still free or on their way to the client.
  */
-const ACK_STEP = 256 * 1024
+const ACK_STEP = 1024 * 1024
+
+/** Most items taken from a session's queue in one pull. */
+const MAX_BATCH = 64
 
 /**
  * The session's events for the client, up to its exit or loss; credit goes back as the client reads output. One
- * plain pull per event (no stream stages of their own): take the next item, acknowledge output, stop after the exit.
+ * plain pull per batch of what is queued (no stream stages of their own): take the items, acknowledge the output
+ * among them, stop after the exit. A loss behind events already taken fails the next pull, after those events.
  */
 const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> =>
   Stream.suspend(() => {
     let done = false
+    let lost: RelayCallError | undefined
     const step = Math.max(1, Math.min(ACK_STEP, Math.floor(conn.window / 4)))
     // Output the client has read and the agent has not been credited for yet.
     let read = 0
-    const output = (pipe: AgentLink.Pipe, event: ExecEvent, bytes: number) => {
-      read += bytes
-      if (read < step && read < FlowControl.unacknowledged(session)) return Effect.succeed(Chunk.of(event))
+    let lastPipe: AgentLink.Pipe = "stdout"
+    const acknowledge = () => {
       const acked = read
       read = 0
       FlowControl.credit(session, acked)
-      return Effect.as(conn.send({ _tag: "SessionAck", sessionId: session.id, pipe, bytes: acked }), Chunk.of(event))
+      return conn.send({ _tag: "SessionAck", sessionId: session.id, pipe: lastPipe, bytes: acked })
     }
-    const next = (item: SessionItem): Effect.Effect<Chunk.Chunk<ExecEvent>, Option.Option<RelayCallError>> => {
-      if (item._tag === "Lost") {
-        done = true
-        return Effect.fail(Option.some(item.error))
-      }
-      const event = item.event
-      switch (event._tag) {
-        case "Stdout":
-          return output("stdout", event, event.data.byteLength)
-        case "Stderr":
-          return output("stderr", event, event.data.byteLength)
-        case "Exit":
+    const next = (
+      items: Chunk.Chunk<SessionItem>
+    ): Effect.Effect<Chunk.Chunk<ExecEvent>, Option.Option<RelayCallError>> => {
+      const out: Array<ExecEvent> = []
+      for (const item of items) {
+        if (item._tag === "Lost") {
           done = true
-          return Effect.succeed(Chunk.of(event))
-        default:
-          return Effect.succeed(Chunk.of(event))
+          lost = item.error
+          break
+        }
+        const event = item.event
+        out.push(event)
+        if (event._tag === "Stdout") {
+          read += event.data.byteLength
+          lastPipe = "stdout"
+        } else if (event._tag === "Stderr") {
+          read += event.data.byteLength
+          lastPipe = "stderr"
+        } else if (event._tag === "Exit") {
+          done = true
+          break
+        }
       }
+      if (out.length === 0) return Effect.fail(Option.fromNullable(lost))
+      const events = Chunk.unsafeFromArray(out)
+      // Once the session is over, whatever is left is acknowledged; before, in steps.
+      return read >= step || (done && lost === undefined && read > 0)
+        ? Effect.as(acknowledge(), events)
+        : Effect.succeed(events)
     }
     const pull = Effect.suspend(() =>
-      done ? Effect.fail(Option.none()) : Effect.flatMap(Queue.take(session.items), next)
+      done
+        ? Effect.fail(Option.fromNullable(lost))
+        : Effect.flatMap(Queue.takeBetween(session.items, 1, MAX_BATCH), next)
     )
     return Stream.repeatEffectChunkOption(pull)
   })

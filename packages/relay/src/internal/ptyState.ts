@@ -1,12 +1,11 @@
 /**
  * The relay's record of an interactive session and what happens to it: output arriving from the agent (into the
- * session's replay ring), the session's end or its machine's loss, and guests cut off from it. Every change ticks
- * `changes`, which wakes the viewers (`ptyViewer.ts`).
+ * session's replay ring), the session's end or its machine's loss, and guests cut off from it. Every change calls
+ * the session's waiters (`notify`), which wakes the viewers (`ptyViewer.ts`) and whoever waits for its end.
  */
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as PubSub from "effect/PubSub"
 import { ReplayRing } from "./replayRing.js"
 import type { PtyEnd, PtyState } from "./sessions.js"
 
@@ -33,27 +32,55 @@ export const makeState = (input: {
       rows: input.rows,
       lastActivityAt: input.lastActivityAt ?? input.createdAt,
       ring: new ReplayRing(),
-      changes: yield* PubSub.sliding<void>(1),
+      waiters: new Set(),
       viewers: new Set(),
-      inputCredit: yield* Effect.makeSemaphore(input.window)
+      inputCredit: yield* Effect.makeSemaphore(input.window),
+      unacked: 0
     }
     return state
   })
 
-/** Records output from the agent and wakes the viewers. */
-export const pushOutput = (state: PtyState, offset: number, data: Uint8Array, now: number) =>
-  Effect.suspend(() => {
-    state.ring.push({ offset, data })
-    state.lastActivityAt = now
-    return PubSub.publish(state.changes, undefined)
+/** Calls (and forgets) everything waiting for the session's next change. */
+export const notify = (state: PtyState): void => {
+  if (state.waiters.size === 0) return
+  const waiters = [...state.waiters]
+  state.waiters.clear()
+  for (const waiter of waiters) waiter()
+}
+
+/**
+ * Waits until `attempt` answers something: tried at once, then again after each change. The first try and the
+ * registration happen in one synchronous step, so a change cannot slip in between.
+ */
+export const awaitChange = <A>(state: PtyState, attempt: () => A | undefined): Effect.Effect<A> =>
+  Effect.async<A>((resume) => {
+    const first = attempt()
+    if (first !== undefined) return resume(Effect.succeed(first))
+    const retry = () => {
+      const next = attempt()
+      if (next === undefined) state.waiters.add(retry)
+      else resume(Effect.succeed(next))
+    }
+    state.waiters.add(retry)
+    return Effect.sync(() => {
+      state.waiters.delete(retry)
+    })
   })
+
+/** Records output from the agent and wakes the viewers (plain code: called once per keystroke's echo). */
+export const pushOutput = (state: PtyState, offset: number, data: Uint8Array, now: number): void => {
+  state.ring.push({ offset, data })
+  state.lastActivityAt = now
+  notify(state)
+}
 
 /** The session is over (exit, close, idle) or its machine dropped: every viewer learns at once. */
 export const finish = (state: PtyState, end: { readonly ended: PtyEnd } | { readonly lost: RelayCallError }) =>
   Effect.suspend(() => {
     if ("ended" in end) state.ended = end.ended
     else state.lost = end.lost
-    return PubSub.publish(state.changes, undefined)
+    notify(state)
+    return Effect.void
   })
 
 /** Cuts the viewers that came through `shareId` (revocation, expiry). */

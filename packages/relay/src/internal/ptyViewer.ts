@@ -18,11 +18,12 @@ import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import type { Caller } from "../Authenticator.js"
 import { linkCaller, pieces } from "./coreContext.js"
 import { atExpiry } from "./guestExpiry.js"
+import type { AttachNotices } from "./attachNotices.js"
+import { awaitChange, notify } from "./ptyState.js"
 import type { Connection, PtyEnd, PtyState, Viewer } from "./sessions.js"
 import * as TerminalSize from "./terminalSize.js"
 
@@ -41,19 +42,25 @@ export const view = (options: {
   readonly caller: Caller
   readonly request: AttachRequest
   readonly input: Stream.Stream<AttachInput>
+  /** The call's notices (the gate holds the session), delivered in order with the output. */
+  readonly notices: AttachNotices
   readonly head: (offset: number) => AttachEvent
 }): Stream.Stream<AttachEvent, RelayCallError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const { caller, conn, request, state } = options
       const viewer = yield* join(conn, state, caller)
-      // Subscribe before reading the ring: anything pushed after this point also ticks the subscription.
-      const ticks = yield* PubSub.subscribe(state.changes)
       const from = Math.max(request.resumeFrom ?? state.ring.start, state.ring.start)
       // Why this viewer stops besides the session: set here, then the viewer is woken (the wake is the session's
       // change signal, so the reader waits on one thing only; other viewers just find nothing new).
       const stop: ViewerStop = {}
-      const wake = PubSub.publish(state.changes, undefined)
+      const wake = Effect.sync(() => notify(state))
+      options.notices.onPush = () => notify(state)
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          options.notices.onPush = undefined
+        })
+      )
       yield* options.input.pipe(
         Stream.runForEach((item) => forward(options.server, conn, state, caller, item)),
         // A refused input (an invalid size) ends this viewer with the reason; the session goes on.
@@ -73,7 +80,7 @@ export const view = (options: {
       )
       // A cut (revoked or expired link) sets `cutWith` and completes `cut`: wake the reader then.
       yield* Effect.forkScoped(Effect.zipRight(Deferred.await(viewer.cut), wake))
-      const next = reader({ state, viewer, from, ticks: ticks.take, stop })
+      const next = reader({ state, viewer, from, stop, notices: options.notices })
       return Stream.concat(Stream.succeed(options.head(from)), Stream.repeatEffectChunkOption(next))
     })
   )
@@ -109,31 +116,28 @@ const join = (conn: Connection, state: PtyState, caller: Caller) =>
   })
 
 /** One item of a viewer's input on its way to the agent: a resize, or keystrokes under the input credit. */
-const forward = (server: string, conn: Connection, state: PtyState, caller: Caller, item: AttachInput) =>
-  item._tag === "Resize"
-    ? Effect.zipRight(
-        TerminalSize.check(item.cols, item.rows, { server }),
-        Effect.suspend(() => {
-          state.cols = item.cols
-          state.rows = item.rows
-          return conn.send({ _tag: "SessionResize", sessionId: state.id, cols: item.cols, rows: item.rows })
-        })
-      )
-    : Effect.forEach(
-        pieces(item.data, INPUT_CHUNK),
-        (piece) =>
-          Effect.zipRight(
-            state.inputCredit.take(piece.byteLength),
-            conn.send({
-              _tag: "SessionInput",
-              sessionId: state.id,
-              data: piece,
-              eof: false,
-              caller: linkCaller(caller)
-            })
-          ),
-        { discard: true }
-      )
+const forward = (server: string, conn: Connection, state: PtyState, caller: Caller, item: AttachInput) => {
+  if (item._tag === "Resize")
+    return Effect.zipRight(
+      TerminalSize.check(item.cols, item.rows, { server }),
+      Effect.suspend(() => {
+        state.cols = item.cols
+        state.rows = item.rows
+        return conn.send({ _tag: "SessionResize", sessionId: state.id, cols: item.cols, rows: item.rows })
+      })
+    )
+  const send = (piece: Uint8Array) =>
+    Effect.zipRight(
+      state.inputCredit.take(piece.byteLength),
+      conn.send({ _tag: "SessionInput", sessionId: state.id, data: piece, eof: false, caller: linkCaller(caller) })
+    )
+  // A keystroke is one piece: no loop for it.
+  return item.data.byteLength === 0
+    ? Effect.void
+    : item.data.byteLength <= INPUT_CHUNK
+      ? send(item.data)
+      : Effect.forEach(pieces(item.data, INPUT_CHUNK), send, { discard: true })
+}
 
 /** Why a viewer stops, set by its input fiber. */
 interface ViewerStop {
@@ -144,45 +148,52 @@ interface ViewerStop {
 /**
  * The pull of a viewer's output: what the ring holds past the viewer's position, else the end (cut, session
  * over, machine lost, refused input, detach), else a wait for the next change (every one of those also wakes it).
+ * The look and the wait are one synchronous step (`awaitChange`): output that lands in between wakes it.
  */
 const reader = (options: {
   readonly state: PtyState
   readonly viewer: Viewer
   readonly from: number
-  readonly ticks: Effect.Effect<void>
   readonly stop: ViewerStop
+  readonly notices: AttachNotices
 }): Effect.Effect<Chunk.Chunk<AttachEvent>, Option.Option<RelayCallError>> => {
   const { state, stop, viewer } = options
   let position = options.from
   let done = false
   const end = (event: AttachEvent) => {
     done = true
-    return Chunk.of(event)
+    return Effect.succeed(Chunk.of(event))
   }
-  const waitForChange = Effect.as(options.ticks, Chunk.empty<AttachEvent>())
-  return Effect.suspend(() => {
-    if (done) return Effect.fail(Option.none())
-    if (viewer.cutWith) return Effect.succeed(end(AttachEvent.Ended(viewer.cutWith)))
-    if (state.lost) return Effect.fail(Option.some(state.lost))
+  const ended: Effect.Effect<never, Option.Option<RelayCallError>> = Effect.fail(Option.none())
+  const look = (): Effect.Effect<Chunk.Chunk<AttachEvent>, Option.Option<RelayCallError>> | undefined => {
+    if (done) return ended
+    const notices = options.notices.take()
+    if (notices !== undefined) return Effect.succeed(notices)
+    if (viewer.cutWith) return end(AttachEvent.Ended(viewer.cutWith))
+    if (state.lost) {
+      done = true
+      return Effect.fail(Option.some(state.lost))
+    }
     if (position < state.ring.start) position = state.ring.start
-    const chunks = state.ring.from(position)
-    if (chunks.length > 0) {
+    if (position < state.ring.end) {
+      const chunks = state.ring.from(position)
       const last = chunks[chunks.length - 1]!
       position = last.offset + last.data.byteLength
       return Effect.succeed(
-        Chunk.fromIterable(chunks.map((c) => AttachEvent.Output({ offset: c.offset, data: c.data })))
+        Chunk.unsafeFromArray(chunks.map((c) => AttachEvent.Output({ offset: c.offset, data: c.data })))
       )
     }
-    if (state.ended) return Effect.succeed(end(AttachEvent.Ended(state.ended)))
+    if (state.ended) return end(AttachEvent.Ended(state.ended))
     if (stop.refused) {
       done = true
       return Effect.fail(Option.some<RelayCallError>(stop.refused))
     }
     if (stop.detached) {
       done = true
-      return Effect.succeed(Chunk.empty<AttachEvent>())
+      return ended
     }
     // Nothing new: wait for output, the end, a cut, a refused input, or the client's detach.
-    return waitForChange
-  })
+    return undefined
+  }
+  return Effect.suspend(() => look() ?? Effect.flatten(awaitChange(state, look)))
 }

@@ -9,11 +9,10 @@ import { AccessError } from "@cmdop/domain/AccessError"
 import type { KilledSession } from "@cmdop/domain/RelayClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
 import type { Caller } from "../Authenticator.js"
 import type { CoreContext } from "./coreContext.js"
 import * as GuestScope from "./guestScope.js"
+import { awaitChange } from "./ptyState.js"
 import type { Connection, PtyState } from "./sessions.js"
 import type { Tenancy } from "./tenancy.js"
 
@@ -45,19 +44,15 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) =>
 
 /** Asks the agent to close the session and waits (bounded) for its end; `undefined` when it did not come. */
 const closeAndWait = (conn: Connection, pty: PtyState, reason: string) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      // Subscribed before the close goes out, so the end cannot slip between the two.
-      const changes = yield* PubSub.subscribe(pty.changes)
-      if (pty.closing === undefined) {
-        pty.closing = reason
-        yield* conn.send({ _tag: "SessionClose", sessionId: pty.id, reason })
-      }
-      const over = () => pty.ended !== undefined || pty.lost !== undefined
-      yield* Effect.whileLoop({ while: () => !over(), body: () => Queue.take(changes), step: () => {} })
-      return pty.ended
-    })
-  ).pipe(
+  Effect.gen(function* () {
+    if (pty.closing === undefined) {
+      pty.closing = reason
+      yield* conn.send({ _tag: "SessionClose", sessionId: pty.id, reason })
+    }
+    // The end is part of the session's state, checked again at every change: it cannot slip past the wait.
+    yield* awaitChange(pty, () => (pty.ended !== undefined || pty.lost !== undefined ? true : undefined))
+    return pty.ended
+  }).pipe(
     Effect.timeoutOption(WAIT),
     Effect.map((o) => (o._tag === "Some" ? o.value : undefined))
   )

@@ -12,7 +12,6 @@ import type { Machine, MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import type { RelayMessage } from "@cmdop/domain/AgentLink"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import type * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
 import type { Caller } from "../Authenticator.js"
 import type { ReplayRing } from "./replayRing.js"
@@ -67,10 +66,15 @@ export interface PtyState {
   rows: number
   lastActivityAt: number
   readonly ring: ReplayRing
-  /** Ticks whenever the ring grows or the session ends; viewers then read the ring from their position. */
-  readonly changes: PubSub.PubSub<void>
+  /**
+   * Called (and forgotten) whenever the ring grows, the session ends or a viewer must look again (`ptyState.ts`
+   * `notify`): plain callbacks, so a keystroke's echo reaches its viewers without a fiber hop of its own.
+   */
+  readonly waiters: Set<() => void>
   readonly viewers: Set<Viewer>
   readonly inputCredit: Effect.Semaphore
+  /** Output bytes taken into the ring but not yet acknowledged to the agent (acks go out in batches). */
+  unacked: number
   ended?: PtyEnd
   /** Set once the relay asked the agent to close the session (the reason): its exit is on the way. */
   closing?: string
@@ -97,9 +101,17 @@ export interface Connection {
   gateConfigured?: boolean
 }
 
+/** Why a stopping relay closes its agents' connections (`RelayCore.stop`). */
+export const STOPPING = "the relay is shutting down"
+
 /** Live connections by machine id. A newer connection of the same machine replaces (and closes) the older. */
 export class Registry {
   private readonly byMachine = new Map<string, Connection>()
+  /**
+   * Set once the relay is stopping (`RelayCore.stop`): a closing connection then leaves its store writes (last
+   * heartbeat, offline) to one batch at the end, and is kept here for it.
+   */
+  stopping: { readonly closed: Array<Connection> } | undefined = undefined
 
   get(id: string): Connection | undefined {
     return this.byMachine.get(id)

@@ -58,10 +58,19 @@ export const make = (ctx: CoreContext): Tenancy => {
       (caller.machineId === undefined ? all : all.filter((m) => m.id === caller.machineId)).map(withGate)
     ).pipe(Effect.mapError(internalError(server)))
 
-  /** An online machine with what its agent says of its gate (live state, not stored). */
+  /**
+   * An online machine with what its agent says of its gate, and its last heartbeat as this relay saw it (live
+   * state: the store gets heartbeats in batches, `heartbeatWrites.ts`).
+   */
   const withGate = (m: Machine.Machine): Machine.Machine => {
-    const gateConfigured = m.online ? registry.get(m.id)?.gateConfigured : undefined
-    return gateConfigured === undefined ? m : new Machine.Machine({ ...m, gateConfigured })
+    const live = m.online ? registry.get(m.id) : undefined
+    if (live === undefined) return m
+    const gateConfigured = live.gateConfigured
+    return new Machine.Machine({
+      ...m,
+      lastHeartbeatAt: Math.max(live.lastSeen, m.lastHeartbeatAt ?? 0),
+      ...(gateConfigured === undefined ? {} : { gateConfigured })
+    })
   }
 
   const resolveMachine = Effect.fn("RelayCore.resolveMachine")(function* (caller: Caller, query: string) {
@@ -88,7 +97,8 @@ export const make = (ctx: CoreContext): Tenancy => {
     return { machines: options.onlineOnly ? machines.filter((m) => m.online) : machines, now }
   })
 
-  const onlineConnection = Effect.fn("RelayCore.onlineConnection")(function* (caller: Caller, query: string) {
+  // Untraced: it runs on every exec, and a traced function captures a stack trace per call for its span.
+  const onlineConnection = Effect.fnUntraced(function* (caller: Caller, query: string) {
     yield* requireRole(caller, "member", "reach machines")
     const live = registry.exact(caller.workspaceId, query)
     if (live && (caller.machineId === undefined || caller.machineId === live.machineId))

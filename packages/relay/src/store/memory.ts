@@ -100,6 +100,20 @@ const machines = (db: MemoryDb) => {
 
     markOnline: (id, at) => updateMachine(db, id, (m) => online(m, at)),
     heartbeat: (id, at) => updateMachine(db, id, (m) => online(m, at)),
+    heartbeats: (beats) =>
+      db.update((s) => {
+        const at = new Map(beats)
+        return Effect.succeed([
+          undefined,
+          {
+            ...s,
+            machines: s.machines.map((m) => {
+              const t = at.get(m.id)
+              return t === undefined ? m : new MachineRecord({ ...m, lastHeartbeatAt: t })
+            })
+          }
+        ] as const)
+      }),
     markOffline: (id) => updateMachine(db, id, (m) => new MachineRecord({ ...m, online: false })),
     markAllOffline: db.update((s) =>
       Effect.succeed([

@@ -127,13 +127,28 @@ const shareListIndex = Effect.gen(function* () {
   yield* sql`DROP INDEX share_links_workspace`
 })
 
+/**
+ * A registration checks its hostname and name against the other machines of the workspace with one indexed query:
+ * `name_key` is the name lower-cased as `hostname_key` is, in JavaScript (databases lower-case non-ASCII
+ * differently), so the existing rows are backfilled here, one by one, not with SQL's `lower`. Not unique: the
+ * clash check keeps names and hostnames apart, the index only finds them.
+ */
+const machineNameKey = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE machines ADD COLUMN name_key TEXT NOT NULL DEFAULT ''`
+  const rows = yield* sql<{ readonly id: string; readonly name: string }>`SELECT id, name FROM machines`
+  for (const row of rows) yield* sql`UPDATE machines SET name_key = ${row.name.toLowerCase()} WHERE id = ${row.id}`
+  yield* sql`CREATE INDEX machines_workspace_name_key ON machines (workspace_id, name_key)`
+})
+
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
   "0001_init": init,
   "0002_share_links": shareLinks,
   "0003_share_link_scope": shareLinkScope,
   "0004_api_keys": apiKeys,
-  "0005_share_list_index": shareListIndex
+  "0005_share_list_index": shareListIndex,
+  "0006_machine_name_key": machineNameKey
 }
 
 /**

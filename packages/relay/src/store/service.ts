@@ -88,9 +88,18 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     readonly markOnline: (id: MachineId, at: number, connection?: object) => Effect.Effect<void, RelayStoreError>
     /** A heartbeat arrived at `at` (the machine is online). Fails with `MachineNotFound`. */
     readonly heartbeat: (id: MachineId, at: number) => Effect.Effect<void, RelayStoreError>
+    /**
+     * The last heartbeats of many machines, in one write (the relay records its agents' heartbeats in batches: one
+     * commit per agent heartbeat does not scale to thousands of agents). Only the time changes; machines no longer
+     * stored are skipped.
+     */
+    readonly heartbeats: (beats: ReadonlyArray<readonly [MachineId, number]>) => Effect.Effect<void, RelayStoreError>
     /** The machine's stream closed or timed out; the last heartbeat is kept. Fails with `MachineNotFound`. */
     readonly markOffline: (id: MachineId, connection?: object) => Effect.Effect<void, RelayStoreError>
-    /** Every machine offline: run at relay start, since no stream survives a restart. */
+    /**
+     * Every machine offline: run at relay start, since no stream survives a restart, and at a clean stop (one write
+     * for all the relay's streams). A cluster node's store takes only the machines that node holds.
+     */
     readonly markAllOffline: Effect.Effect<void, RelayStoreError>
     /** Forgets a machine. Fails with `MachineNotFound`. */
     readonly removeMachine: (id: MachineId) => Effect.Effect<void, RelayStoreError>

@@ -4,6 +4,7 @@
  */
 import type { MachineId } from "@cmdop/domain/Machine"
 import * as SqlSchema from "@effect/sql/SqlSchema"
+import type * as Statement from "@effect/sql/Statement"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -37,7 +38,7 @@ export const make = (db: SqlDb) => {
     )
 
   return {
-    registerMachine: (reg) => db.transaction("registerMachine")(register(db, byId, reg)),
+    registerMachine: (reg) => db.transaction("registerMachine")(register(db, columns, byId, reg)),
     getMachine: (id) =>
       db.guard("getMachine")(
         Effect.flatMap(byId(id), Option.match({ onNone: () => fail("MachineNotFound", id), onSome: Effect.succeed }))
@@ -58,6 +59,14 @@ export const make = (db: SqlDb) => {
         id,
         sql`UPDATE machines SET online = ${1}, last_heartbeat_at = ${at} WHERE id = ${id} RETURNING id`
       ),
+    heartbeats: (beats) =>
+      beats.length === 0
+        ? Effect.void
+        : db.transaction("heartbeats")(
+            Effect.forEach(beats, ([id, at]) => sql`UPDATE machines SET last_heartbeat_at = ${at} WHERE id = ${id}`, {
+              discard: true
+            })
+          ),
     markOffline: (id) => touch("markOffline", id, sql`UPDATE machines SET online = ${0} WHERE id = ${id} RETURNING id`),
     markAllOffline: db.guard("markAllOffline")(
       Effect.asVoid(sql`UPDATE machines SET online = ${0} WHERE online <> ${0}`)
@@ -69,6 +78,7 @@ export const make = (db: SqlDb) => {
 /** Registers or updates a machine (inside the caller's transaction). */
 const register = (
   db: SqlDb,
+  columns: Statement.Fragment,
   byId: (id: string) => Effect.Effect<Option.Option<MachineRecord>, StatementError>,
   reg: MachineRegistration
 ) =>
@@ -79,29 +89,49 @@ const register = (
     const existing = yield* byId(reg.id)
     if (Option.isSome(existing) && existing.value.secretHash !== reg.secretHash)
       return yield* fail("MachineSecretMismatch", reg.id)
+    // Keys are lower-cased in JavaScript, not SQL: databases lower-case non-ASCII names differently.
     const hostnameKey = reg.hostname.toLowerCase()
-    // Compared in JavaScript, not SQL: databases lower-case non-ASCII names differently.
-    const others = yield* SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: MachineClashRow,
-      execute: () => sql`SELECT id, hostname_key, name FROM machines
-        WHERE workspace_id = ${reg.workspaceId} AND id <> ${reg.id}`
-    })(undefined)
-    const conflict = machineClash(
-      reg,
-      others.map((m) => ({ id: m.id, hostname: m.hostnameKey, name: m.name }))
-    )
-    if (conflict !== undefined) return yield* fail("MachineConflict", reg.id, conflict)
-    const now = yield* Clock.currentTimeMillis
-    if (Option.isSome(existing)) {
-      yield* sql`UPDATE machines SET workspace_id = ${reg.workspaceId}, hostname = ${reg.hostname},
-        hostname_key = ${hostnameKey}, name = ${reg.name}, os = ${reg.os}, agent_version = ${reg.agentVersion},
-        updated_at = ${now} WHERE id = ${reg.id}`
-    } else {
-      yield* sql`INSERT INTO machines (id, workspace_id, hostname, hostname_key, name, os, agent_version,
-        secret_hash, online, last_heartbeat_at, registered_at, updated_at)
-        VALUES (${reg.id}, ${reg.workspaceId}, ${reg.hostname}, ${hostnameKey}, ${reg.name}, ${reg.os},
-        ${reg.agentVersion}, ${reg.secretHash}, ${0}, ${null}, ${now}, ${now})`
+    const nameKey = reg.name.toLowerCase()
+    // The machine re-registering as it is (an agent's every reconnect): every registration of another machine
+    // since was checked against it, so nothing can clash, and the check is skipped.
+    const unchanged =
+      Option.isSome(existing) &&
+      existing.value.workspaceId === reg.workspaceId &&
+      existing.value.hostname === reg.hostname &&
+      existing.value.name === reg.name
+    if (!unchanged) {
+      // Only the machines whose hostname or name has the key of the new hostname or name (two index lookups, not
+      // a read of the whole workspace: a handshake of the 10,000th machine read 9,999 rows). `machineClash` then
+      // decides among them as it would among all: it matches on exactly these keys.
+      const keys = [hostnameKey, nameKey]
+      const candidates = yield* SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: MachineClashRow,
+        execute: () => sql`SELECT id, hostname, name FROM machines
+          WHERE workspace_id = ${reg.workspaceId} AND id <> ${reg.id}
+          AND (hostname_key IN ${sql.in(keys)} OR name_key IN ${sql.in(keys)})`
+      })(undefined)
+      const conflict = machineClash(reg, candidates)
+      if (conflict !== undefined) return yield* fail("MachineConflict", reg.id, conflict)
     }
-    return Option.getOrThrow(yield* byId(reg.id))
+    // Nothing to write when the agent reports what is stored (every reconnect of an unchanged agent).
+    if (unchanged && existing.value.os === reg.os && existing.value.agentVersion === reg.agentVersion)
+      return existing.value
+    const now = yield* Clock.currentTimeMillis
+    // The written row comes back with the statement (`RETURNING`, SQLite and PostgreSQL alike): one round trip
+    // fewer per registration than reading it again.
+    const written = SqlSchema.findOne({
+      Request: Schema.Void,
+      Result: MachineRow,
+      execute: () =>
+        Option.isSome(existing)
+          ? sql`UPDATE machines SET workspace_id = ${reg.workspaceId}, hostname = ${reg.hostname},
+              hostname_key = ${hostnameKey}, name = ${reg.name}, name_key = ${nameKey}, os = ${reg.os},
+              agent_version = ${reg.agentVersion}, updated_at = ${now} WHERE id = ${reg.id} RETURNING ${columns}`
+          : sql`INSERT INTO machines (id, workspace_id, hostname, hostname_key, name, name_key, os, agent_version,
+              secret_hash, online, last_heartbeat_at, registered_at, updated_at)
+              VALUES (${reg.id}, ${reg.workspaceId}, ${reg.hostname}, ${hostnameKey}, ${reg.name}, ${nameKey},
+              ${reg.os}, ${reg.agentVersion}, ${reg.secretHash}, ${0}, ${null}, ${now}, ${now}) RETURNING ${columns}`
+    })
+    return Option.getOrThrow(yield* written(undefined))
   })

@@ -132,6 +132,6 @@ export const KeyGenerationRow = Schema.Struct({
 /** Another machine of the workspace that a registration could clash with. */
 export const MachineClashRow = Schema.Struct({
   id: Schema.String,
-  hostnameKey: column(Schema.String, "hostname_key"),
+  hostname: Schema.String,
   name: Schema.String
 })

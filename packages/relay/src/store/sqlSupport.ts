@@ -14,15 +14,32 @@ const codeOf = (cause: unknown): string | undefined =>
     ? cause.code
     : undefined
 
+/**
+ * What to do about the failures a person running the relay meets first, by driver code: PostgreSQL's SQLSTATEs for
+ * a missing database or a refused login, and the socket errors of a server that is not there.
+ */
+const HINTS: Readonly<Record<string, string>> = {
+  "3D000": "the database does not exist: create it with createdb <name> or CREATE DATABASE, or fix the name in --db",
+  "28P01": "the server refused the password: check the user and password in --db",
+  "28000": "the server refused this user: check the user in --db and the server's pg_hba.conf",
+  ECONNREFUSED: "nothing listens there: is PostgreSQL running, on that host and port?",
+  ENOTFOUND: "the host name does not resolve: check the host in --db"
+}
+
 /** A database failure as a store error: the operation, the driver's message and code; never the parameters. */
 export const sqlFailure = (operation: string, error: { readonly message: string; readonly cause?: unknown }) => {
-  const code = codeOf(error.cause)
+  const code = codeOf(error.cause) ?? codeOf(causeOf(error.cause))
+  const hint = code === undefined ? undefined : HINTS[code]
   return new RelayStoreError({
     reason: "Sql",
     subject: operation,
-    detail: code === undefined ? error.message : `${error.message}, ${code}`
+    detail: code === undefined ? error.message : `${error.message}, ${code}${hint === undefined ? "" : ` (${hint})`}`
   })
 }
+
+/** The error an error wraps (`cause`), if any. */
+const causeOf = (error: unknown): unknown =>
+  typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
 
 /** A store failure of `reason` about `subject`. */
 export const fail = (reason: RelayStoreError["reason"], subject: string, conflict?: MachineConflict) =>

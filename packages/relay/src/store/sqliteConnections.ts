@@ -19,8 +19,15 @@ import { type Client, createClient, type InStatement, type Transaction, type Tra
 import * as Effect from "effect/Effect"
 import { RelayStoreError } from "./RelayStoreError.js"
 
-/** What every connection is opened with: wait for a writer (the account store shares the file), never fail busy. */
-const PRAGMAS = ["PRAGMA busy_timeout = 5000"]
+/**
+ * What every connection is opened with: wait for a writer (the account store shares the file), never fail busy; and
+ * in WAL mode (set by the store) `synchronous = NORMAL`: a commit appends to the WAL without an fsync, which
+ * happens at checkpoints. A committed write survives the relay's crash or kill (it is in the OS's page cache); only a
+ * power cut or a kernel crash may take back the last commits, never corrupting the file. SQLite runs on the event
+ * loop every workspace shares, and the fsync per commit (`FULL`) blocked it ~0.85 ms per write transaction (2,000
+ * share mints: 2.0 s of the relay's 11 s busy, 0.3 s with `NORMAL`).
+ */
+const PRAGMAS = ["PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL"]
 
 const begin = (mode: TransactionMode) => (mode === "write" ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
 

@@ -5,6 +5,7 @@ import * as RelayStore from "@cmdop/relay/RelayStore"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgClient } from "@effect/sql-pg"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -31,6 +32,41 @@ clusterEventsContract("memory", () => ClusterEvents.layerMemory)
 clusterEventsContract("postgresql", () => pgEvents().pipe(Layer.provideMerge(pgStore())))
 
 describe("ClusterEvents on PostgreSQL", () => {
+  it("a cluster's channel follows its schema: public keeps the default, another gets a plain or digested name", () => {
+    assert.strictEqual(ClusterEventsPg.channelFor("public"), ClusterEventsPg.defaultChannel)
+    assert.strictEqual(ClusterEventsPg.channelFor("team_a"), "cmdop_cluster_events_team_a")
+    const odd = ClusterEventsPg.channelFor("Team A")
+    assert.match(odd, /^cmdop_cluster_events_[0-9a-f]{16}$/)
+    assert.notStrictEqual(odd, ClusterEventsPg.channelFor("Team B"))
+    assert.isAtMost(ClusterEventsPg.channelFor("x".repeat(60)).length, 63)
+  })
+
+  it.live(
+    "two clusters in two schemas of one database, channels by default: neither hears the other's events",
+    () =>
+      Effect.gen(function* () {
+        const other = yield* freshPgSchema("cmdop_cluster_other")
+        const build = (schemaUrl: string) =>
+          Layer.build(
+            ClusterEventsPg.layer({ url: Redacted.make(schemaUrl), pingEvery: "200 millis" }).pipe(
+              Layer.provide(RelayStore.layerPostgres({ url: schemaUrl }))
+            )
+          )
+        const a = Context.get(yield* build(url), ClusterEvents.ClusterEvents)
+        const b = Context.get(yield* build(other.url), ClusterEvents.ClusterEvents)
+        const heard = yield* subscribed.pipe(Effect.provideService(ClusterEvents.ClusterEvents, b))
+        assert.strictEqual((yield* next(heard, "Resync"))._tag, "Resync")
+        yield* a.publish(ClusterEvents.MachineMoved.make({ machineId: "m_in_a" }))
+        yield* b.publish(ClusterEvents.MachineMoved.make({ machineId: "m_in_b" }))
+        // a's notification committed before b's was sent: on a shared channel it would arrive first.
+        assert.deepStrictEqual(
+          yield* next(heard, "b's own event"),
+          ClusterEvents.MachineMoved.make({ machineId: "m_in_b" })
+        )
+      }).pipe(Effect.scoped),
+    20_000
+  )
+
   it.live(
     "the database announces store changes made by any process: a revoked link, a rotated key, a retired signing key",
     () =>

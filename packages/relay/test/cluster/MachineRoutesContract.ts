@@ -103,6 +103,25 @@ export const machineRoutesContract = (name: string, options: ContractOptions) =>
     )
 
     test(
+      "releaseNode (a node stopping) removes every route of that node in one call, and no other node's",
+      LONG_LEASE,
+      Effect.gen(function* () {
+        const { routes, a, b } = yield* twoNodes
+        const [m1, m2, m3] = [machine(), machine(), machine()]
+        yield* routes.claim(m1, a.nodeId)
+        yield* routes.claim(m2, a.nodeId)
+        yield* routes.claim(m3, a.nodeId)
+        // m3's agent is already back through node b: its newer route is b's and stays.
+        const moved = yield* routes.claim(m3, b.nodeId)
+        yield* routes.releaseNode(a.nodeId)
+        const live = yield* routes.locateMany([m1, m2, m3])
+        assert.deepStrictEqual([...live.keys()], [m3])
+        assert.strictEqual(live.get(m3)?.epoch, moved)
+        assert.strictEqual(live.get(m3)?.nodeId, b.nodeId)
+      })
+    )
+
+    test(
       "epochs keep growing across releases, so a reconnection never reuses one",
       LONG_LEASE,
       Effect.gen(function* () {

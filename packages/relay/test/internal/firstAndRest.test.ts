@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { firstAndRest } from "../../src/internal/firstAndRest.js"
+import { firstAndRest, within } from "../../src/internal/firstAndRest.js"
 
 describe("firstAndRest", () => {
   it.effect.prop(
@@ -49,6 +51,40 @@ describe("firstAndRest", () => {
       const [first, rest] = yield* firstAndRest(Stream.concat(Stream.make(1), Stream.fail("late")))
       assert.deepStrictEqual(first, Option.some(1))
       assert.deepStrictEqual(yield* Effect.flip(Stream.runDrain(rest)), "late")
+    })
+  )
+})
+
+describe("within", () => {
+  it.live("gives what the effect gives (success or failure) when it completes in time", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(yield* within(Effect.succeed(1), 60_000, () => "late"), 1)
+      assert.strictEqual(yield* Effect.flip(within(Effect.fail("no"), 60_000, () => "late")), "no")
+      // Completing after a suspension (not in the same tick) is still in time.
+      assert.strictEqual(yield* within(Effect.as(Effect.yieldNow(), 2), 60_000, () => "late"), 2)
+    })
+  )
+
+  it.live("fails with onTimeout once the time has passed, and interrupts the effect", () =>
+    Effect.gen(function* () {
+      let interrupted = false
+      const never = Effect.onInterrupt(Effect.never, () => Effect.sync(() => void (interrupted = true)))
+      assert.strictEqual(yield* Effect.flip(within(never, 20, () => "late")), "late")
+      assert.isTrue(interrupted)
+    })
+  )
+
+  it.live("interrupting the caller interrupts the effect", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const stopped = yield* Deferred.make<void>()
+      const waiting = Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
+        Effect.onInterrupt(() => Deferred.succeed(stopped, undefined))
+      )
+      const caller = yield* Effect.fork(within(waiting, 60_000, () => "late"))
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(caller)
+      yield* Deferred.await(stopped)
     })
   )
 })

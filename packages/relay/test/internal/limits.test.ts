@@ -47,6 +47,18 @@ describe("limits", () => {
     assert.strictEqual(large.http.total + large.grpc.total, 20_000 - ConnectionGuard.FD_RESERVE)
   })
 
+  it("--max-connections-per-source replaces the gRPC per-source cap only, and the gRPC total still bounds it", () => {
+    const raised = ConnectionGuard.plan(20_000, { grpcPerSource: 10_001 })
+    assert.strictEqual(raised.grpc.perSource, 10_001)
+    assert.deepStrictEqual(
+      [raised.http, raised.grpc.total, raised.grpc.silentForMs],
+      [ConnectionGuard.plan(20_000).http, ConnectionGuard.plan(20_000).grpc.total, 10_000]
+    )
+    assert.strictEqual(ConnectionGuard.plan(20_000, { grpcPerSource: 3 }).grpc.perSource, 3)
+    const past = ConnectionGuard.plan(1024, { grpcPerSource: 10_000 })
+    assert.strictEqual(past.grpc.perSource, past.grpc.total)
+  })
+
   it("refusals are audited once per link per interval, with the count of the rest, details cut", () => {
     const audit = new RefusalAudit()
     assert.strictEqual(audit.admit("l1", "revoked", 0), "revoked")

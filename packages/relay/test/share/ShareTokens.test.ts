@@ -51,7 +51,7 @@ const refusal = (token: string, at = now): Effect.Effect<ShareError["reason"]> =
   Effect.map(Effect.exit(verify(token, at)), (exit) => {
     if (Exit.isSuccess(exit)) assert.fail(`accepted ${JSON.stringify(token)}`)
     const cause = (exit as Exit.Failure<unknown, ShareError>).cause
-    assert.isTrue(Cause.isFailType(cause), `not a typed failure: ${Cause.pretty(cause)}`)
+    if (!Cause.isFailType(cause)) assert.fail(`not a typed failure: ${Cause.pretty(cause)}`)
     return (cause as Cause.Fail<ShareError>).error.reason
   })
 const rejected = (token: string, at = now) =>
@@ -265,7 +265,8 @@ describe("ShareTokens", () => {
           // Only a genuinely signed, well-formed token may pass: a hand-made HMAC over exactly our header and claims.
           assert.strictEqual(token, hmac(header, claims), `accepted ${JSON.stringify(token)}`)
         } else {
-          assert.isTrue(Cause.isFailType(exit.cause), `died on ${JSON.stringify(token)}: ${Cause.pretty(exit.cause)}`)
+          if (!Cause.isFailType(exit.cause))
+            assert.fail(`died on ${JSON.stringify(token)}: ${Cause.pretty(exit.cause)}`)
         }
       }
       assert.isBelow(Date.now() - started, 10_000)

@@ -1,8 +1,10 @@
+import { WorkspaceId } from "@cmdop/domain/Machine"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import { relayStoreContract } from "@cmdop/relay/store/RelayStoreContract"
 import * as Postgres from "@cmdop/test-helpers/Postgres"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { LibsqlClient } from "@effect/sql-libsql"
 import { PgClient } from "@effect/sql-pg"
@@ -81,7 +83,8 @@ const migrationsAreIdempotent = Effect.gen(function* () {
     [2, "share_links"],
     [3, "share_link_scope"],
     [4, "api_keys"],
-    [5, "share_list_index"]
+    [5, "share_list_index"],
+    [6, "machine_name_key"]
   ])
   const second = yield* RelayStore.migrate
   assert.deepStrictEqual(second, [])
@@ -96,6 +99,40 @@ const migrationsAreIdempotent = Effect.gen(function* () {
   const store = yield* Effect.provide(RelayStore.RelayStore, RelayStore.layerSql)
   assert.strictEqual((yield* store.getWorkspace(written.workspace.name)).id, written.workspace.id)
   assert.deepStrictEqual(yield* RelayStore.migrate, [])
+})
+
+/**
+ * Machines registered before 0006 get their `name_key` from JavaScript's lower-casing (SQLite's `lower` leaves
+ * "Ä" as it is), so an old machine's name still clashes in any case afterwards.
+ */
+const nameKeysAreBackfilled = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const before = Object.fromEntries(Object.entries(RelayStore.migrations).filter(([id]) => id < "0006"))
+  yield* Migrator.make({})({ loader: Migrator.fromRecord(before), table: RelayStore.migrationsTable })
+  yield* sql`INSERT INTO workspaces (id, name, created_at, key_generation) VALUES ('ws_old', 'old', 1, 1)`
+  const machineId = randomUUID()
+  yield* sql`INSERT INTO machines (id, workspace_id, hostname, hostname_key, name, os, agent_version, secret_hash,
+    registered_at, updated_at) VALUES (${machineId}, 'ws_old', 'Old-Box', 'old-box', 'ÄRGER-Box', 'linux', '0.1.0',
+    'hash', 1, 1)`
+  assert.deepStrictEqual(yield* RelayStore.migrate, [[6, "machine_name_key"]])
+  const rows = yield* sql<{ readonly name_key: string }>`SELECT name_key FROM machines WHERE id = ${machineId}`
+  assert.deepStrictEqual(
+    rows.map((r) => r.name_key),
+    ["ärger-box"]
+  )
+  const store = yield* Effect.provide(RelayStore.RelayStore, RelayStore.layerSql)
+  const clash = yield* Effect.flip(
+    store.registerMachine({
+      id: RelayStore.MachineRegistration.fields.id.make(randomUUID()),
+      workspaceId: WorkspaceId.make("ws_old"),
+      hostname: "new-box",
+      name: "ärger-BOX",
+      os: "linux",
+      agentVersion: "0.1.0",
+      secretHash: randomBytes(32).toString("hex")
+    })
+  )
+  assert.deepStrictEqual(clash.conflict, { field: "name", value: "ärger-BOX", machineId })
 })
 
 describe("RelayStore on SQLite", () => {
@@ -142,6 +179,10 @@ describe("RelayStore on SQLite", () => {
   it.effect("migrations are idempotent", () =>
     migrationsAreIdempotent.pipe(Effect.provide(LibsqlClient.layer({ url: "file:" + join(tempDir(), "migrate.db") })))
   )
+
+  it.effect("0006 backfills the name keys of existing machines", () =>
+    nameKeysAreBackfilled.pipe(Effect.provide(LibsqlClient.layer({ url: "file:" + join(tempDir(), "backfill.db") })))
+  )
 })
 
 // Last in the file: when PostgreSQL is down, this block fails loudly, and vitest then also fails the tests after it.
@@ -158,6 +199,13 @@ describe("RelayStore on PostgreSQL", () => {
     })
   )
 
+  it.scoped("0006 backfills the name keys of existing machines", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshPgSchema
+      yield* nameKeysAreBackfilled.pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url) })))
+    })
+  )
+
   it.effect("an unreachable server is a store error without the password", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
@@ -166,6 +214,17 @@ describe("RelayStore on PostgreSQL", () => {
       assert.strictEqual(error.reason, "Sql")
       assert.notInclude(error.message, "hunter2")
       assert.include(error.message, "PostgreSQL")
+      assert.include(error.message, "is PostgreSQL running, on that host and port?")
+    })
+  )
+
+  it.effect("a database that does not exist is named as such, with what to do", () =>
+    Effect.gen(function* () {
+      const url = Postgres.PG_URL.replace(/\/[^/]*$/, "/cmdop_no_such_database")
+      const error = yield* Effect.flip(Effect.provide(RelayStore.RelayStore, RelayStore.layerPostgres({ url })))
+      assert.strictEqual(error.reason, "Sql")
+      assert.include(error.message, "3D000")
+      assert.include(error.message, "the database does not exist: create it with createdb")
     })
   )
 })

@@ -54,6 +54,10 @@ const registeringTheSameMachineAgainIs = Effect.gen(function* () {
   const again = yield* store.registerMachine(reg)
   assert.deepStrictEqual(again, first)
   assert.lengthOf(yield* store.listMachines(ws.id), 1)
+  // A new agent version alone is written too.
+  const upgraded = yield* store.registerMachine({ ...reg, agentVersion: "0.1.1" })
+  assert.strictEqual(upgraded.agentVersion, "0.1.1")
+  assert.deepStrictEqual(yield* store.getMachine(reg.id), upgraded)
 
   yield* store.markOnline(reg.id, 1_000)
   const renamed = {
@@ -213,6 +217,30 @@ const onlineHeartbeatOfflineAndMarkalloffline = Effect.gen(function* () {
   assert.isTrue((yield* store.listMachines(ws.id)).every((m) => !m.online))
 })
 
+const heartbeatsAreWrittenInOneBatch = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("beats"))).workspace
+  const one = yield* store.registerMachine(registration(ws.id))
+  const two = yield* store.registerMachine(registration(ws.id))
+  const quiet = yield* store.registerMachine(registration(ws.id))
+  yield* store.markOnline(one.id, 1_000)
+  yield* store.markOnline(two.id, 2_000)
+  yield* store.markOnline(quiet.id, 3_000)
+  yield* store.markOffline(two.id)
+  // An unknown machine (removed meanwhile) is skipped; an offline one keeps its state, with the time.
+  yield* store.heartbeats([
+    [one.id, 31_000],
+    [two.id, 32_000],
+    [freshMachineId(), 33_000]
+  ])
+  yield* store.heartbeats([])
+  const state = (id: MachineId) =>
+    Effect.map(store.getMachine(id), (m) => ({ online: m.online, lastHeartbeatAt: m.lastHeartbeatAt }))
+  assert.deepStrictEqual(yield* state(one.id), { online: true, lastHeartbeatAt: 31_000 })
+  assert.deepStrictEqual(yield* state(two.id), { online: false, lastHeartbeatAt: 32_000 })
+  assert.deepStrictEqual(yield* state(quiet.id), { online: true, lastHeartbeatAt: 3_000 })
+})
+
 const unknownMachinesAreTypedErrors = Effect.gen(function* () {
   const store = yield* RelayStore
   const id = freshMachineId()
@@ -240,6 +268,55 @@ const removemachineForgetsTheMachineAndFrees = Effect.gen(function* () {
   assert.strictEqual((yield* store.getMachine(successor.id)).hostname, "REUSED")
 })
 
+/**
+ * Names are compared lower-cased as JavaScript lower-cases them, whatever the database's own `lower` does (SQLite's
+ * leaves non-ASCII letters alone); a renamed machine's old name is free at once, and its new one is taken.
+ */
+const namesClashInAnyCaseAndRenamesMoveTheKey = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("name-case"))).workspace
+  const eclair = yield* store.registerMachine(registration(ws.id, { name: "Éclair-Ärger" }))
+  // A crowd the clash must be found in, whatever the store reads to find it.
+  yield* Effect.forEach(
+    Array.from({ length: 20 }, (_, i) => i),
+    (i) => store.registerMachine(registration(ws.id, { name: `crowd-${i}` })),
+    { discard: true }
+  )
+  const before = yield* store.listMachines(ws.id)
+  for (const name of ["ÉCLAIR-ÄRGER", "éclair-ärger"]) {
+    const clash = yield* failure(store.registerMachine(registration(ws.id, { name })), "MachineConflict")
+    assert.deepStrictEqual(clash.conflict, { field: "name", value: name, machineId: eclair.id })
+  }
+  // Only the accents' case is folded, not the accents.
+  const plain = yield* store.registerMachine(registration(ws.id, { name: "Eclair-Arger" }))
+  assert.strictEqual(plain.name, "Eclair-Arger")
+  assert.lengthOf(yield* store.listMachines(ws.id), before.length + 1)
+
+  // The hostname is checked first: a registration clashing on both reports its hostname.
+  const both = yield* failure(
+    store.registerMachine(registration(ws.id, { hostname: plain.hostname.toUpperCase(), name: "ÉCLAIR-ärger" })),
+    "MachineConflict"
+  )
+  assert.deepStrictEqual(both.conflict, {
+    field: "hostname",
+    value: plain.hostname.toUpperCase(),
+    machineId: plain.id
+  })
+
+  // Renamed, the machine frees its old name (in any case) and holds its new one.
+  yield* store.registerMachine({ ...eclair, name: "Millefeuille" })
+  const successor = yield* store.registerMachine(registration(ws.id, { name: "ÉCLAIR-ärger" }))
+  assert.strictEqual(successor.name, "ÉCLAIR-ärger")
+  const taken = yield* failure(store.registerMachine(registration(ws.id, { name: "MILLEFEUILLE" })), "MachineConflict")
+  assert.deepStrictEqual(taken.conflict, { field: "name", value: "MILLEFEUILLE", machineId: eclair.id })
+  // And a hostname equal to the new name in another case is refused too.
+  const byHost = yield* failure(
+    store.registerMachine(registration(ws.id, { hostname: "millefeuille" })),
+    "MachineConflict"
+  )
+  assert.deepStrictEqual(byHost.conflict, { field: "hostname", value: "millefeuille", machineId: eclair.id })
+})
+
 /** The tests of this part, as (title, test) pairs. */
 export const tests: ReadonlyArray<ContractTest> = [
   ["machines are scoped to their workspace", machinesAreScopedToTheirWorkspace],
@@ -252,6 +329,8 @@ export const tests: ReadonlyArray<ContractTest> = [
   ["a wrong machine secret can neither re-register nor move a machine", aWrongMachineSecretCanNeither],
   ["a machine that proves its secret moves to another workspace", aMachineThatProvesItsSecret],
   ["online, heartbeat, offline and markAllOffline", onlineHeartbeatOfflineAndMarkalloffline],
+  ["heartbeats of many machines are written in one batch", heartbeatsAreWrittenInOneBatch],
   ["unknown machines are typed errors", unknownMachinesAreTypedErrors],
-  ["removeMachine forgets the machine and frees its names", removemachineForgetsTheMachineAndFrees]
+  ["removeMachine forgets the machine and frees its names", removemachineForgetsTheMachineAndFrees],
+  ["names clash in any case (non-ASCII too), and a rename frees the old name", namesClashInAnyCaseAndRenamesMoveTheKey]
 ]

@@ -1,0 +1,54 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { execInput, execInputOfPull } from "../../src/internal/callInput.js"
+
+type Tail = Parameters<typeof execInput>[0] extends Stream.Stream<infer A, any> ? A : never
+
+const data = new Uint8Array([1, 2])
+const tail: ReadonlyArray<Tail> = [
+  { _tag: "Stdin", data },
+  { _tag: "Signal", signal: "INT" },
+  { _tag: "Unreadable" },
+  { _tag: "Eof" },
+  { _tag: "Signal", signal: "TERM" }
+]
+
+/** A pull over `chunks`, then the end (`None`) or a failure (`Some`). */
+const pullOf = (chunks: ReadonlyArray<ReadonlyArray<Tail>>, failure?: string) => {
+  let i = 0
+  return Effect.suspend(() =>
+    i < chunks.length
+      ? Effect.succeed(Chunk.fromIterable(chunks[i++]!))
+      : Effect.fail(failure === undefined ? Option.none<string>() : Option.some(failure))
+  )
+}
+
+const collect = (stream: Stream.Stream<unknown>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+
+describe("execInputOfPull", () => {
+  it.effect("gives what execInput gives over the same messages, with and without stdin", () =>
+    Effect.gen(function* () {
+      for (const stdin of [true, false]) {
+        const expected = yield* collect(execInput(Stream.fromIterable(tail), stdin))
+        const more = Chunk.fromIterable(tail.slice(0, 1))
+        const got = yield* collect(execInputOfPull(more, pullOf([tail.slice(1, 3), [], tail.slice(3)]), stdin))
+        assert.deepStrictEqual(got, expected)
+      }
+    })
+  )
+
+  it.effect("a call that breaks off ends stdin with an Eof (only when it sends stdin), as execInput does", () =>
+    Effect.gen(function* () {
+      const broken = Stream.concat(Stream.fromIterable(tail.slice(0, 2)), Stream.fail("gone"))
+      for (const stdin of [true, false]) {
+        const expected = yield* collect(execInput(broken, stdin))
+        const got = yield* collect(execInputOfPull(Chunk.empty(), pullOf([tail.slice(0, 2)], "gone"), stdin))
+        assert.deepStrictEqual(got, expected)
+        assert.strictEqual(got.at(-1) !== undefined && (got.at(-1) as { _tag: string })._tag === "Eof", stdin)
+      }
+    })
+  )
+})
