@@ -28,18 +28,18 @@ export interface ShareOptions {
   readonly sessionId?: string
 }
 
-/**
- * Mints in progress per workspace, at most `MAX_CONCURRENT_MINTS` at once; the rest wait their turn (waiting costs
- * nothing). A mint is store writes and a signature on the event loop every workspace shares: a workspace minting
- * in a burst queues behind itself, not in front of other workspaces' calls (16 at a time took another workspace's
- * exec p99 from 31 to 108 ms in the abuse suite). Semaphores of workspaces with nothing in flight are dropped.
- */
 /** Resumes after the event loop has polled for I/O once (`setImmediate` runs after the poll phase). */
 const ioTurn = Effect.async<void>((resume) => {
   const immediate = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(immediate))
 })
 
+/**
+ * Mints in progress per workspace, at most `MAX_CONCURRENT_MINTS` at once; the rest wait their turn (waiting costs
+ * nothing). A mint is store writes and a signature on the event loop every workspace shares: a workspace minting
+ * in a burst queues behind itself, not in front of other workspaces' calls (16 at a time took another workspace's
+ * exec p99 from 31 to 108 ms in the abuse suite). Semaphores of workspaces with nothing in flight are dropped.
+ */
 const mintTurns = () => {
   const turns = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
   return <A, E, R>(workspaceId: string, mint: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
