@@ -3,11 +3,14 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     projects: ["packages/*"],
-    reporters: ["default"]
-    // Still a fresh process per file. `isolate: false` halves the CPU of the pure packages and of agent, and
-    // `vitest.setup.ts` fixes what broke TestClock tests without isolation; but the full suite without isolation
-    // still failed twice: the CLI's memory world saw a socket to 127.0.0.1:50051 left dialing by an earlier file of
-    // its worker, and ProcessRunner's shell test saw another PATH. Those leaks need fixing before it can be the
-    // default.
+    reporters: ["default"],
+    // Two files at a time on a 2-core machine: most tests wait on real processes, sockets and timers, so one worker
+    // left a core idle (the suite took 16 min; with two and shared workers it takes about 7).
+    maxWorkers: 2,
+    minWorkers: 1
+    // Every package but the CLI runs its files in shared worker processes (`isolate: false` in each package's
+    // config): loading Effect and the package's modules once per worker instead of once per file halves the
+    // suite's CPU. `vitest.setup.ts` gives each file the `it` it would get in a fresh process. The CLI keeps a
+    // process per file (its config says why).
   }
 })
