@@ -114,6 +114,11 @@ for (const [worldName, makeWorld] of worldsSharingRelay(shared))
           const who = JSON.parse((yield* w.cli(key, ["whoami", "--json"])).stdout)
           assert.deepStrictEqual(who.relay, { workspace: "acme", principal_kind: "key", principal: key.slice(0, 12) })
           assert.strictEqual(who.source, "env")
+          // A key the relay refuses fails the check (exit 255), after printing what was checked.
+          const refused = yield* w.cli("ck_live_ZZZZzzzz9999yyyy8888xxxx7777wwww", ["whoami", "--json"])
+          assert.strictEqual(refused.code, 255, refused.stderr)
+          assert.strictEqual(JSON.parse(refused.stdout).relay, null)
+          assert.match(refused.stderr, /^cmdop: the relay at \S+ refuses this key \(.+\); set a valid one with /)
         }),
       120_000
     )

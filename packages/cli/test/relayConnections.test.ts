@@ -30,11 +30,14 @@ const probe = (port: number, n: number) =>
     for (let i = 0; i < n; i++) {
       const socket = net.connect({ host: "127.0.0.1", port })
       sockets.push(socket)
-      const outcome = Effect.async<"admitted" | "refused">((resume) => {
-        socket.once("data", () => resume(Effect.succeed("admitted")))
-        socket.once("close", () => resume(Effect.succeed("refused")))
-        socket.on("error", () => {})
+      // Listened to at once, not when the outcome is awaited: a refused socket can be reset and closed before then
+      // (an "error" event without a listener is an uncaught exception; a missed "close" would never resolve).
+      socket.on("error", () => {})
+      const settled = new Promise<"admitted" | "refused">((resolve) => {
+        socket.once("data", () => resolve("admitted"))
+        socket.once("close", () => resolve("refused"))
       })
+      const outcome = Effect.promise(() => settled)
       // Connected before the next one starts: the relay sees them in this order.
       yield* Effect.async<void>((resume) => {
         socket.once("connect", () => resume(Effect.void))

@@ -1,11 +1,13 @@
 /**
  * `cmdop connect whoami`: the credential the resolver picks for this call (source, workspace, server, masked
- * key), and what the relay says about it when it answers. JSON keys: `source`, `workspace`, `server`, `api_key`, and
- * `relay` (`{workspace, principal_kind, principal}`, or null when the relay did not answer).
+ * key), and what the relay says about it when it answers; exits 255 when the relay refuses the credential. JSON
+ * keys: `source`, `workspace`, `server`, `api_key`, and `relay` (`{workspace, principal_kind, principal}`, or null
+ * when the relay did not answer).
  */
 import * as Command from "@effect/cli/Command"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Effect from "effect/Effect"
+import { CliError } from "../CliError.js"
 import { globals } from "../ConnectCommand.js"
 import * as GlobalOptions from "../GlobalOptions.js"
 import * as Output from "../Output.js"
@@ -25,7 +27,11 @@ export const whoamiCommand = Command.make("whoami", GlobalOptions.options, (own)
         principal: p.principal
       })),
       Effect.catchAll((e) =>
-        Effect.succeed({ answered: false as const, error: "message" in e ? String(e.message) : String(e) })
+        Effect.succeed({
+          answered: false as const,
+          error: "message" in e ? String(e.message) : String(e),
+          refused: e._tag === "AccessError" && e.reason === "Unauthenticated"
+        })
       )
     )
     const view = {
@@ -37,7 +43,17 @@ export const whoamiCommand = Command.make("whoami", GlobalOptions.options, (own)
         ? { workspace: relay.workspace, principal_kind: relay.kind, principal: relay.principal }
         : null
     }
-    if (g.json) return yield* Output.json(view)
+    // A key the relay refuses is a failed check, for scripts too (`whoami && deploy`): the view is still printed,
+    // then one line on stderr and exit 255. An unreachable relay is not: the local answer is what was asked.
+    const refused = !relay.answered && relay.refused
+    const end = refused
+      ? Effect.fail(
+          new CliError({
+            message: `the relay at ${r.server} refuses this ${r.source === "oauth" ? "login" : "key"} (${relay.error}); set a valid one with "cmdop connect key set <key>" or "cmdop login"`
+          })
+        )
+      : Effect.void
+    if (g.json) return yield* Effect.zipRight(Output.json(view), end)
     yield* Output.line(
       Output.table(
         ["FIELD", "VALUE"],
@@ -58,5 +74,6 @@ export const whoamiCommand = Command.make("whoami", GlobalOptions.options, (own)
         .slice(1)
         .join("\n")
     )
+    yield* end
   })
 ).pipe(Command.withDescription("show the credential this call would use: source, workspace, server, masked key"))
