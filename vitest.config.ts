@@ -5,7 +5,7 @@ export default defineConfig({
     projects: ["packages/*"],
     reporters: ["default"],
     // Two files at a time on a 2-core machine: most tests wait on real processes, sockets and timers, so one worker
-    // left a core idle (the suite took 16 min; with two and shared workers it takes about 7).
+    // left a core idle (the suite took 16 min on one worker; 10 with two, shared workers and the abuse suite alone).
     maxWorkers: 2,
     minWorkers: 1
     // Every package but the CLI runs its files in shared worker processes (`isolate: false` in each package's

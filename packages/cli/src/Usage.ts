@@ -5,15 +5,11 @@
  * choices, not a whole number), stray words, a required argument missing. Exit code 2. (@effect/cli's own messages
  * for these name no flag and end in a blank line.)
  */
+import * as Nearest from "@cmdop/domain/Nearest"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Table from "./CommandTable.js"
-import { distance } from "./UnknownFlag.js"
 
-/** The nearest of `known` to `word` within two edits, if any. */
-export const nearest = (word: string, known: ReadonlyArray<string>): string | undefined => {
-  const best = known.map((k) => [k, distance(word, k)] as const).sort((x, y) => x[1] - y[1])[0]
-  return best !== undefined && best[1] <= 2 && best[1] < word.length ? best[0] : undefined
-}
+const { nearest } = Nearest
 
 const usage = (message: string) => new CliError({ message, exitCode: ExitCode.usage })
 

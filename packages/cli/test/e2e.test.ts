@@ -81,6 +81,10 @@ for (const [worldName, makeWorld] of worldsSharingRelay(shared))
           const unknown = yield* w.cli(key, ["exec", "nope", "--", "true"])
           assert.strictEqual(unknown.code, 255)
           assert.include(unknown.stderr, 'machine "nope" not found')
+          // A near miss is suggested (across the wire too: the candidates travel with the error).
+          const typo = yield* w.cli(key, ["exec", "web-alpah", "--", "true"])
+          assert.strictEqual(typo.code, 255)
+          assert.include(typo.stderr, 'machine "web-alpah" not found in this workspace (did you mean web-alpha?)')
 
           const ambiguous = yield* w.cli(key, ["exec", "web", "--", "true"])
           assert.strictEqual(ambiguous.code, 255)

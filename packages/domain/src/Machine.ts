@@ -15,6 +15,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { MachineError } from "./MachineError.js"
+import * as Nearest from "./Nearest.js"
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -105,6 +106,26 @@ export const matches = (
   return byPart.length ? { kind: "part", found: byPart } : undefined
 }
 
+/** At most this many machines are suggested for a name that matches none. */
+const MAX_SUGGESTIONS = 3
+
+/**
+ * The machines whose hostname or name is within two edits of a `query` that matched none (`web-1` for `web-01`),
+ * nearest first: "did you mean" in the not-found error. Only ever the caller's own workspace's machines.
+ */
+const nearMisses = (machines: ReadonlyArray<Machine>, query: string) => {
+  const lower = query.toLowerCase()
+  return machines
+    .map((m) => ({
+      m,
+      d: Math.min(Nearest.distance(lower, m.hostname.toLowerCase()), Nearest.distance(lower, m.name.toLowerCase()))
+    }))
+    .filter(({ d }) => Nearest.isNear(d, lower))
+    .sort((x, y) => x.d - y.d)
+    .slice(0, MAX_SUGGESTIONS)
+    .map(({ m }) => candidateOf(m))
+}
+
 /** The one machine `query` names, with the step that picked it; `NotFound` or `Ambiguous` (every candidate). */
 export const resolveMatch = (
   machines: ReadonlyArray<Machine>,
@@ -114,7 +135,9 @@ export const resolveMatch = (
   const q = query.trim()
   const m = matches(machines, q, options)
   if (m === undefined)
-    return Effect.suspend(() => Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: [] })))
+    return Effect.suspend(() =>
+      Effect.fail(new MachineError({ reason: "NotFound", query: q, candidates: nearMisses(machines, q) }))
+    )
   if (m.found.length === 1) return Effect.succeed({ machine: m.found[0]!, kind: m.kind })
   return Effect.flatMap(Clock.currentTimeMillis, (now) =>
     Effect.fail(new MachineError({ reason: "Ambiguous", query: q, candidates: m.found.map(candidateOf), now }))

@@ -1,6 +1,6 @@
 /**
- * A machine could not be reached by the name given: unknown, ambiguous (with every candidate), or offline (with
- * its heartbeat age). Crosses the wire, so it is a schema error; the gRPC bridge maps it to NOT_FOUND,
+ * A machine could not be reached by the name given: unknown (with the near misses, if any), ambiguous (with every
+ * candidate), or offline (with its heartbeat age). Crosses the wire, so it is a schema error; the gRPC bridge maps it to NOT_FOUND,
  * FAILED_PRECONDITION and UNAVAILABLE and back.
  */
 import * as Schema from "effect/Schema"
@@ -30,8 +30,12 @@ export class MachineError extends Schema.TaggedError<MachineError>()("MachineErr
           ? "offline"
           : `offline ${age(now - c.lastHeartbeatAt)}`
     switch (this.reason) {
-      case "NotFound":
-        return `machine "${this.query}" not found in this workspace; list machines with "cmdop connect --list"`
+      case "NotFound": {
+        // Near misses, when the relay found any (`Machine.resolve`): hostnames, since those always resolve.
+        const near = this.candidates.map((c) => c.hostname)
+        const guess = near.length === 0 ? "" : ` (did you mean ${near.join(" or ")}?)`
+        return `machine "${this.query}" not found in this workspace${guess}; list machines with "cmdop connect --list"`
+      }
       case "Ambiguous":
         return `machine "${this.query}" is ambiguous: ${this.candidates
           .map((c) => `${c.hostname} (${c.id}, ${status(c)})`)

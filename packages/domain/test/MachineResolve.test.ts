@@ -146,3 +146,40 @@ describe("Machine.resolve: properties", () => {
     }
   )
 })
+
+describe("Machine.resolve: a name that matches nothing", () => {
+  const missed = (query: string) => {
+    const r = pick(query, { loose: false })
+    assert.isTrue(Either.isLeft(r) && r.left.reason === "NotFound", query)
+    return Either.isLeft(r) ? r.left : undefined
+  }
+
+  it("suggests the machines within two edits of the hostname or name, nearest first, in the message too", () => {
+    assert.deepStrictEqual(
+      missed("web-3")?.candidates.map((c) => c.hostname),
+      ["web-1", "web-2"]
+    )
+    assert.deepStrictEqual(
+      missed("db-primery")?.candidates.map((c) => c.hostname),
+      ["db-primary"]
+    )
+    assert.deepStrictEqual(
+      missed("prod-dv")?.candidates.map((c) => c.hostname),
+      ["db-primary"],
+      "by its name"
+    )
+    assert.strictEqual(
+      missed("db-primery")?.message,
+      'machine "db-primery" not found in this workspace (did you mean db-primary?); list machines with "cmdop connect --list"'
+    )
+  })
+
+  it("suggests nothing for a name far from every machine, or too short to be near anything", () => {
+    assert.deepStrictEqual(missed("mailserver")?.candidates, [])
+    assert.deepStrictEqual(missed("zz")?.candidates, [])
+    assert.strictEqual(
+      missed("mailserver")?.message,
+      'machine "mailserver" not found in this workspace; list machines with "cmdop connect --list"'
+    )
+  })
+})
