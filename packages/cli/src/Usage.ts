@@ -8,6 +8,7 @@
 import * as Nearest from "@cmdop/domain/Nearest"
 import { CliError, ExitCode } from "./CliError.js"
 import * as Table from "./CommandTable.js"
+import * as SshHabits from "./SshHabits.js"
 
 const { nearest } = Nearest
 
@@ -46,7 +47,9 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
       const f = Table.flag(node, a)
       if (f === undefined) {
         const names = (node.flags ?? []).flatMap((x) => (x.alias ? [x.name, x.alias] : [x.name]))
-        const guess = nearest(a.split("=")[0]!, names)
+        const habit = SshHabits.hint(a)
+        if (habit !== undefined) return usage(`unknown option ${a} for ${level()}: ${habit}${helpHint()}`)
+        const guess = SshHabits.isShort(a) ? undefined : nearest(a.split("=")[0]!, names)
         return usage(`unknown option ${a} for ${level()}${guess ? ` (did you mean ${guess}?)` : ""}${helpHint()}`)
       }
       if (f.name === "--help") return undefined

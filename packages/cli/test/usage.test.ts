@@ -43,6 +43,16 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           'cmdop: unknown option --onlin for connect (did you mean --online?); see "cmdop connect --help"\n'
         ],
         [["connect", "--wizard"], 'cmdop: unknown option --wizard for connect; see "cmdop connect --help"\n'],
+        // ssh's options say what cmdop does instead; a one-letter flag is never "near" another (-t is not -k).
+        [
+          ["connect", "vm", "-t"],
+          'cmdop: unknown option -t for connect: cmdop connect <host> always gives the shell a terminal, and exec never gives one; drop it; see "cmdop connect --help"\n'
+        ],
+        [
+          ["connect", "-p", "2222", "vm"],
+          'cmdop: unknown option -p for connect: machines are reached by name through the relay, not by port; the relay\'s own address is --server/-s host:port; see "cmdop connect --help"\n'
+        ],
+        [["connect", "vm", "-x"], 'cmdop: unknown option -x for connect; see "cmdop connect --help"\n'],
         [
           ["connect", "vm", "uptime"],
           'cmdop: unexpected argument "uptime" for connect; to run a command: cmdop connect exec vm -- uptime …; see "cmdop connect --help"\n'
