@@ -45,7 +45,7 @@ export class AgentIdentityError extends Schema.TaggedError<AgentIdentityError>()
   override get message(): string {
     switch (this.reason) {
       case "Corrupt":
-        return `${this.path} ${this.detail}: left unchanged`
+        return `${this.path} ${this.detail}: left unchanged; it holds this machine's id and secret: fix it, or move it away and run "cmdop agent register" to register the machine anew`
       case "Invalid":
         return this.detail
       default:

@@ -1,6 +1,7 @@
 /**
  * A stranger's first steps, as they type them: the README and the first `--help` page are all they have, so the
- * overview must name every command there is, and every link between the docs must lead somewhere.
+ * overview must name every command there is, and every link between the docs must lead somewhere; a broken file
+ * they meet says what to do about it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
@@ -9,6 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Table from "../src/CommandTable.js"
+import * as Processes from "@cmdop/testkit/Processes"
 import { cli } from "./support.js"
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
@@ -109,4 +111,28 @@ describe("the docs a stranger reads", () => {
     }
     assert.deepStrictEqual(stale, [])
   })
+})
+
+describe("a broken agent.json", () => {
+  it.scopedLive(
+    "agent start, in the background or not, says what is wrong with it and how to go on; the file stays",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make()
+        const file = path.join(home, ".cmdop", "agent.json")
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+        fs.writeFileSync(file, '{"broken', { mode: 0o600 })
+        const reason =
+          '~/.cmdop/agent.json is not valid JSON: left unchanged; it holds this machine\'s id and secret: fix it, or move it away and run "cmdop agent register" to register the machine anew'
+        const background = yield* Processes.run(home, ["agent", "start"], { env: { CMDOP_SERVER: "127.0.0.1:1" } })
+        assert.strictEqual(background.code, 255)
+        assert.strictEqual(background.stderr, `cmdop: the agent did not start: ${reason}; see ~/.cmdop/agent.log\n`)
+        const foreground = yield* Processes.run(home, ["agent", "start", "--foreground"], {
+          env: { CMDOP_SERVER: "127.0.0.1:1" }
+        })
+        assert.strictEqual(foreground.code, 255)
+        assert.strictEqual(foreground.stderr, `cmdop: ${reason}\n`)
+        assert.strictEqual(fs.readFileSync(file, "utf8"), '{"broken')
+      })
+  )
 })

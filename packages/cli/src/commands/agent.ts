@@ -85,6 +85,33 @@ const register = Command.make(
     })
 ).pipe(Command.withDescription("create this machine's identity (~/.cmdop/agent.json) and register it with the relay"))
 
+/**
+ * The last line the daemon wrote to its log since `from` (its own error line, e.g. a corrupt agent.json), as
+ * ": <line>", or "" when it wrote none: said with "did not start" so nobody has to open the log for the reason.
+ */
+const whyNotStarted = (logFile: string, from: number): string => {
+  try {
+    const fd = fs.openSync(logFile, "r")
+    try {
+      const length = Math.max(0, Math.min(fs.fstatSync(fd).size - from, 64 * 1024))
+      const buffer = Buffer.alloc(length)
+      fs.readSync(fd, buffer, 0, length, from)
+      const last = buffer
+        .toString("utf8")
+        .trimEnd()
+        .split("\n")
+        .at(-1)
+        ?.replace(/^cmdop: /, "")
+        .trim()
+      return last === undefined || last === "" ? "" : `: ${last}`
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return ""
+  }
+}
+
 const startDaemonInBackground = (extra: {
   readonly args: ReadonlyArray<string>
   readonly env: Record<string, string>
@@ -100,6 +127,7 @@ const startDaemonInBackground = (extra: {
     const fsys = yield* FileSystem.FileSystem
     yield* fsys.makeDirectory(paths.root, { recursive: true, mode: 0o700 }).pipe(Effect.orDie)
     const log = fs.openSync(paths.agentLog, "a", 0o600)
+    const logStart = fs.fstatSync(log).size
     const child = spawn(process.execPath, [process.argv[1]!, "agent", "start", "--foreground", ...extra.args], {
       detached: true,
       stdio: ["ignore", log, log],
@@ -115,7 +143,7 @@ const startDaemonInBackground = (extra: {
       if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") return status.value
       if (!runtime.isAlive(pid) || (yield* Clock.currentTimeMillis) > deadline)
         return yield* new CliError({
-          message: `the agent did not start; see ${paths.display(paths.agentLog)}`
+          message: `the agent did not start${whyNotStarted(paths.agentLog, logStart)}; see ${paths.display(paths.agentLog)}`
         })
       yield* Effect.sleep("100 millis")
     }
