@@ -5,12 +5,11 @@ export default defineConfig({
     projects: ["packages/*"],
     reporters: ["default"],
     // Two files at a time on a 2-core machine: most tests wait on real processes, sockets and timers, so one worker
-    // left a core idle (the suite took 16 min on one worker; 10 with two, shared workers and the abuse suite alone).
+    // left a core idle (the suite took 16 min on one worker).
     maxWorkers: 2,
     minWorkers: 1
-    // Every package but the CLI runs its files in shared worker processes (`isolate: false` in each package's
-    // config): loading Effect and the package's modules once per worker instead of once per file halves the
-    // suite's CPU. `vitest.setup.ts` gives each file the `it` it would get in a fresh process. The CLI keeps a
-    // process per file (its config says why).
+    // Every package runs its files in shared worker processes (`isolate: false` in each package's config): loading
+    // Effect and the package's modules once per worker instead of once per file halves the suite's CPU.
+    // `vitest.setup.ts` gives each file the `it` it would get in a fresh process.
   }
 })

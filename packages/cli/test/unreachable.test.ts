@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import * as Footprint from "@cmdop/test-helpers/Footprint"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
@@ -34,6 +35,19 @@ describe("a relay that refuses the connection", () => {
       // The last socket closes asynchronously after its channel; none stays, none accumulates.
       yield* eventuallySync("every socket closed", () => (count("TCPSocketWrap") <= sockets ? true : undefined))
       assert.isAtMost(count("Timeout"), timers, "no reconnect timer left running")
+    })
+  )
+
+  it.scopedLive("after a failed call, nothing dials the relay again", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const list = yield* cli(home, ["connect", "--list", "-k", KEY, "-s", OFFLINE])
+      assert.strictEqual(list.code, 255)
+      // grpc-js 1.14 made one more attempt when its reconnect backoff (1 s, then 1.6 s) ran out, after the client
+      // was closed (patches/@grpc__grpc-js@1.14.7.patch): watch past the second backoff.
+      const footprint = yield* Footprint.record
+      yield* Effect.sleep("3 seconds")
+      assert.deepStrictEqual(footprint.connects(), [])
     })
   )
 
