@@ -44,27 +44,7 @@ const setUp = async (root, index) => {
     let text = ""
     const { child } = await L.firstLine(
       name,
-      [
-        ...prof,
-        L.cliBin,
-        "relay",
-        "serve",
-        "--json",
-        "--db",
-        L.databaseUrl,
-        "--node-id",
-        name,
-        "--host",
-        "127.0.0.1",
-        "--grpc-port",
-        String(grpc),
-        "--http-port",
-        String(http),
-        "--peer-port",
-        String(peer),
-        "--peer-address",
-        `127.0.0.1:${peer}`
-      ],
+      [...prof, ...L.serveArgs({ name, grpc, http, peer })],
       { env: { ...L.baseEnv, HOME: join(L.tmp, `${name}-home`), CMDOP_CLUSTER_SECRET: secret } },
       (line) => {
         text += `${line}\n`

@@ -190,6 +190,28 @@ export const quantile = (samples, q) => {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]
 }
 
+/** `cmdop relay serve` as one node of the bench cluster: its name, ports and the shared PostgreSQL database. */
+export const serveArgs = ({ name, grpc, http, peer }) => [
+  cliBin,
+  "relay",
+  "serve",
+  "--json",
+  "--db",
+  databaseUrl,
+  "--node-id",
+  name,
+  "--host",
+  "127.0.0.1",
+  "--grpc-port",
+  String(grpc),
+  "--http-port",
+  String(http),
+  "--peer-port",
+  String(peer),
+  "--peer-address",
+  `127.0.0.1:${peer}`
+]
+
 // ---------------------------------------------------------------------------------------------------------------
 // The tools, bundled with esbuild into the temp dir (the settings of scripts/build.mjs).
 

@@ -11,7 +11,7 @@ const HABITS: Readonly<Record<string, string>> = {
   "-T": TERMINAL,
   "-p": "machines are reached by name through the relay, not by port; the relay's own address is --server/-s host:port",
   "-l": "a session runs as the user of the machine's agent; there is no login name to give",
-  "-i": "cmdop authenticates with an API key (--api-key/-k, CMDOP_API_KEY) or cmdop login, not an identity file",
+  "-i": "the relay checks an API key (--api-key/-k, CMDOP_API_KEY) or a login (cmdop login), not an identity file",
   "-A": "there is no agent forwarding: sessions never see your keys",
   "-L": "there is no port forwarding (yet)",
   "-R": "there is no port forwarding (yet)",
@@ -19,8 +19,8 @@ const HABITS: Readonly<Record<string, string>> = {
   "-N": "there is no port forwarding (yet)",
   "-X": "there is no X11 forwarding",
   "-Y": "there is no X11 forwarding",
-  "-o": "cmdop has no -o options; every setting is a flag (see --help)",
-  "-F": "cmdop has no config file for connections; workspaces hold the key and relay (cmdop connect workspace --help)",
+  "-o": "there are no -o options; every setting is a flag (see --help)",
+  "-F": "there is no config file for connections; workspaces hold the key and relay (cmdop connect workspace --help)",
   "-v": "there is no verbose mode; --json prints everything a call returns",
   "-C": "there is no compression flag"
 }

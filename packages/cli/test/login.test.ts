@@ -173,8 +173,18 @@ describe("the token.json session", () => {
       assert.strictEqual(out.code, 0, out.stderr)
       assert.isFalse(fs.existsSync(tokenFile(home)))
       // The relay revoked the whole login: the refreshed access token is refused.
-      const replay = yield* cli(home, ["connect", "whoami", "--json", "--api-key", refreshed.access_token])
+      const replay = yield* cli(home, [
+        "connect",
+        "whoami",
+        "--json",
+        "--api-key",
+        refreshed.access_token,
+        "--server",
+        running.grpcAddress
+      ])
       assert.include(replay.stdout, `"relay": null`)
+      assert.strictEqual(replay.code, 255, "a refused credential fails whoami")
+      assert.include(replay.stderr, `the relay at ${running.grpcAddress} refuses this key`)
     })
   )
 

@@ -56,6 +56,13 @@ describe("process and port helpers", () => {
     })
   )
 
+  it.live("free ports asked for in a row, with nothing taking them in between, are all different", () =>
+    Effect.gen(function* () {
+      const ports = yield* Effect.all(Array.from({ length: 200 }, () => freePort))
+      assert.strictEqual(new Set(ports).size, ports.length)
+    })
+  )
+
   it.live("a temp home exists inside its scope and is removed after", () =>
     Effect.gen(function* () {
       const dir = yield* Effect.scoped(
