@@ -136,3 +136,21 @@ describe("a broken agent.json", () => {
       })
   )
 })
+
+describe("an admin command on a host with no relay store", () => {
+  it.scopedLive("says it is creating one (a cluster's host forgot --db), once", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const first = yield* Processes.run(home, ["relay", "workspace", "create", "acme", "--json"])
+      assert.strictEqual(first.code, 0, first.stderr)
+      assert.strictEqual(
+        first.stderr,
+        "cmdop: notice: no relay store in ~/.cmdop/relay yet; creating an embedded one there (for a cluster's PostgreSQL store, pass --db postgres://… or set CMDOP_RELAY_DB)\n"
+      )
+      assert.isTrue(fs.existsSync(path.join(home, ".cmdop", "relay", "relay.db")))
+      const second = yield* Processes.run(home, ["relay", "workspace", "list", "--json"])
+      assert.strictEqual(second.code, 0, second.stderr)
+      assert.strictEqual(second.stderr, "")
+    })
+  )
+})

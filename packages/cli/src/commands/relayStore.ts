@@ -11,6 +11,9 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
 
 export const storeOptions = {
@@ -40,10 +43,28 @@ export const storeConfig = (args: StoreArgs) =>
     ...(Option.isSome(args.db) ? { db: args.db.value } : {})
   }))
 
+/**
+ * `storeConfig` for an admin command (every `relay` command but `serve`). When the data dir holds no store yet it
+ * says so before one is created: on a cluster's host that means `--db` was left out, and the command would act on a
+ * new, empty SQLite file that no relay serves.
+ */
+export const adminStoreConfig = (args: StoreArgs) =>
+  Effect.gen(function* () {
+    const config = yield* storeConfig(args)
+    const host = yield* RelayHost
+    if (host.inMemory !== true && config.db === undefined && !fs.existsSync(path.join(config.dataDir, "relay.db"))) {
+      const paths = yield* CmdopPaths
+      yield* Output.notice(
+        `cmdop: notice: no relay store in ${paths.display(config.dataDir)} yet; creating an embedded one there (for a cluster's PostgreSQL store, pass --db postgres://… or set CMDOP_RELAY_DB)`
+      )
+    }
+    return config
+  })
+
 /** Runs `f` against the relay store the flags name. */
 export const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"]) => Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
-    const config = yield* storeConfig(args)
+    const config = yield* adminStoreConfig(args)
     const host = yield* RelayHost
     const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
     return yield* Effect.flatMap(RelayStore, f).pipe(Effect.provide(host.store(config)))
@@ -52,7 +73,7 @@ export const withStore = <A, E, R>(args: StoreArgs, f: (store: RelayStore["Type"
 /** Runs `f` against the share service over the relay store the flags name. */
 export const withShares = <A, E>(args: StoreArgs, f: (shares: ShareService["Type"]) => Effect.Effect<A, E>) =>
   Effect.gen(function* () {
-    const config = yield* storeConfig(args)
+    const config = yield* adminStoreConfig(args)
     const host = yield* RelayHost
     return yield* Effect.flatMap(ShareService, f).pipe(Effect.provide(host.store(config)))
   })

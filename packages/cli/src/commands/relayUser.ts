@@ -17,7 +17,7 @@ import * as Schema from "effect/Schema"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
-import { type StoreArgs, storeConfig, storeOptions as relayStoreOptions } from "./relayStore.js"
+import { adminStoreConfig, type StoreArgs, storeOptions as relayStoreOptions } from "./relayStore.js"
 import type * as RelayAccountsModule from "@cmdop/relay/RelayAccounts"
 import type { RelayStore } from "@cmdop/relay/RelayStore"
 
@@ -54,7 +54,7 @@ const withAccounts = <A, E>(
   ) => Effect.Effect<A, E, RelayAccountsModule.AccountStore>
 ) =>
   Effect.gen(function* () {
-    const config = yield* storeConfig(args)
+    const config = yield* adminStoreConfig(args)
     const host = yield* RelayHost
     const { RelayStore } = yield* Effect.promise(() => import("@cmdop/relay/RelayStore"))
     const RelayAccounts = yield* Effect.promise(() => import("@cmdop/relay/RelayAccounts"))
