@@ -439,7 +439,8 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
         assert.isTrue(minted.every((m) => seen.has(m.link.id)))
         assert.strictEqual(seen.size, LINK_FLOOD)
       }).pipe(Effect.scoped),
-    { retry: 1 }
+    // Minting at most half the time (a rest after each mint), 2,000 links take ~30 s here.
+    { retry: 1, timeout: 120_000 }
   )
 
   it.effect("streams that never send their first message are closed; the 65th stream of a principal is refused", () =>

@@ -28,11 +28,24 @@ export interface ShareOptions {
   readonly sessionId?: string
 }
 
-/** Resumes after the event loop has polled for I/O once (`setImmediate` runs after the poll phase). */
-const ioTurn = Effect.async<void>((resume) => {
-  const immediate = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(immediate))
-})
+/**
+ * `mint`, then a rest as long as it took (at most `Limits.MAX_MINT_REST_MS`) before the workspace's next mint may
+ * start: a workspace minting in a burst gets at most about half of the event loop every workspace shares, whatever a
+ * mint costs on this machine. Real timers on purpose (`performance.now`, `setTimeout`), not `Clock`: this paces the
+ * process's own event loop, and a test on the TestClock must not have to step time for a mint to finish.
+ */
+const withRest = <A, E, R>(mint: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    return Effect.zipLeft(
+      mint,
+      Effect.async<void>((resume) => {
+        const rest = Math.min(performance.now() - started, Limits.MAX_MINT_REST_MS)
+        const timer = setTimeout(() => resume(Effect.void), rest)
+        return Effect.sync(() => clearTimeout(timer))
+      })
+    )
+  })
 
 /**
  * Mints in progress per workspace, at most `MAX_CONCURRENT_MINTS` at once; the rest wait their turn (waiting costs
@@ -53,9 +66,9 @@ const mintTurns = () => {
         turns.set(workspaceId, turn)
         return turn
       }),
-      // The turn ends with a pass through the event loop's I/O phase: a burst of mints, each synchronous store work,
-      // would otherwise run back to back and keep other workspaces' messages waiting behind several of them.
-      (turn) => turn.semaphore.withPermits(1)(Effect.zipLeft(mint, ioTurn)),
+      // The turn ends with a rest (`withRest`): a burst of mints, each synchronous store work, would otherwise run
+      // back to back and keep other workspaces' messages waiting behind them.
+      (turn) => turn.semaphore.withPermits(1)(withRest(mint)),
       (turn) =>
         Effect.sync(() => {
           turn.users -= 1

@@ -44,6 +44,12 @@ export const MAX_PTYS_PER_PRINCIPAL = 16
 export const MAX_CONCURRENT_MINTS = 1
 
 /**
+ * The longest rest after a mint before the same workspace's next one (the rest is as long as the mint took; a mint
+ * takes a few ms): a burst of mints gets about half of the relay's event loop (`guestAccess.ts`).
+ */
+export const MAX_MINT_REST_MS = 20
+
+/**
  * Why the relay cut an agent that sent more output than its flow-control window allows. The agent is told (its
  * stream ends with `RESOURCE_EXHAUSTED` and this reason) and logs it, so the machine's owner can see why.
  */
