@@ -145,21 +145,32 @@ export const run = (
       const poll = options.credentialPollInterval ?? Duration.seconds(1)
       yield* Effect.logInfo("agent daemon started").pipe(Effect.annotateLogs("machine_id", identity.machine_id))
 
+      // Why the last attempt failed: `agent status` keeps saying it while the next attempt connects.
+      let lastError: string | undefined
       for (;;) {
         const resolved = yield* Effect.either(resolveTarget(overrides))
         const changed = credentialChanged(overrides, fingerprint(resolved), poll)
         if (resolved._tag === "Left") {
           const message = resolved.left.message
-          yield* Effect.logError(`cannot resolve the relay credential: ${message}`)
+          lastError = message
           yield* status.set("CONNECTING", { last_error: message })
+          yield* Effect.logError(`cannot resolve the relay credential: ${message}`)
           yield* Effect.raceFirst(backoff.next, changed)
           continue
         }
         const target = resolved.right
-        yield* status.set("CONNECTING", describe(target))
+        yield* status.set("CONNECTING", {
+          ...describe(target),
+          ...(lastError === undefined ? {} : { last_error: lastError })
+        })
         const online = (welcome: AgentLink.Welcome): Status =>
           Effect.zipRight(
-            backoff.reset,
+            Effect.zipRight(
+              Effect.sync(() => {
+                lastError = undefined
+              }),
+              backoff.reset
+            ),
             Effect.zipRight(
               status.set("ONLINE", { ...describe(target), workspace: target.workspace ?? welcome.workspaceName }),
               Effect.logInfo(`connected to relay ${target.server}`).pipe(
@@ -170,28 +181,43 @@ export const run = (
         const ended = yield* connectOnce(target, identity, options, services, { online, changed }).pipe(
           Effect.provideService(ProcessRunner, runner)
         )
-        yield* report(ended, target, status)
+        lastError = yield* report(ended, target, status)
         if (ended._tag === "CredentialChanged") yield* backoff.reset
         else yield* Effect.raceFirst(backoff.next, changed)
       }
     })
   )
 
-/** Logs how an attempt ended and records it in the status. */
-const report = (ended: Ended, target: CredentialResolver.Resolved, status: StatusWriter.StatusWriter): Status => {
+/**
+ * Records how an attempt ended in the status, then logs it (so whoever saw the log line finds it in the status);
+ * the status's `last_error`, if the attempt failed.
+ */
+const report = (
+  ended: Ended,
+  target: CredentialResolver.Resolved,
+  status: StatusWriter.StatusWriter
+): Effect.Effect<string | undefined, never, FileSystem.FileSystem | CmdopPaths> => {
   switch (ended._tag) {
     case "CredentialChanged":
-      return Effect.logInfo("credential, relay or workspace changed: reconnecting")
-    case "StreamEnded":
-      return Effect.zipRight(
-        Effect.logWarning(`relay ${target.server} closed the stream`),
-        status.set("CONNECTING", { ...describe(target), last_error: "the relay closed the stream" })
+      return Effect.as(Effect.logInfo("credential, relay or workspace changed: reconnecting"), undefined)
+    case "StreamEnded": {
+      const message = "the relay closed the stream"
+      return Effect.as(
+        Effect.zipRight(
+          status.set("CONNECTING", { ...describe(target), last_error: message }),
+          Effect.logWarning(`relay ${target.server} closed the stream`)
+        ),
+        message
       )
+    }
     case "Failed": {
       const message = explain(ended.error, target)
-      return Effect.zipRight(
-        isAuthFailure(ended.error) ? Effect.logError(message) : Effect.logWarning(message),
-        status.set("CONNECTING", { ...describe(target), last_error: message })
+      return Effect.as(
+        Effect.zipRight(
+          status.set("CONNECTING", { ...describe(target), last_error: message }),
+          isAuthFailure(ended.error) ? Effect.logError(message) : Effect.logWarning(message)
+        ),
+        message
       )
     }
   }

@@ -10,7 +10,7 @@ import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Processes from "@cmdop/testkit/Processes"
-import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as fs from "node:fs"
@@ -357,8 +357,14 @@ describe("the agent's hints fit the failure", () => {
           ["agent", "start", "--foreground", "-k", key, "-s", w.server],
           /refused to register this machine/
         )
-        const status = yield* Processes.run(home, ["agent", "status", "--json", "-k", key, "-s", w.server])
-        const s = JSON.parse(status.stdout)
+        // The status file gets the refusal a moment after the log line: read it until it is there.
+        const s = yield* eventually(
+          "the refusal in agent status",
+          Effect.map(Processes.run(home, ["agent", "status", "--json", "-k", key, "-s", w.server]), (status) => {
+            const parsed = JSON.parse(status.stdout) as { state: string; last_error?: string }
+            return parsed.last_error === undefined ? undefined : parsed
+          })
+        )
         assert.strictEqual(s.state, "CONNECTING")
         assert.include(s.last_error, "refused to register this machine: ")
         assert.notInclude(s.last_error, "key set")
