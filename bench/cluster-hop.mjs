@@ -60,19 +60,7 @@ const setUp = async (root, index) => {
   })
   if (created.code !== 0) throw new Error(`relay workspace create: ${created.stderr.trim()}`)
   const key = JSON.parse(created.stdout).api_key
-  L.startProcess("agent", [L.cliBin, "agent", "start", "--foreground", "--server", nodes[0].grpc], {
-    env: { ...L.baseEnv, HOME: join(L.tmp, "agent-home"), CMDOP_API_KEY: key }
-  })
-  const machine = spawnSync("hostname", { encoding: "utf8" }).stdout.trim()
-  for (let i = 0; ; i++) {
-    try {
-      await L.runTool([tool("warm-exec"), "latency", nodes[0].grpc, key, machine, "1"], L.baseEnv, 30_000)
-      break
-    } catch (e) {
-      if (i > 100) throw new Error(`the agent never came online: ${e.message}`)
-      await L.sleep(200)
-    }
-  }
+  const machine = await L.startAgent(nodes[0].grpc, key, tool("warm-exec"))
   /** When each tool run went on (CLOCK_MONOTONIC µs, the clock of V8's profile timestamps), to cut profiles by. */
   const windows = []
   const acc = { rtt: { local: [], forwarded: [] }, exec: { local: [], forwarded: [] } }

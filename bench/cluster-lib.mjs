@@ -212,6 +212,26 @@ export const serveArgs = ({ name, grpc, http, peer }) => [
   `127.0.0.1:${peer}`
 ]
 
+/**
+ * A real agent (`agent start --foreground`) on the node at `grpc`, for exec; resolves with its machine name once an
+ * exec through that node (the bundled `warm-exec` tool at `warmExec`) answers.
+ */
+export const startAgent = async (grpc, key, warmExec) => {
+  startProcess("agent", [cliBin, "agent", "start", "--foreground", "--server", grpc], {
+    env: { ...baseEnv, HOME: join(tmp, "agent-home"), CMDOP_API_KEY: key }
+  })
+  const machine = spawnSync("hostname", { encoding: "utf8" }).stdout.trim()
+  for (let i = 0; ; i++) {
+    try {
+      await runTool([warmExec, "latency", grpc, key, machine, "1"], baseEnv, 30_000)
+      return machine
+    } catch (e) {
+      if (i > 100) throw new Error(`the agent never came online: ${e.message}`)
+      await sleep(200)
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The tools, bundled with esbuild into the temp dir (the settings of scripts/build.mjs).
 

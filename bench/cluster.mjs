@@ -15,7 +15,6 @@
 // Needs PostgreSQL (CMDOP_BENCH_PG, default postgres://postgres@127.0.0.1:5432/test: a fresh database is created
 // next to it for the run) and `psql`. When it is unreachable the result is `{ "available": false, "reason" }`.
 // Prints the results as JSON on stdout (and to --json FILE); progress goes to stderr.
-import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { cpus } from "node:os"
 import { readFileSync, writeFileSync } from "node:fs"
@@ -194,19 +193,7 @@ const main = async () => {
   }
 
   // A real agent on node 1, for exec.
-  L.startProcess("agent", [L.cliBin, "agent", "start", "--foreground", "--server", nodes[0].grpc], {
-    env: { ...L.baseEnv, HOME: join(L.tmp, "agent-home"), CMDOP_API_KEY: key }
-  })
-  const machine = spawnSync("hostname", { encoding: "utf8" }).stdout.trim()
-  for (let i = 0; ; i++) {
-    try {
-      await L.runTool([tool("warm-exec"), "latency", nodes[0].grpc, key, machine, "1"], L.baseEnv, 30_000)
-      break
-    } catch (e) {
-      if (i > 100) throw new Error(`the agent never came online: ${e.message}`)
-      await L.sleep(200)
-    }
-  }
+  const machine = await L.startAgent(nodes[0].grpc, key, tool("warm-exec"))
   // What the nodes spend with nothing to do (lease renewals, event pings), to read the per-exec figures against.
   const idleCpu = await withCpu(nodes, () => L.sleep(5000))
   results.backgroundCpuMsPerSecond = idleCpu.cpu.map((ms) => ms / 5)
