@@ -23,6 +23,12 @@ if (mode === undefined || server === undefined || apiKey === undefined || machin
 
 const WARMUP = 10
 
+/**
+ * `BENCH_WARM_GAP_MS`: a pause before each timed call (default 0: back to back). Calls a person or a script makes
+ * have gaps; back to back, whatever an agent does between two calls (the next warm shell) lands on the next one.
+ */
+const GAP_MS = Number(process.env.BENCH_WARM_GAP_MS ?? 0)
+
 const program = Effect.gen(function* () {
   const client = yield* RelayClientGrpc.make({ server, apiKey: Redacted.make(apiKey) })
 
@@ -52,6 +58,7 @@ const program = Effect.gen(function* () {
     for (let i = 0; i < WARMUP; i++) yield* run(["true"])
     const samples: Array<number> = []
     for (let i = 0; i < n; i++) {
+      if (GAP_MS > 0) yield* Effect.sleep(GAP_MS)
       const t0 = performance.now()
       yield* run(["true"])
       samples.push(performance.now() - t0)

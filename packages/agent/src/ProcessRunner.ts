@@ -29,6 +29,7 @@ import { notStarted } from "./internal/notStarted.js"
 import * as PipeReader from "./internal/pipeReader.js"
 import * as processTree from "./internal/processTree.js"
 import { withoutAgentSecrets } from "./internal/sessionEnv.js"
+import * as WarmShells from "./internal/warmShells.js"
 
 /** Output read ahead of the consumer, at most (stdout and stderr together): one full output message's worth. */
 const OUTPUT_PENDING = 256 * 1024
@@ -120,24 +121,40 @@ export interface Options {
   readonly killGrace?: Duration.DurationInput
 }
 
-/** Builds the service. */
+/** Builds the service; every command is spawned when it is asked for (see {@link makeWarm}). */
 export const make = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]> =>
-  Effect.sync(() => {
-    const grace = options.killGrace ?? Duration.seconds(2)
-    return ProcessRunner.of({
-      spawn: (spec) =>
-        spawn(spec, grace).pipe(
-          // No stack trace for the span: capturing one costs more than the rest of the span, on every exec.
-          Effect.withSpan("ProcessRunner.spawn", {
-            attributes: { argv0: spec.argv[0] ?? "" },
-            captureStackTrace: false
-          })
-        )
-    })
-  })
+  Effect.sync(() => build(options, undefined))
 
-/** The process runner on the local machine, with a 2 second kill grace. */
-export const layer: Layer.Layer<ProcessRunner> = Layer.effect(ProcessRunner, make())
+/**
+ * Builds the service with a warm shell kept ready (`internal/warmShells.ts`): a command that it can start is not
+ * forked from the agent on the exec's way; the others are spawned as with {@link make}. The shell waiting when the
+ * scope closes exits.
+ */
+export const makeWarm = (options: Options = {}): Effect.Effect<ProcessRunner["Type"], never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => WarmShells.make(() => withoutAgentSecrets(process.env), os.homedir())),
+      (shells) => Effect.sync(() => shells?.close())
+    ),
+    (shells) => build(options, shells)
+  )
+
+const build = (options: Options, shells: WarmShells.WarmShells | undefined): ProcessRunner["Type"] => {
+  const grace = options.killGrace ?? Duration.seconds(2)
+  return ProcessRunner.of({
+    spawn: (spec) =>
+      spawn(spec, grace, shells).pipe(
+        // No stack trace for the span: capturing one costs more than the rest of the span, on every exec.
+        Effect.withSpan("ProcessRunner.spawn", {
+          attributes: { argv0: spec.argv[0] ?? "" },
+          captureStackTrace: false
+        })
+      )
+  })
+}
+
+/** The process runner on the local machine, with a warm shell ready and a 2 second kill grace. */
+export const layer: Layer.Layer<ProcessRunner> = Layer.scoped(ProcessRunner, makeWarm())
 
 interface Started {
   readonly child: ChildProcess.ChildProcess | undefined
@@ -145,12 +162,12 @@ interface Started {
   readonly state: { exited: boolean; timedOut: boolean }
 }
 
-const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
+const spawn = (spec: ExecSpec, grace: Duration.DurationInput, shells: WarmShells.WarmShells | undefined) =>
   Effect.gen(function* () {
     const exited = yield* Deferred.make<ExitInfo>()
     const clock = yield* Effect.clock
     const started = yield* Effect.acquireRelease(
-      Effect.sync(() => start(spec, exited, clock)),
+      Effect.sync(() => start(spec, exited, clock, shells)),
       ({ child, pid }) =>
         Effect.suspend(() => (processTree.groupAlive(pid) ? processTree.killGroup(pid, grace) : Effect.void)).pipe(
           Effect.ensuring(Effect.sync(() => child && destroyStdio(child)))
@@ -209,27 +226,36 @@ const spawn = (spec: ExecSpec, grace: Duration.DurationInput) =>
   })
 
 /** Spawns the child and wires the callbacks that complete `exited`; never throws. */
-const start = (spec: ExecSpec, exited: Deferred.Deferred<ExitInfo>, clock: Clock.Clock): Started => {
+const start = (
+  spec: ExecSpec,
+  exited: Deferred.Deferred<ExitInfo>,
+  clock: Clock.Clock,
+  shells: WarmShells.WarmShells | undefined
+): Started => {
   const startedAt = clock.unsafeCurrentTimeMillis()
   const state = { exited: false, timedOut: false }
   const finish = (info: Omit<ExitInfo, "durationMs">) => {
     state.exited = true
     Deferred.unsafeDone(exited, Effect.succeed({ ...info, durationMs: clock.unsafeCurrentTimeMillis() - startedAt }))
   }
-  const env = { ...withoutAgentSecrets(process.env), ...spec.env }
   const cwd = spec.cwd ?? os.homedir()
-  const argv = spec.shell ? [env.SHELL || "/bin/sh", "-c", spec.argv.join(" ")] : spec.argv
-  const file = argv[0]
-  if (file === undefined || file === "") {
-    finish({ exitCode: 127, timedOut: false, error: "command not found: (empty command)" })
-    return { child: undefined, pid: 0, state }
-  }
-  let child: ChildProcess.ChildProcess
-  try {
-    child = ChildProcess.spawn(file, argv.slice(1), { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] })
-  } catch (error) {
-    finish({ timedOut: false, ...spawnFailure(error, file, cwd) })
-    return { child: undefined, pid: 0, state }
+  let child = shells?.take(spec, cwd)
+  /** The program a plain spawn ran, for its failure's message (a warm shell's command has been found already). */
+  let file = ""
+  if (child === undefined) {
+    const env = { ...withoutAgentSecrets(process.env), ...spec.env }
+    const argv = spec.shell ? [env.SHELL || "/bin/sh", "-c", spec.argv.join(" ")] : spec.argv
+    file = argv[0] ?? ""
+    if (file === "") {
+      finish({ exitCode: 127, timedOut: false, error: "command not found: (empty command)" })
+      return { child: undefined, pid: 0, state }
+    }
+    try {
+      child = ChildProcess.spawn(file, argv.slice(1), { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] })
+    } catch (error) {
+      finish({ timedOut: false, ...spawnFailure(error, file, cwd) })
+      return { child: undefined, pid: 0, state }
+    }
   }
   // Pipe errors (EPIPE on stdin, a failed read) surface through the operations; never as an unhandled 'error'.
   for (const stream of [child.stdin, child.stdout, child.stderr]) stream?.on("error", () => {})
@@ -242,6 +268,7 @@ const start = (spec: ExecSpec, exited: Deferred.Deferred<ExitInfo>, clock: Clock
   }
   child.on("error", () => {})
   child.once("exit", (code, signal) => {
+    shells?.ended()
     if (state.timedOut) {
       finish({ exitCode: 124, timedOut: true, ...(signal ? { signal: processTree.shortName(signal) } : {}) })
     } else if (signal) {

@@ -12,4 +12,11 @@ contract("live processes", Layer.effect(ProcessRunner.ProcessRunner, ProcessRunn
   home: fs.realpathSync(os.homedir())
 })
 
+// The daemon's runner: a command that a warm shell can start is `exec`ed by one (internal/warmShells.ts).
+contract(
+  "live processes, warm shell",
+  Layer.scoped(ProcessRunner.ProcessRunner, ProcessRunner.makeWarm({ killGrace: "300 millis" })),
+  { home: fs.realpathSync(os.homedir()) }
+)
+
 contract("in memory", ProcessRunnerMemory.layer, { home: "/home/memory" })

@@ -1,0 +1,195 @@
+/**
+ * Exec commands started from a shell spawned ahead of time. `child_process.spawn` forks the agent: on a machine where
+ * page-table work is dear (a VM), copying a 70 MiB Node process takes 3–10 ms, all of it on the agent's event loop,
+ * and every warm exec waited for it. A warm shell is `/bin/sh` already spawned (detached, its own process group, the
+ * agent's environment without its secrets, the agent user's home as cwd, three pipes) and waiting on a fourth pipe
+ * for a script. Taking one costs the agent one small write: the script sets the command's extra environment and
+ * `exec`s the command, which so becomes the very process the agent spawned — same pid, same process group, its exit
+ * status and signal seen by the agent as its child's. The next shell is spawned once the agent has started and ended
+ * no command for a moment ({@link QUIET_MS}), so the fork sits neither between an exec request and its command nor
+ * between the command's end and its Exit.
+ *
+ * A command takes a warm shell only when the shell can start it exactly as `spawn` would; anything else goes the
+ * plain way, so every error (a missing command or directory, a file that is not executable) keeps its message:
+ * - the cwd is the shell's (the home directory), and every extra variable's name is one the shell can export;
+ * - the program resolves, here and now, to an executable regular file (the lookup `execvp` does, on the command's
+ *   PATH), and does not start with `-` (the shell's `exec` would read it as an option);
+ * - the script stays small (the shell reads it a byte at a time).
+ * `/bin/sh` must be dash (Debian, Ubuntu), the one shell this was checked with: bash as `sh`, for one, sets `SHLVL`
+ * and `_` in what it runs. Elsewhere every command is spawned the plain way. Dash's one change to the environment,
+ * `PWD` (set to the cwd at start), is put back by the script.
+ *
+ * A warm shell whose agent goes away reads end-of-file on its script pipe, runs the empty script and exits.
+ */
+import * as ChildProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Writable } from "node:stream"
+
+/** The script a warm shell runs: read fd 3 to its end, close it, run what was read. */
+const WAITING = 's=; while IFS= read -r l <&3; do s="$s$l\n"; done; exec 3<&-; eval "$s"'.replace("\\n", "\n")
+
+/**
+ * The next shell is spawned once the agent has started and ended no command for this long: its fork takes the
+ * event loop for as long as a plain spawn does, so it must not land on a command's way in or out. Calls that come
+ * back to back go the plain way (as they did before), calls with a pause between them each find a shell ready.
+ */
+const QUIET_MS = 10
+
+/** Scripts longer than this go the plain way (the shell's `read` takes one byte per system call). */
+const MAX_SCRIPT = 8 * 1024
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+export interface WarmShells {
+  /**
+   * A child running the command of `spec` (`argv`, or with `shell` set `[$SHELL or /bin/sh, "-c", argv joined]`) with
+   * `spec.env` over the base environment, in `cwd`, from a warm shell; `undefined` when there is none ready or the
+   * command must go the plain way (see the module header).
+   */
+  readonly take: (
+    spec: {
+      readonly argv: ReadonlyArray<string>
+      readonly shell: boolean
+      readonly env?: Record<string, string> | undefined
+    },
+    cwd: string
+  ) => ChildProcess.ChildProcess | undefined
+  /** Whether a shell is ready now. */
+  readonly isReady: () => boolean
+  /** A command ended (whichever way it was started): the next shell waits for the agent to be quiet. */
+  readonly ended: () => void
+  /** Ends the waiting shell, and spawns no more. */
+  readonly close: () => void
+}
+
+/** Whether `/bin/sh` is dash, which adds nothing to the environment of what it `exec`s but `PWD`. */
+export const supported = (): boolean => {
+  try {
+    return path.basename(fs.realpathSync("/bin/sh")) === "dash"
+  } catch {
+    return false
+  }
+}
+
+/** Single-quoted for the shell: every byte as it is. */
+const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`
+
+const executable = (file: string): boolean => {
+  try {
+    if (!fs.statSync(file).isFile()) return false
+    fs.accessSync(file, fs.constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Whether `execvp` in `cwd` with `PATH=searchPath` would find `file` as an executable regular file. */
+const resolves = (file: string, searchPath: string | undefined, cwd: string): boolean => {
+  if (file.includes("/")) return executable(path.resolve(cwd, file))
+  const dirs = (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(":")
+  // execvp tries every entry in order; the first that exists decides (an unreadable one would decide otherwise:
+  // such a command goes the plain way).
+  for (const dir of dirs) {
+    const candidate = path.resolve(cwd, dir === "" ? "." : dir, file)
+    if (fs.existsSync(candidate)) return executable(candidate)
+  }
+  return false
+}
+
+interface Shell {
+  readonly child: ChildProcess.ChildProcess
+  /** The environment it was spawned with. */
+  readonly env: Record<string, string>
+}
+
+/**
+ * A pool of one warm shell with `baseEnv()` (the agent's environment without its secrets, read as each shell is
+ * spawned) and `home` as cwd, or `undefined` where `/bin/sh` cannot be one.
+ */
+export const make = (
+  baseEnv: () => Record<string, string>,
+  home: string,
+  quietMs: number = QUIET_MS
+): WarmShells | undefined => {
+  if (!supported()) return undefined
+  let ready: Shell | undefined
+  let closed = false
+
+  const spawnOne = (): Shell | undefined => {
+    const env = baseEnv()
+    try {
+      const child = ChildProcess.spawn("/bin/sh", ["-c", WAITING], {
+        cwd: home,
+        env,
+        detached: true,
+        stdio: ["pipe", "pipe", "pipe", "pipe"]
+      })
+      for (const stream of child.stdio) stream?.on("error", () => {})
+      child.on("error", () => {})
+      if (child.pid === undefined) return undefined
+      // A shell that ends while waiting (killed from outside) is no longer ready.
+      const shell: Shell = { child, env }
+      child.once("exit", () => {
+        if (ready === shell) ready = undefined
+      })
+      return shell
+    } catch {
+      return undefined
+    }
+  }
+
+  let refill: NodeJS.Timeout | undefined
+  /** A command started or ended: the next shell waits for `quietMs` more without either. */
+  const stir = () => {
+    if (closed || ready !== undefined) return
+    if (refill !== undefined) refill.refresh()
+    else
+      refill = setTimeout(() => {
+        refill = undefined
+        if (!closed && ready === undefined) ready = spawnOne()
+      }, quietMs)
+  }
+
+  ready = spawnOne()
+  return {
+    isReady: () => ready !== undefined,
+    ended: stir,
+    take: (spec, cwd) => {
+      stir()
+      const shell = ready
+      if (shell === undefined || closed || cwd !== home) return undefined
+      const { child, env } = shell
+      const extraEnv = spec.env
+      const argv = spec.shell
+        ? [
+            (extraEnv !== undefined && "SHELL" in extraEnv ? extraEnv.SHELL : env.SHELL) || "/bin/sh",
+            "-c",
+            spec.argv.join(" ")
+          ]
+        : spec.argv
+      const file = argv[0]
+      if (file === undefined || file === "" || file.startsWith("-")) return undefined
+      const vars = Object.entries(extraEnv ?? {})
+      if (!vars.every(([name]) => NAME.test(name))) return undefined
+      if (!resolves(file, extraEnv?.PATH ?? env.PATH, cwd)) return undefined
+      let script = env.PWD === undefined ? "unset PWD\n" : `export PWD=${quote(env.PWD)}\n`
+      for (const [name, value] of vars) script += `export ${name}=${quote(value)}\n`
+      script += `exec ${argv.map(quote).join(" ")}\n`
+      if (script.length > MAX_SCRIPT) return undefined
+      ready = undefined
+      ;(child.stdio[3] as Writable).end(script)
+      stir()
+      return child
+    },
+    close: () => {
+      closed = true
+      if (refill !== undefined) clearTimeout(refill)
+      const shell = ready
+      ready = undefined
+      // End-of-file on its script pipe: the shell runs nothing and exits.
+      for (const stream of shell?.child.stdio ?? []) stream?.destroy()
+    }
+  }
+}
