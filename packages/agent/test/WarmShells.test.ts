@@ -87,11 +87,14 @@ describe("WarmShells", () => {
       const dir = yield* tempDir("cmdop-warm-")
       const notExecutable = path.join(dir, "script")
       fs.writeFileSync(notExecutable, "echo hi\n", { mode: 0o644 })
+      const noInterpreter = path.join(dir, "orphan")
+      fs.writeFileSync(noInterpreter, "#!/nonexistent/interpreter\necho hi\n", { mode: 0o755 })
       const refused = [
         shells.take({ argv: ["true"], shell: false }, dir),
         shells.take({ argv: ["true"], shell: false, env: { "A-B": "x" } }, home),
         shells.take({ argv: ["cmdop-no-such-command"], shell: false }, home),
         shells.take({ argv: [notExecutable], shell: false }, home),
+        shells.take({ argv: [noInterpreter], shell: false }, home),
         shells.take({ argv: ["-true"], shell: false }, home),
         shells.take({ argv: [], shell: false }, home),
         shells.take({ argv: ["true"], shell: false, env: { PATH: dir } }, home),
@@ -107,6 +110,17 @@ describe("WarmShells", () => {
       // Taken: none ready until it is refilled.
       assert.isUndefined(shells.take({ argv: ["true"], shell: false }, home))
       yield* outcome(child!)
+    })
+  )
+
+  it.scopedLive("runs a #! script whose interpreter is there", () =>
+    Effect.gen(function* () {
+      const shells = yield* pool
+      const dir = yield* tempDir("cmdop-warm-")
+      const script = path.join(dir, "hello")
+      fs.writeFileSync(script, '#!/bin/sh -e\necho hello "$1"\n', { mode: 0o755 })
+      const child = yield* takeWhenReady(shells, { argv: [script, "there"], shell: false })
+      assert.strictEqual((yield* outcome(child)).stdout, "hello there\n")
     })
   )
 

@@ -13,7 +13,7 @@
  * plain way, so every error (a missing command or directory, a file that is not executable) keeps its message:
  * - the cwd is the shell's (the home directory), and every extra variable's name is one the shell can export;
  * - the program resolves, here and now, to an executable regular file (the lookup `execvp` does, on the command's
- *   PATH), and does not start with `-` (the shell's `exec` would read it as an option);
+ *   PATH) — a script's `#!` interpreter too — and does not start with `-` (`exec` would read it as an option);
  * - the script stays small (the shell reads it a byte at a time).
  * `/bin/sh` must be dash (Debian, Ubuntu), the one shell this was checked with: bash as `sh`, for one, sets `SHLVL`
  * and `_` in what it runs. Elsewhere every command is spawned the plain way. Dash's one change to the environment,
@@ -75,11 +75,26 @@ export const supported = (): boolean => {
 /** Single-quoted for the shell: every byte as it is. */
 const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`
 
-const executable = (file: string): boolean => {
+/**
+ * Whether `file` is a regular file this user may execute, and for a `#!` script, whether its interpreter is one
+ * too (a missing interpreter fails the exec as a missing command would: that goes the plain way, for its error).
+ */
+const executable = (file: string, depth = 0): boolean => {
   try {
     if (!fs.statSync(file).isFile()) return false
     fs.accessSync(file, fs.constants.X_OK)
-    return true
+    const head = Buffer.alloc(256)
+    const fd = fs.openSync(file, "r")
+    let read: number
+    try {
+      read = fs.readSync(fd, head, 0, head.length, 0)
+    } finally {
+      fs.closeSync(fd)
+    }
+    if (read < 2 || head[0] !== 0x23 || head[1] !== 0x21) return true
+    const line = head.subarray(2, read).toString("latin1").split("\n")[0]!.trim()
+    const interpreter = line.split(/[ \t]/)[0] ?? ""
+    return interpreter.startsWith("/") && depth < 2 && executable(interpreter, depth + 1)
   } catch {
     return false
   }
