@@ -11,7 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { withoutAgentSecrets } from "../src/internal/sessionEnv.js"
 import * as WarmShells from "../src/internal/warmShells.js"
-import { eventually, isRunning, tempDir, until } from "./helpers.js"
+import { isRunning, tempDir, until } from "./helpers.js"
 
 const home = os.homedir()
 

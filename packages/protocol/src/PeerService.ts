@@ -202,5 +202,7 @@ export const definition = {
       }
     ),
     response: { serialize: C.listSessions.responseSerialize, deserialize: C.listSessions.responseDeserialize }
-  })
+  }),
+  /** A node that revoked a share link asks the node holding its machine to end its guests' sessions, and the count. */
+  endGuestSessions: S.endGuestSessions
 } as const

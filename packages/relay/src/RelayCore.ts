@@ -195,6 +195,12 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
      * sweep does), for a change made elsewhere: another relay node, an admin command.
      */
     readonly sweepGuests: Effect.Effect<void>
+    /**
+     * For a cluster node that revoked the share link `shareId` (already revoked in the shared store): ends its
+     * guests' sessions on this node's machines now and answers how many this node ended for it, now or just
+     * before on the cluster event (each ended session is counted once, for the first question).
+     */
+    readonly endRevokedLink: (shareId: string) => Effect.Effect<number>
     /** Re-checks every live credential now (what the credential sweep does), for a change made elsewhere. */
     readonly sweepCredentials: Effect.Effect<void>
     /** The gate's held sessions on the workspace's online machines (workspace credentials only). */
@@ -307,6 +313,7 @@ export const make = (
       listShares: guests.listShares,
       revokeShare: guests.revokeShare,
       sweepGuests: guests.sweepGuestsNow,
+      endRevokedLink: guests.endRevokedLink,
       sweepCredentials: CredentialSweep.sweep(ctx),
       listApprovals: approvals.listApprovals,
       answerApproval: approvals.answerApproval

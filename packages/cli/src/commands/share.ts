@@ -114,7 +114,7 @@ const revoke = Command.make(
       const g = yield* globals(own)
       const Remote = yield* remote
       const link = yield* Remote.withClient(g, (client) => client.revokeShare(id))
-      // Absent: the answering node of a cluster does not hold the machine; the node that does ends them.
+      // Absent: the node of a cluster that holds the machine could not be asked; it ends them on the cluster event.
       const ended = link.sessionsEnded
       if (g.json)
         return yield* Output.json({

@@ -148,6 +148,12 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
           ? Effect.fail(notStart(server, "session listing"))
           : core.listSessions(request.caller, request.machine)
         ).pipe(Effect.mapError(ErrorCodec.toStatus))
+      ),
+    // The link is checked against the store here: a question about a link still valid ends nothing.
+    endGuestSessions: (request, ctx) =>
+      Effect.zipRight(
+        check(ctx),
+        Effect.map(core.endRevokedLink(request.shareId), (sessionsEnded) => ({ sessionsEnded }))
       )
   })
 }

@@ -3,8 +3,8 @@
  * stream when that is another live node of the cluster (`MachineRoutes.locate`), over that node's peer port with
  * the caller this node authenticated. Every client path of the relay (gRPC, the browser terminal, share-link
  * guests, the in-process client) reaches machines through these three, so all of them work across nodes. A share
- * link's revocation is answered here; its count of guest sessions ended is left out when another node holds the
- * machine (that node ends them on the cluster event).
+ * link's revocation is made here; when another node holds the machine, that node is asked to end the link's guest
+ * sessions and answers with their count.
  *
  * Which node serves a call: this one when it holds the machine's stream (found in memory first, the hot path), when
  * the name does not resolve (the local handler gives the caller the very error it would anyway), or when no other
@@ -53,6 +53,15 @@ type Call<A> = (
   client: PeerClient,
   mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError
 ) => Effect.Effect<PeerCall.Opened<A, RelayCallError>, GrpcStatusError.GrpcStatusError, Scope.Scope>
+
+/** How long a revocation waits for the count of the node holding the machine before it answers without one. */
+const END_GUEST_SESSIONS_TIMEOUT = "3 seconds"
+
+/** A revoked link's answer without a count of the sessions ended (another node ends them, uncounted). */
+const uncounted = (link: ShareLink): ShareLink => {
+  const { sessionsEnded: _counted, ...rest } = link
+  return new ShareLink(rest)
+}
 
 /** A route to another node, and whether it came from the recent-routes cache. */
 interface Found {
@@ -255,9 +264,10 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     )
 
   /**
-   * A revocation ends the guests' sessions where the machine's stream is: here, counted; on another live node,
-   * which ends them on the cluster event (`ClusterEvents`) and is not asked for a count, so the answer leaves
-   * `sessionsEnded` out rather than claim none were running.
+   * A revocation ends the guests' sessions where the machine's stream is: here, counted; on another live node, which
+   * is asked to end them now and answers how many it ended (now, or a moment before on the cluster event). When that
+   * node cannot be asked, it still ends them on the cluster event, and the answer leaves `sessionsEnded` out rather
+   * than claim none were running.
    */
   const revokeShare: RelayCore["Type"]["revokeShare"] = (caller, id) =>
     Effect.flatMap(core.revokeShare(caller, id), (link) =>
@@ -265,13 +275,36 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
         ? Effect.succeed(link)
         : routes.locate(Machine.MachineId.make(link.machineId)).pipe(
             Effect.orElseSucceed(() => Option.none<Route>()),
-            Effect.map((route) => {
-              if (Option.isNone(route) || route.value.nodeId === nodeId) return link
-              const { sessionsEnded: _counted, ...uncounted } = link
-              return new ShareLink(uncounted)
-            })
+            Effect.flatMap((route) =>
+              Option.isNone(route) || route.value.nodeId === nodeId
+                ? Effect.succeed(link)
+                : endedAt(route.value, link.id).pipe(
+                    Effect.map((sessionsEnded) => new ShareLink({ ...link, sessionsEnded })),
+                    Effect.catchAll((e) =>
+                      Effect.as(
+                        Effect.logWarning(
+                          `share link ${link.id} revoked; relay node ${route.value.nodeId}, which holds its machine, was not asked how many guest sessions it ended (${e.message}): it ends them on the cluster event`
+                        ),
+                        uncounted(link)
+                      )
+                    )
+                  )
+            )
           )
     )
+
+  /** Asks the node of `route` to end the sessions of the revoked link `shareId`; how many it ended. */
+  const endedAt = (route: Route, shareId: string) =>
+    Effect.gen(function* () {
+      const client = yield* clients.get(route.peerAddress)
+      counters.forwarded()
+      const answer = yield* client.unary(
+        "endGuestSessions",
+        { shareId, fromNode: nodeId },
+        { metadata, timeout: END_GUEST_SESSIONS_TIMEOUT }
+      )
+      return answer.sessionsEnded
+    })
 
   return { ...core, exec, attach, listSessions, revokeShare }
 }

@@ -9,6 +9,7 @@ import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import type { ShareError } from "@cmdop/domain/ShareError"
 import { ShareLink, type ShareListPage, type SharePage } from "@cmdop/domain/ShareLink"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -88,6 +89,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
     revokeShare: (caller: Authenticator.Caller, id: string) => revokeShare(ctx, tenancy, caller, id),
     /** Re-checks every live guest now (a cluster event said something changed elsewhere). */
     sweepGuestsNow: sweepGuests(ctx),
+    endRevokedLink: (shareId: string) => endRevokedLink(ctx, shareId),
     /** Sweeps every `interval` for as long as the enclosing scope lives. */
     runGuestSweeps: (interval: Duration.DurationInput) =>
       sweepGuests(ctx).pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped, Effect.asVoid)
@@ -205,6 +207,26 @@ const revokeShare = Effect.fn("RelayCore.revokeShare")(function* (
   )
   return new ShareLink({ ...link, sessionsEnded: ended })
 })
+
+/**
+ * For a cluster node that revoked link `shareId` while this node holds its machine: ends the link's sessions here
+ * now, if the store says the link no longer lets anyone in (the question alone ends nothing), and answers how many
+ * this node ended for it — now, or a moment before on the cluster event — taken from the ledger once.
+ */
+const endRevokedLink = (ctx: CoreContext, shareId: string) =>
+  Effect.gen(function* () {
+    const check = yield* Effect.either(ctx.shares.check(shareId))
+    if (check._tag === "Left" && check.left.reason !== "Unavailable") {
+      const reason =
+        check.left.reason === "Expired"
+          ? "share link expired"
+          : check.left.reason === "Revoked"
+            ? "share link revoked"
+            : check.left.message
+      yield* GuestEnd.endGuestSessions(ctx.registry, shareId, reason, Authenticator.shareDenied(check.left))
+    }
+    return ctx.registry.guestEnds.take(shareId, yield* Clock.currentTimeMillis)
+  }).pipe(Effect.withSpan("RelayCore.endRevokedLink"))
 
 /** The links whose guests have sessions on a connected machine (opened, joined, or adopted from an agent). */
 const guestLinks = (registry: Registry) => {

@@ -7,13 +7,17 @@
  * way (`endPersonSessions`).
  */
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as PtyState from "./ptyState.js"
 import type { Connection, Registry } from "./sessions.js"
 
-/** Ends every session of `shareId` on every connected machine, at once; the number of sessions ended. */
+/**
+ * Ends every session of `shareId` on every connected machine, at once; the number of sessions ended (also kept in
+ * the registry's ledger for a node that revoked the link elsewhere and asks).
+ */
 export const endGuestSessions = (
   registry: Registry,
   shareId: string,
@@ -25,6 +29,8 @@ export const endGuestSessions = (
     for (const conn of registry.all()) {
       for (const session of conn.sessions.values()) {
         if (session.shareId !== shareId || session.exited) continue
+        // Ended here: not counted or closed again by the next sweep, nor by the session's own end.
+        session.exited = true
         yield* Queue.offer(session.items, { _tag: "Lost", error })
         yield* conn.send({ _tag: "SessionClose", sessionId: session.id, reason })
         ended += 1
@@ -38,6 +44,7 @@ export const endGuestSessions = (
         ended += 1
       }
     }
+    registry.guestEnds.add(shareId, ended, yield* Clock.currentTimeMillis)
     return ended
   })
 

@@ -16,6 +16,7 @@ import type * as Queue from "effect/Queue"
 import type { Caller } from "../Authenticator.js"
 import type { ReplayRing } from "./replayRing.js"
 import type * as Redacted from "effect/Redacted"
+import { GuestEndLedger } from "./guestEndLedger.js"
 
 export type SessionItem =
   { readonly _tag: "Event"; readonly event: ExecEvent } | { readonly _tag: "Lost"; readonly error: RelayCallError }
@@ -107,6 +108,8 @@ export const STOPPING = "the relay is shutting down"
 /** Live connections by machine id. A newer connection of the same machine replaces (and closes) the older. */
 export class Registry {
   private readonly byMachine = new Map<string, Connection>()
+  /** Guest sessions ended lately, per share link (`guestEndLedger.ts`). */
+  readonly guestEnds = new GuestEndLedger()
   /**
    * Set once the relay is stopping (`RelayCore.stop`): a closing connection then leaves its store writes (last
    * heartbeat, offline) to one batch at the end, and is kept here for it.

@@ -69,6 +69,19 @@ describe("peer port", () => {
     })
   )
 
+  it.scopedLive("EndGuestSessions: refused without the secret; with it, a link this node has no session of: 0", () =>
+    Effect.gen(function* () {
+      const { address, stats } = yield* node
+      const peer = yield* GrpcClient.make(PeerService.definition, { address })
+      const question = { shareId: "00000000-0000-4000-8000-000000000000", fromNode: "node-2" }
+      const refused = yield* Effect.flip(peer.unary("endGuestSessions", question))
+      assert.strictEqual(refused.code, 16) // UNAUTHENTICATED
+      assert.deepInclude(stats.snapshot(), { refused: 1, servedTotal: 0 })
+      const answer = yield* peer.unary("endGuestSessions", question, { metadata: PeerSecret.metadata(secret) })
+      assert.deepStrictEqual(answer, { sessionsEnded: 0 })
+    })
+  )
+
   it.scopedLive("the client port does not serve the peer service, secret or not", () =>
     Effect.gen(function* () {
       const { context, request } = yield* node

@@ -91,6 +91,18 @@ export interface PeerListSessionsRequest {
   machine: string;
 }
 
+export interface PeerEndGuestSessionsRequest {
+  /** The share link, already revoked in the shared store by the node that asks (the answering node checks). */
+  shareId: string;
+  /** The node that asks (for logs). */
+  fromNode: string;
+}
+
+export interface PeerEndGuestSessionsResponse {
+  /** Sessions of the link this node ended: now, or lately on the cluster event or its sweep. */
+  sessionsEnded: number;
+}
+
 function createBasePeerCaller(): PeerCaller {
   return {
     workspaceId: "",
@@ -674,6 +686,110 @@ export const PeerListSessionsRequest: MessageFns<PeerListSessionsRequest> = {
   },
 };
 
+function createBasePeerEndGuestSessionsRequest(): PeerEndGuestSessionsRequest {
+  return { shareId: "", fromNode: "" };
+}
+
+export const PeerEndGuestSessionsRequest: MessageFns<PeerEndGuestSessionsRequest> = {
+  encode(message: PeerEndGuestSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shareId !== "") {
+      writer.uint32(10).string(message.shareId);
+    }
+    if (message.fromNode !== "") {
+      writer.uint32(18).string(message.fromNode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerEndGuestSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePeerEndGuestSessionsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.shareId = reader.string();
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.fromNode = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PeerEndGuestSessionsRequest>, I>>(base?: I): PeerEndGuestSessionsRequest {
+    return PeerEndGuestSessionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerEndGuestSessionsRequest>, I>>(object: I): PeerEndGuestSessionsRequest {
+    const message = createBasePeerEndGuestSessionsRequest();
+    message.shareId = object.shareId ?? "";
+    message.fromNode = object.fromNode ?? "";
+    return message;
+  },
+};
+
+function createBasePeerEndGuestSessionsResponse(): PeerEndGuestSessionsResponse {
+  return { sessionsEnded: 0 };
+}
+
+export const PeerEndGuestSessionsResponse: MessageFns<PeerEndGuestSessionsResponse> = {
+  encode(message: PeerEndGuestSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionsEnded !== 0) {
+      writer.uint32(8).uint32(message.sessionsEnded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerEndGuestSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePeerEndGuestSessionsResponse();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 8) {
+            break;
+          }
+
+          message.sessionsEnded = reader.uint32();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PeerEndGuestSessionsResponse>, I>>(base?: I): PeerEndGuestSessionsResponse {
+    return PeerEndGuestSessionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerEndGuestSessionsResponse>, I>>(object: I): PeerEndGuestSessionsResponse {
+    const message = createBasePeerEndGuestSessionsResponse();
+    message.sessionsEnded = object.sessionsEnded ?? 0;
+    return message;
+  },
+};
+
 export type PeerServiceService = typeof PeerServiceService;
 export const PeerServiceService = {
   /** ClientService.Exec for a forwarded caller: PeerExecStart first, then stdin, eof or signals. */
@@ -708,6 +824,22 @@ export const PeerServiceService = {
       Buffer.from(ListSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSessionsResponse => ListSessionsResponse.decode(value),
   },
+  /**
+   * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
+   * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
+   * first, so the revoking caller is told the count.
+   */
+  endGuestSessions: {
+    path: "/cmdop.connect.v1.PeerService/EndGuestSessions",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: PeerEndGuestSessionsRequest): Buffer =>
+      Buffer.from(PeerEndGuestSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerEndGuestSessionsRequest => PeerEndGuestSessionsRequest.decode(value),
+    responseSerialize: (value: PeerEndGuestSessionsResponse): Buffer =>
+      Buffer.from(PeerEndGuestSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PeerEndGuestSessionsResponse => PeerEndGuestSessionsResponse.decode(value),
+  },
 } as const;
 
 export interface PeerServiceServer extends UntypedServiceImplementation {
@@ -717,6 +849,12 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   attach: handleBidiStreamingCall<PeerAttachRequest, AttachEvent>;
   /** ClientService.ListSessions for a forwarded caller. */
   listSessions: handleUnaryCall<PeerListSessionsRequest, ListSessionsResponse>;
+  /**
+   * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
+   * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
+   * first, so the revoking caller is told the count.
+   */
+  endGuestSessions: handleUnaryCall<PeerEndGuestSessionsRequest, PeerEndGuestSessionsResponse>;
 }
 
 export interface PeerServiceClient extends Client {
@@ -743,6 +881,26 @@ export interface PeerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
+   * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
+   * first, so the revoking caller is told the count.
+   */
+  endGuestSessions(
+    request: PeerEndGuestSessionsRequest,
+    callback: (error: ServiceError | null, response: PeerEndGuestSessionsResponse) => void,
+  ): ClientUnaryCall;
+  endGuestSessions(
+    request: PeerEndGuestSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PeerEndGuestSessionsResponse) => void,
+  ): ClientUnaryCall;
+  endGuestSessions(
+    request: PeerEndGuestSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PeerEndGuestSessionsResponse) => void,
   ): ClientUnaryCall;
 }
 
