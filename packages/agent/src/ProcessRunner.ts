@@ -119,6 +119,11 @@ export class ProcessRunner extends Context.Tag("@cmdop/agent/ProcessRunner")<
 export interface Options {
   /** How long a killed group gets between SIGTERM and SIGKILL. Default 2 seconds. */
   readonly killGrace?: Duration.DurationInput
+  /**
+   * {@link makeWarm}: how long the agent must start and end no command before the next warm shell is forked.
+   * Default 100 ms (`internal/warmShells.ts` says why); shorter in tests, so that nearly every command runs warm.
+   */
+  readonly warmShellQuiet?: Duration.DurationInput
 }
 
 /** Builds the service; every command is spawned when it is asked for (see {@link makeWarm}). */
@@ -133,7 +138,13 @@ export const make = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]
 export const makeWarm = (options: Options = {}): Effect.Effect<ProcessRunner["Type"], never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.sync(() => WarmShells.make(() => withoutAgentSecrets(process.env), os.homedir())),
+      Effect.sync(() =>
+        WarmShells.make(
+          () => withoutAgentSecrets(process.env),
+          os.homedir(),
+          options.warmShellQuiet === undefined ? undefined : Duration.toMillis(options.warmShellQuiet)
+        )
+      ),
       (shells) => Effect.sync(() => shells?.close())
     ),
     (shells) => build(options, shells)

@@ -12,10 +12,14 @@ contract("live processes", Layer.effect(ProcessRunner.ProcessRunner, ProcessRunn
   home: fs.realpathSync(os.homedir())
 })
 
-// The daemon's runner: a command that a warm shell can start is `exec`ed by one (internal/warmShells.ts).
+// The daemon's runner: a command that a warm shell can start is `exec`ed by one (internal/warmShells.ts); with a
+// short quiet time, nearly every command here finds one.
 contract(
   "live processes, warm shell",
-  Layer.scoped(ProcessRunner.ProcessRunner, ProcessRunner.makeWarm({ killGrace: "300 millis" })),
+  Layer.scoped(
+    ProcessRunner.ProcessRunner,
+    ProcessRunner.makeWarm({ killGrace: "300 millis", warmShellQuiet: "1 millis" })
+  ),
   { home: fs.realpathSync(os.homedir()) }
 )
 

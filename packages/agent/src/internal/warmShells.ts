@@ -6,7 +6,7 @@
  * for a script. Taking one costs the agent one small write: the script sets the command's extra environment and
  * `exec`s the command, which so becomes the very process the agent spawned — same pid, same process group, its exit
  * status and signal seen by the agent as its child's. The next shell is spawned once the agent has started and ended
- * no command for a moment ({@link QUIET_MS}), so the fork sits neither between an exec request and its command nor
+ * no command for a while ({@link QUIET_MS}), so the fork sits neither between an exec request and its command nor
  * between the command's end and its Exit.
  *
  * A command takes a warm shell only when the shell can start it exactly as `spawn` would; anything else goes the
@@ -26,15 +26,21 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
 
-/** The script a warm shell runs: read fd 3 to its end, close it, run what was read. */
+/**
+ * The script a warm shell runs: read fd 3 to its end, close it, run what was read. `read` drops each line's end;
+ * the newline inside the quotes puts it back.
+ */
 const WAITING = 's=; while IFS= read -r l <&3; do s="$s$l\n"; done; exec 3<&-; eval "$s"'.replace("\\n", "\n")
 
 /**
  * The next shell is spawned once the agent has started and ended no command for this long: its fork takes the
- * event loop for as long as a plain spawn does, so it must not land on a command's way in or out. Calls that come
- * back to back go the plain way (as they did before), calls with a pause between them each find a shell ready.
+ * event loop for as long as a plain spawn does, so it must not land on a command's way in or out. Calls that follow
+ * each other closer than this (a program's loop) are spawned the plain way, as before; a fork timed to just after a
+ * shorter quiet would land on the next call of such a loop (measured: 10 ms made a loop of back-to-back execs 5–8 ms
+ * slower per call on a busy machine). Calls further apart — a person's, a script's `cmdop connect exec` — each find
+ * a shell ready.
  */
-const QUIET_MS = 10
+const QUIET_MS = 100
 
 /** Scripts longer than this go the plain way (the shell's `read` takes one byte per system call). */
 const MAX_SCRIPT = 8 * 1024
