@@ -25,6 +25,7 @@ import * as fs from "node:fs"
 import * as OutputHeadroom from "@cmdop/protocol/OutputHeadroom"
 import * as os from "node:os"
 import type { Writable } from "node:stream"
+import { commandLine } from "./internal/commandLine.js"
 import { notStarted } from "./internal/notStarted.js"
 import * as PipeReader from "./internal/pipeReader.js"
 import * as processTree from "./internal/processTree.js"
@@ -255,7 +256,7 @@ const start = (
   let file = ""
   if (child === undefined) {
     const env = { ...withoutAgentSecrets(process.env), ...spec.env }
-    const argv = spec.shell ? [env.SHELL || "/bin/sh", "-c", spec.argv.join(" ")] : spec.argv
+    const argv = commandLine(spec, env.SHELL)
     file = argv[0] ?? ""
     if (file === "") {
       finish({ exitCode: 127, timedOut: false, error: "command not found: (empty command)" })

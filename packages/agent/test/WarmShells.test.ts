@@ -11,7 +11,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { withoutAgentSecrets } from "../src/internal/sessionEnv.js"
 import * as WarmShells from "../src/internal/warmShells.js"
+import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import { isRunning, tempDir, until } from "./helpers.js"
+import { finish, spec, within } from "./ProcessRunnerContract.js"
 
 const home = os.homedir()
 
@@ -96,6 +98,8 @@ describe("WarmShells", () => {
         shells.take({ argv: [notExecutable], shell: false }, home),
         shells.take({ argv: [noInterpreter], shell: false }, home),
         shells.take({ argv: ["-true"], shell: false }, home),
+        shells.take({ argv: ["printf", "%s", "a\0b"], shell: false }, home),
+        shells.take({ argv: ["true"], shell: false, env: { CMDOP_X: "a\0b" } }, home),
         shells.take({ argv: [], shell: false }, home),
         shells.take({ argv: ["true"], shell: false, env: { PATH: dir } }, home),
         shells.take({ argv: ["true"], shell: false, env: { BIG: "x".repeat(9000) } }, home)
@@ -110,6 +114,16 @@ describe("WarmShells", () => {
       // Taken: none ready until it is refilled.
       assert.isUndefined(shells.take({ argv: ["true"], shell: false }, home))
       yield* outcome(child!)
+    })
+  )
+
+  it.scopedLive("a word with a NUL byte fails as a plain spawn fails it (126, why), not as a shorter word", () =>
+    Effect.gen(function* () {
+      const runner = yield* ProcessRunner.makeWarm({ warmShellQuiet: "1 millis" })
+      const p = yield* runner.spawn(spec(["printf", "%s", "a\0b"]))
+      const result = yield* within(finish(p))
+      assert.deepStrictEqual([result.stdout, result.exit.exitCode], ["", 126])
+      assert.include(result.exit.error, "cannot run printf")
     })
   )
 

@@ -12,6 +12,7 @@
  * A command takes a warm shell only when the shell can start it exactly as `spawn` would; anything else goes the
  * plain way, so every error (a missing command or directory, a file that is not executable) keeps its message:
  * - the cwd is the shell's (the home directory), and every extra variable's name is one the shell can export;
+ * - no word and no value holds a NUL byte (the shell would drop it; spawn refuses it, with its error);
  * - the program resolves, here and now, to an executable regular file (the lookup `execvp` does, on the command's
  *   PATH) — a script's `#!` interpreter too — and does not start with `-` (`exec` would read it as an option);
  * - the script stays small (the shell reads it a byte at a time).
@@ -25,6 +26,7 @@ import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
+import { commandLine } from "./commandLine.js"
 
 /**
  * The script a warm shell runs: read fd 3 to its end, close it, run what was read. `read` drops each line's end;
@@ -183,17 +185,13 @@ export const make = (
       if (shell === undefined || closed || cwd !== home) return undefined
       const { child, env } = shell
       const extraEnv = spec.env
-      const argv = spec.shell
-        ? [
-            (extraEnv !== undefined && "SHELL" in extraEnv ? extraEnv.SHELL : env.SHELL) || "/bin/sh",
-            "-c",
-            spec.argv.join(" ")
-          ]
-        : spec.argv
+      const argv = commandLine(spec, extraEnv !== undefined && "SHELL" in extraEnv ? extraEnv.SHELL : env.SHELL)
       const file = argv[0]
       if (file === undefined || file === "" || file.startsWith("-")) return undefined
       const vars = Object.entries(extraEnv ?? {})
-      if (!vars.every(([name]) => NAME.test(name))) return undefined
+      if (!vars.every(([name, value]) => NAME.test(name) && !value.includes("\0"))) return undefined
+      // A NUL byte the shell would drop without a word (`a\0b` read as `ab`); spawn refuses such an argument.
+      if (argv.some((word) => word.includes("\0"))) return undefined
       if (!resolves(file, extraEnv?.PATH ?? env.PATH, cwd)) return undefined
       let script = env.PWD === undefined ? "unset PWD\n" : `export PWD=${quote(env.PWD)}\n`
       for (const [name, value] of vars) script += `export ${name}=${quote(value)}\n`
