@@ -109,6 +109,8 @@ describe("relay cluster mode, two nodes on one PostgreSQL", () => {
         // Listing and liveness come from the shared store: node 1 holds no stream of box, and shows it online.
         assert.deepStrictEqual(yield* online(n1.server), ["box:true"])
         assert.deepStrictEqual(yield* online(n2.server), ["box:true"])
+        // The agent's handshake is over: nothing is left in node 2's line of handshakes (`handshakeGate.ts`).
+        assert.strictEqual(yield* metric(n2.http, "cmdop_agent_handshakes"), 0)
 
         /** A guest running `sleep 60` on box through node 2, live when this returns. */
         const guestSession = (token: string) =>

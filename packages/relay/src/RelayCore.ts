@@ -103,7 +103,7 @@ export class RelayCore extends Context.Tag("@cmdop/relay/RelayCore")<
   {
     readonly server: string
     /** Live counts for `/metrics`. */
-    readonly stats: () => { readonly agents: number; readonly sessions: number }
+    readonly stats: () => { readonly agents: number; readonly sessions: number; readonly handshakes: number }
     /**
      * The relay is stopping: every agent connection is closed now (its agent reconnects, elsewhere in a cluster),
      * and the machines go offline in one batch of store writes when the core's scope closes, instead of two writes

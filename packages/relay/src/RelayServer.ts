@@ -150,6 +150,9 @@ const httpRoutes = (
               "# HELP cmdop_sessions_active Exec sessions in progress on this relay node.",
               "# TYPE cmdop_sessions_active gauge",
               `cmdop_sessions_active ${core.stats().sessions}`,
+              "# HELP cmdop_agent_handshakes Agent handshakes this relay node is working on or has waiting for a turn.",
+              "# TYPE cmdop_agent_handshakes gauge",
+              `cmdop_agent_handshakes ${core.stats().handshakes}`,
               ...(view === undefined ? [] : ClusterHealth.metricLines(view)),
               ""
             ].join("\n"),

@@ -148,26 +148,33 @@ const connectAgent = <E>(
   unwrapScopedWithSpan(
     "RelayCore.connectAgent",
     Effect.gen(function* () {
-      const caller = Effect.isEffect(callerOf) ? yield* callerOf : callerOf
-      const [hello, more, pull] = yield* awaitHello(ctx.settings.server, incoming)
-      const registered = yield* register(ctx, caller, hello.identity).pipe(Effect.mapError(retryable(ctx)))
+      // The store work of a handshake takes its turn (`handshakeGate.ts`); waiting for the Hello does not.
+      const gate = ctx.registry.handshakes
+      const server = ctx.settings.server
+      const caller = Effect.isEffect(callerOf) ? yield* gate.within(server, callerOf) : callerOf
+      const [hello, more, pull] = yield* awaitHello(server, incoming)
       const outbound = yield* Queue.unbounded<AgentLink.RelayMessage>()
-      // Once the connection is closed, the outbound queue is shut down: its stream ends (no per-message watch).
-      const conn = yield* open(
-        ctx,
-        caller,
-        hello,
-        registered,
-        // After the close, a send is dropped: offering to a shut-down queue interrupts the sender — a client's
-        // exec stream acknowledging output of a machine that just dropped ended "server is shutting down" instead
-        // of learning the machine disconnected.
-        (m) => Effect.asVoid(Effect.exit(Queue.offer(outbound, m))),
-        Queue.shutdown(outbound)
-      ).pipe(Effect.mapError(retryable(ctx)))
+      const conn = yield* gate.within(
+        server,
+        Effect.flatMap(register(ctx, caller, hello.identity), (registered) =>
+          // Once the connection is closed, the outbound queue is shut down: its stream ends (no per-message watch).
+          open(
+            ctx,
+            caller,
+            hello,
+            registered,
+            // After the close, a send is dropped: offering to a shut-down queue interrupts the sender — a client's
+            // exec stream acknowledging output of a machine that just dropped ended "server is shutting down"
+            // instead of learning the machine disconnected.
+            (m) => Effect.asVoid(Effect.exit(Queue.offer(outbound, m))),
+            Queue.shutdown(outbound)
+          )
+        ).pipe(Effect.mapError(retryable(ctx)))
+      )
       yield* conn.send({
         _tag: "Welcome",
         machine: conn.machine,
-        workspaceName: registered.workspaceName,
+        workspaceName: caller.workspaceName,
         heartbeatSeconds: ctx.settings.heartbeatSeconds,
         window: conn.window,
         ...(yield* relayAddressesOf(ctx))

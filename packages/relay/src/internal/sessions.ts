@@ -17,6 +17,7 @@ import type { Caller } from "../Authenticator.js"
 import type { ReplayRing } from "./replayRing.js"
 import type * as Redacted from "effect/Redacted"
 import { GuestEndLedger } from "./guestEndLedger.js"
+import { HandshakeGate } from "./handshakeGate.js"
 
 export type SessionItem =
   { readonly _tag: "Event"; readonly event: ExecEvent } | { readonly _tag: "Lost"; readonly error: RelayCallError }
@@ -110,6 +111,8 @@ export class Registry {
   private readonly byMachine = new Map<string, Connection>()
   /** Guest sessions ended lately, per share link (`guestEndLedger.ts`). */
   readonly guestEnds = new GuestEndLedger()
+  /** Agent handshakes doing store work at once, and those waiting for a turn (`handshakeGate.ts`). */
+  readonly handshakes = new HandshakeGate()
   /**
    * Set once the relay is stopping (`RelayCore.stop`): a closing connection then leaves its store writes (last
    * heartbeat, offline) to one batch at the end, and is kept here for it.
@@ -138,11 +141,11 @@ export class Registry {
     return [...this.byMachine.values()]
   }
 
-  /** Connected agents, and exec sessions in progress over them. */
-  stats(): { readonly agents: number; readonly sessions: number } {
+  /** Connected agents, exec sessions in progress over them, and agent handshakes running or waiting. */
+  stats(): { readonly agents: number; readonly sessions: number; readonly handshakes: number } {
     let sessions = 0
     for (const conn of this.byMachine.values()) sessions += conn.sessions.size
-    return { agents: this.byMachine.size, sessions }
+    return { agents: this.byMachine.size, sessions, handshakes: this.handshakes.size }
   }
 
   /** Installs `conn`, closing any older connection of the same machine. */
