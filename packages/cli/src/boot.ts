@@ -45,10 +45,10 @@ const daemon = AgentStartArgv.parse(process.argv.slice(2)) !== undefined
 // and stay there (a third of an idle agent's RSS). At 1 MiB it stays small; measured: no change in the agent's
 // CPU per MB on 3 × 256 MiB transfers. Set before anything is compiled: V8 checks its flags against a cache's.
 const v8Flags = command === "agent-start" ? ["--semi-space-growth-factor=1"] : []
-// `relay serve` likewise: a young generation grown to 2 × 8–16 MiB stays at that size (measured: 16 MiB of an idle
-// relay's RSS, and room for as many megabytes of dead message Buffers during a transfer). It must be set here, at
-// run time: given on node's command line, V8 still grows the young generation (Node 20).
-if (command === "relay-serve") v8Flags.push("--semi-space-growth-factor=1")
+// Not for `relay serve`: there a young generation held at 2 × 1 MiB (16 MiB less of an idle relay's RSS) made
+// the garbage of every handshake and message reach the old generation, and the relay busy with it: three cluster
+// nodes taking 4,000 agents used 25–50% more CPU and took 3× as long to take back a dead node's agents
+// (bench/README.md, "Agent handshakes under load").
 for (const flag of v8Flags) v8.setFlagsFromString(flag)
 
 /** FNV-1a of the things V8 checks a cache against besides the source (its version, its flags). */

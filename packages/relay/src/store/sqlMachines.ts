@@ -59,14 +59,19 @@ export const make = (db: SqlDb) => {
         id,
         sql`UPDATE machines SET online = ${1}, last_heartbeat_at = ${at} WHERE id = ${id} RETURNING id`
       ),
-    heartbeats: (beats) =>
-      beats.length === 0
-        ? Effect.void
-        : db.transaction("heartbeats")(
-            Effect.forEach(beats, ([id, at]) => sql`UPDATE machines SET last_heartbeat_at = ${at} WHERE id = ${id}`, {
-              discard: true
-            })
-          ),
+    // One statement for the whole batch (a VALUES list joined to the table), not one per machine: on PostgreSQL
+    // each statement is a round trip, and a node with thousands of agents wrote hundreds of them every pass while
+    // holding one of its pool's connections. `UPDATE … FROM` and VALUES' `columnN` names are both SQLite's and
+    // PostgreSQL's; the cast, because PostgreSQL reads an untyped VALUES parameter as text.
+    heartbeats: (beats) => {
+      if (beats.length === 0) return Effect.void
+      const rows = sql.join(", ", false)(beats.map(([id, at]) => sql`(${id}, ${at})`))
+      return db.guard("heartbeats")(
+        Effect.asVoid(
+          sql`UPDATE machines SET last_heartbeat_at = CAST(v.column2 AS BIGINT) FROM (VALUES ${rows}) AS v WHERE machines.id = v.column1`
+        )
+      )
+    },
     markOffline: (id) => touch("markOffline", id, sql`UPDATE machines SET online = ${0} WHERE id = ${id} RETURNING id`),
     markAllOffline: db.guard("markAllOffline")(
       Effect.asVoid(sql`UPDATE machines SET online = ${0} WHERE online <> ${0}`)
