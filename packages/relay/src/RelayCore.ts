@@ -90,6 +90,13 @@ export interface Options {
    * is reused until the store changes (at most 2 s). Without it every call checks the key in the store.
    */
   readonly storeVersion?: KeyVerdicts.VersionProbe
+  /**
+   * Cluster mode: tells when another node may have changed a credential (a counter of the cluster's events). With
+   * it, an agent's heartbeat re-check reuses its key's accepted verdict until the next event (at most 2 s): with
+   * thousands of agents on one workspace key, a node otherwise asked PostgreSQL for the same key on every heartbeat.
+   * Calls are still checked every time.
+   */
+  readonly recheckVersion?: KeyVerdicts.VersionProbe
 }
 
 /** Input of an exec session beyond its start: stdin chunks, then its end. */
@@ -234,6 +241,7 @@ export const make = (
     const store = yield* RelayStore
     const shares = yield* ShareService
     const server = options.server
+    const authenticate = withKeyCache(Authenticator.make(store, shares, server, options.oauth).authenticate, options)
     const ctx: CoreContext = {
       settings: {
         server,
@@ -250,7 +258,9 @@ export const make = (
       shares,
       registry: new Registry(),
       ...(options.ownership === undefined ? {} : { ownership: options.ownership }),
-      authenticate: withKeyCache(Authenticator.make(store, shares, server, options.oauth).authenticate, options)
+      authenticate,
+      recheck:
+        options.recheckVersion === undefined ? authenticate : KeyVerdicts.cached(authenticate, options.recheckVersion)
     }
     yield* store.markAllOffline.pipe(Effect.mapError(internalError(server)), Effect.orDie)
 

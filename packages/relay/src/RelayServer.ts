@@ -257,6 +257,8 @@ const serveOn = (
       accounts === undefined
         ? undefined
         : OAuthCaller.make({ oauth: Context.get(accounts, OAuthServer), store, server: display(options.grpcPort) })
+    // Cluster mode: agents' heartbeats reuse their key's verdict until the cluster announces a change.
+    const recheckVersion = cluster === undefined ? undefined : yield* ClusterMode.eventCount(cluster)
     const coreLayer = RelayCoreModule.layer({
       ...(accounts === undefined || oauthCaller === undefined
         ? {}
@@ -269,7 +271,8 @@ const serveOn = (
       ...(options.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: options.heartbeatSeconds }),
       ...(options.staleAfter === undefined ? {} : { staleAfter: options.staleAfter }),
       ...(cluster === undefined ? {} : { relayAddresses: Context.get(cluster, ClusterNode).relayAddresses }),
-      ...(options.storeVersion === undefined ? {} : { storeVersion: options.storeVersion })
+      ...(options.storeVersion === undefined ? {} : { storeVersion: options.storeVersion }),
+      ...(recheckVersion === undefined ? {} : { recheckVersion })
     })
     const local = yield* Layer.build(Layer.provideMerge(coreLayer, ShareServiceLive.layer))
     // Cluster mode: a call for a machine another node holds goes to that node over its peer port.

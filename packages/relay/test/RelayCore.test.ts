@@ -141,6 +141,50 @@ describe("RelayCore agent link", () => {
     })
   )
 
+  it.scoped(
+    "cluster mode: a heartbeat reuses its key's verdict until the cluster announces a change, 2 s at most",
+    () =>
+      Effect.gen(function* () {
+        const announced = { events: 0 }
+        const { core, store, caller } = yield* memoryCore({
+          server: "test",
+          heartbeatSeconds: 30,
+          recheckVersion: () => String(announced.events)
+        })
+        const onlineOf = Effect.map(core.listMachines(caller, { onlineOnly: false }), (list) =>
+          Object.fromEntries(list.machines.map((m) => [m.hostname, m.online]))
+        )
+        const beat = (agent: Effect.Effect.Success<ReturnType<typeof connect>>, at: number) =>
+          Effect.zipRight(Queue.offer(agent.toRelay, { _tag: "Heartbeat", at }), Queue.take(agent.fromRelay))
+
+        // Announced: the rotation reaches the next heartbeat.
+        const one = yield* connect(core, caller)
+        yield* Queue.offer(one.toRelay, hello("one"))
+        assert.strictEqual((yield* Queue.take(one.fromRelay))._tag, "Welcome")
+        assert.deepStrictEqual(yield* beat(one, 1), { _tag: "Heartbeat", at: 1 })
+        const next = yield* store.rotateKey("w")
+        // Nothing announced yet: the verdict of a moment ago stands, the machine stays.
+        assert.deepStrictEqual(yield* beat(one, 2), { _tag: "Heartbeat", at: 2 })
+        announced.events++
+        yield* Queue.offer(one.toRelay, { _tag: "Heartbeat", at: 3 })
+        yield* Fiber.join(one.fiber)
+        assert.deepStrictEqual(yield* onlineOf, { one: false })
+
+        // Not announced (a missed notification): the verdict is reused for 2 s at most.
+        const fresh = yield* core.authenticate(next)
+        const two = yield* connect(core, fresh)
+        yield* Queue.offer(two.toRelay, hello("two"))
+        assert.strictEqual((yield* Queue.take(two.fromRelay))._tag, "Welcome")
+        assert.deepStrictEqual(yield* beat(two, 1), { _tag: "Heartbeat", at: 1 })
+        yield* store.rotateKey("w")
+        assert.deepStrictEqual(yield* beat(two, 2), { _tag: "Heartbeat", at: 2 })
+        yield* TestClock.adjust("2 seconds")
+        yield* Queue.offer(two.toRelay, { _tag: "Heartbeat", at: 3 })
+        yield* Fiber.join(two.fiber)
+        assert.deepStrictEqual(yield* onlineOf, { one: false, two: false })
+      })
+  )
+
   it.scoped("a rotated workspace key drops the machine at its next heartbeat", () =>
     Effect.gen(function* () {
       const { caller, core, online, store } = yield* setup

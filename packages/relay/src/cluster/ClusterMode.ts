@@ -78,3 +78,22 @@ export const react = (
       Effect.forkScoped
     )
   })
+
+/**
+ * A version of what the cluster has announced, for reusing a verdict until something may have changed
+ * (`RelayCore`'s `recheckVersion`): the count of events seen, for the life of the scope. A `Resync` (listening
+ * again after a gap) counts too.
+ */
+export const eventCount = (cluster: ClusterContext): Effect.Effect<() => string, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const seen = { events: 0 }
+    yield* Context.get(cluster, ClusterEvents).subscribe.pipe(
+      Stream.runForEach(() =>
+        Effect.sync(() => {
+          seen.events++
+        })
+      ),
+      Effect.forkScoped
+    )
+    return () => String(seen.events)
+  })

@@ -20,7 +20,7 @@ import * as GateCheck from "./gateCheck.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
-type Deps = Pick<CoreContext, "store" | "authenticate"> & Partial<Pick<CoreContext, "shares">>
+type Deps = Pick<CoreContext, "store" | "recheck"> & Partial<Pick<CoreContext, "shares">>
 
 /** The handler of one agent connection's messages. */
 export const dispatcher =
@@ -59,7 +59,7 @@ const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
     if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
     // The agent's credential is checked again at every heartbeat: a rotated key drops the machine. A check the
     // store could not answer (busy, unreachable) is no verdict: the connection stays, checked at the next one.
-    const still = yield* Effect.either(ctx.authenticate(conn.credential))
+    const still = yield* Effect.either(ctx.recheck(conn.credential))
     if (still._tag === "Left" && still.left._tag === "AccessError")
       return yield* Deferred.succeed(conn.closed, "the agent's workspace key is no longer valid")
     if (still._tag === "Left") return yield* conn.send({ _tag: "Heartbeat", at: message.at })

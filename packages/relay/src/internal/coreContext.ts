@@ -39,6 +39,11 @@ export interface CoreContext {
     credential: Redacted.Redacted<string> | undefined,
     requestedWorkspace?: string
   ) => Effect.Effect<Caller, RelayCallError>
+  /**
+   * `authenticate` for an agent's heartbeat, which re-checks the credential its live connection was opened with:
+   * it may reuse an accepted key's verdict while the cluster has announced no change (cluster mode, at most 2 s).
+   */
+  readonly recheck: (credential: Redacted.Redacted<string> | undefined) => Effect.Effect<Caller, RelayCallError>
 }
 
 /** A store failure the caller cannot act on. */

@@ -1,17 +1,18 @@
 /**
  * How many agent handshakes a relay works on at once.
  *
- * A handshake's store work (the key check, the machine's registration, marking it online) takes connections from
- * the store's pool. When agents arrive faster than the pool serves them — a relay restart, a dead cluster node's
- * agents coming over, thousands of machines at once — every handshake queues in the pool, and those that wait past
- * the pool's acquire timeout fail after part of their work is done, while their agents retry: the relay then
- * spends its time on handshakes that fail (10,000 agents on three nodes sharing one PostgreSQL reached ~5,000 in
- * 4 minutes, with as many failed handshakes, nearly all "could not check the credential now").
+ * A handshake is several steps of store work (the key check, the machine's registration, marking it online). A
+ * cluster node admits each step on its own (`cluster/ClusterStore.ts`: 8 at a time under the pool's 10
+ * connections, 256 waiting, 10 s at most); when agents arrive faster than that serves them — a dead node's agents
+ * coming over, thousands of machines at once — steps wait behind the steps of every other handshake in flight,
+ * and a handshake refused at its second or third step has spent the first for nothing while its agent retries:
+ * 10,000 agents on three nodes reached ~5,000 in 4 minutes, with as many refused handshakes.
  *
- * The gate lets {@link MAX_RUNNING} handshakes do store work at once, keeps up to {@link MAX_WAITING} more in line
- * (they have done nothing yet), and refuses the rest at once with UNAVAILABLE, before any work: their agents back
- * off with jitter and try again, or try another node. The line is short enough to be served well within the
- * agent's wait for `Welcome` (15 s).
+ * The gate admits whole handshakes: {@link MAX_RUNNING} do their store work at once, up to {@link MAX_WAITING}
+ * more wait in arrival order (they have done nothing yet), and the rest are refused at once with UNAVAILABLE,
+ * before any work: their agents back off with jitter and try again, or try another node. The line is short
+ * enough to be served well within the agent's wait for `Welcome` (15 s). Waiting for the agent's `Hello` is
+ * outside the gate (a slow agent holds no turn).
  */
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as Effect from "effect/Effect"
