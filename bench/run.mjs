@@ -600,13 +600,18 @@ const main = async () => {
   const echoTimeoutMs = 60_000 + config.echoN * 200
   if (phases.has("echo")) {
     log(`keystroke echo: ${config.echoN} × one byte through RelayClient.attach (PTY, cat)`)
-    const echoCmdop = mustSucceed(
-      "echo (cmdop)",
-      await run(process.execPath, [tools.echo, "cmdop", String(config.echoN), relay.server, relay.apiKey, hostname], {
-        timeoutMs: echoTimeoutMs
-      })
+    const { result: echoCmdop, cpu: echoCpu } = await withCpu([relay, agent], async () =>
+      mustSucceed(
+        "echo (cmdop)",
+        await run(process.execPath, [tools.echo, "cmdop", String(config.echoN), relay.server, relay.apiKey, hostname], {
+          timeoutMs: echoTimeoutMs
+        })
+      )
     )
     results.cmdop.echo = summarize(JSON.parse(echoCmdop.stdout).samples)
+    // echo.ts runs 20 untimed rounds first; the session's opening and end are in the figure too (a few rounds' worth).
+    const keystrokes = config.echoN + 20
+    results.cmdop.cpuPerKeystrokeMs = { relay: echoCpu[0] / keystrokes, agent: echoCpu[1] / keystrokes }
     if (ssh) {
       log(`keystroke echo: ${config.echoN} × one byte through ssh -tt (ControlMaster, PTY, cat)`)
       const echoSsh = mustSucceed(
@@ -937,7 +942,7 @@ function fmtBytes(bytes) {
 const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2))
 const latency = (s) => (s ? `${fmtMs(s.median)} / ${fmtMs(s.p99)} ms` : "-")
 const rate = (t) => (t ? `${t.mbps.toFixed(1)} MB/s (${fmtBytes(t.bytes)}${t.capped ? ", capped" : ""})` : "-")
-const perProc = (x, unit) => (x ? `${x.relay.toFixed(2)} / ${x.agent.toFixed(2)} ${unit}` : "-")
+const perProc = (x, unit, digits = 2) => (x ? `${x.relay.toFixed(digits)} / ${x.agent.toFixed(digits)} ${unit}` : "-")
 const mib = (kib) => (kib === undefined ? "-" : `${(kib / 1024).toFixed(1)} MiB`)
 
 const manyRows = (many) => {
@@ -994,6 +999,7 @@ const printTable = (r) => {
     ["CPU per MB, relay / agent (CLI transfer)", perProc(r.cmdop.cpuPerMbCliMs, "ms"), ""],
     ["CPU per MB, relay / agent (in-process transfer)", perProc(r.cmdop.cpuPerMbLibraryMs, "ms"), ""],
     ["CPU per exec, relay / agent (warm exec)", perProc(r.cmdop.cpuPerExecMs, "ms"), ""],
+    ["CPU per keystroke, relay / agent (echo)", perProc(r.cmdop.cpuPerKeystrokeMs, "ms", 3), ""],
     [
       `relay RSS idle → after ${fmtBytes(r.cmdop.transferredBytes ?? 0)} transferred`,
       `${mib(r.cmdop.relayIdleRssKiB)} → ${mib(r.cmdop.relayRssAfterKiB)}`,

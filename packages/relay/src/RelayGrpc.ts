@@ -18,28 +18,14 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { bearerOf } from "./Authenticator.js"
 import * as Admission from "./internal/admission.js"
-import { attachInput, execInputOfPull } from "./internal/callInput.js"
+import { attachInputOfPull, execInputOfPull } from "./internal/callInput.js"
 import { approvalService } from "./internal/approvalGrpc.js"
-import { firstAndPull, firstAndRest, within } from "./internal/firstAndRest.js"
+import { firstAndPull, within } from "./internal/firstAndRest.js"
 import * as Limits from "./internal/limits.js"
 import { sourceOfPeer } from "./internal/refusalThrottle.js"
 import { RelayCore } from "./RelayCore.js"
 
 const toStatus = (e: RelayCallError): GrpcStatusError => ErrorCodec.toStatus(e)
-
-/**
- * A client stream's first message (none when it ended or failed at once) and the rest, for the life of the scope.
- * A stream that sends nothing within `FIRST_MESSAGE_TIMEOUT` is refused.
- */
-const startAndRest = <A, E>(server: string, what: string, requests: Stream.Stream<A, E>) =>
-  within(
-    Effect.orElseSucceed(
-      firstAndRest(requests),
-      () => [Option.none<A>(), Stream.empty as Stream.Stream<A, E>] as const
-    ),
-    FIRST_MESSAGE_MILLIS,
-    () => silentStream(server, what)
-  )
 
 const FIRST_MESSAGE_MILLIS = Duration.toMillis(Limits.FIRST_MESSAGE_TIMEOUT)
 
@@ -51,7 +37,11 @@ const silentStream = (server: string, what: string) =>
     detail: `the stream sent no ${what} within ${Limits.FIRST_MESSAGE_TIMEOUT}; the relay closed it`
   })
 
-/** `startAndRest` for a consumer that reads the rest by pulling (`execInputOfPull`): no stream stages of its own. */
+/**
+ * A client stream's first message (none when it ended or failed at once), the rest of its chunk and the pull of
+ * the rest, for the life of the scope (`execInputOfPull`, `attachInputOfPull`: no stream stages of their own). A
+ * stream that sends nothing within `FIRST_MESSAGE_TIMEOUT` is refused.
+ */
 const startAndPull = <A, E>(server: string, what: string, requests: Stream.Stream<A, E>) =>
   within(
     Effect.orElseSucceed(
@@ -180,7 +170,7 @@ const attach = (
     Effect.gen(function* () {
       const who = yield* caller(core, admission, ctx)
       yield* Admission.holdStream(admission, core.server, who)
-      const [first, rest] = yield* startAndRest(core.server, "AttachStart", requests)
+      const [first, more, pull] = yield* startAndPull(core.server, "AttachStart", requests)
       const start = Option.getOrUndefined(first)
       if (start?._tag !== "Start")
         return yield* new RelayError({
@@ -192,7 +182,7 @@ const attach = (
       yield* Limits.checkAttachRequest(core.server, request)
       if (request.sessionId === undefined) yield* Admission.checkNewPty(core, who, request.machine)
       // The client's half-close (or cancel) ends `input`, which detaches this viewer.
-      const input = attachInput(rest)
+      const input = attachInputOfPull(more, pull)
       return core.attach(who, request, input)
     })
   ).pipe(Stream.mapError(toStatus))

@@ -13,9 +13,9 @@ import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as AgentService from "@cmdop/protocol/AgentService"
 import * as RelayAddress from "@cmdop/protocol/RelayAddress"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -112,34 +112,39 @@ export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusErr
     const client = yield* GrpcClient.make(AgentService.definition, dialOptions(address, target.tls))
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const send = (message: AgentLink.AgentMessage) => channel.send(message)
+    // One stage per chunk of messages, not three per message: every keystroke comes this way.
     const incoming = channel.responses.pipe(
-      Stream.mapEffect((message) => readable(message, send)),
-      Stream.filterMap((message) => message),
-      Stream.tap((message) => Effect.sync(() => learn(target.server, message)))
+      Stream.mapChunksEffect((chunk) => {
+        const messages: Array<AgentLink.RelayMessage> = []
+        let refusals: Array<Effect.Effect<void, GrpcStatusError>> | undefined
+        for (const message of chunk) {
+          if (message._tag === "Unreadable") continue
+          if (message._tag === "UnknownOpen") {
+            ;(refusals ??= []).push(refuseUnknownOpen(message.sessionId, send))
+            continue
+          }
+          learn(target.server, message)
+          messages.push(message)
+        }
+        const readable = Chunk.unsafeFromArray(messages)
+        return refusals === undefined
+          ? Effect.succeed(readable)
+          : Effect.as(Effect.all(refusals, { discard: true }), readable)
+      })
     )
     return { send, incoming }
   }).pipe(Effect.withSpan("RelayConnection.connect", { attributes: { server: target.server } }))
 
-/** The message when the agent can act on it; an open of an unknown kind is refused on the way. */
-const readable = (
-  message: AgentService.RelayMessage,
-  send: Connection["send"]
-): Effect.Effect<Option.Option<AgentLink.RelayMessage>, GrpcStatusError> => {
-  if (message._tag === "Unreadable") return Effect.succeed(Option.none())
-  if (message._tag === "UnknownOpen")
-    return Effect.as(
-      send({
-        _tag: "SessionExit",
-        sessionId: message.sessionId,
-        exitCode: 126,
-        timedOut: false,
-        error: "the session asks for neither exec nor pty",
-        durationMs: 0
-      }),
-      Option.none()
-    )
-  return Effect.succeed(Option.some(message))
-}
+/** A `SessionOpen` of a kind this agent does not know is answered at once, so the relay does not wait for it. */
+const refuseUnknownOpen = (sessionId: string, send: Connection["send"]) =>
+  send({
+    _tag: "SessionExit",
+    sessionId,
+    exitCode: 126,
+    timedOut: false,
+    error: "the session asks for neither exec nor pty",
+    durationMs: 0
+  })
 
 /** One `Register` call with this machine's identity. */
 export const register = (

@@ -15,7 +15,8 @@ import type { BidiChannel, CallOptions, GrpcClient, Options } from "../GrpcClien
 import type * as GrpcMethod from "../GrpcMethod.js"
 import { GrpcStatusError, fromUnknown, recordToMetadata } from "../GrpcStatusError.js"
 import * as channelOptions from "./channelOptions.js"
-import { fromReadable, ignoreError, makeReader, write, writeAll } from "./nodeStream.js"
+import { callbackFor } from "../GrpcWritten.js"
+import { awaitDrain, fromReadable, ignoreError, makeReader, writeAll } from "./nodeStream.js"
 
 type AnyMethod = grpc.MethodDefinition<any, any>
 
@@ -220,17 +221,39 @@ export const make = <S extends GrpcMethod.Service>(
                 details: halfClosed ? "stream already half-closed" : "stream already closed"
               })
         const lock = yield* Effect.makeSemaphore(1)
+        // Sends inside the lock: waiting for it, or for `drain` while holding it.
+        let queued = 0
+        const inLock = <E>(effect: Effect.Effect<void, E>) => {
+          queued++
+          return Effect.ensuring(
+            lock.withPermits(1)(effect),
+            Effect.sync(() => {
+              queued--
+            })
+          )
+        }
+        const closed = () => halfClosed || status !== undefined || call.destroyed || call.writableEnded
+        const locked = (request: unknown) =>
+          inLock(
+            Effect.suspend(() =>
+              closed()
+                ? Effect.fail(closedError())
+                : call.write(request, callbackFor(request))
+                  ? Effect.void
+                  : awaitDrain(call)
+            )
+          )
         const channel: BidiChannel<unknown, unknown> = {
+          // With nobody queued and room in grpc-js's buffer, a send is one plain write (a keystroke's echo, every
+          // output message of an agent): no lock to take and give back. A write that fills the buffer waits for
+          // `drain` holding the lock, so later sends queue behind it as before. Concurrent sends have no order among
+          // themselves either way.
           send: (request) =>
-            lock.withPermits(1)(
-              Effect.suspend(() =>
-                halfClosed || status !== undefined
-                  ? Effect.fail(closedError())
-                  : Effect.flatMap(write(call, request), (written) =>
-                      written ? Effect.void : Effect.fail(closedError())
-                    )
-              )
-            ),
+            Effect.suspend(() => {
+              if (queued > 0 || call.writableNeedDrain) return locked(request)
+              if (closed()) return Effect.fail(closedError())
+              return call.write(request, callbackFor(request)) ? Effect.void : inLock(awaitDrain(call))
+            }),
           end: lock.withPermits(1)(
             Effect.sync(() => {
               if (halfClosed) return

@@ -19,8 +19,8 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { attachInput, execInputOfPull } from "../internal/callInput.js"
-import { firstAndPull, firstAndRest, within } from "../internal/firstAndRest.js"
+import { attachInputOfPull, execInputOfPull } from "../internal/callInput.js"
+import { firstAndPull, within } from "../internal/firstAndRest.js"
 import * as Limits from "../internal/limits.js"
 import type { RelayCore } from "../RelayCore.js"
 import * as PeerSecret from "./PeerSecret.js"
@@ -48,17 +48,6 @@ const startAndPull = <A>(server: string, requests: Stream.Stream<A, GrpcStatusEr
     Effect.orElseSucceed(
       firstAndPull(requests),
       () => [Option.none<A>(), Chunk.empty<A>(), Effect.fail(Option.none<GrpcStatusError>())] as const
-    ),
-    FIRST_MESSAGE_MILLIS,
-    noStart(server)
-  )
-
-/** The call's first message within the limit every relay stream has, and the rest (as a stream). */
-const startAndRest = <A>(server: string, requests: Stream.Stream<A, GrpcStatusError>) =>
-  within(
-    Effect.orElseSucceed(
-      firstAndRest(requests),
-      () => [Option.none<A>(), Stream.empty as Stream.Stream<A, GrpcStatusError>] as const
     ),
     FIRST_MESSAGE_MILLIS,
     noStart(server)
@@ -135,10 +124,10 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
       session(
         ctx,
         Effect.gen(function* () {
-          const [first, rest] = yield* startAndRest(server, requests)
+          const [first, more, pull] = yield* startAndPull(server, requests)
           const start = Option.getOrUndefined(first)
           if (start?._tag !== "Start") return yield* notStart(server, "attach")
-          return core.attach(start.caller, start.request, attachInput(rest))
+          return core.attach(start.caller, start.request, attachInputOfPull(more, pull))
         })
       ),
     listSessions: (request, ctx) =>

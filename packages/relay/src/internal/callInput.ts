@@ -72,6 +72,38 @@ export const execInputOfPull = <E>(
 /** An attach call's input and resizes after its start; the caller's half-close (or a failure) ends it. */
 export const attachInput = <E>(rest: Stream.Stream<{ readonly _tag: string }, E>): Stream.Stream<AttachInput> =>
   rest.pipe(
-    Stream.filter((m): m is AttachInput => m._tag === "Data" || m._tag === "Resize"),
+    Stream.filter(isAttachInput),
     Stream.catchAll(() => Stream.empty)
   )
+
+const isAttachInput = (m: { readonly _tag: string }): m is AttachInput => m._tag === "Data" || m._tag === "Resize"
+
+/**
+ * `attachInput` over what `firstAndPull` left after the start, as ONE stream stage (every keystroke passes it):
+ * the concatenation, filter and recovery of `attachInput` are three more.
+ */
+export const attachInputOfPull = <E>(
+  more: Chunk.Chunk<{ readonly _tag: string }>,
+  pull: Effect.Effect<Chunk.Chunk<{ readonly _tag: string }>, Option.Option<E>>
+): Stream.Stream<AttachInput> =>
+  Stream.suspend(() => {
+    let first: Chunk.Chunk<{ readonly _tag: string }> | undefined = more
+    let ended = false
+    const end = Effect.fail(Option.none())
+    const next: Effect.Effect<Chunk.Chunk<AttachInput>, Option.Option<never>> = Effect.suspend(() => {
+      if (ended) return end
+      if (first !== undefined) {
+        const chunk = first
+        first = undefined
+        return Effect.succeed(Chunk.filter(chunk, isAttachInput))
+      }
+      return Effect.matchEffect(pull, {
+        onSuccess: (chunk) => Effect.succeed(Chunk.filter(chunk, isAttachInput)),
+        onFailure: () => {
+          ended = true
+          return end
+        }
+      })
+    })
+    return Stream.repeatEffectChunkOption(next)
+  })

@@ -3,7 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { execInput, execInputOfPull } from "../../src/internal/callInput.js"
+import { attachInput, attachInputOfPull, execInput, execInputOfPull } from "../../src/internal/callInput.js"
 
 type Tail = Parameters<typeof execInput>[0] extends Stream.Stream<infer A, any> ? A : never
 
@@ -49,6 +49,41 @@ describe("execInputOfPull", () => {
         assert.deepStrictEqual(got, expected)
         assert.strictEqual(got.at(-1) !== undefined && (got.at(-1) as { _tag: string })._tag === "Eof", stdin)
       }
+    })
+  )
+})
+
+describe("attachInputOfPull", () => {
+  const attachTail: ReadonlyArray<{ readonly _tag: string }> = [
+    { _tag: "Data", data },
+    { _tag: "Unreadable" },
+    { _tag: "Resize", cols: 100, rows: 30 },
+    { _tag: "Start" },
+    { _tag: "Data", data: new Uint8Array([3]) }
+  ]
+  const pull = (chunks: ReadonlyArray<ReadonlyArray<{ readonly _tag: string }>>, failure?: string) =>
+    pullOf(chunks as ReadonlyArray<ReadonlyArray<Tail>>, failure)
+
+  it.effect("gives what attachInput gives: input and resizes, in order, nothing else", () =>
+    Effect.gen(function* () {
+      const expected = yield* collect(attachInput(Stream.fromIterable(attachTail)))
+      assert.deepStrictEqual(
+        expected.map((m) => (m as { _tag: string })._tag),
+        ["Data", "Resize", "Data"]
+      )
+      const more = Chunk.fromIterable(attachTail.slice(0, 2))
+      const got = yield* collect(attachInputOfPull(more, pull([attachTail.slice(2, 3), [], attachTail.slice(3)])))
+      assert.deepStrictEqual(got, expected)
+    })
+  )
+
+  it.effect("a call that breaks off just ends the input (the viewer detaches), as attachInput does", () =>
+    Effect.gen(function* () {
+      const broken = Stream.concat(Stream.fromIterable(attachTail.slice(0, 3)), Stream.fail("gone"))
+      const expected = yield* collect(attachInput(broken))
+      const got = yield* collect(attachInputOfPull(Chunk.empty(), pull([attachTail.slice(0, 3)], "gone")))
+      assert.deepStrictEqual(got, expected)
+      assert.strictEqual(got.length, 2)
     })
   )
 })
