@@ -4,6 +4,7 @@ import * as ClientService from "@cmdop/protocol/ClientService"
 import * as Agent from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as Client from "@cmdop/protocol/generated/cmdop/connect/v1/client"
 import { assert, describe, it } from "@effect/vitest"
+import * as GrpcFrameRoom from "@cmdop/grpc/GrpcFrameRoom"
 import * as OutputHeadroom from "@cmdop/protocol/OutputHeadroom"
 import * as FastWire from "../src/internal/fastWire.js"
 
@@ -54,9 +55,11 @@ describe("fastWire", () => {
           assert.strictEqual(fast.buffer, room.buffer, "encoded in the payload's own buffer")
           assert.strictEqual(fast.byteOffset + fast.length, data.byteOffset + data.length)
           assert.isTrue(data.equals(payload), "the payload is untouched")
+          assert.isTrue(GrpcFrameRoom.hasRoom(fast), "grpc-js may frame it in the room left in front of it")
           // The room is used up: the same payload again is encoded by a copy, with the same bytes.
           const again = FastWire.agentMessage(message)!
           assert.notStrictEqual(again.buffer, room.buffer)
+          assert.isFalse(GrpcFrameRoom.hasRoom(again))
           assert.isTrue(again.equals(fast))
         }
   })
@@ -169,10 +172,14 @@ describe("agent output passed on by the relay", () => {
         const sent = ClientService.definition.exec.responseSerialize(event)
         assert.isTrue(sent.equals(expected))
         assert.isTrue(overlaps(sent, received), "the received bytes, not a copy")
+        // The received message's fields in front of the event (its session id) leave room for grpc-js's frame.
+        assert.isTrue(GrpcFrameRoom.hasRoom(sent))
+        assert.isAtLeast(sent.byteOffset - received.byteOffset, GrpcFrameRoom.HEADER_BYTES)
         // Once passed on, the same payload is encoded afresh (the received header is no longer its own).
         const again = ClientService.definition.exec.responseSerialize(event)
         assert.isTrue(again.equals(expected))
         assert.isFalse(overlaps(again, received))
+        assert.isFalse(GrpcFrameRoom.hasRoom(again))
       }
   })
 

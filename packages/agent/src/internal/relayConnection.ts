@@ -41,19 +41,23 @@ export interface Registered {
   readonly workspaceName: string
 }
 
-/**
- * A DNS name with several addresses (the nodes of a cluster) is tried in shuffled order, so a fleet of agents
- * spreads over them and one whose node died reaches another on its next attempt.
- */
-const shuffledAddresses = {
-  "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: { shuffleAddressList: true } }] })
+/** The agent's channel options on top of `@cmdop/grpc`'s. */
+const linkOptions = {
+  // A DNS name with several addresses (the nodes of a cluster) is tried in shuffled order, so a fleet of agents
+  // spreads over them and one whose node died reaches another on its next attempt.
+  "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ pick_first: { shuffleAddressList: true } }] }),
+  // No message is kept for a retry (none is configured): grpc-js otherwise holds each message of up to 256 KiB in a
+  // retry buffer and reports it written on the next tick, before HTTP/2 has sent it. The agent's output is framed
+  // in the buffer it was read into (`GrpcFrameRoom`), which goes back to the pool once written (`GrpcWritten`):
+  // that must wait until HTTP/2 wrote the bytes.
+  "grpc.per_rpc_retry_buffer_size": 0
 }
 
 /** `host:port` and TLS for a server address; `https://` / `grpcs://` mean TLS, `http://` / `grpc://` do not. */
 export const dialOptions = (server: string, tls?: GrpcClient.Tls): GrpcClient.Options => {
   const target = RelayAddress.parse(server, RelayAddress.caFromEnv())
   const chosen = tls ?? target.tls
-  const base = { address: target.address, channelOptions: shuffledAddresses }
+  const base = { address: target.address, channelOptions: linkOptions }
   return chosen === undefined ? base : { ...base, tls: chosen }
 }
 

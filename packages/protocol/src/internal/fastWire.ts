@@ -6,6 +6,7 @@
  */
 import type * as Agent from "../generated/cmdop/connect/v1/agent.js"
 import type * as Client from "../generated/cmdop/connect/v1/client.js"
+import * as GrpcFrameRoom from "@cmdop/grpc/GrpcFrameRoom"
 import * as OutputHeadroom from "../OutputHeadroom.js"
 
 const varintSize = (n: number): number => {
@@ -43,8 +44,10 @@ export const agentMessage = (message: Agent.AgentMessage): Buffer | undefined =>
     (offset !== 0 ? 1 + varintSize(offset) : 0)
   const total = 1 + varintSize(inner) + inner
   const header = total - data.length
-  const inPlace = offset === 0 && data.length > 0 && OutputHeadroom.claim(data, header)
+  // In place, the room also takes grpc-js's frame header in front of the message (`GrpcFrameRoom`).
+  const inPlace = offset === 0 && data.length > 0 && OutputHeadroom.claim(data, header + GrpcFrameRoom.HEADER_BYTES)
   const buf = inPlace ? Buffer.from(data.buffer, data.byteOffset - header, total) : Buffer.allocUnsafe(total)
+  if (inPlace) GrpcFrameRoom.markRoom(buf)
   buf[0] = 26
   let pos = writeVarint(buf, 1, inner)
   if (idBytes > 0) {
@@ -77,6 +80,9 @@ export const agentMessage = (message: Agent.AgentMessage): Buffer | undefined =>
  */
 const prefixed = new WeakSet<Uint8Array>()
 
+/** Those of them with room for grpc-js's frame header in front of the event, within the received message. */
+const roomy = new WeakSet<Uint8Array>()
+
 /** Reads the varint at `pos`: its value and the position after it (or undefined past `end`). */
 const readVarint = (u8: Uint8Array, pos: number, end: number): readonly [number, number] | undefined => {
   let value = 0
@@ -101,7 +107,9 @@ export const markReceivedOutput = (bytes: Uint8Array, wire: Agent.AgentMessage, 
   if (all[start] !== 26) return
   const length = readVarint(all, start + 1, d.byteOffset)
   if (length === undefined || length[0] !== d.length || length[1] !== d.byteOffset) return
-  if (data.buffer === d.buffer && data.byteOffset === d.byteOffset && data.length === d.length) prefixed.add(data)
+  if (data.buffer !== d.buffer || data.byteOffset !== d.byteOffset || data.length !== d.length) return
+  prefixed.add(data)
+  if (start - GrpcFrameRoom.HEADER_BYTES >= bytes.byteOffset) roomy.add(data)
 }
 
 /**
@@ -117,6 +125,11 @@ export const execEvent = (message: Client.ExecEvent, data?: Uint8Array): Buffer 
     const start = data.byteOffset - 1 - varintSize(data.length)
     const framed = Buffer.from(data.buffer, start, data.byteOffset + data.length - start)
     framed[0] = tag
+    // The received message's own fields in front of the event were read already: grpc-js may frame over them.
+    if (roomy.has(data)) {
+      roomy.delete(data)
+      GrpcFrameRoom.markRoom(framed)
+    }
     return framed
   }
   const payload = kind.value

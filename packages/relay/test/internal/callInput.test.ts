@@ -54,7 +54,7 @@ describe("execInputOfPull", () => {
 })
 
 describe("attachInputOfPull", () => {
-  const attachTail: ReadonlyArray<{ readonly _tag: string }> = [
+  const attachTail: ReadonlyArray<{ readonly _tag: string } & Record<string, unknown>> = [
     { _tag: "Data", data },
     { _tag: "Unreadable" },
     { _tag: "Resize", cols: 100, rows: 30 },
