@@ -1,9 +1,10 @@
 /**
  * Hooks run once grpc-js has written a message: serialized, framed (copied into a frame of grpc-js's own, or framed
  * in place, `GrpcFrameRoom`) and handed to the HTTP/2 stream. On a client this holds only without grpc-js's retry
- * buffer (`grpc.per_rpc_retry_buffer_size: 0`), which otherwise reports a buffered message written at once. A sender whose serialized bytes share memory with a buffer it wants
- * to reuse registers the message here and gets the buffer back only then. A message never written (the call ended
- * first) never runs its hook: the buffer is then simply left to the garbage collector.
+ * buffer (`grpc.per_rpc_retry_buffer_size: 0`), which otherwise reports a buffered message written at once. A sender
+ * whose serialized bytes share memory with a buffer it wants to reuse registers the message here and gets the buffer
+ * back only then. A message never written (the call ended first) never runs its hook: the buffer is then simply
+ * left to the garbage collector.
  */
 
 const hooks = new WeakMap<object, () => void>()
