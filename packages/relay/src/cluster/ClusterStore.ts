@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import { RelayStoreError } from "../store/RelayStoreError.js"
 import { MachineRecord } from "../store/records.js"
 import type { RelayStore } from "../store/service.js"
+import { Turns } from "../internal/turns.js"
 import type { MachineRoutes, MachineRoutesError } from "./MachineRoutes.js"
 
 const routesFailure = (e: MachineRoutesError) =>
@@ -55,34 +56,28 @@ export const BUSY = "the node's database work is queued"
  * waits as long as it takes (a release that must not be lost).
  */
 export const turnstile = (permits: number, queue: Duration.DurationInput, maxWaiting: number = MAX_WAITING) => {
-  const semaphore = Effect.unsafeMakeSemaphore(permits)
+  // First come, first served, and no nesting of a waiter's retries (`internal/turns.ts`): with hundreds waiting in
+  // a storm, Effect's semaphore cost a node a tenth of its CPU.
+  const turns = new Turns(permits)
   const limit = Duration.decode(queue)
-  let waiting = 0
   const busy = (operation: string, why: string) =>
     new RelayStoreError({ reason: "Sql", subject: operation, detail: `${BUSY} (${why})` })
-  const take = Effect.acquireUseRelease(
-    Effect.sync(() => (waiting += 1)),
-    () => semaphore.take(1),
-    () => Effect.sync(() => (waiting -= 1))
-  )
   return {
     gated: <A, R>(operation: string, work: Effect.Effect<A, RelayStoreError, R>) =>
       Effect.suspend(() =>
-        waiting >= maxWaiting
-          ? Effect.fail(busy(operation, `${waiting} waiting behind ${permits} running`))
-          : Effect.uninterruptibleMask((restore) =>
-              restore(take).pipe(
-                Effect.timeoutFail({
-                  duration: limit,
-                  onTimeout: () => busy(operation, `over ${Duration.format(limit)} behind ${permits} running`)
-                }),
-                Effect.zipRight(restore(work).pipe(Effect.ensuring(semaphore.release(1))))
-              )
+        turns.waiting >= maxWaiting
+          ? Effect.fail(busy(operation, `${turns.waiting} waiting behind ${permits} running`))
+          : turns.runAfter(
+              Effect.timeoutFail(turns.take, {
+                duration: limit,
+                onTimeout: () => busy(operation, `over ${Duration.format(limit)} behind ${permits} running`)
+              }),
+              work
             )
       ),
-    queued: <A, E, R>(work: Effect.Effect<A, E, R>) => semaphore.withPermits(1)(work),
+    queued: <A, E, R>(work: Effect.Effect<A, E, R>) => turns.run(work),
     /** How many operations wait for a permit now. */
-    waiting: Effect.sync(() => waiting)
+    waiting: Effect.sync(() => turns.waiting)
   }
 }
 

@@ -14,6 +14,7 @@ import type { AccessError } from "@cmdop/domain/AccessError"
 import type { RelayError } from "@cmdop/domain/RelayError"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import type { Caller } from "../Authenticator.js"
@@ -38,9 +39,16 @@ interface Verdict {
   readonly until: number
 }
 
-/** `authenticate` with accepted API keys remembered while `version()` stays the same (at most {@link TTL_MS}). */
+/**
+ * `authenticate` with accepted API keys remembered while `version()` stays the same (at most {@link TTL_MS}).
+ * Checks of one key that miss at once (with the same version) share one: when a verdict lapsed under a steady
+ * stream of an agent fleet's heartbeats, each asked the store on its own, and in a connect storm hundreds of those
+ * queries queued behind the handshakes. The shared check runs on a fiber of its own, so a caller that goes away
+ * does not take it from the others.
+ */
 export const cached = (authenticate: Authenticate, version: VersionProbe): Authenticate => {
   const verdicts = new Map<string, Verdict>()
+  const inFlight = new Map<string, { readonly version: string; readonly fiber: Fiber.RuntimeFiber<Caller, Failure> }>()
   return (credential, requestedWorkspace) => {
     if (credential === undefined) return authenticate(credential, requestedWorkspace)
     const raw = Redacted.value(credential)
@@ -51,17 +59,36 @@ export const cached = (authenticate: Authenticate, version: VersionProbe): Authe
       if (hit !== undefined && before !== undefined && hit.version === before && now < hit.until)
         return Effect.succeed(hit.caller)
       if (hit !== undefined) verdicts.delete(raw)
-      return Effect.tap(authenticate(credential, requestedWorkspace), (caller) =>
+      // Remembered against the version seen before the check: a change during it invalidates the verdict.
+      const remember = (caller: Caller) =>
         Effect.sync(() => {
-          // Remembered against the version seen before the check: a change during it invalidates the verdict.
           if (before === undefined || caller.kind !== "key") return
           if (verdicts.size >= MAX_ENTRIES) verdicts.clear()
           verdicts.set(raw, { caller, version: before, until: now + TTL_MS })
         })
+      if (before === undefined) return Effect.tap(authenticate(credential, requestedWorkspace), remember)
+      const key = `${raw}\u0000${requestedWorkspace ?? ""}`
+      const flying = inFlight.get(key)
+      if (flying !== undefined && flying.version === before) return joinShared(flying.fiber)
+      return Effect.flatMap(
+        Effect.forkDaemon(Effect.tap(authenticate(credential, requestedWorkspace), remember)),
+        (fiber) => {
+          inFlight.set(key, { version: before, fiber })
+          fiber.addObserver(() => {
+            if (inFlight.get(key)?.fiber === fiber) inFlight.delete(key)
+          })
+          return joinShared(fiber)
+        }
       )
     })
   }
 }
+
+type Failure = AccessError | RelayError
+
+/** The shared check's outcome (not `Fiber.join`: that would also merge the check fiber's refs into each caller's). */
+const joinShared = (fiber: Fiber.RuntimeFiber<Caller, Failure>): Effect.Effect<Caller, Failure> =>
+  Effect.flatMap(Fiber.await(fiber), (exit) => exit)
 
 /**
  * The version probe of a SQLite database at `dbFile` in WAL mode: its wal-index header (both copies, 96 bytes of

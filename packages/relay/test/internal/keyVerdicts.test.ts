@@ -3,13 +3,17 @@
  * key is checked in the store once while nothing changes, and a rotation or revocation made over another connection
  * (as `cmdop relay key …` does from another process) or by the relay itself is refused on the very next call.
  */
+import { AccessError } from "@cmdop/domain/AccessError"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
+import type { Caller } from "@cmdop/relay/Authenticator"
 import * as RelayCore from "@cmdop/relay/RelayCore"
 import * as RelayStore from "@cmdop/relay/RelayStore"
 import * as ShareServiceLive from "@cmdop/relay/share/ShareServiceLive"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -98,4 +102,73 @@ describe("key verdicts", () => {
       assert.isUndefined(KeyVerdicts.walIndexProbe(join(dir, "absent.db"))())
     })
   )
+
+  describe("checks that miss at once", () => {
+    /** An authenticate that counts its calls and answers only once `open` is done. */
+    const slow = Effect.gen(function* () {
+      const open = yield* Deferred.make<void>()
+      const calls = { count: 0 }
+      const caller = { kind: "key" } as Caller
+      const authenticate: KeyVerdicts.Authenticate = (credential) =>
+        Effect.suspend(() => {
+          calls.count++
+          return Effect.as(Deferred.await(open), caller)
+        }).pipe(
+          Effect.flatMap((c) =>
+            Redacted.value(credential!).includes("bad")
+              ? Effect.fail(new AccessError({ reason: "Unauthenticated", detail: "unknown key" }))
+              : Effect.succeed(c)
+          )
+        )
+      return { open, calls, caller, authenticate }
+    })
+
+    it.scoped("share one store check (the same version), refusals included", () =>
+      Effect.gen(function* () {
+        const { authenticate, calls, caller, open } = yield* slow
+        const version = { v: "1" }
+        const check = KeyVerdicts.cached(authenticate, () => version.v)
+        const key = Redacted.make("ck_live_fleet")
+        const fleet = yield* Effect.forkScoped(
+          Effect.all(
+            Array.from({ length: 20 }, () => check(key)),
+            { concurrency: "unbounded" }
+          )
+        )
+        const bad = yield* Effect.forkScoped(
+          Effect.all(
+            Array.from({ length: 5 }, () => Effect.either(check(Redacted.make("ck_bad")))),
+            { concurrency: "unbounded" }
+          )
+        )
+        // Every caller is waiting on its check before the store answers.
+        for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
+        yield* Deferred.succeed(open, undefined)
+        const callers = yield* Fiber.join(fleet)
+        assert.isTrue(callers.every((c) => c === caller))
+        assert.isTrue((yield* Fiber.join(bad)).every(Either.isLeft))
+        assert.strictEqual(calls.count, 2, "one check per key")
+        // A change of version while a check is in flight starts a check of its own.
+        version.v = "2"
+        assert.strictEqual(yield* check(key), caller)
+        assert.strictEqual(calls.count, 3)
+      })
+    )
+
+    it.scoped("a caller that goes away does not take the check from the others", () =>
+      Effect.gen(function* () {
+        const { authenticate, calls, caller, open } = yield* slow
+        const check = KeyVerdicts.cached(authenticate, () => "1")
+        const key = Redacted.make("ck_live_fleet")
+        const first = yield* Effect.forkScoped(check(key))
+        yield* Effect.yieldNow()
+        const second = yield* Effect.forkScoped(check(key))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(first)
+        yield* Deferred.succeed(open, undefined)
+        assert.strictEqual(yield* Fiber.join(second), caller)
+        assert.strictEqual(calls.count, 1)
+      })
+    )
+  })
 })
