@@ -20,6 +20,7 @@ import * as ShareCursor from "../share/shareCursor.js"
 import { type CoreContext, internalError } from "./coreContext.js"
 import * as GuestEnd from "./guestEnd.js"
 import * as Limits from "./limits.js"
+import { Turns } from "./turns.js"
 import type { Registry } from "./sessions.js"
 import { roleAllows, type Tenancy } from "./tenancy.js"
 
@@ -52,15 +53,16 @@ const withRest = <A, E, R>(mint: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
  * Mints in progress per workspace, at most `MAX_CONCURRENT_MINTS` at once; the rest wait their turn (waiting costs
  * nothing). A mint is store writes and a signature on the event loop every workspace shares: a workspace minting
  * in a burst queues behind itself, not in front of other workspaces' calls (16 at a time took another workspace's
- * exec p99 from 31 to 108 ms in the abuse suite). Semaphores of workspaces with nothing in flight are dropped.
+ * exec p99 from 31 to 108 ms in the abuse suite). First come, first served (`turns.ts`); the turns of workspaces
+ * with nothing in flight are dropped.
  */
 const mintTurns = () => {
-  const turns = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  const turns = new Map<string, { readonly turns: Turns; users: number }>()
   return <A, E, R>(workspaceId: string, mint: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.acquireUseRelease(
       Effect.sync(() => {
         const turn = turns.get(workspaceId) ?? {
-          semaphore: Effect.unsafeMakeSemaphore(Limits.MAX_CONCURRENT_MINTS),
+          turns: new Turns(Limits.MAX_CONCURRENT_MINTS),
           users: 0
         }
         turn.users += 1
@@ -69,7 +71,7 @@ const mintTurns = () => {
       }),
       // The turn ends with a rest (`withRest`): a burst of mints, each synchronous store work, would otherwise run
       // back to back and keep other workspaces' messages waiting behind them.
-      (turn) => turn.semaphore.withPermits(1)(withRest(mint)),
+      (turn) => turn.turns.run(withRest(mint)),
       (turn) =>
         Effect.sync(() => {
           turn.users -= 1

@@ -71,14 +71,17 @@ export class Turns {
     wait: Effect.Effect<void, E2, R2>,
     work: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | E2, R | R2> {
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.zipRight(
-        restore(wait),
-        Effect.ensuring(
-          restore(work),
-          Effect.sync(() => this.release())
-        )
+    return Effect.uninterruptibleMask((restore) => {
+      const run = Effect.ensuring(
+        restore(work),
+        Effect.sync(() => this.release())
       )
-    )
+      // A free turn is taken at once, without `wait` (whose timeout, if any, races fibers: only worth it to wait).
+      if (this.held < this.limit && this.line.size === 0) {
+        this.held++
+        return run
+      }
+      return Effect.zipRight(restore(wait), run)
+    })
   }
 }
