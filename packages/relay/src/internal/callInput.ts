@@ -37,37 +37,54 @@ const toExecInput =
   }
 
 /**
- * `execInput` over what `firstAndPull` left after the start (the rest of its chunk, and the pull), as ONE stream
- * stage: the concatenation, filter and recovery of `execInput` are three more, each set up on every exec call.
+ * What `firstAndPull` left after a call's start (the rest of its chunk, and the pull), as ONE stream stage: each
+ * chunk through `pick`; when the pull ends, or fails (`failed`), `last` may add a final chunk. A concatenation,
+ * a filter and a recovery would be three more stages, each set up on every call and passed by every message.
  */
-export const execInputOfPull = <E>(
-  more: Chunk.Chunk<ExecTail>,
-  pull: Effect.Effect<Chunk.Chunk<ExecTail>, Option.Option<E>>,
-  stdin: boolean
-): Stream.Stream<ExecInput> =>
+const restOfPull = <T, A, E>(
+  more: Chunk.Chunk<T>,
+  pull: Effect.Effect<Chunk.Chunk<T>, Option.Option<E>>,
+  pick: (chunk: Chunk.Chunk<T>) => Chunk.Chunk<A>,
+  last: (failed: boolean) => Chunk.Chunk<A> | undefined
+): Stream.Stream<A> =>
   Stream.suspend(() => {
-    const pick = toExecInput(stdin)
-    let first: Chunk.Chunk<ExecTail> | undefined = more
+    let first: Chunk.Chunk<T> | undefined = more
     let ended = false
     const end = Effect.fail(Option.none())
-    const next: Effect.Effect<Chunk.Chunk<ExecInput>, Option.Option<never>> = Effect.suspend(() => {
+    const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<never>> = Effect.suspend(() => {
       if (ended) return end
       if (first !== undefined) {
         const chunk = first
         first = undefined
-        return Effect.succeed(Chunk.filterMap(chunk, pick))
+        return Effect.succeed(pick(chunk))
       }
       return Effect.matchEffect(pull, {
-        onSuccess: (chunk) => Effect.succeed(Chunk.filterMap(chunk, pick)),
+        onSuccess: (chunk) => Effect.succeed(pick(chunk)),
         onFailure: (failure) => {
           ended = true
-          // A call that breaks off mid-stream ends stdin (as `execInput`'s recovery does).
-          return Option.isSome(failure) && stdin ? Effect.succeed(Chunk.of<ExecInput>({ _tag: "Eof" })) : end
+          const final = last(Option.isSome(failure))
+          return final === undefined ? end : Effect.succeed(final)
         }
       })
     })
     return Stream.repeatEffectChunkOption(next)
   })
+
+/** `execInput` over what `firstAndPull` left after the start, as ONE stream stage (`restOfPull`). */
+export const execInputOfPull = <E>(
+  more: Chunk.Chunk<ExecTail>,
+  pull: Effect.Effect<Chunk.Chunk<ExecTail>, Option.Option<E>>,
+  stdin: boolean
+): Stream.Stream<ExecInput> => {
+  const pick = toExecInput(stdin)
+  return restOfPull(
+    more,
+    pull,
+    (chunk) => Chunk.filterMap(chunk, pick),
+    // A call that breaks off mid-stream ends stdin (as `execInput`'s recovery does).
+    (failed) => (failed && stdin ? Chunk.of<ExecInput>({ _tag: "Eof" }) : undefined)
+  )
+}
 
 /** An attach call's input and resizes after its start; the caller's half-close (or a failure) ends it. */
 export const attachInput = <E>(rest: Stream.Stream<{ readonly _tag: string }, E>): Stream.Stream<AttachInput> =>
@@ -78,32 +95,14 @@ export const attachInput = <E>(rest: Stream.Stream<{ readonly _tag: string }, E>
 
 const isAttachInput = (m: { readonly _tag: string }): m is AttachInput => m._tag === "Data" || m._tag === "Resize"
 
-/**
- * `attachInput` over what `firstAndPull` left after the start, as ONE stream stage (every keystroke passes it):
- * the concatenation, filter and recovery of `attachInput` are three more.
- */
+/** `attachInput` over what `firstAndPull` left after the start, as ONE stream stage: every keystroke passes it. */
 export const attachInputOfPull = <E>(
   more: Chunk.Chunk<{ readonly _tag: string }>,
   pull: Effect.Effect<Chunk.Chunk<{ readonly _tag: string }>, Option.Option<E>>
 ): Stream.Stream<AttachInput> =>
-  Stream.suspend(() => {
-    let first: Chunk.Chunk<{ readonly _tag: string }> | undefined = more
-    let ended = false
-    const end = Effect.fail(Option.none())
-    const next: Effect.Effect<Chunk.Chunk<AttachInput>, Option.Option<never>> = Effect.suspend(() => {
-      if (ended) return end
-      if (first !== undefined) {
-        const chunk = first
-        first = undefined
-        return Effect.succeed(Chunk.filter(chunk, isAttachInput))
-      }
-      return Effect.matchEffect(pull, {
-        onSuccess: (chunk) => Effect.succeed(Chunk.filter(chunk, isAttachInput)),
-        onFailure: () => {
-          ended = true
-          return end
-        }
-      })
-    })
-    return Stream.repeatEffectChunkOption(next)
-  })
+  restOfPull(
+    more,
+    pull,
+    (chunk) => Chunk.filter(chunk, isAttachInput),
+    () => undefined
+  )
