@@ -1,3 +1,4 @@
+import * as GrpcFrameRoom from "@cmdop/grpc/GrpcFrameRoom"
 import * as ClientService from "@cmdop/protocol/ClientService"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import { assert, describe, it } from "@effect/vitest"
@@ -102,6 +103,20 @@ describe("PeerService.definition", () => {
       }
     }
   )
+
+  it("an answer passed on leaves room for grpc-js to frame it where it arrived (behind its old frame header)", () => {
+    const C = ClientService.definition
+    const event = { _tag: "Stdout", data: Buffer.from("forwarded output") }
+    const wire = (D.exec.responseSerialize as (e: unknown) => Buffer)(event)
+    // As grpc-js hands a message over: a view of its framed buffer, right behind the 5-byte header.
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, wire.length]), wire])
+    const decoded = (D.exec.responseDeserialize as (b: Buffer) => object)(framed.subarray(5))
+    const sent = (C.exec.responseSerialize as (e: unknown) => Buffer)(decoded)
+    assert.strictEqual(sent.buffer, framed.buffer)
+    assert.isTrue(GrpcFrameRoom.hasRoom(sent))
+    // A value that was not received goes through the encoder, with no room claimed in front of it.
+    assert.isFalse(GrpcFrameRoom.hasRoom((C.exec.responseSerialize as (e: unknown) => Buffer)({ ...decoded })))
+  })
 
   it("a start whose caller has an unknown kind, role or no credential is unreadable (the peer refuses it)", () => {
     const caller: PeerService.ForwardedCaller = {

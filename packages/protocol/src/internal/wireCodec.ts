@@ -5,6 +5,7 @@
  * carry bulk output are encoded by `fastWire.ts` (the payload copied once).
  */
 import * as GrpcCodec from "@cmdop/grpc/GrpcCodec"
+import * as GrpcFrameRoom from "@cmdop/grpc/GrpcFrameRoom"
 import * as Agent from "../generated/cmdop/connect/v1/agent.js"
 import * as Client from "../generated/cmdop/connect/v1/client.js"
 import * as FastWire from "./fastWire.js"
@@ -86,7 +87,13 @@ export const keepingBytes = <A>(codec: GrpcCodec.Codec<A>): GrpcCodec.Codec<A> =
  * re-encoded nor copied), and encodes any other value.
  */
 export const passingOn = <A>(codec: GrpcCodec.Codec<A>): GrpcCodec.Codec<A> => ({
-  serialize: (value) =>
-    (typeof value === "object" && value !== null && receivedBytes.get(value)) || codec.serialize(value),
+  serialize: (value) => {
+    const kept = typeof value === "object" && value !== null ? receivedBytes.get(value) : undefined
+    if (kept === undefined) return codec.serialize(value)
+    // The bytes still follow the gRPC frame header they arrived behind (grpc-js hands a message on as a view of its
+    // framed buffer): grpc-js writes the new header, the same five bytes, there instead of copying the message.
+    GrpcFrameRoom.markRoom(kept)
+    return kept
+  },
   deserialize: codec.deserialize
 })
