@@ -152,16 +152,6 @@ export const awaitDrain = (writable: Writable): Effect.Effect<void> =>
   })
 
 /**
- * Writes one message and, when grpc-js reports its buffer full (`write()` returned false), waits for `drain`.
- * Succeeds with `false`, writing nothing, when the stream no longer accepts writes (ended, destroyed).
- */
-export const write = (writable: Writable, value: unknown): Effect.Effect<boolean> =>
-  Effect.suspend(() => {
-    if (writable.destroyed || writable.writableEnded) return Effect.succeed(false)
-    return writable.write(value, callbackFor(value)) ? Effect.succeed(true) : Effect.as(awaitDrain(writable), true)
-  })
-
-/**
  * Writes `values` from `start` on, waiting for `drain` whenever grpc-js reports its buffer full. Plain code per
  * message: an Effect is only built to wait. `false` when the writable stopped accepting writes.
  */
