@@ -7,6 +7,7 @@
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as AgentService from "@cmdop/protocol/AgentService"
 import * as ClientService from "@cmdop/protocol/ClientService"
@@ -133,7 +134,7 @@ const agentService = (core: RelayCore["Type"], admission: Admission.Admission) =
     // Messages the relay cannot read (a newer agent's) are skipped by the core. The caller is authenticated in
     // the core's setup: no stream stage here (each would hold an executor for the connection's life).
     connect: (requests, ctx) =>
-      core.connectAgent(caller(core, admission, ctx), requests).pipe(Stream.mapError(toStatus))
+      PullStream.mapError(core.connectAgent(caller(core, admission, ctx), requests), toStatus)
   })
 
 /** `ClientService.Exec`: `ExecStart` first, then stdin (when asked for) up to `eof`. */
@@ -143,7 +144,7 @@ const exec = (
   requests: Stream.Stream<ClientService.ExecMessage, GrpcStatusError>,
   ctx: GrpcServer.CallContext
 ) =>
-  Stream.unwrapScoped(
+  PullStream.unwrapScoped(
     Effect.gen(function* () {
       const who = yield* caller(core, admission, ctx)
       yield* Admission.holdStream(admission, core.server, who)
@@ -157,7 +158,7 @@ const exec = (
         })
       return core.exec(who, start.request, execInputOfPull(more, pull, start.stdin), { stdin: start.stdin })
     })
-  ).pipe(Stream.mapError(toStatus))
+  ).pipe((stream) => PullStream.mapError(stream, toStatus))
 
 /** `ClientService.Attach`: `AttachStart` first, then input and resizes until the client half-closes. */
 const attach = (
@@ -166,7 +167,7 @@ const attach = (
   requests: Stream.Stream<ClientService.AttachMessage, GrpcStatusError>,
   ctx: GrpcServer.CallContext
 ) =>
-  Stream.unwrapScoped(
+  PullStream.unwrapScoped(
     Effect.gen(function* () {
       const who = yield* caller(core, admission, ctx)
       yield* Admission.holdStream(admission, core.server, who)
@@ -185,4 +186,4 @@ const attach = (
       const input = attachInputOfPull(more, pull)
       return core.attach(who, request, input)
     })
-  ).pipe(Stream.mapError(toStatus))
+  ).pipe((stream) => PullStream.mapError(stream, toStatus))

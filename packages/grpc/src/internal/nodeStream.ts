@@ -3,7 +3,6 @@
  * wait for `drain`. Shared by the server and the client side.
  */
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -11,11 +10,14 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Readable, Writable } from "node:stream"
 import { callbackFor } from "../GrpcWritten.js"
+import * as PullStream from "../PullStream.js"
 
 /** Swallows an `error` event so that an event nobody reads any more cannot crash the process. */
 export const ignoreError = (): void => {}
 
 const maxChunk = 64
+
+const end = Effect.fail(Option.none())
 
 /** A stream over a Readable, and a way to fail it from outside (e.g. when the other half of a call broke). */
 export interface Reader<A, E> {
@@ -78,8 +80,8 @@ export const makeReader = <A, E>(
         })
     )
 
-    // One attempt: a chunk, `null` at the end, a failure, or `undefined` for nothing to report yet.
-    const attempt = (): Effect.Effect<Chunk.Chunk<A> | null, E> | undefined => {
+    // One attempt: a chunk, the end, a failure, or `undefined` for nothing to report yet.
+    const attempt = (): PullStream.Pull<A, E> | undefined => {
       const values: Array<A> = []
       while (values.length < maxChunk) {
         const value = readable.read()
@@ -87,15 +89,15 @@ export const makeReader = <A, E>(
         values.push(value as A)
       }
       if (values.length > 0) return Effect.succeed(Chunk.unsafeFromArray(values))
-      if (failure !== undefined) return Effect.failCause(failure)
-      if (ended || readable.readableEnded) return Effect.succeed(null)
-      if (closed || readable.destroyed) return Effect.fail(onClose())
+      if (failure !== undefined) return Effect.failCause(Cause.map(failure, Option.some))
+      if (ended || readable.readableEnded) return end
+      if (closed || readable.destroyed) return Effect.fail(Option.some(onClose()))
       return undefined
     }
 
     // The fiber may yield between a failed attempt and this registration, so try once more before waiting: an
     // event fired in between would otherwise be lost (grpc-js sends no other one while its buffer is full).
-    const wait = Effect.async<Chunk.Chunk<A> | null, E>((resume) => {
+    const wait = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
       const first = attempt()
       if (first !== undefined) return resume(first)
       const retry = () => {
@@ -108,15 +110,10 @@ export const makeReader = <A, E>(
         wake = undefined
       })
     })
-    // Messages already buffered are taken without suspending the fiber.
-    const next = Effect.suspend(() => attempt() ?? wait)
-    // A plain pull loop: one effect and one write per chunk.
-    const loop: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> = Channel.flatMap(
-      Channel.fromEffect(next),
-      (chunk) => (chunk === null ? Channel.void : Channel.zipRight(Channel.write(chunk), loop))
-    )
+    // Messages already buffered are taken without suspending the fiber; one pull per chunk, no stream stage.
+    const pull: PullStream.Pull<A, E> = Effect.suspend(() => attempt() ?? wait)
     return {
-      stream: Stream.fromChannel(loop),
+      stream: PullStream.fromPull(() => pull),
       abort: (cause) => {
         if (failure === undefined) failure = cause
         signal()
@@ -130,7 +127,7 @@ export const fromReadable = <A, E>(
   onError: (error: unknown) => E,
   onClose: () => E
 ): Stream.Stream<A, E> =>
-  Stream.unwrapScoped(Effect.map(makeReader<A, E>(readable, onError, onClose), (reader) => reader.stream))
+  PullStream.unwrapScoped(Effect.map(makeReader<A, E>(readable, onError, onClose), (reader) => reader.stream))
 
 /**
  * Waits until `writable` can take more (`drain`) or will never take more (`close`, `error`, `finish`). Returns at
@@ -174,7 +171,7 @@ const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: nu
  */
 export const writeAll = <A, E, R>(writable: Writable, stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R> =>
   Effect.scoped(
-    Effect.flatMap(Stream.toPull(stream), (pull) => {
+    Effect.flatMap(PullStream.toPull(stream), (pull) => {
       let more = true
       const step = Effect.matchEffect(pull, {
         onFailure: Option.match({

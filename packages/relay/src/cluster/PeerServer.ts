@@ -8,6 +8,7 @@
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
@@ -98,11 +99,11 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
     ctx: GrpcServer.CallContext,
     open: Effect.Effect<Stream.Stream<A, RelayCallError>, RelayCallError, Scope.Scope>
   ) =>
-    Stream.unwrapScoped(
+    PullStream.unwrapScoped(
       Effect.gen(function* () {
         yield* check(ctx)
         yield* live
-        return Stream.mapError(yield* Effect.mapError(open, ErrorCodec.toStatus), ErrorCodec.toStatus)
+        return PullStream.mapError(yield* Effect.mapError(open, ErrorCodec.toStatus), ErrorCodec.toStatus)
       })
     )
 

@@ -22,6 +22,7 @@ import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Effect from "effect/Effect"
@@ -182,7 +183,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
   ): Stream.Stream<A, RelayCallError> =>
     core.connectedHere(caller, query) !== undefined
       ? here()
-      : Stream.unwrapScoped(
+      : PullStream.unwrapScoped(
           Effect.flatMap(lookUp(caller, query), (found) =>
             Option.isNone(found) ? Effect.succeed(here()) : forwardTo(caller, query, found.value, call, here)
           )

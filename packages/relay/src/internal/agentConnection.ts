@@ -14,6 +14,7 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import * as Machine from "@cmdop/domain/Machine"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import { isNonEmptyReadonlyArray } from "effect/Array"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -33,6 +34,7 @@ import { dispatcher } from "./agentDispatch.js"
 import { firstOfPull, forEachRest } from "./firstAndRest.js"
 import * as HeartbeatWrites from "./heartbeatWrites.js"
 import * as Limits from "./limits.js"
+import * as Outbox from "./outbox.js"
 import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
 import { unwrapScopedWithSpan } from "./spannedStream.js"
@@ -114,7 +116,7 @@ const register = Effect.fn("RelayCore.register")(function* (
 
 /** The agent's `Hello`, or a protocol error when the stream starts with anything else (or nothing, in time). */
 const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>) =>
-  Effect.flatMap(Stream.toPull(incoming), (pull) => firstOfPull(readableOnly(pull))).pipe(
+  Effect.flatMap(PullStream.toPull(incoming), (pull) => firstOfPull(readableOnly(pull))).pipe(
     Effect.timeoutFail({ duration: HELLO_TIMEOUT, onTimeout: () => Option.none() }),
     Effect.catchAll(() =>
       Effect.fail(new RelayError({ reason: "InvalidRequest", server, detail: "the agent sent no Hello" }))
@@ -153,21 +155,21 @@ const connectAgent = <E>(
       const server = ctx.settings.server
       const caller = Effect.isEffect(callerOf) ? yield* gate.within(server, callerOf) : callerOf
       const [hello, more, pull] = yield* awaitHello(server, incoming)
-      const outbound = yield* Queue.unbounded<AgentLink.RelayMessage>()
+      const outbox = Outbox.make<AgentLink.RelayMessage, RelayCallError>()
       const conn = yield* gate.within(
         server,
         Effect.flatMap(register(ctx, caller, hello.identity), (registered) =>
-          // Once the connection is closed, the outbound queue is shut down: its stream ends (no per-message watch).
           open(
             ctx,
             caller,
             hello,
             registered,
-            // After the close, a send is dropped: offering to a shut-down queue interrupts the sender — a client's
-            // exec stream acknowledging output of a machine that just dropped ended "server is shutting down"
-            // instead of learning the machine disconnected.
-            (m) => Effect.asVoid(Effect.exit(Queue.offer(outbound, m))),
-            Queue.shutdown(outbound)
+            // After the close, a send is dropped (a client's exec stream acknowledging output of a machine that
+            // just dropped learns that the machine disconnected, from the session).
+            (m) => Effect.sync(() => outbox.push(m)),
+            // Once the connection is closed, its stream ends; closed by the relay for a violation, with why (the
+            // agent logs it), not as if all were well. One check at the end, nothing per message.
+            (conn) => Effect.map(whyClosed(server, conn.closed), outbox.close)
           )
         ).pipe(Effect.mapError(retryable(ctx)))
       )
@@ -187,32 +189,34 @@ const connectAgent = <E>(
         Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
         Effect.forkScoped
       )
-      // The queue is shut down once the connection is closed; closed by the relay for a violation, the agent's
-      // stream then ends with why (it logs it), not as if all were well. One check at the end, nothing per message.
-      const why = Stream.unwrap(
-        Effect.map(Deferred.poll(conn.closed), (closed) =>
-          closed._tag === "None"
-            ? Stream.empty
-            : Stream.unwrap(
-                Effect.map(closed.value, (reason) =>
-                  reason === Limits.WINDOW_OVERRUN
-                    ? Stream.fail(Limits.exhausted(ctx.settings.server, reason))
-                    : reason === STOPPING
-                      ? Stream.fail(
-                          new RelayError({
-                            reason: "Unavailable",
-                            server: ctx.settings.server,
-                            detail: `${STOPPING}: connect again`
-                          })
-                        )
-                      : Stream.empty
-                )
-              )
-        )
-      )
-      return Stream.concat(Stream.fromQueue(outbound), why)
+      return outbox.stream
     })
   )
+
+const ended: PullStream.Pull<never, never> = Effect.fail(Option.none())
+
+/**
+ * How the stream to a closed connection's agent ends: failed when the relay closed it for a violation or to stop,
+ * else just ended.
+ */
+const whyClosed = (
+  server: string,
+  closed: Deferred.Deferred<string>
+): Effect.Effect<PullStream.Pull<never, RelayCallError>> =>
+  Effect.map(Deferred.poll(closed), (done) =>
+    Option.isNone(done)
+      ? ended
+      : Effect.flatMap(Effect.orDie(done.value), (reason) =>
+          reason === Limits.WINDOW_OVERRUN
+            ? Effect.fail(Option.some(Limits.exhausted(server, reason)))
+            : reason === STOPPING
+              ? Effect.fail(
+                  Option.some(new RelayError({ reason: "Unavailable", server, detail: `${STOPPING}: connect again` }))
+                )
+              : ended
+        )
+  )
+
 
 /**
  * Installs the connection of a registered machine (online from now) and arranges its cleanup: once, as soon as it
@@ -224,7 +228,7 @@ const open = (
   hello: AgentLink.Hello,
   { machine }: Registered,
   send: Connection["send"],
-  afterClose: Effect.Effect<void>
+  afterClose: (conn: Connection) => Effect.Effect<void>
 ): Effect.Effect<Connection, RelayCallError, Scope.Scope> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
@@ -244,7 +248,7 @@ const open = (
       ...(hello.gateConfigured === undefined ? {} : { gateConfigured: hello.gateConfigured })
     }
     yield* ctx.registry.replace(conn)
-    const cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose))
+    const cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose(conn)))
     yield* Effect.addFinalizer(() => cleanup)
     yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
     yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))

@@ -11,6 +11,7 @@ import {
   type PtySession,
   type RelayCallError
 } from "@cmdop/domain/RelayClient"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -77,7 +78,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
           })
         // The notices while the session opens (the gate may hold it), then the viewer (which takes later ones).
         const opening = yield* Effect.forkScoped(session)
-        return Stream.concat(notices.untilOpened(opening), Stream.unwrap(Fiber.join(opening)))
+        return PullStream.concat(notices.untilOpened(opening), PullStream.unwrapScoped(Fiber.join(opening)))
       })
     )
 

@@ -5,6 +5,7 @@
  * is being opened; after that, the viewer's reader takes them (`take`) and `push` wakes it (`onPush`).
  */
 import type { AttachEvent } from "@cmdop/domain/RelayClient"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -40,7 +41,7 @@ export class AttachNotices {
   /** The notices that arrive until `opening` is done (it then ends; `opening`'s own outcome is read elsewhere). */
   untilOpened<A, E>(opening: Fiber.RuntimeFiber<A, E>): Stream.Stream<AttachEvent> {
     opening.addObserver(() => this.wake())
-    const next = Effect.async<Chunk.Chunk<AttachEvent>, Option.Option<never>>((resume) => {
+    const next: PullStream.Pull<AttachEvent, never> = Effect.async((resume) => {
       const attempt = () => {
         const taken = this.take()
         if (taken !== undefined) resume(Effect.succeed(taken))
@@ -52,6 +53,6 @@ export class AttachNotices {
         this.waiters.delete(attempt)
       })
     })
-    return Stream.repeatEffectChunkOption(next)
+    return PullStream.fromPull(() => next)
   }
 }

@@ -3,6 +3,7 @@
  * call (`RelayGrpc`) and for a call another node forwards (`PeerServer`), whose messages differ only in the start.
  */
 import type { AttachInput } from "@cmdop/domain/RelayClient"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -47,7 +48,7 @@ const restOfPull = <T, A, E>(
   pick: (chunk: Chunk.Chunk<T>) => Chunk.Chunk<A>,
   last: (failed: boolean) => Chunk.Chunk<A> | undefined
 ): Stream.Stream<A> =>
-  Stream.suspend(() => {
+  PullStream.fromPull(() => {
     let first: Chunk.Chunk<T> | undefined = more
     let ended = false
     const end = Effect.fail(Option.none())
@@ -67,7 +68,7 @@ const restOfPull = <T, A, E>(
         }
       })
     })
-    return Stream.repeatEffectChunkOption(next)
+    return next
   })
 
 /** `execInput` over what `firstAndPull` left after the start, as ONE stream stage (`restOfPull`). */

@@ -11,6 +11,7 @@
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import type * as AgentLink from "@cmdop/domain/AgentLink"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import { ExecEvent, type ExecRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import { formatInstant } from "@cmdop/domain/ShareError"
@@ -52,7 +53,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
     input: Stream.Stream<ExecInput, E> | undefined,
     options: { readonly stdin?: boolean } = {}
   ): Stream.Stream<ExecEvent, RelayCallError> =>
-    Stream.unwrapScoped(
+    PullStream.unwrapScoped(
       Effect.gen(function* () {
         if (request.argv.length === 0 || request.argv[0] === "")
           return yield* new RelayError({
@@ -68,10 +69,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
         const withStdin = options.stdin ?? input !== undefined
         const session = yield* openSession(conn, caller, request, withStdin)
         if (input !== undefined) yield* forwardStdin({ server, conn, session, caller, input, withStdin })
-        return Stream.concat(
-          Stream.succeed(ExecEvent.Started({ machine, sessionId: session.id })),
-          events(conn, session)
-        )
+        return PullStream.prepend(ExecEvent.Started({ machine, sessionId: session.id }), events(conn, session))
       })
     )
 
@@ -169,23 +167,26 @@ const forwardStdin = <E>(options: {
           })
         })
   }
-  return options.input.pipe(
-    Stream.runForEach((item) =>
+  return PullStream.runForEach(options.input, (item) =>
       item._tag === "Signal"
         ? signal(item.signal)
         : item._tag === "Eof"
           ? send(new Uint8Array(0), true)
-          : Effect.forEach(
-              pieces(item.data, STDIN_CHUNK),
-              (piece) => Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false)),
-              { discard: true }
-            )
-    ),
+          : stdinPieces(item.data, (piece) => Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false)))
+  ).pipe(
     // A client whose stdin fails just closes the remote stdin; the command decides what that means.
     Effect.catchAll(() => send(new Uint8Array(0), true)),
     Effect.forkScoped
   )
 }
+
+/** `f` for each piece of `data` (at most `STDIN_CHUNK` bytes each); a chunk of one piece without a loop. */
+const stdinPieces = (data: Uint8Array, f: (piece: Uint8Array) => Effect.Effect<void>): Effect.Effect<void> =>
+  data.byteLength === 0
+    ? Effect.void
+    : data.byteLength <= STDIN_CHUNK
+      ? f(data)
+      : Effect.forEach(pieces(data, STDIN_CHUNK), f, { discard: true })
 
 /**
  * Output the client has read is acknowledged to the agent in steps of this much (at most a quarter of the window),
@@ -203,7 +204,7 @@ const MAX_BATCH = 64
  * among them, stop after the exit. A loss behind events already taken fails the next pull, after those events.
  */
 const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> =>
-  Stream.suspend(() => {
+  PullStream.fromPull(() => {
     let done = false
     let lost: RelayCallError | undefined
     const step = Math.max(1, Math.min(ACK_STEP, Math.floor(conn.window / 4)))
@@ -246,10 +247,9 @@ const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, Re
         ? Effect.as(acknowledge(), events)
         : Effect.succeed(events)
     }
-    const pull = Effect.suspend(() =>
+    return Effect.suspend(() =>
       done
         ? Effect.fail(Option.fromNullable(lost))
         : Effect.flatMap(Queue.takeBetween(session.items, 1, MAX_BATCH), next)
     )
-    return Stream.repeatEffectChunkOption(pull)
   })

@@ -5,6 +5,7 @@
  * delivers one message at a time) that costs several times more per message, and the agent's stream carries all
  * of a machine's session output.
  */
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -48,7 +49,7 @@ export const firstAndPull = <A, E>(
   readonly [Option.Option<A>, Chunk.Chunk<A>, Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>],
   E,
   Scope.Scope
-> => Effect.flatMap(Stream.toPull(stream), firstOfPull)
+> => Effect.flatMap(PullStream.toPull(stream), firstOfPull)
 
 /**
  * The first element `pull` gives (`None` when it ends first), what came in the same chunk after it, and `pull`
@@ -85,7 +86,9 @@ export const forEachRest = <A, E, E2>(
         }),
       onSome: (e: E) => Effect.fail<E | E2>(e)
     }),
-    onSuccess: (chunk) => Effect.forEach(chunk, f, { discard: true })
+    // Messages come one at a time (gRPC delivers them so): no loop for a chunk of one.
+    onSuccess: (chunk): Effect.Effect<void, E2> =>
+      Chunk.size(chunk) === 1 ? f(Chunk.unsafeHead(chunk)) : Effect.forEach(chunk, f, { discard: true })
   })
   return Effect.zipRight(
     Effect.forEach(first, f, { discard: true }),

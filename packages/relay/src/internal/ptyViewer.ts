@@ -14,6 +14,7 @@
  */
 import { AttachEvent, type AttachInput, type AttachRequest, type RelayCallError } from "@cmdop/domain/RelayClient"
 import type { RelayError } from "@cmdop/domain/RelayError"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -46,7 +47,7 @@ export const view = (options: {
   readonly notices: AttachNotices
   readonly head: (offset: number) => AttachEvent
 }): Stream.Stream<AttachEvent, RelayCallError> =>
-  Stream.unwrapScoped(
+  PullStream.unwrapScoped(
     Effect.gen(function* () {
       const { caller, conn, request, state } = options
       const viewer = yield* join(conn, state, caller)
@@ -61,8 +62,7 @@ export const view = (options: {
           options.notices.onPush = undefined
         })
       )
-      yield* options.input.pipe(
-        Stream.runForEach((item) => forward(options.server, conn, state, caller, item)),
+      yield* PullStream.runForEach(options.input, (item) => forward(options.server, conn, state, caller, item)).pipe(
         // A refused input (an invalid size) ends this viewer with the reason; the session goes on.
         Effect.catchAll((e) =>
           Effect.sync(() => {
@@ -81,7 +81,10 @@ export const view = (options: {
       // A cut (revoked or expired link) sets `cutWith` and completes `cut`: wake the reader then.
       yield* Effect.forkScoped(Effect.zipRight(Deferred.await(viewer.cut), wake))
       const next = reader({ state, viewer, from, stop, notices: options.notices })
-      return Stream.concat(Stream.succeed(options.head(from)), Stream.repeatEffectChunkOption(next))
+      return PullStream.prepend(
+        options.head(from),
+        PullStream.fromPull(() => next)
+      )
     })
   )
 

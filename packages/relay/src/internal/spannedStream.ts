@@ -4,6 +4,7 @@
  * a stage), while here only the setup — and the fibers it forks, such as a viewer's input — runs under it. The
  * span still lasts the stream's life and ends with its outcome (it is scoped to the stream).
  */
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -12,4 +13,4 @@ export const unwrapScopedWithSpan = <A, E, R, E2, R2>(
   name: string,
   setup: Effect.Effect<Stream.Stream<A, E, R>, E2, R2 | Scope.Scope>
 ): Stream.Stream<A, E | E2, R | Exclude<R2, Scope.Scope>> =>
-  Stream.unwrapScoped(Effect.flatMap(Effect.makeSpanScoped(name), (span) => Effect.withParentSpan(setup, span)))
+  PullStream.unwrapScoped(Effect.flatMap(Effect.makeSpanScoped(name), (span) => Effect.withParentSpan(setup, span)))

@@ -1,0 +1,155 @@
+/**
+ * Streams that can be read without a channel executor. Every stage of an Effect `Stream` (`unwrapScoped`, `concat`,
+ * `mapError`, `fromChannel`, the loop of `runForEach`) is run by a channel executor: set up and torn down on every
+ * call, and passed by every element. On the relay's calls that was most of the work — an exec went through six such
+ * stages (about half of the ~1,600 runtime steps the relay took per exec), and each keystroke of a terminal through
+ * as many.
+ *
+ * A stream made here carries how to open it: an effect, run in the reader's scope, that gives its pull. The readers
+ * that know the mark (`toPull`, `runForEach`, the gRPC bridge's writer and the combinators below) take that pull
+ * and call it directly; any other reader sees an ordinary `Stream` (the same opening, through
+ * `Stream.unwrapScoped`), so a marked stream may go anywhere a stream goes. The combinators keep the mark when
+ * their input has it, and fall back to `Stream`'s own otherwise.
+ *
+ * A pull, as in `Stream.toPull`: a chunk, or `None` at the end, or `Some(e)` on failure. Once it has ended or failed
+ * it must keep doing so.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+
+/** One step of a stream: a chunk, its end (`None`) or its failure. */
+export type Pull<A, E, R = never> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>
+
+/** How a marked stream is opened: in the reader's scope, its pull (a failure here is the stream's failure). */
+export type Open<A, E, R> = Effect.Effect<Pull<A, E, R>, E, R | Scope.Scope>
+
+const OpenKey: unique symbol = Symbol.for("@cmdop/grpc/PullStream/open")
+
+interface Marked<A, E, R> {
+  readonly [OpenKey]: Open<A, E, R>
+}
+
+/** The opening a stream was marked with, if any. */
+const openOf = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> | undefined =>
+  (stream as unknown as Partial<Marked<A, E, R>>)[OpenKey]
+
+/** A stream read by `open`'s pull; opened (in the reader's scope) when it is read. */
+export const fromOpen = <A, E, R>(open: Open<A, E, R>): Stream.Stream<A, E, Exclude<R, Scope.Scope>> => {
+  const stream = Stream.unwrapScoped(Effect.map(open, (pull) => Stream.repeatEffectChunkOption(pull)))
+  return Object.assign(stream, { [OpenKey]: open }) as Stream.Stream<A, E, Exclude<R, Scope.Scope>>
+}
+
+/** A stream read by `pull` (made afresh for each reader by `make`). */
+export const fromPull = <A, E>(make: () => Pull<A, E>): Stream.Stream<A, E> =>
+  fromOpen(Effect.sync(make)) as Stream.Stream<A, E>
+
+const failed = <A, E>(e: E): Pull<A, E> => Effect.fail(Option.some(e))
+
+/**
+ * The pull of `stream` for the life of the scope, as `Stream.toPull`; a marked stream is opened here, at once, and
+ * a failure to open is the pull's first answer.
+ */
+export const toPull = <A, E, R>(
+  stream: Stream.Stream<A, E, R>
+): Effect.Effect<Pull<A, E, R>, never, Scope.Scope | R> => {
+  const open = openOf(stream)
+  if (open === undefined) return Stream.toPull(stream)
+  return Effect.catchAll(open, (e) => Effect.succeed<Pull<A, E, R>>(failed(e)))
+}
+
+/** `Stream.unwrapScoped`: the stream `effect` makes, opened in the same scope as `effect` ran in. */
+export const unwrapScoped = <A, E, R, E2, R2>(
+  effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
+): Stream.Stream<A, E | E2, Exclude<R | R2, Scope.Scope>> =>
+  fromOpen(
+    Effect.flatMap(effect, (stream) => {
+      const open = openOf(stream)
+      return open === undefined ? Stream.toPull(stream) : open
+    })
+  )
+
+/** `Stream.mapError`, without a stage for a marked stream. */
+export const mapError = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) => E2): Stream.Stream<A, E2, R> => {
+  const open = openOf(stream)
+  if (open === undefined) return Stream.mapError(stream, f)
+  const mapOption = Option.map(f)
+  return fromOpen(
+    Effect.mapBoth(open, { onFailure: f, onSuccess: (pull) => Effect.mapError(pull, mapOption) })
+  ) as Stream.Stream<A, E2, R>
+}
+
+/** `head`, then `stream`: `Stream.concat(Stream.succeed(head), stream)` without a stage for a marked stream. */
+export const prepend = <A, E, R>(head: A, stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> => {
+  const open = openOf(stream)
+  if (open === undefined) return Stream.concat(Stream.succeed(head), stream)
+  return fromOpen(
+    Effect.map(open, (pull) => {
+      let first = true
+      return Effect.suspend(() => {
+        if (!first) return pull
+        first = false
+        return Effect.succeed(Chunk.of(head))
+      })
+    })
+  ) as Stream.Stream<A, E, R>
+}
+
+/**
+ * Runs `f` for each element of `stream` in order, on the caller's fiber, until the stream ends (or fails, or `f`
+ * fails). A plain loop over the pull for a marked stream; `Stream.runForEach` otherwise.
+ */
+export const runForEach = <A, E, R, E2, R2>(
+  stream: Stream.Stream<A, E, R>,
+  f: (a: A) => Effect.Effect<void, E2, R2>
+): Effect.Effect<void, E | E2, R | R2> => {
+  if (openOf(stream) === undefined) return Stream.runForEach(stream, f)
+  return Effect.scoped(
+    Effect.flatMap(toPull(stream), (pull) => {
+      let done = false
+      const step = Effect.matchEffect(pull, {
+        onFailure: Option.match({
+          onNone: () =>
+            Effect.sync(() => {
+              done = true
+            }),
+          onSome: (e: E) => Effect.fail<E | E2>(e)
+        }),
+        onSuccess: (chunk): Effect.Effect<void, E2, R2> =>
+          Chunk.size(chunk) === 1 ? f(Chunk.unsafeHead(chunk)) : Effect.forEach(chunk, f, { discard: true })
+      })
+      return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
+    })
+  )
+}
+
+/**
+ * `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat` without a stage when both
+ * are marked.
+ */
+export const concat = <A, E, R, E2, R2>(
+  first: Stream.Stream<A, E, R>,
+  second: Stream.Stream<A, E2, R2>
+): Stream.Stream<A, E | E2, R | R2> => {
+  const openFirst = openOf(first)
+  const openSecond = openOf(second)
+  if (openFirst === undefined || openSecond === undefined) return Stream.concat(first, second)
+  return fromOpen(
+    Effect.flatMap(Effect.scope, (scope) =>
+      Effect.map(openFirst, (pullFirst): Pull<A, E | E2, R | R2> => {
+        let pullSecond: Pull<A, E2, R2> | undefined
+        const toSecond = (end: Option.Option<E>): Pull<A, E | E2, R | R2> =>
+          Option.isSome(end)
+            ? Effect.fail(end)
+            : Effect.flatMap(Effect.mapError(Scope.extend(openSecond, scope), Option.some), (pull) => {
+                pullSecond = pull
+                return pull
+              })
+        const onFirst = Effect.catchAll(pullFirst, toSecond)
+        return Effect.suspend(() => pullSecond ?? onFirst)
+      })
+    )
+  ) as Stream.Stream<A, E | E2, R | R2>
+}
