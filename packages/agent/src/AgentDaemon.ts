@@ -43,6 +43,7 @@ import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import * as Secret from "@cmdop/domain/Secret"
 import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import type { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as grpc from "@grpc/grpc-js"
 import * as Chunk from "effect/Chunk"
@@ -317,7 +318,7 @@ const connectOnce = (
  */
 const handshake = <E>(incoming: Stream.Stream<AgentLink.RelayMessage, E>, timeout: Duration.DurationInput) =>
   Effect.gen(function* () {
-    const pull = yield* Stream.toPull(incoming)
+    const pull = yield* PullStream.toPull(incoming)
     const first = yield* firstChunk(pull).pipe(
       Effect.timeoutFail({
         duration: timeout,
@@ -326,7 +327,7 @@ const handshake = <E>(incoming: Stream.Stream<AgentLink.RelayMessage, E>, timeou
     )
     const head = Chunk.headNonEmpty(first)
     if (head._tag !== "Welcome") return yield* new HandshakeError({ detail: `expected Welcome, got ${head._tag}` })
-    const rest = Stream.concat(Stream.fromChunk(Chunk.drop(first, 1)), Stream.repeatEffectChunkOption(pull))
+    const rest = PullStream.fromPull(() => PullStream.startingWith(Chunk.drop(first, 1), pull))
     return [head, rest] as const
   })
 

@@ -153,3 +153,26 @@ export const concat = <A, E, R, E2, R2>(
     )
   ) as Stream.Stream<A, E | E2, R | R2>
 }
+
+/** The stream with no elements, marked. */
+export const empty: Stream.Stream<never> = fromPull(() => Effect.fail(Option.none()))
+
+/**
+ * A stream read through `f` of `stream`'s pull (which `f` may call as it likes; what it gives must keep the rules of
+ * a pull): one step per chunk in place of a `Stream` stage. Always marked.
+ */
+export const mapPull = <A, E, R, B, E2, R2>(
+  stream: Stream.Stream<A, E, R>,
+  f: (pull: Pull<A, E, R>) => Pull<B, E2, R2>
+): Stream.Stream<B, E2, R | R2> => fromOpen<B, E2, R | R2>(Effect.map(toPull(stream), f))
+
+/** `chunk`'s elements, then those of `pull`. */
+export const startingWith = <A, E, R>(chunk: Chunk.Chunk<A>, pull: Pull<A, E, R>): Pull<A, E, R> => {
+  let first: Chunk.Chunk<A> | undefined = Chunk.isEmpty(chunk) ? undefined : chunk
+  return Effect.suspend(() => {
+    if (first === undefined) return pull
+    const taken = first
+    first = undefined
+    return Effect.succeed(taken)
+  })
+}

@@ -6,6 +6,7 @@ import * as ApprovalService from "./ApprovalService.js"
 import { type AttachEvent, type ExecEvent, RelayClient, type RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
@@ -76,24 +77,23 @@ export const make = (options: Options) =>
         // when there are two inputs to merge (a plain `exec host cmd` has neither).
         const input: Stream.Stream<ClientService.ExecMessage> =
           stdinInput === undefined
-            ? (signalled ?? Stream.empty)
+            ? (signalled ?? PullStream.empty)
             : signalled === undefined
               ? stdinInput
               : Stream.merge(stdinInput, signalled)
-        return Stream.unwrapScoped(
-          Effect.map(
-            Stream.toPull(client.bidi("exec", Stream.concat(Stream.succeed(start), input), { metadata })),
-            (pull) => execEvents(pull, mapError, options.server)
+        return PullStream.unwrapScoped(
+          Effect.map(PullStream.toPull(client.bidi("exec", PullStream.prepend(start, input), { metadata })), (pull) =>
+            execEvents(pull, mapError, options.server)
           )
         )
       },
       attach: (request, input) =>
-        Stream.unwrapScoped(
+        PullStream.unwrapScoped(
           Effect.map(
-            Stream.toPull(
+            PullStream.toPull(
               client.bidi(
                 "attach",
-                Stream.concat(Stream.succeed<ClientService.AttachMessage>({ _tag: "Start", request }), input),
+                PullStream.prepend<ClientService.AttachMessage, never, never>({ _tag: "Start", request }, input),
                 { metadata }
               )
             ),
@@ -173,7 +173,7 @@ const attachEvents = (
           }
         })
   )
-  return Stream.repeatEffectChunkOption(next)
+  return PullStream.fromPull(() => next)
 }
 
 /**
@@ -215,7 +215,7 @@ const execEvents = (
           }
         })
   )
-  return Stream.repeatEffectChunkOption(next)
+  return PullStream.fromPull(() => next)
 }
 
 /** The live `RelayClient` for one relay and credential. */

@@ -133,8 +133,7 @@ const agentService = (core: RelayCore["Type"], admission: Admission.Admission) =
       }).pipe(Effect.mapError(toStatus)),
     // Messages the relay cannot read (a newer agent's) are skipped by the core. The caller is authenticated in
     // the core's setup: no stream stage here (each would hold an executor for the connection's life).
-    connect: (requests, ctx) =>
-      PullStream.mapError(core.connectAgent(caller(core, admission, ctx), requests), toStatus)
+    connect: (requests, ctx) => PullStream.mapError(core.connectAgent(caller(core, admission, ctx), requests), toStatus)
   })
 
 /** `ClientService.Exec`: `ExecStart` first, then stdin (when asked for) up to `eof`. */

@@ -7,6 +7,7 @@ import type { RelayMessage } from "@cmdop/domain/AgentLink"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Stream from "effect/Stream"
 import { RelaySilentError } from "./relaySilentError.js"
 import type { EngineContext } from "./engineContext.js"
@@ -106,7 +107,7 @@ export const runWatched = <A, E, E2>(
 ): Effect.Effect<void, E | E2 | RelaySilentError> =>
   Effect.flatMap(Effect.clock, (clock) => {
     const silence = Duration.decode(timeout)
-    if (!(Duration.isFinite(silence) && Duration.toMillis(silence) > 0)) return Stream.runForEach(incoming, handle)
+    if (!(Duration.isFinite(silence) && Duration.toMillis(silence) > 0)) return PullStream.runForEach(incoming, handle)
     const limit = Duration.toMillis(silence)
     let last = clock.unsafeCurrentTimeMillis()
     const watchdog: Effect.Effect<never, RelaySilentError> = Effect.suspend(() => {
@@ -115,7 +116,7 @@ export const runWatched = <A, E, E2>(
         ? Effect.fail(new RelaySilentError({ timeout: silence }))
         : Effect.zipRight(Effect.sleep(Duration.millis(limit - quiet)), watchdog)
     })
-    const run = Stream.runForEach(incoming, (message) => {
+    const run = PullStream.runForEach(incoming, (message) => {
       last = clock.unsafeCurrentTimeMillis()
       return handle(message)
     })

@@ -11,6 +11,7 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import type { Machine } from "@cmdop/domain/Machine"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as AgentService from "@cmdop/protocol/AgentService"
 import * as RelayAddress from "@cmdop/protocol/RelayAddress"
 import * as Chunk from "effect/Chunk"
@@ -19,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
 /** Where and how to reach the relay. */
@@ -117,8 +119,8 @@ export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusErr
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const send = (message: AgentLink.AgentMessage) => channel.send(message)
     // One stage per chunk of messages, not three per message: every keystroke comes this way.
-    const incoming = channel.responses.pipe(
-      Stream.mapChunksEffect((chunk) => {
+    const incoming = PullStream.mapPull(channel.responses, (pull) =>
+      Effect.flatMap(pull, (chunk) => {
         const messages: Array<AgentLink.RelayMessage> = []
         let refusals: Array<Effect.Effect<void, GrpcStatusError>> | undefined
         for (const message of chunk) {
@@ -133,7 +135,7 @@ export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusErr
         const readable = Chunk.unsafeFromArray(messages)
         return refusals === undefined
           ? Effect.succeed(readable)
-          : Effect.as(Effect.all(refusals, { discard: true }), readable)
+          : Effect.mapError(Effect.as(Effect.all(refusals, { discard: true }), readable), Option.some)
       })
     )
     return { send, incoming }

@@ -16,6 +16,7 @@ import type * as GrpcMethod from "../GrpcMethod.js"
 import { GrpcStatusError, fromUnknown, recordToMetadata } from "../GrpcStatusError.js"
 import * as channelOptions from "./channelOptions.js"
 import { callbackFor } from "../GrpcWritten.js"
+import * as PullStream from "../PullStream.js"
 import { awaitDrain, fromReadable, ignoreError, makeReader, writeAll } from "./nodeStream.js"
 
 type AnyMethod = grpc.MethodDefinition<any, any>
@@ -125,7 +126,7 @@ export const make = <S extends GrpcMethod.Service>(
       )
 
     const serverStream = (name: string, request: unknown, callOptions?: CallOptions) =>
-      Stream.unwrapScoped(
+      PullStream.unwrapScoped(
         Effect.gen(function* () {
           const [metadata, opts] = yield* prepare(callOptions)
           const method = methodOf(name)
@@ -169,7 +170,7 @@ export const make = <S extends GrpcMethod.Service>(
       )
 
     const bidi = <E, R>(name: string, requests: Stream.Stream<unknown, E, R>, callOptions?: CallOptions) =>
-      Stream.unwrapScoped(
+      PullStream.unwrapScoped(
         Effect.gen(function* () {
           const [metadata, opts] = yield* prepare(callOptions)
           const method = methodOf(name)

@@ -217,7 +217,6 @@ const whyClosed = (
         )
   )
 
-
 /**
  * Installs the connection of a registered machine (online from now) and arranges its cleanup: once, as soon as it
  * is closed or its scope ends.

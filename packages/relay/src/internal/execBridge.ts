@@ -168,11 +168,13 @@ const forwardStdin = <E>(options: {
         })
   }
   return PullStream.runForEach(options.input, (item) =>
-      item._tag === "Signal"
-        ? signal(item.signal)
-        : item._tag === "Eof"
-          ? send(new Uint8Array(0), true)
-          : stdinPieces(item.data, (piece) => Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false)))
+    item._tag === "Signal"
+      ? signal(item.signal)
+      : item._tag === "Eof"
+        ? send(new Uint8Array(0), true)
+        : stdinPieces(item.data, (piece) =>
+            Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false))
+          )
   ).pipe(
     // A client whose stdin fails just closes the remote stdin; the command decides what that means.
     Effect.catchAll(() => send(new Uint8Array(0), true)),
