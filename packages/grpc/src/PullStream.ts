@@ -126,6 +126,33 @@ export const runForEach = <A, E, R, E2, R2>(
 }
 
 /**
+ * Runs `f` for each chunk of `stream` in order, on the caller's fiber, until the stream ends (or fails, or `f`
+ * fails): `Stream.runForEachChunk`, a plain loop over the pull for a marked stream.
+ */
+export const runForEachChunk = <A, E, R, E2, R2>(
+  stream: Stream.Stream<A, E, R>,
+  f: (chunk: Chunk.Chunk<A>) => Effect.Effect<void, E2, R2>
+): Effect.Effect<void, E | E2, R | R2> => {
+  if (openOf(stream) === undefined) return Stream.runForEachChunk(stream, f)
+  return Effect.scoped(
+    Effect.flatMap(toPull(stream), (pull) => {
+      let done = false
+      const step = Effect.matchEffect(pull, {
+        onFailure: Option.match({
+          onNone: () =>
+            Effect.sync(() => {
+              done = true
+            }),
+          onSome: (e: E) => Effect.fail<E | E2>(e)
+        }),
+        onSuccess: f
+      })
+      return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
+    })
+  )
+}
+
+/**
  * `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat` without a stage when both
  * are marked.
  */

@@ -6,13 +6,13 @@
  */
 import type { Caller, ExecSpec as LinkExecSpec } from "@cmdop/domain/AgentLink"
 import * as GrpcWritten from "@cmdop/grpc/GrpcWritten"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as OutputHeadroom from "@cmdop/protocol/OutputHeadroom"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as AuditLog from "../AuditLog.js"
 import type { ExecSpec, ExitInfo, OutputChunk, RunningProcess } from "../ProcessRunner.js"
 import type { ProcessRunner } from "../ProcessRunner.js"
@@ -83,7 +83,7 @@ export const make = <E>(ctx: EngineContext<E>, runner: ProcessRunner["Type"]): E
       yield* ctx.supervise(
         Effect.gen(function* () {
           // A pipe read brings at most a pipe buffer (typically 64 KiB); what has piled up goes out as fewer, larger messages.
-          yield* Stream.runForEachChunk(proc.output, (chunks) =>
+          yield* PullStream.runForEachChunk(proc.output, (chunks) =>
             Effect.forEach(coalesce(chunks), (chunk) => sendOutput(session, chunk, ctx.send), { discard: true })
           )
           const info = yield* proc.exit
