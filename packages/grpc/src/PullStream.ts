@@ -8,8 +8,9 @@
  * A stream made here carries how to open it: an effect, run in the reader's scope, that gives its pull. The readers
  * that know the mark (`toPull`, `runForEach`, the gRPC bridge's writer and the combinators below) take that pull
  * and call it directly; any other reader sees an ordinary `Stream` (the same opening, through
- * `Stream.unwrapScoped`), so a marked stream may go anywhere a stream goes. The combinators keep the mark when
- * their input has it, and fall back to `Stream`'s own otherwise.
+ * `Stream.unwrapScoped`), so a marked stream may go anywhere a stream goes. Every stream the combinators make is
+ * marked; an unmarked input (a caller's own `Stream`) is read through its own `Stream.toPull`, with no stage around
+ * it.
  *
  * A pull, as in `Stream.toPull`: a chunk, or `None` at the end, or `Some(e)` on failure. Once it has ended or failed
  * it must keep doing so.
@@ -64,77 +65,64 @@ export const toPull = <A, E, R>(
 export const unwrapScoped = <A, E, R, E2, R2>(
   effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
 ): Stream.Stream<A, E | E2, Exclude<R | R2, Scope.Scope>> =>
-  fromOpen(
-    Effect.flatMap(effect, (stream) => {
-      const open = openOf(stream)
-      return open === undefined ? Stream.toPull(stream) : open
-    })
-  )
+  fromOpen<A, E | E2, R | R2>(Effect.flatMap(effect, (stream) => toPull<A, E | E2, R>(stream)))
 
-/** `Stream.mapError`, without a stage for a marked stream. */
+/** `Stream.mapError`. */
 export const mapError = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) => E2): Stream.Stream<A, E2, R> => {
-  const open = openOf(stream)
-  if (open === undefined) return Stream.mapError(stream, f)
   const mapOption = Option.map(f)
-  return fromOpen(
-    Effect.mapBoth(open, { onFailure: f, onSuccess: (pull) => Effect.mapError(pull, mapOption) })
-  ) as Stream.Stream<A, E2, R>
+  return mapPull(stream, (pull) => Effect.mapError(pull, mapOption))
 }
 
-/** `head`, then `stream`: `Stream.concat(Stream.succeed(head), stream)` without a stage for a marked stream. */
-export const prepend = <A, E, R>(head: A, stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> => {
-  const open = openOf(stream)
-  if (open === undefined) return Stream.concat(Stream.succeed(head), stream)
-  return fromOpen(
-    Effect.map(open, (pull) => {
-      let first = true
+/** `head`, then `stream` (opened once `head` was taken): `Stream.concat(Stream.succeed(head), stream)`. */
+export const prepend = <A, E, R>(head: A, stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  fromOpen<A, E, R>(
+    Effect.map(Effect.scope, (scope) => {
+      let rest: Pull<A, E, R> | undefined
+      let taken = false
+      const openRest = Effect.flatMap(Scope.extend(toPull(stream), scope), (pull) => {
+        rest = pull
+        return pull
+      })
       return Effect.suspend(() => {
-        if (!first) return pull
-        first = false
+        if (rest !== undefined) return rest
+        if (taken) return openRest
+        taken = true
         return Effect.succeed(Chunk.of(head))
       })
     })
-  ) as Stream.Stream<A, E, R>
-}
+  )
 
 /**
  * Runs `f` for each element of `stream` in order, on the caller's fiber, until the stream ends (or fails, or `f`
- * fails). A plain loop over the pull for a marked stream; `Stream.runForEach` otherwise.
+ * fails): `Stream.runForEach`, as a plain loop over the stream's pull.
  */
 export const runForEach = <A, E, R, E2, R2>(
   stream: Stream.Stream<A, E, R>,
   f: (a: A) => Effect.Effect<void, E2, R2>
-): Effect.Effect<void, E | E2, R | R2> => {
-  if (openOf(stream) === undefined) return Stream.runForEach(stream, f)
-  return Effect.scoped(
-    Effect.flatMap(toPull(stream), (pull) => {
-      let done = false
-      const step = Effect.matchEffect(pull, {
-        onFailure: Option.match({
-          onNone: () =>
-            Effect.sync(() => {
-              done = true
-            }),
-          onSome: (e: E) => Effect.fail<E | E2>(e)
-        }),
-        onSuccess: (chunk): Effect.Effect<void, E2, R2> =>
-          Chunk.size(chunk) === 1 ? f(Chunk.unsafeHead(chunk)) : Effect.forEach(chunk, f, { discard: true })
-      })
-      return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
-    })
-  )
+): Effect.Effect<void, E | E2, R | R2> => runForEachChunk(stream, (chunk) => eachOf(chunk, f))
+
+/** `f` for each element of `chunk`, in order; a chunk of one without a loop (gRPC delivers messages one by one). */
+export const eachOf = <A, E, R>(
+  chunk: Chunk.Chunk<A>,
+  f: (a: A) => Effect.Effect<void, E, R>
+): Effect.Effect<void, E, R> => {
+  const size = Chunk.size(chunk)
+  if (size === 1) return f(Chunk.unsafeHead(chunk))
+  if (size === 0) return Effect.void
+  const all = Chunk.toReadonlyArray(chunk)
+  let i = 0
+  return Effect.whileLoop({ while: () => i < all.length, body: () => f(all[i++]!), step: () => {} })
 }
 
 /**
  * Runs `f` for each chunk of `stream` in order, on the caller's fiber, until the stream ends (or fails, or `f`
- * fails): `Stream.runForEachChunk`, a plain loop over the pull for a marked stream.
+ * fails): `Stream.runForEachChunk`, as a plain loop over the stream's pull.
  */
 export const runForEachChunk = <A, E, R, E2, R2>(
   stream: Stream.Stream<A, E, R>,
   f: (chunk: Chunk.Chunk<A>) => Effect.Effect<void, E2, R2>
-): Effect.Effect<void, E | E2, R | R2> => {
-  if (openOf(stream) === undefined) return Stream.runForEachChunk(stream, f)
-  return Effect.scoped(
+): Effect.Effect<void, E | E2, R | R2> =>
+  Effect.scoped(
     Effect.flatMap(toPull(stream), (pull) => {
       let done = false
       const step = Effect.matchEffect(pull, {
@@ -150,27 +138,20 @@ export const runForEachChunk = <A, E, R, E2, R2>(
       return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
     })
   )
-}
 
-/**
- * `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat` without a stage when both
- * are marked.
- */
+/** `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat`. */
 export const concat = <A, E, R, E2, R2>(
   first: Stream.Stream<A, E, R>,
   second: Stream.Stream<A, E2, R2>
-): Stream.Stream<A, E | E2, R | R2> => {
-  const openFirst = openOf(first)
-  const openSecond = openOf(second)
-  if (openFirst === undefined || openSecond === undefined) return Stream.concat(first, second)
-  return fromOpen(
+): Stream.Stream<A, E | E2, R | R2> =>
+  fromOpen<A, E | E2, R | R2>(
     Effect.flatMap(Effect.scope, (scope) =>
-      Effect.map(openFirst, (pullFirst): Pull<A, E | E2, R | R2> => {
+      Effect.map(toPull(first), (pullFirst): Pull<A, E | E2, R | R2> => {
         let pullSecond: Pull<A, E2, R2> | undefined
-        const toSecond = (end: Option.Option<E>): Pull<A, E | E2, R | R2> =>
-          Option.isSome(end)
-            ? Effect.fail(end)
-            : Effect.flatMap(Effect.mapError(Scope.extend(openSecond, scope), Option.some), (pull) => {
+        const toSecond = (ended: Option.Option<E>): Pull<A, E | E2, R | R2> =>
+          Option.isSome(ended)
+            ? Effect.fail(ended)
+            : Effect.flatMap(Scope.extend(toPull(second), scope), (pull) => {
                 pullSecond = pull
                 return pull
               })
@@ -178,8 +159,7 @@ export const concat = <A, E, R, E2, R2>(
         return Effect.suspend(() => pullSecond ?? onFirst)
       })
     )
-  ) as Stream.Stream<A, E | E2, R | R2>
-}
+  )
 
 /** The stream with no elements, marked. */
 export const empty: Stream.Stream<never> = fromPull(() => Effect.fail(Option.none()))

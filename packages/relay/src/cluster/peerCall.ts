@@ -15,6 +15,7 @@
  * written with backpressure (`drain`). Closing the scope cancels the call (a no-op once it has ended).
  */
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import { isReadable } from "@cmdop/protocol/Unreadable"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -192,7 +193,7 @@ export const open = <A, E>(
       yield* Deferred.await(answered).pipe(
         Effect.zipRight(
           Effect.catchAll(
-            Stream.runForEachChunk(input, (chunk) => writeFrom(call, Chunk.toReadonlyArray(chunk), 0)),
+            PullStream.runForEachChunk(input, (chunk) => writeFrom(call, Chunk.toReadonlyArray(chunk), 0)),
             () => writeFrom(call, rest.onFailure, 0)
           )
         ),
@@ -262,5 +263,5 @@ export const open = <A, E>(
       }
       return Effect.succeed(found as Chunk.Chunk<A>)
     })
-    return { first, answers: Stream.repeatEffectChunkOption(pull) }
+    return { first, answers: PullStream.fromPull(() => pull) }
   })

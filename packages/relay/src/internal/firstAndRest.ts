@@ -86,12 +86,10 @@ export const forEachRest = <A, E, E2>(
         }),
       onSome: (e: E) => Effect.fail<E | E2>(e)
     }),
-    // Messages come one at a time (gRPC delivers them so): no loop for a chunk of one.
-    onSuccess: (chunk): Effect.Effect<void, E2> =>
-      Chunk.size(chunk) === 1 ? f(Chunk.unsafeHead(chunk)) : Effect.forEach(chunk, f, { discard: true })
+    onSuccess: (chunk) => PullStream.eachOf(chunk, f)
   })
   return Effect.zipRight(
-    Effect.forEach(first, f, { discard: true }),
+    PullStream.eachOf(first, f),
     Effect.whileLoop({ while: () => !done, body: () => next, step: () => {} })
   )
 }
