@@ -1,0 +1,63 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as PullStream from "@cmdop/grpc/PullStream"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Outbox from "../../src/internal/outbox.js"
+
+/** What one agent's connection sends it: in order, at most 64 a pull, a waiting reader woken, nothing after the close. */
+describe("Outbox", () => {
+  it.scoped("hands over what waits in order, up to 64 messages a pull", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<number, string>()
+      for (let i = 0; i < 100; i++) outbox.push(i)
+      const pull = yield* PullStream.toPull(outbox.stream)
+      const first = yield* pull
+      const second = yield* pull
+      assert.deepStrictEqual(Chunk.toReadonlyArray(first), [...Array(64).keys()])
+      assert.deepStrictEqual(
+        Chunk.toReadonlyArray(second),
+        [...Array(36).keys()].map((i) => i + 64)
+      )
+    })
+  )
+
+  it.scoped("a waiting reader is woken by a push", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<string, never>()
+      const pull = yield* PullStream.toPull(outbox.stream)
+      const waiting = yield* Effect.fork(pull)
+      yield* Effect.yieldNow()
+      assert.isNull(waiting.unsafePoll())
+      outbox.push("hello")
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(waiting)), ["hello"])
+    })
+  )
+
+  it.scoped("closing drops what waits and ends the stream with its ending; later pushes are dropped", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<number, string>()
+      outbox.push(1)
+      outbox.close(Effect.fail(Option.some("closed for a violation")))
+      outbox.push(2)
+      // The first close wins.
+      outbox.close(Effect.fail(Option.none()))
+      const exit = yield* Effect.exit(Stream.runCollect(outbox.stream))
+      assert.deepStrictEqual(exit, Exit.fail("closed for a violation"))
+    })
+  )
+
+  it.scoped("a reader waiting when the outbox closes ends", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<number, never>()
+      const reading = yield* Effect.fork(Stream.runCollect(outbox.stream))
+      yield* Effect.yieldNow()
+      outbox.close(Effect.fail(Option.none()))
+      const all = yield* Fiber.join(reading)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(all), [])
+    })
+  )
+})
