@@ -8,6 +8,7 @@
  * A reattach replays the session's recent output; a local terminal answers the queries in it (cursor position,
  * device attributes) as if typed. Those answers are dropped until the replay has been quiet for a moment.
  */
+import * as PullStream from "@cmdop/grpc/PullStream"
 import type { RelayClient } from "@cmdop/domain/RelayClient"
 import { AttachInput } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
@@ -98,10 +99,10 @@ const attachOnce = (
         ...(state.sessionId === undefined ? {} : { sessionId: state.sessionId }),
         ...(state.offset === undefined ? {} : { resumeFrom: state.offset })
       },
-      Stream.fromQueue(inputs)
+      PullStream.fromQueue(inputs)
     )
     let end: Outcome | undefined
-    yield* Stream.runForEach(events, (event) => {
+    yield* PullStream.runForEach(events, (event) => {
       switch (event._tag) {
         case "Attached":
           return Effect.gen(function* () {
@@ -204,8 +205,7 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
         lastReplayAt: 0
       }
       const keys = yield* Terminal.keys({ detachKeys: options.detachKeys, dropReplies: () => state.replaying })
-      yield* keys.input.pipe(
-        Stream.runForEach((data) => Queue.offer(inputs, AttachInput.Data({ data }))),
+      yield* PullStream.runForEach(keys.input, (data) => Queue.offer(inputs, AttachInput.Data({ data }))).pipe(
         Effect.forkScoped
       )
       yield* Effect.flatMap(Terminal.resizes, (sizes) =>

@@ -15,9 +15,11 @@
  * A pull, as in `Stream.toPull`: a chunk, or `None` at the end, or `Some(e)` on failure. Once it has ended or failed
  * it must keep doing so.
  */
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
@@ -122,21 +124,26 @@ export const runForEachChunk = <A, E, R, E2, R2>(
   stream: Stream.Stream<A, E, R>,
   f: (chunk: Chunk.Chunk<A>) => Effect.Effect<void, E2, R2>
 ): Effect.Effect<void, E | E2, R | R2> =>
-  Effect.scoped(
-    Effect.flatMap(toPull(stream), (pull) => {
-      let done = false
-      const step = Effect.matchEffect(pull, {
-        onFailure: Option.match({
-          onNone: () =>
-            Effect.sync(() => {
-              done = true
-            }),
-          onSome: (e: E) => Effect.fail<E | E2>(e)
-        }),
-        onSuccess: f
-      })
-      return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
-    })
+  // The stream's resources live in a scope of its own, closed when the loop ends; `f` runs in the caller's context
+  // (its own scope, if it asks for one, is the caller's: as with `Stream.runForEach`).
+  Effect.acquireUseRelease(
+    Scope.make(),
+    (scope) =>
+      Effect.flatMap(Scope.extend(toPull(stream), scope), (pull) => {
+        let done = false
+        const step = Effect.matchEffect(pull, {
+          onFailure: Option.match({
+            onNone: () =>
+              Effect.sync(() => {
+                done = true
+              }),
+            onSome: (e: E) => Effect.fail<E | E2>(e)
+          }),
+          onSuccess: f
+        })
+        return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
+      }),
+    (scope, exit) => Scope.close(scope, exit)
   )
 
 /** `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat`. */
@@ -183,3 +190,18 @@ export const startingWith = <A, E, R>(chunk: Chunk.Chunk<A>, pull: Pull<A, E, R>
     return Effect.succeed(taken)
   })
 }
+
+/**
+ * `Stream.fromQueue`: what `queue` holds, up to `maxChunk` a pull, waiting when it is empty; the end once the
+ * queue is shut down.
+ */
+export const fromQueue = <A>(queue: Queue.Dequeue<A>, maxChunk = 64): Stream.Stream<A> =>
+  fromPull(() =>
+    Effect.catchAllCause(Queue.takeBetween(queue, 1, maxChunk), (cause) =>
+      Effect.flatMap(Queue.isShutdown(queue), (down) =>
+        down && Cause.isInterruptedOnly(cause) ? end : Effect.failCause(Cause.map(cause, Option.some))
+      )
+    )
+  )
+
+const end = Effect.fail(Option.none())

@@ -174,6 +174,21 @@ describe("PullStream", () => {
       })
     )
 
+    it.effect(`runForEach (${kind}): a scope f asks for is the caller's, as with Stream.runForEach`, () =>
+      Effect.gen(function* () {
+        for (const run of [PullStream.runForEach, Stream.runForEach] as const) {
+          const log: Array<string> = []
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              yield* run(make([[1]], log, "a"), (n) => Effect.addFinalizer(() => Effect.sync(() => log.push(`f ${n}`))))
+              log.push("loop done")
+            })
+          )
+          assert.deepStrictEqual(log, ["open a", "close a", "loop done", "f 1"])
+        }
+      })
+    )
+
     it.effect(`mapPull (${kind}): one step per chunk`, () =>
       Effect.gen(function* () {
         const stream = PullStream.mapPull(make([[1, 2], [3]], [], "a"), (pull) =>

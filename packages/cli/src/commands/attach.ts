@@ -4,6 +4,7 @@
  * terminal (`</dev/null`, `echo cmd | cmdop connect vm`) it does what ssh does: the remote user's login shell
  * runs without a PTY, fed by stdin, and its exit status is the CLI's.
  */
+import * as PullStream from "@cmdop/grpc/PullStream"
 import type { RelayClient } from "@cmdop/domain/RelayClient"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Effect from "effect/Effect"
@@ -69,8 +70,9 @@ const pipedShell = (client: RelayClient["Type"], host: string, stdin: Stream.Str
   Effect.gen(function* () {
     const stdio = yield* Stdio
     let exit: { readonly exitCode: number; readonly error?: string | undefined } | undefined
-    yield* client.exec({ machine: host, argv: [LOGIN_SHELL], shell: true, timeoutMs: 0 }, stdin).pipe(
-      Stream.runForEach((event) => {
+    yield* PullStream.runForEach(
+      client.exec({ machine: host, argv: [LOGIN_SHELL], shell: true, timeoutMs: 0 }, stdin),
+      (event) => {
         switch (event._tag) {
           case "Started":
             return Effect.void
@@ -81,7 +83,7 @@ const pipedShell = (client: RelayClient["Type"], host: string, stdin: Stream.Str
           case "Exit":
             return Effect.sync(() => void (exit = { exitCode: event.exitCode, error: event.error }))
         }
-      })
+      }
     )
     if (exit === undefined) return yield* new CliError({ message: "the relay ended the shell without an exit status" })
     if (exit.error !== undefined) yield* status(exit.error)

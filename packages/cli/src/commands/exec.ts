@@ -4,6 +4,7 @@
  * stderr stream separately as they arrive; stdin is forwarded when it is not a terminal; the remote exit code is
  * passed through (a signal n becomes 128+n), a timeout exits 124, the CLI's own failures 255.
  */
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -214,7 +215,7 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
                 ctrlC.signals
               )
               .pipe(
-                Stream.runForEachChunk(sink.step),
+                (events) => PullStream.runForEachChunk(events, sink.step),
                 Effect.map(sink.seen),
                 // The agent enforces the timeout; this guard only covers a relay that never answers.
                 Effect.timeoutFail({
