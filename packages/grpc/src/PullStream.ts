@@ -63,16 +63,24 @@ export const toPull = <A, E, R>(
   return Effect.catchAll(open, (e) => Effect.succeed<Pull<A, E, R>>(failed(e)))
 }
 
+/**
+ * How to open `stream` inside another opening: a marked stream's own (its failure is the caller's failure, with no
+ * wrapper of its own), an ordinary one's `Stream.toPull`.
+ */
+const openPull = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> => openOf(stream) ?? Stream.toPull(stream)
+
 /** `Stream.unwrapScoped`: the stream `effect` makes, opened in the same scope as `effect` ran in. */
 export const unwrapScoped = <A, E, R, E2, R2>(
   effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
 ): Stream.Stream<A, E | E2, Exclude<R | R2, Scope.Scope>> =>
-  fromOpen<A, E | E2, R | R2>(Effect.flatMap(effect, (stream) => toPull<A, E | E2, R>(stream)))
+  fromOpen<A, E | E2, R | R2>(Effect.flatMap(effect, (stream) => openPull<A, E | E2, R>(stream)))
 
 /** `Stream.mapError`. */
 export const mapError = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) => E2): Stream.Stream<A, E2, R> => {
   const mapOption = Option.map(f)
-  return mapPull(stream, (pull) => Effect.mapError(pull, mapOption))
+  return fromOpen<A, E2, R>(
+    Effect.mapBoth(openPull(stream), { onFailure: f, onSuccess: (pull) => Effect.mapError(pull, mapOption) })
+  )
 }
 
 /** `head`, then `stream` (opened once `head` was taken): `Stream.concat(Stream.succeed(head), stream)`. */
@@ -81,7 +89,7 @@ export const prepend = <A, E, R>(head: A, stream: Stream.Stream<A, E, R>): Strea
     Effect.map(Effect.scope, (scope) => {
       let rest: Pull<A, E, R> | undefined
       let taken = false
-      const openRest = Effect.flatMap(Scope.extend(toPull(stream), scope), (pull) => {
+      const openRest = Effect.flatMap(Effect.mapError(Scope.extend(openPull(stream), scope), Option.some), (pull) => {
         rest = pull
         return pull
       })
@@ -126,10 +134,9 @@ export const runForEachChunk = <A, E, R, E2, R2>(
 ): Effect.Effect<void, E | E2, R | R2> =>
   // The stream's resources live in a scope of its own, closed when the loop ends; `f` runs in the caller's context
   // (its own scope, if it asks for one, is the caller's: as with `Stream.runForEach`).
-  Effect.acquireUseRelease(
-    Scope.make(),
-    (scope) =>
-      Effect.flatMap(Scope.extend(toPull(stream), scope), (pull) => {
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.onExit(
+      Effect.flatMap(Scope.extend(openPull(stream), scope), (pull) => {
         let done = false
         const step = Effect.matchEffect(pull, {
           onFailure: Option.match({
@@ -143,7 +150,8 @@ export const runForEachChunk = <A, E, R, E2, R2>(
         })
         return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
       }),
-    (scope, exit) => Scope.close(scope, exit)
+      (exit) => Scope.close(scope, exit)
+    )
   )
 
 /** `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat`. */
@@ -153,12 +161,12 @@ export const concat = <A, E, R, E2, R2>(
 ): Stream.Stream<A, E | E2, R | R2> =>
   fromOpen<A, E | E2, R | R2>(
     Effect.flatMap(Effect.scope, (scope) =>
-      Effect.map(toPull(first), (pullFirst): Pull<A, E | E2, R | R2> => {
+      Effect.map(openPull(first), (pullFirst): Pull<A, E | E2, R | R2> => {
         let pullSecond: Pull<A, E2, R2> | undefined
         const toSecond = (ended: Option.Option<E>): Pull<A, E | E2, R | R2> =>
           Option.isSome(ended)
             ? Effect.fail(ended)
-            : Effect.flatMap(Scope.extend(toPull(second), scope), (pull) => {
+            : Effect.flatMap(Effect.mapError(Scope.extend(openPull(second), scope), Option.some), (pull) => {
                 pullSecond = pull
                 return pull
               })

@@ -3,6 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as PullStream from "../src/PullStream.js"
 
@@ -176,7 +177,12 @@ describe("PullStream", () => {
 
     it.effect(`runForEach (${kind}): a scope f asks for is the caller's, as with Stream.runForEach`, () =>
       Effect.gen(function* () {
-        for (const run of [PullStream.runForEach, Stream.runForEach] as const) {
+        type Run = (
+          stream: Stream.Stream<number>,
+          f: (n: number) => Effect.Effect<void, never, Scope.Scope>
+        ) => Effect.Effect<void, never, Scope.Scope>
+        const runs: ReadonlyArray<Run> = [PullStream.runForEach, (stream, f) => Stream.runForEach(stream, f)]
+        for (const run of runs) {
           const log: Array<string> = []
           yield* Effect.scoped(
             Effect.gen(function* () {

@@ -69,7 +69,7 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
         const withStdin = options.stdin ?? input !== undefined
         const session = yield* openSession(conn, caller, request, withStdin)
         if (input !== undefined) yield* forwardStdin({ server, conn, session, caller, input, withStdin })
-        return PullStream.prepend(ExecEvent.Started({ machine, sessionId: session.id }), events(conn, session))
+        return events(conn, session, ExecEvent.Started({ machine, sessionId: session.id }))
       })
     )
 
@@ -201,12 +201,13 @@ const ACK_STEP = 1024 * 1024
 const MAX_BATCH = 64
 
 /**
- * The session's events for the client, up to its exit or loss; credit goes back as the client reads output. One
- * plain pull per batch of what is queued (no stream stages of their own): take the items, acknowledge the output
+ * `started`, then the session's events for the client, up to its exit or loss; credit goes back as the client reads
+ * output. One plain pull per batch of what is queued (no stream stages of their own): take the items, acknowledge the output
  * among them, stop after the exit. A loss behind events already taken fails the next pull, after those events.
  */
-const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, RelayCallError> =>
+const events = (conn: Connection, session: Session, started: ExecEvent): Stream.Stream<ExecEvent, RelayCallError> =>
   PullStream.fromPull(() => {
+    let head: ExecEvent | undefined = started
     let done = false
     let lost: RelayCallError | undefined
     const step = Math.max(1, Math.min(ACK_STEP, Math.floor(conn.window / 4)))
@@ -249,9 +250,14 @@ const events = (conn: Connection, session: Session): Stream.Stream<ExecEvent, Re
         ? Effect.as(acknowledge(), events)
         : Effect.succeed(events)
     }
-    return Effect.suspend(() =>
-      done
+    return Effect.suspend(() => {
+      if (head !== undefined) {
+        const first = head
+        head = undefined
+        return Effect.succeed(Chunk.of(first))
+      }
+      return done
         ? Effect.fail(Option.fromNullable(lost))
         : Effect.flatMap(Queue.takeBetween(session.items, 1, MAX_BATCH), next)
-    )
+    })
   })
