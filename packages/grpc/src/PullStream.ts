@@ -136,23 +136,32 @@ export const runForEachChunk = <A, E, R, E2, R2>(
   // (its own scope, if it asks for one, is the caller's: as with `Stream.runForEach`).
   Effect.flatMap(Scope.make(), (scope) =>
     Effect.onExit(
-      Effect.flatMap(Scope.extend(openPull(stream), scope), (pull) => {
-        let done = false
-        const step = Effect.matchEffect(pull, {
-          onFailure: Option.match({
-            onNone: () =>
-              Effect.sync(() => {
-                done = true
-              }),
-            onSome: (e: E) => Effect.fail<E | E2>(e)
-          }),
-          onSuccess: f
-        })
-        return Effect.whileLoop({ while: () => !done, body: () => step, step: () => {} })
-      }),
+      Effect.flatMap(Scope.extend(openPull(stream), scope), (pull) => forEachChunkOfPull(pull, f)),
       (exit) => Scope.close(scope, exit)
     )
   )
+
+/**
+ * Runs `f` for each chunk `pull` gives, in order, until the pull ends (or fails, or `f` fails, or `f` answers
+ * `false`): the loop every reader of a pull runs, on the caller's fiber.
+ */
+export const forEachChunkOfPull = <A, E, R, E2, R2>(
+  pull: Pull<A, E, R>,
+  f: (chunk: Chunk.Chunk<A>) => Effect.Effect<boolean | void, E2, R2>
+): Effect.Effect<void, E | E2, R | R2> => {
+  let more = true
+  const stop = Effect.sync(() => {
+    more = false
+  })
+  const step = Effect.matchEffect(pull, {
+    onFailure: Option.match({ onNone: () => stop, onSome: (e: E) => Effect.fail<E | E2>(e) }),
+    onSuccess: (chunk) =>
+      Effect.map(f(chunk), (go) => {
+        if (go === false) more = false
+      })
+  })
+  return Effect.whileLoop({ while: () => more, body: () => step, step: () => {} })
+}
 
 /** `first`, then `second` (opened when `first` ends, in the same scope): `Stream.concat`. */
 export const concat = <A, E, R, E2, R2>(

@@ -171,23 +171,9 @@ const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: nu
  */
 export const writeAll = <A, E, R>(writable: Writable, stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R> =>
   Effect.scoped(
-    Effect.flatMap(PullStream.toPull(stream), (pull) => {
-      let more = true
-      const step = Effect.matchEffect(pull, {
-        onFailure: Option.match({
-          onNone: () =>
-            Effect.sync(() => {
-              more = false
-            }),
-          onSome: (e: E) => Effect.fail(e)
-        }),
-        onSuccess: (chunk) =>
-          Effect.map(writeFrom(writable, Chunk.toReadonlyArray(chunk), 0), (accepted) => {
-            more = accepted
-          })
-      })
-      return Effect.whileLoop({ while: () => more, body: () => step, step: () => {} })
-    })
+    Effect.flatMap(PullStream.toPull(stream), (pull) =>
+      PullStream.forEachChunkOfPull(pull, (chunk) => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
+    )
   )
 
 /** Sleeps on a real timer, so shutdown deadlines also pass under a TestClock. */

@@ -76,23 +76,11 @@ export const forEachRest = <A, E, E2>(
   first: Chunk.Chunk<A>,
   pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>,
   f: (a: A) => Effect.Effect<void, E2>
-): Effect.Effect<void, E | E2> => {
-  let done = false
-  const next = Effect.matchEffect(pull, {
-    onFailure: Option.match({
-      onNone: () =>
-        Effect.sync(() => {
-          done = true
-        }),
-      onSome: (e: E) => Effect.fail<E | E2>(e)
-    }),
-    onSuccess: (chunk) => PullStream.eachOf(chunk, f)
-  })
-  return Effect.zipRight(
+): Effect.Effect<void, E | E2> =>
+  Effect.zipRight(
     PullStream.eachOf(first, f),
-    Effect.whileLoop({ while: () => !done, body: () => next, step: () => {} })
+    PullStream.forEachChunkOfPull(pull, (chunk) => PullStream.eachOf(chunk, f))
   )
-}
 
 /**
  * `effect`, failed with `onTimeout()` unless it completes within `millis` (a real timer). One fiber and one plain
