@@ -1,7 +1,8 @@
 /**
  * Warm shells: a command taken by one runs exactly as a plain spawn would run it (argv byte for byte, the same
  * environment, its own process group, the shell's pid); whatever a shell cannot start exactly goes the plain way;
- * the next shell is ready after the command ends; a shell left waiting exits when the pool closes.
+ * the next shell is spawned a moment after a command ends, or once nothing started or ended for a while; a shell
+ * left waiting exits when the pool closes.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -148,23 +149,39 @@ describe("WarmShells", () => {
     })
   )
 
-  it.scopedLive("while commands keep starting or ending, no shell is spawned; one is once the agent is quiet", () =>
+  it.scopedLive("while a long command runs, the next shell is spawned once nothing started or ended for a while", () =>
     Effect.gen(function* () {
-      // A long quiet period, so that a slow machine's late timer cannot make the loop below look quiet.
       const shells = yield* Effect.acquireRelease(
-        Effect.sync(() => WarmShells.make(() => withoutAgentSecrets(process.env), home, 500)!),
+        Effect.sync(() => WarmShells.make(() => withoutAgentSecrets(process.env), home, 300)!),
         (shells) => Effect.sync(() => shells.close())
       )
-      const child = yield* takeWhenReady(shells, { argv: ["true"], shell: false })
-      yield* outcome(child)
-      // Back-to-back commands: each end pushes the next shell's fork further out (it would land on the next call).
-      for (let i = 0; i < 20; i++) {
-        shells.ended()
-        assert.isFalse(shells.isReady())
-        yield* Effect.sleep("20 millis")
-      }
-      yield* until("a shell ready once quiet", () => shells.isReady())
+      const child = yield* takeWhenReady(shells, { argv: ["sleep", "3"], shell: false })
+      assert.isFalse(shells.isReady())
+      yield* until("a shell ready once quiet", () => shells.isReady(), "2 seconds")
+      assert.isTrue(isRunning(child.pid!))
+      child.kill("SIGKILL")
     })
+  )
+
+  it.scopedLive(
+    "in a loop of commands, the next shell is spawned a moment after one ends, not after a quiet time",
+    () =>
+      Effect.gen(function* () {
+        // A quiet time far longer than the loop's gaps: a shell ready between the calls can only be one spawned early.
+        const shells = yield* Effect.acquireRelease(
+          Effect.sync(() => WarmShells.make(() => withoutAgentSecrets(process.env), home, 5_000)!),
+          (shells) => Effect.sync(() => shells.close())
+        )
+        for (let i = 0; i < 5; i++) {
+          yield* until("a shell ready well before the quiet time", () => shells.isReady(), "2 seconds")
+          const child = shells.take({ argv: ["true"], shell: false }, home)
+          assert.isDefined(child)
+          assert.deepStrictEqual((yield* outcome(child!)).code, 0)
+          shells.ended()
+          // Not at the very end: its output and Exit go first.
+          assert.isFalse(shells.isReady())
+        }
+      })
   )
 
   it.scopedLive("the shell left waiting exits when the pool closes", () =>

@@ -5,9 +5,11 @@
  * agent's environment without its secrets, the agent user's home as cwd, three pipes) and waiting on a fourth pipe
  * for a script. Taking one costs the agent one small write: the script sets the command's extra environment and
  * `exec`s the command, which so becomes the very process the agent spawned — same pid, same process group, its exit
- * status and signal seen by the agent as its child's. The next shell is spawned once the agent has started and ended
- * no command for a while ({@link QUIET_MS}), so the fork sits neither between an exec request and its command nor
- * between the command's end and its Exit.
+ * status and signal seen by the agent as its child's. The next shell is spawned a moment after a command ends
+ * ({@link REFILL_DELAY_MS}: its output and Exit go first), in the gap while the Exit travels and, in a program's loop,
+ * the next call comes back; while a command runs, once no command has started or ended for a while
+ * ({@link QUIET_MS}). So the fork sits neither between an exec request and its command nor between the command's end
+ * and its Exit.
  *
  * A command takes a warm shell only when the shell can start it exactly as `spawn` would; anything else goes the
  * plain way, so every error (a missing command or directory, a file that is not executable) keeps its message:
@@ -35,14 +37,19 @@ import { commandLine } from "./commandLine.js"
 const WAITING = 's=; while IFS= read -r l <&3; do s="$s$l\n"; done; exec 3<&-; eval "$s"'.replace("\\n", "\n")
 
 /**
- * The next shell is spawned once the agent has started and ended no command for this long: its fork takes the
- * event loop for as long as a plain spawn does, so it must not land on a command's way in or out. Calls that follow
- * each other closer than this (a program's loop) are spawned the plain way, as before; a fork timed to just after a
- * shorter quiet would land on the next call of such a loop (measured: 10 ms made a loop of back-to-back execs 5–8 ms
- * slower per call on a busy machine). Calls further apart — a person's, a script's `cmdop connect exec` — each find
- * a shell ready.
+ * While a command runs, the next shell is spawned once no command has started or ended for this long: its fork takes
+ * the event loop for as long as a plain spawn does, so it must not land on a command's way in or out (measured: a
+ * fork 10 ms after the last start or end landed on the next call of a loop of back-to-back execs, 5–8 ms slower per
+ * call on a busy machine).
  */
 const QUIET_MS = 100
+
+/**
+ * After a command's end, the next shell is spawned this much later: the end's output and Exit go out first (they
+ * follow the exit within the same turn or two of the event loop), and the fork lands in the gap before the next
+ * call (measured in a loop of back-to-back `true`s: the next call came 3–5 ms after an Exit).
+ */
+const REFILL_DELAY_MS = 1
 
 /** Scripts longer than this go the plain way (the shell's `read` takes one byte per system call). */
 const MAX_SCRIPT = 8 * 1024
@@ -65,7 +72,7 @@ export interface WarmShells {
   ) => ChildProcess.ChildProcess | undefined
   /** Whether a shell is ready now. */
   readonly isReady: () => boolean
-  /** A command ended (whichever way it was started): the next shell waits for the agent to be quiet. */
+  /** A command ended (whichever way it was started): the next shell is spawned a moment later. */
   readonly ended: () => void
   /** Ends the waiting shell, and spawns no more. */
   readonly close: () => void
@@ -175,36 +182,59 @@ export const make = (
       }, quietMs)
   }
 
+  let soon: NodeJS.Timeout | undefined
+  /**
+   * A command ended: the next shell is spawned a moment later (its output and Exit are on their way by then), while
+   * the Exit goes to the client and, in a program's loop, the next call comes back. The fork costs the loop what
+   * the next call's plain spawn would have, but in that gap instead of on the call's way; waiting for quiet, a loop
+   * would never find any, and every call of it would be spawned the plain way.
+   */
+  const refillSoon = () => {
+    if (closed || ready !== undefined || soon !== undefined) return
+    if (refill !== undefined) clearTimeout(refill)
+    refill = undefined
+    soon = setTimeout(() => {
+      soon = undefined
+      if (!closed && ready === undefined) ready = spawnOne()
+    }, REFILL_DELAY_MS)
+  }
+
+  /** `spec` from the shell ready now, or `undefined` (none ready, or a command that must go the plain way). */
+  const takeOne = (spec: Parameters<WarmShells["take"]>[0], cwd: string): ChildProcess.ChildProcess | undefined => {
+    const shell = ready
+    if (shell === undefined || closed || cwd !== home) return undefined
+    const { child, env } = shell
+    const extraEnv = spec.env
+    const argv = commandLine(spec, extraEnv !== undefined && "SHELL" in extraEnv ? extraEnv.SHELL : env.SHELL)
+    const file = argv[0]
+    if (file === undefined || file === "" || file.startsWith("-")) return undefined
+    const vars = Object.entries(extraEnv ?? {})
+    if (!vars.every(([name, value]) => NAME.test(name) && !value.includes("\0"))) return undefined
+    // A NUL byte the shell would drop without a word (`a\0b` read as `ab`); spawn refuses such an argument.
+    if (argv.some((word) => word.includes("\0"))) return undefined
+    if (!resolves(file, extraEnv?.PATH ?? env.PATH, cwd)) return undefined
+    let script = env.PWD === undefined ? "unset PWD\n" : `export PWD=${quote(env.PWD)}\n`
+    for (const [name, value] of vars) script += `export ${name}=${quote(value)}\n`
+    script += `exec ${argv.map(quote).join(" ")}\n`
+    if (script.length > MAX_SCRIPT) return undefined
+    ready = undefined
+    ;(child.stdio[3] as Writable).end(script)
+    return child
+  }
+
   ready = spawnOne()
   return {
     isReady: () => ready !== undefined,
-    ended: stir,
+    ended: refillSoon,
     take: (spec, cwd) => {
-      stir()
-      const shell = ready
-      if (shell === undefined || closed || cwd !== home) return undefined
-      const { child, env } = shell
-      const extraEnv = spec.env
-      const argv = commandLine(spec, extraEnv !== undefined && "SHELL" in extraEnv ? extraEnv.SHELL : env.SHELL)
-      const file = argv[0]
-      if (file === undefined || file === "" || file.startsWith("-")) return undefined
-      const vars = Object.entries(extraEnv ?? {})
-      if (!vars.every(([name, value]) => NAME.test(name) && !value.includes("\0"))) return undefined
-      // A NUL byte the shell would drop without a word (`a\0b` read as `ab`); spawn refuses such an argument.
-      if (argv.some((word) => word.includes("\0"))) return undefined
-      if (!resolves(file, extraEnv?.PATH ?? env.PATH, cwd)) return undefined
-      let script = env.PWD === undefined ? "unset PWD\n" : `export PWD=${quote(env.PWD)}\n`
-      for (const [name, value] of vars) script += `export ${name}=${quote(value)}\n`
-      script += `exec ${argv.map(quote).join(" ")}\n`
-      if (script.length > MAX_SCRIPT) return undefined
-      ready = undefined
-      ;(child.stdio[3] as Writable).end(script)
+      const child = takeOne(spec, cwd)
       stir()
       return child
     },
     close: () => {
       closed = true
       if (refill !== undefined) clearTimeout(refill)
+      if (soon !== undefined) clearTimeout(soon)
       const shell = ready
       ready = undefined
       // End-of-file on its script pipe: the shell runs nothing and exits.
