@@ -15,11 +15,11 @@
  * stderr and exits 1.
  */
 import { AttachInput } from "@cmdop/domain/RelayClient"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 
 const WARMUP = 20
@@ -141,15 +141,17 @@ const viaCmdop = (server: string, apiKey: string, machine: string) =>
     const fiber = yield* client
       .attach(
         { machine, cols: 80, rows: 24, term: "xterm-256color", command: ["/bin/sh", "-c", COMMAND] },
-        Stream.fromQueue(input)
+        PullStream.fromQueue(input)
       )
       .pipe(
-        Stream.runForEach((event) =>
-          Effect.sync(() => {
-            if (event._tag === "Output") sink.feed(event.data)
-            else if (event._tag === "Ended") endedWith = `${event.reason} (exit ${event.exitCode})`
-          })
-        ),
+        // Read by its pull, as the CLI's attach reads it (`Stream.runForEach` would add its stages per keystroke).
+        (events) =>
+          PullStream.runForEach(events, (event) =>
+            Effect.sync(() => {
+              if (event._tag === "Output") sink.feed(event.data)
+              else if (event._tag === "Ended") endedWith = `${event.reason} (exit ${event.exitCode})`
+            })
+          ),
         Effect.forkScoped
       )
     const ended = Effect.runPromise(fiber.await)

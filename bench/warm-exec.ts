@@ -8,8 +8,13 @@
  * - `throughput <bytes>`: one `head -c <bytes> /dev/zero`, counting stdout bytes as they arrive; prints
  *   `{ "bytes", "ms", "chunks" }`.
  *
+ * The exec's events are read with `PullStream.runForEach` (by the stream's pull), as the CLI reads them: reading
+ * them with `Stream.runForEach` costs Effect's stream machinery ~700 more runtime steps per call (a sink, a pipe and
+ * their executors), which is the reader's cost, not the round trip's. `BENCH_WARM_READER=stream` measures that way.
+ *
  * Any failure (non-zero exit, relay error) prints one line to stderr and exits 1.
  */
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -29,6 +34,9 @@ const WARMUP = 10
  */
 const GAP_MS = Number(process.env.BENCH_WARM_GAP_MS ?? 0)
 
+/** How the events are read: by their pull (the CLI's way, the default) or with `Stream.runForEach`. */
+const readEvents = process.env.BENCH_WARM_READER === "stream" ? Stream.runForEach : PullStream.runForEach
+
 const program = Effect.gen(function* () {
   const client = yield* RelayClientGrpc.make({ server, apiKey: Redacted.make(apiKey) })
 
@@ -38,15 +46,13 @@ const program = Effect.gen(function* () {
       let bytes = 0
       let chunks = 0
       let exit: { exitCode: number; error?: string } | undefined
-      yield* client.exec({ machine, argv }).pipe(
-        Stream.runForEach((event) =>
-          Effect.sync(() => {
-            if (event._tag === "Stdout") {
-              bytes += event.data.byteLength
-              chunks++
-            } else if (event._tag === "Exit") exit = event
-          })
-        )
+      yield* readEvents(client.exec({ machine, argv }), (event) =>
+        Effect.sync(() => {
+          if (event._tag === "Stdout") {
+            bytes += event.data.byteLength
+            chunks++
+          } else if (event._tag === "Exit") exit = event
+        })
       )
       if (exit === undefined || exit.exitCode !== 0)
         return yield* Effect.fail(`${argv.join(" ")}: exit ${exit?.exitCode ?? "missing"} ${exit?.error ?? ""}`)
