@@ -69,6 +69,28 @@ export const toPull = <A, E, R>(
  */
 const openPull = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> => openOf(stream) ?? Stream.toPull(stream)
 
+/**
+ * The pull of a producer that calls back (a Node stream, a plain FIFO): `attempt` answers what is there now — a
+ * chunk, the end, a failure — or `undefined` for nothing yet. Then the pull hands `park` a waker and waits for the
+ * producer to call it (`park(undefined)` once the reader is gone). `attempt` runs again inside the wait before it
+ * parks: what arrived after the first look and before the registration is not missed.
+ */
+export const parking = <A, E>(
+  attempt: () => Pull<A, E> | undefined,
+  park: (wake: (() => void) | undefined) => void
+): Pull<A, E> => {
+  const wait = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
+    const retry = () => {
+      const next = attempt()
+      if (next === undefined) park(retry)
+      else resume(next)
+    }
+    retry()
+    return Effect.sync(() => park(undefined))
+  })
+  return Effect.suspend(() => attempt() ?? wait)
+}
+
 /** `Stream.unwrapScoped`: the stream `effect` makes, opened in the same scope as `effect` ran in. */
 export const unwrapScoped = <A, E, R, E2, R2>(
   effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>

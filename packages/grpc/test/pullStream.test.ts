@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -220,6 +221,49 @@ describe("PullStream", () => {
       const second = yield* Stream.runCollect(stream)
       assert.deepStrictEqual(Chunk.toReadonlyArray(first), [0, 1, 2])
       assert.deepStrictEqual(Chunk.toReadonlyArray(second), [0, 1, 2])
+    })
+  )
+
+  it.effect("parking: what arrives between the first look and the registration is taken without a wake", () =>
+    Effect.gen(function* () {
+      let looks = 0
+      let parked = 0
+      const pull = PullStream.parking(
+        () => (++looks === 2 ? Effect.succeed(Chunk.of("late")) : undefined),
+        (wake) => {
+          if (wake !== undefined) parked++
+        }
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["late"])
+      assert.deepStrictEqual([looks, parked], [2, 0])
+    })
+  )
+
+  it.live("parking: a parked pull is woken by the producer, and unparks when interrupted", () =>
+    Effect.gen(function* () {
+      let ready: Array<number> = []
+      let wake: (() => void) | undefined
+      const pull = PullStream.parking(
+        () => {
+          if (ready.length === 0) return undefined
+          const taken = ready
+          ready = []
+          return Effect.succeed(Chunk.fromIterable(taken))
+        },
+        (f) => {
+          wake = f
+        }
+      )
+      const waiting = yield* Effect.fork(pull)
+      yield* Effect.sleep("10 millis")
+      assert.isDefined(wake)
+      ready.push(1, 2)
+      wake!()
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(waiting)), [1, 2])
+      const abandoned = yield* Effect.fork(pull)
+      yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(abandoned)
+      assert.isUndefined(wake)
     })
   )
 

@@ -95,23 +95,10 @@ export const makeReader = <A, E>(
       return undefined
     }
 
-    // The fiber may yield between a failed attempt and this registration, so try once more before waiting: an
-    // event fired in between would otherwise be lost (grpc-js sends no other one while its buffer is full).
-    const wait = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-      const first = attempt()
-      if (first !== undefined) return resume(first)
-      const retry = () => {
-        const next = attempt()
-        if (next === undefined) wake = retry
-        else resume(next)
-      }
-      wake = retry
-      return Effect.sync(() => {
-        wake = undefined
-      })
-    })
     // Messages already buffered are taken without suspending the fiber; one pull per chunk, no stream stage.
-    const pull: PullStream.Pull<A, E> = Effect.suspend(() => attempt() ?? wait)
+    const pull = PullStream.parking(attempt, (f) => {
+      wake = f
+    })
     return {
       stream: PullStream.fromPull(() => pull),
       abort: (cause) => {

@@ -206,7 +206,7 @@ const whyClosed = (
   Effect.map(Deferred.poll(closed), (done) =>
     Option.isNone(done)
       ? ended
-      : Effect.flatMap(Effect.orDie(done.value), (reason) =>
+      : Effect.flatMap(done.value, (reason) =>
           reason === Limits.WINDOW_OVERRUN
             ? Effect.fail(Option.some(Limits.exhausted(server, reason)))
             : reason === STOPPING

@@ -7,7 +7,7 @@ import type * as AgentLink from "@cmdop/domain/AgentLink"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import type { ShareService } from "@cmdop/domain/ShareService"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type { Caller } from "../Authenticator.js"
 import type { RelayStoreError } from "../store/RelayStoreError.js"
@@ -68,3 +68,18 @@ export const linkCaller = (caller: Caller): AgentLink.Caller => ({
 /** `data` as views of at most `size` bytes (no copies), for sending under a credit window in small steps. */
 export const pieces = (data: Uint8Array, size: number): ReadonlyArray<Uint8Array> =>
   Array.from({ length: Math.ceil(data.byteLength / size) }, (_, i) => data.subarray(i * size, (i + 1) * size))
+
+/**
+ * `f` for each piece of `data` of at most `size` bytes, in order: nothing for no bytes, and no loop for one piece (a
+ * keystroke, a small write of stdin).
+ */
+export const eachPiece = <E>(
+  data: Uint8Array,
+  size: number,
+  f: (piece: Uint8Array) => Effect.Effect<void, E>
+): Effect.Effect<void, E> =>
+  data.byteLength === 0
+    ? Effect.void
+    : data.byteLength <= size
+      ? f(data)
+      : Effect.forEach(pieces(data, size), f, { discard: true })

@@ -23,7 +23,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
-import { type CoreContext, linkCaller, pieces } from "./coreContext.js"
+import { type CoreContext, eachPiece, linkCaller } from "./coreContext.js"
 import * as FlowControl from "./flowControl.js"
 import { atExpiry } from "./guestExpiry.js"
 import { knownSignal, SIGNALS } from "./exitStatus.js"
@@ -172,7 +172,7 @@ const forwardStdin = <E>(options: {
       ? signal(item.signal)
       : item._tag === "Eof"
         ? send(new Uint8Array(0), true)
-        : stdinPieces(item.data, (piece) =>
+        : eachPiece(item.data, STDIN_CHUNK, (piece) =>
             Effect.zipRight(session.stdinCredit.take(piece.byteLength), send(piece, false))
           )
   ).pipe(
@@ -181,14 +181,6 @@ const forwardStdin = <E>(options: {
     Effect.forkScoped
   )
 }
-
-/** `f` for each piece of `data` (at most `STDIN_CHUNK` bytes each); a chunk of one piece without a loop. */
-const stdinPieces = (data: Uint8Array, f: (piece: Uint8Array) => Effect.Effect<void>): Effect.Effect<void> =>
-  data.byteLength === 0
-    ? Effect.void
-    : data.byteLength <= STDIN_CHUNK
-      ? f(data)
-      : Effect.forEach(pieces(data, STDIN_CHUNK), f, { discard: true })
 
 /**
  * Output the client has read is acknowledged to the agent in steps of this much (at most a quarter of the window),
@@ -202,8 +194,9 @@ const MAX_BATCH = 64
 
 /**
  * `started`, then the session's events for the client, up to its exit or loss; credit goes back as the client reads
- * output. One plain pull per batch of what is queued (no stream stages of their own): take the items, acknowledge the output
- * among them, stop after the exit. A loss behind events already taken fails the next pull, after those events.
+ * output. One plain pull per batch of what is queued (no stream stages of their own): take the items, acknowledge
+ * the output among them, stop after the exit. A loss behind events already taken fails the next pull, after those
+ * events.
  */
 const events = (conn: Connection, session: Session, started: ExecEvent): Stream.Stream<ExecEvent, RelayCallError> =>
   PullStream.fromPull(() => {

@@ -10,7 +10,6 @@
 import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 
 /** The most messages one pull takes. */
@@ -44,18 +43,9 @@ export const make = <A, E>(): Outbox<A, E> => {
     }
     return Effect.succeed(Chunk.unsafeFromArray(waiting.splice(0, MAX_PULL)))
   }
-  const wait = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-    const attempt = () => {
-      const next = take()
-      if (next === undefined) wake = attempt
-      else resume(next)
-    }
-    attempt()
-    return Effect.sync(() => {
-      wake = undefined
-    })
+  const pull = PullStream.parking(take, (f) => {
+    wake = f
   })
-  const pull: PullStream.Pull<A, E> = Effect.suspend(() => take() ?? wait)
   return {
     push: (message) => {
       if (closed !== undefined) return

@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Caller } from "../Authenticator.js"
-import { linkCaller, pieces } from "./coreContext.js"
+import { eachPiece, linkCaller } from "./coreContext.js"
 import { atExpiry } from "./guestExpiry.js"
 import type { AttachNotices } from "./attachNotices.js"
 import { awaitChange, notify } from "./ptyState.js"
@@ -134,12 +134,7 @@ const forward = (server: string, conn: Connection, state: PtyState, caller: Call
       state.inputCredit.take(piece.byteLength),
       conn.send({ _tag: "SessionInput", sessionId: state.id, data: piece, eof: false, caller: linkCaller(caller) })
     )
-  // A keystroke is one piece: no loop for it.
-  return item.data.byteLength === 0
-    ? Effect.void
-    : item.data.byteLength <= INPUT_CHUNK
-      ? send(item.data)
-      : Effect.forEach(pieces(item.data, INPUT_CHUNK), send, { discard: true })
+  return eachPiece(item.data, INPUT_CHUNK, send)
 }
 
 /** Why a viewer stops, set by its input fiber. */
