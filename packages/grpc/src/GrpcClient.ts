@@ -56,6 +56,18 @@ export interface CallOptions {
   readonly waitForReady?: boolean
 }
 
+/** The options of a call that streams its answers. */
+export interface StreamCallOptions<Res> extends CallOptions {
+  /**
+   * Whether `response` is the call's final answer (an exec's `Exit`). A reader that stops once it has taken that
+   * answer does not cancel the call: the call is left to end by itself, and cancelled only if it has not within
+   * 5 s. A cancel resets the call's HTTP/2 stream, and a server closes a connection that resets too many (Node's
+   * HTTP/2 after 1,000 in a burst), failing every call on it: a loop of calls, each stopped at its final answer,
+   * would lose its connection.
+   */
+  readonly isLast?: (response: Res) => boolean
+}
+
 /**
  * One long-lived bidi call that many fibers may write to. Obtained with `bidiChannel`; the call is cancelled when
  * the scope that obtained it closes.
@@ -84,7 +96,7 @@ export interface GrpcClient<S> {
   readonly serverStream: <K extends GrpcMethod.ServerStreaming<S>>(
     method: K,
     request: GrpcMethod.RequestOf<S[K]>,
-    options?: CallOptions
+    options?: StreamCallOptions<GrpcMethod.ResponseOf<S[K]>>
   ) => Stream.Stream<GrpcMethod.ResponseOf<S[K]>, GrpcStatusError>
   /** Calls a client-streaming method, sending `requests` and half-closing after the last one. */
   readonly clientStream: <K extends GrpcMethod.ClientStreaming<S>, E, R>(
@@ -99,7 +111,7 @@ export interface GrpcClient<S> {
   readonly bidi: <K extends GrpcMethod.Bidi<S>, E, R>(
     method: K,
     requests: Stream.Stream<GrpcMethod.RequestOf<S[K]>, E, R>,
-    options?: CallOptions
+    options?: StreamCallOptions<GrpcMethod.ResponseOf<S[K]>>
   ) => Stream.Stream<GrpcMethod.ResponseOf<S[K]>, GrpcStatusError | E, R>
   /** Opens a bidi call whose messages are sent imperatively; see `BidiChannel`. */
   readonly bidiChannel: <K extends GrpcMethod.Bidi<S>>(

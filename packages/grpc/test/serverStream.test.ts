@@ -78,4 +78,22 @@ describe("server streaming", () => {
       assert.isTrue(stopped.cancelled)
     })
   )
+
+  it.scopedLive(
+    "a call stopped at its final answer is left to end, and cancelled if it has not within 5 s",
+    () =>
+      Effect.gen(function* () {
+        const { client, probe } = yield* setup()
+        // `ticks` never ends: the reader stops at the answer it was told is the last, the call lingers, then goes.
+        const first = yield* Stream.runCollect(
+          client.serverStream("ticks", { count: 0, padding: 0 }, { isLast: (m) => m.n === 1 }).pipe(Stream.take(1))
+        )
+        assert.deepStrictEqual(Chunk.toReadonlyArray(Chunk.map(first, (m) => m.n)), [1])
+        const early = yield* Deferred.poll(probe.stopped)
+        assert.isTrue(early._tag === "None", "the server's stream is still running right after the reader stopped")
+        const stopped = yield* Deferred.await(probe.stopped).pipe(Effect.timeout("8 seconds"))
+        assert.deepStrictEqual(stopped, { method: "/test.Test/Ticks", cancelled: true })
+      }),
+    15_000
+  )
 })

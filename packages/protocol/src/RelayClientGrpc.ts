@@ -82,8 +82,9 @@ export const make = (options: Options) =>
               ? stdinInput
               : Stream.merge(stdinInput, signalled)
         return PullStream.unwrapScoped(
-          Effect.map(PullStream.toPull(client.bidi("exec", PullStream.prepend(start, input), { metadata })), (pull) =>
-            execEvents(pull, mapError, options.server)
+          Effect.map(
+            PullStream.toPull(client.bidi("exec", PullStream.prepend(start, input), { metadata, isLast: isExit })),
+            (pull) => execEvents(pull, mapError, options.server)
           )
         )
       },
@@ -94,7 +95,7 @@ export const make = (options: Options) =>
               client.bidi(
                 "attach",
                 PullStream.prepend<ClientService.AttachMessage, never, never>({ _tag: "Start", request }, input),
-                { metadata }
+                { metadata, isLast: isEnded }
               )
             ),
             (pull) => attachEvents(pull, mapError)
@@ -143,6 +144,13 @@ export const make = (options: Options) =>
       answerApproval: (answer) => approvals.unary("answerApproval", answer, call).pipe(Effect.mapError(mapError))
     })
   })
+
+/**
+ * The final answers of an exec and an attach call: once one is read, the call is left to end by itself rather
+ * than cancelled (`StreamCallOptions.isLast`: a loop of calls that each reset their stream loses its connection).
+ */
+const isExit = (e: ExecEvent | Unreadable) => e._tag === "Exit"
+const isEnded = (e: AttachEvent | Unreadable) => e._tag === "Ended"
 
 /**
  * An attach call's events: readable ones, up to and including `Ended`, errors mapped. One plain pull per chunk

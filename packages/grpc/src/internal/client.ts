@@ -11,13 +11,13 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { BidiChannel, CallOptions, GrpcClient, Options } from "../GrpcClient.js"
+import type { BidiChannel, CallOptions, GrpcClient, Options, StreamCallOptions } from "../GrpcClient.js"
 import type * as GrpcMethod from "../GrpcMethod.js"
 import { GrpcStatusError, fromUnknown, recordToMetadata } from "../GrpcStatusError.js"
 import * as channelOptions from "./channelOptions.js"
 import { callbackFor } from "../GrpcWritten.js"
 import * as PullStream from "../PullStream.js"
-import { awaitDrain, fromReadable, ignoreError, makeReader, writeAll } from "./nodeStream.js"
+import { awaitDrain, fromReadable, ignoreError, makeReader, type Reader, writeAll } from "./nodeStream.js"
 
 type AnyMethod = grpc.MethodDefinition<any, any>
 
@@ -65,10 +65,12 @@ const wallClockIn = (after: Duration.DurationInput): number => Date.now() + Dura
 /**
  * Starts a streaming call for the current scope. A no-op `error` listener is attached first and kept: grpc-js
  * emits CANCELLED as an `error` event after we cancel, when nobody reads the call any more. Closing the scope
- * cancels the call (a no-op when it already finished).
+ * cancels the call (a no-op when it already finished) — unless `tookLast` says the reader has taken the call's
+ * final answer: then the call is left to end by itself (`linger`).
  */
-const acquireCall = <C extends { cancel(): void; on(event: "error", f: () => void): unknown }>(
-  start: () => C
+const acquireCall = <C extends grpc.ClientReadableStream<unknown> | grpc.ClientWritableStream<unknown>>(
+  start: () => C,
+  tookLast?: () => boolean
 ): Effect.Effect<C, GrpcStatusError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.try({
@@ -79,8 +81,26 @@ const acquireCall = <C extends { cancel(): void; on(event: "error", f: () => voi
       },
       catch: startFailed
     }),
-    (call) => Effect.sync(() => call.cancel())
+    (call) => Effect.sync(() => (tookLast?.() === true ? linger(call) : call.cancel()))
   )
+
+/** How long a call whose final answer was read may take to end by itself before it is cancelled after all. */
+const LINGER_MS = 5_000
+
+/**
+ * Leaves a call whose final answer the reader took to end by itself, instead of cancelling it. A cancel resets
+ * the call's HTTP/2 stream (RST_STREAM), and servers count resets: nghttp2 (Node's HTTP/2) answers more than 1,000
+ * in a burst (then 33 a second) with a GOAWAY that fails every call on the connection — a program's loop of
+ * execs, each read up to its `Exit` and stopped there, lost its connection at the 1,300th call. The server ends
+ * the call right after its final answer; whatever else it still sends is read and dropped (`resume`), and a call
+ * that has not ended within `LINGER_MS` is cancelled then.
+ */
+const linger = (call: grpc.ClientReadableStream<unknown> | grpc.ClientWritableStream<unknown>): void => {
+  const timer = setTimeout(() => call.cancel(), LINGER_MS)
+  timer.unref()
+  call.once("status", () => clearTimeout(timer))
+  if ("resume" in call) call.resume()
+}
 
 const responsesOf = <A>(call: grpc.ClientReadableStream<A> | grpc.ClientDuplexStream<unknown, A>) =>
   fromReadable<A, GrpcStatusError>(call, fromUnknown, streamClosed)
@@ -125,22 +145,27 @@ export const make = <S extends GrpcMethod.Service>(
         })
       )
 
-    const serverStream = (name: string, request: unknown, callOptions?: CallOptions) =>
+    const serverStream = (name: string, request: unknown, callOptions?: StreamCallOptions<unknown>) =>
       PullStream.unwrapScoped(
         Effect.gen(function* () {
           const [metadata, opts] = yield* prepare(callOptions)
           const method = methodOf(name)
-          const call = yield* acquireCall(() =>
-            client.makeServerStreamRequest(
-              method.path,
-              method.requestSerialize,
-              method.responseDeserialize,
-              request,
-              metadata,
-              opts
-            )
+          const isLast = callOptions?.isLast
+          let reader: Reader<unknown, GrpcStatusError> | undefined
+          const call = yield* acquireCall(
+            () =>
+              client.makeServerStreamRequest(
+                method.path,
+                method.requestSerialize,
+                method.responseDeserialize,
+                request,
+                metadata,
+                opts
+              ),
+            isLast === undefined ? undefined : () => reader?.tookLast() === true
           )
-          return responsesOf(call)
+          reader = yield* makeReader<unknown, GrpcStatusError>(call, fromUnknown, streamClosed, isLast)
+          return reader.stream
         })
       )
 
@@ -169,21 +194,30 @@ export const make = <S extends GrpcMethod.Service>(
         })
       )
 
-    const bidi = <E, R>(name: string, requests: Stream.Stream<unknown, E, R>, callOptions?: CallOptions) =>
+    const bidi = <E, R>(
+      name: string,
+      requests: Stream.Stream<unknown, E, R>,
+      callOptions?: StreamCallOptions<unknown>
+    ) =>
       PullStream.unwrapScoped(
         Effect.gen(function* () {
           const [metadata, opts] = yield* prepare(callOptions)
           const method = methodOf(name)
-          const call = yield* acquireCall(() =>
-            client.makeBidiStreamRequest(
-              method.path,
-              method.requestSerialize,
-              method.responseDeserialize,
-              metadata,
-              opts
-            )
+          const isLast = callOptions?.isLast
+          let tookLast: (() => boolean) | undefined
+          const call = yield* acquireCall(
+            () =>
+              client.makeBidiStreamRequest(
+                method.path,
+                method.requestSerialize,
+                method.responseDeserialize,
+                metadata,
+                opts
+              ),
+            isLast === undefined ? undefined : () => tookLast?.() === true
           )
-          const reader = yield* makeReader<unknown, GrpcStatusError | E>(call, fromUnknown, streamClosed)
+          const reader = yield* makeReader<unknown, GrpcStatusError | E>(call, fromUnknown, streamClosed, isLast)
+          tookLast = reader.tookLast
           // One writer fiber per call; the responses are read by the consumer's own pulls (no per-message merge).
           // A failed request stream cancels the call at once and fails the responses with its cause; the writer
           // is interrupted when the responses end (server status) or the consumer stops.

@@ -27,6 +27,8 @@ export interface Reader<A, E> {
    * first failure wins: a later `error` event of the Readable is ignored.
    */
   readonly abort: (cause: Cause.Cause<E>) => void
+  /** Whether a message `isLast` called final has been taken from the Readable. */
+  readonly tookLast: () => boolean
 }
 
 /**
@@ -38,9 +40,11 @@ export interface Reader<A, E> {
 export const makeReader = <A, E>(
   readable: Readable,
   onError: (error: unknown) => E,
-  onClose: () => E
+  onClose: () => E,
+  isLast?: (message: A) => boolean
 ): Effect.Effect<Reader<A, E>, never, Scope.Scope> =>
   Effect.gen(function* () {
+    let tookLast = false
     let ended = false
     let closed = false
     let failure: Cause.Cause<E> | undefined
@@ -87,6 +91,7 @@ export const makeReader = <A, E>(
         const value = readable.read()
         if (value === null) break
         values.push(value as A)
+        if (isLast !== undefined && isLast(value as A)) tookLast = true
       }
       if (values.length > 0) return Effect.succeed(Chunk.unsafeFromArray(values))
       if (failure !== undefined) return Effect.failCause(Cause.map(failure, Option.some))
@@ -104,7 +109,8 @@ export const makeReader = <A, E>(
       abort: (cause) => {
         if (failure === undefined) failure = cause
         signal()
-      }
+      },
+      tookLast: () => tookLast
     }
   })
 
@@ -112,9 +118,10 @@ export const makeReader = <A, E>(
 export const fromReadable = <A, E>(
   readable: Readable,
   onError: (error: unknown) => E,
-  onClose: () => E
+  onClose: () => E,
+  isLast?: (message: A) => boolean
 ): Stream.Stream<A, E> =>
-  PullStream.unwrapScoped(Effect.map(makeReader<A, E>(readable, onError, onClose), (reader) => reader.stream))
+  PullStream.unwrapScoped(Effect.map(makeReader<A, E>(readable, onError, onClose, isLast), (reader) => reader.stream))
 
 /**
  * Waits until `writable` can take more (`drain`) or will never take more (`close`, `error`, `finish`). Returns at
