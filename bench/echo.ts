@@ -11,7 +11,7 @@
  *   `attach` with `command: ["/bin/sh", "-c", …]`, input through a queue, output events as they come;
  * - `node echo.mjs ssh <n> -- <ssh args…>`: `ssh <ssh args…> '<the same command>'` as a child process (the args
  *   should include `-tt` and the ControlMaster options), bytes written to its stdin pipe, read from its stdout pipe.
- * `WARMUP` untimed rounds first, then `n` timed ones; prints `{ "samples": [ms, …] }`. Any failure prints one line to
+ * `WARMUP` rounds first, then `n` timed ones; prints `{ "samples": [ms, …], "warmup": [ms, …] }`. Any failure prints one line to
  * stderr and exits 1.
  */
 import { AttachInput } from "@cmdop/domain/RelayClient"
@@ -22,7 +22,11 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
 
-const WARMUP = 20
+/**
+ * `BENCH_ECHO_WARMUP` rounds before the timed ones (timed too, printed as `warmup`): the relay and the agent are
+ * fresh processes, and V8 takes a few hundred keystrokes to compile their PTY path — a relay in service has.
+ */
+const WARMUP = Number(process.env.BENCH_ECHO_WARMUP ?? 1000)
 const MARKER = "ECHO-READY"
 const COMMAND = `stty -icanon -echo min 1 time 0 && printf ${MARKER} && exec cat`
 const ROUND_TIMEOUT_MS = 5_000
@@ -86,6 +90,7 @@ const measure = async (link: Link, sink: ReturnType<typeof makeSink>) => {
   let pos = sink.received().indexOf(MARKER) + MARKER.length
   if (sink.received().length > pos) throw new Error(`unexpected output after the marker: ${sink.received().slice(pos)}`)
   const samples: Array<number> = []
+  const warmup: Array<number> = []
   for (let i = 0; i < WARMUP + n; i++) {
     const byte = 0x61 + (i % 26)
     const at = pos
@@ -98,6 +103,7 @@ const measure = async (link: Link, sink: ReturnType<typeof makeSink>) => {
       throw new Error(`round ${i + 1}: sent ${byte}, got ${JSON.stringify(sink.received().slice(at))}`)
     pos = at + 1
     if (i >= WARMUP) samples.push(ms)
+    else warmup.push(ms)
   }
   // Ctrl-C: SIGINT to cat, the session ends.
   sink.state.finishing = true
@@ -107,7 +113,7 @@ const measure = async (link: Link, sink: ReturnType<typeof makeSink>) => {
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000))
   ])
   if (!ended) process.stderr.write("echo: the remote side did not end after Ctrl-C; closing it\n")
-  return { samples }
+  return { samples, warmup }
 }
 
 const viaSsh = async (args: ReadonlyArray<string>) => {
@@ -172,7 +178,7 @@ const viaCmdop = (server: string, apiKey: string, machine: string) =>
     })
   })
 
-const main = (): Promise<{ samples: Array<number> }> => {
+const main = (): Promise<{ samples: Array<number>; warmup: Array<number> }> => {
   if (mode === "ssh") {
     const sep = rest.indexOf("--")
     return viaSsh(sep >= 0 ? rest.slice(sep + 1) : rest)

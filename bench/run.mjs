@@ -2,7 +2,7 @@
 // call vs ssh over a ControlMaster connection), keystroke echo round trip through a PTY, exec throughput, and what
 // an idle agent costs a relay.
 // See bench/README.md for what each figure means. `node bench/run.mjs [--json]`; knobs: BENCH_N, BENCH_WARM_N,
-// BENCH_ECHO_N, BENCH_BYTES, BENCH_AGENTS, BENCH_MANY_AGENTS, BENCH_MANY_BATCH, BENCH_MANY_RSS_LIMIT_MIB,
+// BENCH_WARM_WARMUP, BENCH_ECHO_N, BENCH_ECHO_WARMUP, BENCH_BYTES, BENCH_AGENTS, BENCH_MANY_AGENTS, BENCH_MANY_BATCH, BENCH_MANY_RSS_LIMIT_MIB,
 // BENCH_TIMEOUT, BENCH_SKIP_SSH, BENCH_CPU_PROF, BENCH_KEEP_TMP, BENCH_NO_CAP.
 //
 // Every process it starts (relays, the agent, simulated agents, sshd, the ssh master) is stopped at the end, also
@@ -43,7 +43,9 @@ const MiB = 1024 ** 2
 const config = {
   coldN: envInt("BENCH_N", 30),
   warmN: envInt("BENCH_WARM_N", 200),
+  warmWarmup: envInt("BENCH_WARM_WARMUP", 500),
   echoN: envInt("BENCH_ECHO_N", 300),
+  echoWarmup: envInt("BENCH_ECHO_WARMUP", 1000),
   bytes: envInt("BENCH_BYTES", GiB),
   agents: envInt("BENCH_AGENTS", 200),
   // 0 skips the "many idle agents" phase.
@@ -242,6 +244,11 @@ const summarize = (samples) => {
     mean: sorted.reduce((s, x) => s + x, 0) / sorted.length
   }
 }
+/** The summary of the first `n` warm-up samples (the fresh processes' first calls), or undefined without any. */
+const firstOf = (warmup, n) => (warmup === undefined || warmup.length === 0 ? undefined : summarize(warmup.slice(0, n)))
+/** How many of the first warm-up calls and rounds get a row of their own. */
+const FIRST_EXECS = 200
+const FIRST_KEYSTROKES = 300
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000)
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -580,24 +587,29 @@ const main = async () => {
         await run(
           process.execPath,
           [tools.warmExec, "latency", relay.server, relay.apiKey, hostname, String(config.warmN)],
-          { timeoutMs: 120_000 + config.warmN * 1000 }
+          { timeoutMs: 120_000 + (config.warmN + config.warmWarmup) * 1000 }
         )
       )
     )
-    results.cmdop.warm = summarize(JSON.parse(warm.stdout).samples)
-    // warm-exec runs 10 untimed calls before the timed ones; all of them cost the relay and the agent.
-    const execs = config.warmN + 10
+    const warmOut = JSON.parse(warm.stdout)
+    results.cmdop.warm = summarize(warmOut.samples)
+    results.cmdop.warmFirst = firstOf(warmOut.warmup, FIRST_EXECS)
+    // warm-exec runs its warm-up calls before the timed ones; all of them cost the relay and the agent.
+    const execs = config.warmN + config.warmWarmup
     results.cmdop.cpuPerExecMs = { relay: warmCpu[0] / execs, agent: warmCpu[1] / execs }
     if (ssh) {
       log(`exec warm: ${config.warmN} × ssh (ControlMaster) 127.0.0.1 true`)
       mustSucceed("ssh master", await ssh.ssh(ssh.control, ["true"], { stdio: ["ignore", "ignore", "pipe"] }))
-      await timeLoop("ssh warm warm-up", 10, () => ssh.ssh(ssh.control, ["true"]))
-      results.openssh.warm = await timeLoop("ssh warm", config.warmN, () => ssh.ssh(ssh.control, ["true"]))
+      const sshWarm = () => ssh.ssh(ssh.control, ["true"])
+      const first = Math.min(FIRST_EXECS, config.warmWarmup)
+      results.openssh.warmFirst = first === 0 ? undefined : await timeLoop("ssh warm warm-up", first, sshWarm)
+      await timeLoop("ssh warm warm-up", config.warmWarmup - first, sshWarm)
+      results.openssh.warm = await timeLoop("ssh warm", config.warmN, sshWarm)
     }
   }
 
   // --- 1c. keystroke echo: one byte into a PTY running cat, until it comes back (bench/echo.ts, both sides)
-  const echoTimeoutMs = 60_000 + config.echoN * 200
+  const echoTimeoutMs = 60_000 + (config.echoN + config.echoWarmup) * 200
   if (phases.has("echo")) {
     log(`keystroke echo: ${config.echoN} × one byte through RelayClient.attach (PTY, cat)`)
     const { result: echoCmdop, cpu: echoCpu } = await withCpu([relay, agent], async () =>
@@ -608,9 +620,11 @@ const main = async () => {
         })
       )
     )
-    results.cmdop.echo = summarize(JSON.parse(echoCmdop.stdout).samples)
-    // echo.ts runs 20 untimed rounds first; the session's opening and end are in the figure too (a few rounds' worth).
-    const keystrokes = config.echoN + 20
+    const echoOut = JSON.parse(echoCmdop.stdout)
+    results.cmdop.echo = summarize(echoOut.samples)
+    results.cmdop.echoFirst = firstOf(echoOut.warmup, FIRST_KEYSTROKES)
+    // echo.ts runs its warm-up rounds first; the session's opening and end are in the figure too (a few rounds' worth).
+    const keystrokes = config.echoN + config.echoWarmup
     results.cmdop.cpuPerKeystrokeMs = { relay: echoCpu[0] / keystrokes, agent: echoCpu[1] / keystrokes }
     if (ssh) {
       log(`keystroke echo: ${config.echoN} × one byte through ssh -tt (ControlMaster, PTY, cat)`)
@@ -622,7 +636,9 @@ const main = async () => {
           { env: { ...ssh.env, TERM: "xterm-256color" }, timeoutMs: echoTimeoutMs }
         )
       )
-      results.openssh.echo = summarize(JSON.parse(echoSsh.stdout).samples)
+      const echoSshOut = JSON.parse(echoSsh.stdout)
+      results.openssh.echo = summarize(echoSshOut.samples)
+      results.openssh.echoFirst = firstOf(echoSshOut.warmup, FIRST_KEYSTROKES)
     }
   }
 
@@ -990,9 +1006,19 @@ const printTable = (r) => {
     [`exec cold, median / p99 (n=${r.config.coldN})`, latency(r.cmdop.cold), ssh.available ? latency(ssh.cold) : na],
     [`exec warm, median / p99 (n=${r.config.warmN})`, latency(r.cmdop.warm), ssh.available ? latency(ssh.warm) : na],
     [
+      `  first ${FIRST_EXECS} calls after start`,
+      latency(r.cmdop.warmFirst),
+      ssh.available ? latency(ssh.warmFirst) : na
+    ],
+    [
       `keystroke echo, median / p99 (n=${r.config.echoN})`,
       latency(r.cmdop.echo),
       ssh.available ? latency(ssh.echo) : na
+    ],
+    [
+      `  first ${FIRST_KEYSTROKES} rounds after start`,
+      latency(r.cmdop.echoFirst),
+      ssh.available ? latency(ssh.echoFirst) : na
     ],
     ["throughput, CLI / ssh to a pipe", rate(r.cmdop.throughputCli), ssh.available ? rate(ssh.throughput) : na],
     ["throughput, RelayClient in-process", rate(r.cmdop.throughputLibrary), ""],

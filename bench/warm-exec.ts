@@ -4,7 +4,7 @@
  *
  * Bundled on the fly by `bench/run.mjs` and run as `node warm-exec.mjs <mode> <server> <api key> <machine> <arg>`:
  *
- * - `latency <n>`: `warmup` calls of `true`, then `n` timed ones; prints `{ "samples": [ms, …] }`.
+ * - `latency <n>`: `WARMUP` calls of `true`, then `n` timed ones; prints `{ "samples": [ms, …], "warmup": [ms, …] }`.
  * - `throughput <bytes>`: one `head -c <bytes> /dev/zero`, counting stdout bytes as they arrive; prints
  *   `{ "bytes", "ms", "chunks" }`.
  *
@@ -26,7 +26,11 @@ if (mode === undefined || server === undefined || apiKey === undefined || machin
   process.exit(2)
 }
 
-const WARMUP = 10
+/**
+ * `BENCH_WARM_WARMUP` calls before the timed ones (timed too, and printed as `warmup`): the relay and the agent
+ * are fresh processes, and V8 takes a few hundred calls to compile their exec path — a relay in service has.
+ */
+const WARMUP = Number(process.env.BENCH_WARM_WARMUP ?? 500)
 
 /**
  * `BENCH_WARM_GAP_MS`: a pause before each timed call (default 0: back to back). Calls a person or a script makes
@@ -61,7 +65,12 @@ const program = Effect.gen(function* () {
 
   if (mode === "latency") {
     const n = Number(arg)
-    for (let i = 0; i < WARMUP; i++) yield* run(["true"])
+    const warmup: Array<number> = []
+    for (let i = 0; i < WARMUP; i++) {
+      const t0 = performance.now()
+      yield* run(["true"])
+      warmup.push(performance.now() - t0)
+    }
     const samples: Array<number> = []
     for (let i = 0; i < n; i++) {
       if (GAP_MS > 0) yield* Effect.sleep(GAP_MS)
@@ -69,7 +78,7 @@ const program = Effect.gen(function* () {
       yield* run(["true"])
       samples.push(performance.now() - t0)
     }
-    return { samples }
+    return { samples, warmup }
   }
   if (mode === "throughput") {
     const t0 = performance.now()
