@@ -279,8 +279,9 @@ const start = (
     return { child, pid: 0, state }
   }
   child.on("error", () => {})
+  // Its pipes closed too: what it wrote and its Exit are on their way; the next warm shell's fork may come.
+  child.once("close", () => shells?.ended())
   child.once("exit", (code, signal) => {
-    shells?.ended()
     if (state.timedOut) {
       finish({ exitCode: 124, timedOut: true, ...(signal ? { signal: processTree.shortName(signal) } : {}) })
     } else if (signal) {

@@ -178,7 +178,7 @@ describe("WarmShells", () => {
           assert.isDefined(child)
           assert.deepStrictEqual((yield* outcome(child!)).code, 0)
           shells.ended()
-          // Not at the very end: its output and Exit go first.
+          // Not at once: its output and Exit go first (the fork waits for this turn of the event loop to end).
           assert.isFalse(shells.isReady())
         }
       })

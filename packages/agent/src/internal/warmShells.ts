@@ -5,11 +5,11 @@
  * agent's environment without its secrets, the agent user's home as cwd, three pipes) and waiting on a fourth pipe
  * for a script. Taking one costs the agent one small write: the script sets the command's extra environment and
  * `exec`s the command, which so becomes the very process the agent spawned — same pid, same process group, its exit
- * status and signal seen by the agent as its child's. The next shell is spawned a moment after a command ends
- * ({@link REFILL_DELAY_MS}: its output and Exit go first), in the gap while the Exit travels and, in a program's loop,
- * the next call comes back; while a command runs, once no command has started or ended for a while
- * ({@link QUIET_MS}). So the fork sits neither between an exec request and its command nor between the command's end
- * and its Exit.
+ * status and signal seen by the agent as its child's. The next shell is spawned right after a command's end has
+ * been handed on (its pipes closed, so its output and Exit are written; see `ended`), in the gap while the Exit
+ * travels and, in a program's loop, the next call comes back; while a command runs, once no command has started or
+ * ended for a while ({@link QUIET_MS}). So the fork sits neither between an exec request and its command nor between
+ * the command's end and its Exit.
  *
  * A command takes a warm shell only when the shell can start it exactly as `spawn` would; anything else goes the
  * plain way, so every error (a missing command or directory, a file that is not executable) keeps its message:
@@ -44,13 +44,6 @@ const WAITING = 's=; while IFS= read -r l <&3; do s="$s$l\n"; done; exec 3<&-; e
  */
 const QUIET_MS = 100
 
-/**
- * After a command's end, the next shell is spawned this much later: the end's output and Exit go out first (they
- * follow the exit within the same turn or two of the event loop), and the fork lands in the gap before the next
- * call (measured in a loop of back-to-back `true`s: the next call came 3–5 ms after an Exit).
- */
-const REFILL_DELAY_MS = 1
-
 /** Scripts longer than this go the plain way (the shell's `read` takes one byte per system call). */
 const MAX_SCRIPT = 8 * 1024
 
@@ -72,7 +65,10 @@ export interface WarmShells {
   ) => ChildProcess.ChildProcess | undefined
   /** Whether a shell is ready now. */
   readonly isReady: () => boolean
-  /** A command ended (whichever way it was started): the next shell is spawned a moment later. */
+  /**
+   * A command ended (whichever way it was started) and its pipes are closed: the next shell is spawned as soon as
+   * this turn of the event loop is over, after the writes the end caused (the output's last piece, the Exit).
+   */
   readonly ended: () => void
   /** Ends the waiting shell, and spawns no more. */
   readonly close: () => void
@@ -182,21 +178,23 @@ export const make = (
       }, quietMs)
   }
 
-  let soon: NodeJS.Timeout | undefined
+  let soon: NodeJS.Immediate | undefined
   /**
-   * A command ended: the next shell is spawned a moment later (its output and Exit are on their way by then), while
-   * the Exit goes to the client and, in a program's loop, the next call comes back. The fork costs the loop what
-   * the next call's plain spawn would have, but in that gap instead of on the call's way; waiting for quiet, a loop
-   * would never find any, and every call of it would be spawned the plain way.
+   * A command ended: the next shell is spawned once this turn of the event loop is over — after the microtasks that
+   * hand its Exit to grpc-js and after HTTP/2's own flush (Node runs its native immediates before these), so the
+   * fork lands in the gap while the Exit goes to the client and, in a program's loop, the next call comes back. A
+   * timer of 1 ms (the shortest Node has) put it 1 ms into that ~3 ms gap, where its 2–4 ms fork often ran into the
+   * next call's arrival. Waiting for quiet, a loop would never find any, and every call of it would be spawned the
+   * plain way.
    */
   const refillSoon = () => {
     if (closed || ready !== undefined || soon !== undefined) return
     if (refill !== undefined) clearTimeout(refill)
     refill = undefined
-    soon = setTimeout(() => {
+    soon = setImmediate(() => {
       soon = undefined
       if (!closed && ready === undefined) ready = spawnOne()
-    }, REFILL_DELAY_MS)
+    })
   }
 
   /** `spec` from the shell ready now, or `undefined` (none ready, or a command that must go the plain way). */
@@ -234,7 +232,7 @@ export const make = (
     close: () => {
       closed = true
       if (refill !== undefined) clearTimeout(refill)
-      if (soon !== undefined) clearTimeout(soon)
+      if (soon !== undefined) clearImmediate(soon)
       const shell = ready
       ready = undefined
       // End-of-file on its script pipe: the shell runs nothing and exits.
