@@ -69,6 +69,9 @@ export const make = (ctx: CoreContext, tenancy: Tenancy) => {
         const withStdin = options.stdin ?? input !== undefined
         const session = yield* openSession(conn, caller, request, withStdin)
         if (input !== undefined) yield* forwardStdin({ server, conn, session, caller, input, withStdin })
+        // The agent's connection writer was woken by the SessionOpen: let it write that first. The command's run is
+        // the long way; `Started`, written next, only has to reach the client before the output does.
+        yield* Effect.yieldNow()
         return events(conn, session, ExecEvent.Started({ machine, sessionId: session.id }))
       })
     )
