@@ -34,6 +34,7 @@ import { dispatcher } from "./agentDispatch.js"
 import { firstOfPull, forEachRest } from "./firstAndRest.js"
 import * as HeartbeatWrites from "./heartbeatWrites.js"
 import * as Limits from "./limits.js"
+import * as AgentOutbound from "./agentOutbound.js"
 import * as Outbox from "./outbox.js"
 import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
@@ -166,7 +167,7 @@ const connectAgent = <E>(
             registered,
             // After the close, a send is dropped (a client's exec stream acknowledging output of a machine that
             // just dropped learns that the machine disconnected, from the session).
-            (m) => Effect.sync(() => outbox.push(m)),
+            (m) => Effect.sync(() => AgentOutbound.enqueue(outbox, m)),
             // Once the connection is closed, its stream ends; closed by the relay for a violation, with why (the
             // agent logs it), not as if all were well. One check at the end, nothing per message.
             (conn) => Effect.map(whyClosed(server, conn.closed), outbox.close)

@@ -3,9 +3,13 @@
  * `PullStream` (one pull takes all that waits, up to {@link MAX_PULL} messages). Every keystroke a viewer types
  * and every acknowledgement passes through it, so it holds no fiber, queue or stream stage per message.
  *
- * Unbounded, as the queue it replaces: what is sent to an agent is bounded by the sessions' credit windows and the
- * relay's per-connection limits, not here. Closing drops what still waits (the connection is over) and ends the
- * stream with the pull it is given (its end, or why the relay closed the connection).
+ * Bounded by what goes in, not here: keystrokes and stdin by the sessions' credit windows, sessions by the relay's
+ * per-connection limits. What no window bounds — a client's resizes and signals, the answers to the agent's
+ * heartbeats and acknowledgements the agent's own messages cause — is `merge`d: while one such message waits, the
+ * next of its kind is folded into it instead of queued behind it (the latest size; one pending signal of a name, as
+ * Unix keeps it; the sum of the credit). So a client flooding resizes, or an agent flooding heartbeats while it
+ * reads nothing, costs one waiting message, not memory without end. Closing drops what still waits (the
+ * connection is over) and ends the stream with the pull it is given (its end, or why the relay closed it).
  */
 import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
@@ -18,6 +22,11 @@ const MAX_PULL = 64
 export interface Outbox<A, E> {
   /** Queues `message`; dropped once the outbox is closed. */
   readonly push: (message: A) => void
+  /**
+   * Queues `message` — unless a message pushed with the same `key` still waits: that one becomes
+   * `fold(waiting, message)`, in its place. Dropped once the outbox is closed.
+   */
+  readonly merge: (key: string, message: A, fold: (waiting: A, next: A) => A) => void
   /** Drops what waits: the stream's next pulls answer `ending` (the first close wins). */
   readonly close: (ending: PullStream.Pull<A, E>) => void
   /** The messages in order; read by one reader. */
@@ -26,6 +35,8 @@ export interface Outbox<A, E> {
 
 export const make = <A, E>(): Outbox<A, E> => {
   let waiting: Array<A> = []
+  /** Where each keyed message waits in `waiting` (cleared whenever `waiting` is taken or shifted). */
+  let keyed = new Map<string, number>()
   let closed: PullStream.Pull<A, E> | undefined
   let wake: (() => void) | undefined
   const signal = () => {
@@ -36,6 +47,7 @@ export const make = <A, E>(): Outbox<A, E> => {
   const take = (): PullStream.Pull<A, E> | undefined => {
     if (closed !== undefined) return closed
     if (waiting.length === 0) return undefined
+    if (keyed.size > 0) keyed = new Map()
     if (waiting.length <= MAX_PULL) {
       const all = waiting
       waiting = []
@@ -52,10 +64,22 @@ export const make = <A, E>(): Outbox<A, E> => {
       waiting.push(message)
       signal()
     },
+    merge: (key, message, fold) => {
+      if (closed !== undefined) return
+      const at = keyed.get(key)
+      if (at !== undefined) {
+        waiting[at] = fold(waiting[at]!, message)
+        return
+      }
+      keyed.set(key, waiting.length)
+      waiting.push(message)
+      signal()
+    },
     close: (ending) => {
       if (closed !== undefined) return
       closed = ending
       waiting = []
+      keyed = new Map()
       signal()
     },
     stream: PullStream.fromPull(() => pull)

@@ -60,4 +60,43 @@ describe("Outbox", () => {
       assert.deepStrictEqual(Chunk.toReadonlyArray(all), [])
     })
   )
+
+  it.scoped("merge: a message of a waiting key is folded into it, in its place; after a pull it waits anew", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<string, never>()
+      const latest = (_: string, next: string) => next
+      outbox.merge("size", "80x24", latest)
+      outbox.push("a")
+      outbox.merge("size", "100x30", latest)
+      outbox.merge("size", "120x40", latest)
+      outbox.push("b")
+      const pull = yield* PullStream.toPull(outbox.stream)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["120x40", "a", "b"])
+      outbox.merge("size", "90x20", latest)
+      outbox.merge("size", "91x20", latest)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["91x20"])
+    })
+  )
+
+  it.scoped("merge: a flood of one key while nobody reads holds one message", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<number, never>()
+      for (let i = 0; i < 100_000; i++) outbox.merge("flood", i, (waiting, next) => waiting + next)
+      outbox.push(-1)
+      const pull = yield* PullStream.toPull(outbox.stream)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), [(99_999 * 100_000) / 2, -1])
+    })
+  )
+
+  it.scoped("merge: keys still waiting after a partial pull (over 64 waiting) are queued anew, never lost", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<string, never>()
+      for (let i = 0; i < 70; i++) outbox.push(`m${i}`)
+      outbox.merge("k", "k1", (_, next) => next)
+      const pull = yield* PullStream.toPull(outbox.stream)
+      assert.strictEqual(Chunk.size(yield* pull), 64)
+      outbox.merge("k", "k2", (_, next) => next)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["m64", "m65", "m66", "m67", "m68", "m69", "k1", "k2"])
+    })
+  )
 })
