@@ -13,6 +13,8 @@
  * - Client half-close (client-streaming, bidi): the handler's request stream ends; its response side carries on.
  * - Client cancel, deadline or lost connection: the handler fiber is interrupted (finalizers run, `ctx.cancelled`
  *   completes); nothing more is sent.
+ * - `ctx.abort(status)` (a cancel the client asked for in a message): the handler fiber is interrupted as for a
+ *   cancel, and the call ends with `status`.
  * - Server shutdown (scope close): new calls are refused at once, in-flight calls get `shutdownTimeout` to finish,
  *   then their handlers are interrupted and their clients see UNAVAILABLE "server is shutting down".
  *
@@ -50,6 +52,13 @@ export interface CallContext {
   readonly cancelled: Effect.Effect<void>
   /** Whether the client has cancelled the call. */
   readonly isCancelled: Effect.Effect<boolean>
+  /**
+   * Ends the call as the client's cancel would, for a client that asks for it in a message rather than by
+   * resetting the stream: the handler is interrupted (its finalizers run), then the call is answered with
+   * `status` (a stream's messages already written go before it). Later calls, or a handler already done, change
+   * nothing.
+   */
+  readonly abort: (status: GrpcStatusError) => void
 }
 
 /** The Effect handler for method definition `M`, chosen by its streaming shape. */

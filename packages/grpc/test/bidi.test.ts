@@ -69,6 +69,28 @@ describe("bidi streaming", () => {
     })
   )
 
+  it.scopedLive("ctx.abort interrupts the handler and ends the call with its status, after what was written", () =>
+    Effect.gen(function* () {
+      const { client, probe } = yield* setup()
+      const received: Array<string> = []
+      const result = yield* client
+        .bidi("chat", Stream.concat(Stream.make({ text: "x" }, { text: "abort" }), Stream.never))
+        .pipe(
+          Stream.runForEach((m) => Effect.sync(() => received.push(m.text))),
+          Effect.either
+        )
+      assert.deepStrictEqual(received, ["echo:x"])
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left.code, grpc.status.CANCELLED)
+        assert.strictEqual(result.left.details, "aborted on request")
+      }
+      // Interrupted, as on a cancel, though the client never reset the call.
+      const stopped = yield* Deferred.await(probe.stopped).pipe(Effect.timeout("2 seconds"))
+      assert.deepStrictEqual(stopped, { method: "/test.Test/Chat", cancelled: false })
+    })
+  )
+
   it.scopedLive("interrupting the client interrupts the server handler", () =>
     Effect.gen(function* () {
       const { client, probe } = yield* setup()

@@ -38,18 +38,32 @@ export interface Origin {
   readonly fromNode: string
 }
 
-/** What a forwarding node sends on `exec`: the start first, then stdin, its end, or signals. */
+/**
+ * The forwarding node's client went away: the owning node ends the call as a reset would, and answers CANCELLED.
+ * Sent (then the half-close) instead of resetting the call's HTTP/2 stream: every forwarded call between two nodes
+ * shares one connection, which Node's HTTP/2 server closes after 1,000 resets in a burst (`peer.proto`).
+ */
+export interface Cancel {
+  readonly _tag: "Cancel"
+}
+
+/** The one `Cancel`. */
+export const cancel: Cancel = { _tag: "Cancel" }
+
+/** What a forwarding node sends on `exec`: the start first, then stdin, its end, or signals; `Cancel` last. */
 export type ExecMessage =
   | ({ readonly _tag: "Start"; readonly request: RelayClient.ExecRequest; readonly stdin: boolean } & Origin)
   | { readonly _tag: "Stdin"; readonly data: Uint8Array }
   | { readonly _tag: "Eof" }
   | { readonly _tag: "Signal"; readonly signal: string }
+  | Cancel
   | Unreadable
 
-/** What a forwarding node sends on `attach`: the start first, then input and resizes. */
+/** What a forwarding node sends on `attach`: the start first, then input and resizes; `Cancel` last. */
 export type AttachMessage =
   | ({ readonly _tag: "Start"; readonly request: RelayClient.AttachRequest } & Origin)
   | RelayClient.AttachInput
+  | Cancel
   | Unreadable
 
 export interface ListSessionsRequest extends Origin {
@@ -116,6 +130,8 @@ const execMessageToWire = (m: ExecMessage): Wire.PeerExecRequest => {
       return { kind: { $case: "eof", value: true } }
     case "Signal":
       return { kind: { $case: "signal", value: m.signal } }
+    case "Cancel":
+      return { kind: { $case: "cancel", value: true } }
     case "Unreadable":
       return { kind: undefined }
   }
@@ -136,6 +152,8 @@ const execMessageFromWire = (w: Wire.PeerExecRequest): ExecMessage => {
       return { _tag: "Eof" }
     case "signal":
       return { _tag: "Signal", signal: k.value }
+    case "cancel":
+      return cancel
     default:
       return unreadable
   }
@@ -155,6 +173,8 @@ const attachMessageToWire = (m: AttachMessage): Wire.PeerAttachRequest => {
         }
       }
     }
+    case "Cancel":
+      return { kind: { $case: "cancel", value: true } }
     case "Unreadable":
       return { kind: undefined }
     default: {
@@ -172,6 +192,7 @@ const attachMessageFromWire = (w: Wire.PeerAttachRequest): AttachMessage => {
     if (origin === undefined || k.value.start === undefined) return unreadable
     return { _tag: "Start", ...origin, request: AttachCodec.startFromWire(k.value.start) }
   }
+  if (k?.$case === "cancel") return cancel
   return (k === undefined ? undefined : AttachCodec.inputFromWire({ kind: k })) ?? unreadable
 }
 

@@ -41,6 +41,7 @@ const execMessages: FastCheck.Arbitrary<PeerService.ExecMessage> = FastCheck.one
   FastCheck.uint8Array().map((data): PeerService.ExecMessage => ({ _tag: "Stdin", data })),
   FastCheck.constant<PeerService.ExecMessage>({ _tag: "Eof" }),
   FastCheck.string().map((signal): PeerService.ExecMessage => ({ _tag: "Signal", signal })),
+  FastCheck.constant<PeerService.ExecMessage>(PeerService.cancel),
   FastCheck.constant<PeerService.ExecMessage>({ _tag: "Unreadable" })
 )
 
@@ -49,6 +50,7 @@ const attachMessages: FastCheck.Arbitrary<PeerService.AttachMessage> = FastCheck
     ({ origin, request }): PeerService.AttachMessage => ({ _tag: "Start", ...origin, request })
   ),
   Arbitrary.make(Schemas.AttachInput),
+  FastCheck.constant<PeerService.AttachMessage>(PeerService.cancel),
   FastCheck.constant<PeerService.AttachMessage>({ _tag: "Unreadable" })
 )
 
@@ -62,6 +64,18 @@ describe("PeerService.definition", () => {
 
   it.prop("every forwarded attach message round-trips, its caller included", [attachMessages], ([m]) => {
     same(viaRequest(D.attach)(m), m)
+  })
+
+  it("a Cancel reaches a node that does not know it as an unreadable message (which it ignores)", () => {
+    // Such a node decodes with a message without the `cancel` kind: the client's, whose kinds these repeat.
+    for (const [peer, client] of [
+      [D.exec, ClientService.definition.exec],
+      [D.attach, ClientService.definition.attach]
+    ] as const) {
+      const bytes = (peer.requestSerialize as (m: unknown) => Buffer)(PeerService.cancel)
+      assert.isAbove(bytes.length, 0)
+      assert.deepStrictEqual((client.requestDeserialize as (b: Buffer) => unknown)(bytes), { _tag: "Unreadable" })
+    }
   })
 
   it.prop("listSessions round-trips its caller and machine", [origins, FastCheck.string()], ([origin, machine]) => {

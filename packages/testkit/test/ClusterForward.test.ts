@@ -7,6 +7,7 @@
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as ApiKey from "@cmdop/domain/ApiKey"
 import type { MachineId } from "@cmdop/domain/Machine"
+import type { ExecEvent } from "@cmdop/domain/RelayClient"
 import { relayClientContract } from "@cmdop/domain/testing/RelayClientContract"
 import { WorkspaceName } from "@cmdop/domain/Workspace"
 import * as RelayClientInProcess from "@cmdop/relay/RelayClientInProcess"
@@ -185,6 +186,54 @@ describe("cluster forwarding", () => {
       assert.isFalse(fs.existsSync(mark), "the stalled session's output was buffered instead of held back")
       assert.strictEqual(one.stats.snapshot().forwardedLive, 1)
     })
+  )
+
+  it.scopedLive(
+    "a plain exec through node 1 whose client goes away is ended on node 2 at once: its command is killed",
+    () =>
+      Effect.gen(function* () {
+        const cluster = yield* InProcessCluster.make(2)
+        const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+        const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+        yield* two.attachAgent(key, "far")
+        const client = yield* clientOf(one, key)
+        // No stdin, no signals: the forwarded call's input ends at once, and its end is not passed on, so node 1 can
+        // still send its in-band cancel (a half-closed call could only be reset, 5 s later).
+        const pid = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const events = yield* Stream.toPull(
+              client.exec({ machine: "far", argv: ["sh", "-c", "echo $$; exec sleep 30"] })
+            )
+            const seen: Array<ExecEvent> = []
+            return yield* eventually(
+              "the command's pid through node 1",
+              Effect.map(events, (chunk) => {
+                seen.push(...Chunk.toReadonlyArray(chunk))
+                const out = Buffer.concat(seen.flatMap((e) => (e._tag === "Stdout" ? [e.data] : [])))
+                return /^\d+\n/.test(out.toString()) ? Number.parseInt(out.toString(), 10) : undefined
+              }),
+              { timeout: "10 seconds", interval: "10 millis" }
+            )
+          })
+        )
+        const left = Date.now()
+        const alive = () => {
+          try {
+            process.kill(pid, 0)
+            return true
+          } catch {
+            return false
+          }
+        }
+        yield* eventually(
+          "the command killed and the session ended on node 2",
+          Effect.sync(() => (!alive() && two.stats.snapshot().servedLive === 0 ? true : undefined)),
+          { timeout: "10 seconds", interval: "20 millis" }
+        )
+        // Well before the 5 s after which a call that was not ended in-band is reset.
+        assert.isBelow(Date.now() - left, 3_000)
+        assert.deepInclude(one.stats.snapshot(), { forwardedLive: 0, peerErrors: 0 })
+      })
   )
 
   it.scopedLive(

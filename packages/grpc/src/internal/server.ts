@@ -56,8 +56,8 @@ const statusOf = (cause: Cause.Cause<GrpcStatusError>, call: ServerCall): GrpcSt
   )
 
 /**
- * Runs one call's effect on `run`: builds its context, interrupts it when the client cancels, and hands its exit
- * to `respond` (also after interruption).
+ * Runs one call's effect on `run`: builds its context, interrupts it when the client cancels (or `ctx.abort`), and
+ * hands its exit to `respond` (also after interruption).
  */
 const runCall = <A, R>(
   run: Run<R>,
@@ -67,6 +67,8 @@ const runCall = <A, R>(
 ): void => {
   const path = call.getPath()
   const cancelled = Deferred.unsafeMake<void>(FiberId.none)
+  let fiber: Fiber.RuntimeFiber<A, GrpcStatusError> | undefined
+  let aborted: GrpcStatusError | undefined
   const ctx: CallContext = {
     path,
     peer: call.getPeer(),
@@ -74,18 +76,30 @@ const runCall = <A, R>(
     rawMetadata: call.metadata,
     deadline: call.getDeadline(),
     cancelled: Deferred.await(cancelled),
-    isCancelled: Effect.sync(() => call.cancelled)
+    isCancelled: Effect.sync(() => call.cancelled),
+    abort: (status) => {
+      if (aborted !== undefined) return
+      aborted = status
+      fiber?.unsafeInterruptAsFork(FiberId.none)
+    }
   }
-  const fiber = run(
+  // A handler interrupted by `abort` answers the status it was given (unless the client cancelled meanwhile).
+  const answer = (exit: Exit.Exit<A, GrpcStatusError>) =>
+    aborted !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+      ? respond(Exit.fail(aborted))
+      : respond(exit)
+  fiber = run(
     Effect.suspend(() => body(ctx)).pipe(
       Effect.catchAllCause(sanitize(path)),
-      Effect.onExit((exit) => Effect.sync(() => respond(exit))),
+      Effect.onExit((exit) => Effect.sync(() => answer(exit))),
       Effect.annotateLogs("grpc.path", path)
     )
   )
+  const started = fiber
+  if (aborted !== undefined) started.unsafeInterruptAsFork(FiberId.none)
   const onCancelled = () => {
     Deferred.unsafeDone(cancelled, Exit.void)
-    fiber.unsafeInterruptAsFork(FiberId.none)
+    started.unsafeInterruptAsFork(FiberId.none)
   }
   if (call.cancelled) onCancelled()
   else (call as NodeJS.EventEmitter).once("cancelled", onCancelled)

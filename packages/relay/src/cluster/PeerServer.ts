@@ -4,12 +4,18 @@
  * the caller it names was authenticated by the forwarding node, and runs here exactly as a local client would, so
  * the owning node keeps every rule of its own (roles, guest scope, the gate, flow control, guest re-checks). Domain
  * errors leave with their typed payload (`ErrorCodec`), so the forwarding node hands its client the same error.
+ *
+ * A forwarded exec or attach whose client went away ends with the forwarding node's `Cancel` (not a reset: see
+ * `peer.proto`): the handler is interrupted as on a reset and the call answered CANCELLED. The `Cancel` is seen
+ * where the session reads its input (no reader of its own on the hot path), so a call whose input is not being read
+ * (an attach the machine's gate still holds, stdin waiting for the agent's credit) ends on the forwarding node's
+ * fallback reset instead, 5 s later.
  */
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import * as PullStream from "@cmdop/grpc/PullStream"
-import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
+import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
@@ -53,6 +59,15 @@ const startAndPull = <A>(server: string, requests: Stream.Stream<A, GrpcStatusEr
     FIRST_MESSAGE_MILLIS,
     noStart(server)
   )
+
+/**
+ * The status a forwarded call stopped by its `Cancel` ends with: the forwarding node's client went away, and the
+ * call ends as that client's reset would have ended it (`GrpcServer.CallContext.abort`).
+ */
+const cancelled = (ctx: GrpcServer.CallContext) => () =>
+  ctx.abort(new GrpcStatusError({ code: CANCELLED, details: "cancelled by the forwarding node" }))
+
+const CANCELLED = 1
 
 const notStart = (server: string, what: string) =>
   new RelayError({
@@ -115,12 +130,13 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
           const [first, more, pull] = yield* startAndPull(server, requests)
           const start = Option.getOrUndefined(first)
           if (start?._tag !== "Start") return yield* notStart(server, "exec")
-          return core.exec(start.caller, start.request, execInputOfPull(more, pull, start.stdin), {
+          return core.exec(start.caller, start.request, execInputOfPull(more, pull, start.stdin, cancelled(ctx)), {
             stdin: start.stdin
           })
         })
       ),
-    // The forwarding node's half-close (its client detached) ends the input, which detaches this viewer.
+    // The forwarding node's half-close (its client detached) ends the input, which detaches this viewer. Its
+    // `Cancel` (its client went away) ends the call as a reset would: the handler is interrupted.
     attach: (requests, ctx) =>
       session(
         ctx,
@@ -128,7 +144,7 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
           const [first, more, pull] = yield* startAndPull(server, requests)
           const start = Option.getOrUndefined(first)
           if (start?._tag !== "Start") return yield* notStart(server, "attach")
-          return core.attach(start.caller, start.request, attachInputOfPull(more, pull))
+          return core.attach(start.caller, start.request, attachInputOfPull(more, pull, cancelled(ctx)))
         })
       ),
     listSessions: (request, ctx) =>

@@ -197,8 +197,9 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
   ): Stream.Stream<ExecEvent, RelayCallError> => {
     const stdin = execOptions.stdin ?? input !== undefined
     const start: PeerService.ExecMessage = { _tag: "Start", caller, fromNode: nodeId, request, stdin }
-    // A failed input ends stdin (an `Eof`), as on the local path; no stream stage of its own (`peerCall.ts`).
-    const rest: PeerCall.Rest = { input, onFailure: stdin ? [{ _tag: "Eof" }] : [] }
+    // A failed input ends stdin (an `Eof`), as on the local path; no stream stage of its own (`peerCall.ts`). The
+    // input's end is not passed on: the call stays open for its in-band cancel (`PeerCall.Rest.halfClose`).
+    const rest: PeerCall.Rest = { input, onFailure: stdin ? [{ _tag: "Eof" }] : [], halfClose: false }
     return routed(
       caller,
       request.machine,
@@ -223,7 +224,8 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
           PeerService.definition.attach,
           metadata,
           start,
-          { input, onFailure: [] },
+          // The end of the input is the detach: passed on.
+          { input, onFailure: [], halfClose: true },
           mapError
         ),
       () => core.attach(caller, request, input)

@@ -12,10 +12,19 @@
  *
  * Flow control stays end to end: answers are read from grpc-js only as this stream is pulled, so while the
  * forwarding node's client does not read, HTTP/2 holds the owning node's writes for this one stream; input is
- * written with backpressure (`drain`). Closing the scope cancels the call (a no-op once it has ended).
+ * written with backpressure (`drain`).
+ *
+ * How the call ends: the owning node ends it (its status); or, when the scope closes first (this node's client went
+ * away), it is asked to in the call itself — `Cancel`, then the half-close — and the owning node ends the session
+ * as on a reset and answers CANCELLED (`stop`). It is not reset: every forwarded call to a node shares one HTTP/2
+ * connection, and Node's HTTP/2 server answers more than 1,000 resets in a burst (then 33 a second) with a GOAWAY
+ * that fails every call on it, so one tenant's burst of abandoned calls would break every other tenant's forwarded
+ * sessions between the two nodes. A call not ended `fallbackMs` after that (an owning node too old to know
+ * `Cancel`, or one that does not read its input) is reset then.
  */
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
+import * as PeerService from "@cmdop/protocol/PeerService"
 import { isReadable } from "@cmdop/protocol/Unreadable"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -30,6 +39,9 @@ import type { PeerClient } from "./PeerClients.js"
 const MAX_CHUNK = 64
 
 const ignore = (): void => {}
+
+/** How long a call asked to end (`stop`) may take before it is reset after all. */
+export const CANCEL_FALLBACK_MS = 5_000
 
 const UNAVAILABLE = 14
 const CANCELLED = 1
@@ -48,6 +60,8 @@ interface RawCall {
   end(): void
   cancel(): void
   read(): unknown
+  resume(): unknown
+  once(event: string, f: (...args: Array<any>) => void): unknown
   on(event: string, f: (...args: Array<any>) => void): unknown
   off(event: string, f: (...args: Array<any>) => void): unknown
   readonly destroyed: boolean
@@ -109,12 +123,38 @@ export interface Rest {
   readonly input: Stream.Stream<unknown, unknown> | undefined
   /** What is written when `input` fails, before the half-close (its failure goes no further). */
   readonly onFailure: ReadonlyArray<unknown>
+  /**
+   * Whether the end of `input` is passed on as the call's half-close. It is an attach's detach. An exec's input end
+   * changes nothing on the owning node (the command runs on), so its call is left open for writing: a half-closed
+   * call could only be stopped by a reset, and a plain `exec` (no stdin, no signals) ends its input at once.
+   */
+  readonly halfClose: boolean
+}
+
+/**
+ * Ends a call whose scope closed before the call did, without resetting its stream: `Cancel` and the half-close
+ * (an attach already half-closed has asked for its end: its detach), then whatever else comes is read and dropped
+ * (`resume`; grpc-js gives the status only once the answers before it are taken), and the call is reset only if it
+ * has not ended within `fallbackMs`. A call grpc-js has destroyed cannot be written: it is reset (a no-op once its
+ * stream is gone).
+ */
+const stop = (call: RawCall, fallbackMs: number): void => {
+  if (call.destroyed) return call.cancel()
+  if (!call.writableEnded) {
+    call.write(PeerService.cancel)
+    call.end()
+  }
+  const timer = setTimeout(() => call.cancel(), fallbackMs)
+  timer.unref()
+  call.once("status", () => clearTimeout(timer))
+  call.resume()
 }
 
 /**
  * Opens `method` on `client` with `metadata`, writes `start`, and answers the owning node's answers (the readable
- * ones), for the life of the scope. `rest` is written once the first answer came, then the call is half-closed.
- * `mapError` makes the answers' failure (called once).
+ * ones), for the life of the scope. `rest` is written once the first answer came, then the call is half-closed
+ * if `rest.halfClose`. `mapError` makes the answers' failure (called once). A call the scope outlives is stopped
+ * in-band, and reset `fallbackMs` later if it has not ended (see the module header).
  */
 export const open = <A, E>(
   client: PeerClient,
@@ -122,12 +162,15 @@ export const open = <A, E>(
   metadata: Readonly<Record<string, string>>,
   start: unknown,
   rest: Rest,
-  mapError: (e: GrpcStatusError.GrpcStatusError) => E
+  mapError: (e: GrpcStatusError.GrpcStatusError) => E,
+  fallbackMs: number = CANCEL_FALLBACK_MS
 ): Effect.Effect<Opened<A, E>, GrpcStatusError.GrpcStatusError, Scope.Scope> =>
   Effect.gen(function* () {
     const answered = yield* Deferred.make<void>()
     let waiting = true
     let ended = false
+    /** Whether grpc-js gave the call's status: it has ended, and nothing is left to stop. */
+    let settled = false
     let failure: GrpcStatusError.GrpcStatusError | undefined
     let wake: (() => void) | undefined
     const signal = () => {
@@ -143,7 +186,10 @@ export const open = <A, E>(
       failure ??= GrpcStatusError.fromUnknown(error)
       signal()
     }
-    // Cancelled when the scope closes, by a plain scope finalizer: `acquireRelease` would capture the fiber's refs
+    const onStatus = () => {
+      settled = true
+    }
+    // Stopped when the scope closes, by a plain scope finalizer: `acquireRelease` would capture the fiber's refs
     // and diff them twice (the whole context) at the close, on every call.
     const scope = yield* Effect.scope
     const call = yield* Effect.flatMap(
@@ -160,6 +206,7 @@ export const open = <A, E>(
           raw.on("end", onEnd)
           raw.on("error", onError)
           raw.on("close", signal)
+          raw.on("status", onStatus)
           return raw
         },
         catch: cannotStart
@@ -172,10 +219,11 @@ export const open = <A, E>(
               raw.off("readable", signal)
               raw.off("end", onEnd)
               raw.off("close", signal)
-              // grpc-js reports the cancel as an `error` event when nobody reads any more.
+              raw.off("status", onStatus)
+              // grpc-js reports the end (CANCELLED) as an `error` event when nobody reads any more.
               raw.on("error", ignore)
               raw.off("error", onError)
-              raw.cancel()
+              if (!settled) stop(raw, fallbackMs)
             })
           ),
           raw
@@ -184,10 +232,11 @@ export const open = <A, E>(
 
     call.write(start)
     const halfClose = () => {
-      if (!call.destroyed && !call.writableEnded) call.end()
+      if (rest.halfClose && !call.destroyed && !call.writableEnded) call.end()
     }
-    // The input, once the owning node has answered; then the half-close. Stopped with the scope. Without input
-    // there is nothing to wait for on a fiber of its own: the half-close goes with the first answer (`look`).
+    // The input, once the owning node has answered; then the half-close. Stopped with the scope (before the call's
+    // finalizer runs: its `Cancel` follows the last input written). Without input there is nothing to wait for on
+    // a fiber of its own: the half-close goes with the first answer (`look`).
     const input = rest.input
     if (input !== undefined)
       yield* Deferred.await(answered).pipe(

@@ -10,12 +10,15 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ExecInput } from "../RelayCore.js"
 
-/** An exec call's messages after its start (the start itself, or an unreadable message, is dropped). */
+/**
+ * An exec call's messages after its start (the start itself, or an unreadable message, is dropped; a forwarded
+ * call's `Cancel` goes to `onCancel`).
+ */
 type ExecTail =
   | { readonly _tag: "Stdin"; readonly data: Uint8Array }
   | { readonly _tag: "Eof" }
   | { readonly _tag: "Signal"; readonly signal: string }
-  | { readonly _tag: "Start" | "Unreadable" }
+  | { readonly _tag: "Start" | "Unreadable" | "Cancel" }
 
 /**
  * Signals are forwarded whether or not the caller sends stdin; stdin and its end only when it does. A call that
@@ -28,12 +31,14 @@ export const execInput = <E>(rest: Stream.Stream<ExecTail, E>, stdin: boolean): 
   )
 
 const toExecInput =
-  (stdin: boolean) =>
+  (stdin: boolean, onCancel?: () => void) =>
   (m: ExecTail): Option.Option<ExecInput> => {
     if (m._tag === "Signal") return Option.some({ _tag: "Signal", signal: m.signal })
-    if (!stdin) return Option.none()
-    if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
-    if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
+    if (stdin) {
+      if (m._tag === "Stdin") return Option.some({ _tag: "Stdin", data: m.data })
+      if (m._tag === "Eof") return Option.some({ _tag: "Eof" })
+    }
+    if (m._tag === "Cancel") onCancel?.()
     return Option.none()
   }
 
@@ -71,13 +76,18 @@ const restOfPull = <T, A, E>(
     return next
   })
 
-/** `execInput` over what `firstAndPull` left after the start, as ONE stream stage (`restOfPull`). */
+/**
+ * `execInput` over what `firstAndPull` left after the start, as ONE stream stage (`restOfPull`). A `Cancel` (a
+ * forwarded call's in-band cancel, `PeerService.Cancel`) calls `onCancel` when the message is read: a check in
+ * the pick every message already passes, after the hot kinds, not a stage of its own.
+ */
 export const execInputOfPull = <E>(
   more: Chunk.Chunk<ExecTail>,
   pull: Effect.Effect<Chunk.Chunk<ExecTail>, Option.Option<E>>,
-  stdin: boolean
+  stdin: boolean,
+  onCancel?: () => void
 ): Stream.Stream<ExecInput> => {
-  const pick = toExecInput(stdin)
+  const pick = toExecInput(stdin, onCancel)
   return restOfPull(
     more,
     pull,
@@ -96,14 +106,25 @@ export const attachInput = <E>(rest: Stream.Stream<{ readonly _tag: string }, E>
 
 const isAttachInput = (m: { readonly _tag: string }): m is AttachInput => m._tag === "Data" || m._tag === "Resize"
 
-/** `attachInput` over what `firstAndPull` left after the start, as ONE stream stage: every keystroke passes it. */
+/**
+ * `attachInput` over what `firstAndPull` left after the start, as ONE stream stage: every keystroke passes it. A
+ * `Cancel` calls `onCancel` when it is read (as `execInputOfPull`); it is looked for only in a chunk that held
+ * something other than input.
+ */
 export const attachInputOfPull = <E>(
   more: Chunk.Chunk<{ readonly _tag: string }>,
-  pull: Effect.Effect<Chunk.Chunk<{ readonly _tag: string }>, Option.Option<E>>
+  pull: Effect.Effect<Chunk.Chunk<{ readonly _tag: string }>, Option.Option<E>>,
+  onCancel?: () => void
 ): Stream.Stream<AttachInput> =>
   restOfPull(
     more,
     pull,
-    (chunk) => Chunk.filter(chunk, isAttachInput),
+    (chunk) => {
+      const input = Chunk.filter(chunk, isAttachInput)
+      if (onCancel !== undefined && input.length < chunk.length && Chunk.some(chunk, isCancel)) onCancel()
+      return input
+    },
     () => undefined
   )
+
+const isCancel = (m: { readonly _tag: string }) => m._tag === "Cancel"

@@ -51,6 +51,23 @@ describe("execInputOfPull", () => {
       }
     })
   )
+
+  it.effect("a forwarded call's Cancel calls onCancel when it is read, and is not input", () =>
+    Effect.gen(function* () {
+      let cancels = 0
+      const onCancel = () => cancels++
+      const withCancel: ReadonlyArray<Tail> = [...tail.slice(0, 2), { _tag: "Cancel" }]
+      const got = yield* collect(execInputOfPull(Chunk.empty(), pullOf([withCancel]), true, onCancel))
+      assert.deepStrictEqual(got, yield* collect(execInput(Stream.fromIterable(tail.slice(0, 2)), true)))
+      assert.strictEqual(cancels, 1)
+      // Not before it is read: the first chunk, the start's, holds no Cancel.
+      const pulled = yield* Stream.toPull(execInputOfPull(Chunk.of(tail[0]!), pullOf([withCancel]), true, onCancel))
+      yield* pulled
+      assert.strictEqual(cancels, 1)
+      yield* pulled
+      assert.strictEqual(cancels, 2)
+    }).pipe(Effect.scoped)
+  )
 })
 
 describe("attachInputOfPull", () => {
@@ -84,6 +101,20 @@ describe("attachInputOfPull", () => {
       const got = yield* collect(attachInputOfPull(Chunk.empty(), pull([attachTail.slice(0, 3)], "gone")))
       assert.deepStrictEqual(got, expected)
       assert.strictEqual(got.length, 2)
+    })
+  )
+
+  it.effect("a forwarded call's Cancel calls onCancel, in the start's chunk or a later one, and is not input", () =>
+    Effect.gen(function* () {
+      let cancels = 0
+      const onCancel = () => cancels++
+      const expected = yield* collect(attachInput(Stream.fromIterable(attachTail)))
+      const more = Chunk.fromIterable([{ _tag: "Cancel" }, ...attachTail.slice(0, 2)])
+      const got = yield* collect(
+        attachInputOfPull(more, pull([attachTail.slice(2, 3), [{ _tag: "Cancel" }], attachTail.slice(3)]), onCancel)
+      )
+      assert.deepStrictEqual(got, expected)
+      assert.strictEqual(cancels, 2)
     })
   )
 })

@@ -71,6 +71,17 @@ export interface PeerExecRequest {
     | { $case: "stdin"; value: Buffer }
     | { $case: "eof"; value: boolean }
     | { $case: "signal"; value: string }
+    | //
+    /**
+     * The forwarding node's client went away: end the call as a reset (RST_STREAM) would (the session is killed
+     * or detached) and answer CANCELLED. Sent instead of a reset, then the half-close: every forwarded call between
+     * two nodes shares one HTTP/2 connection, and Node's HTTP/2 server answers more than 1,000 resets in a burst
+     * (then 33 a second) with a GOAWAY that fails every call on it, other tenants' included. A node that does not
+     * know the field reads an empty message and ignores it; the forwarding node resets the call after 5 s then.
+     * Numbered clear of the client's kinds (AttachRequest, ExecRequest), which these messages repeat number for
+     * number, so a kind added there keeps its number here.
+     */
+    { $case: "cancel"; value: boolean }
     | undefined;
 }
 
@@ -83,7 +94,9 @@ export interface PeerAttachRequest {
   kind?: { $case: "start"; value: PeerAttachStart } | { $case: "input"; value: Buffer } | {
     $case: "resize";
     value: TerminalSize;
-  } | undefined;
+  } | //
+  /** See PeerExecRequest.cancel. */
+  { $case: "cancel"; value: boolean } | undefined;
 }
 
 export interface PeerListSessionsRequest {
@@ -388,6 +401,9 @@ export const PeerExecRequest: MessageFns<PeerExecRequest> = {
       case "signal":
         writer.uint32(34).string(message.kind.value);
         break;
+      case "cancel":
+        writer.uint32(120).bool(message.kind.value);
+        break;
     }
     return writer;
   },
@@ -431,6 +447,14 @@ export const PeerExecRequest: MessageFns<PeerExecRequest> = {
           message.kind = { $case: "signal", value: reader.string() };
           continue;
         }
+        case 15: {
+          if (tag !== 120) {
+            break;
+          }
+
+          message.kind = { $case: "cancel", value: reader.bool() };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -467,6 +491,12 @@ export const PeerExecRequest: MessageFns<PeerExecRequest> = {
       case "signal": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "signal", value: object.kind.value };
+        }
+        break;
+      }
+      case "cancel": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "cancel", value: object.kind.value };
         }
         break;
       }
@@ -553,6 +583,9 @@ export const PeerAttachRequest: MessageFns<PeerAttachRequest> = {
       case "resize":
         TerminalSize.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
+      case "cancel":
+        writer.uint32(120).bool(message.kind.value);
+        break;
     }
     return writer;
   },
@@ -588,6 +621,14 @@ export const PeerAttachRequest: MessageFns<PeerAttachRequest> = {
           message.kind = { $case: "resize", value: TerminalSize.decode(reader, reader.uint32()) };
           continue;
         }
+        case 15: {
+          if (tag !== 120) {
+            break;
+          }
+
+          message.kind = { $case: "cancel", value: reader.bool() };
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -618,6 +659,12 @@ export const PeerAttachRequest: MessageFns<PeerAttachRequest> = {
       case "resize": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "resize", value: TerminalSize.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "cancel": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "cancel", value: object.kind.value };
         }
         break;
       }
