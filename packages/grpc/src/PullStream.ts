@@ -73,23 +73,52 @@ const openPull = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> => ope
  * The pull of a producer that calls back (a Node stream, a plain FIFO): `attempt` answers what is there now — a
  * chunk, the end, a failure — or `undefined` for nothing yet. Then the pull hands `park` a waker and waits for the
  * producer to call it (`park(undefined)` once the reader is gone). `attempt` runs again inside the wait before it
- * parks: what arrived after the first look and before the registration is not missed.
+ * parks: what arrived after the first look and before the registration is not missed. Such a pull can also wait
+ * with a deadline (`withDeadline`).
  */
 export const parking = <A, E>(
   attempt: () => Pull<A, E> | undefined,
   park: (wake: (() => void) | undefined) => void
 ): Pull<A, E> => {
-  const wait = Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-    const retry = () => {
-      const next = attempt()
-      if (next === undefined) park(retry)
-      else resume(next)
-    }
-    retry()
-    return Effect.sync(() => park(undefined))
-  })
-  return Effect.suspend(() => attempt() ?? wait)
+  const waitFor = <E2>(deadline?: { readonly millis: number; readonly onTimeout: () => E2 }) =>
+    Effect.async<Chunk.Chunk<A>, Option.Option<E | E2>>((resume) => {
+      let done = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const retry = () => {
+        const next = attempt()
+        if (next === undefined) return park(retry)
+        done = true
+        if (timer !== undefined) clearTimeout(timer)
+        resume(next)
+      }
+      retry()
+      if (!done && deadline !== undefined)
+        timer = setTimeout(() => {
+          done = true
+          park(undefined)
+          resume(Effect.fail(Option.some(deadline.onTimeout())))
+        }, deadline.millis)
+      return Effect.sync(() => {
+        if (timer !== undefined) clearTimeout(timer)
+        park(undefined)
+      })
+    })
+  const wait: Pull<A, E> = waitFor<never>()
+  const pull: Pull<A, E> = Effect.suspend(() => attempt() ?? wait)
+  deadlines.set(pull, (millis, onTimeout) => Effect.suspend(() => attempt() ?? waitFor({ millis, onTimeout })))
+  return pull
 }
+
+/** The deadline-taking twin of each `parking` pull. */
+const deadlines = new WeakMap<Pull<any, any>, <E2>(millis: number, onTimeout: () => E2) => Pull<any, any>>()
+
+/**
+ * `pull` (one made by `parking`) as a pull that fails with `onTimeout()` once it has waited `millis` for an answer:
+ * a plain timer in the wait itself, where racing the pull would fork a fiber. `undefined` for any other pull.
+ */
+export const withDeadline = <A, E>(
+  pull: Pull<A, E>
+): (<E2>(millis: number, onTimeout: () => E2) => Pull<A, E | E2>) | undefined => deadlines.get(pull)
 
 /** `Stream.unwrapScoped`: the stream `effect` makes, opened in the same scope as `effect` ran in. */
 export const unwrapScoped = <A, E, R, E2, R2>(

@@ -267,6 +267,42 @@ describe("PullStream", () => {
     })
   )
 
+  it.live("parking with a deadline: fails with the timeout's error, unparked; an answer in time clears the timer", () =>
+    Effect.gen(function* () {
+      let ready: Array<number> = []
+      let wake: (() => void) | undefined
+      const pull = PullStream.parking(
+        () => {
+          if (ready.length === 0) return undefined
+          const taken = ready
+          ready = []
+          return Effect.succeed(Chunk.fromIterable(taken))
+        },
+        (f) => {
+          wake = f
+        }
+      )
+      const timed = PullStream.withDeadline(pull)!
+      assert.isDefined(timed)
+      assert.deepStrictEqual(yield* Effect.flip(timed(20, () => "late")), Option.some("late"))
+      assert.isUndefined(wake)
+      let timeouts = 0
+      const waiting = yield* Effect.fork(timed(50, () => ++timeouts))
+      yield* Effect.sleep("10 millis")
+      ready.push(7)
+      wake!()
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(waiting)), [7])
+      // Interrupted while waiting: unparked, and its timer never fires either.
+      const abandoned = yield* Effect.fork(timed(50, () => ++timeouts))
+      yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(abandoned)
+      assert.isUndefined(wake)
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(timeouts, 0)
+      assert.isUndefined(PullStream.withDeadline(Effect.fail(Option.none())))
+    })
+  )
+
   it.effect("empty and startingWith", () =>
     Effect.gen(function* () {
       assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Stream.runCollect(PullStream.empty)), [])

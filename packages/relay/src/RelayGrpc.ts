@@ -12,7 +12,6 @@ import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as AgentService from "@cmdop/protocol/AgentService"
 import * as ClientService from "@cmdop/protocol/ClientService"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -21,7 +20,7 @@ import { bearerOf } from "./Authenticator.js"
 import * as Admission from "./internal/admission.js"
 import { attachInputOfPull, execInputOfPull } from "./internal/callInput.js"
 import { approvalService } from "./internal/approvalGrpc.js"
-import { firstAndPull, within } from "./internal/firstAndRest.js"
+import { firstAndPullWithin } from "./internal/firstAndRest.js"
 import * as Limits from "./internal/limits.js"
 import { sourceOfPeer } from "./internal/refusalThrottle.js"
 import { RelayCore } from "./RelayCore.js"
@@ -44,14 +43,7 @@ const silentStream = (server: string, what: string) =>
  * stream that sends nothing within `FIRST_MESSAGE_TIMEOUT` is refused.
  */
 const startAndPull = <A, E>(server: string, what: string, requests: Stream.Stream<A, E>) =>
-  within(
-    Effect.orElseSucceed(
-      firstAndPull(requests),
-      () => [Option.none<A>(), Chunk.empty<A>(), Effect.fail(Option.none<E>())] as const
-    ),
-    FIRST_MESSAGE_MILLIS,
-    () => silentStream(server, what)
-  )
+  firstAndPullWithin(requests, FIRST_MESSAGE_MILLIS, () => silentStream(server, what))
 
 /**
  * The call's caller, from its credential and the `x-cmdop-workspace` metadata (a person's per-call workspace,

@@ -19,7 +19,6 @@ import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -27,7 +26,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { attachInputOfPull, execInputOfPull } from "../internal/callInput.js"
-import { firstAndPull, within } from "../internal/firstAndRest.js"
+import { firstAndPullWithin } from "../internal/firstAndRest.js"
 import * as Limits from "../internal/limits.js"
 import type { RelayCore } from "../RelayCore.js"
 import * as PeerSecret from "./PeerSecret.js"
@@ -47,18 +46,11 @@ const noStart = (server: string) => () =>
 
 /**
  * The call's first message within the limit every relay stream has, what came with it and the pull of the rest
- * (`firstAndPull`, read by `execInputOfPull`: no stream stage of its own). One timer, not `Effect.timeoutFail`'s
- * race of two fibers (`within`).
+ * (read by `execInputOfPull`: no stream stage of its own). One timer in the request reader's wait
+ * (`firstAndPullWithin`), not a race of fibers.
  */
 const startAndPull = <A>(server: string, requests: Stream.Stream<A, GrpcStatusError>) =>
-  within(
-    Effect.orElseSucceed(
-      firstAndPull(requests),
-      () => [Option.none<A>(), Chunk.empty<A>(), Effect.fail(Option.none<GrpcStatusError>())] as const
-    ),
-    FIRST_MESSAGE_MILLIS,
-    noStart(server)
-  )
+  firstAndPullWithin(requests, FIRST_MESSAGE_MILLIS, noStart(server))
 
 /**
  * The status a forwarded call stopped by its `Cancel` ends with: the forwarding node's client went away, and the

@@ -71,6 +71,44 @@ export const firstOfPull = <A, E>(
     }
   })
 
+/** The sign of a first element that did not come in time, told apart from the stream's own failures. */
+const TIMED_OUT: unique symbol = Symbol("timed out")
+
+/**
+ * `firstAndPull` for a call's start message, within `millis`: failed with `onTimeout()` unless the first element
+ * comes in time; a stream that ends or fails before one answers `None` (the caller refuses the call for that).
+ * The gRPC bridge's request reader waits with a plain timer in its own wait (`PullStream.withDeadline`); any other
+ * stream is raced by `within`'s fiber.
+ */
+export const firstAndPullWithin = <A, E, E2>(
+  stream: Stream.Stream<A, E>,
+  millis: number,
+  onTimeout: () => E2
+): Effect.Effect<
+  readonly [Option.Option<A>, Chunk.Chunk<A>, Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>],
+  E2,
+  Scope.Scope
+> =>
+  Effect.flatMap(PullStream.toPull(stream), (pull) => {
+    const ended: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.fail(Option.none())
+    const none = [Option.none<A>(), Chunk.empty<A>(), ended] as const
+    const timed = PullStream.withDeadline(pull)
+    if (timed === undefined)
+      return within(
+        Effect.orElseSucceed(firstOfPull(pull), () => none),
+        millis,
+        onTimeout
+      )
+    const deadline = performance.now() + millis
+    const first = Effect.suspend(() =>
+      timed(Math.max(0, deadline - performance.now()), (): typeof TIMED_OUT => TIMED_OUT)
+    )
+    return firstOfPull(first).pipe(
+      Effect.map(([head, more]) => [head, more, pull] as const),
+      Effect.catchAll((e) => (e === TIMED_OUT ? Effect.fail(onTimeout()) : Effect.succeed(none)))
+    )
+  })
+
 /** Runs `f` for `first`'s elements, then for every element `pull` gives, until it ends (or fails, or `f` fails). */
 export const forEachRest = <A, E, E2>(
   first: Chunk.Chunk<A>,

@@ -6,7 +6,9 @@ import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { firstAndRest, within } from "../../src/internal/firstAndRest.js"
+import * as PullStream from "@cmdop/grpc/PullStream"
+import { firstAndPullWithin, firstAndRest, within } from "../../src/internal/firstAndRest.js"
+import * as Outbox from "../../src/internal/outbox.js"
 
 describe("firstAndRest", () => {
   it.effect.prop(
@@ -85,6 +87,60 @@ describe("within", () => {
       yield* Deferred.await(started)
       yield* Fiber.interrupt(caller)
       yield* Deferred.await(stopped)
+    })
+  )
+})
+
+/** A call's start message within a deadline: on a parking pull (the gRPC reader, the outbox) and on any stream. */
+describe("firstAndPullWithin", () => {
+  it.scopedLive("a parking stream whose first message comes in time: it, the rest of its chunk, and the rest", () =>
+    Effect.gen(function* () {
+      const buffered = Outbox.make<string, never>()
+      buffered.push("start")
+      buffered.push("a")
+      const [head, rest] = yield* firstAndPullWithin(buffered.stream, 2_000, () => "late")
+      assert.deepStrictEqual([head, Chunk.toReadonlyArray(rest)], [Option.some("start"), ["a"]])
+      // Waited for: the push wakes the reader at once, with what is there then.
+      const outbox = Outbox.make<string, never>()
+      setTimeout(() => outbox.push("start"), 30)
+      const [first, more, pull] = yield* firstAndPullWithin(outbox.stream, 2_000, () => "late")
+      assert.deepStrictEqual([first, Chunk.toReadonlyArray(more)], [Option.some("start"), []])
+      outbox.push("b")
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["b"])
+      // Long after the deadline would have been: the rest waits as long as it takes, no late timer fires.
+      yield* Effect.sleep("2200 millis")
+      outbox.push("c")
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["c"])
+    })
+  )
+
+  it.scopedLive("a parking stream that sends nothing fails with the timeout's error, by its own timer", () =>
+    Effect.gen(function* () {
+      const outbox = Outbox.make<string, never>()
+      const started = performance.now()
+      const error = yield* Effect.flip(firstAndPullWithin(outbox.stream, 50, () => "late"))
+      assert.strictEqual(error, "late")
+      assert.isAtLeast(performance.now() - started, 45)
+    })
+  )
+
+  it.scopedLive("a stream that ends or fails before its first message answers None", () =>
+    Effect.gen(function* () {
+      const closed = Outbox.make<string, string>()
+      closed.close(Effect.fail(Option.some("broken")))
+      const [first] = yield* firstAndPullWithin(closed.stream, 1_000, () => "late")
+      assert.isTrue(Option.isNone(first))
+      const [none] = yield* firstAndPullWithin(Stream.empty, 1_000, () => "late")
+      assert.isTrue(Option.isNone(none))
+    })
+  )
+
+  it.scopedLive("any other stream is raced the general way, with the same answers", () =>
+    Effect.gen(function* () {
+      const [first, more] = yield* firstAndPullWithin(Stream.make(1, 2, 3), 1_000, () => "late")
+      assert.deepStrictEqual([first, Chunk.toReadonlyArray(more)], [Option.some(1), [2, 3]])
+      assert.strictEqual(yield* Effect.flip(firstAndPullWithin(Stream.never, 30, () => "late")), "late")
+      assert.isUndefined(PullStream.withDeadline(Effect.fail(Option.none())))
     })
   )
 })
