@@ -19,6 +19,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
 import { cpuMs, p99Bound, rssMiB, SAMPLES, stage, type Stage, summary, withPeakRss } from "./harness.js"
+import type { AgentMessage } from "@cmdop/protocol/generated/cmdop/connect/v1/agent"
 import * as RawAgent from "./rawAgent.js"
 import * as RawClient from "./rawClient.js"
 import * as RawHttp from "./rawHttp.js"
@@ -256,6 +257,38 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
         assert.strictEqual(status.code, grpc.status.RESOURCE_EXHAUSTED)
         assert.include(status.details, "more output than its flow-control window allows")
       }).pipe(Effect.scoped)
+  )
+
+  it.effect("an agent that floods heartbeats is cut and told why; the relay stays responsive", () =>
+    Effect.gen(function* () {
+      const s = yield* StageTag
+      const agent = yield* RawAgent.connect(s.grpc, s.attackerKey, RawAgent.hello("chatty-box"))
+      yield* eventuallySync("Welcome", () => (agent.received.length > 0 ? true : undefined))
+      // A real agent sends one every `heartbeatSeconds` (whole seconds); this one sends up to 20,000 as fast as it
+      // can, each costing the relay a credential check and an answer, until the relay cuts it.
+      const beat: AgentMessage = { kind: { $case: "heartbeat", value: { at: Date.now() } } }
+      const attack = Effect.gen(function* () {
+        let sent = 0
+        let cut = false
+        void agent.ended.then(() => (cut = true))
+        while (!cut && sent < 20_000) {
+          sent++
+          if (!agent.write(beat)) yield* promise(() => Promise.race([agent.drained(), agent.ended]))
+          else if (sent % 1_000 === 0) yield* Effect.yieldNow()
+        }
+        const notCut = new Promise<{ code: number; details: string }>((resolve) =>
+          setTimeout(
+            () => resolve({ code: -1, details: "the relay did not cut the agent within 20 s" }),
+            20_000
+          ).unref()
+        )
+        return { sent, status: yield* promise(() => Promise.race([agent.ended, notCut])) }
+      })
+      const { sent, status } = yield* underAttack("an agent flooding heartbeats", attack)
+      yield* report("heartbeat flood", { sent, agentStatus: status.code })
+      assert.strictEqual(status.code, grpc.status.RESOURCE_EXHAUSTED)
+      assert.include(status.details, "heartbeats faster than one a second")
+    }).pipe(Effect.scoped)
   )
 
   // One retry, as for the idle sockets: the 14 MiB still crosses the relay's HTTP/2 session before grpc-js refuses

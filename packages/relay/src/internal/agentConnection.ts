@@ -208,7 +208,7 @@ const whyClosed = (
     Option.isNone(done)
       ? ended
       : Effect.flatMap(done.value, (reason) =>
-          reason === Limits.WINDOW_OVERRUN
+          reason === Limits.WINDOW_OVERRUN || reason === Limits.HEARTBEAT_FLOOD
             ? Effect.fail(Option.some(Limits.exhausted(server, reason)))
             : reason === STOPPING
               ? Effect.fail(

@@ -1,6 +1,6 @@
 /**
  * What the relay does with each message on an agent's stream: heartbeats (re-checking the agent's credential
- * every time, so a rotated key drops the machine), session output into the session it belongs to (exec: the
+ * every time, so a rotated key drops the machine; at most one a second, `heartbeatRate.ts`), session output into the session it belongs to (exec: the
  * client's queue, acknowledged as the client reads; PTY: the relay's ring, acknowledged at once, in batches), exits,
  * and the agent's stdin acknowledgements. A `Hello` after the handshake is ignored. An agent that sends a session more
  * output than its window allows is cut (`flowControl.ts`).
@@ -17,6 +17,7 @@ import * as ExitStatus from "./exitStatus.js"
 import * as FlowControl from "./flowControl.js"
 import * as Limits from "./limits.js"
 import * as GateCheck from "./gateCheck.js"
+import * as HeartbeatRate from "./heartbeatRate.js"
 import * as PtyState from "./ptyState.js"
 import type { Connection } from "./sessions.js"
 
@@ -56,6 +57,9 @@ const gateDenied = (ctx: Deps, conn: Connection, message: AgentLink.SessionExit)
 
 const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
   Effect.gen(function* () {
+    // A flood of heartbeats would cost a credential check and an answer each: the connection is cut instead.
+    if (!HeartbeatRate.allow(conn, conn.lastSeen))
+      return yield* Deferred.succeed(conn.closed, Limits.HEARTBEAT_FLOOD).pipe(Effect.asVoid)
     if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
     // The agent's credential is checked again at every heartbeat: a rotated key drops the machine. A check the
     // store could not answer (busy, unreachable) is no verdict: the connection stays, checked at the next one.

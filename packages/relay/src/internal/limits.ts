@@ -56,6 +56,13 @@ export const MAX_MINT_REST_MS = 20
 export const WINDOW_OVERRUN =
   "the agent sent more output than its flow-control window allows; the relay closed its connection (upgrade or repair the agent)"
 
+/**
+ * Why the relay cut an agent that sent heartbeats faster than `heartbeatRate.ts` allows (its stream ends with
+ * `RESOURCE_EXHAUSTED` and this reason, as for `WINDOW_OVERRUN`).
+ */
+export const HEARTBEAT_FLOOD =
+  "the agent sent heartbeats faster than one a second; the relay closed its connection (upgrade or repair the agent)"
+
 /** Largest WebSocket frame the browser terminal accepts (keystrokes and control frames are tiny). */
 export const MAX_WS_FRAME = 1024 * 1024
 
