@@ -129,6 +129,15 @@ export const unwrapScoped = <A, E, R, E2, R2>(
 /** `Stream.mapError`. */
 export const mapError = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) => E2): Stream.Stream<A, E2, R> => {
   const mapOption = Option.map(f)
+  // A pushed stream stays pushed (its reader may then run it without a fiber of its own).
+  const push = pushOf(stream)
+  if (push !== undefined)
+    return fromPush<A, E2, R>((sink) =>
+      Effect.mapError(
+        push({ write: sink.write, ready: sink.ready, end: (ending) => sink.end(Effect.mapError(ending, mapOption)) }),
+        f
+      )
+    ) as Stream.Stream<A, E2, R>
   return fromOpen<A, E2, R>(
     Effect.mapBoth(openPull(stream), { onFailure: f, onSuccess: (pull) => Effect.mapError(pull, mapOption) })
   )
@@ -235,6 +244,87 @@ export const concat = <A, E, R, E2, R2>(
       })
     )
   )
+
+/**
+ * Where a pushed stream (`fromPush`) writes: its reader's own intake. Plain callbacks, callable from any fiber.
+ */
+export interface Sink<A, E> {
+  /** Takes `a`; `false` asks the producer to wait for `ready` before it writes more (`a` was taken all the same). */
+  readonly write: (a: A) => boolean
+  /** Calls `f` once, when the reader can take more (or never will again: writes are then dropped). */
+  readonly ready: (f: () => void) => void
+  /**
+   * Ends the stream with `ending` (its end, `Effect.fail(Option.none())`, or a failure, as a pull answers) after what
+   * was written; the first ending wins. The producer's effect should then return (see `fromPush`).
+   */
+  readonly end: (ending: Pull<A, E>) => void
+}
+
+/** How a pushed stream runs: writes to `sink` from wherever it likes, for as long as its effect runs. */
+export type Push<A, E, R> = (sink: Sink<A, E>) => Effect.Effect<void, E, R | Scope.Scope>
+
+const PushKey: unique symbol = Symbol.for("@cmdop/grpc/PullStream/push")
+
+/** The producer a stream was made with by `fromPush`, if any. */
+export const pushOf = <A, E, R>(stream: Stream.Stream<A, E, R>): Push<A, E, R> | undefined =>
+  (stream as unknown as { readonly [PushKey]?: Push<A, E, R> })[PushKey]
+
+/**
+ * A stream whose producer writes it (`Stream.asyncPush`, without its queue and fiber for a reader that knows the
+ * mark). `run` runs in the reader's scope with the reader's sink: the stream ends with the first `sink.end`, or
+ * when `run` returns (its end) or fails (its failure). A reader that knows the mark (the gRPC bridge's writer) runs
+ * `run` on its own fiber and writes straight into the call, so a long-lived stream that is mostly idle costs no
+ * fiber of its own: once `sink.end` was called, that reader stops the producer's requests (a bidi call's) so that
+ * `run` can return. Any other reader gets a buffer and `run` on a fiber of the reader's scope, interrupted when the
+ * reader is done.
+ */
+export const fromPush = <A, E, R>(run: Push<A, E, R>): Stream.Stream<A, E, Exclude<R, Scope.Scope>> => {
+  const open: Open<A, E, R> = Effect.gen(function* () {
+    let buffer: Array<A> = []
+    let ending: Pull<A, E> | undefined
+    let wake: (() => void) | undefined
+    const signal = () => {
+      const f = wake
+      wake = undefined
+      f?.()
+    }
+    const sink: Sink<A, E> = {
+      write: (a) => {
+        if (ending === undefined) {
+          buffer.push(a)
+          signal()
+        }
+        return true
+      },
+      ready: (f) => f(),
+      end: (e) => {
+        if (ending !== undefined) return
+        ending = e
+        signal()
+      }
+    }
+    yield* Effect.forkScoped(
+      Effect.matchCause(run(sink), {
+        onFailure: (cause) => sink.end(Effect.failCause(Cause.map(cause, Option.some))),
+        onSuccess: () => sink.end(end)
+      })
+    )
+    return parking<A, E>(
+      () => {
+        if (buffer.length > 0) {
+          const all = buffer
+          buffer = []
+          return Effect.succeed(Chunk.unsafeFromArray(all))
+        }
+        return ending
+      },
+      (f) => {
+        wake = f
+      }
+    )
+  })
+  return Object.assign(fromOpen(open), { [PushKey]: run }) as Stream.Stream<A, E, Exclude<R, Scope.Scope>>
+}
 
 /** The stream with no elements, marked. */
 export const empty: Stream.Stream<never> = fromPull(() => Effect.fail(Option.none()))

@@ -312,4 +312,56 @@ describe("PullStream", () => {
       assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Stream.runCollect(stream)), [1, 2])
     })
   )
+
+  describe("fromPush", () => {
+    const pushed = (fail: boolean) =>
+      PullStream.fromPush<number, string, never>((sink) =>
+        Effect.gen(function* () {
+          sink.write(1)
+          yield* Effect.yieldNow()
+          sink.write(2)
+          if (fail) sink.end(Effect.fail(Option.some("closed")))
+          else sink.end(Effect.fail(Option.none()))
+          // Written after the end: dropped.
+          sink.write(3)
+          // The producer may go on (a reader that knows the mark stops it; any other ends its fiber with the scope).
+          yield* Effect.never
+        })
+      )
+
+    it.effect("an ordinary reader gets what was written, then the first ending", () =>
+      Effect.gen(function* () {
+        const ok = yield* readBoth(pushed(false))
+        assert.deepStrictEqual(ok.own, Exit.succeed([1, 2]))
+        assert.deepStrictEqual(ok.collected, Exit.succeed([1, 2]))
+        const failed = yield* readBoth(pushed(true))
+        assert.deepStrictEqual(failed.own, Exit.fail("closed"))
+        assert.deepStrictEqual(failed.collected, Exit.fail("closed"))
+      })
+    )
+
+    it.effect("the producer's return or failure ends the stream when it called no end", () =>
+      Effect.gen(function* () {
+        const returns = PullStream.fromPush<number, string, never>((sink) => Effect.sync(() => void sink.write(5)))
+        assert.deepStrictEqual(
+          Exit.map(yield* Effect.exit(Stream.runCollect(returns)), Chunk.toReadonlyArray),
+          Exit.succeed([5])
+        )
+        const fails = PullStream.fromPush<number, string, never>(() => Effect.fail("boom"))
+        assert.deepStrictEqual(yield* Effect.exit(Stream.runCollect(fails)), Exit.fail("boom"))
+      })
+    )
+
+    it("stays pushed through mapError (the gRPC writer can run it on its own fiber)", () => {
+      assert.isDefined(PullStream.pushOf(PullStream.mapError(pushed(true), (e) => `mapped ${e}`)))
+      assert.isUndefined(PullStream.pushOf(PullStream.mapError(PullStream.empty, (e) => e)))
+    })
+
+    it.effect("mapError maps the ending of a pushed stream", () =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(Stream.runCollect(PullStream.mapError(pushed(true), (e) => `mapped ${e}`)))
+        assert.deepStrictEqual(exit, Exit.fail("mapped closed"))
+      })
+    )
+  })
 })

@@ -34,7 +34,6 @@ import type {
 import { ShareService } from "@cmdop/domain/ShareService"
 import type { MintedShare, ShareLink, ShareListPage, SharePage } from "@cmdop/domain/ShareLink"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -300,7 +299,7 @@ export const make = (
       stats: () => ctx.registry.stats(),
       stop: Effect.suspend(() => {
         ctx.registry.stopping ??= { closed: [] }
-        return Effect.forEach(ctx.registry.all(), (conn) => Deferred.succeed(conn.closed, STOPPING), { discard: true })
+        return Effect.forEach(ctx.registry.all(), (conn) => conn.close(STOPPING), { discard: true })
       }),
       authenticate: ctx.authenticate,
       whoami: tenancy.whoami,

@@ -163,12 +163,62 @@ const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: nu
  * long the stream runs (`Stream.runForEachWhile` nested one frame per element and so kept every message of a
  * long-lived call reachable until the call ended).
  */
-export const writeAll = <A, E, R>(writable: Writable, stream: Stream.Stream<A, E, R>): Effect.Effect<void, E, R> =>
-  Effect.scoped(
+export const writeAll = <A, E, R>(
+  writable: Writable,
+  stream: Stream.Stream<A, E, R>,
+  onEnd?: () => void
+): Effect.Effect<void, E, R> => {
+  const push = PullStream.pushOf(stream)
+  if (push !== undefined) return writePushed(writable, push, onEnd)
+  return Effect.scoped(
     Effect.flatMap(PullStream.toPull(stream), (pull) =>
       PullStream.forEachChunkOfPull(pull, (chunk) => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
     )
   )
+}
+
+/** Calls `f` once `writable` can take more, or never will (`drain`, `close`, `error`, `finish`). */
+const whenReady = (writable: Writable, f: () => void): void => {
+  if (!writable.writableNeedDrain || writable.destroyed || writable.writableFinished) {
+    queueMicrotask(f)
+    return
+  }
+  const events = ["drain", "close", "error", "finish"] as const
+  const done = () => {
+    for (const event of events) writable.off(event, done)
+    f()
+  }
+  for (const event of events) writable.on(event, done)
+}
+
+/**
+ * A pushed stream (`PullStream.fromPush`) written as its producer writes: its effect runs on the caller's fiber and
+ * every message goes to `writable` from whichever fiber sends it, so no fiber waits for the next message. The
+ * first `sink.end` decides how the stream ends; `onEnd` is then called (the server stops the call's requests, so
+ * that a producer reading them returns).
+ */
+const writePushed = <A, E, R>(
+  writable: Writable,
+  push: PullStream.Push<A, E, R>,
+  onEnd: (() => void) | undefined
+): Effect.Effect<void, E, R> =>
+  Effect.suspend(() => {
+    let ending: PullStream.Pull<A, E> | undefined
+    const sink: PullStream.Sink<A, E> = {
+      write: (a) => (writable.destroyed || writable.writableEnded ? true : writable.write(a, callbackFor(a))),
+      ready: (f) => whenReady(writable, f),
+      end: (e) => {
+        if (ending !== undefined) return
+        ending = e
+        onEnd?.()
+      }
+    }
+    return Effect.flatMap(Effect.scoped(push(sink)), () =>
+      ending === undefined
+        ? Effect.void
+        : Effect.catchAll(Effect.asVoid(ending), (e) => (Option.isSome(e) ? Effect.fail(e.value) : Effect.void))
+    )
+  })
 
 /** Sleeps on a real timer, so shutdown deadlines also pass under a TestClock. */
 export const sleepReal = (millis: number): Effect.Effect<void> =>

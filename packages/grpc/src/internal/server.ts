@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { CallContext } from "../GrpcServer.js"
 import { GrpcStatusError, fromUnknown, metadataToRecord, toStatusObject } from "../GrpcStatusError.js"
-import { makeReader, sleepReal, writeAll } from "./nodeStream.js"
+import { makeReader, type Reader, sleepReal, writeAll } from "./nodeStream.js"
 
 /** Forks an effect on the server's runtime; its fibers are interrupted when the server shuts down. */
 export type Run<R> = <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E>
@@ -89,13 +89,11 @@ const runCall = <A, R>(
       ? respond(Exit.fail(aborted))
       : respond(exit)
   fiber = run(
-    Effect.suspend(() => body(ctx)).pipe(
-      Effect.catchAllCause(sanitize(path)),
-      Effect.onExit((exit) => Effect.sync(() => answer(exit))),
-      Effect.annotateLogs("grpc.path", path)
-    )
+    Effect.suspend(() => body(ctx)).pipe(Effect.catchAllCause(sanitize(path)), Effect.annotateLogs("grpc.path", path))
   )
   const started = fiber
+  // An observer, not an `Effect.onExit` around the handler: no frames on the stack of a long-lived call's fiber.
+  started.addObserver(answer)
   if (aborted !== undefined) started.unsafeInterruptAsFork(FiberId.none)
   const onCancelled = () => {
     Deferred.unsafeDone(cancelled, Exit.void)
@@ -128,11 +126,19 @@ const respondStream =
  */
 const withRequests = <A, R>(
   call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
-  body: (requests: Stream.Stream<unknown, GrpcStatusError>) => Effect.Effect<A, GrpcStatusError, R>
+  body: (
+    requests: Stream.Stream<unknown, GrpcStatusError>,
+    reader: Reader<unknown, GrpcStatusError>
+  ) => Effect.Effect<A, GrpcStatusError, R>
 ): Effect.Effect<A, GrpcStatusError, R> =>
   Effect.scoped(
-    Effect.flatMap(makeReader<unknown, GrpcStatusError>(call, fromUnknown, callClosed), (reader) => body(reader.stream))
+    Effect.flatMap(makeReader<unknown, GrpcStatusError>(call, fromUnknown, callClosed), (reader) =>
+      body(reader.stream, reader)
+    )
   )
+
+/** A pushed response stream has ended: its handler's reading of the requests ends too (the call is over). */
+const stopReading = (reader: Reader<unknown, GrpcStatusError>) => () => reader.abort(Cause.fail(callClosed()))
 
 /** Builds the grpc-js implementation of one service from its Effect handlers. */
 export const implement = <R>(
@@ -176,7 +182,8 @@ export const implement = <R>(
         runCall(
           run,
           call,
-          (ctx) => withRequests(call, (requests) => writeAll(call, asStream(requests, ctx))),
+          (ctx) =>
+            withRequests(call, (requests, reader) => writeAll(call, asStream(requests, ctx), stopReading(reader))),
           respondStream(call)
         )) as grpc.handleBidiStreamingCall<unknown, unknown>
     }

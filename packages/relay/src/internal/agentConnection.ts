@@ -18,8 +18,8 @@ import * as PullStream from "@cmdop/grpc/PullStream"
 import { isNonEmptyReadonlyArray } from "effect/Array"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -31,14 +31,13 @@ import { type Caller, linkOfPrincipal } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
 import { type CoreContext, internalError, storeError } from "./coreContext.js"
 import { dispatcher } from "./agentDispatch.js"
-import { firstOfPull, forEachRest } from "./firstAndRest.js"
+import { firstOfPull } from "./firstAndRest.js"
 import * as HeartbeatWrites from "./heartbeatWrites.js"
 import * as Limits from "./limits.js"
 import * as AgentOutbound from "./agentOutbound.js"
 import * as Outbox from "./outbox.js"
 import { roleAllows } from "./tenancy.js"
 import * as PtyState from "./ptyState.js"
-import { unwrapScopedWithSpan } from "./spannedStream.js"
 import { type Connection, STOPPING } from "./sessions.js"
 
 /** The machine as registered, and the name of its workspace. */
@@ -141,57 +140,89 @@ const awaitHello = <E>(server: string, incoming: Stream.Stream<AgentLink.AgentMe
 /**
  * `AgentService.Connect`: what the relay sends to the agent (`Welcome` first). It ends when the agent's stream
  * ends or the relay closes the connection.
+ *
+ * A pushed stream (`PullStream.fromPush`): over gRPC the handshake and then the reading of the agent's messages run
+ * on the call's own fiber, and what the relay sends goes from the outbox straight into the call. So an idle agent's
+ * connection holds one fiber, waiting for its next message — no writer waiting for the outbox, no watcher waiting
+ * for the close (which starts the cleanup itself) — and that fiber's reading ends as the stream does.
  */
 const connectAgent = <E>(
   ctx: CoreContext,
   callerOf: CallerOf,
   incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>
 ): Stream.Stream<AgentLink.RelayMessage, RelayCallError> =>
-  // Every keystroke goes to the agent through this stream: the span covers its setup, not each element.
-  unwrapScopedWithSpan(
-    "RelayCore.connectAgent",
-    Effect.gen(function* () {
-      // The store work of a handshake takes its turn (`handshakeGate.ts`); waiting for the Hello does not.
-      const gate = ctx.registry.handshakes
-      const server = ctx.settings.server
-      const caller = Effect.isEffect(callerOf) ? yield* gate.within(server, callerOf) : callerOf
-      const [hello, more, pull] = yield* awaitHello(server, incoming)
-      const outbox = Outbox.make<AgentLink.RelayMessage, RelayCallError>()
-      const conn = yield* gate.within(
-        server,
-        Effect.flatMap(register(ctx, caller, hello.identity), (registered) =>
-          open(
-            ctx,
-            caller,
-            hello,
-            registered,
-            // After the close, a send is dropped (a client's exec stream acknowledging output of a machine that
-            // just dropped learns that the machine disconnected, from the session).
-            (m) => Effect.sync(() => AgentOutbound.enqueue(outbox, m)),
-            // Once the connection is closed, its stream ends; closed by the relay for a violation, with why (the
-            // agent logs it), not as if all were well. One check at the end, nothing per message.
-            (conn) => Effect.map(whyClosed(server, conn.closed), outbox.close)
-          )
-        ).pipe(Effect.mapError(retryable(ctx)))
-      )
-      yield* conn.send({
-        _tag: "Welcome",
-        machine: conn.machine,
-        workspaceName: caller.workspaceName,
-        heartbeatSeconds: ctx.settings.heartbeatSeconds,
-        window: conn.window,
-        ...(yield* relayAddressesOf(ctx))
-      })
-      yield* adopt(conn, hello.ptySessions)
-      // Read the agent's messages until its stream ends; however that side ends (half-close, failure,
-      // interruption), the connection is over.
-      yield* forEachRest(more, pull, dispatcher(ctx, conn)).pipe(
-        Effect.ignore,
-        Effect.ensuring(Deferred.succeed(conn.closed, "the agent closed its stream")),
-        Effect.forkScoped
-      )
-      return outbox.stream
+  PullStream.fromPush<AgentLink.RelayMessage, RelayCallError, never>((sink) =>
+    // Every keystroke goes to the agent through the outbox, not under the span: it covers the handshake and the
+    // agent's messages (which the dispatcher handles on this fiber).
+    Effect.flatMap(Effect.makeSpanScoped("RelayCore.connectAgent"), (span) =>
+      Effect.withParentSpan(serve(ctx, callerOf, incoming, sink), span)
+    )
+  )
+
+const serve = <E>(
+  ctx: CoreContext,
+  callerOf: CallerOf,
+  incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>,
+  sink: PullStream.Sink<AgentLink.RelayMessage, RelayCallError>
+): Effect.Effect<void, RelayCallError, Scope.Scope> =>
+  Effect.gen(function* () {
+    // The store work of a handshake takes its turn (`handshakeGate.ts`); waiting for the Hello does not.
+    const gate = ctx.registry.handshakes
+    const server = ctx.settings.server
+    const caller = Effect.isEffect(callerOf) ? yield* gate.within(server, callerOf) : callerOf
+    const [hello, more, pull] = yield* awaitHello(server, incoming)
+    const outbox = Outbox.make<AgentLink.RelayMessage, RelayCallError>()
+    const { conn, finish } = yield* gate.within(
+      server,
+      Effect.flatMap(register(ctx, caller, hello.identity), (registered) =>
+        open(
+          ctx,
+          caller,
+          hello,
+          registered,
+          // After the close, a send is dropped (a client's exec stream acknowledging output of a machine that
+          // just dropped learns that the machine disconnected, from the session).
+          (m) => Effect.sync(() => AgentOutbound.enqueue(outbox, m)),
+          // Once the connection is closed, its stream ends; closed by the relay for a violation, with why (the
+          // agent logs it), not as if all were well. One check at the end, nothing per message.
+          (conn) => Effect.sync(() => outbox.close(whyClosed(server, conn.closedWith())))
+        )
+      ).pipe(Effect.mapError(retryable(ctx)))
+    )
+    yield* conn.send({
+      _tag: "Welcome",
+      machine: conn.machine,
+      workspaceName: caller.workspaceName,
+      heartbeatSeconds: ctx.settings.heartbeatSeconds,
+      window: conn.window,
+      ...(yield* relayAddressesOf(ctx))
     })
+    yield* adopt(conn, hello.ptySessions)
+    // From here on what the relay sends goes straight to the agent's stream.
+    outbox.drainTo(sink)
+    // Returned, not run here: the handshake's generator (and what it holds, such as the Hello) is then done with.
+    return readAll(more, pull, dispatcher(ctx, conn), finish)
+  }).pipe(Effect.flatten)
+
+/**
+ * Reads the agent's messages until its stream ends or fails, or the connection is closed (the end of the stream to
+ * the agent stops the reading), then finishes the connection. Interrupted (the call cancelled), the connection's
+ * scope cleans up instead. As few frames as it can: the one fiber of an idle connection waits here.
+ */
+const readAll = <E>(
+  first: Chunk.Chunk<AgentLink.AgentMessage>,
+  pull: PullStream.Pull<AgentLink.AgentMessage, E>,
+  dispatch: (message: AgentLink.AgentMessage) => Effect.Effect<void>,
+  finish: (reason: string) => Effect.Effect<void>
+): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.catchAll(
+      PullStream.forEachChunkOfPull(PullStream.startingWith(first, pull), (chunk) =>
+        PullStream.eachOf(chunk, dispatch)
+      ),
+      () => Effect.void
+    ),
+    Effect.suspend(() => finish("the agent closed its stream"))
   )
 
 const ended: PullStream.Pull<never, never> = Effect.fail(Option.none())
@@ -200,27 +231,19 @@ const ended: PullStream.Pull<never, never> = Effect.fail(Option.none())
  * How the stream to a closed connection's agent ends: failed when the relay closed it for a violation or to stop,
  * else just ended.
  */
-const whyClosed = (
-  server: string,
-  closed: Deferred.Deferred<string>
-): Effect.Effect<PullStream.Pull<never, RelayCallError>> =>
-  Effect.map(Deferred.poll(closed), (done) =>
-    Option.isNone(done)
-      ? ended
-      : Effect.flatMap(done.value, (reason) =>
-          reason === Limits.WINDOW_OVERRUN || reason === Limits.HEARTBEAT_FLOOD
-            ? Effect.fail(Option.some(Limits.exhausted(server, reason)))
-            : reason === STOPPING
-              ? Effect.fail(
-                  Option.some(new RelayError({ reason: "Unavailable", server, detail: `${STOPPING}: connect again` }))
-                )
-              : ended
+const whyClosed = (server: string, reason: string | undefined): PullStream.Pull<never, RelayCallError> =>
+  reason === Limits.WINDOW_OVERRUN || reason === Limits.HEARTBEAT_FLOOD
+    ? Effect.fail(Option.some(Limits.exhausted(server, reason)))
+    : reason === STOPPING
+      ? Effect.fail(
+          Option.some(new RelayError({ reason: "Unavailable", server, detail: `${STOPPING}: connect again` }))
         )
-  )
+      : ended
 
 /**
  * Installs the connection of a registered machine (online from now) and arranges its cleanup: once, as soon as it
- * is closed or its scope ends.
+ * is closed or its scope ends. `finish(reason)` closes it (unless it already was) and returns once the cleanup is
+ * done, so that the connection's scope does not end (interrupting a cleanup a close forked) before.
  */
 const open = (
   ctx: CoreContext,
@@ -229,10 +252,18 @@ const open = (
   { machine }: Registered,
   send: Connection["send"],
   afterClose: (conn: Connection) => Effect.Effect<void>
-): Effect.Effect<Connection, RelayCallError, Scope.Scope> =>
+): Effect.Effect<
+  { readonly conn: Connection; readonly finish: (reason: string) => Effect.Effect<void> },
+  RelayCallError,
+  Scope.Scope
+> =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const maxWindow = ctx.settings.maxWindow
+    const scope = yield* Effect.scope
+    let reason: string | undefined
+    let cleanup: Effect.Effect<void> = Effect.void
+    let cleaning: Fiber.RuntimeFiber<void> | undefined
     const conn: Connection = {
       machineId: machine.id,
       workspaceId: machine.workspaceId,
@@ -243,16 +274,32 @@ const open = (
       send,
       sessions: new Map(),
       ptys: new Map(),
-      closed: yield* Deferred.make<string>(),
+      // The cleanup starts on a fiber forked at the close (as the watcher fiber this replaces would have run it).
+      close: (why) =>
+        Effect.suspend(() => {
+          if (reason !== undefined) return Effect.void
+          reason = why
+          return Effect.map(Effect.forkIn(cleanup, scope), (fiber) => {
+            cleaning = fiber
+          })
+        }),
+      closedWith: () => reason,
       lastSeen: now,
       ...(hello.gateConfigured === undefined ? {} : { gateConfigured: hello.gateConfigured })
     }
+    cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose(conn)))
     yield* ctx.registry.replace(conn)
-    const cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose(conn)))
     yield* Effect.addFinalizer(() => cleanup)
-    yield* Effect.forkScoped(Effect.zipRight(Deferred.await(conn.closed), cleanup))
     yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
-    return conn
+    const finish = (why: string) =>
+      Effect.suspend(() => {
+        if (reason === undefined) {
+          reason = why
+          return cleanup
+        }
+        return cleaning === undefined ? cleanup : Fiber.await(cleaning)
+      }).pipe(Effect.asVoid)
+    return { conn, finish }
   })
 
 /**

@@ -8,7 +8,6 @@
 import type * as AgentLink from "@cmdop/domain/AgentLink"
 import { ExecEvent } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import type { CoreContext } from "./coreContext.js"
@@ -58,18 +57,17 @@ const gateDenied = (ctx: Deps, conn: Connection, message: AgentLink.SessionExit)
 const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
   Effect.gen(function* () {
     // A flood of heartbeats would cost a credential check and an answer each: the connection is cut instead.
-    if (!HeartbeatRate.allow(conn, conn.lastSeen))
-      return yield* Deferred.succeed(conn.closed, Limits.HEARTBEAT_FLOOD).pipe(Effect.asVoid)
+    if (!HeartbeatRate.allow(conn, conn.lastSeen)) return yield* conn.close(Limits.HEARTBEAT_FLOOD)
     if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
     // The agent's credential is checked again at every heartbeat: a rotated key drops the machine. A check the
     // store could not answer (busy, unreachable) is no verdict: the connection stays, checked at the next one.
     const still = yield* Effect.either(ctx.recheck(conn.credential))
     if (still._tag === "Left" && still.left._tag === "AccessError")
-      return yield* Deferred.succeed(conn.closed, "the agent's workspace key is no longer valid")
+      return yield* conn.close("the agent's workspace key is no longer valid")
     if (still._tag === "Left") return yield* conn.send({ _tag: "Heartbeat", at: message.at })
     // A person's login now acts in another workspace (they switched it): the agent registers there next.
     if (still.right.workspaceId !== conn.workspaceId)
-      return yield* Deferred.succeed(conn.closed, `the machine moves to workspace ${still.right.workspaceName}`)
+      return yield* conn.close(`the machine moves to workspace ${still.right.workspaceName}`)
     // The time reaches the store with the next batch (`heartbeatWrites.ts`), not as one commit per heartbeat.
     yield* conn.send({ _tag: "Heartbeat", at: message.at })
   })
@@ -97,8 +95,7 @@ const output = (conn: Connection, message: AgentLink.SessionOutput) => {
   // Nobody is reading any more: return the credit so the agent is never stuck on it.
   if (!session) return conn.send({ ...ack, pipe: message.pipe })
   // More than the window outstanding: the agent ignores flow control. Cut it before buffering any of this.
-  if (!FlowControl.charge(session, message.data.byteLength, conn.window))
-    return Deferred.succeed(conn.closed, Limits.WINDOW_OVERRUN).pipe(Effect.asVoid)
+  if (!FlowControl.charge(session, message.data.byteLength, conn.window)) return conn.close(Limits.WINDOW_OVERRUN)
   const event =
     message.pipe === "stderr" ? ExecEvent.Stderr({ data: message.data }) : ExecEvent.Stdout({ data: message.data })
   return Queue.offer(session.items, { _tag: "Event", event })

@@ -152,7 +152,7 @@ export const sweep = (ctx: CoreContext) =>
       if (looksLikeAccessToken(Redacted.value(conn.credential))) {
         const reason = yield* connectionVerdict(ctx, conn)
         if (reason !== undefined) {
-          yield* Deferred.succeed(conn.closed, reason)
+          yield* conn.close(reason)
           continue
         }
       }

@@ -3,7 +3,6 @@
  * is closed, which marks its machine offline and ends its sessions.
  */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -15,8 +14,7 @@ export const closeStale = (registry: Registry, staleAfterMs: number) =>
     const now = yield* Clock.currentTimeMillis
     for (const conn of registry.all()) {
       const silentMs = now - conn.lastSeen
-      if (silentMs > staleAfterMs)
-        yield* Deferred.succeed(conn.closed, `no heartbeat for ${Math.round(silentMs / 1000)} s`)
+      if (silentMs > staleAfterMs) yield* conn.close(`no heartbeat for ${Math.round(silentMs / 1000)} s`)
     }
   })
 

@@ -31,6 +31,12 @@ export interface Outbox<A, E> {
   readonly close: (ending: PullStream.Pull<A, E>) => void
   /** The messages in order; read by one reader. */
   readonly stream: Stream.Stream<A, E>
+  /**
+   * From now on the messages go straight into `sink` (what waits first), in order, as they come: no reader pulls,
+   * so no fiber waits for them. While the sink asks to wait (`write` answered `false`) they wait here, merged as
+   * above, until it is `ready`. The close ends the sink with its ending.
+   */
+  readonly drainTo: (sink: PullStream.Sink<A, E>) => void
 }
 
 export const make = <A, E>(): Outbox<A, E> => {
@@ -58,9 +64,37 @@ export const make = <A, E>(): Outbox<A, E> => {
   const pull = PullStream.parking(take, (f) => {
     wake = f
   })
+  // Push mode (`drainTo`): the sink, and whether it asked to wait.
+  let sink: PullStream.Sink<A, E> | undefined
+  let blocked = false
+  /** Writes what waits until the sink asks to wait (then waits for it to be ready). */
+  const flush = () => {
+    blocked = false
+    if (closed !== undefined || sink === undefined || waiting.length === 0) return
+    const all = waiting
+    waiting = []
+    if (keyed.size > 0) keyed = new Map()
+    for (let i = 0; i < all.length; i++) {
+      if (!sink.write(all[i]!)) {
+        if (i + 1 < all.length) waiting = all.slice(i + 1)
+        blocked = true
+        sink.ready(flush)
+        return
+      }
+    }
+  }
+  /** In push mode with nothing waiting and a sink that takes more: written at once. */
+  const writeThrough = (message: A): boolean => {
+    if (sink === undefined || blocked || waiting.length > 0) return false
+    if (!sink.write(message)) {
+      blocked = true
+      sink.ready(flush)
+    }
+    return true
+  }
   return {
     push: (message) => {
-      if (closed !== undefined) return
+      if (closed !== undefined || writeThrough(message)) return
       waiting.push(message)
       signal()
     },
@@ -71,6 +105,7 @@ export const make = <A, E>(): Outbox<A, E> => {
         waiting[at] = fold(waiting[at]!, message)
         return
       }
+      if (writeThrough(message)) return
       keyed.set(key, waiting.length)
       waiting.push(message)
       signal()
@@ -81,7 +116,13 @@ export const make = <A, E>(): Outbox<A, E> => {
       waiting = []
       keyed = new Map()
       signal()
+      sink?.end(ending)
     },
-    stream: PullStream.fromPull(() => pull)
+    stream: PullStream.fromPull(() => pull),
+    drainTo: (to) => {
+      sink = to
+      if (closed !== undefined) to.end(closed)
+      else flush()
+    }
   }
 }

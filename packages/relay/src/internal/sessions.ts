@@ -96,8 +96,13 @@ export interface Connection {
   readonly send: (message: RelayMessage) => Effect.Effect<void>
   readonly sessions: Map<string, Session>
   readonly ptys: Map<string, PtyState>
-  /** Completes when the connection must end (replaced, stale, key revoked). */
-  readonly closed: Deferred.Deferred<string>
+  /**
+   * Ends the connection (replaced, stale, key revoked, …) for `reason`; the first reason wins. Its cleanup starts at
+   * once, on a fiber of its own forked then (an idle connection holds no fiber waiting for this).
+   */
+  readonly close: (reason: string) => Effect.Effect<void>
+  /** Why the connection was closed, once it was. */
+  readonly closedWith: () => string | undefined
   lastSeen: number
   /** Whether the machine's agent runs with a permissions.yaml (Hello, then every heartbeat); unknown if unsaid. */
   gateConfigured?: boolean
@@ -152,7 +157,7 @@ export class Registry {
   replace(conn: Connection): Effect.Effect<void> {
     const old = this.byMachine.get(conn.machineId)
     this.byMachine.set(conn.machineId, conn)
-    return old ? Deferred.succeed(old.closed, "replaced by a newer connection of the same machine") : Effect.void
+    return old ? old.close("replaced by a newer connection of the same machine") : Effect.void
   }
 
   /** Removes `conn` if it is still the current one; true when it was. */

@@ -99,4 +99,79 @@ describe("Outbox", () => {
       assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), ["m64", "m65", "m66", "m67", "m68", "m69", "k1", "k2"])
     })
   )
+
+  describe("drainTo (push mode: no reader pulls)", () => {
+    /** A sink that takes `room` messages before it asks to wait, and lets the test say when it is ready. */
+    const makeSink = (room: number) => {
+      const written: Array<string> = []
+      const endings: Array<PullStream.Pull<string, string>> = []
+      let ready: (() => void) | undefined
+      const sink: PullStream.Sink<string, string> = {
+        write: (m) => {
+          written.push(m)
+          return written.length < room
+        },
+        ready: (f) => {
+          ready = f
+        },
+        end: (e) => endings.push(e)
+      }
+      return { sink, written, endings, makeReady: () => ready?.() }
+    }
+
+    it("what waited goes first, then each message is written as it comes", () => {
+      const outbox = Outbox.make<string, string>()
+      outbox.push("welcome")
+      const { sink, written } = makeSink(100)
+      outbox.drainTo(sink)
+      assert.deepStrictEqual(written, ["welcome"])
+      outbox.push("a")
+      outbox.merge("size", "80x24", (_, next) => next)
+      assert.deepStrictEqual(written, ["welcome", "a", "80x24"])
+    })
+
+    it("while the sink asks to wait, messages wait (merged) and go in order once it is ready", () => {
+      const outbox = Outbox.make<string, string>()
+      const { sink, written, makeReady } = makeSink(2)
+      outbox.drainTo(sink)
+      outbox.push("a")
+      outbox.push("b")
+      // The sink asked to wait after "b".
+      outbox.push("c")
+      outbox.merge("size", "80x24", (_, next) => next)
+      outbox.merge("size", "100x30", (_, next) => next)
+      outbox.push("d")
+      assert.deepStrictEqual(written, ["a", "b"])
+      makeReady()
+      // It asks to wait again after the next write ("c"): the rest keeps waiting, in order.
+      assert.deepStrictEqual(written, ["a", "b", "c"])
+      makeReady()
+      assert.deepStrictEqual(written, ["a", "b", "c", "100x30"])
+      makeReady()
+      assert.deepStrictEqual(written, ["a", "b", "c", "100x30", "d"])
+    })
+
+    it("the close ends the sink with its ending, drops what waits and later pushes; a close before drainTo too", () => {
+      const outbox = Outbox.make<string, string>()
+      const { sink, written, endings, makeReady } = makeSink(1)
+      outbox.drainTo(sink)
+      outbox.push("a")
+      outbox.push("b")
+      const violation: PullStream.Pull<string, string> = Effect.fail(Option.some("closed for a violation"))
+      outbox.close(violation)
+      outbox.close(Effect.fail(Option.none()))
+      outbox.push("c")
+      makeReady()
+      assert.deepStrictEqual(written, ["a"])
+      assert.deepStrictEqual(endings, [violation])
+
+      const early = Outbox.make<string, string>()
+      early.push("x")
+      early.close(violation)
+      const second = makeSink(10)
+      early.drainTo(second.sink)
+      assert.deepStrictEqual(second.written, [])
+      assert.deepStrictEqual(second.endings, [violation])
+    })
+  })
 })
