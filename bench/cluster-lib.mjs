@@ -17,7 +17,15 @@ export const tmp = mkdtempSync(join(tmpdir(), "cmdop-cluster-bench-"))
 export const log = (line) => process.stderr.write(`[cluster] ${line}\n`)
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 /** CMDOP_* variables of the caller must not leak a credential or workspace into the benchmark. */
-export const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
+/**
+ * The environment of every process started here. The cluster's figures count 10 untimed calls before each run of
+ * the `warm-exec` tool (its runs alternate local and forwarded calls against nodes that stay up), not the 500 the
+ * single-relay bench warms a fresh relay with.
+ */
+export const baseEnv = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_"))),
+  BENCH_WARM_WARMUP: "10"
+}
 
 /** pid → name of every long-lived process still running. */
 const running = new Map()
