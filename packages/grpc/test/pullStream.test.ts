@@ -66,6 +66,32 @@ const readBoth = <E>(stream: Stream.Stream<number, E>) =>
     }
   })
 
+/** A producer for `PullStream.parking`: numbers offered wake the parked pull, which takes all of them at once. */
+const parkedSource = () => {
+  let ready: Array<number> = []
+  let wake: (() => void) | undefined
+  const pull = PullStream.parking(
+    () => {
+      if (ready.length === 0) return undefined
+      const taken = ready
+      ready = []
+      return Effect.succeed(Chunk.fromIterable(taken))
+    },
+    (f) => {
+      wake = f
+    }
+  )
+  return {
+    pull,
+    /** The waker the pull left, if it is parked. */
+    waker: () => wake,
+    offer: (...values: Array<number>) => {
+      ready.push(...values)
+      wake?.()
+    }
+  }
+}
+
 describe("PullStream", () => {
   for (const [kind, make] of kinds) {
     it.effect(`mapError (${kind}): the elements, then the mapped failure`, () =>
@@ -241,62 +267,36 @@ describe("PullStream", () => {
 
   it.live("parking: a parked pull is woken by the producer, and unparks when interrupted", () =>
     Effect.gen(function* () {
-      let ready: Array<number> = []
-      let wake: (() => void) | undefined
-      const pull = PullStream.parking(
-        () => {
-          if (ready.length === 0) return undefined
-          const taken = ready
-          ready = []
-          return Effect.succeed(Chunk.fromIterable(taken))
-        },
-        (f) => {
-          wake = f
-        }
-      )
-      const waiting = yield* Effect.fork(pull)
+      const source = parkedSource()
+      const waiting = yield* Effect.fork(source.pull)
       yield* Effect.sleep("10 millis")
-      assert.isDefined(wake)
-      ready.push(1, 2)
-      wake!()
+      assert.isDefined(source.waker())
+      source.offer(1, 2)
       assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(waiting)), [1, 2])
-      const abandoned = yield* Effect.fork(pull)
+      const abandoned = yield* Effect.fork(source.pull)
       yield* Effect.sleep("10 millis")
       yield* Fiber.interrupt(abandoned)
-      assert.isUndefined(wake)
+      assert.isUndefined(source.waker())
     })
   )
 
   it.live("parking with a deadline: fails with the timeout's error, unparked; an answer in time clears the timer", () =>
     Effect.gen(function* () {
-      let ready: Array<number> = []
-      let wake: (() => void) | undefined
-      const pull = PullStream.parking(
-        () => {
-          if (ready.length === 0) return undefined
-          const taken = ready
-          ready = []
-          return Effect.succeed(Chunk.fromIterable(taken))
-        },
-        (f) => {
-          wake = f
-        }
-      )
-      const timed = PullStream.withDeadline(pull)!
+      const source = parkedSource()
+      const timed = PullStream.withDeadline(source.pull)!
       assert.isDefined(timed)
       assert.deepStrictEqual(yield* Effect.flip(timed(20, () => "late")), Option.some("late"))
-      assert.isUndefined(wake)
+      assert.isUndefined(source.waker())
       let timeouts = 0
       const waiting = yield* Effect.fork(timed(50, () => ++timeouts))
       yield* Effect.sleep("10 millis")
-      ready.push(7)
-      wake!()
+      source.offer(7)
       assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(waiting)), [7])
       // Interrupted while waiting: unparked, and its timer never fires either.
       const abandoned = yield* Effect.fork(timed(50, () => ++timeouts))
       yield* Effect.sleep("10 millis")
       yield* Fiber.interrupt(abandoned)
-      assert.isUndefined(wake)
+      assert.isUndefined(source.waker())
       yield* Effect.sleep("100 millis")
       assert.strictEqual(timeouts, 0)
       assert.isUndefined(PullStream.withDeadline(Effect.fail(Option.none())))
