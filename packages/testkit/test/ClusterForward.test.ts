@@ -21,6 +21,7 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { eventually } from "@cmdop/test-helpers/Eventually"
+import * as Liveness from "@cmdop/test-helpers/Liveness"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -217,17 +218,9 @@ describe("cluster forwarding", () => {
           })
         )
         const left = Date.now()
-        const alive = () => {
-          try {
-            process.kill(pid, 0)
-            return true
-          } catch {
-            return false
-          }
-        }
         yield* eventually(
           "the command killed and the session ended on node 2",
-          Effect.sync(() => (!alive() && two.stats.snapshot().servedLive === 0 ? true : undefined)),
+          Effect.sync(() => (!Liveness.isRunning(pid) && two.stats.snapshot().servedLive === 0 ? true : undefined)),
           { timeout: "10 seconds", interval: "20 millis" }
         )
         // Well before the 5 s after which a call that was not ended in-band is reset.
