@@ -15,6 +15,7 @@ import type { BidiChannel, CallOptions, GrpcClient, Options, StreamCallOptions }
 import type * as GrpcMethod from "../GrpcMethod.js"
 import { GrpcStatusError, fromUnknown, recordToMetadata } from "../GrpcStatusError.js"
 import * as channelOptions from "./channelOptions.js"
+import * as CallEnd from "../CallEnd.js"
 import { callbackFor } from "../GrpcWritten.js"
 import * as PullStream from "../PullStream.js"
 import { awaitDrain, fromReadable, ignoreError, makeReader, type Reader, writeAll } from "./nodeStream.js"
@@ -84,23 +85,12 @@ const acquireCall = <C extends grpc.ClientReadableStream<unknown> | grpc.ClientW
     (call) => Effect.sync(() => (tookLast?.() === true ? linger(call) : call.cancel()))
   )
 
-/** How long a call whose final answer was read may take to end by itself before it is cancelled after all. */
+/** How long a call whose final answer was read may take to end by itself before it is reset after all. */
 const LINGER_MS = 5_000
 
-/**
- * Leaves a call whose final answer the reader took to end by itself, instead of cancelling it. A cancel resets
- * the call's HTTP/2 stream (RST_STREAM), and servers count resets: nghttp2 (Node's HTTP/2) answers more than 1,000
- * in a burst (then 33 a second) with a GOAWAY that fails every call on the connection — a program's loop of
- * execs, each read up to its `Exit` and stopped there, lost its connection at the 1,300th call. The server ends
- * the call right after its final answer; whatever else it still sends is read and dropped (`resume`), and a call
- * that has not ended within `LINGER_MS` is cancelled then.
- */
-const linger = (call: grpc.ClientReadableStream<unknown> | grpc.ClientWritableStream<unknown>): void => {
-  const timer = setTimeout(() => call.cancel(), LINGER_MS)
-  timer.unref()
-  call.once("status", () => clearTimeout(timer))
-  if ("resume" in call) call.resume()
-}
+/** A call whose final answer the reader took: left to end by itself (see `CallEnd.ts` for why not cancelled). */
+const linger = (call: grpc.ClientReadableStream<unknown> | grpc.ClientWritableStream<unknown>): void =>
+  CallEnd.awaitEndOrReset(call as CallEnd.EndingCall, LINGER_MS)
 
 const responsesOf = <A>(call: grpc.ClientReadableStream<A> | grpc.ClientDuplexStream<unknown, A>) =>
   fromReadable<A, GrpcStatusError>(call, fromUnknown, streamClosed)

@@ -22,6 +22,7 @@
  * sessions between the two nodes. A call not ended `fallbackMs` after that (an owning node too old to know
  * `Cancel`, or one that does not read its input) is reset then.
  */
+import * as CallEnd from "@cmdop/grpc/CallEnd"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
 import * as PeerService from "@cmdop/protocol/PeerService"
@@ -144,10 +145,7 @@ const stop = (call: RawCall, fallbackMs: number): void => {
     call.write(PeerService.cancel)
     call.end()
   }
-  const timer = setTimeout(() => call.cancel(), fallbackMs)
-  timer.unref()
-  call.once("status", () => clearTimeout(timer))
-  call.resume()
+  CallEnd.awaitEndOrReset(call, fallbackMs)
 }
 
 /**
