@@ -39,9 +39,27 @@ interface Marked<A, E, R> {
 const openOf = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> | undefined =>
   (stream as unknown as Partial<Marked<A, E, R>>)[OpenKey]
 
+/**
+ * A `Stream` whose channel is built the first time something asks for it: the readers that know the mark never do,
+ * and building it (an `unwrapScoped` stage: a dozen closures and effects) for every marked stream cost every exec
+ * call's streams some CPU, and every idle agent connection ~2 KiB for two streams nothing reads as a `Stream`.
+ */
+const lazyStream = <A, E, R>(build: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> => {
+  let built: Stream.Stream<A, E, R> | undefined
+  const stream = Object.create(streamPrototype, {
+    channel: { get: () => ((built ??= build()) as unknown as { readonly channel: unknown }).channel, enumerable: true }
+  })
+  for (const key of streamOwnKeys) stream[key] = (Stream.empty as unknown as Record<PropertyKey, unknown>)[key]
+  return stream as Stream.Stream<A, E, R>
+}
+
+/** What every `Stream` is made of (Effect's `StreamImpl`): its prototype and its own fields but the channel. */
+const streamPrototype = Object.getPrototypeOf(Stream.empty) as object
+const streamOwnKeys = Reflect.ownKeys(Stream.empty).filter((key) => key !== "channel")
+
 /** A stream read by `open`'s pull; opened (in the reader's scope) when it is read. */
 export const fromOpen = <A, E, R>(open: Open<A, E, R>): Stream.Stream<A, E, Exclude<R, Scope.Scope>> => {
-  const stream = Stream.unwrapScoped(Effect.map(open, (pull) => Stream.repeatEffectChunkOption(pull)))
+  const stream = lazyStream(() => Stream.unwrapScoped(Effect.map(open, (pull) => Stream.repeatEffectChunkOption(pull))))
   return Object.assign(stream, { [OpenKey]: open }) as Stream.Stream<A, E, Exclude<R, Scope.Scope>>
 }
 

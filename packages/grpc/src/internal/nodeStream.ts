@@ -6,7 +6,7 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Readable, Writable } from "node:stream"
 import { callbackFor } from "../GrpcWritten.js"
@@ -67,21 +67,26 @@ export const makeReader = <A, E>(
       closed = true
       signal()
     }
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
+    // The listeners go with the scope: added to it directly (`Effect.acquireRelease` would also keep a copy of the
+    // fiber's refs for the release, per reader for the life of the call).
+    const scope = yield* Effect.scope
+    yield* Effect.uninterruptible(
+      Effect.suspend(() => {
         readable.on("readable", onReadable)
         readable.on("end", onEnd)
         readable.on("error", onErr)
         readable.on("close", onCloseEvent)
-      }),
-      () =>
-        Effect.sync(() => {
-          readable.on("error", ignoreError)
-          readable.off("readable", onReadable)
-          readable.off("end", onEnd)
-          readable.off("error", onErr)
-          readable.off("close", onCloseEvent)
-        })
+        return Scope.addFinalizer(
+          scope,
+          Effect.sync(() => {
+            readable.on("error", ignoreError)
+            readable.off("readable", onReadable)
+            readable.off("end", onEnd)
+            readable.off("error", onErr)
+            readable.off("close", onCloseEvent)
+          })
+        )
+      })
     )
 
     // One attempt: a chunk, the end, a failure, or `undefined` for nothing to report yet.
@@ -161,21 +166,31 @@ const writeFrom = (writable: Writable, values: ReadonlyArray<unknown>, start: nu
  * stream on a fiber of its own (and a sink channel), held for the life of the call — per connection, on a
  * long-lived call such as an agent's. Tail-safe: a written message is garbage once grpc-js has sent it, however
  * long the stream runs (`Stream.runForEachWhile` nested one frame per element and so kept every message of a
- * long-lived call reachable until the call ended).
+ * long-lived call reachable until the call ended). With `inCallScope` the stream's resources are released with the
+ * server call's Scope, which the caller's fiber has in its context (`withCallScope` in `server.ts`), not a scope of
+ * its own.
  */
 export const writeAll = <A, E, R>(
   writable: Writable,
   stream: Stream.Stream<A, E, R>,
-  onEnd?: () => void
+  onEnd?: () => void,
+  inCallScope = false
 ): Effect.Effect<void, E, R> => {
   const push = PullStream.pushOf(stream)
-  if (push !== undefined) return writePushed(writable, push, onEnd)
-  return Effect.scoped(
-    Effect.flatMap(PullStream.toPull(stream), (pull) =>
-      PullStream.forEachChunkOfPull(pull, (chunk) => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
-    )
+  if (push !== undefined) return writePushed(writable, push, onEnd, inCallScope)
+  const write = Effect.flatMap(PullStream.toPull(stream), (pull) =>
+    PullStream.forEachChunkOfPull(pull, (chunk) => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
   )
+  return inCallScope ? inScope(write) : Effect.scoped(write)
 }
+
+/**
+ * `effect` run in the Scope its fiber already has: a server call's own, which the caller vouches is in the
+ * context and closed as the call ends (`withCallScope` in `server.ts`). A scope of its own would keep its frames on
+ * the stack of a long-lived call (an agent's connection) for the call's whole life.
+ */
+const inScope = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
+  effect as Effect.Effect<A, E, Exclude<R, Scope.Scope>>
 
 /** Calls `f` once `writable` can take more, or never will (`drain`, `close`, `error`, `finish`). */
 const whenReady = (writable: Writable, f: () => void): void => {
@@ -200,7 +215,8 @@ const whenReady = (writable: Writable, f: () => void): void => {
 const writePushed = <A, E, R>(
   writable: Writable,
   push: PullStream.Push<A, E, R>,
-  onEnd: (() => void) | undefined
+  onEnd: (() => void) | undefined,
+  inCallScope: boolean
 ): Effect.Effect<void, E, R> =>
   Effect.suspend(() => {
     let ending: PullStream.Pull<A, E> | undefined
@@ -213,7 +229,7 @@ const writePushed = <A, E, R>(
         onEnd?.()
       }
     }
-    return Effect.flatMap(Effect.scoped(push(sink)), () =>
+    return Effect.flatMap(inCallScope ? inScope(push(sink)) : Effect.scoped(push(sink)), () =>
       ending === undefined
         ? Effect.void
         : Effect.catchAll(Effect.asVoid(ending), (e) => (Option.isSome(e) ? Effect.fail(e.value) : Effect.void))

@@ -18,14 +18,17 @@ import * as PullStream from "@cmdop/grpc/PullStream"
 import { isNonEmptyReadonlyArray } from "effect/Array"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { createHash } from "node:crypto"
 import { type Caller, linkOfPrincipal } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
@@ -153,9 +156,15 @@ const connectAgent = <E>(
 ): Stream.Stream<AgentLink.RelayMessage, RelayCallError> =>
   PullStream.fromPush<AgentLink.RelayMessage, RelayCallError, never>((sink) =>
     // Every keystroke goes to the agent through the outbox, not under the span: it covers the handshake and the
-    // agent's messages (which the dispatcher handles on this fiber).
+    // agent's messages (which the dispatcher handles on this fiber). The span is made the parent in this fiber's
+    // context for good, not by `Effect.withParentSpan` around `serve`: this fiber is the connection's own (the
+    // call's, or the one `fromPush` forks), nothing runs on it after but the connection's own cleanup, and the
+    // restoring frames stayed on an idle connection's stack for its whole life.
     Effect.flatMap(Effect.makeSpanScoped("RelayCore.connectAgent"), (span) =>
-      Effect.withParentSpan(serve(ctx, callerOf, incoming, sink), span)
+      Effect.zipRight(
+        FiberRef.update(FiberRef.currentContext, Context.add(Tracer.ParentSpan, span)),
+        serve(ctx, callerOf, incoming, sink)
+      )
     )
   )
 
@@ -289,7 +298,11 @@ const open = (
     }
     cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose(conn)))
     yield* ctx.registry.replace(conn)
-    yield* Effect.addFinalizer(() => cleanup)
+    // On the scope itself: `Effect.addFinalizer` would keep a copy of the fiber's refs per connection.
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => cleanup)
+    )
     yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
     const finish = (why: string) =>
       Effect.suspend(() => {
