@@ -151,15 +151,42 @@ export const mapError = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) 
   const push = pushOf(stream)
   if (push !== undefined)
     return fromPush<A, E2, R>((sink) =>
-      Effect.mapError(
-        push({ write: sink.write, ready: sink.ready, end: (ending) => sink.end(Effect.mapError(ending, mapOption)) }),
-        f
-      )
+      Effect.mapError(runOnce(push(mappedSink(sink, mapOption))), f)
     ) as Stream.Stream<A, E2, R>
   return fromOpen<A, E2, R>(
     Effect.mapBoth(openPull(stream), { onFailure: f, onSuccess: (pull) => Effect.mapError(pull, mapOption) })
   )
 }
+
+/**
+ * `effect`, let go of once it starts. A producer's effect runs as long as its stream (an agent's connection, for
+ * its life), and whatever wraps it keeps it on the fiber's stack (`Effect.mapError` around it, the writer's step
+ * after it) meanwhile: the effect as built, with the closures of its setup and everything they hold (the call's
+ * handshake, its credential check, its request stream). Started through this, the stack holds only what is still
+ * to run.
+ */
+export const runOnce = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let pending: Effect.Effect<A, E, R> | undefined = effect
+  return Effect.suspend(() => {
+    const start = pending ?? Effect.dieMessage("PullStream.runOnce: run twice")
+    pending = undefined
+    return start
+  })
+}
+
+/**
+ * `sink` taking an ending whose failure is mapped. Made apart from `mapError`: the producer keeps the sink for as
+ * long as it runs (an agent's connection, for its life), and a closure made there would keep the stream it maps
+ * (and whatever that holds, such as the call's handshake) as long.
+ */
+const mappedSink = <A, E, E2>(
+  sink: Sink<A, E2>,
+  mapOption: (e: Option.Option<E>) => Option.Option<E2>
+): Sink<A, E> => ({
+  write: sink.write,
+  ready: sink.ready,
+  end: (ending) => sink.end(Effect.mapError(ending, mapOption))
+})
 
 /** `head`, then `stream` (opened once `head` was taken): `Stream.concat(Stream.succeed(head), stream)`. */
 export const prepend = <A, E, R>(head: A, stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>

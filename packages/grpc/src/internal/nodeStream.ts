@@ -219,22 +219,33 @@ const writePushed = <A, E, R>(
   inCallScope: boolean
 ): Effect.Effect<void, E, R> =>
   Effect.suspend(() => {
-    let ending: PullStream.Pull<A, E> | undefined
-    const sink: PullStream.Sink<A, E> = {
-      write: (a) => (writable.destroyed || writable.writableEnded ? true : writable.write(a, callbackFor(a))),
-      ready: (f) => whenReady(writable, f),
-      end: (e) => {
-        if (ending !== undefined) return
-        ending = e
-        onEnd?.()
-      }
-    }
-    return Effect.flatMap(inCallScope ? inScope(push(sink)) : Effect.scoped(push(sink)), () =>
-      ending === undefined
-        ? Effect.void
-        : Effect.catchAll(Effect.asVoid(ending), (e) => (Option.isSome(e) ? Effect.fail(e.value) : Effect.void))
-    )
+    const written = writingSink<A, E>(writable, onEnd)
+    const run = PullStream.runOnce(push(written.sink))
+    return Effect.flatMap(inCallScope ? inScope(run) : Effect.scoped(run), written.result)
   })
+
+/**
+ * The sink of `writePushed` and how the writing ends (the first `sink.end` decides). Made apart from it, so that
+ * what stays for the producer's run (the sink, the continuation after it) does not keep the producer's own
+ * closure, and with it everything the producer's setup held (on an agent's connection, for the connection's life).
+ */
+const writingSink = <A, E>(writable: Writable, onEnd: (() => void) | undefined) => {
+  let ending: PullStream.Pull<A, E> | undefined
+  const sink: PullStream.Sink<A, E> = {
+    write: (a) => (writable.destroyed || writable.writableEnded ? true : writable.write(a, callbackFor(a))),
+    ready: (f) => whenReady(writable, f),
+    end: (e) => {
+      if (ending !== undefined) return
+      ending = e
+      onEnd?.()
+    }
+  }
+  const result = (): Effect.Effect<void, E> =>
+    ending === undefined
+      ? Effect.void
+      : Effect.catchAll(Effect.asVoid(ending), (e) => (Option.isSome(e) ? Effect.fail(e.value) : Effect.void))
+  return { sink, result }
+}
 
 /** Sleeps on a real timer, so shutdown deadlines also pass under a TestClock. */
 export const sleepReal = (millis: number): Effect.Effect<void> =>

@@ -159,8 +159,9 @@ const connectAgent = <E>(
     // agent's messages (which the dispatcher handles on this fiber). The span is made the parent in this fiber's
     // context for good, not by `Effect.withParentSpan` around `serve`: this fiber is the connection's own (the
     // call's, or the one `fromPush` forks), nothing runs on it after but the connection's own cleanup, and the
-    // restoring frames stayed on an idle connection's stack for its whole life.
-    Effect.flatMap(Effect.makeSpanScoped("RelayCore.connectAgent"), (span) =>
+    // restoring frames stayed on an idle connection's stack for its whole life. No stack trace: the span kept the
+    // frames it captured, and with them this closure and the whole handshake, for the connection's life.
+    Effect.flatMap(Effect.makeSpanScoped("RelayCore.connectAgent", { captureStackTrace: false }), (span) =>
       Effect.zipRight(
         FiberRef.update(FiberRef.currentContext, Context.add(Tracer.ParentSpan, span)),
         serve(ctx, callerOf, incoming, sink)
@@ -184,18 +185,7 @@ const serve = <E>(
     const { conn, finish } = yield* gate.within(
       server,
       Effect.flatMap(register(ctx, caller, hello.identity), (registered) =>
-        open(
-          ctx,
-          caller,
-          hello,
-          registered,
-          // After the close, a send is dropped (a client's exec stream acknowledging output of a machine that
-          // just dropped learns that the machine disconnected, from the session).
-          (m) => Effect.sync(() => AgentOutbound.enqueue(outbox, m)),
-          // Once the connection is closed, its stream ends; closed by the relay for a violation, with why (the
-          // agent logs it), not as if all were well. One check at the end, nothing per message.
-          (conn) => Effect.sync(() => outbox.close(whyClosed(server, conn.closedWith())))
-        )
+        open(ctx, caller, hello, registered, sendVia(outbox), closeVia(outbox, server))
       ).pipe(Effect.mapError(retryable(ctx)))
     )
     yield* conn.send({
@@ -212,6 +202,27 @@ const serve = <E>(
     // Returned, not run here: the handshake's generator (and what it holds, such as the Hello) is then done with.
     return readAll(more, pull, dispatcher(ctx, conn), finish)
   }).pipe(Effect.flatten)
+
+// The connection's two long-lived closures are made here, not in `serve`: a closure made there would keep the
+// whole handshake (the call's context and credential check, the request stream, the Hello) for the connection's life.
+
+/**
+ * After the close, a send is dropped (a client's exec stream acknowledging output of a machine that just dropped
+ * learns that the machine disconnected, from the session).
+ */
+const sendVia =
+  (outbox: Outbox.Outbox<AgentLink.RelayMessage, RelayCallError>): Connection["send"] =>
+  (m) =>
+    Effect.sync(() => AgentOutbound.enqueue(outbox, m))
+
+/**
+ * Once the connection is closed, its stream ends; closed by the relay for a violation, with why (the agent logs
+ * it), not as if all were well. One check at the end, nothing per message.
+ */
+const closeVia =
+  (outbox: Outbox.Outbox<AgentLink.RelayMessage, RelayCallError>, server: string) =>
+  (conn: Connection): Effect.Effect<void> =>
+    Effect.sync(() => outbox.close(whyClosed(server, conn.closedWith())))
 
 /**
  * Reads the agent's messages until its stream ends or fails, or the connection is closed (the end of the stream to
@@ -269,10 +280,7 @@ const open = (
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const maxWindow = ctx.settings.maxWindow
-    const scope = yield* Effect.scope
-    let reason: string | undefined
-    let cleanup: Effect.Effect<void> = Effect.void
-    let cleaning: Fiber.RuntimeFiber<void> | undefined
+    const ending = makeEnding(yield* Effect.scope)
     const conn: Connection = {
       machineId: machine.id,
       workspaceId: machine.workspaceId,
@@ -283,28 +291,44 @@ const open = (
       send,
       sessions: new Map(),
       ptys: new Map(),
-      // The cleanup starts on a fiber forked at the close (as the watcher fiber this replaces would have run it).
-      close: (why) =>
-        Effect.suspend(() => {
-          if (reason !== undefined) return Effect.void
-          reason = why
-          return Effect.map(Effect.forkIn(cleanup, scope), (fiber) => {
-            cleaning = fiber
-          })
-        }),
-      closedWith: () => reason,
+      close: ending.close,
+      closedWith: ending.closedWith,
       lastSeen: now,
       ...(hello.gateConfigured === undefined ? {} : { gateConfigured: hello.gateConfigured })
     }
-    cleanup = yield* Effect.once(Effect.zipRight(close(ctx, conn), afterClose(conn)))
+    yield* ending.setCleanup(Effect.zipRight(close(ctx, conn), afterClose(conn)))
     yield* ctx.registry.replace(conn)
-    // On the scope itself: `Effect.addFinalizer` would keep a copy of the fiber's refs per connection.
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.suspend(() => cleanup)
-    )
     yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
-    const finish = (why: string) =>
+    return { conn, finish: ending.finish }
+  })
+
+/**
+ * How a connection ends, once: its close (`Connection.close`, which starts the cleanup on a fiber of its own, as
+ * the watcher fiber this replaced would have), the reason it was closed with, and `finish`. Made apart from `open`,
+ * so that what the connection keeps for its life holds only this, not the handshake (the Hello, the caller).
+ */
+const makeEnding = (scope: Scope.Scope) => {
+  let reason: string | undefined
+  let cleanup: Effect.Effect<void> = Effect.void
+  let cleaning: Fiber.RuntimeFiber<void> | undefined
+  return {
+    /** Sets the cleanup (run at most once) and has the scope run it at its end, if nothing did before. */
+    setCleanup: (effect: Effect.Effect<void>): Effect.Effect<void> =>
+      Effect.flatMap(Effect.once(effect), (once) => {
+        cleanup = once
+        // On the scope itself: `Effect.addFinalizer` would keep a copy of the fiber's refs per connection.
+        return Scope.addFinalizer(scope, once)
+      }),
+    close: (why: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (reason !== undefined) return Effect.void
+        reason = why
+        return Effect.map(Effect.forkIn(cleanup, scope), (fiber) => {
+          cleaning = fiber
+        })
+      }),
+    closedWith: (): string | undefined => reason,
+    finish: (why: string): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (reason === undefined) {
           reason = why
@@ -312,8 +336,8 @@ const open = (
         }
         return cleaning === undefined ? cleanup : Fiber.await(cleaning)
       }).pipe(Effect.asVoid)
-    return { conn, finish }
-  })
+  }
+}
 
 /**
  * A handshake the store failed (busy or unreachable: not a refusal) is refused as UNAVAILABLE, so the agent backs
