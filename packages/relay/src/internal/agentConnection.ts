@@ -18,17 +18,14 @@ import * as PullStream from "@cmdop/grpc/PullStream"
 import { isNonEmptyReadonlyArray } from "effect/Array"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import { createHash } from "node:crypto"
 import { type Caller, linkOfPrincipal } from "../Authenticator.js"
 import { toMachine } from "../store/records.js"
@@ -155,26 +152,25 @@ const connectAgent = <E>(
   incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>
 ): Stream.Stream<AgentLink.RelayMessage, RelayCallError> =>
   PullStream.fromPush<AgentLink.RelayMessage, RelayCallError, never>((sink) =>
-    // Every keystroke goes to the agent through the outbox, not under the span: it covers the handshake and the
-    // agent's messages (which the dispatcher handles on this fiber). The span is made the parent in this fiber's
-    // context for good, not by `Effect.withParentSpan` around `serve`: this fiber is the connection's own (the
-    // call's, or the one `fromPush` forks), nothing runs on it after but the connection's own cleanup, and the
-    // restoring frames stayed on an idle connection's stack for its whole life. No stack trace: the span kept the
-    // frames it captured, and with them this closure and the whole handshake, for the connection's life.
+    // The span is the handshake's parent; the reading that follows runs outside it, so that `withParentSpan`'s
+    // frames do not stay on an idle connection's stack (the span itself lasts the connection's life). No stack
+    // trace: the span kept the frames it captured, and with them this closure and the whole handshake.
     Effect.flatMap(Effect.makeSpanScoped("RelayCore.connectAgent", { captureStackTrace: false }), (span) =>
-      Effect.zipRight(
-        FiberRef.update(FiberRef.currentContext, Context.add(Tracer.ParentSpan, span)),
-        serve(ctx, callerOf, incoming, sink)
-      )
+      Effect.flatten(Effect.withParentSpan(handshake(ctx, callerOf, incoming, sink), span))
     )
   )
 
-const serve = <E>(
+/**
+ * The handshake: the caller, its Hello, the machine registered and its connection opened, `Welcome` sent. Answers
+ * how the rest of the connection runs (the reading of the agent's messages, `readAll`), for the caller to run after
+ * the handshake's frames and its generator (and what it holds, such as the Hello) are done with.
+ */
+const handshake = <E>(
   ctx: CoreContext,
   callerOf: CallerOf,
   incoming: Stream.Stream<AgentLink.AgentMessage | Skipped, E>,
   sink: PullStream.Sink<AgentLink.RelayMessage, RelayCallError>
-): Effect.Effect<void, RelayCallError, Scope.Scope> =>
+): Effect.Effect<Effect.Effect<void>, RelayCallError, Scope.Scope> =>
   Effect.gen(function* () {
     // The store work of a handshake takes its turn (`handshakeGate.ts`); waiting for the Hello does not.
     const gate = ctx.registry.handshakes
@@ -199,11 +195,10 @@ const serve = <E>(
     yield* adopt(conn, hello.ptySessions)
     // From here on what the relay sends goes straight to the agent's stream.
     outbox.drainTo(sink)
-    // Returned, not run here: the handshake's generator (and what it holds, such as the Hello) is then done with.
     return readAll(more, pull, dispatcher(ctx, conn), finish)
-  }).pipe(Effect.flatten)
+  })
 
-// The connection's two long-lived closures are made here, not in `serve`: a closure made there would keep the
+// The connection's two long-lived closures are made here, not in `handshake`: a closure made there would keep the
 // whole handshake (the call's context and credential check, the request stream, the Hello) for the connection's life.
 
 /**

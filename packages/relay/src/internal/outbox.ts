@@ -61,9 +61,11 @@ export const make = <A, E>(): Outbox<A, E> => {
     }
     return Effect.succeed(Chunk.unsafeFromArray(waiting.splice(0, MAX_PULL)))
   }
-  const pull = PullStream.parking(take, (f) => {
+  // Made when a reader opens the stream: an agent's outbox is drained into its call instead (`drainTo`), and a
+  // parking pull costs each idle connection its closures and effects.
+  const park = (f: (() => void) | undefined) => {
     wake = f
-  })
+  }
   // Push mode (`drainTo`): the sink, and whether it asked to wait.
   let sink: PullStream.Sink<A, E> | undefined
   let blocked = false
@@ -118,7 +120,7 @@ export const make = <A, E>(): Outbox<A, E> => {
       signal()
       sink?.end(ending)
     },
-    stream: PullStream.fromPull(() => pull),
+    stream: PullStream.fromPull(() => PullStream.parking(take, park)),
     drainTo: (to) => {
       sink = to
       if (closed !== undefined) to.end(closed)
