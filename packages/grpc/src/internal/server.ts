@@ -70,17 +70,32 @@ const runCall = <A, R>(
   respond: (exit: Exit.Exit<A, GrpcStatusError>) => void
 ): void => {
   const path = call.getPath()
-  const cancelled = Deferred.unsafeMake<void>(FiberId.none)
+  let cancelled: Deferred.Deferred<void> | undefined
+  let metadata: Readonly<Record<string, string>> | undefined
   let fiber: Fiber.RuntimeFiber<A, GrpcStatusError> | undefined
   let aborted: GrpcStatusError | undefined
+  // What a handler may ask of its call is made when it asks (most ask for the metadata only): a long-lived call,
+  // such as an agent's connection, keeps its context for its life.
   const ctx: CallContext = {
     path,
-    peer: call.getPeer(),
-    metadata: metadataToRecord(call.metadata),
+    get peer() {
+      return call.getPeer()
+    },
+    get metadata() {
+      return (metadata ??= metadataToRecord(call.metadata))
+    },
     rawMetadata: call.metadata,
-    deadline: call.getDeadline(),
-    cancelled: Deferred.await(cancelled),
-    isCancelled: Effect.sync(() => call.cancelled),
+    get deadline() {
+      return call.getDeadline()
+    },
+    get cancelled() {
+      if (call.cancelled) return Effect.void
+      cancelled ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(cancelled)
+    },
+    get isCancelled() {
+      return Effect.sync(() => call.cancelled)
+    },
     abort: (status) => {
       if (aborted !== undefined) return
       aborted = status
@@ -108,7 +123,7 @@ const runCall = <A, R>(
   started.addObserver(answer)
   if (aborted !== undefined) started.unsafeInterruptAsFork(FiberId.none)
   const onCancelled = () => {
-    Deferred.unsafeDone(cancelled, Exit.void)
+    if (cancelled !== undefined) Deferred.unsafeDone(cancelled, Exit.void)
     started.unsafeInterruptAsFork(FiberId.none)
   }
   if (call.cancelled) onCancelled()

@@ -41,8 +41,11 @@ export interface Outbox<A, E> {
 
 export const make = <A, E>(): Outbox<A, E> => {
   let waiting: Array<A> = []
-  /** Where each keyed message waits in `waiting` (cleared whenever `waiting` is taken or shifted). */
-  let keyed = new Map<string, number>()
+  /**
+   * Where each keyed message waits in `waiting` (cleared whenever `waiting` is taken or shifted); made by the first
+   * `merge` (most connections idle with none).
+   */
+  let keyed: Map<string, number> | undefined
   let closed: PullStream.Pull<A, E> | undefined
   let wake: (() => void) | undefined
   const signal = () => {
@@ -53,7 +56,7 @@ export const make = <A, E>(): Outbox<A, E> => {
   const take = (): PullStream.Pull<A, E> | undefined => {
     if (closed !== undefined) return closed
     if (waiting.length === 0) return undefined
-    if (keyed.size > 0) keyed = new Map()
+    keyed = undefined
     if (waiting.length <= MAX_PULL) {
       const all = waiting
       waiting = []
@@ -75,7 +78,7 @@ export const make = <A, E>(): Outbox<A, E> => {
     if (closed !== undefined || sink === undefined || waiting.length === 0) return
     const all = waiting
     waiting = []
-    if (keyed.size > 0) keyed = new Map()
+    keyed = undefined
     for (let i = 0; i < all.length; i++) {
       if (!sink.write(all[i]!)) {
         if (i + 1 < all.length) waiting = all.slice(i + 1)
@@ -102,12 +105,13 @@ export const make = <A, E>(): Outbox<A, E> => {
     },
     merge: (key, message, fold) => {
       if (closed !== undefined) return
-      const at = keyed.get(key)
+      const at = keyed?.get(key)
       if (at !== undefined) {
         waiting[at] = fold(waiting[at]!, message)
         return
       }
       if (writeThrough(message)) return
+      keyed ??= new Map()
       keyed.set(key, waiting.length)
       waiting.push(message)
       signal()
@@ -116,7 +120,7 @@ export const make = <A, E>(): Outbox<A, E> => {
       if (closed !== undefined) return
       closed = ending
       waiting = []
-      keyed = new Map()
+      keyed = undefined
       signal()
       sink?.end(ending)
     },
