@@ -44,18 +44,25 @@ const openOf = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> | undefi
  * and building it (an `unwrapScoped` stage: a dozen closures and effects) for every marked stream cost every exec
  * call's streams some CPU, and every idle agent connection ~2 KiB for two streams nothing reads as a `Stream`.
  */
-const lazyStream = <A, E, R>(build: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> => {
-  let built: Stream.Stream<A, E, R> | undefined
-  const stream = Object.create(streamPrototype, {
-    channel: { get: () => ((built ??= build()) as unknown as { readonly channel: unknown }).channel, enumerable: true }
-  })
-  for (const key of streamOwnKeys) stream[key] = (Stream.empty as unknown as Record<PropertyKey, unknown>)[key]
-  return stream as Stream.Stream<A, E, R>
+class LazyStream {
+  #build: () => unknown
+  #built: { readonly channel: unknown } | undefined
+  constructor(build: () => unknown) {
+    for (const key of streamOwnKeys) (this as Record<PropertyKey, unknown>)[key] = streamFields[key]
+    this.#build = build
+  }
+  get channel(): unknown {
+    return (this.#built ??= this.#build() as { readonly channel: unknown }).channel
+  }
 }
 
 /** What every `Stream` is made of (Effect's `StreamImpl`): its prototype and its own fields but the channel. */
-const streamPrototype = Object.getPrototypeOf(Stream.empty) as object
+const streamFields = Stream.empty as unknown as Record<PropertyKey, unknown>
 const streamOwnKeys = Reflect.ownKeys(Stream.empty).filter((key) => key !== "channel")
+Object.setPrototypeOf(LazyStream.prototype, Object.getPrototypeOf(Stream.empty))
+
+const lazyStream = <A, E, R>(build: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  new LazyStream(build) as unknown as Stream.Stream<A, E, R>
 
 /** A stream read by `open`'s pull; opened (in the reader's scope) when it is read. */
 export const fromOpen = <A, E, R>(open: Open<A, E, R>): Stream.Stream<A, E, Exclude<R, Scope.Scope>> => {

@@ -60,6 +60,45 @@ const statusOf = (cause: Cause.Cause<GrpcStatusError>, call: ServerCall): GrpcSt
   )
 
 /**
+ * A call's context. What a handler may ask of its call is made when it asks (most ask for the metadata only): a
+ * long-lived call, such as an agent's connection, keeps its context for its life.
+ */
+class ServerCallContext implements CallContext {
+  readonly path: string
+  readonly rawMetadata: grpc.Metadata
+  #metadata: Readonly<Record<string, string>> | undefined
+  #cancelled: Deferred.Deferred<void> | undefined
+  constructor(
+    private readonly call: ServerCall,
+    readonly abort: (status: GrpcStatusError) => void
+  ) {
+    this.path = call.getPath()
+    this.rawMetadata = call.metadata
+  }
+  get peer(): string {
+    return this.call.getPeer()
+  }
+  get metadata(): Readonly<Record<string, string>> {
+    return (this.#metadata ??= metadataToRecord(this.call.metadata))
+  }
+  get deadline(): grpc.Deadline {
+    return this.call.getDeadline()
+  }
+  get cancelled(): Effect.Effect<void> {
+    if (this.call.cancelled) return Effect.void
+    this.#cancelled ??= Deferred.unsafeMake<void>(FiberId.none)
+    return Deferred.await(this.#cancelled)
+  }
+  get isCancelled(): Effect.Effect<boolean> {
+    return Effect.sync(() => this.call.cancelled)
+  }
+  /** The client cancelled: whoever awaits `cancelled` goes on. */
+  markCancelled(): void {
+    if (this.#cancelled !== undefined) Deferred.unsafeDone(this.#cancelled, Exit.void)
+  }
+}
+
+/**
  * Runs one call's effect on `run`: builds its context, interrupts it when the client cancels (or `ctx.abort`), and
  * hands its exit to `respond` (also after interruption).
  */
@@ -69,39 +108,14 @@ const runCall = <A, R>(
   body: (ctx: CallContext) => Effect.Effect<A, GrpcStatusError, R>,
   respond: (exit: Exit.Exit<A, GrpcStatusError>) => void
 ): void => {
-  const path = call.getPath()
-  let cancelled: Deferred.Deferred<void> | undefined
-  let metadata: Readonly<Record<string, string>> | undefined
   let fiber: Fiber.RuntimeFiber<A, GrpcStatusError> | undefined
   let aborted: GrpcStatusError | undefined
-  // What a handler may ask of its call is made when it asks (most ask for the metadata only): a long-lived call,
-  // such as an agent's connection, keeps its context for its life.
-  const ctx: CallContext = {
-    path,
-    get peer() {
-      return call.getPeer()
-    },
-    get metadata() {
-      return (metadata ??= metadataToRecord(call.metadata))
-    },
-    rawMetadata: call.metadata,
-    get deadline() {
-      return call.getDeadline()
-    },
-    get cancelled() {
-      if (call.cancelled) return Effect.void
-      cancelled ??= Deferred.unsafeMake<void>(FiberId.none)
-      return Deferred.await(cancelled)
-    },
-    get isCancelled() {
-      return Effect.sync(() => call.cancelled)
-    },
-    abort: (status) => {
-      if (aborted !== undefined) return
-      aborted = status
-      fiber?.unsafeInterruptAsFork(FiberId.none)
-    }
-  }
+  const ctx = new ServerCallContext(call, (status) => {
+    if (aborted !== undefined) return
+    aborted = status
+    fiber?.unsafeInterruptAsFork(FiberId.none)
+  })
+  const path = ctx.path
   // A handler interrupted by `abort` answers the status it was given (unless the client cancelled meanwhile).
   const answer = (exit: Exit.Exit<A, GrpcStatusError>) =>
     aborted !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
@@ -123,7 +137,7 @@ const runCall = <A, R>(
   started.addObserver(answer)
   if (aborted !== undefined) started.unsafeInterruptAsFork(FiberId.none)
   const onCancelled = () => {
-    if (cancelled !== undefined) Deferred.unsafeDone(cancelled, Exit.void)
+    ctx.markCancelled()
     started.unsafeInterruptAsFork(FiberId.none)
   }
   if (call.cancelled) onCancelled()
