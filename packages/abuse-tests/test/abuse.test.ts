@@ -321,6 +321,11 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
     { retry: 1 }
   )
 
+  // One retry, as for the idle sockets: under the whole suite on this 2-core box, slow that evening, the victim's
+  // p99 passed the bound once in five runs (fresh-clone CI, 2026-11-27: idle 21 ms, attack 55 against 47; this
+  // test alone, three runs: idle 25–29 ms, attack 21–26). A retry mints a link of its own; the source's throttle
+  // only makes fewer replays read. The bound is unchanged and both attempts log their figures: a relay that really
+  // regressed fails twice.
   it.effect(
     "1,100 replays of a revoked link from one address: rate-limited unread, audited once, others unaffected",
     () =>
@@ -373,7 +378,8 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
         // Another address (the victim's own calls above ran from 127.0.0.1 throughout) and another workspace are
         // heard at once: the attacker's own key, from the test's address.
         assert.strictEqual((yield* s.attacker.whoami).workspaceName, "attacker")
-      }).pipe(Effect.scoped)
+      }).pipe(Effect.scoped),
+    { retry: 1 }
   )
 
   it.effect(
