@@ -64,6 +64,8 @@ const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
 const SLOW_MBPS = 20
 const SLOW_CAP = 256 * MiB
 const PROBE_BYTES = 32 * MiB
+/** The relay's RSS "after" the transfers is read this long after their end (and once at the end as well). */
+const RSS_SETTLE_MS = Number(process.env.BENCH_RSS_SETTLE_MS || 5000)
 
 const log = (text) => process.stderr.write(`bench: ${text}\n`)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -705,12 +707,17 @@ const main = async () => {
       chunks: libResult.chunks,
       capped: cmdopBytes < config.bytes
     }
+    results.cmdop.relayRssEndKiB = rssKiB(relay.pid)
+    const ended = performance.now()
     if (ssh) {
       log(`throughput: ssh, ${fmtBytes(config.bytes)}`)
       results.openssh.throughput = await transfer("ssh throughput", config.bytes, (bytes) =>
         ssh.ssh([], ["head", "-c", String(bytes), "/dev/zero"], { count: true, timeoutMs: 600_000 })
       )
     }
+    // The relay gives its C heap back once a burst is over (HeapTrim, within ~2 s): read it again 5 s after the
+    // transfers' end (the ssh transfer, if any, takes part of that time).
+    await sleep(Math.max(0, RSS_SETTLE_MS - (performance.now() - ended)))
     results.cmdop.agentRssAfterKiB = rssKiB(agent.pid)
     results.cmdop.relayRssAfterKiB = rssKiB(relay.pid)
     results.cmdop.transferredBytes = 2 * cmdopBytes + probeBytes
@@ -1027,8 +1034,8 @@ const printTable = (r) => {
     ["CPU per exec, relay / agent (warm exec)", perProc(r.cmdop.cpuPerExecMs, "ms"), ""],
     ["CPU per keystroke, relay / agent (echo)", perProc(r.cmdop.cpuPerKeystrokeMs, "ms", 3), ""],
     [
-      `relay RSS idle → after ${fmtBytes(r.cmdop.transferredBytes ?? 0)} transferred`,
-      `${mib(r.cmdop.relayIdleRssKiB)} → ${mib(r.cmdop.relayRssAfterKiB)}`,
+      `relay RSS idle → end of ${fmtBytes(r.cmdop.transferredBytes ?? 0)} → ${RSS_SETTLE_MS / 1000} s after`,
+      `${mib(r.cmdop.relayIdleRssKiB)} → ${mib(r.cmdop.relayRssEndKiB)} → ${mib(r.cmdop.relayRssAfterKiB)}`,
       ""
     ],
     ...idleRows,

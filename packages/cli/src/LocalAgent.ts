@@ -8,6 +8,7 @@ import * as DaemonCredential from "@cmdop/agent/DaemonCredential"
 import * as DaemonStatus from "@cmdop/agent/DaemonStatus"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import type * as CredentialResolver from "@cmdop/domain/CredentialResolver"
+import * as HeapTrim from "@cmdop/node/HeapTrim"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -27,9 +28,12 @@ export const register = (options: {
 /**
  * The daemon resolves its credential with its own resolver, which re-reads the workspace file on every resolve
  * (the CLI's resolver keeps its first load, so a running daemon would miss another process's `workspace use`).
+ * It gives its C heap back after bursts of data (`HeapTrim`).
  */
 export const runDaemon = (options: AgentDaemon.Options) =>
-  AgentDaemon.run(options).pipe(Effect.provide(Layer.merge(ProcessRunner.layer, DaemonCredential.layer)))
+  AgentDaemon.run(options).pipe(
+    Effect.provide(Layer.mergeAll(ProcessRunner.layer, DaemonCredential.layer, HeapTrim.layer))
+  )
 
 export const readStatus = DaemonStatus.read
 export const runningPid = DaemonStatus.runningPid

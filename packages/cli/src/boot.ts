@@ -44,11 +44,18 @@ const daemon = AgentStartArgv.parse(process.argv.slice(2)) !== undefined
 // The agent daemon idles between calls: V8's young generation would otherwise grow to 2 × 16 MiB during start-up
 // and stay there (a third of an idle agent's RSS). At 1 MiB it stays small; measured: no change in the agent's
 // CPU per MB on 3 × 256 MiB transfers. Set before anything is compiled: V8 checks its flags against a cache's.
-const v8Flags = command === "agent-start" ? ["--semi-space-growth-factor=1"] : []
 // Not for `relay serve`: there a young generation held at 2 × 1 MiB (16 MiB less of an idle relay's RSS) made
 // the garbage of every handshake and message reach the old generation, and the relay busy with it: three cluster
 // nodes taking 4,000 agents used 25–50% more CPU and took 3× as long to take back a dead node's agents
 // (bench/README.md, "Agent handshakes under load").
+// Both daemons expose V8's collector (to new contexts only: HeapTrim collects a burst's last buffers with it before
+// it gives the C heap back).
+const v8Flags =
+  command === "agent-start"
+    ? ["--semi-space-growth-factor=1", "--expose-gc"]
+    : command === "relay-serve"
+      ? ["--expose-gc"]
+      : []
 for (const flag of v8Flags) v8.setFlagsFromString(flag)
 
 /** FNV-1a of the things V8 checks a cache against besides the source (its version, its flags). */

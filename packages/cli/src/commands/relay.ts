@@ -6,6 +6,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Workspace from "@cmdop/domain/Workspace"
+import * as HeapTrim from "@cmdop/node/HeapTrim"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -161,6 +162,8 @@ const serve = Command.make(
           // One relay per embedded store: a second one on the same data dir is refused (cluster: use --db).
           // (The in-memory world's relay has no data dir: it writes nothing to disk.)
           if (config.db === undefined && relayHost.inMemory !== true) yield* lockDataDir(config.dataDir)
+          // What a relay moves passes through malloc'd buffers; the heap is given back after each burst.
+          yield* Layer.build(HeapTrim.layer)
           // Cluster nodes migrate the shared database one at a time, until each serves.
           const startup = yield* Scope.make()
           yield* Effect.addFinalizer(() => Scope.close(startup, Exit.void))

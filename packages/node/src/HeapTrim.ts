@@ -1,0 +1,118 @@
+/**
+ * Gives the C heap's free memory back to the system after a burst of data, in a long-lived process (the relay,
+ * the agent daemon).
+ *
+ * Every byte a relay or an agent moves passes through buffers Node allocates with `malloc`: HTTP/2's 64 KiB read
+ * buffers and gRPC's messages of up to 256 KiB. When a collection frees them, glibc keeps the memory in its heap
+ * and hands back only what lies above the highest block still in use; so after a 1 GiB transfer a relay kept
+ * 60–80 MiB of free heap resident (measured: 129 MiB idle, 209 MiB after, and 133 MiB after one `malloc_trim(0)`,
+ * which releases the free pages anywhere in the heap). Node does not expose `malloc_trim`; it is called here
+ * through koffi (a maintained FFI with prebuilt binaries), bound to that one C function and nothing else.
+ *
+ * When: once a burst is over. A burst is the process's RSS grown by `GROWN_BY` since the last trim, or its
+ * ArrayBuffer memory (what those buffers are) fallen by as much from its highest since then (a collection freed
+ * them); it is over when the process used less than `QUIET_BELOW` of a core since the last look, `CHECK_EVERY`
+ * before. Not during a burst: the pages given back would be faulted in again at once (trimming every second during
+ * a transfer cost the relay 10–30% more CPU per MB). The burst's last buffers are collected first (they are
+ * garbage an idle process may keep for minutes), then the heap is trimmed: a few milliseconds in all. Where the C
+ * library has no `malloc_trim` (musl, macOS, Windows) nothing happens.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as vm from "node:vm"
+
+/** How much RSS growth, or fall of ArrayBuffer memory, makes a burst. */
+export const GROWN_BY = 16 * 1024 * 1024
+/** The process used less than this share of one core since the last look: the burst is over. */
+export const QUIET_BELOW = 0.1
+/** How often the process is looked at (`process.memoryUsage()` and `process.cpuUsage()`). */
+export const CHECK_EVERY = Duration.seconds(1)
+
+/** glibc's `malloc_trim(0)`, or `undefined` where this process's C library has none. */
+export const loadTrim: Effect.Effect<(() => void) | undefined> = Effect.tryPromise(() => import("koffi")).pipe(
+  Effect.map((koffi) => {
+    const trim = koffi.load("libc.so.6").func("int malloc_trim(size_t pad)")
+    return () => void trim(0)
+  }),
+  Effect.orElseSucceed(() => undefined)
+)
+
+/** What one look sees. */
+export interface Look {
+  readonly arrayBuffers: number
+  readonly rss: number
+  /** The share of one core the process used since the last look. */
+  readonly busy: number
+}
+
+/** What the policy keeps from one look to the next. */
+export interface Watch {
+  /** The highest ArrayBuffer memory since the last trim. */
+  highest: number
+  /** RSS right after the last trim (or at the start). */
+  trimmedAt: number
+}
+
+export const watchFrom = (look: Look): Watch => ({ highest: look.arrayBuffers, trimmedAt: look.rss })
+
+/** Whether a trim is due now: a burst (see the module's header) that is over. */
+export const due = (watch: Watch, look: Look): boolean => {
+  if (look.arrayBuffers > watch.highest) watch.highest = look.arrayBuffers
+  return (
+    look.busy < QUIET_BELOW && (look.rss - watch.trimmedAt >= GROWN_BY || watch.highest - look.arrayBuffers >= GROWN_BY)
+  )
+}
+
+/** After a trim: the next burst is measured from here. */
+export const trimmed = (watch: Watch, look: Pick<Look, "arrayBuffers" | "rss">): void => {
+  watch.highest = look.arrayBuffers
+  watch.trimmedAt = look.rss
+}
+
+/**
+ * V8's collector, where the process runs with `--expose-gc` (the CLI's launcher sets it for the relay and the agent
+ * daemon): that flag puts `gc` on every new context, not on the main one.
+ */
+const exposedGc = (): ((options: { readonly type: "minor" }) => void) | undefined => {
+  try {
+    return vm.runInNewContext("typeof gc === 'function' ? gc : undefined")
+  } catch {
+    return undefined
+  }
+}
+
+/** Watches this process for as long as the layer's scope is open (one fiber, one timer). */
+export const layer: Layer.Layer<never> = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const trim = yield* loadTrim
+    if (trim === undefined) return yield* Effect.logDebug("heap trim: no malloc_trim in this C library")
+    let gc: ReturnType<typeof exposedGc> | null = null
+    let cpu = process.cpuUsage()
+    let at = performance.now()
+    const look = (): Look => {
+      const { arrayBuffers, rss } = process.memoryUsage()
+      const now = performance.now()
+      const used = process.cpuUsage(cpu)
+      const busy = (used.user + used.system) / 1000 / Math.max(1, now - at)
+      cpu = process.cpuUsage()
+      at = now
+      return { arrayBuffers, rss, busy }
+    }
+    const watch = watchFrom(look())
+    const once = Effect.suspend(() => {
+      const before = look()
+      if (!due(watch, before)) return Effect.void
+      // The burst's last buffers are garbage still holding their memory: an idle process may not collect for
+      // minutes. They died young, so a young-generation collection (a millisecond or two) frees them.
+      if (gc === null) gc = exposedGc()
+      gc?.({ type: "minor" })
+      trim()
+      const after = process.memoryUsage()
+      trimmed(watch, after)
+      return Effect.logDebug(`heap trim: ${((before.rss - after.rss) / 1048576).toFixed(1)} MiB given back`)
+    })
+    yield* Effect.forkScoped(Effect.repeat(once, Schedule.spaced(CHECK_EVERY)))
+  })
+)
