@@ -112,7 +112,7 @@ await build({
 
 // The base code caches (see src/boot.ts): each bundle compiled, nothing run, once per set of V8 flags the launcher
 // uses (the daemons' commands differ), so that even a command's first run skips parsing the whole file.
-for (const args of [["--version"], ["agent", "start"], ["agent", "start", "--foreground"], ["relay", "serve"]])
+for (const args of [["--version"], ["agent", "start"], ["agent", "start", "--foreground"], ["relay", "serve"], ["up"]])
   execFileSync(process.execPath, [join(dist, "cmdop.mjs"), ...args], {
     env: { ...process.env, CMDOP_BOOT_PRIME: "1" },
     stdio: "inherit"

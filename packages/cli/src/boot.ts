@@ -48,12 +48,12 @@ const daemon = AgentStartArgv.parse(process.argv.slice(2)) !== undefined
 // the garbage of every handshake and message reach the old generation, and the relay busy with it: three cluster
 // nodes taking 4,000 agents used 25–50% more CPU and took 3× as long to take back a dead node's agents
 // (bench/README.md, "Agent handshakes under load").
-// Both daemons expose V8's collector (to new contexts only: HeapTrim collects a burst's last buffers with it before
-// it gives the C heap back).
+// The long-lived processes (the two daemons, and `up`, which runs both) expose V8's collector to new contexts only:
+// HeapTrim collects a burst's last buffers with it before it gives the C heap back.
 const v8Flags =
   command === "agent-start"
     ? ["--semi-space-growth-factor=1", "--expose-gc"]
-    : command === "relay-serve"
+    : command === "relay-serve" || command === "up"
       ? ["--expose-gc"]
       : []
 for (const flag of v8Flags) v8.setFlagsFromString(flag)

@@ -72,8 +72,8 @@ export const trimmed = (watch: Watch, look: Pick<Look, "arrayBuffers" | "rss">):
 }
 
 /**
- * V8's collector, where the process runs with `--expose-gc` (the CLI's launcher sets it for the relay and the agent
- * daemon): that flag puts `gc` on every new context, not on the main one.
+ * V8's collector, where the process runs with `--expose-gc` (the CLI's launcher sets it for the relay, the agent
+ * daemon and `up`): that flag puts `gc` on every new context, not on the main one.
  */
 const exposedGc = (): ((options: { readonly type: "minor" }) => void) | undefined => {
   try {
@@ -83,11 +83,15 @@ const exposedGc = (): ((options: { readonly type: "minor" }) => void) | undefine
   }
 }
 
-/** Watches this process for as long as the layer's scope is open (one fiber, one timer). */
+/**
+ * Watches this process for as long as the layer's scope is open (one fiber, one timer). koffi and `malloc_trim`
+ * are loaded at the first trim: a process that never has a burst never loads them (they are 1.3 MiB of an idle
+ * agent's RSS).
+ */
 export const layer: Layer.Layer<never> = Layer.scopedDiscard(
   Effect.gen(function* () {
-    const trim = yield* loadTrim
-    if (trim === undefined) return yield* Effect.logDebug("heap trim: no malloc_trim in this C library")
+    /** `null` until the first trim loads it; `undefined` when this C library has none. */
+    let trim: (() => void) | undefined | null = null
     let gc: ReturnType<typeof exposedGc> | null = null
     let cpu = process.cpuUsage()
     let at = performance.now()
@@ -101,18 +105,32 @@ export const layer: Layer.Layer<never> = Layer.scopedDiscard(
       return { arrayBuffers, rss, busy }
     }
     const watch = watchFrom(look())
-    const once = Effect.suspend(() => {
+    /** Collects and trims; `true`: keep watching. */
+    const trimNow = (trimHeap: () => void, before: Look) =>
+      Effect.suspend(() => {
+        // The burst's last buffers are garbage still holding their memory: an idle process may not collect for
+        // minutes. They died young, so a young-generation collection (a millisecond or two) frees them.
+        if (gc === null) gc = exposedGc()
+        gc?.({ type: "minor" })
+        trimHeap()
+        const after = process.memoryUsage()
+        trimmed(watch, after)
+        const released = (before.rss - after.rss) / 1048576
+        return Effect.as(Effect.logDebug(`heap trim: ${released.toFixed(1)} MiB given back`), true)
+      })
+    /** One look, and a trim if one is due; `false` once it is known that this process cannot trim. */
+    const once: Effect.Effect<boolean> = Effect.suspend(() => {
       const before = look()
-      if (!due(watch, before)) return Effect.void
-      // The burst's last buffers are garbage still holding their memory: an idle process may not collect for
-      // minutes. They died young, so a young-generation collection (a millisecond or two) frees them.
-      if (gc === null) gc = exposedGc()
-      gc?.({ type: "minor" })
-      trim()
-      const after = process.memoryUsage()
-      trimmed(watch, after)
-      return Effect.logDebug(`heap trim: ${((before.rss - after.rss) / 1048576).toFixed(1)} MiB given back`)
+      if (!due(watch, before)) return Effect.succeed(true)
+      if (trim === undefined) return Effect.succeed(false)
+      if (trim !== null) return trimNow(trim, before)
+      return Effect.flatMap(loadTrim, (loaded) => {
+        trim = loaded
+        if (loaded === undefined)
+          return Effect.as(Effect.logDebug("heap trim: no malloc_trim in this C library"), false)
+        return trimNow(loaded, before)
+      })
     })
-    yield* Effect.forkScoped(Effect.repeat(once, Schedule.spaced(CHECK_EVERY)))
+    yield* Effect.forkScoped(Effect.repeat(once, { schedule: Schedule.spaced(CHECK_EVERY), while: (going) => going }))
   })
 )
