@@ -1034,7 +1034,7 @@ const printTable = (r) => {
     ["CPU per exec, relay / agent (warm exec)", perProc(r.cmdop.cpuPerExecMs, "ms"), ""],
     ["CPU per keystroke, relay / agent (echo)", perProc(r.cmdop.cpuPerKeystrokeMs, "ms", 3), ""],
     [
-      `relay RSS idle → end of ${fmtBytes(r.cmdop.transferredBytes ?? 0)} → ${RSS_SETTLE_MS / 1000} s after`,
+      `relay RSS idle → end of ${r.cmdop.transferredBytes === undefined ? "the transfers" : fmtBytes(r.cmdop.transferredBytes)} → ${RSS_SETTLE_MS / 1000} s after`,
       `${mib(r.cmdop.relayIdleRssKiB)} → ${mib(r.cmdop.relayRssEndKiB)} → ${mib(r.cmdop.relayRssAfterKiB)}`,
       ""
     ],

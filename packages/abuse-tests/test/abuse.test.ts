@@ -122,6 +122,12 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
         settledMiB: settled,
         settledAfterMs: Math.round(performance.now() - startedWaiting)
       })
+      // Operators see it in /metrics.
+      const metrics = yield* promise(async () => (await fetch(`${s.http}/metrics`)).text())
+      const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1])
+      assert.isAtLeast(counter("cmdop_heap_trims_total"), 1, metrics)
+      assert.isAbove(counter("cmdop_heap_trim_released_bytes_total"), 16 * 1024 * 1024, metrics)
+      assert.isAbove(counter("process_resident_memory_bytes"), 0, metrics)
     })
   )
 

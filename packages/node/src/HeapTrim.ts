@@ -71,6 +71,18 @@ export const trimmed = (watch: Watch, look: Pick<Look, "arrayBuffers" | "rss">):
   watch.trimmedAt = look.rss
 }
 
+/** What this process's trims did so far (for `/metrics`). */
+export interface Stats {
+  readonly trims: number
+  /** RSS given back, summed over the trims (each one's RSS before less after). */
+  readonly releasedBytes: number
+}
+
+const totals = { trims: 0, releasedBytes: 0 }
+
+/** The process's trims so far: a process has one C heap, however many layers watch it. */
+export const stats = (): Stats => ({ ...totals })
+
 /**
  * V8's collector, where the process runs with `--expose-gc` (the CLI's launcher sets it for the relay, the agent
  * daemon and `up`): that flag puts `gc` on every new context, not on the main one.
@@ -115,8 +127,10 @@ export const layer: Layer.Layer<never> = Layer.scopedDiscard(
         trimHeap()
         const after = process.memoryUsage()
         trimmed(watch, after)
-        const released = (before.rss - after.rss) / 1048576
-        return Effect.as(Effect.logDebug(`heap trim: ${released.toFixed(1)} MiB given back`), true)
+        const released = Math.max(0, before.rss - after.rss)
+        totals.trims++
+        totals.releasedBytes += released
+        return Effect.as(Effect.logDebug(`heap trim: ${(released / 1048576).toFixed(1)} MiB given back`), true)
       })
     /** One look, and a trim if one is due; `false` once it is known that this process cannot trim. */
     const once: Effect.Effect<boolean> = Effect.suspend(() => {

@@ -13,6 +13,7 @@ import type * as AccountStore from "@cmdop/accounts/AccountStore"
 import { AccountStore as AccountStoreTag } from "@cmdop/accounts/AccountStore"
 import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import * as HeapTrim from "@cmdop/node/HeapTrim"
 import { ShareService } from "@cmdop/domain/ShareService"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -153,6 +154,7 @@ const httpRoutes = (
               "# HELP cmdop_agent_handshakes Agent handshakes this relay node is working on or has waiting for a turn.",
               "# TYPE cmdop_agent_handshakes gauge",
               `cmdop_agent_handshakes ${core.stats().handshakes}`,
+              ...processMetricLines(),
               ...(view === undefined ? [] : ClusterHealth.metricLines(view)),
               ""
             ].join("\n"),
@@ -162,6 +164,22 @@ const httpRoutes = (
       )
     )
   })
+
+/** The process's memory, and what `HeapTrim` gave back of it (zero where nothing runs it). */
+const processMetricLines = (): ReadonlyArray<string> => {
+  const trims = HeapTrim.stats()
+  return [
+    "# HELP process_resident_memory_bytes Resident memory size in bytes.",
+    "# TYPE process_resident_memory_bytes gauge",
+    `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+    "# HELP cmdop_heap_trims_total Times this process gave its C heap's free memory back after a burst of data.",
+    "# TYPE cmdop_heap_trims_total counter",
+    `cmdop_heap_trims_total ${trims.trims}`,
+    "# HELP cmdop_heap_trim_released_bytes_total Resident memory those trims gave back, in bytes.",
+    "# TYPE cmdop_heap_trim_released_bytes_total counter",
+    `cmdop_heap_trim_released_bytes_total ${trims.releasedBytes}`
+  ]
+}
 
 /** Seconds a client has to send a request's headers, and its whole request (the relay's bodies are tiny). */
 const HEADERS_TIMEOUT_MS = 10_000
