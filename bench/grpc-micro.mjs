@@ -2,7 +2,8 @@
 // grpc-js vs @cmdop/grpc, each run in a fresh process, the two sides interleaved. See bench/README.md.
 // `node bench/grpc-micro.mjs [--json]`; knobs: MICRO_N (messages, default 100000), MICRO_SIZES (bytes per message,
 // default "64,32768"), MICRO_ROUNDS (default 3), MICRO_CPU_PROF (a directory: runs with `node --cpu-prof` there),
-// MICRO_GRPC_OPTIONS (extra grpc-js channel options as JSON, both sides).
+// MICRO_GRPC_OPTIONS (extra grpc-js channel options as JSON, both sides), MICRO_KIND=calls (per call instead: `n`
+// short calls of one message each way, the shape of an exec).
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -16,6 +17,7 @@ const sizes = (process.env.MICRO_SIZES || "64,32768").split(",").map(Number)
 const rounds = Number(process.env.MICRO_ROUNDS || 3)
 const profDir = process.env.MICRO_CPU_PROF || undefined
 const asJson = process.argv.includes("--json")
+const unit = process.env.MICRO_KIND === "calls" ? "call" : process.env.MICRO_KIND === "pingpong" ? "round" : "msg"
 
 // With MICRO_CPU_PROF the bundle is kept next to the profiles, so `cpuprof-top.mjs` can attribute its lines.
 const tmp = profDir ?? mkdtempSync(join(tmpdir(), "cmdop-micro-"))
@@ -47,7 +49,7 @@ try {
         const r = runOnce(mode, size, round)
         runs[mode].push(r)
         process.stderr.write(
-          `micro: ${mode} ${size} B: ${((n / r.ms) * 1000).toFixed(0)} msg/s, ${((r.cpuMs * 1000) / n).toFixed(2)} µs CPU/msg\n`
+          `micro: ${mode} ${size} B: ${((n / r.ms) * 1000).toFixed(0)} ${unit}/s, ${((r.cpuMs * 1000) / n).toFixed(2)} µs CPU/${unit}\n`
         )
       }
     const summary = (mode) => ({
@@ -70,9 +72,15 @@ try {
 
   if (asJson) process.stdout.write(JSON.stringify({ n, rounds, rows }, null, 2) + "\n")
   else {
-    process.stdout.write(`bidi echo, ${n} messages each way, median of ${rounds} interleaved rounds\n\n`)
     process.stdout.write(
-      "| size | raw grpc-js msg/s | @cmdop/grpc msg/s | rate ratio | raw µs CPU/msg | cmdop µs CPU/msg | CPU ratio |\n"
+      unit === "call"
+        ? `bidi calls of one message each way, ${n} one after another, median of ${rounds} interleaved rounds\n\n`
+        : unit === "round"
+          ? `bidi ping-pong, ${n} rounds of one message each way on one call, median of ${rounds} interleaved rounds\n\n`
+          : `bidi echo, ${n} messages each way, median of ${rounds} interleaved rounds\n\n`
+    )
+    process.stdout.write(
+      `| size | raw grpc-js ${unit}/s | @cmdop/grpc ${unit}/s | rate ratio | raw µs CPU/${unit} | cmdop µs CPU/${unit} | CPU ratio |\n`
     )
     process.stdout.write("|---|---|---|---|---|---|---|\n")
     for (const r of rows)

@@ -3,12 +3,19 @@
  * call that echoes `n` messages of `size` bytes. Both sides use identity (de)serializers on Buffers, so the figure
  * is the bridge's cost, not protobuf's.
  *
+ * With `MICRO_KIND=calls`, per-call cost instead: `n` bidi calls one after another, each the shape of an exec (one
+ * message each way, the client's half-close, the status), so `n` counts calls and the CPU is per call. With
+ * `MICRO_KIND=pingpong`, one call with one message in flight at a time (a keystroke and its echo): every read
+ * waits for its message, as in an interactive session.
+ *
  * Bundled by `bench/grpc-micro.mjs` and run as `node grpc-micro.mjs <raw|cmdop> <n> <size>`; prints
  * `{ "mode", "n", "size", "ms", "cpuMs" }` (cpuMs: user + system CPU of the process during the call).
  */
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
+import * as PullStream from "@cmdop/grpc/PullStream"
 import * as grpc from "@grpc/grpc-js"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 
@@ -35,6 +42,9 @@ const Echo = {
 } as const
 
 const payload = Buffer.alloc(size, 7)
+/** `messages` (default) or `calls` (see the header). */
+const kind =
+  process.env.MICRO_KIND === "calls" || process.env.MICRO_KIND === "pingpong" ? process.env.MICRO_KIND : "messages"
 // MICRO_GRPC_OPTIONS: extra grpc-js channel options (JSON) for both sides, e.g. '{"grpc.enable_retries":0}'.
 const options = {
   "grpc.max_send_message_length": -1,
@@ -93,8 +103,37 @@ const raw = async (): Promise<Result> => {
       }
       pump()
     })
-  await once(Math.min(n, 1000))
-  const result = await measure(() => once(n))
+  /** `count` calls of one message each way, one after another; how many answered. */
+  const calls = async (count: number) => {
+    let answered = 0
+    for (let i = 0; i < count; i++)
+      answered += await new Promise<number>((resolve, reject) => {
+        const call = client.makeBidiStreamRequest<Buffer, Buffer>(Echo.echo.path, identity, identity)
+        let received = 0
+        call.on("data", () => received++)
+        call.on("error", reject)
+        call.on("status", () => resolve(received))
+        call.write(payload)
+        call.end()
+      })
+    return answered
+  }
+  /** One call, `count` messages one at a time: each sent once the previous one came back. */
+  const pingpong = (count: number) =>
+    new Promise<number>((resolve, reject) => {
+      const call = client.makeBidiStreamRequest<Buffer, Buffer>(Echo.echo.path, identity, identity)
+      let received = 0
+      call.on("data", () => {
+        if (++received < count) call.write(payload)
+        else call.end()
+      })
+      call.on("error", reject)
+      call.on("end", () => resolve(received))
+      call.write(payload)
+    })
+  const run = kind === "calls" ? calls : kind === "pingpong" ? pingpong : once
+  await run(Math.min(n, 1000))
+  const result = await measure(() => run(n))
   client.close()
   server.forceShutdown()
   return result
@@ -113,8 +152,29 @@ const cmdop = (): Promise<Result> =>
         const client = yield* GrpcClient.make(Echo, { address: server.address, channelOptions: options })
         const once = (count: number) =>
           Stream.runFold(client.bidi("echo", Stream.repeatValue(payload).pipe(Stream.take(count))), 0, (k) => k + 1)
-        yield* once(Math.min(n, 1000))
-        return yield* Effect.promise(() => measure(() => Effect.runPromise(once(n))))
+        /** `count` calls of one message each way, one after another; how many answered. */
+        const calls = (count: number) =>
+          Effect.reduce(Array.from({ length: count }), 0, (k) =>
+            Effect.map(Stream.runCount(client.bidi("echo", Stream.make(payload))), (m) => k + m)
+          )
+        /** One call, `count` messages one at a time: each sent once the previous one came back. */
+        const pingpong = (count: number) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const channel = yield* client.bidiChannel("echo")
+              const pull = yield* PullStream.toPull(channel.responses)
+              let received = 0
+              for (let i = 0; i < count; i++) {
+                yield* channel.send(payload)
+                received += Chunk.size(yield* pull)
+              }
+              yield* channel.end
+              return received
+            })
+          )
+        const run = kind === "calls" ? calls : kind === "pingpong" ? pingpong : once
+        yield* run(Math.min(n, 1000))
+        return yield* Effect.promise(() => measure(() => Effect.runPromise(run(n))))
       })
     )
   )

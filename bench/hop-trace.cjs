@@ -41,5 +41,5 @@ Duplex.prototype.write = traced
 setInterval(() => {
   if (records.length < 500) return
   const file = path.join(dir, `hop-trace.${process.pid}.json`)
-  fs.writeFileSync(file, JSON.stringify({ argv: process.argv.slice(1, 4), records }))
+  fs.writeFileSync(file, JSON.stringify({ argv: process.argv.slice(1), records }))
 }, 500).unref()

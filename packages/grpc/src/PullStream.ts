@@ -97,9 +97,10 @@ const openPull = <A, E, R>(stream: Stream.Stream<A, E, R>): Open<A, E, R> => ope
 /**
  * The pull of a producer that calls back (a Node stream, a plain FIFO): `attempt` answers what is there now — a
  * chunk, the end, a failure — or `undefined` for nothing yet. Then the pull hands `park` a waker and waits for the
- * producer to call it (`park(undefined)` once the reader is gone). `attempt` runs again inside the wait before it
- * parks: what arrived after the first look and before the registration is not missed. Such a pull can also wait
- * with a deadline (`withDeadline`).
+ * producer to call it (a waiting reader is woken at most once per waker; a waker may outlive a reader that went
+ * away, and calling it then does nothing). `attempt` runs again inside the wait before it parks: what arrived after
+ * the first look and before the registration is not missed. Such a pull can also wait with a deadline
+ * (`withDeadline`), which clears its waker (`park(undefined)`) when it ends.
  */
 export const parking = <A, E>(
   attempt: () => Pull<A, E> | undefined,
@@ -128,7 +129,15 @@ export const parking = <A, E>(
         park(undefined)
       })
     })
-  const wait: Pull<A, E> = waitFor<never>()
+  // Without a deadline, the waker only resumes the reader with the pull, which then looks itself: a waker left
+  // behind by a wait that was interrupted takes nothing (Effect ignores a resume after the interruption, and what
+  // came stays for the next look), so this wait needs no canceler. With one, `Effect.async` wraps every wait in
+  // `onInterrupt` (~7 more runtime steps), and a reader waits once per message in an interactive session.
+  const wait: Pull<A, E> = Effect.async((resume) => {
+    const next = attempt()
+    if (next !== undefined) return resume(next)
+    park(() => resume(pull))
+  })
   const pull: Pull<A, E> = Effect.suspend(() => attempt() ?? wait)
   deadlines.set(pull, (millis, onTimeout) => Effect.suspend(() => attempt() ?? waitFor({ millis, onTimeout })))
   return pull
