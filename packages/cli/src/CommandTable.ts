@@ -42,8 +42,8 @@ export const root: Node = {
       name: "up",
       help: 'a relay, a "local" workspace and this machine\'s agent, all here, in one command',
       flags: [
-        { name: "--grpc-port", value: "PORT", integer: true, help: "relay gRPC port (50051)" },
-        { name: "--http-port", value: "PORT", integer: true, help: "relay HTTP port (8080)" },
+        { name: "--grpc-port", value: "PORT", integer: true, port: true, help: "relay gRPC port (50051)" },
+        { name: "--http-port", value: "PORT", integer: true, port: true, help: "relay HTTP port (8080)" },
         { name: "--data-dir", value: "DIR", help: "relay data dir (default ~/.cmdop/relay)" }
       ]
     },

@@ -48,6 +48,11 @@ const transport = (message: string): string => {
   const http = /^relay (\S+) is unreachable: [\s\S]*Protocol error/.exec(message)
   if (http !== null)
     return `relay ${http[1]} answered, but not as a relay's gRPC port (is it the HTTP port? the gRPC port is 50051 unless set): check --server`
+  // grpc-js's word when the other end closed the connection before HTTP/2 began: a TLS port spoken to in plaintext
+  // (the TLS handshake fails on the HTTP/2 preface), or a relay refusing this address (too many connections).
+  const closed = /^relay (\S+) is unreachable: [\s\S]*Failed to connect\b/.exec(message)
+  if (closed !== null)
+    return `relay ${closed[1]} closed the connection at once: if it serves TLS (relay serve --tls-cert), use --server https://${closed[1]}; else it refused this address (too many connections from here?) or is not a relay's gRPC port`
   return message
     .replace(/\s*Resolution note: [^;]*;/g, ";")
     .replace(/\.\s*;/g, ";")

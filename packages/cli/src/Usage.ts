@@ -40,6 +40,8 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
   /** The level, as the user typed its last word ("connect", "exec", "workspace"). */
   const level = () => path[path.length - 1]!
   const helpHint = () => `; see "${where()} --help"`
+  /** Flags given so far, per level: no flag may be repeated (@effect/cli's word for it is "unknown argument"). */
+  const given = new Set<string>()
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!
     if (a === "--") return undefined
@@ -53,6 +55,9 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
         return usage(`unknown option ${a} for ${level()}${guess ? ` (did you mean ${guess}?)` : ""}${helpHint()}`)
       }
       if (f.name === "--help") return undefined
+      const key = `${where()} ${f.name}`
+      if (given.has(key)) return usage(`${f.name} is given twice for ${level()}: keep one${helpHint()}`)
+      given.add(key)
       if (f.value !== undefined && !a.includes("=")) {
         const v = args[i + 1]
         if (v === undefined || (v.startsWith("--") && v.length > 2))
@@ -115,6 +120,8 @@ const badValue = (f: Table.Flag, value: string): string | undefined => {
     return `${f.name} "${value}" is not one of ${f.choices.join(", ")}${guess ? ` (did you mean ${guess}?)` : ""}`
   }
   if (f.integer === true && !/^\d+$/.test(value)) return `${f.name} "${value}" is not a whole number`
+  if (f.port === true && Number(value) > 65535)
+    return `${f.name} ${value} is not a port (1 to 65535, or 0 for a free one)`
   return undefined
 }
 

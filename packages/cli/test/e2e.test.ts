@@ -257,6 +257,9 @@ describe("end to end over TLS", () => {
           env: { CMDOP_API_KEY: key, CMDOP_SERVER: `127.0.0.1:${grpcPort}` }
         })
         assert.strictEqual(plaintext.code, 255)
+        // Plaintext against a TLS port: one line that says to write https://.
+        assert.strictEqual(plaintext.stderr.trim().split("\n").length, 1, plaintext.stderr)
+        assert.include(plaintext.stderr, `use --server https://127.0.0.1:${grpcPort}`)
       }),
     60_000
   )

@@ -61,6 +61,19 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           ["relay", "serve", "--max-connections-per-source", "lots"],
           'cmdop: --max-connections-per-source "lots" is not a whole number for serve; see "cmdop relay serve --help"\n'
         ],
+        // A port no listener can take is named before anything starts (it was a RangeError from inside).
+        [
+          ["relay", "serve", "--http-port", "70000"],
+          'cmdop: --http-port 70000 is not a port (1 to 65535, or 0 for a free one) for serve; see "cmdop relay serve --help"\n'
+        ],
+        [
+          ["relay", "serve", "--http-port", "18401", "--http-port", "18402"],
+          'cmdop: --http-port is given twice for serve: keep one; see "cmdop relay serve --help"\n'
+        ],
+        [
+          ["up", "--grpc-port", "65536"],
+          'cmdop: --grpc-port 65536 is not a port (1 to 65535, or 0 for a free one) for up; see "cmdop up --help"\n'
+        ],
         [
           ["relay", "workspace", "craete", "x"],
           'cmdop: unknown command "craete" for workspace (did you mean "cmdop relay workspace create"?) — use one of create, list; see "cmdop relay workspace --help"\n'

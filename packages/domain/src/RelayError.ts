@@ -16,12 +16,20 @@ export class RelayError extends Schema.TaggedError<RelayError>()("RelayError", {
     "MachineLost"
   ),
   server: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * `Unavailable` only: the relay could not be reached at all (set by the client from the transport's failure).
+   * Without it the relay answered, and something behind it could not serve the call now (its database, another
+   * node, the machine's agent): no advice to check that a relay runs there.
+   */
+  unreachable: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     switch (this.reason) {
       case "Unavailable":
-        return `relay ${this.server} is unreachable: ${this.detail}; is "cmdop relay serve" running there? (set --server or CMDOP_SERVER)`
+        return this.unreachable === true
+          ? `relay ${this.server} is unreachable: ${this.detail}; is "cmdop relay serve" running there? (set --server or CMDOP_SERVER)`
+          : `relay ${this.server} cannot serve this now: ${this.detail}`
       case "MachineLost":
         return `${this.detail} (its agent stopped or lost its network; the relay is fine); see "cmdop connect --list"`
       case "Timeout":

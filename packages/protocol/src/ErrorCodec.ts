@@ -58,7 +58,7 @@ export const fromStatus = (e: GrpcStatusError.GrpcStatusError, server: string): 
       return new RelayError({ reason: "Timeout", server, detail: e.details })
     case grpc.status.UNAVAILABLE:
     case grpc.status.CANCELLED:
-      return new RelayError({ reason: "Unavailable", server, detail: connectionDetail(e.details) })
+      return new RelayError({ reason: "Unavailable", server, detail: connectionDetail(e.details), unreachable: true })
     case grpc.status.RESOURCE_EXHAUSTED:
       return new RelayError({ reason: "ResourceExhausted", server, detail: e.details })
     case grpc.status.UNIMPLEMENTED:

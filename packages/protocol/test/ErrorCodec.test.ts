@@ -68,7 +68,28 @@ describe("ErrorCodec", () => {
     )
     assert.deepStrictEqual(
       refused,
-      new RelayError({ reason: "Unavailable", server: "relay.example:1", detail: "connection refused" })
+      new RelayError({
+        reason: "Unavailable",
+        server: "relay.example:1",
+        detail: "connection refused",
+        unreachable: true
+      })
+    )
+    assert.match(
+      refused.message,
+      /^relay relay\.example:1 is unreachable: connection refused; is "cmdop relay serve" running/
+    )
+    // The relay's own Unavailable (its database, another node) says the relay answered: no "is it running?".
+    const answered = new RelayError({
+      reason: "Unavailable",
+      server: "relay.example:1",
+      detail: "its database could not check the credential now (connection refused)"
+    })
+    const through = ErrorCodec.fromStatus(ErrorCodec.toStatus(answered), "relay.example:1")
+    assert.deepStrictEqual(through, answered)
+    assert.strictEqual(
+      through.message,
+      "relay relay.example:1 cannot serve this now: its database could not check the credential now (connection refused)"
     )
     assert.deepStrictEqual(
       ErrorCodec.fromStatus(status(grpc.status.PERMISSION_DENIED, "no"), "s"),

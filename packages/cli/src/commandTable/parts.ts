@@ -11,6 +11,8 @@ export interface Flag {
   readonly choices?: ReadonlyArray<string>
   /** Its value is a whole number (a port, a count). */
   readonly integer?: boolean
+  /** Its value is a TCP port to listen on: 0 to 65535 (0: the system picks a free one). */
+  readonly port?: boolean
   readonly help: string
 }
 

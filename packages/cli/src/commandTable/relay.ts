@@ -11,11 +11,18 @@ export const relayNode: Node = {
       flags: [
         ...STORE_FLAGS,
         { name: "--host", value: "ADDR", help: "interface to listen on (0.0.0.0 to serve other machines)" },
-        { name: "--grpc-port", value: "PORT", integer: true, help: "gRPC port for agents and clients (50051)" },
+        {
+          name: "--grpc-port",
+          value: "PORT",
+          integer: true,
+          port: true,
+          help: "gRPC port for agents and clients (50051)"
+        },
         {
           name: "--http-port",
           value: "PORT",
           integer: true,
+          port: true,
           help: "HTTP port: share pages, health, metrics (8080)"
         },
         { name: "--public-url", value: "URL", help: "base URL share links point at" },
@@ -40,6 +47,7 @@ export const relayNode: Node = {
           name: "--peer-port",
           value: "PORT",
           integer: true,
+          port: true,
           help: "cluster mode: the peer service's port (grpc port + 1)"
         },
         {
