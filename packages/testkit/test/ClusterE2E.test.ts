@@ -107,6 +107,13 @@ describe("cluster end to end", () => {
           ),
           { timeout: "30 seconds", interval: "100 millis" }
         )
+        // What each agent says of its gate (no permissions file here: none) is listed alike by every node, not
+        // only by the one holding its stream.
+        const listedGates = (at: typeof client) =>
+          Effect.map(at.listMachines({ onlineOnly: true }), ({ machines }) =>
+            ["m2", "m3"].map((h) => machines.find((m) => m.hostname === h)?.gateConfigured)
+          )
+        assert.deepStrictEqual(yield* listedGates(client), [false, false])
         assert.strictEqual(yield* execText(client, "m2", ["echo", "on-m2"]), "on-m2\n")
         assert.strictEqual(yield* execText(client, "m3", ["echo", "on-m3"]), "on-m3\n")
 

@@ -129,7 +129,7 @@ export const make = (
           live.has(m.id) === m.online ? m : new Machine.Machine({ ...m, online: live.has(m.id) })
         )
       }),
-    markOnline: (id, at, connection) =>
+    markOnline: (id, at, connection, gateConfigured) =>
       Effect.gen(function* () {
         const claimed = yield* Deferred.make<number, RelayStoreError>()
         const previous = held.get(id)
@@ -139,7 +139,9 @@ export const make = (
         if (previous !== undefined) yield* Effect.exit(Deferred.await(previous.claimed))
         yield* gated(
           "markOnline",
-          store.markOnline(id, at).pipe(Effect.zipRight(routes.claim(id, nodeId).pipe(Effect.mapError(routesFailure))))
+          store
+            .markOnline(id, at, connection, gateConfigured)
+            .pipe(Effect.zipRight(routes.claim(id, nodeId).pipe(Effect.mapError(routesFailure))))
         ).pipe(
           Effect.exit,
           Effect.flatMap((exit) => Effect.zipRight(Deferred.done(claimed, exit), exit))

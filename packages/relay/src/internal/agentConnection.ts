@@ -293,7 +293,9 @@ const open = (
     }
     yield* ending.setCleanup(Effect.zipRight(close(ctx, conn), afterClose(conn)))
     yield* ctx.registry.replace(conn)
-    yield* ctx.store.markOnline(machine.id, now, conn).pipe(Effect.mapError(internalError(ctx.settings.server)))
+    yield* ctx.store
+      .markOnline(machine.id, now, conn, hello.gateConfigured)
+      .pipe(Effect.mapError(internalError(ctx.settings.server)))
     return { conn, finish: ending.finish }
   })
 

@@ -58,7 +58,14 @@ const heartbeat = (ctx: Deps, conn: Connection, message: AgentLink.Heartbeat) =>
   Effect.gen(function* () {
     // A flood of heartbeats would cost a credential check and an answer each: the connection is cut instead.
     if (!HeartbeatRate.allow(conn, conn.lastSeen)) return yield* conn.close(Limits.HEARTBEAT_FLOOD)
-    if (message.gateConfigured !== undefined) conn.gateConfigured = message.gateConfigured
+    if (message.gateConfigured !== undefined && message.gateConfigured !== conn.gateConfigured) {
+      conn.gateConfigured = message.gateConfigured
+      // Stored too, for the listings of every relay node (rare: a permissions file appeared or went). A write the
+      // store could not take now is taken at the agent's next connect.
+      yield* ctx.store
+        .setGateConfigured(conn.machineId, message.gateConfigured)
+        .pipe(Effect.catchAll((e) => Effect.logWarning(`cannot store ${conn.hostname}'s gate: ${e.message}`)))
+    }
     // The agent's credential is checked again at every heartbeat: a rotated key drops the machine. A check the
     // store could not answer (busy, unreachable) is no verdict: the connection stays, checked at the next one.
     const still = yield* Effect.either(ctx.recheck(conn.credential))

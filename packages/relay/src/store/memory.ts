@@ -8,7 +8,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as MemoryKeys from "./memoryKeys.js"
 import * as MemoryShares from "./memoryShares.js"
-import { fail, machineById, makeDb, type MemoryDb, mintKey, online, updateMachine } from "./memoryState.js"
+import { fail, machineById, makeDb, type MemoryDb, mintKey, online, updateMachine, withGate } from "./memoryState.js"
 import {
   compare,
   DEFAULT_KEY_NAME,
@@ -98,7 +98,9 @@ const machines = (db: MemoryDb) => {
           .map(toMachine)
       ),
 
-    markOnline: (id, at) => updateMachine(db, id, (m) => online(m, at)),
+    markOnline: (id, at, _connection, gateConfigured) =>
+      updateMachine(db, id, (m) => withGate(online(m, at), gateConfigured)),
+    setGateConfigured: (id, configured) => updateMachine(db, id, (m) => withGate(m, configured)),
     heartbeat: (id, at) => updateMachine(db, id, (m) => online(m, at)),
     heartbeats: (beats) =>
       db.update((s) => {

@@ -122,3 +122,9 @@ export const updateMachine = (db: MemoryDb, id: MachineId, f: (m: MachineRecord)
   )
 
 export const online = (m: MachineRecord, at: number) => new MachineRecord({ ...m, online: true, lastHeartbeatAt: at })
+
+/** `m` with what its agent said of its gate (`undefined`: nothing). */
+export const withGate = (m: MachineRecord, configured: boolean | undefined) => {
+  const { gateConfigured: _said, ...rest } = m
+  return new MachineRecord(configured === undefined ? rest : { ...rest, gateConfigured: configured })
+}

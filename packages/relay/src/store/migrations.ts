@@ -141,6 +141,16 @@ const machineNameKey = Effect.gen(function* () {
   yield* sql`CREATE INDEX machines_workspace_name_key ON machines (workspace_id, name_key)`
 })
 
+/**
+ * Whether the machine's agent has a gate (a permissions file), as it said at its last connect or heartbeat (NULL:
+ * an agent too old to say). Kept in the store so that every relay node lists it, not only the one holding the
+ * agent's stream.
+ */
+const machineGate = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE machines ADD COLUMN gate_configured INTEGER`
+})
+
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
   "0001_init": init,
@@ -148,7 +158,8 @@ export const migrations = {
   "0003_share_link_scope": shareLinkScope,
   "0004_api_keys": apiKeys,
   "0005_share_list_index": shareListIndex,
-  "0006_machine_name_key": machineNameKey
+  "0006_machine_name_key": machineNameKey,
+  "0007_machine_gate": machineGate
 }
 
 /**

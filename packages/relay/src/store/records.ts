@@ -101,7 +101,9 @@ export const toMachine = (record: MachineRecord): Machine =>
     os: record.os,
     agentVersion: record.agentVersion,
     online: record.online,
-    ...(record.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: record.lastHeartbeatAt })
+    ...(record.lastHeartbeatAt === undefined ? {} : { lastHeartbeatAt: record.lastHeartbeatAt }),
+    // What the agent says of its gate is live state: not listed for a machine that is offline.
+    ...(record.online && record.gateConfigured !== undefined ? { gateConfigured: record.gateConfigured } : {})
   })
 
 /** A key the relay signs share-link tokens with. `material` is the secret (or private key) as text. */

@@ -82,10 +82,18 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
     /** The workspace's machines by hostname; empty for an unknown workspace. Never another workspace's. */
     readonly listMachines: (workspaceId: WorkspaceId) => Effect.Effect<ReadonlyArray<Machine>, RelayStoreError>
     /**
-     * The machine's stream is open: online, last heartbeat `at`. Fails with `MachineNotFound`. `connection`
-     * names the stream (any object), so that its `markOffline` is matched to it (the cluster store's routes).
+     * The machine's stream is open: online, last heartbeat `at`, and whether its agent has a gate as it said in its
+     * `Hello` (`undefined`: it did not say). Fails with `MachineNotFound`. `connection` names the stream (any
+     * object), so that its `markOffline` is matched to it (the cluster store's routes).
      */
-    readonly markOnline: (id: MachineId, at: number, connection?: object) => Effect.Effect<void, RelayStoreError>
+    readonly markOnline: (
+      id: MachineId,
+      at: number,
+      connection?: object,
+      gateConfigured?: boolean
+    ) => Effect.Effect<void, RelayStoreError>
+    /** The agent said its gate changed (its permissions file appeared or went). Fails with `MachineNotFound`. */
+    readonly setGateConfigured: (id: MachineId, configured: boolean | undefined) => Effect.Effect<void, RelayStoreError>
     /** A heartbeat arrived at `at` (the machine is online). Fails with `MachineNotFound`. */
     readonly heartbeat: (id: MachineId, at: number) => Effect.Effect<void, RelayStoreError>
     /**

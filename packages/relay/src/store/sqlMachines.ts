@@ -17,9 +17,13 @@ import { fail, type SqlDb, type StatementError } from "./sqlSupport.js"
 
 type Store = RelayStore["Type"]
 
+/** The `gate_configured` column: 0/1, NULL when the agent did not say. */
+const gateFlag = (configured: boolean | undefined): number | null =>
+  configured === undefined ? null : configured ? 1 : 0
+
 export const make = (db: SqlDb) => {
   const { sql } = db
-  const columns = sql`id, workspace_id, hostname, name, os, agent_version, secret_hash, online, last_heartbeat_at`
+  const columns = sql`id, workspace_id, hostname, name, os, agent_version, secret_hash, online, last_heartbeat_at, gate_configured`
   const byId = SqlSchema.findOne({
     Request: Schema.String,
     Result: MachineRow,
@@ -47,11 +51,17 @@ export const make = (db: SqlDb) => {
       db.guard("listMachines")(
         Effect.map(ofWorkspace(workspaceId), (rows) => [...rows].sort(machineOrder).map(toMachine))
       ),
-    markOnline: (id, at) =>
+    markOnline: (id, at, _connection, gateConfigured) =>
       touch(
         "markOnline",
         id,
-        sql`UPDATE machines SET online = ${1}, last_heartbeat_at = ${at} WHERE id = ${id} RETURNING id`
+        sql`UPDATE machines SET online = ${1}, last_heartbeat_at = ${at}, gate_configured = ${gateFlag(gateConfigured)} WHERE id = ${id} RETURNING id`
+      ),
+    setGateConfigured: (id, configured) =>
+      touch(
+        "setGateConfigured",
+        id,
+        sql`UPDATE machines SET gate_configured = ${gateFlag(configured)} WHERE id = ${id} RETURNING id`
       ),
     heartbeat: (id, at) =>
       touch(

@@ -54,7 +54,10 @@ export const MachineRow = Schema.compose(
     agentVersion: column(Schema.String, "agent_version"),
     secretHash: column(Schema.String, "secret_hash"),
     online: FlagColumn,
-    lastHeartbeatAt: optionalInt.pipe(Schema.fromKey("last_heartbeat_at"))
+    lastHeartbeatAt: optionalInt.pipe(Schema.fromKey("last_heartbeat_at")),
+    gateConfigured: Schema.optionalWith(FlagColumn, { nullable: true, exact: true }).pipe(
+      Schema.fromKey("gate_configured")
+    )
   }),
   MachineRecord
 )

@@ -318,7 +318,43 @@ const namesClashInAnyCaseAndRenamesMoveTheKey = Effect.gen(function* () {
 })
 
 /** The tests of this part, as (title, test) pairs. */
+/**
+ * What an agent says of its gate is stored with the machine (every relay node of a cluster lists it, not only the
+ * one holding the agent's stream), and listed while the machine is online.
+ */
+const whatTheAgentSaysOfItsGateIsStored = Effect.gen(function* () {
+  const store = yield* RelayStore
+  const ws = (yield* store.createWorkspace(freshName("gate"))).workspace
+  const gated = yield* store.registerMachine(registration(ws.id))
+  const open = yield* store.registerMachine(registration(ws.id))
+  const silent = yield* store.registerMachine(registration(ws.id))
+  const listed = () =>
+    Effect.map(store.listMachines(ws.id), (all) => new Map(all.map((m) => [m.id, m.gateConfigured] as const)))
+
+  yield* store.markOnline(gated.id, 1_000, undefined, true)
+  yield* store.markOnline(open.id, 1_000, undefined, false)
+  yield* store.markOnline(silent.id, 1_000)
+  let seen = yield* listed()
+  assert.deepStrictEqual([seen.get(gated.id), seen.get(open.id), seen.get(silent.id)], [true, false, undefined])
+  assert.isTrue((yield* store.getMachine(gated.id)).gateConfigured)
+
+  // The permissions file went, then came back on another machine: each change is stored.
+  yield* store.setGateConfigured(gated.id, false)
+  yield* store.setGateConfigured(open.id, true)
+  seen = yield* listed()
+  assert.deepStrictEqual([seen.get(gated.id), seen.get(open.id)], [false, true])
+
+  // Offline: not listed (it is what a running agent says); its next connect says it again, or clears it.
+  yield* store.markOffline(open.id)
+  seen = yield* listed()
+  assert.isUndefined(seen.get(open.id))
+  yield* store.markOnline(open.id, 2_000)
+  assert.isUndefined((yield* listed()).get(open.id))
+  yield* failure(store.setGateConfigured(freshMachineId(), true), "MachineNotFound")
+})
+
 export const tests: ReadonlyArray<ContractTest> = [
+  ["what an agent says of its gate is stored and listed while online", whatTheAgentSaysOfItsGateIsStored],
   ["machines are scoped to their workspace", machinesAreScopedToTheirWorkspace],
   ["registering the same machine again is idempotent and updates it", registeringTheSameMachineAgainIs],
   ["hostnames (in any case) and names are unique per workspace", hostnamesInAnyCaseAndNames],
