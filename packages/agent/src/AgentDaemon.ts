@@ -160,8 +160,10 @@ export const run = (
           continue
         }
         const target = resolved.right
+        // One node of the server list (or of the nodes a cluster told us about): the log and the status name it.
+        const address = yield* RelayConnection.nextAddress(target.server)
         yield* status.set("CONNECTING", {
-          ...describe(target),
+          ...describe(target, address),
           ...(lastError === undefined ? {} : { last_error: lastError })
         })
         const online = (welcome: AgentLink.Welcome): Status =>
@@ -173,16 +175,19 @@ export const run = (
               backoff.reset
             ),
             Effect.zipRight(
-              status.set("ONLINE", { ...describe(target), workspace: target.workspace ?? welcome.workspaceName }),
-              Effect.logInfo(`connected to relay ${target.server}`).pipe(
+              status.set("ONLINE", {
+                ...describe(target, address),
+                workspace: target.workspace ?? welcome.workspaceName
+              }),
+              Effect.logInfo(`connected to relay ${address}`).pipe(
                 Effect.annotateLogs({ workspace: welcome.workspaceName, key: Secret.mask(target.apiKey) })
               )
             )
           )
-        const ended = yield* connectOnce(target, identity, options, services, { online, changed }).pipe(
+        const ended = yield* connectOnce(target, address, identity, options, services, { online, changed }).pipe(
           Effect.provideService(ProcessRunner, runner)
         )
-        lastError = yield* report(ended, target, status)
+        lastError = yield* report(ended, target, address, status)
         if (ended._tag === "CredentialChanged") yield* backoff.reset
         else yield* Effect.raceFirst(backoff.next, changed)
       }
@@ -190,12 +195,13 @@ export const run = (
   )
 
 /**
- * Records how an attempt ended in the status, then logs it (so whoever saw the log line finds it in the status);
- * the status's `last_error`, if the attempt failed.
+ * Records how an attempt at `address` ended in the status, then logs it (so whoever saw the log line finds it in the
+ * status); the status's `last_error`, if the attempt failed.
  */
 const report = (
   ended: Ended,
   target: CredentialResolver.Resolved,
+  address: string,
   status: StatusWriter.StatusWriter
 ): Effect.Effect<string | undefined, never, FileSystem.FileSystem | CmdopPaths> => {
   switch (ended._tag) {
@@ -205,17 +211,17 @@ const report = (
       const message = "the relay closed the stream"
       return Effect.as(
         Effect.zipRight(
-          status.set("CONNECTING", { ...describe(target), last_error: message }),
-          Effect.logWarning(`relay ${target.server} closed the stream`)
+          status.set("CONNECTING", { ...describe(target, address), last_error: message }),
+          Effect.logWarning(`relay ${address} closed the stream`)
         ),
         message
       )
     }
     case "Failed": {
-      const message = explain(ended.error, target)
+      const message = explain(ended.error, target, address)
       return Effect.as(
         Effect.zipRight(
-          status.set("CONNECTING", { ...describe(target), last_error: message }),
+          status.set("CONNECTING", { ...describe(target, address), last_error: message }),
           isAuthFailure(ended.error) ? Effect.logError(message) : Effect.logWarning(message)
         ),
         message
@@ -260,9 +266,10 @@ export const resolveTarget = (
 ): Effect.Effect<CredentialResolver.Resolved, CredentialResolver.ResolveError, CredentialResolver.CredentialResolver> =>
   Effect.flatMap(CredentialResolver.CredentialResolver, (resolver) => resolver.resolve(overrides))
 
-/** One Connect call, from dial to its end. */
+/** One Connect call to `address` (one node of `target.server`), from dial to its end. */
 const connectOnce = (
   target: CredentialResolver.Resolved,
+  address: string,
   identity: AgentIdentity.Identity,
   options: Options,
   services: {
@@ -276,11 +283,10 @@ const connectOnce = (
   }
 ): Effect.Effect<Ended, never, Requirements> => {
   const attempt = Effect.gen(function* () {
-    const connection = yield* RelayConnection.connect({
-      server: target.server,
-      apiKey: target.apiKey,
-      tls: options.tls
-    })
+    const connection = yield* RelayConnection.connect(
+      { server: target.server, apiKey: target.apiKey, tls: options.tls },
+      address
+    )
     const window = options.window ?? DEFAULT_WINDOW
     const version = options.agentVersion ?? AGENT_VERSION
     const gateConfigured = services.gate === undefined ? undefined : yield* services.gate.gate.configured
@@ -308,7 +314,7 @@ const connectOnce = (
   })
   return Effect.scoped(attempt).pipe(
     Effect.catchAll((error): Effect.Effect<Ended> => Effect.succeed({ _tag: "Failed", error })),
-    Effect.withSpan("AgentDaemon.connect", { attributes: { server: target.server } })
+    Effect.withSpan("AgentDaemon.connect", { attributes: { server: target.server, address } })
   )
 }
 
@@ -402,12 +408,13 @@ const isRegistrationRefusal = (error: unknown): error is GrpcStatusError =>
     error.message
   )
 
-/** A log line and `last_error` for a failed attempt; never the key itself. */
+/** A log line and `last_error` for a failed attempt at `address`; never the key itself. */
 const explain = (
   error: GrpcStatusError | HandshakeError | AgentEngine.RelaySilentError,
-  target: CredentialResolver.Resolved
+  target: CredentialResolver.Resolved,
+  address: string
 ): string => {
-  const where = `relay ${target.server}`
+  const where = `relay ${address}`
   // A registration clash (name taken, another machine's secret) is about this machine, not the key: the relay's
   // message says how to fix it (another --hostname or --name), so no key hint is added.
   if (isRegistrationRefusal(error)) return `${where} refused to register this machine: ${error.message}`
@@ -418,7 +425,12 @@ const explain = (
   return `${where}: ${error.message}`
 }
 
-const describe = (target: CredentialResolver.Resolved): { server: string; workspace: string } => ({
+/** The status's relay fields: the server setting (every node it names) and `address`, the node in use or tried. */
+const describe = (
+  target: CredentialResolver.Resolved,
+  address: string
+): { server: string; relay: string; workspace: string } => ({
   server: target.server,
+  relay: address,
   workspace: target.workspace ?? ""
 })

@@ -24,8 +24,13 @@ export const Status = Schema.Struct({
   pid: Schema.Int,
   /** RFC 3339: when the daemon entered `state`. */
   since: Schema.String,
-  /** The relay address in use (or last tried). */
+  /** The relay address setting: one node, or every node of a cluster as `a:50051,b:50051`. */
   server: Schema.String,
+  /**
+   * The one relay node the daemon is connected to (ONLINE) or trying (CONNECTING): a node `server` names, or one a
+   * cluster told it about; absent before the first attempt (and in files of older daemons).
+   */
+  relay: Schema.optional(Schema.String),
   /** The workspace the credential came from; empty when it came from the environment or a flag. */
   workspace: Schema.String,
   machine_id: Schema.String,

@@ -33,6 +33,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
@@ -275,6 +276,21 @@ const firstLine = (connection: Connection, sessionId: string) =>
     (got) => Number((got[got.length - 1]!.kind as { value: { data: Buffer } }).value.data.toString("utf8").trim())
   )
 
+/** A logger that keeps each message's text in `lines`. */
+const capturing = (lines: Array<string>) =>
+  Logger.make(({ message }) => {
+    lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+  })
+
+/** A port on 127.0.0.1 nothing listens on (it was bound, then closed): connecting there is refused. */
+const closedPort = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
 describe("AgentDaemon", () => {
   it.scopedLive("handshakes, serves an exec, heartbeats, and reconnects after the relay ends the stream", () =>
     Effect.gen(function* () {
@@ -450,6 +466,44 @@ describe("AgentDaemon", () => {
       assert.isNull(daemon.unsafePoll(), "the daemon goes on")
       const { stdout } = yield* runExec(next.connection, "again", ["echo", "again"])
       assert.strictEqual(stdout, "again\n")
+    })
+  )
+
+  it.scopedLive("with several relay nodes, the log and the status name the node connected to or tried", () =>
+    Effect.gen(function* () {
+      const relay = yield* fakeRelay
+      const dead = `127.0.0.1:${yield* closedPort}`
+      const server = `${dead},${relay.address}`
+      const home = yield* tempDir("cmdop-daemon-")
+      writeStore(home, server, "alpha", { alpha: KEY_A, beta: KEY_B })
+      const logs: Array<string> = []
+      yield* AgentDaemon.run(testOptions).pipe(
+        Logger.withMinimumLogLevel(LogLevel.Info),
+        Effect.provide(Logger.replace(Logger.defaultLogger, capturing(logs))),
+        Effect.provide(environment(home)),
+        Effect.forkScoped
+      )
+      const first = yield* accept(relay, KEY_A, "alpha")
+      const online = yield* statusIs(home, "ONLINE", "alpha")
+      assert.strictEqual(online.server, server)
+      assert.strictEqual(online.relay, relay.address)
+      yield* until("the connect line", () => logs.includes(`connected to relay ${relay.address}`))
+
+      // The node ends the stream; the next attempt goes to the other node of the list, which is down.
+      // (The first attempt may have gone there already: the daemon starts on a random node of the list.)
+      yield* first.connection.end
+      yield* until("the closed stream's line", () => logs.includes(`relay ${relay.address} closed the stream`))
+      const closedAt = logs.indexOf(`relay ${relay.address} closed the stream`)
+      yield* until("the failed attempt's line", () =>
+        logs.slice(closedAt).some((line) => line.startsWith(`relay ${dead}: `))
+      )
+      yield* accept(relay, KEY_A, "alpha")
+      const back = yield* statusIs(home, "ONLINE", "alpha")
+      assert.strictEqual(back.relay, relay.address)
+      assert.isFalse(
+        logs.some((line) => line.includes(server)),
+        `no line names the whole list: ${logs.join("\n")}`
+      )
     })
   )
 

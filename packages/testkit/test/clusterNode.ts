@@ -9,17 +9,23 @@ import { randomBytes } from "node:crypto"
 
 const SECRET = Redacted.make(randomBytes(24).toString("hex"))
 
-/** Node `nodeId` on `db`, for the life of the scope; `leaseMs` as the cluster options take it (default theirs). */
+/**
+ * Node `nodeId` on `db`, for the life of the scope; `leaseMs` as the cluster options take it (default theirs);
+ * with `tls` (PEM), its client port serves TLS only.
+ */
 export const clusterNode = (
   db: Redacted.Redacted<string>,
   nodeId: string,
-  options: { readonly leaseMs?: number } = {}
-) =>
-  RelayServer.serve({
+  options: { readonly leaseMs?: number; readonly tls?: RelayServer.Options["tls"] } = {}
+) => {
+  const { tls, ...cluster } = options
+  return RelayServer.serve({
     dataDir: "/nonexistent/unused",
     db,
     host: "127.0.0.1",
     grpcPort: 0,
     httpPort: 0,
-    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, ...options }
+    ...(tls === undefined ? {} : { tls }),
+    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, ...cluster }
   })
+}

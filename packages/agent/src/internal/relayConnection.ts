@@ -77,33 +77,53 @@ const cursors = new Map<string, number>()
 
 /**
  * The relay nodes a cluster told us about in `Welcome` (its live nodes' addresses), by server setting: an agent
- * started with one node's address fails over to the others when that node dies.
+ * started with one node's address fails over to the others when that node dies. Each is kept spelled the way the
+ * node that told it was reached (`RelayAddress.spelledLike`).
  */
 const learned = new Map<string, ReadonlyArray<string>>()
 
-/** The addresses tried for `server`: the ones it names, then the ones its relays told us about. */
-const candidates = (server: string): ReadonlyArray<string> => {
-  const named = addresses(server)
-  const told = (learned.get(server) ?? []).filter((a) => !named.includes(a))
-  return told.length === 0 ? named : [...named, ...told]
-}
-
-/** Remembers the relay nodes a `Welcome` names (the latest list wins; an empty one keeps what we knew). */
-const learn = (server: string, message: AgentLink.RelayMessage) => {
-  if (message._tag === "Welcome" && message.relayAddresses !== undefined && message.relayAddresses.length > 0)
-    learned.set(server, message.relayAddresses.slice(0, 64))
+/**
+ * The addresses tried for `server`: the ones it names, then the ones its relays told about, each node once. A hint
+ * is a bare `host:port`; it is dialed the way the agent reached the relay that sent it: `https://` (with the same
+ * CA, `CMDOP_TLS_CA`, or the daemon's `tls` option) when that relay was reached over TLS, since a cluster's nodes
+ * serve alike, and plaintext when it was reached in plaintext. Spellings of one node (`https://h:p`, `h:p`) count
+ * as one, the first kept: so a dead node named as `https://h:p` is not tried a second time as a plaintext hint.
+ */
+export const candidates = (server: string): ReadonlyArray<string> => {
+  const seen = new Set<string>()
+  const list: Array<string> = []
+  for (const address of [...addresses(server), ...(learned.get(server) ?? [])]) {
+    const node = RelayAddress.nodeKey(address)
+    if (seen.has(node)) continue
+    seen.add(node)
+    list.push(address)
+  }
+  return list
 }
 
 /**
- * The address of the next connection attempt to `server`: each attempt moves on to the next node of the list, the
- * first from a random one, so a fleet spreads over the nodes and an agent whose node died tries another at once
- * (under the daemon's usual backoff and jitter).
+ * Remembers the relay nodes a `Welcome` names, spelled like `reached`, the address it came from (the latest list
+ * wins; an empty one keeps what we knew).
+ */
+const learn = (server: string, reached: string, message: AgentLink.RelayMessage) => {
+  if (message._tag === "Welcome" && message.relayAddresses !== undefined && message.relayAddresses.length > 0)
+    learned.set(
+      server,
+      message.relayAddresses.slice(0, 64).map((hint) => RelayAddress.spelledLike(hint, reached))
+    )
+}
+
+/**
+ * The address of the next connection attempt to `server`, one of `candidates(server)`: each attempt moves on to the
+ * next node of the list, the first from a random one, so a fleet spreads over the nodes and an agent whose node
+ * died tries another at once (under the daemon's usual backoff and jitter). The list may have shrunk since the last
+ * attempt (a node left the cluster's hint): the cursor wraps around it.
  */
 export const nextAddress = (server: string): Effect.Effect<string> => {
   const list = candidates(server)
   if (list.length === 1) return Effect.succeed(list[0]!)
   return Effect.map(Random.nextIntBetween(0, list.length), (start) => {
-    const at = cursors.get(server) ?? start
+    const at = (cursors.get(server) ?? start) % list.length
     cursors.set(server, (at + 1) % list.length)
     return list[at]!
   })
@@ -111,10 +131,12 @@ export const nextAddress = (server: string): Effect.Effect<string> => {
 
 const authorization = (target: Target) => ({ authorization: `Bearer ${Redacted.value(target.apiKey)}` })
 
-/** Opens the Connect stream; it is cancelled when the scope closes. */
-export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusError, Scope.Scope> =>
+/**
+ * Opens the Connect stream to `address`, one node of `target.server` (`nextAddress`); it is cancelled when the scope
+ * closes. The nodes its `Welcome` names are learned for `target.server`, spelled like `address`.
+ */
+export const connect = (target: Target, address: string): Effect.Effect<Connection, GrpcStatusError, Scope.Scope> =>
   Effect.gen(function* () {
-    const address = yield* nextAddress(target.server)
     const client = yield* GrpcClient.make(AgentService.definition, dialOptions(address, target.tls))
     const channel = yield* client.bidiChannel("connect", { metadata: authorization(target) })
     const send = (message: AgentLink.AgentMessage) => channel.send(message)
@@ -129,7 +151,7 @@ export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusErr
             ;(refusals ??= []).push(refuseUnknownOpen(message.sessionId, send))
             continue
           }
-          learn(target.server, message)
+          learn(target.server, address, message)
           messages.push(message)
         }
         const readable = Chunk.unsafeFromArray(messages)
@@ -139,7 +161,7 @@ export const connect = (target: Target): Effect.Effect<Connection, GrpcStatusErr
       })
     )
     return { send, incoming }
-  }).pipe(Effect.withSpan("RelayConnection.connect", { attributes: { server: target.server } }))
+  }).pipe(Effect.withSpan("RelayConnection.connect", { attributes: { server: target.server, address } }))
 
 /** A `SessionOpen` of a kind this agent does not know is answered at once, so the relay does not wait for it. */
 const refuseUnknownOpen = (sessionId: string, send: Connection["send"]) =>

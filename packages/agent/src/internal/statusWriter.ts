@@ -8,6 +8,8 @@ import * as DaemonStatus from "../DaemonStatus.js"
 
 export interface Details {
   readonly server?: string
+  /** The node of `server` in use or being tried. */
+  readonly relay?: string
   readonly workspace?: string
   readonly last_error?: string
 }
@@ -30,11 +32,13 @@ export const make = (identity: AgentIdentity.Identity): StatusWriter => {
           current !== undefined && current.state === state
             ? current.since
             : new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z")
+        const relay = details.relay ?? current?.relay
         const next: DaemonStatus.Status = {
           state,
           pid: process.pid,
           since,
           server: details.server ?? current?.server ?? "",
+          ...(relay === undefined ? {} : { relay }),
           workspace: details.workspace ?? current?.workspace ?? "",
           machine_id: identity.machine_id,
           ...(details.last_error === undefined ? {} : { last_error: details.last_error })

@@ -196,7 +196,9 @@ const start = Command.make(
         env: forwarded.env
       })
       if (g.json) return yield* Output.json(status)
-      yield* Output.line(`agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.server}`)
+      yield* Output.line(
+        `agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.relay ?? status.server}`
+      )
       // The daemon registers itself when it connects, even after a failed `agent register`: a refusal (a name
       // clash, a bad key) is retried with backoff, so fixing it on the relay brings the machine online unrestarted.
       if (status.state !== "ONLINE")
@@ -269,6 +271,9 @@ const status = Command.make("status", GlobalOptions.options, (own) =>
     if ("pid" in view && view.state !== "STOPPED") lines.push(["pid", String(view.pid)])
     if ("server" in view) {
       lines.push(["server", view.server])
+      // The one node in use (a server setting may name several, and a cluster tells the agent of more).
+      if (view.relay !== undefined && view.state !== "STOPPED")
+        lines.push(["relay", view.state === "ONLINE" ? view.relay : `${view.relay} (connecting)`])
       lines.push(["workspace", view.workspace === "" ? "(from flag or env)" : view.workspace])
       lines.push(["machine", view.machine_id])
       lines.push(["since", view.since])
@@ -277,7 +282,7 @@ const status = Command.make("status", GlobalOptions.options, (own) =>
     lines.push(...GateStatus.lines(gate))
     yield* Output.line(Output.table(["", ""], lines).split("\n").slice(1).join("\n"))
   })
-).pipe(Command.withDescription("ONLINE, CONNECTING or STOPPED, with the relay and workspace in use"))
+).pipe(Command.withDescription("ONLINE, CONNECTING or STOPPED, with the relay node and workspace in use"))
 
 export const agentCommand = Command.make("agent").pipe(
   Command.withDescription("this machine's agent: register it, run it, stop it, check it"),
