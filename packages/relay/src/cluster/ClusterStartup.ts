@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { sqlFailure } from "../store/sqlSupport.js"
 import { ClusterStartError } from "./ClusterMode.js"
 
 /** Arbitrary, fixed: the advisory lock nodes take turns starting under. */
@@ -27,10 +28,11 @@ export const lock = (
     // One connection, so the lock and its release are on the same session.
     const context = yield* Layer.build(
       PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
-    )
+    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
     const sql = Context.get(context, SqlClient.SqlClient)
     const timeout = Duration.decode(options.timeout ?? "2 minutes")
     yield* sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`.pipe(
+      Effect.mapError((e) => startError("taking the cluster startup lock", e)),
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
@@ -40,6 +42,8 @@ export const lock = (
       })
     )
     yield* Effect.addFinalizer(() => Effect.ignore(sql`SELECT pg_advisory_unlock(${STARTUP_LOCK})`))
-  }).pipe(
-    Effect.catchTag("SqlError", (e) => Effect.fail(new ClusterStartError({ message: `cluster startup: ${e.message}` })))
-  )
+  })
+
+/** A database failure at startup, said as the single-node relay says it (the code, and what to do about it). */
+const startError = (operation: string, error: { readonly message: string; readonly cause?: unknown }) =>
+  new ClusterStartError({ message: sqlFailure(operation, error).message })

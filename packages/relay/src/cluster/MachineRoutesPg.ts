@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { explain } from "../store/sqlSupport.js"
 import { migrate } from "./clusterMigrations.js"
 import {
   defaultLeaseMs,
@@ -59,11 +60,11 @@ const toRoute = (row: RouteRow): Route => ({
   epoch: Number(row.epoch)
 })
 
-/** A failed statement as the callers see it (never with the connection URL). */
+/** A failed statement as the callers see it (never with the connection URL): the driver's code and a hint. */
 const failure =
   (operation: string) =>
-  (error: { readonly message: string }): MachineRoutesError =>
-    new MachineRoutesError({ operation, detail: error.message })
+  (error: { readonly message: string; readonly cause?: unknown }): MachineRoutesError =>
+    new MachineRoutesError({ operation, detail: explain(error) })
 
 /** Runs the cluster migrations, their failures (which the Migrator raises as defects) as `MachineRoutesError`. */
 export const migrateOrFail: Effect.Effect<void, MachineRoutesError, SqlClient.SqlClient> = migrate.pipe(

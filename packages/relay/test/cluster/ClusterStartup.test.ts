@@ -16,6 +16,20 @@ import * as Schedule from "effect/Schedule"
 import { freshPgSchema, PG_URL } from "@cmdop/test-helpers/Postgres"
 
 describe("ClusterStartup", () => {
+  it.live("a database it cannot open is said as the single-node relay says it: the code and what to do", () =>
+    Effect.gen(function* () {
+      const refused = (url: string) =>
+        Effect.map(Effect.flip(Effect.scoped(ClusterStartup.lock(Redacted.make(url)))), (e) => e.message)
+      const nothing = yield* refused("postgres://postgres:hunter2@127.0.0.1:1/x")
+      assert.include(nothing, "ECONNREFUSED (nothing listens there: is PostgreSQL running, on that host and port?)")
+      assert.notInclude(nothing, "hunter2")
+      const missing = yield* refused(PG_URL.replace(/\/[^/]*$/, "/cmdop_no_such_database"))
+      assert.include(missing, "3D000 (the database does not exist: create it with createdb")
+      const stranger = yield* refused(PG_URL.replace("postgres@", "cmdop_no_such_user@"))
+      assert.match(stranger, /28000 \(the server refused this user|28P01 \(the server refused the password/)
+    })
+  )
+
   it.live("a second node waits for the first to finish starting", () =>
     Effect.gen(function* () {
       const db = Redacted.make(PG_URL)
