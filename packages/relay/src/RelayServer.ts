@@ -395,6 +395,9 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
     const serveError = (e: { readonly message: string }) => new RelayServeError({ message: e.message })
     // One relay per embedded store; cluster nodes migrate the shared database one at a time, until each serves.
     if (options.db === undefined) yield* StoreLock.lockDataDir(options.dataDir).pipe(Effect.mapError(serveError))
+    // A single relay on PostgreSQL: not on a live cluster's database.
+    else if (options.cluster === undefined)
+      yield* ClusterStartup.refuseLiveNodes(options.db).pipe(Effect.mapError(serveError))
     const startup = yield* Scope.make()
     const started = Effect.gen(function* () {
       if (options.cluster !== undefined && options.db !== undefined)

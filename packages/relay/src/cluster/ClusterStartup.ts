@@ -4,6 +4,10 @@
  * not all safe to run side by side on a fresh database (two nodes creating the same table: one fails), so a node
  * holds this PostgreSQL advisory lock from before its store is opened until it serves. The lock lives on its own
  * connection: closing it (the scope's end, or the process dying) releases it.
+ *
+ * A single relay (no `--node-id`) started on a cluster's database would share it without a lease: it would read
+ * every machine the nodes hold as offline and write their stored flags. It refuses to start while live nodes hold
+ * leases there (`refuseLiveNodes`); a database without the cluster tables, or with lapsed leases only, is its own.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgClient } from "@effect/sql-pg"
@@ -15,6 +19,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { sqlFailure } from "../store/sqlSupport.js"
 import { ClusterStartError } from "./ClusterMode.js"
+import { defaultLeaseMs } from "./MachineRoutes.js"
 
 /** Arbitrary, fixed: the advisory lock nodes take turns starting under. */
 const STARTUP_LOCK = 0x636d_6473
@@ -43,6 +48,35 @@ export const lock = (
     )
     yield* Effect.addFinalizer(() => Effect.ignore(sql`SELECT pg_advisory_unlock(${STARTUP_LOCK})`))
   })
+
+/**
+ * Fails when nodes of a cluster hold live leases on the PostgreSQL at `db` (a relay started there without
+ * `--node-id` would give wrong answers), naming them and the fix. Nothing is created or changed.
+ */
+export const refuseLiveNodes = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError> =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(
+      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
+    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const lease = `${defaultLeaseMs} milliseconds`
+    const nodes = yield* Effect.gen(function* () {
+      const [table] = yield* sql<{ readonly present: boolean }>`SELECT
+        to_regclass('cluster_nodes') IS NOT NULL AS present`
+      if (table?.present !== true) return []
+      return yield* sql<{ readonly node_id: string; readonly peer_address: string }>`SELECT node_id, peer_address
+        FROM cluster_nodes WHERE renewed_at > clock_timestamp() - ${lease}::INTERVAL ORDER BY node_id`
+    }).pipe(Effect.mapError((e) => startError("looking for the leases of cluster nodes", e)))
+    if (nodes.length === 0) return
+    const named = nodes.map((n) => `${n.node_id} (${n.peer_address})`).join(", ")
+    return yield* new ClusterStartError({
+      message:
+        `this database is a relay cluster's: ${nodes.length === 1 ? "node" : "nodes"} ${named} ` +
+        `${nodes.length === 1 ? "holds a live lease" : "hold live leases"} there, and a relay without --node-id ` +
+        "would show their machines offline; start it as a node of that cluster (add --node-id and the cluster's " +
+        "--cluster-secret) or give it another database (--db)"
+    })
+  }).pipe(Effect.scoped)
 
 /** A database failure at startup, said as the single-node relay says it (the code, and what to do about it). */
 const startError = (operation: string, error: { readonly message: string; readonly cause?: unknown }) =>

@@ -1,0 +1,75 @@
+/**
+ * What a person starting `cmdop relay serve` on a cluster's database is told, with real processes: one node on a
+ * fresh PostgreSQL database, then the starts that must not join it — a single relay (no `--node-id`) refused while
+ * the node's lease is live, and a cluster node given a database it cannot open told why, as a single relay is.
+ */
+import { freshPgDatabase, PG_URL } from "@cmdop/test-helpers/Postgres"
+import { freePort } from "@cmdop/test-helpers/FreePort"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import * as Processes from "@cmdop/testkit/Processes"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { randomBytes } from "node:crypto"
+
+const SECRET = randomBytes(32).toString("hex")
+
+/** `relay serve` with `args` on free ports, run to its end (it must stop at once): its exit code and stderr. */
+const serveOnce = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function* () {
+    const home = yield* TempHome.make("cmdop-cluster-start-")
+    const [grpc, http] = [yield* freePort, yield* freePort]
+    return yield* Processes.run(
+      home,
+      ["relay", "serve", "--grpc-port", String(grpc), "--http-port", String(http), ...args],
+      { env, timeoutMs: 30_000 }
+    )
+  })
+
+describe("relay serve next to a cluster", () => {
+  it.scopedLive(
+    "a single relay is refused on a live cluster's database; a database a node cannot open is explained",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* freshPgDatabase("cmdop_cluster_start")
+        const home = yield* TempHome.make("cmdop-cluster-node1-")
+        const [grpc, http, peer] = [yield* freePort, yield* freePort, yield* freePort]
+        yield* Processes.daemon(
+          home,
+          [
+            "relay",
+            "serve",
+            "--db",
+            db,
+            "--node-id",
+            "relay-1",
+            "--grpc-port",
+            String(grpc),
+            "--http-port",
+            String(http),
+            "--peer-port",
+            String(peer),
+            "--peer-address",
+            `127.0.0.1:${peer}`
+          ],
+          /relay serving/,
+          { env: { CMDOP_CLUSTER_SECRET: SECRET }, timeoutMs: 60_000 }
+        )
+
+        // Without --node-id on the cluster's database: one line naming the live node and the fix.
+        const single = yield* serveOnce(["--db", db])
+        assert.notStrictEqual(single.code, 0, single.stderr)
+        assert.include(single.stderr, `node relay-1 (127.0.0.1:${peer}) holds a live lease there`)
+        assert.include(single.stderr, "add --node-id and the cluster's --cluster-secret")
+        assert.strictEqual(single.stderr.trim().split("\n").length, 1, single.stderr)
+
+        // A node whose --db cannot be opened says why, and what to do.
+        const node = (url: string) => serveOnce(["--db", url, "--node-id", "relay-4"], { CMDOP_CLUSTER_SECRET: SECRET })
+        const nothing = yield* node("postgres://postgres@127.0.0.1:1/x")
+        assert.notStrictEqual(nothing.code, 0)
+        assert.include(nothing.stderr, "ECONNREFUSED (nothing listens there")
+        const missing = yield* node(PG_URL.replace(/\/[^/]*$/, "/cmdop_no_such_database"))
+        assert.include(missing.stderr, "3D000 (the database does not exist: create it with createdb")
+      }),
+    120_000
+  )
+})
