@@ -1,7 +1,8 @@
 /**
  * What a person starting `cmdop relay serve` on a cluster's database is told, with real processes: one node on a
  * fresh PostgreSQL database, then the starts that must not join it — a single relay (no `--node-id`) refused while
- * the node's lease is live, and a cluster node given a database it cannot open told why, as a single relay is.
+ * the node's lease is live, a node with another cluster secret refused, and a cluster node given a database it
+ * cannot open told why, as a single relay is.
  */
 import { freshPgDatabase, PG_URL } from "@cmdop/test-helpers/Postgres"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -61,6 +62,19 @@ describe("relay serve next to a cluster", () => {
         assert.include(single.stderr, `node relay-1 (127.0.0.1:${peer}) holds a live lease there`)
         assert.include(single.stderr, "add --node-id and the cluster's --cluster-secret")
         assert.strictEqual(single.stderr.trim().split("\n").length, 1, single.stderr)
+
+        // A node with another cluster secret than the live node's: refused before it serves, in one line.
+        const stranger = yield* serveOnce(
+          ["--db", db, "--node-id", "relay-2", "--peer-port", String(yield* freePort)],
+          { CMDOP_CLUSTER_SECRET: randomBytes(32).toString("hex") }
+        )
+        assert.notStrictEqual(stranger.code, 0, stranger.stderr)
+        assert.include(
+          stranger.stderr,
+          "the cluster secret of node relay-2 differs from the one the live node relay-1 uses"
+        )
+        assert.include(stranger.stderr, "give every node the same --cluster-secret")
+        assert.notInclude(stranger.stderr, "relay serving")
 
         // A node whose --db cannot be opened says why, and what to do.
         const node = (url: string) => serveOnce(["--db", url, "--node-id", "relay-4"], { CMDOP_CLUSTER_SECRET: SECRET })

@@ -8,9 +8,14 @@
  * node starting with an id whose lease is live under another token refuses (`NodeIdInUse`) — unless that lease
  * names this node's own peer address, which is a restart of this node (`kill -9`, then systemd): it waits for the
  * dead run's lease to lapse, then takes the id over, clearing the routes that run left (its streams died with it).
+ *
+ * The nodes must share one cluster secret: each records a fingerprint of its own with its lease, and a node whose
+ * secret differs from the live nodes' refuses to start (`ClusterSecretMismatch`). A first node, or one whose live
+ * peers recorded no fingerprint (earlier versions), starts.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,6 +23,22 @@ import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, NodeIdInUse, type NodeInfo } from "./MachineRoutes.js"
+import * as PeerSecret from "./PeerSecret.js"
+
+/** The live nodes of the cluster use another cluster secret than this node's: it would fail every call to them. */
+export class ClusterSecretMismatch extends Data.TaggedError("ClusterSecretMismatch")<{
+  readonly nodeId: string
+  /** The live nodes whose recorded secret differs, by node id. */
+  readonly others: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return (
+      `the cluster secret of node ${this.nodeId} differs from the one the live ` +
+      `${this.others.length === 1 ? "node" : "nodes"} ${this.others.join(", ")} ${this.others.length === 1 ? "uses" : "use"}: give every node the same --cluster-secret (or CMDOP_CLUSTER_SECRET); to change ` +
+      "it, stop every node first"
+    )
+  }
+}
 
 export interface ClusterConfig {
   readonly nodeId: string
@@ -110,7 +131,8 @@ export const make = (config: ClusterConfig) =>
       nodeId: config.nodeId,
       peerAddress: config.peerAddress,
       instance: randomUUID(),
-      clientAddress: config.clientAddress ?? ""
+      clientAddress: config.clientAddress ?? "",
+      secretFingerprint: PeerSecret.fingerprint(config.secret)
     }
     let forwardedSessions = 0
     let peerErrors = 0
@@ -123,6 +145,12 @@ export const make = (config: ClusterConfig) =>
       return { at, dbNow, nodes }
     })
 
+    // Another secret than the live nodes' (an earlier run of this id aside): refused before the lease is taken.
+    const others = (yield* routes.liveNodes).filter(
+      (n) => n.nodeId !== config.nodeId && n.secretFingerprint !== "" && n.secretFingerprint !== self.secretFingerprint
+    )
+    if (others.length > 0)
+      return yield* new ClusterSecretMismatch({ nodeId: config.nodeId, others: others.map((n) => n.nodeId) })
     let last = yield* takeOver(renew, config.peerAddress, leaseMs)
     yield* Effect.addFinalizer(() =>
       routes.dropLease(self).pipe(
@@ -199,4 +227,5 @@ export const make = (config: ClusterConfig) =>
 
 export const layer = (
   config: ClusterConfig
-): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse, MachineRoutes> => Layer.scoped(ClusterNode, make(config))
+): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse | ClusterSecretMismatch, MachineRoutes> =>
+  Layer.scoped(ClusterNode, make(config))
