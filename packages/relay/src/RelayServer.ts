@@ -401,7 +401,9 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
     const startup = yield* Scope.make()
     const started = Effect.gen(function* () {
       if (options.cluster !== undefined && options.db !== undefined)
-        yield* ClusterStartup.lock(options.db).pipe(Scope.extend(startup), Effect.mapError(serveError))
+        yield* ClusterStartup.lock(options.db, {
+          ...(options.cluster.progress === undefined ? {} : { progress: options.cluster.progress })
+        }).pipe(Scope.extend(startup), Effect.mapError(serveError))
       const store = yield* Layer.build(storeLayer(options)).pipe(Effect.mapError(serveError))
       const cluster =
         options.cluster === undefined || options.db === undefined

@@ -1,8 +1,9 @@
 /**
  * What a person starting `cmdop relay serve` on a cluster's database is told, with real processes: one node on a
  * fresh PostgreSQL database, then the starts that must not join it — a single relay (no `--node-id`) refused while
- * the node's lease is live, a node with another cluster secret refused, and a cluster node given a database it
- * cannot open told why, as a single relay is.
+ * the node's lease is live, a node with another cluster secret refused, a node with its id and peer address saying
+ * at once on stderr that it waits (then refused), and a cluster node given a database it cannot open told why, as
+ * a single relay is.
  */
 import { freshPgDatabase, PG_URL } from "@cmdop/test-helpers/Postgres"
 import { freePort } from "@cmdop/test-helpers/FreePort"
@@ -28,7 +29,7 @@ const serveOnce = (args: ReadonlyArray<string>, env: Record<string, string> = {}
 
 describe("relay serve next to a cluster", () => {
   it.scopedLive(
-    "a single relay is refused on a live cluster's database; a database a node cannot open is explained",
+    "refused starts next to a live node: no --node-id, another secret, its id and address (said while it waits), a bad --db",
     () =>
       Effect.gen(function* () {
         const db = yield* freshPgDatabase("cmdop_cluster_start")
@@ -75,6 +76,33 @@ describe("relay serve next to a cluster", () => {
         )
         assert.include(stranger.stderr, "give every node the same --cluster-secret")
         assert.notInclude(stranger.stderr, "relay serving")
+
+        // The node's id and peer address again, while it runs: what it waits for is said at once on stderr, then
+        // the refusal; --json's stdout holds the error document alone.
+        const twin = yield* serveOnce(
+          [
+            "--db",
+            db,
+            "--node-id",
+            "relay-1",
+            "--peer-port",
+            String(yield* freePort),
+            "--peer-address",
+            `127.0.0.1:${peer}`,
+            "--json"
+          ],
+          { CMDOP_CLUSTER_SECRET: SECRET }
+        )
+        assert.notStrictEqual(twin.code, 0, twin.stderr)
+        const [waiting, ...rest] = twin.stderr.trim().split("\n")
+        assert.include(
+          waiting,
+          `cmdop: node id relay-1 has a live lease at this node's own peer address 127.0.0.1:${peer}`
+        )
+        assert.include(waiting, "waiting for it to lapse, at most 20s")
+        assert.include(rest.join("\n"), "node id relay-1 is already in use by a live relay node")
+        assert.notInclude(twin.stdout, "waiting")
+        assert.include(JSON.parse(twin.stdout).error, "already in use")
 
         // A node whose --db cannot be opened says why, and what to do.
         const node = (url: string) => serveOnce(["--db", url, "--node-id", "relay-4"], { CMDOP_CLUSTER_SECRET: SECRET })

@@ -57,6 +57,11 @@ export interface ClusterConfig {
   readonly leaseMs?: number
   /** How often the lease is renewed. Default a third of the lease. */
   readonly renewEvery?: Duration.DurationInput
+  /**
+   * Told once, as soon as the node starts waiting for its id's lease to lapse (what for, how long at most): the CLI
+   * prints it on stderr. Default: logged.
+   */
+  readonly progress?: (line: string) => Effect.Effect<void>
 }
 
 /** A live peer as this node last saw it. */
@@ -114,13 +119,35 @@ interface Renewal {
  * run of this node that died, whose lease lapses within `leaseMs`. Another address is a second node started with
  * this id by mistake: refused at once.
  */
-const takeOver = <A, E>(renew: Effect.Effect<A, E>, peerAddress: string, leaseMs: number) =>
-  Effect.retry(renew, {
-    while: (e) => e instanceof NodeIdInUse && e.holderAddress === peerAddress,
-    schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
-      Schedule.upTo(Duration.millis(leaseMs * 2))
-    )
-  })
+const takeOver = (
+  renew: Effect.Effect<Renewal, MachineRoutesError | NodeIdInUse>,
+  peerAddress: string,
+  leaseMs: number,
+  progress: (line: string) => Effect.Effect<void>
+) => {
+  const waits = (e: MachineRoutesError | NodeIdInUse) => e._tag === "NodeIdInUse" && e.holderAddress === peerAddress
+  let told = false
+  const tell = (e: MachineRoutesError | NodeIdInUse): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (told || e._tag !== "NodeIdInUse" || !waits(e)) return Effect.void
+      told = true
+      return progress(
+        `node id ${e.nodeId} has a live lease at this node's own peer address ${peerAddress} (renewed ` +
+          `${Math.round(e.ageMs)} ms ago), as after a restart: waiting for it to lapse, at most ` +
+          `${Duration.format(Duration.millis(leaseMs * 2))} (if another node runs with this id, stop it or give ` +
+          "this one its own --node-id)"
+      )
+    })
+  return renew.pipe(
+    Effect.tapError(tell),
+    Effect.retry({
+      while: waits,
+      schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
+        Schedule.upTo(Duration.millis(leaseMs * 2))
+      )
+    })
+  )
+}
 
 /** Takes the lease (failing when the store cannot be reached) and keeps it for the life of the scope. */
 export const make = (config: ClusterConfig) =>
@@ -151,7 +178,7 @@ export const make = (config: ClusterConfig) =>
     )
     if (others.length > 0)
       return yield* new ClusterSecretMismatch({ nodeId: config.nodeId, others: others.map((n) => n.nodeId) })
-    let last = yield* takeOver(renew, config.peerAddress, leaseMs)
+    let last = yield* takeOver(renew, config.peerAddress, leaseMs, config.progress ?? ((line) => Effect.logInfo(line)))
     yield* Effect.addFinalizer(() =>
       routes.dropLease(self).pipe(
         Effect.timeout("2 seconds"),

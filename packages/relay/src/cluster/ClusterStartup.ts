@@ -24,10 +24,16 @@ import { defaultLeaseMs } from "./MachineRoutes.js"
 /** Arbitrary, fixed: the advisory lock nodes take turns starting under. */
 const STARTUP_LOCK = 0x636d_6473
 
-/** Waits (at most `timeout`, default 2 minutes) for the startup lock and holds it for the life of the scope. */
+/**
+ * Waits (at most `timeout`, default 2 minutes) for the startup lock and holds it for the life of the scope. When
+ * another node holds it, `progress` is told at once what the node waits for and how long at most (default: logged).
+ */
 export const lock = (
   db: Redacted.Redacted<string>,
-  options: { readonly timeout?: Duration.DurationInput } = {}
+  options: {
+    readonly timeout?: Duration.DurationInput
+    readonly progress?: (line: string) => Effect.Effect<void>
+  } = {}
 ): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
   Effect.gen(function* () {
     // One connection, so the lock and its release are on the same session.
@@ -36,7 +42,16 @@ export const lock = (
     ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
     const sql = Context.get(context, SqlClient.SqlClient)
     const timeout = Duration.decode(options.timeout ?? "2 minutes")
-    yield* sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`.pipe(
+    const [free] = yield* sql<{
+      readonly locked: boolean
+    }>`SELECT pg_try_advisory_lock(${STARTUP_LOCK}) AS locked`.pipe(
+      Effect.mapError((e) => startError("taking the cluster startup lock", e))
+    )
+    if (free?.locked !== true)
+      yield* (options.progress ?? ((line) => Effect.logInfo(line)))(
+        `another relay node is starting on this database (it holds the startup lock): waiting for it, at most ${Duration.format(timeout)}`
+      )
+    yield* (free?.locked === true ? Effect.void : Effect.asVoid(sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`)).pipe(
       Effect.mapError((e) => startError("taking the cluster startup lock", e)),
       Effect.timeoutFail({
         duration: timeout,

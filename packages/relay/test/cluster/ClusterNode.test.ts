@@ -110,6 +110,24 @@ describe("ClusterNode", () => {
     }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
   )
 
+  it.effect("says at once that it waits for its earlier run's lease to lapse, and for how long at most", () =>
+    Effect.gen(function* () {
+      const routes = yield* MachineRoutes
+      yield* routes.renewLease({ nodeId: "n1", peerAddress: config.peerAddress, instance: "earlier-run" })
+      const told: Array<string> = []
+      const progress = (line: string) => Effect.sync(() => void told.push(line))
+      const starting = yield* ClusterNode.make({ ...config, progress }).pipe(Effect.fork)
+      yield* TestClock.adjust("1 second")
+      assert.isNull(starting.unsafePoll(), "still waiting")
+      assert.strictEqual(told.length, 1)
+      assert.include(told[0]!, "node id n1 has a live lease at this node's own peer address 10.0.0.1:50052")
+      assert.include(told[0]!, "waiting for it to lapse, at most 18s")
+      yield* TestClock.adjust("9 seconds")
+      yield* Fiber.join(starting)
+      assert.strictEqual(told.length, 1, "told once")
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
+  )
+
   it.effect("refuses to start with another cluster secret than the live nodes', naming them and the fix", () =>
     Effect.gen(function* () {
       const routes = yield* MachineRoutes

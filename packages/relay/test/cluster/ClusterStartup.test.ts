@@ -36,9 +36,14 @@ describe("ClusterStartup", () => {
       const first = yield* Scope.make()
       yield* ClusterStartup.lock(db).pipe(Scope.extend(first))
       const second = yield* Effect.fork(Effect.scoped(ClusterStartup.lock(db)))
-      // Still waiting while the first holds it: a short wait for it times out.
-      const early = yield* Effect.scoped(ClusterStartup.lock(db, { timeout: "300 millis" })).pipe(Effect.flip)
+      // Still waiting while the first holds it, and saying so at once: a short wait for it times out.
+      const told: Array<string> = []
+      const progress = (line: string) => Effect.sync(() => void told.push(line))
+      const early = yield* Effect.scoped(ClusterStartup.lock(db, { timeout: "300 millis", progress })).pipe(Effect.flip)
       assert.include(early.message, "holds the startup lock")
+      assert.deepStrictEqual(told, [
+        "another relay node is starting on this database (it holds the startup lock): waiting for it, at most 300ms"
+      ])
       assert.isTrue((yield* Fiber.poll(second))._tag === "None", "the second node is still waiting")
       yield* Scope.close(first, Exit.void)
       yield* Fiber.join(second).pipe(Effect.timeout("10 seconds"))
