@@ -54,8 +54,14 @@ export interface Cluster {
   readonly routes: MachineRoutes.MachineRoutes["Type"]
 }
 
-/** `count` nodes named `node-1`…; every node's lease is renewed once (the routes' lease outlives a test). */
-export const make = (count: number) =>
+/**
+ * `count` nodes named `node-1`…; every node's lease is renewed once (the routes' lease outlives a test). Each node
+ * has the shared `secret` unless `secretOf` gives it another (nodes whose secrets differ).
+ */
+export const make = (
+  count: number,
+  options: { readonly secretOf?: (nodeId: string) => Redacted.Redacted<string> | undefined } = {}
+) =>
   Effect.gen(function* () {
     const shared = yield* Layer.build(
       Layer.mergeAll(
@@ -73,7 +79,7 @@ export const make = (count: number) =>
           const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
           const nodeStore = Layer.succeed(RelayStore.RelayStore, ClusterStore.make(store, routes, nodeId))
           const built = yield* Layer.buildWithScope(
-            PeerNode.layer({ nodeId, secret }).pipe(
+            PeerNode.layer({ nodeId, secret: options.secretOf?.(nodeId) ?? secret }).pipe(
               Layer.provideMerge(RelayCore.layer({ server: nodeId })),
               Layer.provideMerge(nodeStore),
               Layer.provideMerge(Layer.succeedContext(shared))

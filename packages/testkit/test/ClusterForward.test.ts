@@ -16,6 +16,7 @@ import * as InProcessCluster from "@cmdop/testkit/InProcessCluster"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -290,6 +291,33 @@ describe("cluster forwarding", () => {
       assert.include(error.message, "node-9")
       assert.strictEqual(one.stats.snapshot().peerErrors, 1)
       assert.isTrue(Option.isSome(yield* cluster.routes.locate(far.machineId)))
+    })
+  )
+
+  it.scopedLive("a node whose cluster secret differs: its refusal is said as such, counted, and logged once", () =>
+    Effect.gen(function* () {
+      const other = Redacted.make("another-cluster-secret-0123456789abcdef")
+      const cluster = yield* InProcessCluster.make(2, { secretOf: (id) => (id === "node-2" ? other : undefined) })
+      const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+      const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+      yield* two.attachAgent(key, "far")
+      const client = yield* clientOf(one, key)
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logged.push(Array.isArray(message) ? message.join(" ") : String(message))
+      })
+      const exec = Effect.flip(Stream.runDrain(client.exec({ machine: "far", argv: ["true"] }))).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const error = yield* exec
+      assert.include(error.message, "relay node node-2")
+      assert.include(error.message, "the relay nodes' cluster secrets differ")
+      assert.notInclude(error.message, "clients use the relay's gRPC port")
+      yield* exec
+      assert.strictEqual(one.stats.snapshot().peerErrors, 2)
+      assert.strictEqual(two.stats.snapshot().refused, 2)
+      const warnings = logged.filter((line) => line.includes("cluster secrets differ"))
+      assert.strictEqual(warnings.length, 1, logged.join("\n"))
     })
   )
 })

@@ -166,13 +166,17 @@ const serve = Command.make(
           yield* Layer.build(HeapTrim.layer)
           // Cluster nodes migrate the shared database one at a time, until each serves.
           const startup = yield* Scope.make()
+          // What a starting node waits for (another node starting, its own earlier run's lease), said at once.
+          const progress = (line: string) => Output.notice(`cmdop: ${line}`)
           yield* Effect.addFinalizer(() => Scope.close(startup, Exit.void))
-          if (Option.isSome(cluster) && config.db !== undefined) {
+          if (config.db !== undefined) {
             const ClusterStartup = yield* Effect.promise(() => import("@cmdop/relay/cluster/ClusterStartup"))
-            yield* ClusterStartup.lock(config.db).pipe(
-              Scope.extend(startup),
-              Effect.mapError((e) => new CliError({ message: e.message }))
-            )
+            // A single relay is refused on a live cluster's database (it would show the nodes' machines offline).
+            yield* (
+              Option.isSome(cluster)
+                ? ClusterStartup.lock(config.db, { progress }).pipe(Scope.extend(startup))
+                : ClusterStartup.refuseLiveNodes(config.db)
+            ).pipe(Effect.mapError((e) => new CliError({ message: e.message })))
           }
           const store = yield* Layer.build(relayHost.store(config))
           const running = yield* RelayServer.serveWith(
@@ -191,7 +195,7 @@ const serve = Command.make(
               ...(perSource === undefined ? {} : { maxConnectionsPerSource: perSource }),
               ...(tls ? { tls } : {}),
               ...(Option.isSome(cluster) && config.db !== undefined
-                ? { cluster: { ...cluster.value, db: config.db } }
+                ? { cluster: { ...cluster.value, db: config.db, progress } }
                 : {})
             },
             relayHost.describe(config)

@@ -24,6 +24,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash, randomUUID } from "node:crypto"
+import { explain } from "../store/sqlSupport.js"
 import { ClusterEvent, ClusterEvents, ClusterEventsError, Resync } from "./ClusterEvents.js"
 import { installTriggers } from "./clusterTriggers.js"
 
@@ -73,8 +74,8 @@ export interface Options {
   readonly retryAfter?: Duration.DurationInput
 }
 
-const failure = (operation: string) => (error: { readonly message: string }) =>
-  new ClusterEventsError({ operation, detail: error.message })
+const failure = (operation: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
+  new ClusterEventsError({ operation, detail: explain(error) })
 
 /** `pg_notify`, not `NOTIFY`: a utility statement takes no bound parameters. */
 const notify = (sql: SqlClient.SqlClient, channel: string, payload: string) =>

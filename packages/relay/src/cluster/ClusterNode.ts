@@ -8,9 +8,14 @@
  * node starting with an id whose lease is live under another token refuses (`NodeIdInUse`) — unless that lease
  * names this node's own peer address, which is a restart of this node (`kill -9`, then systemd): it waits for the
  * dead run's lease to lapse, then takes the id over, clearing the routes that run left (its streams died with it).
+ *
+ * The nodes must share one cluster secret: each records a fingerprint of its own with its lease, and a node whose
+ * secret differs from the live nodes' refuses to start (`ClusterSecretMismatch`). A first node, or one whose live
+ * peers recorded no fingerprint (earlier versions), starts.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,6 +23,22 @@ import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import { defaultLeaseMs, MachineRoutes, type MachineRoutesError, NodeIdInUse, type NodeInfo } from "./MachineRoutes.js"
+import * as PeerSecret from "./PeerSecret.js"
+
+/** The live nodes of the cluster use another cluster secret than this node's: it would fail every call to them. */
+export class ClusterSecretMismatch extends Data.TaggedError("ClusterSecretMismatch")<{
+  readonly nodeId: string
+  /** The live nodes whose recorded secret differs, by node id. */
+  readonly others: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return (
+      `the cluster secret of node ${this.nodeId} differs from the one the live ` +
+      `${this.others.length === 1 ? "node" : "nodes"} ${this.others.join(", ")} ${this.others.length === 1 ? "uses" : "use"}: give every node the same --cluster-secret (or CMDOP_CLUSTER_SECRET); to change ` +
+      "it, stop every node first"
+    )
+  }
+}
 
 export interface ClusterConfig {
   readonly nodeId: string
@@ -36,6 +57,11 @@ export interface ClusterConfig {
   readonly leaseMs?: number
   /** How often the lease is renewed. Default a third of the lease. */
   readonly renewEvery?: Duration.DurationInput
+  /**
+   * Told once, as soon as the node starts waiting for its id's lease to lapse (what for, how long at most): the CLI
+   * prints it on stderr. Default: logged.
+   */
+  readonly progress?: (line: string) => Effect.Effect<void>
 }
 
 /** A live peer as this node last saw it. */
@@ -93,13 +119,35 @@ interface Renewal {
  * run of this node that died, whose lease lapses within `leaseMs`. Another address is a second node started with
  * this id by mistake: refused at once.
  */
-const takeOver = <A, E>(renew: Effect.Effect<A, E>, peerAddress: string, leaseMs: number) =>
-  Effect.retry(renew, {
-    while: (e) => e instanceof NodeIdInUse && e.holderAddress === peerAddress,
-    schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
-      Schedule.upTo(Duration.millis(leaseMs * 2))
-    )
-  })
+const takeOver = (
+  renew: Effect.Effect<Renewal, MachineRoutesError | NodeIdInUse>,
+  peerAddress: string,
+  leaseMs: number,
+  progress: (line: string) => Effect.Effect<void>
+) => {
+  const waits = (e: MachineRoutesError | NodeIdInUse) => e._tag === "NodeIdInUse" && e.holderAddress === peerAddress
+  let told = false
+  const tell = (e: MachineRoutesError | NodeIdInUse): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (told || e._tag !== "NodeIdInUse" || !waits(e)) return Effect.void
+      told = true
+      return progress(
+        `node id ${e.nodeId} has a live lease at this node's own peer address ${peerAddress} (renewed ` +
+          `${Math.round(e.ageMs)} ms ago), as after a restart: waiting for it to lapse, at most ` +
+          `${Duration.format(Duration.millis(leaseMs * 2))} (if another node runs with this id, stop it or give ` +
+          "this one its own --node-id)"
+      )
+    })
+  return renew.pipe(
+    Effect.tapError(tell),
+    Effect.retry({
+      while: waits,
+      schedule: Schedule.spaced(Duration.millis(Math.max(50, Math.floor(leaseMs / 10)))).pipe(
+        Schedule.upTo(Duration.millis(leaseMs * 2))
+      )
+    })
+  )
+}
 
 /** Takes the lease (failing when the store cannot be reached) and keeps it for the life of the scope. */
 export const make = (config: ClusterConfig) =>
@@ -110,7 +158,8 @@ export const make = (config: ClusterConfig) =>
       nodeId: config.nodeId,
       peerAddress: config.peerAddress,
       instance: randomUUID(),
-      clientAddress: config.clientAddress ?? ""
+      clientAddress: config.clientAddress ?? "",
+      secretFingerprint: PeerSecret.fingerprint(config.secret)
     }
     let forwardedSessions = 0
     let peerErrors = 0
@@ -123,7 +172,13 @@ export const make = (config: ClusterConfig) =>
       return { at, dbNow, nodes }
     })
 
-    let last = yield* takeOver(renew, config.peerAddress, leaseMs)
+    // Another secret than the live nodes' (an earlier run of this id aside): refused before the lease is taken.
+    const others = (yield* routes.liveNodes).filter(
+      (n) => n.nodeId !== config.nodeId && n.secretFingerprint !== "" && n.secretFingerprint !== self.secretFingerprint
+    )
+    if (others.length > 0)
+      return yield* new ClusterSecretMismatch({ nodeId: config.nodeId, others: others.map((n) => n.nodeId) })
+    let last = yield* takeOver(renew, config.peerAddress, leaseMs, config.progress ?? ((line) => Effect.logInfo(line)))
     yield* Effect.addFinalizer(() =>
       routes.dropLease(self).pipe(
         Effect.timeout("2 seconds"),
@@ -199,4 +254,5 @@ export const make = (config: ClusterConfig) =>
 
 export const layer = (
   config: ClusterConfig
-): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse, MachineRoutes> => Layer.scoped(ClusterNode, make(config))
+): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse | ClusterSecretMismatch, MachineRoutes> =>
+  Layer.scoped(ClusterNode, make(config))

@@ -4,6 +4,10 @@
  * not all safe to run side by side on a fresh database (two nodes creating the same table: one fails), so a node
  * holds this PostgreSQL advisory lock from before its store is opened until it serves. The lock lives on its own
  * connection: closing it (the scope's end, or the process dying) releases it.
+ *
+ * A single relay (no `--node-id`) started on a cluster's database would share it without a lease: it would read
+ * every machine the nodes hold as offline and write their stored flags. It refuses to start while live nodes hold
+ * leases there (`refuseLiveNodes`); a database without the cluster tables, or with lapsed leases only, is its own.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgClient } from "@effect/sql-pg"
@@ -13,24 +17,42 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { sqlFailure } from "../store/sqlSupport.js"
 import { ClusterStartError } from "./ClusterMode.js"
+import { defaultLeaseMs } from "./MachineRoutes.js"
 
 /** Arbitrary, fixed: the advisory lock nodes take turns starting under. */
 const STARTUP_LOCK = 0x636d_6473
 
-/** Waits (at most `timeout`, default 2 minutes) for the startup lock and holds it for the life of the scope. */
+/**
+ * Waits (at most `timeout`, default 2 minutes) for the startup lock and holds it for the life of the scope. When
+ * another node holds it, `progress` is told at once what the node waits for and how long at most (default: logged).
+ */
 export const lock = (
   db: Redacted.Redacted<string>,
-  options: { readonly timeout?: Duration.DurationInput } = {}
+  options: {
+    readonly timeout?: Duration.DurationInput
+    readonly progress?: (line: string) => Effect.Effect<void>
+  } = {}
 ): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
   Effect.gen(function* () {
     // One connection, so the lock and its release are on the same session.
     const context = yield* Layer.build(
       PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
-    )
+    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
     const sql = Context.get(context, SqlClient.SqlClient)
     const timeout = Duration.decode(options.timeout ?? "2 minutes")
-    yield* sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`.pipe(
+    const [free] = yield* sql<{
+      readonly locked: boolean
+    }>`SELECT pg_try_advisory_lock(${STARTUP_LOCK}) AS locked`.pipe(
+      Effect.mapError((e) => startError("taking the cluster startup lock", e))
+    )
+    if (free?.locked !== true)
+      yield* (options.progress ?? ((line) => Effect.logInfo(line)))(
+        `another relay node is starting on this database (it holds the startup lock): waiting for it, at most ${Duration.format(timeout)}`
+      )
+    yield* (free?.locked === true ? Effect.void : Effect.asVoid(sql`SELECT pg_advisory_lock(${STARTUP_LOCK})`)).pipe(
+      Effect.mapError((e) => startError("taking the cluster startup lock", e)),
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
@@ -40,6 +62,37 @@ export const lock = (
       })
     )
     yield* Effect.addFinalizer(() => Effect.ignore(sql`SELECT pg_advisory_unlock(${STARTUP_LOCK})`))
-  }).pipe(
-    Effect.catchTag("SqlError", (e) => Effect.fail(new ClusterStartError({ message: `cluster startup: ${e.message}` })))
-  )
+  })
+
+/**
+ * Fails when nodes of a cluster hold live leases on the PostgreSQL at `db` (a relay started there without
+ * `--node-id` would give wrong answers), naming them and the fix. Nothing is created or changed.
+ */
+export const refuseLiveNodes = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError> =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(
+      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
+    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const lease = `${defaultLeaseMs} milliseconds`
+    const nodes = yield* Effect.gen(function* () {
+      const [table] = yield* sql<{ readonly present: boolean }>`SELECT
+        to_regclass('cluster_nodes') IS NOT NULL AS present`
+      if (table?.present !== true) return []
+      return yield* sql<{ readonly node_id: string; readonly peer_address: string }>`SELECT node_id, peer_address
+        FROM cluster_nodes WHERE renewed_at > clock_timestamp() - ${lease}::INTERVAL ORDER BY node_id`
+    }).pipe(Effect.mapError((e) => startError("looking for the leases of cluster nodes", e)))
+    if (nodes.length === 0) return
+    const named = nodes.map((n) => `${n.node_id} (${n.peer_address})`).join(", ")
+    return yield* new ClusterStartError({
+      message:
+        `this database is a relay cluster's: ${nodes.length === 1 ? "node" : "nodes"} ${named} ` +
+        `${nodes.length === 1 ? "holds a live lease" : "hold live leases"} there, and a relay without --node-id ` +
+        "would show their machines offline; start it as a node of that cluster (add --node-id and the cluster's " +
+        "--cluster-secret) or give it another database (--db)"
+    })
+  }).pipe(Effect.scoped)
+
+/** A database failure at startup, said as the single-node relay says it (the code, and what to do about it). */
+const startError = (operation: string, error: { readonly message: string; readonly cause?: unknown }) =>
+  new ClusterStartError({ message: sqlFailure(operation, error).message })

@@ -23,6 +23,8 @@ export interface NodeInfo {
   readonly clientAddress: string
   /** When the node last renewed its lease (epoch ms, the store's clock). */
   readonly renewedAt: number
+  /** The fingerprint of the node's cluster secret (`PeerSecret.fingerprint`); empty for a node that records none. */
+  readonly secretFingerprint: string
 }
 
 /**
@@ -36,6 +38,8 @@ export interface NodeLease {
   readonly instance: string
   /** Where agents reach the node, once it serves. */
   readonly clientAddress?: string
+  /** The fingerprint of the node's cluster secret (`PeerSecret.fingerprint`), never the secret itself. */
+  readonly secretFingerprint?: string
 }
 
 /** The node id is held by another live run of a node: its lease was renewed under another instance token. */
@@ -120,11 +124,12 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
       [...nodes.values()]
         .filter((n) => now - n.renewedAt < leaseMs)
         .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
-        .map(({ clientAddress, nodeId, peerAddress, renewedAt }): NodeInfo => ({
+        .map(({ clientAddress, nodeId, peerAddress, renewedAt, secretFingerprint }): NodeInfo => ({
           nodeId,
           peerAddress,
           clientAddress,
-          renewedAt
+          renewedAt,
+          secretFingerprint
         }))
     const liveRoute = (machineId: MachineId, now: number): Route | undefined => {
       const route = routes.get(machineId)
@@ -148,7 +153,8 @@ export const makeMemory = (leaseMs: number = defaultLeaseMs): Effect.Effect<Mach
               peerAddress: node.peerAddress,
               clientAddress: node.clientAddress ?? "",
               instance: node.instance,
-              renewedAt: now
+              renewedAt: now,
+              secretFingerprint: node.secretFingerprint ?? ""
             })
             return Effect.succeed(live(now))
           })

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { explain } from "../store/sqlSupport.js"
 import { migrate } from "./clusterMigrations.js"
 import {
   defaultLeaseMs,
@@ -29,6 +30,7 @@ interface NodeRow {
   readonly peer_address: string
   readonly client_address: string
   readonly renewed_ms: string | number
+  readonly secret_fingerprint: string
 }
 
 interface HolderRow {
@@ -49,7 +51,8 @@ const toNode = (row: NodeRow): NodeInfo => ({
   nodeId: row.node_id,
   peerAddress: row.peer_address,
   clientAddress: row.client_address,
-  renewedAt: Number(row.renewed_ms)
+  renewedAt: Number(row.renewed_ms),
+  secretFingerprint: row.secret_fingerprint
 })
 
 const toRoute = (row: RouteRow): Route => ({
@@ -59,11 +62,11 @@ const toRoute = (row: RouteRow): Route => ({
   epoch: Number(row.epoch)
 })
 
-/** A failed statement as the callers see it (never with the connection URL). */
+/** A failed statement as the callers see it (never with the connection URL): the driver's code and a hint. */
 const failure =
   (operation: string) =>
-  (error: { readonly message: string }): MachineRoutesError =>
-    new MachineRoutesError({ operation, detail: error.message })
+  (error: { readonly message: string; readonly cause?: unknown }): MachineRoutesError =>
+    new MachineRoutesError({ operation, detail: explain(error) })
 
 /** Runs the cluster migrations, their failures (which the Migrator raises as defects) as `MachineRoutesError`. */
 export const migrateOrFail: Effect.Effect<void, MachineRoutesError, SqlClient.SqlClient> = migrate.pipe(
@@ -84,7 +87,7 @@ export const make = (
     const sql = yield* SqlClient.SqlClient
     yield* migrateOrFail
     const lease = `${Math.max(1, Math.round(leaseMs))} milliseconds`
-    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address, client_address,
+    const liveNodes = sql<NodeRow>`SELECT node_id, peer_address, client_address, secret_fingerprint,
         (EXTRACT(EPOCH FROM renewed_at) * 1000)::BIGINT AS renewed_ms
       FROM cluster_nodes WHERE renewed_at > clock_timestamp() - ${lease}::INTERVAL ORDER BY node_id`.pipe(
       Effect.map((rows) => rows.map(toNode)),
@@ -116,11 +119,12 @@ export const make = (
           if (holder?.instance !== node.instance)
             yield* sql`UPDATE cluster_routes SET node_id = NULL WHERE node_id = ${node.nodeId}`
           const renewed = yield* sql`INSERT INTO cluster_nodes
-              (node_id, peer_address, client_address, instance, renewed_at)
+              (node_id, peer_address, client_address, instance, secret_fingerprint, renewed_at)
             VALUES (${node.nodeId}, ${node.peerAddress}, ${node.clientAddress ?? ""}, ${node.instance},
-              clock_timestamp())
+              ${node.secretFingerprint ?? ""}, clock_timestamp())
             ON CONFLICT (node_id) DO UPDATE SET peer_address = EXCLUDED.peer_address,
               client_address = EXCLUDED.client_address, instance = EXCLUDED.instance,
+              secret_fingerprint = EXCLUDED.secret_fingerprint,
               renewed_at = EXCLUDED.renewed_at
             WHERE cluster_nodes.instance = EXCLUDED.instance
               OR cluster_nodes.renewed_at <= clock_timestamp() - ${lease}::INTERVAL

@@ -2,10 +2,15 @@
  * The cluster secret that every call between relay nodes carries (`PeerService.CLUSTER_SECRET_HEADER`). It is
  * compared in constant time over SHA-256 digests, so neither its content nor its length leaks through timing; a
  * secret too short to resist guessing is refused before the node starts.
+ *
+ * Each node records a fingerprint of its secret with its lease, so a node started with another secret than the
+ * live nodes' is refused at once (`ClusterNode.ts`) instead of failing every forwarded call. The fingerprint is an
+ * HMAC-SHA-256 keyed by the secret over a fixed label: it tells two secrets apart and reveals nothing of a secret
+ * that is long and random (the length is checked; `openssl rand -hex 32`).
  */
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Redacted from "effect/Redacted"
-import { createHash, timingSafeEqual } from "node:crypto"
+import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 
 /** The shortest cluster secret a node accepts. */
 export const MIN_LENGTH = 16
@@ -21,6 +26,20 @@ export const checker = (secret: Redacted.Redacted<string>): ((given: string | un
   const expected = digest(Redacted.value(secret))
   return (given) => given !== undefined && timingSafeEqual(expected, digest(given))
 }
+
+/** The fixed label the fingerprint is computed over. */
+const FINGERPRINT_LABEL = "cmdop cluster secret fingerprint v1"
+
+/** A fingerprint of the secret, stored with the node's lease: equal for equal secrets, never the secret itself. */
+export const fingerprint = (secret: Redacted.Redacted<string>): string =>
+  createHmac("sha256", Redacted.value(secret)).update(FINGERPRINT_LABEL, "utf8").digest("hex")
+
+/**
+ * What an owning node answers a call without the right secret (`PeerServer`, in every version): the forwarding
+ * node recognises it, and tells its client that the nodes' secrets differ.
+ */
+export const REFUSAL_DETAIL =
+  "this is a relay node's peer port: calls need the cluster secret (clients use the relay's gRPC port)"
 
 /** The metadata a node sends with every peer call. */
 export const metadata = (secret: Redacted.Redacted<string>): Readonly<Record<string, string>> => ({

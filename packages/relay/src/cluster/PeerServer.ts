@@ -35,7 +35,7 @@ import type { Counters } from "./PeerStats.js"
 const refusal = ErrorCodec.toStatus(
   new AccessError({
     reason: "Unauthenticated",
-    detail: "this is a relay node's peer port: calls need the cluster secret (clients use the relay's gRPC port)"
+    detail: PeerSecret.REFUSAL_DETAIL
   })
 )
 

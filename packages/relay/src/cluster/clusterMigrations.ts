@@ -41,11 +41,21 @@ const clientAddresses = Effect.gen(function* () {
   yield* sql`ALTER TABLE cluster_nodes ADD COLUMN client_address TEXT NOT NULL DEFAULT ''`
 })
 
+/**
+ * A fingerprint of each node's cluster secret (`PeerSecret.fingerprint`, never the secret): a node started with
+ * another secret than the live nodes' is refused before it serves. Empty for nodes of earlier versions.
+ */
+const secretFingerprints = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE cluster_nodes ADD COLUMN secret_fingerprint TEXT NOT NULL DEFAULT ''`
+})
+
 /** Every migration, by `<id>_<name>`. */
 export const migrations = {
   "0001_init": init,
   "0002_instances": instances,
-  "0003_client_addresses": clientAddresses
+  "0003_client_addresses": clientAddresses,
+  "0004_secret_fingerprints": secretFingerprints
 }
 
 /** Applies the cluster migrations not yet recorded (safe on every start, from several nodes at once). */

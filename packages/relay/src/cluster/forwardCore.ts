@@ -11,6 +11,10 @@
  * live node holds it (the local handler then says the machine is offline). Otherwise the owning node, whose route
  * is reused for a moment for the same name (`forwardRoutes.ts`), so a busy client's calls skip the store.
  *
+ * A call the owning node refuses for the cluster secret (the nodes' secrets differ: one was changed while it ran)
+ * is said as such to the client, naming that node, counted as a peer error and logged at most once a minute per
+ * node, not per call.
+ *
  * Flow control is end to end: the forwarded call's responses are read only as this node's client reads them, so
  * HTTP/2 holds the owning node's writes for that one stream, whose handler then stops acknowledging the agent's
  * output — the same credit the local path runs on. Other sessions over the same peer channel have their own
@@ -25,6 +29,7 @@ import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -54,6 +59,9 @@ type Call<A> = (
   client: PeerClient,
   mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError
 ) => Effect.Effect<PeerCall.Opened<A, RelayCallError>, GrpcStatusError.GrpcStatusError, Scope.Scope>
+
+/** How often, at most, a node's refusals for the cluster secret are logged (they come with every call). */
+const SECRET_WARNING_EVERY_MS = 60_000
 
 /** How long a revocation waits for the count of the node holding the machine before it answers without one. */
 const END_GUEST_SESSIONS_TIMEOUT = "3 seconds"
@@ -105,6 +113,30 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
   /** A peer-link failure (no typed error from the owning node): its node is gone or unreachable. */
   const linkFailure = (e: GrpcStatusError.GrpcStatusError) => Option.isNone(GrpcStatusError.decodePayload(e))
 
+  /** The owning node refused the call for the cluster secret: its secret is not this node's. */
+  const secretRefused = (e: GrpcStatusError.GrpcStatusError) => {
+    const error = ErrorCodec.fromStatus(e, server)
+    return (
+      error._tag === "AccessError" && error.reason === "Unauthenticated" && error.detail === PeerSecret.REFUSAL_DETAIL
+    )
+  }
+
+  const secretDiffers = (route: Route) =>
+    `relay node ${route.nodeId} (${route.peerAddress}), which holds machine ${route.machineId}, refused this node's call for the cluster secret: the relay nodes' cluster secrets differ; give every node the same --cluster-secret (or CMDOP_CLUSTER_SECRET) and restart the one that differs`
+
+  /** When each node's secret refusal was last logged. */
+  const secretWarned = new Map<string, number>()
+
+  /** Logs a secret refusal of `route`'s node, at most once a minute per node; anything else: nothing. */
+  const warnSecret = (route: Route, e: GrpcStatusError.GrpcStatusError): Effect.Effect<void> =>
+    secretRefused(e)
+      ? Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (now - (secretWarned.get(route.nodeId) ?? -Infinity) < SECRET_WARNING_EVERY_MS) return Effect.void
+          secretWarned.set(route.nodeId, now)
+          return Effect.logWarning(secretDiffers(route))
+        })
+      : Effect.void
+
   /**
    * Whether a call on a cached route failed because the route went stale: the node is gone (a link failure), or it
    * no longer holds the machine's stream (the machine moved to another node: it says Offline). Either way the call
@@ -119,6 +151,10 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     (e: GrpcStatusError.GrpcStatusError): RelayCallError => {
       // Whatever went wrong, the next call to this machine looks its route up afresh.
       recent.forget(route.machineId)
+      if (secretRefused(e)) {
+        counters.peerError()
+        return new RelayError({ reason: "Internal", server, detail: secretDiffers(route) })
+      }
       if (!linkFailure(e)) return ErrorCodec.fromStatus(e, server)
       counters.peerError()
       return new RelayError({
@@ -152,6 +188,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       const early = yield* Effect.flip(opened.first).pipe(Effect.option)
       if (Option.isNone(early)) return opened.answers
       const error = fail(early.value)
+      yield* warnSecret(found.route, early.value)
       if (!(found.cached && staleRoute(early.value, error))) return Stream.fail(error)
       const fresh = yield* elsewhere(caller, query, false)
       return Option.isNone(fresh) ? here() : yield* forwardTo(caller, query, fresh.value, call, here)
@@ -245,6 +282,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       Effect.catchAll((e) =>
         Effect.gen(function* () {
           const error = failure(found.route)(e)
+          yield* warnSecret(found.route, e)
           if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
           const fresh = yield* elsewhere(caller, query, false)
           return yield* Option.isNone(fresh)

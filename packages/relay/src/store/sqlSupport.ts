@@ -26,16 +26,20 @@ const HINTS: Readonly<Record<string, string>> = {
   ENOTFOUND: "the host name does not resolve: check the host in --db"
 }
 
-/** A database failure as a store error: the operation, the driver's message and code; never the parameters. */
-export const sqlFailure = (operation: string, error: { readonly message: string; readonly cause?: unknown }) => {
+/**
+ * A database failure in one line: the driver's message, its code and, for the failures a person running the relay
+ * meets first, what to do (`PgClient: Failed to connect, 3D000 (the database does not exist: …)`); never the
+ * parameters. The relay store and the cluster parts (which may open the database first) say it alike.
+ */
+export const explain = (error: { readonly message: string; readonly cause?: unknown }): string => {
   const code = codeOf(error.cause) ?? codeOf(causeOf(error.cause))
   const hint = code === undefined ? undefined : HINTS[code]
-  return new RelayStoreError({
-    reason: "Sql",
-    subject: operation,
-    detail: code === undefined ? error.message : `${error.message}, ${code}${hint === undefined ? "" : ` (${hint})`}`
-  })
+  return code === undefined ? error.message : `${error.message}, ${code}${hint === undefined ? "" : ` (${hint})`}`
 }
+
+/** A database failure as a store error: the operation, the driver's message and code; never the parameters. */
+export const sqlFailure = (operation: string, error: { readonly message: string; readonly cause?: unknown }) =>
+  new RelayStoreError({ reason: "Sql", subject: operation, detail: explain(error) })
 
 /** The error an error wraps (`cause`), if any. */
 const causeOf = (error: unknown): unknown =>

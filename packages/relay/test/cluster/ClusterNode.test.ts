@@ -109,4 +109,60 @@ describe("ClusterNode", () => {
       assert.strictEqual((yield* first.view).peers.length, 0)
     }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
   )
+
+  it.effect("says at once that it waits for its earlier run's lease to lapse, and for how long at most", () =>
+    Effect.gen(function* () {
+      const routes = yield* MachineRoutes
+      yield* routes.renewLease({ nodeId: "n1", peerAddress: config.peerAddress, instance: "earlier-run" })
+      const told: Array<string> = []
+      const progress = (line: string) => Effect.sync(() => void told.push(line))
+      const starting = yield* ClusterNode.make({ ...config, progress }).pipe(Effect.fork)
+      yield* TestClock.adjust("1 second")
+      assert.isNull(starting.unsafePoll(), "still waiting")
+      assert.strictEqual(told.length, 1)
+      assert.include(told[0]!, "node id n1 has a live lease at this node's own peer address 10.0.0.1:50052")
+      assert.include(told[0]!, "waiting for it to lapse, at most 18s")
+      yield* TestClock.adjust("9 seconds")
+      yield* Fiber.join(starting)
+      assert.strictEqual(told.length, 1, "told once")
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
+  )
+
+  it.effect("refuses to start with another cluster secret than the live nodes', naming them and the fix", () =>
+    Effect.gen(function* () {
+      const routes = yield* MachineRoutes
+      const other = Redacted.make("another-secret-0123456789")
+      yield* ClusterNode.make({ ...config, nodeId: "n2", peerAddress: "10.0.0.2:50052" })
+      yield* ClusterNode.make({ ...config, nodeId: "n3", peerAddress: "10.0.0.3:50052" })
+      const refused = yield* Effect.flip(ClusterNode.make({ ...config, secret: other }))
+      assert.instanceOf(refused, ClusterNode.ClusterSecretMismatch)
+      assert.strictEqual(
+        refused.message,
+        "the cluster secret of node n1 differs from the one the live nodes n2, n3 use: give every node the same " +
+          "--cluster-secret (or CMDOP_CLUSTER_SECRET); to change it, stop every node first"
+      )
+      // Refused before its lease: the cluster is as it was. The stored fingerprint is not the secret.
+      const live = yield* routes.liveNodes
+      assert.deepStrictEqual(
+        live.map((n) => n.nodeId),
+        ["n2", "n3"]
+      )
+      assert.match(live[0]!.secretFingerprint, /^[0-9a-f]{64}$/)
+      assert.notInclude(live[0]!.secretFingerprint, Redacted.value(config.secret))
+      // The same secret joins.
+      yield* ClusterNode.make({ ...config, nodeId: "n4", peerAddress: "10.0.0.4:50052" })
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
+  )
+
+  it.effect("starts next to nodes that recorded no secret fingerprint (earlier versions), and alone", () =>
+    Effect.gen(function* () {
+      const routes = yield* MachineRoutes
+      yield* routes.renewLease({ nodeId: "old", peerAddress: "10.0.0.5:50052", instance: "i-old" })
+      yield* ClusterNode.make({ ...config, secret: Redacted.make("another-secret-0123456789") })
+      assert.deepStrictEqual(
+        (yield* routes.liveNodes).map((n) => n.nodeId),
+        ["n1", "old"]
+      )
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
+  )
 })

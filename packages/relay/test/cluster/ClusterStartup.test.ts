@@ -13,18 +13,37 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Schedule from "effect/Schedule"
-import { freshPgSchema, PG_URL } from "@cmdop/test-helpers/Postgres"
+import { freshPgSchema, PG_URL, withPg } from "@cmdop/test-helpers/Postgres"
 
 describe("ClusterStartup", () => {
+  it.live("a database it cannot open is said as the single-node relay says it: the code and what to do", () =>
+    Effect.gen(function* () {
+      const refused = (url: string) =>
+        Effect.map(Effect.flip(Effect.scoped(ClusterStartup.lock(Redacted.make(url)))), (e) => e.message)
+      const nothing = yield* refused("postgres://postgres:hunter2@127.0.0.1:1/x")
+      assert.include(nothing, "ECONNREFUSED (nothing listens there: is PostgreSQL running, on that host and port?)")
+      assert.notInclude(nothing, "hunter2")
+      const missing = yield* refused(PG_URL.replace(/\/[^/]*$/, "/cmdop_no_such_database"))
+      assert.include(missing, "3D000 (the database does not exist: create it with createdb")
+      const stranger = yield* refused(PG_URL.replace("postgres@", "cmdop_no_such_user@"))
+      assert.match(stranger, /28000 \(the server refused this user|28P01 \(the server refused the password/)
+    })
+  )
+
   it.live("a second node waits for the first to finish starting", () =>
     Effect.gen(function* () {
       const db = Redacted.make(PG_URL)
       const first = yield* Scope.make()
       yield* ClusterStartup.lock(db).pipe(Scope.extend(first))
       const second = yield* Effect.fork(Effect.scoped(ClusterStartup.lock(db)))
-      // Still waiting while the first holds it: a short wait for it times out.
-      const early = yield* Effect.scoped(ClusterStartup.lock(db, { timeout: "300 millis" })).pipe(Effect.flip)
+      // Still waiting while the first holds it, and saying so at once: a short wait for it times out.
+      const told: Array<string> = []
+      const progress = (line: string) => Effect.sync(() => void told.push(line))
+      const early = yield* Effect.scoped(ClusterStartup.lock(db, { timeout: "300 millis", progress })).pipe(Effect.flip)
       assert.include(early.message, "holds the startup lock")
+      assert.deepStrictEqual(told, [
+        "another relay node is starting on this database (it holds the startup lock): waiting for it, at most 300ms"
+      ])
       assert.isTrue((yield* Fiber.poll(second))._tag === "None", "the second node is still waiting")
       yield* Scope.close(first, Exit.void)
       yield* Fiber.join(second).pipe(Effect.timeout("10 seconds"))
@@ -68,5 +87,44 @@ describe("ClusterStartup", () => {
       yield* Scope.close(holder, Exit.void)
       assert.strictEqual(yield* Fiber.join(serving).pipe(Effect.timeout("30 seconds")), "served")
     }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL) })))
+  )
+
+  it.live("a single relay refuses a database where cluster nodes hold live leases, and starts where none do", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshPgSchema("cmdop_cluster")
+      const db = Redacted.make(url)
+      const single = Effect.scoped(
+        RelayServer.serve({ dataDir: "/nonexistent/unused", db, host: "127.0.0.1", grpcPort: 0, httpPort: 0 })
+      )
+      // No cluster tables yet: a single relay's own database.
+      yield* ClusterStartup.refuseLiveNodes(db)
+      const node = yield* Scope.make()
+      yield* RelayServer.serve({
+        dataDir: "/nonexistent/unused",
+        db,
+        host: "127.0.0.1",
+        grpcPort: 0,
+        httpPort: 0,
+        cluster: {
+          nodeId: "relay-7",
+          peerAddress: "127.0.0.1:1",
+          peerPort: 0,
+          secret: Redacted.make("0123456789abcdef0123")
+        }
+      }).pipe(Scope.extend(node))
+      const refused = yield* Effect.flip(single)
+      assert.include(refused.message, "node relay-7 (127.0.0.1:1) holds a live lease there")
+      assert.include(refused.message, "add --node-id and the cluster's --cluster-secret")
+      assert.include(refused.message, "or give it another database")
+      // The node stopped cleanly (its lease given up), or only a lapsed lease left behind: a single relay starts.
+      yield* Scope.close(node, Exit.void)
+      yield* single
+      yield* withPg(
+        url,
+        (sql) => sql`INSERT INTO cluster_nodes (node_id, peer_address, instance, renewed_at)
+          VALUES ('relay-8', '127.0.0.1:2', 'gone', clock_timestamp() - INTERVAL '1 minute')`
+      )
+      yield* single
+    }).pipe(Effect.scoped)
   )
 })

@@ -51,7 +51,7 @@ describe("MachineRoutes on PostgreSQL", () => {
       const applied = yield* sql<{ readonly name: string }>`SELECT name FROM ${sql(ClusterMigrations.migrationsTable)}`
       assert.deepStrictEqual(
         applied.map((r) => r.name),
-        ["init", "instances", "client_addresses"]
+        ["init", "instances", "client_addresses", "secret_fingerprints"]
       )
     }).pipe(Effect.scoped, Effect.provide(Layer.suspend(() => PgClient.layer({ url: Redacted.make(url) }))))
   )

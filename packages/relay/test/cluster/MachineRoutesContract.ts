@@ -66,6 +66,23 @@ export const machineRoutesContract = (name: string, options: ContractOptions) =>
     )
 
     test(
+      "a lease keeps the fingerprint of its node's secret it was renewed with; none recorded reads as empty",
+      LONG_LEASE,
+      Effect.gen(function* () {
+        const { routes, a, b } = yield* twoNodes
+        yield* routes.renewLease({ ...a, secretFingerprint: "f1" })
+        const mine = (yield* routes.liveNodes).filter((n) => n.nodeId === a.nodeId || n.nodeId === b.nodeId)
+        assert.deepStrictEqual(
+          mine.map((n) => [n.nodeId, n.secretFingerprint]),
+          [
+            [a.nodeId, "f1"],
+            [b.nodeId, ""]
+          ]
+        )
+      })
+    )
+
+    test(
       "a claim routes the machine to its node; each claim gets a greater epoch and the latest one wins",
       LONG_LEASE,
       Effect.gen(function* () {
