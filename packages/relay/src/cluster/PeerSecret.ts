@@ -4,13 +4,14 @@
  * secret too short to resist guessing is refused before the node starts.
  *
  * Each node records a fingerprint of its secret with its lease, so a node started with another secret than the
- * live nodes' is refused at once (`ClusterNode.ts`) instead of failing every forwarded call. The fingerprint is an
- * HMAC-SHA-256 keyed by the secret over a fixed label: it tells two secrets apart and reveals nothing of a secret
- * that is long and random (the length is checked; `openssl rand -hex 32`).
+ * live nodes' is refused at once (`ClusterNode.ts`) instead of failing every forwarded call. The fingerprint is
+ * scrypt of the secret over a fixed label: it tells two secrets apart, and it is slow to compute on purpose, so
+ * that whoever can read the database cannot try guesses at a secret a person chose (one computation per node
+ * start, ~50 ms; `openssl rand -hex 32` makes one nobody can guess anyway).
  */
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Redacted from "effect/Redacted"
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { createHash, scryptSync, timingSafeEqual } from "node:crypto"
 
 /** The shortest cluster secret a node accepts. */
 export const MIN_LENGTH = 16
@@ -30,9 +31,12 @@ export const checker = (secret: Redacted.Redacted<string>): ((given: string | un
 /** The fixed label the fingerprint is computed over. */
 const FINGERPRINT_LABEL = "cmdop cluster secret fingerprint v1"
 
+/** scrypt's cost: 2^14 rounds of 16 MiB (within Node's default memory limit for it). */
+const FINGERPRINT_COST = { N: 1 << 14, r: 8, p: 1 } as const
+
 /** A fingerprint of the secret, stored with the node's lease: equal for equal secrets, never the secret itself. */
 export const fingerprint = (secret: Redacted.Redacted<string>): string =>
-  createHmac("sha256", Redacted.value(secret)).update(FINGERPRINT_LABEL, "utf8").digest("hex")
+  scryptSync(Redacted.value(secret), FINGERPRINT_LABEL, 32, FINGERPRINT_COST).toString("hex")
 
 /**
  * What an owning node answers a call without the right secret (`PeerServer`, in every version): the forwarding
