@@ -29,7 +29,7 @@ export const checker = (secret: Redacted.Redacted<string>): ((given: string | un
 }
 
 /** The fixed label the fingerprint is computed over. */
-const FINGERPRINT_LABEL = "cmdop cluster secret fingerprint v1"
+const FINGERPRINT_LABEL = "cmdop-cluster-secret-fingerprint-v1"
 
 /** scrypt's cost: 2^14 rounds of 16 MiB (within Node's default memory limit for it). */
 const FINGERPRINT_COST = { N: 1 << 14, r: 8, p: 1 } as const
