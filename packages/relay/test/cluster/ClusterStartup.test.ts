@@ -15,6 +15,16 @@ import * as Scope from "effect/Scope"
 import * as Schedule from "effect/Schedule"
 import { freshPgSchema, PG_URL, withPg } from "@cmdop/test-helpers/Postgres"
 
+/** `RelayServer.serve`'s options for node `nodeId` of a cluster on `db`, on ports of the system's choosing. */
+const nodeOptions = (db: Redacted.Redacted<string>, nodeId: string) => ({
+  dataDir: "/nonexistent/unused",
+  db,
+  host: "127.0.0.1",
+  grpcPort: 0,
+  httpPort: 0,
+  cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: Redacted.make("0123456789abcdef0123") }
+})
+
 describe("ClusterStartup", () => {
   it.live("a database it cannot open is said as the single-node relay says it: the code and what to do", () =>
     Effect.gen(function* () {
@@ -57,24 +67,7 @@ describe("ClusterStartup", () => {
       const holder = yield* Scope.make()
       yield* ClusterStartup.lock(db).pipe(Scope.extend(holder))
       const serving = yield* Effect.fork(
-        Effect.scoped(
-          Effect.zipRight(
-            RelayServer.serve({
-              dataDir: "/nonexistent/unused",
-              db,
-              host: "127.0.0.1",
-              grpcPort: 0,
-              httpPort: 0,
-              cluster: {
-                nodeId: "lock-test",
-                peerAddress: "127.0.0.1:1",
-                peerPort: 0,
-                secret: Redacted.make("0123456789abcdef0123")
-              }
-            }),
-            Effect.succeed("served")
-          )
-        )
+        Effect.scoped(Effect.zipRight(RelayServer.serve(nodeOptions(db, "lock-test")), Effect.succeed("served")))
       )
       // The node's request for the lock is queued behind the holder (PostgreSQL shows it not granted).
       const sql = yield* SqlClient.SqlClient
@@ -93,25 +86,12 @@ describe("ClusterStartup", () => {
     Effect.gen(function* () {
       const { url } = yield* freshPgSchema("cmdop_cluster")
       const db = Redacted.make(url)
-      const single = Effect.scoped(
-        RelayServer.serve({ dataDir: "/nonexistent/unused", db, host: "127.0.0.1", grpcPort: 0, httpPort: 0 })
-      )
+      const { cluster: _none, ...alone } = nodeOptions(db, "unused")
+      const single = Effect.scoped(RelayServer.serve(alone))
       // No cluster tables yet: a single relay's own database.
       yield* ClusterStartup.refuseLiveNodes(db)
       const node = yield* Scope.make()
-      yield* RelayServer.serve({
-        dataDir: "/nonexistent/unused",
-        db,
-        host: "127.0.0.1",
-        grpcPort: 0,
-        httpPort: 0,
-        cluster: {
-          nodeId: "relay-7",
-          peerAddress: "127.0.0.1:1",
-          peerPort: 0,
-          secret: Redacted.make("0123456789abcdef0123")
-        }
-      }).pipe(Scope.extend(node))
+      yield* RelayServer.serve(nodeOptions(db, "relay-7")).pipe(Scope.extend(node))
       const refused = yield* Effect.flip(single)
       assert.include(refused.message, "node relay-7 (127.0.0.1:1) holds a live lease there")
       assert.include(refused.message, "add --node-id and the cluster's --cluster-secret")
