@@ -51,7 +51,9 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
         const names = (node.flags ?? []).flatMap((x) => (x.alias ? [x.name, x.alias] : [x.name]))
         const habit = SshHabits.hint(a)
         if (habit !== undefined) return usage(`unknown option ${a} for ${level()}: ${habit}${helpHint()}`)
-        const guess = SshHabits.isShort(a) ? undefined : nearest(a.split("=")[0]!, names)
+        const guess = SshHabits.isShort(a)
+          ? undefined
+          : (partOf(a.split("=")[0]!, names) ?? nearest(a.split("=")[0]!, names))
         return usage(`unknown option ${a} for ${level()}${guess ? ` (did you mean ${guess}?)` : ""}${helpHint()}`)
       }
       if (f.name === "--help") return undefined
@@ -112,6 +114,19 @@ const usageLine = (path: ReadonlyArray<string>, node: Table.Node): string =>
     ...(node.args ?? []).map((x) => (x.optional ? `[${x.name}]` : `<${x.name}>`)),
     ...(node.rest === undefined ? [] : [`-- <${node.rest}> [args…]`])
   ].join(" ")
+
+/**
+ * The flags `word` is the start or the last words of (`--peer-addr` of `--peer-address`, `--port` of `--grpc-port`
+ * and `--http-port`), said as a choice; undefined when none or too many are, or the word is too short to tell.
+ * Tried before the nearest spelling, which takes `--port` for `--host`.
+ */
+const partOf = (word: string, names: ReadonlyArray<string>): string | undefined => {
+  if (!word.startsWith("--") || word.length < 6) return undefined
+  const tail = `-${word.slice(2)}`
+  const found = names.filter((n) => n !== word && n.startsWith("--") && (n.startsWith(word) || n.endsWith(tail)))
+  if (found.length === 0 || found.length > 3) return undefined
+  return found.length === 1 ? found[0] : `${found.slice(0, -1).join(", ")} or ${found[found.length - 1]}`
+}
 
 /** What is wrong with `value` for flag `f` (not one of its choices, not a whole number), or undefined. */
 const badValue = (f: Table.Flag, value: string): string | undefined => {

@@ -66,6 +66,15 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           ["relay", "serve", "--http-port", "70000"],
           'cmdop: --http-port 70000 is not a port (1 to 65535, or 0 for a free one) for serve; see "cmdop relay serve --help"\n'
         ],
+        // A flag typed short or by its last word is found by it, before the nearest spelling (`--port` is not --host).
+        [
+          ["relay", "serve", "--port", "50051"],
+          'cmdop: unknown option --port for serve (did you mean --grpc-port, --http-port or --peer-port?); see "cmdop relay serve --help"\n'
+        ],
+        [
+          ["relay", "serve", "--peer-addr", "h:1"],
+          'cmdop: unknown option --peer-addr for serve (did you mean --peer-address?); see "cmdop relay serve --help"\n'
+        ],
         [
           ["relay", "serve", "--http-port", "18401", "--http-port", "18402"],
           'cmdop: --http-port is given twice for serve: keep one; see "cmdop relay serve --help"\n'

@@ -71,7 +71,14 @@ export const make = (
       services: [PeerServer.service(local, options.secret, counters)],
       host: options.host ?? "127.0.0.1",
       port: options.port ?? 0
-    }).pipe(Effect.mapError((e) => new PeerNodeError({ message: `the peer port: ${e.message}` })))
+    }).pipe(
+      Effect.mapError(
+        (e) =>
+          new PeerNodeError({
+            message: `the peer port: ${e.message} (pick another with --peer-port; without it the peer port is the gRPC port + 1)`
+          })
+      )
+    )
     const clients = yield* PeerClients.make
     const core = ForwardCore.wrap(local, { nodeId: options.nodeId, secret: options.secret, routes, clients, counters })
     return { core, address: server.address, counters }

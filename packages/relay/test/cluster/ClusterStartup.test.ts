@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Schedule from "effect/Schedule"
+import * as net from "node:net"
 import { freshPgSchema, PG_URL, withPg } from "@cmdop/test-helpers/Postgres"
 
 /** `RelayServer.serve`'s options for node `nodeId` of a cluster on `db`, on ports of the system's choosing. */
@@ -80,6 +81,25 @@ describe("ClusterStartup", () => {
       yield* Scope.close(holder, Exit.void)
       assert.strictEqual(yield* Fiber.join(serving).pipe(Effect.timeout("30 seconds")), "served")
     }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL) })))
+  )
+
+  it.live("a peer port already taken is one error that says how to pick another", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshPgSchema("cmdop_cluster")
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<net.Server>((resume) => {
+          const server = net.createServer().listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const port = (taken.address() as net.AddressInfo).port
+      const options = nodeOptions(Redacted.make(url), "relay-9")
+      const error = yield* Effect.flip(
+        Effect.scoped(RelayServer.serve({ ...options, cluster: { ...options.cluster, peerPort: port } }))
+      )
+      assert.include(error.message, `the peer port: cannot listen on 127.0.0.1:${port}`)
+      assert.include(error.message, "pick another with --peer-port")
+    }).pipe(Effect.scoped)
   )
 
   it.live("a single relay refuses a database where cluster nodes hold live leases, and starts where none do", () =>
