@@ -153,10 +153,30 @@ const cmdop = (): Promise<Result> =>
         const once = (count: number) =>
           Stream.runFold(client.bidi("echo", Stream.repeatValue(payload).pipe(Stream.take(count))), 0, (k) => k + 1)
         /** `count` calls of one message each way, one after another; how many answered. */
-        const calls = (count: number) =>
-          Effect.reduce(Array.from({ length: count }), 0, (k) =>
-            Effect.map(Stream.runCount(client.bidi("echo", Stream.make(payload))), (m) => k + m)
+        // Read as the relay's clients read a call (`RelayClientGrpc`): the requests a `PullStream`, the answers
+        // pulled in a plain loop (a `Stream.run*` would add the channel executor's ~1,000 steps a call).
+        const one = Effect.scoped(
+          Effect.flatMap(
+            PullStream.toPull(client.bidi("echo", PullStream.prepend(payload, PullStream.empty))),
+            (pull) => {
+              let received = 0
+              return Effect.as(
+                PullStream.forEachChunkOfPull(pull, (chunk) =>
+                  Effect.sync(() => {
+                    received += Chunk.size(chunk)
+                  })
+                ),
+                received
+              ).pipe(Effect.map(() => received))
+            }
           )
+        )
+        const calls = (count: number) =>
+          Effect.gen(function* () {
+            let answered = 0
+            for (let i = 0; i < count; i++) answered += yield* one
+            return answered
+          })
         /** One call, `count` messages one at a time: each sent once the previous one came back. */
         const pingpong = (count: number) =>
           Effect.scoped(
