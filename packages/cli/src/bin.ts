@@ -29,6 +29,24 @@ for (const [name, stream] of [
     process.exit(error.code === "EPIPE" ? 141 : 1)
   })
 
+/** How long a finished command waits for the handles its libraries left open to close by themselves. */
+const EXIT_GRACE_MS = 1_500
+
+/**
+ * The command is done, so the process ends: normally at once, as Node's event loop empties; if a library left a
+ * handle open (a database connection still closing when a failed start tore everything down, seen with the
+ * cluster's listening connection), after `EXIT_GRACE_MS`, once what was written to stdout and stderr is flushed.
+ * A relay whose start failed must exit, or a service manager never restarts it.
+ */
+const exitWhenDone = (): void => {
+  const flushedThenExit = () => {
+    const pending = [process.stdout, process.stderr].find((s) => s.writableLength > 0)
+    if (pending === undefined) process.exit()
+    else pending.once("drain", flushedThenExit)
+  }
+  setTimeout(flushedThenExit, EXIT_GRACE_MS).unref()
+}
+
 // Loaded after the environment above is set (static imports would run first). No top-level await: the bundle
 // is CommonJS, so the code cache can hold it.
 void Promise.all([
@@ -39,7 +57,12 @@ void Promise.all([
 ]).then(([NodeRuntime, Effect, { main }, Layers]) =>
   main(process.argv).pipe(
     Effect.provide(Layers.live),
-    Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
+    Effect.flatMap((code) =>
+      Effect.sync(() => {
+        process.exitCode = code
+        exitWhenDone()
+      })
+    ),
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )
 )

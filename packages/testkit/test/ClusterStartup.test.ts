@@ -10,6 +10,7 @@ import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Processes from "@cmdop/testkit/Processes"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 
@@ -103,6 +104,32 @@ describe("relay serve next to a cluster", () => {
         assert.include(rest.join("\n"), "node id relay-1 is already in use by a live relay node")
         assert.notInclude(twin.stdout, "waiting")
         assert.include(JSON.parse(twin.stdout).error, "already in use")
+
+        // A node whose gRPC port is taken (here: the live node's peer port) says so and exits at once: a start
+        // that failed once stayed running, holding a database connection, and a service manager never restarted it.
+        const clash = yield* Effect.timed(
+          Processes.run(
+            yield* TempHome.make("cmdop-cluster-clash-"),
+            [
+              "relay",
+              "serve",
+              "--db",
+              db,
+              "--node-id",
+              "relay-5",
+              "--grpc-port",
+              String(peer),
+              "--http-port",
+              String(yield* freePort),
+              "--peer-port",
+              String(yield* freePort)
+            ],
+            { env: { CMDOP_CLUSTER_SECRET: SECRET }, timeoutMs: 20_000 }
+          )
+        )
+        assert.strictEqual(clash[1].code, 255, clash[1].stderr)
+        assert.include(clash[1].stderr, `cannot listen on 127.0.0.1:${peer}`)
+        assert.isBelow(Duration.toMillis(clash[0]), 10_000)
 
         // A node whose --db cannot be opened says why, and what to do.
         const node = (url: string) => serveOnce(["--db", url, "--node-id", "relay-4"], { CMDOP_CLUSTER_SECRET: SECRET })
