@@ -150,6 +150,6 @@ export const checkAtStart = (
         file: target,
         line: 0,
         problem: "the file is empty, so the agent would run without its rules",
-        hint: "write the policy into it (see docs/permissions.md), or remove the file to run without a gate"
+        hint: "write the policy into it (see docs/permissions.md), or remove the file and restart the agent to run without a gate"
       })
   })

@@ -3,6 +3,7 @@
  * instead of when the agent next reconnects. Never fails: offline or slow relays get a line saying the key could
  * not be checked.
  */
+import * as Messages from "./Messages.js"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as GlobalOptions from "./GlobalOptions.js"
@@ -35,9 +36,14 @@ export const accepted = (g: GlobalOptions.Globals, name: string, key: Redacted.R
             accepts: false,
             line: `warning: the relay does not accept this key (${(e as { message?: string }).message ?? "unauthenticated"}); calls with it will fail until you set the right one`
           })
+        // Why, when it says something a person can act on (a certificate not trusted here, a plaintext port).
+        const said = Messages.forUser(typeof e === "object" && e !== null && "message" in e ? String(e.message) : "")
+        const why = /does not trust|closed the connection at once|does not answer TLS/.test(said)
+          ? `: ${said}`
+          : " (offline?)"
         return Effect.succeed<Verdict>({
           accepts: null,
-          line: "could not reach the relay to check the key (offline?); it is stored and will be used on the next call"
+          line: `could not reach the relay to check the key${why}; it is stored and will be used on the next call`
         })
       })
     )

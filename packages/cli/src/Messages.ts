@@ -40,8 +40,15 @@ const shortShape = (message: string): string => {
 /** A TLS handshake with a plaintext server (`https://` against a relay without TLS, or any non-TLS port). */
 const NOT_TLS = /^relay (\S+) is unreachable: [\s\S]*(wrong version number|SSL routines|packet length too long)[\s\S]*$/
 
+/** A TLS relay whose certificate this machine does not trust (a private CA, a self-signed certificate). */
+const UNTRUSTED =
+  /^relay (\S+) is unreachable: [\s\S]*?(self[- ]signed certificate|unable to verify the first certificate|unable to get local issuer certificate|certificate has expired|Hostname\/IP does not match certificate's altnames)/
+
 /** Transport details a user cannot act on: OpenSSL's error stack, grpc-js's resolution notes, stray newlines. */
 const transport = (message: string): string => {
+  const untrusted = UNTRUSTED.exec(message)
+  if (untrusted !== null)
+    return `relay ${untrusted[1]} serves TLS with a certificate this machine does not trust (${untrusted[2]}): set CMDOP_TLS_CA to the PEM file of its CA (or of the certificate itself); see docs/credentials.md`
   const tls = NOT_TLS.exec(message)
   if (tls !== null)
     return `relay ${tls[1]} does not answer TLS: it is a plaintext port (drop "https://" from --server), or not a relay's gRPC port at all (the relay's default is 50051; its HTTP port is for browsers)`

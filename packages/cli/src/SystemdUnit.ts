@@ -34,6 +34,8 @@ export interface UnitInput {
   /** For a system unit: the account the agent runs as, and its home (where ~/.cmdop is). */
   readonly user: string
   readonly home: string
+  /** Variables the agent needs in the unit's environment, `NAME=value` (the relay's CA: `CMDOP_TLS_CA`). */
+  readonly environment?: ReadonlyArray<string>
 }
 
 /** The unit's text. */
@@ -49,6 +51,7 @@ export const render = (input: UnitInput): string => {
     "[Service]",
     "Type=simple",
     ...(input.scope === "system" ? [`User=${input.user}`, `Environment=${quoteWord(`HOME=${input.home}`)}`] : []),
+    ...(input.environment ?? []).map((assignment) => `Environment=${quoteWord(assignment)}`),
     `ExecStart=${exec}`,
     "Restart=on-failure",
     "RestartSec=5",

@@ -44,6 +44,15 @@ describe("agent install", () => {
       assert.strictEqual(sys.written, false)
       assert.include(sys.unit, `\nUser=${os.userInfo().username}\nEnvironment=HOME=${home}\n`)
       assert.include(sys.unit, "\nWantedBy=multi-user.target\n")
+      assert.notInclude(sys.unit, "CMDOP_TLS_CA")
+
+      // The relay's CA this shell trusts it with goes into the unit (by absolute path): the service needs it too.
+      const tls = yield* spawnCli(home, ["agent", "install", "--dry-run", "--server", "https://relay.example:50051"], {
+        XDG_CONFIG_HOME: xdg,
+        CMDOP_TLS_CA: "ca.pem"
+      })
+      assert.strictEqual(tls.code, 0, tls.stderr)
+      assert.include(tls.stdout, `\nEnvironment=CMDOP_TLS_CA=${path.resolve(process.cwd(), "ca.pem")}\n`)
       assert.deepStrictEqual(sys.commands, ["systemctl daemon-reload", `systemctl enable --now ${UNIT}`])
     })
   )

@@ -253,6 +253,10 @@ describe("end to end over TLS", () => {
           env: { CMDOP_API_KEY: key, CMDOP_SERVER: server }
         })
         assert.strictEqual(untrusted.code, 255)
+        // Not "unreachable": one line that names what to set.
+        assert.strictEqual(untrusted.stderr.trim().split("\n").length, 1, untrusted.stderr)
+        assert.include(untrusted.stderr, "with a certificate this machine does not trust")
+        assert.include(untrusted.stderr, "set CMDOP_TLS_CA")
         const plaintext = yield* Processes.run(client, ["connect", "--list"], {
           env: { CMDOP_API_KEY: key, CMDOP_SERVER: `127.0.0.1:${grpcPort}` }
         })

@@ -32,7 +32,7 @@ describe("an empty permissions.yaml is never a policy", () => {
       assert.strictEqual(r.code, 255)
       assert.strictEqual(
         r.stderr,
-        `cmdop: ${file}: the file is empty, so the agent would run without its rules (hint: write the policy into it (see docs/permissions.md), or remove the file to run without a gate)\n`
+        `cmdop: ${file}: the file is empty, so the agent would run without its rules (hint: write the policy into it (see docs/permissions.md), or remove the file and restart the agent to run without a gate)\n`
       )
       assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "agent.json")), "no agent identity was created")
     })

@@ -106,7 +106,7 @@ export const parsePolicy = (text: string, file: string): Either.Either<Policy, P
         file,
         line: 0,
         problem: "the file is empty",
-        hint: "write the policy into it (default/rules; see docs/permissions.md), or remove the file to run without a gate"
+        hint: "write the policy into it (default/rules; see docs/permissions.md), or remove the file and restart the agent to run without a gate"
       })
     )
   const counter = new LineCounter()

@@ -148,7 +148,12 @@ export const install = Command.make(
         cmdop: fs.realpathSync(process.argv[1] ?? "cmdop"),
         args,
         user: os.userInfo().username,
-        home
+        home,
+        // The relay's CA this shell trusts it with (a private CA, a self-signed relay): the service needs it too,
+        // or it would retry forever on "self-signed certificate". By absolute path: the unit has no working dir.
+        ...(process.env["CMDOP_TLS_CA"]
+          ? { environment: [`CMDOP_TLS_CA=${nodePath.resolve(process.env["CMDOP_TLS_CA"])}`] }
+          : {})
       })
       const commands = SystemdUnit.enableCommands(scope)
       if (dryRun) {

@@ -12,6 +12,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PgClient } from "@effect/sql-pg"
 import * as Clock from "effect/Clock"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -148,8 +149,31 @@ export const make = (options: Options) =>
     const subscribe = Stream.unwrapScoped(
       Effect.gen(function* () {
         const queue = yield* Queue.unbounded<ClusterEvent>()
-        yield* session(options, channel, (event) => Queue.offer(queue, event)).pipe(
-          Effect.catchAllCause((cause) => Effect.logWarning("cluster events: listening again", cause)),
+        // A lost connection is said once, in one line, and so is its return (a `Resync`: the listener hears its own
+        // ping again); during a database outage the retries every `retryAfter` stay quiet.
+        let failing = false
+        const emit = (event: ClusterEvent) =>
+          Effect.zipRight(
+            failing && event._tag === "Resync"
+              ? Effect.zipRight(
+                  Effect.sync(() => {
+                    failing = false
+                  }),
+                  Effect.logInfo("cluster events: listening again")
+                )
+              : Effect.void,
+            Queue.offer(queue, event)
+          )
+        yield* session(options, channel, emit).pipe(
+          Effect.catchAllCause((cause) => {
+            if (failing) return Effect.void
+            failing = true
+            const squashed = Cause.squash(cause)
+            const why = squashed instanceof Error ? squashed.message : String(squashed)
+            return Effect.logWarning(
+              `cluster events: the listening connection failed (${why}); trying again every ${Duration.format(options.retryAfter ?? "500 millis")}, the periodic sweep covers meanwhile`
+            )
+          }),
           Effect.zipRight(Effect.sleep(options.retryAfter ?? "500 millis")),
           Effect.forever,
           Effect.forkScoped

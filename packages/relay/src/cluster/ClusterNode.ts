@@ -185,21 +185,24 @@ export const make = (config: ClusterConfig) =>
         Effect.catchAll((e) => Effect.logWarning(`could not give up the cluster lease of ${config.nodeId}: ${e}`))
       )
     )
+    // A failing renewal is logged when the failure starts or its cause changes, not every third of a lease, and
+    // the first renewal after it says the node is back (a database outage otherwise filled the log).
     const renewNow = renew.pipe(
-      Effect.tap((renewal) =>
-        Effect.sync(() => {
-          last = renewal
-          lastError = undefined
-        })
-      ),
-      Effect.catchAll((e) =>
-        Effect.zipRight(
-          Effect.sync(() => {
-            lastError = e._tag === "MachineRoutesError" ? e.detail : e.message
-          }),
-          Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${lastError}`)
-        )
-      ),
+      Effect.flatMap((renewal) => {
+        const was = lastError
+        last = renewal
+        lastError = undefined
+        return was === undefined
+          ? Effect.void
+          : Effect.logInfo(`renewing the cluster lease of ${config.nodeId} works again (it failed: ${was})`)
+      }),
+      Effect.catchAll((e) => {
+        const was = lastError
+        lastError = e._tag === "MachineRoutesError" ? e.detail : e.message
+        return was === lastError
+          ? Effect.void
+          : Effect.logWarning(`renewing the cluster lease of ${config.nodeId} failed: ${lastError}`)
+      }),
       Effect.asVoid
     )
     yield* renewNow.pipe(

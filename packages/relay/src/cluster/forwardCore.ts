@@ -160,7 +160,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       return new RelayError({
         reason: "Unavailable",
         server,
-        detail: `relay node ${route.nodeId} (${route.peerAddress}), which holds machine ${route.machineId}, did not answer (${e.message}); try again: if that node is gone, its agents come back through the others`
+        detail: `relay node ${route.nodeId} (${route.peerAddress}), which holds machine ${route.machineId}, did not answer: ${e.message.replace(/\s*Resolution note:[^;]*$/, "").trim()}; try again: if that node is gone, its agents come back through the others; if it runs, check that its --peer-address is where this node reaches its peer port`
       })
     }
 

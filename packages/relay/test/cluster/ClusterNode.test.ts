@@ -5,11 +5,12 @@
 import { MachineId } from "@cmdop/domain/Machine"
 import * as ClusterHealth from "@cmdop/relay/cluster/ClusterHealth"
 import * as ClusterNode from "@cmdop/relay/cluster/ClusterNode"
-import { MachineRoutes, NodeIdInUse, layerMemory } from "@cmdop/relay/cluster/MachineRoutes"
+import { MachineRoutes, MachineRoutesError, NodeIdInUse, layerMemory } from "@cmdop/relay/cluster/MachineRoutes"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
@@ -25,6 +26,37 @@ const config: ClusterNode.ClusterConfig = {
 }
 
 describe("ClusterNode", () => {
+  it.effect("a failing renewal is logged once with its cause, and its end once", () =>
+    Effect.gen(function* () {
+      const logged: Array<string> = []
+      const capture = Logger.make(({ logLevel, message }) => logged.push(`${logLevel.label} ${String(message)}`))
+      let failing = false
+      const routes = yield* MachineRoutes
+      const flaky = MachineRoutes.of({
+        ...routes,
+        renewLease: (node) =>
+          failing
+            ? Effect.fail(new MachineRoutesError({ operation: "renewing a lease", detail: "connection refused" }))
+            : routes.renewLease(node)
+      })
+      yield* ClusterNode.make(config).pipe(
+        Effect.provideService(MachineRoutes, flaky),
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+      )
+      failing = true
+      for (let i = 0; i < 4; i++) yield* TestClock.adjust("3 seconds")
+      failing = false
+      for (let i = 0; i < 2; i++) yield* TestClock.adjust("3 seconds")
+      assert.deepStrictEqual(
+        logged.filter((line) => line.includes("renewing")),
+        [
+          "WARN renewing the cluster lease of n1 failed: connection refused",
+          "INFO renewing the cluster lease of n1 works again (it failed: connection refused)"
+        ]
+      )
+    }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
+  )
+
   it.effect("takes its lease, renews it every third of it, drops it with its routes when the scope closes", () =>
     Effect.gen(function* () {
       const routes = yield* MachineRoutes
