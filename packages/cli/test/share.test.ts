@@ -69,7 +69,25 @@ for (const [worldName, makeWorld] of worldsSharingRelay(shared))
           const minted = yield* w.cli(key, ["share", "prod-1", "--ttl", "90m", "--json"])
           assert.strictEqual(minted.code, 0, minted.stderr)
           const link = JSON.parse(minted.stdout)
-          assert.deepStrictEqual(Object.keys(link).sort(), ["expires_at", "machine_id", "token", "url"])
+          assert.deepStrictEqual(Object.keys(link).sort(), [
+            "expires_at",
+            "gate_configured",
+            "id",
+            "machine_id",
+            "token",
+            "url"
+          ])
+          // The id a script revokes it by, and the machine's gate with the warning on stderr, as without --json.
+          const listed = JSON.parse((yield* w.cli(key, ["share", "list", "--json"])).stdout).links as Array<{
+            readonly id: string
+          }>
+          assert.isTrue(
+            listed.some((l) => l.id === link.id),
+            JSON.stringify(listed)
+          )
+          // (A real agent without a permissions file says false; the in-memory world's agents say nothing: null.)
+          assert.include([false, null], link.gate_configured)
+          assert.strictEqual(minted.stderr.includes("prod-1 has no gate configured"), link.gate_configured === false)
           assert.match(link.token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
           assert.strictEqual(link.url, `${w.shareBase}/s/${link.token}`)
           // 90m rounds up to 2 h.

@@ -68,14 +68,27 @@ const mint = Command.make(
         )
       )
       const expiresAt = minted.link.expiresAt === undefined ? null : formatInstant(minted.link.expiresAt)
-      if (g.json)
+      const machine = yield* Remote.withClient(g, (client) => client.resolveMachine(minted.link.machineId)).pipe(
+        Effect.option
+      )
+      const gateConfigured = Option.isSome(machine) ? machine.value.gateConfigured : undefined
+      const ungated = () =>
+        Output.notice(
+          `note: ${minted.link.machineHostname} has no gate configured (no permissions.yaml): the guest may run any command and open shells there, as the agent's user, who can read this workspace's key (~/.cmdop); see docs/permissions.md`
+        )
+      if (g.json) {
+        // The warning goes to stderr as without --json; a script reads the flag, and the id it revokes the link by.
+        if (gateConfigured === false) yield* ungated()
         return yield* Output.json({
+          id: minted.link.id,
           url: minted.url,
           token: minted.token,
           machine_id: minted.link.machineId,
           ...(minted.link.sessionId === undefined ? {} : { session_id: minted.link.sessionId }),
-          expires_at: expiresAt
+          expires_at: expiresAt,
+          gate_configured: gateConfigured ?? null
         })
+      }
       yield* Output.line(
         minted.link.sessionId === undefined
           ? `share link for ${minted.link.machineHostname} (id ${minted.link.id}):`
@@ -96,13 +109,7 @@ const mint = Command.make(
       )
       if (expiresAt === null)
         yield* Output.notice("warning: this link never expires (--ttl 0); avoid that in production")
-      const machine = yield* Remote.withClient(g, (client) => client.resolveMachine(minted.link.machineId)).pipe(
-        Effect.option
-      )
-      if (Option.isSome(machine) && machine.value.gateConfigured === false)
-        yield* Output.notice(
-          `note: ${minted.link.machineHostname} has no gate configured (no permissions.yaml): the guest may run any command and open shells there, as the agent's user, who can read this workspace's key (~/.cmdop); see docs/permissions.md`
-        )
+      if (gateConfigured === false) yield* ungated()
     })
 ).pipe(Command.withDescription("mint a share link: one token, one machine, for a guest without an account"))
 
