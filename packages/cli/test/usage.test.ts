@@ -75,6 +75,19 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           ["relay", "serve", "--peer-addr", "h:1"],
           'cmdop: unknown option --peer-addr for serve (did you mean --peer-address?); see "cmdop relay serve --help"\n'
         ],
+        // A --db that is not a PostgreSQL URL, or one next to --data-dir: refused before anything opens.
+        [
+          ["relay", "serve", "--db", "notaurl"],
+          "cmdop: --db (or CMDOP_RELAY_DB) is not a PostgreSQL URL: write postgres://user:password@host:5432/database\n"
+        ],
+        [
+          ["relay", "workspace", "list", "--db", "postgres://u:hunter2@127.0.0.1:1/x", "--data-dir", "/tmp"],
+          "cmdop: --data-dir is the embedded store's; with --db (or CMDOP_RELAY_DB) the store is PostgreSQL: drop one of them\n"
+        ],
+        [
+          ["relay", "serve", "--grpc-port", "18401", "--http-port", "18401"],
+          "cmdop: --grpc-port and --http-port are both 18401: give each its own port\n"
+        ],
         [
           ["relay", "serve", "--http-port", "18401", "--http-port", "18402"],
           'cmdop: --http-port is given twice for serve: keep one; see "cmdop relay serve --help"\n'

@@ -140,6 +140,11 @@ const serve = Command.make(
   (args) =>
     Effect.gen(function* () {
       const perSource = yield* maxConnectionsPerSource(args)
+      if (args.grpcPort !== 0 && args.grpcPort === args.httpPort)
+        return yield* new CliError({
+          message: `--grpc-port and --http-port are both ${args.grpcPort}: give each its own port`,
+          exitCode: 2
+        })
       const config = yield* storeConfig(args)
       if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey))
         return yield* new CliError({ message: "--tls-cert and --tls-key go together", exitCode: 2 })

@@ -10,9 +10,10 @@ import type { RelayStore } from "@cmdop/relay/RelayStore"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { CliError, ExitCode } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
 
@@ -36,12 +37,34 @@ export interface StoreArgs {
   readonly db: Option.Option<Redacted.Redacted<string>>
 }
 
-/** The store the flags name: `--db` PostgreSQL, else the data dir (default ~/.cmdop/relay). */
+/**
+ * The store the flags name: `--db` PostgreSQL, else the data dir (default ~/.cmdop/relay). A `--db` that is not a
+ * PostgreSQL URL, or one given with `--data-dir` (which only the embedded store uses), is refused before anything
+ * is opened: the one was read as a host name, the other ignored without a word.
+ */
 export const storeConfig = (args: StoreArgs) =>
-  Effect.map(CmdopPaths, (paths) => ({
-    dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
-    ...(Option.isSome(args.db) ? { db: args.db.value } : {})
-  }))
+  Effect.gen(function* () {
+    const paths = yield* CmdopPaths
+    if (Option.isSome(args.db)) {
+      // Never the URL itself in the message: it may hold a password.
+      if (!/^postgres(ql)?:\/\//i.test(Redacted.value(args.db.value).trim()))
+        return yield* new CliError({
+          message:
+            "--db (or CMDOP_RELAY_DB) is not a PostgreSQL URL: write postgres://user:password@host:5432/database",
+          exitCode: ExitCode.usage
+        })
+      if (Option.isSome(args.dataDir))
+        return yield* new CliError({
+          message:
+            "--data-dir is the embedded store's; with --db (or CMDOP_RELAY_DB) the store is PostgreSQL: drop one of them",
+          exitCode: ExitCode.usage
+        })
+    }
+    return {
+      dataDir: Option.getOrElse(args.dataDir, () => paths.relayData),
+      ...(Option.isSome(args.db) ? { db: args.db.value } : {})
+    }
+  })
 
 /**
  * `storeConfig` for an admin command (every `relay` command but `serve`). When the data dir holds no store yet it
