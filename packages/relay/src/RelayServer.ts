@@ -395,15 +395,21 @@ export const serve = (options: Options): Effect.Effect<Running, RelayServeError,
     const serveError = (e: { readonly message: string }) => new RelayServeError({ message: e.message })
     // One relay per embedded store; cluster nodes migrate the shared database one at a time, until each serves.
     if (options.db === undefined) yield* StoreLock.lockDataDir(options.dataDir).pipe(Effect.mapError(serveError))
-    // A single relay on PostgreSQL: not on a live cluster's database.
+    // A single relay on PostgreSQL: not on a live cluster's database, nor next to another single relay.
     else if (options.cluster === undefined)
-      yield* ClusterStartup.refuseLiveNodes(options.db).pipe(Effect.mapError(serveError))
+      yield* Effect.zipRight(ClusterStartup.refuseLiveNodes(options.db), ClusterStartup.holdSingle(options.db)).pipe(
+        Effect.mapError(serveError)
+      )
     const startup = yield* Scope.make()
     const started = Effect.gen(function* () {
       if (options.cluster !== undefined && options.db !== undefined)
         yield* ClusterStartup.lock(options.db, {
           ...(options.cluster.progress === undefined ? {} : { progress: options.cluster.progress })
-        }).pipe(Scope.extend(startup), Effect.mapError(serveError))
+        }).pipe(
+          Scope.extend(startup),
+          Effect.zipRight(ClusterStartup.refuseSingle(options.db)),
+          Effect.mapError(serveError)
+        )
       const store = yield* Layer.build(storeLayer(options)).pipe(Effect.mapError(serveError))
       const cluster =
         options.cluster === undefined || options.db === undefined

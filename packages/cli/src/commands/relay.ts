@@ -177,10 +177,14 @@ const serve = Command.make(
           if (config.db !== undefined) {
             const ClusterStartup = yield* Effect.promise(() => import("@cmdop/relay/cluster/ClusterStartup"))
             // A single relay is refused on a live cluster's database (it would show the nodes' machines offline).
+            // A cluster node is refused next to a single relay, and a second single relay next to the first.
             yield* (
               Option.isSome(cluster)
-                ? ClusterStartup.lock(config.db, { progress }).pipe(Scope.extend(startup))
-                : ClusterStartup.refuseLiveNodes(config.db)
+                ? Effect.zipRight(
+                    ClusterStartup.lock(config.db, { progress }).pipe(Scope.extend(startup)),
+                    ClusterStartup.refuseSingle(config.db)
+                  )
+                : Effect.zipRight(ClusterStartup.refuseLiveNodes(config.db), ClusterStartup.holdSingle(config.db))
             ).pipe(Effect.mapError((e) => new CliError({ message: e.message })))
           }
           const store = yield* Layer.build(relayHost.store(config))

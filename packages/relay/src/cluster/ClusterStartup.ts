@@ -93,6 +93,60 @@ export const refuseLiveNodes = (db: Redacted.Redacted<string>): Effect.Effect<vo
     })
   }).pipe(Effect.scoped)
 
+/**
+ * What a single relay (no `--node-id`) on PostgreSQL holds while it serves: a session advisory lock on its own
+ * connection, keyed by the database's schema too (several relays' stores may share one database under different
+ * schemas). A single relay holds no lease, so without it nothing would tell a cluster node, or a second single
+ * relay, that one already serves this store: both would mark the machines the other holds offline.
+ */
+const SINGLE_LOCK = 0x636d_6431
+
+/** Holds the single relay's lock for the life of the scope; fails when another relay holds it. */
+export const holdSingle = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(
+      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
+    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
+    const sql = Context.get(context, SqlClient.SqlClient)
+    const [taken] = yield* sql<{
+      readonly locked: boolean
+    }>`SELECT pg_try_advisory_lock(${SINGLE_LOCK}, hashtext(current_schema())) AS locked`.pipe(
+      Effect.mapError((e) => startError("taking the single relay's lock", e))
+    )
+    if (taken?.locked !== true)
+      return yield* new ClusterStartError({
+        message:
+          "another relay without --node-id already serves this database: one such relay per database, or make " +
+          "them nodes of a cluster (--node-id and --cluster-secret on each)"
+      })
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(sql`SELECT pg_advisory_unlock(${SINGLE_LOCK}, hashtext(current_schema()))`)
+    )
+  })
+
+/** Fails when a single relay serves the database (it holds its lock); checked by a cluster node before it starts. */
+export const refuseSingle = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const context = yield* Layer.build(
+        PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
+      ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const [free] = yield* sql<{
+        readonly locked: boolean
+      }>`SELECT pg_try_advisory_lock(${SINGLE_LOCK}, hashtext(current_schema())) AS locked`.pipe(
+        Effect.mapError((e) => startError("looking for a single relay on this database", e))
+      )
+      if (free?.locked === true)
+        return yield* Effect.ignore(sql`SELECT pg_advisory_unlock(${SINGLE_LOCK}, hashtext(current_schema()))`)
+      return yield* new ClusterStartError({
+        message:
+          "a relay without --node-id serves this database: cluster nodes next to it would contradict it (each " +
+          "sees the other's machines offline); stop it first, then start every relay as a node of the cluster"
+      })
+    })
+  )
+
 /** A database failure at startup, said as the single-node relay says it (the code, and what to do about it). */
 const startError = (operation: string, error: { readonly message: string; readonly cause?: unknown }) =>
   new ClusterStartError({ message: sqlFailure(operation, error).message })

@@ -83,6 +83,26 @@ describe("ClusterStartup", () => {
     }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(PG_URL) })))
   )
 
+  it.live("a single relay holds its database: a second one and a cluster node are refused until it stops", () =>
+    Effect.gen(function* () {
+      const { url } = yield* freshPgSchema("cmdop_cluster")
+      const db = Redacted.make(url)
+      const { cluster: _none, ...alone } = nodeOptions(db, "unused")
+      const first = yield* Scope.make()
+      yield* RelayServer.serve(alone).pipe(Scope.extend(first))
+      const second = yield* Effect.flip(Effect.scoped(RelayServer.serve(alone)))
+      assert.include(second.message, "another relay without --node-id already serves this database")
+      const node = yield* Effect.flip(Effect.scoped(RelayServer.serve(nodeOptions(db, "relay-3"))))
+      assert.include(node.message, "a relay without --node-id serves this database")
+      assert.include(node.message, "stop it first")
+      // Stopped (its connection closed, the lock with it): both may start now.
+      yield* Scope.close(first, Exit.void)
+      yield* Effect.scoped(RelayServer.serve(nodeOptions(db, "relay-3")))
+      // The cluster node stopped cleanly (no live lease left): a single relay starts again.
+      yield* Effect.scoped(RelayServer.serve(alone))
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a peer port already taken is one error that says how to pick another", () =>
     Effect.gen(function* () {
       const { url } = yield* freshPgSchema("cmdop_cluster")
