@@ -93,8 +93,11 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
   // What a bulk transfer leaves behind: the buffers it passed through were malloc'd, and without a trim glibc kept
   // 45–80 MiB of them resident for good once they were freed (the relay's idle heap is never collected either).
   // The relay collects the burst's last buffers and gives its heap back once the burst is over (HeapTrim). First,
-  // on the fresh relay: after the attacks its heap has grown, and a transfer would fit in it.
-  it.effect("a 512 MiB transfer leaves the relay's memory as it found it, within 24 MiB, seconds after", () =>
+  // on the fresh relay: after the attacks its heap has grown, and a transfer would fit in it. The bound is the
+  // issue's (within 50 MiB of idle after 1 GiB) for half as much: a fresh relay's first bulk transfer leaves 10–30
+  // MiB that are not garbage (code compiled for the data path, V8's grown heap); 24 MiB failed on 106 → 133 MiB.
+  // Without the trim the relay stayed 60 MiB up, and /metrics below proves the trim gave memory back.
+  it.effect("a 512 MiB transfer leaves the relay's memory as it found it, within 40 MiB, seconds after", () =>
     Effect.gen(function* () {
       const s = yield* StageTag
       const before = rssMiB(s.pid)
@@ -109,10 +112,10 @@ layer(Layer.scoped(StageTag, stage), { timeout: "60 seconds", excludeTestService
       const atEnd = rssMiB(s.pid)
       const startedWaiting = performance.now()
       const settled = yield* eventuallySync(
-        `the relay's RSS back within 24 MiB of ${before} MiB (${atEnd} MiB at the transfer's end)`,
+        `the relay's RSS back within 40 MiB of ${before} MiB (${atEnd} MiB at the transfer's end)`,
         () => {
           const now = rssMiB(s.pid)
-          return now <= before + 24 ? now : undefined
+          return now <= before + 40 ? now : undefined
         },
         { timeout: "15 seconds", interval: "250 millis" }
       )
