@@ -37,10 +37,7 @@ export const lock = (
 ): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
   Effect.gen(function* () {
     // One connection, so the lock and its release are on the same session.
-    const context = yield* Layer.build(
-      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
-    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
-    const sql = Context.get(context, SqlClient.SqlClient)
+    const sql = yield* oneConnection(db)
     const timeout = Duration.decode(options.timeout ?? "2 minutes")
     const [free] = yield* sql<{
       readonly locked: boolean
@@ -70,10 +67,7 @@ export const lock = (
  */
 export const refuseLiveNodes = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError> =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(
-      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
-    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
-    const sql = Context.get(context, SqlClient.SqlClient)
+    const sql = yield* oneConnection(db)
     const lease = `${defaultLeaseMs} milliseconds`
     const nodes = yield* Effect.gen(function* () {
       const [table] = yield* sql<{ readonly present: boolean }>`SELECT
@@ -101,50 +95,55 @@ export const refuseLiveNodes = (db: Redacted.Redacted<string>): Effect.Effect<vo
  */
 const SINGLE_LOCK = 0x636d_6431
 
-/** Holds the single relay's lock for the life of the scope; fails when another relay holds it. */
-export const holdSingle = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
+/** One connection of its own to `db`, for the life of the scope (a session lock lives and dies with it). */
+const oneConnection = (db: Redacted.Redacted<string>) =>
+  Effect.map(
+    Layer.build(PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })).pipe(
+      Effect.mapError((e) => startError("connecting to PostgreSQL", e))
+    ),
+    (context) => Context.get(context, SqlClient.SqlClient)
+  )
+
+/** Takes the single relay's lock for the life of the scope, if it is free; whether it was. */
+const takeSingle = (db: Redacted.Redacted<string>, operation: string) =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(
-      PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
-    ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
-    const sql = Context.get(context, SqlClient.SqlClient)
-    const [taken] = yield* sql<{
+    const sql = yield* oneConnection(db)
+    const [row] = yield* sql<{
       readonly locked: boolean
     }>`SELECT pg_try_advisory_lock(${SINGLE_LOCK}, hashtext(current_schema())) AS locked`.pipe(
-      Effect.mapError((e) => startError("taking the single relay's lock", e))
+      Effect.mapError((e) => startError(operation, e))
     )
-    if (taken?.locked !== true)
-      return yield* new ClusterStartError({
-        message:
-          "another relay without --node-id already serves this database: one such relay per database, or make " +
-          "them nodes of a cluster (--node-id and --cluster-secret on each)"
-      })
+    if (row?.locked !== true) return false
     yield* Effect.addFinalizer(() =>
       Effect.ignore(sql`SELECT pg_advisory_unlock(${SINGLE_LOCK}, hashtext(current_schema()))`)
     )
+    return true
   })
+
+/** Holds the single relay's lock for the life of the scope; fails when another relay holds it. */
+export const holdSingle = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError, Scope.Scope> =>
+  Effect.flatMap(takeSingle(db, "taking the single relay's lock"), (free) =>
+    free
+      ? Effect.void
+      : new ClusterStartError({
+          message:
+            "another relay without --node-id already serves this database: one such relay per database, or make " +
+            "them nodes of a cluster (--node-id and --cluster-secret on each)"
+        })
+  )
 
 /** Fails when a single relay serves the database (it holds its lock); checked by a cluster node before it starts. */
 export const refuseSingle = (db: Redacted.Redacted<string>): Effect.Effect<void, ClusterStartError> =>
   Effect.scoped(
-    Effect.gen(function* () {
-      const context = yield* Layer.build(
-        PgClient.layer({ url: db, connectTimeout: Duration.seconds(5), maxConnections: 1 })
-      ).pipe(Effect.mapError((e) => startError("connecting to PostgreSQL", e)))
-      const sql = Context.get(context, SqlClient.SqlClient)
-      const [free] = yield* sql<{
-        readonly locked: boolean
-      }>`SELECT pg_try_advisory_lock(${SINGLE_LOCK}, hashtext(current_schema())) AS locked`.pipe(
-        Effect.mapError((e) => startError("looking for a single relay on this database", e))
-      )
-      if (free?.locked === true)
-        return yield* Effect.ignore(sql`SELECT pg_advisory_unlock(${SINGLE_LOCK}, hashtext(current_schema()))`)
-      return yield* new ClusterStartError({
-        message:
-          "a relay without --node-id serves this database: cluster nodes next to it would contradict it (each " +
-          "sees the other's machines offline); stop it first, then start every relay as a node of the cluster"
-      })
-    })
+    Effect.flatMap(takeSingle(db, "looking for a single relay on this database"), (free) =>
+      free
+        ? Effect.void
+        : new ClusterStartError({
+            message:
+              "a relay without --node-id serves this database: cluster nodes next to it would contradict it (each " +
+              "sees the other's machines offline); stop it first, then start every relay as a node of the cluster"
+          })
+    )
   )
 
 /** A database failure at startup, said as the single-node relay says it (the code, and what to do about it). */
