@@ -24,11 +24,13 @@ import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as OutputHeadroom from "@cmdop/protocol/OutputHeadroom"
 import * as os from "node:os"
-import type { Writable } from "node:stream"
+import type { Readable, Writable } from "node:stream"
+import * as PosixSpawn from "@cmdop/node/PosixSpawn"
 import { commandLine } from "./internal/commandLine.js"
 import { notStarted } from "./internal/notStarted.js"
 import * as PipeReader from "./internal/pipeReader.js"
 import * as processTree from "./internal/processTree.js"
+import * as ProgramPath from "./internal/programPath.js"
 import { withoutAgentSecrets } from "./internal/sessionEnv.js"
 import * as WarmShells from "./internal/warmShells.js"
 
@@ -127,14 +129,16 @@ export interface Options {
   readonly warmShellQuiet?: Duration.DurationInput
 }
 
-/** Builds the service; every command is spawned when it is asked for (see {@link makeWarm}). */
+/** Builds the service; every command is forked from the agent when it is asked for (see {@link makeWarm}). */
 export const make = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]> =>
-  Effect.sync(() => build(options, undefined))
+  Effect.sync(() => build(options, undefined, undefined))
 
 /**
- * Builds the service with a warm shell kept ready (`internal/warmShells.ts`): a command that it can start is not
- * forked from the agent on the exec's way; the others are spawned as with {@link make}. The shell waiting when the
- * scope closes exits.
+ * The agent's runner. A command is started with `posix_spawn` (`@cmdop/node/PosixSpawn`: no copy of the agent's page
+ * tables) once its C functions are bound, which starts at the first command (koffi costs an agent that never runs
+ * one 1.3 MiB); until then, and where the C library has none, from a warm shell kept ready
+ * (`internal/warmShells.ts`: the fork happens between commands, not on an exec's way). Whatever neither can start
+ * exactly as Node would is spawned the plain way. The shell waiting when the scope closes exits.
  */
 export const makeWarm = (options: Options = {}): Effect.Effect<ProcessRunner["Type"], never, Scope.Scope> =>
   Effect.map(
@@ -148,14 +152,46 @@ export const makeWarm = (options: Options = {}): Effect.Effect<ProcessRunner["Ty
       ),
       (shells) => Effect.sync(() => shells?.close())
     ),
-    (shells) => build(options, shells)
+    (shells) => {
+      let spawner: PosixSpawn.Spawner | undefined
+      let loading = false
+      const direct = () => {
+        if (!loading) {
+          loading = true
+          void PosixSpawn.load().then((loaded) => {
+            spawner = loaded
+            // No more forks ahead of need: every command is spawned directly from now on.
+            if (loaded !== undefined) shells?.close()
+          })
+        }
+        return spawner
+      }
+      return build(options, shells, direct)
+    }
   )
 
-const build = (options: Options, shells: WarmShells.WarmShells | undefined): ProcessRunner["Type"] => {
+/**
+ * A runner that starts every command it can with `posix_spawn` (the others the plain way); it dies where the C
+ * library has no `posix_spawn` to bind (not glibc ≥ 2.29 on Linux). For tests of that path.
+ */
+export const makeDirect = (options: Options = {}): Effect.Effect<ProcessRunner["Type"]> =>
+  Effect.map(
+    Effect.promise(() => PosixSpawn.load()),
+    (spawner) => {
+      if (spawner === undefined) throw new Error("posix_spawn cannot be bound here (Linux with glibc 2.29 or later)")
+      return build(options, undefined, () => spawner)
+    }
+  )
+
+const build = (
+  options: Options,
+  shells: WarmShells.WarmShells | undefined,
+  direct: (() => PosixSpawn.Spawner | undefined) | undefined
+): ProcessRunner["Type"] => {
   const grace = options.killGrace ?? Duration.seconds(2)
   return ProcessRunner.of({
     spawn: (spec) =>
-      spawn(spec, grace, shells).pipe(
+      spawn(spec, grace, shells, direct).pipe(
         // No stack trace for the span: capturing one costs more than the rest of the span, on every exec.
         Effect.withSpan("ProcessRunner.spawn", {
           attributes: { argv0: spec.argv[0] ?? "" },
@@ -165,21 +201,37 @@ const build = (options: Options, shells: WarmShells.WarmShells | undefined): Pro
   })
 }
 
-/** The process runner on the local machine, with a warm shell ready and a 2 second kill grace. */
+/** The process runner on the local machine (see {@link makeWarm}), with a 2 second kill grace. */
 export const layer: Layer.Layer<ProcessRunner> = Layer.scoped(ProcessRunner, makeWarm())
 
+/** What the runner needs of a started child: a `ChildProcess`, or a `PosixSpawn.PosixChild`. */
+interface Child {
+  readonly pid?: number | undefined
+  readonly stdin: Writable | null
+  readonly stdout: Readable | null
+  readonly stderr: Readable | null
+  on(event: "error", listener: (error: Error) => void): unknown
+  once(event: "close", listener: () => void): unknown
+  once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown
+}
+
 interface Started {
-  readonly child: ChildProcess.ChildProcess | undefined
+  readonly child: Child | undefined
   readonly pid: number
   readonly state: { exited: boolean; timedOut: boolean }
 }
 
-const spawn = (spec: ExecSpec, grace: Duration.DurationInput, shells: WarmShells.WarmShells | undefined) =>
+const spawn = (
+  spec: ExecSpec,
+  grace: Duration.DurationInput,
+  shells: WarmShells.WarmShells | undefined,
+  direct: (() => PosixSpawn.Spawner | undefined) | undefined
+) =>
   Effect.gen(function* () {
     const exited = yield* Deferred.make<ExitInfo>()
     const clock = yield* Effect.clock
     const started = yield* Effect.acquireRelease(
-      Effect.sync(() => start(spec, exited, clock, shells)),
+      Effect.sync(() => start(spec, exited, clock, shells, direct?.())),
       ({ child, pid }) =>
         Effect.suspend(() => (processTree.groupAlive(pid) ? processTree.killGroup(pid, grace) : Effect.void)).pipe(
           Effect.ensuring(Effect.sync(() => child && destroyStdio(child)))
@@ -242,7 +294,8 @@ const start = (
   spec: ExecSpec,
   exited: Deferred.Deferred<ExitInfo>,
   clock: Clock.Clock,
-  shells: WarmShells.WarmShells | undefined
+  shells: WarmShells.WarmShells | undefined,
+  spawner: PosixSpawn.Spawner | undefined
 ): Started => {
   const startedAt = clock.unsafeCurrentTimeMillis()
   const state = { exited: false, timedOut: false }
@@ -251,7 +304,8 @@ const start = (
     Deferred.unsafeDone(exited, Effect.succeed({ ...info, durationMs: clock.unsafeCurrentTimeMillis() - startedAt }))
   }
   const cwd = spec.cwd ?? os.homedir()
-  let child = shells?.take(spec, cwd)
+  let child: Child | undefined = spawner === undefined ? undefined : startDirect(spawner, spec, cwd)
+  child ??= shells?.take(spec, cwd)
   /** The program a plain spawn ran, for its failure's message (a warm shell's command has been found already). */
   let file = ""
   if (child === undefined) {
@@ -298,6 +352,16 @@ const start = (
   return { child, pid, state }
 }
 
+/** `spec` started by `posix_spawn`, or `undefined` to start it another way (see `@cmdop/node/PosixSpawn`). */
+const startDirect = (spawner: PosixSpawn.Spawner, spec: ExecSpec, cwd: string): Child | undefined => {
+  const env = { ...withoutAgentSecrets(process.env), ...spec.env }
+  const argv = commandLine(spec, env.SHELL)
+  const file = argv[0]
+  if (file === undefined || file === "") return undefined
+  const program = ProgramPath.find(file, env.PATH, cwd)
+  return program === undefined ? undefined : spawner.spawn(program, argv, env, cwd)
+}
+
 const spawnFailure = (error: unknown, file: string, cwd: string): { exitCode: number; error: string } => {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code === "ENOENT" || code === "ENOTDIR") {
@@ -327,7 +391,7 @@ const drained = (writable: Writable): Effect.Effect<void> =>
     return Effect.sync(off)
   })
 
-const destroyStdio = (child: ChildProcess.ChildProcess): void => {
+const destroyStdio = (child: Child): void => {
   for (const stream of [child.stdin, child.stdout, child.stderr]) {
     if (stream && !stream.destroyed) stream.destroy()
   }

@@ -630,14 +630,17 @@ describe("AgentDaemon", () => {
 // The daemon as a real process, killed with SIGKILL.
 
 /**
- * `@cmdop/node`'s native lock binding stays external, imported by its absolute path: this package does not depend
- * on it directly, so Node would not find it by name from here.
+ * `@cmdop/node`'s native bindings (the file lock, koffi for `posix_spawn`) stay external, imported by their absolute
+ * paths: this package does not depend on them directly, so Node would not find them by name from here.
  */
 const nativeFromNodePackage: Plugin = {
   name: "native-from-node-package",
   setup(b) {
     const fromNode = createRequire(path.join(import.meta.dirname, "..", "..", "node", "package.json"))
-    b.onResolve({ filter: /^fs-native-extensions$/ }, (args) => ({ path: fromNode.resolve(args.path), external: true }))
+    b.onResolve({ filter: /^(fs-native-extensions|koffi)$/ }, (args) => ({
+      path: fromNode.resolve(args.path),
+      external: true
+    }))
   }
 }
 
@@ -662,7 +665,7 @@ const hashOf = (files: ReadonlyArray<string>): string | undefined => {
 }
 
 /** Bump when the build options below change (they are not part of the inputs' hash). */
-const BUNDLE_OPTIONS_VERSION = "1"
+const BUNDLE_OPTIONS_VERSION = "2"
 
 /**
  * The daemon fixture bundled once, next to the agent's node_modules (so node-pty, left external, resolves). A bundle

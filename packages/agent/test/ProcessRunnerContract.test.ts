@@ -23,4 +23,11 @@ contract(
   { home: fs.realpathSync(os.homedir()) }
 )
 
+// The daemon's runner once koffi has bound `posix_spawn` (`@cmdop/node/PosixSpawn`): no fork of the agent.
+contract(
+  "live processes, posix_spawn",
+  Layer.effect(ProcessRunner.ProcessRunner, ProcessRunner.makeDirect({ killGrace: "300 millis" })),
+  { home: fs.realpathSync(os.homedir()) }
+)
+
 contract("in memory", ProcessRunnerMemory.layer, { home: "/home/memory" })

@@ -1,6 +1,6 @@
 /**
  * @cmdop/node: the Node-backed live layers (files under `~/.cmdop`, locks, atomic writes, the C heap's
- * trim).
+ * trim, starting programs with `posix_spawn`).
  */
 export * as AtomicFile from "./AtomicFile.js"
 export * as CmdopPaths from "./CmdopPaths.js"
@@ -8,3 +8,4 @@ export * as FileLock from "./FileLock.js"
 export * as HeapTrim from "./HeapTrim.js"
 export * as WorkspaceStoreLive from "./WorkspaceStoreLive.js"
 export * as Pid from "./Pid.js"
+export * as PosixSpawn from "./PosixSpawn.js"

@@ -23,12 +23,17 @@
  * `PWD` (set to the cwd at start), is put back by the script.
  *
  * A warm shell whose agent goes away reads end-of-file on its script pipe, runs the empty script and exits.
+ *
+ * Where the C library's `posix_spawn` can be bound (`@cmdop/node/PosixSpawn`: it copies no page tables, so there is
+ * no fork to move off the way), the agent's runner starts commands with it from the first command on and closes the
+ * pool; warm shells serve until then, and on machines without it.
  */
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Writable } from "node:stream"
 import { commandLine } from "./commandLine.js"
+import * as ProgramPath from "./programPath.js"
 
 /**
  * The script a warm shell runs: read fd 3 to its end, close it, run what was read. `read` drops each line's end;
@@ -85,44 +90,6 @@ export const supported = (): boolean => {
 
 /** Single-quoted for the shell: every byte as it is. */
 const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`
-
-/**
- * Whether `file` is a regular file this user may execute, and for a `#!` script, whether its interpreter is one
- * too (a missing interpreter fails the exec as a missing command would: that goes the plain way, for its error).
- */
-const executable = (file: string, depth = 0): boolean => {
-  try {
-    if (!fs.statSync(file).isFile()) return false
-    fs.accessSync(file, fs.constants.X_OK)
-    const head = Buffer.alloc(256)
-    const fd = fs.openSync(file, "r")
-    let read: number
-    try {
-      read = fs.readSync(fd, head, 0, head.length, 0)
-    } finally {
-      fs.closeSync(fd)
-    }
-    if (read < 2 || head[0] !== 0x23 || head[1] !== 0x21) return true
-    const line = head.subarray(2, read).toString("latin1").split("\n")[0]!.trim()
-    const interpreter = line.split(/[ \t]/)[0] ?? ""
-    return interpreter.startsWith("/") && depth < 2 && executable(interpreter, depth + 1)
-  } catch {
-    return false
-  }
-}
-
-/** Whether `execvp` in `cwd` with `PATH=searchPath` would find `file` as an executable regular file. */
-const resolves = (file: string, searchPath: string | undefined, cwd: string): boolean => {
-  if (file.includes("/")) return executable(path.resolve(cwd, file))
-  const dirs = (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(":")
-  // execvp tries every entry in order; the first that exists decides (an unreadable one would decide otherwise:
-  // such a command goes the plain way).
-  for (const dir of dirs) {
-    const candidate = path.resolve(cwd, dir === "" ? "." : dir, file)
-    if (fs.existsSync(candidate)) return executable(candidate)
-  }
-  return false
-}
 
 interface Shell {
   readonly child: ChildProcess.ChildProcess
@@ -210,7 +177,7 @@ export const make = (
     if (!vars.every(([name, value]) => NAME.test(name) && !value.includes("\0"))) return undefined
     // A NUL byte the shell would drop without a word (`a\0b` read as `ab`); spawn refuses such an argument.
     if (argv.some((word) => word.includes("\0"))) return undefined
-    if (!resolves(file, extraEnv?.PATH ?? env.PATH, cwd)) return undefined
+    if (ProgramPath.find(file, extraEnv?.PATH ?? env.PATH, cwd, ProgramPath.startable) === undefined) return undefined
     let script = env.PWD === undefined ? "unset PWD\n" : `export PWD=${quote(env.PWD)}\n`
     for (const [name, value] of vars) script += `export ${name}=${quote(value)}\n`
     script += `exec ${argv.map(quote).join(" ")}\n`
