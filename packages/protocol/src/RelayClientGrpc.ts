@@ -161,7 +161,7 @@ const attachEvents = (
   mapError: (e: GrpcStatusError) => RelayCallError
 ): Stream.Stream<AttachEvent, RelayCallError> => {
   let ended = false
-  const done: Effect.Effect<never, Option.Option<RelayCallError>> = Effect.fail(Option.none())
+  const done: Effect.Effect<never, Option.Option<RelayCallError>> = PullStream.end
   const next = Effect.suspend(() =>
     ended
       ? done
@@ -196,7 +196,7 @@ const execEvents = (
   server: string
 ): Stream.Stream<ExecEvent, RelayCallError> => {
   let exited = false
-  const done: Effect.Effect<never, Option.Option<RelayCallError>> = Effect.fail(Option.none())
+  const done: Effect.Effect<never, Option.Option<RelayCallError>> = PullStream.end
   const lost = Effect.suspend(() =>
     Effect.fail(
       Option.some(

@@ -139,7 +139,7 @@ export const read = (
             ? gather
             : Effect.succeed(take(true))
           : open === 0
-            ? Effect.fail(Option.none())
+            ? PullStream.end
             : Effect.async<void>((resume) => {
                 wake = () => resume(Effect.void)
                 return Effect.sync(() => {

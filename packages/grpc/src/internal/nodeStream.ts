@@ -17,7 +17,7 @@ export const ignoreError = (): void => {}
 
 const maxChunk = 64
 
-const end = Effect.fail(Option.none())
+const end = PullStream.end
 
 /** A stream over a Readable, and a way to fail it from outside (e.g. when the other half of a call broke). */
 export interface Reader<A, E> {

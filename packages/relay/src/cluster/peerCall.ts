@@ -303,7 +303,7 @@ export const open = <A, E>(
     })
     let mapped: E | undefined
     const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.flatMap(next, (found) => {
-      if (found === "end") return Effect.fail(Option.none())
+      if (found === "end") return PullStream.end
       if (found instanceof GrpcStatusError.GrpcStatusError) {
         mapped ??= mapError(found)
         return Effect.fail(Option.some(mapped))

@@ -240,7 +240,7 @@ const readAll = <E>(
     Effect.suspend(() => finish("the agent closed its stream"))
   )
 
-const ended: PullStream.Pull<never, never> = Effect.fail(Option.none())
+const ended: PullStream.Pull<never, never> = PullStream.end
 
 /**
  * How the stream to a closed connection's agent ends: failed when the relay closed it for a violation or to stop,

@@ -9,7 +9,6 @@ import * as PullStream from "@cmdop/grpc/PullStream"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
 export class AttachNotices {
@@ -45,7 +44,7 @@ export class AttachNotices {
       const attempt = () => {
         const taken = this.take()
         if (taken !== undefined) resume(Effect.succeed(taken))
-        else if (opening.unsafePoll() !== null) resume(Effect.fail(Option.none()))
+        else if (opening.unsafePoll() !== null) resume(PullStream.end)
         else this.waiters.add(attempt)
       }
       attempt()

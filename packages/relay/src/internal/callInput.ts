@@ -56,7 +56,7 @@ const restOfPull = <T, A, E>(
   PullStream.fromPull(() => {
     let first: Chunk.Chunk<T> | undefined = more
     let ended = false
-    const end = Effect.fail(Option.none())
+    const end = PullStream.end
     const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<never>> = Effect.suspend(() => {
       if (ended) return end
       if (first !== undefined) {

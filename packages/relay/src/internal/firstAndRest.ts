@@ -59,7 +59,7 @@ export const firstOfPull = <A, E>(
   pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
 ): Effect.Effect<readonly [Option.Option<A>, Chunk.Chunk<A>, Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>], E> =>
   Effect.gen(function* () {
-    const ended: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.fail(Option.none())
+    const ended: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = PullStream.end
     for (;;) {
       const chunk = yield* pull.pipe(
         Effect.map(Option.some),
@@ -90,7 +90,7 @@ export const firstAndPullWithin = <A, E, E2>(
   Scope.Scope
 > =>
   Effect.flatMap(PullStream.toPull(stream), (pull) => {
-    const ended: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.fail(Option.none())
+    const ended: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = PullStream.end
     const none = [Option.none<A>(), Chunk.empty<A>(), ended] as const
     const timed = PullStream.withDeadline(pull)
     if (timed === undefined)

@@ -162,7 +162,7 @@ const reader = (options: {
     done = true
     return Effect.succeed(Chunk.of(event))
   }
-  const ended: Effect.Effect<never, Option.Option<RelayCallError>> = Effect.fail(Option.none())
+  const ended: Effect.Effect<never, Option.Option<RelayCallError>> = PullStream.end
   const look = (): Effect.Effect<Chunk.Chunk<AttachEvent>, Option.Option<RelayCallError>> | undefined => {
     if (done) return ended
     const notices = options.notices.take()
