@@ -2,13 +2,14 @@
  * Starting a program with the C library's `posix_spawn` instead of `child_process.spawn`. Node forks: the kernel
  * copies the page tables of the whole process, so a 70–100 MiB agent pays 1–3 ms of CPU per command on a VM, on its
  * event loop (41% of the agent's busy time in a loop of warm execs, measured). glibc's `posix_spawn` starts the
- * child with `clone(CLONE_VM | CLONE_VFORK)`, which copies nothing: 0.3 ms of CPU whatever the size (bench/README.md,
- * "posix_spawn").
+ * child with `clone(CLONE_VM | CLONE_VFORK)`, which copies nothing: 0.3–0.6 ms of CPU whatever the size
+ * (bench/README.md, "posix_spawn").
  *
  * The child is started exactly as the agent's plain spawn starts it (`detached`, three pipes): its own session and
  * process group, every signal at its default and none blocked (Node ignores SIGPIPE; a child must not inherit that),
- * stdin, stdout and stderr on UNIX socket pairs as libuv makes them, no other descriptor (everything Node and this
- * module open is close-on-exec), the given environment and working directory. It is reaped here: on SIGCHLD (and
+ * stdin, stdout and stderr on UNIX socket pairs as libuv makes them, none of this process's own descriptors
+ * (everything Node and this module open is close-on-exec; what the process inherited without it passes on, as with
+ * a plain spawn), the given environment and working directory. It is reaped here: on SIGCHLD (and
  * once a second while any is running, so a lost signal cannot leave one unreaped) each child started here is asked
  * for with `waitpid(pid, WNOHANG)`, never `-1`, so libuv's own children stay libuv's.
  *
