@@ -17,7 +17,7 @@
  */
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -245,8 +245,12 @@ export const recording = (ledger: ChildLedger, runner: ProcessRunner["Type"]): P
     spawn: (spec) =>
       Effect.gen(function* () {
         const started = { pid: 0 }
-        // Added before the spawn, so it runs after the spawn's own release has killed the group.
-        yield* Effect.addFinalizer(() => (started.pid > 0 ? ledger.forget(started.pid) : Effect.void))
+        // Added before the spawn, so it runs after the spawn's own release has killed the group. A plain scope
+        // finalizer: `Effect.addFinalizer` captures the fiber's refs and diffs them at the close, on every exec.
+        yield* Scope.addFinalizer(
+          yield* Effect.scope,
+          Effect.suspend(() => (started.pid > 0 ? ledger.forget(started.pid) : Effect.void))
+        )
         const proc = yield* runner.spawn(spec)
         started.pid = proc.pid
         if (proc.pid > 0) yield* ledger.record("group", proc.pid)

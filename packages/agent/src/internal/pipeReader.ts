@@ -17,6 +17,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as PullStream from "@cmdop/grpc/PullStream"
+import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import type { OutputChunk } from "../ProcessRunner.js"
@@ -147,13 +148,17 @@ export const read = (
                 })
               }).pipe(Effect.zipRight(pull))
       )
-      return Effect.as(
-        Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            for (const [r] of pipes) if (!r.destroyed) r.destroy()
-          })
-        ),
-        pull
+      // A plain scope finalizer (`Effect.addFinalizer` captures the fiber's refs and diffs them, on every exec).
+      return Effect.flatMap(Effect.scope, (scope) =>
+        Effect.as(
+          Scope.addFinalizer(
+            scope,
+            Effect.sync(() => {
+              for (const [r] of pipes) if (!r.destroyed) r.destroy()
+            })
+          ),
+          pull
+        )
       )
     })
   )

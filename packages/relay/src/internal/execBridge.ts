@@ -19,7 +19,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Caller } from "../Authenticator.js"
@@ -111,7 +111,9 @@ const openSession = (
         })
       )
     )
-    yield* Effect.addFinalizer(() =>
+    // On the scope itself: `Effect.addFinalizer` would capture the fiber's refs and diff them, on every exec.
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
       Effect.suspend(() => {
         conn.sessions.delete(session.id)
         return session.exited

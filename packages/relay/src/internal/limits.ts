@@ -6,7 +6,7 @@
  */
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 
 /**
  * Bytes one exec request may carry in argv, env and cwd together. A session's opening message travels to the
@@ -131,7 +131,9 @@ export class PrincipalGauge {
 
   /** `key` identifies the principal (workspace and principal); `label` names it in the refusal. */
   hold(server: string, key: string, label: string): Effect.Effect<void, RelayError, Scope.Scope> {
-    return Effect.acquireRelease(
+    // The slot and its release in one step, on the scope itself: `acquireRelease` would capture the fiber's refs
+    // and diff them at the close, on every call.
+    return Effect.flatMap(Effect.scope, (scope) =>
       Effect.suspend(() => {
         const n = this.count(key)
         if (n >= this.max)
@@ -142,14 +144,16 @@ export class PrincipalGauge {
             )
           )
         this.held.set(key, n + 1)
-        return Effect.void
-      }),
-      () =>
-        Effect.sync(() => {
-          const n = this.count(key) - 1
-          if (n <= 0) this.held.delete(key)
-          else this.held.set(key, n)
-        })
-    )
+        return Scope.addFinalizer(scope, this.release(key))
+      })
+    ).pipe(Effect.uninterruptible)
+  }
+
+  private release(key: string): Effect.Effect<void> {
+    return Effect.sync(() => {
+      const n = this.count(key) - 1
+      if (n <= 0) this.held.delete(key)
+      else this.held.set(key, n)
+    })
   }
 }
