@@ -1,5 +1,7 @@
 // Starting one command three ways (bench/spawn.ts): fork, warm shell, posix_spawn. Bundles it next to the node
-// package (so koffi, which it leaves external, resolves) and runs it: `node bench/spawn.mjs [commands per round=300] [rounds=3]`.
+// package (so koffi, which it leaves external, resolves) and runs it:
+//   node bench/spawn.mjs [commands per round=300] [rounds=3]
+// Each command comes 3 ms after the last one ended (an agent's calls); `GAP=0` runs them back to back.
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { dirname, join } from "node:path"
