@@ -60,12 +60,9 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const [name, run] of Object.entries(ways)) {
     const times: Array<number> = []
     const before = cpuMs()
-    let waited = 0
     for (let i = 0; i < N; i++) {
       // A gap between commands, as between an agent's calls (the warm shell is forked in it); none with GAP=0.
-      const w = performance.now()
       if (process.env.GAP !== "0") await new Promise((resolve) => setTimeout(resolve, 3))
-      waited += performance.now() - w
       const t = performance.now()
       await run()
       times.push(performance.now() - t)
@@ -74,7 +71,6 @@ for (let round = 0; round < ROUNDS; round++) {
     const r = (results[name] ??= { p50: [], cpu: [] })
     r.p50.push(+times[Math.floor(N / 2)]!.toFixed(3))
     r.cpu.push(+((cpuMs() - before) / N).toFixed(3))
-    void waited
   }
 }
 shells.close()
