@@ -141,7 +141,7 @@ const ack = (conn: Connection, message: AgentLink.SessionAck) =>
   Effect.gen(function* () {
     if (message.pipe !== "stdin") return
     const pty = conn.ptys.get(message.sessionId)
-    if (pty) yield* pty.inputCredit.release(message.bytes)
+    if (pty) pty.inputCredit.release(message.bytes)
     const session = conn.sessions.get(message.sessionId)
     if (session) yield* session.stdinCredit.release(message.bytes)
   })

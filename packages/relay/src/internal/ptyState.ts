@@ -6,6 +6,7 @@
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import { InputCredit } from "./inputCredit.js"
 import { ReplayRing } from "./replayRing.js"
 import type { PtyEnd, PtyState } from "./sessions.js"
 
@@ -34,7 +35,7 @@ export const makeState = (input: {
       ring: new ReplayRing(),
       waiters: new Set(),
       viewers: new Set(),
-      inputCredit: yield* Effect.makeSemaphore(input.window),
+      inputCredit: new InputCredit(input.window),
       unacked: 0
     }
     return state
@@ -53,19 +54,19 @@ export const notify = (state: PtyState): void => {
  * registration happen in one synchronous step, so a change cannot slip in between.
  */
 export const awaitChange = <A>(state: PtyState, attempt: () => A | undefined): Effect.Effect<A> =>
-  Effect.async<A>((resume) => {
-    const first = attempt()
-    if (first !== undefined) return resume(Effect.succeed(first))
-    const retry = () => {
-      const next = attempt()
-      if (next === undefined) state.waiters.add(retry)
-      else resume(Effect.succeed(next))
-    }
-    state.waiters.add(retry)
-    return Effect.sync(() => {
-      state.waiters.delete(retry)
-    })
-  })
+  Effect.flatMap(
+    // No canceler (one would wrap every wait in `onInterrupt`, and a viewer waits once per keystroke's echo): the
+    // waker only resumes the waiter, which looks again itself, so a waker left by an interrupted wait resumes nothing
+    // and runs no `attempt` (Effect ignores a resume after the interruption); the next change drops it.
+    Effect.async<A | undefined>((resume) => {
+      const first = attempt()
+      if (first !== undefined) return resume(Effect.succeed(first))
+      state.waiters.add(() => resume(changed))
+    }),
+    (found) => (found === undefined ? awaitChange(state, attempt) : Effect.succeed(found))
+  )
+
+const changed = Effect.succeed(undefined)
 
 /** Records output from the agent and wakes the viewers (plain code: called once per keystroke's echo). */
 export const pushOutput = (state: PtyState, offset: number, data: Uint8Array, now: number): void => {

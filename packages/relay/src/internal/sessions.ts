@@ -14,6 +14,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Queue from "effect/Queue"
 import type { Caller } from "../Authenticator.js"
+import type { InputCredit } from "./inputCredit.js"
 import type { ReplayRing } from "./replayRing.js"
 import type * as Redacted from "effect/Redacted"
 import { GuestEndLedger } from "./guestEndLedger.js"
@@ -74,7 +75,7 @@ export interface PtyState {
    */
   readonly waiters: Set<() => void>
   readonly viewers: Set<Viewer>
-  readonly inputCredit: Effect.Semaphore
+  readonly inputCredit: InputCredit
   /** Output bytes taken into the ring but not yet acknowledged to the agent (acks go out in batches). */
   unacked: number
   ended?: PtyEnd
