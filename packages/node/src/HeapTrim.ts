@@ -14,8 +14,13 @@
  * them); it is over when the process used less than `QUIET_BELOW` of a core since the last look, `CHECK_EVERY`
  * before. Not during a burst: the pages given back would be faulted in again at once (trimming every second during
  * a transfer cost the relay 10–30% more CPU per MB). The burst's last buffers are collected first (they are
- * garbage an idle process may keep for minutes), then the heap is trimmed: a few milliseconds in all. Where the C
- * library has no `malloc_trim` (musl, macOS, Windows) nothing happens.
+ * garbage an idle process may keep for minutes), then the heap is trimmed: a few milliseconds in all. Buffers that
+ * outlived a young collection (on a busy machine the collector runs late and moves buffers still in flight to the
+ * old generation, the likely cause of a relay found at 193 MiB against 106 after the abuse suite's transfer test,
+ * which a young collection alone cannot free: measured in `HeapTrim.test.ts`) are left to a full collection,
+ * started in the background when a young one leaves `GROWN_BY` more ArrayBuffer memory than the process kept after
+ * its last trim; once it has freed them, the next look trims again. Where the C library has no `malloc_trim` (musl,
+ * macOS, Windows) nothing happens.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -53,9 +58,15 @@ export interface Watch {
   highest: number
   /** RSS right after the last trim (or at the start). */
   trimmedAt: number
+  /** ArrayBuffer memory right after the last trim (or at the start): what the process holds between bursts. */
+  kept: number
 }
 
-export const watchFrom = (look: Look): Watch => ({ highest: look.arrayBuffers, trimmedAt: look.rss })
+export const watchFrom = (look: Look): Watch => ({
+  highest: look.arrayBuffers,
+  trimmedAt: look.rss,
+  kept: look.arrayBuffers
+})
 
 /** Whether a trim is due now: a burst (see the module's header) that is over. */
 export const due = (watch: Watch, look: Look): boolean => {
@@ -65,10 +76,19 @@ export const due = (watch: Watch, look: Look): boolean => {
   )
 }
 
+/**
+ * Whether, after the young-generation collection, the burst's buffers still hold `GROWN_BY` more ArrayBuffer memory
+ * than the process kept after its last trim: they outlived a young collection (on a busy machine the collector runs
+ * late, and buffers still in flight are moved to the old generation), and only a full one frees them.
+ */
+export const needsFullCollection = (watch: Watch, afterMinor: Pick<Look, "arrayBuffers">): boolean =>
+  afterMinor.arrayBuffers - watch.kept >= GROWN_BY
+
 /** After a trim: the next burst is measured from here. */
 export const trimmed = (watch: Watch, look: Pick<Look, "arrayBuffers" | "rss">): void => {
   watch.highest = look.arrayBuffers
   watch.trimmedAt = look.rss
+  watch.kept = Math.min(watch.kept, look.arrayBuffers)
 }
 
 /** What this process's trims did so far (for `/metrics`). */
@@ -87,7 +107,8 @@ export const stats = (): Stats => ({ ...totals })
  * V8's collector, where the process runs with `--expose-gc` (the CLI's launcher sets it for the relay, the agent
  * daemon and `up`): that flag puts `gc` on every new context, not on the main one.
  */
-const exposedGc = (): ((options: { readonly type: "minor" }) => void) | undefined => {
+const exposedGc = ():
+  ((options: { readonly type: "minor" | "major"; readonly execution?: "sync" | "async" }) => void) | undefined => {
   try {
     return vm.runInNewContext("typeof gc === 'function' ? gc : undefined")
   } catch {
@@ -124,6 +145,10 @@ export const layer: Layer.Layer<never> = Layer.scopedDiscard(
         // minutes. They died young, so a young-generation collection (a millisecond or two) frees them.
         if (gc === null) gc = exposedGc()
         gc?.({ type: "minor" })
+        // What outlived it is freed by a full collection, started here in the background (V8 marks concurrently,
+        // no long pause); once it has freed them the ArrayBuffer memory has fallen by GROWN_BY, and the next look
+        // trims again.
+        if (needsFullCollection(watch, process.memoryUsage())) gc?.({ type: "major", execution: "async" })
         trimHeap()
         const after = process.memoryUsage()
         trimmed(watch, after)

@@ -52,6 +52,45 @@ describe("HeapTrim", () => {
     assert.isTrue(HeapTrim.due(watch, look(14, 125, idle)), "idle, 16 MiB below the highest since the trim")
   })
 
+  it("asks for a full collection when the burst's buffers outlived the young one", () => {
+    const look = (arrayBuffers: number, rss: number) => ({ arrayBuffers: arrayBuffers * MiB, rss: rss * MiB, busy: 0 })
+    const watch = HeapTrim.watchFrom(look(4, 100))
+    assert.isFalse(HeapTrim.needsFullCollection(watch, { arrayBuffers: 12 * MiB }), "less than GROWN_BY held")
+    assert.isTrue(HeapTrim.needsFullCollection(watch, { arrayBuffers: 20 * MiB }), "GROWN_BY more than kept")
+    // A trim taken while buffers are still held does not raise what the process is said to keep.
+    HeapTrim.trimmed(watch, look(40, 160))
+    assert.isTrue(HeapTrim.needsFullCollection(watch, { arrayBuffers: 40 * MiB }))
+    HeapTrim.trimmed(watch, look(2, 100))
+    assert.isFalse(HeapTrim.needsFullCollection(watch, { arrayBuffers: 12 * MiB }))
+  })
+
+  it.live(
+    "buffers moved to the old generation outlive a young collection and go with a full one in the background",
+    () =>
+      Effect.gen(function* () {
+        v8.setFlagsFromString("--expose-gc")
+        const gc = vm.runInNewContext("gc") as (options: { type: "minor" | "major"; execution?: "async" }) => void
+        gc({ type: "major" })
+        const start = process.memoryUsage().arrayBuffers
+        let held: Array<Buffer> | undefined = []
+        for (let i = 0; i < 128; i++) held.push(Buffer.alloc(256 * 1024, i))
+        // Still referenced through two young collections: moved to the old generation, as buffers in flight are.
+        gc({ type: "minor" })
+        gc({ type: "minor" })
+        held = undefined
+        gc({ type: "minor" })
+        const afterMinor = process.memoryUsage().arrayBuffers - start
+        assert.isAbove(afterMinor, 24 * MiB, "a young collection leaves them")
+        gc({ type: "major", execution: "async" })
+        let freed = false
+        for (let waited = 0; waited < 5000 && !freed; waited += 50) {
+          yield* Effect.sleep("50 millis")
+          freed = process.memoryUsage().arrayBuffers - start < 8 * MiB
+        }
+        assert.isTrue(freed, `the full collection freed them within 5 s (${(afterMinor / MiB).toFixed(1)} MiB before)`)
+      })
+  )
+
   it.live("gives the free pages of a fragmented C heap back to the system", () =>
     Effect.gen(function* () {
       assert.strictEqual(process.platform, "linux", "this suite runs on Linux (glibc)")
