@@ -18,7 +18,8 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
+import * as ScopedAcquire from "@cmdop/grpc/ScopedAcquire"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
@@ -230,16 +231,12 @@ const spawn = (
   Effect.gen(function* () {
     const exited = yield* Deferred.make<ExitInfo>()
     const clock = yield* Effect.clock
-    // Started and its release registered in one uninterruptible step; a plain scope finalizer, not
-    // `acquireRelease`, which captures the fiber's refs and diffs them (the whole context) on every exec.
-    const started = yield* Effect.uninterruptible(
-      Effect.flatMap(Effect.scope, (scope) => {
-        const s = start(spec, exited, clock, shells, direct?.())
-        const release = Effect.suspend(() =>
-          processTree.groupAlive(s.pid) ? processTree.killGroup(s.pid, grace) : Effect.void
-        ).pipe(Effect.ensuring(Effect.sync(() => s.child && destroyStdio(s.child))))
-        return Effect.as(Scope.addFinalizer(scope, release), s)
-      })
+    const started = yield* ScopedAcquire.acquireRelease(
+      Effect.sync(() => start(spec, exited, clock, shells, direct?.())),
+      ({ child, pid }) =>
+        Effect.suspend(() => (processTree.groupAlive(pid) ? processTree.killGroup(pid, grace) : Effect.void)).pipe(
+          Effect.ensuring(Effect.sync(() => child && destroyStdio(child)))
+        )
     )
     const { child, pid, state } = started
     if (child === undefined || pid === 0) {

@@ -9,7 +9,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
+import * as ScopedAcquire from "../ScopedAcquire.js"
 import * as Stream from "effect/Stream"
 import type { BidiChannel, CallOptions, GrpcClient, Options, StreamCallOptions } from "../GrpcClient.js"
 import type * as GrpcMethod from "../GrpcMethod.js"
@@ -73,29 +74,16 @@ const acquireCall = <C extends grpc.ClientReadableStream<unknown> | grpc.ClientW
   start: () => C,
   tookLast?: () => boolean
 ): Effect.Effect<C, GrpcStatusError, Scope.Scope> =>
-  // The call and its release in one uninterruptible step, on the scope itself: `acquireRelease` would capture the
-  // fiber's refs and diff them at the close, on every call.
-  Effect.uninterruptible(
-    Effect.flatMap(Effect.scope, (scope) =>
-      Effect.flatMap(
-        Effect.try({
-          try: () => {
-            const call = start()
-            call.on("error", ignoreError)
-            return call
-          },
-          catch: startFailed
-        }),
-        (call) =>
-          Effect.as(
-            Scope.addFinalizer(
-              scope,
-              Effect.sync(() => (tookLast?.() === true ? linger(call) : call.cancel()))
-            ),
-            call
-          )
-      )
-    )
+  ScopedAcquire.acquireRelease(
+    Effect.try({
+      try: () => {
+        const call = start()
+        call.on("error", ignoreError)
+        return call
+      },
+      catch: startFailed
+    }),
+    (call) => Effect.sync(() => (tookLast?.() === true ? linger(call) : call.cancel()))
   )
 
 /** How long a call whose final answer was read may take to end by itself before it is reset after all. */

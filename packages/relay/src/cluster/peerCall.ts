@@ -25,6 +25,7 @@
 import * as CallEnd from "@cmdop/grpc/CallEnd"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
+import * as ScopedAcquire from "@cmdop/grpc/ScopedAcquire"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import { isReadable } from "@cmdop/protocol/Unreadable"
 import * as Chunk from "effect/Chunk"
@@ -187,10 +188,8 @@ export const open = <A, E>(
     const onStatus = () => {
       settled = true
     }
-    // Stopped when the scope closes, by a plain scope finalizer: `acquireRelease` would capture the fiber's refs
-    // and diff them twice (the whole context) at the close, on every call.
-    const scope = yield* Effect.scope
-    const call = yield* Effect.flatMap(
+    // Stopped when the scope closes (`ScopedAcquire`: no copy of the fiber's refs per call).
+    const call = yield* ScopedAcquire.acquireRelease(
       Effect.try({
         try: () => {
           const raw = client.raw.makeBidiStreamRequest(
@@ -210,23 +209,17 @@ export const open = <A, E>(
         catch: cannotStart
       }),
       (raw) =>
-        Effect.as(
-          Scope.addFinalizer(
-            scope,
-            Effect.sync(() => {
-              raw.off("readable", signal)
-              raw.off("end", onEnd)
-              raw.off("close", signal)
-              raw.off("status", onStatus)
-              // grpc-js reports the end (CANCELLED) as an `error` event when nobody reads any more.
-              raw.on("error", ignore)
-              raw.off("error", onError)
-              if (!settled) stop(raw, fallbackMs)
-            })
-          ),
-          raw
-        )
-    ).pipe(Effect.uninterruptible)
+        Effect.sync(() => {
+          raw.off("readable", signal)
+          raw.off("end", onEnd)
+          raw.off("close", signal)
+          raw.off("status", onStatus)
+          // grpc-js reports the end (CANCELLED) as an `error` event when nobody reads any more.
+          raw.on("error", ignore)
+          raw.off("error", onError)
+          if (!settled) stop(raw, fallbackMs)
+        })
+    )
 
     call.write(start)
     const halfClose = () => {

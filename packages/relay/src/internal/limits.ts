@@ -6,7 +6,8 @@
  */
 import { RelayError } from "@cmdop/domain/RelayError"
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
+import * as ScopedAcquire from "@cmdop/grpc/ScopedAcquire"
+import type * as Scope from "effect/Scope"
 
 /**
  * Bytes one exec request may carry in argv, env and cwd together. A session's opening message travels to the
@@ -131,9 +132,7 @@ export class PrincipalGauge {
 
   /** `key` identifies the principal (workspace and principal); `label` names it in the refusal. */
   hold(server: string, key: string, label: string): Effect.Effect<void, RelayError, Scope.Scope> {
-    // The slot and its release in one step, on the scope itself: `acquireRelease` would capture the fiber's refs
-    // and diff them at the close, on every call.
-    return Effect.flatMap(Effect.scope, (scope) =>
+    return ScopedAcquire.acquireRelease(
       Effect.suspend(() => {
         const n = this.count(key)
         if (n >= this.max)
@@ -144,9 +143,10 @@ export class PrincipalGauge {
             )
           )
         this.held.set(key, n + 1)
-        return Scope.addFinalizer(scope, this.release(key))
-      })
-    ).pipe(Effect.uninterruptible)
+        return Effect.void
+      }),
+      () => this.release(key)
+    )
   }
 
   private release(key: string): Effect.Effect<void> {
