@@ -33,6 +33,8 @@ interface Outcome {
   readonly _tag: "Detached" | "Ended" | "Lost"
   readonly exitCode?: number
   readonly reason?: string
+  /** Ended because this client was cut off (link revoked or expired, access removed), not by the session's end. */
+  readonly cut?: boolean
   readonly error?: unknown
 }
 
@@ -131,7 +133,7 @@ const attachOnce = (
             stdio.stdout(event.data)
           )
         case "Ended":
-          end = { _tag: "Ended", exitCode: event.exitCode, reason: event.reason }
+          end = { _tag: "Ended", exitCode: event.exitCode, reason: event.reason, cut: event.cut === true }
           return Effect.void
         // Before Attached (joining a live session) the terminal is not raw yet: a plain line.
         case "Notice":
@@ -187,6 +189,9 @@ const farewell = (
       code: 255,
       text: `session ${id} no longer exists on ${hostname} (its agent restarted); nothing of it keeps running`
     }
+  // Cut off, the client never learns how the session ends (it may go on): ssh's status for a connection the other
+  // side ended, so a script tells a revoked link from a shell that exited 0.
+  if (outcome.cut === true) return { code: 255, text: `cut off from session ${id} on ${hostname}: ${outcome.reason}` }
   return { code: outcome.exitCode ?? 0, text: `session ended (${outcome.reason}, exit ${outcome.exitCode})` }
 }
 

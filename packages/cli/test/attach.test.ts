@@ -129,6 +129,33 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
     60_000
   )
 
+  it.scopedLive(
+    "a guest's shell cut off by the link's revocation: a line that says so and exit 255, not the shell's 0",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* shared
+        const key = yield* w.create("acme-cut")
+        yield* w.agent(key, "box-cut")
+        const token = JSON.parse((yield* w.cli(key, ["share", "box-cut", "--json"])).stdout)
+        const env = terminalEnv(w, token.token)
+        const t = yield* terminal(
+          "g",
+          `${process.execPath} ${Processes.binPath} connect box-cut; echo "cli-exit=$?"`,
+          env
+        )
+        yield* waitFor(t.screen, /attached to box-cut, session/, "the guest's attach")
+        t.send("echo guest-$((3*3))", "Enter")
+        yield* waitFor(t.screen, /^guest-9\s*$/m, "the guest's shell")
+        const revoked = yield* w.cli(key, ["share", "revoke", token.id])
+        assert.strictEqual(revoked.code, 0, revoked.stderr)
+        const screen = yield* waitFor(t.screen, /cli-exit=\d+/, "the guest CLI's exit")
+        assert.match(screen, /cut off from session [0-9a-f-]{36} on box-cut: share link revoked/)
+        assert.match(screen, /cli-exit=255/)
+        assert.notMatch(screen, /session ended/)
+      }),
+    60_000
+  )
+
   it.scopedLive("without a terminal and without a host, the CLI asks for a host", () =>
     Effect.gen(function* () {
       const w = yield* shared

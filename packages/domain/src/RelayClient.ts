@@ -95,8 +95,11 @@ export type AttachEvent = Data.TaggedEnum<{
   }
   /** `offset` is the position of `data[0]` in the session's output stream. */
   Output: { readonly offset: number; readonly data: Uint8Array }
-  /** The session is over for this client: the shell exited, it was closed, or the credential was revoked. */
-  Ended: { readonly exitCode: number; readonly signal?: string; readonly reason: string }
+  /**
+   * The session is over for this client: the shell exited or it was closed (`exitCode`, `signal`), or this client
+   * was cut off (`cut`: its share link revoked or expired, its access removed; `exitCode` is 0 and means nothing).
+   */
+  Ended: { readonly exitCode: number; readonly signal?: string; readonly reason: string; readonly cut?: true }
   /**
    * A line for the person at the terminal, outside the session's output (no offset, never replayed): e.g.
    * `waiting for approval on <machine>…` while the machine's gate holds the session.

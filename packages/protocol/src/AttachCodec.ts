@@ -63,7 +63,12 @@ export const eventToWire = (e: AttachEvent): Wire.AttachEvent => {
     case "Output":
       return { kind: { $case: "output", value: { offset: e.offset, data: toBuffer(e.data) } } }
     case "Ended":
-      return { kind: { $case: "ended", value: { exitCode: e.exitCode, signal: e.signal ?? "", reason: e.reason } } }
+      return {
+        kind: {
+          $case: "ended",
+          value: { exitCode: e.exitCode, signal: e.signal ?? "", reason: e.reason, cut: e.cut === true }
+        }
+      }
     case "Notice":
       return { kind: { $case: "notice", value: e.text } }
   }
@@ -87,7 +92,8 @@ export const eventFromWire = (e: Wire.AttachEvent): AttachEvent | undefined => {
       return AttachEvent.Ended({
         exitCode: k.value.exitCode,
         reason: k.value.reason,
-        ...(k.value.signal === "" ? {} : { signal: k.value.signal })
+        ...(k.value.signal === "" ? {} : { signal: k.value.signal }),
+        ...(k.value.cut ? { cut: true } : {})
       })
     case "notice":
       return AttachEvent.Notice({ text: k.value })

@@ -78,7 +78,12 @@ export const AttachEvent = Schema.Union(
     offset: Offset
   }),
   Schema.TaggedStruct("Output", { offset: Offset, data: Schema.Uint8ArrayFromSelf }),
-  Schema.TaggedStruct("Ended", { exitCode: Int32, signal: optionalText, reason: Schema.String }),
+  Schema.TaggedStruct("Ended", {
+    exitCode: Int32,
+    signal: optionalText,
+    reason: Schema.String,
+    cut: Schema.optionalWith(Schema.Literal(true), { exact: true })
+  }),
   Schema.TaggedStruct("Notice", { text: Schema.String })
 )
 

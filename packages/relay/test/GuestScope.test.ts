@@ -158,7 +158,7 @@ describe("guests reach only their own link's sessions", () => {
       yield* agent.expect(closeOf(a.sessionId))
       yield* agent.expect(closeOf(b.sessionId))
       const cut = yield* Queue.take(second.events)
-      assert.deepInclude(cut, { _tag: "Ended", reason: "share link revoked" })
+      assert.deepInclude(cut, { _tag: "Ended", reason: "share link revoked", cut: true })
       assert.isFalse((yield* agent.drain).some(closeOf("owner-pty")), "the owner's session goes on")
 
       // The agent reports the exits; revoking again changes nothing and says so.
@@ -221,7 +221,11 @@ describe("guests reach only their own link's sessions", () => {
         yield* TestClock.adjust("1 hour")
         const closed = yield* agent.expect(closeOf(a.sessionId))
         assert.strictEqual(closed.reason, "share link expired")
-        assert.deepInclude(yield* Queue.take(attached.events), { _tag: "Ended", reason: "share link expired" })
+        assert.deepInclude(yield* Queue.take(attached.events), {
+          _tag: "Ended",
+          reason: "share link expired",
+          cut: true
+        })
         // The detached one goes at the sweep after the expiry (every minute here).
         yield* TestClock.adjust("1 minute")
         yield* agent.expect(closeOf(b.sessionId))
@@ -261,7 +265,7 @@ describe("guests reach only their own link's sessions", () => {
       // Revoking cuts the guest off; the owner's session itself goes on.
       const revoked = yield* core.revokeShare(owner, minted.link.id)
       assert.strictEqual(revoked.sessionsEnded, 0)
-      assert.deepInclude(yield* Queue.take(joined.events), { _tag: "Ended", reason: "share link revoked" })
+      assert.deepInclude(yield* Queue.take(joined.events), { _tag: "Ended", reason: "share link revoked", cut: true })
       assert.isFalse((yield* agent.drain).some(closeOf("owner-pty")))
     })
   )

@@ -77,7 +77,7 @@ const endHolders = (conn: Connection, verdictOf: (holder: Caller) => Effect.Effe
         if (viewer.holder === undefined || viewer.cutWith !== undefined) continue
         const reason = yield* verdictOf(viewer.holder)
         if (reason === undefined) continue
-        const end = { exitCode: 0, reason }
+        const end = { exitCode: 0, reason, cut: true } as const
         viewer.cutWith = end
         yield* Deferred.succeed(viewer.cut, end)
       }

@@ -36,7 +36,7 @@ export const endGuestSessions = (
         ended += 1
       }
       for (const pty of conn.ptys.values()) {
-        const end = { exitCode: 0, reason }
+        const end = { exitCode: 0, reason, cut: true } as const
         yield* PtyState.cutViewers(pty, shareId, end)
         if (pty.shareId !== shareId || pty.ended !== undefined || pty.closing !== undefined) continue
         pty.closing = reason
@@ -59,7 +59,7 @@ export const endPersonSessions = (conn: Connection, principal: string, reason: s
     for (const pty of conn.ptys.values()) {
       if (pty.owner !== principal || pty.ended !== undefined || pty.closing !== undefined) continue
       pty.closing = reason
-      const end = { exitCode: 0, reason }
+      const end = { exitCode: 0, reason, cut: true } as const
       for (const viewer of pty.viewers) {
         if (viewer.cutWith !== undefined) continue
         viewer.cutWith = end

@@ -105,7 +105,7 @@ const join = (conn: Connection, state: PtyState, caller: Caller) =>
     yield* atExpiry(
       caller,
       Effect.suspend(() => {
-        const end = { exitCode: 0, reason: "share link expired" }
+        const end: PtyEnd = { exitCode: 0, reason: "share link expired", cut: true }
         viewer.cutWith = end
         return Effect.zipRight(
           Deferred.succeed(viewer.cut, end),

@@ -41,6 +41,8 @@ export interface PtyEnd {
   readonly exitCode: number
   readonly signal?: string
   readonly reason: string
+  /** A viewer cut off (`cutViewers`, a person's access removed), not the session's own end. */
+  readonly cut?: true
 }
 
 /** A viewer of an interactive session: one attached client. */

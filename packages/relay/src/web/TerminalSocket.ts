@@ -15,8 +15,9 @@
  * Frames, relay → browser:
  *  - text `{"type":"attached","machine":{"id","hostname","name"},"sessionId","created"}`: first, once.
  *  - binary: terminal output, raw PTY bytes (the session's recent screen first, then live output).
- *  - text `{"type":"ended","reason","exitCode","signal"?,"message"}`: the session is over for this page (`reason`
- *    `exited`, `closed`, `idle`, `revoked`, `expired`, …; `message` says it for a person); then close 1000.
+ *  - text `{"type":"ended","reason","exitCode","signal"?,"cut"?,"message"}`: the session is over for this page
+ *    (`reason` `exited`, `closed`, `idle`, `revoked`, `expired`, …; `message` says it for a person; `cut: true` when
+ *    the page was cut off, its link revoked or expired, and `exitCode` means nothing); then close 1000.
  *  - text `{"type":"error","message"}`: the page cannot have a terminal (bad token, machine offline, protocol
  *    violation, relay failure); then close with one of `CloseCode`. `message` is for a person, never a trace.
  *
@@ -104,6 +105,7 @@ export type ServerFrame =
       readonly reason: string
       readonly exitCode: number
       readonly signal?: string
+      readonly cut?: true
       readonly message: string
     }
   | { readonly type: "error"; readonly message: string }
@@ -344,6 +346,7 @@ const endedFrame = (event: Extract<AttachEvent, { readonly _tag: "Ended" }>) =>
     reason: event.reason,
     exitCode: event.exitCode,
     ...(event.signal === undefined ? {} : { signal: event.signal }),
+    ...(event.cut === true ? { cut: true as const } : {}),
     message: endedMessage(event)
   }) as const
 

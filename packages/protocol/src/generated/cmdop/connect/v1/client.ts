@@ -158,6 +158,11 @@ export interface SessionEnded {
   signal: string;
   /** "exited", "closed", "idle", "revoked", "expired", "machine offline". */
   reason: string;
+  /**
+   * True: this viewer was cut off (its share link revoked or expired, its person's access removed), not told of the
+   * session's exit: exit_code is 0 and means nothing (a session the viewer was let into goes on without it).
+   */
+  cut: boolean;
 }
 
 export interface ListSessionsRequest {
@@ -1357,7 +1362,7 @@ export const AttachOutput: MessageFns<AttachOutput> = {
 };
 
 function createBaseSessionEnded(): SessionEnded {
-  return { exitCode: 0, signal: "", reason: "" };
+  return { exitCode: 0, signal: "", reason: "", cut: false };
 }
 
 export const SessionEnded: MessageFns<SessionEnded> = {
@@ -1370,6 +1375,9 @@ export const SessionEnded: MessageFns<SessionEnded> = {
     }
     if (message.reason !== "") {
       writer.uint32(26).string(message.reason);
+    }
+    if (message.cut !== false) {
+      writer.uint32(32).bool(message.cut);
     }
     return writer;
   },
@@ -1405,6 +1413,14 @@ export const SessionEnded: MessageFns<SessionEnded> = {
           message.reason = reader.string();
           continue;
         }
+        case 4: {
+          if (tag !== 32) {
+            break;
+          }
+
+          message.cut = reader.bool();
+          continue;
+        }
       }
       if ((tag & 7) === 4 || tag === 0) {
         break;
@@ -1422,6 +1438,7 @@ export const SessionEnded: MessageFns<SessionEnded> = {
     message.exitCode = object.exitCode ?? 0;
     message.signal = object.signal ?? "";
     message.reason = object.reason ?? "";
+    message.cut = object.cut ?? false;
     return message;
   },
 };
