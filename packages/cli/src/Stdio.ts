@@ -32,6 +32,11 @@ export class Stdio extends Context.Tag("@cmdop/cli/Stdio")<
      * instead (exec forwards it to the remote command, as a terminal would). Closing the scope restores it.
      */
     readonly interrupts: Effect.Effect<Stream.Stream<void>, never, Scope.Scope>
+    /**
+     * While the scope is open, SIGTERM no longer interrupts the CLI (which would end it with status 0): the effect
+     * it answers resumes when one arrives, so the command can end with 143, as a process killed by SIGTERM.
+     */
+    readonly terminated: Effect.Effect<Effect.Effect<void>, never, Scope.Scope>
   }
 >() {}
 
@@ -92,29 +97,31 @@ export const layerProcess: Layer.Layer<Stdio> = Layer.sync(Stdio, () =>
             { chunkSize: 64 * 1024 }
           ).pipe(Stream.catchAll(() => Stream.empty)),
     interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
-    interrupts: captureSigint
+    interrupts: captureSignal("SIGINT"),
+    terminated: Effect.map(captureSignal("SIGTERM"), (arrivals) => Effect.asVoid(Stream.runHead(arrivals)))
   })
 )
 
-/** SIGINT as a stream while the scope is open; the listeners it displaced (the runtime's) come back after. */
-const captureSigint = Effect.gen(function* () {
-  const presses = yield* Queue.unbounded<void>()
-  const onSigint = () => void Queue.unsafeOffer(presses, undefined)
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const displaced = process.listeners("SIGINT")
-      process.removeAllListeners("SIGINT")
-      process.on("SIGINT", onSigint)
-      return displaced
-    }),
-    (displaced) =>
+/** A signal as a stream while the scope is open; the listeners it displaced (the runtime's) come back after. */
+const captureSignal = (signal: "SIGINT" | "SIGTERM") =>
+  Effect.gen(function* () {
+    const arrivals = yield* Queue.unbounded<void>()
+    const onSignal = () => void Queue.unsafeOffer(arrivals, undefined)
+    yield* Effect.acquireRelease(
       Effect.sync(() => {
-        process.removeListener("SIGINT", onSigint)
-        for (const listener of displaced) process.on("SIGINT", listener as () => void)
-      })
-  )
-  return Stream.fromQueue(presses)
-})
+        const displaced = process.listeners(signal)
+        process.removeAllListeners(signal)
+        process.on(signal, onSignal)
+        return displaced
+      }),
+      (displaced) =>
+        Effect.sync(() => {
+          process.removeListener(signal, onSignal)
+          for (const listener of displaced) process.on(signal, listener as () => void)
+        })
+    )
+    return Stream.fromQueue(arrivals)
+  })
 
 export interface MemoryOptions {
   /** What stdin holds; `undefined` stands for a terminal (nothing piped). */
@@ -137,6 +144,7 @@ export const layerMemory = (options: MemoryOptions): Layer.Layer<Stdio> =>
       stdinIfPiped: () =>
         options.stdin === undefined ? undefined : Stream.succeed(new TextEncoder().encode(options.stdin)),
       interactive: false,
-      interrupts: Effect.succeed(Stream.never)
+      interrupts: Effect.succeed(Stream.never),
+      terminated: Effect.succeed(Effect.never)
     })
   )

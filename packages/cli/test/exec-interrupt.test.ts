@@ -32,7 +32,8 @@ const started = (w: { readonly client: string; readonly server: string }, key: s
         out: () => stdout,
         err: () => stderr,
         code: () => code,
-        ctrlC: () => void child.kill("SIGINT")
+        ctrlC: () => void child.kill("SIGINT"),
+        terminate: () => void child.kill("SIGTERM")
       }
     }),
     (p) => Effect.sync(() => void (p.code() === undefined && p.child.kill("SIGKILL")))
@@ -96,6 +97,29 @@ describe("Ctrl-C during exec", () => {
       assert.strictEqual(yield* eventuallySync("the CLI's exit", () => stubborn.code() ?? undefined), 130)
       assert.include(stubborn.err(), "cmdop: interrupted twice; the remote command is killed")
       yield* eventuallySync("the stubborn command gone", () => (alive(spid) ? undefined : true))
+    })
+  )
+
+  it.scopedLive("SIGTERM (kill, a cancelled CI job): exit 143, never 0; the command is killed on the machine", () =>
+    Effect.gen(function* () {
+      const w = yield* world
+      const key = yield* w.create("acme-term")
+      yield* w.agent(key, "vm")
+      // $ cmdop connect exec vm -- sleep 100 &  kill $!
+      const pidFile = path.join(w.client, "term.pid")
+      const sleeper = yield* started(w, key, [
+        "vm",
+        "--",
+        "sh",
+        "-c",
+        `echo $$ > ${pidFile}; echo ready; exec sleep 100`
+      ])
+      yield* eventuallySync("the remote command running", () => (sleeper.out().includes("ready") ? true : undefined))
+      const pid = Number(fs.readFileSync(pidFile, "utf8").trim())
+      sleeper.terminate()
+      assert.strictEqual(yield* eventuallySync("the CLI's exit", () => sleeper.code() ?? undefined), 143, sleeper.err())
+      assert.include(sleeper.err(), "cmdop: terminated (SIGTERM); the remote command is killed")
+      yield* eventuallySync("sleep gone on the machine", () => (alive(pid) ? undefined : true))
     })
   )
 

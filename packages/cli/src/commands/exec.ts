@@ -64,10 +64,13 @@ const confirm = (question: string) =>
 /**
  * Ctrl-C while the command runs: the first press sends SIGINT to the remote command (as a terminal does to its
  * foreground job), so its exit status says it was interrupted; a second press gives up on it: the call ends, which
- * kills its process tree on the machine, and the CLI exits 130.
+ * kills its process tree on the machine, and the CLI exits 130. SIGTERM (a CI job cancelled, `kill`) gives up at
+ * once the same way and exits 143, the status of a process killed by it (not 0, as if the command had succeeded).
  */
 const forwardCtrlC = Effect.gen(function* () {
-  const presses = yield* (yield* Stdio).interrupts
+  const stdio = yield* Stdio
+  const presses = yield* stdio.interrupts
+  const terminated = yield* stdio.terminated
   const signals = yield* Queue.unbounded<string>()
   const giveUp = yield* Deferred.make<void>()
   yield* presses.pipe(
@@ -77,11 +80,20 @@ const forwardCtrlC = Effect.gen(function* () {
   )
   return {
     signals: Stream.fromQueue(signals),
-    abandoned: Effect.zipRight(
-      Deferred.await(giveUp),
+    abandoned: Effect.raceFirst(
       Effect.zipRight(
-        Output.notice("cmdop: interrupted twice; the remote command is killed"),
-        Effect.fail(new ExitWith({ code: 130 }))
+        Deferred.await(giveUp),
+        Effect.zipRight(
+          Output.notice("cmdop: interrupted twice; the remote command is killed"),
+          Effect.fail(new ExitWith({ code: 130 }))
+        )
+      ),
+      Effect.zipRight(
+        terminated,
+        Effect.zipRight(
+          Output.notice("cmdop: terminated (SIGTERM); the remote command is killed"),
+          Effect.fail(new ExitWith({ code: 143 }))
+        )
       )
     )
   }
