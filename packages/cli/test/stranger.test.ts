@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { authLine } from "../src/commands/attach.js"
 import * as Table from "../src/CommandTable.js"
 import * as Processes from "@cmdop/testkit/Processes"
 import { cli } from "./support.js"
@@ -153,4 +154,15 @@ describe("an admin command on a host with no relay store", () => {
       assert.strictEqual(second.stderr, "")
     })
   )
+})
+
+describe("the auth line of cmdop connect <host>", () => {
+  it("names a guest's link once, a signed-in person by email, a key masked", () => {
+    const guest = authLine({ workspaceName: "acme", kind: "guest", principal: "share sl_0123abcd" }, "eyJhbGci…-A0c")
+    assert.strictEqual(guest, "auth ok: workspace acme, share link sl_0123abcd")
+    const user = authLine({ workspaceName: "acme", kind: "user", principal: "alice@example.com" }, "eyJhbGci…x9Zq")
+    assert.strictEqual(user, "auth ok: workspace acme, user alice@example.com")
+    const key = authLine({ workspaceName: "acme", kind: "key", principal: "ck_live_tfAo" }, "ck_live_…iZXP")
+    assert.strictEqual(key, "auth ok: workspace acme, key ck_live_…iZXP")
+  })
 })

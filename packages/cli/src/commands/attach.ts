@@ -5,7 +5,7 @@
  * runs without a PTY, fed by stdin, and its exit status is the CLI's.
  */
 import * as PullStream from "@cmdop/grpc/PullStream"
-import type { RelayClient } from "@cmdop/domain/RelayClient"
+import type { Principal, RelayClient } from "@cmdop/domain/RelayClient"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -47,9 +47,7 @@ export const attach = (g: GlobalOptions.Globals, host: string, options: AttachOp
       Effect.gen(function* () {
         yield* status(`dialing relay ${resolved.server}…`)
         const me = yield* client.whoami
-        yield* status(
-          `auth ok: workspace ${me.workspaceName}, ${me.kind === "guest" ? `share link ${me.principal}` : `key ${Secret.mask(resolved.apiKey)}`}`
-        )
+        yield* status(authLine(me, Secret.mask(resolved.apiKey)))
         const machine = yield* client.resolveMachine(host)
         yield* Recent.remember(machine.id)
         return yield* AttachSession.run(client, machine.hostname, {
@@ -60,6 +58,20 @@ export const attach = (g: GlobalOptions.Globals, host: string, options: AttachOp
       })
     )
   })
+
+/**
+ * The status line once the relay has accepted the credential: the workspace and who the caller is, as `whoami`
+ * names them — a key masked, a signed-in person by email, a guest by its link's id (the relay's principal for a
+ * guest is `share <link id>`; "share link share sl_…" said it twice).
+ */
+export const authLine = (me: Pick<Principal, "workspaceName" | "kind" | "principal">, maskedKey: string): string =>
+  `auth ok: workspace ${me.workspaceName}, ${
+    me.kind === "guest"
+      ? `share link ${me.principal.replace(/^share /, "")}`
+      : me.kind === "user"
+        ? `user ${me.principal}`
+        : `key ${maskedKey}`
+  }`
 
 /** What the attached line says about detaching. */
 const detachHint = (chord: string) =>
