@@ -33,6 +33,11 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           ["connect", "exec", "vm", "--timeout"],
           'cmdop: --timeout needs a value (--timeout DURATION) for exec; see "cmdop connect exec --help"\n'
         ],
+        // Longer than the protocol's 32-bit milliseconds: a usage error before dialing (it was a relay failure).
+        [
+          ["connect", "exec", "--timeout", "100000h", "vm", "--", "true"],
+          'cmdop: invalid --timeout "100000h": at most 1193h (0: no timeout)\n'
+        ],
         [
           ["connect", "share", "vm", "--ttl"],
           'cmdop: --ttl needs a value (--ttl DURATION) for share; see "cmdop connect share --help"\n'

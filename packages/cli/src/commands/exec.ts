@@ -191,6 +191,9 @@ const eventSink = (json: boolean, stdio: Stdio["Type"]) => {
   return { step, seen: (): Seen => seen, collected }
 }
 
+/** The longest `--timeout`: what the protocol's `uint32 timeout_ms` holds (about 49 days). */
+const MAX_TIMEOUT_MS = 0xffff_ffff
+
 const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: string) =>
   Effect.gen(function* () {
     const remote = yield* FiberRef.get(RemoteArgv.current)
@@ -210,6 +213,12 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
         "; the remote command goes after --"
       )
     const timeoutMs = yield* Duration.parse("--timeout", timeout)
+    // The wire carries milliseconds in 32 bits: a longer timeout was a relay failure ("invalid uint32") after dialing.
+    if (timeoutMs > MAX_TIMEOUT_MS)
+      return yield* new CliError({
+        message: `invalid --timeout "${timeout}": at most ${Math.floor(MAX_TIMEOUT_MS / 3_600_000)}h (0: no timeout)`,
+        exitCode: ExitCode.usage
+      })
     const Remote = yield* Effect.promise(() => import("../Remote.js"))
     const stdio = yield* Stdio
     const stdin = stdio.stdinIfPiped()
