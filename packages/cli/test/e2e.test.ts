@@ -11,6 +11,7 @@ import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
+import * as net from "node:net"
 import * as path from "node:path"
 import { live, relayUp, sharedLive, worldsSharingRelay } from "./World.js"
 
@@ -214,6 +215,44 @@ describe("end to end with real processes only", () => {
         const list = JSON.parse((yield* w.cli(key, ["--list", "--json"])).stdout)
         assert.strictEqual(list.machines[0].online, false)
         assert.include((yield* Processes.run(home, ["agent", "status"])).stdout, "STOPPED")
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    'agent start against a relay that takes a moment to answer: it waits for ONLINE, no "not online yet"',
+    () =>
+      Effect.gen(function* () {
+        const w = yield* shared
+        const key = yield* w.create("acme-slow-dial")
+        // A TCP proxy that holds each connection 600 ms before passing it on: the daemon reports CONNECTING first
+        // for that long, as on a relay across the world (the start said "connecting … not online yet" then).
+        const [relayHost, relayPort] = w.server.split(":") as [string, string]
+        const proxy = yield* Effect.acquireRelease(
+          Effect.async<net.Server>((resume) => {
+            const server = net.createServer((client) => {
+              client.on("error", () => client.destroy())
+              setTimeout(() => {
+                const upstream = net.connect(Number(relayPort), relayHost)
+                upstream.on("error", () => client.destroy())
+                client.on("close", () => upstream.destroy())
+                upstream.on("close", () => client.destroy())
+                client.pipe(upstream).pipe(client)
+              }, 600)
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const server = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`
+        const home = yield* TempHome.make("cmdop-e2e-slow-")
+        const env = { CMDOP_API_KEY: key, CMDOP_SERVER: server }
+        assert.strictEqual((yield* Processes.run(home, ["agent", "register", "--hostname", "slow-1"], { env })).code, 0)
+        const started = yield* Processes.run(home, ["agent", "start"], { env })
+        yield* Effect.addFinalizer(() => Effect.ignore(Processes.run(home, ["agent", "stop"])))
+        assert.strictEqual(started.code, 0, started.stderr)
+        assert.match(started.stdout, /^agent started \(pid \d+\), online to /)
+        assert.notInclude(started.stderr, "not online yet")
       }),
     60_000
   )

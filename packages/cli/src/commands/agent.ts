@@ -112,6 +112,9 @@ const whyNotStarted = (logFile: string, from: number): string => {
   }
 }
 
+/** How long `agent start` waits for a daemon that is dialing (no error yet) to come online before it returns. */
+const ONLINE_GRACE_MS = 3_000
+
 const startDaemonInBackground = (extra: {
   readonly args: ReadonlyArray<string>
   readonly env: Record<string, string>
@@ -136,11 +139,16 @@ const startDaemonInBackground = (extra: {
     fs.closeSync(log)
     child.unref()
     const pid = child.pid ?? 0
-    // Wait until the daemon reports itself, or dies.
-    const deadline = (yield* Clock.currentTimeMillis) + 10_000
+    // Wait until the daemon reports itself, or dies; then, while it is still dialing with nothing gone wrong yet,
+    // a moment more for it to come online (a healthy start said "connecting … not online yet" every time).
+    const started = yield* Clock.currentTimeMillis
+    const deadline = started + 10_000
     for (;;) {
       const status = yield* runtime.readStatus
-      if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") return status.value
+      if (Option.isSome(status) && status.value.pid === pid && status.value.state !== "STOPPED") {
+        const dialing = status.value.state === "CONNECTING" && status.value.last_error === undefined
+        if (!dialing || (yield* Clock.currentTimeMillis) > started + ONLINE_GRACE_MS) return status.value
+      }
       if (!runtime.isAlive(pid) || (yield* Clock.currentTimeMillis) > deadline)
         return yield* new CliError({
           message: `the agent did not start${whyNotStarted(paths.agentLog, logStart)}; see ${paths.display(paths.agentLog)}`
