@@ -35,6 +35,8 @@ interface Outcome {
   readonly reason?: string
   /** Ended because this client was cut off (link revoked or expired, access removed), not by the session's end. */
   readonly cut?: boolean
+  /** Detached because the CLI was sent SIGTERM (a `kill`, a supervisor stopping it): exit 143, not 0. */
+  readonly terminated?: boolean
   readonly error?: unknown
 }
 
@@ -176,13 +178,15 @@ const farewell = (
   const reattach = `cmdop connect ${hostname} --session ${id}`
   if (outcome._tag === "Detached")
     return {
-      code: 0,
+      // Killed by SIGTERM, the CLI says so in its status (as the process it stands for would), not 0.
+      code: outcome.terminated === true ? 143 : 0,
       text:
-        id === undefined
+        (outcome.terminated === true ? "terminated; " : "") +
+        (id === undefined
           ? "detached before a session started; nothing keeps running"
           : state.lostAt === undefined
             ? `detached; session ${id} keeps running — reattach with: ${reattach}`
-            : `detached while the connection was down; session ${id} may still be running — try: ${reattach}`
+            : `detached while the connection was down; session ${id} may still be running — try: ${reattach}`)
     }
   if (/unknown session/i.test(outcome.reason ?? ""))
     return {
@@ -210,6 +214,8 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
         lastReplayAt: 0
       }
       const keys = yield* Terminal.keys({ detachKeys: options.detachKeys, dropReplies: () => state.replaying })
+      // SIGTERM detaches (the session keeps running) with the reattach line, instead of the runtime's silent exit 0.
+      const terminated = yield* stdio.terminated
       yield* PullStream.runForEach(keys.input, (data) => Queue.offer(inputs, AttachInput.Data({ data }))).pipe(
         Effect.forkScoped
       )
@@ -231,7 +237,10 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
             Effect.map((r): Outcome => (Either.isRight(r) ? r.right : { _tag: "Lost", error: r.left })),
             Effect.tap((o) => (o._tag === "Lost" ? lost(state, hostname, o.error, stdio) : Effect.void))
           ),
-          Effect.as(keys.ended, { _tag: "Detached" } as Outcome)
+          Effect.raceFirst(
+            Effect.as(keys.ended, { _tag: "Detached" } as Outcome),
+            Effect.as(terminated, { _tag: "Detached", terminated: true } as Outcome)
+          )
         )
         if (outcome._tag !== "Lost") {
           const { code, text } = farewell(outcome, state, hostname)

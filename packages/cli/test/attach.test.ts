@@ -156,6 +156,43 @@ describe("cmdop connect <host> in a real terminal (tmux)", () => {
     60_000
   )
 
+  it.scopedLive(
+    "SIGTERM to an attached CLI detaches: the reattach line, exit 143, the session keeps running",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* shared
+        const key = yield* w.create("acme-term")
+        yield* w.agent(key, "box-term")
+        const env = terminalEnv(w, key)
+        const t = yield* terminal(
+          "k",
+          `${process.execPath} ${Processes.binPath} connect box-term; echo "cli-exit=$?"`,
+          env
+        )
+        const attached = yield* waitFor(t.screen, /attached to box-term, session ([0-9a-f-]{36})/, "the attach")
+        const sessionId = /session ([0-9a-f-]{36})/.exec(attached)![1]!
+        t.send("echo before-$((5*5))", "Enter")
+        yield* waitFor(t.screen, /^before-25\s*$/m, "the shell")
+        // The CLI is the pane's shell's child (`env` execs node).
+        const shell = execFileSync("tmux", ["-L", t.socket, "display", "-p", "-t", "k", "#{pane_pid}"], {
+          encoding: "utf8"
+        }).trim()
+        const cli = execFileSync("pgrep", ["-P", shell], { encoding: "utf8" }).trim().split("\n")[0]!
+        process.kill(Number(cli), "SIGTERM")
+        const screen = yield* waitFor(t.screen, /cli-exit=\d+/, "the CLI's exit")
+        assert.match(screen, new RegExp(`terminated; detached; session ${sessionId} keeps running — reattach with`))
+        assert.match(screen, /cli-exit=143/)
+        const listed = yield* Processes.run(w.client, ["connect", "box-term", "--list-sessions", "--json"], {
+          env: { CMDOP_API_KEY: key, CMDOP_SERVER: w.server }
+        })
+        assert.deepStrictEqual(
+          JSON.parse(listed.stdout).sessions.map((s: { session_id: string }) => s.session_id),
+          [sessionId]
+        )
+      }),
+    60_000
+  )
+
   it.scopedLive("without a terminal and without a host, the CLI asks for a host", () =>
     Effect.gen(function* () {
       const w = yield* shared
