@@ -33,6 +33,54 @@ const REFUSED = "refused by the machine's permissions"
 
 describe("the machine's gate end to end (real processes)", () => {
   it.scopedLive(
+    "a file invalid since the start: agent start warns, status says its defaults are in force, and they decide",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme-broken")
+        const home = yield* TempHome.make("cmdop-e2e-gate-broken-")
+        const policyFile = path.join(home, ".cmdop", "permissions.yaml")
+        const env = { CMDOP_API_KEY: key, CMDOP_SERVER: w.server }
+        assert.strictEqual((yield* Processes.run(home, ["agent", "register", "--hostname", "broken"], { env })).code, 0)
+        fs.writeFileSync(policyFile, POLICY + "  - action: alow\n")
+        const started = yield* Processes.run(home, ["agent", "start"], { env })
+        yield* Effect.addFinalizer(() => Effect.ignore(Processes.run(home, ["agent", "stop"])))
+        assert.strictEqual(started.code, 0, started.stderr)
+        assert.include(started.stderr, `warning: ${policyFile}:11: rules[2].action: "alow" is not valid`)
+        assert.include(started.stderr, "the file defaults are in force (keys and users allowed, guests denied)")
+        const status = yield* eventually(
+          "the gate error in agent status",
+          Effect.map(Processes.run(home, ["agent", "status"]), (r) =>
+            r.stdout.includes("gate error") ? r.stdout : undefined
+          ),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        assert.include(status, "no version of it has loaded yet, so the file defaults are in force")
+        assert.notInclude(status, "the last good policy")
+        // The defaults decide: the key holder runs, a guest (even for what the file's first rule allows) does not.
+        yield* eventually(
+          "the machine online",
+          Effect.map(w.cli(key, ["exec", "broken", "--", "true"]), (r) => (r.code === 0 ? r : undefined)),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        const token = JSON.parse((yield* w.cli(key, ["share", "broken", "--json"])).stdout).token as string
+        const guest = yield* w.bare([
+          "connect",
+          "--api-key",
+          token,
+          "--server",
+          w.server,
+          "exec",
+          "broken",
+          "--",
+          "uptime"
+        ])
+        assert.strictEqual(guest.code, 126, guest.stderr)
+      }),
+    60_000
+  )
+
+  it.scopedLive(
     "guest link: allowed runs, others refused, shell per the file, ask approved from another terminal, live edits",
     () =>
       Effect.gen(function* () {

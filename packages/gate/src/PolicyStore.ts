@@ -119,7 +119,13 @@ export const make = (options: PolicyStoreOptions) =>
         const parsed = parsePolicy(read.text, path)
         const now = yield* Clock.currentTimeMillis
         if (Either.isLeft(parsed)) {
-          yield* Effect.logWarning(`permissions: ${parsed.left.message}; keeping the last good policy`)
+          yield* Effect.logWarning(
+            `permissions: ${parsed.left.message}; ${
+              before.loadedAt === undefined
+                ? "no version of it has loaded yet: the file defaults apply (keys and users allowed, guests denied) until it is fixed"
+                : "keeping the last good policy"
+            }`
+          )
           return yield* Ref.set(state, {
             ...before,
             text: read.text,

@@ -180,6 +180,8 @@ const start = Command.make(
       yield* GateFiles.checkAtStart(Option.getOrUndefined(policyFile)).pipe(
         Effect.mapError((e) => new CliError({ message: e.message }))
       )
+      // In the foreground the daemon's own log says it (`PolicyStore`).
+      const policyWarning = foreground ? undefined : yield* GateStatus.startWarning(Option.getOrUndefined(policyFile))
       if (foreground) {
         const runtime = yield* loadAgent
         return yield* runtime
@@ -203,6 +205,7 @@ const start = Command.make(
         ],
         env: forwarded.env
       })
+      if (policyWarning !== undefined) yield* Output.notice(policyWarning)
       if (g.json) return yield* Output.json(status)
       yield* Output.line(
         `agent started (pid ${status.pid}), ${status.state.toLowerCase()} to ${status.relay ?? status.server}`
