@@ -52,6 +52,10 @@ const transport = (message: string): string => {
   const tls = NOT_TLS.exec(message)
   if (tls !== null)
     return `relay ${tls[1]} does not answer TLS: it is a plaintext port (drop "https://" from --server), or not a relay's gRPC port at all (the relay's default is 50051; its HTTP port is for browsers)`
+  // grpc-js's words for a relay that went away while a call was on: it was reachable, so no advice to check it runs.
+  const gone = /^relay (\S+) is unreachable: (server is shutting down|Connection dropped)/.exec(message)
+  if (gone !== null)
+    return `relay ${gone[1]} went away during the call (${gone[2] === "Connection dropped" ? "the connection dropped" : "it is shutting down"}); a command it ran on a machine ends with it: run it again once the relay is back`
   const http = /^relay (\S+) is unreachable: [\s\S]*Protocol error/.exec(message)
   if (http !== null)
     return `relay ${http[1]} answered, but not as a relay's gRPC port (is it the HTTP port? the gRPC port is 50051 unless set): check --server`

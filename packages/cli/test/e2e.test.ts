@@ -11,6 +11,7 @@ import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { eventually } from "@cmdop/test-helpers/Eventually"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as net from "node:net"
 import * as path from "node:path"
 import { live, relayUp, sharedLive, worldsSharingRelay } from "./World.js"
@@ -158,7 +159,14 @@ describe("end to end with real processes only", () => {
         yield* w.agent(key, "host-2")
         assert.strictEqual((yield* w.cli(key, ["exec", "host-1", "--", "true"])).code, 0)
 
+        // A command running when the relay dies: its CLI says the relay went away, not that it was never reachable.
+        const running = yield* Effect.fork(w.cli(key, ["exec", "host-1", "--", "sleep", "30"]))
+        yield* Effect.sleep("1500 millis")
         yield* w.relay.stop("SIGKILL")
+        const cut = yield* Fiber.join(running)
+        assert.strictEqual(cut.code, 255, cut.stderr)
+        assert.match(cut.stderr, /relay \S+ went away during the call \(the connection dropped\); a command it ran/)
+        assert.notInclude(cut.stderr, "running there?")
         const down = yield* w.cli(key, ["--list"])
         assert.strictEqual(down.code, 255)
         assert.include(down.stderr, "unreachable")
