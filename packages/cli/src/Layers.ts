@@ -22,6 +22,7 @@ import * as WorkspaceStore from "@cmdop/domain/WorkspaceStore"
 import * as CmdopPaths from "@cmdop/node/CmdopPaths"
 import * as OAuthSessionLive from "@cmdop/node/OAuthSessionLive"
 import * as WorkspaceStoreLive from "@cmdop/node/WorkspaceStoreLive"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Ref from "effect/Ref"
@@ -62,7 +63,9 @@ export const layerLocal = <E, R>(
   paths: Layer.Layer<CmdopPaths.CmdopPaths, E, R>,
   oauth: Layer.Layer<OAuthSession.OAuthSession> = OAuthSession.layerEmpty
 ) => {
-  const store = WorkspaceStoreLive.layerFileSystem.pipe(Layer.provide(paths), Layer.provide(platform))
+  const store = WorkspaceStoreLive.layerFileSystemWith({
+    onLooseMode: (message) => Console.error(`cmdop: warning: ${message}`)
+  }).pipe(Layer.provide(paths), Layer.provide(platform))
   return Layer.mergeAll(credentials(store, oauth), paths, platform)
 }
 

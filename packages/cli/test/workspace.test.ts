@@ -196,7 +196,10 @@ for (const [worldName, makeLocal] of worlds) {
         const w = yield* makeLocal
         const noActive = yield* w.cli(["connect", "key", "set", KEY_A])
         assert.strictEqual(noActive.code, 255)
-        assert.include(noActive.stderr, "no active workspace")
+        // None stored: nothing to choose with "workspace use"; the line says how to make the first.
+        assert.include(noActive.stderr, "no workspace is stored yet; create one")
+        assert.include(noActive.stderr, "cmdop connect key set <key> --workspace <name>")
+        assert.notInclude(noActive.stderr, "workspace use")
 
         assert.strictEqual((yield* w.cli(["connect", "key", "set", KEY_A, "--workspace", "ci"])).code, 0)
         assert.deepStrictEqual(yield* storeJson(w), { active: "ci", workspaces: [{ name: "ci", api_key: KEY_A }] })

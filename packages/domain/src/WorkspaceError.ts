@@ -17,7 +17,10 @@ export class WorkspaceError extends Schema.TaggedError<WorkspaceError>()("Worksp
       case "Exists":
         return `workspace "${this.name}" already exists; change it with "cmdop connect workspace set ${this.name} --api-key K --server S" (or add … --force), or pick another name`
       case "NoActive":
-        return `no active workspace (${known}); choose one with "cmdop connect workspace use <name>"`
+        // With none stored there is nothing to choose: say how to make the first.
+        return this.known.length === 0
+          ? `no workspace is stored yet; create one: "cmdop connect workspace add <name> --api-key <key> --server <host:port>" (or "cmdop connect key set <key> --workspace <name>")`
+          : `no active workspace (${known}); choose one with "cmdop connect workspace use <name>"`
     }
   }
 }

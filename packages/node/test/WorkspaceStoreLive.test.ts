@@ -50,6 +50,38 @@ layer(Bundle.layer, { excludeTestServices: true, timeout: "60 seconds" })("Works
     })
   )
 
+  it.scoped("a file open to others (0644) is read, set back to 0600, and the caller told once", () =>
+    Effect.gen(function* () {
+      const home = yield* tempHome
+      const file = path.join(home, ".cmdop", "ssh_workspaces.json")
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 })
+      fs.writeFileSync(file, JSON.stringify({ active: "", workspaces: [] }), { mode: 0o644 })
+      fs.chmodSync(file, 0o644)
+      const told: Array<string> = []
+      const store = yield* WorkspaceStoreLive.make(file, (p) => p, {
+        onLooseMode: (message) => Effect.sync(() => void told.push(message))
+      }).pipe(Effect.provide(NodeFileSystem.layer))
+      const loaded = yield* store.load
+      assert.deepStrictEqual(loaded.workspaces, [])
+      assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600)
+      assert.deepStrictEqual(told, [
+        `${file} was open to other users of this machine (mode 0644) and holds API keys: it is 0600 now; if someone else could have read it, have its keys rotated`
+      ])
+      // Opened up again: tightened again, not told twice in one process.
+      fs.chmodSync(file, 0o640)
+      yield* store.update((f) => Effect.succeed([undefined, f] as const))
+      assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600)
+      assert.strictEqual(told.length, 1)
+      // A private file says nothing.
+      const quiet: Array<string> = []
+      const again = yield* WorkspaceStoreLive.make(file, (p) => p, {
+        onLooseMode: (message) => Effect.sync(() => void quiet.push(message))
+      }).pipe(Effect.provide(NodeFileSystem.layer))
+      yield* again.load
+      assert.deepStrictEqual(quiet, [])
+    })
+  )
+
   it.scoped("a stale lock left by a dead process is taken over", () =>
     Effect.gen(function* () {
       const home = yield* tempHome
