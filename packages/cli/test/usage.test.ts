@@ -312,6 +312,14 @@ for (const [worldName, makeWorld] of worlds)
           assert.strictEqual(slow.code, 124)
           assert.strictEqual(JSON.parse(slow.stdout).timed_out, true)
 
+          // A program the machine does not have: its 127, with the failure document's error and hint keys.
+          const notThere = yield* w.cli(key, ["exec", "vm", "--json", "--", "no-such-program-xyz"])
+          assert.strictEqual(notThere.code, 127)
+          const absent = JSON.parse(notThere.stdout)
+          assert.strictEqual(absent.exit_code, 127)
+          assert.include(absent.error, "no-such-program-xyz")
+          assert.property(absent, "hint")
+
           const missing = yield* w.cli(key, ["exec", "nope", "--json", "--", "true"])
           assert.strictEqual(missing.code, 255)
           const failed = JSON.parse(missing.stdout)

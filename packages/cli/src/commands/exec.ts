@@ -261,7 +261,8 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
         ...sink.collected(),
         duration_ms: e.durationMs || (yield* Clock.currentTimeMillis) - started,
         timed_out: e.timedOut,
-        ...(e.error === undefined ? {} : { error: e.error })
+        // The same `error` and `hint` pair as every other failure's document (`hint`: null when there is none).
+        ...(e.error === undefined ? {} : { error: e.error, hint: Output.failure(e.error, code).hint })
       })
     else if (e.timedOut)
       yield* Output.notice(`cmdop: command timed out after ${Duration.format(timeoutMs)} and was killed`)
