@@ -39,6 +39,14 @@ const started = (w: { readonly client: string; readonly server: string }, key: s
     (p) => Effect.sync(() => void (p.code() === undefined && p.child.kill("SIGKILL")))
   )
 
+/** `exec vm -- sleep 100` (through `sh`, which writes its pid to `pidFile` first), running: the CLI and that pid. */
+const sleeping = (w: { readonly client: string; readonly server: string }, key: string, pidFile: string) =>
+  Effect.gen(function* () {
+    const sleeper = yield* started(w, key, ["vm", "--", "sh", "-c", `echo $$ > ${pidFile}; echo ready; exec sleep 100`])
+    yield* eventuallySync("the remote command running", () => (sleeper.out().includes("ready") ? true : undefined))
+    return { sleeper, pid: Number(fs.readFileSync(pidFile, "utf8").trim()) }
+  })
+
 describe("Ctrl-C during exec", () => {
   it.scopedLive("goes to the remote command as SIGINT; exit 130; twice gives up and kills it", () =>
     Effect.gen(function* () {
@@ -47,16 +55,7 @@ describe("Ctrl-C during exec", () => {
       yield* w.agent(key, "vm")
 
       // $ cmdop connect exec vm -- sleep 100      ^C
-      const pidFile = path.join(w.client, "sleep.pid")
-      const sleeper = yield* started(w, key, [
-        "vm",
-        "--",
-        "sh",
-        "-c",
-        `echo $$ > ${pidFile}; echo ready; exec sleep 100`
-      ])
-      yield* eventuallySync("the remote command running", () => (sleeper.out().includes("ready") ? true : undefined))
-      const pid = Number(fs.readFileSync(pidFile, "utf8").trim())
+      const { pid, sleeper } = yield* sleeping(w, key, path.join(w.client, "sleep.pid"))
       assert.isTrue(alive(pid))
       sleeper.ctrlC()
       const code = yield* eventuallySync("the CLI's exit", () => sleeper.code() ?? undefined)
@@ -106,16 +105,7 @@ describe("Ctrl-C during exec", () => {
       const key = yield* w.create("acme-term")
       yield* w.agent(key, "vm")
       // $ cmdop connect exec vm -- sleep 100 &  kill $!
-      const pidFile = path.join(w.client, "term.pid")
-      const sleeper = yield* started(w, key, [
-        "vm",
-        "--",
-        "sh",
-        "-c",
-        `echo $$ > ${pidFile}; echo ready; exec sleep 100`
-      ])
-      yield* eventuallySync("the remote command running", () => (sleeper.out().includes("ready") ? true : undefined))
-      const pid = Number(fs.readFileSync(pidFile, "utf8").trim())
+      const { pid, sleeper } = yield* sleeping(w, key, path.join(w.client, "term.pid"))
       sleeper.terminate()
       assert.strictEqual(yield* eventuallySync("the CLI's exit", () => sleeper.code() ?? undefined), 143, sleeper.err())
       assert.include(sleeper.err(), "cmdop: terminated (SIGTERM); the remote command is killed")
