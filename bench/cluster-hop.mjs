@@ -7,7 +7,7 @@
 // With `--cpu-prof DIR` each node writes a CPU profile; the runs' windows (CLOCK_MONOTONIC µs, in the output) cut
 // it to one kind of call. With `HOP_PRELOAD=<abs path of bench/heap-sample.cjs>` each node is sent SIGUSR2 before
 // and after every run: one allocation profile per run and node, in the order the runs went.
-// Usage: node bench/cluster-hop.mjs [--rounds N] [--rtt N] [--execs N] [--cpu-prof DIR] [checkout…]
+// Usage: node bench/cluster-hop.mjs [--rounds N] [--rtt N] [--execs N] [--warmup N] [--cpu-prof DIR] [checkout…]
 // Prints one JSON object per checkout on stdout: p50 local/forwarded, added p50, CPU ms per call of owner and front.
 import { randomBytes } from "node:crypto"
 import { spawnSync } from "node:child_process"
@@ -25,6 +25,8 @@ if (roots.length === 0) roots.push(resolve(fileURLToPath(import.meta.url), "..",
 const ROUNDS = Number(flags.get("rounds") ?? 6)
 const RTT = Number(flags.get("rtt") ?? 200)
 const EXECS = Number(flags.get("execs") ?? 40)
+/** Untimed execs and round trips through each node before the rounds (a cluster in service has compiled its paths). */
+const WARMUP = Number(flags.get("warmup") ?? 500)
 const cpuProfDir = flags.get("cpu-prof")
 const secret = randomBytes(36).toString("base64url")
 
@@ -61,6 +63,11 @@ const setUp = async (root, index) => {
   if (created.code !== 0) throw new Error(`relay workspace create: ${created.stderr.trim()}`)
   const key = JSON.parse(created.stdout).api_key
   const machine = await L.startAgent(nodes[0].grpc, key, tool("warm-exec"))
+  if (WARMUP > 0)
+    for (const node of nodes) {
+      await L.runTool([tool("warm-exec"), "latency", node.grpc, key, machine, String(WARMUP)])
+      await L.runTool([tool("cluster-rtt"), node.grpc, key, machine, String(Math.ceil(WARMUP / 2))])
+    }
   /** When each tool run went on (CLOCK_MONOTONIC µs, the clock of V8's profile timestamps), to cut profiles by. */
   const windows = []
   const acc = { rtt: { local: [], forwarded: [] }, exec: { local: [], forwarded: [] } }

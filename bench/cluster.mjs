@@ -10,8 +10,10 @@
 //  - idle agents: how many of `--agents` came online (and how fast), relay RSS per idle agent;
 //  - after `kill -9` of node 3 (nodes 1 and 2 stay up, for their CPU profiles): the time until every agent is online again through the other nodes, with the
 //    connection rate per 500 ms (no thundering herd: the agents' backoff has full jitter).
-// Usage: node bench/cluster.mjs [--agents N] [--per-process N] [--latency-runs N] [--throughput-mb N]
+// Usage: node bench/cluster.mjs [--agents N] [--per-process N] [--latency-runs N] [--warmup N] [--throughput-mb N]
 //   [--connect-timeout S] [--cpu-prof DIR] [--only-hop | --skip-hop] [--json FILE]
+// (--warmup: untimed execs through each node before the latency rounds, default 500, as the single-relay bench;
+// --client-warmup: untimed calls at the start of each timed run, in its fresh client process, default 100.)
 // Needs PostgreSQL (CMDOP_BENCH_PG, default postgres://postgres@127.0.0.1:5432/test: a fresh database is created
 // next to it for the run) and `psql`. When it is unreachable the result is `{ "available": false, "reason" }`.
 // Prints the results as JSON on stdout (and to --json FILE); progress goes to stderr.
@@ -30,6 +32,16 @@ const flag = (name, fallback) => {
 const AGENTS = Number(flag("agents", "10000"))
 const PER_PROCESS = Number(flag("per-process", "500"))
 const LATENCY_RUNS = Number(flag("latency-runs", "300"))
+/**
+ * Untimed execs through each node before the latency rounds (and a share of them before the relay round trips):
+ * nodes in service have compiled their paths, as the single-relay bench warms a fresh relay with 500.
+ */
+const WARMUP = Number(flag("warmup", "500"))
+/**
+ * Untimed calls at the start of each timed run of the `warm-exec` tool (a fresh client process each run): its own
+ * code compiled before it times anything, as the single-relay bench's client is (there, 500 in one process).
+ */
+const CLIENT_WARMUP = Number(flag("client-warmup", "100"))
 const THROUGHPUT_MB = Number(flag("throughput-mb", "200"))
 const CONNECT_TIMEOUT_MS = Number(flag("connect-timeout", "240")) * 1000
 const cpuProfDir = flag("cpu-prof", undefined)
@@ -81,14 +93,21 @@ const withCpu = async (nodes, body) => {
 const measureHop = async (tool, nodes, key, machine, results) => {
   // Local and forwarded runs alternate, in rounds, so a change of load on a shared machine hits both alike.
   const rounds = 10
-  // CPU of node 1 (owner) and node 2 (front) per exec, the 10 untimed warm-up calls of each run included.
+  // CPU of node 1 (owner) and node 2 (front) per exec, the untimed warm-up calls of each run included.
   const cpu = { local: [0, 0], forwarded: [0, 0], execs: 0 }
+  const env = { ...L.baseEnv, BENCH_WARM_WARMUP: String(CLIENT_WARMUP) }
   const latency = async (node, n, into) => {
     const { result, cpu: used } = await withCpu(nodes.slice(0, 2), () =>
-      L.runTool([tool("warm-exec"), "latency", node.grpc, key, machine, String(n)])
+      L.runTool([tool("warm-exec"), "latency", node.grpc, key, machine, String(n)], env)
     )
     used.forEach((ms, i) => (into[i] += ms))
     return result.samples
+  }
+  // Both paths warmed alike first (not counted in the CPU per exec).
+  if (WARMUP > 0) {
+    const untimed = [0, 0]
+    await latency(nodes[0], WARMUP, untimed)
+    await latency(nodes[1], WARMUP, untimed)
   }
   const local = []
   const forwarded = []
@@ -97,8 +116,10 @@ const measureHop = async (tool, nodes, key, machine, results) => {
     local.push(...(await latency(nodes[0], perRound, cpu.local)))
     forwarded.push(...(await latency(nodes[1], perRound, cpu.forwarded)))
   }
-  const execs = rounds * (perRound + 10)
+  const execs = rounds * (perRound + CLIENT_WARMUP)
   results.latency = {
+    warmup: WARMUP,
+    clientWarmup: CLIENT_WARMUP,
     cpuPerExecMs: {
       localOwner: cpu.local[0] / execs,
       forwardedOwner: cpu.forwarded[0] / execs,
@@ -117,6 +138,10 @@ const measureHop = async (tool, nodes, key, machine, results) => {
   const rtt = async (node, n) => (await L.runTool([tool("cluster-rtt"), node.grpc, key, machine, String(n)])).samples
   const rttLocal = []
   const rttForwarded = []
+  if (WARMUP > 0) {
+    await rtt(nodes[0], Math.ceil(WARMUP / 2))
+    await rtt(nodes[1], Math.ceil(WARMUP / 2))
+  }
   for (let r = 0; r < rounds; r++) {
     rttLocal.push(...(await rtt(nodes[0], 50)))
     rttForwarded.push(...(await rtt(nodes[1], 50)))
