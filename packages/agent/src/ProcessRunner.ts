@@ -17,6 +17,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as ScopedAcquire from "@cmdop/grpc/ScopedAcquire"
@@ -244,12 +245,16 @@ const spawn = (
     }
     const kill = processTree.killGroup(pid, grace)
     if (spec.timeoutMs > 0) {
-      yield* Deferred.await(exited).pipe(
+      // The deadline holds until the output closes, not only until the command exits: processes it left running
+      // (`server &`) that keep its stdout open would hold the session open past it. At the deadline they are killed
+      // with the tree; a command that had exited keeps its own status (not 124: it did not time out).
+      const closed = yield* Deferred.make<void>()
+      child.once("close", () => Deferred.unsafeDone(closed, Exit.void))
+      yield* Deferred.await(closed).pipe(
         Effect.timeout(Duration.millis(spec.timeoutMs)),
         Effect.catchTag("TimeoutException", () =>
           Effect.suspend(() => {
-            if (state.exited) return Effect.void
-            state.timedOut = true
+            if (!state.exited) state.timedOut = true
             return kill
           })
         ),

@@ -197,6 +197,26 @@ layer(TestRunner, { excludeTestServices: true })("ProcessRunner", (it) => {
       })
     )
 
+    it.scoped(
+      "a command that exited while what it left running holds its output: killed at the timeout, its own status",
+      () =>
+        Effect.gen(function* () {
+          // `server &` without a redirect: the shell is gone at once, its child keeps stdout open.
+          const p = yield* spawn(spec(["sh", "-c", "sleep 100 & echo $!; exit 7"], { timeoutMs: 400 }))
+          const started = Date.now()
+          const result = yield* within(finish(p))
+          const [left] = pidsIn(result.stdout)
+          assert.deepStrictEqual(
+            [result.exit.exitCode, result.exit.timedOut, result.exit.signal],
+            [7, false, undefined]
+          )
+          // The output ended at the deadline (it waited for sleep's 100 s before), and sleep is gone.
+          assert.isAtLeast(Date.now() - started, 390)
+          assert.isBelow(Date.now() - started, 10_000)
+          assert.deepStrictEqual(yield* eventuallyGone([left!]), [])
+        })
+    )
+
     it.scoped("kill escalates to KILL for a tree that ignores TERM", () =>
       Effect.gen(function* () {
         const p = yield* spawn(spec(["sh", "-c", `trap "" TERM; sleep 100 & echo $!; wait`]))
