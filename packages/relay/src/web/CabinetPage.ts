@@ -98,6 +98,16 @@ export const formFields = Effect.gen(function* () {
 export const seeOther = (location: string) =>
   HttpServerResponse.empty({ status: 303, headers: { location, "cache-control": "no-store" } })
 
-/** A `next` target that stays on this site (a path, never `//host` or a full URL). */
+/**
+ * A `next` target that stays on this site (a path, never `//host` or a full URL). Control characters and spaces
+ * are refused too: browsers drop tabs and newlines from a URL (`/<TAB>/evil.example` is `//evil.example`), and
+ * a redirect header cannot carry them.
+ */
 export const safeNext = (next: string | undefined): string =>
-  next !== undefined && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/cabinet"
+  next !== undefined &&
+  next.startsWith("/") &&
+  !next.startsWith("//") &&
+  !next.startsWith("/\\") &&
+  !/[\u0000-\u0020\u007f-\u009f]/.test(next)
+    ? next
+    : "/cabinet"
