@@ -6,7 +6,7 @@
  */
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Hostname, MachineId } from "@cmdop/domain/Machine"
+import { Hostname, isDisplayName, MachineId } from "@cmdop/domain/Machine"
 import * as AtomicFile from "@cmdop/node/AtomicFile"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as FileLock from "@cmdop/node/FileLock"
@@ -148,6 +148,14 @@ const validate = (changes: Changes): Effect.Effect<void, AgentIdentityError> => 
     )
   if (changes.name !== undefined && changes.name.trim() === "")
     return Effect.fail(new AgentIdentityError({ reason: "Invalid", path: "", detail: "the display name is empty" }))
+  if (changes.name !== undefined && !isDisplayName(changes.name))
+    return Effect.fail(
+      new AgentIdentityError({
+        reason: "Invalid",
+        path: "",
+        detail: `invalid display name ${JSON.stringify(changes.name)}: it may not contain control characters`
+      })
+    )
   return Effect.void
 }
 

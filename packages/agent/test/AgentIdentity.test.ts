@@ -104,11 +104,15 @@ describe("AgentIdentity", () => {
     })
   )
 
-  it.scopedLive("an invalid hostname is refused before anything is written", () =>
+  it.scopedLive("an invalid hostname or display name is refused before anything is written", () =>
     Effect.gen(function* () {
       const home = yield* tempHome
       const exit = yield* Effect.exit(inHome(home, AgentIdentity.loadOrCreate({ hostname: "bad host!" })))
       assert.isTrue(Exit.isFailure(exit))
+      assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "agent.json")))
+      // So is a display name with control characters (printed as is in other people's terminals).
+      const named = yield* Effect.exit(inHome(home, AgentIdentity.loadOrCreate({ name: "evil\u001b[31mred" })))
+      assert.isTrue(Exit.isFailure(named))
       assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "agent.json")))
     })
   )

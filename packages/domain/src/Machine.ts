@@ -37,6 +37,12 @@ export const Hostname = Schema.String.pipe(
   })
 )
 
+/**
+ * Whether a display name may be stored: not empty, and no control character. Names are printed as they are in
+ * other people's terminals (`connect --list`, the picker), so an escape sequence in one would act there.
+ */
+export const isDisplayName = (name: string): boolean => name.trim() !== "" && !/[\u0000-\u001f\u007f-\u009f]/.test(name)
+
 /** What a listing shows of a machine. */
 export class Machine extends Schema.Class<Machine>("Machine")({
   id: MachineId,

@@ -86,6 +86,27 @@ describe("RelayCore agent link", () => {
     })
   )
 
+  it.scoped("a name with control characters is refused before anything is stored (it would act in terminals)", () =>
+    Effect.gen(function* () {
+      const { caller, core, online } = yield* setup
+      const evil = hello("evil")
+      const agent = yield* connect(core, caller)
+      yield* Queue.offer(agent.toRelay, {
+        ...evil,
+        identity: { ...evil.identity, name: "x\u001b]52;c;cm0gLXJm\u0007" }
+      })
+      const refused = yield* Effect.flip(Fiber.join(agent.fiber))
+      assert.strictEqual(refused._tag, "AccessError")
+      assert.include(refused.message, "invalid machine name")
+      assert.deepStrictEqual(yield* online, {})
+      // A name with spaces and any other printable characters is still a name.
+      const fine = hello("fine")
+      const ok = yield* connect(core, caller)
+      yield* Queue.offer(ok.toRelay, { ...fine, identity: { ...fine.identity, name: "Web <one> & «two»" } })
+      assert.strictEqual((yield* Queue.take(ok.fromRelay))._tag, "Welcome")
+    })
+  )
+
   it.scoped("a machine silent for longer than staleAfter is closed and offline; a heartbeating one stays", () =>
     Effect.gen(function* () {
       const { caller, core, online } = yield* setup

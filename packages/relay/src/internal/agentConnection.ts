@@ -416,6 +416,11 @@ const registrationOf = (caller: Caller, identity: AgentLink.MachineIdentity) =>
         () => new AccessError({ reason: "PermissionDenied", detail: `invalid hostname "${identity.hostname}"` })
       )
     )
+    if (identity.name !== "" && !Machine.isDisplayName(identity.name))
+      return yield* new AccessError({
+        reason: "PermissionDenied",
+        detail: `invalid machine name ${JSON.stringify(identity.name)}: a name has no control characters`
+      })
     const secret = Redacted.value(identity.machineSecret)
     if (secret.length < 16)
       return yield* new AccessError({
