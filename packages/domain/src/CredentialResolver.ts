@@ -21,7 +21,7 @@ import { BearerCredential } from "./ApiKey.js"
 import { CredentialError } from "./CredentialError.js"
 import { OAuthSession, type Session } from "./OAuthSession.js"
 import * as Workspace from "./Workspace.js"
-import type { WorkspaceError } from "./WorkspaceError.js"
+import { WorkspaceError } from "./WorkspaceError.js"
 import { WorkspaceStore } from "./WorkspaceStore.js"
 import type { WorkspaceStoreError } from "./WorkspaceStoreError.js"
 
@@ -86,7 +86,15 @@ export const resolveWith = (inputs: {
         ? env.CMDOP_WORKSPACE
         : undefined
     // A named workspace must exist; the active one may have been removed, which just means "none".
-    const chosen = named !== undefined ? yield* Workspace.get(file, named) : activeOrUndefined(file)
+    // Under a login, a workspace the person belongs to is stored by `workspace sync`: the error says so.
+    const chosen =
+      named !== undefined
+        ? yield* Workspace.get(file, named).pipe(
+            Effect.mapError((e) =>
+              Option.isSome(oauth) && e.reason === "NotFound" ? new WorkspaceError({ ...e, signedIn: true }) : e
+            )
+          )
+        : activeOrUndefined(file)
 
     type Key = { readonly apiKey: Redacted.Redacted<string>; readonly source: KeySource }
     const key = yield* Effect.suspend((): Effect.Effect<Key, CredentialError> => {

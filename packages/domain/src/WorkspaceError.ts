@@ -7,13 +7,17 @@ import * as Schema from "effect/Schema"
 export class WorkspaceError extends Schema.TaggedError<WorkspaceError>()("WorkspaceError", {
   reason: Schema.Literal("NotFound", "Exists", "NoActive"),
   name: Schema.String,
-  known: Schema.Array(Schema.String)
+  known: Schema.Array(Schema.String),
+  /** Whether a `cmdop login` session is there: then `workspace sync` brings the person's workspaces. */
+  signedIn: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
     const known = this.known.length === 0 ? "none are stored" : `known: ${this.known.join(", ")}`
     switch (this.reason) {
       case "NotFound":
-        return `workspace "${this.name}" does not exist (${known}); add it with "cmdop connect workspace add ${this.name}"`
+        return this.signedIn === true
+          ? `workspace "${this.name}" does not exist (${known}); "cmdop connect workspace sync" stores the workspaces your login belongs to, or add it with "cmdop connect workspace add ${this.name}"`
+          : `workspace "${this.name}" does not exist (${known}); add it with "cmdop connect workspace add ${this.name}"`
       case "Exists":
         return `workspace "${this.name}" already exists; change it with "cmdop connect workspace set ${this.name} --api-key K --server S" (or add … --force), or pick another name`
       case "NoActive":

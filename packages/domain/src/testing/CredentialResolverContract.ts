@@ -131,6 +131,20 @@ export const credentialResolverContract = (label: string, factory: ResolverFacto
       })
     )
 
+    it.scopedLive("under a login, an unknown workspace name says that workspace sync stores the person's", () =>
+      Effect.gen(function* () {
+        const signedIn = yield* Effect.flip(resolve({ workspaces: undefined }, { workspace: "acme" }))
+        assert.instanceOf(signedIn, WorkspaceError)
+        assert.include(signedIn.message, 'workspace "acme" does not exist (none are stored)')
+        assert.include(signedIn.message, '"cmdop connect workspace sync"')
+        const signedOut = yield* Effect.flip(
+          resolve({ workspaces: undefined, oauth: undefined }, { workspace: "acme" })
+        )
+        assert.instanceOf(signedOut, WorkspaceError)
+        assert.notInclude(signedOut.message, "sync")
+      })
+    )
+
     it.scopedLive("the active workspace gives key and server when nothing is named", () =>
       Effect.gen(function* () {
         const r = yield* resolve({})
