@@ -350,7 +350,8 @@ const serveOn = (
             yield* AccountRoutes.make({
               secure: publicUrl().startsWith("https:"),
               publicUrl,
-              sso: options.sso !== undefined
+              sso: options.sso !== undefined,
+              refusals: admission.refusals
             }).pipe(Effect.provide(Context.merge(context, accounts)))
           )
     const httpServer = makeHttpServer(caps.http)

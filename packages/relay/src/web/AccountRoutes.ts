@@ -8,6 +8,7 @@ import { OAuthServer } from "@cmdop/accounts/OAuthServer"
 import { Sso } from "@cmdop/accounts/Sso"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as Effect from "effect/Effect"
+import type { RefusalThrottle } from "../internal/refusalThrottle.js"
 import * as Cabinet from "./Cabinet.js"
 import * as ConnectLinks from "./ConnectLinks.js"
 import { stylesheet } from "./CabinetPage.js"
@@ -20,13 +21,19 @@ import * as WorkspacesApi from "./WorkspacesApi.js"
  * The router; `secure`: the relay's public URL is https (session cookies get `Secure`); `sso`: single sign-on is
  * configured (an `Sso` service is then in context) and `/sso/*` is served.
  */
-export const make = (options: { readonly secure: boolean; readonly publicUrl: () => string; readonly sso: boolean }) =>
+export const make = (options: {
+  readonly secure: boolean
+  readonly publicUrl: () => string
+  readonly sso: boolean
+  /** The relay's per-source budget of refused credentials (`refusalThrottle.ts`), which wrong passwords spend. */
+  readonly refusals?: RefusalThrottle
+}) =>
   Effect.gen(function* () {
     const oauth = yield* OAuthServer
     const oauthRoutes = HttpRouter.provideService(OAuthHttp.router, OAuthServer, oauth)
     // One record of the cabinet's Connect links per relay: the cabinet adds to it, sign-out ends them.
     const links = yield* ConnectLinks.make
-    const signIn = yield* SignInPages.routes(options.secure, options.sso).pipe(
+    const signIn = yield* SignInPages.routes(options.secure, options.sso, options.refusals).pipe(
       Effect.provideService(ConnectLinks.ConnectLinks, links)
     )
     const sso = options.sso

@@ -3,13 +3,20 @@
  * `relay user add`, where a person sets their password) and `POST /signout`. A successful sign-in sets the
  * session cookie (HttpOnly, SameSite=Lax, Secure under TLS); the session lives server-side, so sign-out ends it
  * at once. Forms shown before sign-in carry a double-submit anti-forgery token; sign-out needs the session's.
+ *
+ * A wrong password, and a sign-in link that does not work, take one from the source address's budget of refused
+ * credentials, the one gRPC and the share pages use (`refusalThrottle.ts`): once it is spent, the address's
+ * sign-ins are answered 429 before the password is hashed, so nobody guesses passwords at the speed of Argon2id.
  */
 import { Accounts, type SignedIn } from "@cmdop/accounts/Accounts"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { RefusalThrottle, sourceOfAddress } from "../internal/refusalThrottle.js"
 import { ConnectLinks } from "./ConnectLinks.js"
 import {
   cookieOptions,
@@ -71,8 +78,36 @@ const signedIn = (signed: SignedIn, next: string, secure: boolean) =>
 
 const forged = messagePage("Sign in", "the form was stale or did not come from this site; reload the page", 403)
 
-/** The sign-in routes over the `Accounts` in context; `secure`: the relay serves TLS (cookies get `Secure`). */
-export const routes = (secure: boolean, sso = false) =>
+/**
+ * The source address of the request, and the time it may be heard again (`undefined`: now) by `refusals`.
+ */
+const sourceOf = (refusals: RefusalThrottle) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const source = sourceOfAddress(Option.getOrUndefined(request.remoteAddress))
+    const now = yield* Clock.currentTimeMillis
+    return { source, blockedFor: refusals.blockedFor(source, now) }
+  })
+
+const throttled = (source: string, ms: number) =>
+  HttpServerResponse.setHeader(
+    messagePage(
+      "Sign in",
+      `too many failed sign-ins from ${source}; the relay ignores its sign-ins for the next ${Math.ceil(ms / 1000)} s`,
+      429
+    ),
+    "retry-after",
+    String(Math.ceil(ms / 1000))
+  )
+
+const noteRefused = (refusals: RefusalThrottle, source: string) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => refusals.refused(source, now)))
+
+/**
+ * The sign-in routes over the `Accounts` in context; `secure`: the relay serves TLS (cookies get `Secure`);
+ * `refusals`: the relay's per-source budget of refused credentials (its own when not given).
+ */
+export const routes = (secure: boolean, sso = false, refusals: RefusalThrottle = new RefusalThrottle()) =>
   Effect.map(Effect.all([Accounts, ConnectLinks]), ([accounts, links]) =>
     HttpRouter.empty.pipe(
       HttpRouter.get(
@@ -87,8 +122,11 @@ export const routes = (secure: boolean, sso = false) =>
         Effect.gen(function* () {
           const fields = yield* formFields
           if (!(yield* formTokenValid(fields))) return forged
+          const { blockedFor, source } = yield* sourceOf(refusals)
+          if (blockedFor !== undefined) return throttled(source, blockedFor)
           const next = safeNext(fields.next)
           const result = yield* Effect.either(accounts.signIn(fields.email ?? "", Redacted.make(fields.password ?? "")))
+          if (result._tag === "Left" && result.left._tag === "AccountError") yield* noteRefused(refusals, source)
           if (result._tag === "Left") return withFormToken((t) => signInForm(t, next, sso, result.left.message), secure)
           return signedIn(result.right, next, secure)
         })
@@ -103,9 +141,14 @@ export const routes = (secure: boolean, sso = false) =>
           const { token } = yield* HttpRouter.params
           const fields = yield* formFields
           if (!(yield* formTokenValid(fields))) return forged
+          const { blockedFor, source } = yield* sourceOf(refusals)
+          if (blockedFor !== undefined) return throttled(source, blockedFor)
           const result = yield* Effect.either(
             accounts.redeemSignInLink(Redacted.make(token ?? ""), Redacted.make(fields.password ?? ""))
           )
+          // A link that does not work is a refused credential; a weak password is the person's typing.
+          if (result._tag === "Left" && !(result.left._tag === "AccountError" && result.left.reason === "WeakPassword"))
+            yield* noteRefused(refusals, source)
           if (result._tag === "Left")
             return withFormToken((t) => setPasswordForm(token ?? "", t, result.left.message), secure)
           return signedIn(result.right, "/cabinet", secure)
