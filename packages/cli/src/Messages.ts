@@ -56,6 +56,14 @@ const transport = (message: string): string => {
   const gone = /^relay (\S+) is unreachable: (server is shutting down|Connection dropped)/.exec(message)
   if (gone !== null)
     return `relay ${gone[1]} went away during the call (${gone[2] === "Connection dropped" ? "the connection dropped" : "it is shutting down"}); a command it ran on a machine ends with it: run it again once the relay is back`
+  // A gRPC server without the relay's services: a cluster node's peer port (or another program), more often
+  // than a relay older than this CLI.
+  const unimplemented =
+    /^relay (\S+) sent something this CLI does not understand: The server does not implement the method (\S+) \(versions differ\?\)$/.exec(
+      message
+    )
+  if (unimplemented !== null)
+    return `relay ${unimplemented[1]} does not serve ${unimplemented[2]}: it is not a relay's gRPC port (a cluster node's peer port? the gRPC port is 50051 unless set), or a relay older than this CLI: check --server`
   const http = /^relay (\S+) is unreachable: [\s\S]*Protocol error/.exec(message)
   if (http !== null)
     return `relay ${http[1]} answered, but not as a relay's gRPC port (is it the HTTP port? the gRPC port is 50051 unless set): check --server`
