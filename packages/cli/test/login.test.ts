@@ -211,6 +211,19 @@ describe("the token.json session", () => {
       assert.include(synced.stderr, 'log in again with "cmdop login"')
     })
   )
+  it.scopedLive("a --web-url without http:// or https:// says so, before anything is fetched", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-login-")
+      for (const web of ["127.0.0.1:8080", "relay.example", "ftp://relay.example"]) {
+        const r = yield* cli(home, ["login", "--server", "127.0.0.1:1", "--web-url", web, "--no-browser"])
+        assert.strictEqual(r.code, 255, web)
+        assert.include(r.stderr, `the relay's web address "${web}" is not an http:// or https:// URL`, web)
+        assert.notInclude(r.stderr, "Invalid URL")
+        assert.notInclude(r.stderr, "only requests to HTTPS")
+      }
+    })
+  )
+
   it.scopedLive("an access token the relay refuses is refreshed once and the call goes through", () =>
     Effect.gen(function* () {
       const { running, tokens } = yield* relayWithLogin

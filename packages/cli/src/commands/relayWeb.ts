@@ -45,6 +45,15 @@ export const target = (args: { readonly server: Option.Option<string>; readonly 
 
 /** The relay's OAuth metadata, read and checked by `oauth4webapi`. */
 export const discover = (web: string) =>
+  /^https?:\/\/[^/]/i.test(web)
+    ? discoverAt(web)
+    : Effect.fail(
+        new CliError({
+          message: `the relay's web address "${web}" is not an http:// or https:// URL: give it whole, e.g. --web-url http://relay.example:8080 or --web-url https://relay.example (or CMDOP_WEB_URL)`
+        })
+      )
+
+const discoverAt = (web: string) =>
   Effect.tryPromise({
     try: async () => {
       const issuer = new URL(web)
