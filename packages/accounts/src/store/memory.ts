@@ -208,8 +208,11 @@ export const make: Effect.Effect<AccountStore["Type"]> = Effect.gen(function* ()
         const verdict = Transitions.redeem(link, at)
         if (verdict === "used") return fail("SignInLinkUsed", "sign-in link")
         if (verdict === "expired") return fail("SignInLinkExpired", "sign-in link")
-        const used = { ...link, usedAt: at }
-        return Effect.succeed([link.userId, { ...s, links: s.links.map((l) => (l === link ? used : l)) }] as const)
+        // The person's other unused links end with it: a password is set once per link, not once per link issued.
+        const links = s.links.map((l) =>
+          l.userId === link.userId && l.usedAt === undefined ? { ...l, usedAt: at } : l
+        )
+        return Effect.succeed([link.userId, { ...s, links }] as const)
       }),
 
     createWebSession: (idHash, session) =>

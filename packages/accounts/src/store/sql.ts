@@ -204,7 +204,8 @@ export const make: Effect.Effect<AccountStore["Type"], AccountStoreError, SqlCli
             )
             if (outcome === "used") return yield* fail("SignInLinkUsed", "sign-in link")
             if (outcome === "expired") return yield* fail("SignInLinkExpired", "sign-in link")
-            yield* sql`UPDATE sign_in_links SET used_at = ${at} WHERE token_hash = ${tokenHash}`
+            // The person's other unused links end with it: a password is set once per link, not once per link issued.
+            yield* sql`UPDATE sign_in_links SET used_at = ${at} WHERE user_id = ${row.user_id} AND used_at IS NULL`
             return row.user_id as UserId
           })
         ),

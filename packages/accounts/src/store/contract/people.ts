@@ -115,9 +115,10 @@ export const peopleContract = (it: Vitest.MethodsNonLive<AccountStore>) => {
     Effect.gen(function* () {
       const store = yield* AccountStore
       const user = yield* store.createUser(freshEmail("link"))
+      const other = yield* store.createUser(freshEmail("link"))
       const [used, expired] = [freshHash(), freshHash()]
       yield* store.createSignInLink({ tokenHash: used, userId: user.id, createdAt: 0, expiresAt: 24 * HOUR })
-      yield* store.createSignInLink({ tokenHash: expired, userId: user.id, createdAt: 0, expiresAt: 24 * HOUR })
+      yield* store.createSignInLink({ tokenHash: expired, userId: other.id, createdAt: 0, expiresAt: 24 * HOUR })
       assert.strictEqual(yield* store.redeemSignInLink(used, 24 * HOUR - 1), user.id)
       yield* failure(store.redeemSignInLink(used, 24 * HOUR - 1), "SignInLinkUsed")
       yield* failure(store.redeemSignInLink(expired, 24 * HOUR), "SignInLinkExpired")
@@ -133,6 +134,21 @@ export const peopleContract = (it: Vitest.MethodsNonLive<AccountStore>) => {
         results.filter((r) => r._tag === "Right"),
         1
       )
+    })
+  )
+
+  it.effect("redeeming a link ends the person's other unused links, and nobody else's", () =>
+    Effect.gen(function* () {
+      const store = yield* AccountStore
+      const user = yield* store.createUser(freshEmail("links"))
+      const other = yield* store.createUser(freshEmail("links"))
+      const [first, second, others] = [freshHash(), freshHash(), freshHash()]
+      yield* store.createSignInLink({ tokenHash: first, userId: user.id, createdAt: 0, expiresAt: HOUR })
+      yield* store.createSignInLink({ tokenHash: second, userId: user.id, createdAt: 1, expiresAt: HOUR })
+      yield* store.createSignInLink({ tokenHash: others, userId: other.id, createdAt: 1, expiresAt: HOUR })
+      assert.strictEqual(yield* store.redeemSignInLink(second, 2), user.id)
+      yield* failure(store.redeemSignInLink(first, 3), "SignInLinkUsed")
+      assert.strictEqual(yield* store.redeemSignInLink(others, 3), other.id)
     })
   )
 
