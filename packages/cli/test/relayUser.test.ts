@@ -70,6 +70,19 @@ describe("relay user add in the CLI's in-memory world", () => {
       const added = yield* run(["add", "alice@example.com", "--workspace", "acme", "--role", "owner"])
       assert.strictEqual(added.code, 0, added.stderr)
       assert.include(added.stdout, "created workspace acme")
+      // Without --public-url the link points at the default web address, and says so.
+      assert.include(added.stdout, "sign-in link: http://127.0.0.1:8080/signin/")
+      assert.include(added.stderr, "the link assumes the relay's web address is http://127.0.0.1:8080")
+      const carol = yield* run([
+        "add",
+        "carol@example.com",
+        "--workspace",
+        "acme",
+        "--public-url",
+        "https://r.example/"
+      ])
+      assert.include(carol.stdout, "sign-in link: https://r.example/signin/")
+      assert.notInclude(carol.stderr, "assumes")
       // The same in-memory relay and people answer the next command: acme is there, and alice the last owner.
       const bob = yield* run(["add", "bob@example.com", "--workspace", "acme"])
       assert.strictEqual(bob.code, 0, bob.stderr)

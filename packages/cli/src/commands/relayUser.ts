@@ -26,10 +26,15 @@ const storeOptions = {
   email: Args.text({ name: "email" }).pipe(Args.withDescription("the person's email"))
 }
 
+/** The relay's web address a sign-in link assumes when neither --public-url nor CMDOP_RELAY_PUBLIC_URL names one. */
+const DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+
 const publicUrlOption = Options.text("public-url").pipe(
-  Options.withDescription("the relay's public URL the link points at; env CMDOP_RELAY_PUBLIC_URL"),
+  Options.withDescription(
+    `the relay's public URL the link points at; env CMDOP_RELAY_PUBLIC_URL (default ${DEFAULT_PUBLIC_URL})`
+  ),
   Options.withFallbackConfig(Config.string("CMDOP_RELAY_PUBLIC_URL")),
-  Options.withDefault("http://127.0.0.1:8080")
+  Options.optional
 )
 
 const workspaceName = (raw: string) =>
@@ -86,7 +91,8 @@ const userAdd = Command.make(
   (args) =>
     Effect.gen(function* () {
       const name = yield* workspaceName(args.workspace)
-      const added = yield* withAccounts(args, args.publicUrl, (store, accounts) =>
+      const publicUrl = Option.getOrElse(args.publicUrl, () => DEFAULT_PUBLIC_URL)
+      const added = yield* withAccounts(args, publicUrl, (store, accounts) =>
         Effect.gen(function* () {
           const existing = yield* Effect.option(store.getWorkspace(name))
           const workspace = Option.isSome(existing) ? existing.value : (yield* store.createWorkspace(name)).workspace
@@ -102,7 +108,7 @@ const userAdd = Command.make(
       const link =
         added.link === undefined
           ? undefined
-          : `${args.publicUrl.replace(/\/+$/, "")}/signin/${Redacted.value(added.link.token)}`
+          : `${publicUrl.replace(/\/+$/, "")}/signin/${Redacted.value(added.link.token)}`
       if (args.json)
         return yield* Output.json({
           user: added.user.email,
@@ -117,6 +123,11 @@ const userAdd = Command.make(
       if (link !== undefined) {
         yield* Output.line(`sign-in link: ${link}`)
         yield* Output.notice("the link works once, for 24 hours; send it to the person privately")
+        // The admin command cannot know where the relay serves its pages: a link to the default may lead nowhere.
+        if (Option.isNone(args.publicUrl))
+          yield* Output.notice(
+            `the link assumes the relay's web address is ${DEFAULT_PUBLIC_URL}; when the relay serves elsewhere, pass its --public-url here too (or set CMDOP_RELAY_PUBLIC_URL)`
+          )
       }
     })
 ).pipe(
