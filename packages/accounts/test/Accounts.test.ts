@@ -160,6 +160,10 @@ describe("Accounts", () => {
       )
       yield* accounts.addMember({ actor: owner.id, email: "bob@example.com", workspaceId: acme, role: "owner" })
       yield* accounts.removeMember({ actor: bob.id, workspaceId: acme, userId: owner.id })
+      // Removing someone who is not a member (any more) says so of them, not of the owner acting.
+      const again = yield* Effect.either(accounts.removeMember({ actor: bob.id, workspaceId: acme, userId: owner.id }))
+      assert.strictEqual(reasonOf(again), "NotAMember")
+      if (Either.isLeft(again)) assert.match(again.left.message, /^the user is not a member of workspace /)
 
       const members = yield* accounts.listMembers(carol.id, acme)
       assert.deepStrictEqual(

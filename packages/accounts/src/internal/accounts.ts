@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { AccountError } from "../AccountError.js"
+import { AccountStoreError } from "../AccountStore.js"
 import { AccountStore, type NewAuditEvent, type User, type UserId, WebSession } from "../AccountStore.js"
 import type { Accounts, AccountsConfig, Actor, SignedIn } from "../Accounts.js"
 import * as Email from "../Email.js"
@@ -117,7 +118,8 @@ export const make = (config: AccountsConfig) =>
       removeMember: ({ actor, userId, workspaceId }) =>
         Effect.gen(function* () {
           const before = yield* checkChange(actor, workspaceId, userId, undefined)
-          if (before === undefined) return yield* new AccountError({ reason: "NotAMember", detail: workspaceId })
+          // The person to remove is not a member (the actor is: checkChange said so): "the user is not a member".
+          if (before === undefined) return yield* new AccountStoreError({ reason: "NotAMember", subject: workspaceId })
           yield* store.removeMembership(userId, workspaceId)
           yield* audit({ actor, action: "member.removed", subject: userId, workspaceId, detail: `was ${before}` })
         }),
