@@ -93,6 +93,11 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           ["relay", "serve", "--grpc-port", "18401", "--http-port", "18401"],
           "cmdop: --grpc-port and --http-port are both 18401: give each its own port\n"
         ],
+        // A --public-url without its scheme would make every share link, sign-in link and the OAuth issuer broken.
+        [
+          ["relay", "serve", "--public-url", "relay.example"],
+          'cmdop: --public-url "relay.example" is not an http:// or https:// URL: give the address browsers reach this relay\'s HTTP port at, e.g. https://relay.example or http://10.0.0.5:8080\n'
+        ],
         [
           ["relay", "serve", "--http-port", "18401", "--http-port", "18402"],
           'cmdop: --http-port is given twice for serve: keep one; see "cmdop relay serve --help"\n'

@@ -145,6 +145,12 @@ const serve = Command.make(
           message: `--grpc-port and --http-port are both ${args.grpcPort}: give each its own port`,
           exitCode: 2
         })
+      // Share links, sign-in links and the OAuth issuer are built on it: a bare host name made all of them broken.
+      if (Option.isSome(args.publicUrl) && !/^https?:\/\/[^/]/i.test(args.publicUrl.value))
+        return yield* new CliError({
+          message: `--public-url "${args.publicUrl.value}" is not an http:// or https:// URL: give the address browsers reach this relay's HTTP port at, e.g. https://relay.example or http://10.0.0.5:8080`,
+          exitCode: 2
+        })
       const config = yield* storeConfig(args)
       if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey))
         return yield* new CliError({ message: "--tls-cert and --tls-key go together", exitCode: 2 })
