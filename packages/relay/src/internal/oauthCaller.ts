@@ -7,7 +7,7 @@
  * `personAccess` answers for a person by email, without a token: the links they minted and the shells they
  * opened end with their access (`Authenticator.ts`, `credentialSweep.ts`).
  */
-import type { AuthenticationError } from "@cmdop/accounts/AuthenticationError"
+import { AuthenticationError } from "@cmdop/accounts/AuthenticationError"
 import type { AccessIdentity, OAuthServer } from "@cmdop/accounts/OAuthServer"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as Machine from "@cmdop/domain/Machine"
@@ -24,16 +24,16 @@ export const accessDenied = (e: AuthenticationError): AccessError =>
 
 /** The workspace a call names (`--workspace`): an id, or a name on this relay. */
 const resolveWorkspace = (store: RelayStore["Type"], requested: string) =>
-  store.getWorkspace(requested).pipe(
-    Effect.orElse(() => store.getWorkspaceById(Machine.WorkspaceId.make(requested))),
-    Effect.mapError(
-      () =>
-        new AccessError({
-          reason: "PermissionDenied",
-          detail: `there is no workspace ${requested} on this relay; "cmdop connect workspace sync" lists yours`
-        })
-    )
+  Effect.option(
+    store.getWorkspace(requested).pipe(Effect.orElse(() => store.getWorkspaceById(Machine.WorkspaceId.make(requested))))
   )
+
+/**
+ * A workspace the caller does not belong to, whether or not it exists: one answer for both, naming the workspace as
+ * the call did, so that a login (or a token that is none) cannot tell which names and ids this relay has.
+ */
+const notYours = (requested: string) =>
+  accessDenied(new AuthenticationError({ reason: "NotAMember", workspace: requested }))
 
 /** The check for every call. */
 export interface OAuthCaller {
@@ -75,15 +75,35 @@ export const make = (options: {
       )
     )
 
+  /** The token in `workspaceId` (none: the active one); `NotAMember` there is answered by `notMember`. */
+  const authenticateIn = (
+    token: Redacted.Redacted<string>,
+    workspaceId: Machine.WorkspaceId | undefined,
+    notMember: (e: AuthenticationError) => Effect.Effect<AccessIdentity, AccessError> = (e) =>
+      Effect.fail(accessDenied(e))
+  ) =>
+    oauth.authenticateAccessToken(token, workspaceId).pipe(
+      Effect.catchTags({
+        AuthenticationError: (e) =>
+          e.reason === "NotAMember" || (workspaceId === undefined && e.reason === "NoWorkspace")
+            ? notMember(e)
+            : Effect.fail(accessDenied(e)),
+        AccountStoreError: (e) => Effect.fail(new RelayError({ reason: "Internal", server, detail: e.message }))
+      })
+    )
+
   const check = (token: Redacted.Redacted<string>, requested: string | undefined) =>
     Effect.gen(function* () {
-      const workspaceId = requested === undefined ? undefined : (yield* resolveWorkspace(store, requested)).id
-      const identity = yield* oauth.authenticateAccessToken(token, workspaceId).pipe(
-        Effect.catchTags({
-          AuthenticationError: (e) => Effect.fail(accessDenied(e)),
-          AccountStoreError: (e) => Effect.fail(new RelayError({ reason: "Internal", server, detail: e.message }))
-        })
-      )
+      if (requested === undefined) return yield* callerOf(token, yield* authenticateIn(token, undefined))
+      const workspace = yield* resolveWorkspace(store, requested)
+      // No such workspace: the token is checked first all the same (a bad token, a disabled person get the same
+      // refusal as for a workspace that exists), then the answer is the one a non-member gets.
+      if (Option.isNone(workspace))
+        return yield* Effect.zipRight(
+          authenticateIn(token, undefined, () => Effect.fail(notYours(requested))),
+          Effect.fail(notYours(requested))
+        )
+      const identity = yield* authenticateIn(token, workspace.value.id, () => Effect.fail(notYours(requested)))
       return yield* callerOf(token, identity)
     })
   const authenticate: OAuthAuthenticate = Object.assign(check, { personAccess })

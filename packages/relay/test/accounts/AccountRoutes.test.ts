@@ -153,7 +153,15 @@ describe("accounts on the relay", () => {
       const outsider = yield* client(env.running.grpcAddress, tokens.access_token, "beta")
       const refused = yield* Effect.flip(outsider.whoami)
       assert.strictEqual(refused._tag, "AccessError")
-      assert.include(refused.message, "not a member of workspace")
+      assert.include(refused.message, "you are not a member of workspace beta;")
+      // A workspace that does not exist gets the very same answer (names and ids cannot be probed), and a token
+      // that is not valid is refused as such, whatever it asks for.
+      const unknown = yield* Effect.flip((yield* client(env.running.grpcAddress, tokens.access_token, "nope")).whoami)
+      assert.strictEqual(unknown.message, refused.message.replace("beta", "nope"))
+      for (const asked of ["beta", "nope"]) {
+        const forged = yield* Effect.flip((yield* client(env.running.grpcAddress, "cmdop_forged", asked)).whoami)
+        assert.strictEqual(forged._tag === "AccessError" && forged.reason, "Unauthenticated", asked)
+      }
 
       yield* env.accounts.addMember({
         actor: "relay-host",
