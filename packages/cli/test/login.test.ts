@@ -188,6 +188,40 @@ describe("the token.json session", () => {
     })
   )
 
+  it.scopedLive(
+    "logout with the relay out of reach: the login goes here, and the output says it still works there",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-logout-")
+        fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+        // Nothing listens on port 1 of the loopback: the revocation request is refused at once.
+        const dead = "http://127.0.0.1:1"
+        fs.writeFileSync(
+          tokenFile(home),
+          JSON.stringify({
+            issuer: dead,
+            token_endpoint: `${dead}/oauth/token`,
+            revocation_endpoint: `${dead}/oauth/revoke`,
+            server: "127.0.0.1:2",
+            access_token: "cmdop_x",
+            refresh_token: "clitr_x",
+            expires_at: Date.now() + 60_000
+          }),
+          { mode: 0o600 }
+        )
+        const out = yield* cli(home, ["logout"])
+        assert.strictEqual(out.code, 0, out.stderr)
+        assert.isFalse(fs.existsSync(tokenFile(home)))
+        assert.include(out.stdout, "logged out of 127.0.0.1:2")
+        assert.include(
+          out.stderr,
+          "the login was deleted here only: its tokens stay valid at the relay until they expire"
+        )
+        const json = yield* cli(home, ["logout", "--json"])
+        assert.deepStrictEqual(JSON.parse(json.stdout), { logged_out: false, revoked: false, server: null })
+      })
+  )
+
   it.scopedLive("a revoked login makes sync say to log in again", () =>
     Effect.gen(function* () {
       const { running, tokens, post } = yield* relayWithLogin

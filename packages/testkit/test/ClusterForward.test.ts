@@ -291,6 +291,15 @@ describe("cluster forwarding", () => {
       assert.include(error.message, "node-9")
       assert.strictEqual(one.stats.snapshot().peerErrors, 1)
       assert.isTrue(Option.isSome(yield* cluster.routes.locate(far.machineId)))
+      // A share-link guest of that machine is told it cannot be reached now, and nothing of the cluster's insides.
+      const minted = yield* client.createShare("far", 3600)
+      const guest = yield* clientOf(one, minted.token)
+      const guestError = yield* Effect.flip(Stream.runDrain(guest.exec({ machine: "far", argv: ["true"] })))
+      assert.strictEqual(guestError._tag === "RelayError" && guestError.reason, "Unavailable")
+      assert.include(guestError.message, "the relay could not reach this machine just now; try again in a moment")
+      for (const internal of ["node-9", "127.0.0.1:1", far.machineId, "peer-address"])
+        assert.notInclude(guestError.message, internal)
+      assert.strictEqual(one.stats.snapshot().peerErrors, 2)
     })
   )
 

@@ -51,7 +51,10 @@ export const logoutCommand = Command.make(
         })
       if (!outcome.loggedIn) return yield* Output.line("not logged in (no token.json); nothing to do")
       yield* Output.line(`logged out of ${outcome.server}`)
+      // What a person logging out of a lost laptop's login must know: it still works at the relay.
       if (!outcome.revoked)
-        yield* Output.notice("the relay could not be told (unreachable); the login was deleted here only")
+        yield* Output.notice(
+          "the relay could not be told (unreachable), so the login was deleted here only: its tokens stay valid at the relay until they expire (the access token within 72 h, the refresh token within 30 days); to end them now, sign in on the relay's web page with a new sign-in link from its admin (setting a password that way ends every login of yours)"
+        )
     })
 ).pipe(Command.withDescription("sign this CLI out: revoke the login at the relay and delete ~/.cmdop/token.json"))

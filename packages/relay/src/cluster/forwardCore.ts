@@ -63,6 +63,9 @@ type Call<A> = (
 /** How often, at most, a node's refusals for the cluster secret are logged (they come with every call). */
 const SECRET_WARNING_EVERY_MS = 60_000
 
+/** What a share-link guest reads when the relay node holding its machine cannot be reached (nothing internal). */
+const GUEST_LINK_FAILURE = "the relay could not reach this machine just now; try again in a moment"
+
 /** How long a revocation waits for the count of the node holding the machine before it answers without one. */
 const END_GUEST_SESSIONS_TIMEOUT = "3 seconds"
 
@@ -145,18 +148,24 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
   const staleRoute = (e: GrpcStatusError.GrpcStatusError, error: RelayCallError) =>
     linkFailure(e) || (error._tag === "MachineError" && error.reason === "Offline")
 
-  /** A failed forwarded call: the owning node's refusal as it sent it, or a peer link failure (counted). */
+  /**
+   * A failed forwarded call: the owning node's refusal as it sent it, or a peer link failure (counted). A share-link
+   * guest (`caller.shareId`) is told only that the relay could not reach the machine just now: node names, peer
+   * addresses and machine ids are the operator's, not an anonymous guest's.
+   */
   const failure =
-    (route: Route) =>
+    (route: Route, caller?: Caller) =>
     (e: GrpcStatusError.GrpcStatusError): RelayCallError => {
       // Whatever went wrong, the next call to this machine looks its route up afresh.
       recent.forget(route.machineId)
+      const guest = caller?.shareId !== undefined
       if (secretRefused(e)) {
         counters.peerError()
-        return new RelayError({ reason: "Internal", server, detail: secretDiffers(route) })
+        return new RelayError({ reason: "Internal", server, detail: guest ? GUEST_LINK_FAILURE : secretDiffers(route) })
       }
       if (!linkFailure(e)) return ErrorCodec.fromStatus(e, server)
       counters.peerError()
+      if (guest) return new RelayError({ reason: "Unavailable", server, detail: GUEST_LINK_FAILURE })
       return new RelayError({
         reason: "Unavailable",
         server,
@@ -178,10 +187,10 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     here: () => Stream.Stream<A, RelayCallError>
   ): Effect.Effect<Stream.Stream<A, RelayCallError>, RelayCallError, Scope.Scope> =>
     Effect.gen(function* () {
-      const client = yield* Effect.mapError(clients.get(found.route.peerAddress), failure(found.route))
+      const client = yield* Effect.mapError(clients.get(found.route.peerAddress), failure(found.route, caller))
       counters.forwarded()
       yield* live
-      const fail = failure(found.route)
+      const fail = failure(found.route, caller)
       const opened = yield* Effect.mapError(call(client, fail), fail)
       // The first answer is awaited here, so a stale route is retried before anything reaches the client; after
       // it, the answers go on as they come (no stage of their own).
@@ -281,7 +290,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     }).pipe(
       Effect.catchAll((e) =>
         Effect.gen(function* () {
-          const error = failure(found.route)(e)
+          const error = failure(found.route, caller)(e)
           yield* warnSecret(found.route, e)
           if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
           const fresh = yield* elsewhere(caller, query, false)
