@@ -31,12 +31,22 @@ export const line = (text: string): Effect.Effect<void> => Console.log(text)
 /** Prints a notice on stderr (never part of a result). */
 export const notice = (text: string): Effect.Effect<void> => Console.error(text)
 
-/** Renders rows as aligned columns under a header. */
-export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+/**
+ * `text` safe to print to a terminal: control characters (C0, DEL, C1) shown as `\xHH`. What a listing prints is
+ * often someone else's text — a machine's display name (registered before names were checked), a session's command
+ * line, a reason — and an escape sequence printed raw would recolour, retitle or write the clipboard of the terminal
+ * that lists it. (`--json` output is safe as it is: JSON escapes them.)
+ */
+export const printable = (text: string): string =>
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+
+/** Renders rows as aligned columns under a header, every cell `printable`. */
+export const table = (header: ReadonlyArray<string>, cells: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const rows = cells.map((r) => r.map(printable))
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
-  const render = (cells: ReadonlyArray<string>) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+  const render = (row: ReadonlyArray<string>) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd()
   return [render(header), ...rows.map(render)].join("\n")

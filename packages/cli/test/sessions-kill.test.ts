@@ -5,16 +5,50 @@
  * is one clear line.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { eventuallySync } from "@cmdop/test-helpers/Eventually"
+import { AttachInput } from "@cmdop/domain/RelayClient"
+import * as RelayClientGrpc from "@cmdop/protocol/RelayClientGrpc"
+import { eventually, eventuallySync } from "@cmdop/test-helpers/Eventually"
 import { isRunning as alive } from "@cmdop/test-helpers/Liveness"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { terminal, terminalEnv, waitFor } from "./Tmux.js"
 import { live as world } from "./World.js"
 
 describe("connect sessions", () => {
+  it.scopedLive("a command line holding terminal escapes is listed with them shown as \\xHH, never sent raw", () =>
+    Effect.gen(function* () {
+      const w = yield* world
+      const key = yield* w.create("acme-esc")
+      yield* w.agent(key, "box-esc")
+      // Anyone who may open a shell names its command; another person's listing must not run what it holds.
+      const relay = yield* RelayClientGrpc.make({ server: w.server, apiKey: Redacted.make(key) })
+      const input = yield* Queue.unbounded<AttachInput>()
+      yield* relay
+        .attach(
+          { machine: "box-esc", cols: 80, rows: 24, command: ["sh", "-c", "sleep 30 # \x1b]0;pwned\x07\x1b[31mred"] },
+          Stream.fromQueue(input)
+        )
+        .pipe(Stream.runDrain, Effect.ignore, Effect.forkScoped)
+      const listed = yield* eventually(
+        "the session listed",
+        Effect.map(
+          Processes.run(w.client, ["connect", "sessions", "box-esc"], {
+            env: { CMDOP_API_KEY: key, CMDOP_SERVER: w.server }
+          }),
+          (r) => (r.stdout.includes("sleep 30") ? r : undefined)
+        ),
+        { timeout: "20 seconds", interval: "200 millis" }
+      )
+      assert.notMatch(listed.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/)
+      assert.include(listed.stdout, "sh -c sleep 30 # \\x1b]0;pwned\\x07\\x1b[31mred")
+    })
+  )
+
   it.scopedLive("list, --kill-session ends the shell and its processes; guests and unknown ids refused", () =>
     Effect.gen(function* () {
       const w = yield* world

@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import { CliError } from "../CliError.js"
 import type * as GlobalOptions from "../GlobalOptions.js"
 import * as Recent from "../Recent.js"
+import * as Output from "../Output.js"
 import * as attach from "./attach.js"
 
 /** Subsequence match score (lower is better), or undefined when `query` does not match. */
@@ -58,9 +59,11 @@ export const rank = (
     .map((x) => x.m)
 
 const describe = (m: Machine, now: number) =>
-  `${m.name} (${m.hostname}, ${m.online ? "online" : "offline"}, last heartbeat ${
-    m.lastHeartbeatAt === undefined ? "never" : `${formatAge(now - m.lastHeartbeatAt)} ago`
-  })`
+  Output.printable(
+    `${m.name} (${m.hostname}, ${m.online ? "online" : "offline"}, last heartbeat ${
+      m.lastHeartbeatAt === undefined ? "never" : `${formatAge(now - m.lastHeartbeatAt)} ago`
+    })`
+  )
 
 /** The prompt loop's actions (@effect/cli defines the type, not the constructors). */
 const Action = Data.taggedEnum<Prompt.Prompt.ActionDefinition>()
