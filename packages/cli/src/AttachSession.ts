@@ -213,12 +213,13 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
         replaying: false,
         lastReplayAt: 0
       }
-      const keys = yield* Terminal.keys({ detachKeys: options.detachKeys, dropReplies: () => state.replaying })
+      const keys = yield* Terminal.keys({
+        detachKeys: options.detachKeys,
+        dropReplies: () => state.replaying,
+        forward: (data) => Queue.unsafeOffer(inputs, AttachInput.Data({ data }))
+      })
       // SIGTERM detaches (the session keeps running) with the reattach line, instead of the runtime's silent exit 0.
       const terminated = yield* stdio.terminated
-      yield* PullStream.runForEach(keys.input, (data) => Queue.offer(inputs, AttachInput.Data({ data }))).pipe(
-        Effect.forkScoped
-      )
       yield* Effect.flatMap(Terminal.resizes, (sizes) =>
         Stream.runForEach(sizes, (s) => Queue.offer(inputs, AttachInput.Resize(s)))
       ).pipe(Effect.forkScoped)

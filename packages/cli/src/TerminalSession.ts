@@ -1,7 +1,7 @@
 /**
  * The local terminal during an attach: raw mode for the life of a scope (always restored: on detach, on errors,
- * on relay loss, on signals), keystrokes as a stream with the escape sequences and detach keys taken out
- * (`EscapeKeys`; Ctrl-D is forwarded like any key), and window-size changes (SIGWINCH) as a stream of sizes.
+ * on relay loss, on signals), keystrokes handed on as they are read with the escape sequences and detach keys taken
+ * out (`EscapeKeys`; Ctrl-D is forwarded like any key), and window-size changes (SIGWINCH) as a stream of sizes.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -13,9 +13,7 @@ import * as EscapeKeys from "./EscapeKeys.js"
 import * as TerminalReplies from "./TerminalReplies.js"
 
 export interface Keys {
-  /** Keystrokes to forward (without escapes and detach keys). Ends when the user detaches or stdin closes. */
-  readonly input: Stream.Stream<Uint8Array>
-  /** Completes with "detach" (`~.` or the detach keys) or "eof" (stdin closed). */
+  /** Completes with "detach" (`~.` or the detach keys) or "eof" (stdin closed); no keystroke is forwarded after. */
   readonly ended: Effect.Effect<"detach" | "eof">
 }
 
@@ -48,22 +46,35 @@ export interface KeyOptions {
   readonly detachKeys: Uint8Array
   /** True while the terminal's own replies must be dropped (while replayed output is on its way). */
   readonly dropReplies: () => boolean
+  /**
+   * Takes each piece of typed input (escapes and detach keys taken out), in the stdin read that brought it: no queue
+   * and no fiber of its own between a keystroke and the attach's input (each stage cost every keystroke's echo).
+   */
+  readonly forward: (data: Uint8Array) => void
 }
 
 /** Reads stdin until a detach (`~.` or the detach keys) or its end. `~?` prints the escapes on stderr. */
 export const keys = (options: KeyOptions): Effect.Effect<Keys, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const queue = yield* Queue.unbounded<Uint8Array | "detach" | "eof">()
+    const done = yield* Deferred.make<"detach" | "eof">()
+    let over = false
+    const end = (how: "detach" | "eof") => {
+      over = true
+      Deferred.unsafeDone(done, Exit.succeed(how))
+    }
     const escapes = EscapeKeys.make(options.detachKeys)
     const onData = (chunk: Buffer) => {
+      if (over) return
       const typed = options.dropReplies() ? TerminalReplies.strip(new Uint8Array(chunk)) : new Uint8Array(chunk)
       for (const action of escapes.feed(typed)) {
-        if (action._tag === "Forward") Queue.unsafeOffer(queue, action.data)
+        if (action._tag === "Forward") options.forward(action.data)
         else if (action._tag === "Help") process.stderr.write(`\r\n${EscapeKeys.HELP}\r\n`)
-        else return void Queue.unsafeOffer(queue, "detach")
+        else return end("detach")
       }
     }
-    const onEnd = () => void Queue.unsafeOffer(queue, "eof")
+    const onEnd = () => {
+      if (!over) end("eof")
+    }
     yield* Effect.acquireRelease(
       Effect.sync(() => {
         process.stdin.on("data", onData)
@@ -77,16 +88,7 @@ export const keys = (options: KeyOptions): Effect.Effect<Keys, never, Scope.Scop
           process.stdin.pause()
         })
     )
-    const done = yield* Deferred.make<"detach" | "eof">()
-    const input = Stream.fromQueue(queue).pipe(
-      Stream.takeWhile((item) => {
-        if (typeof item !== "string") return true
-        Deferred.unsafeDone(done, Exit.succeed(item))
-        return false
-      }),
-      Stream.filter((item): item is Uint8Array => typeof item !== "string")
-    )
-    return { input, ended: Deferred.await(done) }
+    return { ended: Deferred.await(done) }
   })
 
 /** Window sizes: one now, then one per SIGWINCH, until the scope closes. */
