@@ -7,12 +7,12 @@
 // SIGUSR2 (for a `--require`d probe of your own: heap statistics, a heap snapshot), AGENT_RSS_SMAPS=<program> runs
 // that program with the agent's pid then, AGENT_RSS_SIGNAL_AT_ONLINE=1 sends SIGUSR2 as soon as it is ONLINE.
 // Every process it starts is stopped at the end; nothing outside its temp dir is touched.
-import { spawn, spawnSync } from "node:child_process"
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
+import { spawnSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { cleanEnv, freePort, processes, sleep, waitFor } from "./localProcesses.mjs"
 
 // AGENT_RSS_ROOT=<another checkout, built>: measure its CLI instead (a before/after on the same machine).
 const root = process.env.AGENT_RSS_ROOT || join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -20,68 +20,16 @@ const cliBin = join(root, "bin", "cmdop")
 const at = (process.env.AGENT_RSS_AT || "0.5,10,30").split(",").map(Number)
 const rounds = Number(process.env.AGENT_RSS_ROUNDS || 3)
 const nodeArgs = (process.env.AGENT_RSS_NODE_ARGS ?? "").split(" ").filter((a) => a !== "")
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const log = (text) => process.stderr.write(`agent-rss: ${text}\n`)
 
 const tmp = mkdtempSync(join(tmpdir(), "cmdop-agent-rss-"))
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
-const children = new Set()
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-
-const cmdop = (args, home) => {
-  const r = spawnSync(process.execPath, [cliBin, ...args], { env: { ...baseEnv, HOME: home }, encoding: "utf8" })
-  if (r.status !== 0) throw new Error(`cmdop ${args.join(" ")}: exit ${r.status}: ${r.stderr}`)
-  return r.stdout
-}
-
-const daemon = (name, args, home) => {
-  const fd = openSync(join(tmp, `${name}.log`), "a")
-  const child = spawn(process.execPath, args, {
-    env: { ...baseEnv, HOME: home },
-    stdio: ["ignore", fd, fd],
-    detached: true
-  })
-  closeSync(fd)
-  children.add(child)
-  child.on("exit", () => children.delete(child))
-  return child
-}
-
-const stop = async (child) => {
-  if (!children.has(child)) return
-  const exited = new Promise((resolve) => child.once("exit", resolve))
-  try {
-    process.kill(-child.pid, "SIGTERM")
-  } catch {
-    return
-  }
-  if ((await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) === false)
-    process.kill(-child.pid, "SIGKILL")
-}
+const { children, run, daemon, stop, stopAll } = processes({ tmp, env: cleanEnv() })
+const cmdop = (args, home) => run(cliBin, args, home)
 
 const status = (pid) => {
   const text = readFileSync(`/proc/${pid}/status`, "utf8")
   const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1])
   return { rss: kib("VmRSS"), anon: kib("RssAnon"), file: kib("RssFile"), hwm: kib("VmHWM") }
-}
-
-const waitFor = async (what, probe, timeoutMs) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
 }
 
 const main = async () => {
@@ -192,6 +140,6 @@ const main = async () => {
 try {
   await main()
 } finally {
-  for (const child of [...children]) await stop(child)
+  await stopAll()
   rmSync(tmp, { recursive: true, force: true })
 }

@@ -5,13 +5,12 @@
 // keystroke (/proc/<pid>/stat). `node bench/echo-cli.mjs [--json]`; ECHO_CLI_N=3000, ECHO_CLI_WARMUP=1000,
 // ECHO_CLI_ROOT=<another built checkout> for its CLI against this checkout's relay and agent (an A/B of the CLI),
 // ECHO_CLI_ROUNDS=1. Every process it starts is stopped at the end; nothing outside its temp dir is touched.
-import { spawn, spawnSync } from "node:child_process"
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { cleanEnv, freePort, processes, sleep, waitFor } from "./localProcesses.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const pty = createRequire(join(root, "packages", "agent", "package.json"))("@lydell/node-pty")
@@ -21,53 +20,15 @@ const n = Number(process.env.ECHO_CLI_N || 3000)
 const warmup = Number(process.env.ECHO_CLI_WARMUP || 1000)
 const rounds = Number(process.env.ECHO_CLI_ROUNDS || 1)
 const MARKER = "ECHO-READY"
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const tmp = mkdtempSync(join(tmpdir(), "cmdop-echo-cli-"))
-const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CMDOP_")))
-const children = new Set()
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-
-const cmdop = (args, home) => {
-  const r = spawnSync(process.execPath, [ownBin, ...args], { env: { ...baseEnv, HOME: home }, encoding: "utf8" })
-  if (r.status !== 0) throw new Error(`cmdop ${args.join(" ")}: exit ${r.status}: ${r.stderr}`)
-  return r.stdout
-}
-
-const daemon = (name, args, home) => {
-  const fd = openSync(join(tmp, `${name}.log`), "a")
-  const child = spawn(process.execPath, [ownBin, ...args], {
-    env: { ...baseEnv, HOME: home },
-    stdio: ["ignore", fd, fd],
-    detached: true
-  })
-  closeSync(fd)
-  children.add(child)
-  child.on("exit", () => children.delete(child))
-  return child
-}
+const baseEnv = cleanEnv()
+const { run, daemon: start, stopAll } = processes({ tmp, env: baseEnv })
+const cmdop = (args, home) => run(ownBin, args, home)
+const daemon = (name, args, home) => start(name, [ownBin, ...args], home)
 
 const cpuMs = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
   return (Number(fields[11]) + Number(fields[12])) * 10
-}
-
-const waitFor = async (what, probe, timeoutMs) => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
 }
 
 /** One attach in a fresh local terminal: the samples of `n` timed rounds and the CLI's CPU per keystroke. */
@@ -181,11 +142,6 @@ const main = async () => {
 try {
   await main()
 } finally {
-  for (const child of [...children]) {
-    try {
-      process.kill(-child.pid, "SIGTERM")
-    } catch {}
-  }
-  await sleep(500)
+  await stopAll()
   rmSync(tmp, { recursive: true, force: true })
 }
