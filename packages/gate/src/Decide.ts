@@ -19,6 +19,7 @@ import type { Plan, Unit } from "./Plan.js"
 import type { Action, Policy, Rule } from "./Policy.js"
 import { read } from "./Reader.js"
 import type { GateRequest } from "./Request.js"
+import { allCommands, basename } from "./Wrappers.js"
 
 /** The outcome. `rule` is the deciding rule's `file:line`, `"floor"`, or `"default"`. */
 export interface Decision {
@@ -79,11 +80,25 @@ export const appliesTo = (rule: Rule, request: GateRequest): boolean => {
   return rule.modes.length === 0 || rule.modes.includes(mode)
 }
 
+/**
+ * The spellings a `deny` or `ask` rule is matched against: the command as written, every command a wrapper in it
+ * runs (`env id`, `exec id`, `sudo -u root id`, `nice id`, …), and each of those with its program by base name
+ * (`/usr/bin/id`, `./id`). Otherwise `default: allow` plus `deny: "rm *"` would be walked around by `/bin/rm` or
+ * `command rm`. `allow` rules still match only the command as written.
+ */
+const refusedSpellings = (words: ReadonlyArray<ArgWord>): ReadonlyArray<ReadonlyArray<ArgWord>> =>
+  allCommands(words).flatMap((command) => {
+    const head = command[0]
+    if (head === undefined || !head.known || !head.text.includes("/")) return [command]
+    return [command, [{ ...head, text: basename(head.text) }, ...command.slice(1)]]
+  })
+
 const matchCommand = (rule: Rule, words: ReadonlyArray<ArgWord>): RuleMatch | undefined => {
   if (rule.commands.length === 0) return { rule }
+  const spellings = rule.action === "allow" ? [words] : refusedSpellings(words)
   for (const source of rule.commands) {
     const pattern = compileCached(source)
-    if (typeof pattern !== "string" && matches(pattern, words)) return { rule, pattern: source }
+    if (typeof pattern !== "string" && spellings.some((w) => matches(pattern, w))) return { rule, pattern: source }
   }
   return undefined
 }

@@ -248,4 +248,33 @@ describe("Decide: commands are matched on what really runs", () => {
     assert.match(hidden.reason, /denies some commands of this caller/)
     assert.strictEqual(line(policyOf("default: {key: allow}\n"), key, "eval make > build.log").action, "allow")
   })
+
+  it("a deny or ask rule also catches its command behind a wrapper or by path; allow rules match as written", () => {
+    const denyList = policyOf(`default: {key: allow}
+rules:
+  - {action: deny, caller: key, command: ["rm *", "id"]}
+  - {action: ask, caller: key, command: "systemctl restart *"}
+  - {action: allow, caller: key, command: "sudo systemctl restart nginx"}
+`)
+    for (const argv of [
+      ["/bin/rm", "-rf", "/srv/app"],
+      ["./id"],
+      ["/usr/bin/../bin/id"],
+      ["env", "id"],
+      ["env", "-i", "FOO=1", "/usr/bin/id"],
+      ["nice", "-n", "5", "rm", "-rf", "/srv/app"],
+      ["sudo", "-u", "root", "id"],
+      ["timeout", "5", "nohup", "id"],
+      ["find", ".", "-exec", "rm", "{}", ";"]
+    ])
+      assert.strictEqual(exec(denyList, key, ...argv).action, "deny", JSON.stringify(argv))
+    for (const script of ["command id", "exec id", "exec -a x /bin/rm -rf /srv/app", "xargs -0 rm < /dev/null"])
+      assert.strictEqual(line(denyList, key, script).action, "deny", script)
+    assert.strictEqual(exec(denyList, key, "sudo", "systemctl", "restart", "nginx").action, "ask")
+    assert.strictEqual(exec(denyList, key, "/usr/bin/systemctl", "restart", "app").action, "ask")
+    assert.strictEqual(exec(denyList, key, "env", "uptime").action, "allow")
+    assert.strictEqual(exec(denyList, key, "/usr/bin/idle").action, "allow")
+    assert.strictEqual(exec(gitOnly, guest, "/usr/bin/git", "status").action, "deny", "allow rules match as written")
+    assert.strictEqual(exec(gitOnly, guest, "env", "git", "status").action, "deny", "allow rules match as written")
+  })
 })
