@@ -249,6 +249,16 @@ describe("Decide: commands are matched on what really runs", () => {
     assert.strictEqual(line(policyOf("default: {key: allow}\n"), key, "eval make > build.log").action, "allow")
   })
 
+  it("an extended glob is a part the gate cannot read: zsh, the agent's $SHELL on many machines, runs code in it", () => {
+    for (const script of ["ls *(e:id:)", "ls ?(e:'id':)", "echo +(x) @(y) !(z)"]) {
+      const d = line(gitOnly, guest, script)
+      assert.deepStrictEqual([d.action, d.rule], ["deny", "default"], script)
+      assert.match(d.reason, /extended glob/, script)
+    }
+    assert.strictEqual(line(gitOnly, guest, "ls *.log").action, "allow")
+    assert.strictEqual(line(wideGuest, guest, "ls *(e:id:)").action, "allow")
+  })
+
   it("a deny or ask rule also catches its command behind a wrapper or by path; allow rules match as written", () => {
     const denyList = policyOf(`default: {key: allow}
 rules:

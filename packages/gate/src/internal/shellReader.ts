@@ -209,6 +209,11 @@ const visit = (src: Buffer, node: Node, depth: number, out: PlanBuilder): void =
       return
     case "ParamExp":
       return paramExp(src, node, out)
+    case "ExtGlob":
+      // bash reads `*(…)` as a pattern, but the line runs in the agent's `$SHELL`: zsh reads it as a glob
+      // qualifier, and `*(e:id:)` runs `id` for each file.
+      out.hidden(sourceOf(src, node), "an extended glob `*(…)` (zsh runs code in glob qualifiers: `*(e:…:)`)")
+      return
   }
 }
 
