@@ -47,8 +47,19 @@ const UNTRUSTED =
 /** Transport details a user cannot act on: OpenSSL's error stack, grpc-js's resolution notes, stray newlines. */
 const transport = (message: string): string => {
   const untrusted = UNTRUSTED.exec(message)
-  if (untrusted !== null)
-    return `relay ${untrusted[1]} serves TLS with a certificate this machine does not trust (${untrusted[2]}): set CMDOP_TLS_CA to the PEM file of its CA (or of the certificate itself); see docs/credentials.md`
+  if (untrusted !== null) {
+    const [, server, why] = untrusted
+    const said = `relay ${server} serves TLS with a certificate this machine does not trust (${why})`
+    // A CA cannot fix an expired certificate or one for another name: say what does.
+    if (why === "certificate has expired")
+      return `${said}: renew it on the relay (relay serve --tls-cert), or check this machine's clock`
+    if (why!.startsWith("Hostname"))
+      return `${said}: it does not name ${server.replace(/:\d+$/, "")}; use a name it lists in --server, or reissue it with that name in subjectAltName`
+    const ca = process.env.CMDOP_TLS_CA
+    if (ca !== undefined && ca !== "")
+      return `${said}: CMDOP_TLS_CA=${ca} is not the CA that signed it; set CMDOP_TLS_CA to the PEM file of its CA (or of the certificate itself); see docs/credentials.md`
+    return `${said}: set CMDOP_TLS_CA to the PEM file of its CA (or of the certificate itself); see docs/credentials.md`
+  }
   const tls = NOT_TLS.exec(message)
   if (tls !== null)
     return `relay ${tls[1]} does not answer TLS: it is a plaintext port (drop "https://" from --server), or not a relay's gRPC port at all (the relay's default is 50051; its HTTP port is for browsers)`

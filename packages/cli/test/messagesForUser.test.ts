@@ -22,4 +22,32 @@ describe("Messages.forUser", () => {
     const other = new RelayError({ reason: "Protocol", server: "r:1", detail: "no machine in the answer" })
     assert.strictEqual(Messages.forUser(other.message), other.message)
   })
+
+  it("a TLS certificate this machine does not trust: the advice fits the cause", () => {
+    const said = (detail: string) =>
+      Messages.forUser(
+        new RelayError({ reason: "Unavailable", server: "127.0.0.1:47401", detail, unreachable: true }).message
+      )
+    const before = process.env.CMDOP_TLS_CA
+    try {
+      delete process.env.CMDOP_TLS_CA
+      assert.match(said("14 UNAVAILABLE: unable to verify the first certificate"), /: set CMDOP_TLS_CA to the PEM file/)
+      const expired = said("14 UNAVAILABLE: No connection established. Last error: certificate has expired")
+      assert.match(expired, /\(certificate has expired\): renew it on the relay/)
+      assert.notInclude(expired, "set CMDOP_TLS_CA")
+      const name = said(
+        "14 UNAVAILABLE: Hostname/IP does not match certificate's altnames: IP: 127.0.0.1 is not in the cert's list"
+      )
+      assert.match(name, /: it does not name 127\.0\.0\.1; use a name it lists in --server/)
+      assert.notInclude(name, "set CMDOP_TLS_CA")
+      process.env.CMDOP_TLS_CA = "other.pem"
+      assert.match(
+        said("14 UNAVAILABLE: unable to verify the first certificate"),
+        /: CMDOP_TLS_CA=other\.pem is not the CA that signed it; /
+      )
+    } finally {
+      if (before === undefined) delete process.env.CMDOP_TLS_CA
+      else process.env.CMDOP_TLS_CA = before
+    }
+  })
 })
