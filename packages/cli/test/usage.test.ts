@@ -6,6 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { binPath, cli, spawnCli } from "./support.js"
 import { live, memory, worlds } from "./World.js"
 
@@ -139,6 +142,42 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           )
           assert.strictEqual(r.code, 2)
         }
+      })
+  )
+
+  it.scopedLive(
+    "relay serve --tls-cert/--tls-key that are not a certificate and its key: said before anything listens",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make()
+        const fixtures = new URL("../../testkit/fixtures/", import.meta.url).pathname
+        const cert = path.join(fixtures, "localhost.crt")
+        const otherKey = path.join(home, "other.key")
+        const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
+        fs.writeFileSync(otherKey, privateKey.export({ type: "pkcs8", format: "pem" }))
+        const serve = (certFile: string, keyFile: string) =>
+          cli(home, [
+            "relay",
+            "serve",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--tls-cert",
+            certFile,
+            "--tls-key",
+            keyFile
+          ])
+        const mismatch = yield* serve(cert, otherKey)
+        assert.strictEqual(
+          mismatch.stderr,
+          `cmdop: --tls-cert ${cert} and --tls-key ${otherKey} are not a certificate and its key (key values mismatch): the key is not the one the certificate was issued for\n`
+        )
+        assert.strictEqual(mismatch.code, 2)
+        const swapped = yield* serve(otherKey, cert)
+        assert.include(swapped.stderr, "--tls-cert wants the PEM certificate chain (-----BEGIN CERTIFICATE-----)")
+        assert.notInclude(swapped.stderr, "another relay")
+        assert.strictEqual(swapped.code, 2)
       })
   )
 
