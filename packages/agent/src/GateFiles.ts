@@ -134,17 +134,24 @@ export const serve = (
 /**
  * Checked by `cmdop agent start` before the daemon runs: a policy file that exists but is empty (or whitespace) is
  * an error naming it, since starting would otherwise run on the file defaults while the operator meant rules. (A
- * running daemon treats the same file as an invalid edit and keeps its last good policy.) No file: no gate, fine.
+ * running daemon treats the same file as an invalid edit and keeps its last good policy.) No file at the default
+ * path: no gate, fine. A file named with `--permissions` that does not exist is an error too: a typo in the path
+ * (or in a unit's `--permissions`) would otherwise start the agent with no gate at all, guests allowed.
  */
 export const checkAtStart = (
   file: string | undefined
 ): Effect.Effect<void, PolicyError, FileSystem.FileSystem | CmdopPaths> =>
   Effect.gen(function* () {
     const target = file ?? (yield* CmdopPaths).permissions
-    const text = yield* FileSystem.FileSystem.pipe(
-      Effect.flatMap((fs) => fs.readFileString(target)),
-      Effect.orElseSucceed(() => undefined)
-    )
+    const fs = yield* FileSystem.FileSystem
+    if (file !== undefined && !(yield* fs.exists(file).pipe(Effect.orElseSucceed(() => true))))
+      return yield* new PolicyError({
+        file,
+        line: 0,
+        problem: "no such file, so the agent would run without a gate (keys, users and guests allowed)",
+        hint: "fix the --permissions path or write the policy there (see docs/permissions.md); drop --permissions to run without a gate"
+      })
+    const text = yield* fs.readFileString(target).pipe(Effect.orElseSucceed(() => undefined))
     if (text !== undefined && text.trim() === "")
       return yield* new PolicyError({
         file: target,

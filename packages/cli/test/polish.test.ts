@@ -38,6 +38,20 @@ describe("an empty permissions.yaml is never a policy", () => {
     })
   )
 
+  it.scopedLive("$ cmdop agent start --permissions missing.yaml: an error naming the file, nothing started", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make()
+      const file = path.join(home, "missing.yaml")
+      const r = yield* cli(home, ["agent", "start", "--permissions", file])
+      assert.strictEqual(r.code, 255)
+      assert.strictEqual(
+        r.stderr,
+        `cmdop: ${file}: no such file, so the agent would run without a gate (keys, users and guests allowed) (hint: fix the --permissions path or write the policy there (see docs/permissions.md); drop --permissions to run without a gate)\n`
+      )
+      assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "agent.json")), "no agent identity was created")
+    })
+  )
+
   it.scopedLive("a running agent's file truncated (cp onto it): the last good policy stays, the error is shown", () =>
     Effect.gen(function* () {
       const home = yield* TempHome.make()
