@@ -17,13 +17,14 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as ClientService from "./ClientService.js"
 import * as ErrorCodec from "./ErrorCodec.js"
+import * as RelayAddress from "./RelayAddress.js"
 import { isReadable, type Unreadable } from "./Unreadable.js"
 
 export interface Options {
-  /** `host:port` of the relay. */
+  /** The relay: `host:port` (plaintext unless `tls`), or `https://host[:port]` (TLS) as the CLI takes it. */
   readonly server: string
   readonly apiKey: Redacted.Redacted<string>
-  /** Verify the relay's TLS certificate (with this CA when given); plaintext when absent. */
+  /** Verify the relay's TLS certificate (with this CA when given); absent: TLS only for an `https://` server. */
   readonly tls?: GrpcClient.Tls
   /** Deadline for unary calls. Default 15 s. */
   readonly timeout?: Duration.DurationInput
@@ -36,13 +37,17 @@ const STDIN_CHUNK = 64 * 1024
 
 export const make = (options: Options) =>
   Effect.gen(function* () {
+    // `server` as the CLI spells it works here too: `https://host[:port]` is TLS (system roots unless `tls` is
+    // given), `http://host:port` plaintext; it was handed to grpc-js as a host name ("Name resolution failed").
+    const target = RelayAddress.parse(options.server)
+    const tls = options.tls ?? target.tls
     const client = yield* GrpcClient.make(ClientService.definition, {
-      address: options.server,
-      ...(options.tls ? { tls: options.tls } : {})
+      address: target.address,
+      ...(tls ? { tls } : {})
     }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
     const approvals = yield* GrpcClient.make(ApprovalService.definition, {
-      address: options.server,
-      ...(options.tls ? { tls: options.tls } : {})
+      address: target.address,
+      ...(tls ? { tls } : {})
     }).pipe(Effect.mapError((e) => ErrorCodec.fromStatus(e, options.server)))
     const metadata: Record<string, string> = {
       authorization: `Bearer ${Redacted.value(options.apiKey)}`,

@@ -14,6 +14,8 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as path from "node:path"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (data: Uint8Array) => new TextDecoder().decode(data)
@@ -46,6 +48,34 @@ const shown = (events: ReadonlyArray<ExecEvent>) =>
   events.map((e) => (e._tag === "Stdout" || e._tag === "Stderr" ? `${e._tag}:${text(e.data)}` : e._tag))
 
 describe("RelayClientGrpc exec", () => {
+  it.scopedLive("takes the server as the CLI spells it: http:// plaintext, https:// TLS (it was a host name)", () =>
+    Effect.gen(function* () {
+      const fixtures = new URL("../../testkit/fixtures/", import.meta.url).pathname
+      const cert = fs.readFileSync(path.join(fixtures, "localhost.crt"), "utf8")
+      const services = [
+        GrpcServer.service(ClientService.definition, {
+          exec: () => Stream.make(started, ExecEvent.Exit({ exitCode: 0, timedOut: false, durationMs: 1 }))
+        } as any)
+      ]
+      const plain = yield* GrpcServer.make({ services, host: "127.0.0.1", port: 0 })
+      const secure = yield* GrpcServer.make({
+        services,
+        host: "127.0.0.1",
+        port: 0,
+        tls: { certChain: cert, privateKey: fs.readFileSync(path.join(fixtures, "localhost.key"), "utf8") }
+      })
+      const port = (address: string) => address.replace(/^.*:/, "")
+      for (const [server, tls] of [
+        [`http://${plain.address}`, undefined],
+        [`https://localhost:${port(secure.address)}`, { caPem: cert }]
+      ] as const) {
+        const client = yield* RelayClientGrpc.make({ server, apiKey: Redacted.make("key"), ...(tls ? { tls } : {}) })
+        const events = Chunk.toReadonlyArray(yield* Stream.runCollect(client.exec({ machine: "box", argv: ["x"] })))
+        assert.deepStrictEqual(shown(events), ["Started", "Exit"], server)
+      }
+    })
+  )
+
   it.scopedLive("ends at Exit: output in order, unreadable events skipped, nothing after Exit", () =>
     Effect.gen(function* () {
       const client = yield* relayAnswering([
