@@ -19,16 +19,26 @@ describe("agent install", () => {
       const home = yield* TempHome.make()
       const xdg = path.join(home, "xdg")
       // $ cmdop agent install --dry-run --server relay.example:50051 --permissions ./perm.yaml
+      const perm = path.join(home, "perm.yaml")
+      // A file named with --permissions must be there: the unit's agent would refuse to start without it.
+      const missing = yield* spawnCli(
+        home,
+        ["agent", "install", "--dry-run", "--server", "relay.example:50051", "--permissions", perm],
+        { XDG_CONFIG_HOME: xdg }
+      )
+      assert.strictEqual(missing.code, 255, missing.stderr)
+      assert.include(missing.stderr, `${perm}: no such file, so the agent would run without a gate`)
+      assert.strictEqual(missing.stdout, "")
+      fs.writeFileSync(perm, "default: {key: allow, user: allow, guest: deny}\n")
       const r = yield* spawnCli(
         home,
-        ["agent", "install", "--dry-run", "--server", "relay.example:50051", "--permissions", "perm.yaml"],
+        ["agent", "install", "--dry-run", "--server", "relay.example:50051", "--permissions", perm],
         { XDG_CONFIG_HOME: xdg }
       )
       assert.strictEqual(r.code, 0, r.stderr)
       const unitPath = path.join(xdg, "systemd", "user", UNIT)
       assert.strictEqual(r.stderr, `would write ${unitPath} (nothing changed: --dry-run):\n`)
       const cmdop = fs.realpathSync(binPath)
-      const perm = path.resolve(process.cwd(), "perm.yaml")
       assert.include(
         r.stdout,
         `\nExecStart=${process.execPath} ${cmdop} agent start --foreground --server relay.example:50051 --permissions ${perm}\n`

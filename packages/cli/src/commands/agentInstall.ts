@@ -6,6 +6,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as GateFiles from "@cmdop/agent/GateFiles"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -135,6 +136,11 @@ export const install = Command.make(
           exitCode: ExitCode.usage
         })
       if (Option.isSome(sessionIdle)) yield* Duration.parse("--session-idle", sessionIdle.value)
+      // The unit's agent would refuse to start on a policy file that is missing or empty: said now, not at boot.
+      if (Option.isSome(permissions))
+        yield* GateFiles.checkAtStart(nodePath.resolve(permissions.value)).pipe(
+          Effect.mapError((e) => new CliError({ message: e.message }))
+        )
       const { home, path } = yield* unitPathFor(scope)
       const args = [
         ...Option.match(own.server, { onNone: () => [], onSome: (s) => ["--server", s] }),
