@@ -75,9 +75,13 @@ export const summary = (samples: ReadonlyArray<number>) => {
 /**
  * The bound the suite holds another tenant's exec to during an attack: its p99 within 2× the p99 measured idle
  * just before, with the same number of samples (`SAMPLES`), plus `P99_FLOOR_MS`. The floor only matters when the
- * idle p99 is a few ms: one scheduler tick or timer turn (1–4 ms on Linux) would otherwise fail a bare 2×.
+ * idle p99 is a few ms: then the p99 (the third slowest of 200) is decided by two or three stray pauses — a
+ * collection of the relay, the two cores busy elsewhere for a moment — landing in one window and not the other. With
+ * a 5 ms floor a fresh clone's CI failed once on that alone: the revoked-link replays' victim at p99 18 ms against
+ * an idle 6 ms (bound 17), its median unchanged at 3 ms, where three other runs the same day measured 7–9 ms. An
+ * attack that costs the others does more than that: the floor is 10 ms.
  */
-export const P99_FLOOR_MS = 5
+export const P99_FLOOR_MS = 10
 export const p99Bound = (idleP99: number) => 2 * idleP99 + P99_FLOOR_MS
 
 /**
