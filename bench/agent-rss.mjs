@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { cleanEnv, freePort, processes, sleep, waitFor } from "./localProcesses.mjs"
+import { agentOnline, cleanEnv, freePort, processes, registerOnceUp, sleep } from "./localProcesses.mjs"
 
 // AGENT_RSS_ROOT=<another checkout, built>: measure its CLI instead (a before/after on the same machine).
 const root = process.env.AGENT_RSS_ROOT || join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -64,34 +64,14 @@ const main = async () => {
     const home = join(tmp, `agent-${round}`)
     mkdirSync(home)
     const register = () => cmdop(["agent", "register", "--hostname", `rss-${round}`, "-k", apiKey, "-s", server], home)
-    await waitFor(
-      "the relay to accept a registration",
-      () => {
-        try {
-          register()
-          return true
-        } catch {
-          return false
-        }
-      },
-      30_000
-    )
+    await registerOnceUp(register)
     const agent = daemon(
       `agent-${round}`,
       [...nodeArgs, cliBin, "agent", "start", "--foreground", "-k", apiKey, "-s", server],
       home
     )
-    await waitFor(
-      "the agent to be ONLINE",
-      () => {
-        if (!children.has(agent)) throw new Error(readFileSync(join(tmp, `agent-${round}.log`), "utf8"))
-        try {
-          return readFileSync(join(home, ".cmdop", "daemon.status"), "utf8").includes("ONLINE")
-        } catch {
-          return false
-        }
-      },
-      60_000
+    await agentOnline(home, () =>
+      children.has(agent) ? undefined : readFileSync(join(tmp, `agent-${round}.log`), "utf8")
     )
     if (process.env.AGENT_RSS_SIGNAL_AT_ONLINE === "1") process.kill(agent.pid, "SIGUSR2")
     const t0 = Date.now()

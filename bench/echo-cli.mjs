@@ -10,7 +10,7 @@ import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { cleanEnv, freePort, processes, sleep, waitFor } from "./localProcesses.mjs"
+import { agentOnline, cleanEnv, freePort, processes, registerOnceUp, sleep } from "./localProcesses.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const pty = createRequire(join(root, "packages", "agent", "package.json"))("@lydell/node-pty")
@@ -97,30 +97,9 @@ const main = async () => {
   const args = ["--host", "127.0.0.1", "--grpc-port", String(grpcPort), "--http-port", String(httpPort)]
   daemon("relay", ["relay", "serve", ...args, "--data-dir", dataDir], adminHome)
   const server = `127.0.0.1:${grpcPort}`
-  await waitFor(
-    "the relay to accept a registration",
-    () => {
-      try {
-        cmdop(["agent", "register", "--hostname", "echo-box", "-k", key, "-s", server], agentHome)
-        return true
-      } catch {
-        return false
-      }
-    },
-    30_000
-  )
+  await registerOnceUp(() => cmdop(["agent", "register", "--hostname", "echo-box", "-k", key, "-s", server], agentHome))
   daemon("agent", ["agent", "start", "--foreground", "-k", key, "-s", server], agentHome)
-  await waitFor(
-    "the agent to be ONLINE",
-    () => {
-      try {
-        return readFileSync(join(agentHome, ".cmdop", "daemon.status"), "utf8").includes("ONLINE")
-      } catch {
-        return false
-      }
-    },
-    60_000
-  )
+  await agentOnline(agentHome)
   const results = []
   for (let r = 0; r < rounds; r++) results.push(await measure(server, key, join(tmp, "admin")))
   const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]

@@ -3,7 +3,7 @@
 // groups of their own (stdout and stderr in `<tmp>/<name>.log`), a wait for a condition, and stopping them (SIGTERM
 // to the group, SIGKILL after 5 s). `env` is the environment every process gets, plus its own HOME.
 import { spawn, spawnSync } from "node:child_process"
-import { closeSync, openSync } from "node:fs"
+import { closeSync, openSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 
@@ -32,6 +32,40 @@ export const waitFor = async (what, probe, timeoutMs) => {
     await sleep(50)
   }
 }
+
+/** Runs `register` (an `agent register` against a relay just started) until the relay takes it. */
+export const registerOnceUp = (register) =>
+  waitFor(
+    "the relay to accept a registration",
+    () => {
+      try {
+        register()
+        return true
+      } catch {
+        return false
+      }
+    },
+    30_000
+  )
+
+/**
+ * Waits until the agent daemon whose HOME is `home` reports itself ONLINE; `failed()` answers why when the daemon
+ * exited first (its log), else `undefined`.
+ */
+export const agentOnline = (home, failed = () => undefined) =>
+  waitFor(
+    "the agent to be ONLINE",
+    () => {
+      const why = failed()
+      if (why !== undefined) throw new Error(why)
+      try {
+        return readFileSync(join(home, ".cmdop", "daemon.status"), "utf8").includes("ONLINE")
+      } catch {
+        return false
+      }
+    },
+    60_000
+  )
 
 export const processes = ({ tmp, env }) => {
   const children = new Set()

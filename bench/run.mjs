@@ -20,12 +20,12 @@ import {
   statSync,
   writeFileSync
 } from "node:fs"
-import { createServer } from "node:net"
 import { cpus, release, tmpdir, userInfo } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { clusterRows, runCluster } from "./cluster-phase.mjs"
 import { bundleTools } from "./bundleTools.mjs"
+import { freePort } from "./localProcesses.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const cliBin = join(root, "bin", "cmdop")
@@ -202,16 +202,6 @@ const waitFor = async (what, probe, timeoutMs, everyMs = 200) => {
     await sleep(everyMs)
   }
 }
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
 
 const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100
 /** CPU time (user + system) a process has used so far, in ms (`/proc/<pid>/stat`, clock-tick resolution). */
