@@ -7,7 +7,10 @@
 // With `--cpu-prof DIR` each node writes a CPU profile; the runs' windows (CLOCK_MONOTONIC µs, in the output) cut
 // it to one kind of call. With `HOP_PRELOAD=<abs path of bench/heap-sample.cjs>` each node is sent SIGUSR2 before
 // and after every run: one allocation profile per run and node, in the order the runs went.
-// Usage: node bench/cluster-hop.mjs [--rounds N] [--rtt N] [--execs N] [--warmup N] [--cpu-prof DIR] [checkout…]
+// `--kinds tput` (or a list, `rtt,exec,tput`) adds one exec of `head -c` of `--mb` MB per round and place: MB/s
+// local and forwarded, their ratio, and the CPU of owner and front per MB.
+// Usage: node bench/cluster-hop.mjs [--rounds N] [--rtt N] [--execs N] [--warmup N] [--kinds K,…] [--mb N]
+//   [--cpu-prof DIR] [checkout…]
 // Prints one JSON object per checkout on stdout: p50 local/forwarded, added p50, CPU ms per call of owner and front.
 import { randomBytes } from "node:crypto"
 import { spawnSync } from "node:child_process"
@@ -28,6 +31,9 @@ const EXECS = Number(flags.get("execs") ?? 40)
 /** Untimed execs and round trips through each node before the rounds (a cluster in service has compiled its paths). */
 const WARMUP = Number(flags.get("warmup") ?? 500)
 const cpuProfDir = flags.get("cpu-prof")
+/** `--kinds`: which runs each round makes: `rtt`, `exec`, and `tput` (one exec of `head -c <--mb> MB`). */
+const KINDS = (flags.get("kinds") ?? "rtt,exec").split(",")
+const MB = Number(flags.get("mb") ?? 200)
 const secret = randomBytes(36).toString("base64url")
 
 const setUp = async (root, index) => {
@@ -70,20 +76,24 @@ const setUp = async (root, index) => {
     }
   /** When each tool run went on (CLOCK_MONOTONIC µs, the clock of V8's profile timestamps), to cut profiles by. */
   const windows = []
-  const acc = { rtt: { local: [], forwarded: [] }, exec: { local: [], forwarded: [] } }
-  const cpu = { rtt: { local: [0, 0, 0], forwarded: [0, 0, 0] }, exec: { local: [0, 0, 0], forwarded: [0, 0, 0] } }
+  const acc = Object.fromEntries(KINDS.map((k) => [k, { local: [], forwarded: [] }]))
+  const cpu = Object.fromEntries(KINDS.map((k) => [k, { local: [0, 0, 0], forwarded: [0, 0, 0] }]))
   /** One tool run against node `n`, its samples and the CPU of both nodes counted per call (warm-ups included). */
   const run = async (kind, where) => {
     const node = nodes[where === "local" ? 0 : 1]
     const args =
       kind === "rtt"
         ? [tool("cluster-rtt"), node.grpc, key, machine, String(RTT)]
-        : [tool("warm-exec"), "latency", node.grpc, key, machine, String(EXECS)]
-    const calls = kind === "rtt" ? RTT + 20 : EXECS + 10
+        : kind === "tput"
+          ? [tool("warm-exec"), "throughput", node.grpc, key, machine, String(MB * 1_000_000)]
+          : [tool("warm-exec"), "latency", node.grpc, key, machine, String(EXECS)]
+    // Throughput runs count CPU per MB, the others per call.
+    const calls = kind === "rtt" ? RTT + 20 : kind === "tput" ? MB : EXECS + 10
     const before = nodes.map((x) => L.cpuMs(x.pid))
     const t0 = process.hrtime.bigint()
     if (process.env.HOP_PRELOAD) nodes.forEach((x) => process.kill(x.pid, "SIGUSR2"))
-    const { samples } = await L.runTool(args)
+    const result = await L.runTool(args)
+    const samples = kind === "tput" ? [result.bytes / 1000 / result.ms] : result.samples
     if (process.env.HOP_PRELOAD) {
       nodes.forEach((x) => process.kill(x.pid, "SIGUSR2"))
       await L.sleep(1500)
@@ -98,9 +108,22 @@ const setUp = async (root, index) => {
   }
   const summary = () => {
     const out = { root, windows }
-    for (const kind of ["rtt", "exec"]) {
+    for (const kind of KINDS) {
       const p50 = (w) => L.quantile(acc[kind][w], 0.5)
       const per = (w, i) => +(cpu[kind][w][i] / cpu[kind][w][2]).toFixed(3)
+      if (kind === "tput") {
+        out[kind] = {
+          localMBps: +p50("local").toFixed(1),
+          forwardedMBps: +p50("forwarded").toFixed(1),
+          ratio: +(p50("forwarded") / p50("local")).toFixed(3),
+          cpuMsPerMB: {
+            localOwner: per("local", 0),
+            forwardedOwner: per("forwarded", 0),
+            forwardedFront: per("forwarded", 1)
+          }
+        }
+        continue
+      }
       out[kind] = {
         localP50: +p50("local").toFixed(3),
         forwardedP50: +p50("forwarded").toFixed(3),
@@ -124,10 +147,10 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? clusters : [...clusters].reverse()
     for (const c of order) {
-      await c.run("rtt", "local")
-      await c.run("rtt", "forwarded")
-      await c.run("exec", "local")
-      await c.run("exec", "forwarded")
+      for (const kind of KINDS) {
+        await c.run(kind, "local")
+        await c.run(kind, "forwarded")
+      }
     }
     process.stderr.write(`[hop] round ${r + 1}/${ROUNDS}, load ${spawnSync("cat", ["/proc/loadavg"]).stdout}`)
   }

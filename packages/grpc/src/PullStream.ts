@@ -23,6 +23,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Exit from "effect/Exit"
+import * as GrpcPassthrough from "./GrpcPassthrough.js"
 
 /** One step of a stream: a chunk, its end (`None`) or its failure. */
 export type Pull<A, E, R = never> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>
@@ -162,16 +163,44 @@ export const withDeadline = <A, E>(
   pull: Pull<A, E>
 ): (<E2>(millis: number, onTimeout: () => E2) => Pull<A, E | E2>) | undefined => deadlines.get(pull)
 
+const UnwrapKey: unique symbol = Symbol.for("@cmdop/grpc/PullStream/unwrap")
+
+/** How a stream made by `unwrapScoped` is made: in the reader's scope, the stream it reads. */
+export type Unwrap<A, E, R> = Effect.Effect<Stream.Stream<A, E, R>, E, R | Scope.Scope>
+
+/**
+ * The effect a stream was made of by `unwrapScoped`, if any. A reader that knows it (the gRPC bridge's writer) runs
+ * it and reads the stream it gives by that stream's own kind: a pushed stream (`fromPush`) made after a call's
+ * setup — a forwarded call's answers — is then written as its producer writes, not pulled through a buffer.
+ */
+export const unwrapOf = <A, E, R>(stream: Stream.Stream<A, E, R>): Unwrap<A, E, R> | undefined =>
+  (stream as unknown as { readonly [UnwrapKey]?: Unwrap<A, E, R> })[UnwrapKey]
+
 /** `Stream.unwrapScoped`: the stream `effect` makes, opened in the same scope as `effect` ran in. */
 export const unwrapScoped = <A, E, R, E2, R2>(
   effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
 ): Stream.Stream<A, E | E2, Exclude<R | R2, Scope.Scope>> =>
-  fromOpen<A, E | E2, R | R2>(Effect.flatMap(effect, (stream) => openPull<A, E | E2, R>(stream)))
+  Object.assign(fromOpen<A, E | E2, R | R2>(Effect.flatMap(effect, (stream) => openPull<A, E | E2, R>(stream))), {
+    [UnwrapKey]: effect
+  }) as Stream.Stream<A, E | E2, Exclude<R | R2, Scope.Scope>>
 
 /** `Stream.mapError`. */
 export const mapError = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) => E2): Stream.Stream<A, E2, R> => {
+  // A stream a gRPC writer may pass through keeps that: what it writes that way fails with statuses already.
+  const passthrough = GrpcPassthrough.passthroughOf(stream)
+  if (passthrough !== undefined) return GrpcPassthrough.withDownstream(mapErrorOf(stream, f), passthrough)
+  return mapErrorOf(stream, f)
+}
+
+const mapErrorOf = <A, E, R, E2>(stream: Stream.Stream<A, E, R>, f: (e: E) => E2): Stream.Stream<A, E2, R> => {
   const mapOption = Option.map(f)
-  // A pushed stream stays pushed (its reader may then run it without a fiber of its own).
+  // A pushed stream stays pushed (its reader may then run it without a fiber of its own), and an unwrapped one
+  // unwrapped (its reader may then find a pushed stream, or one to pass through, inside).
+  const unwrap = unwrapOf(stream)
+  if (unwrap !== undefined)
+    return unwrapScoped(
+      Effect.mapBoth(unwrap, { onFailure: f, onSuccess: (inner) => mapError(inner, f) })
+    ) as Stream.Stream<A, E2, R>
   const push = pushOf(stream)
   if (push !== undefined)
     return fromPush<A, E2, R>((sink) =>

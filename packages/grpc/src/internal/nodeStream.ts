@@ -10,6 +10,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Readable, Writable } from "node:stream"
 import { callbackFor } from "../GrpcWritten.js"
+import * as GrpcPassthrough from "../GrpcPassthrough.js"
 import * as PullStream from "../PullStream.js"
 
 /** Swallows an `error` event so that an event nobody reads any more cannot crash the process. */
@@ -178,10 +179,35 @@ export const writeAll = <A, E, R>(
 ): Effect.Effect<void, E, R> => {
   const push = PullStream.pushOf(stream)
   if (push !== undefined) return writePushed(writable, push, onEnd, inCallScope)
-  const write = Effect.flatMap(PullStream.toPull(stream), (pull) =>
+  const write = writeIn(writable, stream, onEnd)
+  return inCallScope ? inScope(write) : Effect.scoped(write)
+}
+
+/**
+ * `writeAll` in the scope the fiber has. A stream made by `PullStream.unwrapScoped` is made first, and the stream it
+ * gives written by its own kind: a pushed one as its producer writes (a forwarded call's answers, made after the
+ * call's setup), any other by its pull.
+ */
+const writeIn = <A, E, R>(
+  writable: Writable,
+  stream: Stream.Stream<A, E, R>,
+  onEnd: (() => void) | undefined
+): Effect.Effect<void, E, R | Scope.Scope> => {
+  const passthrough = GrpcPassthrough.passthroughOf(stream)
+  const downstream = passthrough === undefined ? undefined : GrpcPassthrough.downstreamOf(writable)
+  if (downstream !== undefined)
+    return passthrough!({
+      downstream,
+      write: (inner) => writeIn(writable, inner, onEnd),
+      stopInput: () => onEnd?.()
+    }) as Effect.Effect<void, E, R | Scope.Scope>
+  const unwrap = PullStream.unwrapOf(stream)
+  if (unwrap !== undefined) return Effect.flatMap(unwrap, (inner) => writeIn(writable, inner, onEnd))
+  const push = PullStream.pushOf(stream)
+  if (push !== undefined) return writePushed(writable, push, onEnd, true)
+  return Effect.flatMap(PullStream.toPull(stream), (pull) =>
     PullStream.forEachChunkOfPull(pull, (chunk) => writeFrom(writable, Chunk.toReadonlyArray(chunk), 0))
   )
-  return inCallScope ? inScope(write) : Effect.scoped(write)
 }
 
 /**

@@ -5,6 +5,7 @@
  * table stops naming the node when its lease lapses.
  */
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Effect from "effect/Effect"
@@ -14,6 +15,8 @@ export type PeerClient = GrpcClient.GrpcClient<typeof PeerService.definition>
 
 export interface PeerClients {
   readonly get: (address: string) => Effect.Effect<PeerClient, GrpcStatusError>
+  /** The same peer for calls passed through as bytes (`forwardPassthrough.ts`): one HTTP/2 connection of its own. */
+  readonly upstream: (address: string) => GrpcPassthrough.Upstream
 }
 
 /** A pool whose channels close with the scope. */
@@ -32,7 +35,19 @@ export const make: Effect.Effect<PeerClients, never, Scope.Scope> = Effect.gen(f
         )
       })
     )
+  const upstreams = new Map<string, GrpcPassthrough.Upstream>()
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const upstream of upstreams.values()) upstream.close()
+      upstreams.clear()
+    })
+  )
   return {
+    upstream: (address) => {
+      let known = upstreams.get(address)
+      if (known === undefined) upstreams.set(address, (known = GrpcPassthrough.upstream(address)))
+      return known
+    },
     get: (address) => {
       const known = clients.get(address)
       return known !== undefined ? Effect.succeed(known) : open(address)

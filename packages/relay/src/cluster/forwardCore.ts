@@ -25,6 +25,7 @@ import type { AttachEvent, AttachInput, AttachRequest, ExecEvent, ExecRequest } 
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
 import { ShareLink } from "@cmdop/domain/ShareLink"
+import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
@@ -39,6 +40,7 @@ import type { Caller } from "../Authenticator.js"
 import type { ExecInput, RelayCore } from "../RelayCore.js"
 import type { MachineRoutes, Route } from "./MachineRoutes.js"
 import type { PeerClient, PeerClients } from "./PeerClients.js"
+import * as ForwardPassthrough from "./forwardPassthrough.js"
 import * as ForwardRoutes from "./forwardRoutes.js"
 import * as PeerCall from "./peerCall.js"
 import * as PeerSecret from "./PeerSecret.js"
@@ -59,6 +61,13 @@ type Call<A> = (
   client: PeerClient,
   mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError
 ) => Effect.Effect<PeerCall.Opened<A, RelayCallError>, GrpcStatusError.GrpcStatusError, Scope.Scope>
+
+/** A forwarded call as bytes: its peer method, start and input (`forwardPassthrough.ts`). */
+interface Bytes {
+  readonly method: { readonly path: string; readonly requestSerialize: (message: any) => Uint8Array }
+  readonly start: unknown
+  readonly rest: PeerCall.Rest
+}
 
 /** How often, at most, a node's refusals for the cluster secret are logged (they come with every call). */
 const SECRET_WARNING_EVERY_MS = 60_000
@@ -225,15 +234,53 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     caller: Caller,
     query: string,
     call: Call<A>,
-    here: () => Stream.Stream<A, RelayCallError>
+    here: () => Stream.Stream<A, RelayCallError>,
+    bytes: Bytes
   ): Stream.Stream<A, RelayCallError> =>
     core.connectedHere(caller, query) !== undefined
       ? here()
       : PullStream.unwrapScoped(
-          Effect.flatMap(lookUp(caller, query), (found) =>
-            Option.isNone(found) ? Effect.succeed(here()) : forwardTo(caller, query, found.value, call, here)
+          Effect.map(lookUp(caller, query), (found) =>
+            Option.isNone(found) ? here() : forwarded(caller, query, found.value, call, here, bytes)
           )
         )
+
+  /**
+   * The stream of a call forwarded to `found`'s node: decoded for any reader (`forwardTo`), passed through as bytes
+   * for the gRPC server's writer (`forwardPassthrough.ts`).
+   */
+  const forwarded = <A extends { readonly _tag: string }>(
+    caller: Caller,
+    query: string,
+    found: Found,
+    call: Call<A>,
+    here: () => Stream.Stream<A, RelayCallError>,
+    bytes: Bytes
+  ): Stream.Stream<A, RelayCallError> =>
+    GrpcPassthrough.withDownstream(
+      PullStream.unwrapScoped(forwardTo(caller, query, found, call, here)),
+      ForwardPassthrough.passthrough({
+        found,
+        address: found.route.peerAddress,
+        upstream: clients.upstream,
+        path: bytes.method.path,
+        metadata,
+        encode: bytes.method.requestSerialize,
+        start: bytes.start,
+        rest: bytes.rest,
+        count: Effect.zipRight(
+          Effect.sync(() => counters.forwarded()),
+          live
+        ),
+        failure: failure(found.route, caller),
+        warn: (e) => warnSecret(found.route, e),
+        stale: (e, error) => found.cached && staleRoute(e, error),
+        again: () =>
+          Effect.map(elsewhere(caller, query, false), (fresh) =>
+            Option.isNone(fresh) ? here() : forwarded(caller, query, fresh.value, call, here, bytes)
+          )
+      })
+    )
 
   const exec = <E>(
     caller: Caller,
@@ -251,7 +298,8 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       request.machine,
       (client, mapError) =>
         PeerCall.open<ExecEvent, RelayCallError>(client, PeerService.definition.exec, metadata, start, rest, mapError),
-      () => core.exec(caller, request, input, execOptions)
+      () => core.exec(caller, request, input, execOptions),
+      { method: PeerService.definition.exec, start, rest }
     )
   }
 
@@ -261,6 +309,8 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     input: Stream.Stream<AttachInput>
   ): Stream.Stream<AttachEvent, RelayCallError> => {
     const start: PeerService.AttachMessage = { _tag: "Start", caller, fromNode: nodeId, request }
+    // The end of the input is the detach: passed on.
+    const rest: PeerCall.Rest = { input, onFailure: [], halfClose: true }
     return routed(
       caller,
       request.machine,
@@ -270,11 +320,11 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
           PeerService.definition.attach,
           metadata,
           start,
-          // The end of the input is the detach: passed on.
-          { input, onFailure: [], halfClose: true },
+          rest,
           mapError
         ),
-      () => core.attach(caller, request, input)
+      () => core.attach(caller, request, input),
+      { method: PeerService.definition.attach, start, rest }
     )
   }
 
