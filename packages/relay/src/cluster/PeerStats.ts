@@ -10,6 +10,8 @@ export interface Snapshot {
   readonly forwardedTotal: number
   /** Forwarded exec and attach sessions still running. */
   readonly forwardedLive: number
+  /** Forwarded exec and attach sessions of gRPC clients, their answers passed through as bytes, since start. */
+  readonly passedThroughTotal: number
   /** Calls other nodes forwarded here, since start. */
   readonly servedTotal: number
   /** Exec and attach sessions served here for other nodes, still running. */
@@ -32,6 +34,7 @@ export class Counters {
 
   forwardedTotal = 0
   forwardedLive = 0
+  passedThroughTotal = 0
   servedTotal = 0
   servedLive = 0
   peerErrors = 0
@@ -51,6 +54,7 @@ export class Counters {
     return {
       forwardedTotal: this.forwardedTotal,
       forwardedLive: this.forwardedLive,
+      passedThroughTotal: this.passedThroughTotal,
       servedTotal: this.servedTotal,
       servedLive: this.servedLive,
       peerErrors: this.peerErrors,

@@ -269,7 +269,10 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
         start: bytes.start,
         rest: bytes.rest,
         count: Effect.zipRight(
-          Effect.sync(() => counters.forwarded()),
+          Effect.sync(() => {
+            counters.forwarded()
+            counters.passedThroughTotal++
+          }),
           live
         ),
         failure: failure(found.route, caller),
