@@ -199,12 +199,13 @@ const firstOf = (call: UpstreamCall): Effect.Effect<First> =>
     })
   })
 
-/** The 5-byte length prefix of an uncompressed gRPC message. */
-const prefix = (length: number): Buffer => {
-  const header = Buffer.allocUnsafe(5)
-  header[0] = 0
-  header.writeUInt32BE(length, 1)
-  return header
+/** `message` behind the 5-byte length prefix of an uncompressed gRPC message: one write, one DATA frame. */
+const framed = (message: Uint8Array): Buffer => {
+  const bytes = Buffer.allocUnsafe(5 + message.byteLength)
+  bytes[0] = 0
+  bytes.writeUInt32BE(message.byteLength, 1)
+  bytes.set(message, 5)
+  return bytes
 }
 
 const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamCall => {
@@ -264,8 +265,7 @@ const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamC
 
   const write = (message: Uint8Array): boolean => {
     if (stream.destroyed || stream.writableEnded) return false
-    stream.write(prefix(message.byteLength))
-    return stream.write(message)
+    return stream.write(framed(message))
   }
   write(first)
 
