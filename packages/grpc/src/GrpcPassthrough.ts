@@ -320,6 +320,9 @@ interface ServerCallInternals {
   }
 }
 
+/** How much a downstream queues before its writer is asked to wait (per call; HTTP/2's window holds more). */
+const BUFFERED_BYTES = 256 * 1024
+
 /** The downstream of a grpc-js server call, or `undefined` when its internals are not where this expects them. */
 export const downstreamOf = (serverCall: object): Downstream | undefined => {
   const inner = (serverCall as ServerCallInternals).call
@@ -329,7 +332,10 @@ export const downstreamOf = (serverCall: object): Downstream | undefined => {
     write: (chunk) => {
       if (stream.destroyed || stream.writableEnded) return true
       inner.maybeSendMetadata!()
-      return stream.write(chunk)
+      // Past the stream's own high-water mark (16 KiB: less than one socket read of bulk output) the writer is not
+      // asked to wait until `BUFFERED_BYTES` are queued: a pause and resume of the upstream per chunk cost more
+      // than the chunk. `drain` still comes once the queue is empty (the write said it was full).
+      return stream.write(chunk) || stream.writableLength < BUFFERED_BYTES
     },
     onDrain: (f) => {
       if (!stream.writableNeedDrain || stream.destroyed || stream.writableEnded) return queueMicrotask(f)
