@@ -101,22 +101,18 @@ export const passthrough =
           if (!ended) stop(call, hop.encode, CANCEL_FALLBACK_MS)
         })
       )
-      const first = yield* upstream.first(call)
-      if (first._tag === "End") {
-        ended = true
-        if (first.ending.ok) return
-        const e = first.ending.error
-        const error = hop.failure(e)
-        yield* hop.warn(e)
-        if (!hop.stale(e, error)) return yield* Effect.fail(toStatus(error))
-        return yield* target.write(PullStream.mapError(yield* hop.again(), toStatus))
-      }
-      // The answers, from here on as they come, by the call's events; the input meanwhile, on this fiber.
+      // The answers go to the client from the call's events, the first one too: no fiber stands between them. An
+      // end before any answer is the fiber's to decide on (a stale route is tried again; nothing was sent yet).
+      let answered = false
       let ending: GrpcPassthrough.Ending | undefined
-      let onEnded: (() => void) | undefined
+      let wake: (() => void) | undefined
       const onDrained = () => call.resume()
       call.listen(
         (chunk) => {
+          if (!answered) {
+            answered = true
+            wake?.()
+          }
           if (target.downstream.write(chunk)) return true
           target.downstream.onDrain(onDrained)
           return false
@@ -125,10 +121,33 @@ export const passthrough =
           ended = true
           ending = end
           // The client's requests are read no further: an input waiting for them returns.
-          target.stopInput()
-          onEnded?.()
+          if (answered) target.stopInput()
+          wake?.()
         }
       )
+      /** Waits until `done()`, woken by the call's events. */
+      const until = (done: () => boolean) =>
+        done()
+          ? Effect.void
+          : Effect.async<void>((resume) => {
+              wake = () => {
+                if (!done()) return
+                wake = undefined
+                resume(Effect.void)
+              }
+              return Effect.sync(() => {
+                wake = undefined
+              })
+            })
+      yield* until(() => answered || ending !== undefined)
+      if (!answered) {
+        const end = ending!
+        if (end.ok) return
+        const error = hop.failure(end.error)
+        yield* hop.warn(end.error)
+        if (!hop.stale(end.error, error)) return yield* Effect.fail(toStatus(error))
+        return yield* target.write(PullStream.mapError(yield* hop.again(), toStatus))
+      }
       const rest = hop.rest
       if (rest.input === undefined) {
         if (rest.halfClose) call.end()
@@ -143,13 +162,6 @@ export const passthrough =
             })
           )
         )
-      if (ending === undefined)
-        yield* Effect.async<void>((resume) => {
-          if (ending !== undefined) return resume(Effect.void)
-          onEnded = () => resume(Effect.void)
-          return Effect.sync(() => {
-            onEnded = undefined
-          })
-        })
+      yield* until(() => ending !== undefined)
       if (!ending!.ok) return yield* Effect.fail(toStatus(hop.failure(ending!.error)))
     })
