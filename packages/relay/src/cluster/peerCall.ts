@@ -3,16 +3,14 @@
  * forwarding node pays for the hop on every call, so the call is leaner than the general `GrpcClient.bidi`:
  *
  * - the start message is written as the call opens (no request stream for it);
+ * - the rest of the input (stdin, signals, terminal input) is pumped by one fiber, only once the owning node has
+ *   answered: a call that fails before that has consumed no input and may be made again elsewhere;
  * - the first answer is awaited before the answers are handed on (`first`), so the forwarding node decides on a
  *   retry before anything reached its client, and needs no error-recovery stage after it;
- * - the answers are a pushed stream (`PullStream.fromPush`): the gRPC bridge's writer, which reaches it through the
- *   handler's setup (`PullStream.unwrapScoped`), gets each answer straight from the grpc-js call's events into its
- *   own call, with no effect per answer; answers this node cannot read are dropped there, and a failure mapped;
- * - the rest of the input (stdin, signals, terminal input) is written by that same producer, on the writer's
- *   fiber (no fiber of its own), so only once the owning node has answered: a call that fails before that has
- *   consumed no input and may be made again elsewhere.
+ * - the answers are read by one stream stage straight off the grpc-js call, which also notes the first answer,
+ *   drops answers this node cannot read and maps a failure (no stage per concern).
  *
- * Flow control stays end to end: the call is read no further while the reader's sink is full, so while the
+ * Flow control stays end to end: answers are read from grpc-js only as this stream is pulled, so while the
  * forwarding node's client does not read, HTTP/2 holds the owning node's writes for this one stream; input is
  * written with backpressure (`drain`).
  *
@@ -31,7 +29,9 @@ import * as ScopedAcquire from "@cmdop/grpc/ScopedAcquire"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import { isReadable } from "@cmdop/protocol/Unreadable"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -165,6 +165,7 @@ export const open = <A, E>(
   fallbackMs: number = CANCEL_FALLBACK_MS
 ): Effect.Effect<Opened<A, E>, GrpcStatusError.GrpcStatusError, Scope.Scope> =>
   Effect.gen(function* () {
+    const answered = yield* Deferred.make<void>()
     let waiting = true
     let ended = false
     /** Whether grpc-js gave the call's status: it has ended, and nothing is left to stop. */
@@ -224,7 +225,21 @@ export const open = <A, E>(
     const halfClose = () => {
       if (rest.halfClose && !call.destroyed && !call.writableEnded) call.end()
     }
+    // The input, once the owning node has answered; then the half-close. Stopped with the scope (before the call's
+    // finalizer runs: its `Cancel` follows the last input written). Without input there is nothing to wait for on
+    // a fiber of its own: the half-close goes with the first answer (`look`).
     const input = rest.input
+    if (input !== undefined)
+      yield* Deferred.await(answered).pipe(
+        Effect.zipRight(
+          Effect.catchAll(
+            PullStream.runForEachChunk(input, (chunk) => writeFrom(call, Chunk.toReadonlyArray(chunk), 0)),
+            () => writeFrom(call, rest.onFailure, 0)
+          )
+        ),
+        Effect.zipRight(Effect.sync(halfClose)),
+        Effect.forkScoped
+      )
 
     /** The first answers, read by `first` and not yet taken by `answers`. */
     let kept: Chunk.Chunk<A> | undefined
@@ -243,10 +258,10 @@ export const open = <A, E>(
         if (isReadable(value as { readonly _tag: string })) values.push(value as A)
       }
       if (read > 0) {
-        // Without input there is nothing to wait for: the half-close goes with the first answer.
         if (waiting) {
           waiting = false
           if (input === undefined) halfClose()
+          else Deferred.unsafeDone(answered, Exit.void)
         }
         return Chunk.unsafeFromArray(values)
       }
@@ -279,62 +294,14 @@ export const open = <A, E>(
       else ended = true
       return Effect.void
     })
-
     let mapped: E | undefined
-    /** How the answers ended, once they have: the end or the mapped failure, as a pull answers. */
-    let ending: PullStream.Pull<A, E> | undefined
-    const endingOf = (found: "end" | GrpcStatusError.GrpcStatusError): PullStream.Pull<A, E> => {
+    const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.flatMap(next, (found) => {
       if (found === "end") return PullStream.end
-      mapped ??= mapError(found)
-      return Effect.fail(Option.some(mapped))
-    }
-
-    /**
-     * The answers, pushed: each is handed to the reader's sink as grpc-js gives it (no effect per answer), and the
-     * call is read no further while the sink is full, so HTTP/2 holds the owning node's writes. The input is written
-     * on the reader's fiber meanwhile; the producer returns once the answers have ended.
-     */
-    const answers = PullStream.fromPush<A, E, never>((sink) =>
-      Effect.suspend(() => {
-        let onEnded: (() => void) | undefined
-        const deliver = (): void => {
-          for (;;) {
-            const found = look()
-            if (found === undefined) {
-              wake = deliver
-              return
-            }
-            if (found === "end" || found instanceof GrpcStatusError.GrpcStatusError) {
-              ending = endingOf(found)
-              sink.end(ending)
-              const f = onEnded
-              onEnded = undefined
-              f?.()
-              return
-            }
-            let more = true
-            for (const answer of found) more = sink.write(answer)
-            if (!more) return sink.ready(deliver)
-          }
-        }
-        deliver()
-        const answered: Effect.Effect<void> = Effect.async<void>((resume) => {
-          if (ending !== undefined) return resume(Effect.void)
-          onEnded = () => resume(Effect.void)
-          return Effect.sync(() => {
-            onEnded = undefined
-          })
-        })
-        if (input === undefined) return answered
-        // What is written once the call has ended goes nowhere: the input stops there.
-        const write = (chunk: Chunk.Chunk<unknown>) =>
-          ending !== undefined ? Effect.void : writeFrom(call, Chunk.toReadonlyArray(chunk), 0)
-        return PullStream.runForEachChunk(input, write).pipe(
-          Effect.catchAll(() => (ending !== undefined ? Effect.void : writeFrom(call, rest.onFailure, 0))),
-          Effect.zipRight(Effect.sync(halfClose)),
-          Effect.zipRight(answered)
-        )
-      })
-    )
-    return { first, answers }
+      if (found instanceof GrpcStatusError.GrpcStatusError) {
+        mapped ??= mapError(found)
+        return Effect.fail(Option.some(mapped))
+      }
+      return Effect.succeed(found as Chunk.Chunk<A>)
+    })
+    return { first, answers: PullStream.fromPull(() => pull) }
   })
