@@ -10,11 +10,14 @@
  * input ends (the detach).
  */
 import { AttachEvent, type AttachInput, ExecEvent } from "@cmdop/domain/RelayClient"
+import { RelayError } from "@cmdop/domain/RelayError"
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
+import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
 import * as GrpcServer from "@cmdop/grpc/GrpcServer"
 import { type GrpcStatusError, recordToMetadata } from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
 import * as PeerService from "@cmdop/protocol/PeerService"
+import * as ForwardPassthrough from "@cmdop/relay/cluster/forwardPassthrough"
 import * as PeerCall from "@cmdop/relay/cluster/peerCall"
 import type { PeerClient } from "@cmdop/relay/cluster/PeerClients"
 import * as PeerSecret from "@cmdop/relay/cluster/PeerSecret"
@@ -143,7 +146,7 @@ const owningNode = (core: RelayCore.RelayCore["Type"]) =>
       }
     })
     const client = yield* GrpcClient.make(D, { address: server.address })
-    return { client, counters, seen }
+    return { client, counters, seen, address: server.address }
   })
 
 const noInput: PeerCall.Rest = { input: PullStream.empty, onFailure: [], halfClose: false }
@@ -265,5 +268,89 @@ describe("a forwarded call whose client went away", () => {
       assert.isAtLeast(Date.now() - started, 600)
       assert.deepStrictEqual(seen, { connections: 1, resets: 1 })
     })
+  )
+})
+
+/**
+ * A gRPC client's forwarded call, passed through as bytes (`forwardPassthrough.ts`), over its own HTTP/2 connection
+ * to the owning node: the same rule, the call ended in-band when its client goes away.
+ */
+describe("a passed-through forwarded call whose client went away", () => {
+  /** Runs a passthrough of `start` until its first answer reached the client, then leaves (the scope closes). */
+  const abandonPassed = (
+    upstream: GrpcPassthrough.Upstream,
+    address: string,
+    method: typeof D.exec | typeof D.attach,
+    start: unknown,
+    rest = noInput
+  ) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        let wake: (() => void) | undefined
+        let answers = 0
+        const target: GrpcPassthrough.Target = {
+          downstream: {
+            write: () => {
+              answers++
+              wake?.()
+              return true
+            },
+            onDrain: (f) => f()
+          },
+          write: () => Effect.dieMessage("not retried here"),
+          stopInput: () => {}
+        }
+        const run = ForwardPassthrough.passthrough({
+          found: undefined,
+          address,
+          upstream: () => upstream,
+          path: method.path,
+          metadata,
+          encode: (message) => method.requestSerialize(message as never),
+          start,
+          rest,
+          count: Effect.void,
+          failure: (e) => new RelayError({ reason: "Internal", server: "node-1", detail: e.message }),
+          warn: () => Effect.void,
+          stale: () => false,
+          again: () => Effect.dieMessage("not retried here")
+        })
+        yield* Effect.forkScoped(Effect.scoped(run(target)))
+        yield* Effect.async<void>((resume) => {
+          if (answers > 0) return resume(Effect.void)
+          wake = () => resume(Effect.void)
+        })
+      })
+    )
+
+  it.scopedLive(
+    "1,200 passed-through execs abandoned in a burst end on the owning node, none reset, on one connection",
+    () =>
+      Effect.gen(function* () {
+        const sessions: Seen = { started: 0, ended: 0 }
+        const { counters, seen, address } = yield* owningNode(standIn(sessions))
+        const upstream = GrpcPassthrough.upstream(address)
+        yield* Effect.addFinalizer(() => Effect.sync(() => upstream.close()))
+        yield* Effect.forEach(
+          Array.from({ length: 1_200 }),
+          () => abandonPassed(upstream, address, D.exec, execStart),
+          {
+            concurrency: 50,
+            discard: true
+          }
+        )
+        yield* settled("every abandoned session ended on the owning node", () => sessions.ended === 1_200)
+        yield* settled("no call still served", () => counters.servedLive === 0)
+        // An attach with its input still open ends the same way.
+        const open = yield* Queue.unbounded<PeerService.AttachMessage>()
+        yield* abandonPassed(upstream, address, D.attach, attachStart, {
+          input: PullStream.fromQueue(open),
+          onFailure: [],
+          halfClose: true
+        })
+        yield* settled("the attach ended", () => sessions.ended === 1_201)
+        assert.deepStrictEqual(seen, { connections: 1, resets: 0 })
+      }),
+    120_000
   )
 })
