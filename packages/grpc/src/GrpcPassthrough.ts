@@ -214,6 +214,10 @@ const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamC
   let onEnd: ((ending: Ending) => void) | undefined
   let headersStatus: Ending | undefined
   let httpStatus: number | undefined
+  // The connection the call runs on, and whether this side reset the call: a stream of a connection that was lost
+  // (the node killed, its host gone) closes with HTTP/2 code CANCEL too, which is no cancellation by anyone.
+  const session = stream.session
+  let resetHere = false
 
   const finish = (ending: Ending) => {
     if (pending.ending !== undefined) return
@@ -254,10 +258,12 @@ const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamC
         error: new GrpcStatusError({ code: UNAVAILABLE, details: `HTTP status ${httpStatus}` })
       })
     const code = stream.rstCode
+    const lost = !resetHere && (session === undefined || session.destroyed || session.closed)
     finish({
       ok: false,
-      error:
-        code === http2.constants.NGHTTP2_CANCEL
+      error: lost
+        ? unavailable("the connection to the node was lost before the call's status came")
+        : code === http2.constants.NGHTTP2_CANCEL
           ? new GrpcStatusError({ code: CANCELLED, details: "call cancelled" })
           : unavailable(`the call's stream closed without a status${code ? ` (HTTP/2 code ${code})` : ""}`)
     })
@@ -285,6 +291,7 @@ const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamC
       if (!stream.destroyed && !stream.writableEnded) stream.end()
     },
     reset: () => {
+      resetHere = true
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL)
     },
     writable: () => !stream.destroyed && !stream.writableEnded,

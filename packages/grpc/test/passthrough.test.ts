@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import * as net from "node:net"
 import { type CountRequest, setup, TestService } from "./fixtures/TestService.js"
 
 /** Passes `request` to `path` upstream and its answers through to the front's client. */
@@ -141,6 +142,47 @@ describe("GrpcPassthrough", () => {
       const first = yield* upstream.first(call).pipe(Effect.timeout("5 seconds"))
       assert.isTrue(first._tag === "End" && !first.ending.ok && first.ending.error.code === grpc.status.UNAVAILABLE)
       assert.instanceOf(first._tag === "End" && !first.ending.ok ? first.ending.error : undefined, GrpcStatusError)
+    })
+  )
+
+  it.scopedLive("a connection lost mid-call (the upstream's node killed) fails it UNAVAILABLE, not CANCELLED", () =>
+    Effect.gen(function* () {
+      const back = yield* setup()
+      // A TCP hop to the upstream that can be cut at once, as the kernel does when the node is killed.
+      const [host, port] = back.server.address.split(":") as [string, string]
+      const sockets = new Set<net.Socket>()
+      const hop = net.createServer((inbound) => {
+        const outbound = net.connect(Number(port), host)
+        for (const socket of [inbound, outbound]) {
+          sockets.add(socket)
+          socket.on("error", () => {})
+        }
+        inbound.pipe(outbound).pipe(inbound)
+      })
+      yield* Effect.async<void>((resume) => {
+        hop.listen(0, "127.0.0.1", () => resume(Effect.void))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => void hop.close()))
+      const upstream = GrpcPassthrough.upstream(`127.0.0.1:${(hop.address() as net.AddressInfo).port}`)
+      yield* Effect.addFinalizer(() => Effect.sync(() => upstream.close()))
+      const call = yield* upstream.call(
+        TestService.ticks.path,
+        {},
+        Buffer.from(JSON.stringify({ count: 0, padding: 10 }))
+      )
+      call.end()
+      assert.strictEqual((yield* upstream.first(call))._tag, "Data")
+      const ending = yield* Effect.async<GrpcPassthrough.Ending>((resume) => {
+        call.listen(
+          () => true,
+          (end) => resume(Effect.succeed(end))
+        )
+        for (const socket of sockets) socket.destroy()
+      }).pipe(Effect.timeout("5 seconds"))
+      assert.isFalse(ending.ok)
+      if (ending.ok) return
+      assert.strictEqual(ending.error.code, grpc.status.UNAVAILABLE, ending.error.details)
+      assert.include(ending.error.details, "connection to the node was lost")
     })
   )
 })

@@ -204,8 +204,16 @@ for (const via of ["in-process", "gRPC"] as const)
         )
         assert.strictEqual(refused._tag === "MachineError" && refused.reason, "NotFound")
         assert.include(refused.message, "not-yours")
+        // A refusal that names its relay names the one the guest reached, not the owning node (its address is the
+        // cluster's insides, and one the guest never dialed).
+        const tooBig = yield* Effect.flip(
+          Stream.runDrain(guest.exec({ machine: "far", argv: ["echo", "x".repeat(300 * 1024)] }))
+        )
+        assert.strictEqual(tooBig._tag === "RelayError" && tooBig.reason, "ResourceExhausted")
+        assert.include(tooBig.message, "relay node-1 refused")
+        assert.notInclude(tooBig.message, "node-2")
         assert.strictEqual(one.stats.snapshot().peerErrors, 0, "a refusal of the owning node is not a peer error")
-        assert.strictEqual(two.stats.snapshot().servedTotal, 2)
+        assert.strictEqual(two.stats.snapshot().servedTotal, 3)
       })
     )
 

@@ -158,6 +158,21 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     linkFailure(e) || (error._tag === "MachineError" && error.reason === "Offline")
 
   /**
+   * The owning node's refusal as this node's: a `RelayError` names the relay that refused (`relay <address> refused:
+   * …`), and the owning node names itself there, an address the client never dialed (and, for a share-link guest, a
+   * part of the cluster's insides). The client reached this node: it is named instead.
+   */
+  const asThisNode = (error: RelayCallError): RelayCallError =>
+    error._tag === "RelayError" && error.server !== server
+      ? new RelayError({
+          reason: error.reason,
+          server,
+          detail: error.detail,
+          ...(error.unreachable === undefined ? {} : { unreachable: error.unreachable })
+        })
+      : error
+
+  /**
    * A failed forwarded call: the owning node's refusal as it sent it, or a peer link failure (counted). A share-link
    * guest (`caller.shareId`) is told only that the relay could not reach the machine just now: node names, peer
    * addresses and machine ids are the operator's, not an anonymous guest's.
@@ -172,7 +187,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
         counters.peerError()
         return new RelayError({ reason: "Internal", server, detail: guest ? GUEST_LINK_FAILURE : secretDiffers(route) })
       }
-      if (!linkFailure(e)) return ErrorCodec.fromStatus(e, server)
+      if (!linkFailure(e)) return asThisNode(ErrorCodec.fromStatus(e, server))
       counters.peerError()
       if (guest) return new RelayError({ reason: "Unavailable", server, detail: GUEST_LINK_FAILURE })
       return new RelayError({
