@@ -14,9 +14,13 @@ export interface EndingCall {
   resume?: () => unknown
 }
 
-/** Waits for `call`'s status without holding anything; resets it if none came within `fallbackMs` (unref'd). */
-export const awaitEndOrReset = (call: EndingCall, fallbackMs: number): void => {
-  const timer = setTimeout(() => call.cancel(), fallbackMs)
+/**
+ * Waits for `call`'s status without holding anything; resets it if none came within `fallbackMs` (unref'd), through
+ * `pace` when given (a connection's `ResetPacer`: resets on a shared connection must not come in a burst).
+ */
+export const awaitEndOrReset = (call: EndingCall, fallbackMs: number, pace?: (reset: () => void) => void): void => {
+  const reset = () => call.cancel()
+  const timer = setTimeout(() => (pace === undefined ? reset() : pace(reset)), fallbackMs)
   timer.unref()
   call.once("status", () => clearTimeout(timer))
   call.resume?.()

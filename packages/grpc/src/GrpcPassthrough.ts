@@ -20,6 +20,7 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as http2 from "node:http2"
 import * as channelOptions from "./internal/channelOptions.js"
+import * as ResetPacer from "./ResetPacer.js"
 import { GrpcStatusError } from "./GrpcStatusError.js"
 
 const UNAVAILABLE = 14
@@ -37,7 +38,7 @@ export interface UpstreamCall {
   readonly onDrain: (f: () => void) => void
   /** Half-closes the call. */
   readonly end: () => void
-  /** Resets the call (RST_STREAM CANCEL). */
+  /** Resets the call (RST_STREAM CANCEL), paced with the connection's other resets (`ResetPacer`). */
   readonly reset: () => void
   /** Whether the call can still be written. */
   readonly writable: () => boolean
@@ -105,7 +106,7 @@ export interface Upstream {
 const PING_EVERY_MS = 20_000
 
 /** Connects to `address` (`host:port`) when first asked; `close` ends the connection for good. */
-export const upstream = (address: string): Upstream => {
+export const upstream = (address: string, pacer: ResetPacer.ResetPacer = ResetPacer.make()): Upstream => {
   let session: http2.ClientHttp2Session | undefined
   let closed = false
   let pinger: ReturnType<typeof setInterval> | undefined
@@ -159,7 +160,7 @@ export const upstream = (address: string): Upstream => {
       } catch (e) {
         return Effect.fail(unavailable(e instanceof Error ? e.message : String(e)))
       }
-      return Effect.succeed(makeCall(stream, first))
+      return Effect.succeed(makeCall(stream, first, pacer))
     })
 
   return {
@@ -208,7 +209,7 @@ const framed = (message: Uint8Array): Buffer => {
   return bytes
 }
 
-const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamCall => {
+const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array, pacer: ResetPacer.ResetPacer): UpstreamCall => {
   const pending: Pending = { chunks: [], ending: undefined, onFirst: undefined }
   let onData: ((chunk: Buffer) => boolean) | undefined
   let onEnd: ((ending: Ending) => void) | undefined
@@ -290,9 +291,14 @@ const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array): UpstreamC
     end: () => {
       if (!stream.destroyed && !stream.writableEnded) stream.end()
     },
+    // Paced with the connection's other resets (`ResetPacer`): a burst of them closes the whole connection.
     reset: () => {
-      resetHere = true
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL)
+      if (stream.destroyed) return
+      pacer.pace(() => {
+        if (stream.destroyed) return
+        resetHere = true
+        stream.close(http2.constants.NGHTTP2_CANCEL)
+      })
     },
     writable: () => !stream.destroyed && !stream.writableEnded,
     listen: (data, end) => {

@@ -6,6 +6,7 @@
  */
 import * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
+import * as ResetPacer from "@cmdop/grpc/ResetPacer"
 import type { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Effect from "effect/Effect"
@@ -17,6 +18,8 @@ export interface PeerClients {
   readonly get: (address: string) => Effect.Effect<PeerClient, GrpcStatusError>
   /** The same peer for calls passed through as bytes (`forwardPassthrough.ts`): one HTTP/2 connection of its own. */
   readonly upstream: (address: string) => GrpcPassthrough.Upstream
+  /** The reset pacer of the gRPC channel to `address` (`ResetPacer`: its resets must not come in a burst). */
+  readonly pacer: (address: string) => ResetPacer.ResetPacer
 }
 
 /** A pool whose channels close with the scope. */
@@ -36,6 +39,7 @@ export const make: Effect.Effect<PeerClients, never, Scope.Scope> = Effect.gen(f
       })
     )
   const upstreams = new Map<string, GrpcPassthrough.Upstream>()
+  const pacers = new Map<string, ResetPacer.ResetPacer>()
   yield* Effect.addFinalizer(() =>
     Effect.sync(() => {
       for (const upstream of upstreams.values()) upstream.close()
@@ -43,6 +47,11 @@ export const make: Effect.Effect<PeerClients, never, Scope.Scope> = Effect.gen(f
     })
   )
   return {
+    pacer: (address) => {
+      let known = pacers.get(address)
+      if (known === undefined) pacers.set(address, (known = ResetPacer.make()))
+      return known
+    },
     upstream: (address) => {
       let known = upstreams.get(address)
       if (known === undefined) upstreams.set(address, (known = GrpcPassthrough.upstream(address)))

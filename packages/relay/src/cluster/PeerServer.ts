@@ -8,8 +8,8 @@
  * A forwarded exec or attach whose client went away ends with the forwarding node's `Cancel` (not a reset: see
  * `peer.proto`): the handler is interrupted as on a reset and the call answered CANCELLED. The `Cancel` is seen
  * where the session reads its input (no reader of its own on the hot path), so a call whose input is not being read
- * (an attach the machine's gate still holds, stdin waiting for the agent's credit) ends on the forwarding node's
- * fallback reset instead, 5 s later.
+ * (stdin waiting for the agent's credit) ends on the forwarding node's fallback reset instead, 5 s later, paced with
+ * that connection's other resets (`ResetPacer`).
  */
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"

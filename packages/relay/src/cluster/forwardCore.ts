@@ -28,6 +28,7 @@ import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
+import type * as ResetPacer from "@cmdop/grpc/ResetPacer"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Clock from "effect/Clock"
@@ -59,7 +60,8 @@ export interface Options {
 /** A forwarded call over a peer client (`peerCall.ts`), its answers' failure made by `mapError`. */
 type Call<A> = (
   client: PeerClient,
-  mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError
+  mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError,
+  pacer: ResetPacer.ResetPacer
 ) => Effect.Effect<PeerCall.Opened<A, RelayCallError>, GrpcStatusError.GrpcStatusError, Scope.Scope>
 
 /** A forwarded call as bytes: its peer method, start and input (`forwardPassthrough.ts`). */
@@ -215,7 +217,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       counters.forwarded()
       yield* live
       const fail = failure(found.route, caller)
-      const opened = yield* Effect.mapError(call(client, fail), fail)
+      const opened = yield* Effect.mapError(call(client, fail, clients.pacer(found.route.peerAddress)), fail)
       // The first answer is awaited here, so a stale route is retried before anything reaches the client; after
       // it, the answers go on as they come (no stage of their own).
       const early = yield* Effect.flip(opened.first).pipe(Effect.option)
@@ -314,8 +316,17 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     return routed(
       caller,
       request.machine,
-      (client, mapError) =>
-        PeerCall.open<ExecEvent, RelayCallError>(client, PeerService.definition.exec, metadata, start, rest, mapError),
+      (client, mapError, pacer) =>
+        PeerCall.open<ExecEvent, RelayCallError>(
+          client,
+          PeerService.definition.exec,
+          metadata,
+          start,
+          rest,
+          mapError,
+          PeerCall.CANCEL_FALLBACK_MS,
+          pacer
+        ),
       () => core.exec(caller, request, input, execOptions),
       { method: PeerService.definition.exec, start, rest }
     )
@@ -332,14 +343,16 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     return routed(
       caller,
       request.machine,
-      (client, mapError) =>
+      (client, mapError, pacer) =>
         PeerCall.open<AttachEvent, RelayCallError>(
           client,
           PeerService.definition.attach,
           metadata,
           start,
           rest,
-          mapError
+          mapError,
+          PeerCall.CANCEL_FALLBACK_MS,
+          pacer
         ),
       () => core.attach(caller, request, input),
       { method: PeerService.definition.attach, start, rest }

@@ -43,6 +43,8 @@ export interface Hop<F> {
   readonly warn: (e: GrpcStatusError) => Effect.Effect<void>
   /** Whether a call that failed before answering went stale with its cached route (made again afresh). */
   readonly stale: (e: GrpcStatusError, error: RelayCallError) => boolean
+  /** How long a call ended in-band may take before it is reset (default `CANCEL_FALLBACK_MS`). */
+  readonly fallbackMs?: number
   /** The stream to write instead when the call is made again: a fresh route's, or this node's own. */
   readonly again: () => Effect.Effect<Stream.Stream<unknown, RelayCallError>>
 }
@@ -98,7 +100,7 @@ export const passthrough =
       yield* Scope.addFinalizer(
         scope,
         Effect.sync(() => {
-          if (!ended) stop(call, hop.encode, CANCEL_FALLBACK_MS)
+          if (!ended) stop(call, hop.encode, hop.fallbackMs ?? CANCEL_FALLBACK_MS)
         })
       )
       // The answers go to the client from the call's events, the first one too: no fiber stands between them. An

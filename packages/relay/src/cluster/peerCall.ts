@@ -25,6 +25,7 @@
 import * as CallEnd from "@cmdop/grpc/CallEnd"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
+import * as ResetPacer from "@cmdop/grpc/ResetPacer"
 import * as ScopedAcquire from "@cmdop/grpc/ScopedAcquire"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import { isReadable } from "@cmdop/protocol/Unreadable"
@@ -140,13 +141,13 @@ export interface Rest {
  * has not ended within `fallbackMs`. A call grpc-js has destroyed cannot be written: it is reset (a no-op once its
  * stream is gone).
  */
-const stop = (call: RawCall, fallbackMs: number): void => {
+const stop = (call: RawCall, fallbackMs: number, pacer: ResetPacer.ResetPacer | undefined): void => {
   if (call.destroyed) return call.cancel()
   if (!call.writableEnded) {
     call.write(PeerService.cancel)
     call.end()
   }
-  CallEnd.awaitEndOrReset(call, fallbackMs)
+  CallEnd.awaitEndOrReset(call, fallbackMs, pacer?.pace)
 }
 
 /**
@@ -162,7 +163,9 @@ export const open = <A, E>(
   start: unknown,
   rest: Rest,
   mapError: (e: GrpcStatusError.GrpcStatusError) => E,
-  fallbackMs: number = CANCEL_FALLBACK_MS
+  fallbackMs: number = CANCEL_FALLBACK_MS,
+  /** The peer connection's reset pacer: a reset after the fallback waits its turn there. */
+  pacer?: ResetPacer.ResetPacer
 ): Effect.Effect<Opened<A, E>, GrpcStatusError.GrpcStatusError, Scope.Scope> =>
   Effect.gen(function* () {
     const answered = yield* Deferred.make<void>()
@@ -217,7 +220,7 @@ export const open = <A, E>(
           // grpc-js reports the end (CANCELLED) as an `error` event when nobody reads any more.
           raw.on("error", ignore)
           raw.off("error", onError)
-          if (!settled) stop(raw, fallbackMs)
+          if (!settled) stop(raw, fallbackMs, pacer)
         })
     )
 
