@@ -71,6 +71,12 @@ export interface ListSessionsRequest extends Origin {
   readonly machine: string
 }
 
+export interface KillSessionRequest extends Origin {
+  readonly _tag: "KillSession"
+  readonly machine: string
+  readonly sessionId: string
+}
+
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 const roles = ["owner", "member", "viewer"] as const
@@ -223,6 +229,22 @@ export const definition = {
       }
     ),
     response: { serialize: C.listSessions.responseSerialize, deserialize: C.listSessions.responseDeserialize }
+  }),
+  killSession: GrpcCodec.method(S.killSession, {
+    request: mapped(
+      Wire.PeerKillSessionRequest,
+      (r: KillSessionRequest | Unreadable): Wire.PeerKillSessionRequest =>
+        r._tag === "Unreadable"
+          ? { caller: undefined, machine: "", sessionId: "" }
+          : { caller: callerToWire(r.caller, r.fromNode), machine: r.machine, sessionId: r.sessionId },
+      (w): KillSessionRequest | Unreadable => {
+        const origin = callerFromWire(w.caller)
+        return origin === undefined
+          ? unreadable
+          : { _tag: "KillSession", ...origin, machine: w.machine, sessionId: w.sessionId }
+      }
+    ),
+    response: { serialize: C.killSession.responseSerialize, deserialize: C.killSession.responseDeserialize }
   }),
   /** A node that revoked a share link asks the node holding its machine to end its guests' sessions, and the count. */
   endGuestSessions: S.endGuestSessions

@@ -187,6 +187,41 @@ for (const via of ["in-process", "gRPC"] as const)
       })
     )
 
+    it.scopedLive("a session on node 2's machine is killed through node 1 (the session lives at node 2's agent)", () =>
+      Effect.gen(function* () {
+        const cluster = yield* InProcessCluster.make(2)
+        const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+        const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+        yield* two.attachAgent(key, "shellbox")
+        const client = yield* clientOf(one, key)
+        const input = yield* Queue.unbounded<{ readonly _tag: "Data"; readonly data: Uint8Array }>()
+        const events = yield* Stream.toPull(
+          client.attach({ machine: "shellbox", cols: 80, rows: 24, command: ["sh"] }, Stream.fromQueue(input))
+        )
+        const attached = Chunk.toReadonlyArray(yield* events)[0]
+        if (attached?._tag !== "Attached") return assert.fail("no Attached first")
+        yield* Queue.shutdown(input) // detach: the session lives on at the agent
+        yield* eventually(
+          "the session detached",
+          Effect.map(client.listSessions("shellbox"), ({ sessions }) =>
+            sessions.length === 1 && sessions[0]!.viewers === 0 ? true : undefined
+          ),
+          { timeout: "10 seconds", interval: "20 millis" }
+        )
+        const killed = yield* client.killSession("shellbox", attached.sessionId)
+        assert.strictEqual(killed.ended, true)
+        assert.strictEqual(killed.machine.hostname, "shellbox")
+        yield* eventually(
+          "the session gone from the list",
+          Effect.map(client.listSessions("shellbox"), ({ sessions }) => (sessions.length === 0 ? true : undefined)),
+          { timeout: "10 seconds", interval: "20 millis" }
+        )
+        // A session that does not exist is refused by the owning node, as it says it.
+        const error = yield* Effect.flip(client.killSession("shellbox", attached.sessionId))
+        assert.include(error.message, `no session ${attached.sessionId} on shellbox`)
+      })
+    )
+
     it.scopedLive("a guest's link works through another node; the owning node's refusals reach it as they are", () =>
       Effect.gen(function* () {
         const cluster = yield* InProcessCluster.make(2)

@@ -147,6 +147,14 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
           : core.listSessions(request.caller, request.machine)
         ).pipe(Effect.mapError(ErrorCodec.toStatus))
       ),
+    killSession: (request, ctx) =>
+      Effect.zipRight(
+        check(ctx),
+        (request._tag === "Unreadable"
+          ? Effect.fail(notStart(server, "session kill"))
+          : core.killSession(request.caller, request.machine, request.sessionId)
+        ).pipe(Effect.mapError(ErrorCodec.toStatus))
+      ),
     // The link is checked against the store here: a question about a link still valid ends nothing.
     endGuestSessions: (request, ctx) =>
       Effect.zipRight(

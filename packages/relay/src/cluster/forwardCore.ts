@@ -1,5 +1,5 @@
 /**
- * Forwarding: a `RelayCore` whose exec, attach and session listing go to the node that holds the machine's agent
+ * Forwarding: a `RelayCore` whose exec, attach, session listing and session kill go to the node that holds the machine's agent
  * stream when that is another live node of the cluster (`MachineRoutes.locate`), over that node's peer port with
  * the caller this node authenticated. Every client path of the relay (gRPC, the browser terminal, share-link
  * guests, the in-process client) reaches machines through these three, so all of them work across nodes. A share
@@ -389,6 +389,51 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       )
     )
 
+  /** `killSession` on the node that holds the machine (the session lives at its agent), as `listSessionsAt`. */
+  const killSessionAt = (
+    caller: Caller,
+    query: string,
+    sessionId: string,
+    found: Found
+  ): ReturnType<RelayCore["Type"]["killSession"]> =>
+    Effect.gen(function* () {
+      const client = yield* clients.get(found.route.peerAddress)
+      counters.forwarded()
+      return yield* client.unary(
+        "killSession",
+        { _tag: "KillSession", caller, fromNode: nodeId, machine: query, sessionId },
+        { metadata }
+      )
+    }).pipe(
+      Effect.catchAll((e) =>
+        Effect.gen(function* () {
+          const error = failure(found.route, caller)(e)
+          yield* warnSecret(found.route, e)
+          if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
+          const fresh = yield* elsewhere(caller, query, false)
+          return yield* Option.isNone(fresh)
+            ? core.killSession(caller, query, sessionId)
+            : killSessionAt(caller, query, sessionId, fresh.value)
+        })
+      ),
+      Effect.flatMap((answer) => {
+        const { machine, ...rest } = answer
+        return machine === undefined
+          ? Effect.fail(
+              new RelayError({ reason: "Internal", server, detail: `node ${found.route.nodeId} named no machine` })
+            )
+          : Effect.succeed({ ...rest, machine: machine as Machine.Machine })
+      })
+    )
+
+  /** Ends a live session where its machine's stream is: here, or on the node that holds it. */
+  const killSession: RelayCore["Type"]["killSession"] = (caller, query, sessionId) =>
+    Effect.flatMap(elsewhere(caller, query), (found) =>
+      Option.isNone(found)
+        ? core.killSession(caller, query, sessionId)
+        : killSessionAt(caller, query, sessionId, found.value)
+    )
+
   const listSessions = (caller: Caller, query: string) =>
     Effect.flatMap(elsewhere(caller, query), (found) =>
       Option.isNone(found) ? core.listSessions(caller, query) : listSessionsAt(caller, query, found.value)
@@ -437,5 +482,5 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       return answer.sessionsEnded
     })
 
-  return { ...core, exec, attach, listSessions, revokeShare }
+  return { ...core, exec, attach, listSessions, killSession, revokeShare }
 }

@@ -20,7 +20,15 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AttachEvent, AttachStart, ExecEvent, ExecStart, ListSessionsResponse, TerminalSize } from "./client.js";
+import {
+  AttachEvent,
+  AttachStart,
+  ExecEvent,
+  ExecStart,
+  KillSessionResponse,
+  ListSessionsResponse,
+  TerminalSize,
+} from "./client.js";
 
 export const protobufPackage = "cmdop.connect.v1";
 
@@ -102,6 +110,13 @@ export interface PeerAttachRequest {
 export interface PeerListSessionsRequest {
   caller: PeerCaller | undefined;
   machine: string;
+}
+
+/** ClientService.KillSession's request, for the caller the forwarding node authenticated. */
+export interface PeerKillSessionRequest {
+  caller: PeerCaller | undefined;
+  machine: string;
+  sessionId: string;
 }
 
 export interface PeerEndGuestSessionsRequest {
@@ -733,6 +748,78 @@ export const PeerListSessionsRequest: MessageFns<PeerListSessionsRequest> = {
   },
 };
 
+function createBasePeerKillSessionRequest(): PeerKillSessionRequest {
+  return { caller: undefined, machine: "", sessionId: "" };
+}
+
+export const PeerKillSessionRequest: MessageFns<PeerKillSessionRequest> = {
+  encode(message: PeerKillSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caller !== undefined) {
+      PeerCaller.encode(message.caller, writer.uint32(10).fork()).join();
+    }
+    if (message.machine !== "") {
+      writer.uint32(18).string(message.machine);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(26).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerKillSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePeerKillSessionRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.caller = PeerCaller.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.machine = reader.string();
+          continue;
+        }
+        case 3: {
+          if (tag !== 26) {
+            break;
+          }
+
+          message.sessionId = reader.string();
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PeerKillSessionRequest>, I>>(base?: I): PeerKillSessionRequest {
+    return PeerKillSessionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerKillSessionRequest>, I>>(object: I): PeerKillSessionRequest {
+    const message = createBasePeerKillSessionRequest();
+    message.caller = (object.caller !== undefined && object.caller !== null)
+      ? PeerCaller.fromPartial(object.caller)
+      : undefined;
+    message.machine = object.machine ?? "";
+    message.sessionId = object.sessionId ?? "";
+    return message;
+  },
+};
+
 function createBasePeerEndGuestSessionsRequest(): PeerEndGuestSessionsRequest {
   return { shareId: "", fromNode: "" };
 }
@@ -871,6 +958,17 @@ export const PeerServiceService = {
       Buffer.from(ListSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSessionsResponse => ListSessionsResponse.decode(value),
   },
+  /** ClientService.KillSession for a forwarded caller. */
+  killSession: {
+    path: "/cmdop.connect.v1.PeerService/KillSession",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: PeerKillSessionRequest): Buffer =>
+      Buffer.from(PeerKillSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerKillSessionRequest => PeerKillSessionRequest.decode(value),
+    responseSerialize: (value: KillSessionResponse): Buffer => Buffer.from(KillSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KillSessionResponse => KillSessionResponse.decode(value),
+  },
   /**
    * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
    * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
@@ -896,6 +994,8 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   attach: handleBidiStreamingCall<PeerAttachRequest, AttachEvent>;
   /** ClientService.ListSessions for a forwarded caller. */
   listSessions: handleUnaryCall<PeerListSessionsRequest, ListSessionsResponse>;
+  /** ClientService.KillSession for a forwarded caller. */
+  killSession: handleUnaryCall<PeerKillSessionRequest, KillSessionResponse>;
   /**
    * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
    * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
@@ -928,6 +1028,22 @@ export interface PeerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /** ClientService.KillSession for a forwarded caller. */
+  killSession(
+    request: PeerKillSessionRequest,
+    callback: (error: ServiceError | null, response: KillSessionResponse) => void,
+  ): ClientUnaryCall;
+  killSession(
+    request: PeerKillSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KillSessionResponse) => void,
+  ): ClientUnaryCall;
+  killSession(
+    request: PeerKillSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KillSessionResponse) => void,
   ): ClientUnaryCall;
   /**
    * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
