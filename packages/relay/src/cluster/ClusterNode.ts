@@ -40,6 +40,24 @@ export class ClusterSecretMismatch extends Data.TaggedError("ClusterSecretMismat
   }
 }
 
+/**
+ * A node started with the peer address another live node registered: forwarded calls for either node's machines
+ * would reach one of them only (the other's machines read as offline there), so it is refused at start.
+ */
+export class PeerAddressInUse extends Data.TaggedError("PeerAddressInUse")<{
+  readonly nodeId: string
+  readonly peerAddress: string
+  /** The live node that registered it. */
+  readonly holder: string
+}> {
+  override get message(): string {
+    return (
+      `--peer-address ${this.peerAddress} of node ${this.nodeId} is the live node ${this.holder}'s: every node needs ` +
+      "its own, the address where the other nodes reach its --peer-port (its host and that port)"
+    )
+  }
+}
+
 export interface ClusterConfig {
   readonly nodeId: string
   /** `host:port` the other nodes reach this node's peer service at. */
@@ -178,6 +196,15 @@ export const make = (config: ClusterConfig) =>
     )
     if (others.length > 0)
       return yield* new ClusterSecretMismatch({ nodeId: config.nodeId, others: others.map((n) => n.nodeId) })
+    const sharing = (yield* routes.liveNodes).find(
+      (n) => n.nodeId !== config.nodeId && n.peerAddress === config.peerAddress
+    )
+    if (sharing !== undefined)
+      return yield* new PeerAddressInUse({
+        nodeId: config.nodeId,
+        peerAddress: config.peerAddress,
+        holder: sharing.nodeId
+      })
     let last = yield* takeOver(renew, config.peerAddress, leaseMs, config.progress ?? ((line) => Effect.logInfo(line)))
     yield* Effect.addFinalizer(() =>
       routes.dropLease(self).pipe(
@@ -257,5 +284,8 @@ export const make = (config: ClusterConfig) =>
 
 export const layer = (
   config: ClusterConfig
-): Layer.Layer<ClusterNode, MachineRoutesError | NodeIdInUse | ClusterSecretMismatch, MachineRoutes> =>
-  Layer.scoped(ClusterNode, make(config))
+): Layer.Layer<
+  ClusterNode,
+  MachineRoutesError | NodeIdInUse | ClusterSecretMismatch | PeerAddressInUse,
+  MachineRoutes
+> => Layer.scoped(ClusterNode, make(config))

@@ -160,6 +160,26 @@ describe("ClusterNode", () => {
     }).pipe(Effect.scoped, Effect.provide(layerMemory(9_000)))
   )
 
+  it.effect("refuses to start with the peer address another live node registered, naming it and the fix", () =>
+    Effect.gen(function* () {
+      const routes = yield* MachineRoutes
+      yield* ClusterNode.make({ ...config, nodeId: "n2", peerAddress: "10.0.0.2:50052" })
+      const refused = yield* Effect.flip(ClusterNode.make({ ...config, nodeId: "n4", peerAddress: "10.0.0.2:50052" }))
+      assert.instanceOf(refused, ClusterNode.PeerAddressInUse)
+      assert.strictEqual(
+        refused.message,
+        "--peer-address 10.0.0.2:50052 of node n4 is the live node n2's: every node needs its own, the address " +
+          "where the other nodes reach its --peer-port (its host and that port)"
+      )
+      assert.deepStrictEqual(
+        (yield* routes.liveNodes).map((n) => n.nodeId),
+        ["n2"]
+      )
+      // Its own address joins; and a restart of n2 at its own address is n2's, not a clash.
+      yield* ClusterNode.make({ ...config, nodeId: "n4", peerAddress: "10.0.0.4:50052" })
+    }).pipe(Effect.scoped, Effect.provide(layerMemory()))
+  )
+
   it.effect("refuses to start with another cluster secret than the live nodes', naming them and the fix", () =>
     Effect.gen(function* () {
       const routes = yield* MachineRoutes
