@@ -19,7 +19,11 @@ export const connectNode: Node = {
       args: [{ name: "host", host: true }],
       rest: "command",
       flags: [
-        { name: "--timeout", value: "DURATION", help: "kill the command after this long (90s, 5m, 1h); exit 124" },
+        {
+          name: "--timeout",
+          value: "DURATION",
+          help: "kill the command after this long (90s, 5m, 1h; default 30s, 0 for none); exit 124"
+        },
         { name: "--shell", help: "join the words and run them through the remote user's shell" }
       ],
       usage: ["connect exec [flags] <host> [--] <command> [args…]"],
