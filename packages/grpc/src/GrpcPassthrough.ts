@@ -102,6 +102,9 @@ export interface Upstream {
   readonly close: () => void
 }
 
+/** The window of one call to the upstream server (see `upstream`). */
+const STREAM_WINDOW_BYTES = 1024 * 1024
+
 /** How often an idle connection is pinged, and how long a ping may take before the connection is given up. */
 const PING_EVERY_MS = 20_000
 
@@ -113,7 +116,10 @@ export const upstream = (address: string, pacer: ResetPacer.ResetPacer = ResetPa
   const connection = (): http2.ClientHttp2Session => {
     if (session !== undefined && !session.closed && !session.destroyed) return session
     const s = http2.connect(`http://${address}`, {
-      settings: { initialWindowSize: channelOptions.flowControlWindow },
+      // A call's window is what the owning node may send ahead of this node's client: held here, in this
+      // process's heap, while that client reads slower. 1 MiB keeps bulk output at full speed between nodes a
+      // millisecond apart; the connection's window (all calls together) stays the large one.
+      settings: { initialWindowSize: STREAM_WINDOW_BYTES },
       maxSessionMemory: Number.MAX_SAFE_INTEGER
     })
     s.on("error", () => {})
