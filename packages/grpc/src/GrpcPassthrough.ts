@@ -206,6 +206,18 @@ const firstOf = (call: UpstreamCall): Effect.Effect<First> =>
     })
   })
 
+/** Calls `f` once `stream` takes writes again, or never will (it closed). */
+const afterDrain = (stream: http2.Http2Stream, f: () => void): void => {
+  if (!stream.writableNeedDrain || stream.destroyed || stream.writableEnded) return queueMicrotask(f)
+  const done = () => {
+    stream.off("drain", done)
+    stream.off("close", done)
+    f()
+  }
+  stream.on("drain", done)
+  stream.on("close", done)
+}
+
 /** `message` behind the 5-byte length prefix of an uncompressed gRPC message: one write, one DATA frame. */
 const framed = (message: Uint8Array): Buffer => {
   const bytes = Buffer.allocUnsafe(5 + message.byteLength)
@@ -284,16 +296,7 @@ const makeCall = (stream: http2.ClientHttp2Stream, first: Uint8Array, pacer: Res
 
   const call: UpstreamCall = {
     write,
-    onDrain: (f) => {
-      if (!stream.writableNeedDrain || stream.destroyed || stream.writableEnded) return queueMicrotask(f)
-      const done = () => {
-        stream.off("drain", done)
-        stream.off("close", done)
-        f()
-      }
-      stream.on("drain", done)
-      stream.on("close", done)
-    },
+    onDrain: (f) => afterDrain(stream, f),
     end: () => {
       if (!stream.destroyed && !stream.writableEnded) stream.end()
     },
@@ -356,16 +359,7 @@ export const downstreamOf = (serverCall: object): Downstream | undefined => {
       // than the chunk. `drain` still comes once the queue is empty (the write said it was full).
       return stream.write(chunk) || stream.writableLength < BUFFERED_BYTES
     },
-    onDrain: (f) => {
-      if (!stream.writableNeedDrain || stream.destroyed || stream.writableEnded) return queueMicrotask(f)
-      const done = () => {
-        stream.off("drain", done)
-        stream.off("close", done)
-        f()
-      }
-      stream.on("drain", done)
-      stream.on("close", done)
-    }
+    onDrain: (f) => afterDrain(stream, f)
   }
 }
 

@@ -28,7 +28,6 @@ import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
-import type * as ResetPacer from "@cmdop/grpc/ResetPacer"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
 import * as Clock from "effect/Clock"
@@ -57,16 +56,16 @@ export interface Options {
   readonly routeTtlMs?: number
 }
 
-/** A forwarded call over a peer client (`peerCall.ts`), its answers' failure made by `mapError`. */
-type Call<A> = (
-  client: PeerClient,
-  mapError: (e: GrpcStatusError.GrpcStatusError) => RelayCallError,
-  pacer: ResetPacer.ResetPacer
-) => Effect.Effect<PeerCall.Opened<A, RelayCallError>, GrpcStatusError.GrpcStatusError, Scope.Scope>
-
-/** A forwarded call as bytes: its peer method, start and input (`forwardPassthrough.ts`). */
-interface Bytes {
-  readonly method: { readonly path: string; readonly requestSerialize: (message: any) => Uint8Array }
+/**
+ * A call to forward: its peer method, start and input — opened as a peer call (`peerCall.ts`, its answers decoded)
+ * or passed through as bytes (`forwardPassthrough.ts`).
+ */
+interface Peer {
+  readonly method: {
+    readonly path: string
+    readonly requestSerialize: (message: any) => Buffer
+    readonly responseDeserialize: (bytes: Buffer) => any
+  }
   readonly start: unknown
   readonly rest: PeerCall.Rest
 }
@@ -209,7 +208,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     caller: Caller,
     query: string,
     found: Found,
-    call: Call<A>,
+    peer: Peer,
     here: () => Stream.Stream<A, RelayCallError>
   ): Effect.Effect<Stream.Stream<A, RelayCallError>, RelayCallError, Scope.Scope> =>
     Effect.gen(function* () {
@@ -217,7 +216,19 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       counters.forwarded()
       yield* live
       const fail = failure(found.route, caller)
-      const opened = yield* Effect.mapError(call(client, fail, clients.pacer(found.route.peerAddress)), fail)
+      const opened = yield* Effect.mapError(
+        PeerCall.open<A, RelayCallError>(
+          client,
+          peer.method,
+          metadata,
+          peer.start,
+          peer.rest,
+          fail,
+          PeerCall.CANCEL_FALLBACK_MS,
+          clients.pacer(found.route.peerAddress)
+        ),
+        fail
+      )
       // The first answer is awaited here, so a stale route is retried before anything reaches the client; after
       // it, the answers go on as they come (no stage of their own).
       const early = yield* Effect.flip(opened.first).pipe(Effect.option)
@@ -226,7 +237,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       yield* warnSecret(found.route, early.value)
       if (!(found.cached && staleRoute(early.value, error))) return Stream.fail(error)
       const fresh = yield* elsewhere(caller, query, false)
-      return Option.isNone(fresh) ? here() : yield* forwardTo(caller, query, fresh.value, call, here)
+      return Option.isNone(fresh) ? here() : yield* forwardTo(caller, query, fresh.value, peer, here)
     })
 
   /**
@@ -250,15 +261,14 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
   const routed = <A extends { readonly _tag: string }>(
     caller: Caller,
     query: string,
-    call: Call<A>,
-    here: () => Stream.Stream<A, RelayCallError>,
-    bytes: Bytes
+    peer: Peer,
+    here: () => Stream.Stream<A, RelayCallError>
   ): Stream.Stream<A, RelayCallError> =>
     core.connectedHere(caller, query) !== undefined
       ? here()
       : PullStream.unwrapScoped(
           Effect.map(lookUp(caller, query), (found) =>
-            Option.isNone(found) ? here() : forwarded(caller, query, found.value, call, here, bytes)
+            Option.isNone(found) ? here() : forwarded(caller, query, found.value, peer, here)
           )
         )
 
@@ -270,21 +280,20 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     caller: Caller,
     query: string,
     found: Found,
-    call: Call<A>,
-    here: () => Stream.Stream<A, RelayCallError>,
-    bytes: Bytes
+    peer: Peer,
+    here: () => Stream.Stream<A, RelayCallError>
   ): Stream.Stream<A, RelayCallError> =>
     GrpcPassthrough.withDownstream(
-      PullStream.unwrapScoped(forwardTo(caller, query, found, call, here)),
+      PullStream.unwrapScoped(forwardTo(caller, query, found, peer, here)),
       ForwardPassthrough.passthrough({
         found,
         address: found.route.peerAddress,
         upstream: clients.upstream,
-        path: bytes.method.path,
+        path: peer.method.path,
         metadata,
-        encode: bytes.method.requestSerialize,
-        start: bytes.start,
-        rest: bytes.rest,
+        encode: peer.method.requestSerialize,
+        start: peer.start,
+        rest: peer.rest,
         count: Effect.zipRight(
           Effect.sync(() => {
             counters.forwarded()
@@ -297,7 +306,7 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
         stale: (e, error) => found.cached && staleRoute(e, error),
         again: () =>
           Effect.map(elsewhere(caller, query, false), (fresh) =>
-            Option.isNone(fresh) ? here() : forwarded(caller, query, fresh.value, call, here, bytes)
+            Option.isNone(fresh) ? here() : forwarded(caller, query, fresh.value, peer, here)
           )
       })
     )
@@ -313,22 +322,8 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     // A failed input ends stdin (an `Eof`), as on the local path; no stream stage of its own (`peerCall.ts`). The
     // input's end is not passed on: the call stays open for its in-band cancel (`PeerCall.Rest.halfClose`).
     const rest: PeerCall.Rest = { input, onFailure: stdin ? [{ _tag: "Eof" }] : [], halfClose: false }
-    return routed(
-      caller,
-      request.machine,
-      (client, mapError, pacer) =>
-        PeerCall.open<ExecEvent, RelayCallError>(
-          client,
-          PeerService.definition.exec,
-          metadata,
-          start,
-          rest,
-          mapError,
-          PeerCall.CANCEL_FALLBACK_MS,
-          pacer
-        ),
-      () => core.exec(caller, request, input, execOptions),
-      { method: PeerService.definition.exec, start, rest }
+    return routed(caller, request.machine, { method: PeerService.definition.exec, start, rest }, () =>
+      core.exec(caller, request, input, execOptions)
     )
   }
 
@@ -340,90 +335,86 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
     const start: PeerService.AttachMessage = { _tag: "Start", caller, fromNode: nodeId, request }
     // The end of the input is the detach: passed on.
     const rest: PeerCall.Rest = { input, onFailure: [], halfClose: true }
-    return routed(
-      caller,
-      request.machine,
-      (client, mapError, pacer) =>
-        PeerCall.open<AttachEvent, RelayCallError>(
-          client,
-          PeerService.definition.attach,
-          metadata,
-          start,
-          rest,
-          mapError,
-          PeerCall.CANCEL_FALLBACK_MS,
-          pacer
-        ),
-      () => core.attach(caller, request, input),
-      { method: PeerService.definition.attach, start, rest }
+    return routed(caller, request.machine, { method: PeerService.definition.attach, start, rest }, () =>
+      core.attach(caller, request, input)
     )
   }
 
-  const listSessionsAt = (caller: Caller, query: string, found: Found): ReturnType<RelayCore["Type"]["listSessions"]> =>
+  /**
+   * A unary call to `found`'s node (`ask`), counted. Its failure is the error `failure` makes of it; on a cached
+   * route that went stale it is asked again on a fresh lookup (`again`) or answered here (`here`). `named` makes the
+   * answer, or `undefined` when the node named no machine in it.
+   */
+  const askAt = <A, B>(
+    caller: Caller,
+    query: string,
+    found: Found,
+    ask: (client: PeerClient) => Effect.Effect<A, GrpcStatusError.GrpcStatusError>,
+    named: (answer: A) => B | undefined,
+    here: () => Effect.Effect<B, RelayCallError>,
+    again: (fresh: Found) => Effect.Effect<B, RelayCallError>
+  ): Effect.Effect<B, RelayCallError> =>
     Effect.gen(function* () {
       const client = yield* clients.get(found.route.peerAddress)
       counters.forwarded()
-      return yield* client.unary(
-        "listSessions",
-        { _tag: "ListSessions", caller, fromNode: nodeId, machine: query },
-        { metadata }
-      )
+      return yield* ask(client)
     }).pipe(
-      Effect.catchAll((e) =>
-        Effect.gen(function* () {
-          const error = failure(found.route, caller)(e)
-          yield* warnSecret(found.route, e)
-          if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
-          const fresh = yield* elsewhere(caller, query, false)
-          return yield* Option.isNone(fresh)
-            ? core.listSessions(caller, query)
-            : listSessionsAt(caller, query, fresh.value)
-        })
-      ),
-      Effect.flatMap((answer) =>
-        answer.machine === undefined
+      Effect.flatMap((answer) => {
+        const made = named(answer)
+        return made === undefined
           ? Effect.fail(
               new RelayError({ reason: "Internal", server, detail: `node ${found.route.nodeId} named no machine` })
             )
-          : Effect.succeed({ machine: answer.machine as Machine.Machine, sessions: answer.sessions })
+          : Effect.succeed(made)
+      }),
+      Effect.catchIf(
+        (e): e is GrpcStatusError.GrpcStatusError => e instanceof GrpcStatusError.GrpcStatusError,
+        (e) =>
+          Effect.gen(function* () {
+            const error = failure(found.route, caller)(e)
+            yield* warnSecret(found.route, e)
+            if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
+            const fresh = yield* elsewhere(caller, query, false)
+            return yield* Option.isNone(fresh) ? here() : again(fresh.value)
+          })
       )
     )
 
-  /** `killSession` on the node that holds the machine (the session lives at its agent), as `listSessionsAt`. */
+  const listSessionsAt = (caller: Caller, query: string, found: Found): ReturnType<RelayCore["Type"]["listSessions"]> =>
+    askAt(
+      caller,
+      query,
+      found,
+      (client) =>
+        client.unary("listSessions", { _tag: "ListSessions", caller, fromNode: nodeId, machine: query }, { metadata }),
+      (answer) =>
+        answer.machine === undefined
+          ? undefined
+          : { machine: answer.machine as Machine.Machine, sessions: answer.sessions },
+      () => core.listSessions(caller, query),
+      (fresh) => listSessionsAt(caller, query, fresh)
+    )
+
+  /** `killSession` on the node that holds the machine (the session lives at its agent). */
   const killSessionAt = (
     caller: Caller,
     query: string,
     sessionId: string,
     found: Found
   ): ReturnType<RelayCore["Type"]["killSession"]> =>
-    Effect.gen(function* () {
-      const client = yield* clients.get(found.route.peerAddress)
-      counters.forwarded()
-      return yield* client.unary(
-        "killSession",
-        { _tag: "KillSession", caller, fromNode: nodeId, machine: query, sessionId },
-        { metadata }
-      )
-    }).pipe(
-      Effect.catchAll((e) =>
-        Effect.gen(function* () {
-          const error = failure(found.route, caller)(e)
-          yield* warnSecret(found.route, e)
-          if (!found.cached || !staleRoute(e, error)) return yield* Effect.fail(error)
-          const fresh = yield* elsewhere(caller, query, false)
-          return yield* Option.isNone(fresh)
-            ? core.killSession(caller, query, sessionId)
-            : killSessionAt(caller, query, sessionId, fresh.value)
-        })
-      ),
-      Effect.flatMap((answer) => {
-        const { machine, ...rest } = answer
-        return machine === undefined
-          ? Effect.fail(
-              new RelayError({ reason: "Internal", server, detail: `node ${found.route.nodeId} named no machine` })
-            )
-          : Effect.succeed({ ...rest, machine: machine as Machine.Machine })
-      })
+    askAt(
+      caller,
+      query,
+      found,
+      (client) =>
+        client.unary(
+          "killSession",
+          { _tag: "KillSession", caller, fromNode: nodeId, machine: query, sessionId },
+          { metadata }
+        ),
+      ({ machine, ...rest }) => (machine === undefined ? undefined : { ...rest, machine: machine as Machine.Machine }),
+      () => core.killSession(caller, query, sessionId),
+      (fresh) => killSessionAt(caller, query, sessionId, fresh)
     )
 
   /** Ends a live session where its machine's stream is: here, or on the node that holds it. */
