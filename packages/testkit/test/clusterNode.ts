@@ -9,6 +9,15 @@ import { randomBytes } from "node:crypto"
 
 const SECRET = Redacted.make(randomBytes(24).toString("hex"))
 
+let made = 0
+
+/**
+ * A peer address that leads nowhere (a port below the ephemeral range that nothing here listens on), another for
+ * each node: live nodes may not share one (`ClusterNode.PeerAddressInUse`). The host stays 127.0.0.1: a node tells
+ * agents its client address on that host.
+ */
+const nowhere = () => `127.0.0.1:${1024 + (made++ % 800)}`
+
 /**
  * Node `nodeId` on `db`, for the life of the scope; `leaseMs` as the cluster options take it (default theirs);
  * with `tls` (PEM), its client port serves TLS only.
@@ -26,6 +35,6 @@ export const clusterNode = (
     grpcPort: 0,
     httpPort: 0,
     ...(tls === undefined ? {} : { tls }),
-    cluster: { nodeId, peerAddress: "127.0.0.1:1", peerPort: 0, secret: SECRET, ...cluster }
+    cluster: { nodeId, peerAddress: nowhere(), peerPort: 0, secret: SECRET, ...cluster }
   })
 }
