@@ -56,6 +56,8 @@ export type First = { readonly _tag: "Data" } | { readonly _tag: "End"; readonly
 const unavailable = (detail: string) =>
   new GrpcStatusError({ code: UNAVAILABLE, details: `upstream connection: ${detail}` })
 
+const TRANSPORT = new Set(["content-type", "date", "user-agent", "te"])
+
 /** `grpc-status` etc. of a header block, as grpc-js reads them; `undefined` when the block carries no status. */
 const statusOf = (headers: http2.IncomingHttpHeaders): Ending | undefined => {
   const raw = headers["grpc-status"]
@@ -73,8 +75,8 @@ const statusOf = (headers: http2.IncomingHttpHeaders): Ending | undefined => {
   }
   const metadata: Record<string, string> = {}
   for (const [key, value] of Object.entries(headers)) {
-    if (value === undefined || key.startsWith(":") || key.startsWith("grpc-") || !key.includes("-")) continue
-    if (key === "content-type" || key === "user-agent") continue
+    // Transport headers are not the status's metadata (as `GrpcStatusError.fromUnknown` reads grpc-js's).
+    if (value === undefined || key.startsWith(":") || key.startsWith("grpc-") || TRANSPORT.has(key)) continue
     const text = Array.isArray(value) ? value[0]! : value
     metadata[key] = key.endsWith("-bin") ? Buffer.from(text, "base64").toString("utf8") : text
   }
