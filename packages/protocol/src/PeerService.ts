@@ -7,6 +7,7 @@
  *
  * The cluster secret travels in call metadata (`CLUSTER_SECRET_HEADER`), checked by the serving node.
  */
+import * as ApprovalService from "./ApprovalService.js"
 import type * as RelayClient from "@cmdop/domain/RelayClient"
 import * as GrpcCodec from "@cmdop/grpc/GrpcCodec"
 import * as Redacted from "effect/Redacted"
@@ -69,6 +70,15 @@ export type AttachMessage =
 export interface ListSessionsRequest extends Origin {
   readonly _tag: "ListSessions"
   readonly machine: string
+}
+
+export interface ListApprovalsRequest extends Origin {
+  readonly _tag: "ListApprovals"
+}
+
+export interface AnswerApprovalRequest extends Origin {
+  readonly _tag: "AnswerApproval"
+  readonly answer: ApprovalService.ApprovalAnswer
 }
 
 export interface KillSessionRequest extends Origin {
@@ -204,6 +214,7 @@ const attachMessageFromWire = (w: Wire.PeerAttachRequest): AttachMessage => {
 
 const S = Wire.PeerServiceService
 const C = ClientService.definition
+const A = ApprovalService.definition
 
 /** The service definition, for `GrpcServer.service` and `GrpcClient.make`. */
 export const definition = {
@@ -245,6 +256,39 @@ export const definition = {
       }
     ),
     response: { serialize: C.killSession.responseSerialize, deserialize: C.killSession.responseDeserialize }
+  }),
+  listApprovals: GrpcCodec.method(S.listApprovals, {
+    request: mapped(
+      Wire.PeerListApprovalsRequest,
+      (r: ListApprovalsRequest | Unreadable): Wire.PeerListApprovalsRequest => ({
+        caller: r._tag === "Unreadable" ? undefined : callerToWire(r.caller, r.fromNode)
+      }),
+      (w): ListApprovalsRequest | Unreadable => {
+        const origin = callerFromWire(w.caller)
+        return origin === undefined ? unreadable : { _tag: "ListApprovals", ...origin }
+      }
+    ),
+    response: { serialize: A.listApprovals.responseSerialize, deserialize: A.listApprovals.responseDeserialize }
+  }),
+  answerApproval: GrpcCodec.method(S.answerApproval, {
+    request: mapped(
+      Wire.PeerAnswerApprovalRequest,
+      (r: AnswerApprovalRequest | Unreadable): Wire.PeerAnswerApprovalRequest =>
+        r._tag === "Unreadable"
+          ? { caller: undefined, answer: undefined }
+          : { caller: callerToWire(r.caller, r.fromNode), answer: { ...r.answer } },
+      (w): AnswerApprovalRequest | Unreadable => {
+        const origin = callerFromWire(w.caller)
+        return origin === undefined || w.answer === undefined
+          ? unreadable
+          : {
+              _tag: "AnswerApproval",
+              ...origin,
+              answer: { approvalId: w.answer.approvalId, approve: w.answer.approve, forLink: w.answer.forLink }
+            }
+      }
+    ),
+    response: { serialize: A.answerApproval.responseSerialize, deserialize: A.answerApproval.responseDeserialize }
   }),
   /** A node that revoked a share link asks the node holding its machine to end its guests' sessions, and the count. */
   endGuestSessions: S.endGuestSessions

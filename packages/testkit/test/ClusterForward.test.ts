@@ -4,6 +4,13 @@
  * cluster has: attach and reattach with replay across nodes, the owning node's refusals passed on as they are,
  * the counters, and a dead node's machine reported unavailable.
  */
+import * as AuditLog from "@cmdop/agent/AuditLog"
+import * as Gate from "@cmdop/agent/Gate"
+import { parsePolicy } from "@cmdop/gate/PolicyFile"
+import * as PolicyStore from "@cmdop/gate/PolicyStore"
+import { warmUp } from "@cmdop/gate/Reader"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as ProcessRunner from "@cmdop/agent/ProcessRunner"
 import * as ApiKey from "@cmdop/domain/ApiKey"
 import type { MachineId } from "@cmdop/domain/Machine"
@@ -93,6 +100,12 @@ const settled = (what: string, holds: () => boolean) =>
     Effect.sync(() => (holds() ? true : undefined)),
     { timeout: "5 seconds", interval: "10 millis" }
   )
+
+/** Guests' `printf` waits for a key holder's answer. */
+const ASK_GUESTS = `default: {key: allow, user: allow, guest: deny}
+rules:
+  - {action: ask, caller: guest, command: "printf *"}
+`
 
 const text = (events: ReadonlyArray<{ readonly _tag: string }>) =>
   Buffer.concat(
@@ -219,6 +232,51 @@ for (const via of ["in-process", "gRPC"] as const)
         // A session that does not exist is refused by the owning node, as it says it.
         const error = yield* Effect.flip(client.killSession("shellbox", attached.sessionId))
         assert.include(error.message, `no session ${attached.sessionId} on shellbox`)
+      })
+    )
+
+    it.scopedLive("a request node 2's machine's gate holds is listed and answered through node 1", () =>
+      Effect.gen(function* () {
+        yield* warmUp
+        const cluster = yield* InProcessCluster.make(2)
+        const [one, two] = cluster.nodes as [InProcessCluster.Node, InProcessCluster.Node]
+        const key = Redacted.value((yield* cluster.store.createWorkspace(WorkspaceName.make("acme"))).apiKey)
+        const gate = yield* Gate.make({ auditLog: yield* AuditLog.makeMemory }).pipe(
+          Effect.provide(
+            PolicyStore.layerFixed(Either.getOrThrow(parsePolicy(ASK_GUESTS, "/etc/cmdop/permissions.yaml")))
+          )
+        )
+        yield* InProcessAgent.attach(key, InProcessAgent.identity({ hostname: "gated" }), {
+          hostname: "gated",
+          gate: { gate, machine: "gated" }
+        }).pipe(Effect.provide(two.context), Effect.provide(ProcessRunner.layer))
+        const owner = yield* clientOf(one, key)
+        const guest = yield* clientOf(two, (yield* owner.createShare("gated", 3600)).token)
+        const held = yield* Effect.fork(
+          Stream.runCollect(guest.exec({ machine: "gated", argv: ["printf", "approved"] }))
+        )
+        const [pending] = yield* eventually(
+          "the held request listed through node 1",
+          Effect.map(owner.listApprovals, (all) => (all.length === 1 ? all : undefined)),
+          { timeout: "10 seconds", interval: "20 millis" }
+        )
+        assert.strictEqual(pending!.machine, "gated")
+        const answered = yield* owner.answerApproval({
+          approvalId: pending!.approval.approvalId,
+          approve: true,
+          forLink: false
+        })
+        assert.strictEqual(answered.machine, "gated")
+        const events = Chunk.toReadonlyArray(yield* Fiber.join(held))
+        assert.include(
+          Buffer.concat(events.flatMap((e) => (e._tag === "Stdout" ? [e.data] : []))).toString(),
+          "approved"
+        )
+        // Nothing else waits: an answer to it again finds no request anywhere.
+        const again = yield* Effect.flip(
+          owner.answerApproval({ approvalId: pending!.approval.approvalId, approve: true, forLink: false })
+        )
+        assert.include(again.message, `no pending approval ${pending!.approval.approvalId}`)
       })
     )
 

@@ -147,6 +147,22 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
           : core.listSessions(request.caller, request.machine)
         ).pipe(Effect.mapError(ErrorCodec.toStatus))
       ),
+    listApprovals: (request, ctx) =>
+      Effect.zipRight(
+        check(ctx),
+        (request._tag === "Unreadable"
+          ? Effect.fail(notStart(server, "approval listing"))
+          : core.listApprovals(request.caller)
+        ).pipe(Effect.mapError(ErrorCodec.toStatus))
+      ),
+    answerApproval: (request, ctx) =>
+      Effect.zipRight(
+        check(ctx),
+        (request._tag === "Unreadable"
+          ? Effect.fail(notStart(server, "approval answer"))
+          : core.answerApproval(request.caller, request.answer)
+        ).pipe(Effect.mapError(ErrorCodec.toStatus))
+      ),
     killSession: (request, ctx) =>
       Effect.zipRight(
         check(ctx),

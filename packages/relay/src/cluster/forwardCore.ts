@@ -417,6 +417,73 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       (fresh) => killSessionAt(caller, query, sessionId, fresh)
     )
 
+  /** The other live nodes: the gates of their machines hold their own requests for approval. */
+  const peers = routes.liveNodes.pipe(
+    Effect.map((nodes) => nodes.filter((n) => n.nodeId !== nodeId)),
+    Effect.tapError((e) => Effect.logWarning(`cannot read the cluster's live nodes: ${e.detail}`)),
+    Effect.orElseSucceed(() => [])
+  )
+
+  /**
+   * The requests the gates of the workspace's machines hold, on every live node: this node's (which checks the
+   * caller may see them) and each other node's. A node that does not answer within 2 s is left out, and logged.
+   */
+  const listApprovals: RelayCore["Type"]["listApprovals"] = (caller) =>
+    Effect.flatMap(core.listApprovals(caller), (here) =>
+      Effect.flatMap(peers, (others) =>
+        Effect.forEach(
+          others,
+          (node) =>
+            Effect.flatMap(clients.get(node.peerAddress), (client) =>
+              client.unary(
+                "listApprovals",
+                { _tag: "ListApprovals", caller, fromNode: nodeId },
+                { metadata, timeout: "2 seconds" }
+              )
+            ).pipe(
+              Effect.tapError((e) =>
+                Effect.logWarning(`relay node ${node.nodeId} did not list its approvals: ${e.message}`)
+              ),
+              Effect.orElseSucceed(() => [])
+            ),
+          { concurrency: "unbounded" }
+        ).pipe(
+          Effect.map((lists) => [...here, ...lists.flat()].sort((a, b) => a.approval.createdAt - b.approval.createdAt))
+        )
+      )
+    )
+
+  /** This node's gates hold no such request (it may be another node's). */
+  const noSuchApproval = (e: RelayCallError) =>
+    e._tag === "RelayError" && e.reason === "InvalidRequest" && e.detail.startsWith("no pending approval")
+
+  /**
+   * Answers a held request where its machine's gate holds it: here, or on the other live nodes in turn; when none
+   * holds it, the answer is this node's "no pending approval".
+   */
+  const answerApproval: RelayCore["Type"]["answerApproval"] = (caller, answer) =>
+    Effect.catchIf(core.answerApproval(caller, answer), noSuchApproval, (missing) =>
+      Effect.flatMap(peers, (others) =>
+        Effect.reduce(others, undefined as { readonly machine: string } | undefined, (done, node) =>
+          done !== undefined
+            ? Effect.succeed(done)
+            : Effect.flatMap(clients.get(node.peerAddress), (client) =>
+                client.unary(
+                  "answerApproval",
+                  { _tag: "AnswerApproval", caller, fromNode: nodeId, answer },
+                  { metadata, timeout: "2 seconds" }
+                )
+              ).pipe(
+                Effect.map((answered): { readonly machine: string } | undefined => answered),
+                Effect.catchAll((e) => {
+                  const error = ErrorCodec.fromStatus(e, server)
+                  return noSuchApproval(error) || linkFailure(e) ? Effect.succeed(undefined) : Effect.fail(error)
+                })
+              )
+        ).pipe(Effect.flatMap((done) => (done === undefined ? Effect.fail(missing) : Effect.succeed(done))))
+      )
+    )
+
   /** Ends a live session where its machine's stream is: here, or on the node that holds it. */
   const killSession: RelayCore["Type"]["killSession"] = (caller, query, sessionId) =>
     Effect.flatMap(elsewhere(caller, query), (found) =>
@@ -473,5 +540,5 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       return answer.sessionsEnded
     })
 
-  return { ...core, exec, attach, listSessions, killSession, revokeShare }
+  return { ...core, exec, attach, listSessions, killSession, revokeShare, listApprovals, answerApproval }
 }

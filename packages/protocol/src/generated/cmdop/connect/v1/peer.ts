@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { AnswerApprovalRequest, AnswerApprovalResponse, ListApprovalsResponse } from "./approvals.js";
 import {
   AttachEvent,
   AttachStart,
@@ -117,6 +118,17 @@ export interface PeerKillSessionRequest {
   caller: PeerCaller | undefined;
   machine: string;
   sessionId: string;
+}
+
+/** ApprovalService.ListApprovals's request, for the caller the forwarding node authenticated. */
+export interface PeerListApprovalsRequest {
+  caller: PeerCaller | undefined;
+}
+
+/** ApprovalService.AnswerApproval's request, for the caller the forwarding node authenticated. */
+export interface PeerAnswerApprovalRequest {
+  caller: PeerCaller | undefined;
+  answer: AnswerApprovalRequest | undefined;
 }
 
 export interface PeerEndGuestSessionsRequest {
@@ -820,6 +832,116 @@ export const PeerKillSessionRequest: MessageFns<PeerKillSessionRequest> = {
   },
 };
 
+function createBasePeerListApprovalsRequest(): PeerListApprovalsRequest {
+  return { caller: undefined };
+}
+
+export const PeerListApprovalsRequest: MessageFns<PeerListApprovalsRequest> = {
+  encode(message: PeerListApprovalsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caller !== undefined) {
+      PeerCaller.encode(message.caller, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerListApprovalsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePeerListApprovalsRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.caller = PeerCaller.decode(reader, reader.uint32());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PeerListApprovalsRequest>, I>>(base?: I): PeerListApprovalsRequest {
+    return PeerListApprovalsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerListApprovalsRequest>, I>>(object: I): PeerListApprovalsRequest {
+    const message = createBasePeerListApprovalsRequest();
+    message.caller = (object.caller !== undefined && object.caller !== null)
+      ? PeerCaller.fromPartial(object.caller)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePeerAnswerApprovalRequest(): PeerAnswerApprovalRequest {
+  return { caller: undefined, answer: undefined };
+}
+
+export const PeerAnswerApprovalRequest: MessageFns<PeerAnswerApprovalRequest> = {
+  encode(message: PeerAnswerApprovalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caller !== undefined) {
+      PeerCaller.encode(message.caller, writer.uint32(10).fork()).join();
+    }
+    if (message.answer !== undefined) {
+      AnswerApprovalRequest.encode(message.answer, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerAnswerApprovalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const end = length === undefined ? reader.len : reader.pos + length;
+    const message = createBasePeerAnswerApprovalRequest();
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1: {
+          if (tag !== 10) {
+            break;
+          }
+
+          message.caller = PeerCaller.decode(reader, reader.uint32());
+          continue;
+        }
+        case 2: {
+          if (tag !== 18) {
+            break;
+          }
+
+          message.answer = AnswerApprovalRequest.decode(reader, reader.uint32());
+          continue;
+        }
+      }
+      if ((tag & 7) === 4 || tag === 0) {
+        break;
+      }
+      reader.skip(tag & 7);
+    }
+    return message;
+  },
+
+  create<I extends Exact<DeepPartial<PeerAnswerApprovalRequest>, I>>(base?: I): PeerAnswerApprovalRequest {
+    return PeerAnswerApprovalRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerAnswerApprovalRequest>, I>>(object: I): PeerAnswerApprovalRequest {
+    const message = createBasePeerAnswerApprovalRequest();
+    message.caller = (object.caller !== undefined && object.caller !== null)
+      ? PeerCaller.fromPartial(object.caller)
+      : undefined;
+    message.answer = (object.answer !== undefined && object.answer !== null)
+      ? AnswerApprovalRequest.fromPartial(object.answer)
+      : undefined;
+    return message;
+  },
+};
+
 function createBasePeerEndGuestSessionsRequest(): PeerEndGuestSessionsRequest {
   return { shareId: "", fromNode: "" };
 }
@@ -969,6 +1091,30 @@ export const PeerServiceService = {
     responseSerialize: (value: KillSessionResponse): Buffer => Buffer.from(KillSessionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): KillSessionResponse => KillSessionResponse.decode(value),
   },
+  /** ApprovalService.ListApprovals for a forwarded caller: the requests the gates of this node's machines hold. */
+  listApprovals: {
+    path: "/cmdop.connect.v1.PeerService/ListApprovals",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: PeerListApprovalsRequest): Buffer =>
+      Buffer.from(PeerListApprovalsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerListApprovalsRequest => PeerListApprovalsRequest.decode(value),
+    responseSerialize: (value: ListApprovalsResponse): Buffer =>
+      Buffer.from(ListApprovalsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApprovalsResponse => ListApprovalsResponse.decode(value),
+  },
+  /** ApprovalService.AnswerApproval for a forwarded caller, for a request a gate of this node's machines holds. */
+  answerApproval: {
+    path: "/cmdop.connect.v1.PeerService/AnswerApproval",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: PeerAnswerApprovalRequest): Buffer =>
+      Buffer.from(PeerAnswerApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerAnswerApprovalRequest => PeerAnswerApprovalRequest.decode(value),
+    responseSerialize: (value: AnswerApprovalResponse): Buffer =>
+      Buffer.from(AnswerApprovalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AnswerApprovalResponse => AnswerApprovalResponse.decode(value),
+  },
   /**
    * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
    * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
@@ -996,6 +1142,10 @@ export interface PeerServiceServer extends UntypedServiceImplementation {
   listSessions: handleUnaryCall<PeerListSessionsRequest, ListSessionsResponse>;
   /** ClientService.KillSession for a forwarded caller. */
   killSession: handleUnaryCall<PeerKillSessionRequest, KillSessionResponse>;
+  /** ApprovalService.ListApprovals for a forwarded caller: the requests the gates of this node's machines hold. */
+  listApprovals: handleUnaryCall<PeerListApprovalsRequest, ListApprovalsResponse>;
+  /** ApprovalService.AnswerApproval for a forwarded caller, for a request a gate of this node's machines holds. */
+  answerApproval: handleUnaryCall<PeerAnswerApprovalRequest, AnswerApprovalResponse>;
   /**
    * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
    * cluster event may not have arrived yet) and answers how many this node ended for it lately, whichever came
@@ -1044,6 +1194,38 @@ export interface PeerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: KillSessionResponse) => void,
+  ): ClientUnaryCall;
+  /** ApprovalService.ListApprovals for a forwarded caller: the requests the gates of this node's machines hold. */
+  listApprovals(
+    request: PeerListApprovalsRequest,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  listApprovals(
+    request: PeerListApprovalsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  listApprovals(
+    request: PeerListApprovalsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
+  ): ClientUnaryCall;
+  /** ApprovalService.AnswerApproval for a forwarded caller, for a request a gate of this node's machines holds. */
+  answerApproval(
+    request: PeerAnswerApprovalRequest,
+    callback: (error: ServiceError | null, response: AnswerApprovalResponse) => void,
+  ): ClientUnaryCall;
+  answerApproval(
+    request: PeerAnswerApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AnswerApprovalResponse) => void,
+  ): ClientUnaryCall;
+  answerApproval(
+    request: PeerAnswerApprovalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AnswerApprovalResponse) => void,
   ): ClientUnaryCall;
   /**
    * After a node revoked a share link whose machine this node holds: ends the link's guest sessions here now (the
