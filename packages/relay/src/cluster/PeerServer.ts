@@ -19,6 +19,7 @@ import { GrpcStatusError } from "@cmdop/grpc/GrpcStatusError"
 import { AccessError } from "@cmdop/domain/AccessError"
 import * as ErrorCodec from "@cmdop/protocol/ErrorCodec"
 import * as PeerService from "@cmdop/protocol/PeerService"
+import type { Unreadable } from "@cmdop/protocol/Unreadable"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -114,6 +115,23 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
       })
     )
 
+  /**
+   * A forwarded one-answer call: checked, then `run` for its request, which names the caller the forwarding node
+   * authenticated (a request this node cannot read is refused as `what` without a start).
+   */
+  const asked = <R extends { readonly _tag: string }, A>(
+    ctx: GrpcServer.CallContext,
+    request: R | Unreadable,
+    what: string,
+    run: (request: R) => Effect.Effect<A, RelayCallError>
+  ): Effect.Effect<A, GrpcStatusError> =>
+    Effect.zipRight(
+      check(ctx),
+      (request._tag === "Unreadable" ? Effect.fail(notStart(server, what)) : run(request as R)).pipe(
+        Effect.mapError(ErrorCodec.toStatus)
+      )
+    )
+
   return GrpcServer.service(PeerService.definition, {
     exec: (requests, ctx) =>
       session(
@@ -140,37 +158,12 @@ export const service = (core: RelayCore["Type"], secret: Redacted.Redacted<strin
         })
       ),
     listSessions: (request, ctx) =>
-      Effect.zipRight(
-        check(ctx),
-        (request._tag === "Unreadable"
-          ? Effect.fail(notStart(server, "session listing"))
-          : core.listSessions(request.caller, request.machine)
-        ).pipe(Effect.mapError(ErrorCodec.toStatus))
-      ),
-    listApprovals: (request, ctx) =>
-      Effect.zipRight(
-        check(ctx),
-        (request._tag === "Unreadable"
-          ? Effect.fail(notStart(server, "approval listing"))
-          : core.listApprovals(request.caller)
-        ).pipe(Effect.mapError(ErrorCodec.toStatus))
-      ),
+      asked(ctx, request, "session listing", (r) => core.listSessions(r.caller, r.machine)),
+    listApprovals: (request, ctx) => asked(ctx, request, "approval listing", (r) => core.listApprovals(r.caller)),
     answerApproval: (request, ctx) =>
-      Effect.zipRight(
-        check(ctx),
-        (request._tag === "Unreadable"
-          ? Effect.fail(notStart(server, "approval answer"))
-          : core.answerApproval(request.caller, request.answer)
-        ).pipe(Effect.mapError(ErrorCodec.toStatus))
-      ),
+      asked(ctx, request, "approval answer", (r) => core.answerApproval(r.caller, r.answer)),
     killSession: (request, ctx) =>
-      Effect.zipRight(
-        check(ctx),
-        (request._tag === "Unreadable"
-          ? Effect.fail(notStart(server, "session kill"))
-          : core.killSession(request.caller, request.machine, request.sessionId)
-        ).pipe(Effect.mapError(ErrorCodec.toStatus))
-      ),
+      asked(ctx, request, "session kill", (r) => core.killSession(r.caller, r.machine, r.sessionId)),
     // The link is checked against the store here: a question about a link still valid ends nothing.
     endGuestSessions: (request, ctx) =>
       Effect.zipRight(
