@@ -1,10 +1,10 @@
 /**
- * Forwarding: a `RelayCore` whose exec, attach, session listing and session kill go to the node that holds the machine's agent
- * stream when that is another live node of the cluster (`MachineRoutes.locate`), over that node's peer port with
- * the caller this node authenticated. Every client path of the relay (gRPC, the browser terminal, share-link
- * guests, the in-process client) reaches machines through these three, so all of them work across nodes. A share
- * link's revocation is made here; when another node holds the machine, that node is asked to end the link's guest
- * sessions and answers with their count.
+ * Forwarding: a `RelayCore` whose exec, attach, session listing and session kill go to the node that holds the
+ * machine's agent stream when that is another live node of the cluster (`MachineRoutes.locate`), over that node's
+ * peer port with the caller this node authenticated. Every client path of the relay (gRPC, the browser terminal,
+ * share-link guests, the in-process client) reaches machines through these, so all of them work across nodes. A share
+ * link's revocation (`forwardRevoke.ts`) and a gate's approvals (`forwardApprovals.ts`) reach the node holding the
+ * machine too.
  *
  * Which node serves a call: this one when it holds the machine's stream (found in memory first, the hot path), when
  * the name does not resolve (the local handler gives the caller the very error it would anyway), or when no other
@@ -24,7 +24,6 @@ import * as Machine from "@cmdop/domain/Machine"
 import type { AttachEvent, AttachInput, AttachRequest, ExecEvent, ExecRequest } from "@cmdop/domain/RelayClient"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
 import { RelayError } from "@cmdop/domain/RelayError"
-import { ShareLink } from "@cmdop/domain/ShareLink"
 import * as GrpcPassthrough from "@cmdop/grpc/GrpcPassthrough"
 import * as GrpcStatusError from "@cmdop/grpc/GrpcStatusError"
 import * as PullStream from "@cmdop/grpc/PullStream"
@@ -40,7 +39,9 @@ import type { Caller } from "../Authenticator.js"
 import type { ExecInput, RelayCore } from "../RelayCore.js"
 import type { MachineRoutes, Route } from "./MachineRoutes.js"
 import type { PeerClient, PeerClients } from "./PeerClients.js"
+import * as ForwardApprovals from "./forwardApprovals.js"
 import * as ForwardPassthrough from "./forwardPassthrough.js"
+import * as ForwardRevoke from "./forwardRevoke.js"
 import * as ForwardRoutes from "./forwardRoutes.js"
 import * as PeerCall from "./peerCall.js"
 import * as PeerSecret from "./PeerSecret.js"
@@ -75,15 +76,6 @@ const SECRET_WARNING_EVERY_MS = 60_000
 
 /** What a share-link guest reads when the relay node holding its machine cannot be reached (nothing internal). */
 const GUEST_LINK_FAILURE = "the relay could not reach this machine just now; try again in a moment"
-
-/** How long a revocation waits for the count of the node holding the machine before it answers without one. */
-const END_GUEST_SESSIONS_TIMEOUT = "3 seconds"
-
-/** A revoked link's answer without a count of the sessions ended (another node ends them, uncounted). */
-const uncounted = (link: ShareLink): ShareLink => {
-  const { sessionsEnded: _counted, ...rest } = link
-  return new ShareLink(rest)
-}
 
 /** A route to another node, and whether it came from the recent-routes cache. */
 interface Found {
@@ -417,73 +409,6 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       (fresh) => killSessionAt(caller, query, sessionId, fresh)
     )
 
-  /** The other live nodes: the gates of their machines hold their own requests for approval. */
-  const peers = routes.liveNodes.pipe(
-    Effect.map((nodes) => nodes.filter((n) => n.nodeId !== nodeId)),
-    Effect.tapError((e) => Effect.logWarning(`cannot read the cluster's live nodes: ${e.detail}`)),
-    Effect.orElseSucceed(() => [])
-  )
-
-  /**
-   * The requests the gates of the workspace's machines hold, on every live node: this node's (which checks the
-   * caller may see them) and each other node's. A node that does not answer within 2 s is left out, and logged.
-   */
-  const listApprovals: RelayCore["Type"]["listApprovals"] = (caller) =>
-    Effect.flatMap(core.listApprovals(caller), (here) =>
-      Effect.flatMap(peers, (others) =>
-        Effect.forEach(
-          others,
-          (node) =>
-            Effect.flatMap(clients.get(node.peerAddress), (client) =>
-              client.unary(
-                "listApprovals",
-                { _tag: "ListApprovals", caller, fromNode: nodeId },
-                { metadata, timeout: "2 seconds" }
-              )
-            ).pipe(
-              Effect.tapError((e) =>
-                Effect.logWarning(`relay node ${node.nodeId} did not list its approvals: ${e.message}`)
-              ),
-              Effect.orElseSucceed(() => [])
-            ),
-          { concurrency: "unbounded" }
-        ).pipe(
-          Effect.map((lists) => [...here, ...lists.flat()].sort((a, b) => a.approval.createdAt - b.approval.createdAt))
-        )
-      )
-    )
-
-  /** This node's gates hold no such request (it may be another node's). */
-  const noSuchApproval = (e: RelayCallError) =>
-    e._tag === "RelayError" && e.reason === "InvalidRequest" && e.detail.startsWith("no pending approval")
-
-  /**
-   * Answers a held request where its machine's gate holds it: here, or on the other live nodes in turn; when none
-   * holds it, the answer is this node's "no pending approval".
-   */
-  const answerApproval: RelayCore["Type"]["answerApproval"] = (caller, answer) =>
-    Effect.catchIf(core.answerApproval(caller, answer), noSuchApproval, (missing) =>
-      Effect.flatMap(peers, (others) =>
-        Effect.reduce(others, undefined as { readonly machine: string } | undefined, (done, node) =>
-          done !== undefined
-            ? Effect.succeed(done)
-            : Effect.flatMap(clients.get(node.peerAddress), (client) =>
-                client.unary(
-                  "answerApproval",
-                  { _tag: "AnswerApproval", caller, fromNode: nodeId, answer },
-                  { metadata, timeout: "2 seconds" }
-                )
-              ).pipe(
-                Effect.map((answered): { readonly machine: string } | undefined => answered),
-                Effect.catchAll((e) => {
-                  const error = ErrorCodec.fromStatus(e, server)
-                  return noSuchApproval(error) || linkFailure(e) ? Effect.succeed(undefined) : Effect.fail(error)
-                })
-              )
-        ).pipe(Effect.flatMap((done) => (done === undefined ? Effect.fail(missing) : Effect.succeed(done))))
-      )
-    )
-
   /** Ends a live session where its machine's stream is: here, or on the node that holds it. */
   const killSession: RelayCore["Type"]["killSession"] = (caller, query, sessionId) =>
     Effect.flatMap(elsewhere(caller, query), (found) =>
@@ -497,48 +422,14 @@ export const wrap = (core: RelayCore["Type"], options: Options): RelayCore["Type
       Option.isNone(found) ? core.listSessions(caller, query) : listSessionsAt(caller, query, found.value)
     )
 
-  /**
-   * A revocation ends the guests' sessions where the machine's stream is: here, counted; on another live node, which
-   * is asked to end them now and answers how many it ended (now, or a moment before on the cluster event). When that
-   * node cannot be asked, it still ends them on the cluster event, and the answer leaves `sessionsEnded` out rather
-   * than claim none were running.
-   */
-  const revokeShare: RelayCore["Type"]["revokeShare"] = (caller, id) =>
-    Effect.flatMap(core.revokeShare(caller, id), (link) =>
-      core.holds(link.machineId) || (link.sessionsEnded ?? 0) > 0 || !Machine.isMachineId(link.machineId)
-        ? Effect.succeed(link)
-        : routes.locate(Machine.MachineId.make(link.machineId)).pipe(
-            Effect.orElseSucceed(() => Option.none<Route>()),
-            Effect.flatMap((route) =>
-              Option.isNone(route) || route.value.nodeId === nodeId
-                ? Effect.succeed(link)
-                : endedAt(route.value, link.id).pipe(
-                    Effect.map((sessionsEnded) => new ShareLink({ ...link, sessionsEnded })),
-                    Effect.catchAll((e) =>
-                      Effect.as(
-                        Effect.logWarning(
-                          `share link ${link.id} revoked; relay node ${route.value.nodeId}, which holds its machine, was not asked how many guest sessions it ended (${e.message}): it ends them on the cluster event`
-                        ),
-                        uncounted(link)
-                      )
-                    )
-                  )
-            )
-          )
-    )
-
-  /** Asks the node of `route` to end the sessions of the revoked link `shareId`; how many it ended. */
-  const endedAt = (route: Route, shareId: string) =>
-    Effect.gen(function* () {
-      const client = yield* clients.get(route.peerAddress)
-      counters.forwarded()
-      const answer = yield* client.unary(
-        "endGuestSessions",
-        { shareId, fromNode: nodeId },
-        { metadata, timeout: END_GUEST_SESSIONS_TIMEOUT }
-      )
-      return answer.sessionsEnded
-    })
-
-  return { ...core, exec, attach, listSessions, killSession, revokeShare, listApprovals, answerApproval }
+  const shared = { nodeId, routes, clients, counters, metadata }
+  return {
+    ...core,
+    exec,
+    attach,
+    listSessions,
+    killSession,
+    revokeShare: ForwardRevoke.revokeShare(core, shared),
+    ...ForwardApprovals.make(core, { ...shared, linkFailure })
+  }
 }
