@@ -32,9 +32,13 @@ rules:
     command: ["printf *", "head *"]
   - action: deny
     user: "*@contractor.example"
+  - action: ask
+    user: held@example.com
 `
 
 const guest: Caller = { kind: "guest", principal: "shr_1", shareId: "shr_1" }
+/** A signed-in user the file asks about for everything: shells and attaches too. */
+const held: Caller = { kind: "user", principal: "held@example.com" }
 
 const harness = Effect.gen(function* () {
   yield* warmUp
@@ -200,6 +204,85 @@ describe("Gate in the engine", () => {
       yield* h.gate.approvals.answer(pending.id, { approve: true, forLink: false, approver: "ops" })
       assert.strictEqual((yield* h.exitOf("c1")).exitCode, 0)
       assert.strictEqual(h.stdout("c1"), "stderr:waiting for approval on box…\nstdout:hello world")
+    })
+  )
+
+  it.scopedLive("a held session the relay closes (its caller gone) is settled at once and never runs", () =>
+    Effect.gen(function* () {
+      const h = yield* harness
+      const pendingNow = () => Effect.runSync(SubscriptionRef.get(h.gate.approvals.pending))
+      const closeWhileHeld = (sessionId: string) =>
+        Effect.gen(function* () {
+          const pending = yield* eventually(`${sessionId} pending`, () =>
+            pendingNow().find((p) => p.session_id === sessionId)
+          )
+          yield* Queue.offer(h.inbox, { _tag: "SessionClose", sessionId, reason: "client went away" })
+          const exit = yield* h.exitOf(sessionId)
+          // No error: the relay knows why it closed it; 126, the session never ran.
+          assert.deepStrictEqual([exit.exitCode, exit.error, exit.gateDenied], [126, undefined, undefined])
+          yield* eventually(`${sessionId} settled`, () =>
+            h.sent.some((m) => m._tag === "ApprovalSettled" && m.approvalId === pending.id) ? true : undefined
+          )
+          assert.isUndefined(pendingNow().find((p) => p.session_id === sessionId))
+          // An answer that comes afterwards finds nothing to answer.
+          assert.isFalse(yield* h.gate.approvals.answer(pending.id, { approve: true, forLink: false, approver: "ops" }))
+          return pending
+        })
+
+      // An exec with stdin (kept while held), a new shell, an attach check.
+      yield* h.exec("x1", guest, ["head", "-c", "5"], true)
+      yield* Queue.offer(h.inbox, {
+        _tag: "SessionInput",
+        sessionId: "x1",
+        data: new TextEncoder().encode("hello"),
+        eof: true
+      })
+      yield* closeWhileHeld("x1")
+      assert.strictEqual(h.stdout("x1"), "stderr:waiting for approval on box…\n")
+      yield* Queue.offer(h.inbox, {
+        _tag: "SessionOpen",
+        sessionId: "x2",
+        caller: held,
+        spec: { _tag: "Pty", cols: 80, rows: 24, term: "", command: [] }
+      })
+      yield* closeWhileHeld("x2")
+      yield* Queue.offer(h.inbox, {
+        _tag: "SessionOpen",
+        sessionId: "x3",
+        caller: held,
+        spec: { _tag: "Attach", sessionId: "pty-1" }
+      })
+      yield* closeWhileHeld("x3")
+
+      // Nothing ran: the gate lines are the asks alone, and no session has a session_open line.
+      const lines = yield* h.auditLog.read
+      assert.deepStrictEqual(
+        lines.filter((e) => e.event === "gate").map((e) => [e.session_id, e.mode, e.decision]),
+        [
+          ["x1", "exec", "ask"],
+          ["x2", "shell", "ask"],
+          ["x3", "attach", "ask"]
+        ]
+      )
+      assert.isUndefined(lines.find((e) => e.event === "session_open"))
+      assert.deepStrictEqual(
+        h.sent.filter((m) => m._tag === "SessionExit").map((m) => m.sessionId),
+        ["x1", "x2", "x3"]
+      )
+
+      // A close after the decision reaches the session as before: approved, the command runs and is closed.
+      yield* h.exec("x4", guest, ["head", "-c", "1"], true)
+      const pending = yield* eventually("x4 pending", () => pendingNow()[0])
+      yield* h.gate.approvals.answer(pending.id, { approve: true, forLink: false, approver: "ops" })
+      yield* eventually("x4 running", () =>
+        Effect.runSync(h.auditLog.read).some((e) => e.event === "session_open" && e.session_id === "x4")
+          ? true
+          : undefined
+      )
+      yield* Queue.offer(h.inbox, { _tag: "SessionClose", sessionId: "x4", reason: "client went away" })
+      const closed = yield* h.exitOf("x4")
+      assert.isUndefined(closed.error)
+      assert.notStrictEqual(closed.exitCode, 126)
     })
   )
 

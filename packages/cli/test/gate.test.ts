@@ -373,6 +373,100 @@ describe("the machine's gate end to end (real processes)", () => {
     300_000
   )
 
+  it.scopedLive(
+    "a held exec whose client gave up (SIGTERM) or was killed is no longer pending, at the relay or on the machine",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme-gone")
+        const home = yield* TempHome.make("cmdop-e2e-gate-gone-")
+        const policyFile = path.join(home, "etc", "permissions.yaml")
+        fs.mkdirSync(path.dirname(policyFile), { recursive: true })
+        fs.writeFileSync(policyFile, POLICY)
+        const reg = yield* Processes.run(home, [
+          "agent",
+          "register",
+          "--hostname",
+          "held-box",
+          "-k",
+          key,
+          "-s",
+          w.server
+        ])
+        assert.strictEqual(reg.code, 0, reg.stderr)
+        yield* Processes.daemon(
+          home,
+          ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
+          /connected to relay/
+        )
+        const onMachine = (args: ReadonlyArray<string>) => Processes.run(home, ["agent", ...args])
+        const token = JSON.parse((yield* w.cli(key, ["share", "held-box", "--json"])).stdout).token as string
+        const guestHome = yield* TempHome.make("cmdop-e2e-gate-gone-guest-")
+        const atRelay = Effect.map(
+          w.cli(key, ["approvals", "--json"]),
+          (r) => JSON.parse(r.stdout).approvals as ReadonlyArray<{ id: string; machine: string; command: string }>
+        )
+        const onTheMachine = Effect.map(
+          onMachine(["approvals", "--json"]),
+          (r) => JSON.parse(r.stdout).pending as ReadonlyArray<{ id: string }>
+        )
+
+        // SIGTERM: the CLI gives up on the call, as at a second Ctrl-C; SIGKILL: its connection just drops.
+        for (const how of ["gave up", "killed"] as const) {
+          const word = how === "killed" ? "killed" : "terminated"
+          const client = yield* Processes.daemon(
+            guestHome,
+            ["connect", "--api-key", token, "--server", w.server, "exec", "held-box", "--", "echo", word],
+            /waiting for approval on held-box…/
+          )
+          const held = yield* eventually(
+            `the ${how} client's request at the relay`,
+            Effect.map(atRelay, (l) => l.find((a) => a.command === `["echo","${word}"]`)),
+            { timeout: "20 seconds", interval: "200 millis" }
+          )
+          assert.strictEqual(held.machine, "held-box")
+          assert.deepStrictEqual(
+            (yield* onTheMachine).map((p) => p.id),
+            [held.id]
+          )
+          yield* client.stop(how === "killed" ? "SIGKILL" : "SIGTERM")
+          if (how === "gave up") assert.strictEqual(client.child.exitCode, 143, client.output())
+          // Gone at once, not at its expiry a minute later.
+          const started = Date.now()
+          yield* eventually(
+            "nothing pending at the relay",
+            Effect.map(atRelay, (l) => (l.length === 0 ? true : undefined)),
+            { timeout: "20 seconds", interval: "100 millis" }
+          )
+          yield* eventually(
+            "nothing pending on the machine",
+            Effect.map(onTheMachine, (l) => (l.length === 0 ? true : undefined)),
+            { timeout: "20 seconds", interval: "100 millis" }
+          )
+          assert.isBelow(Date.now() - started, 15_000)
+          const late = yield* w.cli(key, ["approve", held.id])
+          assert.strictEqual(late.code, 255, late.stdout)
+          assert.include(late.stderr, `no pending approval ${held.id}`)
+          const lateOnMachine = yield* onMachine(["approve", held.id])
+          assert.notStrictEqual(lateOnMachine.code, 0)
+          assert.include(lateOnMachine.stderr, `no request ${held.id} waits for approval`)
+        }
+
+        // Neither command ran: the machine's audit has their asks, and no session of theirs opened.
+        const audit = fs
+          .readFileSync(path.join(home, ".local", "state", "cmdop", "audit.log"), "utf8")
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line))
+        assert.deepStrictEqual(
+          audit.filter((e) => e.event === "gate").map((e) => e.decision),
+          ["ask", "ask"]
+        )
+        assert.isUndefined(audit.find((e) => e.event === "session_open"))
+      }),
+    120_000
+  )
+
   it.scoped("without a permissions.yaml, agent status says no gate is configured; check and explain work offline", () =>
     Effect.gen(function* () {
       const home = yield* TempHome.make("cmdop-gate-status-")

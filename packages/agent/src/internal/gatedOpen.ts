@@ -5,9 +5,16 @@
  * starts. A refused session gets a lone `SessionExit` (126, `gateDenied`) whose error is the refusal; what was kept
  * is dropped. An attach check (`Attach`) is decided as mode `attach`; admitted, it is answered with a lone exit 0.
  * While an exec is held for approval its caller reads `waiting for approval on <machine>…` on stderr.
+ *
+ * A `SessionClose` while the decision is still to come (the caller went away, the session was killed) ends the wait:
+ * the gate drops the request, the relay is told it is settled, and the session gets a lone `SessionExit` (126, no
+ * error: the relay knows why it closed it). Nothing runs. Once decided, a close is kept like any other message.
  */
 import type { ApprovalPending, RelayMessage, SessionOpen } from "@cmdop/domain/AgentLink"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import type { Gate } from "../Gate.js"
 import type { PendingApproval } from "./approvals.js"
 import type { EngineContext } from "./engineContext.js"
@@ -17,6 +24,8 @@ export interface GatedOpen {
   readonly has: (id: string) => boolean
   /** Keeps a message for a held session; false when the session is not held. */
   readonly keep: (id: string, message: RelayMessage) => boolean
+  /** Stops waiting for the decision on session `id` (`SessionClose`); false when it is not waiting for one. */
+  readonly close: (id: string) => boolean
   /**
    * Decides `message`, then runs `start` and hands the kept messages to `route` (which must not keep them again),
    * or refuses it.
@@ -47,6 +56,8 @@ const toPending = (p: PendingApproval): ApprovalPending => ({
 
 export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: string): GatedOpen => {
   const held = new Map<string, Array<RelayMessage>>()
+  /** The held sessions whose decision is still to come, each with what ends the wait. */
+  const deciding = new Map<string, Deferred.Deferred<void>>()
 
   /** Hands the kept messages over in order; the last check and the release happen in one step. */
   const release = (id: string, route: (message: RelayMessage) => Effect.Effect<void>): Effect.Effect<void> =>
@@ -63,6 +74,8 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
     Effect.suspend(() => {
       const { sessionId: id, spec, caller } = message
       held.set(id, [])
+      const closed = Deferred.unsafeMake<void>(FiberId.none)
+      deciding.set(id, closed)
       const check =
         spec._tag === "Exec"
           ? { sessionId: id, caller, mode: "exec" as const, argv: spec.argv, shell: spec.shell, env: spec.env }
@@ -94,7 +107,13 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
           ? Effect.void
           : ctx.supervise(ctx.send({ _tag: "ApprovalSettled", approvalId }), ctx.sessionsScope)
       )
-      const decide = Effect.flatMap(gate.check(check, onHold), (verdict) => {
+      // A close wins over a verdict that comes at the same time: `close` took the session out of `deciding`.
+      const decision = Effect.raceFirst(gate.check(check, onHold), Effect.as(Deferred.await(closed), undefined))
+      const decide = Effect.flatMap(decision, (verdict) => {
+        if (!deciding.delete(id) || verdict === undefined) {
+          held.delete(id)
+          return ctx.supervise(ctx.sendExit(id, { exitCode: 126, timedOut: false }), ctx.sessionsScope)
+        }
         if (verdict.allowed) return Effect.zipRight(start, release(id, route))
         held.delete(id)
         return ctx.supervise(
@@ -115,7 +134,10 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
           decide.pipe(
             Effect.ensuring(
               Effect.zipRight(
-                Effect.sync(() => held.delete(id)),
+                Effect.sync(() => {
+                  held.delete(id)
+                  deciding.delete(id)
+                }),
                 settled
               )
             )
@@ -131,6 +153,13 @@ export const make = <E>(ctx: EngineContext<E>, gate: Gate["Type"], machine: stri
       const kept = held.get(id)
       if (kept === undefined) return false
       kept.push(message)
+      return true
+    },
+    close: (id) => {
+      const closed = deciding.get(id)
+      if (closed === undefined) return false
+      deciding.delete(id)
+      Deferred.unsafeDone(closed, Exit.void)
       return true
     },
     open

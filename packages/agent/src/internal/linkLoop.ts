@@ -19,9 +19,12 @@ import type { PtyPumps } from "./ptyPumps.js"
 export const dispatch =
   <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps, gated?: GatedOpen) =>
   (message: RelayMessage): Effect.Effect<void> => {
-    // A session waiting for the gate's decision gets its messages once it starts (`gatedOpen.ts`).
-    if (gated !== undefined && "sessionId" in message && message._tag !== "SessionOpen")
+    // A session waiting for the gate's decision gets its messages once it starts, but a close ends the wait
+    // (`gatedOpen.ts`).
+    if (gated !== undefined && "sessionId" in message && message._tag !== "SessionOpen") {
+      if (message._tag === "SessionClose" && gated.close(message.sessionId)) return Effect.void
       if (gated.keep(message.sessionId, message)) return Effect.void
+    }
     switch (message._tag) {
       case "SessionOpen": {
         const { sessionId: id, spec, caller } = message

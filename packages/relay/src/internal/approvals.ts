@@ -2,7 +2,10 @@
  * The gate's pending `ask`s as the relay sees them: each online agent reports the sessions its gate holds
  * (`ApprovalPending`, `ApprovalSettled`), and workspace key holders list and answer them (`ApprovalAnswer` back to
  * the agent, with the key's principal as the approver). Share links never see or answer approvals. What is pending
- * lives with the agent's connection: when the stream drops, its held sessions are gone too.
+ * lives with the agent's connection: when the stream drops, its held sessions are gone too. A request whose session
+ * the relay no longer has (its exec's or attach check's client went away, and the relay told the agent
+ * `SessionClose`) is not pending any more, whether or not the agent has said so yet: it is neither listed nor
+ * answered.
  *
  * The caller of a held shell or attach hears of it through `whileHeld` (the relay tells it `waiting for approval
  * on <machine>…`; an exec's caller reads the agent's own line on stderr).
@@ -24,6 +27,18 @@ export interface MachineApproval {
 
 const pendingOf = new WeakMap<Connection, Map<string, AgentLink.ApprovalPending>>()
 
+/** Whether the relay still has the session `approval` holds (someone still waits for it). */
+const live = (conn: Connection, approval: AgentLink.ApprovalPending) =>
+  conn.sessions.has(approval.sessionId) || conn.ptys.has(approval.sessionId)
+
+/** The connection's pending approvals, those whose session is gone dropped. */
+const pendingNow = (conn: Connection): ReadonlyArray<AgentLink.ApprovalPending> => {
+  const pending = pendingOf.get(conn)
+  if (pending === undefined) return []
+  for (const [id, approval] of pending) if (!live(conn, approval)) pending.delete(id)
+  return [...pending.values()]
+}
+
 /** Who waits to hear that a session (by id) is held: the attach streams of its caller. */
 const listenersOf = new WeakMap<Connection, Map<string, Set<(held: AgentLink.ApprovalPending) => void>>>()
 
@@ -33,6 +48,7 @@ export const record = (conn: Connection, message: AgentLink.ApprovalPending | Ag
     let pending = pendingOf.get(conn)
     if (pending === undefined) pendingOf.set(conn, (pending = new Map()))
     if (message._tag === "ApprovalPending") {
+      if (!live(conn, message)) return
       pending.set(message.approvalId, message)
       for (const listener of listenersOf.get(conn)?.get(message.sessionId) ?? []) listener(message)
     } else pending.delete(message.approvalId)
@@ -71,9 +87,7 @@ export const make = (ctx: Pick<CoreContext, "registry" | "settings">, tenancy: P
   const listApprovals = Effect.fn("RelayCore.listApprovals")(function* (caller: Caller) {
     yield* tenancy.workspaceOnly(caller, "see approvals")
     return ofWorkspace(caller)
-      .flatMap((conn) =>
-        [...(pendingOf.get(conn)?.values() ?? [])].map((approval) => ({ machine: conn.hostname, approval }))
-      )
+      .flatMap((conn) => pendingNow(conn).map((approval) => ({ machine: conn.hostname, approval })))
       .sort((a, b) => a.approval.createdAt - b.approval.createdAt) satisfies ReadonlyArray<MachineApproval>
   })
 
@@ -82,7 +96,7 @@ export const make = (ctx: Pick<CoreContext, "registry" | "settings">, tenancy: P
     answer: { readonly approvalId: string; readonly approve: boolean; readonly forLink: boolean }
   ) {
     yield* tenancy.workspaceOnly(caller, "answer approvals")
-    const conn = ofWorkspace(caller).find((c) => pendingOf.get(c)?.has(answer.approvalId))
+    const conn = ofWorkspace(caller).find((c) => pendingNow(c).some((a) => a.approvalId === answer.approvalId))
     if (conn === undefined)
       return yield* new RelayError({
         reason: "InvalidRequest",

@@ -1,7 +1,7 @@
 /**
  * The relay's side of the machine's gate (the gate itself runs on the agent): asking it whether a caller may join a
- * live PTY session (an `Attach` open, answered by one `SessionExit`), and recording a gate refusal in the share
- * link's own audit as `denied by gate` — never with the command.
+ * live PTY session (an `Attach` open, answered by one `SessionExit`; a caller gone before the answer closes it), and
+ * recording a gate refusal in the share link's own audit as `denied by gate` — never with the command.
  */
 import { AccessError } from "@cmdop/domain/AccessError"
 import type { RelayCallError } from "@cmdop/domain/RelayClient"
@@ -49,7 +49,15 @@ export const attach = (
         exited: false
       }
       conn.sessions.set(session.id, session)
-      yield* Effect.addFinalizer(() => Effect.sync(() => conn.sessions.delete(session.id)))
+      // A caller gone before the answer (the gate may hold the check for an operator): the agent stops waiting.
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          conn.sessions.delete(session.id)
+          return session.exited
+            ? Effect.void
+            : conn.send({ _tag: "SessionClose", sessionId: session.id, reason: "client went away" })
+        })
+      )
       yield* Approvals.whileHeld(conn, session.id, onHeld)
       yield* conn.send({
         _tag: "SessionOpen",
