@@ -140,7 +140,8 @@ export const run = (
       const ptys = yield* PtySessions.make({ ...options.pty, ledger })
       const runner = ChildLedger.recording(ledger, yield* ProcessRunner)
       const auditLog = yield* AuditLog.make(options.audit)
-      const gate = yield* DaemonGate.start({ path: options.permissions, auditLog, machine: identity.name })
+      // Named as the relay names it in `connect approvals` and the notices it writes itself: by hostname.
+      const gate = yield* DaemonGate.start({ path: options.permissions, auditLog, machine: identity.hostname })
       const services = { ptys, auditLog, gate }
       const overrides = options.overrides ?? {}
       const poll = options.credentialPollInterval ?? Duration.seconds(1)

@@ -94,7 +94,10 @@ export interface Options {
   readonly ptySessions?: PtySessions["Type"]
   /** The machine's audit log (see the module header); without it nothing is recorded. */
   readonly auditLog?: AuditLog.AuditLog["Type"]
-  /** The machine's gate (`Gate.ts`): every `SessionOpen` passes it first; without it every session is admitted. */
+  /**
+   * The machine's gate (`Gate.ts`): every `SessionOpen` passes it first; without it every session is admitted.
+   * `machine` names the machine to a held exec's caller: its hostname, as the relay names it.
+   */
   readonly gate?: { readonly gate: Gate["Type"]; readonly machine: string }
 }
 

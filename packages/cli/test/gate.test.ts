@@ -374,7 +374,7 @@ describe("the machine's gate end to end (real processes)", () => {
   )
 
   it.scopedLive(
-    "a held exec whose client gave up (SIGTERM) or was killed is no longer pending, at the relay or on the machine",
+    "a held exec names its machine by hostname, as the lists do; its client gone, it is no longer pending anywhere",
     () =>
       Effect.gen(function* () {
         const w = yield* live
@@ -383,11 +383,14 @@ describe("the machine's gate end to end (real processes)", () => {
         const policyFile = path.join(home, "etc", "permissions.yaml")
         fs.mkdirSync(path.dirname(policyFile), { recursive: true })
         fs.writeFileSync(policyFile, POLICY)
+        // A display name other than the hostname: every line about the machine names it by hostname.
         const reg = yield* Processes.run(home, [
           "agent",
           "register",
           "--hostname",
           "held-box",
+          "--name",
+          "Held Box",
           "-k",
           key,
           "-s",
@@ -401,6 +404,8 @@ describe("the machine's gate end to end (real processes)", () => {
         )
         const onMachine = (args: ReadonlyArray<string>) => Processes.run(home, ["agent", ...args])
         const token = JSON.parse((yield* w.cli(key, ["share", "held-box", "--json"])).stdout).token as string
+        const [machine] = JSON.parse((yield* w.cli(key, ["--list", "--json"])).stdout).machines
+        assert.deepStrictEqual([machine.hostname, machine.name], ["held-box", "Held Box"])
         const guestHome = yield* TempHome.make("cmdop-e2e-gate-gone-guest-")
         const atRelay = Effect.map(
           w.cli(key, ["approvals", "--json"]),
@@ -417,8 +422,9 @@ describe("the machine's gate end to end (real processes)", () => {
           const client = yield* Processes.daemon(
             guestHome,
             ["connect", "--api-key", token, "--server", w.server, "exec", "held-box", "--", "echo", word],
-            /waiting for approval on held-box…/
+            /waiting for approval on/
           )
+          assert.include(client.output(), "waiting for approval on held-box…")
           const held = yield* eventually(
             `the ${how} client's request at the relay`,
             Effect.map(atRelay, (l) => l.find((a) => a.command === `["echo","${word}"]`)),
