@@ -79,8 +79,9 @@ export class ShareService extends Context.Tag("@cmdop/domain/ShareService")<
      */
     readonly check: (linkId: string) => Effect.Effect<ShareGrant, ShareError>
     /**
-     * A guest opened a session through the link: counts it, sets `lastUsedAt`, records `used` with `detail`. A
-     * store failure is logged, not raised, so it never breaks the session it reports.
+     * A guest opened a session through the link: counts it, sets `lastUsedAt`, records `used` with `detail`; done
+     * when it is written (the relay's writes of a burst share transactions). A store failure, or a use beyond what
+     * may wait to be written, is logged, not raised, so it never breaks the session it reports.
      */
     readonly recordUse: (linkId: string, detail: string) => Effect.Effect<void>
     /**

@@ -7,7 +7,8 @@
  * Validation order: token shape and signature (nothing is looked up for garbage but the signing keys), signing
  * key not retired, expiry, then the record: present, claims equal to the record, not revoked, not expired, the
  * workspace's key generation unchanged, the machine still in the workspace. Failures of a link whose signature
- * checked out are audited (`denied` with the message, once per link per minute; and `expired` once).
+ * checked out are audited (`denied` with the message, once per link per minute; and `expired` once). Guests' uses
+ * are written in batches by one fiber (`share/useWrites.ts`), for as long as the layer's scope lives.
  */
 import type { MachineId, WorkspaceId } from "@cmdop/domain/Machine"
 import { formatInstant, ShareError } from "@cmdop/domain/ShareError"
@@ -18,6 +19,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { type ShareLinkRecord, type SigningKey, toShareLink } from "../store/records.js"
 import type { RelayStoreError } from "../store/RelayStoreError.js"
 import { newId } from "../store/secrets.js"
@@ -25,6 +27,7 @@ import { RelayStore } from "../store/service.js"
 import { RefusalAudit } from "./refusalAudit.js"
 import * as RefusalCache from "./refusalCache.js"
 import * as ShareTokens from "./ShareTokens.js"
+import * as UseWrites from "./useWrites.js"
 
 /** A store failure: nothing was decided. The store's messages never hold keys or tokens. */
 const unavailable = (error: RelayStoreError) => new ShareError({ reason: "Unavailable", detail: error.message })
@@ -88,7 +91,7 @@ const makeDeps = (store: RelayStore["Type"]) => {
       ),
       (marked) => (marked.some((m) => m) ? reload : Effect.succeed(links))
     )
-  return { store, orUnavailable, currentKey, audit, deny, linkOf, withExpiries }
+  return { store, orUnavailable, currentKey, deny, linkOf, withExpiries }
 }
 type Deps = ReturnType<typeof makeDeps>
 
@@ -272,10 +275,13 @@ const withKeyState = (link: ShareLink, retired: ReadonlySet<string>): ShareLink 
     ? new ShareLink({ ...link, signingKeyRetired: true })
     : link
 
-/** Builds the service on the store in context, creating the first signing key when the store has none. */
-export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effect.gen(function* () {
+/**
+ * Builds the service on the store in context, creating the first signing key when the store has none; its writer of
+ * guests' uses lives as long as the scope.
+ */
+export const make: Effect.Effect<ShareService["Type"], never, RelayStore | Scope.Scope> = Effect.gen(function* () {
   const deps = makeDeps(yield* RelayStore)
-  const { audit, currentKey, linkOf, orUnavailable, store, withExpiries } = deps
+  const { currentKey, linkOf, orUnavailable, store, withExpiries } = deps
 
   const listPage: ShareService["Type"]["listPage"] = (workspaceId, machineId, page) => {
     const load = orUnavailable(
@@ -326,8 +332,9 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
       return link.revokedAt === undefined ? revoked : new ShareLink({ ...revoked, alreadyRevoked: true })
     })
 
+  const uses = yield* UseWrites.make(store)
   const recordUse: ShareService["Type"]["recordUse"] = (linkId, detail) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => audit(store.recordShareUse(linkId, now, detail)))
+    Effect.flatMap(Clock.currentTimeMillis, (at) => uses.record({ linkId, at, detail }))
 
   const rotateSigningKey: ShareService["Type"]["rotateSigningKey"] = Effect.gen(function* () {
     const previous = Option.getOrUndefined(yield* orUnavailable(store.currentSigningKey))
@@ -377,4 +384,4 @@ export const make: Effect.Effect<ShareService["Type"], never, RelayStore> = Effe
 })
 
 /** The `ShareService` over the `RelayStore` in context. */
-export const layer: Layer.Layer<ShareService, never, RelayStore> = Layer.effect(ShareService, make)
+export const layer: Layer.Layer<ShareService, never, RelayStore> = Layer.scoped(ShareService, make)

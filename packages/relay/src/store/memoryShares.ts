@@ -1,6 +1,7 @@
 /**
  * Share links (with their audit events) and the keys share tokens are signed with, in the in-memory store.
  */
+import { ShareEvent } from "@cmdop/domain/ShareLink"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -112,17 +113,27 @@ export const shareLinks = (db: MemoryDb) => {
           )
         )
       ),
-    recordShareUse: (id, at, detail) =>
-      Effect.asVoid(
-        updateLink(db, id, (row, s) => ({
-          ...s,
-          links: replaceLink(s, {
+    recordShareUses: (uses) =>
+      db.update((s) => {
+        const index = new Map(s.links.map((l, i) => [l.record.id, i]))
+        const links = [...s.links]
+        const events = [...s.events]
+        const missing: Array<string> = []
+        for (const { at, detail, linkId } of uses) {
+          const i = index.get(linkId)
+          if (i === undefined) {
+            missing.push(linkId)
+            continue
+          }
+          const row = links[i]!
+          links[i] = {
             ...row,
             record: new ShareLinkRecord({ ...row.record, useCount: row.record.useCount + 1, lastUsedAt: at })
-          }),
-          events: appendEvent(s, id, { kind: "used", detail, at })
-        }))
-      ),
+          }
+          events.push({ linkId, seq: events.length, event: new ShareEvent({ kind: "used", detail, at }) })
+        }
+        return Effect.succeed([[...new Set(missing)], { ...s, links, events }] as const)
+      }),
     addShareEvent: (id, event) =>
       Effect.asVoid(updateLink(db, id, (_, s) => ({ ...s, events: appendEvent(s, id, event) }))),
     markShareExpired: (id, event) =>

@@ -155,6 +155,13 @@ export interface NewShareEvent {
   readonly at: number
 }
 
+/** One guest use of a link: counted on it, and recorded as its `used` event. */
+export interface ShareUse {
+  readonly linkId: string
+  readonly at: number
+  readonly detail: string
+}
+
 /** The callers' view of a stored link (no key generation). */
 export const toShareLink = (record: ShareLinkRecord): ShareLink => {
   const { keyGeneration: _, ...fields } = record

@@ -20,6 +20,7 @@ import type {
   NewShareLink,
   NewSigningKey,
   ShareLinkRecord,
+  ShareUse,
   SigningKey,
   WorkspaceRecord
 } from "./records.js"
@@ -147,8 +148,12 @@ export class RelayStore extends Context.Tag("@cmdop/relay/RelayStore")<
       at: number,
       detail: string
     ) => Effect.Effect<ShareLinkRecord, RelayStoreError>
-    /** Counts one use at `at` (`useCount` + 1, `lastUsedAt`) and records `used`. Fails with `ShareLinkNotFound`. */
-    readonly recordShareUse: (id: string, at: number, detail: string) => Effect.Effect<void, RelayStoreError>
+    /**
+     * Counts many uses in one write, in order: each adds 1 to its link's `useCount`, sets its `lastUsedAt` and
+     * records `used` (the relay writes guests' uses in batches, `share/useWrites.ts`). Uses of links that do not
+     * exist are skipped; their link ids are returned.
+     */
+    readonly recordShareUses: (uses: ReadonlyArray<ShareUse>) => Effect.Effect<ReadonlyArray<string>, RelayStoreError>
     /** Appends an event to the link's trail. Fails with `ShareLinkNotFound`. */
     readonly addShareEvent: (id: string, event: NewShareEvent) => Effect.Effect<void, RelayStoreError>
     /**

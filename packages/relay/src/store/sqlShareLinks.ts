@@ -188,15 +188,37 @@ export const shareLinks = (db: SqlDb) => {
           return Option.getOrThrow(yield* byId(id))
         })
       ),
-    recordShareUse: (id, at, detail) =>
-      db.transaction("recordShareUse")(
+    // Three statements however many uses: the counts of each link at once (`UPDATE … FROM (VALUES …)`, as
+    // `heartbeats` does; the casts because PostgreSQL reads untyped VALUES parameters as text), then every event
+    // in one INSERT, in the uses' order (their sequence numbers follow it).
+    recordShareUses: (uses) => {
+      if (uses.length === 0) return Effect.succeed([])
+      const perLink = new Map<string, { count: number; last: number }>()
+      for (const { at, linkId } of uses) {
+        const counted = perLink.get(linkId)
+        if (counted === undefined) perLink.set(linkId, { count: 1, last: at })
+        else {
+          counted.count++
+          counted.last = at
+        }
+      }
+      const counts = sql.join(", ", false)([...perLink].map(([id, { count, last }]) => sql`(${id}, ${count}, ${last})`))
+      return db.transaction("recordShareUses")(
         Effect.gen(function* () {
-          const used = yield* sql`UPDATE share_links SET use_count = use_count + 1, last_used_at = ${at}
-            WHERE id = ${id} RETURNING id`
-          if (used.length === 0) return yield* fail("ShareLinkNotFound", id)
-          yield* insertEvent(id, { kind: "used", detail, at })
+          const updated = yield* sql<{ readonly id: string }>`UPDATE share_links
+            SET use_count = use_count + CAST(v.column2 AS INTEGER), last_used_at = CAST(v.column3 AS BIGINT)
+            FROM (VALUES ${counts}) AS v WHERE share_links.id = v.column1 RETURNING share_links.id`
+          const known = new Set(updated.map((r) => r.id))
+          const recorded = uses.filter((u) => known.has(u.linkId))
+          if (recorded.length > 0)
+            yield* sql`INSERT INTO share_events (link_id, kind, detail, at) VALUES ${sql.join(
+              ", ",
+              false
+            )(recorded.map((u) => sql`(${u.linkId}, ${"used"}, ${u.detail}, ${u.at})`))}`
+          return [...new Set(uses.filter((u) => !known.has(u.linkId)).map((u) => u.linkId))]
         })
-      ),
+      )
+    },
     addShareEvent: (id, event) =>
       db.transaction("addShareEvent")(Effect.zipRight(linkExists(id), insertEvent(id, event))),
     markShareExpired: (id, event) =>

@@ -38,8 +38,8 @@ export const freshStore = (kind: StoreKind): Effect.Effect<RelayStore.RelayStore
     return Context.get(yield* Layer.build(layer).pipe(Effect.orDie), RelayStore.RelayStore)
   })
 
-/** The contract's fixture over `store`. */
-export const fixtureOn = (store: RelayStore.RelayStore["Type"]): Effect.Effect<ShareFixture> =>
+/** The contract's fixture over `store`, its service living as long as the scope. */
+export const fixtureOn = (store: RelayStore.RelayStore["Type"]): Effect.Effect<ShareFixture, never, Scope.Scope> =>
   Effect.gen(function* () {
     const shares = yield* Effect.provideService(ShareServiceLive.make, RelayStore.RelayStore, store)
     const workspace = (machines = 1): Effect.Effect<FixtureWorkspace> =>

@@ -81,13 +81,19 @@ const newLink = (
   ...(expiresAt === undefined ? {} : { expiresAt })
 })
 
-/** Every write to an unknown link fails with `ShareLinkNotFound`; reading it is `None`. */
+/** Every write to an unknown link fails with `ShareLinkNotFound` (its uses are skipped and named); reading it is `None`. */
 const unknownLinkFailures = Effect.gen(function* () {
   const store = yield* RelayStore
   const missing = `sl_${randomBytes(12).toString("hex")}`
   assert.isTrue(Option.isNone(yield* store.getShareLink(missing)))
   yield* failure(store.revokeShareLink(missing, 1, "x"), "ShareLinkNotFound")
-  yield* failure(store.recordShareUse(missing, 1, "x"), "ShareLinkNotFound")
+  assert.deepStrictEqual(
+    yield* store.recordShareUses([
+      { linkId: missing, at: 1, detail: "x" },
+      { linkId: missing, at: 2, detail: "y" }
+    ]),
+    [missing]
+  )
   yield* failure(store.addShareEvent(missing, { kind: "denied", detail: "x", at: 1 }), "ShareLinkNotFound")
   yield* failure(store.markShareExpired(missing, { detail: "x", at: 1 }), "ShareLinkNotFound")
 })
@@ -129,12 +135,35 @@ const shareLinksCreateGetListUse = Effect.gen(function* () {
   )
   assert.deepStrictEqual(yield* store.listShareLinks(other.id), { links: [] })
 
-  yield* store.recordShareUse(a.id, 5_000, "exec uptime")
-  yield* store.recordShareUse(a.id, 6_000, "attach")
+  // Uses come in batches: counted per link, in order (ties in time keep it), an unknown link's skipped and named.
+  const unknown = `sl_${randomBytes(12).toString("hex")}`
+  assert.deepStrictEqual(yield* store.recordShareUses([{ linkId: a.id, at: 5_000, detail: "exec uptime" }]), [])
+  assert.deepStrictEqual(
+    yield* store.recordShareUses([
+      { linkId: b.id, at: 5_500, detail: "exec id" },
+      { linkId: a.id, at: 6_000, detail: "attach" },
+      { linkId: unknown, at: 6_000, detail: "exec ls" },
+      { linkId: b.id, at: 5_500, detail: "exec whoami" }
+    ]),
+    [unknown]
+  )
+  assert.deepStrictEqual(yield* store.recordShareUses([]), [])
   yield* store.addShareEvent(a.id, { kind: "denied", detail: "machine offline", at: 7_000 })
   const used = some(yield* store.getShareLink(a.id))
   assert.strictEqual(used.useCount, 2)
   assert.strictEqual(used.lastUsedAt, 6_000)
+  const usedB = some(yield* store.getShareLink(b.id))
+  assert.strictEqual(usedB.useCount, 2)
+  assert.strictEqual(usedB.lastUsedAt, 5_500)
+  assert.deepStrictEqual(
+    usedB.events.map((e) => [e.kind, e.detail]),
+    [
+      ["created", "never expires"],
+      ["used", "exec id"],
+      ["used", "exec whoami"]
+    ]
+  )
+  assert.isTrue(Option.isNone(yield* store.getShareLink(unknown)))
 
   // `expired` once, however often (and at whatever time) it is noticed; events come back in time order.
   assert.isTrue(yield* store.markShareExpired(a.id, { detail: "expired", at: 3_601_000 }))
@@ -161,7 +190,7 @@ const shareLinksCreateGetListUse = Effect.gen(function* () {
   // The other link's trail is its own.
   assert.deepStrictEqual(
     some(yield* store.getShareLink(b.id)).events.map((e) => e.kind),
-    ["created"]
+    ["created", "used", "used"]
   )
 
   yield* unknownLinkFailures
