@@ -14,9 +14,6 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as crypto from "node:crypto"
-import * as fs from "node:fs"
-import * as tls from "node:tls"
 import { CliError, ExitCode } from "../CliError.js"
 import * as Output from "../Output.js"
 import { RelayHost } from "../RelayHost.js"
@@ -27,6 +24,7 @@ import { storeConfig, storeOptions, withShares, withStore } from "./relayStore.j
 import { clusterFlags, clusterOptions } from "./relayCluster.js"
 import { connectionOptions, maxConnectionsPerSource } from "./relayConnections.js"
 import { lockDataDir } from "./relayDataLock.js"
+import * as RelayTls from "./relayTls.js"
 import { workspaceList } from "./relayWorkspace.js"
 
 const nameArg = Args.text({ name: "workspace" }).pipe(Args.withDescription("workspace name on the relay"))
@@ -104,42 +102,6 @@ const signingKeyRetire = Command.make(
     })
 ).pipe(Command.withDescription("retire a share-link signing key: the links it signed stop working at once"))
 
-const readPem = (flag: string, file: string) =>
-  Effect.try({
-    try: () => fs.readFileSync(file, "utf8"),
-    catch: (e) => new CliError({ message: `cannot read ${flag} ${file}: ${(e as Error).message}` })
-  })
-
-/**
- * The certificate and key as a TLS identity, checked before anything listens: a key that is not the certificate's
- * (or a file that is not PEM) failed later as "cannot listen … (is another relay running? pick --grpc-port)", or,
- * for a key of another type, only in every client's handshake.
- */
-const checkTlsPair = (
-  certFile: string,
-  keyFile: string,
-  pair: { readonly certChain: string; readonly privateKey: string }
-) =>
-  Effect.try({
-    try: () => {
-      tls.createSecureContext({ cert: pair.certChain, key: pair.privateKey })
-      const cert = new crypto.X509Certificate(pair.certChain)
-      if (!cert.checkPrivateKey(crypto.createPrivateKey(pair.privateKey))) throw new Error("key values mismatch")
-    },
-    catch: (e) => {
-      const said = String((e as Error).message).replace(/^error:[0-9A-F]+:[^:]*::/i, "")
-      const hint = /key values mismatch/.test(said)
-        ? "the key is not the one the certificate was issued for"
-        : /no start line|bad base64|PEM/i.test(said)
-          ? "--tls-cert wants the PEM certificate chain (-----BEGIN CERTIFICATE-----), --tls-key its PEM private key"
-          : "check that they are the PEM certificate chain and its private key"
-      return new CliError({
-        message: `--tls-cert ${certFile} and --tls-key ${keyFile} are not a certificate and its key (${said}): ${hint}`,
-        exitCode: 2
-      })
-    }
-  })
-
 const serve = Command.make(
   "serve",
   {
@@ -188,13 +150,8 @@ const serve = Command.make(
         return yield* new CliError({ message: "--tls-cert and --tls-key go together", exitCode: 2 })
       const tls =
         Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey)
-          ? {
-              certChain: yield* readPem("--tls-cert", args.tlsCert.value),
-              privateKey: yield* readPem("--tls-key", args.tlsKey.value)
-            }
+          ? yield* RelayTls.load(args.tlsCert.value, args.tlsKey.value)
           : undefined
-      if (tls !== undefined && Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey))
-        yield* checkTlsPair(args.tlsCert.value, args.tlsKey.value, tls)
       const cluster = yield* clusterFlags(args, {
         db: config.db !== undefined,
         host: args.host,

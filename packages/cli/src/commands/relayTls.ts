@@ -1,0 +1,132 @@
+/**
+ * `relay serve --tls-cert/--tls-key`, checked before anything listens: the files are a PEM certificate chain and
+ * its private key, and every certificate in the chain is valid now. An expired or not-yet-valid one is refused
+ * naming the file and the date (it served a port whose every handshake failed, clients seeing only an OpenSSL
+ * error); one that expires within `EXPIRY_WARNING_DAYS` is served with a warning on stderr.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as tls from "node:tls"
+import { CliError, ExitCode } from "../CliError.js"
+import * as Output from "../Output.js"
+
+/** The certificate and key `relay serve` serves TLS with. */
+export interface TlsIdentity {
+  readonly certChain: string
+  readonly privateKey: string
+}
+
+/** A certificate that expires within this many days is served with a warning. */
+export const EXPIRY_WARNING_DAYS = 14
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** How a self-signed certificate is made, for a test relay (the project has no command of its own for it). */
+const SELF_SIGNED =
+  'for a test relay a self-signed one: openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=<host>" -addext "subjectAltName=DNS:<host>" -keyout key.pem -out cert.pem'
+
+const readPem = (flag: string, file: string) =>
+  Effect.try({
+    try: () => fs.readFileSync(file, "utf8"),
+    catch: (e) => new CliError({ message: `cannot read ${flag} ${file}: ${(e as Error).message}` })
+  })
+
+/**
+ * The certificate and key as a TLS identity: a key that is not the certificate's (or a file that is not PEM)
+ * failed later as "cannot listen … (is another relay running? pick --grpc-port)", or, for a key of another type,
+ * only in every client's handshake.
+ */
+const checkPair = (certFile: string, keyFile: string, pair: TlsIdentity) =>
+  Effect.try({
+    try: () => {
+      tls.createSecureContext({ cert: pair.certChain, key: pair.privateKey })
+      const cert = new crypto.X509Certificate(pair.certChain)
+      if (!cert.checkPrivateKey(crypto.createPrivateKey(pair.privateKey))) throw new Error("key values mismatch")
+    },
+    catch: (e) => {
+      const said = String((e as Error).message).replace(/^error:[0-9A-F]+:[^:]*::/i, "")
+      const hint = /key values mismatch/.test(said)
+        ? "the key is not the one the certificate was issued for"
+        : /no start line|bad base64|PEM/i.test(said)
+          ? "--tls-cert wants the PEM certificate chain (-----BEGIN CERTIFICATE-----), --tls-key its PEM private key"
+          : "check that they are the PEM certificate chain and its private key"
+      return new CliError({
+        message: `--tls-cert ${certFile} and --tls-key ${keyFile} are not a certificate and its key (${said}): ${hint}`,
+        exitCode: ExitCode.usage
+      })
+    }
+  })
+
+/** A date as the messages print it: `2026-11-28 10:12:22 UTC`. */
+const utc = (date: Date): string => `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`
+
+const days = (ms: number): string => {
+  const whole = Math.floor(ms / DAY_MS)
+  return whole === 0 ? "less than a day" : whole === 1 ? "1 day" : `${whole} days`
+}
+
+/**
+ * Every certificate of the chain in `certChain` (the PEM text of `certFile`) against `now`: an expired or
+ * not-yet-valid one fails; the lines returned are warnings for those that expire within `EXPIRY_WARNING_DAYS`.
+ * The first certificate is the server's own; a later one (an intermediate) is named by its place and subject.
+ */
+export const checkValidity = (
+  certFile: string,
+  certChain: string,
+  now: Date
+): Effect.Effect<ReadonlyArray<string>, CliError> =>
+  Effect.gen(function* () {
+    const blocks = certChain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+    const warnings: Array<string> = []
+    for (const [i, pem] of blocks.entries()) {
+      const cert = yield* Effect.try({
+        try: () => new crypto.X509Certificate(pem),
+        catch: (e) =>
+          new CliError({
+            message: `certificate ${i + 1} of the chain in --tls-cert ${certFile} is not readable (${(e as Error).message}): --tls-cert wants the PEM certificate chain, the server's certificate first`,
+            exitCode: ExitCode.usage
+          })
+      })
+      const which =
+        i === 0
+          ? `--tls-cert ${certFile}`
+          : `certificate ${i + 1} of the chain in --tls-cert ${certFile} (${cert.subject.replace(/\n/g, ", ")})`
+      const notBefore = new Date(cert.validFrom)
+      const notAfter = new Date(cert.validTo)
+      if (notAfter.getTime() <= now.getTime())
+        return yield* new CliError({
+          message: `${which} expired on ${utc(notAfter)} (notAfter, ${days(now.getTime() - notAfter.getTime())} ago): clients refuse it; renew it and restart the relay with the new file (${SELF_SIGNED})`,
+          exitCode: ExitCode.usage
+        })
+      if (notBefore.getTime() > now.getTime())
+        return yield* new CliError({
+          message: `${which} is not valid until ${utc(notBefore)} (notBefore; it is ${utc(now)} here): clients refuse it; check this machine's clock, or use a certificate valid from now (${SELF_SIGNED})`,
+          exitCode: ExitCode.usage
+        })
+      const left = notAfter.getTime() - now.getTime()
+      if (left < EXPIRY_WARNING_DAYS * DAY_MS)
+        warnings.push(
+          `warning: ${which} expires on ${utc(notAfter)} (notAfter, in ${days(left)}): renew it and restart the relay with the new file before then, or clients will refuse it`
+        )
+    }
+    return warnings
+  })
+
+/**
+ * Reads and checks `--tls-cert` and `--tls-key` (see the module header), printing a warning for a certificate
+ * that expires soon.
+ */
+export const load = (certFile: string, keyFile: string): Effect.Effect<TlsIdentity, CliError> =>
+  Effect.gen(function* () {
+    const identity: TlsIdentity = {
+      certChain: yield* readPem("--tls-cert", certFile),
+      privateKey: yield* readPem("--tls-key", keyFile)
+    }
+    yield* checkPair(certFile, keyFile, identity)
+    const now = new Date(yield* Clock.currentTimeMillis)
+    for (const warning of yield* checkValidity(certFile, identity.certChain, now))
+      yield* Output.notice(`cmdop: ${warning}`)
+    return identity
+  })

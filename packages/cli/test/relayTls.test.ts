@@ -1,0 +1,205 @@
+/**
+ * `relay serve --tls-cert/--tls-key` with certificates made by `openssl` for the test: an expired or not-yet-valid
+ * certificate (the server's own, or one further up its chain) is refused before anything listens, naming the file
+ * and the date; one that expires within 14 days is served with a warning; a fresh one without.
+ */
+import * as Processes from "@cmdop/testkit/Processes"
+import * as TempHome from "@cmdop/test-helpers/TempHome"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { cli } from "./support.js"
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** `2026-11-28 10:12:22 UTC`, as the relay prints a date. */
+const utc = (date: Date): string => `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`
+
+/** A date as `openssl ca -startdate/-enddate` takes it (whole seconds, GeneralizedTime). */
+const asn1 = (date: Date): string => `${date.toISOString().slice(0, 19).replace(/[-T:]/g, "")}Z`
+
+const openssl = (cwd: string, args: ReadonlyArray<string>) =>
+  execFileSync("openssl", args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
+
+/**
+ * A certificate for localhost valid from `notBefore` to `notAfter`, signed by `issuer` (else by its own key), in
+ * `<name>.crt` / `<name>.key` under `dir`. `openssl ca` is the one openssl 3.0 command that takes both dates.
+ */
+const certificate = (
+  dir: string,
+  name: string,
+  validity: { readonly notBefore: Date; readonly notAfter: Date; readonly ca?: boolean },
+  issuer?: string
+): { readonly cert: string; readonly key: string } => {
+  const work = fs.mkdtempSync(path.join(dir, `${name}-ca-`))
+  const cert = path.join(dir, `${name}.crt`)
+  const key = path.join(dir, `${name}.key`)
+  fs.writeFileSync(path.join(work, "index.txt"), "")
+  fs.writeFileSync(path.join(work, "serial"), `${Date.now().toString(16).padStart(16, "0")}\n`)
+  fs.writeFileSync(
+    path.join(work, "ca.cnf"),
+    [
+      "[ca]",
+      "default_ca = d",
+      "[d]",
+      "database = index.txt",
+      "new_certs_dir = .",
+      "serial = serial",
+      "default_md = sha256",
+      "policy = p",
+      "unique_subject = no",
+      "x509_extensions = ext",
+      "[p]",
+      "commonName = supplied",
+      "[ext]",
+      validity.ca === true ? "basicConstraints = critical,CA:true" : "subjectAltName = DNS:localhost,IP:127.0.0.1",
+      ""
+    ].join("\n")
+  )
+  openssl(work, [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-subj",
+    `/CN=${name}`,
+    "-keyout",
+    key,
+    "-out",
+    "req.csr"
+  ])
+  openssl(work, [
+    "ca",
+    "-batch",
+    "-config",
+    "ca.cnf",
+    ...(issuer === undefined
+      ? ["-selfsign", "-keyfile", key]
+      : ["-cert", `${path.join(dir, issuer)}.crt`, "-keyfile", `${path.join(dir, issuer)}.key`]),
+    "-in",
+    "req.csr",
+    "-out",
+    cert,
+    "-notext",
+    "-startdate",
+    asn1(validity.notBefore),
+    "-enddate",
+    asn1(validity.notAfter)
+  ])
+  return { cert, key }
+}
+
+const serveArgs = (cert: string, key: string) => [
+  "relay",
+  "serve",
+  "--grpc-port",
+  "0",
+  "--http-port",
+  "0",
+  "--tls-cert",
+  cert,
+  "--tls-key",
+  key
+]
+
+/** `relay serve` in-process, which a refused certificate ends at once (a served one would run until the timeout). */
+const refused = (home: string, cert: string, key: string) =>
+  cli(home, serveArgs(cert, key)).pipe(
+    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("relay serve started: nothing refused") })
+  )
+
+describe("relay serve --tls-cert: the certificate's dates", () => {
+  it.scopedLive("an expired or not-yet-valid certificate is refused before anything listens, naming the date", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-relay-tls-")
+      const now = Date.now()
+      const expiredAt = new Date(Math.floor((now - 30 * DAY_MS) / 1000) * 1000)
+      const expired = certificate(home, "expired", { notBefore: new Date(now - 400 * DAY_MS), notAfter: expiredAt })
+      const r = yield* refused(home, expired.cert, expired.key)
+      assert.strictEqual(r.code, 2, r.stderr)
+      assert.strictEqual(r.stdout, "")
+      assert.strictEqual(r.stderr.split("\n").length, 2, r.stderr)
+      assert.include(
+        r.stderr,
+        `cmdop: --tls-cert ${expired.cert} expired on ${utc(expiredAt)} (notAfter, 30 days ago): clients refuse it; renew it and restart the relay with the new file (for a test relay a self-signed one: openssl req -x509`
+      )
+      // The relay never started: no data dir was made.
+      assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "relay")), "nothing was opened")
+
+      const validFrom = new Date(Math.floor((now + 3 * DAY_MS) / 1000) * 1000)
+      const future = certificate(home, "future", { notBefore: validFrom, notAfter: new Date(now + 400 * DAY_MS) })
+      const early = yield* refused(home, future.cert, future.key)
+      assert.strictEqual(early.code, 2, early.stderr)
+      assert.include(
+        early.stderr,
+        `cmdop: --tls-cert ${future.cert} is not valid until ${utc(validFrom)} (notBefore; it is `
+      )
+      assert.include(early.stderr, "check this machine's clock, or use a certificate valid from now")
+    })
+  )
+
+  it.scopedLive("an expired certificate further up the chain is refused, named by its place and subject", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-relay-tls-chain-")
+      const now = Date.now()
+      const expiredAt = new Date(Math.floor((now - 2 * DAY_MS) / 1000) * 1000)
+      certificate(home, "old-ca", { notBefore: new Date(now - 400 * DAY_MS), notAfter: expiredAt, ca: true })
+      const leaf = certificate(
+        home,
+        "leaf",
+        { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 90 * DAY_MS) },
+        "old-ca"
+      )
+      const chain = path.join(home, "chain.crt")
+      fs.writeFileSync(
+        chain,
+        fs.readFileSync(leaf.cert, "utf8") + fs.readFileSync(path.join(home, "old-ca.crt"), "utf8")
+      )
+      const r = yield* refused(home, chain, leaf.key)
+      assert.strictEqual(r.code, 2, r.stderr)
+      assert.include(
+        r.stderr,
+        `cmdop: certificate 2 of the chain in --tls-cert ${chain} (CN=old-ca) expired on ${utc(expiredAt)} (notAfter, 2 days ago)`
+      )
+    })
+  )
+
+  it.scopedLive(
+    "a certificate that expires within 14 days is served with a warning; one valid for longer without",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-relay-tls-soon-")
+        const now = Date.now()
+        const endsAt = new Date(Math.floor((now + 5 * DAY_MS + 3_600_000) / 1000) * 1000)
+        const soon = certificate(home, "soon", { notBefore: new Date(now - 85 * DAY_MS), notAfter: endsAt })
+        const relay = yield* Processes.daemon(
+          home,
+          [...serveArgs(soon.cert, soon.key), "--data-dir", path.join(home, "soon-data")],
+          /relay serving: grpc \S+ \(TLS\)/
+        )
+        assert.include(
+          relay.output(),
+          `cmdop: warning: --tls-cert ${soon.cert} expires on ${utc(endsAt)} (notAfter, in 5 days): renew it and restart the relay with the new file before then, or clients will refuse it\n`
+        )
+        yield* relay.stop()
+
+        const fresh = certificate(home, "fresh", {
+          notBefore: new Date(now - DAY_MS),
+          notAfter: new Date(now + 15 * DAY_MS)
+        })
+        const quiet = yield* Processes.daemon(
+          home,
+          [...serveArgs(fresh.cert, fresh.key), "--data-dir", path.join(home, "fresh-data")],
+          /relay serving: grpc \S+ \(TLS\)/
+        )
+        assert.notInclude(quiet.output(), "warning")
+        assert.notInclude(quiet.output(), "expires")
+      }),
+    60_000
+  )
+})
