@@ -27,8 +27,17 @@ export const root: Node = {
       name: "login",
       help: "sign this CLI in to a relay (device login in the browser)",
       flags: [
-        { name: "--server", alias: "-s", value: "ADDR", help: "the relay's gRPC address host:port" },
-        { name: "--web-url", value: "URL", help: "the relay's web address (default http://<host>:8080)" },
+        {
+          name: "--server",
+          alias: "-s",
+          value: "ADDR",
+          help: "the relay's gRPC address host:port (default: the active workspace's)"
+        },
+        {
+          name: "--web-url",
+          value: "URL",
+          help: "the relay's web address (default: the one cmdop up recorded, else http://<host>:8080)"
+        },
         { name: "--no-browser", help: "print the URL only; never open a browser" },
         { name: "--json", help: "print the result as one JSON document" }
       ]

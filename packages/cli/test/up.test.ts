@@ -1,7 +1,8 @@
 /**
  * `cmdop up` and `cmdop agent stop` on the same machine, as real processes: the stop says that it stops the
  * whole `up` (relay included), and `up` says what it stopped when it ends. Its relay has accounts, so the README's
- * sign-in and `cmdop login` work on it.
+ * sign-in and `cmdop login` work on it, on whatever ports `up` was given: `up` records the relay's web address
+ * with its gRPC address, and `login` goes there.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { eventuallySync } from "@cmdop/test-helpers/Eventually"
@@ -9,6 +10,7 @@ import { freePort } from "@cmdop/test-helpers/FreePort"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 
 describe("cmdop up", () => {
@@ -52,6 +54,52 @@ describe("cmdop up", () => {
             : undefined
         )
         assert.include(said, `127.0.0.1:${grpc}`)
+      }),
+    90_000
+  )
+
+  it.scopedLive(
+    "on non-default ports, login finds the relay's web address up recorded; once up is gone, it says it cannot reach it",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-up-login-")
+        const grpc = yield* freePort
+        const http = yield* freePort
+        const up = yield* Processes.daemon(
+          home,
+          ["up", "--grpc-port", String(grpc), "--http-port", String(http), "--data-dir", path.join(home, "relay")],
+          /cmdop is up/,
+          { timeoutMs: 40_000 }
+        )
+        const file = JSON.parse(fs.readFileSync(path.join(home, ".cmdop", "ssh_workspaces.json"), "utf8"))
+        assert.deepInclude(file.workspaces, {
+          name: "local",
+          api_key: file.workspaces[0].api_key,
+          server: `127.0.0.1:${grpc}`,
+          web_url: `http://127.0.0.1:${http}`
+        })
+
+        // Neither --server nor --web-url: the active workspace's relay, and the web address recorded with it.
+        const login = yield* Processes.daemon(home, ["login", "--no-browser"], /code [A-Z]{4}-[A-Z]{4}/)
+        assert.include(login.output(), `To sign in, open http://127.0.0.1:${http}/device and enter the code `)
+        yield* login.stop()
+        // --server alone, as docs/cli.md says to type it: the web address recorded for that relay.
+        const named = yield* Processes.daemon(
+          home,
+          ["login", "--server", `127.0.0.1:${grpc}`, "--no-browser"],
+          /code [A-Z]{4}-[A-Z]{4}/
+        )
+        assert.include(named.output(), `open http://127.0.0.1:${http}/device`)
+        yield* named.stop()
+
+        yield* up.stop()
+        const gone = yield* Processes.run(home, ["login", "--no-browser"])
+        assert.strictEqual(gone.code, 255, gone.stderr)
+        assert.strictEqual(gone.stderr.trim().split("\n").length, 1, gone.stderr)
+        assert.include(
+          gone.stderr,
+          `cmdop: cannot reach the relay's login at http://127.0.0.1:${http} (recorded for relay 127.0.0.1:${grpc} in workspace "local"): nothing listens there (connection refused); is the relay running?`
+        )
       }),
     90_000
   )

@@ -143,6 +143,29 @@ for (const [worldName, makeLocal] of worlds) {
       })
     )
 
+    it.scopedLive("set keeps the web address cmdop up recorded with the server, and drops it with another server", () =>
+      Effect.gen(function* () {
+        const w = yield* makeLocal
+        yield* w.seed(
+          JSON.stringify({
+            active: "local",
+            workspaces: [{ name: "local", server: "127.0.0.1:50151", web_url: "http://127.0.0.1:8180" }]
+          })
+        )
+        assert.strictEqual((yield* w.cli(["connect", "workspace", "set", "local", "--api-key", KEY_A])).code, 0)
+        assert.deepStrictEqual((yield* storeJson(w)).workspaces, [
+          { name: "local", server: "127.0.0.1:50151", web_url: "http://127.0.0.1:8180", api_key: KEY_A }
+        ])
+        assert.strictEqual(
+          (yield* w.cli(["connect", "workspace", "set", "local", "-s", "relay.example:50051"])).code,
+          0
+        )
+        assert.deepStrictEqual((yield* storeJson(w)).workspaces, [
+          { name: "local", server: "relay.example:50051", api_key: KEY_A }
+        ])
+      })
+    )
+
     it.scopedLive("an invalid workspace name is refused with what a name looks like", () =>
       Effect.gen(function* () {
         const w = yield* makeLocal

@@ -32,6 +32,8 @@ export const Workspace = Schema.Struct({
   name: WorkspaceName,
   api_key: Schema.optional(Schema.Redacted(Schema.String)),
   server: Schema.optional(Schema.String),
+  /** The relay's web (HTTP) address, recorded with `server` by `cmdop up`; `cmdop login` signs in there. */
+  web_url: Schema.optional(Schema.String),
   remote_id: Schema.optional(Schema.String),
   remote_name: Schema.optional(Schema.String),
   last_synced_at: Schema.optional(Timestamp)

@@ -89,7 +89,7 @@ export const loginCommand = Command.make(
   (args) =>
     Effect.gen(function* () {
       const target = yield* RelayWeb.target(args)
-      const as = yield* RelayWeb.discover(target.web)
+      const as = yield* RelayWeb.discover(target)
       const insecure = OAuthSessionLive.requestOptions(as.issuer)
       const started = yield* Effect.tryPromise({
         try: async () =>

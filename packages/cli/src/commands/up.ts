@@ -1,7 +1,8 @@
 /**
  * `cmdop up`: a complete local system in one command — a relay on the embedded store, a workspace `local` saved
- * as the active workspace in the local store, and this machine's agent registered and connected. Prints the next
- * command to try; Ctrl-C stops everything cleanly.
+ * as the active workspace in the local store (with the relay's gRPC and web addresses, for `connect` and `login`),
+ * and this machine's agent registered and connected. Prints the next command to try; Ctrl-C stops everything
+ * cleanly.
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -99,11 +100,14 @@ export const upCommand = Command.make(
         Effect.gen(function* () {
           const withKey = yield* Workspace.setKey(file, LOCAL, key, { create: true })
           const current = Workspace.find(withKey, LOCAL)!
-          const next = Workspace.upsert(withKey, { ...current, server })
+          // The web address with it: `cmdop login` signs in there (on up's --http-port, not the default 8080).
+          const next = Workspace.upsert(withKey, { ...current, server, web_url: relay.httpAddress })
           return [undefined, yield* Workspace.use(next, LOCAL)] as const
         })
       )
-      yield* step(`workspace "local" is active in ${paths.display(paths.workspaces)} (relay ${server})`)
+      yield* step(
+        `workspace "local" is active in ${paths.display(paths.workspaces)} (relay ${server}, web ${relay.httpAddress})`
+      )
 
       const registered = yield* agent.register({
         overrides: { workspace: "local" },

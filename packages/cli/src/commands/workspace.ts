@@ -95,11 +95,15 @@ const force = Options.boolean("force").pipe(
   Options.withDescription("change the workspace if it exists: its key (--api-key) and server (--server)")
 )
 
-/** `file` with workspace `name` changed by the given key and server (kept when not given). */
+/**
+ * `file` with workspace `name` changed by the given key and server (kept when not given). A web address recorded
+ * with another server (`cmdop up`'s) is dropped with it: it was that relay's.
+ */
 const change = (file: Workspace.WorkspaceFile, name: string, g: GlobalOptions.Globals) =>
-  Effect.map(Workspace.get(file, name), (w) =>
+  Effect.map(Workspace.get(file, name), ({ web_url, ...w }) =>
     Workspace.upsert(file, {
       ...w,
+      ...(web_url !== undefined && (!g.server || g.server === w.server) ? { web_url } : {}),
       ...(g.apiKey ? { api_key: g.apiKey } : {}),
       ...(g.server ? { server: g.server } : {})
     })
