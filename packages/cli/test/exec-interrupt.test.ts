@@ -1,7 +1,10 @@
 /**
  * Ctrl-C during `cmdop connect exec vm -- sleep 100`, with real processes (a relay, an agent, the CLI as a child
  * process getting SIGINT, as a terminal sends it on Ctrl-C): the remote command gets SIGINT and the CLI exits with
- * its status; a second Ctrl-C gives up on a command that ignores it, and the command is killed on the machine.
+ * its status; a second Ctrl-C gives up on a command that ignores it, and the command is killed on the machine. With
+ * stdin flooded into a command that reads it, the signal reaches the command all the same; into one that never reads
+ * it (`yes | cmdop connect exec vm -- sleep 100`), the signal cannot pass the stdin queued ahead of it on the call:
+ * one Ctrl-C gives up on the command within a second, as a second one would.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { eventuallySync } from "@cmdop/test-helpers/Eventually"
@@ -11,15 +14,24 @@ import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { Readable } from "node:stream"
 import { live as world } from "./World.js"
 
-/** `cmdop connect exec …` as a child process: its output so far, Ctrl-C, and its exit code. */
-const started = (w: { readonly client: string; readonly server: string }, key: string, args: ReadonlyArray<string>) =>
+/**
+ * `cmdop connect exec …` as a child process: its output so far, Ctrl-C, and its exit code. Its stdin is `stdin`'s
+ * output when given (a producer's pipe, as a shell's `|` makes), else none.
+ */
+const started = (
+  w: { readonly client: string; readonly server: string },
+  key: string,
+  args: ReadonlyArray<string>,
+  stdin?: Readable
+) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const child = spawn(process.execPath, [Processes.binPath, "connect", "exec", ...args], {
         env: { PATH: process.env.PATH ?? "", HOME: w.client, CMDOP_API_KEY: key, CMDOP_SERVER: w.server },
-        stdio: ["ignore", "pipe", "pipe"]
+        stdio: [stdin ?? "ignore", "pipe", "pipe"]
       })
       let stdout = ""
       let stderr = ""
@@ -97,6 +109,63 @@ describe("Ctrl-C during exec", () => {
       assert.include(stubborn.err(), "cmdop: interrupted twice; the remote command is killed")
       yield* eventuallySync("the stubborn command gone", () => (alive(spid) ? undefined : true))
     })
+  )
+
+  it.scopedLive(
+    "flooded stdin: a command that reads it gets SIGINT; behind stdin it never reads (sleep), one Ctrl-C kills it",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* world
+        const key = yield* w.create("acme-flood")
+        yield* w.agent(key, "vm")
+        const yes = Effect.acquireRelease(
+          Effect.sync(() => spawn("yes", [], { stdio: ["ignore", "pipe", "ignore"] })),
+          (p) => Effect.sync(() => void p.kill("SIGKILL"))
+        )
+        // A command that reads its flooded stdin is reached by Ctrl-C itself, as without stdin: its trap runs.
+        const reader = yield* started(
+          w,
+          key,
+          ["vm", "--", "sh", "-c", 'trap "echo got-INT; exit 7" INT; echo ready; cat > /dev/null'],
+          (yield* yes).stdout
+        )
+        yield* eventuallySync("the reader running", () => (reader.out().includes("ready") ? true : undefined))
+        yield* Effect.sleep("1500 millis")
+        reader.ctrlC()
+        assert.strictEqual(yield* eventuallySync("the CLI's exit", () => reader.code() ?? undefined), 7, reader.err())
+        assert.strictEqual(reader.out(), "ready\ngot-INT\n")
+        assert.strictEqual(reader.err(), "")
+
+        // $ yes | cmdop connect exec vm -- sleep 100      ^C
+        const pidFile = path.join(w.client, "flooded.pid")
+        const flooded = yield* started(
+          w,
+          key,
+          ["vm", "--", "sh", "-c", `echo $$ > ${pidFile}; echo ready; exec sleep 100`],
+          (yield* yes).stdout
+        )
+        yield* eventuallySync("the remote command running", () => (flooded.out().includes("ready") ? true : undefined))
+        const pid = Number(fs.readFileSync(pidFile, "utf8").trim())
+        // Every buffer between the pipe and sleep's stdin fills (the agent's window, the relay's, the CLI's) within
+        // moments; the call carries no stdin any more.
+        yield* Effect.sleep("1500 millis")
+        assert.isTrue(alive(pid))
+        assert.strictEqual(flooded.code(), undefined)
+        const pressed = Date.now()
+        flooded.ctrlC()
+        const code = yield* eventuallySync("the CLI's exit", () => flooded.code() ?? undefined, {
+          timeout: "5 seconds"
+        })
+        assert.strictEqual(code, 130, flooded.err())
+        assert.isBelow(Date.now() - pressed, 3_000, "the CLI ended within 3 s of Ctrl-C")
+        assert.include(
+          flooded.err(),
+          "cmdop: Ctrl-C could not reach the remote command behind the input it has not read"
+        )
+        yield* eventuallySync("sleep gone on the machine", () => (alive(pid) ? undefined : true), {
+          timeout: "4 seconds"
+        })
+      })
   )
 
   it.scopedLive("SIGTERM (kill, a cancelled CI job): exit 143, never 0; the command is killed on the machine", () =>

@@ -14,6 +14,7 @@ import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -61,43 +62,93 @@ const exactEnough = (g: GlobalOptions.Globals, client: RelayClient["Type"], host
 const confirm = (question: string) =>
   Effect.catchAll(picker.confirmPrompt(question, { defaultYes: false }), () => Effect.succeed(false))
 
+/** How long a Ctrl-C waits for the call to take more of a backed-up stdin before it gives up on the command. */
+const STUCK_BEHIND_STDIN = "1 second"
+
+/**
+ * `stdin` as the call reads it, and whether it is backed up: the call has taken no more of it since `mark` and is
+ * not asking for more, while it has not ended. A signal goes on the call after the stdin already given to it, and
+ * the relay reads the call's messages in order, as the remote command consumes its stdin: behind stdin the command
+ * does not read (`yes | cmdop connect exec vm -- sleep 100`) every buffer between here and the command is full, and
+ * a signal would wait for ever.
+ */
+const watchStdin = (stdin: Stream.Stream<Uint8Array> | undefined) => {
+  if (stdin === undefined) return { stdin, mark: () => 0, stuckSince: (_mark: number) => false }
+  let asking = false
+  let ended = false
+  let taken = 0
+  const settle = (exit: Exit.Exit<unknown, unknown>) =>
+    Effect.sync(() => {
+      asking = false
+      if (Exit.isSuccess(exit)) taken++
+      else ended = true
+    })
+  return {
+    stdin: PullStream.mapPull(stdin, (pull) =>
+      Effect.suspend(() => {
+        asking = true
+        return Effect.onExit(pull, settle)
+      })
+    ),
+    mark: () => taken,
+    stuckSince: (mark: number) => !asking && !ended && taken === mark
+  }
+}
+
 /**
  * Ctrl-C while the command runs: the first press sends SIGINT to the remote command (as a terminal does to its
  * foreground job), so its exit status says it was interrupted; a second press gives up on it: the call ends, which
- * kills its process tree on the machine, and the CLI exits 130. SIGTERM (a CI job cancelled, `kill`) gives up at
- * once the same way and exits 143, the status of a process killed by it (not 0, as if the command had succeeded).
+ * kills its process tree on the machine, and the CLI exits 130. So does the first press when the signal is stuck
+ * behind stdin the command does not read (`watchStdin`) for `STUCK_BEHIND_STDIN`. SIGTERM (a CI job cancelled,
+ * `kill`) gives up at once the same way and exits 143, the status of a process killed by it (not 0, as if the
+ * command had succeeded).
  */
-const forwardCtrlC = Effect.gen(function* () {
-  const stdio = yield* Stdio
-  const presses = yield* stdio.interrupts
-  const terminated = yield* stdio.terminated
-  const signals = yield* Queue.unbounded<string>()
-  const giveUp = yield* Deferred.make<void>()
-  yield* presses.pipe(
-    Stream.zipWithIndex,
-    Stream.runForEach(([, n]) => (n === 0 ? Queue.offer(signals, "INT") : Deferred.succeed(giveUp, undefined))),
-    Effect.forkScoped
-  )
-  return {
-    signals: Stream.fromQueue(signals),
-    abandoned: Effect.raceFirst(
-      Effect.zipRight(
-        Deferred.await(giveUp),
-        Effect.zipRight(
-          Output.notice("cmdop: interrupted twice; the remote command is killed"),
-          Effect.fail(new ExitWith({ code: 130 }))
-        )
-      ),
-      Effect.zipRight(
-        terminated,
-        Effect.zipRight(
-          Output.notice("cmdop: terminated (SIGTERM); the remote command is killed"),
-          Effect.fail(new ExitWith({ code: 143 }))
+const forwardCtrlC = (watched: ReturnType<typeof watchStdin>) =>
+  Effect.gen(function* () {
+    const stdio = yield* Stdio
+    const presses = yield* stdio.interrupts
+    const terminated = yield* stdio.terminated
+    const signals = yield* Queue.unbounded<string>()
+    const giveUp = yield* Deferred.make<string>()
+    const stuckBehindStdin = Effect.suspend(() => {
+      const mark = watched.mark()
+      return Effect.zipRight(
+        Effect.sleep(STUCK_BEHIND_STDIN),
+        Effect.suspend(() =>
+          watched.stuckSince(mark)
+            ? Deferred.succeed(
+                giveUp,
+                "cmdop: Ctrl-C could not reach the remote command behind the input it has not read (its stdin is backed up); the remote command is killed"
+              )
+            : Effect.void
         )
       )
+    })
+    yield* presses.pipe(
+      Stream.zipWithIndex,
+      Stream.runForEach(([, n]) =>
+        n === 0
+          ? Effect.zipRight(Queue.offer(signals, "INT"), Effect.asVoid(Effect.forkScoped(stuckBehindStdin)))
+          : Effect.asVoid(Deferred.succeed(giveUp, "cmdop: interrupted twice; the remote command is killed"))
+      ),
+      Effect.forkScoped
     )
-  }
-})
+    return {
+      signals: Stream.fromQueue(signals),
+      abandoned: Effect.raceFirst(
+        Effect.flatMap(Deferred.await(giveUp), (why) =>
+          Effect.zipRight(Output.notice(why), Effect.fail(new ExitWith({ code: 130 })))
+        ),
+        Effect.zipRight(
+          terminated,
+          Effect.zipRight(
+            Output.notice("cmdop: terminated (SIGTERM); the remote command is killed"),
+            Effect.fail(new ExitWith({ code: 143 }))
+          )
+        )
+      )
+    }
+  })
 
 export const execCommand = Command.make(
   "exec",
@@ -221,18 +272,18 @@ const run = (g: GlobalOptions.Globals, host: string, shell: boolean, timeout: st
       })
     const Remote = yield* Effect.promise(() => import("../Remote.js"))
     const stdio = yield* Stdio
-    const stdin = stdio.stdinIfPiped()
+    const watched = watchStdin(stdio.stdinIfPiped())
     const started = yield* Clock.currentTimeMillis
     const sink = eventSink(g.json, stdio)
     const seen = yield* Remote.withClient(g, (client) =>
       Effect.flatMap(exactEnough(g, client, host), (machine) =>
         // Ctrl-C is the remote command's only while it runs; before, it ends the CLI as usual.
         Effect.scoped(
-          Effect.flatMap(forwardCtrlC, (ctrlC) =>
+          Effect.flatMap(forwardCtrlC(watched), (ctrlC) =>
             client
               .exec(
                 { machine, argv: command, shell: shell || RemoteArgv.needsShell(command), timeoutMs },
-                stdin,
+                watched.stdin,
                 ctrlC.signals
               )
               .pipe(
