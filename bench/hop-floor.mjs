@@ -8,8 +8,15 @@
 //   client — calls `Exec` in a loop, a new call each time (as `connect exec` does), timing each until its status.
 // Rounds alternate between the owner (local) and the front (forwarded); p50s, their difference, and the CPU of each
 // process per call. No Effect, no protobuf, no auth: only the transport and Node's event loops.
+// `FLOOR_PEER` picks how the front reaches the owner (the client's side stays grpc-js):
+//   grpc       — a grpc-js client to the owner's grpc-js server (the default);
+//   raw-client — a plain `node:http2` client writing gRPC frames to that grpc-js server (what a relay node's
+//                passthrough does, `@cmdop/grpc/GrpcPassthrough`);
+//   raw        — the same client to a plain `node:http2` server on the owner answering gRPC frames itself (the
+//                floor of a peer link with no grpc-js on either end).
 // `node bench/hop-floor.mjs [--json]`; FLOOR_CALLS=300 per round, FLOOR_ROUNDS=6, FLOOR_WARMUP=300.
 import { spawn } from "node:child_process"
+import * as http2 from "node:http2"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
@@ -46,6 +53,21 @@ const cpuMs = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+const PEER = process.env.FLOOR_PEER || "grpc"
+if (!["grpc", "raw-client", "raw"].includes(PEER)) {
+  process.stderr.write(`hop-floor: FLOOR_PEER must be grpc, raw-client or raw, not ${PEER}\n`)
+  process.exit(2)
+}
+
+/** One gRPC message as it goes on the wire: not compressed, its length, the bytes. */
+const frame = (message) => {
+  const framed = Buffer.allocUnsafe(5 + message.length)
+  framed[0] = 0
+  framed.writeUInt32BE(message.length, 1)
+  message.copy(framed, 5)
+  return framed
+}
+
 const roles = {
   // The owner: prints its port, then serves the agent's stream and execs.
   owner: async () => {
@@ -78,7 +100,31 @@ const roles = {
         call.on("error", () => {})
       }
     })
-    process.stdout.write(`${port}\n`)
+    // The same `Exec` on plain HTTP/2: its first DATA chunk is the start (one small message), the answer one frame,
+    // the status in trailers.
+    const raw = http2.createServer()
+    raw.on("stream", (stream) => {
+      stream.once("data", (chunk) => {
+        const start = chunk.subarray(5)
+        const id = next++ >>> 0
+        waiting.set(id, {
+          write: (b) => {
+            stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true })
+            stream.write(frame(b))
+          },
+          end: () => stream.end()
+        })
+        stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
+        const message = Buffer.allocUnsafe(4 + start.length)
+        message.writeUInt32BE(id, 0)
+        start.copy(message, 4)
+        agent.write(message)
+      })
+      stream.on("data", () => {})
+      stream.on("error", () => {})
+    })
+    await new Promise((resolve) => raw.listen(0, "127.0.0.1", resolve))
+    process.stdout.write(`${port},${raw.address().port}\n`)
   },
   agent: async (ownerPort) => {
     const client = new grpc.Client(`127.0.0.1:${ownerPort}`, grpc.credentials.createInsecure())
@@ -88,11 +134,25 @@ const roles = {
     call.write(Buffer.alloc(4))
     process.stdout.write("ready\n")
   },
-  front: async (ownerPort) => {
+  front: async (ownerPort, rawPort) => {
     const peer = new grpc.Client(`127.0.0.1:${ownerPort}`, grpc.credentials.createInsecure())
+    const session = http2.connect(`http://127.0.0.1:${PEER === "raw" ? rawPort : ownerPort}`)
     const port = await listen({
       exec: (call) => {
         call.once("data", (start) => {
+          if (PEER !== "grpc") {
+            const request = session.request({
+              ":method": "POST",
+              ":path": EXEC.path,
+              "content-type": "application/grpc",
+              te: "trailers"
+            })
+            request.on("data", (chunk) => call.write(chunk.subarray(5)))
+            request.on("trailers", () => call.end())
+            request.on("error", () => {})
+            request.end(frame(start))
+            return
+          }
           const forwarded = peer.makeBidiStreamRequest(EXEC.path, identity, identity)
           forwarded.on("data", (b) => call.write(b))
           forwarded.on("status", () => call.end())
@@ -169,12 +229,13 @@ if (role in roles) {
     })
   try {
     const owner = await start(["owner"])
-    const agent = await start(["agent", owner.first])
-    const front = await start(["front", owner.first])
+    const [ownerPort, rawPort] = owner.first.split(",")
+    const agent = await start(["agent", ownerPort])
+    const front = await start(["front", ownerPort, rawPort])
     const pids = { front: front.child.pid, owner: owner.child.pid, agent: agent.child.pid }
     const child = spawn(
       process.execPath,
-      [self, "client", owner.first, front.first, String(calls), String(warmup), String(rounds)],
+      [self, "client", ownerPort, front.first, String(calls), String(warmup), String(rounds)],
       { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FLOOR_PIDS: JSON.stringify(pids) } }
     )
     let out = ""
@@ -186,6 +247,7 @@ if (role in roles) {
     const per = (where) =>
       Object.fromEntries(Object.entries(result.cpu[where]).map(([k, ms]) => [k, +(ms / n).toFixed(3)]))
     const summary = {
+      peer: PEER,
       calls: n,
       localP50: +p50(result.local).toFixed(3),
       forwardedP50: +p50(result.forwarded).toFixed(3),
