@@ -286,6 +286,89 @@ describe("Gate in the engine", () => {
     })
   )
 
+  it.scopedLive("an interrupt while held withdraws the request: nothing runs, the caller reads why", () =>
+    Effect.gen(function* () {
+      const h = yield* harness
+      const bytes = (text: string) => new TextEncoder().encode(text)
+      const pendingOf = (sessionId: string) =>
+        eventually(`${sessionId} pending`, () =>
+          Effect.runSync(SubscriptionRef.get(h.gate.approvals.pending)).find((p) => p.session_id === sessionId)
+        )
+      const withdrawn = (sessionId: string, signal: string, exitCode: number, how: string) =>
+        Effect.gen(function* () {
+          const exit = yield* h.exitOf(sessionId)
+          assert.deepStrictEqual(
+            [exit.exitCode, exit.signal, exit.error, exit.gateDenied],
+            [exitCode, signal, `withdrew the request waiting for approval on box (${how}); nothing ran`, undefined]
+          )
+        })
+      const settledAtOnce = (sessionId: string, approvalId: string) =>
+        Effect.gen(function* () {
+          // By the time the exit is sent the request is no longer pending; the relay hears it is settled.
+          assert.isUndefined(
+            Effect.runSync(SubscriptionRef.get(h.gate.approvals.pending)).find((p) => p.session_id === sessionId)
+          )
+          yield* eventually(`${sessionId} settled`, () =>
+            h.sent.some((m) => m._tag === "ApprovalSettled" && m.approvalId === approvalId) ? true : undefined
+          )
+          assert.isFalse(yield* h.gate.approvals.answer(approvalId, { approve: true, forLink: false, approver: "ops" }))
+        })
+
+      // SIGINT (Ctrl-C at connect exec); a signal that stops nothing (WINCH) waits for the start as before.
+      yield* h.exec("w1", guest, ["printf", "x"])
+      const w1 = yield* pendingOf("w1")
+      yield* Queue.offer(h.inbox, { _tag: "SessionSignal", sessionId: "w1", signal: "WINCH" })
+      yield* Queue.offer(h.inbox, { _tag: "SessionSignal", sessionId: "w1", signal: "INT" })
+      yield* withdrawn("w1", "INT", 130, "SIGINT")
+      yield* settledAtOnce("w1", w1.id)
+      assert.strictEqual(h.stdout("w1"), "stderr:waiting for approval on box…\n")
+      // SIGTERM (a supervisor stopping its client) too, with its own status.
+      yield* h.exec("w2", guest, ["printf", "y"])
+      const w2 = yield* pendingOf("w2")
+      yield* Queue.offer(h.inbox, { _tag: "SessionSignal", sessionId: "w2", signal: "TERM" })
+      yield* withdrawn("w2", "TERM", 143, "SIGTERM")
+      yield* settledAtOnce("w2", w2.id)
+
+      // A held shell: what is typed ahead is kept, until a Ctrl-C among it.
+      yield* Queue.offer(h.inbox, {
+        _tag: "SessionOpen",
+        sessionId: "w3",
+        caller: held,
+        spec: { _tag: "Pty", cols: 80, rows: 24, term: "", command: [] }
+      })
+      const w3 = yield* pendingOf("w3")
+      yield* Queue.offer(h.inbox, { _tag: "SessionInput", sessionId: "w3", data: bytes("ls\r"), eof: false })
+      yield* Queue.offer(h.inbox, { _tag: "SessionInput", sessionId: "w3", data: bytes("rm x\x03"), eof: false })
+      yield* withdrawn("w3", "INT", 130, "Ctrl-C")
+      yield* settledAtOnce("w3", w3.id)
+
+      // An exec's stdin is data, not keys: a 0x03 byte in it is kept for the command.
+      yield* h.exec("w4", guest, ["head", "-c", "3"], true)
+      const w4 = yield* pendingOf("w4")
+      yield* Queue.offer(h.inbox, { _tag: "SessionInput", sessionId: "w4", data: bytes("a\x03b"), eof: true })
+      yield* h.gate.approvals.answer(w4.id, { approve: true, forLink: false, approver: "ops" })
+      assert.strictEqual((yield* h.exitOf("w4")).exitCode, 0)
+      assert.strictEqual(h.stdout("w4"), "stderr:waiting for approval on box…\nstdout:a\x03b")
+
+      // Once approved, SIGINT is the command's, as without a gate.
+      yield* h.exec("w5", guest, ["head", "-c", "1"], true)
+      const w5 = yield* pendingOf("w5")
+      yield* h.gate.approvals.answer(w5.id, { approve: true, forLink: false, approver: "ops" })
+      yield* eventually("w5 running", () =>
+        Effect.runSync(h.auditLog.read).some((e) => e.event === "session_open" && e.session_id === "w5")
+          ? true
+          : undefined
+      )
+      yield* Queue.offer(h.inbox, { _tag: "SessionSignal", sessionId: "w5", signal: "INT" })
+      const ran = yield* h.exitOf("w5")
+      assert.deepStrictEqual([ran.exitCode, ran.signal, ran.error], [130, "INT", undefined])
+
+      // Only the two approved sessions opened.
+      const opens = (yield* h.auditLog.read).filter((e) => e.event === "session_open").map((e) => e.session_id)
+      assert.deepStrictEqual(opens, ["w4", "w5"])
+    })
+  )
+
   it.scoped("no answer within 60 s is a deny (TestClock); approval for the link admits later asks", () =>
     Effect.gen(function* () {
       yield* warmUp

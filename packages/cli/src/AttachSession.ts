@@ -7,11 +7,17 @@
  *
  * A reattach replays the session's recent output; a local terminal answers the queries in it (cursor position,
  * device attributes) as if typed. Those answers are dropped until the replay has been quiet for a moment.
+ *
+ * Ctrl-C before the first `Attached` (the terminal is not raw yet: joining a live session waits for the machine's
+ * gate, which may hold it for an operator) gives up: the call ends, which withdraws a held join, and the CLI says so
+ * and exits 130. Once attached, Ctrl-C is a keystroke for the remote shell; typed while the gate still holds a new
+ * shell, it withdraws that request on the machine (the session ends with the agent's line).
  */
 import * as PullStream from "@cmdop/grpc/PullStream"
 import type { RelayClient } from "@cmdop/domain/RelayClient"
 import { AttachInput } from "@cmdop/domain/RelayClient"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
@@ -30,7 +36,8 @@ const BACKOFF_MAX_MS = 5_000
 const REPLAY_QUIET_MS = 750
 
 interface Outcome {
-  readonly _tag: "Detached" | "Ended" | "Lost"
+  /** `Interrupted`: Ctrl-C before the session was attached. */
+  readonly _tag: "Detached" | "Ended" | "Lost" | "Interrupted"
   readonly exitCode?: number
   readonly reason?: string
   /** Ended because this client was cut off (link revoked or expired, access removed), not by the session's end. */
@@ -72,6 +79,10 @@ interface State {
   offset: number | undefined
   /** The attached line has been printed (and the terminal is raw). */
   announced: boolean
+  /** Completed with `announced`. */
+  readonly attached: Deferred.Deferred<void>
+  /** Before being attached, the relay said the machine's gate holds the session for approval. */
+  held: boolean
   /** When the current outage began; undefined while attached. */
   lostAt: number | undefined
   attempt: number
@@ -116,6 +127,7 @@ const attachOnce = (
             state.lastReplayAt = yield* Clock.currentTimeMillis
             if (!state.announced) {
               state.announced = true
+              yield* Deferred.succeed(state.attached, undefined)
               yield* stdio.stderr(
                 new TextEncoder().encode(
                   `cmdop: attached to ${event.machine.hostname}, session ${event.sessionId}${event.created ? " (new)" : ""} — ${options.detachHint}\n`
@@ -139,6 +151,7 @@ const attachOnce = (
           return Effect.void
         // Before Attached (joining a live session) the terminal is not raw yet: a plain line.
         case "Notice":
+          if (!state.announced && event.text.startsWith("waiting for approval")) state.held = true
           return stdio.stderr(state.announced ? line(event.text) : new TextEncoder().encode(`cmdop: ${event.text}\n`))
       }
     })
@@ -176,6 +189,13 @@ const farewell = (
 ): { readonly text: string; readonly code: number } => {
   const id = state.sessionId
   const reattach = `cmdop connect ${hostname} --session ${id}`
+  if (outcome._tag === "Interrupted")
+    return {
+      code: 130,
+      text: state.held
+        ? `withdrew the request waiting for approval on ${hostname} (Ctrl-C)`
+        : "interrupted before a session started"
+    }
   if (outcome._tag === "Detached")
     return {
       // Killed by SIGTERM, the CLI says so in its status (as the process it stands for would), not 0.
@@ -196,6 +216,9 @@ const farewell = (
   // Cut off, the client never learns how the session ends (it may go on): ssh's status for a connection the other
   // side ended, so a script tells a revoked link from a shell that exited 0.
   if (outcome.cut === true) return { code: 255, text: `cut off from session ${id} on ${hostname}: ${outcome.reason}` }
+  // Ctrl-C while the machine's gate held the new shell: the agent's line says it all (no session ever ran).
+  if (outcome.reason?.startsWith("withdrew the request ") === true)
+    return { code: outcome.exitCode ?? 130, text: outcome.reason }
   return { code: outcome.exitCode ?? 0, text: `session ended (${outcome.reason}, exit ${outcome.exitCode})` }
 }
 
@@ -208,6 +231,8 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
         sessionId: options.sessionId,
         offset: undefined,
         announced: false,
+        attached: yield* Deferred.make<void>(),
+        held: false,
         lostAt: undefined,
         attempt: 0,
         replaying: false,
@@ -220,6 +245,19 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
       })
       // SIGTERM detaches (the session keeps running) with the reattach line, instead of the runtime's silent exit 0.
       const terminated = yield* stdio.terminated
+      // Ctrl-C is the CLI's until the session is attached (then the terminal is raw, and it is a keystroke).
+      const interrupted: Effect.Effect<Outcome> = Effect.suspend(() =>
+        state.announced
+          ? Effect.never
+          : Effect.scoped(
+              Effect.flatMap(stdio.interrupts, (presses) =>
+                Effect.raceFirst(
+                  Effect.as(Stream.runHead(presses), true),
+                  Effect.as(Deferred.await(state.attached), false)
+                )
+              )
+            ).pipe(Effect.flatMap((pressed) => (pressed ? Effect.succeed({ _tag: "Interrupted" }) : Effect.never)))
+      )
       yield* Effect.flatMap(Terminal.resizes, (sizes) =>
         Stream.runForEach(sizes, (s) => Queue.offer(inputs, AttachInput.Resize(s)))
       ).pipe(Effect.forkScoped)
@@ -238,10 +276,11 @@ export const run = (client: RelayClient["Type"], hostname: string, options: Opti
             Effect.map((r): Outcome => (Either.isRight(r) ? r.right : { _tag: "Lost", error: r.left })),
             Effect.tap((o) => (o._tag === "Lost" ? lost(state, hostname, o.error, stdio) : Effect.void))
           ),
-          Effect.raceFirst(
+          Effect.raceAll([
             Effect.as(keys.ended, { _tag: "Detached" } as Outcome),
-            Effect.as(terminated, { _tag: "Detached", terminated: true } as Outcome)
-          )
+            Effect.as(terminated, { _tag: "Detached", terminated: true } as Outcome),
+            interrupted
+          ])
         )
         if (outcome._tag !== "Lost") {
           const { code, text } = farewell(outcome, state, hostname)

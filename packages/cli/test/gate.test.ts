@@ -15,6 +15,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { cli } from "./support.js"
+import * as Tmux from "./Tmux.js"
 import { live } from "./World.js"
 
 const POLICY = `# the e2e gate
@@ -469,6 +470,155 @@ describe("the machine's gate end to end (real processes)", () => {
           ["ask", "ask"]
         )
         assert.isUndefined(audit.find((e) => e.event === "session_open"))
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "one Ctrl-C while an exec, a new shell or a join waits for approval withdraws it: one line, exit 130, nothing pending, nothing ran",
+    () =>
+      Effect.gen(function* () {
+        const w = yield* live
+        const key = yield* w.create("acme-withdraw")
+        const home = yield* TempHome.make("cmdop-e2e-gate-withdraw-")
+        const policyFile = path.join(home, "etc", "permissions.yaml")
+        fs.mkdirSync(path.dirname(policyFile), { recursive: true })
+        fs.writeFileSync(
+          policyFile,
+          POLICY +
+            "  - action: ask\n    caller: guest\n    mode: shell\n  - action: ask\n    caller: guest\n    mode: attach\n"
+        )
+        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "wd-box", "-k", key, "-s", w.server])
+        assert.strictEqual(reg.code, 0, reg.stderr)
+        yield* Processes.daemon(
+          home,
+          ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
+          /connected to relay/
+        )
+        const token = JSON.parse((yield* w.cli(key, ["share", "wd-box", "--json"])).stdout).token as string
+        const guestHome = yield* TempHome.make("cmdop-e2e-gate-withdraw-guest-")
+        const atRelay = Effect.map(
+          w.cli(key, ["approvals", "--json"]),
+          (r) => JSON.parse(r.stdout).approvals as ReadonlyArray<{ id: string; mode: string; command: string }>
+        )
+        const onTheMachine = Effect.map(
+          Processes.run(home, ["agent", "approvals", "--json"]),
+          (r) => JSON.parse(r.stdout).pending as ReadonlyArray<{ id: string }>
+        )
+        /** Nothing pending at the relay and on the machine, already when the client has ended (not a moment later). */
+        const noneLeft = (id: string) =>
+          Effect.gen(function* () {
+            assert.deepStrictEqual(yield* atRelay, [])
+            assert.deepStrictEqual(yield* onTheMachine, [])
+            const late = yield* w.cli(key, ["approve", id])
+            assert.strictEqual(late.code, 255, late.stdout)
+            assert.include(late.stderr, `no pending approval ${id}`)
+          })
+
+        // $ cmdop connect exec wd-box -- echo withdrawn      (waiting for approval on wd-box…)  ^C
+        const client = yield* Processes.daemon(
+          guestHome,
+          ["connect", "--api-key", token, "--server", w.server, "exec", "wd-box", "--", "echo", "withdrawn"],
+          /waiting for approval on wd-box…/
+        )
+        const heldExec = yield* eventually(
+          "the held exec at the relay",
+          Effect.map(atRelay, (l) => l[0]),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        assert.strictEqual(heldExec.command, '["echo","withdrawn"]')
+        // One SIGINT, as a terminal sends on Ctrl-C; the CLI must end by itself, well before the request's expiry.
+        client.child.kill("SIGINT")
+        const code = yield* eventuallySync("the CLI's exit", () => client.child.exitCode ?? undefined, {
+          timeout: "15 seconds"
+        })
+        assert.strictEqual(code, 130, client.output())
+        const lines = client.output().trimEnd().split("\n")
+        assert.deepStrictEqual(lines, [
+          "waiting for approval on wd-box…",
+          "cmdop: withdrew the request waiting for approval on wd-box (SIGINT); nothing ran"
+        ])
+        yield* noneLeft(heldExec.id)
+
+        // A new shell the file asks about: Ctrl-C on the waiting terminal withdraws it too.
+        const shell = yield* Tmux.terminal(
+          "withdraw",
+          `${process.execPath} ${Processes.binPath} connect --api-key ${token} --server ${w.server} wd-box; echo "exit=$?"`,
+          { HOME: guestHome, PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-256color" }
+        )
+        yield* Tmux.waitFor(shell.screen, /waiting for approval on wd-box…/, "the waiting line on the guest's terminal")
+        const heldShell = yield* eventually(
+          "the held shell at the relay",
+          Effect.map(atRelay, (l) => l.find((a) => a.mode === "shell")),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        shell.send("C-c")
+        const screen = yield* Tmux.waitFor(shell.screen, /exit=\d+/, "the CLI's exit on the guest's terminal")
+        // One line, the last before the CLI's exit.
+        assert.include(
+          screen,
+          "\ncmdop: withdrew the request waiting for approval on wd-box (Ctrl-C); nothing ran\nexit=130"
+        )
+        assert.notInclude(screen, "session ended")
+        yield* noneLeft(heldShell.id)
+
+        // Joining a live session the file asks about: its terminal is not raw yet while the check is held.
+        const owners = yield* Tmux.terminal(
+          "withdraw-owner",
+          `${process.execPath} ${Processes.binPath} connect wd-box`,
+          Tmux.terminalEnv(w, key)
+        )
+        yield* Tmux.waitFor(owners.screen, /attached to wd-box/, "the owner's shell")
+        const [live1] = JSON.parse((yield* w.cli(key, ["sessions", "wd-box", "--json"])).stdout).sessions
+        const joinToken = JSON.parse(
+          (yield* w.cli(key, ["share", "wd-box", "--session", live1.session_id, "--json"])).stdout
+        ).token as string
+        const joiner = yield* Tmux.terminal(
+          "withdraw-join",
+          `${process.execPath} ${Processes.binPath} connect --api-key ${joinToken} --server ${w.server} wd-box --session ${live1.session_id}; echo "exit=$?"`,
+          { HOME: guestHome, PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "xterm-256color" }
+        )
+        yield* Tmux.waitFor(
+          joiner.screen,
+          /waiting for approval on wd-box…/,
+          "the waiting line on the joiner's terminal"
+        )
+        const heldJoin = yield* eventually(
+          "the held attach at the relay",
+          Effect.map(atRelay, (l) => l.find((a) => a.mode === "attach")),
+          { timeout: "20 seconds", interval: "200 millis" }
+        )
+        joiner.send("C-c")
+        const joinScreen = yield* Tmux.waitFor(joiner.screen, /exit=\d+/, "the joiner's exit")
+        assert.include(joinScreen, "\ncmdop: withdrew the request waiting for approval on wd-box (Ctrl-C)\nexit=130")
+        // The owner's shell goes on, without the guest.
+        owners.type("echo still-$((6*7))\r")
+        yield* Tmux.waitFor(owners.screen, /still-42/, "the owner's shell answering")
+        assert.strictEqual(
+          JSON.parse((yield* w.cli(key, ["sessions", "wd-box", "--json"])).stdout).sessions[0].viewers,
+          1
+        )
+        yield* noneLeft(heldJoin.id)
+
+        // Nothing ran: the machine's audit has the two asks, and no session of theirs opened.
+        const audit = fs
+          .readFileSync(path.join(home, ".local", "state", "cmdop", "audit.log"), "utf8")
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line))
+        assert.deepStrictEqual(
+          audit.filter((e) => e.event === "gate" && e.caller_kind === "guest").map((e) => [e.mode, e.decision]),
+          [
+            ["exec", "ask"],
+            ["shell", "ask"],
+            ["attach", "ask"]
+          ]
+        )
+        // The owner's shell is the one session that opened.
+        assert.deepStrictEqual(
+          audit.filter((e) => e.event === "session_open").map((e) => [e.caller_kind, e.mode]),
+          [["key", "pty"]]
+        )
       }),
     120_000
   )

@@ -19,10 +19,10 @@ import type { PtyPumps } from "./ptyPumps.js"
 export const dispatch =
   <E>(ctx: EngineContext<E>, exec: ExecSessions, pty: PtyPumps, gated?: GatedOpen) =>
   (message: RelayMessage): Effect.Effect<void> => {
-    // A session waiting for the gate's decision gets its messages once it starts, but a close ends the wait
-    // (`gatedOpen.ts`).
+    // A session waiting for the gate's decision gets its messages once it starts, but a close or an interrupt ends
+    // the wait (`gatedOpen.ts`).
     if (gated !== undefined && "sessionId" in message && message._tag !== "SessionOpen") {
-      if (message._tag === "SessionClose" && gated.close(message.sessionId)) return Effect.void
+      if (gated.ends(message)) return Effect.void
       if (gated.keep(message.sessionId, message)) return Effect.void
     }
     switch (message._tag) {

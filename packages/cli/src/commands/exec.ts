@@ -101,7 +101,8 @@ const watchStdin = (stdin: Stream.Stream<Uint8Array> | undefined) => {
  * kills its process tree on the machine, and the CLI exits 130. So does the first press when the signal is stuck
  * behind stdin the command does not read (`watchStdin`) for `STUCK_BEHIND_STDIN`. SIGTERM (a CI job cancelled,
  * `kill`) gives up at once the same way and exits 143, the status of a process killed by it (not 0, as if the
- * command had succeeded).
+ * command had succeeded). While the machine's gate still holds the command for approval, that first SIGINT withdraws
+ * the request on the machine, which answers with exit 130 and the line to print (nothing ran).
  */
 const forwardCtrlC = (watched: ReturnType<typeof watchStdin>) =>
   Effect.gen(function* () {
