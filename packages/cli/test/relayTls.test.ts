@@ -1,15 +1,19 @@
 /**
  * `relay serve --tls-cert/--tls-key` with certificates made by `openssl` for the test: an expired or not-yet-valid
  * certificate (the server's own, or one further up its chain) is refused before anything listens, naming the file
- * and the date; one that expires within 14 days is served with a warning; a fresh one without.
+ * and the date; one that expires within 14 days is served with a warning, and `/healthz` and `/metrics` report its
+ * notAfter; a fresh one without. A running relay checks again once a day (on the TestClock).
  */
+import * as CapturedConsole from "@cmdop/test-helpers/CapturedConsole"
 import * as Processes from "@cmdop/testkit/Processes"
 import * as TempHome from "@cmdop/test-helpers/TempHome"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as RelayTls from "../src/commands/relayTls.js"
 import { cli } from "./support.js"
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -186,6 +190,17 @@ describe("relay serve --tls-cert: the certificate's dates", () => {
           relay.output(),
           `cmdop: warning: --tls-cert ${soon.cert} expires on ${utc(endsAt)} (notAfter, in 5 days): renew it and restart the relay with the new file before then, or clients will refuse it\n`
         )
+        // Monitoring reads the date off the HTTP port.
+        const http = /, http (http:\/\/\S+), store/.exec(relay.output())?.[1]
+        assert.isDefined(http, relay.output())
+        const health = yield* Effect.promise(() => fetch(`${http}/healthz`))
+        assert.strictEqual(health.status, 200)
+        assert.deepStrictEqual(yield* Effect.promise(() => health.json()), {
+          status: "ok",
+          tls: { notAfter: endsAt.toISOString() }
+        })
+        const metrics = yield* Effect.promise(() => fetch(`${http}/metrics`).then((r) => r.text()))
+        assert.include(metrics, `\ncmdop_tls_certificate_not_after_seconds ${endsAt.getTime() / 1000}\n`)
         yield* relay.stop()
 
         const fresh = certificate(home, "fresh", {
@@ -201,5 +216,72 @@ describe("relay serve --tls-cert: the certificate's dates", () => {
         assert.notInclude(quiet.output(), "expires")
       }),
     60_000
+  )
+
+  it.scoped(
+    "the notAfter reported is the chain's first to come: an intermediate's when it ends before the server's",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-relay-tls-first-")
+        const now = Date.now()
+        const caEnds = new Date(Math.floor((now + 30 * DAY_MS) / 1000) * 1000)
+        certificate(home, "short-ca", { notBefore: new Date(now - DAY_MS), notAfter: caEnds, ca: true })
+        const leaf = certificate(
+          home,
+          "leaf",
+          { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + 90 * DAY_MS) },
+          "short-ca"
+        )
+        const chain = path.join(home, "chain.crt")
+        fs.writeFileSync(
+          chain,
+          fs.readFileSync(leaf.cert, "utf8") + fs.readFileSync(path.join(home, "short-ca.crt"), "utf8")
+        )
+        yield* TestClock.setTime(now)
+        const identity = yield* RelayTls.load(chain, leaf.key)
+        assert.strictEqual(identity.notAfter.toISOString(), caEnds.toISOString())
+      })
+  )
+
+  it.scoped(
+    "a running relay checks the certificate it serves once a day: a warning within 14 days, then an error",
+    () =>
+      Effect.gen(function* () {
+        const home = yield* TempHome.make("cmdop-relay-tls-daily-")
+        const now = Math.floor(Date.now() / 1000) * 1000
+        // 20.5 days left at the start: quiet for six days, a warning a day from the seventh.
+        const endsAt = new Date(now + 20 * DAY_MS + DAY_MS / 2)
+        const daily = certificate(home, "daily", { notBefore: new Date(now - 60 * DAY_MS), notAfter: endsAt })
+        const captured = CapturedConsole.make()
+        const lines = () =>
+          captured
+            .stderr()
+            .split("\n")
+            .filter((l) => l !== "")
+        yield* TestClock.setTime(now)
+        yield* RelayTls.watch(daily.cert, fs.readFileSync(daily.cert, "utf8")).pipe(
+          Effect.withConsole(captured.console)
+        )
+        const warning = (left: string) =>
+          `cmdop: warning: --tls-cert ${daily.cert} expires on ${utc(endsAt)} (notAfter, in ${left}): renew it and restart the relay with the new file before then, or clients will refuse it`
+        assert.deepStrictEqual(lines(), [])
+        yield* TestClock.adjust("6 days")
+        assert.deepStrictEqual(lines(), [])
+        yield* TestClock.adjust("1 day")
+        assert.deepStrictEqual(lines(), [warning("13 days")])
+        yield* TestClock.adjust("1 day")
+        assert.deepStrictEqual(lines(), [warning("13 days"), warning("12 days")])
+        // One line a day up to the end (day 20: less than a day left), then the error, day after day.
+        yield* TestClock.adjust("13 days")
+        const said = lines()
+        assert.strictEqual(said.length, 15, said.join("\n"))
+        assert.strictEqual(said[13], warning("less than a day"))
+        const expired = (ago: string) =>
+          `cmdop: error: --tls-cert ${daily.cert} expired on ${utc(endsAt)} (notAfter, ${ago} ago): clients refuse it; renew it and restart the relay with the new file`
+        assert.include(said[14], expired("less than a day"))
+        yield* TestClock.adjust("1 day")
+        assert.strictEqual(lines().length, 16)
+        assert.include(lines()[15], expired("1 day"))
+      })
   )
 })

@@ -65,7 +65,12 @@ export interface Options {
   readonly host?: string
   readonly grpcPort: number
   readonly httpPort: number
-  readonly tls?: { readonly certChain: string; readonly privateKey: string }
+  readonly tls?: {
+    readonly certChain: string
+    readonly privateKey: string
+    /** When the chain's first certificate expires, if known: `/healthz` and `/metrics` report it, for monitoring. */
+    readonly notAfter?: Date
+  }
   /** The base URL share links point at; default the HTTP listen address. */
   readonly publicUrl?: string
   readonly heartbeatSeconds?: number
@@ -109,15 +114,20 @@ export const storeLayer = (options: Pick<Options, "dataDir" | "db">) =>
     ? RelayStoreModule.layerPostgres({ url: options.db })
     : RelayStoreModule.layerSqlite({ path: path.join(options.dataDir, "relay.db") })
 
-/** `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`. */
+/**
+ * `grpcAddress`: the relay's bound gRPC address, which share pages tell guests to pass as `--server`; `tlsNotAfter`:
+ * when the certificate chain it serves expires, if it serves TLS.
+ */
 const httpRoutes = (
   grpcAddress: string,
   cluster: ClusterMode.ClusterContext | undefined,
   accounts: boolean,
-  admission: Admission.Admission
+  admission: Admission.Admission,
+  tlsNotAfter: Date | undefined
 ) =>
   Effect.gen(function* () {
     const clusterView = cluster === undefined ? undefined : Context.get(cluster, ClusterNode).view
+    const tls = tlsNotAfter === undefined ? {} : { tls: { notAfter: tlsNotAfter.toISOString() } }
     const core = yield* RelayCore
     const shares = yield* ShareService
     return HttpRouter.empty.pipe(
@@ -126,13 +136,16 @@ const httpRoutes = (
         "/",
         Effect.sync(() => HomePage.response({ grpcAddress, accounts }))
       ),
+      // A single relay says `ok`, as JSON with the certificate's notAfter when it serves TLS.
       HttpRouter.get(
         "/healthz",
         clusterView === undefined
-          ? HttpServerResponse.text("ok\n")
+          ? tlsNotAfter === undefined
+            ? HttpServerResponse.text("ok\n")
+            : HttpServerResponse.json({ status: "ok", ...tls })
           : Effect.flatMap(clusterView, (view) => {
               const { status, body } = ClusterHealth.health(view)
-              return HttpServerResponse.json(body, { status })
+              return HttpServerResponse.json({ ...body, ...tls }, { status })
             })
       ),
       // Browsers ask for it on every page; answering "no content" keeps their consoles (and our tests) clean.
@@ -155,6 +168,13 @@ const httpRoutes = (
               "# TYPE cmdop_agent_handshakes gauge",
               `cmdop_agent_handshakes ${core.stats().handshakes}`,
               ...processMetricLines(),
+              ...(tlsNotAfter === undefined
+                ? []
+                : [
+                    "# HELP cmdop_tls_certificate_not_after_seconds When the certificate chain the gRPC port serves expires (its first notAfter), in Unix seconds.",
+                    "# TYPE cmdop_tls_certificate_not_after_seconds gauge",
+                    `cmdop_tls_certificate_not_after_seconds ${Math.floor(tlsNotAfter.getTime() / 1000)}`
+                  ]),
               ...(view === undefined ? [] : ClusterHealth.metricLines(view)),
               ""
             ].join("\n"),
@@ -322,7 +342,7 @@ const serveOn = (
       shutdownTimeout: "1 second",
       onListening: (listeners) => listeners.forEach((l) => ConnectionGuard.guard(l, caps.grpc)),
       channelOptions: { "grpc.max_receive_message_length": Limits.MAX_MESSAGE_BYTES },
-      ...(options.tls ? { tls: options.tls } : {})
+      ...(options.tls ? { tls: { certChain: options.tls.certChain, privateKey: options.tls.privateKey } } : {})
     }).pipe(
       Effect.provide(context),
       Effect.mapError(
@@ -339,7 +359,7 @@ const serveOn = (
       yield* node.advertise(`${peerHost}:${grpc.address.replace(/^.*:/, "")}`)
     }
     const relayRoutes = yield* Effect.provide(
-      httpRoutes(grpc.address, cluster, accounts !== undefined, admission),
+      httpRoutes(grpc.address, cluster, accounts !== undefined, admission, options.tls?.notAfter),
       context
     )
     const routes =

@@ -161,6 +161,8 @@ const serve = Command.make(
       const relayHost = yield* RelayHost
       yield* Effect.scoped(
         Effect.gen(function* () {
+          // The certificate's dates: what is due soon now, and again once a day while the relay runs.
+          if (tls !== undefined && Option.isSome(args.tlsCert)) yield* RelayTls.watch(args.tlsCert.value, tls.certChain)
           // One relay per embedded store: a second one on the same data dir is refused (cluster: use --db).
           // (The in-memory world's relay has no data dir: it writes nothing to disk.)
           if (config.db === undefined && relayHost.inMemory !== true) yield* lockDataDir(config.dataDir)

@@ -3,9 +3,15 @@
  * its private key, and every certificate in the chain is valid now. An expired or not-yet-valid one is refused
  * naming the file and the date (it served a port whose every handshake failed, clients seeing only an OpenSSL
  * error); one that expires within `EXPIRY_WARNING_DAYS` is served with a warning on stderr.
+ *
+ * While the relay runs, the chain it serves is checked again once a day (`watch`, one sleeping fiber): a relay left
+ * running past those dates says so, a warning line a day within `EXPIRY_WARNING_DAYS` of the end and an error line
+ * a day once it is over, naming the file and the date.
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as tls from "node:tls"
@@ -16,10 +22,15 @@ import * as Output from "../Output.js"
 export interface TlsIdentity {
   readonly certChain: string
   readonly privateKey: string
+  /** The earliest notAfter of the chain: from then on, clients refuse it (`/healthz` reports it). */
+  readonly notAfter: Date
 }
 
 /** A certificate that expires within this many days is served with a warning. */
 export const EXPIRY_WARNING_DAYS = 14
+
+/** How often a running relay checks the dates of the chain it serves again. */
+export const RECHECK_EVERY = Duration.days(1)
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
@@ -38,7 +49,7 @@ const readPem = (flag: string, file: string) =>
  * failed later as "cannot listen … (is another relay running? pick --grpc-port)", or, for a key of another type,
  * only in every client's handshake.
  */
-const checkPair = (certFile: string, keyFile: string, pair: TlsIdentity) =>
+const checkPair = (certFile: string, keyFile: string, pair: Omit<TlsIdentity, "notAfter">) =>
   Effect.try({
     try: () => {
       tls.createSecureContext({ cert: pair.certChain, key: pair.privateKey })
@@ -67,19 +78,23 @@ const days = (ms: number): string => {
   return whole === 0 ? "less than a day" : whole === 1 ? "1 day" : `${whole} days`
 }
 
+/** What the dates of a chain say: when the first of its certificates expires, and the warnings due now. */
+export interface Validity {
+  readonly notAfter: Date
+  /** One line per certificate that expires within `EXPIRY_WARNING_DAYS`. */
+  readonly warnings: ReadonlyArray<string>
+}
+
 /**
  * Every certificate of the chain in `certChain` (the PEM text of `certFile`) against `now`: an expired or
- * not-yet-valid one fails; the lines returned are warnings for those that expire within `EXPIRY_WARNING_DAYS`.
- * The first certificate is the server's own; a later one (an intermediate) is named by its place and subject.
+ * not-yet-valid one fails; the warnings are for those that expire within `EXPIRY_WARNING_DAYS`. The first
+ * certificate is the server's own; a later one (an intermediate) is named by its place and subject.
  */
-export const checkValidity = (
-  certFile: string,
-  certChain: string,
-  now: Date
-): Effect.Effect<ReadonlyArray<string>, CliError> =>
+export const checkValidity = (certFile: string, certChain: string, now: Date): Effect.Effect<Validity, CliError> =>
   Effect.gen(function* () {
     const blocks = certChain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
     const warnings: Array<string> = []
+    let first: Date | undefined
     for (const [i, pem] of blocks.entries()) {
       const cert = yield* Effect.try({
         try: () => new crypto.X509Certificate(pem),
@@ -95,6 +110,7 @@ export const checkValidity = (
           : `certificate ${i + 1} of the chain in --tls-cert ${certFile} (${cert.subject.replace(/\n/g, ", ")})`
       const notBefore = new Date(cert.validFrom)
       const notAfter = new Date(cert.validTo)
+      if (first === undefined || notAfter < first) first = notAfter
       if (notAfter.getTime() <= now.getTime())
         return yield* new CliError({
           message: `${which} expired on ${utc(notAfter)} (notAfter, ${days(now.getTime() - notAfter.getTime())} ago): clients refuse it; renew it and restart the relay with the new file (${SELF_SIGNED})`,
@@ -108,25 +124,42 @@ export const checkValidity = (
       const left = notAfter.getTime() - now.getTime()
       if (left < EXPIRY_WARNING_DAYS * DAY_MS)
         warnings.push(
-          `warning: ${which} expires on ${utc(notAfter)} (notAfter, in ${days(left)}): renew it and restart the relay with the new file before then, or clients will refuse it`
+          `${which} expires on ${utc(notAfter)} (notAfter, in ${days(left)}): renew it and restart the relay with the new file before then, or clients will refuse it`
         )
     }
-    return warnings
+    // `checkPair` read the first certificate: a chain has one at least.
+    return { notAfter: first ?? now, warnings }
   })
 
 /**
- * Reads and checks `--tls-cert` and `--tls-key` (see the module header), printing a warning for a certificate
- * that expires soon.
+ * Reads and checks `--tls-cert` and `--tls-key` (see the module header), refusing a pair that is not one or a
+ * certificate that is not valid now. What is due soon is said by `watch`.
  */
 export const load = (certFile: string, keyFile: string): Effect.Effect<TlsIdentity, CliError> =>
   Effect.gen(function* () {
-    const identity: TlsIdentity = {
-      certChain: yield* readPem("--tls-cert", certFile),
-      privateKey: yield* readPem("--tls-key", keyFile)
-    }
-    yield* checkPair(certFile, keyFile, identity)
+    const certChain = yield* readPem("--tls-cert", certFile)
+    const privateKey = yield* readPem("--tls-key", keyFile)
+    yield* checkPair(certFile, keyFile, { certChain, privateKey })
     const now = new Date(yield* Clock.currentTimeMillis)
-    for (const warning of yield* checkValidity(certFile, identity.certChain, now))
-      yield* Output.notice(`cmdop: ${warning}`)
-    return identity
+    const { notAfter } = yield* checkValidity(certFile, certChain, now)
+    return { certChain, privateKey, notAfter }
   })
+
+/**
+ * The dates of the chain the relay serves (`certChain`, read from `certFile`), said now and again every
+ * `RECHECK_EVERY` for the life of the scope, on stderr: `cmdop: warning: …` for each certificate that expires within
+ * `EXPIRY_WARNING_DAYS`, `cmdop: error: …` once one has expired. One fiber, asleep between checks.
+ */
+export const watch = (certFile: string, certChain: string): Effect.Effect<void, never, Scope.Scope> => {
+  const check = Clock.currentTimeMillis.pipe(
+    Effect.flatMap((now) => checkValidity(certFile, certChain, new Date(now))),
+    Effect.flatMap(({ warnings }) =>
+      Effect.forEach(warnings, (warning) => Output.notice(`cmdop: warning: ${warning}`), { discard: true })
+    ),
+    Effect.catchAll((e) => Output.notice(`cmdop: error: ${e.message}`))
+  )
+  return Effect.zipRight(
+    check,
+    Effect.asVoid(Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(RECHECK_EVERY), check))))
+  )
+}
