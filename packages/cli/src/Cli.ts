@@ -102,6 +102,23 @@ const usagePath = (args: ReadonlyArray<string>): string => {
   return ["cmdop", ...words].join(" ")
 }
 
+/**
+ * The exit status of a command that a signal ended before it finished (Ctrl-C while `login` waits for the browser,
+ * while `exec` dials or resolves the machine, …): 130 for SIGINT and 143 for SIGTERM, the status of a process
+ * killed by it, so `cmdop login && …` does not go on as if it had succeeded (it exited 0). The services, `relay
+ * serve`, `agent start` (as the daemon's own bundle, `agentMain.ts`) and `up`, are stopped by a signal by design
+ * and still exit 0, which service managers read as a clean stop.
+ * (`exec` and `attach` catch the signals themselves while the session runs, and answer with their own status.)
+ */
+export const interruptedExitCode = (args: ReadonlyArray<string>, signal: "SIGINT" | "SIGTERM"): number => {
+  const words = usagePath(args).split(" ").slice(1)
+  const service =
+    (words[0] === "relay" && words[1] === "serve") ||
+    (words[0] === "agent" && words[1] === "start") ||
+    words[0] === "up"
+  return service ? ExitCode.ok : signal === "SIGINT" ? 130 : 143
+}
+
 /** A tagged error's user message, if it has one we wrote for users. */
 const userMessage = (error: unknown): string | undefined => {
   if (typeof error === "object" && error !== null && "_tag" in error && "message" in error) {

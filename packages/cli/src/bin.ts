@@ -47,14 +47,30 @@ const exitWhenDone = (): void => {
   setTimeout(flushedThenExit, EXIT_GRACE_MS).unref()
 }
 
+/**
+ * The signal that ended the command, if one did: the runtime turns it into the interruption of the command's fiber,
+ * whose exit status it would make 0 (`Cli.interruptedExitCode` says which it is). Listened for from where the
+ * runtime starts listening (until then a signal ends the process as Node's default does), so it changes nothing else.
+ */
+let signalled: "SIGINT" | "SIGTERM" | undefined
+const onSigint = () => void (signalled ??= "SIGINT")
+const onSigterm = () => void (signalled ??= "SIGTERM")
+const noteSignals = (on: boolean) => {
+  process[on ? "on" : "removeListener"]("SIGINT", onSigint)
+  process[on ? "on" : "removeListener"]("SIGTERM", onSigterm)
+}
+
 // Loaded after the environment above is set (static imports would run first). No top-level await: the bundle
 // is CommonJS, so the code cache can hold it.
 void Promise.all([
   import("@effect/platform-node/NodeRuntime"),
   import("effect/Effect"),
+  import("effect/Exit"),
+  import("effect/Cause"),
   import("./Cli.js"),
   import("./Layers.js")
-]).then(([NodeRuntime, Effect, { main }, Layers]) =>
+]).then(([NodeRuntime, Effect, Exit, Cause, { main, interruptedExitCode }, Layers]) => {
+  noteSignals(true)
   main(process.argv).pipe(
     Effect.provide(Layers.live),
     Effect.flatMap((code) =>
@@ -63,6 +79,22 @@ void Promise.all([
         exitWhenDone()
       })
     ),
-    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      disablePrettyLogger: true,
+      // The runtime's own teardown, but a command a signal interrupted exits 130 or 143, not 0.
+      teardown: (exit, onExit) => {
+        noteSignals(false)
+        onExit(
+          Exit.isSuccess(exit)
+            ? 0
+            : !Cause.isInterruptedOnly(exit.cause)
+              ? 1
+              : signalled === undefined
+                ? 0
+                : interruptedExitCode(process.argv.slice(2), signalled)
+        )
+      }
+    })
   )
-)
+})

@@ -59,7 +59,7 @@ describe("cmdop up", () => {
   )
 
   it.scopedLive(
-    "on non-default ports, login finds the relay's web address up recorded; once up is gone, it says it cannot reach it",
+    "on non-default ports, login finds the relay's web address up recorded (Ctrl-C there exits 130, up 0); once up is gone, it says it cannot reach it",
     () =>
       Effect.gen(function* () {
         const home = yield* TempHome.make("cmdop-up-login-")
@@ -82,7 +82,10 @@ describe("cmdop up", () => {
         // Neither --server nor --web-url: the active workspace's relay, and the web address recorded with it.
         const login = yield* Processes.daemon(home, ["login", "--no-browser"], /code [A-Z]{4}-[A-Z]{4}/)
         assert.include(login.output(), `To sign in, open http://127.0.0.1:${http}/device and enter the code `)
-        yield* login.stop()
+        // Ctrl-C while it waits for the browser: not signed in, so not 0 (`cmdop login && …` went on), but the status
+        // of a process killed by SIGINT; SIGTERM's likewise.
+        yield* login.stop("SIGINT")
+        assert.strictEqual(login.child.exitCode, 130, login.output())
         // --server alone, as docs/cli.md says to type it: the web address recorded for that relay.
         const named = yield* Processes.daemon(
           home,
@@ -90,9 +93,12 @@ describe("cmdop up", () => {
           /code [A-Z]{4}-[A-Z]{4}/
         )
         assert.include(named.output(), `open http://127.0.0.1:${http}/device`)
-        yield* named.stop()
+        yield* named.stop("SIGTERM")
+        assert.strictEqual(named.child.exitCode, 143, named.output())
 
-        yield* up.stop()
+        // up is a service: a signal is how it stops, and that is a clean stop.
+        yield* up.stop("SIGINT")
+        assert.strictEqual(up.child.exitCode, 0, up.output())
         const gone = yield* Processes.run(home, ["login", "--no-browser"])
         assert.strictEqual(gone.code, 255, gone.stderr)
         assert.strictEqual(gone.stderr.trim().split("\n").length, 1, gone.stderr)
