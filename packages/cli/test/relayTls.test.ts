@@ -2,7 +2,9 @@
  * `relay serve --tls-cert/--tls-key` with certificates made by `openssl` for the test: an expired or not-yet-valid
  * certificate (the server's own, or one further up its chain) is refused before anything listens, naming the file
  * and the date; one that expires within 14 days is served with a warning, and `/healthz` and `/metrics` report its
- * notAfter; a fresh one without. A running relay checks again once a day (on the TestClock).
+ * notAfter; a fresh one without. A running relay checks again once a day (on the TestClock). Files that are not
+ * what the flag wants (a directory, a missing or unreadable file, a key with a passphrase, DER, the two swapped)
+ * are refused naming the flag, the file and the fix.
  */
 import * as CapturedConsole from "@cmdop/test-helpers/CapturedConsole"
 import * as Processes from "@cmdop/testkit/Processes"
@@ -283,5 +285,72 @@ describe("relay serve --tls-cert: the certificate's dates", () => {
         assert.strictEqual(lines().length, 16)
         assert.include(lines()[15], expired("1 day"))
       })
+  )
+})
+
+describe("relay serve --tls-cert/--tls-key: files that are not what the flag wants", () => {
+  it.scopedLive("each is refused before anything listens, naming the flag, the file and the fix", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-relay-tls-files-")
+      const now = Date.now()
+      const good = certificate(home, "good", {
+        notBefore: new Date(now - DAY_MS),
+        notAfter: new Date(now + 90 * DAY_MS)
+      })
+      const refusal = (cert: string, key: string) =>
+        Effect.map(refused(home, cert, key), (r) => {
+          assert.strictEqual(r.code, 2, r.stderr)
+          assert.strictEqual(r.stdout, "")
+          // One line: @effect/cli's own "Expected path 'x' to be a regular file" and a blank line named no flag.
+          assert.strictEqual(r.stderr.split("\n").length, 2, r.stderr)
+          return r.stderr
+        })
+
+      const dir = path.join(home, "live")
+      fs.mkdirSync(dir)
+      fs.copyFileSync(good.cert, path.join(dir, "fullchain.pem"))
+      fs.copyFileSync(good.key, path.join(dir, "privkey.pem"))
+      assert.strictEqual(
+        yield* refusal(dir, good.key),
+        `cmdop: --tls-cert ${dir} is a directory: give the file in it that holds the PEM certificate chain (it has fullchain.pem, privkey.pem)\n`
+      )
+      assert.include(yield* refusal(good.cert, dir), `cmdop: --tls-key ${dir} is a directory: give the file in it`)
+
+      const missing = path.join(home, "nope.pem")
+      assert.include(yield* refusal(good.cert, missing), `cmdop: --tls-key ${missing}: no such file: check the path`)
+
+      const encrypted = path.join(home, "encrypted.key")
+      openssl(home, ["pkey", "-in", good.key, "-aes256", "-passout", "pass:secret", "-out", encrypted])
+      assert.strictEqual(
+        yield* refusal(good.cert, encrypted),
+        `cmdop: --tls-key ${encrypted} is encrypted with a passphrase, which the relay cannot type: give it the key decrypted (openssl pkey -in ${encrypted} -out key.pem, then chmod 600 key.pem)\n`
+      )
+
+      const der = path.join(home, "good.der")
+      openssl(home, ["x509", "-in", good.cert, "-outform", "DER", "-out", der])
+      assert.include(
+        yield* refusal(der, good.key),
+        `cmdop: --tls-cert ${der} is not PEM (-----BEGIN CERTIFICATE-----); if it is a DER certificate, convert it: openssl x509 -inform DER -in ${der} -out cert.pem`
+      )
+      assert.include(
+        yield* refusal(good.key, good.cert),
+        `cmdop: --tls-cert ${good.key} holds a private key, not a certificate: are --tls-cert and --tls-key swapped?`
+      )
+      const text = path.join(home, "hello.txt")
+      fs.writeFileSync(text, "hello\n")
+      assert.include(
+        yield* refusal(good.cert, text),
+        `cmdop: --tls-key ${text} is not PEM (-----BEGIN PRIVATE KEY-----)`
+      )
+
+      // chmod 000 keeps out everyone but root, whom nothing keeps out.
+      if (process.getuid?.() !== 0) {
+        const locked = path.join(home, "locked.key")
+        fs.copyFileSync(good.key, locked)
+        fs.chmodSync(locked, 0o000)
+        assert.include(yield* refusal(good.cert, locked), `cmdop: --tls-key ${locked} is not readable by `)
+      }
+      assert.isFalse(fs.existsSync(path.join(home, ".cmdop", "relay")), "nothing was opened")
+    })
   )
 })

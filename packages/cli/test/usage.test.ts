@@ -171,11 +171,14 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
         const mismatch = yield* serve(cert, otherKey)
         assert.strictEqual(
           mismatch.stderr,
-          `cmdop: --tls-cert ${cert} and --tls-key ${otherKey} are not a certificate and its key (key values mismatch): the key is not the one the certificate was issued for\n`
+          `cmdop: --tls-key ${otherKey} is not the key of --tls-cert ${cert} (key values mismatch): give the key the certificate was issued for\n`
         )
         assert.strictEqual(mismatch.code, 2)
         const swapped = yield* serve(otherKey, cert)
-        assert.include(swapped.stderr, "--tls-cert wants the PEM certificate chain (-----BEGIN CERTIFICATE-----)")
+        assert.include(
+          swapped.stderr,
+          `cmdop: --tls-cert ${otherKey} holds a private key, not a certificate: are --tls-cert and --tls-key swapped?`
+        )
         assert.notInclude(swapped.stderr, "another relay")
         assert.strictEqual(swapped.code, 2)
       })

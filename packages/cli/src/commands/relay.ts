@@ -122,11 +122,13 @@ const serve = Command.make(
       Options.withDescription("base URL that share links point at (default: the HTTP address)"),
       Options.optional
     ),
-    tlsCert: Options.file("tls-cert").pipe(
+    // Text, not Options.file: a directory, a missing or an unreadable file is refused by RelayTls.load, naming the
+    // flag and the fix (@effect/cli's "Expected path 'x' to be a regular file" named neither).
+    tlsCert: Options.text("tls-cert").pipe(
       Options.withDescription("PEM certificate chain; serve TLS"),
       Options.optional
     ),
-    tlsKey: Options.file("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional),
+    tlsKey: Options.text("tls-key").pipe(Options.withDescription("PEM private key for --tls-cert"), Options.optional),
     ...ssoOptions,
     ...clusterOptions,
     ...connectionOptions

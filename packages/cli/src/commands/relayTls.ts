@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as tls from "node:tls"
 import { CliError, ExitCode } from "../CliError.js"
 import * as Output from "../Output.js"
@@ -38,36 +39,105 @@ const DAY_MS = 24 * 60 * 60 * 1000
 const SELF_SIGNED =
   'for a test relay a self-signed one: openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=<host>" -addext "subjectAltName=DNS:<host>" -keyout key.pem -out cert.pem'
 
+/** The user the relay runs as, as a permission hint names it. */
+const whoAmI = (): string => {
+  try {
+    const me = os.userInfo()
+    return `${me.username} (uid ${me.uid})`
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`
+  }
+}
+
+/** The files in `dir` that look like a certificate or a key, for a directory given instead of a file. */
+const pemFilesIn = (dir: string): ReadonlyArray<string> => {
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((name) => /\.(pem|crt|cer|key)$/i.test(name))
+      .sort()
+  } catch {
+    return []
+  }
+}
+
+/**
+ * The text of `file`, or a refusal naming `flag`, the file and the fix: a directory given for it, a file missing, or
+ * one the relay's user may not read (`chmod 000`, a key owned by root for a relay running as another user).
+ */
 const readPem = (flag: string, file: string) =>
   Effect.try({
     try: () => fs.readFileSync(file, "utf8"),
-    catch: (e) => new CliError({ message: `cannot read ${flag} ${file}: ${(e as Error).message}` })
+    catch: (e) => {
+      const code = (e as NodeJS.ErrnoException).code
+      const wants = flag === "--tls-cert" ? "the PEM certificate chain" : "the PEM private key"
+      const message =
+        code === "EISDIR"
+          ? (() => {
+              const files = pemFilesIn(file)
+              return `${flag} ${file} is a directory: give the file in it that holds ${wants}${files.length === 0 ? "" : ` (it has ${files.join(", ")})`}`
+            })()
+          : code === "ENOENT"
+            ? `${flag} ${file}: no such file: check the path (a relative one is from the directory the relay starts in, ${process.cwd()})`
+            : code === "EACCES" || code === "EPERM"
+              ? `${flag} ${file} is not readable by ${whoAmI()}, the user the relay runs as: let that user read it (chown or chmod it; a private key stays readable by that user alone, chmod 600)`
+              : `cannot read ${flag} ${file}: ${(e as Error).message}`
+      return new CliError({ message, exitCode: ExitCode.usage })
+    }
   })
 
+/** What is wrong with a file's text that should be PEM of `kind`, said to the person who gave it. */
+const notPem = (flag: string, file: string, text: string, kind: "certificate" | "key"): string => {
+  const holdsKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)
+  const holdsCert = /-----BEGIN CERTIFICATE-----/.test(text)
+  const other = flag === "--tls-cert" ? "--tls-key" : "--tls-cert"
+  if (kind === "certificate" && holdsKey && !holdsCert)
+    return `--tls-cert ${file} holds a private key, not a certificate: are --tls-cert and --tls-key swapped?`
+  if (kind === "key" && holdsCert && !holdsKey)
+    return `--tls-key ${file} holds a certificate, not a private key: are --tls-cert and --tls-key swapped?`
+  if (!text.includes("-----BEGIN"))
+    return kind === "certificate"
+      ? `--tls-cert ${file} is not PEM (-----BEGIN CERTIFICATE-----); if it is a DER certificate, convert it: openssl x509 -inform DER -in ${file} -out cert.pem`
+      : `--tls-key ${file} is not PEM (-----BEGIN PRIVATE KEY-----); if it is a DER key, convert it: openssl pkey -inform DER -in ${file} -out key.pem`
+  return kind === "certificate"
+    ? `--tls-cert ${file} holds no readable PEM certificate: it wants the certificate chain, the server's certificate first (${other} takes the key)`
+    : `--tls-key ${file} holds no readable PEM private key (${other} takes the certificate)`
+}
+
 /**
- * The certificate and key as a TLS identity: a key that is not the certificate's (or a file that is not PEM)
- * failed later as "cannot listen … (is another relay running? pick --grpc-port)", or, for a key of another type,
- * only in every client's handshake.
+ * The certificate and key as a TLS identity, each file checked on its own first so the message names the one that
+ * is wrong: a key that is not the certificate's (or a file that is not PEM) failed later as "cannot listen … (is
+ * another relay running? pick --grpc-port)", or, for a key of another type, only in every client's handshake.
  */
 const checkPair = (certFile: string, keyFile: string, pair: Omit<TlsIdentity, "notAfter">) =>
-  Effect.try({
-    try: () => {
-      tls.createSecureContext({ cert: pair.certChain, key: pair.privateKey })
-      const cert = new crypto.X509Certificate(pair.certChain)
-      if (!cert.checkPrivateKey(crypto.createPrivateKey(pair.privateKey))) throw new Error("key values mismatch")
-    },
-    catch: (e) => {
-      const said = String((e as Error).message).replace(/^error:[0-9A-F]+:[^:]*::/i, "")
-      const hint = /key values mismatch/.test(said)
-        ? "the key is not the one the certificate was issued for"
-        : /no start line|bad base64|PEM/i.test(said)
-          ? "--tls-cert wants the PEM certificate chain (-----BEGIN CERTIFICATE-----), --tls-key its PEM private key"
-          : "check that they are the PEM certificate chain and its private key"
-      return new CliError({
-        message: `--tls-cert ${certFile} and --tls-key ${keyFile} are not a certificate and its key (${said}): ${hint}`,
-        exitCode: ExitCode.usage
-      })
-    }
+  Effect.gen(function* () {
+    const refuse = (message: string) => new CliError({ message, exitCode: ExitCode.usage })
+    const cert = yield* Effect.try({
+      try: () => new crypto.X509Certificate(pair.certChain),
+      catch: () => refuse(notPem("--tls-cert", certFile, pair.certChain, "certificate"))
+    })
+    const key = yield* Effect.try({
+      try: () => crypto.createPrivateKey(pair.privateKey),
+      catch: () =>
+        refuse(
+          /ENCRYPTED/.test(pair.privateKey)
+            ? `--tls-key ${keyFile} is encrypted with a passphrase, which the relay cannot type: give it the key decrypted (openssl pkey -in ${keyFile} -out key.pem, then chmod 600 key.pem)`
+            : notPem("--tls-key", keyFile, pair.privateKey, "key")
+        )
+    })
+    if (!cert.checkPrivateKey(key))
+      return yield* refuse(
+        `--tls-key ${keyFile} is not the key of --tls-cert ${certFile} (key values mismatch): give the key the certificate was issued for`
+      )
+    yield* Effect.try({
+      try: () => tls.createSecureContext({ cert: pair.certChain, key: pair.privateKey }),
+      catch: (e) => {
+        const said = String((e as Error).message).replace(/^error:[0-9A-F]+:[^:]*::/i, "")
+        return refuse(
+          `--tls-cert ${certFile} and --tls-key ${keyFile} are not a certificate and its key (${said}): check that they are the PEM certificate chain and its private key`
+        )
+      }
+    })
   })
 
 /** A date as the messages print it: `2026-11-28 10:12:22 UTC`. */
