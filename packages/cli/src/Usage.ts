@@ -85,11 +85,21 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
     if (node.rest !== undefined) return undefined
     // A word that is not a command here: a typo of one (even if an earlier word was taken as a host).
     const names = (node.subcommands ?? []).flatMap((c) => [c.name, ...(c.aliases ?? [])])
-    const typo = [positionals[0], a].find((w) => w !== undefined && nearest(w, names) !== undefined)
-    if (typo !== undefined || (names.length > 0 && expected.length === 0))
+    // A command of a group typed without the group: "workspace list" for "connect workspace list", "serve" for
+    // "relay serve".
+    const grouped = node === Table.root && positionals.length === 0 ? inGroup(a) : undefined
+    const typo =
+      grouped === undefined
+        ? [positionals[0], a].find((w) => w !== undefined && nearest(w, names) !== undefined)
+        : undefined
+    if (grouped !== undefined || typo !== undefined || (names.length > 0 && expected.length === 0))
       return usage(
         `unknown command "${typo ?? a}" for ${level()}${
-          typo !== undefined ? ` (did you mean "${where()} ${nearest(typo, names)}"?)` : ""
+          grouped !== undefined
+            ? ` (did you mean "cmdop ${grouped}"?)`
+            : typo !== undefined
+              ? ` (did you mean "${where()} ${nearest(typo, names)}"?)`
+              : ""
         } — use one of ${names.join(", ")}${helpHint()}`
       )
     // ssh's `ssh host cmd`: here a command runs with exec.
@@ -104,6 +114,19 @@ export const check = (args: ReadonlyArray<string>): CliError | undefined => {
   // is told which, in the words of its usage line.
   if (missing !== undefined)
     return usage(`missing <${missing.name}> for ${level()}: ${usageLine(path, node)}${helpHint()}`)
+  return undefined
+}
+
+/** The groups whose commands a user may type without them, in the order tried. */
+const GROUPS = ["connect", "relay", "agent"] as const
+
+/** `<group> <command>` when `word` is a command (or alias) of one of the top-level groups, else undefined. */
+const inGroup = (word: string): string | undefined => {
+  for (const group of GROUPS) {
+    const node = Table.child(Table.root, group)
+    const found = node === undefined ? undefined : Table.child(node, word)
+    if (found !== undefined) return `${group} ${word}`
+  }
   return undefined
 }
 

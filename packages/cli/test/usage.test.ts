@@ -24,6 +24,19 @@ describe("usage errors say which level, repeat the typo, suggest, and point at t
           ["connect", "ws", "lst"],
           'cmdop: unknown command "lst" for workspace (did you mean "cmdop connect workspace list"?) — use one of list, use, add, set, remove, sync; see "cmdop connect workspace --help"\n'
         ],
+        // A group's command typed without its group: the whole command line to type.
+        [
+          ["workspace", "list"],
+          'cmdop: unknown command "workspace" for cmdop (did you mean "cmdop connect workspace"?) — use one of connect, agent, relay, login, logout, up, completion, version; see "cmdop --help"\n'
+        ],
+        [
+          ["exec", "vm", "--", "ls"],
+          'cmdop: unknown command "exec" for cmdop (did you mean "cmdop connect exec"?) — use one of connect, agent, relay, login, logout, up, completion, version; see "cmdop --help"\n'
+        ],
+        [
+          ["serve"],
+          'cmdop: unknown command "serve" for cmdop (did you mean "cmdop relay serve"?) — use one of connect, agent, relay, login, logout, up, completion, version; see "cmdop --help"\n'
+        ],
         [
           ["agent", "strat"],
           'cmdop: unknown command "strat" for agent (did you mean "cmdop agent start"?) — use one of register, start, stop, status, install, uninstall, permissions, approvals, approve, deny; see "cmdop agent --help"\n'
