@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
+import * as http2 from "node:http2"
 import * as path from "node:path"
 import * as Layers from "../src/Layers.js"
 import { merge } from "../src/commands/workspaceSync.js"
@@ -282,5 +283,71 @@ describe("the token.json session", () => {
       const stored = JSON.parse(fs.readFileSync(tokenFile(home), "utf8")) as OAuthSessionLive.TokenFile
       assert.notStrictEqual(stored.refresh_token, tokens.refresh_token)
     })
+  )
+
+  it.scopedLive(
+    "the login's token goes to its own relay only: another relay named by a workspace or --server gets nothing",
+    () =>
+      Effect.gen(function* () {
+        const { running, tokens } = yield* relayWithLogin
+        const home = yield* TempHome.make("cmdop-login-bound-")
+        fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+        const written: OAuthSessionLive.TokenFile = {
+          issuer: running.httpAddress,
+          token_endpoint: `${running.httpAddress}/oauth/token`,
+          revocation_endpoint: `${running.httpAddress}/oauth/revoke`,
+          server: running.grpcAddress,
+          access_token: tokens.access_token,
+          refresh_token: tokens.refresh_token,
+          expires_at: Date.now() + 3600_000
+        }
+        fs.writeFileSync(tokenFile(home), JSON.stringify(written), { mode: 0o600 })
+        // Another server: it records every request it is sent (a relay that would keep the token it was given).
+        const seen: Array<http2.IncomingHttpHeaders> = []
+        const other = http2.createServer()
+        other.on("stream", (stream, headers) => {
+          seen.push(headers)
+          stream.respond(
+            { ":status": 200, "content-type": "application/grpc", "grpc-status": "16" },
+            { endStream: true }
+          )
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => {
+            other.listen(0, "127.0.0.1", () => resume(Effect.void))
+          }),
+          () => Effect.sync(() => other.close())
+        )
+        const otherAddress = `127.0.0.1:${(other.address() as { port: number }).port}`
+
+        // A workspace of that server with no key of its own, made active: the call used to carry the login's token.
+        const added = yield* cli(home, ["connect", "workspace", "add", "w2", "--server", otherAddress])
+        assert.strictEqual(added.code, 0, added.stderr)
+        yield* cli(home, ["connect", "workspace", "use", "w2"])
+        const listed = yield* cli(home, ["connect", "--list"])
+        assert.notStrictEqual(listed.code, 0)
+        assert.include(
+          listed.stderr,
+          `your login is not sent to this relay: it is for the relay ${running.grpcAddress}`
+        )
+        assert.include(listed.stderr, `cmdop login --server ${otherAddress}`)
+        assert.notInclude(listed.stderr, tokens.access_token)
+        // Nor with --server.
+        yield* cli(home, ["connect", "workspace", "remove", "w2"])
+        const flagged = yield* cli(home, ["connect", "whoami", "--server", otherAddress])
+        assert.notStrictEqual(flagged.code, 0)
+        assert.include(flagged.stderr, `this call goes to ${otherAddress} (--server)`)
+        assert.deepStrictEqual(seen, [], "the other server was sent a request")
+        // Its own relay, spelled another way, still takes it.
+        const own = yield* cli(home, [
+          "connect",
+          "whoami",
+          "--json",
+          "--server",
+          running.grpcAddress.replace("127.0.0.1", "localhost")
+        ])
+        assert.strictEqual(own.code, 0, own.stderr)
+        assert.strictEqual(JSON.parse(own.stdout).source, "oauth")
+      })
   )
 })

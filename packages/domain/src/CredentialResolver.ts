@@ -8,6 +8,12 @@
  * Server: `--server` → `CMDOP_SERVER` (alias `CMDOP_GRPC_SERVER`) → the chosen workspace's `server` → the OAuth
  * session's relay → `127.0.0.1:50051`.
  *
+ * A stored credential goes only to the relay it is stored for (`RelayNode.same`): the OAuth session's token to the
+ * relay that issued it, a workspace's key to that workspace's `server` (when it has one). A call whose relay is
+ * another one (a `--server`, `CMDOP_SERVER`, or a workspace without a key of its own under a login) fails with
+ * `CredentialError` `OtherRelay` instead: a bearer token sent to a server is given to it. Keys given for the call
+ * (`--api-key`, `CMDOP_API_KEY`) go where the call goes.
+ *
  * Resolution only reads: per-call overrides never change saved state.
  */
 import * as Config from "effect/Config"
@@ -20,6 +26,7 @@ import * as Schema from "effect/Schema"
 import { BearerCredential } from "./ApiKey.js"
 import { CredentialError } from "./CredentialError.js"
 import { OAuthSession, type Session } from "./OAuthSession.js"
+import * as RelayNode from "./RelayNode.js"
 import * as Workspace from "./Workspace.js"
 import { WorkspaceError } from "./WorkspaceError.js"
 import { WorkspaceStore } from "./WorkspaceStore.js"
@@ -131,8 +138,52 @@ export const resolveWith = (inputs: {
               ? { server: oauth.value.server, serverSource: "oauth" }
               : { server: DEFAULT_SERVER, serverSource: "default" }
 
+    yield* boundToItsRelay(key.source, chosen, oauth, server)
     return { ...key, ...server, workspace: chosen?.name }
   })
+
+const SERVER_ORIGIN: Record<ServerSource, string> = {
+  flag: "--server",
+  env: "CMDOP_SERVER",
+  workspace: "the workspace's server",
+  oauth: "the login's relay",
+  default: "the default relay"
+}
+
+/**
+ * Fails when the credential found is stored for another relay than the one the call goes to (see the header). A
+ * workspace without a `server` keeps its key for whichever relay the call names (nothing says which it is for).
+ */
+const boundToItsRelay = (
+  source: KeySource,
+  chosen: Workspace.Workspace | undefined,
+  oauth: Option.Option<Session>,
+  to: { readonly server: string; readonly serverSource: ServerSource }
+): Effect.Effect<void, CredentialError> => {
+  const via = `${to.server} (${SERVER_ORIGIN[to.serverSource]})`
+  if (source === "oauth" && Option.isSome(oauth) && !RelayNode.same(oauth.value.server, to.server))
+    return Effect.fail(
+      new CredentialError({
+        reason: "OtherRelay",
+        origin: "your login",
+        detail: `it is for the relay ${oauth.value.server}, and this call goes to ${via}; sign in there with "cmdop login --server ${to.server}", or pass that relay's key with --api-key`
+      })
+    )
+  if (
+    source === "workspace" &&
+    chosen !== undefined &&
+    present(chosen.server) &&
+    !RelayNode.same(chosen.server, to.server)
+  )
+    return Effect.fail(
+      new CredentialError({
+        reason: "OtherRelay",
+        origin: `the key of workspace "${chosen.name}"`,
+        detail: `it is for the relay ${chosen.server.trim()}, and this call goes to ${via}; pass that relay's key with --api-key, or move the workspace with "cmdop connect workspace set ${chosen.name} --server ${to.server}"`
+      })
+    )
+  return Effect.void
+}
 
 /**
  * When the file names an active workspace it does not hold (removed by hand, a typo), the chain finds no key

@@ -5,6 +5,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
+import * as RelayNode from "@cmdop/domain/RelayNode"
 import * as Secret from "@cmdop/domain/Secret"
 import * as Workspace from "@cmdop/domain/Workspace"
 import * as Arbitraries from "@cmdop/domain/testing/Arbitraries"
@@ -76,10 +77,6 @@ describe("credential resolver", () => {
           if (result._tag === "Left") assert.strictEqual(result.left._tag, "CredentialError")
           return
         }
-        assert.isTrue(result._tag === "Right")
-        if (result._tag !== "Right") return
-        assert.strictEqual(result.right.source, expectedKey[0])
-        assert.strictEqual(Redacted.value(result.right.apiKey), expectedKey[1])
         const expectedServer =
           overrides.server ??
           env.CMDOP_SERVER ??
@@ -87,6 +84,24 @@ describe("credential resolver", () => {
           (chosen?.server ? chosen.server : undefined) ??
           (Option.isSome(oauth) ? oauth.value.server : undefined) ??
           CredentialResolver.DEFAULT_SERVER
+        // A stored credential is never sent to another relay than its own.
+        const boundTo =
+          expectedKey[0] === "oauth" && Option.isSome(oauth)
+            ? oauth.value.server
+            : expectedKey[0] === "workspace" && chosen?.server
+              ? chosen.server
+              : undefined
+        if (boundTo !== undefined && !RelayNode.same(boundTo, expectedServer)) {
+          assert.isTrue(result._tag === "Left")
+          if (result._tag === "Left") assert.strictEqual(result.left._tag, "CredentialError")
+          if (result._tag === "Left" && result.left._tag === "CredentialError")
+            assert.strictEqual(result.left.reason, "OtherRelay")
+          return
+        }
+        assert.isTrue(result._tag === "Right")
+        if (result._tag !== "Right") return
+        assert.strictEqual(result.right.source, expectedKey[0])
+        assert.strictEqual(Redacted.value(result.right.apiKey), expectedKey[1])
         assert.strictEqual(result.right.server, expectedServer)
         assert.strictEqual(result.right.workspace, chosen?.name)
       })

@@ -3,6 +3,7 @@
  * `https://host[:port]` / `grpcs://host[:port]` (TLS, port 443 by default). A custom CA for a self-signed relay
  * comes from `CMDOP_TLS_CA` (a PEM file path) and is used for every TLS address.
  */
+import * as RelayNode from "@cmdop/domain/RelayNode"
 import type * as GrpcClient from "@cmdop/grpc/GrpcClient"
 import * as fs from "node:fs"
 
@@ -13,11 +14,8 @@ export interface Target {
 
 /** Splits a relay address into `host:port` and TLS settings (`caPem` verifies a self-signed relay). */
 export const parse = (server: string, caPem?: string): Target => {
-  const match = /^(https?|grpcs?):\/\/(.*?)\/?$/.exec(server.trim())
-  const secure = match !== null && (match[1] === "https" || match[1] === "grpcs")
-  let address = match === null ? server.trim() : match[2]!
-  if (match !== null && !/:\d+$/.test(address)) address += secure ? ":443" : ":80"
-  if (!secure) return { address }
+  const address = RelayNode.addressOf(server)
+  if (!/^(https|grpcs):\/\//.test(server.trim())) return { address }
   return { address, tls: caPem === undefined ? {} : { caPem } }
 }
 

@@ -51,19 +51,25 @@ export const credentialInputs: FastCheck.Arbitrary<{
 }> = FastCheck.record({
   flagKey: FastCheck.option(apiKeyString, { nil: undefined }),
   envKey: FastCheck.option(apiKeyString, { nil: undefined }),
-  flagServer: FastCheck.option(FastCheck.constantFrom("flag.example:1", "10.0.0.1:50051"), { nil: undefined }),
+  flagServer: FastCheck.option(FastCheck.constantFrom("flag.example:1", "10.0.0.1:50051", "https://ws.example:4"), {
+    nil: undefined
+  }),
   envServer: FastCheck.option(FastCheck.constantFrom("env.example:2"), { nil: undefined }),
   envGrpcServer: FastCheck.option(FastCheck.constantFrom("grpc-env.example:3"), { nil: undefined }),
   names: FastCheck.uniqueArray(workspaceName, { maxLength: 4 }),
   keys: FastCheck.array(FastCheck.option(apiKeyString, { nil: undefined }), { minLength: 4, maxLength: 4 }),
-  servers: FastCheck.array(FastCheck.constantFrom("", "ws.example:4"), { minLength: 4, maxLength: 4 }),
+  // Some spell the login's relay another way, so a stored credential meets its own relay as well as another one.
+  servers: FastCheck.array(FastCheck.constantFrom("", "ws.example:4", "OAUTH.example:5"), {
+    minLength: 4,
+    maxLength: 4
+  }),
   activeIndex: FastCheck.option(FastCheck.nat(4), { nil: undefined }),
   namedIndex: FastCheck.option(FastCheck.nat(4), { nil: undefined }),
   namedVia: FastCheck.constantFrom("flag", "env"),
   oauth: FastCheck.option(
     FastCheck.record({
       token: FastCheck.constant("cmdop_0123456789abcdef0123"),
-      server: FastCheck.constant("oauth.example:5")
+      server: FastCheck.constantFrom("oauth.example:5", "ws.example:4,oauth.example:5")
     }),
     { nil: undefined }
   )

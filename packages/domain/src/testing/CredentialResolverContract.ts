@@ -77,12 +77,19 @@ export const credentialResolverContract = (label: string, factory: ResolverFacto
           [KEY_ENV, "env", "env.relay:1", "env"]
         )
         assert.strictEqual(env.workspace, "prod")
-        const alias = yield* resolve({ env: { CMDOP_GRPC_SERVER: "grpc.relay:3" } })
+        const alias = yield* resolve({ env: { CMDOP_API_KEY: KEY_ENV, CMDOP_GRPC_SERVER: "grpc.relay:3" } })
         assert.deepStrictEqual(
           [key(alias), alias.source, alias.server, alias.serverSource],
-          [KEY_PROD, "workspace", "grpc.relay:3", "env"]
+          [KEY_ENV, "env", "grpc.relay:3", "env"]
         )
-        const both = yield* resolve({ env: { CMDOP_SERVER: "env.relay:1", CMDOP_GRPC_SERVER: "grpc.relay:3" } })
+        // The active workspace's stored key is for its own relay: never sent to the one the environment names.
+        const elsewhere = yield* Effect.flip(resolve({ env: { CMDOP_GRPC_SERVER: "grpc.relay:3" } }))
+        assert.instanceOf(elsewhere, CredentialError)
+        assert.strictEqual((elsewhere as CredentialError).reason, "OtherRelay")
+        assert.notInclude(elsewhere.message, KEY_PROD)
+        const both = yield* resolve({
+          env: { CMDOP_API_KEY: KEY_ENV, CMDOP_SERVER: "env.relay:1", CMDOP_GRPC_SERVER: "grpc.relay:3" }
+        })
         assert.strictEqual(both.server, "env.relay:1")
       })
     )
@@ -155,19 +162,31 @@ export const credentialResolverContract = (label: string, factory: ResolverFacto
       })
     )
 
-    it.scopedLive("a chosen workspace without a key falls through to the OAuth session; its server still counts", () =>
-      Effect.gen(function* () {
-        const bare = yield* resolve({ workspaces: withActive("bare") })
-        assert.deepStrictEqual([key(bare), bare.source, bare.workspace], [TOKEN, "oauth", "bare"])
-        assert.deepStrictEqual([bare.server, bare.serverSource], ["oauth.relay:443", "oauth"])
-        const keyless = JSON.stringify({
-          active: "edge",
-          workspaces: [{ name: "edge", server: "edge.relay:9" }]
+    it.scopedLive(
+      "a chosen workspace without a key falls through to the OAuth session, which goes only to its own relay",
+      () =>
+        Effect.gen(function* () {
+          const bare = yield* resolve({ workspaces: withActive("bare") })
+          assert.deepStrictEqual([key(bare), bare.source, bare.workspace], [TOKEN, "oauth", "bare"])
+          assert.deepStrictEqual([bare.server, bare.serverSource], ["oauth.relay:443", "oauth"])
+          const synced = JSON.stringify({
+            active: "team",
+            workspaces: [{ name: "team", server: "https://oauth.relay" }]
+          })
+          const own = yield* resolve({ workspaces: synced })
+          assert.deepStrictEqual([key(own), own.source], [TOKEN, "oauth"])
+          assert.deepStrictEqual([own.server, own.serverSource], ["https://oauth.relay", "workspace"])
+          // A workspace of another relay with no key of its own: the login's token is not sent there.
+          const keyless = JSON.stringify({
+            active: "edge",
+            workspaces: [{ name: "edge", server: "edge.relay:9" }]
+          })
+          const error = yield* Effect.flip(resolve({ workspaces: keyless }))
+          assert.instanceOf(error, CredentialError)
+          assert.include(error.message, "your login is not sent to this relay: it is for the relay oauth.relay:443")
+          assert.include(error.message, 'cmdop login --server edge.relay:9"')
+          assert.notInclude(error.message, TOKEN)
         })
-        const withServer = yield* resolve({ workspaces: keyless })
-        assert.deepStrictEqual([key(withServer), withServer.source], [TOKEN, "oauth"])
-        assert.deepStrictEqual([withServer.server, withServer.serverSource], ["edge.relay:9", "workspace"])
-      })
     )
 
     it.scopedLive("with no store at all the OAuth session gives key and server", () =>
