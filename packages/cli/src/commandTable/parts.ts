@@ -62,6 +62,12 @@ export const connectLeaf = (name: string, help: string, extra: Partial<Omit<Node
   flags: [...(extra.flags ?? []), ...GLOBAL_FLAGS]
 })
 
+/** `workspace add` and `set` read the global --api-key and --server as what to store, not as this call's. */
+const STORED_NOT_PER_CALL = [
+  "Here --api-key and --server are what the workspace stores, not flags for this call only:",
+  "its key is then sent to that server alone, never to another relay a later call names."
+]
+
 export const workspaceSubcommands: ReadonlyArray<Node> = [
   connectLeaf("list", "all stored workspaces; * marks the active one"),
   connectLeaf("use", "make a stored workspace the active one (an unknown name changes nothing)", {
@@ -69,9 +75,13 @@ export const workspaceSubcommands: ReadonlyArray<Node> = [
   }),
   connectLeaf("add", "store a new workspace (with --force: change an existing one)", {
     args: [{ name: "name" }],
-    flags: [{ name: "--force", help: "change the workspace if it exists (its key and server)" }]
+    flags: [{ name: "--force", help: "change the workspace if it exists (its key and server)" }],
+    notes: STORED_NOT_PER_CALL
   }),
-  connectLeaf("set", "change a stored workspace: --api-key K and/or --server S", { args: [{ name: "name" }] }),
+  connectLeaf("set", "change a stored workspace: --api-key K and/or --server S", {
+    args: [{ name: "name" }],
+    notes: STORED_NOT_PER_CALL
+  }),
   connectLeaf("remove", "forget a stored workspace (local only; never touches the relay)", {
     args: [{ name: "name" }]
   }),
