@@ -337,6 +337,29 @@ describe("the token.json session", () => {
         const flagged = yield* cli(home, ["connect", "whoami", "--server", otherAddress])
         assert.notStrictEqual(flagged.code, 0)
         assert.include(flagged.stderr, `this call goes to ${otherAddress} (--server)`)
+        // Nor with a list that names its relay after the other server: the first that answers gets the call.
+        const inList = yield* cli(home, ["connect", "whoami", "--server", `${otherAddress},${running.grpcAddress}`])
+        assert.notStrictEqual(inList.code, 0)
+        assert.include(inList.stderr, `whose node ${otherAddress} is not that relay's`)
+        assert.notInclude(inList.stderr, tokens.access_token)
+        // Nor a workspace's key stored for that server over TLS, sent to it in plaintext.
+        const key = "ck_live_" + "t".repeat(32)
+        const tls = yield* cli(home, [
+          "connect",
+          "key",
+          "set",
+          key,
+          "--workspace",
+          "t",
+          "--server",
+          `https://${otherAddress}`
+        ])
+        assert.strictEqual(tls.code, 0, tls.stderr)
+        const plain = yield* cli(home, ["connect", "--list", "--workspace", "t", "--server", otherAddress])
+        assert.notStrictEqual(plain.code, 0)
+        assert.include(plain.stderr, `in plaintext, which shows it to the network; use https://${otherAddress} instead`)
+        assert.notInclude(plain.stderr, key)
+        yield* cli(home, ["connect", "workspace", "remove", "t"])
         assert.deepStrictEqual(seen, [], "the other server was sent a request")
         // Its own relay, spelled another way, still takes it.
         const own = yield* cli(home, [

@@ -8,7 +8,7 @@
  * Server: `--server` → `CMDOP_SERVER` (alias `CMDOP_GRPC_SERVER`) → the chosen workspace's `server` → the OAuth
  * session's relay → `127.0.0.1:50051`.
  *
- * A stored credential goes only to the relay it is stored for (`RelayNode.same`): the OAuth session's token to the
+ * A stored credential goes only to the relay it is stored for (`RelayNode.covers`): the OAuth session's token to the
  * relay that issued it, a workspace's key to that workspace's `server` (when it has one). A call whose relay is
  * another one (a `--server`, `CMDOP_SERVER`, or a workspace without a key of its own under a login) fails with
  * `CredentialError` `OtherRelay` instead: a bearer token sent to a server is given to it. Keys given for the call
@@ -126,12 +126,14 @@ export const resolveWith = (inputs: {
       )
     })
 
-    const server: { readonly server: string; readonly serverSource: ServerSource } = present(overrides.server)
+    const server: { readonly server: string; readonly serverSource: ServerSource; readonly origin?: string } = present(
+      overrides.server
+    )
       ? { server: overrides.server.trim(), serverSource: "flag" }
       : present(env.CMDOP_SERVER)
         ? { server: env.CMDOP_SERVER.trim(), serverSource: "env" }
         : present(env.CMDOP_GRPC_SERVER)
-          ? { server: env.CMDOP_GRPC_SERVER.trim(), serverSource: "env" }
+          ? { server: env.CMDOP_GRPC_SERVER.trim(), serverSource: "env", origin: "CMDOP_GRPC_SERVER" }
           : chosen && present(chosen.server)
             ? { server: chosen.server.trim(), serverSource: "workspace" }
             : Option.isSome(oauth) && present(oauth.value.server)
@@ -139,7 +141,7 @@ export const resolveWith = (inputs: {
               : { server: DEFAULT_SERVER, serverSource: "default" }
 
     yield* boundToItsRelay(key.source, chosen, oauth, server)
-    return { ...key, ...server, workspace: chosen?.name }
+    return { ...key, server: server.server, serverSource: server.serverSource, workspace: chosen?.name }
   })
 
 const SERVER_ORIGIN: Record<ServerSource, string> = {
@@ -151,37 +153,69 @@ const SERVER_ORIGIN: Record<ServerSource, string> = {
 }
 
 /**
- * Fails when the credential found is stored for another relay than the one the call goes to (see the header). A
+ * The error's words for a call whose address `outside` says the credential may not go to: another relay, a list
+ * with a node that is not the credential's relay (the first that answers is dialed), or the credential's node
+ * dialed without its TLS. `fix` is the way out when it is another relay.
+ */
+const otherRelay = (
+  origin: string,
+  stored: string,
+  via: string,
+  call: string,
+  outside: RelayNode.Outside,
+  fix: string
+): CredentialError =>
+  new CredentialError({
+    reason: "OtherRelay",
+    origin,
+    detail:
+      outside.reason === "plaintext"
+        ? `it is for the relay ${stored} over TLS, and this call goes to ${via} in plaintext, which shows it to the network; use https://${RelayNode.addressOf(outside.entry)} instead`
+        : outside.entry !== call
+          ? `it is for the relay ${stored}, and this call goes to ${via}, whose node ${outside.entry} is not that relay's (a list's first node that answers gets the call); list only that relay's nodes, or ${fix}`
+          : `it is for the relay ${stored}, and this call goes to ${via}; ${fix}`
+  })
+
+/**
+ * Fails when the credential found is stored for another relay than the one the call goes to (see the header): every
+ * node the call may dial must be one of the credential's relay, over TLS when that relay was stored with TLS. A
  * workspace without a `server` keeps its key for whichever relay the call names (nothing says which it is for).
  */
 const boundToItsRelay = (
   source: KeySource,
   chosen: Workspace.Workspace | undefined,
   oauth: Option.Option<Session>,
-  to: { readonly server: string; readonly serverSource: ServerSource }
+  to: { readonly server: string; readonly serverSource: ServerSource; readonly origin?: string }
 ): Effect.Effect<void, CredentialError> => {
-  const via = `${to.server} (${SERVER_ORIGIN[to.serverSource]})`
-  if (source === "oauth" && Option.isSome(oauth) && !RelayNode.same(oauth.value.server, to.server))
-    return Effect.fail(
-      new CredentialError({
-        reason: "OtherRelay",
-        origin: "your login",
-        detail: `it is for the relay ${oauth.value.server}, and this call goes to ${via}; sign in there with "cmdop login --server ${to.server}", or pass that relay's key with --api-key`
-      })
-    )
-  if (
-    source === "workspace" &&
-    chosen !== undefined &&
-    present(chosen.server) &&
-    !RelayNode.same(chosen.server, to.server)
-  )
-    return Effect.fail(
-      new CredentialError({
-        reason: "OtherRelay",
-        origin: `the key of workspace "${chosen.name}"`,
-        detail: `it is for the relay ${chosen.server.trim()}, and this call goes to ${via}; pass that relay's key with --api-key, or move the workspace with "cmdop connect workspace set ${chosen.name} --server ${to.server}"`
-      })
-    )
+  const via = `${to.server} (${to.origin ?? SERVER_ORIGIN[to.serverSource]})`
+  if (source === "oauth" && Option.isSome(oauth)) {
+    const outside = RelayNode.outside(oauth.value.server, to.server)
+    if (outside !== undefined)
+      return Effect.fail(
+        otherRelay(
+          "your login",
+          oauth.value.server,
+          via,
+          to.server,
+          outside,
+          `sign in there with "cmdop login --server ${to.server}", or pass that relay's key with --api-key`
+        )
+      )
+  }
+  if (source === "workspace" && chosen !== undefined && present(chosen.server)) {
+    const outside = RelayNode.outside(chosen.server, to.server)
+    if (outside !== undefined)
+      return Effect.fail(
+        otherRelay(
+          `the key of workspace "${chosen.name}"`,
+          chosen.server.trim(),
+          via,
+          to.server,
+          outside,
+          `pass that relay's key with --api-key, or move the workspace with "cmdop connect workspace set ${chosen.name} --server ${to.server}"`
+        )
+      )
+  }
   return Effect.void
 }
 

@@ -91,7 +91,7 @@ describe("credential resolver", () => {
             : expectedKey[0] === "workspace" && chosen?.server
               ? chosen.server
               : undefined
-        if (boundTo !== undefined && !RelayNode.same(boundTo, expectedServer)) {
+        if (boundTo !== undefined && !RelayNode.covers(boundTo, expectedServer)) {
           assert.isTrue(result._tag === "Left")
           if (result._tag === "Left") assert.strictEqual(result.left._tag, "CredentialError")
           if (result._tag === "Left" && result.left._tag === "CredentialError")

@@ -31,6 +31,32 @@ describe("RelayNode.same", () => {
   })
 })
 
+describe("RelayNode.covers: where a stored credential may go", () => {
+  it("a credential covers a call when every node it may dial is the credential's, over TLS when stored with TLS", () => {
+    // A cluster's list and any of its nodes, in any order and spelling.
+    assert.isTrue(RelayNode.covers("a:50051,b:50051", "b:50051"))
+    assert.isTrue(RelayNode.covers("a:50051,b:50051", "B:50051, a:50051"))
+    assert.isTrue(RelayNode.covers("127.0.0.1:50051", "localhost:50051"))
+    assert.isTrue(RelayNode.covers("https://relay.example", "grpcs://relay.example:443/"))
+    // A plaintext relay spelled with TLS is dialed with TLS: nothing shows.
+    assert.isTrue(RelayNode.covers("relay.example:443", "https://relay.example"))
+    // A list that names another server besides: the first that answers is dialed, which may be that one.
+    assert.deepStrictEqual(RelayNode.outside("c:50051", "b:50051, c:50051"), { entry: "b:50051", reason: "other" })
+    assert.deepStrictEqual(RelayNode.outside("a:1", "a:1,evil:1"), { entry: "evil:1", reason: "other" })
+    // Stored with TLS, dialed in plaintext: the token would cross the network in the clear.
+    assert.deepStrictEqual(RelayNode.outside("https://relay.example", "relay.example:443"), {
+      entry: "relay.example:443",
+      reason: "plaintext"
+    })
+    assert.deepStrictEqual(RelayNode.outside("https://relay.example:8443", "http://relay.example:8443"), {
+      entry: "http://relay.example:8443",
+      reason: "plaintext"
+    })
+    assert.isFalse(RelayNode.covers("a:1", ""))
+    assert.isFalse(RelayNode.covers("a:1", " , "))
+  })
+})
+
 const TOKEN = "cmdop_0123456789abcdef0123"
 const KEY = "ck_test_" + "k".repeat(32)
 const login = Option.some({ accessToken: Redacted.make(TOKEN), server: "127.0.0.1:46051" })
@@ -69,6 +95,48 @@ describe("a stored credential goes only to its own relay", () => {
         )
         assert.include(error.message, `this call goes to evil.example:50051 ${said}`)
       }
+    })
+  )
+  it.effect("nor to a list that names another server besides its relay, nor in plaintext to a TLS relay", () =>
+    Effect.gen(function* () {
+      const listed = yield* Effect.flip(
+        CredentialResolver.resolveWith({
+          overrides: { server: "127.0.0.1:46999,127.0.0.1:46051" },
+          env: {},
+          file: Workspace.empty,
+          oauth: login
+        })
+      )
+      assert.strictEqual(
+        listed.message,
+        "your login is not sent to this relay: it is for the relay 127.0.0.1:46051, and this call goes to 127.0.0.1:46999,127.0.0.1:46051 (--server), whose node 127.0.0.1:46999 is not that relay's (a list's first node that answers gets the call); list only that relay's nodes, or sign in there with \"cmdop login --server 127.0.0.1:46999,127.0.0.1:46051\", or pass that relay's key with --api-key"
+      )
+      // A workspace's key, stored for a TLS relay, asked to go there in plaintext (the alias names itself).
+      const file: Workspace.WorkspaceFile = {
+        active: Workspace.WorkspaceName.make("acme"),
+        workspaces: [ws("acme", { server: "https://relay.acme", api_key: Redacted.make(KEY) })]
+      }
+      const plain = yield* Effect.flip(
+        CredentialResolver.resolveWith({
+          overrides: {},
+          env: { CMDOP_GRPC_SERVER: "relay.acme:443" },
+          file,
+          oauth: Option.none()
+        })
+      )
+      assert.strictEqual(
+        plain.message,
+        'the key of workspace "acme" is not sent to this relay: it is for the relay https://relay.acme over TLS, and this call goes to relay.acme:443 (CMDOP_GRPC_SERVER) in plaintext, which shows it to the network; use https://relay.acme:443 instead'
+      )
+      assert.notInclude(plain.message, KEY)
+      // A login for a cluster's whole list goes to any of its nodes.
+      const cluster = yield* CredentialResolver.resolveWith({
+        overrides: { server: "localhost:46052" },
+        env: {},
+        file: Workspace.empty,
+        oauth: Option.some({ accessToken: Redacted.make(TOKEN), server: "127.0.0.1:46051,127.0.0.1:46052" })
+      })
+      assert.strictEqual(cluster.source, "oauth")
     })
   )
   it.effect("a login goes to its relay however it is spelled, and to a workspace stored for it", () =>

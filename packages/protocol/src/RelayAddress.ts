@@ -15,7 +15,7 @@ export interface Target {
 /** Splits a relay address into `host:port` and TLS settings (`caPem` verifies a self-signed relay). */
 export const parse = (server: string, caPem?: string): Target => {
   const address = RelayNode.addressOf(server)
-  if (!/^(https|grpcs):\/\//.test(server.trim())) return { address }
+  if (!RelayNode.isTls(server)) return { address }
   return { address, tls: caPem === undefined ? {} : { caPem } }
 }
 
