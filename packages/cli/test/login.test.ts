@@ -259,6 +259,34 @@ describe("the token.json session", () => {
     })
   )
 
+  it.scopedLive("login finds the web address recorded for its relay however --server spells it", () =>
+    Effect.gen(function* () {
+      const home = yield* TempHome.make("cmdop-login-")
+      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
+      // As cmdop up records it (nothing listens at either port: the error names the address login chose).
+      fs.writeFileSync(
+        path.join(home, ".cmdop", "ssh_workspaces.json"),
+        JSON.stringify({
+          active: "local",
+          workspaces: [{ name: "local", server: "127.0.0.1:1", web_url: "http://127.0.0.1:2" }]
+        }),
+        { mode: 0o600 }
+      )
+      for (const server of ["localhost:1", "http://127.0.0.1:1/", "LOCALHOST:1"]) {
+        const r = yield* cli(home, ["login", "--server", server, "--no-browser"])
+        assert.strictEqual(r.code, 255, server)
+        assert.include(
+          r.stderr,
+          `cannot reach the relay's login at http://127.0.0.1:2 (recorded for relay ${server} in workspace "local")`,
+          server
+        )
+      }
+      // Another relay does not take it.
+      const other = yield* cli(home, ["login", "--server", "127.0.0.1:3", "--no-browser"])
+      assert.include(other.stderr, "http://127.0.0.1:8080 (relay 127.0.0.1:3's default web port)")
+    })
+  )
+
   it.scopedLive("an access token the relay refuses is refreshed once and the call goes through", () =>
     Effect.gen(function* () {
       const { running, tokens } = yield* relayWithLogin

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as oauth from "oauth4webapi"
 import { DEFAULT_SERVER } from "@cmdop/domain/CredentialResolver"
+import * as RelayNode from "@cmdop/domain/RelayNode"
 import * as Workspace from "@cmdop/domain/Workspace"
 import { WorkspaceStore } from "@cmdop/domain/WorkspaceStore"
 import { CliError } from "../CliError.js"
@@ -66,9 +67,13 @@ export const target = (args: { readonly server: Option.Option<string>; readonly 
     ).trim()
     const given = Option.getOrUndefined(args.webUrl)
     const fromEnv = env("CMDOP_WEB_URL")
-    // The chosen workspace first: two workspaces may name one relay.
+    // The chosen workspace first: two workspaces may name one relay, however spelled (localhost is 127.0.0.1).
     const recorded = [chosen, ...file.workspaces].find(
-      (w) => w !== undefined && present(w.web_url) !== undefined && w.server?.trim() === server
+      (w) =>
+        w !== undefined &&
+        present(w.web_url) !== undefined &&
+        present(w.server) !== undefined &&
+        RelayNode.covers(w.server!, server)
     )
     const [web, source]: readonly [string, WebSource] =
       given !== undefined
