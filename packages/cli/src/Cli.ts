@@ -139,10 +139,13 @@ export const main = (argv: ReadonlyArray<string>) => {
   if (cli[0] === "completion" || cli[0] === Completion.COMPLETE) return Completion.run(cli)
   const dashes = cli.indexOf("--")
   const json = (dashes === -1 ? cli : cli.slice(0, dashes)).includes("--json")
-  /** One line on stderr; with --json also the failure as one JSON document on stdout (unless one is out). */
+  /**
+   * One line on stderr; with --json also the failure as one JSON document on stdout (unless one is out). The line may
+   * hold a server's text (a relay's error message): its control characters are shown, not sent to the terminal.
+   */
   const failed = (line: string, code: number) =>
     Effect.gen(function* () {
-      yield* Console.error(`cmdop: ${line}`)
+      yield* Console.error(`cmdop: ${Output.printable(line)}`)
       if (json && !(yield* FiberRef.get(Output.printedJson))) yield* Output.json(Output.failure(line, code))
       return code
     })
