@@ -3,7 +3,9 @@
  * workspace, so `workspace use`, `key set` and `set-key` make it re-register under the new one, and removing the
  * workspace it runs under takes its credential away. One notice line on stderr; nothing when no agent runs.
  */
+import { CredentialResolver } from "@cmdop/domain/CredentialResolver"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Output from "./Output.js"
 
@@ -29,13 +31,26 @@ export const snapshot = Effect.gen(function* () {
   return { pid: pid.value, workspace }
 }).pipe(Effect.orElseSucceed((): Running | undefined => undefined))
 
-/** After the active workspace (or its key) changed to `workspace`; `agent` as it was before the change. */
+/**
+ * After the active workspace (or its key) changed to `workspace`; `agent` as it was before the change. When the
+ * credential chain finds nothing the agent may use there (no key, or a stored one that is not sent to that relay),
+ * the agent drops its connection and cannot connect again: a warning says so and why, not "it will re-register".
+ */
 export const activeChanged = (agent: Running | undefined, workspace: string) =>
   agent === undefined || agent.workspace === ""
     ? Effect.void
-    : Output.notice(
-        `cmdop: the agent on this machine (pid ${agent.pid}) follows the active workspace: it will re-register under workspace ${workspace}${agent.workspace === workspace ? " with this key" : ` (it runs under ${agent.workspace} now)`}`
-      )
+    : Effect.gen(function* () {
+        const resolved = yield* Effect.either(
+          Effect.flatMap(CredentialResolver, (resolver) => resolver.resolve({ workspace }))
+        )
+        if (Either.isLeft(resolved) && resolved.left._tag === "CredentialError")
+          return yield* Output.notice(
+            `cmdop: warning: the agent on this machine (pid ${agent.pid}) follows the active workspace and goes offline: under workspace ${workspace}, ${resolved.left.message}`
+          )
+        yield* Output.notice(
+          `cmdop: the agent on this machine (pid ${agent.pid}) follows the active workspace: it will re-register under workspace ${workspace}${agent.workspace === workspace ? " with this key" : ` (it runs under ${agent.workspace} now)`}`
+        )
+      })
 
 /** After `workspace` was removed from the store; `agent` as it was before the change. */
 export const removed = (agent: Running | undefined, workspace: string) =>

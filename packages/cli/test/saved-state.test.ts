@@ -165,6 +165,22 @@ describe("the agent follows the active workspace", () => {
           ),
           { timeout: "30 seconds", interval: "200 millis" }
         )
+        // A workspace the agent has no credential for (no key, no login): it does not re-register, it goes offline.
+        assert.strictEqual((yield* run(["connect", "ws", "add", "bare", "-s", OFFLINE])).code, 0)
+        const bare = yield* run(["connect", "ws", "use", "bare"])
+        assert.match(
+          bare.stderr,
+          /warning: the agent on this machine \(pid \d+\) follows the active workspace and goes offline: under workspace bare, no credential: /
+        )
+        assert.notInclude(bare.stderr, "it will re-register")
+        assert.strictEqual((yield* run(["connect", "ws", "use", "spare"])).code, 0)
+        yield* eventually(
+          "the agent back under spare",
+          Effect.map(run(["agent", "status", "--json"]), (r) =>
+            JSON.parse(r.stdout).workspace === "spare" && JSON.parse(r.stdout).state === "ONLINE" ? true : undefined
+          ),
+          { timeout: "30 seconds", interval: "200 millis" }
+        )
         const removed = yield* run(["connect", "ws", "remove", "spare"])
         assert.match(removed.stderr, /warning: the agent on this machine \(pid \d+\) runs under workspace spare/)
         const other = yield* run(["connect", "ws", "remove", "acme"])
