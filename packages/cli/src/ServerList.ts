@@ -12,7 +12,7 @@ export const checkServerList = (server: string | undefined): Effect.Effect<void,
   const bad = server
     .split(",")
     .map((s) => s.trim())
-    .find((s) => !/^((https?|grpcs?):\/\/[^\s,/]+\/?|[^\s,/:]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/.test(s))
+    .find((s) => !/^((https?|grpcs?):\/\/[^\s,/]+\/?|[^\s,/:]+:\d+|\[[0-9a-fA-F:]+\]:\d+)$/i.test(s))
   return bad === undefined
     ? Effect.void
     : Effect.fail(

@@ -14,9 +14,12 @@
  * port then speaks TLS).
  */
 
-/** `host:port` of one address (scheme and trailing slash taken off, the scheme's port added when none is given). */
+/**
+ * `host:port` of one address (scheme and trailing slash taken off, the scheme's port added when none is given). A
+ * scheme is read in any case (`HTTPS://h`, RFC 3986 §3.1).
+ */
 export const addressOf = (server: string): string => {
-  const match = /^(https?|grpcs?):\/\/(.*?)\/?$/.exec(server.trim())
+  const match = /^(https?|grpcs?):\/\/(.*?)\/?$/i.exec(server.trim())
   const secure = match !== null && isTls(server)
   let address = match === null ? server.trim() : match[2]!
   if (match !== null && !/:\d+$/.test(address)) address += secure ? ":443" : ":80"
@@ -24,7 +27,7 @@ export const addressOf = (server: string): string => {
 }
 
 /** Whether an address is dialed over TLS (`https://`, `grpcs://`); `RelayAddress.parse` reads it the same way. */
-export const isTls = (server: string): boolean => /^(https|grpcs):\/\//.test(server.trim())
+export const isTls = (server: string): boolean => /^(https|grpcs):\/\//i.test(server.trim())
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]", "::1"])
 

@@ -17,6 +17,12 @@ describe("RelayNode.same", () => {
     assert.isTrue(RelayNode.same("127.0.0.1:50051", "localhost:50051"))
     assert.isTrue(RelayNode.same("[::1]:50051", "127.0.0.1:50051"))
     assert.isTrue(RelayNode.same(" a:1 ", "a:1"))
+    // A scheme in any case (RFC 3986 §3.1), and what it says about TLS.
+    assert.isTrue(RelayNode.same("HTTPS://Relay.Example", "relay.example:443"))
+    assert.strictEqual(RelayNode.addressOf("Grpcs://relay.example"), "relay.example:443")
+    assert.isTrue(RelayNode.isTls("HTTPS://relay.example"))
+    assert.isFalse(RelayNode.isTls("HTTP://relay.example"))
+    assert.isTrue(RelayNode.covers("https://relay.example", "HTTPS://RELAY.EXAMPLE:443/"))
   })
   it("a cluster's list shares its credentials with each of its nodes", () => {
     assert.isTrue(RelayNode.same("a:50051,b:50051", "b:50051"))

@@ -33,9 +33,9 @@ export const nodeKey = (server: string): string => parse(server).address.toLower
  */
 export const spelledLike = (hint: string, reached: string): string => {
   const trimmed = hint.trim()
-  if (/^(https?|grpcs?):\/\//.test(trimmed)) return trimmed
-  const scheme = /^(https|grpcs):\/\//.exec(reached.trim())
-  return scheme === null ? trimmed : `${scheme[1]}://${trimmed}`
+  if (/^(https?|grpcs?):\/\//i.test(trimmed)) return trimmed
+  const scheme = /^(https|grpcs):\/\//i.exec(reached.trim())
+  return scheme === null ? trimmed : `${scheme[1]!.toLowerCase()}://${trimmed}`
 }
 
 /** The PEM named by `CMDOP_TLS_CA`, if set; a missing file is an error naming it. */

@@ -24,6 +24,10 @@ describe("RelayAddress", () => {
     assert.strictEqual(key("https://relay-1.example.com"), key("relay-1.example.com:443"))
     assert.strictEqual(key(" http://relay-1 "), "relay-1:80")
     assert.notStrictEqual(key("https://relay-1:50051"), key("relay-1:50052"))
+    // The scheme in any case: HTTPS:// is TLS, as https:// is.
+    assert.deepStrictEqual(RelayAddress.parse("HTTPS://Relay-1:50051"), { address: "Relay-1:50051", tls: {} })
+    assert.deepStrictEqual(RelayAddress.parse("HTTP://relay-1"), { address: "relay-1:80" })
+    assert.strictEqual(RelayAddress.spelledLike("10.0.0.2:50051", "HTTPS://10.0.0.1:50051"), "https://10.0.0.2:50051")
   })
 
   it.prop("nodeKey: any scheme in front of host:port names the same node", [hostPort], ([address]) => {
