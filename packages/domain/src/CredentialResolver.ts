@@ -187,7 +187,8 @@ const boundToItsRelay = (
   oauth: Option.Option<Session>,
   to: { readonly server: string; readonly serverSource: ServerSource; readonly origin?: string }
 ): Effect.Effect<void, CredentialError> => {
-  const via = `${to.server} (${to.origin ?? SERVER_ORIGIN[to.serverSource]})`
+  const origin = to.origin ?? SERVER_ORIGIN[to.serverSource]
+  const via = `${to.server} (${origin})`
   if (source === "oauth" && Option.isSome(oauth)) {
     const outside = RelayNode.outside(oauth.value.server, to.server)
     if (outside !== undefined)
@@ -212,7 +213,8 @@ const boundToItsRelay = (
           via,
           to.server,
           outside,
-          `pass that relay's key with --api-key, or move the workspace with "cmdop connect workspace set ${chosen.name} --server ${to.server}"`
+          // Not "move the workspace there": whoever got a person to type that --server would then get the key.
+          `pass that relay's own key with --api-key, or leave out ${origin} to reach ${chosen.server.trim()}`
         )
       )
   }

@@ -174,7 +174,7 @@ describe("a stored credential goes only to its own relay", () => {
       )
       assert.strictEqual(
         error.message,
-        'the key of workspace "acme" is not sent to this relay: it is for the relay relay.acme:50051, and this call goes to other:50051 (--server); pass that relay\'s key with --api-key, or move the workspace with "cmdop connect workspace set acme --server other:50051"'
+        'the key of workspace "acme" is not sent to this relay: it is for the relay relay.acme:50051, and this call goes to other:50051 (--server); pass that relay\'s own key with --api-key, or leave out --server to reach relay.acme:50051'
       )
       const given = yield* CredentialResolver.resolveWith({
         overrides: { server: "other:50051", apiKey: Redacted.make(KEY) },
