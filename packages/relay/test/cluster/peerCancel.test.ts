@@ -379,11 +379,13 @@ describe("a passed-through forwarded call whose client went away", () => {
         assert.strictEqual(seen.resets, 240)
         assert.strictEqual(seen.connections, 1)
         assert.strictEqual(counters.servedLive, 0)
-        // No more than the burst and the pace allow in any 200 ms (a little slack for the loopback's timing).
+        // No more than the burst and the pace allow in any 200 ms, as the owning node sees them: slack for 100 ms of
+        // either process stalled on a loaded machine (what was sent meanwhile arrives together; 88 were seen once in
+        // CI against 85 allowed with 25 ms). Unpaced, all 240 come within a few milliseconds of the fallback.
         const at = seen.resetAt
         for (let i = 0; i < at.length; i++) {
           const inWindow = at.filter((t) => t >= at[i]! && t < at[i]! + 200).length
-          assert.isAtMost(inWindow, 40 + 200 * 0.2 + 5, `${inWindow} resets within 200 ms`)
+          assert.isAtMost(inWindow, 40 + 200 * 0.2 + 200 * 0.1, `${inWindow} resets within 200 ms`)
         }
       }),
     60_000
