@@ -32,6 +32,44 @@ rules:
 
 const REFUSED = "refused by the machine's permissions"
 
+type LiveWorld = Effect.Effect.Success<typeof live>
+
+/**
+ * A machine of workspace `workspace` behind a gate: `policy` in its `permissions.yaml`, registered as `hostname`
+ * (with `register` added to the command line) and its agent started with it and connected.
+ */
+const gatedMachine = (
+  w: LiveWorld,
+  workspace: string,
+  hostname: string,
+  options: { readonly policy?: string; readonly register?: ReadonlyArray<string> } = {}
+) =>
+  Effect.gen(function* () {
+    const key = yield* w.create(workspace)
+    const home = yield* TempHome.make(`cmdop-e2e-gate-${workspace}-`)
+    const policyFile = path.join(home, "etc", "permissions.yaml")
+    fs.mkdirSync(path.dirname(policyFile), { recursive: true })
+    fs.writeFileSync(policyFile, options.policy ?? POLICY)
+    const reg = yield* Processes.run(home, [
+      "agent",
+      "register",
+      "--hostname",
+      hostname,
+      ...(options.register ?? []),
+      "-k",
+      key,
+      "-s",
+      w.server
+    ])
+    assert.strictEqual(reg.code, 0, reg.stderr)
+    yield* Processes.daemon(
+      home,
+      ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
+      /connected to relay/
+    )
+    return { key, home, policyFile }
+  })
+
 describe("the machine's gate end to end (real processes)", () => {
   it.scopedLive(
     "a file invalid since the start: agent start warns, status says its defaults are in force, and they decide",
@@ -86,18 +124,7 @@ describe("the machine's gate end to end (real processes)", () => {
     () =>
       Effect.gen(function* () {
         const w = yield* live
-        const key = yield* w.create("acme")
-        const home = yield* TempHome.make("cmdop-e2e-gate-")
-        const policyFile = path.join(home, "etc", "permissions.yaml")
-        fs.mkdirSync(path.dirname(policyFile), { recursive: true })
-        fs.writeFileSync(policyFile, POLICY)
-        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "box", "-k", key, "-s", w.server])
-        assert.strictEqual(reg.code, 0, reg.stderr)
-        yield* Processes.daemon(
-          home,
-          ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
-          /connected to relay/
-        )
+        const { key, home, policyFile } = yield* gatedMachine(w, "acme", "box")
         const onMachine = (args: ReadonlyArray<string>) => Processes.run(home, ["agent", ...args])
 
         const minted = yield* w.cli(key, ["share", "box", "--json"])
@@ -379,30 +406,8 @@ describe("the machine's gate end to end (real processes)", () => {
     () =>
       Effect.gen(function* () {
         const w = yield* live
-        const key = yield* w.create("acme-gone")
-        const home = yield* TempHome.make("cmdop-e2e-gate-gone-")
-        const policyFile = path.join(home, "etc", "permissions.yaml")
-        fs.mkdirSync(path.dirname(policyFile), { recursive: true })
-        fs.writeFileSync(policyFile, POLICY)
         // A display name other than the hostname: every line about the machine names it by hostname.
-        const reg = yield* Processes.run(home, [
-          "agent",
-          "register",
-          "--hostname",
-          "held-box",
-          "--name",
-          "Held Box",
-          "-k",
-          key,
-          "-s",
-          w.server
-        ])
-        assert.strictEqual(reg.code, 0, reg.stderr)
-        yield* Processes.daemon(
-          home,
-          ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
-          /connected to relay/
-        )
+        const { key, home } = yield* gatedMachine(w, "acme-gone", "held-box", { register: ["--name", "Held Box"] })
         const onMachine = (args: ReadonlyArray<string>) => Processes.run(home, ["agent", ...args])
         const token = JSON.parse((yield* w.cli(key, ["share", "held-box", "--json"])).stdout).token as string
         const [machine] = JSON.parse((yield* w.cli(key, ["--list", "--json"])).stdout).machines
@@ -479,22 +484,11 @@ describe("the machine's gate end to end (real processes)", () => {
     () =>
       Effect.gen(function* () {
         const w = yield* live
-        const key = yield* w.create("acme-withdraw")
-        const home = yield* TempHome.make("cmdop-e2e-gate-withdraw-")
-        const policyFile = path.join(home, "etc", "permissions.yaml")
-        fs.mkdirSync(path.dirname(policyFile), { recursive: true })
-        fs.writeFileSync(
-          policyFile,
-          POLICY +
+        const { key, home } = yield* gatedMachine(w, "acme-withdraw", "wd-box", {
+          policy:
+            POLICY +
             "  - action: ask\n    caller: guest\n    mode: shell\n  - action: ask\n    caller: guest\n    mode: attach\n"
-        )
-        const reg = yield* Processes.run(home, ["agent", "register", "--hostname", "wd-box", "-k", key, "-s", w.server])
-        assert.strictEqual(reg.code, 0, reg.stderr)
-        yield* Processes.daemon(
-          home,
-          ["agent", "start", "--foreground", "--permissions", policyFile, "-k", key, "-s", w.server],
-          /connected to relay/
-        )
+        })
         const token = JSON.parse((yield* w.cli(key, ["share", "wd-box", "--json"])).stdout).token as string
         const guestHome = yield* TempHome.make("cmdop-e2e-gate-withdraw-guest-")
         const atRelay = Effect.map(

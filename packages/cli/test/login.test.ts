@@ -122,6 +122,30 @@ const relayWithLogin = Effect.gen(function* () {
 
 const tokenFile = (home: string) => path.join(home, ".cmdop", "token.json")
 
+/**
+ * Writes the `token.json` a `cmdop login` to `running` leaves (0600, in a fresh `.cmdop`): its tokens, the access
+ * token taken as good for `expiresInMs` more.
+ */
+const writeLogin = (
+  home: string,
+  running: { readonly httpAddress: string; readonly grpcAddress: string },
+  tokens: Readonly<Record<string, string>>,
+  expiresInMs: number
+): OAuthSessionLive.TokenFile => {
+  const written: OAuthSessionLive.TokenFile = {
+    issuer: running.httpAddress,
+    token_endpoint: `${running.httpAddress}/oauth/token`,
+    revocation_endpoint: `${running.httpAddress}/oauth/revoke`,
+    server: running.grpcAddress,
+    access_token: tokens["access_token"]!,
+    refresh_token: tokens["refresh_token"]!,
+    expires_at: Date.now() + expiresInMs
+  }
+  fs.mkdirSync(path.join(home, ".cmdop"), { recursive: true, mode: 0o700 })
+  fs.writeFileSync(tokenFile(home), JSON.stringify(written), { mode: 0o600 })
+  return written
+}
+
 /** `cmdop <args>` in-process with the live layers and the token.json session, HOME at `home`. */
 const cli = (home: string, args: ReadonlyArray<string>) =>
   runMain(args, {
@@ -142,17 +166,7 @@ describe("the token.json session", () => {
       assert.include(noLogin.stderr, 'run "cmdop login" first')
 
       // A login with one minute left: inside the refresh margin, so the next call refreshes it first.
-      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
-      const written: OAuthSessionLive.TokenFile = {
-        issuer: running.httpAddress,
-        token_endpoint: `${running.httpAddress}/oauth/token`,
-        revocation_endpoint: `${running.httpAddress}/oauth/revoke`,
-        server: running.grpcAddress,
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-        expires_at: Date.now() + 60_000
-      }
-      fs.writeFileSync(tokenFile(home), JSON.stringify(written), { mode: 0o600 })
+      writeLogin(home, running, tokens, 60_000)
       const who = yield* cli(home, ["connect", "whoami", "--json"])
       assert.strictEqual(who.code, 0, who.stderr)
       const view = JSON.parse(who.stdout)
@@ -227,19 +241,7 @@ describe("the token.json session", () => {
     Effect.gen(function* () {
       const { running, tokens, post } = yield* relayWithLogin
       const home = yield* TempHome.make("cmdop-login-")
-      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
-      fs.writeFileSync(
-        tokenFile(home),
-        JSON.stringify({
-          issuer: running.httpAddress,
-          token_endpoint: `${running.httpAddress}/oauth/token`,
-          server: running.grpcAddress,
-          access_token: tokens.access_token,
-          refresh_token: tokens.refresh_token,
-          expires_at: Date.now() + 3600_000
-        }),
-        { mode: 0o600 }
-      )
+      writeLogin(home, running, tokens, 3600_000)
       yield* post("/oauth/revoke", { token: tokens.refresh_token, client_id: "cmdop-cli" })
       const synced = yield* cli(home, ["connect", "workspace", "sync"])
       assert.strictEqual(synced.code, 255)
@@ -291,20 +293,8 @@ describe("the token.json session", () => {
     Effect.gen(function* () {
       const { running, tokens } = yield* relayWithLogin
       const home = yield* TempHome.make("cmdop-login-")
-      fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
       // The file says the access token is good for an hour, but the relay does not know it.
-      fs.writeFileSync(
-        tokenFile(home),
-        JSON.stringify({
-          issuer: running.httpAddress,
-          token_endpoint: `${running.httpAddress}/oauth/token`,
-          server: running.grpcAddress,
-          access_token: "cmdop_" + "x".repeat(43),
-          refresh_token: tokens.refresh_token,
-          expires_at: Date.now() + 3600_000
-        }),
-        { mode: 0o600 }
-      )
+      writeLogin(home, running, { ...tokens, access_token: "cmdop_" + "x".repeat(43) }, 3600_000)
       const listed = yield* cli(home, ["connect", "--list", "--json"])
       assert.strictEqual(listed.code, 0, listed.stderr)
       assert.deepStrictEqual(JSON.parse(listed.stdout).machines, [])
@@ -319,17 +309,7 @@ describe("the token.json session", () => {
       Effect.gen(function* () {
         const { running, tokens } = yield* relayWithLogin
         const home = yield* TempHome.make("cmdop-login-bound-")
-        fs.mkdirSync(path.join(home, ".cmdop"), { mode: 0o700 })
-        const written: OAuthSessionLive.TokenFile = {
-          issuer: running.httpAddress,
-          token_endpoint: `${running.httpAddress}/oauth/token`,
-          revocation_endpoint: `${running.httpAddress}/oauth/revoke`,
-          server: running.grpcAddress,
-          access_token: tokens.access_token,
-          refresh_token: tokens.refresh_token,
-          expires_at: Date.now() + 3600_000
-        }
-        fs.writeFileSync(tokenFile(home), JSON.stringify(written), { mode: 0o600 })
+        writeLogin(home, running, tokens, 3600_000)
         // Another server: it records every request it is sent (a relay that would keep the token it was given).
         const seen: Array<http2.IncomingHttpHeaders> = []
         const other = http2.createServer()
