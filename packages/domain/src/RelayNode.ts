@@ -21,7 +21,8 @@
 export const addressOf = (server: string): string => {
   const match = /^(https?|grpcs?):\/\/(.*?)\/?$/i.exec(server.trim())
   const secure = match !== null && isTls(server)
-  let address = match === null ? server.trim() : match[2]!
+  // A trailing slash is a copy-paste from a URL, with or without its scheme: `h:50051/` is `h:50051`.
+  let address = match === null ? server.trim().replace(/\/+$/, "") : match[2]!
   if (match !== null && !/:\d+$/.test(address)) address += secure ? ":443" : ":80"
   return address
 }

@@ -17,6 +17,8 @@ describe("RelayNode.same", () => {
     assert.isTrue(RelayNode.same("127.0.0.1:50051", "localhost:50051"))
     assert.isTrue(RelayNode.same("[::1]:50051", "127.0.0.1:50051"))
     assert.isTrue(RelayNode.same(" a:1 ", "a:1"))
+    assert.isTrue(RelayNode.same("127.0.0.1:50051/", "127.0.0.1:50051"))
+    assert.strictEqual(RelayNode.addressOf("relay.example:50051/"), "relay.example:50051")
     // A scheme in any case (RFC 3986 §3.1), and what it says about TLS.
     assert.isTrue(RelayNode.same("HTTPS://Relay.Example", "relay.example:443"))
     assert.strictEqual(RelayNode.addressOf("Grpcs://relay.example"), "relay.example:443")
