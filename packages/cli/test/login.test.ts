@@ -180,6 +180,13 @@ describe("the token.json session", () => {
       assert.isAbove(refreshed.expires_at, Date.now() + 71 * 3600_000)
       assert.strictEqual(fs.statSync(tokenFile(home)).mode & 0o777, 0o600)
 
+      // A --server naming another relay is refused, not ignored: sync lists the login's relay's workspaces.
+      const elsewhere = yield* cli(home, ["connect", "workspace", "sync", "--server", "127.0.0.1:9"])
+      assert.notStrictEqual(elsewhere.code, 0)
+      assert.include(
+        elsewhere.stderr,
+        `workspace sync lists the workspaces of the relay your login is for, ${running.grpcAddress}, not 127.0.0.1:9`
+      )
       const synced = yield* cli(home, ["connect", "workspace", "sync"])
       assert.strictEqual(synced.code, 0, synced.stderr)
       assert.include(synced.stdout, "added: acme")

@@ -6,7 +6,9 @@
  * API keys cannot list workspaces: without a login it says to run `cmdop login`.
  */
 import * as Command from "@effect/cli/Command"
+import * as CredentialResolver from "@cmdop/domain/CredentialResolver"
 import { OAuthSession } from "@cmdop/domain/OAuthSession"
+import * as RelayNode from "@cmdop/domain/RelayNode"
 import * as Workspace from "@cmdop/domain/Workspace"
 import { WorkspaceStore } from "@cmdop/domain/WorkspaceStore"
 import { CmdopPaths } from "@cmdop/node/CmdopPaths"
@@ -117,6 +119,14 @@ export const syncCommand = Command.make("sync", GlobalOptions.options, (own) =>
     if (Option.isNone(session))
       return yield* new CliError({
         message: 'workspace sync needs a login (API keys cannot list workspaces): run "cmdop login" first'
+      })
+    // Sync lists the workspaces of the login's relay: a --server (or CMDOP_SERVER) naming another one is not
+    // silently ignored.
+    const env = yield* CredentialResolver.environment
+    const named = [g.server, env.CMDOP_SERVER, env.CMDOP_GRPC_SERVER].find((s) => s !== undefined && s.trim() !== "")
+    if (named !== undefined && !RelayNode.same(named, session.value.server))
+      return yield* new CliError({
+        message: `workspace sync lists the workspaces of the relay your login is for, ${session.value.server}, not ${named}: sign in there with "cmdop login --server ${named}" to sync its workspaces`
       })
     const paths = yield* CmdopPaths
     const stored = yield* OAuthSessionLive.read(paths.token).pipe(Effect.orElseSucceed(() => Option.none()))
