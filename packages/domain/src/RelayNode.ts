@@ -41,15 +41,15 @@ const nodeOf = (entry: string): string => {
   return LOOPBACK.has(host) ? `loopback${address.slice(colon)}` : address
 }
 
+/** The entries of an address as written: one, or each of a cluster's list. */
+const entriesOf = (server: string): ReadonlyArray<string> =>
+  server
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+
 /** The nodes an address names (one, or each of a cluster's list). */
-export const nodesOf = (server: string): ReadonlySet<string> =>
-  new Set(
-    server
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== "")
-      .map(nodeOf)
-  )
+export const nodesOf = (server: string): ReadonlySet<string> => new Set(entriesOf(server).map(nodeOf))
 
 /**
  * Whether `a` and `b` have a node in common. Not the rule for sending a credential: a list may name other servers
@@ -60,12 +60,6 @@ export const same = (a: string, b: string): boolean => {
   for (const node of nodesOf(b)) if (nodes.has(node)) return true
   return false
 }
-
-const entriesOf = (server: string): ReadonlyArray<string> =>
-  server
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "")
 
 /** Why a call's address is not covered by a credential's: the entry dialed that is not its relay's, and how. */
 export interface Outside {
